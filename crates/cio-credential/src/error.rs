@@ -1,0 +1,111 @@
+//! The library's one error type.
+//!
+//! Rules, for every variant:
+//! - kind: [`ErrorKind`] says which exit code the binary gives (2 usage, 1 failed, 3 the store
+//!   or key cannot be used);
+//! - guidance: [`Error::hint`] says what to do next, in one line;
+//! - context: the message names the credential, file or store concerned, and never a value.
+
+use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
+use crate::crypto::{DoesNotOpen, KeyError};
+use crate::store::StoreError;
+
+/// Which exit code an error maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Exit 2: the command line is wrong.
+    Usage,
+    /// Exit 1: the operation or a validation failed.
+    Failed,
+    /// Exit 3: the store or key cannot be used.
+    Unusable,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    UnknownName(#[from] UnknownName),
+    #[error("{name}: {violation}")]
+    InvalidValue {
+        name: CredentialName,
+        violation: RuleViolation,
+    },
+    #[error("{name} does not exist")]
+    NotFound { name: CredentialName },
+    #[error("{name} has no version {version}")]
+    NoSuchVersion { name: CredentialName, version: u64 },
+    #[error("{name} has no earlier value to bring back")]
+    NothingToRestore { name: CredentialName },
+    #[error("the {set} set is incomplete: missing {}", list_names(.missing))]
+    IncompleteSet {
+        set: SetId,
+        missing: Vec<CredentialName>,
+    },
+    #[error("{0}")]
+    NoSuchSet(String),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    DoesNotOpen(#[from] DoesNotOpen),
+}
+
+fn list_names(names: &[CredentialName]) -> String {
+    names
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::UnknownName(_) => ErrorKind::Usage,
+            Error::InvalidValue { .. }
+            | Error::NotFound { .. }
+            | Error::NoSuchVersion { .. }
+            | Error::NothingToRestore { .. }
+            | Error::IncompleteSet { .. }
+            | Error::NoSuchSet(_) => ErrorKind::Failed,
+            Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
+            Error::Key(_) | Error::Store(_) | Error::DoesNotOpen(_) => ErrorKind::Unusable,
+        }
+    }
+
+    /// What the administrator should do next.
+    pub fn hint(&self) -> String {
+        match self {
+            Error::UnknownName(UnknownName {
+                suggestion: Some(s),
+                ..
+            }) => format!("did you mean {s}? 'cio credential create --help' lists the 16 names"),
+            Error::UnknownName(_) => {
+                "'cio credential create --help' lists the 16 names".to_string()
+            }
+            Error::InvalidValue { .. } => "nothing was changed; correct the value and run the command again".to_string(),
+            Error::NotFound { .. } => {
+                "'cio credential list' shows what exists; 'cio credential restore NAME' brings back a removed one".to_string()
+            }
+            Error::NoSuchVersion { name, .. } | Error::NothingToRestore { name } => {
+                format!("'cio credential history {name}' lists the versions that can be restored")
+            }
+            Error::IncompleteSet { missing, .. } => format!(
+                "create the missing credentials first, e.g. cio credential create {}",
+                missing.first().map(ToString::to_string).unwrap_or_default()
+            ),
+            Error::NoSuchSet(_) => {
+                "name the set with --provider aws|minio (and --alternate for the disaster-recovery set)".to_string()
+            }
+            Error::Key(e) => e.hint(),
+            Error::Store(e) => e.hint(),
+            Error::DoesNotOpen(e) => format!(
+                "restore the store from a backup, or create {} again",
+                e.name
+            ),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

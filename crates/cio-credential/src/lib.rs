@@ -1,0 +1,12 @@
+//! The library behind `cio credential`: the credential catalog, secret types, encryption at
+//! rest, the stores, and the checks. No terminal, no `process::exit`: the binary renders.
+
+pub mod catalog;
+pub mod crypto;
+pub mod error;
+pub mod paths;
+pub mod secret;
+pub mod store;
+pub mod vault;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,352 @@
+//! Where sealed credentials live: one [`Store`] trait, and its backends.
+//!
+//! Rules (DESIGN.md, "Architecture"):
+//! - a backend holds only ciphertext and metadata; sealing happens above it (in
+//!   [`crate::vault`]), so every backend gets encryption for free;
+//! - every write appends a new version of a name; nothing but [`Store::purge`] destroys a
+//!   version, so a replaced or removed value can always be brought back;
+//! - an append is conditioned on the latest version the writer saw: of two writers racing,
+//!   one gets [`StoreError::Conflict`] and retries from a fresh read, so no update is lost;
+//! - the store records the fingerprint of the key that sealed it, and refuses an append
+//!   sealed by another key, so a store never mixes keys.
+
+pub mod sqlite;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// What a version records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The first value of a name (or the first after a remove).
+    Create,
+    /// A new value replacing a live one.
+    Update,
+    /// The name was removed; the version holds no value.
+    Remove,
+    /// An earlier value was brought back.
+    Restore,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Remove => "remove",
+            Action::Restore => "restore",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        [
+            Action::Create,
+            Action::Update,
+            Action::Remove,
+            Action::Restore,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// One version of one credential, as a backend keeps it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Version {
+    pub name: String,
+    /// 1 for the first write of a name, then one more for each write.
+    pub version: u64,
+    pub action: Action,
+    /// For [`Action::Restore`]: the version whose value was brought back.
+    pub restored_from: Option<u64>,
+    /// Milliseconds since the Unix epoch.
+    pub written_at_ms: i64,
+    /// nonce || ciphertext; `None` for [`Action::Remove`].
+    pub sealed: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Version")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("action", &self.action)
+            .field("restored_from", &self.restored_from)
+            .field("written_at_ms", &self.written_at_ms)
+            .field("sealed", &self.sealed.as_ref().map(|s| s.len()))
+            .finish()
+    }
+}
+
+impl Version {
+    /// Whether the name holds a value at this version (it was not removed).
+    pub fn is_live(&self) -> bool {
+        self.sealed.is_some()
+    }
+}
+
+/// What a store is: its random id (bound into every sealed value) and the fingerprint of
+/// the key that seals it, once something was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub store_id: String,
+    pub key_fingerprint: Option<String>,
+}
+
+/// What can go wrong with a store. Every message names the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{location} is not a cio credential store ({detail})")]
+    Foreign { location: String, detail: String },
+    #[error("the credential store {location} is damaged: {detail}")]
+    Corrupt { location: String, detail: String },
+    #[error("the credential store {location} cannot be {action}: {detail}")]
+    Unusable {
+        location: String,
+        action: &'static str,
+        detail: String,
+    },
+    #[error("the credential store {location} cannot be reached: {detail}")]
+    Unreachable { location: String, detail: String },
+    #[error(
+        "the credential store {location} is sealed with key {store_fingerprint}, not with key {key_fingerprint}"
+    )]
+    KeyMismatch {
+        location: String,
+        key_fingerprint: String,
+        store_fingerprint: String,
+    },
+    #[error("{name} changed while it was being written (another writer got there first)")]
+    Conflict { name: String },
+}
+
+impl StoreError {
+    /// What the administrator should do next.
+    pub fn hint(&self) -> String {
+        match self {
+            StoreError::Foreign { location, .. } => format!(
+                "point --store / CIO_STORE at a cio credential store, or move {location} away to start a new one"
+            ),
+            StoreError::Corrupt { location, .. } => format!(
+                "restore {location} from a backup; 'cio credential list' shows what still opens"
+            ),
+            StoreError::Unusable { location, .. } => format!(
+                "check that {location} and its folder exist and are writable by this user (cio runs as root on cluster nodes), or choose another with --store / CIO_STORE"
+            ),
+            StoreError::Unreachable { .. } => {
+                "check that the cluster store is running and reachable from this node, then try again".to_string()
+            }
+            StoreError::KeyMismatch { .. } => "use the key file this store was sealed with (--key-file / CIO_KEY_FILE)".to_string(),
+            StoreError::Conflict { .. } => "try again; nothing was changed".to_string(),
+        }
+    }
+}
+
+/// A place sealed credentials are kept. Implementations must be safe for several processes
+/// (and, for a cluster store, several nodes) writing at once.
+pub trait Store: Send + Sync {
+    /// Where the store is, for messages (a path or a URL without credentials).
+    fn location(&self) -> String;
+
+    /// The store's identity, creating its id when the store is new and `create` is true.
+    /// `None` when the store does not exist and `create` is false.
+    fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError>;
+
+    /// The latest version of `name`, live or removed.
+    fn latest(&self, name: &str) -> Result<Option<Version>, StoreError>;
+
+    /// The latest version of every name the store has ever held, sorted by name.
+    fn list_latest(&self) -> Result<Vec<Version>, StoreError>;
+
+    /// Every version of `name` the store keeps, oldest first.
+    fn history(&self, name: &str) -> Result<Vec<Version>, StoreError>;
+
+    /// Every version of every name, by name then version (for migration).
+    fn all_versions(&self) -> Result<Vec<Version>, StoreError>;
+
+    /// Appends `version` if the latest version of its name is still `expected` (0: the name
+    /// has no version) and `version.version == expected + 1`; records `key_fingerprint` as
+    /// the store's key on its first write and refuses any other key afterwards.
+    fn append(
+        &self,
+        expected: u64,
+        version: &Version,
+        key_fingerprint: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Destroys every version of `name`; returns how many there were.
+    fn purge(&self, name: &str) -> Result<usize, StoreError>;
+}
+
+/// Which store a command uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// The embedded SQLite store at this path.
+    Sqlite(PathBuf),
+}
+
+impl StoreSpec {
+    /// `etcd://` and `etcds://` URLs name a cluster store; anything else is a path.
+    pub fn parse(text: &str) -> StoreSpec {
+        StoreSpec::Sqlite(PathBuf::from(text))
+    }
+
+    /// Opens the store. Opening does no I/O that could change anything.
+    pub fn open(&self) -> Result<Box<dyn Store>, StoreError> {
+        match self {
+            StoreSpec::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::new(path.clone()))),
+        }
+    }
+}
+
+/// The current time in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A random 128-bit id in hex, for a new store.
+pub fn new_store_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .expect("the operating system's random source (getrandom) is always available on Linux");
+    hex::encode(bytes)
+}
+
+/// The suite every backend must pass, run by each backend's tests against a fresh store.
+#[cfg(test)]
+pub(crate) mod suite {
+    use super::*;
+
+    fn version(name: &str, v: u64, action: Action, sealed: Option<&[u8]>) -> Version {
+        Version {
+            name: name.to_string(),
+            version: v,
+            action,
+            restored_from: None,
+            written_at_ms: 1_700_000_000_000 + v as i64,
+            sealed: sealed.map(<[u8]>::to_vec),
+        }
+    }
+
+    pub fn empty_store_has_nothing(store: &dyn Store) {
+        assert!(store.latest("cio_aws_access_key").unwrap().is_none());
+        assert!(store.list_latest().unwrap().is_empty());
+        assert!(store.history("cio_aws_access_key").unwrap().is_empty());
+    }
+
+    pub fn identity_is_stable(store: &dyn Store) {
+        let a = store.identity(true).unwrap().unwrap();
+        let b = store.identity(true).unwrap().unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.key_fingerprint, None);
+        store
+            .append(0, &version("n", 1, Action::Create, Some(b"x")), "fp1")
+            .unwrap();
+        let c = store.identity(false).unwrap().unwrap();
+        assert_eq!(c.store_id, a.store_id);
+        assert_eq!(c.key_fingerprint.as_deref(), Some("fp1"));
+    }
+
+    pub fn append_is_conditional(store: &dyn Store) {
+        store.identity(true).unwrap();
+        let n = "cio_minio_access_key";
+        store
+            .append(0, &version(n, 1, Action::Create, Some(b"a")), "fp")
+            .unwrap();
+        // A second writer that also saw "no version" loses.
+        let err = store
+            .append(0, &version(n, 1, Action::Create, Some(b"b")), "fp")
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+        store
+            .append(1, &version(n, 2, Action::Update, Some(b"c")), "fp")
+            .unwrap();
+        let err = store
+            .append(1, &version(n, 2, Action::Update, Some(b"d")), "fp")
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }));
+        let latest = store.latest(n).unwrap().unwrap();
+        assert_eq!(
+            (latest.version, latest.sealed.as_deref()),
+            (2, Some(&b"c"[..]))
+        );
+        let history = store.history(n).unwrap();
+        assert_eq!(
+            history.iter().map(|v| v.version).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(history[0].sealed.as_deref(), Some(&b"a"[..]));
+    }
+
+    pub fn other_keys_are_refused(store: &dyn Store) {
+        store.identity(true).unwrap();
+        store
+            .append(0, &version("a", 1, Action::Create, Some(b"x")), "fp1")
+            .unwrap();
+        let err = store
+            .append(0, &version("b", 1, Action::Create, Some(b"y")), "fp2")
+            .unwrap_err();
+        assert!(matches!(err, StoreError::KeyMismatch { .. }), "{err:?}");
+        assert!(store.latest("b").unwrap().is_none());
+    }
+
+    pub fn removes_are_versions_and_purge_destroys(store: &dyn Store) {
+        store.identity(true).unwrap();
+        store
+            .append(0, &version("a", 1, Action::Create, Some(b"x")), "fp")
+            .unwrap();
+        store
+            .append(1, &version("a", 2, Action::Remove, None), "fp")
+            .unwrap();
+        store
+            .append(0, &version("b", 1, Action::Create, Some(b"y")), "fp")
+            .unwrap();
+        let latest = store.list_latest().unwrap();
+        assert_eq!(
+            latest
+                .iter()
+                .map(|v| (v.name.as_str(), v.version, v.is_live()))
+                .collect::<Vec<_>>(),
+            vec![("a", 2, false), ("b", 1, true)]
+        );
+        assert_eq!(store.all_versions().unwrap().len(), 3);
+        assert_eq!(store.purge("a").unwrap(), 2);
+        assert!(store.latest("a").unwrap().is_none());
+        assert!(store.history("a").unwrap().is_empty());
+        assert_eq!(store.purge("a").unwrap(), 0);
+        assert!(store.latest("b").unwrap().is_some());
+    }
+
+    pub fn concurrent_appends_lose_nothing(make: impl Fn() -> Box<dyn Store> + Sync) {
+        make().identity(true).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..8u8 {
+                let make = &make;
+                s.spawn(move || {
+                    let store = make();
+                    for i in 0..10u8 {
+                        loop {
+                            let latest = store.latest("same").unwrap().map_or(0, |v| v.version);
+                            let v = version("same", latest + 1, Action::Update, Some(&[t, i]));
+                            match store.append(latest, &v, "fp") {
+                                Ok(()) => break,
+                                Err(StoreError::Conflict { .. }) => continue,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let history = make().history("same").unwrap();
+        assert_eq!(history.len(), 80);
+        let mut writes: Vec<Vec<u8>> = history.into_iter().filter_map(|v| v.sealed).collect();
+        writes.sort();
+        writes.dedup();
+        assert_eq!(writes.len(), 80, "every write is kept exactly once");
+    }
+}
