@@ -1,0 +1,44 @@
+//! Test support: starts the real servers the tests use (never mocks of them), each on a free
+//! loopback port in a temporary folder, and stops them when dropped.
+//!
+//! A server binary that is missing is a loud failure naming the install step
+//! (`scripts/test` installs them all).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (the listener is closed before the port is returned).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0 for a free port")
+}
+
+/// The path of a server binary the tests need, or a panic that says how to install it.
+pub fn require_binary(name: &str) -> PathBuf {
+    let from_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    let cargo_bin = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cargo/bin").join(name))
+        .filter(|p| p.is_file());
+    from_path.or(cargo_bin).unwrap_or_else(|| {
+        panic!("{name} is not installed: run scripts/test, which installs every server the tests use")
+    })
+}
+
+/// Waits until `127.0.0.1:port` accepts connections, or panics after `timeout`.
+pub fn wait_for_port(port: u16, timeout: Duration) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < timeout,
+            "nothing listens on 127.0.0.1:{port} after {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
