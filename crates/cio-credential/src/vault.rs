@@ -48,6 +48,8 @@ pub struct Written {
     pub name: CredentialName,
     pub version: u64,
     pub action: Action,
+    /// For a restore: the version whose value was brought back.
+    pub restored_from: Option<u64>,
     pub warnings: Vec<Warning>,
 }
 
@@ -206,6 +208,7 @@ impl Vault {
             name,
             version,
             action,
+            restored_from: None,
             warnings,
         })
     }
@@ -341,6 +344,7 @@ impl Vault {
             name,
             version,
             action,
+            restored_from: Some(from),
             warnings: Vec::new(),
         })
     }

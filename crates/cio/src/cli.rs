@@ -1,0 +1,168 @@
+//! The command line. Doc comments here are the help text users see.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// cio: storage cluster tools.
+#[derive(Debug, Parser)]
+#[command(name = "cio", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Top,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Top {
+    /// Manage credentials for cloud providers and backup services.
+    Credential(CredentialArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = NAMES_HELP)]
+pub struct CredentialArgs {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: CredentialCommand,
+}
+
+/// Options every credential command takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// The credential store: a file path for the embedded store
+    /// [default: /var/lib/cio/credentials.db as root, else $XDG_DATA_HOME/cio/credentials.db]
+    #[arg(long, global = true, env = "CIO_STORE", value_name = "STORE")]
+    pub store: Option<String>,
+
+    /// The key file that seals the store's values
+    /// [default: /etc/cio/credential.key as root, else $XDG_CONFIG_HOME/cio/credential.key]
+    #[arg(long, global = true, env = "CIO_KEY_FILE", value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+
+    /// Print machine-readable JSON on standard output instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Create credential for provider or backup service
+    ///
+    /// Without VALUE the value is read from standard input when it is not a terminal (one
+    /// trailing newline is stripped), else prompted for without echo (twice for passwords).
+    /// A secret given as VALUE works but lands in shell history and the process list.
+    /// Creating a name that exists replaces its value; the earlier value is kept as a version.
+    #[command(visible_alias = "add", after_long_help = CREATE_EXAMPLES)]
+    Create(CreateArgs),
+
+    /// List all credentials (secrets masked) and whether each set is complete
+    #[command(visible_alias = "ls")]
+    List,
+
+    /// Remove a credential (it can be restored until purged)
+    #[command(visible_aliases = ["delete", "rm"])]
+    Remove(RemoveArgs),
+
+    /// Show one credential: its metadata and masked value
+    Show(ShowArgs),
+
+    /// List the versions of a credential, oldest first, values masked
+    History(NameArg),
+
+    /// Bring back a removed credential or an earlier value
+    Restore(RestoreArgs),
+}
+
+/// The credential names, for the long help.
+const NAMES_HELP: &str = "\
+Credential names (a set is the four of one provider; _alt names are the alternate
+cluster's set, used to restore its backups for disaster recovery):
+  cio_aws_backup_repo        cio_aws_alt_backup_repo        URL of the S3 repository
+  cio_aws_access_key         cio_aws_alt_access_key         access key of the backup user
+  cio_aws_secret_key         cio_aws_alt_secret_key         secret key of the backup user
+  cio_aws_backup_password    cio_aws_alt_backup_password    password of the backup repository
+  cio_minio_backup_repo      cio_minio_alt_backup_repo      and the same four for MinIO
+  cio_minio_access_key       cio_minio_alt_access_key
+  cio_minio_secret_key       cio_minio_alt_secret_key
+  cio_minio_backup_password  cio_minio_alt_backup_password
+
+Exit codes: 0 success, 1 the operation or a validation failed, 2 usage error,
+3 the store or key cannot be used.";
+
+const CREATE_EXAMPLES: &str = "\
+Examples:
+  Create set of credentials for an AWS S3 repository
+    cio credential create cio_aws_backup_repo s3:https://s3.amazonaws.com/backup-123
+    cio credential create cio_aws_access_key AKIAYHD623GGZX7VDFMJ
+    cio credential create cio_aws_secret_key 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
+    cio credential create cio_aws_backup_password password
+
+  Keep a secret out of shell history
+    cio credential create cio_minio_secret_key          (prompts without echo)
+    vault read -field=secret kv/minio | cio credential create cio_minio_secret_key
+
+Repository URLs: s3:https://HOST[:PORT]/BUCKET[/PREFIX], s3:http://... or s3:HOST/BUCKET.";
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The credential's name, e.g. cio_aws_access_key
+    #[arg(value_name = "CREDENTIALNAME")]
+    pub name: String,
+    /// The value; omit it to read standard input or be prompted
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// The credential's name, e.g. cio_aws_access_key
+    #[arg(value_name = "CREDENTIALNAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The credential's name, e.g. cio_aws_backup_repo
+    #[arg(value_name = "CREDENTIALNAME")]
+    pub name: String,
+    /// Destroy the credential and every earlier version; this cannot be undone
+    #[arg(long)]
+    pub purge: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The credential's name, e.g. cio_aws_access_key
+    #[arg(value_name = "CREDENTIALNAME")]
+    pub name: String,
+    /// Print the value alone, unmasked, for scripts
+    #[arg(long)]
+    pub reveal: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The credential's name, e.g. cio_aws_access_key
+    #[arg(value_name = "CREDENTIALNAME")]
+    pub name: String,
+    /// The version to bring back (see `cio credential history NAME`); default: the value
+    /// before the current one, or the last value of a removed credential
+    #[arg(long, value_name = "N")]
+    pub version: Option<u64>,
+}
+
+/// A provider, as given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderArg {
+    Aws,
+    Minio,
+}
+
+impl From<ProviderArg> for cio_credential::catalog::Provider {
+    fn from(p: ProviderArg) -> Self {
+        match p {
+            ProviderArg::Aws => cio_credential::catalog::Provider::Aws,
+            ProviderArg::Minio => cio_credential::catalog::Provider::Minio,
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `cio credential history NAME`: every version of a credential, oldest first, masked.
+
+use serde_json::json;
+
+use crate::cli::NameArg;
+use crate::context::{Context, parse_name};
+use crate::error::CommandError;
+use crate::output::{table, time};
+use cio_credential::Error;
+use cio_credential::store::Action;
+
+pub fn run(ctx: &mut Context, args: NameArg) -> Result<(), CommandError> {
+    const ACTION: &str = "Show history";
+    let name = parse_name(ACTION, &args.name)?;
+    let vault = ctx.vault(ACTION)?;
+    let history = vault
+        .history(name)
+        .map_err(|e| CommandError::library(ACTION, e))?;
+    if history.is_empty() {
+        return Err(CommandError::library(ACTION, Error::NotFound { name }));
+    }
+    let masked = |v: &Option<cio_credential::secret::SecretValue>| {
+        v.as_ref()
+            .map_or_else(|| "-".to_string(), |v| name.field.mask(v.expose()))
+    };
+    if ctx.out.json {
+        let versions: Vec<_> = history
+            .iter()
+            .map(|h| {
+                json!({
+                    "version": h.version,
+                    "action": h.action,
+                    "restored_from": h.restored_from,
+                    "value": h.value.as_ref().map(|v| name.field.mask(v.expose())),
+                    "written": time(h.written_at_ms),
+                })
+            })
+            .collect();
+        return Ok(ctx.out.json(&json!({"name": name, "versions": versions}))?);
+    }
+    let mut rows = vec![
+        ["VERSION", "ACTION", "VALUE", "WRITTEN"]
+            .map(str::to_string)
+            .to_vec(),
+    ];
+    for h in &history {
+        let action = match (h.action, h.restored_from) {
+            (Action::Restore, Some(from)) => format!("restore (of {from})"),
+            (a, _) => a.as_str().to_string(),
+        };
+        rows.push(vec![
+            h.version.to_string(),
+            action,
+            masked(&h.value),
+            time(h.written_at_ms),
+        ]);
+    }
+    for line in table(&rows) {
+        ctx.out.line(line)?;
+    }
+    Ok(())
+}

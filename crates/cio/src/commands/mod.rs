@@ -1,0 +1,8 @@
+//! One file per `cio credential` subcommand, each `run(ctx, args) -> Result<(), CommandError>`.
+
+pub mod create;
+pub mod history;
+pub mod list;
+pub mod remove;
+pub mod restore;
+pub mod show;

@@ -1,0 +1,44 @@
+//! `cio credential remove|delete|rm NAME [--purge]`: remove a credential, recoverably unless
+//! purged.
+
+use serde_json::json;
+
+use crate::cli::RemoveArgs;
+use crate::context::{Context, parse_name};
+use crate::error::CommandError;
+
+pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
+    let action = if args.purge {
+        "Purge credential"
+    } else {
+        "Remove credential"
+    };
+    let name = parse_name(action, &args.name)?;
+    let vault = ctx.vault(action)?;
+    if args.purge {
+        let versions = vault
+            .purge(name)
+            .map_err(|e| CommandError::library(action, e))?;
+        if ctx.out.json {
+            return Ok(ctx.out.json(
+                &json!({"name": name, "action": "purge", "versions_destroyed": versions}),
+            )?);
+        }
+        return Ok(ctx
+            .out
+            .succeed("Purge", format!("{name} ({versions} versions destroyed)"))?);
+    }
+    let version = vault
+        .remove(name)
+        .map_err(|e| CommandError::library(action, e))?;
+    if ctx.out.json {
+        return Ok(ctx
+            .out
+            .json(&json!({"name": name, "action": "remove", "version": version}))?);
+    }
+    ctx.out.succeed(
+        "Remove",
+        format!("{name} (bring it back with: cio credential restore {name})"),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! `cio credential show NAME [--reveal]`: one credential's metadata and masked value;
+//! `--reveal` prints the value alone, for scripts.
+
+use serde_json::json;
+
+use crate::cli::ShowArgs;
+use crate::context::{Context, parse_name};
+use crate::error::CommandError;
+use crate::output::{table, time};
+use cio_credential::Error;
+
+pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
+    const ACTION: &str = "Show credential";
+    let name = parse_name(ACTION, &args.name)?;
+    let vault = ctx.vault(ACTION)?;
+    let entry = vault
+        .get(name)
+        .map_err(|e| CommandError::library(ACTION, e))?
+        .ok_or_else(|| CommandError::library(ACTION, Error::NotFound { name }))?;
+    let value = if args.reveal {
+        entry.value.expose().to_string()
+    } else {
+        name.field.mask(entry.value.expose())
+    };
+    if ctx.out.json {
+        return Ok(ctx.out.json(&json!({
+            "name": name,
+            "provider": name.provider,
+            "set": name.role,
+            "value": value,
+            "version": entry.version,
+            "updated": time(entry.updated_ms),
+        }))?);
+    }
+    if args.reveal {
+        return Ok(ctx.out.line(value)?);
+    }
+    let rows = [
+        ["name:", &name.to_string()],
+        ["provider:", name.provider.as_str()],
+        ["set:", name.role.as_str()],
+        ["value:", &value],
+        ["version:", &entry.version.to_string()],
+        ["updated:", &time(entry.updated_ms)],
+    ]
+    .map(|r| r.map(str::to_string).to_vec());
+    for line in table(&rows) {
+        ctx.out.line(line)?;
+    }
+    Ok(())
+}

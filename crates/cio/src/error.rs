@@ -1,0 +1,71 @@
+//! The errors a command can end with, and how each maps to an exit code.
+//!
+//! Rules: every error renders as `Fail: <what>: <why>` plus a `Hint: ` line saying what to
+//! do next, on standard error; no error ever contains a credential value.
+
+use std::process::ExitCode;
+
+use cio_credential::ErrorKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// An error of the library, with the action that failed (e.g. "Create credential").
+    #[error("{action}: {source}")]
+    Library {
+        action: String,
+        source: cio_credential::Error,
+    },
+    /// The value could not be read.
+    #[error("{action}: {problem}")]
+    Input { action: String, problem: InputError },
+    /// Writing our own output failed (other than a closed pipe, which is a clean exit).
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Why a value could not be read from standard input or the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("standard input is not UTF-8 text")]
+    NotUtf8,
+    #[error("standard input is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the two values typed do not match")]
+    Mismatch,
+    #[error("cannot read the value: {0}")]
+    Io(std::io::Error),
+}
+
+impl CommandError {
+    pub fn library(action: impl Into<String>, source: impl Into<cio_credential::Error>) -> Self {
+        CommandError::Library {
+            action: action.into(),
+            source: source.into(),
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CommandError::Library { source, .. } => match source.kind() {
+                ErrorKind::Usage => ExitCode::from(2),
+                ErrorKind::Failed => ExitCode::from(1),
+                ErrorKind::Unusable => ExitCode::from(3),
+            },
+            CommandError::Input { .. } | CommandError::Output(_) => ExitCode::from(1),
+        }
+    }
+
+    pub fn hint(&self) -> String {
+        match self {
+            CommandError::Library { source, .. } => source.hint(),
+            CommandError::Input { problem, .. } => match problem {
+                InputError::NotUtf8 | InputError::TooLarge(_) => {
+                    "nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME".into()
+                }
+                InputError::Mismatch => "nothing was changed; run the command again and type the same value twice".into(),
+                InputError::Io(_) => "nothing was changed; give the value on standard input".into(),
+            },
+            CommandError::Output(_) => "check where standard output goes (a full disk, a closed file)".into(),
+        }
+    }
+}

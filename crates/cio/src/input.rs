@@ -1,0 +1,111 @@
+//! Reading a credential value: from the command line, standard input, or a prompt.
+//!
+//! Rules (DESIGN.md, "Commands and conventions"):
+//! - a value on the command line works, with a one-line warning for secrets;
+//! - otherwise standard input when it is not a terminal, with one trailing newline stripped;
+//! - otherwise a prompt without echo on the terminal, twice for passwords, compared in
+//!   constant time;
+//! - plaintext buffers are zeroed when dropped.
+
+use std::io::{self, IsTerminal, Read};
+
+use cio_credential::catalog::{CredentialName, Field, MAX_VALUE_BYTES};
+use cio_credential::secret::SecretValue;
+use zeroize::Zeroizing;
+
+use crate::error::InputError;
+use crate::output::warn;
+
+/// How much of standard input is read at most: enough to tell a too-long value (a clear
+/// error from the value rules) from a mistaken pipe of a whole file.
+const MAX_STDIN_BYTES: usize = 64 * 1024;
+
+/// The value for `name`, from `arg` or standard input or a prompt.
+pub fn read_value(name: CredentialName, arg: Option<String>) -> Result<SecretValue, InputError> {
+    if let Some(value) = arg {
+        if name.field.is_secret() {
+            warn(format!(
+                "a secret on the command line lands in shell history and the process list; next time run 'cio credential create {name}' and type or pipe the value"
+            ));
+        }
+        return Ok(SecretValue::new(value));
+    }
+    let stdin = io::stdin();
+    if !stdin.is_terminal() {
+        return read_stdin(stdin.lock());
+    }
+    prompt(name)
+}
+
+/// Reads a value piped on standard input.
+pub fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_VALUE_BYTES));
+    let limit = u64::try_from(MAX_STDIN_BYTES + 1).unwrap_or(u64::MAX);
+    reader
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(InputError::Io)?;
+    if bytes.len() > MAX_STDIN_BYTES {
+        return Err(InputError::TooLarge(MAX_STDIN_BYTES));
+    }
+    let newline = if bytes.ends_with(b"\r\n") {
+        2
+    } else {
+        usize::from(bytes.ends_with(b"\n"))
+    };
+    let len = bytes.len() - newline;
+    bytes.truncate(len);
+    let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
+        // Zero the rejected bytes too.
+        drop(Zeroizing::new(e.into_bytes()));
+        InputError::NotUtf8
+    })?;
+    Ok(SecretValue::new(text))
+}
+
+/// Prompts on the terminal without echo; twice for a password.
+fn prompt(name: CredentialName) -> Result<SecretValue, InputError> {
+    let ask = |label: &str| {
+        rpassword::prompt_password(label)
+            .map(SecretValue::new)
+            .map_err(InputError::Io)
+    };
+    let first = ask(&format!("Value for {name}: "))?;
+    if name.field == Field::BackupPassword {
+        let second = ask(&format!("Value for {name} (again): "))?;
+        if !first.ct_eq(&second) {
+            return Err(InputError::Mismatch);
+        }
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_trailing_newline_is_stripped() {
+        let v = read_stdin(&b"secret\n"[..]).unwrap();
+        assert_eq!(v.expose(), "secret");
+        let v = read_stdin(&b"secret\r\n"[..]).unwrap();
+        assert_eq!(v.expose(), "secret");
+        let v = read_stdin(&b"secret\n\n"[..]).unwrap();
+        assert_eq!(v.expose(), "secret\n");
+        let v = read_stdin(&b"secret"[..]).unwrap();
+        assert_eq!(v.expose(), "secret");
+    }
+
+    #[test]
+    fn non_utf8_and_huge_input_are_refused() {
+        assert!(matches!(
+            read_stdin(&[0xff, 0xfe][..]),
+            Err(InputError::NotUtf8)
+        ));
+        let huge = vec![b'a'; MAX_STDIN_BYTES + 1];
+        assert!(matches!(
+            read_stdin(&huge[..]),
+            Err(InputError::TooLarge(_))
+        ));
+    }
+}
