@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod crypto;
+pub mod engine;
 pub mod error;
 pub mod paths;
 pub mod secret;

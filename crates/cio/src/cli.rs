@@ -72,6 +72,63 @@ pub enum CredentialCommand {
 
     /// Bring back a removed credential or an earlier value
     Restore(RestoreArgs),
+
+    /// Run a command (the backup engine) with a complete set in its environment
+    ///
+    /// COMMAND replaces cio: its signals and exit status are its own. It gets
+    /// RESTIC_REPOSITORY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and RESTIC_PASSWORD, as
+    /// restic reads them, and none of AWS_SESSION_TOKEN, RESTIC_PASSWORD_FILE,
+    /// RESTIC_PASSWORD_COMMAND, RESTIC_REPOSITORY_FILE. An incomplete set runs nothing.
+    #[command(after_long_help = EXEC_EXAMPLES)]
+    Exec(ExecArgs),
+
+    /// Print a complete set as environment variables for restic
+    ///
+    /// For `eval "$(cio credential env --provider minio)"` in sh or bash. The values are
+    /// secrets: prefer `cio credential exec`, which never prints them.
+    Env(EnvArgs),
+}
+
+const EXEC_EXAMPLES: &str = "\
+Examples:
+  List the backups of this cluster's AWS repository
+    cio credential exec --provider aws -- restic snapshots
+  Restore another cluster's latest backup (disaster recovery)
+    cio credential exec --alternate -- restic restore latest --target /mnt/restore";
+
+/// Which set to hand over.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The provider of the set; may be omitted when only one set of the role is complete
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderArg>,
+    /// Use the alternate (disaster-recovery) set instead of the primary one
+    #[arg(long)]
+    pub alternate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// The command to run, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// sh: `export NAME='value'` lines for eval; json: one object
+    #[arg(long, value_enum, default_value = "sh")]
+    pub format: EnvFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnvFormat {
+    Sh,
+    Json,
 }
 
 /// The credential names, for the long help.

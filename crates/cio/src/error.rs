@@ -18,6 +18,12 @@ pub enum CommandError {
     /// The value could not be read.
     #[error("{action}: {problem}")]
     Input { action: String, problem: InputError },
+    /// The command given to `exec` could not be started.
+    #[error("Run with credentials: cannot run '{program}': {source}")]
+    Exec {
+        program: String,
+        source: std::io::Error,
+    },
     /// Writing our own output failed (other than a closed pipe, which is a clean exit).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -51,7 +57,9 @@ impl CommandError {
                 ErrorKind::Failed => ExitCode::from(1),
                 ErrorKind::Unusable => ExitCode::from(3),
             },
-            CommandError::Input { .. } | CommandError::Output(_) => ExitCode::from(1),
+            CommandError::Input { .. } | CommandError::Output(_) | CommandError::Exec { .. } => {
+                ExitCode::from(1)
+            }
         }
     }
 
@@ -65,6 +73,9 @@ impl CommandError {
                 InputError::Mismatch => "nothing was changed; run the command again and type the same value twice".into(),
                 InputError::Io(_) => "nothing was changed; give the value on standard input".into(),
             },
+            CommandError::Exec { .. } => {
+                "check the command's name and that it is installed and on PATH (restic: apt-get install restic)".into()
+            }
             CommandError::Output(_) => "check where standard output goes (a full disk, a closed file)".into(),
         }
     }

@@ -1,6 +1,9 @@
 //! One file per `cio credential` subcommand, each `run(ctx, args) -> Result<(), CommandError>`.
 
 pub mod create;
+pub mod env;
+pub mod exec;
+mod handoff;
 pub mod history;
 pub mod list;
 pub mod remove;
