@@ -131,8 +131,10 @@ pub enum EnvFormat {
     Json,
 }
 
-/// The credential names, for the long help.
-const NAMES_HELP: &str = "\
+/// The credential names and exit codes, for the long help of `credential` and `create`.
+macro_rules! names_help {
+    () => {
+        "\
 Credential names (a set is the four of one provider; _alt names are the alternate
 cluster's set, used to restore its backups for disaster recovery):
   cio_aws_backup_repo        cio_aws_alt_backup_repo        URL of the S3 repository
@@ -145,9 +147,16 @@ cluster's set, used to restore its backups for disaster recovery):
   cio_minio_backup_password  cio_minio_alt_backup_password
 
 Exit codes: 0 success, 1 the operation or a validation failed, 2 usage error,
-3 the store or key cannot be used.";
+3 the store or key cannot be used."
+    };
+}
 
-const CREATE_EXAMPLES: &str = "\
+const NAMES_HELP: &str = names_help!();
+
+const CREATE_EXAMPLES: &str = concat!(
+    names_help!(),
+    "\n\n",
+    "\
 Examples:
   Create set of credentials for an AWS S3 repository
     cio credential create cio_aws_backup_repo s3:https://s3.amazonaws.com/backup-123
@@ -159,7 +168,8 @@ Examples:
     cio credential create cio_minio_secret_key          (prompts without echo)
     vault read -field=secret kv/minio | cio credential create cio_minio_secret_key
 
-Repository URLs: s3:https://HOST[:PORT]/BUCKET[/PREFIX], s3:http://... or s3:HOST/BUCKET.";
+Repository URLs: s3:https://HOST[:PORT]/BUCKET[/PREFIX], s3:http://... or s3:HOST/BUCKET."
+);
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {

@@ -1,0 +1,300 @@
+//! Bad input gets a clear error, the right exit code, and changes nothing.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::util::*;
+
+/// Runs a command that must fail with `code` and exactly `stderr`, and checks that no file of
+/// the store or key changed.
+fn refused(env: &TestEnv, args: &[&str], input: &[u8], code: i32, expected_stderr: &str) {
+    let before = env.snapshot_files();
+    let out = env.cio_in(args, input.to_vec()).code(code);
+    assert_eq!(redact(env, &stderr(&out)), expected_stderr, "for {args:?}");
+    assert_eq!(stdout(&out), "", "for {args:?}");
+    assert!(env.snapshot_files() == before, "{args:?} changed the store");
+}
+
+/// A store with one credential, so that "changed nothing" has something to keep.
+fn seeded() -> TestEnv {
+    let env = TestEnv::new();
+    env.create("cio_aws_access_key", REF_ACCESS);
+    env
+}
+
+#[test]
+fn unknown_names_are_refused_with_a_suggestion() {
+    let env = seeded();
+    refused(
+        &env,
+        &["credential", "create", "cio_aws_acess_key", "x"],
+        b"",
+        2,
+        "Fail: Create credential: unknown credential name 'cio_aws_acess_key'\nHint: did you mean cio_aws_access_key? 'cio credential create --help' lists the 16 names\n",
+    );
+    refused(
+        &env,
+        &["credential", "remove", "backup"],
+        b"",
+        2,
+        "Fail: Remove credential: unknown credential name 'backup'\nHint: 'cio credential create --help' lists the 16 names\n",
+    );
+}
+
+#[test]
+fn bad_values_are_refused_with_the_rule_they_broke() {
+    let env = seeded();
+    let hint = "Hint: nothing was changed; correct the value and run the command again\n";
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("cio_minio_backup_password", b"", "the value is empty"),
+        ("cio_minio_backup_password", b"\n", "the value is empty"),
+        (
+            "cio_minio_secret_key",
+            b"minio-secret \n",
+            "the value starts or ends with white space (a common paste error); remove it",
+        ),
+        (
+            "cio_minio_secret_key",
+            b" minio-secret",
+            "the value starts or ends with white space (a common paste error); remove it",
+        ),
+        (
+            "cio_minio_secret_key",
+            b"minio\nsecret",
+            "the value contains a line break; a credential is one line",
+        ),
+        (
+            "cio_minio_secret_key",
+            b"minio\x1bsecret",
+            "the value contains a control character at position 6; retype it without one",
+        ),
+        (
+            "cio_aws_backup_repo",
+            b"https://s3.amazonaws.com/backup-123",
+            "a repository URL starts with 's3:'; write it as 's3:https://s3.amazonaws.com/backup-123' (restic's S3 repository syntax)",
+        ),
+        (
+            "cio_aws_backup_repo",
+            b"s3:https://s3.amazonaws.com/",
+            "the repository URL names no bucket; write it as 's3:https://HOST/BUCKET'",
+        ),
+        (
+            "cio_aws_backup_repo",
+            b"s3:https://s3.amazonaws.com/Backup_123",
+            "'Backup_123' is not a valid bucket name: use 3 to 63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit",
+        ),
+        (
+            "cio_aws_access_key",
+            b"AKIA123",
+            "an AWS access key is 16 to 128 uppercase letters and digits (like AKIAIOSFODNN7EXAMPLE); this one is 7 characters",
+        ),
+        (
+            "cio_aws_access_key",
+            b"akiayhd623ggzx7vdfmj",
+            "an AWS access key is uppercase letters and digits only (like AKIAIOSFODNN7EXAMPLE)",
+        ),
+        (
+            "cio_aws_secret_key",
+            b"0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8v",
+            "an AWS secret key is exactly 40 characters; this one is 38",
+        ),
+        (
+            "cio_aws_secret_key",
+            b"0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZ-",
+            "an AWS secret key is letters, digits, '/', '+' and '=' only",
+        ),
+        (
+            "cio_minio_access_key",
+            b"ab",
+            "a MinIO access key is at least 3 characters; this one is 2",
+        ),
+    ];
+    for (name, input, why) in cases {
+        refused(
+            &env,
+            &["credential", "create", name],
+            input,
+            1,
+            &format!("Fail: Create credential: {name}: {why}\n{hint}"),
+        );
+    }
+    let long = "x".repeat(4097);
+    refused(
+        &env,
+        &["credential", "create", "cio_minio_backup_password", &long],
+        b"",
+        1,
+        &format!(
+            "Warning: a secret on the command line lands in shell history and the process list; next time run 'cio credential create cio_minio_backup_password' and type or pipe the value\nFail: Create credential: cio_minio_backup_password: the value is 4097 bytes long; at most 4096 are accepted\n{hint}"
+        ),
+    );
+    // The same value replaced by a bad one keeps the old one.
+    refused(
+        &env,
+        &["credential", "create", "cio_aws_access_key"],
+        b"bad",
+        1,
+        "Fail: Create credential: cio_aws_access_key: an AWS access key is uppercase letters and digits only (like AKIAIOSFODNN7EXAMPLE)\nHint: nothing was changed; correct the value and run the command again\n",
+    );
+    assert_eq!(env.reveal("cio_aws_access_key"), REF_ACCESS);
+}
+
+#[test]
+fn non_utf8_standard_input_is_refused() {
+    let env = seeded();
+    refused(
+        &env,
+        &["credential", "create", "cio_minio_secret_key"],
+        b"\xff\xfeminio-secret\n",
+        1,
+        "Fail: Create credential cio_minio_secret_key: standard input is not UTF-8 text\nHint: nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME\n",
+    );
+}
+
+#[test]
+fn removing_what_does_not_exist_is_an_error() {
+    let env = seeded();
+    refused(
+        &env,
+        &["credential", "remove", "cio_aws_backup_repo"],
+        b"",
+        1,
+        "Fail: Remove credential: cio_aws_backup_repo does not exist\nHint: 'cio credential list' shows what exists; 'cio credential restore NAME' brings back a removed one\n",
+    );
+    // On a store that does not exist yet, too, and it is not created.
+    let fresh = TestEnv::new();
+    refused(
+        &fresh,
+        &["credential", "remove", "cio_aws_backup_repo"],
+        b"",
+        1,
+        "Fail: Remove credential: cio_aws_backup_repo does not exist\nHint: 'cio credential list' shows what exists; 'cio credential restore NAME' brings back a removed one\n",
+    );
+    assert!(!fresh.store().exists());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = seeded();
+    env.cio(&["credential", "create"]).code(2);
+    env.cio(&["credential", "frobnicate"]).code(2);
+    env.cio(&["credential", "exec"]).code(2);
+    env.cio(&[
+        "credential",
+        "restore",
+        "cio_aws_access_key",
+        "--version",
+        "x",
+    ])
+    .code(2);
+}
+
+#[test]
+fn a_key_that_does_not_match_the_store_names_both_fingerprints() {
+    let env = seeded();
+    let other = TestEnv::new();
+    other.create("cio_aws_access_key", REF_ACCESS);
+    std::fs::copy(other.key(), env.key()).unwrap();
+    let out = env.cio(&["credential", "list"]).code(3);
+    let text = redact(&env, &stderr(&out));
+    let fp = regex_lite::Regex::new(r"[0-9a-f]{16}").unwrap();
+    let fps: Vec<&str> = fp.find_iter(&text).map(|m| m.as_str()).collect();
+    assert_eq!(fps.len(), 2, "{text}");
+    assert_ne!(fps[0], fps[1]);
+    insta::assert_snapshot!("key_mismatch", fp.replace_all(&text, "[FP]"));
+    // Writing is refused too, and changes nothing.
+    let before = env.snapshot_files();
+    env.cio_in(&["credential", "create", "cio_aws_backup_repo"], REF_REPO)
+        .code(3);
+    assert!(env.snapshot_files() == before);
+}
+
+#[test]
+fn a_key_file_readable_by_others_is_refused() {
+    let env = seeded();
+    std::fs::set_permissions(env.key(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    refused(
+        &env,
+        &["credential", "list"],
+        b"",
+        3,
+        "Fail: List credentials: key file [TMP]/etc/credential.key may be read by group or others (mode 0644); a key must be private\nHint: run: chmod 600 [TMP]/etc/credential.key\n",
+    );
+    refused(
+        &env,
+        &["credential", "create", "cio_aws_backup_repo"],
+        REF_REPO.as_bytes(),
+        3,
+        "Fail: Create credential: key file [TMP]/etc/credential.key may be read by group or others (mode 0644); a key must be private\nHint: run: chmod 600 [TMP]/etc/credential.key\n",
+    );
+}
+
+#[test]
+fn a_missing_key_with_an_existing_store_is_an_error_and_no_new_key_is_made() {
+    let env = seeded();
+    std::fs::remove_file(env.key()).unwrap();
+    let out = env.cio(&["credential", "list"]).code(3);
+    let fp = regex_lite::Regex::new(r"[0-9a-f]{16}").unwrap();
+    insta::assert_snapshot!(
+        "key_missing",
+        fp.replace_all(&redact(&env, &stderr(&out)), "[FP]")
+    );
+    env.cio_in(&["credential", "create", "cio_aws_backup_repo"], REF_REPO)
+        .code(3);
+    assert!(!env.key().exists(), "no new key for old data");
+}
+
+#[test]
+fn a_corrupt_or_foreign_store_is_refused_and_left_alone() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.store().parent().unwrap()).unwrap();
+    std::fs::write(env.store(), vec![0x42u8; 8192]).unwrap();
+    refused(
+        &env,
+        &["credential", "create", "cio_aws_backup_repo"],
+        REF_REPO.as_bytes(),
+        3,
+        "Fail: Create credential: [TMP]/state/credentials.db is not a cio credential store (not a SQLite database)\nHint: point --store / CIO_STORE at a cio credential store, or move [TMP]/state/credentials.db away to start a new one\n",
+    );
+    refused(
+        &env,
+        &["credential", "list"],
+        b"",
+        3,
+        "Fail: List credentials: [TMP]/state/credentials.db is not a cio credential store (not a SQLite database)\nHint: point --store / CIO_STORE at a cio credential store, or move [TMP]/state/credentials.db away to start a new one\n",
+    );
+}
+
+#[test]
+fn a_store_path_that_cannot_be_written_is_an_error() {
+    let env = TestEnv::new();
+    // The store's folder is a file: no user, not even root, can create the store there.
+    std::fs::write(env.dir.path().join("state"), b"a file").unwrap();
+    let out = env
+        .cio_in(&["credential", "create", "cio_aws_backup_repo"], REF_REPO)
+        .code(3);
+    let text = redact(&env, &stderr(&out));
+    assert!(
+        text.starts_with("Fail: Create credential: the credential store [TMP]/state/credentials.db cannot be opened: Not a directory (os error 20)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "\nHint: check that [TMP]/state/credentials.db and its folder exist and are writable"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn errors_never_contain_the_value() {
+    let env = seeded();
+    let secret = "Sup3r-Secret-Value-With-Trailing-Space ";
+    let out = env
+        .cio_in(&["credential", "create", "cio_minio_secret_key"], secret)
+        .code(1);
+    assert!(!stderr(&out).contains("Sup3r"));
+    let out = env
+        .cio(&["credential", "create", "cio_minio_secretkey", secret])
+        .code(2);
+    assert!(!stderr(&out).contains("Sup3r"));
+}

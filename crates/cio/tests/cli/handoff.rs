@@ -1,0 +1,140 @@
+//! `exec` and `env`: a complete set reaches the engine's environment, and only there.
+
+use crate::util::*;
+
+const REPO: &str = "s3:http://127.0.0.1:9/handoff-bucket";
+const ACCESS: &str = "handoff-access";
+const SECRET: &str = "handoff-secret-'quoted'-$HOME-`x`";
+const PASSWORD: &str = "handoff password \"with\" quotes";
+
+fn with_set() -> TestEnv {
+    let env = TestEnv::new();
+    env.minio_set("", REPO, ACCESS, SECRET, PASSWORD);
+    env
+}
+
+#[test]
+fn exec_puts_the_set_in_the_environment_and_nowhere_else() {
+    let env = with_set();
+    let script = r#"printf '%s\n' "$RESTIC_REPOSITORY" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$RESTIC_PASSWORD" "${AWS_SESSION_TOKEN-unset}"; cat /proc/$$/cmdline | tr '\0' ' '"#;
+    let out = env
+        .cmd()
+        .env("AWS_SESSION_TOKEN", "stale-token")
+        .args(["credential", "exec", "--", "sh", "-c", script])
+        .assert()
+        .success();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(&lines[..5], &[REPO, ACCESS, SECRET, PASSWORD, "unset"]);
+    // The child's argv (its /proc cmdline) holds no value.
+    for v in [ACCESS, SECRET, PASSWORD] {
+        assert!(!lines[5].contains(v), "argv leaks a value: {}", lines[5]);
+    }
+    assert_eq!(stderr(&out), "", "cio itself prints nothing");
+}
+
+#[test]
+fn exec_status_is_the_commands() {
+    let env = with_set();
+    env.cio(&[
+        "credential",
+        "exec",
+        "--provider",
+        "minio",
+        "--",
+        "sh",
+        "-c",
+        "exit 7",
+    ])
+    .code(7);
+}
+
+#[test]
+fn an_incomplete_set_runs_nothing() {
+    let env = TestEnv::new();
+    env.create("cio_minio_backup_repo", REPO);
+    env.create("cio_minio_access_key", ACCESS);
+    let marker = env.dir.path().join("ran");
+    let out = env
+        .cio(&[
+            "credential",
+            "exec",
+            "--",
+            "touch",
+            marker.to_str().unwrap(),
+        ])
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Run with credentials: the minio primary set is incomplete: missing cio_minio_secret_key, cio_minio_backup_password\nHint: create the missing credentials first, e.g. cio credential create cio_minio_secret_key\n"
+    );
+    assert!(!marker.exists(), "the command ran with half a set");
+    env.cio(&["credential", "exec", "--alternate", "--", "true"])
+        .code(1)
+        .stderr("Fail: Run with credentials: there is no alternate set: create its four credentials (cio_{aws|minio}_alt_backup_repo, ...) first\nHint: name the set with --provider aws|minio (and --alternate for the disaster-recovery set)\n");
+}
+
+#[test]
+fn two_complete_sets_need_a_provider() {
+    let env = with_set();
+    env.create("cio_aws_backup_repo", REF_REPO);
+    env.create("cio_aws_access_key", REF_ACCESS);
+    env.create("cio_aws_secret_key", REF_SECRET);
+    env.create("cio_aws_backup_password", "another long password");
+    env.cio(&["credential", "exec", "--", "true"])
+        .code(1)
+        .stderr("Fail: Run with credentials: both the aws and the minio primary sets are complete: choose one with --provider aws or --provider minio\nHint: name the set with --provider aws|minio (and --alternate for the disaster-recovery set)\n");
+    let out = env
+        .cio(&[
+            "credential",
+            "exec",
+            "--provider",
+            "aws",
+            "--",
+            "sh",
+            "-c",
+            "echo $AWS_ACCESS_KEY_ID",
+        ])
+        .success();
+    assert_eq!(stdout(&out), format!("{REF_ACCESS}\n"));
+}
+
+#[test]
+fn env_output_evaluates_to_the_exact_values_in_sh() {
+    let env = with_set();
+    let cio = assert_cmd::cargo::cargo_bin("cio");
+    let script = format!(
+        r#"eval "$('{}' credential env --provider minio)" && printf '%s\n' "$RESTIC_REPOSITORY" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$RESTIC_PASSWORD""#,
+        cio.display()
+    );
+    let out = env.cmd_sh(&script);
+    assert_eq!(out, format!("{REPO}\n{ACCESS}\n{SECRET}\n{PASSWORD}\n"));
+    let json = env
+        .cio(&["credential", "env", "--format", "json"])
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    assert_eq!(v["AWS_SECRET_ACCESS_KEY"], SECRET);
+    assert_eq!(v["RESTIC_PASSWORD"], PASSWORD);
+}
+
+impl TestEnv {
+    /// Runs a sh script in this environment and returns its standard output.
+    fn cmd_sh(&self, script: &str) -> String {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CIO_STORE", self.store())
+            .env("CIO_KEY_FILE", self.key())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}

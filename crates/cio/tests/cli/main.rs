@@ -1,0 +1,10 @@
+//! End-to-end tests of the `cio` binary, one test binary (as ripgrep does). Each test runs
+//! the real binary in an isolated environment: a cleared environment, a temporary HOME, and
+//! a store and key of its own.
+
+mod errors;
+mod handoff;
+mod help;
+mod reference;
+mod reliability;
+mod util;

@@ -1,0 +1,137 @@
+//! Concurrent writers lose nothing; a killed writer leaves a store that opens with the old or
+//! the new value, never neither.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::util::*;
+
+#[test]
+fn eight_concurrent_writers_lose_nothing() {
+    let env = TestEnv::new();
+    env.create("cio_minio_backup_password", "initial password value");
+    let bin = assert_cmd::cargo::cargo_bin("cio");
+    let mut children = Vec::new();
+    // 8 writers of the same name, 8 writers of 8 different names, all at once.
+    let names = [
+        "cio_aws_backup_repo",
+        "cio_aws_backup_password",
+        "cio_aws_alt_backup_password",
+        "cio_minio_secret_key",
+        "cio_minio_alt_secret_key",
+        "cio_minio_backup_repo",
+        "cio_minio_alt_backup_repo",
+        "cio_minio_access_key",
+    ];
+    for i in 0..8 {
+        for (name, value) in [
+            (
+                "cio_minio_backup_password".to_string(),
+                format!("concurrent password {i}"),
+            ),
+            (names[i].to_string(), value_for(names[i], i)),
+        ] {
+            let child = Command::new(&bin)
+                .env_clear()
+                .env("HOME", env.home())
+                .env("CIO_STORE", env.store())
+                .env("CIO_KEY_FILE", env.key())
+                .args(["credential", "create", &name, &value])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            children.push(child);
+        }
+    }
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = env
+        .cio(&[
+            "credential",
+            "history",
+            "cio_minio_backup_password",
+            "--json",
+        ])
+        .success();
+    let history: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        history["versions"].as_array().unwrap().len(),
+        9,
+        "1 initial + 8 concurrent"
+    );
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(env.reveal(name), value_for(name, i));
+    }
+    // The same name's 8 values are all in the history (checked through restore).
+    let mut seen = Vec::new();
+    for v in 2..=9 {
+        env.cio(&[
+            "credential",
+            "restore",
+            "cio_minio_backup_password",
+            "--version",
+            &v.to_string(),
+        ])
+        .success();
+        seen.push(env.reveal("cio_minio_backup_password"));
+    }
+    seen.sort();
+    let expected: Vec<String> = (0..8).map(|i| format!("concurrent password {i}")).collect();
+    assert_eq!(seen, expected);
+}
+
+fn value_for(name: &str, i: usize) -> String {
+    if name.ends_with("_repo") {
+        format!("s3:http://127.0.0.1:9000/bucket-{i}")
+    } else {
+        format!("value-number-{i}-for-{name}")
+    }
+}
+
+#[test]
+fn a_writer_killed_at_random_moments_never_loses_both_values() {
+    let env = TestEnv::new();
+    env.create("cio_minio_secret_key", "value-0000");
+    let bin = assert_cmd::cargo::cargo_bin("cio");
+    let mut current = "value-0000".to_string();
+    let mut killed_mid_write = 0;
+    for i in 1..=100u64 {
+        let next = format!("value-{i:04}");
+        let mut child = Command::new(&bin)
+            .env_clear()
+            .env("HOME", env.home())
+            .env("CIO_STORE", env.store())
+            .env("CIO_KEY_FILE", env.key())
+            .args(["credential", "create", "cio_minio_secret_key", &next])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // A pseudo-random moment within the few milliseconds a create takes.
+        let delay = (i * 7919 + i * i * 104_729) % 6000;
+        std::thread::sleep(Duration::from_micros(delay));
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        if !status.success() {
+            killed_mid_write += 1;
+        }
+        let now = env.reveal("cio_minio_secret_key");
+        assert!(
+            now == current || now == next,
+            "after kill {i}: {now} is neither {current} nor {next}"
+        );
+        current = now;
+        env.cio(&["credential", "list"]).success();
+    }
+    assert!(
+        killed_mid_write > 10,
+        "the kills landed mid-write only {killed_mid_write} times"
+    );
+}
