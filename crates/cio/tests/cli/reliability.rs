@@ -23,13 +23,13 @@ fn eight_concurrent_writers_lose_nothing() {
         "cio_minio_alt_backup_repo",
         "cio_minio_access_key",
     ];
-    for i in 0..8 {
+    for (i, own_name) in names.iter().enumerate() {
         for (name, value) in [
             (
                 "cio_minio_backup_password".to_string(),
                 format!("concurrent password {i}"),
             ),
-            (names[i].to_string(), value_for(names[i], i)),
+            (own_name.to_string(), value_for(own_name, i)),
         ] {
             let child = Command::new(&bin)
                 .env_clear()
