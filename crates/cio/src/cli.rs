@@ -4,21 +4,24 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+// No type here derives `Debug`: `CreateArgs` holds a value given on the command line, and
+// nothing may print it.
+
 /// cio: storage cluster tools.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "cio", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Top,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Top {
     /// Manage credentials for cloud providers and backup services.
     Credential(CredentialArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 #[command(after_long_help = NAMES_HELP)]
 pub struct CredentialArgs {
     #[command(flatten)]
@@ -28,7 +31,7 @@ pub struct CredentialArgs {
 }
 
 /// Options every credential command takes.
-#[derive(Debug, Args, Clone)]
+#[derive(Args, Clone)]
 pub struct GlobalArgs {
     /// The credential store: a file path for the embedded store
     /// [default: /var/lib/cio/credentials.db as root, else $XDG_DATA_HOME/cio/credentials.db]
@@ -45,7 +48,7 @@ pub struct GlobalArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum CredentialCommand {
     /// Create credential for provider or backup service
     ///
@@ -97,7 +100,7 @@ Examples:
     cio credential exec --alternate -- restic restore latest --target /mnt/restore";
 
 /// Which set to hand over.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct SetArgs {
     /// The provider of the set; may be omitted when only one set of the role is complete
     #[arg(long, value_enum)]
@@ -107,7 +110,7 @@ pub struct SetArgs {
     pub alternate: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct ExecArgs {
     #[command(flatten)]
     pub set: SetArgs,
@@ -116,7 +119,7 @@ pub struct ExecArgs {
     pub command: Vec<std::ffi::OsString>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct EnvArgs {
     #[command(flatten)]
     pub set: SetArgs,
@@ -171,7 +174,7 @@ Examples:
 Repository URLs: s3:https://HOST[:PORT]/BUCKET[/PREFIX], s3:http://... or s3:HOST/BUCKET."
 );
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct CreateArgs {
     /// The credential's name, e.g. cio_aws_access_key
     #[arg(value_name = "CREDENTIALNAME")]
@@ -180,14 +183,14 @@ pub struct CreateArgs {
     pub value: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct NameArg {
     /// The credential's name, e.g. cio_aws_access_key
     #[arg(value_name = "CREDENTIALNAME")]
     pub name: String,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct RemoveArgs {
     /// The credential's name, e.g. cio_aws_backup_repo
     #[arg(value_name = "CREDENTIALNAME")]
@@ -197,7 +200,7 @@ pub struct RemoveArgs {
     pub purge: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct ShowArgs {
     /// The credential's name, e.g. cio_aws_access_key
     #[arg(value_name = "CREDENTIALNAME")]
@@ -207,7 +210,7 @@ pub struct ShowArgs {
     pub reveal: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct RestoreArgs {
     /// The credential's name, e.g. cio_aws_access_key
     #[arg(value_name = "CREDENTIALNAME")]
