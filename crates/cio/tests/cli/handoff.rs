@@ -116,25 +116,3 @@ fn env_output_evaluates_to_the_exact_values_in_sh() {
     assert_eq!(v["AWS_SECRET_ACCESS_KEY"], SECRET);
     assert_eq!(v["RESTIC_PASSWORD"], PASSWORD);
 }
-
-impl TestEnv {
-    /// Runs a sh script in this environment and returns its standard output.
-    fn cmd_sh(&self, script: &str) -> String {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .env_clear()
-            .env("HOME", self.home())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("CIO_STORE", self.store())
-            .env("CIO_KEY_FILE", self.key())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}

@@ -9,9 +9,7 @@ use tempfile::TempDir;
 /// A temporary HOME with a store and key of its own; nothing of the host's configuration.
 pub struct TestEnv {
     pub dir: TempDir,
-}
 
-impl TestEnv {
     pub fn new() -> TestEnv {
         TestEnv {
             dir: tempfile::tempdir().expect("a temporary folder"),
@@ -84,6 +82,28 @@ impl TestEnv {
         self.create(&format!("cio_minio{alt}_access_key"), access);
         self.create(&format!("cio_minio{alt}_secret_key"), secret);
         self.create(&format!("cio_minio{alt}_backup_password"), password);
+    }
+}
+
+impl TestEnv {
+    /// Runs a sh script in this environment and returns its standard output.
+    pub fn cmd_sh(&self, script: &str) -> String {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CIO_STORE", self.store())
+            .env("CIO_KEY_FILE", self.key())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 }
 
