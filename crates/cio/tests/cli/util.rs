@@ -9,7 +9,9 @@ use tempfile::TempDir;
 /// A temporary HOME with a store and key of its own; nothing of the host's configuration.
 pub struct TestEnv {
     pub dir: TempDir,
+}
 
+impl TestEnv {
     pub fn new() -> TestEnv {
         TestEnv {
             dir: tempfile::tempdir().expect("a temporary folder"),
@@ -83,9 +85,7 @@ pub struct TestEnv {
         self.create(&format!("cio_minio{alt}_secret_key"), secret);
         self.create(&format!("cio_minio{alt}_backup_password"), password);
     }
-}
 
-impl TestEnv {
     /// Runs a sh script in this environment and returns its standard output.
     pub fn cmd_sh(&self, script: &str) -> String {
         let out = std::process::Command::new("sh")
