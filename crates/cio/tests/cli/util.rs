@@ -115,6 +115,10 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
         let path = entry.path();
         if path.is_dir() {
             collect(&path, out);
+        } else if path.to_string_lossy().ends_with("-shm") {
+            // SQLite's shared-memory index of the WAL: every reader rewrites it, and it holds
+            // no data (it is rebuilt from the WAL when lost).
+            continue;
         } else if let Ok(bytes) = std::fs::read(&path) {
             out.push((path, bytes));
         }
