@@ -2,8 +2,10 @@
 //! rest, the stores, and the checks. No terminal, no `process::exit`: the binary renders.
 
 pub mod catalog;
+pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod migrate;
 pub mod paths;
 pub mod secret;
 pub mod store;

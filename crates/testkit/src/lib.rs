@@ -4,6 +4,8 @@
 //! A server binary that is missing is a loud failure naming the install step
 //! (`scripts/test` installs them all).
 
+pub mod etcd;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -27,7 +29,9 @@ pub fn require_binary(name: &str) -> PathBuf {
         .map(|h| PathBuf::from(h).join(".cargo/bin").join(name))
         .filter(|p| p.is_file());
     from_path.or(cargo_bin).unwrap_or_else(|| {
-        panic!("{name} is not installed: run scripts/test, which installs every server the tests use")
+        panic!(
+            "{name} is not installed: run scripts/test, which installs every server the tests use"
+        )
     })
 }
 
