@@ -1132,3 +1132,155 @@ impl Store for EtcdStore {
         Ok(usize::try_from(deleted).unwrap_or(0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::suite;
+    use testkit::etcd::EtcdCluster;
+
+    fn store(cluster: &EtcdCluster, prefix: &str) -> EtcdStore {
+        let Some(spec) = EtcdSpec::parse(&cluster.url(prefix)).unwrap() else {
+            panic!("not an etcd location");
+        };
+        EtcdStore::new(spec, EtcdOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn parse_locations() {
+        let p = |t: &str| EtcdSpec::parse(t).unwrap().unwrap();
+        assert_eq!(
+            p("etcd://10.0.0.1:2379,10.0.0.2:2380"),
+            EtcdSpec {
+                endpoints: vec!["10.0.0.1:2379".into(), "10.0.0.2:2380".into()],
+                tls: false,
+                prefix: DEFAULT_PREFIX.into(),
+            }
+        );
+        let s = p("etcds://node-a,[::1]:2379,[fe80::1]/cio/prod/");
+        assert!(s.tls);
+        assert_eq!(s.endpoints, ["node-a:2379", "[::1]:2379", "[fe80::1]:2379"]);
+        assert_eq!(s.prefix, "/cio/prod");
+        assert_eq!(
+            s.location(),
+            "etcds://node-a:2379,[::1]:2379,[fe80::1]:2379/cio/prod"
+        );
+        assert_eq!(p("etcd://h:1/").prefix, DEFAULT_PREFIX);
+        assert!(
+            EtcdSpec::parse("/var/lib/cio/credentials.db")
+                .unwrap()
+                .is_none()
+        );
+        assert!(EtcdSpec::parse("etcd2://x").unwrap().is_none());
+        for bad in [
+            "etcd://",
+            "etcd:///prefix",
+            "etcd://a:2379,,b:2379",
+            "etcd://a:notaport",
+            "etcd://a:0",
+            "etcd://a b:1",
+            "etcd://a:1//x",
+        ] {
+            assert!(EtcdSpec::parse(bad).is_err(), "{bad} should be refused");
+        }
+        let err = EtcdSpec::parse("etcd://root:hunter2@a:2379").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn names_are_one_key_segment() {
+        for name in ["plain", "a/b", "100%", "%2F"] {
+            assert_eq!(decode_name(&encode_name(name)), name);
+            assert!(!encode_name(name).contains('/'));
+        }
+        assert_eq!(prefix_end(b"/a/"), b"/a0");
+        assert_eq!(prefix_end(&[b'a', 0xff]), b"b");
+    }
+
+    /// The shared suite against one real etcd member, each case under its own prefix.
+    #[test]
+    fn suite_against_a_single_member() {
+        let cluster = EtcdCluster::single();
+        let empty = store(&cluster, "/t/empty");
+        suite::empty_store_has_nothing(&empty);
+        assert!(empty.identity(false).unwrap().is_none());
+        let out = cluster.etcdctl(&["get", "--prefix", "/t/empty", "--keys-only"]);
+        assert!(out.stdout.is_empty(), "reading creates nothing");
+
+        suite::identity_is_stable(&store(&cluster, "/t/identity"));
+        suite::append_is_conditional(&store(&cluster, "/t/append"));
+        suite::other_keys_are_refused(&store(&cluster, "/t/keys"));
+        suite::removes_are_versions_and_purge_destroys(&store(&cluster, "/t/purge"));
+        suite::concurrent_appends_lose_nothing(|| Box::new(store(&cluster, "/t/concurrent")));
+
+        // The layout is the documented one.
+        let s = store(&cluster, "/t/layout");
+        let id = s.identity(true).unwrap().unwrap();
+        s.append(
+            0,
+            &Version {
+                name: "cio_aws_access_key".into(),
+                version: 1,
+                action: Action::Create,
+                restored_from: None,
+                written_at_ms: 7,
+                sealed: Some(vec![1, 2, 3]),
+            },
+            "fp",
+        )
+        .unwrap();
+        let out = cluster.etcdctl(&["get", "--prefix", "/t/layout/"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "/t/layout/head/cio_aws_access_key",
+                "1",
+                "/t/layout/meta/key_fingerprint",
+                "fp",
+                "/t/layout/meta/store_id",
+                id.store_id.as_str(),
+                "/t/layout/v/cio_aws_access_key/00000000000000000001",
+                r#"{"format":1,"action":"create","written_at_ms":7,"sealed":"AQID"}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn foreign_keys_under_the_prefix_are_refused() {
+        let cluster = EtcdCluster::single();
+        let out = cluster.etcdctl(&["put", "/other/app/config", "x"]);
+        assert!(out.status.success());
+        let err = store(&cluster, "/other").identity(true).unwrap_err();
+        assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+        let out = cluster.etcdctl(&["get", "--prefix", "/other", "--keys-only"]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "/other/app/config"
+        );
+    }
+
+    #[test]
+    fn nothing_listening_is_unreachable_quickly() {
+        let spec = EtcdSpec::parse(&format!("etcd://127.0.0.1:{}", testkit::free_port()))
+            .unwrap()
+            .unwrap();
+        let s = EtcdStore::new(
+            spec,
+            EtcdOptions {
+                timeout: Some(Duration::from_secs(1)),
+                ..EtcdOptions::default()
+            },
+        )
+        .unwrap();
+        let start = Instant::now();
+        let err = s.latest("x").unwrap_err();
+        assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+}
