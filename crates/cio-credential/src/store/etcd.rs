@@ -568,14 +568,14 @@ impl EtcdStore {
             .timeout_connect(Some(remaining.min(CONNECT_TIMEOUT)))
             .build()
             .send(body);
-        let mut response = response.map_err(classify)?;
+        let mut response = response.map_err(|e| classify(e, self.spec.tls))?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
             .with_config()
             .limit(MAX_RESPONSE)
             .read_to_string()
-            .map_err(|e| match classify(e) {
+            .map_err(|e| match classify(e, self.spec.tls) {
                 Failure::NotSent(d) => Failure::Unavailable(d),
                 other => other,
             })?;
@@ -927,8 +927,8 @@ impl EtcdStore {
     }
 }
 
-/// What a ureq error means for the attempt.
-fn classify(e: ureq::Error) -> Failure {
+/// What a ureq error means for the attempt; `tls`: the connection uses TLS.
+fn classify(e: ureq::Error, tls: bool) -> Failure {
     use ureq::Error as E;
     use ureq::Timeout;
     match e {
@@ -942,6 +942,9 @@ fn classify(e: ureq::Error) -> Failure {
             | std::io::ErrorKind::AddrNotAvailable
             | std::io::ErrorKind::NetworkUnreachable
             | std::io::ErrorKind::HostUnreachable => Failure::NotSent(io.to_string()),
+            // rustls reports a failed handshake (unknown issuer, refused certificate) as
+            // invalid data on the stream.
+            std::io::ErrorKind::InvalidData if tls => Failure::Tls(format!("TLS: {io}")),
             _ => Failure::Unavailable(io.to_string()),
         },
         E::Tls(_) | E::Pem(_) | E::Rustls(_) => Failure::Tls(format!("TLS: {e}")),
