@@ -435,7 +435,8 @@ pub fn check_value(name: CredentialName, value: &str) -> Result<Vec<Warning>, Ru
     let len = value.chars().count();
     match (name.field, name.provider) {
         (Field::BackupRepo, _) => {
-            if RepoUrl::parse(value)?.scheme == "http" {
+            let url = RepoUrl::parse(value)?;
+            if url.scheme == "http" {
                 warnings.push(Warning::PlainHttp);
             }
         }
