@@ -402,3 +402,25 @@ fn authentication_users_passwords_and_permissions() {
     let out = cluster.etcdctl(&[root, "get", "--prefix", "/cio/", "--keys-only"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("/cio/credentials/meta/store_id"));
 }
+
+#[test]
+fn a_hung_member_is_skipped_within_the_time_budget() {
+    let mut cluster = EtcdCluster::three();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("credential.key");
+    let url = cluster.url("/cio/credentials");
+    let n = name("cio_minio_access_key");
+    let vlt = vault(&url, &key);
+    vlt.put(n, &v("before-pause")).unwrap();
+    // The first endpoint (the one tried first) accepts connections but never answers.
+    cluster.pause(0);
+    let vlt = vault(&url, &key);
+    let start = Instant::now();
+    assert_eq!(vlt.get(n).unwrap().unwrap().value.expose(), "before-pause");
+    vlt.put(n, &v("while-paused")).unwrap();
+    assert_eq!(vlt.get(n).unwrap().unwrap().value.expose(), "while-paused");
+    assert!(start.elapsed() < TIMEOUT * 2, "{:?}", start.elapsed());
+    cluster.resume(0);
+    cluster.wait_healthy(0);
+    assert_eq!(vlt.history(n).unwrap().len(), 2);
+}

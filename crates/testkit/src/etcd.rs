@@ -273,9 +273,35 @@ impl EtcdCluster {
     /// Kills member `i`, as a crash would.
     pub fn stop(&mut self, i: usize) {
         if let Some(mut child) = self.members[i].child.take() {
+            // SIGKILL also ends a paused member.
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Freezes member `i` (SIGSTOP): it still accepts connections but answers nothing, as a
+    /// hung or overloaded machine would.
+    pub fn pause(&mut self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    /// Lets a paused member run again (SIGCONT).
+    pub fn resume(&mut self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    fn signal(&self, i: usize, signal: &str) {
+        let pid = self.members[i]
+            .child
+            .as_ref()
+            .map(Child::id)
+            .unwrap_or_else(|| panic!("member {i} is not running"));
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill {signal} {pid} failed");
     }
 
     /// Starts member `i` again with its data; waits for health only when `wait` (a member

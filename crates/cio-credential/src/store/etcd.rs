@@ -32,7 +32,9 @@
 //! - endpoints are tried in turn, starting with the last one that answered; a member that is
 //!   down (connection refused or connect timeout) is skipped, so one member down is
 //!   invisible. Each operation has one time budget (default [`DEFAULT_TIMEOUT`]); each
-//!   attempt gets at most what is left of it, and at most [`CONNECT_TIMEOUT`] to connect;
+//!   attempt gets at most what is left of it and at most an equal share of it per member
+//!   (but at least [`CONNECT_TIMEOUT`]), so a member that hangs is skipped too; connecting
+//!   may take at most [`CONNECT_TIMEOUT`];
 //! - a transaction whose request may have reached a member is not sent again elsewhere
 //!   (it could have been applied): it fails as Unreachable and the caller decides;
 //! - with a user, a token is fetched from `/v3/auth/authenticate` per member (etcd's simple
@@ -234,6 +236,9 @@ pub struct EtcdStore {
     tokens: Mutex<Vec<Option<String>>>,
     /// The endpoint that answered last; tried first.
     preferred: AtomicUsize,
+    /// Whether a client certificate is configured (for a better message when a member
+    /// drops the connection during the handshake).
+    client_cert: bool,
 }
 
 impl fmt::Debug for EtcdStore {
@@ -476,8 +481,16 @@ impl EtcdStore {
         if spec.tls {
             config = config.tls_config(tls_config(&spec, &options)?);
         }
+        if spec.endpoints.is_empty() {
+            return Err(StoreError::Unusable {
+                location: spec.location(),
+                action: "used",
+                detail: "no etcd endpoint is given".into(),
+            });
+        }
         let tokens = vec![None; spec.endpoints.len()];
         Ok(EtcdStore {
+            client_cert: options.cert.is_some(),
             agent: ureq::Agent::new_with_config(config.build()),
             auth: options.auth,
             timeout: options.timeout.unwrap_or(DEFAULT_TIMEOUT),
@@ -554,6 +567,13 @@ impl EtcdStore {
         if remaining.is_zero() {
             return Err(Failure::NotSent("the time budget ran out".into()));
         }
+        // One member that accepts connections but does not answer (hung, or cut off from
+        // the others) must not use up the whole budget: each attempt gets a share of it.
+        let members = u32::try_from(self.spec.endpoints.len())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let share = (self.timeout / members).max(CONNECT_TIMEOUT);
+        let budget = remaining.min(share);
         let scheme = if self.spec.tls { "https" } else { "http" };
         let mut request = self
             .agent
@@ -564,8 +584,8 @@ impl EtcdStore {
         }
         let response = request
             .config()
-            .timeout_global(Some(remaining))
-            .timeout_connect(Some(remaining.min(CONNECT_TIMEOUT)))
+            .timeout_global(Some(budget))
+            .timeout_connect(Some(budget.min(CONNECT_TIMEOUT)))
             .build()
             .send(body);
         let mut response = response.map_err(|e| classify(e, self.spec.tls))?;
@@ -665,6 +685,9 @@ impl EtcdStore {
                     .unwrap_or_default(),
                 self.spec.prefix
             ))),
+            GRPC_UNAUTHENTICATED => Failure::Final(
+                self.denied(format!("{message} (the token etcd gave could not be used)")),
+            ),
             GRPC_INVALID_ARGUMENT if message.contains("user name is empty") => {
                 Failure::Final(self.denied(
                     "the cluster requires authentication and no etcd user was given".into(),
@@ -751,11 +774,16 @@ impl EtcdStore {
                 seen.push(f);
             }
         }
-        let detail = seen
+        let mut detail = seen
             .iter()
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join("; ");
+        if self.spec.tls && !self.client_cert {
+            detail.push_str(
+                "; no client certificate was given, and etcd members usually require one",
+            );
+        }
         StoreError::Unreachable {
             location: self.location(),
             detail: if timed_out {
