@@ -554,7 +554,7 @@ impl EtcdStore {
         }
     }
 
-    /// One POST to one member. `Ok(Err(status, body))` is an answer that is not a success.
+    /// One POST to one member: the status and body of whatever it answered.
     fn post_once(
         &self,
         endpoint: &str,
@@ -618,8 +618,17 @@ impl EtcdStore {
                 return Ok(Some(token.clone()));
             }
         }
+        #[derive(Serialize)]
+        struct Authenticate<'a> {
+            name: &'a str,
+            password: &'a str,
+        }
         let body = Zeroizing::new(
-            json!({"name": auth.user, "password": auth.password.expose()}).to_string(),
+            serde_json::to_string(&Authenticate {
+                name: &auth.user,
+                password: auth.password.expose(),
+            })
+            .expect("two strings always serialize to JSON"),
         );
         let endpoint = &self.spec.endpoints[i];
         let (status, text) =
@@ -673,7 +682,18 @@ impl EtcdStore {
         } else {
             e.message
         };
+        // The member refused before doing anything (no leader, shutting down): asking another
+        // is safe even for a write.
+        let refused_before = [
+            "no leader",
+            "not capable",
+            "server stopped",
+            "too many requests",
+        ]
+        .iter()
+        .any(|m| message.contains(m));
         match e.code {
+            _ if refused_before => Failure::NotSent(format!("{endpoint}: {message}")),
             GRPC_UNAVAILABLE | GRPC_DEADLINE_EXCEEDED => {
                 Failure::Unavailable(format!("{endpoint}: {message}"))
             }
@@ -693,7 +713,7 @@ impl EtcdStore {
                     "the cluster requires authentication and no etcd user was given".into(),
                 ))
             }
-            _ if message.contains("no leader") || message.contains("timed out") => {
+            _ if message.contains("timed out") || message.contains("leader changed") => {
                 Failure::Unavailable(format!("{endpoint}: {message}"))
             }
             _ => Failure::Final(self.unusable(format!("{endpoint}: {message}"))),
