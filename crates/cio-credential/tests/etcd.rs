@@ -333,9 +333,8 @@ fn migrate_sqlite_to_etcd_with_history() {
 
 #[test]
 fn authentication_users_passwords_and_permissions() {
-    let cluster = EtcdCluster::single();
-    let root = "--user=root:root-password";
-    let ok = |args: &[&str]| {
+    let mut cluster = EtcdCluster::single();
+    let ok = |cluster: &EtcdCluster, args: &[&str]| {
         let out = cluster.etcdctl(args);
         assert!(
             out.status.success(),
@@ -343,20 +342,24 @@ fn authentication_users_passwords_and_permissions() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    ok(&["user", "add", "root:root-password"]);
-    ok(&["user", "grant-role", "root", "root"]);
-    ok(&["user", "add", "cio:cio-password"]);
-    ok(&["role", "add", "cio"]);
-    ok(&[
-        "role",
-        "grant-permission",
-        "--prefix=true",
-        "cio",
-        "readwrite",
-        "/cio/",
-    ]);
-    ok(&["user", "grant-role", "cio", "cio"]);
-    ok(&["auth", "enable"]);
+    ok(&cluster, &["user", "add", "root:root-password"]);
+    ok(&cluster, &["user", "grant-role", "root", "root"]);
+    ok(&cluster, &["user", "add", "cio:cio-password"]);
+    ok(&cluster, &["role", "add", "cio"]);
+    ok(
+        &cluster,
+        &[
+            "role",
+            "grant-permission",
+            "--prefix=true",
+            "cio",
+            "readwrite",
+            "/cio/",
+        ],
+    );
+    ok(&cluster, &["user", "grant-role", "cio", "cio"]);
+    ok(&cluster, &["auth", "enable"]);
+    cluster.set_etcdctl_user(Some("root:root-password"));
 
     let url = cluster.url("/cio/credentials");
     let with = |user: &str, password: &str| EtcdOptions {
@@ -392,6 +395,18 @@ fn authentication_users_passwords_and_permissions() {
     );
     assert!(!vlt.store().location().contains("cio-password"));
 
+    // A restarted member forgets its tokens: the store fetches a new one by itself.
+    cluster.stop(0);
+    cluster.restart(0, true);
+    assert_eq!(
+        vlt.get(name("cio_minio_access_key"))
+            .unwrap()
+            .unwrap()
+            .value
+            .expose(),
+        "minio-user"
+    );
+
     // Outside the role's prefix: refused with a message naming the prefix.
     let elsewhere = cluster.url("/elsewhere");
     let err = open(&elsewhere, with("cio", "cio-password"))
@@ -399,7 +414,7 @@ fn authentication_users_passwords_and_permissions() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Denied { .. }), "{err:?}");
     assert!(err.to_string().contains("/elsewhere"), "{err}");
-    let out = cluster.etcdctl(&[root, "get", "--prefix", "/cio/", "--keys-only"]);
+    let out = cluster.etcdctl(&["get", "--prefix", "/cio/", "--keys-only"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("/cio/credentials/meta/store_id"));
 }
 

@@ -167,6 +167,8 @@ pub struct EtcdCluster {
     dir: tempfile::TempDir,
     members: Vec<Member>,
     tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// `user:password` for etcdctl once authentication is enabled.
+    etcdctl_user: Option<String>,
 }
 
 impl EtcdCluster {
@@ -229,6 +231,7 @@ impl EtcdCluster {
             tls: certs.map(|c| (c.ca.clone(), c.client_cert.clone(), c.client_key.clone())),
             dir,
             members,
+            etcdctl_user: None,
         };
         for i in 0..size {
             cluster.spawn(i, &etcd);
@@ -358,12 +361,21 @@ impl EtcdCluster {
             .arg(format!("--endpoints={endpoints}"))
             .arg("--command-timeout=3s")
             .arg("--dial-timeout=2s");
+        if let Some(user) = &self.etcdctl_user {
+            cmd.arg(format!("--user={user}"));
+        }
         if let Some((ca, cert, key)) = &self.tls {
             cmd.arg(format!("--cacert={}", ca.display()))
                 .arg(format!("--cert={}", cert.display()))
                 .arg(format!("--key={}", key.display()));
         }
         cmd.args(args).output().expect("running etcdctl")
+    }
+
+    /// Makes etcdctl (and the health checks) log in as `user_password` (`user:password`),
+    /// for a cluster with authentication enabled.
+    pub fn set_etcdctl_user(&mut self, user_password: Option<&str>) {
+        self.etcdctl_user = user_password.map(str::to_string);
     }
 
     /// Runs etcdctl against every member with `args`; returns its output.

@@ -267,6 +267,44 @@ pub fn new_store_id() -> String {
     hex::encode(bytes)
 }
 
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_sqlite_and_urls_are_etcd() {
+        assert_eq!(
+            StoreSpec::parse("/var/lib/cio/credentials.db").unwrap(),
+            StoreSpec::Sqlite(PathBuf::from("/var/lib/cio/credentials.db"))
+        );
+        assert_eq!(
+            StoreSpec::parse("relative.db").unwrap(),
+            StoreSpec::Sqlite(PathBuf::from("relative.db"))
+        );
+        let spec = StoreSpec::parse("etcd://10.0.0.1:2379,10.0.0.2:2379").unwrap();
+        assert_eq!(
+            spec.location(),
+            "etcd://10.0.0.1:2379,10.0.0.2:2379/cio/credentials"
+        );
+        let StoreSpec::Etcd(etcd) = StoreSpec::parse("etcds://n1/cio/site-b").unwrap() else {
+            panic!("an etcds:// location is an etcd store");
+        };
+        assert!(etcd.tls);
+        assert_eq!(etcd.prefix, "/cio/site-b");
+        assert!(StoreSpec::parse("").is_err());
+        let err = StoreSpec::parse("etcd://admin:pw-123@n1:2379").unwrap_err();
+        assert!(!err.to_string().contains("pw-123"));
+        assert!(err.hint().contains("etcd://"));
+    }
+
+    #[test]
+    fn opening_talks_to_nothing() {
+        let spec = StoreSpec::parse("etcd://127.0.0.1:1").unwrap();
+        let store = spec.open().unwrap();
+        assert_eq!(store.location(), "etcd://127.0.0.1:1/cio/credentials");
+    }
+}
+
 /// The suite every backend must pass, run by each backend's tests against a fresh store.
 #[cfg(test)]
 pub(crate) mod suite {
