@@ -22,7 +22,9 @@ use serde::Deserialize;
 
 use crate::paths::Defaults;
 use crate::secret::SecretValue;
+use crate::store::StoreSpec;
 use crate::store::etcd::{EtcdAuth, EtcdOptions};
+use crate::vault::Vault;
 
 /// The configuration file of a node run as root.
 pub const SYSTEM_CONFIG: &str = "/etc/cio/cio.toml";
@@ -94,9 +96,18 @@ pub fn config_path(root: bool, env: impl Fn(&str) -> Option<OsString>) -> (PathB
 
 /// Parses the text of the file at `path`; relative paths become relative to its folder.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        detail: e.message().to_string(),
+    let mut config: Config = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .and_then(|span| text.get(..span.start))
+            .map(|before| before.matches('\n').count() + 1);
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            detail: match line {
+                Some(line) => format!("line {line}: {}", e.message().trim_end()),
+                None => e.message().trim_end().to_string(),
+            },
+        }
     })?;
     let base = path.parent().unwrap_or_else(|| Path::new(""));
     for file in [
@@ -184,6 +195,18 @@ impl Settings {
             auth,
             timeout,
         }
+    }
+
+    /// The vault these settings name: parses the store location, opens the store with these
+    /// TLS files, `auth` and `timeout`, and pairs it with the key file. Talks to no server.
+    pub fn open_vault(
+        &self,
+        auth: Option<EtcdAuth>,
+        timeout: Option<std::time::Duration>,
+    ) -> crate::Result<Vault> {
+        let spec = StoreSpec::parse(&self.store.0)?;
+        let store = spec.open_with(self.etcd_options(auth, timeout))?;
+        Ok(Vault::new(store, self.key_file.0.clone()))
     }
 }
 
@@ -323,8 +346,9 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_types_name_the_file() {
         let path = Path::new("/etc/cio/cio.toml");
-        let err = parse(path, "stor = \"/x\"\n").unwrap_err();
+        let err = parse(path, "key_file = \"/k\"\nstor = \"/x\"\n").unwrap_err();
         let text = err.to_string();
+        assert!(text.contains("line 2"), "{text}");
         assert!(text.contains("/etc/cio/cio.toml"), "{text}");
         assert!(text.contains("stor"), "{text}");
         assert!(err.hint().contains("key_file"));
@@ -406,6 +430,11 @@ mod tests {
         let options = s.etcd_options(None, None);
         assert_eq!(options.cacert, Some(PathBuf::from("/env/ca.pem")));
         assert_eq!(options.cert, None);
+        let vault = resolve(&Flags::default(), env_of(&[]), &file, &defaults())
+            .open_vault(None, None)
+            .unwrap();
+        assert_eq!(vault.store().location(), "etcd://file:2379/cio/credentials");
+        assert_eq!(vault.key_path(), Path::new("/file/key"));
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! Key layout under the prefix `P` (default [`DEFAULT_PREFIX`]):
 //! - `P/meta/store_id`: the store's random id (bound into every sealed value);
 //! - `P/meta/key_fingerprint`: the fingerprint of the key that seals the store;
-//! - `P/v/{name}/{version:020}`: one version, a JSON [`Record`] (the sealed bytes in base64,
+//! - `P/v/{name}/{version:020}`: one version, a JSON record
+//!   `{"format":1,"action":"update","restored_from":N,"written_at_ms":T,"sealed":"<base64>"}`
+//!   (`restored_from` and `sealed` only when set; the sealed bytes are nonce || ciphertext,
 //!   never plaintext); zero-padded so that key order is version order;
 //! - `P/head/{name}`: the latest version number of `name`, in decimal.
 //!
@@ -28,7 +30,8 @@
 //!     another program under the prefix are refused ([`StoreError::Foreign`]);
 //!   - purge deletes every version and the head in one transaction;
 //! - reads are linearizable (etcd's default): a member without quorum does not answer with
-//!   stale data, it makes the operation fail as [`StoreError::Unreachable`];
+//!   stale data, it makes the operation fail as [`StoreError::Unreachable`]; long ranges
+//!   are read in pages at one revision, so a listing is one consistent snapshot;
 //! - endpoints are tried in turn, starting with the last one that answered; a member that is
 //!   down (connection refused or connect timeout) is skipped, so one member down is
 //!   invisible. Each operation has one time budget (default [`DEFAULT_TIMEOUT`]); each
@@ -201,7 +204,7 @@ impl fmt::Debug for EtcdAuth {
 #[derive(Debug, Default)]
 pub struct EtcdOptions {
     /// PEM file of the CA that signed the members' certificates (`etcds://` only; without
-    /// it the built-in web roots are trusted).
+    /// it the built-in web roots are trusted). The TLS files are ignored for `etcd://`.
     pub cacert: Option<PathBuf>,
     /// PEM file of the client certificate (`etcds://` only; needs `key`).
     pub cert: Option<PathBuf>,
