@@ -183,7 +183,21 @@ impl EtcdCluster {
     }
 
     /// `size` members; with `certs`, clients must use TLS and a client certificate.
+    ///
+    /// A port found free may be taken by another test before etcd binds it; a member that
+    /// exits while starting makes the whole cluster start again on other ports (3 tries).
     pub fn start(size: usize, certs: Option<&TestCerts>) -> EtcdCluster {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match EtcdCluster::try_start(size, certs) {
+                Ok(cluster) => return cluster,
+                Err(why) => last = why,
+            }
+        }
+        panic!("etcd did not start: {last}");
+    }
+
+    fn try_start(size: usize, certs: Option<&TestCerts>) -> Result<EtcdCluster, String> {
         let etcd = require_binary("etcd");
         let dir = tempfile::tempdir().expect("a temporary folder for etcd");
         let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
@@ -237,9 +251,9 @@ impl EtcdCluster {
             cluster.spawn(i, &etcd);
         }
         for i in 0..size {
-            cluster.wait_healthy(i);
+            cluster.health(i)?;
         }
-        cluster
+        Ok(cluster)
     }
 
     fn spawn(&mut self, i: usize, etcd: &Path) {
@@ -323,28 +337,35 @@ impl EtcdCluster {
 
     /// Waits until member `i` answers a linearizable read.
     pub fn wait_healthy(&mut self, i: usize) {
+        if let Err(why) = self.health(i) {
+            panic!("{why}");
+        }
+    }
+
+    fn health(&mut self, i: usize) -> Result<(), String> {
         let start = Instant::now();
         let endpoint = self.endpoints()[i].clone();
         loop {
             if let Some(child) = self.members[i].child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!(
+                return Err(format!(
                     "etcd member {} exited ({status}):\n{}",
                     self.members[i].name,
                     self.log_tail(i)
-                );
+                ));
             }
             let out = self.etcdctl_at(&endpoint, &["endpoint", "health"]);
             if out.status.success() {
-                return;
+                return Ok(());
             }
-            assert!(
-                start.elapsed() < HEALTH_TIMEOUT,
-                "etcd member {} is not healthy after {HEALTH_TIMEOUT:?}:\n{}",
-                self.members[i].name,
-                self.log_tail(i)
-            );
+            if start.elapsed() > HEALTH_TIMEOUT {
+                return Err(format!(
+                    "etcd member {} is not healthy after {HEALTH_TIMEOUT:?}:\n{}",
+                    self.members[i].name,
+                    self.log_tail(i)
+                ));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -357,6 +378,16 @@ impl EtcdCluster {
 
     fn etcdctl_at(&self, endpoints: &str, args: &[&str]) -> Output {
         let mut cmd = Command::new(require_binary("etcdctl"));
+        for proxy in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
+            cmd.env_remove(proxy);
+        }
         cmd.env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={endpoints}"))
             .arg("--command-timeout=3s")
