@@ -187,9 +187,15 @@ impl EtcdCluster {
     /// A port found free may be taken by another test before etcd binds it; a member that
     /// exits while starting makes the whole cluster start again on other ports (3 tries).
     pub fn start(size: usize, certs: Option<&TestCerts>) -> EtcdCluster {
+        EtcdCluster::start_with_args(size, certs, &[])
+    }
+
+    /// Like [`EtcdCluster::start`], with more etcd flags for every member (e.g.
+    /// `--auth-token-ttl=1`).
+    pub fn start_with_args(size: usize, certs: Option<&TestCerts>, extra: &[&str]) -> EtcdCluster {
         let mut last = String::new();
         for _ in 0..3 {
-            match EtcdCluster::try_start(size, certs) {
+            match EtcdCluster::try_start(size, certs, extra) {
                 Ok(cluster) => return cluster,
                 Err(why) => last = why,
             }
@@ -197,7 +203,11 @@ impl EtcdCluster {
         panic!("etcd did not start: {last}");
     }
 
-    fn try_start(size: usize, certs: Option<&TestCerts>) -> Result<EtcdCluster, String> {
+    fn try_start(
+        size: usize,
+        certs: Option<&TestCerts>,
+        extra: &[&str],
+    ) -> Result<EtcdCluster, String> {
         let etcd = require_binary("etcd");
         let dir = tempfile::tempdir().expect("a temporary folder for etcd");
         let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
@@ -233,6 +243,7 @@ impl EtcdCluster {
                 args.push(format!("--trusted-ca-file={}", c.ca.display()));
                 args.push("--client-cert-auth".to_string());
             }
+            args.extend(extra.iter().map(|a| a.to_string()));
             members.push(Member {
                 log: dir.path().join(format!("{name}.log")),
                 name,
