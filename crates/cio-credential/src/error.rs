@@ -111,7 +111,7 @@ impl Error {
             Error::Spec(e) => e.hint(),
             Error::Config(e) => e.hint(),
             Error::MigrationRefused { .. } => {
-                "nothing was written; compare both stores with 'cio credential history NAME', then purge the name in the target (or migrate into an empty store)".to_string()
+                "compare both stores with 'cio credential history NAME'; purge a name the target holds differently there, or migrate into an empty store. Running the migration again completes an interrupted one".to_string()
             }
             Error::DoesNotOpen(e) => format!(
                 "restore the store from a backup, or create {} again",

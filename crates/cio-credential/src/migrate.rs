@@ -14,7 +14,9 @@
 //!   - anything else (other values, or versions the source does not have) is refused with
 //!     [`Error::MigrationRefused`];
 //! - everything is checked before anything is written: a refusal writes nothing (not even
-//!   the target's id);
+//!   the target's id). Only a writer changing the target during the migration, or the
+//!   target failing, can stop it half-way; what was copied is then kept, each version whole,
+//!   and running the migration again completes it;
 //! - a target sealed with another key is refused ([`StoreError::KeyMismatch`]), as is a
 //!   target that is the source itself;
 //! - the source is only read; removing it afterwards is the administrator's decision.
@@ -141,7 +143,19 @@ pub fn migrate(source: &Vault, target: &dyn Store) -> Result<MigrationReport> {
                 sealed,
                 ..v.clone()
             };
-            target.append(v.version - 1, &record, key.fingerprint())?;
+            match target.append(v.version - 1, &record, key.fingerprint()) {
+                Ok(()) => {}
+                Err(StoreError::Conflict { .. }) => {
+                    return Err(Error::MigrationRefused {
+                        name: plan.name.clone(),
+                        reason: format!(
+                            "another writer changed it in {} during the migration (the versions copied so far are kept)",
+                            target.location()
+                        ),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
             copied += 1;
         }
         report.names.push(Migrated {
