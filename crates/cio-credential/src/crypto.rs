@@ -265,10 +265,17 @@ pub fn create_key(path: &Path) -> Result<Key, KeyError> {
         STANDARD.encode(bytes.as_slice())
     ));
 
+    // A name of its own per call: two threads of one process (two vaults) may create the
+    // key at once, and must not remove each other's temporary file.
+    let mut unique = [0u8; 8];
+    fill_random(&mut unique);
     let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    tmp_name.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        hex::encode(unique)
+    ));
     let tmp = PathBuf::from(tmp_name);
-    let _ = fs::remove_file(&tmp);
     let written = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -355,6 +362,21 @@ mod tests {
         // Creating again keeps the existing key.
         assert_eq!(create_key(&path).unwrap().fingerprint(), key.fingerprint());
         assert!(format!("{key:?}").starts_with("Key("));
+    }
+
+    #[test]
+    fn threads_creating_one_key_at_once_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credential.key");
+        let fingerprints: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| create_key(&path).unwrap().fingerprint().to_string()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(fingerprints.iter().all(|f| *f == fingerprints[0]));
+        let leftovers = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
     }
 
     #[test]

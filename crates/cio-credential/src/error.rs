@@ -7,8 +7,9 @@
 //! - context: the message names the credential, file or store concerned, and never a value.
 
 use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
+use crate::config::ConfigError;
 use crate::crypto::{DoesNotOpen, KeyError};
-use crate::store::StoreError;
+use crate::store::{SpecError, StoreError};
 
 /// Which exit code an error maps to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,12 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     DoesNotOpen(#[from] DoesNotOpen),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot migrate {name}: {reason}")]
+    MigrationRefused { name: String, reason: String },
 }
 
 fn list_names(names: &[CredentialName]) -> String {
@@ -62,13 +69,14 @@ fn list_names(names: &[CredentialName]) -> String {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::UnknownName(_) => ErrorKind::Usage,
+            Error::UnknownName(_) | Error::Spec(_) | Error::Config(_) => ErrorKind::Usage,
             Error::InvalidValue { .. }
             | Error::NotFound { .. }
             | Error::NoSuchVersion { .. }
             | Error::NothingToRestore { .. }
             | Error::IncompleteSet { .. }
-            | Error::NoSuchSet(_) => ErrorKind::Failed,
+            | Error::NoSuchSet(_)
+            | Error::MigrationRefused { .. } => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
             Error::Key(_) | Error::Store(_) | Error::DoesNotOpen(_) => ErrorKind::Unusable,
         }
@@ -100,6 +108,11 @@ impl Error {
             }
             Error::Key(e) => e.hint(),
             Error::Store(e) => e.hint(),
+            Error::Spec(e) => e.hint(),
+            Error::Config(e) => e.hint(),
+            Error::MigrationRefused { .. } => {
+                "compare both stores with 'cio credential history NAME'; purge a name the target holds differently there, or migrate into an empty store. Running the migration again completes an interrupted one".to_string()
+            }
             Error::DoesNotOpen(e) => format!(
                 "restore the store from a backup, or create {} again",
                 e.name

@@ -2,9 +2,11 @@
 //! rest, the stores, and the checks. No terminal, no `process::exit`: the binary renders.
 
 pub mod catalog;
+pub mod config;
 pub mod crypto;
 pub mod engine;
 pub mod error;
+pub mod migrate;
 pub mod paths;
 pub mod secret;
 pub mod store;

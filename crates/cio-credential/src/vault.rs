@@ -112,6 +112,11 @@ impl Vault {
         Ok(self.key.get_or_init(|| key))
     }
 
+    /// The key that opens a store with this identity (never creates one), for migration.
+    pub(crate) fn opening_key(&self, identity: &Identity) -> Result<&Key> {
+        self.key(identity, false)
+    }
+
     /// The store's identity for reading; `None` when it does not exist yet.
     fn read_identity(&self) -> Result<Option<Identity>> {
         Ok(self.store.identity(false)?)

@@ -4,6 +4,7 @@
 //! A server binary that is missing is a loud failure naming the install step
 //! (`scripts/test` installs them all).
 
+pub mod etcd;
 pub mod s3;
 
 use std::net::TcpListener;

@@ -10,6 +10,7 @@
 //! - the store records the fingerprint of the key that sealed it, and refuses an append
 //!   sealed by another key, so a store never mixes keys.
 
+pub mod etcd;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -120,6 +121,10 @@ pub enum StoreError {
     },
     #[error("{name} changed while it was being written (another writer got there first)")]
     Conflict { name: String },
+    #[error("the credential store {location} refused this user: {detail}")]
+    Denied { location: String, detail: String },
+    #[error("the credential store {location} cannot be reached over TLS: {detail}")]
+    Tls { location: String, detail: String },
 }
 
 impl StoreError {
@@ -140,6 +145,12 @@ impl StoreError {
             }
             StoreError::KeyMismatch { .. } => "use the key file this store was sealed with (--key-file / CIO_KEY_FILE)".to_string(),
             StoreError::Conflict { .. } => "try again; nothing was changed".to_string(),
+            StoreError::Denied { .. } => {
+                "check CIO_ETCD_USER and CIO_ETCD_PASSWORD, and that the user's etcd role may read and write the store's key prefix".to_string()
+            }
+            StoreError::Tls { .. } => {
+                "check the etcd CA certificate, client certificate and key (etcd_cacert, etcd_cert, etcd_key in cio.toml, or their flags): they must match the cluster's".to_string()
+            }
         }
     }
 }
@@ -180,23 +191,63 @@ pub trait Store: Send + Sync {
     fn purge(&self, name: &str) -> Result<usize, StoreError>;
 }
 
+/// A store location that cannot be used. The message never repeats the location text (it
+/// could hold a password someone put in a URL).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the store location is not valid: {reason}")]
+pub struct SpecError {
+    pub reason: String,
+}
+
+impl SpecError {
+    /// What the administrator should do next.
+    pub fn hint(&self) -> String {
+        "give --store / CIO_STORE (or `store` in cio.toml) a file path, or etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (etcds:// for TLS)".to_string()
+    }
+}
+
 /// Which store a command uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreSpec {
     /// The embedded SQLite store at this path.
     Sqlite(PathBuf),
+    /// A store in an etcd cluster.
+    Etcd(etcd::EtcdSpec),
 }
 
 impl StoreSpec {
-    /// `etcd://` and `etcds://` URLs name a cluster store; anything else is a path.
-    pub fn parse(text: &str) -> StoreSpec {
-        StoreSpec::Sqlite(PathBuf::from(text))
+    /// `etcd://` and `etcds://` URLs name a cluster store (see [`etcd::EtcdSpec::parse`];
+    /// default prefix [`etcd::DEFAULT_PREFIX`]); anything else is a path.
+    pub fn parse(text: &str) -> Result<StoreSpec, SpecError> {
+        match etcd::EtcdSpec::parse(text)? {
+            Some(spec) => Ok(StoreSpec::Etcd(spec)),
+            None if text.is_empty() => Err(SpecError {
+                reason: "it is empty".into(),
+            }),
+            None => Ok(StoreSpec::Sqlite(PathBuf::from(text))),
+        }
     }
 
-    /// Opens the store. Opening does no I/O that could change anything.
+    /// Where the store is, for messages (never with a user or password).
+    pub fn location(&self) -> String {
+        match self {
+            StoreSpec::Sqlite(path) => path.display().to_string(),
+            StoreSpec::Etcd(spec) => spec.location(),
+        }
+    }
+
+    /// Opens the store with default connection options (no TLS files, no user, the
+    /// default timeout). Opening does no I/O that could change anything.
     pub fn open(&self) -> Result<Box<dyn Store>, StoreError> {
+        self.open_with(etcd::EtcdOptions::default())
+    }
+
+    /// Opens the store; `etcd` says how to connect to a cluster store (ignored for a file).
+    /// Opening reads the TLS files but talks to no server and changes nothing.
+    pub fn open_with(&self, etcd: etcd::EtcdOptions) -> Result<Box<dyn Store>, StoreError> {
         match self {
             StoreSpec::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::new(path.clone()))),
+            StoreSpec::Etcd(spec) => Ok(Box::new(etcd::EtcdStore::new(spec.clone(), etcd)?)),
         }
     }
 }
@@ -214,6 +265,44 @@ pub fn new_store_id() -> String {
     getrandom::fill(&mut bytes)
         .expect("the operating system's random source (getrandom) is always available on Linux");
     hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_sqlite_and_urls_are_etcd() {
+        assert_eq!(
+            StoreSpec::parse("/var/lib/cio/credentials.db").unwrap(),
+            StoreSpec::Sqlite(PathBuf::from("/var/lib/cio/credentials.db"))
+        );
+        assert_eq!(
+            StoreSpec::parse("relative.db").unwrap(),
+            StoreSpec::Sqlite(PathBuf::from("relative.db"))
+        );
+        let spec = StoreSpec::parse("etcd://10.0.0.1:2379,10.0.0.2:2379").unwrap();
+        assert_eq!(
+            spec.location(),
+            "etcd://10.0.0.1:2379,10.0.0.2:2379/cio/credentials"
+        );
+        let StoreSpec::Etcd(etcd) = StoreSpec::parse("etcds://n1/cio/site-b").unwrap() else {
+            panic!("an etcds:// location is an etcd store");
+        };
+        assert!(etcd.tls);
+        assert_eq!(etcd.prefix, "/cio/site-b");
+        assert!(StoreSpec::parse("").is_err());
+        let err = StoreSpec::parse("etcd://admin:pw-123@n1:2379").unwrap_err();
+        assert!(!err.to_string().contains("pw-123"));
+        assert!(err.hint().contains("etcd://"));
+    }
+
+    #[test]
+    fn opening_talks_to_nothing() {
+        let spec = StoreSpec::parse("etcd://127.0.0.1:1").unwrap();
+        let store = spec.open().unwrap();
+        assert_eq!(store.location(), "etcd://127.0.0.1:1/cio/credentials");
+    }
 }
 
 /// The suite every backend must pass, run by each backend's tests against a fresh store.
