@@ -30,18 +30,34 @@ pub struct CredentialArgs {
     pub command: CredentialCommand,
 }
 
-/// Options every credential command takes.
+/// Options every credential command takes. Each also comes from the environment
+/// (CIO_STORE, CIO_KEY_FILE, CIO_ETCD_*) or the node configuration file (/etc/cio/cio.toml as
+/// root, or $XDG_CONFIG_HOME/cio/cio.toml; CIO_CONFIG overrides); a flag wins over both.
 #[derive(Args, Clone)]
 pub struct GlobalArgs {
-    /// The credential store: a file path for the embedded store
-    /// [default: /var/lib/cio/credentials.db as root, else $XDG_DATA_HOME/cio/credentials.db]
-    #[arg(long, global = true, env = "CIO_STORE", value_name = "STORE")]
+    /// The credential store: a file path for the embedded store, or
+    /// etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (etcds:// for TLS) for the cluster store
+    /// [env: CIO_STORE] [default: /var/lib/cio/credentials.db as root, else
+    /// $XDG_DATA_HOME/cio/credentials.db]
+    #[arg(long, global = true, value_name = "STORE")]
     pub store: Option<String>,
 
-    /// The key file that seals the store's values
-    /// [default: /etc/cio/credential.key as root, else $XDG_CONFIG_HOME/cio/credential.key]
-    #[arg(long, global = true, env = "CIO_KEY_FILE", value_name = "PATH")]
+    /// The key file that seals the store's values [env: CIO_KEY_FILE] [default:
+    /// /etc/cio/credential.key as root, else $XDG_CONFIG_HOME/cio/credential.key]
+    #[arg(long, global = true, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+
+    /// etcds:// only: the CA certificate of the etcd members [env: CIO_ETCD_CACERT]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub etcd_cacert: Option<PathBuf>,
+
+    /// etcds:// only: this node's client certificate [env: CIO_ETCD_CERT]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub etcd_cert: Option<PathBuf>,
+
+    /// etcds:// only: this node's client key [env: CIO_ETCD_KEY]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub etcd_key: Option<PathBuf>,
 
     /// Print machine-readable JSON on standard output instead of text
     #[arg(long, global = true)]
@@ -90,6 +106,13 @@ pub enum CredentialCommand {
     /// For `eval "$(cio credential env --provider minio)"` in sh or bash. The values are
     /// secrets: prefer `cio credential exec`, which never prints them.
     Env(EnvArgs),
+
+    /// Copy every credential, with its history, into another store
+    ///
+    /// For a single node that grows into a cluster: copies the embedded store into the
+    /// cluster store (etcd), with the same key. Names the target already holds identically
+    /// are skipped; newer or different data there is never overwritten.
+    Migrate(MigrateArgs),
 }
 
 const EXEC_EXAMPLES: &str = "\
@@ -117,6 +140,13 @@ pub struct ExecArgs {
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Args)]
+pub struct MigrateArgs {
+    /// The store to copy into, e.g. etcd://10.0.0.1:2379,10.0.0.2:2379
+    #[arg(long, value_name = "STORE")]
+    pub to: String,
 }
 
 #[derive(Args)]
@@ -148,6 +178,11 @@ cluster's set, used to restore its backups for disaster recovery):
   cio_minio_access_key       cio_minio_alt_access_key
   cio_minio_secret_key       cio_minio_alt_secret_key
   cio_minio_backup_password  cio_minio_alt_backup_password
+
+Settings: a flag wins, then the CIO_* environment variables, then the node configuration
+file (/etc/cio/cio.toml as root, else $XDG_CONFIG_HOME/cio/cio.toml; CIO_CONFIG overrides),
+with the keys store, key_file, etcd_cacert, etcd_cert, etcd_key; then the defaults.
+etcd user and password: CIO_ETCD_USER and CIO_ETCD_PASSWORD.
 
 Exit codes: 0 success, 1 the operation or a validation failed, 2 usage error,
 3 the store or key cannot be used."

@@ -40,6 +40,8 @@ pub enum InputError {
     Mismatch,
     #[error("cannot read the value: {0}")]
     Io(std::io::Error),
+    #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not")]
+    EtcdPasswordMissing,
 }
 
 impl CommandError {
@@ -72,6 +74,9 @@ impl CommandError {
                 }
                 InputError::Mismatch => "nothing was changed; run the command again and type the same value twice".into(),
                 InputError::Io(_) => "nothing was changed; give the value on standard input".into(),
+                InputError::EtcdPasswordMissing => {
+                    "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it".into()
+                }
             },
             CommandError::Exec { .. } => {
                 "check the command's name and that it is installed and on PATH (restic: apt-get install restic)".into()

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         CredentialCommand::Restore(a) => commands::restore::run(&mut ctx, a),
         CredentialCommand::Exec(a) => commands::exec::run(&mut ctx, a),
         CredentialCommand::Env(a) => commands::env::run(&mut ctx, a),
+        CredentialCommand::Migrate(a) => commands::migrate::run(&mut ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

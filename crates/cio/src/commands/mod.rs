@@ -6,6 +6,7 @@ pub mod exec;
 mod handoff;
 pub mod history;
 pub mod list;
+pub mod migrate;
 pub mod remove;
 pub mod restore;
 pub mod show;

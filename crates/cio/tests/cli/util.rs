@@ -13,9 +13,16 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        TestEnv {
+        let env = TestEnv {
             dir: tempfile::tempdir().expect("a temporary folder"),
-        }
+        };
+        // An empty node configuration: the host's /etc/cio/cio.toml must not leak in.
+        std::fs::write(env.config(), "").expect("writing the test's cio.toml");
+        env
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("cio.toml")
     }
 
     pub fn home(&self) -> PathBuf {
@@ -38,6 +45,7 @@ impl TestEnv {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("CIO_STORE", self.store())
             .env("CIO_KEY_FILE", self.key())
+            .env("CIO_CONFIG", self.config())
             .current_dir(self.dir.path());
         cmd
     }
@@ -96,6 +104,7 @@ impl TestEnv {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("CIO_STORE", self.store())
             .env("CIO_KEY_FILE", self.key())
+            .env("CIO_CONFIG", self.config())
             .output()
             .unwrap();
         assert!(

@@ -1,0 +1,295 @@
+//! The cluster store through the CLI: nodes configured by their cio.toml share one etcd and
+//! one key; a node with another key is refused; losing members; migrate from the embedded
+//! store. Real etcd, started by the tests.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assert_cmd::assert::Assert;
+use testkit::etcd::EtcdCluster;
+
+use crate::util::*;
+
+/// A cluster node: its own HOME and cio.toml naming the cluster store and a key file.
+struct Node {
+    env: TestEnv,
+}
+
+impl Node {
+    fn new(store: &str) -> Node {
+        let env = TestEnv::new();
+        std::fs::write(
+            env.config(),
+            format!(
+                "store = \"{store}\"\nkey_file = \"{}\"\n",
+                env.key().display()
+            ),
+        )
+        .unwrap();
+        Node { env }
+    }
+
+    /// `cio ARGS` configured by the node's cio.toml alone (no CIO_STORE / CIO_KEY_FILE).
+    fn cio(&self, args: &[&str], input: &str) -> Assert {
+        self.env
+            .cmd()
+            .env_remove("CIO_STORE")
+            .env_remove("CIO_KEY_FILE")
+            .args(args)
+            .write_stdin(input)
+            .assert()
+    }
+
+    fn create(&self, name: &str, value: &str) {
+        self.cio(&["credential", "create", name], value).success();
+    }
+
+    /// Copies this node's key file to `other`, as the administrator does.
+    fn share_key_with(&self, other: &Node) {
+        std::fs::create_dir_all(other.env.key().parent().unwrap()).unwrap();
+        std::fs::copy(self.env.key(), other.env.key()).unwrap();
+        std::fs::set_permissions(other.env.key(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+fn aws_set(node: &Node) {
+    node.create("cio_aws_backup_repo", REF_REPO);
+    node.create("cio_aws_access_key", REF_ACCESS);
+    node.create("cio_aws_secret_key", REF_SECRET);
+    node.create("cio_aws_backup_password", "a long cluster password");
+}
+
+#[test]
+fn nodes_share_the_credentials_and_a_foreign_key_is_refused() {
+    let etcd = EtcdCluster::single();
+    let url = etcd.url("/cio/credentials");
+    let a = Node::new(&url);
+    let b = Node::new(&url);
+    aws_set(&a);
+    a.share_key_with(&b);
+    let list = stdout(&b.cio(&["credential", "list"], "").success());
+    assert!(list.contains("aws primary set: complete"), "{list}");
+    assert!(list.contains("****************DFMJ"));
+    let out = b
+        .cio(
+            &["credential", "show", "cio_aws_secret_key", "--reveal"],
+            "",
+        )
+        .success();
+    assert_eq!(stdout(&out), format!("{REF_SECRET}\n"));
+
+    // A third node with a key of its own: exit 3, both fingerprints named, nothing written.
+    let c = Node::new(&url);
+    std::fs::create_dir_all(c.env.key().parent().unwrap()).unwrap();
+    let other = TestEnv::new();
+    other.create("cio_minio_access_key", "another-key");
+    std::fs::copy(other.key(), c.env.key()).unwrap();
+    let out = c
+        .cio(&["credential", "create", "cio_minio_access_key"], "minio")
+        .code(3);
+    let text = stderr(&out);
+    let fp = regex_lite::Regex::new(r"[0-9a-f]{16}").unwrap();
+    assert_eq!(fp.find_iter(&text).count(), 2, "{text}");
+    assert!(text.contains("is not the key of this store"), "{text}");
+    c.cio(&["credential", "list"], "").code(3);
+    let list = stdout(&a.cio(&["credential", "list"], "").success());
+    assert!(!list.contains("cio_minio_access_key"));
+}
+
+#[test]
+fn two_nodes_writing_at_once_lose_nothing() {
+    let etcd = EtcdCluster::single();
+    let url = etcd.url("/cio/credentials");
+    let a = Node::new(&url);
+    let b = Node::new(&url);
+    a.create("cio_minio_backup_password", "initial password value");
+    a.share_key_with(&b);
+    let mut children = Vec::new();
+    for (n, node) in [&a, &b].into_iter().enumerate() {
+        for i in 0..4 {
+            for (name, value) in [
+                (
+                    "cio_minio_backup_password".to_string(),
+                    format!("node {n} write {i}"),
+                ),
+                (
+                    format!("cio_minio{}_secret_key", ["", "_alt"][n]),
+                    format!("secret-{n}-{i}-value"),
+                ),
+            ] {
+                let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cio"));
+                cmd.env_clear()
+                    .env("HOME", node.env.home())
+                    .env("CIO_CONFIG", node.env.config())
+                    .args(["credential", "create", &name, &value])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped());
+                children.push(cmd.spawn().unwrap());
+            }
+        }
+    }
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = a
+        .cio(
+            &[
+                "credential",
+                "history",
+                "cio_minio_backup_password",
+                "--json",
+            ],
+            "",
+        )
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["versions"].as_array().unwrap().len(), 9);
+    for alt in ["", "_alt"] {
+        let out = b
+            .cio(
+                &[
+                    "credential",
+                    "history",
+                    &format!("cio_minio{alt}_secret_key"),
+                    "--json",
+                ],
+                "",
+            )
+            .success();
+        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert_eq!(v["versions"].as_array().unwrap().len(), 4);
+    }
+}
+
+#[test]
+fn losing_one_member_is_invisible_losing_two_is_exit_3_within_the_timeout() {
+    let mut etcd = EtcdCluster::three();
+    let url = etcd.url("/cio/credentials");
+    let node = Node::new(&url);
+    aws_set(&node);
+    etcd.stop(0);
+    node.create("cio_minio_access_key", "after-one-down");
+    assert!(
+        stdout(&node.cio(&["credential", "list"], "").success()).contains("cio_minio_access_key")
+    );
+    etcd.stop(1);
+    let start = Instant::now();
+    let out = node
+        .cio(
+            &["credential", "create", "cio_minio_secret_key"],
+            "during-outage",
+        )
+        .code(3);
+    assert!(
+        start.elapsed() < Duration::from_secs(7),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        stderr(&out).contains("cannot be reached"),
+        "{}",
+        stderr(&out)
+    );
+    let start = Instant::now();
+    node.cio(&["credential", "list"], "").code(3);
+    assert!(
+        start.elapsed() < Duration::from_secs(7),
+        "took {:?}",
+        start.elapsed()
+    );
+    etcd.restart(0, false);
+    etcd.restart(1, true);
+    let list = stdout(&node.cio(&["credential", "list"], "").success());
+    for name in [
+        "cio_aws_backup_repo",
+        "cio_aws_backup_password",
+        "cio_minio_access_key",
+    ] {
+        assert!(list.contains(name), "{list}");
+    }
+}
+
+#[test]
+fn migrate_copies_the_embedded_store_with_its_history_once() {
+    let etcd = EtcdCluster::single();
+    let url = etcd.url("/cio/credentials");
+    let single = TestEnv::new();
+    single.create("cio_minio_secret_key", "first-secret");
+    single.create("cio_minio_secret_key", "second-secret");
+    single.create("cio_minio_access_key", "minio");
+    single
+        .cio(&["credential", "remove", "cio_minio_access_key"])
+        .success();
+    let out = single
+        .cio(&["credential", "migrate", "--to", &url])
+        .success();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "Succeed: Migrate credential: 4 versions of 2 names copied to {url} (0 already there)\n"
+        )
+    );
+    let out = single
+        .cio(&["credential", "migrate", "--to", &url])
+        .success();
+    assert!(
+        stdout(&out).contains("0 versions of 2 names copied"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The node that now uses the cluster store, with the same key, sees it all.
+    let node = Node::new(&url);
+    std::fs::create_dir_all(node.env.key().parent().unwrap()).unwrap();
+    std::fs::copy(single.key(), node.env.key()).unwrap();
+    let out = node
+        .cio(
+            &["credential", "show", "cio_minio_secret_key", "--reveal"],
+            "",
+        )
+        .success();
+    assert_eq!(stdout(&out), "second-secret\n");
+    node.cio(&["credential", "restore", "cio_minio_access_key"], "")
+        .success();
+    node.cio(
+        &[
+            "credential",
+            "restore",
+            "cio_minio_secret_key",
+            "--version",
+            "1",
+        ],
+        "",
+    )
+    .success();
+    let out = node
+        .cio(
+            &["credential", "show", "cio_minio_secret_key", "--reveal"],
+            "",
+        )
+        .success();
+    assert_eq!(stdout(&out), "first-secret\n");
+
+    // Newer data in the target is never overwritten.
+    single.create("cio_minio_access_key", "changed-after");
+    single.cio(&["credential", "migrate", "--to", &url]).code(1);
+}
+
+#[test]
+fn a_bad_configuration_file_is_named() {
+    let env = TestEnv::new();
+    std::fs::write(env.config(), "store = \"/tmp/x.db\"\nstorage = \"typo\"\n").unwrap();
+    let out = env.cio(&["credential", "list"]).code(2);
+    assert!(
+        stderr(&out).contains(&env.config().display().to_string()),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("storage"), "{}", stderr(&out));
+}
