@@ -5,8 +5,10 @@ pub mod catalog;
 pub mod crypto;
 pub mod error;
 pub mod paths;
+pub mod restic;
 pub mod secret;
 pub mod store;
+pub mod validate;
 pub mod vault;
 
 pub use error::{Error, ErrorKind, Result};

@@ -27,7 +27,9 @@ pub fn require_binary(name: &str) -> PathBuf {
         .map(|h| PathBuf::from(h).join(".cargo/bin").join(name))
         .filter(|p| p.is_file());
     from_path.or(cargo_bin).unwrap_or_else(|| {
-        panic!("{name} is not installed: run scripts/test, which installs every server the tests use")
+        panic!(
+            "{name} is not installed: run scripts/test, which installs every server the tests use"
+        )
     })
 }
 
