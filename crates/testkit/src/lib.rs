@@ -4,6 +4,8 @@
 //! A server binary that is missing is a loud failure naming the install step
 //! (`scripts/test` installs them all).
 
+pub mod s3;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
