@@ -181,7 +181,8 @@ impl Ctx<'_> {
                 format!("the connection to {host} failed while trying to {action}: {why}"),
             ),
             S3Failure::Service { status, code, .. } => match code.as_str() {
-                "InvalidAccessKeyId" => (
+                // AWS and MinIO say InvalidAccessKeyId; s3s-based servers say NotSignedUp.
+                "InvalidAccessKeyId" | "NotSignedUp" => (
                     Step::Credentials,
                     "invalid_access_key",
                     format!(
