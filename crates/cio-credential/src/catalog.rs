@@ -435,7 +435,8 @@ pub fn check_value(name: CredentialName, value: &str) -> Result<Vec<Warning>, Ru
     let len = value.chars().count();
     match (name.field, name.provider) {
         (Field::BackupRepo, _) => {
-            if RepoUrl::parse(value)?.scheme == "http" {
+            let repo = RepoUrl::parse(value)?;
+            if repo.scheme == "http" {
                 warnings.push(Warning::PlainHttp);
             }
         }
