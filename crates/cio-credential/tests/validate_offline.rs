@@ -42,7 +42,7 @@ fn bad(name: CredentialName) -> (&'static str, String) {
             "an AWS access key is 16 to 128 uppercase letters and digits (like AKIAIOSFODNN7EXAMPLE); this one is 7 characters",
         ),
         (Field::AccessKey, Provider::Minio) => (
-            "ab",
+            "Z#",
             "a MinIO access key is at least 3 characters; this one is 2",
         ),
         (Field::SecretKey, Provider::Aws) => (
