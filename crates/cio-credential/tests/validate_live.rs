@@ -562,3 +562,55 @@ fn a_permanent_redirect_names_the_region() {
         "bucket 'backups' is in region ap-south-1, not us-east-1; write cio_aws_backup_repo as s3:https://s3.ap-south-1.amazonaws.com/backups"
     );
 }
+
+#[test]
+fn a_host_that_does_not_resolve_is_a_dns_failure() {
+    // `.invalid` never resolves (RFC 2606).
+    let url = "s3:http://no-such-host.invalid:9000/backups";
+    let start = Instant::now();
+    let report = run(
+        MINIO,
+        &values(url, ACCESS, SECRET, PASSWORD),
+        &Options::default(),
+    );
+    assert!(start.elapsed() < Duration::from_secs(11));
+    let endpoint = report.check(Step::Endpoint).expect("endpoint");
+    assert_eq!(
+        (endpoint.status, endpoint.code),
+        (Status::Fail, "dns"),
+        "{report:#?}"
+    );
+    assert!(
+        endpoint
+            .detail
+            .starts_with("cannot resolve no-such-host.invalid (")
+            && endpoint
+                .detail
+                .ends_with("); check the host name in the repository URL"),
+        "{report:#?}"
+    );
+}
+
+#[test]
+fn a_key_that_may_not_read_is_access_denied() {
+    // s3s-fs grants its one key everything, so the denial comes scripted: AWS S3's reply to
+    // a GetObject the key's policy does not allow.
+    let denied = http(
+        "403 Forbidden",
+        "",
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>4442587FB7D0A2F9</RequestId><HostId>abc</HostId></Error>"#,
+    );
+    let ok = http("200 OK", "", EMPTY_LISTING);
+    let port = scripted(vec![ok.clone(), ok, denied]);
+    let report = run(aws_set(), &aws_values(port), &Options::default());
+    assert_eq!(
+        summary(&report)[2..],
+        expect(Step::Permissions, Status::Fail, "access_denied")[2..],
+        "{report:#?}"
+    );
+    assert_eq!(
+        detail(&report, Step::Permissions),
+        "the key may not read objects in bucket 'backups'; grant it in the bucket or user policy"
+    );
+}
