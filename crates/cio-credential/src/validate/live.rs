@@ -462,12 +462,16 @@ pub(super) async fn check(set: SetId, values: Values<'_>, opts: &Options, report
                     ctx.host
                 ),
             ),
-            Err(f)
-                if ctx.failure(Step::Credentials, "list objects", f).step == Step::Credentials =>
-            {
-                ctx.failure(Step::Credentials, "list objects", f)
+            // Only a credentials failure matters here: the bucket step reports the region.
+            Err(f) => {
+                let check = ctx.failure(Step::Credentials, "list objects", f);
+                if check.step == Step::Credentials {
+                    check
+                } else {
+                    oks(Step::Credentials)
+                }
             }
-            _ => oks(Step::Credentials),
+            Ok(()) => oks(Step::Credentials),
         };
         if !report.push(credentials) {
             return;
