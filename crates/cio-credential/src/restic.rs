@@ -308,20 +308,74 @@ mod tests {
 
     /// Makes a real repository with `restic init` (password from the environment, never argv).
     fn restic_init(dir: &Path, password: &str) {
+        restic(dir, password, &["init"]);
+    }
+
+    /// Runs the real restic on the local repository `dir`; secrets in the environment only.
+    fn restic(dir: &Path, password: &str, args: &[&str]) {
         let restic = testkit::require_binary("restic");
         let out = Command::new(restic)
-            .args(["init", "--repo"])
+            .args(args)
+            .arg("--repo")
             .arg(dir)
             .env_clear()
             .env("RESTIC_PASSWORD", password)
             .env("HOME", dir.parent().unwrap_or(dir))
             .output()
-            .expect("running restic init");
+            .expect("running restic");
         assert!(
             out.status.success(),
-            "restic init failed: {}",
+            "restic {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    #[test]
+    fn a_version_1_repository_with_two_keys_names_the_key_that_opened() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let repo = tmp.path().join("repo");
+        restic(
+            &repo,
+            "first password",
+            &["init", "--repository-version", "1"],
+        );
+        let second = tmp.path().join("second");
+        std::fs::write(&second, "second password\n").expect("password file");
+        let second = second.to_str().expect("UTF-8 path");
+        restic(
+            &repo,
+            "first password",
+            &["key", "add", "--new-password-file", second],
+        );
+
+        let mut keys: Vec<(String, Vec<u8>)> = std::fs::read_dir(repo.join("keys"))
+            .expect("keys/")
+            .map(|e| {
+                let e = e.expect("entry");
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).expect("key file"),
+                )
+            })
+            .collect();
+        keys.sort();
+        assert_eq!(keys.len(), 2);
+        let config = std::fs::read(repo.join("config")).expect("config");
+        let try_password = |pw: &str| {
+            open_any(
+                keys.iter().map(|(id, b)| (id.as_str(), b.as_slice())),
+                &SecretValue::new(pw.into()),
+            )
+            .expect("no malformed key")
+        };
+        let (first_id, master) = try_password("first password").expect("opens");
+        let (second_id, master2) = try_password("second password").expect("opens");
+        assert_ne!(first_id, second_id);
+        let c1 = master.open_config(&config).expect("config");
+        let c2 = master2.open_config(&config).expect("config");
+        assert_eq!(c1, c2);
+        assert_eq!(c1.version, 1);
+        assert!(try_password("third password").is_none());
     }
 
     fn only_key(repo: &Path) -> (String, Vec<u8>) {
