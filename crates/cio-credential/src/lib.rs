@@ -8,8 +8,10 @@ pub mod engine;
 pub mod error;
 pub mod migrate;
 pub mod paths;
+pub mod restic;
 pub mod secret;
 pub mod store;
+pub mod validate;
 pub mod vault;
 
 pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,95 @@
+//! Steps 1 and 2, without network: are all four names there, and does each value follow the
+//! catalog's rules.
+
+use super::{Check, Report, Status, Step};
+use crate::catalog::{RepoUrl, SetId, check_value};
+use crate::secret::SecretValue;
+
+/// The values the live steps need, checked.
+pub(super) struct Values<'a> {
+    pub repo: RepoUrl,
+    pub access_key: &'a SecretValue,
+    pub secret_key: &'a SecretValue,
+    pub password: &'a SecretValue,
+}
+
+/// Runs completeness and rules into `report`; `Some` when the live steps may run.
+pub(super) fn check<'a>(
+    set: SetId,
+    values: [Option<&'a SecretValue>; 4],
+    report: &mut Report,
+) -> Option<Values<'a>> {
+    let names = set.names();
+    let missing: Vec<String> = names
+        .iter()
+        .zip(values)
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| n.to_string())
+        .collect();
+    if let Some(first) = missing.first() {
+        report.push(Check::fail(
+            Step::Completeness,
+            "incomplete",
+            format!(
+                "missing {}: create {} with 'cio credential create {first}'",
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" },
+            ),
+        ));
+        return None;
+    }
+    let [
+        Some(repo),
+        Some(access_key),
+        Some(secret_key),
+        Some(password),
+    ] = values
+    else {
+        return None;
+    };
+    report.push(Check::ok(
+        Step::Completeness,
+        format!("all 4 credentials of the {set} set exist"),
+    ));
+
+    let mut any_problem = false;
+    let mut failed = false;
+    for (name, value) in names.iter().zip([repo, access_key, secret_key, password]) {
+        match check_value(*name, value.expose()) {
+            Ok(warnings) => {
+                for w in warnings {
+                    any_problem = true;
+                    report.push(Check::new(
+                        Step::Rules,
+                        Status::Warn,
+                        w.code(),
+                        format!("{name}: {w}"),
+                    ));
+                }
+            }
+            Err(violation) => {
+                any_problem = true;
+                failed = true;
+                report.push(Check::fail(
+                    Step::Rules,
+                    "invalid_value",
+                    format!("{name}: {violation}; replace it with 'cio credential create {name}'"),
+                ));
+            }
+        }
+    }
+    if failed {
+        return None;
+    }
+    if !any_problem {
+        report.push(Check::ok(Step::Rules, "all 4 values follow the rules"));
+    }
+    // check_value accepted the URL, so it parses.
+    let repo = RepoUrl::parse(repo.expose()).ok()?;
+    Some(Values {
+        repo,
+        access_key,
+        secret_key,
+        password,
+    })
+}

@@ -1,0 +1,616 @@
+//! `validate` against real servers: s3s-fs (a real S3 implementation that checks SigV4) and
+//! real restic repositories, on loopback ports in temporary folders. No mocks.
+//!
+//! Two replies no local server can produce (a bucket in another AWS region, a clock the
+//! server finds skewed) come from a scripted HTTP responder that sends the exact XML error
+//! documents AWS S3 sends; see `scripted`.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use cio_credential::catalog::{Provider, Role, SetId};
+use cio_credential::restic::KeyFile;
+use cio_credential::secret::SecretValue;
+use cio_credential::validate::{Options, SetReport, Status, Step, validate_set, validate_sets};
+use testkit::s3::S3Server;
+
+const ACCESS: &str = "cioaccesskey";
+const SECRET: &str = "cio-secret-key-1234";
+const PASSWORD: &str = "a long repository password";
+
+const MINIO: SetId = SetId {
+    provider: Provider::Minio,
+    role: Role::Primary,
+};
+const MINIO_ALT: SetId = SetId {
+    provider: Provider::Minio,
+    role: Role::Alternate,
+};
+
+fn values(repo: &str, access: &str, secret: &str, password: &str) -> [SecretValue; 4] {
+    [repo, access, secret, password].map(|v| SecretValue::new(v.to_string()))
+}
+
+fn run(set: SetId, v: &[SecretValue; 4], opts: &Options) -> SetReport {
+    validate_set(set, [0, 1, 2, 3].map(|i| Some(&v[i])), opts)
+}
+
+/// `(step, status, code)` of every check, for exact comparison.
+fn summary(report: &SetReport) -> Vec<(Step, Status, &'static str)> {
+    report
+        .checks
+        .iter()
+        .map(|c| (c.step, c.status, c.code))
+        .collect()
+}
+
+fn detail(report: &SetReport, step: Step) -> &str {
+    &report.check(step).expect("the step is reported").detail
+}
+
+/// The first steps all Ok (the rules warn about http://, which every loopback test uses),
+/// then `at` with `status`/`code`, then the rest skipped.
+fn expect(at: Step, status: Status, code: &'static str) -> Vec<(Step, Status, &'static str)> {
+    Step::ALL
+        .iter()
+        .map(|&s| {
+            if s == Step::Rules && s < at {
+                (s, Status::Warn, "plain_http")
+            } else if s < at {
+                (s, Status::Ok, "ok")
+            } else if s == at {
+                (s, status, code)
+            } else {
+                (s, Status::Skipped, "skipped")
+            }
+        })
+        .collect()
+}
+
+fn no_secret_in(report: &SetReport, secrets: &[&str]) {
+    let json = serde_json::to_string(report).expect("a report serializes");
+    for s in secrets {
+        assert!(!json.contains(s), "a secret leaked into the report: {json}");
+    }
+}
+
+/// Opens the repository on disk the way restic would, for the ids the report must name.
+fn key_and_repo_ids(repo_dir: &std::path::Path) -> (String, String) {
+    let entry = std::fs::read_dir(repo_dir.join("keys"))
+        .expect("keys/")
+        .next()
+        .expect("a key")
+        .expect("entry");
+    let key = KeyFile::parse(&std::fs::read(entry.path()).expect("key file")).expect("parses");
+    let master = key.open(&SecretValue::new(PASSWORD.into())).expect("opens");
+    let config = master
+        .open_config(&std::fs::read(repo_dir.join("config")).expect("config"))
+        .expect("config opens");
+    (
+        entry.file_name().to_string_lossy()[..8].to_string(),
+        config.id[..8].to_string(),
+    )
+}
+
+#[test]
+fn a_good_set_passes_every_step_and_the_write_probe_leaves_nothing() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    let url = s3.restic_init("backups", "cluster1", PASSWORD);
+    let port = s3.port();
+    let opts = Options {
+        write_check: true,
+        ..Options::default()
+    };
+    let report = run(MINIO, &values(&url, ACCESS, SECRET, PASSWORD), &opts);
+    assert_eq!(
+        summary(&report),
+        expect(Step::Summary, Status::Ok, "ok"),
+        "{report:#?}"
+    );
+    let (key_id, repo_id) = key_and_repo_ids(&s3.root().join("backups/cluster1"));
+    assert_eq!(
+        detail(&report, Step::Completeness),
+        "all 4 credentials of the minio primary set exist"
+    );
+    assert_eq!(
+        detail(&report, Step::Rules),
+        "cio_minio_backup_repo: the repository uses http://: keys and backups cross the network unencrypted; use s3:https:// unless this is a trusted local network"
+    );
+    assert_eq!(
+        detail(&report, Step::Endpoint),
+        format!("127.0.0.1:{port} answers HTTP")
+    );
+    assert_eq!(
+        detail(&report, Step::Credentials),
+        format!("127.0.0.1:{port} accepted the access key and its signature")
+    );
+    assert_eq!(
+        detail(&report, Step::Bucket),
+        "bucket 'backups' exists (region us-east-1)"
+    );
+    assert_eq!(
+        detail(&report, Step::Permissions),
+        "the key may list, read, write and delete"
+    );
+    assert_eq!(
+        detail(&report, Step::Repository),
+        format!("restic repository found at {url}")
+    );
+    assert_eq!(
+        detail(&report, Step::Password),
+        format!("the password opens key {key_id}; repository {repo_id}, format version 2")
+    );
+    assert_eq!(detail(&report, Step::Summary), "no snapshots yet");
+    assert!(report.passed());
+    no_secret_in(&report, &[SECRET, PASSWORD, ACCESS]);
+
+    let left: Vec<_> = std::fs::read_dir(s3.root().join("backups/cluster1"))
+        .expect("repo dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("cio-validate"))
+        .collect();
+    assert!(left.is_empty(), "the write probe was left behind: {left:?}");
+}
+
+#[test]
+fn snapshots_are_counted_after_real_backups() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    let url = s3.restic_init("backups", "", PASSWORD);
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::write(data.path().join("volume.img"), b"some volume data").expect("write");
+    s3.restic_backup(&url, PASSWORD, data.path());
+    std::fs::write(data.path().join("volume.img"), b"changed data").expect("write");
+    s3.restic_backup(&url, PASSWORD, data.path());
+    let report = run(
+        MINIO,
+        &values(&url, ACCESS, SECRET, PASSWORD),
+        &Options::default(),
+    );
+    assert!(report.passed(), "{report:#?}");
+    assert_eq!(detail(&report, Step::Summary), "2 snapshots");
+}
+
+#[test]
+fn a_wrong_secret_key_is_a_signature_mismatch() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    let url = s3.repo_url("backups", "");
+    let report = run(
+        MINIO,
+        &values(&url, ACCESS, "not-the-secret-key", PASSWORD),
+        &Options::default(),
+    );
+    assert_eq!(
+        summary(&report),
+        expect(Step::Credentials, Status::Fail, "signature_mismatch")
+    );
+    assert_eq!(
+        detail(&report, Step::Credentials),
+        "the secret key in cio_minio_secret_key does not belong to the access key in cio_minio_access_key; set the matching secret key"
+    );
+    no_secret_in(&report, &["not-the-secret-key", PASSWORD]);
+}
+
+#[test]
+fn an_unknown_access_key_is_reported_as_such() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    let url = s3.repo_url("backups", "");
+    let report = run(
+        MINIO,
+        &values(&url, "someoneelse", SECRET, PASSWORD),
+        &Options::default(),
+    );
+    assert_eq!(
+        summary(&report),
+        expect(Step::Credentials, Status::Fail, "invalid_access_key"),
+        "{report:#?}"
+    );
+    assert_eq!(
+        detail(&report, Step::Credentials),
+        format!(
+            "127.0.0.1:{} does not know the access key in cio_minio_access_key; check it, or create a key on the server",
+            s3.port()
+        )
+    );
+}
+
+#[test]
+fn a_missing_bucket_is_named() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let url = s3.repo_url("nobucket", "x");
+    let report = run(
+        MINIO,
+        &values(&url, ACCESS, SECRET, PASSWORD),
+        &Options::default(),
+    );
+    assert_eq!(
+        summary(&report),
+        expect(Step::Bucket, Status::Fail, "no_such_bucket"),
+        "{report:#?}"
+    );
+    assert_eq!(
+        detail(&report, Step::Bucket),
+        format!(
+            "bucket 'nobucket' does not exist on 127.0.0.1:{}; create it, or correct the bucket in cio_minio_backup_repo",
+            s3.port()
+        )
+    );
+}
+
+#[test]
+fn an_uninitialized_repository_warns_for_primary_and_fails_for_alternate() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    let url = s3.repo_url("backups", "not/yet");
+    let v = values(&url, ACCESS, SECRET, PASSWORD);
+
+    let primary = run(MINIO, &v, &Options::default());
+    assert_eq!(
+        summary(&primary),
+        expect(Step::Repository, Status::Warn, "repo_not_initialized"),
+        "{primary:#?}"
+    );
+    assert_eq!(
+        detail(&primary, Step::Repository),
+        format!(
+            "no restic repository at {url} yet; the first backup creates it (or run 'restic init')"
+        )
+    );
+    assert!(primary.passed());
+    assert_eq!(primary.status(), Status::Warn);
+
+    let alternate = run(MINIO_ALT, &v, &Options::default());
+    assert_eq!(
+        summary(&alternate),
+        expect(Step::Repository, Status::Fail, "repo_not_initialized")
+    );
+    assert_eq!(
+        detail(&alternate, Step::Repository),
+        format!(
+            "no restic repository at {url}; the alternate set must point at another cluster's existing repository: check the bucket and prefix in cio_minio_alt_backup_repo"
+        )
+    );
+    assert!(!alternate.passed());
+}
+
+#[test]
+fn a_wrong_password_is_its_own_result() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    let url = s3.restic_init("backups", "c1", PASSWORD);
+    let report = run(
+        MINIO,
+        &values(&url, ACCESS, SECRET, "the wrong password"),
+        &Options::default(),
+    );
+    assert_eq!(
+        summary(&report),
+        expect(Step::Password, Status::Fail, "wrong_password"),
+        "{report:#?}"
+    );
+    assert_eq!(
+        detail(&report, Step::Password),
+        "the password in cio_minio_backup_password opens none of the repository's 1 key files; set the password this repository was created with"
+    );
+    no_secret_in(&report, &["the wrong password"]);
+}
+
+#[test]
+fn a_closed_port_fails_in_under_a_second() {
+    let port = testkit::free_port();
+    let url = format!("s3:http://127.0.0.1:{port}/backups");
+    let start = Instant::now();
+    let report = run(
+        MINIO,
+        &values(&url, ACCESS, SECRET, PASSWORD),
+        &Options::default(),
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        summary(&report),
+        expect(Step::Endpoint, Status::Fail, "unreachable")
+    );
+    assert!(
+        detail(&report, Step::Endpoint).starts_with(&format!(
+            "nothing accepts connections on 127.0.0.1:{port} ("
+        )),
+        "{report:#?}"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_on_time() {
+    // Accepts connections (the kernel completes the handshake) and never reads or writes.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let url = format!("s3:http://127.0.0.1:{port}/backups");
+    let opts = Options {
+        timeout: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let start = Instant::now();
+    let report = run(MINIO, &values(&url, ACCESS, SECRET, PASSWORD), &opts);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(
+        summary(&report),
+        expect(Step::Endpoint, Status::Fail, "timeout")
+    );
+    assert_eq!(
+        detail(&report, Step::Endpoint),
+        format!(
+            "127.0.0.1:{port} accepted the connection but sent no answer within 2s; check that it is an S3 server and not overloaded"
+        )
+    );
+    drop(listener);
+}
+
+#[test]
+fn https_to_a_plain_http_server_is_a_tls_failure() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    let url = format!("s3:https://127.0.0.1:{}/backups", s3.port());
+    let report = run(
+        MINIO,
+        &values(&url, ACCESS, SECRET, PASSWORD),
+        &Options::default(),
+    );
+    let mut expected = expect(Step::Endpoint, Status::Fail, "tls");
+    expected[1] = (Step::Rules, Status::Ok, "ok");
+    assert_eq!(summary(&report), expected);
+    assert!(
+        detail(&report, Step::Endpoint).ends_with(
+            "check the server's certificate, or use s3:http:// if the endpoint speaks plain HTTP"
+        ),
+        "{report:#?}"
+    );
+}
+
+#[test]
+fn sets_are_checked_concurrently() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    let url = s3.restic_init("backups", "", PASSWORD);
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_url = format!(
+        "s3:http://127.0.0.1:{}/backups",
+        silent.local_addr().expect("addr").port()
+    );
+    let silent2 = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent2_url = format!(
+        "s3:http://127.0.0.1:{}/backups",
+        silent2.local_addr().expect("addr").port()
+    );
+    let opts = Options {
+        timeout: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let start = Instant::now();
+    let reports = validate_sets(
+        vec![
+            (
+                MINIO,
+                values(&silent_url, ACCESS, SECRET, PASSWORD).map(Some),
+            ),
+            (MINIO_ALT, values(&url, ACCESS, SECRET, PASSWORD).map(Some)),
+            (
+                SetId {
+                    provider: Provider::Aws,
+                    role: Role::Primary,
+                },
+                values(
+                    &silent2_url,
+                    "AKIAYHD623GGZX7VDFMJ",
+                    "0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZd",
+                    PASSWORD,
+                )
+                .map(Some),
+            ),
+        ],
+        &opts,
+    );
+    let took = start.elapsed();
+    // Two silent servers one after the other would take 4 s.
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(reports.len(), 3);
+    assert_eq!(reports[0].set, MINIO);
+    assert_eq!(
+        reports[0].check(Step::Endpoint).map(|c| c.code),
+        Some("timeout")
+    );
+    assert_eq!(reports[1].set, MINIO_ALT);
+    assert!(reports[1].passed(), "{:#?}", reports[1]);
+    assert_eq!(
+        reports[2].check(Step::Endpoint).map(|c| c.code),
+        Some("timeout")
+    );
+}
+
+/// A scripted HTTP responder, for replies no local S3 server can give: it answers the n-th
+/// request with `replies[n]` (the last one repeats), one request per connection. The replies
+/// are the XML error documents AWS S3 sends.
+fn scripted(replies: Vec<String>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                }
+            }
+            let reply = &replies[n.min(replies.len() - 1)];
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+fn http(status: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+        body.len()
+    )
+}
+
+const EMPTY_LISTING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>backups</Name><Prefix></Prefix><KeyCount>0</KeyCount><MaxKeys>1</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>"#;
+
+fn aws_set() -> SetId {
+    SetId {
+        provider: Provider::Aws,
+        role: Role::Primary,
+    }
+}
+
+fn aws_values(port: u16) -> [SecretValue; 4] {
+    values(
+        &format!("s3:http://127.0.0.1:{port}/backups"),
+        "AKIAYHD623GGZX7VDFMJ",
+        "0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZd",
+        PASSWORD,
+    )
+}
+
+#[test]
+fn a_skewed_clock_is_reported() {
+    // AWS S3's reply when the request's date is more than 15 minutes off.
+    let skewed = http(
+        "403 Forbidden",
+        "",
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message><RequestTime>20261128T100000Z</RequestTime><ServerTime>2026-11-28T14:00:00Z</ServerTime><MaxAllowedSkewMilliseconds>900000</MaxAllowedSkewMilliseconds><RequestId>4442587FB7D0A2F9</RequestId><HostId>abc</HostId></Error>"#,
+    );
+    let port = scripted(vec![skewed]);
+    let report = run(aws_set(), &aws_values(port), &Options::default());
+    assert_eq!(
+        summary(&report)[2..],
+        expect(Step::Credentials, Status::Fail, "clock_skew")[2..],
+        "{report:#?}"
+    );
+    assert_eq!(
+        detail(&report, Step::Credentials),
+        format!(
+            "this machine's clock differs from 127.0.0.1:{port}'s by more than 15 minutes; correct the time (NTP) and validate again"
+        )
+    );
+}
+
+#[test]
+fn a_bucket_in_another_region_names_the_region() {
+    // AWS S3's reply to a request signed for us-east-1 when the bucket is in eu-west-1; the
+    // request asked again in eu-west-1 then succeeds.
+    let malformed = http(
+        "400 Bad Request",
+        "",
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-1'</Message><Region>eu-west-1</Region><RequestId>4442587FB7D0A2F9</RequestId><HostId>abc</HostId></Error>"#,
+    );
+    let ok = http("200 OK", "", EMPTY_LISTING);
+    let port = scripted(vec![ok.clone(), malformed, ok]);
+    let report = run(aws_set(), &aws_values(port), &Options::default());
+    assert_eq!(
+        summary(&report)[2..],
+        expect(Step::Bucket, Status::Fail, "wrong_region")[2..],
+        "{report:#?}"
+    );
+    assert_eq!(
+        detail(&report, Step::Bucket),
+        "bucket 'backups' is in region eu-west-1, not us-east-1; write cio_aws_backup_repo as s3:https://s3.eu-west-1.amazonaws.com/backups"
+    );
+}
+
+#[test]
+fn a_permanent_redirect_names_the_region() {
+    // AWS S3's 301 for a path-style request to the wrong regional endpoint.
+    let redirect = http(
+        "301 Moved Permanently",
+        "x-amz-bucket-region: ap-south-1\r\n",
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Endpoint>backups.s3.ap-south-1.amazonaws.com</Endpoint><Bucket>backups</Bucket><RequestId>4442587FB7D0A2F9</RequestId><HostId>abc</HostId></Error>"#,
+    );
+    let port = scripted(vec![http("200 OK", "", ""), redirect]);
+    let report = run(aws_set(), &aws_values(port), &Options::default());
+    // The request asked again in ap-south-1 gets the same redirect (the responder is
+    // scripted), so the keys stay unverified.
+    assert_eq!(
+        summary(&report)[4..],
+        expect(Step::Bucket, Status::Fail, "wrong_region")[4..],
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.check(Step::Credentials).map(|c| c.code),
+        Some("unverified")
+    );
+    assert_eq!(
+        detail(&report, Step::Bucket),
+        "bucket 'backups' is in region ap-south-1, not us-east-1; write cio_aws_backup_repo as s3:https://s3.ap-south-1.amazonaws.com/backups"
+    );
+}
+
+#[test]
+fn a_host_that_does_not_resolve_is_a_dns_failure() {
+    // `.invalid` never resolves (RFC 2606).
+    let url = "s3:http://no-such-host.invalid:9000/backups";
+    let start = Instant::now();
+    let report = run(
+        MINIO,
+        &values(url, ACCESS, SECRET, PASSWORD),
+        &Options::default(),
+    );
+    assert!(start.elapsed() < Duration::from_secs(11));
+    let endpoint = report.check(Step::Endpoint).expect("endpoint");
+    assert_eq!(
+        (endpoint.status, endpoint.code),
+        (Status::Fail, "dns"),
+        "{report:#?}"
+    );
+    assert!(
+        endpoint
+            .detail
+            .starts_with("cannot resolve no-such-host.invalid (")
+            && endpoint
+                .detail
+                .ends_with("); check the host name in the repository URL"),
+        "{report:#?}"
+    );
+}
+
+#[test]
+fn a_key_that_may_not_read_is_access_denied() {
+    // s3s-fs grants its one key everything, so the denial comes scripted: AWS S3's reply to
+    // a GetObject the key's policy does not allow.
+    let denied = http(
+        "403 Forbidden",
+        "",
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>4442587FB7D0A2F9</RequestId><HostId>abc</HostId></Error>"#,
+    );
+    let ok = http("200 OK", "", EMPTY_LISTING);
+    let port = scripted(vec![ok.clone(), ok, denied]);
+    let report = run(aws_set(), &aws_values(port), &Options::default());
+    assert_eq!(
+        summary(&report)[2..],
+        expect(Step::Permissions, Status::Fail, "access_denied")[2..],
+        "{report:#?}"
+    );
+    assert_eq!(
+        detail(&report, Step::Permissions),
+        "the key may not read objects in bucket 'backups'; grant it in the bucket or user policy"
+    );
+}
