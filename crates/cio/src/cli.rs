@@ -92,6 +92,17 @@ pub enum CredentialCommand {
     /// Bring back a removed credential or an earlier value
     Restore(RestoreArgs),
 
+    /// Validate a credential: offline rules, then live checks of its set
+    ///
+    /// Without CREDENTIALNAME, every set that has a credential (narrowed by --provider and
+    /// --alternate). Per set, in order: completeness, value rules, endpoint (DNS, TCP, TLS),
+    /// credentials, bucket and region, permissions (list, read; with --write-check also put
+    /// and delete of a probe object), repository, password, and a summary of the snapshots.
+    /// The first failure skips the later checks. Sets are checked concurrently.
+    /// Exit 0 when nothing failed (warnings allowed), 1 otherwise.
+    #[command(after_long_help = VALIDATE_EXAMPLES)]
+    Validate(ValidateArgs),
+
     /// Run a command (the backup engine) with a complete set in its environment
     ///
     /// COMMAND replaces cio: its signals and exit status are its own. It gets
@@ -121,6 +132,44 @@ Examples:
     cio credential exec --provider aws -- restic snapshots
   Restore another cluster's latest backup (disaster recovery)
     cio credential exec --alternate -- restic restore latest --target /mnt/restore";
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  cio credential validate                          every set, live
+  cio credential validate --offline                the value rules only, no network
+  cio credential validate cio_aws_secret_key       that credential's set
+  cio credential validate --alternate --json       the disaster-recovery set, for scripts";
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// Validate this credential's set only
+    #[arg(value_name = "CREDENTIALNAME")]
+    pub name: Option<String>,
+    /// Only this provider's sets
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderArg>,
+    /// Only the alternate (disaster-recovery) sets
+    #[arg(long)]
+    pub alternate: bool,
+    /// Check the value rules only; no network
+    #[arg(long)]
+    pub offline: bool,
+    /// The longest the live checks of one set may take, in seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub timeout: std::time::Duration,
+    /// Also put and delete a small probe object, to prove the key may back up
+    #[arg(long)]
+    pub write_check: bool,
+}
+
+/// A positive number of seconds, e.g. `10` or `2.5`.
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{text}' is not a number of seconds between 0 and 3600"))
+}
 
 /// Which set to hand over.
 #[derive(Args)]

@@ -24,6 +24,9 @@ pub enum CommandError {
         program: String,
         source: std::io::Error,
     },
+    /// Validation ran and found failures (the report is already printed).
+    #[error("Validate credentials: {failed} of {total} sets failed")]
+    Validation { failed: usize, total: usize },
     /// Writing our own output failed (other than a closed pipe, which is a clean exit).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -59,9 +62,10 @@ impl CommandError {
                 ErrorKind::Failed => ExitCode::from(1),
                 ErrorKind::Unusable => ExitCode::from(3),
             },
-            CommandError::Input { .. } | CommandError::Output(_) | CommandError::Exec { .. } => {
-                ExitCode::from(1)
-            }
+            CommandError::Input { .. }
+            | CommandError::Output(_)
+            | CommandError::Exec { .. }
+            | CommandError::Validation { .. } => ExitCode::from(1),
         }
     }
 
@@ -78,6 +82,9 @@ impl CommandError {
                     "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it".into()
                 }
             },
+            CommandError::Validation { .. } => {
+                "fix the first FAIL of each set (its line says how), then run the validation again".into()
+            }
             CommandError::Exec { .. } => {
                 "check the command's name and that it is installed and on PATH (restic: apt-get install restic)".into()
             }

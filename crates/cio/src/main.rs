@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         CredentialCommand::Show(a) => commands::show::run(&mut ctx, a),
         CredentialCommand::History(a) => commands::history::run(&mut ctx, a),
         CredentialCommand::Restore(a) => commands::restore::run(&mut ctx, a),
+        CredentialCommand::Validate(a) => commands::validate::run(&mut ctx, a),
         CredentialCommand::Exec(a) => commands::exec::run(&mut ctx, a),
         CredentialCommand::Env(a) => commands::env::run(&mut ctx, a),
         CredentialCommand::Migrate(a) => commands::migrate::run(&mut ctx, a),

@@ -10,3 +10,4 @@ pub mod migrate;
 pub mod remove;
 pub mod restore;
 pub mod show;
+pub mod validate;

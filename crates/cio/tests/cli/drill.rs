@@ -79,6 +79,12 @@ fn disaster_recovery_drill() {
     // 2. Cluster B: A's repository as its alternate set; restore byte for byte.
     let b = TestEnv::new();
     b.minio_set("_alt", &repo, ACCESS, SECRET, PASSWORD);
+    let out = b.cio(&["credential", "validate", "--alternate"]).success();
+    assert!(
+        stdout(&out).contains("ok    summary       1 snapshot\n"),
+        "{}",
+        stdout(&out)
+    );
     let target = b.dir.path().join("restore");
     let out = b
         .cio(&[

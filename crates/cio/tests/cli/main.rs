@@ -10,3 +10,4 @@ mod help;
 mod reference;
 mod reliability;
 mod util;
+mod validate;

@@ -1,0 +1,150 @@
+//! `validate` through the CLI: exit codes, rendering, selection, and the exact text of the
+//! failures, against a real S3 server (s3s-fs) and real restic repositories.
+
+use testkit::s3::S3Server;
+
+use crate::util::*;
+
+const ACCESS: &str = "validate-access";
+const SECRET: &str = "validate-secret-key";
+const PASSWORD: &str = "validate repository password";
+
+/// Replaces the server's port and the random restic key and repository ids.
+fn redact_port(s3: &S3Server, text: &str) -> String {
+    let text = text.replace(&s3.port().to_string(), "[PORT]");
+    let ids = regex_lite::Regex::new(r"(key|repository) [0-9a-f]{8}\b").expect("a valid regex");
+    ids.replace_all(&text, "$1 [ID]").into_owned()
+}
+
+#[test]
+fn a_good_set_passes_and_a_wrong_secret_fails_with_its_own_code() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("bucket");
+    let repo = s3.restic_init("bucket", "repo", PASSWORD);
+    let env = TestEnv::new();
+    env.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
+    let out = env
+        .cio(&["credential", "validate", "--write-check"])
+        .success();
+    insta::assert_snapshot!(
+        "validate_ok",
+        redact_port(&s3, &redact(&env, &stdout(&out)))
+    );
+
+    env.create("cio_minio_secret_key", "not-the-secret-key");
+    let out = env.cio(&["credential", "validate"]).code(1);
+    insta::assert_snapshot!("validate_wrong_secret", redact_port(&s3, &stdout(&out)));
+    assert_eq!(
+        stderr(&out),
+        "Fail: Validate credentials: 1 of 1 sets failed\n\
+         Hint: fix the first FAIL of each set (its line says how), then run the validation again\n"
+    );
+    assert!(!stdout(&out).contains("not-the-secret-key"));
+    let out = env.cio(&["credential", "validate", "--json"]).code(1);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["passed"], false);
+    assert_eq!(v["sets"][0]["checks"][3]["code"], "signature_mismatch");
+}
+
+#[test]
+fn an_alternate_set_without_a_repository_fails_a_primary_one_warns() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("empty");
+    let env = TestEnv::new();
+    let repo = s3.repo_url("empty", "");
+    env.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
+    env.minio_set("_alt", &repo, ACCESS, SECRET, PASSWORD);
+    env.cio(&[
+        "credential",
+        "validate",
+        "--provider",
+        "minio",
+        "cio_minio_access_key",
+    ])
+    .success();
+    let out = env
+        .cio(&["credential", "validate", "--alternate", "--json"])
+        .code(1);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        v["sets"].as_array().unwrap().len(),
+        1,
+        "only the alternate set"
+    );
+    assert_eq!(v["sets"][0]["checks"][6]["code"], "repo_not_initialized");
+    assert_eq!(v["sets"][0]["checks"][6]["status"], "fail");
+    // Both sets at once: one fails, so exit 1.
+    env.cio(&["credential", "validate"]).code(1);
+}
+
+#[test]
+fn offline_checks_all_sixteen_names_without_network() {
+    let env = TestEnv::new();
+    for alt in ["", "_alt"] {
+        env.create(&format!("cio_aws{alt}_backup_repo"), REF_REPO);
+        env.create(&format!("cio_aws{alt}_access_key"), REF_ACCESS);
+        env.create(&format!("cio_aws{alt}_secret_key"), REF_SECRET);
+        env.create(
+            &format!("cio_aws{alt}_backup_password"),
+            "a long and unusual password",
+        );
+        // The closed port 9 is never contacted offline.
+        env.minio_set(
+            alt,
+            "s3:https://127.0.0.1:9/bucket",
+            "minio",
+            "minio-secret",
+            "a long and unusual password",
+        );
+    }
+    let out = env
+        .cio(&["credential", "validate", "--offline", "--json"])
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["sets"].as_array().unwrap().len(), 4);
+    assert_eq!(v["passed"], true);
+    let out = env.cio(&["credential", "validate", "--offline"]).success();
+    assert!(stdout(&out).ends_with("Succeed: Validate credential: 4 of 4 sets passed\n"));
+}
+
+#[test]
+fn incomplete_sets_and_missing_names() {
+    let env = TestEnv::new();
+    env.cio(&["credential", "validate"])
+        .code(1)
+        .stderr("Fail: Validate credentials: there are no credentials to validate (of the provider and role asked)\nHint: name the set with --provider aws|minio (and --alternate for the disaster-recovery set)\n");
+    env.create("cio_aws_access_key", REF_ACCESS);
+    let out = env.cio(&["credential", "validate", "--offline"]).code(1);
+    insta::assert_snapshot!("validate_incomplete", stdout(&out));
+    env.cio(&["credential", "validate", "cio_aws_secret_key"]).code(1).stderr(
+        "Fail: Validate credentials: cio_aws_secret_key does not exist\nHint: 'cio credential list' shows what exists; 'cio credential restore NAME' brings back a removed one\n",
+    );
+    env.cio(&["credential", "validate", "--timeout", "0"])
+        .code(2);
+}
+
+#[test]
+fn a_listener_that_never_answers_times_out_on_time() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let env = TestEnv::new();
+    env.minio_set(
+        "",
+        &format!("s3:http://127.0.0.1:{port}/bucket"),
+        ACCESS,
+        SECRET,
+        PASSWORD,
+    );
+    let start = std::time::Instant::now();
+    let out = env
+        .cio(&["credential", "validate", "--timeout", "2", "--json"])
+        .code(1);
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_secs(3),
+        "took {elapsed:?}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["sets"][0]["checks"][2]["code"], "timeout");
+    drop(listener);
+}
