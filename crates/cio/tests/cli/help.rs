@@ -17,6 +17,8 @@ fn help_of_every_command() {
         &["credential", "restore", "--help"],
         &["credential", "exec", "--help"],
         &["credential", "env", "--help"],
+        &["credential", "validate", "--help"],
+        &["credential", "migrate", "--help"],
     ];
     for args in commands {
         let out = env
