@@ -3,7 +3,6 @@
 //! store. Real etcd, started by the tests.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use assert_cmd::assert::Assert;
@@ -118,25 +117,11 @@ fn two_nodes_writing_at_once_lose_nothing() {
                     format!("secret-{n}-{i}-value"),
                 ),
             ] {
-                let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cio"));
-                cmd.env_clear()
-                    .env("HOME", node.env.home())
-                    .env("CIO_CONFIG", node.env.config())
-                    .args(["credential", "create", &name, &value])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped());
-                children.push(cmd.spawn().unwrap());
+                children.push(node.env.spawn_create(&name, &value, false));
             }
         }
     }
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    wait_all(children);
     let out = a
         .cio(
             &[

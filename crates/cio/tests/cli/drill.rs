@@ -118,11 +118,19 @@ fn disaster_recovery_drill() {
     assert_eq!(snapshots.as_array().unwrap().len(), 1);
     assert_same_tree(&files, &target2.join(files.strip_prefix("/").unwrap()));
 
-    // 4. A wrong password in B's alternate set: restic, run by exec, fails.
+    // 4. A wrong password in B's alternate set: validate says so before restic runs;
+    // restic, run by exec, then fails.
     b.create(
         "cio_minio_alt_backup_password",
         "not the repository password",
     );
+    let out = b
+        .cio(&["credential", "validate", "--alternate", "--json"])
+        .code(1);
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let password = &report["sets"][0]["checks"][7];
+    assert_eq!(password["step"], "password");
+    assert_eq!(password["code"], "wrong_password");
     let out = b
         .cio(&[
             "credential",

@@ -1,7 +1,6 @@
 //! Concurrent writers lose nothing; a killed writer leaves a store that opens with the old or
 //! the new value, never neither.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::util::*;
@@ -10,7 +9,6 @@ use crate::util::*;
 fn eight_concurrent_writers_lose_nothing() {
     let env = TestEnv::new();
     env.create("cio_minio_backup_password", "initial password value");
-    let bin = assert_cmd::cargo::cargo_bin("cio");
     let mut children = Vec::new();
     // 8 writers of the same name, 8 writers of 8 different names, all at once.
     let names = [
@@ -31,28 +29,10 @@ fn eight_concurrent_writers_lose_nothing() {
             ),
             (own_name.to_string(), value_for(own_name, i)),
         ] {
-            let child = Command::new(&bin)
-                .env_clear()
-                .env("HOME", env.home())
-                .env("CIO_STORE", env.store())
-                .env("CIO_KEY_FILE", env.key())
-                .env("CIO_CONFIG", env.config())
-                .args(["credential", "create", &name, &value])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            children.push(child);
+            children.push(env.spawn_create(&name, &value, true));
         }
     }
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    wait_all(children);
     let out = env
         .cio(&[
             "credential",
@@ -100,22 +80,11 @@ fn value_for(name: &str, i: usize) -> String {
 fn a_writer_killed_at_random_moments_never_loses_both_values() {
     let env = TestEnv::new();
     env.create("cio_minio_secret_key", "value-0000");
-    let bin = assert_cmd::cargo::cargo_bin("cio");
     let mut current = "value-0000".to_string();
     let mut killed_mid_write = 0;
     for i in 1..=100u64 {
         let next = format!("value-{i:04}");
-        let mut child = Command::new(&bin)
-            .env_clear()
-            .env("HOME", env.home())
-            .env("CIO_STORE", env.store())
-            .env("CIO_KEY_FILE", env.key())
-            .env("CIO_CONFIG", env.config())
-            .args(["credential", "create", "cio_minio_secret_key", &next])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = env.spawn_create("cio_minio_secret_key", &next, true);
         // A pseudo-random moment within the few milliseconds a create takes.
         let delay = (i * 7919 + i * i * 104_729) % 6000;
         std::thread::sleep(Duration::from_micros(delay));

@@ -94,6 +94,24 @@ impl TestEnv {
         self.create(&format!("cio_minio{alt}_backup_password"), password);
     }
 
+    /// Starts `cio credential create NAME VALUE` in the background, for the concurrency tests.
+    /// `own_store`: with this env's CIO_STORE / CIO_KEY_FILE; else cio.toml decides.
+    pub fn spawn_create(&self, name: &str, value: &str, own_store: bool) -> std::process::Child {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cio"));
+        cmd.env_clear()
+            .env("HOME", self.home())
+            .env("CIO_CONFIG", self.config())
+            .args(["credential", "create", name, value])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if own_store {
+            cmd.env("CIO_STORE", self.store())
+                .env("CIO_KEY_FILE", self.key());
+        }
+        cmd.spawn().expect("starting cio")
+    }
+
     /// Runs a sh script in this environment and returns its standard output.
     pub fn cmd_sh(&self, script: &str) -> String {
         let out = std::process::Command::new("sh")
@@ -131,6 +149,18 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
         } else if let Ok(bytes) = std::fs::read(&path) {
             out.push((path, bytes));
         }
+    }
+}
+
+/// Waits for every child and asserts that each succeeded.
+pub fn wait_all(children: Vec<std::process::Child>) {
+    for child in children {
+        let out = child.wait_with_output().expect("waiting for cio");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
