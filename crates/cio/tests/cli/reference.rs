@@ -232,7 +232,12 @@ fn the_store_file_never_holds_a_value_in_plaintext() {
     env.cio(&["credential", "remove", "cio_minio_secret_key"])
         .success();
     let files = env.snapshot_files();
-    assert!(files.len() >= 2, "store and key files exist: {files:?}");
+    assert!(files.len() >= 2, "store and key files exist");
+    use std::os::unix::fs::MetadataExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    assert_eq!(mode(&env.key()), 0o600, "key file");
+    assert_eq!(mode(env.key().parent().unwrap()), 0o700, "key folder");
+    assert_eq!(mode(&env.store()), 0o600, "store file");
     for (path, bytes) in &files {
         for (_, value) in values {
             assert!(
