@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use assert_cmd::assert::Assert;
-use testkit::etcd::EtcdCluster;
+use testkit::etcd::{EtcdCluster, TestCerts};
 
 use crate::util::*;
 
@@ -277,4 +277,56 @@ fn a_bad_configuration_file_is_named() {
         stderr(&out)
     );
     assert!(stderr(&out).contains("storage"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_tls_cluster_store_from_the_configuration_file_and_from_flags() {
+    let certs = TestCerts::new();
+    let etcd = EtcdCluster::start(1, Some(&certs));
+    let url = etcd.url("/cio/credentials");
+    assert!(url.starts_with("etcds://"));
+    let node = Node::new(&url);
+    let config = std::fs::read_to_string(node.env.config()).unwrap();
+    std::fs::write(
+        node.env.config(),
+        format!(
+            "{config}etcd_cacert = \"{}\"\netcd_cert = \"{}\"\netcd_key = \"{}\"\n",
+            certs.ca.display(),
+            certs.client_cert.display(),
+            certs.client_key.display()
+        ),
+    )
+    .unwrap();
+    node.create("cio_minio_access_key", "over-tls");
+    let out = node
+        .cio(
+            &["credential", "show", "cio_minio_access_key", "--reveal"],
+            "",
+        )
+        .success();
+    assert_eq!(stdout(&out), "over-tls\n");
+
+    // The same through flags, on a node whose configuration names no TLS files.
+    let flags_node = Node::new(&url);
+    node.share_key_with(&flags_node);
+    flags_node.cio(&["credential", "list"], "").code(3);
+    let ca = certs.ca.display().to_string();
+    let cert = certs.client_cert.display().to_string();
+    let key = certs.client_key.display().to_string();
+    flags_node
+        .cio(
+            &[
+                "credential",
+                "list",
+                "--etcd-cacert",
+                &ca,
+                "--etcd-cert",
+                &cert,
+                "--etcd-key",
+                &key,
+            ],
+            "",
+        )
+        .success()
+        .stdout(predicates::str::contains("cio_minio_access_key"));
 }
