@@ -151,16 +151,26 @@ impl SqliteStore {
         // explicit one keep the WAL small; a commit is durable in the WAL either way.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(|e| self.err(e))?;
-        self.check_or_init_schema(&mut conn, create)?;
-        Ok(Some(conn))
+        if self.check_or_init_schema(&mut conn, create)? {
+            Ok(Some(conn))
+        } else {
+            // An empty file (a creation interrupted before its first write): read as empty.
+            Ok(None)
+        }
     }
 
-    fn check_or_init_schema(&self, conn: &mut Connection, create: bool) -> Result<(), StoreError> {
+    /// Checks the store's format, or initialises an empty file when `create`. Returns
+    /// whether the store is initialised.
+    fn check_or_init_schema(
+        &self,
+        conn: &mut Connection,
+        create: bool,
+    ) -> Result<bool, StoreError> {
         let app_id: i64 = conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         if app_id == APPLICATION_ID {
-            return self.check_schema_version(conn);
+            return self.check_schema_version(conn).map(|()| true);
         }
         let tables: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
@@ -173,7 +183,7 @@ impl SqliteStore {
         }
         if !create {
             // An empty file: a store whose creation was interrupted. Nothing is in it.
-            return Ok(());
+            return Ok(false);
         }
         // WAL is a property of the file, set once; it cannot change inside a transaction.
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
@@ -197,7 +207,8 @@ impl SqliteStore {
             ))
             .map_err(|e| self.err(e))?;
         }
-        tx.commit().map_err(|e| self.err(e))
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(true)
     }
 
     fn check_schema_version(&self, conn: &Connection) -> Result<(), StoreError> {
@@ -415,6 +426,17 @@ mod tests {
         let (d, _s) = fresh();
         let path = d.path().join("data/credentials.db");
         suite::concurrent_appends_lose_nothing(|| Box::new(SqliteStore::new(path.clone())));
+    }
+
+    #[test]
+    fn an_empty_store_file_reads_as_empty_and_is_initialised_by_a_write() {
+        let (_d, s) = fresh();
+        fs::create_dir_all(s.path.parent().unwrap()).unwrap();
+        fs::write(&s.path, b"").unwrap();
+        suite::empty_store_has_nothing(&s);
+        let s = SqliteStore::new(s.path.clone());
+        assert!(s.identity(false).unwrap().is_none());
+        assert!(s.identity(true).unwrap().is_some());
     }
 
     #[test]

@@ -106,3 +106,26 @@ fn a_writer_killed_at_random_moments_never_loses_both_values() {
         "the kills landed mid-write only {killed_mid_write} times"
     );
 }
+
+#[test]
+fn a_first_create_killed_at_random_moments_leaves_a_usable_store() {
+    // The first write also creates the key file and the store: a kill anywhere in it must
+    // leave either nothing, or a key and store that the next command uses.
+    let mut landed = 0;
+    for i in 1..=40u64 {
+        let env = TestEnv::new();
+        let mut child = env.spawn_create("cio_minio_secret_key", "first-value", true);
+        std::thread::sleep(Duration::from_micros((i * 7919 * 13) % 8000));
+        let _ = child.kill();
+        let _ = child.wait();
+        env.cio(&["credential", "list"]).success();
+        let out = env.cio(&["credential", "show", "cio_minio_secret_key", "--reveal"]);
+        if out.get_output().status.success() {
+            landed += 1;
+            assert_eq!(stdout(&out), "first-value\n");
+        }
+        env.create("cio_minio_secret_key", "second-value");
+        assert_eq!(env.reveal("cio_minio_secret_key"), "second-value");
+    }
+    assert!(landed < 40, "no kill landed before the write finished");
+}
