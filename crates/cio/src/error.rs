@@ -56,16 +56,21 @@ impl CommandError {
     }
 
     pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.status())
+    }
+
+    /// The exit status: 2 usage, 1 failed, 3 the store or key cannot be used.
+    pub fn status(&self) -> u8 {
         match self {
             CommandError::Library { source, .. } => match source.kind() {
-                ErrorKind::Usage => ExitCode::from(2),
-                ErrorKind::Failed => ExitCode::from(1),
-                ErrorKind::Unusable => ExitCode::from(3),
+                ErrorKind::Usage => 2,
+                ErrorKind::Failed => 1,
+                ErrorKind::Unusable => 3,
             },
             CommandError::Input { .. }
             | CommandError::Output(_)
             | CommandError::Exec { .. }
-            | CommandError::Validation { .. } => ExitCode::from(1),
+            | CommandError::Validation { .. } => 1,
         }
     }
 

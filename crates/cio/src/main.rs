@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let Top::Credential(args) = cli.command;
     let mut ctx = Context::new(args.global);
+    let json = ctx.out.json;
     let result = match args.command {
         CredentialCommand::Create(a) => commands::create::run(&mut ctx, a),
         CredentialCommand::List => commands::list::run(&mut ctx),
@@ -40,6 +41,14 @@ fn main() -> ExitCode {
             let mut stderr = io::stderr().lock();
             let _ = writeln!(stderr, "Fail: {e}");
             let _ = writeln!(stderr, "Hint: {}", e.hint());
+            // With --json the failure is also a JSON document on stdout (validate has
+            // already printed its report there).
+            if json && !matches!(e, CommandError::Validation { .. }) {
+                let doc = serde_json::json!({
+                    "error": {"exit_code": e.status(), "message": e.to_string(), "hint": e.hint()}
+                });
+                let _ = writeln!(io::stdout(), "{doc}");
+            }
             e.exit_code()
         }
     }

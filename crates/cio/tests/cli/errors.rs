@@ -298,3 +298,18 @@ fn errors_never_contain_the_value() {
         .code(2);
     assert!(!stderr(&out).contains("Sup3r"));
 }
+
+#[test]
+fn with_json_a_failure_is_also_a_json_document() {
+    let env = seeded();
+    let out = env
+        .cio(&["credential", "remove", "cio_aws_backup_repo", "--json"])
+        .code(1);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["error"]["exit_code"], 1);
+    assert_eq!(
+        v["error"]["message"],
+        "Remove credential: cio_aws_backup_repo does not exist"
+    );
+    assert!(stderr(&out).starts_with("Fail: Remove credential"));
+}
