@@ -17,7 +17,10 @@ use crate::context::Context;
 use crate::error::CommandError;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let Top::Credential(args) = cli.command;
     let mut ctx = Context::new(args.global);
     let json = ctx.out.json;
@@ -52,4 +55,49 @@ fn main() -> ExitCode {
             e.exit_code()
         }
     }
+}
+
+/// Renders a command-line error in cio's form, without the text the user typed: a
+/// mistyped line may hold a secret (`create NAME -s3cret`, an unquoted password with
+/// spaces), and clap's own message would repeat it.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+        _ => {}
+    }
+    let what = match e.kind() {
+        ErrorKind::UnknownArgument => "an argument that this command does not take".to_string(),
+        ErrorKind::InvalidSubcommand => "an unknown command".to_string(),
+        kind => kind
+            .as_str()
+            .unwrap_or("a command line it cannot read")
+            .to_string(),
+    };
+    // The names of cio's own arguments are safe to show; for an unknown argument clap puts
+    // the typed text there, so it is left out.
+    let known = match (e.kind(), e.get(ContextKind::InvalidArg)) {
+        (ErrorKind::UnknownArgument, _) | (_, None) => String::new(),
+        (_, Some(ContextValue::String(arg))) => format!(": {arg}"),
+        (_, Some(ContextValue::Strings(args))) => format!(": {}", args.join(", ")),
+        (_, Some(_)) => String::new(),
+    };
+    let hint = "run 'cio credential --help' (or COMMAND --help); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input";
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "Fail: usage: {what}{known}");
+    let _ = writeln!(stderr, "Hint: {hint}");
+    if std::env::args_os().any(|a| a == "--json") {
+        let doc = serde_json::json!({
+            "error": {"exit_code": 2, "message": format!("usage: {what}{known}"), "hint": hint}
+        });
+        let _ = writeln!(io::stdout(), "{doc}");
+    }
+    ExitCode::from(2)
 }

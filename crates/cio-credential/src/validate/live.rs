@@ -531,7 +531,7 @@ pub(super) async fn check(set: SetId, values: Values<'_>, opts: &Options, report
                     Status::Warn,
                     "repo_not_initialized",
                     format!(
-                        "no restic repository at {url} yet; the first backup creates it (or run 'restic init')"
+                        "no restic repository at {url} yet; create it with 'cio credential exec -- restic init'"
                     ),
                 ));
                 report.skip_rest("skipped", "not checked: the repository does not exist yet");

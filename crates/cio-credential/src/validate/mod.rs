@@ -286,7 +286,12 @@ pub async fn check_sets(
 /// inside a tokio runtime.
 pub fn validate_set(set: SetId, values: [Option<&SecretValue>; 4], opts: &Options) -> SetReport {
     match runtime() {
-        Ok(rt) => rt.block_on(check_set(set, values, opts)),
+        Ok(rt) => {
+            let report = rt.block_on(check_set(set, values, opts));
+            // A key derivation that outlived the deadline must not hold the process.
+            rt.shutdown_background();
+            report
+        }
         Err(e) => runtime_failure(set, &e),
     }
 }
@@ -298,7 +303,13 @@ pub fn validate_sets(
     opts: &Options,
 ) -> Vec<SetReport> {
     match runtime() {
-        Ok(rt) => rt.block_on(check_sets(sets, opts)),
+        Ok(rt) => {
+            let reports = rt.block_on(check_sets(sets, opts));
+            // A key derivation that outlived the deadline must not hold the process: dropping
+            // the runtime would wait for its blocking task.
+            rt.shutdown_background();
+            reports
+        }
         Err(e) => sets
             .iter()
             .map(|(set, _)| runtime_failure(*set, &e))

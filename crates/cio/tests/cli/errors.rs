@@ -313,3 +313,60 @@ fn with_json_a_failure_is_also_a_json_document() {
     );
     assert!(stderr(&out).starts_with("Fail: Remove credential"));
 }
+
+#[test]
+fn a_mistyped_command_line_never_repeats_what_was_typed() {
+    let env = seeded();
+    for args in [
+        &[
+            "credential",
+            "create",
+            "cio_minio_backup_password",
+            "--my-pass-Secret",
+        ][..],
+        &[
+            "credential",
+            "create",
+            "cio_minio_secret_key",
+            "-SuperSecret99",
+        ],
+        &[
+            "credential",
+            "create",
+            "cio_minio_backup_password",
+            "correct",
+            "horse",
+            "battery",
+        ],
+    ] {
+        let before = env.snapshot_files();
+        let out = env.cio(args).code(2);
+        let text = stderr(&out);
+        assert_eq!(
+            text,
+            "Fail: usage: an argument that this command does not take\nHint: run 'cio credential --help' (or COMMAND --help); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input\n"
+        );
+        assert!(env.snapshot_files() == before);
+    }
+    env.cio(&[
+        "credential",
+        "restore",
+        "cio_aws_access_key",
+        "--version",
+        "x",
+    ])
+    .code(2)
+    .stderr(predicates::str::starts_with(
+        "Fail: usage: invalid value for one of the arguments: --version <N>\n",
+    ));
+    // A value that starts with '-' works after '--'.
+    env.cio(&[
+        "credential",
+        "create",
+        "cio_minio_secret_key",
+        "--",
+        "-leading-dash",
+    ])
+    .success();
+    assert_eq!(env.reveal("cio_minio_secret_key"), "-leading-dash");
+}

@@ -129,3 +129,17 @@ fn a_first_create_killed_at_random_moments_leaves_a_usable_store() {
     }
     assert!(landed < 40, "no kill landed before the write finished");
 }
+
+#[test]
+fn between_commands_the_store_file_alone_holds_every_value() {
+    // An administrator backs the store up with cp: the -wal file must not be needed.
+    let env = TestEnv::new();
+    env.create("cio_minio_secret_key", "first-value");
+    env.create("cio_minio_secret_key", "second-value");
+    let copy = TestEnv::new();
+    std::fs::create_dir_all(copy.store().parent().unwrap()).unwrap();
+    std::fs::create_dir_all(copy.key().parent().unwrap()).unwrap();
+    std::fs::copy(env.store(), copy.store()).unwrap();
+    std::fs::copy(env.key(), copy.key()).unwrap();
+    assert_eq!(copy.reveal("cio_minio_secret_key"), "second-value");
+}
