@@ -244,6 +244,10 @@ pub enum RuleViolation {
     #[error("the value contains a control character at position {0}; retype it without one")]
     ControlCharacter(usize),
     #[error(
+        "the value contains an invisible character (U+{1:04X}) at position {0}, a common paste error; retype it without one"
+    )]
+    InvisibleCharacter(usize, u32),
+    #[error(
         "a repository URL starts with 's3:'; write it as 's3:{0}' (restic's S3 repository syntax)"
     )]
     RepoMissingS3Prefix(String),
@@ -507,7 +511,29 @@ fn check_common(value: &str) -> Result<(), RuleViolation> {
     if let Some(pos) = value.chars().position(char::is_control) {
         return Err(RuleViolation::ControlCharacter(pos + 1));
     }
+    if let Some((pos, c)) = value.chars().enumerate().find(|(_, c)| is_invisible(*c)) {
+        return Err(RuleViolation::InvisibleCharacter(pos + 1, u32::from(c)));
+    }
     Ok(())
+}
+
+/// Invisible format characters that ride along with copied text: the byte order mark,
+/// zero-width spaces and joiners, direction marks and embeddings, the soft hyphen, word
+/// joiners. Listed here (a dozen code points of Unicode's Cf category) rather than pulling
+/// in a Unicode database crate for one check.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 #[cfg(test)]
@@ -690,6 +716,15 @@ mod tests {
             Err(RuleViolation::TooLong(4097))
         );
         assert_eq!(check_value(pw, &"x".repeat(4096)), Ok(vec![]));
+        assert_eq!(
+            check_value(pw, "\u{FEFF}a long enough password"),
+            Err(RuleViolation::InvisibleCharacter(1, 0xFEFF))
+        );
+        assert_eq!(
+            check_value(pw, "a long enough password\u{200B}"),
+            Err(RuleViolation::InvisibleCharacter(23, 0x200B))
+        );
+        assert_eq!(check_value(pw, "pässwörd mit Ümläüten 🔑"), Ok(vec![]));
     }
 
     #[test]

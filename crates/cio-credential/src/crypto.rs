@@ -215,6 +215,12 @@ pub fn load_key(path: &Path) -> Result<Option<Key>, KeyError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io("read", e)),
     };
+    if meta.is_dir() {
+        return Err(KeyError::Corrupt {
+            path: path.to_path_buf(),
+            reason: "it is a folder",
+        });
+    }
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
         return Err(KeyError::Permissions {
@@ -222,11 +228,12 @@ pub fn load_key(path: &Path) -> Result<Option<Key>, KeyError> {
             mode,
         });
     }
-    let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| io("read", e))?);
     let corrupt = |reason| KeyError::Corrupt {
         path: path.to_path_buf(),
         reason,
     };
+    let bytes = Zeroizing::new(fs::read(path).map_err(|e| io("read", e))?);
+    let text = std::str::from_utf8(&bytes).map_err(|_| corrupt("it is not text"))?;
     let encoded = text
         .trim_end()
         .strip_prefix(KEY_FILE_TAG)

@@ -56,6 +56,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("cannot migrate {name}: {reason}")]
     MigrationRefused { name: String, reason: String },
+    #[error("cannot migrate: {0} is the source store itself")]
+    MigrationIntoItself(String),
 }
 
 fn list_names(names: &[CredentialName]) -> String {
@@ -76,7 +78,8 @@ impl Error {
             | Error::NothingToRestore { .. }
             | Error::IncompleteSet { .. }
             | Error::NoSuchSet(_)
-            | Error::MigrationRefused { .. } => ErrorKind::Failed,
+            | Error::MigrationRefused { .. }
+            | Error::MigrationIntoItself(_) => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
             Error::Key(_) | Error::Store(_) | Error::DoesNotOpen(_) => ErrorKind::Unusable,
         }
@@ -104,7 +107,7 @@ impl Error {
                 missing.first().map(ToString::to_string).unwrap_or_default()
             ),
             Error::NoSuchSet(_) => {
-                "name the set with --provider aws|minio (and --alternate for the disaster-recovery set)".to_string()
+                "create the set's four credentials ('cio credential create --help' lists them), or name another set with --provider aws|minio and --alternate".to_string()
             }
             Error::Key(e) => e.hint(),
             Error::Store(e) => e.hint(),
@@ -112,6 +115,9 @@ impl Error {
             Error::Config(e) => e.hint(),
             Error::MigrationRefused { .. } => {
                 "compare both stores with 'cio credential history NAME'; purge a name the target holds differently there, or migrate into an empty store. Running the migration again completes an interrupted one".to_string()
+            }
+            Error::MigrationIntoItself(_) => {
+                "name the store to copy from with --store (e.g. --store /var/lib/cio/credentials.db) and the cluster store with --to".to_string()
             }
             Error::DoesNotOpen(e) => format!(
                 "restore the store from a backup, or create {} again",

@@ -12,7 +12,7 @@
 //!   - a shorter history that is the beginning of the source's (an interrupted migration) is
 //!     completed;
 //!   - anything else (other values, or versions the source does not have) is refused with
-//!     [`Error::MigrationRefused`];
+//!     [`Error::MigrationRefused`] ([`Error::MigrationIntoItself`] for the source itself);
 //! - everything is checked before anything is written: a refusal writes nothing (not even
 //!   the target's id). Only a writer changing the target during the migration, or the
 //!   target failing, can stop it half-way; what was copied is then kept, each version whole,
@@ -79,10 +79,7 @@ pub fn migrate(source: &Vault, target: &dyn Store) -> Result<MigrationReport> {
     let target_id = target.identity(false)?;
     if let Some(t) = &target_id {
         if t.store_id == source_id.store_id {
-            return Err(Error::MigrationRefused {
-                name: "(every name)".into(),
-                reason: format!("{} is the source store itself", target.location()),
-            });
+            return Err(Error::MigrationIntoItself(target.location()));
         }
         if let Some(fp) = t
             .key_fingerprint
@@ -306,7 +303,7 @@ mod tests {
 
         // The source itself is refused.
         let err = migrate(&source, &SqliteStore::new(dir.path().join("a.db"))).unwrap_err();
-        assert!(matches!(err, Error::MigrationRefused { .. }), "{err:?}");
+        assert!(matches!(err, Error::MigrationIntoItself(_)), "{err:?}");
     }
 
     #[test]

@@ -143,15 +143,27 @@ impl Vault {
         name: CredentialName,
         mut make: impl FnMut(Option<&Version>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
     ) -> Result<(u64, Action)> {
-        let identity = self
-            .store
-            .identity(true)?
-            .ok_or_else(|| StoreError::Unusable {
-                location: self.store.location(),
-                action: "created",
-                detail: "it did not record an id".into(),
-            })?;
-        let key = self.key(&identity, true)?;
+        // The key before the store: a first write whose key cannot be made or read leaves
+        // no store behind.
+        let (key, identity) = match self.store.identity(false)? {
+            Some(identity) => (self.key(&identity, true)?, identity),
+            None => {
+                let unsealed = Identity {
+                    store_id: String::new(),
+                    key_fingerprint: None,
+                };
+                let key = self.key(&unsealed, true)?;
+                let identity = self
+                    .store
+                    .identity(true)?
+                    .ok_or_else(|| StoreError::Unusable {
+                        location: self.store.location(),
+                        action: "created",
+                        detail: "it did not record an id".into(),
+                    })?;
+                (key, identity)
+            }
+        };
         let name_text = name.to_string();
         for _ in 0..MAX_RETRIES {
             let latest = self.store.latest(&name_text)?;

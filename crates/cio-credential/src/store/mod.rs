@@ -137,6 +137,9 @@ impl StoreError {
             StoreError::Corrupt { location, .. } => format!(
                 "restore {location} from a backup; 'cio credential list' shows what still opens"
             ),
+            StoreError::Unusable { location, .. } if location.starts_with("etcd") => format!(
+                "check that {location} names etcd members' client ports (etcd 3.4 or later, /v3 API), or choose another store with --store / CIO_STORE"
+            ),
             StoreError::Unusable { location, .. } => format!(
                 "check that {location} and its folder exist and are writable by this user (cio runs as root on cluster nodes), or choose another with --store / CIO_STORE"
             ),

@@ -13,7 +13,7 @@ pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Create credential";
     let name = parse_name(ACTION, &args.name)?;
     let value = read_value(name, args.value).map_err(|problem| CommandError::Input {
-        action: format!("{ACTION} {name}"),
+        action: format!("{ACTION}: {name}"),
         problem,
     })?;
     let vault = ctx.vault(ACTION)?;

@@ -146,7 +146,7 @@ fn non_utf8_standard_input_is_refused() {
         &["credential", "create", "cio_minio_secret_key"],
         b"\xff\xfeminio-secret\n",
         1,
-        "Fail: Create credential cio_minio_secret_key: standard input is not UTF-8 text\nHint: nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME\n",
+        "Fail: Create credential: cio_minio_secret_key: standard input is not UTF-8 text\nHint: nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME\n",
     );
 }
 
@@ -369,4 +369,14 @@ fn a_mistyped_command_line_never_repeats_what_was_typed() {
     ])
     .success();
     assert_eq!(env.reveal("cio_minio_secret_key"), "-leading-dash");
+}
+
+#[test]
+fn a_first_write_whose_key_cannot_be_made_leaves_no_store() {
+    let env = TestEnv::new();
+    // The key's folder is a file: the key cannot be created.
+    std::fs::write(env.dir.path().join("etc"), b"a file").unwrap();
+    env.cio_in(&["credential", "create", "cio_aws_backup_repo"], REF_REPO)
+        .code(3);
+    assert!(!env.store().exists(), "a store was left behind");
 }

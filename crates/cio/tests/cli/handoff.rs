@@ -71,7 +71,7 @@ fn an_incomplete_set_runs_nothing() {
     assert!(!marker.exists(), "the command ran with half a set");
     env.cio(&["credential", "exec", "--alternate", "--", "true"])
         .code(1)
-        .stderr("Fail: Run with credentials: there is no alternate set: create its four credentials (cio_{aws|minio}_alt_backup_repo, ...) first\nHint: name the set with --provider aws|minio (and --alternate for the disaster-recovery set)\n");
+        .stderr("Fail: Run with credentials: there is no alternate set: create its four credentials (cio_{aws|minio}_alt_backup_repo, ...) first\nHint: create the set's four credentials ('cio credential create --help' lists them), or name another set with --provider aws|minio and --alternate\n");
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn two_complete_sets_need_a_provider() {
     env.create("cio_aws_backup_password", "another long password");
     env.cio(&["credential", "exec", "--", "true"])
         .code(1)
-        .stderr("Fail: Run with credentials: both the aws and the minio primary sets are complete: choose one with --provider aws or --provider minio\nHint: name the set with --provider aws|minio (and --alternate for the disaster-recovery set)\n");
+        .stderr("Fail: Run with credentials: both the aws and the minio primary sets are complete: choose one with --provider aws or --provider minio\nHint: create the set's four credentials ('cio credential create --help' lists them), or name another set with --provider aws|minio and --alternate\n");
     let out = env
         .cio(&[
             "credential",

@@ -112,7 +112,7 @@ fn incomplete_sets_and_missing_names() {
     let env = TestEnv::new();
     env.cio(&["credential", "validate"])
         .code(1)
-        .stderr("Fail: Validate credentials: there are no credentials to validate (of the provider and role asked)\nHint: name the set with --provider aws|minio (and --alternate for the disaster-recovery set)\n");
+        .stderr("Fail: Validate credentials: there are no credentials to validate (of the provider and role asked)\nHint: create the set's four credentials ('cio credential create --help' lists them), or name another set with --provider aws|minio and --alternate\n");
     env.create("cio_aws_access_key", REF_ACCESS);
     let out = env.cio(&["credential", "validate", "--offline"]).code(1);
     insta::assert_snapshot!("validate_incomplete", stdout(&out));
