@@ -103,6 +103,11 @@ fn bad_values_are_refused_with_the_rule_they_broke() {
             "an AWS secret key is letters, digits, '/', '+' and '=' only",
         ),
         (
+            "cio_minio_secret_key",
+            "\u{FEFF}minio-secret".as_bytes(),
+            "the value contains an invisible character (U+FEFF) at position 1, a common paste error; retype it without one",
+        ),
+        (
             "cio_minio_access_key",
             b"ab",
             "a MinIO access key is at least 3 characters; this one is 2",
