@@ -285,7 +285,7 @@ pub async fn check_sets(
 /// [`check_set`] for callers without an async runtime (the binary). Must not be called from
 /// inside a tokio runtime.
 pub fn validate_set(set: SetId, values: [Option<&SecretValue>; 4], opts: &Options) -> SetReport {
-    match runtime() {
+    match runtime(opts) {
         Ok(rt) => {
             let report = rt.block_on(check_set(set, values, opts));
             // A key derivation that outlived the deadline must not hold the process.
@@ -302,7 +302,7 @@ pub fn validate_sets(
     sets: Vec<(SetId, [Option<SecretValue>; 4])>,
     opts: &Options,
 ) -> Vec<SetReport> {
-    match runtime() {
+    match runtime(opts) {
         Ok(rt) => {
             let reports = rt.block_on(check_sets(sets, opts));
             // A key derivation that outlived the deadline must not hold the process: dropping
@@ -317,7 +317,12 @@ pub fn validate_sets(
     }
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// The runtime for one validation: offline needs no worker threads (nothing waits on the
+/// network), which keeps `--offline` as quick as `list`.
+fn runtime(opts: &Options) -> std::io::Result<tokio::runtime::Runtime> {
+    if opts.offline {
+        return tokio::runtime::Builder::new_current_thread().build();
+    }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
