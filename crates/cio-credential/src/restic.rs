@@ -24,7 +24,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::secret::SecretValue;
 
-/// At most this many key files are tried for one password (each costs one scrypt run).
+/// restic tries at most this many key files for one password (each costs one scrypt run),
+/// besides the one a key hint names (`maxKeys` in restic 0.14's `cmd/restic/global.go`).
 pub const MAX_KEY_FILES: usize = 20;
 
 /// The largest scrypt memory (128·N·r bytes) a key file may ask for: restic itself asks for
@@ -277,8 +278,8 @@ pub struct RepoConfig {
     pub id: String,
 }
 
-/// Tries `password` on each key file in turn (at most [`MAX_KEY_FILES`]) and returns the id of
-/// the first that opens, with the master key. `Ok(None)`: no key file opened with this
+/// Tries `password` on each key file in turn (the caller chooses which, and how many) and
+/// returns the id of the first that opens, with the master key. `Ok(None)`: no key file opened with this
 /// password. A malformed key file is skipped; if every file tried was malformed, its error is
 /// returned.
 pub fn open_any<'a>(
@@ -287,7 +288,7 @@ pub fn open_any<'a>(
 ) -> Result<Option<(String, MasterKey)>, ResticError> {
     let mut last_malformed = None;
     let mut tried_ok = false;
-    for (id, bytes) in keys.into_iter().take(MAX_KEY_FILES) {
+    for (id, bytes) in keys {
         match KeyFile::parse(bytes).and_then(|k| k.open(password)) {
             Ok(master) => return Ok(Some((id.to_string(), master))),
             Err(ResticError::WrongPassword) => tried_ok = true,

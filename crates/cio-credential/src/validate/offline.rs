@@ -1,6 +1,7 @@
 //! Steps 1 and 2, without network: are all four names there, and does each value follow the
 //! catalog's rules.
 
+use super::SetValues;
 use super::{Check, Report, Status, Step};
 use crate::catalog::{RepoUrl, SetId, check_value};
 use crate::secret::SecretValue;
@@ -11,15 +12,23 @@ pub(super) struct Values<'a> {
     pub access_key: &'a SecretValue,
     pub secret_key: &'a SecretValue,
     pub password: &'a SecretValue,
+    pub region: Option<&'a str>,
+    pub cacert: Option<&'a SecretValue>,
 }
 
 /// Runs completeness and rules into `report`; `Some` when the live steps may run.
 pub(super) fn check<'a>(
     set: SetId,
-    values: [Option<&'a SecretValue>; 4],
+    set_values: &'a SetValues,
     report: &mut Report,
 ) -> Option<Values<'a>> {
     let names = set.names();
+    let values = [
+        set_values.backup_repo.as_ref(),
+        set_values.access_key.as_ref(),
+        set_values.secret_key.as_ref(),
+        set_values.backup_password.as_ref(),
+    ];
     let missing: Vec<String> = names
         .iter()
         .zip(values)
@@ -91,5 +100,7 @@ pub(super) fn check<'a>(
         access_key,
         secret_key,
         password,
+        region: set_values.region.as_ref().map(SecretValue::expose),
+        cacert: set_values.cacert.as_ref(),
     })
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use cio_credential::Error;
 use cio_credential::catalog::{Role, SetId};
-use cio_credential::validate::{Options, SetReport, Status, validate_sets};
+use cio_credential::validate::{Options, SetReport, SetValues, Status, validate_sets};
 
 use crate::cli::ValidateArgs;
 use crate::context::{Context, parse_name};
@@ -45,15 +45,23 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     }
     let mut inputs = Vec::with_capacity(sets.len());
     for set in sets {
-        inputs.push((
-            set,
-            vault.set(set).map_err(fail)?.map(|e| e.map(|e| e.value)),
-        ));
+        let [backup_repo, access_key, secret_key, backup_password] =
+            vault.set(set).map_err(fail)?.map(|e| e.map(|e| e.value));
+        let values = SetValues {
+            backup_repo,
+            access_key,
+            secret_key,
+            backup_password,
+            ..SetValues::default()
+        };
+        inputs.push((set, values));
     }
+    // The proxy variables and key hint restic would see from here.
     let options = Options {
         offline: args.offline,
         timeout: args.timeout,
         write_check: args.write_check,
+        ..Options::from_env()
     };
     let reports = validate_sets(inputs, &options);
     let failed = reports.iter().filter(|r| !r.passed()).count();
