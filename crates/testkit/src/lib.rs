@@ -5,7 +5,11 @@
 //! (`scripts/test` installs them all).
 
 pub mod etcd;
+pub mod gate;
+pub mod moto;
+pub mod proxy;
 pub mod s3;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
