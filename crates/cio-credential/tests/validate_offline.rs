@@ -2,7 +2,7 @@
 
 use cio_credential::catalog::{CredentialName, Field, Provider, SetId};
 use cio_credential::secret::SecretValue;
-use cio_credential::validate::{Options, SetReport, Status, Step, validate_set};
+use cio_credential::validate::{Options, SetReport, SetValues, Status, Step, validate_set};
 
 fn offline() -> Options {
     Options {
@@ -65,7 +65,15 @@ fn bad(name: CredentialName) -> (&'static str, String) {
 }
 
 fn run(set: SetId, v: [Option<&SecretValue>; 4]) -> SetReport {
-    validate_set(set, v, &offline())
+    let copy = |i: usize| v[i].map(|s| SecretValue::new(s.expose().to_string()));
+    let values = SetValues {
+        backup_repo: copy(0),
+        access_key: copy(1),
+        secret_key: copy(2),
+        backup_password: copy(3),
+        ..SetValues::default()
+    };
+    validate_set(set, &values, &offline())
 }
 
 fn statuses(r: &SetReport) -> Vec<(Step, Status, &'static str)> {

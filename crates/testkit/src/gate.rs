@@ -66,7 +66,9 @@ fn serve(mut client: TcpStream, backend: u16, region: &str) -> Option<()> {
         return Some(());
     }
     let target = first.split_whitespace().nth(1).unwrap_or_default();
-    if first.starts_with("GET ") && (target.ends_with("?location") || target.ends_with("?location=")) {
+    if first.starts_with("GET ")
+        && (target.ends_with("?location") || target.ends_with("?location="))
+    {
         client.write_all(location(region).as_bytes()).ok()?;
         return Some(());
     }
@@ -74,7 +76,9 @@ fn serve(mut client: TcpStream, backend: u16, region: &str) -> Option<()> {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
         })
         .unwrap_or(0);
     let mut body = vec![0u8; length];

@@ -22,9 +22,15 @@ pub struct Tinyproxy {
 /// A host name, not `localhost`, that resolves to a loopback address (the machine's own name
 /// usually does); panics with the fix when there is none.
 pub fn loopback_name() -> String {
-    let hostname = fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string();
+    let hostname = fs::read_to_string("/etc/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let candidates = [hostname.as_str(), "localhost.localdomain", "ip6-localhost"];
-    for name in candidates.iter().filter(|n| !n.is_empty() && **n != "localhost") {
+    for name in candidates
+        .iter()
+        .filter(|n| !n.is_empty() && **n != "localhost")
+    {
         let loopback = (*name, 80)
             .to_socket_addrs()
             .map(|mut addrs| addrs.any(|a| a.ip().is_loopback()))

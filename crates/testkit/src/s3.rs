@@ -8,6 +8,35 @@ use std::time::Duration;
 
 use crate::{free_port, require_binary, wait_for_port};
 
+/// One run of the real `restic`: the repository and credentials in the environment (never
+/// argv), plus `env` (proxy variables, `AWS_DEFAULT_REGION`, `RESTIC_KEY_HINT`, ...). `home` is
+/// its HOME and cache folder.
+pub fn run_restic(
+    home: &Path,
+    repo_url: &str,
+    access_key: &str,
+    secret_key: &str,
+    password: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Output {
+    let restic = require_binary("restic");
+    std::fs::create_dir_all(home).expect("a HOME for restic");
+    Command::new(restic)
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("RESTIC_CACHE_DIR", home.join("cache"))
+        .env("RESTIC_REPOSITORY", repo_url)
+        .env("RESTIC_PASSWORD", password)
+        .env("AWS_ACCESS_KEY_ID", access_key)
+        .env("AWS_SECRET_ACCESS_KEY", secret_key)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("running restic")
+}
+
 /// A running `s3s-fs`.
 pub struct S3Server {
     child: Child,
@@ -81,21 +110,16 @@ impl S3Server {
     /// Runs the real `restic` with `args` against `repo_url`, keys and password passed in the
     /// environment. Panics with restic's stderr when it fails.
     pub fn restic(&self, repo_url: &str, password: &str, args: &[&str]) -> Output {
-        let restic = require_binary("restic");
         let home = self.root.path().join(".home");
-        std::fs::create_dir_all(&home).expect("a HOME for restic");
-        let out = Command::new(restic)
-            .args(args)
-            .env_clear()
-            .env("HOME", &home)
-            .env("RESTIC_CACHE_DIR", home.join("cache"))
-            .env("RESTIC_REPOSITORY", repo_url)
-            .env("RESTIC_PASSWORD", password)
-            .env("AWS_ACCESS_KEY_ID", &self.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &self.secret_key)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running restic");
+        let out = run_restic(
+            &home,
+            repo_url,
+            &self.access_key,
+            &self.secret_key,
+            password,
+            &[],
+            args,
+        );
         assert!(
             out.status.success(),
             "restic {args:?} failed: {}",

@@ -36,43 +36,105 @@ fn openssl(dir: &Path, args: &[&str]) {
         .current_dir(dir)
         .output()
         .expect("running openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 const SAN: &str = "subjectAltName=IP:127.0.0.1,DNS:localhost";
 
 fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     match kind {
         CertKind::SelfSigned => {
             let mut args = vec!["req", "-x509"];
             args.extend(ec);
-            args.extend(["-keyout", "server.key", "-out", "server.pem", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", SAN]);
+            args.extend([
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                SAN,
+            ]);
             openssl(dir, &args);
-            (dir.join("server.pem"), dir.join("server.key"), dir.join("server.pem"))
+            (
+                dir.join("server.pem"),
+                dir.join("server.key"),
+                dir.join("server.pem"),
+            )
         }
         CertKind::PrivateCa => {
             let mut args = vec!["req", "-x509"];
             args.extend(ec);
             args.extend([
-                "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=cio test CA",
-                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=cio test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
             ]);
             openssl(dir, &args);
             let mut args = vec!["req"];
             args.extend(ec);
-            args.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+            args.extend([
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ]);
             openssl(dir, &args);
             fs::write(
                 dir.join("server.ext"),
                 format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n{SAN}\n"),
             )
             .expect("writing an extension file");
-            openssl(dir, &[
-                "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
-            ]);
-            (dir.join("server.pem"), dir.join("server.key"), dir.join("ca.pem"))
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "server.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-out",
+                    "server.pem",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    "server.ext",
+                ],
+            );
+            (
+                dir.join("server.pem"),
+                dir.join("server.key"),
+                dir.join("ca.pem"),
+            )
         }
     }
 }

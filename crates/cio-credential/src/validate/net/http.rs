@@ -47,6 +47,13 @@ impl Reply {
     }
 }
 
+/// Why an exchange got no answer: `Closed` when the connection was closed before the request
+/// was answered (a kept connection may be replaced), `Failed` otherwise.
+enum Unanswered {
+    Closed(HttpFailure),
+    Failed(HttpFailure),
+}
+
 struct Idle {
     sender: SendRequest<Full<Bytes>>,
     proxy: Option<Proxy>,
@@ -111,7 +118,8 @@ impl Http {
     }
 
     /// Sends `method path_and_query` with `headers` and `body`; the `Host` header and the
-    /// request form are added here.
+    /// request form are added here. A kept connection the server closed meanwhile is replaced
+    /// once, as Go's transport does, before anything of the request was answered.
     pub(crate) async fn send(
         &self,
         method: &str,
@@ -119,10 +127,32 @@ impl Http {
         headers: &[(&str, String)],
         body: Bytes,
     ) -> Result<Reply, HttpFailure> {
-        let mut conn = match self.take_idle() {
-            Some(c) => c,
-            None => self.open().await?,
-        };
+        if let Some(conn) = self.take_idle() {
+            match self
+                .exchange(conn, method, path_and_query, headers, body.clone())
+                .await
+            {
+                Err(Unanswered::Closed(_)) => {}
+                Err(Unanswered::Failed(f)) => return Err(f),
+                Ok(reply) => return Ok(reply),
+            }
+        }
+        let conn = self.open().await?;
+        self.exchange(conn, method, path_and_query, headers, body)
+            .await
+            .map_err(|e| match e {
+                Unanswered::Closed(f) | Unanswered::Failed(f) => f,
+            })
+    }
+
+    async fn exchange(
+        &self,
+        mut conn: Idle,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<Reply, Unanswered> {
         let uri = match &conn.proxy {
             Some(_) => format!("http://{}{path_and_query}", self.target.host_header()),
             None => path_and_query.to_string(),
@@ -141,19 +171,23 @@ impl Http {
         for (name, value) in headers {
             builder = builder.header(*name, value);
         }
-        let request = builder
-            .body(Full::new(body))
-            .map_err(|e| HttpFailure::Broken(format!("the request cannot be built: {e}")))?;
+        let request = builder.body(Full::new(body)).map_err(|e| {
+            Unanswered::Failed(HttpFailure::Broken(format!(
+                "the request cannot be built: {e}"
+            )))
+        })?;
         let exchange = async {
             conn.sender
                 .ready()
                 .await
-                .map_err(|e| HttpFailure::Broken(e.to_string()))?;
+                .map_err(|e| Unanswered::Closed(HttpFailure::Broken(e.to_string())))?;
             let response = conn.sender.send_request(request).await.map_err(|e| {
                 if e.is_parse() || e.is_parse_status() {
-                    HttpFailure::NotHttp(e.to_string())
+                    Unanswered::Failed(HttpFailure::NotHttp(e.to_string()))
+                } else if e.is_canceled() || e.is_closed() || e.is_incomplete_message() {
+                    Unanswered::Closed(HttpFailure::Broken(e.to_string()))
                 } else {
-                    HttpFailure::Broken(e.to_string())
+                    Unanswered::Failed(HttpFailure::Broken(e.to_string()))
                 }
             })?;
             let (parts, body) = response.into_parts();
@@ -161,20 +195,28 @@ impl Http {
             let bytes = limited
                 .collect()
                 .await
-                .map_err(|e| HttpFailure::Broken(e.to_string()))?
+                .map_err(|e| Unanswered::Failed(HttpFailure::Broken(e.to_string())))?
                 .to_bytes();
-            Ok::<_, HttpFailure>((parts, bytes))
+            Ok::<_, Unanswered>((parts, bytes))
         };
         let (parts, body) = match timeout_at(self.deadline, exchange).await {
-            Err(_) => return Err(HttpFailure::Timeout),
+            Err(_) => return Err(Unanswered::Failed(HttpFailure::Timeout)),
             Ok(r) => r?,
         };
         let via = conn.proxy.clone();
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        idle.push(conn);
+        // A connection the server announces it closes is not kept.
+        let closing = parts
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.eq_ignore_ascii_case("close")));
+        if !closing {
+            let mut idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            idle.push(conn);
+        }
         Ok(Reply {
             status: parts.status.as_u16(),
             headers: parts.headers,
