@@ -102,14 +102,15 @@ pub(super) async fn run(
             ));
         }
     };
-    let config = tls::client_config(&extra)
-        .map_err(|e| Check::fail(Step::Endpoint, "tls", format!("cannot set up TLS: {e}")))?;
-    let via = opts
+    let proxy = opts
         .proxies
         .proxy_for(&target.scheme, &target.host, target.port)
         .ok()
-        .flatten()
-        .map(|p| p.address());
+        .flatten();
+    let needs_tls = target.scheme == "https" || proxy.as_ref().is_some_and(|p| p.scheme == "https");
+    let config = tls::client_config(&extra, needs_tls)
+        .map_err(|e| Check::fail(Step::Endpoint, "tls", format!("cannot set up TLS: {e}")))?;
+    let via = proxy.map(|p| p.address());
     let http = Http::new(target, Arc::new(config), opts.proxies.clone(), deadline);
     let s3 = S3::new(
         http,

@@ -202,8 +202,40 @@ async fn maybe_tls<S: Io + 'static>(
         Err(_) => Err(ConnectError::Timeout {
             stage: "completing TLS",
         }),
-        Ok(Err(e)) => Err(ConnectError::Tls { why: e.to_string() }),
+        Ok(Err(e)) => Err(ConnectError::Tls {
+            why: tls_words(&e, &target.host),
+        }),
         Ok(Ok(s)) => Ok(Box::new(s)),
+    }
+}
+
+/// A TLS failure in an administrator's words: the certificate problems restic (Go) reports as
+/// x509 errors get their own sentence; others keep rustls's text.
+fn tls_words(e: &std::io::Error, host: &str) -> String {
+    use rustls::{CertificateError, Error};
+    let Some(rustls_error) = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) else {
+        return e.to_string();
+    };
+    match rustls_error {
+        Error::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer => {
+                "its certificate is signed by an authority this machine does not trust".into()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!("its certificate is not valid for the name {host}")
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "its certificate has expired".into()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "its certificate is not valid yet (check this machine's clock)".into()
+            }
+            CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => {
+                "it shows a self-signed (CA) certificate that this machine does not trust".into()
+            }
+            other => format!("its certificate is refused: {other:?}"),
+        },
+        other => other.to_string(),
     }
 }
 
