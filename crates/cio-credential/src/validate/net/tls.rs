@@ -49,12 +49,16 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A client configuration trusting the system's authorities and `extra`.
+/// A client configuration trusting `extra` and, with `system`, the system's authorities
+/// (reading them costs milliseconds: plain-HTTP endpoints skip it).
 pub(crate) fn client_config(
     extra: &[CertificateDer<'static>],
+    system: bool,
 ) -> Result<rustls::ClientConfig, Error> {
     let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if system {
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    }
     for cert in extra {
         // A certificate webpki cannot take as an anchor may still be pinned below.
         let _ = roots.add(cert.clone());
