@@ -15,6 +15,21 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// Starts `cmd` as a server child that dies with the thread that started it (the test), even
+/// when the test process is killed before its servers are dropped (`PR_SET_PDEATHSIG`).
+pub fn spawn_server(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl, which is
+    // async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd.spawn()
+}
+
 /// A free TCP port on 127.0.0.1 (the listener is closed before the port is returned).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

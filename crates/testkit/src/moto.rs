@@ -121,15 +121,16 @@ impl Moto {
              from moto.server import main\n\
              main(['-H', '127.0.0.1', '-p', '{port}'])\n"
         );
-        let child = Command::new(python)
-            .arg("-c")
-            .arg(script)
-            .env_remove("INITIAL_NO_AUTH_ACTION_COUNT")
-            .stdin(Stdio::null())
-            .stdout(log.reopen().expect("moto log"))
-            .stderr(log.reopen().expect("moto log"))
-            .spawn()
-            .expect("starting moto_server");
+        let child = crate::spawn_server(
+            Command::new(python)
+                .arg("-c")
+                .arg(script)
+                .env_remove("INITIAL_NO_AUTH_ACTION_COUNT")
+                .stdin(Stdio::null())
+                .stdout(log.reopen().expect("moto log"))
+                .stderr(log.reopen().expect("moto log")),
+        )
+        .expect("starting moto_server");
         wait_for_port(port, Duration::from_secs(30));
         Moto {
             child,

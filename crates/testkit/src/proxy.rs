@@ -62,15 +62,16 @@ impl Tinyproxy {
         }
         let conf_path = dir.path().join("tinyproxy.conf");
         fs::write(&conf_path, conf).expect("writing tinyproxy.conf");
-        let child = Command::new(binary)
-            .arg("-d")
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tinyproxy");
+        let child = crate::spawn_server(
+            Command::new(binary)
+                .arg("-d")
+                .arg("-c")
+                .arg(&conf_path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("starting tinyproxy");
         wait_for_port(port, Duration::from_secs(10));
         Tinyproxy { child, port, dir }
     }

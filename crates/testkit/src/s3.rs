@@ -53,15 +53,16 @@ impl S3Server {
         let root = tempfile::tempdir().expect("a temporary folder for s3s-fs");
         let port = free_port();
         // s3s-fs takes its keys as flags only; these are throwaway test keys.
-        let child = Command::new(binary)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", access_key, "--secret-key", secret_key])
-            .arg(root.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting s3s-fs");
+        let child = crate::spawn_server(
+            Command::new(binary)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", access_key, "--secret-key", secret_key])
+                .arg(root.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("starting s3s-fs");
         let server = S3Server {
             child,
             root,

@@ -154,13 +154,14 @@ impl TlsFront {
         );
         let conf_path = dir.path().join("stunnel.conf");
         fs::write(&conf_path, conf).expect("writing stunnel.conf");
-        let child = Command::new(binary)
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting stunnel4");
+        let child = crate::spawn_server(
+            Command::new(binary)
+                .arg(&conf_path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("starting stunnel4");
         wait_for_port(port, Duration::from_secs(10));
         let trust_pem = fs::read_to_string(&trust).expect("reading the certificate to trust");
         TlsFront {

@@ -40,6 +40,13 @@ pub(crate) fn host_region(host: &str) -> Option<String> {
     (!region.is_empty() && region != "external-1").then(|| region.to_string())
 }
 
+/// The host requests go to once the bucket's region is known: minio-go sends requests for a
+/// bucket outside `us-east-1` found through `s3.amazonaws.com` to that region's endpoint.
+pub(crate) fn regional_host(host: &str, region: &str) -> Option<String> {
+    let generic = is_aws(host) && host_region(host).is_none() && !host.contains("external-1");
+    (generic && region != DEFAULT_REGION).then(|| format!("s3.{region}.amazonaws.com"))
+}
+
 /// Where the region came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RegionSource {
@@ -84,6 +91,20 @@ mod tests {
         assert_eq!(host_region("minio.example.com"), None);
         assert!(is_aws("S3.Amazonaws.com"));
         assert!(!is_aws("s3.nl-ams.scw.cloud"));
+    }
+
+    #[test]
+    fn a_bucket_found_through_the_global_host_is_asked_at_its_region() {
+        assert_eq!(
+            regional_host("s3.amazonaws.com", "eu-west-1").as_deref(),
+            Some("s3.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(regional_host("s3.amazonaws.com", "us-east-1"), None);
+        assert_eq!(
+            regional_host("s3.eu-west-1.amazonaws.com", "eu-west-1"),
+            None
+        );
+        assert_eq!(regional_host("minio.lan", "nl-ams"), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::endpoint::{self, Reached};
 use super::failure::{Action, Place};
 use super::offline::Values;
 use super::password;
-use super::region::{DEFAULT_REGION, REGION_CODES, RegionSource};
+use super::region::{DEFAULT_REGION, REGION_CODES, RegionSource, regional_host};
 use super::s3::{Listing, S3, S3Failure};
 use super::{Check, Options, Report, Status, Step};
 use crate::catalog::{Field, Role, SetId};
@@ -136,7 +136,7 @@ fn named_region(f: &S3Failure) -> Option<Option<String>> {
 /// request to a repository): an answer proves the keys and the bucket.
 async fn credentials_and_bucket(reached: Reached, report: &mut Report) -> Option<Signed> {
     let Reached {
-        s3,
+        mut s3,
         mut place,
         configured,
         location,
@@ -152,6 +152,9 @@ async fn credentials_and_bucket(reached: Reached, report: &mut Report) -> Option
         };
         match (region, location) {
             (Some((region, source)), _) => {
+                if let Some(host) = regional_host(&place.host, &region) {
+                    s3 = s3.with_host(&host);
+                }
                 s3.set_region(&region);
                 place.region = region;
                 place.region_source = source;

@@ -84,6 +84,16 @@ impl Http {
         }
     }
 
+    /// The same settings for another endpoint (no connection is shared).
+    pub(crate) fn retarget(&self, target: Target) -> Http {
+        Http::new(
+            target,
+            self.tls.clone(),
+            self.proxies.clone(),
+            self.deadline,
+        )
+    }
+
     fn take_idle(&self) -> Option<Idle> {
         let mut idle = self
             .idle

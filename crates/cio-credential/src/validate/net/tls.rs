@@ -64,15 +64,20 @@ pub(crate) fn client_config(
         let _ = roots.add(cert.clone());
     }
     let provider = provider();
-    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    if roots.is_empty() {
+        // Plain HTTP: no handshake will ask a verifier (and webpki's wants an anchor).
+        return Ok(builder.with_root_certificates(roots).with_no_client_auth());
+    }
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
         .map_err(|e| Error::General(e.to_string()))?;
     let verifier = PinnedOrWebPki {
         webpki,
         pinned: extra.to_vec(),
     };
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+    Ok(builder
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth())

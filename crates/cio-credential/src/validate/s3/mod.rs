@@ -82,6 +82,16 @@ impl S3 {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = region.to_string();
     }
 
+    /// The same client for another host of the endpoint (Amazon's regional one).
+    pub(crate) fn with_host(self, host: &str) -> S3 {
+        let mut target = self.http.target.clone();
+        target.host = host.to_string();
+        S3 {
+            http: self.http.retarget(target),
+            ..self
+        }
+    }
+
     /// The set's deadline: no request runs past it.
     pub(crate) fn deadline(&self) -> tokio::time::Instant {
         self.http.deadline
