@@ -12,13 +12,17 @@ use crate::error::{Error, Result};
 use crate::secret::SecretValue;
 use crate::vault::{Entry, Vault};
 
-/// The variable restic reads for each field.
-pub fn variable(field: Field) -> &'static str {
+/// The variable restic reads for a field; `None` for the CA certificate, which restic 0.14
+/// reads from no variable.
+pub fn variable(field: Field) -> Option<&'static str> {
     match field {
-        Field::BackupRepo => "RESTIC_REPOSITORY",
-        Field::AccessKey => "AWS_ACCESS_KEY_ID",
-        Field::SecretKey => "AWS_SECRET_ACCESS_KEY",
-        Field::BackupPassword => "RESTIC_PASSWORD",
+        Field::BackupRepo => Some("RESTIC_REPOSITORY"),
+        Field::AccessKey => Some("AWS_ACCESS_KEY_ID"),
+        Field::SecretKey => Some("AWS_SECRET_ACCESS_KEY"),
+        Field::BackupPassword => Some("RESTIC_PASSWORD"),
+        // restic 0.14 reads the region from here when `-o s3.region` is not given.
+        Field::Region => Some("AWS_DEFAULT_REGION"),
+        Field::Cacert => None,
     }
 }
 
@@ -75,7 +79,7 @@ pub fn choose(vault: &Vault, provider: Option<Provider>, role: Role) -> Result<H
     match (complete.len(), partial.len()) {
         (1, _) => {
             let (set, entries) = complete.remove(0);
-            Ok(handoff(set, entries))
+            handoff(vault, set, entries)
         }
         (0, 1) => {
             let (set, missing) = partial.remove(0);
@@ -107,13 +111,19 @@ fn names(names: &[CredentialName]) -> String {
         .join(", ")
 }
 
-fn handoff(set: SetId, entries: [Option<Entry>; 4]) -> Handoff {
+/// The set's four values, then its optional ones that exist.
+fn handoff(vault: &Vault, set: SetId, entries: [Option<Entry>; 4]) -> Result<Handoff> {
+    let mut optional = Vec::new();
+    for name in set.optional_names() {
+        optional.extend(vault.get(name)?);
+    }
     let vars = entries
         .into_iter()
         .flatten()
-        .map(|e| (variable(e.name.field), e.value))
+        .chain(optional)
+        .filter_map(|e| Some((variable(e.name.field)?, e.value)))
         .collect();
-    Handoff { set, vars }
+    Ok(Handoff { set, vars })
 }
 
 /// Quotes a value for a POSIX shell: single quotes, with `'` written as `'\''`.
@@ -130,6 +140,15 @@ mod tests {
         vault
             .put(name.parse().unwrap(), &SecretValue::new(value.into()))
             .unwrap();
+    }
+
+    fn temp_vault() -> (tempfile::TempDir, Vault) {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::new(
+            Box::new(SqliteStore::new(dir.path().join("s"))),
+            dir.path().join("k"),
+        );
+        (dir, vault)
     }
 
     fn minio_set(vault: &Vault, alt: &str) {
@@ -149,11 +168,7 @@ mod tests {
 
     #[test]
     fn chooses_the_only_complete_set_and_names_what_is_missing() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = Vault::new(
-            Box::new(SqliteStore::new(dir.path().join("s"))),
-            dir.path().join("k"),
-        );
+        let (_dir, vault) = temp_vault();
         let err = choose(&vault, None, Role::Primary).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -189,6 +204,17 @@ mod tests {
             choose(&vault, None, Role::Alternate).unwrap().set.role,
             Role::Alternate
         );
+    }
+
+    #[test]
+    fn a_stored_region_is_handed_over_as_aws_default_region() {
+        let (_dir, vault) = temp_vault();
+        minio_set(&vault, "_alt");
+        put(&vault, "cio_minio_alt_region", "nl-ams");
+        let h = choose(&vault, None, Role::Alternate).unwrap();
+        let vars: Vec<_> = h.vars.iter().map(|(k, v)| (*k, v.expose())).collect();
+        assert_eq!(vars.len(), 5);
+        assert_eq!(vars[4], ("AWS_DEFAULT_REGION", "nl-ams"));
     }
 
     #[test]
