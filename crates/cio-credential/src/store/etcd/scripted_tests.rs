@@ -399,54 +399,30 @@ fn a_plain_503_is_unreachable() {
     );
 }
 
+/// A member that takes a write and then resets the connection, closes it or says nothing:
+/// the write may have been applied, so it is not sent again, and the error says so.
 #[test]
-fn a_reset_connection_fails_a_write_as_unreachable() {
-    let m = Member::start(&[Reply::Reset]);
-    let err = write(&store(&m)).unwrap_err();
-    assert_error!(
-        err,
-        StoreError::Unreachable { .. },
-        format!(
-            "the credential store {} cannot be reached: {}: Connection reset by peer (os error 104); the write may or may not have been applied as a whole, never in part",
-            location(&[&m]),
-            m.endpoint()
-        ),
-        UNREACHABLE_HINT
-    );
-}
-
-#[test]
-fn a_member_that_closes_without_answering_fails_a_write_as_unreachable() {
-    let m = Member::start(&[Reply::Close]);
-    let err = write(&store(&m)).unwrap_err();
-    assert_error!(
-        err,
-        StoreError::Unreachable { .. },
-        format!(
-            "the credential store {} cannot be reached: {}: Peer disconnected; the write may or may not have been applied as a whole, never in part",
-            location(&[&m]),
-            m.endpoint()
-        ),
-        UNREACHABLE_HINT
-    );
-    assert_eq!(m.paths(), ["/v3/kv/txn"]);
-}
-
-#[test]
-fn a_silent_member_is_unreachable_within_the_budget() {
-    let m = Member::start(&[Reply::Silent]);
-    let err = write(&store(&m)).unwrap_err();
-    assert_error!(
-        err,
-        StoreError::Unreachable { .. },
-        format!(
-            "the credential store {} cannot be reached: {}: no answer in time (timeout: global); the write may or may not have been applied as a whole, never in part",
-            location(&[&m]),
-            m.endpoint()
-        ),
-        UNREACHABLE_HINT
-    );
-    assert_eq!(m.paths(), ["/v3/kv/txn"]);
+fn a_write_without_an_answer_is_unreachable_and_not_resent() {
+    for (reply, what) in [
+        (Reply::Reset, "Connection reset by peer (os error 104)"),
+        (Reply::Close, "Peer disconnected"),
+        (Reply::Silent, "no answer in time (timeout: global)"),
+    ] {
+        let (m, other) = (Member::start(&[reply]), Member::start(&[reply]));
+        let err = write(&store_of(&[&m, &other], None)).unwrap_err();
+        assert_error!(
+            err,
+            StoreError::Unreachable { .. },
+            format!(
+                "the credential store {} cannot be reached: {}: {what}; the write may or may not have been applied as a whole, never in part",
+                location(&[&m, &other]),
+                m.endpoint()
+            ),
+            UNREACHABLE_HINT
+        );
+        assert_eq!(m.paths(), ["/v3/kv/txn"]);
+        assert!(other.paths().is_empty(), "{what}: not resent");
+    }
 }
 
 /// A member that answered last is asked first next time; a member that refuses before doing
