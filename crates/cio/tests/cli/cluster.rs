@@ -473,3 +473,44 @@ fn purge_on_the_embedded_store_has_no_revisions_to_compact() {
     );
     assert_eq!(stderr(&out), "");
 }
+
+/// Issue 9: no part of a broken etcd location reaches the output — user-info or anything
+/// after it, in text or JSON, from the flag, the environment or cio.toml.
+#[test]
+fn a_broken_etcd_location_is_never_echoed() {
+    let env = TestEnv::new();
+    for location in [
+        "etcd://root:Canary-Pw-1@node-a:2379/cio",
+        "etcds://root:Canary/Pw-1@node-a",
+        "ETCD://node-a:Canary-Pw-1",
+        "etcd://node-a/Canary Pw 1",
+    ] {
+        for json in [false, true] {
+            let mut args = vec!["credential", "list", "--store", location];
+            if json {
+                args.push("--json");
+            }
+            let out = env.cio(&args).code(2);
+            let both = format!("{}{}", stdout(&out), stderr(&out));
+            assert!(both.contains("the store location is not valid"), "{both}");
+            assert!(!both.contains("Canary"), "{location}: {both}");
+            assert!(!both.contains("node-a"), "{location}: {both}");
+        }
+        let out = env
+            .cmd()
+            .env("CIO_STORE", location)
+            .args(["credential", "list"])
+            .assert()
+            .code(2);
+        assert!(!stderr(&out).contains("Canary"), "{}", stderr(&out));
+        std::fs::write(env.config(), format!("store = \"{location}\"\n")).unwrap();
+        let out = env
+            .cmd()
+            .env_remove("CIO_STORE")
+            .args(["credential", "list"])
+            .assert()
+            .code(2);
+        assert!(!stderr(&out).contains("Canary"), "{}", stderr(&out));
+        std::fs::write(env.config(), "").unwrap();
+    }
+}

@@ -7,7 +7,7 @@
 //! port, under `/v3/` (3.4 also serves the older `/v3beta/`; we use `/v3/`).
 //!
 //! One concern per file:
-//! - [`location`]: `etcd://HOST:PORT,.../PREFIX` and `etcds://`, never echoed in errors;
+//! - `location`: `etcd://HOST:PORT,.../PREFIX` and `etcds://`, never echoed in errors;
 //! - `tls`: the CA, client certificate and key of `etcds://`;
 //! - `gateway`: the HTTP client over the members: failover, time budget, tokens;
 //! - `classify`: what each failure means (unreachable, refused, TLS, not etcd);
@@ -31,15 +31,16 @@
 //!   are read in pages at one revision, so a listing is one consistent snapshot;
 //! - etcd keeps every key's earlier revisions until the cluster's history is compacted, so
 //!   a purge leaves the destroyed versions readable at earlier revisions
-//!   ([`Store::keeps_revisions`]); [`Store::compact`] compacts at the current revision,
-//!   physically (the call returns once the members dropped them), for the whole cluster;
+//!   ([`Store::keeps_revisions`]); [`Store::compact`] compacts at the current revision, for
+//!   the whole cluster, "physical" (the member that took the request answers once it removed
+//!   the compacted revisions from its database);
 //! - the location shown in messages never holds a user or password; the password is a
 //!   [`SecretValue`](crate::secret::SecretValue), never in `Debug` output or an error.
 
 mod classify;
 mod codec;
 mod gateway;
-pub mod location;
+mod location;
 mod tls;
 mod wire;
 
