@@ -66,7 +66,7 @@ pub struct Purged {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EarlierRevisions {
     /// The store keeps no earlier revisions (the embedded store): the versions are gone.
-    None,
+    NotKept,
     /// The store keeps them until its history is compacted (etcd).
     Kept,
     /// The store's history was compacted at this revision (etcd): they are gone from it.
@@ -79,7 +79,7 @@ impl Purged {
     pub fn note(&self) -> Option<String> {
         let name = self.name;
         match self.earlier_revisions {
-            EarlierRevisions::None => None,
+            EarlierRevisions::NotKept => None,
             EarlierRevisions::Kept => Some(format!(
                 "etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact {name} (this drops the earlier revisions of every key in the cluster, not only cio's)"
             )),
@@ -353,13 +353,13 @@ impl Vault {
             return Err(Error::NotFound { name });
         }
         let earlier_revisions = if !keeps_revisions {
-            EarlierRevisions::None
+            EarlierRevisions::NotKept
         } else if !compacting {
             EarlierRevisions::Kept
         } else {
             match self.store.compact()? {
                 Some(revision) => EarlierRevisions::Compacted { revision },
-                None => EarlierRevisions::None,
+                None => EarlierRevisions::NotKept,
             }
         };
         Ok(Purged {
@@ -509,7 +509,7 @@ mod tests {
         let purged = vault.purge(n, false).unwrap();
         assert_eq!(
             (purged.versions, purged.earlier_revisions, purged.note()),
-            (6, EarlierRevisions::None, None)
+            (6, EarlierRevisions::NotKept, None)
         );
         assert!(vault.history(n).unwrap().is_empty());
         assert!(matches!(vault.purge(n, false), Err(Error::NotFound { .. })));

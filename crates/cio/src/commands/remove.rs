@@ -24,7 +24,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
             .map_err(|e| CommandError::library(action, e))?;
         let compacted = match purged.earlier_revisions {
             EarlierRevisions::Compacted { revision } => Some(revision),
-            EarlierRevisions::None | EarlierRevisions::Kept => None,
+            EarlierRevisions::NotKept | EarlierRevisions::Kept => None,
         };
         if ctx.out.json {
             return Ok(ctx.out.json(&json!({
