@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use cio_credential::vault::EarlierRevisions;
+use cio_credential::credentials::EarlierRevisions;
 
 use crate::cli::RemoveArgs;
 use crate::context::{Context, parse_name};

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use super::wire::{Kv, b64};
-use crate::store::{Action, StoreError, Version};
+use crate::store::{Action, Record, StoreError};
 
 /// The version of the record format written under `P/v/`.
 const RECORD_FORMAT: u32 = 1;
@@ -94,7 +94,7 @@ impl KeyLayout {
     }
 
     /// Decodes a version from its key and record; `location` names the store in errors.
-    pub fn decode(&self, kv: &Kv, location: &str) -> Result<Version, StoreError> {
+    pub fn decode(&self, kv: &Kv, location: &str) -> Result<Record, StoreError> {
         let key = String::from_utf8_lossy(&kv.key);
         let bad = |why: &str| StoreError::Corrupt {
             location: location.to_string(),
@@ -128,7 +128,7 @@ impl KeyLayout {
             ),
             None => None,
         };
-        Ok(Version {
+        Ok(Record {
             name: decode_name(name),
             version,
             action,
@@ -140,7 +140,7 @@ impl KeyLayout {
 }
 
 /// The record of `version`, as stored under its version key.
-pub(super) fn encode(version: &Version) -> Vec<u8> {
+pub(super) fn encode(version: &Record) -> Vec<u8> {
     let record = RecordJson {
         format: RECORD_FORMAT,
         action: version.action.as_str().to_string(),
@@ -164,7 +164,7 @@ mod tests {
         }
     }
 
-    fn decode(key: &str, value: &str) -> Result<Version, StoreError> {
+    fn decode(key: &str, value: &str) -> Result<Record, StoreError> {
         KeyLayout::new("/p").decode(&kv(key, value), LOCATION)
     }
 
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn a_record_decodes_to_what_was_encoded() {
-        let version = Version {
+        let version = Record {
             name: "a/b%".into(),
             version: 3,
             action: Action::Restore,

@@ -62,7 +62,7 @@ use self::wire::{
     Kv, RangeResponse, absent, delete_op, none_under, prefix_end, put_op, range_op, range_prefix,
     value_is,
 };
-use super::{Identity, Store, StoreError, Version, new_store_id};
+use super::{Identity, Record, Store, StoreError, new_store_id};
 
 pub use self::gateway::{CONNECT_TIMEOUT, DEFAULT_TIMEOUT, EtcdAuth, EtcdOptions};
 pub use self::location::{DEFAULT_PORT, DEFAULT_PREFIX, EtcdSpec};
@@ -100,7 +100,7 @@ impl EtcdStore {
     }
 
     /// Every version of `name` (of every name when `None`), by name then version.
-    fn versions(&self, name: Option<&str>, deadline: Instant) -> Result<Vec<Version>, StoreError> {
+    fn versions(&self, name: Option<&str>, deadline: Instant) -> Result<Vec<Record>, StoreError> {
         let start = self.keys.versions(name);
         let kvs = self
             .gateway
@@ -168,7 +168,7 @@ impl Store for EtcdStore {
         }))
     }
 
-    fn latest(&self, name: &str) -> Result<Option<Version>, StoreError> {
+    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError> {
         let mut request = range_prefix(&self.keys.versions(Some(name)));
         request["limit"] = json!("1");
         request["sort_order"] = json!("DESCEND");
@@ -183,8 +183,8 @@ impl Store for EtcdStore {
             .transpose()
     }
 
-    fn list_latest(&self) -> Result<Vec<Version>, StoreError> {
-        let mut latest: Vec<Version> = Vec::new();
+    fn list_latest(&self) -> Result<Vec<Record>, StoreError> {
+        let mut latest: Vec<Record> = Vec::new();
         for v in self.versions(None, self.gateway.deadline())? {
             match latest.last_mut() {
                 Some(last) if last.name == v.name => *last = v,
@@ -194,18 +194,18 @@ impl Store for EtcdStore {
         Ok(latest)
     }
 
-    fn history(&self, name: &str) -> Result<Vec<Version>, StoreError> {
+    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError> {
         self.versions(Some(name), self.gateway.deadline())
     }
 
-    fn all_versions(&self) -> Result<Vec<Version>, StoreError> {
+    fn all_versions(&self) -> Result<Vec<Record>, StoreError> {
         self.versions(None, self.gateway.deadline())
     }
 
     fn append(
         &self,
         expected: u64,
-        version: &Version,
+        version: &Record,
         key_fingerprint: &str,
     ) -> Result<(), StoreError> {
         let conflict = || StoreError::Conflict {

@@ -147,7 +147,7 @@ fn store(member: &Member) -> EtcdStore {
 
 /// A write: one transaction, never sent twice.
 fn write(store: &EtcdStore) -> Result<(), StoreError> {
-    let version = Version {
+    let version = Record {
         name: "cio_aws_access_key".into(),
         version: 1,
         action: Action::Create,
@@ -159,7 +159,7 @@ fn write(store: &EtcdStore) -> Result<(), StoreError> {
 }
 
 /// A read: asked again, of every member, until the budget runs out.
-fn read(store: &EtcdStore) -> Result<Option<Version>, StoreError> {
+fn read(store: &EtcdStore) -> Result<Option<Record>, StoreError> {
     store.latest("cio_aws_access_key")
 }
 

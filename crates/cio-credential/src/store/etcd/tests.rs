@@ -36,7 +36,7 @@ fn suite_against_a_single_member() {
     let id = s.identity(true).unwrap().unwrap();
     s.append(
         0,
-        &Version {
+        &Record {
             name: "cio_aws_access_key".into(),
             version: 1,
             action: Action::Create,
@@ -124,7 +124,7 @@ fn purged_versions_stay_in_earlier_revisions_until_compacted() {
     let cluster = EtcdCluster::single();
     let s = store(&cluster, "/t/compact");
     s.identity(true).unwrap();
-    let version = |name: &str, sealed: &[u8]| Version {
+    let version = |name: &str, sealed: &[u8]| Record {
         name: name.into(),
         version: 1,
         action: Action::Create,
