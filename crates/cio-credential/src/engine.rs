@@ -8,9 +8,9 @@
 //!   that would override or conflict with them (a session token, password files) are removed.
 
 use crate::catalog::{CredentialName, Field, Provider, Role, SetId};
+use crate::credentials::{CredentialStore, Entry};
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
-use crate::vault::{Entry, Vault};
 
 /// The variable restic reads for a field; `None` for the CA certificate, which restic 0.14
 /// reads from no variable.
@@ -51,7 +51,7 @@ impl std::fmt::Debug for Handoff {
 }
 
 /// The complete set of `role` for `provider`, or the only complete one of `role`.
-pub fn choose(vault: &Vault, provider: Option<Provider>, role: Role) -> Result<Handoff> {
+pub fn choose(vault: &CredentialStore, provider: Option<Provider>, role: Role) -> Result<Handoff> {
     let candidates: Vec<SetId> = match provider {
         Some(provider) => vec![SetId { provider, role }],
         None => Provider::ALL
@@ -112,7 +112,7 @@ fn names(names: &[CredentialName]) -> String {
 }
 
 /// The set's four values, then its optional ones that exist.
-fn handoff(vault: &Vault, set: SetId, entries: [Option<Entry>; 4]) -> Result<Handoff> {
+fn handoff(vault: &CredentialStore, set: SetId, entries: [Option<Entry>; 4]) -> Result<Handoff> {
     let mut optional = Vec::new();
     for name in set.optional_names() {
         optional.extend(vault.get(name)?);
@@ -136,22 +136,22 @@ mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
 
-    fn put(vault: &Vault, name: &str, value: &str) {
+    fn put(vault: &CredentialStore, name: &str, value: &str) {
         vault
             .put(name.parse().unwrap(), &SecretValue::new(value.into()))
             .unwrap();
     }
 
-    fn temp_vault() -> (tempfile::TempDir, Vault) {
+    fn temp_vault() -> (tempfile::TempDir, CredentialStore) {
         let dir = tempfile::tempdir().unwrap();
-        let vault = Vault::new(
+        let vault = CredentialStore::new(
             Box::new(SqliteStore::new(dir.path().join("s"))),
             dir.path().join("k"),
         );
         (dir, vault)
     }
 
-    fn minio_set(vault: &Vault, alt: &str) {
+    fn minio_set(vault: &CredentialStore, alt: &str) {
         put(
             vault,
             &format!("cio_minio{alt}_backup_repo"),
