@@ -503,11 +503,6 @@ impl EtcdStore {
         })
     }
 
-    /// The key prefix this store lives under.
-    pub fn prefix(&self) -> &str {
-        &self.spec.prefix
-    }
-
     fn key(&self, rest: &str) -> Vec<u8> {
         format!("{}/{rest}", self.spec.prefix).into_bytes()
     }

@@ -1,11 +1,21 @@
 //! `cio credential remove|delete|rm NAME [--purge]`: remove a credential, recoverably unless
 //! purged.
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::RemoveArgs;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    /// The credential's name, e.g. cio_aws_backup_repo
+    #[arg(value_name = "CREDENTIALNAME")]
+    pub name: String,
+    /// Destroy the credential and every earlier version; this cannot be undone
+    #[arg(long)]
+    pub purge: bool,
+}
 
 pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     let action = if args.purge {
@@ -14,9 +24,9 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
         "Remove credential"
     };
     let name = parse_name(action, &args.name)?;
-    let vault = ctx.vault(action)?;
+    let store = ctx.open(action)?;
     if args.purge {
-        let versions = vault
+        let versions = store
             .purge(name)
             .map_err(|e| CommandError::library(action, e))?;
         if ctx.out.json {
@@ -28,7 +38,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
             .out
             .succeed("Purge", format!("{name} ({versions} versions destroyed)"))?);
     }
-    let version = vault
+    let version = store
         .remove(name)
         .map_err(|e| CommandError::library(action, e))?;
     if ctx.out.json {
