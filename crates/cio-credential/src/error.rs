@@ -94,7 +94,8 @@ impl ConfigError {
     }
 }
 
-fn list_names(names: &[CredentialName]) -> String {
+/// Names as a comma-separated list, for messages.
+pub(crate) fn list_names(names: &[CredentialName]) -> String {
     names
         .iter()
         .map(ToString::to_string)

@@ -14,7 +14,7 @@
 //! Everything here is a pure function of its arguments: no store, no key.
 
 use crate::catalog::{CredentialName, Field, Provider, Role, SetId};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, list_names};
 use crate::secret::SecretValue;
 use crate::store::Action;
 
@@ -261,7 +261,11 @@ fn the_complete_one(matching: Vec<SetStatus>, filter: &SetFilter) -> Result<SetI
             "no {role}set is complete: {}",
             partial
                 .iter()
-                .map(|s| format!("{} lacks {}", describe(s.set, filter), names(&s.missing)))
+                .map(|s| format!(
+                    "{} lacks {}",
+                    describe(s.set, filter),
+                    list_names(&s.missing)
+                ))
                 .collect::<Vec<_>>()
                 .join("; ")
         ))),
@@ -296,14 +300,6 @@ fn choice(set: SetId, filter: &SetFilter) -> String {
         (None, Role::Alternate) => format!("--provider {} --alternate", set.provider),
         _ => format!("--provider {}", set.provider),
     }
-}
-
-fn names(names: &[CredentialName]) -> String {
-    names
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
