@@ -45,8 +45,9 @@ pub enum Error {
     },
     #[error("{0}")]
     NoSuchSet(String),
+    /// The store key (the key file) is missing, unreadable or not the store's.
     #[error(transparent)]
-    Key(#[from] KeyError),
+    StoreKey(#[from] KeyError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -118,7 +119,7 @@ impl Error {
             | Error::EtcdPasswordMissing
             | Error::EtcdPasswordUnreadable(_) => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
-            Error::Key(_) | Error::Store(_) | Error::DoesNotOpen(_) => ErrorKind::Unusable,
+            Error::StoreKey(_) | Error::Store(_) | Error::DoesNotOpen(_) => ErrorKind::Unusable,
         }
     }
 
@@ -146,7 +147,7 @@ impl Error {
             Error::NoSuchSet(_) => {
                 "create the set's four credentials ('cio credential create --help' lists them), or name another set with --provider aws|minio and --alternate".to_string()
             }
-            Error::Key(e) => e.hint(),
+            Error::StoreKey(e) => e.hint(),
             Error::Store(e) => e.hint(),
             Error::Spec(e) => e.hint(),
             Error::Config(e) => e.hint(),

@@ -136,13 +136,13 @@ fn a_wrong_or_missing_key_is_named(b: &dyn Backend) {
     fs::remove_file(&key).unwrap();
     let err = credentials(b, "s", "key").list().unwrap_err();
     assert!(
-        matches!(err, Error::Key(KeyError::Missing { .. })),
+        matches!(err, Error::StoreKey(KeyError::Missing { .. })),
         "{err:?}"
     );
     // Writing does not silently make a new key for old data.
     let err = credentials(b, "s", "key").put(n, &v("other")).unwrap_err();
     assert!(
-        matches!(err, Error::Key(KeyError::Missing { .. })),
+        matches!(err, Error::StoreKey(KeyError::Missing { .. })),
         "{err:?}"
     );
     assert!(!key.exists());
@@ -150,7 +150,7 @@ fn a_wrong_or_missing_key_is_named(b: &dyn Backend) {
     create_key(&key).unwrap();
     let err = credentials(b, "s", "key").get(n).unwrap_err();
     assert!(
-        matches!(err, Error::Key(KeyError::Mismatch { .. })),
+        matches!(err, Error::StoreKey(KeyError::Mismatch { .. })),
         "{err:?}"
     );
     fs::remove_file(&key).unwrap();
@@ -206,7 +206,7 @@ fn the_listing_opens_no_value(b: &dyn Backend) {
     };
     let err = c.sets(&filter, Purpose::Check).unwrap_err();
     assert!(
-        matches!(err, Error::Key(KeyError::Missing { .. })),
+        matches!(err, Error::StoreKey(KeyError::Missing { .. })),
         "{err:?}"
     );
 }

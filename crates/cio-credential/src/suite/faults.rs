@@ -75,7 +75,7 @@ fn a_key_that_sealed_the_store_first_is_named() {
     let err = c
         .put(name("cio_minio_access_key"), &v("minio"))
         .unwrap_err();
-    let Error::Key(KeyError::Mismatch {
+    let Error::StoreKey(KeyError::Mismatch {
         store_fingerprint, ..
     }) = &err
     else {
