@@ -153,28 +153,23 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         let location = self.location();
         let mut state = self.call(false)?;
-        match state.append_faults.pop_front() {
-            Some(AppendFault::LoseRace) => {
-                return Err(StoreError::Conflict {
-                    name: record.name.clone(),
-                });
-            }
-            Some(AppendFault::OtherKeyFirst(fingerprint)) => {
-                let identity = state.identity.get_or_insert_with(|| Identity {
-                    store_id: new_store_id(),
-                    key_fingerprint: None,
-                });
-                identity.key_fingerprint = Some(fingerprint);
-            }
-            None => {}
+        let fault = state.append_faults.pop_front();
+        if fault == Some(AppendFault::LoseRace) {
+            return Err(StoreError::Conflict {
+                name: record.name.clone(),
+            });
         }
         let State {
             identity, records, ..
         } = &mut *state;
+        // An append creates the store, as SQLite's and etcd's do.
         let identity = identity.get_or_insert_with(|| Identity {
             store_id: new_store_id(),
             key_fingerprint: None,
         });
+        if let Some(AppendFault::OtherKeyFirst(fingerprint)) = fault {
+            identity.key_fingerprint = Some(fingerprint);
+        }
         if let Some(fp) = identity
             .key_fingerprint
             .as_ref()
