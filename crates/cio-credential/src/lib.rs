@@ -35,7 +35,7 @@ pub use secret::SecretValue;
 // Settings, and opening a store.
 pub use settings::{AskPassword, Settings};
 // One store with its key: what commands use.
-pub use credentials::{CredentialStore, Entry, HistoryEntry, Written};
+pub use credentials::{CredentialStore, EarlierRevisions, Entry, HistoryEntry, Purged, Written};
 // Sets: what each has and lacks, their values, which ones a command means.
 pub use sets::{Listing, Purpose, SetFilter, SetStatus, SetValues, Stored, select};
 // Handing a set to restic.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{Backend, Case};
 use crate::catalog::{CredentialName, Provider, Role, SetId};
-use crate::credentials::CredentialStore;
+use crate::credentials::{CredentialStore, EarlierRevisions};
 use crate::crypto::{KeyError, create_key};
 use crate::error::Error;
 use crate::handoff::Handoff;
@@ -110,9 +110,15 @@ fn put_get_update_remove_restore(b: &dyn Backend) {
     assert_eq!(history.len(), 6);
     assert!(history[2].value.is_none());
     assert_eq!(history[5].restored_from, Some(2));
-    assert_eq!(c.purge(n).unwrap(), 6);
+    let purged = c.purge(n, false).unwrap();
+    let kept = if b.open("s").keeps_revisions() {
+        EarlierRevisions::Kept
+    } else {
+        EarlierRevisions::NotKept
+    };
+    assert_eq!((purged.versions, purged.earlier_revisions), (6, kept));
     assert!(c.history(n).unwrap().is_empty());
-    assert!(matches!(c.purge(n), Err(Error::NotFound { .. })));
+    assert!(matches!(c.purge(n, false), Err(Error::NotFound { .. })));
 }
 
 fn bad_values_change_nothing(b: &dyn Backend) {
