@@ -3,7 +3,7 @@
 //!
 //! Why not the `etcd-client` crate: it speaks gRPC through `tonic`/`prost`, whose build
 //! script needs the `protoc` compiler, and the binary must build with the Rust toolchain
-//! alone (DESIGN.md). The JSON gateway is served by every etcd 3.4+ member on its client
+//! alone (`docs/DESIGN-NOTES.md`, "The cluster store"). The JSON gateway is served by every etcd 3.4+ member on its client
 //! port, under `/v3/` (3.4 also serves the older `/v3beta/`; we use `/v3/`).
 //!
 //! One concern per file:
