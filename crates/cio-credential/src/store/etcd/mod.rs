@@ -3,8 +3,9 @@
 //!
 //! Why not the `etcd-client` crate: it speaks gRPC through `tonic`/`prost`, whose build
 //! script needs the `protoc` compiler, and the binary must build with the Rust toolchain
-//! alone (`docs/DESIGN-NOTES.md`, "The cluster store"). The JSON gateway is served by every etcd 3.4+ member on its client
-//! port, under `/v3/` (3.4 also serves the older `/v3beta/`; we use `/v3/`).
+//! alone (`docs/DESIGN-NOTES.md`, "The cluster store"). The JSON gateway is served by every
+//! etcd 3.4+ member on its client port, under `/v3/` (3.4 also serves the older `/v3beta/`;
+//! we use `/v3/`).
 //!
 //! One concern per file:
 //! - `location`: `etcd://HOST:PORT,.../PREFIX` and `etcds://`, never echoed in errors;
