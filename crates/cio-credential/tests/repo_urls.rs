@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use cio_credential::catalog::{Allow, CredentialName, RepoUrl, RuleViolation, check_value};
+use cio_credential::{Allow, CredentialName, RepoUrl, RuleViolation, check_value};
 use testkit::require_binary;
 use testkit::s3::S3Server;
 

@@ -5,7 +5,7 @@ use super::names::Field;
 
 /// Keys shorter than this show no character at all: of a 12-character key, the last 4 would
 /// be a third of it.
-pub const MIN_KEY_CHARS_FOR_TAIL: usize = 20;
+const MIN_KEY_CHARS_FOR_TAIL: usize = 20;
 
 impl Field {
     /// How a value of this field is shown in listings: keys show 16 stars, and their last 4

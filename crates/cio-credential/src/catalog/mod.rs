@@ -21,10 +21,8 @@ mod text;
 mod violations;
 mod warnings;
 
-pub use masking::MIN_KEY_CHARS_FOR_TAIL;
 pub use names::{
-    CredentialName, Field, MAX_CACERT_BYTES, MAX_VALUE_BYTES, NAME_COUNT, Provider, Role, SetId,
-    UnknownName,
+    CredentialName, Field, MAX_CACERT_BYTES, MAX_VALUE_BYTES, Provider, Role, SetId, UnknownName,
 };
 pub use repo_url::RepoUrl;
 pub use rules::{Allow, check_value};

@@ -209,9 +209,6 @@ pub struct CredentialName {
     pub field: Field,
 }
 
-/// How many names the catalog has: 4 sets of 6.
-pub const NAME_COUNT: usize = 24;
-
 impl CredentialName {
     /// All 24 names, in catalog order (aws before minio, primary before alternate, then
     /// [`Field::ALL`] order).
@@ -304,11 +301,11 @@ mod tests {
     #[test]
     fn there_are_twenty_four_distinct_names_that_round_trip() {
         let all: Vec<String> = CredentialName::all().map(|n| n.to_string()).collect();
-        assert_eq!(all.len(), NAME_COUNT);
+        assert_eq!(all.len(), 24);
         let mut dedup = all.clone();
         dedup.sort();
         dedup.dedup();
-        assert_eq!(dedup.len(), NAME_COUNT);
+        assert_eq!(dedup.len(), 24);
         for s in &all {
             assert_eq!(&name(s).to_string(), s);
         }
