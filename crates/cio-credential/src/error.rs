@@ -128,11 +128,9 @@ impl Error {
         match self {
             Error::UnknownName(UnknownName {
                 suggestion: Some(s),
-            }) => format!(
-                "did you mean {s}? NAME comes first, then VALUE; 'cio credential create --help' lists the 24 names"
-            ),
+            }) => format!("did you mean {s}? 'cio credential create --help' lists the 24 names"),
             Error::UnknownName(_) => {
-                "NAME comes first, then VALUE; 'cio credential create --help' lists the 24 names".to_string()
+                "the name comes first, as in 'cio credential create CREDENTIALNAME [VALUE]'; 'cio credential create --help' lists the 24 names".to_string()
             }
             Error::InvalidValue { name, violation } => violation.hint(*name),
             Error::NotFound { .. } => {

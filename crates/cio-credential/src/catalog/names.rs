@@ -243,7 +243,7 @@ impl Serialize for CredentialName {
 /// A text given as NAME that is not one of the 24 names. It keeps nothing of the text: the
 /// text may be a secret typed in the wrong place (a forgotten NAME, NAME and VALUE swapped).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the text given as NAME is not one of the 24 credential names")]
+#[error("the text given as CREDENTIALNAME is not one of the 24 credential names")]
 pub struct UnknownName {
     /// The closest name, given only when the text looks like a misspelling of it.
     pub suggestion: Option<CredentialName>,
@@ -380,7 +380,7 @@ mod tests {
             assert_eq!(err.suggestion, None, "{typed}");
             assert_eq!(
                 err.to_string(),
-                "the text given as NAME is not one of the 24 credential names"
+                "the text given as CREDENTIALNAME is not one of the 24 credential names"
             );
             if !typed.is_empty() {
                 assert!(!format!("{err:?}").contains(typed));
