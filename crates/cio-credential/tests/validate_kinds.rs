@@ -7,11 +7,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use cio_credential::catalog::{Provider, Role, SetId};
-use cio_credential::restic::CaHandoff;
-use cio_credential::secret::SecretValue;
-use cio_credential::validate::{
-    Options, ProxyEnv, SetReport, SetValues, Status, Step, validate_set,
+use cio_credential::{
+    CaHandoff, KeyFile, Provider, ProxyEnv, Role, SecretValue, SetId, SetReport, SetValues, Status,
+    Step, ValidateOptions as Options, validate_set,
 };
 use testkit::gate::RegionGate;
 use testkit::moto::{Moto, policy};
@@ -35,7 +33,7 @@ fn values(repo: &str, access: &str, secret: &str, password: &str) -> SetValues {
         access_key: v(access),
         secret_key: v(secret),
         backup_password: v(password),
-        ..SetValues::default()
+        ..SetValues::empty(MINIO)
     }
 }
 
@@ -85,7 +83,7 @@ fn a_server_with_region_nl_ams_works_without_a_region_as_restic_does() {
     let url = format!("s3:http://127.0.0.1:{}/backups/c1", gate.port());
     let (ok, err) = restic(&url, ACCESS, SECRET, PASSWORD, &[], &["init"]);
     assert!(ok, "restic init through the gate: {err}");
-    let report = validate_set(MINIO, &values(&url, ACCESS, SECRET, PASSWORD), &options(20));
+    let report = validate_set(&values(&url, ACCESS, SECRET, PASSWORD), &options(20));
     assert!(report.passed(), "{report:#?}");
     assert_eq!(
         detail(&report, Step::Bucket),
@@ -95,7 +93,7 @@ fn a_server_with_region_nl_ams_works_without_a_region_as_restic_does() {
     // The region credential set right: signed for it at once.
     let mut v = values(&url, ACCESS, SECRET, PASSWORD);
     v.region = Some(SecretValue::new("nl-ams".into()));
-    let report = validate_set(MINIO, &v, &options(20));
+    let report = validate_set(&v, &options(20));
     assert!(report.passed(), "{report:#?}");
     assert_eq!(
         detail(&report, Step::Bucket),
@@ -114,7 +112,7 @@ fn a_server_with_region_nl_ams_works_without_a_region_as_restic_does() {
     );
     assert!(!ok, "restic signs for us-west-1 and the server refuses");
     v.region = Some(SecretValue::new("us-west-1".into()));
-    let report = validate_set(MINIO, &v, &options(20));
+    let report = validate_set(&v, &options(20));
     assert_eq!(
         code(&report),
         (Some(Step::Bucket), "wrong_region"),
@@ -152,14 +150,14 @@ fn tls_case(kind: CertKind) {
     // Without the certificate: both refuse it.
     let (ok, _) = restic(&url, ACCESS, SECRET, PASSWORD, &[], &["cat", "config"]);
     assert!(!ok);
-    let report = validate_set(MINIO, &values(&url, ACCESS, SECRET, PASSWORD), &options(20));
+    let report = validate_set(&values(&url, ACCESS, SECRET, PASSWORD), &options(20));
     assert_eq!(code(&report), (Some(Step::Endpoint), "tls"), "{report:#?}");
     assert!(detail(&report, Step::Endpoint).contains("store it in cio_minio_cacert"));
 
     // With it: both work; restic gets it through SSL_CERT_FILE=/dev/fd/N, no file to manage.
     let mut v = values(&url, ACCESS, SECRET, PASSWORD);
     v.cacert = Some(SecretValue::new(front.trust_pem.clone()));
-    let report = validate_set(MINIO, &v, &options(20));
+    let report = validate_set(&v, &options(20));
     assert!(report.passed(), "{kind:?}: {report:#?}");
     let handoff = CaHandoff::new(&front.trust_pem, None).expect("memfd");
     let (ok, err) = restic(
@@ -206,7 +204,7 @@ fn a_storage_reachable_only_through_a_proxy_validates_as_restic_works() {
         proxies: ProxyEnv::from_lookup(|k| (k == "HTTP_PROXY").then(|| proxy.url())),
         ..options(20)
     };
-    let report = validate_set(MINIO, &values(&url, ACCESS, SECRET, PASSWORD), &opts);
+    let report = validate_set(&values(&url, ACCESS, SECRET, PASSWORD), &opts);
     assert!(report.passed(), "{report:#?}");
     assert_eq!(
         detail(&report, Step::Endpoint),
@@ -242,7 +240,7 @@ fn a_proxy_that_refuses_is_blamed_not_the_storage() {
         proxies: ProxyEnv::from_lookup(|k| (k == "HTTPS_PROXY").then(|| proxy.url())),
         ..options(20)
     };
-    let report = validate_set(MINIO, &v, &opts);
+    let report = validate_set(&v, &opts);
     assert_eq!(
         code(&report),
         (Some(Step::Endpoint), "proxy"),
@@ -299,7 +297,7 @@ fn a_web_server_is_not_an_s3_endpoint() {
     let url = format!("s3:http://127.0.0.1:{}/backups", web.1);
     let (ok, _) = restic(&url, ACCESS, SECRET, PASSWORD, &[], &["cat", "config"]);
     assert!(!ok);
-    let report = validate_set(MINIO, &values(&url, ACCESS, SECRET, PASSWORD), &options(10));
+    let report = validate_set(&values(&url, ACCESS, SECRET, PASSWORD), &options(10));
     assert_eq!(
         code(&report),
         (Some(Step::Endpoint), "not_s3"),
@@ -349,7 +347,7 @@ fn a_key_limited_to_objects_under_the_prefix_cannot_init_and_validate_says_which
         write_check: true,
         ..options(20)
     };
-    let report = validate_set(MINIO, &values(&url, &access, &secret, PASSWORD), &opts);
+    let report = validate_set(&values(&url, &access, &secret, PASSWORD), &opts);
     assert_eq!(
         code(&report),
         (Some(Step::Permissions), "access_denied"),
@@ -361,11 +359,7 @@ fn a_key_limited_to_objects_under_the_prefix_cannot_init_and_validate_says_which
     );
 
     // A key allowed everything: both init.
-    let report = validate_set(
-        MINIO,
-        &values(&url, &full_access, &full_secret, PASSWORD),
-        &opts,
-    );
+    let report = validate_set(&values(&url, &full_access, &full_secret, PASSWORD), &opts);
     assert!(report.passed(), "{report:#?}");
     let (ok, err) = restic(&url, &full_access, &full_secret, PASSWORD, &[], &["init"]);
     assert!(ok, "{err}");
@@ -373,7 +367,7 @@ fn a_key_limited_to_objects_under_the_prefix_cannot_init_and_validate_says_which
     // A read-only key: reads pass (as restic's with --no-lock), the write check names
     // s3:PutObject (restic backup writes).
     let v = values(&url, &ro_access, &ro_secret, PASSWORD);
-    let report = validate_set(MINIO, &v, &options(20));
+    let report = validate_set(&v, &options(20));
     assert!(report.passed(), "{report:#?}");
     let (ok, err) = restic(
         &url,
@@ -384,7 +378,7 @@ fn a_key_limited_to_objects_under_the_prefix_cannot_init_and_validate_says_which
         &["--no-lock", "cat", "config"],
     );
     assert!(ok, "{err}");
-    let report = validate_set(MINIO, &v, &opts);
+    let report = validate_set(&v, &opts);
     assert_eq!(
         code(&report),
         (Some(Step::Permissions), "access_denied"),
@@ -427,10 +421,8 @@ fn more_than_twenty_keys_are_searched_as_restic_searches_them() {
     let ours = ids
         .iter()
         .find(|id| {
-            let k = cio_credential::restic::KeyFile::parse(
-                &std::fs::read(keys_dir.join(id)).expect("key"),
-            )
-            .expect("parses");
+            let k =
+                KeyFile::parse(&std::fs::read(keys_dir.join(id)).expect("key")).expect("parses");
             k.open(&SecretValue::new(PASSWORD.into())).is_ok()
         })
         .expect("the added key")
@@ -448,7 +440,7 @@ fn more_than_twenty_keys_are_searched_as_restic_searches_them() {
         !ok && err.contains("maximum number of keys reached"),
         "{err}"
     );
-    let report = validate_set(MINIO, &values(&url, ACCESS, SECRET, PASSWORD), &options(60));
+    let report = validate_set(&values(&url, ACCESS, SECRET, PASSWORD), &options(60));
     assert_eq!(
         code(&report),
         (Some(Step::Password), "too_many_keys"),
@@ -472,7 +464,7 @@ fn more_than_twenty_keys_are_searched_as_restic_searches_them() {
         key_hint: Some(hint.to_string()),
         ..options(60)
     };
-    let report = validate_set(MINIO, &values(&url, ACCESS, SECRET, PASSWORD), &opts);
+    let report = validate_set(&values(&url, ACCESS, SECRET, PASSWORD), &opts);
     assert!(report.passed(), "{report:#?}");
     assert!(
         detail(&report, Step::Password).starts_with(&format!("the password opens key {hint};"))
@@ -493,7 +485,7 @@ fn a_repository_one_level_off_is_found_and_init_is_not_advised() {
         let url = s3.repo_url("backups", prefix);
         let (ok, _) = restic(&url, ACCESS, SECRET, PASSWORD, &[], &["cat", "config"]);
         assert!(!ok, "no repository at {url}");
-        let report = validate_set(MINIO, &values(&url, ACCESS, SECRET, PASSWORD), &options(20));
+        let report = validate_set(&values(&url, ACCESS, SECRET, PASSWORD), &options(20));
         assert_eq!(
             code(&report),
             (Some(Step::Repository), "repo_elsewhere"),

@@ -9,11 +9,9 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use cio_credential::catalog::{Provider, Role, SetId};
-use cio_credential::restic::KeyFile;
-use cio_credential::secret::SecretValue;
-use cio_credential::validate::{
-    Options, SetReport, SetValues, Status, Step, validate_set, validate_sets,
+use cio_credential::{
+    KeyFile, Provider, Role, SecretValue, SetId, SetReport, SetValues, Status, Step,
+    ValidateOptions as Options, validate_set, validate_sets,
 };
 use testkit::s3::S3Server;
 
@@ -30,6 +28,7 @@ const MINIO_ALT: SetId = SetId {
     role: Role::Alternate,
 };
 
+/// The minio primary set with these four values.
 fn values(repo: &str, access: &str, secret: &str, password: &str) -> SetValues {
     let v = |s: &str| Some(SecretValue::new(s.to_string()));
     SetValues {
@@ -37,12 +36,29 @@ fn values(repo: &str, access: &str, secret: &str, password: &str) -> SetValues {
         access_key: v(access),
         secret_key: v(secret),
         backup_password: v(password),
-        ..SetValues::default()
+        ..SetValues::empty(MINIO)
     }
 }
 
+/// `v` as the values of `set`.
+fn of(set: SetId, mut v: SetValues) -> SetValues {
+    v.set = set;
+    v
+}
+
 fn run(set: SetId, v: &SetValues, opts: &Options) -> SetReport {
-    validate_set(set, v, opts)
+    let copy =
+        |x: &Option<SecretValue>| x.as_ref().map(|s| SecretValue::new(s.expose().to_string()));
+    let values = SetValues {
+        set,
+        backup_repo: copy(&v.backup_repo),
+        access_key: copy(&v.access_key),
+        secret_key: copy(&v.secret_key),
+        backup_password: copy(&v.backup_password),
+        region: copy(&v.region),
+        cacert: copy(&v.cacert),
+    };
+    validate_set(&values, opts)
 }
 
 /// `(step, status, code)` of every check, for exact comparison.
@@ -408,9 +424,9 @@ fn sets_are_checked_concurrently() {
     let start = Instant::now();
     let reports = validate_sets(
         vec![
-            (MINIO, values(&silent_url, ACCESS, SECRET, PASSWORD)),
-            (MINIO_ALT, values(&url, ACCESS, SECRET, PASSWORD)),
-            (
+            of(MINIO, values(&silent_url, ACCESS, SECRET, PASSWORD)),
+            of(MINIO_ALT, values(&url, ACCESS, SECRET, PASSWORD)),
+            of(
                 SetId {
                     provider: Provider::Aws,
                     role: Role::Primary,

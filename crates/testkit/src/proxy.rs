@@ -22,6 +22,15 @@ pub struct Tinyproxy {
 /// A host name, not `localhost`, that resolves to a loopback address (the machine's own name
 /// usually does); panics with the fix when there is none.
 pub fn loopback_name() -> String {
+    find_loopback_name().unwrap_or_else(|| {
+        panic!(
+            "no host name other than localhost resolves to a loopback address: add '127.0.0.1 <this machine's name>' to /etc/hosts"
+        )
+    })
+}
+
+/// [`loopback_name`], or `None`.
+pub fn find_loopback_name() -> Option<String> {
     let hostname = fs::read_to_string("/etc/hostname")
         .unwrap_or_default()
         .trim()
@@ -36,12 +45,10 @@ pub fn loopback_name() -> String {
             .map(|mut addrs| addrs.any(|a| a.ip().is_loopback()))
             .unwrap_or(false);
         if loopback {
-            return name.to_string();
+            return Some(name.to_string());
         }
     }
-    panic!(
-        "no host name other than localhost resolves to a loopback address: add '127.0.0.1 {hostname}' to /etc/hosts"
-    )
+    None
 }
 
 impl Tinyproxy {

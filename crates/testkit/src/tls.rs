@@ -43,9 +43,18 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-const SAN: &str = "subjectAltName=IP:127.0.0.1,DNS:localhost";
+/// The names the server certificate is valid for: the loopback address, `localhost`, and the
+/// loopback name the proxy tests use ([`crate::proxy::loopback_name`]).
+fn san() -> String {
+    let mut san = "subjectAltName=IP:127.0.0.1,DNS:localhost".to_string();
+    if let Some(name) = crate::proxy::find_loopback_name() {
+        san.push_str(&format!(",DNS:{name}"));
+    }
+    san
+}
 
 fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
+    let san = san();
     let ec = [
         "-newkey",
         "ec",
@@ -67,7 +76,7 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
                 "-subj",
                 "/CN=127.0.0.1",
                 "-addext",
-                SAN,
+                &san,
             ]);
             openssl(dir, &args);
             (
@@ -107,7 +116,7 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
             openssl(dir, &args);
             fs::write(
                 dir.join("server.ext"),
-                format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n{SAN}\n"),
+                format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n{san}\n"),
             )
             .expect("writing an extension file");
             openssl(

@@ -83,6 +83,7 @@ pub(super) async fn run(
         secs: opts.timeout.as_secs_f64(),
         region: region.clone(),
         region_source: source,
+        has_cacert: values.cacert.is_some(),
     };
     let extra = match values
         .cacert

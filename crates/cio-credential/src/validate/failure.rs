@@ -70,6 +70,8 @@ pub(crate) struct Place {
     /// The region requests were signed for, and where it came from.
     pub region: String,
     pub region_source: RegionSource,
+    /// The set has a CA certificate credential.
+    pub has_cacert: bool,
 }
 
 impl Place {
@@ -246,11 +248,20 @@ impl Place {
                         ""
                     }
                 );
+                let fix = if self.has_cacert {
+                    format!(
+                        "the certificate in {cacert} is not the one the server's certificate comes from: store that CA's certificate (or the server's self-signed one) in it"
+                    )
+                } else {
+                    format!(
+                        "if the server's certificate comes from a private CA or is self-signed, store it in {cacert}"
+                    )
+                };
                 (
                     Step::Endpoint,
                     "tls",
                     format!(
-                        "TLS with {addr} failed ({why}); if the server's certificate comes from a private CA or is self-signed, store it in {cacert}; or use s3:http:// if the endpoint speaks plain HTTP"
+                        "TLS with {addr} failed ({why}); {fix}; or use s3:http:// if the endpoint speaks plain HTTP"
                     ),
                 )
             }

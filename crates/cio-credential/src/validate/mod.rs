@@ -34,7 +34,7 @@ pub use net::tls::{CaCertError, parse_cacert};
 pub use report::{Check, SetReport, Status, Step};
 
 use crate::catalog::SetId;
-use crate::secret::SecretValue;
+use crate::sets::SetValues;
 use report::Report;
 
 /// The variable restic reads a key hint from (the id, or its first digits, of the key file
@@ -84,38 +84,11 @@ impl Options {
     }
 }
 
-/// The values of one set, by field; `None` where the credential does not exist. The first
-/// four make the set complete; `region` and `cacert` are optional.
-#[derive(Default)]
-pub struct SetValues {
-    pub backup_repo: Option<SecretValue>,
-    pub access_key: Option<SecretValue>,
-    pub secret_key: Option<SecretValue>,
-    pub backup_password: Option<SecretValue>,
-    /// The S3 signing region (`cio_<provider>[_alt]_region`).
-    pub region: Option<SecretValue>,
-    /// PEM certificates to trust besides the system's (`cio_<provider>[_alt]_cacert`).
-    pub cacert: Option<SecretValue>,
-}
-
-impl std::fmt::Debug for SetValues {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let has = |v: &Option<SecretValue>| v.is_some();
-        f.debug_struct("SetValues")
-            .field("backup_repo", &has(&self.backup_repo))
-            .field("access_key", &has(&self.access_key))
-            .field("secret_key", &has(&self.secret_key))
-            .field("backup_password", &has(&self.backup_password))
-            .field("region", &has(&self.region))
-            .field("cacert", &has(&self.cacert))
-            .finish()
-    }
-}
-
 /// Validates one set.
-pub async fn check_set(set: SetId, values: &SetValues, opts: &Options) -> SetReport {
+pub async fn check_set(values: &SetValues, opts: &Options) -> SetReport {
+    let set = values.set;
     let mut report = Report::new(set);
-    let Some(values) = offline::check(set, values, &mut report) else {
+    let Some(values) = offline::check(values, &mut report) else {
         return report.finish();
     };
     if opts.offline {
@@ -127,12 +100,12 @@ pub async fn check_set(set: SetId, values: &SetValues, opts: &Options) -> SetRep
 }
 
 /// Validates several sets concurrently; the reports come back in the order given.
-pub async fn check_sets(sets: Vec<(SetId, SetValues)>, opts: &Options) -> Vec<SetReport> {
+pub async fn check_sets(sets: Vec<SetValues>, opts: &Options) -> Vec<SetReport> {
     let mut tasks = tokio::task::JoinSet::new();
-    let order: Vec<SetId> = sets.iter().map(|(set, _)| *set).collect();
-    for (index, (set, values)) in sets.into_iter().enumerate() {
+    let order: Vec<SetId> = sets.iter().map(|values| values.set).collect();
+    for (index, values) in sets.into_iter().enumerate() {
         let opts = opts.clone();
-        tasks.spawn(async move { (index, check_set(set, &values, &opts).await) });
+        tasks.spawn(async move { (index, check_set(&values, &opts).await) });
     }
     let mut reports: Vec<Option<SetReport>> = order.iter().map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
@@ -165,22 +138,22 @@ pub async fn check_sets(sets: Vec<(SetId, SetValues)>, opts: &Options) -> Vec<Se
 
 /// [`check_set`] for callers without an async runtime (the binary). Must not be called from
 /// inside a tokio runtime.
-pub fn validate_set(set: SetId, values: &SetValues, opts: &Options) -> SetReport {
+pub fn validate_set(values: &SetValues, opts: &Options) -> SetReport {
     match runtime(opts) {
         Ok(rt) => {
-            let report = rt.block_on(check_set(set, values, opts));
+            let report = rt.block_on(check_set(values, opts));
             // A key derivation that outlived the deadline must not hold the process.
             rt.shutdown_background();
             report
         }
-        Err(e) => runtime_failure(set, &e),
+        Err(e) => runtime_failure(values.set, &e),
     }
 }
 
 /// [`check_sets`] for callers without an async runtime (the binary): the sets are checked
 /// concurrently. Must not be called from inside a tokio runtime.
-pub fn validate_sets(sets: Vec<(SetId, SetValues)>, opts: &Options) -> Vec<SetReport> {
-    let ids: Vec<SetId> = sets.iter().map(|(set, _)| *set).collect();
+pub fn validate_sets(sets: Vec<SetValues>, opts: &Options) -> Vec<SetReport> {
+    let ids: Vec<SetId> = sets.iter().map(|values| values.set).collect();
     match runtime(opts) {
         Ok(rt) => {
             let reports = rt.block_on(check_sets(sets, opts));

@@ -1,10 +1,10 @@
 //! Steps 1 and 2, without network: are all four names there, and does each value follow the
 //! catalog's rules.
 
-use super::SetValues;
 use super::{Check, Report, Status, Step};
-use crate::catalog::{RepoUrl, SetId, check_value};
+use crate::catalog::{Allow, Field, RepoUrl, check_value};
 use crate::secret::SecretValue;
+use crate::sets::SetValues;
 
 /// The values the live steps need, checked.
 pub(super) struct Values<'a> {
@@ -17,25 +17,12 @@ pub(super) struct Values<'a> {
 }
 
 /// Runs completeness and rules into `report`; `Some` when the live steps may run.
-pub(super) fn check<'a>(
-    set: SetId,
-    set_values: &'a SetValues,
-    report: &mut Report,
-) -> Option<Values<'a>> {
+pub(super) fn check<'a>(values: &'a SetValues, report: &mut Report) -> Option<Values<'a>> {
+    let set = values.set;
     let names = set.names();
-    let values = [
-        set_values.backup_repo.as_ref(),
-        set_values.access_key.as_ref(),
-        set_values.secret_key.as_ref(),
-        set_values.backup_password.as_ref(),
-    ];
-    let missing: Vec<String> = names
-        .iter()
-        .zip(values)
-        .filter(|(_, v)| v.is_none())
-        .map(|(n, _)| n.to_string())
-        .collect();
+    let missing = values.status().missing;
     if let Some(first) = missing.first() {
+        let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
         report.push(Check::fail(
             Step::Completeness,
             "incomplete",
@@ -47,13 +34,12 @@ pub(super) fn check<'a>(
         ));
         return None;
     }
-    let [
-        Some(repo),
-        Some(access_key),
-        Some(secret_key),
-        Some(password),
-    ] = values
-    else {
+    let (Some(repo), Some(access_key), Some(secret_key), Some(password)) = (
+        values.backup_repo.as_ref(),
+        values.access_key.as_ref(),
+        values.secret_key.as_ref(),
+        values.backup_password.as_ref(),
+    ) else {
         return None;
     };
     report.push(Check::ok(
@@ -63,8 +49,24 @@ pub(super) fn check<'a>(
 
     let mut any_problem = false;
     let mut failed = false;
-    for (name, value) in names.iter().zip([repo, access_key, secret_key, password]) {
-        match check_value(*name, value.expose()) {
+    // The optional region and CA certificate follow their rules too, when they exist.
+    let optional = [
+        (Field::Region, values.region.as_ref()),
+        (Field::Cacert, values.cacert.as_ref()),
+    ];
+    let checked = names
+        .iter()
+        .copied()
+        .zip([repo, access_key, secret_key, password])
+        .chain(
+            optional
+                .into_iter()
+                .filter_map(|(field, v)| v.map(|v| (set.name(field), v))),
+        );
+    for (name, value) in checked {
+        // A stored password with white space got there through the create override: it
+        // is what restic uses, so validate warns (`whitespace_kept`) instead of failing.
+        match check_value(name, value.expose(), Allow { whitespace: true }) {
             Ok(warnings) => {
                 for w in warnings {
                     any_problem = true;
@@ -100,7 +102,7 @@ pub(super) fn check<'a>(
         access_key,
         secret_key,
         password,
-        region: set_values.region.as_ref().map(SecretValue::expose),
-        cacert: set_values.cacert.as_ref(),
+        region: values.region.as_ref().map(SecretValue::expose),
+        cacert: values.cacert.as_ref(),
     })
 }

@@ -4,12 +4,30 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use cio_credential::engine::CLEARED;
+use clap::Args;
 
-use crate::cli::ExecArgs;
-use crate::commands::handoff::chosen_set;
+use cio_credential::{CA_FILE_VARIABLE, CLEARED, CaHandoff};
+
+use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
 use crate::error::CommandError;
+
+#[derive(Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// The command to run, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  List the backups of this cluster's AWS repository
+    cio credential exec --provider aws -- restic snapshots
+  Restore another cluster's latest backup (disaster recovery)
+    cio credential exec --alternate -- restic restore latest --target /mnt/restore";
 
 pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Run with credentials";
@@ -26,6 +44,23 @@ pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     for (var, value) in &handoff.vars {
         command.env(var, value.expose());
     }
+    // The set's CA certificate: restic (Go) trusts the bundle SSL_CERT_FILE names; an
+    // in-memory copy the command inherits, after the bundle it would trust anyway. Kept alive
+    // until exec replaces this process.
+    let _ca = match &handoff.cacert {
+        Some(pem) => {
+            let current = std::env::var_os(CA_FILE_VARIABLE).map(std::path::PathBuf::from);
+            let ca = CaHandoff::new(pem.expose(), current.as_deref()).map_err(|source| {
+                CommandError::Exec {
+                    program: program.to_string_lossy().into_owned(),
+                    source,
+                }
+            })?;
+            command.env(ca.variable, &ca.value);
+            Some(ca)
+        }
+        None => None,
+    };
     // exec only returns on failure; on success COMMAND has replaced this process.
     let error = command.exec();
     Err(CommandError::Exec {

@@ -2,14 +2,17 @@
 //! the real binary in an isolated environment: a cleared environment, a temporary HOME, and
 //! a store and key of its own.
 
+mod catalog;
 mod cluster;
 mod drill;
 mod errors;
 mod handoff;
 mod help;
+mod login;
 mod oracle;
 mod prompt;
 mod reference;
 mod reliability;
+mod terminal;
 mod util;
 mod validate;

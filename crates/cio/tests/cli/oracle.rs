@@ -53,6 +53,10 @@ struct Case {
     /// Variables for restic, validate and exec alike (proxies, key hint).
     env: Vec<(&'static str, String)>,
     write_check: bool,
+    /// The optional credentials: region, CA certificate (PEM) and, for restic run directly,
+    /// the same certificate's file.
+    region: Option<String>,
+    cacert: Option<(String, std::path::PathBuf)>,
     /// Tries 20 key derivations: more time for restic and validate.
     slow: bool,
     /// The restic command compared.
@@ -70,6 +74,8 @@ fn case(name: &'static str, url: &str, restic: &[&'static str], expect: Expect) 
         password: PW.into(),
         env: Vec::new(),
         write_check: false,
+        region: None,
+        cacert: None,
         slow: false,
         restic: restic.to_vec(),
         expect,
@@ -92,6 +98,14 @@ impl Case {
     }
     fn write_check(mut self) -> Case {
         self.write_check = true;
+        self
+    }
+    fn region(mut self, region: &str) -> Case {
+        self.region = Some(region.into());
+        self
+    }
+    fn cacert(mut self, front: &TlsFront) -> Case {
+        self.cacert = Some((front.trust_pem.clone(), front.trust_file.clone()));
         self
     }
     fn slow(mut self) -> Case {
@@ -174,6 +188,12 @@ fn restic_direct(c: &Case, home: &std::path::Path) -> (bool, String) {
         .env("AWS_ACCESS_KEY_ID", &c.access)
         .env("AWS_SECRET_ACCESS_KEY", &c.secret)
         .envs(c.env.iter().map(|(k, v)| (*k, v.as_str())));
+    if let Some(region) = &c.region {
+        cmd.env("AWS_DEFAULT_REGION", region);
+    }
+    if let Some((_, file)) = &c.cacert {
+        cmd.env("SSL_CERT_FILE", file);
+    }
     verdict(run_limited(cmd, c.limit()))
 }
 
@@ -200,6 +220,12 @@ fn run_case(c: &Case) -> Result<Outcome, String> {
     let env = TestEnv::new();
     let alt = if c.alternate { "_alt" } else { "" };
     env.minio_set(alt, &c.url, &c.access, &c.secret, &c.password);
+    if let Some(region) = &c.region {
+        env.create(&format!("cio_minio{alt}_region"), region);
+    }
+    if let Some((pem, _)) = &c.cacert {
+        env.create(&format!("cio_minio{alt}_cacert"), pem);
+    }
     let (restic_ok, restic_err) = restic_direct(c, &env.dir.path().join("restic-home"));
 
     let mut validate = cio(&env);
@@ -376,6 +402,7 @@ fn restic_and_cio_agree_on_every_case() {
 
     let gate = RegionGate::start(p, "nl-ams");
     let proxy = Tinyproxy::start(&[443]);
+    let open_proxy = Tinyproxy::start(&[]);
     let host = loopback_name();
     let ca = TlsFront::start(p, CertKind::PrivateCa);
     let self_signed = TlsFront::start(p, CertKind::SelfSigned);
@@ -579,6 +606,27 @@ fn restic_and_cio_agree_on_every_case() {
             Expect::Works,
         ),
         case(
+            "region nl-ams, the region credential set",
+            &format!("s3:http://127.0.0.1:{}/backups/c1", gate.port()),
+            CAT,
+            Expect::Works,
+        )
+        .region("nl-ams"),
+        case(
+            "region nl-ams, another region set",
+            &format!("s3:http://127.0.0.1:{}/backups/c1", gate.port()),
+            CAT,
+            fails("wrong_region", "400 Bad Request"),
+        )
+        .region("us-west-1"),
+        case(
+            "s3s-fs, any region set",
+            &url("backups/c1"),
+            CAT,
+            Expect::Works,
+        )
+        .region("eu-central-1"),
+        case(
             "moto bucket in eu-west-1",
             &murl("meu/r1"),
             CAT,
@@ -647,6 +695,27 @@ fn restic_and_cio_agree_on_every_case() {
             fails("tls", "certificate"),
         ),
         case(
+            "private CA, trusted from the cacert credential",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", ca.port()),
+            CAT,
+            Expect::Works,
+        )
+        .cacert(&ca),
+        case(
+            "self-signed, trusted from the cacert credential",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", self_signed.port()),
+            SNAPSHOTS,
+            Expect::Works,
+        )
+        .cacert(&self_signed),
+        case(
+            "private CA, another certificate trusted",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", ca.port()),
+            CAT,
+            fails("tls", "certificate signed by unknown authority"),
+        )
+        .cacert(&self_signed),
+        case(
             "https to a plain HTTP port",
             &format!("s3:https://127.0.0.1:{p}/backups/c1"),
             CAT,
@@ -674,6 +743,14 @@ fn restic_and_cio_agree_on_every_case() {
             fails("proxy", "Access violation"),
         )
         .env("HTTPS_PROXY", &proxy.url()),
+        case(
+            "https through a CONNECT tunnel, CA trusted",
+            &format!("s3:https://{host}:{}/backups/c1", self_signed.port()),
+            CAT,
+            Expect::Works,
+        )
+        .env("HTTPS_PROXY", &open_proxy.url())
+        .cacert(&self_signed),
         case(
             "proxy down",
             &format!("s3:http://{host}:{p}/backups/c1"),
@@ -777,6 +854,7 @@ fn restic_and_cio_agree_on_every_case() {
             (p, "[S3]"),
             (gate.port(), "[GATE]"),
             (proxy.port(), "[PROXY]"),
+            (open_proxy.port(), "[OPEN-PROXY]"),
             (ca.port(), "[CA-TLS]"),
             (self_signed.port(), "[SELF-TLS]"),
             (web.1, "[WEB]"),

@@ -17,6 +17,7 @@ fn place(provider: Provider, host: &str, source: RegionSource) -> Place {
         secs: 10.0,
         region: "us-east-1".into(),
         region_source: source,
+        has_cacert: false,
     }
 }
 
