@@ -4,7 +4,6 @@
 //! certificate), proxies (tinyproxy), a web server that is not S3 (Python's http.server),
 //! per-action permissions (moto with IAM policies), many key files, a repository one level off.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cio_credential::{
@@ -16,6 +15,7 @@ use testkit::moto::{Moto, policy};
 use testkit::proxy::{Tinyproxy, loopback_name};
 use testkit::s3::{S3Server, run_restic};
 use testkit::tls::{CertKind, TlsFront};
+use testkit::web::WebServer;
 
 const ACCESS: &str = "kindsaccess";
 const SECRET: &str = "kinds-secret-key-1";
@@ -258,43 +258,10 @@ fn a_proxy_that_refuses_is_blamed_not_the_storage() {
 
 // ---- kind 7: not S3 ----
 
-/// Python's http.server: a real web server that is not S3.
-struct WebServer(Child, u16);
-
-impl WebServer {
-    fn start() -> WebServer {
-        let port = testkit::free_port();
-        let dir = tempfile::tempdir().expect("a folder to serve");
-        let child = Command::new(testkit::require_binary("python3"))
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-            ])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting python3 -m http.server");
-        testkit::wait_for_port(port, Duration::from_secs(10));
-        WebServer(child, port)
-    }
-}
-
-impl Drop for WebServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_web_server_is_not_an_s3_endpoint() {
     let web = WebServer::start();
-    let url = format!("s3:http://127.0.0.1:{}/backups", web.1);
+    let url = format!("s3:http://127.0.0.1:{}/backups", web.port());
     let (ok, _) = restic(&url, ACCESS, SECRET, PASSWORD, &[], &["cat", "config"]);
     assert!(!ok);
     let report = validate_set(&values(&url, ACCESS, SECRET, PASSWORD), &options(10));
@@ -417,7 +384,6 @@ fn more_than_twenty_keys_are_searched_as_restic_searches_them() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     ids.sort();
-    let first_key = std::fs::read(keys_dir.join(&ids[0])).expect("key file");
     let ours = ids
         .iter()
         .find(|id| {
@@ -427,6 +393,8 @@ fn more_than_twenty_keys_are_searched_as_restic_searches_them() {
         })
         .expect("the added key")
         .clone();
+    let first = ids.iter().find(|id| **id != ours).expect("the first key");
+    let first_key = std::fs::read(keys_dir.join(first)).expect("key file");
     // 20 more keys of the first password, named to come first in the listing.
     for i in 0..20 {
         std::fs::write(

@@ -10,6 +10,7 @@ pub mod moto;
 pub mod proxy;
 pub mod s3;
 pub mod tls;
+pub mod web;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -210,12 +210,7 @@ impl Moto {
 
     /// The restic repository URL of `bucket[/prefix]` on this server.
     pub fn repo_url(&self, bucket: &str, prefix: &str) -> String {
-        let prefix = prefix.trim_matches('/');
-        if prefix.is_empty() {
-            format!("s3:http://127.0.0.1:{}/{bucket}", self.port)
-        } else {
-            format!("s3:http://127.0.0.1:{}/{bucket}/{prefix}", self.port)
-        }
+        crate::s3::loopback_repo_url(self.port, bucket, prefix)
     }
 }
 

@@ -37,6 +37,16 @@ pub fn run_restic(
         .expect("running restic")
 }
 
+/// The restic repository URL of `bucket[/prefix]` on an S3 server at 127.0.0.1:`port`.
+pub fn loopback_repo_url(port: u16, bucket: &str, prefix: &str) -> String {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        format!("s3:http://127.0.0.1:{port}/{bucket}")
+    } else {
+        format!("s3:http://127.0.0.1:{port}/{bucket}/{prefix}")
+    }
+}
+
 /// A running `s3s-fs`.
 pub struct S3Server {
     child: Child,
@@ -100,12 +110,7 @@ impl S3Server {
 
     /// The restic repository URL of `bucket[/prefix]` on this server.
     pub fn repo_url(&self, bucket: &str, prefix: &str) -> String {
-        let prefix = prefix.trim_matches('/');
-        if prefix.is_empty() {
-            format!("s3:http://127.0.0.1:{}/{bucket}", self.port)
-        } else {
-            format!("s3:http://127.0.0.1:{}/{bucket}/{prefix}", self.port)
-        }
+        loopback_repo_url(self.port, bucket, prefix)
     }
 
     /// Runs the real `restic` with `args` against `repo_url`, keys and password passed in the

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::etcd::openssl;
 use crate::{free_port, require_binary, wait_for_port};
 
 /// Which certificate the endpoint shows.
@@ -28,19 +29,6 @@ pub struct TlsFront {
     pub trust_pem: String,
     /// The PEM file of the same.
     pub trust_file: PathBuf,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new(require_binary("openssl"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The names the server certificate is valid for: the loopback address, `localhost`, and the

@@ -54,7 +54,7 @@ fn restic_and_cio_agree_on_every_case() {
     let host = loopback_name();
     let ca = TlsFront::start(p, CertKind::PrivateCa);
     let self_signed = TlsFront::start(p, CertKind::SelfSigned);
-    let web = web();
+    let web = testkit::web::WebServer::start();
     let closed = testkit::free_port();
     let dead_proxy = format!("http://127.0.0.1:{}", testkit::free_port());
 
@@ -431,7 +431,7 @@ fn restic_and_cio_agree_on_every_case() {
         // Not S3, not there.
         case(
             "a web server",
-            &format!("s3:http://127.0.0.1:{}/backups/c1", web.1),
+            &format!("s3:http://127.0.0.1:{}/backups/c1", web.port()),
             CAT,
             fails("not_s3", ""),
         ),
@@ -505,7 +505,7 @@ fn restic_and_cio_agree_on_every_case() {
             (open_proxy.port(), "[OPEN-PROXY]"),
             (ca.port(), "[CA-TLS]"),
             (self_signed.port(), "[SELF-TLS]"),
-            (web.1, "[WEB]"),
+            (web.port(), "[WEB]"),
             (closed, "[CLOSED]"),
             (m, "[MOTO]"),
         ] {

@@ -312,42 +312,6 @@ pub(super) fn run_case(c: &Case) -> Result<Outcome, String> {
     Ok(Outcome { name: c.name, line })
 }
 
-/// A web server that is not S3: Python's http.server in an empty folder.
-/// (The folder is kept for the server's lifetime.)
-pub(super) struct Web(
-    std::process::Child,
-    pub(super) u16,
-    #[allow(dead_code)] tempfile::TempDir,
-);
-
-impl Drop for Web {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub(super) fn web() -> Web {
-    let port = testkit::free_port();
-    let dir = tempfile::tempdir().expect("a folder");
-    let child = Command::new(testkit::require_binary("python3"))
-        .args([
-            "-m",
-            "http.server",
-            "--bind",
-            "127.0.0.1",
-            &port.to_string(),
-        ])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting http.server");
-    testkit::wait_for_port(port, Duration::from_secs(10));
-    Web(child, port, dir)
-}
-
 /// The key files of `repo` on `s3`, sorted.
 pub(super) fn key_ids(s3: &S3Server, repo: &str) -> Vec<String> {
     let mut ids: Vec<String> = std::fs::read_dir(s3.root().join(repo).join("keys"))
