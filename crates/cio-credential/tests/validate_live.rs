@@ -326,7 +326,7 @@ fn a_wrong_password_is_its_own_result() {
 
 #[test]
 fn a_closed_port_fails_in_under_a_second() {
-    let port = testkit::free_port();
+    let (_refusing, port) = testkit::refusing_port();
     let url = format!("s3:http://127.0.0.1:{port}/backups");
     let start = Instant::now();
     let report = run(

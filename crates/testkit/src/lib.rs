@@ -31,6 +31,21 @@ pub fn spawn_server(cmd: &mut std::process::Command) -> std::io::Result<std::pro
     cmd.spawn()
 }
 
+/// A port on 127.0.0.1 that refuses connections for as long as the returned socket lives: it
+/// is bound and never listens, so no other test can take it (a port found free and let go
+/// can be taken by a server another test starts).
+pub fn refusing_port() -> (std::os::fd::OwnedFd, u16) {
+    use rustix::net::{AddressFamily, SocketType, bind, getsockname, socket};
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).expect("a TCP socket");
+    bind(&fd, &std::net::SocketAddr::from(([127, 0, 0, 1], 0))).expect("binding 127.0.0.1:0");
+    let port = getsockname(&fd)
+        .ok()
+        .and_then(|a| std::net::SocketAddr::try_from(a).ok())
+        .map(|a| a.port())
+        .expect("the bound port");
+    (fd, port)
+}
+
 /// A free TCP port on 127.0.0.1 (the listener is closed before the port is returned).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

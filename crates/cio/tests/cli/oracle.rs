@@ -55,8 +55,9 @@ fn restic_and_cio_agree_on_every_case() {
     let ca = TlsFront::start(p, CertKind::PrivateCa);
     let self_signed = TlsFront::start(p, CertKind::SelfSigned);
     let web = testkit::web::WebServer::start();
-    let closed = testkit::free_port();
-    let dead_proxy = format!("http://127.0.0.1:{}", testkit::free_port());
+    let (_closed_guard, closed) = testkit::refusing_port();
+    let (_dead_guard, dead_port) = testkit::refusing_port();
+    let dead_proxy = format!("http://127.0.0.1:{dead_port}");
 
     let moto = Moto::start();
     moto.create_bucket("mbackups", "us-east-1");
