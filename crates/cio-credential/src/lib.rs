@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod migrate;
 pub mod paths;
 pub mod restic;
