@@ -65,6 +65,8 @@ pub enum KeyError {
         key_fingerprint: String,
         store_fingerprint: String,
     },
+    #[error("no space left on the device for key file {path}; nothing was changed")]
+    NoSpace { path: PathBuf },
     #[error("key file {path} cannot be {action}: {source}")]
     Io {
         path: PathBuf,
@@ -104,6 +106,10 @@ impl KeyError {
             ),
             KeyError::Mismatch { path, .. } => format!(
                 "copy the cluster's key file (the one whose fingerprint the store names) to {}, or point --key-file / CIO_KEY_FILE at it",
+                path.display()
+            ),
+            KeyError::NoSpace { path } => format!(
+                "free some space on the device that holds {} (df -h shows it), then run the command again",
                 path.display()
             ),
             KeyError::Io { path, .. } => format!(
@@ -307,10 +313,18 @@ pub fn parse_key(bytes: &[u8]) -> Result<Key, &'static str> {
 /// key or the complete key. Where the filesystem has no unnamed files, a temporary name is
 /// used, holding only an unusable (not yet valid) line until the key is complete.
 pub fn create_key(path: &Path) -> Result<Key, KeyError> {
-    let io = |action, source| KeyError::Io {
-        path: path.to_path_buf(),
-        action,
-        source,
+    let io = |action, source: std::io::Error| {
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            KeyError::NoSpace {
+                path: path.to_path_buf(),
+            }
+        } else {
+            KeyError::Io {
+                path: path.to_path_buf(),
+                action,
+                source,
+            }
+        }
     };
     let dir = path
         .parent()

@@ -109,6 +109,8 @@ pub enum StoreError {
         action: &'static str,
         detail: String,
     },
+    #[error("no space left on the device of the credential store {location}; nothing was changed")]
+    NoSpace { location: String },
     #[error("the credential store {location} cannot be reached: {detail}")]
     Unreachable { location: String, detail: String },
     #[error(
@@ -142,6 +144,9 @@ impl StoreError {
             ),
             StoreError::Unusable { location, .. } => format!(
                 "check that {location} and its folder exist and are writable by this user (cio runs as root on cluster nodes), or choose another with --store / CIO_STORE"
+            ),
+            StoreError::NoSpace { location } => format!(
+                "free some space on the device that holds {location} (df -h shows it), then run the command again"
             ),
             StoreError::Unreachable { .. } => {
                 "check that the cluster store is running and reachable from this node, then try again".to_string()

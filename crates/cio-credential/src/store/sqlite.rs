@@ -1,19 +1,24 @@
 //! The embedded default store: one SQLite file (rusqlite, bundled SQLite).
 //!
 //! Rules:
-//! - WAL journal, `synchronous=FULL` (a write that returned survives a power cut),
-//!   `secure_delete=ON` (purged pages are zeroed), a busy timeout so concurrent writers queue
-//!   instead of failing;
+//! - the store is one file: SQLite's rollback journal (`journal_mode=DELETE`), which lives
+//!   only while a write commits, with `synchronous=FULL` (a write that returned survives a
+//!   power cut) and `secure_delete=ON` (purged pages are zeroed). Between commands there is
+//!   `credentials.db` alone, so `cp` of it is a complete backup and copying a backup over it
+//!   restores exactly that backup. A `-wal` or `-shm` file found beside a rollback-mode
+//!   store cannot be its own and is removed before SQLite could read it; a store in WAL mode
+//!   (an earlier cio's) is checkpointed and turned into one file on first open;
+//! - a store that cannot be written (read-only media, `chattr +i`) is read as it is, as an
+//!   immutable file: listing, showing and handing over work, writes are refused;
+//! - a busy timeout so concurrent writers queue instead of failing; a store is created and
+//!   initialised inside one write transaction, so processes racing to create it all succeed;
 //! - the file is marked with its own `application_id`, so a SQLite file of another program is
 //!   recognised as foreign, never written to;
 //! - a store file is created only by a write: reading a store that does not exist yet shows
 //!   an empty store and creates nothing;
-//! - the last connection to close checkpoints the WAL into the main file (SQLite's default,
-//!   kept on purpose): between commands every value is in `credentials.db`, which an
-//!   administrator can copy or back up with `cp`; the emptied `-wal` file is kept
-//!   (`PERSIST_WAL`) to save re-creating it on every command;
 //! - the file and its folder are created private (0600 / 0700), although they hold only
-//!   ciphertext.
+//!   ciphertext;
+//! - a full disk is [`StoreError::NoSpace`]: the transaction rolls back, nothing changes.
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -22,7 +27,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{
-    Connection, ErrorCode, FileControl, OpenFlags, OptionalExtension, TransactionBehavior, params,
+    Connection, ErrorCode, MAIN_DB, OpenFlags, OptionalExtension, TransactionBehavior, params,
 };
 
 use super::{Action, Identity, Store, StoreError, Version, new_store_id};
@@ -75,6 +80,7 @@ impl SqliteStore {
                 action: "locked for writing (another cio is writing and did not finish in 30 s)",
                 detail,
             },
+            Some(ErrorCode::DiskFull) => StoreError::NoSpace { location },
             Some(ErrorCode::ReadOnly) => StoreError::Unusable {
                 location,
                 action: "written",
@@ -85,6 +91,19 @@ impl SqliteStore {
                 action: "opened",
                 detail,
             },
+        }
+    }
+
+    fn io_err(&self, action: &'static str, e: std::io::Error) -> StoreError {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            return StoreError::NoSpace {
+                location: self.location(),
+            };
+        }
+        StoreError::Unusable {
+            location: self.location(),
+            action,
+            detail: e.to_string(),
         }
     }
 
@@ -109,16 +128,18 @@ impl SqliteStore {
     }
 
     fn connect(&self, create: bool) -> Result<Option<Connection>, StoreError> {
-        let unusable = |action, e: std::io::Error| StoreError::Unusable {
-            location: self.location(),
-            action,
-            detail: e.to_string(),
-        };
+        let unusable = |action, e: std::io::Error| self.io_err(action, e);
         match fs::metadata(&self.path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(StoreError::Foreign {
                     location: self.location(),
                     detail: "it is a folder".into(),
+                });
+            }
+            Ok(meta) if !meta.is_file() => {
+                return Err(StoreError::Foreign {
+                    location: self.location(),
+                    detail: "it is not a regular file (a FIFO, socket or device)".into(),
                 });
             }
             Ok(_) => {}
@@ -146,16 +167,28 @@ impl SqliteStore {
             }
             Err(e) => return Err(unusable("opened", e)),
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(&self.path, flags).map_err(|e| self.err(e))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;")
-            .map_err(|e| self.err(e))?;
-        // Keep the (checkpointed, reset) WAL file between processes instead of deleting and
-        // re-creating it with its folder fsync each time: the data is in the main file after
-        // every close all the same.
-        conn.file_control(Some(rusqlite::MAIN_DB), FileControl::PersistWal(&mut 1))
-            .map_err(|e| self.err(e))?;
+        let stale_kept = self.remove_stale_wal()?;
+        let mut conn = self.open_connection(false)?;
+        let read_only = conn.is_readonly(MAIN_DB).map_err(|e| self.err(e))?;
+        if read_only || stale_kept {
+            // Read-only media (a mounted backup, `chattr +i`) or a stale WAL that cannot be
+            // removed: read the file as it is, ignoring every file beside it and taking no
+            // locks (nothing can change a file that cannot be written).
+            conn = self.open_connection(true)?;
+        } else {
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            if mode.eq_ignore_ascii_case("wal") {
+                // A store written by an earlier cio (or opened in WAL mode by another
+                // program): checkpoint it and make it one file again.
+                conn.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
+                    .map_err(|e| self.err(e))?;
+            }
+            conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;")
+                .map_err(|e| self.err(e))?;
+        }
         if self.check_or_init_schema(&mut conn, create)? {
             Ok(Some(conn))
         } else {
@@ -164,20 +197,82 @@ impl SqliteStore {
         }
     }
 
-    /// Checks the store's format, or initialises an empty file when `create`. Returns
-    /// whether the store is initialised.
+    /// Opens the file: read-write (SQLite falls back to read-only by itself when the file
+    /// cannot be written), or with `immutable` read-only without locks or journals.
+    fn open_connection(&self, immutable: bool) -> Result<Connection, StoreError> {
+        let conn = if immutable {
+            let uri = format!("file:{}?immutable=1", uri_path(&self.path));
+            Connection::open_with_flags(
+                uri,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        } else {
+            Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        };
+        conn.map_err(|e| self.err(e))
+    }
+
+    /// Removes a `-wal` or `-shm` file left beside a store in rollback-journal mode. Such a
+    /// file never belongs to the store (cio writes without a WAL, and SQLite removes the WAL
+    /// before it marks a file as rollback mode), but SQLite would read a `-wal` it finds and
+    /// serve its stale pages: a backup copied over `credentials.db` would then show newer
+    /// values than it holds. Returns whether a stale file had to be left (read-only folder).
+    fn remove_stale_wal(&self) -> Result<bool, StoreError> {
+        let mut header = [0u8; 20];
+        let rollback_mode = fs::File::open(&self.path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+            .is_ok()
+            && header.starts_with(b"SQLite format 3\0")
+            && header[18] == 1
+            && header[19] == 1;
+        if !rollback_mode {
+            return Ok(false);
+        }
+        let mut kept = false;
+        for suffix in ["-wal", "-shm"] {
+            let mut beside = self.path.as_os_str().to_owned();
+            beside.push(suffix);
+            match fs::remove_file(PathBuf::from(beside)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => kept = true,
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Checks the store's format, or initialises an empty file when `create`, in one
+    /// transaction (a writer that is creating the store at the same moment is either wholly
+    /// seen or not at all). Returns whether the store is initialised.
     fn check_or_init_schema(
         &self,
         conn: &mut Connection,
         create: bool,
     ) -> Result<bool, StoreError> {
-        let app_id: i64 = conn
+        // Creating: take the write lock first, so that of several processes creating the
+        // store at once exactly one initialises it and the others wait, then see it done.
+        let behavior = if create {
+            TransactionBehavior::Immediate
+        } else {
+            TransactionBehavior::Deferred
+        };
+        let tx = conn
+            .transaction_with_behavior(behavior)
+            .map_err(|e| self.err(e))?;
+        let app_id: i64 = tx
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         if app_id == APPLICATION_ID {
-            return self.check_schema_version(conn).map(|()| true);
+            self.check_schema_version(&tx)?;
+            tx.commit().map_err(|e| self.err(e))?;
+            return Ok(true);
         }
-        let tables: i64 = conn
+        let tables: i64 = tx
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         if app_id != 0 || tables != 0 {
@@ -190,28 +285,16 @@ impl SqliteStore {
             // An empty file: a store whose creation was interrupted. Nothing is in it.
             return Ok(false);
         }
-        // WAL is a property of the file, set once; it cannot change inside a transaction.
-        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
-            .map_err(|e| self.err(e))?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let app_id: i64 = tx
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        if app_id != APPLICATION_ID {
-            // Still uninitialised now that we hold the write lock: we initialise it.
-            tx.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
-            tx.execute(
-                "INSERT INTO meta (k, v) VALUES ('store_id', ?1)",
-                [new_store_id()],
-            )
-            .map_err(|e| self.err(e))?;
-            tx.execute_batch(&format!(
-                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
-            ))
-            .map_err(|e| self.err(e))?;
-        }
+        tx.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO meta (k, v) VALUES ('store_id', ?1)",
+            [new_store_id()],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        ))
+        .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(true)
     }
@@ -265,6 +348,22 @@ impl SqliteStore {
         conn.query_row("SELECT v FROM meta WHERE k = ?1", [key], |r| r.get(0))
             .optional()
     }
+}
+
+/// A path as the file part of a SQLite URI: `%`, `?` and `#` (and every byte outside
+/// printable ASCII) percent-encoded. Written here because SQLite's URI rule is this one
+/// line, not worth a crate.
+fn uri_path(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_graphic() && !matches!(b, b'%' | b'?' | b'#') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 const COLUMNS: &str = "name, version, action, restored_from, written_at_ms, sealed";
@@ -370,114 +469,15 @@ impl Store for SqliteStore {
 
     fn purge(&self, name: &str) -> Result<usize, StoreError> {
         let removed = self.with_conn(false, |conn| {
-            let n = conn
-                .execute("DELETE FROM versions WHERE name = ?1", [name])
-                .map_err(|e| self.err(e))?;
-            // Move the zeroed pages into the main file and empty the WAL, so the purged
-            // ciphertext does not linger in old WAL frames. Best effort: a concurrent reader
-            // may keep the WAL alive a little longer.
-            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-            Ok(n)
+            // secure_delete zeroes the freed pages in the file; the rollback journal that
+            // held their old content is deleted at commit.
+            conn.execute("DELETE FROM versions WHERE name = ?1", [name])
+                .map_err(|e| self.err(e))
         })?;
         Ok(removed.unwrap_or(0))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::suite;
-
-    fn fresh() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::new(dir.path().join("data/credentials.db"));
-        (dir, store)
-    }
-
-    #[test]
-    fn suite_empty() {
-        let (_d, s) = fresh();
-        suite::empty_store_has_nothing(&s);
-        assert!(!s.path.exists(), "reading creates nothing");
-        assert!(s.identity(false).unwrap().is_none());
-    }
-
-    #[test]
-    fn suite_identity() {
-        let (_d, s) = fresh();
-        suite::identity_is_stable(&s);
-    }
-
-    #[test]
-    fn suite_conditional_append() {
-        let (_d, s) = fresh();
-        suite::append_is_conditional(&s);
-    }
-
-    #[test]
-    fn suite_other_keys() {
-        let (_d, s) = fresh();
-        suite::other_keys_are_refused(&s);
-    }
-
-    #[test]
-    fn suite_remove_and_purge() {
-        let (_d, s) = fresh();
-        suite::removes_are_versions_and_purge_destroys(&s);
-    }
-
-    #[test]
-    fn suite_concurrency() {
-        let (d, _s) = fresh();
-        let path = d.path().join("data/credentials.db");
-        suite::concurrent_appends_lose_nothing(|| Box::new(SqliteStore::new(path.clone())));
-    }
-
-    #[test]
-    fn an_empty_store_file_reads_as_empty_and_is_initialised_by_a_write() {
-        let (_d, s) = fresh();
-        fs::create_dir_all(s.path.parent().unwrap()).unwrap();
-        fs::write(&s.path, b"").unwrap();
-        suite::empty_store_has_nothing(&s);
-        let s = SqliteStore::new(s.path.clone());
-        assert!(s.identity(false).unwrap().is_none());
-        assert!(s.identity(true).unwrap().is_some());
-    }
-
-    #[test]
-    fn store_files_are_private() {
-        use std::os::unix::fs::MetadataExt;
-        let (_d, s) = fresh();
-        s.identity(true).unwrap();
-        assert_eq!(fs::metadata(&s.path).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(
-            fs::metadata(s.path.parent().unwrap()).unwrap().mode() & 0o777,
-            0o700
-        );
-    }
-
-    #[test]
-    fn foreign_files_are_refused_and_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let text = dir.path().join("notes.txt");
-        fs::write(
-            &text,
-            b"these are not credentials, just a text file of some length....",
-        )
-        .unwrap();
-        let err = SqliteStore::new(text.clone()).identity(true).unwrap_err();
-        assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
-        assert_eq!(
-            fs::read(&text).unwrap(),
-            b"these are not credentials, just a text file of some length...."
-        );
-
-        let other = dir.path().join("other.db");
-        let conn = Connection::open(&other).unwrap();
-        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
-            .unwrap();
-        drop(conn);
-        let err = SqliteStore::new(other).identity(true).unwrap_err();
-        assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
-    }
-}
+#[path = "sqlite_tests.rs"]
+mod tests;
