@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod context;
 mod error;
+mod hardening;
 mod input;
 mod output;
 
@@ -17,6 +18,7 @@ use crate::context::Context;
 use crate::error::CommandError;
 
 fn main() -> ExitCode {
+    hardening::harden();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),

@@ -35,6 +35,16 @@ impl Out {
     }
 }
 
+/// The warning `env` and `show --reveal` give when they print secrets on a terminal.
+pub const PLAIN_TEXT_ON_TERMINAL: &str = "these are secrets in plain text on your terminal; use eval \"$(cio credential env ...)\" or cio credential exec -- COMMAND instead";
+
+/// Warns (once, on stderr) when standard output is a terminal: secrets are about to be shown.
+pub fn warn_if_terminal() {
+    if std::io::IsTerminal::is_terminal(&io::stdout()) {
+        warn(PLAIN_TEXT_ON_TERMINAL);
+    }
+}
+
 /// A warning line on standard error.
 pub fn warn(text: impl AsRef<str>) {
     let _ = writeln!(io::stderr(), "Warning: {}", text.as_ref());

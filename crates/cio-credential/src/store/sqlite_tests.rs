@@ -197,10 +197,14 @@ fn a_store_of_an_earlier_cio_in_wal_mode_becomes_one_file() {
         .unwrap();
     conn.file_control(Some(MAIN_DB), rusqlite::FileControl::PersistWal(&mut 1))
         .unwrap();
-    conn.execute("UPDATE versions SET sealed = x'62'", []).unwrap();
+    conn.execute("UPDATE versions SET sealed = x'62'", [])
+        .unwrap();
     drop(conn);
     let s = SqliteStore::new(path.clone());
-    assert_eq!(s.latest("n").unwrap().unwrap().sealed.as_deref(), Some(&b"b"[..]));
+    assert_eq!(
+        s.latest("n").unwrap().unwrap().sealed.as_deref(),
+        Some(&b"b"[..])
+    );
     assert_eq!(files_beside(&s), vec!["credentials.db"]);
     let header = fs::read(&path).unwrap();
     assert_eq!((header[18], header[19]), (1, 1), "rollback-journal mode");
@@ -239,7 +243,16 @@ fn a_store_that_cannot_be_written_is_read_as_it_is() {
     assert_eq!(read.unwrap().unwrap().sealed.as_deref(), Some(&b"a"[..]));
     assert_eq!(listed.unwrap().len(), 1);
     let err = written.unwrap_err();
-    assert!(matches!(err, StoreError::Unusable { action: "written", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Unusable {
+                action: "written",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -288,7 +301,9 @@ fn a_full_disk_says_so_and_changes_nothing() {
         while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
         drop(f);
         let before = fs::read(&s.path).unwrap();
-        let err = s.append(1, &record("n", 2, &[7u8; 200_000]), "fp").unwrap_err();
+        let err = s
+            .append(1, &record("n", 2, &[7u8; 200_000]), "fp")
+            .unwrap_err();
         assert!(matches!(err, StoreError::NoSpace { .. }), "{err:?}");
         assert_eq!(
             err.to_string(),
@@ -300,7 +315,10 @@ fn a_full_disk_says_so_and_changes_nothing() {
         drop(s);
         fs::remove_file(&filler).unwrap();
         let s = SqliteStore::new(mnt.join("credentials.db"));
-        assert_eq!(s.latest("n").unwrap().unwrap().sealed.as_deref(), Some(&b"kept"[..]));
+        assert_eq!(
+            s.latest("n").unwrap().unwrap().sealed.as_deref(),
+            Some(&b"kept"[..])
+        );
         assert_eq!(before, fs::read(&s.path).unwrap());
     });
     let _ = std::process::Command::new("umount").arg(&mnt).status();
@@ -329,6 +347,8 @@ fn fifos_and_devices_are_not_stores() {
             dir.path().join("fifo.db").display()
         )
     );
-    let err = SqliteStore::new("/dev/zero".into()).list_latest().unwrap_err();
+    let err = SqliteStore::new("/dev/zero".into())
+        .list_latest()
+        .unwrap_err();
     assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
 }

@@ -1,24 +1,18 @@
 //! `cio credential env [--provider P] [--alternate] [--format sh|json]`: print a complete set
 //! as the variables restic reads, quoted for `eval` in sh/bash.
 
-use std::io::IsTerminal;
-
 use cio_credential::engine::{CLEARED, sh_quote};
 
 use crate::cli::{EnvArgs, EnvFormat};
 use crate::commands::handoff::chosen_set;
 use crate::context::Context;
 use crate::error::CommandError;
-use crate::output::warn;
+use crate::output::warn_if_terminal;
 
 pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Print credentials";
     let handoff = chosen_set(ctx, ACTION, &args.set)?;
-    if std::io::stdout().is_terminal() {
-        warn(
-            "these are secrets in plain text on your terminal; use eval \"$(cio credential env ...)\" or cio credential exec -- COMMAND instead",
-        );
-    }
+    warn_if_terminal();
     if ctx.out.json || args.format == EnvFormat::Json {
         let map: serde_json::Map<String, serde_json::Value> = handoff
             .vars

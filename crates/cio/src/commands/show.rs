@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::cli::ShowArgs;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
-use crate::output::{table, time};
+use crate::output::{table, time, warn_if_terminal};
 use cio_credential::Error;
 
 pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
@@ -18,6 +18,7 @@ pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
         .map_err(|e| CommandError::library(ACTION, e))?
         .ok_or_else(|| CommandError::library(ACTION, Error::NotFound { name }))?;
     let value = if args.reveal {
+        warn_if_terminal();
         entry.value.expose().to_string()
     } else {
         name.field.mask(entry.value.expose())

@@ -7,6 +7,7 @@ mod drill;
 mod errors;
 mod handoff;
 mod help;
+mod leaks;
 mod prompt;
 mod reference;
 mod reliability;
