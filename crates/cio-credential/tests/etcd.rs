@@ -6,14 +6,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use cio_credential::Error;
-use cio_credential::catalog::CredentialName;
-use cio_credential::migrate::migrate;
-use cio_credential::secret::SecretValue;
-use cio_credential::store::etcd::{EtcdAuth, EtcdOptions};
-use cio_credential::store::sqlite::SqliteStore;
-use cio_credential::store::{Store, StoreError, StoreSpec};
-use cio_credential::vault::Vault;
+use cio_credential::{
+    CredentialName, CredentialStore, Error, EtcdAuth, EtcdOptions, SecretValue, SqliteStore, Store,
+    StoreError, StoreSpec,
+};
 use testkit::etcd::{EtcdCluster, TestCerts};
 
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -37,8 +33,8 @@ fn open(url: &str, options: EtcdOptions) -> Box<dyn Store> {
     StoreSpec::parse(url).unwrap().open_with(options).unwrap()
 }
 
-fn vault(url: &str, key: &Path) -> Vault {
-    Vault::new(open(url, options()), key.to_path_buf())
+fn vault(url: &str, key: &Path) -> CredentialStore {
+    CredentialStore::new(open(url, options()), key.to_path_buf())
 }
 
 fn store_error(e: Error) -> StoreError {
@@ -139,10 +135,10 @@ fn tls_with_client_certificates() {
         timeout: Some(TIMEOUT),
         auth: None,
     };
-    let vlt = Vault::new(open(&url, tls()), key.clone());
+    let vlt = CredentialStore::new(open(&url, tls()), key.clone());
     let n = name("cio_aws_backup_password");
     vlt.put(n, &v("a long repository password")).unwrap();
-    let again = Vault::new(open(&url, tls()), key.clone());
+    let again = CredentialStore::new(open(&url, tls()), key.clone());
     assert_eq!(
         again.get(n).unwrap().unwrap().value.expose(),
         "a long repository password"
@@ -272,7 +268,7 @@ fn migrate_sqlite_to_etcd_with_history() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("credential.key");
     let sqlite = dir.path().join("credentials.db");
-    let source = Vault::new(Box::new(SqliteStore::new(sqlite.clone())), key.clone());
+    let source = CredentialStore::new(Box::new(SqliteStore::new(sqlite.clone())), key.clone());
     let s = name("cio_aws_secret_key");
     let r = name("cio_aws_backup_repo");
     source
@@ -288,7 +284,7 @@ fn migrate_sqlite_to_etcd_with_history() {
         .unwrap();
 
     let url = cluster.url("/cio/credentials");
-    let report = migrate(&source, open(&url, options()).as_ref()).unwrap();
+    let report = source.migrate_to(open(&url, options()).as_ref()).unwrap();
     assert_eq!(report.copied(), 5);
 
     let target = vault(&url, &key);
@@ -311,11 +307,19 @@ fn migrate_sqlite_to_etcd_with_history() {
     );
     // Re-sealed for the target: the stores have different ids.
     assert_ne!(
-        source.store().identity(false).unwrap().unwrap().store_id,
-        target.store().identity(false).unwrap().unwrap().store_id
+        SqliteStore::new(sqlite.clone())
+            .identity(false)
+            .unwrap()
+            .unwrap()
+            .store_id,
+        open(&url, options())
+            .identity(false)
+            .unwrap()
+            .unwrap()
+            .store_id
     );
     // Running it again copies nothing; a diverging target is refused and left alone.
-    let again = migrate(&source, open(&url, options()).as_ref()).unwrap();
+    let again = source.migrate_to(open(&url, options()).as_ref()).unwrap();
     assert_eq!(again.copied(), 0);
     target
         .put(r, &v("s3:https://s3.amazonaws.com/other"))
@@ -323,7 +327,9 @@ fn migrate_sqlite_to_etcd_with_history() {
     source
         .put(r, &v("s3:https://s3.amazonaws.com/third"))
         .unwrap();
-    let err = migrate(&source, open(&url, options()).as_ref()).unwrap_err();
+    let err = source
+        .migrate_to(open(&url, options()).as_ref())
+        .unwrap_err();
     assert!(matches!(err, Error::MigrationRefused { .. }), "{err:?}");
     assert_eq!(
         target.get(r).unwrap().unwrap().value.expose(),
@@ -382,7 +388,7 @@ fn authentication_users_passwords_and_permissions() {
     assert!(!err.to_string().contains("wrong-password"), "{err}");
     assert!(!format!("{err:?}").contains("wrong-password"));
 
-    let vlt = Vault::new(open(&url, with("cio", "cio-password")), key.clone());
+    let vlt = CredentialStore::new(open(&url, with("cio", "cio-password")), key.clone());
     vlt.put(name("cio_minio_access_key"), &v("minio-user"))
         .unwrap();
     assert_eq!(
@@ -393,7 +399,7 @@ fn authentication_users_passwords_and_permissions() {
             .expose(),
         "minio-user"
     );
-    assert!(!vlt.store().location().contains("cio-password"));
+    assert!(!vlt.location().contains("cio-password"));
 
     // An expired token: the store fetches a new one by itself.
     std::thread::sleep(Duration::from_millis(2500));

@@ -1,8 +1,8 @@
 //! Where sealed credentials live: one [`Store`] trait, and its backends.
 //!
-//! Rules (DESIGN.md, "Architecture"):
+//! Rules:
 //! - a backend holds only ciphertext and metadata; sealing happens above it (in
-//!   [`crate::vault`]), so every backend gets encryption for free;
+//!   [`crate::credentials`]), so every backend gets encryption for free;
 //! - every write appends a new version of a name; nothing but [`Store::purge`] destroys a
 //!   version, so a replaced or removed value can always be brought back;
 //! - an append is conditioned on the latest version the writer saw: of two writers racing,
@@ -11,7 +11,11 @@
 //!   sealed by another key, so a store never mixes keys.
 
 pub mod etcd;
+#[cfg(test)]
+pub mod memory;
 pub mod sqlite;
+#[cfg(test)]
+pub(crate) mod suite;
 
 use std::path::PathBuf;
 
@@ -53,9 +57,9 @@ impl Action {
     }
 }
 
-/// One version of one credential, as a backend keeps it.
+/// One record: one version of one credential, as a backend keeps it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Version {
+pub struct Record {
     pub name: String,
     /// 1 for the first write of a name, then one more for each write.
     pub version: u64,
@@ -68,9 +72,9 @@ pub struct Version {
     pub sealed: Option<Vec<u8>>,
 }
 
-impl std::fmt::Debug for Version {
+impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Version")
+        f.debug_struct("Record")
             .field("name", &self.name)
             .field("version", &self.version)
             .field("action", &self.action)
@@ -81,7 +85,7 @@ impl std::fmt::Debug for Version {
     }
 }
 
-impl Version {
+impl Record {
     /// Whether the name holds a value at this version (it was not removed).
     pub fn is_live(&self) -> bool {
         self.sealed.is_some()
@@ -174,16 +178,16 @@ pub trait Store: Send + Sync {
     fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError>;
 
     /// The latest version of `name`, live or removed.
-    fn latest(&self, name: &str) -> Result<Option<Version>, StoreError>;
+    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError>;
 
     /// The latest version of every name the store has ever held, sorted by name.
-    fn list_latest(&self) -> Result<Vec<Version>, StoreError>;
+    fn list_latest(&self) -> Result<Vec<Record>, StoreError>;
 
     /// Every version of `name` the store keeps, oldest first.
-    fn history(&self, name: &str) -> Result<Vec<Version>, StoreError>;
+    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError>;
 
     /// Every version of every name, by name then version (for migration).
-    fn all_versions(&self) -> Result<Vec<Version>, StoreError>;
+    fn all_versions(&self) -> Result<Vec<Record>, StoreError>;
 
     /// Appends `version` if the latest version of its name is still `expected` (0: the name
     /// has no version) and `version.version == expected + 1`; records `key_fingerprint` as
@@ -191,12 +195,26 @@ pub trait Store: Send + Sync {
     fn append(
         &self,
         expected: u64,
-        version: &Version,
+        version: &Record,
         key_fingerprint: &str,
     ) -> Result<(), StoreError>;
 
     /// Destroys every version of `name`; returns how many there were.
     fn purge(&self, name: &str) -> Result<usize, StoreError>;
+
+    /// Whether the store keeps what [`Store::purge`] destroyed readable in earlier revisions
+    /// of itself until [`Store::compact`] (etcd keeps every key's history until the cluster
+    /// compacts it). `false`: purged versions are gone at once (SQLite zeroes their pages).
+    fn keeps_revisions(&self) -> bool {
+        false
+    }
+
+    /// Discards the store's earlier revisions, so that purged versions are gone from them too.
+    /// `Ok(None)` when the store keeps none; for etcd, the revision the cluster was compacted
+    /// at — the whole cluster's history before it, not only this store's keys.
+    fn compact(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// A store location that cannot be used. The message never repeats the location text (it
@@ -225,7 +243,7 @@ pub enum StoreSpec {
 
 impl StoreSpec {
     /// `etcd://` and `etcds://` URLs name a cluster store (see [`etcd::EtcdSpec::parse`];
-    /// default prefix [`etcd::DEFAULT_PREFIX`]); anything else is a path.
+    /// default prefix `/cio/credentials`); anything else is a path.
     pub fn parse(text: &str) -> Result<StoreSpec, SpecError> {
         match etcd::EtcdSpec::parse(text)? {
             Some(spec) => Ok(StoreSpec::Etcd(spec)),
@@ -310,140 +328,5 @@ mod spec_tests {
         let spec = StoreSpec::parse("etcd://127.0.0.1:1").unwrap();
         let store = spec.open().unwrap();
         assert_eq!(store.location(), "etcd://127.0.0.1:1/cio/credentials");
-    }
-}
-
-/// The suite every backend must pass, run by each backend's tests against a fresh store.
-#[cfg(test)]
-pub(crate) mod suite {
-    use super::*;
-
-    fn version(name: &str, v: u64, action: Action, sealed: Option<&[u8]>) -> Version {
-        Version {
-            name: name.to_string(),
-            version: v,
-            action,
-            restored_from: None,
-            written_at_ms: 1_700_000_000_000 + v as i64,
-            sealed: sealed.map(<[u8]>::to_vec),
-        }
-    }
-
-    pub fn empty_store_has_nothing(store: &dyn Store) {
-        assert!(store.latest("cio_aws_access_key").unwrap().is_none());
-        assert!(store.list_latest().unwrap().is_empty());
-        assert!(store.history("cio_aws_access_key").unwrap().is_empty());
-    }
-
-    pub fn identity_is_stable(store: &dyn Store) {
-        let a = store.identity(true).unwrap().unwrap();
-        let b = store.identity(true).unwrap().unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a.key_fingerprint, None);
-        store
-            .append(0, &version("n", 1, Action::Create, Some(b"x")), "fp1")
-            .unwrap();
-        let c = store.identity(false).unwrap().unwrap();
-        assert_eq!(c.store_id, a.store_id);
-        assert_eq!(c.key_fingerprint.as_deref(), Some("fp1"));
-    }
-
-    pub fn append_is_conditional(store: &dyn Store) {
-        store.identity(true).unwrap();
-        let n = "cio_minio_access_key";
-        store
-            .append(0, &version(n, 1, Action::Create, Some(b"a")), "fp")
-            .unwrap();
-        // A second writer that also saw "no version" loses.
-        let err = store
-            .append(0, &version(n, 1, Action::Create, Some(b"b")), "fp")
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
-        store
-            .append(1, &version(n, 2, Action::Update, Some(b"c")), "fp")
-            .unwrap();
-        let err = store
-            .append(1, &version(n, 2, Action::Update, Some(b"d")), "fp")
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict { .. }));
-        let latest = store.latest(n).unwrap().unwrap();
-        assert_eq!(
-            (latest.version, latest.sealed.as_deref()),
-            (2, Some(&b"c"[..]))
-        );
-        let history = store.history(n).unwrap();
-        assert_eq!(
-            history.iter().map(|v| v.version).collect::<Vec<_>>(),
-            vec![1, 2]
-        );
-        assert_eq!(history[0].sealed.as_deref(), Some(&b"a"[..]));
-    }
-
-    pub fn other_keys_are_refused(store: &dyn Store) {
-        store.identity(true).unwrap();
-        store
-            .append(0, &version("a", 1, Action::Create, Some(b"x")), "fp1")
-            .unwrap();
-        let err = store
-            .append(0, &version("b", 1, Action::Create, Some(b"y")), "fp2")
-            .unwrap_err();
-        assert!(matches!(err, StoreError::KeyMismatch { .. }), "{err:?}");
-        assert!(store.latest("b").unwrap().is_none());
-    }
-
-    pub fn removes_are_versions_and_purge_destroys(store: &dyn Store) {
-        store.identity(true).unwrap();
-        store
-            .append(0, &version("a", 1, Action::Create, Some(b"x")), "fp")
-            .unwrap();
-        store
-            .append(1, &version("a", 2, Action::Remove, None), "fp")
-            .unwrap();
-        store
-            .append(0, &version("b", 1, Action::Create, Some(b"y")), "fp")
-            .unwrap();
-        let latest = store.list_latest().unwrap();
-        assert_eq!(
-            latest
-                .iter()
-                .map(|v| (v.name.as_str(), v.version, v.is_live()))
-                .collect::<Vec<_>>(),
-            vec![("a", 2, false), ("b", 1, true)]
-        );
-        assert_eq!(store.all_versions().unwrap().len(), 3);
-        assert_eq!(store.purge("a").unwrap(), 2);
-        assert!(store.latest("a").unwrap().is_none());
-        assert!(store.history("a").unwrap().is_empty());
-        assert_eq!(store.purge("a").unwrap(), 0);
-        assert!(store.latest("b").unwrap().is_some());
-    }
-
-    pub fn concurrent_appends_lose_nothing(make: impl Fn() -> Box<dyn Store> + Sync) {
-        make().identity(true).unwrap();
-        std::thread::scope(|s| {
-            for t in 0..8u8 {
-                let make = &make;
-                s.spawn(move || {
-                    let store = make();
-                    for i in 0..10u8 {
-                        loop {
-                            let latest = store.latest("same").unwrap().map_or(0, |v| v.version);
-                            let v = version("same", latest + 1, Action::Update, Some(&[t, i]));
-                            match store.append(latest, &v, "fp") {
-                                Ok(()) => break,
-                                Err(StoreError::Conflict { .. }) => continue,
-                                Err(e) => panic!("{e}"),
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        let history = make().history("same").unwrap();
-        assert_eq!(history.len(), 80);
-        let mut writes: Vec<Vec<u8>> = history.into_iter().filter_map(|v| v.sealed).collect();
-        writes.sort();
-        writes.dedup();
-        assert_eq!(writes.len(), 80, "every write is kept exactly once");
     }
 }

@@ -1,18 +1,33 @@
 //! `cio credential env [--provider P] [--alternate] [--format sh|json]`: print a complete set
 //! as the variables restic reads, quoted for `eval` in sh/bash.
 
-use cio_credential::engine::{CLEARED, sh_quote};
+use clap::{Args, ValueEnum};
 
-use crate::cli::{EnvArgs, EnvFormat};
-use crate::commands::handoff::chosen_set;
+use cio_credential::{CLEARED, sh_quote};
+
+use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
 use crate::error::CommandError;
-use crate::output::warn_if_terminal;
+
+#[derive(Args)]
+pub struct EnvArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// sh: `export NAME='value'` lines for eval; json: one object
+    #[arg(long, value_enum, default_value = "sh")]
+    pub format: EnvFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnvFormat {
+    Sh,
+    Json,
+}
 
 pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Print credentials";
     let handoff = chosen_set(ctx, ACTION, &args.set)?;
-    warn_if_terminal();
+    ctx.out.warn_if_secrets_shown();
     if ctx.out.json || args.format == EnvFormat::Json {
         let map: serde_json::Map<String, serde_json::Value> = handoff
             .vars

@@ -1,11 +1,27 @@
-//! `cio credential remove|delete|rm NAME [--purge]`: remove a credential, recoverably unless
-//! purged.
+//! `cio credential remove|delete|rm NAME [--purge [--compact]]`: remove a credential,
+//! recoverably unless purged; `--compact` also compacts etcd's history after a purge.
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::RemoveArgs;
+use cio_credential::EarlierRevisions;
+
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    /// The credential's name, e.g. cio_aws_backup_repo
+    #[arg(value_name = "CREDENTIALNAME")]
+    pub name: String,
+    /// Destroy the credential and every earlier version; this cannot be undone
+    #[arg(long)]
+    pub purge: bool,
+    /// With --purge on an etcd store: also compact etcd's history, which otherwise keeps the
+    /// destroyed versions readable at earlier revisions (drops every key's earlier revisions)
+    #[arg(long, requires = "purge")]
+    pub compact: bool,
+}
 
 pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     let action = if args.purge {
@@ -14,21 +30,35 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
         "Remove credential"
     };
     let name = parse_name(action, &args.name)?;
-    let vault = ctx.vault(action)?;
+    let store = ctx.open(action)?;
     if args.purge {
-        let versions = vault
-            .purge(name)
+        let purged = store
+            .purge(name, args.compact)
             .map_err(|e| CommandError::library(action, e))?;
+        let compacted = match purged.earlier_revisions {
+            EarlierRevisions::Compacted { revision } => Some(revision),
+            EarlierRevisions::NotKept | EarlierRevisions::Kept => None,
+        };
         if ctx.out.json {
-            return Ok(ctx.out.json(
-                &json!({"name": name, "action": "purge", "versions_destroyed": versions}),
-            )?);
+            return Ok(ctx.out.json(&json!({
+                "name": name,
+                "action": "purge",
+                "versions_destroyed": purged.versions,
+                "earlier_revisions_kept": purged.earlier_revisions == EarlierRevisions::Kept,
+                "compacted_revision": compacted,
+                "note": purged.note(),
+            }))?);
         }
-        return Ok(ctx
-            .out
-            .succeed("Purge", format!("{name} ({versions} versions destroyed)"))?);
+        ctx.out.succeed(
+            "Purge",
+            format!("{name} ({} versions destroyed)", purged.versions),
+        )?;
+        if let Some(note) = purged.note() {
+            ctx.out.warn(note);
+        }
+        return Ok(());
     }
-    let version = vault
+    let version = store
         .remove(name)
         .map_err(|e| CommandError::library(action, e))?;
     if ctx.out.json {
