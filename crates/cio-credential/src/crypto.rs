@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::files::{self, ReadError, Unsafe};
+use crate::integrity::MacKey;
 use crate::secret::SecretValue;
 
 /// The first word of a key file; the rest of the line is the key in base64.
@@ -174,6 +175,12 @@ impl Key {
             fingerprint: hex::encode(&digest[..8]),
             bytes: SecretBox::new(Box::new(bytes)),
         }
+    }
+
+    /// The key that authenticates records and manifests ([`crate::integrity`]), derived
+    /// from this one.
+    pub(crate) fn mac_key(&self) -> MacKey {
+        MacKey::derive(self.bytes.expose_secret())
     }
 
     /// A short public name of the key: 16 hex digits of a hash of it.

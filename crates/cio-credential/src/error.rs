@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
 use crate::crypto::{DoesNotOpen, KeyError};
+use crate::integrity::Damage;
 use crate::store::{SpecError, StoreError};
 
 /// Which exit code an error maps to.
@@ -52,6 +53,9 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     DoesNotOpen(#[from] DoesNotOpen),
+    /// One credential's records were altered or damaged; the others are unaffected.
+    #[error("{name} cannot be trusted: {damage}")]
+    Damaged { name: String, damage: Damage },
     #[error(transparent)]
     Spec(#[from] SpecError),
     #[error(transparent)]
@@ -119,7 +123,10 @@ impl Error {
             | Error::EtcdPasswordMissing
             | Error::EtcdPasswordUnreadable(_) => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
-            Error::StoreKey(_) | Error::Store(_) | Error::DoesNotOpen(_) => ErrorKind::Unusable,
+            Error::StoreKey(_)
+            | Error::Store(_)
+            | Error::DoesNotOpen(_)
+            | Error::Damaged { .. } => ErrorKind::Unusable,
         }
     }
 
@@ -163,6 +170,9 @@ impl Error {
             Error::EtcdPasswordUnreadable(_) => {
                 "set CIO_ETCD_PASSWORD, or run the command on a terminal".to_string()
             }
+            Error::Damaged { name, .. } => format!(
+                "the other credentials are not affected; copy the whole store back from a backup, or destroy {name} and create it again: cio credential remove --purge {name}"
+            ),
             Error::DoesNotOpen(e) => format!(
                 "restore the store from a backup, or create {} again",
                 e.name

@@ -43,8 +43,11 @@ fn main() -> ExitCode {
         // A closed pipe (`cio credential list | head -1`) is a normal end, as in ripgrep.
         Err(CommandError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            // validate has already printed its report on stdout.
-            let reported = matches!(e, CommandError::Validation { .. });
+            // validate and list have already printed their result on stdout.
+            let reported = matches!(
+                e,
+                CommandError::Validation { .. } | CommandError::Listed { .. }
+            );
             ctx.out
                 .fail(&e.to_string(), &e.hint(), e.status(), reported);
             e.exit_code()

@@ -30,23 +30,32 @@ use rusqlite::{
     Connection, ErrorCode, MAIN_DB, OpenFlags, OptionalExtension, TransactionBehavior, params,
 };
 
-use super::{Action, Identity, Record, Store, StoreError, new_store_id};
+use super::sqlite_row::{COLUMNS, RawRow, decode_row, encode_row};
+use super::{
+    Identity, ManifestSwap, ReadRecord, Record, Records, Snapshot, Store, StoreError, new_store_id,
+};
 
 /// "cio1": marks a SQLite file as a cio credential store.
 const APPLICATION_ID: i64 = 0x6369_6F31;
-const SCHEMA_VERSION: i64 = 1;
+/// 2: records carry `seq`, `prev_mac` and `mac`, and `meta` holds the manifest.
+const SCHEMA_VERSION: i64 = 2;
 /// How long a writer waits for another before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The columns have no type or NULL constraints beyond the key: the file may be edited by
+/// hand, and every row is decoded and checked field by field ([`decode_row`]) anyway.
 const SCHEMA: &str = "
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE versions (
     name TEXT NOT NULL,
     version INTEGER NOT NULL,
-    action TEXT NOT NULL,
+    action TEXT,
     restored_from INTEGER,
-    written_at_ms INTEGER NOT NULL,
+    written_at_ms INTEGER,
     sealed BLOB,
+    seq INTEGER,
+    prev_mac BLOB,
+    mac BLOB,
     PRIMARY KEY (name, version)
 ) WITHOUT ROWID;
 ";
@@ -315,38 +324,132 @@ impl SqliteStore {
         }
     }
 
-    fn row_to_version(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
-        let action: String = row.get(2)?;
-        let version: i64 = row.get(1)?;
-        let restored_from: Option<i64> = row.get(3)?;
-        Ok(Record {
-            name: row.get(0)?,
-            version: u64::try_from(version).unwrap_or(0),
-            action: Action::parse(&action).unwrap_or(Action::Update),
-            restored_from: restored_from.and_then(|v| u64::try_from(v).ok()),
-            written_at_ms: row.get(4)?,
-            sealed: row.get(5)?,
-        })
+    fn latest_sql() -> String {
+        format!(
+            "SELECT {COLUMNS} FROM versions v WHERE version = \
+             (SELECT max(version) FROM versions WHERE name = v.name) ORDER BY name"
+        )
+    }
+
+    fn history_sql() -> String {
+        format!("SELECT {COLUMNS} FROM versions WHERE name = ?1 ORDER BY version")
     }
 
     fn query_versions(
         &self,
         sql: &str,
         args: impl rusqlite::Params,
-    ) -> Result<Vec<Record>, StoreError> {
-        let rows = self.with_conn(false, |conn| {
-            let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map(args, |row| self.row_to_version(row))
-                .map_err(|e| self.err(e))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
-        })?;
+    ) -> Result<Vec<ReadRecord>, StoreError> {
+        let rows = self.with_conn(false, |conn| self.query_in(conn, sql, args))?;
         Ok(rows.unwrap_or_default())
     }
 
-    fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-        conn.query_row("SELECT v FROM meta WHERE k = ?1", [key], |r| r.get(0))
-            .optional()
+    /// Every row `sql` selects ([`COLUMNS`]), decoded one by one.
+    fn query_in(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<ReadRecord>, StoreError> {
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(args, |row| {
+                let raw: RawRow = [
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                    row.get(8)?,
+                ];
+                Ok(decode_row(raw))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The identity, inside a transaction the caller holds.
+    fn identity_in(&self, tx: &Connection) -> Result<Option<Identity>, StoreError> {
+        let store_id = self.meta_text(tx, "store_id")?;
+        let key_fingerprint = self.meta_text(tx, "key_fingerprint")?;
+        let manifest = Self::meta(tx, "manifest").map_err(|e| self.err(e))?;
+        let Some(store_id) = store_id else {
+            // The id is written with the schema, in one transaction: a store without it but
+            // with anything else in it was altered.
+            let rows: i64 = tx
+                .query_row(
+                    "SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM versions)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            return if rows == 0 {
+                Ok(None)
+            } else {
+                Err(StoreError::Corrupt {
+                    location: self.location(),
+                    detail: "its store id was removed".into(),
+                })
+            };
+        };
+        Ok(Some(Identity {
+            store_id,
+            key_fingerprint,
+            manifest,
+        }))
+    }
+
+    /// Replaces the manifest if it is still `swap.expected`; a lost race is a conflict.
+    fn swap_manifest(
+        &self,
+        tx: &Connection,
+        name: &str,
+        swap: &ManifestSwap,
+    ) -> Result<(), StoreError> {
+        let current = Self::meta(tx, "manifest").map_err(|e| self.err(e))?;
+        if current != swap.expected {
+            return Err(StoreError::Conflict {
+                name: name.to_string(),
+            });
+        }
+        let text = String::from_utf8_lossy(&swap.new);
+        tx.execute(
+            "INSERT INTO meta (k, v) VALUES ('manifest', ?1) ON CONFLICT (k) DO UPDATE SET v = ?1",
+            [text.as_ref()],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A `meta` value, whatever type the file holds it as (text, or bytes if edited).
+    fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+        use rusqlite::types::Value;
+        let value: Option<Value> = conn
+            .query_row("SELECT v FROM meta WHERE k = ?1", [key], |r| r.get(0))
+            .optional()?;
+        Ok(value.map(|v| match v {
+            Value::Text(t) => t.into_bytes(),
+            Value::Blob(b) => b,
+            Value::Integer(i) => i.to_string().into_bytes(),
+            Value::Real(r) => r.to_string().into_bytes(),
+            Value::Null => Vec::new(),
+        }))
+    }
+
+    /// A `meta` value that must be text (the store id, the key fingerprint).
+    fn meta_text(&self, conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+        match Self::meta(conn, key).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt {
+                    location: self.location(),
+                    detail: format!("its {} is not text", key.replace('_', " ")),
+                }),
+        }
     }
 }
 
@@ -366,8 +469,6 @@ fn uri_path(path: &std::path::Path) -> String {
     out
 }
 
-const COLUMNS: &str = "name, version, action, restored_from, written_at_ms, sealed";
-
 impl Store for SqliteStore {
     fn location(&self) -> String {
         self.path.display().to_string()
@@ -375,36 +476,43 @@ impl Store for SqliteStore {
 
     fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError> {
         let identity = self.with_conn(create, |conn| {
-            let store_id = Self::meta(conn, "store_id").map_err(|e| self.err(e))?;
-            let key_fingerprint = Self::meta(conn, "key_fingerprint").map_err(|e| self.err(e))?;
-            Ok(store_id.map(|store_id| Identity {
-                store_id,
-                key_fingerprint,
-            }))
+            let tx = conn.transaction().map_err(|e| self.err(e))?;
+            self.identity_in(&tx)
         })?;
         Ok(identity.flatten())
     }
 
-    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError> {
+    fn read(&self, which: Records<'_>) -> Result<Option<Snapshot>, StoreError> {
+        let snapshot = self.with_conn(false, |conn| {
+            // One read transaction: the manifest and the records of one moment.
+            let tx = conn.transaction().map_err(|e| self.err(e))?;
+            let Some(identity) = self.identity_in(&tx)? else {
+                return Ok(None);
+            };
+            let records = match which {
+                Records::Latest => self.query_in(&tx, &Self::latest_sql(), [])?,
+                Records::History(name) => self.query_in(&tx, &Self::history_sql(), [name])?,
+            };
+            Ok(Some(Snapshot { identity, records }))
+        })?;
+        Ok(snapshot.flatten())
+    }
+
+    fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM versions WHERE name = ?1 ORDER BY version DESC LIMIT 1");
         Ok(self.query_versions(&sql, [name])?.pop())
     }
 
-    fn list_latest(&self) -> Result<Vec<Record>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM versions v WHERE version = \
-             (SELECT max(version) FROM versions WHERE name = v.name) ORDER BY name"
-        );
-        self.query_versions(&sql, [])
+    fn list_latest(&self) -> Result<Vec<ReadRecord>, StoreError> {
+        self.query_versions(&Self::latest_sql(), [])
     }
 
-    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM versions WHERE name = ?1 ORDER BY version");
-        self.query_versions(&sql, [name])
+    fn history(&self, name: &str) -> Result<Vec<ReadRecord>, StoreError> {
+        self.query_versions(&Self::history_sql(), [name])
     }
 
-    fn all_versions(&self) -> Result<Vec<Record>, StoreError> {
+    fn all_versions(&self) -> Result<Vec<ReadRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM versions ORDER BY name, version");
         self.query_versions(&sql, [])
     }
@@ -412,14 +520,21 @@ impl Store for SqliteStore {
     fn append(
         &self,
         expected: u64,
-        version: &Record,
+        record: &Record,
         key_fingerprint: &str,
+        manifest: &ManifestSwap,
     ) -> Result<(), StoreError> {
+        let conflict = || StoreError::Conflict {
+            name: record.name.clone(),
+        };
+        if Some(record.version) != expected.checked_add(1) {
+            return Err(conflict());
+        }
         self.with_conn(true, |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| self.err(e))?;
-            match Self::meta(&tx, "key_fingerprint").map_err(|e| self.err(e))? {
+            match self.meta_text(&tx, "key_fingerprint")? {
                 Some(fp) if fp != key_fingerprint => {
                     return Err(StoreError::KeyMismatch {
                         location: self.location(),
@@ -436,29 +551,29 @@ impl Store for SqliteStore {
                     .map_err(|e| self.err(e))?;
                 }
             }
-            let latest: Option<i64> = tx
+            let latest: rusqlite::types::Value = tx
                 .query_row(
                     "SELECT max(version) FROM versions WHERE name = ?1",
-                    [&version.name],
+                    [&record.name],
                     |r| r.get(0),
                 )
                 .map_err(|e| self.err(e))?;
-            let latest = latest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
-            if latest != expected || version.version != expected + 1 {
-                return Err(StoreError::Conflict {
-                    name: version.name.clone(),
-                });
+            let latest = match latest {
+                rusqlite::types::Value::Null => 0,
+                rusqlite::types::Value::Integer(v) => u64::try_from(v).unwrap_or(u64::MAX),
+                _ => u64::MAX,
+            };
+            if latest != expected {
+                return Err(conflict());
             }
-            let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            self.swap_manifest(&tx, &record.name, manifest)?;
+            let row = encode_row(record);
             tx.execute(
-                &format!("INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                &format!(
+                    "INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ),
                 params![
-                    version.name,
-                    to_i64(version.version),
-                    version.action.as_str(),
-                    version.restored_from.map(to_i64),
-                    version.written_at_ms,
-                    version.sealed,
+                    row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -467,12 +582,19 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn purge(&self, name: &str) -> Result<usize, StoreError> {
+    fn purge(&self, name: &str, manifest: &ManifestSwap) -> Result<usize, StoreError> {
         let removed = self.with_conn(false, |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| self.err(e))?;
+            self.swap_manifest(&tx, name, manifest)?;
             // secure_delete zeroes the freed pages in the file; the rollback journal that
             // held their old content is deleted at commit.
-            conn.execute("DELETE FROM versions WHERE name = ?1", [name])
-                .map_err(|e| self.err(e))
+            let n = tx
+                .execute("DELETE FROM versions WHERE name = ?1", [name])
+                .map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))?;
+            Ok(n)
         })?;
         Ok(removed.unwrap_or(0))
     }

@@ -67,19 +67,13 @@ fn foreign_files_are_refused_and_left_alone() {
     assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
 }
 
-fn record(name: &str, v: u64, sealed: &[u8]) -> Record {
-    Record {
-        name: name.to_string(),
-        version: v,
-        action: if v == 1 {
-            Action::Create
-        } else {
-            Action::Update
-        },
-        restored_from: None,
-        written_at_ms: 1_700_000_000_000,
-        sealed: Some(sealed.to_vec()),
-    }
+fn record(name: &str, v: u64, tag: &[u8]) -> Record {
+    let action = if v == 1 {
+        super::super::Action::Create
+    } else {
+        super::super::Action::Update
+    };
+    suite::record(name, v, action, Some(tag))
 }
 
 /// The names of the files in the store's folder.
@@ -93,18 +87,19 @@ fn files_beside(s: &SqliteStore) -> Vec<String> {
 }
 
 fn sealed_of(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
-    SqliteStore::new(path.to_path_buf())
-        .latest(name)
-        .unwrap()
-        .and_then(|v| v.sealed)
+    let store = SqliteStore::new(path.to_path_buf());
+    let latest = store.latest(name).unwrap()?;
+    let sealed = latest.unwrap().sealed?;
+    let end = sealed.iter().position(|b| *b == 0).unwrap_or(sealed.len());
+    Some(sealed[..end].to_vec())
 }
 
 #[test]
 fn between_writes_the_store_is_one_file() {
     let (_d, s) = fresh();
     s.identity(true).unwrap();
-    s.append(0, &record("n", 1, b"a"), "fp").unwrap();
-    s.append(1, &record("n", 2, b"b"), "fp").unwrap();
+    suite::append(&s, 0, &record("n", 1, b"a"), "fp").unwrap();
+    suite::append(&s, 1, &record("n", 2, b"b"), "fp").unwrap();
     // Even while the writer's connection is still open.
     assert_eq!(files_beside(&s), vec!["credentials.db"]);
     drop(s);
@@ -115,13 +110,13 @@ fn a_backup_copied_over_the_store_is_exactly_the_backup_whatever_lies_beside_it(
     let (d, s) = fresh();
     let path = s.path.clone();
     s.identity(true).unwrap();
-    s.append(0, &record("n", 1, b"old"), "fp").unwrap();
+    suite::append(&s, 0, &record("n", 1, b"old"), "fp").unwrap();
     drop(s);
     let backup = d.path().join("backup.db");
     fs::copy(&path, &backup).unwrap();
     let s = SqliteStore::new(path.clone());
-    s.append(1, &record("n", 2, b"new"), "fp").unwrap();
-    s.append(0, &record("m", 1, b"other"), "fp").unwrap();
+    suite::append(&s, 1, &record("n", 2, b"new"), "fp").unwrap();
+    suite::append(&s, 0, &record("m", 1, b"other"), "fp").unwrap();
     drop(s);
     // A WAL holding the newer pages, as an earlier cio (or sqlite3 in WAL mode) leaves one.
     let wal_source = d.path().join("walsource.db");
@@ -129,7 +124,7 @@ fn a_backup_copied_over_the_store_is_exactly_the_backup_whatever_lies_beside_it(
     let conn = Connection::open(&wal_source).unwrap();
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
         .unwrap();
-    conn.execute("UPDATE versions SET sealed = x'6e6577657374'", [])
+    conn.execute("UPDATE versions SET sealed = x'6e6577657374000000000000000000000000000000000000000000000000000000000000000000000000000000000000'", [])
         .unwrap();
     let mut wal = wal_source.as_os_str().to_owned();
     wal.push("-wal");
@@ -160,7 +155,7 @@ fn a_backup_copied_over_the_store_is_exactly_the_backup_whatever_lies_beside_it(
 fn a_store_of_an_earlier_cio_in_wal_mode_becomes_one_file() {
     let (_d, s) = fresh();
     s.identity(true).unwrap();
-    s.append(0, &record("n", 1, b"a"), "fp").unwrap();
+    suite::append(&s, 0, &record("n", 1, b"a"), "fp").unwrap();
     let path = s.path.clone();
     drop(s);
     let conn = Connection::open(&path).unwrap();
@@ -168,14 +163,11 @@ fn a_store_of_an_earlier_cio_in_wal_mode_becomes_one_file() {
         .unwrap();
     conn.file_control(Some(MAIN_DB), rusqlite::FileControl::PersistWal(&mut 1))
         .unwrap();
-    conn.execute("UPDATE versions SET sealed = x'62'", [])
+    conn.execute("UPDATE versions SET sealed = x'620000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000'", [])
         .unwrap();
     drop(conn);
     let s = SqliteStore::new(path.clone());
-    assert_eq!(
-        s.latest("n").unwrap().unwrap().sealed.as_deref(),
-        Some(&b"b"[..])
-    );
+    assert_eq!(sealed_of(&path, "n").as_deref(), Some(&b"b"[..]));
     assert_eq!(files_beside(&s), vec!["credentials.db"]);
     let header = fs::read(&path).unwrap();
     assert_eq!((header[18], header[19]), (1, 1), "rollback-journal mode");
@@ -189,7 +181,7 @@ fn a_store_that_cannot_be_written_is_read_as_it_is() {
     );
     let (_d, s) = fresh();
     s.identity(true).unwrap();
-    s.append(0, &record("n", 1, b"a"), "fp").unwrap();
+    suite::append(&s, 0, &record("n", 1, b"a"), "fp").unwrap();
     let path = s.path.clone();
     drop(s);
     // Something stale beside it, which cannot be removed either.
@@ -209,9 +201,12 @@ fn a_store_that_cannot_be_written_is_read_as_it_is() {
     let s = SqliteStore::new(path.clone());
     let read = s.latest("n");
     let listed = s.list_latest();
-    let written = s.append(1, &record("n", 2, b"b"), "fp");
+    let written = suite::append(&s, 1, &record("n", 2, b"b"), "fp");
     immutable(false);
-    assert_eq!(read.unwrap().unwrap().sealed.as_deref(), Some(&b"a"[..]));
+    assert_eq!(
+        suite::tag(&read.unwrap().unwrap(), 1).as_deref(),
+        Some(&b"a"[..])
+    );
     assert_eq!(listed.unwrap().len(), 1);
     let err = written.unwrap_err();
     assert!(
@@ -238,7 +233,7 @@ fn processes_racing_to_create_a_store_all_succeed() {
                     let s = SqliteStore::new(path);
                     s.identity(true).unwrap();
                     let name = format!("n{t}");
-                    s.append(0, &record(&name, 1, &[t]), "fp").unwrap();
+                    suite::append(&s, 0, &record(&name, 1, &[t]), "fp").unwrap();
                 });
             }
         });
@@ -264,7 +259,7 @@ fn a_full_disk_says_so_and_changes_nothing() {
     let result = std::panic::catch_unwind(|| {
         let s = SqliteStore::new(mnt.join("credentials.db"));
         s.identity(true).unwrap();
-        s.append(0, &record("n", 1, b"kept"), "fp").unwrap();
+        suite::append(&s, 0, &record("n", 1, b"kept"), "fp").unwrap();
         // Fill the device.
         let filler = mnt.join("filler");
         let mut f = fs::File::create(&filler).unwrap();
@@ -272,9 +267,9 @@ fn a_full_disk_says_so_and_changes_nothing() {
         while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
         drop(f);
         let before = fs::read(&s.path).unwrap();
-        let err = s
-            .append(1, &record("n", 2, &[7u8; 200_000]), "fp")
-            .unwrap_err();
+        let mut big = record("n", 2, b"x");
+        big.sealed = Some(vec![7u8; 200_000]);
+        let err = suite::append(&s, 1, &big, "fp").unwrap_err();
         assert!(matches!(err, StoreError::NoSpace { .. }), "{err:?}");
         assert_eq!(
             err.to_string(),
@@ -286,10 +281,7 @@ fn a_full_disk_says_so_and_changes_nothing() {
         drop(s);
         fs::remove_file(&filler).unwrap();
         let s = SqliteStore::new(mnt.join("credentials.db"));
-        assert_eq!(
-            s.latest("n").unwrap().unwrap().sealed.as_deref(),
-            Some(&b"kept"[..])
-        );
+        assert_eq!(sealed_of(&s.path, "n").as_deref(), Some(&b"kept"[..]));
         assert_eq!(before, fs::read(&s.path).unwrap());
     });
     let _ = std::process::Command::new("umount").arg(&mnt).status();

@@ -1,0 +1,245 @@
+//! The authentication rules on records and manifests built in memory: each kind of change a
+//! hand with write access to the store can make, and what it is reported as.
+
+use super::*;
+use crate::store::{Action, Undecodable};
+
+fn key() -> MacKey {
+    MacKey::derive(&[9; 32])
+}
+
+/// A chain of `n` signed versions of `name`, starting at write number `first_seq`.
+fn chain(auth: &Authenticator<'_>, name: &str, n: u64, first_seq: u64) -> Vec<Record> {
+    let mut out: Vec<Record> = Vec::new();
+    for v in 1..=n {
+        let mut r = Record {
+            name: name.into(),
+            version: v,
+            action: if v == 1 {
+                Action::Create
+            } else {
+                Action::Update
+            },
+            restored_from: None,
+            written_at_ms: 1_700_000_000_000 + v as i64,
+            sealed: Some(vec![v as u8; 48]),
+            seq: first_seq + v - 1,
+            prev_mac: out.last().map(|p| p.mac.clone()).unwrap_or_default(),
+            mac: Vec::new(),
+        };
+        auth.sign(&mut r);
+        out.push(r);
+    }
+    out
+}
+
+fn manifest_of(chains: &[&[Record]]) -> Manifest {
+    let mut m = Manifest::default();
+    for c in chains {
+        let last = c.last().unwrap();
+        m.seq = m.seq.max(last.seq);
+        m.heads.insert(
+            last.name.clone(),
+            Head {
+                version: last.version,
+                mac: last.mac.clone(),
+            },
+        );
+    }
+    m
+}
+
+fn ok(records: &[Record]) -> Vec<ReadRecord> {
+    records.iter().cloned().map(Ok).collect()
+}
+
+#[test]
+fn every_field_is_bound() {
+    let k = key();
+    let auth = Authenticator::new(&k, "store-a", "fp-a");
+    let good = chain(&auth, "n", 2, 1).pop().unwrap();
+    assert!(auth.verifies(&good));
+    let changes: Vec<(&str, Box<dyn Fn(&mut Record)>)> = vec![
+        ("name", Box::new(|r| r.name = "m".into())),
+        ("version", Box::new(|r| r.version = 3)),
+        ("action", Box::new(|r| r.action = Action::Restore)),
+        ("restored_from", Box::new(|r| r.restored_from = Some(1))),
+        ("time", Box::new(|r| r.written_at_ms += 1)),
+        ("sealed", Box::new(|r| r.sealed = None)),
+        (
+            "sealed bytes",
+            Box::new(|r| r.sealed.as_mut().unwrap()[0] ^= 1),
+        ),
+        ("seq", Box::new(|r| r.seq += 1)),
+        ("prev_mac", Box::new(|r| r.prev_mac[0] ^= 1)),
+        ("mac", Box::new(|r| r.mac[31] ^= 1)),
+    ];
+    for (field, change) in changes {
+        let mut r = good.clone();
+        change(&mut r);
+        assert!(!auth.verifies(&r), "{field} is not bound");
+    }
+    let k2 = MacKey::derive(&[8; 32]);
+    for other in [
+        Authenticator::new(&k, "store-b", "fp-a"),
+        Authenticator::new(&k, "store-a", "fp-b"),
+        Authenticator::new(&k2, "store-a", "fp-a"),
+    ] {
+        assert!(
+            !other.verifies(&good),
+            "store id, fingerprint and key are bound"
+        );
+    }
+}
+
+#[test]
+fn a_manifest_opens_only_unchanged_and_under_its_store_and_key() {
+    let k = key();
+    let auth = Authenticator::new(&k, "store-a", "fp-a");
+    let a = chain(&auth, "a", 2, 1);
+    let m = manifest_of(&[&a]);
+    let bytes = auth.seal_manifest(&m);
+    assert_eq!(auth.open_manifest(&bytes).unwrap(), m);
+    let other = Authenticator::new(&k, "store-b", "fp-a");
+    assert!(other.open_manifest(&bytes).is_err());
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let tampered = text.replace("\"version\":2", "\"version\":1");
+    assert_eq!(
+        auth.open_manifest(tampered.as_bytes()),
+        Err("its manifest does not verify under this key (it was altered or replaced)")
+    );
+    for garbage in [&b""[..], b"{}", b"null", &[0xff; 4]] {
+        assert_eq!(
+            auth.open_manifest(garbage),
+            Err("its manifest is not readable (it was damaged or replaced)")
+        );
+    }
+}
+
+#[test]
+fn the_newest_record_of_each_name_is_checked_against_the_manifest() {
+    let k = key();
+    let auth = Authenticator::new(&k, "s", "f");
+    let a = chain(&auth, "a", 3, 1);
+    let b = chain(&auth, "b", 1, 4);
+    let m = manifest_of(&[&a, &b]);
+    let all_ok = check_latest(&auth, &m, ok(&[a[2].clone(), b[0].clone()])).unwrap();
+    assert!(all_ok.values().all(Result::is_ok));
+
+    // The newest version of a removed: its previous one comes back, and is refused.
+    let rolled_back = check_latest(&auth, &m, ok(&[a[1].clone(), b[0].clone()])).unwrap();
+    assert_eq!(
+        rolled_back["a"],
+        Err(Damage::NotNewest {
+            expected: 3,
+            found: 2
+        })
+    );
+    assert!(rolled_back["b"].is_ok(), "the other name is unaffected");
+    // Every version of b deleted.
+    let deleted = check_latest(&auth, &m, ok(&[a[2].clone()])).unwrap();
+    assert_eq!(deleted["b"], Err(Damage::Deleted));
+    // A field changed.
+    let mut altered = a[2].clone();
+    altered.action = Action::Remove;
+    altered.sealed = None;
+    let checked = check_latest(&auth, &m, vec![Ok(altered), Ok(b[0].clone())]).unwrap();
+    assert_eq!(checked["a"], Err(Damage::Altered(3)));
+    // A record the backend could not decode.
+    let unreadable = Undecodable {
+        name: "a".into(),
+        detail: "its action is unknown".into(),
+    };
+    let checked = check_latest(&auth, &m, vec![Err(unreadable), Ok(b[0].clone())]).unwrap();
+    assert_eq!(
+        checked["a"],
+        Err(Damage::Unreadable("its action is unknown".into()))
+    );
+    // A name purged, then its records put back.
+    let mut purged = m.clone();
+    purged.heads.remove("b");
+    purged.seq += 1;
+    let checked = check_latest(&auth, &purged, ok(&[a[2].clone(), b[0].clone()])).unwrap();
+    assert_eq!(checked["b"], Err(Damage::PutBack(1)));
+    assert!(checked["a"].is_ok());
+}
+
+#[test]
+fn a_manifest_older_than_the_records_refuses_the_store() {
+    let k = key();
+    let auth = Authenticator::new(&k, "s", "f");
+    let a = chain(&auth, "a", 3, 1);
+    let b = chain(&auth, "b", 2, 4);
+    // The manifest as it was before b's second write, put back; a's newest removed to
+    // match it: a alone would look consistent, b's newer record gives it away.
+    let old = manifest_of(&[&a[..2], &b[..1]]);
+    let err = check_latest(&auth, &old, ok(&[a[1].clone(), b[1].clone()])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a record of b was written after its manifest (write 5 of 4): the manifest was put back from an earlier copy"
+    );
+    // A whole earlier copy (records and manifest together) is consistent.
+    let copy = check_latest(&auth, &old, ok(&[a[1].clone(), b[0].clone()])).unwrap();
+    assert!(copy.values().all(Result::is_ok));
+}
+
+#[test]
+fn a_history_must_be_the_whole_chain() {
+    let k = key();
+    let auth = Authenticator::new(&k, "s", "f");
+    let a = chain(&auth, "a", 4, 1);
+    let m = manifest_of(&[&a]);
+    assert_eq!(check_history(&auth, &m, "a", ok(&a)).unwrap(), a);
+    let cases: Vec<(&str, Vec<Record>, Damage)> = vec![
+        (
+            "a middle version deleted",
+            vec![a[0].clone(), a[2].clone(), a[3].clone()],
+            Damage::Broken(2),
+        ),
+        (
+            "two versions swapped",
+            vec![a[0].clone(), a[2].clone(), a[1].clone(), a[3].clone()],
+            Damage::Broken(2),
+        ),
+        (
+            "a version duplicated",
+            vec![
+                a[0].clone(),
+                a[1].clone(),
+                a[1].clone(),
+                a[2].clone(),
+                a[3].clone(),
+            ],
+            Damage::Broken(3),
+        ),
+        (
+            "the newest removed",
+            a[..3].to_vec(),
+            Damage::NotNewest {
+                expected: 4,
+                found: 3,
+            },
+        ),
+        ("all removed", Vec::new(), Damage::Deleted),
+    ];
+    for (what, records, damage) in cases {
+        assert_eq!(
+            check_history(&auth, &m, "a", ok(&records)),
+            Err(damage),
+            "{what}"
+        );
+    }
+    // A version replaced by one that verifies, from another chain of the same name (written
+    // before a purge): the link to it breaks.
+    let before_purge = chain(&auth, "a", 4, 100);
+    let replaced = vec![
+        a[0].clone(),
+        before_purge[1].clone(),
+        a[2].clone(),
+        a[3].clone(),
+    ];
+    assert_eq!(
+        check_history(&auth, &m, "a", ok(&replaced)),
+        Err(Damage::Broken(2))
+    );
+}
