@@ -200,17 +200,10 @@ impl CredentialStore {
         self.key(identity, false)
     }
 
-    /// One verified reading of every name's newest record; `None` when the store does not
-    /// exist. The key is loaded (and checked) only for a store that was written.
+    /// One verified reading of the store (every name's whole history); `None` when the store
+    /// does not exist. The key is loaded (and checked) only for a store that was written.
     pub(crate) fn verified(&self) -> Result<Option<Verified>> {
-        ledger::read_latest(self.store.as_ref(), |identity| self.key(identity, false))
-    }
-
-    /// Every version of `name`, verified, oldest first.
-    pub(crate) fn verified_history(&self, name: &str) -> Result<Vec<Record>> {
-        ledger::read_history(self.store.as_ref(), name, |identity| {
-            self.key(identity, false)
-        })
+        ledger::read(self.store.as_ref(), |identity| self.key(identity, false))
     }
 
     fn open_version(&self, identity: &Identity, v: &Record) -> Result<Option<SecretValue>> {
@@ -230,14 +223,20 @@ impl CredentialStore {
     /// The key before the store: a first write whose key cannot be made or read leaves no
     /// store behind.
     fn key_for_writing(&self) -> Result<&Key> {
+        let unsealed = Identity {
+            store_id: String::new(),
+            key_fingerprint: None,
+            manifest: None,
+        };
         match self.store.identity(false)? {
-            Some(identity) => self.key(&identity, true),
+            Some(identity) if identity.key_fingerprint.is_some() => self.key(&identity, false),
+            Some(_) => {
+                // Without a fingerprint, a key is made only for a store that holds nothing
+                // (the reading refuses one whose fingerprint was removed).
+                self.verified()?;
+                self.key(&unsealed, true)
+            }
             None => {
-                let unsealed = Identity {
-                    store_id: String::new(),
-                    key_fingerprint: None,
-                    manifest: None,
-                };
                 let key = self.key(&unsealed, true)?;
                 self.store
                     .identity(true)?
@@ -353,12 +352,7 @@ impl CredentialStore {
         let Some(verified) = self.verified()? else {
             return Ok(Listing::default());
         };
-        Ok(verified
-            .latest
-            .values()
-            .filter_map(|r| r.as_ref().ok())
-            .filter_map(stored)
-            .collect())
+        Ok(verified.newest_records().filter_map(stored).collect())
     }
 
     /// Every live credential, in catalog order, opened; and every credential that cannot
@@ -369,20 +363,18 @@ impl CredentialStore {
             return Ok(Listed::default());
         };
         let mut listed = Listed::default();
-        for (name_text, read) in &verified.latest {
+        for name_text in verified.names() {
             let Ok(name) = name_text.parse::<CredentialName>() else {
                 continue;
             };
-            match read {
-                Ok(record) => {
+            match verified.newest(name_text) {
+                Ok(Some(record)) => {
                     if let Some(entry) = self.entry(&verified.identity, name, record)? {
                         listed.entries.push(entry);
                     }
                 }
-                Err(damage) => listed.damaged.push(Error::Damaged {
-                    name: name_text.clone(),
-                    damage: damage.clone(),
-                }),
+                Ok(None) => {}
+                Err(damaged) => listed.damaged.push(damaged),
             }
         }
         listed.entries.sort_by_key(|e| e.name);
@@ -395,11 +387,9 @@ impl CredentialStore {
     /// damage elsewhere does not matter.
     pub fn sets(&self, filter: &SetFilter, purpose: Purpose) -> Result<Vec<SetValues>> {
         let verified = self.verified()?;
-        let latest = verified.as_ref().map(|v| &v.latest);
-        let listing: Listing = latest
-            .into_iter()
-            .flatten()
-            .filter_map(|(_, r)| r.as_ref().ok())
+        let listing: Listing = verified
+            .iter()
+            .flat_map(Verified::newest_records)
             .filter_map(stored)
             .collect();
         let damaged_in = |set: SetId| {
@@ -432,7 +422,7 @@ impl CredentialStore {
             // A store without an id holds nothing.
             return Ok(sets);
         };
-        for record in verified.latest.values().filter_map(|r| r.as_ref().ok()) {
+        for record in verified.newest_records() {
             let Ok(name) = record.name.parse::<CredentialName>() else {
                 continue;
             };
@@ -476,7 +466,7 @@ impl CredentialStore {
             let Some(verified) = self.verified()? else {
                 return Err(Error::NotFound { name });
             };
-            if !verified.latest.contains_key(&name_text) {
+            if !verified.names().any(|n| n == name_text) {
                 versions = Some(0);
                 break;
             }
@@ -514,11 +504,11 @@ impl CredentialStore {
 
     /// Every version of `name`, oldest first, opened.
     pub fn history(&self, name: CredentialName) -> Result<Vec<HistoryEntry>> {
-        let history = self.verified_history(&name.to_string())?;
-        let Some(identity) = self.store.identity(false)? else {
+        let Some(verified) = self.verified()? else {
             return Ok(Vec::new());
         };
-        history
+        verified
+            .history(&name.to_string())?
             .iter()
             .map(|v| {
                 Ok(HistoryEntry {
@@ -526,7 +516,7 @@ impl CredentialStore {
                     action: v.action,
                     restored_from: v.restored_from,
                     written_at_ms: v.written_at_ms,
-                    value: self.open_version(&identity, v)?,
+                    value: self.open_version(&verified.identity, v)?,
                 })
             })
             .collect()
@@ -535,13 +525,14 @@ impl CredentialStore {
     /// Brings back the value of `version`, or without one: a removed credential's last value,
     /// or a live credential's previous value.
     pub fn restore(&self, name: CredentialName, version: Option<u64>) -> Result<Written> {
-        let history = self.verified_history(&name.to_string())?;
-        let Some(identity) = self.store.identity(false)? else {
+        let Some(verified) = self.verified()? else {
             return Err(Error::NotFound { name });
         };
+        let history = verified.history(&name.to_string())?;
         if history.is_empty() {
             return Err(Error::NotFound { name });
         }
+        let identity = &verified.identity;
         let (from, value) = match version {
             Some(n) => {
                 let source = history
@@ -549,11 +540,11 @@ impl CredentialStore {
                     .find(|v| v.version == n)
                     .ok_or(Error::NoSuchVersion { name, version: n })?;
                 let value = self
-                    .open_version(&identity, source)?
+                    .open_version(identity, source)?
                     .ok_or(Error::NothingToRestore { name })?;
                 (n, value)
             }
-            None => self.previous_value(&identity, name, &history)?,
+            None => self.previous_value(identity, name, history)?,
         };
         let (version, action) =
             self.write(name, |_| Ok((Action::Restore, Some(from), Some(&value))))?;

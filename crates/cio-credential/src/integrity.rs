@@ -13,6 +13,8 @@
 //!   `mac`, with the store's write number, replaced by every write in the same transaction
 //!   as the write's records. Deleting a name's newest version (to bring back a rotated-out
 //!   secret), or all of its versions, no longer matches it;
+//! - every read checks every name's whole chain ([`check_store`]), so a name with any damaged
+//!   version is refused as a whole, and every other name still answers;
 //! - a manifest older than the records (a manifest copied back from an earlier copy of the
 //!   store while the records stayed) shows as a record whose `seq` is above the manifest's:
 //!   the whole store is refused, since any name could have been rolled back;
@@ -283,49 +285,43 @@ impl std::fmt::Display for ManifestOutrun {
     }
 }
 
-/// Every name's newest record, checked against the manifest: per name, the record (live or
-/// removed) or the damage. Err when the manifest is older than a record.
-pub(crate) fn check_latest(
+/// Every name's whole history, checked: per name, its versions oldest first, or the damage
+/// that keeps it from being answered from. `records` are every record of the store, by name
+/// then version. Err when the manifest is older than a record that verifies.
+pub(crate) fn check_store(
     auth: &Authenticator<'_>,
     manifest: &Manifest,
-    latest: Vec<ReadRecord>,
-) -> Result<BTreeMap<String, Result<Record, Damage>>, ManifestOutrun> {
-    let mut out = BTreeMap::new();
-    for read in latest {
-        let (name, verdict) = match read {
-            Err(u) => (u.name, Err(Damage::Unreadable(u.detail))),
-            Ok(r) if !auth.verifies(&r) => (r.name.clone(), Err(Damage::Altered(r.version))),
-            Ok(r) if r.seq > manifest.seq => {
-                return Err(ManifestOutrun {
-                    name: r.name,
-                    seq: r.seq,
-                    manifest_seq: manifest.seq,
-                });
-            }
-            Ok(r) => {
-                let verdict = match manifest.heads.get(&r.name) {
-                    None => Err(Damage::PutBack(r.version)),
-                    Some(h) if h.version == r.version && h.mac == r.mac => Ok(()),
-                    Some(h) => Err(Damage::NotNewest {
-                        expected: h.version,
-                        found: r.version,
-                    }),
-                };
-                (r.name.clone(), verdict.map(|()| r))
-            }
+    records: Vec<ReadRecord>,
+) -> Result<BTreeMap<String, Result<Vec<Record>, Damage>>, ManifestOutrun> {
+    if let Some(r) = records
+        .iter()
+        .flatten()
+        .find(|r| r.seq > manifest.seq && auth.verifies(r))
+    {
+        return Err(ManifestOutrun {
+            name: r.name.clone(),
+            seq: r.seq,
+            manifest_seq: manifest.seq,
+        });
+    }
+    let mut by_name: BTreeMap<String, Vec<ReadRecord>> = BTreeMap::new();
+    for read in records {
+        let name = match &read {
+            Ok(r) => r.name.clone(),
+            Err(u) => u.name.clone(),
         };
-        // Of two answers for one name (a damaged copy beside a good one), the damage wins.
-        match out.get(&name) {
-            Some(Err(_)) => {}
-            _ => {
-                out.insert(name, verdict);
-            }
-        }
+        by_name.entry(name).or_default().push(read);
     }
     for name in manifest.heads.keys() {
-        out.entry(name.clone()).or_insert(Err(Damage::Deleted));
+        by_name.entry(name.clone()).or_default();
     }
-    Ok(out)
+    Ok(by_name
+        .into_iter()
+        .map(|(name, reads)| {
+            let checked = check_history(auth, manifest, &name, reads);
+            (name, checked)
+        })
+        .collect())
 }
 
 /// A name's whole history, checked: versions 1 to n, each verifying, each chained to the one

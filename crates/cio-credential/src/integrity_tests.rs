@@ -116,52 +116,69 @@ fn a_manifest_opens_only_unchanged_and_under_its_store_and_key() {
     }
 }
 
+/// The newest version of `name` in `checked`, or its damage.
+fn newest(
+    checked: &BTreeMap<String, Result<Vec<Record>, Damage>>,
+    name: &str,
+) -> Result<u64, Damage> {
+    checked[name]
+        .as_ref()
+        .map(|c| c.last().unwrap().version)
+        .map_err(Clone::clone)
+}
+
 #[test]
-fn the_newest_record_of_each_name_is_checked_against_the_manifest() {
+fn every_name_is_checked_against_the_manifest_and_alone() {
     let k = key();
     let auth = Authenticator::new(&k, "s", "f");
     let a = chain(&auth, "a", 3, 1);
     let b = chain(&auth, "b", 1, 4);
     let m = manifest_of(&[&a, &b]);
-    let all_ok = check_latest(&auth, &m, ok(&[a[2].clone(), b[0].clone()])).unwrap();
-    assert!(all_ok.values().all(Result::is_ok));
-
-    // The newest version of a removed: its previous one comes back, and is refused.
-    let rolled_back = check_latest(&auth, &m, ok(&[a[1].clone(), b[0].clone()])).unwrap();
+    let all = |a: &[Record], b: &[Record]| ok(&[a, b].concat());
+    let checked = check_store(&auth, &m, all(&a, &b)).unwrap();
     assert_eq!(
-        rolled_back["a"],
+        (newest(&checked, "a"), newest(&checked, "b")),
+        (Ok(3), Ok(1))
+    );
+
+    // The newest version of a removed: its previous one would come back; refused.
+    let checked = check_store(&auth, &m, all(&a[..2], &b)).unwrap();
+    assert_eq!(
+        newest(&checked, "a"),
         Err(Damage::NotNewest {
             expected: 3,
             found: 2
         })
     );
-    assert!(rolled_back["b"].is_ok(), "the other name is unaffected");
+    assert_eq!(newest(&checked, "b"), Ok(1), "the other name is unaffected");
     // Every version of b deleted.
-    let deleted = check_latest(&auth, &m, ok(&[a[2].clone()])).unwrap();
-    assert_eq!(deleted["b"], Err(Damage::Deleted));
-    // A field changed.
-    let mut altered = a[2].clone();
-    altered.action = Action::Remove;
-    altered.sealed = None;
-    let checked = check_latest(&auth, &m, vec![Ok(altered), Ok(b[0].clone())]).unwrap();
-    assert_eq!(checked["a"], Err(Damage::Altered(3)));
+    let checked = check_store(&auth, &m, all(&a, &[])).unwrap();
+    assert_eq!(newest(&checked, "b"), Err(Damage::Deleted));
+    // A field changed: a live credential made to look removed.
+    let mut altered = a.clone();
+    altered[2].action = Action::Remove;
+    altered[2].sealed = None;
+    let checked = check_store(&auth, &m, all(&altered, &b)).unwrap();
+    assert_eq!(newest(&checked, "a"), Err(Damage::Altered(3)));
     // A record the backend could not decode.
-    let unreadable = Undecodable {
+    let mut reads = all(&a, &b);
+    reads[1] = Err(Undecodable {
         name: "a".into(),
         detail: "its action is unknown".into(),
-    };
-    let checked = check_latest(&auth, &m, vec![Err(unreadable), Ok(b[0].clone())]).unwrap();
+    });
+    let checked = check_store(&auth, &m, reads).unwrap();
     assert_eq!(
-        checked["a"],
+        newest(&checked, "a"),
         Err(Damage::Unreadable("its action is unknown".into()))
     );
+    assert_eq!(newest(&checked, "b"), Ok(1));
     // A name purged, then its records put back.
     let mut purged = m.clone();
     purged.heads.remove("b");
     purged.seq += 1;
-    let checked = check_latest(&auth, &purged, ok(&[a[2].clone(), b[0].clone()])).unwrap();
-    assert_eq!(checked["b"], Err(Damage::PutBack(1)));
-    assert!(checked["a"].is_ok());
+    let checked = check_store(&auth, &purged, all(&a, &b)).unwrap();
+    assert_eq!(newest(&checked, "b"), Err(Damage::PutBack(1)));
+    assert_eq!(newest(&checked, "a"), Ok(3));
 }
 
 #[test]
@@ -173,14 +190,24 @@ fn a_manifest_older_than_the_records_refuses_the_store() {
     // The manifest as it was before b's second write, put back; a's newest removed to
     // match it: a alone would look consistent, b's newer record gives it away.
     let old = manifest_of(&[&a[..2], &b[..1]]);
-    let err = check_latest(&auth, &old, ok(&[a[1].clone(), b[1].clone()])).unwrap_err();
+    let err = check_store(&auth, &old, ok(&[&a[..2], &b[..]].concat())).unwrap_err();
     assert_eq!(
         err.to_string(),
         "a record of b was written after its manifest (write 5 of 4): the manifest was put back from an earlier copy"
     );
     // A whole earlier copy (records and manifest together) is consistent.
-    let copy = check_latest(&auth, &old, ok(&[a[1].clone(), b[0].clone()])).unwrap();
+    let copy = check_store(&auth, &old, ok(&[&a[..2], &b[..1]].concat())).unwrap();
     assert!(copy.values().all(Result::is_ok));
+    // A record past the manifest that does not verify is damage, not a rollback.
+    let mut forged = b[1].clone();
+    forged.seq = 99;
+    let checked = check_store(
+        &auth,
+        &manifest_of(&[&a, &b]),
+        ok(&[&a[..], &b[..1], &[forged]].concat()),
+    )
+    .unwrap();
+    assert_eq!(newest(&checked, "b"), Err(Damage::Altered(2)));
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! writing around it, for [`crate::credentials`] and [`crate::migrate`]).
 //!
 //! Rules:
-//! - a reading is one [`Store::read`]: the manifest and the records of one moment;
+//! - a reading is one [`Store::read`]: the manifest and every record, of one moment; every
+//!   name's whole history is verified on every reading;
 //! - a store that was never written has no key fingerprint, no manifest and no record, and
 //!   reads as empty without a key; any other combination without a fingerprint or a manifest
 //!   was altered, and the whole store is refused ([`StoreError::Corrupt`], exit 3), as is a
@@ -17,26 +18,25 @@ use std::collections::BTreeMap;
 
 use crate::crypto::{Binding, Key};
 use crate::error::{Error, Result};
-use crate::integrity::{
-    Authenticator, Damage, Head, MacKey, Manifest, check_history, check_latest,
-};
+use crate::integrity::{Authenticator, Damage, Head, MacKey, Manifest, check_store};
 use crate::secret::SecretValue;
-use crate::store::{Action, Identity, ManifestSwap, Record, Records, Snapshot, Store, StoreError};
+use crate::store::{Action, Identity, ManifestSwap, Record, Snapshot, Store, StoreError};
 
-/// A store's manifest and the newest record of every name, verified under its key.
+/// A store's manifest and every name's history, verified under its key.
 pub(crate) struct Verified {
     pub identity: Identity,
     manifest: Manifest,
-    /// Every name's newest record (live or removed), or why it cannot be answered from.
-    pub latest: BTreeMap<String, Result<Record, Damage>>,
+    /// Every name's versions (live or removed), oldest first, or why it cannot be answered
+    /// from; by name.
+    names: BTreeMap<String, Result<Vec<Record>, Damage>>,
 }
 
 impl Verified {
-    /// The newest record of `name`: `None` if it has none, an error if it is damaged.
-    pub fn newest(&self, name: &str) -> Result<Option<&Record>> {
-        match self.latest.get(name) {
-            None => Ok(None),
-            Some(Ok(record)) => Ok(Some(record)),
+    /// The versions of `name`, oldest first (empty if it has none); an error if damaged.
+    pub fn history(&self, name: &str) -> Result<&[Record]> {
+        match self.names.get(name) {
+            None => Ok(&[]),
+            Some(Ok(records)) => Ok(records),
             Some(Err(damage)) => Err(Error::Damaged {
                 name: name.to_string(),
                 damage: damage.clone(),
@@ -44,9 +44,27 @@ impl Verified {
         }
     }
 
+    /// The newest record of `name`: `None` if it has none, an error if it is damaged.
+    pub fn newest(&self, name: &str) -> Result<Option<&Record>> {
+        Ok(self.history(name)?.last())
+    }
+
+    /// Every name the store holds (damaged or not), by name.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.keys().map(String::as_str)
+    }
+
+    /// The newest record of every undamaged name, by name.
+    pub fn newest_records(&self) -> impl Iterator<Item = &Record> {
+        self.names
+            .values()
+            .filter_map(|r| r.as_ref().ok())
+            .filter_map(|records| records.last())
+    }
+
     /// The damaged names, with why, by name.
     pub fn damaged(&self) -> impl Iterator<Item = (&str, &Damage)> {
-        self.latest
+        self.names
             .iter()
             .filter_map(|(name, r)| r.as_ref().err().map(|d| (name.as_str(), d)))
     }
@@ -96,57 +114,31 @@ fn manifest_of<'k>(
     }
 }
 
-/// Reads and verifies the newest record of every name. `key` gives the store key for an
-/// identity (checking its fingerprint); it is only asked for a store that was written.
-/// `None` when the store does not exist.
-pub(crate) fn read_latest<'k>(
+/// Reads and verifies the store: its manifest and every name's whole history. `key` gives
+/// the store key for an identity (checking its fingerprint); it is only asked for a store
+/// that was written. `None` when the store does not exist.
+pub(crate) fn read<'k>(
     store: &dyn Store,
     key: impl FnOnce(&Identity) -> Result<&'k Key>,
 ) -> Result<Option<Verified>> {
-    let Some(Snapshot { identity, records }) = store.read(Records::Latest)? else {
+    let Some(Snapshot { identity, records }) = store.read()? else {
         return Ok(None);
     };
     let Some((key, manifest)) = manifest_of(store, &identity, !records.is_empty(), key)? else {
         return Ok(Some(Verified {
             identity,
             manifest: Manifest::default(),
-            latest: BTreeMap::new(),
+            names: BTreeMap::new(),
         }));
     };
     let mac_key = key.mac_key();
-    let latest = check_latest(&authenticator(&mac_key, &identity, key), &manifest, records)
+    let names = check_store(&authenticator(&mac_key, &identity, key), &manifest, records)
         .map_err(|outrun| corrupt(store, outrun.to_string()))?;
     Ok(Some(Verified {
         identity,
         manifest,
-        latest,
+        names,
     }))
-}
-
-/// Reads and verifies every version of `name`, oldest first (empty when the store or the name
-/// does not exist); a damaged history is [`Error::Damaged`].
-pub(crate) fn read_history<'k>(
-    store: &dyn Store,
-    name: &str,
-    key: impl FnOnce(&Identity) -> Result<&'k Key>,
-) -> Result<Vec<Record>> {
-    let Some(Snapshot { identity, records }) = store.read(Records::History(name))? else {
-        return Ok(Vec::new());
-    };
-    let Some((key, manifest)) = manifest_of(store, &identity, !records.is_empty(), key)? else {
-        return Ok(Vec::new());
-    };
-    let mac_key = key.mac_key();
-    check_history(
-        &authenticator(&mac_key, &identity, key),
-        &manifest,
-        name,
-        records,
-    )
-    .map_err(|damage| Error::Damaged {
-        name: name.to_string(),
-        damage,
-    })
 }
 
 /// The next version of a name, as a write asks for it.

@@ -53,8 +53,8 @@ pub use migrate::{Migrated, MigrationReport};
 pub use store::etcd::{EtcdAuth, EtcdOptions, EtcdSpec};
 pub use store::sqlite::SqliteStore;
 pub use store::{
-    Action, Identity, ManifestSwap, ReadRecord, Record, Records, Snapshot, SpecError, Store,
-    StoreError, StoreSpec, Undecodable,
+    Action, Identity, ManifestSwap, ReadRecord, Record, Snapshot, SpecError, Store, StoreError,
+    StoreSpec, Undecodable,
 };
 // The store key and what can go wrong with it.
 pub use crypto::{DoesNotOpen, KeyError};

@@ -93,7 +93,7 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
             damage: damage.clone(),
         });
     }
-    let names: Vec<String> = verified.latest.keys().cloned().collect();
+    let names: Vec<String> = verified.names().map(str::to_string).collect();
     if names.is_empty() {
         return Ok(report);
     }
@@ -121,7 +121,7 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
     let mut plans: Vec<Plan> = Vec::new();
     for name in names {
         let mut versions = Vec::new();
-        for version in source.verified_history(&name)? {
+        for version in verified.history(&name)?.iter().cloned() {
             let value = open(key, &source_id, &version)?;
             versions.push(Opened { version, value });
         }
@@ -150,7 +150,7 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
             // Each version on top of the target as it is now (its manifest changes with
             // every write).
             let verified =
-                ledger::read_latest(target, target_key)?.ok_or_else(|| StoreError::Unusable {
+                ledger::read(target, target_key)?.ok_or_else(|| StoreError::Unusable {
                     location: target.location(),
                     action: "read",
                     detail: "it disappeared during the migration".into(),
@@ -231,7 +231,10 @@ fn already_there<'k>(
     target: &dyn Store,
     target_key: impl FnOnce(&Identity) -> Result<&'k Key>,
 ) -> Result<usize> {
-    let existing = ledger::read_history(target, &plan.name, target_key)?;
+    let Some(verified) = ledger::read(target, target_key)? else {
+        return Ok(0);
+    };
+    let existing = verified.history(&plan.name)?;
     let refuse = |reason: String| Error::MigrationRefused {
         name: plan.name.clone(),
         reason,

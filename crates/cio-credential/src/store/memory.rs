@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{
-    Identity, ManifestSwap, ReadRecord, Record, Records, Snapshot, Store, StoreError, new_store_id,
+    Identity, ManifestSwap, ReadRecord, Record, Snapshot, Store, StoreError, new_store_id,
 };
 
 /// A fault the next append meets, before it changes anything.
@@ -84,6 +84,20 @@ impl MemoryStore {
         }
     }
 
+    /// Edits the store below the [`Store`] contract, as a hand with write access to a file
+    /// or a cluster can: its identity (id, fingerprint, manifest) and its records.
+    pub fn tamper(
+        &self,
+        f: impl FnOnce(&mut Option<Identity>, &mut BTreeMap<String, Vec<Record>>),
+    ) {
+        let mut state = self.state();
+        let State {
+            identity, records, ..
+        } = &mut *state;
+        f(identity, records);
+        records.retain(|_, r| !r.is_empty());
+    }
+
     /// How many reads of records (`latest`, `list_latest`, `history`, `all_versions`) the
     /// store has answered: a network round trip each on a cluster store.
     pub fn reads(&self) -> usize {
@@ -106,6 +120,14 @@ impl MemoryStore {
     }
 }
 
+/// Records without an identity: as the other backends say it.
+fn id_removed() -> StoreError {
+    StoreError::Corrupt {
+        location: "memory".into(),
+        detail: "its store id was removed".into(),
+    }
+}
+
 impl Store for MemoryStore {
     fn location(&self) -> String {
         "memory".to_string()
@@ -113,6 +135,9 @@ impl Store for MemoryStore {
 
     fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError> {
         let mut state = self.call(false)?;
+        if state.identity.is_none() && !state.records.is_empty() {
+            return Err(id_removed());
+        }
         if create && state.identity.is_none() {
             state.identity = Some(Identity {
                 store_id: new_store_id(),
@@ -123,28 +148,16 @@ impl Store for MemoryStore {
         Ok(state.identity.clone())
     }
 
-    fn read(&self, which: Records<'_>) -> Result<Option<Snapshot>, StoreError> {
+    fn read(&self) -> Result<Option<Snapshot>, StoreError> {
         let state = self.call(true)?;
         let Some(identity) = state.identity.clone() else {
-            return Ok(None);
+            return if state.records.is_empty() {
+                Ok(None)
+            } else {
+                Err(id_removed())
+            };
         };
-        let records = match which {
-            Records::Latest => state
-                .records
-                .values()
-                .filter_map(|r| r.last())
-                .cloned()
-                .map(Ok)
-                .collect(),
-            Records::History(name) => state
-                .records
-                .get(name)
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(Ok)
-                .collect(),
-        };
+        let records = state.records.values().flatten().cloned().map(Ok).collect();
         Ok(Some(Snapshot { identity, records }))
     }
 

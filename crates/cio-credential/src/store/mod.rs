@@ -19,6 +19,7 @@ pub mod etcd;
 #[cfg(test)]
 pub mod memory;
 pub mod sqlite;
+mod sqlite_file;
 mod sqlite_row;
 #[cfg(test)]
 pub(crate) mod suite;
@@ -158,15 +159,6 @@ pub struct Undecodable {
 /// the others from being read.
 pub type ReadRecord = Result<Record, Undecodable>;
 
-/// Which records a [`Store::read`] returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Records<'a> {
-    /// The newest version of every name, by name.
-    Latest,
-    /// Every version of one name, oldest first.
-    History(&'a str),
-}
-
 /// A store's identity (with its manifest) and records, read at one moment: what a reader
 /// verifies together, so that a concurrent writer can never make them disagree.
 #[derive(Debug, Clone)]
@@ -270,9 +262,9 @@ pub trait Store: Send + Sync {
     /// `None` when the store does not exist and `create` is false.
     fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError>;
 
-    /// The identity and the `which` records, read in one transaction (SQLite) or at one
-    /// revision (etcd). `None` when the store does not exist.
-    fn read(&self, which: Records<'_>) -> Result<Option<Snapshot>, StoreError>;
+    /// The identity and every record (by name, then version), read in one transaction
+    /// (SQLite) or at one revision (etcd). `None` when the store does not exist.
+    fn read(&self) -> Result<Option<Snapshot>, StoreError>;
 
     /// The latest version of `name`, live or removed.
     fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError>;

@@ -30,9 +30,10 @@ use rusqlite::{
     Connection, ErrorCode, MAIN_DB, OpenFlags, OptionalExtension, TransactionBehavior, params,
 };
 
+use super::sqlite_file;
 use super::sqlite_row::{COLUMNS, RawRow, decode_row, encode_row};
 use super::{
-    Identity, ManifestSwap, ReadRecord, Record, Records, Snapshot, Store, StoreError, new_store_id,
+    Identity, ManifestSwap, ReadRecord, Record, Snapshot, Store, StoreError, new_store_id,
 };
 
 /// "cio1": marks a SQLite file as a cio credential store.
@@ -59,6 +60,10 @@ CREATE TABLE versions (
     PRIMARY KEY (name, version)
 ) WITHOUT ROWID;
 ";
+
+/// Every record, by name then version.
+const ALL_SQL: &str = "SELECT name, version, action, restored_from, written_at_ms, sealed, seq, \
+     prev_mac, mac FROM versions ORDER BY name, version";
 
 /// The embedded store at one path.
 pub struct SqliteStore {
@@ -176,7 +181,7 @@ impl SqliteStore {
             }
             Err(e) => return Err(unusable("opened", e)),
         }
-        let stale_kept = self.remove_stale_wal()?;
+        let stale_kept = sqlite_file::remove_stale_wal(&self.path);
         let mut conn = self.open_connection(false)?;
         let read_only = conn.is_readonly(MAIN_DB).map_err(|e| self.err(e))?;
         if read_only || stale_kept {
@@ -210,7 +215,7 @@ impl SqliteStore {
     /// cannot be written), or with `immutable` read-only without locks or journals.
     fn open_connection(&self, immutable: bool) -> Result<Connection, StoreError> {
         let conn = if immutable {
-            let uri = format!("file:{}?immutable=1", uri_path(&self.path));
+            let uri = format!("file:{}?immutable=1", sqlite_file::uri_path(&self.path));
             Connection::open_with_flags(
                 uri,
                 OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -224,35 +229,6 @@ impl SqliteStore {
             )
         };
         conn.map_err(|e| self.err(e))
-    }
-
-    /// Removes a `-wal` or `-shm` file left beside a store in rollback-journal mode. Such a
-    /// file never belongs to the store (cio writes without a WAL, and SQLite removes the WAL
-    /// before it marks a file as rollback mode), but SQLite would read a `-wal` it finds and
-    /// serve its stale pages: a backup copied over `credentials.db` would then show newer
-    /// values than it holds. Returns whether a stale file had to be left (read-only folder).
-    fn remove_stale_wal(&self) -> Result<bool, StoreError> {
-        let mut header = [0u8; 20];
-        let rollback_mode = fs::File::open(&self.path)
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
-            .is_ok()
-            && header.starts_with(b"SQLite format 3\0")
-            && header[18] == 1
-            && header[19] == 1;
-        if !rollback_mode {
-            return Ok(false);
-        }
-        let mut kept = false;
-        for suffix in ["-wal", "-shm"] {
-            let mut beside = self.path.as_os_str().to_owned();
-            beside.push(suffix);
-            match fs::remove_file(PathBuf::from(beside)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(_) => kept = true,
-            }
-        }
-        Ok(kept)
     }
 
     /// Checks the store's format, or initialises an empty file when `create`, in one
@@ -453,22 +429,6 @@ impl SqliteStore {
     }
 }
 
-/// A path as the file part of a SQLite URI: `%`, `?` and `#` (and every byte outside
-/// printable ASCII) percent-encoded. Written here because SQLite's URI rule is this one
-/// line, not worth a crate.
-fn uri_path(path: &std::path::Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = String::new();
-    for &b in path.as_os_str().as_bytes() {
-        if b.is_ascii_graphic() && !matches!(b, b'%' | b'?' | b'#') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 impl Store for SqliteStore {
     fn location(&self) -> String {
         self.path.display().to_string()
@@ -482,17 +442,14 @@ impl Store for SqliteStore {
         Ok(identity.flatten())
     }
 
-    fn read(&self, which: Records<'_>) -> Result<Option<Snapshot>, StoreError> {
+    fn read(&self) -> Result<Option<Snapshot>, StoreError> {
         let snapshot = self.with_conn(false, |conn| {
             // One read transaction: the manifest and the records of one moment.
             let tx = conn.transaction().map_err(|e| self.err(e))?;
             let Some(identity) = self.identity_in(&tx)? else {
                 return Ok(None);
             };
-            let records = match which {
-                Records::Latest => self.query_in(&tx, &Self::latest_sql(), [])?,
-                Records::History(name) => self.query_in(&tx, &Self::history_sql(), [name])?,
-            };
+            let records = self.query_in(&tx, ALL_SQL, [])?;
             Ok(Some(Snapshot { identity, records }))
         })?;
         Ok(snapshot.flatten())
@@ -513,8 +470,7 @@ impl Store for SqliteStore {
     }
 
     fn all_versions(&self) -> Result<Vec<ReadRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM versions ORDER BY name, version");
-        self.query_versions(&sql, [])
+        self.query_versions(ALL_SQL, [])
     }
 
     fn append(

@@ -5,7 +5,7 @@
 //! (a sealed value and MACs of real lengths) but mean nothing, and manifests that are
 //! arbitrary bytes; what they mean is checked above the backend.
 
-use super::{Action, ManifestSwap, ReadRecord, Record, Records, Store, StoreError};
+use super::{Action, ManifestSwap, ReadRecord, Record, Store, StoreError};
 
 /// A record of `name` at version `v` whose sealed value starts with `tag` (padded to the
 /// length of a real one), or a removal.
@@ -58,7 +58,7 @@ pub fn empty_store_has_nothing(store: &dyn Store) {
     assert!(store.latest("cio_aws_access_key").unwrap().is_none());
     assert!(store.list_latest().unwrap().is_empty());
     assert!(store.history("cio_aws_access_key").unwrap().is_empty());
-    assert!(store.read(Records::Latest).unwrap().is_none());
+    assert!(store.read().unwrap().is_none());
 }
 
 pub fn identity_is_stable(store: &dyn Store) {
@@ -113,7 +113,7 @@ pub fn append_is_conditional(store: &dyn Store) {
         history[1].as_ref().unwrap(),
         &record(n, 2, Action::Update, Some(b"c"))
     );
-    let snapshot = store.read(Records::History(n)).unwrap().unwrap();
+    let snapshot = store.read().unwrap().unwrap();
     assert_eq!(snapshot.records, history);
     assert_eq!(snapshot.identity.manifest.as_deref(), Some(&b"++"[..]));
 }
@@ -140,8 +140,8 @@ pub fn removes_are_versions_and_purge_destroys(store: &dyn Store) {
             .collect::<Vec<_>>(),
         vec![("a", 2, false), ("b", 1, true)]
     );
-    let snapshot = store.read(Records::Latest).unwrap().unwrap();
-    assert_eq!(snapshot.records, latest);
+    let snapshot = store.read().unwrap().unwrap();
+    assert_eq!(snapshot.records, store.all_versions().unwrap());
     assert_eq!(store.all_versions().unwrap().len(), 3);
     // A purge with a stale manifest destroys nothing.
     let stale = ManifestSwap {

@@ -66,7 +66,7 @@ use self::wire::{
     value_is,
 };
 use super::{
-    Identity, ManifestSwap, ReadRecord, Record, Records, Snapshot, Store, StoreError, new_store_id,
+    Identity, ManifestSwap, ReadRecord, Record, Snapshot, Store, StoreError, new_store_id,
 };
 
 pub use self::gateway::{EtcdAuth, EtcdOptions};
@@ -221,7 +221,7 @@ impl Store for EtcdStore {
         }
     }
 
-    fn read(&self, which: Records<'_>) -> Result<Option<Snapshot>, StoreError> {
+    fn read(&self) -> Result<Option<Snapshot>, StoreError> {
         // One range over the whole prefix, read in pages at one revision: the manifest and
         // the records of one moment.
         let all = self.keys.everything();
@@ -235,22 +235,14 @@ impl Store for EtcdStore {
                 Err(self.id_removed())
             };
         };
-        let wanted = match which {
-            Records::Latest => self.keys.versions(None),
-            Records::History(name) => self.keys.versions(Some(name)),
-        };
+        let versions = self.keys.versions(None);
         let location = self.location();
-        let mut records: Vec<(Vec<u8>, ReadRecord)> = Vec::new();
-        for kv in kvs.iter().filter(|kv| kv.key.starts_with(&wanted)) {
-            records.push((kv.key.clone(), self.keys.decode(kv, &location)?));
-        }
-        if which == Records::Latest {
-            records = newest_of_each_name(records);
-        }
-        Ok(Some(Snapshot {
-            identity,
-            records: records.into_iter().map(|(_, r)| r).collect(),
-        }))
+        let records = kvs
+            .iter()
+            .filter(|kv| kv.key.starts_with(&versions))
+            .map(|kv| self.keys.decode(kv, &location))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(Snapshot { identity, records }))
     }
 
     fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {
