@@ -223,21 +223,41 @@ fn a_store_that_cannot_be_written_is_read_as_it_is() {
 
 #[test]
 fn processes_racing_to_create_a_store_all_succeed() {
+    use crate::credentials::CredentialStore;
+    let names = [
+        "cio_aws_backup_repo",
+        "cio_aws_access_key",
+        "cio_minio_backup_repo",
+        "cio_minio_access_key",
+        "cio_minio_secret_key",
+        "cio_aws_alt_backup_repo",
+        "cio_minio_alt_backup_repo",
+        "cio_minio_alt_access_key",
+    ];
     for round in 0..5 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(format!("new{round}/credentials.db"));
+        let key = dir.path().join(format!("keys{round}/credential.key"));
         std::thread::scope(|scope| {
-            for t in 0..8u8 {
-                let path = path.clone();
+            for name in names {
+                let (path, key) = (path.clone(), key.clone());
                 scope.spawn(move || {
-                    let s = SqliteStore::new(path);
-                    s.identity(true).unwrap();
-                    let name = format!("n{t}");
-                    suite::append(&s, 0, &record(&name, 1, &[t]), "fp").unwrap();
+                    let c = CredentialStore::new(Box::new(SqliteStore::new(path)), key);
+                    let value = if name.contains("repo") {
+                        "s3:host.example/bucket"
+                    } else {
+                        "AKIAYHD623GGZX7VDFMJ"
+                    };
+                    c.put(
+                        name.parse().unwrap(),
+                        &crate::SecretValue::new(value.into()),
+                    )
+                    .unwrap();
                 });
             }
         });
-        assert_eq!(SqliteStore::new(path).list_latest().unwrap().len(), 8);
+        let c = CredentialStore::new(Box::new(SqliteStore::new(path)), key);
+        assert_eq!(c.list().unwrap().entries.len(), 8);
     }
 }
 
