@@ -81,6 +81,9 @@ pub enum ConfigError {
     },
     #[error("configuration file {path} is not valid: {detail}")]
     Invalid { path: PathBuf, detail: String },
+    /// Not a regular file of at most 64 KiB (a FIFO, a device, a folder, a huge file).
+    #[error("configuration file {path} cannot be read: {detail}")]
+    NotAFile { path: PathBuf, detail: String },
 }
 
 impl ConfigError {
@@ -89,6 +92,10 @@ impl ConfigError {
         match self {
             ConfigError::Io { path, .. } => format!(
                 "make {} readable by this user, or point CIO_CONFIG at another file",
+                path.display()
+            ),
+            ConfigError::NotAFile { path, .. } => format!(
+                "make {} a regular text file of at most 64 KiB, or point CIO_CONFIG at another file",
                 path.display()
             ),
             ConfigError::Invalid { path, .. } => format!(

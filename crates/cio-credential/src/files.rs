@@ -12,7 +12,7 @@
 //!   owned by root or the user, and no folder on the way to it writable by anyone else.
 
 use std::fs::{self, File, Metadata};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -50,12 +50,12 @@ fn kind_of(meta: &Metadata) -> Option<&'static str> {
     }
 }
 
+/// A file read whole: its metadata (of the open file) and its bytes, zeroed when dropped.
+pub type Read = (Metadata, Zeroizing<Vec<u8>>);
+
 /// Reads the regular file at `path`, at most `max` bytes. `Ok(None)` when it does not exist.
 /// The bytes are zeroed when dropped (the file may hold a key).
-pub fn read_regular(
-    path: &Path,
-    max: u64,
-) -> Result<Option<(Metadata, Zeroizing<Vec<u8>>)>, ReadError> {
+pub fn read_regular(path: &Path, max: u64) -> Result<Option<Read>, ReadError> {
     let file = match fs::OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
@@ -80,7 +80,7 @@ pub fn read_regular(
 }
 
 fn read_capped(file: File, max: u64, into: &mut Vec<u8>) -> Result<(), ReadError> {
-    file.take(max.saturating_add(1)).read_to_end(into)?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, max.saturating_add(1)), into)?;
     if u64::try_from(into.len()).unwrap_or(u64::MAX) > max {
         return Err(ReadError::TooLarge { max });
     }

@@ -53,26 +53,26 @@ fn ok(records: &[Record]) -> Vec<ReadRecord> {
     records.iter().cloned().map(Ok).collect()
 }
 
+/// One edit of a record.
+type Change = fn(&mut Record);
+
 #[test]
 fn every_field_is_bound() {
     let k = key();
     let auth = Authenticator::new(&k, "store-a", "fp-a");
     let good = chain(&auth, "n", 2, 1).pop().unwrap();
     assert!(auth.verifies(&good));
-    let changes: Vec<(&str, Box<dyn Fn(&mut Record)>)> = vec![
-        ("name", Box::new(|r| r.name = "m".into())),
-        ("version", Box::new(|r| r.version = 3)),
-        ("action", Box::new(|r| r.action = Action::Restore)),
-        ("restored_from", Box::new(|r| r.restored_from = Some(1))),
-        ("time", Box::new(|r| r.written_at_ms += 1)),
-        ("sealed", Box::new(|r| r.sealed = None)),
-        (
-            "sealed bytes",
-            Box::new(|r| r.sealed.as_mut().unwrap()[0] ^= 1),
-        ),
-        ("seq", Box::new(|r| r.seq += 1)),
-        ("prev_mac", Box::new(|r| r.prev_mac[0] ^= 1)),
-        ("mac", Box::new(|r| r.mac[31] ^= 1)),
+    let changes: [(&str, Change); 10] = [
+        ("name", |r| r.name = "m".into()),
+        ("version", |r| r.version = 3),
+        ("action", |r| r.action = Action::Restore),
+        ("restored_from", |r| r.restored_from = Some(1)),
+        ("time", |r| r.written_at_ms += 1),
+        ("sealed", |r| r.sealed = None),
+        ("sealed bytes", |r| r.sealed.as_mut().unwrap()[0] ^= 1),
+        ("seq", |r| r.seq += 1),
+        ("prev_mac", |r| r.prev_mac[0] ^= 1),
+        ("mac", |r| r.mac[31] ^= 1),
     ];
     for (field, change) in changes {
         let mut r = good.clone();

@@ -134,7 +134,7 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
     for plan in &mut plans {
         check_numbering(plan)?;
         if let Some(t) = &target_id {
-            plan.already_there = already_there(plan, key, t, target, &target_key)?;
+            plan.already_there = already_there(plan, key, t, target, target_key)?;
         }
     }
 

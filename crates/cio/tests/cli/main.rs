@@ -13,6 +13,8 @@ mod login;
 mod prompt;
 mod reference;
 mod reliability;
+mod store_file;
+mod tamper;
 mod terminal;
 mod util;
 mod validate;
