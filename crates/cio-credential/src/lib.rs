@@ -13,6 +13,9 @@ mod credentials;
 mod crypto;
 mod error;
 mod files;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handoff;
 mod integrity;
 mod ledger;

@@ -241,7 +241,7 @@ fn config_path(root: bool, env: impl Fn(&str) -> Option<OsString>) -> (PathBuf, 
 }
 
 /// Parses the text of the file at `path`; relative paths become relative to its folder.
-fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
     let mut file: Settings = toml::from_str(text).map_err(|e| {
         let line = e
             .span()

@@ -8,6 +8,7 @@
 
 mod cases;
 mod faults;
+mod model;
 mod raw;
 mod tamper;
 
@@ -121,6 +122,9 @@ const STORE_CASES: &[Case] = &[
     }),
     ("store: concurrency", |b| {
         suite::concurrent_appends_lose_nothing(|| b.open("s"))
+    }),
+    ("model: random sequences and concurrent writers", |b| {
+        model::check(b, 24)
     }),
 ];
 

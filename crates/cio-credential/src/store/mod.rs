@@ -20,7 +20,7 @@ pub mod etcd;
 pub mod memory;
 pub mod sqlite;
 mod sqlite_file;
-mod sqlite_row;
+pub(crate) mod sqlite_row;
 #[cfg(test)]
 pub(crate) mod suite;
 

@@ -177,6 +177,20 @@ impl KeyLayout {
     }
 }
 
+/// Decodes the record stored under `key` with `value`, in a store whose prefix is `prefix`
+/// (for the fuzz target and its corpus replay, which have no [`Kv`] of etcd's).
+pub(crate) fn decode_key_value(
+    prefix: &str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<ReadRecord, StoreError> {
+    let kv = Kv {
+        key: key.to_vec(),
+        value: value.to_vec(),
+    };
+    KeyLayout::new(prefix).decode(&kv, "etcd://fuzz")
+}
+
 /// The record of `version`, as stored under its version key.
 pub(super) fn encode(version: &Record) -> Vec<u8> {
     let record = RecordJson {

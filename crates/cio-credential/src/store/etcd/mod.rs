@@ -41,7 +41,7 @@
 //!   [`SecretValue`](crate::secret::SecretValue), never in `Debug` output or an error.
 
 mod classify;
-mod codec;
+pub(crate) mod codec;
 mod gateway;
 mod location;
 mod tls;
