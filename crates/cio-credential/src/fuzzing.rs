@@ -15,8 +15,11 @@ use crate::secret::SecretValue;
 use crate::store::etcd::codec::decode_key_value;
 use crate::store::sqlite_row::{RawRow, decode_row};
 
+/// A fuzz target's function: it takes any bytes.
+pub type Target = fn(&[u8]);
+
 /// Every target: its name (the folder of its corpus under `fuzz/corpus/`) and its function.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("sqlite_row", sqlite_row),
     ("etcd_record", etcd_record),
     ("manifest", manifest),

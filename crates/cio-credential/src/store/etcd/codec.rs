@@ -179,6 +179,7 @@ impl KeyLayout {
 
 /// Decodes the record stored under `key` with `value`, in a store whose prefix is `prefix`
 /// (for the fuzz target and its corpus replay, which have no [`Kv`] of etcd's).
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn decode_key_value(
     prefix: &str,
     key: &[u8],
