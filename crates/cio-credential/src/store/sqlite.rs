@@ -1,36 +1,33 @@
 //! The embedded default store: one SQLite file (rusqlite, bundled SQLite).
 //!
 //! Rules:
-//! - the store is one file: SQLite's rollback journal (`journal_mode=DELETE`), which lives
-//!   only while a write commits, with `synchronous=FULL` (a write that returned survives a
-//!   power cut) and `secure_delete=ON` (purged pages are zeroed). Between commands there is
-//!   `credentials.db` alone, so `cp` of it is a complete backup and copying a backup over it
-//!   restores exactly that backup. A `-wal` or `-shm` file found beside a rollback-mode
-//!   store cannot be its own and is removed before SQLite could read it; a store in WAL mode
-//!   (an earlier cio's) is checkpointed and turned into one file on first open;
-//! - a store that cannot be written (read-only media, `chattr +i`) is read as it is, as an
-//!   immutable file: listing, showing and handing over work, writes are refused;
-//! - a busy timeout so concurrent writers queue instead of failing; a store is created and
-//!   initialised inside one write transaction, so processes racing to create it all succeed;
+//! - the store is one file, replaced whole by every write and never changed in place
+//!   (`sqlite_file`: a scratch copy changed by SQLite without a journal, flushed, renamed over
+//!   the store, the folder flushed): between commands `credentials.db` alone is the store, a
+//!   `cp` of it is a complete backup, and copying a backup over it restores exactly that
+//!   backup, whatever lies beside it;
+//! - readers open the file `immutable` (no locks, nothing beside it read): a store on read-only
+//!   media (a mounted backup, `chattr +i`) lists, shows and hands over; writes to it are
+//!   refused as "cannot be written";
+//! - writers queue on a lock of the file (30 s at most); of several processes creating the
+//!   store at once, each finds it created by the one before;
 //! - the file is marked with its own `application_id`, so a SQLite file of another program is
 //!   recognised as foreign, never written to;
 //! - a store file is created only by a write: reading a store that does not exist yet shows
-//!   an empty store and creates nothing;
+//!   an empty store and creates nothing; an empty file (a creation interrupted before its
+//!   first write) reads as an empty store;
 //! - the file and its folder are created private (0600 / 0700), although they hold only
-//!   ciphertext;
-//! - a full disk is [`StoreError::NoSpace`]: the transaction rolls back, nothing changes.
+//!   ciphertext; freed pages are zeroed (`secure_delete`), and a purge zeroes the replaced
+//!   file too;
+//! - a full disk is [`StoreError::NoSpace`]: the scratch copy is dropped, nothing changes.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Duration;
 
-use rusqlite::{
-    Connection, ErrorCode, MAIN_DB, OpenFlags, OptionalExtension, TransactionBehavior, params,
-};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
-use super::sqlite_file;
+use super::sqlite_file::{self, LockError};
 use super::sqlite_row::{COLUMNS, RawRow, decode_row, encode_row};
 use super::{
     Identity, ManifestSwap, ReadRecord, Record, Snapshot, Store, StoreError, new_store_id,
@@ -40,8 +37,6 @@ use super::{
 const APPLICATION_ID: i64 = 0x6369_6F31;
 /// 2: records carry `seq`, `prev_mac` and `mac`, and `meta` holds the manifest.
 const SCHEMA_VERSION: i64 = 2;
-/// How long a writer waits for another before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The columns have no type or NULL constraints beyond the key: the file may be edited by
 /// hand, and every row is decoded and checked field by field ([`decode_row`]) anyway.
@@ -68,16 +63,11 @@ const ALL_SQL: &str = "SELECT name, version, action, restored_from, written_at_m
 /// The embedded store at one path.
 pub struct SqliteStore {
     path: PathBuf,
-    /// Opened on first use; `None` inside while the file does not exist.
-    conn: Mutex<Option<Connection>>,
 }
 
 impl SqliteStore {
     pub fn new(path: PathBuf) -> SqliteStore {
-        SqliteStore {
-            path,
-            conn: Mutex::new(None),
-        }
+        SqliteStore { path }
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -121,28 +111,20 @@ impl SqliteStore {
         }
     }
 
-    /// Runs `f` on the connection, opening (and, when `create`, creating) the store first.
-    /// Returns `None` when the store does not exist and `create` is false.
-    fn with_conn<T>(
-        &self,
-        create: bool,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<Option<T>, StoreError> {
-        let mut guard = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guard.is_none() {
-            *guard = self.connect(create)?;
-        }
-        match guard.as_mut() {
-            Some(conn) => f(conn).map(Some),
-            None => Ok(None),
+    fn lock_err(&self, e: LockError) -> StoreError {
+        match e {
+            LockError::TimedOut => StoreError::Unusable {
+                location: self.location(),
+                action: "locked for writing (another cio is writing and did not finish in 30 s)",
+                detail: "try again".into(),
+            },
+            LockError::Io(e) => self.io_err("written", e),
         }
     }
 
-    fn connect(&self, create: bool) -> Result<Option<Connection>, StoreError> {
-        let unusable = |action, e: std::io::Error| self.io_err(action, e);
+    /// An immutable connection to the store as it is now; `None` when it does not exist or
+    /// holds nothing yet.
+    fn reader(&self) -> Result<Option<Connection>, StoreError> {
         match fs::metadata(&self.path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(StoreError::Foreign {
@@ -156,108 +138,110 @@ impl SqliteStore {
                     detail: "it is not a regular file (a FIFO, socket or device)".into(),
                 });
             }
+            Ok(meta) if meta.len() == 0 => return Ok(None),
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if !create {
-                    return Ok(None);
-                }
-                if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(dir)
-                        .map_err(|e| unusable("created (its folder cannot be made)", e))?;
-                }
-                match fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&self.path)
-                {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(unusable("created", e)),
-                }
-            }
-            Err(e) => return Err(unusable("opened", e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io_err("opened", e)),
         }
-        let stale_kept = sqlite_file::remove_stale_wal(&self.path);
-        let mut conn = self.open_connection(false)?;
-        let read_only = conn.is_readonly(MAIN_DB).map_err(|e| self.err(e))?;
-        if read_only || stale_kept {
-            // Read-only media (a mounted backup, `chattr +i`) or a stale WAL that cannot be
-            // removed: read the file as it is, ignoring every file beside it and taking no
-            // locks (nothing can change a file that cannot be written).
-            conn = self.open_connection(true)?;
-        } else {
-            conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
-            let mode: String = conn
-                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-                .map_err(|e| self.err(e))?;
-            if mode.eq_ignore_ascii_case("wal") {
-                // A store written by an earlier cio (or opened in WAL mode by another
-                // program): checkpoint it and make it one file again.
-                conn.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
-                    .map_err(|e| self.err(e))?;
-            }
-            conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;")
-                .map_err(|e| self.err(e))?;
-        }
-        if self.check_or_init_schema(&mut conn, create)? {
-            Ok(Some(conn))
-        } else {
-            // An empty file (a creation interrupted before its first write): read as empty.
-            Ok(None)
-        }
+        let uri = format!("file:{}?immutable=1", sqlite_file::uri_path(&self.path));
+        let conn = Connection::open_with_flags(
+            uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(self.check_schema(&conn)?.then_some(conn))
     }
 
-    /// Opens the file: read-write (SQLite falls back to read-only by itself when the file
-    /// cannot be written), or with `immutable` read-only without locks or journals.
-    fn open_connection(&self, immutable: bool) -> Result<Connection, StoreError> {
-        let conn = if immutable {
-            let uri = format!("file:{}?immutable=1", sqlite_file::uri_path(&self.path));
-            Connection::open_with_flags(
-                uri,
-                OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | OpenFlags::SQLITE_OPEN_URI
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-        } else {
-            Connection::open_with_flags(
-                &self.path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-        };
-        conn.map_err(|e| self.err(e))
-    }
-
-    /// Checks the store's format, or initialises an empty file when `create`, in one
-    /// transaction (a writer that is creating the store at the same moment is either wholly
-    /// seen or not at all). Returns whether the store is initialised.
-    fn check_or_init_schema(
+    /// Runs `f` on a reader. A file replaced (by a purge, which zeroes it) while it was
+    /// being read is read again.
+    fn reading<T>(
         &self,
-        conn: &mut Connection,
+        f: impl Fn(&Connection) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let inode = || fs::metadata(&self.path).map(|m| m.ino()).ok();
+        for _ in 0..3 {
+            let before = inode();
+            let Some(conn) = self.reader()? else {
+                return Ok(None);
+            };
+            match f(&conn) {
+                Ok(out) => return Ok(Some(out)),
+                Err(_) if inode() != before => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unusable {
+            location: self.location(),
+            action: "read",
+            detail: "it was replaced three times while being read".into(),
+        })
+    }
+
+    /// Runs `f` on a scratch copy of the store, which replaces the store if `f` changed it
+    /// (`zero_old`: and zeroes the file it replaces). With `create`, a store that does not
+    /// exist is created (and initialised) first; without, `Ok(None)` when there is none.
+    fn writing<T>(
+        &self,
         create: bool,
-    ) -> Result<bool, StoreError> {
-        // Creating: take the write lock first, so that of several processes creating the
-        // store at once exactly one initialises it and the others wait, then see it done.
-        let behavior = if create {
-            TransactionBehavior::Immediate
-        } else {
-            TransactionBehavior::Deferred
+        zero_old: bool,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        if let Ok(meta) = fs::metadata(&self.path)
+            && !meta.is_file()
+        {
+            // A folder, FIFO or device says so, as a read does.
+            return self.reader().map(|_| None);
+        }
+        let Some(mut locked) =
+            sqlite_file::lock(&self.path, create).map_err(|e| self.lock_err(e))?
+        else {
+            return Ok(None);
         };
-        let tx = conn
-            .transaction_with_behavior(behavior)
+        locked.clean_beside();
+        let scratch = locked.scratch().map_err(|e| self.io_err("written", e))?;
+        let conn = Connection::open_with_flags(
+            scratch.path(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.err(e))?;
+        // The copy is private and dropped on any failure: no journal is needed.
+        conn.query_row("PRAGMA journal_mode=OFF", [], |_| Ok(()))
             .map_err(|e| self.err(e))?;
-        let app_id: i64 = tx
+        conn.execute_batch("PRAGMA synchronous=OFF; PRAGMA secure_delete=ON;")
+            .map_err(|e| self.err(e))?;
+        let initialised = if self.check_schema(&conn)? {
+            false
+        } else if create {
+            self.initialise(&conn)?;
+            true
+        } else {
+            return Ok(None);
+        };
+        let before = conn.total_changes();
+        let out = f(&conn)?;
+        let changed = initialised || conn.total_changes() != before;
+        conn.close().map_err(|(_, e)| self.err(e))?;
+        if changed {
+            locked
+                .commit(scratch, zero_old)
+                .map_err(|e| self.io_err("written", e))?;
+        }
+        Ok(Some(out))
+    }
+
+    /// Whether the store is initialised: `false` for an empty database (a new store), an
+    /// error for another program's database or another format.
+    fn check_schema(&self, conn: &Connection) -> Result<bool, StoreError> {
+        let app_id: i64 = conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         if app_id == APPLICATION_ID {
-            self.check_schema_version(&tx)?;
-            tx.commit().map_err(|e| self.err(e))?;
+            self.check_schema_version(conn)?;
             return Ok(true);
         }
-        let tables: i64 = tx
+        let tables: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         if app_id != 0 || tables != 0 {
@@ -266,22 +250,21 @@ impl SqliteStore {
                 detail: "a SQLite database of another program".into(),
             });
         }
-        if !create {
-            // An empty file: a store whose creation was interrupted. Nothing is in it.
-            return Ok(false);
-        }
-        tx.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
-        tx.execute(
+        Ok(false)
+    }
+
+    /// Makes an empty database a store: the schema, a new store id, the marks.
+    fn initialise(&self, conn: &Connection) -> Result<(), StoreError> {
+        conn.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
+        conn.execute(
             "INSERT INTO meta (k, v) VALUES ('store_id', ?1)",
             [new_store_id()],
         )
         .map_err(|e| self.err(e))?;
-        tx.execute_batch(&format!(
+        conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
         ))
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(true)
+        .map_err(|e| self.err(e))
     }
 
     fn check_schema_version(&self, conn: &Connection) -> Result<(), StoreError> {
@@ -314,9 +297,9 @@ impl SqliteStore {
     fn query_versions(
         &self,
         sql: &str,
-        args: impl rusqlite::Params,
+        args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<ReadRecord>, StoreError> {
-        let rows = self.with_conn(false, |conn| self.query_in(conn, sql, args))?;
+        let rows = self.reading(|conn| self.query_in(conn, sql, args))?;
         Ok(rows.unwrap_or_default())
     }
 
@@ -435,21 +418,21 @@ impl Store for SqliteStore {
     }
 
     fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError> {
-        let identity = self.with_conn(create, |conn| {
-            let tx = conn.transaction().map_err(|e| self.err(e))?;
-            self.identity_in(&tx)
-        })?;
+        let identity = if create {
+            self.writing(true, false, |conn| self.identity_in(conn))?
+        } else {
+            self.reading(|conn| self.identity_in(conn))?
+        };
         Ok(identity.flatten())
     }
 
     fn read(&self) -> Result<Option<Snapshot>, StoreError> {
-        let snapshot = self.with_conn(false, |conn| {
-            // One read transaction: the manifest and the records of one moment.
-            let tx = conn.transaction().map_err(|e| self.err(e))?;
-            let Some(identity) = self.identity_in(&tx)? else {
+        // One immutable file: the manifest and the records of one moment.
+        let snapshot = self.reading(|conn| {
+            let Some(identity) = self.identity_in(conn)? else {
                 return Ok(None);
             };
-            let records = self.query_in(&tx, ALL_SQL, [])?;
+            let records = self.query_in(conn, ALL_SQL, [])?;
             Ok(Some(Snapshot { identity, records }))
         })?;
         Ok(snapshot.flatten())
@@ -458,19 +441,19 @@ impl Store for SqliteStore {
     fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM versions WHERE name = ?1 ORDER BY version DESC LIMIT 1");
-        Ok(self.query_versions(&sql, [name])?.pop())
+        Ok(self.query_versions(&sql, &[&name])?.pop())
     }
 
     fn list_latest(&self) -> Result<Vec<ReadRecord>, StoreError> {
-        self.query_versions(&Self::latest_sql(), [])
+        self.query_versions(&Self::latest_sql(), &[])
     }
 
     fn history(&self, name: &str) -> Result<Vec<ReadRecord>, StoreError> {
-        self.query_versions(&Self::history_sql(), [name])
+        self.query_versions(&Self::history_sql(), &[&name])
     }
 
     fn all_versions(&self) -> Result<Vec<ReadRecord>, StoreError> {
-        self.query_versions(ALL_SQL, [])
+        self.query_versions(ALL_SQL, &[])
     }
 
     fn append(
@@ -486,11 +469,8 @@ impl Store for SqliteStore {
         if Some(record.version) != expected.checked_add(1) {
             return Err(conflict());
         }
-        self.with_conn(true, |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| self.err(e))?;
-            match self.meta_text(&tx, "key_fingerprint")? {
+        self.writing(true, false, |conn| {
+            match self.meta_text(conn, "key_fingerprint")? {
                 Some(fp) if fp != key_fingerprint => {
                     return Err(StoreError::KeyMismatch {
                         location: self.location(),
@@ -500,14 +480,14 @@ impl Store for SqliteStore {
                 }
                 Some(_) => {}
                 None => {
-                    tx.execute(
+                    conn.execute(
                         "INSERT INTO meta (k, v) VALUES ('key_fingerprint', ?1)",
                         [key_fingerprint],
                     )
                     .map_err(|e| self.err(e))?;
                 }
             }
-            let latest: rusqlite::types::Value = tx
+            let latest: rusqlite::types::Value = conn
                 .query_row(
                     "SELECT max(version) FROM versions WHERE name = ?1",
                     [&record.name],
@@ -522,9 +502,9 @@ impl Store for SqliteStore {
             if latest != expected {
                 return Err(conflict());
             }
-            self.swap_manifest(&tx, &record.name, manifest)?;
+            self.swap_manifest(conn, &record.name, manifest)?;
             let row = encode_row(record);
-            tx.execute(
+            conn.execute(
                 &format!(
                     "INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
@@ -533,24 +513,17 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(|e| self.err(e))?;
-            tx.commit().map_err(|e| self.err(e))
+            Ok(())
         })?;
         Ok(())
     }
 
     fn purge(&self, name: &str, manifest: &ManifestSwap) -> Result<usize, StoreError> {
-        let removed = self.with_conn(false, |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| self.err(e))?;
-            self.swap_manifest(&tx, name, manifest)?;
-            // secure_delete zeroes the freed pages in the file; the rollback journal that
-            // held their old content is deleted at commit.
-            let n = tx
-                .execute("DELETE FROM versions WHERE name = ?1", [name])
-                .map_err(|e| self.err(e))?;
-            tx.commit().map_err(|e| self.err(e))?;
-            Ok(n)
+        // The file replaced is zeroed too: the purged ciphertext stays nowhere in it.
+        let removed = self.writing(false, true, |conn| {
+            self.swap_manifest(conn, name, manifest)?;
+            conn.execute("DELETE FROM versions WHERE name = ?1", [name])
+                .map_err(|e| self.err(e))
         })?;
         Ok(removed.unwrap_or(0))
     }

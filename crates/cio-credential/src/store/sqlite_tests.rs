@@ -141,9 +141,12 @@ fn a_backup_copied_over_the_store_is_exactly_the_backup_whatever_lies_beside_it(
     fs::write(&shm, vec![0u8; 32768]).unwrap();
     assert_eq!(sealed_of(&path, "n").as_deref(), Some(&b"old"[..]));
     assert_eq!(sealed_of(&path, "m"), None);
-    let s = SqliteStore::new(path.clone());
-    assert_eq!(files_beside(&s), vec!["credentials.db"]);
+    // Reading changed nothing; the next write leaves the store alone in its folder.
     assert_eq!(fs::read(&path).unwrap(), fs::read(&backup).unwrap());
+    let s = SqliteStore::new(path.clone());
+    suite::append(&s, 0, &record("m", 1, b"after"), "fp").unwrap();
+    assert_eq!(files_beside(&s), vec!["credentials.db"]);
+    assert_eq!(sealed_of(&path, "n").as_deref(), Some(&b"old"[..]));
     let conn = Connection::open(&path).unwrap();
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -152,7 +155,7 @@ fn a_backup_copied_over_the_store_is_exactly_the_backup_whatever_lies_beside_it(
 }
 
 #[test]
-fn a_store_of_an_earlier_cio_in_wal_mode_becomes_one_file() {
+fn a_store_in_wal_mode_is_read_from_its_file_and_becomes_one_file() {
     let (_d, s) = fresh();
     s.identity(true).unwrap();
     suite::append(&s, 0, &record("n", 1, b"a"), "fp").unwrap();
@@ -161,14 +164,22 @@ fn a_store_of_an_earlier_cio_in_wal_mode_becomes_one_file() {
     let conn = Connection::open(&path).unwrap();
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
         .unwrap();
-    conn.file_control(Some(MAIN_DB), rusqlite::FileControl::PersistWal(&mut 1))
-        .unwrap();
+    conn.file_control(
+        Some(rusqlite::MAIN_DB),
+        rusqlite::FileControl::PersistWal(&mut 1),
+    )
+    .unwrap();
     conn.execute("UPDATE versions SET sealed = x'620000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000'", [])
         .unwrap();
     drop(conn);
+    // The WAL was checkpointed into the file when its connection closed: a reader sees the
+    // file's content, and ignores the (persisted) WAL beside it.
     let s = SqliteStore::new(path.clone());
     assert_eq!(sealed_of(&path, "n").as_deref(), Some(&b"b"[..]));
+    // The next write makes it one file again, in rollback mode.
+    suite::append(&s, 1, &record("n", 2, b"c"), "fp").unwrap();
     assert_eq!(files_beside(&s), vec!["credentials.db"]);
+    assert_eq!(sealed_of(&path, "n").as_deref(), Some(&b"c"[..]));
     let header = fs::read(&path).unwrap();
     assert_eq!((header[18], header[19]), (1, 1), "rollback-journal mode");
 }

@@ -53,10 +53,11 @@ fn between_commands_the_store_is_one_file_and_a_copied_backup_is_exactly_the_bac
     std::fs::copy(&backup, env.store()).unwrap();
     assert_eq!(listing(&env), before);
     assert_eq!(env.reveal("cio_minio_access_key"), "minio-before");
-    assert_eq!(files_in(&folder), ["credentials.db"]);
-    // And it keeps working as that store.
+    assert_eq!(std::fs::read(env.store()).unwrap(), std::fs::read(&backup).unwrap());
+    // And it keeps working as that store; the next write clears what lay beside it.
     env.create("cio_minio_access_key", "minio-again");
     assert_eq!(env.reveal("cio_minio_access_key"), "minio-again");
+    assert_eq!(files_in(&folder), ["credentials.db"]);
 }
 
 /// `chattr +i` on the store, its folder and the key: a store on read-only media.
