@@ -53,7 +53,10 @@ fn between_commands_the_store_is_one_file_and_a_copied_backup_is_exactly_the_bac
     std::fs::copy(&backup, env.store()).unwrap();
     assert_eq!(listing(&env), before);
     assert_eq!(env.reveal("cio_minio_access_key"), "minio-before");
-    assert_eq!(std::fs::read(env.store()).unwrap(), std::fs::read(&backup).unwrap());
+    assert_eq!(
+        std::fs::read(env.store()).unwrap(),
+        std::fs::read(&backup).unwrap()
+    );
     // And it keeps working as that store; the next write clears what lay beside it.
     env.create("cio_minio_access_key", "minio-again");
     assert_eq!(env.reveal("cio_minio_access_key"), "minio-again");
@@ -326,4 +329,36 @@ fn a_full_disk_says_so_and_changes_nothing() {
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
+}
+
+#[test]
+fn a_standard_input_that_never_closes_is_announced() {
+    use std::io::{BufRead, BufReader, Write};
+    let env = TestEnv::new();
+    let mut child = cio_std(&env)
+        .args(["credential", "create", "cio_minio_access_key"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let start = Instant::now();
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let waited = start.elapsed();
+    assert_eq!(
+        line,
+        "Warning: waiting for the value of cio_minio_access_key on standard input; end it (Ctrl-D) or give the value with --from-file\n"
+    );
+    assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+    stdin.write_all(b"minio-typed-late\n").unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    assert_eq!(env.reveal("cio_minio_access_key"), "minio-typed-late");
+    // A value that arrives at once: no notice.
+    env.cio_in(&["credential", "create", "cio_minio_access_key"], "minio")
+        .success()
+        .stderr("");
 }
