@@ -68,6 +68,9 @@ pub(crate) struct Authenticator<'a> {
     key: &'a MacKey,
     store_id: &'a str,
     fingerprint: &'a str,
+    /// The MAC keyed and fed the record domain, store id and fingerprint: every record's
+    /// MAC starts from a copy of it (keying HMAC costs as much as a short record).
+    record_prefix: HmacSha256,
 }
 
 /// Feeds one field: its length (8 bytes) then its bytes, so no two field lists collide.
@@ -76,25 +79,27 @@ fn field(mac: &mut HmacSha256, bytes: &[u8]) {
     mac.update(bytes);
 }
 
+/// An HMAC keyed with `key` and fed `domain`, the store id and the key fingerprint.
+fn start(key: &MacKey, store_id: &str, fingerprint: &str, domain: &[u8]) -> HmacSha256 {
+    let mut mac = new_mac(key.0.as_slice());
+    field(&mut mac, domain);
+    field(&mut mac, store_id.as_bytes());
+    field(&mut mac, fingerprint.as_bytes());
+    mac
+}
+
 impl<'a> Authenticator<'a> {
     pub(crate) fn new(key: &'a MacKey, store_id: &'a str, fingerprint: &'a str) -> Self {
         Authenticator {
             key,
             store_id,
             fingerprint,
+            record_prefix: start(key, store_id, fingerprint, b"cio-credential/record/v1"),
         }
     }
 
-    fn start(&self, domain: &[u8]) -> HmacSha256 {
-        let mut mac = new_mac(self.key.0.as_slice());
-        field(&mut mac, domain);
-        field(&mut mac, self.store_id.as_bytes());
-        field(&mut mac, self.fingerprint.as_bytes());
-        mac
-    }
-
     fn record_mac(&self, r: &Record) -> HmacSha256 {
-        let mut mac = self.start(b"cio-credential/record/v1");
+        let mut mac = self.record_prefix.clone();
         field(&mut mac, r.name.as_bytes());
         field(&mut mac, &r.version.to_be_bytes());
         field(&mut mac, r.action.as_str().as_bytes());
@@ -126,7 +131,12 @@ impl<'a> Authenticator<'a> {
     }
 
     fn manifest_mac(&self, m: &Manifest) -> HmacSha256 {
-        let mut mac = self.start(b"cio-credential/manifest/v1");
+        let mut mac = start(
+            self.key,
+            self.store_id,
+            self.fingerprint,
+            b"cio-credential/manifest/v1",
+        );
         field(&mut mac, &m.seq.to_be_bytes());
         field(&mut mac, &(m.heads.len() as u64).to_be_bytes());
         for (name, head) in &m.heads {
