@@ -12,7 +12,13 @@ mod catalog;
 mod credentials;
 mod crypto;
 mod error;
+mod files;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handoff;
+mod integrity;
+mod ledger;
 mod migrate;
 mod paths;
 mod restic;
@@ -35,7 +41,11 @@ pub use secret::SecretValue;
 // Settings, and opening a store.
 pub use settings::{AskPassword, Settings};
 // One store with its key: what commands use.
-pub use credentials::{CredentialStore, EarlierRevisions, Entry, HistoryEntry, Purged, Written};
+pub use credentials::{
+    CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed, Purged, Written,
+};
+// Why a credential's records cannot be trusted.
+pub use integrity::Damage;
 // Sets: what each has and lacks, their values, which ones a command means.
 pub use sets::{Listing, Purpose, SetFilter, SetStatus, SetValues, Stored, select};
 // Handing a set to restic.
@@ -45,7 +55,10 @@ pub use migrate::{Migrated, MigrationReport};
 // The stores themselves (backends), for tools and tests that work below the credentials.
 pub use store::etcd::{EtcdAuth, EtcdOptions, EtcdSpec};
 pub use store::sqlite::SqliteStore;
-pub use store::{Action, Identity, Record, SpecError, Store, StoreError, StoreSpec};
+pub use store::{
+    Action, Identity, ManifestSwap, ReadRecord, Record, Snapshot, SpecError, Store, StoreError,
+    StoreSpec, Undecodable,
+};
 // The store key and what can go wrong with it.
 pub use crypto::{DoesNotOpen, KeyError};
 // restic's key files, as `validate` reads them; a set's CA certificate handed to restic.

@@ -232,7 +232,7 @@ struct MacJson {
 }
 
 impl MasterKey {
-    fn from_json(plain: &[u8]) -> Result<MasterKey, ResticError> {
+    pub(crate) fn from_json(plain: &[u8]) -> Result<MasterKey, ResticError> {
         let mut json: MasterKeyJson =
             serde_json::from_slice(plain).map_err(|e| malformed("master key", e))?;
         let decode = |field: &str, text: &str, len: usize| {
