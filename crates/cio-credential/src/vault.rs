@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 use crate::secret::SecretValue;
 use crate::store::{Action, Identity, Store, StoreError, Version, now_ms};
 
+mod batch;
+pub use batch::Change;
+
 /// How often a write is retried after losing a race before it gives up.
 const MAX_RETRIES: usize = 1000;
 
@@ -143,27 +146,7 @@ impl Vault {
         name: CredentialName,
         mut make: impl FnMut(Option<&Version>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
     ) -> Result<(u64, Action)> {
-        // The key before the store: a first write whose key cannot be made or read leaves
-        // no store behind.
-        let (key, identity) = match self.store.identity(false)? {
-            Some(identity) => (self.key(&identity, true)?, identity),
-            None => {
-                let unsealed = Identity {
-                    store_id: String::new(),
-                    key_fingerprint: None,
-                };
-                let key = self.key(&unsealed, true)?;
-                let identity = self
-                    .store
-                    .identity(true)?
-                    .ok_or_else(|| StoreError::Unusable {
-                        location: self.store.location(),
-                        action: "created",
-                        detail: "it did not record an id".into(),
-                    })?;
-                (key, identity)
-            }
-        };
+        let (key, identity) = self.sealing_key()?;
         let name_text = name.to_string();
         for _ in 0..MAX_RETRIES {
             let latest = self.store.latest(&name_text)?;
@@ -191,22 +174,51 @@ impl Vault {
             match self.store.append(expected, &record, key.fingerprint()) {
                 Ok(()) => return Ok((version, action)),
                 Err(StoreError::Conflict { .. }) => continue,
-                Err(StoreError::KeyMismatch {
-                    key_fingerprint,
-                    store_fingerprint,
-                    ..
-                }) => {
-                    return Err(KeyError::Mismatch {
-                        path: self.key_path.clone(),
-                        key_fingerprint,
-                        store_fingerprint,
-                    }
-                    .into());
-                }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.append_error(e)),
             }
         }
         Err(StoreError::Conflict { name: name_text }.into())
+    }
+
+    /// The key that seals new versions, and the store's identity. The key before the store:
+    /// a first write whose key cannot be made or read leaves no store behind.
+    fn sealing_key(&self) -> Result<(&Key, Identity)> {
+        match self.store.identity(false)? {
+            Some(identity) => Ok((self.key(&identity, true)?, identity)),
+            None => {
+                let unsealed = Identity {
+                    store_id: String::new(),
+                    key_fingerprint: None,
+                };
+                let key = self.key(&unsealed, true)?;
+                let identity = self
+                    .store
+                    .identity(true)?
+                    .ok_or_else(|| StoreError::Unusable {
+                        location: self.store.location(),
+                        action: "created",
+                        detail: "it did not record an id".into(),
+                    })?;
+                Ok((key, identity))
+            }
+        }
+    }
+
+    /// A failed append as the administrator needs it: another key names the key file.
+    fn append_error(&self, e: StoreError) -> Error {
+        match e {
+            StoreError::KeyMismatch {
+                key_fingerprint,
+                store_fingerprint,
+                ..
+            } => KeyError::Mismatch {
+                path: self.key_path.clone(),
+                key_fingerprint,
+                store_fingerprint,
+            }
+            .into(),
+            e => e.into(),
+        }
     }
 
     /// Creates or replaces `name` with `value`, after checking the value's rules.

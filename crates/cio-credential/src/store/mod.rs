@@ -188,6 +188,18 @@ pub trait Store: Send + Sync {
         expected: u64,
         version: &Version,
         key_fingerprint: &str,
+    ) -> Result<(), StoreError> {
+        self.append_all(&[(expected, version)], key_fingerprint)
+    }
+
+    /// Appends several versions, of one or more names, all or nothing: each `(expected,
+    /// version)` as [`Store::append`] would, where a name's later entries expect the version
+    /// its earlier entry appends. When any condition fails nothing is appended
+    /// ([`StoreError::Conflict`] names a name that changed). An empty batch does nothing.
+    fn append_all(
+        &self,
+        batch: &[(u64, &Version)],
+        key_fingerprint: &str,
     ) -> Result<(), StoreError>;
 
     /// Destroys every version of `name`; returns how many there were.
@@ -372,6 +384,54 @@ pub(crate) mod suite {
             vec![1, 2]
         );
         assert_eq!(history[0].sealed.as_deref(), Some(&b"a"[..]));
+    }
+
+    pub fn append_all_is_all_or_nothing(store: &dyn Store) {
+        store.identity(true).unwrap();
+        store
+            .append(0, &version("b", 1, Action::Create, Some(b"b1")), "fp")
+            .unwrap();
+        // "b" already has version 1: the whole batch is refused, "a" included.
+        let (a1, b1) = (
+            version("a", 1, Action::Create, Some(b"a1")),
+            version("b", 1, Action::Create, Some(b"x")),
+        );
+        let err = store.append_all(&[(0, &a1), (0, &b1)], "fp").unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict { name } if name == "b"),
+            "{err:?}"
+        );
+        assert!(store.latest("a").unwrap().is_none());
+        // Several versions of one name and one of another, at once.
+        let (a2, b2, b3) = (
+            version("a", 2, Action::Update, Some(b"a2")),
+            version("b", 2, Action::Update, Some(b"b2")),
+            version("b", 3, Action::Update, Some(b"b3")),
+        );
+        store
+            .append_all(&[(0, &a1), (1, &b2), (1, &a2), (2, &b3)], "fp")
+            .unwrap();
+        let history = |n| {
+            store
+                .history(n)
+                .unwrap()
+                .into_iter()
+                .map(|v| v.sealed.unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(history("a"), [b"a1".to_vec(), b"a2".to_vec()]);
+        assert_eq!(
+            history("b"),
+            [b"b1".to_vec(), b"b2".to_vec(), b"b3".to_vec()]
+        );
+        // A batch whose versions do not follow each other is refused before anything.
+        let err = store.append_all(&[(2, &a2)], "fp").unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }));
+        // Another key: refused, nothing appended.
+        let a3 = version("a", 3, Action::Update, Some(b"a3"));
+        let err = store.append_all(&[(2, &a3)], "other").unwrap_err();
+        assert!(matches!(err, StoreError::KeyMismatch { .. }), "{err:?}");
+        assert_eq!(store.latest("a").unwrap().unwrap().version, 2);
     }
 
     pub fn other_keys_are_refused(store: &dyn Store) {

@@ -1,0 +1,253 @@
+//! Escrow: a sealed bundle kept as one object beside the set's repository, because the
+//! bucket is what survives a lost cluster.
+//!
+//! Rules:
+//! - the object is `<bucket>/<prefix>/cio-recovery.age` ([`OBJECT_NAME`] at the repository's
+//!   root). restic 0.14 never lists the repository's root: it reads `config` by name and
+//!   lists only `data/`, `keys/`, `locks/`, `snapshots/` and `index/` (its S3 backend's
+//!   layout), so `check`, `prune` and `copy` neither see nor remove the object;
+//! - an escrow bundle is sealed to recipients only (automation has no one to type a
+//!   passphrase);
+//! - it is written with the set's own keys and read back with any key that may read the
+//!   bucket; one attempt per request, each bounded by [`TIMEOUT`];
+//! - all S3 traffic of this module goes through [`transfer`], one small function, so it can
+//!   be pointed at another S3 client without touching the rest.
+
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::catalog::{RepoUrl, RuleViolation};
+use crate::secret::SecretValue;
+
+/// The escrow object's name, at the repository's root.
+pub const OBJECT_NAME: &str = "cio-recovery.age";
+
+/// The longest one escrow request may take.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The region requests are signed for when the set names none.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// The largest escrow object read back: a bundle of every set with a long history is far
+/// smaller.
+const MAX_OBJECT: usize = 16 * 1024 * 1024;
+
+/// What can go wrong storing or reading an escrow object. Messages name the object (a
+/// repository URL is not secret), never a key.
+#[derive(Debug, thiserror::Error)]
+pub enum EscrowError {
+    #[error("{0}")]
+    BadRepository(RuleViolation),
+    #[error("no recovery bundle at {location}")]
+    Missing { location: String },
+    #[error("{location} refused the keys: {detail}")]
+    Denied { location: String, detail: String },
+    #[error("{location} cannot be {action}: {detail}")]
+    Failed {
+        location: String,
+        action: &'static str,
+        detail: String,
+    },
+}
+
+impl EscrowError {
+    /// What the administrator should do next.
+    pub fn hint(&self) -> String {
+        match self {
+            EscrowError::BadRepository(_) => {
+                "give the lost cluster's repository URL, as restic takes it: s3:https://HOST/BUCKET[/PREFIX]".into()
+            }
+            EscrowError::Missing { .. } => {
+                "check the URL is the repository the lost cluster backed up to; a bundle is there only if that cluster ran 'cio credential export --to-repository' or had recovery_recipients set".into()
+            }
+            EscrowError::Denied { .. } => {
+                "check the access and secret key: they must be allowed to read (to import) or write (to export) objects in the repository's bucket".into()
+            }
+            EscrowError::Failed { .. } => {
+                "check that the object storage is reachable from this node (cio credential validate checks the set), then try again".into()
+            }
+        }
+    }
+}
+
+/// Where the escrow object of `repo` is: its bucket and key.
+pub fn object_key(repo: &RepoUrl) -> String {
+    if repo.prefix.is_empty() {
+        OBJECT_NAME.to_string()
+    } else {
+        format!("{}/{OBJECT_NAME}", repo.prefix)
+    }
+}
+
+/// The escrow object of the repository `repo_url`, as restic would write its URL (for
+/// messages).
+pub fn location(repo_url: &str) -> String {
+    format!("{}/{OBJECT_NAME}", repo_url.trim_end_matches('/'))
+}
+
+/// The keys and region a request is signed with.
+pub struct Access<'a> {
+    pub access_key: &'a SecretValue,
+    pub secret_key: &'a SecretValue,
+    /// The signing region; `None`: us-east-1.
+    pub region: Option<&'a str>,
+}
+
+/// Stores `sealed` as the escrow object of the repository `repo_url`, replacing any earlier
+/// one.
+pub fn store(repo_url: &str, access: &Access<'_>, sealed: &[u8]) -> Result<(), EscrowError> {
+    transfer(repo_url, access, Some(sealed)).map(drop)
+}
+
+/// Reads the escrow object of the repository `repo_url`.
+pub fn fetch(repo_url: &str, access: &Access<'_>) -> Result<Vec<u8>, EscrowError> {
+    transfer(repo_url, access, None)
+}
+
+/// The one place this module speaks S3: puts `body` as the escrow object (and returns
+/// nothing), or without a body gets the object. Path-style, one attempt, the set's static
+/// keys only (never the environment or a profile).
+fn transfer(
+    repo_url: &str,
+    access: &Access<'_>,
+    body: Option<&[u8]>,
+) -> Result<Vec<u8>, EscrowError> {
+    let repo = RepoUrl::parse(repo_url).map_err(EscrowError::BadRepository)?;
+    let location = location(repo_url);
+    let action = if body.is_some() { "written" } else { "read" };
+    let failed = |detail: String| EscrowError::Failed {
+        location: location.clone(),
+        action,
+        detail,
+    };
+    let credentials =
+        Credentials::from_keys(access.access_key.expose(), access.secret_key.expose(), None);
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(
+            access.region.unwrap_or(DEFAULT_REGION).to_string(),
+        ))
+        .endpoint_url(repo.endpoint())
+        .force_path_style(true)
+        .credentials_provider(credentials)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(TIMEOUT)
+                .operation_timeout(TIMEOUT)
+                .build(),
+        )
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .build();
+    let client = Client::from_conf(config);
+    let key = object_key(&repo);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(format!("cannot start the network runtime: {e}")))?;
+    let classify = |code: Option<&str>, status: u16, detail: String| match code {
+        Some("NoSuchKey") => EscrowError::Missing {
+            location: location.clone(),
+        },
+        None if status == 404 => EscrowError::Missing {
+            location: location.clone(),
+        },
+        Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "Forbidden") => {
+            EscrowError::Denied {
+                location: location.clone(),
+                detail,
+            }
+        }
+        None if status == 403 => EscrowError::Denied {
+            location: location.clone(),
+            detail,
+        },
+        _ => failed(detail),
+    };
+    runtime.block_on(async {
+        match body {
+            Some(body) => client
+                .put_object()
+                .bucket(&repo.bucket)
+                .key(&key)
+                .content_type("text/plain")
+                .body(ByteStream::from(body.to_vec()))
+                .send()
+                .await
+                .map(|_| Vec::new())
+                .map_err(|e| sdk_error(e, classify)),
+            None => {
+                let out = client
+                    .get_object()
+                    .bucket(&repo.bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(e, classify))?;
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| failed(e.to_string()))?
+                    .into_bytes();
+                if bytes.len() > MAX_OBJECT {
+                    return Err(failed(format!(
+                        "it is {} bytes, more than a recovery bundle can be",
+                        bytes.len()
+                    )));
+                }
+                Ok(bytes.to_vec())
+            }
+        }
+    })
+}
+
+/// An SDK error as (S3 error code, HTTP status, detail), given to `classify`.
+fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    classify: impl Fn(Option<&str>, u16, String) -> EscrowError,
+) -> EscrowError {
+    match &err {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let code = ctx.err().code();
+            let detail = match (code, ctx.err().message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => format!("HTTP {status}"),
+            };
+            classify(code, status, detail)
+        }
+        SdkError::ResponseError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            classify(None, status, format!("HTTP {status}"))
+        }
+        _ => classify(Some(""), 0, DisplayErrorContext(&err).to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_object_sits_at_the_repository_root() {
+        let at = |url: &str| object_key(&RepoUrl::parse(url).unwrap());
+        assert_eq!(at("s3:http://h:9000/bucket"), "cio-recovery.age");
+        assert_eq!(at("s3:http://h:9000/bucket/"), "cio-recovery.age");
+        assert_eq!(at("s3:https://h/bucket/a/b"), "a/b/cio-recovery.age");
+        assert_eq!(
+            location("s3:http://h:9000/bucket/backups/"),
+            "s3:http://h:9000/bucket/backups/cio-recovery.age"
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! Disaster recovery: a cluster's credential sets sealed into a *recovery bundle* that
+//! outlives the cluster, its store and its key file.
+//!
+//! A bundle is a standard age file (<https://age-encryption.org/v1>), ASCII-armored
+//! (`-----BEGIN AGE ENCRYPTED FILE-----`), sealed with rage's `age` library to a passphrase
+//! (scrypt) or to recipients (X25519 `age1…` keys, SSH public keys). The real `age` command
+//! opens one (`age -d`), and cio opens any age file whose plaintext is a bundle.
+//!
+//! # The plaintext (format `cio-recovery-bundle`, version 1)
+//!
+//! One UTF-8 JSON object, never written anywhere unencrypted:
+//!
+//! ```json
+//! {
+//!   "format": "cio-recovery-bundle",
+//!   "format_version": 1,
+//!   "created_at_ms": 1790000000000,
+//!   "created_by": "cio 0.1.0",
+//!   "history": false,
+//!   "credentials": [
+//!     {"name": "cio_minio_backup_repo",
+//!      "versions": [{"version": 3, "action": "update", "written_at_ms": 1789000000000,
+//!                    "value": "s3:https://minio.example:9000/backups"}]}
+//!   ]
+//! }
+//! ```
+//!
+//! - `format` must be `cio-recovery-bundle` and `format_version` 1; a reader refuses any
+//!   other (a newer version names itself in the error); fields it does not know are ignored;
+//! - `created_at_ms` / `written_at_ms`: milliseconds since the Unix epoch;
+//! - `credentials`: one entry per name (one of the catalog's names, each at most once); its
+//!   `versions` are oldest first and never empty. Without history each holds one version,
+//!   the live one; with history every version the store kept, `action` one of `create`,
+//!   `update`, `remove`, `restore`, and `value` absent for a `remove`.
+//!
+//! Modules: [`bundle`] (the plaintext), [`seal`] (age), [`escrow`] (the copy beside the
+//! repository), [`output`] (a bundle file written whole or not at all).
+
+pub mod bundle;
+pub mod escrow;
+pub mod output;
+pub mod seal;
+
+use std::path::PathBuf;
+
+use crate::catalog::CredentialName;
+use seal::RecipientSource;
+
+/// What can go wrong making, storing or opening a bundle. No message repeats a value, a
+/// passphrase, a recipient or a line of a file.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error(
+        "the passphrase is {chars} characters; a recovery bundle needs at least {} ({} or more recommended)",
+        seal::MIN_PASSPHRASE,
+        seal::GOOD_PASSPHRASE
+    )]
+    PassphraseTooShort { chars: usize },
+    #[error("{place} is not a recipient cio can seal to: {why}")]
+    UnknownRecipient {
+        place: RecipientSource,
+        why: &'static str,
+    },
+    #[error("{} holds no recipient", .0.display())]
+    NoRecipientsInFile(PathBuf),
+    #[error("there is no recipient to seal the bundle to")]
+    NothingToSealTo,
+    #[error(
+        "a bundle is sealed to a passphrase or to recipients, not both (age allows a passphrase only alone)"
+    )]
+    PassphraseAndRecipients,
+    #[error("cannot seal the bundle: {0}")]
+    Seal(String),
+    #[error("identity file {} cannot be read: {detail}", path.display())]
+    IdentityUnreadable { path: PathBuf, detail: String },
+    #[error("identity file {} may be read by others (mode {mode:o})", path.display())]
+    IdentityExposed { path: PathBuf, mode: u32 },
+    #[error("{} holds no age or SSH identity", .0.display())]
+    NoIdentity(PathBuf),
+    #[error("{} is a passphrase-protected SSH key", .0.display())]
+    EncryptedSshIdentity(PathBuf),
+    #[error("the passphrase does not open this bundle")]
+    WrongPassphrase,
+    #[error("none of the identities given opens this bundle")]
+    WrongIdentity,
+    #[error("this bundle is sealed to recipients, not to a passphrase")]
+    SealedToRecipients,
+    #[error("this bundle is sealed to a passphrase, not to recipients")]
+    SealedToPassphrase,
+    #[error("the bundle's passphrase work factor 2^{required} is more than cio accepts (2^{max})", max = seal::MAX_SCRYPT_LOG_N)]
+    ExcessiveWork { required: u8 },
+    #[error("the bundle is damaged or was changed: {0}")]
+    Damaged(String),
+    #[error("the bundle opens, but what it holds is not a cio recovery bundle")]
+    NotABundle,
+    #[error("the bundle is format version {0}; this cio reads version 1")]
+    UnknownFormatVersion(u32),
+    #[error("credential {index} of the bundle has a name this cio does not know")]
+    UnknownName { index: usize },
+    #[error("{} exists", .0.display())]
+    OutputExists(PathBuf),
+    #[error("cannot write {}: {detail}", path.display())]
+    Output { path: PathBuf, detail: String },
+    #[error("the store holds newer, different values for {}", names(.0))]
+    NewerInStore(Vec<CredentialName>),
+    #[error(transparent)]
+    Escrow(#[from] escrow::EscrowError),
+}
+
+fn names(names: &[CredentialName]) -> String {
+    names
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl RecoveryError {
+    /// Whether the command line (rather than the bundle or the world) is wrong.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            RecoveryError::UnknownRecipient { .. }
+                | RecoveryError::NothingToSealTo
+                | RecoveryError::PassphraseAndRecipients
+                | RecoveryError::SealedToRecipients
+                | RecoveryError::SealedToPassphrase
+        )
+    }
+
+    /// What the administrator should do next.
+    pub fn hint(&self) -> String {
+        match self {
+            RecoveryError::PassphraseTooShort { .. } => "nothing was written; choose a longer passphrase (a few random words) and run the command again".into(),
+            RecoveryError::UnknownRecipient { .. } | RecoveryError::NoRecipientsInFile(_) => {
+                "give age X25519 recipients (age1..., made by age-keygen) or ssh-ed25519 / ssh-rsa public keys (the .pub file's line)".into()
+            }
+            RecoveryError::NothingToSealTo => {
+                "name recipients with --recipient or --recipients-file, or set recovery_recipients in cio.toml".into()
+            }
+            RecoveryError::PassphraseAndRecipients => {
+                "make two bundles: one with --recipient, one with a passphrase".into()
+            }
+            RecoveryError::Seal(_) => "nothing was written; run the command again".into(),
+            RecoveryError::IdentityUnreadable { path, .. } => format!(
+                "check that {} exists and that this user may read it",
+                path.display()
+            ),
+            RecoveryError::IdentityExposed { path, .. } => format!(
+                "nothing was read; run 'chmod 600 {}' (as ssh demands of private keys), then try again",
+                path.display()
+            ),
+            RecoveryError::NoIdentity(_) => {
+                "give the private key that matches a recipient: an age identity file (AGE-SECRET-KEY-1...) or an unencrypted OpenSSH private key".into()
+            }
+            RecoveryError::EncryptedSshIdentity(path) => format!(
+                "decrypt a private copy (cp {0} /root/rescue-key && ssh-keygen -p -N '' -f /root/rescue-key) and give that, or use an age identity",
+                path.display()
+            ),
+            RecoveryError::WrongPassphrase => {
+                "nothing was written; type the passphrase the bundle was made with (a bundle whose header was changed fails the same way)".into()
+            }
+            RecoveryError::WrongIdentity => {
+                "nothing was written; give the identity whose recipient the bundle was sealed to (one named in recovery_recipients)".into()
+            }
+            RecoveryError::SealedToRecipients => {
+                "give the matching private key with --identity FILE".into()
+            }
+            RecoveryError::SealedToPassphrase => {
+                "leave out --identity: you will be asked for the bundle's passphrase".into()
+            }
+            RecoveryError::ExcessiveWork { .. } => {
+                "open it with the age command (age -d) if you trust where it came from".into()
+            }
+            RecoveryError::Damaged(_) | RecoveryError::NotABundle => {
+                "nothing was written; use an intact copy of the bundle (a printed one can be typed in again and checked with --dry-run)".into()
+            }
+            RecoveryError::UnknownFormatVersion(_) | RecoveryError::UnknownName { .. } => {
+                "nothing was written; import it with the cio version that made it, or a newer one".into()
+            }
+            RecoveryError::OutputExists(path) => format!(
+                "nothing was written; choose another --output, or add --force to replace {}",
+                path.display()
+            ),
+            RecoveryError::Output { .. } => {
+                "nothing was written; check the folder exists and this user may write there".into()
+            }
+            RecoveryError::NewerInStore(names) => format!(
+                "nothing was written; compare with 'cio credential history {}', then add --force to replace them (their values stay in the history)",
+                names.first().map(ToString::to_string).unwrap_or_default()
+            ),
+            RecoveryError::Escrow(e) => e.hint(),
+        }
+    }
+}
