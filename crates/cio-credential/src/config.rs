@@ -43,6 +43,9 @@ pub struct Config {
     pub etcd_cert: Option<PathBuf>,
     /// PEM file of that certificate's private key (etcdctl's `--key`).
     pub etcd_key: Option<PathBuf>,
+    /// The recovery recipients (`age1…` keys, SSH public keys): when set, every write that
+    /// changes a primary set refreshes the set's escrow bundle beside its repository.
+    pub recovery_recipients: Option<Vec<String>>,
 }
 
 /// What can go wrong with the configuration file. Every message names the file.
@@ -66,7 +69,7 @@ impl ConfigError {
                 path.display()
             ),
             ConfigError::Invalid { path, .. } => format!(
-                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key, as TOML strings",
+                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key, as TOML strings, and recovery_recipients, a list of strings",
                 path.display()
             ),
         }
@@ -178,6 +181,8 @@ pub struct Settings {
     pub etcd_cacert: Option<(PathBuf, Source)>,
     pub etcd_cert: Option<(PathBuf, Source)>,
     pub etcd_key: Option<(PathBuf, Source)>,
+    /// The recovery recipients (from the file only; empty when unset).
+    pub recovery_recipients: Vec<String>,
 }
 
 impl Settings {
@@ -255,6 +260,7 @@ pub fn resolve(
             env_path("CIO_ETCD_KEY"),
             file.etcd_key.clone(),
         ),
+        recovery_recipients: file.recovery_recipients.clone().unwrap_or_default(),
     }
 }
 
@@ -379,6 +385,7 @@ mod tests {
             etcd_cacert: Some("/file/ca.pem".into()),
             etcd_cert: None,
             etcd_key: None,
+            recovery_recipients: None,
         };
         let s = resolve(
             &Flags::default(),
@@ -452,5 +459,25 @@ mod tests {
         .unwrap();
         assert_eq!(auth.user, "cio");
         assert!(!format!("{auth:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn recovery_recipients_are_a_list_of_strings() {
+        let path = Path::new("/etc/cio/cio.toml");
+        let c = parse(
+            path,
+            "recovery_recipients = [\"age1abc\", \"ssh-ed25519 AAAA x\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.recovery_recipients.unwrap().len(), 2);
+        let err = parse(path, "recovery_recipients = \"age1abc\"\n").unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+        let s = resolve(
+            &Flags::default(),
+            env_of(&[]),
+            &Config::default(),
+            &defaults(),
+        );
+        assert!(s.recovery_recipients.is_empty());
     }
 }

@@ -34,16 +34,18 @@
 //!   `update`, `remove`, `restore`, and `value` absent for a `remove`.
 //!
 //! Modules: [`bundle`] (the plaintext), [`seal`] (age), [`escrow`] (the copy beside the
-//! repository), [`output`] (a bundle file written whole or not at all).
+//! repository), [`output`] (a bundle file written whole or not at all), [`import`] (what an
+//! import writes).
 
 pub mod bundle;
 pub mod escrow;
+pub mod import;
 pub mod output;
 pub mod seal;
 
 use std::path::PathBuf;
 
-use crate::catalog::CredentialName;
+use crate::catalog::{CredentialName, SetId};
 use seal::RecipientSource;
 
 /// What can go wrong making, storing or opening a bundle. No message repeats a value, a
@@ -103,6 +105,8 @@ pub enum RecoveryError {
     Output { path: PathBuf, detail: String },
     #[error("the store holds newer, different values for {}", names(.0))]
     NewerInStore(Vec<CredentialName>),
+    #[error("the bundle holds the {first} and the {second} set; with --as-alternate both would be written to the {} alternate set", .second.provider)]
+    TwoSetsOneTarget { first: SetId, second: SetId },
     #[error(transparent)]
     Escrow(#[from] escrow::EscrowError),
 }
@@ -189,6 +193,9 @@ impl RecoveryError {
                 "nothing was written; compare with 'cio credential history {}', then add --force to replace them (their values stay in the history)",
                 names.first().map(ToString::to_string).unwrap_or_default()
             ),
+            RecoveryError::TwoSetsOneTarget { .. } => {
+                "nothing was written; import without --as-alternate, or export each set into its own bundle (--provider, --alternate)".into()
+            }
             RecoveryError::Escrow(e) => e.hint(),
         }
     }
