@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::catalog::{CredentialName, SetId};
+use crate::credentials::{CredentialStore, HistoryEntry};
 use crate::secret::SecretValue;
 use crate::store::Action;
-use crate::vault::{HistoryEntry, Vault};
 
 use super::RecoveryError;
 
@@ -59,7 +59,11 @@ pub struct Bundle {
 impl Bundle {
     /// The bundle of `sets` from `vault`: the live credentials of those sets (the four
     /// names and any optional ones), with `history` every version of each, oldest first.
-    pub fn from_vault(vault: &Vault, sets: &[SetId], history: bool) -> crate::Result<Bundle> {
+    pub fn from_vault(
+        vault: &CredentialStore,
+        sets: &[SetId],
+        history: bool,
+    ) -> crate::Result<Bundle> {
         let mut credentials = Vec::new();
         for entry in vault.list()? {
             if !sets.contains(&entry.name.set()) {

@@ -8,12 +8,12 @@
 //! - a name whose live value differs and was written after the bundle's value is *newer in
 //!   the store*: the import is refused unless forced (the values stay in the history when
 //!   forced);
-//! - the writes are [`Change`]s for [`Vault::write_all`]: all or nothing. With a history
+//! - the writes are [`Change`]s for [`CredentialStore::write_all`]: all or nothing. With a history
 //!   bundle every bundled version becomes a new version, oldest first.
 
 use crate::catalog::{CredentialName, Role, SetId};
+use crate::credentials::{Change, CredentialStore};
 use crate::secret::SecretValue;
-use crate::vault::{Change, Vault};
 
 use super::RecoveryError;
 use super::bundle::{Bundle, BundledCredential};
@@ -78,7 +78,11 @@ pub fn target_name(name: CredentialName, as_alternate: bool) -> CredentialName {
 
 impl<'b> Plan<'b> {
     /// Compares `bundle` with the live values of `vault`.
-    pub fn new(bundle: &'b Bundle, vault: &Vault, as_alternate: bool) -> crate::Result<Plan<'b>> {
+    pub fn new(
+        bundle: &'b Bundle,
+        vault: &CredentialStore,
+        as_alternate: bool,
+    ) -> crate::Result<Plan<'b>> {
         let live = vault.list()?;
         let mut items: Vec<Planned<'b>> = Vec::with_capacity(bundle.credentials.len());
         for credential in &bundle.credentials {
@@ -200,8 +204,8 @@ mod tests {
         }
     }
 
-    fn vault(dir: &std::path::Path) -> Vault {
-        Vault::new(
+    fn vault(dir: &std::path::Path) -> CredentialStore {
+        CredentialStore::new(
             Box::new(SqliteStore::new(dir.join("s.db"))),
             dir.join("key"),
         )

@@ -7,7 +7,7 @@
 //!   for a store that has never been sealed, never for a store with data;
 //! - a write that loses a race with another writer is retried from a fresh read, so no
 //!   concurrent update is lost;
-//! - remove and replace keep earlier versions; only [`Vault::purge`] destroys.
+//! - remove and replace keep earlier versions; only [`CredentialStore::purge`] destroys.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -16,7 +16,7 @@ use crate::catalog::{CredentialName, SetId, Warning, check_value};
 use crate::crypto::{Binding, Key, KeyError, create_key, load_key};
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
-use crate::store::{Action, Identity, Store, StoreError, Version, now_ms};
+use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
 
 mod batch;
 pub use batch::Change;
@@ -56,16 +56,53 @@ pub struct Written {
     pub warnings: Vec<Warning>,
 }
 
+/// What a purge destroyed, and whether the store still holds it in earlier revisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged {
+    pub name: CredentialName,
+    /// How many versions were destroyed (0 only when compacting after an earlier purge).
+    pub versions: usize,
+    pub earlier_revisions: EarlierRevisions,
+}
+
+/// Whether a store still holds purged versions in earlier revisions of itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlierRevisions {
+    /// The store keeps no earlier revisions (the embedded store): the versions are gone.
+    NotKept,
+    /// The store keeps them until its history is compacted (etcd).
+    Kept,
+    /// The store's history was compacted at this revision (etcd): they are gone from it.
+    Compacted { revision: i64 },
+}
+
+impl Purged {
+    /// What the administrator should know when the store held or holds the destroyed
+    /// versions in earlier revisions; `None` when they are simply gone.
+    pub fn note(&self) -> Option<String> {
+        let name = self.name;
+        match self.earlier_revisions {
+            EarlierRevisions::NotKept => None,
+            EarlierRevisions::Kept => Some(format!(
+                "etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact {name} (this drops the earlier revisions of every key in the cluster, not only cio's)"
+            )),
+            EarlierRevisions::Compacted { revision } => Some(format!(
+                "etcd's history was compacted at revision {revision}: no earlier revision holds the destroyed versions (the members' write-ahead logs and free database pages may hold their sealed bytes until etcd's next snapshot and 'etcdctl defrag')"
+            )),
+        }
+    }
+}
+
 /// A store with the key that opens it.
-pub struct Vault {
+pub struct CredentialStore {
     store: Box<dyn Store>,
     key_path: PathBuf,
     key: OnceLock<Key>,
 }
 
-impl Vault {
-    pub fn new(store: Box<dyn Store>, key_path: PathBuf) -> Vault {
-        Vault {
+impl CredentialStore {
+    pub fn new(store: Box<dyn Store>, key_path: PathBuf) -> CredentialStore {
+        CredentialStore {
             store,
             key_path,
             key: OnceLock::new(),
@@ -125,7 +162,7 @@ impl Vault {
         Ok(self.store.identity(false)?)
     }
 
-    fn open_version(&self, identity: &Identity, v: &Version) -> Result<Option<SecretValue>> {
+    fn open_version(&self, identity: &Identity, v: &Record) -> Result<Option<SecretValue>> {
         let Some(sealed) = &v.sealed else {
             return Ok(None);
         };
@@ -144,7 +181,7 @@ impl Vault {
     fn write<'v>(
         &self,
         name: CredentialName,
-        mut make: impl FnMut(Option<&Version>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
+        mut make: impl FnMut(Option<&Record>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
     ) -> Result<(u64, Action)> {
         let (key, identity) = self.sealing_key()?;
         let name_text = name.to_string();
@@ -163,7 +200,7 @@ impl Vault {
                     value,
                 )
             });
-            let record = Version {
+            let record = Record {
                 name: name_text.clone(),
                 version,
                 action,
@@ -226,7 +263,7 @@ impl Vault {
         let warnings = check_value(name, value.expose())
             .map_err(|violation| Error::InvalidValue { name, violation })?;
         let (version, action) = self.write(name, |latest| {
-            let action = if latest.is_some_and(Version::is_live) {
+            let action = if latest.is_some_and(Record::is_live) {
                 Action::Update
             } else {
                 Action::Create
@@ -257,7 +294,7 @@ impl Vault {
         &self,
         identity: &Identity,
         name: CredentialName,
-        v: &Version,
+        v: &Record,
     ) -> Result<Option<Entry>> {
         Ok(self.open_version(identity, v)?.map(|value| Entry {
             name,
@@ -306,7 +343,7 @@ impl Vault {
             return Err(Error::NotFound { name });
         }
         let (version, _) = self.write(name, |latest| {
-            if latest.is_some_and(Version::is_live) {
+            if latest.is_some_and(Record::is_live) {
                 Ok((Action::Remove, None, None))
             } else {
                 Err(Error::NotFound { name })
@@ -315,13 +352,33 @@ impl Vault {
         Ok(version)
     }
 
-    /// Destroys every version of `name`. Returns how many versions there were.
-    pub fn purge(&self, name: CredentialName) -> Result<usize> {
-        let purged = self.store.purge(&name.to_string())?;
-        if purged == 0 {
+    /// Destroys every version of `name`; with `compact`, then also compacts the store's
+    /// history ([`Store::compact`]), so that a store that keeps earlier revisions (etcd) no
+    /// longer holds them either. Compacting after an earlier purge (nothing left of `name`)
+    /// is allowed in a store that exists; otherwise a name without versions is
+    /// [`Error::NotFound`].
+    pub fn purge(&self, name: CredentialName, compact: bool) -> Result<Purged> {
+        let versions = self.store.purge(&name.to_string())?;
+        let keeps_revisions = self.store.keeps_revisions();
+        let compacting = compact && keeps_revisions;
+        if versions == 0 && !(compacting && self.read_identity()?.is_some()) {
             return Err(Error::NotFound { name });
         }
-        Ok(purged)
+        let earlier_revisions = if !keeps_revisions {
+            EarlierRevisions::NotKept
+        } else if !compacting {
+            EarlierRevisions::Kept
+        } else {
+            match self.store.compact()? {
+                Some(revision) => EarlierRevisions::Compacted { revision },
+                None => EarlierRevisions::NotKept,
+            }
+        };
+        Ok(Purged {
+            name,
+            versions,
+            earlier_revisions,
+        })
     }
 
     /// Every version of `name`, oldest first, opened.
@@ -383,7 +440,7 @@ impl Vault {
         &self,
         identity: &Identity,
         name: CredentialName,
-        history: &[Version],
+        history: &[Record],
     ) -> Result<(u64, SecretValue)> {
         let current = match history.last() {
             Some(v) => self.open_version(identity, v)?,
@@ -405,8 +462,8 @@ mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
 
-    fn vault(dir: &Path) -> Vault {
-        Vault::new(
+    fn vault(dir: &Path) -> CredentialStore {
+        CredentialStore::new(
             Box::new(SqliteStore::new(dir.join("store.db"))),
             dir.join("key"),
         )
@@ -461,9 +518,14 @@ mod tests {
         assert_eq!(history.len(), 6);
         assert!(history[2].value.is_none());
         assert_eq!(history[5].restored_from, Some(2));
-        assert_eq!(vault.purge(n).unwrap(), 6);
+        let purged = vault.purge(n, false).unwrap();
+        assert_eq!(
+            (purged.versions, purged.earlier_revisions, purged.note()),
+            (6, EarlierRevisions::NotKept, None)
+        );
         assert!(vault.history(n).unwrap().is_empty());
-        assert!(matches!(vault.purge(n), Err(Error::NotFound { .. })));
+        assert!(matches!(vault.purge(n, false), Err(Error::NotFound { .. })));
+        assert!(matches!(vault.purge(n, true), Err(Error::NotFound { .. })));
     }
 
     #[test]

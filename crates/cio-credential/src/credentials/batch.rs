@@ -4,7 +4,7 @@
 //! Rules: every value is checked against the catalog before anything is sealed; the new
 //! versions go to the store in one [`Store::append_all`](crate::store::Store::append_all)
 //! (one SQLite transaction, one etcd transaction); a write that loses a race with another
-//! writer is computed again from a fresh read and retried, as [`Vault::put`] does; earlier
+//! writer is computed again from a fresh read and retried, as [`CredentialStore::put`] does; earlier
 //! versions are kept.
 
 use std::collections::HashMap;
@@ -13,9 +13,9 @@ use crate::catalog::{CredentialName, check_value};
 use crate::crypto::Binding;
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
-use crate::store::{Action, StoreError, Version, now_ms};
+use crate::store::{Action, Record, StoreError, now_ms};
 
-use super::{MAX_RETRIES, Vault, Written};
+use super::{CredentialStore, MAX_RETRIES, Written};
 
 /// One change of a batch: a new value for `name`, or its removal (`value: None`). A name may
 /// appear several times: its changes become consecutive versions, in order.
@@ -25,7 +25,7 @@ pub struct Change<'v> {
     pub value: Option<&'v SecretValue>,
 }
 
-impl Vault {
+impl CredentialStore {
     /// Writes every change, or none: values are checked first (a refused value changes
     /// nothing), then all new versions are appended at once. Returns what each change
     /// wrote, in order. Removing a name that holds no value is [`Error::NotFound`].
@@ -84,7 +84,7 @@ impl Vault {
                 });
                 records.push((
                     expected,
-                    Version {
+                    Record {
                         name,
                         version,
                         action,
@@ -102,7 +102,7 @@ impl Vault {
                     warnings: warnings.clone(),
                 });
             }
-            let batch: Vec<(u64, &Version)> = records.iter().map(|(e, v)| (*e, v)).collect();
+            let batch: Vec<(u64, &Record)> = records.iter().map(|(e, v)| (*e, v)).collect();
             match self.store.append_all(&batch, key.fingerprint()) {
                 Ok(()) => return Ok(written),
                 Err(StoreError::Conflict { .. }) => continue,
@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn writes_all_or_nothing_and_keeps_versions() {
         let dir = tempfile::tempdir().unwrap();
-        let vault = Vault::new(
+        let vault = CredentialStore::new(
             Box::new(SqliteStore::new(dir.path().join("store.db"))),
             dir.path().join("key"),
         );
