@@ -124,6 +124,21 @@ pub enum CredentialCommand {
     /// cluster store (etcd), with the same key. Names the target already holds identically
     /// are skipped; newer or different data there is never overwritten.
     Migrate(MigrateArgs),
+
+    /// Seal sets into a recovery bundle: an age file that outlives this cluster
+    ///
+    /// The bundle holds every complete set (narrowed by --provider and --alternate) with its
+    /// optional credentials, sealed with age to a passphrase or to recipients, ASCII-armored
+    /// so it can be printed or kept in a password manager. Nothing unencrypted is written.
+    #[command(after_long_help = crate::commands::export::EXPORT_EXAMPLES)]
+    Export(crate::commands::export::ExportArgs),
+
+    /// Write the sets of a recovery bundle into this store, all or nothing
+    ///
+    /// Shows what it will write (values masked) and keeps earlier values as versions. A
+    /// changed, cut or wrongly opened bundle writes nothing.
+    #[command(after_long_help = crate::commands::import::IMPORT_EXAMPLES)]
+    Import(crate::commands::import::ImportArgs),
 }
 
 const EXEC_EXAMPLES: &str = "\
@@ -131,7 +146,12 @@ Examples:
   List the backups of this cluster's AWS repository
     cio credential exec --provider aws -- restic snapshots
   Restore another cluster's latest backup (disaster recovery)
-    cio credential exec --alternate -- restic restore latest --target /mnt/restore";
+    cio credential exec --alternate -- restic restore latest --target /mnt/restore
+
+The alternate set is restore-only: with --alternate, restic commands that write to or change
+the repository (init, backup, forget, prune, key add|remove|passwd, tag, unlock --remove-all,
+repair, migrate, rebuild-index, recover, copy into it) are refused unless --allow-write is
+given. Only a program named restic is read; a script that runs restic is not checked.";
 
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
@@ -186,6 +206,11 @@ pub struct SetArgs {
 pub struct ExecArgs {
     #[command(flatten)]
     pub set: SetArgs,
+    /// With --alternate: allow restic commands that write to or change the repository
+    /// (backup, forget, prune, key add, ...), which the alternate set refuses: its
+    /// repository belongs to another cluster
+    #[arg(long)]
+    pub allow_write: bool,
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,

@@ -24,6 +24,15 @@ pub enum CommandError {
         program: String,
         source: std::io::Error,
     },
+    /// `exec --alternate` of a restic command that would write to the other cluster's
+    /// repository.
+    #[error(
+        "Run with credentials: 'restic {command}' refused with the alternate set: {why}, in a repository that belongs to another cluster"
+    )]
+    RestoreOnly {
+        command: &'static str,
+        why: &'static str,
+    },
     /// Validation ran and found failures (the report is already printed).
     #[error("Validate credentials: {failed} of {total} sets failed")]
     Validation { failed: usize, total: usize },
@@ -45,6 +54,12 @@ pub enum InputError {
     Io(std::io::Error),
     #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not")]
     EtcdPasswordMissing,
+    #[error("the bundle needs its passphrase, and standard input already carries the bundle")]
+    PassphraseNeedsInput,
+    #[error("cannot read the bundle: {0}")]
+    Bundle(std::io::Error),
+    #[error("standard input must be two lines: the access key, then the secret key")]
+    AccessKeysExpected,
 }
 
 impl CommandError {
@@ -70,6 +85,7 @@ impl CommandError {
             CommandError::Input { .. }
             | CommandError::Output(_)
             | CommandError::Exec { .. }
+            | CommandError::RestoreOnly { .. }
             | CommandError::Validation { .. } => 1,
         }
     }
@@ -86,9 +102,19 @@ impl CommandError {
                 InputError::EtcdPasswordMissing => {
                     "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it".into()
                 }
+                InputError::PassphraseNeedsInput => {
+                    "nothing was written; give the bundle as a FILE and the passphrase on standard input, or run on a terminal".into()
+                }
+                InputError::Bundle(_) => "check the bundle file's path and that this user may read it".into(),
+                InputError::AccessKeysExpected => {
+                    "nothing was written; printf '%s\\n%s\\n' \"$ACCESS\" \"$SECRET\" | cio credential import --from-repository URL ..., or run on a terminal to be asked".into()
+                }
             },
             CommandError::Validation { .. } => {
                 "fix the first FAIL of each set (its line says how), then run the validation again".into()
+            }
+            CommandError::RestoreOnly { .. } => {
+                "the alternate set is for restoring; nothing was run. If you mean to change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- restic ...)".into()
             }
             CommandError::Exec { .. } => {
                 "check the command's name and that it is installed and on PATH (restic: apt-get install restic)".into()

@@ -57,20 +57,20 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// The bundle of `sets` from `vault`: the live credentials of those sets (the four
+    /// The bundle of `sets` from `store`: the live credentials of those sets (the four
     /// names and any optional ones), with `history` every version of each, oldest first.
-    pub fn from_vault(
-        vault: &CredentialStore,
+    pub fn from_store(
+        store: &CredentialStore,
         sets: &[SetId],
         history: bool,
     ) -> crate::Result<Bundle> {
         let mut credentials = Vec::new();
-        for entry in vault.list()? {
+        for entry in store.list()? {
             if !sets.contains(&entry.name.set()) {
                 continue;
             }
             let versions = if history {
-                vault
+                store
                     .history(entry.name)?
                     .into_iter()
                     .map(|h: HistoryEntry| BundledVersion {

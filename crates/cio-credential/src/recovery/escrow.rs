@@ -24,7 +24,11 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::catalog::{RepoUrl, RuleViolation};
+use super::RecoveryError;
+use super::bundle::Bundle;
+use super::seal::{Recipient, SealTo, seal};
+use crate::catalog::{RepoUrl, Role, RuleViolation, SetId};
+use crate::credentials::CredentialStore;
 use crate::secret::SecretValue;
 
 /// The escrow object's name, at the repository's root.
@@ -46,6 +50,10 @@ const MAX_OBJECT: usize = 16 * 1024 * 1024;
 pub enum EscrowError {
     #[error("{0}")]
     BadRepository(RuleViolation),
+    #[error(
+        "an escrow bundle goes beside this cluster's own (primary) repository; the alternate one belongs to another cluster"
+    )]
+    AlternateSet,
     #[error("no recovery bundle at {location}")]
     Missing { location: String },
     #[error("{location} refused the keys: {detail}")]
@@ -64,6 +72,9 @@ impl EscrowError {
         match self {
             EscrowError::BadRepository(_) => {
                 "give the lost cluster's repository URL, as restic takes it: s3:https://HOST/BUCKET[/PREFIX]".into()
+            }
+            EscrowError::AlternateSet => {
+                "leave out --alternate: --to-repository stores the primary sets' bundles".into()
             }
             EscrowError::Missing { .. } => {
                 "check the URL is the repository the lost cluster backed up to; a bundle is there only if that cluster ran 'cio credential export --to-repository' or had recovery_recipients set".into()
@@ -103,13 +114,46 @@ pub struct Access<'a> {
 
 /// Stores `sealed` as the escrow object of the repository `repo_url`, replacing any earlier
 /// one.
-pub fn store(repo_url: &str, access: &Access<'_>, sealed: &[u8]) -> Result<(), EscrowError> {
+pub fn put_bundle(repo_url: &str, access: &Access<'_>, sealed: &[u8]) -> Result<(), EscrowError> {
     transfer(repo_url, access, Some(sealed)).map(drop)
 }
 
 /// Reads the escrow object of the repository `repo_url`.
-pub fn fetch(repo_url: &str, access: &Access<'_>) -> Result<Vec<u8>, EscrowError> {
+pub fn get_bundle(repo_url: &str, access: &Access<'_>) -> Result<Vec<u8>, EscrowError> {
     transfer(repo_url, access, None)
+}
+
+/// Seals the live credentials of the primary set `set` to `recipients` and stores them as
+/// the escrow object beside the set's repository, with the set's own keys. Returns the
+/// object's location.
+pub fn escrow_set(
+    credentials: &CredentialStore,
+    set: SetId,
+    recipients: Vec<Recipient>,
+) -> crate::Result<String> {
+    if set.role != Role::Primary {
+        return Err(RecoveryError::from(EscrowError::AlternateSet).into());
+    }
+    let [repo, access_key, secret_key, _] = credentials.set(set)?;
+    let (Some(repo), Some(access_key), Some(secret_key)) = (repo, access_key, secret_key) else {
+        let missing = set
+            .names()
+            .into_iter()
+            .zip(credentials.set(set)?)
+            .filter(|(_, e)| e.is_none())
+            .map(|(n, _)| n)
+            .collect();
+        return Err(crate::Error::IncompleteSet { set, missing });
+    };
+    let bundle = Bundle::from_store(credentials, &[set], false)?;
+    let sealed = seal(&bundle, &SealTo::Recipients(recipients))?;
+    let access = Access {
+        access_key: &access_key.value,
+        secret_key: &secret_key.value,
+        region: None,
+    };
+    put_bundle(repo.value.expose(), &access, sealed.as_bytes()).map_err(RecoveryError::from)?;
+    Ok(location(repo.value.expose()))
 }
 
 /// The one place this module speaks S3: puts `body` as the escrow object (and returns

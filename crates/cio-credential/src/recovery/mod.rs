@@ -103,6 +103,8 @@ pub enum RecoveryError {
     OutputExists(PathBuf),
     #[error("cannot write {}: {detail}", path.display())]
     Output { path: PathBuf, detail: String },
+    #[error("the imported sets did not pass validation: {failed} of {total} failed")]
+    NotValid { failed: usize, total: usize },
     #[error("the store holds newer, different values for {}", names(.0))]
     NewerInStore(Vec<CredentialName>),
     #[error("the bundle holds the {first} and the {second} set; with --as-alternate both would be written to the {} alternate set", .second.provider)]
@@ -188,6 +190,9 @@ impl RecoveryError {
             ),
             RecoveryError::Output { .. } => {
                 "nothing was written; check the folder exists and this user may write there".into()
+            }
+            RecoveryError::NotValid { .. } => {
+                "nothing was written; the report above names the first failing check of each set. Import without --validate to write the sets anyway".into()
             }
             RecoveryError::NewerInStore(names) => format!(
                 "nothing was written; compare with 'cio credential history {}', then add --force to replace them (their values stay in the history)",

@@ -39,12 +39,21 @@ pub const SCRYPT_LOG_N: u8 = 18;
 /// [`SCRYPT_LOG_N`]): a bundle demanding more is refused rather than run for minutes.
 pub const MAX_SCRYPT_LOG_N: u8 = 22;
 
-/// A public key a bundle can be sealed to.
-pub struct Recipient(Box<dyn age::Recipient + Send>);
+/// A public key a bundle can be sealed to (checked when parsed; kept as its text so that it
+/// can be copied).
+#[derive(Clone)]
+pub struct Recipient {
+    text: String,
+    ssh: bool,
+}
 
 impl std::fmt::Debug for Recipient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Recipient")
+        f.write_str(if self.ssh {
+            "Recipient(ssh)"
+        } else {
+            "Recipient(age)"
+        })
     }
 }
 
@@ -78,8 +87,11 @@ impl Recipient {
             why,
         };
         if text.starts_with("age1") {
-            if let Ok(r) = age::x25519::Recipient::from_str(text) {
-                return Ok(Recipient(Box::new(r)));
+            if age::x25519::Recipient::from_str(text).is_ok() {
+                return Ok(Recipient {
+                    text: text.to_string(),
+                    ssh: false,
+                });
             }
             return Err(unknown(
                 "it starts like an age X25519 key (age1...) but is not one; plugin and post-quantum recipients are not supported",
@@ -87,7 +99,10 @@ impl Recipient {
         }
         if text.starts_with("ssh-") {
             return age::ssh::Recipient::from_str(text)
-                .map(|r| Recipient(Box::new(r)) as Recipient)
+                .map(|_| Recipient {
+                    text: text.to_string(),
+                    ssh: true,
+                })
                 .map_err(|_| {
                     unknown("it is not an ssh-ed25519 or ssh-rsa (2048 bits or more) public key")
                 });
@@ -95,6 +110,21 @@ impl Recipient {
         Err(unknown(
             "a recipient is an age X25519 key (age1...) or an ssh-ed25519 / ssh-rsa public key",
         ))
+    }
+
+    /// The age recipient.
+    fn to_age(&self) -> Box<dyn age::Recipient + Send> {
+        if self.ssh {
+            Box::new(
+                age::ssh::Recipient::from_str(&self.text)
+                    .expect("the text was checked to be an SSH recipient when parsed"),
+            )
+        } else {
+            Box::new(
+                age::x25519::Recipient::from_str(&self.text)
+                    .expect("the text was checked to be an X25519 recipient when parsed"),
+            )
+        }
     }
 
     /// The recipients of a recipients file's text (age's `-R` format: one per line, `#`
@@ -164,11 +194,10 @@ pub fn seal(bundle: &Bundle, to: &SealTo) -> Result<String, RecoveryError> {
         SealTo::Recipients(recipients) if recipients.is_empty() => {
             return Err(RecoveryError::NothingToSealTo);
         }
-        SealTo::Recipients(recipients) => Encryptor::with_recipients(
-            recipients
-                .iter()
-                .map(|r| r.0.as_ref() as &dyn age::Recipient),
-        ),
+        SealTo::Recipients(recipients) => {
+            let boxed: Vec<_> = recipients.iter().map(Recipient::to_age).collect();
+            Encryptor::with_recipients(boxed.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+        }
     }
     .map_err(|e| RecoveryError::Seal(e.to_string()))?;
     let plaintext = bundle.to_json();

@@ -5,6 +5,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use cio_credential::engine::CLEARED;
+use cio_credential::restic_argv::{Access, classify};
 
 use crate::cli::ExecArgs;
 use crate::commands::handoff::chosen_set;
@@ -13,6 +14,12 @@ use crate::error::CommandError;
 
 pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Run with credentials";
+    if args.set.alternate
+        && !args.allow_write
+        && let Access::Writes { command, why } = classify(&args.command)
+    {
+        return Err(CommandError::RestoreOnly { command, why });
+    }
     let handoff = chosen_set(ctx, ACTION, &args.set)?;
     let (program, rest) = args
         .command
