@@ -134,15 +134,15 @@ pub fn escrow_set(
     if set.role != Role::Primary {
         return Err(RecoveryError::from(EscrowError::AlternateSet).into());
     }
-    let [repo, access_key, secret_key, _] = credentials.set(set)?;
-    let (Some(repo), Some(access_key), Some(secret_key)) = (repo, access_key, secret_key) else {
-        let missing = set
-            .names()
-            .into_iter()
-            .zip(credentials.set(set)?)
-            .filter(|(_, e)| e.is_none())
-            .map(|(n, _)| n)
-            .collect();
+    let entries = credentials.set(set)?;
+    let missing: Vec<_> = set
+        .names()
+        .into_iter()
+        .zip(&entries)
+        .filter(|(_, e)| e.is_none())
+        .map(|(n, _)| n)
+        .collect();
+    let [Some(repo), Some(access_key), Some(secret_key), Some(_)] = entries else {
         return Err(crate::Error::IncompleteSet { set, missing });
     };
     let bundle = Bundle::from_store(credentials, &[set], false)?;

@@ -1,7 +1,7 @@
 //! Keeping the escrow bundles beside the repositories current: when the node configuration
 //! names `recovery_recipients`, every write that changes a primary set stores that set's
 //! bundle again. A refresh that fails is a warning with the command that retries it; the
-//! write itself has already succeeded and stays.
+//! write itself has already succeeded and stays. A set that is not complete is skipped.
 
 use std::io::Write;
 
@@ -65,6 +65,8 @@ pub fn refresh_after_write(ctx: &mut Context, store: &CredentialStore, names: &[
                     let _ = ctx.out.line(line);
                 }
             }
+            // An incomplete set has nothing to escrow yet (its earlier bundle, if any, stays).
+            Err(cio_credential::Error::IncompleteSet { .. }) => {}
             Err(e) => warn(format!(
                 "the recovery bundle of the {set} set was not refreshed: {e}; the write above is kept. Retry with: cio credential export --to-repository --provider {}",
                 set.provider

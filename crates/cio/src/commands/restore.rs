@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::cli::RestoreArgs;
+use crate::commands::escrow;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 
@@ -15,20 +16,22 @@ pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
         .restore(name, args.version)
         .map_err(|e| CommandError::library(ACTION, e))?;
     if ctx.out.json {
-        return Ok(ctx.out.json(&json!({
+        ctx.out.json(&json!({
             "name": name,
             "action": "restore",
             "version": written.version,
             "restored_from": written.restored_from,
-        }))?);
+        }))?;
+    } else {
+        ctx.out.succeed(
+            "Restore",
+            format!(
+                "{name} (version {}, the value of version {})",
+                written.version,
+                written.restored_from.unwrap_or_default()
+            ),
+        )?;
     }
-    ctx.out.succeed(
-        "Restore",
-        format!(
-            "{name} (version {}, the value of version {})",
-            written.version,
-            written.restored_from.unwrap_or_default()
-        ),
-    )?;
+    escrow::refresh_after_write(ctx, &vault, &[name]);
     Ok(())
 }

@@ -8,6 +8,8 @@ mod errors;
 mod handoff;
 mod help;
 mod prompt;
+mod recovery;
+mod recovery_drill;
 mod reference;
 mod reliability;
 mod util;
