@@ -51,10 +51,9 @@ impl CredentialStore {
             // builds on it.
             let mut heads: HashMap<CredentialName, (u64, bool)> = HashMap::new();
             for change in changes {
-                if !heads.contains_key(&change.name) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = heads.entry(change.name) {
                     let latest = self.store.latest(&change.name.to_string())?;
-                    let head = latest.map_or((0, false), |v| (v.version, v.is_live()));
-                    heads.insert(change.name, head);
+                    slot.insert(latest.map_or((0, false), |v| (v.version, v.is_live())));
                 }
             }
             let mut records = Vec::with_capacity(changes.len());

@@ -31,8 +31,8 @@ Examples:
   it in a password manager)
     cio credential export --output /root/cluster-a.recovery.age
 
-  Sealed to a recovery key made with age-keygen, and to an administrator's SSH key
-    cio credential export --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p \\
+  Sealed to a recovery key (made with age-keygen) and to the administrators' SSH keys
+    cio credential export --recipient \"$(age-keygen -y /root/recovery-key.txt)\" \\
         --recipients-file /etc/cio/admins.pub --output /root/cluster-a.recovery.age
 
   Escrow: each primary set's bundle beside its repository, sealed to recovery_recipients

@@ -39,8 +39,8 @@ Examples:
     cio credential import --as-alternate --identity /root/recovery-key.txt \\
         --from-repository s3:https://minio.example:9000/cluster-a/backups
 
-  A bundle that the age command sealed works too
-    age -r age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p -a -o b.age plain.json";
+  A bundle the age command sealed (to a passphrase, or to a recipient) imports too
+    age -p -a -o cluster-a.age plain.json && cio credential import cluster-a.age";
 
 /// Arguments of `cio credential import`.
 #[derive(Args)]
