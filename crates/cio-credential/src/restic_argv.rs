@@ -2,13 +2,13 @@
 //!
 //! `exec --alternate` hands restic another cluster's repository: restoring from it is the
 //! point, writing into it is not (a backup, a prune or a new key there changes the other
-//! cluster's backups). [`classify`] reads a command line the way restic 0.14 does (cobra and
+//! cluster's backups). [`restic_access`] reads a command line the way restic 0.14 does (cobra and
 //! pflag: flags anywhere, `--flag value`, `--flag=value`, `-r value`, `-rvalue`, combined
 //! short flags, `--` ends the flags) and says which restic command it runs.
 //!
 //! Rules:
 //! - only a program named `restic` is read; any other program (a shell, a script) is
-//!   [`Access::NotRestic`]: cio cannot see what it runs;
+//!   [`RepositoryAccess::NotRestic`]: cio cannot see what it runs;
 //! - restic's global flags are skipped with their values (`-r`, `-o`, `--cacert`, ...,
 //!   from restic 0.14's `cmd/restic/global.go`); a command's own flags never take the place
 //!   of the command, because the command is the first word that is not a flag;
@@ -22,7 +22,7 @@ use std::path::Path;
 
 /// What a command line does to the repository restic runs against.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
+pub enum RepositoryAccess {
     /// It only reads (or touches nothing of the repository).
     Reads,
     /// It writes to or changes the repository; `command` is restic's command (e.g. `key add`;
@@ -135,12 +135,12 @@ fn split(args: &[String]) -> Words {
 
 /// Whether `argv` (the program and its arguments, as given to `exec`) writes to or changes
 /// the repository restic runs against.
-pub fn classify(argv: &[OsString]) -> Access {
+pub fn restic_access(argv: &[OsString]) -> RepositoryAccess {
     let Some((program, rest)) = argv.split_first() else {
-        return Access::NotRestic;
+        return RepositoryAccess::NotRestic;
     };
     if Path::new(program).file_name() != Some("restic".as_ref()) {
-        return Access::NotRestic;
+        return RepositoryAccess::NotRestic;
     }
     let args: Vec<String> = rest
         .iter()
@@ -148,18 +148,18 @@ pub fn classify(argv: &[OsString]) -> Access {
         .collect();
     let words = split(&args);
     if words.help {
-        return Access::Reads;
+        return RepositoryAccess::Reads;
     }
     let mut positional = words.positional.iter().map(String::as_str);
     let Some(command) = positional.next() else {
-        return Access::Reads;
+        return RepositoryAccess::Reads;
     };
     let has = |flag: &str| words.long_flags.iter().any(|f| f == flag);
-    let writes = |command: &'static str, why| Access::Writes { command, why };
+    let writes = |command: &'static str, why| RepositoryAccess::Writes { command, why };
     match command {
         "cache" | "cat" | "check" | "diff" | "dump" | "find" | "generate" | "help" | "list"
         | "ls" | "mount" | "restore" | "self-update" | "snapshots" | "stats" | "version"
-        | "options" => Access::Reads,
+        | "options" => RepositoryAccess::Reads,
         "init" => writes("init", "it creates a repository"),
         "backup" => writes("backup", "it adds a snapshot and data"),
         "forget" => writes(
@@ -176,10 +176,10 @@ pub fn classify(argv: &[OsString]) -> Access {
         ),
         "migrate" => match positional.next() {
             Some(_) => writes("migrate", "it changes the repository's format"),
-            None => Access::Reads,
+            None => RepositoryAccess::Reads,
         },
         "key" => match positional.next() {
-            Some("list") | None => Access::Reads,
+            Some("list") | None => RepositoryAccess::Reads,
             Some("add") => writes("key add", "it changes the repository's keys"),
             Some("remove") => writes("key remove", "it changes the repository's keys"),
             Some("passwd") => writes("key passwd", "it changes the repository's keys"),
@@ -189,11 +189,11 @@ pub fn classify(argv: &[OsString]) -> Access {
             "unlock --remove-all",
             "it removes every lock, also those of the cluster that owns the repository",
         ),
-        "unlock" => Access::Reads,
+        "unlock" => RepositoryAccess::Reads,
         "copy" if COPY_DESTINATION.iter().any(|f| has(f)) || REPOSITORY.iter().any(|f| has(f)) => {
             // The destination is named on the command line: the repository in the
             // environment (the alternate one) is not written.
-            Access::Reads
+            RepositoryAccess::Reads
         }
         "copy" => writes("copy", "it copies snapshots into the repository"),
         _ => writes(
@@ -207,16 +207,16 @@ pub fn classify(argv: &[OsString]) -> Access {
 mod tests {
     use super::*;
 
-    fn run(line: &str) -> Access {
+    fn run(line: &str) -> RepositoryAccess {
         let argv: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
-        classify(&argv)
+        restic_access(&argv)
     }
 
     fn writes(line: &str) -> Option<&'static str> {
         match run(line) {
-            Access::Writes { command, .. } => Some(command),
-            Access::Reads => None,
-            Access::NotRestic => panic!("{line}: not restic"),
+            RepositoryAccess::Writes { command, .. } => Some(command),
+            RepositoryAccess::Reads => None,
+            RepositoryAccess::NotRestic => panic!("{line}: not restic"),
         }
     }
 
@@ -301,9 +301,9 @@ mod tests {
 
     #[test]
     fn other_programs_are_not_read() {
-        assert_eq!(run("sh -c restic-backup"), Access::NotRestic);
-        assert_eq!(run("restic-wrapper backup"), Access::NotRestic);
-        assert_eq!(classify(&[]), Access::NotRestic);
+        assert_eq!(run("sh -c restic-backup"), RepositoryAccess::NotRestic);
+        assert_eq!(run("restic-wrapper backup"), RepositoryAccess::NotRestic);
+        assert_eq!(restic_access(&[]), RepositoryAccess::NotRestic);
     }
 
     #[test]

@@ -18,6 +18,13 @@ pub enum CommandError {
     /// The value could not be read.
     #[error("{action}: {problem}")]
     Input { action: String, problem: InputError },
+    /// `create VALUE NAME`: the NAME position holds no name, the VALUE position holds one.
+    #[error(
+        "Create credential: the text given as CREDENTIALNAME is not a credential name, but the one given as VALUE is: CREDENTIALNAME comes first"
+    )]
+    Swapped {
+        name: cio_credential::CredentialName,
+    },
     /// The command given to `exec` could not be started.
     #[error("Run with credentials: cannot run '{program}': {source}")]
     Exec {
@@ -46,14 +53,18 @@ pub enum CommandError {
 pub enum InputError {
     #[error("standard input is not UTF-8 text")]
     NotUtf8,
-    #[error("standard input is larger than {0} bytes")]
+    #[error("the value read is larger than {0} bytes")]
     TooLarge(usize),
+    #[error("the path given with --from-file is not a regular file")]
+    NotAFile,
+    #[error("cannot read the file given with --from-file: {0}")]
+    File(std::io::Error),
+    #[error("a PEM certificate is several lines, which a prompt cannot take")]
+    MultiLineOnTerminal,
     #[error("the two values typed do not match")]
     Mismatch,
     #[error("cannot read the value: {0}")]
     Io(std::io::Error),
-    #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not")]
-    EtcdPasswordMissing,
     #[error("the bundle needs its passphrase, and standard input already carries the bundle")]
     PassphraseNeedsInput,
     #[error("cannot read the bundle: {0}")]
@@ -82,6 +93,7 @@ impl CommandError {
                 ErrorKind::Failed => 1,
                 ErrorKind::Unusable => 3,
             },
+            CommandError::Swapped { .. } => 2,
             CommandError::Input { .. }
             | CommandError::Output(_)
             | CommandError::Exec { .. }
@@ -99,8 +111,11 @@ impl CommandError {
                 }
                 InputError::Mismatch => "nothing was changed; run the command again and type the same value twice".into(),
                 InputError::Io(_) => "nothing was changed; give the value on standard input".into(),
-                InputError::EtcdPasswordMissing => {
-                    "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it".into()
+                InputError::NotAFile | InputError::File(_) => {
+                    "nothing was changed; give --from-file the path of a readable file, e.g. --from-file /etc/ssl/private-ca.pem".into()
+                }
+                InputError::MultiLineOnTerminal => {
+                    "nothing was changed; give the PEM file with --from-file PATH, or pipe it on standard input".into()
                 }
                 InputError::PassphraseNeedsInput => {
                     "nothing was written; give the bundle as a FILE and the passphrase on standard input, or run on a terminal".into()
@@ -110,6 +125,9 @@ impl CommandError {
                     "nothing was written; printf '%s\\n%s\\n' \"$ACCESS\" \"$SECRET\" | cio credential import --from-repository URL ..., or run on a terminal to be asked".into()
                 }
             },
+            CommandError::Swapped { name } => format!(
+                "nothing was changed; run 'cio credential create {name}' and type or pipe the value"
+            ),
             CommandError::Validation { .. } => {
                 "fix the first FAIL of each set (its line says how), then run the validation again".into()
             }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::catalog::{CredentialName, check_value};
+use crate::catalog::{Allow, CredentialName, check_value};
 use crate::crypto::Binding;
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
@@ -36,12 +36,12 @@ impl CredentialStore {
         let mut warnings = Vec::with_capacity(changes.len());
         for change in changes {
             warnings.push(match change.value {
-                Some(value) => check_value(change.name, value.expose()).map_err(|violation| {
-                    Error::InvalidValue {
+                Some(value) => check_value(change.name, value.expose(), Allow::default()).map_err(
+                    |violation| Error::InvalidValue {
                         name: change.name,
                         violation,
-                    }
-                })?,
+                    },
+                )?,
                 None => Vec::new(),
             });
         }

@@ -30,6 +30,7 @@ use super::seal::{Recipient, SealTo, seal};
 use crate::catalog::{RepoUrl, Role, RuleViolation, SetId};
 use crate::credentials::CredentialStore;
 use crate::secret::SecretValue;
+use crate::sets::{Purpose, SetFilter};
 
 /// The escrow object's name, at the repository's root.
 pub const OBJECT_NAME: &str = "cio-recovery.age";
@@ -105,21 +106,25 @@ pub fn location(repo_url: &str) -> String {
 }
 
 /// The keys and region a request is signed with.
-pub struct Access<'a> {
+pub struct BucketKeys<'a> {
     pub access_key: &'a SecretValue,
     pub secret_key: &'a SecretValue,
-    /// The signing region; `None`: us-east-1.
+    /// The signing region (the set's optional region credential); `None`: us-east-1.
     pub region: Option<&'a str>,
 }
 
 /// Stores `sealed` as the escrow object of the repository `repo_url`, replacing any earlier
 /// one.
-pub fn put_bundle(repo_url: &str, access: &Access<'_>, sealed: &[u8]) -> Result<(), EscrowError> {
+pub fn put_bundle(
+    repo_url: &str,
+    access: &BucketKeys<'_>,
+    sealed: &[u8],
+) -> Result<(), EscrowError> {
     transfer(repo_url, access, Some(sealed)).map(drop)
 }
 
 /// Reads the escrow object of the repository `repo_url`.
-pub fn get_bundle(repo_url: &str, access: &Access<'_>) -> Result<Vec<u8>, EscrowError> {
+pub fn get_bundle(repo_url: &str, access: &BucketKeys<'_>) -> Result<Vec<u8>, EscrowError> {
     transfer(repo_url, access, None)
 }
 
@@ -134,26 +139,33 @@ pub fn escrow_set(
     if set.role != Role::Primary {
         return Err(RecoveryError::from(EscrowError::AlternateSet).into());
     }
-    let entries = credentials.set(set)?;
-    let missing: Vec<_> = set
-        .names()
-        .into_iter()
-        .zip(&entries)
-        .filter(|(_, e)| e.is_none())
-        .map(|(n, _)| n)
-        .collect();
-    let [Some(repo), Some(access_key), Some(secret_key), Some(_)] = entries else {
-        return Err(crate::Error::IncompleteSet { set, missing });
+    let filter = SetFilter {
+        name: None,
+        provider: Some(set.provider),
+        role: Some(set.role),
+    };
+    // The one set, complete, or `IncompleteSet` naming what it lacks.
+    let values = credentials
+        .sets(&filter, Purpose::Use)?
+        .pop()
+        .ok_or_else(|| crate::Error::NoSuchSet(format!("there is no {set} set")))?;
+    let (Some(repo), Some(access_key), Some(secret_key)) =
+        (&values.backup_repo, &values.access_key, &values.secret_key)
+    else {
+        return Err(crate::Error::IncompleteSet {
+            set,
+            missing: values.status().missing,
+        });
     };
     let bundle = Bundle::from_store(credentials, &[set], false)?;
     let sealed = seal(&bundle, &SealTo::Recipients(recipients))?;
-    let access = Access {
-        access_key: &access_key.value,
-        secret_key: &secret_key.value,
-        region: None,
+    let access = BucketKeys {
+        access_key,
+        secret_key,
+        region: values.region.as_ref().map(SecretValue::expose),
     };
-    put_bundle(repo.value.expose(), &access, sealed.as_bytes()).map_err(RecoveryError::from)?;
-    Ok(location(repo.value.expose()))
+    put_bundle(repo.expose(), &access, sealed.as_bytes()).map_err(RecoveryError::from)?;
+    Ok(location(repo.expose()))
 }
 
 /// The one place this module speaks S3: puts `body` as the escrow object (and returns
@@ -161,7 +173,7 @@ pub fn escrow_set(
 /// keys only (never the environment or a profile).
 fn transfer(
     repo_url: &str,
-    access: &Access<'_>,
+    access: &BucketKeys<'_>,
     body: Option<&[u8]>,
 ) -> Result<Vec<u8>, EscrowError> {
     let repo = RepoUrl::parse(repo_url).map_err(EscrowError::BadRepository)?;

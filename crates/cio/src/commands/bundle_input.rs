@@ -7,7 +7,7 @@
 
 use std::io::{self, IsTerminal, Read};
 
-use cio_credential::secret::SecretValue;
+use cio_credential::SecretValue;
 
 use crate::error::{CommandError, InputError};
 use crate::input::read_stdin;

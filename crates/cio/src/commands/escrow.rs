@@ -5,21 +5,17 @@
 
 use std::io::Write;
 
-use cio_credential::catalog::{CredentialName, Role, SetId};
-use cio_credential::credentials::CredentialStore;
-use cio_credential::recovery::RecoveryError;
-use cio_credential::recovery::escrow::escrow_set;
-use cio_credential::recovery::seal::{Recipient, RecipientSource};
+use cio_credential::{
+    CredentialName, CredentialStore, Recipient, RecipientSource, RecoveryError, Role, SetId,
+    escrow_set,
+};
 
 use crate::context::Context;
 use crate::error::CommandError;
-use crate::output::warn;
 
 /// The recovery recipients of the node configuration (empty when unset).
 pub fn configured_recipients(ctx: &Context, action: &str) -> Result<Vec<Recipient>, CommandError> {
-    let settings = ctx.settings(action)?;
-    settings
-        .recovery_recipients
+    ctx.recovery_recipients(action)?
         .iter()
         .enumerate()
         .map(|(i, text)| Recipient::parse(text, RecipientSource::Config(i + 1)))
@@ -43,7 +39,7 @@ pub fn refresh_after_write(ctx: &mut Context, store: &CredentialStore, names: &[
     let recipients = match configured_recipients(ctx, "Refresh recovery bundle") {
         Ok(r) => r,
         Err(e) => {
-            warn(format!(
+            ctx.out.warn(format!(
                 "the recovery bundles were not refreshed: {e}; fix recovery_recipients in cio.toml, then run 'cio credential export --to-repository'"
             ));
             return;
@@ -67,7 +63,7 @@ pub fn refresh_after_write(ctx: &mut Context, store: &CredentialStore, names: &[
             }
             // An incomplete set has nothing to escrow yet (its earlier bundle, if any, stays).
             Err(cio_credential::Error::IncompleteSet { .. }) => {}
-            Err(e) => warn(format!(
+            Err(e) => ctx.out.warn(format!(
                 "the recovery bundle of the {set} set was not refreshed: {e}; the write above is kept. Retry with: cio credential export --to-repository --provider {}",
                 set.provider
             )),

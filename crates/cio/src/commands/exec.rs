@@ -4,19 +4,46 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use cio_credential::engine::CLEARED;
-use cio_credential::restic_argv::{Access, classify};
+use clap::Args;
 
-use crate::cli::ExecArgs;
-use crate::commands::handoff::chosen_set;
+use cio_credential::{CLEARED, RepositoryAccess, restic_access};
+
+use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
 use crate::error::CommandError;
+
+#[derive(Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// With --alternate: allow restic commands that write to or change the repository
+    /// (backup, forget, prune, key add, ...), which the alternate set refuses: its
+    /// repository belongs to another cluster
+    #[arg(long)]
+    pub allow_write: bool,
+    /// The command to run, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  List the backups of this cluster's AWS repository
+    cio credential exec --provider aws -- restic snapshots
+  Restore another cluster's latest backup (disaster recovery)
+    cio credential exec --alternate -- restic restore latest --target /mnt/restore
+
+The alternate set is restore-only: with --alternate, restic commands that write to or change
+the repository (init, backup, forget, prune, key add|remove|passwd, tag, unlock --remove-all,
+repair, migrate, rebuild-index, recover, copy into it) are refused unless --allow-write is
+given. Only a program named restic is read; a script that runs restic is not checked.";
 
 pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Run with credentials";
     if args.set.alternate
         && !args.allow_write
-        && let Access::Writes { command, why } = classify(&args.command)
+        && let RepositoryAccess::Writes { command, why } = restic_access(&args.command)
     {
         return Err(CommandError::RestoreOnly { command, why });
     }

@@ -7,25 +7,20 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use cio_credential::Error;
-use cio_credential::catalog::{Role, SetId};
-use cio_credential::credentials::CredentialStore;
-use cio_credential::recovery::RecoveryError;
-use cio_credential::recovery::bundle::Bundle;
-use cio_credential::recovery::escrow::escrow_set;
-use cio_credential::recovery::output::write_bundle_file;
-use cio_credential::recovery::seal::{Recipient, RecipientSource, SealTo, check_passphrase, seal};
+use cio_credential::{
+    Bundle, CredentialStore, Error, EscrowError, Recipient, RecipientSource, RecoveryError, Role,
+    SealTo, SetId, check_passphrase, escrow_set, seal_bundle, write_bundle_file,
+};
 
 use crate::cli::ProviderArg;
 use crate::commands::bundle_input;
 use crate::commands::escrow::configured_recipients;
 use crate::context::Context;
 use crate::error::CommandError;
-use crate::output::warn;
 
 const ACTION: &str = "Export credentials";
 
-pub const EXPORT_EXAMPLES: &str = "\
+pub const EXAMPLES: &str = "\
 Examples:
   A bundle of every complete set, sealed to a passphrase, kept offline (print it, or store
   it in a password manager)
@@ -85,7 +80,7 @@ pub struct ExportArgs {
 
 pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
     let fail = |e: Error| CommandError::library(ACTION, e);
-    let store = ctx.vault(ACTION)?;
+    let store = ctx.open(ACTION)?;
     let sets = chosen_sets(&store, &args).map_err(fail)?;
     let mut recipients = given_recipients(&args).map_err(fail)?;
     if args.to_repository {
@@ -100,14 +95,14 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
     let seal_to = if recipients.is_empty() {
         let passphrase = bundle_input::passphrase(ACTION, true, false)?;
         if let Some(short) = check_passphrase(&passphrase).map_err(|e| fail(e.into()))? {
-            warn(short.to_string());
+            ctx.out.warn(short.to_string());
         }
         SealTo::Passphrase(passphrase)
     } else {
         SealTo::Recipients(std::mem::take(&mut recipients))
     };
     let bundle = Bundle::from_store(&store, &sets, args.history).map_err(fail)?;
-    let sealed = seal(&bundle, &seal_to).map_err(|e| fail(e.into()))?;
+    let sealed = seal_bundle(&bundle, &seal_to).map_err(|e| fail(e.into()))?;
     let sealed_to = match &seal_to {
         SealTo::Passphrase(_) => "a passphrase".to_string(),
         SealTo::Recipients(r) if r.len() == 1 => "1 recipient".to_string(),
@@ -161,21 +156,15 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
 
 /// Every complete set of the provider and role asked; none is an error.
 fn chosen_sets(store: &CredentialStore, args: &ExportArgs) -> Result<Vec<SetId>, Error> {
-    let mut sets = Vec::new();
-    for set in SetId::all()
+    let listing = store.listing()?;
+    let sets: Vec<SetId> = SetId::all()
         .filter(|s| args.provider.is_none_or(|p| s.provider == p.into()))
         .filter(|s| !args.alternate || s.role == Role::Alternate)
         .filter(|s| !args.to_repository || s.role == Role::Primary)
-    {
-        if store.set(set)?.iter().all(Option::is_some) {
-            sets.push(set);
-        }
-    }
+        .filter(|s| listing.set(*s).is_complete())
+        .collect();
     if args.to_repository && args.alternate {
-        return Err(RecoveryError::Escrow(
-            cio_credential::recovery::escrow::EscrowError::AlternateSet,
-        )
-        .into());
+        return Err(RecoveryError::Escrow(EscrowError::AlternateSet).into());
     }
     if sets.is_empty() {
         return Err(Error::NoSuchSet(

@@ -7,26 +7,21 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use cio_credential::Error;
-use cio_credential::catalog::{Provider, Role, SetId};
-use cio_credential::credentials::CredentialStore;
-use cio_credential::recovery::RecoveryError;
-use cio_credential::recovery::bundle::Bundle;
-use cio_credential::recovery::escrow::{self, Access};
-use cio_credential::recovery::import::{Outcome, Plan};
-use cio_credential::recovery::seal::{Identities, OpenWith, needs_passphrase, open};
-use cio_credential::secret::SecretValue;
-use cio_credential::validate::{Options, validate_sets};
+use cio_credential::{
+    BucketKeys, Bundle, CredentialStore, Error, Identities, OpenWith, Outcome, Plan, Provider,
+    Purpose, RecoveryError, Role, SecretValue, SetFilter, SetValues, ValidateOptions, get_bundle,
+    needs_passphrase, open_bundle, validate_sets,
+};
 
 use crate::cli::ProviderArg;
 use crate::commands::{bundle_input, escrow as refresh, validate};
 use crate::context::Context;
 use crate::error::CommandError;
-use crate::output::{table, time};
+use crate::output::time;
 
 const ACTION: &str = "Import credentials";
 
-pub const IMPORT_EXAMPLES: &str = "\
+pub const EXAMPLES: &str = "\
 Examples:
   Rescue a lost cluster's backups: its primary set becomes this cluster's alternate set
     cio credential import --as-alternate --validate /root/cluster-a.recovery.age
@@ -79,7 +74,7 @@ pub struct ImportArgs {
 pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     let fail = |e: Error| CommandError::library(ACTION, e);
     let recovery = |e: RecoveryError| CommandError::library(ACTION, e);
-    let store = ctx.vault(ACTION)?;
+    let store = ctx.open(ACTION)?;
     let (sealed, stdin_taken) = match (&args.from_repository, &args.file) {
         (Some(url), _) => fetch_escrow(&store, url, args.provider.map(Into::into))?,
         (None, Some(file)) => (bundle_input::bundle(ACTION, file)?, file == "-"),
@@ -96,7 +91,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
         }
         OpenWith::Identities(identities)
     };
-    let bundle = open(&sealed, &with).map_err(recovery)?;
+    let bundle = open_bundle(&sealed, &with).map_err(recovery)?;
     let plan = Plan::new(&bundle, &store, args.as_alternate).map_err(fail)?;
     show(ctx, &bundle, &plan, args.dry_run)?;
     if args.dry_run {
@@ -147,34 +142,29 @@ fn fetch_escrow(
     url: &str,
     provider: Option<Provider>,
 ) -> Result<(Vec<u8>, bool), CommandError> {
-    let fail = |e: Error| CommandError::library(ACTION, e);
-    let mut from_store = None;
-    for p in Provider::ALL {
-        if provider.is_some_and(|wanted| wanted != p) {
-            continue;
-        }
-        let [_, access, secret, _] = store
-            .set(SetId {
-                provider: p,
-                role: Role::Alternate,
-            })
-            .map_err(fail)?;
-        if let (Some(a), Some(s)) = (access, secret) {
-            from_store = Some((a.value, s.value));
-            break;
-        }
-    }
+    // The alternate set's keys in this store, when it holds both (of --provider, or of
+    // the first provider that has them).
+    let filter = SetFilter {
+        name: None,
+        provider,
+        role: Some(Role::Alternate),
+    };
+    let from_store = store
+        .sets(&filter, Purpose::Check)
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|v| v.access_key.zip(v.secret_key));
     let stdin_used = from_store.is_none();
     let (access_key, secret_key): (SecretValue, SecretValue) = match from_store {
         Some(keys) => keys,
         None => bundle_input::access_keys(ACTION)?,
     };
-    let access = Access {
+    let access = BucketKeys {
         access_key: &access_key,
         secret_key: &secret_key,
         region: None,
     };
-    let sealed = escrow::get_bundle(url, &access)
+    let sealed = get_bundle(url, &access)
         .map_err(|e| CommandError::library(ACTION, RecoveryError::from(e)))?;
     Ok((sealed, stdin_used))
 }
@@ -242,9 +232,7 @@ fn show(
         row.push(p.outcome.as_str().to_string());
         rows.push(row);
     }
-    for line in table(&rows) {
-        ctx.out.line(line)?;
-    }
+    ctx.out.table(&rows)?;
     Ok(())
 }
 
@@ -255,22 +243,24 @@ fn validate_first(
     store: &CredentialStore,
     plan: &Plan<'_>,
 ) -> Result<(), CommandError> {
-    let fail = |e: Error| CommandError::library(ACTION, e);
+    let filter = SetFilter::default();
+    let live = store.sets(&filter, Purpose::Check).unwrap_or_default();
     let mut inputs = Vec::new();
     for set in plan.target_sets() {
-        let live = store.set(set).map_err(fail)?;
-        let names = set.names();
-        let merged: [Option<SecretValue>; 4] = std::array::from_fn(|i| {
-            plan.items
-                .iter()
-                .find(|p| p.target == names[i])
-                .and_then(|p| p.value())
-                .or(live[i].as_ref().map(|e| &e.value))
-                .map(|v| SecretValue::new(v.expose().to_string()))
-        });
-        inputs.push((set, merged));
+        let mut values = SetValues::empty(set);
+        if let Some(current) = live.iter().find(|v| v.set == set) {
+            for (name, value) in current.present() {
+                values.set_field(name.field, SecretValue::new(value.expose().to_string()));
+            }
+        }
+        for p in plan.items.iter().filter(|p| p.target.set() == set) {
+            if let Some(value) = p.value() {
+                values.set_field(p.target.field, SecretValue::new(value.expose().to_string()));
+            }
+        }
+        inputs.push(values);
     }
-    let options = Options {
+    let options = ValidateOptions {
         offline: false,
         timeout: Duration::from_secs(10),
         write_check: false,

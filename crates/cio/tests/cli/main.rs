@@ -2,15 +2,18 @@
 //! the real binary in an isolated environment: a cleared environment, a temporary HOME, and
 //! a store and key of its own.
 
+mod catalog;
 mod cluster;
 mod drill;
 mod errors;
 mod handoff;
 mod help;
+mod login;
 mod prompt;
 mod recovery;
 mod recovery_drill;
 mod reference;
 mod reliability;
+mod terminal;
 mod util;
 mod validate;
