@@ -608,3 +608,38 @@ fn the_alternate_set_is_restore_only() {
         .code(7);
     assert!(stderr(&out).is_empty());
 }
+
+#[test]
+fn the_bundle_printed_in_the_readme_opens() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let start = readme.find("-----BEGIN AGE ENCRYPTED FILE-----").unwrap();
+    let end = readme.find("-----END AGE ENCRYPTED FILE-----").unwrap()
+        + "-----END AGE ENCRYPTED FILE-----".len();
+    let b = TestEnv::new();
+    let bundle = b.dir.path().join("readme.age");
+    std::fs::write(&bundle, format!("{}\n", &readme[start..end])).unwrap();
+    let out = b
+        .cio_in(
+            &[
+                "credential",
+                "import",
+                "--as-alternate",
+                "--dry-run",
+                bundle.to_str().unwrap(),
+            ],
+            PASSPHRASE,
+        )
+        .success();
+    let shown = stdout(&out);
+    let table_start = readme.find("Bundle made ").unwrap();
+    let printed = &readme[table_start..];
+    for name in [
+        "cio_minio_alt_backup_repo",
+        "cio_minio_alt_secret_key",
+        "cio_minio_alt_backup_password",
+    ] {
+        assert_eq!(row(&shown, name), row(printed, name), "{shown}");
+    }
+}
