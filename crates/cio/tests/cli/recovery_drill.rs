@@ -322,3 +322,135 @@ fn the_worst_day() {
     ])
     .success();
 }
+
+/// A real moto server (PyPI `moto[server]`) on a free loopback port that enforces IAM
+/// policies after its first `free_actions` requests (moto's `INITIAL_NO_AUTH_ACTION_COUNT`),
+/// killed when dropped.
+struct Moto {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start(free_actions: usize) -> Moto {
+        let port = testkit::free_port();
+        let child = std::process::Command::new(testkit::require_binary("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", free_actions.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server (PyPI moto[server])");
+        testkit::wait_for_port(port, std::time::Duration::from_secs(30));
+        Moto { child, port }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // The process may already be gone; nothing else to clean up.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates bucket `cluster-a` and two IAM users with boto3 (moto's own client library): a
+/// writer (every S3 action) and a reader (get and list only). Seven actions, all before
+/// moto starts enforcing. Returns (writer, reader) as (access key, secret key).
+fn moto_users(moto: &Moto) -> ((String, String), (String, String)) {
+    let script = r#"
+import boto3, json, sys
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1",
+          aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+iam, s3 = boto3.client("iam", **kw), boto3.client("s3", **kw)
+s3.create_bucket(Bucket="cluster-a")
+out = []
+for user, actions in [("writer", ["s3:*"]),
+                      ("reader", ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"])]:
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17",
+         "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    out.append([key["AccessKeyId"], key["SecretAccessKey"]])
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &format!("http://127.0.0.1:{}", moto.port)])
+        .output()
+        .expect("python3 with boto3 (installed with moto)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys: Vec<(String, String)> = serde_json::from_slice(&out.stdout).unwrap();
+    (keys[0].clone(), keys[1].clone())
+}
+
+#[test]
+fn escrow_with_a_read_only_key() {
+    let moto = Moto::start(7);
+    let ((writer, writer_secret), (reader, reader_secret)) = moto_users(&moto);
+    let repo = format!("s3:http://127.0.0.1:{}/cluster-a/backups", moto.port);
+    let safe = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
+
+    // Cluster A writes its escrow bundle with its own (writer) key.
+    let a = TestEnv::new();
+    std::fs::write(
+        a.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    a.minio_set("", &repo, &writer, &writer_secret, PASSWORD);
+    let out = a
+        .cio(&["credential", "export", "--to-repository"])
+        .success();
+    assert!(stdout(&out).contains("sealed to the recovery recipients"));
+
+    // Cluster B reads it back with the read-only key and the recovery identity alone.
+    let b = TestEnv::new();
+    b.cio_in(
+        &[
+            "credential",
+            "import",
+            "--as-alternate",
+            "-i",
+            identity.to_str().unwrap(),
+            "--from-repository",
+            &repo,
+        ],
+        format!("{reader}\n{reader_secret}\n"),
+    )
+    .success();
+    assert_eq!(b.reveal("cio_minio_alt_secret_key"), writer_secret);
+
+    // The read-only key cannot write an escrow bundle: the refresh after a write is a
+    // warning with the retry command, and the write itself is kept.
+    let c = TestEnv::new();
+    std::fs::write(
+        c.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    c.create("cio_minio_backup_repo", &repo);
+    c.create("cio_minio_access_key", &reader);
+    c.create("cio_minio_secret_key", &reader_secret);
+    let out = c
+        .cio_in(
+            &["credential", "create", "cio_minio_backup_password"],
+            PASSWORD,
+        )
+        .success();
+    assert!(
+        stderr(&out)
+            .contains("Warning: the recovery bundle of the minio primary set was not refreshed: ")
+            && stderr(&out).contains("refused the keys: AccessDenied")
+            && stderr(&out)
+                .contains("Retry with: cio credential export --to-repository --provider minio"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(c.reveal("cio_minio_backup_password"), PASSWORD);
+}
