@@ -12,6 +12,7 @@ mod login;
 mod prompt;
 mod recovery;
 mod recovery_drill;
+mod recovery_interop;
 mod reference;
 mod reliability;
 mod terminal;
