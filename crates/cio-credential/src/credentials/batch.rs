@@ -128,6 +128,13 @@ mod tests {
         SecretValue::new(s.to_string())
     }
 
+    fn set<'v>(name: CredentialName, value: &'v SecretValue) -> Change<'v> {
+        Change {
+            name,
+            value: Some(value),
+        }
+    }
+
     #[test]
     fn writes_all_or_nothing_and_keeps_versions() {
         let dir = tempfile::tempdir().unwrap();
@@ -143,20 +150,7 @@ mod tests {
             v("newest"),
         );
         let written = vault
-            .write_all(&[
-                Change {
-                    name: repo,
-                    value: Some(&r),
-                },
-                Change {
-                    name: access,
-                    value: Some(&a1),
-                },
-                Change {
-                    name: access,
-                    value: Some(&a2),
-                },
-            ])
+            .write_all(&[set(repo, &r), set(access, &a1), set(access, &a2)])
             .unwrap();
         let summary: Vec<_> = written.iter().map(|w| (w.version, w.action)).collect();
         assert_eq!(
@@ -179,16 +173,7 @@ mod tests {
         // One refused value: nothing of the batch is written.
         let (good, bad) = (v("another-access"), v("s3:nothing"));
         let err = vault
-            .write_all(&[
-                Change {
-                    name: access,
-                    value: Some(&good),
-                },
-                Change {
-                    name: repo,
-                    value: Some(&bad),
-                },
-            ])
+            .write_all(&[set(access, &good), set(repo, &bad)])
             .unwrap_err();
         assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
         assert_eq!(vault.get(access).unwrap().unwrap().version, 3);
@@ -197,10 +182,7 @@ mod tests {
         let secret = name("cio_minio_secret_key");
         let err = vault
             .write_all(&[
-                Change {
-                    name: access,
-                    value: Some(&good),
-                },
+                set(access, &good),
                 Change {
                     name: secret,
                     value: None,

@@ -16,31 +16,13 @@ use assert_cmd::assert::Assert;
 use testkit::etcd::EtcdCluster;
 use testkit::s3::S3Server;
 
+use crate::drill::{assert_same_tree, make_files};
 use crate::recovery::{PASSPHRASE, age_identity};
 use crate::util::*;
 
 const ACCESS: &str = "cluster-a-backup";
 const SECRET: &str = "cluster-a-backup-secret";
 const PASSWORD: &str = "cluster a repository password";
-
-fn make_files(dir: &Path) {
-    std::fs::create_dir_all(dir.join("pv/b")).unwrap();
-    std::fs::write(dir.join("pv/hello.txt"), b"volume data of cluster A\n").unwrap();
-    let binary: Vec<u8> = (0..200_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
-        .collect();
-    std::fs::write(dir.join("pv/b/data.bin"), binary).unwrap();
-}
-
-fn same_tree(a: &Path, b: &Path) {
-    for entry in ["pv/hello.txt", "pv/b/data.bin"] {
-        assert_eq!(
-            std::fs::read(a.join(entry)).unwrap(),
-            std::fs::read(b.join(entry)).unwrap(),
-            "{entry} differs"
-        );
-    }
-}
 
 /// A node configured by its cio.toml alone.
 fn node_cmd(env: &TestEnv, args: &[&str], input: &str) -> Assert {
@@ -68,7 +50,7 @@ fn restore_and_be_refused(b: &TestEnv, files: &Path) {
         target.to_str().unwrap(),
     ])
     .success();
-    same_tree(files, &target.join(files.strip_prefix("/").unwrap()));
+    assert_same_tree(files, &target.join(files.strip_prefix("/").unwrap()));
     let out = b
         .cio(&[
             "credential",
