@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
 use crate::crypto::{DoesNotOpen, KeyError};
-use crate::recovery::RecoveryError;
+use crate::recovery::error::RecoveryError;
 use crate::store::{SpecError, StoreError};
 
 /// Which exit code an error maps to.

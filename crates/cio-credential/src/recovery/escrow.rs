@@ -26,8 +26,9 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use super::RecoveryError;
 use super::bundle::Bundle;
+pub use super::error::EscrowError;
 use super::seal::{Recipient, SealTo, seal};
-use crate::catalog::{RepoUrl, Role, RuleViolation, SetId};
+use crate::catalog::{RepoUrl, Role, SetId};
 use crate::credentials::CredentialStore;
 use crate::secret::SecretValue;
 use crate::sets::{Purpose, SetFilter};
@@ -44,51 +45,6 @@ const DEFAULT_REGION: &str = "us-east-1";
 /// The largest escrow object read back: a bundle of every set with a long history is far
 /// smaller.
 const MAX_OBJECT: usize = 16 * 1024 * 1024;
-
-/// What can go wrong storing or reading an escrow object. Messages name the object (a
-/// repository URL is not secret), never a key.
-#[derive(Debug, thiserror::Error)]
-pub enum EscrowError {
-    #[error("{0}")]
-    BadRepository(RuleViolation),
-    #[error(
-        "an escrow bundle goes beside this cluster's own (primary) repository; the alternate one belongs to another cluster"
-    )]
-    AlternateSet,
-    #[error("no recovery bundle at {location}")]
-    Missing { location: String },
-    #[error("{location} refused the keys: {detail}")]
-    Denied { location: String, detail: String },
-    #[error("{location} cannot be {action}: {detail}")]
-    Failed {
-        location: String,
-        action: &'static str,
-        detail: String,
-    },
-}
-
-impl EscrowError {
-    /// What the administrator should do next.
-    pub fn hint(&self) -> String {
-        match self {
-            EscrowError::BadRepository(_) => {
-                "give the lost cluster's repository URL, as restic takes it: s3:https://HOST/BUCKET[/PREFIX]".into()
-            }
-            EscrowError::AlternateSet => {
-                "leave out --alternate: --to-repository stores the primary sets' bundles".into()
-            }
-            EscrowError::Missing { .. } => {
-                "check the URL is the repository the lost cluster backed up to; a bundle is there only if that cluster ran 'cio credential export --to-repository' or had recovery_recipients set".into()
-            }
-            EscrowError::Denied { .. } => {
-                "check the access and secret key: they must be allowed to read (to import) or write (to export) objects in the repository's bucket".into()
-            }
-            EscrowError::Failed { .. } => {
-                "check that the object storage is reachable from this node (cio credential validate checks the set), then try again".into()
-            }
-        }
-    }
-}
 
 /// Where the escrow object of `repo` is: its bucket and key.
 pub fn object_key(repo: &RepoUrl) -> String {

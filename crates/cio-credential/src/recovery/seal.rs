@@ -27,17 +27,11 @@ use zeroize::Zeroizing;
 
 use super::RecoveryError;
 use super::bundle::Bundle;
+pub use super::error::{GOOD_PASSPHRASE, MAX_SCRYPT_LOG_N, MIN_PASSPHRASE, RecipientSource};
 use crate::secret::SecretValue;
 
-/// Passphrases shorter than this many characters are refused.
-pub const MIN_PASSPHRASE: usize = 8;
-/// Passphrases shorter than this many characters are accepted with a warning.
-pub const GOOD_PASSPHRASE: usize = 12;
 /// The scrypt work factor (log2 N) of a passphrase bundle: the one the `age` command uses.
 pub const SCRYPT_LOG_N: u8 = 18;
-/// The largest scrypt work factor accepted when opening (about 16 times the work of
-/// [`SCRYPT_LOG_N`]): a bundle demanding more is refused rather than run for minutes.
-pub const MAX_SCRYPT_LOG_N: u8 = 22;
 
 /// A public key a bundle can be sealed to (checked when parsed; kept as its text so that it
 /// can be copied).
@@ -54,27 +48,6 @@ impl std::fmt::Debug for Recipient {
         } else {
             "Recipient(age)"
         })
-    }
-}
-
-/// Where a recipient was given, for messages (never the recipient itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecipientSource {
-    /// The n-th `--recipient` (from 1).
-    Flag(usize),
-    /// A line of a recipients file (from 1).
-    FileLine(std::path::PathBuf, usize),
-    /// The n-th entry of `recovery_recipients` in the node configuration (from 1).
-    Config(usize),
-}
-
-impl std::fmt::Display for RecipientSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RecipientSource::Flag(n) => write!(f, "--recipient number {n}"),
-            RecipientSource::FileLine(path, n) => write!(f, "line {n} of {}", path.display()),
-            RecipientSource::Config(n) => write!(f, "recovery_recipients entry {n}"),
-        }
     }
 }
 
