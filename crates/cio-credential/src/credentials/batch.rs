@@ -49,11 +49,14 @@ impl CredentialStore {
         for _ in 0..MAX_RETRIES {
             // Per name: (latest version number, whether it holds a value), as this attempt
             // builds on it.
-            let mut heads: HashMap<CredentialName, (u64, bool)> = HashMap::new();
-            for change in changes {
-                if let std::collections::hash_map::Entry::Vacant(slot) = heads.entry(change.name) {
-                    let latest = self.store.latest(&change.name.to_string())?;
-                    slot.insert(latest.map_or((0, false), |v| (v.version, v.is_live())));
+            // One read of every name's latest record (not one per name).
+            let mut heads: HashMap<CredentialName, (u64, bool)> =
+                changes.iter().map(|c| (c.name, (0, false))).collect();
+            for record in self.store.list_latest()? {
+                if let Ok(name) = record.name.parse::<CredentialName>()
+                    && let Some(head) = heads.get_mut(&name)
+                {
+                    *head = (record.version, record.is_live());
                 }
             }
             let mut records = Vec::with_capacity(changes.len());
