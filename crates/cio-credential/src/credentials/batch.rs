@@ -2,16 +2,17 @@
 //! a migration) must never leave half a set behind.
 //!
 //! Rules: every value is checked against the catalog before anything is sealed; the new
-//! versions go to the store in one [`Store::append_all`](crate::store::Store::append_all)
-//! (one SQLite transaction, one etcd transaction); a write that loses a race with another
+//! versions, signed and chained as every write's are, go to the store in one
+//! [`Store::append_all`](crate::store::Store::append_all) with one manifest swap (one SQLite
+//! write, one etcd transaction); a write that loses a race with another
 //! writer is computed again from a fresh read and retried, as [`CredentialStore::put`] does; earlier
 //! versions are kept.
 
 use std::collections::HashMap;
 
 use crate::catalog::{Allow, CredentialName, check_value};
-use crate::crypto::Binding;
 use crate::error::{Error, Result};
+use crate::ledger::{self, Next};
 use crate::secret::SecretValue;
 use crate::store::{Action, Record, StoreError, now_ms};
 
@@ -45,70 +46,59 @@ impl CredentialStore {
                 None => Vec::new(),
             });
         }
-        let (key, identity) = self.sealing_key()?;
+        let key = self.key_for_writing()?;
         for _ in 0..MAX_RETRIES {
-            // Per name: (latest version number, whether it holds a value), as this attempt
-            // builds on it.
-            // One read of every name's latest record (not one per name).
-            let mut heads: HashMap<CredentialName, (u64, bool)> =
-                changes.iter().map(|c| (c.name, (0, false))).collect();
-            for record in self.store.list_latest()? {
-                if let Ok(name) = record.name.parse::<CredentialName>()
-                    && let Some(head) = heads.get_mut(&name)
-                {
-                    *head = (record.version, record.is_live());
-                }
-            }
-            let mut records = Vec::with_capacity(changes.len());
-            let mut written = Vec::with_capacity(changes.len());
-            for (change, warnings) in changes.iter().zip(&warnings) {
-                let head = heads
-                    .get_mut(&change.name)
-                    .expect("every changed name's head was read just above");
-                let (expected, live) = *head;
-                let action = match (change.value, live) {
+            let verified = self.verified()?.ok_or_else(|| StoreError::Unusable {
+                location: self.store.location(),
+                action: "read",
+                detail: "it disappeared while being written".into(),
+            })?;
+            // Per name, whether it holds a value as this attempt builds on it.
+            let mut live: HashMap<CredentialName, bool> = HashMap::new();
+            let mut nexts = Vec::with_capacity(changes.len());
+            let mut names = Vec::with_capacity(changes.len());
+            let written_at_ms = now_ms();
+            for change in changes {
+                let text = change.name.to_string();
+                let is_live = match live.get(&change.name) {
+                    Some(l) => *l,
+                    None => verified.newest(&text)?.is_some_and(Record::is_live),
+                };
+                let action = match (change.value, is_live) {
                     (Some(_), true) => Action::Update,
                     (Some(_), false) => Action::Create,
                     (None, true) => Action::Remove,
                     (None, false) => return Err(Error::NotFound { name: change.name }),
                 };
-                let name = change.name.to_string();
-                let version = expected + 1;
-                let sealed = change.value.map(|value| {
-                    key.seal(
-                        &Binding {
-                            store_id: &identity.store_id,
-                            name: &name,
-                            version,
-                        },
-                        value,
-                    )
-                });
-                records.push((
-                    expected,
-                    Record {
-                        name,
-                        version,
-                        action,
-                        restored_from: None,
-                        written_at_ms: now_ms(),
-                        sealed,
-                    },
-                ));
-                *head = (version, change.value.is_some());
-                written.push(Written {
-                    name: change.name,
-                    version,
+                live.insert(change.name, change.value.is_some());
+                names.push(text);
+                nexts.push(Next {
                     action,
                     restored_from: None,
-                    warnings: warnings.clone(),
+                    value: change.value,
+                    written_at_ms,
                 });
             }
-            let batch: Vec<(u64, &Record)> = records.iter().map(|(e, v)| (*e, v)).collect();
-            match self.store.append_all(&batch, key.fingerprint()) {
-                Ok(()) => return Ok(written),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(self.append_error(e)),
+            let batch: Vec<(&str, Next<'_>)> =
+                names.iter().map(String::as_str).zip(nexts).collect();
+            match ledger::append_all_next(self.store.as_ref(), key, &verified, &batch) {
+                Ok(versions) => {
+                    return Ok(changes
+                        .iter()
+                        .zip(versions)
+                        .zip(&warnings)
+                        .zip(&batch)
+                        .map(|(((change, version), warnings), (_, next))| Written {
+                            name: change.name,
+                            version,
+                            action: next.action,
+                            restored_from: None,
+                            warnings: warnings.clone(),
+                        })
+                        .collect());
+                }
+                Err(Error::Store(StoreError::Conflict { .. })) => continue,
+                Err(e) => return Err(self.writing_error(e)),
             }
         }
         Err(StoreError::Conflict {

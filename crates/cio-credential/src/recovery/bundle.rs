@@ -64,8 +64,16 @@ impl Bundle {
         sets: &[SetId],
         history: bool,
     ) -> crate::Result<Bundle> {
+        let listed = store.list()?;
+        // A bundle never leaves out a credential of its sets silently.
+        if let Some(damaged) = listed.damaged.into_iter().find(|e| {
+            matches!(e, crate::Error::Damaged { name, .. }
+                if name.parse::<CredentialName>().is_ok_and(|n| sets.contains(&n.set())))
+        }) {
+            return Err(damaged);
+        }
         let mut credentials = Vec::new();
-        for entry in store.list()? {
+        for entry in listed.entries {
             if !sets.contains(&entry.name.set()) {
                 continue;
             }

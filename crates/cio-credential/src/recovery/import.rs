@@ -83,7 +83,7 @@ impl<'b> Plan<'b> {
         vault: &CredentialStore,
         as_alternate: bool,
     ) -> crate::Result<Plan<'b>> {
-        let live = vault.list()?;
+        let live = vault.list()?.entries;
         let mut items: Vec<Planned<'b>> = Vec::with_capacity(bundle.credentials.len());
         for credential in &bundle.credentials {
             let target = target_name(credential.name, as_alternate);

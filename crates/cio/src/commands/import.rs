@@ -2,7 +2,6 @@
 //! bundle, show what it would write (masked), and write it all or nothing.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use serde_json::json;
@@ -260,11 +259,9 @@ fn validate_first(
         }
         inputs.push(values);
     }
-    let options = ValidateOptions {
-        offline: false,
-        timeout: Duration::from_secs(10),
-        write_check: false,
-    };
+    // What `validate` checks, with restic's view of this process's environment (proxies,
+    // key hint), as restic under `exec` will see it.
+    let options = ValidateOptions::from_env();
     let reports = validate_sets(inputs, &options);
     let failed = reports.iter().filter(|r| !r.passed()).count();
     if !ctx.out.json {
