@@ -15,15 +15,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::ByteStream;
-
 use super::RecoveryError;
 use super::bundle::Bundle;
 pub use super::error::EscrowError;
@@ -32,6 +23,7 @@ use crate::catalog::{RepoUrl, Role, SetId};
 use crate::credentials::CredentialStore;
 use crate::secret::SecretValue;
 use crate::sets::{Purpose, SetFilter};
+use crate::validate::object::{self, ObjectFailure, ObjectKeys};
 
 /// The escrow object's name, at the repository's root.
 pub const OBJECT_NAME: &str = "cio-recovery.age";
@@ -126,7 +118,8 @@ pub fn escrow_set(
 
 /// The one place this module speaks S3: puts `body` as the escrow object (and returns
 /// nothing), or without a body gets the object. Path-style, one attempt, the set's static
-/// keys only (never the environment or a profile).
+/// keys only (never the environment or a profile), through validate's S3 client (its proxy,
+/// TLS and signing rules are restic's).
 fn transfer(
     repo_url: &str,
     access: &BucketKeys<'_>,
@@ -135,116 +128,44 @@ fn transfer(
     let repo = RepoUrl::parse(repo_url).map_err(EscrowError::BadRepository)?;
     let location = location(repo_url);
     let action = if body.is_some() { "written" } else { "read" };
-    let failed = |detail: String| EscrowError::Failed {
-        location: location.clone(),
-        action,
-        detail,
+    let keys = ObjectKeys {
+        access_key: access.access_key,
+        secret_key: access.secret_key,
+        region: access.region.unwrap_or(DEFAULT_REGION),
+        cacert: None,
     };
-    let credentials =
-        Credentials::from_keys(access.access_key.expose(), access.secret_key.expose(), None);
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(
-            access.region.unwrap_or(DEFAULT_REGION).to_string(),
-        ))
-        .endpoint_url(repo.endpoint())
-        .force_path_style(true)
-        .credentials_provider(credentials)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(TIMEOUT)
-                .operation_timeout(TIMEOUT)
-                .build(),
-        )
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        .build();
-    let client = Client::from_conf(config);
-    let key = object_key(&repo);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| failed(format!("cannot start the network runtime: {e}")))?;
-    let classify = |code: Option<&str>, status: u16, detail: String| match code {
-        Some("NoSuchKey") => EscrowError::Missing {
+    let bytes = object::transfer(
+        &repo,
+        &keys,
+        &object_key(&repo),
+        body.map(<[u8]>::to_vec),
+        TIMEOUT,
+    )
+    .map_err(|failure| match failure {
+        ObjectFailure::Missing => EscrowError::Missing {
             location: location.clone(),
         },
-        None if status == 404 => EscrowError::Missing {
-            location: location.clone(),
-        },
-        Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "Forbidden") => {
-            EscrowError::Denied {
-                location: location.clone(),
-                detail,
-            }
-        }
-        None if status == 403 => EscrowError::Denied {
+        ObjectFailure::Denied(detail) => EscrowError::Denied {
             location: location.clone(),
             detail,
         },
-        _ => failed(detail),
-    };
-    runtime.block_on(async {
-        match body {
-            Some(body) => client
-                .put_object()
-                .bucket(&repo.bucket)
-                .key(&key)
-                .content_type("text/plain")
-                .body(ByteStream::from(body.to_vec()))
-                .send()
-                .await
-                .map(|_| Vec::new())
-                .map_err(|e| sdk_error(e, classify)),
-            None => {
-                let out = client
-                    .get_object()
-                    .bucket(&repo.bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(e, classify))?;
-                let bytes = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| failed(e.to_string()))?
-                    .into_bytes();
-                if bytes.len() > MAX_OBJECT {
-                    return Err(failed(format!(
-                        "it is {} bytes, more than a recovery bundle can be",
-                        bytes.len()
-                    )));
-                }
-                Ok(bytes.to_vec())
-            }
-        }
-    })
-}
-
-/// An SDK error as (S3 error code, HTTP status, detail), given to `classify`.
-fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    classify: impl Fn(Option<&str>, u16, String) -> EscrowError,
-) -> EscrowError {
-    match &err {
-        SdkError::ServiceError(ctx) => {
-            let status = ctx.raw().status().as_u16();
-            let code = ctx.err().code();
-            let detail = match (code, ctx.err().message()) {
-                (Some(c), Some(m)) => format!("{c}: {m}"),
-                (Some(c), None) => c.to_string(),
-                _ => format!("HTTP {status}"),
-            };
-            classify(code, status, detail)
-        }
-        SdkError::ResponseError(ctx) => {
-            let status = ctx.raw().status().as_u16();
-            classify(None, status, format!("HTTP {status}"))
-        }
-        _ => classify(Some(""), 0, DisplayErrorContext(&err).to_string()),
+        ObjectFailure::Failed(detail) => EscrowError::Failed {
+            location: location.clone(),
+            action,
+            detail,
+        },
+    })?;
+    if bytes.len() > MAX_OBJECT {
+        return Err(EscrowError::Failed {
+            location,
+            action,
+            detail: format!(
+                "it is {} bytes, more than a recovery bundle can be",
+                bytes.len()
+            ),
+        });
     }
+    Ok(bytes)
 }
 
 #[cfg(test)]
