@@ -167,6 +167,12 @@ fn a_removed_store_id_fingerprint_or_manifest_refuses_every_command() {
                 text.starts_with("Fail: ") && text.contains("is damaged: its "),
                 "{key}: {args:?}: {text}"
             );
+            // The hint must work: `list` itself is refused here, so it may not send the
+            // administrator there.
+            assert!(
+                !text.contains("cio credential list"),
+                "{key}: {args:?}: the hint points at a command that fails: {text}"
+            );
         }
         assert_eq!(env.snapshot_files(), before, "{key}: nothing was changed");
     }
