@@ -423,7 +423,11 @@ impl CredentialStore {
         {
             return Err(err);
         }
-        let chosen = select(&listing, filter, purpose)?;
+        // The one set meant, incomplete because a credential of it is damaged: refused as damaged.
+        let chosen = select(&listing, filter, purpose).map_err(|e| match e {
+            Error::IncompleteSet { set, .. } => damaged_in(set).unwrap_or(e),
+            e => e,
+        })?;
         if let Some(err) = chosen.iter().find_map(|set| damaged_in(*set)) {
             return Err(err);
         }
