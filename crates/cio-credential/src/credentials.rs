@@ -553,9 +553,12 @@ impl CredentialStore {
                     .iter()
                     .find(|v| v.version == n)
                     .ok_or(Error::NoSuchVersion { name, version: n })?;
-                let value = self
-                    .open_version(identity, source)?
-                    .ok_or(Error::NothingToRestore { name })?;
+                let value =
+                    self.open_version(identity, source)?
+                        .ok_or(Error::NothingToRestore {
+                            name,
+                            removal: Some(n),
+                        })?;
                 (n, value)
             }
             None => self.previous_value(identity, name, history)?,
@@ -589,7 +592,10 @@ impl CredentialStore {
                 return Ok((v.version, value));
             }
         }
-        Err(Error::NothingToRestore { name })
+        Err(Error::NothingToRestore {
+            name,
+            removal: None,
+        })
     }
 }
 
