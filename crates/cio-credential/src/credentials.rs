@@ -20,6 +20,9 @@ use crate::secret::SecretValue;
 use crate::sets::{Listing, Purpose, SetFilter, SetValues, Stored, select};
 use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
 
+mod batch;
+pub use batch::Change;
+
 /// How often a write is retried after losing a race before it gives up.
 const MAX_RETRIES: usize = 1000;
 

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
 use crate::crypto::{DoesNotOpen, KeyError};
 use crate::integrity::Damage;
+use crate::recovery::error::RecoveryError;
 use crate::store::{SpecError, StoreError};
 
 /// Which exit code an error maps to.
@@ -71,6 +72,8 @@ pub enum Error {
     MigrationRefused { name: String, reason: String },
     #[error("cannot migrate: {0} is the source store itself")]
     MigrationIntoItself(String),
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
     #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not")]
     EtcdPasswordMissing,
     #[error("cannot read the etcd password: {0}")]
@@ -106,7 +109,7 @@ impl ConfigError {
                 path.display()
             ),
             ConfigError::Invalid { path, .. } => format!(
-                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key, as TOML strings",
+                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key, as TOML strings, and recovery_recipients, a list of strings",
                 path.display()
             ),
         }
@@ -137,6 +140,8 @@ impl Error {
             | Error::EtcdPasswordMissing
             | Error::EtcdPasswordUnreadable(_) => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
+            Error::Recovery(e) if e.is_usage() => ErrorKind::Usage,
+            Error::Recovery(_) => ErrorKind::Failed,
             Error::StoreKey(_)
             | Error::Store(_)
             | Error::DoesNotOpen(_)
@@ -177,6 +182,7 @@ impl Error {
             Error::MigrationIntoItself(_) => {
                 "name the store to copy from with --store (e.g. --store /var/lib/cio/credentials.db) and the cluster store with --to".to_string()
             }
+            Error::Recovery(e) => e.hint(),
             Error::EtcdPasswordMissing => {
                 "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it".to_string()
             }

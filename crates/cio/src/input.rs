@@ -93,7 +93,7 @@ impl WaitNotice {
 }
 
 /// Reads a value piped on standard input, or from a file.
-fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
+pub fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_VALUE_BYTES));
     let limit = u64::try_from(MAX_STDIN_BYTES + 1).unwrap_or(u64::MAX);
     reader

@@ -289,6 +289,19 @@ pub trait Store: Send + Sync {
         record: &Record,
         key_fingerprint: &str,
         manifest: &ManifestSwap,
+    ) -> Result<(), StoreError> {
+        self.append_all(&[(expected, record)], key_fingerprint, manifest)
+    }
+
+    /// Appends several records, of one or more names, and replaces the manifest, all or
+    /// nothing: each `(expected, record)` as [`Store::append`] would, where a name's later
+    /// entries expect the version its earlier entry appends. When any condition fails nothing
+    /// is written ([`StoreError::Conflict`] names a name). An empty batch does nothing.
+    fn append_all(
+        &self,
+        batch: &[(u64, &Record)],
+        key_fingerprint: &str,
+        manifest: &ManifestSwap,
     ) -> Result<(), StoreError>;
 
     /// Destroys every version of `name` and replaces the manifest, in one transaction, if
