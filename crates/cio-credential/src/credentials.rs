@@ -391,7 +391,11 @@ impl CredentialStore {
         {
             return Err(err);
         }
-        let chosen = select(&listing, filter, purpose)?;
+        // The one set meant, incomplete because a credential of it is damaged: refused as damaged.
+        let chosen = select(&listing, filter, purpose).map_err(|e| match e {
+            Error::IncompleteSet { set, .. } => damaged_in(set).unwrap_or(e),
+            e => e,
+        })?;
         if let Some(err) = chosen.iter().find_map(|set| damaged_in(*set)) {
             return Err(err);
         }
@@ -517,9 +521,12 @@ impl CredentialStore {
                     .iter()
                     .find(|v| v.version == n)
                     .ok_or(Error::NoSuchVersion { name, version: n })?;
-                let value = self
-                    .open_version(identity, source)?
-                    .ok_or(Error::NothingToRestore { name })?;
+                let value =
+                    self.open_version(identity, source)?
+                        .ok_or(Error::NothingToRestore {
+                            name,
+                            removal: Some(n),
+                        })?;
                 (n, value)
             }
             None => self.previous_value(identity, name, history)?,
@@ -553,7 +560,10 @@ impl CredentialStore {
                 return Ok((v.version, value));
             }
         }
-        Err(Error::NothingToRestore { name })
+        Err(Error::NothingToRestore {
+            name,
+            removal: None,
+        })
     }
 }
 

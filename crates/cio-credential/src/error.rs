@@ -38,8 +38,15 @@ pub enum Error {
     NotFound { name: CredentialName },
     #[error("{name} has no version {version}")]
     NoSuchVersion { name: CredentialName, version: u64 },
-    #[error("{name} has no earlier value to bring back")]
-    NothingToRestore { name: CredentialName },
+    /// `removal`: the version asked for, when it is a removal (which holds no value).
+    #[error("{name} {}", match .removal {
+        Some(version) => format!("version {version} is its removal and holds no value to bring back"),
+        None => "has no earlier value to bring back".to_string(),
+    })]
+    NothingToRestore {
+        name: CredentialName,
+        removal: Option<u64>,
+    },
     #[error("the {set} set is incomplete: missing {}", list_names(.missing))]
     IncompleteSet {
         set: SetId,
@@ -155,7 +162,7 @@ impl Error {
             Error::NotFound { .. } => {
                 "'cio credential list' shows what exists; 'cio credential restore NAME' brings back a removed one".to_string()
             }
-            Error::NoSuchVersion { name, .. } | Error::NothingToRestore { name } => {
+            Error::NoSuchVersion { name, .. } | Error::NothingToRestore { name, .. } => {
                 format!("'cio credential history {name}' lists the versions that can be restored")
             }
             Error::IncompleteSet { missing, .. } => format!(

@@ -226,7 +226,7 @@ impl StoreError {
                 "point --store / CIO_STORE at a cio credential store, or move {location} away to start a new one"
             ),
             StoreError::Corrupt { location, .. } => format!(
-                "restore {location} from a backup; 'cio credential list' shows what still opens"
+                "restore a whole earlier copy of {location} from a backup; no credential can be read from it until then"
             ),
             StoreError::Unusable { location, .. } if location.starts_with("etcd") => format!(
                 "check that {location} names etcd members' client ports (etcd 3.4 or later, /v3 API), or choose another store with --store / CIO_STORE"
