@@ -63,6 +63,9 @@ pub struct Handoff {
     pub set: SetId,
     /// (variable, value), in field order.
     pub vars: Vec<(&'static str, SecretValue)>,
+    /// The set's CA certificate (PEM), which restic reads from no variable of its own: a
+    /// caller hands it with [`crate::CaHandoff`] (`SSL_CERT_FILE=/dev/fd/N`).
+    pub cacert: Option<SecretValue>,
 }
 
 impl std::fmt::Debug for Handoff {
@@ -90,13 +93,12 @@ impl From<SetValues> for Handoff {
             (Field::SecretKey, secret_key),
             (Field::BackupPassword, backup_password),
             (Field::Region, region),
-            (Field::Cacert, cacert),
         ];
         let vars = fields
             .into_iter()
             .filter_map(|(field, value)| Some((variable(field)?, value?)))
             .collect();
-        Handoff { set, vars }
+        Handoff { set, vars, cacert }
     }
 }
 

@@ -160,56 +160,81 @@ pub(crate) fn append_next(
     name: &str,
     next: Next<'_>,
 ) -> Result<u64> {
+    let versions = append_all_next(store, key, verified, &[(name, next)])?;
+    Ok(versions[0])
+}
+
+/// Appends the next versions of several names (a name may come several times: its versions
+/// follow each other, in order) on top of `verified`, all or nothing: one store write, one
+/// manifest swap, each record chained to its name's previous one and numbered after it
+/// (`seq`). Returns each new version number, in order.
+pub(crate) fn append_all_next(
+    store: &dyn Store,
+    key: &Key,
+    verified: &Verified,
+    nexts: &[(&str, Next<'_>)],
+) -> Result<Vec<u64>> {
     let identity = &verified.identity;
-    let newest = verified.newest(name)?;
-    let expected = newest.map_or(0, |r| r.version);
-    let version = expected
-        .checked_add(1)
-        .ok_or_else(|| corrupt(store, format!("{name} has no version number left")))?;
-    let seq = verified
-        .manifest
-        .seq
-        .checked_add(1)
-        .ok_or_else(|| corrupt(store, "it has no write number left"))?;
-    let sealed = next.value.map(|value| {
-        key.seal(
-            &Binding {
-                store_id: &identity.store_id,
-                name,
-                version,
-            },
-            value,
-        )
-    });
     let mac_key = key.mac_key();
     let auth = authenticator(&mac_key, identity, key);
-    let mut record = Record {
-        name: name.to_string(),
-        version,
-        action: next.action,
-        restored_from: next.restored_from,
-        written_at_ms: next.written_at_ms,
-        sealed,
-        seq,
-        prev_mac: newest.map(|r| r.mac.clone()).unwrap_or_default(),
-        mac: Vec::new(),
-    };
-    auth.sign(&mut record);
     let mut manifest = verified.manifest.clone();
-    manifest.seq = seq;
-    manifest.heads.insert(
-        name.to_string(),
-        Head {
+    // Per name: the newest (version, mac) as the batch builds on it.
+    let mut newest: BTreeMap<&str, (u64, Vec<u8>)> = BTreeMap::new();
+    let mut records = Vec::with_capacity(nexts.len());
+    for (name, next) in nexts {
+        let (expected, prev_mac) = match newest.get(name) {
+            Some(head) => head.clone(),
+            None => verified
+                .newest(name)?
+                .map_or((0, Vec::new()), |r| (r.version, r.mac.clone())),
+        };
+        let version = expected
+            .checked_add(1)
+            .ok_or_else(|| corrupt(store, format!("{name} has no version number left")))?;
+        let seq = manifest
+            .seq
+            .checked_add(1)
+            .ok_or_else(|| corrupt(store, "it has no write number left"))?;
+        let sealed = next.value.map(|value| {
+            key.seal(
+                &Binding {
+                    store_id: &identity.store_id,
+                    name,
+                    version,
+                },
+                value,
+            )
+        });
+        let mut record = Record {
+            name: name.to_string(),
             version,
-            mac: record.mac.clone(),
-        },
-    );
+            action: next.action,
+            restored_from: next.restored_from,
+            written_at_ms: next.written_at_ms,
+            sealed,
+            seq,
+            prev_mac,
+            mac: Vec::new(),
+        };
+        auth.sign(&mut record);
+        manifest.seq = seq;
+        manifest.heads.insert(
+            name.to_string(),
+            Head {
+                version,
+                mac: record.mac.clone(),
+            },
+        );
+        newest.insert(name, (version, record.mac.clone()));
+        records.push((expected, record));
+    }
     let swap = ManifestSwap {
         expected: identity.manifest.clone(),
         new: auth.seal_manifest(&manifest),
     };
-    store.append(expected, &record, key.fingerprint(), &swap)?;
-    Ok(version)
+    let batch: Vec<(u64, &Record)> = records.iter().map(|(e, r)| (*e, r)).collect();
+    store.append_all(&batch, key.fingerprint(), &swap)?;
+    Ok(records.iter().map(|(_, r)| r.version).collect())
 }
 
 /// Destroys every version of `name` on top of `verified` (a damaged name too: purging is

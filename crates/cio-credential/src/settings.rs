@@ -59,6 +59,10 @@ pub struct Settings {
     /// PEM file of that certificate's private key (etcdctl's `--key`). Environment:
     /// `CIO_ETCD_KEY`.
     pub etcd_key: Option<PathBuf>,
+    /// The recovery recipients (`age1…` keys, SSH public keys): when set, every write that
+    /// completes or changes a primary set refreshes that set's escrow bundle beside its
+    /// repository. In `cio.toml` only (a list of strings).
+    pub recovery_recipients: Option<Vec<String>>,
 
     /// `CIO_ETCD_USER` and `CIO_ETCD_PASSWORD`, as [`Settings::resolve`] read them.
     #[serde(skip)]
@@ -114,6 +118,7 @@ impl Settings {
             etcd_cacert: self.etcd_cacert.or(lower.etcd_cacert),
             etcd_cert: self.etcd_cert.or(lower.etcd_cert),
             etcd_key: self.etcd_key.or(lower.etcd_key),
+            recovery_recipients: self.recovery_recipients.or(lower.recovery_recipients),
             login_env: self.login_env,
             login: self.login,
         }

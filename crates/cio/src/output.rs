@@ -127,18 +127,6 @@ pub fn time(ms: i64) -> String {
     }
 }
 
-#[cfg(test)]
-mod time_tests {
-    #[test]
-    fn any_time_is_written_without_a_panic() {
-        assert_eq!(super::time(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::time(253_402_300_799_999), "9999-12-31T23:59:59Z");
-        for ms in [i64::MIN, -1, 253_402_300_800_000, i64::MAX] {
-            assert_eq!(super::time(ms), "(a time out of range)");
-        }
-    }
-}
-
 /// Lays rows out in columns separated by two spaces; the last column is not padded.
 fn table(rows: &[Vec<String>]) -> Vec<String> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
@@ -164,4 +152,16 @@ fn table(rows: &[Vec<String>]) -> Vec<String> {
             line
         })
         .collect()
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn any_time_is_written_without_a_panic() {
+        assert_eq!(super::time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::time(253_402_300_799_999), "9999-12-31T23:59:59Z");
+        for ms in [i64::MIN, -1, 253_402_300_800_000, i64::MAX] {
+            assert_eq!(super::time(ms), "(a time out of range)");
+        }
+    }
 }

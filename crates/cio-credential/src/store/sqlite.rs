@@ -456,19 +456,15 @@ impl Store for SqliteStore {
         self.query_versions(ALL_SQL, &[])
     }
 
-    fn append(
+    fn append_all(
         &self,
-        expected: u64,
-        record: &Record,
+        batch: &[(u64, &Record)],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
     ) -> Result<(), StoreError> {
-        let conflict = || StoreError::Conflict {
-            name: record.name.clone(),
+        let Some((_, first)) = batch.first() else {
+            return Ok(());
         };
-        if Some(record.version) != expected.checked_add(1) {
-            return Err(conflict());
-        }
         self.writing(true, false, |conn| {
             match self.meta_text(conn, "key_fingerprint")? {
                 Some(fp) if fp != key_fingerprint => {
@@ -487,32 +483,42 @@ impl Store for SqliteStore {
                     .map_err(|e| self.err(e))?;
                 }
             }
-            let latest: rusqlite::types::Value = conn
-                .query_row(
-                    "SELECT max(version) FROM versions WHERE name = ?1",
-                    [&record.name],
-                    |r| r.get(0),
+            // One write: an entry sees the rows the earlier entries inserted, and a failed
+            // condition leaves the store file as it was.
+            for (expected, record) in batch {
+                let conflict = || StoreError::Conflict {
+                    name: record.name.clone(),
+                };
+                if Some(record.version) != expected.checked_add(1) {
+                    return Err(conflict());
+                }
+                let latest: rusqlite::types::Value = conn
+                    .query_row(
+                        "SELECT max(version) FROM versions WHERE name = ?1",
+                        [&record.name],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| self.err(e))?;
+                let latest = match latest {
+                    rusqlite::types::Value::Null => 0,
+                    rusqlite::types::Value::Integer(v) => u64::try_from(v).unwrap_or(u64::MAX),
+                    _ => u64::MAX,
+                };
+                if latest != *expected {
+                    return Err(conflict());
+                }
+                let row = encode_row(record);
+                conn.execute(
+                    &format!(
+                        "INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    ),
+                    params![
+                        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]
+                    ],
                 )
                 .map_err(|e| self.err(e))?;
-            let latest = match latest {
-                rusqlite::types::Value::Null => 0,
-                rusqlite::types::Value::Integer(v) => u64::try_from(v).unwrap_or(u64::MAX),
-                _ => u64::MAX,
-            };
-            if latest != expected {
-                return Err(conflict());
             }
-            self.swap_manifest(conn, &record.name, manifest)?;
-            let row = encode_row(record);
-            conn.execute(
-                &format!(
-                    "INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                ),
-                params![
-                    row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]
-                ],
-            )
-            .map_err(|e| self.err(e))?;
+            self.swap_manifest(conn, &first.name, manifest)?;
             Ok(())
         })?;
         Ok(())

@@ -4,6 +4,7 @@
 use clap::Args;
 use serde_json::json;
 
+use crate::commands::escrow;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 
@@ -21,25 +22,27 @@ pub struct RestoreArgs {
 pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Restore credential";
     let name = parse_name(ACTION, &args.name)?;
-    let written = ctx
-        .open(ACTION)?
+    let store = ctx.open(ACTION)?;
+    let written = store
         .restore(name, args.version)
         .map_err(|e| CommandError::library(ACTION, e))?;
     if ctx.out.json {
-        return Ok(ctx.out.json(&json!({
+        ctx.out.json(&json!({
             "name": name,
             "action": "restore",
             "version": written.version,
             "restored_from": written.restored_from,
-        }))?);
+        }))?;
+    } else {
+        ctx.out.succeed(
+            "Restore",
+            format!(
+                "{name} (version {}, the value of version {})",
+                written.version,
+                written.restored_from.unwrap_or_default()
+            ),
+        )?;
     }
-    ctx.out.succeed(
-        "Restore",
-        format!(
-            "{name} (version {}, the value of version {})",
-            written.version,
-            written.restored_from.unwrap_or_default()
-        ),
-    )?;
+    escrow::refresh_after_write(ctx, &store, &[name]);
     Ok(())
 }
