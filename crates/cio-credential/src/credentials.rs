@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 use crate::secret::SecretValue;
 use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
 
+mod staged;
+
 /// How often a write is retried after losing a race before it gives up.
 const MAX_RETRIES: usize = 1000;
 
@@ -178,6 +180,16 @@ impl CredentialStore {
     fn write<'v>(
         &self,
         name: CredentialName,
+        make: impl FnMut(Option<&Record>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
+    ) -> Result<(u64, Action)> {
+        self.write_named(name.to_string(), make)
+    }
+
+    /// [`CredentialStore::write`] for any record name (catalog names, and the records of
+    /// interrupted operations in [`staged`]).
+    fn write_named<'v>(
+        &self,
+        name_text: String,
         mut make: impl FnMut(Option<&Record>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
     ) -> Result<(u64, Action)> {
         // The key before the store: a first write whose key cannot be made or read leaves
@@ -201,7 +213,6 @@ impl CredentialStore {
                 (key, identity)
             }
         };
-        let name_text = name.to_string();
         for _ in 0..MAX_RETRIES {
             let latest = self.store.latest(&name_text)?;
             let (action, restored_from, value) = make(latest.as_ref())?;

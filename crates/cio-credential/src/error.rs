@@ -9,6 +9,7 @@
 use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
 use crate::config::ConfigError;
 use crate::crypto::{DoesNotOpen, KeyError};
+use crate::rotate::RotateError;
 use crate::store::{SpecError, StoreError};
 
 /// Which exit code an error maps to.
@@ -58,6 +59,8 @@ pub enum Error {
     MigrationRefused { name: String, reason: String },
     #[error("cannot migrate: {0} is the source store itself")]
     MigrationIntoItself(String),
+    #[error(transparent)]
+    Rotate(#[from] RotateError),
 }
 
 fn list_names(names: &[CredentialName]) -> String {
@@ -81,6 +84,8 @@ impl Error {
             | Error::MigrationRefused { .. }
             | Error::MigrationIntoItself(_) => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
+            Error::Rotate(e) if e.is_usage() => ErrorKind::Usage,
+            Error::Rotate(_) => ErrorKind::Failed,
             Error::Key(_) | Error::Store(_) | Error::DoesNotOpen(_) => ErrorKind::Unusable,
         }
     }
@@ -119,6 +124,7 @@ impl Error {
             Error::MigrationIntoItself(_) => {
                 "name the store to copy from with --store (e.g. --store /var/lib/cio/credentials.db) and the cluster store with --to".to_string()
             }
+            Error::Rotate(e) => e.hint(),
             Error::DoesNotOpen(e) => format!(
                 "restore the store from a backup, or create {} again",
                 e.name

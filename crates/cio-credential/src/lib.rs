@@ -10,6 +10,7 @@ pub mod error;
 pub mod migrate;
 pub mod paths;
 pub mod restic;
+pub mod rotate;
 pub mod secret;
 pub mod store;
 pub mod validate;
