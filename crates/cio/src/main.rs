@@ -7,7 +7,7 @@ mod error;
 mod input;
 mod output;
 
-use std::io::{self, Write};
+use std::io;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,6 +15,7 @@ use clap::Parser;
 use crate::cli::{Cli, CredentialCommand, Top};
 use crate::context::Context;
 use crate::error::CommandError;
+use crate::output::Out;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -23,7 +24,6 @@ fn main() -> ExitCode {
     };
     let Top::Credential(args) = cli.command;
     let mut ctx = Context::new(args.global);
-    let json = ctx.out.json;
     let result = match args.command {
         CredentialCommand::Create(a) => commands::create::run(&mut ctx, a),
         CredentialCommand::List => commands::list::run(&mut ctx),
@@ -41,17 +41,10 @@ fn main() -> ExitCode {
         // A closed pipe (`cio credential list | head -1`) is a normal end, as in ripgrep.
         Err(CommandError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            let mut stderr = io::stderr().lock();
-            let _ = writeln!(stderr, "Fail: {e}");
-            let _ = writeln!(stderr, "Hint: {}", e.hint());
-            // With --json the failure is also a JSON document on stdout (validate has
-            // already printed its report there).
-            if json && !matches!(e, CommandError::Validation { .. }) {
-                let doc = serde_json::json!({
-                    "error": {"exit_code": e.status(), "message": e.to_string(), "hint": e.hint()}
-                });
-                let _ = writeln!(io::stdout(), "{doc}");
-            }
+            // validate has already printed its report on stdout.
+            let reported = matches!(e, CommandError::Validation { .. });
+            ctx.out
+                .fail(&e.to_string(), &e.hint(), e.status(), reported);
             e.exit_code()
         }
     }
@@ -62,13 +55,14 @@ fn main() -> ExitCode {
 /// spaces), and clap's own message would repeat it.
 fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let mut out = Out::new(std::env::args_os().any(|a| a == "--json"));
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = e.print();
+            out.clap_message(e);
             return ExitCode::SUCCESS;
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
+            out.clap_message(e);
             return ExitCode::from(2);
         }
         _ => {}
@@ -90,14 +84,6 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         (_, Some(_)) => String::new(),
     };
     let hint = "run 'cio credential --help' (or COMMAND --help); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input";
-    let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "Fail: usage: {what}{known}");
-    let _ = writeln!(stderr, "Hint: {hint}");
-    if std::env::args_os().any(|a| a == "--json") {
-        let doc = serde_json::json!({
-            "error": {"exit_code": 2, "message": format!("usage: {what}{known}"), "hint": hint}
-        });
-        let _ = writeln!(io::stdout(), "{doc}");
-    }
+    out.fail(&format!("usage: {what}{known}"), hint, 2, false);
     ExitCode::from(2)
 }

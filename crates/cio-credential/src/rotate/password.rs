@@ -3,9 +3,10 @@
 
 use crate::catalog::{CredentialName, Field, Role, Warning, check_value};
 use crate::credentials::CredentialStore;
-use crate::engine;
 use crate::error::{Error, Result};
+use crate::handoff::variable;
 use crate::secret::SecretValue;
+use crate::sets::SetFilter;
 
 use super::node_lock::{NodeLock, lock_path};
 use super::pending::Pending;
@@ -54,14 +55,18 @@ impl<'a> PasswordRotation<'a> {
         if name.role == Role::Alternate {
             return Err(refuse(Problem::Alternate).into());
         }
-        let path = lock_path(store.key_path());
+        let path = lock_path(store.key_file());
         let lock = NodeLock::acquire(&path, || progress(Stage::Waiting))
             .map_err(|source| refuse(Problem::Lock { path, source }))?;
-        let handoff = engine::choose(store, Some(name.provider), Role::Primary)?;
+        let handoff = store.handoff(&SetFilter {
+            name: None,
+            provider: Some(name.provider),
+            role: Some(Role::Primary),
+        })?;
         let stored = handoff
             .vars
             .iter()
-            .find(|(var, _)| *var == engine::variable(Field::BackupPassword))
+            .find(|(var, _)| *var == variable(Field::BackupPassword))
             .map(|(_, v)| SecretValue::new(v.expose().to_string()))
             .ok_or(Error::NotFound { name })?;
         let pending = Pending::load(store, name)?;

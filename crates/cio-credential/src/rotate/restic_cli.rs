@@ -20,7 +20,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde::Deserialize;
 
-use crate::engine::CLEARED;
+use crate::handoff::CLEARED;
 use crate::secret::SecretValue;
 
 /// Variables restic reads that a run sets itself or that would change which key it opens.

@@ -1,61 +1,78 @@
 //! `cio credential validate [NAME] [--provider P] [--alternate] [--offline] [--timeout SECS]
 //! [--write-check]`: tell exactly what is wrong with a set, before a backup needs it.
 
+use clap::Args;
 use serde_json::json;
 
-use cio_credential::Error;
-use cio_credential::catalog::{Role, SetId};
-use cio_credential::validate::{Options, SetReport, Status, validate_sets};
+use cio_credential::{Purpose, Role, SetFilter, SetReport, Status, ValidateOptions, validate_sets};
 
-use crate::cli::ValidateArgs;
+use crate::cli::ProviderArg;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
-use crate::output::table;
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// Validate this credential's set only
+    #[arg(value_name = "CREDENTIALNAME")]
+    pub name: Option<String>,
+    /// Only this provider's sets
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderArg>,
+    /// Only the alternate (disaster-recovery) sets
+    #[arg(long)]
+    pub alternate: bool,
+    /// Check the value rules only; no network
+    #[arg(long)]
+    pub offline: bool,
+    /// The longest the live checks of one set may take, in seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub timeout: std::time::Duration,
+    /// Also put and delete a small probe object, to prove the key may back up
+    #[arg(long)]
+    pub write_check: bool,
+}
+
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  cio credential validate                          every set, live
+  cio credential validate --offline                the value rules only, no network
+  cio credential validate cio_aws_secret_key       that credential's set
+  cio credential validate --alternate --json       the disaster-recovery set, for scripts";
+
+/// A positive number of seconds, e.g. `10` or `2.5`.
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{text}' is not a number of seconds between 0 and 3600"))
+}
 
 pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Validate credentials";
-    let fail = |e: Error| CommandError::library(ACTION, e);
-    let vault = ctx.vault(ACTION)?;
-    let sets: Vec<SetId> = match &args.name {
-        Some(text) => {
-            let name = parse_name(ACTION, text)?;
-            if vault.get(name).map_err(fail)?.is_none() {
-                return Err(fail(Error::NotFound { name }));
-            }
-            vec![name.set()]
-        }
-        None => {
-            let present: Vec<SetId> = vault
-                .list()
-                .map_err(fail)?
-                .iter()
-                .map(|e| e.name.set())
-                .collect();
-            SetId::all()
-                .filter(|s| present.contains(s))
-                .filter(|s| args.provider.is_none_or(|p| s.provider == p.into()))
-                .filter(|s| !args.alternate || s.role == Role::Alternate)
-                .collect()
-        }
+    // A name chooses its set; the options narrow a validation of every set.
+    let filter = match &args.name {
+        Some(text) => SetFilter {
+            name: Some(parse_name(ACTION, text)?),
+            ..SetFilter::default()
+        },
+        None => SetFilter {
+            name: None,
+            provider: args.provider.map(Into::into),
+            role: args.alternate.then_some(Role::Alternate),
+        },
     };
-    if sets.is_empty() {
-        return Err(fail(Error::NoSuchSet(
-            "there are no credentials to validate (of the provider and role asked)".into(),
-        )));
-    }
-    let mut inputs = Vec::with_capacity(sets.len());
-    for set in sets {
-        inputs.push((
-            set,
-            vault.set(set).map_err(fail)?.map(|e| e.map(|e| e.value)),
-        ));
-    }
-    let options = Options {
+    let sets = ctx
+        .open(ACTION)?
+        .sets(&filter, Purpose::Check)
+        .map_err(|e| CommandError::library(ACTION, e))?;
+    let options = ValidateOptions {
         offline: args.offline,
         timeout: args.timeout,
         write_check: args.write_check,
     };
-    let reports = validate_sets(inputs, &options);
+    let reports = validate_sets(sets, &options);
     let failed = reports.iter().filter(|r| !r.passed()).count();
     if ctx.out.json {
         ctx.out
@@ -98,9 +115,7 @@ fn render(ctx: &mut Context, reports: &[SetReport]) -> Result<(), CommandError> 
                 ]
             })
             .collect();
-        for line in table(&rows) {
-            ctx.out.line(line)?;
-        }
+        ctx.out.table(&rows)?;
     }
     if reports.iter().all(SetReport::passed) {
         ctx.out.succeed(
