@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use cio_credential::{Provider, Settings};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{create, env, exec, history, migrate, remove, restore, show, validate};
+use crate::commands::{
+    create, env, exec, history, migrate, remove, restore, rotate, show, validate,
+};
 
 // No argument type derives `Debug`: `CreateArgs` holds a value given on the command line, and
 // nothing may print it.
@@ -140,6 +142,16 @@ pub enum CredentialCommand {
     /// cluster store (etcd), with the same key. Names the target already holds identically
     /// are skipped; newer or different data there is never overwritten.
     Migrate(migrate::MigrateArgs),
+
+    /// Change a repository password in step with the repository, safely
+    ///
+    /// Reads the new password from standard input when it is not a terminal, else asks for
+    /// it twice without echo (or makes one with --generate). The repository gets a restic key
+    /// for the new password before it is stored, and loses the old password's key after.
+    /// Only a primary set is rotated: the alternate set's repository belongs to another
+    /// cluster.
+    #[command(after_long_help = rotate::EXAMPLES)]
+    Rotate(rotate::RotateArgs),
 }
 
 /// The credential names and exit codes, for the long help of `credential` and `create`.

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         CredentialCommand::Exec(a) => commands::exec::run(&mut ctx, a),
         CredentialCommand::Env(a) => commands::env::run(&mut ctx, a),
         CredentialCommand::Migrate(a) => commands::migrate::run(&mut ctx, a),
+        CredentialCommand::Rotate(a) => commands::rotate::run(&mut ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

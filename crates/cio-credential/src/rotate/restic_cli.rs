@@ -163,12 +163,20 @@ impl Restic {
         hint: Option<&str>,
         inherited: Option<&std::fs::File>,
     ) -> Result<Output, ResticFailure> {
+        let started = |e: std::io::Error| ResticFailure::Failed {
+            command,
+            detail: format!("restic could not be started: {e}"),
+        };
+        // restic writes into memfds, not pipes: when cio is killed, a pipe would break and
+        // kill restic (SIGPIPE) before it removes its lock from the repository.
+        let stdout = Capture::new("cio-restic-stdout").map_err(started)?;
+        let stderr = Capture::new("cio-restic-stderr").map_err(started)?;
         let mut cmd = Command::new(&self.program);
         cmd.args(args)
             .args(["--no-cache", "--quiet"])
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdout(stdout.stdio().map_err(started)?)
+            .stderr(stderr.stdio().map_err(started)?);
         for var in CLEARED.iter().chain(OWN) {
             cmd.env_remove(var);
         }
@@ -182,17 +190,17 @@ impl Restic {
         // The memfd stays open in this process until the child has read it; the child
         // inherits it (it was made without close-on-exec) under the same number.
         let _keep_open = inherited;
-        let out = match cmd.output() {
-            Ok(out) => out,
+        let status = match cmd.status() {
+            Ok(status) => status,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(ResticFailure::NotInstalled);
             }
-            Err(e) => {
-                return Err(ResticFailure::Failed {
-                    command,
-                    detail: format!("restic could not be started: {e}"),
-                });
-            }
+            Err(e) => return Err(started(e)),
+        };
+        let out = Output {
+            status,
+            stdout: stdout.read().map_err(started)?,
+            stderr: stderr.read().map_err(started)?,
         };
         if out.status.success() {
             return Ok(out);
@@ -242,6 +250,28 @@ fn last_lines(text: &str) -> String {
         "restic printed no reason".to_string()
     } else {
         joined
+    }
+}
+
+/// Where one of restic's outputs goes: a memfd, read back after restic exits.
+struct Capture(std::fs::File);
+
+impl Capture {
+    fn new(name: &str) -> std::io::Result<Capture> {
+        let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)?;
+        Ok(Capture(std::fs::File::from(fd)))
+    }
+
+    fn stdio(&self) -> std::io::Result<Stdio> {
+        Ok(Stdio::from(self.0.try_clone()?))
+    }
+
+    fn read(mut self) -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Seek};
+        self.0.rewind()?;
+        let mut bytes = Vec::new();
+        self.0.read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 }
 

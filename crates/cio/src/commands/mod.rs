@@ -9,5 +9,6 @@ pub mod list;
 pub mod migrate;
 pub mod remove;
 pub mod restore;
+pub mod rotate;
 pub mod show;
 pub mod validate;

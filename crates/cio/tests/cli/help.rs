@@ -19,6 +19,7 @@ fn help_of_every_command() {
         &["credential", "env", "--help"],
         &["credential", "validate", "--help"],
         &["credential", "migrate", "--help"],
+        &["credential", "rotate", "--help"],
     ];
     for args in commands {
         let out = env

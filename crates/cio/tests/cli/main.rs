@@ -11,6 +11,7 @@ mod login;
 mod prompt;
 mod reference;
 mod reliability;
+mod rotate;
 mod terminal;
 mod util;
 mod validate;
