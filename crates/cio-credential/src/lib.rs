@@ -53,8 +53,8 @@ pub use crypto::{DoesNotOpen, KeyError};
 pub use restic::KeyFile;
 // Rotating a repository password in step with its repository.
 pub use rotate::{
-    OldKey, PasswordRotated, PasswordRotation, Problem as RotateProblem, RotateError,
-    Stage as RotateStage, generate_password,
+    OldKey, PasswordChange, PasswordRotated, PasswordRotation, Problem as RotateProblem,
+    RotateError, Stage as RotateStage, check_password_change, generate_password,
 };
 // Validation of sets against the rules and the real object storage.
 pub use validate::{

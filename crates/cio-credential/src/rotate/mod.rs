@@ -23,6 +23,7 @@
 //!   the old password opened, or the only other key there is. With several other keys and
 //!   none named, every key is kept and the report says so ([`OldKey::Unidentified`]).
 
+mod guard;
 mod node_lock;
 mod password;
 mod pending;
@@ -36,6 +37,7 @@ use serde::Serialize;
 use crate::catalog::{CredentialName, Warning};
 use crate::secret::SecretValue;
 
+pub use guard::{PasswordChange, check_password_change};
 pub use password::PasswordRotation;
 
 /// How long a generated password is, in random bytes (it is written as base64url: 43
@@ -180,6 +182,12 @@ pub enum Problem {
         command: &'static str,
         detail: String,
     },
+    #[error(
+        "the set's repository exists and answers: a new password stored without changing the repository's would break every backup"
+    )]
+    BarePasswordChange { alternate: bool },
+    #[error("the new password does not open the set's repository")]
+    ForcedPasswordDoesNotOpen,
     #[error("the record of the interrupted rotation cannot be read: {0}")]
     PendingUnreadable(String),
     #[error("the node's rotation lock {path} cannot be taken: {source}")]
@@ -229,6 +237,15 @@ impl RotateError {
             }
             Problem::Restic { .. } => {
                 "'cio credential validate' checks the repository and the keys".into()
+            }
+            Problem::BarePasswordChange { alternate: false } => format!(
+                "run 'cio credential rotate {name}' to change the repository's password with it; if it was already changed elsewhere, add --force"
+            ),
+            Problem::BarePasswordChange { alternate: true } => {
+                "the repository belongs to another cluster: once that cluster has rotated its password, store the new one here with --force".to_string()
+            }
+            Problem::ForcedPasswordDoesNotOpen => {
+                "--force stores only the password the repository has now; check the new password".into()
             }
             Problem::PendingUnreadable(_) => {
                 "use the cio version that started the rotation, or check the repository's keys with 'cio credential exec -- restic key list'".into()

@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use cio_credential::Action;
+use cio_credential::{Action, PasswordChange, check_password_change};
 
 use crate::cli::names_help;
 use crate::context::{Context, parse_name};
@@ -18,6 +18,10 @@ pub struct CreateArgs {
     pub name: String,
     /// The value; omit it to read standard input or be prompted
     pub value: Option<String>,
+    /// A repository password only: store it although its repository answers, because the
+    /// repository's password was already changed elsewhere (it must open the repository)
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The long help's end: the names, then examples.
@@ -47,6 +51,14 @@ pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
         problem,
     })?;
     let store = ctx.open(ACTION)?;
+    // A new repository password must not be stored behind the repository's back.
+    let change = check_password_change(&store, name, &value, args.force)
+        .map_err(|e| CommandError::library(ACTION, e))?;
+    if let PasswordChange::Unchecked(why) = change {
+        ctx.out.warn(format!(
+            "{name}: the repository could not be asked whether it still wants the old password ({why}); if it does, change it with 'cio credential rotate {name}' instead"
+        ));
+    }
     let written = store
         .put(name, &value)
         .map_err(|e| CommandError::library(ACTION, e))?;

@@ -8,6 +8,7 @@ mod errors;
 mod handoff;
 mod help;
 mod login;
+mod password_change;
 mod prompt;
 mod reference;
 mod reliability;

@@ -7,13 +7,13 @@ use testkit::s3::S3Server;
 
 use crate::util::*;
 
-const ACCESS: &str = "rotate-access";
-const SECRET: &str = "rotate-secret-key-0123";
-const OLD: &str = "the first repository password";
-const PASSWORD: &str = "cio_minio_backup_password";
+pub const ACCESS: &str = "rotate-access";
+pub const SECRET: &str = "rotate-secret-key-0123";
+pub const OLD: &str = "the first repository password";
+pub const PASSWORD: &str = "cio_minio_backup_password";
 
 /// A repository in `bucket` made by `cio credential exec -- restic init`, with its set.
-fn repository(s3: &S3Server, bucket: &str) -> TestEnv {
+pub fn repository(s3: &S3Server, bucket: &str) -> TestEnv {
     s3.create_bucket(bucket);
     let env = TestEnv::new();
     env.minio_set("", &s3.repo_url(bucket, "repo"), ACCESS, SECRET, OLD);
@@ -23,7 +23,7 @@ fn repository(s3: &S3Server, bucket: &str) -> TestEnv {
 }
 
 /// The key files in the repository (s3s-fs keeps objects as files).
-fn key_files(s3: &S3Server, bucket: &str) -> Vec<String> {
+pub fn key_files(s3: &S3Server, bucket: &str) -> Vec<String> {
     let mut keys: Vec<String> = std::fs::read_dir(s3.root().join(bucket).join("repo/keys"))
         .expect("the repository's keys/")
         .map(|e| {
@@ -38,7 +38,7 @@ fn key_files(s3: &S3Server, bucket: &str) -> Vec<String> {
 }
 
 /// Whether `password` opens the repository, asked of restic directly.
-fn opens(s3: &S3Server, bucket: &str, password: &str) -> bool {
+pub fn opens(s3: &S3Server, bucket: &str, password: &str) -> bool {
     let restic = testkit::require_binary("restic");
     std::process::Command::new(restic)
         .args(["snapshots", "--no-cache", "--json"])
