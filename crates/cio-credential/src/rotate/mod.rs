@@ -161,10 +161,6 @@ pub enum Problem {
     NoNewPassword,
     #[error("the new password is the one already stored")]
     SamePassword,
-    #[error(
-        "the new password starts or ends with white space, which restic strips from a password file"
-    )]
-    PaddedPassword,
     #[error("a rotation that was interrupted is not finished yet, and it has another new password")]
     Interrupted,
     #[error("restic is not installed (there is no 'restic' on PATH)")]
@@ -216,7 +212,7 @@ impl RotateError {
             Problem::NoNewPassword => {
                 "type the new password when asked, pipe it on standard input, or use --generate".into()
             }
-            Problem::SamePassword | Problem::PaddedPassword => {
+            Problem::SamePassword => {
                 "choose another new password, or let cio make one with --generate".into()
             }
             Problem::Interrupted => format!(
