@@ -91,7 +91,7 @@ impl ConfigError {
                 path.display()
             ),
             ConfigError::Invalid { path, .. } => format!(
-                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key, as TOML strings",
+                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key (TOML strings) and max_key_age_days (a number of days)",
                 path.display()
             ),
         }

@@ -51,7 +51,10 @@ pub use store::{Action, Identity, Record, SpecError, Store, StoreError, StoreSpe
 pub use crypto::{DoesNotOpen, KeyError};
 // restic's key files, as `validate` reads them.
 pub use restic::KeyFile;
-// Rotating a repository password in step with its repository.
+// How old secrets are (`list`, validate's `key_old`), measured against the clock.
+pub use rotate::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
+pub use store::now_ms;
+// Rotating a repository password in step with its repository; a bare change caught.
 pub use rotate::{
     OldKey, PasswordChange, PasswordRotated, PasswordRotation, Problem as RotateProblem,
     RotateError, Stage as RotateStage, check_password_change, generate_password,

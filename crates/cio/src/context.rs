@@ -46,6 +46,11 @@ impl Context {
             .map_err(|e| CommandError::library(action, e))
     }
 
+    /// `max_key_age_days` of the settings (`cio.toml`): when validate calls a key old.
+    pub fn max_key_age_days(&self, action: &str) -> Result<u32, CommandError> {
+        Ok(self.settings(action)?.max_key_age_days())
+    }
+
     /// Copies the store's credentials into the store at `to`.
     pub fn migrate(
         &self,

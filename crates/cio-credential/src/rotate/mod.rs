@@ -23,6 +23,7 @@
 //!   the old password opened, or the only other key there is. With several other keys and
 //!   none named, every key is kept and the report says so ([`OldKey::Unidentified`]).
 
+mod age;
 mod guard;
 mod node_lock;
 mod password;
@@ -37,6 +38,7 @@ use serde::Serialize;
 use crate::catalog::{CredentialName, Warning};
 use crate::secret::SecretValue;
 
+pub use age::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
 pub use guard::{PasswordChange, check_password_change};
 pub use password::PasswordRotation;
 
