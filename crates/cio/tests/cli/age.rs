@@ -1,13 +1,13 @@
 //! How old secrets are: `list` shows it, `validate` warns (`key_old`) past
 //! `max_key_age_days`. The old values are written by cio itself under libfaketime
-//! (`faketime '-100 days' cio ...`): a real clock shift, not an edited store.
+//! (`faketime -100days cio ...`): a real clock shift, not an edited store.
 
 use crate::util::*;
 
 /// `cio credential create NAME` with `value` on standard input, run 100 days in the past.
 fn create_100_days_ago(env: &TestEnv, name: &str, value: &str) {
     let out = std::process::Command::new(testkit::require_binary("faketime"))
-        .arg("-100 days")
+        .arg("-100days")
         .arg(assert_cmd::cargo::cargo_bin("cio"))
         .args(["credential", "create", name, value])
         .env_clear()
