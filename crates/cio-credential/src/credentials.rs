@@ -19,8 +19,6 @@ use crate::secret::SecretValue;
 use crate::sets::{Listing, Purpose, SetFilter, SetValues, Stored, select};
 use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
 
-mod staged;
-
 /// How often a write is retried after losing a race before it gives up.
 const MAX_RETRIES: usize = 1000;
 
@@ -212,39 +210,10 @@ impl CredentialStore {
     fn write<'v>(
         &self,
         name: CredentialName,
-        make: impl FnMut(Option<&Record>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
-    ) -> Result<(u64, Action)> {
-        self.write_named(name.to_string(), make)
-    }
-
-    /// [`CredentialStore::write`] for any record name (catalog names, and the records of
-    /// interrupted operations in [`staged`]).
-    fn write_named<'v>(
-        &self,
-        name_text: String,
         mut make: impl FnMut(Option<&Record>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
     ) -> Result<(u64, Action)> {
-        // The key before the store: a first write whose key cannot be made or read leaves
-        // no store behind.
-        let (key, identity) = match self.store.identity(false)? {
-            Some(identity) => (self.key(&identity, true)?, identity),
-            None => {
-                let unsealed = Identity {
-                    store_id: String::new(),
-                    key_fingerprint: None,
-                };
-                let key = self.key(&unsealed, true)?;
-                let identity = self
-                    .store
-                    .identity(true)?
-                    .ok_or_else(|| StoreError::Unusable {
-                        location: self.store.location(),
-                        action: "created",
-                        detail: "it did not record an id".into(),
-                    })?;
-                (key, identity)
-            }
-        };
+        let (key, identity) = self.sealing_key()?;
+        let name_text = name.to_string();
         for _ in 0..MAX_RETRIES {
             let latest = self.store.latest(&name_text)?;
             let (action, restored_from, value) = make(latest.as_ref())?;
@@ -271,22 +240,51 @@ impl CredentialStore {
             match self.store.append(expected, &record, key.fingerprint()) {
                 Ok(()) => return Ok((version, action)),
                 Err(StoreError::Conflict { .. }) => continue,
-                Err(StoreError::KeyMismatch {
-                    key_fingerprint,
-                    store_fingerprint,
-                    ..
-                }) => {
-                    return Err(KeyError::Mismatch {
-                        path: self.key_file.clone(),
-                        key_fingerprint,
-                        store_fingerprint,
-                    }
-                    .into());
-                }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.append_error(e)),
             }
         }
         Err(StoreError::Conflict { name: name_text }.into())
+    }
+
+    /// The key that seals new versions, and the store's identity. The key before the store:
+    /// a first write whose key cannot be made or read leaves no store behind.
+    fn sealing_key(&self) -> Result<(&Key, Identity)> {
+        match self.store.identity(false)? {
+            Some(identity) => Ok((self.key(&identity, true)?, identity)),
+            None => {
+                let unsealed = Identity {
+                    store_id: String::new(),
+                    key_fingerprint: None,
+                };
+                let key = self.key(&unsealed, true)?;
+                let identity = self
+                    .store
+                    .identity(true)?
+                    .ok_or_else(|| StoreError::Unusable {
+                        location: self.store.location(),
+                        action: "created",
+                        detail: "it did not record an id".into(),
+                    })?;
+                Ok((key, identity))
+            }
+        }
+    }
+
+    /// A failed append as the administrator needs it: another key names the key file.
+    fn append_error(&self, e: StoreError) -> Error {
+        match e {
+            StoreError::KeyMismatch {
+                key_fingerprint,
+                store_fingerprint,
+                ..
+            } => KeyError::Mismatch {
+                path: self.key_file.clone(),
+                key_fingerprint,
+                store_fingerprint,
+            }
+            .into(),
+            e => e.into(),
+        }
     }
 
     /// Creates or replaces `name` with `value`, after checking the value's rules.
@@ -533,3 +531,9 @@ fn stored(record: &Record) -> Option<Stored> {
         updated_ms: record.written_at_ms,
     })
 }
+
+// Records outside the catalog that an interrupted operation leaves for its next run; writes
+// of several names as one; a set's access key and secret key as a pair.
+mod pair;
+mod staged;
+mod together;

@@ -91,6 +91,9 @@ const STORE_CASES: &[Case] = &[
     ("store: conditional append", |b| {
         suite::append_is_conditional(&*b.open("s"))
     }),
+    ("store: batch append", |b| {
+        suite::append_all_is_all_or_nothing(&*b.open("s"))
+    }),
     ("store: one key", |b| {
         suite::other_keys_are_refused(&*b.open("s"))
     }),

@@ -12,6 +12,7 @@ use crate::secret::SecretValue;
 use crate::store::{Action, Record};
 
 use super::CredentialStore;
+use super::together::Next;
 
 /// A staged record's live value.
 #[derive(Debug)]
@@ -38,13 +39,17 @@ impl CredentialStore {
 
     /// Stages `value` under `name` (a new version).
     pub(crate) fn stage(&self, name: &str, value: &SecretValue) -> Result<()> {
-        self.write_named(name.to_string(), |latest| {
-            let action = if latest.is_some_and(Record::is_live) {
+        self.append_together([name], |latest| {
+            let action = if latest[0].as_ref().is_some_and(Record::is_live) {
                 Action::Update
             } else {
                 Action::Create
             };
-            Ok((action, None, Some(value)))
+            Ok([Next {
+                action,
+                restored_from: None,
+                value: Some(value),
+            }])
         })?;
         Ok(())
     }
@@ -53,7 +58,13 @@ impl CredentialStore {
     pub(crate) fn unstage(&self, name: &str) -> Result<()> {
         let live = self.store.latest(name)?.is_some_and(|r| r.is_live());
         if live {
-            self.write_named(name.to_string(), |_| Ok((Action::Remove, None, None)))?;
+            self.append_together([name], |_| {
+                Ok([Next {
+                    action: Action::Remove,
+                    restored_from: None,
+                    value: None,
+                }])
+            })?;
         }
         Ok(())
     }

@@ -145,18 +145,20 @@ impl Store for MemoryStore {
         Ok(state.records.values().flatten().cloned().collect())
     }
 
-    fn append(
+    fn append_all(
         &self,
-        expected: u64,
-        record: &Record,
+        batch: &[(u64, &Record)],
         key_fingerprint: &str,
     ) -> Result<(), StoreError> {
+        let Some((_, first)) = batch.first() else {
+            return Ok(());
+        };
         let location = self.location();
         let mut state = self.call(false)?;
         let fault = state.append_faults.pop_front();
         if fault == Some(AppendFault::LoseRace) {
             return Err(StoreError::Conflict {
-                name: record.name.clone(),
+                name: first.name.clone(),
             });
         }
         let State {
@@ -181,20 +183,30 @@ impl Store for MemoryStore {
                 store_fingerprint: fp.clone(),
             });
         }
-        let latest = records
-            .get(&record.name)
-            .and_then(|r| r.last())
-            .map_or(0, |r| r.version);
-        if latest != expected || record.version != expected + 1 {
-            return Err(StoreError::Conflict {
-                name: record.name.clone(),
+        // Every condition first, each name's later entries against its earlier ones: a
+        // failed one appends nothing.
+        let mut heads: BTreeMap<&str, u64> = BTreeMap::new();
+        for (expected, record) in batch {
+            let latest = *heads.entry(&record.name).or_insert_with(|| {
+                records
+                    .get(&record.name)
+                    .and_then(|r| r.last())
+                    .map_or(0, |r| r.version)
             });
+            if latest != *expected || record.version != expected + 1 {
+                return Err(StoreError::Conflict {
+                    name: record.name.clone(),
+                });
+            }
+            heads.insert(&record.name, record.version);
         }
         identity.key_fingerprint = Some(key_fingerprint.to_string());
-        records
-            .entry(record.name.clone())
-            .or_default()
-            .push(record.clone());
+        for (_, record) in batch {
+            records
+                .entry(record.name.clone())
+                .or_default()
+                .push((*record).clone());
+        }
         Ok(())
     }
 

@@ -192,7 +192,16 @@ pub trait Store: Send + Sync {
         expected: u64,
         version: &Record,
         key_fingerprint: &str,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.append_all(&[(expected, version)], key_fingerprint)
+    }
+
+    /// Appends several versions, of one or more names, all or nothing: each `(expected,
+    /// version)` as [`Store::append`] would, where a name's later entries expect the version
+    /// its earlier entry appends. When any condition fails nothing is appended
+    /// ([`StoreError::Conflict`] names a name that changed). An empty batch does nothing.
+    fn append_all(&self, batch: &[(u64, &Record)], key_fingerprint: &str)
+    -> Result<(), StoreError>;
 
     /// Destroys every version of `name`; returns how many there were.
     fn purge(&self, name: &str) -> Result<usize, StoreError>;

@@ -310,12 +310,14 @@ impl Store for SqliteStore {
         self.query_versions(&sql, [])
     }
 
-    fn append(
+    fn append_all(
         &self,
-        expected: u64,
-        version: &Record,
+        batch: &[(u64, &Record)],
         key_fingerprint: &str,
     ) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         self.with_conn(true, |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -337,32 +339,36 @@ impl Store for SqliteStore {
                     .map_err(|e| self.err(e))?;
                 }
             }
-            let latest: Option<i64> = tx
-                .query_row(
-                    "SELECT max(version) FROM versions WHERE name = ?1",
-                    [&version.name],
-                    |r| r.get(0),
+            // One transaction: an entry sees the versions the earlier entries inserted, and
+            // a failed condition rolls every insert back (the transaction is dropped).
+            for (expected, version) in batch {
+                let latest: Option<i64> = tx
+                    .query_row(
+                        "SELECT max(version) FROM versions WHERE name = ?1",
+                        [&version.name],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| self.err(e))?;
+                let latest = latest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+                if latest != *expected || version.version != expected + 1 {
+                    return Err(StoreError::Conflict {
+                        name: version.name.clone(),
+                    });
+                }
+                let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                tx.execute(
+                    &format!("INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                    params![
+                        version.name,
+                        to_i64(version.version),
+                        version.action.as_str(),
+                        version.restored_from.map(to_i64),
+                        version.written_at_ms,
+                        version.sealed,
+                    ],
                 )
                 .map_err(|e| self.err(e))?;
-            let latest = latest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
-            if latest != expected || version.version != expected + 1 {
-                return Err(StoreError::Conflict {
-                    name: version.name.clone(),
-                });
             }
-            let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-            tx.execute(
-                &format!("INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                params![
-                    version.name,
-                    to_i64(version.version),
-                    version.action.as_str(),
-                    version.restored_from.map(to_i64),
-                    version.written_at_ms,
-                    version.sealed,
-                ],
-            )
-            .map_err(|e| self.err(e))?;
             tx.commit().map_err(|e| self.err(e))
         })?;
         Ok(())

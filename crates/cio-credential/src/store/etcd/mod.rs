@@ -18,11 +18,12 @@
 //! Rules:
 //! - every write is ONE etcd transaction, so a write is either wholly there or not at all,
 //!   even when the cluster loses quorum in the middle of it:
-//!   - append compares the head (its value, or its absence for a first version) and the key
-//!     fingerprint (its value, or its absence, in which case the same transaction records
-//!     it), then puts the version and the head; when the comparison fails, the failure
-//!     branch reads the head and fingerprint so the error is precisely
-//!     [`StoreError::Conflict`] or [`StoreError::KeyMismatch`];
+//!   - append (of one version, or of several of several names at once) compares each name's
+//!     head (its value, or its absence for a first version) and the key fingerprint (its
+//!     value, or its absence, in which case the same transaction records it), then puts the
+//!     versions and the heads; when the comparison fails, the failure branch reads the heads
+//!     and fingerprint so the error is precisely [`StoreError::Conflict`] or
+//!     [`StoreError::KeyMismatch`];
 //!   - the store id is created by a transaction that requires that nothing exists under the
 //!     prefix yet, so two nodes creating the store at once agree on one id, and keys of
 //!     another program under the prefix are refused ([`StoreError::Foreign`]);
@@ -67,6 +68,9 @@ use super::{Identity, Record, Store, StoreError, new_store_id};
 
 pub use self::gateway::{EtcdAuth, EtcdOptions};
 pub use self::location::EtcdSpec;
+
+/// The most operations etcd takes in one transaction branch by default (`--max-txn-ops`).
+const MAX_TXN_OPS: usize = 128;
 
 /// A store in an etcd cluster.
 pub struct EtcdStore {
@@ -198,32 +202,66 @@ impl Store for EtcdStore {
         self.versions(None, self.gateway.deadline())
     }
 
-    fn append(
+    fn append_all(
         &self,
-        expected: u64,
-        version: &Record,
+        batch: &[(u64, &Record)],
         key_fingerprint: &str,
     ) -> Result<(), StoreError> {
-        let conflict = || StoreError::Conflict {
-            name: version.name.clone(),
+        let Some((_, first)) = batch.first() else {
+            return Ok(());
         };
-        if version.version != expected + 1 {
-            return Err(conflict());
+        // Per name, in batch order: the head it expects and the last version it appends.
+        let mut names: Vec<(&str, u64, u64)> = Vec::new();
+        let mut puts = Vec::new();
+        for (expected, version) in batch {
+            let conflict = || StoreError::Conflict {
+                name: version.name.clone(),
+            };
+            if version.version != expected + 1 {
+                return Err(conflict());
+            }
+            match names.iter_mut().find(|(n, _, _)| *n == version.name) {
+                Some((_, _, last)) if *last == *expected => *last = version.version,
+                Some(_) => return Err(conflict()),
+                None => names.push((&version.name, *expected, version.version)),
+            }
+            puts.push(put_op(
+                &self.keys.version(&version.name, version.version),
+                &codec::encode(version),
+            ));
+        }
+        let mut compares = Vec::new();
+        let mut failure = Vec::new();
+        for (name, expected, last) in &names {
+            let head = self.keys.head(name);
+            compares.push(if *expected == 0 {
+                absent(&head)
+            } else {
+                value_is(&head, expected.to_string().as_bytes())
+            });
+            compares.push(absent(&self.keys.version(name, expected + 1)));
+            puts.push(put_op(&head, last.to_string().as_bytes()));
+            failure.push(range_op(&head));
+        }
+        let fp_key = self.keys.fingerprint();
+        failure.push(range_op(&fp_key));
+        // etcd refuses a transaction branch of more operations than its --max-txn-ops (128
+        // by default): say so before sending one.
+        if puts.len() + 1 > MAX_TXN_OPS || compares.len() + 1 > MAX_TXN_OPS {
+            return Err(StoreError::Unusable {
+                location: self.location(),
+                action: "written",
+                detail: format!(
+                    "writing {} versions at once needs {} operations in one etcd transaction; etcd allows {MAX_TXN_OPS} unless started with a larger --max-txn-ops",
+                    batch.len(),
+                    puts.len() + 1
+                ),
+            });
         }
         let deadline = self.gateway.deadline();
-        let head = self.keys.head(&version.name);
-        let vkey = self.keys.version(&version.name, version.version);
-        let fp_key = self.keys.fingerprint();
-        let head_cmp = if expected == 0 {
-            absent(&head)
-        } else {
-            value_is(&head, expected.to_string().as_bytes())
+        let conflict = |name: &str| StoreError::Conflict {
+            name: name.to_string(),
         };
-        let record = codec::encode(version);
-        let puts = [
-            put_op(&vkey, &record),
-            put_op(&head, version.version.to_string().as_bytes()),
-        ];
         // First assume the fingerprint is recorded; when it turns out not to be, record it in
         // the same transaction. Two rounds suffice unless another writer keeps racing us.
         let mut fingerprint_recorded = true;
@@ -237,16 +275,15 @@ impl Store for EtcdStore {
                 )
             };
             success.extend(puts.iter().cloned());
-            let response = self.gateway.txn(
-                vec![head_cmp.clone(), fp_cmp, absent(&vkey)],
-                success,
-                vec![range_op(&head), range_op(&fp_key)],
-                deadline,
-            )?;
+            let mut all_compares = compares.clone();
+            all_compares.push(fp_cmp);
+            let response = self
+                .gateway
+                .txn(all_compares, success, failure.clone(), deadline)?;
             if response.succeeded {
                 return Ok(());
             }
-            match response.range_value(1) {
+            match response.range_value(names.len()) {
                 None => {
                     fingerprint_recorded = false;
                     continue;
@@ -263,10 +300,17 @@ impl Store for EtcdStore {
                     fingerprint_recorded = true;
                     continue;
                 }
-                Some(_) => return Err(conflict()),
+                Some(_) => {
+                    // Name the first name whose head moved.
+                    let moved = names.iter().enumerate().find(|(i, (_, expected, _))| {
+                        let expected = (*expected != 0).then(|| expected.to_string());
+                        response.range_value(*i) != expected.as_deref().map(str::as_bytes)
+                    });
+                    return Err(conflict(moved.map_or(&first.name, |(_, (n, _, _))| n)));
+                }
             }
         }
-        Err(conflict())
+        Err(conflict(&first.name))
     }
 
     fn purge(&self, name: &str) -> Result<usize, StoreError> {
