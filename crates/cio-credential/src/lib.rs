@@ -54,7 +54,9 @@ pub use restic::KeyFile;
 // How old secrets are (`list`, validate's `key_old`), measured against the clock.
 pub use rotate::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
 pub use store::now_ms;
-// Rotating a repository password in step with its repository; a bare change caught.
+// Rotation: a repository password in step with its repository (a bare change caught), and
+// an access key pair checked live and written as one.
+pub use rotate::{KeysRotated, rotate_access_key};
 pub use rotate::{
     OldKey, PasswordChange, PasswordRotated, PasswordRotation, Problem as RotateProblem,
     RotateError, Stage as RotateStage, check_password_change, generate_password,

@@ -25,6 +25,7 @@
 
 mod age;
 mod guard;
+mod keys;
 mod node_lock;
 mod password;
 mod pending;
@@ -40,6 +41,7 @@ use crate::secret::SecretValue;
 
 pub use age::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
 pub use guard::{PasswordChange, check_password_change};
+pub use keys::{KeysRotated, rotate_access_key};
 pub use password::PasswordRotation;
 
 /// How long a generated password is, in random bytes (it is written as base64url: 43
@@ -163,6 +165,10 @@ pub enum Problem {
     NoNewPassword,
     #[error("the new password is the one already stored")]
     SamePassword,
+    #[error("the new access key and secret key are the ones already stored")]
+    SameKeys,
+    #[error("the new key pair does not pass the live check ({code}): {detail}")]
+    NewKeysRefused { code: &'static str, detail: String },
     #[error("a rotation that was interrupted is not finished yet, and it has another new password")]
     Interrupted,
     #[error("restic is not installed (there is no 'restic' on PATH)")]
@@ -216,6 +222,12 @@ impl RotateError {
             }
             Problem::SamePassword => {
                 "choose another new password, or let cio make one with --generate".into()
+            }
+            Problem::SameKeys => {
+                "give the new pair: first the access key, then the secret key".into()
+            }
+            Problem::NewKeysRefused { .. } => {
+                "create the new key on the server (with the old key's bucket policy), check what was typed, then run the command again".into()
             }
             Problem::Interrupted => format!(
                 "run 'cio credential rotate {name}' without a new password to finish the interrupted rotation first"

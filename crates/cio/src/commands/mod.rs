@@ -10,5 +10,6 @@ pub mod migrate;
 pub mod remove;
 pub mod restore;
 pub mod rotate;
+mod rotate_keys;
 pub mod show;
 pub mod validate;

@@ -1,5 +1,6 @@
 //! `cio credential rotate cio_{aws|minio}_backup_password [--generate] [--keep-old-key]`:
-//! change a repository password in step with the repository (restic's keys).
+//! change a repository password in step with the repository (restic's keys). With
+//! `--provider P [--alternate] --access-key`: an access key pair (`rotate_keys.rs`).
 
 use clap::Args;
 use serde_json::json;
@@ -8,6 +9,8 @@ use cio_credential::{
     CredentialName, OldKey, PasswordRotated, PasswordRotation, generate_password,
 };
 
+use super::rotate_keys;
+use crate::cli::ProviderArg;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::input::read_new_secret;
@@ -16,14 +19,29 @@ use crate::output::{time, warnings_json};
 #[derive(Args)]
 pub struct RotateArgs {
     /// The repository password to rotate: cio_aws_backup_password or cio_minio_backup_password
-    #[arg(value_name = "CREDENTIALNAME")]
-    pub name: String,
+    #[arg(
+        value_name = "CREDENTIALNAME",
+        required_unless_present = "access_key",
+        conflicts_with = "access_key"
+    )]
+    pub name: Option<String>,
     /// Make a strong random new password (256 bits) instead of reading one
-    #[arg(long)]
+    #[arg(long, conflicts_with = "access_key")]
     pub generate: bool,
     /// Keep the old password's restic key in the repository (by default it is removed)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "access_key")]
     pub keep_old_key: bool,
+    /// Rotate the access key pair of the set --provider names instead: the new access key
+    /// and secret key are read from standard input (two lines) or asked for, checked live,
+    /// and written together
+    #[arg(long, requires = "provider")]
+    pub access_key: bool,
+    /// With --access-key: the set's provider
+    #[arg(long, value_enum, requires = "access_key")]
+    pub provider: Option<ProviderArg>,
+    /// With --access-key: the alternate set
+    #[arg(long, requires = "access_key")]
+    pub alternate: bool,
 }
 
 /// The long help's end.
@@ -34,15 +52,23 @@ with it; it becomes the stored password (the old one stays in the history); rest
 the old key. Stopped at any point, the stored password opens the repository, and running
 the same command again finishes the rotation (it does not ask for a password then).
 
+An access key pair: the new pair must pass the live checks (endpoint, credentials, bucket,
+permissions; a primary set's key must also write) before both names are written, in one
+operation; 'cio credential restore' of either name brings back the previous pair.
+
 Examples:
   cio credential rotate cio_aws_backup_password               (asks twice, without echo)
   cio credential rotate cio_aws_backup_password --generate
-  vault read -field=pw kv/backup | cio credential rotate cio_minio_backup_password";
+  vault read -field=pw kv/backup | cio credential rotate cio_minio_backup_password
+  printf '%s\n%s\n' \"$ACCESS\" \"$SECRET\" | cio credential rotate --provider minio --access-key";
 
 pub fn run(ctx: &mut Context, args: RotateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Rotate credential";
     let fail = |e| CommandError::library(ACTION, e);
-    let name = parse_name(ACTION, &args.name)?;
+    let Some(text) = args.name.as_deref() else {
+        return rotate_keys::run(ctx, args.provider.map(Into::into), args.alternate);
+    };
+    let name = parse_name(ACTION, text)?;
     let store = ctx.open(ACTION)?;
     let out = &ctx.out;
     let rotation = PasswordRotation::begin(&store, name, &mut |stage| {

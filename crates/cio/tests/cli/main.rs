@@ -15,6 +15,7 @@ mod prompt;
 mod reference;
 mod reliability;
 mod rotate;
+mod rotate_keys;
 mod terminal;
 mod util;
 mod validate;

@@ -54,7 +54,7 @@ pub fn opens(s3: &S3Server, bucket: &str, password: &str) -> bool {
 }
 
 /// `restic snapshots` with the stored set, through `exec`.
-fn snapshots_work(env: &TestEnv) -> Result<(), String> {
+pub fn snapshots_work(env: &TestEnv) -> Result<(), String> {
     let out = env
         .cmd()
         .args([
