@@ -3,10 +3,12 @@
 //! Rules:
 //! - a new pair is two versions appended in one operation (see [`super::together`]): no
 //!   reader ever sees the new access key with the old secret key;
-//! - two versions written in one operation carry the same time; a restore of either name
-//!   whose version was written together with a version of the other brings back the
-//!   previous *pair*: both names, again in one operation, each as a restore of its own
-//!   earlier version;
+//! - a pair write also writes a marker record (`cio_X_access_key.pair`, no catalog name), in
+//!   the same operation and so with the same time; versions of the two keys that share their
+//!   time with a marker version were written together. A restore of either name whose
+//!   version was written together with a version of the other brings back the previous
+//!   *pair*: both names, again in one operation (with a marker), each as a restore of its
+//!   own earlier version;
 //! - a name that was written on its own is restored on its own, as before.
 
 use crate::catalog::{Allow, CredentialName, Field, SetId, Warning, check_value};
@@ -27,9 +29,25 @@ fn partner(name: CredentialName) -> Option<CredentialName> {
     Some(CredentialName { field, ..name })
 }
 
-/// Whether two versions were written in one operation (both with a value).
-fn together(a: &Record, b: &Record) -> bool {
-    a.written_at_ms == b.written_at_ms && a.is_live() && b.is_live()
+/// The marker record of `set`'s pair writes: the access key's name and `.pair`.
+fn marker(set: SetId) -> String {
+    format!("{}.pair", set.name(Field::AccessKey))
+}
+
+/// What a marker version holds (the time it shares with its pair is what counts).
+const MARKER_VALUE: &str = "written together";
+
+/// The next version of a name that holds `value`: an update of a live name, else a create.
+fn put<'v>(latest: &Option<Record>, value: &'v SecretValue) -> Next<'v> {
+    Next {
+        action: if latest.as_ref().is_some_and(Record::is_live) {
+            Action::Update
+        } else {
+            Action::Create
+        },
+        restored_from: None,
+        value: Some(value),
+    }
 }
 
 impl CredentialStore {
@@ -48,28 +66,21 @@ impl CredentialStore {
                 .map_err(|violation| Error::InvalidValue { name, violation })
         };
         let warnings = [check(access_name, access)?, check(secret_name, secret)?];
-        let names = [access_name.to_string(), secret_name.to_string()];
+        let names = [
+            access_name.to_string(),
+            secret_name.to_string(),
+            marker(set),
+        ];
+        let mark = SecretValue::new(MARKER_VALUE.to_string());
         let mut actions = [Action::Create; 2];
-        let (versions, _) = self.append_together([&names[0], &names[1]], |latest| {
-            for (action, latest) in actions.iter_mut().zip(latest) {
-                *action = if latest.as_ref().is_some_and(Record::is_live) {
-                    Action::Update
-                } else {
-                    Action::Create
-                };
-            }
-            Ok([
-                Next {
-                    action: actions[0],
-                    restored_from: None,
-                    value: Some(access),
-                },
-                Next {
-                    action: actions[1],
-                    restored_from: None,
-                    value: Some(secret),
-                },
-            ])
+        let (versions, _) = self.append_together([&names[0], &names[1], &names[2]], |latest| {
+            let next = [
+                put(&latest[0], access),
+                put(&latest[1], secret),
+                put(&latest[2], &mark),
+            ];
+            actions = [next[0].action, next[1].action];
+            Ok(next)
         })?;
         let [access_warnings, secret_warnings]: [Vec<Warning>; 2] = warnings;
         let written = |i: usize, name, warnings| Written {
@@ -97,6 +108,19 @@ impl CredentialStore {
         };
         let history = self.store.history(&name.to_string())?;
         let other_history = self.store.history(&other.to_string())?;
+        let set = name.set();
+        let marks: Vec<i64> = self
+            .store
+            .history(&marker(set))?
+            .iter()
+            .map(|r| r.written_at_ms)
+            .collect();
+        let together = |a: &Record, b: &Record| {
+            a.written_at_ms == b.written_at_ms
+                && a.is_live()
+                && b.is_live()
+                && marks.contains(&a.written_at_ms)
+        };
         // The version of `name` being left (the live one) or brought back (`version`), and
         // the other key's version written with it, if any.
         let anchor = match version {
@@ -104,7 +128,7 @@ impl CredentialStore {
             None => history.last(),
         };
         let partner_version = anchor.and_then(|a| match version {
-            Some(_) => other_history.iter().find(|r| together(a, r)),
+            Some(_) => other_history.iter().rev().find(|r| together(a, r)),
             None => other_history.last().filter(|r| together(a, r)),
         });
         let Some(partner_version) = partner_version else {
@@ -114,8 +138,9 @@ impl CredentialStore {
         let other_version = version.map(|_| partner_version.version);
         let (other_from, other_value) =
             self.restore_source(&identity, other, &other_history, other_version)?;
-        let names = [name.to_string(), other.to_string()];
-        let (versions, _) = self.append_together([&names[0], &names[1]], |_| {
+        let names = [name.to_string(), other.to_string(), marker(set)];
+        let mark = SecretValue::new(MARKER_VALUE.to_string());
+        let (versions, _) = self.append_together([&names[0], &names[1], &names[2]], |latest| {
             Ok([
                 Next {
                     action: Action::Restore,
@@ -127,6 +152,7 @@ impl CredentialStore {
                     restored_from: Some(other_from),
                     value: Some(&other_value),
                 },
+                put(&latest[2], &mark),
             ])
         })?;
         Ok(
