@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
 use crate::crypto::{DoesNotOpen, KeyError};
+use crate::integrity::Damage;
 use crate::rotate::RotateError;
 use crate::store::{SpecError, StoreError};
 
@@ -53,6 +54,9 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     DoesNotOpen(#[from] DoesNotOpen),
+    /// One credential's records were altered or damaged; the others are unaffected.
+    #[error("{name} cannot be trusted: {damage}")]
+    Damaged { name: String, damage: Damage },
     #[error(transparent)]
     Spec(#[from] SpecError),
     #[error(transparent)]
@@ -80,6 +84,9 @@ pub enum ConfigError {
     },
     #[error("configuration file {path} is not valid: {detail}")]
     Invalid { path: PathBuf, detail: String },
+    /// Not a regular file of at most 64 KiB (a FIFO, a device, a folder, a huge file).
+    #[error("configuration file {path} cannot be read: {detail}")]
+    NotAFile { path: PathBuf, detail: String },
 }
 
 impl ConfigError {
@@ -88,6 +95,10 @@ impl ConfigError {
         match self {
             ConfigError::Io { path, .. } => format!(
                 "make {} readable by this user, or point CIO_CONFIG at another file",
+                path.display()
+            ),
+            ConfigError::NotAFile { path, .. } => format!(
+                "make {} a regular text file of at most 64 KiB, or point CIO_CONFIG at another file",
                 path.display()
             ),
             ConfigError::Invalid { path, .. } => format!(
@@ -124,7 +135,10 @@ impl Error {
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
             Error::Rotate(e) if e.is_usage() => ErrorKind::Usage,
             Error::Rotate(_) => ErrorKind::Failed,
-            Error::StoreKey(_) | Error::Store(_) | Error::DoesNotOpen(_) => ErrorKind::Unusable,
+            Error::StoreKey(_)
+            | Error::Store(_)
+            | Error::DoesNotOpen(_)
+            | Error::Damaged { .. } => ErrorKind::Unusable,
         }
     }
 
@@ -167,6 +181,9 @@ impl Error {
             Error::EtcdPasswordUnreadable(_) => {
                 "set CIO_ETCD_PASSWORD, or run the command on a terminal".to_string()
             }
+            Error::Damaged { name, .. } => format!(
+                "the other credentials are not affected; copy the whole store back from a backup, or destroy {name} and create it again: cio credential remove --purge {name}"
+            ),
             Error::Rotate(e) => e.hint(),
             Error::DoesNotOpen(e) => format!(
                 "restore the store from a backup, or create {} again",

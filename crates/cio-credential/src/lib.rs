@@ -12,7 +12,13 @@ mod catalog;
 mod credentials;
 mod crypto;
 mod error;
+mod files;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handoff;
+mod integrity;
+mod ledger;
 mod migrate;
 mod paths;
 mod restic;
@@ -36,7 +42,11 @@ pub use secret::SecretValue;
 // Settings, and opening a store.
 pub use settings::{AskPassword, Settings};
 // One store with its key: what commands use.
-pub use credentials::{CredentialStore, EarlierRevisions, Entry, HistoryEntry, Purged, Written};
+pub use credentials::{
+    CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed, Purged, Written,
+};
+// Why a credential's records cannot be trusted.
+pub use integrity::Damage;
 // Sets: what each has and lacks, their values, which ones a command means.
 pub use sets::{Listing, Purpose, SetFilter, SetStatus, SetValues, Stored, select};
 // Handing a set to restic.
@@ -46,11 +56,14 @@ pub use migrate::{Migrated, MigrationReport};
 // The stores themselves (backends), for tools and tests that work below the credentials.
 pub use store::etcd::{EtcdAuth, EtcdOptions, EtcdSpec};
 pub use store::sqlite::SqliteStore;
-pub use store::{Action, Identity, Record, SpecError, Store, StoreError, StoreSpec};
+pub use store::{
+    Action, Identity, ManifestSwap, ReadRecord, Record, Snapshot, SpecError, Store, StoreError,
+    StoreSpec, Undecodable,
+};
 // The store key and what can go wrong with it.
 pub use crypto::{DoesNotOpen, KeyError};
-// restic's key files, as `validate` reads them.
-pub use restic::KeyFile;
+// restic's key files, as `validate` reads them; a set's CA certificate handed to restic.
+pub use restic::{CA_FILE_VARIABLE, CaHandoff, KeyFile};
 // How old secrets are (`list`, validate's `key_old`), measured against the clock.
 pub use rotate::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
 pub use store::now_ms;
@@ -63,7 +76,8 @@ pub use rotate::{
 };
 // Validation of sets against the rules and the real object storage.
 pub use validate::{
-    Check, Options as ValidateOptions, SetReport, Status, Step, validate_set, validate_sets,
+    CaCertError, Check, KEY_HINT_VARIABLE, Options as ValidateOptions, ProxyEnv, ProxyError,
+    SetReport, Status, Step, parse_cacert, validate_set, validate_sets,
 };
 // Errors.
 pub use error::{ConfigError, Error, ErrorKind, Result};

@@ -8,6 +8,9 @@
 
 mod cases;
 mod faults;
+mod model;
+mod raw;
+mod tamper;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,6 +29,8 @@ pub(crate) trait Backend: Sync {
     fn open(&self, place: &str) -> Box<dyn Store>;
     /// A folder of the case's own, for key files.
     fn dir(&self) -> &Path;
+    /// The store at `place`, edited below cio.
+    fn raw(&self, place: &str) -> Box<dyn raw::Raw + '_>;
 }
 
 struct Memory {
@@ -41,6 +46,13 @@ impl Backend for Memory {
     fn dir(&self) -> &Path {
         self.dir.path()
     }
+    fn raw(&self, place: &str) -> Box<dyn raw::Raw + '_> {
+        let mut stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
+        Box::new(raw::MemoryRaw(
+            stores.entry(place.to_string()).or_default().clone(),
+            Default::default(),
+        ))
+    }
 }
 
 struct Sqlite {
@@ -55,6 +67,11 @@ impl Backend for Sqlite {
     }
     fn dir(&self) -> &Path {
         self.dir.path()
+    }
+    fn raw(&self, place: &str) -> Box<dyn raw::Raw + '_> {
+        Box::new(raw::SqliteRaw(
+            self.dir.path().join(place).join("credentials.db"),
+        ))
     }
 }
 
@@ -76,6 +93,12 @@ impl Backend for Etcd<'_> {
     fn dir(&self) -> &Path {
         self.dir.path()
     }
+    fn raw(&self, place: &str) -> Box<dyn raw::Raw + '_> {
+        Box::new(raw::EtcdRaw {
+            cluster: self.cluster,
+            prefix: format!("{}/{place}", self.prefix),
+        })
+    }
 }
 
 type Case = (&'static str, fn(&dyn Backend));
@@ -91,7 +114,7 @@ const STORE_CASES: &[Case] = &[
     ("store: conditional append", |b| {
         suite::append_is_conditional(&*b.open("s"))
     }),
-    ("store: batch append", |b| {
+    ("store: several names in one write", |b| {
         suite::append_all_is_all_or_nothing(&*b.open("s"))
     }),
     ("store: one key", |b| {
@@ -103,10 +126,13 @@ const STORE_CASES: &[Case] = &[
     ("store: concurrency", |b| {
         suite::concurrent_appends_lose_nothing(|| b.open("s"))
     }),
+    ("model: random sequences and concurrent writers", |b| {
+        model::check(b, 24)
+    }),
 ];
 
 fn every_case() -> impl Iterator<Item = &'static Case> {
-    STORE_CASES.iter().chain(cases::CASES)
+    STORE_CASES.iter().chain(cases::CASES).chain(tamper::CASES)
 }
 
 fn temp() -> tempfile::TempDir {

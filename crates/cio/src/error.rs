@@ -31,6 +31,13 @@ pub enum CommandError {
         program: String,
         source: std::io::Error,
     },
+    /// The listing is printed, but a credential in it cannot be trusted (the listing names
+    /// it; the others were listed).
+    #[error("{action}: {source}")]
+    Listed {
+        action: String,
+        source: cio_credential::Error,
+    },
     /// Validation ran and found failures (the report is already printed).
     #[error("Validate credentials: {failed} of {total} sets failed")]
     Validation { failed: usize, total: usize },
@@ -75,11 +82,13 @@ impl CommandError {
     /// The exit status: 2 usage, 1 failed, 3 the store or key cannot be used.
     pub fn status(&self) -> u8 {
         match self {
-            CommandError::Library { source, .. } => match source.kind() {
-                ErrorKind::Usage => 2,
-                ErrorKind::Failed => 1,
-                ErrorKind::Unusable => 3,
-            },
+            CommandError::Library { source, .. } | CommandError::Listed { source, .. } => {
+                match source.kind() {
+                    ErrorKind::Usage => 2,
+                    ErrorKind::Failed => 1,
+                    ErrorKind::Unusable => 3,
+                }
+            }
             CommandError::Swapped { .. } => 2,
             CommandError::Input { .. }
             | CommandError::Output(_)
@@ -90,7 +99,9 @@ impl CommandError {
 
     pub fn hint(&self) -> String {
         match self {
-            CommandError::Library { source, .. } => source.hint(),
+            CommandError::Library { source, .. } | CommandError::Listed { source, .. } => {
+                source.hint()
+            }
             CommandError::Input { problem, .. } => match problem {
                 InputError::NotUtf8 | InputError::TooLarge(_) => {
                     "nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME".into()

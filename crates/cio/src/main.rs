@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod context;
 mod error;
+mod hardening;
 mod input;
 mod output;
 
@@ -18,6 +19,7 @@ use crate::error::CommandError;
 use crate::output::Out;
 
 fn main() -> ExitCode {
+    hardening::harden();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
@@ -42,8 +44,11 @@ fn main() -> ExitCode {
         // A closed pipe (`cio credential list | head -1`) is a normal end, as in ripgrep.
         Err(CommandError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            // validate has already printed its report on stdout.
-            let reported = matches!(e, CommandError::Validation { .. });
+            // validate and list have already printed their result on stdout.
+            let reported = matches!(
+                e,
+                CommandError::Validation { .. } | CommandError::Listed { .. }
+            );
             ctx.out
                 .fail(&e.to_string(), &e.hint(), e.status(), reported);
             e.exit_code()

@@ -38,9 +38,9 @@ fn marker(set: SetId) -> String {
 const MARKER_VALUE: &str = "written together";
 
 /// The next version of a name that holds `value`: an update of a live name, else a create.
-fn put<'v>(latest: &Option<Record>, value: &'v SecretValue) -> Next<'v> {
+fn put<'v>(latest: Option<&Record>, value: &'v SecretValue) -> Next<'v> {
     Next {
-        action: if latest.as_ref().is_some_and(Record::is_live) {
+        action: if latest.is_some_and(Record::is_live) {
             Action::Update
         } else {
             Action::Create
@@ -75,9 +75,9 @@ impl CredentialStore {
         let mut actions = [Action::Create; 2];
         let (versions, _) = self.append_together([&names[0], &names[1], &names[2]], |latest| {
             let next = [
-                put(&latest[0], access),
-                put(&latest[1], secret),
-                put(&latest[2], &mark),
+                put(latest[0], access),
+                put(latest[1], secret),
+                put(latest[2], &mark),
             ];
             actions = [next[0].action, next[1].action];
             Ok(next)
@@ -103,14 +103,14 @@ impl CredentialStore {
         let Some(other) = partner(name) else {
             return Ok(vec![self.restore(name, version)?]);
         };
-        let Some(identity) = self.read_identity()? else {
+        let Some(verified) = self.verified()? else {
             return Err(Error::NotFound { name });
         };
-        let history = self.store.history(&name.to_string())?;
-        let other_history = self.store.history(&other.to_string())?;
+        let identity = &verified.identity;
+        let history = verified.history(&name.to_string())?;
+        let other_history = verified.history(&other.to_string())?;
         let set = name.set();
-        let marks: Vec<i64> = self
-            .store
+        let marks: Vec<i64> = verified
             .history(&marker(set))?
             .iter()
             .map(|r| r.written_at_ms)
@@ -134,10 +134,10 @@ impl CredentialStore {
         let Some(partner_version) = partner_version else {
             return Ok(vec![self.restore(name, version)?]);
         };
-        let (from, value) = self.restore_source(&identity, name, &history, version)?;
+        let (from, value) = self.restore_source(identity, name, history, version)?;
         let other_version = version.map(|_| partner_version.version);
         let (other_from, other_value) =
-            self.restore_source(&identity, other, &other_history, other_version)?;
+            self.restore_source(identity, other, other_history, other_version)?;
         let names = [name.to_string(), other.to_string(), marker(set)];
         let mark = SecretValue::new(MARKER_VALUE.to_string());
         let (versions, _) = self.append_together([&names[0], &names[1], &names[2]], |latest| {
@@ -152,7 +152,7 @@ impl CredentialStore {
                     restored_from: Some(other_from),
                     value: Some(&other_value),
                 },
-                put(&latest[2], &mark),
+                put(latest[2], &mark),
             ])
         })?;
         Ok(

@@ -25,22 +25,24 @@ pub(crate) struct Staged {
 impl CredentialStore {
     /// The live value staged under `name`, if any.
     pub(crate) fn staged(&self, name: &str) -> Result<Option<Staged>> {
-        let Some(identity) = self.read_identity()? else {
+        let Some(verified) = self.verified()? else {
             return Ok(None);
         };
-        let Some(record) = self.store.latest(name)? else {
+        let Some(record) = verified.newest(name)? else {
             return Ok(None);
         };
-        Ok(self.open_version(&identity, &record)?.map(|value| Staged {
-            written_at_ms: record.written_at_ms,
-            value,
-        }))
+        Ok(self
+            .open_version(&verified.identity, record)?
+            .map(|value| Staged {
+                written_at_ms: record.written_at_ms,
+                value,
+            }))
     }
 
     /// Stages `value` under `name` (a new version).
     pub(crate) fn stage(&self, name: &str, value: &SecretValue) -> Result<()> {
         self.append_together([name], |latest| {
-            let action = if latest[0].as_ref().is_some_and(Record::is_live) {
+            let action = if latest[0].is_some_and(Record::is_live) {
                 Action::Update
             } else {
                 Action::Create
@@ -56,8 +58,11 @@ impl CredentialStore {
 
     /// Removes what is staged under `name`; nothing to do when nothing is.
     pub(crate) fn unstage(&self, name: &str) -> Result<()> {
-        let live = self.store.latest(name)?.is_some_and(|r| r.is_live());
-        if live {
+        let staged = match self.verified()? {
+            Some(verified) => verified.newest(name)?.is_some_and(Record::is_live),
+            None => false,
+        };
+        if staged {
             self.append_together([name], |_| {
                 Ok([Next {
                     action: Action::Remove,
@@ -92,13 +97,13 @@ mod tests {
             store.staged(name).unwrap().unwrap().value.expose(),
             "staged secret"
         );
-        assert!(store.list().unwrap().is_empty());
-        let raw = store.store().latest(name).unwrap().unwrap();
+        assert!(store.list().unwrap().entries.is_empty());
+        let raw = store.store.latest(name).unwrap().unwrap().unwrap();
         let sealed = raw.sealed.unwrap();
         assert!(!sealed.windows(6).any(|w| w == b"staged"));
         store.unstage(name).unwrap();
         store.unstage(name).unwrap();
         assert!(store.staged(name).unwrap().is_none());
-        assert_eq!(store.store().history(name).unwrap().len(), 2);
+        assert_eq!(store.store.history(name).unwrap().len(), 2);
     }
 }

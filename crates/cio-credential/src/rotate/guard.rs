@@ -103,10 +103,10 @@ pub fn check_password_change(
 
 /// The live report of `values`, with the short deadline.
 fn ask(values: &SetValues) -> SetReport {
+    // The proxies restic would see from here.
     let opts = Options {
-        offline: false,
         timeout: CHECK_TIMEOUT,
-        write_check: false,
+        ..Options::from_env()
     };
     validate_set(values, &opts)
 }

@@ -75,10 +75,11 @@ pub fn rotate_access_key(
     }
     values.set_field(Field::AccessKey, copy(access));
     values.set_field(Field::SecretKey, copy(secret));
+    // The proxies restic would see from here.
     let opts = Options {
-        offline: false,
         timeout: CHECK_TIMEOUT,
         write_check: set.role == Role::Primary,
+        ..Options::from_env()
     };
     let report = validate_set(&values, &opts);
     let passed = report

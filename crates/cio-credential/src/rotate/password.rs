@@ -73,7 +73,7 @@ impl<'a> PasswordRotation<'a> {
         Ok(PasswordRotation {
             store,
             name,
-            restic: Restic::new(handoff.vars),
+            restic: Restic::new(handoff),
             stored,
             pending,
             _lock: lock,

@@ -3,8 +3,9 @@
 //!
 //! Rules:
 //! - restic gets the set's credentials the way `exec` hands them over (the same variables,
-//!   the same cleared ones), so a repository URL means to the rotation exactly what it means
-//!   to the backups; the password of each run goes into `RESTIC_PASSWORD`, never argv;
+//!   the same cleared ones, the set's CA certificate as `SSL_CERT_FILE=/dev/fd/N`), so a
+//!   repository URL means to the rotation exactly what it means to the backups; the
+//!   password of each run goes into `RESTIC_PASSWORD`, never argv;
 //! - a new password reaches `restic key add` through `--new-password-file /dev/fd/N`, where
 //!   N is a memfd (memory only, never a file on disk) kept open only while that child runs;
 //! - standard input is closed, so restic never prompts;
@@ -20,7 +21,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde::Deserialize;
 
-use crate::handoff::CLEARED;
+use crate::handoff::{CLEARED, Handoff};
+use crate::restic::{CA_FILE_VARIABLE, CaHandoff};
 use crate::secret::SecretValue;
 
 /// Variables restic reads that a run sets itself or that would change which key it opens.
@@ -68,6 +70,8 @@ pub(crate) struct Restic {
     program: OsString,
     /// The set's variables for restic, without `RESTIC_PASSWORD` (each run sets its own).
     vars: Vec<(&'static str, SecretValue)>,
+    /// The set's CA certificate (PEM), handed to each run as `SSL_CERT_FILE`.
+    cacert: Option<SecretValue>,
     /// Every secret that could appear in restic's messages, to scrub them out.
     secrets: Vec<SecretValue>,
 }
@@ -80,12 +84,12 @@ impl std::fmt::Debug for Restic {
 }
 
 impl Restic {
-    /// `restic` from PATH with the set's variables (the password variable is dropped: each
-    /// run names the password it uses).
-    pub fn new(vars: Vec<(&'static str, SecretValue)>) -> Restic {
-        let mut kept = Vec::with_capacity(vars.len());
+    /// `restic` from PATH with the set's variables and CA certificate (the password variable
+    /// is dropped: each run names the password it uses).
+    pub fn new(handoff: Handoff) -> Restic {
+        let mut kept = Vec::with_capacity(handoff.vars.len());
         let mut secrets = Vec::new();
-        for (var, value) in vars {
+        for (var, value) in handoff.vars {
             if SECRET_VARS.contains(&var) {
                 secrets.push(SecretValue::new(value.expose().to_string()));
             }
@@ -96,6 +100,7 @@ impl Restic {
         Restic {
             program: OsString::from("restic"),
             vars: kept,
+            cacert: handoff.cacert,
             secrets,
         }
     }
@@ -184,6 +189,16 @@ impl Restic {
             cmd.env(var, value.expose());
         }
         cmd.env("RESTIC_PASSWORD", password.expose());
+        // Kept open until restic has run: the child inherits it as /dev/fd/N.
+        let _ca = match &self.cacert {
+            Some(pem) => {
+                let current = std::env::var_os(CA_FILE_VARIABLE).map(std::path::PathBuf::from);
+                let ca = CaHandoff::new(pem.expose(), current.as_deref()).map_err(started)?;
+                cmd.env(ca.variable, &ca.value);
+                Some(ca)
+            }
+            None => None,
+        };
         if let Some(hint) = hint {
             cmd.env("RESTIC_KEY_HINT", hint);
         }
@@ -320,17 +335,24 @@ mod tests {
 
     #[test]
     fn secrets_are_scrubbed_from_restic_messages() {
-        let mut restic = Restic::new(vec![
-            (
-                "RESTIC_REPOSITORY",
-                SecretValue::new("s3:http://h/b".into()),
-            ),
-            (
-                "AWS_ACCESS_KEY_ID",
-                SecretValue::new("AKIAEXAMPLEKEY".into()),
-            ),
-            ("RESTIC_PASSWORD", SecretValue::new("old-password".into())),
-        ]);
+        let mut restic = Restic::new(Handoff {
+            set: crate::catalog::SetId {
+                provider: crate::catalog::Provider::Minio,
+                role: crate::catalog::Role::Primary,
+            },
+            vars: vec![
+                (
+                    "RESTIC_REPOSITORY",
+                    SecretValue::new("s3:http://h/b".into()),
+                ),
+                (
+                    "AWS_ACCESS_KEY_ID",
+                    SecretValue::new("AKIAEXAMPLEKEY".into()),
+                ),
+                ("RESTIC_PASSWORD", SecretValue::new("old-password".into())),
+            ],
+            cacert: None,
+        });
         restic.scrub(&SecretValue::new("new-password".into()));
         let text = restic.scrubbed(b"key AKIAEXAMPLEKEY said new-password at s3:http://h/b");
         assert_eq!(text, "key **** said **** at s3:http://h/b");

@@ -1,5 +1,7 @@
 use std::cell::Cell;
 
+use std::fs;
+
 use super::*;
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {

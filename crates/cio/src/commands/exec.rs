@@ -6,7 +6,7 @@ use std::process::Command;
 
 use clap::Args;
 
-use cio_credential::CLEARED;
+use cio_credential::{CA_FILE_VARIABLE, CLEARED, CaHandoff};
 
 use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
@@ -44,6 +44,23 @@ pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     for (var, value) in &handoff.vars {
         command.env(var, value.expose());
     }
+    // The set's CA certificate: restic (Go) trusts the bundle SSL_CERT_FILE names; an
+    // in-memory copy the command inherits, after the bundle it would trust anyway. Kept alive
+    // until exec replaces this process.
+    let _ca = match &handoff.cacert {
+        Some(pem) => {
+            let current = std::env::var_os(CA_FILE_VARIABLE).map(std::path::PathBuf::from);
+            let ca = CaHandoff::new(pem.expose(), current.as_deref()).map_err(|source| {
+                CommandError::Exec {
+                    program: program.to_string_lossy().into_owned(),
+                    source,
+                }
+            })?;
+            command.env(ca.variable, &ca.value);
+            Some(ca)
+        }
+        None => None,
+    };
     // exec only returns on failure; on success COMMAND has replaced this process.
     let error = command.exec();
     Err(CommandError::Exec {

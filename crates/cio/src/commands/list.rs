@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use cio_credential::{Listing, SetStatus, age_days, now_ms};
+use cio_credential::{Error, Listed, Listing, SetStatus, age_days, now_ms};
 
 use crate::context::Context;
 use crate::error::CommandError;
@@ -10,7 +10,7 @@ use crate::output::time;
 
 pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
     const ACTION: &str = "List credentials";
-    let entries = ctx
+    let Listed { entries, damaged } = ctx
         .open(ACTION)?
         .list()
         .map_err(|e| CommandError::library(ACTION, e))?;
@@ -47,11 +47,15 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
                 })
             })
             .collect();
-        return Ok(ctx
-            .out
-            .json(&json!({"credentials": credentials, "sets": sets}))?);
+        let damaged_json: Vec<_> = damaged
+            .iter()
+            .map(|e| json!({"name": damaged_name(e), "problem": e.to_string(), "hint": e.hint()}))
+            .collect();
+        ctx.out
+            .json(&json!({"credentials": credentials, "sets": sets, "damaged": damaged_json}))?;
+        return damaged_failure(ctx, ACTION, damaged);
     }
-    if entries.is_empty() {
+    if entries.is_empty() && damaged.is_empty() {
         ctx.out.line("No credentials yet. Create the four of a set with 'cio credential create NAME' ('cio credential create --help' lists the names).")?;
         return Ok(());
     }
@@ -70,6 +74,16 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             age(e.updated_ms, now),
         ]);
     }
+    for e in &damaged {
+        rows.push(vec![
+            damaged_name(e).to_string(),
+            "-".into(),
+            "-".into(),
+            "(cannot be trusted)".into(),
+            "-".into(),
+            "-".into(),
+        ]);
+    }
     ctx.out.table(&rows)?;
     ctx.out.line("")?;
     for s in &sets {
@@ -84,7 +98,34 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             ))?;
         }
     }
-    Ok(())
+    damaged_failure(ctx, ACTION, damaged)
+}
+
+/// The name a damage error is about.
+fn damaged_name(e: &Error) -> &str {
+    match e {
+        Error::Damaged { name, .. } => name,
+        _ => "",
+    }
+}
+
+/// After the listing: every damaged credential named on stderr, the last as the command's
+/// failure (exit 3), so that a script notices; nothing when all is well.
+fn damaged_failure(
+    ctx: &mut Context,
+    action: &str,
+    mut damaged: Vec<Error>,
+) -> Result<(), CommandError> {
+    let Some(last) = damaged.pop() else {
+        return Ok(());
+    };
+    for e in &damaged {
+        ctx.out.fail(&format!("{action}: {e}"), &e.hint(), 3, true);
+    }
+    Err(CommandError::Listed {
+        action: action.to_string(),
+        source: last,
+    })
 }
 
 /// How long ago `since_ms` was, in the largest whole unit: `12d`, `5h`, `3m`, `<1m`.

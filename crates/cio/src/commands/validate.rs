@@ -74,10 +74,12 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
         .listing()
         .map_err(|e| CommandError::library(ACTION, e))?;
     let max_key_age_days = ctx.max_key_age_days(ACTION)?;
+    // The proxy variables and key hint restic would see from here.
     let options = ValidateOptions {
         offline: args.offline,
         timeout: args.timeout,
         write_check: args.write_check,
+        ..ValidateOptions::from_env()
     };
     let mut reports = validate_sets(sets, &options);
     warn_old_keys(&mut reports, &listing, max_key_age_days, now_ms());

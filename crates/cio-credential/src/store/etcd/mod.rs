@@ -18,15 +18,16 @@
 //! Rules:
 //! - every write is ONE etcd transaction, so a write is either wholly there or not at all,
 //!   even when the cluster loses quorum in the middle of it:
-//!   - append (of one version, or of several of several names at once) compares each name's
-//!     head (its value, or its absence for a first version) and the key fingerprint (its
-//!     value, or its absence, in which case the same transaction records it), then puts the
-//!     versions and the heads; when the comparison fails, the failure branch reads the heads
-//!     and fingerprint so the error is precisely [`StoreError::Conflict`] or
-//!     [`StoreError::KeyMismatch`];
+//!   - append compares the head (its value, or its absence for a first version) and the key
+//!     fingerprint (its value, or its absence, in which case the same transaction records
+//!     it), then puts the version and the head; when the comparison fails, the failure
+//!     branch reads the head and fingerprint so the error is precisely
+//!     [`StoreError::Conflict`] or [`StoreError::KeyMismatch`];
 //!   - the store id is created by a transaction that requires that nothing exists under the
 //!     prefix yet, so two nodes creating the store at once agree on one id, and keys of
 //!     another program under the prefix are refused ([`StoreError::Foreign`]);
+//!   - every append and purge also compares and replaces the manifest (`P/meta/manifest`),
+//!     so of two writers that read the same manifest, one wins and the other retries;
 //!   - purge deletes every version and the head in one transaction;
 //! - reads are linearizable (etcd's default): a member without quorum does not answer with
 //!   stale data, it makes the operation fail as [`StoreError::Unreachable`]; long ranges
@@ -40,7 +41,7 @@
 //!   [`SecretValue`](crate::secret::SecretValue), never in `Debug` output or an error.
 
 mod classify;
-mod codec;
+pub(crate) mod codec;
 mod gateway;
 mod location;
 mod tls;
@@ -64,13 +65,12 @@ use self::wire::{
     Kv, RangeResponse, absent, delete_op, none_under, prefix_end, put_op, range_op, range_prefix,
     value_is,
 };
-use super::{Identity, Record, Store, StoreError, new_store_id};
+use super::{
+    Identity, ManifestSwap, ReadRecord, Record, Snapshot, Store, StoreError, new_store_id,
+};
 
 pub use self::gateway::{EtcdAuth, EtcdOptions};
 pub use self::location::EtcdSpec;
-
-/// The most operations etcd takes in one transaction branch by default (`--max-txn-ops`).
-const MAX_TXN_OPS: usize = 128;
 
 /// A store in an etcd cluster.
 pub struct EtcdStore {
@@ -99,19 +99,52 @@ impl EtcdStore {
         })
     }
 
-    /// Every version of `name` (of every name when `None`), by name then version.
-    fn versions(&self, name: Option<&str>, deadline: Instant) -> Result<Vec<Record>, StoreError> {
+    /// Every version of `name` (of every name when `None`), in key order: by name, then
+    /// version.
+    fn versions(
+        &self,
+        name: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Vec<(Vec<u8>, ReadRecord)>, StoreError> {
         let start = self.keys.versions(name);
         let kvs = self
             .gateway
             .range_all(&start, &prefix_end(&start), deadline)?;
         let location = self.location();
-        let mut versions = kvs
-            .iter()
-            .map(|kv| self.keys.decode(kv, &location))
-            .collect::<Result<Vec<_>, _>>()?;
-        versions.sort_by(|a, b| a.name.cmp(&b.name).then(a.version.cmp(&b.version)));
-        Ok(versions)
+        kvs.into_iter()
+            .map(|kv| Ok((self.keys.decode(&kv, &location)?, kv.key)))
+            .map(|r| r.map(|(record, key)| (key, record)))
+            .collect()
+    }
+
+    /// The identity the `P/meta/` keys among `kvs` give; `None` without a store id.
+    fn identity_of(&self, kvs: &[Kv]) -> Option<Identity> {
+        let value_of = |key: Vec<u8>| {
+            kvs.iter()
+                .find(|kv| kv.key == key)
+                .map(|kv| kv.value.clone())
+        };
+        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+        Some(Identity {
+            store_id: text(value_of(self.keys.store_id())?),
+            key_fingerprint: value_of(self.keys.fingerprint()).map(text),
+            manifest: value_of(self.keys.manifest()),
+        })
+    }
+
+    fn id_removed(&self) -> StoreError {
+        StoreError::Corrupt {
+            location: self.location(),
+            detail: "its store id was removed".into(),
+        }
+    }
+
+    /// The manifest comparison of a write: still `expected`, or still absent.
+    fn manifest_is(&self, expected: &Option<Vec<u8>>) -> serde_json::Value {
+        match expected {
+            Some(bytes) => value_is(&self.keys.manifest(), bytes),
+            None => absent(&self.keys.manifest()),
+        }
     }
 
     /// Creates the store id, but only if nothing at all is under the prefix: a race between
@@ -141,6 +174,20 @@ impl EtcdStore {
     }
 }
 
+/// The newest record of each name, from records in key order (name, then zero-padded
+/// version): the last key of each name's `P/v/{name}/` range.
+fn newest_of_each_name(records: Vec<(Vec<u8>, ReadRecord)>) -> Vec<(Vec<u8>, ReadRecord)> {
+    let name_part = |k: &[u8]| k[..k.iter().rposition(|b| *b == b'/').unwrap_or(0)].to_vec();
+    let mut latest: Vec<(Vec<u8>, ReadRecord)> = Vec::new();
+    for (key, record) in records {
+        match latest.last_mut() {
+            Some(last) if name_part(&last.0) == name_part(&key) => *last = (key, record),
+            _ => latest.push((key, record)),
+        }
+    }
+    latest
+}
+
 impl Store for EtcdStore {
     fn location(&self) -> String {
         self.spec.location()
@@ -152,23 +199,53 @@ impl Store for EtcdStore {
         let kvs = self
             .gateway
             .range_all(&meta, &prefix_end(&meta), deadline)?;
-        let value_of = |key: Vec<u8>| {
-            kvs.iter()
-                .find(|kv: &&Kv| kv.key == key)
-                .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
-        };
-        let mut store_id = value_of(self.keys.store_id());
-        let key_fingerprint = value_of(self.keys.fingerprint());
-        if store_id.is_none() && create {
-            store_id = Some(self.create_id(deadline)?);
+        if let Some(identity) = self.identity_of(&kvs) {
+            return Ok(Some(identity));
         }
-        Ok(store_id.map(|store_id| Identity {
-            store_id,
-            key_fingerprint,
-        }))
+        if create {
+            self.create_id(deadline)?;
+            return self.identity(false);
+        }
+        // The id is the first key a store gets: without it, anything under the prefix means
+        // it was removed (or another program's keys are there).
+        let mut request = range_prefix(&self.keys.everything());
+        request["limit"] = json!("1");
+        request["keys_only"] = json!(true);
+        let any: RangeResponse = self
+            .gateway
+            .call("/v3/kv/range", &request, true, deadline)?;
+        if any.kvs.is_empty() {
+            Ok(None)
+        } else {
+            Err(self.id_removed())
+        }
     }
 
-    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError> {
+    fn read(&self) -> Result<Option<Snapshot>, StoreError> {
+        // One range over the whole prefix, read in pages at one revision: the manifest and
+        // the records of one moment.
+        let all = self.keys.everything();
+        let kvs = self
+            .gateway
+            .range_all(&all, &prefix_end(&all), self.gateway.deadline())?;
+        let Some(identity) = self.identity_of(&kvs) else {
+            return if kvs.is_empty() {
+                Ok(None)
+            } else {
+                Err(self.id_removed())
+            };
+        };
+        let versions = self.keys.versions(None);
+        let location = self.location();
+        let records = kvs
+            .iter()
+            .filter(|kv| kv.key.starts_with(&versions))
+            .map(|kv| self.keys.decode(kv, &location))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(Snapshot { identity, records }))
+    }
+
+    fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {
         let mut request = range_prefix(&self.keys.versions(Some(name)));
         request["limit"] = json!("1");
         request["sort_order"] = json!("DESCEND");
@@ -183,46 +260,52 @@ impl Store for EtcdStore {
             .transpose()
     }
 
-    fn list_latest(&self) -> Result<Vec<Record>, StoreError> {
-        let mut latest: Vec<Record> = Vec::new();
-        for v in self.versions(None, self.gateway.deadline())? {
-            match latest.last_mut() {
-                Some(last) if last.name == v.name => *last = v,
-                _ => latest.push(v),
-            }
-        }
-        Ok(latest)
+    fn list_latest(&self) -> Result<Vec<ReadRecord>, StoreError> {
+        let versions = self.versions(None, self.gateway.deadline())?;
+        Ok(newest_of_each_name(versions)
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
-    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError> {
-        self.versions(Some(name), self.gateway.deadline())
+    fn history(&self, name: &str) -> Result<Vec<ReadRecord>, StoreError> {
+        Ok(self
+            .versions(Some(name), self.gateway.deadline())?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
-    fn all_versions(&self) -> Result<Vec<Record>, StoreError> {
-        self.versions(None, self.gateway.deadline())
+    fn all_versions(&self) -> Result<Vec<ReadRecord>, StoreError> {
+        Ok(self
+            .versions(None, self.gateway.deadline())?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
     fn append_all(
         &self,
         batch: &[(u64, &Record)],
         key_fingerprint: &str,
+        manifest: &ManifestSwap,
     ) -> Result<(), StoreError> {
         let Some((_, first)) = batch.first() else {
             return Ok(());
         };
-        // Per name, in batch order: the head it expects and the last version it appends.
+        let conflict = |name: &str| StoreError::Conflict {
+            name: name.to_string(),
+        };
+        // Per name, in batch order: the head it expects and the last version appended.
         let mut names: Vec<(&str, u64, u64)> = Vec::new();
         let mut puts = Vec::new();
         for (expected, version) in batch {
-            let conflict = || StoreError::Conflict {
-                name: version.name.clone(),
-            };
-            if version.version != expected + 1 {
-                return Err(conflict());
+            if Some(version.version) != expected.checked_add(1) {
+                return Err(conflict(&version.name));
             }
             match names.iter_mut().find(|(n, _, _)| *n == version.name) {
                 Some((_, _, last)) if *last == *expected => *last = version.version,
-                Some(_) => return Err(conflict()),
+                Some(_) => return Err(conflict(&version.name)),
                 None => names.push((&version.name, *expected, version.version)),
             }
             puts.push(put_op(
@@ -231,7 +314,6 @@ impl Store for EtcdStore {
             ));
         }
         let mut compares = Vec::new();
-        let mut failure = Vec::new();
         for (name, expected, last) in &names {
             let head = self.keys.head(name);
             compares.push(if *expected == 0 {
@@ -241,27 +323,11 @@ impl Store for EtcdStore {
             });
             compares.push(absent(&self.keys.version(name, expected + 1)));
             puts.push(put_op(&head, last.to_string().as_bytes()));
-            failure.push(range_op(&head));
         }
-        let fp_key = self.keys.fingerprint();
-        failure.push(range_op(&fp_key));
-        // etcd refuses a transaction branch of more operations than its --max-txn-ops (128
-        // by default): say so before sending one.
-        if puts.len() + 1 > MAX_TXN_OPS || compares.len() + 1 > MAX_TXN_OPS {
-            return Err(StoreError::Unusable {
-                location: self.location(),
-                action: "written",
-                detail: format!(
-                    "writing {} versions at once needs {} operations in one etcd transaction; etcd allows {MAX_TXN_OPS} unless started with a larger --max-txn-ops",
-                    batch.len(),
-                    puts.len() + 1
-                ),
-            });
-        }
+        compares.push(self.manifest_is(&manifest.expected));
+        puts.push(put_op(&self.keys.manifest(), &manifest.new));
         let deadline = self.gateway.deadline();
-        let conflict = |name: &str| StoreError::Conflict {
-            name: name.to_string(),
-        };
+        let fp_key = self.keys.fingerprint();
         // First assume the fingerprint is recorded; when it turns out not to be, record it in
         // the same transaction. Two rounds suffice unless another writer keeps racing us.
         let mut fingerprint_recorded = true;
@@ -275,15 +341,15 @@ impl Store for EtcdStore {
                 )
             };
             success.extend(puts.iter().cloned());
-            let mut all_compares = compares.clone();
-            all_compares.push(fp_cmp);
+            let mut all = vec![fp_cmp];
+            all.extend(compares.iter().cloned());
             let response = self
                 .gateway
-                .txn(all_compares, success, failure.clone(), deadline)?;
+                .txn(all, success, vec![range_op(&fp_key)], deadline)?;
             if response.succeeded {
                 return Ok(());
             }
-            match response.range_value(names.len()) {
+            match response.range_value(0) {
                 None => {
                     fingerprint_recorded = false;
                     continue;
@@ -300,28 +366,30 @@ impl Store for EtcdStore {
                     fingerprint_recorded = true;
                     continue;
                 }
-                Some(_) => {
-                    // Name the first name whose head moved.
-                    let moved = names.iter().enumerate().find(|(i, (_, expected, _))| {
-                        let expected = (*expected != 0).then(|| expected.to_string());
-                        response.range_value(*i) != expected.as_deref().map(str::as_bytes)
-                    });
-                    return Err(conflict(moved.map_or(&first.name, |(_, (n, _, _))| n)));
-                }
+                Some(_) => return Err(conflict(&first.name)),
             }
         }
         Err(conflict(&first.name))
     }
 
-    fn purge(&self, name: &str) -> Result<usize, StoreError> {
+    fn purge(&self, name: &str, manifest: &ManifestSwap) -> Result<usize, StoreError> {
         let delete_versions = delete_op(range_prefix(&self.keys.versions(Some(name))));
         let delete_head = delete_op(json!({"key": wire::b64(&self.keys.head(name))}));
         let response = self.gateway.txn(
-            Vec::new(),
-            vec![delete_versions, delete_head],
+            vec![self.manifest_is(&manifest.expected)],
+            vec![
+                delete_versions,
+                delete_head,
+                put_op(&self.keys.manifest(), &manifest.new),
+            ],
             Vec::new(),
             self.gateway.deadline(),
         )?;
+        if !response.succeeded {
+            return Err(StoreError::Conflict {
+                name: name.to_string(),
+            });
+        }
         Ok(usize::try_from(response.deleted(0)).unwrap_or(0))
     }
 
