@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
+use crate::credentials::RekeyError;
 use crate::crypto::{DoesNotOpen, KeyError};
 use crate::integrity::Damage;
 use crate::rotate::RotateError;
@@ -71,6 +72,8 @@ pub enum Error {
     EtcdPasswordUnreadable(std::io::Error),
     #[error(transparent)]
     Rotate(#[from] RotateError),
+    #[error(transparent)]
+    Rekey(#[from] RekeyError),
 }
 
 /// What can go wrong with the node configuration file (`cio.toml`). Every message names the
@@ -134,7 +137,7 @@ impl Error {
             | Error::EtcdPasswordUnreadable(_) => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
             Error::Rotate(e) if e.is_usage() => ErrorKind::Usage,
-            Error::Rotate(_) => ErrorKind::Failed,
+            Error::Rotate(_) | Error::Rekey(_) => ErrorKind::Failed,
             Error::StoreKey(_)
             | Error::Store(_)
             | Error::DoesNotOpen(_)
@@ -185,6 +188,7 @@ impl Error {
                 "the other credentials are not affected; copy the whole store back from a backup, or destroy {name} and create it again: cio credential remove --purge {name}"
             ),
             Error::Rotate(e) => e.hint(),
+            Error::Rekey(e) => e.hint(),
             Error::DoesNotOpen(e) => format!(
                 "restore the store from a backup, or create {} again",
                 e.name

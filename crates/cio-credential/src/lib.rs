@@ -18,6 +18,7 @@ mod files;
 pub mod fuzzing;
 mod handoff;
 mod integrity;
+mod keyring;
 mod ledger;
 mod migrate;
 mod paths;
@@ -74,6 +75,8 @@ pub use rotate::{
     OldKey, PasswordChange, PasswordRotated, PasswordRotation, Problem as RotateProblem,
     RotateError, Stage as RotateStage, check_password_change, generate_password,
 };
+// Rotating the store key: the key file as a keyring, in four stages.
+pub use credentials::{RekeyError, RekeyStage, RekeyStep};
 // Validation of sets against the rules and the real object storage.
 pub use validate::{
     CaCertError, Check, KEY_HINT_VARIABLE, Options as ValidateOptions, ProxyEnv, ProxyError,
