@@ -369,7 +369,7 @@ mod tests {
         assert_eq!(values(&b()), before);
         for node in ["node-a.key", "node-b.key"] {
             let step = open(dir.path(), node).rekey_retire().unwrap();
-            assert_eq!(step.keyring, [new.clone()]);
+            assert_eq!(step.keyring, std::slice::from_ref(&new));
         }
         // The old key opens no record of the store; the new one opens every one.
         let ring = |file: &str| Keyring::load(&dir.path().join(file)).unwrap().unwrap();
