@@ -6,7 +6,7 @@ use cio_credential::{Provider, Settings};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    create, env, exec, history, migrate, remove, restore, rotate, show, validate,
+    create, env, exec, history, migrate, rekey, remove, restore, rotate, show, validate,
 };
 
 // No argument type derives `Debug`: `CreateArgs` holds a value given on the command line, and
@@ -153,6 +153,14 @@ pub enum CredentialCommand {
     /// cluster.
     #[command(after_long_help = rotate::EXAMPLES)]
     Rotate(rotate::RotateArgs),
+
+    /// Replace the key that seals the store: add, switch, reseal, retire
+    ///
+    /// Without --stage, all four at once, for a store no other node uses. Across a cluster,
+    /// one stage at a time, the way Kubernetes rotates its encryption keys: a node keeps
+    /// working until the re-seal, and then needs the new key file.
+    #[command(after_long_help = rekey::EXAMPLES)]
+    Rekey(rekey::RekeyArgs),
 }
 
 /// The credential names and exit codes, for the long help of `credential` and `create`.

@@ -51,6 +51,15 @@ impl Context {
         Ok(self.settings(action)?.max_key_age_days())
     }
 
+    /// Whether the store is the cluster store (etcd), which every node shares.
+    pub fn store_is_shared(&self, action: &str) -> Result<bool, CommandError> {
+        let store = self.settings(action)?.store.as_deref().unwrap_or_default();
+        Ok(matches!(
+            cio_credential::StoreSpec::parse(store),
+            Ok(cio_credential::StoreSpec::Etcd(_))
+        ))
+    }
+
     /// Copies the store's credentials into the store at `to`.
     pub fn migrate(
         &self,

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         CredentialCommand::Env(a) => commands::env::run(&mut ctx, a),
         CredentialCommand::Migrate(a) => commands::migrate::run(&mut ctx, a),
         CredentialCommand::Rotate(a) => commands::rotate::run(&mut ctx, a),
+        CredentialCommand::Rekey(a) => commands::rekey::run(&mut ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

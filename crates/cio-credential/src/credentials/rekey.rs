@@ -90,6 +90,10 @@ pub enum RekeyError {
         "the store is still sealed with key {store_key}, which retiring would drop from this node's keyring"
     )]
     StillSealedWithOld { store_key: String },
+    #[error(
+        "a plain rekey is for a store no other node uses, and the cluster store is every node's"
+    )]
+    Shared,
 }
 
 impl RekeyError {
@@ -104,6 +108,9 @@ impl RekeyError {
             }
             RekeyError::NotSwitched(_) => {
                 "run 'cio credential rekey --stage switch' first (after the new key reached every node)".into()
+            }
+            RekeyError::Shared => {
+                "rotate it in stages: 'cio credential rekey --stage add', copy the key file to every node, then --stage switch, --stage reseal (on one node), and --stage retire on every node".into()
             }
             RekeyError::StillSealedWithOld { .. } => {
                 "run 'cio credential rekey --stage reseal' first (on one node), then retire on every node".into()

@@ -307,7 +307,8 @@ pub trait Store: Send + Sync {
 
     /// Replaces every record of the store, its key fingerprint and its manifest, in one
     /// write, if the manifest is still `manifest.expected` (else [`StoreError::Conflict`]):
-    /// a re-seal under another key (`rekey`). Readers see the old store or the new one.
+    /// a re-seal under another key (`rekey`), which keeps every name and version (`records`
+    /// holds them all). Readers see the old store or the new one.
     fn replace_all(
         &self,
         records: &[Record],

@@ -7,6 +7,7 @@ mod handoff;
 pub mod history;
 pub mod list;
 pub mod migrate;
+pub mod rekey;
 pub mod remove;
 pub mod restore;
 pub mod rotate;

@@ -20,6 +20,7 @@ fn help_of_every_command() {
         &["credential", "validate", "--help"],
         &["credential", "migrate", "--help"],
         &["credential", "rotate", "--help"],
+        &["credential", "rekey", "--help"],
     ];
     for args in commands {
         let out = env

@@ -15,6 +15,7 @@ mod oracle;
 mod password_change;
 mod prompt;
 mod reference;
+mod rekey;
 mod reliability;
 mod rotate;
 mod rotate_keys;

@@ -91,11 +91,6 @@ impl KeyLayout {
         self.key("meta/manifest")
     }
 
-    /// `P/head/`: every name's head.
-    pub fn heads(&self) -> Vec<u8> {
-        self.key("head/")
-    }
-
     pub fn head(&self, name: &str) -> Vec<u8> {
         self.key(&format!("head/{}", encode_name(name)))
     }

@@ -372,18 +372,19 @@ impl Store for EtcdStore {
         Err(conflict(&first.name))
     }
 
+    /// (Every key `records` does not overwrite stays: for a re-seal, which keeps every name
+    /// and version, there is none.)
     fn replace_all(
         &self,
         records: &[Record],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
     ) -> Result<(), StoreError> {
-        // One transaction: every version and head deleted, the new ones put, with the key
-        // fingerprint and the manifest. Its size is bounded by the members' --max-txn-ops.
-        let mut ops = vec![
-            delete_op(range_prefix(&self.keys.versions(None))),
-            delete_op(range_prefix(&self.keys.heads())),
-        ];
+        // One transaction: every version and head put again (a re-seal keeps the same names
+        // and versions, so it overwrites every key it replaces; etcd refuses a delete and a
+        // put of one key in one transaction), with the key fingerprint and the manifest. Its
+        // size is bounded by the members' --max-txn-ops.
+        let mut ops = Vec::with_capacity(records.len() + 2);
         let mut heads: Vec<(&str, u64)> = Vec::new();
         for record in records {
             ops.push(put_op(
