@@ -21,6 +21,11 @@ use crate::secret::SecretValue;
 use crate::sets::{Listing, Purpose, SetFilter, SetValues, Stored, select};
 use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
 
+mod batch;
+mod purged;
+pub use batch::Change;
+pub use purged::{EarlierRevisions, Purged};
+
 /// How often a write is retried after losing a race before it gives up.
 const MAX_RETRIES: usize = 1000;
 
@@ -68,43 +73,6 @@ pub struct Written {
     /// For a restore: the version whose value was brought back.
     pub restored_from: Option<u64>,
     pub warnings: Vec<Warning>,
-}
-
-/// What a purge destroyed, and whether the store still holds it in earlier revisions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Purged {
-    pub name: CredentialName,
-    /// How many versions were destroyed (0 only when compacting after an earlier purge).
-    pub versions: usize,
-    pub earlier_revisions: EarlierRevisions,
-}
-
-/// Whether a store still holds purged versions in earlier revisions of itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EarlierRevisions {
-    /// The store keeps no earlier revisions (the embedded store): the versions are gone.
-    NotKept,
-    /// The store keeps them until its history is compacted (etcd).
-    Kept,
-    /// The store's history was compacted at this revision (etcd): they are gone from it.
-    Compacted { revision: i64 },
-}
-
-impl Purged {
-    /// What the administrator should know when the store held or holds the destroyed
-    /// versions in earlier revisions; `None` when they are simply gone.
-    pub fn note(&self) -> Option<String> {
-        let name = self.name;
-        match self.earlier_revisions {
-            EarlierRevisions::NotKept => None,
-            EarlierRevisions::Kept => Some(format!(
-                "etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact {name} (this drops the earlier revisions of every key in the cluster, not only cio's)"
-            )),
-            EarlierRevisions::Compacted { revision } => Some(format!(
-                "etcd's history was compacted at revision {revision}: no earlier revision holds the destroyed versions (the members' write-ahead logs and free database pages may hold their sealed bytes until etcd's next snapshot and 'etcdctl defrag')"
-            )),
-        }
-    }
 }
 
 /// Every live credential, opened, and the damaged ones ([`CredentialStore::list`]).
@@ -456,7 +424,11 @@ impl CredentialStore {
         {
             return Err(err);
         }
-        let chosen = select(&listing, filter, purpose)?;
+        // The one set meant, incomplete because a credential of it is damaged: refused as damaged.
+        let chosen = select(&listing, filter, purpose).map_err(|e| match e {
+            Error::IncompleteSet { set, .. } => damaged_in(set).unwrap_or(e),
+            e => e,
+        })?;
         if let Some(err) = chosen.iter().find_map(|set| damaged_in(*set)) {
             return Err(err);
         }
@@ -582,9 +554,12 @@ impl CredentialStore {
                     .iter()
                     .find(|v| v.version == n)
                     .ok_or(Error::NoSuchVersion { name, version: n })?;
-                let value = self
-                    .open_version(identity, source)?
-                    .ok_or(Error::NothingToRestore { name })?;
+                let value =
+                    self.open_version(identity, source)?
+                        .ok_or(Error::NothingToRestore {
+                            name,
+                            removal: Some(n),
+                        })?;
                 (n, value)
             }
             None => self.previous_value(identity, name, history)?,
@@ -618,7 +593,10 @@ impl CredentialStore {
                 return Ok((v.version, value));
             }
         }
-        Err(Error::NothingToRestore { name })
+        Err(Error::NothingToRestore {
+            name,
+            removal: None,
+        })
     }
 }
 

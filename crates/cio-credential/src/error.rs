@@ -12,6 +12,7 @@ use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
 use crate::credentials::RekeyError;
 use crate::crypto::{DoesNotOpen, KeyError};
 use crate::integrity::Damage;
+use crate::recovery::error::RecoveryError;
 use crate::rotate::RotateError;
 use crate::store::{SpecError, StoreError};
 
@@ -39,8 +40,15 @@ pub enum Error {
     NotFound { name: CredentialName },
     #[error("{name} has no version {version}")]
     NoSuchVersion { name: CredentialName, version: u64 },
-    #[error("{name} has no earlier value to bring back")]
-    NothingToRestore { name: CredentialName },
+    /// `removal`: the version asked for, when it is a removal (which holds no value).
+    #[error("{name} {}", match .removal {
+        Some(version) => format!("version {version} is its removal and holds no value to bring back"),
+        None => "has no earlier value to bring back".to_string(),
+    })]
+    NothingToRestore {
+        name: CredentialName,
+        removal: Option<u64>,
+    },
     #[error("the {set} set is incomplete: missing {}", list_names(.missing))]
     IncompleteSet {
         set: SetId,
@@ -66,6 +74,8 @@ pub enum Error {
     MigrationRefused { name: String, reason: String },
     #[error("cannot migrate: {0} is the source store itself")]
     MigrationIntoItself(String),
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
     #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not")]
     EtcdPasswordMissing,
     #[error("cannot read the etcd password: {0}")]
@@ -105,7 +115,7 @@ impl ConfigError {
                 path.display()
             ),
             ConfigError::Invalid { path, .. } => format!(
-                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key (TOML strings) and max_key_age_days (a number of days)",
+                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key (TOML strings), recovery_recipients (a list of strings) and max_key_age_days (a number of days)",
                 path.display()
             ),
         }
@@ -136,6 +146,8 @@ impl Error {
             | Error::EtcdPasswordMissing
             | Error::EtcdPasswordUnreadable(_) => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
+            Error::Recovery(e) if e.is_usage() => ErrorKind::Usage,
+            Error::Recovery(_) => ErrorKind::Failed,
             Error::Rotate(e) if e.is_usage() => ErrorKind::Usage,
             Error::Rotate(_) | Error::Rekey(_) => ErrorKind::Failed,
             Error::StoreKey(_)
@@ -158,7 +170,7 @@ impl Error {
             Error::NotFound { .. } => {
                 "'cio credential list' shows what exists; 'cio credential restore NAME' brings back a removed one".to_string()
             }
-            Error::NoSuchVersion { name, .. } | Error::NothingToRestore { name } => {
+            Error::NoSuchVersion { name, .. } | Error::NothingToRestore { name, .. } => {
                 format!("'cio credential history {name}' lists the versions that can be restored")
             }
             Error::IncompleteSet { missing, .. } => format!(
@@ -178,6 +190,7 @@ impl Error {
             Error::MigrationIntoItself(_) => {
                 "name the store to copy from with --store (e.g. --store /var/lib/cio/credentials.db) and the cluster store with --to".to_string()
             }
+            Error::Recovery(e) => e.hint(),
             Error::EtcdPasswordMissing => {
                 "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it".to_string()
             }

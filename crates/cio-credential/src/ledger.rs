@@ -160,26 +160,34 @@ pub(crate) fn append_next(
     name: &str,
     next: Next<'_>,
 ) -> Result<u64> {
-    let [version] = append_together(store, key, verified, [(name, next)])?;
-    Ok(version)
+    let versions = append_all_next(store, key, verified, &[(name, next)])?;
+    Ok(versions[0])
 }
 
-/// [`append_next`] for several names (each once) as one write: one [`Store::append_all`],
-/// one manifest swap, each record with the next write number. All are written or none.
-pub(crate) fn append_together<const N: usize>(
+/// Appends the next versions of several names (a name may come several times: its versions
+/// follow each other, in order) on top of `verified`, all or nothing: one store write, one
+/// manifest swap, each record chained to its name's previous one and numbered after it
+/// (`seq`). Returns each new version number, in order.
+pub(crate) fn append_all_next(
     store: &dyn Store,
     key: &Key,
     verified: &Verified,
-    next: [(&str, Next<'_>); N],
-) -> Result<[u64; N]> {
+    nexts: &[(&str, Next<'_>)],
+) -> Result<Vec<u64>> {
     let identity = &verified.identity;
     let mac_key = key.mac_key();
     let auth = authenticator(&mac_key, identity, key);
     let mut manifest = verified.manifest.clone();
-    let mut records = Vec::with_capacity(N);
-    for (name, next) in next {
-        let newest = verified.newest(name)?;
-        let expected = newest.map_or(0, |r| r.version);
+    // Per name: the newest (version, mac) as the batch builds on it.
+    let mut newest: BTreeMap<&str, (u64, Vec<u8>)> = BTreeMap::new();
+    let mut records = Vec::with_capacity(nexts.len());
+    for (name, next) in nexts {
+        let (expected, prev_mac) = match newest.get(name) {
+            Some(head) => head.clone(),
+            None => verified
+                .newest(name)?
+                .map_or((0, Vec::new()), |r| (r.version, r.mac.clone())),
+        };
         let version = expected
             .checked_add(1)
             .ok_or_else(|| corrupt(store, format!("{name} has no version number left")))?;
@@ -205,7 +213,7 @@ pub(crate) fn append_together<const N: usize>(
             written_at_ms: next.written_at_ms,
             sealed,
             seq,
-            prev_mac: newest.map(|r| r.mac.clone()).unwrap_or_default(),
+            prev_mac,
             mac: Vec::new(),
         };
         auth.sign(&mut record);
@@ -217,6 +225,7 @@ pub(crate) fn append_together<const N: usize>(
                 mac: record.mac.clone(),
             },
         );
+        newest.insert(name, (version, record.mac.clone()));
         records.push((expected, record));
     }
     let swap = ManifestSwap {
@@ -225,11 +234,7 @@ pub(crate) fn append_together<const N: usize>(
     };
     let batch: Vec<(u64, &Record)> = records.iter().map(|(e, r)| (*e, r)).collect();
     store.append_all(&batch, key.fingerprint(), &swap)?;
-    let mut versions = [0; N];
-    for (slot, (_, record)) in versions.iter_mut().zip(&records) {
-        *slot = record.version;
-    }
-    Ok(versions)
+    Ok(records.iter().map(|(_, r)| r.version).collect())
 }
 
 /// Destroys every version of `name` on top of `verified` (a damaged name too: purging is

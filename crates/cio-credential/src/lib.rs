@@ -22,7 +22,9 @@ mod keyring;
 mod ledger;
 mod migrate;
 mod paths;
+mod recovery;
 mod restic;
+mod restic_argv;
 mod rotate;
 mod secret;
 mod sets;
@@ -44,7 +46,7 @@ pub use secret::SecretValue;
 pub use settings::{AskPassword, Settings};
 // One store with its key: what commands use.
 pub use credentials::{
-    CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed, Purged, Written,
+    Change, CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed, Purged, Written,
 };
 // Why a credential's records cannot be trusted.
 pub use integrity::Damage;
@@ -82,5 +84,20 @@ pub use validate::{
     CaCertError, Check, KEY_HINT_VARIABLE, Options as ValidateOptions, ProxyEnv, ProxyError,
     SetReport, Status, Step, parse_cacert, validate_set, validate_sets,
 };
+// Disaster recovery: bundles sealed with age, the escrow copy beside a repository, imports.
+pub use recovery::RecoveryError;
+pub use recovery::bundle::{Bundle, BundledCredential, BundledVersion};
+pub use recovery::escrow::{
+    BucketKeys, EscrowError, OBJECT_NAME as ESCROW_OBJECT, escrow_set, get_bundle,
+    location as escrow_location,
+};
+pub use recovery::import::{Outcome, Plan, Planned};
+pub use recovery::output::write_bundle_file;
+pub use recovery::seal::{
+    Identities, OpenWith, Recipient, RecipientSource, SealTo, ShortPassphrase, check_passphrase,
+    needs_passphrase, open as open_bundle, seal as seal_bundle,
+};
+// Whether a restic command line writes to the repository it runs against.
+pub use restic_argv::{RepositoryAccess, restic_access};
 // Errors.
 pub use error::{ConfigError, Error, ErrorKind, Result};

@@ -63,6 +63,10 @@ pub struct Settings {
     /// password (code `key_old`); 0 switches the warning off. Default
     /// [`crate::rotate::DEFAULT_MAX_KEY_AGE_DAYS`]. `cio.toml` only.
     pub max_key_age_days: Option<u32>,
+    /// The recovery recipients (`age1…` keys, SSH public keys): when set, every write that
+    /// completes or changes a primary set refreshes that set's escrow bundle beside its
+    /// repository. In `cio.toml` only (a list of strings).
+    pub recovery_recipients: Option<Vec<String>>,
 
     /// `CIO_ETCD_USER` and `CIO_ETCD_PASSWORD`, as [`Settings::resolve`] read them.
     #[serde(skip)]
@@ -119,6 +123,7 @@ impl Settings {
             etcd_cert: self.etcd_cert.or(lower.etcd_cert),
             etcd_key: self.etcd_key.or(lower.etcd_key),
             max_key_age_days: self.max_key_age_days.or(lower.max_key_age_days),
+            recovery_recipients: self.recovery_recipients.or(lower.recovery_recipients),
             login_env: self.login_env,
             login: self.login,
         }

@@ -114,7 +114,7 @@ const STORE_CASES: &[Case] = &[
     ("store: conditional append", |b| {
         suite::append_is_conditional(&*b.open("s"))
     }),
-    ("store: several names in one write", |b| {
+    ("store: batch append", |b| {
         suite::append_all_is_all_or_nothing(&*b.open("s"))
     }),
     ("store: every record replaced under another key", |b| {

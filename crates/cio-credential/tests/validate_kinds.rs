@@ -395,10 +395,11 @@ fn more_than_twenty_keys_are_searched_as_restic_searches_them() {
         .clone();
     let first = ids.iter().find(|id| **id != ours).expect("the first key");
     let first_key = std::fs::read(keys_dir.join(first)).expect("key file");
-    // 20 more keys of the first password, named to come first in the listing.
+    // 20 more keys of the first password, named 000…00 to 000…13: they sort before every
+    // random key ID, so the listing starts with them whatever ID the added key was given.
     for i in 0..20 {
         std::fs::write(
-            keys_dir.join(format!("{i:02x}{}", "0".repeat(62))),
+            keys_dir.join(format!("{}{i:02x}", "0".repeat(62))),
             &first_key,
         )
         .expect("copy");

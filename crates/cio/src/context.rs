@@ -60,6 +60,15 @@ impl Context {
         ))
     }
 
+    /// The recovery recipients named in `cio.toml` (empty when unset).
+    pub fn recovery_recipients(&self, action: &str) -> Result<Vec<String>, CommandError> {
+        Ok(self
+            .settings(action)?
+            .recovery_recipients
+            .clone()
+            .unwrap_or_default())
+    }
+
     /// Copies the store's credentials into the store at `to`.
     pub fn migrate(
         &self,

@@ -8,8 +8,9 @@
 //!   constant time; never for PEM text, which is several lines;
 //! - plaintext buffers are zeroed when dropped.
 
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io::{self, IsTerminal, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
@@ -41,7 +42,13 @@ pub fn read_value(
         return Ok(SecretValue::new(value));
     }
     if let Some(path) = from_file {
-        let file = File::open(path).map_err(InputError::File)?;
+        // Opened without blocking: opening a FIFO would wait for a writer before its kind
+        // could be checked. A regular file reads as usual.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)
+            .map_err(InputError::File)?;
         // A FIFO or a device (/dev/zero) is no value file: it could hang or never end.
         if !file.metadata().map_err(InputError::File)?.is_file() {
             return Err(InputError::NotAFile);
@@ -86,7 +93,7 @@ impl WaitNotice {
 }
 
 /// Reads a value piped on standard input, or from a file.
-fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
+pub fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_VALUE_BYTES));
     let limit = u64::try_from(MAX_STDIN_BYTES + 1).unwrap_or(u64::MAX);
     reader

@@ -37,6 +37,8 @@ fn main() -> ExitCode {
         CredentialCommand::Exec(a) => commands::exec::run(&mut ctx, a),
         CredentialCommand::Env(a) => commands::env::run(&mut ctx, a),
         CredentialCommand::Migrate(a) => commands::migrate::run(&mut ctx, a),
+        CredentialCommand::Export(a) => commands::export::run(&mut ctx, a),
+        CredentialCommand::Import(a) => commands::import::run(&mut ctx, a),
         CredentialCommand::Rotate(a) => commands::rotate::run(&mut ctx, a),
         CredentialCommand::Rekey(a) => commands::rekey::run(&mut ctx, a),
     };

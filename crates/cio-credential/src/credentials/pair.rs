@@ -187,7 +187,10 @@ impl CredentialStore {
             .ok_or(Error::NoSuchVersion { name, version: n })?;
         let value = self
             .open_version(identity, source)?
-            .ok_or(Error::NothingToRestore { name })?;
+            .ok_or(Error::NothingToRestore {
+                name,
+                removal: Some(n),
+            })?;
         Ok((n, value))
     }
 }

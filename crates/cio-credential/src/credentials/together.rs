@@ -1,5 +1,6 @@
-//! Appending one new version of each of several names as one write: one store transaction
-//! ([`crate::store::Store::append_all`], one manifest swap) and one time for all of them, so
+//! Appending one new version of each of several names as one write (recovery's
+//! `ledger::append_all_next`: one [`crate::store::Store::append_all`], one manifest swap),
+//! with one time for all of them, so
 //! a reader sees all the new versions or none, and the time tells later which versions were
 //! written together (see [`super::pair`]).
 //!
@@ -45,22 +46,27 @@ impl CredentialStore {
             }
             let next = plan(newest)?;
             let now = now_ms();
-            let mut i = 0;
-            let items = next.map(|n| {
-                let item = (
-                    names[i],
-                    ledger::Next {
+            let items: Vec<(&str, ledger::Next<'_>)> = names
+                .iter()
+                .zip(next)
+                .map(|(name, n)| {
+                    let next = ledger::Next {
                         action: n.action,
                         restored_from: n.restored_from,
                         value: n.value,
                         written_at_ms: now,
-                    },
-                );
-                i += 1;
-                item
-            });
-            match ledger::append_together(self.store.as_ref(), key, &verified, items) {
-                Ok(versions) => return Ok((versions, now)),
+                    };
+                    (*name, next)
+                })
+                .collect();
+            match ledger::append_all_next(self.store.as_ref(), key, &verified, &items) {
+                Ok(written) => {
+                    let mut versions = [0; N];
+                    for (slot, version) in versions.iter_mut().zip(written) {
+                        *slot = version;
+                    }
+                    return Ok((versions, now));
+                }
                 Err(Error::Store(StoreError::Conflict { .. })) => continue,
                 Err(e) => return Err(self.writing_error(e)),
             }

@@ -244,23 +244,22 @@ impl Store for MemoryStore {
                 name: first.name.clone(),
             });
         }
-        // Check every entry against the versions the earlier entries append, then write.
-        let mut heads: Vec<(&str, u64)> = Vec::new();
+        // Every condition first, each name's later entries against its earlier ones: a
+        // failed one writes nothing.
+        let mut heads: BTreeMap<&str, u64> = BTreeMap::new();
         for (expected, record) in batch {
-            let latest = match heads.iter().find(|(n, _)| *n == record.name) {
-                Some((_, v)) => *v,
-                None => records
+            let latest = *heads.entry(&record.name).or_insert_with(|| {
+                records
                     .get(&record.name)
                     .and_then(|r| r.last())
-                    .map_or(0, |r| r.version),
-            };
+                    .map_or(0, |r| r.version)
+            });
             if latest != *expected || Some(record.version) != expected.checked_add(1) {
                 return Err(StoreError::Conflict {
                     name: record.name.clone(),
                 });
             }
-            heads.retain(|(n, _)| *n != record.name);
-            heads.push((&record.name, record.version));
+            heads.insert(&record.name, record.version);
         }
         identity.key_fingerprint = Some(key_fingerprint.to_string());
         identity.manifest = Some(manifest.new.clone());

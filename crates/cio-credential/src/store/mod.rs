@@ -226,7 +226,7 @@ impl StoreError {
                 "point --store / CIO_STORE at a cio credential store, or move {location} away to start a new one"
             ),
             StoreError::Corrupt { location, .. } => format!(
-                "restore {location} from a backup; 'cio credential list' shows what still opens"
+                "restore a whole earlier copy of {location} from a backup; no credential can be read from it until then"
             ),
             StoreError::Unusable { location, .. } if location.starts_with("etcd") => format!(
                 "check that {location} names etcd members' client ports (etcd 3.4 or later, /v3 API), or choose another store with --store / CIO_STORE"
@@ -293,11 +293,10 @@ pub trait Store: Send + Sync {
         self.append_all(&[(expected, record)], key_fingerprint, manifest)
     }
 
-    /// Appends several records, of several names, all or nothing, as one write: each
-    /// `(expected, record)` as [`Store::append`] would (a name's later entries expect the
-    /// version its earlier entry appends), with one manifest swap. When any condition fails
-    /// nothing is written ([`StoreError::Conflict`] names a name). An empty batch does
-    /// nothing.
+    /// Appends several records, of one or more names, and replaces the manifest, all or
+    /// nothing: each `(expected, record)` as [`Store::append`] would, where a name's later
+    /// entries expect the version its earlier entry appends. When any condition fails nothing
+    /// is written ([`StoreError::Conflict`] names a name). An empty batch does nothing.
     fn append_all(
         &self,
         batch: &[(u64, &Record)],

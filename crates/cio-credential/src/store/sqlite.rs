@@ -465,13 +465,6 @@ impl Store for SqliteStore {
         let Some((_, first)) = batch.first() else {
             return Ok(());
         };
-        for (expected, record) in batch {
-            if Some(record.version) != expected.checked_add(1) {
-                return Err(StoreError::Conflict {
-                    name: record.name.clone(),
-                });
-            }
-        }
         self.writing(true, false, |conn| {
             match self.meta_text(conn, "key_fingerprint")? {
                 Some(fp) if fp != key_fingerprint => {
@@ -490,10 +483,15 @@ impl Store for SqliteStore {
                     .map_err(|e| self.err(e))?;
                 }
             }
-            self.swap_manifest(conn, &first.name, manifest)?;
-            // One write: an entry sees the versions the earlier entries inserted, and a
-            // failed condition leaves the scratch copy unused.
+            // One write: an entry sees the rows the earlier entries inserted, and a failed
+            // condition leaves the store file as it was.
             for (expected, record) in batch {
+                let conflict = || StoreError::Conflict {
+                    name: record.name.clone(),
+                };
+                if Some(record.version) != expected.checked_add(1) {
+                    return Err(conflict());
+                }
                 let latest: rusqlite::types::Value = conn
                     .query_row(
                         "SELECT max(version) FROM versions WHERE name = ?1",
@@ -507,9 +505,7 @@ impl Store for SqliteStore {
                     _ => u64::MAX,
                 };
                 if latest != *expected {
-                    return Err(StoreError::Conflict {
-                        name: record.name.clone(),
-                    });
+                    return Err(conflict());
                 }
                 let row = encode_row(record);
                 conn.execute(
@@ -522,6 +518,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(|e| self.err(e))?;
             }
+            self.swap_manifest(conn, &first.name, manifest)?;
             Ok(())
         })?;
         Ok(())

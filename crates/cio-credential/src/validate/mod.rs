@@ -20,6 +20,7 @@
 mod endpoint;
 mod failure;
 mod net;
+pub(crate) mod object;
 mod offline;
 mod password;
 mod region;

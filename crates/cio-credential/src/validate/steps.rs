@@ -265,9 +265,12 @@ async fn write_probe(s3: &S3, place: &Place) -> Result<(), Check> {
         &place.prefix,
         &format!("cio-validate-{}", hex::encode(random)),
     );
-    s3.put(&key, b"cio credential validate probe\n")
-        .await
-        .map_err(|f| place.check(Step::Permissions, Action::Write, &f))?;
+    s3.put(
+        &key,
+        bytes::Bytes::from_static(b"cio credential validate probe\n"),
+    )
+    .await
+    .map_err(|f| place.check(Step::Permissions, Action::Write, &f))?;
     s3.delete(&key).await.map_err(|f| {
         let mut check = place.check(Step::Permissions, Action::Delete, &f);
         check.detail = format!("{}; remove the probe object '{key}' by hand", check.detail);

@@ -1,10 +1,14 @@
 //! One file per `cio credential` subcommand, each `run(ctx, args) -> Result<(), CommandError>`.
 
+mod bundle_input;
 pub mod create;
 pub mod env;
+mod escrow;
 pub mod exec;
+pub mod export;
 mod handoff;
 pub mod history;
+pub mod import;
 pub mod list;
 pub mod migrate;
 pub mod rekey;

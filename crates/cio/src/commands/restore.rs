@@ -4,6 +4,7 @@
 use clap::Args;
 use serde_json::json;
 
+use crate::commands::escrow;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 
@@ -21,9 +22,9 @@ pub struct RestoreArgs {
 pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Restore credential";
     let name = parse_name(ACTION, &args.name)?;
+    let store = ctx.open(ACTION)?;
     // A key written together with the other key of its pair brings the pair back.
-    let written = ctx
-        .open(ACTION)?
+    let written = store
         .restore_keys(name, args.version)
         .map_err(|e| CommandError::library(ACTION, e))?;
     let [first, rest @ ..] = written.as_slice() else {
@@ -43,23 +44,26 @@ pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
                 "restored_from": pair.restored_from,
             });
         }
-        return Ok(ctx.out.json(&doc)?);
+        ctx.out.json(&doc)?;
+    } else {
+        let what = |w: &cio_credential::Written| {
+            format!(
+                "{} (version {}, the value of version {})",
+                w.name,
+                w.version,
+                w.restored_from.unwrap_or_default()
+            )
+        };
+        let mut text = what(first);
+        for pair in rest {
+            text.push_str(&format!(
+                ", and with it the other key of its pair: {}",
+                what(pair)
+            ));
+        }
+        ctx.out.succeed("Restore", text)?;
     }
-    let what = |w: &cio_credential::Written| {
-        format!(
-            "{} (version {}, the value of version {})",
-            w.name,
-            w.version,
-            w.restored_from.unwrap_or_default()
-        )
-    };
-    let mut text = what(first);
-    for pair in rest {
-        text.push_str(&format!(
-            ", and with it the other key of its pair: {}",
-            what(pair)
-        ));
-    }
-    ctx.out.succeed("Restore", text)?;
+    let names: Vec<_> = written.iter().map(|w| w.name).collect();
+    escrow::refresh_after_write(ctx, &store, &names);
     Ok(())
 }

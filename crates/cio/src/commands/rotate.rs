@@ -9,7 +9,7 @@ use cio_credential::{
     CredentialName, OldKey, PasswordRotated, PasswordRotation, generate_password,
 };
 
-use super::rotate_keys;
+use super::{escrow, rotate_keys};
 use crate::cli::ProviderArg;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
@@ -100,6 +100,8 @@ pub fn run(ctx: &mut Context, args: RotateArgs) -> Result<(), CommandError> {
     if let Some(note) = old_key_note(name, &done.old_key) {
         ctx.out.warn(note);
     }
+    // The set changed: its escrow bundle too (when recovery recipients are configured).
+    escrow::refresh_after_write(ctx, &store, &[name]);
     if ctx.out.json {
         return Ok(ctx.out.json(&json!({
             "name": name,

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use cio_credential::{Error, Field, Provider, Role, SetId, rotate_access_key};
 
+use crate::commands::escrow;
 use crate::context::Context;
 use crate::error::CommandError;
 use crate::input::read_key_pair;
@@ -42,6 +43,8 @@ pub fn run(
     for w in &done.warnings {
         ctx.out.warn(format!("{access_name} / {secret_name}: {w}"));
     }
+    // The set changed: its escrow bundle too (when recovery recipients are configured).
+    escrow::refresh_after_write(ctx, &store, &[access_name, secret_name]);
     if ctx.out.json {
         return Ok(ctx.out.json(&json!({
             "set": {"provider": set.provider, "role": set.role},

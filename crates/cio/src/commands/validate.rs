@@ -108,7 +108,7 @@ fn status_word(status: Status) -> &'static str {
     }
 }
 
-fn render(ctx: &mut Context, reports: &[SetReport]) -> Result<(), CommandError> {
+pub(crate) fn render(ctx: &mut Context, reports: &[SetReport]) -> Result<(), CommandError> {
     for (i, report) in reports.iter().enumerate() {
         if i > 0 {
             ctx.out.line("")?;

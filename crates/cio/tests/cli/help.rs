@@ -19,6 +19,8 @@ fn help_of_every_command() {
         &["credential", "env", "--help"],
         &["credential", "validate", "--help"],
         &["credential", "migrate", "--help"],
+        &["credential", "export", "--help"],
+        &["credential", "import", "--help"],
         &["credential", "rotate", "--help"],
         &["credential", "rekey", "--help"],
     ];

@@ -476,6 +476,15 @@ fn restic_and_cio_agree_on_every_case() {
     });
     let mut results = results.into_inner().expect("lock");
     results.sort_by_key(|(i, _)| *i);
+    // A run stopped while restic was still retrying (a busy machine: four cases at once share
+    // one tinyproxy and one s3s-fs) is no verdict: such a case runs once more, alone.
+    for (i, r) in &mut results {
+        if r.as_ref()
+            .is_err_and(|e| e.contains("(stopped: still retrying)"))
+        {
+            *r = run_case(&cases[*i]);
+        }
+    }
     let failures: Vec<&String> = results
         .iter()
         .filter_map(|(_, r)| r.as_ref().err())

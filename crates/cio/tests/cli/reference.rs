@@ -135,6 +135,10 @@ fn replacing_keeps_the_earlier_value_and_restore_brings_it_back() {
     env.cio(&["credential", "restore", "cio_minio_secret_key", "--version", "9"])
         .code(1)
         .stderr("Fail: Restore credential: cio_minio_secret_key has no version 9\nHint: 'cio credential history cio_minio_secret_key' lists the versions that can be restored\n");
+    // Version 3 is the removal: restoring it says so, and names history.
+    env.cio(&["credential", "restore", "cio_minio_secret_key", "--version", "3"])
+        .code(1)
+        .stderr("Fail: Restore credential: cio_minio_secret_key version 3 is its removal and holds no value to bring back\nHint: 'cio credential history cio_minio_secret_key' lists the versions that can be restored\n");
 
     env.cio(&["credential", "remove", "--purge", "cio_minio_secret_key"])
         .success()

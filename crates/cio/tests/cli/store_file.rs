@@ -244,6 +244,34 @@ fn a_fifo_or_device_as_key_file_or_configuration_fails_at_once() {
     }
 }
 
+/// `create --from-file FIFO` is refused at once, as a FIFO key file is: opening a FIFO
+/// blocks until a writer comes, so cio may not wait for one before it checks the file's kind.
+#[test]
+fn a_fifo_given_with_from_file_fails_at_once() {
+    let env = TestEnv::new();
+    let fifo = env.dir.path().join("value-fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = within(
+        cio_std(&env)
+            .args(["credential", "create", "cio_minio_cacert", "--from-file"])
+            .arg(&fifo),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("the path given with --from-file is not a regular file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn a_kill_during_key_creation_never_leaves_a_key_under_a_temporary_name() {
     for round in 0..30u64 {

@@ -167,6 +167,12 @@ fn a_removed_store_id_fingerprint_or_manifest_refuses_every_command() {
                 text.starts_with("Fail: ") && text.contains("is damaged: its "),
                 "{key}: {args:?}: {text}"
             );
+            // The hint must work: `list` itself is refused here, so it may not send the
+            // administrator there.
+            assert!(
+                !text.contains("cio credential list"),
+                "{key}: {args:?}: the hint points at a command that fails: {text}"
+            );
         }
         assert_eq!(env.snapshot_files(), before, "{key}: nothing was changed");
     }
@@ -213,4 +219,33 @@ fn purge_checks_the_key_as_remove_does() {
         3,
         "nothing was destroyed"
     );
+}
+
+/// `exec` and `env` without `--provider`, when the one set there is has a damaged credential:
+/// refused as damaged (exit 3, naming it), never as "incomplete: create it".
+#[test]
+fn the_only_set_damaged_is_refused_as_damaged_when_no_provider_is_named() {
+    let env = TestEnv::new();
+    for (name, value) in [
+        ("cio_minio_backup_repo", "s3:http://127.0.0.1:9/bucket"),
+        ("cio_minio_access_key", "minio"),
+        (X, "current-secret"),
+        ("cio_minio_backup_password", "another repository password"),
+    ] {
+        env.cio_in(&["credential", "create", name], value).success();
+    }
+    let conn = Connection::open(env.store()).unwrap();
+    conn.execute("UPDATE versions SET action = 'remove' WHERE name = ?1", [X])
+        .unwrap();
+    drop(conn);
+    for args in [
+        &["credential", "exec", "--", "true"][..],
+        &["credential", "env"],
+    ] {
+        let text = stderr(&env.cio_in(args, "").code(3));
+        assert!(
+            text.contains(&format!("{X} cannot be trusted")) && !text.contains("incomplete"),
+            "{args:?}: {text}"
+        );
+    }
 }

@@ -72,6 +72,9 @@ use super::{
 pub use self::gateway::{EtcdAuth, EtcdOptions};
 pub use self::location::EtcdSpec;
 
+/// The most operations etcd takes in one transaction branch by default (`--max-txn-ops`).
+const MAX_TXN_OPS: usize = 128;
+
 /// A store in an etcd cluster.
 pub struct EtcdStore {
     spec: EtcdSpec,
@@ -293,27 +296,30 @@ impl Store for EtcdStore {
         let Some((_, first)) = batch.first() else {
             return Ok(());
         };
-        let conflict = |name: &str| StoreError::Conflict {
-            name: name.to_string(),
-        };
-        // Per name, in batch order: the head it expects and the last version appended.
+        // Per name, in batch order: the head it expects and the last version it appends.
         let mut names: Vec<(&str, u64, u64)> = Vec::new();
         let mut puts = Vec::new();
-        for (expected, version) in batch {
-            if Some(version.version) != expected.checked_add(1) {
-                return Err(conflict(&version.name));
+        for (expected, record) in batch {
+            let conflict = || StoreError::Conflict {
+                name: record.name.clone(),
+            };
+            if Some(record.version) != expected.checked_add(1) {
+                return Err(conflict());
             }
-            match names.iter_mut().find(|(n, _, _)| *n == version.name) {
-                Some((_, _, last)) if *last == *expected => *last = version.version,
-                Some(_) => return Err(conflict(&version.name)),
-                None => names.push((&version.name, *expected, version.version)),
+            match names.iter_mut().find(|(n, _, _)| *n == record.name) {
+                Some((_, _, last)) if *last == *expected => *last = record.version,
+                Some(_) => return Err(conflict()),
+                None => names.push((&record.name, *expected, record.version)),
             }
             puts.push(put_op(
-                &self.keys.version(&version.name, version.version),
-                &codec::encode(version),
+                &self.keys.version(&record.name, record.version),
+                &codec::encode(record),
             ));
         }
-        let mut compares = Vec::new();
+        let fp_key = self.keys.fingerprint();
+        let mut compares = vec![self.manifest_is(&manifest.expected)];
+        // The failure branch reads the fingerprint, then each name's head.
+        let mut failure = vec![range_op(&fp_key)];
         for (name, expected, last) in &names {
             let head = self.keys.head(name);
             compares.push(if *expected == 0 {
@@ -323,11 +329,26 @@ impl Store for EtcdStore {
             });
             compares.push(absent(&self.keys.version(name, expected + 1)));
             puts.push(put_op(&head, last.to_string().as_bytes()));
+            failure.push(range_op(&head));
         }
-        compares.push(self.manifest_is(&manifest.expected));
         puts.push(put_op(&self.keys.manifest(), &manifest.new));
+        // etcd refuses a transaction branch of more operations than its --max-txn-ops (128
+        // by default): say so before sending one.
+        if puts.len() + 1 > MAX_TXN_OPS || compares.len() + 1 > MAX_TXN_OPS {
+            return Err(StoreError::Unusable {
+                location: self.location(),
+                action: "written",
+                detail: format!(
+                    "writing {} versions at once needs {} operations in one etcd transaction; etcd allows {MAX_TXN_OPS} unless started with a larger --max-txn-ops",
+                    batch.len(),
+                    puts.len() + 1
+                ),
+            });
+        }
         let deadline = self.gateway.deadline();
-        let fp_key = self.keys.fingerprint();
+        let conflict = |name: &str| StoreError::Conflict {
+            name: name.to_string(),
+        };
         // First assume the fingerprint is recorded; when it turns out not to be, record it in
         // the same transaction. Two rounds suffice unless another writer keeps racing us.
         let mut fingerprint_recorded = true;
@@ -341,11 +362,11 @@ impl Store for EtcdStore {
                 )
             };
             success.extend(puts.iter().cloned());
-            let mut all = vec![fp_cmp];
-            all.extend(compares.iter().cloned());
+            let mut all_compares = compares.clone();
+            all_compares.push(fp_cmp);
             let response = self
                 .gateway
-                .txn(all, success, vec![range_op(&fp_key)], deadline)?;
+                .txn(all_compares, success, failure.clone(), deadline)?;
             if response.succeeded {
                 return Ok(());
             }
@@ -366,7 +387,15 @@ impl Store for EtcdStore {
                     fingerprint_recorded = true;
                     continue;
                 }
-                Some(_) => return Err(conflict(&first.name)),
+                // A head or the manifest moved: another writer got there first. Name the
+                // first name whose head moved (else the first name).
+                Some(_) => {
+                    let moved = names.iter().enumerate().find(|(i, (_, expected, _))| {
+                        let expected = (*expected != 0).then(|| expected.to_string());
+                        response.range_value(i + 1) != expected.as_deref().map(str::as_bytes)
+                    });
+                    return Err(conflict(moved.map_or(&first.name, |(_, (n, _, _))| n)));
+                }
             }
         }
         Err(conflict(&first.name))

@@ -222,10 +222,8 @@ impl S3 {
     }
 
     /// `PUT` of an object.
-    pub(crate) async fn put(&self, key: &str, body: &'static [u8]) -> Result<(), S3Failure> {
-        self.call("PUT", Some(key), &[], Bytes::from_static(body))
-            .await
-            .map(|_| ())
+    pub(crate) async fn put(&self, key: &str, body: Bytes) -> Result<(), S3Failure> {
+        self.call("PUT", Some(key), &[], body).await.map(|_| ())
     }
 
     /// `DELETE` of an object.

@@ -328,6 +328,8 @@ pub(super) fn twenty_more_keys(s3: &S3Server, repo: &str, first: &str) {
     let dir = s3.root().join(repo).join("keys");
     let bytes = std::fs::read(dir.join(first)).expect("a key file");
     for i in 0..20 {
-        std::fs::write(dir.join(format!("{i:02x}{}", "0".repeat(62))), &bytes).expect("copy");
+        // Named 000…00 to 000…13: they sort before every random key ID, so the first 20
+        // keys restic lists are these copies, whatever ID the added key was given.
+        std::fs::write(dir.join(format!("{}{i:02x}", "0".repeat(62))), &bytes).expect("copy");
     }
 }
