@@ -165,37 +165,6 @@ impl CredentialStore {
         Ok(self.key.get_or_init(|| key))
     }
 
-    /// Why the keyring cannot open a store sealed with `store_fingerprint`: a store that
-    /// `rekey` re-sealed names where its key lives; any other is the wrong key file.
-    fn not_in_keyring(
-        &self,
-        ring: &Keyring,
-        identity: &Identity,
-        store_fingerprint: &str,
-    ) -> KeyError {
-        let key_home = identity
-            .manifest
-            .as_deref()
-            .and_then(|bytes| crate::integrity::decode_manifest(bytes).ok())
-            .and_then(|(manifest, _)| manifest.key_home);
-        let path = self.key_file.clone();
-        let key_fingerprints = ring.fingerprints().join(", ");
-        let store_fingerprint = store_fingerprint.to_string();
-        match key_home {
-            Some(key_home) => KeyError::Rekeyed {
-                path,
-                key_fingerprints,
-                store_fingerprint,
-                key_home,
-            },
-            None => KeyError::Mismatch {
-                path,
-                key_fingerprint: key_fingerprints,
-                store_fingerprint,
-            },
-        }
-    }
-
     /// The key that opens a store with this identity (never creates one), for migration.
     pub(crate) fn opening_key(&self, identity: &Identity) -> Result<&Key> {
         self.key(identity, false)

@@ -28,6 +28,7 @@ use crate::crypto::{Key, KeyError};
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::ledger;
+use crate::store::Identity;
 use crate::store::StoreError;
 
 /// How often a re-seal that loses a race with a writer is tried again.
@@ -130,6 +131,37 @@ fn key_home(key_file: &std::path::Path) -> String {
 }
 
 impl CredentialStore {
+    /// Why the keyring cannot open a store sealed with `store_fingerprint`: a store that
+    /// `rekey` re-sealed names where its key lives; any other is the wrong key file.
+    pub(super) fn not_in_keyring(
+        &self,
+        ring: &Keyring,
+        identity: &Identity,
+        store_fingerprint: &str,
+    ) -> KeyError {
+        let key_home = identity
+            .manifest
+            .as_deref()
+            .and_then(|bytes| crate::integrity::decode_manifest(bytes).ok())
+            .and_then(|(manifest, _)| manifest.key_home);
+        let path = self.key_file.clone();
+        let key_fingerprints = ring.fingerprints().join(", ");
+        let store_fingerprint = store_fingerprint.to_string();
+        match key_home {
+            Some(key_home) => KeyError::Rekeyed {
+                path,
+                key_fingerprints,
+                store_fingerprint,
+                key_home,
+            },
+            None => KeyError::Mismatch {
+                path,
+                key_fingerprint: key_fingerprints,
+                store_fingerprint,
+            },
+        }
+    }
+
     /// The keyring of this store's key file; an error when there is none.
     fn keyring(&self) -> Result<Keyring> {
         Keyring::load(self.key_file())?
