@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::catalog::{Allow, CredentialName, SetId, Warning, check_value};
-use crate::crypto::{Binding, Key, KeyError, create_key, load_key};
+use crate::crypto::{Binding, Key, KeyError, create_key};
 use crate::error::{Error, Result};
+use crate::keyring::Keyring;
 use crate::ledger::{self, Next, Verified};
 use crate::secret::SecretValue;
 use crate::sets::{Listing, Purpose, SetFilter, SetValues, Stored, select};
@@ -134,16 +135,17 @@ impl CredentialStore {
                 _ => Ok(key),
             };
         }
-        let key = match (load_key(&self.key_file)?, &identity.key_fingerprint) {
-            (Some(key), Some(fp)) if key.fingerprint() != fp => {
-                return Err(KeyError::Mismatch {
-                    path: self.key_file.clone(),
-                    key_fingerprint: key.fingerprint().to_string(),
-                    store_fingerprint: fp.clone(),
-                }
-                .into());
+        // The key file is a keyring (see `keyring`): the store opens with the key of its
+        // fingerprint; a store never sealed is sealed with the current key.
+        let key = match (Keyring::load(&self.key_file)?, &identity.key_fingerprint) {
+            (Some(ring), Some(fp)) if ring.find(fp).is_none() => {
+                return Err(self.not_in_keyring(&ring, identity, fp).into());
             }
-            (Some(key), _) => key,
+            (Some(ring), Some(fp)) => ring.take(fp).ok_or_else(|| KeyError::Missing {
+                path: self.key_file.clone(),
+                store_fingerprint: fp.clone(),
+            })?,
+            (Some(ring), None) => ring.into_current(),
             (None, Some(fp)) => {
                 return Err(KeyError::Missing {
                     path: self.key_file.clone(),
@@ -577,3 +579,13 @@ fn stored(record: &Record) -> Option<Stored> {
         updated_ms: record.written_at_ms,
     })
 }
+
+// Records outside the catalog that an interrupted operation leaves for its next run; writes
+// of several names as one; a set's access key and secret key as a pair; the store key's
+// rotation.
+mod pair;
+mod rekey;
+mod staged;
+mod together;
+
+pub use rekey::{RekeyError, RekeyStage, RekeyStep};

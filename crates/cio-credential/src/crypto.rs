@@ -66,6 +66,16 @@ pub enum KeyError {
         key_fingerprint: String,
         store_fingerprint: String,
     },
+    #[error(
+        "key file {path} (keys {key_fingerprints}) does not hold key {store_fingerprint}, which the store was re-sealed with"
+    )]
+    Rekeyed {
+        path: PathBuf,
+        key_fingerprints: String,
+        store_fingerprint: String,
+        /// Where the key lives: `host:path` of the key file of the node that re-sealed.
+        key_home: String,
+    },
     #[error("no space left on the device for key file {path}; nothing was changed")]
     NoSpace { path: PathBuf },
     #[error("key file {path} cannot be {action}: {source}")]
@@ -107,6 +117,15 @@ impl KeyError {
             ),
             KeyError::Mismatch { path, .. } => format!(
                 "copy the cluster's key file (the one whose fingerprint the store names) to {}, or point --key-file / CIO_KEY_FILE at it",
+                path.display()
+            ),
+            KeyError::Rekeyed {
+                path,
+                store_fingerprint,
+                key_home,
+                ..
+            } => format!(
+                "copy the keyring from {key_home} (it holds key {store_fingerprint}) to {} (mode 0600) on this node: 'cio credential rekey' there re-sealed the store",
                 path.display()
             ),
             KeyError::NoSpace { path } => format!(
@@ -175,6 +194,21 @@ impl Key {
             fingerprint: hex::encode(&digest[..8]),
             bytes: SecretBox::new(Box::new(bytes)),
         }
+    }
+
+    /// A new random key.
+    pub(crate) fn generate() -> Key {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        fill_random(bytes.as_mut_slice());
+        Key::from_bytes(*bytes)
+    }
+
+    /// The key as one line of a key file (`cio-credential-key-v1 <base64>`, no newline).
+    pub(crate) fn line(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "{KEY_FILE_TAG} {}",
+            STANDARD.encode(self.bytes.expose_secret())
+        ))
     }
 
     /// The key that authenticates records and manifests ([`crate::integrity`]), derived
@@ -247,6 +281,20 @@ const MAX_KEY_FILE_BYTES: u64 = 4096;
 /// this user, private (mode & 077 == 0), in folders nobody else may write, as OpenSSH
 /// requires of a private key.
 pub fn load_key(path: &Path) -> Result<Option<Key>, KeyError> {
+    let Some(bytes) = read_key_file(path)? else {
+        return Ok(None);
+    };
+    parse_key(&bytes)
+        .map_err(|reason| KeyError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        })
+        .map(Some)
+}
+
+/// The bytes of the key file at `path`, read under [`load_key`]'s rules; `None` when there
+/// is no file.
+pub(crate) fn read_key_file(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> {
     let corrupt = |reason| KeyError::Corrupt {
         path: path.to_path_buf(),
         reason,
@@ -282,7 +330,7 @@ pub fn load_key(path: &Path) -> Result<Option<Key>, KeyError> {
             mode,
         });
     }
-    parse_key(&bytes).map_err(corrupt).map(Some)
+    Ok(Some(bytes))
 }
 
 /// Parses the text of a key file: `cio-credential-key-v1 <base64 of 32 bytes>`, one line.

@@ -9,9 +9,11 @@
 use std::path::PathBuf;
 
 use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
+use crate::credentials::RekeyError;
 use crate::crypto::{DoesNotOpen, KeyError};
 use crate::integrity::Damage;
 use crate::recovery::error::RecoveryError;
+use crate::rotate::RotateError;
 use crate::store::{SpecError, StoreError};
 
 /// Which exit code an error maps to.
@@ -78,6 +80,10 @@ pub enum Error {
     EtcdPasswordMissing,
     #[error("cannot read the etcd password: {0}")]
     EtcdPasswordUnreadable(std::io::Error),
+    #[error(transparent)]
+    Rotate(#[from] RotateError),
+    #[error(transparent)]
+    Rekey(#[from] RekeyError),
 }
 
 /// What can go wrong with the node configuration file (`cio.toml`). Every message names the
@@ -109,7 +115,7 @@ impl ConfigError {
                 path.display()
             ),
             ConfigError::Invalid { path, .. } => format!(
-                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key, as TOML strings, and recovery_recipients, a list of strings",
+                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key (TOML strings), recovery_recipients (a list of strings) and max_key_age_days (a number of days)",
                 path.display()
             ),
         }
@@ -142,6 +148,8 @@ impl Error {
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
             Error::Recovery(e) if e.is_usage() => ErrorKind::Usage,
             Error::Recovery(_) => ErrorKind::Failed,
+            Error::Rotate(e) if e.is_usage() => ErrorKind::Usage,
+            Error::Rotate(_) | Error::Rekey(_) => ErrorKind::Failed,
             Error::StoreKey(_)
             | Error::Store(_)
             | Error::DoesNotOpen(_)
@@ -192,6 +200,8 @@ impl Error {
             Error::Damaged { name, .. } => format!(
                 "the other credentials are not affected; copy the whole store back from a backup, or destroy {name} and create it again: cio credential remove --purge {name}"
             ),
+            Error::Rotate(e) => e.hint(),
+            Error::Rekey(e) => e.hint(),
             Error::DoesNotOpen(e) => format!(
                 "restore the store from a backup, or create {} again",
                 e.name

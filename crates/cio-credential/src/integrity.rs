@@ -144,6 +144,11 @@ impl<'a> Authenticator<'a> {
             field(&mut mac, &head.version.to_be_bytes());
             field(&mut mac, &head.mac);
         }
+        // Only when set, so the manifests written before `key_home` existed still verify.
+        if let Some(home) = &m.key_home {
+            field(&mut mac, b"key_home");
+            field(&mut mac, home.as_bytes());
+        }
         mac
     }
 
@@ -166,6 +171,7 @@ impl<'a> Authenticator<'a> {
                     )
                 })
                 .collect(),
+            key_home: m.key_home.clone(),
             mac: hex::encode(mac),
         };
         serde_json::to_vec(&json).expect("a manifest of strings and numbers serializes to JSON")
@@ -194,6 +200,9 @@ pub(crate) struct Manifest {
     /// How many writes the store has had (the `seq` of its newest record or purge).
     pub seq: u64,
     pub heads: BTreeMap<String, Head>,
+    /// Where the key that re-sealed the store lives (`host:path` of its key file), set by
+    /// `rekey`; a node without that key names it in its error.
+    pub key_home: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -202,6 +211,8 @@ struct ManifestJson {
     format: u32,
     seq: u64,
     heads: BTreeMap<String, HeadJson>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_home: Option<String>,
     mac: String,
 }
 
@@ -245,6 +256,7 @@ pub(crate) fn decode_manifest(bytes: &[u8]) -> Result<(Manifest, Vec<u8>), &'sta
     let manifest = Manifest {
         seq: json.seq,
         heads,
+        key_home: json.key_home,
     };
     Ok((manifest, mac_of(&json.mac)?))
 }

@@ -260,3 +260,71 @@ pub(crate) fn purge(
     };
     Ok(store.purge(name, &swap)?)
 }
+
+/// Re-seals every version of every name, and re-signs it, under `new_key`, replacing the
+/// whole store in one write ([`Store::replace_all`]) on top of `verified` (read and checked
+/// under `old_key`): the same names, versions, actions, times and write numbers, each value
+/// opened with the old key and sealed with the new one, the chains and the manifest signed
+/// anew, and the store's key fingerprint the new key's. `key_home` (where the new key lives)
+/// goes into the manifest for nodes that lack the key. A damaged name stops it (repair or
+/// purge it first); [`StoreError::Conflict`] when the store changed since `verified`.
+/// Returns how many versions were re-sealed.
+pub(crate) fn reseal(
+    store: &dyn Store,
+    old_key: &Key,
+    new_key: &Key,
+    verified: &Verified,
+    key_home: Option<String>,
+) -> Result<usize> {
+    if let Some((name, damage)) = verified.damaged().next() {
+        return Err(Error::Damaged {
+            name: name.to_string(),
+            damage: damage.clone(),
+        });
+    }
+    let identity = &verified.identity;
+    let mac_key = new_key.mac_key();
+    let auth = authenticator(&mac_key, identity, new_key);
+    let mut manifest = Manifest {
+        seq: verified.manifest.seq,
+        heads: BTreeMap::new(),
+        key_home,
+    };
+    let mut records = Vec::new();
+    for name in verified.names() {
+        let mut prev_mac = Vec::new();
+        for old in verified.history(name)? {
+            let binding = Binding {
+                store_id: &identity.store_id,
+                name,
+                version: old.version,
+            };
+            let sealed = match &old.sealed {
+                Some(sealed) => Some(new_key.seal(&binding, &old_key.open(&binding, sealed)?)),
+                None => None,
+            };
+            let mut record = Record {
+                sealed,
+                prev_mac: std::mem::take(&mut prev_mac),
+                mac: Vec::new(),
+                ..old.clone()
+            };
+            auth.sign(&mut record);
+            prev_mac.clone_from(&record.mac);
+            manifest.heads.insert(
+                name.to_string(),
+                Head {
+                    version: record.version,
+                    mac: record.mac.clone(),
+                },
+            );
+            records.push(record);
+        }
+    }
+    let swap = ManifestSwap {
+        expected: identity.manifest.clone(),
+        new: auth.seal_manifest(&manifest),
+    };
+    store.replace_all(&records, new_key.fingerprint(), &swap)?;
+    Ok(records.len())
+}

@@ -18,12 +18,14 @@ mod files;
 pub mod fuzzing;
 mod handoff;
 mod integrity;
+mod keyring;
 mod ledger;
 mod migrate;
 mod paths;
 mod recovery;
 mod restic;
 mod restic_argv;
+mod rotate;
 mod secret;
 mod sets;
 mod settings;
@@ -65,6 +67,18 @@ pub use store::{
 pub use crypto::{DoesNotOpen, KeyError};
 // restic's key files, as `validate` reads them; a set's CA certificate handed to restic.
 pub use restic::{CA_FILE_VARIABLE, CaHandoff, KeyFile};
+// How old secrets are (`list`, validate's `key_old`), measured against the clock.
+pub use rotate::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
+pub use store::now_ms;
+// Rotation: a repository password in step with its repository (a bare change caught), and
+// an access key pair checked live and written as one.
+pub use rotate::{KeysRotated, rotate_access_key};
+pub use rotate::{
+    OldKey, PasswordChange, PasswordRotated, PasswordRotation, Problem as RotateProblem,
+    RotateError, Stage as RotateStage, check_password_change, generate_password,
+};
+// Rotating the store key: the key file as a keyring, in four stages.
+pub use credentials::{RekeyError, RekeyStage, RekeyStep};
 // Validation of sets against the rules and the real object storage.
 pub use validate::{
     CaCertError, Check, KEY_HINT_VARIABLE, Options as ValidateOptions, ProxyEnv, ProxyError,

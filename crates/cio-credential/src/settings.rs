@@ -59,6 +59,10 @@ pub struct Settings {
     /// PEM file of that certificate's private key (etcdctl's `--key`). Environment:
     /// `CIO_ETCD_KEY`.
     pub etcd_key: Option<PathBuf>,
+    /// The age in days past which `validate` warns about an access key or repository
+    /// password (code `key_old`); 0 switches the warning off. Default
+    /// [`crate::rotate::DEFAULT_MAX_KEY_AGE_DAYS`]. `cio.toml` only.
+    pub max_key_age_days: Option<u32>,
     /// The recovery recipients (`age1…` keys, SSH public keys): when set, every write that
     /// completes or changes a primary set refreshes that set's escrow bundle beside its
     /// repository. In `cio.toml` only (a list of strings).
@@ -118,10 +122,17 @@ impl Settings {
             etcd_cacert: self.etcd_cacert.or(lower.etcd_cacert),
             etcd_cert: self.etcd_cert.or(lower.etcd_cert),
             etcd_key: self.etcd_key.or(lower.etcd_key),
+            max_key_age_days: self.max_key_age_days.or(lower.max_key_age_days),
             recovery_recipients: self.recovery_recipients.or(lower.recovery_recipients),
             login_env: self.login_env,
             login: self.login,
         }
+    }
+
+    /// The age in days past which `validate` warns about an access key or password (0: off).
+    pub fn max_key_age_days(&self) -> u32 {
+        self.max_key_age_days
+            .unwrap_or(crate::rotate::DEFAULT_MAX_KEY_AGE_DAYS)
     }
 
     /// The credential store these settings name, with its key file. Talks to no server and

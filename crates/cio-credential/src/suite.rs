@@ -117,6 +117,9 @@ const STORE_CASES: &[Case] = &[
     ("store: batch append", |b| {
         suite::append_all_is_all_or_nothing(&*b.open("s"))
     }),
+    ("store: every record replaced under another key", |b| {
+        suite::replace_all_swaps_every_record_and_the_key(&*b.open("s"))
+    }),
     ("store: one key", |b| {
         suite::other_keys_are_refused(&*b.open("s"))
     }),

@@ -450,3 +450,35 @@ fn a_hung_member_is_skipped_within_the_time_budget() {
     cluster.wait_healthy(0);
     assert_eq!(vlt.history(n).unwrap().len(), 2);
 }
+
+#[test]
+fn a_reseal_larger_than_etcds_transactions_says_so_and_the_store_still_opens() {
+    let cluster = EtcdCluster::single();
+    let url = cluster.url("/cio/big");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("credential.key");
+    let store = vault(&url, &key);
+    // 130 versions: more than etcd's default 128 operations in one transaction.
+    for i in 0..130 {
+        store
+            .put(
+                name("cio_minio_access_key"),
+                &v(&format!("minio-access-{i}")),
+            )
+            .unwrap();
+    }
+    let err = vault(&url, &key).rekey_all().unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("cannot be re-sealed in one transaction")
+            && message.contains("--max-txn-ops"),
+        "{message}"
+    );
+    // The keyring moved on (add, switch); the store did not, and still opens with it.
+    assert_eq!(std::fs::read_to_string(&key).unwrap().lines().count(), 2);
+    let entry = vault(&url, &key)
+        .get(name("cio_minio_access_key"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.value.expose(), "minio-access-129");
+}

@@ -6,7 +6,8 @@ use cio_credential::{Provider, Settings};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    create, env, exec, export, history, import, migrate, remove, restore, show, validate,
+    create, env, exec, export, history, import, migrate, rekey, remove, restore, rotate, show,
+    validate,
 };
 
 // No argument type derives `Debug`: `CreateArgs` holds a value given on the command line, and
@@ -158,6 +159,24 @@ pub enum CredentialCommand {
     /// changed, cut or wrongly opened bundle writes nothing.
     #[command(after_long_help = import::EXAMPLES)]
     Import(import::ImportArgs),
+
+    /// Change a repository password in step with the repository, safely
+    ///
+    /// Reads the new password from standard input when it is not a terminal, else asks for
+    /// it twice without echo (or makes one with --generate). The repository gets a restic key
+    /// for the new password before it is stored, and loses the old password's key after.
+    /// Only a primary set is rotated: the alternate set's repository belongs to another
+    /// cluster.
+    #[command(after_long_help = rotate::EXAMPLES)]
+    Rotate(rotate::RotateArgs),
+
+    /// Replace the key that seals the store: add, switch, reseal, retire
+    ///
+    /// Without --stage, all four at once, for a store no other node uses. Across a cluster,
+    /// one stage at a time, the way Kubernetes rotates its encryption keys: a node keeps
+    /// working until the re-seal, and then needs the new key file.
+    #[command(after_long_help = rekey::EXAMPLES)]
+    Rekey(rekey::RekeyArgs),
 }
 
 /// The credential names and exit codes, for the long help of `credential` and `create`.

@@ -46,6 +46,20 @@ impl Context {
             .map_err(|e| CommandError::library(action, e))
     }
 
+    /// `max_key_age_days` of the settings (`cio.toml`): when validate calls a key old.
+    pub fn max_key_age_days(&self, action: &str) -> Result<u32, CommandError> {
+        Ok(self.settings(action)?.max_key_age_days())
+    }
+
+    /// Whether the store is the cluster store (etcd), which every node shares.
+    pub fn store_is_shared(&self, action: &str) -> Result<bool, CommandError> {
+        let store = self.settings(action)?.store.as_deref().unwrap_or_default();
+        Ok(matches!(
+            cio_credential::StoreSpec::parse(store),
+            Ok(cio_credential::StoreSpec::Etcd(_))
+        ))
+    }
+
     /// The recovery recipients named in `cio.toml` (empty when unset).
     pub fn recovery_recipients(&self, action: &str) -> Result<Vec<String>, CommandError> {
         Ok(self

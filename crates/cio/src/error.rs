@@ -70,6 +70,8 @@ pub enum InputError {
     MultiLineOnTerminal,
     #[error("the two values typed do not match")]
     Mismatch,
+    #[error("standard input must hold two lines: the new access key, then the new secret key")]
+    NotAPair,
     #[error("cannot read the value: {0}")]
     Io(std::io::Error),
     #[error("the bundle needs its passphrase, and standard input already carries the bundle")]
@@ -120,6 +122,7 @@ impl CommandError {
                 InputError::NotUtf8 | InputError::TooLarge(_) => {
                     "nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME".into()
                 }
+                InputError::NotAPair => "nothing was changed; pipe both, e.g. printf '%s\\n%s\\n' \"$ACCESS\" \"$SECRET\" | cio credential rotate --provider P --access-key".into(),
                 InputError::Mismatch => "nothing was changed; run the command again and type the same value twice".into(),
                 InputError::Io(_) => "nothing was changed; give the value on standard input".into(),
                 InputError::NotAFile | InputError::File(_) => {

@@ -120,10 +120,61 @@ pub fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
 
 /// Prompts on the terminal without echo; twice for a password.
 fn prompt(out: &Out, name: CredentialName) -> Result<SecretValue, InputError> {
-    let ask = |label: &str| out.prompt_secret(label).map_err(InputError::Io);
-    let first = ask(&format!("Value for {name}: "))?;
-    if name.field == Field::BackupPassword {
-        let second = ask(&format!("Value for {name} (again): "))?;
+    ask(
+        out,
+        &format!("Value for {name}"),
+        name.field == Field::BackupPassword,
+    )
+}
+
+/// A new secret, described by `label` (e.g. "New password for NAME"): from standard input
+/// when it is not a terminal, else asked for twice without echo.
+pub fn read_new_secret(out: &Out, label: &str) -> Result<SecretValue, InputError> {
+    let stdin = io::stdin();
+    if !stdin.is_terminal() {
+        return read_stdin(stdin.lock());
+    }
+    ask(out, label, true)
+}
+
+/// A new access key and secret key: from standard input when it is not a terminal (two
+/// lines, access key first; a final newline is optional), else asked for without echo.
+pub fn read_key_pair(
+    out: &Out,
+    access: CredentialName,
+    secret: CredentialName,
+) -> Result<(SecretValue, SecretValue), InputError> {
+    let stdin = io::stdin();
+    if stdin.is_terminal() {
+        return Ok((
+            ask(out, &format!("New access key for {access}"), false)?,
+            ask(out, &format!("New secret key for {secret}"), false)?,
+        ));
+    }
+    let both = read_stdin(stdin.lock())?;
+    let mut lines = both
+        .expose()
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l));
+    match (lines.next(), lines.next(), lines.next()) {
+        (Some(a), Some(s), None) => Ok((
+            SecretValue::new(a.to_string()),
+            SecretValue::new(s.to_string()),
+        )),
+        _ => Err(InputError::NotAPair),
+    }
+}
+
+/// Asks for `label` without echo; with `twice`, again, and the two must match (compared in
+/// constant time).
+fn ask(out: &Out, label: &str, twice: bool) -> Result<SecretValue, InputError> {
+    let first = out
+        .prompt_secret(&format!("{label}: "))
+        .map_err(InputError::Io)?;
+    if twice {
+        let second = out
+            .prompt_secret(&format!("{label} (again): "))
+            .map_err(InputError::Io)?;
         if !first.ct_eq(&second) {
             return Err(InputError::Mismatch);
         }

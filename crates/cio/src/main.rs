@@ -39,6 +39,8 @@ fn main() -> ExitCode {
         CredentialCommand::Migrate(a) => commands::migrate::run(&mut ctx, a),
         CredentialCommand::Export(a) => commands::export::run(&mut ctx, a),
         CredentialCommand::Import(a) => commands::import::run(&mut ctx, a),
+        CredentialCommand::Rotate(a) => commands::rotate::run(&mut ctx, a),
+        CredentialCommand::Rekey(a) => commands::rekey::run(&mut ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -59,22 +59,10 @@ pub struct S3Server {
 impl S3Server {
     /// Starts `s3s-fs` that accepts only `access_key`/`secret_key`.
     pub fn start(access_key: &str, secret_key: &str) -> S3Server {
-        let binary = require_binary("s3s-fs");
         let root = tempfile::tempdir().expect("a temporary folder for s3s-fs");
         let port = free_port();
-        // s3s-fs takes its keys as flags only; these are throwaway test keys.
-        let child = crate::spawn_server(
-            Command::new(binary)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--access-key", access_key, "--secret-key", secret_key])
-                .arg(root.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-        .expect("starting s3s-fs");
         let server = S3Server {
-            child,
+            child: spawn(root.path(), port, access_key, secret_key),
             root,
             port,
             access_key: access_key.to_string(),
@@ -82,6 +70,18 @@ impl S3Server {
         };
         wait_for_port(port, Duration::from_secs(10));
         server
+    }
+
+    /// Stops the server and starts it again on the same port and folder, accepting only
+    /// `access_key`/`secret_key` from now on: the old key pair retired, a new one issued.
+    pub fn restart_with_keys(&mut self, access_key: &str, secret_key: &str) {
+        // The process may already be gone; a restart replaces it either way.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(self.root.path(), self.port, access_key, secret_key);
+        self.access_key = access_key.to_string();
+        self.secret_key = secret_key.to_string();
+        wait_for_port(self.port, Duration::from_secs(10));
     }
 
     pub fn port(&self) -> u16 {
@@ -146,6 +146,21 @@ impl S3Server {
         let path = path.to_str().expect("a UTF-8 test path");
         self.restic(repo_url, password, &["backup", "--no-cache", path]);
     }
+}
+
+/// `s3s-fs` serving `root` on 127.0.0.1:`port` with one key pair.
+fn spawn(root: &Path, port: u16, access_key: &str, secret_key: &str) -> Child {
+    // s3s-fs takes its keys as flags only; these are throwaway test keys.
+    crate::spawn_server(
+        Command::new(require_binary("s3s-fs"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", access_key, "--secret-key", secret_key])
+            .arg(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .expect("starting s3s-fs")
 }
 
 impl Drop for S3Server {

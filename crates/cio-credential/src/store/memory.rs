@@ -272,6 +272,38 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn replace_all(
+        &self,
+        new_records: &[Record],
+        key_fingerprint: &str,
+        manifest: &ManifestSwap,
+    ) -> Result<(), StoreError> {
+        let mut state = self.call(false)?;
+        let State {
+            identity, records, ..
+        } = &mut *state;
+        let Some(identity) = identity.as_mut() else {
+            return Err(StoreError::Conflict {
+                name: "(every name)".into(),
+            });
+        };
+        if identity.manifest != manifest.expected {
+            return Err(StoreError::Conflict {
+                name: "(every name)".into(),
+            });
+        }
+        records.clear();
+        for record in new_records {
+            records
+                .entry(record.name.clone())
+                .or_default()
+                .push(record.clone());
+        }
+        identity.key_fingerprint = Some(key_fingerprint.to_string());
+        identity.manifest = Some(manifest.new.clone());
+        Ok(())
+    }
+
     fn purge(&self, name: &str, manifest: &ManifestSwap) -> Result<usize, StoreError> {
         let mut state = self.call(false)?;
         let State {

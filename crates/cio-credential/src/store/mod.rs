@@ -304,6 +304,17 @@ pub trait Store: Send + Sync {
         manifest: &ManifestSwap,
     ) -> Result<(), StoreError>;
 
+    /// Replaces every record of the store, its key fingerprint and its manifest, in one
+    /// write, if the manifest is still `manifest.expected` (else [`StoreError::Conflict`]):
+    /// a re-seal under another key (`rekey`), which keeps every name and version (`records`
+    /// holds them all). Readers see the old store or the new one.
+    fn replace_all(
+        &self,
+        records: &[Record],
+        key_fingerprint: &str,
+        manifest: &ManifestSwap,
+    ) -> Result<(), StoreError>;
+
     /// Destroys every version of `name` and replaces the manifest, in one transaction, if
     /// the manifest is still `manifest.expected` (else [`StoreError::Conflict`]); returns how
     /// many versions there were.

@@ -524,6 +524,40 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn replace_all(
+        &self,
+        records: &[Record],
+        key_fingerprint: &str,
+        manifest: &ManifestSwap,
+    ) -> Result<(), StoreError> {
+        self.writing(false, false, |conn| {
+            self.swap_manifest(conn, "(every name)", manifest)?;
+            conn.execute("DELETE FROM versions", [])
+                .map_err(|e| self.err(e))?;
+            for record in records {
+                let row = encode_row(record);
+                conn.execute(
+                    &format!(
+                        "INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    ),
+                    params![
+                        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]
+                    ],
+                )
+                .map_err(|e| self.err(e))?;
+            }
+            conn.execute(
+                "INSERT INTO meta (k, v) VALUES ('key_fingerprint', ?1) ON CONFLICT (k) DO UPDATE SET v = ?1",
+                [key_fingerprint],
+            )
+            .map_err(|e| self.err(e))?;
+            Ok(())
+        })?
+        .ok_or_else(|| StoreError::Conflict {
+            name: "(every name)".into(),
+        })
+    }
+
     fn purge(&self, name: &str, manifest: &ManifestSwap) -> Result<usize, StoreError> {
         // The file replaced is zeroed too: the purged ciphertext stays nowhere in it.
         let removed = self.writing(false, true, |conn| {

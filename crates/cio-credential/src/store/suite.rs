@@ -181,6 +181,71 @@ pub fn append_all_is_all_or_nothing(store: &dyn Store) {
     assert_eq!(store.latest("a").unwrap().unwrap().unwrap().version, 2);
 }
 
+pub fn replace_all_swaps_every_record_and_the_key(store: &dyn Store) {
+    store.identity(true).unwrap();
+    append(
+        store,
+        0,
+        &record("a", 1, Action::Create, Some(b"a1")),
+        "fp1",
+    )
+    .unwrap();
+    append(
+        store,
+        1,
+        &record("a", 2, Action::Update, Some(b"a2")),
+        "fp1",
+    )
+    .unwrap();
+    append(
+        store,
+        0,
+        &record("b", 1, Action::Create, Some(b"b1")),
+        "fp1",
+    )
+    .unwrap();
+    let resealed = [
+        record("a", 1, Action::Create, Some(b"A1")),
+        record("a", 2, Action::Update, Some(b"A2")),
+        record("b", 1, Action::Create, Some(b"B1")),
+    ];
+    // A stale manifest: nothing replaced.
+    let stale = ManifestSwap {
+        expected: Some(b"stale".to_vec()),
+        new: b"new".to_vec(),
+    };
+    let err = store.replace_all(&resealed, "fp2", &stale).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(
+        tag(&store.latest("a").unwrap().unwrap(), 2).as_deref(),
+        Some(&b"a2"[..])
+    );
+    store.replace_all(&resealed, "fp2", &swap(store)).unwrap();
+    let identity = store.identity(false).unwrap().unwrap();
+    assert_eq!(identity.key_fingerprint.as_deref(), Some("fp2"));
+    let tags: Vec<_> = store
+        .read()
+        .unwrap()
+        .unwrap()
+        .records
+        .iter()
+        .map(|r| tag(r, 2))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            Some(b"A1".to_vec()),
+            Some(b"A2".to_vec()),
+            Some(b"B1".to_vec())
+        ]
+    );
+    // Appends go on under the new key only.
+    let a3 = record("a", 3, Action::Update, Some(b"A3"));
+    let err = append(store, 2, &a3, "fp1").unwrap_err();
+    assert!(matches!(err, StoreError::KeyMismatch { .. }), "{err:?}");
+    append(store, 2, &a3, "fp2").unwrap();
+}
+
 pub fn other_keys_are_refused(store: &dyn Store) {
     store.identity(true).unwrap();
     append(store, 0, &record("a", 1, Action::Create, Some(b"x")), "fp1").unwrap();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use cio_credential::{Action, Allow, CredentialName};
+use cio_credential::{Action, Allow, CredentialName, PasswordChange, check_password_change};
 
 use crate::cli::names_help;
 use crate::commands::escrow;
@@ -30,6 +30,10 @@ pub struct CreateArgs {
     /// far more often it is a paste error
     #[arg(long)]
     pub allow_whitespace: bool,
+    /// A repository password only: store it although its repository answers, because the
+    /// repository's password was already changed elsewhere (it must open the repository)
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The long help's end: the names, then examples.
@@ -72,6 +76,14 @@ pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
             }
         })?;
     let store = ctx.open(ACTION)?;
+    // A new repository password must not be stored behind the repository's back.
+    let change = check_password_change(&store, name, &value, args.force)
+        .map_err(|e| CommandError::library(ACTION, e))?;
+    if let PasswordChange::Unchecked(why) = change {
+        ctx.out.warn(format!(
+            "{name}: the repository could not be asked whether it still wants the old password ({why}); if it does, change it with 'cio credential rotate {name}' instead"
+        ));
+    }
     let allow = Allow {
         whitespace: args.allow_whitespace,
     };

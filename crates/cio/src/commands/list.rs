@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use cio_credential::{Error, Listed, Listing, SetStatus};
+use cio_credential::{Error, Listed, Listing, SetStatus, age_days, now_ms};
 
 use crate::context::Context;
 use crate::error::CommandError;
@@ -20,6 +20,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
         .map(|e| e.stored())
         .collect::<Listing>()
         .sets();
+    let now = now_ms();
     if ctx.out.json {
         let credentials: Vec<_> = entries
             .iter()
@@ -31,6 +32,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
                     "value": e.name.field.mask(e.value.expose()),
                     "version": e.version,
                     "updated": time(e.updated_ms),
+                    "age_days": age_days(e.updated_ms, now),
                 })
             })
             .collect();
@@ -58,7 +60,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
         return Ok(());
     }
     let mut rows = vec![
-        ["NAME", "PROVIDER", "SET", "VALUE", "UPDATED"]
+        ["NAME", "PROVIDER", "SET", "VALUE", "UPDATED", "AGE"]
             .map(str::to_string)
             .to_vec(),
     ];
@@ -69,6 +71,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             e.name.role.to_string(),
             e.name.field.mask(e.value.expose()),
             time(e.updated_ms),
+            age(e.updated_ms, now),
         ]);
     }
     for e in &damaged {
@@ -77,6 +80,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             "-".into(),
             "-".into(),
             "(cannot be trusted)".into(),
+            "-".into(),
             "-".into(),
         ]);
     }
@@ -122,4 +126,28 @@ fn damaged_failure(
         action: action.to_string(),
         source: last,
     })
+}
+
+/// How long ago `since_ms` was, in the largest whole unit: `12d`, `5h`, `3m`, `<1m`.
+fn age(since_ms: i64, now_ms: i64) -> String {
+    let minutes = now_ms.saturating_sub(since_ms).max(0) / 60_000;
+    match minutes {
+        0 => "<1m".to_string(),
+        m if m < 60 => format!("{m}m"),
+        m if m < 24 * 60 => format!("{}h", m / 60),
+        m => format!("{}d", m / (24 * 60)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ages_in_the_largest_whole_unit() {
+        let min = 60_000;
+        assert_eq!(super::age(0, 59_999), "<1m");
+        assert_eq!(super::age(0, 59 * min), "59m");
+        assert_eq!(super::age(0, 23 * 60 * min), "23h");
+        assert_eq!(super::age(0, 100 * 24 * 60 * min), "100d");
+        assert_eq!(super::age(10, 0), "<1m");
+    }
 }

@@ -23,26 +23,47 @@ pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Restore credential";
     let name = parse_name(ACTION, &args.name)?;
     let store = ctx.open(ACTION)?;
+    // A key written together with the other key of its pair brings the pair back.
     let written = store
-        .restore(name, args.version)
+        .restore_keys(name, args.version)
         .map_err(|e| CommandError::library(ACTION, e))?;
+    let [first, rest @ ..] = written.as_slice() else {
+        return Ok(());
+    };
     if ctx.out.json {
-        ctx.out.json(&json!({
+        let mut doc = json!({
             "name": name,
             "action": "restore",
-            "version": written.version,
-            "restored_from": written.restored_from,
-        }))?;
+            "version": first.version,
+            "restored_from": first.restored_from,
+        });
+        if let Some(pair) = rest.first() {
+            doc["pair"] = json!({
+                "name": pair.name,
+                "version": pair.version,
+                "restored_from": pair.restored_from,
+            });
+        }
+        ctx.out.json(&doc)?;
     } else {
-        ctx.out.succeed(
-            "Restore",
+        let what = |w: &cio_credential::Written| {
             format!(
-                "{name} (version {}, the value of version {})",
-                written.version,
-                written.restored_from.unwrap_or_default()
-            ),
-        )?;
+                "{} (version {}, the value of version {})",
+                w.name,
+                w.version,
+                w.restored_from.unwrap_or_default()
+            )
+        };
+        let mut text = what(first);
+        for pair in rest {
+            text.push_str(&format!(
+                ", and with it the other key of its pair: {}",
+                what(pair)
+            ));
+        }
+        ctx.out.succeed("Restore", text)?;
     }
-    escrow::refresh_after_write(ctx, &store, &[name]);
+    let names: Vec<_> = written.iter().map(|w| w.name).collect();
+    escrow::refresh_after_write(ctx, &store, &names);
     Ok(())
 }

@@ -4,7 +4,10 @@
 use clap::Args;
 use serde_json::json;
 
-use cio_credential::{Purpose, Role, SetFilter, SetReport, Status, ValidateOptions, validate_sets};
+use cio_credential::{
+    Purpose, Role, SetFilter, SetReport, Status, ValidateOptions, now_ms, validate_sets,
+    warn_old_keys,
+};
 
 use crate::cli::ProviderArg;
 use crate::context::{Context, parse_name};
@@ -63,10 +66,14 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
             role: args.alternate.then_some(Role::Alternate),
         },
     };
-    let sets = ctx
-        .open(ACTION)?
+    let store = ctx.open(ACTION)?;
+    let sets = store
         .sets(&filter, Purpose::Check)
         .map_err(|e| CommandError::library(ACTION, e))?;
+    let listing = store
+        .listing()
+        .map_err(|e| CommandError::library(ACTION, e))?;
+    let max_key_age_days = ctx.max_key_age_days(ACTION)?;
     // The proxy variables and key hint restic would see from here.
     let options = ValidateOptions {
         offline: args.offline,
@@ -74,7 +81,8 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
         write_check: args.write_check,
         ..ValidateOptions::from_env()
     };
-    let reports = validate_sets(sets, &options);
+    let mut reports = validate_sets(sets, &options);
+    warn_old_keys(&mut reports, &listing, max_key_age_days, now_ms());
     let failed = reports.iter().filter(|r| !r.passed()).count();
     if ctx.out.json {
         ctx.out

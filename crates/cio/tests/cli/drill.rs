@@ -119,7 +119,10 @@ fn disaster_recovery_drill() {
     assert_same_tree(&files, &target2.join(files.strip_prefix("/").unwrap()));
 
     // 4. A wrong password in B's alternate set: validate says so before restic runs;
-    // restic, run by exec, then fails.
+    // restic, run by exec, then fails. (A plain create over the working password is refused
+    // while the repository answers; after a remove it is a first password again.)
+    b.cio(&["credential", "remove", "cio_minio_alt_backup_password"])
+        .success();
     b.create(
         "cio_minio_alt_backup_password",
         "not the repository password",

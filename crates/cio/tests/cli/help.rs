@@ -21,6 +21,8 @@ fn help_of_every_command() {
         &["credential", "migrate", "--help"],
         &["credential", "export", "--help"],
         &["credential", "import", "--help"],
+        &["credential", "rotate", "--help"],
+        &["credential", "rekey", "--help"],
     ];
     for args in commands {
         let out = env

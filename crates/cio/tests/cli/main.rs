@@ -2,6 +2,7 @@
 //! the real binary in an isolated environment: a cleared environment, a temporary HOME, and
 //! a store and key of its own.
 
+mod age;
 mod catalog;
 mod cluster;
 mod drill;
@@ -11,12 +12,16 @@ mod help;
 mod leaks;
 mod login;
 mod oracle;
+mod password_change;
 mod prompt;
 mod recovery;
 mod recovery_drill;
 mod recovery_interop;
 mod reference;
+mod rekey;
 mod reliability;
+mod rotate;
+mod rotate_keys;
 mod store_file;
 mod tamper;
 mod terminal;

@@ -1,0 +1,477 @@
+//! `rekey`: replacing the key that seals the store, in four stages, the way Kubernetes
+//! rotates its encryption-at-rest keys, with the key file as a keyring ([`crate::keyring`]).
+//!
+//! Rules:
+//! - (1) **add**: a new random key is added to this node's keyring after the current one,
+//!   open-only; the administrator copies the keyring to every node. (2) **switch**: the new
+//!   key becomes the keyring's current key. (3) **reseal**: every version of every name is
+//!   sealed and signed again under the current key, and the store records it as its key, in
+//!   one write (SQLite: one file replaced; etcd: one transaction). (4) **retire**: the
+//!   keyring keeps only its current key;
+//! - the store is sealed by one key at every moment, so a node holding only the old key
+//!   keeps working through stages 1 and 2 and is refused from stage 3 on (exit 3), with both
+//!   fingerprints and where the new key lives (`host:path`, recorded with the re-seal);
+//! - every stage is idempotent and each one's writes are whole (a keyring is replaced whole,
+//!   a re-seal is one write), so a plain `rekey` (all four, for a store no other node uses)
+//!   killed at any moment leaves a keyring that opens the store, and running it again
+//!   finishes: it continues with the key the interrupted run added;
+//! - retiring is refused while the store is still sealed with a key it would drop;
+//! - after retirement the old key opens nothing in the store (etcd keeps earlier revisions
+//!   until its history is compacted: `remove --purge --compact` or etcd's own compaction).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::CredentialStore;
+use crate::crypto::{Key, KeyError};
+use crate::error::{Error, Result};
+use crate::keyring::Keyring;
+use crate::ledger;
+use crate::store::Identity;
+use crate::store::StoreError;
+
+/// How often a re-seal that loses a race with a writer is tried again.
+const MAX_RETRIES: usize = 100;
+
+/// One stage of a key rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RekeyStage {
+    Add,
+    Switch,
+    Reseal,
+    Retire,
+}
+
+impl RekeyStage {
+    pub const ALL: [RekeyStage; 4] = [
+        RekeyStage::Add,
+        RekeyStage::Switch,
+        RekeyStage::Reseal,
+        RekeyStage::Retire,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RekeyStage::Add => "add",
+            RekeyStage::Switch => "switch",
+            RekeyStage::Reseal => "reseal",
+            RekeyStage::Retire => "retire",
+        }
+    }
+}
+
+/// What one stage did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RekeyStep {
+    pub stage: RekeyStage,
+    /// False when there was nothing left to do (an earlier run did it).
+    pub changed: bool,
+    /// The keyring's fingerprints afterwards, the current key first.
+    pub keyring: Vec<String>,
+    /// The fingerprint of the key that seals the store afterwards (`None`: never sealed).
+    pub store_key: Option<String>,
+    /// For a re-seal: how many versions were sealed again.
+    pub versions: usize,
+}
+
+/// Why a stage cannot run. Never holds key material.
+#[derive(Debug, thiserror::Error)]
+pub enum RekeyError {
+    #[error("key file {} holds no key yet (the store was never written)", .0.display())]
+    NoKeyFile(PathBuf),
+    #[error("key file {} holds one key only: there is no new key to switch to", .0.display())]
+    NothingToSwitchTo(PathBuf),
+    #[error(
+        "the keyring's current key is the one that seals the store ({0}): there is nothing to re-seal with"
+    )]
+    NotSwitched(String),
+    #[error(
+        "the store is still sealed with key {store_key}, which retiring would drop from this node's keyring"
+    )]
+    StillSealedWithOld { store_key: String },
+    #[error(
+        "a plain rekey is for a store no other node uses, and the cluster store is every node's"
+    )]
+    Shared,
+}
+
+impl RekeyError {
+    /// What the administrator should do next.
+    pub fn hint(&self) -> String {
+        match self {
+            RekeyError::NoKeyFile(_) => {
+                "create a credential first; its first write makes the key".into()
+            }
+            RekeyError::NothingToSwitchTo(_) => {
+                "run 'cio credential rekey --stage add' first, and copy the key file to every node".into()
+            }
+            RekeyError::NotSwitched(_) => {
+                "run 'cio credential rekey --stage switch' first (after the new key reached every node)".into()
+            }
+            RekeyError::Shared => {
+                "rotate it in stages: 'cio credential rekey --stage add', copy the key file to every node, then --stage switch, --stage reseal (on one node), and --stage retire on every node".into()
+            }
+            RekeyError::StillSealedWithOld { .. } => {
+                "run 'cio credential rekey --stage reseal' first (on one node), then retire on every node".into()
+            }
+        }
+    }
+}
+
+/// The host name and key file path that tell another node where the new key lives.
+fn key_home(key_file: &std::path::Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this node".to_string());
+    format!("{host}:{}", key_file.display())
+}
+
+impl CredentialStore {
+    /// Why the keyring cannot open a store sealed with `store_fingerprint`: a store that
+    /// `rekey` re-sealed names where its key lives; any other is the wrong key file.
+    pub(super) fn not_in_keyring(
+        &self,
+        ring: &Keyring,
+        identity: &Identity,
+        store_fingerprint: &str,
+    ) -> KeyError {
+        let key_home = identity
+            .manifest
+            .as_deref()
+            .and_then(|bytes| crate::integrity::decode_manifest(bytes).ok())
+            .and_then(|(manifest, _)| manifest.key_home);
+        let path = self.key_file.clone();
+        let key_fingerprints = ring.fingerprints().join(", ");
+        let store_fingerprint = store_fingerprint.to_string();
+        match key_home {
+            Some(key_home) => KeyError::Rekeyed {
+                path,
+                key_fingerprints,
+                store_fingerprint,
+                key_home,
+            },
+            None => KeyError::Mismatch {
+                path,
+                key_fingerprint: key_fingerprints,
+                store_fingerprint,
+            },
+        }
+    }
+
+    /// The keyring of this store's key file; an error when there is none.
+    fn keyring(&self) -> Result<Keyring> {
+        Keyring::load(self.key_file())?
+            .ok_or_else(|| RekeyError::NoKeyFile(self.key_file().to_path_buf()).into())
+    }
+
+    /// The fingerprint of the key that seals the store; `None` when nothing was written.
+    fn store_key(&self) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .identity(false)?
+            .and_then(|identity| identity.key_fingerprint))
+    }
+
+    fn step(&self, stage: RekeyStage, changed: bool, versions: usize) -> Result<RekeyStep> {
+        Ok(RekeyStep {
+            stage,
+            changed,
+            keyring: self
+                .keyring()?
+                .fingerprints()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            store_key: self.store_key()?,
+            versions,
+        })
+    }
+
+    /// Stage 1: adds a new random key after the current one (open-only). A keyring that
+    /// already holds a second key is left as it is (a rotation is under way).
+    pub fn rekey_add(&self) -> Result<RekeyStep> {
+        let ring = self.keyring()?;
+        let changed = ring.len() == 1;
+        if changed {
+            ring.with_added(Key::generate()).write(self.key_file())?;
+        }
+        self.step(RekeyStage::Add, changed, 0)
+    }
+
+    /// Stage 2: makes the new key (the keyring's last one that does not seal the store)
+    /// current.
+    pub fn rekey_switch(&self) -> Result<RekeyStep> {
+        let ring = self.keyring()?;
+        let store_key = self.store_key()?;
+        let sealing = store_key.as_deref().unwrap_or(ring.current().fingerprint());
+        if ring.current().fingerprint() != sealing {
+            return self.step(RekeyStage::Switch, false, 0);
+        }
+        let Some(new) = ring
+            .fingerprints()
+            .into_iter()
+            .rfind(|fp| *fp != sealing)
+            .map(String::from)
+        else {
+            return Err(RekeyError::NothingToSwitchTo(self.key_file().to_path_buf()).into());
+        };
+        ring.with_current(&new).write(self.key_file())?;
+        self.step(RekeyStage::Switch, true, 0)
+    }
+
+    /// Stage 3: seals every version again under the keyring's current key, in one write.
+    pub fn rekey_reseal(&self) -> Result<RekeyStep> {
+        let ring = self.keyring()?;
+        let Some(store_key) = self.store_key()? else {
+            return self.step(RekeyStage::Reseal, false, 0);
+        };
+        let new_key = ring.current();
+        if new_key.fingerprint() == store_key {
+            if ring.len() > 1 {
+                return Err(RekeyError::NotSwitched(store_key).into());
+            }
+            return self.step(RekeyStage::Reseal, false, 0);
+        }
+        let Some(old_key) = ring.find(&store_key) else {
+            return Err(KeyError::Mismatch {
+                path: self.key_file().to_path_buf(),
+                key_fingerprint: ring.fingerprints().join(", "),
+                store_fingerprint: store_key,
+            }
+            .into());
+        };
+        let home = key_home(self.key_file());
+        for _ in 0..MAX_RETRIES {
+            let verified =
+                ledger::read(self.store.as_ref(), |_| Ok(old_key))?.ok_or_else(|| {
+                    StoreError::Unusable {
+                        location: self.store.location(),
+                        action: "read",
+                        detail: "it disappeared while being re-sealed".into(),
+                    }
+                })?;
+            match ledger::reseal(
+                self.store.as_ref(),
+                old_key,
+                new_key,
+                &verified,
+                Some(home.clone()),
+            ) {
+                Ok(versions) => return self.step(RekeyStage::Reseal, true, versions),
+                Err(Error::Store(StoreError::Conflict { .. })) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict {
+            name: "(every name)".into(),
+        }
+        .into())
+    }
+
+    /// Stage 4: keeps only the current key. Refused while the store is sealed with another.
+    pub fn rekey_retire(&self) -> Result<RekeyStep> {
+        let ring = self.keyring()?;
+        if let Some(store_key) = self.store_key()?
+            && store_key != ring.current().fingerprint()
+        {
+            return Err(RekeyError::StillSealedWithOld { store_key }.into());
+        }
+        let changed = ring.len() > 1;
+        if changed {
+            ring.retired().write(self.key_file())?;
+        }
+        self.step(RekeyStage::Retire, changed, 0)
+    }
+
+    /// All four stages in order, each only if still needed: for a store no other node
+    /// uses. Run again after an interruption, it finishes.
+    pub fn rekey_all(&self) -> Result<Vec<RekeyStep>> {
+        Ok(vec![
+            self.rekey_add()?,
+            self.rekey_switch()?,
+            self.rekey_reseal()?,
+            self.rekey_retire()?,
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::catalog::CredentialName;
+    use crate::crypto::Binding;
+    use crate::secret::SecretValue;
+    use crate::store::sqlite::SqliteStore;
+
+    fn open(dir: &Path, key: &str) -> CredentialStore {
+        CredentialStore::new(
+            Box::new(SqliteStore::new(dir.join("store.db"))),
+            dir.join(key),
+        )
+    }
+
+    fn name(s: &str) -> CredentialName {
+        s.parse().unwrap()
+    }
+
+    fn values(store: &CredentialStore) -> Vec<(String, Vec<String>)> {
+        ["cio_minio_access_key", "cio_minio_backup_password"]
+            .into_iter()
+            .map(|n| {
+                let history = store.history(name(n)).unwrap();
+                let values = history
+                    .into_iter()
+                    .map(|h| h.value.map_or("-".into(), |v| v.expose().to_string()))
+                    .collect();
+                (n.to_string(), values)
+            })
+            .collect()
+    }
+
+    fn copy_key(dir: &Path, from: &str, to: &str) {
+        std::fs::copy(dir.join(from), dir.join(to)).unwrap();
+    }
+
+    #[test]
+    fn the_four_stages_reseal_everything_and_the_old_key_opens_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = open(dir.path(), "node-a.key");
+        for v in ["minio-1", "minio-2", "minio-3"] {
+            a.put(name("cio_minio_access_key"), &SecretValue::new(v.into()))
+                .unwrap();
+        }
+        a.put(
+            name("cio_minio_backup_password"),
+            &SecretValue::new("a long repository password".into()),
+        )
+        .unwrap();
+        a.remove(name("cio_minio_backup_password")).unwrap();
+        let before = values(&a);
+        let old = a.store_key().unwrap().unwrap();
+        // Node B holds the old key only; a copy of it is kept to try on the store at the end.
+        copy_key(dir.path(), "node-a.key", "node-b.key");
+        copy_key(dir.path(), "node-a.key", "old.key");
+        let b = || open(dir.path(), "node-b.key");
+
+        // Out of order: refused, nothing changed.
+        assert!(matches!(
+            a.rekey_switch(),
+            Err(Error::Rekey(RekeyError::NothingToSwitchTo(_)))
+        ));
+        let step = a.rekey_add().unwrap();
+        assert!(step.changed);
+        let new = step.keyring[1].clone();
+        assert_eq!(step.keyring[0], old);
+        assert!(!a.rekey_add().unwrap().changed, "a second add adds nothing");
+        assert!(matches!(
+            a.rekey_reseal(),
+            Err(Error::Rekey(RekeyError::NotSwitched(_)))
+        ));
+        assert_eq!(values(&b()), before, "node B works after stage 1");
+        let step = a.rekey_switch().unwrap();
+        assert_eq!(step.keyring, [new.clone(), old.clone()]);
+        assert_eq!(step.store_key.as_deref(), Some(old.as_str()));
+        assert!(matches!(
+            a.rekey_retire(),
+            Err(Error::Rekey(RekeyError::StillSealedWithOld { .. }))
+        ));
+        assert_eq!(values(&b()), before, "node B works after stage 2");
+        let step = open(dir.path(), "node-a.key").rekey_reseal().unwrap();
+        assert_eq!(
+            (step.versions, step.store_key.as_deref()),
+            (5, Some(new.as_str()))
+        );
+        assert_eq!(values(&open(dir.path(), "node-a.key")), before);
+
+        // Node B: refused, naming both keys and where the new one lives.
+        let err = b().list().unwrap_err();
+        let Error::StoreKey(KeyError::Rekeyed {
+            key_fingerprints,
+            store_fingerprint,
+            key_home,
+            ..
+        }) = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!((key_fingerprints, store_fingerprint), (&old, &new));
+        assert!(key_home.ends_with("node-a.key"), "{key_home}");
+        assert_eq!(err.kind(), crate::error::ErrorKind::Unusable);
+        // With node A's keyring, node B works again; both retire.
+        copy_key(dir.path(), "node-a.key", "node-b.key");
+        assert_eq!(values(&b()), before);
+        for node in ["node-a.key", "node-b.key"] {
+            let step = open(dir.path(), node).rekey_retire().unwrap();
+            assert_eq!(step.keyring, std::slice::from_ref(&new));
+        }
+        // The old key opens no record of the store; the new one opens every one.
+        let ring = |file: &str| Keyring::load(&dir.path().join(file)).unwrap().unwrap();
+        let (old_ring, new_ring) = (ring("old.key"), ring("node-a.key"));
+        let store = SqliteStore::new(dir.path().join("store.db"));
+        let snapshot = crate::store::Store::read(&store).unwrap().unwrap();
+        let mut opened = 0;
+        for record in snapshot.records.iter().flatten() {
+            let Some(sealed) = &record.sealed else {
+                continue;
+            };
+            let binding = Binding {
+                store_id: &snapshot.identity.store_id,
+                name: &record.name,
+                version: record.version,
+            };
+            assert!(old_ring.current().open(&binding, sealed).is_err());
+            assert!(new_ring.current().open(&binding, sealed).is_ok());
+            opened += 1;
+        }
+        assert_eq!(opened, 4);
+    }
+
+    #[test]
+    fn a_plain_rekey_runs_every_stage_and_a_second_finishes_an_interrupted_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), "k");
+        store
+            .put(
+                name("cio_aws_access_key"),
+                &SecretValue::new("AKIAYHD623GGZX7VDFMJ".into()),
+            )
+            .unwrap();
+        let old = store.store_key().unwrap().unwrap();
+        // Interrupted after stage 2 (the keyring switched, the store not re-sealed).
+        store.rekey_add().unwrap();
+        store.rekey_switch().unwrap();
+        let steps = open(dir.path(), "k").rekey_all().unwrap();
+        let changed: Vec<_> = steps.iter().map(|s| (s.stage, s.changed)).collect();
+        assert_eq!(
+            changed,
+            [
+                (RekeyStage::Add, false),
+                (RekeyStage::Switch, false),
+                (RekeyStage::Reseal, true),
+                (RekeyStage::Retire, true)
+            ]
+        );
+        let store = open(dir.path(), "k");
+        let new = store.store_key().unwrap().unwrap();
+        assert_ne!(new, old);
+        assert_eq!(
+            store
+                .get(name("cio_aws_access_key"))
+                .unwrap()
+                .unwrap()
+                .value
+                .expose(),
+            "AKIAYHD623GGZX7VDFMJ"
+        );
+        // A plain rekey from rest rotates again, all four stages.
+        let steps = store.rekey_all().unwrap();
+        assert!(steps.iter().all(|s| s.changed));
+        assert_ne!(open(dir.path(), "k").store_key().unwrap().unwrap(), new);
+    }
+}

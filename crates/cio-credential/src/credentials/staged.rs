@@ -1,0 +1,109 @@
+//! Staged records: what an operation that spans the store and something outside it (a
+//! rotation changes the repository too) writes before it starts, so that a run killed half
+//! way can be finished by the next one.
+//!
+//! Rules: a staged record is sealed like every credential (bound to the store, its name and
+//! version); its name is no catalog name, so it is never listed, validated or handed over;
+//! finishing removes it the way every remove works (a version without a value), so nothing
+//! but purge destroys it.
+
+use crate::error::Result;
+use crate::secret::SecretValue;
+use crate::store::{Action, Record};
+
+use super::CredentialStore;
+use super::together::Next;
+
+/// A staged record's live value.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    /// When it was staged, in milliseconds since the Unix epoch.
+    pub written_at_ms: i64,
+    pub value: SecretValue,
+}
+
+impl CredentialStore {
+    /// The live value staged under `name`, if any.
+    pub(crate) fn staged(&self, name: &str) -> Result<Option<Staged>> {
+        let Some(verified) = self.verified()? else {
+            return Ok(None);
+        };
+        let Some(record) = verified.newest(name)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .open_version(&verified.identity, record)?
+            .map(|value| Staged {
+                written_at_ms: record.written_at_ms,
+                value,
+            }))
+    }
+
+    /// Stages `value` under `name` (a new version).
+    pub(crate) fn stage(&self, name: &str, value: &SecretValue) -> Result<()> {
+        self.append_together([name], |latest| {
+            let action = if latest[0].is_some_and(Record::is_live) {
+                Action::Update
+            } else {
+                Action::Create
+            };
+            Ok([Next {
+                action,
+                restored_from: None,
+                value: Some(value),
+            }])
+        })?;
+        Ok(())
+    }
+
+    /// Removes what is staged under `name`; nothing to do when nothing is.
+    pub(crate) fn unstage(&self, name: &str) -> Result<()> {
+        let staged = match self.verified()? {
+            Some(verified) => verified.newest(name)?.is_some_and(Record::is_live),
+            None => false,
+        };
+        if staged {
+            self.append_together([name], |_| {
+                Ok([Next {
+                    action: Action::Remove,
+                    restored_from: None,
+                    value: None,
+                }])
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::credentials::CredentialStore;
+    use crate::secret::SecretValue;
+    use crate::store::sqlite::SqliteStore;
+
+    #[test]
+    fn staged_records_are_sealed_and_never_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CredentialStore::new(
+            Box::new(SqliteStore::new(dir.path().join("store.db"))),
+            dir.path().join("key"),
+        );
+        let name = "cio_minio_backup_password.rotation";
+        assert!(store.staged(name).unwrap().is_none());
+        store
+            .stage(name, &SecretValue::new("staged secret".into()))
+            .unwrap();
+        assert_eq!(
+            store.staged(name).unwrap().unwrap().value.expose(),
+            "staged secret"
+        );
+        assert!(store.list().unwrap().entries.is_empty());
+        let raw = store.store.latest(name).unwrap().unwrap().unwrap();
+        let sealed = raw.sealed.unwrap();
+        assert!(!sealed.windows(6).any(|w| w == b"staged"));
+        store.unstage(name).unwrap();
+        store.unstage(name).unwrap();
+        assert!(store.staged(name).unwrap().is_none());
+        assert_eq!(store.store.history(name).unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,79 @@
+//! Appending one new version of each of several names as one write (recovery's
+//! `ledger::append_all_next`: one [`crate::store::Store::append_all`], one manifest swap),
+//! with one time for all of them, so
+//! a reader sees all the new versions or none, and the time tells later which versions were
+//! written together (see [`super::pair`]).
+//!
+//! Rules: the versions are computed from a verified reading of the store; a write that loses
+//! a race with another writer is computed again from a fresh reading and retried, as every
+//! write is.
+
+use crate::error::{Error, Result};
+use crate::ledger;
+use crate::secret::SecretValue;
+use crate::store::{Action, Record, StoreError, now_ms};
+
+use super::{CredentialStore, MAX_RETRIES};
+
+/// The next version of one name: what it records, and its value (`None` for a remove).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Next<'v> {
+    pub action: Action,
+    pub restored_from: Option<u64>,
+    pub value: Option<&'v SecretValue>,
+}
+
+impl CredentialStore {
+    /// Appends the next version of each of `names` (any record names, each once) in one
+    /// write. `plan` gets the names' newest records, in order, and returns their next
+    /// versions in the same order, or an error that stops the write. Returns the new
+    /// version numbers and the time they were written at.
+    pub(crate) fn append_together<'v, const N: usize>(
+        &self,
+        names: [&str; N],
+        mut plan: impl FnMut([Option<&Record>; N]) -> Result<[Next<'v>; N]>,
+    ) -> Result<([u64; N], i64)> {
+        let key = self.key_for_writing()?;
+        for _ in 0..MAX_RETRIES {
+            let verified = self.verified()?.ok_or_else(|| StoreError::Unusable {
+                location: self.store.location(),
+                action: "read",
+                detail: "it disappeared while being written".into(),
+            })?;
+            let mut newest = [None; N];
+            for (slot, name) in newest.iter_mut().zip(names) {
+                *slot = verified.newest(name)?;
+            }
+            let next = plan(newest)?;
+            let now = now_ms();
+            let items: Vec<(&str, ledger::Next<'_>)> = names
+                .iter()
+                .zip(next)
+                .map(|(name, n)| {
+                    let next = ledger::Next {
+                        action: n.action,
+                        restored_from: n.restored_from,
+                        value: n.value,
+                        written_at_ms: now,
+                    };
+                    (*name, next)
+                })
+                .collect();
+            match ledger::append_all_next(self.store.as_ref(), key, &verified, &items) {
+                Ok(written) => {
+                    let mut versions = [0; N];
+                    for (slot, version) in versions.iter_mut().zip(written) {
+                        *slot = version;
+                    }
+                    return Ok((versions, now));
+                }
+                Err(Error::Store(StoreError::Conflict { .. })) => continue,
+                Err(e) => return Err(self.writing_error(e)),
+            }
+        }
+        Err(StoreError::Conflict {
+            name: names.join(", "),
+        }
+        .into())
+    }
+}

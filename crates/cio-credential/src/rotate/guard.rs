@@ -1,0 +1,135 @@
+//! Catching a bare password change: `create cio_X_backup_password NEW` stores a password the
+//! repository does not know, and every backup after it fails "wrong password".
+//!
+//! Rules:
+//! - only a change is checked: a first password, or the same password again, is not;
+//! - the set's repository is asked live (`validate`, with a short deadline) with the stored
+//!   values: a repository that exists and answers refuses the change
+//!   ([`Problem::BarePasswordChange`], whose hint names `rotate`) unless forced;
+//! - forced, the new password must open that repository
+//!   ([`Problem::ForcedPasswordDoesNotOpen`] otherwise): `--force` is for a repository whose
+//!   password was already changed elsewhere, not for a typo;
+//! - a repository that cannot be asked (unreachable, refused keys, ...) only warns
+//!   ([`PasswordChange::Unchecked`]), and one that does not exist yet needs no check.
+
+use std::time::Duration;
+
+use crate::catalog::{CredentialName, Field, Role};
+use crate::credentials::CredentialStore;
+use crate::error::Result;
+use crate::secret::SecretValue;
+use crate::sets::{Purpose, SetFilter, SetValues};
+use crate::validate::{Options, SetReport, Status, Step, validate_set};
+
+use super::{Problem, RotateError, Stage};
+
+/// The longest the live check of a password change may take: `create` must stay quick when
+/// the repository is down.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the check of a password change found, when it does not refuse it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordChange {
+    /// Nothing to check: not a password, no stored password yet, the same password, an
+    /// incomplete set, or no repository at the URL yet.
+    NotChecked,
+    /// Forced, and the new password opens the repository.
+    Verified,
+    /// The repository could not be asked; why (never a value).
+    Unchecked(String),
+}
+
+/// Checks storing `new` as `name` (see the module rules); `force` is `create --force`.
+pub fn check_password_change(
+    store: &CredentialStore,
+    name: CredentialName,
+    new: &SecretValue,
+    force: bool,
+) -> Result<PasswordChange> {
+    if name.field != Field::BackupPassword {
+        return Ok(PasswordChange::NotChecked);
+    }
+    let filter = SetFilter {
+        name: None,
+        provider: Some(name.provider),
+        role: Some(name.role),
+    };
+    let Some(mut values) = store
+        .sets(&filter, Purpose::Check)
+        .ok()
+        .and_then(|mut sets| sets.pop())
+    else {
+        return Ok(PasswordChange::NotChecked);
+    };
+    let unchanged = values
+        .backup_password
+        .as_ref()
+        .is_none_or(|old| old.ct_eq(new));
+    let complete = [Field::BackupRepo, Field::AccessKey, Field::SecretKey]
+        .into_iter()
+        .all(|f| values.get(f).is_some());
+    if unchanged || !complete {
+        return Ok(PasswordChange::NotChecked);
+    }
+    if force {
+        values.set_field(
+            Field::BackupPassword,
+            SecretValue::new(new.expose().to_string()),
+        );
+    }
+    let report = ask(&values);
+    let refuse = |problem| -> crate::error::Error {
+        RotateError {
+            name,
+            stage: Stage::Checking,
+            problem,
+        }
+        .into()
+    };
+    match (
+        found(&report, Step::Repository, "repo_not_initialized"),
+        found(&report, Step::Password, "wrong_password"),
+    ) {
+        (Found::Yes, Found::Yes) if force => Ok(PasswordChange::Verified),
+        (Found::Yes, Found::No) if force => Err(refuse(Problem::ForcedPasswordDoesNotOpen)),
+        (Found::Yes, Found::Unknown(why)) if force => Ok(PasswordChange::Unchecked(why)),
+        (Found::Yes, _) => Err(refuse(Problem::BarePasswordChange {
+            alternate: name.role == Role::Alternate,
+        })),
+        (Found::No, _) => Ok(PasswordChange::NotChecked),
+        (Found::Unknown(why), _) => Ok(PasswordChange::Unchecked(why)),
+    }
+}
+
+/// The live report of `values`, with the short deadline.
+fn ask(values: &SetValues) -> SetReport {
+    // The proxies restic would see from here.
+    let opts = Options {
+        timeout: CHECK_TIMEOUT,
+        ..Options::from_env()
+    };
+    validate_set(values, &opts)
+}
+
+/// What a report says of one step.
+enum Found {
+    Yes,
+    /// The step said no for certain (its check has the code `no`).
+    No,
+    /// The step could not tell (it was skipped, or failed otherwise): why.
+    Unknown(String),
+}
+
+fn found(report: &SetReport, step: Step, no: &str) -> Found {
+    match report.check(step) {
+        Some(c) if c.status == Status::Ok => Found::Yes,
+        Some(c) if c.code == no => Found::No,
+        _ => Found::Unknown(
+            report
+                .checks
+                .iter()
+                .find(|c| c.status == Status::Fail)
+                .map_or_else(|| "it was not checked".to_string(), |c| c.detail.clone()),
+        ),
+    }
+}

@@ -1,0 +1,289 @@
+//! Password rotation against the real restic and a real S3 server (s3s-fs), including every
+//! state an interrupted rotation can leave (built here step by step with restic itself; the
+//! CLI tests kill real runs at random moments).
+
+use std::path::Path;
+
+use testkit::s3::S3Server;
+
+use super::pending::Pending;
+use super::{OldKey, PasswordRotation, Problem, Stage};
+use crate::catalog::CredentialName;
+use crate::credentials::CredentialStore;
+use crate::error::Error;
+use crate::secret::SecretValue;
+use crate::store::sqlite::SqliteStore;
+
+const ACCESS: &str = "rotate-access";
+const SECRET: &str = "rotate-secret-key-0123";
+const OLD: &str = "the old repository password";
+const NEW: &str = "the new repository password";
+
+fn name(s: &str) -> CredentialName {
+    s.parse().unwrap()
+}
+
+fn v(s: &str) -> SecretValue {
+    SecretValue::new(s.to_string())
+}
+
+/// A repository made by restic, and a store holding its complete minio set.
+struct Fixture {
+    s3: S3Server,
+    url: String,
+    dir: tempfile::TempDir,
+    store: CredentialStore,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let s3 = S3Server::start(ACCESS, SECRET);
+        s3.create_bucket("backups");
+        let url = s3.restic_init("backups", "rot", OLD);
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        for (n, value) in [
+            ("cio_minio_backup_repo", url.as_str()),
+            ("cio_minio_access_key", ACCESS),
+            ("cio_minio_secret_key", SECRET),
+            ("cio_minio_backup_password", OLD),
+        ] {
+            store.put(name(n), &v(value)).unwrap();
+        }
+        Fixture {
+            s3,
+            url,
+            dir,
+            store,
+        }
+    }
+
+    fn stored(&self) -> String {
+        let entry = self.store.get(name(PASSWORD)).unwrap().unwrap();
+        entry.value.expose().to_string()
+    }
+
+    /// The ids restic lists, opened with `password`, and which one it opened.
+    fn keys(&self, password: &str) -> (Vec<String>, String) {
+        let out = self.s3.restic(
+            &self.url,
+            password,
+            &["key", "list", "--json", "--no-cache"],
+        );
+        let keys: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let ids = keys.iter().map(|k| k["id"].as_str().unwrap().to_string());
+        let current = keys.iter().find(|k| k["current"] == true).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (ids.collect(), current)
+    }
+
+    /// Whether `password` opens the repository (restic's own answer).
+    fn opens(&self, password: &str) -> bool {
+        let restic = testkit::require_binary("restic");
+        std::process::Command::new(restic)
+            .args(["snapshots", "--no-cache", "--json"])
+            .env_clear()
+            .env("RESTIC_REPOSITORY", &self.url)
+            .env("RESTIC_PASSWORD", password)
+            .env("AWS_ACCESS_KEY_ID", ACCESS)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    /// `restic key add` of `new`, opened with `password`, as an interrupted run leaves it.
+    fn add_key(&self, password: &str, new: &str) {
+        let file = self.dir.path().join("new-password");
+        std::fs::write(&file, new).unwrap();
+        let file = file.to_str().unwrap();
+        self.s3.restic(
+            &self.url,
+            password,
+            &["key", "add", "--no-cache", "--new-password-file", file],
+        );
+    }
+
+    fn rotate(&self, new: Option<&str>, keep: bool) -> Result<super::PasswordRotated, Error> {
+        let mut stages = Vec::new();
+        let rotation =
+            PasswordRotation::begin(&self.store, name(PASSWORD), &mut |s| stages.push(s))?;
+        let new = new.map(v);
+        rotation.run(new.as_ref(), keep, &mut |s| stages.push(s))
+    }
+}
+
+const PASSWORD: &str = "cio_minio_backup_password";
+
+fn open(dir: &Path) -> CredentialStore {
+    CredentialStore::new(
+        Box::new(SqliteStore::new(dir.join("store.db"))),
+        dir.join("etc/credential.key"),
+    )
+}
+
+fn problem(err: Error) -> Problem {
+    match err {
+        Error::Rotate(e) => e.problem,
+        other => panic!("not a rotation error: {other}"),
+    }
+}
+
+#[test]
+fn a_rotation_replaces_the_key_and_keeps_the_old_password_in_the_history() {
+    let f = Fixture::new();
+    let (before, old_id) = f.keys(OLD);
+    assert_eq!(before.len(), 1);
+    let done = f.rotate(Some(NEW), false).unwrap();
+    assert_eq!(done.old_key, OldKey::Removed { id: old_id });
+    assert!(!done.resumed);
+    assert_eq!(done.version, 2);
+    assert_eq!(f.stored(), NEW);
+    let (after, current) = f.keys(NEW);
+    assert_eq!(after, vec![done.new_key.clone()]);
+    assert_eq!(current, done.new_key);
+    assert!(!f.opens(OLD), "the old password's key is gone");
+    let history = f.store.history(name(PASSWORD)).unwrap();
+    assert_eq!(history[0].value.as_ref().unwrap().expose(), OLD);
+    // Nothing staged is left.
+    assert!(Pending::load(&f.store, name(PASSWORD)).unwrap().is_none());
+
+    // Again, keeping the old key: both passwords open the repository.
+    let third = "a third repository password";
+    let done = f.rotate(Some(third), true).unwrap();
+    assert!(matches!(done.old_key, OldKey::Kept { .. }));
+    assert!(f.opens(NEW) && f.opens(third));
+    assert_eq!(f.keys(third).0.len(), 2);
+}
+
+#[test]
+fn an_interrupted_rotation_is_finished_from_every_state() {
+    let f = Fixture::new();
+    let (_, old_id) = f.keys(OLD);
+    let stage = |old_key: Option<&str>| {
+        Pending {
+            password: v(NEW),
+            old_key: old_key.map(str::to_string),
+            keep_old_key: false,
+            started_ms: 0,
+        }
+        .save(&f.store, name(PASSWORD))
+        .unwrap();
+    };
+
+    // Staged, the key never added: a new password given now is refused; without one, the
+    // staged rotation runs from the start.
+    stage(Some(&old_id));
+    let err = f.rotate(Some("yet another password"), false).unwrap_err();
+    assert!(matches!(problem(err), Problem::Interrupted));
+    assert_eq!(f.stored(), OLD);
+    let done = f.rotate(None, false).unwrap();
+    assert!(done.resumed);
+    assert_eq!(done.old_key, OldKey::Removed { id: old_id });
+    assert_eq!((f.stored(), f.keys(NEW).0.len()), (NEW.to_string(), 1));
+
+    // Staged and added, not stored (back to NEW -> third).
+    let third = "a third repository password";
+    let (_, new_id) = f.keys(NEW);
+    Pending {
+        password: v(third),
+        old_key: Some(new_id.clone()),
+        keep_old_key: false,
+        started_ms: 0,
+    }
+    .save(&f.store, name(PASSWORD))
+    .unwrap();
+    f.add_key(NEW, third);
+    let done = f.rotate(None, false).unwrap();
+    assert_eq!(done.old_key, OldKey::Removed { id: new_id.clone() });
+    assert_eq!(f.stored(), third);
+    assert!(!f.opens(NEW));
+
+    // Staged, added, stored and the old key removed: only the record is left.
+    Pending {
+        password: v(third),
+        old_key: Some(new_id.clone()),
+        keep_old_key: false,
+        started_ms: 0,
+    }
+    .save(&f.store, name(PASSWORD))
+    .unwrap();
+    let done = f.rotate(None, false).unwrap();
+    assert_eq!(done.old_key, OldKey::AlreadyGone { id: new_id });
+    assert!(Pending::load(&f.store, name(PASSWORD)).unwrap().is_none());
+}
+
+#[test]
+fn an_old_key_that_cannot_be_told_apart_is_kept() {
+    let f = Fixture::new();
+    // Another key (someone's own) besides the old password's.
+    f.add_key(OLD, "an administrator's own password");
+    f.add_key(OLD, NEW);
+    // A staged rotation whose run never learnt the old key (added, not stored).
+    Pending {
+        password: v(NEW),
+        old_key: None,
+        keep_old_key: false,
+        started_ms: 0,
+    }
+    .save(&f.store, name(PASSWORD))
+    .unwrap();
+    let done = f.rotate(None, false).unwrap();
+    assert_eq!(done.old_key, OldKey::Unidentified { other_keys: 2 });
+    assert_eq!(f.stored(), NEW);
+    assert!(f.opens(OLD) && f.opens(NEW));
+}
+
+#[test]
+fn bad_rotations_change_nothing() {
+    let f = Fixture::new();
+    let files = || {
+        let mut names: Vec<_> = std::fs::read_dir(f.s3.root().join("backups/rot/keys"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        (names, f.store.history(name(PASSWORD)).unwrap().len())
+    };
+    let before = files();
+    let refused = |n: &str| PasswordRotation::begin(&f.store, name(n), &mut |_| {}).unwrap_err();
+    assert!(matches!(
+        problem(refused("cio_minio_alt_backup_password")),
+        Problem::Alternate
+    ));
+    assert!(matches!(
+        problem(refused("cio_minio_access_key")),
+        Problem::NotAPassword
+    ));
+    assert!(matches!(
+        refused("cio_aws_backup_password"),
+        Error::IncompleteSet { .. }
+    ));
+    let err = f.rotate(Some(OLD), false).unwrap_err();
+    assert!(matches!(problem(err), Problem::SamePassword));
+    let err = f.rotate(Some(" padded password "), false).unwrap_err();
+    assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
+    let err = f.rotate(None, false).unwrap_err();
+    assert!(matches!(problem(err), Problem::NoNewPassword));
+    assert_eq!(files(), before);
+
+    // A repository that does not exist: restic says so, nothing is staged.
+    f.store
+        .put(
+            name("cio_minio_backup_repo"),
+            &v(&f.s3.repo_url("backups", "nothing-here")),
+        )
+        .unwrap();
+    let err = f.rotate(Some(NEW), false).unwrap_err();
+    let Error::Rotate(e) = err else {
+        panic!("not a rotation error")
+    };
+    assert!(matches!(e.problem, Problem::NoRepository), "{e}");
+    assert_eq!(e.stage, Stage::Identifying);
+    assert!(e.hint().ends_with("nothing was changed"));
+    assert!(Pending::load(&f.store, name(PASSWORD)).unwrap().is_none());
+    assert_eq!(f.stored(), OLD);
+}

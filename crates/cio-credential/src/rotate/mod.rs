@@ -1,0 +1,315 @@
+//! Rotation: changing a repository password in step with the repository, so that a rotation
+//! never leaves the backups unable to open it.
+//!
+//! Rules (a password rotation, [`PasswordRotation`]):
+//! - only a complete primary set is rotated: the alternate set is restore-only (its
+//!   repository belongs to another cluster);
+//! - cio drives the real restic (`restic key list --json`, `key add`, `key remove`) rather
+//!   than writing restic's key files itself: see `docs/DESIGN-NOTES.md`, "Rotation";
+//! - the order makes every moment safe. (1) restic names the key the stored password opens;
+//!   (2) the new password and that key's id are staged, sealed, in the store; (3) restic adds
+//!   a key for the new password; (4) restic proves the new password opens the repository and
+//!   names its key; (5) the new password becomes the stored one (the old one stays in the
+//!   history); (6) restic removes the old key (unless asked to keep it); (7) the staged record
+//!   is removed. Until (5) the stored password is the old one and its key is untouched; from
+//!   (5) on, the stored password is the new one, proven in (4). Killed anywhere, the stored
+//!   password opens the repository;
+//! - a run that finds a staged rotation finishes it rather than starting another: it asks
+//!   restic which of (3) to (6) already happened and does the rest; when the new key was
+//!   never added, it starts again from (1) with the staged password;
+//! - one rotation at a time on a node, the restic a killed rotation left running included
+//!   ([`node_lock`]);
+//! - a key is removed only when it is known to be the old password's: the key restic says
+//!   the old password opened, or the only other key there is. With several other keys and
+//!   none named, every key is kept and the report says so ([`OldKey::Unidentified`]).
+
+mod age;
+mod guard;
+mod keys;
+mod node_lock;
+mod password;
+mod pending;
+mod restic_cli;
+
+#[cfg(test)]
+mod live_tests;
+
+use serde::Serialize;
+
+use crate::catalog::{CredentialName, Warning};
+use crate::secret::SecretValue;
+
+pub use age::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
+pub use guard::{PasswordChange, check_password_change};
+pub use keys::{KeysRotated, rotate_access_key};
+pub use password::PasswordRotation;
+
+/// How long a generated password is, in random bytes (it is written as base64url: 43
+/// characters, 256 bits).
+const GENERATED_BYTES: usize = 32;
+
+/// A strong random password: 32 random bytes as base64url without padding.
+pub fn generate_password() -> SecretValue {
+    use base64::Engine;
+    let mut bytes = zeroize::Zeroizing::new([0u8; GENERATED_BYTES]);
+    getrandom::fill(bytes.as_mut_slice())
+        .expect("the operating system's random source (getrandom) is always available on Linux");
+    SecretValue::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_slice()))
+}
+
+/// Where a rotation is, for progress reports and for what a failure left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Another rotation (or the restic a killed one started) runs on this node: waiting.
+    Waiting,
+    /// Checking the name, the set and the new password; nothing changed yet.
+    Checking,
+    /// Asking restic which key the stored password opens; nothing changed yet.
+    Identifying,
+    /// The new password is staged; restic adds its key.
+    Adding,
+    /// restic opens the repository with the new password.
+    Verifying,
+    /// The new password becomes the stored one.
+    Storing,
+    /// The new password is stored; restic removes the old key.
+    RemovingOldKey,
+    /// The new password is stored; the staged record is removed.
+    Finishing,
+}
+
+impl Stage {
+    /// What a rotation stopped at this stage left, for a hint.
+    fn left_behind(self, name: CredentialName) -> String {
+        match self {
+            Stage::Waiting | Stage::Checking | Stage::Identifying => "nothing was changed".into(),
+            Stage::Adding | Stage::Verifying | Stage::Storing => format!(
+                "{name} still holds the old password, which still opens the repository; run 'cio credential rotate {name}' again to finish the rotation"
+            ),
+            Stage::RemovingOldKey | Stage::Finishing => format!(
+                "{name} holds the new password, which opens the repository; run 'cio credential rotate {name}' again to remove the old key"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Waiting => "waiting for another rotation on this node to end",
+            Stage::Checking => "checking the set and the new password",
+            Stage::Identifying => "asking restic which key the stored password opens",
+            Stage::Adding => "adding a restic key for the new password",
+            Stage::Verifying => "opening the repository with the new password",
+            Stage::Storing => "storing the new password",
+            Stage::RemovingOldKey => "removing the old password's key",
+            Stage::Finishing => "finishing",
+        })
+    }
+}
+
+/// What became of the old password's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum OldKey {
+    /// restic removed it.
+    Removed { id: String },
+    /// Kept, as asked (`--keep-old-key`).
+    Kept { id: String },
+    /// It was already gone (an interrupted run removed it).
+    AlreadyGone { id: String },
+    /// restic named no key for the old password and the repository has several other keys:
+    /// all are kept.
+    Unidentified { other_keys: usize },
+    /// restic named no key for the old password, and the new password's key is the only one.
+    NoneLeft,
+}
+
+/// What a finished password rotation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordRotated {
+    pub name: CredentialName,
+    /// The version of `name` that holds the new password.
+    pub version: u64,
+    /// restic's id of the new password's key.
+    pub new_key: String,
+    pub old_key: OldKey,
+    /// This run finished a rotation an earlier run started (and did not start one).
+    pub resumed: bool,
+    /// What the value rules say about the new password.
+    pub warnings: Vec<Warning>,
+}
+
+/// A rotation that cannot go on, with the stage it stopped at. Never holds a value.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct RotateError {
+    pub name: CredentialName,
+    pub stage: Stage,
+    pub problem: Problem,
+}
+
+/// What stopped a rotation.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error(
+        "only a repository password (cio_aws_backup_password, cio_minio_backup_password) is rotated by name"
+    )]
+    NotAPassword,
+    #[error(
+        "the alternate set is restore-only: its repository belongs to another cluster, whose keys cio does not change"
+    )]
+    Alternate,
+    #[error("no new password was given")]
+    NoNewPassword,
+    #[error("the new password is the one already stored")]
+    SamePassword,
+    #[error("the new access key and secret key are the ones already stored")]
+    SameKeys,
+    #[error("the new key pair does not pass the live check ({code}): {detail}")]
+    NewKeysRefused { code: &'static str, detail: String },
+    #[error("a rotation that was interrupted is not finished yet, and it has another new password")]
+    Interrupted,
+    #[error("restic is not installed (there is no 'restic' on PATH)")]
+    ResticMissing,
+    #[error("there is no restic repository at the set's URL")]
+    NoRepository,
+    #[error("the stored password opens none of the repository's keys")]
+    StoredPasswordWrong,
+    #[error("restic added a key, but the new password does not open the repository")]
+    NewPasswordDoesNotOpen,
+    #[error("the repository is locked by another restic ({0})")]
+    Locked(String),
+    #[error("restic {command} failed: {detail}")]
+    Restic {
+        command: &'static str,
+        detail: String,
+    },
+    #[error(
+        "the set's repository exists and answers: a new password stored without changing the repository's would break every backup"
+    )]
+    BarePasswordChange { alternate: bool },
+    #[error("the new password does not open the set's repository")]
+    ForcedPasswordDoesNotOpen,
+    #[error("the record of the interrupted rotation cannot be read: {0}")]
+    PendingUnreadable(String),
+    #[error("the node's rotation lock {path} cannot be taken: {source}")]
+    Lock {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl RotateError {
+    /// Whether the command line was wrong (exit 2) rather than the rotation failing (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self.problem, Problem::NotAPassword | Problem::NoNewPassword)
+    }
+
+    /// What the administrator should do next, and what the rotation left behind.
+    pub fn hint(&self) -> String {
+        let name = self.name;
+        let fix = match &self.problem {
+            Problem::NotAPassword => {
+                "name a cio_{aws|minio}_backup_password, or rotate an access key pair with 'cio credential rotate --provider P --access-key'".to_string()
+            }
+            Problem::Alternate => format!(
+                "rotate the password on the cluster that owns the repository, then set it here with 'cio credential create {name} --force'"
+            ),
+            Problem::NoNewPassword => {
+                "type the new password when asked, pipe it on standard input, or use --generate".into()
+            }
+            Problem::SamePassword => {
+                "choose another new password, or let cio make one with --generate".into()
+            }
+            Problem::SameKeys => {
+                "give the new pair: first the access key, then the secret key".into()
+            }
+            Problem::NewKeysRefused { .. } => {
+                "create the new key on the server (with the old key's bucket policy), check what was typed, then run the command again".into()
+            }
+            Problem::Interrupted => format!(
+                "run 'cio credential rotate {name}' without a new password to finish the interrupted rotation first"
+            ),
+            Problem::ResticMissing => "install restic (apt-get install restic) on this node".into(),
+            Problem::NoRepository => format!(
+                "check the URL with 'cio credential validate {name}'; a repository that does not exist yet needs no rotation: create it with 'cio credential exec -- restic init'"
+            ),
+            Problem::StoredPasswordWrong => format!(
+                "'cio credential validate {name}' says why; if the repository's password was changed elsewhere, store it with 'cio credential create {name} --force'"
+            ),
+            Problem::NewPasswordDoesNotOpen => {
+                "check the repository with 'cio credential exec -- restic key list'".into()
+            }
+            Problem::Locked(_) => {
+                "wait for the backup or other restic command to end; a lock left by a restic that no longer runs is removed by 'cio credential exec -- restic unlock'".into()
+            }
+            Problem::Restic { .. } => {
+                "'cio credential validate' checks the repository and the keys".into()
+            }
+            Problem::BarePasswordChange { alternate: false } => format!(
+                "run 'cio credential rotate {name}' to change the repository's password with it; if it was already changed elsewhere, add --force"
+            ),
+            Problem::BarePasswordChange { alternate: true } => {
+                "the repository belongs to another cluster: once that cluster has rotated its password, store the new one here with --force".to_string()
+            }
+            Problem::ForcedPasswordDoesNotOpen => {
+                "--force stores only the password the repository has now; check the new password".into()
+            }
+            Problem::PendingUnreadable(_) => {
+                "use the cio version that started the rotation, or check the repository's keys with 'cio credential exec -- restic key list'".into()
+            }
+            Problem::Lock { path, .. } => format!(
+                "check that {}'s folder exists and is writable by this user",
+                path.display()
+            ),
+        };
+        format!("{fix}; {}", self.stage.left_behind(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords_are_long_random_and_plain() {
+        let a = generate_password();
+        let b = generate_password();
+        assert_eq!(a.expose().len(), 43);
+        assert!(!a.ct_eq(&b));
+        assert!(
+            a.expose()
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+    }
+
+    #[test]
+    fn hints_say_what_was_left_behind() {
+        let name: CredentialName = "cio_minio_backup_password".parse().unwrap();
+        let err = |stage, problem| RotateError {
+            name,
+            stage,
+            problem,
+        };
+        assert_eq!(
+            err(Stage::Identifying, Problem::NoRepository).hint(),
+            "check the URL with 'cio credential validate cio_minio_backup_password'; a repository that does not exist yet needs no rotation: create it with 'cio credential exec -- restic init'; nothing was changed"
+        );
+        assert!(
+            err(Stage::Adding, Problem::ResticMissing)
+                .hint()
+                .ends_with("still holds the old password, which still opens the repository; run 'cio credential rotate cio_minio_backup_password' again to finish the rotation")
+        );
+        let e = err(Stage::RemovingOldKey, Problem::Locked("PID 7".into()));
+        assert_eq!(
+            e.to_string(),
+            "cio_minio_backup_password: the repository is locked by another restic (PID 7)"
+        );
+        assert!(e.hint().ends_with(
+            "run 'cio credential rotate cio_minio_backup_password' again to remove the old key"
+        ));
+    }
+}

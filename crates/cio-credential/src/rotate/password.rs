@@ -1,0 +1,306 @@
+//! The password rotation itself: the steps of the module rules, and finishing an
+//! interrupted one.
+
+use crate::catalog::{Allow, CredentialName, Field, Role, Warning, check_value};
+use crate::credentials::CredentialStore;
+use crate::error::{Error, Result};
+use crate::handoff::variable;
+use crate::secret::SecretValue;
+use crate::sets::SetFilter;
+
+use super::node_lock::{NodeLock, lock_path};
+use super::pending::Pending;
+use super::restic_cli::{KeyInfo, Restic, ResticFailure};
+use super::{OldKey, PasswordRotated, Problem, RotateError, Stage};
+
+/// A password rotation, ready to run: the set checked, the node's rotation lock held, and
+/// an interrupted rotation (if any) read.
+pub struct PasswordRotation<'a> {
+    store: &'a CredentialStore,
+    name: CredentialName,
+    restic: Restic,
+    /// The password the store holds now.
+    stored: SecretValue,
+    pending: Option<Pending>,
+    _lock: NodeLock,
+}
+
+impl std::fmt::Debug for PasswordRotation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordRotation")
+            .field("name", &self.name)
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> PasswordRotation<'a> {
+    /// Prepares the rotation of `name`: refuses anything but a primary set's password and an
+    /// incomplete set, then takes the node's rotation lock (reporting [`Stage::Waiting`]
+    /// through `progress` while another holds it), then reads the set and any interrupted
+    /// rotation.
+    pub fn begin(
+        store: &'a CredentialStore,
+        name: CredentialName,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<PasswordRotation<'a>> {
+        let refuse = |problem| RotateError {
+            name,
+            stage: Stage::Checking,
+            problem,
+        };
+        if name.field != Field::BackupPassword {
+            return Err(refuse(Problem::NotAPassword).into());
+        }
+        if name.role == Role::Alternate {
+            return Err(refuse(Problem::Alternate).into());
+        }
+        let path = lock_path(store.key_file());
+        let lock = NodeLock::acquire(&path, || progress(Stage::Waiting))
+            .map_err(|source| refuse(Problem::Lock { path, source }))?;
+        let handoff = store.handoff(&SetFilter {
+            name: None,
+            provider: Some(name.provider),
+            role: Some(Role::Primary),
+        })?;
+        let stored = handoff
+            .vars
+            .iter()
+            .find(|(var, _)| Some(*var) == variable(Field::BackupPassword))
+            .map(|(_, v)| SecretValue::new(v.expose().to_string()))
+            .ok_or(Error::NotFound { name })?;
+        let pending = Pending::load(store, name)?;
+        Ok(PasswordRotation {
+            store,
+            name,
+            restic: Restic::new(handoff),
+            stored,
+            pending,
+            _lock: lock,
+        })
+    }
+
+    /// When the interrupted rotation this run will finish was started (milliseconds since
+    /// the Unix epoch); `None` when there is none and [`PasswordRotation::run`] needs a new
+    /// password.
+    pub fn interrupted_since(&self) -> Option<i64> {
+        self.pending.as_ref().map(|p| p.started_ms)
+    }
+
+    /// Runs the rotation to `new` (`None`: finish the interrupted one), keeping the old key
+    /// when `keep_old_key` (or when the interrupted run was asked to). Reports each stage
+    /// through `progress` as it starts.
+    pub fn run(
+        mut self,
+        new: Option<&SecretValue>,
+        keep_old_key: bool,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<PasswordRotated> {
+        match (self.pending.take(), new) {
+            (Some(pending), Some(new)) if !new.ct_eq(&pending.password) => {
+                Err(self.error(Stage::Checking, Problem::Interrupted))
+            }
+            (Some(mut pending), _) => {
+                pending.keep_old_key |= keep_old_key;
+                self.resume(pending, progress)
+            }
+            (None, Some(new)) => {
+                let pending = Pending {
+                    password: SecretValue::new(new.expose().to_string()),
+                    old_key: None,
+                    keep_old_key,
+                    started_ms: 0,
+                };
+                self.start(pending, progress)
+            }
+            (None, None) => Err(self.error(Stage::Checking, Problem::NoNewPassword)),
+        }
+    }
+
+    fn error(&self, stage: Stage, problem: Problem) -> Error {
+        RotateError {
+            name: self.name,
+            stage,
+            problem,
+        }
+        .into()
+    }
+
+    /// A restic failure at `stage`; `WrongPassword` means the stored password's.
+    fn restic_error(&self, stage: Stage, failure: ResticFailure) -> Error {
+        let problem = match failure {
+            ResticFailure::NotInstalled => Problem::ResticMissing,
+            ResticFailure::WrongPassword => Problem::StoredPasswordWrong,
+            ResticFailure::Locked(detail) => Problem::Locked(detail),
+            ResticFailure::NoRepository => Problem::NoRepository,
+            ResticFailure::Failed { command, detail } => Problem::Restic { command, detail },
+        };
+        self.error(stage, problem)
+    }
+
+    /// The value rules' warnings for the new password, or why it cannot be used.
+    fn check_new(&self, new: &SecretValue) -> Result<Vec<Warning>> {
+        let name = self.name;
+        // The default rules refuse white space at either end, which restic would strip
+        // from the password file `key add` reads.
+        let warnings = check_value(name, new.expose(), Allow::default())
+            .map_err(|violation| Error::InvalidValue { name, violation })?;
+        if new.ct_eq(&self.stored) {
+            return Err(self.error(Stage::Checking, Problem::SamePassword));
+        }
+        Ok(warnings)
+    }
+
+    /// Steps (1) to (7) for a new rotation.
+    fn start(
+        mut self,
+        mut pending: Pending,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<PasswordRotated> {
+        progress(Stage::Checking);
+        let warnings = self.check_new(&pending.password)?;
+        self.restic.scrub(&pending.password);
+        self.identify_and_add(&mut pending, progress)?;
+        self.store_and_retire(pending, None, false, warnings, progress)
+    }
+
+    /// Steps (1) to (3): name the stored password's key, stage, add the new key.
+    fn identify_and_add(
+        &self,
+        pending: &mut Pending,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<()> {
+        progress(Stage::Identifying);
+        let keys = self
+            .restic
+            .key_list(&self.stored, pending.old_key.as_deref())
+            .map_err(|f| self.restic_error(Stage::Identifying, f))?;
+        pending.old_key = current(&keys).map(str::to_string);
+        pending.save(self.store, self.name)?;
+        progress(Stage::Adding);
+        self.restic
+            .key_add(&self.stored, pending.old_key.as_deref(), &pending.password)
+            .map_err(|f| self.restic_error(Stage::Adding, f))
+    }
+
+    /// Finishes an interrupted rotation from wherever it stopped.
+    fn resume(
+        mut self,
+        mut pending: Pending,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<PasswordRotated> {
+        progress(Stage::Checking);
+        self.restic.scrub(&pending.password);
+        let name = self.name;
+        let warnings =
+            check_value(name, pending.password.expose(), Allow::default()).unwrap_or_default();
+        // Was the new key added before the run stopped? (When the new password is stored
+        // already, it was: step (5) follows step (4).)
+        progress(Stage::Verifying);
+        let keys = match self.restic.key_list(&pending.password, None) {
+            Ok(keys) => Some(keys),
+            Err(ResticFailure::WrongPassword) if !pending.password.ct_eq(&self.stored) => {
+                // Not added: start again from (1) with the staged password, naming the key
+                // the stored password opens now.
+                pending.old_key = None;
+                self.identify_and_add(&mut pending, progress)?;
+                None
+            }
+            Err(ResticFailure::WrongPassword) => {
+                return Err(self.error(Stage::Verifying, Problem::StoredPasswordWrong));
+            }
+            Err(f) => return Err(self.restic_error(Stage::Verifying, f)),
+        };
+        self.store_and_retire(pending, keys, true, warnings, progress)
+    }
+
+    /// Steps (4) to (7): prove the new password (unless `keys` is what it opened just now),
+    /// store it, remove the old key, clear the staged record.
+    fn store_and_retire(
+        &self,
+        pending: Pending,
+        keys: Option<Vec<KeyInfo>>,
+        resumed: bool,
+        warnings: Vec<Warning>,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<PasswordRotated> {
+        let name = self.name;
+        let keys = match keys {
+            Some(keys) => keys,
+            None => {
+                progress(Stage::Verifying);
+                match self.restic.key_list(&pending.password, None) {
+                    Ok(keys) => keys,
+                    Err(ResticFailure::WrongPassword) => {
+                        return Err(self.error(Stage::Verifying, Problem::NewPasswordDoesNotOpen));
+                    }
+                    Err(f) => return Err(self.restic_error(Stage::Verifying, f)),
+                }
+            }
+        };
+        let Some(new_key) = current(&keys).map(str::to_string) else {
+            return Err(self.error(Stage::Verifying, Problem::NewPasswordDoesNotOpen));
+        };
+        progress(Stage::Storing);
+        let version = if pending.password.ct_eq(&self.stored) {
+            self.store.get(name)?.map_or(0, |entry| entry.version)
+        } else {
+            self.store.put(name, &pending.password)?.version
+        };
+        let old_key = self.retire(&pending, &keys, &new_key, progress)?;
+        progress(Stage::Finishing);
+        Pending::clear(self.store, name)?;
+        Ok(PasswordRotated {
+            name,
+            version,
+            new_key,
+            old_key,
+            resumed,
+            warnings,
+        })
+    }
+
+    /// Step (6): removes the old password's key, when it is known and not to be kept.
+    fn retire(
+        &self,
+        pending: &Pending,
+        keys: &[KeyInfo],
+        new_key: &str,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<OldKey> {
+        let others: Vec<&str> = keys
+            .iter()
+            .map(|k| k.id.as_str())
+            .filter(|id| *id != new_key)
+            .collect();
+        let old = match &pending.old_key {
+            Some(id) if id == new_key => return Ok(OldKey::AlreadyGone { id: id.clone() }),
+            Some(id) if !others.contains(&id.as_str()) => {
+                return Ok(OldKey::AlreadyGone { id: id.clone() });
+            }
+            Some(id) => id.clone(),
+            None => match others.as_slice() {
+                [only] => (*only).to_string(),
+                [] => return Ok(OldKey::NoneLeft),
+                several => {
+                    return Ok(OldKey::Unidentified {
+                        other_keys: several.len(),
+                    });
+                }
+            },
+        };
+        if pending.keep_old_key {
+            return Ok(OldKey::Kept { id: old });
+        }
+        progress(Stage::RemovingOldKey);
+        self.restic
+            .key_remove(&pending.password, Some(new_key), &old)
+            .map_err(|f| self.restic_error(Stage::RemovingOldKey, f))?;
+        Ok(OldKey::Removed { id: old })
+    }
+}
+
+/// The id of the key the run's password opened.
+fn current(keys: &[KeyInfo]) -> Option<&str> {
+    keys.iter().find(|k| k.current).map(|k| k.id.as_str())
+}

@@ -1,0 +1,159 @@
+//! `cio credential rotate cio_{aws|minio}_backup_password [--generate] [--keep-old-key]`:
+//! change a repository password in step with the repository (restic's keys). With
+//! `--provider P [--alternate] --access-key`: an access key pair (`rotate_keys.rs`).
+
+use clap::Args;
+use serde_json::json;
+
+use cio_credential::{
+    CredentialName, OldKey, PasswordRotated, PasswordRotation, generate_password,
+};
+
+use super::{escrow, rotate_keys};
+use crate::cli::ProviderArg;
+use crate::context::{Context, parse_name};
+use crate::error::CommandError;
+use crate::input::read_new_secret;
+use crate::output::{time, warnings_json};
+
+#[derive(Args)]
+pub struct RotateArgs {
+    /// The repository password to rotate: cio_aws_backup_password or cio_minio_backup_password
+    #[arg(
+        value_name = "CREDENTIALNAME",
+        required_unless_present = "access_key",
+        conflicts_with = "access_key"
+    )]
+    pub name: Option<String>,
+    /// Make a strong random new password (256 bits) instead of reading one
+    #[arg(long, conflicts_with = "access_key")]
+    pub generate: bool,
+    /// Keep the old password's restic key in the repository (by default it is removed)
+    #[arg(long, conflicts_with = "access_key")]
+    pub keep_old_key: bool,
+    /// Rotate the access key pair of the set --provider names instead: the new access key
+    /// and secret key are read from standard input (two lines) or asked for, checked live,
+    /// and written together
+    #[arg(long, requires = "provider")]
+    pub access_key: bool,
+    /// With --access-key: the set's provider
+    #[arg(long, value_enum, requires = "access_key")]
+    pub provider: Option<ProviderArg>,
+    /// With --access-key: the alternate set
+    #[arg(long, requires = "access_key")]
+    pub alternate: bool,
+}
+
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+What happens, in this order: restic names the key the stored password opens; the new
+password is staged (sealed) in the store; restic adds a key for it and opens the repository
+with it; it becomes the stored password (the old one stays in the history); restic removes
+the old key. Stopped at any point, the stored password opens the repository, and running
+the same command again finishes the rotation (it does not ask for a password then).
+
+An access key pair: the new pair must pass the live checks (endpoint, credentials, bucket,
+permissions; a primary set's key must also write) before both names are written, in one
+operation; 'cio credential restore' of either name brings back the previous pair.
+
+Examples:
+  cio credential rotate cio_aws_backup_password               (asks twice, without echo)
+  cio credential rotate cio_aws_backup_password --generate
+  vault read -field=pw kv/backup | cio credential rotate cio_minio_backup_password
+  printf '%s\n%s\n' \"$ACCESS\" \"$SECRET\" | cio credential rotate --provider minio --access-key";
+
+pub fn run(ctx: &mut Context, args: RotateArgs) -> Result<(), CommandError> {
+    const ACTION: &str = "Rotate credential";
+    let fail = |e| CommandError::library(ACTION, e);
+    let Some(text) = args.name.as_deref() else {
+        return rotate_keys::run(ctx, args.provider.map(Into::into), args.alternate);
+    };
+    let name = parse_name(ACTION, text)?;
+    let store = ctx.open(ACTION)?;
+    let out = &ctx.out;
+    let rotation = PasswordRotation::begin(&store, name, &mut |stage| {
+        out.warn(format!("{name}: {stage}"));
+    })
+    .map_err(fail)?;
+    let new = match rotation.interrupted_since() {
+        Some(since) => {
+            out.warn(format!(
+                "{name}: finishing the rotation started at {} with the new password staged then",
+                time(since)
+            ));
+            None
+        }
+        None if args.generate => Some(generate_password()),
+        None => Some(
+            read_new_secret(out, &format!("New password for {name}")).map_err(|problem| {
+                CommandError::Input {
+                    action: format!("{ACTION}: {name}"),
+                    problem,
+                }
+            })?,
+        ),
+    };
+    let done = rotation
+        .run(new.as_ref(), args.keep_old_key, &mut |_| {})
+        .map_err(fail)?;
+    ctx.out.warn_value(name, &done.warnings);
+    if let Some(note) = old_key_note(name, &done.old_key) {
+        ctx.out.warn(note);
+    }
+    // The set changed: its escrow bundle too (when recovery recipients are configured).
+    escrow::refresh_after_write(ctx, &store, &[name]);
+    if ctx.out.json {
+        return Ok(ctx.out.json(&json!({
+            "name": name,
+            "action": "rotate",
+            "version": done.version,
+            "new_key": done.new_key,
+            "old_key": done.old_key,
+            "resumed": done.resumed,
+            "generated": args.generate && !done.resumed,
+            "warnings": warnings_json(&done.warnings),
+        }))?);
+    }
+    ctx.out
+        .succeed("Rotate", summary(&done, args.generate && !done.resumed))?;
+    Ok(())
+}
+
+/// `NAME (version N; restic key X added, old key Y removed)`.
+fn summary(done: &PasswordRotated, generated: bool) -> String {
+    let old = match &done.old_key {
+        OldKey::Removed { id } => format!("old key {id} removed"),
+        OldKey::Kept { id } => format!("old key {id} kept"),
+        OldKey::AlreadyGone { id } => format!("old key {id} already removed"),
+        OldKey::Unidentified { other_keys } => format!("{other_keys} other keys kept"),
+        OldKey::NoneLeft => "no other key".to_string(),
+    };
+    let mut text = format!(
+        "{} (version {}; restic key {} added, {old}",
+        done.name, done.version, done.new_key
+    );
+    if done.resumed {
+        text.push_str("; an interrupted rotation finished");
+    }
+    if generated {
+        text.push_str(&format!(
+            "; generated: 'cio credential show {} --reveal' prints it",
+            done.name
+        ));
+    }
+    text.push(')');
+    text
+}
+
+/// What the administrator must know about the old key, when it is still there.
+fn old_key_note(name: CredentialName, old: &OldKey) -> Option<String> {
+    match old {
+        OldKey::Kept { id } => Some(format!(
+            "{name}: the old password still opens the repository (key {id}); remove it later with: cio credential exec -- restic key remove {id}"
+        )),
+        OldKey::Unidentified { other_keys } => Some(format!(
+            "{name}: restic did not say which key the old password opens, and the repository has {other_keys} other keys, so all are kept; find the old one with 'cio credential exec -- restic key list' and remove it with 'restic key remove ID'"
+        )),
+        _ => None,
+    }
+}

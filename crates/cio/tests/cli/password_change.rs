@@ -1,0 +1,94 @@
+//! A bare password change (`create cio_X_backup_password NEW`) is caught while the
+//! repository still wants the old password: real restic repositories on s3s-fs.
+
+use testkit::s3::S3Server;
+
+use crate::rotate::{ACCESS, OLD, PASSWORD, SECRET, key_files, opens, repository};
+use crate::util::*;
+
+const NEW: &str = "a new repository password";
+
+#[test]
+fn a_bare_change_is_refused_while_the_repository_answers() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let env = repository(&s3, "bare");
+    let before = env.snapshot_files();
+    let out = env.cio(&["credential", "create", PASSWORD, NEW]).code(1);
+    assert_eq!(
+        stderr(&out),
+        "Warning: a secret on the command line lands in shell history and the process list; next time run 'cio credential create cio_minio_backup_password' and type or pipe the value\n\
+         Fail: Create credential: cio_minio_backup_password: the set's repository exists and answers: a new password stored without changing the repository's would break every backup\n\
+         Hint: run 'cio credential rotate cio_minio_backup_password' to change the repository's password with it; if it was already changed elsewhere, add --force; nothing was changed\n"
+    );
+    // --force with a password the repository does not know: refused too.
+    let out = env
+        .cio_in(&["credential", "create", PASSWORD, "--force"], NEW)
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Create credential: cio_minio_backup_password: the new password does not open the set's repository\n\
+         Hint: --force stores only the password the repository has now; check the new password; nothing was changed\n"
+    );
+    assert!(
+        env.snapshot_files() == before,
+        "a refused create changed the store"
+    );
+    assert_eq!(env.reveal(PASSWORD), OLD);
+
+    // The same password again is no change; and after the repository's password was changed
+    // elsewhere (restic key passwd), --force stores it.
+    env.cio_in(&["credential", "create", PASSWORD], OLD)
+        .success();
+    let file = env.dir.path().join("new-password");
+    std::fs::write(&file, NEW).unwrap();
+    s3.restic(
+        &s3.repo_url("bare", "repo"),
+        OLD,
+        &[
+            "key",
+            "passwd",
+            "--no-cache",
+            "--new-password-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    env.cio_in(&["credential", "create", PASSWORD, "--force"], NEW)
+        .success();
+    assert_eq!(env.reveal(PASSWORD), NEW);
+    assert!(opens(&s3, "bare", NEW));
+    assert_eq!(key_files(&s3, "bare").len(), 1);
+}
+
+#[test]
+fn no_repository_is_no_check_and_an_unreachable_one_warns() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("empty");
+    let env = TestEnv::new();
+    // No repository at the URL yet: the password may change freely.
+    env.minio_set("", &s3.repo_url("empty", "repo"), ACCESS, SECRET, OLD);
+    let out = env
+        .cio_in(&["credential", "create", PASSWORD], NEW)
+        .success();
+    assert_eq!(stderr(&out), "");
+    // Nothing listens at the URL: a warning, and the change is stored.
+    let port = testkit::free_port();
+    env.create(
+        "cio_minio_backup_repo",
+        &format!("s3:http://127.0.0.1:{port}/bucket"),
+    );
+    let out = env
+        .cio_in(&["credential", "create", PASSWORD], "a third password")
+        .success();
+    let text = stderr(&out);
+    assert!(
+        text.starts_with("Warning: cio_minio_backup_password: the repository could not be asked whether it still wants the old password ("),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "if it does, change it with 'cio credential rotate cio_minio_backup_password' instead\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(env.reveal(PASSWORD), "a third password");
+}

@@ -1,0 +1,279 @@
+//! `rekey`: the store key replaced, all at once on the embedded store (killed 50 times during
+//! the re-seal), and in stages across two nodes of a real three-member etcd.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Instant;
+
+use cio_credential::{CredentialName, CredentialStore, SecretValue, SqliteStore};
+use testkit::etcd::EtcdCluster;
+
+use crate::util::*;
+
+fn copy_key(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(from, to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn a_plain_rekey_keeps_every_value_and_the_old_key_file_is_refused_naming_both() {
+    let env = TestEnv::new();
+    env.create("cio_aws_access_key", REF_ACCESS);
+    env.create("cio_aws_access_key", "AKIAYHD623GGZX7VDFMK");
+    env.create("cio_aws_secret_key", REF_SECRET);
+    let old_key = env.dir.path().join("old.key");
+    copy_key(&env.key(), &old_key);
+
+    let out = env.cio(&["credential", "rekey"]).success();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines[0].starts_with("Succeed: Rekey credential: stage add: done"));
+    assert!(lines[2].contains("3 versions sealed again"), "{}", lines[2]);
+    assert!(lines[3].ends_with("the old key opens nothing in the store now"));
+    assert_eq!(env.reveal("cio_aws_access_key"), "AKIAYHD623GGZX7VDFMK");
+    let history = stdout(
+        &env.cio(&["credential", "history", "cio_aws_access_key"])
+            .success(),
+    );
+    assert_eq!(history.matches("DFM").count(), 2, "{history}");
+    assert_eq!(
+        std::fs::read_to_string(env.key()).unwrap().lines().count(),
+        1
+    );
+
+    // The old key file: exit 3, both fingerprints, and where the new key lives.
+    let out = env
+        .cmd()
+        .env("CIO_KEY_FILE", &old_key)
+        .args(["credential", "list"])
+        .write_stdin("")
+        .assert()
+        .code(3);
+    let text = stderr(&out);
+    assert!(text.contains("does not hold key"), "{text}");
+    assert!(
+        text.contains(&format!(":{} (it holds key", env.key().display())),
+        "{text}"
+    );
+
+    // A key file others may read is refused, and nothing changes.
+    std::fs::set_permissions(env.key(), std::fs::Permissions::from_mode(0o640)).unwrap();
+    let before = std::fs::read(env.key()).unwrap();
+    let out = env.cio(&["credential", "rekey"]).code(3);
+    assert!(
+        stderr(&out).contains("may be read by group or others"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("chmod 600"));
+    assert_eq!(std::fs::read(env.key()).unwrap(), before);
+}
+
+/// Fills the store with 16 names of 100 versions each (through the library: 1600 CLI runs
+/// would take a minute for nothing the test needs).
+fn sixteen_by_hundred(env: &TestEnv) {
+    let store = CredentialStore::new(Box::new(SqliteStore::new(env.store())), env.key());
+    let names: Vec<CredentialName> = ["aws", "minio", "aws_alt", "minio_alt"]
+        .into_iter()
+        .flat_map(|set| {
+            ["access_key", "secret_key", "backup_password", "region"]
+                .map(|field| format!("cio_{set}_{field}").parse().unwrap())
+        })
+        .collect();
+    for i in 0..100 {
+        for name in &names {
+            let value = match name.to_string() {
+                n if n.ends_with("access_key") => format!("AKIA{:016}", i),
+                n if n.ends_with("secret_key") => format!("{:040}", i),
+                n if n.ends_with("region") => format!("eu-west-{}", i % 3 + 1),
+                _ => format!("repository password number {i}"),
+            };
+            store.put(*name, &SecretValue::new(value)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_rekey_killed_during_the_reseal_50_times_always_opens_and_finishes() {
+    let env = TestEnv::new();
+    sixteen_by_hundred(&env);
+    let expected = env.reveal("cio_minio_alt_backup_password");
+    let rekey = || {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cio"));
+        cmd.env_clear()
+            .env("HOME", env.home())
+            .env("CIO_STORE", env.store())
+            .env("CIO_KEY_FILE", env.key())
+            .env("CIO_CONFIG", env.config())
+            .args(["credential", "rekey"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    // How long a whole rekey of 1600 versions takes here (the re-seal is most of it).
+    let start = Instant::now();
+    assert!(rekey().status().unwrap().success());
+    let whole = start.elapsed();
+    let seed = fastrand::u64(..);
+    eprintln!("rekey kill test seed {seed}; one rekey took {whole:?}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut killed = 0;
+    while killed < 50 {
+        let mut child = rekey().spawn().unwrap();
+        std::thread::sleep(whole.mul_f64(rng.f64() * 1.2));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        // Whatever the moment, the keyring opens every value.
+        assert_eq!(env.reveal("cio_minio_alt_backup_password"), expected);
+        let lines = std::fs::read_to_string(env.key()).unwrap().lines().count();
+        assert!((1..=2).contains(&lines), "{lines} keys");
+    }
+    // Running it again finishes: one key, every version readable.
+    assert!(rekey().status().unwrap().success());
+    assert_eq!(
+        std::fs::read_to_string(env.key()).unwrap().lines().count(),
+        1
+    );
+    let history = stdout(
+        &env.cio(&["credential", "history", "cio_aws_region"])
+            .success(),
+    );
+    assert_eq!(history.matches("eu-west-").count(), 100, "{history}");
+    eprintln!("50 kills of rekey: every value opened after each");
+}
+
+/// A node of the cluster: its own cio.toml naming the etcd store and its own key file.
+fn node(url: &str) -> TestEnv {
+    let env = TestEnv::new();
+    std::fs::write(
+        env.config(),
+        format!(
+            "store = \"{url}\"\nkey_file = \"{}\"\n",
+            env.key().display()
+        ),
+    )
+    .unwrap();
+    env
+}
+
+/// `cio ARGS` on a node, configured by its cio.toml alone.
+fn on(node: &TestEnv, args: &[&str]) -> assert_cmd::assert::Assert {
+    node.cmd()
+        .env_remove("CIO_STORE")
+        .env_remove("CIO_KEY_FILE")
+        .args(args)
+        .write_stdin("")
+        .assert()
+}
+
+#[test]
+fn two_nodes_rekey_a_three_member_etcd_store_in_stages() {
+    let etcd = EtcdCluster::three();
+    let url = etcd.url("/cio/rekey");
+    let (a, b) = (node(&url), node(&url));
+    let created = a
+        .cmd()
+        .env_remove("CIO_STORE")
+        .env_remove("CIO_KEY_FILE")
+        .args(["credential", "create", "cio_minio_access_key"])
+        .write_stdin("minio-access")
+        .assert();
+    created.success();
+    copy_key(&a.key(), &b.key());
+    let b_reads = || {
+        on(
+            &b,
+            &["credential", "show", "cio_minio_access_key", "--reveal"],
+        )
+    };
+    let stage = |args: &[&str]| {
+        on(
+            &a,
+            &[&["credential", "rekey", "--json", "--stage"], args].concat(),
+        )
+        .success()
+    };
+
+    // A plain rekey is refused on the cluster store.
+    let out = on(&a, &["credential", "rekey"]).code(1);
+    assert!(
+        stderr(&out).contains("rotate it in stages"),
+        "{}",
+        stderr(&out)
+    );
+
+    // (1) add on A: B, without the new key, keeps working.
+    stage(&["add"]);
+    // A second add adds nothing: it reports the keyring.
+    let (ring, store_key) = keyring_of(&a, "add");
+    assert_eq!(ring.len(), 2);
+    let (old, new) = (ring[0].clone(), ring[1].clone());
+    assert_eq!(store_key, old);
+    assert_eq!(stdout(&b_reads().success()), "minio-access\n");
+    // (2) switch: B still works, and may still write.
+    stage(&["switch"]);
+    assert_eq!(stdout(&b_reads().success()), "minio-access\n");
+    on(
+        &b,
+        &[
+            "credential",
+            "create",
+            "cio_minio_secret_key",
+            "minio-secret-1",
+        ],
+    )
+    .success();
+    // (3) reseal: B, without the new key, gets exit 3 naming both keys and where it lives.
+    stage(&["reseal"]);
+    let out = b_reads().code(3);
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!("(keys {old}) does not hold key {new}")),
+        "{text}"
+    );
+    assert!(text.contains(&format!(":{}", a.key().display())), "{text}");
+    // The new key file reaches B: it works again; (4) both retire.
+    copy_key(&a.key(), &b.key());
+    assert_eq!(stdout(&b_reads().success()), "minio-access\n");
+    for n in [&a, &b] {
+        on(n, &["credential", "rekey", "--stage", "retire"]).success();
+        let lines = std::fs::read_to_string(n.key()).unwrap();
+        assert_eq!(lines.lines().count(), 1);
+    }
+    assert_eq!(
+        stdout(
+            &on(
+                &b,
+                &["credential", "show", "cio_minio_secret_key", "--reveal"]
+            )
+            .success()
+        ),
+        "minio-secret-1\n"
+    );
+    // A re-seal with nothing to do reports the keyring.
+    let (ring, store_key) = keyring_of(&b, "reseal");
+    assert_eq!((ring, store_key), (vec![new.clone()], new));
+}
+
+/// A node's keyring and store key, as a `rekey --stage STAGE --json` with nothing left to do
+/// reports them.
+fn keyring_of(n: &TestEnv, stage: &str) -> (Vec<String>, String) {
+    let out = on(n, &["credential", "rekey", "--json", "--stage", stage]).success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let step = &doc["steps"][0];
+    assert_eq!(step["changed"], false);
+    (
+        step["keyring"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect(),
+        step["store_key"].as_str().unwrap().to_string(),
+    )
+}

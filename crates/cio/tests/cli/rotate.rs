@@ -1,0 +1,342 @@
+//! `rotate` of a repository password end to end: the real cio, the real restic 0.14 and a
+//! real S3 server (s3s-fs). The kill test SIGKILLs rotations at random moments.
+
+use std::time::{Duration, Instant};
+
+use testkit::s3::S3Server;
+
+use crate::util::*;
+
+pub const ACCESS: &str = "rotate-access";
+pub const SECRET: &str = "rotate-secret-key-0123";
+pub const OLD: &str = "the first repository password";
+pub const PASSWORD: &str = "cio_minio_backup_password";
+
+/// A repository in `bucket` made by `cio credential exec -- restic init`, with its set.
+pub fn repository(s3: &S3Server, bucket: &str) -> TestEnv {
+    s3.create_bucket(bucket);
+    let env = TestEnv::new();
+    env.minio_set("", &s3.repo_url(bucket, "repo"), ACCESS, SECRET, OLD);
+    env.cio(&["credential", "exec", "--", "restic", "--no-cache", "init"])
+        .success();
+    env
+}
+
+/// The key files in the repository (s3s-fs keeps objects as files).
+pub fn key_files(s3: &S3Server, bucket: &str) -> Vec<String> {
+    let mut keys: Vec<String> = std::fs::read_dir(s3.root().join(bucket).join("repo/keys"))
+        .expect("the repository's keys/")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Whether `password` opens the repository, asked of restic directly.
+pub fn opens(s3: &S3Server, bucket: &str, password: &str) -> bool {
+    let restic = testkit::require_binary("restic");
+    std::process::Command::new(restic)
+        .args(["snapshots", "--no-cache", "--json"])
+        .env_clear()
+        .env("RESTIC_REPOSITORY", s3.repo_url(bucket, "repo"))
+        .env("RESTIC_PASSWORD", password)
+        .env("AWS_ACCESS_KEY_ID", ACCESS)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .output()
+        .expect("running restic")
+        .status
+        .success()
+}
+
+/// `restic snapshots` with the stored set, through `exec`.
+pub fn snapshots_work(env: &TestEnv) -> Result<(), String> {
+    let out = env
+        .cmd()
+        .args([
+            "credential",
+            "exec",
+            "--",
+            "restic",
+            "snapshots",
+            "--no-cache",
+            "--json",
+        ])
+        .write_stdin("")
+        .output()
+        .expect("running cio exec");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn a_rotation_moves_the_repository_to_the_new_password() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let env = repository(&s3, "plain");
+    let first_key = key_files(&s3, "plain");
+    let new = "the second repository password";
+    let out = env
+        .cio_in(&["credential", "rotate", PASSWORD], format!("{new}\n"))
+        .success();
+    let text = stdout(&out);
+    let re = regex_lite::Regex::new(
+        r"^Succeed: Rotate credential: cio_minio_backup_password \(version 2; restic key ([0-9a-f]{8}) added, old key ([0-9a-f]{8}) removed\)\n$",
+    )
+    .unwrap();
+    let caps = re.captures(&text).unwrap_or_else(|| panic!("{text}"));
+    assert!(first_key[0].starts_with(&caps[2]));
+    let keys = key_files(&s3, "plain");
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].starts_with(&caps[1]));
+    assert_eq!(env.reveal(PASSWORD), new);
+    assert!(!opens(&s3, "plain", OLD) && opens(&s3, "plain", new));
+    snapshots_work(&env).unwrap();
+    // The old password stays in the history.
+    let history = stdout(&env.cio(&["credential", "history", PASSWORD]).success());
+    assert!(history.contains("update"), "{history}");
+    env.cio(&["credential", "restore", PASSWORD, "--version", "1"])
+        .success();
+    assert_eq!(env.reveal(PASSWORD), OLD);
+}
+
+#[test]
+fn generate_keep_old_key_and_json() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let env = repository(&s3, "json");
+    let out = env
+        .cio(&[
+            "credential",
+            "rotate",
+            PASSWORD,
+            "--generate",
+            "--keep-old-key",
+            "--json",
+        ])
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["action"], "rotate");
+    assert_eq!(doc["version"], 2);
+    assert_eq!(doc["old_key"]["outcome"], "kept");
+    assert_eq!(doc["generated"], true);
+    assert_eq!(doc["resumed"], false);
+    let warning = stderr(&out);
+    assert!(
+        warning.contains("the old password still opens the repository"),
+        "{warning}"
+    );
+    let generated = env.reveal(PASSWORD);
+    assert_eq!(generated.len(), 43);
+    assert!(!stdout(&out).contains(&generated));
+    assert_eq!(key_files(&s3, "json").len(), 2);
+    assert!(opens(&s3, "json", OLD) && opens(&s3, "json", &generated));
+}
+
+#[test]
+fn bad_rotations_are_refused_and_change_nothing() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let env = repository(&s3, "bad");
+    env.minio_set("_alt", &s3.repo_url("bad", "repo"), ACCESS, SECRET, OLD);
+    // The store's and key's files (the empty rotation lock beside the key aside), and the
+    // repository's keys.
+    let state = || {
+        let files: Vec<_> = env
+            .snapshot_files()
+            .into_iter()
+            .filter(|(path, _)| !path.to_string_lossy().ends_with(".lock"))
+            .collect();
+        (files, key_files(&s3, "bad"))
+    };
+    let before = state();
+
+    let out = env
+        .cio_in(
+            &["credential", "rotate", "cio_minio_alt_backup_password"],
+            "new password\n",
+        )
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Rotate credential: cio_minio_alt_backup_password: the alternate set is restore-only: its repository belongs to another cluster, whose keys cio does not change\n\
+         Hint: rotate the password on the cluster that owns the repository, then set it here with 'cio credential create cio_minio_alt_backup_password --force'; nothing was changed\n"
+    );
+    let out = env
+        .cio_in(&["credential", "rotate", PASSWORD], format!("{OLD}\n"))
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Rotate credential: cio_minio_backup_password: the new password is the one already stored\n\
+         Hint: choose another new password, or let cio make one with --generate; nothing was changed\n"
+    );
+    let out = env
+        .cio_in(&["credential", "rotate", "cio_minio_secret_key"], "x\n")
+        .code(2);
+    assert!(stderr(&out).contains("only a repository password"));
+    let out = env
+        .cio_in(&["credential", "rotate", "cio_aws_backup_password"], "x\n")
+        .code(1);
+    assert!(
+        stderr(&out).contains("the aws primary set is incomplete"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.cio_in(&["credential", "rotate", PASSWORD], "").code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Rotate credential: cio_minio_backup_password: the value is empty\n\
+         Hint: nothing was changed; correct the value and run the command again\n"
+    );
+    assert!(
+        state() == before,
+        "a refused rotation changed the store or the keys"
+    );
+}
+
+/// Sends SIGKILL to cio (only: the restic it started runs on, as after `kill -9 PID`) after
+/// `delay`, then waits until no process of its group is left.
+fn kill_after(mut child: std::process::Child, delay: Duration) -> bool {
+    let pgid = rustix::process::Pid::from_child(&child);
+    let deadline = Instant::now() + delay;
+    let finished = loop {
+        if let Some(status) = child.try_wait().expect("waiting for cio") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if finished.is_none() {
+        child.kill().expect("SIGKILL to cio");
+        child.wait().expect("reaping cio");
+    }
+    // The restic children are orphans now; wait until they are gone.
+    while rustix::process::test_kill_process_group(pgid).is_ok() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    finished.is_none()
+}
+
+fn spawn_rotate(env: &TestEnv, keep: bool) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cio"));
+    cmd.env_clear()
+        .env("HOME", env.home())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("CIO_STORE", env.store())
+        .env("CIO_KEY_FILE", env.key())
+        .env("CIO_CONFIG", env.config())
+        .args(["credential", "rotate", PASSWORD, "--generate"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    if keep {
+        cmd.arg("--keep-old-key");
+    }
+    cmd.spawn().expect("starting cio rotate")
+}
+
+/// How many versions the stored password has (one per finished rotation, and the first).
+fn password_versions(env: &TestEnv) -> usize {
+    let out = env
+        .cio(&["credential", "history", PASSWORD, "--json"])
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    doc["versions"].as_array().unwrap().len()
+}
+
+/// One repository's share of the kill test: rotations killed at random moments until
+/// `kills` were. After each: the stored set opens the repository (`restic snapshots`
+/// through `exec`), and no key leaked: at most the old and the new password's keys are
+/// there (with `keep`, one per password ever stored, and the new one). A rotation that
+/// ended before its kill, and the run at the end, finished: then the old key is gone (with
+/// `keep`: one key per password ever stored). Returns the kills.
+fn kill_chain(s3: &S3Server, bucket: &str, kills: usize, keep: bool, seed: u64) -> usize {
+    let env = repository(s3, bucket);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let rotate = |env: &TestEnv| {
+        let mut args = vec!["credential", "rotate", PASSWORD, "--generate"];
+        if keep {
+            args.push("--keep-old-key");
+        }
+        env.cio(&args).success();
+    };
+    // A whole rotation, to know how long one takes here.
+    let start = Instant::now();
+    rotate(&env);
+    let whole = start.elapsed();
+    let check_keys = |finished: bool| {
+        let keys = key_files(s3, bucket).len();
+        let expected = if keep { password_versions(&env) } else { 1 };
+        if finished {
+            assert_eq!(
+                keys, expected,
+                "{bucket}: a finished rotation left other keys"
+            );
+        } else {
+            assert!(
+                keys == expected || keys == expected + 1,
+                "{bucket}: {keys} keys where {expected} or one more are expected: a key leaked"
+            );
+        }
+    };
+    let mut killed = 0;
+    while killed < kills {
+        let delay = whole.mul_f64(rng.f64() * 1.2);
+        let was_killed = kill_after(spawn_rotate(&env, keep), delay);
+        killed += usize::from(was_killed);
+        if let Err(e) = snapshots_work(&env) {
+            panic!(
+                "{bucket}: after a kill {delay:?} into a rotation, restic cannot open the repository with the stored set: {e}"
+            );
+        }
+        check_keys(!was_killed);
+    }
+    // Running it again finishes whatever was left (and rotates once more).
+    rotate(&env);
+    check_keys(true);
+    snapshots_work(&env).unwrap();
+    assert_eq!(opens(s3, bucket, OLD), keep, "{bucket}: the first password");
+    eprintln!("{bucket}: {killed} kills; one rotation took {whole:?}");
+    killed
+}
+
+#[test]
+fn rotations_killed_at_random_moments_never_break_the_backups() {
+    let seed = std::env::var("CIO_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("kill test seed: {seed} (CIO_KILL_SEED={seed} repeats it)");
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let started = Instant::now();
+    // Four repositories at once: much of a rotation is waiting (restic's lock check, S3
+    // round trips, process starts), and restic calibrates its key derivation to the time
+    // it takes, so parallel chains cost little more than one.
+    let plan = [
+        ("kill-a", 13, false),
+        ("kill-b", 13, false),
+        ("kill-c", 12, false),
+        ("kill-d", 12, true),
+    ];
+    let killed: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = plan
+            .iter()
+            .enumerate()
+            .map(|(i, (bucket, kills, keep))| {
+                let s3 = &s3;
+                s.spawn(move || kill_chain(s3, bucket, *kills, *keep, seed.wrapping_add(i as u64)))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert!(killed >= 50);
+    eprintln!("{killed} kills in {:?}", started.elapsed());
+}
