@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use cio_credential::catalog::CredentialName;
 
 // No type here derives `Debug`: `CreateArgs` holds a value given on the command line, and
 // nothing may print it.
@@ -19,6 +22,63 @@ pub struct Cli {
 pub enum Top {
     /// Manage credentials for cloud providers and backup services.
     Credential(CredentialArgs),
+
+    /// Print the shell completion script for cio
+    ///
+    /// The Debian package installs it for bash, zsh and fish. By hand, e.g. for bash:
+    /// cio completion bash > ~/.local/share/bash-completion/completions/cio
+    Completion(CompletionArgs),
+
+    /// Write the man pages of cio and every subcommand into DIR (for packaging)
+    #[command(hide = true)]
+    GenerateMan(GenerateManArgs),
+}
+
+#[derive(Args)]
+pub struct CompletionArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+/// A shell `cio completion` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Args)]
+pub struct GenerateManArgs {
+    /// The folder to write the pages into (it must exist)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// Accepts any text as a credential name (the command checks it and suggests the closest
+/// known name: clap's own refusal would repeat what was typed) while offering the 16 names to
+/// shell completion as the argument's possible values.
+#[derive(Clone)]
+pub struct CredentialNames;
+
+impl TypedValueParser for CredentialNames {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            CredentialName::all().map(|name| PossibleValue::new(name.to_string())),
+        ))
+    }
 }
 
 #[derive(Args)]
@@ -143,7 +203,7 @@ Examples:
 #[derive(Args)]
 pub struct ValidateArgs {
     /// Validate this credential's set only
-    #[arg(value_name = "CREDENTIALNAME")]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
     pub name: Option<String>,
     /// Only this provider's sets
     #[arg(long, value_enum)]
@@ -261,7 +321,7 @@ Repository URLs: s3:https://HOST[:PORT]/BUCKET[/PREFIX], s3:http://... or s3:HOS
 #[derive(Args)]
 pub struct CreateArgs {
     /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME")]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
     pub name: String,
     /// The value; omit it to read standard input or be prompted
     pub value: Option<String>,
@@ -270,14 +330,14 @@ pub struct CreateArgs {
 #[derive(Args)]
 pub struct NameArg {
     /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME")]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
     pub name: String,
 }
 
 #[derive(Args)]
 pub struct RemoveArgs {
     /// The credential's name, e.g. cio_aws_backup_repo
-    #[arg(value_name = "CREDENTIALNAME")]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
     pub name: String,
     /// Destroy the credential and every earlier version; this cannot be undone
     #[arg(long)]
@@ -287,7 +347,7 @@ pub struct RemoveArgs {
 #[derive(Args)]
 pub struct ShowArgs {
     /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME")]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
     pub name: String,
     /// Print the value alone, unmasked, for scripts
     #[arg(long)]
@@ -297,7 +357,7 @@ pub struct ShowArgs {
 #[derive(Args)]
 pub struct RestoreArgs {
     /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME")]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
     pub name: String,
     /// The version to bring back (see `cio credential history NAME`); default: the value
     /// before the current one, or the last value of a removed credential

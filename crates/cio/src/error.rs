@@ -27,6 +27,14 @@ pub enum CommandError {
     /// Validation ran and found failures (the report is already printed).
     #[error("Validate credentials: {failed} of {total} sets failed")]
     Validation { failed: usize, total: usize },
+    /// A file cio was asked to write (metrics, man pages) could not be written.
+    #[error("{action}: cannot write {}: {source}", path.display())]
+    WriteFile {
+        action: String,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+        hint: &'static str,
+    },
     /// Writing our own output failed (other than a closed pipe, which is a clean exit).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -70,6 +78,7 @@ impl CommandError {
             CommandError::Input { .. }
             | CommandError::Output(_)
             | CommandError::Exec { .. }
+            | CommandError::WriteFile { .. }
             | CommandError::Validation { .. } => 1,
         }
     }
@@ -93,6 +102,7 @@ impl CommandError {
             CommandError::Exec { .. } => {
                 "check the command's name and that it is installed and on PATH (restic: apt-get install restic)".into()
             }
+            CommandError::WriteFile { hint, .. } => (*hint).to_string(),
             CommandError::Output(_) => "check where standard output goes (a full disk, a closed file)".into(),
         }
     }

@@ -21,7 +21,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
-    let Top::Credential(args) = cli.command;
+    let args = match cli.command {
+        Top::Credential(args) => args,
+        Top::Completion(a) => return finish(commands::completion::run(a), false),
+        Top::GenerateMan(a) => return finish(commands::generate_man::run(a), false),
+    };
     let mut ctx = Context::new(args.global);
     let json = ctx.out.json;
     let result = match args.command {
@@ -36,6 +40,12 @@ fn main() -> ExitCode {
         CredentialCommand::Env(a) => commands::env::run(&mut ctx, a),
         CredentialCommand::Migrate(a) => commands::migrate::run(&mut ctx, a),
     };
+    finish(result, json)
+}
+
+/// The exit code of a command's result, after rendering its error; with `json` the error is
+/// also a JSON document on stdout.
+fn finish(result: Result<(), CommandError>, json: bool) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`cio credential list | head -1`) is a normal end, as in ripgrep.
@@ -89,13 +99,20 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         (_, Some(ContextValue::Strings(args))) => format!(": {}", args.join(", ")),
         (_, Some(_)) => String::new(),
     };
+    // The accepted values (e.g. the shells of `completion`) are cio's own words: safe to show.
+    let valid = match e.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(values)) if !values.is_empty() => {
+            format!(" (one of: {})", values.join(", "))
+        }
+        _ => String::new(),
+    };
     let hint = "run 'cio credential --help' (or COMMAND --help); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input";
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "Fail: usage: {what}{known}");
+    let _ = writeln!(stderr, "Fail: usage: {what}{known}{valid}");
     let _ = writeln!(stderr, "Hint: {hint}");
     if std::env::args_os().any(|a| a == "--json") {
         let doc = serde_json::json!({
-            "error": {"exit_code": 2, "message": format!("usage: {what}{known}"), "hint": hint}
+            "error": {"exit_code": 2, "message": format!("usage: {what}{known}{valid}"), "hint": hint}
         });
         let _ = writeln!(io::stdout(), "{doc}");
     }

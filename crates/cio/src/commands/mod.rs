@@ -1,8 +1,10 @@
-//! One file per `cio credential` subcommand, each `run(ctx, args) -> Result<(), CommandError>`.
+//! One file per `cio` and `cio credential` subcommand, each `run(ctx, args) -> Result<(), CommandError>`.
 
+pub mod completion;
 pub mod create;
 pub mod env;
 pub mod exec;
+pub mod generate_man;
 mod handoff;
 pub mod history;
 pub mod list;

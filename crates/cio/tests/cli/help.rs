@@ -8,6 +8,7 @@ fn help_of_every_command() {
     let env = TestEnv::new();
     let commands: &[&[&str]] = &[
         &["--help"],
+        &["completion", "--help"],
         &["credential", "--help"],
         &["credential", "create", "--help"],
         &["credential", "list", "--help"],

@@ -3,6 +3,7 @@
 //! a store and key of its own.
 
 mod cluster;
+mod completion;
 mod drill;
 mod errors;
 mod handoff;
