@@ -11,5 +11,6 @@ mod help;
 mod prompt;
 mod reference;
 mod reliability;
+mod systemd;
 mod util;
 mod validate;
