@@ -198,7 +198,9 @@ Examples:
   cio credential validate                          every set, live
   cio credential validate --offline                the value rules only, no network
   cio credential validate cio_aws_secret_key       that credential's set
-  cio credential validate --alternate --json       the disaster-recovery set, for scripts";
+  cio credential validate --alternate --json       the disaster-recovery set, for scripts
+  cio credential validate --prometheus /var/lib/node_exporter/textfile_collector/cio.prom
+                                                   also as metrics for node_exporter";
 
 #[derive(Args)]
 pub struct ValidateArgs {
@@ -220,6 +222,10 @@ pub struct ValidateArgs {
     /// Also put and delete a small probe object, to prove the key may back up
     #[arg(long)]
     pub write_check: bool,
+    /// Also write each set's result as Prometheus metrics into FILE (node_exporter's textfile
+    /// collector format), replacing it atomically
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub prometheus: Option<PathBuf>,
 }
 
 /// A positive number of seconds, e.g. `10` or `2.5`.

@@ -6,6 +6,7 @@ mod context;
 mod error;
 mod input;
 mod output;
+mod prometheus;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

@@ -154,6 +154,8 @@ impl Check {
 pub struct SetReport {
     pub set: SetId,
     pub checks: Vec<Check>,
+    /// How long the set's checks took, in milliseconds.
+    pub duration_ms: u64,
 }
 
 impl SetReport {
@@ -182,6 +184,7 @@ impl SetReport {
 pub(crate) struct Report {
     set: SetId,
     pub(crate) checks: Vec<Check>,
+    started: std::time::Instant,
 }
 
 impl Report {
@@ -189,6 +192,7 @@ impl Report {
         Report {
             set,
             checks: Vec::new(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -220,6 +224,7 @@ impl Report {
         SetReport {
             set: self.set,
             checks: self.checks,
+            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }
 }

@@ -5,12 +5,14 @@ use serde_json::json;
 
 use cio_credential::Error;
 use cio_credential::catalog::{Role, SetId};
+use cio_credential::store::now_ms;
 use cio_credential::validate::{Options, SetReport, Status, validate_sets};
 
 use crate::cli::ValidateArgs;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::output::table;
+use crate::prometheus::{self, SetMetrics};
 
 pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Validate credentials";
@@ -44,11 +46,18 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
         )));
     }
     let mut inputs = Vec::with_capacity(sets.len());
+    let mut oldest_secrets = Vec::with_capacity(sets.len());
     for set in sets {
-        inputs.push((
-            set,
-            vault.set(set).map_err(fail)?.map(|e| e.map(|e| e.value)),
-        ));
+        let entries = vault.set(set).map_err(fail)?;
+        oldest_secrets.push(
+            entries
+                .iter()
+                .flatten()
+                .filter(|e| e.name.field.is_secret())
+                .map(|e| e.updated_ms)
+                .min(),
+        );
+        inputs.push((set, entries.map(|e| e.map(|e| e.value))));
     }
     let options = Options {
         offline: args.offline,
@@ -56,12 +65,31 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
         write_check: args.write_check,
     };
     let reports = validate_sets(inputs, &options);
+    let checked_at_ms = now_ms();
     let failed = reports.iter().filter(|r| !r.passed()).count();
     if ctx.out.json {
         ctx.out
             .json(&json!({ "passed": failed == 0, "sets": reports }))?;
     } else {
         render(ctx, &reports)?;
+    }
+    if let Some(path) = &args.prometheus {
+        let metrics: Vec<SetMetrics> = reports
+            .iter()
+            .zip(oldest_secrets)
+            .map(|(report, oldest_secret_ms)| SetMetrics {
+                report,
+                checked_at_ms,
+                oldest_secret_ms,
+            })
+            .collect();
+        let text = prometheus::render(&metrics, checked_at_ms);
+        prometheus::write_atomically(path, &text).map_err(|source| CommandError::WriteFile {
+            action: ACTION.into(),
+            path: path.clone(),
+            source,
+            hint: "create the folder (node_exporter's --collector.textfile.directory) or give --prometheus a file in a folder this user may write; the previous file was left as it was",
+        })?;
     }
     if failed == 0 {
         return Ok(());

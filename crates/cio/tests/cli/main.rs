@@ -8,6 +8,7 @@ mod drill;
 mod errors;
 mod handoff;
 mod help;
+mod prometheus;
 mod prompt;
 mod reference;
 mod reliability;
