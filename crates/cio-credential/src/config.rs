@@ -20,11 +20,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::credentials::CredentialStore;
 use crate::paths::Defaults;
 use crate::secret::SecretValue;
 use crate::store::StoreSpec;
 use crate::store::etcd::{EtcdAuth, EtcdOptions};
-use crate::vault::Vault;
 
 /// The configuration file of a node run as root.
 pub const SYSTEM_CONFIG: &str = "/etc/cio/cio.toml";
@@ -197,16 +197,16 @@ impl Settings {
         }
     }
 
-    /// The vault these settings name: parses the store location, opens the store with these
+    /// The credential store these settings name: parses the store location, opens the store with these
     /// TLS files, `auth` and `timeout`, and pairs it with the key file. Talks to no server.
     pub fn open_vault(
         &self,
         auth: Option<EtcdAuth>,
         timeout: Option<std::time::Duration>,
-    ) -> crate::Result<Vault> {
+    ) -> crate::Result<CredentialStore> {
         let spec = StoreSpec::parse(&self.store.0)?;
         let store = spec.open_with(self.etcd_options(auth, timeout))?;
-        Ok(Vault::new(store, self.key_file.0.clone()))
+        Ok(CredentialStore::new(store, self.key_file.0.clone()))
     }
 }
 

@@ -8,9 +8,9 @@
 //!   that would override or conflict with them (a session token, password files) are removed.
 
 use crate::catalog::{CredentialName, Field, Provider, Role, SetId};
+use crate::credentials::{CredentialStore, Entry};
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
-use crate::vault::{Entry, Vault};
 
 /// The variable restic reads for each field.
 pub fn variable(field: Field) -> &'static str {
@@ -47,7 +47,7 @@ impl std::fmt::Debug for Handoff {
 }
 
 /// The complete set of `role` for `provider`, or the only complete one of `role`.
-pub fn choose(vault: &Vault, provider: Option<Provider>, role: Role) -> Result<Handoff> {
+pub fn choose(vault: &CredentialStore, provider: Option<Provider>, role: Role) -> Result<Handoff> {
     let candidates: Vec<SetId> = match provider {
         Some(provider) => vec![SetId { provider, role }],
         None => Provider::ALL
@@ -126,13 +126,13 @@ mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
 
-    fn put(vault: &Vault, name: &str, value: &str) {
+    fn put(vault: &CredentialStore, name: &str, value: &str) {
         vault
             .put(name.parse().unwrap(), &SecretValue::new(value.into()))
             .unwrap();
     }
 
-    fn minio_set(vault: &Vault, alt: &str) {
+    fn minio_set(vault: &CredentialStore, alt: &str) {
         put(
             vault,
             &format!("cio_minio{alt}_backup_repo"),
@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn chooses_the_only_complete_set_and_names_what_is_missing() {
         let dir = tempfile::tempdir().unwrap();
-        let vault = Vault::new(
+        let vault = CredentialStore::new(
             Box::new(SqliteStore::new(dir.path().join("s"))),
             dir.path().join("k"),
         );

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod credentials;
 pub mod crypto;
 pub mod engine;
 pub mod error;
@@ -12,6 +13,5 @@ pub mod restic;
 pub mod secret;
 pub mod store;
 pub mod validate;
-pub mod vault;
 
 pub use error::{Error, ErrorKind, Result};

@@ -23,11 +23,11 @@
 
 use serde::Serialize;
 
+use crate::credentials::CredentialStore;
 use crate::crypto::{Binding, Key};
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
-use crate::store::{Identity, Store, StoreError, Version};
-use crate::vault::Vault;
+use crate::store::{Identity, Record, Store, StoreError};
 
 /// What a migration did with one name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,7 +54,7 @@ impl MigrationReport {
 
 /// One source version, opened.
 struct Opened {
-    version: Version,
+    version: Record,
     value: Option<SecretValue>,
 }
 
@@ -67,7 +67,7 @@ struct Plan {
 
 /// Copies every credential of `source` with its whole history into `target`, sealing each
 /// value for `target` with the source's key. See the module rules for what is refused.
-pub fn migrate(source: &Vault, target: &dyn Store) -> Result<MigrationReport> {
+pub fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationReport> {
     let Some(source_id) = source.store().identity(false)? else {
         return Ok(MigrationReport::default());
     };
@@ -136,7 +136,7 @@ pub fn migrate(source: &Vault, target: &dyn Store) -> Result<MigrationReport> {
                     value,
                 )
             });
-            let record = Version {
+            let record = Record {
                 sealed,
                 ..v.clone()
             };
@@ -164,7 +164,7 @@ pub fn migrate(source: &Vault, target: &dyn Store) -> Result<MigrationReport> {
     Ok(report)
 }
 
-fn open(key: &Key, identity: &Identity, v: &Version) -> Result<Option<SecretValue>> {
+fn open(key: &Key, identity: &Identity, v: &Record) -> Result<Option<SecretValue>> {
     let Some(sealed) = &v.sealed else {
         return Ok(None);
     };
@@ -256,7 +256,7 @@ mod tests {
     fn sqlite_to_sqlite_copies_history_resumes_and_refuses_divergence() {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("key");
-        let source = Vault::new(
+        let source = CredentialStore::new(
             Box::new(SqliteStore::new(dir.path().join("a.db"))),
             key.clone(),
         );
@@ -272,7 +272,8 @@ mod tests {
         let target_path = dir.path().join("b.db");
         let report = migrate(&source, &SqliteStore::new(target_path.clone())).unwrap();
         assert_eq!(report.copied(), 5);
-        let target = Vault::new(Box::new(SqliteStore::new(target_path.clone())), key.clone());
+        let target =
+            CredentialStore::new(Box::new(SqliteStore::new(target_path.clone())), key.clone());
         assert_eq!(target.history(n).unwrap().len(), 4);
         let again = migrate(&source, &SqliteStore::new(target_path.clone())).unwrap();
         assert_eq!(again.copied(), 0, "a second run copies nothing");
@@ -309,14 +310,14 @@ mod tests {
     #[test]
     fn a_target_sealed_with_another_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let source = Vault::new(
+        let source = CredentialStore::new(
             Box::new(SqliteStore::new(dir.path().join("a.db"))),
             dir.path().join("key-a"),
         );
         source
             .put(name("cio_minio_access_key"), &v("minio"))
             .unwrap();
-        let other = Vault::new(
+        let other = CredentialStore::new(
             Box::new(SqliteStore::new(dir.path().join("b.db"))),
             dir.path().join("key-b"),
         );
@@ -333,7 +334,7 @@ mod tests {
     #[test]
     fn an_empty_source_copies_nothing_and_creates_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let source = Vault::new(
+        let source = CredentialStore::new(
             Box::new(SqliteStore::new(dir.path().join("a.db"))),
             dir.path().join("key"),
         );

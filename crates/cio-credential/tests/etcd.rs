@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use cio_credential::Error;
 use cio_credential::catalog::CredentialName;
+use cio_credential::credentials::CredentialStore;
 use cio_credential::migrate::migrate;
 use cio_credential::secret::SecretValue;
 use cio_credential::store::etcd::{EtcdAuth, EtcdOptions};
 use cio_credential::store::sqlite::SqliteStore;
 use cio_credential::store::{Store, StoreError, StoreSpec};
-use cio_credential::vault::Vault;
 use testkit::etcd::{EtcdCluster, TestCerts};
 
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -37,8 +37,8 @@ fn open(url: &str, options: EtcdOptions) -> Box<dyn Store> {
     StoreSpec::parse(url).unwrap().open_with(options).unwrap()
 }
 
-fn vault(url: &str, key: &Path) -> Vault {
-    Vault::new(open(url, options()), key.to_path_buf())
+fn vault(url: &str, key: &Path) -> CredentialStore {
+    CredentialStore::new(open(url, options()), key.to_path_buf())
 }
 
 fn store_error(e: Error) -> StoreError {
@@ -139,10 +139,10 @@ fn tls_with_client_certificates() {
         timeout: Some(TIMEOUT),
         auth: None,
     };
-    let vlt = Vault::new(open(&url, tls()), key.clone());
+    let vlt = CredentialStore::new(open(&url, tls()), key.clone());
     let n = name("cio_aws_backup_password");
     vlt.put(n, &v("a long repository password")).unwrap();
-    let again = Vault::new(open(&url, tls()), key.clone());
+    let again = CredentialStore::new(open(&url, tls()), key.clone());
     assert_eq!(
         again.get(n).unwrap().unwrap().value.expose(),
         "a long repository password"
@@ -272,7 +272,7 @@ fn migrate_sqlite_to_etcd_with_history() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("credential.key");
     let sqlite = dir.path().join("credentials.db");
-    let source = Vault::new(Box::new(SqliteStore::new(sqlite.clone())), key.clone());
+    let source = CredentialStore::new(Box::new(SqliteStore::new(sqlite.clone())), key.clone());
     let s = name("cio_aws_secret_key");
     let r = name("cio_aws_backup_repo");
     source
@@ -382,7 +382,7 @@ fn authentication_users_passwords_and_permissions() {
     assert!(!err.to_string().contains("wrong-password"), "{err}");
     assert!(!format!("{err:?}").contains("wrong-password"));
 
-    let vlt = Vault::new(open(&url, with("cio", "cio-password")), key.clone());
+    let vlt = CredentialStore::new(open(&url, with("cio", "cio-password")), key.clone());
     vlt.put(name("cio_minio_access_key"), &v("minio-user"))
         .unwrap();
     assert_eq!(

@@ -5,10 +5,10 @@ use std::io::IsTerminal;
 
 use cio_credential::catalog::CredentialName;
 use cio_credential::config::{self, Flags, Settings};
+use cio_credential::credentials::CredentialStore;
 use cio_credential::paths;
 use cio_credential::secret::SecretValue;
 use cio_credential::store::etcd::EtcdAuth;
-use cio_credential::vault::Vault;
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandError, InputError};
@@ -69,8 +69,8 @@ impl Context {
         }
     }
 
-    /// Opens the vault; `action` names what failed if it cannot be opened.
-    pub fn vault(&self, action: &str) -> Result<Vault, CommandError> {
+    /// Opens the credential store; `action` names what failed if it cannot be opened.
+    pub fn vault(&self, action: &str) -> Result<CredentialStore, CommandError> {
         let settings = self.settings(action)?;
         settings
             .open_vault(self.etcd_auth(action)?, None)

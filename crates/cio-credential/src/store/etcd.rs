@@ -61,7 +61,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::{Action, Identity, SpecError, Store, StoreError, Version, new_store_id};
+use super::{Action, Identity, Record, SpecError, Store, StoreError, new_store_id};
 use crate::secret::SecretValue;
 
 /// The key prefix when the location names none.
@@ -216,9 +216,9 @@ pub struct EtcdOptions {
     pub timeout: Option<Duration>,
 }
 
-/// One version as written under `P/v/{name}/{version:020}`.
+/// One record as written under `P/v/{name}/{version:020}` (its JSON form).
 #[derive(Serialize, Deserialize)]
-struct Record {
+struct RecordJson {
     format: u32,
     action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -903,7 +903,7 @@ impl EtcdStore {
     }
 
     /// Decodes a version from its key and record.
-    fn to_version(&self, kv: &Kv) -> Result<Version, StoreError> {
+    fn to_version(&self, kv: &Kv) -> Result<Record, StoreError> {
         let key = String::from_utf8_lossy(&kv.key);
         let bad = |why: &str| self.corrupt(format!("the record {key:?} {why}"));
         let base = String::from_utf8_lossy(&self.versions_prefix(None)).into_owned();
@@ -914,7 +914,7 @@ impl EtcdStore {
             .rsplit_once('/')
             .ok_or_else(|| bad("has no version number"))?;
         let version: u64 = number.parse().map_err(|_| bad("has no version number"))?;
-        let record: Record =
+        let record: RecordJson =
             serde_json::from_slice(&kv.value).map_err(|_| bad("is not a cio record"))?;
         if record.format != RECORD_FORMAT {
             return Err(StoreError::Foreign {
@@ -934,7 +934,7 @@ impl EtcdStore {
             ),
             None => None,
         };
-        Ok(Version {
+        Ok(Record {
             name: decode_name(name),
             version,
             action,
@@ -944,7 +944,7 @@ impl EtcdStore {
         })
     }
 
-    fn versions(&self, name: Option<&str>, deadline: Instant) -> Result<Vec<Version>, StoreError> {
+    fn versions(&self, name: Option<&str>, deadline: Instant) -> Result<Vec<Record>, StoreError> {
         let start = self.versions_prefix(name);
         let kvs = self.range_all(&start, &prefix_end(&start), deadline)?;
         let mut versions = kvs
@@ -955,8 +955,8 @@ impl EtcdStore {
         Ok(versions)
     }
 
-    fn record_bytes(version: &Version) -> Vec<u8> {
-        let record = Record {
+    fn record_bytes(version: &Record) -> Vec<u8> {
+        let record = RecordJson {
             format: RECORD_FORMAT,
             action: version.action.as_str().to_string(),
             restored_from: version.restored_from,
@@ -1058,7 +1058,7 @@ impl Store for EtcdStore {
         }))
     }
 
-    fn latest(&self, name: &str) -> Result<Option<Version>, StoreError> {
+    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError> {
         let start = self.versions_prefix(Some(name));
         let request = json!({
             "key": b64(&start),
@@ -1075,8 +1075,8 @@ impl Store for EtcdStore {
             .transpose()
     }
 
-    fn list_latest(&self) -> Result<Vec<Version>, StoreError> {
-        let mut latest: Vec<Version> = Vec::new();
+    fn list_latest(&self) -> Result<Vec<Record>, StoreError> {
+        let mut latest: Vec<Record> = Vec::new();
         for v in self.versions(None, self.deadline())? {
             match latest.last_mut() {
                 Some(last) if last.name == v.name => *last = v,
@@ -1086,18 +1086,18 @@ impl Store for EtcdStore {
         Ok(latest)
     }
 
-    fn history(&self, name: &str) -> Result<Vec<Version>, StoreError> {
+    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError> {
         self.versions(Some(name), self.deadline())
     }
 
-    fn all_versions(&self) -> Result<Vec<Version>, StoreError> {
+    fn all_versions(&self) -> Result<Vec<Record>, StoreError> {
         self.versions(None, self.deadline())
     }
 
     fn append(
         &self,
         expected: u64,
-        version: &Version,
+        version: &Record,
         key_fingerprint: &str,
     ) -> Result<(), StoreError> {
         let conflict = || StoreError::Conflict {
@@ -1272,7 +1272,7 @@ mod tests {
         let id = s.identity(true).unwrap().unwrap();
         s.append(
             0,
-            &Version {
+            &Record {
                 name: "cio_aws_access_key".into(),
                 version: 1,
                 action: Action::Create,

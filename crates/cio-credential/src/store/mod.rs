@@ -2,7 +2,7 @@
 //!
 //! Rules (DESIGN.md, "Architecture"):
 //! - a backend holds only ciphertext and metadata; sealing happens above it (in
-//!   [`crate::vault`]), so every backend gets encryption for free;
+//!   [`crate::credentials`]), so every backend gets encryption for free;
 //! - every write appends a new version of a name; nothing but [`Store::purge`] destroys a
 //!   version, so a replaced or removed value can always be brought back;
 //! - an append is conditioned on the latest version the writer saw: of two writers racing,
@@ -53,9 +53,9 @@ impl Action {
     }
 }
 
-/// One version of one credential, as a backend keeps it.
+/// One record: one version of one credential, as a backend keeps it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Version {
+pub struct Record {
     pub name: String,
     /// 1 for the first write of a name, then one more for each write.
     pub version: u64,
@@ -68,9 +68,9 @@ pub struct Version {
     pub sealed: Option<Vec<u8>>,
 }
 
-impl std::fmt::Debug for Version {
+impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Version")
+        f.debug_struct("Record")
             .field("name", &self.name)
             .field("version", &self.version)
             .field("action", &self.action)
@@ -81,7 +81,7 @@ impl std::fmt::Debug for Version {
     }
 }
 
-impl Version {
+impl Record {
     /// Whether the name holds a value at this version (it was not removed).
     pub fn is_live(&self) -> bool {
         self.sealed.is_some()
@@ -169,16 +169,16 @@ pub trait Store: Send + Sync {
     fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError>;
 
     /// The latest version of `name`, live or removed.
-    fn latest(&self, name: &str) -> Result<Option<Version>, StoreError>;
+    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError>;
 
     /// The latest version of every name the store has ever held, sorted by name.
-    fn list_latest(&self) -> Result<Vec<Version>, StoreError>;
+    fn list_latest(&self) -> Result<Vec<Record>, StoreError>;
 
     /// Every version of `name` the store keeps, oldest first.
-    fn history(&self, name: &str) -> Result<Vec<Version>, StoreError>;
+    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError>;
 
     /// Every version of every name, by name then version (for migration).
-    fn all_versions(&self) -> Result<Vec<Version>, StoreError>;
+    fn all_versions(&self) -> Result<Vec<Record>, StoreError>;
 
     /// Appends `version` if the latest version of its name is still `expected` (0: the name
     /// has no version) and `version.version == expected + 1`; records `key_fingerprint` as
@@ -186,7 +186,7 @@ pub trait Store: Send + Sync {
     fn append(
         &self,
         expected: u64,
-        version: &Version,
+        version: &Record,
         key_fingerprint: &str,
     ) -> Result<(), StoreError>;
 
@@ -313,8 +313,8 @@ mod spec_tests {
 pub(crate) mod suite {
     use super::*;
 
-    fn version(name: &str, v: u64, action: Action, sealed: Option<&[u8]>) -> Version {
-        Version {
+    fn version(name: &str, v: u64, action: Action, sealed: Option<&[u8]>) -> Record {
+        Record {
             name: name.to_string(),
             version: v,
             action,

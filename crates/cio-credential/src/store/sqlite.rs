@@ -25,7 +25,7 @@ use rusqlite::{
     Connection, ErrorCode, FileControl, OpenFlags, OptionalExtension, TransactionBehavior, params,
 };
 
-use super::{Action, Identity, Store, StoreError, Version, new_store_id};
+use super::{Action, Identity, Record, Store, StoreError, new_store_id};
 
 /// "cio1": marks a SQLite file as a cio credential store.
 const APPLICATION_ID: i64 = 0x6369_6F31;
@@ -232,11 +232,11 @@ impl SqliteStore {
         }
     }
 
-    fn row_to_version(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
+    fn row_to_version(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
         let action: String = row.get(2)?;
         let version: i64 = row.get(1)?;
         let restored_from: Option<i64> = row.get(3)?;
-        Ok(Version {
+        Ok(Record {
             name: row.get(0)?,
             version: u64::try_from(version).unwrap_or(0),
             action: Action::parse(&action).unwrap_or(Action::Update),
@@ -250,7 +250,7 @@ impl SqliteStore {
         &self,
         sql: &str,
         args: impl rusqlite::Params,
-    ) -> Result<Vec<Version>, StoreError> {
+    ) -> Result<Vec<Record>, StoreError> {
         let rows = self.with_conn(false, |conn| {
             let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
             let rows = stmt
@@ -286,13 +286,13 @@ impl Store for SqliteStore {
         Ok(identity.flatten())
     }
 
-    fn latest(&self, name: &str) -> Result<Option<Version>, StoreError> {
+    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM versions WHERE name = ?1 ORDER BY version DESC LIMIT 1");
         Ok(self.query_versions(&sql, [name])?.pop())
     }
 
-    fn list_latest(&self) -> Result<Vec<Version>, StoreError> {
+    fn list_latest(&self) -> Result<Vec<Record>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM versions v WHERE version = \
              (SELECT max(version) FROM versions WHERE name = v.name) ORDER BY name"
@@ -300,12 +300,12 @@ impl Store for SqliteStore {
         self.query_versions(&sql, [])
     }
 
-    fn history(&self, name: &str) -> Result<Vec<Version>, StoreError> {
+    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM versions WHERE name = ?1 ORDER BY version");
         self.query_versions(&sql, [name])
     }
 
-    fn all_versions(&self) -> Result<Vec<Version>, StoreError> {
+    fn all_versions(&self) -> Result<Vec<Record>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM versions ORDER BY name, version");
         self.query_versions(&sql, [])
     }
@@ -313,7 +313,7 @@ impl Store for SqliteStore {
     fn append(
         &self,
         expected: u64,
-        version: &Version,
+        version: &Record,
         key_fingerprint: &str,
     ) -> Result<(), StoreError> {
         self.with_conn(true, |conn| {

@@ -7,7 +7,7 @@
 //!   for a store that has never been sealed, never for a store with data;
 //! - a write that loses a race with another writer is retried from a fresh read, so no
 //!   concurrent update is lost;
-//! - remove and replace keep earlier versions; only [`Vault::purge`] destroys.
+//! - remove and replace keep earlier versions; only [`CredentialStore::purge`] destroys.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -16,7 +16,7 @@ use crate::catalog::{CredentialName, SetId, Warning, check_value};
 use crate::crypto::{Binding, Key, KeyError, create_key, load_key};
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
-use crate::store::{Action, Identity, Store, StoreError, Version, now_ms};
+use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
 
 /// How often a write is retried after losing a race before it gives up.
 const MAX_RETRIES: usize = 1000;
@@ -54,15 +54,15 @@ pub struct Written {
 }
 
 /// A store with the key that opens it.
-pub struct Vault {
+pub struct CredentialStore {
     store: Box<dyn Store>,
     key_path: PathBuf,
     key: OnceLock<Key>,
 }
 
-impl Vault {
-    pub fn new(store: Box<dyn Store>, key_path: PathBuf) -> Vault {
-        Vault {
+impl CredentialStore {
+    pub fn new(store: Box<dyn Store>, key_path: PathBuf) -> CredentialStore {
+        CredentialStore {
             store,
             key_path,
             key: OnceLock::new(),
@@ -122,7 +122,7 @@ impl Vault {
         Ok(self.store.identity(false)?)
     }
 
-    fn open_version(&self, identity: &Identity, v: &Version) -> Result<Option<SecretValue>> {
+    fn open_version(&self, identity: &Identity, v: &Record) -> Result<Option<SecretValue>> {
         let Some(sealed) = &v.sealed else {
             return Ok(None);
         };
@@ -141,7 +141,7 @@ impl Vault {
     fn write<'v>(
         &self,
         name: CredentialName,
-        mut make: impl FnMut(Option<&Version>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
+        mut make: impl FnMut(Option<&Record>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
     ) -> Result<(u64, Action)> {
         // The key before the store: a first write whose key cannot be made or read leaves
         // no store behind.
@@ -180,7 +180,7 @@ impl Vault {
                     value,
                 )
             });
-            let record = Version {
+            let record = Record {
                 name: name_text.clone(),
                 version,
                 action,
@@ -214,7 +214,7 @@ impl Vault {
         let warnings = check_value(name, value.expose())
             .map_err(|violation| Error::InvalidValue { name, violation })?;
         let (version, action) = self.write(name, |latest| {
-            let action = if latest.is_some_and(Version::is_live) {
+            let action = if latest.is_some_and(Record::is_live) {
                 Action::Update
             } else {
                 Action::Create
@@ -245,7 +245,7 @@ impl Vault {
         &self,
         identity: &Identity,
         name: CredentialName,
-        v: &Version,
+        v: &Record,
     ) -> Result<Option<Entry>> {
         Ok(self.open_version(identity, v)?.map(|value| Entry {
             name,
@@ -294,7 +294,7 @@ impl Vault {
             return Err(Error::NotFound { name });
         }
         let (version, _) = self.write(name, |latest| {
-            if latest.is_some_and(Version::is_live) {
+            if latest.is_some_and(Record::is_live) {
                 Ok((Action::Remove, None, None))
             } else {
                 Err(Error::NotFound { name })
@@ -371,7 +371,7 @@ impl Vault {
         &self,
         identity: &Identity,
         name: CredentialName,
-        history: &[Version],
+        history: &[Record],
     ) -> Result<(u64, SecretValue)> {
         let current = match history.last() {
             Some(v) => self.open_version(identity, v)?,
@@ -393,8 +393,8 @@ mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
 
-    fn vault(dir: &Path) -> Vault {
-        Vault::new(
+    fn vault(dir: &Path) -> CredentialStore {
+        CredentialStore::new(
             Box::new(SqliteStore::new(dir.join("store.db"))),
             dir.join("key"),
         )
