@@ -161,3 +161,21 @@ fn a_bad_folder_is_a_clear_error_and_the_previous_file_stays() {
     assert!(!text.contains("# old"));
     assert!(text.contains(r#"code="incomplete""#));
 }
+
+#[test]
+fn example_alert_rules_pass_promtool() {
+    let rules =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/prometheus/cio-alerts.yml");
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .expect("promtool is installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("SUCCESS: 3 rules found"), "{text}");
+}
