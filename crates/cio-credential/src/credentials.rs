@@ -53,6 +53,43 @@ pub struct Written {
     pub warnings: Vec<Warning>,
 }
 
+/// What a purge destroyed, and whether the store still holds it in earlier revisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged {
+    pub name: CredentialName,
+    /// How many versions were destroyed (0 only when compacting after an earlier purge).
+    pub versions: usize,
+    pub earlier_revisions: EarlierRevisions,
+}
+
+/// Whether a store still holds purged versions in earlier revisions of itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlierRevisions {
+    /// The store keeps no earlier revisions (the embedded store): the versions are gone.
+    NotKept,
+    /// The store keeps them until its history is compacted (etcd).
+    Kept,
+    /// The store's history was compacted at this revision (etcd): they are gone from it.
+    Compacted { revision: i64 },
+}
+
+impl Purged {
+    /// What the administrator should know when the store held or holds the destroyed
+    /// versions in earlier revisions; `None` when they are simply gone.
+    pub fn note(&self) -> Option<String> {
+        let name = self.name;
+        match self.earlier_revisions {
+            EarlierRevisions::NotKept => None,
+            EarlierRevisions::Kept => Some(format!(
+                "etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact {name} (this drops the earlier revisions of every key in the cluster, not only cio's)"
+            )),
+            EarlierRevisions::Compacted { revision } => Some(format!(
+                "etcd's history was compacted at revision {revision}: no earlier revision holds the destroyed versions (the members' write-ahead logs and free database pages may hold their sealed bytes until etcd's next snapshot and 'etcdctl defrag')"
+            )),
+        }
+    }
+}
+
 /// A store with the key that opens it.
 pub struct CredentialStore {
     store: Box<dyn Store>,
@@ -303,13 +340,33 @@ impl CredentialStore {
         Ok(version)
     }
 
-    /// Destroys every version of `name`. Returns how many versions there were.
-    pub fn purge(&self, name: CredentialName) -> Result<usize> {
-        let purged = self.store.purge(&name.to_string())?;
-        if purged == 0 {
+    /// Destroys every version of `name`; with `compact`, then also compacts the store's
+    /// history ([`Store::compact`]), so that a store that keeps earlier revisions (etcd) no
+    /// longer holds them either. Compacting after an earlier purge (nothing left of `name`)
+    /// is allowed in a store that exists; otherwise a name without versions is
+    /// [`Error::NotFound`].
+    pub fn purge(&self, name: CredentialName, compact: bool) -> Result<Purged> {
+        let versions = self.store.purge(&name.to_string())?;
+        let keeps_revisions = self.store.keeps_revisions();
+        let compacting = compact && keeps_revisions;
+        if versions == 0 && !(compacting && self.read_identity()?.is_some()) {
             return Err(Error::NotFound { name });
         }
-        Ok(purged)
+        let earlier_revisions = if !keeps_revisions {
+            EarlierRevisions::NotKept
+        } else if !compacting {
+            EarlierRevisions::Kept
+        } else {
+            match self.store.compact()? {
+                Some(revision) => EarlierRevisions::Compacted { revision },
+                None => EarlierRevisions::NotKept,
+            }
+        };
+        Ok(Purged {
+            name,
+            versions,
+            earlier_revisions,
+        })
     }
 
     /// Every version of `name`, oldest first, opened.
@@ -449,9 +506,14 @@ mod tests {
         assert_eq!(history.len(), 6);
         assert!(history[2].value.is_none());
         assert_eq!(history[5].restored_from, Some(2));
-        assert_eq!(vault.purge(n).unwrap(), 6);
+        let purged = vault.purge(n, false).unwrap();
+        assert_eq!(
+            (purged.versions, purged.earlier_revisions, purged.note()),
+            (6, EarlierRevisions::NotKept, None)
+        );
         assert!(vault.history(n).unwrap().is_empty());
-        assert!(matches!(vault.purge(n), Err(Error::NotFound { .. })));
+        assert!(matches!(vault.purge(n, false), Err(Error::NotFound { .. })));
+        assert!(matches!(vault.purge(n, true), Err(Error::NotFound { .. })));
     }
 
     #[test]

@@ -348,6 +348,10 @@ pub struct RemoveArgs {
     /// Destroy the credential and every earlier version; this cannot be undone
     #[arg(long)]
     pub purge: bool,
+    /// With --purge on an etcd store: also compact etcd's history, which otherwise keeps the
+    /// destroyed versions readable at earlier revisions (drops every key's earlier revisions)
+    #[arg(long, requires = "purge")]
+    pub compact: bool,
 }
 
 #[derive(Args)]

@@ -192,6 +192,20 @@ pub trait Store: Send + Sync {
 
     /// Destroys every version of `name`; returns how many there were.
     fn purge(&self, name: &str) -> Result<usize, StoreError>;
+
+    /// Whether the store keeps what [`Store::purge`] destroyed readable in earlier revisions
+    /// of itself until [`Store::compact`] (etcd keeps every key's history until the cluster
+    /// compacts it). `false`: purged versions are gone at once (SQLite zeroes their pages).
+    fn keeps_revisions(&self) -> bool {
+        false
+    }
+
+    /// Discards the store's earlier revisions, so that purged versions are gone from them too.
+    /// `Ok(None)` when the store keeps none; for etcd, the revision the cluster was compacted
+    /// at — the whole cluster's history before it, not only this store's keys.
+    fn compact(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// A store location that cannot be used. The message never repeats the location text (it

@@ -330,3 +330,187 @@ fn a_tls_cluster_store_from_the_configuration_file_and_from_flags() {
         .success()
         .stdout(predicates::str::contains("cio_minio_access_key"));
 }
+
+/// `remove --purge` on etcd says that etcd keeps earlier revisions until its history is
+/// compacted; `--compact` compacts it, after which the old revision no longer answers.
+#[test]
+fn purge_says_etcd_keeps_revisions_and_compact_drops_them() {
+    let etcd = EtcdCluster::single();
+    let url = etcd.url("/cio/credentials");
+    let node = Node::new(&url);
+    node.create("cio_minio_secret_key", "first-secret-value");
+    node.create("cio_minio_secret_key", "second-secret-value");
+    node.create("cio_minio_access_key", "minio");
+    let first = "/cio/credentials/v/cio_minio_secret_key/00000000000000000001";
+    let out = etcd.etcdctl(&["get", first, "--write-out=json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let old = json["kvs"][0]["mod_revision"].as_i64().unwrap();
+    let sealed = json["kvs"][0]["value"].as_str().unwrap().to_string();
+    let at_old = || {
+        let rev = format!("--rev={old}");
+        let out = etcd.etcdctl(&["get", "--prefix", "/cio/credentials/v/", &rev, "-w", "json"]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).contains(&sealed),
+            out,
+        )
+    };
+
+    let out = node
+        .cio(
+            &["credential", "remove", "--purge", "cio_minio_secret_key"],
+            "",
+        )
+        .success();
+    assert_eq!(
+        stdout(&out),
+        "Succeed: Purge credential: cio_minio_secret_key (2 versions destroyed)\n"
+    );
+    assert_eq!(
+        stderr(&out),
+        "Warning: etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact cio_minio_secret_key (this drops the earlier revisions of every key in the cluster, not only cio's)\n"
+    );
+    let (ok, holds_old_value, _) = at_old();
+    assert!(ok && holds_old_value, "etcd still answers the old revision");
+
+    // Compacting after the purge, as the warning says.
+    let out = node
+        .cio(
+            &[
+                "credential",
+                "remove",
+                "--purge",
+                "--compact",
+                "cio_minio_secret_key",
+            ],
+            "",
+        )
+        .success();
+    assert_eq!(
+        stdout(&out),
+        "Succeed: Purge credential: cio_minio_secret_key (0 versions destroyed)\n"
+    );
+    assert!(
+        stderr(&out).starts_with("Warning: etcd's history was compacted at revision "),
+        "{}",
+        stderr(&out)
+    );
+    let (ok, holds_old_value, out) = at_old();
+    assert!(!ok && !holds_old_value);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("required revision has been compacted"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Purge and compact in one go, with JSON; the other credentials are untouched.
+    node.create("cio_minio_secret_key", "third-secret-value");
+    let out = node
+        .cio(
+            &[
+                "credential",
+                "rm",
+                "cio_minio_secret_key",
+                "--purge",
+                "--compact",
+                "--json",
+            ],
+            "",
+        )
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["versions_destroyed"], 1);
+    assert_eq!(v["earlier_revisions_kept"], false);
+    assert!(v["compacted_revision"].as_i64().unwrap() > old, "{v}");
+    let out = node
+        .cio(
+            &["credential", "show", "cio_minio_access_key", "--reveal"],
+            "",
+        )
+        .success();
+    assert_eq!(stdout(&out), "minio\n");
+
+    // --compact means nothing without --purge; a name the store never held is not found,
+    // even with --compact, in a store that was never created.
+    node.cio(
+        &["credential", "rm", "cio_minio_access_key", "--compact"],
+        "",
+    )
+    .code(2);
+    let fresh = Node::new(&etcd.url("/cio/never-created"));
+    fresh
+        .cio(
+            &[
+                "credential",
+                "rm",
+                "--purge",
+                "--compact",
+                "cio_minio_access_key",
+            ],
+            "",
+        )
+        .code(1);
+}
+
+/// The embedded store keeps no earlier revisions: purge says nothing more, and `--compact`
+/// changes nothing.
+#[test]
+fn purge_on_the_embedded_store_has_no_revisions_to_compact() {
+    let env = TestEnv::new();
+    env.create("cio_minio_secret_key", "a-secret-value");
+    let out = env
+        .cio(&[
+            "credential",
+            "rm",
+            "--purge",
+            "--compact",
+            "cio_minio_secret_key",
+        ])
+        .success();
+    assert_eq!(
+        stdout(&out),
+        "Succeed: Purge credential: cio_minio_secret_key (1 versions destroyed)\n"
+    );
+    assert_eq!(stderr(&out), "");
+}
+
+/// Issue 9: no part of a broken etcd location reaches the output — user-info or anything
+/// after it, in text or JSON, from the flag, the environment or cio.toml.
+#[test]
+fn a_broken_etcd_location_is_never_echoed() {
+    let env = TestEnv::new();
+    for location in [
+        "etcd://root:Canary-Pw-1@node-a:2379/cio",
+        "etcds://root:Canary/Pw-1@node-a",
+        "ETCD://node-a:Canary-Pw-1",
+        "etcd://node-a/Canary Pw 1",
+    ] {
+        for json in [false, true] {
+            let mut args = vec!["credential", "list", "--store", location];
+            if json {
+                args.push("--json");
+            }
+            let out = env.cio(&args).code(2);
+            let both = format!("{}{}", stdout(&out), stderr(&out));
+            assert!(both.contains("the store location is not valid"), "{both}");
+            assert!(!both.contains("Canary"), "{location}: {both}");
+            assert!(!both.contains("node-a"), "{location}: {both}");
+        }
+        let out = env
+            .cmd()
+            .env("CIO_STORE", location)
+            .args(["credential", "list"])
+            .assert()
+            .code(2);
+        assert!(!stderr(&out).contains("Canary"), "{}", stderr(&out));
+        std::fs::write(env.config(), format!("store = \"{location}\"\n")).unwrap();
+        let out = env
+            .cmd()
+            .env_remove("CIO_STORE")
+            .args(["credential", "list"])
+            .assert()
+            .code(2);
+        assert!(!stderr(&out).contains("Canary"), "{}", stderr(&out));
+        std::fs::write(env.config(), "").unwrap();
+    }
+}

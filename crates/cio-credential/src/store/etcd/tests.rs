@@ -1,0 +1,170 @@
+//! The etcd store against a real etcd member started by the test: the shared store suite,
+//! the documented key layout, foreign keys, compaction after a purge, and nothing listening.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::store::Action;
+use crate::store::suite;
+use testkit::etcd::EtcdCluster;
+
+fn store(cluster: &EtcdCluster, prefix: &str) -> EtcdStore {
+    let Some(spec) = EtcdSpec::parse(&cluster.url(prefix)).unwrap() else {
+        panic!("not an etcd location");
+    };
+    EtcdStore::new(spec, EtcdOptions::default()).unwrap()
+}
+
+/// The shared suite against one real etcd member, each case under its own prefix.
+#[test]
+fn suite_against_a_single_member() {
+    let cluster = EtcdCluster::single();
+    let empty = store(&cluster, "/t/empty");
+    suite::empty_store_has_nothing(&empty);
+    assert!(empty.identity(false).unwrap().is_none());
+    let out = cluster.etcdctl(&["get", "--prefix", "/t/empty", "--keys-only"]);
+    assert!(out.stdout.is_empty(), "reading creates nothing");
+
+    suite::identity_is_stable(&store(&cluster, "/t/identity"));
+    suite::append_is_conditional(&store(&cluster, "/t/append"));
+    suite::other_keys_are_refused(&store(&cluster, "/t/keys"));
+    suite::removes_are_versions_and_purge_destroys(&store(&cluster, "/t/purge"));
+    suite::concurrent_appends_lose_nothing(|| Box::new(store(&cluster, "/t/concurrent")));
+
+    // The layout is the documented one.
+    let s = store(&cluster, "/t/layout");
+    let id = s.identity(true).unwrap().unwrap();
+    s.append(
+        0,
+        &Record {
+            name: "cio_aws_access_key".into(),
+            version: 1,
+            action: Action::Create,
+            restored_from: None,
+            written_at_ms: 7,
+            sealed: Some(vec![1, 2, 3]),
+        },
+        "fp",
+    )
+    .unwrap();
+    let out = cluster.etcdctl(&["get", "--prefix", "/t/layout/"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "/t/layout/head/cio_aws_access_key",
+            "1",
+            "/t/layout/meta/key_fingerprint",
+            "fp",
+            "/t/layout/meta/store_id",
+            id.store_id.as_str(),
+            "/t/layout/v/cio_aws_access_key/00000000000000000001",
+            r#"{"format":1,"action":"create","written_at_ms":7,"sealed":"AQID"}"#,
+        ]
+    );
+}
+
+#[test]
+fn foreign_keys_under_the_prefix_are_refused() {
+    let cluster = EtcdCluster::single();
+    let out = cluster.etcdctl(&["put", "/other/app/config", "x"]);
+    assert!(out.status.success());
+    let err = store(&cluster, "/other").identity(true).unwrap_err();
+    assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+    let out = cluster.etcdctl(&["get", "--prefix", "/other", "--keys-only"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "/other/app/config"
+    );
+}
+
+#[test]
+fn nothing_listening_is_unreachable_quickly() {
+    let endpoint = format!("127.0.0.1:{}", testkit::free_port());
+    let spec = EtcdSpec::parse(&format!("etcd://{endpoint}"))
+        .unwrap()
+        .unwrap();
+    let s = EtcdStore::new(
+        spec,
+        EtcdOptions {
+            timeout: Some(Duration::from_secs(1)),
+            ..EtcdOptions::default()
+        },
+    )
+    .unwrap();
+    let start = Instant::now();
+    let err = s.latest("x").unwrap_err();
+    assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the credential store etcd://{endpoint}/cio/credentials cannot be reached: no member answered within 1s ({endpoint}: Connection refused (os error 111))"
+        )
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// The mod revision of `key`, read with etcdctl.
+fn mod_revision(cluster: &EtcdCluster, key: &str) -> i64 {
+    let out = cluster.etcdctl(&["get", key, "--write-out=json"]);
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["kvs"][0]["mod_revision"].as_i64().unwrap()
+}
+
+/// etcd keeps a purged version readable at earlier revisions until the cluster's history is
+/// compacted; `compact` compacts at the current revision, and the old value is gone.
+#[test]
+fn purged_versions_stay_in_earlier_revisions_until_compacted() {
+    let cluster = EtcdCluster::single();
+    let s = store(&cluster, "/t/compact");
+    s.identity(true).unwrap();
+    let version = |name: &str, sealed: &[u8]| Record {
+        name: name.into(),
+        version: 1,
+        action: Action::Create,
+        restored_from: None,
+        written_at_ms: 7,
+        sealed: Some(sealed.to_vec()),
+    };
+    s.append(0, &version("gone", b"purged-canary"), "fp")
+        .unwrap();
+    s.append(0, &version("kept", b"kept-value"), "fp").unwrap();
+    let written = mod_revision(&cluster, "/t/compact/v/gone/00000000000000000001");
+    let canary = wire::b64(b"purged-canary");
+    assert!(s.keeps_revisions());
+    assert_eq!(s.purge("gone").unwrap(), 1);
+
+    let at_written = || {
+        let rev = format!("--rev={written}");
+        cluster.etcdctl(&["get", "--prefix", "/t/compact/v/", &rev])
+    };
+    let before = at_written();
+    assert!(before.status.success());
+    assert!(String::from_utf8_lossy(&before.stdout).contains(&canary));
+
+    let revision = s.compact().unwrap().unwrap();
+    assert!(revision > written, "{revision} > {written}");
+    let after = at_written();
+    assert!(!after.status.success());
+    assert!(!String::from_utf8_lossy(&after.stdout).contains(&canary));
+    assert!(
+        String::from_utf8_lossy(&after.stderr).contains("required revision has been compacted"),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    // Nothing was written since: the same revision again, which etcd answers "already
+    // compacted", and that is success.
+    assert_eq!(s.compact().unwrap(), Some(revision));
+    // The store itself lost nothing: its versions are keys, not revisions.
+    assert!(s.latest("gone").unwrap().is_none());
+    assert_eq!(
+        s.latest("kept").unwrap().unwrap().sealed.as_deref(),
+        Some(&b"kept-value"[..])
+    );
+}

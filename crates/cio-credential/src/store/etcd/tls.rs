@@ -1,0 +1,87 @@
+//! TLS for `etcds://`: the CA that signed the members' certificates (or the built-in web roots
+//! when none is given) and an optional client certificate and key — etcdctl's `--cacert`,
+//! `--cert` and `--key`, read from PEM files when the store is opened.
+
+use std::fs;
+use std::path::Path;
+
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+use zeroize::Zeroizing;
+
+use super::gateway::EtcdOptions;
+use crate::store::StoreError;
+
+/// Reads a PEM file for TLS, naming it in the error. Zeroized when dropped: it may be a key.
+fn read_pem(location: &str, what: &str, path: &Path) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|e| StoreError::Tls {
+            location: location.to_string(),
+            detail: format!("the {what} {} cannot be read: {e}", path.display()),
+        })
+}
+
+/// The TLS configuration for the store at `location` from the files in `options`, or [`StoreError::Tls`] naming the file
+/// that cannot be read or holds no certificate or key.
+pub(super) fn tls_config(location: &str, options: &EtcdOptions) -> Result<TlsConfig, StoreError> {
+    let tls_err = |detail: String| StoreError::Tls {
+        location: location.to_string(),
+        detail,
+    };
+    let mut builder = TlsConfig::builder();
+    if let Some(ca) = &options.cacert {
+        let pem = read_pem(location, "CA certificate file", ca)?;
+        let mut certs: Vec<Certificate<'static>> = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(PemItem::Certificate(c)) => certs.push(c),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(tls_err(format!(
+                        "the CA certificate file {} is not PEM: {e}",
+                        ca.display()
+                    )));
+                }
+            }
+        }
+        if certs.is_empty() {
+            return Err(tls_err(format!(
+                "the CA certificate file {} holds no certificate",
+                ca.display()
+            )));
+        }
+        builder = builder.root_certs(RootCerts::new_with_certs(&certs));
+    }
+    match (&options.cert, &options.key) {
+        (Some(cert), Some(key)) => {
+            let pem = read_pem(location, "client certificate file", cert)?;
+            let chain = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect::<Vec<_>>();
+            if chain.is_empty() {
+                return Err(tls_err(format!(
+                    "the client certificate file {} holds no certificate",
+                    cert.display()
+                )));
+            }
+            let key_pem = read_pem(location, "client key file", key)?;
+            let key = PrivateKey::from_pem(&key_pem).map_err(|_| {
+                tls_err(format!(
+                    "the client key file {} holds no PEM private key",
+                    key.display()
+                ))
+            })?;
+            builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(tls_err(
+                "a client certificate needs its key, and a key its certificate: give both or neither".into(),
+            ));
+        }
+    }
+    Ok(builder.build())
+}
