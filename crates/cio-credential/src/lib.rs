@@ -1,6 +1,7 @@
 //! The library behind `cio credential`: the credential catalog, secret types, encryption at
 //! rest, the stores, and the checks. No terminal, no `process::exit`: the binary renders.
 
+pub mod audit;
 pub mod catalog;
 pub mod config;
 pub mod credentials;

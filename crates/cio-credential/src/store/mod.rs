@@ -88,6 +88,23 @@ impl Record {
     }
 }
 
+/// One entry of a store's change log, as a backend keeps it: its number (1, 2, ... without
+/// gaps) and its sealed bytes (see [`crate::audit`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub seq: u64,
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for LogRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogRecord")
+            .field("seq", &self.seq)
+            .field("sealed", &self.sealed.len())
+            .finish()
+    }
+}
+
 /// What a store is: its random id (bound into every sealed value) and the fingerprint of
 /// the key that seals it, once something was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
