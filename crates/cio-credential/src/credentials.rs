@@ -12,10 +12,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::catalog::{CredentialName, SetId, Warning, check_value};
+use crate::catalog::{CredentialName, Warning, check_value};
 use crate::crypto::{Binding, Key, KeyError, create_key, load_key};
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
+use crate::sets::{Listing, Purpose, SetFilter, SetValues, Stored, select};
 use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
 
 /// How often a write is retried after losing a race before it gives up.
@@ -25,10 +26,24 @@ const MAX_RETRIES: usize = 1000;
 #[derive(Debug)]
 pub struct Entry {
     pub name: CredentialName,
+    /// 1 for the first write of the name, one more for each write since.
     pub version: u64,
     pub action: Action,
+    /// When the latest write happened, in milliseconds since the Unix epoch.
     pub updated_ms: i64,
     pub value: SecretValue,
+}
+
+impl Entry {
+    /// The entry without its value.
+    pub fn stored(&self) -> Stored {
+        Stored {
+            name: self.name,
+            version: self.version,
+            action: self.action,
+            updated_ms: self.updated_ms,
+        }
+    }
 }
 
 /// One version in a credential's history, opened where it holds a value.
@@ -90,28 +105,45 @@ impl Purged {
     }
 }
 
-/// A store with the key that opens it.
+/// A store with the key file whose store key seals and opens its values.
 pub struct CredentialStore {
     store: Box<dyn Store>,
-    key_path: PathBuf,
+    key_file: PathBuf,
     key: OnceLock<Key>,
 }
 
+impl std::fmt::Debug for CredentialStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialStore")
+            .field("location", &self.store.location())
+            .field("key_file", &self.key_file)
+            .finish_non_exhaustive()
+    }
+}
+
 impl CredentialStore {
-    pub fn new(store: Box<dyn Store>, key_path: PathBuf) -> CredentialStore {
+    /// Pairs `store` with the store key in `key_file`. Touches neither: the key file is read
+    /// (or created, by a store's first write) when a value is first sealed or opened.
+    pub fn new(store: Box<dyn Store>, key_file: PathBuf) -> CredentialStore {
         CredentialStore {
             store,
-            key_path,
+            key_file,
             key: OnceLock::new(),
         }
     }
 
-    pub fn store(&self) -> &dyn Store {
+    pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }
 
-    pub fn key_path(&self) -> &Path {
-        &self.key_path
+    /// Where the store is, for messages (a path, or a URL without user or password).
+    pub fn location(&self) -> String {
+        self.store.location()
+    }
+
+    /// The key file that seals this store.
+    pub fn key_file(&self) -> &Path {
+        &self.key_file
     }
 
     /// The key for a store with this identity; creates one only if `create` and the store
@@ -120,10 +152,10 @@ impl CredentialStore {
         if let Some(key) = self.key.get() {
             return Ok(key);
         }
-        let key = match (load_key(&self.key_path)?, &identity.key_fingerprint) {
+        let key = match (load_key(&self.key_file)?, &identity.key_fingerprint) {
             (Some(key), Some(fp)) if key.fingerprint() != fp => {
                 return Err(KeyError::Mismatch {
-                    path: self.key_path.clone(),
+                    path: self.key_file.clone(),
                     key_fingerprint: key.fingerprint().to_string(),
                     store_fingerprint: fp.clone(),
                 }
@@ -132,15 +164,15 @@ impl CredentialStore {
             (Some(key), _) => key,
             (None, Some(fp)) => {
                 return Err(KeyError::Missing {
-                    path: self.key_path.clone(),
+                    path: self.key_file.clone(),
                     store_fingerprint: fp.clone(),
                 }
                 .into());
             }
-            (None, None) if create => create_key(&self.key_path)?,
+            (None, None) if create => create_key(&self.key_file)?,
             (None, None) => {
                 return Err(KeyError::Missing {
-                    path: self.key_path.clone(),
+                    path: self.key_file.clone(),
                     store_fingerprint: "(none yet)".into(),
                 }
                 .into());
@@ -234,7 +266,7 @@ impl CredentialStore {
                     ..
                 }) => {
                     return Err(KeyError::Mismatch {
-                        path: self.key_path.clone(),
+                        path: self.key_file.clone(),
                         key_fingerprint,
                         store_fingerprint,
                     }
@@ -293,17 +325,28 @@ impl CredentialStore {
         }))
     }
 
-    /// Every live credential, in catalog order.
+    /// Every live credential, in catalog order, without opening a value (and without the
+    /// key): one read of the store.
+    pub fn listing(&self) -> Result<Listing> {
+        Ok(self
+            .store
+            .list_latest()?
+            .iter()
+            .filter_map(stored)
+            .collect())
+    }
+
+    /// Every live credential, in catalog order, opened.
     pub fn list(&self) -> Result<Vec<Entry>> {
         let Some(identity) = self.read_identity()? else {
             return Ok(Vec::new());
         };
         let mut entries = Vec::new();
-        for v in self.store.list_latest()? {
-            let Ok(name) = v.name.parse::<CredentialName>() else {
+        for record in self.store.list_latest()? {
+            let Ok(name) = record.name.parse::<CredentialName>() else {
                 continue;
             };
-            if let Some(entry) = self.entry(&identity, name, &v)? {
+            if let Some(entry) = self.entry(&identity, name, &record)? {
                 entries.push(entry);
             }
         }
@@ -311,18 +354,32 @@ impl CredentialStore {
         Ok(entries)
     }
 
-    /// The live values of a set's four names (`None` where missing), in field order.
-    pub fn set(&self, set: SetId) -> Result<[Option<Entry>; 4]> {
-        let mut out: [Option<Entry>; 4] = Default::default();
-        for entry in self.list()? {
-            if entry.name.set() == set {
-                let slot = set.names().iter().position(|n| *n == entry.name);
-                if let Some(i) = slot {
-                    out[i] = Some(entry);
-                }
+    /// The values of the sets `filter` means for `purpose` (see [`select`]), in catalog
+    /// order: the sets are chosen on one read of the store, and only their values are
+    /// opened, each once.
+    pub fn sets(&self, filter: &SetFilter, purpose: Purpose) -> Result<Vec<SetValues>> {
+        let records = self.store.list_latest()?;
+        let listing: Listing = records.iter().filter_map(stored).collect();
+        let mut sets: Vec<SetValues> = select(&listing, filter, purpose)?
+            .into_iter()
+            .map(SetValues::empty)
+            .collect();
+        let Some(identity) = self.read_identity()? else {
+            // A store without an id holds nothing.
+            return Ok(sets);
+        };
+        for record in &records {
+            let Ok(name) = record.name.parse::<CredentialName>() else {
+                continue;
+            };
+            let Some(values) = sets.iter_mut().find(|v| v.set == name.set()) else {
+                continue;
+            };
+            if let Some(value) = self.open_version(&identity, record)? {
+                values.set_field(name.field, value);
             }
         }
-        Ok(out)
+        Ok(sets)
     }
 
     /// Removes `name`; the value stays in the history and can be restored.
@@ -445,125 +502,13 @@ impl CredentialStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::sqlite::SqliteStore;
-
-    fn vault(dir: &Path) -> CredentialStore {
-        CredentialStore::new(
-            Box::new(SqliteStore::new(dir.join("store.db"))),
-            dir.join("key"),
-        )
-    }
-
-    fn name(s: &str) -> CredentialName {
-        s.parse().unwrap()
-    }
-
-    fn v(s: &str) -> SecretValue {
-        SecretValue::new(s.to_string())
-    }
-
-    #[test]
-    fn put_get_update_remove_restore() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = vault(dir.path());
-        let n = name("cio_minio_secret_key");
-        assert!(vault.get(n).unwrap().is_none());
-        let w = vault.put(n, &v("first-secret")).unwrap();
-        assert_eq!((w.version, w.action), (1, Action::Create));
-        let w = vault.put(n, &v("second-secret")).unwrap();
-        assert_eq!((w.version, w.action), (2, Action::Update));
-        assert_eq!(
-            vault.get(n).unwrap().unwrap().value.expose(),
-            "second-secret"
-        );
-        assert_eq!(vault.remove(n).unwrap(), 3);
-        assert!(vault.get(n).unwrap().is_none());
-        assert!(matches!(vault.remove(n), Err(Error::NotFound { .. })));
-        let w = vault.restore(n, None).unwrap();
-        assert_eq!((w.version, w.action), (4, Action::Restore));
-        assert_eq!(
-            vault.get(n).unwrap().unwrap().value.expose(),
-            "second-secret"
-        );
-        vault.restore(n, None).unwrap();
-        assert_eq!(
-            vault.get(n).unwrap().unwrap().value.expose(),
-            "first-secret"
-        );
-        vault.restore(n, Some(2)).unwrap();
-        assert_eq!(
-            vault.get(n).unwrap().unwrap().value.expose(),
-            "second-secret"
-        );
-        assert!(matches!(
-            vault.restore(n, Some(99)),
-            Err(Error::NoSuchVersion { version: 99, .. })
-        ));
-        let history = vault.history(n).unwrap();
-        assert_eq!(history.len(), 6);
-        assert!(history[2].value.is_none());
-        assert_eq!(history[5].restored_from, Some(2));
-        let purged = vault.purge(n, false).unwrap();
-        assert_eq!(
-            (purged.versions, purged.earlier_revisions, purged.note()),
-            (6, EarlierRevisions::NotKept, None)
-        );
-        assert!(vault.history(n).unwrap().is_empty());
-        assert!(matches!(vault.purge(n, false), Err(Error::NotFound { .. })));
-        assert!(matches!(vault.purge(n, true), Err(Error::NotFound { .. })));
-    }
-
-    #[test]
-    fn bad_values_change_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = vault(dir.path());
-        let err = vault
-            .put(name("cio_aws_access_key"), &v("not-a-key"))
-            .unwrap_err();
-        assert!(matches!(err, Error::InvalidValue { .. }));
-        assert!(!dir.path().join("store.db").exists());
-        assert!(!dir.path().join("key").exists());
-    }
-
-    #[test]
-    fn a_wrong_or_missing_key_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let n = name("cio_minio_access_key");
-        vault(dir.path()).put(n, &v("minio")).unwrap();
-        let key = std::fs::read(dir.path().join("key")).unwrap();
-        std::fs::remove_file(dir.path().join("key")).unwrap();
-        let err = vault(dir.path()).list().unwrap_err();
-        assert!(
-            matches!(err, Error::Key(KeyError::Missing { .. })),
-            "{err:?}"
-        );
-        // Writing does not silently make a new key for old data.
-        let err = vault(dir.path()).put(n, &v("other")).unwrap_err();
-        assert!(
-            matches!(err, Error::Key(KeyError::Missing { .. })),
-            "{err:?}"
-        );
-        assert!(!dir.path().join("key").exists());
-
-        create_key(&dir.path().join("key")).unwrap();
-        let err = vault(dir.path()).get(n).unwrap_err();
-        assert!(
-            matches!(err, Error::Key(KeyError::Mismatch { .. })),
-            "{err:?}"
-        );
-        std::fs::remove_file(dir.path().join("key")).unwrap();
-        std::fs::write(dir.path().join("key"), key).unwrap();
-        std::fs::set_permissions(
-            dir.path().join("key"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .unwrap();
-        assert_eq!(
-            vault(dir.path()).get(n).unwrap().unwrap().value.expose(),
-            "minio"
-        );
-    }
+/// A live record's metadata; `None` for a removed name or one outside the catalog.
+fn stored(record: &Record) -> Option<Stored> {
+    let name = record.name.parse().ok()?;
+    record.is_live().then_some(Stored {
+        name,
+        version: record.version,
+        action: record.action,
+        updated_ms: record.written_at_ms,
+    })
 }

@@ -6,8 +6,9 @@
 //! - guidance: [`Error::hint`] says what to do next, in one line;
 //! - context: the message names the credential, file or store concerned, and never a value.
 
+use std::path::PathBuf;
+
 use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
-use crate::config::ConfigError;
 use crate::crypto::{DoesNotOpen, KeyError};
 use crate::store::{SpecError, StoreError};
 
@@ -44,8 +45,9 @@ pub enum Error {
     },
     #[error("{0}")]
     NoSuchSet(String),
+    /// The store key (the key file) is missing, unreadable or not the store's.
     #[error(transparent)]
-    Key(#[from] KeyError),
+    StoreKey(#[from] KeyError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -58,9 +60,43 @@ pub enum Error {
     MigrationRefused { name: String, reason: String },
     #[error("cannot migrate: {0} is the source store itself")]
     MigrationIntoItself(String),
+    #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not")]
+    EtcdPasswordMissing,
+    #[error("cannot read the etcd password: {0}")]
+    EtcdPasswordUnreadable(std::io::Error),
 }
 
-fn list_names(names: &[CredentialName]) -> String {
+/// What can go wrong with the node configuration file (`cio.toml`). Every message names the
+/// file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} cannot be read: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path} is not valid: {detail}")]
+    Invalid { path: PathBuf, detail: String },
+}
+
+impl ConfigError {
+    /// What the administrator should do next.
+    pub fn hint(&self) -> String {
+        match self {
+            ConfigError::Io { path, .. } => format!(
+                "make {} readable by this user, or point CIO_CONFIG at another file",
+                path.display()
+            ),
+            ConfigError::Invalid { path, .. } => format!(
+                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key, as TOML strings",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Names as a comma-separated list, for messages.
+pub(crate) fn list_names(names: &[CredentialName]) -> String {
     names
         .iter()
         .map(ToString::to_string)
@@ -79,9 +115,11 @@ impl Error {
             | Error::IncompleteSet { .. }
             | Error::NoSuchSet(_)
             | Error::MigrationRefused { .. }
-            | Error::MigrationIntoItself(_) => ErrorKind::Failed,
+            | Error::MigrationIntoItself(_)
+            | Error::EtcdPasswordMissing
+            | Error::EtcdPasswordUnreadable(_) => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
-            Error::Key(_) | Error::Store(_) | Error::DoesNotOpen(_) => ErrorKind::Unusable,
+            Error::StoreKey(_) | Error::Store(_) | Error::DoesNotOpen(_) => ErrorKind::Unusable,
         }
     }
 
@@ -109,7 +147,7 @@ impl Error {
             Error::NoSuchSet(_) => {
                 "create the set's four credentials ('cio credential create --help' lists them), or name another set with --provider aws|minio and --alternate".to_string()
             }
-            Error::Key(e) => e.hint(),
+            Error::StoreKey(e) => e.hint(),
             Error::Store(e) => e.hint(),
             Error::Spec(e) => e.hint(),
             Error::Config(e) => e.hint(),
@@ -118,6 +156,12 @@ impl Error {
             }
             Error::MigrationIntoItself(_) => {
                 "name the store to copy from with --store (e.g. --store /var/lib/cio/credentials.db) and the cluster store with --to".to_string()
+            }
+            Error::EtcdPasswordMissing => {
+                "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it".to_string()
+            }
+            Error::EtcdPasswordUnreadable(_) => {
+                "set CIO_ETCD_PASSWORD, or run the command on a terminal".to_string()
             }
             Error::DoesNotOpen(e) => format!(
                 "restore the store from a backup, or create {} again",

@@ -40,8 +40,10 @@ pub struct Migrated {
 }
 
 /// What a migration did, name by name (sorted by name).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MigrationReport {
+    /// Where the target store is (a path, or a URL without user or password).
+    pub target: String,
     pub names: Vec<Migrated>,
 }
 
@@ -65,15 +67,26 @@ struct Plan {
     already_there: usize,
 }
 
-/// Copies every credential of `source` with its whole history into `target`, sealing each
-/// value for `target` with the source's key. See the module rules for what is refused.
-pub fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationReport> {
+impl CredentialStore {
+    /// Copies every credential of this store with its whole history into `target`, sealing
+    /// each value for `target` with this store's key. See [`crate::migrate`] for what is
+    /// refused.
+    pub fn migrate_to(&self, target: &dyn Store) -> Result<MigrationReport> {
+        migrate(self, target)
+    }
+}
+
+fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationReport> {
+    let mut report = MigrationReport {
+        target: target.location(),
+        names: Vec::new(),
+    };
     let Some(source_id) = source.store().identity(false)? else {
-        return Ok(MigrationReport::default());
+        return Ok(report);
     };
     let all = source.store().all_versions()?;
     if all.is_empty() {
-        return Ok(MigrationReport::default());
+        return Ok(report);
     }
     let key = source.opening_key(&source_id)?;
     let target_id = target.identity(false)?;
@@ -121,7 +134,6 @@ pub fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<Migration
         action: "created",
         detail: "it did not record an id".into(),
     })?;
-    let mut report = MigrationReport::default();
     for plan in &plans {
         let mut copied = 0;
         for opened in &plan.versions[plan.already_there..] {
@@ -236,110 +248,4 @@ fn already_there(
         }
     }
     Ok(existing.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::CredentialName;
-    use crate::store::sqlite::SqliteStore;
-
-    fn name(s: &str) -> CredentialName {
-        s.parse().unwrap()
-    }
-
-    fn v(s: &str) -> SecretValue {
-        SecretValue::new(s.to_string())
-    }
-
-    #[test]
-    fn sqlite_to_sqlite_copies_history_resumes_and_refuses_divergence() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("key");
-        let source = CredentialStore::new(
-            Box::new(SqliteStore::new(dir.path().join("a.db"))),
-            key.clone(),
-        );
-        let n = name("cio_minio_secret_key");
-        source.put(n, &v("first-secret")).unwrap();
-        source.put(n, &v("second-secret")).unwrap();
-        source.remove(n).unwrap();
-        source.restore(n, Some(1)).unwrap();
-        source
-            .put(name("cio_minio_access_key"), &v("minio"))
-            .unwrap();
-
-        let target_path = dir.path().join("b.db");
-        let report = migrate(&source, &SqliteStore::new(target_path.clone())).unwrap();
-        assert_eq!(report.copied(), 5);
-        let target =
-            CredentialStore::new(Box::new(SqliteStore::new(target_path.clone())), key.clone());
-        assert_eq!(target.history(n).unwrap().len(), 4);
-        let again = migrate(&source, &SqliteStore::new(target_path.clone())).unwrap();
-        assert_eq!(again.copied(), 0, "a second run copies nothing");
-        assert_eq!(again.names[1].already_there, 4);
-
-        // The target is behind (as after an interrupted migration): the rest is copied.
-        source.put(n, &v("third-secret")).unwrap();
-        let more = migrate(&source, &SqliteStore::new(target_path.clone())).unwrap();
-        assert_eq!(more.copied(), 1, "only the new version is copied");
-        assert_eq!(
-            target.get(n).unwrap().unwrap().value.expose(),
-            "third-secret"
-        );
-        let history = target.history(n).unwrap();
-        assert_eq!(history[3].restored_from, Some(1));
-        assert_eq!(history[3].value.as_ref().unwrap().expose(), "first-secret");
-        assert!(history[2].value.is_none());
-
-        // The target diverges: refused, and nothing is written.
-        target.put(n, &v("only-in-target")).unwrap();
-        source.put(n, &v("only-in-source")).unwrap();
-        let err = migrate(&source, &SqliteStore::new(target_path.clone())).unwrap_err();
-        assert!(matches!(err, Error::MigrationRefused { .. }), "{err:?}");
-        assert_eq!(
-            target.get(n).unwrap().unwrap().value.expose(),
-            "only-in-target"
-        );
-
-        // The source itself is refused.
-        let err = migrate(&source, &SqliteStore::new(dir.path().join("a.db"))).unwrap_err();
-        assert!(matches!(err, Error::MigrationIntoItself(_)), "{err:?}");
-    }
-
-    #[test]
-    fn a_target_sealed_with_another_key_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = CredentialStore::new(
-            Box::new(SqliteStore::new(dir.path().join("a.db"))),
-            dir.path().join("key-a"),
-        );
-        source
-            .put(name("cio_minio_access_key"), &v("minio"))
-            .unwrap();
-        let other = CredentialStore::new(
-            Box::new(SqliteStore::new(dir.path().join("b.db"))),
-            dir.path().join("key-b"),
-        );
-        other
-            .put(name("cio_minio_access_key"), &v("other"))
-            .unwrap();
-        let err = migrate(&source, &SqliteStore::new(dir.path().join("b.db"))).unwrap_err();
-        assert!(
-            matches!(err, Error::Store(StoreError::KeyMismatch { .. })),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn an_empty_source_copies_nothing_and_creates_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = CredentialStore::new(
-            Box::new(SqliteStore::new(dir.path().join("a.db"))),
-            dir.path().join("key"),
-        );
-        let report = migrate(&source, &SqliteStore::new(dir.path().join("b.db"))).unwrap();
-        assert_eq!(report, MigrationReport::default());
-        assert!(!dir.path().join("b.db").exists());
-    }
 }

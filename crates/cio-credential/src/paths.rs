@@ -1,9 +1,8 @@
-//! Where the store and key live by default (DESIGN.md, "Paths").
+//! Where the store and key file live by default.
 //!
 //! As root (the normal case on a cluster node): `/var/lib/cio/credentials.db` and
-//! `/etc/cio/credential.key`. Otherwise the XDG data and config folders. Flags and
-//! environment variables (`--store`/`CIO_STORE`, `--key-file`/`CIO_KEY_FILE`) override these;
-//! the binary applies that precedence.
+//! `/etc/cio/credential.key`. Otherwise the XDG data and config folders. Flags, environment
+//! variables and `cio.toml` override these; [`crate::settings`] applies that precedence.
 
 use std::ffi::OsString;
 use std::path::PathBuf;

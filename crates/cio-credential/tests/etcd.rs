@@ -6,14 +6,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use cio_credential::Error;
-use cio_credential::catalog::CredentialName;
-use cio_credential::credentials::CredentialStore;
-use cio_credential::migrate::migrate;
-use cio_credential::secret::SecretValue;
-use cio_credential::store::etcd::{EtcdAuth, EtcdOptions};
-use cio_credential::store::sqlite::SqliteStore;
-use cio_credential::store::{Store, StoreError, StoreSpec};
+use cio_credential::{
+    CredentialName, CredentialStore, Error, EtcdAuth, EtcdOptions, SecretValue, SqliteStore, Store,
+    StoreError, StoreSpec,
+};
 use testkit::etcd::{EtcdCluster, TestCerts};
 
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -288,7 +284,7 @@ fn migrate_sqlite_to_etcd_with_history() {
         .unwrap();
 
     let url = cluster.url("/cio/credentials");
-    let report = migrate(&source, open(&url, options()).as_ref()).unwrap();
+    let report = source.migrate_to(open(&url, options()).as_ref()).unwrap();
     assert_eq!(report.copied(), 5);
 
     let target = vault(&url, &key);
@@ -311,11 +307,19 @@ fn migrate_sqlite_to_etcd_with_history() {
     );
     // Re-sealed for the target: the stores have different ids.
     assert_ne!(
-        source.store().identity(false).unwrap().unwrap().store_id,
-        target.store().identity(false).unwrap().unwrap().store_id
+        SqliteStore::new(sqlite.clone())
+            .identity(false)
+            .unwrap()
+            .unwrap()
+            .store_id,
+        open(&url, options())
+            .identity(false)
+            .unwrap()
+            .unwrap()
+            .store_id
     );
     // Running it again copies nothing; a diverging target is refused and left alone.
-    let again = migrate(&source, open(&url, options()).as_ref()).unwrap();
+    let again = source.migrate_to(open(&url, options()).as_ref()).unwrap();
     assert_eq!(again.copied(), 0);
     target
         .put(r, &v("s3:https://s3.amazonaws.com/other"))
@@ -323,7 +327,9 @@ fn migrate_sqlite_to_etcd_with_history() {
     source
         .put(r, &v("s3:https://s3.amazonaws.com/third"))
         .unwrap();
-    let err = migrate(&source, open(&url, options()).as_ref()).unwrap_err();
+    let err = source
+        .migrate_to(open(&url, options()).as_ref())
+        .unwrap_err();
     assert!(matches!(err, Error::MigrationRefused { .. }), "{err:?}");
     assert_eq!(
         target.get(r).unwrap().unwrap().value.expose(),
@@ -393,7 +399,7 @@ fn authentication_users_passwords_and_permissions() {
             .expose(),
         "minio-user"
     );
-    assert!(!vlt.store().location().contains("cio-password"));
+    assert!(!vlt.location().contains("cio-password"));
 
     // An expired token: the store fetches a new one by itself.
     std::thread::sleep(Duration::from_millis(2500));

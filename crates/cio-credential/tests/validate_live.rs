@@ -9,10 +9,10 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use cio_credential::catalog::{Provider, Role, SetId};
-use cio_credential::restic::KeyFile;
-use cio_credential::secret::SecretValue;
-use cio_credential::validate::{Options, SetReport, Status, Step, validate_set, validate_sets};
+use cio_credential::{
+    Field, KeyFile, Provider, Role, SecretValue, SetId, SetReport, SetValues, Status, Step,
+    ValidateOptions as Options, validate_set, validate_sets,
+};
 use testkit::s3::S3Server;
 
 const ACCESS: &str = "cioaccesskey";
@@ -32,8 +32,18 @@ fn values(repo: &str, access: &str, secret: &str, password: &str) -> [SecretValu
     [repo, access, secret, password].map(|v| SecretValue::new(v.to_string()))
 }
 
+/// `set` with the four values `v`, in field order.
+fn set_values(set: SetId, v: [SecretValue; 4]) -> SetValues {
+    let mut values = SetValues::empty(set);
+    for (field, value) in Field::ALL.into_iter().zip(v) {
+        values.set_field(field, value);
+    }
+    values
+}
+
 fn run(set: SetId, v: &[SecretValue; 4], opts: &Options) -> SetReport {
-    validate_set(set, [0, 1, 2, 3].map(|i| Some(&v[i])), opts)
+    let copy = |i: usize| SecretValue::new(v[i].expose().to_string());
+    validate_set(&set_values(set, [0, 1, 2, 3].map(copy)), opts)
 }
 
 /// `(step, status, code)` of every check, for exact comparison.
@@ -399,12 +409,9 @@ fn sets_are_checked_concurrently() {
     let start = Instant::now();
     let reports = validate_sets(
         vec![
-            (
-                MINIO,
-                values(&silent_url, ACCESS, SECRET, PASSWORD).map(Some),
-            ),
-            (MINIO_ALT, values(&url, ACCESS, SECRET, PASSWORD).map(Some)),
-            (
+            set_values(MINIO, values(&silent_url, ACCESS, SECRET, PASSWORD)),
+            set_values(MINIO_ALT, values(&url, ACCESS, SECRET, PASSWORD)),
+            set_values(
                 SetId {
                     provider: Provider::Aws,
                     role: Role::Primary,
@@ -414,8 +421,7 @@ fn sets_are_checked_concurrently() {
                     "AKIAYHD623GGZX7VDFMJ",
                     "0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZd",
                     PASSWORD,
-                )
-                .map(Some),
+                ),
             ),
         ],
         &opts,

@@ -1,13 +1,14 @@
 //! `validate --offline`: completeness and value rules for all 16 names, no network.
 
-use cio_credential::catalog::{CredentialName, Field, Provider, SetId};
-use cio_credential::secret::SecretValue;
-use cio_credential::validate::{Options, SetReport, Status, Step, validate_set};
+use cio_credential::{
+    CredentialName, Field, Provider, SecretValue, SetId, SetReport, SetValues, Status, Step,
+    ValidateOptions, validate_set,
+};
 
-fn offline() -> Options {
-    Options {
+fn offline() -> ValidateOptions {
+    ValidateOptions {
         offline: true,
-        ..Options::default()
+        ..ValidateOptions::default()
     }
 }
 
@@ -64,8 +65,15 @@ fn bad(name: CredentialName) -> (&'static str, String) {
     )
 }
 
+/// Validates `set` with `v`, its values in field order (`None`: missing).
 fn run(set: SetId, v: [Option<&SecretValue>; 4]) -> SetReport {
-    validate_set(set, v, &offline())
+    let mut values = SetValues::empty(set);
+    for (field, value) in Field::ALL.into_iter().zip(v) {
+        if let Some(value) = value {
+            values.set_field(field, SecretValue::new(value.expose().to_string()));
+        }
+    }
+    validate_set(&values, &offline())
 }
 
 fn statuses(r: &SetReport) -> Vec<(Step, Status, &'static str)> {

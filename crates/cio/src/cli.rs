@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
+use cio_credential::{CredentialName, Provider, Settings};
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use cio_credential::catalog::CredentialName;
+use crate::commands::{create, env, exec, history, migrate, remove, restore, show, validate};
 
-// No type here derives `Debug`: `CreateArgs` holds a value given on the command line, and
+// No argument type derives `Debug`: `CreateArgs` holds a value given on the command line, and
 // nothing may print it.
 
 /// cio: storage cluster tools.
@@ -93,7 +94,7 @@ pub struct CredentialArgs {
 /// Options every credential command takes. Each also comes from the environment
 /// (CIO_STORE, CIO_KEY_FILE, CIO_ETCD_*) or the node configuration file (/etc/cio/cio.toml as
 /// root, or $XDG_CONFIG_HOME/cio/cio.toml; CIO_CONFIG overrides); a flag wins over both.
-#[derive(Args, Clone)]
+#[derive(Args)]
 pub struct GlobalArgs {
     /// The credential store: a file path for the embedded store, or
     /// etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (etcds:// for TLS) for the cluster store
@@ -124,6 +125,19 @@ pub struct GlobalArgs {
     pub json: bool,
 }
 
+impl GlobalArgs {
+    /// The flags' layer of the settings (the library resolves the others).
+    pub fn settings(&self) -> Settings {
+        let mut flags = Settings::default();
+        flags.store.clone_from(&self.store);
+        flags.key_file.clone_from(&self.key_file);
+        flags.etcd_cacert.clone_from(&self.etcd_cacert);
+        flags.etcd_cert.clone_from(&self.etcd_cert);
+        flags.etcd_key.clone_from(&self.etcd_key);
+        flags
+    }
+}
+
 #[derive(Subcommand)]
 pub enum CredentialCommand {
     /// Create credential for provider or backup service
@@ -132,8 +146,8 @@ pub enum CredentialCommand {
     /// trailing newline is stripped), else prompted for without echo (twice for passwords).
     /// A secret given as VALUE works but lands in shell history and the process list.
     /// Creating a name that exists replaces its value; the earlier value is kept as a version.
-    #[command(visible_alias = "add", after_long_help = CREATE_EXAMPLES)]
-    Create(CreateArgs),
+    #[command(visible_alias = "add", after_long_help = create::EXAMPLES)]
+    Create(create::CreateArgs),
 
     /// List all credentials (secrets masked) and whether each set is complete
     #[command(visible_alias = "ls")]
@@ -141,16 +155,16 @@ pub enum CredentialCommand {
 
     /// Remove a credential (it can be restored until purged)
     #[command(visible_aliases = ["delete", "rm"])]
-    Remove(RemoveArgs),
+    Remove(remove::RemoveArgs),
 
     /// Show one credential: its metadata and masked value
-    Show(ShowArgs),
+    Show(show::ShowArgs),
 
     /// List the versions of a credential, oldest first, values masked
-    History(NameArg),
+    History(history::HistoryArgs),
 
     /// Bring back a removed credential or an earlier value
-    Restore(RestoreArgs),
+    Restore(restore::RestoreArgs),
 
     /// Validate a credential: offline rules, then live checks of its set
     ///
@@ -160,8 +174,8 @@ pub enum CredentialCommand {
     /// and delete of a probe object), repository, password, and a summary of the snapshots.
     /// The first failure skips the later checks. Sets are checked concurrently.
     /// Exit 0 when nothing failed (warnings allowed), 1 otherwise.
-    #[command(after_long_help = VALIDATE_EXAMPLES)]
-    Validate(ValidateArgs),
+    #[command(after_long_help = validate::EXAMPLES)]
+    Validate(validate::ValidateArgs),
 
     /// Run a command (the backup engine) with a complete set in its environment
     ///
@@ -169,114 +183,21 @@ pub enum CredentialCommand {
     /// RESTIC_REPOSITORY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and RESTIC_PASSWORD, as
     /// restic reads them, and none of AWS_SESSION_TOKEN, RESTIC_PASSWORD_FILE,
     /// RESTIC_PASSWORD_COMMAND, RESTIC_REPOSITORY_FILE. An incomplete set runs nothing.
-    #[command(after_long_help = EXEC_EXAMPLES)]
-    Exec(ExecArgs),
+    #[command(after_long_help = exec::EXAMPLES)]
+    Exec(exec::ExecArgs),
 
     /// Print a complete set as environment variables for restic
     ///
     /// For `eval "$(cio credential env --provider minio)"` in sh or bash. The values are
     /// secrets: prefer `cio credential exec`, which never prints them.
-    Env(EnvArgs),
+    Env(env::EnvArgs),
 
     /// Copy every credential, with its history, into another store
     ///
     /// For a single node that grows into a cluster: copies the embedded store into the
     /// cluster store (etcd), with the same key. Names the target already holds identically
     /// are skipped; newer or different data there is never overwritten.
-    Migrate(MigrateArgs),
-}
-
-const EXEC_EXAMPLES: &str = "\
-Examples:
-  List the backups of this cluster's AWS repository
-    cio credential exec --provider aws -- restic snapshots
-  Restore another cluster's latest backup (disaster recovery)
-    cio credential exec --alternate -- restic restore latest --target /mnt/restore";
-
-const VALIDATE_EXAMPLES: &str = "\
-Examples:
-  cio credential validate                          every set, live
-  cio credential validate --offline                the value rules only, no network
-  cio credential validate cio_aws_secret_key       that credential's set
-  cio credential validate --alternate --json       the disaster-recovery set, for scripts
-  cio credential validate --prometheus /var/lib/node_exporter/textfile_collector/cio.prom
-                                                   also as metrics for node_exporter";
-
-#[derive(Args)]
-pub struct ValidateArgs {
-    /// Validate this credential's set only
-    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
-    pub name: Option<String>,
-    /// Only this provider's sets
-    #[arg(long, value_enum)]
-    pub provider: Option<ProviderArg>,
-    /// Only the alternate (disaster-recovery) sets
-    #[arg(long)]
-    pub alternate: bool,
-    /// Check the value rules only; no network
-    #[arg(long)]
-    pub offline: bool,
-    /// The longest the live checks of one set may take, in seconds
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
-    pub timeout: std::time::Duration,
-    /// Also put and delete a small probe object, to prove the key may back up
-    #[arg(long)]
-    pub write_check: bool,
-    /// Also write each set's result as Prometheus metrics into FILE (node_exporter's textfile
-    /// collector format), replacing it atomically
-    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
-    pub prometheus: Option<PathBuf>,
-}
-
-/// A positive number of seconds, e.g. `10` or `2.5`.
-fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
-        .map(std::time::Duration::from_secs_f64)
-        .ok_or_else(|| format!("'{text}' is not a number of seconds between 0 and 3600"))
-}
-
-/// Which set to hand over.
-#[derive(Args)]
-pub struct SetArgs {
-    /// The provider of the set; may be omitted when only one set of the role is complete
-    #[arg(long, value_enum)]
-    pub provider: Option<ProviderArg>,
-    /// Use the alternate (disaster-recovery) set instead of the primary one
-    #[arg(long)]
-    pub alternate: bool,
-}
-
-#[derive(Args)]
-pub struct ExecArgs {
-    #[command(flatten)]
-    pub set: SetArgs,
-    /// The command to run, after `--`
-    #[arg(last = true, required = true, value_name = "COMMAND")]
-    pub command: Vec<std::ffi::OsString>,
-}
-
-#[derive(Args)]
-pub struct MigrateArgs {
-    /// The store to copy into, e.g. etcd://10.0.0.1:2379,10.0.0.2:2379
-    #[arg(long, value_name = "STORE")]
-    pub to: String,
-}
-
-#[derive(Args)]
-pub struct EnvArgs {
-    #[command(flatten)]
-    pub set: SetArgs,
-    /// sh: `export NAME='value'` lines for eval; json: one object
-    #[arg(long, value_enum, default_value = "sh")]
-    pub format: EnvFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EnvFormat {
-    Sh,
-    Json,
+    Migrate(migrate::MigrateArgs),
 }
 
 /// The credential names and exit codes, for the long help of `credential` and `create`.
@@ -306,74 +227,7 @@ Exit codes: 0 success, 1 the operation or a validation failed, 2 usage error,
 
 const NAMES_HELP: &str = names_help!();
 
-const CREATE_EXAMPLES: &str = concat!(
-    names_help!(),
-    "\n\n",
-    "\
-Examples:
-  Create set of credentials for an AWS S3 repository
-    cio credential create cio_aws_backup_repo s3:https://s3.amazonaws.com/backup-123
-    cio credential create cio_aws_access_key AKIAYHD623GGZX7VDFMJ
-    cio credential create cio_aws_secret_key 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
-    cio credential create cio_aws_backup_password password
-
-  Keep a secret out of shell history
-    cio credential create cio_minio_secret_key          (prompts without echo)
-    vault read -field=secret kv/minio | cio credential create cio_minio_secret_key
-
-Repository URLs: s3:https://HOST[:PORT]/BUCKET[/PREFIX], s3:http://... or s3:HOST/BUCKET."
-);
-
-#[derive(Args)]
-pub struct CreateArgs {
-    /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
-    pub name: String,
-    /// The value; omit it to read standard input or be prompted
-    pub value: Option<String>,
-}
-
-#[derive(Args)]
-pub struct NameArg {
-    /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
-    pub name: String,
-}
-
-#[derive(Args)]
-pub struct RemoveArgs {
-    /// The credential's name, e.g. cio_aws_backup_repo
-    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
-    pub name: String,
-    /// Destroy the credential and every earlier version; this cannot be undone
-    #[arg(long)]
-    pub purge: bool,
-    /// With --purge on an etcd store: also compact etcd's history, which otherwise keeps the
-    /// destroyed versions readable at earlier revisions (drops every key's earlier revisions)
-    #[arg(long, requires = "purge")]
-    pub compact: bool,
-}
-
-#[derive(Args)]
-pub struct ShowArgs {
-    /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
-    pub name: String,
-    /// Print the value alone, unmasked, for scripts
-    #[arg(long)]
-    pub reveal: bool,
-}
-
-#[derive(Args)]
-pub struct RestoreArgs {
-    /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME", value_parser = CredentialNames, hide_possible_values = true)]
-    pub name: String,
-    /// The version to bring back (see `cio credential history NAME`); default: the value
-    /// before the current one, or the last value of a removed credential
-    #[arg(long, value_name = "N")]
-    pub version: Option<u64>,
-}
+pub(crate) use names_help;
 
 /// A provider, as given on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -382,11 +236,11 @@ pub enum ProviderArg {
     Minio,
 }
 
-impl From<ProviderArg> for cio_credential::catalog::Provider {
+impl From<ProviderArg> for Provider {
     fn from(p: ProviderArg) -> Self {
         match p {
-            ProviderArg::Aws => cio_credential::catalog::Provider::Aws,
-            ProviderArg::Minio => cio_credential::catalog::Provider::Minio,
+            ProviderArg::Aws => Provider::Aws,
+            ProviderArg::Minio => Provider::Minio,
         }
     }
 }

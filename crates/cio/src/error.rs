@@ -51,8 +51,6 @@ pub enum InputError {
     Mismatch,
     #[error("cannot read the value: {0}")]
     Io(std::io::Error),
-    #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not")]
-    EtcdPasswordMissing,
 }
 
 impl CommandError {
@@ -92,9 +90,6 @@ impl CommandError {
                 }
                 InputError::Mismatch => "nothing was changed; run the command again and type the same value twice".into(),
                 InputError::Io(_) => "nothing was changed; give the value on standard input".into(),
-                InputError::EtcdPasswordMissing => {
-                    "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it".into()
-                }
             },
             CommandError::Validation { .. } => {
                 "fix the first FAIL of each set (its line says how), then run the validation again".into()

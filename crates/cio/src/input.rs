@@ -1,6 +1,6 @@
 //! Reading a credential value: from the command line, standard input, or a prompt.
 //!
-//! Rules (DESIGN.md, "Commands and conventions"):
+//! Rules:
 //! - a value on the command line works, with a one-line warning for secrets;
 //! - otherwise standard input when it is not a terminal, with one trailing newline stripped;
 //! - otherwise a prompt without echo on the terminal, twice for passwords, compared in
@@ -9,22 +9,25 @@
 
 use std::io::{self, IsTerminal, Read};
 
-use cio_credential::catalog::{CredentialName, Field, MAX_VALUE_BYTES};
-use cio_credential::secret::SecretValue;
+use cio_credential::{CredentialName, Field, MAX_VALUE_BYTES, SecretValue};
 use zeroize::Zeroizing;
 
 use crate::error::InputError;
-use crate::output::warn;
+use crate::output::Out;
 
 /// How much of standard input is read at most: enough to tell a too-long value (a clear
 /// error from the value rules) from a mistaken pipe of a whole file.
 const MAX_STDIN_BYTES: usize = 64 * 1024;
 
 /// The value for `name`, from `arg` or standard input or a prompt.
-pub fn read_value(name: CredentialName, arg: Option<String>) -> Result<SecretValue, InputError> {
+pub fn read_value(
+    out: &Out,
+    name: CredentialName,
+    arg: Option<String>,
+) -> Result<SecretValue, InputError> {
     if let Some(value) = arg {
         if name.field.is_secret() {
-            warn(format!(
+            out.warn(format!(
                 "a secret on the command line lands in shell history and the process list; next time run 'cio credential create {name}' and type or pipe the value"
             ));
         }
@@ -34,11 +37,11 @@ pub fn read_value(name: CredentialName, arg: Option<String>) -> Result<SecretVal
     if !stdin.is_terminal() {
         return read_stdin(stdin.lock());
     }
-    prompt(name)
+    prompt(out, name)
 }
 
 /// Reads a value piped on standard input.
-pub fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
+fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_VALUE_BYTES));
     let limit = u64::try_from(MAX_STDIN_BYTES + 1).unwrap_or(u64::MAX);
     reader
@@ -64,12 +67,8 @@ pub fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
 }
 
 /// Prompts on the terminal without echo; twice for a password.
-fn prompt(name: CredentialName) -> Result<SecretValue, InputError> {
-    let ask = |label: &str| {
-        rpassword::prompt_password(label)
-            .map(SecretValue::new)
-            .map_err(InputError::Io)
-    };
+fn prompt(out: &Out, name: CredentialName) -> Result<SecretValue, InputError> {
+    let ask = |label: &str| out.prompt_secret(label).map_err(InputError::Io);
     let first = ask(&format!("Value for {name}: "))?;
     if name.field == Field::BackupPassword {
         let second = ask(&format!("Value for {name} (again): "))?;

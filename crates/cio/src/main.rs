@@ -8,7 +8,7 @@ mod input;
 mod output;
 mod prometheus;
 
-use std::io::{self, Write};
+use std::io;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,6 +16,7 @@ use clap::Parser;
 use crate::cli::{Cli, CredentialCommand, Top};
 use crate::context::Context;
 use crate::error::CommandError;
+use crate::output::Out;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -24,11 +25,12 @@ fn main() -> ExitCode {
     };
     let args = match cli.command {
         Top::Credential(args) => args,
-        Top::Completion(a) => return finish(commands::completion::run(a), false),
-        Top::GenerateMan(a) => return finish(commands::generate_man::run(a), false),
+        Top::Completion(a) => return finish(commands::completion::run(a), &mut Out::new(false)),
+        Top::GenerateMan(a) => {
+            return finish(commands::generate_man::run(a), &mut Out::new(false));
+        }
     };
     let mut ctx = Context::new(args.global);
-    let json = ctx.out.json;
     let result = match args.command {
         CredentialCommand::Create(a) => commands::create::run(&mut ctx, a),
         CredentialCommand::List => commands::list::run(&mut ctx),
@@ -41,28 +43,19 @@ fn main() -> ExitCode {
         CredentialCommand::Env(a) => commands::env::run(&mut ctx, a),
         CredentialCommand::Migrate(a) => commands::migrate::run(&mut ctx, a),
     };
-    finish(result, json)
+    finish(result, &mut ctx.out)
 }
 
-/// The exit code of a command's result, after rendering its error; with `json` the error is
-/// also a JSON document on stdout.
-fn finish(result: Result<(), CommandError>, json: bool) -> ExitCode {
+/// The exit code of a command's result, after rendering its error on `out`.
+fn finish(result: Result<(), CommandError>, out: &mut Out) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`cio credential list | head -1`) is a normal end, as in ripgrep.
         Err(CommandError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            let mut stderr = io::stderr().lock();
-            let _ = writeln!(stderr, "Fail: {e}");
-            let _ = writeln!(stderr, "Hint: {}", e.hint());
-            // With --json the failure is also a JSON document on stdout (validate has
-            // already printed its report there).
-            if json && !matches!(e, CommandError::Validation { .. }) {
-                let doc = serde_json::json!({
-                    "error": {"exit_code": e.status(), "message": e.to_string(), "hint": e.hint()}
-                });
-                let _ = writeln!(io::stdout(), "{doc}");
-            }
+            // validate has already printed its report on stdout.
+            let reported = matches!(e, CommandError::Validation { .. });
+            out.fail(&e.to_string(), &e.hint(), e.status(), reported);
             e.exit_code()
         }
     }
@@ -73,13 +66,14 @@ fn finish(result: Result<(), CommandError>, json: bool) -> ExitCode {
 /// spaces), and clap's own message would repeat it.
 fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let mut out = Out::new(std::env::args_os().any(|a| a == "--json"));
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = e.print();
+            out.clap_message(e);
             return ExitCode::SUCCESS;
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
+            out.clap_message(e);
             return ExitCode::from(2);
         }
         _ => {}
@@ -108,14 +102,6 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         _ => String::new(),
     };
     let hint = "run 'cio credential --help' (or COMMAND --help); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input";
-    let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "Fail: usage: {what}{known}{valid}");
-    let _ = writeln!(stderr, "Hint: {hint}");
-    if std::env::args_os().any(|a| a == "--json") {
-        let doc = serde_json::json!({
-            "error": {"exit_code": 2, "message": format!("usage: {what}{known}{valid}"), "hint": hint}
-        });
-        let _ = writeln!(io::stdout(), "{doc}");
-    }
+    out.fail(&format!("usage: {what}{known}{valid}"), hint, 2, false);
     ExitCode::from(2)
 }

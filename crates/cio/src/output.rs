@@ -1,12 +1,13 @@
-//! All terminal output goes through here: `Succeed:` lines and tables on stdout, warnings and
-//! failures on stderr, JSON for `--json`.
+//! All terminal output goes through [`Out`]: results (`Succeed:` lines, tables, JSON) on
+//! stdout, warnings and failures on stderr, and the prompts (without echo, on the terminal).
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
-use cio_credential::catalog::{CredentialName, Warning};
+use cio_credential::{CredentialName, SecretValue, Warning};
 
-/// Standard output, for a command's result.
+/// The terminal of one command.
 pub struct Out {
+    /// `--json`: results and failures as JSON documents on stdout.
     pub json: bool,
     stdout: io::StdoutLock<'static>,
 }
@@ -33,17 +34,64 @@ impl Out {
     pub fn succeed(&mut self, action: &str, detail: impl AsRef<str>) -> io::Result<()> {
         self.line(format!("Succeed: {action} credential: {}", detail.as_ref()))
     }
-}
 
-/// A warning line on standard error.
-pub fn warn(text: impl AsRef<str>) {
-    let _ = writeln!(io::stderr(), "Warning: {}", text.as_ref());
-}
+    /// Lays `rows` out in columns and writes them.
+    pub fn table(&mut self, rows: &[Vec<String>]) -> io::Result<()> {
+        for line in table(rows) {
+            self.line(line)?;
+        }
+        Ok(())
+    }
 
-/// The warnings a value raised, one line each.
-pub fn warn_value(name: CredentialName, warnings: &[Warning]) {
-    for w in warnings {
-        warn(format!("{name}: {w}"));
+    /// `Fail: <message>` and `Hint: <hint>` on stderr; with `--json` (unless the result is
+    /// already on stdout) also `{"error": {...}}` on stdout.
+    pub fn fail(&mut self, message: &str, hint: &str, exit_code: u8, result_printed: bool) {
+        let mut stderr = io::stderr().lock();
+        let _ = writeln!(stderr, "Fail: {message}");
+        let _ = writeln!(stderr, "Hint: {hint}");
+        if self.json && !result_printed {
+            let doc = serde_json::json!({
+                "error": {"exit_code": exit_code, "message": message, "hint": hint}
+            });
+            let _ = self.json(&doc);
+        }
+    }
+
+    /// Help, version, or a missing-subcommand help, as clap renders it (its own text, never
+    /// what the user typed).
+    pub fn clap_message(&self, e: &clap::Error) {
+        let _ = e.print();
+    }
+
+    /// A warning line on stderr.
+    pub fn warn(&self, text: impl AsRef<str>) {
+        let _ = writeln!(io::stderr(), "Warning: {}", text.as_ref());
+    }
+
+    /// The warnings a value raised, one line each.
+    pub fn warn_value(&self, name: CredentialName, warnings: &[Warning]) {
+        for w in warnings {
+            self.warn(format!("{name}: {w}"));
+        }
+    }
+
+    /// Whether a person may be at standard output (secrets printed there would show).
+    pub fn stdout_is_terminal(&self) -> bool {
+        io::stdout().is_terminal()
+    }
+
+    /// Asks on the terminal, without echo, for a secret.
+    pub fn prompt_secret(&self, label: &str) -> io::Result<SecretValue> {
+        rpassword::prompt_password(label).map(SecretValue::new)
+    }
+
+    /// The etcd password of `user`, asked for on the terminal; `None` when standard input is
+    /// not a terminal (nobody to ask).
+    pub fn ask_etcd_password(&self, user: &str) -> Option<io::Result<SecretValue>> {
+        if !io::stdin().is_terminal() {
+            return None;
+        }
+        Some(self.prompt_secret(&format!("etcd password for {user}: ")))
     }
 }
 
@@ -55,6 +103,13 @@ pub fn warnings_json(warnings: &[Warning]) -> serde_json::Value {
         .collect()
 }
 
+/// The current time in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// A time in milliseconds since the epoch, as `2026-11-28T14:02:11Z`.
 pub fn time(ms: i64) -> String {
     let t =
@@ -63,7 +118,7 @@ pub fn time(ms: i64) -> String {
 }
 
 /// Lays rows out in columns separated by two spaces; the last column is not padded.
-pub fn table(rows: &[Vec<String>]) -> Vec<String> {
+fn table(rows: &[Vec<String>]) -> Vec<String> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

@@ -14,8 +14,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use cio_credential::catalog::SetId;
-use cio_credential::validate::{SetReport, Status};
+use cio_credential::{SetId, SetReport, Status};
 
 /// What the metrics say about one set.
 pub struct SetMetrics<'a> {

@@ -1,6 +1,6 @@
 //! Where sealed credentials live: one [`Store`] trait, and its backends.
 //!
-//! Rules (DESIGN.md, "Architecture"):
+//! Rules:
 //! - a backend holds only ciphertext and metadata; sealing happens above it (in
 //!   [`crate::credentials`]), so every backend gets encryption for free;
 //! - every write appends a new version of a name; nothing but [`Store::purge`] destroys a
@@ -11,7 +11,11 @@
 //!   sealed by another key, so a store never mixes keys.
 
 pub mod etcd;
+#[cfg(test)]
+pub mod memory;
 pub mod sqlite;
+#[cfg(test)]
+pub(crate) mod suite;
 
 use std::path::PathBuf;
 
@@ -251,7 +255,7 @@ pub enum StoreSpec {
 
 impl StoreSpec {
     /// `etcd://` and `etcds://` URLs name a cluster store (see [`etcd::EtcdSpec::parse`];
-    /// default prefix [`etcd::DEFAULT_PREFIX`]); anything else is a path.
+    /// default prefix `/cio/credentials`); anything else is a path.
     pub fn parse(text: &str) -> Result<StoreSpec, SpecError> {
         match etcd::EtcdSpec::parse(text)? {
             Some(spec) => Ok(StoreSpec::Etcd(spec)),
@@ -336,140 +340,5 @@ mod spec_tests {
         let spec = StoreSpec::parse("etcd://127.0.0.1:1").unwrap();
         let store = spec.open().unwrap();
         assert_eq!(store.location(), "etcd://127.0.0.1:1/cio/credentials");
-    }
-}
-
-/// The suite every backend must pass, run by each backend's tests against a fresh store.
-#[cfg(test)]
-pub(crate) mod suite {
-    use super::*;
-
-    fn version(name: &str, v: u64, action: Action, sealed: Option<&[u8]>) -> Record {
-        Record {
-            name: name.to_string(),
-            version: v,
-            action,
-            restored_from: None,
-            written_at_ms: 1_700_000_000_000 + v as i64,
-            sealed: sealed.map(<[u8]>::to_vec),
-        }
-    }
-
-    pub fn empty_store_has_nothing(store: &dyn Store) {
-        assert!(store.latest("cio_aws_access_key").unwrap().is_none());
-        assert!(store.list_latest().unwrap().is_empty());
-        assert!(store.history("cio_aws_access_key").unwrap().is_empty());
-    }
-
-    pub fn identity_is_stable(store: &dyn Store) {
-        let a = store.identity(true).unwrap().unwrap();
-        let b = store.identity(true).unwrap().unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a.key_fingerprint, None);
-        store
-            .append(0, &version("n", 1, Action::Create, Some(b"x")), "fp1")
-            .unwrap();
-        let c = store.identity(false).unwrap().unwrap();
-        assert_eq!(c.store_id, a.store_id);
-        assert_eq!(c.key_fingerprint.as_deref(), Some("fp1"));
-    }
-
-    pub fn append_is_conditional(store: &dyn Store) {
-        store.identity(true).unwrap();
-        let n = "cio_minio_access_key";
-        store
-            .append(0, &version(n, 1, Action::Create, Some(b"a")), "fp")
-            .unwrap();
-        // A second writer that also saw "no version" loses.
-        let err = store
-            .append(0, &version(n, 1, Action::Create, Some(b"b")), "fp")
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
-        store
-            .append(1, &version(n, 2, Action::Update, Some(b"c")), "fp")
-            .unwrap();
-        let err = store
-            .append(1, &version(n, 2, Action::Update, Some(b"d")), "fp")
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict { .. }));
-        let latest = store.latest(n).unwrap().unwrap();
-        assert_eq!(
-            (latest.version, latest.sealed.as_deref()),
-            (2, Some(&b"c"[..]))
-        );
-        let history = store.history(n).unwrap();
-        assert_eq!(
-            history.iter().map(|v| v.version).collect::<Vec<_>>(),
-            vec![1, 2]
-        );
-        assert_eq!(history[0].sealed.as_deref(), Some(&b"a"[..]));
-    }
-
-    pub fn other_keys_are_refused(store: &dyn Store) {
-        store.identity(true).unwrap();
-        store
-            .append(0, &version("a", 1, Action::Create, Some(b"x")), "fp1")
-            .unwrap();
-        let err = store
-            .append(0, &version("b", 1, Action::Create, Some(b"y")), "fp2")
-            .unwrap_err();
-        assert!(matches!(err, StoreError::KeyMismatch { .. }), "{err:?}");
-        assert!(store.latest("b").unwrap().is_none());
-    }
-
-    pub fn removes_are_versions_and_purge_destroys(store: &dyn Store) {
-        store.identity(true).unwrap();
-        store
-            .append(0, &version("a", 1, Action::Create, Some(b"x")), "fp")
-            .unwrap();
-        store
-            .append(1, &version("a", 2, Action::Remove, None), "fp")
-            .unwrap();
-        store
-            .append(0, &version("b", 1, Action::Create, Some(b"y")), "fp")
-            .unwrap();
-        let latest = store.list_latest().unwrap();
-        assert_eq!(
-            latest
-                .iter()
-                .map(|v| (v.name.as_str(), v.version, v.is_live()))
-                .collect::<Vec<_>>(),
-            vec![("a", 2, false), ("b", 1, true)]
-        );
-        assert_eq!(store.all_versions().unwrap().len(), 3);
-        assert_eq!(store.purge("a").unwrap(), 2);
-        assert!(store.latest("a").unwrap().is_none());
-        assert!(store.history("a").unwrap().is_empty());
-        assert_eq!(store.purge("a").unwrap(), 0);
-        assert!(store.latest("b").unwrap().is_some());
-    }
-
-    pub fn concurrent_appends_lose_nothing(make: impl Fn() -> Box<dyn Store> + Sync) {
-        make().identity(true).unwrap();
-        std::thread::scope(|s| {
-            for t in 0..8u8 {
-                let make = &make;
-                s.spawn(move || {
-                    let store = make();
-                    for i in 0..10u8 {
-                        loop {
-                            let latest = store.latest("same").unwrap().map_or(0, |v| v.version);
-                            let v = version("same", latest + 1, Action::Update, Some(&[t, i]));
-                            match store.append(latest, &v, "fp") {
-                                Ok(()) => break,
-                                Err(StoreError::Conflict { .. }) => continue,
-                                Err(e) => panic!("{e}"),
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        let history = make().history("same").unwrap();
-        assert_eq!(history.len(), 80);
-        let mut writes: Vec<Vec<u8>> = history.into_iter().filter_map(|v| v.sealed).collect();
-        writes.sort();
-        writes.dedup();
-        assert_eq!(writes.len(), 80, "every write is kept exactly once");
     }
 }

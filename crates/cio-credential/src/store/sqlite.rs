@@ -394,43 +394,13 @@ mod tests {
         (dir, store)
     }
 
+    /// The shared suites run in `crate::suite`; this is what only a file can show.
     #[test]
-    fn suite_empty() {
+    fn reading_creates_no_file() {
         let (_d, s) = fresh();
         suite::empty_store_has_nothing(&s);
         assert!(!s.path.exists(), "reading creates nothing");
         assert!(s.identity(false).unwrap().is_none());
-    }
-
-    #[test]
-    fn suite_identity() {
-        let (_d, s) = fresh();
-        suite::identity_is_stable(&s);
-    }
-
-    #[test]
-    fn suite_conditional_append() {
-        let (_d, s) = fresh();
-        suite::append_is_conditional(&s);
-    }
-
-    #[test]
-    fn suite_other_keys() {
-        let (_d, s) = fresh();
-        suite::other_keys_are_refused(&s);
-    }
-
-    #[test]
-    fn suite_remove_and_purge() {
-        let (_d, s) = fresh();
-        suite::removes_are_versions_and_purge_destroys(&s);
-    }
-
-    #[test]
-    fn suite_concurrency() {
-        let (d, _s) = fresh();
-        let path = d.path().join("data/credentials.db");
-        suite::concurrent_appends_lose_nothing(|| Box::new(SqliteStore::new(path.clone())));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::catalog::SetId;
-use crate::secret::SecretValue;
+use crate::sets::SetValues;
 
 /// How to validate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,11 +229,11 @@ impl Report {
     }
 }
 
-/// Validates one set. `values` are the set's four values in [`crate::catalog::Field`] order
-/// (repository, access key, secret key, password); `None` where the credential does not exist.
-pub async fn check_set(set: SetId, values: [Option<&SecretValue>; 4], opts: &Options) -> SetReport {
+/// Validates one set's values.
+pub async fn check_set(values: &SetValues, opts: &Options) -> SetReport {
+    let set = values.set;
     let mut report = Report::new(set);
-    let Some(values) = offline::check(set, values, &mut report) else {
+    let Some(values) = offline::check(values, &mut report) else {
         return report.finish();
     };
     if opts.offline {
@@ -245,18 +245,12 @@ pub async fn check_set(set: SetId, values: [Option<&SecretValue>; 4], opts: &Opt
 }
 
 /// Validates several sets concurrently; the reports come back in the order given.
-pub async fn check_sets(
-    sets: Vec<(SetId, [Option<SecretValue>; 4])>,
-    opts: &Options,
-) -> Vec<SetReport> {
+pub async fn check_sets(sets: Vec<SetValues>, opts: &Options) -> Vec<SetReport> {
     let mut tasks = tokio::task::JoinSet::new();
-    let order: Vec<SetId> = sets.iter().map(|(set, _)| *set).collect();
-    for (index, (set, values)) in sets.into_iter().enumerate() {
+    let order: Vec<SetId> = sets.iter().map(|values| values.set).collect();
+    for (index, values) in sets.into_iter().enumerate() {
         let opts = opts.clone();
-        tasks.spawn(async move {
-            let refs = [0, 1, 2, 3].map(|i| values[i].as_ref());
-            (index, check_set(set, refs, &opts).await)
-        });
+        tasks.spawn(async move { (index, check_set(&values, &opts).await) });
     }
     let mut reports: Vec<Option<SetReport>> = order.iter().map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
@@ -289,24 +283,21 @@ pub async fn check_sets(
 
 /// [`check_set`] for callers without an async runtime (the binary). Must not be called from
 /// inside a tokio runtime.
-pub fn validate_set(set: SetId, values: [Option<&SecretValue>; 4], opts: &Options) -> SetReport {
+pub fn validate_set(values: &SetValues, opts: &Options) -> SetReport {
     match runtime(opts) {
         Ok(rt) => {
-            let report = rt.block_on(check_set(set, values, opts));
+            let report = rt.block_on(check_set(values, opts));
             // A key derivation that outlived the deadline must not hold the process.
             rt.shutdown_background();
             report
         }
-        Err(e) => runtime_failure(set, &e),
+        Err(e) => runtime_failure(values.set, &e),
     }
 }
 
 /// [`check_sets`] for callers without an async runtime (the binary): the sets are checked
 /// concurrently. Must not be called from inside a tokio runtime.
-pub fn validate_sets(
-    sets: Vec<(SetId, [Option<SecretValue>; 4])>,
-    opts: &Options,
-) -> Vec<SetReport> {
+pub fn validate_sets(sets: Vec<SetValues>, opts: &Options) -> Vec<SetReport> {
     match runtime(opts) {
         Ok(rt) => {
             let reports = rt.block_on(check_sets(sets, opts));
@@ -317,7 +308,7 @@ pub fn validate_sets(
         }
         Err(e) => sets
             .iter()
-            .map(|(set, _)| runtime_failure(*set, &e))
+            .map(|values| runtime_failure(values.set, &e))
             .collect(),
     }
 }

@@ -2,8 +2,9 @@
 //! catalog's rules.
 
 use super::{Check, Report, Status, Step};
-use crate::catalog::{RepoUrl, SetId, check_value};
+use crate::catalog::{RepoUrl, check_value};
 use crate::secret::SecretValue;
+use crate::sets::SetValues;
 
 /// The values the live steps need, checked.
 pub(super) struct Values<'a> {
@@ -14,19 +15,12 @@ pub(super) struct Values<'a> {
 }
 
 /// Runs completeness and rules into `report`; `Some` when the live steps may run.
-pub(super) fn check<'a>(
-    set: SetId,
-    values: [Option<&'a SecretValue>; 4],
-    report: &mut Report,
-) -> Option<Values<'a>> {
+pub(super) fn check<'a>(values: &'a SetValues, report: &mut Report) -> Option<Values<'a>> {
+    let set = values.set;
     let names = set.names();
-    let missing: Vec<String> = names
-        .iter()
-        .zip(values)
-        .filter(|(_, v)| v.is_none())
-        .map(|(n, _)| n.to_string())
-        .collect();
+    let missing = values.status().missing;
     if let Some(first) = missing.first() {
+        let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
         report.push(Check::fail(
             Step::Completeness,
             "incomplete",
@@ -38,13 +32,12 @@ pub(super) fn check<'a>(
         ));
         return None;
     }
-    let [
-        Some(repo),
-        Some(access_key),
-        Some(secret_key),
-        Some(password),
-    ] = values
-    else {
+    let (Some(repo), Some(access_key), Some(secret_key), Some(password)) = (
+        values.backup_repo.as_ref(),
+        values.access_key.as_ref(),
+        values.secret_key.as_ref(),
+        values.backup_password.as_ref(),
+    ) else {
         return None;
     };
     report.push(Check::ok(

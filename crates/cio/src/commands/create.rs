@@ -1,26 +1,56 @@
 //! `cio credential create|add NAME [VALUE]`: create or replace a credential.
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::CreateArgs;
+use cio_credential::Action;
+
+use crate::cli::names_help;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::input::read_value;
-use crate::output::{warn_value, warnings_json};
-use cio_credential::store::Action;
+use crate::output::warnings_json;
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// The credential's name, e.g. cio_aws_access_key
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    pub name: String,
+    /// The value; omit it to read standard input or be prompted
+    pub value: Option<String>,
+}
+
+/// The long help's end: the names, then examples.
+pub const EXAMPLES: &str = concat!(
+    names_help!(),
+    "\n\n",
+    "\
+Examples:
+  Create set of credentials for an AWS S3 repository
+    cio credential create cio_aws_backup_repo s3:https://s3.amazonaws.com/backup-123
+    cio credential create cio_aws_access_key AKIAYHD623GGZX7VDFMJ
+    cio credential create cio_aws_secret_key 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
+    cio credential create cio_aws_backup_password password
+
+  Keep a secret out of shell history
+    cio credential create cio_minio_secret_key          (prompts without echo)
+    vault read -field=secret kv/minio | cio credential create cio_minio_secret_key
+
+Repository URLs: s3:https://HOST[:PORT]/BUCKET[/PREFIX], s3:http://... or s3:HOST/BUCKET."
+);
 
 pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Create credential";
     let name = parse_name(ACTION, &args.name)?;
-    let value = read_value(name, args.value).map_err(|problem| CommandError::Input {
+    let value = read_value(&ctx.out, name, args.value).map_err(|problem| CommandError::Input {
         action: format!("{ACTION}: {name}"),
         problem,
     })?;
-    let vault = ctx.vault(ACTION)?;
-    let written = vault
+    let store = ctx.open(ACTION)?;
+    let written = store
         .put(name, &value)
         .map_err(|e| CommandError::library(ACTION, e))?;
-    warn_value(name, &written.warnings);
+    ctx.out.warn_value(name, &written.warnings);
     if ctx.out.json {
         return Ok(ctx.out.json(&json!({
             "name": name,

@@ -1,21 +1,34 @@
 //! `cio credential env [--provider P] [--alternate] [--format sh|json]`: print a complete set
 //! as the variables restic reads, quoted for `eval` in sh/bash.
 
-use std::io::IsTerminal;
+use clap::{Args, ValueEnum};
 
-use cio_credential::engine::{CLEARED, sh_quote};
+use cio_credential::{CLEARED, sh_quote};
 
-use crate::cli::{EnvArgs, EnvFormat};
-use crate::commands::handoff::chosen_set;
+use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
 use crate::error::CommandError;
-use crate::output::warn;
+
+#[derive(Args)]
+pub struct EnvArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// sh: `export NAME='value'` lines for eval; json: one object
+    #[arg(long, value_enum, default_value = "sh")]
+    pub format: EnvFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnvFormat {
+    Sh,
+    Json,
+}
 
 pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Print credentials";
     let handoff = chosen_set(ctx, ACTION, &args.set)?;
-    if std::io::stdout().is_terminal() {
-        warn(
+    if ctx.out.stdout_is_terminal() {
+        ctx.out.warn(
             "these are secrets in plain text on your terminal; use eval \"$(cio credential env ...)\" or cio credential exec -- COMMAND instead",
         );
     }

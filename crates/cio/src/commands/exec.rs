@@ -4,12 +4,30 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use cio_credential::engine::CLEARED;
+use clap::Args;
 
-use crate::cli::ExecArgs;
-use crate::commands::handoff::chosen_set;
+use cio_credential::CLEARED;
+
+use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
 use crate::error::CommandError;
+
+#[derive(Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// The command to run, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  List the backups of this cluster's AWS repository
+    cio credential exec --provider aws -- restic snapshots
+  Restore another cluster's latest backup (disaster recovery)
+    cio credential exec --alternate -- restic restore latest --target /mnt/restore";
 
 pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Run with credentials";

@@ -1,20 +1,36 @@
 //! Choosing the set that `exec` and `env` hand to the backup engine.
 
-use cio_credential::catalog::Role;
-use cio_credential::engine::{Handoff, choose};
+use clap::Args;
 
-use crate::cli::SetArgs;
+use cio_credential::{Handoff, Role, SetFilter};
+
+use crate::cli::ProviderArg;
 use crate::context::Context;
 use crate::error::CommandError;
 
+/// Which set to hand over.
+#[derive(Args)]
+pub struct SetArgs {
+    /// The provider of the set; may be omitted when only one set of the role is complete
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderArg>,
+    /// Use the alternate (disaster-recovery) set instead of the primary one
+    #[arg(long)]
+    pub alternate: bool,
+}
+
 /// The complete set the arguments name, or an error listing the choices.
 pub fn chosen_set(ctx: &Context, action: &str, args: &SetArgs) -> Result<Handoff, CommandError> {
-    let vault = ctx.vault(action)?;
-    let role = if args.alternate {
-        Role::Alternate
-    } else {
-        Role::Primary
+    let filter = SetFilter {
+        name: None,
+        provider: args.provider.map(Into::into),
+        role: Some(if args.alternate {
+            Role::Alternate
+        } else {
+            Role::Primary
+        }),
     };
-    choose(&vault, args.provider.map(Into::into), role)
+    ctx.open(action)?
+        .handoff(&filter)
         .map_err(|e| CommandError::library(action, e))
 }

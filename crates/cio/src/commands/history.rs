@@ -1,25 +1,32 @@
 //! `cio credential history NAME`: every version of a credential, oldest first, masked.
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::NameArg;
+use cio_credential::{Action, Error, SecretValue};
+
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
-use crate::output::{table, time};
-use cio_credential::Error;
-use cio_credential::store::Action;
+use crate::output::time;
 
-pub fn run(ctx: &mut Context, args: NameArg) -> Result<(), CommandError> {
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// The credential's name, e.g. cio_aws_access_key
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    pub name: String,
+}
+
+pub fn run(ctx: &mut Context, args: HistoryArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Show history";
     let name = parse_name(ACTION, &args.name)?;
-    let vault = ctx.vault(ACTION)?;
-    let history = vault
+    let history = ctx
+        .open(ACTION)?
         .history(name)
         .map_err(|e| CommandError::library(ACTION, e))?;
     if history.is_empty() {
         return Err(CommandError::library(ACTION, Error::NotFound { name }));
     }
-    let masked = |v: &Option<cio_credential::secret::SecretValue>| {
+    let masked = |v: &Option<SecretValue>| {
         v.as_ref()
             .map_or_else(|| "-".to_string(), |v| name.field.mask(v.expose()))
     };
@@ -55,8 +62,5 @@ pub fn run(ctx: &mut Context, args: NameArg) -> Result<(), CommandError> {
             time(h.written_at_ms),
         ]);
     }
-    for line in table(&rows) {
-        ctx.out.line(line)?;
-    }
-    Ok(())
+    Ok(ctx.out.table(&rows)?)
 }

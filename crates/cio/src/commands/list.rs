@@ -2,28 +2,24 @@
 
 use serde_json::json;
 
+use cio_credential::{Listing, SetStatus};
+
 use crate::context::Context;
 use crate::error::CommandError;
-use crate::output::{table, time};
-use cio_credential::catalog::SetId;
+use crate::output::time;
 
 pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
     const ACTION: &str = "List credentials";
-    let vault = ctx.vault(ACTION)?;
-    let entries = vault.list().map_err(|e| CommandError::library(ACTION, e))?;
+    let entries = ctx
+        .open(ACTION)?
+        .list()
+        .map_err(|e| CommandError::library(ACTION, e))?;
     // One line per set that has any credential: complete, or the names it lacks.
-    let sets: Vec<(SetId, Vec<String>)> = SetId::all()
-        .filter(|set| entries.iter().any(|e| e.name.set() == *set))
-        .map(|set| {
-            let missing = set
-                .names()
-                .into_iter()
-                .filter(|n| !entries.iter().any(|e| e.name == *n))
-                .map(|n| n.to_string())
-                .collect();
-            (set, missing)
-        })
-        .collect();
+    let sets: Vec<SetStatus> = entries
+        .iter()
+        .map(|e| e.stored())
+        .collect::<Listing>()
+        .sets();
     if ctx.out.json {
         let credentials: Vec<_> = entries
             .iter()
@@ -31,7 +27,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
                 json!({
                     "name": e.name,
                     "provider": e.name.provider,
-                    "set": e.name.role,
+                    "role": e.name.role,
                     "value": e.name.field.mask(e.value.expose()),
                     "version": e.version,
                     "updated": time(e.updated_ms),
@@ -40,12 +36,12 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             .collect();
         let sets: Vec<_> = sets
             .iter()
-            .map(|(set, missing)| {
+            .map(|s| {
                 json!({
-                    "provider": set.provider,
-                    "set": set.role,
-                    "complete": missing.is_empty(),
-                    "missing": missing,
+                    "provider": s.set.provider,
+                    "role": s.set.role,
+                    "complete": s.is_complete(),
+                    "missing": s.missing,
                 })
             })
             .collect();
@@ -71,16 +67,16 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             time(e.updated_ms),
         ]);
     }
-    for line in table(&rows) {
-        ctx.out.line(line)?;
-    }
+    ctx.out.table(&rows)?;
     ctx.out.line("")?;
-    for (set, missing) in &sets {
-        if missing.is_empty() {
-            ctx.out.line(format!("{set} set: complete"))?;
+    for s in &sets {
+        if s.is_complete() {
+            ctx.out.line(format!("{} set: complete", s.set))?;
         } else {
+            let missing: Vec<String> = s.missing.iter().map(ToString::to_string).collect();
             ctx.out.line(format!(
-                "{set} set: incomplete, missing {}",
+                "{} set: incomplete, missing {}",
+                s.set,
                 missing.join(", ")
             ))?;
         }

@@ -1,14 +1,27 @@
 //! `cio credential remove|delete|rm NAME [--purge [--compact]]`: remove a credential,
 //! recoverably unless purged; `--compact` also compacts etcd's history after a purge.
 
+use clap::Args;
 use serde_json::json;
 
-use cio_credential::credentials::EarlierRevisions;
+use cio_credential::EarlierRevisions;
 
-use crate::cli::RemoveArgs;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
-use crate::output::warn;
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    /// The credential's name, e.g. cio_aws_backup_repo
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    pub name: String,
+    /// Destroy the credential and every earlier version; this cannot be undone
+    #[arg(long)]
+    pub purge: bool,
+    /// With --purge on an etcd store: also compact etcd's history, which otherwise keeps the
+    /// destroyed versions readable at earlier revisions (drops every key's earlier revisions)
+    #[arg(long, requires = "purge")]
+    pub compact: bool,
+}
 
 pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     let action = if args.purge {
@@ -17,9 +30,9 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
         "Remove credential"
     };
     let name = parse_name(action, &args.name)?;
-    let vault = ctx.vault(action)?;
+    let store = ctx.open(action)?;
     if args.purge {
-        let purged = vault
+        let purged = store
             .purge(name, args.compact)
             .map_err(|e| CommandError::library(action, e))?;
         let compacted = match purged.earlier_revisions {
@@ -41,11 +54,11 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
             format!("{name} ({} versions destroyed)", purged.versions),
         )?;
         if let Some(note) = purged.note() {
-            warn(note);
+            ctx.out.warn(note);
         }
         return Ok(());
     }
-    let version = vault
+    let version = store
         .remove(name)
         .map_err(|e| CommandError::library(action, e))?;
     if ctx.out.json {

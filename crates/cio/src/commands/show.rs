@@ -1,19 +1,30 @@
 //! `cio credential show NAME [--reveal]`: one credential's metadata and masked value;
 //! `--reveal` prints the value alone, for scripts.
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::ShowArgs;
+use cio_credential::Error;
+
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
-use crate::output::{table, time};
-use cio_credential::Error;
+use crate::output::time;
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// The credential's name, e.g. cio_aws_access_key
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    pub name: String,
+    /// Print the value alone, unmasked, for scripts
+    #[arg(long)]
+    pub reveal: bool,
+}
 
 pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Show credential";
     let name = parse_name(ACTION, &args.name)?;
-    let vault = ctx.vault(ACTION)?;
-    let entry = vault
+    let entry = ctx
+        .open(ACTION)?
         .get(name)
         .map_err(|e| CommandError::library(ACTION, e))?
         .ok_or_else(|| CommandError::library(ACTION, Error::NotFound { name }))?;
@@ -26,7 +37,7 @@ pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
         return Ok(ctx.out.json(&json!({
             "name": name,
             "provider": name.provider,
-            "set": name.role,
+            "role": name.role,
             "value": value,
             "version": entry.version,
             "updated": time(entry.updated_ms),
@@ -44,8 +55,5 @@ pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
         ["updated:", &time(entry.updated_ms)],
     ]
     .map(|r| r.map(str::to_string).to_vec());
-    for line in table(&rows) {
-        ctx.out.line(line)?;
-    }
-    Ok(())
+    Ok(ctx.out.table(&rows)?)
 }

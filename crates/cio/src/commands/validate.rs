@@ -1,70 +1,93 @@
 //! `cio credential validate [NAME] [--provider P] [--alternate] [--offline] [--timeout SECS]
-//! [--write-check]`: tell exactly what is wrong with a set, before a backup needs it.
+//! [--write-check] [--prometheus FILE]`: tell exactly what is wrong with a set, before a
+//! backup needs it.
 
+use clap::Args;
 use serde_json::json;
 
-use cio_credential::Error;
-use cio_credential::catalog::{Role, SetId};
-use cio_credential::store::now_ms;
-use cio_credential::validate::{Options, SetReport, Status, validate_sets};
+use cio_credential::{
+    Listing, Purpose, Role, SetFilter, SetReport, Status, ValidateOptions, validate_sets,
+};
 
-use crate::cli::ValidateArgs;
+use crate::cli::ProviderArg;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
-use crate::output::table;
+use crate::output::now_ms;
 use crate::prometheus::{self, SetMetrics};
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// Validate this credential's set only
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    pub name: Option<String>,
+    /// Only this provider's sets
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderArg>,
+    /// Only the alternate (disaster-recovery) sets
+    #[arg(long)]
+    pub alternate: bool,
+    /// Check the value rules only; no network
+    #[arg(long)]
+    pub offline: bool,
+    /// The longest the live checks of one set may take, in seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub timeout: std::time::Duration,
+    /// Also put and delete a small probe object, to prove the key may back up
+    #[arg(long)]
+    pub write_check: bool,
+    /// Also write each set's result as Prometheus metrics into FILE (node_exporter's textfile
+    /// collector format), replacing it atomically
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub prometheus: Option<std::path::PathBuf>,
+}
+
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  cio credential validate                          every set, live
+  cio credential validate --offline                the value rules only, no network
+  cio credential validate cio_aws_secret_key       that credential's set
+  cio credential validate --alternate --json       the disaster-recovery set, for scripts
+  cio credential validate --prometheus /var/lib/node_exporter/textfile_collector/cio.prom
+                                                   also as metrics for node_exporter";
+
+/// A positive number of seconds, e.g. `10` or `2.5`.
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{text}' is not a number of seconds between 0 and 3600"))
+}
 
 pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Validate credentials";
-    let fail = |e: Error| CommandError::library(ACTION, e);
-    let vault = ctx.vault(ACTION)?;
-    let sets: Vec<SetId> = match &args.name {
-        Some(text) => {
-            let name = parse_name(ACTION, text)?;
-            if vault.get(name).map_err(fail)?.is_none() {
-                return Err(fail(Error::NotFound { name }));
-            }
-            vec![name.set()]
-        }
-        None => {
-            let present: Vec<SetId> = vault
-                .list()
-                .map_err(fail)?
-                .iter()
-                .map(|e| e.name.set())
-                .collect();
-            SetId::all()
-                .filter(|s| present.contains(s))
-                .filter(|s| args.provider.is_none_or(|p| s.provider == p.into()))
-                .filter(|s| !args.alternate || s.role == Role::Alternate)
-                .collect()
-        }
+    // A name chooses its set; the options narrow a validation of every set.
+    let filter = match &args.name {
+        Some(text) => SetFilter {
+            name: Some(parse_name(ACTION, text)?),
+            ..SetFilter::default()
+        },
+        None => SetFilter {
+            name: None,
+            provider: args.provider.map(Into::into),
+            role: args.alternate.then_some(Role::Alternate),
+        },
     };
-    if sets.is_empty() {
-        return Err(fail(Error::NoSuchSet(
-            "there are no credentials to validate (of the provider and role asked)".into(),
-        )));
-    }
-    let mut inputs = Vec::with_capacity(sets.len());
-    let mut oldest_secrets = Vec::with_capacity(sets.len());
-    for set in sets {
-        let entries = vault.set(set).map_err(fail)?;
-        oldest_secrets.push(
-            entries
-                .iter()
-                .flatten()
-                .filter(|e| e.name.field.is_secret())
-                .map(|e| e.updated_ms)
-                .min(),
-        );
-        inputs.push((set, entries.map(|e| e.map(|e| e.value))));
-    }
-    let options = Options {
+    let store = ctx.open(ACTION)?;
+    let fail = |e| CommandError::library(ACTION, e);
+    let sets = store.sets(&filter, Purpose::Check).map_err(fail)?;
+    // When each set's secrets were last set, for the metrics (no value is opened for this).
+    let listing = match args.prometheus {
+        Some(_) => Some(store.listing().map_err(fail)?),
+        None => None,
+    };
+    let options = ValidateOptions {
         offline: args.offline,
         timeout: args.timeout,
         write_check: args.write_check,
     };
-    let reports = validate_sets(inputs, &options);
+    let reports = validate_sets(sets, &options);
     let checked_at_ms = now_ms();
     let failed = reports.iter().filter(|r| !r.passed()).count();
     if ctx.out.json {
@@ -73,23 +96,8 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     } else {
         render(ctx, &reports)?;
     }
-    if let Some(path) = &args.prometheus {
-        let metrics: Vec<SetMetrics> = reports
-            .iter()
-            .zip(oldest_secrets)
-            .map(|(report, oldest_secret_ms)| SetMetrics {
-                report,
-                checked_at_ms,
-                oldest_secret_ms,
-            })
-            .collect();
-        let text = prometheus::render(&metrics, checked_at_ms);
-        prometheus::write_atomically(path, &text).map_err(|source| CommandError::WriteFile {
-            action: ACTION.into(),
-            path: path.clone(),
-            source,
-            hint: "create the folder (node_exporter's --collector.textfile.directory) or give --prometheus a file in a folder this user may write; the previous file was left as it was",
-        })?;
+    if let (Some(path), Some(listing)) = (&args.prometheus, &listing) {
+        write_metrics(path, &reports, listing, checked_at_ms)?;
     }
     if failed == 0 {
         return Ok(());
@@ -97,6 +105,35 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     Err(CommandError::Validation {
         failed,
         total: reports.len(),
+    })
+}
+
+/// `--prometheus FILE`: the reports as node_exporter textfile metrics.
+fn write_metrics(
+    path: &std::path::Path,
+    reports: &[SetReport],
+    listing: &Listing,
+    checked_at_ms: i64,
+) -> Result<(), CommandError> {
+    let metrics: Vec<SetMetrics> = reports
+        .iter()
+        .map(|report| SetMetrics {
+            report,
+            checked_at_ms,
+            oldest_secret_ms: listing
+                .credentials()
+                .iter()
+                .filter(|c| c.name.set() == report.set && c.name.field.is_secret())
+                .map(|c| c.updated_ms)
+                .min(),
+        })
+        .collect();
+    let text = prometheus::render(&metrics, checked_at_ms);
+    prometheus::write_atomically(path, &text).map_err(|source| CommandError::WriteFile {
+        action: "Validate credentials".into(),
+        path: path.to_path_buf(),
+        source,
+        hint: "create the folder (node_exporter's --collector.textfile.directory) or give --prometheus a file in a folder this user may write; the previous file was left as it was",
     })
 }
 
@@ -126,9 +163,7 @@ fn render(ctx: &mut Context, reports: &[SetReport]) -> Result<(), CommandError> 
                 ]
             })
             .collect();
-        for line in table(&rows) {
-            ctx.out.line(line)?;
-        }
+        ctx.out.table(&rows)?;
     }
     if reports.iter().all(SetReport::passed) {
         ctx.out.succeed(

@@ -181,8 +181,15 @@ fn json_output_for_every_command() {
     assert_eq!(v["credentials"][0]["value"], "****************DFMJ");
     assert_eq!(v["sets"][0]["complete"], false);
     assert_eq!(v["sets"][0]["missing"][0], "cio_aws_backup_repo");
+    // "set" means provider and role together (as in validate); a role alone is "role".
+    assert_eq!(v["credentials"][0]["role"], "primary");
+    assert_eq!(v["sets"][0]["provider"], "aws");
+    assert_eq!(v["sets"][0]["role"], "primary");
+    assert!(v["credentials"][0].get("set").is_none() && v["sets"][0].get("set").is_none());
     let v = json(&["show", "cio_aws_access_key"], "");
     assert_eq!(v["value"], "****************DFMJ");
+    assert_eq!(v["role"], "primary");
+    assert!(v.get("set").is_none());
     let v = json(&["history", "cio_aws_access_key"], "");
     assert_eq!(v["versions"][0]["action"], "create");
     let v = json(&["remove", "cio_aws_access_key"], "");

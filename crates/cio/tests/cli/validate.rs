@@ -148,3 +148,36 @@ fn a_listener_that_never_answers_times_out_on_time() {
     assert_eq!(v["sets"][0]["checks"][2]["code"], "timeout");
     drop(listener);
 }
+
+/// The bug this fixes: which names a set lacks was decided in three places (list, the
+/// hand-over, offline validate). One decision now: the three commands name the same ones.
+#[test]
+fn list_validate_and_exec_name_the_same_missing_credentials() {
+    let env = TestEnv::new();
+    env.create("cio_aws_access_key", REF_ACCESS);
+    env.create("cio_aws_backup_password", "a long repository password");
+    let missing = "cio_aws_backup_repo, cio_aws_secret_key";
+
+    let out = env.cio(&["credential", "list"]).success();
+    assert!(
+        stdout(&out).contains(&format!("aws primary set: incomplete, missing {missing}\n")),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.cio(&["credential", "validate", "--offline"]).code(1);
+    assert!(
+        stdout(&out).contains(&format!("missing {missing}: create them")),
+        "{}",
+        stdout(&out)
+    );
+    let out = env
+        .cio(&["credential", "exec", "--provider", "aws", "--", "true"])
+        .code(1);
+    assert!(
+        stderr(&out).contains(&format!(
+            "the aws primary set is incomplete: missing {missing}\n"
+        )),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -3,8 +3,9 @@
 //!
 //! Why not the `etcd-client` crate: it speaks gRPC through `tonic`/`prost`, whose build
 //! script needs the `protoc` compiler, and the binary must build with the Rust toolchain
-//! alone (DESIGN.md). The JSON gateway is served by every etcd 3.4+ member on its client
-//! port, under `/v3/` (3.4 also serves the older `/v3beta/`; we use `/v3/`).
+//! alone (`docs/DESIGN-NOTES.md`, "The cluster store"). The JSON gateway is served by every
+//! etcd 3.4+ member on its client port, under `/v3/` (3.4 also serves the older `/v3beta/`;
+//! we use `/v3/`).
 //!
 //! One concern per file:
 //! - `location`: `etcd://HOST:PORT,.../PREFIX` and `etcds://`, never echoed in errors;
@@ -64,8 +65,8 @@ use self::wire::{
 };
 use super::{Identity, Record, Store, StoreError, new_store_id};
 
-pub use self::gateway::{CONNECT_TIMEOUT, DEFAULT_TIMEOUT, EtcdAuth, EtcdOptions};
-pub use self::location::{DEFAULT_PORT, DEFAULT_PREFIX, EtcdSpec};
+pub use self::gateway::{EtcdAuth, EtcdOptions};
+pub use self::location::EtcdSpec;
 
 /// A store in an etcd cluster.
 pub struct EtcdStore {
@@ -92,11 +93,6 @@ impl EtcdStore {
             keys: KeyLayout::new(&spec.prefix),
             spec,
         })
-    }
-
-    /// The key prefix this store lives under.
-    pub fn prefix(&self) -> &str {
-        &self.spec.prefix
     }
 
     /// Every version of `name` (of every name when `None`), by name then version.

@@ -1,0 +1,128 @@
+//! Handing a credential set to the backup engine (restic), as environment variables.
+//!
+//! Rules:
+//! - only a complete set is handed over: never a backup with half a set (the set is chosen
+//!   by [`crate::sets::select`] with [`crate::sets::Purpose::Use`]);
+//! - the values go into the engine's environment only (never argv, never a file); variables
+//!   that would override or conflict with them (a session token, password files) are removed.
+
+use crate::catalog::{Field, SetId};
+use crate::credentials::CredentialStore;
+use crate::error::Result;
+use crate::secret::SecretValue;
+use crate::sets::{Purpose, SetFilter, SetValues};
+
+/// The variable restic reads for each field.
+pub fn variable(field: Field) -> &'static str {
+    match field {
+        Field::BackupRepo => "RESTIC_REPOSITORY",
+        Field::AccessKey => "AWS_ACCESS_KEY_ID",
+        Field::SecretKey => "AWS_SECRET_ACCESS_KEY",
+        Field::BackupPassword => "RESTIC_PASSWORD",
+    }
+}
+
+/// Variables removed from the engine's environment: each would mix another credential with
+/// the set's (a session token for other keys, a password or repository from a file).
+pub const CLEARED: &[&str] = &[
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "RESTIC_PASSWORD_FILE",
+    "RESTIC_PASSWORD_COMMAND",
+    "RESTIC_REPOSITORY_FILE",
+];
+
+/// A set's values as the variables restic reads.
+pub struct Handoff {
+    pub set: SetId,
+    /// (variable, value), in field order.
+    pub vars: Vec<(&'static str, SecretValue)>,
+}
+
+impl std::fmt::Debug for Handoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.vars.iter().map(|(k, _)| *k).collect();
+        write!(f, "Handoff({}, {names:?})", self.set)
+    }
+}
+
+impl From<SetValues> for Handoff {
+    /// The values that exist, each under its variable.
+    fn from(values: SetValues) -> Handoff {
+        let SetValues {
+            set,
+            backup_repo,
+            access_key,
+            secret_key,
+            backup_password,
+        } = values;
+        let fields = [
+            (Field::BackupRepo, backup_repo),
+            (Field::AccessKey, access_key),
+            (Field::SecretKey, secret_key),
+            (Field::BackupPassword, backup_password),
+        ];
+        let vars = fields
+            .into_iter()
+            .filter_map(|(field, value)| value.map(|v| (variable(field), v)))
+            .collect();
+        Handoff { set, vars }
+    }
+}
+
+impl CredentialStore {
+    /// The one complete set `filter` means, as restic's variables (see
+    /// [`crate::sets::select`] with [`Purpose::Use`] for the choice and its errors).
+    pub fn handoff(&self, filter: &SetFilter) -> Result<Handoff> {
+        let values = self
+            .sets(filter, Purpose::Use)?
+            .pop()
+            .expect("select() gives exactly one set for Purpose::Use, or an error");
+        Ok(Handoff::from(values))
+    }
+}
+
+/// Quotes a value for a POSIX shell: single quotes, with `'` written as `'\''`.
+pub fn sh_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Provider, Role};
+
+    #[test]
+    fn a_set_becomes_restic_variables_in_field_order() {
+        let set = SetId {
+            provider: Provider::Minio,
+            role: Role::Primary,
+        };
+        let mut values = SetValues::empty(set);
+        values.set_field(
+            Field::BackupPassword,
+            SecretValue::new("a long password".into()),
+        );
+        values.set_field(Field::BackupRepo, SecretValue::new("s3:http://h/b".into()));
+        values.set_field(Field::SecretKey, SecretValue::new("minio-secret".into()));
+        values.set_field(Field::AccessKey, SecretValue::new("minio".into()));
+        let h = Handoff::from(values);
+        let vars: Vec<_> = h.vars.iter().map(|(k, v)| (*k, v.expose())).collect();
+        assert_eq!(
+            vars,
+            vec![
+                ("RESTIC_REPOSITORY", "s3:http://h/b"),
+                ("AWS_ACCESS_KEY_ID", "minio"),
+                ("AWS_SECRET_ACCESS_KEY", "minio-secret"),
+                ("RESTIC_PASSWORD", "a long password"),
+            ]
+        );
+        assert!(!format!("{h:?}").contains("minio-secret"));
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(sh_quote("plain"), "'plain'");
+        assert_eq!(sh_quote("it's $HOME `x`"), r"'it'\''s $HOME `x`'");
+    }
+}

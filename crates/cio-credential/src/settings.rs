@@ -1,0 +1,294 @@
+//! The settings every command takes: where the store and its key file are, and the TLS files
+//! of a cluster store. One type, [`Settings`], is each layer (the flags, the environment, the
+//! node configuration file `cio.toml`, the defaults) and their result, and opens the store.
+//!
+//! Rules:
+//! - precedence, for every setting: the flag, then the environment variable, then the file,
+//!   then the built-in default; [`Settings::resolve`] applies it once;
+//! - the file is `/etc/cio/cio.toml` as root, `$XDG_CONFIG_HOME/cio/cio.toml` (or
+//!   `~/.config/cio/cio.toml`) otherwise; `CIO_CONFIG` names another file, which must then
+//!   exist;
+//! - a missing default file is an empty layer; a file that cannot be read or parsed, or that
+//!   holds a key cio does not know, is an error naming the file (a misspelt key must not be
+//!   silently ignored); relative paths in the file are relative to the file's folder;
+//! - the file holds no secret: the etcd login comes from `CIO_ETCD_USER` and
+//!   `CIO_ETCD_PASSWORD`, or from the caller's password prompt;
+//! - the etcd login is needed only to open an etcd store: it is settled then, at most once
+//!   per [`Settings`] (a migration into the cluster asks once), and never for a file store.
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::credentials::CredentialStore;
+use crate::error::{ConfigError, Error, Result};
+use crate::migrate::MigrationReport;
+use crate::paths;
+use crate::secret::SecretValue;
+use crate::store::etcd::{EtcdAuth, EtcdOptions};
+use crate::store::{SpecError, Store, StoreSpec};
+
+/// The configuration file of a node run as root.
+pub const SYSTEM_CONFIG: &str = "/etc/cio/cio.toml";
+
+/// How the caller asks for the etcd password of a user (its argument) when
+/// `CIO_ETCD_USER` is set without `CIO_ETCD_PASSWORD`: `None` when it cannot ask (no
+/// terminal), else what was typed.
+pub type AskPassword<'a> = &'a dyn Fn(&str) -> Option<std::io::Result<SecretValue>>;
+
+/// The settings of a command: one layer (the flags, the environment, `cio.toml` or the
+/// defaults) where `None` is "not set here", or, after [`Settings::resolve`], all layers
+/// merged, with `store` and `key_file` always set. The field names are the keys of
+/// `cio.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The store: a path, or `etcd://...` / `etcds://...` ([`StoreSpec::parse`]).
+    /// Environment: `CIO_STORE`.
+    pub store: Option<String>,
+    /// The key file holding the store key. Environment: `CIO_KEY_FILE`.
+    pub key_file: Option<PathBuf>,
+    /// PEM file of the CA of the etcd members (etcdctl's `--cacert`). Environment:
+    /// `CIO_ETCD_CACERT`.
+    pub etcd_cacert: Option<PathBuf>,
+    /// PEM file of this node's etcd client certificate (etcdctl's `--cert`). Environment:
+    /// `CIO_ETCD_CERT`.
+    pub etcd_cert: Option<PathBuf>,
+    /// PEM file of that certificate's private key (etcdctl's `--key`). Environment:
+    /// `CIO_ETCD_KEY`.
+    pub etcd_key: Option<PathBuf>,
+
+    /// `CIO_ETCD_USER` and `CIO_ETCD_PASSWORD`, as [`Settings::resolve`] read them.
+    #[serde(skip)]
+    login_env: LoginEnv,
+
+    /// The etcd login, once an etcd store was opened.
+    #[serde(skip)]
+    login: OnceLock<Option<EtcdAuth>>,
+}
+
+/// The etcd user and password as the environment gives them (empty counts as unset).
+#[derive(Debug, Default)]
+struct LoginEnv {
+    user: Option<String>,
+    password: Option<SecretValue>,
+}
+
+impl Settings {
+    /// These settings (the flags) over the process's environment, over the node's `cio.toml`,
+    /// over the defaults for this user.
+    ///
+    /// Errors: [`Error::Config`] when the configuration file cannot be read or parsed.
+    pub fn resolve(self) -> Result<Settings> {
+        self.resolve_with(|k| std::env::var_os(k), paths::running_as_root())
+    }
+
+    /// [`Settings::resolve`] with this environment lookup, for a user that is `root` or not.
+    pub(crate) fn resolve_with(
+        self,
+        env: impl Fn(&str) -> Option<OsString>,
+        root: bool,
+    ) -> Result<Settings> {
+        let (path, required) = config_path(root, &env);
+        let file = load(&path, required)?;
+        let defaults = paths::defaults(root, &env);
+        let mut settings = self.or(from_env(&env)).or(file).or(Settings {
+            store: Some(defaults.store.display().to_string()),
+            key_file: Some(defaults.key_file),
+            ..Settings::default()
+        });
+        settings.login_env = LoginEnv {
+            user: text(&env, "CIO_ETCD_USER"),
+            password: text(&env, "CIO_ETCD_PASSWORD").map(SecretValue::new),
+        };
+        Ok(settings)
+    }
+
+    /// Each setting of `self`, or where `self` does not set it, of `lower`.
+    fn or(self, lower: Settings) -> Settings {
+        Settings {
+            store: self.store.or(lower.store),
+            key_file: self.key_file.or(lower.key_file),
+            etcd_cacert: self.etcd_cacert.or(lower.etcd_cacert),
+            etcd_cert: self.etcd_cert.or(lower.etcd_cert),
+            etcd_key: self.etcd_key.or(lower.etcd_key),
+            login_env: self.login_env,
+            login: self.login,
+        }
+    }
+
+    /// The credential store these settings name, with its key file. Talks to no server and
+    /// touches no file; for an etcd store it settles the login (asking with `ask` if need be).
+    ///
+    /// Errors: [`Error::Spec`] for a store location that cannot be used (or settings that
+    /// were not resolved), [`Error::Store`] for TLS files that cannot be read, and
+    /// [`Error::EtcdPasswordMissing`] / [`Error::EtcdPasswordUnreadable`] for a login that
+    /// cannot be completed.
+    pub fn open(&self, ask: AskPassword<'_>) -> Result<CredentialStore> {
+        let (Some(store), Some(key_file)) = (&self.store, &self.key_file) else {
+            return Err(SpecError {
+                reason: "no store or key file is set (Settings::resolve sets both)".into(),
+            }
+            .into());
+        };
+        Ok(CredentialStore::new(
+            self.open_store(store, ask)?,
+            key_file.clone(),
+        ))
+    }
+
+    /// Copies every credential with its history from the store these settings name into
+    /// the store at `to` (see [`crate::migrate`] for what is refused). The etcd login is
+    /// settled once for both stores.
+    pub fn migrate(&self, to: &str, ask: AskPassword<'_>) -> Result<MigrationReport> {
+        let source = self.open(ask)?;
+        let target = self.open_store(to, ask)?;
+        source.migrate_to(target.as_ref())
+    }
+
+    /// The store at `location`, with these TLS files and, for etcd, the login.
+    fn open_store(&self, location: &str, ask: AskPassword<'_>) -> Result<Box<dyn Store>> {
+        let spec = StoreSpec::parse(location)?;
+        let auth = match spec {
+            StoreSpec::Etcd(_) => self.etcd_login(ask)?,
+            StoreSpec::Sqlite(_) => None,
+        };
+        Ok(spec.open_with(EtcdOptions {
+            cacert: self.etcd_cacert.clone(),
+            cert: self.etcd_cert.clone(),
+            key: self.etcd_key.clone(),
+            auth,
+            timeout: None,
+        })?)
+    }
+
+    /// The etcd login: none without `CIO_ETCD_USER`; the password from `CIO_ETCD_PASSWORD`,
+    /// else asked for once.
+    fn etcd_login(&self, ask: AskPassword<'_>) -> Result<Option<EtcdAuth>> {
+        if let Some(login) = self.login.get() {
+            return Ok(login.as_ref().map(copy_auth));
+        }
+        let LoginEnv { user, password } = &self.login_env;
+        let login = match (user, password) {
+            (None, _) => None,
+            (Some(user), Some(password)) => Some(EtcdAuth {
+                user: user.clone(),
+                password: SecretValue::new(password.expose().to_string()),
+            }),
+            (Some(user), None) => match ask(user) {
+                None => return Err(Error::EtcdPasswordMissing),
+                Some(Err(e)) => return Err(Error::EtcdPasswordUnreadable(e)),
+                Some(Ok(password)) => Some(EtcdAuth {
+                    user: user.clone(),
+                    password,
+                }),
+            },
+        };
+        Ok(self.login.get_or_init(|| login).as_ref().map(copy_auth))
+    }
+}
+
+/// A copy of a login, for one more store.
+fn copy_auth(auth: &EtcdAuth) -> EtcdAuth {
+    EtcdAuth {
+        user: auth.user.clone(),
+        password: SecretValue::new(auth.password.expose().to_string()),
+    }
+}
+
+/// An environment variable as text; empty counts as unset.
+fn text(env: impl Fn(&str) -> Option<OsString>, name: &str) -> Option<String> {
+    env(name)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.to_string_lossy().into_owned())
+}
+
+/// The environment's layer: `CIO_STORE`, `CIO_KEY_FILE`, `CIO_ETCD_CACERT`, `CIO_ETCD_CERT`
+/// and `CIO_ETCD_KEY`.
+fn from_env(env: impl Fn(&str) -> Option<OsString>) -> Settings {
+    let path = |name: &str| text(&env, name).map(PathBuf::from);
+    Settings {
+        store: text(&env, "CIO_STORE"),
+        key_file: path("CIO_KEY_FILE"),
+        etcd_cacert: path("CIO_ETCD_CACERT"),
+        etcd_cert: path("CIO_ETCD_CERT"),
+        etcd_key: path("CIO_ETCD_KEY"),
+        ..Settings::default()
+    }
+}
+
+/// Where the configuration file is, and whether it must exist (it must when `CIO_CONFIG`
+/// names it).
+fn config_path(root: bool, env: impl Fn(&str) -> Option<OsString>) -> (PathBuf, bool) {
+    if let Some(path) = env("CIO_CONFIG").filter(|p| !p.is_empty()) {
+        return (PathBuf::from(path), true);
+    }
+    if root {
+        return (PathBuf::from(SYSTEM_CONFIG), false);
+    }
+    let config_home = env("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| {
+            env("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(".config")
+        });
+    (config_home.join("cio/cio.toml"), false)
+}
+
+/// Parses the text of the file at `path`; relative paths become relative to its folder.
+fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+    let mut file: Settings = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .and_then(|span| text.get(..span.start))
+            .map(|before| before.matches('\n').count() + 1);
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            detail: match line {
+                Some(line) => format!("line {line}: {}", e.message().trim_end()),
+                None => e.message().trim_end().to_string(),
+            },
+        }
+    })?;
+    let base = path.parent().unwrap_or_else(|| Path::new(""));
+    for file in [
+        &mut file.key_file,
+        &mut file.etcd_cacert,
+        &mut file.etcd_cert,
+        &mut file.etcd_key,
+    ] {
+        if let Some(p) = file.as_mut()
+            && p.is_relative()
+        {
+            *p = base.join(&*p);
+        }
+    }
+    if let Some(store) = &file.store
+        && !store.contains("://")
+        && Path::new(store).is_relative()
+    {
+        file.store = Some(base.join(store).display().to_string());
+    }
+    Ok(file)
+}
+
+/// Reads the file at `path`. A missing file is an empty layer unless `required`.
+fn load(path: &Path, required: bool) -> Result<Settings, ConfigError> {
+    match fs::read_to_string(path) {
+        Ok(text) => parse(path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Settings::default()),
+        Err(source) => Err(ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

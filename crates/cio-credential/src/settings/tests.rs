@@ -1,0 +1,243 @@
+use std::cell::Cell;
+
+use super::*;
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| {
+        pairs
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| OsString::from(v))
+    }
+}
+
+/// Never called: the settings must not ask.
+fn no_prompt(_: &str) -> Option<std::io::Result<SecretValue>> {
+    panic!("asked for a password")
+}
+
+#[test]
+fn config_path_root_user_and_override() {
+    assert_eq!(
+        config_path(true, env_of(&[("HOME", "/root")])),
+        (PathBuf::from("/etc/cio/cio.toml"), false)
+    );
+    assert_eq!(
+        config_path(false, env_of(&[("HOME", "/home/ann")])),
+        (PathBuf::from("/home/ann/.config/cio/cio.toml"), false)
+    );
+    assert_eq!(
+        config_path(
+            false,
+            env_of(&[("HOME", "/home/ann"), ("XDG_CONFIG_HOME", "/cfg")])
+        ),
+        (PathBuf::from("/cfg/cio/cio.toml"), false)
+    );
+    assert_eq!(
+        config_path(true, env_of(&[("CIO_CONFIG", "/tmp/x.toml")])),
+        (PathBuf::from("/tmp/x.toml"), true)
+    );
+}
+
+#[test]
+fn parse_known_keys_and_relative_paths() {
+    let path = Path::new("/etc/cio/cio.toml");
+    let c = parse(
+        path,
+        "store = \"etcds://10.0.0.1:2379,10.0.0.2:2379\"\nkey_file = \"credential.key\"\n\
+         etcd_cacert = \"/etc/etcd/ca.pem\"\netcd_cert = \"pki/node.pem\"\netcd_key = \"pki/node-key.pem\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.store.as_deref(),
+        Some("etcds://10.0.0.1:2379,10.0.0.2:2379")
+    );
+    assert_eq!(c.key_file, Some(PathBuf::from("/etc/cio/credential.key")));
+    assert_eq!(c.etcd_cacert, Some(PathBuf::from("/etc/etcd/ca.pem")));
+    assert_eq!(c.etcd_cert, Some(PathBuf::from("/etc/cio/pki/node.pem")));
+    let c = parse(path, "store = \"data/credentials.db\"\n").unwrap();
+    assert_eq!(c.store.as_deref(), Some("/etc/cio/data/credentials.db"));
+    let empty = parse(path, "").unwrap();
+    assert!(empty.store.is_none() && empty.key_file.is_none() && empty.etcd_key.is_none());
+}
+
+#[test]
+fn unknown_keys_and_bad_types_name_the_file() {
+    let path = Path::new("/etc/cio/cio.toml");
+    let err = parse(path, "key_file = \"/k\"\nstor = \"/x\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("line 2"), "{text}");
+    assert!(text.contains("/etc/cio/cio.toml"), "{text}");
+    assert!(text.contains("stor"), "{text}");
+    assert!(err.hint().contains("key_file"));
+    let err = parse(path, "key_file = 3\n").unwrap_err();
+    assert!(matches!(err, ConfigError::Invalid { .. }));
+    let err = parse(path, "store = \n").unwrap_err();
+    assert!(err.to_string().contains("/etc/cio/cio.toml"));
+    // The login is never a key of the file.
+    let err = parse(path, "login_env = \"x\"\n").unwrap_err();
+    assert!(matches!(err, ConfigError::Invalid { .. }));
+}
+
+#[test]
+fn load_missing_default_is_empty_but_required_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cio.toml");
+    assert!(load(&path, false).unwrap().store.is_none());
+    assert!(matches!(load(&path, true), Err(ConfigError::Io { .. })));
+    fs::write(&path, "store = \"etcd://a:1\"\n").unwrap();
+    assert_eq!(
+        load(&path, true).unwrap().store.as_deref(),
+        Some("etcd://a:1")
+    );
+}
+
+#[test]
+fn precedence_flag_env_file_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cio.toml");
+    let config = file.to_str().unwrap();
+    let resolve = |flags: Settings, env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.push(("HOME", "/home/ann"));
+        flags.resolve_with(env_of(&env), true).unwrap()
+    };
+
+    let s = resolve(Settings::default(), &[]);
+    assert_eq!(s.store.as_deref(), Some("/var/lib/cio/credentials.db"));
+    assert_eq!(s.key_file, Some(PathBuf::from("/etc/cio/credential.key")));
+    assert_eq!(s.etcd_cacert, None);
+
+    fs::write(
+        &file,
+        "store = \"etcd://file:2379\"\nkey_file = \"/file/key\"\netcd_cacert = \"/file/ca.pem\"\n",
+    )
+    .unwrap();
+    let s = resolve(Settings::default(), &[("CIO_CONFIG", config)]);
+    assert_eq!(s.store.as_deref(), Some("etcd://file:2379"));
+    assert_eq!(s.key_file, Some(PathBuf::from("/file/key")));
+    assert_eq!(s.etcd_cacert, Some(PathBuf::from("/file/ca.pem")));
+    let store = s.open(&no_prompt).unwrap();
+    assert_eq!(store.location(), "etcd://file:2379/cio/credentials");
+    assert_eq!(store.key_file(), Path::new("/file/key"));
+
+    let env = [
+        ("CIO_CONFIG", config),
+        ("CIO_STORE", "/env/store.db"),
+        ("CIO_KEY_FILE", ""),
+        ("CIO_ETCD_CACERT", "/env/ca.pem"),
+    ];
+    let s = resolve(Settings::default(), &env);
+    assert_eq!(s.store.as_deref(), Some("/env/store.db"));
+    assert_eq!(
+        s.key_file,
+        Some(PathBuf::from("/file/key")),
+        "an empty variable is unset"
+    );
+    assert_eq!(s.etcd_cacert, Some(PathBuf::from("/env/ca.pem")));
+
+    let flags = Settings {
+        store: Some("etcds://flag:2379".into()),
+        key_file: Some("/flag/key".into()),
+        etcd_key: Some("/flag/k.pem".into()),
+        ..Settings::default()
+    };
+    let s = resolve(flags, &env);
+    assert_eq!(s.store.as_deref(), Some("etcds://flag:2379"));
+    assert_eq!(s.key_file, Some(PathBuf::from("/flag/key")));
+    assert_eq!(s.etcd_key, Some(PathBuf::from("/flag/k.pem")));
+    assert_eq!(s.etcd_cacert, Some(PathBuf::from("/env/ca.pem")));
+}
+
+#[test]
+fn a_bad_configuration_file_is_an_error_of_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cio.toml");
+    fs::write(&file, "stor = \"/x\"\n").unwrap();
+    let env = env_of(&[("CIO_CONFIG", file.to_str().unwrap())]);
+    let err = Settings::default().resolve_with(env, false).unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+}
+
+#[test]
+fn unresolved_settings_open_nothing() {
+    let err = Settings::default().open(&no_prompt).unwrap_err();
+    assert!(matches!(err, Error::Spec(_)), "{err:?}");
+}
+
+/// The bug this fixes: `CIO_ETCD_USER` made every command ask for an etcd password, even
+/// one whose store is a file.
+#[test]
+fn a_file_store_never_needs_the_etcd_login() {
+    let env = env_of(&[("HOME", "/home/ann"), ("CIO_ETCD_USER", "cio")]);
+    let s = Settings {
+        store: Some("/tmp/none/credentials.db".into()),
+        ..Settings::default()
+    }
+    .resolve_with(env, false)
+    .unwrap();
+    let store = s.open(&no_prompt).unwrap();
+    assert_eq!(store.location(), "/tmp/none/credentials.db");
+}
+
+/// The etcd password is asked for once, however many etcd stores are opened (a migration
+/// opens two), and only when the environment lacks it.
+#[test]
+fn the_etcd_login_is_asked_for_once() {
+    let env = env_of(&[("HOME", "/home/ann"), ("CIO_ETCD_USER", "cio")]);
+    let s = Settings {
+        store: Some("etcd://127.0.0.1:1".into()),
+        ..Settings::default()
+    }
+    .resolve_with(env, false)
+    .unwrap();
+    let asked = Cell::new(0);
+    let ask = |user: &str| {
+        assert_eq!(user, "cio");
+        asked.set(asked.get() + 1);
+        Some(Ok(SecretValue::new("typed-password".into())))
+    };
+    s.open(&ask).unwrap();
+    s.open_store("etcd://127.0.0.1:2/other", &ask).unwrap();
+    assert_eq!(asked.get(), 1);
+
+    let with_password = env_of(&[
+        ("HOME", "/home/ann"),
+        ("CIO_ETCD_USER", "cio"),
+        ("CIO_ETCD_PASSWORD", "s3cret-pw"),
+    ]);
+    let s = Settings {
+        store: Some("etcd://127.0.0.1:1".into()),
+        ..Settings::default()
+    }
+    .resolve_with(with_password, false)
+    .unwrap();
+    let login = s.etcd_login(&no_prompt).unwrap().unwrap();
+    assert_eq!(login.user, "cio");
+    assert_eq!(login.password.expose(), "s3cret-pw");
+    assert!(!format!("{s:?}").contains("s3cret"));
+}
+
+#[test]
+fn a_user_without_a_password_and_no_prompt_is_an_error() {
+    let env = env_of(&[("HOME", "/home/ann"), ("CIO_ETCD_USER", "cio")]);
+    let s = Settings {
+        store: Some("etcd://127.0.0.1:1".into()),
+        ..Settings::default()
+    }
+    .resolve_with(env, false)
+    .unwrap();
+    let err = s.open(&|_: &str| None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not"
+    );
+    assert_eq!(
+        err.hint(),
+        "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it"
+    );
+}

@@ -1,0 +1,205 @@
+//! A store in memory, for tests: the third backend the shared suites run on (with SQLite and
+//! etcd), and the one whose faults a test can choose.
+//!
+//! Rules:
+//! - it keeps the [`Store`] contract exactly as the other backends do (conditional appends,
+//!   one key per store, removes are records, only purge destroys); the suites prove it;
+//! - clones share one store, as two processes share a file or a cluster;
+//! - faults are injected, never random: a test says which call fails and how, so every
+//!   failure path of [`crate::credentials`] can be reached without a broken disk or network.
+
+use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::{Identity, Record, Store, StoreError, new_store_id};
+
+/// A fault the next append meets, before it changes anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendFault {
+    /// Another writer appended first: [`StoreError::Conflict`], nothing written.
+    LoseRace,
+    /// Another writer sealed the (new) store with the key of this fingerprint first: the
+    /// append meets [`StoreError::KeyMismatch`].
+    OtherKeyFirst(String),
+}
+
+#[derive(Default)]
+struct State {
+    identity: Option<Identity>,
+    /// Every record of every name, by name, oldest first.
+    records: BTreeMap<String, Vec<Record>>,
+    append_faults: VecDeque<AppendFault>,
+    unavailable: bool,
+    reads: usize,
+}
+
+/// A store in memory; clones share it.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding the lock left consistent data: every change
+        // below is one push or one assignment.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next appends meet these faults, one each, in order.
+    pub fn fail_appends(&self, faults: impl IntoIterator<Item = AppendFault>) {
+        self.state().append_faults.extend(faults);
+    }
+
+    /// While `true`, every call fails with [`StoreError::Unreachable`], as a cluster without
+    /// quorum does.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.state().unavailable = unavailable;
+    }
+
+    /// Flips one bit of the sealed value of `name` at `version`, as a damaged disk would:
+    /// the record still reads, its value no longer opens. `false` when there is no such
+    /// value.
+    pub fn damage(&self, name: &str, version: u64) -> bool {
+        let mut state = self.state();
+        let sealed = state
+            .records
+            .get_mut(name)
+            .and_then(|records| records.iter_mut().find(|r| r.version == version))
+            .and_then(|r| r.sealed.as_mut())
+            .and_then(|sealed| sealed.last_mut());
+        match sealed {
+            Some(byte) => {
+                *byte ^= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many reads of records (`latest`, `list_latest`, `history`, `all_versions`) the
+    /// store has answered: a network round trip each on a cluster store.
+    pub fn reads(&self) -> usize {
+        self.state().reads
+    }
+
+    /// The state for a call: counts a read, fails while unavailable.
+    fn call(&self, read: bool) -> Result<MutexGuard<'_, State>, StoreError> {
+        let mut state = self.state();
+        if state.unavailable {
+            return Err(StoreError::Unreachable {
+                location: self.location(),
+                detail: "the test made it unavailable".into(),
+            });
+        }
+        if read {
+            state.reads += 1;
+        }
+        Ok(state)
+    }
+}
+
+impl Store for MemoryStore {
+    fn location(&self) -> String {
+        "memory".to_string()
+    }
+
+    fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError> {
+        let mut state = self.call(false)?;
+        if create && state.identity.is_none() {
+            state.identity = Some(Identity {
+                store_id: new_store_id(),
+                key_fingerprint: None,
+            });
+        }
+        Ok(state.identity.clone())
+    }
+
+    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError> {
+        let state = self.call(true)?;
+        Ok(state.records.get(name).and_then(|r| r.last()).cloned())
+    }
+
+    fn list_latest(&self) -> Result<Vec<Record>, StoreError> {
+        let state = self.call(true)?;
+        Ok(state
+            .records
+            .values()
+            .filter_map(|r| r.last())
+            .cloned()
+            .collect())
+    }
+
+    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError> {
+        let state = self.call(true)?;
+        Ok(state.records.get(name).cloned().unwrap_or_default())
+    }
+
+    fn all_versions(&self) -> Result<Vec<Record>, StoreError> {
+        let state = self.call(true)?;
+        Ok(state.records.values().flatten().cloned().collect())
+    }
+
+    fn append(
+        &self,
+        expected: u64,
+        record: &Record,
+        key_fingerprint: &str,
+    ) -> Result<(), StoreError> {
+        let location = self.location();
+        let mut state = self.call(false)?;
+        let fault = state.append_faults.pop_front();
+        if fault == Some(AppendFault::LoseRace) {
+            return Err(StoreError::Conflict {
+                name: record.name.clone(),
+            });
+        }
+        let State {
+            identity, records, ..
+        } = &mut *state;
+        // An append creates the store, as SQLite's and etcd's do.
+        let identity = identity.get_or_insert_with(|| Identity {
+            store_id: new_store_id(),
+            key_fingerprint: None,
+        });
+        if let Some(AppendFault::OtherKeyFirst(fingerprint)) = fault {
+            identity.key_fingerprint = Some(fingerprint);
+        }
+        if let Some(fp) = identity
+            .key_fingerprint
+            .as_ref()
+            .filter(|fp| *fp != key_fingerprint)
+        {
+            return Err(StoreError::KeyMismatch {
+                location,
+                key_fingerprint: key_fingerprint.to_string(),
+                store_fingerprint: fp.clone(),
+            });
+        }
+        let latest = records
+            .get(&record.name)
+            .and_then(|r| r.last())
+            .map_or(0, |r| r.version);
+        if latest != expected || record.version != expected + 1 {
+            return Err(StoreError::Conflict {
+                name: record.name.clone(),
+            });
+        }
+        identity.key_fingerprint = Some(key_fingerprint.to_string());
+        records
+            .entry(record.name.clone())
+            .or_default()
+            .push(record.clone());
+        Ok(())
+    }
+
+    fn purge(&self, name: &str) -> Result<usize, StoreError> {
+        let mut state = self.call(false)?;
+        Ok(state.records.remove(name).map_or(0, |r| r.len()))
+    }
+}

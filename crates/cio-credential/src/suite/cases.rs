@@ -1,0 +1,393 @@
+//! The credential-store cases: what every command relies on, whatever the backend.
+
+use std::fs;
+use std::path::Path;
+
+use super::{Backend, Case};
+use crate::catalog::{CredentialName, Provider, Role, SetId};
+use crate::credentials::{CredentialStore, EarlierRevisions};
+use crate::crypto::{KeyError, create_key};
+use crate::error::Error;
+use crate::handoff::Handoff;
+use crate::secret::SecretValue;
+use crate::sets::{Purpose, SetFilter};
+use crate::store::{Action, StoreError};
+
+pub(super) const CASES: &[Case] = &[
+    (
+        "credentials: put, get, remove, restore",
+        put_get_update_remove_restore,
+    ),
+    (
+        "credentials: a bad value changes nothing",
+        bad_values_change_nothing,
+    ),
+    (
+        "credentials: a wrong or missing key",
+        a_wrong_or_missing_key_is_named,
+    ),
+    (
+        "credentials: the listing opens nothing",
+        the_listing_opens_no_value,
+    ),
+    ("credentials: the set to hand over", the_set_to_hand_over),
+    ("credentials: the sets to check", the_sets_to_check),
+    (
+        "credentials: concurrent writers",
+        concurrent_writers_lose_nothing,
+    ),
+    (
+        "migrate: history, resume, divergence",
+        migration_copies_resumes_and_refuses,
+    ),
+    (
+        "migrate: another key",
+        migration_refuses_a_target_of_another_key,
+    ),
+    (
+        "migrate: an empty source",
+        migration_of_an_empty_source_creates_nothing,
+    ),
+];
+
+fn name(s: &str) -> CredentialName {
+    s.parse().unwrap()
+}
+
+fn v(s: &str) -> SecretValue {
+    SecretValue::new(s.to_string())
+}
+
+/// The store at `place` with the key file `key` of the backend's folder.
+fn credentials(b: &dyn Backend, place: &str, key: &str) -> CredentialStore {
+    CredentialStore::new(b.open(place), b.dir().join(key))
+}
+
+fn put(c: &CredentialStore, n: &str, value: &str) {
+    c.put(name(n), &v(value)).unwrap();
+}
+
+/// The four credentials of a MinIO set (`alt`: "" or "_alt").
+fn minio_set(c: &CredentialStore, alt: &str) {
+    put(
+        c,
+        &format!("cio_minio{alt}_backup_repo"),
+        "s3:http://127.0.0.1:9000/bucket",
+    );
+    put(c, &format!("cio_minio{alt}_access_key"), "minio");
+    put(c, &format!("cio_minio{alt}_secret_key"), "minio-secret");
+    put(
+        c,
+        &format!("cio_minio{alt}_backup_password"),
+        "a long repository password",
+    );
+}
+
+fn put_get_update_remove_restore(b: &dyn Backend) {
+    let c = credentials(b, "s", "key");
+    let n = name("cio_minio_secret_key");
+    assert!(c.get(n).unwrap().is_none());
+    let w = c.put(n, &v("first-secret")).unwrap();
+    assert_eq!((w.version, w.action), (1, Action::Create));
+    let w = c.put(n, &v("second-secret")).unwrap();
+    assert_eq!((w.version, w.action), (2, Action::Update));
+    assert_eq!(c.get(n).unwrap().unwrap().value.expose(), "second-secret");
+    assert_eq!(c.remove(n).unwrap(), 3);
+    assert!(c.get(n).unwrap().is_none());
+    assert!(matches!(c.remove(n), Err(Error::NotFound { .. })));
+    let w = c.restore(n, None).unwrap();
+    assert_eq!((w.version, w.action), (4, Action::Restore));
+    assert_eq!(c.get(n).unwrap().unwrap().value.expose(), "second-secret");
+    c.restore(n, None).unwrap();
+    assert_eq!(c.get(n).unwrap().unwrap().value.expose(), "first-secret");
+    c.restore(n, Some(2)).unwrap();
+    assert_eq!(c.get(n).unwrap().unwrap().value.expose(), "second-secret");
+    assert!(matches!(
+        c.restore(n, Some(99)),
+        Err(Error::NoSuchVersion { version: 99, .. })
+    ));
+    let history = c.history(n).unwrap();
+    assert_eq!(history.len(), 6);
+    assert!(history[2].value.is_none());
+    assert_eq!(history[5].restored_from, Some(2));
+    let purged = c.purge(n, false).unwrap();
+    let kept = if b.open("s").keeps_revisions() {
+        EarlierRevisions::Kept
+    } else {
+        EarlierRevisions::NotKept
+    };
+    assert_eq!((purged.versions, purged.earlier_revisions), (6, kept));
+    assert!(c.history(n).unwrap().is_empty());
+    assert!(matches!(c.purge(n, false), Err(Error::NotFound { .. })));
+}
+
+fn bad_values_change_nothing(b: &dyn Backend) {
+    let c = credentials(b, "s", "key");
+    let err = c
+        .put(name("cio_aws_access_key"), &v("not-a-key"))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidValue { .. }));
+    assert!(
+        b.open("s").identity(false).unwrap().is_none(),
+        "no store made"
+    );
+    assert!(!b.dir().join("key").exists(), "no key made");
+}
+
+fn a_wrong_or_missing_key_is_named(b: &dyn Backend) {
+    let key = b.dir().join("key");
+    let n = name("cio_minio_access_key");
+    credentials(b, "s", "key").put(n, &v("minio")).unwrap();
+    let bytes = fs::read(&key).unwrap();
+    fs::remove_file(&key).unwrap();
+    let err = credentials(b, "s", "key").list().unwrap_err();
+    assert!(
+        matches!(err, Error::StoreKey(KeyError::Missing { .. })),
+        "{err:?}"
+    );
+    // Writing does not silently make a new key for old data.
+    let err = credentials(b, "s", "key").put(n, &v("other")).unwrap_err();
+    assert!(
+        matches!(err, Error::StoreKey(KeyError::Missing { .. })),
+        "{err:?}"
+    );
+    assert!(!key.exists());
+
+    create_key(&key).unwrap();
+    let err = credentials(b, "s", "key").get(n).unwrap_err();
+    assert!(
+        matches!(err, Error::StoreKey(KeyError::Mismatch { .. })),
+        "{err:?}"
+    );
+    fs::remove_file(&key).unwrap();
+    fs::write(&key, bytes).unwrap();
+    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let c = credentials(b, "s", "key");
+    assert_eq!(c.get(n).unwrap().unwrap().value.expose(), "minio");
+}
+
+/// The listing needs no key: it opens no value. Opening a set does.
+fn the_listing_opens_no_value(b: &dyn Backend) {
+    let c = credentials(b, "s", "key");
+    minio_set(&c, "");
+    put(&c, "cio_aws_alt_access_key", "AKIAYHD623GGZX7VDFMJ");
+    put(&c, "cio_aws_alt_access_key", "AKIAYHD623GGZX7VDFMK");
+    c.remove(name("cio_minio_secret_key")).unwrap();
+    fs::remove_file(b.dir().join("key")).unwrap();
+
+    let c = credentials(b, "s", "key");
+    let listing = c.listing().unwrap();
+    let names: Vec<String> = listing
+        .credentials()
+        .iter()
+        .map(|s| format!("{} v{}", s.name, s.version))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cio_aws_alt_access_key v2",
+            "cio_minio_backup_repo v1",
+            "cio_minio_access_key v1",
+            "cio_minio_backup_password v1",
+        ]
+    );
+    let sets: Vec<(String, Vec<String>)> = listing
+        .sets()
+        .iter()
+        .map(|s| {
+            (
+                s.set.to_string(),
+                s.missing.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(sets[0].0, "aws alternate");
+    assert_eq!(
+        sets[1],
+        ("minio primary".into(), vec!["cio_minio_secret_key".into()])
+    );
+    let filter = SetFilter {
+        provider: Some(Provider::Aws),
+        ..SetFilter::default()
+    };
+    let err = c.sets(&filter, Purpose::Check).unwrap_err();
+    assert!(
+        matches!(err, Error::StoreKey(KeyError::Missing { .. })),
+        "{err:?}"
+    );
+}
+
+fn the_set_to_hand_over(b: &dyn Backend) {
+    let c = credentials(b, "s", "key");
+    let primary = SetFilter {
+        role: Some(Role::Primary),
+        ..SetFilter::default()
+    };
+    let err = c.sets(&primary, Purpose::Use).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "there is no primary set: create its four credentials (cio_{aws|minio}_backup_repo, ...) first"
+    );
+    put(&c, "cio_aws_access_key", "AKIAYHD623GGZX7VDFMJ");
+    let err = c.sets(&primary, Purpose::Use).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the aws primary set is incomplete: missing cio_aws_backup_repo, cio_aws_secret_key, cio_aws_backup_password"
+    );
+    minio_set(&c, "");
+    let mut sets = c.sets(&primary, Purpose::Use).unwrap();
+    assert_eq!(sets.len(), 1);
+    let handoff = Handoff::from(sets.remove(0));
+    assert_eq!(handoff.set.provider, Provider::Minio);
+    let vars: Vec<_> = handoff.vars.iter().map(|(k, v)| (*k, v.expose())).collect();
+    assert_eq!(
+        vars,
+        [
+            ("RESTIC_REPOSITORY", "s3:http://127.0.0.1:9000/bucket"),
+            ("AWS_ACCESS_KEY_ID", "minio"),
+            ("AWS_SECRET_ACCESS_KEY", "minio-secret"),
+            ("RESTIC_PASSWORD", "a long repository password"),
+        ]
+    );
+    let alternate = SetFilter {
+        role: Some(Role::Alternate),
+        ..SetFilter::default()
+    };
+    assert!(c.sets(&alternate, Purpose::Use).is_err());
+    minio_set(&c, "_alt");
+    let sets = c.sets(&alternate, Purpose::Use).unwrap();
+    assert_eq!(sets[0].set.role, Role::Alternate);
+}
+
+fn the_sets_to_check(b: &dyn Backend) {
+    let c = credentials(b, "s", "key");
+    minio_set(&c, "");
+    put(
+        &c,
+        "cio_aws_alt_secret_key",
+        "0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZd",
+    );
+    let sets = c.sets(&SetFilter::default(), Purpose::Check).unwrap();
+    let found: Vec<(SetId, Vec<String>)> = sets
+        .iter()
+        .map(|s| {
+            (
+                s.set,
+                s.status().missing.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].0.to_string(), "aws alternate");
+    assert_eq!(
+        found[0].1,
+        [
+            "cio_aws_alt_backup_repo",
+            "cio_aws_alt_access_key",
+            "cio_aws_alt_backup_password"
+        ]
+    );
+    assert_eq!(
+        sets[0].secret_key.as_ref().map(SecretValue::expose),
+        Some("0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZd")
+    );
+    assert!(found[1].1.is_empty());
+    assert_eq!(
+        sets[1].backup_repo.as_ref().map(SecretValue::expose),
+        Some("s3:http://127.0.0.1:9000/bucket")
+    );
+    let by_name = SetFilter {
+        name: Some(name("cio_aws_secret_key")),
+        ..SetFilter::default()
+    };
+    assert!(matches!(
+        c.sets(&by_name, Purpose::Check),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+fn concurrent_writers_lose_nothing(b: &dyn Backend) {
+    credentials(b, "s", "key")
+        .put(name("cio_minio_access_key"), &v("first"))
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            s.spawn(move || {
+                let c = credentials(b, "s", "key");
+                for i in 0..5 {
+                    c.put(name("cio_minio_access_key"), &v(&format!("writer-{t}-{i}")))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let history = credentials(b, "s", "key")
+        .history(name("cio_minio_access_key"))
+        .unwrap();
+    assert_eq!(history.len(), 21, "every write is a version");
+}
+
+fn migration_copies_resumes_and_refuses(b: &dyn Backend) {
+    let source = credentials(b, "a", "key");
+    let n = name("cio_minio_secret_key");
+    source.put(n, &v("first-secret")).unwrap();
+    source.put(n, &v("second-secret")).unwrap();
+    source.remove(n).unwrap();
+    source.restore(n, Some(1)).unwrap();
+    put(&source, "cio_minio_access_key", "minio");
+
+    let report = source.migrate_to(&*b.open("b")).unwrap();
+    assert_eq!(report.copied(), 5);
+    let target = credentials(b, "b", "key");
+    assert_eq!(target.history(n).unwrap().len(), 4);
+    let again = source.migrate_to(&*b.open("b")).unwrap();
+    assert_eq!(again.copied(), 0, "a second run copies nothing");
+    assert_eq!(again.names[1].already_there, 4);
+
+    // The target is behind (as after an interrupted migration): the rest is copied.
+    source.put(n, &v("third-secret")).unwrap();
+    let more = source.migrate_to(&*b.open("b")).unwrap();
+    assert_eq!(more.copied(), 1, "only the new version is copied");
+    assert_eq!(
+        target.get(n).unwrap().unwrap().value.expose(),
+        "third-secret"
+    );
+    let history = target.history(n).unwrap();
+    assert_eq!(history[3].restored_from, Some(1));
+    assert_eq!(history[3].value.as_ref().unwrap().expose(), "first-secret");
+    assert!(history[2].value.is_none());
+
+    // The target diverges: refused, and nothing is written.
+    target.put(n, &v("only-in-target")).unwrap();
+    source.put(n, &v("only-in-source")).unwrap();
+    let err = source.migrate_to(&*b.open("b")).unwrap_err();
+    assert!(matches!(err, Error::MigrationRefused { .. }), "{err:?}");
+    assert_eq!(
+        target.get(n).unwrap().unwrap().value.expose(),
+        "only-in-target"
+    );
+
+    // The source itself is refused.
+    let err = source.migrate_to(&*b.open("a")).unwrap_err();
+    assert!(matches!(err, Error::MigrationIntoItself(_)), "{err:?}");
+}
+
+fn migration_refuses_a_target_of_another_key(b: &dyn Backend) {
+    let source = credentials(b, "a", "key-a");
+    put(&source, "cio_minio_access_key", "minio");
+    let other = credentials(b, "b", "key-b");
+    put(&other, "cio_minio_access_key", "other");
+    let err = source.migrate_to(&*b.open("b")).unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::KeyMismatch { .. })),
+        "{err:?}"
+    );
+}
+
+fn migration_of_an_empty_source_creates_nothing(b: &dyn Backend) {
+    let source = credentials(b, "a", "key");
+    let report = source.migrate_to(&*b.open("b")).unwrap();
+    assert!(report.names.is_empty());
+    assert!(b.open("b").identity(false).unwrap().is_none());
+    assert!(!Path::new(&b.dir().join("key")).exists());
+}
