@@ -97,6 +97,10 @@ const STORE_CASES: &[Case] = &[
     ("store: remove and purge", |b| {
         suite::removes_are_versions_and_purge_destroys(&*b.open("s"))
     }),
+    ("store: change log", |b| {
+        suite::log_entries_go_in_with_their_change_or_not_at_all(&*b.open("s"))
+    }),
+    ("store: notes", |b| suite::notes_are_replaced(&*b.open("s"))),
     ("store: concurrency", |b| {
         suite::concurrent_appends_lose_nothing(|| b.open("s"))
     }),

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::{Identity, Record, Store, StoreError, new_store_id};
+use super::{Identity, LogRecord, Record, Store, StoreError, new_store_id};
 
 /// A fault the next append meets, before it changes anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,9 @@ struct State {
     identity: Option<Identity>,
     /// Every record of every name, by name, oldest first.
     records: BTreeMap<String, Vec<Record>>,
+    /// The change log, by number.
+    log: Vec<LogRecord>,
+    notes: BTreeMap<String, Vec<u8>>,
     append_faults: VecDeque<AppendFault>,
     unavailable: bool,
     reads: usize,
@@ -145,14 +148,18 @@ impl Store for MemoryStore {
         Ok(state.records.values().flatten().cloned().collect())
     }
 
-    fn append(
+    fn append_logged(
         &self,
         expected: u64,
         record: &Record,
         key_fingerprint: &str,
+        log: Option<&LogRecord>,
     ) -> Result<(), StoreError> {
         let location = self.location();
         let mut state = self.call(false)?;
+        if log.is_some_and(|entry| !follows(&state.log, entry)) {
+            return Err(log_conflict());
+        }
         let fault = state.append_faults.pop_front();
         if fault == Some(AppendFault::LoseRace) {
             return Err(StoreError::Conflict {
@@ -160,7 +167,10 @@ impl Store for MemoryStore {
             });
         }
         let State {
-            identity, records, ..
+            identity,
+            records,
+            log: change_log,
+            ..
         } = &mut *state;
         // An append creates the store, as SQLite's and etcd's do.
         let identity = identity.get_or_insert_with(|| Identity {
@@ -195,11 +205,59 @@ impl Store for MemoryStore {
             .entry(record.name.clone())
             .or_default()
             .push(record.clone());
+        change_log.extend(log.cloned());
         Ok(())
     }
 
-    fn purge(&self, name: &str) -> Result<usize, StoreError> {
+    fn purge_logged(&self, name: &str, log: Option<&LogRecord>) -> Result<usize, StoreError> {
         let mut state = self.call(false)?;
+        if log.is_some_and(|entry| !follows(&state.log, entry)) {
+            return Err(log_conflict());
+        }
+        state.log.extend(log.cloned());
         Ok(state.records.remove(name).map_or(0, |r| r.len()))
+    }
+
+    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
+        let mut state = self.call(false)?;
+        if !follows(&state.log, log) {
+            return Err(log_conflict());
+        }
+        state.log.push(log.clone());
+        Ok(())
+    }
+
+    fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
+        Ok(self.call(true)?.log.last().cloned())
+    }
+
+    fn log(&self) -> Result<Vec<LogRecord>, StoreError> {
+        Ok(self.call(true)?.log.clone())
+    }
+
+    fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let state = self.call(true)?;
+        Ok(state
+            .notes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        let mut state = self.call(false)?;
+        state.notes.insert(key.to_string(), sealed.to_vec());
+        Ok(())
+    }
+}
+
+/// Whether `entry` is the next entry of `log`.
+fn follows(log: &[LogRecord], entry: &LogRecord) -> bool {
+    log.last().map_or(0, |last| last.seq) + 1 == entry.seq
+}
+
+fn log_conflict() -> StoreError {
+    StoreError::Conflict {
+        name: "the change log".into(),
     }
 }

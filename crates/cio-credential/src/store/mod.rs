@@ -203,16 +203,54 @@ pub trait Store: Send + Sync {
 
     /// Appends `version` if the latest version of its name is still `expected` (0: the name
     /// has no version) and `version.version == expected + 1`; records `key_fingerprint` as
-    /// the store's key on its first write and refuses any other key afterwards.
+    /// the store's key on its first write and refuses any other key afterwards. With `log`,
+    /// the change-log entry goes in with it, in the same transaction (both or neither), and
+    /// only if the log's newest entry is still `log.seq - 1` (0: an empty log); else
+    /// [`StoreError::Conflict`].
+    fn append_logged(
+        &self,
+        expected: u64,
+        version: &Record,
+        key_fingerprint: &str,
+        log: Option<&LogRecord>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::append_logged`] without a change-log entry (migration copies records).
     fn append(
         &self,
         expected: u64,
         version: &Record,
         key_fingerprint: &str,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.append_logged(expected, version, key_fingerprint, None)
+    }
 
-    /// Destroys every version of `name`; returns how many there were.
-    fn purge(&self, name: &str) -> Result<usize, StoreError>;
+    /// Destroys every version of `name`; returns how many there were. With `log`, the
+    /// change-log entry goes in with it, as for [`Store::append_logged`].
+    fn purge_logged(&self, name: &str, log: Option<&LogRecord>) -> Result<usize, StoreError>;
+
+    /// [`Store::purge_logged`] without a change-log entry.
+    fn purge(&self, name: &str) -> Result<usize, StoreError> {
+        self.purge_logged(name, None)
+    }
+
+    /// Appends a change-log entry alone (a change of the whole store, e.g. a migration into
+    /// it), on the same condition as [`Store::append_logged`].
+    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError>;
+
+    /// The change log's newest entry; `None` when the log is empty.
+    fn log_tail(&self) -> Result<Option<LogRecord>, StoreError>;
+
+    /// Every entry of the change log, by number.
+    fn log(&self) -> Result<Vec<LogRecord>, StoreError>;
+
+    /// Every note (small sealed records beside the credentials: the sets' health records),
+    /// as `(key, sealed)`, sorted by key.
+    fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
+    /// Writes the note `key`, replacing the one before (the last writer wins: a note is a
+    /// latest state, not a history). The store must exist.
+    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError>;
 
     /// Whether the store keeps what [`Store::purge`] destroyed readable in earlier revisions
     /// of itself until [`Store::compact`] (etcd keeps every key's history until the cluster

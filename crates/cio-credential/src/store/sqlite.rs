@@ -25,11 +25,14 @@ use rusqlite::{
     Connection, ErrorCode, FileControl, OpenFlags, OptionalExtension, TransactionBehavior, params,
 };
 
-use super::{Action, Identity, Record, Store, StoreError, new_store_id};
+use super::{Action, Identity, LogRecord, Record, Store, StoreError, new_store_id};
 
 /// "cio1": marks a SQLite file as a cio credential store.
 const APPLICATION_ID: i64 = 0x6369_6F31;
-const SCHEMA_VERSION: i64 = 1;
+/// 2: with the change log and the notes. A format-1 store (before them) is read as having
+/// neither, and becomes format 2 with its first write: a cio that does not log changes then
+/// refuses it rather than change it unlogged.
+const SCHEMA_VERSION: i64 = 2;
 /// How long a writer waits for another before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -44,6 +47,12 @@ CREATE TABLE versions (
     sealed BLOB,
     PRIMARY KEY (name, version)
 ) WITHOUT ROWID;
+";
+
+/// What format 2 added to format 1.
+const SCHEMA_2: &str = "
+CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS notes (k TEXT PRIMARY KEY, sealed BLOB NOT NULL) WITHOUT ROWID;
 ";
 
 /// The embedded store at one path.
@@ -202,6 +211,7 @@ impl SqliteStore {
         if app_id != APPLICATION_ID {
             // Still uninitialised now that we hold the write lock: we initialise it.
             tx.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
+            tx.execute_batch(SCHEMA_2).map_err(|e| self.err(e))?;
             tx.execute(
                 "INSERT INTO meta (k, v) VALUES ('store_id', ?1)",
                 [new_store_id()],
@@ -220,7 +230,7 @@ impl SqliteStore {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        if version == SCHEMA_VERSION {
+        if version == SCHEMA_VERSION || version == 1 {
             Ok(())
         } else {
             Err(StoreError::Foreign {
@@ -255,6 +265,61 @@ impl SqliteStore {
             let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
             let rows = stmt
                 .query_map(args, |row| self.row_to_version(row))
+                .map_err(|e| self.err(e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        })?;
+        Ok(rows.unwrap_or_default())
+    }
+
+    /// Whether the store has the change log and notes (format 2).
+    fn has_log(conn: &Connection) -> rusqlite::Result<bool> {
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map(|v| v >= 2)
+    }
+
+    /// Inside a write transaction: makes a format-1 store format 2.
+    fn upgrade(&self, tx: &Connection) -> Result<(), StoreError> {
+        if !Self::has_log(tx).map_err(|e| self.err(e))? {
+            tx.execute_batch(SCHEMA_2).map_err(|e| self.err(e))?;
+            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Inside a write transaction: adds `entry` if it is the log's next entry.
+    fn add_log_entry(&self, tx: &Connection, entry: &LogRecord) -> Result<(), StoreError> {
+        let newest: Option<i64> = tx
+            .query_row("SELECT max(seq) FROM log", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let newest = newest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+        if newest + 1 != entry.seq {
+            return Err(StoreError::Conflict {
+                name: "the change log".into(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO log (seq, sealed) VALUES (?1, ?2)",
+            params![i64::try_from(entry.seq).unwrap_or(i64::MAX), entry.sealed],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The log entries `sql` selects (none in a format-1 store).
+    fn query_log(&self, sql: &str) -> Result<Vec<LogRecord>, StoreError> {
+        let rows = self.with_conn(false, |conn| {
+            if !Self::has_log(conn).map_err(|e| self.err(e))? {
+                return Ok(Vec::new());
+            }
+            let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok(LogRecord {
+                        seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                        sealed: row.get(1)?,
+                    })
+                })
                 .map_err(|e| self.err(e))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
         })?;
@@ -310,16 +375,18 @@ impl Store for SqliteStore {
         self.query_versions(&sql, [])
     }
 
-    fn append(
+    fn append_logged(
         &self,
         expected: u64,
         version: &Record,
         key_fingerprint: &str,
+        log: Option<&LogRecord>,
     ) -> Result<(), StoreError> {
         self.with_conn(true, |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| self.err(e))?;
+            self.upgrade(&tx)?;
             match Self::meta(&tx, "key_fingerprint").map_err(|e| self.err(e))? {
                 Some(fp) if fp != key_fingerprint => {
                     return Err(StoreError::KeyMismatch {
@@ -363,16 +430,27 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(|e| self.err(e))?;
+            if let Some(entry) = log {
+                self.add_log_entry(&tx, entry)?;
+            }
             tx.commit().map_err(|e| self.err(e))
         })?;
         Ok(())
     }
 
-    fn purge(&self, name: &str) -> Result<usize, StoreError> {
+    fn purge_logged(&self, name: &str, log: Option<&LogRecord>) -> Result<usize, StoreError> {
         let removed = self.with_conn(false, |conn| {
-            let n = conn
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| self.err(e))?;
+            self.upgrade(&tx)?;
+            let n = tx
                 .execute("DELETE FROM versions WHERE name = ?1", [name])
                 .map_err(|e| self.err(e))?;
+            if let Some(entry) = log {
+                self.add_log_entry(&tx, entry)?;
+            }
+            tx.commit().map_err(|e| self.err(e))?;
             // Move the zeroed pages into the main file and empty the WAL, so the purged
             // ciphertext does not linger in old WAL frames. Best effort: a concurrent reader
             // may keep the WAL alive a little longer.
@@ -380,6 +458,60 @@ impl Store for SqliteStore {
             Ok(n)
         })?;
         Ok(removed.unwrap_or(0))
+    }
+
+    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
+        self.with_conn(true, |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| self.err(e))?;
+            self.upgrade(&tx)?;
+            self.add_log_entry(&tx, log)?;
+            tx.commit().map_err(|e| self.err(e))
+        })?;
+        Ok(())
+    }
+
+    fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
+        Ok(self
+            .query_log("SELECT seq, sealed FROM log ORDER BY seq DESC LIMIT 1")?
+            .pop())
+    }
+
+    fn log(&self) -> Result<Vec<LogRecord>, StoreError> {
+        self.query_log("SELECT seq, sealed FROM log ORDER BY seq")
+    }
+
+    fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let notes = self.with_conn(false, |conn| {
+            if !Self::has_log(conn).map_err(|e| self.err(e))? {
+                return Ok(Vec::new());
+            }
+            let mut stmt = conn
+                .prepare_cached("SELECT k, sealed FROM notes ORDER BY k")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(|e| self.err(e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        })?;
+        Ok(notes.unwrap_or_default())
+    }
+
+    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.with_conn(true, |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| self.err(e))?;
+            self.upgrade(&tx)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO notes (k, sealed) VALUES (?1, ?2)",
+                params![key, sealed],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))
+        })?;
+        Ok(())
     }
 }
 

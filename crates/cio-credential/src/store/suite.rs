@@ -1,7 +1,7 @@
 //! The contract every backend must keep, as checks on a fresh store. `crate::suite` runs
 //! them on every backend (memory, SQLite, etcd); a backend's own tests may run them too.
 
-use super::{Action, Record, Store, StoreError};
+use super::{Action, LogRecord, Record, Store, StoreError};
 
 fn record(name: &str, v: u64, action: Action, sealed: Option<&[u8]>) -> Record {
     Record {
@@ -130,4 +130,68 @@ pub fn concurrent_appends_lose_nothing(make: impl Fn() -> Box<dyn Store> + Sync)
     writes.sort();
     writes.dedup();
     assert_eq!(writes.len(), 80, "every write is kept exactly once");
+}
+
+fn entry(seq: u64) -> LogRecord {
+    LogRecord {
+        seq,
+        sealed: vec![seq as u8; 40],
+    }
+}
+
+pub fn log_entries_go_in_with_their_change_or_not_at_all(store: &dyn Store) {
+    store.identity(true).unwrap();
+    assert_eq!(store.log_tail().unwrap(), None);
+    store.append_log(&entry(1)).unwrap();
+    // Only the next number goes in: a writer that read an older tail loses.
+    for stale in [entry(1), entry(3)] {
+        let err = store.append_log(&stale).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    }
+    let n = "cio_aws_access_key";
+    store
+        .append_logged(
+            0,
+            &record(n, 1, Action::Create, Some(b"a")),
+            "fp",
+            Some(&entry(2)),
+        )
+        .unwrap();
+    // A change whose entry lost the race is not made either.
+    let err = store
+        .append_logged(
+            1,
+            &record(n, 2, Action::Update, Some(b"b")),
+            "fp",
+            Some(&entry(2)),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(store.latest(n).unwrap().unwrap().version, 1);
+    let err = store.purge_logged(n, Some(&entry(2))).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert!(store.latest(n).unwrap().is_some(), "nothing purged");
+    assert_eq!(store.purge_logged(n, Some(&entry(3))).unwrap(), 1);
+    assert_eq!(store.log().unwrap(), vec![entry(1), entry(2), entry(3)]);
+    assert_eq!(store.log_tail().unwrap(), Some(entry(3)));
+    // Unlogged changes (migration copies records) leave the log alone.
+    store
+        .append(0, &record("b", 1, Action::Create, Some(b"c")), "fp")
+        .unwrap();
+    assert_eq!(store.log().unwrap().len(), 3);
+}
+
+pub fn notes_are_replaced(store: &dyn Store) {
+    store.identity(true).unwrap();
+    assert!(store.notes().unwrap().is_empty());
+    store.put_note("check/minio/primary", b"one").unwrap();
+    store.put_note("check/aws/alternate", b"two").unwrap();
+    store.put_note("check/minio/primary", b"three").unwrap();
+    assert_eq!(
+        store.notes().unwrap(),
+        vec![
+            ("check/aws/alternate".to_string(), b"two".to_vec()),
+            ("check/minio/primary".to_string(), b"three".to_vec()),
+        ]
+    );
 }

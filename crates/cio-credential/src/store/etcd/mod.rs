@@ -27,6 +27,8 @@
 //!     prefix yet, so two nodes creating the store at once agree on one id, and keys of
 //!     another program under the prefix are refused ([`StoreError::Foreign`]);
 //!   - purge deletes every version and the head in one transaction;
+//!   - a change-log entry goes in the transaction of its change, conditioned on the log's
+//!     head (`P/loghead`) still naming the entry before it;
 //! - reads are linearizable (etcd's default): a member without quorum does not answer with
 //!   stale data, it makes the operation fail as [`StoreError::Unreachable`]; long ranges
 //!   are read in pages at one revision, so a listing is one consistent snapshot;
@@ -63,7 +65,7 @@ use self::wire::{
     Kv, RangeResponse, absent, delete_op, none_under, prefix_end, put_op, range_op, range_prefix,
     value_is,
 };
-use super::{Identity, Record, Store, StoreError, new_store_id};
+use super::{Identity, LogRecord, Record, Store, StoreError, new_store_id};
 
 pub use self::gateway::{EtcdAuth, EtcdOptions};
 pub use self::location::EtcdSpec;
@@ -108,6 +110,58 @@ impl EtcdStore {
             .collect::<Result<Vec<_>, _>>()?;
         versions.sort_by(|a, b| a.name.cmp(&b.name).then(a.version.cmp(&b.version)));
         Ok(versions)
+    }
+
+    /// The compares and puts that add `log` to a transaction: the log head must still name
+    /// the entry before it.
+    fn log_ops(&self, log: Option<&LogRecord>) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+        let Some(entry) = log else {
+            return (Vec::new(), Vec::new());
+        };
+        let head = self.keys.log_head();
+        let key = self.keys.log_entry(entry.seq);
+        let head_cmp = if entry.seq <= 1 {
+            absent(&head)
+        } else {
+            value_is(&head, (entry.seq - 1).to_string().as_bytes())
+        };
+        (
+            vec![head_cmp, absent(&key)],
+            vec![
+                put_op(&key, &entry.sealed),
+                put_op(&head, entry.seq.to_string().as_bytes()),
+            ],
+        )
+    }
+
+    /// Every change-log entry (`all`), or the newest one.
+    fn log_entries(&self, all: bool) -> Result<Vec<LogRecord>, StoreError> {
+        let deadline = self.gateway.deadline();
+        let start = self.keys.log();
+        let kvs = if all {
+            self.gateway
+                .range_all(&start, &prefix_end(&start), deadline)?
+        } else {
+            let mut request = range_prefix(&start);
+            request["limit"] = json!("1");
+            request["sort_order"] = json!("DESCEND");
+            request["sort_target"] = json!("KEY");
+            let response: RangeResponse =
+                self.gateway
+                    .call("/v3/kv/range", &request, true, deadline)?;
+            response.kvs
+        };
+        let mut entries: Vec<LogRecord> = kvs
+            .into_iter()
+            .filter_map(|kv| {
+                Some(LogRecord {
+                    seq: self.keys.log_seq(&kv.key)?,
+                    sealed: kv.value,
+                })
+            })
+            .collect();
+        entries.sort_by_key(|e| e.seq);
+        Ok(entries)
     }
 
     /// Creates the store id, but only if nothing at all is under the prefix: a race between
@@ -198,11 +252,12 @@ impl Store for EtcdStore {
         self.versions(None, self.gateway.deadline())
     }
 
-    fn append(
+    fn append_logged(
         &self,
         expected: u64,
         version: &Record,
         key_fingerprint: &str,
+        log: Option<&LogRecord>,
     ) -> Result<(), StoreError> {
         let conflict = || StoreError::Conflict {
             name: version.name.clone(),
@@ -220,10 +275,12 @@ impl Store for EtcdStore {
             value_is(&head, expected.to_string().as_bytes())
         };
         let record = codec::encode(version);
-        let puts = [
+        let (log_cmps, log_puts) = self.log_ops(log);
+        let mut puts = vec![
             put_op(&vkey, &record),
             put_op(&head, version.version.to_string().as_bytes()),
         ];
+        puts.extend(log_puts);
         // First assume the fingerprint is recorded; when it turns out not to be, record it in
         // the same transaction. Two rounds suffice unless another writer keeps racing us.
         let mut fingerprint_recorded = true;
@@ -237,8 +294,10 @@ impl Store for EtcdStore {
                 )
             };
             success.extend(puts.iter().cloned());
+            let mut compares = vec![head_cmp.clone(), fp_cmp, absent(&vkey)];
+            compares.extend(log_cmps.iter().cloned());
             let response = self.gateway.txn(
-                vec![head_cmp.clone(), fp_cmp, absent(&vkey)],
+                compares,
                 success,
                 vec![range_op(&head), range_op(&fp_key)],
                 deadline,
@@ -269,16 +328,66 @@ impl Store for EtcdStore {
         Err(conflict())
     }
 
-    fn purge(&self, name: &str) -> Result<usize, StoreError> {
+    fn purge_logged(&self, name: &str, log: Option<&LogRecord>) -> Result<usize, StoreError> {
         let delete_versions = delete_op(range_prefix(&self.keys.versions(Some(name))));
         let delete_head = delete_op(json!({"key": wire::b64(&self.keys.head(name))}));
-        let response = self.gateway.txn(
+        let (log_cmps, log_puts) = self.log_ops(log);
+        let mut ops = vec![delete_versions, delete_head];
+        ops.extend(log_puts);
+        let response = self
+            .gateway
+            .txn(log_cmps, ops, Vec::new(), self.gateway.deadline())?;
+        if !response.succeeded {
+            return Err(StoreError::Conflict {
+                name: "the change log".into(),
+            });
+        }
+        Ok(usize::try_from(response.deleted(0)).unwrap_or(0))
+    }
+
+    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
+        let (compares, puts) = self.log_ops(Some(log));
+        let response = self
+            .gateway
+            .txn(compares, puts, Vec::new(), self.gateway.deadline())?;
+        if response.succeeded {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
+                name: "the change log".into(),
+            })
+        }
+    }
+
+    fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
+        Ok(self.log_entries(false)?.pop())
+    }
+
+    fn log(&self) -> Result<Vec<LogRecord>, StoreError> {
+        self.log_entries(true)
+    }
+
+    fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let start = self.keys.notes();
+        let kvs = self
+            .gateway
+            .range_all(&start, &prefix_end(&start), self.gateway.deadline())?;
+        let mut notes: Vec<(String, Vec<u8>)> = kvs
+            .into_iter()
+            .filter_map(|kv| Some((self.keys.note_key(&kv.key)?, kv.value)))
+            .collect();
+        notes.sort();
+        Ok(notes)
+    }
+
+    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.gateway.txn(
             Vec::new(),
-            vec![delete_versions, delete_head],
+            vec![put_op(&self.keys.note(key), sealed)],
             Vec::new(),
             self.gateway.deadline(),
         )?;
-        Ok(usize::try_from(response.deleted(0)).unwrap_or(0))
+        Ok(())
     }
 
     fn keeps_revisions(&self) -> bool {
