@@ -109,7 +109,7 @@ pub fn seal(key: &Key, store_id: &str, entry: &LogEntry, tail: Option<&LogRecord
 }
 
 /// Where and how a log is broken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Broken {
     /// The number of the first entry that is not as it was written.
     pub seq: u64,
@@ -118,7 +118,7 @@ pub struct Broken {
 }
 
 /// What is wrong with an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Problem {
     /// It does not open under the store key: edited, or moved from another place or store.

@@ -7,11 +7,19 @@
 //!   for a store that has never been sealed, never for a store with data;
 //! - a write that loses a race with another writer is retried from a fresh read, so no
 //!   concurrent update is lost;
-//! - remove and replace keep earlier versions; only [`CredentialStore::purge`] destroys.
+//! - remove and replace keep earlier versions; only [`CredentialStore::purge`] destroys;
+//! - every change writes its change-log entry in the same transaction ([`log`]).
+
+mod health;
+pub(crate) mod log;
+
+pub use self::health::{CheckResult, HealthRecord};
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use self::log::{Change, next_entry};
+use crate::audit::Broken;
 use crate::catalog::{CredentialName, Warning, check_value};
 use crate::crypto::{Binding, Key, KeyError, create_key, load_key};
 use crate::error::{Error, Result};
@@ -110,6 +118,8 @@ pub struct CredentialStore {
     store: Box<dyn Store>,
     key_file: PathBuf,
     key: OnceLock<Key>,
+    /// The first break of the change log this command came across.
+    log_damage: OnceLock<Broken>,
 }
 
 impl std::fmt::Debug for CredentialStore {
@@ -129,6 +139,7 @@ impl CredentialStore {
             store,
             key_file,
             key: OnceLock::new(),
+            log_damage: OnceLock::new(),
         }
     }
 
@@ -234,6 +245,7 @@ impl CredentialStore {
             }
         };
         let name_text = name.to_string();
+        self.check_damage_note(key, &identity.store_id)?;
         for _ in 0..MAX_RETRIES {
             let latest = self.store.latest(&name_text)?;
             let (action, restored_from, value) = make(latest.as_ref())?;
@@ -257,7 +269,19 @@ impl CredentialStore {
                 written_at_ms: now_ms(),
                 sealed,
             };
-            match self.store.append(expected, &record, key.fingerprint()) {
+            let change = Change {
+                command: action.as_str(),
+                name: Some(&name_text),
+                version: Some(version),
+                detail: restored_from.map(|from| format!("value of version {from}")),
+            };
+            let (entry, damaged) =
+                next_entry(self.store.as_ref(), key, &identity.store_id, &change)?;
+            self.note_damage(damaged);
+            match self
+                .store
+                .append_logged(expected, &record, key.fingerprint(), Some(&entry))
+            {
                 Ok(()) => return Ok((version, action)),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::KeyMismatch {
@@ -403,7 +427,7 @@ impl CredentialStore {
     /// is allowed in a store that exists; otherwise a name without versions is
     /// [`Error::NotFound`].
     pub fn purge(&self, name: CredentialName, compact: bool) -> Result<Purged> {
-        let versions = self.store.purge(&name.to_string())?;
+        let versions = self.purge_logged(name)?;
         let keeps_revisions = self.store.keeps_revisions();
         let compacting = compact && keeps_revisions;
         if versions == 0 && !(compacting && self.read_identity()?.is_some()) {
@@ -424,6 +448,35 @@ impl CredentialStore {
             versions,
             earlier_revisions,
         })
+    }
+
+    /// Destroys every version of `name` with its change-log entry; how many there were.
+    fn purge_logged(&self, name: CredentialName) -> Result<usize> {
+        let Some(identity) = self.read_identity()? else {
+            return Ok(0);
+        };
+        let name_text = name.to_string();
+        let key = self.key(&identity, false)?;
+        self.check_damage_note(key, &identity.store_id)?;
+        for _ in 0..MAX_RETRIES {
+            let Some(latest) = self.store.latest(&name_text)? else {
+                return Ok(0);
+            };
+            let change = Change {
+                command: "purge",
+                name: Some(&name_text),
+                version: Some(latest.version),
+                detail: None,
+            };
+            let (entry, damaged) =
+                next_entry(self.store.as_ref(), key, &identity.store_id, &change)?;
+            self.note_damage(damaged);
+            match self.store.purge_logged(&name_text, Some(&entry)) {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => return Ok(other?),
+            }
+        }
+        Err(StoreError::Conflict { name: name_text }.into())
     }
 
     /// Every version of `name`, oldest first, opened.

@@ -35,6 +35,9 @@ pub use catalog::{
 pub use secret::SecretValue;
 // Settings, and opening a store.
 pub use settings::{AskPassword, Settings};
+// The change log (audit log) and the recorded health of the sets.
+pub use audit::{Actor, Broken, LogEntry, LogReading, Problem};
+pub use credentials::{CheckResult, HealthRecord};
 // One store with its key: what commands use.
 pub use credentials::{CredentialStore, EarlierRevisions, Entry, HistoryEntry, Purged, Written};
 // Sets: what each has and lacks, their values, which ones a command means.
@@ -46,7 +49,7 @@ pub use migrate::{Migrated, MigrationReport};
 // The stores themselves (backends), for tools and tests that work below the credentials.
 pub use store::etcd::{EtcdAuth, EtcdOptions, EtcdSpec};
 pub use store::sqlite::SqliteStore;
-pub use store::{Action, Identity, Record, SpecError, Store, StoreError, StoreSpec};
+pub use store::{Action, Identity, LogRecord, Record, SpecError, Store, StoreError, StoreSpec};
 // The store key and what can go wrong with it.
 pub use crypto::{DoesNotOpen, KeyError};
 // restic's key files, as `validate` reads them.

@@ -24,6 +24,7 @@
 use serde::Serialize;
 
 use crate::credentials::CredentialStore;
+use crate::credentials::log::{Change, log_change};
 use crate::crypto::{Binding, Key};
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
@@ -172,6 +173,19 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
             copied,
             already_there: plan.already_there,
         });
+    }
+    if report.copied() > 0 {
+        let change = Change {
+            command: "migrate",
+            name: None,
+            version: None,
+            detail: Some(format!(
+                "{} versions copied from {}",
+                report.copied(),
+                source.location()
+            )),
+        };
+        log_change(target, key, &target_id.store_id, &change)?;
     }
     Ok(report)
 }

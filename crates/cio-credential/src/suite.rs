@@ -8,6 +8,7 @@
 
 mod cases;
 mod faults;
+mod journal;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -107,7 +108,7 @@ const STORE_CASES: &[Case] = &[
 ];
 
 fn every_case() -> impl Iterator<Item = &'static Case> {
-    STORE_CASES.iter().chain(cases::CASES)
+    STORE_CASES.iter().chain(cases::CASES).chain(journal::CASES)
 }
 
 fn temp() -> tempfile::TempDir {
