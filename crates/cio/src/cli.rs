@@ -6,7 +6,7 @@ use cio_credential::{CredentialName, Provider, Settings};
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{create, env, exec, history, migrate, remove, restore, show, validate};
+use crate::commands::{create, env, exec, history, log, migrate, remove, restore, show, validate};
 
 // No argument type derives `Debug`: `CreateArgs` holds a value given on the command line, and
 // nothing may print it.
@@ -198,6 +198,14 @@ pub enum CredentialCommand {
     /// cluster store (etcd), with the same key. Names the target already holds identically
     /// are skipped; newer or different data there is never overwritten.
     Migrate(migrate::MigrateArgs),
+
+    /// Show the change log: who changed which credential, when, on which node
+    ///
+    /// Every change is an entry: its time, the user (uid and name, and the sudo user), the
+    /// host, the command, the credential and its version, the outcome; never a value. With
+    /// --verify, checks that no entry was edited, deleted or replaced.
+    #[command(after_long_help = log::EXAMPLES)]
+    Log(log::LogArgs),
 }
 
 /// The credential names and exit codes, for the long help of `credential` and `create`.

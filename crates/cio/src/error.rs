@@ -35,6 +35,9 @@ pub enum CommandError {
         source: std::io::Error,
         hint: &'static str,
     },
+    /// `log --verify` found an entry that is not as it was written.
+    #[error("Verify change log: {message}")]
+    LogBroken { message: String },
     /// Writing our own output failed (other than a closed pipe, which is a clean exit).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -77,6 +80,7 @@ impl CommandError {
             | CommandError::Output(_)
             | CommandError::Exec { .. }
             | CommandError::WriteFile { .. }
+            | CommandError::LogBroken { .. }
             | CommandError::Validation { .. } => 1,
         }
     }
@@ -98,6 +102,7 @@ impl CommandError {
                 "check the command's name and that it is installed and on PATH (restic: apt-get install restic)".into()
             }
             CommandError::WriteFile { hint, .. } => (*hint).to_string(),
+            CommandError::LogBroken { .. } => "the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix) to see what was altered; cio keeps working and logging after the break".into(),
             CommandError::Output(_) => "check where standard output goes (a full disk, a closed file)".into(),
         }
     }

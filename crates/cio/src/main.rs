@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         CredentialCommand::Exec(a) => commands::exec::run(&mut ctx, a),
         CredentialCommand::Env(a) => commands::env::run(&mut ctx, a),
         CredentialCommand::Migrate(a) => commands::migrate::run(&mut ctx, a),
+        CredentialCommand::Log(a) => commands::log::run(&mut ctx, a),
     };
     finish(result, &mut ctx.out)
 }
@@ -54,7 +55,10 @@ fn finish(result: Result<(), CommandError>, out: &mut Out) -> ExitCode {
         Err(CommandError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             // validate has already printed its report on stdout.
-            let reported = matches!(e, CommandError::Validation { .. });
+            let reported = matches!(
+                e,
+                CommandError::Validation { .. } | CommandError::LogBroken { .. }
+            );
             out.fail(&e.to_string(), &e.hint(), e.status(), reported);
             e.exit_code()
         }

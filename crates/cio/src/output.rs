@@ -68,6 +68,16 @@ impl Out {
         let _ = writeln!(io::stderr(), "Warning: {}", text.as_ref());
     }
 
+    /// The one line that says this command found the change log damaged (the change itself
+    /// was made, and logged).
+    pub fn warn_log_damage(&self, damage: Option<cio_credential::Broken>) {
+        if let Some(broken) = damage {
+            self.warn(format!(
+                "the change log is damaged: {broken}; this change was made and logged all the same; run 'cio credential log --verify'"
+            ));
+        }
+    }
+
     /// The warnings a value raised, one line each.
     pub fn warn_value(&self, name: CredentialName, warnings: &[Warning]) {
         for w in warnings {
@@ -108,6 +118,18 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// How long ago `ms` (milliseconds since the epoch) was, at `now_ms`: `40s`, `12m`, `3h`,
+/// `5d`.
+pub fn ago(ms: i64, now_ms: i64) -> String {
+    let seconds = now_ms.saturating_sub(ms).max(0) / 1000;
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 48 * 3600 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
 }
 
 /// A time in milliseconds since the epoch, as `2026-11-28T14:02:11Z`.

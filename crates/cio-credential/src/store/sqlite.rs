@@ -315,9 +315,22 @@ impl SqliteStore {
             let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
             let rows = stmt
                 .query_map([], |row| {
+                    // Bytes stored as text (an entry edited by hand) read as the bytes they
+                    // are: the entry then fails to open, and the log names it altered.
+                    let sealed = row.get_ref(1)?;
+                    let sealed = sealed
+                        .as_bytes()
+                        .map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                1,
+                                sealed.data_type(),
+                                Box::new(e),
+                            )
+                        })?
+                        .to_vec();
                     Ok(LogRecord {
                         seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
-                        sealed: row.get(1)?,
+                        sealed,
                     })
                 })
                 .map_err(|e| self.err(e))?;

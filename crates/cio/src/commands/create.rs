@@ -51,6 +51,7 @@ pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
         .put(name, &value)
         .map_err(|e| CommandError::library(ACTION, e))?;
     ctx.out.warn_value(name, &written.warnings);
+    ctx.out.warn_log_damage(store.log_damage());
     if ctx.out.json {
         return Ok(ctx.out.json(&json!({
             "name": name,

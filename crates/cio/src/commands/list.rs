@@ -1,19 +1,22 @@
-//! `cio credential list|ls`: every credential, secrets masked, and the state of each set.
+//! `cio credential list|ls`: every credential, secrets masked, the state of each set, and
+//! its last recorded check (`validate --record`).
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use cio_credential::{Listing, SetStatus};
+use cio_credential::{HealthRecord, Listing, SetId, SetStatus, Status};
 
 use crate::context::Context;
 use crate::error::CommandError;
-use crate::output::time;
+use crate::output::{ago, now_ms, time};
 
 pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
     const ACTION: &str = "List credentials";
-    let entries = ctx
-        .open(ACTION)?
-        .list()
+    let store = ctx.open(ACTION)?;
+    let entries = store.list().map_err(|e| CommandError::library(ACTION, e))?;
+    let checks = store
+        .checks()
         .map_err(|e| CommandError::library(ACTION, e))?;
+    let check_of = |set: SetId| checks.iter().find(|c| c.set == set);
     // One line per set that has any credential: complete, or the names it lacks.
     let sets: Vec<SetStatus> = entries
         .iter()
@@ -31,6 +34,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
                     "value": e.name.field.mask(e.value.expose()),
                     "version": e.version,
                     "updated": time(e.updated_ms),
+                    "checked": check_json(check_of(e.name.set())),
                 })
             })
             .collect();
@@ -42,6 +46,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
                     "role": s.set.role,
                     "complete": s.is_complete(),
                     "missing": s.missing,
+                    "checked": check_json(check_of(s.set)),
                 })
             })
             .collect();
@@ -54,10 +59,11 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
         return Ok(());
     }
     let mut rows = vec![
-        ["NAME", "PROVIDER", "SET", "VALUE", "UPDATED"]
+        ["NAME", "PROVIDER", "SET", "VALUE", "UPDATED", "CHECKED"]
             .map(str::to_string)
             .to_vec(),
     ];
+    let now = now_ms();
     for e in &entries {
         rows.push(vec![
             e.name.to_string(),
@@ -65,6 +71,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             e.name.role.to_string(),
             e.name.field.mask(e.value.expose()),
             time(e.updated_ms),
+            check_text(check_of(e.name.set()), now),
         ]);
     }
     ctx.out.table(&rows)?;
@@ -82,4 +89,35 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+/// The CHECKED column: `ok 12m ago`, `FAIL 3h ago: wrong_password`, `never`.
+fn check_text(check: Option<&HealthRecord>, now_ms: i64) -> String {
+    let Some(check) = check else {
+        return "never".into();
+    };
+    let result = &check.result;
+    let word = match result.status {
+        Status::Fail => "FAIL",
+        Status::Warn => "warn",
+        Status::Ok | Status::Skipped => "ok",
+    };
+    let when = ago(result.checked_at_ms, now_ms);
+    match (&result.code, result.status) {
+        (Some(code), Status::Fail | Status::Warn) => format!("{word} {when} ago: {code}"),
+        _ => format!("{word} {when} ago"),
+    }
+}
+
+/// A set's last recorded check for `--json`; `null` when never checked.
+fn check_json(check: Option<&HealthRecord>) -> Value {
+    check.map_or(Value::Null, |c| {
+        json!({
+            "status": c.result.status,
+            "at": time(c.result.checked_at_ms),
+            "step": c.result.step,
+            "code": c.result.code,
+            "duration_ms": c.result.duration_ms,
+        })
+    })
 }

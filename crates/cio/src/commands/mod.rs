@@ -8,6 +8,7 @@ pub mod generate_man;
 mod handoff;
 pub mod history;
 pub mod list;
+pub mod log;
 pub mod migrate;
 pub mod remove;
 pub mod restore;

@@ -35,6 +35,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
         let purged = store
             .purge(name, args.compact)
             .map_err(|e| CommandError::library(action, e))?;
+        ctx.out.warn_log_damage(store.log_damage());
         let compacted = match purged.earlier_revisions {
             EarlierRevisions::Compacted { revision } => Some(revision),
             EarlierRevisions::NotKept | EarlierRevisions::Kept => None,
@@ -61,6 +62,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     let version = store
         .remove(name)
         .map_err(|e| CommandError::library(action, e))?;
+    ctx.out.warn_log_damage(store.log_damage());
     if ctx.out.json {
         return Ok(ctx
             .out

@@ -21,10 +21,11 @@ pub struct RestoreArgs {
 pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Restore credential";
     let name = parse_name(ACTION, &args.name)?;
-    let written = ctx
-        .open(ACTION)?
+    let store = ctx.open(ACTION)?;
+    let written = store
         .restore(name, args.version)
         .map_err(|e| CommandError::library(ACTION, e))?;
+    ctx.out.warn_log_damage(store.log_damage());
     if ctx.out.json {
         return Ok(ctx.out.json(&json!({
             "name": name,

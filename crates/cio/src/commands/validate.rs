@@ -1,5 +1,5 @@
 //! `cio credential validate [NAME] [--provider P] [--alternate] [--offline] [--timeout SECS]
-//! [--write-check] [--prometheus FILE]`: tell exactly what is wrong with a set, before a
+//! [--write-check] [--record] [--prometheus FILE]`: tell exactly what is wrong with a set, before a
 //! backup needs it.
 
 use clap::Args;
@@ -35,6 +35,10 @@ pub struct ValidateArgs {
     /// Also put and delete a small probe object, to prove the key may back up
     #[arg(long)]
     pub write_check: bool,
+    /// Also record each set's result in the store (time, outcome, first failing step and its
+    /// code), shown by `list` on every node
+    #[arg(long)]
+    pub record: bool,
     /// Also write each set's result as Prometheus metrics into FILE (node_exporter's textfile
     /// collector format), replacing it atomically
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
@@ -48,6 +52,7 @@ Examples:
   cio credential validate --offline                the value rules only, no network
   cio credential validate cio_aws_secret_key       that credential's set
   cio credential validate --alternate --json       the disaster-recovery set, for scripts
+  cio credential validate --record                 and keep the results (list: CHECKED)
   cio credential validate --prometheus /var/lib/node_exporter/textfile_collector/cio.prom
                                                    also as metrics for node_exporter";
 
@@ -95,6 +100,9 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
             .json(&json!({ "passed": failed == 0, "sets": reports }))?;
     } else {
         render(ctx, &reports)?;
+    }
+    if args.record {
+        store.record_checks(&reports, checked_at_ms).map_err(fail)?;
     }
     if let (Some(path), Some(listing)) = (&args.prometheus, &listing) {
         write_metrics(path, &reports, listing, checked_at_ms)?;

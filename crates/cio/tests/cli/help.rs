@@ -20,6 +20,7 @@ fn help_of_every_command() {
         &["credential", "env", "--help"],
         &["credential", "validate", "--help"],
         &["credential", "migrate", "--help"],
+        &["credential", "log", "--help"],
     ];
     for args in commands {
         let out = env
