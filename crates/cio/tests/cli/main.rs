@@ -2,6 +2,7 @@
 //! the real binary in an isolated environment: a cleared environment, a temporary HOME, and
 //! a store and key of its own.
 
+mod audit;
 mod cluster;
 mod completion;
 mod drill;
