@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 use self::log::{Change, next_entry};
 use crate::audit::Broken;
-use crate::catalog::{CredentialName, Warning, check_value};
+use crate::catalog::{Allow, CredentialName, Warning, check_value};
 use crate::crypto::{Binding, Key, KeyError, create_key, load_key};
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
@@ -304,7 +304,17 @@ impl CredentialStore {
 
     /// Creates or replaces `name` with `value`, after checking the value's rules.
     pub fn put(&self, name: CredentialName, value: &SecretValue) -> Result<Written> {
-        let warnings = check_value(name, value.expose())
+        self.put_allowing(name, value, Allow::default())
+    }
+
+    /// [`CredentialStore::put`], letting through what `allow` names (e.g. a password's white space).
+    pub fn put_allowing(
+        &self,
+        name: CredentialName,
+        value: &SecretValue,
+        allow: Allow,
+    ) -> Result<Written> {
+        let warnings = check_value(name, value.expose(), allow)
             .map_err(|violation| Error::InvalidValue { name, violation })?;
         let (version, action) = self.write(name, |latest| {
             let action = if latest.is_some_and(Record::is_live) {

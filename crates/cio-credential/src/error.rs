@@ -128,12 +128,11 @@ impl Error {
         match self {
             Error::UnknownName(UnknownName {
                 suggestion: Some(s),
-                ..
-            }) => format!("did you mean {s}? 'cio credential create --help' lists the 16 names"),
+            }) => format!("did you mean {s}? 'cio credential create --help' lists the 24 names"),
             Error::UnknownName(_) => {
-                "'cio credential create --help' lists the 16 names".to_string()
+                "the name comes first, as in 'cio credential create CREDENTIALNAME [VALUE]'; 'cio credential create --help' lists the 24 names".to_string()
             }
-            Error::InvalidValue { .. } => "nothing was changed; correct the value and run the command again".to_string(),
+            Error::InvalidValue { name, violation } => violation.hint(*name),
             Error::NotFound { .. } => {
                 "'cio credential list' shows what exists; 'cio credential restore NAME' brings back a removed one".to_string()
             }

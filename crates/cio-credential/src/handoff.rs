@@ -12,13 +12,17 @@ use crate::error::Result;
 use crate::secret::SecretValue;
 use crate::sets::{Purpose, SetFilter, SetValues};
 
-/// The variable restic reads for each field.
-pub fn variable(field: Field) -> &'static str {
+/// The variable restic reads for a field; `None` for the CA certificate, which restic 0.14
+/// reads from no variable.
+pub fn variable(field: Field) -> Option<&'static str> {
     match field {
-        Field::BackupRepo => "RESTIC_REPOSITORY",
-        Field::AccessKey => "AWS_ACCESS_KEY_ID",
-        Field::SecretKey => "AWS_SECRET_ACCESS_KEY",
-        Field::BackupPassword => "RESTIC_PASSWORD",
+        Field::BackupRepo => Some("RESTIC_REPOSITORY"),
+        Field::AccessKey => Some("AWS_ACCESS_KEY_ID"),
+        Field::SecretKey => Some("AWS_SECRET_ACCESS_KEY"),
+        Field::BackupPassword => Some("RESTIC_PASSWORD"),
+        // restic 0.14 reads the region from here when `-o s3.region` is not given.
+        Field::Region => Some("AWS_DEFAULT_REGION"),
+        Field::Cacert => None,
     }
 }
 
@@ -55,16 +59,20 @@ impl From<SetValues> for Handoff {
             access_key,
             secret_key,
             backup_password,
+            region,
+            cacert,
         } = values;
         let fields = [
             (Field::BackupRepo, backup_repo),
             (Field::AccessKey, access_key),
             (Field::SecretKey, secret_key),
             (Field::BackupPassword, backup_password),
+            (Field::Region, region),
+            (Field::Cacert, cacert),
         ];
         let vars = fields
             .into_iter()
-            .filter_map(|(field, value)| value.map(|v| (variable(field), v)))
+            .filter_map(|(field, value)| Some((variable(field)?, value?)))
             .collect();
         Handoff { set, vars }
     }
@@ -106,6 +114,8 @@ mod tests {
         values.set_field(Field::BackupRepo, SecretValue::new("s3:http://h/b".into()));
         values.set_field(Field::SecretKey, SecretValue::new("minio-secret".into()));
         values.set_field(Field::AccessKey, SecretValue::new("minio".into()));
+        values.set_field(Field::Region, SecretValue::new("nl-ams".into()));
+        values.set_field(Field::Cacert, SecretValue::new("PEM".into()));
         let h = Handoff::from(values);
         let vars: Vec<_> = h.vars.iter().map(|(k, v)| (*k, v.expose())).collect();
         assert_eq!(
@@ -115,6 +125,7 @@ mod tests {
                 ("AWS_ACCESS_KEY_ID", "minio"),
                 ("AWS_SECRET_ACCESS_KEY", "minio-secret"),
                 ("RESTIC_PASSWORD", "a long password"),
+                ("AWS_DEFAULT_REGION", "nl-ams"),
             ]
         );
         assert!(!format!("{h:?}").contains("minio-secret"));

@@ -28,8 +28,8 @@ mod suite;
 
 // The catalog: names, sets, value rules.
 pub use catalog::{
-    CredentialName, Field, MAX_VALUE_BYTES, Provider, RepoUrl, Role, RuleViolation, SetId,
-    UnknownName, Warning, check_value,
+    Allow, CredentialName, Field, MAX_CACERT_BYTES, MAX_VALUE_BYTES, Provider, RepoUrl, Role,
+    RuleViolation, SetId, UnknownName, Warning, check_value,
 };
 // Secret material.
 pub use secret::SecretValue;

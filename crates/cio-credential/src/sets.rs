@@ -109,6 +109,10 @@ pub struct SetValues {
     pub secret_key: Option<SecretValue>,
     /// The restic repository password.
     pub backup_password: Option<SecretValue>,
+    /// Optional: the S3 signing region.
+    pub region: Option<SecretValue>,
+    /// Optional: PEM text of the CA (or self-signed) certificate the endpoint is trusted by.
+    pub cacert: Option<SecretValue>,
 }
 
 impl std::fmt::Debug for SetValues {
@@ -131,6 +135,8 @@ impl SetValues {
             access_key: None,
             secret_key: None,
             backup_password: None,
+            region: None,
+            cacert: None,
         }
     }
 
@@ -141,6 +147,8 @@ impl SetValues {
             Field::AccessKey => self.access_key.as_ref(),
             Field::SecretKey => self.secret_key.as_ref(),
             Field::BackupPassword => self.backup_password.as_ref(),
+            Field::Region => self.region.as_ref(),
+            Field::Cacert => self.cacert.as_ref(),
         }
     }
 
@@ -151,6 +159,8 @@ impl SetValues {
             Field::AccessKey => &mut self.access_key,
             Field::SecretKey => &mut self.secret_key,
             Field::BackupPassword => &mut self.backup_password,
+            Field::Region => &mut self.region,
+            Field::Cacert => &mut self.cacert,
         };
         *slot = Some(value);
     }
@@ -160,12 +170,11 @@ impl SetValues {
         SetStatus::of(self.set, |name| self.get(name.field).is_some())
     }
 
-    /// The values that exist, with their names, in field order.
+    /// The values that exist, with their names, in field order (optional fields last).
     pub fn present(&self) -> impl Iterator<Item = (CredentialName, &SecretValue)> {
-        self.set
-            .names()
+        Field::ALL
             .into_iter()
-            .filter_map(|name| self.get(name.field).map(|value| (name, value)))
+            .filter_map(|field| self.get(field).map(|value| (self.set.name(field), value)))
     }
 }
 

@@ -1,4 +1,4 @@
-//! `validate --offline`: completeness and value rules for all 16 names, no network.
+//! `validate --offline`: completeness and value rules for the 16 required names, no network.
 
 use cio_credential::{
     CredentialName, Field, Provider, SecretValue, SetId, SetReport, SetValues, Status, Step,
@@ -36,7 +36,7 @@ fn bad(name: CredentialName) -> (&'static str, String) {
     let (value, why) = match (name.field, name.provider) {
         (Field::BackupRepo, _) => (
             "https://minio/bucket",
-            "a repository URL starts with 's3:'; write it as 's3:https://minio/bucket' (restic's S3 repository syntax)",
+            "a repository URL starts with 's3:' (restic's S3 repository syntax); put 's3:' in front of it, as in s3:https://HOST/BUCKET",
         ),
         (Field::AccessKey, Provider::Aws) => (
             "AKIA123",
@@ -54,9 +54,10 @@ fn bad(name: CredentialName) -> (&'static str, String) {
             "Qz#5x",
             "a MinIO secret key is at least 8 characters; this one is 5",
         ),
-        (Field::BackupPassword, _) => (
+        // The password; only required names come here.
+        _ => (
             "pass word\n",
-            "the value starts or ends with white space (a common paste error); remove it",
+            "the value starts or ends with a line break (a common paste error); remove it",
         ),
     };
     (
@@ -74,6 +75,21 @@ fn run(set: SetId, v: [Option<&SecretValue>; 4]) -> SetReport {
         }
     }
     validate_set(&values, &offline())
+}
+
+/// The report for `values` (in field order) of `set`.
+fn run_values(set: SetId, values: [&str; 4]) -> SetReport {
+    let v = values.map(|s| SecretValue::new(s.to_string()));
+    run(set, [0, 1, 2, 3].map(|i| Some(&v[i])))
+}
+
+/// The rules step's checks: status, code, detail.
+fn rule_checks(r: &SetReport) -> Vec<(Status, &'static str, &str)> {
+    r.checks
+        .iter()
+        .filter(|c| c.step == Step::Rules)
+        .map(|c| (c.status, c.code, c.detail.as_str()))
+        .collect()
 }
 
 fn statuses(r: &SetReport) -> Vec<(Step, Status, &'static str)> {
@@ -112,11 +128,11 @@ fn good_values_pass_offline_and_the_live_steps_are_not_run() {
 
 #[test]
 fn each_of_the_16_names_missing_is_named() {
-    for name in CredentialName::all() {
+    for name in CredentialName::all().filter(|n| n.field.is_required()) {
         let set = name.set();
         let v = good(set);
         let mut values = [0, 1, 2, 3].map(|i| Some(&v[i]));
-        let index = Field::ALL
+        let index = Field::REQUIRED
             .iter()
             .position(|f| *f == name.field)
             .expect("a field");
@@ -153,13 +169,13 @@ fn an_empty_set_lists_all_four_names() {
 
 #[test]
 fn each_of_the_16_names_with_a_bad_value_fails_the_rules_without_showing_it() {
-    for name in CredentialName::all() {
+    for name in CredentialName::all().filter(|n| n.field.is_required()) {
         let set = name.set();
         let (value, detail) = bad(name);
         let bad_value = SecretValue::new(value.to_string());
         let v = good(set);
         let mut values = [0, 1, 2, 3].map(|i| Some(&v[i]));
-        let index = Field::ALL
+        let index = Field::REQUIRED
             .iter()
             .position(|f| *f == name.field)
             .expect("a field");
@@ -187,19 +203,18 @@ fn each_of_the_16_names_with_a_bad_value_fails_the_rules_without_showing_it() {
 #[test]
 fn warnings_do_not_stop_the_run() {
     let set = SetId::all().next().expect("aws primary");
-    let v = [
-        "s3:http://s3.amazonaws.com/backup-123",
-        "ASIAYHD623GGZX7VDFMJ",
-        "0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZd",
-        "password",
-    ]
-    .map(|s| SecretValue::new(s.to_string()));
-    let report = run(set, [0, 1, 2, 3].map(|i| Some(&v[i])));
-    let rules: Vec<_> = report
-        .checks
-        .iter()
-        .filter(|c| c.step == Step::Rules)
-        .map(|c| (c.status, c.code))
+    let report = run_values(
+        set,
+        [
+            "s3:http://s3.amazonaws.com/backup-123",
+            "ASIAYHD623GGZX7VDFMJ",
+            "0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZd",
+            "password",
+        ],
+    );
+    let rules: Vec<_> = rule_checks(&report)
+        .into_iter()
+        .map(|(status, code, _)| (status, code))
         .collect();
     assert_eq!(
         rules,
@@ -221,4 +236,36 @@ fn warnings_do_not_stop_the_run() {
         json.contains(r#""set":{"provider":"aws","role":"primary"}"#),
         "{json}"
     );
+}
+
+/// A password stored with `--allow-whitespace` and an old bucket name are what restic uses:
+/// validate warns, it does not fail.
+#[test]
+fn values_restic_accepts_but_cio_doubts_warn() {
+    let set = SetId::all().nth(1).expect("aws alternate");
+    let report = run_values(
+        set,
+        [
+            "s3:https://s3.amazonaws.com/Old_Bucket/cluster2",
+            "AKIAYHD623GGZX7VDFMJ",
+            "0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZd",
+            "  another cluster's\tpassword ",
+        ],
+    );
+    assert_eq!(
+        rule_checks(&report),
+        vec![
+            (
+                Status::Warn,
+                "legacy_bucket_name",
+                "cio_aws_alt_backup_repo: the bucket name has capitals, '_' or ':', which AWS no longer allows for new buckets: it works for an existing bucket, but 'restic init' cannot create it"
+            ),
+            (
+                Status::Warn,
+                "whitespace_kept",
+                "cio_aws_alt_backup_password: the repository password starts or ends with white space or holds a tab, kept as given (--allow-whitespace): restic needs exactly these characters"
+            ),
+        ]
+    );
+    assert!(report.passed());
 }

@@ -58,7 +58,7 @@ pub struct GenerateManArgs {
 }
 
 /// Accepts any text as a credential name (the command checks it and suggests the closest
-/// known name: clap's own refusal would repeat what was typed) while offering the 16 names to
+/// known name: clap's own refusal would repeat what was typed) while offering the catalog's names to
 /// shell completion as the argument's possible values.
 #[derive(Clone)]
 pub struct CredentialNames;
@@ -180,8 +180,9 @@ pub enum CredentialCommand {
     /// Run a command (the backup engine) with a complete set in its environment
     ///
     /// COMMAND replaces cio: its signals and exit status are its own. It gets
-    /// RESTIC_REPOSITORY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and RESTIC_PASSWORD, as
-    /// restic reads them, and none of AWS_SESSION_TOKEN, RESTIC_PASSWORD_FILE,
+    /// RESTIC_REPOSITORY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and RESTIC_PASSWORD (and
+    /// AWS_DEFAULT_REGION when the set has a region), as restic reads them, and none of
+    /// AWS_SESSION_TOKEN, RESTIC_PASSWORD_FILE,
     /// RESTIC_PASSWORD_COMMAND, RESTIC_REPOSITORY_FILE. An incomplete set runs nothing.
     #[command(after_long_help = exec::EXAMPLES)]
     Exec(exec::ExecArgs),
@@ -219,9 +220,14 @@ cluster's set, used to restore its backups for disaster recovery):
   cio_aws_secret_key         cio_aws_alt_secret_key         secret key of the backup user
   cio_aws_backup_password    cio_aws_alt_backup_password    password of the backup repository
   cio_minio_backup_repo      cio_minio_alt_backup_repo      and the same four for MinIO
-  cio_minio_access_key       cio_minio_alt_access_key
+  cio_minio_access_key       cio_minio_alt_access_key       (or any S3-compatible service)
   cio_minio_secret_key       cio_minio_alt_secret_key
   cio_minio_backup_password  cio_minio_alt_backup_password
+Optional, per set (not needed for a complete set):
+  cio_aws_region             cio_aws_alt_region             S3 signing region (us-east-1, nl-ams)
+  cio_aws_cacert             cio_aws_alt_cacert             PEM CA certificate to trust (TLS)
+  cio_minio_region           cio_minio_alt_region
+  cio_minio_cacert           cio_minio_alt_cacert
 
 Settings: a flag wins, then the CIO_* environment variables, then the node configuration
 file (/etc/cio/cio.toml as root, else $XDG_CONFIG_HOME/cio/cio.toml; CIO_CONFIG overrides),

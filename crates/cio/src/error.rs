@@ -18,6 +18,13 @@ pub enum CommandError {
     /// The value could not be read.
     #[error("{action}: {problem}")]
     Input { action: String, problem: InputError },
+    /// `create VALUE NAME`: the NAME position holds no name, the VALUE position holds one.
+    #[error(
+        "Create credential: the text given as CREDENTIALNAME is not a credential name, but the one given as VALUE is: CREDENTIALNAME comes first"
+    )]
+    Swapped {
+        name: cio_credential::CredentialName,
+    },
     /// The command given to `exec` could not be started.
     #[error("Run with credentials: cannot run '{program}': {source}")]
     Exec {
@@ -48,8 +55,14 @@ pub enum CommandError {
 pub enum InputError {
     #[error("standard input is not UTF-8 text")]
     NotUtf8,
-    #[error("standard input is larger than {0} bytes")]
+    #[error("the value read is larger than {0} bytes")]
     TooLarge(usize),
+    #[error("the path given with --from-file is not a regular file")]
+    NotAFile,
+    #[error("cannot read the file given with --from-file: {0}")]
+    File(std::io::Error),
+    #[error("a PEM certificate is several lines, which a prompt cannot take")]
+    MultiLineOnTerminal,
     #[error("the two values typed do not match")]
     Mismatch,
     #[error("cannot read the value: {0}")]
@@ -76,6 +89,7 @@ impl CommandError {
                 ErrorKind::Failed => 1,
                 ErrorKind::Unusable => 3,
             },
+            CommandError::Swapped { .. } => 2,
             CommandError::Input { .. }
             | CommandError::Output(_)
             | CommandError::Exec { .. }
@@ -94,7 +108,16 @@ impl CommandError {
                 }
                 InputError::Mismatch => "nothing was changed; run the command again and type the same value twice".into(),
                 InputError::Io(_) => "nothing was changed; give the value on standard input".into(),
+                InputError::NotAFile | InputError::File(_) => {
+                    "nothing was changed; give --from-file the path of a readable file, e.g. --from-file /etc/ssl/private-ca.pem".into()
+                }
+                InputError::MultiLineOnTerminal => {
+                    "nothing was changed; give the PEM file with --from-file PATH, or pipe it on standard input".into()
+                }
             },
+            CommandError::Swapped { name } => format!(
+                "nothing was changed; run 'cio credential create {name}' and type or pipe the value"
+            ),
             CommandError::Validation { .. } => {
                 "fix the first FAIL of each set (its line says how), then run the validation again".into()
             }

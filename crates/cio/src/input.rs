@@ -2,28 +2,33 @@
 //!
 //! Rules:
 //! - a value on the command line works, with a one-line warning for secrets;
+//! - or the file given with `--from-file` (a regular file only), one trailing newline stripped;
 //! - otherwise standard input when it is not a terminal, with one trailing newline stripped;
 //! - otherwise a prompt without echo on the terminal, twice for passwords, compared in
-//!   constant time;
+//!   constant time; never for PEM text, which is several lines;
 //! - plaintext buffers are zeroed when dropped.
 
+use std::fs::File;
 use std::io::{self, IsTerminal, Read};
+use std::path::Path;
 
-use cio_credential::{CredentialName, Field, MAX_VALUE_BYTES, SecretValue};
+use cio_credential::{CredentialName, Field, MAX_CACERT_BYTES, MAX_VALUE_BYTES, SecretValue};
 use zeroize::Zeroizing;
 
 use crate::error::InputError;
 use crate::output::Out;
 
-/// How much of standard input is read at most: enough to tell a too-long value (a clear
-/// error from the value rules) from a mistaken pipe of a whole file.
-const MAX_STDIN_BYTES: usize = 64 * 1024;
+/// How much of standard input or a file is read at most: twice the longest value (a PEM
+/// certificate), enough to tell a too-long value (a clear error from the value rules) from a
+/// mistaken pipe of a whole file.
+const MAX_STDIN_BYTES: usize = 2 * MAX_CACERT_BYTES;
 
-/// The value for `name`, from `arg` or standard input or a prompt.
+/// The value for `name`, from `arg`, the file `from_file`, standard input or a prompt.
 pub fn read_value(
     out: &Out,
     name: CredentialName,
     arg: Option<String>,
+    from_file: Option<&Path>,
 ) -> Result<SecretValue, InputError> {
     if let Some(value) = arg {
         if name.field.is_secret() {
@@ -33,14 +38,25 @@ pub fn read_value(
         }
         return Ok(SecretValue::new(value));
     }
+    if let Some(path) = from_file {
+        let file = File::open(path).map_err(InputError::File)?;
+        // A FIFO or a device (/dev/zero) is no value file: it could hang or never end.
+        if !file.metadata().map_err(InputError::File)?.is_file() {
+            return Err(InputError::NotAFile);
+        }
+        return read_stdin(file);
+    }
     let stdin = io::stdin();
     if !stdin.is_terminal() {
         return read_stdin(stdin.lock());
     }
+    if name.field.is_multi_line() {
+        return Err(InputError::MultiLineOnTerminal);
+    }
     prompt(out, name)
 }
 
-/// Reads a value piped on standard input.
+/// Reads a value piped on standard input, or from a file.
 fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_VALUE_BYTES));
     let limit = u64::try_from(MAX_STDIN_BYTES + 1).unwrap_or(u64::MAX);

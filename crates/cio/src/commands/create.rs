@@ -1,9 +1,11 @@
 //! `cio credential create|add NAME [VALUE]`: create or replace a credential.
 
+use std::path::PathBuf;
+
 use clap::Args;
 use serde_json::json;
 
-use cio_credential::Action;
+use cio_credential::{Action, Allow, CredentialName};
 
 use crate::cli::names_help;
 use crate::context::{Context, parse_name};
@@ -18,6 +20,15 @@ pub struct CreateArgs {
     pub name: String,
     /// The value; omit it to read standard input or be prompted
     pub value: Option<String>,
+    /// Read the value from this file (one trailing newline is stripped), e.g. the PEM file of
+    /// a cio_*_cacert
+    #[arg(long, value_name = "PATH", conflicts_with = "value")]
+    pub from_file: Option<PathBuf>,
+    /// Keep white space at either end of a repository password, or a tab inside it, as given
+    /// (restic accepts such a password; another cluster's may hold one). Refused by default:
+    /// far more often it is a paste error
+    #[arg(long)]
+    pub allow_whitespace: bool,
 }
 
 /// The long help's end: the names, then examples.
@@ -36,19 +47,35 @@ Examples:
     cio credential create cio_minio_secret_key          (prompts without echo)
     vault read -field=secret kv/minio | cio credential create cio_minio_secret_key
 
-Repository URLs: s3:https://HOST[:PORT]/BUCKET[/PREFIX], s3:http://... or s3:HOST/BUCKET."
+  Trust a private CA or a self-signed endpoint
+    cio credential create cio_minio_cacert --from-file /etc/ssl/private-ca.pem
+
+Repository URLs, as restic reads them: s3:https://HOST[:PORT]/BUCKET[/PREFIX],
+s3:http://..., s3:HOST/BUCKET[/PREFIX] or s3://HOST/BUCKET[/PREFIX]."
 );
 
 pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Create credential";
-    let name = parse_name(ACTION, &args.name)?;
-    let value = read_value(&ctx.out, name, args.value).map_err(|problem| CommandError::Input {
-        action: format!("{ACTION}: {name}"),
-        problem,
+    let name = parse_name(ACTION, &args.name).map_err(|e| {
+        // `create VALUE NAME`: say so, without repeating either.
+        match args.value.as_deref().map(str::parse::<CredentialName>) {
+            Some(Ok(name)) => CommandError::Swapped { name },
+            _ => e,
+        }
     })?;
+    let value =
+        read_value(&ctx.out, name, args.value, args.from_file.as_deref()).map_err(|problem| {
+            CommandError::Input {
+                action: format!("{ACTION}: {name}"),
+                problem,
+            }
+        })?;
     let store = ctx.open(ACTION)?;
+    let allow = Allow {
+        whitespace: args.allow_whitespace,
+    };
     let written = store
-        .put(name, &value)
+        .put_allowing(name, &value, allow)
         .map_err(|e| CommandError::library(ACTION, e))?;
     ctx.out.warn_value(name, &written.warnings);
     ctx.out.warn_log_damage(store.log_damage());

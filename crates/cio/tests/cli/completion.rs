@@ -43,7 +43,7 @@ fn bash_completes_commands_and_credential_names() {
         bash_complete(&script, &["cio", "credential", "cr"]),
         ["create"]
     );
-    // After `create `: the 16 names (and the flags).
+    // After `create `: the 24 names (and the flags).
     let after_create = bash_complete(&script, &["cio", "credential", "create", ""]);
     for name in ["cio_aws_access_key", "cio_minio_alt_backup_password"] {
         assert!(after_create.iter().any(|w| w == name), "{after_create:?}");
@@ -53,7 +53,7 @@ fn bash_completes_commands_and_credential_names() {
             .iter()
             .filter(|w| w.starts_with("cio_"))
             .count(),
-        16
+        24
     );
     // The alias completes the same.
     assert_eq!(

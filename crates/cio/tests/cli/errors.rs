@@ -29,14 +29,14 @@ fn unknown_names_are_refused_with_a_suggestion() {
         &["credential", "create", "cio_aws_acess_key", "x"],
         b"",
         2,
-        "Fail: Create credential: unknown credential name 'cio_aws_acess_key'\nHint: did you mean cio_aws_access_key? 'cio credential create --help' lists the 16 names\n",
+        "Fail: Create credential: the text given as CREDENTIALNAME is not one of the 24 credential names\nHint: did you mean cio_aws_access_key? 'cio credential create --help' lists the 24 names\n",
     );
     refused(
         &env,
         &["credential", "remove", "backup"],
         b"",
         2,
-        "Fail: Remove credential: unknown credential name 'backup'\nHint: 'cio credential create --help' lists the 16 names\n",
+        "Fail: Remove credential: the text given as CREDENTIALNAME is not one of the 24 credential names\nHint: the name comes first, as in 'cio credential create CREDENTIALNAME [VALUE]'; 'cio credential create --help' lists the 24 names\n",
     );
 }
 
@@ -70,17 +70,17 @@ fn bad_values_are_refused_with_the_rule_they_broke() {
         (
             "cio_aws_backup_repo",
             b"https://s3.amazonaws.com/backup-123",
-            "a repository URL starts with 's3:'; write it as 's3:https://s3.amazonaws.com/backup-123' (restic's S3 repository syntax)",
+            "a repository URL starts with 's3:' (restic's S3 repository syntax); put 's3:' in front of it, as in s3:https://HOST/BUCKET",
         ),
         (
             "cio_aws_backup_repo",
             b"s3:https://s3.amazonaws.com/",
-            "the repository URL names no bucket; write it as 's3:https://HOST/BUCKET'",
+            "the repository URL names no bucket; write it as s3:https://HOST/BUCKET",
         ),
         (
             "cio_aws_backup_repo",
-            b"s3:https://s3.amazonaws.com/Backup_123",
-            "'Backup_123' is not a valid bucket name: use 3 to 63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit",
+            b"s3:https://s3.amazonaws.com/backup..123",
+            "the bucket name is not valid: use 3 to 63 letters, digits, '.' or '-', starting and ending with a letter or digit, not shaped like an IP address, without '..', '.-' or '-.'",
         ),
         (
             "cio_aws_access_key",

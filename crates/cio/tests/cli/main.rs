@@ -3,6 +3,7 @@
 //! a store and key of its own.
 
 mod audit;
+mod catalog;
 mod cluster;
 mod completion;
 mod drill;

@@ -1,0 +1,320 @@
+//! Repository URLs, read exactly as restic 0.14 reads them (`internal/backend/s3/config.go`,
+//! `ParseConfig`):
+//!
+//! - `s3:http...`: the text after `s3:` is a URL (Go's `url.Parse`): the host is the endpoint,
+//!   the percent-decoded path's first element the bucket, the rest the prefix; `?query` and
+//!   `#fragment` are dropped. `http` means plain HTTP, anything else HTTPS.
+//! - `s3://HOST/BUCKET[/PREFIX]` (the older form) and `s3:HOST/BUCKET[/PREFIX]`: split at the
+//!   first two `/`, HTTPS, no decoding.
+//! - The prefix is cleaned with Go's `path.Clean`, and restic's keys are
+//!   `path.Join(prefix, "config")` and so on.
+//!
+//! What restic then fails with, or reads as another place than the text suggests, is refused
+//! with the fix: `//` that makes an empty bucket or a prefix starting with `/`, a prefix
+//! climbing out of the bucket, a host that is no host, a user name or password in the URL.
+
+use super::bucket::{self, BucketName};
+use super::host::{self, Host};
+use super::violations::RuleViolation;
+use super::warnings::Warning;
+
+/// A restic S3 repository location: where restic connects and which keys it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoUrl {
+    /// `https` or `http`.
+    pub scheme: String,
+    /// The endpoint: host, with `:port` when one was given (IPv6 in brackets).
+    pub host: String,
+    pub bucket: String,
+    /// The path inside the bucket restic uses, cleaned as restic cleans it: no leading or
+    /// trailing `/`, no `.` or `..` elements; empty for the bucket's root.
+    pub prefix: String,
+    /// What restic ignores or merely tolerates, for [`RepoUrl::warnings`].
+    notes: Notes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Notes {
+    legacy_bucket: bool,
+    virtual_host: bool,
+    ignored_part: bool,
+}
+
+impl RepoUrl {
+    /// The endpoint URL an S3 client is given: `scheme://host`.
+    pub fn endpoint(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+
+    /// Parses a repository URL as restic does; see the module documentation.
+    pub fn parse(value: &str) -> Result<RepoUrl, RuleViolation> {
+        // restic's test is this very prefix, so `s3:httpbin.example/b` is a URL to it too.
+        if value.starts_with("s3:http") {
+            return parse_url(&value["s3:".len()..]);
+        }
+        if let Some(rest) = value
+            .strip_prefix("s3://")
+            .or_else(|| value.strip_prefix("s3:"))
+        {
+            if rest.contains("://") {
+                // `s3:HTTPS://...`, `s3:ftp://...`: restic reads an endpoint "HTTPS:".
+                return Err(RuleViolation::RepoNotS3);
+            }
+            let mut parts = rest.splitn(3, '/');
+            let host = host::parse(parts.next().unwrap_or_default())?;
+            let bucket = parts.next().ok_or(RuleViolation::RepoNoBucket)?;
+            return build("https", &host, bucket, parts.next(), false);
+        }
+        let lowered = value.to_ascii_lowercase();
+        if lowered.starts_with("https://") || lowered.starts_with("http://") {
+            return Err(RuleViolation::RepoMissingS3Prefix);
+        }
+        Err(RuleViolation::RepoNotS3)
+    }
+
+    /// The warnings this location gets: plain HTTP, a legacy bucket name, a bucket that
+    /// seems to be in the host name, a part restic ignores.
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut warnings = Vec::new();
+        if self.scheme == "http" {
+            warnings.push(Warning::PlainHttp);
+        }
+        if self.notes.legacy_bucket {
+            warnings.push(Warning::LegacyBucketName);
+        }
+        if self.notes.virtual_host {
+            warnings.push(Warning::VirtualHostStyle);
+        }
+        if self.notes.ignored_part {
+            warnings.push(Warning::IgnoredUrlPart);
+        }
+        warnings
+    }
+}
+
+/// The `s3:http...` form: `url` is the text after `s3:`.
+fn parse_url(url: &str) -> Result<RepoUrl, RuleViolation> {
+    let (scheme, rest) = url.split_once("://").ok_or(RuleViolation::RepoNotHttpUrl)?;
+    // Go lowercases the scheme; restic then asks only whether it is "http".
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" => "http",
+        "https" => "https",
+        _ => return Err(RuleViolation::RepoNotHttpUrl),
+    };
+    let (rest, ignored_part) = match rest.find(['?', '#']) {
+        Some(i) => (&rest[..i], true),
+        None => (rest, false),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = host::parse(authority)?;
+    let path = path.strip_prefix('/').ok_or(RuleViolation::RepoNoBucket)?;
+    let path = percent_decode(path)?;
+    let mut parts = path.splitn(2, '/');
+    let bucket = parts.next().unwrap_or_default();
+    build(scheme, &host, bucket, parts.next(), ignored_part)
+}
+
+/// Go's `url.PathUnescape` for a path: `%XY` with two hex digits, decoding to UTF-8 text (the
+/// only keys minio-go sends) without control characters. The `percent-encoding` crate
+/// decodes; it leaves a bad escape as it is, so the escapes are checked first.
+fn percent_decode(path: &str) -> Result<String, RuleViolation> {
+    let bytes = path.as_bytes();
+    let escapes_ok = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !escapes_ok {
+        return Err(RuleViolation::RepoBadEscape);
+    }
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| RuleViolation::RepoBadEscape)?;
+    if decoded.chars().any(char::is_control) {
+        return Err(RuleViolation::RepoBadEscape);
+    }
+    Ok(decoded.into_owned())
+}
+
+/// restic's `createConfig`: the bucket as given, the prefix cleaned.
+fn build(
+    scheme: &str,
+    host: &Host,
+    bucket: &str,
+    prefix: Option<&str>,
+    ignored_part: bool,
+) -> Result<RepoUrl, RuleViolation> {
+    if bucket.is_empty() {
+        // `s3:https://host//bucket`: restic's bucket is "" and it fails.
+        return Err(match prefix {
+            Some(p) if !p.is_empty() => RuleViolation::RepoDoubleSlash,
+            _ => RuleViolation::RepoNoBucket,
+        });
+    }
+    let legacy_bucket = bucket::check(bucket)? == BucketName::Legacy;
+    let prefix = match prefix {
+        Some(p) if !p.is_empty() => clean(p),
+        _ => String::new(),
+    };
+    if prefix.starts_with('/') {
+        // `bucket//prefix`: restic keeps the '/' and its keys start with it.
+        return Err(RuleViolation::RepoDoubleSlash);
+    }
+    if prefix == ".." || prefix.starts_with("../") {
+        return Err(RuleViolation::RepoPrefixAboveBucket);
+    }
+    // `path.Join(".", "config")` is "config": a prefix of "." is the bucket's root.
+    let prefix = if prefix == "." { String::new() } else { prefix };
+    let labels = host.dns_labels();
+    let hostname = labels.join(".");
+    if hostname.contains(".s3.amazonaws.com") {
+        // minio-go refuses it: "Amazon S3 endpoint should be 's3.amazonaws.com'".
+        return Err(RuleViolation::RepoBucketInHost(
+            "Amazon S3",
+            "s3.REGION.amazonaws.com",
+        ));
+    }
+    if hostname.contains(".googleapis.com") && host.endpoint() != "storage.googleapis.com" {
+        // minio-go: "Google Cloud Storage endpoint should be 'storage.googleapis.com'".
+        return Err(RuleViolation::RepoBucketInHost(
+            "Google Cloud Storage",
+            "storage.googleapis.com",
+        ));
+    }
+    Ok(RepoUrl {
+        scheme: scheme.to_string(),
+        host: host.endpoint(),
+        bucket: bucket.to_string(),
+        prefix,
+        notes: Notes {
+            legacy_bucket,
+            virtual_host: is_virtual_host(&labels),
+            ignored_part,
+        },
+    })
+}
+
+/// A host whose first label is followed by an `s3` or `s3-...` label, as in
+/// `mybucket.s3.eu-west-1.example.com`: the first label is most likely a bucket.
+fn is_virtual_host(labels: &[String]) -> bool {
+    let is_s3 = |label: &String| label == "s3" || label.starts_with("s3-");
+    labels.len() > 2 && !is_s3(&labels[0]) && labels[1..labels.len() - 1].iter().any(is_s3)
+}
+
+/// Go's `path.Clean` (Rob Pike's lexical rules, as Go implements them): one `/` between
+/// elements, `.` elements removed, `..` removing the element before it, `..` at the start of
+/// a rooted path removed; `"."` for an empty result. Written here because restic's prefix is
+/// exactly this function's result, and no crate promises Go's corner cases (`std::path`
+/// keeps `..`, other crates resolve against a file system).
+fn clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut elements: Vec<&str> = Vec::new();
+    for element in path.split('/') {
+        match element {
+            "" | "." => {}
+            ".." => {
+                if elements.last().is_some_and(|last| *last != "..") {
+                    elements.pop();
+                } else if !rooted {
+                    elements.push("..");
+                }
+            }
+            other => elements.push(other),
+        }
+    }
+    let joined = elements.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Go's own table for `path.Clean` (src/path/path_test.go).
+    #[test]
+    fn clean_matches_go() {
+        for (given, expected) in [
+            ("", "."),
+            ("abc", "abc"),
+            ("abc/def", "abc/def"),
+            ("a/b/c", "a/b/c"),
+            (".", "."),
+            ("..", ".."),
+            ("../..", "../.."),
+            ("../../abc", "../../abc"),
+            ("/abc", "/abc"),
+            ("/", "/"),
+            ("abc/", "abc"),
+            ("abc/def/", "abc/def"),
+            ("a/b/c/", "a/b/c"),
+            ("./", "."),
+            ("../", ".."),
+            ("../../", "../.."),
+            ("/abc/", "/abc"),
+            ("abc//def//ghi", "abc/def/ghi"),
+            ("//abc", "/abc"),
+            ("///abc", "/abc"),
+            ("//abc//", "/abc"),
+            ("abc//", "abc"),
+            ("abc/./def", "abc/def"),
+            ("/./abc/def", "/abc/def"),
+            ("abc/.", "abc"),
+            ("abc/def/ghi/../jkl", "abc/def/jkl"),
+            ("abc/def/../ghi/../jkl", "abc/jkl"),
+            ("abc/def/..", "abc"),
+            ("abc/def/../..", "."),
+            ("/abc/def/../..", "/"),
+            ("abc/def/../../..", ".."),
+            ("/abc/def/../../..", "/"),
+            ("abc/def/../../../ghi/jkl/../../../mno", "../../mno"),
+            ("abc/./../def", "def"),
+            ("abc//./../def", "def"),
+            ("abc/../../././../def", "../../def"),
+        ] {
+            assert_eq!(clean(given), expected, "{given}");
+        }
+    }
+
+    #[test]
+    fn percent_escapes() {
+        assert_eq!(percent_decode("node%31").as_deref(), Ok("node1"));
+        assert_eq!(percent_decode("a%2Fb%20c").as_deref(), Ok("a/b c"));
+        assert_eq!(percent_decode("a+b").as_deref(), Ok("a+b"));
+        for bad in ["a%zz", "a%2", "a%", "a%00", "a%0A", "a%ff", "a%C3"] {
+            assert_eq!(
+                percent_decode(bad),
+                Err(RuleViolation::RepoBadEscape),
+                "{bad}"
+            );
+        }
+        assert_eq!(percent_decode("b%C3%BCck").as_deref(), Ok("bück"));
+    }
+
+    #[test]
+    fn virtual_host_style_is_noticed() {
+        let labels = |s: &str| s.split('.').map(String::from).collect::<Vec<_>>();
+        for host in [
+            "mybucket.s3.eu-west-1.example.com",
+            "mybucket.s3.wasabisys.com",
+            "mybucket.s3.us-west-002.backblazeb2.com",
+            "mybucket.s3-eu-west-1.example.com",
+        ] {
+            assert!(is_virtual_host(&labels(host)), "{host}");
+        }
+        for host in [
+            "s3.eu-west-1.amazonaws.com",
+            "s3-eu-west-1.amazonaws.com",
+            "s3.wasabisys.com",
+            "minio.example.com",
+            "minio.s3",
+            "s3",
+        ] {
+            assert!(!is_virtual_host(&labels(host)), "{host}");
+        }
+    }
+}

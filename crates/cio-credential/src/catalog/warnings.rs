@@ -1,0 +1,77 @@
+//! What an accepted value may still get: a warning. None repeats the value.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// A value that is accepted but probably not what the administrator wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Warning {
+    /// `s3:http://...`: credentials and data travel unencrypted.
+    PlainHttp,
+    /// An `ASIA...` key is temporary and needs a session token the set cannot hold.
+    TemporaryAwsKey,
+    /// Shorter than 12 characters.
+    ShortPassword,
+    /// A password from the lists every attacker tries first.
+    WellKnownPassword,
+    /// White space at an end or a tab inside a password, kept because the caller allowed it
+    /// ([`super::Allow::whitespace`]).
+    WhitespaceKept,
+    /// A bucket name with capitals, `_` or `:`: AWS still serves such old buckets but no
+    /// longer creates them (restic's S3 library accepts the name for an existing bucket).
+    LegacyBucketName,
+    /// The host seems to start with the bucket (virtual-host style); restic takes the first
+    /// path element as the bucket.
+    VirtualHostStyle,
+    /// A `?query` or `#fragment`, which restic ignores.
+    IgnoredUrlPart,
+}
+
+impl Warning {
+    /// A stable machine code, for `--json`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Warning::PlainHttp => "plain_http",
+            Warning::TemporaryAwsKey => "temporary_key",
+            Warning::ShortPassword => "short_password",
+            Warning::WellKnownPassword => "well_known_password",
+            Warning::WhitespaceKept => "whitespace_kept",
+            Warning::LegacyBucketName => "legacy_bucket_name",
+            Warning::VirtualHostStyle => "virtual_host_style",
+            Warning::IgnoredUrlPart => "ignored_url_part",
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Warning::PlainHttp => {
+                "the repository uses http://: keys and backups cross the network unencrypted; use s3:https:// unless this is a trusted local network"
+            }
+            Warning::TemporaryAwsKey => {
+                "ASIA... keys are temporary and need a session token this set cannot hold; create an IAM user access key (AKIA...) for backups"
+            }
+            Warning::ShortPassword => {
+                "the repository password is shorter than 12 characters; a longer one is much harder to guess"
+            }
+            Warning::WellKnownPassword => {
+                "the repository password is one every attacker tries first; choose another before the first backup"
+            }
+            Warning::WhitespaceKept => {
+                "the repository password starts or ends with white space or holds a tab, kept as given (--allow-whitespace): restic needs exactly these characters"
+            }
+            Warning::LegacyBucketName => {
+                "the bucket name has capitals, '_' or ':', which AWS no longer allows for new buckets: it works for an existing bucket, but 'restic init' cannot create it"
+            }
+            Warning::VirtualHostStyle => {
+                "the host seems to start with the bucket name (virtual-host style), but restic takes the first path element as the bucket: write it as s3:https://ENDPOINT/BUCKET[/PREFIX]"
+            }
+            Warning::IgnoredUrlPart => {
+                "restic ignores everything from '?' or '#' on in a repository URL; remove that part"
+            }
+        })
+    }
+}

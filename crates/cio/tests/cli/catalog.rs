@@ -1,0 +1,220 @@
+//! The catalog at the command line: nothing typed as CREDENTIALNAME or VALUE is ever repeated
+//! back; white space in a password is kept only with `--allow-whitespace`; a CA certificate
+//! comes from a file and is listed as a summary; a region reaches restic.
+
+use crate::util::*;
+
+const CANARY: &str = "S3cret-Pw-Canary-1";
+
+/// A self-signed certificate (`openssl req -x509 -newkey ec`, P-256, CN=cio-test).
+const CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBfDCCASOgAwIBAgIUSEfYJW35O36G0g/y0fT2ZWuiCIcwCgYIKoZIzj0EAwIw
+EzERMA8GA1UEAwwIY2lvLXRlc3QwIBcNMjYxMTI5MTg1NDU4WhgPMjEyNjExMDUx
+ODU0NThaMBMxETAPBgNVBAMMCGNpby10ZXN0MFkwEwYHKoZIzj0CAQYIKoZIzj0D
+AQcDQgAEqZr1UsktseK9p+2R17HGbVcxRdwVdh8IPiFYeK/isxHRnJwlX6oIvE8Z
+hTyY0hnhfchx8fdWv6rNm0HEStRqB6NTMFEwHQYDVR0OBBYEFGw/8wzyXMde7jbR
+dbDR4R+i4K5hMB8GA1UdIwQYMBaAFGw/8wzyXMde7jbRdbDR4R+i4K5hMA8GA1Ud
+EwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIgeGHsm7LtdJgRrDDMaFAGCGhF
+IkAwqdICR4ghgtjfn7ECIBsnZqR5ZxjnsLdejnYVgMGkV//d5lNn1A+KflpUKACB
+-----END CERTIFICATE-----
+";
+
+/// Runs `args` (text, then `--json`), expects exit `code`, and checks that neither output
+/// holds the canary and that the store did not change.
+fn never_echoed(env: &TestEnv, args: &[&str], code: i32) -> String {
+    let before = env.snapshot_files();
+    let mut last_stderr = String::new();
+    for json in [false, true] {
+        let mut full = vec!["credential"];
+        if json {
+            full.push("--json");
+        }
+        full.extend_from_slice(&args[1..]);
+        let out = env.cio(&full).code(code);
+        let (stdout, stderr) = (stdout(&out), stderr(&out));
+        for text in [&stdout, &stderr] {
+            assert!(
+                !text.to_lowercase().contains("canary"),
+                "{full:?} repeated the canary: {text}"
+            );
+        }
+        if json {
+            let doc: serde_json::Value = serde_json::from_str(&stdout)
+                .unwrap_or_else(|e| panic!("{full:?}: no JSON on stdout ({e}): {stdout}"));
+            assert_eq!(doc["error"]["exit_code"], code, "{full:?}");
+        }
+        last_stderr = stderr;
+    }
+    assert!(env.snapshot_files() == before, "{args:?} changed the store");
+    last_stderr
+}
+
+#[test]
+fn a_value_typed_where_the_name_goes_is_never_repeated() {
+    let env = TestEnv::new();
+    env.create("cio_aws_access_key", REF_ACCESS);
+    let not_a_name = ": the text given as CREDENTIALNAME is not one of the 24 credential names\nHint: the name comes first, as in 'cio credential create CREDENTIALNAME [VALUE]'; 'cio credential create --help' lists the 24 names\n";
+    for (args, action) in [
+        (&["credential", "create", CANARY][..], "Create credential"),
+        (&["credential", "add", CANARY], "Create credential"),
+        (&["credential", "show", CANARY], "Show credential"),
+        (&["credential", "rm", CANARY], "Remove credential"),
+        (&["credential", "remove", CANARY], "Remove credential"),
+        (&["credential", "delete", CANARY], "Remove credential"),
+        (
+            &["credential", "remove", "--purge", CANARY],
+            "Purge credential",
+        ),
+        (&["credential", "restore", CANARY], "Restore credential"),
+        (&["credential", "history", CANARY], "Show history"),
+        (&["credential", "validate", CANARY], "Validate credentials"),
+    ] {
+        let stderr = never_echoed(&env, args, 2);
+        assert_eq!(stderr, format!("Fail: {action}{not_a_name}"), "{args:?}");
+    }
+    let stderr = never_echoed(
+        &env,
+        &["credential", "create", CANARY, "cio_aws_backup_password"],
+        2,
+    );
+    assert_eq!(
+        stderr,
+        "Fail: Create credential: the text given as CREDENTIALNAME is not a credential name, but the one given as VALUE is: CREDENTIALNAME comes first\nHint: nothing was changed; run 'cio credential create cio_aws_backup_password' and type or pipe the value\n"
+    );
+}
+
+#[test]
+fn a_refused_value_is_never_repeated() {
+    let env = TestEnv::new();
+    env.create("cio_aws_access_key", REF_ACCESS);
+    let userinfo = format!("s3:https://backup:{CANARY}@s3.amazonaws.com/backup-123");
+    let no_prefix = format!("https://s3.amazonaws.com/{CANARY}");
+    let bad_host = format!("s3:https://{CANARY} .example/backup-123");
+    let padded = format!(" {CANARY}");
+    for args in [
+        ["credential", "create", "cio_aws_access_key", CANARY],
+        ["credential", "create", "cio_aws_secret_key", CANARY],
+        ["credential", "create", "cio_aws_region", CANARY],
+        ["credential", "create", "cio_aws_cacert", CANARY],
+        ["credential", "create", "cio_aws_backup_repo", &userinfo],
+        ["credential", "create", "cio_aws_backup_repo", &no_prefix],
+        ["credential", "create", "cio_aws_backup_repo", &bad_host],
+        ["credential", "create", "cio_aws_backup_password", &padded],
+    ] {
+        never_echoed(&env, &args, 1);
+    }
+}
+
+#[test]
+fn white_space_in_a_password_is_kept_only_with_the_flag_the_error_names() {
+    let env = TestEnv::new();
+    let name = "cio_minio_alt_backup_password";
+    let value = "  another cluster's\tpassword";
+    let out = env.cio_in(&["credential", "create", name], value).code(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Create credential: {name}: the value starts or ends with white space (a common paste error); remove it\nHint: nothing was changed; if the white space is part of the password (restic accepts it, e.g. another cluster's), run the command again with --allow-whitespace\n"
+        )
+    );
+    assert!(!env.store().exists());
+    let out = env
+        .cio_in(&["credential", "create", name, "--allow-whitespace"], value)
+        .success();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Warning: {name}: the repository password starts or ends with white space or holds a tab, kept as given (--allow-whitespace): restic needs exactly these characters\n"
+        )
+    );
+    assert_eq!(env.reveal(name), value);
+    // A line break is a paste error even with the flag.
+    env.cio_in(
+        &["credential", "create", name, "--allow-whitespace"],
+        "password\n\n",
+    )
+    .code(1);
+    assert_eq!(env.reveal(name), value);
+}
+
+#[test]
+fn a_ca_certificate_comes_from_a_file_and_is_listed_as_a_summary() {
+    let env = TestEnv::new();
+    let pem = env.dir.path().join("private-ca.pem");
+    std::fs::write(&pem, CERT).expect("writing the PEM file");
+    let path = pem.to_str().expect("a UTF-8 path");
+    env.cio(&[
+        "credential",
+        "create",
+        "cio_minio_cacert",
+        "--from-file",
+        path,
+    ])
+    .success();
+    env.create("cio_minio_region", "nl-ams");
+    assert_eq!(env.reveal("cio_minio_cacert"), CERT.trim_end());
+    let list = stdout(&env.cio(&["credential", "list"]).success());
+    let summary = format!("PEM, 1 certificate, {} bytes", CERT.trim_end().len());
+    assert!(list.contains(&summary), "{list}");
+    assert!(list.contains("nl-ams"), "{list}");
+
+    let refused = |file: &str, why: &str| {
+        let out = env
+            .cio(&[
+                "credential",
+                "create",
+                "cio_minio_alt_cacert",
+                "--from-file",
+                file,
+            ])
+            .code(1);
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "Fail: Create credential: cio_minio_alt_cacert: {why}\nHint: nothing was changed; give --from-file the path of a readable file, e.g. --from-file /etc/ssl/private-ca.pem\n"
+            )
+        );
+    };
+    refused(
+        "/dev/zero",
+        "the path given with --from-file is not a regular file",
+    );
+    refused(
+        env.dir.path().to_str().expect("a UTF-8 path"),
+        "the path given with --from-file is not a regular file",
+    );
+    let out = env
+        .cio_in(
+            &["credential", "create", "cio_minio_alt_cacert"],
+            "not a certificate",
+        )
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Create credential: cio_minio_alt_cacert: the value holds no PEM certificate (a block from '-----BEGIN CERTIFICATE-----' to '-----END CERTIFICATE-----')\nHint: nothing was changed; give the PEM file itself: cio credential create cio_minio_alt_cacert --from-file PATH\n"
+    );
+}
+
+#[test]
+fn a_stored_region_reaches_restic_as_aws_default_region() {
+    let env = TestEnv::new();
+    env.minio_set(
+        "",
+        "s3:http://127.0.0.1:9000/backups",
+        "backup-user",
+        "minio-secret-key",
+        "a long repository password",
+    );
+    env.create("cio_minio_region", "nl-ams");
+    let out = env
+        .cio(&[
+            "credential",
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s' \"$AWS_DEFAULT_REGION\"",
+        ])
+        .success();
+    assert_eq!(stdout(&out), "nl-ams");
+}
