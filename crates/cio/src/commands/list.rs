@@ -114,7 +114,7 @@ fn check_json(check: Option<&HealthRecord>) -> Value {
     check.map_or(Value::Null, |c| {
         json!({
             "status": c.result.status,
-            "at": time(c.result.checked_at_ms),
+            "time": time(c.result.checked_at_ms),
             "step": c.result.step,
             "code": c.result.code,
             "duration_ms": c.result.duration_ms,
