@@ -25,6 +25,9 @@ use rusqlite::{
     Connection, ErrorCode, FileControl, OpenFlags, OptionalExtension, TransactionBehavior, params,
 };
 
+mod journal;
+
+use self::journal::SCHEMA_2;
 use super::{Action, Identity, LogRecord, Record, Store, StoreError, new_store_id};
 
 /// "cio1": marks a SQLite file as a cio credential store.
@@ -47,12 +50,6 @@ CREATE TABLE versions (
     sealed BLOB,
     PRIMARY KEY (name, version)
 ) WITHOUT ROWID;
-";
-
-/// What format 2 added to format 1.
-const SCHEMA_2: &str = "
-CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, sealed BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS notes (k TEXT PRIMARY KEY, sealed BLOB NOT NULL) WITHOUT ROWID;
 ";
 
 /// The embedded store at one path.
@@ -271,74 +268,6 @@ impl SqliteStore {
         Ok(rows.unwrap_or_default())
     }
 
-    /// Whether the store has the change log and notes (format 2).
-    fn has_log(conn: &Connection) -> rusqlite::Result<bool> {
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-            .map(|v| v >= 2)
-    }
-
-    /// Inside a write transaction: makes a format-1 store format 2.
-    fn upgrade(&self, tx: &Connection) -> Result<(), StoreError> {
-        if !Self::has_log(tx).map_err(|e| self.err(e))? {
-            tx.execute_batch(SCHEMA_2).map_err(|e| self.err(e))?;
-            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(())
-    }
-
-    /// Inside a write transaction: adds `entry` if it is the log's next entry.
-    fn add_log_entry(&self, tx: &Connection, entry: &LogRecord) -> Result<(), StoreError> {
-        let newest: Option<i64> = tx
-            .query_row("SELECT max(seq) FROM log", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        let newest = newest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
-        if newest + 1 != entry.seq {
-            return Err(StoreError::Conflict {
-                name: "the change log".into(),
-            });
-        }
-        tx.execute(
-            "INSERT INTO log (seq, sealed) VALUES (?1, ?2)",
-            params![i64::try_from(entry.seq).unwrap_or(i64::MAX), entry.sealed],
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    /// The log entries `sql` selects (none in a format-1 store).
-    fn query_log(&self, sql: &str) -> Result<Vec<LogRecord>, StoreError> {
-        let rows = self.with_conn(false, |conn| {
-            if !Self::has_log(conn).map_err(|e| self.err(e))? {
-                return Ok(Vec::new());
-            }
-            let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map([], |row| {
-                    // Bytes stored as text (an entry edited by hand) read as the bytes they
-                    // are: the entry then fails to open, and the log names it altered.
-                    let sealed = row.get_ref(1)?;
-                    let sealed = sealed
-                        .as_bytes()
-                        .map_err(|e| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                1,
-                                sealed.data_type(),
-                                Box::new(e),
-                            )
-                        })?
-                        .to_vec();
-                    Ok(LogRecord {
-                        seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
-                        sealed,
-                    })
-                })
-                .map_err(|e| self.err(e))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
-        })?;
-        Ok(rows.unwrap_or_default())
-    }
-
     fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
         conn.query_row("SELECT v FROM meta WHERE k = ?1", [key], |r| r.get(0))
             .optional()
@@ -474,15 +403,7 @@ impl Store for SqliteStore {
     }
 
     fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
-        self.with_conn(true, |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| self.err(e))?;
-            self.upgrade(&tx)?;
-            self.add_log_entry(&tx, log)?;
-            tx.commit().map_err(|e| self.err(e))
-        })?;
-        Ok(())
+        self.append_log_entry(log)
     }
 
     fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
@@ -496,35 +417,11 @@ impl Store for SqliteStore {
     }
 
     fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let notes = self.with_conn(false, |conn| {
-            if !Self::has_log(conn).map_err(|e| self.err(e))? {
-                return Ok(Vec::new());
-            }
-            let mut stmt = conn
-                .prepare_cached("SELECT k, sealed FROM notes ORDER BY k")
-                .map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(|e| self.err(e))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
-        })?;
-        Ok(notes.unwrap_or_default())
+        self.query_notes()
     }
 
     fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
-        self.with_conn(true, |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| self.err(e))?;
-            self.upgrade(&tx)?;
-            tx.execute(
-                "INSERT OR REPLACE INTO notes (k, sealed) VALUES (?1, ?2)",
-                params![key, sealed],
-            )
-            .map_err(|e| self.err(e))?;
-            tx.commit().map_err(|e| self.err(e))
-        })?;
-        Ok(())
+        self.write_note(key, sealed)
     }
 }
 

@@ -104,20 +104,23 @@ fn metrics_of_a_passing_and_a_failing_set_pass_promtool() {
     assert_eq!(mode & 0o777, 0o644, "node_exporter, another user, reads it");
 }
 
+/// `validate --offline --prometheus FILE`, which fails (the set is incomplete).
+fn offline_metrics(env: &TestEnv, file: &Path) -> assert_cmd::assert::Assert {
+    let args = ["credential", "validate", "--offline", "--prometheus"];
+    env.cmd()
+        .args(args)
+        .arg(file)
+        .write_stdin("")
+        .assert()
+        .code(1)
+}
+
 #[test]
 fn a_bad_folder_is_a_clear_error_and_the_previous_file_stays() {
     let env = TestEnv::new();
     env.create("cio_aws_backup_repo", REF_REPO);
     let missing = env.dir.path().join("no-such-folder/cio.prom");
-    let out = env
-        .cio(&[
-            "credential",
-            "validate",
-            "--offline",
-            "--prometheus",
-            missing.to_str().unwrap(),
-        ])
-        .code(1);
+    let out = offline_metrics(&env, &missing);
     assert_eq!(
         redact(&env, &stderr(&out)),
         "Fail: Validate credentials: cannot write [TMP]/no-such-folder/cio.prom: No such file or directory (os error 2)\n\
@@ -129,15 +132,7 @@ fn a_bad_folder_is_a_clear_error_and_the_previous_file_stays() {
     let folder = env.dir.path().join("metrics");
     let target = folder.join("cio.prom");
     std::fs::create_dir_all(target.join("previous")).unwrap();
-    let out = env
-        .cio(&[
-            "credential",
-            "validate",
-            "--offline",
-            "--prometheus",
-            target.to_str().unwrap(),
-        ])
-        .code(1);
+    let out = offline_metrics(&env, &target);
     assert!(stderr(&out).starts_with("Fail: Validate credentials: cannot write "));
     assert!(target.join("previous").is_dir());
     let left: Vec<_> = std::fs::read_dir(&folder)
@@ -149,14 +144,7 @@ fn a_bad_folder_is_a_clear_error_and_the_previous_file_stays() {
     // A good path replaces the file.
     let good = folder.join("good.prom");
     std::fs::write(&good, "# old\n").unwrap();
-    env.cio(&[
-        "credential",
-        "validate",
-        "--offline",
-        "--prometheus",
-        good.to_str().unwrap(),
-    ])
-    .code(1);
+    offline_metrics(&env, &good);
     let text = std::fs::read_to_string(&good).unwrap();
     assert!(!text.contains("# old"));
     assert!(text.contains(r#"code="incomplete""#));
