@@ -68,12 +68,17 @@ impl Out {
         let _ = writeln!(io::stderr(), "Warning: {}", text.as_ref());
     }
 
-    /// The one line that says this command found the change log damaged (the change itself
-    /// was made, and logged).
-    pub fn warn_log_damage(&self, damage: Option<cio_credential::Broken>) {
+    /// The one line that says this command found the change log damaged; `changed`: the
+    /// command made a change (which was made, and logged, all the same).
+    pub fn warn_log_damage(&self, damage: Option<cio_credential::Broken>, changed: bool) {
         if let Some(broken) = damage {
+            let made = if changed {
+                "; this change was made and logged all the same"
+            } else {
+                ""
+            };
             self.warn(format!(
-                "the change log is damaged: {broken}; this change was made and logged all the same; run 'cio credential log --verify'"
+                "the change log is damaged: {broken}{made}; run 'cio credential log --verify'"
             ));
         }
     }

@@ -92,13 +92,20 @@ impl CredentialStore {
     }
 
     /// The recorded health of every set that has been checked with `--record`. A record that
-    /// does not open is refused, as a value is.
+    /// does not open is refused, as a value is. A recorded break of the change log is noted
+    /// for [`CredentialStore::log_damage`].
     pub fn checks(&self) -> Result<Vec<HealthRecord>> {
         let Some(identity) = self.read_identity()? else {
             return Ok(Vec::new());
         };
+        let notes = self.store.notes()?;
+        if !notes.is_empty() {
+            // A break of the change log found earlier is said by readers of the notes too.
+            let key = self.opening_key(&identity)?;
+            self.note_damage(super::log::damage_in(key, &identity.store_id, &notes)?);
+        }
         let mut records = Vec::new();
-        for (note, sealed) in self.store.notes()? {
+        for (note, sealed) in notes {
             let Some(set) = set_of(&note) else {
                 continue;
             };

@@ -129,13 +129,21 @@ impl CredentialStore {
     }
 
     fn damage_note(&self, key: &Key, store_id: &str) -> Result<Option<Broken>> {
-        let notes = self.store.notes()?;
-        let Some((_, sealed)) = notes.iter().find(|(k, _)| k == DAMAGE_NOTE) else {
-            return Ok(None);
-        };
-        let text = key.open(&note_binding(store_id), sealed)?;
-        Ok(serde_json::from_str::<Broken>(text.expose()).ok())
+        damage_in(key, store_id, &self.store.notes()?)
     }
+}
+
+/// The break recorded among `notes`, if any.
+pub(super) fn damage_in(
+    key: &Key,
+    store_id: &str,
+    notes: &[(String, Vec<u8>)],
+) -> Result<Option<Broken>> {
+    let Some((_, sealed)) = notes.iter().find(|(k, _)| k == DAMAGE_NOTE) else {
+        return Ok(None);
+    };
+    let text = key.open(&note_binding(store_id), sealed)?;
+    Ok(serde_json::from_str::<Broken>(text.expose()).ok())
 }
 
 fn note_binding(store_id: &str) -> Binding<'_> {

@@ -78,7 +78,7 @@ pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
         .put_allowing(name, &value, allow)
         .map_err(|e| CommandError::library(ACTION, e))?;
     ctx.out.warn_value(name, &written.warnings);
-    ctx.out.warn_log_damage(store.log_damage());
+    ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {
         return Ok(ctx.out.json(&json!({
             "name": name,

@@ -16,6 +16,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
     let checks = store
         .checks()
         .map_err(|e| CommandError::library(ACTION, e))?;
+    ctx.out.warn_log_damage(store.log_damage(), false);
     let check_of = |set: SetId| checks.iter().find(|c| c.set == set);
     // One line per set that has any credential: complete, or the names it lacks.
     let sets: Vec<SetStatus> = entries

@@ -35,7 +35,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
         let purged = store
             .purge(name, args.compact)
             .map_err(|e| CommandError::library(action, e))?;
-        ctx.out.warn_log_damage(store.log_damage());
+        ctx.out.warn_log_damage(store.log_damage(), true);
         let compacted = match purged.earlier_revisions {
             EarlierRevisions::Compacted { revision } => Some(revision),
             EarlierRevisions::NotKept | EarlierRevisions::Kept => None,
@@ -62,7 +62,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     let version = store
         .remove(name)
         .map_err(|e| CommandError::library(action, e))?;
-    ctx.out.warn_log_damage(store.log_damage());
+    ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {
         return Ok(ctx
             .out

@@ -25,7 +25,7 @@ pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
     let written = store
         .restore(name, args.version)
         .map_err(|e| CommandError::library(ACTION, e))?;
-    ctx.out.warn_log_damage(store.log_damage());
+    ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {
         return Ok(ctx.out.json(&json!({
             "name": name,

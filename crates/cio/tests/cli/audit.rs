@@ -283,7 +283,13 @@ fn tampered(node: &Node, tamper: impl FnOnce(), broken: &str) {
             "Warning: the change log is damaged: {broken}; this change was made and logged all the same; run 'cio credential log --verify'\n"
         )
     );
-    node.cio(&["credential", "list"]).success();
+    let out = node.cio(&["credential", "list"]).success();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Warning: the change log is damaged: {broken}; run 'cio credential log --verify'\n"
+        )
+    );
     let log = node.log_json(&[]);
     assert_eq!(
         log["entries"].as_array().unwrap().last().unwrap()["name"],
