@@ -28,8 +28,8 @@ pub struct LogArgs {
 /// The long help's end.
 pub const EXAMPLES: &str = "\
 Every change (create, update, remove, restore, purge, migrate) is logged in the store with
-it, so a cluster store shares one log. Entries are numbered, chained and sealed under the
-store key. Read-only commands are not logged.
+it, so a cluster store shares one log. Entries are numbered, chained and authenticated
+under the store key. Read-only commands are not logged.
 
 Examples:
   cio credential log                               every change
@@ -82,7 +82,7 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
             ctx.out.succeed(
                 "Verify",
                 format!(
-                    "change log whole: {} entries, chained and sealed under the store key",
+                    "change log whole: {} entries, chained and authenticated under the store key",
                     reading.entries.len()
                 ),
             )?;

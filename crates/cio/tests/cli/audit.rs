@@ -135,7 +135,7 @@ fn changes_are_logged_reads_are_not(a: &Node, b: &Node) {
     let out = a.cio(&["credential", "log", "--verify"]).success();
     assert_eq!(
         stdout(&out),
-        "Succeed: Verify credential: change log whole: 6 entries, chained and sealed under the store key\n"
+        "Succeed: Verify credential: change log whole: 6 entries, chained and authenticated under the store key\n"
     );
 }
 
@@ -322,7 +322,7 @@ fn a_tampered_embedded_log_is_named() {
                 "UPDATE log SET sealed = randomblob(length(sealed)) WHERE seq = 1",
             )
         },
-        "entry 1 was altered (it does not open under the store key)",
+        "entry 1 was altered (its tag does not match it under the store key)",
     );
     // Entry 2 replaced by entry 3 (a valid entry, in another place): it does not open there.
     let moved = Node::new(None);
@@ -334,7 +334,7 @@ fn a_tampered_embedded_log_is_named() {
                 "UPDATE log SET sealed = (SELECT sealed FROM log WHERE seq = 3) WHERE seq = 2",
             )
         },
-        "entry 2 was altered (it does not open under the store key)",
+        "entry 2 was altered (its tag does not match it under the store key)",
     );
 }
 
