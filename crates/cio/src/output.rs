@@ -27,7 +27,14 @@ impl Out {
 
     /// Writes a JSON document on one line.
     pub fn json(&mut self, value: &serde_json::Value) -> io::Result<()> {
-        writeln!(self.stdout, "{value}")
+        self.json_of(value)
+    }
+
+    /// Writes a serializable document as JSON on one line, without building a
+    /// `serde_json::Value` first (for long documents such as the change log).
+    pub fn json_of(&mut self, doc: &impl serde::Serialize) -> io::Result<()> {
+        serde_json::to_writer(&mut self.stdout, doc).map_err(io::Error::from)?;
+        writeln!(self.stdout)
     }
 
     /// `Succeed: <action> credential: <detail>`

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::json;
+use serde::Serialize;
 
 use cio_credential::{LogEntry, LogReading};
 
@@ -67,16 +67,15 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
         .collect();
     let broken = reading.broken.as_ref().map(ToString::to_string);
     if ctx.out.json {
-        let entries: Vec<_> = shown.iter().map(|e| entry_json(e)).collect();
-        ctx.out.json(&json!({
-            "entries": entries,
-            "verified": reading.broken.is_none(),
-            "broken": reading.broken.as_ref().map(|b| json!({
-                "seq": b.seq,
-                "problem": b.problem,
-                "message": b.to_string(),
-            })),
-        }))?;
+        ctx.out.json_of(&LogJson {
+            entries: shown.iter().map(|e| EntryJson::of(e)).collect(),
+            verified: reading.broken.is_none(),
+            broken: reading.broken.as_ref().map(|b| BrokenJson {
+                seq: b.seq,
+                problem: b.problem,
+                message: b.to_string(),
+            }),
+        })?;
     } else if args.verify {
         if reading.broken.is_none() {
             ctx.out.succeed(
@@ -151,18 +150,50 @@ fn render(
     Ok(ctx.out.table(&rows)?)
 }
 
-fn entry_json(e: &LogEntry) -> serde_json::Value {
-    json!({
-        "seq": e.seq,
-        "time": time(e.at_ms),
-        "uid": e.actor.uid,
-        "user": e.actor.user,
-        "sudo_user": e.actor.sudo_user,
-        "host": e.actor.host,
-        "command": e.command,
-        "name": e.name,
-        "version": e.version,
-        "outcome": e.outcome,
-        "detail": e.detail,
-    })
+/// `log --json` (docs/JSON.md).
+#[derive(Serialize)]
+struct LogJson<'a> {
+    entries: Vec<EntryJson<'a>>,
+    verified: bool,
+    broken: Option<BrokenJson>,
+}
+
+#[derive(Serialize)]
+struct BrokenJson {
+    seq: u64,
+    problem: cio_credential::Problem,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct EntryJson<'a> {
+    seq: u64,
+    time: String,
+    uid: u32,
+    user: &'a str,
+    sudo_user: Option<&'a str>,
+    host: &'a str,
+    command: &'a str,
+    name: Option<&'a str>,
+    version: Option<u64>,
+    outcome: &'a str,
+    detail: Option<&'a str>,
+}
+
+impl EntryJson<'_> {
+    fn of(e: &LogEntry) -> EntryJson<'_> {
+        EntryJson {
+            seq: e.seq,
+            time: time(e.at_ms),
+            uid: e.actor.uid,
+            user: &e.actor.user,
+            sudo_user: e.actor.sudo_user.as_deref(),
+            host: &e.actor.host,
+            command: &e.command,
+            name: e.name.as_deref(),
+            version: e.version,
+            outcome: &e.outcome,
+            detail: e.detail.as_deref(),
+        }
+    }
 }
