@@ -6,7 +6,8 @@
 //!   entry, and a cluster store shares one log between its nodes; reads are never logged;
 //! - an entry holds the time, the user (uid and name, and the sudo user), the host, the
 //!   command, the credential's name and version and the outcome; never a value;
-//! - entries are numbered from 1 without gaps; each is stored as its tag and its JSON text,
+//! - entries are numbered from 1 without gaps; each is stored as its tag (hex) and its JSON
+//!   text,
 //!   the tag an HMAC-SHA256 (under a key derived from the store key) over the store id, the
 //!   entry's number and its text, and the text holds the tag of the entry before it: an
 //!   edited entry fails its tag, a deleted one leaves a gap, a replaced one breaks the chain.
@@ -25,8 +26,9 @@ use crate::store::LogRecord;
 
 /// What the change log's key is derived for, and what every tag starts with.
 const DOMAIN: &[u8] = b"cio-credential/change-log/v1\0";
-/// An HMAC-SHA256 tag, first in every stored entry.
-const TAG_LEN: usize = 32;
+/// An HMAC-SHA256 tag in hex, first in every stored entry (text, so an entry is readable with
+/// etcdctl or sqlite3 as it is).
+const TAG_LEN: usize = 64;
 
 /// Who makes a change, and where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,7 +116,7 @@ impl LogKey {
 /// The hex tag that links the next entry to `record` (empty before the first entry).
 fn link(record: Option<&LogRecord>) -> String {
     record.map_or_else(String::new, |r| {
-        hex::encode(&r.sealed[..TAG_LEN.min(r.sealed.len())])
+        String::from_utf8_lossy(&r.sealed[..TAG_LEN.min(r.sealed.len())]).into_owned()
     })
 }
 
@@ -129,7 +131,7 @@ pub fn seal(key: &Key, store_id: &str, entry: &LogEntry, tail: Option<&LogRecord
         .expect("a log entry is strings and numbers: it always serializes");
     let tag = LogKey::of(key).mac(store_id, entry.seq, &text).finalize();
     let mut bytes = Vec::with_capacity(TAG_LEN + text.len());
-    bytes.extend_from_slice(&tag.into_bytes());
+    bytes.extend_from_slice(hex::encode(tag.into_bytes()).as_bytes());
     bytes.extend_from_slice(&text);
     LogRecord {
         seq: entry.seq,
@@ -143,9 +145,10 @@ fn verified(log_key: &LogKey, store_id: &str, record: &LogRecord) -> Option<Seal
         return None;
     }
     let (tag, text) = record.sealed.split_at(TAG_LEN);
+    let tag = hex::decode(tag).ok()?;
     log_key
         .mac(store_id, record.seq, text)
-        .verify_slice(tag)
+        .verify_slice(&tag)
         .ok()?;
     serde_json::from_slice::<Sealed>(text)
         .ok()

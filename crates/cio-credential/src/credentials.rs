@@ -18,14 +18,18 @@ pub use self::health::{CheckResult, HealthRecord};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use self::log::{Change, next_entry};
+use self::log::{LogChange, next_entry};
 use crate::audit::Broken;
-use crate::catalog::{Allow, CredentialName, Warning, check_value};
+use crate::catalog::{Allow, CredentialName, SetId, Warning, check_value};
 use crate::crypto::{Binding, Key, KeyError, create_key, load_key};
 use crate::error::{Error, Result};
+use crate::ledger::{self, Next, Verified};
 use crate::secret::SecretValue;
 use crate::sets::{Listing, Purpose, SetFilter, SetValues, Stored, select};
 use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
+
+mod batch;
+pub use batch::Change;
 
 /// How often a write is retried after losing a race before it gives up.
 const MAX_RETRIES: usize = 1000;
@@ -113,6 +117,15 @@ impl Purged {
     }
 }
 
+/// Every live credential, opened, and the damaged ones ([`CredentialStore::list`]).
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// The live credentials, in catalog order.
+    pub entries: Vec<Entry>,
+    /// One [`Error::Damaged`] per credential that cannot be answered from, by name.
+    pub damaged: Vec<Error>,
+}
+
 /// A store with the key file whose store key seals and opens its values.
 pub struct CredentialStore {
     store: Box<dyn Store>,
@@ -143,10 +156,6 @@ impl CredentialStore {
         }
     }
 
-    pub(crate) fn store(&self) -> &dyn Store {
-        self.store.as_ref()
-    }
-
     /// Where the store is, for messages (a path, or a URL without user or password).
     pub fn location(&self) -> String {
         self.store.location()
@@ -161,7 +170,15 @@ impl CredentialStore {
     /// was never sealed.
     fn key(&self, identity: &Identity, create: bool) -> Result<&Key> {
         if let Some(key) = self.key.get() {
-            return Ok(key);
+            return match &identity.key_fingerprint {
+                Some(fp) if fp != key.fingerprint() => Err(KeyError::Mismatch {
+                    path: self.key_file.clone(),
+                    key_fingerprint: key.fingerprint().to_string(),
+                    store_fingerprint: fp.clone(),
+                }
+                .into()),
+                _ => Ok(key),
+            };
         }
         let key = match (load_key(&self.key_file)?, &identity.key_fingerprint) {
             (Some(key), Some(fp)) if key.fingerprint() != fp => {
@@ -197,9 +214,10 @@ impl CredentialStore {
         self.key(identity, false)
     }
 
-    /// The store's identity for reading; `None` when it does not exist yet.
-    fn read_identity(&self) -> Result<Option<Identity>> {
-        Ok(self.store.identity(false)?)
+    /// One verified reading of the store (every name's whole history); `None` when the store
+    /// does not exist. The key is loaded (and checked) only for a store that was written.
+    pub(crate) fn verified(&self) -> Result<Option<Verified>> {
+        ledger::read(self.store.as_ref(), |identity| self.key(identity, false))
     }
 
     fn open_version(&self, identity: &Identity, v: &Record) -> Result<Option<SecretValue>> {
@@ -215,88 +233,104 @@ impl CredentialStore {
         Ok(Some(key.open(&binding, sealed)?))
     }
 
-    /// Appends a new version of `name` computed from the latest one, retrying lost races.
-    /// `make` returns the action and the value (None: remove) for the next version, or an
-    /// error that stops the write.
-    fn write<'v>(
-        &self,
-        name: CredentialName,
-        mut make: impl FnMut(Option<&Record>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
-    ) -> Result<(u64, Action)> {
-        // The key before the store: a first write whose key cannot be made or read leaves
-        // no store behind.
-        let (key, identity) = match self.store.identity(false)? {
-            Some(identity) => (self.key(&identity, true)?, identity),
+    /// The key for writing, and the store (created, with its id, when it does not exist).
+    /// The key before the store: a first write whose key cannot be made or read leaves no
+    /// store behind.
+    fn key_for_writing(&self) -> Result<&Key> {
+        let unsealed = Identity {
+            store_id: String::new(),
+            key_fingerprint: None,
+            manifest: None,
+        };
+        match self.store.identity(false)? {
+            Some(identity) if identity.key_fingerprint.is_some() => self.key(&identity, false),
+            Some(_) => {
+                // Without a fingerprint, a key is made only for a store that holds nothing
+                // (the reading refuses one whose fingerprint was removed).
+                self.verified()?;
+                self.key(&unsealed, true)
+            }
             None => {
-                let unsealed = Identity {
-                    store_id: String::new(),
-                    key_fingerprint: None,
-                };
                 let key = self.key(&unsealed, true)?;
-                let identity = self
-                    .store
+                self.store
                     .identity(true)?
                     .ok_or_else(|| StoreError::Unusable {
                         location: self.store.location(),
                         action: "created",
                         detail: "it did not record an id".into(),
                     })?;
-                (key, identity)
+                Ok(key)
             }
-        };
+        }
+    }
+
+    /// A store error met while writing, with a key mismatch said as the key file's.
+    fn writing_error(&self, e: Error) -> Error {
+        match e {
+            Error::Store(StoreError::KeyMismatch {
+                key_fingerprint,
+                store_fingerprint,
+                ..
+            }) => KeyError::Mismatch {
+                path: self.key_file.clone(),
+                key_fingerprint,
+                store_fingerprint,
+            }
+            .into(),
+            e => e,
+        }
+    }
+
+    /// Appends a new version of `name` computed from the latest one, retrying lost races.
+    /// `make` returns the action and the value (None: remove) for the next version, or an
+    /// error that stops the write. A damaged name is not written to (it is purged first).
+    fn write<'v>(
+        &self,
+        name: CredentialName,
+        mut make: impl FnMut(Option<&Record>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
+    ) -> Result<(u64, Action)> {
+        let key = self.key_for_writing()?;
         let name_text = name.to_string();
-        self.check_damage_note(key, &identity.store_id)?;
         for _ in 0..MAX_RETRIES {
-            let latest = self.store.latest(&name_text)?;
-            let (action, restored_from, value) = make(latest.as_ref())?;
-            let expected = latest.as_ref().map_or(0, |v| v.version);
-            let version = expected + 1;
-            let sealed = value.map(|value| {
-                key.seal(
-                    &Binding {
-                        store_id: &identity.store_id,
-                        name: &name_text,
-                        version,
-                    },
-                    value,
-                )
-            });
-            let record = Record {
-                name: name_text.clone(),
-                version,
+            let verified = self.verified()?.ok_or_else(|| StoreError::Unusable {
+                location: self.store.location(),
+                action: "read",
+                detail: "it disappeared while being written".into(),
+            })?;
+            let newest = verified.newest(&name_text)?;
+            let version = newest.map_or(0, |r| r.version) + 1;
+            let (action, restored_from, value) = make(newest)?;
+            let next = Next {
                 action,
                 restored_from,
+                value,
                 written_at_ms: now_ms(),
-                sealed,
             };
-            let change = Change {
+            self.check_damage_note(key, &verified.identity.store_id)?;
+            let change = LogChange {
                 command: action.as_str(),
                 name: Some(&name_text),
                 version: Some(version),
                 detail: restored_from.map(|from| format!("value of version {from}")),
             };
-            let (entry, damaged) =
-                next_entry(self.store.as_ref(), key, &identity.store_id, &change)?;
+            let (entry, damaged) = next_entry(
+                self.store.as_ref(),
+                key,
+                &verified.identity.store_id,
+                &change,
+            )?;
             self.note_damage(damaged);
-            match self
-                .store
-                .append_logged(expected, &record, key.fingerprint(), Some(&entry))
-            {
-                Ok(()) => return Ok((version, action)),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(StoreError::KeyMismatch {
-                    key_fingerprint,
-                    store_fingerprint,
-                    ..
-                }) => {
-                    return Err(KeyError::Mismatch {
-                        path: self.key_file.clone(),
-                        key_fingerprint,
-                        store_fingerprint,
-                    }
-                    .into());
-                }
-                Err(e) => return Err(e.into()),
+            match ledger::append_next(
+                self.store.as_ref(),
+                key,
+                &verified,
+                &name_text,
+                next,
+                Some(&entry),
+            ) {
+                Ok(version) => return Ok((version, action)),
+                Err(Error::Store(StoreError::Conflict { .. })) => continue,
+                Err(e) => return Err(self.writing_error(e)),
             }
         }
         Err(StoreError::Conflict { name: name_text }.into())
@@ -335,11 +369,11 @@ impl CredentialStore {
 
     /// The live value of `name`, if it has one.
     pub fn get(&self, name: CredentialName) -> Result<Option<Entry>> {
-        let Some(identity) = self.read_identity()? else {
+        let Some(verified) = self.verified()? else {
             return Ok(None);
         };
-        match self.store.latest(&name.to_string())? {
-            Some(v) => self.entry(&identity, name, &v),
+        match verified.newest(&name.to_string())? {
+            Some(v) => self.entry(&verified.identity, name, v),
             None => Ok(None),
         }
     }
@@ -359,57 +393,90 @@ impl CredentialStore {
         }))
     }
 
-    /// Every live credential, in catalog order, without opening a value (and without the
-    /// key): one read of the store.
+    /// Every live credential, in catalog order, without opening a value: one read of the
+    /// store (its records verified under the key). Damaged names are left out.
     pub fn listing(&self) -> Result<Listing> {
-        Ok(self
-            .store
-            .list_latest()?
-            .iter()
-            .filter_map(stored)
-            .collect())
+        let Some(verified) = self.verified()? else {
+            return Ok(Listing::default());
+        };
+        Ok(verified.newest_records().filter_map(stored).collect())
     }
 
-    /// Every live credential, in catalog order, opened.
-    pub fn list(&self) -> Result<Vec<Entry>> {
-        let Some(identity) = self.read_identity()? else {
-            return Ok(Vec::new());
+    /// Every live credential, in catalog order, opened; and every credential that cannot
+    /// be answered from (each an [`Error::Damaged`] naming it), which does not keep the
+    /// others from being listed.
+    pub fn list(&self) -> Result<Listed> {
+        let Some(verified) = self.verified()? else {
+            return Ok(Listed::default());
         };
-        let mut entries = Vec::new();
-        for record in self.store.list_latest()? {
-            let Ok(name) = record.name.parse::<CredentialName>() else {
+        let mut listed = Listed::default();
+        for name_text in verified.names() {
+            let Ok(name) = name_text.parse::<CredentialName>() else {
                 continue;
             };
-            if let Some(entry) = self.entry(&identity, name, &record)? {
-                entries.push(entry);
+            match verified.newest(name_text) {
+                Ok(Some(record)) => {
+                    if let Some(entry) = self.entry(&verified.identity, name, record)? {
+                        listed.entries.push(entry);
+                    }
+                }
+                Ok(None) => {}
+                Err(damaged) => listed.damaged.push(damaged),
             }
         }
-        entries.sort_by_key(|e| e.name);
-        Ok(entries)
+        listed.entries.sort_by_key(|e| e.name);
+        Ok(listed)
     }
 
     /// The values of the sets `filter` means for `purpose` (see [`select`]), in catalog
     /// order: the sets are chosen on one read of the store, and only their values are
-    /// opened, each once.
+    /// opened, each once. A chosen set with a damaged credential is [`Error::Damaged`];
+    /// damage elsewhere does not matter.
     pub fn sets(&self, filter: &SetFilter, purpose: Purpose) -> Result<Vec<SetValues>> {
-        let records = self.store.list_latest()?;
-        let listing: Listing = records.iter().filter_map(stored).collect();
-        let mut sets: Vec<SetValues> = select(&listing, filter, purpose)?
-            .into_iter()
-            .map(SetValues::empty)
+        let verified = self.verified()?;
+        let listing: Listing = verified
+            .iter()
+            .flat_map(Verified::newest_records)
+            .filter_map(stored)
             .collect();
-        let Some(identity) = self.read_identity()? else {
+        let damaged_in = |set: SetId| {
+            verified.as_ref().and_then(|v| {
+                v.damaged()
+                    .find(|(n, _)| n.parse::<CredentialName>().is_ok_and(|n| n.set() == set))
+                    .map(|(name, damage)| Error::Damaged {
+                        name: name.to_string(),
+                        damage: damage.clone(),
+                    })
+            })
+        };
+        // A set the command names outright, damaged, is refused as such rather than as
+        // incomplete.
+        if let Some(set) = filter.name.map(CredentialName::set).or_else(|| {
+            filter
+                .provider
+                .zip(filter.role)
+                .map(|(provider, role)| SetId { provider, role })
+        }) && let Some(err) = damaged_in(set)
+        {
+            return Err(err);
+        }
+        let chosen = select(&listing, filter, purpose)?;
+        if let Some(err) = chosen.iter().find_map(|set| damaged_in(*set)) {
+            return Err(err);
+        }
+        let mut sets: Vec<SetValues> = chosen.into_iter().map(SetValues::empty).collect();
+        let Some(verified) = verified else {
             // A store without an id holds nothing.
             return Ok(sets);
         };
-        for record in &records {
+        for record in verified.newest_records() {
             let Ok(name) = record.name.parse::<CredentialName>() else {
                 continue;
             };
             let Some(values) = sets.iter_mut().find(|v| v.set == name.set()) else {
                 continue;
             };
-            if let Some(value) = self.open_version(&identity, record)? {
+            if let Some(value) = self.open_version(&verified.identity, record)? {
                 values.set_field(name.field, value);
             }
         }
@@ -418,7 +485,7 @@ impl CredentialStore {
 
     /// Removes `name`; the value stays in the history and can be restored.
     pub fn remove(&self, name: CredentialName) -> Result<u64> {
-        if self.read_identity()?.is_none() {
+        if self.store.identity(false)?.is_none() {
             return Err(Error::NotFound { name });
         }
         let (version, _) = self.write(name, |latest| {
@@ -431,16 +498,62 @@ impl CredentialStore {
         Ok(version)
     }
 
-    /// Destroys every version of `name`; with `compact`, then also compacts the store's
-    /// history ([`Store::compact`]), so that a store that keeps earlier revisions (etcd) no
-    /// longer holds them either. Compacting after an earlier purge (nothing left of `name`)
-    /// is allowed in a store that exists; otherwise a name without versions is
-    /// [`Error::NotFound`].
+    /// Destroys every version of `name` (a damaged one too: that is how it is repaired);
+    /// with `compact`, then also compacts the store's history ([`Store::compact`]), so that a
+    /// store that keeps earlier revisions (etcd) no longer holds them either. The key is
+    /// checked as for every write: a missing, wrong or exposed key file destroys nothing.
+    /// Compacting after an earlier purge (nothing left of `name`) is allowed in a store that
+    /// exists; otherwise a name without versions is [`Error::NotFound`].
     pub fn purge(&self, name: CredentialName, compact: bool) -> Result<Purged> {
-        let versions = self.purge_logged(name)?;
         let keeps_revisions = self.store.keeps_revisions();
         let compacting = compact && keeps_revisions;
-        if versions == 0 && !(compacting && self.read_identity()?.is_some()) {
+        let name_text = name.to_string();
+        let mut versions = None;
+        for _ in 0..MAX_RETRIES {
+            let Some(verified) = self.verified()? else {
+                return Err(Error::NotFound { name });
+            };
+            if !verified.names().any(|n| n == name_text) {
+                versions = Some(0);
+                break;
+            }
+            let key = self.key(&verified.identity, false)?;
+            self.check_damage_note(key, &verified.identity.store_id)?;
+            let change = LogChange {
+                command: "purge",
+                name: Some(&name_text),
+                version: verified
+                    .newest(&name_text)
+                    .ok()
+                    .flatten()
+                    .map(|r| r.version),
+                detail: None,
+            };
+            let (entry, damaged) = next_entry(
+                self.store.as_ref(),
+                key,
+                &verified.identity.store_id,
+                &change,
+            )?;
+            self.note_damage(damaged);
+            match ledger::purge(
+                self.store.as_ref(),
+                key,
+                &verified,
+                &name_text,
+                Some(&entry),
+            ) {
+                Ok(n) => {
+                    versions = Some(n);
+                    break;
+                }
+                Err(Error::Store(StoreError::Conflict { .. })) => continue,
+                Err(e) => return Err(self.writing_error(e)),
+            }
+        }
+        let versions =
+            versions.ok_or_else(|| Error::from(StoreError::Conflict { name: name_text }))?;
+        if versions == 0 && !compacting {
             return Err(Error::NotFound { name });
         }
         let earlier_revisions = if !keeps_revisions {
@@ -460,41 +573,12 @@ impl CredentialStore {
         })
     }
 
-    /// Destroys every version of `name` with its change-log entry; how many there were.
-    fn purge_logged(&self, name: CredentialName) -> Result<usize> {
-        let Some(identity) = self.read_identity()? else {
-            return Ok(0);
-        };
-        let name_text = name.to_string();
-        let key = self.key(&identity, false)?;
-        self.check_damage_note(key, &identity.store_id)?;
-        for _ in 0..MAX_RETRIES {
-            let Some(latest) = self.store.latest(&name_text)? else {
-                return Ok(0);
-            };
-            let change = Change {
-                command: "purge",
-                name: Some(&name_text),
-                version: Some(latest.version),
-                detail: None,
-            };
-            let (entry, damaged) =
-                next_entry(self.store.as_ref(), key, &identity.store_id, &change)?;
-            self.note_damage(damaged);
-            match self.store.purge_logged(&name_text, Some(&entry)) {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => return Ok(other?),
-            }
-        }
-        Err(StoreError::Conflict { name: name_text }.into())
-    }
-
     /// Every version of `name`, oldest first, opened.
     pub fn history(&self, name: CredentialName) -> Result<Vec<HistoryEntry>> {
-        let Some(identity) = self.read_identity()? else {
+        let Some(verified) = self.verified()? else {
             return Ok(Vec::new());
         };
-        self.store
+        verified
             .history(&name.to_string())?
             .iter()
             .map(|v| {
@@ -503,7 +587,7 @@ impl CredentialStore {
                     action: v.action,
                     restored_from: v.restored_from,
                     written_at_ms: v.written_at_ms,
-                    value: self.open_version(&identity, v)?,
+                    value: self.open_version(&verified.identity, v)?,
                 })
             })
             .collect()
@@ -512,13 +596,14 @@ impl CredentialStore {
     /// Brings back the value of `version`, or without one: a removed credential's last value,
     /// or a live credential's previous value.
     pub fn restore(&self, name: CredentialName, version: Option<u64>) -> Result<Written> {
-        let Some(identity) = self.read_identity()? else {
+        let Some(verified) = self.verified()? else {
             return Err(Error::NotFound { name });
         };
-        let history = self.store.history(&name.to_string())?;
+        let history = verified.history(&name.to_string())?;
         if history.is_empty() {
             return Err(Error::NotFound { name });
         }
+        let identity = &verified.identity;
         let (from, value) = match version {
             Some(n) => {
                 let source = history
@@ -526,11 +611,11 @@ impl CredentialStore {
                     .find(|v| v.version == n)
                     .ok_or(Error::NoSuchVersion { name, version: n })?;
                 let value = self
-                    .open_version(&identity, source)?
+                    .open_version(identity, source)?
                     .ok_or(Error::NothingToRestore { name })?;
                 (n, value)
             }
-            None => self.previous_value(&identity, name, &history)?,
+            None => self.previous_value(identity, name, history)?,
         };
         let (version, action) =
             self.write(name, |_| Ok((Action::Restore, Some(from), Some(&value))))?;

@@ -6,10 +6,14 @@
 //!   and its version, so a ciphertext moved elsewhere does not open;
 //! - a key is known by its fingerprint (a hash of the key, never the key), which the store
 //!   records, so that a wrong key file gets a precise error instead of garbage;
-//! - a key file that group or others may read is refused, as ssh refuses such keys;
-//! - a key file is created with `create_new`, mode 0600, in a folder created 0700, and only
-//!   appears under its name once it is complete (written to a temporary name, then linked), so
-//!   a crash never leaves a half-written key behind.
+//! - a key file is read only when it is a regular file of at most 4 KiB (a FIFO would hang,
+//!   `/dev/zero` would never end), and refused when group or others may read it, when it
+//!   belongs to another user than root or this one, or when a folder on its way may be
+//!   written by others: OpenSSH's rules for a private key;
+//! - a key file is created mode 0600, in a folder created 0700, and only appears under its
+//!   name once it is complete and synced (an unnamed file, then linked), so a process killed
+//!   at any moment leaves no key, or the complete key under its own name, never a key under
+//!   a temporary name.
 
 use std::fs;
 use std::io::Write;
@@ -24,10 +28,15 @@ use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::files::{self, ReadError, Unsafe};
+use crate::integrity::MacKey;
 use crate::secret::SecretValue;
 
 /// The first word of a key file; the rest of the line is the key in base64.
 const KEY_FILE_TAG: &str = "cio-credential-key-v1";
+/// The first word of a key file whose creation was interrupted (see
+/// [`link_via_temporary_name`]): never a usable key.
+const INTERRUPTED_TAG: &str = "xio-credential-key-v1";
 const NONCE_LEN: usize = 24;
 const AD_DOMAIN: &[u8] = b"cio-credential/value/v1\0";
 
@@ -45,6 +54,8 @@ pub enum KeyError {
         "key file {path} may be read by group or others (mode {mode:04o}); a key must be private"
     )]
     Permissions { path: PathBuf, mode: u32 },
+    #[error("key file {path} is not safe to use: {reason}")]
+    Unsafe { path: PathBuf, reason: Unsafe },
     #[error("key file {path} is not a cio key file: {reason}")]
     Corrupt { path: PathBuf, reason: &'static str },
     #[error(
@@ -55,6 +66,8 @@ pub enum KeyError {
         key_fingerprint: String,
         store_fingerprint: String,
     },
+    #[error("no space left on the device for key file {path}; nothing was changed")]
+    NoSpace { path: PathBuf },
     #[error("key file {path} cannot be {action}: {source}")]
     Io {
         path: PathBuf,
@@ -74,12 +87,30 @@ impl KeyError {
             KeyError::Permissions { path, .. } => {
                 format!("run: chmod 600 {}", path.display())
             }
+            KeyError::Unsafe { path, reason } => match reason {
+                Unsafe::Owner { .. } => format!(
+                    "make {} belong to root or to this user (chown), after checking that it is the key you expect",
+                    path.display()
+                ),
+                Unsafe::Folder { folder, .. } => format!(
+                    "run: chmod go-w {} (or move the key to a private folder)",
+                    folder.display()
+                ),
+                Unsafe::FolderOwner { folder, .. } => format!(
+                    "keep the key in a folder that belongs to root or to this user, not in {}",
+                    folder.display()
+                ),
+            },
             KeyError::Corrupt { path, .. } => format!(
                 "restore {} from your backup of the key; do not overwrite it with a new key while the store holds values",
                 path.display()
             ),
             KeyError::Mismatch { path, .. } => format!(
                 "copy the cluster's key file (the one whose fingerprint the store names) to {}, or point --key-file / CIO_KEY_FILE at it",
+                path.display()
+            ),
+            KeyError::NoSpace { path } => format!(
+                "free some space on the device that holds {} (df -h shows it), then run the command again",
                 path.display()
             ),
             KeyError::Io { path, .. } => format!(
@@ -144,6 +175,12 @@ impl Key {
             fingerprint: hex::encode(&digest[..8]),
             bytes: SecretBox::new(Box::new(bytes)),
         }
+    }
+
+    /// The key that authenticates records and manifests ([`crate::integrity`]), derived
+    /// from this one.
+    pub(crate) fn mac_key(&self) -> MacKey {
+        MacKey::derive(self.bytes.expose_secret())
     }
 
     /// A short public name of the key: 16 hex digits of a hash of it.
@@ -213,24 +250,41 @@ fn fill_random(buf: &mut [u8]) {
         .expect("the operating system's random source (getrandom) is always available on Linux");
 }
 
-/// Reads a key file, refusing one that group or others may read.
+/// The longest key file read: a key line is under 80 bytes; anything much longer is not one.
+const MAX_KEY_FILE_BYTES: u64 = 4096;
+
+/// Reads a key file: a regular file (not a FIFO or device) of at most 4 KiB, owned by root or
+/// this user, private (mode & 077 == 0), in folders nobody else may write, as OpenSSH
+/// requires of a private key.
 pub fn load_key(path: &Path) -> Result<Option<Key>, KeyError> {
-    let io = |action, source| KeyError::Io {
+    let corrupt = |reason| KeyError::Corrupt {
         path: path.to_path_buf(),
-        action,
-        source,
+        reason,
     };
-    let meta = match fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io("read", e)),
+    let (meta, bytes) = match files::read_regular(path, MAX_KEY_FILE_BYTES) {
+        Ok(Some(read)) => read,
+        Ok(None) => return Ok(None),
+        Err(ReadError::NotRegular("a folder")) => return Err(corrupt("it is a folder")),
+        Err(ReadError::NotRegular(_)) => {
+            return Err(corrupt(
+                "it is not a regular file (a FIFO, socket or device)",
+            ));
+        }
+        Err(ReadError::TooLarge { .. }) => {
+            return Err(corrupt("it is far longer than a key (over 4 KiB)"));
+        }
+        Err(ReadError::Io(e)) => {
+            return Err(KeyError::Io {
+                path: path.to_path_buf(),
+                action: "read",
+                source: e,
+            });
+        }
     };
-    if meta.is_dir() {
-        return Err(KeyError::Corrupt {
-            path: path.to_path_buf(),
-            reason: "it is a folder",
-        });
-    }
+    files::check_private_path(path, &meta).map_err(|reason| KeyError::Unsafe {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
         return Err(KeyError::Permissions {
@@ -238,52 +292,139 @@ pub fn load_key(path: &Path) -> Result<Option<Key>, KeyError> {
             mode,
         });
     }
-    let corrupt = |reason| KeyError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let bytes = Zeroizing::new(fs::read(path).map_err(|e| io("read", e))?);
-    let text = std::str::from_utf8(&bytes).map_err(|_| corrupt("it is not text"))?;
+    parse_key(&bytes).map_err(corrupt).map(Some)
+}
+
+/// Parses the text of a key file: `cio-credential-key-v1 <base64 of 32 bytes>`, one line.
+/// The error says what is wrong, without any of the text.
+pub fn parse_key(bytes: &[u8]) -> Result<Key, &'static str> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "it is not text")?;
+    if text.starts_with(INTERRUPTED_TAG) {
+        return Err(
+            "its creation was interrupted (it never sealed anything): delete it and run the command again",
+        );
+    }
     let encoded = text
         .trim_end()
         .strip_prefix(KEY_FILE_TAG)
         .and_then(|rest| rest.strip_prefix(' '))
-        .ok_or_else(|| corrupt("it does not start with 'cio-credential-key-v1 '"))?;
+        .ok_or("it does not start with 'cio-credential-key-v1 '")?;
     let decoded = Zeroizing::new(
         STANDARD
             .decode(encoded)
-            .map_err(|_| corrupt("the key is not valid base64"))?,
+            .map_err(|_| "the key is not valid base64")?,
     );
     let bytes: [u8; 32] = decoded
         .as_slice()
         .try_into()
-        .map_err(|_| corrupt("the key is not 32 bytes long"))?;
-    Ok(Some(Key::from_bytes(bytes)))
+        .map_err(|_| "the key is not 32 bytes long")?;
+    Ok(Key::from_bytes(bytes))
 }
 
 /// Creates a new random key file at `path`, or loads the one another process created first.
+///
+/// The key never exists under another name: it is written to an unnamed file (`O_TMPFILE`)
+/// in the key's folder, synced, and only then given its name with `linkat`, which never
+/// replaces an existing file (of two processes creating the key at once, exactly one wins
+/// and the other loads the winner's key). A process killed at any point leaves either no
+/// key or the complete key. Where the filesystem has no unnamed files, a temporary name is
+/// used, holding only an unusable (not yet valid) line until the key is complete.
 pub fn create_key(path: &Path) -> Result<Key, KeyError> {
-    let io = |action, source| KeyError::Io {
-        path: path.to_path_buf(),
-        action,
-        source,
+    let io = |action, source: std::io::Error| {
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            KeyError::NoSpace {
+                path: path.to_path_buf(),
+            }
+        } else {
+            KeyError::Io {
+                path: path.to_path_buf(),
+                action,
+                source,
+            }
+        }
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| io("created (its folder cannot be made)", e))?;
-    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io("created (its folder cannot be made)", e))?;
+    files::check_private_folder(dir).map_err(|reason| KeyError::Unsafe {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let mut bytes = Zeroizing::new([0u8; 32]);
     fill_random(bytes.as_mut_slice());
     let line = Zeroizing::new(format!(
         "{KEY_FILE_TAG} {}\n",
         STANDARD.encode(bytes.as_slice())
     ));
+    let linked = match link_unnamed(dir, path, line.as_bytes()) {
+        Some(result) => result,
+        None => link_via_temporary_name(path, line.as_bytes()),
+    };
+    match linked {
+        Ok(()) => {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io("created (its folder cannot be synced)", e))?;
+            Ok(Key::from_bytes(*bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_key(path)?
+            .ok_or_else(|| io("read", std::io::Error::from(std::io::ErrorKind::NotFound))),
+        Err(e) => Err(io("created", e)),
+    }
+}
 
-    // A name of its own per call: two threads of one process (two vaults) may create the
-    // key at once, and must not remove each other's temporary file.
+/// Writes `line` to an unnamed file in `dir` and links it as `path`. `None` when the
+/// filesystem (or the kernel) has no unnamed files, or the link cannot be made for lack of
+/// `/proc`: the caller then uses a temporary name.
+fn link_unnamed(dir: &Path, path: &Path, line: &[u8]) -> Option<std::io::Result<()>> {
+    use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+    let fd = match rustix::fs::openat(
+        CWD,
+        dir,
+        OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL) => {
+            return None;
+        }
+        Err(e) => return Some(Err(e.into())),
+    };
+    let mut file = fs::File::from(fd);
+    if let Err(e) = file.write_all(line).and_then(|()| file.sync_all()) {
+        return Some(Err(e));
+    }
+    // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH (root has it); /proc/self/fd works for anyone.
+    let by_fd = rustix::fs::linkat(&file, "", CWD, path, AtFlags::EMPTY_PATH);
+    let result = match by_fd {
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::PERM | rustix::io::Errno::ACCESS) => {
+            use std::os::fd::AsRawFd;
+            let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+            match rustix::fs::linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW) {
+                Err(rustix::io::Errno::NOENT) if !Path::new("/proc/self/fd").exists() => {
+                    return None;
+                }
+                other => other,
+            }
+        }
+        other => other,
+    };
+    Some(result.map_err(Into::into))
+}
+
+/// The fallback of [`link_unnamed`], for filesystems without unnamed files. The key's first
+/// letter is written last, through the open file, after the file has its final name and its
+/// temporary name is gone: until then the line starts with [`INTERRUPTED_TAG`], which no
+/// reader accepts as a key. So neither name ever holds a complete key that is not the key.
+/// (The temporary name is unique per call: two threads of one process may create the key.)
+fn link_via_temporary_name(path: &Path, line: &[u8]) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
     let mut unique = [0u8; 8];
     fill_random(&mut unique);
     let mut tmp_name = path.as_os_str().to_owned();
@@ -293,122 +434,25 @@ pub fn create_key(path: &Path) -> Result<Key, KeyError> {
         hex::encode(unique)
     ));
     let tmp = PathBuf::from(tmp_name);
-    let written = (|| {
+    let result = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(line.as_bytes())?;
+        f.write_all(&INTERRUPTED_TAG.as_bytes()[..1])?;
+        f.write_all(&line[1..])?;
+        f.sync_all()?;
+        fs::hard_link(&tmp, path)?;
+        fs::remove_file(&tmp)?;
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(&line[..1])?;
         f.sync_all()
     })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io("created", e));
-    }
-    // A hard link never replaces an existing file: of two processes creating the key at
-    // once, exactly one wins and the other uses the winner's key.
-    let linked = fs::hard_link(&tmp, path);
     let _ = fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                fs::File::open(dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| io("created (its folder cannot be synced)", e))?;
-            }
-            Ok(Key::from_bytes(*bytes))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_key(path)?
-            .ok_or_else(|| io("read", std::io::Error::from(std::io::ErrorKind::NotFound))),
-        Err(e) => Err(io("created", e)),
-    }
+    result
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    fn binding(version: u64) -> Binding<'static> {
-        Binding {
-            store_id: "store-a",
-            name: "cio_aws_secret_key",
-            version,
-        }
-    }
-
-    #[test]
-    fn seal_open_round_trip_and_binding() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = create_key(&dir.path().join("k")).unwrap();
-        let value = SecretValue::new("0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZd".into());
-        let sealed = key.seal(&binding(1), &value);
-        assert!(!sealed.windows(8).any(|w| w == b"0aC91tg8"));
-        assert_eq!(
-            key.open(&binding(1), &sealed).unwrap().expose(),
-            value.expose()
-        );
-        assert!(key.open(&binding(2), &sealed).is_err(), "other version");
-        let other_name = Binding {
-            name: "cio_aws_access_key",
-            ..binding(1)
-        };
-        assert!(key.open(&other_name, &sealed).is_err(), "other name");
-        let other_store = Binding {
-            store_id: "store-b",
-            ..binding(1)
-        };
-        assert!(key.open(&other_store, &sealed).is_err(), "other store");
-        let other_key = create_key(&dir.path().join("k2")).unwrap();
-        assert!(other_key.open(&binding(1), &sealed).is_err(), "other key");
-        assert_ne!(key.fingerprint(), other_key.fingerprint());
-    }
-
-    #[test]
-    fn key_files_are_private_and_reload_to_the_same_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/credential.key");
-        let key = create_key(&path).unwrap();
-        let mode = fs::metadata(&path).unwrap().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let dir_mode = fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777;
-        assert_eq!(dir_mode, 0o700);
-        let again = load_key(&path).unwrap().unwrap();
-        assert_eq!(again.fingerprint(), key.fingerprint());
-        // Creating again keeps the existing key.
-        assert_eq!(create_key(&path).unwrap().fingerprint(), key.fingerprint());
-        assert!(format!("{key:?}").starts_with("Key("));
-    }
-
-    #[test]
-    fn threads_creating_one_key_at_once_agree() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("credential.key");
-        let fingerprints: Vec<String> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| create_key(&path).unwrap().fingerprint().to_string()))
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        assert!(fingerprints.iter().all(|f| *f == fingerprints[0]));
-        let leftovers = fs::read_dir(dir.path()).unwrap().count();
-        assert_eq!(leftovers, 1, "no temporary file is left behind");
-    }
-
-    #[test]
-    fn readable_or_corrupt_key_files_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k");
-        create_key(&path).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
-        assert!(matches!(
-            load_key(&path),
-            Err(KeyError::Permissions { mode: 0o640, .. })
-        ));
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        fs::write(&path, "nonsense\n").unwrap();
-        assert!(matches!(load_key(&path), Err(KeyError::Corrupt { .. })));
-        assert!(load_key(&dir.path().join("absent")).unwrap().is_none());
-    }
-}
+#[path = "crypto_tests.rs"]
+mod tests;

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
 use crate::crypto::{DoesNotOpen, KeyError};
+use crate::integrity::Damage;
+use crate::recovery::error::RecoveryError;
 use crate::store::{SpecError, StoreError};
 
 /// Which exit code an error maps to.
@@ -52,6 +54,9 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     DoesNotOpen(#[from] DoesNotOpen),
+    /// One credential's records were altered or damaged; the others are unaffected.
+    #[error("{name} cannot be trusted: {damage}")]
+    Damaged { name: String, damage: Damage },
     #[error(transparent)]
     Spec(#[from] SpecError),
     #[error(transparent)]
@@ -60,6 +65,8 @@ pub enum Error {
     MigrationRefused { name: String, reason: String },
     #[error("cannot migrate: {0} is the source store itself")]
     MigrationIntoItself(String),
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
     #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not")]
     EtcdPasswordMissing,
     #[error("cannot read the etcd password: {0}")]
@@ -77,6 +84,9 @@ pub enum ConfigError {
     },
     #[error("configuration file {path} is not valid: {detail}")]
     Invalid { path: PathBuf, detail: String },
+    /// Not a regular file of at most 64 KiB (a FIFO, a device, a folder, a huge file).
+    #[error("configuration file {path} cannot be read: {detail}")]
+    NotAFile { path: PathBuf, detail: String },
 }
 
 impl ConfigError {
@@ -87,8 +97,12 @@ impl ConfigError {
                 "make {} readable by this user, or point CIO_CONFIG at another file",
                 path.display()
             ),
+            ConfigError::NotAFile { path, .. } => format!(
+                "make {} a regular text file of at most 64 KiB, or point CIO_CONFIG at another file",
+                path.display()
+            ),
             ConfigError::Invalid { path, .. } => format!(
-                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key, as TOML strings",
+                "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key, as TOML strings, and recovery_recipients, a list of strings",
                 path.display()
             ),
         }
@@ -119,7 +133,12 @@ impl Error {
             | Error::EtcdPasswordMissing
             | Error::EtcdPasswordUnreadable(_) => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
-            Error::StoreKey(_) | Error::Store(_) | Error::DoesNotOpen(_) => ErrorKind::Unusable,
+            Error::Recovery(e) if e.is_usage() => ErrorKind::Usage,
+            Error::Recovery(_) => ErrorKind::Failed,
+            Error::StoreKey(_)
+            | Error::Store(_)
+            | Error::DoesNotOpen(_)
+            | Error::Damaged { .. } => ErrorKind::Unusable,
         }
     }
 
@@ -156,12 +175,16 @@ impl Error {
             Error::MigrationIntoItself(_) => {
                 "name the store to copy from with --store (e.g. --store /var/lib/cio/credentials.db) and the cluster store with --to".to_string()
             }
+            Error::Recovery(e) => e.hint(),
             Error::EtcdPasswordMissing => {
                 "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it".to_string()
             }
             Error::EtcdPasswordUnreadable(_) => {
                 "set CIO_ETCD_PASSWORD, or run the command on a terminal".to_string()
             }
+            Error::Damaged { name, .. } => format!(
+                "the other credentials are not affected; copy the whole store back from a backup, or destroy {name} and create it again: cio credential remove --purge {name}"
+            ),
             Error::DoesNotOpen(e) => format!(
                 "restore the store from a backup, or create {} again",
                 e.name

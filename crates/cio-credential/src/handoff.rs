@@ -26,14 +26,36 @@ pub fn variable(field: Field) -> Option<&'static str> {
     }
 }
 
-/// Variables removed from the engine's environment: each would mix another credential with
-/// the set's (a session token for other keys, a password or repository from a file).
+/// Variables removed from the engine's environment, so that the child sees exactly the set
+/// and acts as `validate` checked (which reads none of them):
+/// - cio's own secrets (the etcd user and password of the cluster store);
+/// - AWS settings that would change the region, profile, credentials or trusted
+///   certificates the child uses (a session token for other keys, a caller's region);
+/// - restic's variables that change the repository, its password or the keys tried
+///   (`RESTIC_KEY_HINT` stays: it only chooses which key to try first), including those of
+///   `--from-repo` and the TLS settings of later restic versions.
 pub const CLEARED: &[&str] = &[
+    "CIO_ETCD_USER",
+    "CIO_ETCD_PASSWORD",
     "AWS_SESSION_TOKEN",
     "AWS_SECURITY_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CA_BUNDLE",
+    "RESTIC_REPOSITORY_FILE",
     "RESTIC_PASSWORD_FILE",
     "RESTIC_PASSWORD_COMMAND",
-    "RESTIC_REPOSITORY_FILE",
+    "RESTIC_FROM_REPOSITORY",
+    "RESTIC_FROM_REPOSITORY_FILE",
+    "RESTIC_FROM_PASSWORD",
+    "RESTIC_FROM_PASSWORD_FILE",
+    "RESTIC_FROM_PASSWORD_COMMAND",
+    "RESTIC_FROM_KEY_HINT",
+    "RESTIC_CACERT",
+    "RESTIC_TLS_CLIENT_CERT",
 ];
 
 /// A set's values as the variables restic reads.
@@ -41,6 +63,9 @@ pub struct Handoff {
     pub set: SetId,
     /// (variable, value), in field order.
     pub vars: Vec<(&'static str, SecretValue)>,
+    /// The set's CA certificate (PEM), which restic reads from no variable of its own: a
+    /// caller hands it with [`crate::CaHandoff`] (`SSL_CERT_FILE=/dev/fd/N`).
+    pub cacert: Option<SecretValue>,
 }
 
 impl std::fmt::Debug for Handoff {
@@ -68,13 +93,12 @@ impl From<SetValues> for Handoff {
             (Field::SecretKey, secret_key),
             (Field::BackupPassword, backup_password),
             (Field::Region, region),
-            (Field::Cacert, cacert),
         ];
         let vars = fields
             .into_iter()
             .filter_map(|(field, value)| Some((variable(field)?, value?)))
             .collect();
-        Handoff { set, vars }
+        Handoff { set, vars, cacert }
     }
 }
 

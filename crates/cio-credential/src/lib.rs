@@ -13,10 +13,18 @@ mod catalog;
 mod credentials;
 mod crypto;
 mod error;
+mod files;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handoff;
+mod integrity;
+mod ledger;
 mod migrate;
 mod paths;
+mod recovery;
 mod restic;
+mod restic_argv;
 mod secret;
 mod sets;
 mod settings;
@@ -39,7 +47,11 @@ pub use settings::{AskPassword, Settings};
 pub use audit::{Actor, Broken, LogEntry, LogReading, Problem};
 pub use credentials::{CheckResult, HealthRecord};
 // One store with its key: what commands use.
-pub use credentials::{CredentialStore, EarlierRevisions, Entry, HistoryEntry, Purged, Written};
+pub use credentials::{
+    Change, CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed, Purged, Written,
+};
+// Why a credential's records cannot be trusted.
+pub use integrity::Damage;
 // Sets: what each has and lacks, their values, which ones a command means.
 pub use sets::{Listing, Purpose, SetFilter, SetStatus, SetValues, Stored, select};
 // Handing a set to restic.
@@ -49,14 +61,33 @@ pub use migrate::{Migrated, MigrationReport};
 // The stores themselves (backends), for tools and tests that work below the credentials.
 pub use store::etcd::{EtcdAuth, EtcdOptions, EtcdSpec};
 pub use store::sqlite::SqliteStore;
-pub use store::{Action, Identity, LogRecord, Record, SpecError, Store, StoreError, StoreSpec};
+pub use store::{
+    Action, Identity, LogRecord, ManifestSwap, ReadRecord, Record, Snapshot, SpecError, Store,
+    StoreError, StoreSpec, Undecodable,
+};
 // The store key and what can go wrong with it.
 pub use crypto::{DoesNotOpen, KeyError};
-// restic's key files, as `validate` reads them.
-pub use restic::KeyFile;
+// restic's key files, as `validate` reads them; a set's CA certificate handed to restic.
+pub use restic::{CA_FILE_VARIABLE, CaHandoff, KeyFile};
 // Validation of sets against the rules and the real object storage.
 pub use validate::{
-    Check, Options as ValidateOptions, SetReport, Status, Step, validate_set, validate_sets,
+    CaCertError, Check, KEY_HINT_VARIABLE, Options as ValidateOptions, ProxyEnv, ProxyError,
+    SetReport, Status, Step, parse_cacert, validate_set, validate_sets,
 };
+// Disaster recovery: bundles sealed with age, the escrow copy beside a repository, imports.
+pub use recovery::RecoveryError;
+pub use recovery::bundle::{Bundle, BundledCredential, BundledVersion};
+pub use recovery::escrow::{
+    BucketKeys, EscrowError, OBJECT_NAME as ESCROW_OBJECT, escrow_set, get_bundle,
+    location as escrow_location,
+};
+pub use recovery::import::{Outcome, Plan, Planned};
+pub use recovery::output::write_bundle_file;
+pub use recovery::seal::{
+    Identities, OpenWith, Recipient, RecipientSource, SealTo, ShortPassphrase, check_passphrase,
+    needs_passphrase, open as open_bundle, seal as seal_bundle,
+};
+// Whether a restic command line writes to the repository it runs against.
+pub use restic_argv::{RepositoryAccess, restic_access};
 // Errors.
 pub use error::{ConfigError, Error, ErrorKind, Result};

@@ -24,9 +24,10 @@
 use serde::Serialize;
 
 use crate::credentials::CredentialStore;
-use crate::credentials::log::{Change, log_change};
+use crate::credentials::log::{LogChange, log_change};
 use crate::crypto::{Binding, Key};
 use crate::error::{Error, Result};
+use crate::ledger::{self, Next};
 use crate::secret::SecretValue;
 use crate::store::{Identity, Record, Store, StoreError};
 
@@ -82,55 +83,63 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
         target: target.location(),
         names: Vec::new(),
     };
-    let Some(source_id) = source.store().identity(false)? else {
+    // The source is read verified: a damaged name stops the migration before anything is
+    // written, naming it.
+    let Some(verified) = source.verified()? else {
         return Ok(report);
     };
-    let all = source.store().all_versions()?;
-    if all.is_empty() {
+    if let Some((name, damage)) = verified.damaged().next() {
+        return Err(Error::Damaged {
+            name: name.to_string(),
+            damage: damage.clone(),
+        });
+    }
+    let names: Vec<String> = verified.names().map(str::to_string).collect();
+    if names.is_empty() {
         return Ok(report);
     }
+    let source_id = verified.identity.clone();
     let key = source.opening_key(&source_id)?;
+    let target_key = |identity: &Identity| -> Result<&Key> {
+        match &identity.key_fingerprint {
+            Some(fp) if fp != key.fingerprint() => Err(StoreError::KeyMismatch {
+                location: target.location(),
+                key_fingerprint: key.fingerprint().to_string(),
+                store_fingerprint: fp.clone(),
+            }
+            .into()),
+            _ => Ok(key),
+        }
+    };
     let target_id = target.identity(false)?;
     if let Some(t) = &target_id {
         if t.store_id == source_id.store_id {
             return Err(Error::MigrationIntoItself(target.location()));
         }
-        if let Some(fp) = t
-            .key_fingerprint
-            .as_ref()
-            .filter(|fp| *fp != key.fingerprint())
-        {
-            return Err(StoreError::KeyMismatch {
-                location: target.location(),
-                key_fingerprint: key.fingerprint().to_string(),
-                store_fingerprint: fp.clone(),
-            }
-            .into());
-        }
+        target_key(t)?;
     }
 
     let mut plans: Vec<Plan> = Vec::new();
-    for version in all {
-        let value = open(key, &source_id, &version)?;
-        match plans.last_mut() {
-            Some(plan) if plan.name == version.name => {
-                plan.versions.push(Opened { version, value })
-            }
-            _ => plans.push(Plan {
-                name: version.name.clone(),
-                versions: vec![Opened { version, value }],
-                already_there: 0,
-            }),
+    for name in names {
+        let mut versions = Vec::new();
+        for version in verified.history(&name)?.iter().cloned() {
+            let value = open(key, &source_id, &version)?;
+            versions.push(Opened { version, value });
         }
+        plans.push(Plan {
+            name,
+            versions,
+            already_there: 0,
+        });
     }
     for plan in &mut plans {
         check_numbering(plan)?;
         if let Some(t) = &target_id {
-            plan.already_there = already_there(plan, key, t, target)?;
+            plan.already_there = already_there(plan, key, t, target, target_key)?;
         }
     }
 
-    let target_id = target.identity(true)?.ok_or_else(|| StoreError::Unusable {
+    target.identity(true)?.ok_or_else(|| StoreError::Unusable {
         location: target.location(),
         action: "created",
         detail: "it did not record an id".into(),
@@ -139,32 +148,29 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
         let mut copied = 0;
         for opened in &plan.versions[plan.already_there..] {
             let v = &opened.version;
-            let sealed = opened.value.as_ref().map(|value| {
-                key.seal(
-                    &Binding {
-                        store_id: &target_id.store_id,
-                        name: &v.name,
-                        version: v.version,
-                    },
-                    value,
-                )
-            });
-            let record = Record {
-                sealed,
-                ..v.clone()
+            // Each version on top of the target as it is now (its manifest changes with
+            // every write).
+            let verified =
+                ledger::read(target, target_key)?.ok_or_else(|| StoreError::Unusable {
+                    location: target.location(),
+                    action: "read",
+                    detail: "it disappeared during the migration".into(),
+                })?;
+            if verified.newest(&plan.name)?.map_or(0, |r| r.version) + 1 != v.version {
+                return Err(changed_during(plan, target));
+            }
+            let next = Next {
+                action: v.action,
+                restored_from: v.restored_from,
+                value: opened.value.as_ref(),
+                written_at_ms: v.written_at_ms,
             };
-            match target.append(v.version - 1, &record, key.fingerprint()) {
-                Ok(()) => {}
-                Err(StoreError::Conflict { .. }) => {
-                    return Err(Error::MigrationRefused {
-                        name: plan.name.clone(),
-                        reason: format!(
-                            "another writer changed it in {} during the migration (the versions copied so far are kept)",
-                            target.location()
-                        ),
-                    });
+            match ledger::append_next(target, key, &verified, &plan.name, next, None) {
+                Ok(_) => {}
+                Err(Error::Store(StoreError::Conflict { .. })) => {
+                    return Err(changed_during(plan, target));
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
             copied += 1;
         }
@@ -175,7 +181,7 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
         });
     }
     if report.copied() > 0 {
-        let change = Change {
+        let change = LogChange {
             command: "migrate",
             name: None,
             version: None,
@@ -185,9 +191,22 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
                 source.location()
             )),
         };
+        let Some(target_id) = target.identity(false)? else {
+            return Ok(report);
+        };
         log_change(target, key, &target_id.store_id, &change)?;
     }
     Ok(report)
+}
+
+fn changed_during(plan: &Plan, target: &dyn Store) -> Error {
+    Error::MigrationRefused {
+        name: plan.name.clone(),
+        reason: format!(
+            "another writer changed it in {} during the migration (the versions copied so far are kept)",
+            target.location()
+        ),
+    }
 }
 
 fn open(key: &Key, identity: &Identity, v: &Record) -> Result<Option<SecretValue>> {
@@ -222,13 +241,17 @@ fn check_numbering(plan: &Plan) -> Result<()> {
 
 /// How many of the plan's versions the target already holds, identical; refuses a target
 /// history that is not the beginning of the source's.
-fn already_there(
+fn already_there<'k>(
     plan: &Plan,
     key: &Key,
     target_id: &Identity,
     target: &dyn Store,
+    target_key: impl FnOnce(&Identity) -> Result<&'k Key>,
 ) -> Result<usize> {
-    let existing = target.history(&plan.name)?;
+    let Some(verified) = ledger::read(target, target_key)? else {
+        return Ok(0);
+    };
+    let existing = verified.history(&plan.name)?;
     let refuse = |reason: String| Error::MigrationRefused {
         name: plan.name.clone(),
         reason,

@@ -24,7 +24,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::secret::SecretValue;
 
-/// At most this many key files are tried for one password (each costs one scrypt run).
+/// restic tries at most this many key files for one password (each costs one scrypt run),
+/// besides the one a key hint names (`maxKeys` in restic 0.14's `cmd/restic/global.go`).
 pub const MAX_KEY_FILES: usize = 20;
 
 /// The largest scrypt memory (128·N·r bytes) a key file may ask for: restic itself asks for
@@ -231,7 +232,7 @@ struct MacJson {
 }
 
 impl MasterKey {
-    fn from_json(plain: &[u8]) -> Result<MasterKey, ResticError> {
+    pub(crate) fn from_json(plain: &[u8]) -> Result<MasterKey, ResticError> {
         let mut json: MasterKeyJson =
             serde_json::from_slice(plain).map_err(|e| malformed("master key", e))?;
         let decode = |field: &str, text: &str, len: usize| {
@@ -277,8 +278,8 @@ pub struct RepoConfig {
     pub id: String,
 }
 
-/// Tries `password` on each key file in turn (at most [`MAX_KEY_FILES`]) and returns the id of
-/// the first that opens, with the master key. `Ok(None)`: no key file opened with this
+/// Tries `password` on each key file in turn (the caller chooses which, and how many) and
+/// returns the id of the first that opens, with the master key. `Ok(None)`: no key file opened with this
 /// password. A malformed key file is skipped; if every file tried was malformed, its error is
 /// returned.
 pub fn open_any<'a>(
@@ -287,7 +288,7 @@ pub fn open_any<'a>(
 ) -> Result<Option<(String, MasterKey)>, ResticError> {
     let mut last_malformed = None;
     let mut tried_ok = false;
-    for (id, bytes) in keys.into_iter().take(MAX_KEY_FILES) {
+    for (id, bytes) in keys {
         match KeyFile::parse(bytes).and_then(|k| k.open(password)) {
             Ok(master) => return Ok(Some((id.to_string(), master))),
             Err(ResticError::WrongPassword) => tried_ok = true,
@@ -297,6 +298,74 @@ pub fn open_any<'a>(
     match last_malformed {
         Some(e) if !tried_ok => Err(e),
         _ => Ok(None),
+    }
+}
+
+/// The files Go's crypto/x509 reads the system's certificate authorities from on Linux, in
+/// its order (`crypto/x509/root_linux.go`); the first that exists is used.
+const SYSTEM_CA_FILES: [&str; 6] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The variable Go's crypto/x509 reads its trusted certificates from (restic 0.14 reads no
+/// CA variable of its own; `--cacert` is a flag, and would put a file name in argv).
+pub const CA_FILE_VARIABLE: &str = "SSL_CERT_FILE";
+
+/// A set's CA certificate handed to a child restic without a file the user must manage: the
+/// PEM text, after the certificates the child would trust anyway, in an anonymous in-memory
+/// file (memfd) the child inherits; set [`CaHandoff::variable`] to [`CaHandoff::value`]
+/// (`/dev/fd/N`) in its environment. Keep this value alive until the child has started (for
+/// `exec`, until `exec` replaces the process): dropping it closes the file.
+#[derive(Debug)]
+pub struct CaHandoff {
+    fd: std::os::fd::OwnedFd,
+    pub variable: &'static str,
+    pub value: String,
+}
+
+impl CaHandoff {
+    /// Writes the bundle: the certificates of `current_ca_file` (the caller's own
+    /// `SSL_CERT_FILE`, when set) or of the system's bundle, then `cacert_pem`.
+    pub fn new(
+        cacert_pem: &str,
+        current_ca_file: Option<&std::path::Path>,
+    ) -> std::io::Result<CaHandoff> {
+        use std::io::Write;
+        let base = match current_ca_file {
+            Some(path) => std::fs::read(path).unwrap_or_default(),
+            None => SYSTEM_CA_FILES
+                .iter()
+                .find_map(|f| std::fs::read(f).ok())
+                .unwrap_or_default(),
+        };
+        // No MFD_CLOEXEC: the child must inherit it.
+        let fd = rustix::fs::memfd_create("cio-cacert", rustix::fs::MemfdFlags::empty())?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(&base)?;
+        if !base.is_empty() && !base.ends_with(b"\n") {
+            file.write_all(b"\n")?;
+        }
+        file.write_all(cacert_pem.as_bytes())?;
+        if !cacert_pem.ends_with('\n') {
+            file.write_all(b"\n")?;
+        }
+        let fd = std::os::fd::OwnedFd::from(file);
+        let value = format!("/dev/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        Ok(CaHandoff {
+            fd,
+            variable: CA_FILE_VARIABLE,
+            value,
+        })
+    }
+
+    /// The file descriptor the child inherits.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.fd)
     }
 }
 
@@ -429,6 +498,25 @@ mod tests {
         )
         .expect("no error");
         assert!(none.is_none());
+    }
+
+    #[test]
+    fn the_ca_handoff_is_readable_through_dev_fd_and_ends_with_the_set_certificate() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+        let system = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(system.path(), "SYSTEM BUNDLE").expect("write");
+        let handoff = CaHandoff::new(pem, Some(system.path())).expect("memfd");
+        assert_eq!(handoff.variable, "SSL_CERT_FILE");
+        assert!(handoff.value.starts_with("/dev/fd/"));
+        // A child reads it through /dev/fd/N as a new open file, from the start.
+        let out = Command::new("cat")
+            .arg(&handoff.value)
+            .output()
+            .expect("cat");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("SYSTEM BUNDLE\n{pem}\n")
+        );
     }
 
     #[test]

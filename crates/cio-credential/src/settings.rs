@@ -17,7 +17,6 @@
 //!   per [`Settings`] (a migration into the cluster asks once), and never for a file store.
 
 use std::ffi::OsString;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -60,6 +59,10 @@ pub struct Settings {
     /// PEM file of that certificate's private key (etcdctl's `--key`). Environment:
     /// `CIO_ETCD_KEY`.
     pub etcd_key: Option<PathBuf>,
+    /// The recovery recipients (`age1…` keys, SSH public keys): when set, every write that
+    /// completes or changes a primary set refreshes that set's escrow bundle beside its
+    /// repository. In `cio.toml` only (a list of strings).
+    pub recovery_recipients: Option<Vec<String>>,
 
     /// `CIO_ETCD_USER` and `CIO_ETCD_PASSWORD`, as [`Settings::resolve`] read them.
     #[serde(skip)]
@@ -115,6 +118,7 @@ impl Settings {
             etcd_cacert: self.etcd_cacert.or(lower.etcd_cacert),
             etcd_cert: self.etcd_cert.or(lower.etcd_cert),
             etcd_key: self.etcd_key.or(lower.etcd_key),
+            recovery_recipients: self.recovery_recipients.or(lower.recovery_recipients),
             login_env: self.login_env,
             login: self.login,
         }
@@ -242,7 +246,7 @@ fn config_path(root: bool, env: impl Fn(&str) -> Option<OsString>) -> (PathBuf, 
 }
 
 /// Parses the text of the file at `path`; relative paths become relative to its folder.
-fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
     let mut file: Settings = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
@@ -279,13 +283,34 @@ fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
 }
 
 /// Reads the file at `path`. A missing file is an empty layer unless `required`.
+/// The longest `cio.toml` read: five short settings fit in a few hundred bytes.
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// Reads `cio.toml`: only a regular file (a FIFO would hang, `/dev/zero` never end), of at most
+/// 64 KiB.
 fn load(path: &Path, required: bool) -> Result<Settings, ConfigError> {
-    match fs::read_to_string(path) {
-        Ok(text) => parse(path, &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Settings::default()),
-        Err(source) => Err(ConfigError::Io {
+    let invalid = |detail: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        detail,
+    };
+    match crate::files::read_regular(path, MAX_CONFIG_BYTES) {
+        Ok(Some((_, bytes))) => {
+            let text =
+                std::str::from_utf8(&bytes).map_err(|_| invalid("it is not UTF-8 text".into()))?;
+            parse(path, text)
+        }
+        Ok(None) if !required => Ok(Settings::default()),
+        Ok(None) => Err(ConfigError::Io {
+            path: path.to_path_buf(),
+            source: std::io::ErrorKind::NotFound.into(),
+        }),
+        Err(crate::files::ReadError::Io(source)) => Err(ConfigError::Io {
             path: path.to_path_buf(),
             source,
+        }),
+        Err(other) => Err(ConfigError::NotAFile {
+            path: path.to_path_buf(),
+            detail: other.to_string(),
         }),
     }
 }

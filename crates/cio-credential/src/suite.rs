@@ -9,6 +9,9 @@
 mod cases;
 mod faults;
 mod journal;
+mod model;
+mod raw;
+mod tamper;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -27,6 +30,8 @@ pub(crate) trait Backend: Sync {
     fn open(&self, place: &str) -> Box<dyn Store>;
     /// A folder of the case's own, for key files.
     fn dir(&self) -> &Path;
+    /// The store at `place`, edited below cio.
+    fn raw(&self, place: &str) -> Box<dyn raw::Raw + '_>;
 }
 
 struct Memory {
@@ -42,6 +47,13 @@ impl Backend for Memory {
     fn dir(&self) -> &Path {
         self.dir.path()
     }
+    fn raw(&self, place: &str) -> Box<dyn raw::Raw + '_> {
+        let mut stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
+        Box::new(raw::MemoryRaw(
+            stores.entry(place.to_string()).or_default().clone(),
+            Default::default(),
+        ))
+    }
 }
 
 struct Sqlite {
@@ -56,6 +68,11 @@ impl Backend for Sqlite {
     }
     fn dir(&self) -> &Path {
         self.dir.path()
+    }
+    fn raw(&self, place: &str) -> Box<dyn raw::Raw + '_> {
+        Box::new(raw::SqliteRaw(
+            self.dir.path().join(place).join("credentials.db"),
+        ))
     }
 }
 
@@ -77,6 +94,12 @@ impl Backend for Etcd<'_> {
     fn dir(&self) -> &Path {
         self.dir.path()
     }
+    fn raw(&self, place: &str) -> Box<dyn raw::Raw + '_> {
+        Box::new(raw::EtcdRaw {
+            cluster: self.cluster,
+            prefix: format!("{}/{place}", self.prefix),
+        })
+    }
 }
 
 type Case = (&'static str, fn(&dyn Backend));
@@ -92,6 +115,9 @@ const STORE_CASES: &[Case] = &[
     ("store: conditional append", |b| {
         suite::append_is_conditional(&*b.open("s"))
     }),
+    ("store: batch append", |b| {
+        suite::append_all_is_all_or_nothing(&*b.open("s"))
+    }),
     ("store: one key", |b| {
         suite::other_keys_are_refused(&*b.open("s"))
     }),
@@ -105,10 +131,17 @@ const STORE_CASES: &[Case] = &[
     ("store: concurrency", |b| {
         suite::concurrent_appends_lose_nothing(|| b.open("s"))
     }),
+    ("model: random sequences and concurrent writers", |b| {
+        model::check(b, 24)
+    }),
 ];
 
 fn every_case() -> impl Iterator<Item = &'static Case> {
-    STORE_CASES.iter().chain(cases::CASES).chain(journal::CASES)
+    STORE_CASES
+        .iter()
+        .chain(cases::CASES)
+        .chain(tamper::CASES)
+        .chain(journal::CASES)
 }
 
 fn temp() -> tempfile::TempDir {

@@ -89,7 +89,7 @@ fn three_members_one_down_is_invisible_two_down_is_unreachable_and_nothing_is_lo
     let vlt = vault(&url, &key);
     vlt.put(s, &v("secret-two")).unwrap();
     assert_eq!(vlt.get(s).unwrap().unwrap().value.expose(), "secret-two");
-    assert_eq!(vlt.list().unwrap().len(), 2);
+    assert_eq!(vlt.list().unwrap().entries.len(), 2);
     assert_eq!(vlt.history(s).unwrap().len(), 2);
 
     // Two down: no quorum. A clear Unreachable within the time budget, for reads and writes.

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use cio_credential::{
-    Field, KeyFile, Provider, Role, SecretValue, SetId, SetReport, SetValues, Status, Step,
+    KeyFile, Provider, Role, SecretValue, SetId, SetReport, SetValues, Status, Step,
     ValidateOptions as Options, validate_set, validate_sets,
 };
 use testkit::s3::S3Server;
@@ -28,22 +28,37 @@ const MINIO_ALT: SetId = SetId {
     role: Role::Alternate,
 };
 
-fn values(repo: &str, access: &str, secret: &str, password: &str) -> [SecretValue; 4] {
-    [repo, access, secret, password].map(|v| SecretValue::new(v.to_string()))
-}
-
-/// `set` with the four values `v`, in field order.
-fn set_values(set: SetId, v: [SecretValue; 4]) -> SetValues {
-    let mut values = SetValues::empty(set);
-    for (field, value) in Field::ALL.into_iter().zip(v) {
-        values.set_field(field, value);
+/// The minio primary set with these four values.
+fn values(repo: &str, access: &str, secret: &str, password: &str) -> SetValues {
+    let v = |s: &str| Some(SecretValue::new(s.to_string()));
+    SetValues {
+        backup_repo: v(repo),
+        access_key: v(access),
+        secret_key: v(secret),
+        backup_password: v(password),
+        ..SetValues::empty(MINIO)
     }
-    values
 }
 
-fn run(set: SetId, v: &[SecretValue; 4], opts: &Options) -> SetReport {
-    let copy = |i: usize| SecretValue::new(v[i].expose().to_string());
-    validate_set(&set_values(set, [0, 1, 2, 3].map(copy)), opts)
+/// `v` as the values of `set`.
+fn of(set: SetId, mut v: SetValues) -> SetValues {
+    v.set = set;
+    v
+}
+
+fn run(set: SetId, v: &SetValues, opts: &Options) -> SetReport {
+    let copy =
+        |x: &Option<SecretValue>| x.as_ref().map(|s| SecretValue::new(s.expose().to_string()));
+    let values = SetValues {
+        set,
+        backup_repo: copy(&v.backup_repo),
+        access_key: copy(&v.access_key),
+        secret_key: copy(&v.secret_key),
+        backup_password: copy(&v.backup_password),
+        region: copy(&v.region),
+        cacert: copy(&v.cacert),
+    };
+    validate_set(&values, opts)
 }
 
 /// `(step, status, code)` of every check, for exact comparison.
@@ -130,7 +145,7 @@ fn a_good_set_passes_every_step_and_the_write_probe_leaves_nothing() {
     );
     assert_eq!(
         detail(&report, Step::Endpoint),
-        format!("127.0.0.1:{port} answers HTTP")
+        format!("127.0.0.1:{port} answers the S3 API")
     );
     assert_eq!(
         detail(&report, Step::Credentials),
@@ -138,7 +153,7 @@ fn a_good_set_passes_every_step_and_the_write_probe_leaves_nothing() {
     );
     assert_eq!(
         detail(&report, Step::Bucket),
-        "bucket 'backups' exists (region us-east-1)"
+        "bucket 'backups' exists (region us-east-1, as the server says)"
     );
     assert_eq!(
         detail(&report, Step::Permissions),
@@ -311,7 +326,7 @@ fn a_wrong_password_is_its_own_result() {
 
 #[test]
 fn a_closed_port_fails_in_under_a_second() {
-    let port = testkit::free_port();
+    let (_refusing, port) = testkit::refusing_port();
     let url = format!("s3:http://127.0.0.1:{port}/backups");
     let start = Instant::now();
     let report = run(
@@ -381,7 +396,7 @@ fn https_to_a_plain_http_server_is_a_tls_failure() {
     assert_eq!(summary(&report), expected);
     assert!(
         detail(&report, Step::Endpoint).ends_with(
-            "check the server's certificate, or use s3:http:// if the endpoint speaks plain HTTP"
+            "store it in cio_minio_cacert; or use s3:http:// if the endpoint speaks plain HTTP"
         ),
         "{report:#?}"
     );
@@ -409,9 +424,9 @@ fn sets_are_checked_concurrently() {
     let start = Instant::now();
     let reports = validate_sets(
         vec![
-            set_values(MINIO, values(&silent_url, ACCESS, SECRET, PASSWORD)),
-            set_values(MINIO_ALT, values(&url, ACCESS, SECRET, PASSWORD)),
-            set_values(
+            of(MINIO, values(&silent_url, ACCESS, SECRET, PASSWORD)),
+            of(MINIO_ALT, values(&url, ACCESS, SECRET, PASSWORD)),
+            of(
                 SetId {
                     provider: Provider::Aws,
                     role: Role::Primary,
@@ -443,14 +458,14 @@ fn sets_are_checked_concurrently() {
     );
 }
 
-/// A scripted HTTP responder, for replies no local S3 server can give: it answers the n-th
-/// request with `replies[n]` (the last one repeats), one request per connection. The replies
-/// are the XML error documents AWS S3 sends.
-fn scripted(replies: Vec<String>) -> u16 {
+/// A scripted HTTP responder, for replies no local S3 server can give: `reply` chooses the
+/// answer from the request's first line, one request per connection. The replies are the XML
+/// error documents AWS S3 sends.
+fn scripted(reply: impl Fn(&str) -> String + Send + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {
-        for (n, stream) in listener.incoming().enumerate() {
+        for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
@@ -460,8 +475,9 @@ fn scripted(replies: Vec<String>) -> u16 {
                     Ok(k) => buf.extend_from_slice(&chunk[..k]),
                 }
             }
-            let reply = &replies[n.min(replies.len() - 1)];
-            let _ = stream.write_all(reply.as_bytes());
+            let head = String::from_utf8_lossy(&buf);
+            let first = head.lines().next().unwrap_or_default().to_string();
+            let _ = stream.write_all(reply(&first).as_bytes());
         }
     });
     port
@@ -474,9 +490,6 @@ fn http(status: &str, headers: &str, body: &str) -> String {
     )
 }
 
-const EMPTY_LISTING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>backups</Name><Prefix></Prefix><KeyCount>0</KeyCount><MaxKeys>1</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>"#;
-
 fn aws_set() -> SetId {
     SetId {
         provider: Provider::Aws,
@@ -484,7 +497,7 @@ fn aws_set() -> SetId {
     }
 }
 
-fn aws_values(port: u16) -> [SecretValue; 4] {
+fn aws_values(port: u16) -> SetValues {
     values(
         &format!("s3:http://127.0.0.1:{port}/backups"),
         "AKIAYHD623GGZX7VDFMJ",
@@ -502,7 +515,7 @@ fn a_skewed_clock_is_reported() {
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message><RequestTime>20261128T100000Z</RequestTime><ServerTime>2026-11-28T14:00:00Z</ServerTime><MaxAllowedSkewMilliseconds>900000</MaxAllowedSkewMilliseconds><RequestId>4442587FB7D0A2F9</RequestId><HostId>abc</HostId></Error>"#,
     );
-    let port = scripted(vec![skewed]);
+    let port = scripted(move |_| skewed.clone());
     let report = run(aws_set(), &aws_values(port), &Options::default());
     assert_eq!(
         summary(&report)[2..],
@@ -514,58 +527,6 @@ fn a_skewed_clock_is_reported() {
         format!(
             "this machine's clock differs from 127.0.0.1:{port}'s by more than 15 minutes; correct the time (NTP) and validate again"
         )
-    );
-}
-
-#[test]
-fn a_bucket_in_another_region_names_the_region() {
-    // AWS S3's reply to a request signed for us-east-1 when the bucket is in eu-west-1; the
-    // request asked again in eu-west-1 then succeeds.
-    let malformed = http(
-        "400 Bad Request",
-        "",
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-1'</Message><Region>eu-west-1</Region><RequestId>4442587FB7D0A2F9</RequestId><HostId>abc</HostId></Error>"#,
-    );
-    let ok = http("200 OK", "", EMPTY_LISTING);
-    let port = scripted(vec![ok.clone(), malformed, ok]);
-    let report = run(aws_set(), &aws_values(port), &Options::default());
-    assert_eq!(
-        summary(&report)[2..],
-        expect(Step::Bucket, Status::Fail, "wrong_region")[2..],
-        "{report:#?}"
-    );
-    assert_eq!(
-        detail(&report, Step::Bucket),
-        "bucket 'backups' is in region eu-west-1, not us-east-1; write cio_aws_backup_repo as s3:https://s3.eu-west-1.amazonaws.com/backups"
-    );
-}
-
-#[test]
-fn a_permanent_redirect_names_the_region() {
-    // AWS S3's 301 for a path-style request to the wrong regional endpoint.
-    let redirect = http(
-        "301 Moved Permanently",
-        "x-amz-bucket-region: ap-south-1\r\n",
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Endpoint>backups.s3.ap-south-1.amazonaws.com</Endpoint><Bucket>backups</Bucket><RequestId>4442587FB7D0A2F9</RequestId><HostId>abc</HostId></Error>"#,
-    );
-    let port = scripted(vec![http("200 OK", "", ""), redirect]);
-    let report = run(aws_set(), &aws_values(port), &Options::default());
-    // The request asked again in ap-south-1 gets the same redirect (the responder is
-    // scripted), so the keys stay unverified.
-    assert_eq!(
-        summary(&report)[4..],
-        expect(Step::Bucket, Status::Fail, "wrong_region")[4..],
-        "{report:#?}"
-    );
-    assert_eq!(
-        report.check(Step::Credentials).map(|c| c.code),
-        Some("unverified")
-    );
-    assert_eq!(
-        detail(&report, Step::Bucket),
-        "bucket 'backups' is in region ap-south-1, not us-east-1; write cio_aws_backup_repo as s3:https://s3.ap-south-1.amazonaws.com/backups"
     );
 }
 
@@ -598,25 +559,34 @@ fn a_host_that_does_not_resolve_is_a_dns_failure() {
 }
 
 #[test]
-fn a_key_that_may_not_read_is_access_denied() {
-    // s3s-fs grants its one key everything, so the denial comes scripted: AWS S3's reply to
-    // a GetObject the key's policy does not allow.
-    let denied = http(
-        "403 Forbidden",
-        "",
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>4442587FB7D0A2F9</RequestId><HostId>abc</HostId></Error>"#,
+fn a_web_page_is_not_s3() {
+    // A web server's answer (as MinIO's console port gives): HTML, no S3 document. No S3
+    // server sends this, so it is scripted.
+    let page = "<!doctype html><html><head><title>MinIO Console</title></head><body></body></html>";
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+        page.len()
     );
-    let ok = http("200 OK", "", EMPTY_LISTING);
-    let port = scripted(vec![ok.clone(), ok, denied]);
-    let report = run(aws_set(), &aws_values(port), &Options::default());
+    let port = scripted(move |_| reply.clone());
+    let report = run(
+        MINIO,
+        &values(
+            &format!("s3:http://127.0.0.1:{port}/backups"),
+            ACCESS,
+            SECRET,
+            PASSWORD,
+        ),
+        &Options::default(),
+    );
     assert_eq!(
-        summary(&report)[2..],
-        expect(Step::Permissions, Status::Fail, "access_denied")[2..],
+        summary(&report),
+        expect(Step::Endpoint, Status::Fail, "not_s3"),
         "{report:#?}"
     );
     assert_eq!(
-        detail(&report, Step::Permissions),
-        "the key may not read objects in bucket 'backups'; grant it in the bucket or user policy"
+        detail(&report, Step::Endpoint),
+        format!(
+            "127.0.0.1:{port} answers HTTP (200) but not the S3 API: it may be a web page or a console; use the port of the S3 API (MinIO: the API port, 9000 by default, not the console's 9001)"
+        )
     );
 }

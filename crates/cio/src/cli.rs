@@ -6,7 +6,9 @@ use cio_credential::{CredentialName, Provider, Settings};
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{create, env, exec, history, log, migrate, remove, restore, show, validate};
+use crate::commands::{
+    create, env, exec, export, history, import, log, migrate, remove, restore, show, validate,
+};
 
 // No argument type derives `Debug`: `CreateArgs` holds a value given on the command line, and
 // nothing may print it.
@@ -199,6 +201,21 @@ pub enum CredentialCommand {
     /// cluster store (etcd), with the same key. Names the target already holds identically
     /// are skipped; newer or different data there is never overwritten.
     Migrate(migrate::MigrateArgs),
+
+    /// Seal sets into a recovery bundle: an age file that outlives this cluster
+    ///
+    /// The bundle holds every complete set (narrowed by --provider and --alternate) with its
+    /// optional credentials, sealed with age to a passphrase or to recipients, ASCII-armored
+    /// so it can be printed or kept in a password manager. Nothing unencrypted is written.
+    #[command(after_long_help = export::EXAMPLES)]
+    Export(export::ExportArgs),
+
+    /// Write the sets of a recovery bundle into this store, all or nothing
+    ///
+    /// Shows what it will write (values masked) and keeps earlier values as versions. A
+    /// changed, cut or wrongly opened bundle writes nothing.
+    #[command(after_long_help = import::EXAMPLES)]
+    Import(import::ImportArgs),
 
     /// Show the change log: who changed which credential, when, on which node
     ///

@@ -46,6 +46,15 @@ impl Context {
             .map_err(|e| CommandError::library(action, e))
     }
 
+    /// The recovery recipients named in `cio.toml` (empty when unset).
+    pub fn recovery_recipients(&self, action: &str) -> Result<Vec<String>, CommandError> {
+        Ok(self
+            .settings(action)?
+            .recovery_recipients
+            .clone()
+            .unwrap_or_default())
+    }
+
     /// Copies the store's credentials into the store at `to`.
     pub fn migrate(
         &self,

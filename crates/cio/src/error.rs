@@ -31,6 +31,22 @@ pub enum CommandError {
         program: String,
         source: std::io::Error,
     },
+    /// `exec --alternate` of a restic command that would write to the other cluster's
+    /// repository.
+    #[error(
+        "Run with credentials: 'restic {command}' refused with the alternate set: {why}, in a repository that belongs to another cluster"
+    )]
+    RestoreOnly {
+        command: &'static str,
+        why: &'static str,
+    },
+    /// The listing is printed, but a credential in it cannot be trusted (the listing names
+    /// it; the others were listed).
+    #[error("{action}: {source}")]
+    Listed {
+        action: String,
+        source: cio_credential::Error,
+    },
     /// Validation ran and found failures (the report is already printed).
     #[error("Validate credentials: {failed} of {total} sets failed")]
     Validation { failed: usize, total: usize },
@@ -67,6 +83,12 @@ pub enum InputError {
     Mismatch,
     #[error("cannot read the value: {0}")]
     Io(std::io::Error),
+    #[error("the bundle needs its passphrase, and standard input already carries the bundle")]
+    PassphraseNeedsInput,
+    #[error("cannot read the bundle: {0}")]
+    Bundle(std::io::Error),
+    #[error("standard input must be two lines: the access key, then the secret key")]
+    AccessKeysExpected,
 }
 
 impl CommandError {
@@ -84,24 +106,29 @@ impl CommandError {
     /// The exit status: 2 usage, 1 failed, 3 the store or key cannot be used.
     pub fn status(&self) -> u8 {
         match self {
-            CommandError::Library { source, .. } => match source.kind() {
-                ErrorKind::Usage => 2,
-                ErrorKind::Failed => 1,
-                ErrorKind::Unusable => 3,
-            },
+            CommandError::Library { source, .. } | CommandError::Listed { source, .. } => {
+                match source.kind() {
+                    ErrorKind::Usage => 2,
+                    ErrorKind::Failed => 1,
+                    ErrorKind::Unusable => 3,
+                }
+            }
             CommandError::Swapped { .. } => 2,
             CommandError::Input { .. }
             | CommandError::Output(_)
             | CommandError::Exec { .. }
             | CommandError::WriteFile { .. }
             | CommandError::LogBroken { .. }
+            | CommandError::RestoreOnly { .. }
             | CommandError::Validation { .. } => 1,
         }
     }
 
     pub fn hint(&self) -> String {
         match self {
-            CommandError::Library { source, .. } => source.hint(),
+            CommandError::Library { source, .. } | CommandError::Listed { source, .. } => {
+                source.hint()
+            }
             CommandError::Input { problem, .. } => match problem {
                 InputError::NotUtf8 | InputError::TooLarge(_) => {
                     "nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME".into()
@@ -114,12 +141,22 @@ impl CommandError {
                 InputError::MultiLineOnTerminal => {
                     "nothing was changed; give the PEM file with --from-file PATH, or pipe it on standard input".into()
                 }
+                InputError::PassphraseNeedsInput => {
+                    "nothing was written; give the bundle as a FILE and the passphrase on standard input, or run on a terminal".into()
+                }
+                InputError::Bundle(_) => "check the bundle file's path and that this user may read it".into(),
+                InputError::AccessKeysExpected => {
+                    "nothing was written; printf '%s\\n%s\\n' \"$ACCESS\" \"$SECRET\" | cio credential import --from-repository URL ..., or run on a terminal to be asked".into()
+                }
             },
             CommandError::Swapped { name } => format!(
                 "nothing was changed; run 'cio credential create {name}' and type or pipe the value"
             ),
             CommandError::Validation { .. } => {
                 "fix the first FAIL of each set (its line says how), then run the validation again".into()
+            }
+            CommandError::RestoreOnly { .. } => {
+                "the alternate set is for restoring; nothing was run. If you mean to change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- restic ...)".into()
             }
             CommandError::Exec { .. } => {
                 "check the command's name and that it is installed and on PATH (restic: apt-get install restic)".into()

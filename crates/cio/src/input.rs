@@ -9,8 +9,10 @@
 //! - plaintext buffers are zeroed when dropped.
 
 use std::fs::File;
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use cio_credential::{CredentialName, Field, MAX_CACERT_BYTES, MAX_VALUE_BYTES, SecretValue};
 use zeroize::Zeroizing;
@@ -48,6 +50,7 @@ pub fn read_value(
     }
     let stdin = io::stdin();
     if !stdin.is_terminal() {
+        let _notice = WaitNotice::start(name);
         return read_stdin(stdin.lock());
     }
     if name.field.is_multi_line() {
@@ -56,8 +59,34 @@ pub fn read_value(
     prompt(out, name)
 }
 
+/// How long standard input may stay silent before cio says it is waiting for it.
+const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(2);
+
+/// Says on stderr, once, when standard input gives no end within [`WAIT_NOTICE_AFTER`]: a
+/// pipe that never closes (a forgotten `| cio credential create NAME` in a script, a process
+/// substitution) would otherwise look like a hang. Dropping it (the value was read) ends it.
+struct WaitNotice {
+    _done: mpsc::Sender<()>,
+}
+
+impl WaitNotice {
+    fn start(name: CredentialName) -> WaitNotice {
+        let (done, waiting) = mpsc::channel::<()>();
+        // Not joined: the process may end (the value read) while it still waits.
+        std::thread::spawn(move || {
+            if waiting.recv_timeout(WAIT_NOTICE_AFTER) == Err(RecvTimeoutError::Timeout) {
+                let _ = writeln!(
+                    io::stderr(),
+                    "Warning: waiting for the value of {name} on standard input; end it (Ctrl-D) or give the value with --from-file"
+                );
+            }
+        });
+        WaitNotice { _done: done }
+    }
+}
+
 /// Reads a value piped on standard input, or from a file.
-fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
+pub fn read_stdin(reader: impl Read) -> Result<SecretValue, InputError> {
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_VALUE_BYTES));
     let limit = u64::try_from(MAX_STDIN_BYTES + 1).unwrap_or(u64::MAX);
     reader

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod context;
 mod error;
+mod hardening;
 mod input;
 mod output;
 mod prometheus;
@@ -19,6 +20,7 @@ use crate::error::CommandError;
 use crate::output::Out;
 
 fn main() -> ExitCode {
+    hardening::harden();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
@@ -43,6 +45,8 @@ fn main() -> ExitCode {
         CredentialCommand::Env(a) => commands::env::run(&mut ctx, a),
         CredentialCommand::Migrate(a) => commands::migrate::run(&mut ctx, a),
         CredentialCommand::Log(a) => commands::log::run(&mut ctx, a),
+        CredentialCommand::Export(a) => commands::export::run(&mut ctx, a),
+        CredentialCommand::Import(a) => commands::import::run(&mut ctx, a),
     };
     finish(result, &mut ctx.out)
 }
@@ -54,10 +58,12 @@ fn finish(result: Result<(), CommandError>, out: &mut Out) -> ExitCode {
         // A closed pipe (`cio credential list | head -1`) is a normal end, as in ripgrep.
         Err(CommandError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            // validate has already printed its report on stdout.
+            // validate and list have already printed their result on stdout.
             let reported = matches!(
                 e,
-                CommandError::Validation { .. } | CommandError::LogBroken { .. }
+                CommandError::Validation { .. }
+                    | CommandError::Listed { .. }
+                    | CommandError::LogBroken { .. }
             );
             out.fail(&e.to_string(), &e.hint(), e.status(), reported);
             e.exit_code()

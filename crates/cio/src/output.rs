@@ -70,6 +70,16 @@ impl Out {
         let _ = e.print();
     }
 
+    /// Warns that secrets are about to be printed in plain text, when standard output is a
+    /// terminal (`env`, `show --reveal`: one text for both).
+    pub fn warn_if_secrets_shown(&self) {
+        if self.stdout_is_terminal() {
+            self.warn(
+                "these are secrets in plain text on your terminal; use eval \"$(cio credential env ...)\" or cio credential exec -- COMMAND instead",
+            );
+        }
+    }
+
     /// A warning line on stderr.
     pub fn warn(&self, text: impl AsRef<str>) {
         let _ = writeln!(io::stderr(), "Warning: {}", text.as_ref());
@@ -146,9 +156,16 @@ pub fn ago(ms: i64, now_ms: i64) -> String {
 
 /// A time in milliseconds since the epoch, as `2026-11-28T14:02:11Z`.
 pub fn time(ms: i64) -> String {
-    let t =
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_seconds(t).to_string()
+    // humantime writes years 0 to 9999 (and panics past them); a store's decoder refuses
+    // other times, this keeps any other caller from a panic too.
+    const MAX_MS: u64 = 253_402_300_799_999;
+    match u64::try_from(ms).ok().filter(|ms| *ms <= MAX_MS) {
+        Some(ms) => {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+            humantime::format_rfc3339_seconds(t).to_string()
+        }
+        None => "(a time out of range)".to_string(),
+    }
 }
 
 /// Lays rows out in columns separated by two spaces; the last column is not padded.
@@ -176,4 +193,16 @@ fn table(rows: &[Vec<String>]) -> Vec<String> {
             line
         })
         .collect()
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn any_time_is_written_without_a_panic() {
+        assert_eq!(super::time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::time(253_402_300_799_999), "9999-12-31T23:59:59Z");
+        for ms in [i64::MIN, -1, 253_402_300_800_000, i64::MAX] {
+            assert_eq!(super::time(ms), "(a time out of range)");
+        }
+    }
 }

@@ -32,7 +32,8 @@ pub struct TestCerts {
     pub other_ca: PathBuf,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Runs the openssl command line in `dir`; panics with its error output when it fails.
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     let binary = require_binary("openssl");
     let out = Command::new(binary)
         .args(args)

@@ -5,11 +5,46 @@
 //! (`scripts/test` installs them all).
 
 pub mod etcd;
+pub mod gate;
+pub mod moto;
+pub mod proxy;
 pub mod s3;
+pub mod tls;
+pub mod web;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// Starts `cmd` as a server child that dies with the thread that started it (the test), even
+/// when the test process is killed before its servers are dropped (`PR_SET_PDEATHSIG`).
+pub fn spawn_server(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl, which is
+    // async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd.spawn()
+}
+
+/// A port on 127.0.0.1 that refuses connections for as long as the returned socket lives: it
+/// is bound and never listens, so no other test can take it (a port found free and let go
+/// can be taken by a server another test starts).
+pub fn refusing_port() -> (std::os::fd::OwnedFd, u16) {
+    use rustix::net::{AddressFamily, SocketType, bind, getsockname, socket};
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).expect("a TCP socket");
+    bind(&fd, &std::net::SocketAddr::from(([127, 0, 0, 1], 0))).expect("binding 127.0.0.1:0");
+    let port = getsockname(&fd)
+        .ok()
+        .and_then(|a| std::net::SocketAddr::try_from(a).ok())
+        .map(|a| a.port())
+        .expect("the bound port");
+    (fd, port)
+}
 
 /// A free TCP port on 127.0.0.1 (the listener is closed before the port is returned).
 pub fn free_port() -> u16 {

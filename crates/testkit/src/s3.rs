@@ -8,6 +8,45 @@ use std::time::Duration;
 
 use crate::{free_port, require_binary, wait_for_port};
 
+/// One run of the real `restic`: the repository and credentials in the environment (never
+/// argv), plus `env` (proxy variables, `AWS_DEFAULT_REGION`, `RESTIC_KEY_HINT`, ...). `home` is
+/// its HOME and cache folder.
+pub fn run_restic(
+    home: &Path,
+    repo_url: &str,
+    access_key: &str,
+    secret_key: &str,
+    password: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Output {
+    let restic = require_binary("restic");
+    std::fs::create_dir_all(home).expect("a HOME for restic");
+    Command::new(restic)
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("RESTIC_CACHE_DIR", home.join("cache"))
+        .env("RESTIC_REPOSITORY", repo_url)
+        .env("RESTIC_PASSWORD", password)
+        .env("AWS_ACCESS_KEY_ID", access_key)
+        .env("AWS_SECRET_ACCESS_KEY", secret_key)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("running restic")
+}
+
+/// The restic repository URL of `bucket[/prefix]` on an S3 server at 127.0.0.1:`port`.
+pub fn loopback_repo_url(port: u16, bucket: &str, prefix: &str) -> String {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        format!("s3:http://127.0.0.1:{port}/{bucket}")
+    } else {
+        format!("s3:http://127.0.0.1:{port}/{bucket}/{prefix}")
+    }
+}
+
 /// A running `s3s-fs`.
 pub struct S3Server {
     child: Child,
@@ -24,15 +63,16 @@ impl S3Server {
         let root = tempfile::tempdir().expect("a temporary folder for s3s-fs");
         let port = free_port();
         // s3s-fs takes its keys as flags only; these are throwaway test keys.
-        let child = Command::new(binary)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", access_key, "--secret-key", secret_key])
-            .arg(root.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting s3s-fs");
+        let child = crate::spawn_server(
+            Command::new(binary)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", access_key, "--secret-key", secret_key])
+                .arg(root.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("starting s3s-fs");
         let server = S3Server {
             child,
             root,
@@ -70,32 +110,22 @@ impl S3Server {
 
     /// The restic repository URL of `bucket[/prefix]` on this server.
     pub fn repo_url(&self, bucket: &str, prefix: &str) -> String {
-        let prefix = prefix.trim_matches('/');
-        if prefix.is_empty() {
-            format!("s3:http://127.0.0.1:{}/{bucket}", self.port)
-        } else {
-            format!("s3:http://127.0.0.1:{}/{bucket}/{prefix}", self.port)
-        }
+        loopback_repo_url(self.port, bucket, prefix)
     }
 
     /// Runs the real `restic` with `args` against `repo_url`, keys and password passed in the
     /// environment. Panics with restic's stderr when it fails.
     pub fn restic(&self, repo_url: &str, password: &str, args: &[&str]) -> Output {
-        let restic = require_binary("restic");
         let home = self.root.path().join(".home");
-        std::fs::create_dir_all(&home).expect("a HOME for restic");
-        let out = Command::new(restic)
-            .args(args)
-            .env_clear()
-            .env("HOME", &home)
-            .env("RESTIC_CACHE_DIR", home.join("cache"))
-            .env("RESTIC_REPOSITORY", repo_url)
-            .env("RESTIC_PASSWORD", password)
-            .env("AWS_ACCESS_KEY_ID", &self.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &self.secret_key)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running restic");
+        let out = run_restic(
+            &home,
+            repo_url,
+            &self.access_key,
+            &self.secret_key,
+            password,
+            &[],
+            args,
+        );
         assert!(
             out.status.success(),
             "restic {args:?} failed: {}",

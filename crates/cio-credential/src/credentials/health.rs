@@ -71,7 +71,7 @@ fn set_of(key: &str) -> Option<SetId> {
 impl CredentialStore {
     /// Records each report's result as its set's health, replacing the one before.
     pub fn record_checks(&self, reports: &[SetReport], checked_at_ms: i64) -> Result<()> {
-        let Some(identity) = self.read_identity()? else {
+        let Some(identity) = self.store.identity(false)? else {
             return Ok(());
         };
         let key = self.key(&identity, false)?;
@@ -95,7 +95,7 @@ impl CredentialStore {
     /// does not open is refused, as a value is. A recorded break of the change log is noted
     /// for [`CredentialStore::log_damage`].
     pub fn checks(&self) -> Result<Vec<HealthRecord>> {
-        let Some(identity) = self.read_identity()? else {
+        let Some(identity) = self.store.identity(false)? else {
             return Ok(Vec::new());
         };
         let notes = self.store.notes()?;

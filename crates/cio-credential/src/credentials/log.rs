@@ -14,7 +14,7 @@ use crate::store::{LogRecord, Store, StoreError, now_ms};
 const DAMAGE_NOTE: &str = "log/damage";
 
 /// What one change is, for its log entry.
-pub(crate) struct Change<'a> {
+pub(crate) struct LogChange<'a> {
     /// `create`, `update`, `remove`, `restore`, `purge`, `migrate`.
     pub command: &'a str,
     pub name: Option<&'a str>,
@@ -34,7 +34,7 @@ pub(crate) fn next_entry(
     store: &dyn Store,
     key: &Key,
     store_id: &str,
-    change: &Change<'_>,
+    change: &LogChange<'_>,
 ) -> Result<(LogRecord, Option<Broken>)> {
     let tail = store.log_tail()?;
     let damaged = tail
@@ -67,7 +67,7 @@ pub(crate) fn log_change(
     store: &dyn Store,
     key: &Key,
     store_id: &str,
-    change: &Change<'_>,
+    change: &LogChange<'_>,
 ) -> Result<()> {
     for _ in 0..super::MAX_RETRIES {
         let (entry, _) = next_entry(store, key, store_id, change)?;
@@ -86,7 +86,7 @@ impl CredentialStore {
     /// The change log, opened and checked: its entries, and the first broken one. A broken
     /// log is also noted in the store, so that the next changes on every node say so.
     pub fn change_log(&self) -> Result<LogReading> {
-        let Some(identity) = self.read_identity()? else {
+        let Some(identity) = self.store.identity(false)? else {
             return Ok(LogReading::default());
         };
         let records = self.store.log()?;

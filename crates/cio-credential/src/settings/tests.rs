@@ -1,5 +1,7 @@
 use std::cell::Cell;
 
+use std::fs;
+
 use super::*;
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {
@@ -240,4 +242,17 @@ fn a_user_without_a_password_and_no_prompt_is_an_error() {
         err.hint(),
         "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it"
     );
+}
+
+#[test]
+fn recovery_recipients_are_a_list_of_strings_in_the_file() {
+    let path = Path::new("/etc/cio/cio.toml");
+    let s = parse(
+        path,
+        "recovery_recipients = [\"age1abc\", \"ssh-ed25519 AAAA x\"]\n",
+    )
+    .unwrap();
+    assert_eq!(s.recovery_recipients.unwrap().len(), 2);
+    let err = parse(path, "recovery_recipients = \"age1abc\"\n").unwrap_err();
+    assert!(err.to_string().contains("line 1"), "{err}");
 }

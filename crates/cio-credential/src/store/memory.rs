@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::{Identity, LogRecord, Record, Store, StoreError, new_store_id};
+use super::{
+    Identity, LogRecord, ManifestSwap, ReadRecord, Record, Snapshot, Store, StoreError,
+    new_store_id,
+};
 
 /// A fault the next append meets, before it changes anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +88,20 @@ impl MemoryStore {
         }
     }
 
+    /// Edits the store below the [`Store`] contract, as a hand with write access to a file
+    /// or a cluster can: its identity (id, fingerprint, manifest) and its records.
+    pub fn tamper(
+        &self,
+        f: impl FnOnce(&mut Option<Identity>, &mut BTreeMap<String, Vec<Record>>),
+    ) {
+        let mut state = self.state();
+        let State {
+            identity, records, ..
+        } = &mut *state;
+        f(identity, records);
+        records.retain(|_, r| !r.is_empty());
+    }
+
     /// How many reads of records (`latest`, `list_latest`, `history`, `all_versions`) the
     /// store has answered: a network round trip each on a cluster store.
     pub fn reads(&self) -> usize {
@@ -107,6 +124,14 @@ impl MemoryStore {
     }
 }
 
+/// Records without an identity: as the other backends say it.
+fn id_removed() -> StoreError {
+    StoreError::Corrupt {
+        location: "memory".into(),
+        detail: "its store id was removed".into(),
+    }
+}
+
 impl Store for MemoryStore {
     fn location(&self) -> String {
         "memory".to_string()
@@ -114,47 +139,80 @@ impl Store for MemoryStore {
 
     fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError> {
         let mut state = self.call(false)?;
+        if state.identity.is_none() && !state.records.is_empty() {
+            return Err(id_removed());
+        }
         if create && state.identity.is_none() {
             state.identity = Some(Identity {
                 store_id: new_store_id(),
                 key_fingerprint: None,
+                manifest: None,
             });
         }
         Ok(state.identity.clone())
     }
 
-    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError> {
+    fn read(&self) -> Result<Option<Snapshot>, StoreError> {
         let state = self.call(true)?;
-        Ok(state.records.get(name).and_then(|r| r.last()).cloned())
+        let Some(identity) = state.identity.clone() else {
+            return if state.records.is_empty() {
+                Ok(None)
+            } else {
+                Err(id_removed())
+            };
+        };
+        let records = state.records.values().flatten().cloned().map(Ok).collect();
+        Ok(Some(Snapshot { identity, records }))
     }
 
-    fn list_latest(&self) -> Result<Vec<Record>, StoreError> {
+    fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {
+        let state = self.call(true)?;
+        Ok(state
+            .records
+            .get(name)
+            .and_then(|r| r.last())
+            .cloned()
+            .map(Ok))
+    }
+
+    fn list_latest(&self) -> Result<Vec<ReadRecord>, StoreError> {
         let state = self.call(true)?;
         Ok(state
             .records
             .values()
             .filter_map(|r| r.last())
             .cloned()
+            .map(Ok)
             .collect())
     }
 
-    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError> {
+    fn history(&self, name: &str) -> Result<Vec<ReadRecord>, StoreError> {
         let state = self.call(true)?;
-        Ok(state.records.get(name).cloned().unwrap_or_default())
+        Ok(state
+            .records
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(Ok)
+            .collect())
     }
 
-    fn all_versions(&self) -> Result<Vec<Record>, StoreError> {
+    fn all_versions(&self) -> Result<Vec<ReadRecord>, StoreError> {
         let state = self.call(true)?;
-        Ok(state.records.values().flatten().cloned().collect())
+        Ok(state.records.values().flatten().cloned().map(Ok).collect())
     }
 
-    fn append_logged(
+    fn append_all_logged(
         &self,
-        expected: u64,
-        record: &Record,
+        batch: &[(u64, &Record)],
         key_fingerprint: &str,
+        manifest: &ManifestSwap,
         log: Option<&LogRecord>,
     ) -> Result<(), StoreError> {
+        let Some((_, first)) = batch.first() else {
+            return Ok(());
+        };
         let location = self.location();
         let mut state = self.call(false)?;
         if log.is_some_and(|entry| !follows(&state.log, entry)) {
@@ -163,7 +221,7 @@ impl Store for MemoryStore {
         let fault = state.append_faults.pop_front();
         if fault == Some(AppendFault::LoseRace) {
             return Err(StoreError::Conflict {
-                name: record.name.clone(),
+                name: first.name.clone(),
             });
         }
         let State {
@@ -176,6 +234,7 @@ impl Store for MemoryStore {
         let identity = identity.get_or_insert_with(|| Identity {
             store_id: new_store_id(),
             key_fingerprint: None,
+            manifest: None,
         });
         if let Some(AppendFault::OtherKeyFirst(fingerprint)) = fault {
             identity.key_fingerprint = Some(fingerprint);
@@ -191,31 +250,67 @@ impl Store for MemoryStore {
                 store_fingerprint: fp.clone(),
             });
         }
-        let latest = records
-            .get(&record.name)
-            .and_then(|r| r.last())
-            .map_or(0, |r| r.version);
-        if latest != expected || record.version != expected + 1 {
+        if identity.manifest != manifest.expected {
             return Err(StoreError::Conflict {
-                name: record.name.clone(),
+                name: first.name.clone(),
             });
         }
+        // Every condition first, each name's later entries against its earlier ones: a
+        // failed one writes nothing.
+        let mut heads: BTreeMap<&str, u64> = BTreeMap::new();
+        for (expected, record) in batch {
+            let latest = *heads.entry(&record.name).or_insert_with(|| {
+                records
+                    .get(&record.name)
+                    .and_then(|r| r.last())
+                    .map_or(0, |r| r.version)
+            });
+            if latest != *expected || Some(record.version) != expected.checked_add(1) {
+                return Err(StoreError::Conflict {
+                    name: record.name.clone(),
+                });
+            }
+            heads.insert(&record.name, record.version);
+        }
         identity.key_fingerprint = Some(key_fingerprint.to_string());
-        records
-            .entry(record.name.clone())
-            .or_default()
-            .push(record.clone());
+        identity.manifest = Some(manifest.new.clone());
+        for (_, record) in batch {
+            records
+                .entry(record.name.clone())
+                .or_default()
+                .push((*record).clone());
+        }
         change_log.extend(log.cloned());
         Ok(())
     }
 
-    fn purge_logged(&self, name: &str, log: Option<&LogRecord>) -> Result<usize, StoreError> {
+    fn purge_logged(
+        &self,
+        name: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<usize, StoreError> {
         let mut state = self.call(false)?;
         if log.is_some_and(|entry| !follows(&state.log, entry)) {
             return Err(log_conflict());
         }
-        state.log.extend(log.cloned());
-        Ok(state.records.remove(name).map_or(0, |r| r.len()))
+        let State {
+            identity,
+            records,
+            log: change_log,
+            ..
+        } = &mut *state;
+        let Some(identity) = identity.as_mut() else {
+            return Ok(0);
+        };
+        if identity.manifest != manifest.expected {
+            return Err(StoreError::Conflict {
+                name: name.to_string(),
+            });
+        }
+        identity.manifest = Some(manifest.new.clone());
+        change_log.extend(log.cloned());
+        Ok(records.remove(name).map_or(0, |r| r.len()))
     }
 
     fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {

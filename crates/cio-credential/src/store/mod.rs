@@ -8,12 +8,19 @@
 //! - an append is conditioned on the latest version the writer saw: of two writers racing,
 //!   one gets [`StoreError::Conflict`] and retries from a fresh read, so no update is lost;
 //! - the store records the fingerprint of the key that sealed it, and refuses an append
-//!   sealed by another key, so a store never mixes keys.
+//!   sealed by another key, so a store never mixes keys;
+//! - every write also replaces the store's manifest, conditioned on the manifest the writer
+//!   read, in the same transaction; what the fields and the manifest mean, and their
+//!   authentication, is [`crate::integrity`]'s: a backend only keeps bytes;
+//! - a record a backend cannot decode is returned as [`Undecodable`], naming it, so that one
+//!   damaged record affects only its credential.
 
 pub mod etcd;
 #[cfg(test)]
 pub mod memory;
 pub mod sqlite;
+mod sqlite_file;
+pub(crate) mod sqlite_row;
 #[cfg(test)]
 pub(crate) mod suite;
 
@@ -57,7 +64,9 @@ impl Action {
     }
 }
 
-/// One record: one version of one credential, as a backend keeps it.
+/// One record: one version of one credential, as a backend keeps it. Every field is bound
+/// to the store key by `mac` ([`crate::integrity`]); a backend stores and returns the fields
+/// as they are and checks none of them beyond its own format.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Record {
     pub name: String,
@@ -70,6 +79,12 @@ pub struct Record {
     pub written_at_ms: i64,
     /// nonce || ciphertext; `None` for [`Action::Remove`].
     pub sealed: Option<Vec<u8>>,
+    /// The store's write number at this record: one more than the manifest's before it.
+    pub seq: u64,
+    /// The `mac` of the name's previous version (empty for version 1): the name's chain.
+    pub prev_mac: Vec<u8>,
+    /// HMAC-SHA256 over every field above, the store id and the key fingerprint.
+    pub mac: Vec<u8>,
 }
 
 impl std::fmt::Debug for Record {
@@ -81,7 +96,8 @@ impl std::fmt::Debug for Record {
             .field("restored_from", &self.restored_from)
             .field("written_at_ms", &self.written_at_ms)
             .field("sealed", &self.sealed.as_ref().map(|s| s.len()))
-            .finish()
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,12 +125,81 @@ impl std::fmt::Debug for LogRecord {
     }
 }
 
+/// The length of a record's MAC (HMAC-SHA256).
+pub(crate) const MAC_LEN: usize = 32;
+
+/// Checks the fields a backend decoded, for the limits every reader relies on (so nothing
+/// downstream can overflow or panic on stored bytes): the error says which field is wrong.
+pub(crate) fn check_fields(r: &Record) -> Result<(), &'static str> {
+    /// The last millisecond of the year 9999: times past it cannot be shown as dates.
+    const MAX_TIME_MS: i64 = 253_402_300_799_999;
+    /// The largest sealed value: nonce, tag, and the largest value (64 KiB of PEM) with room.
+    const MAX_SEALED: usize = 24 + 16 + 128 * 1024;
+    if r.version == 0 || r.version >= i64::MAX as u64 {
+        return Err("its version number is out of range");
+    }
+    if r.seq == 0 || r.seq >= i64::MAX as u64 {
+        return Err("its write number is out of range");
+    }
+    if !(0..=MAX_TIME_MS).contains(&r.written_at_ms) {
+        return Err("its time is out of range");
+    }
+    if r.restored_from.is_some_and(|v| v == 0 || v >= r.version) {
+        return Err("it restores a version that cannot exist");
+    }
+    if r.restored_from.is_some() != (r.action == Action::Restore) {
+        return Err("its action and origin disagree");
+    }
+    match &r.sealed {
+        None if r.action != Action::Remove => return Err("it has no value"),
+        Some(_) if r.action == Action::Remove => return Err("a removal holds a value"),
+        Some(s) if s.len() < 24 + 16 || s.len() > MAX_SEALED => {
+            return Err("its sealed value has an impossible length");
+        }
+        _ => {}
+    }
+    if r.mac.len() != MAC_LEN || !(r.prev_mac.is_empty() || r.prev_mac.len() == MAC_LEN) {
+        return Err("its authentication code has an impossible length");
+    }
+    Ok(())
+}
+
+/// A record a backend holds but cannot decode (a field of the wrong type, out of range, an
+/// unknown action): the name it is stored under, and what is wrong, never a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    pub name: String,
+    pub detail: String,
+}
+
+/// A record as a backend reads it back: decoded, or why not. One damaged record never keeps
+/// the others from being read.
+pub type ReadRecord = Result<Record, Undecodable>;
+
+/// A store's identity (with its manifest) and records, read at one moment: what a reader
+/// verifies together, so that a concurrent writer can never make them disagree.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub identity: Identity,
+    pub records: Vec<ReadRecord>,
+}
+
+/// The manifest a write replaces: written only if the store's manifest is still `expected`
+/// (`None`: the store has none yet), atomically with the write's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestSwap {
+    pub expected: Option<Vec<u8>>,
+    pub new: Vec<u8>,
+}
+
 /// What a store is: its random id (bound into every sealed value) and the fingerprint of
-/// the key that seals it, once something was written.
+/// the key that seals it, once something was written, and its manifest (the authenticated
+/// list of every name's newest record, [`crate::integrity`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub store_id: String,
     pub key_fingerprint: Option<String>,
+    pub manifest: Option<Vec<u8>>,
 }
 
 /// What can go wrong with a store. Every message names the store.
@@ -130,6 +215,8 @@ pub enum StoreError {
         action: &'static str,
         detail: String,
     },
+    #[error("no space left on the device of the credential store {location}; nothing was changed")]
+    NoSpace { location: String },
     #[error("the credential store {location} cannot be reached: {detail}")]
     Unreachable { location: String, detail: String },
     #[error(
@@ -164,6 +251,9 @@ impl StoreError {
             StoreError::Unusable { location, .. } => format!(
                 "check that {location} and its folder exist and are writable by this user (cio runs as root on cluster nodes), or choose another with --store / CIO_STORE"
             ),
+            StoreError::NoSpace { location } => format!(
+                "free some space on the device that holds {location} (df -h shows it), then run the command again"
+            ),
             StoreError::Unreachable { .. } => {
                 "check that the cluster store is running and reachable from this node, then try again".to_string()
             }
@@ -189,53 +279,78 @@ pub trait Store: Send + Sync {
     /// `None` when the store does not exist and `create` is false.
     fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError>;
 
+    /// The identity and every record (by name, then version), read in one transaction
+    /// (SQLite) or at one revision (etcd). `None` when the store does not exist.
+    fn read(&self) -> Result<Option<Snapshot>, StoreError>;
+
     /// The latest version of `name`, live or removed.
-    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError>;
+    fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError>;
 
     /// The latest version of every name the store has ever held, sorted by name.
-    fn list_latest(&self) -> Result<Vec<Record>, StoreError>;
+    fn list_latest(&self) -> Result<Vec<ReadRecord>, StoreError>;
 
     /// Every version of `name` the store keeps, oldest first.
-    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError>;
+    fn history(&self, name: &str) -> Result<Vec<ReadRecord>, StoreError>;
 
     /// Every version of every name, by name then version (for migration).
-    fn all_versions(&self) -> Result<Vec<Record>, StoreError>;
+    fn all_versions(&self) -> Result<Vec<ReadRecord>, StoreError>;
 
-    /// Appends `version` if the latest version of its name is still `expected` (0: the name
-    /// has no version) and `version.version == expected + 1`; records `key_fingerprint` as
-    /// the store's key on its first write and refuses any other key afterwards. With `log`,
-    /// the change-log entry goes in with it, in the same transaction (both or neither), and
-    /// only if the log's newest entry is still `log.seq - 1` (0: an empty log); else
-    /// [`StoreError::Conflict`].
-    fn append_logged(
-        &self,
-        expected: u64,
-        version: &Record,
-        key_fingerprint: &str,
-        log: Option<&LogRecord>,
-    ) -> Result<(), StoreError>;
-
-    /// [`Store::append_logged`] without a change-log entry (migration copies records).
+    /// Appends `record` if the latest version of its name is still `expected` (0: the name
+    /// has no version), `record.version == expected + 1` and the manifest is still
+    /// `manifest.expected`, replacing the manifest in the same transaction; records
+    /// `key_fingerprint` as the store's key on its first write and refuses any other key
+    /// afterwards. A lost race is [`StoreError::Conflict`], and nothing is written.
     fn append(
         &self,
         expected: u64,
-        version: &Record,
+        record: &Record,
         key_fingerprint: &str,
+        manifest: &ManifestSwap,
     ) -> Result<(), StoreError> {
-        self.append_logged(expected, version, key_fingerprint, None)
+        self.append_all(&[(expected, record)], key_fingerprint, manifest)
     }
 
-    /// Destroys every version of `name`; returns how many there were. With `log`, the
-    /// change-log entry goes in with it, as for [`Store::append_logged`].
-    fn purge_logged(&self, name: &str, log: Option<&LogRecord>) -> Result<usize, StoreError>;
-
-    /// [`Store::purge_logged`] without a change-log entry.
-    fn purge(&self, name: &str) -> Result<usize, StoreError> {
-        self.purge_logged(name, None)
+    /// Appends several records, of one or more names, and replaces the manifest, all or
+    /// nothing: each `(expected, record)` as [`Store::append`] would, where a name's later
+    /// entries expect the version its earlier entry appends. When any condition fails nothing
+    /// is written ([`StoreError::Conflict`] names a name). An empty batch does nothing.
+    fn append_all(
+        &self,
+        batch: &[(u64, &Record)],
+        key_fingerprint: &str,
+        manifest: &ManifestSwap,
+    ) -> Result<(), StoreError> {
+        self.append_all_logged(batch, key_fingerprint, manifest, None)
     }
+
+    /// Destroys every version of `name` and replaces the manifest, in one transaction, if
+    /// the manifest is still `manifest.expected` (else [`StoreError::Conflict`]); returns how
+    /// many versions there were.
+    fn purge(&self, name: &str, manifest: &ManifestSwap) -> Result<usize, StoreError> {
+        self.purge_logged(name, manifest, None)
+    }
+
+    /// [`Store::append_all`] with a change-log entry written in the same transaction (both or
+    /// neither), and only if the log's newest entry is still `log.seq - 1` (0: an empty
+    /// log); else [`StoreError::Conflict`]. `None`: no entry (migration copies records).
+    fn append_all_logged(
+        &self,
+        batch: &[(u64, &Record)],
+        key_fingerprint: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::purge`] with a change-log entry, as for [`Store::append_all_logged`].
+    fn purge_logged(
+        &self,
+        name: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<usize, StoreError>;
 
     /// Appends a change-log entry alone (a change of the whole store, e.g. a migration into
-    /// it), on the same condition as [`Store::append_logged`].
+    /// it), on the same condition as [`Store::append_all_logged`].
     fn append_log(&self, log: &LogRecord) -> Result<(), StoreError>;
 
     /// The change log's newest entry; `None` when the log is empty.

@@ -1,70 +1,82 @@
 //! The embedded default store: one SQLite file (rusqlite, bundled SQLite).
 //!
 //! Rules:
-//! - WAL journal, `synchronous=FULL` (a write that returned survives a power cut),
-//!   `secure_delete=ON` (purged pages are zeroed), a busy timeout so concurrent writers queue
-//!   instead of failing;
+//! - the store is one file, replaced whole by every write and never changed in place
+//!   (`sqlite_file`: a scratch copy changed by SQLite without a journal, flushed, renamed over
+//!   the store, the folder flushed): between commands `credentials.db` alone is the store, a
+//!   `cp` of it is a complete backup, and copying a backup over it restores exactly that
+//!   backup, whatever lies beside it;
+//! - readers open the file `immutable` (no locks, nothing beside it read): a store on read-only
+//!   media (a mounted backup, `chattr +i`) lists, shows and hands over; writes to it are
+//!   refused as "cannot be written";
+//! - writers queue on a lock of the file (30 s at most); of several processes creating the
+//!   store at once, each finds it created by the one before;
 //! - the file is marked with its own `application_id`, so a SQLite file of another program is
 //!   recognised as foreign, never written to;
 //! - a store file is created only by a write: reading a store that does not exist yet shows
-//!   an empty store and creates nothing;
-//! - the last connection to close checkpoints the WAL into the main file (SQLite's default,
-//!   kept on purpose): between commands every value is in `credentials.db`, which an
-//!   administrator can copy or back up with `cp`; the emptied `-wal` file is kept
-//!   (`PERSIST_WAL`) to save re-creating it on every command;
+//!   an empty store and creates nothing; an empty file (a creation interrupted before its
+//!   first write) reads as an empty store;
 //! - the file and its folder are created private (0600 / 0700), although they hold only
-//!   ciphertext.
+//!   ciphertext; freed pages are zeroed (`secure_delete`), and a purge zeroes the replaced
+//!   file too;
+//! - a full disk is [`StoreError::NoSpace`]: the scratch copy is dropped, nothing changes.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Duration;
 
-use rusqlite::{
-    Connection, ErrorCode, FileControl, OpenFlags, OptionalExtension, TransactionBehavior, params,
-};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
+use super::sqlite_file::{self, LockError};
+use super::sqlite_row::{COLUMNS, RawRow, decode_row, encode_row};
 mod journal;
 
-use self::journal::SCHEMA_2;
-use super::{Action, Identity, LogRecord, Record, Store, StoreError, new_store_id};
+use self::journal::SCHEMA_LOG;
+use super::{
+    Identity, LogRecord, ManifestSwap, ReadRecord, Record, Snapshot, Store, StoreError,
+    new_store_id,
+};
 
 /// "cio1": marks a SQLite file as a cio credential store.
 const APPLICATION_ID: i64 = 0x6369_6F31;
-/// 2: with the change log and the notes. A format-1 store (before them) is read as having
-/// neither, and becomes format 2 with its first write: a cio that does not log changes then
-/// refuses it rather than change it unlogged.
-const SCHEMA_VERSION: i64 = 2;
-/// How long a writer waits for another before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// 2: records carry `seq`, `prev_mac` and `mac`, and `meta` holds the manifest. 3: with the
+/// change log and the notes ([`journal`]); a format-2 store reads as having neither and
+/// becomes format 3 with its first write, after which a cio that does not log refuses it
+/// rather than change it unlogged.
+const SCHEMA_VERSION: i64 = 3;
+/// The format before the change log, read and upgraded.
+const SCHEMA_VERSION_BEFORE_LOG: i64 = 2;
 
+/// The columns have no type or NULL constraints beyond the key: the file may be edited by
+/// hand, and every row is decoded and checked field by field ([`decode_row`]) anyway.
 const SCHEMA: &str = "
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE versions (
     name TEXT NOT NULL,
     version INTEGER NOT NULL,
-    action TEXT NOT NULL,
+    action TEXT,
     restored_from INTEGER,
-    written_at_ms INTEGER NOT NULL,
+    written_at_ms INTEGER,
     sealed BLOB,
+    seq INTEGER,
+    prev_mac BLOB,
+    mac BLOB,
     PRIMARY KEY (name, version)
 ) WITHOUT ROWID;
 ";
 
+/// Every record, by name then version.
+const ALL_SQL: &str = "SELECT name, version, action, restored_from, written_at_ms, sealed, seq, \
+     prev_mac, mac FROM versions ORDER BY name, version";
+
 /// The embedded store at one path.
 pub struct SqliteStore {
     path: PathBuf,
-    /// Opened on first use; `None` inside while the file does not exist.
-    conn: Mutex<Option<Connection>>,
 }
 
 impl SqliteStore {
     pub fn new(path: PathBuf) -> SqliteStore {
-        SqliteStore {
-            path,
-            conn: Mutex::new(None),
-        }
+        SqliteStore { path }
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -81,6 +93,7 @@ impl SqliteStore {
                 action: "locked for writing (another cio is writing and did not finish in 30 s)",
                 detail,
             },
+            Some(ErrorCode::DiskFull) => StoreError::NoSpace { location },
             Some(ErrorCode::ReadOnly) => StoreError::Unusable {
                 location,
                 action: "written",
@@ -94,32 +107,33 @@ impl SqliteStore {
         }
     }
 
-    /// Runs `f` on the connection, opening (and, when `create`, creating) the store first.
-    /// Returns `None` when the store does not exist and `create` is false.
-    fn with_conn<T>(
-        &self,
-        create: bool,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<Option<T>, StoreError> {
-        let mut guard = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guard.is_none() {
-            *guard = self.connect(create)?;
+    fn io_err(&self, action: &'static str, e: std::io::Error) -> StoreError {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            return StoreError::NoSpace {
+                location: self.location(),
+            };
         }
-        match guard.as_mut() {
-            Some(conn) => f(conn).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn connect(&self, create: bool) -> Result<Option<Connection>, StoreError> {
-        let unusable = |action, e: std::io::Error| StoreError::Unusable {
+        StoreError::Unusable {
             location: self.location(),
             action,
             detail: e.to_string(),
-        };
+        }
+    }
+
+    fn lock_err(&self, e: LockError) -> StoreError {
+        match e {
+            LockError::TimedOut => StoreError::Unusable {
+                location: self.location(),
+                action: "locked for writing (another cio is writing and did not finish in 30 s)",
+                detail: "try again".into(),
+            },
+            LockError::Io(e) => self.io_err("written", e),
+        }
+    }
+
+    /// An immutable connection to the store as it is now; `None` when it does not exist or
+    /// holds nothing yet.
+    fn reader(&self) -> Result<Option<Connection>, StoreError> {
         match fs::metadata(&self.path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(StoreError::Foreign {
@@ -127,61 +141,114 @@ impl SqliteStore {
                     detail: "it is a folder".into(),
                 });
             }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if !create {
-                    return Ok(None);
-                }
-                if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(dir)
-                        .map_err(|e| unusable("created (its folder cannot be made)", e))?;
-                }
-                match fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&self.path)
-                {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(unusable("created", e)),
-                }
+            Ok(meta) if !meta.is_file() => {
+                return Err(StoreError::Foreign {
+                    location: self.location(),
+                    detail: "it is not a regular file (a FIFO, socket or device)".into(),
+                });
             }
-            Err(e) => return Err(unusable("opened", e)),
+            Ok(meta) if meta.len() == 0 => return Ok(None),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io_err("opened", e)),
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(&self.path, flags).map_err(|e| self.err(e))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;")
-            .map_err(|e| self.err(e))?;
-        // Keep the (checkpointed, reset) WAL file between processes instead of deleting and
-        // re-creating it with its folder fsync each time: the data is in the main file after
-        // every close all the same.
-        conn.file_control(Some(rusqlite::MAIN_DB), FileControl::PersistWal(&mut 1))
-            .map_err(|e| self.err(e))?;
-        if self.check_or_init_schema(&mut conn, create)? {
-            Ok(Some(conn))
-        } else {
-            // An empty file (a creation interrupted before its first write): read as empty.
-            Ok(None)
-        }
+        let uri = format!("file:{}?immutable=1", sqlite_file::uri_path(&self.path));
+        let conn = Connection::open_with_flags(
+            uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(self.check_schema(&conn)?.then_some(conn))
     }
 
-    /// Checks the store's format, or initialises an empty file when `create`. Returns
-    /// whether the store is initialised.
-    fn check_or_init_schema(
+    /// Runs `f` on a reader. A file replaced (by a purge, which zeroes it) while it was
+    /// being read is read again.
+    fn reading<T>(
         &self,
-        conn: &mut Connection,
+        f: impl Fn(&Connection) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let inode = || fs::metadata(&self.path).map(|m| m.ino()).ok();
+        for _ in 0..3 {
+            let before = inode();
+            let Some(conn) = self.reader()? else {
+                return Ok(None);
+            };
+            match f(&conn) {
+                Ok(out) => return Ok(Some(out)),
+                Err(_) if inode() != before => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unusable {
+            location: self.location(),
+            action: "read",
+            detail: "it was replaced three times while being read".into(),
+        })
+    }
+
+    /// Runs `f` on a scratch copy of the store, which replaces the store if `f` changed it
+    /// (`zero_old`: and zeroes the file it replaces). With `create`, a store that does not
+    /// exist is created (and initialised) first; without, `Ok(None)` when there is none.
+    fn writing<T>(
+        &self,
         create: bool,
-    ) -> Result<bool, StoreError> {
+        zero_old: bool,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        if let Ok(meta) = fs::metadata(&self.path)
+            && !meta.is_file()
+        {
+            // A folder, FIFO or device says so, as a read does.
+            return self.reader().map(|_| None);
+        }
+        let Some(mut locked) =
+            sqlite_file::lock(&self.path, create).map_err(|e| self.lock_err(e))?
+        else {
+            return Ok(None);
+        };
+        locked.clean_beside();
+        let scratch = locked.scratch().map_err(|e| self.io_err("written", e))?;
+        let conn = Connection::open_with_flags(
+            scratch.path(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.err(e))?;
+        // The copy is private and dropped on any failure: no journal is needed.
+        conn.query_row("PRAGMA journal_mode=OFF", [], |_| Ok(()))
+            .map_err(|e| self.err(e))?;
+        conn.execute_batch("PRAGMA synchronous=OFF; PRAGMA secure_delete=ON;")
+            .map_err(|e| self.err(e))?;
+        let initialised = if self.check_schema(&conn)? {
+            false
+        } else if create {
+            self.initialise(&conn)?;
+            true
+        } else {
+            return Ok(None);
+        };
+        let before = conn.total_changes();
+        let out = f(&conn)?;
+        let changed = initialised || conn.total_changes() != before;
+        conn.close().map_err(|(_, e)| self.err(e))?;
+        if changed {
+            locked
+                .commit(scratch, zero_old)
+                .map_err(|e| self.io_err("written", e))?;
+        }
+        Ok(Some(out))
+    }
+
+    /// Whether the store is initialised: `false` for an empty database (a new store), an
+    /// error for another program's database or another format.
+    fn check_schema(&self, conn: &Connection) -> Result<bool, StoreError> {
         let app_id: i64 = conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         if app_id == APPLICATION_ID {
-            return self.check_schema_version(conn).map(|()| true);
+            self.check_schema_version(conn)?;
+            return Ok(true);
         }
         let tables: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
@@ -192,42 +259,29 @@ impl SqliteStore {
                 detail: "a SQLite database of another program".into(),
             });
         }
-        if !create {
-            // An empty file: a store whose creation was interrupted. Nothing is in it.
-            return Ok(false);
-        }
-        // WAL is a property of the file, set once; it cannot change inside a transaction.
-        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
-            .map_err(|e| self.err(e))?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let app_id: i64 = tx
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        if app_id != APPLICATION_ID {
-            // Still uninitialised now that we hold the write lock: we initialise it.
-            tx.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
-            tx.execute_batch(SCHEMA_2).map_err(|e| self.err(e))?;
-            tx.execute(
-                "INSERT INTO meta (k, v) VALUES ('store_id', ?1)",
-                [new_store_id()],
-            )
-            .map_err(|e| self.err(e))?;
-            tx.execute_batch(&format!(
-                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
-            ))
-            .map_err(|e| self.err(e))?;
-        }
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(true)
+        Ok(false)
+    }
+
+    /// Makes an empty database a store: the schema, a new store id, the marks.
+    fn initialise(&self, conn: &Connection) -> Result<(), StoreError> {
+        conn.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
+        conn.execute_batch(SCHEMA_LOG).map_err(|e| self.err(e))?;
+        conn.execute(
+            "INSERT INTO meta (k, v) VALUES ('store_id', ?1)",
+            [new_store_id()],
+        )
+        .map_err(|e| self.err(e))?;
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        ))
+        .map_err(|e| self.err(e))
     }
 
     fn check_schema_version(&self, conn: &Connection) -> Result<(), StoreError> {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        if version == SCHEMA_VERSION || version == 1 {
+        if version == SCHEMA_VERSION || version == SCHEMA_VERSION_BEFORE_LOG {
             Ok(())
         } else {
             Err(StoreError::Foreign {
@@ -239,42 +293,134 @@ impl SqliteStore {
         }
     }
 
-    fn row_to_version(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
-        let action: String = row.get(2)?;
-        let version: i64 = row.get(1)?;
-        let restored_from: Option<i64> = row.get(3)?;
-        Ok(Record {
-            name: row.get(0)?,
-            version: u64::try_from(version).unwrap_or(0),
-            action: Action::parse(&action).unwrap_or(Action::Update),
-            restored_from: restored_from.and_then(|v| u64::try_from(v).ok()),
-            written_at_ms: row.get(4)?,
-            sealed: row.get(5)?,
-        })
+    fn latest_sql() -> String {
+        format!(
+            "SELECT {COLUMNS} FROM versions v WHERE version = \
+             (SELECT max(version) FROM versions WHERE name = v.name) ORDER BY name"
+        )
+    }
+
+    fn history_sql() -> String {
+        format!("SELECT {COLUMNS} FROM versions WHERE name = ?1 ORDER BY version")
     }
 
     fn query_versions(
         &self,
         sql: &str,
-        args: impl rusqlite::Params,
-    ) -> Result<Vec<Record>, StoreError> {
-        let rows = self.with_conn(false, |conn| {
-            let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map(args, |row| self.row_to_version(row))
-                .map_err(|e| self.err(e))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
-        })?;
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<ReadRecord>, StoreError> {
+        let rows = self.reading(|conn| self.query_in(conn, sql, args))?;
         Ok(rows.unwrap_or_default())
     }
 
-    fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-        conn.query_row("SELECT v FROM meta WHERE k = ?1", [key], |r| r.get(0))
-            .optional()
+    /// Every row `sql` selects ([`COLUMNS`]), decoded one by one.
+    fn query_in(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<ReadRecord>, StoreError> {
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(args, |row| {
+                let raw: RawRow = [
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                    row.get(8)?,
+                ];
+                Ok(decode_row(raw))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The identity, inside a transaction the caller holds.
+    fn identity_in(&self, tx: &Connection) -> Result<Option<Identity>, StoreError> {
+        let store_id = self.meta_text(tx, "store_id")?;
+        let key_fingerprint = self.meta_text(tx, "key_fingerprint")?;
+        let manifest = Self::meta(tx, "manifest").map_err(|e| self.err(e))?;
+        let Some(store_id) = store_id else {
+            // The id is written with the schema, in one transaction: a store without it but
+            // with anything else in it was altered.
+            let rows: i64 = tx
+                .query_row(
+                    "SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM versions)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            return if rows == 0 {
+                Ok(None)
+            } else {
+                Err(StoreError::Corrupt {
+                    location: self.location(),
+                    detail: "its store id was removed".into(),
+                })
+            };
+        };
+        Ok(Some(Identity {
+            store_id,
+            key_fingerprint,
+            manifest,
+        }))
+    }
+
+    /// Replaces the manifest if it is still `swap.expected`; a lost race is a conflict.
+    fn swap_manifest(
+        &self,
+        tx: &Connection,
+        name: &str,
+        swap: &ManifestSwap,
+    ) -> Result<(), StoreError> {
+        let current = Self::meta(tx, "manifest").map_err(|e| self.err(e))?;
+        if current != swap.expected {
+            return Err(StoreError::Conflict {
+                name: name.to_string(),
+            });
+        }
+        let text = String::from_utf8_lossy(&swap.new);
+        tx.execute(
+            "INSERT INTO meta (k, v) VALUES ('manifest', ?1) ON CONFLICT (k) DO UPDATE SET v = ?1",
+            [text.as_ref()],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A `meta` value, whatever type the file holds it as (text, or bytes if edited).
+    fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+        use rusqlite::types::Value;
+        let value: Option<Value> = conn
+            .query_row("SELECT v FROM meta WHERE k = ?1", [key], |r| r.get(0))
+            .optional()?;
+        Ok(value.map(|v| match v {
+            Value::Text(t) => t.into_bytes(),
+            Value::Blob(b) => b,
+            Value::Integer(i) => i.to_string().into_bytes(),
+            Value::Real(r) => r.to_string().into_bytes(),
+            Value::Null => Vec::new(),
+        }))
+    }
+
+    /// A `meta` value that must be text (the store id, the key fingerprint).
+    fn meta_text(&self, conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+        match Self::meta(conn, key).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt {
+                    location: self.location(),
+                    detail: format!("its {} is not text", key.replace('_', " ")),
+                }),
+        }
     }
 }
-
-const COLUMNS: &str = "name, version, action, restored_from, written_at_ms, sealed";
 
 impl Store for SqliteStore {
     fn location(&self) -> String {
@@ -282,54 +428,57 @@ impl Store for SqliteStore {
     }
 
     fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError> {
-        let identity = self.with_conn(create, |conn| {
-            let store_id = Self::meta(conn, "store_id").map_err(|e| self.err(e))?;
-            let key_fingerprint = Self::meta(conn, "key_fingerprint").map_err(|e| self.err(e))?;
-            Ok(store_id.map(|store_id| Identity {
-                store_id,
-                key_fingerprint,
-            }))
-        })?;
+        let identity = if create {
+            self.writing(true, false, |conn| self.identity_in(conn))?
+        } else {
+            self.reading(|conn| self.identity_in(conn))?
+        };
         Ok(identity.flatten())
     }
 
-    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError> {
+    fn read(&self) -> Result<Option<Snapshot>, StoreError> {
+        // One immutable file: the manifest and the records of one moment.
+        let snapshot = self.reading(|conn| {
+            let Some(identity) = self.identity_in(conn)? else {
+                return Ok(None);
+            };
+            let records = self.query_in(conn, ALL_SQL, [])?;
+            Ok(Some(Snapshot { identity, records }))
+        })?;
+        Ok(snapshot.flatten())
+    }
+
+    fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM versions WHERE name = ?1 ORDER BY version DESC LIMIT 1");
-        Ok(self.query_versions(&sql, [name])?.pop())
+        Ok(self.query_versions(&sql, &[&name])?.pop())
     }
 
-    fn list_latest(&self) -> Result<Vec<Record>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM versions v WHERE version = \
-             (SELECT max(version) FROM versions WHERE name = v.name) ORDER BY name"
-        );
-        self.query_versions(&sql, [])
+    fn list_latest(&self) -> Result<Vec<ReadRecord>, StoreError> {
+        self.query_versions(&Self::latest_sql(), &[])
     }
 
-    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM versions WHERE name = ?1 ORDER BY version");
-        self.query_versions(&sql, [name])
+    fn history(&self, name: &str) -> Result<Vec<ReadRecord>, StoreError> {
+        self.query_versions(&Self::history_sql(), &[&name])
     }
 
-    fn all_versions(&self) -> Result<Vec<Record>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM versions ORDER BY name, version");
-        self.query_versions(&sql, [])
+    fn all_versions(&self) -> Result<Vec<ReadRecord>, StoreError> {
+        self.query_versions(ALL_SQL, &[])
     }
 
-    fn append_logged(
+    fn append_all_logged(
         &self,
-        expected: u64,
-        version: &Record,
+        batch: &[(u64, &Record)],
         key_fingerprint: &str,
+        manifest: &ManifestSwap,
         log: Option<&LogRecord>,
     ) -> Result<(), StoreError> {
-        self.with_conn(true, |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| self.err(e))?;
-            self.upgrade(&tx)?;
-            match Self::meta(&tx, "key_fingerprint").map_err(|e| self.err(e))? {
+        let Some((_, first)) = batch.first() else {
+            return Ok(());
+        };
+        self.writing(true, false, |conn| {
+            self.upgrade(conn)?;
+            match self.meta_text(conn, "key_fingerprint")? {
                 Some(fp) if fp != key_fingerprint => {
                     return Err(StoreError::KeyMismatch {
                         location: self.location(),
@@ -339,64 +488,73 @@ impl Store for SqliteStore {
                 }
                 Some(_) => {}
                 None => {
-                    tx.execute(
+                    conn.execute(
                         "INSERT INTO meta (k, v) VALUES ('key_fingerprint', ?1)",
                         [key_fingerprint],
                     )
                     .map_err(|e| self.err(e))?;
                 }
             }
-            let latest: Option<i64> = tx
-                .query_row(
-                    "SELECT max(version) FROM versions WHERE name = ?1",
-                    [&version.name],
-                    |r| r.get(0),
+            // One write: an entry sees the rows the earlier entries inserted, and a failed
+            // condition leaves the store file as it was.
+            for (expected, record) in batch {
+                let conflict = || StoreError::Conflict {
+                    name: record.name.clone(),
+                };
+                if Some(record.version) != expected.checked_add(1) {
+                    return Err(conflict());
+                }
+                let latest: rusqlite::types::Value = conn
+                    .query_row(
+                        "SELECT max(version) FROM versions WHERE name = ?1",
+                        [&record.name],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| self.err(e))?;
+                let latest = match latest {
+                    rusqlite::types::Value::Null => 0,
+                    rusqlite::types::Value::Integer(v) => u64::try_from(v).unwrap_or(u64::MAX),
+                    _ => u64::MAX,
+                };
+                if latest != *expected {
+                    return Err(conflict());
+                }
+                let row = encode_row(record);
+                conn.execute(
+                    &format!(
+                        "INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    ),
+                    params![
+                        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]
+                    ],
                 )
                 .map_err(|e| self.err(e))?;
-            let latest = latest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
-            if latest != expected || version.version != expected + 1 {
-                return Err(StoreError::Conflict {
-                    name: version.name.clone(),
-                });
             }
-            let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-            tx.execute(
-                &format!("INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                params![
-                    version.name,
-                    to_i64(version.version),
-                    version.action.as_str(),
-                    version.restored_from.map(to_i64),
-                    version.written_at_ms,
-                    version.sealed,
-                ],
-            )
-            .map_err(|e| self.err(e))?;
+            self.swap_manifest(conn, &first.name, manifest)?;
             if let Some(entry) = log {
-                self.add_log_entry(&tx, entry)?;
+                self.add_log_entry(conn, entry)?;
             }
-            tx.commit().map_err(|e| self.err(e))
+            Ok(())
         })?;
         Ok(())
     }
 
-    fn purge_logged(&self, name: &str, log: Option<&LogRecord>) -> Result<usize, StoreError> {
-        let removed = self.with_conn(false, |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| self.err(e))?;
-            self.upgrade(&tx)?;
-            let n = tx
+    fn purge_logged(
+        &self,
+        name: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<usize, StoreError> {
+        // The file replaced is zeroed too: the purged ciphertext stays nowhere in it.
+        let removed = self.writing(false, true, |conn| {
+            self.upgrade(conn)?;
+            self.swap_manifest(conn, name, manifest)?;
+            let n = conn
                 .execute("DELETE FROM versions WHERE name = ?1", [name])
                 .map_err(|e| self.err(e))?;
             if let Some(entry) = log {
-                self.add_log_entry(&tx, entry)?;
+                self.add_log_entry(conn, entry)?;
             }
-            tx.commit().map_err(|e| self.err(e))?;
-            // Move the zeroed pages into the main file and empty the WAL, so the purged
-            // ciphertext does not linger in old WAL frames. Best effort: a concurrent reader
-            // may keep the WAL alive a little longer.
-            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
             Ok(n)
         })?;
         Ok(removed.unwrap_or(0))
@@ -426,70 +584,5 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::suite;
-
-    fn fresh() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::new(dir.path().join("data/credentials.db"));
-        (dir, store)
-    }
-
-    /// The shared suites run in `crate::suite`; this is what only a file can show.
-    #[test]
-    fn reading_creates_no_file() {
-        let (_d, s) = fresh();
-        suite::empty_store_has_nothing(&s);
-        assert!(!s.path.exists(), "reading creates nothing");
-        assert!(s.identity(false).unwrap().is_none());
-    }
-
-    #[test]
-    fn an_empty_store_file_reads_as_empty_and_is_initialised_by_a_write() {
-        let (_d, s) = fresh();
-        fs::create_dir_all(s.path.parent().unwrap()).unwrap();
-        fs::write(&s.path, b"").unwrap();
-        suite::empty_store_has_nothing(&s);
-        let s = SqliteStore::new(s.path.clone());
-        assert!(s.identity(false).unwrap().is_none());
-        assert!(s.identity(true).unwrap().is_some());
-    }
-
-    #[test]
-    fn store_files_are_private() {
-        use std::os::unix::fs::MetadataExt;
-        let (_d, s) = fresh();
-        s.identity(true).unwrap();
-        assert_eq!(fs::metadata(&s.path).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(
-            fs::metadata(s.path.parent().unwrap()).unwrap().mode() & 0o777,
-            0o700
-        );
-    }
-
-    #[test]
-    fn foreign_files_are_refused_and_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let text = dir.path().join("notes.txt");
-        fs::write(
-            &text,
-            b"these are not credentials, just a text file of some length....",
-        )
-        .unwrap();
-        let err = SqliteStore::new(text.clone()).identity(true).unwrap_err();
-        assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
-        assert_eq!(
-            fs::read(&text).unwrap(),
-            b"these are not credentials, just a text file of some length...."
-        );
-
-        let other = dir.path().join("other.db");
-        let conn = Connection::open(&other).unwrap();
-        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
-            .unwrap();
-        drop(conn);
-        let err = SqliteStore::new(other).identity(true).unwrap_err();
-        assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
-    }
-}
+#[path = "sqlite_tests.rs"]
+mod tests;

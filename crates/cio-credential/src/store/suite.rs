@@ -1,106 +1,230 @@
 //! The contract every backend must keep, as checks on a fresh store. `crate::suite` runs
 //! them on every backend (memory, SQLite, etcd); a backend's own tests may run them too.
+//!
+//! A backend keeps bytes: these checks write records whose fields have the right shape
+//! (a sealed value and MACs of real lengths) but mean nothing, and manifests that are
+//! arbitrary bytes; what they mean is checked above the backend.
 
-use super::{Action, LogRecord, Record, Store, StoreError};
+use super::{Action, LogRecord, ManifestSwap, ReadRecord, Record, Store, StoreError};
 
-fn record(name: &str, v: u64, action: Action, sealed: Option<&[u8]>) -> Record {
+/// A record of `name` at version `v` whose sealed value starts with `tag` (padded to the
+/// length of a real one), or a removal.
+pub fn record(name: &str, v: u64, action: Action, tag: Option<&[u8]>) -> Record {
     Record {
         name: name.to_string(),
         version: v,
         action,
         restored_from: None,
         written_at_ms: 1_700_000_000_000 + v as i64,
-        sealed: sealed.map(<[u8]>::to_vec),
+        sealed: tag.map(|t| {
+            let mut sealed = t.to_vec();
+            sealed.resize(48.max(t.len()), 0);
+            sealed
+        }),
+        seq: v,
+        prev_mac: if v == 1 { Vec::new() } else { vec![1; 32] },
+        mac: vec![2; 32],
     }
+}
+
+/// The first `n` bytes of a read record's sealed value (its tag).
+pub fn tag(read: &ReadRecord, n: usize) -> Option<Vec<u8>> {
+    let record = read.as_ref().expect("the record decodes");
+    record.sealed.as_ref().map(|s| s[..n].to_vec())
+}
+
+/// A manifest swap from the store's current manifest to a new one of its own.
+pub fn swap(store: &dyn Store) -> ManifestSwap {
+    let expected = store
+        .identity(false)
+        .expect("the store answers")
+        .and_then(|i| i.manifest);
+    let mut new = expected.clone().unwrap_or_default();
+    new.push(b'+');
+    ManifestSwap { expected, new }
+}
+
+/// Appends with the current manifest swapped.
+pub fn append(
+    store: &dyn Store,
+    expected: u64,
+    record: &Record,
+    fingerprint: &str,
+) -> Result<(), StoreError> {
+    store.append(expected, record, fingerprint, &swap(store))
 }
 
 pub fn empty_store_has_nothing(store: &dyn Store) {
     assert!(store.latest("cio_aws_access_key").unwrap().is_none());
     assert!(store.list_latest().unwrap().is_empty());
     assert!(store.history("cio_aws_access_key").unwrap().is_empty());
+    assert!(store.read().unwrap().is_none());
 }
 
 pub fn identity_is_stable(store: &dyn Store) {
     let a = store.identity(true).unwrap().unwrap();
     let b = store.identity(true).unwrap().unwrap();
     assert_eq!(a, b);
-    assert_eq!(a.key_fingerprint, None);
-    store
-        .append(0, &record("n", 1, Action::Create, Some(b"x")), "fp1")
-        .unwrap();
+    assert_eq!((a.key_fingerprint, a.manifest), (None, None));
+    append(store, 0, &record("n", 1, Action::Create, Some(b"x")), "fp1").unwrap();
     let c = store.identity(false).unwrap().unwrap();
     assert_eq!(c.store_id, a.store_id);
     assert_eq!(c.key_fingerprint.as_deref(), Some("fp1"));
+    assert_eq!(c.manifest.as_deref(), Some(&b"+"[..]));
 }
 
 pub fn append_is_conditional(store: &dyn Store) {
     store.identity(true).unwrap();
     let n = "cio_minio_access_key";
-    store
-        .append(0, &record(n, 1, Action::Create, Some(b"a")), "fp")
-        .unwrap();
+    append(store, 0, &record(n, 1, Action::Create, Some(b"a")), "fp").unwrap();
     // A second writer that also saw "no version" loses.
+    let err = append(store, 0, &record(n, 1, Action::Create, Some(b"b")), "fp").unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    append(store, 1, &record(n, 2, Action::Update, Some(b"c")), "fp").unwrap();
+    let err = append(store, 1, &record(n, 2, Action::Update, Some(b"d")), "fp").unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }));
+    // A writer that read an earlier manifest loses, even for another name.
+    let stale = ManifestSwap {
+        expected: Some(b"+".to_vec()),
+        new: b"stale".to_vec(),
+    };
     let err = store
-        .append(0, &record(n, 1, Action::Create, Some(b"b")), "fp")
+        .append(
+            0,
+            &record("other", 1, Action::Create, Some(b"e")),
+            "fp",
+            &stale,
+        )
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
-    store
-        .append(1, &record(n, 2, Action::Update, Some(b"c")), "fp")
-        .unwrap();
+    assert!(store.latest("other").unwrap().is_none());
+    let latest = store.latest(n).unwrap().unwrap();
+    assert_eq!(latest.as_ref().unwrap().version, 2);
+    assert_eq!(tag(&latest, 1).as_deref(), Some(&b"c"[..]));
+    let history = store.history(n).unwrap();
+    let versions: Vec<u64> = history
+        .iter()
+        .map(|r| r.as_ref().unwrap().version)
+        .collect();
+    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(tag(&history[0], 1).as_deref(), Some(&b"a"[..]));
+    // Records come back as they were written, field for field.
+    assert_eq!(
+        history[1].as_ref().unwrap(),
+        &record(n, 2, Action::Update, Some(b"c"))
+    );
+    let snapshot = store.read().unwrap().unwrap();
+    assert_eq!(snapshot.records, history);
+    assert_eq!(snapshot.identity.manifest.as_deref(), Some(&b"++"[..]));
+}
+
+pub fn append_all_is_all_or_nothing(store: &dyn Store) {
+    store.identity(true).unwrap();
+    append(store, 0, &record("b", 1, Action::Create, Some(b"b1")), "fp").unwrap();
+    // "b" already has version 1: the whole batch is refused, "a" included.
+    let (a1, b1) = (
+        record("a", 1, Action::Create, Some(b"a1")),
+        record("b", 1, Action::Create, Some(b"x")),
+    );
     let err = store
-        .append(1, &record(n, 2, Action::Update, Some(b"d")), "fp")
+        .append_all(&[(0, &a1), (0, &b1)], "fp", &swap(store))
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict { name } if name == "b"),
+        "{err:?}"
+    );
+    assert!(store.latest("a").unwrap().is_none());
+    // Several versions of one name and one of another, at once.
+    let (a2, b2, b3) = (
+        record("a", 2, Action::Update, Some(b"a2")),
+        record("b", 2, Action::Update, Some(b"b2")),
+        record("b", 3, Action::Update, Some(b"b3")),
+    );
+    store
+        .append_all(
+            &[(0, &a1), (1, &b2), (1, &a2), (2, &b3)],
+            "fp",
+            &swap(store),
+        )
+        .unwrap();
+    let history = |n| {
+        store
+            .history(n)
+            .unwrap()
+            .into_iter()
+            .map(|v| tag(&v, 2).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(history("a"), [b"a1".to_vec(), b"a2".to_vec()]);
+    assert_eq!(
+        history("b"),
+        [b"b1".to_vec(), b"b2".to_vec(), b"b3".to_vec()]
+    );
+    // A batch whose versions do not follow each other is refused before anything.
+    let err = store
+        .append_all(&[(2, &a2)], "fp", &swap(store))
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }));
-    let latest = store.latest(n).unwrap().unwrap();
-    assert_eq!(
-        (latest.version, latest.sealed.as_deref()),
-        (2, Some(&b"c"[..]))
-    );
-    let history = store.history(n).unwrap();
-    assert_eq!(
-        history.iter().map(|v| v.version).collect::<Vec<_>>(),
-        vec![1, 2]
-    );
-    assert_eq!(history[0].sealed.as_deref(), Some(&b"a"[..]));
+    // A manifest that moved meanwhile: refused, nothing appended.
+    let a3 = record("a", 3, Action::Update, Some(b"a3"));
+    let stale = ManifestSwap {
+        expected: Some(b"not the manifest".to_vec()),
+        new: b"x".to_vec(),
+    };
+    let err = store.append_all(&[(2, &a3)], "fp", &stale).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    // Another key: refused, nothing appended.
+    let err = store
+        .append_all(&[(2, &a3)], "other", &swap(store))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::KeyMismatch { .. }), "{err:?}");
+    assert_eq!(store.latest("a").unwrap().unwrap().unwrap().version, 2);
 }
 
 pub fn other_keys_are_refused(store: &dyn Store) {
     store.identity(true).unwrap();
-    store
-        .append(0, &record("a", 1, Action::Create, Some(b"x")), "fp1")
-        .unwrap();
-    let err = store
-        .append(0, &record("b", 1, Action::Create, Some(b"y")), "fp2")
-        .unwrap_err();
+    append(store, 0, &record("a", 1, Action::Create, Some(b"x")), "fp1").unwrap();
+    let err = append(store, 0, &record("b", 1, Action::Create, Some(b"y")), "fp2").unwrap_err();
     assert!(matches!(err, StoreError::KeyMismatch { .. }), "{err:?}");
     assert!(store.latest("b").unwrap().is_none());
 }
 
 pub fn removes_are_versions_and_purge_destroys(store: &dyn Store) {
     store.identity(true).unwrap();
-    store
-        .append(0, &record("a", 1, Action::Create, Some(b"x")), "fp")
-        .unwrap();
-    store
-        .append(1, &record("a", 2, Action::Remove, None), "fp")
-        .unwrap();
-    store
-        .append(0, &record("b", 1, Action::Create, Some(b"y")), "fp")
-        .unwrap();
+    append(store, 0, &record("a", 1, Action::Create, Some(b"x")), "fp").unwrap();
+    append(store, 1, &record("a", 2, Action::Remove, None), "fp").unwrap();
+    append(store, 0, &record("b", 1, Action::Create, Some(b"y")), "fp").unwrap();
     let latest = store.list_latest().unwrap();
     assert_eq!(
         latest
             .iter()
+            .map(|r| r.as_ref().unwrap())
             .map(|v| (v.name.as_str(), v.version, v.is_live()))
             .collect::<Vec<_>>(),
         vec![("a", 2, false), ("b", 1, true)]
     );
+    let snapshot = store.read().unwrap().unwrap();
+    assert_eq!(snapshot.records, store.all_versions().unwrap());
     assert_eq!(store.all_versions().unwrap().len(), 3);
-    assert_eq!(store.purge("a").unwrap(), 2);
+    // A purge with a stale manifest destroys nothing.
+    let stale = ManifestSwap {
+        expected: None,
+        new: b"stale".to_vec(),
+    };
+    assert!(matches!(
+        store.purge("a", &stale),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(store.history("a").unwrap().len(), 2);
+    assert_eq!(store.purge("a", &swap(store)).unwrap(), 2);
     assert!(store.latest("a").unwrap().is_none());
     assert!(store.history("a").unwrap().is_empty());
-    assert_eq!(store.purge("a").unwrap(), 0);
+    assert_eq!(store.purge("a", &swap(store)).unwrap(), 0);
     assert!(store.latest("b").unwrap().is_some());
+    assert_eq!(
+        store.identity(false).unwrap().unwrap().manifest.as_deref(),
+        Some(&b"+++++"[..])
+    );
 }
 
 pub fn concurrent_appends_lose_nothing(make: impl Fn() -> Box<dyn Store> + Sync) {
@@ -112,9 +236,12 @@ pub fn concurrent_appends_lose_nothing(make: impl Fn() -> Box<dyn Store> + Sync)
                 let store = make();
                 for i in 0..10u8 {
                     loop {
-                        let latest = store.latest("same").unwrap().map_or(0, |v| v.version);
+                        let latest = store
+                            .latest("same")
+                            .unwrap()
+                            .map_or(0, |v| v.unwrap().version);
                         let v = record("same", latest + 1, Action::Update, Some(&[t, i]));
-                        match store.append(latest, &v, "fp") {
+                        match append(&*store, latest, &v, "fp") {
                             Ok(()) => break,
                             Err(StoreError::Conflict { .. }) => continue,
                             Err(e) => panic!("{e}"),
@@ -126,7 +253,7 @@ pub fn concurrent_appends_lose_nothing(make: impl Fn() -> Box<dyn Store> + Sync)
     });
     let history = make().history("same").unwrap();
     assert_eq!(history.len(), 80);
-    let mut writes: Vec<Vec<u8>> = history.into_iter().filter_map(|v| v.sealed).collect();
+    let mut writes: Vec<Vec<u8>> = history.iter().filter_map(|v| tag(v, 2)).collect();
     writes.sort();
     writes.dedup();
     assert_eq!(writes.len(), 80, "every write is kept exactly once");
@@ -149,35 +276,32 @@ pub fn log_entries_go_in_with_their_change_or_not_at_all(store: &dyn Store) {
         assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     }
     let n = "cio_aws_access_key";
+    let first = record(n, 1, Action::Create, Some(b"a"));
     store
-        .append_logged(
-            0,
-            &record(n, 1, Action::Create, Some(b"a")),
-            "fp",
-            Some(&entry(2)),
-        )
+        .append_all_logged(&[(0, &first)], "fp", &swap(store), Some(&entry(2)))
         .unwrap();
     // A change whose entry lost the race is not made either.
+    let second = record(n, 2, Action::Update, Some(b"b"));
     let err = store
-        .append_logged(
-            1,
-            &record(n, 2, Action::Update, Some(b"b")),
-            "fp",
-            Some(&entry(2)),
-        )
+        .append_all_logged(&[(1, &second)], "fp", &swap(store), Some(&entry(2)))
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
-    assert_eq!(store.latest(n).unwrap().unwrap().version, 1);
-    let err = store.purge_logged(n, Some(&entry(2))).unwrap_err();
+    assert_eq!(store.latest(n).unwrap().unwrap().unwrap().version, 1);
+    let err = store
+        .purge_logged(n, &swap(store), Some(&entry(2)))
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     assert!(store.latest(n).unwrap().is_some(), "nothing purged");
-    assert_eq!(store.purge_logged(n, Some(&entry(3))).unwrap(), 1);
+    assert_eq!(
+        store
+            .purge_logged(n, &swap(store), Some(&entry(3)))
+            .unwrap(),
+        1
+    );
     assert_eq!(store.log().unwrap(), vec![entry(1), entry(2), entry(3)]);
     assert_eq!(store.log_tail().unwrap(), Some(entry(3)));
     // Unlogged changes (migration copies records) leave the log alone.
-    store
-        .append(0, &record("b", 1, Action::Create, Some(b"c")), "fp")
-        .unwrap();
+    append(store, 0, &record("b", 1, Action::Create, Some(b"c")), "fp").unwrap();
     assert_eq!(store.log().unwrap().len(), 3);
 }
 

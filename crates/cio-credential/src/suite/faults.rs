@@ -111,7 +111,7 @@ fn an_unreachable_store_fails_every_command_and_loses_nothing() {
     assert_eq!((entry.version, entry.value.expose()), (1, "minio"));
 }
 
-/// A damaged value stops only what needs it: the listing and the other sets still work.
+/// A damaged record stops only what needs it: the listing and the other sets still work.
 #[test]
 fn a_damaged_record_is_named_and_stops_only_its_own_set() {
     let dir = tempfile::tempdir().unwrap();
@@ -123,9 +123,11 @@ fn a_damaged_record_is_named_and_stops_only_its_own_set() {
     assert!(store.damage("cio_minio_secret_key", 1));
 
     let err = c.get(name("cio_minio_secret_key")).unwrap_err();
-    assert!(matches!(err, Error::DoesNotOpen(_)), "{err:?}");
+    assert!(matches!(err, Error::Damaged { .. }), "{err:?}");
     assert!(err.to_string().contains("cio_minio_secret_key"), "{err}");
-    assert_eq!(c.listing().unwrap().credentials().len(), 5);
+    let listing = c.listing().unwrap();
+    assert_eq!(listing.credentials().len(), 4, "all but the damaged one");
+    assert!(!listing.contains(name("cio_minio_secret_key")));
     let aws = SetFilter {
         provider: Some(Provider::Aws),
         ..SetFilter::default()
@@ -139,7 +141,7 @@ fn a_damaged_record_is_named_and_stops_only_its_own_set() {
     };
     assert!(matches!(
         c.sets(&minio, Purpose::Check),
-        Err(Error::DoesNotOpen(_))
+        Err(Error::Damaged { .. })
     ));
 }
 

@@ -1,27 +1,45 @@
-//! `cio credential validate`: checks a set of four credentials, offline and against the real
-//! object storage, and returns a typed report the binary renders (text or `--json`).
+//! `cio credential validate`: checks a set of credentials, offline and against the real object
+//! storage, and returns a typed report the binary renders (text or `--json`).
 //!
 //! Rules:
-//! - the steps run in [`Step`] order; a step that fails marks every later step
+//! - the steps run in [`Step`] order, declared once ([`Step::ALL`]) and kept by the step
+//!   functions' types (each takes what the one before produced) and by the report, which
+//!   refuses an earlier step after a later one; a step that fails marks every later step
 //!   [`Status::Skipped`], so the first failure is the one to fix;
 //! - offline runs completeness and value rules only; the rest is `Skipped` with code `offline`;
 //! - every [`Check`] has a stable machine `code` and a one-line `detail` that says what to
 //!   do; a detail never contains a key, secret or password (the repository URL is not secret);
+//! - live checks ask what restic 0.14 asks, the way it asks (its S3 library minio-go v7.0.34
+//!   and Go's HTTP transport): region, proxies, CA certificate, key search; `ok` means restic
+//!   under `cio credential exec` works;
 //! - nothing hangs: each set has one deadline ([`Options::timeout`]) over all its network
 //!   work; a request is tried once (no retries); sets are checked concurrently;
 //! - credentials are given to the S3 client directly: no environment, profile or default
 //!   credential chain is ever read.
 
 mod endpoint;
-mod live;
+mod failure;
+mod net;
 mod offline;
+mod password;
+mod region;
+mod report;
+mod s3;
+mod steps;
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+pub use net::proxy::{ProxyEnv, ProxyError};
+pub use net::tls::{CaCertError, parse_cacert};
+pub use report::{Check, SetReport, Status, Step};
 
 use crate::catalog::SetId;
 use crate::sets::SetValues;
+use report::Report;
+
+/// The variable restic reads a key hint from (the id, or its first digits, of the key file
+/// to try first); validate honours it the same way.
+pub const KEY_HINT_VARIABLE: &str = "RESTIC_KEY_HINT";
 
 /// How to validate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,206 +48,43 @@ pub struct Options {
     pub offline: bool,
     /// The longest a set's network checks may take, all together.
     pub timeout: Duration,
-    /// Also write and delete a small probe object (proves the key may back up).
+    /// Also check what `restic init` and `restic backup` need: the bucket check of init, and
+    /// writing and deleting a small probe object.
     pub write_check: bool,
+    /// The proxy variables restic would see ([`ProxyEnv::from_env`] for this process's).
+    pub proxies: ProxyEnv,
+    /// The key hint restic would see (`RESTIC_KEY_HINT`).
+    pub key_hint: Option<String>,
 }
 
 impl Default for Options {
+    /// Ten seconds, no write check, no proxy, no key hint.
     fn default() -> Self {
         Options {
             offline: false,
             timeout: Duration::from_secs(10),
             write_check: false,
+            proxies: ProxyEnv::default(),
+            key_hint: None,
         }
     }
 }
 
-/// The steps of a validation, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    /// All four names of the set exist.
-    Completeness,
-    /// Each value follows the catalog's rules.
-    Rules,
-    /// The repository's host resolves, accepts a connection, completes TLS and answers HTTP.
-    Endpoint,
-    /// The server accepts the access key and the signature made with the secret key.
-    Credentials,
-    /// The bucket exists, in the region the requests go to.
-    Bucket,
-    /// The key may list and read (and with `write_check`, write and delete).
-    Permissions,
-    /// A restic repository (its `config`) is at the URL.
-    Repository,
-    /// The password opens one of the repository's key files.
-    Password,
-    /// What the repository holds.
-    Summary,
-}
-
-impl Step {
-    pub const ALL: [Step; 9] = [
-        Step::Completeness,
-        Step::Rules,
-        Step::Endpoint,
-        Step::Credentials,
-        Step::Bucket,
-        Step::Permissions,
-        Step::Repository,
-        Step::Password,
-        Step::Summary,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Completeness => "completeness",
-            Step::Rules => "rules",
-            Step::Endpoint => "endpoint",
-            Step::Credentials => "credentials",
-            Step::Bucket => "bucket",
-            Step::Permissions => "permissions",
-            Step::Repository => "repository",
-            Step::Password => "password",
-            Step::Summary => "summary",
+impl Options {
+    /// [`Options::default`] with the proxy variables and key hint of this process's
+    /// environment: what restic run from here would see.
+    pub fn from_env() -> Options {
+        Options {
+            proxies: ProxyEnv::from_env(),
+            key_hint: std::env::var(KEY_HINT_VARIABLE)
+                .ok()
+                .filter(|h| !h.is_empty()),
+            ..Options::default()
         }
     }
 }
 
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Ok,
-    /// Works, but probably not what the administrator wants.
-    Warn,
-    Fail,
-    /// Not run: offline, or an earlier step failed.
-    Skipped,
-}
-
-/// One line of the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    pub step: Step,
-    pub status: Status,
-    /// A stable machine code (`ok`, `incomplete`, `wrong_password`, ...).
-    pub code: &'static str,
-    /// One line that says what was found and what to do. Never a secret value.
-    pub detail: String,
-}
-
-impl Check {
-    pub(crate) fn ok(step: Step, detail: impl Into<String>) -> Check {
-        Check::new(step, Status::Ok, "ok", detail)
-    }
-
-    pub(crate) fn fail(step: Step, code: &'static str, detail: impl Into<String>) -> Check {
-        Check::new(step, Status::Fail, code, detail)
-    }
-
-    pub(crate) fn new(
-        step: Step,
-        status: Status,
-        code: &'static str,
-        detail: impl Into<String>,
-    ) -> Check {
-        Check {
-            step,
-            status,
-            code,
-            detail: detail.into(),
-        }
-    }
-}
-
-/// The report of one set: its checks in step order (the rules step may hold several).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SetReport {
-    pub set: SetId,
-    pub checks: Vec<Check>,
-    /// How long the set's checks took, in milliseconds.
-    pub duration_ms: u64,
-}
-
-impl SetReport {
-    /// The worst status of any check, ignoring `Skipped`: `Fail`, else `Warn`, else `Ok`.
-    pub fn status(&self) -> Status {
-        self.checks
-            .iter()
-            .map(|c| c.status)
-            .filter(|s| *s != Status::Skipped)
-            .max()
-            .unwrap_or(Status::Ok)
-    }
-
-    /// No check failed.
-    pub fn passed(&self) -> bool {
-        self.status() != Status::Fail
-    }
-
-    /// The first check of `step`.
-    pub fn check(&self, step: Step) -> Option<&Check> {
-        self.checks.iter().find(|c| c.step == step)
-    }
-}
-
-/// Collects checks and marks the steps left when the run stops.
-pub(crate) struct Report {
-    set: SetId,
-    pub(crate) checks: Vec<Check>,
-    started: std::time::Instant,
-}
-
-impl Report {
-    fn new(set: SetId) -> Report {
-        Report {
-            set,
-            checks: Vec::new(),
-            started: std::time::Instant::now(),
-        }
-    }
-
-    /// Adds a check; `true` when the run may go on (it did not fail).
-    pub(crate) fn push(&mut self, check: Check) -> bool {
-        let go_on = check.status != Status::Fail;
-        self.checks.push(check);
-        go_on
-    }
-
-    /// Marks every step after the last one reported as skipped, with this code and detail.
-    pub(crate) fn skip_rest(&mut self, code: &'static str, detail: &str) {
-        let last = self.checks.last().map(|c| c.step);
-        for step in Step::ALL {
-            if last.is_none_or(|l| step > l) {
-                self.checks
-                    .push(Check::new(step, Status::Skipped, code, detail));
-            }
-        }
-    }
-
-    fn finish(mut self) -> SetReport {
-        let failed = self.checks.iter().any(|c| c.status == Status::Fail);
-        if failed {
-            self.skip_rest("skipped", "not checked: fix the failure above first");
-        } else {
-            self.skip_rest("skipped", "not checked");
-        }
-        SetReport {
-            set: self.set,
-            checks: self.checks,
-            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        }
-    }
-}
-
-/// Validates one set's values.
+/// Validates one set.
 pub async fn check_set(values: &SetValues, opts: &Options) -> SetReport {
     let set = values.set;
     let mut report = Report::new(set);
@@ -240,7 +95,7 @@ pub async fn check_set(values: &SetValues, opts: &Options) -> SetReport {
         report.skip_rest("offline", "not checked offline");
         return report.finish();
     }
-    live::check(set, values, opts, &mut report).await;
+    steps::run(set, &values, opts, &mut report).await;
     report.finish()
 }
 
@@ -256,7 +111,7 @@ pub async fn check_sets(sets: Vec<SetValues>, opts: &Options) -> Vec<SetReport> 
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((index, report)) => reports[index] = Some(report),
-            // A panic in a check is a bug; report it on the set rather than lose the others.
+            // A panic in a check is a bug: let it surface.
             Err(e) => {
                 if e.is_panic() {
                     std::panic::resume_unwind(e.into_panic());
@@ -298,6 +153,7 @@ pub fn validate_set(values: &SetValues, opts: &Options) -> SetReport {
 /// [`check_sets`] for callers without an async runtime (the binary): the sets are checked
 /// concurrently. Must not be called from inside a tokio runtime.
 pub fn validate_sets(sets: Vec<SetValues>, opts: &Options) -> Vec<SetReport> {
+    let ids: Vec<SetId> = sets.iter().map(|values| values.set).collect();
     match runtime(opts) {
         Ok(rt) => {
             let reports = rt.block_on(check_sets(sets, opts));
@@ -306,10 +162,7 @@ pub fn validate_sets(sets: Vec<SetValues>, opts: &Options) -> Vec<SetReport> {
             rt.shutdown_background();
             reports
         }
-        Err(e) => sets
-            .iter()
-            .map(|values| runtime_failure(values.set, &e))
-            .collect(),
+        Err(e) => ids.iter().map(|set| runtime_failure(*set, &e)).collect(),
     }
 }
 

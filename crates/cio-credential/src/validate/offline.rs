@@ -2,7 +2,7 @@
 //! catalog's rules.
 
 use super::{Check, Report, Status, Step};
-use crate::catalog::{Allow, RepoUrl, check_value};
+use crate::catalog::{Allow, Field, RepoUrl, check_value};
 use crate::secret::SecretValue;
 use crate::sets::SetValues;
 
@@ -12,6 +12,8 @@ pub(super) struct Values<'a> {
     pub access_key: &'a SecretValue,
     pub secret_key: &'a SecretValue,
     pub password: &'a SecretValue,
+    pub region: Option<&'a str>,
+    pub cacert: Option<&'a SecretValue>,
 }
 
 /// Runs completeness and rules into `report`; `Some` when the live steps may run.
@@ -47,10 +49,24 @@ pub(super) fn check<'a>(values: &'a SetValues, report: &mut Report) -> Option<Va
 
     let mut any_problem = false;
     let mut failed = false;
-    for (name, value) in names.iter().zip([repo, access_key, secret_key, password]) {
+    // The optional region and CA certificate follow their rules too, when they exist.
+    let optional = [
+        (Field::Region, values.region.as_ref()),
+        (Field::Cacert, values.cacert.as_ref()),
+    ];
+    let checked = names
+        .iter()
+        .copied()
+        .zip([repo, access_key, secret_key, password])
+        .chain(
+            optional
+                .into_iter()
+                .filter_map(|(field, v)| v.map(|v| (set.name(field), v))),
+        );
+    for (name, value) in checked {
         // A stored password with white space got there through the create override: it
         // is what restic uses, so validate warns (`whitespace_kept`) instead of failing.
-        match check_value(*name, value.expose(), Allow { whitespace: true }) {
+        match check_value(name, value.expose(), Allow { whitespace: true }) {
             Ok(warnings) => {
                 for w in warnings {
                     any_problem = true;
@@ -86,5 +102,7 @@ pub(super) fn check<'a>(values: &'a SetValues, report: &mut Report) -> Option<Va
         access_key,
         secret_key,
         password,
+        region: values.region.as_ref().map(SecretValue::expose),
+        cacert: values.cacert.as_ref(),
     })
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 use cio_credential::{Action, Allow, CredentialName};
 
 use crate::cli::names_help;
+use crate::commands::escrow;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::input::read_value;
@@ -80,14 +81,13 @@ pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
     ctx.out.warn_value(name, &written.warnings);
     ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {
-        return Ok(ctx.out.json(&json!({
+        ctx.out.json(&json!({
             "name": name,
             "action": written.action,
             "version": written.version,
             "warnings": warnings_json(&written.warnings),
-        }))?);
-    }
-    if written.action == Action::Update {
+        }))?;
+    } else if written.action == Action::Update {
         ctx.out.succeed(
             "Update",
             format!(
@@ -98,5 +98,6 @@ pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
     } else {
         ctx.out.succeed("Create", name.to_string())?;
     }
+    escrow::refresh_after_write(ctx, &store, &[name]);
     Ok(())
 }

@@ -27,11 +27,7 @@ pub enum EnvFormat {
 pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Print credentials";
     let handoff = chosen_set(ctx, ACTION, &args.set)?;
-    if ctx.out.stdout_is_terminal() {
-        ctx.out.warn(
-            "these are secrets in plain text on your terminal; use eval \"$(cio credential env ...)\" or cio credential exec -- COMMAND instead",
-        );
-    }
+    ctx.out.warn_if_secrets_shown();
     if ctx.out.json || args.format == EnvFormat::Json {
         let map: serde_json::Map<String, serde_json::Value> = handoff
             .vars

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use clap::Args;
 
-use cio_credential::CLEARED;
+use cio_credential::{CA_FILE_VARIABLE, CLEARED, CaHandoff, RepositoryAccess, restic_access};
 
 use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
@@ -16,6 +16,11 @@ use crate::error::CommandError;
 pub struct ExecArgs {
     #[command(flatten)]
     pub set: SetArgs,
+    /// With --alternate: allow restic commands that write to or change the repository
+    /// (backup, forget, prune, key add, ...), which the alternate set refuses: its
+    /// repository belongs to another cluster
+    #[arg(long)]
+    pub allow_write: bool,
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,
@@ -27,10 +32,21 @@ Examples:
   List the backups of this cluster's AWS repository
     cio credential exec --provider aws -- restic snapshots
   Restore another cluster's latest backup (disaster recovery)
-    cio credential exec --alternate -- restic restore latest --target /mnt/restore";
+    cio credential exec --alternate -- restic restore latest --target /mnt/restore
+
+The alternate set is restore-only: with --alternate, restic commands that write to or change
+the repository (init, backup, forget, prune, key add|remove|passwd, tag, unlock --remove-all,
+repair, migrate, rebuild-index, recover, copy into it) are refused unless --allow-write is
+given. Only a program named restic is read; a script that runs restic is not checked.";
 
 pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Run with credentials";
+    if args.set.alternate
+        && !args.allow_write
+        && let RepositoryAccess::Writes { command, why } = restic_access(&args.command)
+    {
+        return Err(CommandError::RestoreOnly { command, why });
+    }
     let handoff = chosen_set(ctx, ACTION, &args.set)?;
     let (program, rest) = args
         .command
@@ -44,6 +60,23 @@ pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     for (var, value) in &handoff.vars {
         command.env(var, value.expose());
     }
+    // The set's CA certificate: restic (Go) trusts the bundle SSL_CERT_FILE names; an
+    // in-memory copy the command inherits, after the bundle it would trust anyway. Kept alive
+    // until exec replaces this process.
+    let _ca = match &handoff.cacert {
+        Some(pem) => {
+            let current = std::env::var_os(CA_FILE_VARIABLE).map(std::path::PathBuf::from);
+            let ca = CaHandoff::new(pem.expose(), current.as_deref()).map_err(|source| {
+                CommandError::Exec {
+                    program: program.to_string_lossy().into_owned(),
+                    source,
+                }
+            })?;
+            command.env(ca.variable, &ca.value);
+            Some(ca)
+        }
+        None => None,
+    };
     // exec only returns on failure; on success COMMAND has replaced this process.
     let error = command.exec();
     Err(CommandError::Exec {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use cio_credential::{HealthRecord, Listing, SetId, SetStatus, Status};
+use cio_credential::{Error, HealthRecord, Listed, Listing, SetId, SetStatus, Status};
 
 use crate::context::Context;
 use crate::error::CommandError;
@@ -12,7 +12,7 @@ use crate::output::{ago, now_ms, time};
 pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
     const ACTION: &str = "List credentials";
     let store = ctx.open(ACTION)?;
-    let entries = store.list().map_err(|e| CommandError::library(ACTION, e))?;
+    let Listed { entries, damaged } = store.list().map_err(|e| CommandError::library(ACTION, e))?;
     let checks = store
         .checks()
         .map_err(|e| CommandError::library(ACTION, e))?;
@@ -51,11 +51,15 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
                 })
             })
             .collect();
-        return Ok(ctx
-            .out
-            .json(&json!({"credentials": credentials, "sets": sets}))?);
+        let damaged_json: Vec<_> = damaged
+            .iter()
+            .map(|e| json!({"name": damaged_name(e), "problem": e.to_string(), "hint": e.hint()}))
+            .collect();
+        ctx.out
+            .json(&json!({"credentials": credentials, "sets": sets, "damaged": damaged_json}))?;
+        return damaged_failure(ctx, ACTION, damaged);
     }
-    if entries.is_empty() {
+    if entries.is_empty() && damaged.is_empty() {
         ctx.out.line("No credentials yet. Create the four of a set with 'cio credential create NAME' ('cio credential create --help' lists the names).")?;
         return Ok(());
     }
@@ -75,6 +79,15 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             check_text(check_of(e.name.set()), now),
         ]);
     }
+    for e in &damaged {
+        rows.push(vec![
+            damaged_name(e).to_string(),
+            "-".into(),
+            "-".into(),
+            "(cannot be trusted)".into(),
+            "-".into(),
+        ]);
+    }
     ctx.out.table(&rows)?;
     ctx.out.line("")?;
     for s in &sets {
@@ -89,7 +102,34 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             ))?;
         }
     }
-    Ok(())
+    damaged_failure(ctx, ACTION, damaged)
+}
+
+/// The name a damage error is about.
+fn damaged_name(e: &Error) -> &str {
+    match e {
+        Error::Damaged { name, .. } => name,
+        _ => "",
+    }
+}
+
+/// After the listing: every damaged credential named on stderr, the last as the command's
+/// failure (exit 3), so that a script notices; nothing when all is well.
+fn damaged_failure(
+    ctx: &mut Context,
+    action: &str,
+    mut damaged: Vec<Error>,
+) -> Result<(), CommandError> {
+    let Some(last) = damaged.pop() else {
+        return Ok(());
+    };
+    for e in &damaged {
+        ctx.out.fail(&format!("{action}: {e}"), &e.hint(), 3, true);
+    }
+    Err(CommandError::Listed {
+        action: action.to_string(),
+        source: last,
+    })
 }
 
 /// The CHECKED column: `ok 12m ago`, `FAIL 3h ago: wrong_password`, `never`.

@@ -4,6 +4,7 @@
 use clap::Args;
 use serde_json::json;
 
+use crate::commands::escrow;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 
@@ -27,20 +28,22 @@ pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
         .map_err(|e| CommandError::library(ACTION, e))?;
     ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {
-        return Ok(ctx.out.json(&json!({
+        ctx.out.json(&json!({
             "name": name,
             "action": "restore",
             "version": written.version,
             "restored_from": written.restored_from,
-        }))?);
+        }))?;
+    } else {
+        ctx.out.succeed(
+            "Restore",
+            format!(
+                "{name} (version {}, the value of version {})",
+                written.version,
+                written.restored_from.unwrap_or_default()
+            ),
+        )?;
     }
-    ctx.out.succeed(
-        "Restore",
-        format!(
-            "{name} (version {}, the value of version {})",
-            written.version,
-            written.restored_from.unwrap_or_default()
-        ),
-    )?;
+    escrow::refresh_after_write(ctx, &store, &[name]);
     Ok(())
 }

@@ -29,6 +29,7 @@ pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
         .map_err(|e| CommandError::library(ACTION, e))?
         .ok_or_else(|| CommandError::library(ACTION, Error::NotFound { name }))?;
     let value = if args.reveal {
+        ctx.out.warn_if_secrets_shown();
         entry.value.expose().to_string()
     } else {
         name.field.mask(entry.value.expose())

@@ -87,10 +87,12 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
         Some(_) => Some(store.listing().map_err(fail)?),
         None => None,
     };
+    // The proxy variables and key hint restic would see from here.
     let options = ValidateOptions {
         offline: args.offline,
         timeout: args.timeout,
         write_check: args.write_check,
+        ..ValidateOptions::from_env()
     };
     let reports = validate_sets(sets, &options);
     let checked_at_ms = now_ms();
@@ -154,7 +156,7 @@ fn status_word(status: Status) -> &'static str {
     }
 }
 
-fn render(ctx: &mut Context, reports: &[SetReport]) -> Result<(), CommandError> {
+pub(crate) fn render(ctx: &mut Context, reports: &[SetReport]) -> Result<(), CommandError> {
     for (i, report) in reports.iter().enumerate() {
         if i > 0 {
             ctx.out.line("")?;

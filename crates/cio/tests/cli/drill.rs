@@ -13,7 +13,7 @@ const SECRET: &str = "drill-secret-key-0123";
 const PASSWORD: &str = "drill repository password";
 
 /// A folder of test files: nested, binary, empty, larger than one restic chunk boundary.
-fn make_files(dir: &Path) {
+pub fn make_files(dir: &Path) {
     std::fs::create_dir_all(dir.join("a/b")).unwrap();
     std::fs::write(dir.join("hello.txt"), b"hello from cluster A\n").unwrap();
     std::fs::write(dir.join("empty"), b"").unwrap();
@@ -23,7 +23,7 @@ fn make_files(dir: &Path) {
     std::fs::write(dir.join("a/b/data.bin"), binary).unwrap();
 }
 
-fn assert_same_tree(a: &Path, b: &Path) {
+pub fn assert_same_tree(a: &Path, b: &Path) {
     for entry in ["hello.txt", "empty", "a/b/data.bin"] {
         assert_eq!(
             std::fs::read(a.join(entry)).unwrap(),

@@ -21,6 +21,8 @@ fn help_of_every_command() {
         &["credential", "validate", "--help"],
         &["credential", "migrate", "--help"],
         &["credential", "log", "--help"],
+        &["credential", "export", "--help"],
+        &["credential", "import", "--help"],
     ];
     for args in commands {
         let out = env

@@ -1,12 +1,14 @@
 //! A store's records as etcd keys and values. Under the prefix `P`:
 //! - `P/meta/store_id`: the store's random id (bound into every sealed value);
 //! - `P/meta/key_fingerprint`: the fingerprint of the key that seals the store;
+//! - `P/meta/manifest`: the store's manifest (`crate::integrity`), replaced by every write;
 //! - `P/v/{name}/{version:020}`: one version, a JSON record
-//!   `{"format":1,"action":"update","restored_from":N,"written_at_ms":T,"sealed":"<base64>"}`
-//!   (`restored_from` and `sealed` only when set; the sealed bytes are nonce || ciphertext,
-//!   never plaintext); zero-padded so that key order is version order;
+//!   `{"format":2,"action":"update","restored_from":N,"written_at_ms":T,"sealed":"<base64>",
+//!   "seq":S,"prev_mac":"<base64>","mac":"<base64>"}` (`restored_from`, `sealed` and
+//!   `prev_mac` only when set; the sealed bytes are nonce || ciphertext, never plaintext);
+//!   zero-padded so that key order is version order;
 //! - `P/head/{name}`: the latest version number of `name`, in decimal;
-//! - `P/log/{seq:020}`: one change-log entry, its sealed bytes as they are; `P/loghead`: the
+//! - `P/log/{seq:020}`: one change-log entry, its bytes as they are; `P/loghead`: the
 //!   newest entry's number, in decimal (what an append is conditioned on);
 //! - `P/note/{key}`: one note (a set's health record), its sealed bytes as they are.
 //!
@@ -17,10 +19,11 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use super::wire::{Kv, b64};
-use crate::store::{Action, Record, StoreError};
+use crate::store::{Action, ReadRecord, Record, StoreError, Undecodable, check_fields};
 
-/// The version of the record format written under `P/v/`.
-const RECORD_FORMAT: u32 = 1;
+/// The version of the record format written under `P/v/`: 2 adds `seq`, `prev_mac` and `mac`
+/// (format 1, without them, was written by cio before records were authenticated).
+const RECORD_FORMAT: u32 = 2;
 
 /// One version as written under `P/v/{name}/{version:020}`.
 #[derive(Serialize, Deserialize)]
@@ -33,6 +36,13 @@ struct RecordJson {
     /// nonce || ciphertext in base64; absent for a remove.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed: Option<String>,
+    #[serde(default)]
+    seq: u64,
+    /// The previous version's `mac` in base64; absent for version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prev_mac: Option<String>,
+    #[serde(default)]
+    mac: String,
 }
 
 /// A name as one key segment.
@@ -67,7 +77,7 @@ impl KeyLayout {
         self.key("")
     }
 
-    /// `P/meta/`: the store id and the key fingerprint.
+    /// `P/meta/`: the store id, the key fingerprint and the manifest.
     pub fn meta(&self) -> Vec<u8> {
         self.key("meta/")
     }
@@ -78,6 +88,10 @@ impl KeyLayout {
 
     pub fn fingerprint(&self) -> Vec<u8> {
         self.key("meta/key_fingerprint")
+    }
+
+    pub fn manifest(&self) -> Vec<u8> {
+        self.key("meta/manifest")
     }
 
     pub fn head(&self, name: &str) -> Vec<u8> {
@@ -134,24 +148,33 @@ impl KeyLayout {
             .ok()
     }
 
-    /// Decodes a version from its key and record; `location` names the store in errors.
-    pub fn decode(&self, kv: &Kv, location: &str) -> Result<Record, StoreError> {
+    /// Decodes a version from its key and record. A record that does not decode is
+    /// [`Undecodable`] under the name its key gives; only a record of a newer format (which
+    /// this cio cannot judge) refuses the whole store. `location` names the store.
+    pub fn decode(&self, kv: &Kv, location: &str) -> Result<ReadRecord, StoreError> {
         let key = String::from_utf8_lossy(&kv.key);
-        let bad = |why: &str| StoreError::Corrupt {
-            location: location.to_string(),
-            detail: format!("the record {key:?} {why}"),
-        };
         let base = String::from_utf8_lossy(&self.versions(None)).into_owned();
-        let rest = key
-            .strip_prefix(&base)
-            .ok_or_else(|| bad("is outside the store"))?;
-        let (name, number) = rest
-            .rsplit_once('/')
-            .ok_or_else(|| bad("has no version number"))?;
-        let version: u64 = number.parse().map_err(|_| bad("has no version number"))?;
-        let record: RecordJson =
-            serde_json::from_slice(&kv.value).map_err(|_| bad("is not a cio record"))?;
-        if record.format != RECORD_FORMAT {
+        let rest = key.strip_prefix(&base).unwrap_or(&key);
+        let (name, number) = match rest.rsplit_once('/') {
+            Some((name, number)) => (decode_name(name), Some(number)),
+            None => (decode_name(rest), None),
+        };
+        let bad = |why: &str| {
+            Ok(Err(Undecodable {
+                name: name.clone(),
+                detail: format!("the record {key:?} {why}"),
+            }))
+        };
+        let Some(version) = number
+            .filter(|n| n.len() == 20)
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            return bad("has no version number");
+        };
+        let Ok(record) = serde_json::from_slice::<RecordJson>(&kv.value) else {
+            return bad("is not a cio record");
+        };
+        if record.format > RECORD_FORMAT {
             return Err(StoreError::Foreign {
                 location: location.to_string(),
                 detail: format!(
@@ -160,24 +183,54 @@ impl KeyLayout {
                 ),
             });
         }
-        let action = Action::parse(&record.action).ok_or_else(|| bad("has an unknown action"))?;
-        let sealed = match record.sealed {
-            Some(text) => Some(
-                STANDARD
-                    .decode(text)
-                    .map_err(|_| bad("has a damaged value"))?,
-            ),
-            None => None,
+        if record.format < RECORD_FORMAT {
+            return bad("was written by an earlier cio, without authentication");
+        }
+        let Some(action) = Action::parse(&record.action) else {
+            return bad("has an unknown action");
         };
-        Ok(Record {
-            name: decode_name(name),
+        let bytes = |text: Option<String>| match text {
+            Some(t) => STANDARD.decode(t).map(Some),
+            None => Ok(None),
+        };
+        let Ok(sealed) = bytes(record.sealed) else {
+            return bad("has a damaged value");
+        };
+        let (Ok(prev_mac), Ok(Some(mac))) = (bytes(record.prev_mac), bytes(Some(record.mac)))
+        else {
+            return bad("has a damaged authentication code");
+        };
+        let decoded = Record {
+            name: name.clone(),
             version,
             action,
             restored_from: record.restored_from,
             written_at_ms: record.written_at_ms,
             sealed,
-        })
+            seq: record.seq,
+            prev_mac: prev_mac.unwrap_or_default(),
+            mac,
+        };
+        if let Err(why) = check_fields(&decoded) {
+            return bad(&format!("is damaged: {why}"));
+        }
+        Ok(Ok(decoded))
     }
+}
+
+/// Decodes the record stored under `key` with `value`, in a store whose prefix is `prefix`
+/// (for the fuzz target and its corpus replay, which have no [`Kv`] of etcd's).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn decode_key_value(
+    prefix: &str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<ReadRecord, StoreError> {
+    let kv = Kv {
+        key: key.to_vec(),
+        value: value.to_vec(),
+    };
+    KeyLayout::new(prefix).decode(&kv, "etcd://fuzz")
 }
 
 /// The record of `version`, as stored under its version key.
@@ -188,6 +241,9 @@ pub(super) fn encode(version: &Record) -> Vec<u8> {
         restored_from: version.restored_from,
         written_at_ms: version.written_at_ms,
         sealed: version.sealed.as_deref().map(b64),
+        seq: version.seq,
+        prev_mac: (!version.prev_mac.is_empty()).then(|| b64(&version.prev_mac)),
+        mac: b64(&version.mac),
     };
     serde_json::to_vec(&record).expect("a record of strings and numbers always serializes to JSON")
 }
@@ -205,8 +261,25 @@ mod tests {
         }
     }
 
-    fn decode(key: &str, value: &str) -> Result<Record, StoreError> {
+    fn decode(key: &str, value: &str) -> Result<ReadRecord, StoreError> {
         KeyLayout::new("/p").decode(&kv(key, value), LOCATION)
+    }
+
+    const KEY: &str = "/p/v/n/00000000000000000001";
+
+    /// A good record's JSON with `field` replaced by `value` (raw JSON), or removed (None).
+    fn with(field: &str, value: Option<&str>) -> String {
+        let mut record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+            r#"{"format":2,"action":"create","written_at_ms":1,"seq":1,
+                "sealed":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                "mac":"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="}"#,
+        )
+        .unwrap();
+        match value {
+            Some(v) => record.insert(field.into(), serde_json::from_str(v).unwrap()),
+            None => record.remove(field),
+        };
+        serde_json::to_string(&record).unwrap()
     }
 
     #[test]
@@ -227,66 +300,101 @@ mod tests {
             version: 3,
             action: Action::Restore,
             restored_from: Some(1),
-            written_at_ms: -5,
-            sealed: Some(vec![0, 255, 7]),
+            written_at_ms: 5,
+            sealed: Some(vec![7; 41]),
+            seq: 9,
+            prev_mac: vec![1; 32],
+            mac: vec![2; 32],
         };
         let layout = KeyLayout::new("/p");
         let kv = Kv {
             key: layout.version(&version.name, 3),
             value: encode(&version),
         };
-        assert_eq!(layout.decode(&kv, LOCATION).unwrap(), version);
+        assert_eq!(layout.decode(&kv, LOCATION).unwrap(), Ok(version));
         let removed = decode(
             "/p/v/n/00000000000000000002",
-            r#"{"format":1,"action":"remove","written_at_ms":9}"#,
-        )
-        .unwrap();
-        assert_eq!((removed.action, removed.sealed), (Action::Remove, None));
+            &with("action", Some("\"remove\"")).replace(r#""sealed":"#, r#""x":"#),
+        );
+        assert!(removed.is_ok());
     }
 
-    /// Each damaged record is a [`StoreError::Corrupt`] naming the key and what is wrong.
+    /// Each damaged record is [`Undecodable`], naming the credential and what is wrong; the
+    /// other records of the store still read.
     #[test]
-    fn damaged_records_are_corrupt_and_say_why() {
-        let good = r#"{"format":1,"action":"create","written_at_ms":1,"sealed":"AQID"}"#;
+    fn damaged_records_name_the_credential_and_say_why() {
+        let good = with("seq", Some("1"));
+        assert!(decode(KEY, &good).unwrap().is_ok());
         let cases = [
-            ("/q/v/n/1", good, "\"/q/v/n/1\" is outside the store"),
-            ("/p/v/n", good, "\"/p/v/n\" has no version number"),
-            ("/p/v/n/x1", good, "\"/p/v/n/x1\" has no version number"),
-            ("/p/v/n/1", "garbage", "\"/p/v/n/1\" is not a cio record"),
-            ("/p/v/n/1", "{}", "\"/p/v/n/1\" is not a cio record"),
+            ("/p/v/n", good.clone(), "has no version number"),
+            ("/p/v/n/x1", good.clone(), "has no version number"),
+            (KEY, "garbage".into(), "is not a cio record"),
+            (KEY, "{}".into(), "is not a cio record"),
             (
-                "/p/v/n/1",
-                r#"{"format":1,"action":"rename","written_at_ms":1}"#,
-                "\"/p/v/n/1\" has an unknown action",
+                KEY,
+                with("action", Some("\"rename\"")),
+                "has an unknown action",
+            ),
+            (KEY, with("sealed", Some("\"!!\"")), "has a damaged value"),
+            (
+                KEY,
+                with("mac", Some("\"!!\"")),
+                "has a damaged authentication code",
             ),
             (
-                "/p/v/n/1",
-                r#"{"format":1,"action":"create","written_at_ms":1,"sealed":"!!"}"#,
-                "\"/p/v/n/1\" has a damaged value",
+                KEY,
+                with("written_at_ms", Some("253402300800000")),
+                "is damaged: its time is out of range",
+            ),
+            (
+                KEY,
+                with("written_at_ms", Some("-9223372036854775808")),
+                "is damaged: its time is out of range",
+            ),
+            (
+                KEY,
+                with("seq", Some("9223372036854775807")),
+                "is damaged: its write number is out of range",
+            ),
+            (
+                KEY,
+                with("seq", Some("18446744073709551616")),
+                "is not a cio record",
+            ),
+            (
+                KEY,
+                with("sealed", Some("\"AAAA\"")),
+                "is damaged: its sealed value has an impossible length",
+            ),
+            (
+                KEY,
+                with("format", Some("1")),
+                "was written by an earlier cio, without authentication",
             ),
         ];
         for (key, value, why) in cases {
-            let err = decode(key, value).unwrap_err();
-            assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+            let read = decode(key, &value).unwrap();
             assert_eq!(
-                err.to_string(),
-                format!("the credential store {LOCATION} is damaged: the record {why}")
+                read,
+                Err(Undecodable {
+                    name: "n".into(),
+                    detail: format!("the record {key:?} {why}")
+                }),
+                "{value}"
             );
         }
+        let huge = format!("/p/v/n/{}", u64::MAX);
+        assert!(decode(&huge, &good).unwrap().is_err());
     }
 
     #[test]
-    fn another_record_format_is_foreign() {
-        let err = decode(
-            "/p/v/n/1",
-            r#"{"format":2,"action":"create","written_at_ms":1}"#,
-        )
-        .unwrap_err();
+    fn a_newer_record_format_is_foreign() {
+        let err = decode(KEY, &with("format", Some("3"))).unwrap_err();
         assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
         assert_eq!(
             err.to_string(),
             format!(
-                "{LOCATION} is not a cio credential store (record format 2, this cio reads format 1: use a cio that matches)"
+                "{LOCATION} is not a cio credential store (record format 3, this cio reads format 2: use a cio that matches)"
             )
         );
     }

@@ -26,6 +26,8 @@
 //!   - the store id is created by a transaction that requires that nothing exists under the
 //!     prefix yet, so two nodes creating the store at once agree on one id, and keys of
 //!     another program under the prefix are refused ([`StoreError::Foreign`]);
+//!   - every append and purge also compares and replaces the manifest (`P/meta/manifest`),
+//!     so of two writers that read the same manifest, one wins and the other retries;
 //!   - purge deletes every version and the head in one transaction;
 //!   - a change-log entry goes in the transaction of its change, conditioned on the log's
 //!     head (`P/loghead`) still naming the entry before it;
@@ -41,7 +43,7 @@
 //!   [`SecretValue`](crate::secret::SecretValue), never in `Debug` output or an error.
 
 mod classify;
-mod codec;
+pub(crate) mod codec;
 mod gateway;
 mod location;
 mod tls;
@@ -65,10 +67,16 @@ use self::wire::{
     Kv, RangeResponse, absent, delete_op, none_under, prefix_end, put_op, range_op, range_prefix,
     value_is,
 };
-use super::{Identity, LogRecord, Record, Store, StoreError, new_store_id};
+use super::{
+    Identity, LogRecord, ManifestSwap, ReadRecord, Record, Snapshot, Store, StoreError,
+    new_store_id,
+};
 
 pub use self::gateway::{EtcdAuth, EtcdOptions};
 pub use self::location::EtcdSpec;
+
+/// The most operations etcd takes in one transaction branch by default (`--max-txn-ops`).
+const MAX_TXN_OPS: usize = 128;
 
 /// A store in an etcd cluster.
 pub struct EtcdStore {
@@ -97,19 +105,52 @@ impl EtcdStore {
         })
     }
 
-    /// Every version of `name` (of every name when `None`), by name then version.
-    fn versions(&self, name: Option<&str>, deadline: Instant) -> Result<Vec<Record>, StoreError> {
+    /// Every version of `name` (of every name when `None`), in key order: by name, then
+    /// version.
+    fn versions(
+        &self,
+        name: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Vec<(Vec<u8>, ReadRecord)>, StoreError> {
         let start = self.keys.versions(name);
         let kvs = self
             .gateway
             .range_all(&start, &prefix_end(&start), deadline)?;
         let location = self.location();
-        let mut versions = kvs
-            .iter()
-            .map(|kv| self.keys.decode(kv, &location))
-            .collect::<Result<Vec<_>, _>>()?;
-        versions.sort_by(|a, b| a.name.cmp(&b.name).then(a.version.cmp(&b.version)));
-        Ok(versions)
+        kvs.into_iter()
+            .map(|kv| Ok((self.keys.decode(&kv, &location)?, kv.key)))
+            .map(|r| r.map(|(record, key)| (key, record)))
+            .collect()
+    }
+
+    /// The identity the `P/meta/` keys among `kvs` give; `None` without a store id.
+    fn identity_of(&self, kvs: &[Kv]) -> Option<Identity> {
+        let value_of = |key: Vec<u8>| {
+            kvs.iter()
+                .find(|kv| kv.key == key)
+                .map(|kv| kv.value.clone())
+        };
+        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+        Some(Identity {
+            store_id: text(value_of(self.keys.store_id())?),
+            key_fingerprint: value_of(self.keys.fingerprint()).map(text),
+            manifest: value_of(self.keys.manifest()),
+        })
+    }
+
+    fn id_removed(&self) -> StoreError {
+        StoreError::Corrupt {
+            location: self.location(),
+            detail: "its store id was removed".into(),
+        }
+    }
+
+    /// The manifest comparison of a write: still `expected`, or still absent.
+    fn manifest_is(&self, expected: &Option<Vec<u8>>) -> serde_json::Value {
+        match expected {
+            Some(bytes) => value_is(&self.keys.manifest(), bytes),
+            None => absent(&self.keys.manifest()),
+        }
     }
 
     /// The compares and puts that add `log` to a transaction: the log head must still name
@@ -191,6 +232,20 @@ impl EtcdStore {
     }
 }
 
+/// The newest record of each name, from records in key order (name, then zero-padded
+/// version): the last key of each name's `P/v/{name}/` range.
+fn newest_of_each_name(records: Vec<(Vec<u8>, ReadRecord)>) -> Vec<(Vec<u8>, ReadRecord)> {
+    let name_part = |k: &[u8]| k[..k.iter().rposition(|b| *b == b'/').unwrap_or(0)].to_vec();
+    let mut latest: Vec<(Vec<u8>, ReadRecord)> = Vec::new();
+    for (key, record) in records {
+        match latest.last_mut() {
+            Some(last) if name_part(&last.0) == name_part(&key) => *last = (key, record),
+            _ => latest.push((key, record)),
+        }
+    }
+    latest
+}
+
 impl Store for EtcdStore {
     fn location(&self) -> String {
         self.spec.location()
@@ -202,23 +257,53 @@ impl Store for EtcdStore {
         let kvs = self
             .gateway
             .range_all(&meta, &prefix_end(&meta), deadline)?;
-        let value_of = |key: Vec<u8>| {
-            kvs.iter()
-                .find(|kv: &&Kv| kv.key == key)
-                .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
-        };
-        let mut store_id = value_of(self.keys.store_id());
-        let key_fingerprint = value_of(self.keys.fingerprint());
-        if store_id.is_none() && create {
-            store_id = Some(self.create_id(deadline)?);
+        if let Some(identity) = self.identity_of(&kvs) {
+            return Ok(Some(identity));
         }
-        Ok(store_id.map(|store_id| Identity {
-            store_id,
-            key_fingerprint,
-        }))
+        if create {
+            self.create_id(deadline)?;
+            return self.identity(false);
+        }
+        // The id is the first key a store gets: without it, anything under the prefix means
+        // it was removed (or another program's keys are there).
+        let mut request = range_prefix(&self.keys.everything());
+        request["limit"] = json!("1");
+        request["keys_only"] = json!(true);
+        let any: RangeResponse = self
+            .gateway
+            .call("/v3/kv/range", &request, true, deadline)?;
+        if any.kvs.is_empty() {
+            Ok(None)
+        } else {
+            Err(self.id_removed())
+        }
     }
 
-    fn latest(&self, name: &str) -> Result<Option<Record>, StoreError> {
+    fn read(&self) -> Result<Option<Snapshot>, StoreError> {
+        // One range over the whole prefix, read in pages at one revision: the manifest and
+        // the records of one moment.
+        let all = self.keys.everything();
+        let kvs = self
+            .gateway
+            .range_all(&all, &prefix_end(&all), self.gateway.deadline())?;
+        let Some(identity) = self.identity_of(&kvs) else {
+            return if kvs.is_empty() {
+                Ok(None)
+            } else {
+                Err(self.id_removed())
+            };
+        };
+        let versions = self.keys.versions(None);
+        let location = self.location();
+        let records = kvs
+            .iter()
+            .filter(|kv| kv.key.starts_with(&versions))
+            .map(|kv| self.keys.decode(kv, &location))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(Snapshot { identity, records }))
+    }
+
+    fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {
         let mut request = range_prefix(&self.keys.versions(Some(name)));
         request["limit"] = json!("1");
         request["sort_order"] = json!("DESCEND");
@@ -233,54 +318,96 @@ impl Store for EtcdStore {
             .transpose()
     }
 
-    fn list_latest(&self) -> Result<Vec<Record>, StoreError> {
-        let mut latest: Vec<Record> = Vec::new();
-        for v in self.versions(None, self.gateway.deadline())? {
-            match latest.last_mut() {
-                Some(last) if last.name == v.name => *last = v,
-                _ => latest.push(v),
-            }
-        }
-        Ok(latest)
+    fn list_latest(&self) -> Result<Vec<ReadRecord>, StoreError> {
+        let versions = self.versions(None, self.gateway.deadline())?;
+        Ok(newest_of_each_name(versions)
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
-    fn history(&self, name: &str) -> Result<Vec<Record>, StoreError> {
-        self.versions(Some(name), self.gateway.deadline())
+    fn history(&self, name: &str) -> Result<Vec<ReadRecord>, StoreError> {
+        Ok(self
+            .versions(Some(name), self.gateway.deadline())?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
-    fn all_versions(&self) -> Result<Vec<Record>, StoreError> {
-        self.versions(None, self.gateway.deadline())
+    fn all_versions(&self) -> Result<Vec<ReadRecord>, StoreError> {
+        Ok(self
+            .versions(None, self.gateway.deadline())?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
-    fn append_logged(
+    fn append_all_logged(
         &self,
-        expected: u64,
-        version: &Record,
+        batch: &[(u64, &Record)],
         key_fingerprint: &str,
+        manifest: &ManifestSwap,
         log: Option<&LogRecord>,
     ) -> Result<(), StoreError> {
-        let conflict = || StoreError::Conflict {
-            name: version.name.clone(),
+        let Some((_, first)) = batch.first() else {
+            return Ok(());
         };
-        if version.version != expected + 1 {
-            return Err(conflict());
+        // Per name, in batch order: the head it expects and the last version it appends.
+        let mut names: Vec<(&str, u64, u64)> = Vec::new();
+        let mut puts = Vec::new();
+        for (expected, record) in batch {
+            let conflict = || StoreError::Conflict {
+                name: record.name.clone(),
+            };
+            if Some(record.version) != expected.checked_add(1) {
+                return Err(conflict());
+            }
+            match names.iter_mut().find(|(n, _, _)| *n == record.name) {
+                Some((_, _, last)) if *last == *expected => *last = record.version,
+                Some(_) => return Err(conflict()),
+                None => names.push((&record.name, *expected, record.version)),
+            }
+            puts.push(put_op(
+                &self.keys.version(&record.name, record.version),
+                &codec::encode(record),
+            ));
+        }
+        let fp_key = self.keys.fingerprint();
+        let mut compares = vec![self.manifest_is(&manifest.expected)];
+        // The failure branch reads the fingerprint, then each name's head.
+        let mut failure = vec![range_op(&fp_key)];
+        for (name, expected, last) in &names {
+            let head = self.keys.head(name);
+            compares.push(if *expected == 0 {
+                absent(&head)
+            } else {
+                value_is(&head, expected.to_string().as_bytes())
+            });
+            compares.push(absent(&self.keys.version(name, expected + 1)));
+            puts.push(put_op(&head, last.to_string().as_bytes()));
+            failure.push(range_op(&head));
+        }
+        puts.push(put_op(&self.keys.manifest(), &manifest.new));
+        let (log_compares, log_puts) = self.log_ops(log);
+        compares.extend(log_compares);
+        puts.extend(log_puts);
+        // etcd refuses a transaction branch of more operations than its --max-txn-ops (128
+        // by default): say so before sending one.
+        if puts.len() + 1 > MAX_TXN_OPS || compares.len() + 1 > MAX_TXN_OPS {
+            return Err(StoreError::Unusable {
+                location: self.location(),
+                action: "written",
+                detail: format!(
+                    "writing {} versions at once needs {} operations in one etcd transaction; etcd allows {MAX_TXN_OPS} unless started with a larger --max-txn-ops",
+                    batch.len(),
+                    puts.len() + 1
+                ),
+            });
         }
         let deadline = self.gateway.deadline();
-        let head = self.keys.head(&version.name);
-        let vkey = self.keys.version(&version.name, version.version);
-        let fp_key = self.keys.fingerprint();
-        let head_cmp = if expected == 0 {
-            absent(&head)
-        } else {
-            value_is(&head, expected.to_string().as_bytes())
+        let conflict = |name: &str| StoreError::Conflict {
+            name: name.to_string(),
         };
-        let record = codec::encode(version);
-        let (log_cmps, log_puts) = self.log_ops(log);
-        let mut puts = vec![
-            put_op(&vkey, &record),
-            put_op(&head, version.version.to_string().as_bytes()),
-        ];
-        puts.extend(log_puts);
         // First assume the fingerprint is recorded; when it turns out not to be, record it in
         // the same transaction. Two rounds suffice unless another writer keeps racing us.
         let mut fingerprint_recorded = true;
@@ -294,18 +421,15 @@ impl Store for EtcdStore {
                 )
             };
             success.extend(puts.iter().cloned());
-            let mut compares = vec![head_cmp.clone(), fp_cmp, absent(&vkey)];
-            compares.extend(log_cmps.iter().cloned());
-            let response = self.gateway.txn(
-                compares,
-                success,
-                vec![range_op(&head), range_op(&fp_key)],
-                deadline,
-            )?;
+            let mut all_compares = compares.clone();
+            all_compares.push(fp_cmp);
+            let response = self
+                .gateway
+                .txn(all_compares, success, failure.clone(), deadline)?;
             if response.succeeded {
                 return Ok(());
             }
-            match response.range_value(1) {
+            match response.range_value(0) {
                 None => {
                     fingerprint_recorded = false;
                     continue;
@@ -322,24 +446,43 @@ impl Store for EtcdStore {
                     fingerprint_recorded = true;
                     continue;
                 }
-                Some(_) => return Err(conflict()),
+                // A head or the manifest moved: another writer got there first. Name the
+                // first name whose head moved (else the first name).
+                Some(_) => {
+                    let moved = names.iter().enumerate().find(|(i, (_, expected, _))| {
+                        let expected = (*expected != 0).then(|| expected.to_string());
+                        response.range_value(i + 1) != expected.as_deref().map(str::as_bytes)
+                    });
+                    return Err(conflict(moved.map_or(&first.name, |(_, (n, _, _))| n)));
+                }
             }
         }
-        Err(conflict())
+        Err(conflict(&first.name))
     }
 
-    fn purge_logged(&self, name: &str, log: Option<&LogRecord>) -> Result<usize, StoreError> {
+    fn purge_logged(
+        &self,
+        name: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<usize, StoreError> {
         let delete_versions = delete_op(range_prefix(&self.keys.versions(Some(name))));
         let delete_head = delete_op(json!({"key": wire::b64(&self.keys.head(name))}));
-        let (log_cmps, log_puts) = self.log_ops(log);
-        let mut ops = vec![delete_versions, delete_head];
+        let (log_compares, log_puts) = self.log_ops(log);
+        let mut compares = vec![self.manifest_is(&manifest.expected)];
+        compares.extend(log_compares);
+        let mut ops = vec![
+            delete_versions,
+            delete_head,
+            put_op(&self.keys.manifest(), &manifest.new),
+        ];
         ops.extend(log_puts);
         let response = self
             .gateway
-            .txn(log_cmps, ops, Vec::new(), self.gateway.deadline())?;
+            .txn(compares, ops, Vec::new(), self.gateway.deadline())?;
         if !response.succeeded {
             return Err(StoreError::Conflict {
-                name: "the change log".into(),
+                name: name.to_string(),
             });
         }
         Ok(usize::try_from(response.deleted(0)).unwrap_or(0))

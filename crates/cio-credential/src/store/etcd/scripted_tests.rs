@@ -147,19 +147,16 @@ fn store(member: &Member) -> EtcdStore {
 
 /// A write: one transaction, never sent twice.
 fn write(store: &EtcdStore) -> Result<(), StoreError> {
-    let version = Record {
-        name: "cio_aws_access_key".into(),
-        version: 1,
-        action: Action::Create,
-        restored_from: None,
-        written_at_ms: 1,
-        sealed: Some(vec![1]),
+    let version = crate::store::suite::record("cio_aws_access_key", 1, Action::Create, Some(&[1]));
+    let swap = crate::store::ManifestSwap {
+        expected: None,
+        new: b"m".to_vec(),
     };
-    store.append(0, &version, "fp")
+    store.append(0, &version, "fp", &swap)
 }
 
 /// A read: asked again, of every member, until the budget runs out.
-fn read(store: &EtcdStore) -> Result<Option<Record>, StoreError> {
+fn read(store: &EtcdStore) -> Result<Option<crate::store::ReadRecord>, StoreError> {
     store.latest("cio_aws_access_key")
 }
 

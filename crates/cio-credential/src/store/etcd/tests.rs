@@ -29,19 +29,9 @@ fn reading_creates_nothing_and_the_layout_is_documented() {
     // The layout is the documented one.
     let s = store(&cluster, "/t/layout");
     let id = s.identity(true).unwrap().unwrap();
-    s.append(
-        0,
-        &Record {
-            name: "cio_aws_access_key".into(),
-            version: 1,
-            action: Action::Create,
-            restored_from: None,
-            written_at_ms: 7,
-            sealed: Some(vec![1, 2, 3]),
-        },
-        "fp",
-    )
-    .unwrap();
+    let mut record = suite::record("cio_aws_access_key", 1, Action::Create, Some(&[1, 2, 3]));
+    record.written_at_ms = 7;
+    suite::append(&s, 0, &record, "fp").unwrap();
     let out = cluster.etcdctl(&["get", "--prefix", "/t/layout/"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = text.lines().collect();
@@ -52,10 +42,16 @@ fn reading_creates_nothing_and_the_layout_is_documented() {
             "1",
             "/t/layout/meta/key_fingerprint",
             "fp",
+            "/t/layout/meta/manifest",
+            "+",
             "/t/layout/meta/store_id",
             id.store_id.as_str(),
             "/t/layout/v/cio_aws_access_key/00000000000000000001",
-            r#"{"format":1,"action":"create","written_at_ms":7,"sealed":"AQID"}"#,
+            &format!(
+                r#"{{"format":2,"action":"create","written_at_ms":7,"sealed":"{}","seq":1,"mac":"{}"}}"#,
+                wire::b64(record.sealed.as_deref().unwrap()),
+                wire::b64(&[2; 32])
+            ),
         ]
     );
 }
@@ -119,21 +115,13 @@ fn purged_versions_stay_in_earlier_revisions_until_compacted() {
     let cluster = EtcdCluster::single();
     let s = store(&cluster, "/t/compact");
     s.identity(true).unwrap();
-    let version = |name: &str, sealed: &[u8]| Record {
-        name: name.into(),
-        version: 1,
-        action: Action::Create,
-        restored_from: None,
-        written_at_ms: 7,
-        sealed: Some(sealed.to_vec()),
-    };
-    s.append(0, &version("gone", b"purged-canary"), "fp")
-        .unwrap();
-    s.append(0, &version("kept", b"kept-value"), "fp").unwrap();
+    let version = |name: &str, sealed: &[u8]| suite::record(name, 1, Action::Create, Some(sealed));
+    suite::append(&s, 0, &version("gone", b"purged-canary"), "fp").unwrap();
+    suite::append(&s, 0, &version("kept", b"kept-value"), "fp").unwrap();
     let written = mod_revision(&cluster, "/t/compact/v/gone/00000000000000000001");
-    let canary = wire::b64(b"purged-canary");
+    let canary = wire::b64(b"purged-canary")[..16].to_string();
     assert!(s.keeps_revisions());
-    assert_eq!(s.purge("gone").unwrap(), 1);
+    assert_eq!(s.purge("gone", &suite::swap(&s)).unwrap(), 1);
 
     let at_written = || {
         let rev = format!("--rev={written}");
@@ -159,7 +147,7 @@ fn purged_versions_stay_in_earlier_revisions_until_compacted() {
     // The store itself lost nothing: its versions are keys, not revisions.
     assert!(s.latest("gone").unwrap().is_none());
     assert_eq!(
-        s.latest("kept").unwrap().unwrap().sealed.as_deref(),
+        suite::tag(&s.latest("kept").unwrap().unwrap(), 10).as_deref(),
         Some(&b"kept-value"[..])
     );
 }

@@ -1,0 +1,212 @@
+//! Writing several credentials at once, all or nothing: an import (and later a rotation or
+//! a migration) must never leave half a set behind.
+//!
+//! Rules: every value is checked against the catalog before anything is sealed; the new
+//! versions, signed and chained as every write's are, go to the store in one
+//! [`Store::append_all`](crate::store::Store::append_all) with one manifest swap (one SQLite
+//! write, one etcd transaction); a write that loses a race with another
+//! writer is computed again from a fresh read and retried, as [`CredentialStore::put`] does; earlier
+//! versions are kept.
+
+use std::collections::HashMap;
+
+use crate::catalog::{Allow, CredentialName, check_value};
+use crate::error::{Error, Result};
+use crate::ledger::{self, Next};
+use crate::secret::SecretValue;
+use crate::store::{Action, Record, StoreError, now_ms};
+
+use super::{CredentialStore, MAX_RETRIES, Written};
+
+/// One change of a batch: a new value for `name`, or its removal (`value: None`). A name may
+/// appear several times: its changes become consecutive versions, in order.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'v> {
+    pub name: CredentialName,
+    pub value: Option<&'v SecretValue>,
+}
+
+impl CredentialStore {
+    /// Writes every change, or none: values are checked first (a refused value changes
+    /// nothing), then all new versions are appended at once. Returns what each change
+    /// wrote, in order. Removing a name that holds no value is [`Error::NotFound`].
+    pub fn write_all(&self, changes: &[Change<'_>]) -> Result<Vec<Written>> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut warnings = Vec::with_capacity(changes.len());
+        for change in changes {
+            warnings.push(match change.value {
+                Some(value) => check_value(change.name, value.expose(), Allow::default()).map_err(
+                    |violation| Error::InvalidValue {
+                        name: change.name,
+                        violation,
+                    },
+                )?,
+                None => Vec::new(),
+            });
+        }
+        let key = self.key_for_writing()?;
+        for _ in 0..MAX_RETRIES {
+            let verified = self.verified()?.ok_or_else(|| StoreError::Unusable {
+                location: self.store.location(),
+                action: "read",
+                detail: "it disappeared while being written".into(),
+            })?;
+            // Per name, whether it holds a value as this attempt builds on it.
+            let mut live: HashMap<CredentialName, bool> = HashMap::new();
+            let mut nexts = Vec::with_capacity(changes.len());
+            let mut names = Vec::with_capacity(changes.len());
+            let written_at_ms = now_ms();
+            for change in changes {
+                let text = change.name.to_string();
+                let is_live = match live.get(&change.name) {
+                    Some(l) => *l,
+                    None => verified.newest(&text)?.is_some_and(Record::is_live),
+                };
+                let action = match (change.value, is_live) {
+                    (Some(_), true) => Action::Update,
+                    (Some(_), false) => Action::Create,
+                    (None, true) => Action::Remove,
+                    (None, false) => return Err(Error::NotFound { name: change.name }),
+                };
+                live.insert(change.name, change.value.is_some());
+                names.push(text);
+                nexts.push(Next {
+                    action,
+                    restored_from: None,
+                    value: change.value,
+                    written_at_ms,
+                });
+            }
+            let batch: Vec<(&str, Next<'_>)> =
+                names.iter().map(String::as_str).zip(nexts).collect();
+            // One change-log entry for the batch (an import of a recovery bundle), naming
+            // what it wrote: the versions are the records' own, after the write.
+            self.check_damage_note(key, &verified.identity.store_id)?;
+            let mut distinct = names.clone();
+            distinct.sort();
+            distinct.dedup();
+            let logged = super::log::LogChange {
+                command: "import",
+                name: None,
+                version: None,
+                detail: Some(format!(
+                    "{} versions of {}",
+                    batch.len(),
+                    distinct.join(", ")
+                )),
+            };
+            let (entry, damaged) = super::log::next_entry(
+                self.store.as_ref(),
+                key,
+                &verified.identity.store_id,
+                &logged,
+            )?;
+            self.note_damage(damaged);
+            match ledger::append_all_next(self.store.as_ref(), key, &verified, &batch, Some(&entry))
+            {
+                Ok(versions) => {
+                    return Ok(changes
+                        .iter()
+                        .zip(versions)
+                        .zip(&warnings)
+                        .zip(&batch)
+                        .map(|(((change, version), warnings), (_, next))| Written {
+                            name: change.name,
+                            version,
+                            action: next.action,
+                            restored_from: None,
+                            warnings: warnings.clone(),
+                        })
+                        .collect());
+                }
+                Err(Error::Store(StoreError::Conflict { .. })) => continue,
+                Err(e) => return Err(self.writing_error(e)),
+            }
+        }
+        Err(StoreError::Conflict {
+            name: changes[0].name.to_string(),
+        }
+        .into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    fn name(s: &str) -> CredentialName {
+        s.parse().unwrap()
+    }
+
+    fn v(s: &str) -> SecretValue {
+        SecretValue::new(s.to_string())
+    }
+
+    fn set<'v>(name: CredentialName, value: &'v SecretValue) -> Change<'v> {
+        Change {
+            name,
+            value: Some(value),
+        }
+    }
+
+    #[test]
+    fn writes_all_or_nothing_and_keeps_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = CredentialStore::new(
+            Box::new(SqliteStore::new(dir.path().join("store.db"))),
+            dir.path().join("key"),
+        );
+        let (repo, access) = (name("cio_minio_backup_repo"), name("cio_minio_access_key"));
+        vault.put(access, &v("old-access")).unwrap();
+        let (r, a1, a2) = (
+            v("s3:http://127.0.0.1:9/bucket"),
+            v("new-access"),
+            v("newest"),
+        );
+        let written = vault
+            .write_all(&[set(repo, &r), set(access, &a1), set(access, &a2)])
+            .unwrap();
+        let summary: Vec<_> = written.iter().map(|w| (w.version, w.action)).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (1, Action::Create),
+                (2, Action::Update),
+                (3, Action::Update)
+            ]
+        );
+        assert_eq!(vault.get(access).unwrap().unwrap().value.expose(), "newest");
+        let history: Vec<_> = vault
+            .history(access)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.value.unwrap().expose().to_string())
+            .collect();
+        assert_eq!(history, ["old-access", "new-access", "newest"]);
+
+        // One refused value: nothing of the batch is written.
+        let (good, bad) = (v("another-access"), v("s3:nothing"));
+        let err = vault
+            .write_all(&[set(access, &good), set(repo, &bad)])
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
+        assert_eq!(vault.get(access).unwrap().unwrap().version, 3);
+
+        // A removal of a name without a value: nothing written either.
+        let secret = name("cio_minio_secret_key");
+        let err = vault
+            .write_all(&[
+                set(access, &good),
+                Change {
+                    name: secret,
+                    value: None,
+                },
+            ])
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }));
+        assert_eq!(vault.get(access).unwrap().unwrap().version, 3);
+    }
+}

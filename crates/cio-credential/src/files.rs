@@ -1,0 +1,262 @@
+//! Reading the small files cio trusts (the key file, `cio.toml`): only regular files, only up
+//! to a size cap, and checked on the file that was actually opened.
+//!
+//! Rules:
+//! - the file is opened first (non-blocking, so a FIFO does not hang the open) and checked
+//!   with `fstat` on that open file, never by path beforehand, so it cannot be swapped
+//!   between the check and the read;
+//! - a FIFO, socket, device or folder is refused (a FIFO would hang the read; `/dev/zero`
+//!   would never end);
+//! - at most `max` bytes are read; a longer file is refused, not cut short;
+//! - [`check_private_path`] applies OpenSSH's rules for a private key (its `safe_path`):
+//!   owned by root or the user, and no folder on the way to it writable by anyone else.
+
+use std::fs::{self, File, Metadata};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+/// Why a file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A folder, FIFO, socket or device.
+    #[error("it is {0}, not a regular file")]
+    NotRegular(&'static str),
+    /// Longer than the cap.
+    #[error("it is larger than {max} bytes")]
+    TooLarge { max: u64 },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// What kind of file the metadata describes, in words, when it is not a regular file.
+fn kind_of(meta: &Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a folder")
+    } else if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_block_device() || t.is_char_device() {
+        Some("a device")
+    } else {
+        Some("a special file")
+    }
+}
+
+/// A file read whole: its metadata (of the open file) and its bytes, zeroed when dropped.
+pub type Read = (Metadata, Zeroizing<Vec<u8>>);
+
+/// Reads the regular file at `path`, at most `max` bytes. `Ok(None)` when it does not exist.
+/// The bytes are zeroed when dropped (the file may hold a key).
+pub fn read_regular(path: &Path, max: u64) -> Result<Option<Read>, ReadError> {
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        // Opening a folder read-only works on Linux; other errors are real.
+        Err(e) => return Err(e.into()),
+    };
+    let meta = file.metadata()?;
+    if let Some(kind) = kind_of(&meta) {
+        return Err(ReadError::NotRegular(kind));
+    }
+    if meta.len() > max {
+        return Err(ReadError::TooLarge { max });
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0)));
+    // The file may grow between fstat and read: never read past the cap.
+    read_capped(file, max, &mut bytes)?;
+    Ok(Some((meta, bytes)))
+}
+
+fn read_capped(file: File, max: u64, into: &mut Vec<u8>) -> Result<(), ReadError> {
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, max.saturating_add(1)), into)?;
+    if u64::try_from(into.len()).unwrap_or(u64::MAX) > max {
+        return Err(ReadError::TooLarge { max });
+    }
+    Ok(())
+}
+
+/// Why a private file is not safe to trust.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsafe {
+    /// The file belongs to another user than root or this process's user.
+    #[error("it belongs to user id {owner}, neither root nor this user (id {me})")]
+    Owner { owner: u32, me: u32 },
+    /// A folder on the way to the file may be written by others, who could replace it.
+    #[error("its folder {} may be written by {who} (mode {mode:04o})", .folder.display())]
+    Folder {
+        folder: PathBuf,
+        who: &'static str,
+        mode: u32,
+    },
+    /// A folder on the way belongs to another user than root or this user.
+    #[error("its folder {} belongs to user id {owner}, neither root nor this user", .folder.display())]
+    FolderOwner { folder: PathBuf, owner: u32 },
+}
+
+/// Checks a private file as OpenSSH checks a private key: `meta` (of the opened file) owned
+/// by root or the current user, and every folder from the file's real location up to `/`
+/// owned by root or the user and not writable by group or others — unless it has the sticky
+/// bit (as `/tmp` does), where others cannot replace a file they do not own.
+pub fn check_private_path(path: &Path, meta: &Metadata) -> Result<(), Unsafe> {
+    let me = rustix::process::geteuid().as_raw();
+    let trusted = |uid: u32| uid == 0 || uid == me;
+    if !trusted(meta.uid()) {
+        return Err(Unsafe::Owner {
+            owner: meta.uid(),
+            me,
+        });
+    }
+    // The real location: a symlinked key is checked where it lives.
+    let real = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut folder = real.parent();
+    while let Some(dir) = folder {
+        // A folder that cannot be examined is left to the read that follows.
+        if let Ok(m) = fs::metadata(dir) {
+            check_folder(dir, &m, &trusted)?;
+        }
+        folder = dir.parent();
+    }
+    Ok(())
+}
+
+/// The folder rule alone, for a folder cio is about to create a private file in.
+pub fn check_private_folder(dir: &Path) -> Result<(), Unsafe> {
+    let me = rustix::process::geteuid().as_raw();
+    let trusted = |uid: u32| uid == 0 || uid == me;
+    let real = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut folder = Some(real.as_path());
+    while let Some(dir) = folder {
+        if let Ok(m) = fs::metadata(dir) {
+            check_folder(dir, &m, &trusted)?;
+        }
+        folder = dir.parent();
+    }
+    Ok(())
+}
+
+fn check_folder(dir: &Path, m: &Metadata, trusted: &impl Fn(u32) -> bool) -> Result<(), Unsafe> {
+    const STICKY: u32 = 0o1000;
+    let mode = m.mode() & 0o7777;
+    if !trusted(m.uid()) {
+        return Err(Unsafe::FolderOwner {
+            folder: dir.to_path_buf(),
+            owner: m.uid(),
+        });
+    }
+    if mode & STICKY == 0 && mode & 0o022 != 0 {
+        return Err(Unsafe::Folder {
+            folder: dir.to_path_buf(),
+            who: if mode & 0o002 != 0 {
+                "anyone"
+            } else {
+                "its group"
+            },
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn regular_files_are_read_up_to_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"hello").unwrap();
+        let (_, bytes) = read_regular(&path, 5).unwrap().unwrap();
+        assert_eq!(&bytes[..], b"hello");
+        assert!(matches!(
+            read_regular(&path, 4),
+            Err(ReadError::TooLarge { max: 4 })
+        ));
+        assert!(
+            read_regular(&dir.path().join("absent"), 5)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn fifos_devices_and_folders_are_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let err = read_regular(&fifo, 100).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "it is a FIFO (named pipe), not a regular file"
+        );
+        let err = read_regular(Path::new("/dev/zero"), 100).unwrap_err();
+        assert_eq!(err.to_string(), "it is a device, not a regular file");
+        let err = read_regular(dir.path(), 100).unwrap_err();
+        assert_eq!(err.to_string(), "it is a folder, not a regular file");
+    }
+
+    #[test]
+    fn folders_writable_by_others_are_unsafe_unless_sticky() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("open");
+        fs::create_dir(&sub).unwrap();
+        let file = sub.join("key");
+        fs::write(&file, b"k").unwrap();
+        let meta = fs::metadata(&file).unwrap();
+        assert_eq!(check_private_path(&file, &meta), Ok(()));
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = check_private_path(&file, &meta).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("may be written by anyone (mode 0777)"),
+            "{err}"
+        );
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o770)).unwrap();
+        let err = check_private_path(&file, &meta).unwrap_err();
+        assert!(err.to_string().contains("by its group"), "{err}");
+        assert!(check_private_folder(&sub).is_err());
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(check_private_path(&file, &meta), Ok(()));
+    }
+
+    #[test]
+    fn files_of_other_users_are_unsafe() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        fs::write(&file, b"k").unwrap();
+        let me = rustix::process::geteuid().as_raw();
+        let other = if me == 0 { 4242 } else { me };
+        if rustix::fs::chown(&file, Some(rustix::fs::Uid::from_raw(other)), None).is_err() {
+            // Only root can give a file away; as another user this case cannot be set up.
+            assert_ne!(me, 0);
+            return;
+        }
+        let meta = fs::metadata(&file).unwrap();
+        let expected = if me == 0 {
+            Err(Unsafe::Owner { owner: 4242, me: 0 })
+        } else {
+            Ok(())
+        };
+        assert_eq!(check_private_path(&file, &meta), expected);
+    }
+}

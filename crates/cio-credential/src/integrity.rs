@@ -1,0 +1,375 @@
+//! Record authentication: every byte of a store that a reader trusts is bound to the store
+//! key, so a store changed record by record is refused, never answered from.
+//!
+//! Rules:
+//! - every record carries an HMAC-SHA256 (`mac`) over all its fields — name, version,
+//!   action, `restored_from`, time, sealed value, store write number (`seq`) — and over the
+//!   store id and the key fingerprint, under a key derived from the store key (never the
+//!   store key itself: [`MacKey`]);
+//! - each record also carries the `mac` of its name's previous version (`prev_mac`), so a
+//!   name's versions form a chain: a version deleted, duplicated, reordered or replaced by
+//!   another (even one that verifies, from another time) breaks it;
+//! - the store's manifest is the authenticated list of every name's newest version and its
+//!   `mac`, with the store's write number, replaced by every write in the same transaction
+//!   as the write's records. Deleting a name's newest version (to bring back a rotated-out
+//!   secret), or all of its versions, no longer matches it;
+//! - every read checks every name's whole chain ([`check_store`]), so a name with any damaged
+//!   version is refused as a whole, and every other name still answers;
+//! - a manifest older than the records (a manifest copied back from an earlier copy of the
+//!   store while the records stayed) shows as a record whose `seq` is above the manifest's:
+//!   the whole store is refused, since any name could have been rolled back;
+//! - a whole earlier copy of the store (records and manifest together, as a backup holds
+//!   them) is consistent, and is read as what it is;
+//! - damage confined to a name is reported for that name only ([`Damage`]); everything else
+//!   still reads. Damage to the manifest, store id or key fingerprint refuses the store.
+//!
+//! Limits: an earlier copy of one name restored together with an earlier manifest is only
+//! detected while another name was written since (its newer record then outruns the
+//! manifest); that combination is a whole-store restore minus later writes, which is what
+//! restoring a backup is.
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::store::{MAC_LEN, ReadRecord, Record};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The version of the manifest format.
+const MANIFEST_FORMAT: u32 = 1;
+/// The longest manifest read (a few thousand names; cio has 24).
+pub(crate) const MAX_MANIFEST_BYTES: usize = 1 << 20;
+
+/// The key that authenticates records and manifests, derived from the store key with
+/// HMAC-SHA256 under a label of its own (the store key itself only seals values).
+pub(crate) struct MacKey(Zeroizing<[u8; 32]>);
+
+impl MacKey {
+    pub(crate) fn derive(store_key: &[u8; 32]) -> MacKey {
+        let mut mac = new_mac(store_key);
+        mac.update(b"cio-credential/record-mac-key/v1");
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        MacKey(out)
+    }
+}
+
+fn new_mac(key: &[u8]) -> HmacSha256 {
+    <HmacSha256 as KeyInit>::new_from_slice(key)
+        .expect("HMAC accepts a key of any length; this one is 32 bytes")
+}
+
+/// What binds records to one store and one key.
+pub(crate) struct Authenticator<'a> {
+    key: &'a MacKey,
+    store_id: &'a str,
+    fingerprint: &'a str,
+    /// The MAC keyed and fed the record domain, store id and fingerprint: every record's
+    /// MAC starts from a copy of it (keying HMAC costs as much as a short record).
+    record_prefix: HmacSha256,
+}
+
+/// Feeds one field: its length (8 bytes) then its bytes, so no two field lists collide.
+fn field(mac: &mut HmacSha256, bytes: &[u8]) {
+    mac.update(&(bytes.len() as u64).to_be_bytes());
+    mac.update(bytes);
+}
+
+/// An HMAC keyed with `key` and fed `domain`, the store id and the key fingerprint.
+fn start(key: &MacKey, store_id: &str, fingerprint: &str, domain: &[u8]) -> HmacSha256 {
+    let mut mac = new_mac(key.0.as_slice());
+    field(&mut mac, domain);
+    field(&mut mac, store_id.as_bytes());
+    field(&mut mac, fingerprint.as_bytes());
+    mac
+}
+
+impl<'a> Authenticator<'a> {
+    pub(crate) fn new(key: &'a MacKey, store_id: &'a str, fingerprint: &'a str) -> Self {
+        Authenticator {
+            key,
+            store_id,
+            fingerprint,
+            record_prefix: start(key, store_id, fingerprint, b"cio-credential/record/v1"),
+        }
+    }
+
+    fn record_mac(&self, r: &Record) -> HmacSha256 {
+        let mut mac = self.record_prefix.clone();
+        field(&mut mac, r.name.as_bytes());
+        field(&mut mac, &r.version.to_be_bytes());
+        field(&mut mac, r.action.as_str().as_bytes());
+        match r.restored_from {
+            Some(v) => field(&mut mac, &v.to_be_bytes()),
+            None => field(&mut mac, b""),
+        }
+        field(&mut mac, &r.written_at_ms.to_be_bytes());
+        match &r.sealed {
+            Some(sealed) => {
+                field(&mut mac, b"sealed");
+                field(&mut mac, sealed);
+            }
+            None => field(&mut mac, b"removed"),
+        }
+        field(&mut mac, &r.seq.to_be_bytes());
+        field(&mut mac, &r.prev_mac);
+        mac
+    }
+
+    /// Sets `record.mac` for its fields (its `prev_mac` and `seq` already set).
+    pub(crate) fn sign(&self, record: &mut Record) {
+        record.mac = self.record_mac(record).finalize().into_bytes().to_vec();
+    }
+
+    /// Whether `record.mac` is the MAC of its fields (compared in constant time).
+    pub(crate) fn verifies(&self, record: &Record) -> bool {
+        self.record_mac(record).verify_slice(&record.mac).is_ok()
+    }
+
+    fn manifest_mac(&self, m: &Manifest) -> HmacSha256 {
+        let mut mac = start(
+            self.key,
+            self.store_id,
+            self.fingerprint,
+            b"cio-credential/manifest/v1",
+        );
+        field(&mut mac, &m.seq.to_be_bytes());
+        field(&mut mac, &(m.heads.len() as u64).to_be_bytes());
+        for (name, head) in &m.heads {
+            field(&mut mac, name.as_bytes());
+            field(&mut mac, &head.version.to_be_bytes());
+            field(&mut mac, &head.mac);
+        }
+        mac
+    }
+
+    /// The manifest as stored: JSON with its MAC.
+    pub(crate) fn seal_manifest(&self, m: &Manifest) -> Vec<u8> {
+        let mac = self.manifest_mac(m).finalize().into_bytes();
+        let json = ManifestJson {
+            format: MANIFEST_FORMAT,
+            seq: m.seq,
+            heads: m
+                .heads
+                .iter()
+                .map(|(name, h)| {
+                    (
+                        name.clone(),
+                        HeadJson {
+                            version: h.version,
+                            mac: hex::encode(&h.mac),
+                        },
+                    )
+                })
+                .collect(),
+            mac: hex::encode(mac),
+        };
+        serde_json::to_vec(&json).expect("a manifest of strings and numbers serializes to JSON")
+    }
+
+    /// Reads a stored manifest and checks its MAC; the error says what is wrong.
+    pub(crate) fn open_manifest(&self, bytes: &[u8]) -> Result<Manifest, &'static str> {
+        let (manifest, mac) = decode_manifest(bytes)?;
+        self.manifest_mac(&manifest).verify_slice(&mac).map_err(
+            |_| "its manifest does not verify under this key (it was altered or replaced)",
+        )?;
+        Ok(manifest)
+    }
+}
+
+/// The newest version of one name, as the manifest pins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub version: u64,
+    pub mac: Vec<u8>,
+}
+
+/// The store's manifest: its write number and every name's newest version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Manifest {
+    /// How many writes the store has had (the `seq` of its newest record or purge).
+    pub seq: u64,
+    pub heads: BTreeMap<String, Head>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestJson {
+    format: u32,
+    seq: u64,
+    heads: BTreeMap<String, HeadJson>,
+    mac: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadJson {
+    version: u64,
+    mac: String,
+}
+
+/// Parses a stored manifest without checking its MAC: the manifest and the MAC it claims.
+/// For [`Authenticator::open_manifest`], and the fuzz target.
+pub(crate) fn decode_manifest(bytes: &[u8]) -> Result<(Manifest, Vec<u8>), &'static str> {
+    const UNREADABLE: &str = "its manifest is not readable (it was damaged or replaced)";
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(UNREADABLE);
+    }
+    let json: ManifestJson = serde_json::from_slice(bytes).map_err(|_| UNREADABLE)?;
+    if json.format != MANIFEST_FORMAT {
+        return Err("its manifest is of another format (a newer cio wrote it?)");
+    }
+    let mac_of = |text: &str| {
+        hex::decode(text)
+            .ok()
+            .filter(|m| m.len() == MAC_LEN)
+            .ok_or(UNREADABLE)
+    };
+    let mut heads = BTreeMap::new();
+    for (name, head) in json.heads {
+        if head.version == 0 {
+            return Err(UNREADABLE);
+        }
+        heads.insert(
+            name,
+            Head {
+                version: head.version,
+                mac: mac_of(&head.mac)?,
+            },
+        );
+    }
+    let manifest = Manifest {
+        seq: json.seq,
+        heads,
+    };
+    Ok((manifest, mac_of(&json.mac)?))
+}
+
+/// Why one name cannot be answered from. The text never holds a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Damage {
+    /// A record that cannot be read at all.
+    #[error("a record of it cannot be read ({0})")]
+    Unreadable(String),
+    /// A record whose MAC does not match its fields.
+    #[error("version {0} does not verify under the store key (it was altered)")]
+    Altered(u64),
+    /// The manifest names the name; the store has none of its versions.
+    #[error("its versions were deleted from the store")]
+    Deleted,
+    /// The newest version is not the one the manifest pins.
+    #[error(
+        "its newest version {expected} is missing or was replaced (the store holds version {found} as its newest)"
+    )]
+    NotNewest { expected: u64, found: u64 },
+    /// Versions exist for a name the manifest does not know (put back after a purge).
+    #[error("version {0} was put back after the name was purged")]
+    PutBack(u64),
+    /// The versions are not the chain 1, 2, ... n.
+    #[error(
+        "its history is broken at version {0} (a version was deleted, duplicated, reordered or replaced)"
+    )]
+    Broken(u64),
+}
+
+/// The whole store is refused: a record is newer than the manifest, so the manifest was put
+/// back from an earlier copy while records stayed, and any name may have been rolled back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ManifestOutrun {
+    pub name: String,
+    pub seq: u64,
+    pub manifest_seq: u64,
+}
+
+impl std::fmt::Display for ManifestOutrun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a record of {} was written after its manifest (write {} of {}): the manifest was put back from an earlier copy",
+            self.name, self.seq, self.manifest_seq
+        )
+    }
+}
+
+/// Every name's whole history, checked: per name, its versions oldest first, or the damage
+/// that keeps it from being answered from. `records` are every record of the store, by name
+/// then version. Err when the manifest is older than a record that verifies.
+pub(crate) fn check_store(
+    auth: &Authenticator<'_>,
+    manifest: &Manifest,
+    records: Vec<ReadRecord>,
+) -> Result<BTreeMap<String, Result<Vec<Record>, Damage>>, ManifestOutrun> {
+    if let Some(r) = records
+        .iter()
+        .flatten()
+        .find(|r| r.seq > manifest.seq && auth.verifies(r))
+    {
+        return Err(ManifestOutrun {
+            name: r.name.clone(),
+            seq: r.seq,
+            manifest_seq: manifest.seq,
+        });
+    }
+    let mut by_name: BTreeMap<String, Vec<ReadRecord>> = BTreeMap::new();
+    for read in records {
+        let name = match &read {
+            Ok(r) => r.name.clone(),
+            Err(u) => u.name.clone(),
+        };
+        by_name.entry(name).or_default().push(read);
+    }
+    for name in manifest.heads.keys() {
+        by_name.entry(name.clone()).or_default();
+    }
+    Ok(by_name
+        .into_iter()
+        .map(|(name, reads)| {
+            let checked = check_history(auth, manifest, &name, reads);
+            (name, checked)
+        })
+        .collect())
+}
+
+/// A name's whole history, checked: versions 1 to n, each verifying, each chained to the one
+/// before, the newest the manifest's. `records` are the store's, oldest first.
+pub(crate) fn check_history(
+    auth: &Authenticator<'_>,
+    manifest: &Manifest,
+    name: &str,
+    records: Vec<ReadRecord>,
+) -> Result<Vec<Record>, Damage> {
+    let mut chain: Vec<Record> = Vec::with_capacity(records.len());
+    for read in records {
+        let r = read.map_err(|u| Damage::Unreadable(u.detail))?;
+        if !auth.verifies(&r) {
+            return Err(Damage::Altered(r.version));
+        }
+        let expected_prev: &[u8] = chain.last().map_or(&[], |p| &p.mac);
+        let in_order = r.name == name
+            && r.version == chain.len() as u64 + 1
+            && r.prev_mac == expected_prev
+            && chain.last().is_none_or(|p| p.seq < r.seq);
+        if !in_order {
+            return Err(Damage::Broken(chain.len() as u64 + 1));
+        }
+        chain.push(r);
+    }
+    match (manifest.heads.get(name), chain.last()) {
+        (None, None) => Ok(chain),
+        (Some(_), None) => Err(Damage::Deleted),
+        (None, Some(last)) => Err(Damage::PutBack(last.version)),
+        (Some(h), Some(last)) if h.version == last.version && h.mac == last.mac => Ok(chain),
+        (Some(h), Some(last)) => Err(Damage::NotNewest {
+            expected: h.version,
+            found: last.version,
+        }),
+    }
+}
+
+#[cfg(test)]
+#[path = "integrity_tests.rs"]
+mod tests;

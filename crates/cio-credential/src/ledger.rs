@@ -1,0 +1,267 @@
+//! A store read and written through its manifest: every answer verified, every write signed
+//! and chained ([`crate::integrity`] says what is checked; this module does the reading and
+//! writing around it, for [`crate::credentials`] and [`crate::migrate`]).
+//!
+//! Rules:
+//! - a reading is one [`Store::read`]: the manifest and every record, of one moment; every
+//!   name's whole history is verified on every reading;
+//! - a store that was never written has no key fingerprint, no manifest and no record, and
+//!   reads as empty without a key; any other combination without a fingerprint or a manifest
+//!   was altered, and the whole store is refused ([`StoreError::Corrupt`], exit 3), as is a
+//!   manifest that does not verify;
+//! - a write is signed on top of the reading it follows: the new record's `prev_mac` is the
+//!   name's newest `mac`, its `seq` one more than the manifest's, and the manifest it
+//!   replaces is the one read; a store that changed in between refuses the write
+//!   ([`StoreError::Conflict`]) and the caller reads again.
+
+use std::collections::BTreeMap;
+
+use crate::crypto::{Binding, Key};
+use crate::error::{Error, Result};
+use crate::integrity::{Authenticator, Damage, Head, MacKey, Manifest, check_store};
+use crate::secret::SecretValue;
+use crate::store::{
+    Action, Identity, LogRecord, ManifestSwap, Record, Snapshot, Store, StoreError,
+};
+
+/// A store's manifest and every name's history, verified under its key.
+pub(crate) struct Verified {
+    pub identity: Identity,
+    manifest: Manifest,
+    /// Every name's versions (live or removed), oldest first, or why it cannot be answered
+    /// from; by name.
+    names: BTreeMap<String, Result<Vec<Record>, Damage>>,
+}
+
+impl Verified {
+    /// The versions of `name`, oldest first (empty if it has none); an error if damaged.
+    pub fn history(&self, name: &str) -> Result<&[Record]> {
+        match self.names.get(name) {
+            None => Ok(&[]),
+            Some(Ok(records)) => Ok(records),
+            Some(Err(damage)) => Err(Error::Damaged {
+                name: name.to_string(),
+                damage: damage.clone(),
+            }),
+        }
+    }
+
+    /// The newest record of `name`: `None` if it has none, an error if it is damaged.
+    pub fn newest(&self, name: &str) -> Result<Option<&Record>> {
+        Ok(self.history(name)?.last())
+    }
+
+    /// Every name the store holds (damaged or not), by name.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.keys().map(String::as_str)
+    }
+
+    /// The newest record of every undamaged name, by name.
+    pub fn newest_records(&self) -> impl Iterator<Item = &Record> {
+        self.names
+            .values()
+            .filter_map(|r| r.as_ref().ok())
+            .filter_map(|records| records.last())
+    }
+
+    /// The damaged names, with why, by name.
+    pub fn damaged(&self) -> impl Iterator<Item = (&str, &Damage)> {
+        self.names
+            .iter()
+            .filter_map(|(name, r)| r.as_ref().err().map(|d| (name.as_str(), d)))
+    }
+}
+
+/// The store refused as a whole, for `detail`.
+fn corrupt(store: &dyn Store, detail: impl Into<String>) -> Error {
+    StoreError::Corrupt {
+        location: store.location(),
+        detail: detail.into(),
+    }
+    .into()
+}
+
+/// The authenticator of a sealed store with this key.
+fn authenticator<'a>(
+    mac_key: &'a MacKey,
+    identity: &'a Identity,
+    key: &'a Key,
+) -> Authenticator<'a> {
+    Authenticator::new(mac_key, &identity.store_id, key.fingerprint())
+}
+
+/// Verifies the manifest of `identity` (with `key`, which the caller checked against the
+/// fingerprint); `None` for a store never written. `had_records`: the reading found records.
+fn manifest_of<'k>(
+    store: &dyn Store,
+    identity: &Identity,
+    had_records: bool,
+    key: impl FnOnce(&Identity) -> Result<&'k Key>,
+) -> Result<Option<(&'k Key, Manifest)>> {
+    match (&identity.key_fingerprint, &identity.manifest) {
+        (None, None) if !had_records => Ok(None),
+        (None, _) => Err(corrupt(store, "its key fingerprint was removed")),
+        (Some(_), None) => Err(corrupt(
+            store,
+            "its manifest was removed (or an earlier cio wrote it, before records were authenticated)",
+        )),
+        (Some(_), Some(bytes)) => {
+            let key = key(identity)?;
+            let mac_key = key.mac_key();
+            let manifest = authenticator(&mac_key, identity, key)
+                .open_manifest(bytes)
+                .map_err(|why| corrupt(store, why))?;
+            Ok(Some((key, manifest)))
+        }
+    }
+}
+
+/// Reads and verifies the store: its manifest and every name's whole history. `key` gives
+/// the store key for an identity (checking its fingerprint); it is only asked for a store
+/// that was written. `None` when the store does not exist.
+pub(crate) fn read<'k>(
+    store: &dyn Store,
+    key: impl FnOnce(&Identity) -> Result<&'k Key>,
+) -> Result<Option<Verified>> {
+    let Some(Snapshot { identity, records }) = store.read()? else {
+        return Ok(None);
+    };
+    let Some((key, manifest)) = manifest_of(store, &identity, !records.is_empty(), key)? else {
+        return Ok(Some(Verified {
+            identity,
+            manifest: Manifest::default(),
+            names: BTreeMap::new(),
+        }));
+    };
+    let mac_key = key.mac_key();
+    let names = check_store(&authenticator(&mac_key, &identity, key), &manifest, records)
+        .map_err(|outrun| corrupt(store, outrun.to_string()))?;
+    Ok(Some(Verified {
+        identity,
+        manifest,
+        names,
+    }))
+}
+
+/// The next version of a name, as a write asks for it.
+pub(crate) struct Next<'v> {
+    pub action: Action,
+    pub restored_from: Option<u64>,
+    /// `None` for a removal.
+    pub value: Option<&'v SecretValue>,
+    pub written_at_ms: i64,
+}
+
+/// Appends the next version of `name` on top of `verified` (which must hold the newest state
+/// the caller decided on), sealed and signed with `key`. Returns the new version number;
+/// [`StoreError::Conflict`] when the store changed since `verified` was read.
+pub(crate) fn append_next(
+    store: &dyn Store,
+    key: &Key,
+    verified: &Verified,
+    name: &str,
+    next: Next<'_>,
+    log: Option<&LogRecord>,
+) -> Result<u64> {
+    let versions = append_all_next(store, key, verified, &[(name, next)], log)?;
+    Ok(versions[0])
+}
+
+/// Appends the next versions of several names (a name may come several times: its versions
+/// follow each other, in order) on top of `verified`, all or nothing: one store write, one
+/// manifest swap, each record chained to its name's previous one and numbered after it
+/// (`seq`). Returns each new version number, in order.
+pub(crate) fn append_all_next(
+    store: &dyn Store,
+    key: &Key,
+    verified: &Verified,
+    nexts: &[(&str, Next<'_>)],
+    log: Option<&LogRecord>,
+) -> Result<Vec<u64>> {
+    let identity = &verified.identity;
+    let mac_key = key.mac_key();
+    let auth = authenticator(&mac_key, identity, key);
+    let mut manifest = verified.manifest.clone();
+    // Per name: the newest (version, mac) as the batch builds on it.
+    let mut newest: BTreeMap<&str, (u64, Vec<u8>)> = BTreeMap::new();
+    let mut records = Vec::with_capacity(nexts.len());
+    for (name, next) in nexts {
+        let (expected, prev_mac) = match newest.get(name) {
+            Some(head) => head.clone(),
+            None => verified
+                .newest(name)?
+                .map_or((0, Vec::new()), |r| (r.version, r.mac.clone())),
+        };
+        let version = expected
+            .checked_add(1)
+            .ok_or_else(|| corrupt(store, format!("{name} has no version number left")))?;
+        let seq = manifest
+            .seq
+            .checked_add(1)
+            .ok_or_else(|| corrupt(store, "it has no write number left"))?;
+        let sealed = next.value.map(|value| {
+            key.seal(
+                &Binding {
+                    store_id: &identity.store_id,
+                    name,
+                    version,
+                },
+                value,
+            )
+        });
+        let mut record = Record {
+            name: name.to_string(),
+            version,
+            action: next.action,
+            restored_from: next.restored_from,
+            written_at_ms: next.written_at_ms,
+            sealed,
+            seq,
+            prev_mac,
+            mac: Vec::new(),
+        };
+        auth.sign(&mut record);
+        manifest.seq = seq;
+        manifest.heads.insert(
+            name.to_string(),
+            Head {
+                version,
+                mac: record.mac.clone(),
+            },
+        );
+        newest.insert(name, (version, record.mac.clone()));
+        records.push((expected, record));
+    }
+    let swap = ManifestSwap {
+        expected: identity.manifest.clone(),
+        new: auth.seal_manifest(&manifest),
+    };
+    let batch: Vec<(u64, &Record)> = records.iter().map(|(e, r)| (*e, r)).collect();
+    store.append_all_logged(&batch, key.fingerprint(), &swap, log)?;
+    Ok(records.iter().map(|(_, r)| r.version).collect())
+}
+
+/// Destroys every version of `name` on top of `verified` (a damaged name too: purging is
+/// how it is repaired); returns how many there were. [`StoreError::Conflict`] when the store
+/// changed since `verified` was read.
+pub(crate) fn purge(
+    store: &dyn Store,
+    key: &Key,
+    verified: &Verified,
+    name: &str,
+    log: Option<&LogRecord>,
+) -> Result<usize> {
+    let identity = &verified.identity;
+    let mut manifest = verified.manifest.clone();
+    manifest.heads.remove(name);
+    manifest.seq = manifest
+        .seq
+        .checked_add(1)
+        .ok_or_else(|| corrupt(store, "it has no write number left"))?;
+    let mac_key = key.mac_key();
+    let swap = ManifestSwap {
+        expected: identity.manifest.clone(),
+        new: authenticator(&mac_key, identity, key).seal_manifest(&manifest),
+    };
+    Ok(store.purge_logged(name, &swap, log)?)
+}

@@ -1,0 +1,239 @@
+//! What can go wrong making, storing or opening a recovery bundle, and where a recipient was
+//! given. Depends on the catalog only, so the library's one [`crate::Error`] can hold these
+//! without a cycle (recovery's other modules use the credentials and the store).
+
+use std::path::PathBuf;
+
+use crate::catalog::{CredentialName, RuleViolation, SetId};
+
+/// Passphrases shorter than this many characters are refused.
+pub const MIN_PASSPHRASE: usize = 8;
+/// Passphrases shorter than this many characters are accepted with a warning.
+pub const GOOD_PASSPHRASE: usize = 12;
+/// The largest scrypt work factor accepted when opening (about 16 times the work of the
+/// `age` command's 2^18): a bundle demanding more is refused rather than run for minutes.
+pub const MAX_SCRYPT_LOG_N: u8 = 22;
+
+/// Where a recipient was given, for messages (never the recipient itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientSource {
+    /// The n-th `--recipient` (from 1).
+    Flag(usize),
+    /// A line of a recipients file (from 1).
+    FileLine(std::path::PathBuf, usize),
+    /// The n-th entry of `recovery_recipients` in the node configuration (from 1).
+    Config(usize),
+}
+
+impl std::fmt::Display for RecipientSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecipientSource::Flag(n) => write!(f, "--recipient number {n}"),
+            RecipientSource::FileLine(path, n) => write!(f, "line {n} of {}", path.display()),
+            RecipientSource::Config(n) => write!(f, "recovery_recipients entry {n}"),
+        }
+    }
+}
+
+/// What can go wrong storing or reading an escrow object. Messages name the object (a
+/// repository URL is not secret), never a key.
+#[derive(Debug, thiserror::Error)]
+pub enum EscrowError {
+    #[error("{0}")]
+    BadRepository(RuleViolation),
+    #[error(
+        "an escrow bundle goes beside this cluster's own (primary) repository; the alternate one belongs to another cluster"
+    )]
+    AlternateSet,
+    #[error("no recovery bundle at {location}")]
+    Missing { location: String },
+    #[error("{location} refused the keys: {detail}")]
+    Denied { location: String, detail: String },
+    #[error("{location} cannot be {action}: {detail}")]
+    Failed {
+        location: String,
+        action: &'static str,
+        detail: String,
+    },
+}
+
+impl EscrowError {
+    /// What the administrator should do next.
+    pub fn hint(&self) -> String {
+        match self {
+            EscrowError::BadRepository(_) => {
+                "give the lost cluster's repository URL, as restic takes it: s3:https://HOST/BUCKET[/PREFIX]".into()
+            }
+            EscrowError::AlternateSet => {
+                "leave out --alternate: --to-repository stores the primary sets' bundles".into()
+            }
+            EscrowError::Missing { .. } => {
+                "check the URL is the repository the lost cluster backed up to; a bundle is there only if that cluster ran 'cio credential export --to-repository' or had recovery_recipients set".into()
+            }
+            EscrowError::Denied { .. } => {
+                "check the access and secret key: they must be allowed to read (to import) or write (to export) objects in the repository's bucket".into()
+            }
+            EscrowError::Failed { .. } => {
+                "check that the object storage is reachable from this node (cio credential validate checks the set), then try again".into()
+            }
+        }
+    }
+}
+
+/// What can go wrong making, storing or opening a bundle. No message repeats a value, a
+/// passphrase, a recipient or a line of a file.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error(
+        "the passphrase is {chars} characters; a recovery bundle needs at least {} ({} or more recommended)",
+        MIN_PASSPHRASE,
+        GOOD_PASSPHRASE
+    )]
+    PassphraseTooShort { chars: usize },
+    #[error("{place} is not a recipient cio can seal to: {why}")]
+    UnknownRecipient {
+        place: RecipientSource,
+        why: &'static str,
+    },
+    #[error("{} holds no recipient", .0.display())]
+    NoRecipientsInFile(PathBuf),
+    #[error("there is no recipient to seal the bundle to")]
+    NothingToSealTo,
+    #[error(
+        "a bundle is sealed to a passphrase or to recipients, not both (age allows a passphrase only alone)"
+    )]
+    PassphraseAndRecipients,
+    #[error("cannot seal the bundle: {0}")]
+    Seal(String),
+    #[error("identity file {} cannot be read: {detail}", path.display())]
+    IdentityUnreadable { path: PathBuf, detail: String },
+    #[error("identity file {} may be read by others (mode {mode:o})", path.display())]
+    IdentityExposed { path: PathBuf, mode: u32 },
+    #[error("{} holds no age or SSH identity", .0.display())]
+    NoIdentity(PathBuf),
+    #[error("{} is a passphrase-protected SSH key", .0.display())]
+    EncryptedSshIdentity(PathBuf),
+    #[error("the passphrase does not open this bundle")]
+    WrongPassphrase,
+    #[error("none of the identities given opens this bundle")]
+    WrongIdentity,
+    #[error("this bundle is sealed to recipients, not to a passphrase")]
+    SealedToRecipients,
+    #[error("this bundle is sealed to a passphrase, not to recipients")]
+    SealedToPassphrase,
+    #[error("the bundle's passphrase work factor 2^{required} is more than cio accepts (2^{max})", max = MAX_SCRYPT_LOG_N)]
+    ExcessiveWork { required: u8 },
+    #[error("the bundle is damaged or was changed: {0}")]
+    Damaged(String),
+    #[error("the bundle opens, but what it holds is not a cio recovery bundle")]
+    NotABundle,
+    #[error("the bundle is format version {0}; this cio reads version 1")]
+    UnknownFormatVersion(u32),
+    #[error("credential {index} of the bundle has a name this cio does not know")]
+    UnknownName { index: usize },
+    #[error("{} exists", .0.display())]
+    OutputExists(PathBuf),
+    #[error("cannot write {}: {detail}", path.display())]
+    Output { path: PathBuf, detail: String },
+    #[error("the imported sets did not pass validation: {failed} of {total} failed")]
+    NotValid { failed: usize, total: usize },
+    #[error("the store holds newer, different values for {}", names(.0))]
+    NewerInStore(Vec<CredentialName>),
+    #[error("the bundle holds the {first} and the {second} set; with --as-alternate both would be written to the {} alternate set", .second.provider)]
+    TwoSetsOneTarget { first: SetId, second: SetId },
+    #[error(transparent)]
+    Escrow(#[from] EscrowError),
+}
+
+fn names(names: &[CredentialName]) -> String {
+    names
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl RecoveryError {
+    /// Whether the command line (rather than the bundle or the world) is wrong.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            RecoveryError::UnknownRecipient { .. }
+                | RecoveryError::NothingToSealTo
+                | RecoveryError::PassphraseAndRecipients
+                | RecoveryError::SealedToRecipients
+                | RecoveryError::SealedToPassphrase
+        )
+    }
+
+    /// What the administrator should do next.
+    pub fn hint(&self) -> String {
+        match self {
+            RecoveryError::PassphraseTooShort { .. } => "nothing was written; choose a longer passphrase (a few random words) and run the command again".into(),
+            RecoveryError::UnknownRecipient { .. } | RecoveryError::NoRecipientsInFile(_) => {
+                "give age X25519 recipients (age1..., made by age-keygen) or ssh-ed25519 / ssh-rsa public keys (the .pub file's line)".into()
+            }
+            RecoveryError::NothingToSealTo => {
+                "name recipients with --recipient or --recipients-file, or set recovery_recipients in cio.toml".into()
+            }
+            RecoveryError::PassphraseAndRecipients => {
+                "make two bundles: one with --recipient, one with a passphrase".into()
+            }
+            RecoveryError::Seal(_) => "nothing was written; run the command again".into(),
+            RecoveryError::IdentityUnreadable { path, .. } => format!(
+                "check that {} exists and that this user may read it",
+                path.display()
+            ),
+            RecoveryError::IdentityExposed { path, .. } => format!(
+                "nothing was read; run 'chmod 600 {}' (as ssh demands of private keys), then try again",
+                path.display()
+            ),
+            RecoveryError::NoIdentity(_) => {
+                "give the private key that matches a recipient: an age identity file (AGE-SECRET-KEY-1...) or an unencrypted OpenSSH private key".into()
+            }
+            RecoveryError::EncryptedSshIdentity(path) => format!(
+                "decrypt a private copy (cp {0} /root/rescue-key && ssh-keygen -p -N '' -f /root/rescue-key) and give that, or use an age identity",
+                path.display()
+            ),
+            RecoveryError::WrongPassphrase => {
+                "nothing was written; type the passphrase the bundle was made with (a bundle whose header was changed fails the same way)".into()
+            }
+            RecoveryError::WrongIdentity => {
+                "nothing was written; give the identity whose recipient the bundle was sealed to (one named in recovery_recipients)".into()
+            }
+            RecoveryError::SealedToRecipients => {
+                "give the matching private key with --identity FILE".into()
+            }
+            RecoveryError::SealedToPassphrase => {
+                "leave out --identity: you will be asked for the bundle's passphrase".into()
+            }
+            RecoveryError::ExcessiveWork { .. } => {
+                "open it with the age command (age -d) if you trust where it came from".into()
+            }
+            RecoveryError::Damaged(_) | RecoveryError::NotABundle => {
+                "nothing was written; use an intact copy of the bundle (a printed one can be typed in again and checked with --dry-run)".into()
+            }
+            RecoveryError::UnknownFormatVersion(_) | RecoveryError::UnknownName { .. } => {
+                "nothing was written; import it with the cio version that made it, or a newer one".into()
+            }
+            RecoveryError::OutputExists(path) => format!(
+                "nothing was written; choose another --output, or add --force to replace {}",
+                path.display()
+            ),
+            RecoveryError::Output { .. } => {
+                "nothing was written; check the folder exists and this user may write there".into()
+            }
+            RecoveryError::NotValid { .. } => {
+                "nothing was written; the report above names the first failing check of each set. Import without --validate to write the sets anyway".into()
+            }
+            RecoveryError::NewerInStore(names) => format!(
+                "nothing was written; compare with 'cio credential history {}', then add --force to replace them (their values stay in the history)",
+                names.first().map(ToString::to_string).unwrap_or_default()
+            ),
+            RecoveryError::TwoSetsOneTarget { .. } => {
+                "nothing was written; import without --as-alternate, or export each set into its own bundle (--provider, --alternate)".into()
+            }
+            RecoveryError::Escrow(e) => e.hint(),
+        }
+    }
+}

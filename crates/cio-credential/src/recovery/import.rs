@@ -1,0 +1,298 @@
+//! What importing a bundle into a store would write, decided before anything is written.
+//!
+//! Rules:
+//! - with `as_alternate`, each primary name becomes its `_alt` name (the lost cluster's
+//!   primary set becomes the rescuing cluster's alternate set); alternate names stay;
+//! - a name whose live value in the store equals the bundle's is unchanged: nothing is
+//!   written for it;
+//! - a name whose live value differs and was written after the bundle's value is *newer in
+//!   the store*: the import is refused unless forced (the values stay in the history when
+//!   forced);
+//! - the writes are [`Change`]s for [`CredentialStore::write_all`]: all or nothing. With a history
+//!   bundle every bundled version becomes a new version, oldest first.
+
+use crate::catalog::{CredentialName, Role, SetId};
+use crate::credentials::{Change, CredentialStore};
+use crate::secret::SecretValue;
+
+use super::RecoveryError;
+use super::bundle::{Bundle, BundledCredential};
+
+/// What the import does with one bundled credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The store has no live value: it is created.
+    Create,
+    /// The store's value differs (and is older, or the import is forced): it is replaced.
+    Update,
+    /// The store holds the same value: nothing is written.
+    Unchanged,
+    /// The store's value differs and is newer: refused unless forced.
+    NewerInStore,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Create => "create",
+            Outcome::Update => "update",
+            Outcome::Unchanged => "unchanged",
+            Outcome::NewerInStore => "newer in store",
+        }
+    }
+}
+
+/// One bundled credential and where it goes.
+#[derive(Debug)]
+pub struct Planned<'b> {
+    /// The name written in this store.
+    pub target: CredentialName,
+    pub credential: &'b BundledCredential,
+    pub outcome: Outcome,
+}
+
+impl Planned<'_> {
+    /// The value the target ends up with.
+    pub fn value(&self) -> Option<&SecretValue> {
+        self.credential.latest().and_then(|v| v.value.as_ref())
+    }
+}
+
+/// What an import would write.
+#[derive(Debug)]
+pub struct Plan<'b> {
+    pub items: Vec<Planned<'b>>,
+}
+
+/// The name `name` is imported as.
+pub fn target_name(name: CredentialName, as_alternate: bool) -> CredentialName {
+    if as_alternate {
+        CredentialName {
+            role: Role::Alternate,
+            ..name
+        }
+    } else {
+        name
+    }
+}
+
+impl<'b> Plan<'b> {
+    /// Compares `bundle` with the live values of `vault`.
+    pub fn new(
+        bundle: &'b Bundle,
+        vault: &CredentialStore,
+        as_alternate: bool,
+    ) -> crate::Result<Plan<'b>> {
+        let live = vault.list()?.entries;
+        let mut items: Vec<Planned<'b>> = Vec::with_capacity(bundle.credentials.len());
+        for credential in &bundle.credentials {
+            let target = target_name(credential.name, as_alternate);
+            if let Some(other) = items.iter().find(|p| p.target == target) {
+                return Err(RecoveryError::TwoSetsOneTarget {
+                    first: other.credential.name.set(),
+                    second: credential.name.set(),
+                }
+                .into());
+            }
+            let Some(latest) = credential.latest() else {
+                continue;
+            };
+            let Some(value) = &latest.value else {
+                // Removed when the bundle was made (history only): nothing to bring back.
+                continue;
+            };
+            let outcome = match live.iter().find(|e| e.name == target) {
+                None => Outcome::Create,
+                Some(e) if e.value.ct_eq(value) => Outcome::Unchanged,
+                Some(e) if e.updated_ms > latest.written_at_ms => Outcome::NewerInStore,
+                Some(_) => Outcome::Update,
+            };
+            items.push(Planned {
+                target,
+                credential,
+                outcome,
+            });
+        }
+        Ok(Plan { items })
+    }
+
+    /// The names whose store values are newer and different.
+    pub fn newer_in_store(&self) -> Vec<CredentialName> {
+        self.items
+            .iter()
+            .filter(|p| p.outcome == Outcome::NewerInStore)
+            .map(|p| p.target)
+            .collect()
+    }
+
+    /// The sets the import writes to, in catalog order.
+    pub fn target_sets(&self) -> Vec<SetId> {
+        let mut sets: Vec<SetId> = self.items.iter().map(|p| p.target.set()).collect();
+        sets.sort();
+        sets.dedup();
+        sets
+    }
+
+    /// The changes to write: every name but the unchanged ones; with `force`, names newer
+    /// in the store too, else those refuse the whole import.
+    pub fn changes(&self, force: bool) -> Result<Vec<Change<'b>>, RecoveryError> {
+        let newer = self.newer_in_store();
+        if !force && !newer.is_empty() {
+            return Err(RecoveryError::NewerInStore(newer));
+        }
+        let mut changes = Vec::new();
+        for item in &self.items {
+            if item.outcome == Outcome::Unchanged {
+                continue;
+            }
+            let credential: &'b BundledCredential = item.credential;
+            if carries_history(credential) {
+                for version in &credential.versions {
+                    changes.push(Change {
+                        name: item.target,
+                        value: version.value.as_ref(),
+                    });
+                }
+            } else if let Some(value) = credential.latest().and_then(|v| v.value.as_ref()) {
+                changes.push(Change {
+                    name: item.target,
+                    value: Some(value),
+                });
+            }
+        }
+        Ok(changes)
+    }
+}
+
+/// Whether a credential carries more than its live version, and so its history is written.
+fn carries_history(credential: &BundledCredential) -> bool {
+    credential.versions.len() > 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recovery::bundle::BundledVersion;
+    use crate::store::Action;
+    use crate::store::sqlite::SqliteStore;
+
+    fn bundle(entries: &[(&str, &[Option<&str>], i64)]) -> Bundle {
+        Bundle {
+            created_at_ms: 1,
+            created_by: "test".into(),
+            history: false,
+            credentials: entries
+                .iter()
+                .map(|(name, values, at)| BundledCredential {
+                    name: name.parse().unwrap(),
+                    versions: values
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| BundledVersion {
+                            version: i as u64 + 1,
+                            action: if v.is_some() {
+                                Action::Update
+                            } else {
+                                Action::Remove
+                            },
+                            written_at_ms: *at,
+                            value: v.map(|v| SecretValue::new(v.into())),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn vault(dir: &std::path::Path) -> CredentialStore {
+        CredentialStore::new(
+            Box::new(SqliteStore::new(dir.join("s.db"))),
+            dir.join("key"),
+        )
+    }
+
+    #[test]
+    fn maps_compares_and_refuses_newer_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault(dir.path());
+        let put = |n: &str, v: &str| {
+            vault
+                .put(n.parse().unwrap(), &SecretValue::new(v.into()))
+                .unwrap()
+        };
+        put("cio_minio_alt_access_key", "same-access");
+        put("cio_minio_alt_secret_key", "newer-secret-in-store");
+        let b = bundle(&[
+            ("cio_minio_access_key", &[Some("same-access")], 1),
+            ("cio_minio_secret_key", &[Some("bundled-secret")], 1),
+            ("cio_minio_backup_password", &[Some("bundled password")], 1),
+        ]);
+        let plan = Plan::new(&b, &vault, true).unwrap();
+        let outcomes: Vec<_> = plan
+            .items
+            .iter()
+            .map(|p| (p.target.to_string(), p.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("cio_minio_alt_access_key".to_string(), Outcome::Unchanged),
+                (
+                    "cio_minio_alt_secret_key".to_string(),
+                    Outcome::NewerInStore
+                ),
+                ("cio_minio_alt_backup_password".to_string(), Outcome::Create),
+            ]
+        );
+        let err = plan.changes(false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the store holds newer, different values for cio_minio_alt_secret_key"
+        );
+        let changes = plan.changes(true).unwrap();
+        let names: Vec<_> = changes.iter().map(|c| c.name.to_string()).collect();
+        assert_eq!(
+            names,
+            ["cio_minio_alt_secret_key", "cio_minio_alt_backup_password"]
+        );
+        vault.write_all(&changes).unwrap();
+        let history = vault
+            .history("cio_minio_alt_secret_key".parse().unwrap())
+            .unwrap();
+        assert_eq!(history.len(), 2, "the replaced value stays in the history");
+
+        // Without mapping, a bundle value older than the store's is not refused when the
+        // store's value is older still.
+        let later = bundle(&[("cio_minio_alt_secret_key", &[Some("later")], i64::MAX)]);
+        let plan = Plan::new(&later, &vault, false).unwrap();
+        assert_eq!(plan.items[0].outcome, Outcome::Update);
+    }
+
+    #[test]
+    fn history_bundles_write_every_version_and_mapping_must_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault(dir.path());
+        let b = bundle(&[(
+            "cio_aws_backup_password",
+            &[Some("first password"), None, Some("third password")],
+            1,
+        )]);
+        let plan = Plan::new(&b, &vault, false).unwrap();
+        vault.write_all(&plan.changes(false).unwrap()).unwrap();
+        let history = vault
+            .history("cio_aws_backup_password".parse().unwrap())
+            .unwrap();
+        let actions: Vec<_> = history.iter().map(|h| h.action).collect();
+        assert_eq!(actions, [Action::Create, Action::Remove, Action::Create]);
+
+        let both = bundle(&[
+            ("cio_aws_access_key", &[Some("AKIAIOSFODNN7EXAMPLE")], 1),
+            ("cio_aws_alt_access_key", &[Some("AKIAIOSFODNN7EXAMPLF")], 1),
+        ]);
+        let err = Plan::new(&both, &vault, true).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the bundle holds the aws primary and the aws alternate set; with --as-alternate both would be written to the aws alternate set"
+        );
+    }
+}

@@ -1,0 +1,348 @@
+//! The SQLite store against real files: what only a file can show (the shared suites run in
+//! `crate::suite`).
+
+use super::*;
+use crate::store::suite;
+
+fn fresh() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::new(dir.path().join("data/credentials.db"));
+    (dir, store)
+}
+
+/// The shared suites run in `crate::suite`; this is what only a file can show.
+#[test]
+fn reading_creates_no_file() {
+    let (_d, s) = fresh();
+    suite::empty_store_has_nothing(&s);
+    assert!(!s.path.exists(), "reading creates nothing");
+    assert!(s.identity(false).unwrap().is_none());
+}
+
+#[test]
+fn an_empty_store_file_reads_as_empty_and_is_initialised_by_a_write() {
+    let (_d, s) = fresh();
+    fs::create_dir_all(s.path.parent().unwrap()).unwrap();
+    fs::write(&s.path, b"").unwrap();
+    suite::empty_store_has_nothing(&s);
+    let s = SqliteStore::new(s.path.clone());
+    assert!(s.identity(false).unwrap().is_none());
+    assert!(s.identity(true).unwrap().is_some());
+}
+
+#[test]
+fn store_files_are_private() {
+    use std::os::unix::fs::MetadataExt;
+    let (_d, s) = fresh();
+    s.identity(true).unwrap();
+    assert_eq!(fs::metadata(&s.path).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(s.path.parent().unwrap()).unwrap().mode() & 0o777,
+        0o700
+    );
+}
+
+#[test]
+fn foreign_files_are_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    fs::write(
+        &text,
+        b"these are not credentials, just a text file of some length....",
+    )
+    .unwrap();
+    let err = SqliteStore::new(text.clone()).identity(true).unwrap_err();
+    assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+    assert_eq!(
+        fs::read(&text).unwrap(),
+        b"these are not credentials, just a text file of some length...."
+    );
+
+    let other = dir.path().join("other.db");
+    let conn = Connection::open(&other).unwrap();
+    conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    drop(conn);
+    let err = SqliteStore::new(other).identity(true).unwrap_err();
+    assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+}
+
+fn record(name: &str, v: u64, tag: &[u8]) -> Record {
+    let action = if v == 1 {
+        super::super::Action::Create
+    } else {
+        super::super::Action::Update
+    };
+    suite::record(name, v, action, Some(tag))
+}
+
+/// The names of the files in the store's folder.
+fn files_beside(s: &SqliteStore) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(s.path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn sealed_of(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    let store = SqliteStore::new(path.to_path_buf());
+    let latest = store.latest(name).unwrap()?;
+    let sealed = latest.unwrap().sealed?;
+    let end = sealed.iter().position(|b| *b == 0).unwrap_or(sealed.len());
+    Some(sealed[..end].to_vec())
+}
+
+#[test]
+fn between_writes_the_store_is_one_file() {
+    let (_d, s) = fresh();
+    s.identity(true).unwrap();
+    suite::append(&s, 0, &record("n", 1, b"a"), "fp").unwrap();
+    suite::append(&s, 1, &record("n", 2, b"b"), "fp").unwrap();
+    // Even while the writer's connection is still open.
+    assert_eq!(files_beside(&s), vec!["credentials.db"]);
+    drop(s);
+}
+
+#[test]
+fn a_backup_copied_over_the_store_is_exactly_the_backup_whatever_lies_beside_it() {
+    let (d, s) = fresh();
+    let path = s.path.clone();
+    s.identity(true).unwrap();
+    suite::append(&s, 0, &record("n", 1, b"old"), "fp").unwrap();
+    drop(s);
+    let backup = d.path().join("backup.db");
+    fs::copy(&path, &backup).unwrap();
+    let s = SqliteStore::new(path.clone());
+    suite::append(&s, 1, &record("n", 2, b"new"), "fp").unwrap();
+    suite::append(&s, 0, &record("m", 1, b"other"), "fp").unwrap();
+    drop(s);
+    // A WAL holding the newer pages, as an earlier cio (or sqlite3 in WAL mode) leaves one.
+    let wal_source = d.path().join("walsource.db");
+    fs::copy(&path, &wal_source).unwrap();
+    let conn = Connection::open(&wal_source).unwrap();
+    conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+        .unwrap();
+    conn.execute("UPDATE versions SET sealed = x'6e6577657374000000000000000000000000000000000000000000000000000000000000000000000000000000000000'", [])
+        .unwrap();
+    let mut wal = wal_source.as_os_str().to_owned();
+    wal.push("-wal");
+    let stale_wal = fs::read(&wal).unwrap();
+    assert!(!stale_wal.is_empty());
+    drop(conn);
+
+    fs::copy(&backup, &path).unwrap();
+    let mut beside = path.as_os_str().to_owned();
+    beside.push("-wal");
+    fs::write(&beside, &stale_wal).unwrap();
+    let mut shm = path.as_os_str().to_owned();
+    shm.push("-shm");
+    fs::write(&shm, vec![0u8; 32768]).unwrap();
+    assert_eq!(sealed_of(&path, "n").as_deref(), Some(&b"old"[..]));
+    assert_eq!(sealed_of(&path, "m"), None);
+    // Reading changed nothing; the next write leaves the store alone in its folder.
+    assert_eq!(fs::read(&path).unwrap(), fs::read(&backup).unwrap());
+    let s = SqliteStore::new(path.clone());
+    suite::append(&s, 0, &record("m", 1, b"after"), "fp").unwrap();
+    assert_eq!(files_beside(&s), vec!["credentials.db"]);
+    assert_eq!(sealed_of(&path, "n").as_deref(), Some(&b"old"[..]));
+    let conn = Connection::open(&path).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn a_store_in_wal_mode_is_read_from_its_file_and_becomes_one_file() {
+    let (_d, s) = fresh();
+    s.identity(true).unwrap();
+    suite::append(&s, 0, &record("n", 1, b"a"), "fp").unwrap();
+    let path = s.path.clone();
+    drop(s);
+    let conn = Connection::open(&path).unwrap();
+    conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+        .unwrap();
+    conn.file_control(
+        Some(rusqlite::MAIN_DB),
+        rusqlite::FileControl::PersistWal(&mut 1),
+    )
+    .unwrap();
+    conn.execute("UPDATE versions SET sealed = x'620000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000'", [])
+        .unwrap();
+    drop(conn);
+    // The WAL was checkpointed into the file when its connection closed: a reader sees the
+    // file's content, and ignores the (persisted) WAL beside it.
+    let s = SqliteStore::new(path.clone());
+    assert_eq!(sealed_of(&path, "n").as_deref(), Some(&b"b"[..]));
+    // The next write makes it one file again, in rollback mode.
+    suite::append(&s, 1, &record("n", 2, b"c"), "fp").unwrap();
+    assert_eq!(files_beside(&s), vec!["credentials.db"]);
+    assert_eq!(sealed_of(&path, "n").as_deref(), Some(&b"c"[..]));
+    let header = fs::read(&path).unwrap();
+    assert_eq!((header[18], header[19]), (1, 1), "rollback-journal mode");
+}
+
+#[test]
+fn a_store_that_cannot_be_written_is_read_as_it_is() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test makes the store immutable with chattr +i, which needs root"
+    );
+    let (_d, s) = fresh();
+    s.identity(true).unwrap();
+    suite::append(&s, 0, &record("n", 1, b"a"), "fp").unwrap();
+    let path = s.path.clone();
+    drop(s);
+    // Something stale beside it, which cannot be removed either.
+    let dir = path.parent().unwrap();
+    fs::write(dir.join("credentials.db-wal"), b"stale").unwrap();
+    let immutable = |on: bool| {
+        for p in [path.clone(), dir.to_path_buf()] {
+            let status = std::process::Command::new("chattr")
+                .arg(if on { "+i" } else { "-i" })
+                .arg(&p)
+                .status()
+                .expect("chattr (e2fsprogs) is installed");
+            assert!(status.success(), "chattr failed on {}", p.display());
+        }
+    };
+    immutable(true);
+    let s = SqliteStore::new(path.clone());
+    let read = s.latest("n");
+    let listed = s.list_latest();
+    let written = suite::append(&s, 1, &record("n", 2, b"b"), "fp");
+    immutable(false);
+    assert_eq!(
+        suite::tag(&read.unwrap().unwrap(), 1).as_deref(),
+        Some(&b"a"[..])
+    );
+    assert_eq!(listed.unwrap().len(), 1);
+    let err = written.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Unusable {
+                action: "written",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn processes_racing_to_create_a_store_all_succeed() {
+    use crate::credentials::CredentialStore;
+    let names = [
+        "cio_aws_backup_repo",
+        "cio_aws_access_key",
+        "cio_minio_backup_repo",
+        "cio_minio_access_key",
+        "cio_minio_secret_key",
+        "cio_aws_alt_backup_repo",
+        "cio_minio_alt_backup_repo",
+        "cio_minio_alt_access_key",
+    ];
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("new{round}/credentials.db"));
+        let key = dir.path().join(format!("keys{round}/credential.key"));
+        std::thread::scope(|scope| {
+            for name in names {
+                let (path, key) = (path.clone(), key.clone());
+                scope.spawn(move || {
+                    let c = CredentialStore::new(Box::new(SqliteStore::new(path)), key);
+                    let value = if name.contains("repo") {
+                        "s3:host.example/bucket"
+                    } else {
+                        "AKIAYHD623GGZX7VDFMJ"
+                    };
+                    c.put(
+                        name.parse().unwrap(),
+                        &crate::SecretValue::new(value.into()),
+                    )
+                    .unwrap();
+                });
+            }
+        });
+        let c = CredentialStore::new(Box::new(SqliteStore::new(path)), key);
+        assert_eq!(c.list().unwrap().entries.len(), 8);
+    }
+}
+
+#[test]
+fn a_full_disk_says_so_and_changes_nothing() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test mounts a small tmpfs, which needs root"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    fs::create_dir(&mnt).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mounting a tmpfs");
+    let result = std::panic::catch_unwind(|| {
+        let s = SqliteStore::new(mnt.join("credentials.db"));
+        s.identity(true).unwrap();
+        suite::append(&s, 0, &record("n", 1, b"kept"), "fp").unwrap();
+        // Fill the device.
+        let filler = mnt.join("filler");
+        let mut f = fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+        drop(f);
+        let before = fs::read(&s.path).unwrap();
+        let mut big = record("n", 2, b"x");
+        big.sealed = Some(vec![7u8; 200_000]);
+        let err = suite::append(&s, 1, &big, "fp").unwrap_err();
+        assert!(matches!(err, StoreError::NoSpace { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "no space left on the device of the credential store {}; nothing was changed",
+                s.path.display()
+            )
+        );
+        drop(s);
+        fs::remove_file(&filler).unwrap();
+        let s = SqliteStore::new(mnt.join("credentials.db"));
+        assert_eq!(sealed_of(&s.path, "n").as_deref(), Some(&b"kept"[..]));
+        assert_eq!(before, fs::read(&s.path).unwrap());
+    });
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[test]
+fn fifos_and_devices_are_not_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.db");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let err = SqliteStore::new(fifo).list_latest().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is not a cio credential store (it is not a regular file (a FIFO, socket or device))",
+            dir.path().join("fifo.db").display()
+        )
+    );
+    let err = SqliteStore::new("/dev/zero".into())
+        .list_latest()
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+}

@@ -1,0 +1,439 @@
+//! A store changed record by record, below cio, is refused for what was changed and answers
+//! for everything else; a whole earlier copy of it is read as what it is. Run on every
+//! backend: the SQLite file edited with rusqlite, etcd's keys with `etcdctl`.
+
+use super::raw::{Field, Meta};
+use super::{Backend, Case};
+use crate::catalog::CredentialName;
+use crate::credentials::CredentialStore;
+use crate::crypto::KeyError;
+use crate::error::{Error, ErrorKind};
+use crate::integrity::Damage;
+use crate::secret::SecretValue;
+use crate::sets::{Purpose, SetFilter};
+use crate::store::StoreError;
+
+pub(super) const CASES: &[Case] = &[
+    (
+        "tamper: the newest version removed",
+        the_newest_version_removed_is_refused,
+    ),
+    ("tamper: a field changed", a_changed_field_is_refused),
+    (
+        "tamper: versions deleted, reordered, duplicated, replaced",
+        a_broken_history_is_refused,
+    ),
+    (
+        "tamper: impossible stored values",
+        impossible_stored_values_are_refused,
+    ),
+    (
+        "tamper: the store id, fingerprint and manifest",
+        the_store_identity_cannot_be_removed_or_replaced,
+    ),
+    (
+        "tamper: a whole earlier copy is a backup",
+        a_whole_earlier_copy_reads_as_itself,
+    ),
+    (
+        "tamper: one name put back from an earlier copy",
+        one_name_put_back_is_refused,
+    ),
+    (
+        "tamper: purge checks the key",
+        purge_checks_the_key_as_remove_does,
+    ),
+];
+
+const X: &str = "cio_minio_secret_key";
+
+fn name(s: &str) -> CredentialName {
+    s.parse().unwrap()
+}
+
+fn v(s: &str) -> SecretValue {
+    SecretValue::new(s.to_string())
+}
+
+fn credentials(b: &dyn Backend) -> CredentialStore {
+    CredentialStore::new(b.open("s"), b.dir().join("key"))
+}
+
+/// A complete MinIO set whose secret key was rotated twice (versions 1 to 3), and an AWS
+/// access key.
+fn setup(b: &dyn Backend) -> CredentialStore {
+    let c = credentials(b);
+    for (n, value) in [
+        ("cio_minio_backup_repo", "s3:http://127.0.0.1:9000/bucket"),
+        ("cio_minio_access_key", "minio"),
+        (X, "rotated-out-secret-1"),
+        (X, "rotated-out-secret-2"),
+        (X, "current-secret-3"),
+        ("cio_minio_backup_password", "a long repository password"),
+        ("cio_aws_access_key", "AKIAYHD623GGZX7VDFMJ"),
+    ] {
+        c.put(name(n), &v(value)).unwrap();
+    }
+    c
+}
+
+/// `name` is refused, with a damage for which `expect` holds; every other credential still
+/// answers, and the hint (purge, then create) repairs it.
+fn refused_alone(b: &dyn Backend, n: &str, expect: impl Fn(&Damage) -> bool) {
+    let c = credentials(b);
+    let err = c.get(name(n)).unwrap_err();
+    let Error::Damaged {
+        name: damaged,
+        damage,
+    } = &err
+    else {
+        panic!("{n}: not refused as damaged: {err:?}");
+    };
+    assert_eq!(damaged, n);
+    assert!(expect(damage), "{n}: {damage:?}");
+    assert_eq!(err.kind(), ErrorKind::Unusable);
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{n} cannot be trusted: "))
+    );
+    assert!(
+        err.hint()
+            .contains(&format!("cio credential remove --purge {n}")),
+        "{}",
+        err.hint()
+    );
+    assert!(matches!(c.history(name(n)), Err(Error::Damaged { .. })));
+    assert!(matches!(
+        c.restore(name(n), Some(1)),
+        Err(Error::Damaged { .. })
+    ));
+    assert!(matches!(
+        c.put(name(n), &v("another-value")),
+        Err(Error::Damaged { .. })
+    ));
+    // Every other credential still lists, shows and hands over.
+    let listed = c.list().unwrap();
+    assert_eq!(listed.damaged.len(), 1);
+    assert!(listed.entries.iter().all(|e| e.name.to_string() != n));
+    assert!(listed.entries.len() >= 3, "{:?}", listed.entries);
+    let aws = c.get(name("cio_aws_access_key")).unwrap().unwrap();
+    assert_eq!(aws.value.expose(), "AKIAYHD623GGZX7VDFMJ");
+    let other_set = SetFilter {
+        name: Some(name("cio_aws_access_key")),
+        ..SetFilter::default()
+    };
+    assert_eq!(c.sets(&other_set, Purpose::Check).unwrap().len(), 1);
+    let its_set = SetFilter {
+        name: Some(name(n)),
+        ..SetFilter::default()
+    };
+    if n.starts_with("cio_minio") {
+        assert!(matches!(
+            c.sets(&its_set, Purpose::Use),
+            Err(Error::Damaged { .. })
+        ));
+    }
+    // The hint works: purge, then create again.
+    c.purge(name(n), false).unwrap();
+    c.put(name(n), &v("new-secret-after-repair")).unwrap();
+    assert_eq!(
+        c.get(name(n)).unwrap().unwrap().value.expose(),
+        "new-secret-after-repair"
+    );
+    assert!(c.list().unwrap().damaged.is_empty());
+}
+
+fn store_refused(b: &dyn Backend) -> Error {
+    let c = credentials(b);
+    let err = c.get(name("cio_aws_access_key")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unusable, "{err:?}");
+    for other in [
+        c.list().map(drop),
+        c.put(name("cio_aws_backup_repo"), &v("s3:host/bucket"))
+            .map(drop),
+        c.purge(name(X), false).map(drop),
+    ] {
+        assert_eq!(other.unwrap_err().kind(), ErrorKind::Unusable);
+    }
+    err
+}
+
+fn the_newest_version_removed_is_refused(b: &dyn Backend) {
+    setup(b);
+    // To bring back a rotated-out secret.
+    b.raw("s").delete_version(X, 3);
+    refused_alone(b, X, |d| {
+        *d == Damage::NotNewest {
+            expected: 3,
+            found: 2,
+        }
+    });
+    // A removal deleted, to show a removed credential as live.
+    let c = credentials(b);
+    c.remove(name("cio_minio_access_key")).unwrap();
+    assert!(c.get(name("cio_minio_access_key")).unwrap().is_none());
+    b.raw("s").delete_version("cio_minio_access_key", 2);
+    refused_alone(b, "cio_minio_access_key", |d| {
+        matches!(d, Damage::NotNewest { .. })
+    });
+    // Every version of a name deleted.
+    let raw = b.raw("s");
+    raw.delete_version("cio_aws_access_key", 1);
+    let err = credentials(b).get(name("cio_aws_access_key")).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Damaged {
+                damage: Damage::Deleted,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+fn a_changed_field_is_refused(b: &dyn Backend) {
+    let fields = [
+        // A live credential shown as removed.
+        Field::Action("remove"),
+        Field::Action("restore"),
+        Field::Time(1_600_000_000_000),
+        Field::RestoredFrom(1),
+    ];
+    for (i, field) in fields.into_iter().enumerate() {
+        if i > 0 {
+            // Each field on a fresh store: the repair of the previous one wrote a new chain.
+            credentials(b).purge(name(X), false).unwrap();
+            let c = credentials(b);
+            for value in [
+                "rotated-out-secret-1",
+                "rotated-out-secret-2",
+                "current-secret-3",
+            ] {
+                c.put(name(X), &v(value)).unwrap();
+            }
+        } else {
+            setup(b);
+        }
+        b.raw("s").set_field(X, 3, field);
+        refused_alone(b, X, |d| {
+            matches!(d, Damage::Altered(3) | Damage::Unreadable(_))
+        });
+    }
+}
+
+fn a_broken_history_is_refused(b: &dyn Backend) {
+    type Edit = fn(&dyn super::raw::Raw);
+    let edits: [(&str, Edit); 5] = [
+        ("a middle version deleted", |r| r.delete_version(X, 2)),
+        ("two versions swapped", |r| {
+            r.copy_version((X, 1), ("cio_aws_backup_repo", 9));
+            r.copy_version((X, 2), (X, 1));
+            r.copy_version(("cio_aws_backup_repo", 9), (X, 2));
+            r.delete_version("cio_aws_backup_repo", 9);
+        }),
+        ("a version duplicated", |r| r.copy_version((X, 2), (X, 3))),
+        ("a version replaced by another name's", |r| {
+            r.copy_version(("cio_minio_access_key", 1), (X, 1))
+        }),
+        ("a version renumbered", |r| {
+            r.set_field(X, 3, Field::Version(4))
+        }),
+    ];
+    for (i, (what, edit)) in edits.into_iter().enumerate() {
+        if i == 0 {
+            setup(b);
+        } else {
+            let c = credentials(b);
+            for value in [
+                "rotated-out-secret-1",
+                "rotated-out-secret-2",
+                "current-secret-3",
+            ] {
+                c.put(name(X), &v(value)).unwrap();
+            }
+        }
+        edit(&*b.raw("s"));
+        eprintln!("  {what}");
+        refused_alone(b, X, |_| true);
+        // Back to no X for the next edit.
+        credentials(b).purge(name(X), false).unwrap();
+    }
+}
+
+fn impossible_stored_values_are_refused(b: &dyn Backend) {
+    let fields = [
+        Field::Action("rename"),
+        Field::Time(i64::MAX),
+        Field::Time(253_402_300_800_000),
+        Field::Time(i64::MIN),
+        Field::Version(i64::MAX as u64 - 1),
+    ];
+    setup(b);
+    for field in fields {
+        b.raw("s").set_field(X, 3, field);
+        refused_alone(b, X, |_| true);
+        let c = credentials(b);
+        c.purge(name(X), false).unwrap();
+        for value in [
+            "rotated-out-secret-1",
+            "rotated-out-secret-2",
+            "current-secret-3",
+        ] {
+            c.put(name(X), &v(value)).unwrap();
+        }
+    }
+}
+
+fn the_store_identity_cannot_be_removed_or_replaced(b: &dyn Backend) {
+    setup(b);
+    let raw = b.raw("s");
+    for which in [Meta::KeyFingerprint, Meta::Manifest, Meta::StoreId] {
+        let kept = raw.meta(which).unwrap();
+        raw.set_meta(which, None);
+        let err = store_refused(b);
+        assert!(
+            matches!(err, Error::Store(StoreError::Corrupt { .. })),
+            "{which:?} removed: {err:?}"
+        );
+        // Nothing was written meanwhile, and no new key was made.
+        assert_eq!(raw.meta(which), None);
+        raw.set_meta(which, Some(&kept));
+        credentials(b).get(name(X)).unwrap().unwrap();
+    }
+    // Replaced: the fingerprint of another key, another store's id, a manifest from before
+    // the last write.
+    let fingerprint = raw.meta(Meta::KeyFingerprint).unwrap();
+    raw.set_meta(Meta::KeyFingerprint, Some(b"0123456789abcdef"));
+    assert!(matches!(
+        store_refused(b),
+        Error::StoreKey(KeyError::Mismatch { .. })
+    ));
+    raw.set_meta(Meta::KeyFingerprint, Some(&fingerprint));
+    let id = raw.meta(Meta::StoreId).unwrap();
+    raw.set_meta(Meta::StoreId, Some(b"00000000000000000000000000000000"));
+    assert!(matches!(
+        store_refused(b),
+        Error::Store(StoreError::Corrupt { .. })
+    ));
+    raw.set_meta(Meta::StoreId, Some(&id));
+    let before = raw.meta(Meta::Manifest).unwrap();
+    credentials(b)
+        .put(
+            name("cio_aws_secret_key"),
+            &v("0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZd"),
+        )
+        .unwrap();
+    raw.set_meta(Meta::Manifest, Some(&before));
+    let err = store_refused(b);
+    assert!(
+        err.to_string().contains("was written after its manifest"),
+        "{err}"
+    );
+}
+
+fn a_whole_earlier_copy_reads_as_itself(b: &dyn Backend) {
+    let c = setup(b);
+    let raw = b.raw("s");
+    let backup = raw.save();
+    c.put(name(X), &v("newer-secret-4")).unwrap();
+    c.purge(name("cio_aws_access_key"), false).unwrap();
+    c.put(name("cio_aws_backup_repo"), &v("s3:host/bucket"))
+        .unwrap();
+    raw.put_back(&backup);
+    let c = credentials(b);
+    assert_eq!(
+        c.get(name(X)).unwrap().unwrap().value.expose(),
+        "current-secret-3"
+    );
+    assert!(
+        c.get(name("cio_aws_access_key")).unwrap().is_some(),
+        "purged after the backup"
+    );
+    assert!(
+        c.get(name("cio_aws_backup_repo")).unwrap().is_none(),
+        "created after the backup"
+    );
+    assert!(c.list().unwrap().damaged.is_empty());
+    assert_eq!(c.history(name(X)).unwrap().len(), 3);
+    // And it keeps working.
+    c.put(name(X), &v("after-restore-4")).unwrap();
+    assert_eq!(c.get(name(X)).unwrap().unwrap().version, 4);
+}
+
+fn one_name_put_back_is_refused(b: &dyn Backend) {
+    let c = setup(b);
+    let raw = b.raw("s");
+    let backup = raw.save();
+    c.put(name(X), &v("newer-secret-4")).unwrap();
+    raw.put_back_name(&backup, X);
+    refused_alone(b, X, |d| {
+        *d == Damage::NotNewest {
+            expected: 4,
+            found: 3,
+        }
+    });
+    // A purged name's versions put back.
+    let c = credentials(b);
+    let backup = raw.save();
+    c.purge(name("cio_minio_access_key"), false).unwrap();
+    raw.put_back_name(&backup, "cio_minio_access_key");
+    let err = c.get(name("cio_minio_access_key")).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Damaged {
+                damage: Damage::PutBack(1),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+fn purge_checks_the_key_as_remove_does(b: &dyn Backend) {
+    setup(b);
+    let key = b.dir().join("key");
+    let bytes = std::fs::read(&key).unwrap();
+    let mode = |m| std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(m));
+    // Readable by others.
+    mode(0o644).unwrap();
+    for err in [
+        credentials(b).purge(name(X), false).unwrap_err(),
+        credentials(b).remove(name(X)).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, Error::StoreKey(KeyError::Permissions { .. })),
+            "{err:?}"
+        );
+    }
+    mode(0o600).unwrap();
+    // Missing.
+    std::fs::remove_file(&key).unwrap();
+    for err in [
+        credentials(b).purge(name(X), false).unwrap_err(),
+        credentials(b).remove(name(X)).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, Error::StoreKey(KeyError::Missing { .. })),
+            "{err:?}"
+        );
+    }
+    assert!(!key.exists(), "no key was made");
+    // Another key.
+    crate::crypto::create_key(&key).unwrap();
+    for err in [
+        credentials(b).purge(name(X), false).unwrap_err(),
+        credentials(b).remove(name(X)).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, Error::StoreKey(KeyError::Mismatch { .. })),
+            "{err:?}"
+        );
+    }
+    std::fs::remove_file(&key).unwrap();
+    std::fs::write(&key, bytes).unwrap();
+    mode(0o600).unwrap();
+    // Nothing was destroyed.
+    assert_eq!(credentials(b).history(name(X)).unwrap().len(), 3);
+}

@@ -1,0 +1,376 @@
+//! What a failed request means for the administrator: the pure mapping from an
+//! [`S3Failure`] to the [`Check`] that names its cause and its fix. No I/O; unit-tested case by
+//! case below.
+//!
+//! Rules: the stage of a connection failure, or the S3 error code, decides the step (a
+//! signature error is the credentials' fault even when it answers a bucket request); a failure
+//! is reported at the step being run or a later one, never an earlier one; a detail names the
+//! credential to change, never its value.
+
+use super::net::connect::ConnectError;
+use super::net::http::HttpFailure;
+use super::region::{RegionSource, is_aws};
+use super::s3::S3Failure;
+use super::{Check, Step};
+use crate::catalog::{CredentialName, Field, SetId};
+
+/// What the key tried when a request failed: its words and the IAM action it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Location,
+    HeadBucket,
+    List,
+    Read,
+    Write,
+    Delete,
+}
+
+impl Action {
+    fn words(self) -> &'static str {
+        match self {
+            Action::Location => "read the bucket's region",
+            Action::HeadBucket => {
+                "check that the bucket exists (HEAD bucket, which 'restic init' asks first)"
+            }
+            Action::List => "list objects",
+            Action::Read => "read objects",
+            Action::Write => "write objects",
+            Action::Delete => "delete objects",
+        }
+    }
+
+    /// The IAM action AWS checks for the request.
+    pub(crate) fn iam(self) -> &'static str {
+        match self {
+            Action::Location => "s3:GetBucketLocation",
+            Action::HeadBucket | Action::List => "s3:ListBucket",
+            Action::Read => "s3:GetObject",
+            Action::Write => "s3:PutObject",
+            Action::Delete => "s3:DeleteObject",
+        }
+    }
+
+    fn on_objects(self) -> bool {
+        matches!(self, Action::Read | Action::Write | Action::Delete)
+    }
+}
+
+/// Everything a detail may name.
+#[derive(Debug, Clone)]
+pub(crate) struct Place {
+    pub set: SetId,
+    /// `host:port` of the endpoint.
+    pub address: String,
+    /// The endpoint's host name.
+    pub host: String,
+    pub bucket: String,
+    pub prefix: String,
+    /// The set's deadline in seconds.
+    pub secs: f64,
+    /// The region requests were signed for, and where it came from.
+    pub region: String,
+    pub region_source: RegionSource,
+    /// The set has a CA certificate credential.
+    pub has_cacert: bool,
+}
+
+impl Place {
+    pub(crate) fn name(&self, field: Field) -> CredentialName {
+        CredentialName {
+            provider: self.set.provider,
+            role: self.set.role,
+            field,
+        }
+    }
+
+    /// `bucket 'b'` or `'b/prefix'`.
+    pub(crate) fn place(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("bucket '{}'", self.bucket)
+        } else {
+            format!("'{}/{}'", self.bucket, self.prefix)
+        }
+    }
+
+    fn arn(&self, action: Action) -> String {
+        match (action.on_objects(), self.prefix.is_empty()) {
+            (false, _) => format!("arn:aws:s3:::{}", self.bucket),
+            (true, true) => format!("arn:aws:s3:::{}/*", self.bucket),
+            (true, false) => format!("arn:aws:s3:::{}/{}/*", self.bucket, self.prefix),
+        }
+    }
+
+    /// The name of the set's region credential (`cio_minio_region`, ...).
+    pub(crate) fn region_name(&self) -> String {
+        let alt = if self.set.role == crate::catalog::Role::Alternate {
+            "_alt"
+        } else {
+            ""
+        };
+        format!("cio_{}{alt}_region", self.set.provider)
+    }
+
+    /// The fix for a server that wants `wanted` (or an unknown region) instead of ours.
+    pub(crate) fn region_detail(&self, wanted: Option<&str>) -> String {
+        let ours = &self.region;
+        let repo = self.name(Field::BackupRepo);
+        let region_name = self.region_name();
+        match (wanted, is_aws(&self.host), &self.region_source) {
+            (Some(r), true, RegionSource::Host) => {
+                let mut url = format!("s3:https://s3.{r}.amazonaws.com/{}", self.bucket);
+                if !self.prefix.is_empty() {
+                    url.push('/');
+                    url.push_str(&self.prefix);
+                }
+                format!(
+                    "bucket '{}' is in region {r}, not {ours}; write {repo} as {url}",
+                    self.bucket
+                )
+            }
+            (Some(r), true, _) => format!(
+                "bucket '{}' is in region {r}, not {ours}; set {region_name} to {r} (or remove it)",
+                self.bucket
+            ),
+            (Some(r), false, _) => format!(
+                "{} expects requests signed for region {r}, not {ours}; set {region_name} to {r}",
+                self.address
+            ),
+            (None, _, _) => format!(
+                "{} refuses requests signed for region {ours}; set {region_name} to the region the storage is configured with",
+                self.address
+            ),
+        }
+    }
+
+    /// The check `failure` stands for while running `step` and trying `action`.
+    pub(crate) fn check(&self, step: Step, action: Action, failure: &S3Failure) -> Check {
+        let (at, code, detail) = self.classify(step, action, failure);
+        Check::fail(at.max(step), code, detail)
+    }
+
+    fn classify(
+        &self,
+        step: Step,
+        action: Action,
+        failure: &S3Failure,
+    ) -> (Step, &'static str, String) {
+        let addr = &self.address;
+        let secs = self.secs;
+        let doing = action.words();
+        match failure {
+            S3Failure::Http(HttpFailure::Connect(c)) => self.connect(c),
+            S3Failure::Http(HttpFailure::Timeout) if step == Step::Endpoint => (
+                step,
+                "timeout",
+                format!(
+                    "{addr} accepted the connection but sent no answer within {secs}s; check that it is an S3 server and not overloaded"
+                ),
+            ),
+            S3Failure::Http(HttpFailure::Timeout) => (
+                step,
+                "timeout",
+                format!(
+                    "no answer from {addr} within {secs}s (while trying to {doing}); the server may be overloaded or the network slow: validate again with a longer --timeout"
+                ),
+            ),
+            S3Failure::Http(HttpFailure::NotHttp(why)) => (
+                Step::Endpoint,
+                "not_http",
+                format!(
+                    "{addr} does not answer HTTP ({why}); check the port and the scheme (http/https)"
+                ),
+            ),
+            S3Failure::Http(HttpFailure::Broken(why)) => (
+                step,
+                "unreachable",
+                format!("the connection to {addr} failed while trying to {doing}: {why}"),
+            ),
+            S3Failure::NotS3 {
+                status,
+                proxy: Some(proxy),
+            } => (
+                Step::Endpoint,
+                "proxy",
+                format!(
+                    "the proxy at {proxy} answered HTTP {status} itself instead of passing the request to {addr}; check the proxy's rules, or list {} in NO_PROXY",
+                    self.host
+                ),
+            ),
+            S3Failure::NotS3 {
+                status,
+                proxy: None,
+            } => (
+                Step::Endpoint,
+                "not_s3",
+                format!(
+                    "{addr} answers HTTP ({status}) but not the S3 API: it may be a web page or a console; use the port of the S3 API (MinIO: the API port, 9000 by default, not the console's 9001)"
+                ),
+            ),
+            S3Failure::Service {
+                status,
+                code,
+                region,
+            } => self.service(step, action, *status, code, region.as_deref()),
+        }
+    }
+
+    fn connect(&self, c: &ConnectError) -> (Step, &'static str, String) {
+        let addr = &self.address;
+        let host = &self.host;
+        let secs = self.secs;
+        match c {
+            ConnectError::Dns { why } => (
+                Step::Endpoint,
+                "dns",
+                format!("cannot resolve {host} ({why}); check the host name in the repository URL"),
+            ),
+            ConnectError::Unreachable { why } => (
+                Step::Endpoint,
+                "unreachable",
+                format!(
+                    "nothing accepts connections on {addr} ({why}); check the host and port, and that the server runs"
+                ),
+            ),
+            ConnectError::Timeout { stage } => (
+                Step::Endpoint,
+                "timeout",
+                format!(
+                    "no progress with {addr} within {secs}s while {stage}; a firewall may drop the packets, or the server is overloaded"
+                ),
+            ),
+            ConnectError::Tls { why } => {
+                let cacert = format!(
+                    "cio_{}{}_cacert",
+                    self.set.provider,
+                    if self.set.role == crate::catalog::Role::Alternate {
+                        "_alt"
+                    } else {
+                        ""
+                    }
+                );
+                let fix = if self.has_cacert {
+                    format!(
+                        "the certificate in {cacert} is not the one the server's certificate comes from: store that CA's certificate (or the server's self-signed one) in it"
+                    )
+                } else {
+                    format!(
+                        "if the server's certificate comes from a private CA or is self-signed, store it in {cacert}"
+                    )
+                };
+                (
+                    Step::Endpoint,
+                    "tls",
+                    format!(
+                        "TLS with {addr} failed ({why}); {fix}; or use s3:http:// if the endpoint speaks plain HTTP"
+                    ),
+                )
+            }
+            ConnectError::Proxy { proxy, why } => (
+                Step::Endpoint,
+                "proxy",
+                format!(
+                    "the proxy at {proxy} (from HTTP_PROXY/HTTPS_PROXY) failed: {why}; fix the proxy variables, or list {host} in NO_PROXY"
+                ),
+            ),
+        }
+    }
+
+    fn service(
+        &self,
+        step: Step,
+        action: Action,
+        status: u16,
+        code: &str,
+        region: Option<&str>,
+    ) -> (Step, &'static str, String) {
+        let addr = &self.address;
+        let doing = action.words();
+        match code {
+            // AWS and MinIO say InvalidAccessKeyId; s3s-based servers NotSignedUp; moto
+            // InvalidClientTokenId outside S3.
+            "InvalidAccessKeyId" | "NotSignedUp" | "InvalidClientTokenId" => (
+                Step::Credentials,
+                "invalid_access_key",
+                format!(
+                    "{addr} does not know the access key in {}; check it, or create a key on the server",
+                    self.name(Field::AccessKey)
+                ),
+            ),
+            "SignatureDoesNotMatch" => (
+                Step::Credentials,
+                "signature_mismatch",
+                format!(
+                    "the secret key in {} does not belong to the access key in {}; set the matching secret key",
+                    self.name(Field::SecretKey),
+                    self.name(Field::AccessKey)
+                ),
+            ),
+            "RequestTimeTooSkewed" => (
+                Step::Credentials,
+                "clock_skew",
+                format!(
+                    "this machine's clock differs from {addr}'s by more than 15 minutes; correct the time (NTP) and validate again"
+                ),
+            ),
+            "ExpiredToken" | "TokenRefreshRequired" | "InvalidToken" => (
+                Step::Credentials,
+                "expired_token",
+                format!(
+                    "the access key in {} is a temporary key that has expired; create a long-term access key",
+                    self.name(Field::AccessKey)
+                ),
+            ),
+            "NoSuchBucket" => self.no_such_bucket(),
+            "" if status == 404 && action == Action::HeadBucket => self.no_such_bucket(),
+            "AuthorizationHeaderMalformed"
+            | "InvalidRegion"
+            | "PermanentRedirect"
+            | "IllegalLocationConstraintException" => {
+                (Step::Bucket, "wrong_region", self.region_detail(region))
+            }
+            "" if status == 301 => (Step::Bucket, "wrong_region", self.region_detail(region)),
+            "AccessDenied" | "AllAccessDisabled" => self.denied(action),
+            "" if status == 403 => self.denied(action),
+            "" => (
+                step,
+                "s3_error",
+                format!("{addr} answered HTTP {status} when trying to {doing}"),
+            ),
+            other => (
+                step,
+                "s3_error",
+                format!("{addr} answered HTTP {status} {other} when trying to {doing}"),
+            ),
+        }
+    }
+
+    fn no_such_bucket(&self) -> (Step, &'static str, String) {
+        (
+            Step::Bucket,
+            "no_such_bucket",
+            format!(
+                "bucket '{}' does not exist on {}; create it, or correct the bucket in {}",
+                self.bucket,
+                self.address,
+                self.name(Field::BackupRepo)
+            ),
+        )
+    }
+
+    fn denied(&self, action: Action) -> (Step, &'static str, String) {
+        (
+            Step::Permissions,
+            "access_denied",
+            format!(
+                "the key may not {} in {} (IAM action {} on {}); grant it in the bucket or user policy",
+                action.words(),
+                self.place(),
+                action.iam(),
+                self.arn(action)
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,317 @@
+//! The error → check mapping, case by case.
+
+use super::*;
+use crate::catalog::{Provider, Role};
+use crate::validate::Status;
+
+fn place(provider: Provider, host: &str, source: RegionSource) -> Place {
+    Place {
+        set: SetId {
+            provider,
+            role: Role::Primary,
+        },
+        address: format!("{host}:443"),
+        host: host.to_string(),
+        bucket: "backups".into(),
+        prefix: "node1".into(),
+        secs: 10.0,
+        region: "us-east-1".into(),
+        region_source: source,
+        has_cacert: false,
+    }
+}
+
+fn minio() -> Place {
+    place(Provider::Minio, "minio.lan", RegionSource::Default)
+}
+
+fn service(status: u16, code: &str, region: Option<&str>) -> S3Failure {
+    S3Failure::Service {
+        status,
+        code: code.into(),
+        region: region.map(str::to_string),
+    }
+}
+
+fn at(p: &Place, step: Step, action: Action, f: S3Failure) -> (Step, Status, &'static str, String) {
+    let c = p.check(step, action, &f);
+    (c.step, c.status, c.code, c.detail)
+}
+
+#[test]
+fn credentials_errors_are_the_credentials_fault_at_any_step() {
+    let p = minio();
+    for code in ["InvalidAccessKeyId", "NotSignedUp"] {
+        let (step, _, c, d) = at(
+            &p,
+            Step::Credentials,
+            Action::List,
+            service(403, code, None),
+        );
+        assert_eq!((step, c), (Step::Credentials, "invalid_access_key"));
+        assert_eq!(
+            d,
+            "minio.lan:443 does not know the access key in cio_minio_access_key; check it, or create a key on the server"
+        );
+    }
+    let (step, _, c, _) = at(
+        &p,
+        Step::Credentials,
+        Action::List,
+        service(403, "SignatureDoesNotMatch", None),
+    );
+    assert_eq!((step, c), (Step::Credentials, "signature_mismatch"));
+    // Reported at the step being run when that is later.
+    let (step, _, c, _) = at(
+        &p,
+        Step::Password,
+        Action::Read,
+        service(403, "SignatureDoesNotMatch", None),
+    );
+    assert_eq!((step, c), (Step::Password, "signature_mismatch"));
+    let (_, _, c, _) = at(
+        &p,
+        Step::Credentials,
+        Action::List,
+        service(403, "RequestTimeTooSkewed", None),
+    );
+    assert_eq!(c, "clock_skew");
+    let (_, _, c, _) = at(
+        &p,
+        Step::Credentials,
+        Action::List,
+        service(400, "ExpiredToken", None),
+    );
+    assert_eq!(c, "expired_token");
+}
+
+#[test]
+fn denials_name_the_action_and_the_resource() {
+    let p = minio();
+    let (step, status, c, d) = at(
+        &p,
+        Step::Permissions,
+        Action::HeadBucket,
+        service(403, "", None),
+    );
+    assert_eq!(
+        (step, status, c),
+        (Step::Permissions, Status::Fail, "access_denied")
+    );
+    assert_eq!(
+        d,
+        "the key may not check that the bucket exists (HEAD bucket, which 'restic init' asks first) in 'backups/node1' (IAM action s3:ListBucket on arn:aws:s3:::backups); grant it in the bucket or user policy"
+    );
+    let (_, _, _, d) = at(
+        &p,
+        Step::Permissions,
+        Action::Write,
+        service(403, "AccessDenied", None),
+    );
+    assert_eq!(
+        d,
+        "the key may not write objects in 'backups/node1' (IAM action s3:PutObject on arn:aws:s3:::backups/node1/*); grant it in the bucket or user policy"
+    );
+    let (_, _, _, d) = at(
+        &p,
+        Step::Permissions,
+        Action::Delete,
+        service(403, "AccessDenied", None),
+    );
+    assert!(d.contains("s3:DeleteObject"), "{d}");
+    // A denial seen while listing is a permissions failure, after credentials and bucket.
+    let (step, _, _, _) = at(
+        &p,
+        Step::Credentials,
+        Action::List,
+        service(403, "AccessDenied", None),
+    );
+    assert_eq!(step, Step::Permissions);
+}
+
+#[test]
+fn a_missing_bucket() {
+    let p = minio();
+    let (step, _, c, d) = at(
+        &p,
+        Step::Credentials,
+        Action::List,
+        service(404, "NoSuchBucket", None),
+    );
+    assert_eq!((step, c), (Step::Bucket, "no_such_bucket"));
+    assert_eq!(
+        d,
+        "bucket 'backups' does not exist on minio.lan:443; create it, or correct the bucket in cio_minio_backup_repo"
+    );
+    let (_, _, c, _) = at(
+        &p,
+        Step::Permissions,
+        Action::HeadBucket,
+        service(404, "", None),
+    );
+    assert_eq!(c, "no_such_bucket");
+}
+
+#[test]
+fn region_errors_never_suggest_an_aws_host_for_other_storage() {
+    let p = minio();
+    let (step, _, c, d) = at(
+        &p,
+        Step::Credentials,
+        Action::List,
+        service(400, "AuthorizationHeaderMalformed", Some("nl-ams")),
+    );
+    assert_eq!((step, c), (Step::Bucket, "wrong_region"));
+    assert_eq!(
+        d,
+        "minio.lan:443 expects requests signed for region nl-ams, not us-east-1; set cio_minio_region to nl-ams"
+    );
+    assert!(!d.contains("amazonaws"));
+    let (_, _, _, d) = at(
+        &p,
+        Step::Credentials,
+        Action::List,
+        service(400, "InvalidRegion", None),
+    );
+    assert_eq!(
+        d,
+        "minio.lan:443 refuses requests signed for region us-east-1; set cio_minio_region to the region the storage is configured with"
+    );
+}
+
+#[test]
+fn region_errors_on_aws_name_the_regional_host_or_the_credential() {
+    let mut p = place(
+        Provider::Aws,
+        "s3.us-east-2.amazonaws.com",
+        RegionSource::Host,
+    );
+    p.region = "us-east-2".into();
+    let (_, _, c, d) = at(
+        &p,
+        Step::Credentials,
+        Action::List,
+        service(301, "PermanentRedirect", Some("eu-west-1")),
+    );
+    assert_eq!(c, "wrong_region");
+    assert_eq!(
+        d,
+        "bucket 'backups' is in region eu-west-1, not us-east-2; write cio_aws_backup_repo as s3:https://s3.eu-west-1.amazonaws.com/backups/node1"
+    );
+    let p = place(Provider::Aws, "s3.amazonaws.com", RegionSource::Credential);
+    let (_, _, _, d) = at(
+        &p,
+        Step::Credentials,
+        Action::List,
+        service(301, "", Some("eu-west-1")),
+    );
+    assert_eq!(
+        d,
+        "bucket 'backups' is in region eu-west-1, not us-east-1; set cio_aws_region to eu-west-1 (or remove it)"
+    );
+}
+
+#[test]
+fn connection_stages_have_their_own_codes() {
+    let p = minio();
+    let conn = |c: ConnectError| S3Failure::Http(HttpFailure::Connect(c));
+    let code = |f: S3Failure| at(&p, Step::Endpoint, Action::Location, f).2;
+    assert_eq!(code(conn(ConnectError::Dns { why: "x".into() })), "dns");
+    assert_eq!(
+        code(conn(ConnectError::Unreachable { why: "x".into() })),
+        "unreachable"
+    );
+    assert_eq!(
+        code(conn(ConnectError::Timeout {
+            stage: "connecting"
+        })),
+        "timeout"
+    );
+    assert_eq!(code(S3Failure::Http(HttpFailure::Timeout)), "timeout");
+    assert_eq!(
+        code(S3Failure::Http(HttpFailure::NotHttp("x".into()))),
+        "not_http"
+    );
+    let (_, _, c, d) = at(
+        &p,
+        Step::Endpoint,
+        Action::Location,
+        conn(ConnectError::Tls {
+            why: "invalid peer certificate: UnknownIssuer".into(),
+        }),
+    );
+    assert_eq!(c, "tls");
+    assert!(d.contains("store it in cio_minio_cacert"), "{d}");
+    let (_, _, c, d) = at(
+        &p,
+        Step::Endpoint,
+        Action::Location,
+        conn(ConnectError::Proxy {
+            proxy: "127.0.0.1:8888".into(),
+            why: "it refused the tunnel to minio.lan:443: HTTP 403 Access violation".into(),
+        }),
+    );
+    assert_eq!(c, "proxy");
+    assert_eq!(
+        d,
+        "the proxy at 127.0.0.1:8888 (from HTTP_PROXY/HTTPS_PROXY) failed: it refused the tunnel to minio.lan:443: HTTP 403 Access violation; fix the proxy variables, or list minio.lan in NO_PROXY"
+    );
+}
+
+#[test]
+fn answers_that_are_not_s3() {
+    let p = minio();
+    let (step, _, c, d) = at(
+        &p,
+        Step::Credentials,
+        Action::Location,
+        S3Failure::NotS3 {
+            status: 200,
+            proxy: None,
+        },
+    );
+    assert_eq!(
+        (step, c),
+        (Step::Credentials, "not_s3"),
+        "never earlier than the step run"
+    );
+    assert_eq!(
+        d,
+        "minio.lan:443 answers HTTP (200) but not the S3 API: it may be a web page or a console; use the port of the S3 API (MinIO: the API port, 9000 by default, not the console's 9001)"
+    );
+    let (step, _, c, d) = at(
+        &p,
+        Step::Endpoint,
+        Action::Location,
+        S3Failure::NotS3 {
+            status: 403,
+            proxy: Some("127.0.0.1:8888".into()),
+        },
+    );
+    assert_eq!((step, c), (Step::Endpoint, "proxy"));
+    assert_eq!(
+        d,
+        "the proxy at 127.0.0.1:8888 answered HTTP 403 itself instead of passing the request to minio.lan:443; check the proxy's rules, or list minio.lan in NO_PROXY"
+    );
+}
+
+#[test]
+fn other_errors_keep_their_status_and_code() {
+    let p = minio();
+    let (_, _, c, d) = at(
+        &p,
+        Step::Summary,
+        Action::List,
+        service(501, "NotImplemented", None),
+    );
+    assert_eq!(c, "s3_error");
+    assert_eq!(
+        d,
+        "minio.lan:443 answered HTTP 501 NotImplemented when trying to list objects"
+    );
+    let (_, _, _, d) = at(&p, Step::Summary, Action::Read, service(500, "", None));
+    assert_eq!(
+        d,
+        "minio.lan:443 answered HTTP 500 when trying to read objects"
+    );
+}

@@ -1,0 +1,300 @@
+//! Opening a connection to the repository's endpoint the way restic's Go transport does:
+//! directly, or through the proxy the environment names ([`ProxyEnv`]); over TLS for
+//! `https://`. Each stage fails with its own [`ConnectError`], so the endpoint step can say
+//! which one to fix.
+//!
+//! Rules (Go's `net/http.Transport`):
+//! - an `https://` endpoint behind a proxy is reached through a `CONNECT host:port` tunnel;
+//!   a plain `http://` endpoint is not tunnelled: requests go to the proxy in absolute form
+//!   (`GET http://host:port/path`), which proxies allow on any port;
+//! - a `Proxy-Authorization: Basic` header is sent when the proxy URL holds `user:password`;
+//! - every stage ends by the one deadline of the set.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+
+use super::proxy::{Proxy, ProxyEnv, ProxyError};
+
+/// A byte stream to the endpoint (plain, TLS, or tunnelled).
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Where the repository lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// `https` or `http`.
+    pub scheme: String,
+    /// Name or address (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+}
+
+impl Target {
+    /// `host:port` as an administrator writes it.
+    pub(crate) fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The `Host` header: the port only when it is not the scheme's default.
+    pub(crate) fn host_header(&self) -> String {
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        if self.port == default {
+            if self.host.contains(':') {
+                format!("[{}]", self.host)
+            } else {
+                self.host.clone()
+            }
+        } else {
+            self.address()
+        }
+    }
+}
+
+/// The stage a connection failed at. Never holds a secret (proxy passwords are left out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ConnectError {
+    /// The endpoint's name does not resolve.
+    Dns { why: String },
+    /// No address of the endpoint accepts a connection.
+    Unreachable { why: String },
+    /// The deadline passed; `stage` says during what.
+    Timeout { stage: &'static str },
+    /// The TLS handshake with the endpoint failed.
+    Tls { why: String },
+    /// The proxy could not be reached, or refused to open the tunnel.
+    Proxy { proxy: String, why: String },
+}
+
+/// An open connection; `proxy` is set when requests must go in absolute form through it.
+pub(crate) struct Connected {
+    pub io: Box<dyn Io>,
+    pub forward_proxy: Option<Proxy>,
+}
+
+/// The `Proxy-Authorization` header for `proxy`, when its URL holds credentials.
+pub(crate) fn proxy_authorization(proxy: &Proxy) -> Option<String> {
+    let userinfo = proxy.userinfo.as_deref()?;
+    let decoded = percent_encoding::percent_decode_str(userinfo).decode_utf8_lossy();
+    Some(format!("Basic {}", BASE64.encode(decoded.as_bytes())))
+}
+
+/// Opens a connection to `target` (see the module rules).
+pub(crate) async fn connect(
+    target: &Target,
+    tls: &Arc<rustls::ClientConfig>,
+    proxies: &ProxyEnv,
+    deadline: Instant,
+) -> Result<Connected, ConnectError> {
+    let proxy = proxies
+        .proxy_for(&target.scheme, &target.host, target.port)
+        .map_err(|e| match e {
+            ProxyError::Cgi => ConnectError::Proxy {
+                proxy: "HTTP_PROXY".into(),
+                why: e.to_string(),
+            },
+        })?;
+    let Some(proxy) = proxy else {
+        let tcp = tcp(&target.host, target.port, deadline).await?;
+        return Ok(Connected {
+            io: maybe_tls(tcp, target, tls, deadline).await?,
+            forward_proxy: None,
+        });
+    };
+    let to_proxy = |e: ConnectError| ConnectError::Proxy {
+        proxy: proxy.address(),
+        why: match e {
+            ConnectError::Dns { why } => format!("its name does not resolve ({why})"),
+            ConnectError::Unreachable { why } => format!("it accepts no connection ({why})"),
+            ConnectError::Timeout { stage } => format!("no answer while {stage}"),
+            ConnectError::Tls { why } => format!("TLS with it failed ({why})"),
+            ConnectError::Proxy { why, .. } => why,
+        },
+    };
+    if proxy.scheme == "socks5" {
+        return Err(ConnectError::Proxy {
+            proxy: proxy.address(),
+            why: "validate does not speak SOCKS5; unset the variable for validate, or use an HTTP proxy".into(),
+        });
+    }
+    let tcp = tcp(&proxy.host, proxy.port, deadline)
+        .await
+        .map_err(to_proxy)?;
+    let proxy_target = Target {
+        scheme: proxy.scheme.clone(),
+        host: proxy.host.clone(),
+        port: proxy.port,
+    };
+    let stream = maybe_tls(tcp, &proxy_target, tls, deadline)
+        .await
+        .map_err(to_proxy)?;
+    if target.scheme != "https" {
+        return Ok(Connected {
+            io: stream,
+            forward_proxy: Some(proxy),
+        });
+    }
+    let tunnel = tunnel(stream, target, &proxy, deadline).await?;
+    Ok(Connected {
+        io: maybe_tls(tunnel, target, tls, deadline).await?,
+        forward_proxy: None,
+    })
+}
+
+/// Resolves `host` and connects to the first address that accepts.
+async fn tcp(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, ConnectError> {
+    let addrs: Vec<SocketAddr> =
+        match timeout_at(deadline, tokio::net::lookup_host((host, port))).await {
+            Err(_) => {
+                return Err(ConnectError::Timeout {
+                    stage: "resolving the name",
+                });
+            }
+            Ok(Err(e)) => return Err(ConnectError::Dns { why: e.to_string() }),
+            Ok(Ok(a)) => a.collect(),
+        };
+    let mut last = None;
+    for addr in &addrs {
+        match timeout_at(deadline, TcpStream::connect(addr)).await {
+            Err(_) => {
+                return Err(ConnectError::Timeout {
+                    stage: "connecting",
+                });
+            }
+            Ok(Err(e)) => last = Some(e),
+            Ok(Ok(s)) => {
+                // Requests are small and answered at once: send them without delay.
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+        }
+    }
+    Err(ConnectError::Unreachable {
+        why: last.map_or_else(|| "no address".to_string(), |e| e.to_string()),
+    })
+}
+
+/// Wraps `stream` in TLS when `target` is `https`.
+async fn maybe_tls<S: Io + 'static>(
+    stream: S,
+    target: &Target,
+    tls: &Arc<rustls::ClientConfig>,
+    deadline: Instant,
+) -> Result<Box<dyn Io>, ConnectError> {
+    if target.scheme != "https" {
+        return Ok(Box::new(stream));
+    }
+    let name = ServerName::try_from(target.host.clone()).map_err(|e| ConnectError::Tls {
+        why: format!("'{}' is not a name TLS can check ({e})", target.host),
+    })?;
+    let connector = tokio_rustls::TlsConnector::from(tls.clone());
+    match timeout_at(deadline, connector.connect(name, stream)).await {
+        Err(_) => Err(ConnectError::Timeout {
+            stage: "completing TLS",
+        }),
+        Ok(Err(e)) => Err(ConnectError::Tls {
+            why: tls_words(&e, &target.host),
+        }),
+        Ok(Ok(s)) => Ok(Box::new(s)),
+    }
+}
+
+/// A TLS failure in an administrator's words: the certificate problems restic (Go) reports as
+/// x509 errors get their own sentence; others keep rustls's text.
+fn tls_words(e: &std::io::Error, host: &str) -> String {
+    use rustls::{CertificateError, Error};
+    let Some(rustls_error) = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) else {
+        return e.to_string();
+    };
+    match rustls_error {
+        Error::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer => {
+                "its certificate is signed by an authority this machine does not trust".into()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!("its certificate is not valid for the name {host}")
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "its certificate has expired".into()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "its certificate is not valid yet (check this machine's clock)".into()
+            }
+            CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => {
+                "it shows a self-signed (CA) certificate that this machine does not trust".into()
+            }
+            other => format!("its certificate is refused: {other:?}"),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The longest proxy answer to a CONNECT that is read.
+const MAX_CONNECT_REPLY: usize = 16 * 1024;
+
+/// Asks the proxy for a tunnel to `target` (`CONNECT host:port`).
+async fn tunnel(
+    mut stream: Box<dyn Io>,
+    target: &Target,
+    proxy: &Proxy,
+    deadline: Instant,
+) -> Result<Box<dyn Io>, ConnectError> {
+    let refused = |why: String| ConnectError::Proxy {
+        proxy: proxy.address(),
+        why,
+    };
+    let address = target.address();
+    let mut request = format!("CONNECT {address} HTTP/1.1\r\nHost: {address}\r\n");
+    if let Some(auth) = proxy_authorization(proxy) {
+        request.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
+    }
+    request.push_str("\r\n");
+    let exchange = async {
+        stream.write_all(request.as_bytes()).await?;
+        stream.flush().await?;
+        // Read byte by byte up to the end of the answer's head: nothing of the tunnelled
+        // stream may be consumed here.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < MAX_CONNECT_REPLY {
+            if stream.read(&mut byte).await? == 0 {
+                break;
+            }
+            head.push(byte[0]);
+        }
+        Ok::<_, std::io::Error>(head)
+    };
+    let head = match timeout_at(deadline, exchange).await {
+        Err(_) => return Err(refused("it opened no tunnel in time".into())),
+        Ok(Err(e)) => return Err(refused(format!("the connection to it failed ({e})"))),
+        Ok(Ok(h)) => h,
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => {
+            return Err(refused(
+                "it did not answer the CONNECT request with HTTP".into(),
+            ));
+        }
+    }
+    match response.code {
+        Some(200..=299) => Ok(stream),
+        Some(code) => Err(refused(format!(
+            "it refused the tunnel to {address}: HTTP {code} {}",
+            response.reason.unwrap_or_default()
+        ))),
+        None => Err(refused("its answer has no status".into())),
+    }
+}

@@ -1,0 +1,237 @@
+//! HTTP/1.1 exchanges with the endpoint over [`connect`](super::connect) connections, kept
+//! open and reused (several at once when requests overlap), all bounded by the set's deadline.
+//!
+//! hyper's connection-level client is used (not a pooled client) because validate must choose
+//! the request form itself: absolute form through a forwarding proxy, origin form otherwise.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::time::{Instant, timeout_at};
+
+use super::connect::{ConnectError, Target, connect, proxy_authorization};
+use super::proxy::{Proxy, ProxyEnv};
+
+/// The largest answer body read (a listing of 1,000 keys is about 300 KiB).
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// Why an exchange did not produce an HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HttpFailure {
+    Connect(ConnectError),
+    /// The deadline passed while waiting for the answer.
+    Timeout,
+    /// Bytes came back, but not HTTP.
+    NotHttp(String),
+    /// The connection broke during the exchange.
+    Broken(String),
+}
+
+/// An answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+    /// The forwarding proxy the request went through, if any: a non-S3 answer may be its own.
+    pub via: Option<Proxy>,
+}
+
+impl Reply {
+    /// A header's value as text.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Why an exchange got no answer: `Closed` when the connection was closed before the request
+/// was answered (a kept connection may be replaced), `Failed` otherwise.
+enum Unanswered {
+    Closed(HttpFailure),
+    Failed(HttpFailure),
+}
+
+struct Idle {
+    sender: SendRequest<Full<Bytes>>,
+    proxy: Option<Proxy>,
+}
+
+/// Connections to one endpoint.
+pub(crate) struct Http {
+    pub target: Target,
+    tls: Arc<rustls::ClientConfig>,
+    proxies: ProxyEnv,
+    pub deadline: Instant,
+    idle: Mutex<Vec<Idle>>,
+}
+
+impl Http {
+    pub(crate) fn new(
+        target: Target,
+        tls: Arc<rustls::ClientConfig>,
+        proxies: ProxyEnv,
+        deadline: Instant,
+    ) -> Http {
+        Http {
+            target,
+            tls,
+            proxies,
+            deadline,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The same settings for another endpoint (no connection is shared).
+    pub(crate) fn retarget(&self, target: Target) -> Http {
+        Http::new(
+            target,
+            self.tls.clone(),
+            self.proxies.clone(),
+            self.deadline,
+        )
+    }
+
+    fn take_idle(&self) -> Option<Idle> {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some(conn) = idle.pop() {
+            if !conn.sender.is_closed() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    async fn open(&self) -> Result<Idle, HttpFailure> {
+        let connected = connect(&self.target, &self.tls, &self.proxies, self.deadline)
+            .await
+            .map_err(HttpFailure::Connect)?;
+        let handshake = hyper::client::conn::http1::handshake(TokioIo::new(connected.io));
+        let (sender, connection) = match timeout_at(self.deadline, handshake).await {
+            Err(_) => return Err(HttpFailure::Timeout),
+            Ok(Err(e)) => return Err(HttpFailure::Broken(e.to_string())),
+            Ok(Ok(pair)) => pair,
+        };
+        // Drives the connection; ends when the sender is dropped or the peer closes.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Idle {
+            sender,
+            proxy: connected.forward_proxy,
+        })
+    }
+
+    /// Sends `method path_and_query` with `headers` and `body`; the `Host` header and the
+    /// request form are added here. A kept connection the server closed meanwhile is replaced
+    /// once, as Go's transport does, before anything of the request was answered.
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<Reply, HttpFailure> {
+        if let Some(conn) = self.take_idle() {
+            match self
+                .exchange(conn, method, path_and_query, headers, body.clone())
+                .await
+            {
+                Err(Unanswered::Closed(_)) => {}
+                Err(Unanswered::Failed(f)) => return Err(f),
+                Ok(reply) => return Ok(reply),
+            }
+        }
+        let conn = self.open().await?;
+        self.exchange(conn, method, path_and_query, headers, body)
+            .await
+            .map_err(|e| match e {
+                Unanswered::Closed(f) | Unanswered::Failed(f) => f,
+            })
+    }
+
+    async fn exchange(
+        &self,
+        mut conn: Idle,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<Reply, Unanswered> {
+        let uri = match &conn.proxy {
+            Some(_) => format!("http://{}{path_and_query}", self.target.host_header()),
+            None => path_and_query.to_string(),
+        };
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", self.target.host_header())
+            .header(
+                "user-agent",
+                concat!("cio-credential/", env!("CARGO_PKG_VERSION")),
+            );
+        if let Some(auth) = conn.proxy.as_ref().and_then(proxy_authorization) {
+            builder = builder.header("proxy-authorization", auth);
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
+        }
+        let request = builder.body(Full::new(body)).map_err(|e| {
+            Unanswered::Failed(HttpFailure::Broken(format!(
+                "the request cannot be built: {e}"
+            )))
+        })?;
+        let exchange = async {
+            conn.sender
+                .ready()
+                .await
+                .map_err(|e| Unanswered::Closed(HttpFailure::Broken(e.to_string())))?;
+            let response = conn.sender.send_request(request).await.map_err(|e| {
+                if e.is_parse() || e.is_parse_status() {
+                    Unanswered::Failed(HttpFailure::NotHttp(e.to_string()))
+                } else if e.is_canceled() || e.is_closed() || e.is_incomplete_message() {
+                    Unanswered::Closed(HttpFailure::Broken(e.to_string()))
+                } else {
+                    Unanswered::Failed(HttpFailure::Broken(e.to_string()))
+                }
+            })?;
+            let (parts, body) = response.into_parts();
+            let limited = http_body_util::Limited::new(body, MAX_BODY);
+            let bytes = limited
+                .collect()
+                .await
+                .map_err(|e| Unanswered::Failed(HttpFailure::Broken(e.to_string())))?
+                .to_bytes();
+            Ok::<_, Unanswered>((parts, bytes))
+        };
+        let (parts, body) = match timeout_at(self.deadline, exchange).await {
+            Err(_) => return Err(Unanswered::Failed(HttpFailure::Timeout)),
+            Ok(r) => r?,
+        };
+        let via = conn.proxy.clone();
+        // A connection the server announces it closes is not kept.
+        let closing = parts
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.eq_ignore_ascii_case("close")));
+        if !closing {
+            let mut idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            idle.push(conn);
+        }
+        Ok(Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+            via,
+        })
+    }
+}

@@ -1,0 +1,7 @@
+//! The network under validate's S3 requests: proxy choice, TLS trust, connections and HTTP
+//! exchanges, each as restic's Go transport does them.
+
+pub(crate) mod connect;
+pub(crate) mod http;
+pub mod proxy;
+pub mod tls;

@@ -1,0 +1,269 @@
+//! A small S3 client for the requests restic's S3 backend (minio-go) makes: bucket location,
+//! bucket check, object listing, and object read, write and delete. Path-style addressing,
+//! header-signed (SigV4), one attempt per request, every request bounded by the set's deadline.
+//!
+//! An answer is an S3 answer only when it is what S3 sends: the expected XML document, or an
+//! S3 error document (a `HEAD` carries none, so its status speaks). Anything else is
+//! [`S3Failure::NotS3`]: a web page, a console, or a proxy's own answer.
+
+pub(crate) mod sigv4;
+pub(crate) mod xml;
+
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+use super::net::http::{Http, HttpFailure, Reply};
+use crate::secret::SecretValue;
+
+/// Why an S3 request did not succeed, with nothing secret in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum S3Failure {
+    /// No HTTP answer (connection, TLS, proxy, deadline).
+    Http(HttpFailure),
+    /// An HTTP answer that is not S3's. `proxy`: the forwarding proxy it came through.
+    NotS3 { status: u16, proxy: Option<String> },
+    /// An S3 error: its status, code (empty for `HEAD`) and the region it names.
+    Service {
+        status: u16,
+        code: String,
+        region: Option<String>,
+    },
+}
+
+/// The S3 client of one set.
+pub(crate) struct S3 {
+    http: Http,
+    access_key: SecretValue,
+    secret_key: SecretValue,
+    bucket: String,
+    region: Mutex<String>,
+}
+
+/// The `ListObjectsV2` result: keys in the server's (lexicographic) order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Listing {
+    pub keys: Vec<String>,
+    pub prefixes: Vec<String>,
+    /// More keys exist than were read.
+    pub truncated: bool,
+}
+
+impl S3 {
+    pub(crate) fn new(
+        http: Http,
+        access_key: &SecretValue,
+        secret_key: &SecretValue,
+        bucket: &str,
+        region: &str,
+    ) -> S3 {
+        S3 {
+            http,
+            access_key: SecretValue::new(access_key.expose().to_string()),
+            secret_key: SecretValue::new(secret_key.expose().to_string()),
+            bucket: bucket.to_string(),
+            region: Mutex::new(region.to_string()),
+        }
+    }
+
+    /// The region requests are signed for.
+    pub(crate) fn region(&self) -> String {
+        self.region
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Signs the following requests for `region`.
+    pub(crate) fn set_region(&self, region: &str) {
+        *self
+            .region
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = region.to_string();
+    }
+
+    /// The same client for another host of the endpoint (Amazon's regional one).
+    pub(crate) fn with_host(self, host: &str) -> S3 {
+        let mut target = self.http.target.clone();
+        target.host = host.to_string();
+        S3 {
+            http: self.http.retarget(target),
+            ..self
+        }
+    }
+
+    /// The set's deadline: no request runs past it.
+    pub(crate) fn deadline(&self) -> tokio::time::Instant {
+        self.http.deadline
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Reply, S3Failure> {
+        let path = match key {
+            Some(k) => sigv4::encode_path(&format!("/{}/{k}", self.bucket)),
+            None => sigv4::encode_path(&format!("/{}/", self.bucket)),
+        };
+        let payload_hash = sigv4::sha256_hex(&body);
+        let amz_date = sigv4::amz_date(std::time::SystemTime::now());
+        let mut headers = vec![
+            ("x-amz-content-sha256", payload_hash.clone()),
+            ("x-amz-date", amz_date.clone()),
+        ];
+        if method == "PUT" {
+            use base64::Engine;
+            use md5::Digest;
+            let md5 = md5::Md5::digest(&body);
+            headers.push((
+                "content-md5",
+                base64::engine::general_purpose::STANDARD.encode(md5),
+            ));
+        }
+        let region = self.region();
+        let host = self.http.target.host_header();
+        let signer = sigv4::Signer {
+            access_key: &self.access_key,
+            secret_key: &self.secret_key,
+            region: &region,
+        };
+        let authorization = signer.authorization(
+            &sigv4::Request {
+                method,
+                path: &path,
+                query,
+                headers: &headers,
+                host: &host,
+                payload_hash: &payload_hash,
+            },
+            &amz_date,
+        );
+        headers.push(("authorization", authorization));
+        let query = sigv4::canonical_query(query);
+        let target = if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        };
+        let reply = self
+            .http
+            .send(method, &target, &headers, body)
+            .await
+            .map_err(S3Failure::Http)?;
+        if (200..300).contains(&reply.status) {
+            return Ok(reply);
+        }
+        Err(failure(method, &reply))
+    }
+
+    /// `GET /bucket/?location`: the bucket's region.
+    pub(crate) async fn location(&self) -> Result<String, S3Failure> {
+        let reply = self
+            .call("GET", None, &[("location", "")], Bytes::new())
+            .await?;
+        xml::location(&reply.body).ok_or_else(|| not_s3(&reply))
+    }
+
+    /// `HEAD /bucket/`: what `restic init` asks first (minio-go's `BucketExists`).
+    pub(crate) async fn head_bucket(&self) -> Result<(), S3Failure> {
+        self.call("HEAD", None, &[], Bytes::new()).await.map(|_| ())
+    }
+
+    /// The keys under `prefix`, at most `limit` (all when `None`); with `delimiter`, the
+    /// "folders" one level down come back as `prefixes`.
+    pub(crate) async fn list(
+        &self,
+        prefix: &str,
+        delimiter: bool,
+        limit: Option<usize>,
+    ) -> Result<Listing, S3Failure> {
+        let mut listing = Listing::default();
+        let mut token: Option<String> = None;
+        loop {
+            let max = limit.map(|l| (l - listing.keys.len()).clamp(1, 1000).to_string());
+            let mut query: Vec<(&str, &str)> = vec![("list-type", "2"), ("prefix", prefix)];
+            if delimiter {
+                query.push(("delimiter", "/"));
+            }
+            if let Some(m) = &max {
+                query.push(("max-keys", m));
+            }
+            if let Some(t) = &token {
+                query.push(("continuation-token", t));
+            }
+            let reply = self.call("GET", None, &query, Bytes::new()).await?;
+            let page = xml::list_page(&reply.body).ok_or_else(|| not_s3(&reply))?;
+            listing
+                .keys
+                .extend(page.keys.into_iter().filter(|k| !k.ends_with('/')));
+            listing.prefixes.extend(page.prefixes);
+            let full = limit.is_some_and(|l| listing.keys.len() >= l);
+            match page.next {
+                Some(next) if !full => token = Some(next),
+                Some(_) => {
+                    listing.truncated = true;
+                    return Ok(listing);
+                }
+                None => return Ok(listing),
+            }
+        }
+    }
+
+    /// `GET` of an object; `Ok(None)` when it does not exist.
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>, S3Failure> {
+        match self.call("GET", Some(key), &[], Bytes::new()).await {
+            Ok(reply) => Ok(Some(reply.body)),
+            Err(S3Failure::Service { code, .. }) if code == "NoSuchKey" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT` of an object.
+    pub(crate) async fn put(&self, key: &str, body: &'static [u8]) -> Result<(), S3Failure> {
+        self.call("PUT", Some(key), &[], Bytes::from_static(body))
+            .await
+            .map(|_| ())
+    }
+
+    /// `DELETE` of an object.
+    pub(crate) async fn delete(&self, key: &str) -> Result<(), S3Failure> {
+        self.call("DELETE", Some(key), &[], Bytes::new())
+            .await
+            .map(|_| ())
+    }
+}
+
+fn not_s3(reply: &Reply) -> S3Failure {
+    S3Failure::NotS3 {
+        status: reply.status,
+        proxy: reply.via.as_ref().map(super::net::proxy::Proxy::address),
+    }
+}
+
+/// The failure an error answer stands for.
+fn failure(method: &str, reply: &Reply) -> S3Failure {
+    let header_region = reply.header("x-amz-bucket-region").map(str::to_string);
+    if let Some(doc) = xml::error_doc(&reply.body) {
+        return S3Failure::Service {
+            status: reply.status,
+            code: doc.code,
+            region: doc.region.or(header_region),
+        };
+    }
+    // A HEAD answer has no body: S3 says it with the status (and its x-amz headers).
+    let from_s3 = reply
+        .headers
+        .keys()
+        .any(|k| k.as_str().starts_with("x-amz-"));
+    if method == "HEAD" && (from_s3 || reply.via.is_none()) && reply.body.is_empty() {
+        return S3Failure::Service {
+            status: reply.status,
+            code: String::new(),
+            region: header_region,
+        };
+    }
+    not_s3(reply)
+}

@@ -1,0 +1,134 @@
+//! The S3 XML documents validate reads: error documents, bucket locations and object
+//! listings. Element names are matched without their namespace, as servers differ in it.
+
+/// An S3 error document (`<Error><Code>..</Code><Message>..</Message>...</Error>`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct ErrorDoc {
+    pub code: String,
+    pub message: String,
+    /// `<Region>`, sent with region errors.
+    pub region: Option<String>,
+}
+
+/// One page of a `ListObjectsV2` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct ListPage {
+    pub keys: Vec<String>,
+    /// `<CommonPrefixes><Prefix>` (with a delimiter).
+    pub prefixes: Vec<String>,
+    /// The token of the next page, when the listing is truncated.
+    pub next: Option<String>,
+}
+
+fn document(body: &[u8]) -> Option<roxmltree::Document<'_>> {
+    let text = std::str::from_utf8(body).ok()?;
+    roxmltree::Document::parse(text.trim_start_matches('\u{feff}')).ok()
+}
+
+fn child_text(node: roxmltree::Node<'_, '_>, name: &str) -> Option<String> {
+    node.children()
+        .find(|c| c.is_element() && c.tag_name().name() == name)
+        .map(|c| c.text().unwrap_or_default().to_string())
+}
+
+/// The error document in `body`, if it is one.
+pub(crate) fn error_doc(body: &[u8]) -> Option<ErrorDoc> {
+    let doc = document(body)?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "Error" {
+        return None;
+    }
+    Some(ErrorDoc {
+        code: child_text(root, "Code").unwrap_or_default(),
+        message: child_text(root, "Message").unwrap_or_default(),
+        region: child_text(root, "Region").filter(|r| !r.is_empty()),
+    })
+}
+
+/// The region of a `GetBucketLocation` answer, as minio-go reads it: empty is `us-east-1`,
+/// `EU` is `eu-west-1`. `None`: not a location document.
+pub(crate) fn location(body: &[u8]) -> Option<String> {
+    let doc = document(body)?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "LocationConstraint" {
+        return None;
+    }
+    Some(match root.text().unwrap_or_default().trim() {
+        "" => "us-east-1".to_string(),
+        "EU" => "eu-west-1".to_string(),
+        other => other.to_string(),
+    })
+}
+
+/// A `ListObjectsV2` page. `None`: not a listing.
+pub(crate) fn list_page(body: &[u8]) -> Option<ListPage> {
+    let doc = document(body)?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "ListBucketResult" {
+        return None;
+    }
+    let mut page = ListPage::default();
+    for child in root.children().filter(roxmltree::Node::is_element) {
+        match child.tag_name().name() {
+            "Contents" => page.keys.extend(child_text(child, "Key")),
+            "CommonPrefixes" => page.prefixes.extend(child_text(child, "Prefix")),
+            _ => {}
+        }
+    }
+    let truncated = child_text(root, "IsTruncated").is_some_and(|t| t.trim() == "true");
+    page.next = child_text(root, "NextContinuationToken").filter(|t| truncated && !t.is_empty());
+    Some(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_documents() {
+        let doc = br#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region 'us-east-1' is wrong; expecting 'nl-ams'</Message><Region>nl-ams</Region></Error>"#;
+        assert_eq!(
+            error_doc(doc),
+            Some(ErrorDoc {
+                code: "AuthorizationHeaderMalformed".into(),
+                message: "the region 'us-east-1' is wrong; expecting 'nl-ams'".into(),
+                region: Some("nl-ams".into()),
+            })
+        );
+        assert_eq!(error_doc(b"<html><body>MinIO Console</body></html>"), None);
+        assert_eq!(error_doc(b"{\"error\":1}"), None);
+    }
+
+    #[test]
+    fn locations() {
+        let ns = r#"<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#;
+        assert_eq!(
+            location(format!("{ns}</LocationConstraint>").as_bytes()).as_deref(),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            location(format!("{ns}EU</LocationConstraint>").as_bytes()).as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            location(format!("{ns}nl-ams</LocationConstraint>").as_bytes()).as_deref(),
+            Some("nl-ams")
+        );
+        assert_eq!(location(b"<ListBucketResult/>"), None);
+    }
+
+    #[test]
+    fn listings() {
+        let body = br#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><IsTruncated>true</IsTruncated><NextContinuationToken>tok</NextContinuationToken><Contents><Key>p/keys/a</Key></Contents><Contents><Key>p/keys/b</Key></Contents><CommonPrefixes><Prefix>p/data/</Prefix></CommonPrefixes></ListBucketResult>"#;
+        assert_eq!(
+            list_page(body),
+            Some(ListPage {
+                keys: vec!["p/keys/a".into(), "p/keys/b".into()],
+                prefixes: vec!["p/data/".into()],
+                next: Some("tok".into()),
+            })
+        );
+        assert_eq!(list_page(b"<html/>"), None);
+    }
+}

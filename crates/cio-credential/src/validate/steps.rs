@@ -1,0 +1,442 @@
+//! Steps 3 to 9 against the real object storage, one function per step, in [`Step`] order:
+//! each takes what the step before it produced, so no step can run before the one it needs.
+//!
+//! Requests overlap where restic's would not depend on each other's answers (the key list, the
+//! `config` and the snapshot list are asked at once), and key files are read together; the
+//! verdicts are still reported step by step, the first failure first.
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::endpoint::{self, Reached};
+use super::failure::{Action, Place};
+use super::offline::Values;
+use super::password;
+use super::region::{DEFAULT_REGION, REGION_CODES, RegionSource, regional_host};
+use super::s3::{Listing, S3, S3Failure};
+use super::{Check, Options, Report, Status, Step};
+use crate::catalog::{Field, Role, SetId};
+
+/// What a step produced, and its check; or the failed check that stops the run.
+type Outcome<T> = Result<(T, Check), Check>;
+
+/// The answers fetched together once the region is known.
+struct Fetched {
+    keys: Result<Listing, S3Failure>,
+    config: Result<Option<Bytes>, S3Failure>,
+    snapshots: Result<Listing, S3Failure>,
+}
+
+/// Credentials and bucket proved: the key list answered.
+struct Signed {
+    s3: S3,
+    place: Place,
+    fetched: Fetched,
+    keys: Listing,
+}
+
+/// The key may do what restic needs.
+struct Permitted {
+    signed: Signed,
+    config: Option<Bytes>,
+}
+
+/// A repository is at the URL.
+struct Found {
+    signed: Signed,
+    config: Bytes,
+}
+
+/// Runs steps 3 to 9 into `report`.
+pub(super) async fn run(set: SetId, values: &Values<'_>, opts: &Options, report: &mut Report) {
+    let deadline = Instant::now() + opts.timeout;
+    let reached = match endpoint::run(set, values, opts, deadline).await {
+        Ok((reached, check)) => {
+            report.push(check);
+            reached
+        }
+        Err(check) => {
+            report.push(check);
+            return;
+        }
+    };
+    let Some(signed) = credentials_and_bucket(reached, report).await else {
+        return;
+    };
+    let Some(permitted) = advance(report, permissions(signed, set.role, opts).await) else {
+        return;
+    };
+    let url = values.repo_url_text();
+    let found = match repository(permitted, &url, set.role).await {
+        Ok((found, check)) => {
+            report.push(check);
+            found
+        }
+        Err(check) => {
+            let init_later = check.status == Status::Warn;
+            report.push(check);
+            if init_later {
+                report.skip_rest("skipped", "not checked: the repository does not exist yet");
+            }
+            return;
+        }
+    };
+    let Some(signed) = advance(report, password_step(found, values, opts).await) else {
+        return;
+    };
+    report.push(summary(&signed));
+}
+
+fn advance<T>(report: &mut Report, outcome: Outcome<T>) -> Option<T> {
+    match outcome {
+        Ok((next, check)) => report.push(check).then_some(next),
+        Err(check) => {
+            report.push(check);
+            None
+        }
+    }
+}
+
+async fn fetch(s3: &S3, place: &Place) -> Fetched {
+    let keys_dir = format!("{}/", object_key(&place.prefix, "keys"));
+    let config_key = object_key(&place.prefix, "config");
+    let snapshots_dir = format!("{}/", object_key(&place.prefix, "snapshots"));
+    let (keys, config, snapshots) = tokio::join!(
+        s3.list(&keys_dir, false, None),
+        s3.get(&config_key),
+        s3.list(&snapshots_dir, false, None),
+    );
+    Fetched {
+        keys,
+        config,
+        snapshots,
+    }
+}
+
+/// The object key of `name` inside the repository at `prefix`.
+pub(super) fn object_key(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// The region a refusal names, when it is one minio-go follows.
+fn named_region(f: &S3Failure) -> Option<Option<String>> {
+    match f {
+        S3Failure::Service { code, region, .. } if REGION_CODES.contains(&code.as_str()) => {
+            Some(region.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Steps 4 and 5: settle the region as minio-go does, then list the key files (restic's first
+/// request to a repository): an answer proves the keys and the bucket.
+async fn credentials_and_bucket(reached: Reached, report: &mut Report) -> Option<Signed> {
+    let Reached {
+        mut s3,
+        mut place,
+        configured,
+        location,
+    } = reached;
+    if !configured {
+        let region = match &location {
+            Ok(region) => Some((region.clone(), RegionSource::Server)),
+            Err(f) => match named_region(f) {
+                Some(Some(r)) => Some((r, RegionSource::Server)),
+                Some(None) => Some((DEFAULT_REGION.to_string(), RegionSource::Default)),
+                None => None,
+            },
+        };
+        match (region, location) {
+            (Some((region, source)), _) => {
+                if let Some(host) = regional_host(&place.host, &region) {
+                    s3 = s3.with_host(&host);
+                }
+                s3.set_region(&region);
+                place.region = region;
+                place.region_source = source;
+            }
+            // restic stops here too: minio-go returns this error for every request.
+            (None, Err(f)) => {
+                report.push_after_oks(place.check(Step::Credentials, Action::Location, &f), &|s| {
+                    oks(s, &place)
+                });
+                return None;
+            }
+            (None, Ok(_)) => {}
+        }
+    }
+    let mut fetched = fetch(&s3, &place).await;
+    // minio-go asks once more in the region a refusal names, when none is configured.
+    if !configured
+        && let Err(f) = &fetched.keys
+        && let Some(Some(r)) = named_region(f)
+        && r != place.region
+    {
+        s3.set_region(&r);
+        place.region = r;
+        place.region_source = RegionSource::Server;
+        fetched = fetch(&s3, &place).await;
+    }
+    let keys = match &fetched.keys {
+        Ok(keys) => keys.clone(),
+        Err(f) => {
+            report.push_after_oks(place.check(Step::Credentials, Action::List, f), &|s| {
+                oks(s, &place)
+            });
+            return None;
+        }
+    };
+    report.push(oks(Step::Credentials, &place));
+    report.push(oks(Step::Bucket, &place));
+    Some(Signed {
+        s3,
+        place,
+        fetched,
+        keys,
+    })
+}
+
+/// The Ok check of a step whose request succeeded.
+fn oks(step: Step, place: &Place) -> Check {
+    match step {
+        Step::Credentials => Check::ok(
+            step,
+            format!(
+                "{} accepted the access key and its signature",
+                place.address
+            ),
+        ),
+        Step::Bucket => {
+            let from = match place.region_source {
+                RegionSource::Credential => format!(", from {}", place.region_name()),
+                RegionSource::Server => ", as the server says".to_string(),
+                RegionSource::Host | RegionSource::Default => String::new(),
+            };
+            Check::ok(
+                step,
+                format!(
+                    "bucket '{}' exists (region {}{from})",
+                    place.bucket, place.region
+                ),
+            )
+        }
+        Step::Permissions => Check::ok(step, "the key may list and read"),
+        other => Check::ok(other, "ok"),
+    }
+}
+
+/// Step 6: read (the `config` restic reads), and with the write check what `restic init`
+/// (its bucket check, when there is no repository yet) and `restic backup` (write and delete)
+/// ask.
+async fn permissions(signed: Signed, role: Role, opts: &Options) -> Outcome<Permitted> {
+    let config = match &signed.fetched.config {
+        Ok(c) => c.clone(),
+        Err(f) => return Err(signed.place.check(Step::Permissions, Action::Read, f)),
+    };
+    if !opts.write_check {
+        let check = oks(Step::Permissions, &signed.place);
+        return Ok((Permitted { signed, config }, check));
+    }
+    if config.is_none() && role == Role::Primary {
+        signed.s3.head_bucket().await.map_err(|f| {
+            signed
+                .place
+                .check(Step::Permissions, Action::HeadBucket, &f)
+        })?;
+    }
+    write_probe(&signed.s3, &signed.place).await?;
+    let check = Check::ok(
+        Step::Permissions,
+        "the key may list, read, write and delete",
+    );
+    Ok((Permitted { signed, config }, check))
+}
+
+/// Writes and deletes a small probe object beside the repository's files.
+async fn write_probe(s3: &S3, place: &Place) -> Result<(), Check> {
+    let mut random = [0u8; 8];
+    // Without randomness the fixed name still works; only concurrent validations could clash.
+    let _ = getrandom::fill(&mut random);
+    let key = object_key(
+        &place.prefix,
+        &format!("cio-validate-{}", hex::encode(random)),
+    );
+    s3.put(&key, b"cio credential validate probe\n")
+        .await
+        .map_err(|f| place.check(Step::Permissions, Action::Write, &f))?;
+    s3.delete(&key).await.map_err(|f| {
+        let mut check = place.check(Step::Permissions, Action::Delete, &f);
+        check.detail = format!("{}; remove the probe object '{key}' by hand", check.detail);
+        check
+    })
+}
+
+/// Step 7: is a repository (its `config`) at the URL? If not, is one a level off?
+async fn repository(permitted: Permitted, url: &str, role: Role) -> Outcome<Found> {
+    let Permitted { signed, config } = permitted;
+    if let Some(config) = config {
+        return Ok((
+            Found { signed, config },
+            Check::ok(
+                Step::Repository,
+                format!("restic repository found at {url}"),
+            ),
+        ));
+    }
+    let repo_name = signed.place.name(Field::BackupRepo);
+    if let Some(elsewhere) = nearby_repository(&signed.s3, &signed.place).await {
+        let other = url_with_prefix(url, &signed.place.prefix, &elsewhere);
+        let init = if role == Role::Primary {
+            "; 'restic init' here would start a second, empty repository"
+        } else {
+            ""
+        };
+        return Err(Check::fail(
+            Step::Repository,
+            "repo_elsewhere",
+            format!(
+                "no restic repository at {url}, but there is one at {other}: correct {repo_name}{init}"
+            ),
+        ));
+    }
+    Err(match role {
+        Role::Primary => Check::new(
+            Step::Repository,
+            Status::Warn,
+            "repo_not_initialized",
+            format!(
+                "no restic repository at {url} yet; create it with 'cio credential exec -- restic init'"
+            ),
+        ),
+        Role::Alternate => Check::fail(
+            Step::Repository,
+            "repo_not_initialized",
+            format!(
+                "no restic repository at {url}; the alternate set must point at another cluster's existing repository: check the bucket and prefix in {repo_name}"
+            ),
+        ),
+    })
+}
+
+/// The most sub-folders searched for a repository one level down.
+const MAX_NEARBY: usize = 20;
+
+/// The prefix of a repository one level below `place.prefix`, or at its parent.
+async fn nearby_repository(s3: &S3, place: &Place) -> Option<String> {
+    let has_config = |prefix: String| async move {
+        let key = object_key(&prefix, "config");
+        match s3.list(&key, false, Some(1)).await {
+            Ok(l) if l.keys.first() == Some(&key) => Some(prefix),
+            _ => None,
+        }
+    };
+    let folder = if place.prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", place.prefix)
+    };
+    let below = match s3.list(&folder, true, None).await {
+        Ok(l) => l.prefixes,
+        Err(_) => Vec::new(),
+    };
+    let parent = (!place.prefix.is_empty()).then(|| {
+        place
+            .prefix
+            .rsplit_once('/')
+            .map_or(String::new(), |(p, _)| p.to_string())
+    });
+    let candidates: Vec<String> = below
+        .iter()
+        .take(MAX_NEARBY)
+        .map(|p| p.trim_end_matches('/').to_string())
+        .chain(parent)
+        .collect();
+    let found = futures_util::future::join_all(candidates.into_iter().map(has_config)).await;
+    found.into_iter().flatten().next()
+}
+
+/// `url` with its prefix replaced by `prefix`.
+fn url_with_prefix(url: &str, old: &str, prefix: &str) -> String {
+    let base = if old.is_empty() {
+        url
+    } else {
+        url.strip_suffix(&format!("/{old}")).unwrap_or(url)
+    };
+    if prefix.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}/{prefix}")
+    }
+}
+
+/// Step 8.
+async fn password_step(found: Found, values: &Values<'_>, opts: &Options) -> Outcome<Signed> {
+    let Found { signed, config } = found;
+    let check = password::check(
+        &signed.s3,
+        &signed.place,
+        &signed.keys,
+        &config,
+        values.password,
+        opts,
+    )
+    .await;
+    if check.status == Status::Fail {
+        return Err(check);
+    }
+    Ok((signed, check))
+}
+
+/// Step 9: what the repository holds.
+fn summary(signed: &Signed) -> Check {
+    match &signed.fetched.snapshots {
+        Ok(snaps) => Check::ok(
+            Step::Summary,
+            match snaps.keys.len() {
+                0 => "no snapshots yet".to_string(),
+                1 => "1 snapshot".to_string(),
+                n => format!("{n} snapshots"),
+            },
+        ),
+        Err(f) => signed.place.check(Step::Summary, Action::List, f),
+    }
+}
+
+impl Values<'_> {
+    /// The repository URL as written (not secret).
+    pub(super) fn repo_url_text(&self) -> String {
+        let mut url = format!("s3:{}/{}", self.repo.endpoint(), self.repo.bucket);
+        if !self.repo.prefix.is_empty() {
+            url.push('/');
+            url.push_str(&self.repo.prefix);
+        }
+        url
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_one_level_off() {
+        assert_eq!(
+            url_with_prefix("s3:http://h:1/b/a/b", "a/b", "a"),
+            "s3:http://h:1/b/a"
+        );
+        assert_eq!(
+            url_with_prefix("s3:http://h:1/b", "", "repo"),
+            "s3:http://h:1/b/repo"
+        );
+        assert_eq!(
+            url_with_prefix("s3:http://h:1/b/a", "a", ""),
+            "s3:http://h:1/b"
+        );
+        assert_eq!(object_key("", "config"), "config");
+        assert_eq!(object_key("p/q", "keys"), "p/q/keys");
+    }
+}

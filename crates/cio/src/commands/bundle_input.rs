@@ -1,0 +1,88 @@
+//! What `export` and `import` read besides the store: a bundle, its passphrase, the keys
+//! that read an escrow object.
+//!
+//! Rules: a passphrase is prompted for without echo on a terminal (twice when it seals),
+//! otherwise read from standard input (one trailing newline stripped); standard input
+//! feeds one thing only, so a bundle read from it cannot also bring its passphrase.
+
+use std::io::{self, IsTerminal, Read};
+
+use cio_credential::SecretValue;
+
+use crate::error::{CommandError, InputError};
+use crate::input::read_stdin;
+
+/// The largest bundle read: far more than every set with a long history needs.
+const MAX_BUNDLE: u64 = 16 * 1024 * 1024;
+
+fn input_error(action: &str, problem: InputError) -> CommandError {
+    CommandError::Input {
+        action: action.to_string(),
+        problem,
+    }
+}
+
+/// The bundle passphrase: prompted (twice when `confirm`) on a terminal, else standard
+/// input. `stdin_taken`: standard input already carries something else.
+pub fn passphrase(
+    action: &str,
+    confirm: bool,
+    stdin_taken: bool,
+) -> Result<SecretValue, CommandError> {
+    if io::stdin().is_terminal() {
+        let ask = |label: &str| {
+            rpassword::prompt_password(label)
+                .map(SecretValue::new)
+                .map_err(|e| input_error(action, InputError::Io(e)))
+        };
+        let first = ask("Bundle passphrase: ")?;
+        if confirm {
+            let second = ask("Bundle passphrase (again): ")?;
+            if !first.ct_eq(&second) {
+                return Err(input_error(action, InputError::Mismatch));
+            }
+        }
+        return Ok(first);
+    }
+    if stdin_taken {
+        return Err(input_error(action, InputError::PassphraseNeedsInput));
+    }
+    read_stdin(io::stdin().lock()).map_err(|problem| input_error(action, problem))
+}
+
+/// A sealed bundle from FILE, or from standard input for `-`.
+pub fn bundle(action: &str, file: &str) -> Result<Vec<u8>, CommandError> {
+    let mut bytes = Vec::new();
+    let read = if file == "-" {
+        io::stdin().lock().take(MAX_BUNDLE).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(MAX_BUNDLE).read_to_end(&mut bytes))
+    };
+    read.map_err(|e| input_error(action, InputError::Bundle(e)))?;
+    Ok(bytes)
+}
+
+/// An access key and a secret key, prompted for on a terminal or read from standard input
+/// (two lines: the access key, then the secret key).
+pub fn access_keys(action: &str) -> Result<(SecretValue, SecretValue), CommandError> {
+    if io::stdin().is_terminal() {
+        let ask = |label: &str| {
+            rpassword::prompt_password(label)
+                .map(SecretValue::new)
+                .map_err(|e| input_error(action, InputError::Io(e)))
+        };
+        return Ok((
+            ask("Access key that may read the bucket: ")?,
+            ask("Its secret key: ")?,
+        ));
+    }
+    let both = read_stdin(io::stdin().lock()).map_err(|problem| input_error(action, problem))?;
+    let mut lines = both.expose().lines();
+    match (lines.next(), lines.next(), lines.next()) {
+        (Some(access), Some(secret), None) if !access.is_empty() && !secret.is_empty() => Ok((
+            SecretValue::new(access.trim_end_matches('\r').to_string()),
+            SecretValue::new(secret.trim_end_matches('\r').to_string()),
+        )),
+        _ => Err(input_error(action, InputError::AccessKeysExpected)),
+    }
+}

@@ -1,0 +1,72 @@
+//! Keeping the escrow bundles beside the repositories current: when the node configuration
+//! names `recovery_recipients`, every write that changes a primary set stores that set's
+//! bundle again. A refresh that fails is a warning with the command that retries it; the
+//! write itself has already succeeded and stays. A set that is not complete is skipped.
+
+use std::io::Write;
+
+use cio_credential::{
+    CredentialName, CredentialStore, Recipient, RecipientSource, RecoveryError, Role, SetId,
+    escrow_set,
+};
+
+use crate::context::Context;
+use crate::error::CommandError;
+
+/// The recovery recipients of the node configuration (empty when unset).
+pub fn configured_recipients(ctx: &Context, action: &str) -> Result<Vec<Recipient>, CommandError> {
+    ctx.recovery_recipients(action)?
+        .iter()
+        .enumerate()
+        .map(|(i, text)| Recipient::parse(text, RecipientSource::Config(i + 1)))
+        .collect::<Result<Vec<_>, RecoveryError>>()
+        .map_err(|e| CommandError::library(action, e))
+}
+
+/// After a write of `names`: refreshes the escrow bundle of each primary set among them,
+/// when recovery recipients are configured. Never fails: problems are warnings.
+pub fn refresh_after_write(ctx: &mut Context, store: &CredentialStore, names: &[CredentialName]) {
+    let mut sets: Vec<SetId> = names
+        .iter()
+        .map(|n| n.set())
+        .filter(|s| s.role == Role::Primary)
+        .collect();
+    sets.sort();
+    sets.dedup();
+    if sets.is_empty() {
+        return;
+    }
+    let recipients = match configured_recipients(ctx, "Refresh recovery bundle") {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.out.warn(format!(
+                "the recovery bundles were not refreshed: {e}; fix recovery_recipients in cio.toml, then run 'cio credential export --to-repository'"
+            ));
+            return;
+        }
+    };
+    if recipients.is_empty() {
+        return;
+    }
+    for set in sets {
+        match escrow_set(store, set, recipients.clone()) {
+            Ok(location) => {
+                let line = format!(
+                    "Succeed: Refresh recovery bundle: the {set} set, sealed to the recovery recipients, at {location}"
+                );
+                // With --json, standard output holds the command's one document.
+                if ctx.out.json {
+                    let _ = writeln!(std::io::stderr(), "{line}");
+                } else {
+                    let _ = ctx.out.line(line);
+                }
+            }
+            // An incomplete set has nothing to escrow yet (its earlier bundle, if any, stays).
+            Err(cio_credential::Error::IncompleteSet { .. }) => {}
+            Err(e) => ctx.out.warn(format!(
+                "the recovery bundle of the {set} set was not refreshed: {e}; the write above is kept. Retry with: cio credential export --to-repository --provider {}",
+                set.provider
+            )),
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! `cio credential export`: seal the chosen sets into a recovery bundle (a standard,
+//! ASCII-armored age file), to a file, standard output, or beside each set's repository.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use cio_credential::{
+    Bundle, CredentialStore, Error, EscrowError, Recipient, RecipientSource, RecoveryError, Role,
+    SealTo, SetId, check_passphrase, escrow_set, seal_bundle, write_bundle_file,
+};
+
+use crate::cli::ProviderArg;
+use crate::commands::bundle_input;
+use crate::commands::escrow::configured_recipients;
+use crate::context::Context;
+use crate::error::CommandError;
+
+const ACTION: &str = "Export credentials";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  A bundle of every complete set, sealed to a passphrase, kept offline (print it, or store
+  it in a password manager)
+    cio credential export --output /root/cluster-a.recovery.age
+
+  Sealed to a recovery key (made with age-keygen) and to the administrators' SSH keys
+    cio credential export --recipient \"$(age-keygen -y /root/recovery-key.txt)\" \\
+        --recipients-file /etc/cio/admins.pub --output /root/cluster-a.recovery.age
+
+  Escrow: each primary set's bundle beside its repository, sealed to recovery_recipients
+  (cio.toml) or --recipient
+    cio credential export --to-repository
+
+  Open a bundle with the age command itself
+    age -d -i recovery-key.txt cluster-a.recovery.age";
+
+/// Arguments of `cio credential export`.
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Only this provider's sets
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderArg>,
+    /// Only the alternate (disaster-recovery) sets
+    #[arg(long)]
+    pub alternate: bool,
+    /// Every version of each credential, not only the live one
+    #[arg(long)]
+    pub history: bool,
+    /// Seal to this recipient: an age X25519 key (age1...) or an ssh-ed25519 / ssh-rsa
+    /// public key (repeatable). Without recipients the bundle is sealed to a passphrase,
+    /// prompted for twice (or read from standard input)
+    #[arg(long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+    /// Seal to each recipient in this file: one per line, # comments (age's -R format)
+    #[arg(long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+    /// Seal to a passphrase (the default when no recipient is given); a bundle is sealed to
+    /// a passphrase or to recipients, not both
+    #[arg(long)]
+    pub passphrase: bool,
+    /// Write the bundle to FILE (mode 0600, never a partial file); default: standard output
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "FILE",
+        conflicts_with = "to_repository"
+    )]
+    pub output: Option<PathBuf>,
+    /// Replace FILE if it exists
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// Store each primary set's bundle as one object beside its repository
+    /// (<repository>/cio-recovery.age), sealed to the recipients (never a passphrase)
+    #[arg(long, conflicts_with = "passphrase")]
+    pub to_repository: bool,
+}
+
+pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
+    let fail = |e: Error| CommandError::library(ACTION, e);
+    let store = ctx.open(ACTION)?;
+    let sets = chosen_sets(&store, &args).map_err(fail)?;
+    let mut recipients = given_recipients(&args).map_err(fail)?;
+    if args.to_repository {
+        if recipients.is_empty() {
+            recipients = configured_recipients(ctx, ACTION)?;
+        }
+        return to_repository(ctx, &store, &sets, recipients);
+    }
+    if args.passphrase && !recipients.is_empty() {
+        return Err(fail(RecoveryError::PassphraseAndRecipients.into()));
+    }
+    let seal_to = if recipients.is_empty() {
+        let passphrase = bundle_input::passphrase(ACTION, true, false)?;
+        if let Some(short) = check_passphrase(&passphrase).map_err(|e| fail(e.into()))? {
+            ctx.out.warn(short.to_string());
+        }
+        SealTo::Passphrase(passphrase)
+    } else {
+        SealTo::Recipients(std::mem::take(&mut recipients))
+    };
+    let bundle = Bundle::from_store(&store, &sets, args.history).map_err(fail)?;
+    let sealed = seal_bundle(&bundle, &seal_to).map_err(|e| fail(e.into()))?;
+    let sealed_to = match &seal_to {
+        SealTo::Passphrase(_) => "a passphrase".to_string(),
+        SealTo::Recipients(r) if r.len() == 1 => "1 recipient".to_string(),
+        SealTo::Recipients(r) => format!("{} recipients", r.len()),
+    };
+    let summary = format!(
+        "{} credentials of the {} set{}{}, sealed to {sealed_to}",
+        bundle.credentials.len(),
+        sets.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        if sets.len() == 1 { "" } else { "s" },
+        if args.history {
+            " with every version"
+        } else {
+            ""
+        },
+    );
+    let set_names: Vec<_> = sets
+        .iter()
+        .map(|s| json!({"provider": s.provider, "set": s.role}))
+        .collect();
+    match &args.output {
+        Some(path) => {
+            write_bundle_file(path, sealed.as_bytes(), args.force).map_err(|e| fail(e.into()))?;
+            if ctx.out.json {
+                ctx.out.json(&json!({
+                    "output": path, "sets": set_names,
+                    "credentials": bundle.credentials.len(), "history": args.history,
+                }))?;
+            } else {
+                ctx.out
+                    .succeed("Export", format!("{summary}, to {}", path.display()))?;
+            }
+        }
+        None if ctx.out.json => {
+            ctx.out.json(&json!({
+                "bundle": sealed, "sets": set_names,
+                "credentials": bundle.credentials.len(), "history": args.history,
+            }))?;
+        }
+        None => {
+            ctx.out.line(sealed.trim_end())?;
+            // Standard output is the bundle: the summary goes to standard error.
+            let _ = writeln!(std::io::stderr(), "Succeed: Export credential: {summary}");
+        }
+    }
+    Ok(())
+}
+
+/// Every complete set of the provider and role asked; none is an error.
+fn chosen_sets(store: &CredentialStore, args: &ExportArgs) -> Result<Vec<SetId>, Error> {
+    let listing = store.listing()?;
+    let sets: Vec<SetId> = SetId::all()
+        .filter(|s| args.provider.is_none_or(|p| s.provider == p.into()))
+        .filter(|s| !args.alternate || s.role == Role::Alternate)
+        .filter(|s| !args.to_repository || s.role == Role::Primary)
+        .filter(|s| listing.set(*s).is_complete())
+        .collect();
+    if args.to_repository && args.alternate {
+        return Err(RecoveryError::Escrow(EscrowError::AlternateSet).into());
+    }
+    if sets.is_empty() {
+        return Err(Error::NoSuchSet(
+            "there is no complete set to export (of the provider and role asked)".into(),
+        ));
+    }
+    Ok(sets)
+}
+
+/// The recipients of --recipient and --recipients-file.
+fn given_recipients(args: &ExportArgs) -> Result<Vec<Recipient>, Error> {
+    let mut recipients = Vec::new();
+    for (i, text) in args.recipients.iter().enumerate() {
+        recipients.push(Recipient::parse(text, RecipientSource::Flag(i + 1))?);
+    }
+    for path in &args.recipients_files {
+        let text = std::fs::read_to_string(path).map_err(|e| RecoveryError::Output {
+            path: path.clone(),
+            detail: format!("cannot be read: {e}"),
+        })?;
+        recipients.extend(Recipient::parse_file(path, &text)?);
+    }
+    Ok(recipients)
+}
+
+/// `--to-repository`: each set's bundle beside its repository.
+fn to_repository(
+    ctx: &mut Context,
+    store: &CredentialStore,
+    sets: &[SetId],
+    recipients: Vec<Recipient>,
+) -> Result<(), CommandError> {
+    let fail = |e: Error| CommandError::library(ACTION, e);
+    if recipients.is_empty() {
+        return Err(fail(RecoveryError::NothingToSealTo.into()));
+    }
+    let mut stored = Vec::new();
+    for set in sets {
+        let location = escrow_set(store, *set, recipients.clone()).map_err(fail)?;
+        if !ctx.out.json {
+            ctx.out.succeed(
+                "Export",
+                format!("the {set} set, sealed to the recovery recipients, at {location}"),
+            )?;
+        }
+        stored.push(json!({"provider": set.provider, "set": set.role, "location": location}));
+    }
+    if ctx.out.json {
+        ctx.out.json(&json!({ "escrow": stored }))?;
+    }
+    Ok(())
+}

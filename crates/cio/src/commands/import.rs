@@ -1,0 +1,280 @@
+//! `cio credential import FILE|-` and `import --from-repository URL`: open a recovery
+//! bundle, show what it would write (masked), and write it all or nothing.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use cio_credential::{
+    BucketKeys, Bundle, CredentialStore, Error, Identities, OpenWith, Outcome, Plan, Provider,
+    Purpose, RecoveryError, Role, SecretValue, SetFilter, SetValues, ValidateOptions, get_bundle,
+    needs_passphrase, open_bundle, validate_sets,
+};
+
+use crate::cli::ProviderArg;
+use crate::commands::{bundle_input, escrow as refresh, validate};
+use crate::context::Context;
+use crate::error::CommandError;
+use crate::output::time;
+
+const ACTION: &str = "Import credentials";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  Rescue a lost cluster's backups: its primary set becomes this cluster's alternate set
+    cio credential import --as-alternate --validate /root/cluster-a.recovery.age
+
+  Prove a bundle opens and see what it holds (values masked), writing nothing
+    cio credential import --dry-run /root/cluster-a.recovery.age
+
+  From the escrow object beside the lost cluster's repository, with the recovery identity
+  and a key that may read the bucket (typed at the prompt, or two lines on standard input)
+    cio credential import --as-alternate --identity /root/recovery-key.txt \\
+        --from-repository s3:https://minio.example:9000/cluster-a/backups
+
+  A bundle the age command sealed (to a passphrase, or to a recipient) imports too
+    age -p -a -o cluster-a.age plain.json && cio credential import cluster-a.age";
+
+/// Arguments of `cio credential import`.
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The bundle file, or - for standard input
+    #[arg(value_name = "FILE", required_unless_present = "from_repository")]
+    pub file: Option<String>,
+    /// Open a bundle sealed to recipients with this private key: an age identity file or an
+    /// unencrypted OpenSSH key, readable by its owner only (repeatable). Without it, the
+    /// passphrase is prompted for (or read from standard input)
+    #[arg(long = "identity", short = 'i', value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
+    /// Write each primary name as its alternate (_alt) name: the lost cluster's own set
+    /// becomes this cluster's disaster-recovery set
+    #[arg(long)]
+    pub as_alternate: bool,
+    /// Open the bundle and list what it holds, masked; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Validate the imported sets live first; write only if they pass
+    #[arg(long)]
+    pub validate: bool,
+    /// Replace values the store holds that are newer than the bundle's and different
+    #[arg(long)]
+    pub force: bool,
+    /// Read the escrow bundle beside this repository (URL as restic takes it) instead of a
+    /// file; the keys that read it come from this store's alternate set of --provider, or
+    /// are prompted for (or read from standard input: two lines)
+    #[arg(long, value_name = "URL", conflicts_with = "file")]
+    pub from_repository: Option<String>,
+    /// With --from-repository: whose alternate keys in this store read the bucket
+    #[arg(long, value_enum, requires = "from_repository")]
+    pub provider: Option<ProviderArg>,
+}
+
+pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
+    let fail = |e: Error| CommandError::library(ACTION, e);
+    let recovery = |e: RecoveryError| CommandError::library(ACTION, e);
+    let store = ctx.open(ACTION)?;
+    let (sealed, stdin_taken) = match (&args.from_repository, &args.file) {
+        (Some(url), _) => fetch_escrow(&store, url, args.provider.map(Into::into))?,
+        (None, Some(file)) => (bundle_input::bundle(ACTION, file)?, file == "-"),
+        (None, None) => unreachable!("clap requires FILE unless --from-repository is given"),
+    };
+    let with = if needs_passphrase(&sealed).map_err(recovery)? && args.identities.is_empty() {
+        OpenWith::Passphrase(bundle_input::passphrase(ACTION, false, stdin_taken)?)
+    } else if args.identities.is_empty() {
+        return Err(recovery(RecoveryError::SealedToRecipients));
+    } else {
+        let mut identities = Identities::load(&args.identities[0]).map_err(recovery)?;
+        for path in &args.identities[1..] {
+            identities.extend(Identities::load(path).map_err(recovery)?);
+        }
+        OpenWith::Identities(identities)
+    };
+    let bundle = open_bundle(&sealed, &with).map_err(recovery)?;
+    let plan = Plan::new(&bundle, &store, args.as_alternate).map_err(fail)?;
+    show(ctx, &bundle, &plan, args.dry_run)?;
+    if args.dry_run {
+        if !ctx.out.json {
+            ctx.out
+                .succeed("Import", "dry run: the bundle opens; nothing was written")?;
+        }
+        return Ok(());
+    }
+    let changes = plan.changes(args.force).map_err(recovery)?;
+    if args.validate {
+        validate_first(ctx, &store, &plan)?;
+    }
+    let written = store.write_all(&changes).map_err(fail)?;
+    let unchanged = plan
+        .items
+        .iter()
+        .filter(|p| p.outcome == Outcome::Unchanged)
+        .count();
+    let sets = plan.target_sets();
+    if ctx.out.json {
+        ctx.out.json(&json!({
+            "written": written.len(),
+            "unchanged": unchanged,
+            "sets": sets.iter().map(|s| json!({"provider": s.provider, "set": s.role})).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        ctx.out.succeed(
+            "Import",
+            format!(
+                "{} versions written, {unchanged} unchanged, to the {} set{} (earlier values stay in each credential's history)",
+                written.len(),
+                sets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                if sets.len() == 1 { "" } else { "s" },
+            ),
+        )?;
+    }
+    let names: Vec<_> = written.iter().map(|w| w.name).collect();
+    refresh::refresh_after_write(ctx, &store, &names);
+    Ok(())
+}
+
+/// The escrow object beside `url`, read with this store's alternate keys of `provider` (or
+/// the only alternate set holding both keys), else with keys prompted for or read from
+/// standard input. Returns the bytes and whether standard input was used.
+fn fetch_escrow(
+    store: &CredentialStore,
+    url: &str,
+    provider: Option<Provider>,
+) -> Result<(Vec<u8>, bool), CommandError> {
+    // The alternate set's keys in this store, when it holds both (of --provider, or of
+    // the first provider that has them).
+    let filter = SetFilter {
+        name: None,
+        provider,
+        role: Some(Role::Alternate),
+    };
+    let from_store = store
+        .sets(&filter, Purpose::Check)
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|v| v.access_key.zip(v.secret_key));
+    let stdin_used = from_store.is_none();
+    let (access_key, secret_key): (SecretValue, SecretValue) = match from_store {
+        Some(keys) => keys,
+        None => bundle_input::access_keys(ACTION)?,
+    };
+    let access = BucketKeys {
+        access_key: &access_key,
+        secret_key: &secret_key,
+        region: None,
+    };
+    let sealed = get_bundle(url, &access)
+        .map_err(|e| CommandError::library(ACTION, RecoveryError::from(e)))?;
+    Ok((sealed, stdin_used))
+}
+
+/// What the bundle holds and what the import would do, values masked.
+fn show(
+    ctx: &mut Context,
+    bundle: &Bundle,
+    plan: &Plan<'_>,
+    dry_run: bool,
+) -> Result<(), CommandError> {
+    let renamed = plan.items.iter().any(|p| p.target != p.credential.name);
+    if ctx.out.json {
+        if dry_run {
+            let items: Vec<_> = plan
+                .items
+                .iter()
+                .map(|p| {
+                    json!({
+                        "name": p.target,
+                        "from": p.credential.name,
+                        "value": p.value().map(|v| p.target.field.mask(v.expose())),
+                        "versions": p.credential.versions.len(),
+                        "outcome": p.outcome.as_str(),
+                    })
+                })
+                .collect();
+            ctx.out.json(&json!({
+                "dry_run": true,
+                "created": time(bundle.created_at_ms),
+                "created_by": bundle.created_by,
+                "history": bundle.history,
+                "credentials": items,
+            }))?;
+        }
+        return Ok(());
+    }
+    ctx.out.line(format!(
+        "Bundle made {} by {}: {} credentials{}",
+        time(bundle.created_at_ms),
+        bundle.created_by,
+        bundle.credentials.len(),
+        if bundle.history {
+            ", with every version"
+        } else {
+            ""
+        },
+    ))?;
+    let mut header = vec!["NAME", "VALUE"];
+    if renamed {
+        header.push("FROM");
+    }
+    header.push(if dry_run { "WOULD" } else { "WRITE" });
+    let mut rows = vec![header.into_iter().map(str::to_string).collect::<Vec<_>>()];
+    for p in &plan.items {
+        let mut row = vec![
+            p.target.to_string(),
+            p.value()
+                .map(|v| p.target.field.mask(v.expose()))
+                .unwrap_or_default(),
+        ];
+        if renamed {
+            row.push(p.credential.name.to_string());
+        }
+        row.push(p.outcome.as_str().to_string());
+        rows.push(row);
+    }
+    ctx.out.table(&rows)?;
+    Ok(())
+}
+
+/// Validates each set the import writes to, as it would be after the import; any failure
+/// stops the import before anything is written.
+fn validate_first(
+    ctx: &mut Context,
+    store: &CredentialStore,
+    plan: &Plan<'_>,
+) -> Result<(), CommandError> {
+    let filter = SetFilter::default();
+    let live = store.sets(&filter, Purpose::Check).unwrap_or_default();
+    let mut inputs = Vec::new();
+    for set in plan.target_sets() {
+        let mut values = SetValues::empty(set);
+        if let Some(current) = live.iter().find(|v| v.set == set) {
+            for (name, value) in current.present() {
+                values.set_field(name.field, SecretValue::new(value.expose().to_string()));
+            }
+        }
+        for p in plan.items.iter().filter(|p| p.target.set() == set) {
+            if let Some(value) = p.value() {
+                values.set_field(p.target.field, SecretValue::new(value.expose().to_string()));
+            }
+        }
+        inputs.push(values);
+    }
+    // What `validate` checks, with restic's view of this process's environment (proxies,
+    // key hint), as restic under `exec` will see it.
+    let options = ValidateOptions::from_env();
+    let reports = validate_sets(inputs, &options);
+    let failed = reports.iter().filter(|r| !r.passed()).count();
+    if !ctx.out.json {
+        validate::render(ctx, &reports)?;
+    }
+    if failed > 0 {
+        return Err(CommandError::library(
+            ACTION,
+            RecoveryError::NotValid {
+                failed,
+                total: reports.len(),
+            },
+        ));
+    }
+    Ok(())
+}

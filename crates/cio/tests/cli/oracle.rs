@@ -1,0 +1,532 @@
+//! The oracle: restic 0.14 decides. Each case of the table is run through the real restic
+//! (with the values in its environment) and through cio (`create` the set, `validate --json`,
+//! `exec -- restic ...`), and they must agree: all three work, or all three fail and
+//! validate's first FAIL has the code that names what restic stumbled on.
+//!
+//! Real parts only: s3s-fs, a region gate in front of it (`testkit::gate`, MinIO's region
+//! replies), moto with IAM policies, tinyproxy, stunnel (private CA, self-signed), Python's
+//! http.server. Cases run in parallel; a restic that keeps retrying a dead endpoint is stopped
+//! after [`RESTIC_LIMIT`] and counts as failed.
+//!
+//! validate's verdicts (step, code, detail) are kept as a snapshot: the table doubles as the
+//! snapshot test of the check details and codes.
+
+use std::sync::Mutex;
+
+use testkit::gate::RegionGate;
+use testkit::moto::{Moto, policy};
+use testkit::proxy::{Tinyproxy, loopback_name};
+use testkit::s3::S3Server;
+use testkit::tls::{CertKind, TlsFront};
+
+mod harness;
+
+use harness::*;
+
+#[test]
+fn restic_and_cio_agree_on_every_case() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    for b in ["backups", "rootrepo"] {
+        s3.create_bucket(b);
+    }
+    let c1 = s3.restic_init("backups", "c1", PW);
+    s3.restic_init("rootrepo", "", PW);
+    s3.restic_init("backups", "nested/node1", PW);
+    s3.restic_init("backups", "unicode", UNICODE_PW);
+    let many = s3.restic_init("backups", "many", PW);
+    let first = key_ids(&s3, "backups/many").remove(0);
+    let pwfile = env_file(SECOND_PW);
+    let pwfile = pwfile.path().to_str().expect("a UTF-8 path");
+    s3.restic(&many, PW, &["key", "add", "--new-password-file", pwfile]);
+    s3.restic(&c1, PW, &["key", "add", "--new-password-file", pwfile]);
+    let second = key_ids(&s3, "backups/many")
+        .into_iter()
+        .find(|id| *id != first)
+        .expect("the added key");
+    twenty_more_keys(&s3, "backups/many", &first);
+    let hint = second[..8].to_string();
+    let p = s3.port();
+    let url = |path: &str| format!("s3:http://127.0.0.1:{p}/{path}");
+
+    let gate = RegionGate::start(p, "nl-ams");
+    let proxy = Tinyproxy::start(&[443]);
+    let open_proxy = Tinyproxy::start(&[]);
+    let host = loopback_name();
+    let ca = TlsFront::start(p, CertKind::PrivateCa);
+    let self_signed = TlsFront::start(p, CertKind::SelfSigned);
+    let web = testkit::web::WebServer::start();
+    let (_closed_guard, closed) = testkit::refusing_port();
+    let (_dead_guard, dead_port) = testkit::refusing_port();
+    let dead_proxy = format!("http://127.0.0.1:{dead_port}");
+
+    let moto = Moto::start();
+    moto.create_bucket("mbackups", "us-east-1");
+    moto.create_bucket("meu", "eu-west-1");
+    let all = policy(&[(&["s3:*"], &["arn:aws:s3:::*"])]);
+    let (full_a, full_s) = moto.user("full", &all);
+    let objects_only = policy(&[
+        (
+            &["s3:ListBucket", "s3:GetBucketLocation"],
+            &["arn:aws:s3:::mbackups"],
+        ),
+        (
+            &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            &["arn:aws:s3:::mbackups/*"],
+        ),
+    ]);
+    let (obj_a, obj_s) = moto.user("objects-only", &objects_only);
+    let read_only = policy(&[
+        (
+            &["s3:ListBucket", "s3:GetBucketLocation"],
+            &["arn:aws:s3:::mbackups"],
+        ),
+        (&["s3:GetObject"], &["arn:aws:s3:::mbackups/*"]),
+    ]);
+    let (ro_a, ro_s) = moto.user("read-only", &read_only);
+    let no_list = policy(&[(
+        &["s3:GetObject", "s3:GetBucketLocation"],
+        &["arn:aws:s3:::mbackups", "arn:aws:s3:::mbackups/*"],
+    )]);
+    let (nl_a, nl_s) = moto.user("no-list", &no_list);
+    let (none_a, none_s) = moto.user("nothing", &policy(&[(&["sqs:ListQueues"], &["*"])]));
+    moto.enforce();
+    let m = moto.port();
+    let murl = |path: &str| format!("s3:http://127.0.0.1:{m}/{path}");
+    testkit::s3::run_restic(
+        &s3.root().join(".mhome"),
+        &murl("mbackups/r1"),
+        &full_a,
+        &full_s,
+        PW,
+        &[],
+        &["init"],
+    );
+    testkit::s3::run_restic(
+        &s3.root().join(".mhome"),
+        &murl("meu/r1"),
+        &full_a,
+        &full_s,
+        PW,
+        &[],
+        &["init"],
+    );
+    let fresh = |tag: &str| format!("fresh-{tag}-{}", std::process::id());
+
+    let cases = vec![
+        // Repository URL shapes (s3s-fs).
+        case("plain URL", &url("backups/c1"), CAT, Expect::Works),
+        case(
+            "trailing slash",
+            &format!("{}/", url("backups/c1")),
+            CAT,
+            Expect::Works,
+        ),
+        case(
+            "localhost",
+            &format!("s3:http://localhost:{p}/backups/c1"),
+            CAT,
+            Expect::Works,
+        ),
+        case(
+            "repository at the bucket root",
+            &url("rootrepo"),
+            CAT,
+            Expect::Works,
+        ),
+        case(
+            "two-level prefix",
+            &url("backups/nested/node1"),
+            SNAPSHOTS,
+            Expect::Works,
+        ),
+        case(
+            "no such bucket",
+            &url("nobucket/c1"),
+            CAT,
+            fails("no_such_bucket", "bucket does not exist"),
+        ),
+        case(
+            "IPv6 loopback, nothing listens",
+            &format!("s3:http://[::1]:{p}/backups/c1"),
+            CAT,
+            fails("unreachable", "connection refused"),
+        ),
+        case(
+            "primary without a repository: init",
+            &url(&format!("backups/{}", fresh("init"))),
+            INIT,
+            Expect::Works,
+        ),
+        case(
+            "alternate without a repository",
+            &url("backups/none"),
+            CAT,
+            fails("repo_not_initialized", "unable to open config file"),
+        )
+        .alternate(),
+        case(
+            "repository one level below",
+            &url("backups/nested"),
+            CAT,
+            fails("repo_elsewhere", "unable to open config file"),
+        ),
+        case(
+            "repository at the parent",
+            &url("backups/c1/data"),
+            CAT,
+            fails("repo_elsewhere", "unable to open config file"),
+        ),
+        case(
+            "alternate set, good",
+            &url("backups/c1"),
+            CAT,
+            Expect::Works,
+        )
+        .alternate(),
+        // Credentials and passwords.
+        case(
+            "wrong secret key",
+            &url("backups/c1"),
+            CAT,
+            fails("signature_mismatch", "signature"),
+        )
+        .keys(ACCESS, "not-the-secret"),
+        case(
+            "unknown access key",
+            &url("backups/c1"),
+            CAT,
+            fails("invalid_access_key", ""),
+        )
+        .keys("someone-else", SECRET),
+        case(
+            "wrong password",
+            &url("backups/c1"),
+            CAT,
+            fails("wrong_password", "wrong password"),
+        )
+        .password("not the password"),
+        case(
+            "second key's password",
+            &url("backups/c1"),
+            CAT,
+            Expect::Works,
+        )
+        .password(SECOND_PW),
+        case(
+            "password with inner spaces and unicode",
+            &url("backups/unicode"),
+            CAT,
+            Expect::Works,
+        )
+        .password(UNICODE_PW),
+        case(
+            "22 keys, password of a later key",
+            &url("backups/many"),
+            CAT,
+            fails("too_many_keys", "maximum number of keys reached"),
+        )
+        .password(SECOND_PW)
+        .slow(),
+        case(
+            "22 keys, key hint",
+            &url("backups/many"),
+            CAT,
+            Expect::Works,
+        )
+        .password(SECOND_PW)
+        .env("RESTIC_KEY_HINT", &hint),
+        case(
+            "22 keys, first password",
+            &url("backups/many"),
+            CAT,
+            Expect::Works,
+        ),
+        // Regions: a storage configured with nl-ams (MinIO's replies).
+        case(
+            "region nl-ams, none configured",
+            &format!("s3:http://127.0.0.1:{}/backups/c1", gate.port()),
+            CAT,
+            Expect::Works,
+        ),
+        case(
+            "region nl-ams, snapshots",
+            &format!("s3:http://127.0.0.1:{}/backups/c1", gate.port()),
+            SNAPSHOTS,
+            Expect::Works,
+        ),
+        case(
+            "region nl-ams, the region credential set",
+            &format!("s3:http://127.0.0.1:{}/backups/c1", gate.port()),
+            CAT,
+            Expect::Works,
+        )
+        .region("nl-ams"),
+        case(
+            "region nl-ams, another region set",
+            &format!("s3:http://127.0.0.1:{}/backups/c1", gate.port()),
+            CAT,
+            fails("wrong_region", "400 Bad Request"),
+        )
+        .region("us-west-1"),
+        case(
+            "s3s-fs, any region set",
+            &url("backups/c1"),
+            CAT,
+            Expect::Works,
+        )
+        .region("eu-central-1"),
+        case(
+            "moto bucket in eu-west-1",
+            &murl("meu/r1"),
+            CAT,
+            Expect::Works,
+        )
+        .keys(&full_a, &full_s),
+        // Permissions (moto's IAM policies).
+        case("full key reads", &murl("mbackups/r1"), CAT, Expect::Works).keys(&full_a, &full_s),
+        case(
+            "full key, init with the write check",
+            &murl(&format!("mbackups/{}", fresh("full"))),
+            INIT,
+            Expect::Works,
+        )
+        .keys(&full_a, &full_s)
+        .write_check(),
+        case(
+            "objects-only key, init",
+            &murl(&format!("mbackups/{}", fresh("obj"))),
+            INIT,
+            fails("access_denied", "Access Denied"),
+        )
+        .keys(&obj_a, &obj_s)
+        .write_check(),
+        case(
+            "read-only key reads without a lock",
+            &murl("mbackups/r1"),
+            CAT_NO_LOCK,
+            Expect::Works,
+        )
+        .keys(&ro_a, &ro_s),
+        case(
+            "read-only key, init",
+            &murl(&format!("mbackups/{}", fresh("ro"))),
+            INIT,
+            fails("access_denied", "Access Denied"),
+        )
+        .keys(&ro_a, &ro_s)
+        .write_check(),
+        // restic retries the refused listing until it is stopped.
+        case(
+            "key that may not list",
+            &murl("mbackups/r1"),
+            CAT_NO_LOCK,
+            fails("access_denied", ""),
+        )
+        .keys(&nl_a, &nl_s),
+        case(
+            "key allowed nothing in S3",
+            &murl("mbackups/r1"),
+            CAT_NO_LOCK,
+            fails("access_denied", "Access Denied"),
+        )
+        .keys(&none_a, &none_s),
+        // TLS without the certificate to trust.
+        case(
+            "private CA, not trusted",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", ca.port()),
+            CAT,
+            fails("tls", "certificate signed by unknown authority"),
+        ),
+        case(
+            "self-signed, not trusted",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", self_signed.port()),
+            CAT,
+            fails("tls", "certificate"),
+        ),
+        case(
+            "private CA, trusted from the cacert credential",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", ca.port()),
+            CAT,
+            Expect::Works,
+        )
+        .cacert(&ca),
+        case(
+            "self-signed, trusted from the cacert credential",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", self_signed.port()),
+            SNAPSHOTS,
+            Expect::Works,
+        )
+        .cacert(&self_signed),
+        case(
+            "private CA, another certificate trusted",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", ca.port()),
+            CAT,
+            fails("tls", "certificate signed by unknown authority"),
+        )
+        .cacert(&self_signed),
+        case(
+            "https to a plain HTTP port",
+            &format!("s3:https://127.0.0.1:{p}/backups/c1"),
+            CAT,
+            fails("tls", "HTTP response to HTTPS client"),
+        ),
+        // Proxies (tinyproxy; CONNECT to 443 only, as Debian configures it).
+        case(
+            "http through the proxy",
+            &format!("s3:http://{host}:{p}/backups/c1"),
+            CAT,
+            Expect::Works,
+        )
+        .env("HTTP_PROXY", &proxy.url()),
+        case(
+            "http through the proxy, lower case",
+            &format!("s3:http://{host}:{p}/backups/c1"),
+            CAT,
+            Expect::Works,
+        )
+        .env("http_proxy", &proxy.url()),
+        case(
+            "https tunnel refused by the proxy",
+            &format!("s3:https://{host}:{}/backups/c1", self_signed.port()),
+            CAT,
+            fails("proxy", "Access violation"),
+        )
+        .env("HTTPS_PROXY", &proxy.url()),
+        case(
+            "https through a CONNECT tunnel, CA trusted",
+            &format!("s3:https://{host}:{}/backups/c1", self_signed.port()),
+            CAT,
+            Expect::Works,
+        )
+        .env("HTTPS_PROXY", &open_proxy.url())
+        .cacert(&self_signed),
+        case(
+            "proxy down",
+            &format!("s3:http://{host}:{p}/backups/c1"),
+            CAT,
+            fails("proxy", "proxyconnect"),
+        )
+        .env("HTTP_PROXY", &dead_proxy),
+        case(
+            "proxy down, loopback address never proxied",
+            &url("backups/c1"),
+            CAT,
+            Expect::Works,
+        )
+        .env("HTTP_PROXY", &dead_proxy),
+        case(
+            "proxy down, NO_PROXY names the host",
+            &format!("s3:http://{host}:{p}/backups/c1"),
+            CAT,
+            Expect::Works,
+        )
+        .env("HTTP_PROXY", &dead_proxy)
+        .env("NO_PROXY", &host),
+        case(
+            "HTTPS_PROXY only: plain http goes direct",
+            &format!("s3:http://{host}:{p}/backups/c1"),
+            CAT,
+            Expect::Works,
+        )
+        .env("HTTPS_PROXY", &dead_proxy),
+        // Not S3, not there.
+        case(
+            "a web server",
+            &format!("s3:http://127.0.0.1:{}/backups/c1", web.port()),
+            CAT,
+            fails("not_s3", ""),
+        ),
+        case(
+            "closed port",
+            &format!("s3:http://127.0.0.1:{closed}/backups/c1"),
+            CAT,
+            fails("unreachable", ""),
+        ),
+        case(
+            "name that does not resolve",
+            "s3:http://no-such-host.invalid:9000/backups/c1",
+            CAT,
+            fails("dns", ""),
+        ),
+    ];
+    assert!(
+        cases.len() >= 40,
+        "the oracle table has {} cases",
+        cases.len()
+    );
+
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<(usize, Result<Outcome, String>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                loop {
+                    let i = {
+                        let mut n = next.lock().expect("lock");
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(c) = cases.get(i) else { return };
+                    let r = run_case(c);
+                    results.lock().expect("lock").push((i, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("lock");
+    results.sort_by_key(|(i, _)| *i);
+    let failures: Vec<&String> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases disagree:\n{}",
+        failures.len(),
+        cases.len(),
+        failures
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
+
+    let table: String = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .map(|o| format!("{}: {}\n", o.name, o.line))
+        .collect();
+    let redact = |text: &str| {
+        let mut t = text.to_string();
+        for (port, name) in [
+            (p, "[S3]"),
+            (gate.port(), "[GATE]"),
+            (proxy.port(), "[PROXY]"),
+            (open_proxy.port(), "[OPEN-PROXY]"),
+            (ca.port(), "[CA-TLS]"),
+            (self_signed.port(), "[SELF-TLS]"),
+            (web.port(), "[WEB]"),
+            (closed, "[CLOSED]"),
+            (m, "[MOTO]"),
+        ] {
+            t = t.replace(&format!(":{port}"), &format!(":{name}"));
+        }
+        t = t.replace(dead_proxy.trim_start_matches("http://"), "127.0.0.1:[DEAD]");
+        t = t.replace(&host, "[HOST]");
+        let re = regex_lite::Regex::new(r"fresh-(\w+)-\d+").expect("regex");
+        let t = re.replace_all(&t, "fresh-$1-[PID]").into_owned();
+        let re =
+            regex_lite::Regex::new(r"\(([a-z ]+) [^)]*(os error \d+|Connection refused)[^)]*\)")
+                .expect("regex");
+        re.replace_all(&t, "($1 [OS ERROR])").into_owned()
+    };
+    insta::assert_snapshot!("oracle_verdicts", redact(&table));
+}
+
+/// A file holding `text` (restic's --new-password-file).
+fn env_file(text: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(f.path(), text).expect("write");
+    f
+}

@@ -1,0 +1,406 @@
+//! Recovery bundles through the CLI: `export` and `import`, and every bad input writing
+//! nothing; the helpers the other recovery tests share. (`recovery_interop`: the real `age`
+//! command both ways; `recovery_drill`: the worst day end to end.)
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+pub const PASSPHRASE: &str = "correct horse battery staple";
+pub const REPO: &str = "s3:http://127.0.0.1:9/cluster-a/backups";
+pub const ACCESS: &str = "cluster-a-access";
+pub const SECRET: &str = "cluster-a-secret-key";
+pub const PASSWORD: &str = "cluster a repository password";
+
+pub fn cluster_a() -> TestEnv {
+    let a = TestEnv::new();
+    a.minio_set("", REPO, ACCESS, SECRET, PASSWORD);
+    a
+}
+
+/// An age identity file (mode 0600, as age-keygen makes it) and its recipient.
+pub fn age_identity(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let out = Command::new(testkit::require_binary("age-keygen"))
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .expect("age-keygen (Debian package age)");
+    assert!(out.status.success());
+    let out = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let recipient = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    (path, recipient)
+}
+
+/// Runs `line` (a shell command) on a pseudo-terminal, typing `answers` at each prompt
+/// containing `prompt`. Returns the screen and whether it succeeded.
+pub fn on_terminal(line: &str, prompt: &str, answers: &[&str]) -> (String, bool) {
+    let mut child = Command::new("script")
+        .args(["-qec", line, "/dev/null"])
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("util-linux's script (Debian package bsdutils)");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    for (i, answer) in answers.iter().enumerate() {
+        // Wait for the (i+1)-th prompt.
+        let start = Instant::now();
+        let mut buf = [0u8; 256];
+        while seen.matches(prompt).count() <= i {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no prompt in {seen:?}"
+            );
+            let n = stdout.read(&mut buf).expect("reading the terminal");
+            assert!(n > 0, "the terminal closed before a prompt: {seen:?}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        // The prompt is printed just before echo is turned off: give it a moment.
+        std::thread::sleep(Duration::from_millis(150));
+        stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    seen.push_str(&rest);
+    drop(stdin);
+    (seen, child.wait().unwrap().success())
+}
+
+/// The cells of the table row of `name` in `text` (columns are separated by 2+ spaces).
+pub fn row(text: &str, name: &str) -> Vec<String> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no row {name} in {text}"));
+    line.split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub fn export_passphrase(a: &TestEnv, path: &Path) {
+    let out = a
+        .cio_in(
+            &["credential", "export", "--output", path.to_str().unwrap()],
+            PASSPHRASE,
+        )
+        .success();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "Succeed: Export credential: 4 credentials of the minio primary set, sealed to a passphrase, to {}\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn damaged_bundles_wrong_passphrases_and_wrong_identities_write_nothing() {
+    let a = cluster_a();
+    let bundle = a.dir.path().join("a.age");
+    export_passphrase(&a, &bundle);
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let b = TestEnv::new();
+    b.create("cio_aws_backup_password", "something already here");
+    let before = b.snapshot_files();
+    let try_import = |bytes: &[u8], input: &str, extra: &[&str]| {
+        let path = b.dir.path().join("try.age");
+        std::fs::write(&path, bytes).unwrap();
+        let mut args = vec!["credential", "import"];
+        args.extend_from_slice(extra);
+        args.push(path.to_str().unwrap());
+        let out = b.cio_in(&args, input).code(1);
+        assert_eq!(b.snapshot_files(), before, "nothing was written");
+        stderr(&out)
+    };
+
+    // One byte of the payload changed (a base64 letter near the end of the armor).
+    let mut changed = text.clone().into_bytes();
+    let at = text.len() - 40;
+    changed[at] = if changed[at] == b'A' { b'B' } else { b'A' };
+    let err = try_import(&changed, PASSPHRASE, &[]);
+    assert!(
+        err.starts_with("Fail: Import credentials: the bundle is damaged or was changed: "),
+        "{err}"
+    );
+    assert!(err.ends_with("Hint: nothing was written; use an intact copy of the bundle (a printed one can be typed in again and checked with --dry-run)\n"));
+
+    // Cut short.
+    let err = try_import(&text.as_bytes()[..text.len() / 2], PASSPHRASE, &[]);
+    assert!(
+        err.contains("the bundle is damaged or was changed"),
+        "{err}"
+    );
+
+    // A wrong passphrase.
+    let err = try_import(text.as_bytes(), "not the right passphrase", &[]);
+    assert_eq!(
+        err,
+        "Fail: Import credentials: the passphrase does not open this bundle\nHint: nothing was written; type the passphrase the bundle was made with (a bundle whose header was changed fails the same way)\n"
+    );
+
+    // A wrong identity for a bundle sealed to a recipient.
+    let (_, recipient) = age_identity(a.dir.path(), "right.txt");
+    let (wrong, _) = age_identity(b.dir.path(), "wrong.txt");
+    let out = a
+        .cio(&["credential", "export", "--recipient", &recipient])
+        .success();
+    let err = try_import(
+        stdout(&out).as_bytes(),
+        "",
+        &["--identity", wrong.to_str().unwrap()],
+    );
+    assert_eq!(
+        err,
+        "Fail: Import credentials: none of the identities given opens this bundle\nHint: nothing was written; give the identity whose recipient the bundle was sealed to (one named in recovery_recipients)\n"
+    );
+}
+
+#[test]
+fn bad_export_input_is_refused_and_writes_nothing() {
+    let a = cluster_a();
+    let path = a.dir.path().join("out.age");
+    let p = path.to_str().unwrap();
+    // A passphrase shorter than 8 characters.
+    let out = a
+        .cio_in(&["credential", "export", "--output", p], "seven77")
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Export credentials: the passphrase is 7 characters; a recovery bundle needs at least 8 (12 or more recommended)\nHint: nothing was written; choose a longer passphrase (a few random words) and run the command again\n"
+    );
+    assert!(!path.exists());
+    // Shorter than 12: a warning, and the bundle.
+    let out = a
+        .cio_in(&["credential", "export", "--output", p], "elevenchars")
+        .success();
+    assert_eq!(
+        stderr(&out),
+        "Warning: the passphrase is 11 characters; 12 or more are much harder to guess, and this bundle holds every secret of its sets\n"
+    );
+    // An existing output: refused without --force, replaced with it.
+    let before = std::fs::read(&path).unwrap();
+    let out = a
+        .cio_in(&["credential", "export", "--output", p], PASSPHRASE)
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Export credentials: {p} exists\nHint: nothing was written; choose another --output, or add --force to replace {p}\n"
+        )
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    a.cio_in(
+        &["credential", "export", "--output", p, "--force"],
+        PASSPHRASE,
+    )
+    .success();
+    assert_ne!(std::fs::read(&path).unwrap(), before);
+    // An unknown recipient format: a usage error that does not repeat it.
+    let out = a
+        .cio(&[
+            "credential",
+            "export",
+            "--recipient",
+            "AKIAIOSFODNN7EXAMPLE",
+        ])
+        .code(2);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Export credentials: --recipient number 1 is not a recipient cio can seal to: a recipient is an age X25519 key (age1...) or an ssh-ed25519 / ssh-rsa public key\nHint: give age X25519 recipients (age1..., made by age-keygen) or ssh-ed25519 / ssh-rsa public keys (the .pub file's line)\n"
+    );
+    assert!(stdout(&out).is_empty());
+    // A passphrase and a recipient at once.
+    let (_, recipient) = age_identity(a.dir.path(), "id.txt");
+    let out = a
+        .cio(&[
+            "credential",
+            "export",
+            "--passphrase",
+            "--recipient",
+            &recipient,
+        ])
+        .code(2);
+    assert!(stderr(&out).contains("a bundle is sealed to a passphrase or to recipients, not both"));
+    // Nothing to export.
+    let empty = TestEnv::new();
+    let out = empty.cio_in(&["credential", "export"], PASSPHRASE).code(1);
+    assert!(stderr(&out).starts_with(
+        "Fail: Export credentials: there is no complete set to export (of the provider and role asked)\n"
+    ));
+}
+
+#[test]
+fn identity_files_others_can_read_are_refused() {
+    let a = cluster_a();
+    let (identity, recipient) = age_identity(a.dir.path(), "id.txt");
+    let out = a
+        .cio(&["credential", "export", "--recipient", &recipient])
+        .success();
+    let bundle = a.dir.path().join("b.age");
+    std::fs::write(&bundle, stdout(&out)).unwrap();
+    std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let b = TestEnv::new();
+    let out = b
+        .cio(&[
+            "credential",
+            "import",
+            "-i",
+            identity.to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ])
+        .code(1);
+    let id = identity.display();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Import credentials: identity file {id} may be read by others (mode 640)\nHint: nothing was read; run 'chmod 600 {id}' (as ssh demands of private keys), then try again\n"
+        )
+    );
+    assert!(!b.store().exists());
+    // A bundle sealed to recipients without --identity.
+    let out = b
+        .cio(&["credential", "import", bundle.to_str().unwrap()])
+        .code(2);
+    assert!(stderr(&out).contains("this bundle is sealed to recipients, not to a passphrase\nHint: give the matching private key with --identity FILE"));
+}
+
+#[test]
+fn newer_different_values_are_named_and_kept_unless_forced() {
+    let a = cluster_a();
+    let bundle = a.dir.path().join("a.age");
+    export_passphrase(&a, &bundle);
+    let b = TestEnv::new();
+    b.create("cio_minio_alt_secret_key", "b-changed-it-later");
+    b.create("cio_minio_alt_access_key", ACCESS);
+    let before = b.snapshot_files();
+    let out = b
+        .cio_in(
+            &[
+                "credential",
+                "import",
+                "--as-alternate",
+                bundle.to_str().unwrap(),
+            ],
+            PASSPHRASE,
+        )
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Import credentials: the store holds newer, different values for cio_minio_alt_secret_key\nHint: nothing was written; compare with 'cio credential history cio_minio_alt_secret_key', then add --force to replace them (their values stay in the history)\n"
+    );
+    assert_eq!(
+        row(&stdout(&out), "cio_minio_alt_access_key")[3],
+        "unchanged"
+    );
+    assert_eq!(
+        row(&stdout(&out), "cio_minio_alt_secret_key")[3],
+        "newer in store"
+    );
+    assert_eq!(b.snapshot_files(), before);
+    b.cio_in(
+        &[
+            "credential",
+            "import",
+            "--as-alternate",
+            "--force",
+            bundle.to_str().unwrap(),
+        ],
+        PASSPHRASE,
+    )
+    .success();
+    assert_eq!(b.reveal("cio_minio_alt_secret_key"), SECRET);
+    let out = b
+        .cio(&["credential", "history", "cio_minio_alt_secret_key"])
+        .success();
+    assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
+}
+
+#[test]
+fn history_bundles_carry_every_version() {
+    let a = cluster_a();
+    a.create("cio_minio_secret_key", "second-secret-value");
+    a.create("cio_minio_secret_key", SECRET);
+    let out = a
+        .cio_in(&["credential", "export", "--history"], PASSPHRASE)
+        .success();
+    let bundle = a.dir.path().join("h.age");
+    std::fs::write(&bundle, stdout(&out)).unwrap();
+    let b = TestEnv::new();
+    b.cio_in(
+        &["credential", "import", bundle.to_str().unwrap()],
+        PASSPHRASE,
+    )
+    .success();
+    let out = b
+        .cio(&["credential", "history", "cio_minio_secret_key", "--json"])
+        .success();
+    let history: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        history["versions"].as_array().unwrap().len(),
+        3,
+        "{history}"
+    );
+    assert_eq!(b.reveal("cio_minio_secret_key"), SECRET);
+}
+
+#[test]
+fn the_alternate_set_is_restore_only() {
+    let b = TestEnv::new();
+    b.minio_set("_alt", REPO, ACCESS, SECRET, PASSWORD);
+    let out = b
+        .cio(&[
+            "credential",
+            "exec",
+            "--alternate",
+            "--",
+            "restic",
+            "--no-cache",
+            "-o",
+            "s3.region=x",
+            "backup",
+            "/etc/hostname",
+        ])
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Run with credentials: 'restic backup' refused with the alternate set: it adds a snapshot and data, in a repository that belongs to another cluster\nHint: the alternate set is for restoring; nothing was run. If you mean to change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- restic ...)\n"
+    );
+    for line in [
+        &["restic", "key", "passwd"][..],
+        &["restic", "prune"],
+        &["restic", "unlock", "--remove-all"],
+        &["restic", "forget", "--keep-last", "1"],
+    ] {
+        let mut args = vec!["credential", "exec", "--alternate", "--"];
+        args.extend_from_slice(line);
+        let out = b.cio(&args).code(1);
+        assert!(stderr(&out).contains("refused with the alternate set"));
+    }
+    // Another program is not read: cio cannot see what a script runs.
+    let out = b
+        .cio(&[
+            "credential",
+            "exec",
+            "--alternate",
+            "--",
+            "sh",
+            "-c",
+            "exit 7",
+        ])
+        .code(7);
+    assert!(stderr(&out).is_empty());
+}

@@ -1,0 +1,438 @@
+//! The worst day, end to end: cluster A (a three-member etcd store, its key file, s3s-fs,
+//! restic) backs up and keeps two recovery bundles, a passphrase bundle on paper and an escrow
+//! object in its bucket; then A is destroyed. Cluster B, a fresh node with the embedded store
+//! and nothing of A's, recovers twice: from the file with only the passphrase, and from the
+//! bucket with only the recovery identity and a key that may read it. Each time it
+//! validates, restores A's data byte for byte, and is refused a `restic backup` into A's
+//! repository.
+//!
+//! s3s-fs accepts one key pair and has no per-key policies, so here the key that reads the
+//! bucket is that one key; `escrow_with_a_read_only_key` shows the read-only key against
+//! moto, which enforces IAM policies.
+
+use std::path::Path;
+
+use assert_cmd::assert::Assert;
+use testkit::etcd::EtcdCluster;
+use testkit::s3::S3Server;
+
+use crate::drill::{assert_same_tree, make_files};
+use crate::recovery::{PASSPHRASE, age_identity};
+use crate::util::*;
+
+const ACCESS: &str = "cluster-a-backup";
+const SECRET: &str = "cluster-a-backup-secret";
+const PASSWORD: &str = "cluster a repository password";
+
+/// A node configured by its cio.toml alone.
+fn node_cmd(env: &TestEnv, args: &[&str], input: &str) -> Assert {
+    env.cmd()
+        .env_remove("CIO_STORE")
+        .env_remove("CIO_KEY_FILE")
+        .args(args)
+        .write_stdin(input)
+        .assert()
+}
+
+/// B restores A's latest snapshot through its alternate set, and is refused a backup.
+fn restore_and_be_refused(b: &TestEnv, files: &Path) {
+    let target = b.dir.path().join("restored");
+    b.cio(&[
+        "credential",
+        "exec",
+        "--alternate",
+        "--",
+        "restic",
+        "--no-cache",
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .success();
+    assert_same_tree(files, &target.join(files.strip_prefix("/").unwrap()));
+    let out = b
+        .cio(&[
+            "credential",
+            "exec",
+            "--alternate",
+            "--",
+            "restic",
+            "--no-cache",
+            "backup",
+            target.to_str().unwrap(),
+        ])
+        .code(1);
+    assert!(
+        stderr(&out).starts_with(
+            "Fail: Run with credentials: 'restic backup' refused with the alternate set"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_worst_day() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("cluster-a");
+    let repo = s3.repo_url("cluster-a", "backups");
+    let mut etcd = EtcdCluster::three();
+    // What the administrator keeps away from the cluster: the recovery identity and a
+    // printed bundle.
+    let safe = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
+
+    // Cluster A: the cluster store, its key, and the recovery recipient in cio.toml.
+    let a = TestEnv::new();
+    std::fs::write(
+        a.config(),
+        format!(
+            "store = \"{}\"\nkey_file = \"{}\"\nrecovery_recipients = [\"{recipient}\"]\n",
+            etcd.url("/cio/cluster-a"),
+            a.key().display()
+        ),
+    )
+    .unwrap();
+    let names = ["backup_repo", "access_key", "secret_key", "backup_password"];
+    for (field, value) in names.iter().zip([repo.as_str(), ACCESS, SECRET, PASSWORD]) {
+        let out = node_cmd(
+            &a,
+            &["credential", "create", &format!("cio_minio_{field}")],
+            value,
+        )
+        .success();
+        // The fourth write completes the set: its escrow bundle is stored beside the
+        // repository, and the write says so.
+        let refreshed = stdout(&out).contains("Succeed: Refresh recovery bundle");
+        assert_eq!(refreshed, *field == "backup_password", "{}", stdout(&out));
+    }
+    let escrow = s3.root().join("cluster-a/backups/cio-recovery.age");
+    assert!(escrow.is_file());
+    node_cmd(
+        &a,
+        &["credential", "exec", "--", "restic", "--no-cache", "init"],
+        "",
+    )
+    .success();
+    let files = a.dir.path().join("volumes");
+    make_files(&files);
+    node_cmd(
+        &a,
+        &[
+            "credential",
+            "exec",
+            "--",
+            "restic",
+            "--no-cache",
+            "backup",
+            files.to_str().unwrap(),
+        ],
+        "",
+    )
+    .success();
+    // The passphrase bundle, printed and kept in the safe; the escrow bundle refreshed.
+    let paper = safe.path().join("cluster-a.recovery.age");
+    node_cmd(
+        &a,
+        &["credential", "export", "--output", paper.to_str().unwrap()],
+        PASSPHRASE,
+    )
+    .success();
+    let out = node_cmd(&a, &["credential", "export", "--to-repository"], "").success();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "Succeed: Export credential: the minio primary set, sealed to the recovery recipients, at {repo}/cio-recovery.age\n"
+        )
+    );
+    // restic does not see the escrow object: the repository lists as before. (`restic
+    // check` fails on s3s-fs 0.14.1 with or without it: s3s-fs lists `data/` incompletely.)
+    let out = node_cmd(
+        &a,
+        &[
+            "credential",
+            "exec",
+            "--",
+            "restic",
+            "--no-cache",
+            "snapshots",
+            "--json",
+        ],
+        "",
+    )
+    .success();
+    let snapshots: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(snapshots.as_array().unwrap().len(), 1);
+
+    // The worst day: A's etcd, key file and configuration are gone.
+    for i in 0..3 {
+        etcd.stop(i);
+    }
+    let etcd_data = etcd.dir().to_path_buf();
+    drop(etcd);
+    assert!(!etcd_data.exists());
+    std::fs::remove_file(a.key()).unwrap();
+    std::fs::remove_file(a.config()).unwrap();
+
+    // Recovery 1: from the file, with only the passphrase.
+    let b = TestEnv::new();
+    let out = b
+        .cio_in(
+            &[
+                "credential",
+                "import",
+                "--as-alternate",
+                "--validate",
+                paper.to_str().unwrap(),
+            ],
+            PASSPHRASE,
+        )
+        .success();
+    let shown = stdout(&out);
+    assert!(shown.contains("ok    summary       1 snapshot"), "{shown}");
+    assert!(
+        shown.contains("Succeed: Import credential: 4 versions written"),
+        "{shown}"
+    );
+    for secret in [SECRET, PASSWORD, PASSPHRASE] {
+        assert!(!shown.contains(secret) && !stderr(&out).contains(secret));
+    }
+    restore_and_be_refused(&b, &files);
+
+    // Recovery 2: from the bucket, with only the recovery identity and a key that reads it.
+    let b2 = TestEnv::new();
+    let out = b2
+        .cio_in(
+            &[
+                "credential",
+                "import",
+                "--as-alternate",
+                "--identity",
+                identity.to_str().unwrap(),
+                "--from-repository",
+                &repo,
+            ],
+            format!("{ACCESS}\n{SECRET}\n"),
+        )
+        .success();
+    assert!(
+        stdout(&out).contains("4 versions written"),
+        "{}",
+        stdout(&out)
+    );
+    b2.cio(&["credential", "validate", "--alternate"]).success();
+    restore_and_be_refused(&b2, &files);
+
+    // What goes wrong writes nothing: a bundle with one byte changed, a wrong passphrase,
+    // a wrong identity, an escrow URL with no bundle there.
+    let b3 = TestEnv::new();
+    let mut changed = std::fs::read(&paper).unwrap();
+    let at = changed.len() / 2;
+    changed[at] = if changed[at] == b'Q' { b'R' } else { b'Q' };
+    let changed_path = b3.dir.path().join("changed.age");
+    std::fs::write(&changed_path, changed).unwrap();
+    let out = b3
+        .cio_in(
+            &["credential", "import", changed_path.to_str().unwrap()],
+            PASSPHRASE,
+        )
+        .code(1);
+    assert!(
+        stderr(&out).contains("the bundle is damaged or was changed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = b3
+        .cio_in(
+            &["credential", "import", paper.to_str().unwrap()],
+            "not the passphrase",
+        )
+        .code(1);
+    assert!(stderr(&out).contains("the passphrase does not open this bundle"));
+    let (wrong, _) = age_identity(b3.dir.path(), "wrong.txt");
+    let out = b3
+        .cio_in(
+            &[
+                "credential",
+                "import",
+                "-i",
+                wrong.to_str().unwrap(),
+                "--from-repository",
+                &repo,
+            ],
+            format!("{ACCESS}\n{SECRET}\n"),
+        )
+        .code(1);
+    assert!(stderr(&out).contains("none of the identities given opens this bundle"));
+    let elsewhere = s3.repo_url("cluster-a", "elsewhere");
+    let out = b3
+        .cio_in(
+            &[
+                "credential",
+                "import",
+                "-i",
+                identity.to_str().unwrap(),
+                "--from-repository",
+                &elsewhere,
+            ],
+            format!("{ACCESS}\n{SECRET}\n"),
+        )
+        .code(1);
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "Fail: Import credentials: no recovery bundle at {elsewhere}/cio-recovery.age\n"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!b3.store().exists(), "nothing was written");
+
+    // Writing into A's repository on purpose needs --allow-write.
+    b.cio(&[
+        "credential",
+        "exec",
+        "--alternate",
+        "--allow-write",
+        "--",
+        "restic",
+        "--no-cache",
+        "tag",
+        "--add",
+        "recovered",
+        "latest",
+    ])
+    .success();
+}
+
+/// A real moto server (PyPI `moto[server]`) on a free loopback port that enforces IAM
+/// policies after its first `free_actions` requests (moto's `INITIAL_NO_AUTH_ACTION_COUNT`),
+/// killed when dropped.
+struct Moto {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start(free_actions: usize) -> Moto {
+        let port = testkit::free_port();
+        let child = std::process::Command::new(testkit::require_binary("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", free_actions.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server (PyPI moto[server])");
+        testkit::wait_for_port(port, std::time::Duration::from_secs(30));
+        Moto { child, port }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // The process may already be gone; nothing else to clean up.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates bucket `cluster-a` and two IAM users with boto3 (moto's own client library): a
+/// writer (every S3 action) and a reader (get and list only). Seven actions, all before
+/// moto starts enforcing. Returns (writer, reader) as (access key, secret key).
+fn moto_users(moto: &Moto) -> ((String, String), (String, String)) {
+    let script = r#"
+import boto3, json, sys
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1",
+          aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+iam, s3 = boto3.client("iam", **kw), boto3.client("s3", **kw)
+s3.create_bucket(Bucket="cluster-a")
+out = []
+for user, actions in [("writer", ["s3:*"]),
+                      ("reader", ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"])]:
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17",
+         "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    out.append([key["AccessKeyId"], key["SecretAccessKey"]])
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &format!("http://127.0.0.1:{}", moto.port)])
+        .output()
+        .expect("python3 with boto3 (installed with moto)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys: Vec<(String, String)> = serde_json::from_slice(&out.stdout).unwrap();
+    (keys[0].clone(), keys[1].clone())
+}
+
+#[test]
+fn escrow_with_a_read_only_key() {
+    let moto = Moto::start(7);
+    let ((writer, writer_secret), (reader, reader_secret)) = moto_users(&moto);
+    let repo = format!("s3:http://127.0.0.1:{}/cluster-a/backups", moto.port);
+    let safe = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
+
+    // Cluster A writes its escrow bundle with its own (writer) key.
+    let a = TestEnv::new();
+    std::fs::write(
+        a.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    a.minio_set("", &repo, &writer, &writer_secret, PASSWORD);
+    let out = a
+        .cio(&["credential", "export", "--to-repository"])
+        .success();
+    assert!(stdout(&out).contains("sealed to the recovery recipients"));
+
+    // Cluster B reads it back with the read-only key and the recovery identity alone.
+    let b = TestEnv::new();
+    b.cio_in(
+        &[
+            "credential",
+            "import",
+            "--as-alternate",
+            "-i",
+            identity.to_str().unwrap(),
+            "--from-repository",
+            &repo,
+        ],
+        format!("{reader}\n{reader_secret}\n"),
+    )
+    .success();
+    assert_eq!(b.reveal("cio_minio_alt_secret_key"), writer_secret);
+
+    // The read-only key cannot write an escrow bundle: the refresh after a write is a
+    // warning with the retry command, and the write itself is kept.
+    let c = TestEnv::new();
+    std::fs::write(
+        c.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    c.create("cio_minio_backup_repo", &repo);
+    c.create("cio_minio_access_key", &reader);
+    c.create("cio_minio_secret_key", &reader_secret);
+    let out = c
+        .cio_in(
+            &["credential", "create", "cio_minio_backup_password"],
+            PASSWORD,
+        )
+        .success();
+    assert!(
+        stderr(&out)
+            .contains("Warning: the recovery bundle of the minio primary set was not refreshed: ")
+            && stderr(&out).contains("refused the keys: AccessDenied")
+            && stderr(&out)
+                .contains("Retry with: cio credential export --to-repository --provider minio"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(c.reveal("cio_minio_backup_password"), PASSWORD);
+}

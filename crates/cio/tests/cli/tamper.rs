@@ -1,0 +1,216 @@
+//! A store edited below cio, through the CLI: the real SQLite file edited with rusqlite, a
+//! real etcd's keys edited with etcdctl. What was changed is refused and named (exit 3) with
+//! a hint that works; everything else still lists, shows, validates and execs.
+
+use assert_cmd::assert::Assert;
+use rusqlite::Connection;
+use testkit::etcd::EtcdCluster;
+
+use crate::util::*;
+
+const X: &str = "cio_minio_secret_key";
+
+/// Both sets complete, and X rotated twice (versions 1 to 3).
+fn populate(env: &TestEnv, with: impl Fn(&[&str], &str) -> Assert) {
+    let create = |name: &str, value: &str| {
+        with(&["credential", "create", name], value).success();
+    };
+    create("cio_aws_backup_repo", REF_REPO);
+    create("cio_aws_access_key", REF_ACCESS);
+    create("cio_aws_secret_key", REF_SECRET);
+    create("cio_aws_backup_password", "a long repository password");
+    create("cio_minio_backup_repo", "s3:http://127.0.0.1:9/bucket");
+    create("cio_minio_access_key", "minio");
+    for value in ["rotated-out-1", "rotated-out-2", "current-secret-3"] {
+        create(X, value);
+    }
+    create("cio_minio_backup_password", "another repository password");
+    let _ = env;
+}
+
+/// What every command says once X's newest version was removed below cio.
+fn x_is_refused_alone(with: impl Fn(&[&str], &str) -> Assert) {
+    let reason = format!(
+        "{X} cannot be trusted: its newest version 3 is missing or was replaced (the store holds version 2 as its newest)"
+    );
+    let hint = format!(
+        "Hint: the other credentials are not affected; copy the whole store back from a backup, or destroy {X} and create it again: cio credential remove --purge {X}\n"
+    );
+    let out = with(&["credential", "show", X], "").code(3);
+    assert_eq!(
+        stderr(&out),
+        format!("Fail: Show credential: {reason}\n{hint}")
+    );
+    assert_eq!(stdout(&out), "", "the rotated-out value is never shown");
+    for args in [
+        &["credential", "show", X, "--reveal"][..],
+        &["credential", "history", X],
+        &["credential", "restore", X, "--version", "1"],
+        &["credential", "exec", "--provider", "minio", "--", "true"],
+        &["credential", "env", "--provider", "minio"],
+        &["credential", "validate", "--offline", "--provider", "minio"],
+    ] {
+        let out = with(args, "").failure();
+        let text = stderr(&out) + &stdout(&out);
+        assert!(text.contains(&reason), "{args:?}: {text}");
+        assert!(!text.contains("rotated-out"), "{args:?}: {text}");
+    }
+    // The others: list (naming the damaged one, exit 3), show, validate, exec.
+    let out = with(&["credential", "list"], "").code(3);
+    let listed = stdout(&out);
+    assert!(listed.contains("cio_aws_secret_key"), "{listed}");
+    assert!(listed.contains("cio_minio_access_key"), "{listed}");
+    assert!(listed.contains(X) && listed.contains("(cannot be trusted)"));
+    assert_eq!(
+        stderr(&out),
+        format!("Fail: List credentials: {reason}\n{hint}")
+    );
+    let out = with(&["credential", "list", "--json"], "").code(3);
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["damaged"][0]["name"], X);
+    assert_eq!(doc["credentials"].as_array().unwrap().len(), 7);
+    with(
+        &["credential", "show", "cio_aws_access_key", "--reveal"],
+        "",
+    )
+    .success()
+    .stdout(format!("{REF_ACCESS}\n"));
+    with(
+        &["credential", "validate", "--offline", "--provider", "aws"],
+        "",
+    )
+    .success();
+    with(
+        &[
+            "credential",
+            "exec",
+            "--provider",
+            "aws",
+            "--",
+            "sh",
+            "-c",
+            "test -n \"$AWS_SECRET_ACCESS_KEY\"",
+        ],
+        "",
+    )
+    .success();
+    // The hint works.
+    with(&["credential", "remove", "--purge", X], "").success();
+    with(&["credential", "create", X], "new-secret-after-repair").success();
+    with(&["credential", "show", X, "--reveal"], "")
+        .success()
+        .stdout("new-secret-after-repair\n");
+    with(&["credential", "list"], "").success();
+}
+
+#[test]
+fn sqlite_the_newest_version_removed_to_bring_back_a_rotated_out_secret() {
+    let env = TestEnv::new();
+    let with = |args: &[&str], input: &str| env.cio_in(args, input);
+    populate(&env, with);
+    let conn = Connection::open(env.store()).unwrap();
+    assert_eq!(
+        conn.execute("DELETE FROM versions WHERE name = ?1 AND version = 3", [X])
+            .unwrap(),
+        1
+    );
+    drop(conn);
+    x_is_refused_alone(with);
+}
+
+#[test]
+fn etcd_the_newest_version_removed_to_bring_back_a_rotated_out_secret() {
+    let cluster = EtcdCluster::single();
+    let env = TestEnv::new();
+    let url = cluster.url("/tamper");
+    let with = |args: &[&str], input: &str| {
+        env.cmd()
+            .env("CIO_STORE", &url)
+            .args(args)
+            .write_stdin(input)
+            .assert()
+    };
+    populate(&env, with);
+    let key = format!("/tamper/v/{X}/00000000000000000003");
+    let out = cluster.etcdctl(&["del", &key]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    x_is_refused_alone(with);
+}
+
+#[test]
+fn a_removed_store_id_fingerprint_or_manifest_refuses_every_command() {
+    for key in ["store_id", "key_fingerprint", "manifest"] {
+        let env = TestEnv::new();
+        let with = |args: &[&str], input: &str| env.cio_in(args, input);
+        populate(&env, with);
+        let conn = Connection::open(env.store()).unwrap();
+        conn.execute("DELETE FROM meta WHERE k = ?1", [key])
+            .unwrap();
+        drop(conn);
+        let before = env.snapshot_files();
+        for (args, input) in [
+            (&["credential", "list"][..], ""),
+            (&["credential", "show", "cio_aws_access_key"], ""),
+            (
+                &["credential", "create", "cio_aws_alt_backup_repo"],
+                REF_REPO,
+            ),
+            (&["credential", "remove", "--purge", X], ""),
+            (
+                &["credential", "exec", "--provider", "aws", "--", "true"],
+                "",
+            ),
+        ] {
+            let out = with(args, input).code(3);
+            let text = stderr(&out);
+            assert!(
+                text.starts_with("Fail: ") && text.contains("is damaged: its "),
+                "{key}: {args:?}: {text}"
+            );
+        }
+        assert_eq!(env.snapshot_files(), before, "{key}: nothing was changed");
+    }
+}
+
+#[test]
+fn purge_checks_the_key_as_remove_does() {
+    let env = TestEnv::new();
+    let with = |args: &[&str], input: &str| env.cio_in(args, input);
+    populate(&env, with);
+    let key = env.key();
+    let set_mode = |m| {
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(m)).unwrap()
+    };
+    set_mode(0o644);
+    for args in [
+        &["credential", "remove", X][..],
+        &["credential", "remove", "--purge", X],
+    ] {
+        let out = with(args, "").code(3);
+        assert!(
+            stderr(&out).contains("may be read by group or others"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    set_mode(0o600);
+    let saved = std::fs::read(&key).unwrap();
+    std::fs::remove_file(&key).unwrap();
+    for args in [
+        &["credential", "remove", X][..],
+        &["credential", "remove", "--purge", X],
+    ] {
+        let out = with(args, "").code(3);
+        assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    }
+    assert!(!key.exists(), "no new key");
+    std::fs::write(&key, saved).unwrap();
+    set_mode(0o600);
+    let out = with(&["credential", "history", X, "--json"], "").success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        doc["versions"].as_array().unwrap().len(),
+        3,
+        "nothing was destroyed"
+    );
+}

@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target: see `cio_credential::fuzzing::config_file`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cio_credential::fuzzing::config_file(data));
