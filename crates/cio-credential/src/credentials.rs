@@ -7,11 +7,19 @@
 //!   for a store that has never been sealed, never for a store with data;
 //! - a write that loses a race with another writer is retried from a fresh read, so no
 //!   concurrent update is lost;
-//! - remove and replace keep earlier versions; only [`CredentialStore::purge`] destroys.
+//! - remove and replace keep earlier versions; only [`CredentialStore::purge`] destroys;
+//! - every change writes its change-log entry in the same transaction ([`log`]).
+
+mod health;
+pub(crate) mod log;
+
+pub use self::health::{CheckResult, HealthRecord};
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use self::log::{LogChange, next_entry};
+use crate::audit::Broken;
 use crate::catalog::{Allow, CredentialName, SetId, Warning, check_value};
 use crate::crypto::{Binding, Key, KeyError, create_key};
 use crate::error::{Error, Result};
@@ -89,6 +97,8 @@ pub struct CredentialStore {
     store: Box<dyn Store>,
     key_file: PathBuf,
     key: OnceLock<Key>,
+    /// The first break of the change log this command came across.
+    log_damage: OnceLock<Broken>,
 }
 
 impl std::fmt::Debug for CredentialStore {
@@ -108,6 +118,7 @@ impl CredentialStore {
             store,
             key_file,
             key: OnceLock::new(),
+            log_damage: OnceLock::new(),
         }
     }
 
@@ -253,14 +264,37 @@ impl CredentialStore {
                 action: "read",
                 detail: "it disappeared while being written".into(),
             })?;
-            let (action, restored_from, value) = make(verified.newest(&name_text)?)?;
+            let newest = verified.newest(&name_text)?;
+            let version = newest.map_or(0, |r| r.version) + 1;
+            let (action, restored_from, value) = make(newest)?;
             let next = Next {
                 action,
                 restored_from,
                 value,
                 written_at_ms: now_ms(),
             };
-            match ledger::append_next(self.store.as_ref(), key, &verified, &name_text, next) {
+            self.check_damage_note(key, &verified.identity.store_id)?;
+            let change = LogChange {
+                command: action.as_str(),
+                name: Some(&name_text),
+                version: Some(version),
+                detail: restored_from.map(|from| format!("value of version {from}")),
+            };
+            let (entry, damaged) = next_entry(
+                self.store.as_ref(),
+                key,
+                &verified.identity.store_id,
+                &change,
+            )?;
+            self.note_damage(damaged);
+            match ledger::append_next(
+                self.store.as_ref(),
+                key,
+                &verified,
+                &name_text,
+                next,
+                Some(&entry),
+            ) {
                 Ok(version) => return Ok((version, action)),
                 Err(Error::Store(StoreError::Conflict { .. })) => continue,
                 Err(e) => return Err(self.writing_error(e)),
@@ -455,7 +489,31 @@ impl CredentialStore {
                 break;
             }
             let key = self.key(&verified.identity, false)?;
-            match ledger::purge(self.store.as_ref(), key, &verified, &name_text) {
+            self.check_damage_note(key, &verified.identity.store_id)?;
+            let change = LogChange {
+                command: "purge",
+                name: Some(&name_text),
+                version: verified
+                    .newest(&name_text)
+                    .ok()
+                    .flatten()
+                    .map(|r| r.version),
+                detail: None,
+            };
+            let (entry, damaged) = next_entry(
+                self.store.as_ref(),
+                key,
+                &verified.identity.store_id,
+                &change,
+            )?;
+            self.note_damage(damaged);
+            match ledger::purge(
+                self.store.as_ref(),
+                key,
+                &verified,
+                &name_text,
+                Some(&entry),
+            ) {
                 Ok(n) => {
                     versions = Some(n);
                     break;

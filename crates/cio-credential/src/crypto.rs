@@ -226,6 +226,16 @@ impl Key {
         XChaCha20Poly1305::new(self.bytes.expose_secret().into())
     }
 
+    /// A 256-bit key for another use than sealing values, derived for `domain` (HMAC-SHA256
+    /// of the domain under this key), so that one key never serves two algorithms.
+    pub fn derive(&self, domain: &[u8]) -> Zeroizing<[u8; 32]> {
+        use hmac::{KeyInit, Mac};
+        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.bytes.expose_secret())
+            .expect("HMAC takes a key of any length");
+        mac.update(domain);
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
     /// Seals `value` for `binding`: nonce || ciphertext+tag.
     pub fn seal(&self, binding: &Binding<'_>, value: &SecretValue) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];

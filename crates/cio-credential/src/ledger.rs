@@ -20,7 +20,9 @@ use crate::crypto::{Binding, Key};
 use crate::error::{Error, Result};
 use crate::integrity::{Authenticator, Damage, Head, MacKey, Manifest, check_store};
 use crate::secret::SecretValue;
-use crate::store::{Action, Identity, ManifestSwap, Record, Snapshot, Store, StoreError};
+use crate::store::{
+    Action, Identity, LogRecord, ManifestSwap, Record, Resealed, Snapshot, Store, StoreError,
+};
 
 /// A store's manifest and every name's history, verified under its key.
 pub(crate) struct Verified {
@@ -159,8 +161,9 @@ pub(crate) fn append_next(
     verified: &Verified,
     name: &str,
     next: Next<'_>,
+    log: Option<&LogRecord>,
 ) -> Result<u64> {
-    let versions = append_all_next(store, key, verified, &[(name, next)])?;
+    let versions = append_all_next(store, key, verified, &[(name, next)], log)?;
     Ok(versions[0])
 }
 
@@ -173,6 +176,7 @@ pub(crate) fn append_all_next(
     key: &Key,
     verified: &Verified,
     nexts: &[(&str, Next<'_>)],
+    log: Option<&LogRecord>,
 ) -> Result<Vec<u64>> {
     let identity = &verified.identity;
     let mac_key = key.mac_key();
@@ -233,7 +237,7 @@ pub(crate) fn append_all_next(
         new: auth.seal_manifest(&manifest),
     };
     let batch: Vec<(u64, &Record)> = records.iter().map(|(e, r)| (*e, r)).collect();
-    store.append_all(&batch, key.fingerprint(), &swap)?;
+    store.append_all_logged(&batch, key.fingerprint(), &swap, log)?;
     Ok(records.iter().map(|(_, r)| r.version).collect())
 }
 
@@ -245,6 +249,7 @@ pub(crate) fn purge(
     key: &Key,
     verified: &Verified,
     name: &str,
+    log: Option<&LogRecord>,
 ) -> Result<usize> {
     let identity = &verified.identity;
     let mut manifest = verified.manifest.clone();
@@ -258,7 +263,15 @@ pub(crate) fn purge(
         expected: identity.manifest.clone(),
         new: authenticator(&mac_key, identity, key).seal_manifest(&manifest),
     };
-    Ok(store.purge(name, &swap)?)
+    Ok(store.purge_logged(name, &swap, log)?)
+}
+
+/// What a re-seal writes besides the versions, already sealed under the new key: the whole
+/// change log (with its newest entry's number when read) and every note.
+pub(crate) struct Rest<'a> {
+    pub log: &'a [LogRecord],
+    pub log_tail: u64,
+    pub notes: &'a [(String, Vec<u8>)],
 }
 
 /// Re-seals every version of every name, and re-signs it, under `new_key`, replacing the
@@ -275,6 +288,7 @@ pub(crate) fn reseal(
     new_key: &Key,
     verified: &Verified,
     key_home: Option<String>,
+    rest: &Rest<'_>,
 ) -> Result<usize> {
     if let Some((name, damage)) = verified.damaged().next() {
         return Err(Error::Damaged {
@@ -325,6 +339,12 @@ pub(crate) fn reseal(
         expected: identity.manifest.clone(),
         new: auth.seal_manifest(&manifest),
     };
-    store.replace_all(&records, new_key.fingerprint(), &swap)?;
+    let whole = Resealed {
+        records: &records,
+        log: rest.log,
+        log_tail: rest.log_tail,
+        notes: rest.notes,
+    };
+    store.replace_all(&whole, new_key.fingerprint(), &swap)?;
     Ok(records.len())
 }

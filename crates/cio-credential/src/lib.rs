@@ -8,6 +8,7 @@
 //! value, [`SetValues`] holds one set's values by field, [`SetFilter`] with [`Purpose`] picks
 //! the sets a command means. `docs/DESIGN-NOTES.md` draws the layout.
 
+mod audit;
 mod catalog;
 mod credentials;
 mod crypto;
@@ -44,6 +45,9 @@ pub use catalog::{
 pub use secret::SecretValue;
 // Settings, and opening a store.
 pub use settings::{AskPassword, Settings};
+// The change log (audit log) and the recorded health of the sets.
+pub use audit::{Actor, Broken, LogEntry, LogReading, Problem};
+pub use credentials::{CheckResult, HealthRecord};
 // One store with its key: what commands use.
 pub use credentials::{
     Change, CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed, Purged, Written,
@@ -60,8 +64,8 @@ pub use migrate::{Migrated, MigrationReport};
 pub use store::etcd::{EtcdAuth, EtcdOptions, EtcdSpec};
 pub use store::sqlite::SqliteStore;
 pub use store::{
-    Action, Identity, ManifestSwap, ReadRecord, Record, Snapshot, SpecError, Store, StoreError,
-    StoreSpec, Undecodable,
+    Action, Identity, LogRecord, ManifestSwap, ReadRecord, Record, Snapshot, SpecError, Store,
+    StoreError, StoreSpec, Undecodable,
 };
 // The store key and what can go wrong with it.
 pub use crypto::{DoesNotOpen, KeyError};

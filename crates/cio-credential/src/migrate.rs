@@ -24,6 +24,7 @@
 use serde::Serialize;
 
 use crate::credentials::CredentialStore;
+use crate::credentials::log::{LogChange, log_change};
 use crate::crypto::{Binding, Key};
 use crate::error::{Error, Result};
 use crate::ledger::{self, Next};
@@ -164,7 +165,7 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
                 value: opened.value.as_ref(),
                 written_at_ms: v.written_at_ms,
             };
-            match ledger::append_next(target, key, &verified, &plan.name, next) {
+            match ledger::append_next(target, key, &verified, &plan.name, next, None) {
                 Ok(_) => {}
                 Err(Error::Store(StoreError::Conflict { .. })) => {
                     return Err(changed_during(plan, target));
@@ -178,6 +179,22 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
             copied,
             already_there: plan.already_there,
         });
+    }
+    if report.copied() > 0 {
+        let change = LogChange {
+            command: "migrate",
+            name: None,
+            version: None,
+            detail: Some(format!(
+                "{} versions copied from {}",
+                report.copied(),
+                source.location()
+            )),
+        };
+        let Some(target_id) = target.identity(false)? else {
+            return Ok(report);
+        };
+        log_change(target, key, &target_id.store_id, &change)?;
     }
     Ok(report)
 }

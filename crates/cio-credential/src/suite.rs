@@ -8,6 +8,7 @@
 
 mod cases;
 mod faults;
+mod journal;
 mod model;
 mod raw;
 mod tamper;
@@ -118,7 +119,7 @@ const STORE_CASES: &[Case] = &[
         suite::append_all_is_all_or_nothing(&*b.open("s"))
     }),
     ("store: every record replaced under another key", |b| {
-        suite::replace_all_swaps_every_record_and_the_key(&*b.open("s"))
+        suite::replace_all_swaps_every_record_the_log_the_notes_and_the_key(&*b.open("s"))
     }),
     ("store: one key", |b| {
         suite::other_keys_are_refused(&*b.open("s"))
@@ -126,6 +127,10 @@ const STORE_CASES: &[Case] = &[
     ("store: remove and purge", |b| {
         suite::removes_are_versions_and_purge_destroys(&*b.open("s"))
     }),
+    ("store: change log", |b| {
+        suite::log_entries_go_in_with_their_change_or_not_at_all(&*b.open("s"))
+    }),
+    ("store: notes", |b| suite::notes_are_replaced(&*b.open("s"))),
     ("store: concurrency", |b| {
         suite::concurrent_appends_lose_nothing(|| b.open("s"))
     }),
@@ -135,7 +140,11 @@ const STORE_CASES: &[Case] = &[
 ];
 
 fn every_case() -> impl Iterator<Item = &'static Case> {
-    STORE_CASES.iter().chain(cases::CASES).chain(tamper::CASES)
+    STORE_CASES
+        .iter()
+        .chain(cases::CASES)
+        .chain(tamper::CASES)
+        .chain(journal::CASES)
 }
 
 fn temp() -> tempfile::TempDir {

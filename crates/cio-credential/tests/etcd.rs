@@ -46,9 +46,13 @@ fn store_error(e: Error) -> StoreError {
 
 /// Every head in etcd names the newest version key of its name: no write is half there.
 fn assert_heads_match_versions(cluster: &EtcdCluster, prefix: &str) {
-    let out = cluster.etcdctl(&["get", "--prefix", &format!("{prefix}/")]);
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Heads and versions only: change-log entries are binary (sealed) and may hold newlines.
+    let mut text = String::new();
+    for part in ["head/", "v/"] {
+        let out = cluster.etcdctl(&["get", "--prefix", &format!("{prefix}/{part}")]);
+        assert!(out.status.success());
+        text.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
     let lines: Vec<&str> = text.lines().collect();
     let mut heads = Vec::new();
     let mut newest = std::collections::BTreeMap::new();

@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 
-use cio_credential::{Provider, Settings};
+use cio_credential::{CredentialName, Provider, Settings};
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    create, env, exec, export, history, import, migrate, rekey, remove, restore, rotate, show,
+    create, env, exec, export, history, import, log, migrate, rekey, remove, restore, rotate, show,
     validate,
 };
 
@@ -25,6 +26,63 @@ pub struct Cli {
 pub enum Top {
     /// Manage credentials for cloud providers and backup services.
     Credential(CredentialArgs),
+
+    /// Print the shell completion script for cio
+    ///
+    /// The Debian package installs it for bash, zsh and fish. By hand, e.g. for bash:
+    /// cio completion bash > ~/.local/share/bash-completion/completions/cio
+    Completion(CompletionArgs),
+
+    /// Write the man pages of cio and every subcommand into DIR (for packaging)
+    #[command(hide = true)]
+    GenerateMan(GenerateManArgs),
+}
+
+#[derive(Args)]
+pub struct CompletionArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+/// A shell `cio completion` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Args)]
+pub struct GenerateManArgs {
+    /// The folder to write the pages into (it must exist)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// Accepts any text as a credential name (the command checks it and suggests the closest
+/// known name: clap's own refusal would repeat what was typed) while offering the catalog's names to
+/// shell completion as the argument's possible values.
+#[derive(Clone)]
+pub struct CredentialNames;
+
+impl TypedValueParser for CredentialNames {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            CredentialName::all().map(|name| PossibleValue::new(name.to_string())),
+        ))
+    }
 }
 
 #[derive(Args)]
@@ -177,6 +235,14 @@ pub enum CredentialCommand {
     /// working until the re-seal, and then needs the new key file.
     #[command(after_long_help = rekey::EXAMPLES)]
     Rekey(rekey::RekeyArgs),
+
+    /// Show the change log: who changed which credential, when, on which node
+    ///
+    /// Every change is an entry: its time, the user (uid and name, and the sudo user), the
+    /// host, the command, the credential and its version, the outcome; never a value. With
+    /// --verify, checks that no entry was edited, deleted or replaced.
+    #[command(after_long_help = log::EXAMPLES)]
+    Log(log::LogArgs),
 }
 
 /// The credential names and exit codes, for the long help of `credential` and `create`.

@@ -50,6 +50,17 @@ pub enum CommandError {
     /// Validation ran and found failures (the report is already printed).
     #[error("Validate credentials: {failed} of {total} sets failed")]
     Validation { failed: usize, total: usize },
+    /// A file cio was asked to write (metrics, man pages) could not be written.
+    #[error("{action}: cannot write {}: {source}", path.display())]
+    WriteFile {
+        action: String,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+        hint: &'static str,
+    },
+    /// `log --verify` found an entry that is not as it was written.
+    #[error("Verify change log: {message}")]
+    LogBroken { message: String },
     /// Writing our own output failed (other than a closed pipe, which is a clean exit).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -108,6 +119,8 @@ impl CommandError {
             CommandError::Input { .. }
             | CommandError::Output(_)
             | CommandError::Exec { .. }
+            | CommandError::WriteFile { .. }
+            | CommandError::LogBroken { .. }
             | CommandError::RestoreOnly { .. }
             | CommandError::Validation { .. } => 1,
         }
@@ -151,6 +164,8 @@ impl CommandError {
             CommandError::Exec { .. } => {
                 "check the command's name and that it is installed and on PATH (restic: apt-get install restic)".into()
             }
+            CommandError::WriteFile { hint, .. } => (*hint).to_string(),
+            CommandError::LogBroken { .. } => "the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix) to see what was altered; cio keeps working and logging after the break".into(),
             CommandError::Output(_) => "check where standard output goes (a full disk, a closed file)".into(),
         }
     }

@@ -7,6 +7,7 @@ mod error;
 mod hardening;
 mod input;
 mod output;
+mod prometheus;
 
 use std::io;
 use std::process::ExitCode;
@@ -24,7 +25,13 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
-    let Top::Credential(args) = cli.command;
+    let args = match cli.command {
+        Top::Credential(args) => args,
+        Top::Completion(a) => return finish(commands::completion::run(a), &mut Out::new(false)),
+        Top::GenerateMan(a) => {
+            return finish(commands::generate_man::run(a), &mut Out::new(false));
+        }
+    };
     let mut ctx = Context::new(args.global);
     let result = match args.command {
         CredentialCommand::Create(a) => commands::create::run(&mut ctx, a),
@@ -37,11 +44,17 @@ fn main() -> ExitCode {
         CredentialCommand::Exec(a) => commands::exec::run(&mut ctx, a),
         CredentialCommand::Env(a) => commands::env::run(&mut ctx, a),
         CredentialCommand::Migrate(a) => commands::migrate::run(&mut ctx, a),
+        CredentialCommand::Log(a) => commands::log::run(&mut ctx, a),
         CredentialCommand::Export(a) => commands::export::run(&mut ctx, a),
         CredentialCommand::Import(a) => commands::import::run(&mut ctx, a),
         CredentialCommand::Rotate(a) => commands::rotate::run(&mut ctx, a),
         CredentialCommand::Rekey(a) => commands::rekey::run(&mut ctx, a),
     };
+    finish(result, &mut ctx.out)
+}
+
+/// The exit code of a command's result, after rendering its error on `out`.
+fn finish(result: Result<(), CommandError>, out: &mut Out) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`cio credential list | head -1`) is a normal end, as in ripgrep.
@@ -50,10 +63,11 @@ fn main() -> ExitCode {
             // validate and list have already printed their result on stdout.
             let reported = matches!(
                 e,
-                CommandError::Validation { .. } | CommandError::Listed { .. }
+                CommandError::Validation { .. }
+                    | CommandError::Listed { .. }
+                    | CommandError::LogBroken { .. }
             );
-            ctx.out
-                .fail(&e.to_string(), &e.hint(), e.status(), reported);
+            out.fail(&e.to_string(), &e.hint(), e.status(), reported);
             e.exit_code()
         }
     }
@@ -92,7 +106,14 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         (_, Some(ContextValue::Strings(args))) => format!(": {}", args.join(", ")),
         (_, Some(_)) => String::new(),
     };
+    // The accepted values (e.g. the shells of `completion`) are cio's own words: safe to show.
+    let valid = match e.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(values)) if !values.is_empty() => {
+            format!(" (one of: {})", values.join(", "))
+        }
+        _ => String::new(),
+    };
     let hint = "run 'cio credential --help' (or COMMAND --help); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input";
-    out.fail(&format!("usage: {what}{known}"), hint, 2, false);
+    out.fail(&format!("usage: {what}{known}{valid}"), hint, 2, false);
     ExitCode::from(2)
 }

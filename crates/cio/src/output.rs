@@ -27,7 +27,14 @@ impl Out {
 
     /// Writes a JSON document on one line.
     pub fn json(&mut self, value: &serde_json::Value) -> io::Result<()> {
-        writeln!(self.stdout, "{value}")
+        self.json_of(value)
+    }
+
+    /// Writes a serializable document as JSON on one line, without building a
+    /// `serde_json::Value` first (for long documents such as the change log).
+    pub fn json_of(&mut self, doc: &impl serde::Serialize) -> io::Result<()> {
+        serde_json::to_writer(&mut self.stdout, doc).map_err(io::Error::from)?;
+        writeln!(self.stdout)
     }
 
     /// `Succeed: <action> credential: <detail>`
@@ -78,6 +85,21 @@ impl Out {
         let _ = writeln!(io::stderr(), "Warning: {}", text.as_ref());
     }
 
+    /// The one line that says this command found the change log damaged; `changed`: the
+    /// command made a change (which was made, and logged, all the same).
+    pub fn warn_log_damage(&self, damage: Option<cio_credential::Broken>, changed: bool) {
+        if let Some(broken) = damage {
+            let made = if changed {
+                "; this change was made and logged all the same"
+            } else {
+                ""
+            };
+            self.warn(format!(
+                "the change log is damaged: {broken}{made}; run 'cio credential log --verify'"
+            ));
+        }
+    }
+
     /// The warnings a value raised, one line each.
     pub fn warn_value(&self, name: CredentialName, warnings: &[Warning]) {
         for w in warnings {
@@ -111,6 +133,18 @@ pub fn warnings_json(warnings: &[Warning]) -> serde_json::Value {
         .iter()
         .map(|w| serde_json::json!({"code": w.code(), "message": w.to_string()}))
         .collect()
+}
+
+/// How long ago `ms` (milliseconds since the epoch) was, at `now_ms`, in the largest whole
+/// unit: `<1m`, `12m`, `3h` (up to 47h), `5d`. A time in the future reads `<1m`.
+pub fn ago(ms: i64, now_ms: i64) -> String {
+    let minutes = now_ms.saturating_sub(ms).max(0) / 60_000;
+    match minutes {
+        0 => "<1m".to_string(),
+        m if m < 60 => format!("{m}m"),
+        m if m < 48 * 60 => format!("{}h", m / 60),
+        m => format!("{}d", m / (24 * 60)),
+    }
 }
 
 /// A time in milliseconds since the epoch, as `2026-11-28T14:02:11Z`.
@@ -156,6 +190,16 @@ fn table(rows: &[Vec<String>]) -> Vec<String> {
 
 #[cfg(test)]
 mod time_tests {
+    #[test]
+    fn ages_in_the_largest_whole_unit() {
+        let min = 60_000;
+        assert_eq!(super::ago(0, 59_999), "<1m");
+        assert_eq!(super::ago(0, 59 * min), "59m");
+        assert_eq!(super::ago(0, 47 * 60 * min), "47h");
+        assert_eq!(super::ago(0, 100 * 24 * 60 * min), "100d");
+        assert_eq!(super::ago(10, 0), "<1m");
+    }
+
     #[test]
     fn any_time_is_written_without_a_panic() {
         assert_eq!(super::time(0), "1970-01-01T00:00:00Z");

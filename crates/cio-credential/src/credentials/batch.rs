@@ -81,7 +81,31 @@ impl CredentialStore {
             }
             let batch: Vec<(&str, Next<'_>)> =
                 names.iter().map(String::as_str).zip(nexts).collect();
-            match ledger::append_all_next(self.store.as_ref(), key, &verified, &batch) {
+            // One change-log entry for the batch (an import of a recovery bundle), naming
+            // what it wrote: the versions are the records' own, after the write.
+            self.check_damage_note(key, &verified.identity.store_id)?;
+            let mut distinct = names.clone();
+            distinct.sort();
+            distinct.dedup();
+            let logged = super::log::LogChange {
+                command: "import",
+                name: None,
+                version: None,
+                detail: Some(format!(
+                    "{} versions of {}",
+                    batch.len(),
+                    distinct.join(", ")
+                )),
+            };
+            let (entry, damaged) = super::log::next_entry(
+                self.store.as_ref(),
+                key,
+                &verified.identity.store_id,
+                &logged,
+            )?;
+            self.note_damage(damaged);
+            match ledger::append_all_next(self.store.as_ref(), key, &verified, &batch, Some(&entry))
+            {
                 Ok(versions) => {
                     return Ok(changes
                         .iter()

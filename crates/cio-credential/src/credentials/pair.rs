@@ -73,15 +73,16 @@ impl CredentialStore {
         ];
         let mark = SecretValue::new(MARKER_VALUE.to_string());
         let mut actions = [Action::Create; 2];
-        let (versions, _) = self.append_together([&names[0], &names[1], &names[2]], |latest| {
-            let next = [
-                put(latest[0], access),
-                put(latest[1], secret),
-                put(latest[2], &mark),
-            ];
-            actions = [next[0].action, next[1].action];
-            Ok(next)
-        })?;
+        let (versions, _) =
+            self.append_together("update-pair", [&names[0], &names[1], &names[2]], |latest| {
+                let next = [
+                    put(latest[0], access),
+                    put(latest[1], secret),
+                    put(latest[2], &mark),
+                ];
+                actions = [next[0].action, next[1].action];
+                Ok(next)
+            })?;
         let [access_warnings, secret_warnings]: [Vec<Warning>; 2] = warnings;
         let written = |i: usize, name, warnings| Written {
             name,
@@ -140,21 +141,25 @@ impl CredentialStore {
             self.restore_source(identity, other, other_history, other_version)?;
         let names = [name.to_string(), other.to_string(), marker(set)];
         let mark = SecretValue::new(MARKER_VALUE.to_string());
-        let (versions, _) = self.append_together([&names[0], &names[1], &names[2]], |latest| {
-            Ok([
-                Next {
-                    action: Action::Restore,
-                    restored_from: Some(from),
-                    value: Some(&value),
-                },
-                Next {
-                    action: Action::Restore,
-                    restored_from: Some(other_from),
-                    value: Some(&other_value),
-                },
-                put(latest[2], &mark),
-            ])
-        })?;
+        let (versions, _) = self.append_together(
+            "restore-pair",
+            [&names[0], &names[1], &names[2]],
+            |latest| {
+                Ok([
+                    Next {
+                        action: Action::Restore,
+                        restored_from: Some(from),
+                        value: Some(&value),
+                    },
+                    Next {
+                        action: Action::Restore,
+                        restored_from: Some(other_from),
+                        value: Some(&other_value),
+                    },
+                    put(latest[2], &mark),
+                ])
+            },
+        )?;
         Ok(
             [(name, versions[0], from), (other, versions[1], other_from)]
                 .into_iter()

@@ -24,6 +24,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::CredentialStore;
+use super::log::{LogChange, entry_for};
+use crate::audit;
+use crate::crypto::Binding;
 use crate::crypto::{Key, KeyError};
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
@@ -254,12 +257,40 @@ impl CredentialStore {
                         detail: "it disappeared while being re-sealed".into(),
                     }
                 })?;
+            // The change log and the notes are sealed under the store key too: tagged and
+            // sealed again with the values, and the log says a re-seal happened.
+            let store_id = &verified.identity.store_id;
+            let old_log = self.store.log()?;
+            let log_tail = old_log.last().map_or(0, |r| r.seq);
+            let mut log = audit::reseal(old_key, new_key, store_id, &old_log);
+            let change = LogChange {
+                command: "rekey",
+                name: None,
+                version: None,
+                detail: Some(format!(
+                    "every version, log entry and note sealed again under key {}",
+                    new_key.fingerprint()
+                )),
+            };
+            log.push(audit::seal(
+                new_key,
+                store_id,
+                &entry_for(log_tail + 1, &change),
+                log.last(),
+            ));
+            let notes = reseal_notes(old_key, new_key, store_id, self.store.notes()?);
+            let rest = ledger::Rest {
+                log: &log,
+                log_tail,
+                notes: &notes,
+            };
             match ledger::reseal(
                 self.store.as_ref(),
                 old_key,
                 new_key,
                 &verified,
                 Some(home.clone()),
+                &rest,
             ) {
                 Ok(versions) => return self.step(RekeyStage::Reseal, true, versions),
                 Err(Error::Store(StoreError::Conflict { .. })) => continue,
@@ -299,6 +330,31 @@ impl CredentialStore {
     }
 }
 
+/// Every note, sealed again under `new_key`; a note that does not open under `old_key` is kept
+/// as it is (it stays unreadable, as it was).
+fn reseal_notes(
+    old_key: &Key,
+    new_key: &Key,
+    store_id: &str,
+    notes: Vec<(String, Vec<u8>)>,
+) -> Vec<(String, Vec<u8>)> {
+    notes
+        .into_iter()
+        .map(|(note, sealed)| {
+            let binding = Binding {
+                store_id,
+                name: &note,
+                version: 0,
+            };
+            let resealed = match old_key.open(&binding, &sealed) {
+                Ok(value) => new_key.seal(&binding, &value),
+                Err(_) => sealed,
+            };
+            (note, resealed)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -336,6 +392,48 @@ mod tests {
 
     fn copy_key(dir: &Path, from: &str, to: &str) {
         std::fs::copy(dir.join(from), dir.join(to)).unwrap();
+    }
+
+    #[test]
+    fn a_reseal_keeps_the_change_log_whole_and_the_recorded_checks_readable() {
+        use crate::catalog::{Provider, Role, SetId};
+        use crate::validate::{Check, SetReport, Status, Step};
+        let dir = tempfile::tempdir().unwrap();
+        let a = open(dir.path(), "node-a.key");
+        a.put(
+            name("cio_minio_access_key"),
+            &SecretValue::new("minio-1".into()),
+        )
+        .unwrap();
+        a.remove(name("cio_minio_access_key")).unwrap();
+        let set = SetId {
+            provider: Provider::Minio,
+            role: Role::Primary,
+        };
+        let report = SetReport {
+            set,
+            checks: vec![Check::new(Step::Completeness, Status::Ok, "ok", "")],
+            duration_ms: 3,
+        };
+        a.record_checks(&[report], 1_800_000_000_000).unwrap();
+        let before = a.change_log().unwrap();
+        assert_eq!(before.entries.len(), 2);
+        a.rekey_all().unwrap();
+
+        // A later command, with the new key file.
+        let a = open(dir.path(), "node-a.key");
+        let after = a.change_log().unwrap();
+        assert_eq!(
+            after.broken, None,
+            "the re-sealed log checks under the new key"
+        );
+        let commands: Vec<_> = after.entries.iter().map(|e| e.command.as_str()).collect();
+        assert_eq!(commands, ["create", "remove", "rekey"]);
+        assert_eq!(after.entries[..2], before.entries[..]);
+        let checks = a.checks().unwrap();
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].result.duration_ms, 3);
+        assert_eq!(a.log_damage(), None);
     }
 
     #[test]

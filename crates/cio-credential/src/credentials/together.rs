@@ -1,6 +1,6 @@
 //! Appending one new version of each of several names as one write (recovery's
-//! `ledger::append_all_next`: one [`crate::store::Store::append_all`], one manifest swap),
-//! with one time for all of them, so
+//! `ledger::append_all_next`: one [`crate::store::Store::append_all_logged`], one manifest
+//! swap, one change-log entry), with one time for all of them, so
 //! a reader sees all the new versions or none, and the time tells later which versions were
 //! written together (see [`super::pair`]).
 //!
@@ -13,6 +13,7 @@ use crate::ledger;
 use crate::secret::SecretValue;
 use crate::store::{Action, Record, StoreError, now_ms};
 
+use super::log::{LogChange, next_entry};
 use super::{CredentialStore, MAX_RETRIES};
 
 /// The next version of one name: what it records, and its value (`None` for a remove).
@@ -25,11 +26,13 @@ pub(crate) struct Next<'v> {
 
 impl CredentialStore {
     /// Appends the next version of each of `names` (any record names, each once) in one
-    /// write. `plan` gets the names' newest records, in order, and returns their next
+    /// write, with one change-log entry for `command` (e.g. `rotate`) that names each
+    /// version. `plan` gets the names' newest records, in order, and returns their next
     /// versions in the same order, or an error that stops the write. Returns the new
     /// version numbers and the time they were written at.
     pub(crate) fn append_together<'v, const N: usize>(
         &self,
+        command: &str,
         names: [&str; N],
         mut plan: impl FnMut([Option<&Record>; N]) -> Result<[Next<'v>; N]>,
     ) -> Result<([u64; N], i64)> {
@@ -46,6 +49,25 @@ impl CredentialStore {
             }
             let next = plan(newest)?;
             let now = now_ms();
+            let planned: Vec<String> = names
+                .iter()
+                .zip(newest)
+                .map(|(name, r)| format!("{name} {}", r.map_or(0, |r| r.version) + 1))
+                .collect();
+            self.check_damage_note(key, &verified.identity.store_id)?;
+            let change = LogChange {
+                command,
+                name: names.first().copied(),
+                version: newest.first().map(|r| r.map_or(0, |r| r.version) + 1),
+                detail: Some(format!("versions {}", planned.join(", "))),
+            };
+            let (entry, damaged) = next_entry(
+                self.store.as_ref(),
+                key,
+                &verified.identity.store_id,
+                &change,
+            )?;
+            self.note_damage(damaged);
             let items: Vec<(&str, ledger::Next<'_>)> = names
                 .iter()
                 .zip(next)
@@ -59,7 +81,8 @@ impl CredentialStore {
                     (*name, next)
                 })
                 .collect();
-            match ledger::append_all_next(self.store.as_ref(), key, &verified, &items) {
+            match ledger::append_all_next(self.store.as_ref(), key, &verified, &items, Some(&entry))
+            {
                 Ok(written) => {
                     let mut versions = [0; N];
                     for (slot, version) in versions.iter_mut().zip(written) {

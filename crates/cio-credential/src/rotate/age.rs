@@ -98,6 +98,7 @@ mod tests {
                 check(Step::Rules, Status::Ok),
                 check(Step::Endpoint, Status::Skipped),
             ],
+            duration_ms: 0,
         }
     }
 

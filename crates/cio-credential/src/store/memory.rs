@@ -13,7 +13,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{
-    Identity, ManifestSwap, ReadRecord, Record, Snapshot, Store, StoreError, new_store_id,
+    Identity, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store, StoreError,
+    new_store_id,
 };
 
 /// A fault the next append meets, before it changes anything.
@@ -31,6 +32,9 @@ struct State {
     identity: Option<Identity>,
     /// Every record of every name, by name, oldest first.
     records: BTreeMap<String, Vec<Record>>,
+    /// The change log, by number.
+    log: Vec<LogRecord>,
+    notes: BTreeMap<String, Vec<u8>>,
     append_faults: VecDeque<AppendFault>,
     unavailable: bool,
     reads: usize,
@@ -199,17 +203,21 @@ impl Store for MemoryStore {
         Ok(state.records.values().flatten().cloned().map(Ok).collect())
     }
 
-    fn append_all(
+    fn append_all_logged(
         &self,
         batch: &[(u64, &Record)],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
     ) -> Result<(), StoreError> {
         let Some((_, first)) = batch.first() else {
             return Ok(());
         };
         let location = self.location();
         let mut state = self.call(false)?;
+        if log.is_some_and(|entry| !follows(&state.log, entry)) {
+            return Err(log_conflict());
+        }
         let fault = state.append_faults.pop_front();
         if fault == Some(AppendFault::LoseRace) {
             return Err(StoreError::Conflict {
@@ -217,7 +225,10 @@ impl Store for MemoryStore {
             });
         }
         let State {
-            identity, records, ..
+            identity,
+            records,
+            log: change_log,
+            ..
         } = &mut *state;
         // An append creates the store, as SQLite's and etcd's do.
         let identity = identity.get_or_insert_with(|| Identity {
@@ -269,18 +280,26 @@ impl Store for MemoryStore {
                 .or_default()
                 .push((*record).clone());
         }
+        change_log.extend(log.cloned());
         Ok(())
     }
 
     fn replace_all(
         &self,
-        new_records: &[Record],
+        whole: &Resealed<'_>,
         key_fingerprint: &str,
         manifest: &ManifestSwap,
     ) -> Result<(), StoreError> {
         let mut state = self.call(false)?;
+        if state.log.last().map_or(0, |last| last.seq) != whole.log_tail {
+            return Err(log_conflict());
+        }
         let State {
-            identity, records, ..
+            identity,
+            records,
+            log,
+            notes,
+            ..
         } = &mut *state;
         let Some(identity) = identity.as_mut() else {
             return Err(StoreError::Conflict {
@@ -293,21 +312,36 @@ impl Store for MemoryStore {
             });
         }
         records.clear();
-        for record in new_records {
+        for record in whole.records {
             records
                 .entry(record.name.clone())
                 .or_default()
                 .push(record.clone());
+        }
+        *log = whole.log.to_vec();
+        for (key, sealed) in whole.notes {
+            notes.insert(key.clone(), sealed.clone());
         }
         identity.key_fingerprint = Some(key_fingerprint.to_string());
         identity.manifest = Some(manifest.new.clone());
         Ok(())
     }
 
-    fn purge(&self, name: &str, manifest: &ManifestSwap) -> Result<usize, StoreError> {
+    fn purge_logged(
+        &self,
+        name: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<usize, StoreError> {
         let mut state = self.call(false)?;
+        if log.is_some_and(|entry| !follows(&state.log, entry)) {
+            return Err(log_conflict());
+        }
         let State {
-            identity, records, ..
+            identity,
+            records,
+            log: change_log,
+            ..
         } = &mut *state;
         let Some(identity) = identity.as_mut() else {
             return Ok(0);
@@ -318,6 +352,50 @@ impl Store for MemoryStore {
             });
         }
         identity.manifest = Some(manifest.new.clone());
+        change_log.extend(log.cloned());
         Ok(records.remove(name).map_or(0, |r| r.len()))
+    }
+
+    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
+        let mut state = self.call(false)?;
+        if !follows(&state.log, log) {
+            return Err(log_conflict());
+        }
+        state.log.push(log.clone());
+        Ok(())
+    }
+
+    fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
+        Ok(self.call(true)?.log.last().cloned())
+    }
+
+    fn log(&self) -> Result<Vec<LogRecord>, StoreError> {
+        Ok(self.call(true)?.log.clone())
+    }
+
+    fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let state = self.call(true)?;
+        Ok(state
+            .notes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        let mut state = self.call(false)?;
+        state.notes.insert(key.to_string(), sealed.to_vec());
+        Ok(())
+    }
+}
+
+/// Whether `entry` is the next entry of `log`.
+fn follows(log: &[LogRecord], entry: &LogRecord) -> bool {
+    log.last().map_or(0, |last| last.seq) + 1 == entry.seq
+}
+
+fn log_conflict() -> StoreError {
+    StoreError::Conflict {
+        name: "the change log".into(),
     }
 }

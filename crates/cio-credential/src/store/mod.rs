@@ -108,6 +108,23 @@ impl Record {
     }
 }
 
+/// One entry of a store's change log, as a backend keeps it: its number (1, 2, ... without
+/// gaps) and its sealed bytes (see [`crate::audit`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub seq: u64,
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for LogRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogRecord")
+            .field("seq", &self.seq)
+            .field("sealed", &self.sealed.len())
+            .finish()
+    }
+}
+
 /// The length of a record's MAC (HMAC-SHA256).
 pub(crate) const MAC_LEN: usize = 32;
 
@@ -302,15 +319,19 @@ pub trait Store: Send + Sync {
         batch: &[(u64, &Record)],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.append_all_logged(batch, key_fingerprint, manifest, None)
+    }
 
-    /// Replaces every record of the store, its key fingerprint and its manifest, in one
-    /// write, if the manifest is still `manifest.expected` (else [`StoreError::Conflict`]):
-    /// a re-seal under another key (`rekey`), which keeps every name and version (`records`
-    /// holds them all). Readers see the old store or the new one.
+    /// Replaces every record of the store, its change log, its notes, its key fingerprint
+    /// and its manifest, in one write, if the manifest is still `manifest.expected` and the
+    /// log's newest entry is still `whole.log_tail` (else [`StoreError::Conflict`]): a
+    /// re-seal under another key (`rekey`), which keeps every name and version (`records`
+    /// holds them all) and every log entry (same numbers, new tags, one more entry for the
+    /// re-seal). Readers see the old store or the new one.
     fn replace_all(
         &self,
-        records: &[Record],
+        whole: &Resealed<'_>,
         key_fingerprint: &str,
         manifest: &ManifestSwap,
     ) -> Result<(), StoreError>;
@@ -318,7 +339,46 @@ pub trait Store: Send + Sync {
     /// Destroys every version of `name` and replaces the manifest, in one transaction, if
     /// the manifest is still `manifest.expected` (else [`StoreError::Conflict`]); returns how
     /// many versions there were.
-    fn purge(&self, name: &str, manifest: &ManifestSwap) -> Result<usize, StoreError>;
+    fn purge(&self, name: &str, manifest: &ManifestSwap) -> Result<usize, StoreError> {
+        self.purge_logged(name, manifest, None)
+    }
+
+    /// [`Store::append_all`] with a change-log entry written in the same transaction (both or
+    /// neither), and only if the log's newest entry is still `log.seq - 1` (0: an empty
+    /// log); else [`StoreError::Conflict`]. `None`: no entry (migration copies records).
+    fn append_all_logged(
+        &self,
+        batch: &[(u64, &Record)],
+        key_fingerprint: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::purge`] with a change-log entry, as for [`Store::append_all_logged`].
+    fn purge_logged(
+        &self,
+        name: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<usize, StoreError>;
+
+    /// Appends a change-log entry alone (a change of the whole store, e.g. a migration into
+    /// it), on the same condition as [`Store::append_all_logged`].
+    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError>;
+
+    /// The change log's newest entry; `None` when the log is empty.
+    fn log_tail(&self) -> Result<Option<LogRecord>, StoreError>;
+
+    /// Every entry of the change log, by number.
+    fn log(&self) -> Result<Vec<LogRecord>, StoreError>;
+
+    /// Every note (small sealed records beside the credentials: the sets' health records),
+    /// as `(key, sealed)`, sorted by key.
+    fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
+    /// Writes the note `key`, replacing the one before (the last writer wins: a note is a
+    /// latest state, not a history). The store must exist.
+    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError>;
 
     /// Whether the store keeps what [`Store::purge`] destroyed readable in earlier revisions
     /// of itself until [`Store::compact`] (etcd keeps every key's history until the cluster
@@ -333,6 +393,19 @@ pub trait Store: Send + Sync {
     fn compact(&self) -> Result<Option<i64>, StoreError> {
         Ok(None)
     }
+}
+
+/// Everything a re-seal writes again ([`Store::replace_all`]).
+pub struct Resealed<'a> {
+    /// Every version of every name.
+    pub records: &'a [Record],
+    /// The whole change log, oldest first, numbered from 1.
+    pub log: &'a [LogRecord],
+    /// The number of the log's newest entry when it was read (0: it was empty); the write is
+    /// refused when another entry was added since.
+    pub log_tail: u64,
+    /// Every note, `(key, sealed)`, written over the notes of the same keys.
+    pub notes: &'a [(String, Vec<u8>)],
 }
 
 /// A store location that cannot be used. The message never repeats the location text (it

@@ -29,14 +29,23 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use super::sqlite_file::{self, LockError};
 use super::sqlite_row::{COLUMNS, RawRow, decode_row, encode_row};
+mod journal;
+
+use self::journal::SCHEMA_LOG;
 use super::{
-    Identity, ManifestSwap, ReadRecord, Record, Snapshot, Store, StoreError, new_store_id,
+    Identity, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store, StoreError,
+    new_store_id,
 };
 
 /// "cio1": marks a SQLite file as a cio credential store.
 const APPLICATION_ID: i64 = 0x6369_6F31;
-/// 2: records carry `seq`, `prev_mac` and `mac`, and `meta` holds the manifest.
-const SCHEMA_VERSION: i64 = 2;
+/// 2: records carry `seq`, `prev_mac` and `mac`, and `meta` holds the manifest. 3: with the
+/// change log and the notes ([`journal`]); a format-2 store reads as having neither and
+/// becomes format 3 with its first write, after which a cio that does not log refuses it
+/// rather than change it unlogged.
+const SCHEMA_VERSION: i64 = 3;
+/// The format before the change log, read and upgraded.
+const SCHEMA_VERSION_BEFORE_LOG: i64 = 2;
 
 /// The columns have no type or NULL constraints beyond the key: the file may be edited by
 /// hand, and every row is decoded and checked field by field ([`decode_row`]) anyway.
@@ -256,6 +265,7 @@ impl SqliteStore {
     /// Makes an empty database a store: the schema, a new store id, the marks.
     fn initialise(&self, conn: &Connection) -> Result<(), StoreError> {
         conn.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
+        conn.execute_batch(SCHEMA_LOG).map_err(|e| self.err(e))?;
         conn.execute(
             "INSERT INTO meta (k, v) VALUES ('store_id', ?1)",
             [new_store_id()],
@@ -271,7 +281,7 @@ impl SqliteStore {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        if version == SCHEMA_VERSION {
+        if version == SCHEMA_VERSION || version == SCHEMA_VERSION_BEFORE_LOG {
             Ok(())
         } else {
             Err(StoreError::Foreign {
@@ -456,16 +466,18 @@ impl Store for SqliteStore {
         self.query_versions(ALL_SQL, &[])
     }
 
-    fn append_all(
+    fn append_all_logged(
         &self,
         batch: &[(u64, &Record)],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
     ) -> Result<(), StoreError> {
         let Some((_, first)) = batch.first() else {
             return Ok(());
         };
         self.writing(true, false, |conn| {
+            self.upgrade(conn)?;
             match self.meta_text(conn, "key_fingerprint")? {
                 Some(fp) if fp != key_fingerprint => {
                     return Err(StoreError::KeyMismatch {
@@ -519,6 +531,9 @@ impl Store for SqliteStore {
                 .map_err(|e| self.err(e))?;
             }
             self.swap_manifest(conn, &first.name, manifest)?;
+            if let Some(entry) = log {
+                self.add_log_entry(conn, entry)?;
+            }
             Ok(())
         })?;
         Ok(())
@@ -526,15 +541,17 @@ impl Store for SqliteStore {
 
     fn replace_all(
         &self,
-        records: &[Record],
+        whole: &Resealed<'_>,
         key_fingerprint: &str,
         manifest: &ManifestSwap,
     ) -> Result<(), StoreError> {
         self.writing(false, false, |conn| {
+            self.upgrade(conn)?;
             self.swap_manifest(conn, "(every name)", manifest)?;
+            self.replace_log(conn, whole.log, whole.log_tail)?;
             conn.execute("DELETE FROM versions", [])
                 .map_err(|e| self.err(e))?;
-            for record in records {
+            for record in whole.records {
                 let row = encode_row(record);
                 conn.execute(
                     &format!(
@@ -543,6 +560,13 @@ impl Store for SqliteStore {
                     params![
                         row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]
                     ],
+                )
+                .map_err(|e| self.err(e))?;
+            }
+            for (key, sealed) in whole.notes {
+                conn.execute(
+                    "INSERT OR REPLACE INTO notes (k, sealed) VALUES (?1, ?2)",
+                    params![key, sealed],
                 )
                 .map_err(|e| self.err(e))?;
             }
@@ -558,14 +582,47 @@ impl Store for SqliteStore {
         })
     }
 
-    fn purge(&self, name: &str, manifest: &ManifestSwap) -> Result<usize, StoreError> {
+    fn purge_logged(
+        &self,
+        name: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<usize, StoreError> {
         // The file replaced is zeroed too: the purged ciphertext stays nowhere in it.
         let removed = self.writing(false, true, |conn| {
+            self.upgrade(conn)?;
             self.swap_manifest(conn, name, manifest)?;
-            conn.execute("DELETE FROM versions WHERE name = ?1", [name])
-                .map_err(|e| self.err(e))
+            let n = conn
+                .execute("DELETE FROM versions WHERE name = ?1", [name])
+                .map_err(|e| self.err(e))?;
+            if let Some(entry) = log {
+                self.add_log_entry(conn, entry)?;
+            }
+            Ok(n)
         })?;
         Ok(removed.unwrap_or(0))
+    }
+
+    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
+        self.append_log_entry(log)
+    }
+
+    fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
+        Ok(self
+            .query_log("SELECT seq, sealed FROM log ORDER BY seq DESC LIMIT 1")?
+            .pop())
+    }
+
+    fn log(&self) -> Result<Vec<LogRecord>, StoreError> {
+        self.query_log("SELECT seq, sealed FROM log ORDER BY seq")
+    }
+
+    fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.query_notes()
+    }
+
+    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.write_note(key, sealed)
     }
 }
 

@@ -5,7 +5,7 @@
 //! (a sealed value and MACs of real lengths) but mean nothing, and manifests that are
 //! arbitrary bytes; what they mean is checked above the backend.
 
-use super::{Action, ManifestSwap, ReadRecord, Record, Store, StoreError};
+use super::{Action, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Store, StoreError};
 
 /// A record of `name` at version `v` whose sealed value starts with `tag` (padded to the
 /// length of a real one), or a removal.
@@ -181,7 +181,7 @@ pub fn append_all_is_all_or_nothing(store: &dyn Store) {
     assert_eq!(store.latest("a").unwrap().unwrap().unwrap().version, 2);
 }
 
-pub fn replace_all_swaps_every_record_and_the_key(store: &dyn Store) {
+pub fn replace_all_swaps_every_record_the_log_the_notes_and_the_key(store: &dyn Store) {
     store.identity(true).unwrap();
     append(
         store,
@@ -204,25 +204,59 @@ pub fn replace_all_swaps_every_record_and_the_key(store: &dyn Store) {
         "fp1",
     )
     .unwrap();
-    let resealed = [
+    store.append_log(&entry(1)).unwrap();
+    store.put_note("check/minio/primary", b"old note").unwrap();
+    let records = [
         record("a", 1, Action::Create, Some(b"A1")),
         record("a", 2, Action::Update, Some(b"A2")),
         record("b", 1, Action::Create, Some(b"B1")),
     ];
+    let log = [
+        LogRecord {
+            seq: 1,
+            sealed: b"entry 1 re-tagged".to_vec(),
+        },
+        LogRecord {
+            seq: 2,
+            sealed: b"the re-seal's entry".to_vec(),
+        },
+    ];
+    let notes = [("check/minio/primary".to_string(), b"new note".to_vec())];
+    let whole = Resealed {
+        records: &records,
+        log: &log,
+        log_tail: 1,
+        notes: &notes,
+    };
+    let unchanged = |store: &dyn Store| {
+        assert_eq!(
+            tag(&store.latest("a").unwrap().unwrap(), 2).as_deref(),
+            Some(&b"a2"[..])
+        );
+        assert_eq!(store.log().unwrap(), vec![entry(1)]);
+        assert_eq!(store.notes().unwrap()[0].1, b"old note");
+    };
     // A stale manifest: nothing replaced.
     let stale = ManifestSwap {
         expected: Some(b"stale".to_vec()),
         new: b"new".to_vec(),
     };
-    let err = store.replace_all(&resealed, "fp2", &stale).unwrap_err();
+    let err = store.replace_all(&whole, "fp2", &stale).unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
-    assert_eq!(
-        tag(&store.latest("a").unwrap().unwrap(), 2).as_deref(),
-        Some(&b"a2"[..])
-    );
-    store.replace_all(&resealed, "fp2", &swap(store)).unwrap();
+    unchanged(store);
+    // A log that grew since it was read: nothing replaced.
+    let grown = Resealed {
+        log_tail: 0,
+        ..whole
+    };
+    let err = store.replace_all(&grown, "fp2", &swap(store)).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    unchanged(store);
+    store.replace_all(&whole, "fp2", &swap(store)).unwrap();
     let identity = store.identity(false).unwrap().unwrap();
     assert_eq!(identity.key_fingerprint.as_deref(), Some("fp2"));
+    assert_eq!(store.log().unwrap(), log.to_vec());
+    assert_eq!(store.notes().unwrap(), notes.to_vec());
     let tags: Vec<_> = store
         .read()
         .unwrap()
@@ -322,4 +356,65 @@ pub fn concurrent_appends_lose_nothing(make: impl Fn() -> Box<dyn Store> + Sync)
     writes.sort();
     writes.dedup();
     assert_eq!(writes.len(), 80, "every write is kept exactly once");
+}
+
+fn entry(seq: u64) -> LogRecord {
+    LogRecord {
+        seq,
+        sealed: vec![seq as u8; 40],
+    }
+}
+
+pub fn log_entries_go_in_with_their_change_or_not_at_all(store: &dyn Store) {
+    store.identity(true).unwrap();
+    assert_eq!(store.log_tail().unwrap(), None);
+    store.append_log(&entry(1)).unwrap();
+    // Only the next number goes in: a writer that read an older tail loses.
+    for stale in [entry(1), entry(3)] {
+        let err = store.append_log(&stale).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    }
+    let n = "cio_aws_access_key";
+    let first = record(n, 1, Action::Create, Some(b"a"));
+    store
+        .append_all_logged(&[(0, &first)], "fp", &swap(store), Some(&entry(2)))
+        .unwrap();
+    // A change whose entry lost the race is not made either.
+    let second = record(n, 2, Action::Update, Some(b"b"));
+    let err = store
+        .append_all_logged(&[(1, &second)], "fp", &swap(store), Some(&entry(2)))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(store.latest(n).unwrap().unwrap().unwrap().version, 1);
+    let err = store
+        .purge_logged(n, &swap(store), Some(&entry(2)))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert!(store.latest(n).unwrap().is_some(), "nothing purged");
+    assert_eq!(
+        store
+            .purge_logged(n, &swap(store), Some(&entry(3)))
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.log().unwrap(), vec![entry(1), entry(2), entry(3)]);
+    assert_eq!(store.log_tail().unwrap(), Some(entry(3)));
+    // Unlogged changes (migration copies records) leave the log alone.
+    append(store, 0, &record("b", 1, Action::Create, Some(b"c")), "fp").unwrap();
+    assert_eq!(store.log().unwrap().len(), 3);
+}
+
+pub fn notes_are_replaced(store: &dyn Store) {
+    store.identity(true).unwrap();
+    assert!(store.notes().unwrap().is_empty());
+    store.put_note("check/minio/primary", b"one").unwrap();
+    store.put_note("check/aws/alternate", b"two").unwrap();
+    store.put_note("check/minio/primary", b"three").unwrap();
+    assert_eq!(
+        store.notes().unwrap(),
+        vec![
+            ("check/aws/alternate".to_string(), b"two".to_vec()),
+            ("check/minio/primary".to_string(), b"three".to_vec()),
+        ]
+    );
 }

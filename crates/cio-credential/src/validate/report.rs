@@ -1,12 +1,12 @@
 //! The typed report of a validation: steps, statuses, checks, and the collector that keeps
 //! the steps in their one declared order ([`Step::ALL`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::SetId;
 
 /// The steps of a validation, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     /// All four names of the set exist.
@@ -64,7 +64,7 @@ impl std::fmt::Display for Step {
 }
 
 /// The outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Ok,
@@ -115,6 +115,8 @@ impl Check {
 pub struct SetReport {
     pub set: SetId,
     pub checks: Vec<Check>,
+    /// How long the set's checks took, in milliseconds.
+    pub duration_ms: u64,
 }
 
 impl SetReport {
@@ -143,6 +145,7 @@ impl SetReport {
 pub(crate) struct Report {
     set: SetId,
     pub(crate) checks: Vec<Check>,
+    started: std::time::Instant,
 }
 
 impl Report {
@@ -150,6 +153,7 @@ impl Report {
         Report {
             set,
             checks: Vec::new(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -205,6 +209,7 @@ impl Report {
         SetReport {
             set: self.set,
             checks: self.checks,
+            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::output::warnings_json;
 #[derive(Args)]
 pub struct CreateArgs {
     /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME")]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
     pub name: String,
     /// The value; omit it to read standard input or be prompted
     pub value: Option<String>,
@@ -91,6 +91,7 @@ pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
         .put_allowing(name, &value, allow)
         .map_err(|e| CommandError::library(ACTION, e))?;
     ctx.out.warn_value(name, &written.warnings);
+    ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {
         ctx.out.json(&json!({
             "name": name,

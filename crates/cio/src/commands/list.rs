@@ -1,19 +1,25 @@
-//! `cio credential list|ls`: every credential, secrets masked, and the state of each set.
+//! `cio credential list|ls`: every credential, secrets masked, the state of each set, and
+//! its last recorded check (`validate --record`).
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use cio_credential::{Error, Listed, Listing, SetStatus, age_days, now_ms};
+use cio_credential::{
+    Error, HealthRecord, Listed, Listing, SetId, SetStatus, Status, age_days, now_ms,
+};
 
 use crate::context::Context;
 use crate::error::CommandError;
-use crate::output::time;
+use crate::output::{ago, time};
 
 pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
     const ACTION: &str = "List credentials";
-    let Listed { entries, damaged } = ctx
-        .open(ACTION)?
-        .list()
+    let store = ctx.open(ACTION)?;
+    let Listed { entries, damaged } = store.list().map_err(|e| CommandError::library(ACTION, e))?;
+    let checks = store
+        .checks()
         .map_err(|e| CommandError::library(ACTION, e))?;
+    ctx.out.warn_log_damage(store.log_damage(), false);
+    let check_of = |set: SetId| checks.iter().find(|c| c.set == set);
     // One line per set that has any credential: complete, or the names it lacks.
     let sets: Vec<SetStatus> = entries
         .iter()
@@ -33,6 +39,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
                     "version": e.version,
                     "updated": time(e.updated_ms),
                     "age_days": age_days(e.updated_ms, now),
+                    "checked": check_json(check_of(e.name.set())),
                 })
             })
             .collect();
@@ -44,6 +51,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
                     "role": s.set.role,
                     "complete": s.is_complete(),
                     "missing": s.missing,
+                    "checked": check_json(check_of(s.set)),
                 })
             })
             .collect();
@@ -60,9 +68,11 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
         return Ok(());
     }
     let mut rows = vec![
-        ["NAME", "PROVIDER", "SET", "VALUE", "UPDATED", "AGE"]
-            .map(str::to_string)
-            .to_vec(),
+        [
+            "NAME", "PROVIDER", "SET", "VALUE", "UPDATED", "AGE", "CHECKED",
+        ]
+        .map(str::to_string)
+        .to_vec(),
     ];
     for e in &entries {
         rows.push(vec![
@@ -71,7 +81,8 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             e.name.role.to_string(),
             e.name.field.mask(e.value.expose()),
             time(e.updated_ms),
-            age(e.updated_ms, now),
+            ago(e.updated_ms, now),
+            check_text(check_of(e.name.set()), now),
         ]);
     }
     for e in &damaged {
@@ -80,6 +91,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             "-".into(),
             "-".into(),
             "(cannot be trusted)".into(),
+            "-".into(),
             "-".into(),
             "-".into(),
         ]);
@@ -128,26 +140,33 @@ fn damaged_failure(
     })
 }
 
-/// How long ago `since_ms` was, in the largest whole unit: `12d`, `5h`, `3m`, `<1m`.
-fn age(since_ms: i64, now_ms: i64) -> String {
-    let minutes = now_ms.saturating_sub(since_ms).max(0) / 60_000;
-    match minutes {
-        0 => "<1m".to_string(),
-        m if m < 60 => format!("{m}m"),
-        m if m < 24 * 60 => format!("{}h", m / 60),
-        m => format!("{}d", m / (24 * 60)),
+/// The CHECKED column: `ok 12m ago`, `FAIL 3h ago: wrong_password`, `never`.
+fn check_text(check: Option<&HealthRecord>, now_ms: i64) -> String {
+    let Some(check) = check else {
+        return "never".into();
+    };
+    let result = &check.result;
+    let word = match result.status {
+        Status::Fail => "FAIL",
+        Status::Warn => "warn",
+        Status::Ok | Status::Skipped => "ok",
+    };
+    let when = ago(result.checked_at_ms, now_ms);
+    match (&result.code, result.status) {
+        (Some(code), Status::Fail | Status::Warn) => format!("{word} {when} ago: {code}"),
+        _ => format!("{word} {when} ago"),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ages_in_the_largest_whole_unit() {
-        let min = 60_000;
-        assert_eq!(super::age(0, 59_999), "<1m");
-        assert_eq!(super::age(0, 59 * min), "59m");
-        assert_eq!(super::age(0, 23 * 60 * min), "23h");
-        assert_eq!(super::age(0, 100 * 24 * 60 * min), "100d");
-        assert_eq!(super::age(10, 0), "<1m");
-    }
+/// A set's last recorded check for `--json`; `null` when never checked.
+fn check_json(check: Option<&HealthRecord>) -> Value {
+    check.map_or(Value::Null, |c| {
+        json!({
+            "status": c.result.status,
+            "time": time(c.result.checked_at_ms),
+            "step": c.result.step,
+            "code": c.result.code,
+            "duration_ms": c.result.duration_ms,
+        })
+    })
 }

@@ -1,15 +1,18 @@
-//! One file per `cio credential` subcommand, each `run(ctx, args) -> Result<(), CommandError>`.
+//! One file per `cio` and `cio credential` subcommand, each `run(ctx, args) -> Result<(), CommandError>`.
 
 mod bundle_input;
+pub mod completion;
 pub mod create;
 pub mod env;
 mod escrow;
 pub mod exec;
 pub mod export;
+pub mod generate_man;
 mod handoff;
 pub mod history;
 pub mod import;
 pub mod list;
+pub mod log;
 pub mod migrate;
 pub mod rekey;
 pub mod remove;

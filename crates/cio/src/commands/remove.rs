@@ -12,7 +12,7 @@ use crate::error::CommandError;
 #[derive(Args)]
 pub struct RemoveArgs {
     /// The credential's name, e.g. cio_aws_backup_repo
-    #[arg(value_name = "CREDENTIALNAME")]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
     pub name: String,
     /// Destroy the credential and every earlier version; this cannot be undone
     #[arg(long)]
@@ -35,6 +35,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
         let purged = store
             .purge(name, args.compact)
             .map_err(|e| CommandError::library(action, e))?;
+        ctx.out.warn_log_damage(store.log_damage(), true);
         let compacted = match purged.earlier_revisions {
             EarlierRevisions::Compacted { revision } => Some(revision),
             EarlierRevisions::NotKept | EarlierRevisions::Kept => None,
@@ -61,6 +62,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     let version = store
         .remove(name)
         .map_err(|e| CommandError::library(action, e))?;
+    ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {
         return Ok(ctx
             .out

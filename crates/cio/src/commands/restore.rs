@@ -11,7 +11,7 @@ use crate::error::CommandError;
 #[derive(Args)]
 pub struct RestoreArgs {
     /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME")]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
     pub name: String,
     /// The version to bring back (see `cio credential history NAME`); default: the value
     /// before the current one, or the last value of a removed credential
@@ -27,6 +27,7 @@ pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
     let written = store
         .restore_keys(name, args.version)
         .map_err(|e| CommandError::library(ACTION, e))?;
+    ctx.out.warn_log_damage(store.log_damage(), true);
     let [first, rest @ ..] = written.as_slice() else {
         return Ok(());
     };

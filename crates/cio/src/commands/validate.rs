@@ -1,22 +1,24 @@
 //! `cio credential validate [NAME] [--provider P] [--alternate] [--offline] [--timeout SECS]
-//! [--write-check]`: tell exactly what is wrong with a set, before a backup needs it.
+//! [--write-check] [--record] [--prometheus FILE]`: tell exactly what is wrong with a set, before a
+//! backup needs it.
 
 use clap::Args;
 use serde_json::json;
 
 use cio_credential::{
-    Purpose, Role, SetFilter, SetReport, Status, ValidateOptions, now_ms, validate_sets,
+    Listing, Purpose, Role, SetFilter, SetReport, Status, ValidateOptions, now_ms, validate_sets,
     warn_old_keys,
 };
 
 use crate::cli::ProviderArg;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
+use crate::prometheus::{self, SetMetrics};
 
 #[derive(Args)]
 pub struct ValidateArgs {
     /// Validate this credential's set only
-    #[arg(value_name = "CREDENTIALNAME")]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
     pub name: Option<String>,
     /// Only this provider's sets
     #[arg(long, value_enum)]
@@ -33,6 +35,14 @@ pub struct ValidateArgs {
     /// Also put and delete a small probe object, to prove the key may back up
     #[arg(long)]
     pub write_check: bool,
+    /// Also record each set's result in the store (time, outcome, first failing step and its
+    /// code), shown by `list` on every node
+    #[arg(long)]
+    pub record: bool,
+    /// Also write each set's result as Prometheus metrics into FILE (node_exporter's textfile
+    /// collector format), replacing it atomically
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub prometheus: Option<std::path::PathBuf>,
 }
 
 /// The long help's end.
@@ -41,7 +51,10 @@ Examples:
   cio credential validate                          every set, live
   cio credential validate --offline                the value rules only, no network
   cio credential validate cio_aws_secret_key       that credential's set
-  cio credential validate --alternate --json       the disaster-recovery set, for scripts";
+  cio credential validate --alternate --json       the disaster-recovery set, for scripts
+  cio credential validate --record                 and keep the results (list: CHECKED)
+  cio credential validate --prometheus /var/lib/node_exporter/textfile_collector/cio.prom
+                                                   also as metrics for node_exporter";
 
 /// A positive number of seconds, e.g. `10` or `2.5`.
 fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
@@ -67,12 +80,11 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
         },
     };
     let store = ctx.open(ACTION)?;
-    let sets = store
-        .sets(&filter, Purpose::Check)
-        .map_err(|e| CommandError::library(ACTION, e))?;
-    let listing = store
-        .listing()
-        .map_err(|e| CommandError::library(ACTION, e))?;
+    let fail = |e| CommandError::library(ACTION, e);
+    let sets = store.sets(&filter, Purpose::Check).map_err(fail)?;
+    // When each secret was last set, for the key-age warnings and the metrics (no value is
+    // opened for this).
+    let listing = store.listing().map_err(fail)?;
     let max_key_age_days = ctx.max_key_age_days(ACTION)?;
     // The proxy variables and key hint restic would see from here.
     let options = ValidateOptions {
@@ -82,7 +94,8 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
         ..ValidateOptions::from_env()
     };
     let mut reports = validate_sets(sets, &options);
-    warn_old_keys(&mut reports, &listing, max_key_age_days, now_ms());
+    let checked_at_ms = now_ms();
+    warn_old_keys(&mut reports, &listing, max_key_age_days, checked_at_ms);
     let failed = reports.iter().filter(|r| !r.passed()).count();
     if ctx.out.json {
         ctx.out
@@ -90,12 +103,47 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     } else {
         render(ctx, &reports)?;
     }
+    if args.record {
+        store.record_checks(&reports, checked_at_ms).map_err(fail)?;
+    }
+    if let Some(path) = &args.prometheus {
+        write_metrics(path, &reports, &listing, checked_at_ms)?;
+    }
     if failed == 0 {
         return Ok(());
     }
     Err(CommandError::Validation {
         failed,
         total: reports.len(),
+    })
+}
+
+/// `--prometheus FILE`: the reports as node_exporter textfile metrics.
+fn write_metrics(
+    path: &std::path::Path,
+    reports: &[SetReport],
+    listing: &Listing,
+    checked_at_ms: i64,
+) -> Result<(), CommandError> {
+    let metrics: Vec<SetMetrics> = reports
+        .iter()
+        .map(|report| SetMetrics {
+            report,
+            checked_at_ms,
+            oldest_secret_ms: listing
+                .credentials()
+                .iter()
+                .filter(|c| c.name.set() == report.set && c.name.field.is_secret())
+                .map(|c| c.updated_ms)
+                .min(),
+        })
+        .collect();
+    let text = prometheus::render(&metrics, checked_at_ms);
+    prometheus::write_atomically(path, &text).map_err(|source| CommandError::WriteFile {
+        action: "Validate credentials".into(),
+        path: path.to_path_buf(),
+        source,
+        hint: "create the folder (node_exporter's --collector.textfile.directory) or give --prometheus a file in a folder this user may write; the previous file was left as it was",
     })
 }
 

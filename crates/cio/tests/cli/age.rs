@@ -65,7 +65,10 @@ fn list_shows_ages_and_validate_warns_past_the_limit() {
     let text = stdout(&env.cio(&["credential", "list"]).success());
     let age_of = |name: &str| {
         let line = text.lines().find(|l| l.starts_with(name)).unwrap();
-        line.split_whitespace().last().unwrap().to_string()
+        // AGE is the column before CHECKED, which is "never" here (no validate --record).
+        let fields: Vec<_> = line.split_whitespace().collect();
+        assert_eq!(fields.last(), Some(&"never"), "{line}");
+        fields[fields.len() - 2].to_string()
     };
     assert_eq!(age_of("cio_aws_access_key "), "100d");
     assert_eq!(age_of("cio_aws_secret_key "), "<1m");

@@ -8,6 +8,7 @@ fn help_of_every_command() {
     let env = TestEnv::new();
     let commands: &[&[&str]] = &[
         &["--help"],
+        &["completion", "--help"],
         &["credential", "--help"],
         &["credential", "create", "--help"],
         &["credential", "list", "--help"],
@@ -19,6 +20,7 @@ fn help_of_every_command() {
         &["credential", "env", "--help"],
         &["credential", "validate", "--help"],
         &["credential", "migrate", "--help"],
+        &["credential", "log", "--help"],
         &["credential", "export", "--help"],
         &["credential", "import", "--help"],
         &["credential", "rotate", "--help"],

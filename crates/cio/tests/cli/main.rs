@@ -3,8 +3,10 @@
 //! a store and key of its own.
 
 mod age;
+mod audit;
 mod catalog;
 mod cluster;
+mod completion;
 mod drill;
 mod errors;
 mod handoff;
@@ -13,6 +15,7 @@ mod leaks;
 mod login;
 mod oracle;
 mod password_change;
+mod prometheus;
 mod prompt;
 mod recovery;
 mod recovery_drill;
@@ -23,6 +26,7 @@ mod reliability;
 mod rotate;
 mod rotate_keys;
 mod store_file;
+mod systemd;
 mod tamper;
 mod terminal;
 mod util;

@@ -7,7 +7,10 @@
 //!   "seq":S,"prev_mac":"<base64>","mac":"<base64>"}` (`restored_from`, `sealed` and
 //!   `prev_mac` only when set; the sealed bytes are nonce || ciphertext, never plaintext);
 //!   zero-padded so that key order is version order;
-//! - `P/head/{name}`: the latest version number of `name`, in decimal.
+//! - `P/head/{name}`: the latest version number of `name`, in decimal;
+//! - `P/log/{seq:020}`: one change-log entry, its bytes as they are; `P/loghead`: the
+//!   newest entry's number, in decimal (what an append is conditioned on);
+//! - `P/note/{key}`: one note (a set's health record), its sealed bytes as they are.
 //!
 //! (`/` and `%` in a name are written `%2F` and `%25`, so a name is always one key segment.)
 
@@ -105,6 +108,44 @@ impl KeyLayout {
 
     pub fn version(&self, name: &str, version: u64) -> Vec<u8> {
         self.key(&format!("v/{}/{version:020}", encode_name(name)))
+    }
+
+    /// `P/log/`: every change-log entry.
+    pub fn log(&self) -> Vec<u8> {
+        self.key("log/")
+    }
+
+    pub fn log_entry(&self, seq: u64) -> Vec<u8> {
+        self.key(&format!("log/{seq:020}"))
+    }
+
+    pub fn log_head(&self) -> Vec<u8> {
+        self.key("loghead")
+    }
+
+    /// `P/note/`: every note.
+    pub fn notes(&self) -> Vec<u8> {
+        self.key("note/")
+    }
+
+    pub fn note(&self, key: &str) -> Vec<u8> {
+        self.key(&format!("note/{}", encode_name(key)))
+    }
+
+    /// The note key of a key under `P/note/`.
+    pub fn note_key(&self, key: &[u8]) -> Option<String> {
+        let base = self.notes();
+        key.strip_prefix(base.as_slice())
+            .map(|rest| decode_name(&String::from_utf8_lossy(rest)))
+    }
+
+    /// The number of an entry's key under `P/log/`.
+    pub fn log_seq(&self, key: &[u8]) -> Option<u64> {
+        let base = self.log();
+        std::str::from_utf8(key.strip_prefix(base.as_slice())?)
+            .ok()?
+            .parse()
+            .ok()
     }
 
     /// Decodes a version from its key and record. A record that does not decode is

@@ -29,6 +29,8 @@
 //!   - every append and purge also compares and replaces the manifest (`P/meta/manifest`),
 //!     so of two writers that read the same manifest, one wins and the other retries;
 //!   - purge deletes every version and the head in one transaction;
+//!   - a change-log entry goes in the transaction of its change, conditioned on the log's
+//!     head (`P/loghead`) still naming the entry before it;
 //! - reads are linearizable (etcd's default): a member without quorum does not answer with
 //!   stale data, it makes the operation fail as [`StoreError::Unreachable`]; long ranges
 //!   are read in pages at one revision, so a listing is one consistent snapshot;
@@ -66,7 +68,8 @@ use self::wire::{
     value_is,
 };
 use super::{
-    Identity, ManifestSwap, ReadRecord, Record, Snapshot, Store, StoreError, new_store_id,
+    Identity, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store, StoreError,
+    new_store_id,
 };
 
 pub use self::gateway::{EtcdAuth, EtcdOptions};
@@ -148,6 +151,63 @@ impl EtcdStore {
             Some(bytes) => value_is(&self.keys.manifest(), bytes),
             None => absent(&self.keys.manifest()),
         }
+    }
+
+    /// The compare that the log's newest entry is still `seq` (0: the log is empty).
+    fn log_head_is(&self, seq: u64) -> serde_json::Value {
+        let head = self.keys.log_head();
+        if seq == 0 {
+            absent(&head)
+        } else {
+            value_is(&head, seq.to_string().as_bytes())
+        }
+    }
+
+    /// The compares and puts that add `log` to a transaction: the log head must still name
+    /// the entry before it.
+    fn log_ops(&self, log: Option<&LogRecord>) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+        let Some(entry) = log else {
+            return (Vec::new(), Vec::new());
+        };
+        let head = self.keys.log_head();
+        let key = self.keys.log_entry(entry.seq);
+        (
+            vec![self.log_head_is(entry.seq.saturating_sub(1)), absent(&key)],
+            vec![
+                put_op(&key, &entry.sealed),
+                put_op(&head, entry.seq.to_string().as_bytes()),
+            ],
+        )
+    }
+
+    /// Every change-log entry (`all`), or the newest one.
+    fn log_entries(&self, all: bool) -> Result<Vec<LogRecord>, StoreError> {
+        let deadline = self.gateway.deadline();
+        let start = self.keys.log();
+        let kvs = if all {
+            self.gateway
+                .range_all(&start, &prefix_end(&start), deadline)?
+        } else {
+            let mut request = range_prefix(&start);
+            request["limit"] = json!("1");
+            request["sort_order"] = json!("DESCEND");
+            request["sort_target"] = json!("KEY");
+            let response: RangeResponse =
+                self.gateway
+                    .call("/v3/kv/range", &request, true, deadline)?;
+            response.kvs
+        };
+        let mut entries: Vec<LogRecord> = kvs
+            .into_iter()
+            .filter_map(|kv| {
+                Some(LogRecord {
+                    seq: self.keys.log_seq(&kv.key)?,
+                    sealed: kv.value,
+                })
+            })
+            .collect();
+        entries.sort_by_key(|e| e.seq);
+        Ok(entries)
     }
 
     /// Creates the store id, but only if nothing at all is under the prefix: a race between
@@ -287,11 +347,12 @@ impl Store for EtcdStore {
             .collect())
     }
 
-    fn append_all(
+    fn append_all_logged(
         &self,
         batch: &[(u64, &Record)],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
     ) -> Result<(), StoreError> {
         let Some((_, first)) = batch.first() else {
             return Ok(());
@@ -332,6 +393,9 @@ impl Store for EtcdStore {
             failure.push(range_op(&head));
         }
         puts.push(put_op(&self.keys.manifest(), &manifest.new));
+        let (log_compares, log_puts) = self.log_ops(log);
+        compares.extend(log_compares);
+        puts.extend(log_puts);
         // etcd refuses a transaction branch of more operations than its --max-txn-ops (128
         // by default): say so before sending one.
         if puts.len() + 1 > MAX_TXN_OPS || compares.len() + 1 > MAX_TXN_OPS {
@@ -405,17 +469,17 @@ impl Store for EtcdStore {
     /// and version, there is none.)
     fn replace_all(
         &self,
-        records: &[Record],
+        whole: &Resealed<'_>,
         key_fingerprint: &str,
         manifest: &ManifestSwap,
     ) -> Result<(), StoreError> {
         // One transaction: every version and head put again (a re-seal keeps the same names
         // and versions, so it overwrites every key it replaces; etcd refuses a delete and a
-        // put of one key in one transaction), with the key fingerprint and the manifest. Its
-        // size is bounded by the members' --max-txn-ops.
-        let mut ops = Vec::with_capacity(records.len() + 2);
+        // put of one key in one transaction), every log entry and note, with the key
+        // fingerprint and the manifest. Its size is bounded by the members' --max-txn-ops.
+        let mut ops = Vec::with_capacity(whole.records.len() + whole.log.len() + 4);
         let mut heads: Vec<(&str, u64)> = Vec::new();
-        for record in records {
+        for record in whole.records {
             ops.push(put_op(
                 &self.keys.version(&record.name, record.version),
                 &codec::encode(record),
@@ -429,13 +493,28 @@ impl Store for EtcdStore {
                 version.to_string().as_bytes(),
             ));
         }
+        for entry in whole.log {
+            ops.push(put_op(&self.keys.log_entry(entry.seq), &entry.sealed));
+        }
+        if let Some(newest) = whole.log.last() {
+            ops.push(put_op(
+                &self.keys.log_head(),
+                newest.seq.to_string().as_bytes(),
+            ));
+        }
+        for (key, sealed) in whole.notes {
+            ops.push(put_op(&self.keys.note(key), sealed));
+        }
         ops.push(put_op(&self.keys.fingerprint(), key_fingerprint.as_bytes()));
         ops.push(put_op(&self.keys.manifest(), &manifest.new));
         let count = ops.len();
         let response = self
             .gateway
             .txn(
-                vec![self.manifest_is(&manifest.expected)],
+                vec![
+                    self.manifest_is(&manifest.expected),
+                    self.log_head_is(whole.log_tail),
+                ],
                 ops,
                 Vec::new(),
                 self.gateway.deadline(),
@@ -462,25 +541,77 @@ impl Store for EtcdStore {
         Ok(())
     }
 
-    fn purge(&self, name: &str, manifest: &ManifestSwap) -> Result<usize, StoreError> {
+    fn purge_logged(
+        &self,
+        name: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<usize, StoreError> {
         let delete_versions = delete_op(range_prefix(&self.keys.versions(Some(name))));
         let delete_head = delete_op(json!({"key": wire::b64(&self.keys.head(name))}));
-        let response = self.gateway.txn(
-            vec![self.manifest_is(&manifest.expected)],
-            vec![
-                delete_versions,
-                delete_head,
-                put_op(&self.keys.manifest(), &manifest.new),
-            ],
-            Vec::new(),
-            self.gateway.deadline(),
-        )?;
+        let (log_compares, log_puts) = self.log_ops(log);
+        let mut compares = vec![self.manifest_is(&manifest.expected)];
+        compares.extend(log_compares);
+        let mut ops = vec![
+            delete_versions,
+            delete_head,
+            put_op(&self.keys.manifest(), &manifest.new),
+        ];
+        ops.extend(log_puts);
+        let response = self
+            .gateway
+            .txn(compares, ops, Vec::new(), self.gateway.deadline())?;
         if !response.succeeded {
             return Err(StoreError::Conflict {
                 name: name.to_string(),
             });
         }
         Ok(usize::try_from(response.deleted(0)).unwrap_or(0))
+    }
+
+    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
+        let (compares, puts) = self.log_ops(Some(log));
+        let response = self
+            .gateway
+            .txn(compares, puts, Vec::new(), self.gateway.deadline())?;
+        if response.succeeded {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
+                name: "the change log".into(),
+            })
+        }
+    }
+
+    fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
+        Ok(self.log_entries(false)?.pop())
+    }
+
+    fn log(&self) -> Result<Vec<LogRecord>, StoreError> {
+        self.log_entries(true)
+    }
+
+    fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let start = self.keys.notes();
+        let kvs = self
+            .gateway
+            .range_all(&start, &prefix_end(&start), self.gateway.deadline())?;
+        let mut notes: Vec<(String, Vec<u8>)> = kvs
+            .into_iter()
+            .filter_map(|kv| Some((self.keys.note_key(&kv.key)?, kv.value)))
+            .collect();
+        notes.sort();
+        Ok(notes)
+    }
+
+    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.gateway.txn(
+            Vec::new(),
+            vec![put_op(&self.keys.note(key), sealed)],
+            Vec::new(),
+            self.gateway.deadline(),
+        )?;
+        Ok(())
     }
 
     fn keeps_revisions(&self) -> bool {

@@ -1,0 +1,415 @@
+//! The change log (audit log): who changed which credential, when, on which node.
+//!
+//! Rules:
+//! - every change (create, update, remove, restore, purge, migrate) appends one entry to the
+//!   store it changed, in the same transaction as the change: a change is never without its
+//!   entry, and a cluster store shares one log between its nodes; reads are never logged;
+//! - an entry holds the time, the user (uid and name, and the sudo user), the host, the
+//!   command, the credential's name and version and the outcome; never a value;
+//! - entries are numbered from 1 without gaps; each is stored as its tag (hex) and its JSON
+//!   text,
+//!   the tag an HMAC-SHA256 (under a key derived from the store key) over the store id, the
+//!   entry's number and its text, and the text holds the tag of the entry before it: an
+//!   edited entry fails its tag, a deleted one leaves a gap, a replaced one breaks the chain.
+//!   (Deleting the newest entries and nothing else cannot be told from a log that ended
+//!   there: the chain has no outside anchor.)
+//! - entries are authenticated, not encrypted: they hold no secret, and `log` checks
+//!   thousands of them (an HMAC each is several times cheaper than opening an AEAD seal).
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::crypto::Key;
+use crate::store::LogRecord;
+
+/// What the change log's key is derived for, and what every tag starts with.
+const DOMAIN: &[u8] = b"cio-credential/change-log/v1\0";
+/// An HMAC-SHA256 tag in hex, first in every stored entry (text, so an entry is readable with
+/// etcdctl or sqlite3 as it is).
+const TAG_LEN: usize = 64;
+
+/// Who makes a change, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The effective user id.
+    pub uid: u32,
+    /// That user's name (`?` when the system has no name for it).
+    pub user: String,
+    /// The user who ran `sudo`, when the change is made through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sudo_user: Option<String>,
+    /// The node's host name.
+    pub host: String,
+}
+
+impl Actor {
+    /// The user and host of this process.
+    pub fn current() -> Actor {
+        let uid = rustix::process::geteuid().as_raw();
+        let sudo_user = std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty());
+        Actor {
+            uid,
+            user: whoami::username().unwrap_or_else(|_| "?".into()),
+            sudo_user,
+            host: whoami::hostname().unwrap_or_else(|_| "?".into()),
+        }
+    }
+}
+
+/// One change, as the log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Its place in the log: 1 for the first entry, then one more for each.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// Who made the change, and where. (Nested, not flattened into the entry: serde's
+    /// flatten buffers every field, and `log` opens thousands of entries.)
+    pub actor: Actor,
+    /// What was done: `create`, `update`, `remove`, `restore`, `purge`, `migrate`.
+    pub command: String,
+    /// The credential changed; `None` for a change of the whole store (migrate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The credential's version the change wrote (for purge: the last one it destroyed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// `ok`, or what went wrong.
+    pub outcome: String,
+    /// More about the change, in the log's own words (e.g. how many records a migration
+    /// copied); never a value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// What an entry's text holds: the entry and the tag of the entry before it.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    entry: LogEntry,
+    /// Hex of the previous entry's tag; empty for the first entry.
+    prev: String,
+}
+
+/// The key of a store's change log.
+struct LogKey(Zeroizing<[u8; 32]>);
+
+impl LogKey {
+    fn of(key: &Key) -> LogKey {
+        LogKey(key.derive(DOMAIN))
+    }
+
+    /// The HMAC over the store id, the entry's number and its text.
+    fn mac(&self, store_id: &str, seq: u64, text: &[u8]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_slice())
+            .expect("HMAC takes a key of any length");
+        mac.update(DOMAIN);
+        mac.update(store_id.as_bytes());
+        mac.update(&[0]);
+        mac.update(&seq.to_be_bytes());
+        mac.update(text);
+        mac
+    }
+}
+
+/// The hex tag that links the next entry to `record` (empty before the first entry).
+fn link(record: Option<&LogRecord>) -> String {
+    record.map_or_else(String::new, |r| {
+        String::from_utf8_lossy(&r.sealed[..TAG_LEN.min(r.sealed.len())]).into_owned()
+    })
+}
+
+/// Makes `entry` the entry after `tail` (the log's newest entry; `None` for an empty log):
+/// its tag and text. `entry.seq` must be one more than the tail's.
+pub fn seal(key: &Key, store_id: &str, entry: &LogEntry, tail: Option<&LogRecord>) -> LogRecord {
+    let sealed = Sealed {
+        entry: entry.clone(),
+        prev: link(tail),
+    };
+    let text = serde_json::to_vec(&sealed)
+        .expect("a log entry is strings and numbers: it always serializes");
+    let tag = LogKey::of(key).mac(store_id, entry.seq, &text).finalize();
+    let mut bytes = Vec::with_capacity(TAG_LEN + text.len());
+    bytes.extend_from_slice(hex::encode(tag.into_bytes()).as_bytes());
+    bytes.extend_from_slice(&text);
+    LogRecord {
+        seq: entry.seq,
+        sealed: bytes,
+    }
+}
+
+/// `records` (a whole log, oldest first) tagged again under `new_key` for a re-seal of the
+/// store: each entry that checks under `old_key` before the log's first break gets a new tag
+/// and link, in order; from the break on, entries are kept as they are, so that the break
+/// (and any later one) still shows where it was under the new key. A re-seal never makes a
+/// broken log look whole.
+pub fn reseal(
+    old_key: &Key,
+    new_key: &Key,
+    store_id: &str,
+    records: &[LogRecord],
+) -> Vec<LogRecord> {
+    let reading = open(old_key, store_id, records);
+    let first_break = reading.broken.as_ref().map_or(u64::MAX, |b| b.seq);
+    let mut opened = reading.entries.iter().peekable();
+    let mut out: Vec<LogRecord> = Vec::with_capacity(records.len());
+    for record in records {
+        let entry = opened.next_if(|e| e.seq == record.seq && record.seq < first_break);
+        out.push(match entry {
+            Some(entry) => seal(new_key, store_id, entry, out.last()),
+            None => record.clone(),
+        });
+    }
+    out
+}
+
+/// The entry `record` holds, when its tag is the store's and its number its place.
+fn verified(log_key: &LogKey, store_id: &str, record: &LogRecord) -> Option<Sealed> {
+    if record.sealed.len() < TAG_LEN {
+        return None;
+    }
+    let (tag, text) = record.sealed.split_at(TAG_LEN);
+    let tag = hex::decode(tag).ok()?;
+    log_key
+        .mac(store_id, record.seq, text)
+        .verify_slice(&tag)
+        .ok()?;
+    serde_json::from_slice::<Sealed>(text)
+        .ok()
+        .filter(|s| s.entry.seq == record.seq)
+}
+
+/// Where and how a log is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Broken {
+    /// The number of the first entry that is not as it was written.
+    pub seq: u64,
+    /// What is wrong with it.
+    pub problem: Problem,
+}
+
+/// What is wrong with an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    /// Its tag does not match it under the store key: edited, or moved from another place or
+    /// store.
+    Altered,
+    /// It is not there, but later entries are: it was deleted.
+    Missing,
+    /// It opens, but does not follow the entry before it: that one was replaced.
+    ChainBroken,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let seq = self.seq;
+        match self.problem {
+            Problem::Altered => write!(
+                f,
+                "entry {seq} was altered (its tag does not match it under the store key)"
+            ),
+            Problem::Missing => write!(f, "entry {seq} is missing (deleted; later entries remain)"),
+            Problem::ChainBroken => write!(
+                f,
+                "entry {seq} does not follow entry {} (that entry was replaced)",
+                seq.saturating_sub(1)
+            ),
+        }
+    }
+}
+
+/// A log as read: the entries that open, in order, and the first break, if any.
+#[derive(Debug, Default)]
+pub struct LogReading {
+    pub entries: Vec<LogEntry>,
+    pub broken: Option<Broken>,
+}
+
+/// Opens and checks `records` (every entry of a log, oldest first, as the store keeps them).
+/// Entries after a break are still shown when they open; only the first break is reported.
+pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
+    let log_key = LogKey::of(key);
+    let mut reading = LogReading::default();
+    let note = |broken: Broken, reading: &mut LogReading| {
+        if reading.broken.is_none() {
+            reading.broken = Some(broken);
+        }
+    };
+    let mut previous: Option<&LogRecord> = None;
+    let mut expected = 1;
+    for record in records {
+        if record.seq != expected {
+            note(
+                Broken {
+                    seq: expected.min(record.seq),
+                    problem: Problem::Missing,
+                },
+                &mut reading,
+            );
+        }
+        match verified(&log_key, store_id, record) {
+            None => note(
+                Broken {
+                    seq: record.seq,
+                    problem: Problem::Altered,
+                },
+                &mut reading,
+            ),
+            Some(sealed) => {
+                // After a gap the link cannot be checked: the gap is the break reported.
+                if record.seq == expected && sealed.prev != link(previous) {
+                    note(
+                        Broken {
+                            seq: record.seq,
+                            problem: Problem::ChainBroken,
+                        },
+                        &mut reading,
+                    );
+                }
+                reading.entries.push(sealed.entry);
+            }
+        }
+        previous = Some(record);
+        expected = record.seq + 1;
+    }
+    reading
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store key, made in a temporary folder as `create` makes one.
+    fn key() -> Key {
+        let dir = tempfile::tempdir().unwrap();
+        crate::crypto::create_key(&dir.path().join("credential.key")).unwrap()
+    }
+
+    fn entry(seq: u64, name: &str) -> LogEntry {
+        LogEntry {
+            seq,
+            at_ms: 1_700_000_000_000 + seq as i64,
+            actor: Actor {
+                uid: 0,
+                user: "root".into(),
+                sudo_user: Some("alice".into()),
+                host: "node1".into(),
+            },
+            command: "create".into(),
+            name: Some(name.into()),
+            version: Some(seq),
+            outcome: "ok".into(),
+            detail: None,
+        }
+    }
+
+    fn log(key: &Key, n: u64) -> Vec<LogRecord> {
+        let mut records: Vec<LogRecord> = Vec::new();
+        for seq in 1..=n {
+            let record = seal(
+                key,
+                "store",
+                &entry(seq, "cio_aws_access_key"),
+                records.last(),
+            );
+            records.push(record);
+        }
+        records
+    }
+
+    #[test]
+    fn a_whole_log_opens_without_a_break() {
+        let key = key();
+        let reading = open(&key, "store", &log(&key, 5));
+        assert_eq!(reading.broken, None);
+        assert_eq!(reading.entries.len(), 5);
+        assert_eq!(reading.entries[4], entry(5, "cio_aws_access_key"));
+        assert!(open(&key, "store", &[]).broken.is_none());
+    }
+
+    #[test]
+    fn an_edited_entry_is_altered() {
+        let key = key();
+        let mut records = log(&key, 5);
+        let last = records[2].sealed.len() - 1;
+        records[2].sealed[last] ^= 1;
+        let reading = open(&key, "store", &records);
+        assert_eq!(
+            reading.broken,
+            Some(Broken {
+                seq: 3,
+                problem: Problem::Altered
+            })
+        );
+        assert_eq!(reading.entries.len(), 4, "the others still show");
+        // Another store's log does not open here.
+        assert_eq!(
+            open(&key, "other store", &log(&key, 2))
+                .broken
+                .unwrap()
+                .problem,
+            Problem::Altered
+        );
+    }
+
+    #[test]
+    fn a_deleted_entry_is_missing() {
+        let key = key();
+        let mut records = log(&key, 5);
+        records.remove(1);
+        let broken = open(&key, "store", &records).broken.unwrap();
+        assert_eq!(
+            broken.to_string(),
+            "entry 2 is missing (deleted; later entries remain)"
+        );
+        let mut first_gone = log(&key, 3);
+        first_gone.remove(0);
+        assert_eq!(open(&key, "store", &first_gone).broken.unwrap().seq, 1);
+    }
+
+    #[test]
+    fn a_replaced_entry_breaks_the_chain() {
+        let key = key();
+        let mut records = log(&key, 5);
+        // Entry 3 rewritten by someone holding the key, well formed and in place: entry 4
+        // no longer follows it.
+        records[2] = seal(
+            &key,
+            "store",
+            &entry(3, "cio_aws_secret_key"),
+            Some(&records[1]),
+        );
+        let broken = open(&key, "store", &records).broken.unwrap();
+        assert_eq!(
+            broken.to_string(),
+            "entry 4 does not follow entry 3 (that entry was replaced)"
+        );
+        // A sealed entry moved to another place does not open there.
+        let mut moved = log(&key, 5);
+        moved[3].sealed = moved[2].sealed.clone();
+        assert_eq!(
+            open(&key, "store", &moved).broken.unwrap(),
+            Broken {
+                seq: 4,
+                problem: Problem::Altered
+            }
+        );
+    }
+
+    #[test]
+    fn no_value_can_be_in_an_entry() {
+        // The entry type has no field for a value: only names, numbers and our own words.
+        let json = serde_json::to_value(entry(1, "cio_aws_access_key")).unwrap();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        let fields = "actor at_ms command name outcome seq version";
+        assert_eq!(keys.join(" "), fields);
+    }
+}

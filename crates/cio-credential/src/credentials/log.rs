@@ -1,0 +1,160 @@
+//! The change log of a [`CredentialStore`]: the entry each change writes with it, and the
+//! log as read back and checked (see [`crate::audit`] for the entry format and the chain).
+
+use std::sync::OnceLock;
+
+use super::CredentialStore;
+use crate::audit::{self, Actor, Broken, LogEntry, LogReading, Problem};
+use crate::crypto::{Binding, Key};
+use crate::error::Result;
+use crate::secret::SecretValue;
+use crate::store::{LogRecord, Store, StoreError, now_ms};
+
+/// The note that says a log was found broken, so that every node's next commands say so.
+const DAMAGE_NOTE: &str = "log/damage";
+
+/// What one change is, for its log entry.
+pub(crate) struct LogChange<'a> {
+    /// `create`, `update`, `remove`, `restore`, `purge`, `migrate`.
+    pub command: &'a str,
+    pub name: Option<&'a str>,
+    pub version: Option<u64>,
+    pub detail: Option<String>,
+}
+
+/// The user and host of this process, looked up once.
+fn actor() -> Actor {
+    static ACTOR: OnceLock<Actor> = OnceLock::new();
+    ACTOR.get_or_init(Actor::current).clone()
+}
+
+/// The next entry of `store`'s log for `change`, sealed after the log's newest entry, and
+/// whether that newest entry is itself damaged (it does not open).
+pub(crate) fn next_entry(
+    store: &dyn Store,
+    key: &Key,
+    store_id: &str,
+    change: &LogChange<'_>,
+) -> Result<(LogRecord, Option<Broken>)> {
+    let tail = store.log_tail()?;
+    let damaged = tail
+        .as_ref()
+        .filter(|t| {
+            audit::open(key, store_id, std::slice::from_ref(*t))
+                .entries
+                .is_empty()
+        })
+        .map(|t| Broken {
+            seq: t.seq,
+            problem: Problem::Altered,
+        });
+    let entry = entry_for(tail.as_ref().map_or(0, |t| t.seq) + 1, change);
+    Ok((audit::seal(key, store_id, &entry, tail.as_ref()), damaged))
+}
+
+/// The entry number `seq` of a log, for `change`, made now by this process's user.
+pub(crate) fn entry_for(seq: u64, change: &LogChange<'_>) -> LogEntry {
+    LogEntry {
+        seq,
+        at_ms: now_ms(),
+        actor: actor(),
+        command: change.command.to_string(),
+        name: change.name.map(str::to_string),
+        version: change.version,
+        outcome: "ok".into(),
+        detail: change.detail.clone(),
+    }
+}
+
+/// Appends an entry for `change` alone to `store`'s log (a change of the whole store, such
+/// as a migration into it), retrying when another writer's entry got in first.
+pub(crate) fn log_change(
+    store: &dyn Store,
+    key: &Key,
+    store_id: &str,
+    change: &LogChange<'_>,
+) -> Result<()> {
+    for _ in 0..super::MAX_RETRIES {
+        let (entry, _) = next_entry(store, key, store_id, change)?;
+        match store.append_log(&entry) {
+            Err(StoreError::Conflict { .. }) => continue,
+            other => return Ok(other?),
+        }
+    }
+    Err(StoreError::Conflict {
+        name: "the change log".into(),
+    }
+    .into())
+}
+
+impl CredentialStore {
+    /// The change log, opened and checked: its entries, and the first broken one. A broken
+    /// log is also noted in the store, so that the next changes on every node say so.
+    pub fn change_log(&self) -> Result<LogReading> {
+        let Some(identity) = self.store.identity(false)? else {
+            return Ok(LogReading::default());
+        };
+        let records = self.store.log()?;
+        if records.is_empty() {
+            return Ok(LogReading::default());
+        }
+        let key = self.opening_key(&identity)?;
+        let reading = audit::open(key, &identity.store_id, &records);
+        if let Some(broken) = &reading.broken
+            && self.damage_note(key, &identity.store_id)?.as_ref() != Some(broken)
+        {
+            let text = serde_json::to_string(broken)
+                .expect("a break is a number and a word: it always serializes");
+            let sealed = key.seal(&note_binding(&identity.store_id), &SecretValue::new(text));
+            self.store.put_note(DAMAGE_NOTE, &sealed)?;
+        }
+        Ok(reading)
+    }
+
+    /// Whether this command found the change log damaged: its newest entry did not open when
+    /// a change was logged, or an earlier check of the log found it broken. Say it once.
+    pub fn log_damage(&self) -> Option<Broken> {
+        self.log_damage.get().cloned()
+    }
+
+    /// Remembers a break this command found (the first one).
+    pub(super) fn note_damage(&self, broken: Option<Broken>) {
+        if let Some(broken) = broken {
+            let _ = self.log_damage.set(broken);
+        }
+    }
+
+    /// Reads the store's note of a broken log, once per command, into [`Self::log_damage`].
+    pub(super) fn check_damage_note(&self, key: &Key, store_id: &str) -> Result<()> {
+        if self.log_damage.get().is_none() {
+            let note = self.damage_note(key, store_id)?;
+            self.note_damage(note);
+        }
+        Ok(())
+    }
+
+    fn damage_note(&self, key: &Key, store_id: &str) -> Result<Option<Broken>> {
+        damage_in(key, store_id, &self.store.notes()?)
+    }
+}
+
+/// The break recorded among `notes`, if any.
+pub(super) fn damage_in(
+    key: &Key,
+    store_id: &str,
+    notes: &[(String, Vec<u8>)],
+) -> Result<Option<Broken>> {
+    let Some((_, sealed)) = notes.iter().find(|(k, _)| k == DAMAGE_NOTE) else {
+        return Ok(None);
+    };
+    let text = key.open(&note_binding(store_id), sealed)?;
+    Ok(serde_json::from_str::<Broken>(text.expose()).ok())
+}
+
+fn note_binding(store_id: &str) -> Binding<'_> {
+    Binding {
+        store_id,
+        name: DAMAGE_NOTE,
+        version: 0,
+    }
+}

@@ -1,0 +1,191 @@
+//! The change log and the notes of the embedded store (format 3): tables `log` (entries by
+//! number) and `notes` (sealed records by key). A format-2 store has neither: reads find
+//! nothing, and its first write adds them ([`SqliteStore::upgrade`]).
+
+use rusqlite::{Connection, params};
+
+use super::{SCHEMA_VERSION, SqliteStore};
+use crate::store::{LogRecord, StoreError};
+
+/// What format 3 added to format 2.
+pub(super) const SCHEMA_LOG: &str = "
+CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS notes (k TEXT PRIMARY KEY, sealed BLOB NOT NULL) WITHOUT ROWID;
+";
+
+impl SqliteStore {
+    /// Whether the store has the change log and notes (format 3).
+    fn has_log(&self, conn: &Connection) -> Result<bool, StoreError> {
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map(|v| v >= SCHEMA_VERSION)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Inside a write: makes a format-2 store format 3.
+    pub(super) fn upgrade(&self, conn: &Connection) -> Result<(), StoreError> {
+        if !self.has_log(conn)? {
+            conn.execute_batch(SCHEMA_LOG).map_err(|e| self.err(e))?;
+            conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Inside a write: adds `entry` if it is the log's next entry.
+    pub(super) fn add_log_entry(
+        &self,
+        conn: &Connection,
+        entry: &LogRecord,
+    ) -> Result<(), StoreError> {
+        let newest: Option<i64> = conn
+            .query_row("SELECT max(seq) FROM log", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let newest = newest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+        if newest + 1 != entry.seq {
+            return Err(StoreError::Conflict {
+                name: "the change log".into(),
+            });
+        }
+        conn.execute(
+            "INSERT INTO log (seq, sealed) VALUES (?1, ?2)",
+            params![i64::try_from(entry.seq).unwrap_or(i64::MAX), entry.sealed],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Inside a write: replaces the whole log with `log`, if its newest entry is still
+    /// `tail` (0: empty).
+    pub(super) fn replace_log(
+        &self,
+        conn: &Connection,
+        log: &[LogRecord],
+        tail: u64,
+    ) -> Result<(), StoreError> {
+        let newest: Option<i64> = conn
+            .query_row("SELECT max(seq) FROM log", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if newest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0) != tail {
+            return Err(StoreError::Conflict {
+                name: "the change log".into(),
+            });
+        }
+        conn.execute("DELETE FROM log", [])
+            .map_err(|e| self.err(e))?;
+        for entry in log {
+            conn.execute(
+                "INSERT INTO log (seq, sealed) VALUES (?1, ?2)",
+                params![i64::try_from(entry.seq).unwrap_or(i64::MAX), entry.sealed],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// The log entries `sql` selects (none in a format-2 store).
+    pub(super) fn query_log(&self, sql: &str) -> Result<Vec<LogRecord>, StoreError> {
+        let rows = self.reading(|conn| {
+            if !self.has_log(conn)? {
+                return Ok(Vec::new());
+            }
+            let mut stmt = conn.prepare(sql).map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |row| {
+                    // Bytes stored as text (an entry edited by hand) read as the bytes they
+                    // are: the entry then fails its tag, and the log names it altered.
+                    let sealed = row.get_ref(1)?;
+                    let sealed = sealed
+                        .as_bytes()
+                        .map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                1,
+                                sealed.data_type(),
+                                Box::new(e),
+                            )
+                        })?
+                        .to_vec();
+                    Ok(LogRecord {
+                        seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                        sealed,
+                    })
+                })
+                .map_err(|e| self.err(e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        })?;
+        Ok(rows.unwrap_or_default())
+    }
+
+    pub(super) fn append_log_entry(&self, log: &LogRecord) -> Result<(), StoreError> {
+        self.writing(true, false, |conn| {
+            self.upgrade(conn)?;
+            self.add_log_entry(conn, log)
+        })?;
+        Ok(())
+    }
+
+    pub(super) fn query_notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let notes = self.reading(|conn| {
+            if !self.has_log(conn)? {
+                return Ok(Vec::new());
+            }
+            let mut stmt = conn
+                .prepare("SELECT k, sealed FROM notes ORDER BY k")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(|e| self.err(e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        })?;
+        Ok(notes.unwrap_or_default())
+    }
+
+    pub(super) fn write_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.writing(false, false, |conn| {
+            self.upgrade(conn)?;
+            conn.execute(
+                "INSERT OR REPLACE INTO notes (k, sealed) VALUES (?1, ?2)",
+                params![key, sealed],
+            )
+            .map_err(|e| self.err(e))?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{APPLICATION_ID, SCHEMA, SCHEMA_VERSION_BEFORE_LOG};
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn a_format_2_store_reads_without_a_log_and_its_first_write_adds_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO meta (k, v) VALUES ('store_id', 'old'); \
+             PRAGMA application_id = {APPLICATION_ID}; \
+             PRAGMA user_version = {SCHEMA_VERSION_BEFORE_LOG};"
+        ))
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::new(path.clone());
+        assert_eq!(store.log().unwrap(), []);
+        assert_eq!(store.log_tail().unwrap(), None);
+        assert!(store.notes().unwrap().is_empty());
+        let entry = LogRecord {
+            seq: 1,
+            sealed: vec![9; 40],
+        };
+        store.append_log(&entry).unwrap();
+        assert_eq!(SqliteStore::new(path.clone()).log().unwrap(), [entry]);
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+}

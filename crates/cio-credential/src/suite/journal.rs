@@ -1,0 +1,181 @@
+//! The change log and the recorded health, on every backend.
+
+use super::{Backend, Case};
+use crate::audit::{LogReading, Problem};
+use crate::catalog::{CredentialName, Provider, Role, SetId};
+use crate::credentials::CredentialStore;
+use crate::secret::SecretValue;
+use crate::sets::SetValues;
+use crate::store::LogRecord;
+use crate::validate::{Options, Status, Step, validate_set};
+
+pub(super) const CASES: &[Case] = &[
+    ("log: every change, no read", every_change_is_logged),
+    ("log: migrate", a_migration_is_logged_in_its_target),
+    ("log: damage is found and said", damage_is_found_and_said),
+    ("health: recorded per set", health_is_recorded_per_set),
+];
+
+fn name(s: &str) -> CredentialName {
+    s.parse().unwrap()
+}
+
+fn v(s: &str) -> SecretValue {
+    SecretValue::new(s.to_string())
+}
+
+fn seqs(reading: &LogReading) -> Vec<u64> {
+    reading.entries.iter().map(|e| e.seq).collect()
+}
+
+fn credentials(b: &dyn Backend, place: &str) -> CredentialStore {
+    CredentialStore::new(b.open(place), b.dir().join("credential.key"))
+}
+
+fn every_change_is_logged(b: &dyn Backend) {
+    let c = credentials(b, "s");
+    let n = name("cio_aws_access_key");
+    c.put(n, &v("AKIAYHD623GGZX7VDFMJ")).unwrap();
+    c.put(n, &v("AKIAYHD623GGZX7VDFMK")).unwrap();
+    // Refused and read-only commands write nothing.
+    assert!(c.put(n, &v("not a key")).is_err());
+    c.get(n).unwrap();
+    c.list().unwrap();
+    c.history(n).unwrap();
+    c.remove(n).unwrap();
+    c.restore(n, Some(1)).unwrap();
+    c.purge(n, false).unwrap();
+    let reading = c.change_log().unwrap();
+    assert_eq!(reading.broken, None);
+    let summary: Vec<String> = reading
+        .entries
+        .iter()
+        .map(|e| {
+            let name = e.name.as_deref().unwrap_or("-");
+            let version = e.version.map_or("-".into(), |v| v.to_string());
+            format!("{} {} {name} {version} {}", e.seq, e.command, e.outcome)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "1 create cio_aws_access_key 1 ok",
+            "2 update cio_aws_access_key 2 ok",
+            "3 remove cio_aws_access_key 3 ok",
+            "4 restore cio_aws_access_key 4 ok",
+            "5 purge cio_aws_access_key 4 ok",
+        ]
+    );
+    let first = &reading.entries[0];
+    assert_eq!(first.actor.uid, rustix::process::geteuid().as_raw());
+    assert!(!first.actor.host.is_empty());
+    assert_eq!(
+        reading.entries[3].detail.as_deref(),
+        Some("value of version 1")
+    );
+    assert_eq!(c.log_damage(), None);
+}
+
+fn a_migration_is_logged_in_its_target(b: &dyn Backend) {
+    let source = credentials(b, "source");
+    source
+        .put(name("cio_minio_access_key"), &v("minio"))
+        .unwrap();
+    source
+        .put(name("cio_minio_access_key"), &v("minio2"))
+        .unwrap();
+    let target = b.open("target");
+    let report = source.migrate_to(target.as_ref()).unwrap();
+    assert_eq!(report.copied(), 2);
+    let target = credentials(b, "target");
+    let reading = target.change_log().unwrap();
+    assert_eq!(reading.broken, None);
+    assert_eq!(reading.entries.len(), 1);
+    let entry = &reading.entries[0];
+    assert_eq!(
+        (entry.command.as_str(), entry.name.as_deref()),
+        ("migrate", None)
+    );
+    let detail = entry.detail.as_deref().unwrap();
+    assert!(detail.starts_with("2 versions copied from "), "{detail}");
+    // A second migration with nothing to copy changes nothing, and logs nothing.
+    source.migrate_to(b.open("target").as_ref()).unwrap();
+    assert_eq!(target.change_log().unwrap().entries.len(), 1);
+}
+
+fn damage_is_found_and_said(b: &dyn Backend) {
+    let c = credentials(b, "s");
+    let n = name("cio_minio_secret_key");
+    c.put(n, &v("minio-secret-1")).unwrap();
+    c.put(n, &v("minio-secret-2")).unwrap();
+    // An entry the store key did not seal, in the place of entry 3.
+    let store = b.open("s");
+    store
+        .append_log(&LogRecord {
+            seq: 3,
+            sealed: vec![0; 64],
+        })
+        .unwrap();
+    // The next change still works, and says the log's newest entry is damaged.
+    let next = credentials(b, "s");
+    next.put(n, &v("minio-secret-3")).unwrap();
+    let damage = next.log_damage().unwrap();
+    assert_eq!((damage.seq, damage.problem), (3, Problem::Altered));
+    // Checking the log names the first broken entry and notes it in the store...
+    let reading = credentials(b, "s").change_log().unwrap();
+    assert_eq!(reading.broken, Some(damage.clone()));
+    assert_eq!(seqs(&reading), [1, 2, 4]);
+    // ... so that every later change, on any node, says so once more.
+    let later = credentials(b, "s");
+    later.put(n, &v("minio-secret-4")).unwrap();
+    assert_eq!(later.log_damage(), Some(damage));
+}
+
+fn health_is_recorded_per_set(b: &dyn Backend) {
+    let c = credentials(b, "s");
+    let aws = SetId {
+        provider: Provider::Aws,
+        role: Role::Primary,
+    };
+    let minio_alt = SetId {
+        provider: Provider::Minio,
+        role: Role::Alternate,
+    };
+    c.put(name("cio_aws_access_key"), &v("AKIAYHD623GGZX7VDFMJ"))
+        .unwrap();
+    assert!(c.checks().unwrap().is_empty(), "never checked");
+    let offline = Options {
+        offline: true,
+        ..Options::default()
+    };
+    let incomplete = validate_set(&SetValues::empty(aws), &offline);
+    let mut whole = SetValues::empty(minio_alt);
+    whole.backup_repo = Some(v("s3:https://minio.example:9000/bucket"));
+    whole.access_key = Some(v("minio"));
+    whole.secret_key = Some(v("minio-secret"));
+    whole.backup_password = Some(v("correct horse battery staple"));
+    let passed = validate_set(&whole, &offline);
+    c.record_checks(&[incomplete, passed.clone()], 1_800_000_000_000)
+        .unwrap();
+    let checks = credentials(b, "s").checks().unwrap();
+    assert_eq!(checks.len(), 2);
+    let aws_check = checks.iter().find(|h| h.set == aws).unwrap();
+    assert_eq!(aws_check.result.status, Status::Fail);
+    assert_eq!(aws_check.result.step, Some(Step::Completeness));
+    assert_eq!(aws_check.result.code.as_deref(), Some("incomplete"));
+    assert_eq!(aws_check.result.checked_at_ms, 1_800_000_000_000);
+    let minio_check = checks.iter().find(|h| h.set == minio_alt).unwrap();
+    assert_eq!(
+        (
+            minio_check.result.status,
+            minio_check.result.code.as_deref()
+        ),
+        (Status::Ok, None)
+    );
+    // A later check replaces the record; checks are not changes: nothing is logged.
+    c.record_checks(&[passed], 1_800_000_060_000).unwrap();
+    let checks = c.checks().unwrap();
+    let minio_check = checks.iter().find(|h| h.set == minio_alt).unwrap();
+    assert_eq!(minio_check.result.checked_at_ms, 1_800_000_060_000);
+    assert_eq!(c.change_log().unwrap().entries.len(), 1);
+}

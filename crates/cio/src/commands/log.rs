@@ -1,0 +1,199 @@
+//! `cio credential log [NAME] [--since DURATION] [--verify]`: who changed which credential,
+//! when, on which node; and whether the log is whole.
+
+use std::time::Duration;
+
+use clap::Args;
+use serde::Serialize;
+
+use cio_credential::{LogEntry, LogReading, now_ms};
+
+use crate::context::{Context, parse_name};
+use crate::error::CommandError;
+use crate::output::time;
+
+#[derive(Args)]
+pub struct LogArgs {
+    /// Only the changes of this credential
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    pub name: Option<String>,
+    /// Only the changes of the last DURATION, e.g. 90m, 12h, 7d, 2w
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+    /// Check that no entry was edited, deleted or replaced; exit 1 naming the first that was
+    #[arg(long)]
+    pub verify: bool,
+}
+
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Every change (create, update, remove, restore, purge, migrate) is logged in the store with
+it, so a cluster store shares one log. Entries are numbered, chained and authenticated
+under the store key. Read-only commands are not logged.
+
+Examples:
+  cio credential log                               every change
+  cio credential log cio_aws_secret_key --since 7d that credential's changes of the last week
+  cio credential log --verify                      is the log whole? (exit 1 names the break)";
+
+/// A duration as humantime reads it (`90m`, `12h`, `7d`, `2w`, `1h 30m`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|_| "not a duration such as 12h or 7d".to_string())
+}
+
+pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
+    let action = if args.verify {
+        "Verify change log"
+    } else {
+        "Show change log"
+    };
+    let name = args
+        .name
+        .as_deref()
+        .map(|n| parse_name(action, n))
+        .transpose()?;
+    let reading = ctx
+        .open(action)?
+        .change_log()
+        .map_err(|e| CommandError::library(action, e))?;
+    let since_ms = args
+        .since
+        .map(|d| now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+    let shown: Vec<&LogEntry> = reading
+        .entries
+        .iter()
+        .filter(|e| name.is_none_or(|n| e.name.as_deref() == Some(&n.to_string())))
+        .filter(|e| since_ms.is_none_or(|since| e.at_ms >= since))
+        .collect();
+    let broken = reading.broken.as_ref().map(ToString::to_string);
+    if ctx.out.json {
+        ctx.out.json_of(&LogJson {
+            entries: shown.iter().map(|e| EntryJson::of(e)).collect(),
+            verified: reading.broken.is_none(),
+            broken: reading.broken.as_ref().map(|b| BrokenJson {
+                seq: b.seq,
+                problem: b.problem,
+                message: b.to_string(),
+            }),
+        })?;
+    } else if args.verify {
+        if reading.broken.is_none() {
+            ctx.out.succeed(
+                "Verify",
+                format!(
+                    "change log whole: {} entries, chained and authenticated under the store key",
+                    reading.entries.len()
+                ),
+            )?;
+        }
+    } else {
+        render(ctx, &shown, &reading)?;
+    }
+    match broken {
+        Some(message) if args.verify => Err(CommandError::LogBroken { message }),
+        Some(message) => {
+            ctx.out.warn(format!(
+                "the change log is damaged: {message}; run 'cio credential log --verify'"
+            ));
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+fn user(e: &LogEntry) -> String {
+    match &e.actor.sudo_user {
+        Some(sudo) => format!("{} (uid {}, sudo {sudo})", e.actor.user, e.actor.uid),
+        None => format!("{} (uid {})", e.actor.user, e.actor.uid),
+    }
+}
+
+fn render(
+    ctx: &mut Context,
+    shown: &[&LogEntry],
+    reading: &LogReading,
+) -> Result<(), CommandError> {
+    if reading.entries.is_empty() {
+        ctx.out.line("No changes logged yet.")?;
+        return Ok(());
+    }
+    let mut rows = vec![
+        [
+            "#",
+            "TIME",
+            "USER",
+            "HOST",
+            "COMMAND",
+            "CREDENTIAL",
+            "VERSION",
+            "OUTCOME",
+        ]
+        .map(str::to_string)
+        .to_vec(),
+    ];
+    for e in shown {
+        let mut outcome = e.outcome.clone();
+        if let Some(detail) = &e.detail {
+            outcome = format!("{outcome} ({detail})");
+        }
+        rows.push(vec![
+            e.seq.to_string(),
+            time(e.at_ms),
+            user(e),
+            e.actor.host.clone(),
+            e.command.clone(),
+            e.name.clone().unwrap_or_else(|| "-".into()),
+            e.version.map_or("-".into(), |v| v.to_string()),
+            outcome,
+        ]);
+    }
+    Ok(ctx.out.table(&rows)?)
+}
+
+/// `log --json` (docs/JSON.md).
+#[derive(Serialize)]
+struct LogJson<'a> {
+    entries: Vec<EntryJson<'a>>,
+    verified: bool,
+    broken: Option<BrokenJson>,
+}
+
+#[derive(Serialize)]
+struct BrokenJson {
+    seq: u64,
+    problem: cio_credential::Problem,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct EntryJson<'a> {
+    seq: u64,
+    time: String,
+    uid: u32,
+    user: &'a str,
+    sudo_user: Option<&'a str>,
+    host: &'a str,
+    command: &'a str,
+    name: Option<&'a str>,
+    version: Option<u64>,
+    outcome: &'a str,
+    detail: Option<&'a str>,
+}
+
+impl EntryJson<'_> {
+    fn of(e: &LogEntry) -> EntryJson<'_> {
+        EntryJson {
+            seq: e.seq,
+            time: time(e.at_ms),
+            uid: e.actor.uid,
+            user: &e.actor.user,
+            sudo_user: e.actor.sudo_user.as_deref(),
+            host: &e.actor.host,
+            command: &e.command,
+            name: e.name.as_deref(),
+            version: e.version,
+            outcome: &e.outcome,
+            detail: e.detail.as_deref(),
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The change log (`cio credential log`) and the recorded health (`validate --record`, the
+//! CHECKED column of `list`), through the CLI, on the embedded store and on a real etcd that
+//! two nodes share. Tampering is done as an intruder would: sqlite3 and etcdctl on the store.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use assert_cmd::assert::Assert;
+use testkit::etcd::EtcdCluster;
+
+use crate::util::*;
+
+/// A node: a test environment whose store is `store` (`None`: its own embedded store).
+struct Node {
+    env: TestEnv,
+    store: Option<String>,
+}
+
+impl Node {
+    fn new(store: Option<&str>) -> Node {
+        Node {
+            env: TestEnv::new(),
+            store: store.map(str::to_string),
+        }
+    }
+
+    fn cio_in(&self, args: &[&str], input: &str) -> Assert {
+        let mut cmd = self.env.cmd();
+        if let Some(store) = &self.store {
+            cmd.env("CIO_STORE", store);
+        }
+        cmd.args(args).write_stdin(input).assert()
+    }
+
+    fn cio(&self, args: &[&str]) -> Assert {
+        self.cio_in(args, "")
+    }
+
+    fn create(&self, name: &str, value: &str) -> Assert {
+        self.cio_in(&["credential", "create", name], value)
+            .success()
+    }
+
+    /// Copies this node's key file to `other`, as the administrator does for a cluster.
+    fn share_key_with(&self, other: &Node) {
+        std::fs::create_dir_all(other.env.key().parent().unwrap()).unwrap();
+        std::fs::copy(self.env.key(), other.env.key()).unwrap();
+        std::fs::set_permissions(other.env.key(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    fn log_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["credential", "log", "--json"];
+        all.extend_from_slice(args);
+        let out = self.cio(&all).success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    }
+}
+
+/// `(command, credential, version)` of every entry of `log --json`.
+fn summary(log: &serde_json::Value) -> Vec<String> {
+    log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {} {}", e["command"], e["name"], e["version"]).replace('"', ""))
+        .collect()
+}
+
+/// Changes on the store, and what the log and list say of them.
+fn changes_are_logged_reads_are_not(a: &Node, b: &Node) {
+    a.create("cio_aws_access_key", REF_ACCESS);
+    a.share_key_with(b);
+    b.create("cio_aws_access_key", "AKIAYHD623GGZX7VDFMK");
+    // Read-only commands and refused changes log nothing.
+    for args in [
+        &["credential", "list"][..],
+        &["credential", "show", "cio_aws_access_key"],
+        &["credential", "history", "cio_aws_access_key"],
+        &["credential", "validate", "--offline"],
+    ] {
+        a.cio(args);
+    }
+    a.cio_in(&["credential", "create", "cio_aws_access_key"], "not a key")
+        .code(1);
+    b.cio(&["credential", "remove", "cio_aws_access_key"])
+        .success();
+    a.cio(&["credential", "restore", "cio_aws_access_key"])
+        .success();
+    a.create("cio_aws_secret_key", REF_SECRET);
+    b.cio(&["credential", "rm", "--purge", "cio_aws_secret_key"])
+        .success();
+
+    let log = b.log_json(&[]);
+    assert_eq!(log["verified"], true);
+    assert_eq!(
+        summary(&log),
+        [
+            "create cio_aws_access_key 1",
+            "update cio_aws_access_key 2",
+            "remove cio_aws_access_key 3",
+            "restore cio_aws_access_key 4",
+            "create cio_aws_secret_key 1",
+            "purge cio_aws_secret_key 1",
+        ]
+    );
+    let first = &log["entries"][0];
+    assert_eq!(first["seq"], 1);
+    assert_eq!(first["outcome"], "ok");
+    assert_eq!(first["uid"], rustix_uid());
+    assert!(first["host"].as_str().is_some_and(|h| !h.is_empty()));
+    assert!(first["user"].as_str().is_some_and(|u| !u.is_empty()));
+    // Never a value, in any form of the log.
+    let text = stdout(&a.cio(&["credential", "log"]).success());
+    for secret in [REF_ACCESS, REF_SECRET, "AKIAYHD623GGZX7VDFMK", "not a key"] {
+        assert!(!text.contains(secret));
+        assert!(!log.to_string().contains(secret));
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("#  TIME "), "{text}");
+    assert!(
+        lines[0].ends_with("COMMAND  CREDENTIAL          VERSION  OUTCOME"),
+        "{text}"
+    );
+    assert!(
+        lines[4].contains(" restore  cio_aws_access_key  4        ok (value of version 2)"),
+        "{text}"
+    );
+
+    // Narrowed by name and by time.
+    assert_eq!(
+        summary(&a.log_json(&["cio_aws_secret_key"])),
+        ["create cio_aws_secret_key 1", "purge cio_aws_secret_key 1"]
+    );
+    assert_eq!(summary(&a.log_json(&["--since", "1h"])).len(), 6);
+    let out = a.cio(&["credential", "log", "--verify"]).success();
+    assert_eq!(
+        stdout(&out),
+        "Succeed: Verify credential: change log whole: 6 entries, chained and authenticated under the store key\n"
+    );
+}
+
+fn rustix_uid() -> u32 {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Health: `validate --record` on one node, `list` on the other.
+fn checks_are_recorded_for_every_node(a: &Node, b: &Node) {
+    a.create(
+        "cio_minio_backup_repo",
+        "s3:https://minio.example:9000/bucket",
+    );
+    a.share_key_with(b);
+    a.create("cio_aws_access_key", REF_ACCESS);
+    let list = stdout(&b.cio(&["credential", "list"]).success());
+    assert!(
+        list.lines()
+            .next()
+            .unwrap()
+            .ends_with("  UPDATED               CHECKED"),
+        "{list}"
+    );
+    assert!(list.lines().nth(1).unwrap().ends_with("  never"), "{list}");
+    a.cio(&["credential", "validate", "--offline", "--record"])
+        .code(1);
+    let list = stdout(&b.cio(&["credential", "list"]).success());
+    let row = |name: &str| {
+        list.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {list}"))
+            .to_string()
+    };
+    let ago = regex_lite::Regex::new(r"  FAIL <1m ago: incomplete$").unwrap();
+    assert!(ago.is_match(&row("cio_aws_access_key")), "{list}");
+    assert!(ago.is_match(&row("cio_minio_backup_repo")), "{list}");
+
+    // A set that passes, recorded: ok; --json carries it per credential and per set.
+    for (name, value) in [
+        ("cio_minio_access_key", "minio"),
+        ("cio_minio_secret_key", "minio-secret"),
+        ("cio_minio_backup_password", "correct horse battery staple"),
+    ] {
+        b.create(name, value);
+    }
+    b.cio(&[
+        "credential",
+        "validate",
+        "--offline",
+        "--record",
+        "--provider",
+        "minio",
+    ])
+    .success();
+    let list = stdout(&a.cio(&["credential", "list"]).success());
+    let minio = list
+        .lines()
+        .find(|l| l.starts_with("cio_minio_access_key"))
+        .unwrap();
+    assert!(
+        regex_lite::Regex::new(r"  ok <1m ago$")
+            .unwrap()
+            .is_match(minio),
+        "{list}"
+    );
+    let out = a.cio(&["credential", "list", "--json"]).success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let set = v["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["provider"] == "aws")
+        .unwrap();
+    assert_eq!(set["checked"]["status"], "fail");
+    assert_eq!(set["checked"]["step"], "completeness");
+    assert_eq!(set["checked"]["code"], "incomplete");
+    let credential = v["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "cio_minio_secret_key")
+        .unwrap();
+    assert_eq!(credential["checked"]["status"], "ok");
+    assert_eq!(credential["checked"]["code"], serde_json::Value::Null);
+    // Recording checks is not a change: the log has the creates only.
+    assert_eq!(a.log_json(&[])["entries"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn embedded_store_logs_changes_and_records_checks() {
+    let a = Node::new(None);
+    // The "other node" of an embedded store is another process on the same store.
+    let b = Node::new(Some(a.env.store().to_str().unwrap()));
+    changes_are_logged_reads_are_not(&a, &b);
+    let a = Node::new(None);
+    let b = Node::new(Some(a.env.store().to_str().unwrap()));
+    checks_are_recorded_for_every_node(&a, &b);
+}
+
+#[test]
+fn cluster_store_shares_one_log_and_the_checks() {
+    let cluster = EtcdCluster::single();
+    let url = cluster.url("/audit");
+    changes_are_logged_reads_are_not(&Node::new(Some(&url)), &Node::new(Some(&url)));
+    let url = cluster.url("/health");
+    checks_are_recorded_for_every_node(&Node::new(Some(&url)), &Node::new(Some(&url)));
+}
+
+/// Three changes, then `tamper`; `log --verify` must name `broken`, and the other commands
+/// keep working and say so once.
+fn tampered(node: &Node, tamper: impl FnOnce(), broken: &str) {
+    node.create("cio_aws_access_key", REF_ACCESS);
+    node.create("cio_aws_secret_key", REF_SECRET);
+    node.create("cio_aws_backup_repo", REF_REPO);
+    tamper();
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Verify change log: {broken}\n\
+             Hint: the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix) to see what was altered; cio keeps working and logging after the break\n"
+        )
+    );
+    let out = node
+        .cio(&["credential", "log", "--verify", "--json"])
+        .code(1);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["broken"]["message"], broken);
+    // The log still shows what opens, with one warning.
+    let out = node.cio(&["credential", "log"]).success();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Warning: the change log is damaged: {broken}; run 'cio credential log --verify'\n"
+        )
+    );
+    // Changes keep working, are logged, and say once that the log is damaged.
+    let out = node.create("cio_aws_backup_password", "a long enough password");
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Warning: the change log is damaged: {broken}; this change was made and logged all the same; run 'cio credential log --verify'\n"
+        )
+    );
+    let out = node.cio(&["credential", "list"]).success();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Warning: the change log is damaged: {broken}; run 'cio credential log --verify'\n"
+        )
+    );
+    let log = node.log_json(&[]);
+    assert_eq!(
+        log["entries"].as_array().unwrap().last().unwrap()["name"],
+        "cio_aws_backup_password"
+    );
+}
+
+#[test]
+fn a_tampered_embedded_log_is_named() {
+    let sql = |node: &Node, statement: &str| {
+        let status = Command::new("sqlite3")
+            .arg(node.env.store())
+            .arg(statement)
+            .status()
+            .expect("sqlite3 must be installed (Debian package sqlite3)");
+        assert!(status.success());
+    };
+    let deleted = Node::new(None);
+    tampered(
+        &deleted,
+        || sql(&deleted, "DELETE FROM log WHERE seq = 2"),
+        "entry 2 is missing (deleted; later entries remain)",
+    );
+    let edited = Node::new(None);
+    tampered(
+        &edited,
+        || {
+            sql(
+                &edited,
+                "UPDATE log SET sealed = randomblob(length(sealed)) WHERE seq = 1",
+            )
+        },
+        "entry 1 was altered (its tag does not match it under the store key)",
+    );
+    // Entry 2 replaced by entry 3 (a valid entry, in another place): it does not open there.
+    let moved = Node::new(None);
+    tampered(
+        &moved,
+        || {
+            sql(
+                &moved,
+                "UPDATE log SET sealed = (SELECT sealed FROM log WHERE seq = 3) WHERE seq = 2",
+            )
+        },
+        "entry 2 was altered (its tag does not match it under the store key)",
+    );
+}
+
+#[test]
+fn a_tampered_cluster_log_is_named() {
+    let cluster = EtcdCluster::single();
+    let node = Node::new(Some(&cluster.url("/tamper")));
+    tampered(
+        &node,
+        || {
+            let out = cluster.etcdctl(&["del", &format!("/tamper/log/{:020}", 2)]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+        },
+        "entry 2 is missing (deleted; later entries remain)",
+    );
+}
+
+#[test]
+fn a_malformed_since_is_a_usage_error() {
+    let node = Node::new(None);
+    node.create("cio_aws_access_key", REF_ACCESS);
+    let before = node.env.snapshot_files();
+    let out = node
+        .cio(&["credential", "log", "--since", "yesterday-ish"])
+        .code(2);
+    assert_eq!(stdout(&out), "");
+    let first = stderr(&out);
+    assert_eq!(
+        first.lines().next().unwrap(),
+        "Fail: usage: invalid value for one of the arguments: --since <DURATION>"
+    );
+    assert!(!first.contains("yesterday-ish"));
+    assert_eq!(node.env.snapshot_files(), before, "nothing changed");
+}

@@ -1,0 +1,143 @@
+//! `cio completion` and `cio generate-man`: generated from the clap definition, and working in
+//! the real shells (bash's completion function called as bash calls it on Tab).
+
+use crate::util::*;
+
+/// What bash offers on Tab for the command line `words` (the last word is being completed):
+/// the generated script is sourced and its function called with COMP_WORDS / COMP_CWORD, as
+/// bash's programmable completion does.
+fn bash_complete(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cword = words.len() - 1;
+    let prev = if cword > 0 { words[cword - 1] } else { "" };
+    let program = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\n_cio cio '{}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script.display(),
+        quoted.join(" "),
+        words[cword],
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &program])
+        .output()
+        .expect("bash is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bash_completes_commands_and_credential_names() {
+    let env = TestEnv::new();
+    let out = env.cio(&["completion", "bash"]).success();
+    let script = env.dir.path().join("cio.bash");
+    std::fs::write(&script, stdout(&out)).unwrap();
+
+    assert_eq!(bash_complete(&script, &["cio", "cred"]), ["credential"]);
+    assert_eq!(
+        bash_complete(&script, &["cio", "credential", "cr"]),
+        ["create"]
+    );
+    // After `create `: the 24 names (and the flags).
+    let after_create = bash_complete(&script, &["cio", "credential", "create", ""]);
+    for name in ["cio_aws_access_key", "cio_minio_alt_backup_password"] {
+        assert!(after_create.iter().any(|w| w == name), "{after_create:?}");
+    }
+    assert_eq!(
+        after_create
+            .iter()
+            .filter(|w| w.starts_with("cio_"))
+            .count(),
+        24
+    );
+    // The alias completes the same.
+    assert_eq!(
+        bash_complete(&script, &["cio", "credential", "add", "cio_minio_se"]),
+        ["cio_minio_secret_key"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["cio", "credential", "rm", "cio_aws_alt_b"]),
+        ["cio_aws_alt_backup_repo", "cio_aws_alt_backup_password"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["cio", "credential", "validate", "--prov"]),
+        ["--provider"]
+    );
+}
+
+#[test]
+fn zsh_and_fish_scripts_are_valid() {
+    let env = TestEnv::new();
+    for (shell, check) in [("zsh", &["-n"][..]), ("fish", &["--no-execute"][..])] {
+        let out = env.cio(&["completion", shell]).success();
+        let script = env.dir.path().join(format!("cio.{shell}"));
+        std::fs::write(&script, stdout(&out)).unwrap();
+        let status = std::process::Command::new(shell)
+            .args(check)
+            .arg(&script)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("{shell} must be installed (scripts/install-test-deps): {e}")
+            });
+        assert!(status.success(), "{shell} refuses the script");
+        assert!(stdout(&out).contains("cio_aws_access_key") || shell == "fish");
+    }
+}
+
+#[test]
+fn unknown_shell_is_a_usage_error_listing_the_shells() {
+    let env = TestEnv::new();
+    let out = env.cio(&["completion", "tcsh"]).code(2);
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out).lines().next().unwrap(),
+        "Fail: usage: one of the values isn't valid for an argument: <SHELL> (one of: bash, zsh, fish)"
+    );
+}
+
+#[test]
+fn man_pages_for_every_command() {
+    let env = TestEnv::new();
+    let dir = env.dir.path().join("man");
+    std::fs::create_dir(&dir).unwrap();
+    env.cio(&["generate-man", dir.to_str().unwrap()]).success();
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    let mut expected = vec!["cio.1", "cio-completion.1", "cio-credential.1"];
+    let commands = [
+        "create", "env", "exec", "export", "history", "import", "list", "log", "migrate", "remove",
+        "restore", "show", "validate",
+    ];
+    let named: Vec<String> = commands
+        .iter()
+        .map(|c| format!("cio-credential-{c}.1"))
+        .collect();
+    expected.extend(named.iter().map(String::as_str));
+    expected.sort();
+    assert_eq!(pages, expected);
+    let create = std::fs::read_to_string(dir.join("cio-credential-create.1")).unwrap();
+    assert!(
+        create.contains("\n.TH cio-credential-create 1 "),
+        "{create}"
+    );
+    assert!(
+        create.contains("cio_aws_backup_password"),
+        "the names' help is there"
+    );
+    // The hidden packaging command has no page of its own.
+    assert!(!dir.join("cio-generate-man.1").exists());
+
+    let missing = env.dir.path().join("no-such-folder");
+    let out = env
+        .cio(&["generate-man", missing.to_str().unwrap()])
+        .code(1);
+    assert!(stderr(&out).starts_with("Fail: Generate man pages: cannot write "));
+}
