@@ -68,7 +68,8 @@ pub struct LogEntry {
     /// Who made the change, and where. (Nested, not flattened into the entry: serde's
     /// flatten buffers every field, and `log` opens thousands of entries.)
     pub actor: Actor,
-    /// What was done: `create`, `update`, `remove`, `restore`, `purge`, `migrate`.
+    /// What was done: `create`, `update`, `remove`, `restore`, `purge`, `rotate`, `import`,
+    /// `rekey`, `migrate`.
     pub command: String,
     /// The credential changed; `None` for a change of the whole store (migrate).
     #[serde(default, skip_serializing_if = "Option::is_none")]

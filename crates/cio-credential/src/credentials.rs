@@ -251,9 +251,11 @@ impl CredentialStore {
     /// Appends a new version of `name` computed from the latest one, retrying lost races.
     /// `make` returns the action and the value (None: remove) for the next version, or an
     /// error that stops the write. A damaged name is not written to (it is purged first).
+    /// The change-log entry names `command` (`None`: the action, e.g. `update`).
     fn write<'v>(
         &self,
         name: CredentialName,
+        command: Option<&'static str>,
         mut make: impl FnMut(Option<&Record>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
     ) -> Result<(u64, Action)> {
         let key = self.key_for_writing()?;
@@ -275,7 +277,7 @@ impl CredentialStore {
             };
             self.check_damage_note(key, &verified.identity.store_id)?;
             let change = LogChange {
-                command: action.as_str(),
+                command: command.unwrap_or(action.as_str()),
                 name: Some(&name_text),
                 version: Some(version),
                 detail: restored_from.map(|from| format!("value of version {from}")),
@@ -315,9 +317,25 @@ impl CredentialStore {
         value: &SecretValue,
         allow: Allow,
     ) -> Result<Written> {
+        self.put_as(name, value, allow, None)
+    }
+
+    /// [`CredentialStore::put`] of a password `rotate` has put in the repository: the change
+    /// log says `rotate`.
+    pub(crate) fn put_rotated(&self, name: CredentialName, value: &SecretValue) -> Result<Written> {
+        self.put_as(name, value, Allow::default(), Some("rotate"))
+    }
+
+    fn put_as(
+        &self,
+        name: CredentialName,
+        value: &SecretValue,
+        allow: Allow,
+        command: Option<&'static str>,
+    ) -> Result<Written> {
         let warnings = check_value(name, value.expose(), allow)
             .map_err(|violation| Error::InvalidValue { name, violation })?;
-        let (version, action) = self.write(name, |latest| {
+        let (version, action) = self.write(name, command, |latest| {
             let action = if latest.is_some_and(Record::is_live) {
                 Action::Update
             } else {
@@ -459,7 +477,7 @@ impl CredentialStore {
         if self.store.identity(false)?.is_none() {
             return Err(Error::NotFound { name });
         }
-        let (version, _) = self.write(name, |latest| {
+        let (version, _) = self.write(name, None, |latest| {
             if latest.is_some_and(Record::is_live) {
                 Ok((Action::Remove, None, None))
             } else {
@@ -591,8 +609,9 @@ impl CredentialStore {
             }
             None => self.previous_value(identity, name, history)?,
         };
-        let (version, action) =
-            self.write(name, |_| Ok((Action::Restore, Some(from), Some(&value))))?;
+        let (version, action) = self.write(name, None, |_| {
+            Ok((Action::Restore, Some(from), Some(&value)))
+        })?;
         Ok(Written {
             name,
             version,

@@ -74,7 +74,7 @@ impl CredentialStore {
         let mark = SecretValue::new(MARKER_VALUE.to_string());
         let mut actions = [Action::Create; 2];
         let (versions, _) =
-            self.append_together("update-pair", [&names[0], &names[1], &names[2]], |latest| {
+            self.append_together("rotate", [&names[0], &names[1], &names[2]], |latest| {
                 let next = [
                     put(latest[0], access),
                     put(latest[1], secret),
@@ -141,10 +141,8 @@ impl CredentialStore {
             self.restore_source(identity, other, other_history, other_version)?;
         let names = [name.to_string(), other.to_string(), marker(set)];
         let mark = SecretValue::new(MARKER_VALUE.to_string());
-        let (versions, _) = self.append_together(
-            "restore-pair",
-            [&names[0], &names[1], &names[2]],
-            |latest| {
+        let (versions, _) =
+            self.append_together("restore", [&names[0], &names[1], &names[2]], |latest| {
                 Ok([
                     Next {
                         action: Action::Restore,
@@ -158,8 +156,7 @@ impl CredentialStore {
                     },
                     put(latest[2], &mark),
                 ])
-            },
-        )?;
+            })?;
         Ok(
             [(name, versions[0], from), (other, versions[1], other_from)]
                 .into_iter()

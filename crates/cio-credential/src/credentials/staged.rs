@@ -41,7 +41,7 @@ impl CredentialStore {
 
     /// Stages `value` under `name` (a new version).
     pub(crate) fn stage(&self, name: &str, value: &SecretValue) -> Result<()> {
-        self.append_together("stage", [name], |latest| {
+        self.append_together("rotate", [name], |latest| {
             let action = if latest[0].is_some_and(Record::is_live) {
                 Action::Update
             } else {
@@ -63,7 +63,7 @@ impl CredentialStore {
             None => false,
         };
         if staged {
-            self.append_together("unstage", [name], |_| {
+            self.append_together("rotate", [name], |_| {
                 Ok([Next {
                     action: Action::Remove,
                     restored_from: None,

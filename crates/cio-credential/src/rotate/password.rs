@@ -245,7 +245,7 @@ impl<'a> PasswordRotation<'a> {
         let version = if pending.password.ct_eq(&self.stored) {
             self.store.get(name)?.map_or(0, |entry| entry.version)
         } else {
-            self.store.put(name, &pending.password)?.version
+            self.store.put_rotated(name, &pending.password)?.version
         };
         let old_key = self.retire(&pending, &keys, &new_key, progress)?;
         progress(Stage::Finishing);

@@ -157,7 +157,7 @@ fn checks_are_recorded_for_every_node(a: &Node, b: &Node) {
         list.lines()
             .next()
             .unwrap()
-            .ends_with("  UPDATED               CHECKED"),
+            .ends_with("  UPDATED               AGE  CHECKED"),
         "{list}"
     );
     assert!(list.lines().nth(1).unwrap().ends_with("  never"), "{list}");

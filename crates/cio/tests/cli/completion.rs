@@ -113,8 +113,8 @@ fn man_pages_for_every_command() {
     pages.sort();
     let mut expected = vec!["cio.1", "cio-completion.1", "cio-credential.1"];
     let commands = [
-        "create", "env", "exec", "export", "history", "import", "list", "log", "migrate", "remove",
-        "restore", "show", "validate",
+        "create", "env", "exec", "export", "history", "import", "list", "log", "migrate", "rekey",
+        "remove", "restore", "rotate", "show", "validate",
     ];
     let named: Vec<String> = commands
         .iter()

@@ -101,6 +101,19 @@ fn a_rotation_moves_the_repository_to_the_new_password() {
     // The old password stays in the history.
     let history = stdout(&env.cio(&["credential", "history", PASSWORD]).success());
     assert!(history.contains("update"), "{history}");
+    // The change log says a rotation wrote it: staged, stored, unstaged.
+    let out = env
+        .cio(&["credential", "log", PASSWORD, "--json"])
+        .success();
+    let log: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let commands: Vec<_> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["command"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(commands.last().map(String::as_str), Some("rotate"), "{log}");
+    assert!(!commands.iter().any(|c| c == "update"), "{log}");
     env.cio(&["credential", "restore", PASSWORD, "--version", "1"])
         .success();
     assert_eq!(env.reveal(PASSWORD), OLD);

@@ -278,10 +278,16 @@ impl Store for EtcdStore {
             .gateway
             .call("/v3/kv/range", &request, true, deadline)?;
         if any.kvs.is_empty() {
-            Ok(None)
-        } else {
-            Err(self.id_removed())
+            return Ok(None);
         }
+        // Keys under the prefix, but no id when the meta keys were read: either a writer
+        // created the store in between (its id is there now) or the id was removed.
+        let kvs = self
+            .gateway
+            .range_all(&meta, &prefix_end(&meta), deadline)?;
+        self.identity_of(&kvs)
+            .map(Some)
+            .ok_or_else(|| self.id_removed())
     }
 
     fn read(&self) -> Result<Option<Snapshot>, StoreError> {
