@@ -59,6 +59,9 @@ pub struct BucketKeys<'a> {
     pub secret_key: &'a SecretValue,
     /// The signing region (the set's optional region credential); `None`: us-east-1.
     pub region: Option<&'a str>,
+    /// The set's CA certificate (PEM, its optional `_cacert` credential), trusted besides the
+    /// system's: an endpoint with a private CA is reached as validate and exec reach it.
+    pub cacert: Option<&'a str>,
 }
 
 /// Stores `sealed` as the escrow object of the repository `repo_url`, replacing any earlier
@@ -111,6 +114,7 @@ pub fn escrow_set(
         access_key,
         secret_key,
         region: values.region.as_ref().map(SecretValue::expose),
+        cacert: values.cacert.as_ref().map(SecretValue::expose),
     };
     put_bundle(repo.expose(), &access, sealed.as_bytes()).map_err(RecoveryError::from)?;
     Ok(location(repo.expose()))
@@ -132,7 +136,7 @@ fn transfer(
         access_key: access.access_key,
         secret_key: access.secret_key,
         region: access.region.unwrap_or(DEFAULT_REGION),
-        cacert: None,
+        cacert: access.cacert,
     };
     let bytes = object::transfer(
         &repo,

@@ -248,11 +248,28 @@ async fn permissions(signed: Signed, role: Role, opts: &Options) -> Outcome<Perm
                 .check(Step::Permissions, Action::HeadBucket, &f)
         })?;
     }
-    write_probe(&signed.s3, &signed.place).await?;
-    let check = Check::ok(
-        Step::Permissions,
-        "the key may list, read, write and delete",
-    );
+    let probe = write_probe(&signed.s3, &signed.place).await;
+    let check = match (role, probe) {
+        (Role::Primary, Ok(())) => Check::ok(
+            Step::Permissions,
+            "the key may list, read, write and delete",
+        ),
+        (Role::Primary, Err(failed)) => return Err(failed),
+        // The alternate repository belongs to another cluster: a key that could change it
+        // is one mistake away from damaging that cluster's backups; one that may not write
+        // is what this set should hold.
+        (Role::Alternate, Ok(())) => Check::new(
+            Step::Permissions,
+            Status::Warn,
+            "alternate_can_write",
+            "the key may list, read, write and delete; the alternate repository is another cluster's: give this set a read-only key",
+        ),
+        (Role::Alternate, Err(denied)) if denied.code == "access_denied" => Check::ok(
+            Step::Permissions,
+            "the key may list and read, and may not write: restore-only, as an alternate set should be",
+        ),
+        (Role::Alternate, Err(failed)) => return Err(failed),
+    };
     Ok((Permitted { signed, config }, check))
 }
 

@@ -148,11 +148,16 @@ fn fetch_escrow(
         provider,
         role: Some(Role::Alternate),
     };
-    let from_store = store
+    let stored = store
         .sets(&filter, Purpose::Check)
         .unwrap_or_default()
         .into_iter()
-        .find_map(|v| v.access_key.zip(v.secret_key));
+        .find(|v| v.access_key.is_some() && v.secret_key.is_some());
+    // The stored set's region and CA certificate go with its keys (the bucket is that set's).
+    let (from_store, region, cacert) = match stored {
+        Some(v) => (v.access_key.zip(v.secret_key), v.region, v.cacert),
+        None => (None, None, None),
+    };
     let stdin_used = from_store.is_none();
     let (access_key, secret_key): (SecretValue, SecretValue) = match from_store {
         Some(keys) => keys,
@@ -161,7 +166,8 @@ fn fetch_escrow(
     let access = BucketKeys {
         access_key: &access_key,
         secret_key: &secret_key,
-        region: None,
+        region: region.as_ref().map(SecretValue::expose),
+        cacert: cacert.as_ref().map(SecretValue::expose),
     };
     let sealed = get_bundle(url, &access)
         .map_err(|e| CommandError::library(ACTION, RecoveryError::from(e)))?;

@@ -181,3 +181,75 @@ fn list_validate_and_exec_name_the_same_missing_credentials() {
         stderr(&out)
     );
 }
+
+/// An alternate set's repository is another cluster's: with the write check, a key that could
+/// write there is a warning (`alternate_can_write`) and a read-only key is what it should be
+/// (moto's IAM policies: a full key and a read-only one, on one repository).
+#[test]
+fn an_alternate_key_that_can_write_is_a_warning_and_a_read_only_one_is_ok() {
+    use testkit::moto::{Moto, policy};
+    let moto = Moto::start();
+    moto.create_bucket("other", "us-east-1");
+    let (full_a, full_s) = moto.user("full", &policy(&[(&["s3:*"], &["arn:aws:s3:::*"])]));
+    let read_only = policy(&[
+        (
+            &["s3:ListBucket", "s3:GetBucketLocation"],
+            &["arn:aws:s3:::other"],
+        ),
+        (&["s3:GetObject"], &["arn:aws:s3:::other/*"]),
+    ]);
+    let (ro_a, ro_s) = moto.user("read-only", &read_only);
+    moto.enforce();
+    let repo = moto.repo_url("other", "cluster-a");
+    let env = TestEnv::new();
+    // The other cluster made the repository with its own full key.
+    env.minio_set("", &repo, &full_a, &full_s, PASSWORD);
+    env.cio(&["credential", "exec", "--", "restic", "init"])
+        .success();
+    env.minio_set("_alt", &repo, &full_a, &full_s, PASSWORD);
+    let permissions = |env: &TestEnv| {
+        let out = env
+            .cio(&[
+                "credential",
+                "validate",
+                "--alternate",
+                "--write-check",
+                "--json",
+            ])
+            .success();
+        let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        doc["sets"][0]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["step"] == "permissions")
+            .cloned()
+            .unwrap_or_else(|| panic!("{doc}"))
+    };
+    let check = permissions(&env);
+    assert_eq!(check["status"], "warn", "{check}");
+    assert_eq!(check["code"], "alternate_can_write", "{check}");
+    assert_eq!(
+        check["detail"],
+        "the key may list, read, write and delete; the alternate repository is another cluster's: give this set a read-only key"
+    );
+    env.create("cio_minio_alt_access_key", &ro_a);
+    env.create("cio_minio_alt_secret_key", &ro_s);
+    let check = permissions(&env);
+    assert_eq!(check["status"], "ok", "{check}");
+    assert_eq!(
+        check["detail"],
+        "the key may list and read, and may not write: restore-only, as an alternate set should be"
+    );
+    // And restic agrees: the read-only key restores (lists snapshots) without a lock.
+    env.cio(&[
+        "credential",
+        "exec",
+        "--alternate",
+        "--",
+        "restic",
+        "snapshots",
+        "--no-lock",
+    ])
+    .success();
+}
