@@ -97,17 +97,19 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     let checked_at_ms = now_ms();
     warn_old_keys(&mut reports, &listing, max_key_age_days, checked_at_ms);
     let failed = reports.iter().filter(|r| !r.passed()).count();
-    if ctx.out.json {
-        ctx.out
-            .json(&json!({ "passed": failed == 0, "sets": reports }))?;
-    } else {
-        render(ctx, &reports)?;
-    }
+    // Recorded and written before the report is printed: a failure to keep them is then the
+    // command's one outcome (one JSON document), not a second word after a success.
     if args.record {
         store.record_checks(&reports, checked_at_ms).map_err(fail)?;
     }
     if let Some(path) = &args.prometheus {
         write_metrics(path, &reports, &listing, checked_at_ms)?;
+    }
+    if ctx.out.json {
+        ctx.out
+            .json(&json!({ "passed": failed == 0, "sets": reports }))?;
+    } else {
+        render(ctx, &reports)?;
     }
     if failed == 0 {
         return Ok(());
@@ -139,6 +141,21 @@ fn write_metrics(
         })
         .collect();
     let text = prometheus::render(&metrics, checked_at_ms);
+    // A rename replaces whatever has the name: a device, a FIFO or a symbolic link given by
+    // mistake (/dev/null, a link into /etc) would be replaced by a file.
+    if let Ok(existing) = std::fs::symlink_metadata(path)
+        && !existing.file_type().is_file()
+    {
+        return Err(CommandError::WriteFile {
+            action: "Validate credentials".into(),
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it exists and is not a regular file",
+            ),
+            hint: "give --prometheus the path of a regular file (or of none yet) in node_exporter's textfile folder; nothing was written",
+        });
+    }
     prometheus::write_atomically(path, &text).map_err(|source| CommandError::WriteFile {
         action: "Validate credentials".into(),
         path: path.to_path_buf(),

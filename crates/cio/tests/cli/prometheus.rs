@@ -1,6 +1,7 @@
 //! `validate --prometheus FILE`: node_exporter textfile metrics, checked by the real
 //! `promtool check metrics` (Debian package `prometheus`), against a real S3 server.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -140,6 +141,51 @@ fn a_bad_folder_is_a_clear_error_and_the_previous_file_stays() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(left, ["cio.prom"], "no temporary file is left behind");
+
+    // What is not a regular file is never replaced: a symbolic link (to a file that stays
+    // as it was) and a FIFO (a device such as /dev/null is the same kind).
+    let kept = folder.join("kept.txt");
+    std::fs::write(&kept, "kept\n").unwrap();
+    let link = folder.join("link.prom");
+    std::os::unix::fs::symlink(&kept, &link).unwrap();
+    let fifo = folder.join("fifo.prom");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for path in [&link, &fifo] {
+        let out = offline_metrics(&env, path);
+        assert_eq!(
+            stderr(&out).replace(&path.display().to_string(), "[FILE]"),
+            "Fail: Validate credentials: cannot write [FILE]: it exists and is not a regular file\n\
+             Hint: give --prometheus the path of a regular file (or of none yet) in node_exporter's textfile folder; nothing was written\n"
+        );
+    }
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "kept\n");
+    assert!(fifo.symlink_metadata().unwrap().file_type().is_fifo());
+    // With --json the failure is the one document on stdout (no report saying "passed"
+    // before it).
+    let out = env
+        .cmd()
+        .args([
+            "credential",
+            "--json",
+            "validate",
+            "--offline",
+            "--prometheus",
+        ])
+        .arg(&link)
+        .write_stdin("")
+        .assert()
+        .code(1);
+    let text = stdout(&out);
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(doc.get("sets").is_none(), "{doc}");
 
     // A good path replaces the file.
     let good = folder.join("good.prom");
