@@ -97,6 +97,17 @@ impl CredentialStore {
         ])
     }
 
+    /// The value [`CredentialStore::restore`] of `name` and `version` would write, without
+    /// writing it (for a check before the restore). Errors as the restore's.
+    pub fn restore_value(&self, name: CredentialName, version: Option<u64>) -> Result<SecretValue> {
+        let Some(verified) = self.verified()? else {
+            return Err(Error::NotFound { name });
+        };
+        let history = verified.history(&name.to_string())?;
+        let (_, value) = self.restore_source(&verified.identity, name, history, version)?;
+        Ok(value)
+    }
+
     /// [`CredentialStore::restore`], except that a key written together with the other key
     /// of its pair brings back the pair: both names, in one operation. Returns what was
     /// written, `name` first.

@@ -10,7 +10,9 @@
 //!   ([`Problem::ForcedPasswordDoesNotOpen`] otherwise): `--force` is for a repository whose
 //!   password was already changed elsewhere, not for a typo;
 //! - a repository that cannot be asked (unreachable, refused keys, ...) only warns
-//!   ([`PasswordChange::Unchecked`]), and one that does not exist yet needs no check.
+//!   ([`PasswordChange::Unchecked`]), and one that does not exist yet needs no check;
+//! - `restore` of an earlier password is a change too: the restored password must open the
+//!   repository (a rotation removed the old password's key) unless forced.
 
 use std::time::Duration;
 
@@ -46,31 +48,9 @@ pub fn check_password_change(
     new: &SecretValue,
     force: bool,
 ) -> Result<PasswordChange> {
-    if name.field != Field::BackupPassword {
-        return Ok(PasswordChange::NotChecked);
-    }
-    let filter = SetFilter {
-        name: None,
-        provider: Some(name.provider),
-        role: Some(name.role),
-    };
-    let Some(mut values) = store
-        .sets(&filter, Purpose::Check)
-        .ok()
-        .and_then(|mut sets| sets.pop())
-    else {
+    let Some(mut values) = to_check(store, name, new) else {
         return Ok(PasswordChange::NotChecked);
     };
-    let unchanged = values
-        .backup_password
-        .as_ref()
-        .is_none_or(|old| old.ct_eq(new));
-    let complete = [Field::BackupRepo, Field::AccessKey, Field::SecretKey]
-        .into_iter()
-        .all(|f| values.get(f).is_some());
-    if unchanged || !complete {
-        return Ok(PasswordChange::NotChecked);
-    }
     if force {
         values.set_field(
             Field::BackupPassword,
@@ -78,27 +58,85 @@ pub fn check_password_change(
         );
     }
     let report = ask(&values);
-    let refuse = |problem| -> crate::error::Error {
-        RotateError {
-            name,
-            stage: Stage::Checking,
-            problem,
-        }
-        .into()
-    };
     match (
         found(&report, Step::Repository, "repo_not_initialized"),
         found(&report, Step::Password, "wrong_password"),
     ) {
         (Found::Yes, Found::Yes) if force => Ok(PasswordChange::Verified),
-        (Found::Yes, Found::No) if force => Err(refuse(Problem::ForcedPasswordDoesNotOpen)),
+        (Found::Yes, Found::No) if force => Err(refused(name, Problem::ForcedPasswordDoesNotOpen)),
         (Found::Yes, Found::Unknown(why)) if force => Ok(PasswordChange::Unchecked(why)),
-        (Found::Yes, _) => Err(refuse(Problem::BarePasswordChange {
-            alternate: name.role == Role::Alternate,
-        })),
+        (Found::Yes, _) => Err(refused(
+            name,
+            Problem::BarePasswordChange {
+                alternate: name.role == Role::Alternate,
+            },
+        )),
         (Found::No, _) => Ok(PasswordChange::NotChecked),
         (Found::Unknown(why), _) => Ok(PasswordChange::Unchecked(why)),
     }
+}
+
+/// Checks `restore` of `name` bringing back the password `restored`: the repository must
+/// still have a key for it ([`Problem::RestoredPasswordDoesNotOpen`] otherwise: a rotation
+/// removed it), asked as for a change; a repository that cannot be asked only warns.
+pub fn check_password_restore(
+    store: &CredentialStore,
+    name: CredentialName,
+    restored: &SecretValue,
+) -> Result<PasswordChange> {
+    let Some(mut values) = to_check(store, name, restored) else {
+        return Ok(PasswordChange::NotChecked);
+    };
+    values.set_field(
+        Field::BackupPassword,
+        SecretValue::new(restored.expose().to_string()),
+    );
+    let report = ask(&values);
+    match (
+        found(&report, Step::Repository, "repo_not_initialized"),
+        found(&report, Step::Password, "wrong_password"),
+    ) {
+        (Found::Yes, Found::Yes) => Ok(PasswordChange::Verified),
+        (Found::Yes, Found::No) => Err(refused(name, Problem::RestoredPasswordDoesNotOpen)),
+        (Found::Yes, Found::Unknown(why)) | (Found::Unknown(why), _) => {
+            Ok(PasswordChange::Unchecked(why))
+        }
+        (Found::No, _) => Ok(PasswordChange::NotChecked),
+    }
+}
+
+/// The stored set of `name` when storing `new` as `name` is a change to check: a password,
+/// a stored one that differs, and a set complete enough to reach its repository.
+fn to_check(store: &CredentialStore, name: CredentialName, new: &SecretValue) -> Option<SetValues> {
+    if name.field != Field::BackupPassword {
+        return None;
+    }
+    let filter = SetFilter {
+        name: None,
+        provider: Some(name.provider),
+        role: Some(name.role),
+    };
+    let values = store
+        .sets(&filter, Purpose::Check)
+        .ok()
+        .and_then(|mut sets| sets.pop())?;
+    let unchanged = values
+        .backup_password
+        .as_ref()
+        .is_none_or(|old| old.ct_eq(new));
+    let complete = [Field::BackupRepo, Field::AccessKey, Field::SecretKey]
+        .into_iter()
+        .all(|f| values.get(f).is_some());
+    (!unchanged && complete).then_some(values)
+}
+
+fn refused(name: CredentialName, problem: Problem) -> crate::error::Error {
+    RotateError {
+        name,
+        stage: Stage::Checking,
+        problem,
+    }
+    .into()
 }
 
 /// The live report of `values`, with the short deadline.

@@ -40,7 +40,7 @@ use crate::catalog::{CredentialName, Warning};
 use crate::secret::SecretValue;
 
 pub use age::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
-pub use guard::{PasswordChange, check_password_change};
+pub use guard::{PasswordChange, check_password_change, check_password_restore};
 pub use keys::{KeysRotated, rotate_access_key};
 pub use password::PasswordRotation;
 
@@ -192,6 +192,10 @@ pub enum Problem {
     BarePasswordChange { alternate: bool },
     #[error("the new password does not open the set's repository")]
     ForcedPasswordDoesNotOpen,
+    #[error(
+        "the repository has no key for that version's password any more (a rotation removed it): restoring it would break every backup"
+    )]
+    RestoredPasswordDoesNotOpen,
     #[error("the record of the interrupted rotation cannot be read: {0}")]
     PendingUnreadable(String),
     #[error("the node's rotation lock {path} cannot be taken: {source}")]
@@ -257,6 +261,9 @@ impl RotateError {
             Problem::ForcedPasswordDoesNotOpen => {
                 "--force stores only the password the repository has now; check the new password".into()
             }
+            Problem::RestoredPasswordDoesNotOpen => format!(
+                "restore a version whose password the repository still has ('cio credential history {name}'), or change the password with 'cio credential rotate {name}'; if the repository's password was changed back elsewhere, add --force"
+            ),
             Problem::PendingUnreadable(_) => {
                 "use the cio version that started the rotation, or check the repository's keys with 'cio credential exec -- restic key list'".into()
             }

@@ -1,8 +1,10 @@
-//! `cio credential restore NAME [--version N]`: bring back a removed credential or an
-//! earlier value, as a new version.
+//! `cio credential restore NAME [--version N] [--force]`: bring back a removed credential or
+//! an earlier value, as a new version.
 
 use clap::Args;
 use serde_json::json;
+
+use cio_credential::{Field, PasswordChange, check_password_restore};
 
 use crate::commands::escrow;
 use crate::context::{Context, parse_name};
@@ -17,12 +19,30 @@ pub struct RestoreArgs {
     /// before the current one, or the last value of a removed credential
     #[arg(long, value_name = "N")]
     pub version: Option<u64>,
+    /// Restore a repository password even when the repository does not open with it (its
+    /// password was changed back elsewhere)
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Restore credential";
     let name = parse_name(ACTION, &args.name)?;
     let store = ctx.open(ACTION)?;
+    // An earlier repository password must still open the repository: a rotation removes
+    // the old password's key.
+    if name.field == Field::BackupPassword && !args.force {
+        let restored = store
+            .restore_value(name, args.version)
+            .map_err(|e| CommandError::library(ACTION, e))?;
+        let change = check_password_restore(&store, name, &restored)
+            .map_err(|e| CommandError::library(ACTION, e))?;
+        if let PasswordChange::Unchecked(why) = change {
+            ctx.out.warn(format!(
+                "{name}: the repository could not be asked whether it still has a key for the restored password ({why}); check with 'cio credential validate {name}'"
+            ));
+        }
+    }
     // A key written together with the other key of its pair brings the pair back.
     let written = store
         .restore_keys(name, args.version)

@@ -114,8 +114,26 @@ fn a_rotation_moves_the_repository_to_the_new_password() {
         .collect();
     assert_eq!(commands.last().map(String::as_str), Some("rotate"), "{log}");
     assert!(!commands.iter().any(|c| c == "update"), "{log}");
-    env.cio(&["credential", "restore", PASSWORD, "--version", "1"])
-        .success();
+    // Bringing the old password back would break the backups: its key is gone. Refused,
+    // nothing written; --force restores it anyway.
+    let out = env
+        .cio(&["credential", "restore", PASSWORD, "--version", "1"])
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Restore credential: cio_minio_backup_password: the repository has no key for that version's password any more (a rotation removed it): restoring it would break every backup\n\
+         Hint: restore a version whose password the repository still has ('cio credential history cio_minio_backup_password'), or change the password with 'cio credential rotate cio_minio_backup_password'; if the repository's password was changed back elsewhere, add --force; nothing was changed\n"
+    );
+    assert_eq!(env.reveal(PASSWORD), new);
+    env.cio(&[
+        "credential",
+        "restore",
+        PASSWORD,
+        "--version",
+        "1",
+        "--force",
+    ])
+    .success();
     assert_eq!(env.reveal(PASSWORD), OLD);
 }
 
@@ -149,6 +167,11 @@ fn generate_keep_old_key_and_json() {
     assert!(!stdout(&out).contains(&generated));
     assert_eq!(key_files(&s3, "json").len(), 2);
     assert!(opens(&s3, "json", OLD) && opens(&s3, "json", &generated));
+    // The old password's key was kept: restoring it is safe, and no --force is needed.
+    env.cio(&["credential", "restore", PASSWORD, "--version", "1"])
+        .success();
+    assert_eq!(env.reveal(PASSWORD), OLD);
+    snapshots_work(&env).unwrap();
 }
 
 #[test]
