@@ -175,6 +175,8 @@ pub enum Problem {
     ResticMissing,
     #[error("there is no restic repository at the set's URL")]
     NoRepository,
+    #[error("the repository cannot be reached: {0}")]
+    Unreachable(String),
     #[error("the stored password opens none of the repository's keys")]
     StoredPasswordWrong,
     #[error("restic added a key, but the new password does not open the repository")]
@@ -237,6 +239,9 @@ impl RotateError {
                 "run 'cio credential rotate {name}' without a new password to finish the interrupted rotation first"
             ),
             Problem::ResticMissing => "install restic (apt-get install restic) on this node".into(),
+            Problem::Unreachable(_) => format!(
+                "'cio credential validate {name}' says what is wrong with the endpoint; run the rotation again once it answers"
+            ),
             Problem::NoRepository => format!(
                 "check the URL with 'cio credential validate {name}'; a repository that does not exist yet needs no rotation: create it with 'cio credential exec -- restic init'"
             ),

@@ -133,6 +133,7 @@ impl<'a> PasswordRotation<'a> {
             ResticFailure::WrongPassword => Problem::StoredPasswordWrong,
             ResticFailure::Locked(detail) => Problem::Locked(detail),
             ResticFailure::NoRepository => Problem::NoRepository,
+            ResticFailure::Unreachable(detail) => Problem::Unreachable(detail),
             ResticFailure::Failed { command, detail } => Problem::Restic { command, detail },
         };
         self.error(stage, problem)

@@ -58,6 +58,8 @@ pub(crate) enum ResticFailure {
     Locked(String),
     /// Nothing at the URL is a restic repository.
     NoRepository,
+    /// The endpoint could not be reached (connection, DNS, TLS); restic's message (scrubbed).
+    Unreachable(String),
     /// Anything else: what was run, and restic's last lines (scrubbed).
     Failed {
         command: &'static str,
@@ -242,10 +244,35 @@ fn classify(command: &'static str, stderr: &str) -> ResticFailure {
     if stderr.contains("wrong password or no key found") {
         return ResticFailure::WrongPassword;
     }
-    if stderr.contains("Is there a repository at the following location?") {
-        return ResticFailure::NoRepository;
-    }
     let detail = last_lines(stderr);
+    // restic asks "Is there a repository ...?" after any failure to read the config: only a
+    // missing object means there is none; a refused connection or a DNS failure is the
+    // endpoint's.
+    if stderr.contains("Is there a repository at the following location?") {
+        let missing = [
+            "The specified key does not exist",
+            "NoSuchKey",
+            "no such file",
+        ]
+        .iter()
+        .any(|m| stderr.contains(m));
+        if missing {
+            return ResticFailure::NoRepository;
+        }
+        let unreachable = [
+            "dial tcp",
+            "connection refused",
+            "no such host",
+            "i/o timeout",
+            "context deadline exceeded",
+            "certificate",
+        ]
+        .iter()
+        .any(|m| stderr.contains(m));
+        if unreachable {
+            return ResticFailure::Unreachable(detail);
+        }
+    }
     if stderr.contains("unable to create lock in backend") {
         return ResticFailure::Locked(detail);
     }
@@ -315,6 +342,16 @@ mod tests {
                 "Fatal: unable to open config file: Stat: The specified key does not exist.\nIs there a repository at the following location?\ns3:http://127.0.0.1:9/b\n"
             ),
             ResticFailure::NoRepository
+        );
+        // restic 0.14 asks the same question after a refused connection.
+        assert_eq!(
+            classify(
+                "key list",
+                "Fatal: unable to open config file: Stat: Get \"http://127.0.0.1:9/b/?location=\": dial tcp 127.0.0.1:9: connect: connection refused\nIs there a repository at the following location?\ns3:http://127.0.0.1:9/b\n"
+            ),
+            ResticFailure::Unreachable(
+                "Fatal: unable to open config file: Stat: Get \"http://127.0.0.1:9/b/?location=\": dial tcp 127.0.0.1:9: connect: connection refused; Is there a repository at the following location?; s3:http://127.0.0.1:9/b".into()
+            )
         );
         assert!(matches!(
             classify(
