@@ -131,8 +131,24 @@ impl Keyring {
         text
     }
 
-    /// Replaces the key file at `path` with this keyring (see the module rules).
+    /// Replaces the key file at `path` with this keyring (see the module rules). A symbolic
+    /// link at `path` is followed: the file it names is replaced and the link stays. Temporary
+    /// copies a killed earlier write left beside the file (`NAME.new-*`, which may hold a key
+    /// since retired) are removed first.
     pub fn write(&self, path: &Path) -> Result<(), KeyError> {
+        let resolved;
+        let path = match fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                resolved = fs::canonicalize(path).map_err(|source| KeyError::Io {
+                    path: path.to_path_buf(),
+                    action: "followed",
+                    source,
+                })?;
+                resolved.as_path()
+            }
+            _ => path,
+        };
+        remove_leftovers(path);
         let io = |action, source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::StorageFull {
                 KeyError::NoSpace {
@@ -177,9 +193,69 @@ impl Keyring {
     }
 }
 
+/// Removes `path.new-*` files (temporary keyrings of a write that was killed before its
+/// rename); nothing else. A failure to remove one only leaves it.
+fn remove_leftovers(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push(".new-");
+    let prefix = prefix.as_encoded_bytes().to_vec();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let bytes = file_name.as_encoded_bytes();
+        let leftover = bytes.starts_with(&prefix)
+            && bytes[prefix.len()..].iter().all(u8::is_ascii_hexdigit)
+            && entry.file_type().is_ok_and(|t| t.is_file());
+        if leftover {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_follows_a_link_and_removes_what_a_killed_write_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("credential.key");
+        let link = dir.path().join("link.key");
+        let a = Key::generate();
+        fs::write(&real, format!("{}\n", a.line().as_str())).unwrap();
+        fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        // What a write killed before its rename leaves, and a file that only looks alike.
+        let leftover = dir.path().join("credential.key.new-0123abcd");
+        let other = dir.path().join("credential.key.new-notes");
+        fs::write(&leftover, "a retired key\n").unwrap();
+        fs::write(&other, "kept\n").unwrap();
+
+        let ring = Keyring::load(&link)
+            .unwrap()
+            .unwrap()
+            .with_added(Key::generate());
+        ring.write(&link).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(Keyring::load(&real).unwrap().unwrap().len(), 2);
+        assert!(!leftover.exists());
+        assert!(other.exists());
+    }
 
     #[test]
     fn keyrings_parse_reorder_retire_and_replace_whole() {
