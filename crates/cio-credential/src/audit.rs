@@ -74,6 +74,10 @@ pub struct LogEntry {
     /// The credential changed; `None` for a change of the whole store (migrate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Every credential a change of several names wrote (a key pair, an import), `name`
+    /// first; empty for a change of one name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
     /// The credential's version the change wrote (for purge: the last one it destroyed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
@@ -300,6 +304,7 @@ mod tests {
             },
             command: "create".into(),
             name: Some(name.into()),
+            names: Vec::new(),
             version: Some(seq),
             outcome: "ok".into(),
             detail: None,

@@ -279,6 +279,7 @@ impl CredentialStore {
             let change = LogChange {
                 command: command.unwrap_or(action.as_str()),
                 name: Some(&name_text),
+                names: Vec::new(),
                 version: Some(version),
                 detail: restored_from.map(|from| format!("value of version {from}")),
             };
@@ -511,6 +512,7 @@ impl CredentialStore {
             let change = LogChange {
                 command: "purge",
                 name: Some(&name_text),
+                names: Vec::new(),
                 version: verified
                     .newest(&name_text)
                     .ok()

@@ -184,6 +184,7 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
         let change = LogChange {
             command: "migrate",
             name: None,
+            names: Vec::new(),
             version: None,
             detail: Some(format!(
                 "{} versions copied from {}",

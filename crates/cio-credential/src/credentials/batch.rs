@@ -90,6 +90,7 @@ impl CredentialStore {
             let logged = super::log::LogChange {
                 command: "import",
                 name: None,
+                names: distinct.clone(),
                 version: None,
                 detail: Some(format!(
                     "{} versions of {}",

@@ -18,6 +18,8 @@ pub(crate) struct LogChange<'a> {
     /// `create`, `update`, `remove`, `restore`, `purge`, `migrate`.
     pub command: &'a str,
     pub name: Option<&'a str>,
+    /// Every credential a change of several names wrote (see [`LogEntry::names`]).
+    pub names: Vec<String>,
     pub version: Option<u64>,
     pub detail: Option<String>,
 }
@@ -60,6 +62,7 @@ pub(crate) fn entry_for(seq: u64, change: &LogChange<'_>) -> LogEntry {
         actor: actor(),
         command: change.command.to_string(),
         name: change.name.map(str::to_string),
+        names: change.names.clone(),
         version: change.version,
         outcome: "ok".into(),
         detail: change.detail.clone(),

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::secret::SecretValue;
 use crate::store::{Action, Identity, Record};
 
-use super::together::Next;
+use super::together::{Next, Together};
 use super::{CredentialStore, Written};
 
 /// The other half of a key pair's name; `None` for a name that is not a key.
@@ -72,9 +72,14 @@ impl CredentialStore {
             marker(set),
         ];
         let mark = SecretValue::new(MARKER_VALUE.to_string());
+        let logged = Together {
+            command: "rotate",
+            credentials: vec![names[0].clone(), names[1].clone()],
+            detail: Some("the key pair, as one".into()),
+        };
         let mut actions = [Action::Create; 2];
         let (versions, _) =
-            self.append_together("rotate", [&names[0], &names[1], &names[2]], |latest| {
+            self.append_together(&logged, [&names[0], &names[1], &names[2]], |latest| {
                 let next = [
                     put(latest[0], access),
                     put(latest[1], secret),
@@ -152,8 +157,15 @@ impl CredentialStore {
             self.restore_source(identity, other, other_history, other_version)?;
         let names = [name.to_string(), other.to_string(), marker(set)];
         let mark = SecretValue::new(MARKER_VALUE.to_string());
+        let logged = Together {
+            command: "restore",
+            credentials: vec![names[0].clone(), names[1].clone()],
+            detail: Some(format!(
+                "the key pair, as one: the values of versions {from} and {other_from}"
+            )),
+        };
         let (versions, _) =
-            self.append_together("restore", [&names[0], &names[1], &names[2]], |latest| {
+            self.append_together(&logged, [&names[0], &names[1], &names[2]], |latest| {
                 Ok([
                     Next {
                         action: Action::Restore,

@@ -266,6 +266,7 @@ impl CredentialStore {
             let change = LogChange {
                 command: "rekey",
                 name: None,
+                names: Vec::new(),
                 version: None,
                 detail: Some(format!(
                     "every version, log entry and note sealed again under key {}",

@@ -12,7 +12,8 @@ use crate::secret::SecretValue;
 use crate::store::{Action, Record};
 
 use super::CredentialStore;
-use super::together::Next;
+use super::together::{Next, Together};
+use crate::catalog::CredentialName;
 
 /// A staged record's live value.
 #[derive(Debug)]
@@ -39,9 +40,21 @@ impl CredentialStore {
             }))
     }
 
-    /// Stages `value` under `name` (a new version).
-    pub(crate) fn stage(&self, name: &str, value: &SecretValue) -> Result<()> {
-        self.append_together("rotate", [name], |latest| {
+    /// Stages `value` under `name` (a new version); the change log says `command` of the
+    /// credential `about`.
+    pub(crate) fn stage(
+        &self,
+        name: &str,
+        value: &SecretValue,
+        command: &'static str,
+        about: CredentialName,
+    ) -> Result<()> {
+        let logged = Together {
+            command,
+            credentials: vec![about.to_string()],
+            detail: Some("started: its new value staged".into()),
+        };
+        self.append_together(&logged, [name], |latest| {
             let action = if latest[0].is_some_and(Record::is_live) {
                 Action::Update
             } else {
@@ -56,14 +69,25 @@ impl CredentialStore {
         Ok(())
     }
 
-    /// Removes what is staged under `name`; nothing to do when nothing is.
-    pub(crate) fn unstage(&self, name: &str) -> Result<()> {
+    /// Removes what is staged under `name`; nothing to do when nothing is. Logged as for
+    /// [`CredentialStore::stage`].
+    pub(crate) fn unstage(
+        &self,
+        name: &str,
+        command: &'static str,
+        about: CredentialName,
+    ) -> Result<()> {
         let staged = match self.verified()? {
             Some(verified) => verified.newest(name)?.is_some_and(Record::is_live),
             None => false,
         };
         if staged {
-            self.append_together("rotate", [name], |_| {
+            let logged = Together {
+                command,
+                credentials: vec![about.to_string()],
+                detail: Some("finished: its staged value removed".into()),
+            };
+            self.append_together(&logged, [name], |_| {
                 Ok([Next {
                     action: Action::Remove,
                     restored_from: None,
@@ -89,9 +113,15 @@ mod tests {
             dir.path().join("key"),
         );
         let name = "cio_minio_backup_password.rotation";
+        let about = "cio_minio_backup_password".parse().unwrap();
         assert!(store.staged(name).unwrap().is_none());
         store
-            .stage(name, &SecretValue::new("staged secret".into()))
+            .stage(
+                name,
+                &SecretValue::new("staged secret".into()),
+                "rotate",
+                about,
+            )
             .unwrap();
         assert_eq!(
             store.staged(name).unwrap().unwrap().value.expose(),
@@ -101,9 +131,23 @@ mod tests {
         let raw = store.store.latest(name).unwrap().unwrap().unwrap();
         let sealed = raw.sealed.unwrap();
         assert!(!sealed.windows(6).any(|w| w == b"staged"));
-        store.unstage(name).unwrap();
-        store.unstage(name).unwrap();
+        store.unstage(name, "rotate", about).unwrap();
+        store.unstage(name, "rotate", about).unwrap();
         assert!(store.staged(name).unwrap().is_none());
         assert_eq!(store.store.history(name).unwrap().len(), 2);
+        // The change log names the credential, never the staged record.
+        let log = store.change_log().unwrap();
+        let said: Vec<_> = log
+            .entries
+            .iter()
+            .map(|e| (e.command.as_str(), e.name.as_deref(), e.version))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                ("rotate", Some("cio_minio_backup_password"), None),
+                ("rotate", Some("cio_minio_backup_password"), None)
+            ]
+        );
     }
 }

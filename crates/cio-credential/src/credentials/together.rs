@@ -24,15 +24,24 @@ pub(crate) struct Next<'v> {
     pub value: Option<&'v SecretValue>,
 }
 
+/// What the change log says of a write of several records.
+pub(crate) struct Together {
+    /// `rotate`, `restore`, ...
+    pub command: &'static str,
+    /// The credentials the entry names, the one it is about first (internal records such as
+    /// a pair's marker or a staged rotation are not named).
+    pub credentials: Vec<String>,
+    pub detail: Option<String>,
+}
+
 impl CredentialStore {
     /// Appends the next version of each of `names` (any record names, each once) in one
-    /// write, with one change-log entry for `command` (e.g. `rotate`) that names each
-    /// version. `plan` gets the names' newest records, in order, and returns their next
+    /// write, with one change-log entry as `logged` says. `plan` gets the names' newest records, in order, and returns their next
     /// versions in the same order, or an error that stops the write. Returns the new
     /// version numbers and the time they were written at.
     pub(crate) fn append_together<'v, const N: usize>(
         &self,
-        command: &str,
+        logged: &Together,
         names: [&str; N],
         mut plan: impl FnMut([Option<&Record>; N]) -> Result<[Next<'v>; N]>,
     ) -> Result<([u64; N], i64)> {
@@ -49,17 +58,24 @@ impl CredentialStore {
             }
             let next = plan(newest)?;
             let now = now_ms();
-            let planned: Vec<String> = names
+            // The entry names the credentials (not internal records such as a pair's
+            // marker) and the version the first one gets, when it is one of `names`.
+            let version = names
                 .iter()
                 .zip(newest)
-                .map(|(name, r)| format!("{name} {}", r.map_or(0, |r| r.version) + 1))
-                .collect();
+                .find(|(n, _)| logged.credentials.first().is_some_and(|c| c == *n))
+                .map(|(_, r)| r.map_or(0, |r| r.version) + 1);
             self.check_damage_note(key, &verified.identity.store_id)?;
             let change = LogChange {
-                command,
-                name: names.first().copied(),
-                version: newest.first().map(|r| r.map_or(0, |r| r.version) + 1),
-                detail: Some(format!("versions {}", planned.join(", "))),
+                command: logged.command,
+                name: logged.credentials.first().map(String::as_str),
+                names: if logged.credentials.len() > 1 {
+                    logged.credentials.clone()
+                } else {
+                    Vec::new()
+                },
+                version,
+                detail: logged.detail.clone(),
             };
             let (entry, damaged) = next_entry(
                 self.store.as_ref(),

@@ -98,11 +98,11 @@ impl Pending {
             stage: Stage::Checking,
             problem: Problem::PendingUnreadable(format!("it cannot be written as JSON ({e})")),
         })?;
-        store.stage(&record_name(name), &SecretValue::new(json))
+        store.stage(&record_name(name), &SecretValue::new(json), "rotate", name)
     }
 
     /// Removes the record of `name`'s rotation: it is finished.
     pub fn clear(store: &CredentialStore, name: CredentialName) -> Result<()> {
-        store.unstage(&record_name(name))
+        store.unstage(&record_name(name), "rotate", name)
     }
 }

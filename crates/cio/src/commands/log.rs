@@ -62,7 +62,12 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
     let shown: Vec<&LogEntry> = reading
         .entries
         .iter()
-        .filter(|e| name.is_none_or(|n| e.name.as_deref() == Some(&n.to_string())))
+        .filter(|e| {
+            name.is_none_or(|n| {
+                let n = n.to_string();
+                e.name.as_deref() == Some(&n) || e.names.contains(&n)
+            })
+        })
         .filter(|e| since_ms.is_none_or(|since| e.at_ms >= since))
         .collect();
     let broken = reading.broken.as_ref().map(ToString::to_string);
@@ -142,7 +147,11 @@ fn render(
             user(e),
             e.actor.host.clone(),
             e.command.clone(),
-            e.name.clone().unwrap_or_else(|| "-".into()),
+            if e.names.is_empty() {
+                e.name.clone().unwrap_or_else(|| "-".into())
+            } else {
+                e.names.join(",")
+            },
             e.version.map_or("-".into(), |v| v.to_string()),
             outcome,
         ]);
@@ -175,6 +184,8 @@ struct EntryJson<'a> {
     host: &'a str,
     command: &'a str,
     name: Option<&'a str>,
+    /// Every credential of a change of several names (empty for one name).
+    names: &'a [String],
     version: Option<u64>,
     outcome: &'a str,
     detail: Option<&'a str>,
@@ -191,6 +202,7 @@ impl EntryJson<'_> {
             host: &e.actor.host,
             command: &e.command,
             name: e.name.as_deref(),
+            names: &e.names,
             version: e.version,
             outcome: &e.outcome,
             detail: e.detail.as_deref(),

@@ -98,6 +98,32 @@ fn a_new_pair_is_checked_live_written_together_and_restored_together() {
     assert_eq!(doc["pair"]["name"], "cio_minio_secret_key");
     assert_eq!(pair(&env), new);
     snapshots_work(&env).unwrap();
+
+    // The change log names both keys of each pair change, and `log NAME` finds them by
+    // either name; the pair's internal marker is never named.
+    for name in ["cio_minio_access_key", "cio_minio_secret_key"] {
+        let out = env.cio(&["credential", "log", name, "--json"]).success();
+        let log: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        let said: Vec<String> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {} {}", e["command"], e["name"], e["names"]).replace('"', ""))
+            .collect();
+        let pair = "[cio_minio_access_key,cio_minio_secret_key]";
+        let restored = "[cio_minio_secret_key,cio_minio_access_key]";
+        assert_eq!(
+            said[said.len() - 3..],
+            [
+                format!("rotate cio_minio_access_key {pair}"),
+                format!("restore cio_minio_secret_key {restored}"),
+                format!("restore cio_minio_access_key {pair}"),
+            ],
+            "{name}: {log}"
+        );
+    }
+    let out = env.cio(&["credential", "log"]).success();
+    assert!(!stdout(&out).contains(".pair"), "{}", stdout(&out));
 }
 
 #[test]
