@@ -11,8 +11,8 @@
 //!   the tag an HMAC-SHA256 (under a key derived from the store key) over the store id, the
 //!   entry's number and its text, and the text holds the tag of the entry before it: an
 //!   edited entry fails its tag, a deleted one leaves a gap, a replaced one breaks the chain.
-//!   (Deleting the newest entries and nothing else cannot be told from a log that ended
-//!   there: the chain has no outside anchor.)
+//!   Deleting the newest entries is told by the store's manifest, which records the entry
+//!   its newest logged change wrote ([`Problem::Truncated`]).
 //! - entries are authenticated, not encrypted: they hold no secret, and `log` checks
 //!   thousands of them (an HMAC each is several times cheaper than opening an AEAD seal).
 
@@ -205,6 +205,9 @@ pub enum Problem {
     Missing,
     /// It opens, but does not follow the entry before it: that one was replaced.
     ChainBroken,
+    /// It and every entry after it are gone, though the store's newest change was logged
+    /// with it or a later one: the end of the log was deleted.
+    Truncated,
 }
 
 impl std::fmt::Display for Broken {
@@ -216,6 +219,10 @@ impl std::fmt::Display for Broken {
                 "entry {seq} was altered (its tag does not match it under the store key)"
             ),
             Problem::Missing => write!(f, "entry {seq} is missing (deleted; later entries remain)"),
+            Problem::Truncated => write!(
+                f,
+                "entry {seq} and every later one were deleted (the store's newest change was logged after them)"
+            ),
             Problem::ChainBroken => write!(
                 f,
                 "entry {seq} does not follow entry {} (that entry was replaced)",

@@ -287,6 +287,7 @@ impl CredentialStore {
                 self.store.as_ref(),
                 key,
                 &verified.identity.store_id,
+                verified.log_seq(),
                 &change,
             )?;
             self.note_damage(damaged);
@@ -524,6 +525,7 @@ impl CredentialStore {
                 self.store.as_ref(),
                 key,
                 &verified.identity.store_id,
+                verified.log_seq(),
                 &change,
             )?;
             self.note_damage(damaged);

@@ -149,6 +149,11 @@ impl<'a> Authenticator<'a> {
             field(&mut mac, b"key_home");
             field(&mut mac, home.as_bytes());
         }
+        // Likewise, for the manifests written before the change log.
+        if m.log_seq != 0 {
+            field(&mut mac, b"log_seq");
+            field(&mut mac, &m.log_seq.to_be_bytes());
+        }
         mac
     }
 
@@ -172,6 +177,7 @@ impl<'a> Authenticator<'a> {
                 })
                 .collect(),
             key_home: m.key_home.clone(),
+            log_seq: m.log_seq,
             mac: hex::encode(mac),
         };
         serde_json::to_vec(&json).expect("a manifest of strings and numbers serializes to JSON")
@@ -203,6 +209,9 @@ pub(crate) struct Manifest {
     /// Where the key that re-sealed the store lives (`host:path` of its key file), set by
     /// `rekey`; a node without that key names it in its error.
     pub key_home: Option<String>,
+    /// The number of the change-log entry written with the newest logged change (0: none
+    /// yet): the log must reach it, so that entries deleted from its end are told.
+    pub log_seq: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -213,7 +222,13 @@ struct ManifestJson {
     heads: BTreeMap<String, HeadJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key_home: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    log_seq: u64,
     mac: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Deserialize)]
@@ -257,6 +272,7 @@ pub(crate) fn decode_manifest(bytes: &[u8]) -> Result<(Manifest, Vec<u8>), &'sta
         seq: json.seq,
         heads,
         key_home: json.key_home,
+        log_seq: json.log_seq,
     };
     Ok((manifest, mac_of(&json.mac)?))
 }

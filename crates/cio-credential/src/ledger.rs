@@ -34,6 +34,12 @@ pub(crate) struct Verified {
 }
 
 impl Verified {
+    /// The number of the change-log entry of the newest logged change, as the manifest says
+    /// (0: none): the log must reach it.
+    pub fn log_seq(&self) -> u64 {
+        self.manifest.log_seq
+    }
+
     /// The versions of `name`, oldest first (empty if it has none); an error if damaged.
     pub fn history(&self, name: &str) -> Result<&[Record]> {
         match self.names.get(name) {
@@ -232,6 +238,9 @@ pub(crate) fn append_all_next(
         newest.insert(name, (version, record.mac.clone()));
         records.push((expected, record));
     }
+    if let Some(entry) = log {
+        manifest.log_seq = entry.seq;
+    }
     let swap = ManifestSwap {
         expected: identity.manifest.clone(),
         new: auth.seal_manifest(&manifest),
@@ -258,6 +267,9 @@ pub(crate) fn purge(
         .seq
         .checked_add(1)
         .ok_or_else(|| corrupt(store, "it has no write number left"))?;
+    if let Some(entry) = log {
+        manifest.log_seq = entry.seq;
+    }
     let mac_key = key.mac_key();
     let swap = ManifestSwap {
         expected: identity.manifest.clone(),
@@ -303,6 +315,7 @@ pub(crate) fn reseal(
         seq: verified.manifest.seq,
         heads: BTreeMap::new(),
         key_home,
+        log_seq: rest.log.last().map_or(0, |e| e.seq),
     };
     let mut records = Vec::new();
     for name in verified.names() {

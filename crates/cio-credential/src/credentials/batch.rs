@@ -102,6 +102,7 @@ impl CredentialStore {
                 self.store.as_ref(),
                 key,
                 &verified.identity.store_id,
+                verified.log_seq(),
                 &logged,
             )?;
             self.note_damage(damaged);

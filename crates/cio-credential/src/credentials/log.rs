@@ -31,15 +31,18 @@ fn actor() -> Actor {
 }
 
 /// The next entry of `store`'s log for `change`, sealed after the log's newest entry, and
-/// whether that newest entry is itself damaged (it does not open).
+/// whether the log is damaged: its newest entry does not open, or it ends before `anchor`
+/// (the entry the manifest says the newest logged change wrote: later ones were deleted).
 pub(crate) fn next_entry(
     store: &dyn Store,
     key: &Key,
     store_id: &str,
+    anchor: u64,
     change: &LogChange<'_>,
 ) -> Result<(LogRecord, Option<Broken>)> {
     let tail = store.log_tail()?;
-    let damaged = tail
+    let tail_seq = tail.as_ref().map_or(0, |t| t.seq);
+    let altered = tail
         .as_ref()
         .filter(|t| {
             audit::open(key, store_id, std::slice::from_ref(*t))
@@ -50,8 +53,15 @@ pub(crate) fn next_entry(
             seq: t.seq,
             problem: Problem::Altered,
         });
-    let entry = entry_for(tail.as_ref().map_or(0, |t| t.seq) + 1, change);
-    Ok((audit::seal(key, store_id, &entry, tail.as_ref()), damaged))
+    let truncated = (tail_seq < anchor).then_some(Broken {
+        seq: tail_seq + 1,
+        problem: Problem::Truncated,
+    });
+    let entry = entry_for(tail_seq + 1, change);
+    Ok((
+        audit::seal(key, store_id, &entry, tail.as_ref()),
+        truncated.or(altered),
+    ))
 }
 
 /// The entry number `seq` of a log, for `change`, made now by this process's user.
@@ -78,7 +88,7 @@ pub(crate) fn log_change(
     change: &LogChange<'_>,
 ) -> Result<()> {
     for _ in 0..super::MAX_RETRIES {
-        let (entry, _) = next_entry(store, key, store_id, change)?;
+        let (entry, _) = next_entry(store, key, store_id, 0, change)?;
         match store.append_log(&entry) {
             Err(StoreError::Conflict { .. }) => continue,
             other => return Ok(other?),
@@ -98,11 +108,25 @@ impl CredentialStore {
             return Ok(LogReading::default());
         };
         let records = self.store.log()?;
-        if records.is_empty() {
+        // The entry the manifest says the newest logged change wrote: the log must reach it
+        // (a store whose records do not verify has no trusted anchor; its damage is said
+        // by every read of the credentials).
+        let anchor = match self.verified() {
+            Ok(Some(verified)) => verified.log_seq(),
+            _ => 0,
+        };
+        if records.is_empty() && anchor == 0 {
             return Ok(LogReading::default());
         }
         let key = self.opening_key(&identity)?;
-        let reading = audit::open(key, &identity.store_id, &records);
+        let mut reading = audit::open(key, &identity.store_id, &records);
+        let tail = records.last().map_or(0, |r| r.seq);
+        if tail < anchor && reading.broken.is_none() {
+            reading.broken = Some(Broken {
+                seq: tail + 1,
+                problem: Problem::Truncated,
+            });
+        }
         if let Some(broken) = &reading.broken
             && self.damage_note(key, &identity.store_id)?.as_ref() != Some(broken)
         {

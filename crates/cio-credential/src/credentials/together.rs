@@ -81,6 +81,7 @@ impl CredentialStore {
                 self.store.as_ref(),
                 key,
                 &verified.identity.store_id,
+                verified.log_seq(),
                 &change,
             )?;
             self.note_damage(damaged);

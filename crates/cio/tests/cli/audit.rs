@@ -336,6 +336,20 @@ fn a_tampered_embedded_log_is_named() {
         },
         "entry 2 was altered (its tag does not match it under the store key)",
     );
+    // The end of the log deleted, or all of it: the manifest says the newest change was
+    // logged as entry 3.
+    let cut = Node::new(None);
+    tampered(
+        &cut,
+        || sql(&cut, "DELETE FROM log WHERE seq >= 2"),
+        "entry 2 and every later one were deleted (the store's newest change was logged after them)",
+    );
+    let emptied = Node::new(None);
+    tampered(
+        &emptied,
+        || sql(&emptied, "DELETE FROM log"),
+        "entry 1 and every later one were deleted (the store's newest change was logged after them)",
+    );
 }
 
 #[test]
