@@ -2,6 +2,8 @@
 //! change a repository password in step with the repository (restic's keys). With
 //! `--provider P [--alternate] --access-key`: an access key pair (`rotate_keys.rs`).
 
+use std::io::IsTerminal;
+
 use clap::Args;
 use serde_json::json;
 
@@ -13,7 +15,7 @@ use super::{escrow, rotate_keys};
 use crate::cli::ProviderArg;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
-use crate::input::read_new_secret;
+use crate::input::{read_new_secret, read_stdin};
 use crate::output::{time, warnings_json};
 
 #[derive(Args)]
@@ -76,12 +78,28 @@ pub fn run(ctx: &mut Context, args: RotateArgs) -> Result<(), CommandError> {
     })
     .map_err(fail)?;
     let new = match rotation.interrupted_since() {
+        // A new password piped now is not silently dropped: if it is another one, the
+        // rotation is refused until the interrupted one is finished. (--generate finishes
+        // the interrupted run: its password was generated too.)
         Some(since) => {
-            out.warn(format!(
-                "{name}: finishing the rotation started at {} with the new password staged then",
-                time(since)
-            ));
-            None
+            let piped = if args.generate || std::io::stdin().is_terminal() {
+                None
+            } else {
+                Some(read_stdin(std::io::stdin().lock()).map_err(|problem| {
+                    CommandError::Input {
+                        action: format!("{ACTION}: {name}"),
+                        problem,
+                    }
+                })?)
+                .filter(|v| !v.expose().is_empty())
+            };
+            if piped.is_none() {
+                out.warn(format!(
+                    "{name}: finishing the rotation started at {} with the new password staged then",
+                    time(since)
+                ));
+            }
+            piped
         }
         None if args.generate => Some(generate_password()),
         None => Some(

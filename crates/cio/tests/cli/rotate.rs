@@ -376,3 +376,61 @@ fn rotations_killed_at_random_moments_never_break_the_backups() {
     assert!(killed >= 50);
     eprintln!("{killed} kills in {:?}", started.elapsed());
 }
+
+/// A rotation killed after it started (its new password staged): a different password piped
+/// to the next run is refused, not silently dropped; a run without one finishes it.
+#[test]
+fn a_new_password_given_to_an_interrupted_rotation_is_refused() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let env = repository(&s3, "interrupted");
+    let started = |env: &TestEnv| {
+        let log: serde_json::Value = serde_json::from_slice(
+            &env.cio(&["credential", "log", PASSWORD, "--json"])
+                .success()
+                .get_output()
+                .stdout,
+        )
+        .unwrap();
+        let entries = log["entries"].as_array().unwrap().clone();
+        entries.last().is_some_and(|e| {
+            e["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("started"))
+        })
+    };
+    let mut interrupted = false;
+    for _ in 0..20 {
+        let child = spawn_rotate(&env, false);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !started(&env) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if kill_after(child, Duration::ZERO) && started(&env) {
+            interrupted = true;
+            break;
+        }
+    }
+    assert!(interrupted, "no rotation was killed after it started");
+    let out = env
+        .cio_in(
+            &["credential", "rotate", PASSWORD],
+            "another new password\n",
+        )
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Rotate credential: cio_minio_backup_password: a rotation that was interrupted is not finished yet, and it has another new password\n\
+         Hint: run 'cio credential rotate cio_minio_backup_password' without a new password to finish the interrupted rotation first; nothing was changed\n"
+    );
+    let out = env
+        .cio_in(&["credential", "rotate", PASSWORD], "")
+        .success();
+    assert!(
+        stderr(&out).contains("finishing the rotation started at"),
+        "{}",
+        stderr(&out)
+    );
+    snapshots_work(&env).unwrap();
+    assert_ne!(env.reveal(PASSWORD), "another new password");
+    assert_eq!(key_files(&s3, "interrupted").len(), 1);
+}
