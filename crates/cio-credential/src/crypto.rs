@@ -51,7 +51,7 @@ pub enum KeyError {
         store_fingerprint: String,
     },
     #[error(
-        "key file {path} may be read by group or others (mode {mode:04o}); a key must be private"
+        "key file {path} may be read or changed by group or others (mode {mode:04o}); a key must be private"
     )]
     Permissions { path: PathBuf, mode: u32 },
     #[error("key file {path} is not safe to use: {reason}")]

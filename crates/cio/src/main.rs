@@ -113,7 +113,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         }
         _ => String::new(),
     };
-    let hint = "run 'cio credential --help' (or COMMAND --help); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input";
+    let hint = "run 'cio credential --help' (or COMMAND --help; 'cio --help' for completion); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input";
     out.fail(&format!("usage: {what}{known}{valid}"), hint, 2, false);
     ExitCode::from(2)
 }

@@ -62,7 +62,7 @@ Examples:
   cio credential rotate cio_aws_backup_password               (asks twice, without echo)
   cio credential rotate cio_aws_backup_password --generate
   vault read -field=pw kv/backup | cio credential rotate cio_minio_backup_password
-  printf '%s\n%s\n' \"$ACCESS\" \"$SECRET\" | cio credential rotate --provider minio --access-key";
+  printf '%s\\n%s\\n' \"$ACCESS\" \"$SECRET\" | cio credential rotate --provider minio --access-key";
 
 pub fn run(ctx: &mut Context, args: RotateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Rotate credential";

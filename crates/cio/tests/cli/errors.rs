@@ -222,14 +222,14 @@ fn a_key_file_readable_by_others_is_refused() {
         &["credential", "list"],
         b"",
         3,
-        "Fail: List credentials: key file [TMP]/etc/credential.key may be read by group or others (mode 0644); a key must be private\nHint: run: chmod 600 [TMP]/etc/credential.key\n",
+        "Fail: List credentials: key file [TMP]/etc/credential.key may be read or changed by group or others (mode 0644); a key must be private\nHint: run: chmod 600 [TMP]/etc/credential.key\n",
     );
     refused(
         &env,
         &["credential", "create", "cio_aws_backup_repo"],
         REF_REPO.as_bytes(),
         3,
-        "Fail: Create credential: key file [TMP]/etc/credential.key may be read by group or others (mode 0644); a key must be private\nHint: run: chmod 600 [TMP]/etc/credential.key\n",
+        "Fail: Create credential: key file [TMP]/etc/credential.key may be read or changed by group or others (mode 0644); a key must be private\nHint: run: chmod 600 [TMP]/etc/credential.key\n",
     );
 }
 
@@ -349,7 +349,7 @@ fn a_mistyped_command_line_never_repeats_what_was_typed() {
         let text = stderr(&out);
         assert_eq!(
             text,
-            "Fail: usage: an argument that this command does not take\nHint: run 'cio credential --help' (or COMMAND --help); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input\n"
+            "Fail: usage: an argument that this command does not take\nHint: run 'cio credential --help' (or COMMAND --help; 'cio --help' for completion); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input\n"
         );
         assert!(env.snapshot_files() == before);
     }

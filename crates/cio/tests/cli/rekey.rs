@@ -62,7 +62,7 @@ fn a_plain_rekey_keeps_every_value_and_the_old_key_file_is_refused_naming_both()
     let before = std::fs::read(env.key()).unwrap();
     let out = env.cio(&["credential", "rekey"]).code(3);
     assert!(
-        stderr(&out).contains("may be read by group or others"),
+        stderr(&out).contains("may be read or changed by group or others"),
         "{}",
         stderr(&out)
     );

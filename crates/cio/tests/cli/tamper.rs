@@ -194,7 +194,7 @@ fn purge_checks_the_key_as_remove_does() {
     ] {
         let out = with(args, "").code(3);
         assert!(
-            stderr(&out).contains("may be read by group or others"),
+            stderr(&out).contains("may be read or changed by group or others"),
             "{}",
             stderr(&out)
         );
