@@ -169,6 +169,7 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
             old_key: old_key.map(str::to_string),
             keep_old_key: false,
             started_ms: 0,
+            host: None,
         }
         .save(&f.store, name(PASSWORD))
         .unwrap();
@@ -193,6 +194,7 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
         old_key: Some(new_id.clone()),
         keep_old_key: false,
         started_ms: 0,
+        host: None,
     }
     .save(&f.store, name(PASSWORD))
     .unwrap();
@@ -208,6 +210,7 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
         old_key: Some(new_id.clone()),
         keep_old_key: false,
         started_ms: 0,
+        host: None,
     }
     .save(&f.store, name(PASSWORD))
     .unwrap();
@@ -228,6 +231,7 @@ fn an_old_key_that_cannot_be_told_apart_is_kept() {
         old_key: None,
         keep_old_key: false,
         started_ms: 0,
+        host: None,
     }
     .save(&f.store, name(PASSWORD))
     .unwrap();
@@ -286,4 +290,30 @@ fn bad_rotations_change_nothing() {
     assert!(e.hint().ends_with("nothing was changed"));
     assert!(Pending::load(&f.store, name(PASSWORD)).unwrap().is_none());
     assert_eq!(f.stored(), OLD);
+}
+
+#[test]
+fn a_rotation_staged_on_another_node_is_left_to_it_for_a_while() {
+    let f = Fixture::new();
+    // What node-b staged a moment ago (its rotation may still be running there).
+    let json = format!(
+        r#"{{"format":1,"password":"{NEW}","old_key":null,"keep_old_key":false,"host":"node-b"}}"#
+    );
+    f.store
+        .stage(
+            &format!("{PASSWORD}.rotation"),
+            &v(&json),
+            "rotate",
+            name(PASSWORD),
+        )
+        .unwrap();
+    for new in [None, Some(NEW), Some("a third password")] {
+        let err = f.rotate(new, false).unwrap_err();
+        let Problem::InProgress { host, minutes_left } = problem(err) else {
+            panic!("not refused as in progress elsewhere")
+        };
+        assert_eq!((host.as_str(), minutes_left), ("node-b", 10));
+    }
+    assert_eq!(f.stored(), OLD);
+    assert!(f.opens(OLD) && !f.opens(NEW));
 }

@@ -200,6 +200,8 @@ pub enum Problem {
     RestoredPasswordDoesNotOpen,
     #[error("the record of the interrupted rotation cannot be read: {0}")]
     PendingUnreadable(String),
+    #[error("a rotation of this password is in progress on node {host}")]
+    InProgress { host: String, minutes_left: i64 },
     #[error("the node's rotation lock {path} cannot be taken: {source}")]
     Lock {
         path: std::path::PathBuf,
@@ -275,6 +277,9 @@ impl RotateError {
             Problem::Lock { path, .. } => format!(
                 "check that {}'s folder exists and is writable by this user",
                 path.display()
+            ),
+            Problem::InProgress { host, minutes_left } => format!(
+                "let it finish there; if it was stopped, run 'cio credential rotate {name}' on {host} to finish it, or here in {minutes_left} minutes"
             ),
         };
         format!("{fix}; {}", self.stage.left_behind(name))

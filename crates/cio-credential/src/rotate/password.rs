@@ -7,9 +7,10 @@ use crate::error::{Error, Result};
 use crate::handoff::variable;
 use crate::secret::SecretValue;
 use crate::sets::SetFilter;
+use crate::store::now_ms;
 
 use super::node_lock::{NodeLock, lock_path};
-use super::pending::Pending;
+use super::pending::{Pending, TAKEOVER_AFTER_MS, this_host};
 use super::restic_cli::{KeyInfo, Restic, ResticFailure};
 use super::{OldKey, PasswordRotated, Problem, RotateError, Stage};
 
@@ -70,6 +71,20 @@ impl<'a> PasswordRotation<'a> {
             .map(|(_, v)| SecretValue::new(v.expose().to_string()))
             .ok_or(Error::NotFound { name })?;
         let pending = Pending::load(store, name)?;
+        // This node's lock is ours: a rotation staged here is no longer running. One staged
+        // on another node may be: it is left to that node for a while.
+        if let Some(p) = &pending
+            && let Some(host) = p.host.as_ref().filter(|h| **h != this_host())
+        {
+            let age_ms = now_ms().saturating_sub(p.started_ms);
+            if age_ms < TAKEOVER_AFTER_MS {
+                return Err(refuse(Problem::InProgress {
+                    host: host.clone(),
+                    minutes_left: (TAKEOVER_AFTER_MS - age_ms + 59_999) / 60_000,
+                })
+                .into());
+            }
+        }
         Ok(PasswordRotation {
             store,
             name,
@@ -110,6 +125,7 @@ impl<'a> PasswordRotation<'a> {
                     old_key: None,
                     keep_old_key,
                     started_ms: 0,
+                    host: None,
                 };
                 self.start(pending, progress)
             }

@@ -22,8 +22,22 @@ pub(crate) struct Pending {
     pub old_key: Option<String>,
     /// The rotation was asked to keep the old key.
     pub keep_old_key: bool,
-    /// When it was staged, in milliseconds since the Unix epoch (0 before it is).
+    /// When it was staged, in milliseconds since the Unix epoch (0 before it is); each stage
+    /// staged again moves it.
     pub started_ms: i64,
+    /// The node that staged it (`None` in records written before nodes were named, and in
+    /// one made here: saving always names this node).
+    pub host: Option<String>,
+}
+
+/// How long a rotation another node staged keeps this node from taking it over: a rotation
+/// that is still running there is seconds from its next stage; one killed there can be
+/// finished from here after this long (or there at once).
+pub(crate) const TAKEOVER_AFTER_MS: i64 = 10 * 60 * 1000;
+
+/// This node's name, as a staged record keeps it.
+pub(crate) fn this_host() -> String {
+    whoami::hostname().unwrap_or_else(|_| "?".into())
 }
 
 impl std::fmt::Debug for Pending {
@@ -32,6 +46,7 @@ impl std::fmt::Debug for Pending {
             .field("old_key", &self.old_key)
             .field("keep_old_key", &self.keep_old_key)
             .field("started_ms", &self.started_ms)
+            .field("host", &self.host)
             .finish_non_exhaustive()
     }
 }
@@ -42,6 +57,7 @@ struct RecordOut<'a> {
     password: &'a str,
     old_key: Option<&'a str>,
     keep_old_key: bool,
+    host: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +66,8 @@ struct RecordIn {
     password: String,
     old_key: Option<String>,
     keep_old_key: bool,
+    #[serde(default)]
+    host: Option<String>,
 }
 
 /// The staged record's name: the password's name and `.rotation` (no catalog name has a dot).
@@ -82,6 +100,7 @@ impl Pending {
             old_key: record.old_key,
             keep_old_key: record.keep_old_key,
             started_ms: staged.written_at_ms,
+            host: record.host,
         }))
     }
 
@@ -92,6 +111,7 @@ impl Pending {
             password: self.password.expose(),
             old_key: self.old_key.as_deref(),
             keep_old_key: self.keep_old_key,
+            host: &this_host(),
         })
         .map_err(|e| RotateError {
             name,
