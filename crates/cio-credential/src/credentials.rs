@@ -18,7 +18,7 @@ pub use self::health::{CheckResult, HealthRecord};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use self::log::{LogChange, next_entry};
+use self::log::LogChange;
 use crate::audit::Broken;
 use crate::catalog::{Allow, CredentialName, SetId, Warning, check_value};
 use crate::crypto::{Binding, Key, KeyError, create_key};
@@ -31,6 +31,7 @@ use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
 
 mod batch;
 mod purged;
+mod restore;
 pub use batch::Change;
 pub use purged::{EarlierRevisions, Purged};
 
@@ -275,7 +276,6 @@ impl CredentialStore {
                 value,
                 written_at_ms: now_ms(),
             };
-            self.check_damage_note(key, &verified.identity.store_id)?;
             let change = LogChange {
                 command: command.unwrap_or(action.as_str()),
                 name: Some(&name_text),
@@ -283,14 +283,7 @@ impl CredentialStore {
                 version: Some(version),
                 detail: restored_from.map(|from| format!("value of version {from}")),
             };
-            let (entry, damaged) = next_entry(
-                self.store.as_ref(),
-                key,
-                &verified.identity.store_id,
-                verified.log_seq(),
-                &change,
-            )?;
-            self.note_damage(damaged);
+            let entry = self.next_log_entry(key, &verified, &change)?;
             match ledger::append_next(
                 self.store.as_ref(),
                 key,
@@ -487,166 +480,6 @@ impl CredentialStore {
             }
         })?;
         Ok(version)
-    }
-
-    /// Destroys every version of `name` (a damaged one too: that is how it is repaired);
-    /// with `compact`, then also compacts the store's history ([`Store::compact`]), so that a
-    /// store that keeps earlier revisions (etcd) no longer holds them either. The key is
-    /// checked as for every write: a missing, wrong or exposed key file destroys nothing.
-    /// Compacting after an earlier purge (nothing left of `name`) is allowed in a store that
-    /// exists; otherwise a name without versions is [`Error::NotFound`].
-    pub fn purge(&self, name: CredentialName, compact: bool) -> Result<Purged> {
-        let keeps_revisions = self.store.keeps_revisions();
-        let compacting = compact && keeps_revisions;
-        let name_text = name.to_string();
-        let mut versions = None;
-        for _ in 0..MAX_RETRIES {
-            let Some(verified) = self.verified()? else {
-                return Err(Error::NotFound { name });
-            };
-            if !verified.names().any(|n| n == name_text) {
-                versions = Some(0);
-                break;
-            }
-            let key = self.key(&verified.identity, false)?;
-            self.check_damage_note(key, &verified.identity.store_id)?;
-            let change = LogChange {
-                command: "purge",
-                name: Some(&name_text),
-                names: Vec::new(),
-                version: verified
-                    .newest(&name_text)
-                    .ok()
-                    .flatten()
-                    .map(|r| r.version),
-                detail: None,
-            };
-            let (entry, damaged) = next_entry(
-                self.store.as_ref(),
-                key,
-                &verified.identity.store_id,
-                verified.log_seq(),
-                &change,
-            )?;
-            self.note_damage(damaged);
-            match ledger::purge(
-                self.store.as_ref(),
-                key,
-                &verified,
-                &name_text,
-                Some(&entry),
-            ) {
-                Ok(n) => {
-                    versions = Some(n);
-                    break;
-                }
-                Err(Error::Store(StoreError::Conflict { .. })) => continue,
-                Err(e) => return Err(self.writing_error(e)),
-            }
-        }
-        let versions =
-            versions.ok_or_else(|| Error::from(StoreError::Conflict { name: name_text }))?;
-        if versions == 0 && !compacting {
-            return Err(Error::NotFound { name });
-        }
-        let earlier_revisions = if !keeps_revisions {
-            EarlierRevisions::NotKept
-        } else if !compacting {
-            EarlierRevisions::Kept
-        } else {
-            match self.store.compact()? {
-                Some(revision) => EarlierRevisions::Compacted { revision },
-                None => EarlierRevisions::NotKept,
-            }
-        };
-        Ok(Purged {
-            name,
-            versions,
-            earlier_revisions,
-        })
-    }
-
-    /// Every version of `name`, oldest first, opened.
-    pub fn history(&self, name: CredentialName) -> Result<Vec<HistoryEntry>> {
-        let Some(verified) = self.verified()? else {
-            return Ok(Vec::new());
-        };
-        verified
-            .history(&name.to_string())?
-            .iter()
-            .map(|v| {
-                Ok(HistoryEntry {
-                    version: v.version,
-                    action: v.action,
-                    restored_from: v.restored_from,
-                    written_at_ms: v.written_at_ms,
-                    value: self.open_version(&verified.identity, v)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Brings back the value of `version`, or without one: a removed credential's last value,
-    /// or a live credential's previous value.
-    pub fn restore(&self, name: CredentialName, version: Option<u64>) -> Result<Written> {
-        let Some(verified) = self.verified()? else {
-            return Err(Error::NotFound { name });
-        };
-        let history = verified.history(&name.to_string())?;
-        if history.is_empty() {
-            return Err(Error::NotFound { name });
-        }
-        let identity = &verified.identity;
-        let (from, value) = match version {
-            Some(n) => {
-                let source = history
-                    .iter()
-                    .find(|v| v.version == n)
-                    .ok_or(Error::NoSuchVersion { name, version: n })?;
-                let value =
-                    self.open_version(identity, source)?
-                        .ok_or(Error::NothingToRestore {
-                            name,
-                            removal: Some(n),
-                        })?;
-                (n, value)
-            }
-            None => self.previous_value(identity, name, history)?,
-        };
-        let (version, action) = self.write(name, None, |_| {
-            Ok((Action::Restore, Some(from), Some(&value)))
-        })?;
-        Ok(Written {
-            name,
-            version,
-            action,
-            restored_from: Some(from),
-            warnings: Vec::new(),
-        })
-    }
-
-    /// The newest earlier value that differs from the live one (any value, when removed).
-    fn previous_value(
-        &self,
-        identity: &Identity,
-        name: CredentialName,
-        history: &[Record],
-    ) -> Result<(u64, SecretValue)> {
-        let current = match history.last() {
-            Some(v) => self.open_version(identity, v)?,
-            None => None,
-        };
-        for v in history.iter().rev() {
-            if let Some(value) = self.open_version(identity, v)?
-                && !current.as_ref().is_some_and(|c| c.ct_eq(&value))
-            {
-                return Ok((v.version, value));
-            }
-        }
-        Err(Error::NothingToRestore {
-            name,
-            removal: None,
-        })
     }
 }
 

@@ -83,7 +83,6 @@ impl CredentialStore {
                 names.iter().map(String::as_str).zip(nexts).collect();
             // One change-log entry for the batch (an import of a recovery bundle), naming
             // what it wrote: the versions are the records' own, after the write.
-            self.check_damage_note(key, &verified.identity.store_id)?;
             let mut distinct = names.clone();
             distinct.sort();
             distinct.dedup();
@@ -98,14 +97,7 @@ impl CredentialStore {
                     distinct.join(", ")
                 )),
             };
-            let (entry, damaged) = super::log::next_entry(
-                self.store.as_ref(),
-                key,
-                &verified.identity.store_id,
-                verified.log_seq(),
-                &logged,
-            )?;
-            self.note_damage(damaged);
+            let entry = self.next_log_entry(key, &verified, &logged)?;
             match ledger::append_all_next(self.store.as_ref(), key, &verified, &batch, Some(&entry))
             {
                 Ok(versions) => {

@@ -7,6 +7,7 @@ use super::CredentialStore;
 use crate::audit::{self, Actor, Broken, LogEntry, LogReading, Problem};
 use crate::crypto::{Binding, Key};
 use crate::error::Result;
+use crate::ledger::Verified;
 use crate::secret::SecretValue;
 use crate::store::{LogRecord, Store, StoreError, now_ms};
 
@@ -136,6 +137,28 @@ impl CredentialStore {
             self.store.put_note(DAMAGE_NOTE, &sealed)?;
         }
         Ok(reading)
+    }
+
+    /// The change-log entry of `change`, a write on top of `verified`; a damaged log (its
+    /// newest entry, its end, or a break an earlier check recorded) is noted for
+    /// [`CredentialStore::log_damage`].
+    pub(super) fn next_log_entry(
+        &self,
+        key: &Key,
+        verified: &Verified,
+        change: &LogChange<'_>,
+    ) -> Result<LogRecord> {
+        let store_id = &verified.identity.store_id;
+        self.check_damage_note(key, store_id)?;
+        let (entry, damaged) = next_entry(
+            self.store.as_ref(),
+            key,
+            store_id,
+            verified.log_seq(),
+            change,
+        )?;
+        self.note_damage(damaged);
+        Ok(entry)
     }
 
     /// Whether this command found the change log damaged: its newest entry did not open when

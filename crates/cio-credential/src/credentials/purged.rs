@@ -1,6 +1,12 @@
-//! What [`super::CredentialStore::purge`] destroyed, and what the store may still hold.
+//! [`CredentialStore::purge`]: destroying every version of a name, and what the store may
+//! still hold of them.
 
+use super::log::LogChange;
+use super::{CredentialStore, MAX_RETRIES};
 use crate::catalog::CredentialName;
+use crate::error::{Error, Result};
+use crate::ledger;
+use crate::store::StoreError;
 
 /// What a purge destroyed, and whether the store still holds it in earlier revisions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,5 +42,76 @@ impl Purged {
                 "etcd's history was compacted at revision {revision}: no earlier revision holds the destroyed versions (the members' write-ahead logs and free database pages may hold their sealed bytes until etcd's next snapshot and 'etcdctl defrag')"
             )),
         }
+    }
+}
+
+impl CredentialStore {
+    /// Destroys every version of `name` (a damaged one too: that is how it is repaired);
+    /// with `compact`, then also compacts the store's history ([`Store::compact`]), so that a
+    /// store that keeps earlier revisions (etcd) no longer holds them either. The key is
+    /// checked as for every write: a missing, wrong or exposed key file destroys nothing.
+    /// Compacting after an earlier purge (nothing left of `name`) is allowed in a store that
+    /// exists; otherwise a name without versions is [`Error::NotFound`].
+    pub fn purge(&self, name: CredentialName, compact: bool) -> Result<Purged> {
+        let keeps_revisions = self.store.keeps_revisions();
+        let compacting = compact && keeps_revisions;
+        let name_text = name.to_string();
+        let mut versions = None;
+        for _ in 0..MAX_RETRIES {
+            let Some(verified) = self.verified()? else {
+                return Err(Error::NotFound { name });
+            };
+            if !verified.names().any(|n| n == name_text) {
+                versions = Some(0);
+                break;
+            }
+            let key = self.key(&verified.identity, false)?;
+            let change = LogChange {
+                command: "purge",
+                name: Some(&name_text),
+                names: Vec::new(),
+                version: verified
+                    .newest(&name_text)
+                    .ok()
+                    .flatten()
+                    .map(|r| r.version),
+                detail: None,
+            };
+            let entry = self.next_log_entry(key, &verified, &change)?;
+            match ledger::purge(
+                self.store.as_ref(),
+                key,
+                &verified,
+                &name_text,
+                Some(&entry),
+            ) {
+                Ok(n) => {
+                    versions = Some(n);
+                    break;
+                }
+                Err(Error::Store(StoreError::Conflict { .. })) => continue,
+                Err(e) => return Err(self.writing_error(e)),
+            }
+        }
+        let versions =
+            versions.ok_or_else(|| Error::from(StoreError::Conflict { name: name_text }))?;
+        if versions == 0 && !compacting {
+            return Err(Error::NotFound { name });
+        }
+        let earlier_revisions = if !keeps_revisions {
+            EarlierRevisions::NotKept
+        } else if !compacting {
+            EarlierRevisions::Kept
+        } else {
+            match self.store.compact()? {
+                Some(revision) => EarlierRevisions::Compacted { revision },
+                None => EarlierRevisions::NotKept,
+            }
+        };
+        Ok(Purged {
+            name,
+            versions,
+            earlier_revisions,
+        })
     }
 }

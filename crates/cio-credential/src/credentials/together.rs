@@ -13,7 +13,7 @@ use crate::ledger;
 use crate::secret::SecretValue;
 use crate::store::{Action, Record, StoreError, now_ms};
 
-use super::log::{LogChange, next_entry};
+use super::log::LogChange;
 use super::{CredentialStore, MAX_RETRIES};
 
 /// The next version of one name: what it records, and its value (`None` for a remove).
@@ -65,7 +65,6 @@ impl CredentialStore {
                 .zip(newest)
                 .find(|(n, _)| logged.credentials.first().is_some_and(|c| c == *n))
                 .map(|(_, r)| r.map_or(0, |r| r.version) + 1);
-            self.check_damage_note(key, &verified.identity.store_id)?;
             let change = LogChange {
                 command: logged.command,
                 name: logged.credentials.first().map(String::as_str),
@@ -77,14 +76,7 @@ impl CredentialStore {
                 version,
                 detail: logged.detail.clone(),
             };
-            let (entry, damaged) = next_entry(
-                self.store.as_ref(),
-                key,
-                &verified.identity.store_id,
-                verified.log_seq(),
-                &change,
-            )?;
-            self.note_damage(damaged);
+            let entry = self.next_log_entry(key, &verified, &change)?;
             let items: Vec<(&str, ledger::Next<'_>)> = names
                 .iter()
                 .zip(next)

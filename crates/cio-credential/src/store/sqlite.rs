@@ -25,11 +25,12 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use super::sqlite_file::{self, LockError};
-use super::sqlite_row::{COLUMNS, RawRow, decode_row, encode_row};
+use super::sqlite_row::{COLUMNS, RawRow, decode_row};
 mod journal;
+mod rows;
 
 use self::journal::SCHEMA_LOG;
 use super::{
@@ -519,16 +520,7 @@ impl Store for SqliteStore {
                 if latest != *expected {
                     return Err(conflict());
                 }
-                let row = encode_row(record);
-                conn.execute(
-                    &format!(
-                        "INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                    ),
-                    params![
-                        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]
-                    ],
-                )
-                .map_err(|e| self.err(e))?;
+                self.insert_record(conn, record)?;
             }
             self.swap_manifest(conn, &first.name, manifest)?;
             if let Some(entry) = log {
@@ -545,41 +537,7 @@ impl Store for SqliteStore {
         key_fingerprint: &str,
         manifest: &ManifestSwap,
     ) -> Result<(), StoreError> {
-        self.writing(false, false, |conn| {
-            self.upgrade(conn)?;
-            self.swap_manifest(conn, "(every name)", manifest)?;
-            self.replace_log(conn, whole.log, whole.log_tail)?;
-            conn.execute("DELETE FROM versions", [])
-                .map_err(|e| self.err(e))?;
-            for record in whole.records {
-                let row = encode_row(record);
-                conn.execute(
-                    &format!(
-                        "INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                    ),
-                    params![
-                        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]
-                    ],
-                )
-                .map_err(|e| self.err(e))?;
-            }
-            for (key, sealed) in whole.notes {
-                conn.execute(
-                    "INSERT OR REPLACE INTO notes (k, sealed) VALUES (?1, ?2)",
-                    params![key, sealed],
-                )
-                .map_err(|e| self.err(e))?;
-            }
-            conn.execute(
-                "INSERT INTO meta (k, v) VALUES ('key_fingerprint', ?1) ON CONFLICT (k) DO UPDATE SET v = ?1",
-                [key_fingerprint],
-            )
-            .map_err(|e| self.err(e))?;
-            Ok(())
-        })?
-        .ok_or_else(|| StoreError::Conflict {
-            name: "(every name)".into(),
-        })
+        self.reseal(whole, key_fingerprint, manifest)
     }
 
     fn purge_logged(
