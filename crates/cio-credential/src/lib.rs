@@ -70,7 +70,7 @@ pub use store::{
 // The store key and what can go wrong with it.
 pub use crypto::{DoesNotOpen, KeyError};
 // restic's key files, as `validate` reads them; a set's CA certificate handed to restic.
-pub use restic::{CA_FILE_VARIABLE, CaHandoff, KeyFile};
+pub use restic::{CA_FILE_VARIABLE, CaHandoff, KeyFile, ca_bundle};
 // How old secrets are (`list`, validate's `key_old`), measured against the clock.
 pub use rotate::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
 pub use store::now_ms;

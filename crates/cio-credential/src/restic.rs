@@ -316,6 +316,28 @@ const SYSTEM_CA_FILES: [&str; 6] = [
 /// CA variable of its own; `--cacert` is a flag, and would put a file name in argv).
 pub const CA_FILE_VARIABLE: &str = "SSL_CERT_FILE";
 
+/// The certificates a restic trusts for a set with the CA certificate `cacert_pem` (PEM):
+/// those of `current_ca_file` (the caller's own `SSL_CERT_FILE`, when set) or of the
+/// system's bundle, then `cacert_pem` — Go reads one file and trusts only what is in it, so
+/// the set's CA is added to the others, never put in their place.
+pub fn ca_bundle(cacert_pem: &str, current_ca_file: Option<&std::path::Path>) -> Vec<u8> {
+    let mut bundle = match current_ca_file {
+        Some(path) => std::fs::read(path).unwrap_or_default(),
+        None => SYSTEM_CA_FILES
+            .iter()
+            .find_map(|f| std::fs::read(f).ok())
+            .unwrap_or_default(),
+    };
+    if !bundle.is_empty() && !bundle.ends_with(b"\n") {
+        bundle.push(b'\n');
+    }
+    bundle.extend_from_slice(cacert_pem.as_bytes());
+    if !cacert_pem.ends_with('\n') {
+        bundle.push(b'\n');
+    }
+    bundle
+}
+
 /// A set's CA certificate handed to a child restic without a file the user must manage: the
 /// PEM text, after the certificates the child would trust anyway, in an anonymous in-memory
 /// file (memfd) the child inherits; set [`CaHandoff::variable`] to [`CaHandoff::value`]
@@ -329,31 +351,16 @@ pub struct CaHandoff {
 }
 
 impl CaHandoff {
-    /// Writes the bundle: the certificates of `current_ca_file` (the caller's own
-    /// `SSL_CERT_FILE`, when set) or of the system's bundle, then `cacert_pem`.
+    /// Writes the bundle ([`ca_bundle`]) into the memfd.
     pub fn new(
         cacert_pem: &str,
         current_ca_file: Option<&std::path::Path>,
     ) -> std::io::Result<CaHandoff> {
         use std::io::Write;
-        let base = match current_ca_file {
-            Some(path) => std::fs::read(path).unwrap_or_default(),
-            None => SYSTEM_CA_FILES
-                .iter()
-                .find_map(|f| std::fs::read(f).ok())
-                .unwrap_or_default(),
-        };
         // No MFD_CLOEXEC: the child must inherit it.
         let fd = rustix::fs::memfd_create("cio-cacert", rustix::fs::MemfdFlags::empty())?;
         let mut file = std::fs::File::from(fd);
-        file.write_all(&base)?;
-        if !base.is_empty() && !base.ends_with(b"\n") {
-            file.write_all(b"\n")?;
-        }
-        file.write_all(cacert_pem.as_bytes())?;
-        if !cacert_pem.ends_with('\n') {
-            file.write_all(b"\n")?;
-        }
+        file.write_all(&ca_bundle(cacert_pem, current_ca_file))?;
         let fd = std::os::fd::OwnedFd::from(file);
         let value = format!("/dev/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
         Ok(CaHandoff {

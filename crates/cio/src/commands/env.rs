@@ -1,9 +1,18 @@
 //! `cio credential env [--provider P] [--alternate] [--format sh|json]`: print a complete set
 //! as the variables restic reads, quoted for `eval` in sh/bash.
+//!
+//! A set with a CA certificate (`_cacert`) adds `SSL_CERT_FILE`, the one file Go's TLS reads
+//! its trusted certificates from: a bundle cio writes and keeps (the caller's or the
+//! system's certificates, then the set's CA; public certificates only, no secret) in the
+//! user's runtime folder, `$XDG_RUNTIME_DIR/cio/` (root: `/run/cio/`), replaced whole by
+//! each `env`.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use cio_credential::{CLEARED, sh_quote};
+use cio_credential::{CA_FILE_VARIABLE, CLEARED, SetId, ca_bundle, sh_quote};
 
 use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
@@ -27,13 +36,21 @@ pub enum EnvFormat {
 pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Print credentials";
     let handoff = chosen_set(ctx, ACTION, &args.set)?;
+    let ca_file = match &handoff.cacert {
+        Some(pem) => Some(write_ca_bundle(ACTION, handoff.set, pem.expose())?),
+        None => None,
+    };
+    let ca_file = ca_file.as_ref().map(|p| p.to_string_lossy().into_owned());
     ctx.out.warn_if_secrets_shown();
     if ctx.out.json || args.format == EnvFormat::Json {
-        let map: serde_json::Map<String, serde_json::Value> = handoff
+        let mut map: serde_json::Map<String, serde_json::Value> = handoff
             .vars
             .iter()
             .map(|(k, v)| ((*k).to_string(), v.expose().into()))
             .collect();
+        if let Some(file) = &ca_file {
+            map.insert(CA_FILE_VARIABLE.to_string(), file.as_str().into());
+        }
         return Ok(ctx.out.json(&map.into())?);
     }
     ctx.out.line(format!("unset {}", CLEARED.join(" ")))?;
@@ -41,5 +58,48 @@ pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
         ctx.out
             .line(format!("export {var}={}", sh_quote(value.expose())))?;
     }
+    if let Some(file) = &ca_file {
+        ctx.out
+            .line(format!("export {CA_FILE_VARIABLE}={}", sh_quote(file)))?;
+    }
     Ok(())
+}
+
+/// Where `env` keeps the CA bundle of `set`: the user's runtime folder (a tmpfs that the
+/// system empties at logout or boot), else `/run` for root, else the user's cache.
+fn ca_bundle_path(set: SetId) -> PathBuf {
+    let folder = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir.join("cio"),
+        _ if rustix::process::geteuid().is_root() => PathBuf::from("/run/cio"),
+        _ => std::env::var_os("HOME")
+            .map_or_else(std::env::temp_dir, PathBuf::from)
+            .join(".cache/cio"),
+    };
+    folder.join(format!("{}-{}-ca.pem", set.provider, set.role))
+}
+
+/// Writes the CA bundle of `set` (see the module rules) and returns its path.
+fn write_ca_bundle(action: &str, set: SetId, pem: &str) -> Result<PathBuf, CommandError> {
+    let path = ca_bundle_path(set);
+    let failed = |source| CommandError::WriteFile {
+        action: action.into(),
+        path: path.clone(),
+        source,
+        hint: "set XDG_RUNTIME_DIR to a folder this user may write, or use 'cio credential exec', which needs no file",
+    };
+    if let Some(folder) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(folder)
+            .map_err(failed)?;
+    }
+    // The caller's own bundle comes first, unless it is this one (a second eval of `env`).
+    let current = std::env::var_os(CA_FILE_VARIABLE)
+        .map(PathBuf::from)
+        .filter(|p| p.as_path() != Path::new(&path));
+    let bundle = ca_bundle(pem, current.as_deref());
+    let text = String::from_utf8_lossy(&bundle);
+    crate::replace_file::write_atomically(&path, &text).map_err(failed)?;
+    Ok(path)
 }

@@ -156,7 +156,7 @@ fn write_metrics(
             hint: "give --prometheus the path of a regular file (or of none yet) in node_exporter's textfile folder; nothing was written",
         });
     }
-    prometheus::write_atomically(path, &text).map_err(|source| CommandError::WriteFile {
+    crate::replace_file::write_atomically(path, &text).map_err(|source| CommandError::WriteFile {
         action: "Validate credentials".into(),
         path: path.to_path_buf(),
         source,

@@ -116,3 +116,43 @@ fn env_output_evaluates_to_the_exact_values_in_sh() {
     assert_eq!(v["AWS_SECRET_ACCESS_KEY"], SECRET);
     assert_eq!(v["RESTIC_PASSWORD"], PASSWORD);
 }
+
+/// A set with a CA certificate behind TLS the system does not trust (a private CA, stunnel in
+/// front of s3s-fs): `env` hands restic a bundle file in the runtime folder, and restic run
+/// from the evaluated variables trusts it; a second `env` does not stack the set's CA again.
+#[test]
+fn env_hands_the_sets_ca_certificate_to_restic_in_a_bundle_file() {
+    use testkit::s3::S3Server;
+    use testkit::tls::{CertKind, TlsFront};
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("tls");
+    let front = TlsFront::start(s3.port(), CertKind::PrivateCa);
+    let repo = format!("s3:https://127.0.0.1:{}/tls/repo", front.port());
+    let env = TestEnv::new();
+    env.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
+    env.create("cio_minio_cacert", &front.trust_pem);
+    env.cio(&["credential", "exec", "--", "restic", "--no-cache", "init"])
+        .success();
+    let runtime = env.dir.path().join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    let cio = assert_cmd::cargo::cargo_bin("cio");
+    let script = format!(
+        r#"export XDG_RUNTIME_DIR='{}'; eval "$('{cio}' credential env)" && eval "$('{cio}' credential env)" && printf '%s\n' "$SSL_CERT_FILE" && restic snapshots --no-cache --json >/dev/null && echo works"#,
+        runtime.display(),
+        cio = cio.display()
+    );
+    let out = env.cmd_sh(&script);
+    let bundle = runtime.join("cio/minio-primary-ca.pem");
+    assert_eq!(out, format!("{}\nworks\n", bundle.display()));
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    assert!(text.ends_with(&front.trust_pem), "the set's CA comes last");
+    assert_eq!(text.matches(front.trust_pem.trim()).count(), 1);
+    let json = env
+        .cmd()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .args(["credential", "env", "--format", "json"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    assert_eq!(v["SSL_CERT_FILE"], bundle.display().to_string());
+}
