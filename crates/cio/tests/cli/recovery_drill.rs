@@ -436,3 +436,65 @@ fn escrow_with_a_read_only_key() {
     );
     assert_eq!(c.reveal("cio_minio_backup_password"), PASSWORD);
 }
+
+/// An endpoint behind a private CA (stunnel in front of s3s-fs): the escrow object is written
+/// and read back with the set's own CA certificate (`_cacert`), as validate and exec reach it.
+#[test]
+fn escrow_behind_a_private_ca_uses_the_sets_ca_certificate() {
+    use testkit::s3::S3Server;
+    use testkit::tls::{CertKind, TlsFront};
+    let (access, secret) = ("escrow-tls-access", "escrow-tls-secret-key");
+    let s3 = S3Server::start(access, secret);
+    s3.create_bucket("cluster-a");
+    let front = TlsFront::start(s3.port(), CertKind::PrivateCa);
+    let repo = format!("s3:https://127.0.0.1:{}/cluster-a/backups", front.port());
+    let safe = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
+
+    let a = TestEnv::new();
+    std::fs::write(
+        a.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    a.minio_set("", &repo, access, secret, PASSWORD);
+    a.create("cio_minio_cacert", &front.trust_pem);
+    let out = a
+        .cio(&["credential", "export", "--to-repository"])
+        .success();
+    assert!(stdout(&out).contains("sealed to the recovery recipients"));
+
+    // Cluster B: the CA and the keys of A's bucket as its alternate set, then the bundle.
+    let b = TestEnv::new();
+    b.create("cio_minio_alt_cacert", &front.trust_pem);
+    b.create("cio_minio_alt_access_key", access);
+    b.create("cio_minio_alt_secret_key", secret);
+    b.cio(&[
+        "credential",
+        "import",
+        "--as-alternate",
+        "--force",
+        "-i",
+        identity.to_str().unwrap(),
+        "--from-repository",
+        &repo,
+    ])
+    .success();
+    assert_eq!(b.reveal("cio_minio_alt_backup_password"), PASSWORD);
+    // Without the CA certificate the same read is refused by TLS.
+    let c = TestEnv::new();
+    c.create("cio_minio_alt_access_key", access);
+    c.create("cio_minio_alt_secret_key", secret);
+    let out = c
+        .cio(&[
+            "credential",
+            "import",
+            "--as-alternate",
+            "-i",
+            identity.to_str().unwrap(),
+            "--from-repository",
+            &repo,
+        ])
+        .code(1);
+    assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
+}
