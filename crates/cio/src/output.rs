@@ -147,6 +147,16 @@ pub fn ago(ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// `n` and `noun`, the noun in the plural unless `n` is 1: `1 version`, `3 versions`.
+/// (English only, and only nouns whose plural takes an `s`.)
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A time in milliseconds since the epoch, as `2026-11-28T14:02:11Z`.
 pub fn time(ms: i64) -> String {
     // humantime writes years 0 to 9999 (and panics past them); a store's decoder refuses

@@ -16,7 +16,7 @@ use crate::cli::ProviderArg;
 use crate::commands::{bundle_input, escrow as refresh, validate};
 use crate::context::Context;
 use crate::error::CommandError;
-use crate::output::time;
+use crate::output::{counted, time};
 
 const ACTION: &str = "Import credentials";
 
@@ -121,8 +121,8 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
         ctx.out.succeed(
             "Import",
             format!(
-                "{} versions written, {unchanged} unchanged, to the {} set{} (earlier values stay in each credential's history)",
-                written.len(),
+                "{} written, {unchanged} unchanged, to the {} set{} (earlier values stay in each credential's history)",
+                counted(written.len(), "version"),
                 sets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
                 if sets.len() == 1 { "" } else { "s" },
             ),

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::context::Context;
 use crate::error::CommandError;
+use crate::output::counted;
 
 #[derive(Args)]
 pub struct MigrateArgs {
@@ -27,9 +28,9 @@ pub fn run(ctx: &mut Context, args: MigrateArgs) -> Result<(), CommandError> {
     ctx.out.succeed(
         "Migrate",
         format!(
-            "{} versions of {} names copied to {} ({} already there)",
-            report.copied(),
-            report.names.len(),
+            "{} of {} copied to {} ({} already there)",
+            counted(report.copied(), "version"),
+            counted(report.names.len(), "name"),
             report.target,
             report.names.iter().map(|m| m.already_there).sum::<usize>()
         ),

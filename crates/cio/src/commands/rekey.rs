@@ -8,6 +8,7 @@ use cio_credential::{RekeyError, RekeyStage, RekeyStep};
 
 use crate::context::Context;
 use crate::error::CommandError;
+use crate::output::counted;
 
 #[derive(Args)]
 pub struct RekeyArgs {
@@ -91,7 +92,7 @@ fn describe(step: &RekeyStep) -> String {
         RekeyStage::Retire => "the old key opens nothing in the store now",
     };
     let versions = if step.stage == RekeyStage::Reseal && step.changed {
-        format!(", {} versions sealed again", step.versions)
+        format!(", {} sealed again", counted(step.versions, "version"))
     } else {
         String::new()
     };

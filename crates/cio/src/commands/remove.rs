@@ -8,6 +8,7 @@ use cio_credential::EarlierRevisions;
 
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
+use crate::output::counted;
 
 #[derive(Args)]
 pub struct RemoveArgs {
@@ -52,7 +53,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
         }
         ctx.out.succeed(
             "Purge",
-            format!("{name} ({} versions destroyed)", purged.versions),
+            format!("{name} ({} destroyed)", counted(purged.versions, "version")),
         )?;
         if let Some(note) = purged.note() {
             ctx.out.warn(note);

@@ -469,7 +469,7 @@ fn purge_on_the_embedded_store_has_no_revisions_to_compact() {
         .success();
     assert_eq!(
         stdout(&out),
-        "Succeed: Purge credential: cio_minio_secret_key (1 versions destroyed)\n"
+        "Succeed: Purge credential: cio_minio_secret_key (1 version destroyed)\n"
     );
     assert_eq!(stderr(&out), "");
 }
