@@ -256,6 +256,43 @@ fn config_path(root: bool, env: impl Fn(&str) -> Option<OsString>) -> (PathBuf, 
     (config_home.join("cio/cio.toml"), false)
 }
 
+/// The settings a file may hold (cio's own words, safe to show).
+const KNOWN: [&str; 7] = [
+    "store",
+    "key_file",
+    "etcd_cacert",
+    "etcd_cert",
+    "etcd_key",
+    "max_key_age_days",
+    "recovery_recipients",
+];
+
+/// What is wrong with the file, in cio's words: the TOML parser's message would quote the
+/// file's text (a value, or a key that is a pasted secret), so only its kind is kept, with the
+/// line and, when it is one of cio's, the setting.
+fn describe(e: &toml::de::Error, line: Option<usize>, text: &str) -> String {
+    let message = e.message();
+    let kind = if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        "a value of the wrong type"
+    } else if message.starts_with("unknown field") {
+        "a setting cio does not know"
+    } else if message.contains("duplicate") {
+        "a setting given twice"
+    } else {
+        "text that is not TOML"
+    };
+    let setting = line
+        .and_then(|n| text.lines().nth(n - 1))
+        .and_then(|l| l.split('=').next())
+        .map(str::trim)
+        .filter(|key| KNOWN.contains(key));
+    match (line, setting) {
+        (Some(n), Some(key)) => format!("line {n}: {kind} for {key}"),
+        (Some(n), None) => format!("line {n}: {kind}"),
+        (None, _) => kind.to_string(),
+    }
+}
+
 /// Parses the text of the file at `path`; relative paths become relative to its folder.
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
     let mut file: Settings = toml::from_str(text).map_err(|e| {
@@ -265,10 +302,7 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
             .map(|before| before.matches('\n').count() + 1);
         ConfigError::Invalid {
             path: path.to_path_buf(),
-            detail: match line {
-                Some(line) => format!("line {line}: {}", e.message().trim_end()),
-                None => e.message().trim_end().to_string(),
-            },
+            detail: describe(&e, line, text),
         }
     })?;
     let base = path.parent().unwrap_or_else(|| Path::new(""));
