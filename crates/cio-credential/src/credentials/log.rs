@@ -52,7 +52,13 @@ pub(crate) fn next_entry(
         })
         .map(|t| Broken {
             seq: t.seq,
-            problem: Problem::Altered,
+            // A store that names a newest entry it no longer holds (etcd's log head) hands
+            // it over empty: it was deleted, as the whole log's check says.
+            problem: if t.sealed.is_empty() {
+                Problem::Truncated
+            } else {
+                Problem::Altered
+            },
         });
     let truncated = (tail_seq < anchor).then_some(Broken {
         seq: tail_seq + 1,

@@ -369,6 +369,17 @@ fn a_tampered_cluster_log_is_named() {
         },
         "entry 2 is missing (deleted; later entries remain)",
     );
+    // The newest entry deleted, its head left: writes go on (no endless conflict with the
+    // head) and say so.
+    let node = Node::new(Some(&cluster.url("/tamper-tail")));
+    tampered(
+        &node,
+        || {
+            let out = cluster.etcdctl(&["del", &format!("/tamper-tail/log/{:020}", 3)]);
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+        },
+        "entry 3 and every later one were deleted (the store's newest change was logged after them)",
+    );
 }
 
 #[test]

@@ -523,8 +523,27 @@ impl Store for EtcdStore {
         }
     }
 
+    /// The entry the log head names (what appends are conditioned on): an entry deleted
+    /// under the head reads as empty bytes, which do not open, so that the damage is said and
+    /// writes go on after it. Without a head, the newest entry.
     fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
-        Ok(self.log_entries(false)?.pop())
+        let deadline = self.gateway.deadline();
+        let one = |key: Vec<u8>| -> Result<Option<Vec<u8>>, StoreError> {
+            let response: RangeResponse = self.gateway.call(
+                "/v3/kv/range",
+                &json!({ "key": wire::b64(&key) }),
+                true,
+                deadline,
+            )?;
+            Ok(response.kvs.into_iter().next().map(|kv| kv.value))
+        };
+        let head = one(self.keys.log_head())?
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok());
+        let Some(seq) = head else {
+            return Ok(self.log_entries(false)?.pop());
+        };
+        let sealed = one(self.keys.log_entry(seq))?.unwrap_or_default();
+        Ok(Some(LogRecord { seq, sealed }))
     }
 
     fn log(&self) -> Result<Vec<LogRecord>, StoreError> {
