@@ -360,9 +360,21 @@ impl Gateway {
         end: &[u8],
         deadline: Instant,
     ) -> Result<Vec<Kv>, StoreError> {
+        Ok(self.range_all_at(start, end, 0, deadline)?.0)
+    }
+
+    /// [`Gateway::range_all`] at `revision` (0: the newest), with the revision it read at:
+    /// several ranges of one moment.
+    pub fn range_all_at(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        revision: i64,
+        deadline: Instant,
+    ) -> Result<(Vec<Kv>, i64), StoreError> {
         let mut kvs = Vec::new();
         let mut from = start.to_vec();
-        let mut revision = 0i64;
+        let mut revision = revision;
         loop {
             let mut request = json!({
                 "key": b64(&from),
@@ -383,7 +395,7 @@ impl Gateway {
                     from = last.key.clone();
                     from.push(0);
                 }
-                _ => return Ok(kvs),
+                _ => return Ok((kvs, revision)),
             }
         }
     }

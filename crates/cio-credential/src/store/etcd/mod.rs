@@ -292,12 +292,19 @@ impl Store for EtcdStore {
     }
 
     fn read(&self) -> Result<Option<Snapshot>, StoreError> {
-        // One range over the whole prefix, read in pages at one revision: the manifest and
-        // the records of one moment.
-        let all = self.keys.everything();
-        let kvs = self
-            .gateway
-            .range_all(&all, &prefix_end(&all), self.gateway.deadline())?;
+        // The meta keys and the versions, read in pages at one revision: the manifest and
+        // the records of one moment. (Not the change log or the notes beside them: a log of
+        // thousands of entries would be read by every command.)
+        let deadline = self.gateway.deadline();
+        let meta = self.keys.meta();
+        let versions = self.keys.versions(None);
+        let (mut kvs, revision) =
+            self.gateway
+                .range_all_at(&meta, &prefix_end(&meta), 0, deadline)?;
+        let (records, _) =
+            self.gateway
+                .range_all_at(&versions, &prefix_end(&versions), revision, deadline)?;
+        kvs.extend(records);
         let Some(identity) = self.identity_of(&kvs) else {
             return if kvs.is_empty() {
                 Ok(None)
@@ -305,7 +312,6 @@ impl Store for EtcdStore {
                 Err(self.id_removed())
             };
         };
-        let versions = self.keys.versions(None);
         let location = self.location();
         let records = kvs
             .iter()
