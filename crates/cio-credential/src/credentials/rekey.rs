@@ -198,6 +198,15 @@ impl CredentialStore {
     /// already holds a second key is left as it is (a rotation is under way).
     pub fn rekey_add(&self) -> Result<RekeyStep> {
         let ring = self.keyring()?;
+        // A node whose keyring cannot open the store (it has not received the key another
+        // node re-sealed it with) changes nothing: its keyring would gain a key no other
+        // node has.
+        if let Some(identity) = self.store.identity(false)?
+            && let Some(store_key) = &identity.key_fingerprint
+            && ring.find(store_key).is_none()
+        {
+            return Err(self.not_in_keyring(&ring, &identity, store_key).into());
+        }
         let changed = ring.len() == 1;
         if changed {
             ring.with_added(Key::generate()).write(self.key_file())?;

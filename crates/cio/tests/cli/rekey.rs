@@ -237,6 +237,15 @@ fn two_nodes_rekey_a_three_member_etcd_store_in_stages() {
         "{text}"
     );
     assert!(text.contains(&format!(":{}", a.key().display())), "{text}");
+    // Nor may B start a rotation of its own: its key file stays as it was.
+    let before = std::fs::read(b.key()).unwrap();
+    let out = on(&b, &["credential", "rekey", "--stage", "add"]).code(3);
+    assert!(
+        stderr(&out).contains(&format!("does not hold key {new}")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(b.key()).unwrap(), before);
     // The new key file reaches B: it works again; (4) both retire.
     copy_key(&a.key(), &b.key());
     assert_eq!(stdout(&b_reads().success()), "minio-access\n");
