@@ -102,12 +102,22 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
         if s.is_complete() {
             ctx.out.line(format!("{} set: complete", s.set))?;
         } else {
-            let missing: Vec<String> = s.missing.iter().map(ToString::to_string).collect();
-            ctx.out.line(format!(
-                "{} set: incomplete, missing {}",
-                s.set,
-                missing.join(", ")
-            ))?;
+            // A damaged credential is there, but cannot be trusted: said as such, not as
+            // missing (creating it again would not be the fix; purging it first is).
+            let (untrusted, missing): (Vec<String>, Vec<String>) = s
+                .missing
+                .iter()
+                .map(ToString::to_string)
+                .partition(|n| damaged.iter().any(|e| damaged_name(e) == n));
+            let mut said = Vec::new();
+            if !missing.is_empty() {
+                said.push(format!("missing {}", missing.join(", ")));
+            }
+            if !untrusted.is_empty() {
+                said.push(format!("{} cannot be trusted", untrusted.join(", ")));
+            }
+            ctx.out
+                .line(format!("{} set: incomplete, {}", s.set, said.join("; ")))?;
         }
     }
     damaged_failure(ctx, ACTION, damaged)

@@ -61,6 +61,11 @@ fn x_is_refused_alone(with: impl Fn(&[&str], &str) -> Assert) {
     assert!(listed.contains("cio_aws_secret_key"), "{listed}");
     assert!(listed.contains("cio_minio_access_key"), "{listed}");
     assert!(listed.contains(X) && listed.contains("(cannot be trusted)"));
+    // Its set is not said to miss it: it is there, and cannot be trusted.
+    assert!(
+        listed.contains(&format!("incomplete, {X} cannot be trusted\n")),
+        "{listed}"
+    );
     assert_eq!(
         stderr(&out),
         format!("Fail: List credentials: {reason}\n{hint}")
