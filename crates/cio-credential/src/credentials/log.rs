@@ -134,13 +134,15 @@ impl CredentialStore {
                 problem: Problem::Truncated,
             });
         }
-        if let Some(broken) = &reading.broken
-            && self.damage_note(key, &identity.store_id)?.as_ref() != Some(broken)
-        {
-            let text = serde_json::to_string(broken)
-                .expect("a break is a number and a word: it always serializes");
-            let sealed = key.seal(&note_binding(&identity.store_id), &SecretValue::new(text));
-            self.store.put_note(DAMAGE_NOTE, &sealed)?;
+        let recorded = self.damage_note(key, &identity.store_id)?;
+        match (&reading.broken, recorded) {
+            (Some(broken), recorded) if recorded.as_ref() != Some(broken) => {
+                self.record_damage(key, &identity.store_id, broken)?;
+            }
+            // A break found earlier stays said: a later entry may have taken the place of
+            // deleted ones, so that the chain alone looks whole again.
+            (None, Some(recorded)) => reading.broken = Some(recorded),
+            _ => {}
         }
         Ok(reading)
     }
@@ -163,8 +165,24 @@ impl CredentialStore {
             verified.log_seq(),
             change,
         )?;
+        // A break found by a write is recorded too: the write's own entry may take the
+        // place of deleted ones, and the chain alone would then look whole.
+        if let Some(broken) = &damaged
+            && self.log_damage().is_none()
+        {
+            self.record_damage(key, store_id, broken)?;
+        }
         self.note_damage(damaged);
         Ok(entry)
+    }
+
+    /// Records `broken` in the store's note of a broken log, for every later command on
+    /// every node.
+    fn record_damage(&self, key: &Key, store_id: &str, broken: &Broken) -> Result<()> {
+        let text = serde_json::to_string(broken)
+            .expect("a break is a number and a word: it always serializes");
+        let sealed = key.seal(&note_binding(store_id), &SecretValue::new(text));
+        Ok(self.store.put_note(DAMAGE_NOTE, &sealed)?)
     }
 
     /// Whether this command found the change log damaged: its newest entry did not open when

@@ -295,6 +295,44 @@ fn tampered(node: &Node, tamper: impl FnOnce(), broken: &str) {
         log["entries"].as_array().unwrap().last().unwrap()["name"],
         "cio_aws_backup_password"
     );
+    // The break stays said after that change (whose entry may take a deleted one's place,
+    // or leave a gap where the deleted newest entry was: then the gap is named).
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    let entry = broken
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        stderr(&out).starts_with(&format!("Fail: Verify change log: {entry} ")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The end of the log deleted, and a change made before anyone looked: the change says so,
+/// and the log stays broken though the change's entry took the first deleted number.
+#[test]
+fn a_cut_log_found_by_a_change_stays_broken() {
+    let node = Node::new(None);
+    node.create("cio_aws_access_key", REF_ACCESS);
+    node.create("cio_aws_secret_key", REF_SECRET);
+    node.create("cio_aws_backup_repo", REF_REPO);
+    let status = Command::new("sqlite3")
+        .arg(node.env.store())
+        .arg("DELETE FROM log WHERE seq >= 2")
+        .status()
+        .expect("sqlite3 must be installed (Debian package sqlite3)");
+    assert!(status.success());
+    let broken = "entry 2 and every later one were deleted (the store's newest change was logged after them)";
+    let out = node.create("cio_aws_backup_password", "a long enough password");
+    assert!(stderr(&out).contains(broken), "{}", stderr(&out));
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    assert!(
+        stderr(&out).starts_with(&format!("Fail: Verify change log: {broken}\n")),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -379,6 +417,18 @@ fn a_tampered_cluster_log_is_named() {
             assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
         },
         "entry 3 and every later one were deleted (the store's newest change was logged after them)",
+    );
+    // The log head deleted (every entry kept): writes go on, and the log is whole.
+    let headless = Node::new(Some(&cluster.url("/tamper-head")));
+    headless.create("cio_aws_access_key", REF_ACCESS);
+    let out = cluster.etcdctl(&["del", "/tamper-head/loghead"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    headless.create("cio_aws_secret_key", REF_SECRET);
+    headless.create("cio_aws_backup_repo", REF_REPO);
+    headless.cio(&["credential", "log", "--verify"]).success();
+    assert_eq!(
+        headless.log_json(&[])["entries"].as_array().unwrap().len(),
+        3
     );
 }
 

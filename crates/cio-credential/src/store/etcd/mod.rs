@@ -546,7 +546,20 @@ impl Store for EtcdStore {
         let head = one(self.keys.log_head())?
             .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok());
         let Some(seq) = head else {
-            return Ok(self.log_entries(false)?.pop());
+            // No head, but entries: the head was deleted. Appends are conditioned on it, so
+            // it is put back (only while still absent) at the newest entry; without this,
+            // every write would lose to a head that is not there.
+            let newest = self.log_entries(false)?.pop();
+            if let Some(entry) = &newest {
+                let head = self.keys.log_head();
+                self.gateway.txn(
+                    vec![absent(&head)],
+                    vec![put_op(&head, entry.seq.to_string().as_bytes())],
+                    Vec::new(),
+                    deadline,
+                )?;
+            }
+            return Ok(newest);
         };
         let sealed = one(self.keys.log_entry(seq))?.unwrap_or_default();
         Ok(Some(LogRecord { seq, sealed }))
