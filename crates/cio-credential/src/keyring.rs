@@ -213,8 +213,12 @@ fn remove_leftovers(path: &Path) {
     for entry in entries.flatten() {
         let file_name = entry.file_name();
         let bytes = file_name.as_encoded_bytes();
+        // Exactly what `write` names them: 16 lower-case hex digits after the prefix.
         let leftover = bytes.starts_with(&prefix)
-            && bytes[prefix.len()..].iter().all(u8::is_ascii_hexdigit)
+            && bytes.len() == prefix.len() + 16
+            && bytes[prefix.len()..]
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
             && entry.file_type().is_ok_and(|t| t.is_file());
         if leftover {
             let _ = fs::remove_file(entry.path());
@@ -236,8 +240,12 @@ mod tests {
         fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         std::os::unix::fs::symlink(&real, &link).unwrap();
         // What a write killed before its rename leaves, and a file that only looks alike.
-        let leftover = dir.path().join("credential.key.new-0123abcd");
+        let leftover = dir.path().join("credential.key.new-0123456789abcdef");
         let other = dir.path().join("credential.key.new-notes");
+        let short = dir.path().join("credential.key.new-0123");
+        let upper = dir.path().join("credential.key.new-0123456789ABCDEF");
+        fs::write(&short, "kept\n").unwrap();
+        fs::write(&upper, "kept\n").unwrap();
         fs::write(&leftover, "a retired key\n").unwrap();
         fs::write(&other, "kept\n").unwrap();
 
@@ -254,7 +262,7 @@ mod tests {
         );
         assert_eq!(Keyring::load(&real).unwrap().unwrap().len(), 2);
         assert!(!leftover.exists());
-        assert!(other.exists());
+        assert!(other.exists() && short.exists() && upper.exists());
     }
 
     #[test]

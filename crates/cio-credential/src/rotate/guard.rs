@@ -2,7 +2,8 @@
 //! repository does not know, and every backup after it fails "wrong password".
 //!
 //! Rules:
-//! - only a change is checked: a first password, or the same password again, is not;
+//! - only a change is checked: a first password, or the same password again, is not (a
+//!   password removed and created again is checked against the removed one);
 //! - the set's repository is asked live (`validate`, with a short deadline) with the stored
 //!   values: a repository that exists and answers refuses the change
 //!   ([`Problem::BarePasswordChange`], whose hint names `rotate`) unless forced;
@@ -116,10 +117,20 @@ fn to_check(store: &CredentialStore, name: CredentialName, new: &SecretValue) ->
         provider: Some(name.provider),
         role: Some(name.role),
     };
-    let values = store
+    let mut values = store
         .sets(&filter, Purpose::Check)
         .ok()
         .and_then(|mut sets| sets.pop())?;
+    // A removed password is still the one the repository wants: remove and create again
+    // is a change like any other.
+    if values.backup_password.is_none()
+        && let Some(previous) = store
+            .history(name)
+            .ok()
+            .and_then(|h| h.into_iter().rev().find_map(|v| v.value))
+    {
+        values.set_field(Field::BackupPassword, previous);
+    }
     let unchanged = values
         .backup_password
         .as_ref()

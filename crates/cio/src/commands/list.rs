@@ -46,11 +46,18 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
         let sets: Vec<_> = sets
             .iter()
             .map(|s| {
+                // A damaged credential is there but untrusted, not missing.
+                let (untrusted, missing): (Vec<String>, Vec<String>) = s
+                    .missing
+                    .iter()
+                    .map(ToString::to_string)
+                    .partition(|n| damaged.iter().any(|e| damaged_name(e) == n));
                 json!({
                     "provider": s.set.provider,
                     "role": s.set.role,
                     "complete": s.is_complete(),
-                    "missing": s.missing,
+                    "missing": missing,
+                    "untrusted": untrusted,
                     "checked": check_json(check_of(s.set)),
                 })
             })

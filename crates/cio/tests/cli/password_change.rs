@@ -34,6 +34,18 @@ fn a_bare_change_is_refused_while_the_repository_answers() {
         "a refused create changed the store"
     );
     assert_eq!(env.reveal(PASSWORD), OLD);
+    // Removed and created again: still the change it is (the repository wants the removed
+    // password); the removed password itself comes back freely.
+    env.cio(&["credential", "remove", PASSWORD]).success();
+    let out = env.cio_in(&["credential", "create", PASSWORD], NEW).code(1);
+    assert!(
+        stderr(&out).contains("the set's repository exists and answers"),
+        "{}",
+        stderr(&out)
+    );
+    env.cio_in(&["credential", "create", PASSWORD], OLD)
+        .success();
+    assert_eq!(env.reveal(PASSWORD), OLD);
 
     // The same password again is no change; and after the repository's password was changed
     // elsewhere (restic key passwd), --force stores it.

@@ -73,6 +73,14 @@ fn x_is_refused_alone(with: impl Fn(&[&str], &str) -> Assert) {
     let out = with(&["credential", "list", "--json"], "").code(3);
     let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(doc["damaged"][0]["name"], X);
+    let minio = doc["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["provider"] == "minio")
+        .unwrap();
+    assert_eq!(minio["untrusted"], serde_json::json!([X]), "{minio}");
+    assert!(!minio["missing"].to_string().contains(X), "{minio}");
     assert_eq!(doc["credentials"].as_array().unwrap().len(), 7);
     with(
         &["credential", "show", "cio_aws_access_key", "--reveal"],
