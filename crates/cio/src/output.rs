@@ -33,8 +33,10 @@ impl Out {
     /// Writes a serializable document as JSON on one line, without building a
     /// `serde_json::Value` first (for long documents such as the change log).
     pub fn json_of(&mut self, doc: &impl serde::Serialize) -> io::Result<()> {
-        serde_json::to_writer(&mut self.stdout, doc).map_err(io::Error::from)?;
-        writeln!(self.stdout)
+        let mut out = io::BufWriter::with_capacity(64 * 1024, &mut self.stdout);
+        serde_json::to_writer(&mut out, doc).map_err(io::Error::from)?;
+        writeln!(out)?;
+        out.flush()
     }
 
     /// `Succeed: <action> credential: <detail>`
@@ -44,10 +46,11 @@ impl Out {
 
     /// Lays `rows` out in columns and writes them.
     pub fn table(&mut self, rows: &[Vec<String>]) -> io::Result<()> {
-        for line in table(rows) {
-            self.line(line)?;
-        }
-        Ok(())
+        // Buffered as a whole: stdout flushes at every newline, and a log of thousands of
+        // lines would be as many writes.
+        let mut out = io::BufWriter::with_capacity(64 * 1024, &mut self.stdout);
+        write_table(&mut out, rows)?;
+        out.flush()
     }
 
     /// `Fail: <message>` and `Hint: <hint>` on stderr; with `--json` (unless the result is
@@ -171,8 +174,9 @@ pub fn time(ms: i64) -> String {
     }
 }
 
-/// Lays rows out in columns separated by two spaces; the last column is not padded.
-fn table(rows: &[Vec<String>]) -> Vec<String> {
+/// Lays rows out in columns separated by two spaces (the last column is not padded) and
+/// writes them to `out`, a line each.
+fn write_table(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -183,19 +187,17 @@ fn table(rows: &[Vec<String>]) -> Vec<String> {
                 .unwrap_or(0)
         })
         .collect();
-    rows.iter()
-        .map(|row| {
-            let mut line = String::new();
-            for (c, cell) in row.iter().enumerate() {
-                if c + 1 == row.len() {
-                    line.push_str(cell);
-                } else {
-                    line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
-                }
+    for row in rows {
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                out.write_all(cell.as_bytes())?;
+            } else {
+                write!(out, "{cell:<w$}  ", w = widths[c])?;
             }
-            line
-        })
-        .collect()
+        }
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
