@@ -40,8 +40,9 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub record: bool,
     /// Also write each set's result as Prometheus metrics into FILE (node_exporter's textfile
-    /// collector format), replacing it atomically
-    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    /// collector format), replacing it atomically; of live checks only (not with --offline:
+    /// a pass of the rules alone would read as a checked, working set)
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, conflicts_with = "offline")]
     pub prometheus: Option<std::path::PathBuf>,
 }
 

@@ -105,9 +105,10 @@ fn metrics_of_a_passing_and_a_failing_set_pass_promtool() {
     assert_eq!(mode & 0o777, 0o644, "node_exporter, another user, reads it");
 }
 
-/// `validate --offline --prometheus FILE`, which fails (the set is incomplete).
-fn offline_metrics(env: &TestEnv, file: &Path) -> assert_cmd::assert::Assert {
-    let args = ["credential", "validate", "--offline", "--prometheus"];
+/// `validate --prometheus FILE`, which fails at once (the set is incomplete: no live step
+/// runs, no network is needed).
+fn incomplete_metrics(env: &TestEnv, file: &Path) -> assert_cmd::assert::Assert {
+    let args = ["credential", "validate", "--prometheus"];
     env.cmd()
         .args(args)
         .arg(file)
@@ -116,12 +117,33 @@ fn offline_metrics(env: &TestEnv, file: &Path) -> assert_cmd::assert::Assert {
         .code(1)
 }
 
+/// Metrics are of live checks: --offline with --prometheus is a usage error, and nothing is
+/// written (a pass of the rules alone would quiet the alerts).
+#[test]
+fn offline_metrics_are_refused() {
+    let env = TestEnv::new();
+    let file = env.dir.path().join("cio.prom");
+    let out = env
+        .cmd()
+        .args(["credential", "validate", "--offline", "--prometheus"])
+        .arg(&file)
+        .write_stdin("")
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&out).starts_with("Fail: usage: "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!file.exists());
+}
+
 #[test]
 fn a_bad_folder_is_a_clear_error_and_the_previous_file_stays() {
     let env = TestEnv::new();
     env.create("cio_aws_backup_repo", REF_REPO);
     let missing = env.dir.path().join("no-such-folder/cio.prom");
-    let out = offline_metrics(&env, &missing);
+    let out = incomplete_metrics(&env, &missing);
     assert_eq!(
         redact(&env, &stderr(&out)),
         "Fail: Validate credentials: cannot write [TMP]/no-such-folder/cio.prom: No such file or directory (os error 2)\n\
@@ -133,7 +155,7 @@ fn a_bad_folder_is_a_clear_error_and_the_previous_file_stays() {
     let folder = env.dir.path().join("metrics");
     let target = folder.join("cio.prom");
     std::fs::create_dir_all(target.join("previous")).unwrap();
-    let out = offline_metrics(&env, &target);
+    let out = incomplete_metrics(&env, &target);
     assert!(stderr(&out).starts_with("Fail: Validate credentials: cannot write "));
     assert!(target.join("previous").is_dir());
     let left: Vec<_> = std::fs::read_dir(&folder)
@@ -157,7 +179,7 @@ fn a_bad_folder_is_a_clear_error_and_the_previous_file_stays() {
             .success()
     );
     for path in [&link, &fifo] {
-        let out = offline_metrics(&env, path);
+        let out = incomplete_metrics(&env, path);
         assert_eq!(
             stderr(&out).replace(&path.display().to_string(), "[FILE]"),
             "Fail: Validate credentials: cannot write [FILE]: it exists and is not a regular file\n\
@@ -171,13 +193,7 @@ fn a_bad_folder_is_a_clear_error_and_the_previous_file_stays() {
     // before it).
     let out = env
         .cmd()
-        .args([
-            "credential",
-            "--json",
-            "validate",
-            "--offline",
-            "--prometheus",
-        ])
+        .args(["credential", "--json", "validate", "--prometheus"])
         .arg(&link)
         .write_stdin("")
         .assert()
@@ -190,7 +206,7 @@ fn a_bad_folder_is_a_clear_error_and_the_previous_file_stays() {
     // A good path replaces the file.
     let good = folder.join("good.prom");
     std::fs::write(&good, "# old\n").unwrap();
-    offline_metrics(&env, &good);
+    incomplete_metrics(&env, &good);
     let text = std::fs::read_to_string(&good).unwrap();
     assert!(!text.contains("# old"));
     assert!(text.contains(r#"code="incomplete""#));
