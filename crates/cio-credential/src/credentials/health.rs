@@ -41,6 +41,19 @@ impl CheckResult {
     /// The result of `report`, checked at `checked_at_ms`.
     pub fn of(report: &SetReport, checked_at_ms: i64) -> CheckResult {
         let status = report.status();
+        // A pass of the rules alone (`--offline`) is not a checked, working set: it is
+        // recorded as a warning whose code says so.
+        if status != Status::Fail
+            && let Some(offline) = report.checks.iter().find(|c| c.code == "offline")
+        {
+            return CheckResult {
+                checked_at_ms,
+                status: Status::Warn,
+                step: Some(offline.step),
+                code: Some("offline".into()),
+                duration_ms: report.duration_ms,
+            };
+        }
         let first = report
             .checks
             .iter()

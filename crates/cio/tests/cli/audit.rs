@@ -146,10 +146,9 @@ fn rustix_uid() -> u32 {
 
 /// Health: `validate --record` on one node, `list` on the other.
 fn checks_are_recorded_for_every_node(a: &Node, b: &Node) {
-    a.create(
-        "cio_minio_backup_repo",
-        "s3:https://minio.example:9000/bucket",
-    );
+    let s3 = testkit::s3::S3Server::start("audit-access", "audit-secret-key");
+    s3.create_bucket("audit");
+    a.create("cio_minio_backup_repo", &s3.repo_url("audit", "repo"));
     a.share_key_with(b);
     a.create("cio_aws_access_key", REF_ACCESS);
     let list = stdout(&b.cio(&["credential", "list"]).success());
@@ -174,14 +173,17 @@ fn checks_are_recorded_for_every_node(a: &Node, b: &Node) {
     assert!(ago.is_match(&row("cio_aws_access_key")), "{list}");
     assert!(ago.is_match(&row("cio_minio_backup_repo")), "{list}");
 
-    // A set that passes, recorded: ok; --json carries it per credential and per set.
+    // A set that passes, recorded; --json carries it per credential and per set.
     for (name, value) in [
-        ("cio_minio_access_key", "minio"),
-        ("cio_minio_secret_key", "minio-secret"),
+        ("cio_minio_access_key", "audit-access"),
+        ("cio_minio_secret_key", "audit-secret-key"),
         ("cio_minio_backup_password", "correct horse battery staple"),
     ] {
         b.create(name, value);
     }
+    b.cio(&["credential", "exec", "--", "restic", "--no-cache", "init"])
+        .success();
+    // Offline, the rules pass; that is recorded as what it is: not a live check.
     b.cio(&[
         "credential",
         "validate",
@@ -192,12 +194,22 @@ fn checks_are_recorded_for_every_node(a: &Node, b: &Node) {
     ])
     .success();
     let list = stdout(&a.cio(&["credential", "list"]).success());
+    assert!(
+        list.lines()
+            .find(|l| l.starts_with("cio_minio_access_key"))
+            .is_some_and(|l| l.ends_with("  warn <1m ago: offline")),
+        "{list}"
+    );
+    b.cio(&["credential", "validate", "--record", "--provider", "minio"])
+        .success();
+    let list = stdout(&a.cio(&["credential", "list"]).success());
     let minio = list
         .lines()
         .find(|l| l.starts_with("cio_minio_access_key"))
         .unwrap();
+    // Live and passing; its one finding is the warning about plain http:// (s3s-fs).
     assert!(
-        regex_lite::Regex::new(r"  ok <1m ago$")
+        regex_lite::Regex::new(r"  warn <1m ago: plain_http$")
             .unwrap()
             .is_match(minio),
         "{list}"
@@ -219,8 +231,9 @@ fn checks_are_recorded_for_every_node(a: &Node, b: &Node) {
         .iter()
         .find(|c| c["name"] == "cio_minio_secret_key")
         .unwrap();
-    assert_eq!(credential["checked"]["status"], "ok");
-    assert_eq!(credential["checked"]["code"], serde_json::Value::Null);
+    assert_eq!(credential["checked"]["status"], "warn");
+    assert_eq!(credential["checked"]["step"], "rules");
+    assert_eq!(credential["checked"]["code"], "plain_http");
     // Recording checks is not a change: the log has the creates only.
     assert_eq!(a.log_json(&[])["entries"].as_array().unwrap().len(), 5);
 }
