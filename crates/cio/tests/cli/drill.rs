@@ -118,15 +118,25 @@ fn disaster_recovery_drill() {
     assert_eq!(snapshots.as_array().unwrap().len(), 1);
     assert_same_tree(&files, &target2.join(files.strip_prefix("/").unwrap()));
 
-    // 4. A wrong password in B's alternate set: validate says so before restic runs;
-    // restic, run by exec, then fails. (A plain create over the working password is refused
-    // while the repository answers; after a remove it is a first password again.)
-    b.cio(&["credential", "remove", "cio_minio_alt_backup_password"])
-        .success();
-    b.create(
-        "cio_minio_alt_backup_password",
-        "not the repository password",
-    );
+    // 4. A wrong password in B's alternate set (storing one is refused while the repository
+    // answers, so the repository's password changes instead, as when cluster A rotates it
+    // and B was not told): validate says so before restic runs; restic, run by exec, fails.
+    let file = b.dir.path().join("rotated-at-a");
+    std::fs::write(&file, "cluster A's next password").unwrap();
+    b.cio(&[
+        "credential",
+        "exec",
+        "--alternate",
+        "--allow-write",
+        "--",
+        "restic",
+        "--no-cache",
+        "key",
+        "passwd",
+        "--new-password-file",
+        file.to_str().unwrap(),
+    ])
+    .success();
     let out = b
         .cio(&["credential", "validate", "--alternate", "--json"])
         .code(1);
