@@ -164,13 +164,15 @@ fn health_is_recorded_per_set(b: &dyn Backend) {
     assert_eq!(aws_check.result.step, Some(Step::Completeness));
     assert_eq!(aws_check.result.code.as_deref(), Some("incomplete"));
     assert_eq!(aws_check.result.checked_at_ms, 1_800_000_000_000);
+    // Its rules passed offline: recorded as a warning that says so, not as a checked set.
     let minio_check = checks.iter().find(|h| h.set == minio_alt).unwrap();
     assert_eq!(
         (
             minio_check.result.status,
+            minio_check.result.step,
             minio_check.result.code.as_deref()
         ),
-        (Status::Ok, None)
+        (Status::Warn, Some(Step::Endpoint), Some("offline"))
     );
     // A later check replaces the record; checks are not changes: nothing is logged.
     c.record_checks(&[passed], 1_800_000_060_000).unwrap();
