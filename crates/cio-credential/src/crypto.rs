@@ -369,6 +369,32 @@ pub fn parse_key(bytes: &[u8]) -> Result<Key, &'static str> {
     Ok(Key::from_bytes(bytes))
 }
 
+/// The error of an I/O `action` on the key file at `path`: a full disk said as such.
+pub(crate) fn key_file_error(
+    path: &Path,
+    action: &'static str,
+    source: std::io::Error,
+) -> KeyError {
+    if source.kind() == std::io::ErrorKind::StorageFull {
+        KeyError::NoSpace {
+            path: path.to_path_buf(),
+        }
+    } else {
+        KeyError::Io {
+            path: path.to_path_buf(),
+            action,
+            source,
+        }
+    }
+}
+
+/// The folder of the key file at `path` (`.` for a bare file name).
+pub(crate) fn key_folder(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Creates a new random key file at `path`, or loads the one another process created first.
 ///
 /// The key never exists under another name: it is written to an unnamed file (`O_TMPFILE`)
@@ -378,23 +404,8 @@ pub fn parse_key(bytes: &[u8]) -> Result<Key, &'static str> {
 /// key or the complete key. Where the filesystem has no unnamed files, a temporary name is
 /// used, holding only an unusable (not yet valid) line until the key is complete.
 pub fn create_key(path: &Path) -> Result<Key, KeyError> {
-    let io = |action, source: std::io::Error| {
-        if source.kind() == std::io::ErrorKind::StorageFull {
-            KeyError::NoSpace {
-                path: path.to_path_buf(),
-            }
-        } else {
-            KeyError::Io {
-                path: path.to_path_buf(),
-                action,
-                source,
-            }
-        }
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let io = |action, source| key_file_error(path, action, source);
+    let dir = key_folder(path);
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

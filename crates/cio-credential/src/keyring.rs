@@ -19,7 +19,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::crypto::{Key, KeyError, parse_key, read_key_file};
+use crate::crypto::{Key, KeyError, key_file_error, key_folder, parse_key, read_key_file};
 
 /// The keys of a key file, the current one first. No `Debug` of the keys (only their
 /// fingerprints), no `Clone`.
@@ -149,23 +149,8 @@ impl Keyring {
             _ => path,
         };
         remove_leftovers(path);
-        let io = |action, source: std::io::Error| {
-            if source.kind() == std::io::ErrorKind::StorageFull {
-                KeyError::NoSpace {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                KeyError::Io {
-                    path: path.to_path_buf(),
-                    action,
-                    source,
-                }
-            }
-        };
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let io = |action, source| key_file_error(path, action, source);
+        let dir = key_folder(path);
         let mut unique = [0u8; 8];
         getrandom::fill(&mut unique).expect(
             "the operating system's random source (getrandom) is always available on Linux",
