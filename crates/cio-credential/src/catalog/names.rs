@@ -258,13 +258,29 @@ impl FromStr for CredentialName {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(name) = CredentialName::all().find(|n| n.to_string() == s) {
-            return Ok(name);
-        }
-        Err(UnknownName {
+        exact(s).ok_or_else(|| UnknownName {
             suggestion: suggest(s),
         })
     }
+}
+
+/// `typed` read as `cio_{provider}[_alt]_{field}`, exactly; read piece by piece rather than
+/// by formatting the 24 names, since every stored record's name is parsed on every read.
+fn exact(typed: &str) -> Option<CredentialName> {
+    let rest = typed.strip_prefix("cio_")?;
+    let (provider, rest) = Provider::ALL
+        .into_iter()
+        .find_map(|p| Some((p, rest.strip_prefix(p.as_str())?.strip_prefix('_')?)))?;
+    let (role, rest) = match rest.strip_prefix("alt_") {
+        Some(rest) => (Role::Alternate, rest),
+        None => (Role::Primary, rest),
+    };
+    let field = Field::ALL.into_iter().find(|f| f.as_str() == rest)?;
+    Some(CredentialName {
+        provider,
+        role,
+        field,
+    })
 }
 
 /// The closest name to `typed` when `typed` is a plausible misspelling of it: within a few
@@ -320,6 +336,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn only_a_whole_name_parses() {
+        for n in CredentialName::all() {
+            let s = n.to_string();
+            for near in [
+                format!("{s}_"),
+                format!(" {s}"),
+                format!("x{s}"),
+                s.to_uppercase(),
+                s.replace("cio_", "cio__"),
+                s[..s.len() - 1].to_string(),
+            ] {
+                assert!(near.parse::<CredentialName>().is_err(), "{near}");
+            }
+        }
+        for near in [
+            "cio_aws_alt",
+            "cio_aws_alt_",
+            "cio_alt_aws_region",
+            "cio_aws",
+            "",
+        ] {
+            assert!(near.parse::<CredentialName>().is_err(), "{near}");
+        }
+    }
     #[test]
     fn a_set_needs_four_names_and_may_have_two_more() {
         let set = name("cio_minio_alt_region").set();

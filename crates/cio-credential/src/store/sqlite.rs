@@ -24,6 +24,7 @@
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
@@ -73,11 +74,48 @@ const ALL_SQL: &str = "SELECT name, version, action, restored_from, written_at_m
 /// The embedded store at one path.
 pub struct SqliteStore {
     path: PathBuf,
+    /// The reader last opened, kept for the next read while the file is unchanged: one
+    /// command reads the store several times (identity, records, notes), and opening it
+    /// (schema parse included) is most of a read.
+    reader: Mutex<Option<OpenReader>>,
+}
+
+/// An immutable connection and what the file looked like just before it was opened.
+struct OpenReader {
+    seen: FileStamp,
+    conn: Connection,
+}
+
+/// What tells a file at a path apart from any later one: a write renames a new file over
+/// the store (another inode), and an in-place copy (`cp backup.db credentials.db`) changes
+/// the size or the change time.
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: (i64, i64),
+    ctime_ns: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> FileStamp {
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: (meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 impl SqliteStore {
     pub fn new(path: PathBuf) -> SqliteStore {
-        SqliteStore { path }
+        SqliteStore {
+            path,
+            reader: Mutex::new(None),
+        }
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -132,10 +170,14 @@ impl SqliteStore {
         }
     }
 
-    /// An immutable connection to the store as it is now; `None` when it does not exist or
-    /// holds nothing yet.
-    fn reader(&self) -> Result<Option<Connection>, StoreError> {
-        match fs::metadata(&self.path) {
+    /// Runs `f` on an immutable connection to the store as it is now (`None` when it does
+    /// not exist or holds nothing yet). The connection is kept for the next call while the
+    /// file is unchanged.
+    fn with_reader<T>(
+        &self,
+        f: impl Fn(&Connection) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let meta = match fs::metadata(&self.path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(StoreError::Foreign {
                     location: self.location(),
@@ -149,19 +191,31 @@ impl SqliteStore {
                 });
             }
             Ok(meta) if meta.len() == 0 => return Ok(None),
-            Ok(_) => {}
+            Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io_err("opened", e)),
+        };
+        let seen = FileStamp::of(&meta);
+        let mut cached = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached.as_ref().is_none_or(|r| r.seen != seen) {
+            *cached = None;
+            let uri = format!("file:{}?immutable=1", sqlite_file::uri_path(&self.path));
+            let conn = Connection::open_with_flags(
+                uri,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| self.err(e))?;
+            if !self.check_schema(&conn)? {
+                return Ok(None);
+            }
+            *cached = Some(OpenReader { seen, conn });
         }
-        let uri = format!("file:{}?immutable=1", sqlite_file::uri_path(&self.path));
-        let conn = Connection::open_with_flags(
-            uri,
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(self.check_schema(&conn)?.then_some(conn))
+        match cached.as_ref() {
+            Some(reader) => f(&reader.conn).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Runs `f` on a reader. A file replaced (by a purge, which zeroes it) while it was
@@ -173,11 +227,8 @@ impl SqliteStore {
         let inode = || fs::metadata(&self.path).map(|m| m.ino()).ok();
         for _ in 0..3 {
             let before = inode();
-            let Some(conn) = self.reader()? else {
-                return Ok(None);
-            };
-            match f(&conn) {
-                Ok(out) => return Ok(Some(out)),
+            match self.with_reader(&f) {
+                Ok(out) => return Ok(out),
                 Err(_) if inode() != before => continue,
                 Err(e) => return Err(e),
             }
@@ -202,7 +253,7 @@ impl SqliteStore {
             && !meta.is_file()
         {
             // A folder, FIFO or device says so, as a read does.
-            return self.reader().map(|_| None);
+            return self.with_reader(|_| Ok(())).map(|_| None);
         }
         let Some(mut locked) =
             sqlite_file::lock(&self.path, create).map_err(|e| self.lock_err(e))?
@@ -398,7 +449,8 @@ impl SqliteStore {
     fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
         use rusqlite::types::Value;
         let value: Option<Value> = conn
-            .query_row("SELECT v FROM meta WHERE k = ?1", [key], |r| r.get(0))
+            .prepare_cached("SELECT v FROM meta WHERE k = ?1")?
+            .query_row([key], |r| r.get(0))
             .optional()?;
         Ok(value.map(|v| match v {
             Value::Text(t) => t.into_bytes(),
