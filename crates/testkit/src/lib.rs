@@ -9,6 +9,7 @@ pub mod gate;
 pub mod moto;
 pub mod proxy;
 pub mod s3;
+pub mod socks;
 pub mod tls;
 pub mod web;
 

@@ -4,9 +4,10 @@
 //! validate's first FAIL has the code that names what restic stumbled on.
 //!
 //! Real parts only: s3s-fs, a region gate in front of it (`testkit::gate`, MinIO's region
-//! replies), moto with IAM policies, tinyproxy, stunnel (private CA, self-signed), Python's
-//! http.server. Cases run in parallel; a restic that keeps retrying a dead endpoint is stopped
-//! after [`RESTIC_LIMIT`] and counts as failed.
+//! replies), moto with IAM policies, tinyproxy and microsocks (HTTP and SOCKS5 proxies,
+//! `oracle/proxies.rs`), stunnel (private CA, self-signed), Python's http.server. Cases run
+//! in parallel; a restic that keeps retrying a dead endpoint is stopped after [`RESTIC_LIMIT`]
+//! and counts as failed.
 //!
 //! validate's verdicts (step, code, detail) are kept as a snapshot: the table doubles as the
 //! snapshot test of the check details and codes.
@@ -15,13 +16,14 @@ use std::sync::Mutex;
 
 use testkit::gate::RegionGate;
 use testkit::moto::{Moto, policy};
-use testkit::proxy::{Tinyproxy, loopback_name};
 use testkit::s3::S3Server;
 use testkit::tls::{CertKind, TlsFront};
 
 mod harness;
+mod proxies;
 
 use harness::*;
+use proxies::Proxies;
 
 #[test]
 fn restic_and_cio_agree_on_every_case() {
@@ -49,15 +51,11 @@ fn restic_and_cio_agree_on_every_case() {
     let url = |path: &str| format!("s3:http://127.0.0.1:{p}/{path}");
 
     let gate = RegionGate::start(p, "nl-ams");
-    let proxy = Tinyproxy::start(&[443]);
-    let open_proxy = Tinyproxy::start(&[]);
-    let host = loopback_name();
+    let proxies = Proxies::start();
     let ca = TlsFront::start(p, CertKind::PrivateCa);
     let self_signed = TlsFront::start(p, CertKind::SelfSigned);
     let web = testkit::web::WebServer::start();
     let (_closed_guard, closed) = testkit::refusing_port();
-    let (_dead_guard, dead_port) = testkit::refusing_port();
-    let dead_proxy = format!("http://127.0.0.1:{dead_port}");
 
     let moto = Moto::start();
     moto.create_bucket("mbackups", "us-east-1");
@@ -112,7 +110,7 @@ fn restic_and_cio_agree_on_every_case() {
     );
     let fresh = |tag: &str| format!("fresh-{tag}-{}", std::process::id());
 
-    let cases = vec![
+    let mut cases = vec![
         // Repository URL shapes (s3s-fs).
         case("plain URL", &url("backups/c1"), CAT, Expect::Works),
         case(
@@ -370,65 +368,9 @@ fn restic_and_cio_agree_on_every_case() {
             CAT,
             fails("tls", "HTTP response to HTTPS client"),
         ),
-        // Proxies (tinyproxy; CONNECT to 443 only, as Debian configures it).
-        case(
-            "http through the proxy",
-            &format!("s3:http://{host}:{p}/backups/c1"),
-            CAT,
-            Expect::Works,
-        )
-        .env("HTTP_PROXY", &proxy.url()),
-        case(
-            "http through the proxy, lower case",
-            &format!("s3:http://{host}:{p}/backups/c1"),
-            CAT,
-            Expect::Works,
-        )
-        .env("http_proxy", &proxy.url()),
-        case(
-            "https tunnel refused by the proxy",
-            &format!("s3:https://{host}:{}/backups/c1", self_signed.port()),
-            CAT,
-            fails("proxy", "Access violation"),
-        )
-        .env("HTTPS_PROXY", &proxy.url()),
-        case(
-            "https through a CONNECT tunnel, CA trusted",
-            &format!("s3:https://{host}:{}/backups/c1", self_signed.port()),
-            CAT,
-            Expect::Works,
-        )
-        .env("HTTPS_PROXY", &open_proxy.url())
-        .cacert(&self_signed),
-        case(
-            "proxy down",
-            &format!("s3:http://{host}:{p}/backups/c1"),
-            CAT,
-            fails("proxy", "proxyconnect"),
-        )
-        .env("HTTP_PROXY", &dead_proxy),
-        case(
-            "proxy down, loopback address never proxied",
-            &url("backups/c1"),
-            CAT,
-            Expect::Works,
-        )
-        .env("HTTP_PROXY", &dead_proxy),
-        case(
-            "proxy down, NO_PROXY names the host",
-            &format!("s3:http://{host}:{p}/backups/c1"),
-            CAT,
-            Expect::Works,
-        )
-        .env("HTTP_PROXY", &dead_proxy)
-        .env("NO_PROXY", &host),
-        case(
-            "HTTPS_PROXY only: plain http goes direct",
-            &format!("s3:http://{host}:{p}/backups/c1"),
-            CAT,
-            Expect::Works,
-        )
-        .env("HTTPS_PROXY", &dead_proxy),
+    ];
+    cases.extend(proxies.cases(p, &self_signed));
+    cases.extend([
         // Not S3, not there.
         case(
             "a web server",
@@ -448,7 +390,7 @@ fn restic_and_cio_agree_on_every_case() {
             CAT,
             fails("dns", ""),
         ),
-    ];
+    ]);
     assert!(
         cases.len() >= 40,
         "the oracle table has {} cases",
@@ -511,8 +453,6 @@ fn restic_and_cio_agree_on_every_case() {
         for (port, name) in [
             (p, "[S3]"),
             (gate.port(), "[GATE]"),
-            (proxy.port(), "[PROXY]"),
-            (open_proxy.port(), "[OPEN-PROXY]"),
             (ca.port(), "[CA-TLS]"),
             (self_signed.port(), "[SELF-TLS]"),
             (web.port(), "[WEB]"),
@@ -521,8 +461,7 @@ fn restic_and_cio_agree_on_every_case() {
         ] {
             t = t.replace(&format!(":{port}"), &format!(":{name}"));
         }
-        t = t.replace(dead_proxy.trim_start_matches("http://"), "127.0.0.1:[DEAD]");
-        t = t.replace(&host, "[HOST]");
+        t = proxies.redact(&t);
         let re = regex_lite::Regex::new(r"fresh-(\w+)-\d+").expect("regex");
         let t = re.replace_all(&t, "fresh-$1-[PID]").into_owned();
         let re =

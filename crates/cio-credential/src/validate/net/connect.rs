@@ -8,6 +8,8 @@
 //!   a plain `http://` endpoint is not tunnelled: requests go to the proxy in absolute form
 //!   (`GET http://host:port/path`), which proxies allow on any port;
 //! - a `Proxy-Authorization: Basic` header is sent when the proxy URL holds `user:password`;
+//! - a `socks5://` proxy is asked for a connection to the endpoint ([`super::socks`]), for
+//!   `http://` and `https://` endpoints alike; requests then go in origin form, as directly;
 //! - every stage ends by the one deadline of the set.
 
 use std::net::SocketAddr;
@@ -21,6 +23,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use super::proxy::{Proxy, ProxyEnv, ProxyError};
+use super::socks;
 
 /// A byte stream to the endpoint (plain, TLS, or tunnelled).
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -114,6 +117,10 @@ pub(crate) async fn connect(
     let to_proxy = |e: ConnectError| ConnectError::Proxy {
         proxy: proxy.address(),
         why: match e {
+            // Go reads `socks5h://h:p` behind http://: an HTTP proxy on the host "socks5h".
+            ConnectError::Dns { why } if proxy.host.eq_ignore_ascii_case("socks5h") => format!(
+                "its name does not resolve ({why}): restic knows no socks5h:// proxies and reads the value as an HTTP proxy on the host 'socks5h'; use socks5://, with which the proxy resolves names too"
+            ),
             ConnectError::Dns { why } => format!("its name does not resolve ({why})"),
             ConnectError::Unreachable { why } => format!("it accepts no connection ({why})"),
             ConnectError::Timeout { stage } => format!("no answer while {stage}"),
@@ -121,15 +128,16 @@ pub(crate) async fn connect(
             ConnectError::Proxy { why, .. } => why,
         },
     };
-    if proxy.scheme == "socks5" {
-        return Err(ConnectError::Proxy {
-            proxy: proxy.address(),
-            why: "validate does not speak SOCKS5; unset the variable for validate, or use an HTTP proxy".into(),
-        });
-    }
     let tcp = tcp(&proxy.host, proxy.port, deadline)
         .await
         .map_err(to_proxy)?;
+    if proxy.scheme == "socks5" {
+        let stream = socks::connect(tcp, target, &proxy, deadline).await?;
+        return Ok(Connected {
+            io: maybe_tls(stream, target, tls, deadline).await?,
+            forward_proxy: None,
+        });
+    }
     let proxy_target = Target {
         scheme: proxy.scheme.clone(),
         host: proxy.host.clone(),

@@ -4,4 +4,5 @@
 pub(crate) mod connect;
 pub(crate) mod http;
 pub mod proxy;
+mod socks;
 pub mod tls;

@@ -5,8 +5,10 @@
 //! Rules (Go's, kept here so that validate and restic take the same road):
 //! - `HTTPS_PROXY` (else `https_proxy`) for `https://` endpoints, `HTTP_PROXY` (else
 //!   `http_proxy`) for `http://` ones; `ALL_PROXY` is not read;
-//! - a proxy value without a scheme means `http://`; `http`, `https` and `socks5` are known;
-//!   a value that is no URL even so is ignored (Go's `init` drops it without a word);
+//! - a proxy value without a scheme means `http://`; `http`, `https` and `socks5` are known
+//!   (in any case); any other value is read behind `http://`, so `socks5h://h:1080` names an
+//!   HTTP proxy on the host `socks5h` (Go 1.19 has no `socks5h`); a value that is no URL even
+//!   so is ignored (Go's `init` drops it without a word);
 //! - `localhost` and loopback addresses are never proxied, whatever the variables say;
 //! - `NO_PROXY` (else `no_proxy`) is a comma list of `*`, IP addresses, CIDR ranges and domain
 //!   names, each optionally with `:port`; `example.com` matches itself and its sub-domains,
@@ -35,7 +37,8 @@ pub struct Proxy {
     /// Host name or address of the proxy (IPv6 without brackets).
     pub host: String,
     pub port: u16,
-    /// `user:password` from the proxy URL, sent as `Proxy-Authorization: Basic`.
+    /// `user:password` from the proxy URL (still percent-encoded): sent as
+    /// `Proxy-Authorization: Basic` to an HTTP proxy, as RFC 1929 username/password to SOCKS5.
     pub userinfo: Option<String>,
 }
 
@@ -206,37 +209,60 @@ fn parse_cidr(s: &str) -> Option<Cidr> {
     (bits <= max).then_some(Cidr { network, bits })
 }
 
-/// Go's `parseProxy`: a URL with scheme http, https or socks5; anything else is tried again
-/// with `http://` in front.
+/// The proxy schemes Go knows (httpproxy's `parseProxy`); `socks5h` is not one of them.
+const KNOWN_SCHEMES: [&str; 3] = ["http", "https", "socks5"];
+
+/// Go's `parseProxy`: the value as a URL when it is one with a scheme Go knows (compared
+/// without case: `url.Parse` lowers it); otherwise the value behind `http://`, which reads
+/// `socks5h://host:1080` as an HTTP proxy on the host `socks5h`, port 80 (restic then fails
+/// to reach it, and so must validate); `None` when neither is a URL.
 fn parse_proxy(value: &str) -> Option<Proxy> {
-    let known = ["http://", "https://", "socks5://"];
-    let with_scheme = if known.iter().any(|s| value.starts_with(s)) {
-        value.to_string()
-    } else {
-        format!("http://{value}")
-    };
-    let (scheme, rest) = with_scheme.split_once("://")?;
+    parse_url(value)
+        .filter(|p| KNOWN_SCHEMES.contains(&p.scheme.as_str()))
+        .or_else(|| parse_url(&format!("http://{value}")))
+}
+
+/// The parts of `scheme://[userinfo@]host[:port][/...]` that `url.Parse` keeps and the
+/// transport uses: a port is digits or nothing (`host:` means the scheme's default port).
+fn parse_url(value: &str) -> Option<Proxy> {
+    let (scheme, rest) = value.split_once("://")?;
+    let mut chars = scheme.chars();
+    let scheme_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return None;
+    }
+    let scheme = scheme.to_ascii_lowercase();
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let (userinfo, hostport) = match authority.rsplit_once('@') {
         Some((u, h)) => (Some(u.to_string()), h),
         None => (None, authority),
     };
-    let default_port = match scheme {
+    let default_port = match scheme.as_str() {
         "https" => 443,
         "socks5" => 1080,
         _ => 80,
     };
+    let port = |p: &str| -> Option<u16> {
+        if p.is_empty() {
+            Some(default_port)
+        } else if p.bytes().all(|b| b.is_ascii_digit()) {
+            p.parse().ok()
+        } else {
+            None
+        }
+    };
     let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
         let (h, after) = rest.split_once(']')?;
         let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
+            Some(p) => port(p)?,
             None if after.is_empty() => default_port,
             None => return None,
         };
         (h.to_string(), port)
     } else {
         match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().ok()?),
+            Some((h, p)) => (h.to_string(), port(p)?),
             None => (hostport.to_string(), default_port),
         }
     };
@@ -244,7 +270,7 @@ fn parse_proxy(value: &str) -> Option<Proxy> {
         return None;
     }
     Some(Proxy {
-        scheme: scheme.to_string(),
+        scheme,
         host,
         port,
         userinfo,
@@ -370,9 +396,48 @@ mod tests {
                 .address(),
             "[::1]:1081"
         );
-        assert_eq!(parse_proxy("http://"), None);
+        // No host: read behind http:// too (a proxy on the host "http"); Go dials this
+        // machine's port 80 instead. Neither goes direct: the request fails, as restic's does
+        // unless a proxy listens there.
+        assert_eq!(
+            parse_proxy("http://").map(|p| p.address()).as_deref(),
+            Some("http:80")
+        );
+        // Not a port: Go reads the whole value behind http://, a proxy on the host "http".
         let e = env(&[("HTTP_PROXY", "http://p:notaport")]);
-        assert_eq!(e.proxy_for("http", "minio.lan", 80), Ok(None));
+        assert_eq!(
+            via(&e, "http", "minio.lan", 80).as_deref(),
+            Some("http://http:80")
+        );
+    }
+
+    #[test]
+    fn socks5_is_known_in_any_case_and_socks5h_is_not() {
+        let p = parse_proxy("SOCKS5://alice:pw@127.0.0.1:1081").expect("parses");
+        assert_eq!(
+            p,
+            Proxy {
+                scheme: "socks5".into(),
+                host: "127.0.0.1".into(),
+                port: 1081,
+                userinfo: Some("alice:pw".into())
+            }
+        );
+        assert_eq!(
+            parse_proxy("socks5://proxy.lan").expect("parses").port,
+            1080
+        );
+        // Go 1.19: "socks5h" is no proxy scheme; behind http:// the host is "socks5h".
+        let e = env(&[("HTTPS_PROXY", "socks5h://127.0.0.1:1080")]);
+        assert_eq!(
+            via(&e, "https", "minio.lan", 443).as_deref(),
+            Some("http://socks5h:80")
+        );
+        // A value without a scheme Go knows, but with a port: still http.
+        assert_eq!(
+            parse_proxy("proxy.lan:3128").expect("parses").scheme,
+            "http"
+        );
     }
 
     #[test]
