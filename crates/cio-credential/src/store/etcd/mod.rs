@@ -42,6 +42,7 @@
 //! - the location shown in messages never holds a user or password; the password is a
 //!   [`SecretValue`](crate::secret::SecretValue), never in `Debug` output or an error.
 
+mod append;
 mod classify;
 pub(crate) mod codec;
 mod gateway;
@@ -367,115 +368,7 @@ impl Store for EtcdStore {
         manifest: &ManifestSwap,
         log: Option<&LogRecord>,
     ) -> Result<(), StoreError> {
-        let Some((_, first)) = batch.first() else {
-            return Ok(());
-        };
-        // Per name, in batch order: the head it expects and the last version it appends.
-        let mut names: Vec<(&str, u64, u64)> = Vec::new();
-        let mut puts = Vec::new();
-        for (expected, record) in batch {
-            let conflict = || StoreError::Conflict {
-                name: record.name.clone(),
-            };
-            if Some(record.version) != expected.checked_add(1) {
-                return Err(conflict());
-            }
-            match names.iter_mut().find(|(n, _, _)| *n == record.name) {
-                Some((_, _, last)) if *last == *expected => *last = record.version,
-                Some(_) => return Err(conflict()),
-                None => names.push((&record.name, *expected, record.version)),
-            }
-            puts.push(put_op(
-                &self.keys.version(&record.name, record.version),
-                &codec::encode(record),
-            ));
-        }
-        let fp_key = self.keys.fingerprint();
-        let mut compares = vec![self.manifest_is(&manifest.expected)];
-        // The failure branch reads the fingerprint, then each name's head.
-        let mut failure = vec![range_op(&fp_key)];
-        for (name, expected, last) in &names {
-            let head = self.keys.head(name);
-            compares.push(if *expected == 0 {
-                absent(&head)
-            } else {
-                value_is(&head, expected.to_string().as_bytes())
-            });
-            compares.push(absent(&self.keys.version(name, expected + 1)));
-            puts.push(put_op(&head, last.to_string().as_bytes()));
-            failure.push(range_op(&head));
-        }
-        puts.push(put_op(&self.keys.manifest(), &manifest.new));
-        let (log_compares, log_puts) = self.log_ops(log);
-        compares.extend(log_compares);
-        puts.extend(log_puts);
-        // etcd refuses a transaction branch of more operations than its --max-txn-ops (128
-        // by default): say so before sending one.
-        if puts.len() + 1 > MAX_TXN_OPS || compares.len() + 1 > MAX_TXN_OPS {
-            return Err(StoreError::Unusable {
-                location: self.location(),
-                action: "written",
-                detail: format!(
-                    "writing {} versions at once needs {} operations in one etcd transaction; etcd allows {MAX_TXN_OPS} unless started with a larger --max-txn-ops",
-                    batch.len(),
-                    puts.len() + 1
-                ),
-            });
-        }
-        let deadline = self.gateway.deadline();
-        let conflict = |name: &str| StoreError::Conflict {
-            name: name.to_string(),
-        };
-        // First assume the fingerprint is recorded; when it turns out not to be, record it in
-        // the same transaction. Two rounds suffice unless another writer keeps racing us.
-        let mut fingerprint_recorded = true;
-        for _ in 0..4 {
-            let (fp_cmp, mut success) = if fingerprint_recorded {
-                (value_is(&fp_key, key_fingerprint.as_bytes()), Vec::new())
-            } else {
-                (
-                    absent(&fp_key),
-                    vec![put_op(&fp_key, key_fingerprint.as_bytes())],
-                )
-            };
-            success.extend(puts.iter().cloned());
-            let mut all_compares = compares.clone();
-            all_compares.push(fp_cmp);
-            let response = self
-                .gateway
-                .txn(all_compares, success, failure.clone(), deadline)?;
-            if response.succeeded {
-                return Ok(());
-            }
-            match response.range_value(0) {
-                None => {
-                    fingerprint_recorded = false;
-                    continue;
-                }
-                Some(fp) if fp != key_fingerprint.as_bytes() => {
-                    return Err(StoreError::KeyMismatch {
-                        location: self.location(),
-                        key_fingerprint: key_fingerprint.to_string(),
-                        store_fingerprint: String::from_utf8_lossy(fp).into_owned(),
-                    });
-                }
-                Some(_) if !fingerprint_recorded => {
-                    // Another writer recorded the same key meanwhile: compare with it.
-                    fingerprint_recorded = true;
-                    continue;
-                }
-                // A head or the manifest moved: another writer got there first. Name the
-                // first name whose head moved (else the first name).
-                Some(_) => {
-                    let moved = names.iter().enumerate().find(|(i, (_, expected, _))| {
-                        let expected = (*expected != 0).then(|| expected.to_string());
-                        response.range_value(i + 1) != expected.as_deref().map(str::as_bytes)
-                    });
-                    return Err(conflict(moved.map_or(&first.name, |(_, (n, _, _))| n)));
-                }
-            }
-        }
-        Err(conflict(&first.name))
+        self.append_in_one_txn(batch, key_fingerprint, manifest, log)
     }
 
     fn replace_all(
