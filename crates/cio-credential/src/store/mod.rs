@@ -217,6 +217,13 @@ pub enum StoreError {
     },
     #[error("no space left on the device of the credential store {location}; nothing was changed")]
     NoSpace { location: String },
+    /// The file is being changed by something other than cio: it is empty (cio never leaves
+    /// an empty store file: a new store appears whole), or it changed while a write copied
+    /// it. An in-place copy (`cp backup.db credentials.db`) does both while it runs.
+    #[error(
+        "the credential store {location} is being changed outside cio ({detail}); nothing was changed"
+    )]
+    Changing { location: String, detail: String },
     #[error("the credential store {location} cannot be reached: {detail}")]
     Unreachable { location: String, detail: String },
     #[error(
@@ -250,6 +257,9 @@ impl StoreError {
             ),
             StoreError::Unusable { location, .. } => format!(
                 "check that {location} and its folder exist and are writable by this user (cio runs as root on cluster nodes), or choose another with --store / CIO_STORE"
+            ),
+            StoreError::Changing { location, .. } => format!(
+                "if a copy into {location} is under way, wait for it and run the command again; to put a backup in place, copy it beside the store and rename it over the store (mv), which is never seen half-written; an empty file nobody is copying can be removed"
             ),
             StoreError::NoSpace { location } => format!(
                 "free some space on the device that holds {location} (df -h shows it), then run the command again"

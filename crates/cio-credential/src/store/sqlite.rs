@@ -14,8 +14,9 @@
 //! - the file is marked with its own `application_id`, so a SQLite file of another program is
 //!   recognised as foreign, never written to;
 //! - a store file is created only by a write: reading a store that does not exist yet shows
-//!   an empty store and creates nothing; an empty file (a creation interrupted before its
-//!   first write) reads as an empty store;
+//!   an empty store and creates nothing; a new store appears whole (`sqlite_file`), so an
+//!   empty file at the path is a copy into it under way or cut short, and is refused
+//!   ([`StoreError::Changing`]), as is a write during which the file changed;
 //! - the file and its folder are created private (0600 / 0700), although they hold only
 //!   ciphertext; freed pages are zeroed (`secure_delete`), and a purge zeroes the replaced
 //!   file too;
@@ -27,7 +28,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
-use super::sqlite_file::{self, LockError};
+use super::sqlite_file::{self, CommitError, LockError};
 use super::sqlite_row::{COLUMNS, RawRow, decode_row};
 mod journal;
 mod reader;
@@ -136,8 +137,35 @@ impl SqliteStore {
                 action: "locked for writing (another cio is writing and did not finish in 30 s)",
                 detail: "try again".into(),
             },
+            LockError::Empty => self.changing_empty(),
             LockError::Io(e) => self.io_err("written", e),
         }
+    }
+
+    /// An empty store file: never cio's (see `sqlite_file`).
+    fn changing_empty(&self) -> StoreError {
+        StoreError::Changing {
+            location: self.location(),
+            detail: "it is an empty file, which cio never leaves".into(),
+        }
+    }
+
+    /// Makes a new store whole beside the path and puts it there, unless another process
+    /// has put one there first (which is as good).
+    fn create(&self) -> Result<(), StoreError> {
+        let scratch =
+            sqlite_file::new_scratch(&self.path).map_err(|e| self.io_err("created", e))?;
+        let conn = Connection::open_with_flags(
+            scratch.path(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.err(e))?;
+        conn.query_row("PRAGMA journal_mode=OFF", [], |_| Ok(()))
+            .map_err(|e| self.err(e))?;
+        self.initialise(&conn)?;
+        conn.close().map_err(|(_, e)| self.err(e))?;
+        sqlite_file::place_new(scratch, &self.path).map_err(|e| self.io_err("created", e))?;
+        Ok(())
     }
 
     /// Runs `f` on a scratch copy of the store, which replaces the store if `f` changed it
@@ -155,10 +183,25 @@ impl SqliteStore {
             // A folder, FIFO or device says so, as a read does.
             return self.with_reader(|_| Ok(())).map(|_| None);
         }
-        let Some(mut locked) =
-            sqlite_file::lock(&self.path, create).map_err(|e| self.lock_err(e))?
-        else {
-            return Ok(None);
+        let mut locked = None;
+        // A store created by this write, or by another process meanwhile, is locked at the
+        // next turn; a path that never holds one (a dangling symlink) ends the loop.
+        for _ in 0..10 {
+            locked = sqlite_file::lock(&self.path).map_err(|e| self.lock_err(e))?;
+            if locked.is_some() || !create {
+                break;
+            }
+            self.create()?;
+        }
+        let Some(mut locked) = locked else {
+            if !create {
+                return Ok(None);
+            }
+            return Err(StoreError::Unusable {
+                location: self.location(),
+                action: "created",
+                detail: "a new store put there could not be opened again".into(),
+            });
         };
         locked.clean_beside();
         let scratch = locked.scratch().map_err(|e| self.io_err("written", e))?;
@@ -185,9 +228,13 @@ impl SqliteStore {
         let changed = initialised || conn.total_changes() != before;
         conn.close().map_err(|(_, e)| self.err(e))?;
         if changed {
-            locked
-                .commit(scratch, zero_old)
-                .map_err(|e| self.io_err("written", e))?;
+            locked.commit(scratch, zero_old).map_err(|e| match e {
+                CommitError::Changed => StoreError::Changing {
+                    location: self.location(),
+                    detail: "it changed while this command wrote it".into(),
+                },
+                CommitError::Io(e) => self.io_err("written", e),
+            })?;
         }
         Ok(Some(out))
     }

@@ -13,16 +13,22 @@
 //! - writers take an exclusive `flock` on the store file itself, then check that the name
 //!   still points at the file they locked (a writer before them may have replaced it), so
 //!   writers queue and each sees the store its predecessor left;
-//! - a store that does not exist is created as an empty file (`create_new`, 0600, folder
-//!   0700), then initialised by a write like any other: processes racing to create it all
-//!   succeed, one after the other;
+//! - a store that does not exist is made whole beside its path (an initialised scratch file,
+//!   0600, folder 0700) and put in place only if the path is still free (`renameat2`
+//!   `RENAME_NOREPLACE`, or `link` where the file system lacks it): processes racing to
+//!   create it all succeed, each writing into the store the first one put there. So an
+//!   empty file at the path is never cio's: it is refused ([`LockError::Empty`]), as a copy
+//!   into the store under way (`cp` truncates first) or cut short;
+//! - a write checks, just before its rename, that the store file is still as it was when
+//!   the write copied it: a copy into it meanwhile refuses the write
+//!   ([`CommitError::Changed`]) rather than let the rename drop what was copied;
 //! - the new file keeps the old one's mode and owner;
 //! - readers open the file `immutable`: since a file is never changed once it has its name,
 //!   SQLite may read it without locks and must ignore anything beside it (a `-wal` or
 //!   `-journal` left by another program or copied there): `cp backup.db credentials.db`
 //!   restores exactly the backup, and read-only media (a mounted backup, `chattr +i`) reads;
-//! - scratch files of writers that died, and `-wal`/`-shm` files, are removed by the next
-//!   writer (which holds the lock, so none of them is live);
+//! - scratch files of writers that died (the process id in their name runs no more), and
+//!   `-wal`/`-shm` files, are removed by the next writer;
 //! - a purge also overwrites the replaced file's bytes with zeros before letting it go, as
 //!   SQLite's `secure_delete` would in place.
 
@@ -42,7 +48,42 @@ pub(super) const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 pub(super) enum LockError {
     /// Other writers held it for longer than [`LOCK_TIMEOUT`].
     TimedOut,
+    /// The file at the path is empty (see the module rules).
+    Empty,
     Io(io::Error),
+}
+
+/// Why a write could not put its copy in the store's place.
+#[derive(Debug)]
+pub(super) enum CommitError {
+    /// The store file changed after the write copied it, by something other than cio.
+    Changed,
+    Io(io::Error),
+}
+
+impl From<io::Error> for CommitError {
+    fn from(e: io::Error) -> Self {
+        CommitError::Io(e)
+    }
+}
+
+/// What tells one state of the store file from a later one: size and modification and
+/// change times (nanoseconds), of the same inode.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+struct Stamp {
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 impl From<io::Error> for LockError {
@@ -58,6 +99,8 @@ pub(super) struct Locked {
     path: PathBuf,
     /// The locked file (read-write where possible, to zero it after a purge).
     file: File,
+    /// The locked file as it was just before [`Locked::scratch`] copied it.
+    copied: Option<Stamp>,
 }
 
 /// The real path of `path` when it exists, else `path` itself.
@@ -69,9 +112,9 @@ fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     a.dev() == b.dev() && a.ino() == b.ino()
 }
 
-/// Locks the store at `path` for writing; creates it empty first when it does not exist and
-/// `create`. `Ok(None)`: it does not exist and `create` is false.
-pub(super) fn lock(path: &Path, create: bool) -> Result<Option<Locked>, LockError> {
+/// Locks the store at `path` for writing. `Ok(None)`: there is no store there (a writer
+/// that creates one makes it whole with [`new_scratch`] and [`place_new`], then locks it).
+pub(super) fn lock(path: &Path) -> Result<Option<Locked>, LockError> {
     let start = Instant::now();
     loop {
         let path = real(path);
@@ -82,13 +125,7 @@ pub(super) fn lock(path: &Path, create: bool) -> Result<Option<Locked>, LockErro
             .or_else(|_| File::open(&path));
         let file = match opened {
             Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if !create {
-                    return Ok(None);
-                }
-                create_empty(&path)?;
-                continue;
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         loop {
@@ -102,9 +139,17 @@ pub(super) fn lock(path: &Path, create: bool) -> Result<Option<Locked>, LockErro
             }
         }
         // The writer before us may have replaced the file while we waited: lock the new one.
+        let locked = file.metadata()?;
         match fs::metadata(&path) {
-            Ok(now) if same_file(&now, &file.metadata()?) => {
-                return Ok(Some(Locked { path, file }));
+            Ok(now) if same_file(&now, &locked) && locked.len() == 0 => {
+                return Err(LockError::Empty);
+            }
+            Ok(now) if same_file(&now, &locked) => {
+                return Ok(Some(Locked {
+                    path,
+                    file,
+                    copied: None,
+                }));
             }
             Ok(_) => continue,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -113,24 +158,87 @@ pub(super) fn lock(path: &Path, create: bool) -> Result<Option<Locked>, LockErro
     }
 }
 
-/// Creates the store's folder (0700) and an empty store file (0600) if none is there yet.
-fn create_empty(path: &Path) -> io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+/// A new, empty scratch file beside the store at `path` (its folder created 0700 first),
+/// for a new store to be made in; see [`place_new`].
+pub(super) fn new_scratch(path: &Path) -> io::Result<Scratch> {
+    let path = real(path);
+    let dir = folder(&path);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    scratch_beside(&path).map(|(scratch, _)| scratch)
+}
+
+/// Puts the new store made in `scratch` at `path`, flushed, unless something is there by
+/// now (another process created the store first: `Ok(false)`, and `scratch` is dropped).
+pub(super) fn place_new(mut scratch: Scratch, path: &Path) -> io::Result<bool> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    let path = real(path);
+    File::open(&scratch.path)?.sync_all()?;
+    match renameat_with(CWD, &scratch.path, CWD, &path, RenameFlags::NOREPLACE) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::EXIST) => return Ok(false),
+        // A file system without RENAME_NOREPLACE: a hard link is refused as well when the
+        // name exists.
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            match fs::hard_link(&scratch.path, &path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            // The scratch name goes with the drop below.
+            File::open(folder(&path))?.sync_all()?;
+            return Ok(true);
+        }
+        Err(e) => return Err(e.into()),
     }
-    match fs::OpenOptions::new()
+    scratch.committed = true;
+    File::open(folder(&path))?.sync_all()?;
+    Ok(true)
+}
+
+/// Whether the scratch file named `{prefix}{rest}` belongs to a process still running: its
+/// name starts with the process id. A creator makes its new store without the lock (there is
+/// no file to lock yet), so a writer holding the lock must not take its scratch file for a
+/// dead writer's.
+fn made_by_a_live_process(rest: &str) -> bool {
+    let pid = rest
+        .split('-')
+        .next()
+        .and_then(|p| p.parse::<i32>().ok())
+        .and_then(rustix::process::Pid::from_raw);
+    match pid {
+        None => false,
+        Some(pid) => !matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        ),
+    }
+}
+
+/// A new scratch file beside the store at `path` (mode 0600), open for writing.
+fn scratch_beside(path: &Path) -> io::Result<(Scratch, File)> {
+    let mut unique = [0u8; 8];
+    getrandom::fill(&mut unique).map_err(|_| io::Error::other("no random source"))?;
+    let scratch_path = folder(path).join(format!(
+        "{}{}-{}",
+        scratch_prefix(path),
+        std::process::id(),
+        hex::encode(unique)
+    ));
+    let out = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
+        .open(&scratch_path)?;
+    Ok((
+        Scratch {
+            path: scratch_path,
+            committed: false,
+        },
+        out,
+    ))
 }
 
 /// A scratch copy of the store, beside it; removed when dropped unless committed.
@@ -183,7 +291,9 @@ impl Locked {
         };
         for entry in entries.flatten() {
             let file = entry.file_name().to_string_lossy().into_owned();
-            let stale = file.starts_with(&prefix)
+            let stale = file
+                .strip_prefix(&prefix)
+                .is_some_and(|rest| !made_by_a_live_process(rest))
                 || file == format!("{name}-wal")
                 || file == format!("{name}-shm");
             if stale {
@@ -194,23 +304,8 @@ impl Locked {
 
     /// A copy of the store's current content in a new scratch file beside it (mode 0600).
     pub(super) fn scratch(&mut self) -> io::Result<Scratch> {
-        let mut unique = [0u8; 8];
-        getrandom::fill(&mut unique).map_err(|_| io::Error::other("no random source"))?;
-        let path = folder(&self.path).join(format!(
-            "{}{}-{}",
-            scratch_prefix(&self.path),
-            std::process::id(),
-            hex::encode(unique)
-        ));
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
-        let scratch = Scratch {
-            path,
-            committed: false,
-        };
+        let (scratch, mut out) = scratch_beside(&self.path)?;
+        self.copied = Some(Stamp::of(&self.file.metadata()?));
         self.file.seek(SeekFrom::Start(0))?;
         let mut bytes = Vec::new();
         self.file.read_to_end(&mut bytes)?;
@@ -221,7 +316,9 @@ impl Locked {
     /// Puts `scratch` in the store's place: flushed, with the old file's mode and owner,
     /// renamed over it, the folder flushed. With `zero_old`, the replaced file's bytes are
     /// overwritten with zeros and flushed afterwards.
-    pub(super) fn commit(&self, mut scratch: Scratch, zero_old: bool) -> io::Result<()> {
+    /// [`CommitError::Changed`] when the store file is no longer as [`Locked::scratch`] saw
+    /// it (nothing is replaced then).
+    pub(super) fn commit(&self, mut scratch: Scratch, zero_old: bool) -> Result<(), CommitError> {
         let new = File::open(&scratch.path)?;
         let old = self.file.metadata()?;
         new.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
@@ -236,6 +333,9 @@ impl Locked {
             );
         }
         new.sync_all()?;
+        if self.copied != Some(Stamp::of(&self.file.metadata()?)) {
+            return Err(CommitError::Changed);
+        }
         fs::rename(&scratch.path, &self.path)?;
         scratch.committed = true;
         File::open(folder(&self.path))?.sync_all()?;

@@ -19,15 +19,104 @@ fn reading_creates_no_file() {
     assert!(s.identity(false).unwrap().is_none());
 }
 
+/// cio never leaves an empty file at the store's path (a new store appears whole), so one
+/// is a copy into the store under way (`cp` truncates first) or cut short: neither read as
+/// an empty store nor written over, which would drop what the copy then writes.
 #[test]
-fn an_empty_store_file_reads_as_empty_and_is_initialised_by_a_write() {
+fn an_empty_store_file_is_refused_and_left_alone() {
     let (_d, s) = fresh();
     fs::create_dir_all(s.path.parent().unwrap()).unwrap();
     fs::write(&s.path, b"").unwrap();
-    suite::empty_store_has_nothing(&s);
-    let s = SqliteStore::new(s.path.clone());
-    assert!(s.identity(false).unwrap().is_none());
-    assert!(s.identity(true).unwrap().is_some());
+    let changing = |e: StoreError| match e {
+        StoreError::Changing { detail, .. } => detail,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        changing(s.identity(false).unwrap_err()),
+        "it is an empty file, which cio never leaves"
+    );
+    assert_eq!(
+        changing(s.list_latest().unwrap_err()),
+        "it is an empty file, which cio never leaves"
+    );
+    assert_eq!(
+        changing(s.identity(true).unwrap_err()),
+        "it is an empty file, which cio never leaves"
+    );
+    assert_eq!(fs::read(&s.path).unwrap(), b"");
+    let err = StoreError::Changing {
+        location: "/x/credentials.db".into(),
+        detail: "it is an empty file, which cio never leaves".into(),
+    };
+    assert_eq!(
+        err.to_string(),
+        "the credential store /x/credentials.db is being changed outside cio (it is an empty file, which cio never leaves); nothing was changed"
+    );
+    assert_eq!(
+        err.hint(),
+        "if a copy into /x/credentials.db is under way, wait for it and run the command again; to put a backup in place, copy it beside the store and rename it over the store (mv), which is never seen half-written; an empty file nobody is copying can be removed"
+    );
+}
+
+/// A write whose copy of the store is older than the file by the time it renames (something
+/// wrote into the file meanwhile, as `cp` does) replaces nothing.
+#[test]
+fn a_store_file_changed_during_a_write_is_not_replaced() {
+    let (_d, s) = fresh();
+    s.identity(true).unwrap();
+    let mut locked = sqlite_file::lock(&s.path).unwrap().unwrap();
+    let scratch = locked.scratch().unwrap();
+    let copied_in = b"what a copy into the store wrote".to_vec();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&s.path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &copied_in))
+        .unwrap();
+    let after = fs::read(&s.path).unwrap();
+    let err = locked.commit(scratch, false).unwrap_err();
+    assert!(matches!(err, sqlite_file::CommitError::Changed), "{err:?}");
+    assert_eq!(
+        fs::read(&s.path).unwrap(),
+        after,
+        "the file was left as the copy made it"
+    );
+    let dir = s.path.parent().unwrap();
+    assert_eq!(
+        fs::read_dir(dir).unwrap().count(),
+        1,
+        "no scratch file is left"
+    );
+}
+
+/// A new store is put in place whole, never as an empty file first: of processes racing to
+/// create it, each finds either nothing or a whole store.
+#[test]
+fn racing_creators_all_write_into_one_store() {
+    let (_d, s) = fresh();
+    let path = s.path.clone();
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                scope.spawn(move || {
+                    SqliteStore::new(path)
+                        .identity(true)
+                        .unwrap()
+                        .unwrap()
+                        .store_id
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "one store: {ids:?}");
+    let dir = s.path.parent().unwrap();
+    assert_eq!(
+        fs::read_dir(dir).unwrap().count(),
+        1,
+        "no scratch file is left"
+    );
 }
 
 #[test]

@@ -63,6 +63,46 @@ fn between_commands_the_store_is_one_file_and_a_copied_backup_is_exactly_the_bac
     assert_eq!(files_in(&folder), ["credentials.db"]);
 }
 
+/// An in-place copy of a backup (`cp backup.db credentials.db`) truncates the store first:
+/// a write that came then used to start a new store and rename it over the path, and the
+/// copy went on into the replaced file, lost. Now the empty file is refused, by reads and
+/// writes alike, and the copy, once done, is exactly the backup.
+#[test]
+fn a_store_emptied_by_a_copy_under_way_is_neither_read_nor_written() {
+    let env = TestEnv::new();
+    env.create("cio_minio_access_key", "minio-in-the-backup");
+    let backup = env.dir.path().join("backup.db");
+    std::fs::copy(env.store(), &backup).unwrap();
+    env.create("cio_minio_access_key", "minio-after-the-backup");
+    // cp's first step: the store truncated.
+    std::fs::File::create(env.store()).unwrap();
+    let store = env.store().display().to_string();
+    let expected = format!(
+        "Fail: Create credential: the credential store {store} is being changed outside cio (it is an empty file, which cio never leaves); nothing was changed\n\
+         Hint: if a copy into {store} is under way, wait for it and run the command again; to put a backup in place, copy it beside the store and rename it over the store (mv), which is never seen half-written; an empty file nobody is copying can be removed\n"
+    );
+    let failed = env
+        .cio_in(&["credential", "create", "cio_minio_region"], "eu-west-9")
+        .code(3);
+    assert_eq!(stderr(&failed), expected);
+    let listed = env.cio(&["credential", "list"]).code(3);
+    assert!(
+        stderr(&listed).contains("is being changed outside cio (it is an empty file"),
+        "{}",
+        stderr(&listed)
+    );
+    assert_eq!(
+        std::fs::metadata(env.store()).unwrap().len(),
+        0,
+        "left alone"
+    );
+    // The copy finishes: the store is the backup.
+    std::fs::copy(&backup, env.store()).unwrap();
+    assert_eq!(env.reveal("cio_minio_access_key"), "minio-in-the-backup");
+    env.create("cio_minio_region", "eu-west-9");
+    assert_eq!(env.reveal("cio_minio_access_key"), "minio-in-the-backup");
+}
+
 /// `chattr +i` on the store, its folder and the key: a store on read-only media.
 #[test]
 fn a_store_on_read_only_media_is_listed_shown_and_handed_over() {

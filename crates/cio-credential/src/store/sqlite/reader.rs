@@ -62,7 +62,7 @@ impl SqliteStore {
                     detail: "it is not a regular file (a FIFO, socket or device)".into(),
                 });
             }
-            Ok(meta) if meta.len() == 0 => return Ok(None),
+            Ok(meta) if meta.len() == 0 => return Err(self.changing_empty()),
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io_err("opened", e)),
