@@ -67,18 +67,23 @@ impl From<io::Error> for CommitError {
     }
 }
 
-/// What tells one state of the store file from a later one: size and modification and
-/// change times (nanoseconds), of the same inode.
+/// What tells one state of a file at the store's path from a later one: a write renames a
+/// new file over the store (another inode), and an in-place copy (`cp backup.db
+/// credentials.db`) changes the size or the modification and change times (nanoseconds).
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-struct Stamp {
+pub(super) struct Stamp {
+    dev: u64,
+    ino: u64,
     size: u64,
     mtime: (i64, i64),
     ctime: (i64, i64),
 }
 
 impl Stamp {
-    fn of(meta: &fs::Metadata) -> Stamp {
+    pub(super) fn of(meta: &fs::Metadata) -> Stamp {
         Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
             size: meta.size(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
             ctime: (meta.ctime(), meta.ctime_nsec()),

@@ -8,37 +8,14 @@ use std::sync::PoisonError;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{SqliteStore, sqlite_file};
+use super::SqliteStore;
+use super::sqlite_file::{self, Stamp};
 use crate::store::{Store, StoreError};
 
 /// An immutable connection and what the file looked like just before it was opened.
 pub(super) struct OpenReader {
-    seen: FileStamp,
+    seen: Stamp,
     conn: Connection,
-}
-
-/// What tells a file at a path apart from any later one: a write renames a new file over
-/// the store (another inode), and an in-place copy (`cp backup.db credentials.db`) changes
-/// the size or the change time.
-#[derive(PartialEq, Eq, Clone, Copy)]
-struct FileStamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: (i64, i64),
-    ctime_ns: (i64, i64),
-}
-
-impl FileStamp {
-    fn of(meta: &fs::Metadata) -> FileStamp {
-        FileStamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime_ns: (meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
 }
 
 impl SqliteStore {
@@ -67,7 +44,7 @@ impl SqliteStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io_err("opened", e)),
         };
-        let seen = FileStamp::of(&meta);
+        let seen = Stamp::of(&meta);
         let mut cached = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         if cached.as_ref().is_none_or(|r| r.seen != seen) {
             *cached = None;
