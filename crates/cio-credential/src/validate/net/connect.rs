@@ -88,8 +88,16 @@ pub(crate) struct Connected {
 /// The `Proxy-Authorization` header for `proxy`, when its URL holds credentials.
 pub(crate) fn proxy_authorization(proxy: &Proxy) -> Option<String> {
     let userinfo = proxy.userinfo.as_deref()?;
-    let decoded = percent_encoding::percent_decode_str(userinfo).decode_utf8_lossy();
-    Some(format!("Basic {}", BASE64.encode(decoded.as_bytes())))
+    // Go sends `username + ":" + password`, each unescaped; a user without a password still
+    // gets the ':'.
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let pair = zeroize::Zeroizing::new(format!("{}:{}", decode(user), decode(password)));
+    Some(format!("Basic {}", BASE64.encode(pair.as_bytes())))
 }
 
 /// Opens a connection to `target` (see the module rules).
@@ -161,6 +169,8 @@ pub(crate) async fn connect(
 
 /// Resolves `host` and connects to the first address that accepts.
 async fn tcp(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, ConnectError> {
+    // Go dials an empty host (a proxy URL without one) on this machine.
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
     let addrs: Vec<SocketAddr> =
         match timeout_at(deadline, tokio::net::lookup_host((host, port))).await {
             Err(_) => {

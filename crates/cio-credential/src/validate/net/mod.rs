@@ -2,6 +2,7 @@
 //! exchanges, each as restic's Go transport does them.
 
 pub(crate) mod connect;
+mod gourl;
 pub(crate) mod http;
 pub mod proxy;
 mod socks;

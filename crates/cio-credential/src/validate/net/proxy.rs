@@ -20,6 +20,8 @@
 
 use std::net::IpAddr;
 
+use super::gourl;
+
 /// The proxy settings read from an environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxyEnv {
@@ -40,11 +42,17 @@ pub struct Proxy {
     /// `user:password` from the proxy URL (still percent-encoded): sent as
     /// `Proxy-Authorization: Basic` to an HTTP proxy, as RFC 1929 username/password to SOCKS5.
     pub userinfo: Option<String>,
+    /// An `@` follows the host in the proxy URL: the host Go found may be part of a password
+    /// holding `/`, `?` or `#` (`socks5://u:p/w@h` names the host `u`), so it is never shown.
+    pub host_may_be_secret: bool,
 }
 
 impl Proxy {
     /// `host:port` of the proxy, for messages (never its user or password).
     pub fn address(&self) -> String {
+        if self.host_may_be_secret {
+            return "named in the proxy variable (not shown: an '@' follows its host part, so it may be part of a password; write '/', '?' and '#' in a password as %2F, %3F and %23)".into();
+        }
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -110,14 +118,17 @@ impl ProxyEnv {
 
     /// Go's `useProxy`: false for localhost, loopback and whatever `NO_PROXY` matches.
     fn use_proxy(&self, host: &str, port: u16) -> bool {
-        let host = host.trim().to_ascii_lowercase();
+        // Go compares with "localhost" before lower-casing: `LOCALHOST` is proxied.
         if host == "localhost" {
             return false;
         }
-        let ip: Option<IpAddr> = host.parse().ok();
+        // net.ParseIP, compared as net.IP compares: an IPv4-mapped IPv6 address is the
+        // IPv4 address (`::ffff:127.0.0.1` is loopback, and equals `127.0.0.1`).
+        let ip: Option<IpAddr> = host.parse::<IpAddr>().ok().map(|ip| ip.to_canonical());
         if ip.is_some_and(|ip| ip.is_loopback()) {
             return false;
         }
+        let host = host.trim().to_ascii_lowercase();
         let port = port.to_string();
         for entry in self.no_proxy.split(',') {
             let entry = entry.trim().to_ascii_lowercase();
@@ -139,16 +150,20 @@ impl ProxyEnv {
             }
             let port_matches = entry_port.is_empty() || entry_port == port;
             if let Ok(entry_ip) = entry_host.parse::<IpAddr>() {
-                if ip == Some(entry_ip) && port_matches {
+                if ip == Some(entry_ip.to_canonical()) && port_matches {
                     return false;
                 }
                 continue;
             }
-            // Domains: "*.x" is ".x"; ".x" matches sub-domains only; "x" also matches x.
-            let entry_host = entry_host.strip_prefix('*').unwrap_or(entry_host);
-            let (suffix, match_host) = match entry_host.strip_prefix('.') {
-                Some(_) => (entry_host.to_string(), false),
-                None => (format!(".{entry_host}"), true),
+            // Domains: only a leading "*." is cut to "." (`*vm` is a literal pattern);
+            // ".x" matches sub-domains only; "x" also matches x itself.
+            let entry_host = entry_host
+                .strip_prefix("*.")
+                .map_or(entry_host, |_| &entry_host[1..]);
+            let (suffix, match_host) = if entry_host.starts_with('.') {
+                (entry_host.to_string(), false)
+            } else {
+                (format!(".{entry_host}"), true)
             };
             if (host.ends_with(&suffix) || (match_host && host == suffix[1..])) && port_matches {
                 return false;
@@ -157,7 +172,6 @@ impl ProxyEnv {
         true
     }
 }
-
 /// Go's `net.SplitHostPort` for the forms NO_PROXY uses: `host:port`, `[v6]:port`.
 fn split_host_port(s: &str) -> Option<(&str, &str)> {
     if let Some(rest) = s.strip_prefix('[') {
@@ -172,13 +186,15 @@ fn split_host_port(s: &str) -> Option<(&str, &str)> {
     Some((host, port))
 }
 
-/// An address range `ip/bits`.
+/// An address range `ip/bits`, as Go's `net.IPNet.Contains` sees it: a range written as
+/// IPv4-mapped IPv6 (`::ffff:192.0.2.0/120`) is the IPv4 range (`192.0.2.0/24`).
 struct Cidr {
     network: IpAddr,
     bits: u32,
 }
 
 impl Cidr {
+    /// `ip` is canonical (an IPv4-mapped address as IPv4), as Go's `Contains` makes it.
     fn contains(&self, ip: IpAddr) -> bool {
         let mask = |len: u32, bits: u32| {
             if bits == 0 {
@@ -201,257 +217,77 @@ impl Cidr {
     }
 }
 
+/// Go's `net.ParseCIDR`: the bits are decimal digits only (no sign).
 fn parse_cidr(s: &str) -> Option<Cidr> {
     let (addr, bits) = s.split_once('/')?;
     let network: IpAddr = addr.parse().ok()?;
+    if bits.is_empty() || !bits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let bits: u32 = bits.parse().ok()?;
-    let max = if network.is_ipv4() { 32 } else { 128 };
-    (bits <= max).then_some(Cidr { network, bits })
+    match network {
+        IpAddr::V4(_) => (bits <= 32).then_some(Cidr { network, bits }),
+        IpAddr::V6(v6) if bits <= 128 => {
+            // Go masks the address first; a masked network that is IPv4-mapped is compared
+            // as IPv4 with the last 32 bits of the mask (`networkNumberAndMask`).
+            let masked = if bits == 0 {
+                0
+            } else {
+                u128::from(v6) & (u128::MAX << (128 - bits))
+            };
+            let masked = std::net::Ipv6Addr::from(masked);
+            match masked.to_ipv4_mapped() {
+                Some(v4) => Some(Cidr {
+                    network: IpAddr::V4(v4),
+                    bits: bits.saturating_sub(96),
+                }),
+                None => Some(Cidr {
+                    network: IpAddr::V6(masked),
+                    bits,
+                }),
+            }
+        }
+        IpAddr::V6(_) => None,
+    }
 }
 
 /// The proxy schemes Go knows (httpproxy's `parseProxy`); `socks5h` is not one of them.
 const KNOWN_SCHEMES: [&str; 3] = ["http", "https", "socks5"];
 
-/// Go's `parseProxy`: the value as a URL when it is one with a scheme Go knows (compared
-/// without case: `url.Parse` lowers it); otherwise the value behind `http://`, which reads
-/// `socks5h://host:1080` as an HTTP proxy on the host `socks5h`, port 80 (restic then fails
-/// to reach it, and so must validate); `None` when neither is a URL.
+/// Go's `parseProxy` (x/net/http/httpproxy, proxy.go) as `config.init` uses it: the value
+/// through Go's `url.Parse` ([`gourl`]); when that fails or the scheme is none Go knows, the
+/// value behind `http://` (so `socks5h://host:1080` is an HTTP proxy on the host `socks5h`,
+/// port 80); when that fails too, the first parse if it succeeded, else no proxy at all:
+/// `init` drops the error and restic connects directly.
 fn parse_proxy(value: &str) -> Option<Proxy> {
-    parse_url(value)
-        .filter(|p| KNOWN_SCHEMES.contains(&p.scheme.as_str()))
-        .or_else(|| parse_url(&format!("http://{value}")))
-}
-
-/// The parts of `scheme://[userinfo@]host[:port][/...]` that `url.Parse` keeps and the
-/// transport uses: a port is digits or nothing (`host:` means the scheme's default port).
-fn parse_url(value: &str) -> Option<Proxy> {
-    let (scheme, rest) = value.split_once("://")?;
-    let mut chars = scheme.chars();
-    let scheme_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !scheme_ok {
+    if value.is_empty() {
         return None;
     }
-    let scheme = scheme.to_ascii_lowercase();
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u.to_string()), h),
-        None => (None, authority),
-    };
-    let default_port = match scheme.as_str() {
-        "https" => 443,
-        "socks5" => 1080,
-        _ => 80,
-    };
-    let port = |p: &str| -> Option<u16> {
-        if p.is_empty() {
-            Some(default_port)
-        } else if p.bytes().all(|b| b.is_ascii_digit()) {
-            p.parse().ok()
-        } else {
-            None
+    let first = gourl::parse(value);
+    let url = match &first {
+        Ok(u) if KNOWN_SCHEMES.contains(&u.scheme.as_str()) => first.ok(),
+        _ => gourl::parse(&format!("http://{value}")).ok().or(first.ok()),
+    }?;
+    // Go's `canonicalAddr`: the scheme's port when none is given (none for other schemes;
+    // an unusable port fails the dial, as port 0 does here).
+    let port = if url.port.is_empty() {
+        match url.scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            "socks5" => 1080,
+            _ => 0,
         }
-    };
-    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-        let (h, after) = rest.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => port(p)?,
-            None if after.is_empty() => default_port,
-            None => return None,
-        };
-        (h.to_string(), port)
     } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), port(p)?),
-            None => (hostport.to_string(), default_port),
-        }
+        url.port.parse().unwrap_or(0)
     };
-    if host.is_empty() {
-        return None;
-    }
     Some(Proxy {
-        scheme,
-        host,
+        scheme: url.scheme,
+        host: url.hostname,
         port,
-        userinfo,
+        userinfo: url.userinfo,
+        host_may_be_secret: url.at_after_authority,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(vars: &[(&str, &str)]) -> ProxyEnv {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        ProxyEnv::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-    }
-
-    fn via(e: &ProxyEnv, scheme: &str, host: &str, port: u16) -> Option<String> {
-        e.proxy_for(scheme, host, port)
-            .expect("a valid proxy")
-            .map(|p| format!("{}://{}", p.scheme, p.address()))
-    }
-
-    #[test]
-    fn the_scheme_chooses_the_variable_and_all_proxy_is_ignored() {
-        let e = env(&[
-            ("HTTP_PROXY", "proxy.example:3128"),
-            ("HTTPS_PROXY", "http://secure.example:8080"),
-            ("ALL_PROXY", "http://all.example:1"),
-        ]);
-        assert_eq!(
-            via(&e, "http", "minio.lan", 9000).as_deref(),
-            Some("http://proxy.example:3128")
-        );
-        assert_eq!(
-            via(&e, "https", "s3.amazonaws.com", 443).as_deref(),
-            Some("http://secure.example:8080")
-        );
-        let only_all = env(&[("ALL_PROXY", "http://all.example:1")]);
-        assert_eq!(via(&only_all, "https", "s3.amazonaws.com", 443), None);
-    }
-
-    #[test]
-    fn upper_case_wins_and_empty_values_fall_through() {
-        let e = env(&[
-            ("HTTPS_PROXY", "http://upper:1"),
-            ("https_proxy", "http://lower:2"),
-        ]);
-        assert_eq!(
-            via(&e, "https", "h", 443).as_deref(),
-            Some("http://upper:1")
-        );
-        let e = env(&[("HTTPS_PROXY", ""), ("https_proxy", "http://lower:2")]);
-        assert_eq!(
-            via(&e, "https", "h", 443).as_deref(),
-            Some("http://lower:2")
-        );
-    }
-
-    #[test]
-    fn loopback_and_localhost_are_never_proxied() {
-        let e = env(&[("HTTP_PROXY", "http://p:1"), ("HTTPS_PROXY", "http://p:1")]);
-        assert_eq!(via(&e, "http", "localhost", 9000), None);
-        assert_eq!(via(&e, "http", "127.0.0.1", 9000), None);
-        assert_eq!(via(&e, "http", "127.8.9.10", 9000), None);
-        assert_eq!(via(&e, "https", "::1", 443), None);
-        // Only the exact name: Go proxies sub-domains of localhost.
-        assert_eq!(
-            via(&e, "http", "s3.localhost", 80).as_deref(),
-            Some("http://p:1")
-        );
-    }
-
-    #[test]
-    fn no_proxy_matches_as_go_does() {
-        let e = env(&[
-            ("HTTPS_PROXY", "http://p:1"),
-            (
-                "no_proxy",
-                " Example.com ,.sub.org,*.star.net,10.0.0.0/8,192.168.1.5,host.lan:9000,[2001:db8::1]:443",
-            ),
-        ]);
-        let direct = |h: &str, port: u16| via(&e, "https", h, port).is_none();
-        assert!(direct("example.com", 443));
-        assert!(direct("s3.example.com", 443));
-        assert!(!direct("notexample.com", 443));
-        assert!(!direct("sub.org", 443));
-        assert!(direct("a.sub.org", 443));
-        assert!(!direct("star.net", 443));
-        assert!(direct("x.star.net", 443));
-        assert!(direct("10.1.2.3", 443));
-        assert!(!direct("11.1.2.3", 443));
-        assert!(direct("192.168.1.5", 443));
-        assert!(direct("host.lan", 9000));
-        assert!(!direct("host.lan", 9001));
-        assert!(direct("2001:db8::1", 443));
-        assert!(!direct("2001:db8::2", 443));
-        let all = env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "*")]);
-        assert_eq!(via(&all, "https", "s3.amazonaws.com", 443), None);
-    }
-
-    #[test]
-    fn proxy_urls_parse_like_go() {
-        let p = parse_proxy("http://user:pw@proxy.example:3128/").expect("parses");
-        assert_eq!(
-            p,
-            Proxy {
-                scheme: "http".into(),
-                host: "proxy.example".into(),
-                port: 3128,
-                userinfo: Some("user:pw".into())
-            }
-        );
-        assert_eq!(parse_proxy("proxy.example").expect("parses").port, 80);
-        assert_eq!(
-            parse_proxy("https://proxy.example").expect("parses").port,
-            443
-        );
-        assert_eq!(
-            parse_proxy("socks5://[::1]:1081")
-                .expect("parses")
-                .address(),
-            "[::1]:1081"
-        );
-        // No host: read behind http:// too (a proxy on the host "http"); Go dials this
-        // machine's port 80 instead. Neither goes direct: the request fails, as restic's does
-        // unless a proxy listens there.
-        assert_eq!(
-            parse_proxy("http://").map(|p| p.address()).as_deref(),
-            Some("http:80")
-        );
-        // Not a port: Go reads the whole value behind http://, a proxy on the host "http".
-        let e = env(&[("HTTP_PROXY", "http://p:notaport")]);
-        assert_eq!(
-            via(&e, "http", "minio.lan", 80).as_deref(),
-            Some("http://http:80")
-        );
-    }
-
-    #[test]
-    fn socks5_is_known_in_any_case_and_socks5h_is_not() {
-        let p = parse_proxy("SOCKS5://alice:pw@127.0.0.1:1081").expect("parses");
-        assert_eq!(
-            p,
-            Proxy {
-                scheme: "socks5".into(),
-                host: "127.0.0.1".into(),
-                port: 1081,
-                userinfo: Some("alice:pw".into())
-            }
-        );
-        assert_eq!(
-            parse_proxy("socks5://proxy.lan").expect("parses").port,
-            1080
-        );
-        // Go 1.19: "socks5h" is no proxy scheme; behind http:// the host is "socks5h".
-        let e = env(&[("HTTPS_PROXY", "socks5h://127.0.0.1:1080")]);
-        assert_eq!(
-            via(&e, "https", "minio.lan", 443).as_deref(),
-            Some("http://socks5h:80")
-        );
-        // A value without a scheme Go knows, but with a port: still http.
-        assert_eq!(
-            parse_proxy("proxy.lan:3128").expect("parses").scheme,
-            "http"
-        );
-    }
-
-    #[test]
-    fn cgi_refuses_http_proxy_only() {
-        let e = env(&[
-            ("HTTP_PROXY", "http://p:1"),
-            ("HTTPS_PROXY", "http://p:1"),
-            ("REQUEST_METHOD", "GET"),
-        ]);
-        assert_eq!(e.proxy_for("http", "minio.lan", 80), Err(ProxyError::Cgi));
-        assert!(
-            e.proxy_for("https", "minio.lan", 443)
-                .expect("ok")
-                .is_some()
-        );
-    }
-}
+mod tests;

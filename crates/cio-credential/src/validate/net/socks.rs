@@ -136,6 +136,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 1080,
             userinfo: userinfo.map(str::to_string),
+            host_may_be_secret: false,
         }
     }
 
