@@ -265,6 +265,18 @@ impl Place {
                     ),
                 )
             }
+            ConnectError::TlsClosed { why } => (
+                Step::Endpoint,
+                "tls",
+                format!(
+                    "the connection to {addr} was closed during the TLS handshake ({why}); this is no certificate problem: check that {addr} serves TLS (or use s3:http:// if it speaks plain HTTP) and that nothing between cuts the connection"
+                ),
+            ),
+            ConnectError::ProxyCgi => (
+                Step::Endpoint,
+                "proxy",
+                "HTTP_PROXY is set and so is REQUEST_METHOD (a CGI environment), where restic refuses HTTP_PROXY for every http:// endpoint, whatever NO_PROXY says; unset REQUEST_METHOD or HTTP_PROXY where cio and restic run".to_string(),
+            ),
             ConnectError::Proxy { proxy, why } => (
                 Step::Endpoint,
                 "proxy",

@@ -315,3 +315,33 @@ fn other_errors_keep_their_status_and_code() {
         "minio.lan:443 answered HTTP 500 when trying to read objects"
     );
 }
+
+#[test]
+fn a_closed_handshake_gets_no_certificate_advice_and_cgi_no_no_proxy_hint() {
+    let p = minio();
+    let conn = |c: ConnectError| S3Failure::Http(HttpFailure::Connect(c));
+    let (step, _, c, d) = at(
+        &p,
+        Step::Endpoint,
+        Action::Location,
+        conn(ConnectError::TlsClosed {
+            why: "Connection reset by peer (os error 104)".into(),
+        }),
+    );
+    assert_eq!((step, c), (Step::Endpoint, "tls"));
+    assert_eq!(
+        d,
+        "the connection to minio.lan:443 was closed during the TLS handshake (Connection reset by peer (os error 104)); this is no certificate problem: check that minio.lan:443 serves TLS (or use s3:http:// if it speaks plain HTTP) and that nothing between cuts the connection"
+    );
+    let (step, _, c, d) = at(
+        &p,
+        Step::Endpoint,
+        Action::Location,
+        conn(ConnectError::ProxyCgi),
+    );
+    assert_eq!((step, c), (Step::Endpoint, "proxy"));
+    assert_eq!(
+        d,
+        "HTTP_PROXY is set and so is REQUEST_METHOD (a CGI environment), where restic refuses HTTP_PROXY for every http:// endpoint, whatever NO_PROXY says; unset REQUEST_METHOD or HTTP_PROXY where cio and restic run"
+    );
+}

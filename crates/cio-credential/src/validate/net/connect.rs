@@ -73,8 +73,13 @@ pub(crate) enum ConnectError {
     Unreachable { why: String },
     /// The deadline passed; `stage` says during what.
     Timeout { stage: &'static str },
-    /// The TLS handshake with the endpoint failed.
+    /// The TLS handshake with the endpoint failed (a TLS or certificate problem).
     Tls { why: String },
+    /// The connection was reset or closed during the TLS handshake: no certificate problem.
+    TlsClosed { why: String },
+    /// `HTTP_PROXY` is set in a CGI environment (`REQUEST_METHOD` set): Go refuses it
+    /// whatever `NO_PROXY` says.
+    ProxyCgi,
     /// The proxy could not be reached, or refused to open the tunnel.
     Proxy { proxy: String, why: String },
 }
@@ -110,10 +115,7 @@ pub(crate) async fn connect(
     let proxy = proxies
         .proxy_for(&target.scheme, &target.host, target.port)
         .map_err(|e| match e {
-            ProxyError::Cgi => ConnectError::Proxy {
-                proxy: "HTTP_PROXY".into(),
-                why: e.to_string(),
-            },
+            ProxyError::Cgi => ConnectError::ProxyCgi,
         })?;
     let Some(proxy) = proxy else {
         let tcp = tcp(&target.host, target.port, deadline).await?;
@@ -133,8 +135,24 @@ pub(crate) async fn connect(
             ConnectError::Unreachable { why } => format!("it accepts no connection ({why})"),
             ConnectError::Timeout { stage } => format!("no answer while {stage}"),
             ConnectError::Tls { why } => format!("TLS with it failed ({why})"),
+            ConnectError::TlsClosed { why } => {
+                format!("it closed the connection during the TLS handshake with it ({why})")
+            }
             ConnectError::Proxy { why, .. } => why,
+            ConnectError::ProxyCgi => ProxyError::Cgi.to_string(),
         },
+    };
+    // The proxy said yes, then the connection it carries broke before TLS was up: the
+    // proxy's doing (or the way beyond it), not a certificate problem.
+    let carried = |e: ConnectError| match e {
+        ConnectError::TlsClosed { why } => ConnectError::Proxy {
+            proxy: proxy.address(),
+            why: format!(
+                "the connection it opened to {} was closed during the TLS handshake ({why})",
+                target.address()
+            ),
+        },
+        other => other,
     };
     let tcp = tcp(&proxy.host, proxy.port, deadline)
         .await
@@ -142,7 +160,9 @@ pub(crate) async fn connect(
     if proxy.scheme == "socks5" {
         let stream = socks::connect(tcp, target, &proxy, deadline).await?;
         return Ok(Connected {
-            io: maybe_tls(stream, target, tls, deadline).await?,
+            io: maybe_tls(stream, target, tls, deadline)
+                .await
+                .map_err(carried)?,
             forward_proxy: None,
         });
     }
@@ -162,7 +182,9 @@ pub(crate) async fn connect(
     }
     let tunnel = tunnel(stream, target, &proxy, deadline).await?;
     Ok(Connected {
-        io: maybe_tls(tunnel, target, tls, deadline).await?,
+        io: maybe_tls(tunnel, target, tls, deadline)
+            .await
+            .map_err(carried)?,
         forward_proxy: None,
     })
 }
@@ -220,6 +242,10 @@ async fn maybe_tls<S: Io + 'static>(
         Err(_) => Err(ConnectError::Timeout {
             stage: "completing TLS",
         }),
+        // No rustls error inside: the connection itself was reset or closed.
+        Ok(Err(e)) if e.get_ref().is_none_or(|i| !i.is::<rustls::Error>()) => {
+            Err(ConnectError::TlsClosed { why: e.to_string() })
+        }
         Ok(Err(e)) => Err(ConnectError::Tls {
             why: tls_words(&e, &target.host),
         }),

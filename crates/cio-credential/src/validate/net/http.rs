@@ -211,7 +211,7 @@ impl Http {
         };
         let (parts, body) = match timeout_at(self.deadline, exchange).await {
             Err(_) => return Err(Unanswered::Failed(HttpFailure::Timeout)),
-            Ok(r) => r?,
+            Ok(r) => r.map_err(|e| blame_forward_proxy(conn.proxy.as_ref(), &self.target, e))?,
         };
         let via = conn.proxy.clone();
         // A connection the server announces it closes is not kept.
@@ -233,5 +233,34 @@ impl Http {
             body,
             via,
         })
+    }
+}
+
+/// Through a forwarding proxy, the connection and the answer are the proxy's: a connection it
+/// closes or an answer that is not HTTP is its failure (code `proxy`), never the storage's
+/// (a proxy that cannot reach the storage answers with an HTTP error of its own).
+fn blame_forward_proxy(proxy: Option<&Proxy>, target: &Target, e: Unanswered) -> Unanswered {
+    let Some(proxy) = proxy else {
+        return e;
+    };
+    let address = target.address();
+    let blame = |f: HttpFailure| match f {
+        HttpFailure::Broken(why) => HttpFailure::Connect(ConnectError::Proxy {
+            proxy: proxy.address(),
+            why: format!(
+                "the connection to it broke before it answered the request for {address} ({why})"
+            ),
+        }),
+        HttpFailure::NotHttp(why) => HttpFailure::Connect(ConnectError::Proxy {
+            proxy: proxy.address(),
+            why: format!(
+                "it did not answer the request for {address} with HTTP ({why}); check that it is an HTTP proxy and its port"
+            ),
+        }),
+        other => other,
+    };
+    match e {
+        Unanswered::Closed(f) => Unanswered::Closed(blame(f)),
+        Unanswered::Failed(f) => Unanswered::Failed(blame(f)),
     }
 }

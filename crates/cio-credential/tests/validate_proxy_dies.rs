@@ -1,0 +1,171 @@
+//! Issue 10, kind 6: a proxy that fails in the middle of an exchange is blamed on the proxy
+//! (code `proxy`, naming its host:port), never on the storage, and a connection closed during
+//! the TLS handshake gets no certificate advice. Real proxies (Debian's microsocks, tinyproxy)
+//! and s3s-fs; each case is checked against the real restic 0.14. Debian's microsocks also
+//! stands in for an HTTP proxy that answers garbage (it answers an HTTP request with a SOCKS5
+//! refusal). A peer that reads and then closes without a byte, which no real server here can
+//! be made to do on demand, is scripted ([`closing_peer`]).
+
+use std::time::Duration;
+
+use cio_credential::{
+    Provider, ProxyEnv, Role, SecretValue, SetId, SetReport, SetValues, Status, Step,
+    ValidateOptions as Options, validate_set,
+};
+use testkit::proxy::{Tinyproxy, loopback_name};
+use testkit::s3::{S3Server, run_restic};
+use testkit::socks::Microsocks;
+
+const ACCESS: &str = "diesaccess";
+const SECRET: &str = "dies-secret-key-1";
+const PASSWORD: &str = "dies repository password";
+
+const MINIO: SetId = SetId {
+    provider: Provider::Minio,
+    role: Role::Primary,
+};
+
+fn values(repo: &str) -> SetValues {
+    let v = |s: &str| Some(SecretValue::new(s.to_string()));
+    SetValues {
+        backup_repo: v(repo),
+        access_key: v(ACCESS),
+        secret_key: v(SECRET),
+        backup_password: v(PASSWORD),
+        ..SetValues::empty(MINIO)
+    }
+}
+
+fn validate(v: &SetValues, vars: &[(&str, &str)]) -> SetReport {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let opts = Options {
+        timeout: Duration::from_secs(20),
+        proxies: ProxyEnv::from_lookup(|name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        }),
+        ..Options::default()
+    };
+    validate_set(v, &opts)
+}
+
+fn restic(url: &str, vars: &[(&str, &str)]) -> (bool, String) {
+    let home = tempfile::tempdir().expect("a HOME for restic");
+    let out = run_restic(
+        home.path(),
+        url,
+        ACCESS,
+        SECRET,
+        PASSWORD,
+        vars,
+        &["cat", "config"],
+    );
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn failure(report: &SetReport) -> (Option<Step>, &'static str, String) {
+    let failed = report.checks.iter().find(|c| c.status == Status::Fail);
+    (
+        failed.map(|c| c.step),
+        failed.map_or("ok", |c| c.code),
+        failed.map(|c| c.detail.clone()).unwrap_or_default(),
+    )
+}
+
+/// SCRIPTED (see the module note): a port that accepts, reads what comes and closes the
+/// connection without answering, as a proxy that dies mid-exchange does.
+fn closing_peer() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = listener.local_addr().expect("a bound address").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = std::io::Read::read(&mut conn, &mut buf);
+        }
+    });
+    port
+}
+
+#[test]
+fn an_http_proxy_that_closes_the_connection_is_blamed_not_the_storage() {
+    // F4a: the proxy reads the absolute-form request and closes the connection.
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    let not_http = Microsocks::start(None);
+    let dying = closing_peer();
+    let host = loopback_name();
+    let url = format!("s3:http://{host}:{}/backups/p", s3.port());
+    let value = format!("http://proxyuser:proxy-pw@127.0.0.1:{dying}");
+    let vars = [("HTTP_PROXY", value.as_str())];
+    let (ok, err) = restic(&url, &vars);
+    assert!(!ok, "restic through a broken proxy: {err}");
+    let (step, code, detail) = failure(&validate(&values(&url), &vars));
+    assert_eq!((step, code), (Some(Step::Endpoint), "proxy"), "{detail}");
+    let head = format!(
+        "the proxy at 127.0.0.1:{dying} (from HTTP_PROXY/HTTPS_PROXY) failed: the connection to it broke before it answered the request for {host}:{} (",
+        s3.port()
+    );
+    assert!(detail.starts_with(&head), "{detail}");
+    assert!(
+        !detail.contains("proxy-pw") && !detail.contains("proxyuser"),
+        "{detail}"
+    );
+
+    // A proxy that answers garbage (a real SOCKS5 server's refusal to an HTTP request).
+    let value = format!("http://127.0.0.1:{}", not_http.port());
+    let vars = [("HTTP_PROXY", value.as_str())];
+    let (ok, err) = restic(&url, &vars);
+    assert!(!ok, "restic through a SOCKS5 server as HTTP proxy: {err}");
+    let (step, code, detail) = failure(&validate(&values(&url), &vars));
+    assert_eq!((step, code), (Some(Step::Endpoint), "proxy"), "{detail}");
+    assert_eq!(
+        detail,
+        format!(
+            "the proxy at 127.0.0.1:{} (from HTTP_PROXY/HTTPS_PROXY) failed: it did not answer the request for {host}:{} with HTTP (invalid HTTP version parsed); check that it is an HTTP proxy and its port; fix the proxy variables, or list {host} in NO_PROXY",
+            not_http.port(),
+            s3.port()
+        )
+    );
+}
+
+#[test]
+fn a_tunnel_closed_during_tls_is_the_proxys_and_no_certificate_problem() {
+    // F4b: the real proxy says yes (SOCKS5 success, CONNECT 200), then the far end closes
+    // the connection mid-handshake.
+    let far_end = closing_peer();
+    let host = loopback_name();
+    let url = format!("s3:https://{host}:{far_end}/backups/p");
+    let socks = Microsocks::start(None);
+    let tiny = Tinyproxy::start(&[far_end]);
+    for (value, carried) in [(socks.url(), socks.port()), (tiny.url(), tiny.port())] {
+        let vars = [("HTTPS_PROXY", value.as_str())];
+        let (ok, err) = restic(&url, &vars);
+        assert!(!ok, "restic through {value}: {err}");
+        let (step, code, detail) = failure(&validate(&values(&url), &vars));
+        assert_eq!((step, code), (Some(Step::Endpoint), "proxy"), "{detail}");
+        let head = format!(
+            "the proxy at 127.0.0.1:{carried} (from HTTP_PROXY/HTTPS_PROXY) failed: the connection it opened to {host}:{far_end} was closed during the TLS handshake ("
+        );
+        assert!(detail.starts_with(&head), "{detail}");
+        assert!(!detail.contains("cacert"), "{detail}");
+    }
+
+    // Directly: still no certificate advice.
+    let url = format!("s3:https://127.0.0.1:{far_end}/backups/p");
+    let (ok, err) = restic(&url, &[]);
+    assert!(!ok, "restic directly: {err}");
+    let (step, code, detail) = failure(&validate(&values(&url), &[]));
+    assert_eq!((step, code), (Some(Step::Endpoint), "tls"), "{detail}");
+    assert!(
+        detail.starts_with(&format!(
+            "the connection to 127.0.0.1:{far_end} was closed during the TLS handshake ("
+        )),
+        "{detail}"
+    );
+    assert!(!detail.contains("cacert"), "{detail}");
+}
