@@ -169,3 +169,45 @@ fn a_tunnel_closed_during_tls_is_the_proxys_and_no_certificate_problem() {
     );
     assert!(!detail.contains("cacert"), "{detail}");
 }
+
+#[test]
+fn proxy_values_go_cannot_parse_are_read_as_restic_reads_them() {
+    // F1/F1b against restic: a value url.Parse refuses twice means no proxy (direct); one it
+    // refuses once is read behind http:// (an HTTP proxy on the host "socks5").
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    let host = loopback_name();
+    let url = format!("s3:http://{host}:{}/backups/p", s3.port());
+    let (ok, err) = restic(&url, &[]);
+    assert!(!ok && err.contains("config"), "no repository yet: {err}");
+    let home = tempfile::tempdir().expect("a HOME for restic");
+    let init = run_restic(home.path(), &url, ACCESS, SECRET, PASSWORD, &[], &["init"]);
+    assert!(init.status.success());
+    let socks = Microsocks::start(None);
+    for direct in [
+        format!("http://u:p%zz@127.0.0.1:{}", socks.port()),
+        format!(" http://127.0.0.1:{}", socks.port()),
+    ] {
+        let vars = [("HTTP_PROXY", direct.as_str())];
+        let (ok, err) = restic(&url, &vars);
+        assert!(ok, "restic goes direct: {err}");
+        let report = validate(&values(&url), &vars);
+        assert!(report.passed(), "{report:#?}");
+    }
+    let refused = format!("socks5://sockuser:pa^ss|w{{rd}}@127.0.0.1:{}", socks.port());
+    let vars = [("HTTP_PROXY", refused.as_str())];
+    let (ok, err) = restic(&url, &vars);
+    assert!(!ok, "restic tries the host socks5: {err}");
+    let (step, code, detail) = failure(&validate(&values(&url), &vars));
+    assert_eq!((step, code), (Some(Step::Endpoint), "proxy"), "{detail}");
+    assert!(
+        detail.starts_with(
+            "the proxy at socks5:80 (from HTTP_PROXY/HTTPS_PROXY) failed: its name does not resolve"
+        ),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("sockuser") && !detail.contains("pa^ss"),
+        "{detail}"
+    );
+}
