@@ -22,8 +22,9 @@ use std::net::IpAddr;
 
 use super::gourl;
 
-/// The proxy settings read from an environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The proxy settings read from an environment. `Debug` leaves the proxy URLs out: they may
+/// hold a password.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ProxyEnv {
     http: Option<String>,
     https: Option<String>,
@@ -31,8 +32,9 @@ pub struct ProxyEnv {
     cgi: bool,
 }
 
-/// A proxy to send a request through.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A proxy to send a request through. `Debug` shows neither the login nor a host that may
+/// be part of it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Proxy {
     /// `http`, `https` or `socks5`.
     pub scheme: String,
@@ -45,6 +47,27 @@ pub struct Proxy {
     /// An `@` follows the host in the proxy URL: the host Go found may be part of a password
     /// holding `/`, `?` or `#` (`socks5://u:p/w@h` names the host `u`), so it is never shown.
     pub host_may_be_secret: bool,
+}
+
+impl std::fmt::Debug for ProxyEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyEnv")
+            .field("http", &self.http.as_ref().map(|_| "(set)"))
+            .field("https", &self.https.as_ref().map(|_| "(set)"))
+            .field("no_proxy", &self.no_proxy)
+            .field("cgi", &self.cgi)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("scheme", &self.scheme)
+            .field("address", &self.address())
+            .field("login", &self.userinfo.as_ref().map(|_| "(set)"))
+            .finish()
+    }
 }
 
 impl Proxy {

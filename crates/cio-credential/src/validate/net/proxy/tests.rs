@@ -287,3 +287,17 @@ fn localhost_and_addresses_compare_as_go_compares_them() {
     // ParseCIDR takes digits only.
     assert!(!no("192.0.2.0/+24", "192.0.2.9"));
 }
+
+#[test]
+fn debug_shows_no_login() {
+    let e = env(&[("HTTPS_PROXY", "socks5://user:Pr0xy-Secret@127.0.0.1:1080")]);
+    let proxy = e
+        .proxy_for("https", "storage.example", 443)
+        .unwrap()
+        .expect("a proxy for https");
+    for text in [format!("{e:?}"), format!("{proxy:?}")] {
+        assert!(!text.contains("Pr0xy-Secret"), "{text}");
+        assert!(!text.contains("user"), "{text}");
+    }
+    assert!(format!("{proxy:?}").contains("127.0.0.1:1080"));
+}
