@@ -89,6 +89,11 @@ impl Stamp {
             ctime: (meta.ctime(), meta.ctime_nsec()),
         }
     }
+
+    /// The file itself (device and inode): another one when the path was renamed over.
+    pub(super) fn file(self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
 }
 
 impl From<io::Error> for LockError {

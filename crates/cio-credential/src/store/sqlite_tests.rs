@@ -58,6 +58,50 @@ fn an_empty_store_file_is_refused_and_left_alone() {
     );
 }
 
+/// A store file a copy is still writing into (`cp backup.db credentials.db` truncates, then
+/// writes) does not read as a store until the copy ends; while it changes, that is said as
+/// a change under way, not as damage. The same bytes left alone are an error of their own.
+#[test]
+fn a_store_file_still_being_copied_into_is_said_as_changing() {
+    use std::io::Write;
+    let (_d, s) = fresh();
+    s.identity(true).unwrap();
+    let backup = fs::read(&s.path).unwrap();
+    for cut in [1000, backup.len() / 2] {
+        let (start, rest) = backup.split_at(cut);
+        fs::write(&s.path, start).unwrap();
+        let still = s.list_latest().unwrap_err();
+        assert!(
+            !matches!(still, StoreError::Changing { .. }),
+            "a file nothing writes into is not changing: {still:?}"
+        );
+        fs::write(&s.path, start).unwrap();
+        let path = s.path.clone();
+        let rest = rest.to_vec();
+        let copy = std::thread::spawn(move || {
+            let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();
+            for chunk in rest.chunks(rest.len() / 40 + 1) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                file.write_all(chunk).unwrap();
+            }
+        });
+        let during = s.list_latest().unwrap_err();
+        copy.join().unwrap();
+        match during {
+            StoreError::Changing { detail, .. } => assert_eq!(
+                detail,
+                "it changed while being read and does not read as a store"
+            ),
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+        assert_eq!(fs::read(&s.path).unwrap(), backup);
+        assert!(
+            s.list_latest().unwrap().is_empty(),
+            "the finished copy reads"
+        );
+    }
+}
+
 /// A write whose copy of the store is older than the file by the time it renames (something
 /// wrote into the file meanwhile, as `cp` does) replaces nothing.
 #[test]

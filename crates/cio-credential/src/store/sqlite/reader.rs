@@ -3,7 +3,6 @@
 //! records, notes; opening it, schema parse included, is most of a read).
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::sync::PoisonError;
 
 use rusqlite::{Connection, OpenFlags};
@@ -68,17 +67,24 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a reader. A file replaced (by a purge, which zeroes it) while it was
-    /// being read is read again.
+    /// being read is read again. A file that cannot be read as a store and is changing
+    /// meanwhile is said as being changed (a copy into it under way), not as damaged.
     pub(super) fn reading<T>(
         &self,
         f: impl Fn(&Connection) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
-        let inode = || fs::metadata(&self.path).map(|m| m.ino()).ok();
+        let stamp = || fs::metadata(&self.path).ok().map(|m| Stamp::of(&m));
         for _ in 0..3 {
-            let before = inode();
+            let before = stamp();
             match self.with_reader(&f) {
                 Ok(out) => return Ok(out),
-                Err(_) if inode() != before => continue,
+                Err(_) if stamp().map(Stamp::file) != before.map(Stamp::file) => continue,
+                Err(e) if may_be_half_written(&e) && changing(before, stamp) => {
+                    return Err(StoreError::Changing {
+                        location: self.location(),
+                        detail: "it changed while being read and does not read as a store".into(),
+                    });
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -88,4 +94,32 @@ impl SqliteStore {
             detail: "it was replaced three times while being read".into(),
         })
     }
+}
+
+/// Whether `e` is what reading a store file that is still being copied into gives: the
+/// start of a database without the rest (SQLite's "malformed", "not a database").
+fn may_be_half_written(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Foreign { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Unusable {
+                action: "opened",
+                ..
+            }
+    )
+}
+
+/// How long a file that failed to read is watched for a copy still writing into it. `cp`
+/// writes a store of a few hundred kilobytes in well under this; a file that is really
+/// damaged costs this once, on the way to its error.
+const COPY_WATCH: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Whether the file changed since `before`, now or within [`COPY_WATCH`].
+fn changing(before: Option<Stamp>, stamp: impl Fn() -> Option<Stamp>) -> bool {
+    if stamp() != before {
+        return true;
+    }
+    std::thread::sleep(COPY_WATCH);
+    stamp() != before
 }
