@@ -63,6 +63,7 @@ pub use migrate::{Migrated, MigrationReport};
 // The stores themselves (backends), for tools and tests that work below the credentials.
 pub use store::etcd::{EtcdAuth, EtcdOptions, EtcdSpec};
 pub use store::sqlite::SqliteStore;
+pub use store::sqlite::memory::use_process_allocator as sqlite_use_process_allocator;
 pub use store::{
     Action, Identity, LogRecord, ManifestSwap, ReadRecord, Record, Snapshot, SpecError, Store,
     StoreError, StoreSpec, Undecodable,
