@@ -8,6 +8,7 @@ mod hardening;
 mod input;
 mod output;
 mod prometheus;
+mod prompt;
 mod replace_file;
 
 use std::io;

@@ -117,7 +117,7 @@ impl Out {
 
     /// Asks on the terminal, without echo, for a secret.
     pub fn prompt_secret(&self, label: &str) -> io::Result<SecretValue> {
-        rpassword::prompt_password(label).map(SecretValue::new)
+        crate::prompt::secret(label)
     }
 
     /// The etcd password of `user`, asked for on the terminal; `None` when standard input is

@@ -31,9 +31,7 @@ pub fn passphrase(
 ) -> Result<SecretValue, CommandError> {
     if io::stdin().is_terminal() {
         let ask = |label: &str| {
-            rpassword::prompt_password(label)
-                .map(SecretValue::new)
-                .map_err(|e| input_error(action, InputError::Io(e)))
+            crate::prompt::secret(label).map_err(|e| input_error(action, InputError::Io(e)))
         };
         let first = ask("Bundle passphrase: ")?;
         if confirm {
@@ -67,9 +65,7 @@ pub fn bundle(action: &str, file: &str) -> Result<Vec<u8>, CommandError> {
 pub fn access_keys(action: &str) -> Result<(SecretValue, SecretValue), CommandError> {
     if io::stdin().is_terminal() {
         let ask = |label: &str| {
-            rpassword::prompt_password(label)
-                .map(SecretValue::new)
-                .map_err(|e| input_error(action, InputError::Io(e)))
+            crate::prompt::secret(label).map_err(|e| input_error(action, InputError::Io(e)))
         };
         return Ok((
             ask("Access key that may read the bucket: ")?,

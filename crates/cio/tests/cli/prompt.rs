@@ -1,7 +1,7 @@
 //! The terminal prompt: without echo, twice for passwords. A real pseudo-terminal from
 //! util-linux's `script` stands in for the administrator's terminal.
 
-use crate::terminal::on_terminal;
+use crate::terminal::{on_terminal, shell_on_terminal};
 use crate::util::*;
 
 /// Runs `cio credential create NAME` on a terminal, typing each of `lines` at a prompt.
@@ -67,4 +67,58 @@ fn a_key_is_asked_once() {
     assert!(ok, "{screen}");
     assert!(!screen.contains("typed-minio-secret"), "{screen}");
     assert_eq!(env.reveal("cio_minio_secret_key"), "typed-minio-secret");
+}
+
+/// The terminal's settings as `stty -a` prints them after cio ended: whether echo, line
+/// editing and the signal keys are on.
+fn terminal_restored(screen: &str) -> bool {
+    let settings = screen
+        .rsplit_once("stty:")
+        .map_or("", |(_, after)| after)
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    ["echo", "icanon", "isig"]
+        .iter()
+        .all(|flag| settings.contains(flag))
+}
+
+/// Ctrl-C at the prompt ends cio as Ctrl-C does (status 130), with the terminal as it was:
+/// before, rpassword raised SIGINT with echo still off and the shell showed nothing typed.
+#[test]
+fn ctrl_c_at_the_prompt_leaves_the_terminal_as_it_was() {
+    let env = TestEnv::new();
+    let (screen, _) = on_terminal(
+        &env,
+        "credential create cio_minio_backup_password; echo \"cio ended: $?\"; echo stty:; stty -a",
+        &[],
+        &[("Value for cio_minio_backup_password: ", "\u{3}")],
+    );
+    assert!(screen.contains("cio ended: 130"), "{screen}");
+    assert!(terminal_restored(&screen), "{screen}");
+    assert!(!env.store().exists(), "nothing was written");
+}
+
+/// A kill from elsewhere (SIGTERM; `timeout --foreground` sends it, with cio still on the
+/// terminal) while a secret is being typed: cio ends by that signal, terminal restored.
+#[test]
+fn a_kill_during_the_prompt_leaves_the_terminal_as_it_was() {
+    let env = TestEnv::new();
+    let cio = assert_cmd::cargo::cargo_bin("cio");
+    let (screen, _) = shell_on_terminal(
+        &env,
+        &format!(
+            "timeout --foreground -s TERM 2 '{}' credential create cio_minio_backup_password; echo \"cio ended: $?\"; echo stty:; stty -a",
+            cio.display()
+        ),
+        &[],
+        &[],
+    );
+    assert!(
+        screen.contains("Value for cio_minio_backup_password: "),
+        "{screen}"
+    );
+    // timeout says 124 when the command it ran was ended by the signal it sent.
+    assert!(screen.contains("cio ended: 124"), "{screen}");
+    assert!(terminal_restored(&screen), "{screen}");
+    assert!(!env.store().exists(), "nothing was written");
 }

@@ -34,8 +34,19 @@ pub fn on_terminal(
     answers: &[(&str, &str)],
 ) -> (String, bool) {
     let cio = assert_cmd::cargo::cargo_bin("cio");
+    shell_on_terminal(env, &format!("'{}' {args}", cio.display()), vars, answers)
+}
+
+/// [`on_terminal`] for a whole `sh -c` line (`script` runs its command so), which may run
+/// cio and other commands; success is the line's.
+pub fn shell_on_terminal(
+    env: &TestEnv,
+    line: &str,
+    vars: &[(&str, &str)],
+    answers: &[(&str, &str)],
+) -> (String, bool) {
     let mut child = Command::new("script")
-        .args(["-qec", &format!("'{}' {args}", cio.display()), "/dev/null"])
+        .args(["-qec", line, "/dev/null"])
         .env_clear()
         .env("HOME", env.home())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
