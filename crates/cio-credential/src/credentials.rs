@@ -413,6 +413,16 @@ impl CredentialStore {
     /// opened, each once. A chosen set with a damaged credential is [`Error::Damaged`];
     /// damage elsewhere does not matter.
     pub fn sets(&self, filter: &SetFilter, purpose: Purpose) -> Result<Vec<SetValues>> {
+        self.sets_and_listing(filter, purpose).map(|(sets, _)| sets)
+    }
+
+    /// [`CredentialStore::sets`], and the [`Listing`] of the same read of the store (when
+    /// each credential was set, its version: what `validate` records its checks against).
+    pub fn sets_and_listing(
+        &self,
+        filter: &SetFilter,
+        purpose: Purpose,
+    ) -> Result<(Vec<SetValues>, Listing)> {
         let verified = self.verified()?;
         let listing: Listing = verified
             .iter()
@@ -451,7 +461,7 @@ impl CredentialStore {
         let mut sets: Vec<SetValues> = chosen.into_iter().map(SetValues::empty).collect();
         let Some(verified) = verified else {
             // A store without an id holds nothing.
-            return Ok(sets);
+            return Ok((sets, listing));
         };
         for record in verified.newest_records() {
             let Ok(name) = record.name.parse::<CredentialName>() else {
@@ -464,7 +474,7 @@ impl CredentialStore {
                 values.set_field(name.field, value);
             }
         }
-        Ok(sets)
+        Ok((sets, listing))
     }
 
     /// Removes `name`; the value stays in the history and can be restored.

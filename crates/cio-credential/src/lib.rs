@@ -55,7 +55,7 @@ pub use credentials::{
 // Why a credential's records cannot be trusted.
 pub use integrity::Damage;
 // Sets: what each has and lacks, their values, which ones a command means.
-pub use sets::{Listing, Purpose, SetFilter, SetStatus, SetValues, Stored, select};
+pub use sets::{Listing, Purpose, SetFilter, SetStatus, SetValues, SetVersions, Stored, select};
 // Handing a set to restic.
 pub use handoff::{CLEARED, Handoff, sh_quote, variable};
 // Moving a store's credentials into another store.

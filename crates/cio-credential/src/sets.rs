@@ -60,6 +60,17 @@ impl Listing {
         SetStatus::of(set, |name| self.contains(name))
     }
 
+    /// The version of each live credential of `set`: what a check of the set was made on.
+    pub fn versions(&self, set: SetId) -> SetVersions {
+        SetVersions(
+            self.credentials
+                .iter()
+                .filter(|s| s.name.set() == set)
+                .map(|s| (s.name.to_string(), s.version))
+                .collect(),
+        )
+    }
+
     /// Every set that has at least one live credential, in catalog order.
     pub fn sets(&self) -> Vec<SetStatus> {
         SetId::all()
@@ -68,6 +79,13 @@ impl Listing {
             .collect()
     }
 }
+
+/// The version of each live credential of one set (credential name to version), as one
+/// reading of the store saw them; kept with a recorded check (`validate --record`) so that
+/// `list` can tell a check of the values it shows from a check of earlier ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SetVersions(std::collections::BTreeMap<String, u64>);
 
 /// What a set has and lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use crate::catalog::{Provider, Role, SetId};
 use crate::crypto::Binding;
 use crate::error::Result;
 use crate::secret::SecretValue;
+use crate::sets::{Listing, SetVersions};
 use crate::validate::{SetReport, Status, Step};
 
 /// A set's recorded health.
@@ -35,6 +36,22 @@ pub struct CheckResult {
     pub code: Option<String>,
     /// How long the check took, in milliseconds.
     pub duration_ms: u64,
+    /// The version of each credential of the set that was checked; `None` in a record made
+    /// by a cio that did not keep them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<SetVersions>,
+}
+
+impl HealthRecord {
+    /// Whether the check was made on the values `listing` holds: `Some(false)` when a
+    /// credential of the set changed since the check (or during it), `None` when the record
+    /// does not say which versions it checked.
+    pub fn is_current(&self, listing: &Listing) -> Option<bool> {
+        self.result
+            .versions
+            .as_ref()
+            .map(|checked| *checked == listing.versions(self.set))
+    }
 }
 
 impl CheckResult {
@@ -52,6 +69,7 @@ impl CheckResult {
                 step: Some(offline.step),
                 code: Some("offline".into()),
                 duration_ms: report.duration_ms,
+                versions: None,
             };
         }
         let first = report
@@ -64,6 +82,7 @@ impl CheckResult {
             step: first.map(|c| c.step),
             code: first.map(|c| c.code.to_string()),
             duration_ms: report.duration_ms,
+            versions: None,
         }
     }
 }
@@ -82,14 +101,24 @@ fn set_of(key: &str) -> Option<SetId> {
 }
 
 impl CredentialStore {
-    /// Records each report's result as its set's health, replacing the one before.
-    pub fn record_checks(&self, reports: &[SetReport], checked_at_ms: i64) -> Result<()> {
+    /// Records each report's result as its set's health, replacing the one before, with the
+    /// versions it checked as `checked` (the listing of the read the values came from) has
+    /// them.
+    pub fn record_checks(
+        &self,
+        reports: &[SetReport],
+        checked: &Listing,
+        checked_at_ms: i64,
+    ) -> Result<()> {
         let Some(identity) = self.store.identity(false)? else {
             return Ok(());
         };
         let key = self.key(&identity, false)?;
         for report in reports {
-            let record = CheckResult::of(report, checked_at_ms);
+            let record = CheckResult {
+                versions: Some(checked.versions(report.set)),
+                ..CheckResult::of(report, checked_at_ms)
+            };
             let text = serde_json::to_string(&record)
                 .expect("a health record is numbers and words: it always serializes");
             let note = note_key(report.set);

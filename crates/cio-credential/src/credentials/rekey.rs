@@ -425,7 +425,8 @@ mod tests {
             checks: vec![Check::new(Step::Completeness, Status::Ok, "ok", "")],
             duration_ms: 3,
         };
-        a.record_checks(&[report], 1_800_000_000_000).unwrap();
+        a.record_checks(&[report], &a.listing().unwrap(), 1_800_000_000_000)
+            .unwrap();
         let before = a.change_log().unwrap();
         assert_eq!(before.entries.len(), 2);
         a.rekey_all().unwrap();

@@ -7,7 +7,7 @@ use crate::credentials::CredentialStore;
 use crate::secret::SecretValue;
 use crate::sets::SetValues;
 use crate::store::LogRecord;
-use crate::validate::{Options, Status, Step, validate_set};
+use crate::validate::{Check, Options, SetReport, Status, Step, validate_set};
 
 pub(super) const CASES: &[Case] = &[
     ("log: every change, no read", every_change_is_logged),
@@ -155,7 +155,8 @@ fn health_is_recorded_per_set(b: &dyn Backend) {
     whole.secret_key = Some(v("minio-secret"));
     whole.backup_password = Some(v("correct horse battery staple"));
     let passed = validate_set(&whole, &offline);
-    c.record_checks(&[incomplete, passed.clone()], 1_800_000_000_000)
+    let listing = c.listing().unwrap();
+    c.record_checks(&[incomplete, passed.clone()], &listing, 1_800_000_000_000)
         .unwrap();
     let checks = credentials(b, "s").checks().unwrap();
     assert_eq!(checks.len(), 2);
@@ -174,10 +175,45 @@ fn health_is_recorded_per_set(b: &dyn Backend) {
         ),
         (Status::Warn, Some(Step::Endpoint), Some("offline"))
     );
+    // A check is of the versions it read: current until a credential of its set changes.
+    assert_eq!(aws_check.is_current(&c.listing().unwrap()), Some(true));
+    c.put(name("cio_aws_access_key"), &v("AKIAYHD623GGZX7VDFMK"))
+        .unwrap();
+    let now = c.listing().unwrap();
+    let checks = c.checks().unwrap();
+    let aws_check = checks.iter().find(|h| h.set == aws).unwrap();
+    assert_eq!(aws_check.is_current(&now), Some(false), "changed since");
+    let minio_check = checks.iter().find(|h| h.set == minio_alt).unwrap();
+    assert_eq!(
+        minio_check.is_current(&now),
+        Some(true),
+        "another set's change"
+    );
+    // A check recorded against an older read (a value changed while validate ran) is not
+    // current either.
+    c.record_checks(
+        std::slice::from_ref(&aws_report(aws)),
+        &listing,
+        1_800_000_030_000,
+    )
+    .unwrap();
+    let checks = c.checks().unwrap();
+    let aws_check = checks.iter().find(|h| h.set == aws).unwrap();
+    assert_eq!(aws_check.is_current(&c.listing().unwrap()), Some(false));
     // A later check replaces the record; checks are not changes: nothing is logged.
-    c.record_checks(&[passed], 1_800_000_060_000).unwrap();
+    c.record_checks(&[passed], &c.listing().unwrap(), 1_800_000_060_000)
+        .unwrap();
     let checks = c.checks().unwrap();
     let minio_check = checks.iter().find(|h| h.set == minio_alt).unwrap();
     assert_eq!(minio_check.result.checked_at_ms, 1_800_000_060_000);
-    assert_eq!(c.change_log().unwrap().entries.len(), 1);
+    assert_eq!(c.change_log().unwrap().entries.len(), 2);
+}
+
+/// A report on `set` that passed its one step.
+fn aws_report(set: SetId) -> SetReport {
+    SetReport {
+        set,
+        checks: vec![Check::new(Step::Completeness, Status::Ok, "ok", "")],
+        duration_ms: 1,
+    }
 }

@@ -21,11 +21,8 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
     ctx.out.warn_log_damage(store.log_damage(), false);
     let check_of = |set: SetId| checks.iter().find(|c| c.set == set);
     // One line per set that has any credential: complete, or the names it lacks.
-    let sets: Vec<SetStatus> = entries
-        .iter()
-        .map(|e| e.stored())
-        .collect::<Listing>()
-        .sets();
+    let listing: Listing = entries.iter().map(|e| e.stored()).collect();
+    let sets: Vec<SetStatus> = listing.sets();
     let now = now_ms();
     if ctx.out.json {
         let credentials: Vec<_> = entries
@@ -39,7 +36,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
                     "version": e.version,
                     "updated": time(e.updated_ms),
                     "age_days": age_days(e.updated_ms, now),
-                    "checked": check_json(check_of(e.name.set())),
+                    "checked": check_json(check_of(e.name.set()), &listing),
                 })
             })
             .collect();
@@ -58,7 +55,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
                     "complete": s.is_complete(),
                     "missing": missing,
                     "untrusted": untrusted,
-                    "checked": check_json(check_of(s.set)),
+                    "checked": check_json(check_of(s.set), &listing),
                 })
             })
             .collect();
@@ -89,7 +86,7 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             e.name.field.mask(e.value.expose()),
             time(e.updated_ms),
             ago(e.updated_ms, now),
-            check_text(check_of(e.name.set()), now),
+            check_text(check_of(e.name.set()), &listing, now),
         ]);
     }
     for e in &damaged {
@@ -157,8 +154,9 @@ fn damaged_failure(
     })
 }
 
-/// The CHECKED column: `ok 12m ago`, `FAIL 3h ago: wrong_password`, `never`.
-fn check_text(check: Option<&HealthRecord>, now_ms: i64) -> String {
+/// The CHECKED column: `ok 12m ago`, `FAIL 3h ago: wrong_password`, `never`; with
+/// ` (changed since)` when a credential of the set changed after (or while) it was checked.
+fn check_text(check: Option<&HealthRecord>, listing: &Listing, now_ms: i64) -> String {
     let Some(check) = check else {
         return "never".into();
     };
@@ -169,14 +167,19 @@ fn check_text(check: Option<&HealthRecord>, now_ms: i64) -> String {
         Status::Ok | Status::Skipped => "ok",
     };
     let when = ago(result.checked_at_ms, now_ms);
-    match (&result.code, result.status) {
+    let text = match (&result.code, result.status) {
         (Some(code), Status::Fail | Status::Warn) => format!("{word} {when} ago: {code}"),
         _ => format!("{word} {when} ago"),
+    };
+    if check.is_current(listing) == Some(false) {
+        format!("{text} (changed since)")
+    } else {
+        text
     }
 }
 
 /// A set's last recorded check for `--json`; `null` when never checked.
-fn check_json(check: Option<&HealthRecord>) -> Value {
+fn check_json(check: Option<&HealthRecord>, listing: &Listing) -> Value {
     check.map_or(Value::Null, |c| {
         json!({
             "status": c.result.status,
@@ -184,6 +187,9 @@ fn check_json(check: Option<&HealthRecord>) -> Value {
             "step": c.result.step,
             "code": c.result.code,
             "duration_ms": c.result.duration_ms,
+            // Whether the check was of the values stored now (null: not known, a record
+            // from an earlier cio).
+            "current": c.is_current(listing),
         })
     })
 }

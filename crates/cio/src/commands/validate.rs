@@ -82,10 +82,11 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     };
     let store = ctx.open(ACTION)?;
     let fail = |e| CommandError::library(ACTION, e);
-    let sets = store.sets(&filter, Purpose::Check).map_err(fail)?;
-    // When each secret was last set, for the key-age warnings and the metrics (no value is
-    // opened for this).
-    let listing = store.listing().map_err(fail)?;
+    // The values, and from the same read when each secret was last set and its version (for
+    // the key-age warnings, the metrics, and what --record says it checked).
+    let (sets, listing) = store
+        .sets_and_listing(&filter, Purpose::Check)
+        .map_err(fail)?;
     let max_key_age_days = ctx.max_key_age_days(ACTION)?;
     // The proxy variables and key hint restic would see from here.
     let options = ValidateOptions {
@@ -101,7 +102,9 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     // Recorded and written before the report is printed: a failure to keep them is then the
     // command's one outcome (one JSON document), not a second word after a success.
     if args.record {
-        store.record_checks(&reports, checked_at_ms).map_err(fail)?;
+        store
+            .record_checks(&reports, &listing, checked_at_ms)
+            .map_err(fail)?;
     }
     if let Some(path) = &args.prometheus {
         write_metrics(path, &reports, &listing, checked_at_ms)?;

@@ -234,8 +234,35 @@ fn checks_are_recorded_for_every_node(a: &Node, b: &Node) {
     assert_eq!(credential["checked"]["status"], "warn");
     assert_eq!(credential["checked"]["step"], "rules");
     assert_eq!(credential["checked"]["code"], "plain_http");
+    assert_eq!(credential["checked"]["current"], true);
     // Recording checks is not a change: the log has the creates only.
     assert_eq!(a.log_json(&[])["entries"].as_array().unwrap().len(), 5);
+
+    // A credential of the set changed after the check: the check was of other values, and
+    // list says so on every node instead of lending the new value the old verdict.
+    b.create("cio_minio_secret_key", "audit-secret-key-2");
+    let list = stdout(&a.cio(&["credential", "list"]).success());
+    for name in ["cio_minio_access_key", "cio_minio_secret_key"] {
+        let row = list.lines().find(|l| l.starts_with(name)).unwrap();
+        assert!(
+            row.ends_with("  warn <1m ago: plain_http (changed since)"),
+            "{list}"
+        );
+    }
+    let aws = list
+        .lines()
+        .find(|l| l.starts_with("cio_aws_access_key"))
+        .unwrap();
+    assert!(aws.ends_with("  FAIL <1m ago: incomplete"), "{list}");
+    let out = a.cio(&["credential", "list", "--json"]).success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let minio = v["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["provider"] == "minio" && s["role"] == "primary")
+        .unwrap();
+    assert_eq!(minio["checked"]["current"], false);
 }
 
 #[test]
