@@ -4,16 +4,19 @@
 //! certificate), proxies (tinyproxy), a web server that is not S3 (Python's http.server),
 //! per-action permissions (moto with IAM policies), many key files, a repository one level off.
 
+mod common;
+
 use std::time::Duration;
 
 use cio_credential::{
-    CaHandoff, KeyFile, Provider, ProxyEnv, Role, SecretValue, SetId, SetReport, SetValues, Status,
-    Step, ValidateOptions as Options, validate_set,
+    CaHandoff, KeyFile, ProxyEnv, SecretValue, SetReport, Status, Step, ValidateOptions as Options,
+    validate_set,
 };
+use common::{detail, restic, values};
 use testkit::gate::RegionGate;
 use testkit::moto::{Moto, policy};
 use testkit::proxy::{Tinyproxy, loopback_name};
-use testkit::s3::{S3Server, run_restic};
+use testkit::s3::S3Server;
 use testkit::tls::{CertKind, TlsFront};
 use testkit::web::WebServer;
 
@@ -21,49 +24,9 @@ const ACCESS: &str = "kindsaccess";
 const SECRET: &str = "kinds-secret-key-1";
 const PASSWORD: &str = "kinds repository password";
 
-const MINIO: SetId = SetId {
-    provider: Provider::Minio,
-    role: Role::Primary,
-};
-
-fn values(repo: &str, access: &str, secret: &str, password: &str) -> SetValues {
-    let v = |s: &str| Some(SecretValue::new(s.to_string()));
-    SetValues {
-        backup_repo: v(repo),
-        access_key: v(access),
-        secret_key: v(secret),
-        backup_password: v(password),
-        ..SetValues::empty(MINIO)
-    }
-}
-
 fn code(report: &SetReport) -> (Option<Step>, &'static str) {
     let failed = report.checks.iter().find(|c| c.status == Status::Fail);
     (failed.map(|c| c.step), failed.map_or("ok", |c| c.code))
-}
-
-fn detail(report: &SetReport, step: Step) -> String {
-    report
-        .check(step)
-        .map(|c| c.detail.clone())
-        .unwrap_or_default()
-}
-
-/// restic with these values; `(success, stderr)`.
-fn restic(
-    url: &str,
-    access: &str,
-    secret: &str,
-    password: &str,
-    env: &[(&str, &str)],
-    args: &[&str],
-) -> (bool, String) {
-    let home = tempfile::tempdir().expect("a HOME for restic");
-    let out = run_restic(home.path(), url, access, secret, password, env, args);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn options(timeout: u64) -> Options {

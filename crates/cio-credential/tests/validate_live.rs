@@ -5,6 +5,8 @@
 //! server finds skewed) come from a scripted HTTP responder that sends the exact XML error
 //! documents AWS S3 sends; see `scripted`.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -13,6 +15,7 @@ use cio_credential::{
     KeyFile, Provider, Role, SecretValue, SetId, SetReport, SetValues, Status, Step,
     ValidateOptions as Options, validate_set, validate_sets,
 };
+use common::values;
 use testkit::s3::S3Server;
 
 const ACCESS: &str = "cioaccesskey";
@@ -27,18 +30,6 @@ const MINIO_ALT: SetId = SetId {
     provider: Provider::Minio,
     role: Role::Alternate,
 };
-
-/// The minio primary set with these four values.
-fn values(repo: &str, access: &str, secret: &str, password: &str) -> SetValues {
-    let v = |s: &str| Some(SecretValue::new(s.to_string()));
-    SetValues {
-        backup_repo: v(repo),
-        access_key: v(access),
-        secret_key: v(secret),
-        backup_password: v(password),
-        ..SetValues::empty(MINIO)
-    }
-}
 
 /// `v` as the values of `set`.
 fn of(set: SetId, mut v: SetValues) -> SetValues {

@@ -6,12 +6,10 @@
 //! refusal). A peer that reads and then closes without a byte, which no real server here can
 //! be made to do on demand, is scripted ([`closing_peer`]).
 
-use std::time::Duration;
+mod common;
 
-use cio_credential::{
-    Provider, ProxyEnv, Role, SecretValue, SetId, SetReport, SetValues, Status, Step,
-    ValidateOptions as Options, validate_set,
-};
+use cio_credential::{SetValues, Step};
+use common::{failure, validate_with_proxies as validate};
 use testkit::proxy::{Tinyproxy, loopback_name};
 use testkit::s3::{S3Server, run_restic};
 use testkit::socks::Microsocks;
@@ -20,61 +18,13 @@ const ACCESS: &str = "diesaccess";
 const SECRET: &str = "dies-secret-key-1";
 const PASSWORD: &str = "dies repository password";
 
-const MINIO: SetId = SetId {
-    provider: Provider::Minio,
-    role: Role::Primary,
-};
-
 fn values(repo: &str) -> SetValues {
-    let v = |s: &str| Some(SecretValue::new(s.to_string()));
-    SetValues {
-        backup_repo: v(repo),
-        access_key: v(ACCESS),
-        secret_key: v(SECRET),
-        backup_password: v(PASSWORD),
-        ..SetValues::empty(MINIO)
-    }
+    common::values(repo, ACCESS, SECRET, PASSWORD)
 }
 
-fn validate(v: &SetValues, vars: &[(&str, &str)]) -> SetReport {
-    let vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let opts = Options {
-        timeout: Duration::from_secs(20),
-        proxies: ProxyEnv::from_lookup(|name| {
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        }),
-        ..Options::default()
-    };
-    validate_set(v, &opts)
-}
-
+/// `restic cat config` with the set's values and `vars`; `(success, stderr)`.
 fn restic(url: &str, vars: &[(&str, &str)]) -> (bool, String) {
-    let home = tempfile::tempdir().expect("a HOME for restic");
-    let out = run_restic(
-        home.path(),
-        url,
-        ACCESS,
-        SECRET,
-        PASSWORD,
-        vars,
-        &["cat", "config"],
-    );
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn failure(report: &SetReport) -> (Option<Step>, &'static str, String) {
-    let failed = report.checks.iter().find(|c| c.status == Status::Fail);
-    (
-        failed.map(|c| c.step),
-        failed.map_or("ok", |c| c.code),
-        failed.map(|c| c.detail.clone()).unwrap_or_default(),
-    )
+    common::restic(url, ACCESS, SECRET, PASSWORD, vars, &["cat", "config"])
 }
 
 /// SCRIPTED (see the module note): a port that accepts, reads what comes and closes the

@@ -4,14 +4,12 @@
 //! (code `proxy`). Against a real SOCKS5 server (Debian's microsocks) in front of s3s-fs, each
 //! case checked against the real restic 0.14 with the same variables.
 
-use std::time::Duration;
+mod common;
 
-use cio_credential::{
-    Provider, ProxyEnv, Role, SecretValue, SetId, SetReport, SetValues, Status, Step,
-    ValidateOptions as Options, validate_set,
-};
+use cio_credential::{SecretValue, SetReport, SetValues, Step};
+use common::{failure, validate_with_proxies as validate};
 use testkit::proxy::loopback_name;
-use testkit::s3::{S3Server, run_restic};
+use testkit::s3::S3Server;
 use testkit::socks::Microsocks;
 use testkit::tls::{CertKind, TlsFront};
 
@@ -21,62 +19,17 @@ const PASSWORD: &str = "socks repository password";
 const USER: &str = "backup";
 const LOGIN: &str = "proxy-pass";
 
-const MINIO: SetId = SetId {
-    provider: Provider::Minio,
-    role: Role::Primary,
-};
-
 fn values(repo: &str) -> SetValues {
-    let v = |s: &str| Some(SecretValue::new(s.to_string()));
-    SetValues {
-        backup_repo: v(repo),
-        access_key: v(ACCESS),
-        secret_key: v(SECRET),
-        backup_password: v(PASSWORD),
-        ..SetValues::empty(MINIO)
-    }
-}
-
-/// validate with `vars` as its proxy variables.
-fn validate(v: &SetValues, vars: &[(&str, &str)]) -> SetReport {
-    let vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let opts = Options {
-        timeout: Duration::from_secs(20),
-        proxies: ProxyEnv::from_lookup(|name| {
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        }),
-        ..Options::default()
-    };
-    validate_set(v, &opts)
+    common::values(repo, ACCESS, SECRET, PASSWORD)
 }
 
 /// restic with the set's values and `vars`; `(success, stderr)`.
 fn restic(url: &str, vars: &[(&str, &str)], args: &[&str]) -> (bool, String) {
-    let home = tempfile::tempdir().expect("a HOME for restic");
-    let out = run_restic(home.path(), url, ACCESS, SECRET, PASSWORD, vars, args);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn failure(report: &SetReport) -> (Option<Step>, &'static str, String) {
-    let failed = report.checks.iter().find(|c| c.status == Status::Fail);
-    (
-        failed.map(|c| c.step),
-        failed.map_or("ok", |c| c.code),
-        failed.map(|c| c.detail.clone()).unwrap_or_default(),
-    )
+    common::restic(url, ACCESS, SECRET, PASSWORD, vars, args)
 }
 
 fn endpoint(report: &SetReport) -> String {
-    report
-        .check(Step::Endpoint)
-        .map(|c| c.detail.clone())
-        .unwrap_or_default()
+    common::detail(report, Step::Endpoint)
 }
 
 #[test]
