@@ -161,3 +161,23 @@ fn proxy_values_go_cannot_parse_are_read_as_restic_reads_them() {
         "{detail}"
     );
 }
+
+/// A proxy port Go's url.Parse takes but nothing can dial (above 65535): restic fails on it,
+/// and validate blames the proxy with the port as written (it said `:0` before).
+#[test]
+fn a_proxy_port_above_65535_is_the_proxys_failure() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    let url = format!("s3:http://{}:{}/backups/p", loopback_name(), s3.port());
+    let vars = [("HTTP_PROXY", "http://127.0.0.1:70000")];
+    let (ok, err) = restic(&url, &vars);
+    assert!(!ok, "restic cannot dial port 70000: {err}");
+    let (step, code, detail) = failure(&validate(&values(&url), &vars));
+    assert_eq!((step, code), (Some(Step::Endpoint), "proxy"), "{detail}");
+    assert!(
+        detail.starts_with(
+            "the proxy at 127.0.0.1:70000 (from HTTP_PROXY/HTTPS_PROXY) failed: its port is not a number from 0 to 65535, so it cannot be dialed (restic fails on it too); fix the proxy variables"
+        ),
+        "{detail}"
+    );
+}

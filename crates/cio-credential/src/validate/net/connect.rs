@@ -154,9 +154,13 @@ pub(crate) async fn connect(
         },
         other => other,
     };
-    let tcp = tcp(&proxy.host, proxy.port, deadline)
-        .await
-        .map_err(to_proxy)?;
+    let Some(port) = proxy.port_number() else {
+        return Err(ConnectError::Proxy {
+            proxy: proxy.address(),
+            why: "its port is not a number from 0 to 65535, so it cannot be dialed (restic fails on it too)".into(),
+        });
+    };
+    let tcp = tcp(&proxy.host, port, deadline).await.map_err(to_proxy)?;
     if proxy.scheme == "socks5" {
         let stream = socks::connect(tcp, target, &proxy, deadline).await?;
         return Ok(Connected {
@@ -169,7 +173,7 @@ pub(crate) async fn connect(
     let proxy_target = Target {
         scheme: proxy.scheme.clone(),
         host: proxy.host.clone(),
-        port: proxy.port,
+        port,
     };
     let stream = maybe_tls(tcp, &proxy_target, tls, deadline)
         .await

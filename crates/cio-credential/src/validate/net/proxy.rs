@@ -40,7 +40,9 @@ pub struct Proxy {
     pub scheme: String,
     /// Host name or address of the proxy (IPv6 without brackets).
     pub host: String,
-    pub port: u16,
+    /// The port as the URL gives it (decimal digits; Go's `url.Parse` accepts any number of
+    /// them), or the scheme's (`80`, `443`, `1080`); see [`Proxy::port_number`].
+    pub port: String,
     /// `user:password` from the proxy URL (still percent-encoded): sent as
     /// `Proxy-Authorization: Basic` to an HTTP proxy, as RFC 1929 username/password to SOCKS5.
     pub userinfo: Option<String>,
@@ -71,6 +73,12 @@ impl std::fmt::Debug for Proxy {
 }
 
 impl Proxy {
+    /// The port to dial; `None` when it is no port number (above 65535, or none for a
+    /// scheme Go knows no port of): Go's dial fails then, and so does ours.
+    pub fn port_number(&self) -> Option<u16> {
+        self.port.parse().ok()
+    }
+
     /// `host:port` of the proxy, for messages (never its user or password).
     pub fn address(&self) -> String {
         if self.host_may_be_secret {
@@ -291,17 +299,17 @@ fn parse_proxy(value: &str) -> Option<Proxy> {
         Ok(u) if KNOWN_SCHEMES.contains(&u.scheme.as_str()) => first.ok(),
         _ => gourl::parse(&format!("http://{value}")).ok().or(first.ok()),
     }?;
-    // Go's `canonicalAddr`: the scheme's port when none is given (none for other schemes;
-    // an unusable port fails the dial, as port 0 does here).
+    // Go's `canonicalAddr`: the scheme's port when none is given (none for other schemes).
     let port = if url.port.is_empty() {
         match url.scheme.as_str() {
-            "http" => 80,
-            "https" => 443,
-            "socks5" => 1080,
-            _ => 0,
+            "http" => "80",
+            "https" => "443",
+            "socks5" => "1080",
+            _ => "",
         }
+        .to_string()
     } else {
-        url.port.parse().unwrap_or(0)
+        url.port
     };
     Some(Proxy {
         scheme: url.scheme,

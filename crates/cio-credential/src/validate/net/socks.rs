@@ -134,7 +134,7 @@ mod tests {
         Proxy {
             scheme: "socks5".into(),
             host: "127.0.0.1".into(),
-            port: 1080,
+            port: "1080".into(),
             userinfo: userinfo.map(str::to_string),
             host_may_be_secret: false,
         }
