@@ -211,7 +211,7 @@ fn a_proxy_that_refuses_is_blamed_not_the_storage() {
     );
     assert!(
         detail(&report, Step::Endpoint).starts_with(&format!(
-            "the proxy at 127.0.0.1:{} (from HTTP_PROXY/HTTPS_PROXY) failed: it refused the tunnel to {host}:{}: HTTP 403",
+            "the proxy at 127.0.0.1:{} (from HTTPS_PROXY) failed: it refused the tunnel to {host}:{}: HTTP 403",
             proxy.port(),
             front.port()
         )),

@@ -57,7 +57,7 @@ fn an_http_proxy_that_closes_the_connection_is_blamed_not_the_storage() {
     let (step, code, detail) = failure(&validate(&values(&url), &vars));
     assert_eq!((step, code), (Some(Step::Endpoint), "proxy"), "{detail}");
     let head = format!(
-        "the proxy at 127.0.0.1:{dying} (from HTTP_PROXY/HTTPS_PROXY) failed: the connection to it broke before it answered the request for {host}:{} (",
+        "the proxy at 127.0.0.1:{dying} (from HTTP_PROXY) failed: the connection to it broke before it answered the request for {host}:{} (",
         s3.port()
     );
     assert!(detail.starts_with(&head), "{detail}");
@@ -76,7 +76,7 @@ fn an_http_proxy_that_closes_the_connection_is_blamed_not_the_storage() {
     assert_eq!(
         detail,
         format!(
-            "the proxy at 127.0.0.1:{} (from HTTP_PROXY/HTTPS_PROXY) failed: it did not answer the request for {host}:{} with HTTP (invalid HTTP version parsed); check that it is an HTTP proxy and its port; fix the proxy variables, or list {host} in NO_PROXY",
+            "the proxy at 127.0.0.1:{} (from HTTP_PROXY) failed: it did not answer the request for {host}:{} with HTTP (invalid HTTP version parsed); check that it is an HTTP proxy and its port; fix the proxy variables, or list {host} in NO_PROXY",
             not_http.port(),
             s3.port()
         )
@@ -99,7 +99,7 @@ fn a_tunnel_closed_during_tls_is_the_proxys_and_no_certificate_problem() {
         let (step, code, detail) = failure(&validate(&values(&url), &vars));
         assert_eq!((step, code), (Some(Step::Endpoint), "proxy"), "{detail}");
         let head = format!(
-            "the proxy at 127.0.0.1:{carried} (from HTTP_PROXY/HTTPS_PROXY) failed: the connection it opened to {host}:{far_end} was closed during the TLS handshake ("
+            "the proxy at 127.0.0.1:{carried} (from HTTPS_PROXY) failed: the connection it opened to {host}:{far_end} was closed during the TLS handshake ("
         );
         assert!(detail.starts_with(&head), "{detail}");
         assert!(!detail.contains("cacert"), "{detail}");
@@ -152,7 +152,7 @@ fn proxy_values_go_cannot_parse_are_read_as_restic_reads_them() {
     assert_eq!((step, code), (Some(Step::Endpoint), "proxy"), "{detail}");
     assert!(
         detail.starts_with(
-            "the proxy at socks5:80 (from HTTP_PROXY/HTTPS_PROXY) failed: its name does not resolve"
+            "the proxy at socks5:80 (from HTTP_PROXY) failed: its name does not resolve"
         ),
         "{detail}"
     );
@@ -176,7 +176,7 @@ fn a_proxy_port_above_65535_is_the_proxys_failure() {
     assert_eq!((step, code), (Some(Step::Endpoint), "proxy"), "{detail}");
     assert!(
         detail.starts_with(
-            "the proxy at 127.0.0.1:70000 (from HTTP_PROXY/HTTPS_PROXY) failed: its port is not a number from 0 to 65535, so it cannot be dialed (restic fails on it too); fix the proxy variables"
+            "the proxy at 127.0.0.1:70000 (from HTTP_PROXY) failed: its port is not a number from 0 to 65535, so it cannot be dialed (restic fails on it too); fix the proxy variables"
         ),
         "{detail}"
     );

@@ -106,7 +106,7 @@ fn https_through_a_socks5_proxy_with_a_login_as_restic_does() {
     assert_eq!(
         detail,
         format!(
-            "the proxy at 127.0.0.1:{} (from HTTP_PROXY/HTTPS_PROXY) failed: it refused the user name and password of the proxy URL (username/password authentication failed); fix the proxy variables, or list {host} in NO_PROXY",
+            "the proxy at 127.0.0.1:{} (from HTTPS_PROXY) failed: it refused the user name and password of the proxy URL (username/password authentication failed); fix the proxy variables, or list {host} in NO_PROXY",
             proxy.port()
         )
     );
@@ -150,7 +150,7 @@ fn what_the_socks5_proxy_cannot_do_is_blamed_on_it() {
     assert_eq!(
         detail,
         format!(
-            "the proxy at 127.0.0.1:{} (from HTTP_PROXY/HTTPS_PROXY) failed: it says nothing accepts connections on {host}:{closed} (connection refused); check the host and port, and that the server runs; fix the proxy variables, or list {host} in NO_PROXY",
+            "the proxy at 127.0.0.1:{} (from HTTP_PROXY) failed: it says nothing accepts connections on {host}:{closed} (connection refused); check the host and port, and that the server runs; fix the proxy variables, or list {host} in NO_PROXY",
             proxy.port()
         )
     );
@@ -164,7 +164,7 @@ fn what_the_socks5_proxy_cannot_do_is_blamed_on_it() {
     assert_eq!((step, code), (Some(Step::Endpoint), "proxy"), "{detail}");
     assert!(
         detail.starts_with(&format!(
-            "the proxy at 127.0.0.1:{closed} (from HTTP_PROXY/HTTPS_PROXY) failed: it accepts no connection"
+            "the proxy at 127.0.0.1:{closed} (from HTTP_PROXY) failed: it accepts no connection"
         )),
         "{detail}"
     );

@@ -281,7 +281,7 @@ impl Place {
                 Step::Endpoint,
                 "proxy",
                 format!(
-                    "the proxy at {proxy} (from HTTP_PROXY/HTTPS_PROXY) failed: {why}; fix the proxy variables, or list {host} in NO_PROXY"
+                    "the proxy at {proxy} failed: {why}; fix the proxy variables, or list {host} in NO_PROXY"
                 ),
             ),
         }

@@ -247,14 +247,14 @@ fn connection_stages_have_their_own_codes() {
         Step::Endpoint,
         Action::Location,
         conn(ConnectError::Proxy {
-            proxy: "127.0.0.1:8888".into(),
+            proxy: "127.0.0.1:8888 (from HTTPS_PROXY)".into(),
             why: "it refused the tunnel to minio.lan:443: HTTP 403 Access violation".into(),
         }),
     );
     assert_eq!(c, "proxy");
     assert_eq!(
         d,
-        "the proxy at 127.0.0.1:8888 (from HTTP_PROXY/HTTPS_PROXY) failed: it refused the tunnel to minio.lan:443: HTTP 403 Access violation; fix the proxy variables, or list minio.lan in NO_PROXY"
+        "the proxy at 127.0.0.1:8888 (from HTTPS_PROXY) failed: it refused the tunnel to minio.lan:443: HTTP 403 Access violation; fix the proxy variables, or list minio.lan in NO_PROXY"
     );
 }
 

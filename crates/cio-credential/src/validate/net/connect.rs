@@ -125,7 +125,7 @@ pub(crate) async fn connect(
         });
     };
     let to_proxy = |e: ConnectError| ConnectError::Proxy {
-        proxy: proxy.address(),
+        proxy: proxy.described(),
         why: match e {
             // Go reads `socks5h://h:p` behind http://: an HTTP proxy on the host "socks5h".
             ConnectError::Dns { why } if proxy.host.eq_ignore_ascii_case("socks5h") => format!(
@@ -146,7 +146,7 @@ pub(crate) async fn connect(
     // proxy's doing (or the way beyond it), not a certificate problem.
     let carried = |e: ConnectError| match e {
         ConnectError::TlsClosed { why } => ConnectError::Proxy {
-            proxy: proxy.address(),
+            proxy: proxy.described(),
             why: format!(
                 "the connection it opened to {} was closed during the TLS handshake ({why})",
                 target.address()
@@ -156,7 +156,7 @@ pub(crate) async fn connect(
     };
     let Some(port) = proxy.port_number() else {
         return Err(ConnectError::Proxy {
-            proxy: proxy.address(),
+            proxy: proxy.described(),
             why: "its port is not a number from 0 to 65535, so it cannot be dialed (restic fails on it too)".into(),
         });
     };
@@ -298,7 +298,7 @@ async fn tunnel(
     deadline: Instant,
 ) -> Result<Box<dyn Io>, ConnectError> {
     let refused = |why: String| ConnectError::Proxy {
-        proxy: proxy.address(),
+        proxy: proxy.described(),
         why,
     };
     let address = target.address();

@@ -246,13 +246,13 @@ fn blame_forward_proxy(proxy: Option<&Proxy>, target: &Target, e: Unanswered) ->
     let address = target.address();
     let blame = |f: HttpFailure| match f {
         HttpFailure::Broken(why) => HttpFailure::Connect(ConnectError::Proxy {
-            proxy: proxy.address(),
+            proxy: proxy.described(),
             why: format!(
                 "the connection to it broke before it answered the request for {address} ({why})"
             ),
         }),
         HttpFailure::NotHttp(why) => HttpFailure::Connect(ConnectError::Proxy {
-            proxy: proxy.address(),
+            proxy: proxy.described(),
             why: format!(
                 "it did not answer the request for {address} with HTTP ({why}); check that it is an HTTP proxy and its port"
             ),

@@ -26,8 +26,10 @@ use super::gourl;
 /// hold a password.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ProxyEnv {
-    http: Option<String>,
-    https: Option<String>,
+    /// The variable (`HTTP_PROXY` or `http_proxy`) and its value.
+    http: Option<(&'static str, String)>,
+    /// The variable (`HTTPS_PROXY` or `https_proxy`) and its value.
+    https: Option<(&'static str, String)>,
     no_proxy: String,
     cgi: bool,
 }
@@ -38,6 +40,8 @@ pub struct ProxyEnv {
 pub struct Proxy {
     /// `http`, `https` or `socks5`.
     pub scheme: String,
+    /// The variable that named it (`HTTPS_PROXY`, `http_proxy`, ...).
+    pub variable: &'static str,
     /// Host name or address of the proxy (IPv6 without brackets).
     pub host: String,
     /// The port as the URL gives it (decimal digits; Go's `url.Parse` accepts any number of
@@ -79,6 +83,11 @@ impl Proxy {
         self.port.parse().ok()
     }
 
+    /// `host:port (from VARIABLE)`, for messages.
+    pub fn described(&self) -> String {
+        format!("{} (from {})", self.address(), self.variable)
+    }
+
     /// `host:port` of the proxy, for messages (never its user or password).
     pub fn address(&self) -> String {
         if self.host_may_be_secret {
@@ -109,16 +118,18 @@ impl ProxyEnv {
 
     /// The settings from `lookup` (a variable's value, `None` when unset).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> ProxyEnv {
-        let any = |names: [&str; 2]| {
+        let any = |names: [&'static str; 2]| {
             names
-                .iter()
-                .filter_map(|n| lookup(n))
-                .find(|v| !v.is_empty())
+                .into_iter()
+                .filter_map(|n| lookup(n).map(|v| (n, v)))
+                .find(|(_, v)| !v.is_empty())
         };
         ProxyEnv {
             http: any(["HTTP_PROXY", "http_proxy"]),
             https: any(["HTTPS_PROXY", "https_proxy"]),
-            no_proxy: any(["NO_PROXY", "no_proxy"]).unwrap_or_default(),
+            no_proxy: any(["NO_PROXY", "no_proxy"])
+                .map(|(_, v)| v)
+                .unwrap_or_default(),
             cgi: lookup("REQUEST_METHOD").is_some_and(|v| !v.is_empty()),
         }
     }
@@ -135,7 +146,10 @@ impl ProxyEnv {
             "https" => &self.https,
             _ => &self.http,
         };
-        let Some(proxy) = value.as_deref().and_then(parse_proxy) else {
+        let Some(proxy) = value
+            .as_ref()
+            .and_then(|(variable, value)| parse_proxy(variable, value))
+        else {
             return Ok(None);
         };
         if scheme != "https" && self.cgi {
@@ -290,7 +304,7 @@ const KNOWN_SCHEMES: [&str; 3] = ["http", "https", "socks5"];
 /// value behind `http://` (so `socks5h://host:1080` is an HTTP proxy on the host `socks5h`,
 /// port 80); when that fails too, the first parse if it succeeded, else no proxy at all:
 /// `init` drops the error and restic connects directly.
-fn parse_proxy(value: &str) -> Option<Proxy> {
+fn parse_proxy(variable: &'static str, value: &str) -> Option<Proxy> {
     if value.is_empty() {
         return None;
     }
@@ -313,6 +327,7 @@ fn parse_proxy(value: &str) -> Option<Proxy> {
     };
     Some(Proxy {
         scheme: url.scheme,
+        variable,
         host: url.hostname,
         port,
         userinfo: url.userinfo,

@@ -53,7 +53,7 @@ pub(crate) async fn connect(
     deadline: Instant,
 ) -> Result<TcpStream, ConnectError> {
     let refused = |why: String| ConnectError::Proxy {
-        proxy: proxy.address(),
+        proxy: proxy.described(),
         why,
     };
     let destination = (target.host.as_str(), target.port);
@@ -133,6 +133,7 @@ mod tests {
     fn proxy(userinfo: Option<&str>) -> Proxy {
         Proxy {
             scheme: "socks5".into(),
+            variable: "HTTP_PROXY",
             host: "127.0.0.1".into(),
             port: "1080".into(),
             userinfo: userinfo.map(str::to_string),

@@ -96,31 +96,41 @@ fn no_proxy_matches_as_go_does() {
 
 #[test]
 fn proxy_urls_parse_like_go() {
-    let p = parse_proxy("http://user:pw@proxy.example:3128/").expect("parses");
+    let p = parse_proxy("HTTP_PROXY", "http://user:pw@proxy.example:3128/").expect("parses");
     assert_eq!(
         p,
         Proxy {
             scheme: "http".into(),
+            variable: "HTTP_PROXY",
             host: "proxy.example".into(),
             port: "3128".into(),
             userinfo: Some("user:pw".into()),
             host_may_be_secret: false,
         }
     );
-    assert_eq!(parse_proxy("proxy.example").expect("parses").port, "80");
     assert_eq!(
-        parse_proxy("https://proxy.example").expect("parses").port,
+        parse_proxy("HTTP_PROXY", "proxy.example")
+            .expect("parses")
+            .port,
+        "80"
+    );
+    assert_eq!(
+        parse_proxy("HTTP_PROXY", "https://proxy.example")
+            .expect("parses")
+            .port,
         "443"
     );
     assert_eq!(
-        parse_proxy("socks5://[::1]:1081")
+        parse_proxy("HTTP_PROXY", "socks5://[::1]:1081")
             .expect("parses")
             .address(),
         "[::1]:1081"
     );
     // No host: Go keeps it (a proxy on this machine's port 80), it does not go direct.
     assert_eq!(
-        parse_proxy("http://").map(|p| p.address()).as_deref(),
+        parse_proxy("HTTP_PROXY", "http://")
+            .map(|p| p.address())
+            .as_deref(),
         Some(":80")
     );
     // Not a port: Go reads the whole value behind http://, a proxy on the host "http".
@@ -133,11 +143,12 @@ fn proxy_urls_parse_like_go() {
 
 #[test]
 fn socks5_is_known_in_any_case_and_socks5h_is_not() {
-    let p = parse_proxy("SOCKS5://alice:pw@127.0.0.1:1081").expect("parses");
+    let p = parse_proxy("HTTP_PROXY", "SOCKS5://alice:pw@127.0.0.1:1081").expect("parses");
     assert_eq!(
         p,
         Proxy {
             scheme: "socks5".into(),
+            variable: "HTTP_PROXY",
             host: "127.0.0.1".into(),
             port: "1081".into(),
             userinfo: Some("alice:pw".into()),
@@ -145,7 +156,9 @@ fn socks5_is_known_in_any_case_and_socks5h_is_not() {
         }
     );
     assert_eq!(
-        parse_proxy("socks5://proxy.lan").expect("parses").port,
+        parse_proxy("HTTP_PROXY", "socks5://proxy.lan")
+            .expect("parses")
+            .port,
         "1080"
     );
     // Go 1.19: "socks5h" is no proxy scheme; behind http:// the host is "socks5h".
@@ -156,7 +169,9 @@ fn socks5_is_known_in_any_case_and_socks5h_is_not() {
     );
     // A value without a scheme Go knows, but with a port: still http.
     assert_eq!(
-        parse_proxy("proxy.lan:3128").expect("parses").scheme,
+        parse_proxy("HTTP_PROXY", "proxy.lan:3128")
+            .expect("parses")
+            .scheme,
         "http"
     );
 }
@@ -300,4 +315,22 @@ fn debug_shows_no_login() {
         assert!(!text.contains("user"), "{text}");
     }
     assert!(format!("{proxy:?}").contains("127.0.0.1:1080"));
+}
+
+/// Messages name the one variable the proxy came from, in the case it was written.
+#[test]
+fn the_proxy_names_its_variable() {
+    let env = ProxyEnv::from_lookup(|name| match name {
+        "https_proxy" => Some("http://secure.proxy:3128".into()),
+        "HTTP_PROXY" => Some("http://plain.proxy:3128".into()),
+        _ => None,
+    });
+    let via = |scheme| {
+        env.proxy_for(scheme, "minio.lan", 9000)
+            .expect("a proxy is chosen")
+            .expect("one is set")
+            .described()
+    };
+    assert_eq!(via("https"), "secure.proxy:3128 (from https_proxy)");
+    assert_eq!(via("http"), "plain.proxy:3128 (from HTTP_PROXY)");
 }
