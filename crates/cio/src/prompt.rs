@@ -17,6 +17,7 @@ use std::io::{self, Write};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use rustix::process;
 use rustix::termios::{self, OptionalActions, Termios};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
@@ -72,8 +73,9 @@ fn save() -> Option<Saved> {
         if ignored(signal) {
             continue;
         }
-        // SAFETY: the action makes only async-signal-safe calls: two system calls on a file
-        // opened before (tcsetattr, write) and signal-hook's default-action emulation.
+        // SAFETY: the action makes only async-signal-safe calls: system calls on a file
+        // opened before (tcgetpgrp, tcsetattr, write), getpgrp, and signal-hook's
+        // default-action emulation.
         // Failing to install one leaves that signal as it was (the old behaviour).
         let _ = unsafe {
             signal_hook::low_level::register(signal, move || restore_then_default(signal))
@@ -91,10 +93,13 @@ fn ignored(signal: c_int) -> bool {
     queried == 0 && unsafe { current.assume_init() }.sa_sigaction == libc::SIG_IGN
 }
 
-/// The signal handler: the terminal as it was, then the signal's default action.
+/// The signal handler: the terminal as it was, then the signal's default action. Only in
+/// the terminal's foreground: from the background, the terminal is another job's (and
+/// changing it would stop cio with SIGTTOU instead of ending it).
 fn restore_then_default(signal: c_int) {
     if OPEN.load(Ordering::SeqCst)
         && let Some(Some(saved)) = SAVED.get()
+        && termios::tcgetpgrp(&saved.tty).is_ok_and(|group| group == process::getpgrp())
     {
         let _ = termios::tcsetattr(&saved.tty, OptionalActions::Now, &saved.settings);
         let _ = (&saved.tty).write(b"\n");

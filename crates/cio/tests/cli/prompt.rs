@@ -122,3 +122,28 @@ fn a_kill_during_the_prompt_leaves_the_terminal_as_it_was() {
     assert!(terminal_restored(&screen), "{screen}");
     assert!(!env.store().exists(), "nothing was written");
 }
+
+/// A cio put in the background at its prompt (`cio ... &` under job control) is stopped by
+/// SIGTTOU when rpassword turns echo off. `kill` (SIGTERM) plus SIGCONT, what bash's
+/// `kill %1` sends a stopped job, must end it: the handler leaves the terminal alone when
+/// cio is not in its foreground (a tcsetattr from the background would stop it again, and
+/// the terminal is the foreground job's).
+#[test]
+fn a_kill_ends_a_cio_stopped_in_the_background_at_its_prompt() {
+    let env = TestEnv::new();
+    let cio = assert_cmd::cargo::cargo_bin("cio");
+    let (screen, _) = shell_on_terminal(
+        &env,
+        &format!(
+            "set -m; '{}' credential create cio_minio_backup_password & sleep 1; \
+             kill $!; kill -CONT $!; sleep 1; \
+             if kill -0 $! 2>/dev/null; then echo \"cio still runs: $(ps -o stat= -p $!)\"; kill -9 $!; \
+             else echo 'cio ended'; fi",
+            cio.display()
+        ),
+        &[],
+        &[],
+    );
+    assert!(screen.contains("cio ended"), "{screen}");
+    assert!(!env.store().exists(), "nothing was written");
+}
