@@ -43,6 +43,8 @@ use super::{
 
 /// "cio1": marks a SQLite file as a cio credential store.
 const APPLICATION_ID: i64 = 0x6369_6F31;
+/// The detail of [`StoreError::Foreign`] for a file SQLite does not read as a database.
+const NOT_SQLITE: &str = "not a SQLite database";
 /// 2: records carry `seq`, `prev_mac` and `mac`, and `meta` holds the manifest. 3: with the
 /// change log and the notes ([`journal`]); a format-2 store reads as having neither and
 /// becomes format 3 with its first write, after which a cio that does not log refuses it
@@ -96,7 +98,7 @@ impl SqliteStore {
         match e.sqlite_error_code() {
             Some(ErrorCode::NotADatabase) => StoreError::Foreign {
                 location,
-                detail: "not a SQLite database".into(),
+                detail: NOT_SQLITE.into(),
             },
             Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { location, detail },
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unusable {

@@ -72,6 +72,7 @@ impl From<io::Error> for CommitError {
 /// credentials.db`) changes the size or the modification and change times (nanoseconds).
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub(super) struct Stamp {
+    regular: bool,
     dev: u64,
     ino: u64,
     size: u64,
@@ -82,12 +83,23 @@ pub(super) struct Stamp {
 impl Stamp {
     pub(super) fn of(meta: &fs::Metadata) -> Stamp {
         Stamp {
+            regular: meta.is_file(),
             dev: meta.dev(),
             ino: meta.ino(),
             size: meta.size(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
             ctime: (meta.ctime(), meta.ctime_nsec()),
         }
+    }
+
+    /// What a write into the file changes: its size and modification time.
+    pub(super) fn content(self) -> (u64, (i64, i64)) {
+        (self.size, self.mtime)
+    }
+
+    /// Whether it is a regular file.
+    pub(super) fn is_file(self) -> bool {
+        self.regular
     }
 
     /// The file itself (device and inode): another one when the path was renamed over.

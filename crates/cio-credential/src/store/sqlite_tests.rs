@@ -479,3 +479,57 @@ fn fifos_and_devices_are_not_stores() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
 }
+
+/// A folder at the store's path (`--store /var/lib/cio` instead of the file in it)
+/// is "not a cio credential store (it is a folder)", whatever happens inside the folder; the
+/// copy watch took a folder whose entries change (other cio writers' scratch files, a busy
+/// /tmp) for a store file being copied into, and sent the administrator to wait for a copy.
+#[test]
+fn a_busy_folder_at_the_store_path_is_not_said_as_changing() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("cio");
+    fs::create_dir(&folder).unwrap();
+    let s = SqliteStore::new(folder.clone());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let (stop, folder) = (stop.clone(), folder.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                i += 1;
+                fs::write(folder.join(format!("f{}", i % 8)), b"x").unwrap();
+                let _ = fs::remove_file(folder.join(format!("f{}", (i + 4) % 8)));
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        })
+    };
+    let err = s.list_latest().unwrap_err();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    busy.join().unwrap();
+    assert!(
+        matches!(&err, StoreError::Foreign { detail, .. } if detail == "it is a folder"),
+        "{err:?}"
+    );
+}
+
+/// A damaged store file whose mode or owner changes during the watch (a `chmod`, a backup
+/// tool's `touch -a`) is still damaged: only its content (size, modification time) moving
+/// says a copy is under way.
+#[test]
+fn a_damaged_file_whose_mode_changes_is_not_said_as_changing() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_d, s) = fresh();
+    s.identity(true).unwrap();
+    let bytes = fs::read(&s.path).unwrap();
+    fs::write(&s.path, &bytes[..1000]).unwrap();
+    let path = s.path.clone();
+    let chmod = std::thread::spawn(move || {
+        for mode in [0o640, 0o600, 0o640, 0o600] {
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        }
+    });
+    let err = s.list_latest().unwrap_err();
+    chmod.join().unwrap();
+    assert!(!matches!(err, StoreError::Changing { .. }), "{err:?}");
+}

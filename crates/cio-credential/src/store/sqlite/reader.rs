@@ -79,7 +79,11 @@ impl SqliteStore {
             match self.with_reader(&f) {
                 Ok(out) => return Ok(out),
                 Err(_) if stamp().map(Stamp::file) != before.map(Stamp::file) => continue,
-                Err(e) if may_be_half_written(&e) && changing(before, stamp) => {
+                Err(e)
+                    if may_be_half_written(&e)
+                        && before.is_some_and(Stamp::is_file)
+                        && changing(before, stamp) =>
+                {
                     return Err(StoreError::Changing {
                         location: self.location(),
                         detail: "it changed while being read and does not read as a store".into(),
@@ -96,18 +100,18 @@ impl SqliteStore {
     }
 }
 
-/// Whether `e` is what reading a store file that is still being copied into gives: the
-/// start of a database without the rest (SQLite's "malformed", "not a database").
+/// Whether `e` is what reading a regular store file that is still being copied into gives:
+/// the start of a database without the rest (SQLite's "malformed", "not a database", or a
+/// schema it cannot read). A folder, a device, another program's database are what they are.
 fn may_be_half_written(e: &StoreError) -> bool {
-    matches!(
-        e,
-        StoreError::Foreign { .. }
-            | StoreError::Corrupt { .. }
-            | StoreError::Unusable {
-                action: "opened",
-                ..
-            }
-    )
+    match e {
+        StoreError::Corrupt { .. }
+        | StoreError::Unusable {
+            action: "opened", ..
+        } => true,
+        StoreError::Foreign { detail, .. } => detail == super::NOT_SQLITE,
+        _ => false,
+    }
 }
 
 /// How long a file that failed to read is watched for a copy still writing into it. `cp`
@@ -115,11 +119,13 @@ fn may_be_half_written(e: &StoreError) -> bool {
 /// damaged costs this once, on the way to its error.
 const COPY_WATCH: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Whether the file changed since `before`, now or within [`COPY_WATCH`].
+/// Whether the file's content changed since `before` (its size or modification time; a
+/// change of mode or owner is not a copy), now or within [`COPY_WATCH`].
 fn changing(before: Option<Stamp>, stamp: impl Fn() -> Option<Stamp>) -> bool {
-    if stamp() != before {
+    let content = |s: Option<Stamp>| s.map(Stamp::content);
+    if content(stamp()) != content(before) {
         return true;
     }
     std::thread::sleep(COPY_WATCH);
-    stamp() != before
+    content(stamp()) != content(before)
 }
