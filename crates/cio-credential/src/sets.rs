@@ -60,13 +60,14 @@ impl Listing {
         SetStatus::of(set, |name| self.contains(name))
     }
 
-    /// The version of each live credential of `set`: what a check of the set was made on.
+    /// The version (and write time) of each live credential of `set`: what a check of the
+    /// set was made on.
     pub fn versions(&self, set: SetId) -> SetVersions {
         SetVersions(
             self.credentials
                 .iter()
                 .filter(|s| s.name.set() == set)
-                .map(|s| (s.name.to_string(), s.version))
+                .map(|s| (s.name.to_string(), (s.version, s.updated_ms)))
                 .collect(),
         )
     }
@@ -80,12 +81,14 @@ impl Listing {
     }
 }
 
-/// The version of each live credential of one set (credential name to version), as one
-/// reading of the store saw them; kept with a recorded check (`validate --record`) so that
-/// `list` can tell a check of the values it shows from a check of earlier ones.
+/// Each live credential of one set as one reading of the store saw it: credential name to
+/// (version, when it was written, in milliseconds since the Unix epoch). The time tells a
+/// name purged and created again, whose versions start over, from the one checked. Kept
+/// with a recorded check (`validate --record`) so that `list` can tell a check of the
+/// values it shows from a check of earlier ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
-pub struct SetVersions(std::collections::BTreeMap<String, u64>);
+pub struct SetVersions(std::collections::BTreeMap<String, (u64, i64)>);
 
 /// What a set has and lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -489,3 +489,35 @@ fn a_malformed_since_is_a_usage_error() {
     assert!(!first.contains("yesterday-ish"));
     assert_eq!(node.env.snapshot_files(), before, "nothing changed");
 }
+
+/// A credential purged and created again starts over at version 1, so the versions
+/// a recorded check kept match again although the value is another one: `list` must not
+/// lend the new value the old check's verdict.
+#[test]
+fn purge_and_create_again_is_a_change_since_the_check() {
+    let node = Node::new(None);
+    node.create(
+        "cio_aws_backup_repo",
+        "s3:https://s3.amazonaws.com/backup-123",
+    );
+    node.create("cio_aws_access_key", "AKIAYHD623GGZX7VDFMJ");
+    node.create(
+        "cio_aws_secret_key",
+        "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",
+    );
+    node.create("cio_aws_backup_password", "the first long password");
+    node.cio(&["credential", "validate", "--record", "--offline"])
+        .success();
+    node.cio(&["credential", "remove", "cio_aws_backup_password", "--purge"])
+        .success();
+    node.create("cio_aws_backup_password", "another long password");
+    let out = node.cio(&["credential", "list", "--json"]).success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["sets"][0]["checked"]["current"], false, "{v}");
+    let list = stdout(&node.cio(&["credential", "list"]).success());
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("cio_aws_backup_password"))
+        .unwrap();
+    assert!(row.ends_with("(changed since)"), "{list}");
+}
