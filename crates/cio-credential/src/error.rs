@@ -56,6 +56,10 @@ pub enum Error {
     },
     #[error("{0}")]
     NoSuchSet(String),
+    /// Several complete sets match where a command uses one (`exec`, `env`); the text lists
+    /// them and the flags that choose each.
+    #[error("{0}")]
+    SeveralSets(String),
     /// The store key (the key file) is missing, unreadable or not the store's.
     #[error(transparent)]
     StoreKey(#[from] KeyError),
@@ -141,6 +145,7 @@ impl Error {
             | Error::NothingToRestore { .. }
             | Error::IncompleteSet { .. }
             | Error::NoSuchSet(_)
+            | Error::SeveralSets(_)
             | Error::MigrationRefused { .. }
             | Error::MigrationIntoItself(_)
             | Error::EtcdPasswordMissing
@@ -177,6 +182,9 @@ impl Error {
                 "create the missing credentials first, e.g. cio credential create {}",
                 missing.first().map(ToString::to_string).unwrap_or_default()
             ),
+            Error::SeveralSets(_) => {
+                "add the flags of the set to use; 'cio credential list' shows each set and what it holds".to_string()
+            }
             Error::NoSuchSet(_) => {
                 "create the set's four credentials ('cio credential create --help' lists them), or name another set with --provider aws|minio and --alternate".to_string()
             }

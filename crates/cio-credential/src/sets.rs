@@ -229,8 +229,9 @@ pub enum Purpose {
 ///
 /// Errors: [`Error::NotFound`] when the filter's name does not exist; for
 /// [`Purpose::Check`], [`Error::NoSuchSet`] when no set matches; for [`Purpose::Use`],
-/// [`Error::IncompleteSet`] when the one set meant lacks names, and [`Error::NoSuchSet`]
-/// (listing the choices) when none or several are complete.
+/// [`Error::IncompleteSet`] when the one set meant lacks names, [`Error::NoSuchSet`]
+/// (listing what each lacks) when none is complete, and [`Error::SeveralSets`] (listing the
+/// choices) when several are.
 pub fn select(listing: &Listing, filter: &SetFilter, purpose: Purpose) -> Result<Vec<SetId>> {
     if let Some(name) = filter.name
         && !listing.contains(name)
@@ -299,7 +300,7 @@ fn the_complete_one(matching: Vec<SetStatus>, filter: &SetFilter) -> Result<SetI
                 .collect::<Vec<_>>()
                 .join("; ")
         ))),
-        (several, _) => Err(Error::NoSuchSet(format!(
+        (several, _) => Err(Error::SeveralSets(format!(
             "{}{} {role}sets are complete: choose one with {}",
             if several.len() == 2 { "both " } else { "" },
             several
