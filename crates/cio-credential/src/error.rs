@@ -94,6 +94,9 @@ pub enum Error {
 /// file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file CIO_CONFIG names does not exist (without CIO_CONFIG none is needed).
+    #[error("configuration file {path} does not exist")]
+    Missing { path: PathBuf },
     #[error("configuration file {path} cannot be read: {source}")]
     Io {
         path: PathBuf,
@@ -110,6 +113,7 @@ impl ConfigError {
     /// What the administrator should do next.
     pub fn hint(&self) -> String {
         match self {
+            ConfigError::Missing { .. } => "check the path CIO_CONFIG names, or unset it: cio then reads its default file (/etc/cio/cio.toml as root) if there is one, and needs none".to_string(),
             ConfigError::Io { path, .. } => format!(
                 "make {} readable by this user, or point CIO_CONFIG at another file",
                 path.display()

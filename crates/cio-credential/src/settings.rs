@@ -345,9 +345,8 @@ fn load(path: &Path, required: bool) -> Result<Settings, ConfigError> {
             parse(path, text)
         }
         Ok(None) if !required => Ok(Settings::default()),
-        Ok(None) => Err(ConfigError::Io {
+        Ok(None) => Err(ConfigError::Missing {
             path: path.to_path_buf(),
-            source: std::io::ErrorKind::NotFound.into(),
         }),
         Err(crate::files::ReadError::Io(source)) => Err(ConfigError::Io {
             path: path.to_path_buf(),

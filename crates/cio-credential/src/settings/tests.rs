@@ -106,7 +106,16 @@ fn load_missing_default_is_empty_but_required_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cio.toml");
     assert!(load(&path, false).unwrap().store.is_none());
-    assert!(matches!(load(&path, true), Err(ConfigError::Io { .. })));
+    let missing = load(&path, true).unwrap_err();
+    assert!(matches!(missing, ConfigError::Missing { .. }));
+    assert_eq!(
+        missing.to_string(),
+        format!("configuration file {} does not exist", path.display())
+    );
+    assert_eq!(
+        missing.hint(),
+        "check the path CIO_CONFIG names, or unset it: cio then reads its default file (/etc/cio/cio.toml as root) if there is one, and needs none"
+    );
     fs::write(&path, "store = \"etcd://a:1\"\n").unwrap();
     assert_eq!(
         load(&path, true).unwrap().store.as_deref(),
