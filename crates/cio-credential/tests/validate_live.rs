@@ -310,7 +310,7 @@ fn a_wrong_password_is_its_own_result() {
     );
     assert_eq!(
         detail(&report, Step::Password),
-        "the password in cio_minio_backup_password opens none of the repository's 1 key files; set the password this repository was created with"
+        "the password in cio_minio_backup_password opens none of the repository's 1 key files; store a password one of its keys opens with 'cio credential create cio_minio_backup_password --force' (--force: the stored one already fails, so nothing is rotated)"
     );
     no_secret_in(&report, &["the wrong password"]);
 }

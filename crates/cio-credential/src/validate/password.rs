@@ -150,7 +150,7 @@ pub(super) async fn check(
             Step::Password,
             "wrong_password",
             format!(
-                "the password in {name} opens none of the repository's {total} key files{hint_note}; set the password this repository was created with"
+                "the password in {name} opens none of the repository's {total} key files{hint_note}; store a password one of its keys opens with 'cio credential create {name} --force' (--force: the stored one already fails, so nothing is rotated)"
             ),
         ),
         Err(ResticError::Unauthenticated(what)) => Check::fail(
