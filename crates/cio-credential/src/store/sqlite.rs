@@ -432,11 +432,8 @@ impl Store for SqliteStore {
                     return Err(conflict());
                 }
                 let latest: rusqlite::types::Value = conn
-                    .query_row(
-                        "SELECT max(version) FROM versions WHERE name = ?1",
-                        [&record.name],
-                        |r| r.get(0),
-                    )
+                    .prepare_cached("SELECT max(version) FROM versions WHERE name = ?1")
+                    .and_then(|mut newest| newest.query_row([&record.name], |r| r.get(0)))
                     .map_err(|e| self.err(e))?;
                 let latest = match latest {
                     rusqlite::types::Value::Null => 0,

@@ -130,7 +130,22 @@ pub unsafe fn use_process_allocator() -> bool {
     };
     // SAFETY: SQLite copies the methods (they need not outlive the call); the caller keeps
     // other threads out of SQLite meanwhile.
-    unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_MALLOC, &raw const methods) == ffi::SQLITE_OK }
+    let taken = unsafe {
+        ffi::sqlite3_config(ffi::SQLITE_CONFIG_MALLOC, &raw const methods) == ffi::SQLITE_OK
+    };
+    if taken {
+        // SAFETY: as above; both take plain integers (and a null buffer: SQLite allocates).
+        unsafe {
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_LOOKASIDE, 0 as c_int, 0 as c_int);
+            ffi::sqlite3_config(
+                ffi::SQLITE_CONFIG_PAGECACHE,
+                std::ptr::null_mut::<c_void>(),
+                0 as c_int,
+                0 as c_int,
+            );
+        }
+    }
+    taken
 }
 
 #[cfg(test)]

@@ -16,14 +16,15 @@ impl SqliteStore {
         record: &Record,
     ) -> Result<(), StoreError> {
         let row = encode_row(record);
-        conn.execute(
-            &format!(
-                "INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-            ),
-            params![
+        // Cached: a batch (an import, a re-seal) inserts many rows with one parse.
+        conn.prepare_cached(&format!(
+            "INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))
+        .and_then(|mut insert| {
+            insert.execute(params![
                 row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]
-            ],
-        )
+            ])
+        })
         .map_err(|e| self.err(e))?;
         Ok(())
     }
