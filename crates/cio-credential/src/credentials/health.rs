@@ -100,25 +100,43 @@ fn set_of(key: &str) -> Option<SetId> {
     })
 }
 
+impl CheckResult {
+    /// Whether this is the record of a pass of the rules alone (`validate --offline`).
+    pub fn is_offline(&self) -> bool {
+        self.code.as_deref() == Some("offline")
+    }
+}
+
 impl CredentialStore {
     /// Records each report's result as its set's health, replacing the one before, with the
     /// versions it checked as `checked` (the listing of the read the values came from) has
-    /// them.
+    /// them. An `--offline` result does not replace a live one of the same values (it proves
+    /// less, and would hide a live failure): those sets' live records are kept and returned.
     pub fn record_checks(
         &self,
         reports: &[SetReport],
         checked: &Listing,
         checked_at_ms: i64,
-    ) -> Result<()> {
+    ) -> Result<Vec<HealthRecord>> {
         let Some(identity) = self.store.identity(false)? else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let key = self.key(&identity, false)?;
+        // A record that does not open is replaced, not kept: recording again repairs it.
+        let earlier = self.checks().unwrap_or_default();
+        let mut kept = Vec::new();
         for report in reports {
             let record = CheckResult {
                 versions: Some(checked.versions(report.set)),
                 ..CheckResult::of(report, checked_at_ms)
             };
+            let live_of_same_values = earlier.iter().find(|h| {
+                h.set == report.set && !h.result.is_offline() && h.is_current(checked) == Some(true)
+            });
+            if let Some(live) = live_of_same_values.filter(|_| record.is_offline()) {
+                kept.push(live.clone());
+                continue;
+            }
             let text = serde_json::to_string(&record)
                 .expect("a health record is numbers and words: it always serializes");
             let note = note_key(report.set);
@@ -130,7 +148,7 @@ impl CredentialStore {
             self.store
                 .put_note(&note, &key.seal(&binding, &SecretValue::new(text)))?;
         }
-        Ok(())
+        Ok(kept)
     }
 
     /// The recorded health of every set that has been checked with `--record`. A record that

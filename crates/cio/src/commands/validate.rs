@@ -13,6 +13,7 @@ use cio_credential::{
 use crate::cli::ProviderArg;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
+use crate::output::ago;
 use crate::prometheus::{self, SetMetrics};
 
 #[derive(Args)]
@@ -102,9 +103,16 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     // Recorded and written before the report is printed: a failure to keep them is then the
     // command's one outcome (one JSON document), not a second word after a success.
     if args.record {
-        store
+        let kept = store
             .record_checks(&reports, &listing, checked_at_ms)
             .map_err(fail)?;
+        for live in kept {
+            ctx.out.warn(format!(
+                "the {} set keeps its live check from {} ago: an --offline check does not replace it; run 'cio credential validate --record' to check it again",
+                live.set,
+                ago(live.result.checked_at_ms, checked_at_ms),
+            ));
+        }
     }
     if let Some(path) = &args.prometheus {
         write_metrics(path, &reports, &listing, checked_at_ms)?;

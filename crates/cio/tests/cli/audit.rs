@@ -214,6 +214,29 @@ fn checks_are_recorded_for_every_node(a: &Node, b: &Node) {
             .is_match(minio),
         "{list}"
     );
+    // A pass of the rules alone proves less than the live check of the same values: it
+    // does not replace it (it would hide a live failure), and says so.
+    let offline = b
+        .cio(&[
+            "credential",
+            "validate",
+            "--offline",
+            "--record",
+            "--provider",
+            "minio",
+        ])
+        .success();
+    assert_eq!(
+        stderr(&offline),
+        "Warning: the minio primary set keeps its live check from <1m ago: an --offline check does not replace it; run 'cio credential validate --record' to check it again\n"
+    );
+    let list = stdout(&a.cio(&["credential", "list"]).success());
+    assert!(
+        list.lines()
+            .find(|l| l.starts_with("cio_minio_access_key"))
+            .is_some_and(|l| l.ends_with("  warn <1m ago: plain_http")),
+        "{list}"
+    );
     let out = a.cio(&["credential", "list", "--json"]).success();
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let set = v["sets"]
