@@ -50,6 +50,18 @@ struct Found {
 /// Runs steps 3 to 9 into `report`.
 pub(super) async fn run(set: SetId, values: &Values<'_>, opts: &Options, report: &mut Report) {
     let deadline = Instant::now() + opts.timeout;
+    // restic drops a proxy value it cannot read without a word and goes direct: said here,
+    // since whoever set it meant the storage to be reached through a proxy.
+    if let Some(variable) = opts.proxies.ignored(&endpoint::target(&values.repo).scheme) {
+        report.push(Check::new(
+            Step::Endpoint,
+            Status::Warn,
+            "proxy_ignored",
+            format!(
+                "{variable} is set but is not a proxy URL restic can read, so restic ignores it and connects directly (as this check did); correct it (e.g. http://proxy.example.com:3128, with special characters in a password percent-encoded) or unset it"
+            ),
+        ));
+    }
     let reached = match endpoint::run(set, values, opts, deadline).await {
         Ok((reached, check)) => {
             report.push(check);

@@ -161,6 +161,20 @@ impl ProxyEnv {
         Ok(Some(proxy))
     }
 
+    /// The variable (`HTTPS_PROXY`, `https_proxy`, ...) that requests over `scheme` would
+    /// read but that is set to a value Go cannot read as a proxy URL at all, so that restic
+    /// ignores it and connects directly. `None` when no such variable is set or it is read.
+    pub fn ignored(&self, scheme: &str) -> Option<&'static str> {
+        let value = match scheme {
+            "https" => &self.https,
+            _ => &self.http,
+        };
+        value
+            .as_ref()
+            .filter(|(variable, value)| parse_proxy(variable, value).is_none())
+            .map(|(variable, _)| *variable)
+    }
+
     /// Go's `useProxy`: false for localhost, loopback and whatever `NO_PROXY` matches.
     fn use_proxy(&self, host: &str, port: u16) -> bool {
         // Go compares with "localhost" before lower-casing: `LOCALHOST` is proxied.

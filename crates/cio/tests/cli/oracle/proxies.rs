@@ -97,6 +97,16 @@ impl Proxies {
                 Expect::Works,
             )
             .env("HTTPS_PROXY", &dead_proxy),
+            case(
+                "a proxy value restic cannot read is dropped: direct",
+                &http,
+                CAT,
+                Expect::Works,
+            )
+            .env(
+                "HTTP_PROXY",
+                &format!("http://user:p%zz@127.0.0.1:{}", self.dead_port),
+            ),
             // SOCKS5 (microsocks): the proxy is handed the host name and resolves it.
             case("http through a SOCKS5 proxy", &http, CAT, Expect::Works)
                 .env("HTTP_PROXY", &self.socks.url()),

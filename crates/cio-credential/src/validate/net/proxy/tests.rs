@@ -248,6 +248,23 @@ fn a_value_go_cannot_parse_at_all_means_no_proxy() {
 }
 
 #[test]
+fn a_value_go_drops_is_named_by_its_variable_for_its_scheme_only() {
+    let e = env(&[
+        ("https_proxy", "http://u:p%zz@127.0.0.1:3128"),
+        ("HTTP_PROXY", "http://127.0.0.1:3128"),
+    ]);
+    assert_eq!(e.ignored("https"), Some("https_proxy"));
+    assert_eq!(e.ignored("http"), None, "read, so not ignored");
+    let e = env(&[("HTTP_PROXY", " 127.0.0.1:3128")]);
+    assert_eq!(e.ignored("http"), Some("HTTP_PROXY"));
+    assert_eq!(e.ignored("https"), None, "unset");
+    // Read (wrongly, as Go does) as a proxy on the host `socks5`: not ignored.
+    let e = env(&[("HTTP_PROXY", "socks5://u:p^w@127.0.0.1:1081")]);
+    assert_eq!(e.ignored("http"), None);
+    assert_eq!(env(&[]).ignored("http"), None);
+}
+
+#[test]
 fn text_of_a_password_is_never_shown_as_the_proxy_host() {
     // A '/' in the password ends the authority; "%rd" then fails the path: no proxy.
     let e = env(&[("HTTPS_PROXY", "socks5://u:S0cks:p@ss/w%rd@host")]);
