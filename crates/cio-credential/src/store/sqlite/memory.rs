@@ -13,7 +13,9 @@
 //! `SQLITE_CONFIG_PAGECACHE`, both to zero): each connection carved about 120 KiB of
 //! lookaside slots and 20 page buffers out of fresh memory up front and wrote into every one,
 //! which cost `list` about 45 page faults (13 % of its CPU) for a store of a few pages; the
-//! allocator above serves those small blocks as fast.
+//! allocator above serves those small blocks as fast. SQLite's memory statistics are off too
+//! (`SQLITE_CONFIG_MEMSTATUS`): kept, they take a global mutex around every allocation, and
+//! cio never reads them.
 
 use std::alloc::{Layout, alloc, dealloc, realloc};
 use std::ffi::{c_int, c_void};
@@ -143,6 +145,7 @@ pub unsafe fn use_process_allocator() -> bool {
     if taken {
         // SAFETY: as above; both take plain integers (and a null buffer: SQLite allocates).
         unsafe {
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int);
             ffi::sqlite3_config(ffi::SQLITE_CONFIG_LOOKASIDE, 0 as c_int, 0 as c_int);
             ffi::sqlite3_config(
                 ffi::SQLITE_CONFIG_PAGECACHE,
