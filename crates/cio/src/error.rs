@@ -47,6 +47,12 @@ pub enum CommandError {
         action: String,
         source: cio_credential::Error,
     },
+    /// `migrate --to WORD`: a bare word (`etcd`, `cluster`) is neither an etcd URL nor a path
+    /// anyone means; taken as a path it would make a store file in the current folder.
+    #[error(
+        "Migrate credentials: the store given with --to is neither an etcd URL nor a path to a file"
+    )]
+    BareTarget,
     /// Validation ran and found failures (the report is already printed).
     #[error("Validate credentials: {failed} of {total} sets failed")]
     Validation { failed: usize, total: usize },
@@ -115,7 +121,7 @@ impl CommandError {
                     ErrorKind::Unusable => 3,
                 }
             }
-            CommandError::Swapped { .. } => 2,
+            CommandError::Swapped { .. } | CommandError::BareTarget => 2,
             CommandError::Input { .. }
             | CommandError::Output(_)
             | CommandError::Exec { .. }
@@ -155,6 +161,7 @@ impl CommandError {
             CommandError::Swapped { name } => format!(
                 "nothing was changed; run 'cio credential create {name}' and type or pipe the value"
             ),
+            CommandError::BareTarget => "nothing was copied; give an etcd URL (--to etcd://10.0.0.1:2379) or a path to a SQLite file (--to /var/lib/cio/credentials.db, or ./NAME for one in the current folder)".into(),
             CommandError::Validation { .. } => {
                 "fix the first FAIL of each set (its line says how), then run the validation again".into()
             }

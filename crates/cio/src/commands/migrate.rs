@@ -17,6 +17,11 @@ pub struct MigrateArgs {
 
 pub fn run(ctx: &mut Context, args: MigrateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Migrate credentials";
+    // An etcd URL has "://", a path to a file has a '/' (`./NAME` in this folder): a bare word
+    // is a slip (`--to etcd`) that would copy every credential into a new file here.
+    if !args.to.contains('/') {
+        return Err(CommandError::BareTarget);
+    }
     let report = ctx.migrate(ACTION, &args.to)?;
     if ctx.out.json {
         return Ok(ctx.out.json(&json!({

@@ -267,6 +267,38 @@ fn migrate_copies_the_embedded_store_with_its_history_once() {
 }
 
 #[test]
+fn migrate_to_a_bare_word_copies_nothing_and_makes_no_file() {
+    let single = TestEnv::new();
+    single.create("cio_minio_secret_key", "first-secret");
+    let here = tempfile::tempdir().unwrap();
+    for slip in ["etcd", "cluster", "etcd:10.0.0.1:2379", "credentials.db"] {
+        let out = single
+            .cmd()
+            .args(["credential", "migrate", "--to", slip])
+            .current_dir(here.path())
+            .write_stdin("")
+            .assert()
+            .code(2);
+        assert_eq!(
+            stderr(&out),
+            "Fail: Migrate credentials: the store given with --to is neither an etcd URL nor a path to a file\n\
+             Hint: nothing was copied; give an etcd URL (--to etcd://10.0.0.1:2379) or a path to a SQLite file (--to /var/lib/cio/credentials.db, or ./NAME for one in the current folder)\n"
+        );
+        assert!(stdout(&out).is_empty());
+    }
+    assert_eq!(std::fs::read_dir(here.path()).unwrap().count(), 0);
+    // A path in the current folder, said as one, is a store.
+    single
+        .cmd()
+        .args(["credential", "migrate", "--to", "./copy.db"])
+        .current_dir(here.path())
+        .write_stdin("")
+        .assert()
+        .success();
+    assert!(here.path().join("copy.db").is_file());
+}
+
+#[test]
 fn a_bad_configuration_file_is_named() {
     let env = TestEnv::new();
     std::fs::write(env.config(), "store = \"/tmp/x.db\"\nstorage = \"typo\"\n").unwrap();
