@@ -13,7 +13,7 @@
 mod health;
 pub(crate) mod log;
 
-pub use self::health::{CheckResult, HealthRecord};
+pub use self::health::{CheckResult, Checks, HealthRecord};
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

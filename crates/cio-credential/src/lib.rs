@@ -47,7 +47,7 @@ pub use secret::SecretValue;
 pub use settings::{AskPassword, Settings};
 // The change log (audit log) and the recorded health of the sets.
 pub use audit::{Actor, Broken, LogEntry, LogReading, Problem};
-pub use credentials::{CheckResult, HealthRecord};
+pub use credentials::{CheckResult, Checks, HealthRecord};
 // One store with its key: what commands use.
 pub use credentials::{
     Change, CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed, Purged, Written,

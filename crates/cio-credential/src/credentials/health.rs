@@ -37,9 +37,40 @@ pub struct CheckResult {
     /// How long the check took, in milliseconds.
     pub duration_ms: u64,
     /// The version of each credential of the set that was checked; `None` in a record made
-    /// by a cio that did not keep them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// by a cio that did not keep them, or kept them in another shape.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "versions_if_readable"
+    )]
     pub versions: Option<SetVersions>,
+}
+
+/// The recorded versions, or `None` when a cio of another format wrote them: the record is
+/// still authentic (it opened under the store key), only not tied to the versions it checked.
+fn versions_if_readable<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<SetVersions>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+/// What `validate --record` left in the store: the readable records, and the sets whose
+/// record cannot be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// One per set recorded, in the store's order.
+    pub records: Vec<HealthRecord>,
+    /// Sets whose record does not open under the store key (altered below cio) or is not a
+    /// record this cio reads: shown as such, and replaced by the set's next `--record`.
+    pub unreadable: Vec<SetId>,
+}
+
+impl Checks {
+    /// The record of `set`, if any.
+    pub fn of(&self, set: SetId) -> Option<&HealthRecord> {
+        self.records.iter().find(|c| c.set == set)
+    }
 }
 
 impl HealthRecord {
@@ -122,8 +153,8 @@ impl CredentialStore {
             return Ok(Vec::new());
         };
         let key = self.key(&identity, false)?;
-        // A record that does not open is replaced, not kept: recording again repairs it.
-        let earlier = self.checks().unwrap_or_default();
+        // A record that cannot be read is replaced, not kept: recording again repairs it.
+        let earlier = self.checks()?.records;
         let mut kept = Vec::new();
         for report in reports {
             let record = CheckResult {
@@ -152,11 +183,12 @@ impl CredentialStore {
     }
 
     /// The recorded health of every set that has been checked with `--record`. A record that
-    /// does not open is refused, as a value is. A recorded break of the change log is noted
-    /// for [`CredentialStore::log_damage`].
-    pub fn checks(&self) -> Result<Vec<HealthRecord>> {
+    /// does not open, or does not read as one, does not keep the others from being read: its
+    /// set is in [`Checks::unreadable`]. A recorded break of the change log is noted for
+    /// [`CredentialStore::log_damage`].
+    pub fn checks(&self) -> Result<Checks> {
         let Some(identity) = self.store.identity(false)? else {
-            return Ok(Vec::new());
+            return Ok(Checks::default());
         };
         let notes = self.store.notes()?;
         if !notes.is_empty() {
@@ -164,7 +196,7 @@ impl CredentialStore {
             let key = self.opening_key(&identity)?;
             self.note_damage(super::log::damage_in(key, &identity.store_id, &notes)?);
         }
-        let mut records = Vec::new();
+        let mut checks = Checks::default();
         for (note, sealed) in notes {
             let Some(set) = set_of(&note) else {
                 continue;
@@ -175,14 +207,43 @@ impl CredentialStore {
                 name: &note,
                 version: 0,
             };
-            let text = key.open(&binding, &sealed)?;
-            let result: CheckResult =
-                serde_json::from_str(text.expose()).map_err(|_| crate::crypto::DoesNotOpen {
-                    name: note.clone(),
-                    version: 0,
-                })?;
-            records.push(HealthRecord { set, result });
+            let result = key
+                .open(&binding, &sealed)
+                .ok()
+                .and_then(|text| serde_json::from_str::<CheckResult>(text.expose()).ok());
+            match result {
+                Some(result) => checks.records.push(HealthRecord { set, result }),
+                None => checks.unreadable.push(set),
+            }
         }
-        Ok(records)
+        Ok(checks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_kept_in_another_shape_leave_the_record_readable() {
+        let text = r#"{"checked_at_ms":1,"status":"fail","step":"password","code":"wrong_password","duration_ms":4,"versions":{"cio_aws_access_key":3}}"#;
+        let record: CheckResult = serde_json::from_str(text).unwrap();
+        assert_eq!(record.versions, None);
+        assert_eq!(record.status, Status::Fail);
+        assert_eq!(record.code.as_deref(), Some("wrong_password"));
+        let without: CheckResult = serde_json::from_str(
+            r#"{"checked_at_ms":1,"status":"ok","step":null,"code":null,"duration_ms":4}"#,
+        )
+        .unwrap();
+        assert_eq!(without.versions, None);
+        // The shape this cio writes reads, and round-trips.
+        let current: CheckResult = serde_json::from_str(
+            r#"{"checked_at_ms":1,"status":"ok","step":null,"code":null,"duration_ms":4,"versions":{"cio_aws_access_key":[3,1700000000000]}}"#,
+        )
+        .unwrap();
+        assert!(current.versions.is_some());
+        let again: CheckResult =
+            serde_json::from_str(&serde_json::to_string(&current).unwrap()).unwrap();
+        assert_eq!(again, current);
     }
 }

@@ -441,7 +441,7 @@ mod tests {
         let commands: Vec<_> = after.entries.iter().map(|e| e.command.as_str()).collect();
         assert_eq!(commands, ["create", "remove", "rekey"]);
         assert_eq!(after.entries[..2], before.entries[..]);
-        let checks = a.checks().unwrap();
+        let checks = a.checks().unwrap().records;
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].result.duration_ms, 3);
         assert_eq!(a.log_damage(), None);

@@ -14,6 +14,10 @@ pub(super) const CASES: &[Case] = &[
     ("log: migrate", a_migration_is_logged_in_its_target),
     ("log: damage is found and said", damage_is_found_and_said),
     ("health: recorded per set", health_is_recorded_per_set),
+    (
+        "health: an unreadable record is that set's alone",
+        an_unreadable_check_is_its_sets_alone,
+    ),
 ];
 
 fn name(s: &str) -> CredentialName {
@@ -143,7 +147,7 @@ fn health_is_recorded_per_set(b: &dyn Backend) {
     };
     c.put(name("cio_aws_access_key"), &v("AKIAYHD623GGZX7VDFMJ"))
         .unwrap();
-    assert!(c.checks().unwrap().is_empty(), "never checked");
+    assert!(c.checks().unwrap().records.is_empty(), "never checked");
     let offline = Options {
         offline: true,
         ..Options::default()
@@ -158,7 +162,7 @@ fn health_is_recorded_per_set(b: &dyn Backend) {
     let listing = c.listing().unwrap();
     c.record_checks(&[incomplete, passed.clone()], &listing, 1_800_000_000_000)
         .unwrap();
-    let checks = credentials(b, "s").checks().unwrap();
+    let checks = credentials(b, "s").checks().unwrap().records;
     assert_eq!(checks.len(), 2);
     let aws_check = checks.iter().find(|h| h.set == aws).unwrap();
     assert_eq!(aws_check.result.status, Status::Fail);
@@ -180,7 +184,7 @@ fn health_is_recorded_per_set(b: &dyn Backend) {
     c.put(name("cio_aws_access_key"), &v("AKIAYHD623GGZX7VDFMK"))
         .unwrap();
     let now = c.listing().unwrap();
-    let checks = c.checks().unwrap();
+    let checks = c.checks().unwrap().records;
     let aws_check = checks.iter().find(|h| h.set == aws).unwrap();
     assert_eq!(aws_check.is_current(&now), Some(false), "changed since");
     let minio_check = checks.iter().find(|h| h.set == minio_alt).unwrap();
@@ -197,13 +201,13 @@ fn health_is_recorded_per_set(b: &dyn Backend) {
         1_800_000_030_000,
     )
     .unwrap();
-    let checks = c.checks().unwrap();
+    let checks = c.checks().unwrap().records;
     let aws_check = checks.iter().find(|h| h.set == aws).unwrap();
     assert_eq!(aws_check.is_current(&c.listing().unwrap()), Some(false));
     // A later check replaces the record; checks are not changes: nothing is logged.
     c.record_checks(&[passed], &c.listing().unwrap(), 1_800_000_060_000)
         .unwrap();
-    let checks = c.checks().unwrap();
+    let checks = c.checks().unwrap().records;
     let minio_check = checks.iter().find(|h| h.set == minio_alt).unwrap();
     assert_eq!(minio_check.result.checked_at_ms, 1_800_000_060_000);
     assert_eq!(c.change_log().unwrap().entries.len(), 2);
@@ -216,4 +220,75 @@ fn aws_report(set: SetId) -> SetReport {
         checks: vec![Check::new(Step::Completeness, Status::Ok, "ok", "")],
         duration_ms: 1,
     }
+}
+
+/// A recorded check that does not open (altered below cio) or does not read as one is its
+/// set's alone: the other sets' records still read, an offline check of another set still
+/// leaves that set's live record in place, and the set's next `--record` replaces it.
+fn an_unreadable_check_is_its_sets_alone(b: &dyn Backend) {
+    let aws = SetId {
+        provider: Provider::Aws,
+        role: Role::Primary,
+    };
+    let minio = SetId {
+        provider: Provider::Minio,
+        role: Role::Primary,
+    };
+    let c = credentials(b, "s");
+    c.put(name("cio_aws_access_key"), &v("AKIAYHD623GGZX7VDFMJ"))
+        .unwrap();
+    c.put(name("cio_minio_access_key"), &v("minio")).unwrap();
+    let listing = c.listing().unwrap();
+    // A live failure of minio, and a check of aws.
+    let mut failed = aws_report(minio);
+    failed.checks = vec![Check::new(
+        Step::Password,
+        Status::Fail,
+        "wrong_password",
+        "",
+    )];
+    c.record_checks(&[failed, aws_report(aws)], &listing, 1_800_000_000_000)
+        .unwrap();
+    for garbage in [&b"not sealed at all"[..], &[0u8; 80][..]] {
+        b.open("s").put_note("check/aws/primary", garbage).unwrap();
+        let checks = credentials(b, "s").checks().unwrap();
+        assert_eq!(checks.unreadable, [aws]);
+        assert_eq!(checks.records.len(), 1);
+        assert_eq!(
+            checks.of(minio).unwrap().result.code.as_deref(),
+            Some("wrong_password")
+        );
+        // An offline pass of minio still leaves its live failure in place.
+        let offline = Options {
+            offline: true,
+            ..Options::default()
+        };
+        let mut whole = SetValues::empty(minio);
+        whole.backup_repo = Some(v("s3:https://minio.example:9000/bucket"));
+        whole.access_key = Some(v("minio"));
+        whole.secret_key = Some(v("minio-secret"));
+        whole.backup_password = Some(v("correct horse battery staple"));
+        let kept = c
+            .record_checks(
+                &[validate_set(&whole, &offline)],
+                &listing,
+                1_800_000_060_000,
+            )
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        let checks = c.checks().unwrap();
+        assert_eq!(
+            checks.of(minio).unwrap().result.code.as_deref(),
+            Some("wrong_password")
+        );
+    }
+    // The set's next record replaces the unreadable one.
+    c.record_checks(&[aws_report(aws)], &listing, 1_800_000_120_000)
+        .unwrap();
+    let checks = c.checks().unwrap();
+    assert!(checks.unreadable.is_empty());
+    assert_eq!(
+        checks.of(aws).unwrap().result.checked_at_ms,
+        1_800_000_120_000
+    );
 }

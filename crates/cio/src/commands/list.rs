@@ -19,10 +19,19 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
         .checks()
         .map_err(|e| CommandError::library(ACTION, e))?;
     ctx.out.warn_log_damage(store.log_damage(), false);
-    let check_of = |set: SetId| checks.iter().find(|c| c.set == set);
+    let check_of = |set: SetId| checks.of(set);
     // One line per set that has any credential: complete, or the names it lacks.
     let listing: Listing = entries.iter().map(|e| e.stored()).collect();
     let sets: Vec<SetStatus> = listing.sets();
+    // A record of a set that is listed, unreadable: said (a set no longer listed has no
+    // CHECKED to show, and its record is of no one's concern).
+    let unreadable = |set: SetId| checks.unreadable.contains(&set);
+    for s in sets.iter().filter(|s| unreadable(s.set)) {
+        ctx.out.warn(format!(
+            "the recorded check of the {} set cannot be read (it was altered below cio, or recorded by another version of cio); run 'cio credential validate --record' to record it again",
+            s.set
+        ));
+    }
     let now = now_ms();
     if ctx.out.json {
         let credentials: Vec<_> = entries
@@ -86,7 +95,11 @@ pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
             e.name.field.mask(e.value.expose()),
             time(e.updated_ms),
             ago(e.updated_ms, now),
-            check_text(check_of(e.name.set()), &listing, now),
+            if unreadable(e.name.set()) {
+                "unreadable".to_string()
+            } else {
+                check_text(check_of(e.name.set()), &listing, now)
+            },
         ]);
     }
     for e in &damaged {

@@ -544,3 +544,56 @@ fn purge_and_create_again_is_a_change_since_the_check() {
         .unwrap();
     assert!(row.ends_with("(changed since)"), "{list}");
 }
+
+/// A recorded check altered below cio is that set's alone: list still lists (exit 0), shows
+/// the set's CHECKED as unreadable, says so once with what to run, and the set's next
+/// `--record` repairs it.
+#[test]
+fn an_altered_recorded_check_is_said_and_stops_nothing() {
+    let node = Node::new(None);
+    node.create("cio_aws_access_key", "AKIAYHD623GGZX7VDFMJ");
+    node.create("cio_minio_access_key", "minio");
+    node.cio(&["credential", "validate", "--record", "--offline"])
+        .code(1);
+    let db = rusqlite::Connection::open(node.env.store()).unwrap();
+    db.execute(
+        "UPDATE notes SET sealed = x'00112233' WHERE k = 'check/aws/primary'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let out = node.cio(&["credential", "list"]).success();
+    assert_eq!(
+        stderr(&out),
+        "Warning: the recorded check of the aws primary set cannot be read (it was altered below cio, or recorded by another version of cio); run 'cio credential validate --record' to record it again\n"
+    );
+    let list = stdout(&out);
+    let row = |name: &str| {
+        list.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        row("cio_aws_access_key").ends_with("  unreadable"),
+        "{list}"
+    );
+    assert!(
+        row("cio_minio_access_key").ends_with("  FAIL <1m ago: incomplete"),
+        "{list}"
+    );
+    let out = node.cio(&["credential", "list", "--json"]).success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["sets"][0]["checked"], serde_json::Value::Null, "{v}");
+    node.cio(&["credential", "validate", "--record", "--offline"])
+        .code(1);
+    let out = node.cio(&["credential", "list"]).success();
+    assert_eq!(stderr(&out), "");
+    assert!(
+        stdout(&out)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with("  FAIL <1m ago: incomplete")
+    );
+}
