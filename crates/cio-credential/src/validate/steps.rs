@@ -52,7 +52,11 @@ pub(super) async fn run(set: SetId, values: &Values<'_>, opts: &Options, report:
     let deadline = Instant::now() + opts.timeout;
     // restic drops a proxy value it cannot read without a word and goes direct: said here,
     // since whoever set it meant the storage to be reached through a proxy.
-    if let Some(variable) = opts.proxies.ignored(&endpoint::target(&values.repo).scheme) {
+    let target = endpoint::target(&values.repo);
+    if let Some(variable) = opts
+        .proxies
+        .ignored(&target.scheme, &target.host, target.port)
+    {
         report.push(Check::new(
             Step::Endpoint,
             Status::Warn,

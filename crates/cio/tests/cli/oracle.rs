@@ -25,6 +25,64 @@ mod proxies;
 use harness::*;
 use proxies::Proxies;
 
+/// A proxy variable whose value is not UTF-8 (the table's values are text): restic takes
+/// the bytes as they are, looks the proxy's host up and fails; validate fails at the proxy
+/// too (it took such a value as unset, went direct and said ok).
+#[test]
+fn a_proxy_value_that_is_not_utf8_fails_both() {
+    use std::os::unix::ffi::OsStrExt;
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    s3.restic_init("backups", "c1", PW);
+    let host = testkit::proxy::loopback_name();
+    let env = crate::util::TestEnv::new();
+    env.minio_set(
+        "",
+        &format!("s3:http://{host}:{}/backups/c1", s3.port()),
+        ACCESS,
+        SECRET,
+        PW,
+    );
+    let proxy = std::ffi::OsStr::from_bytes(b"http://127.0.0.1\xff:3128");
+    let run = |args: &[&str]| {
+        env.cmd()
+            .args(args)
+            .env("HTTP_PROXY", proxy)
+            .env("HOME", env.home())
+            .write_stdin("")
+            .timeout(std::time::Duration::from_secs(60))
+            .assert()
+    };
+    let restic = run(&[
+        "credential",
+        "exec",
+        "--",
+        "restic",
+        "--no-cache",
+        "cat",
+        "config",
+    ])
+    .failure();
+    assert!(
+        crate::util::stderr(&restic).contains("proxyconnect"),
+        "{}",
+        crate::util::stderr(&restic)
+    );
+    let out = run(&["credential", "validate", "--json"]).code(1);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let fail = v["sets"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["status"] == "fail")
+        .expect("a failed check");
+    assert_eq!(
+        (&fail["step"], &fail["code"]),
+        (&"endpoint".into(), &"proxy".into()),
+        "{v}"
+    );
+}
+
 #[test]
 fn restic_and_cio_agree_on_every_case() {
     let s3 = S3Server::start(ACCESS, SECRET);

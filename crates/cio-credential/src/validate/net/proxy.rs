@@ -111,9 +111,14 @@ pub enum ProxyError {
 }
 
 impl ProxyEnv {
-    /// The settings from this process's environment.
+    /// The settings from this process's environment. A value that is not UTF-8 is read with
+    /// each invalid byte as U+FFFD: Go takes the bytes as they are, and a byte above 0x7F,
+    /// like U+FFFD, is allowed neither in a login nor in a host that resolves, so the proxy
+    /// fails (or is dropped) for both alike; it is not taken as unset.
     pub fn from_env() -> ProxyEnv {
-        ProxyEnv::from_lookup(|name| std::env::var(name).ok())
+        ProxyEnv::from_lookup(|name| {
+            std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+        })
     }
 
     /// The settings from `lookup` (a variable's value, `None` when unset).
@@ -161,10 +166,11 @@ impl ProxyEnv {
         Ok(Some(proxy))
     }
 
-    /// The variable (`HTTPS_PROXY`, `https_proxy`, ...) that requests over `scheme` would
-    /// read but that is set to a value Go cannot read as a proxy URL at all, so that restic
-    /// ignores it and connects directly. `None` when no such variable is set or it is read.
-    pub fn ignored(&self, scheme: &str) -> Option<&'static str> {
+    /// The variable (`HTTPS_PROXY`, `https_proxy`, ...) that a request to `host:port` over
+    /// `scheme` would go through, were its value a proxy URL Go can read; it is not, so
+    /// restic ignores it and connects directly. `None` when no such variable is set, it is
+    /// read, or the request would not be proxied anyway (localhost, `NO_PROXY`).
+    pub fn ignored(&self, scheme: &str, host: &str, port: u16) -> Option<&'static str> {
         let value = match scheme {
             "https" => &self.https,
             _ => &self.http,
@@ -172,6 +178,7 @@ impl ProxyEnv {
         value
             .as_ref()
             .filter(|(variable, value)| parse_proxy(variable, value).is_none())
+            .filter(|_| self.use_proxy(host, port))
             .map(|(variable, _)| *variable)
     }
 

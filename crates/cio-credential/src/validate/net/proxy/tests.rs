@@ -253,15 +253,36 @@ fn a_value_go_drops_is_named_by_its_variable_for_its_scheme_only() {
         ("https_proxy", "http://u:p%zz@127.0.0.1:3128"),
         ("HTTP_PROXY", "http://127.0.0.1:3128"),
     ]);
-    assert_eq!(e.ignored("https"), Some("https_proxy"));
-    assert_eq!(e.ignored("http"), None, "read, so not ignored");
+    assert_eq!(e.ignored("https", "s3.example", 443), Some("https_proxy"));
+    assert_eq!(
+        e.ignored("http", "minio.lan", 9000),
+        None,
+        "read, so not ignored"
+    );
     let e = env(&[("HTTP_PROXY", " 127.0.0.1:3128")]);
-    assert_eq!(e.ignored("http"), Some("HTTP_PROXY"));
-    assert_eq!(e.ignored("https"), None, "unset");
+    assert_eq!(e.ignored("http", "minio.lan", 9000), Some("HTTP_PROXY"));
+    assert_eq!(e.ignored("https", "minio.lan", 9000), None, "unset");
+    // Where no proxy would be used anyway, there is nothing to say.
+    assert_eq!(e.ignored("http", "127.0.0.1", 9000), None);
+    assert_eq!(e.ignored("http", "localhost", 9000), None);
+    let e = env(&[("HTTP_PROXY", " 127.0.0.1:3128"), ("NO_PROXY", "*")]);
+    assert_eq!(e.ignored("http", "minio.lan", 9000), None);
     // Read (wrongly, as Go does) as a proxy on the host `socks5`: not ignored.
     let e = env(&[("HTTP_PROXY", "socks5://u:p^w@127.0.0.1:1081")]);
-    assert_eq!(e.ignored("http"), None);
-    assert_eq!(env(&[]).ignored("http"), None);
+    assert_eq!(e.ignored("http", "minio.lan", 9000), None);
+    assert_eq!(env(&[]).ignored("http", "minio.lan", 9000), None);
+}
+
+#[test]
+fn a_value_that_is_not_utf8_is_a_proxy_on_a_host_that_cannot_resolve() {
+    // from_env reads an invalid byte as U+FFFD: in the host, Go keeps the byte, restic
+    // looks the name up and fails; the proxy is used, and fails, here too.
+    let e = env(&[("HTTP_PROXY", "http://127.0.0.1\u{fffd}:3128")]);
+    assert_eq!(
+        via(&e, "http", "minio.lan", 9000).as_deref(),
+        Some("http://127.0.0.1\u{fffd}:3128")
+    );
+    assert_eq!(e.ignored("http", "minio.lan", 9000), None);
 }
 
 #[test]
