@@ -86,8 +86,11 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
             ctx.out.succeed(
                 "Verify",
                 format!(
-                    "change log whole: {} entries, chained and authenticated under the store key",
-                    reading.entries.len()
+                    "change log whole: {}, chained and authenticated under the store key",
+                    match reading.entries.len() {
+                        1 => "1 entry".to_string(),
+                        n => format!("{n} entries"),
+                    }
                 ),
             )?;
         }
