@@ -56,6 +56,11 @@ impl MigrationReport {
     }
 }
 
+/// How many versions one write of a migration carries: few enough for one etcd transaction
+/// (etcd's default `--max-txn-ops` is 128; each version is one put, with the manifest's
+/// compare and put), many enough that a large history is not one write per version.
+const VERSIONS_PER_WRITE: usize = 48;
+
 /// One source version, opened.
 struct Opened {
     version: Record,
@@ -144,36 +149,67 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
         action: "created",
         detail: "it did not record an id".into(),
     })?;
-    for plan in &plans {
-        let mut copied = 0;
-        for opened in &plan.versions[plan.already_there..] {
+    // The versions to write, name by name, oldest first; written in chunks of
+    // [`VERSIONS_PER_WRITE`], each one write on top of the target as it is then (a version
+    // at a time made a store of n versions cost n whole-store writes).
+    let pending: Vec<(&Plan, &Opened)> = plans
+        .iter()
+        .flat_map(|plan| {
+            plan.versions[plan.already_there..]
+                .iter()
+                .map(move |o| (plan, o))
+        })
+        .collect();
+    let mut copied = vec![0usize; plans.len()];
+    for chunk in pending.chunks(VERSIONS_PER_WRITE) {
+        let verified = ledger::read(target, target_key)?.ok_or_else(|| StoreError::Unusable {
+            location: target.location(),
+            action: "read",
+            detail: "it disappeared during the migration".into(),
+        })?;
+        // Each name's newest in the target, as this chunk builds on it.
+        let mut newest: Vec<(&str, u64)> = Vec::new();
+        let mut batch = Vec::with_capacity(chunk.len());
+        for (plan, opened) in chunk {
             let v = &opened.version;
-            // Each version on top of the target as it is now (its manifest changes with
-            // every write).
-            let verified =
-                ledger::read(target, target_key)?.ok_or_else(|| StoreError::Unusable {
-                    location: target.location(),
-                    action: "read",
-                    detail: "it disappeared during the migration".into(),
-                })?;
-            if verified.newest(&plan.name)?.map_or(0, |r| r.version) + 1 != v.version {
+            let before = match newest.iter().find(|(n, _)| *n == plan.name) {
+                Some((_, version)) => *version,
+                None => verified.newest(&plan.name)?.map_or(0, |r| r.version),
+            };
+            if before + 1 != v.version {
                 return Err(changed_during(plan, target));
             }
-            let next = Next {
-                action: v.action,
-                restored_from: v.restored_from,
-                value: opened.value.as_ref(),
-                written_at_ms: v.written_at_ms,
-            };
-            match ledger::append_next(target, key, &verified, &plan.name, next, None) {
-                Ok(_) => {}
-                Err(Error::Store(StoreError::Conflict { .. })) => {
-                    return Err(changed_during(plan, target));
-                }
-                Err(e) => return Err(e),
-            }
-            copied += 1;
+            newest.retain(|(n, _)| *n != plan.name);
+            newest.push((&plan.name, v.version));
+            batch.push((
+                plan.name.as_str(),
+                Next {
+                    action: v.action,
+                    restored_from: v.restored_from,
+                    value: opened.value.as_ref(),
+                    written_at_ms: v.written_at_ms,
+                },
+            ));
         }
+        match ledger::append_all_next(target, key, &verified, &batch, None) {
+            Ok(_) => {}
+            Err(Error::Store(StoreError::Conflict { name })) => {
+                let plan = chunk
+                    .iter()
+                    .map(|(plan, _)| *plan)
+                    .find(|plan| plan.name == name)
+                    .unwrap_or(chunk[0].0);
+                return Err(changed_during(plan, target));
+            }
+            Err(e) => return Err(e),
+        }
+        for (plan, _) in chunk {
+            if let Some(i) = plans.iter().position(|p| std::ptr::eq(p, *plan)) {
+                copied[i] += 1;
+            }
+        }
+    }
+    for (plan, copied) in plans.iter().zip(copied) {
         report.names.push(Migrated {
             name: plan.name.clone(),
             copied,
