@@ -79,7 +79,7 @@ pub enum InputError {
     NotUtf8,
     #[error("the value read is larger than {0} bytes")]
     TooLarge(usize),
-    #[error("the path given with --from-file is not a regular file")]
+    #[error("the path given with --from-file is not a regular file or a pipe")]
     NotAFile,
     #[error("cannot read the file given with --from-file: {0}")]
     File(std::io::Error),

@@ -10,7 +10,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, IsTerminal, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
@@ -49,8 +49,16 @@ pub fn read_value(
             .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
             .open(path)
             .map_err(InputError::File)?;
-        // A FIFO or a device (/dev/zero) is no value file: it could hang or never end.
-        if !file.metadata().map_err(InputError::File)?.is_file() {
+        let kind = file.metadata().map_err(InputError::File)?.file_type();
+        if kind.is_fifo() {
+            // A pipe, as `--from-file <(vault kv get -field=cert ...)` gives: read to its end
+            // as standard input is (with no writer left, it ends at once, empty).
+            rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty())
+                .map_err(|e| InputError::File(e.into()))?;
+            return read_stdin(file);
+        }
+        // A device (/dev/zero) or a folder is no value file: it could never end.
+        if !kind.is_file() {
             return Err(InputError::NotAFile);
         }
         return read_stdin(file);

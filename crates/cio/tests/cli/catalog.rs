@@ -177,12 +177,36 @@ fn a_ca_certificate_comes_from_a_file_and_is_listed_as_a_summary() {
     };
     refused(
         "/dev/zero",
-        "the path given with --from-file is not a regular file",
+        "the path given with --from-file is not a regular file or a pipe",
     );
     refused(
         env.dir.path().to_str().expect("a UTF-8 path"),
-        "the path given with --from-file is not a regular file",
+        "the path given with --from-file is not a regular file or a pipe",
     );
+    // A pipe is read to its end: process substitution, as bash gives it (/dev/fd/63).
+    let pem = env.dir.path().join("piped-ca.pem");
+    std::fs::write(&pem, CERT).expect("writing the PEM file");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' credential create cio_minio_alt_cacert --from-file <(cat '{}')",
+            assert_cmd::cargo::cargo_bin("cio").display(),
+            pem.display()
+        ))
+        .env_clear()
+        .env("HOME", env.home())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("CIO_STORE", env.store())
+        .env("CIO_KEY_FILE", env.key())
+        .env("CIO_CONFIG", env.config())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.reveal("cio_minio_alt_cacert"), CERT.trim_end());
     let out = env
         .cio_in(
             &["credential", "create", "cio_minio_alt_cacert"],
