@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use cio_credential::{
-    CredentialName, CredentialStore, Error, EtcdAuth, EtcdOptions, SecretValue, SqliteStore, Store,
-    StoreError, StoreSpec,
+    Change, CredentialName, CredentialStore, Error, EtcdAuth, EtcdOptions, SecretValue,
+    SqliteStore, Store, StoreError, StoreSpec,
 };
 use testkit::etcd::{EtcdCluster, TestCerts};
 
@@ -485,4 +485,61 @@ fn a_reseal_larger_than_etcds_transactions_says_so_and_the_store_still_opens() {
         .unwrap()
         .unwrap();
     assert_eq!(entry.value.expose(), "minio-access-129");
+}
+
+/// A long history goes into etcd in several writes of at most one transaction each, and
+/// arrives whole; one batch too large for a transaction is refused before it is sent, with
+/// what to do, and changes nothing.
+#[test]
+fn long_histories_fit_etcd_transactions_or_are_refused_whole() {
+    let cluster = EtcdCluster::single();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("credential.key");
+    let source = CredentialStore::new(
+        Box::new(SqliteStore::new(dir.path().join("credentials.db"))),
+        key.clone(),
+    );
+    let s = name("cio_aws_secret_key");
+    let values: Vec<SecretValue> = (0..130)
+        .map(|i| v(&format!("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLE{i:03}")))
+        .collect();
+    let changes: Vec<Change<'_>> = values
+        .iter()
+        .map(|value| Change {
+            name: s,
+            value: Some(value),
+        })
+        .collect();
+    source.write_all(&changes).unwrap();
+
+    let url = cluster.url("/cio/credentials");
+    let report = source.migrate_to(open(&url, options()).as_ref()).unwrap();
+    assert_eq!(report.copied(), 130);
+    let target = vault(&url, &key);
+    let after = target.history(s).unwrap();
+    assert_eq!(after.len(), 130);
+    assert_eq!(
+        after[129].value.as_ref().unwrap().expose(),
+        values[129].expose()
+    );
+    assert_heads_match_versions(&cluster, "/cio/credentials");
+
+    let err = store_error(target.write_all(&changes).unwrap_err());
+    assert!(
+        matches!(err, StoreError::TooLarge { max: 128, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().ends_with(
+            "etcd allows 128 unless its members are started with a larger --max-txn-ops; nothing was changed"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.hint()
+            .starts_with("start the etcd members with --max-txn-ops "),
+        "{}",
+        err.hint()
+    );
+    assert_eq!(target.history(s).unwrap().len(), 130, "nothing written");
 }

@@ -59,15 +59,12 @@ impl EtcdStore {
         puts.extend(log_puts);
         // etcd refuses a transaction branch of more operations than its --max-txn-ops (128
         // by default): say so before sending one.
-        if puts.len() + 1 > MAX_TXN_OPS || compares.len() + 1 > MAX_TXN_OPS {
-            return Err(StoreError::Unusable {
+        let ops = (puts.len() + 1).max(compares.len() + 1);
+        if ops > MAX_TXN_OPS {
+            return Err(StoreError::TooLarge {
                 location: self.location(),
-                action: "written",
-                detail: format!(
-                    "writing {} versions at once needs {} operations in one etcd transaction; etcd allows {MAX_TXN_OPS} unless started with a larger --max-txn-ops",
-                    batch.len(),
-                    puts.len() + 1
-                ),
+                ops,
+                max: MAX_TXN_OPS,
             });
         }
         let deadline = self.gateway.deadline();
