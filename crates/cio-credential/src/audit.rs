@@ -200,7 +200,8 @@ fn verified(store_mac: &StoreMac, record: &LogRecord) -> Option<Sealed> {
 /// Where and how a log is broken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Broken {
-    /// The number of the first entry that is not as it was written.
+    /// The number of the first entry that is not as it was written; 0 when what was altered
+    /// is the note of an earlier break, not an entry.
     pub seq: u64,
     /// What is wrong with it.
     pub problem: Problem,
@@ -226,6 +227,10 @@ impl std::fmt::Display for Broken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let seq = self.seq;
         match self.problem {
+            Problem::Altered if seq == 0 => write!(
+                f,
+                "the note of an earlier break in it was altered (its tag does not match it under the store key)"
+            ),
             Problem::Altered => write!(
                 f,
                 "entry {seq} was altered (its tag does not match it under the store key)"

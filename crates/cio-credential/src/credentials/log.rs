@@ -9,7 +9,7 @@ use crate::crypto::{Binding, Key};
 use crate::error::Result;
 use crate::ledger::Verified;
 use crate::secret::SecretValue;
-use crate::store::{LogRecord, Store, StoreError, now_ms};
+use crate::store::{LogRecord, Store, now_ms};
 
 /// The note that says a log was found broken, so that every node's next commands say so.
 const DAMAGE_NOTE: &str = "log/damage";
@@ -84,27 +84,6 @@ pub(crate) fn entry_for(seq: u64, change: &LogChange<'_>) -> LogEntry {
         outcome: "ok".into(),
         detail: change.detail.clone(),
     }
-}
-
-/// Appends an entry for `change` alone to `store`'s log (a change of the whole store, such
-/// as a migration into it), retrying when another writer's entry got in first.
-pub(crate) fn log_change(
-    store: &dyn Store,
-    key: &Key,
-    store_id: &str,
-    change: &LogChange<'_>,
-) -> Result<()> {
-    for _ in 0..super::MAX_RETRIES {
-        let (entry, _) = next_entry(store, key, store_id, 0, change)?;
-        match store.append_log(&entry) {
-            Err(StoreError::Conflict { .. }) => continue,
-            other => return Ok(other?),
-        }
-    }
-    Err(StoreError::Conflict {
-        name: "the change log".into(),
-    }
-    .into())
 }
 
 impl CredentialStore {
@@ -221,7 +200,14 @@ pub(super) fn damage_in(
     let Some((_, sealed)) = notes.iter().find(|(k, _)| k == DAMAGE_NOTE) else {
         return Ok(None);
     };
-    let text = key.open(&note_binding(store_id), sealed)?;
+    // A note of a break that does not open was itself altered below cio: a break too (said
+    // as entry 0), never a reason to stop every command.
+    let Ok(text) = key.open(&note_binding(store_id), sealed) else {
+        return Ok(Some(Broken {
+            seq: 0,
+            problem: Problem::Altered,
+        }));
+    };
     Ok(serde_json::from_str::<Broken>(text.expose()).ok())
 }
 

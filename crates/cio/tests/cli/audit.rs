@@ -555,18 +555,22 @@ fn an_altered_recorded_check_is_said_and_stops_nothing() {
     node.create("cio_minio_access_key", "minio");
     node.cio(&["credential", "validate", "--record", "--offline"])
         .code(1);
-    let db = rusqlite::Connection::open(node.env.store()).unwrap();
-    db.execute(
-        "UPDATE notes SET sealed = x'00112233' WHERE k = 'check/aws/primary'",
-        [],
-    )
-    .unwrap();
-    drop(db);
+    // Bytes, text or a number where cio keeps bytes: each only that set's record.
+    for sealed in ["x'00112233'", "'garbage'", "42"] {
+        let db = rusqlite::Connection::open(node.env.store()).unwrap();
+        db.execute(
+            &format!("UPDATE notes SET sealed = {sealed} WHERE k = 'check/aws/primary'"),
+            [],
+        )
+        .unwrap();
+        drop(db);
+        let out = node.cio(&["credential", "list"]).success();
+        assert_eq!(
+            stderr(&out),
+            "Warning: the recorded check of the aws primary set cannot be read (it was altered below cio, or recorded by another version of cio); run 'cio credential validate --record' to record it again\n"
+        );
+    }
     let out = node.cio(&["credential", "list"]).success();
-    assert_eq!(
-        stderr(&out),
-        "Warning: the recorded check of the aws primary set cannot be read (it was altered below cio, or recorded by another version of cio); run 'cio credential validate --record' to record it again\n"
-    );
     let list = stdout(&out);
     let row = |name: &str| {
         list.lines()
@@ -596,4 +600,25 @@ fn an_altered_recorded_check_is_said_and_stops_nothing() {
             .unwrap()
             .ends_with("  FAIL <1m ago: incomplete")
     );
+
+    // The note of a break in the change log, altered: a break too, said; nothing stops.
+    let db = rusqlite::Connection::open(node.env.store()).unwrap();
+    db.execute(
+        "INSERT OR REPLACE INTO notes (k, sealed) VALUES ('log/damage', x'0102')",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let out = node.cio(&["credential", "list"]).success();
+    assert!(
+        stderr(&out).contains("the note of an earlier break in it was altered"),
+        "{}",
+        stderr(&out)
+    );
+    node.create(
+        "cio_aws_secret_key",
+        "0aC91tg8AVlJoqVqH1vag4YX9NOjcT9hGSWq8vZd",
+    );
+    node.cio(&["credential", "validate", "--record", "--offline"])
+        .code(1);
 }

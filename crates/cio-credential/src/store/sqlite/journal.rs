@@ -91,19 +91,9 @@ impl SqliteStore {
             let mut stmt = conn.prepare(sql).map_err(|e| self.err(e))?;
             let rows = stmt
                 .query_map([], |row| {
-                    // Bytes stored as text (an entry edited by hand) read as the bytes they
-                    // are: the entry then fails its tag, and the log names it altered.
-                    let sealed = row.get_ref(1)?;
-                    let sealed = sealed
-                        .as_bytes()
-                        .map_err(|e| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                1,
-                                sealed.data_type(),
-                                Box::new(e),
-                            )
-                        })?
-                        .to_vec();
+                    // Whatever a hand stored (text, a number) reads as bytes: the entry then
+                    // fails its tag, and the log names it altered.
+                    let sealed = stored_bytes(row.get_ref(1)?);
                     Ok(LogRecord {
                         seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
                         sealed,
@@ -131,8 +121,13 @@ impl SqliteStore {
             let mut stmt = conn
                 .prepare("SELECT k, sealed FROM notes ORDER BY k")
                 .map_err(|e| self.err(e))?;
+            // Whatever a hand stored reads as bytes: a note that is not cio's then fails its
+            // tag and is its own set's problem, not the store's.
             let rows = stmt
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_map([], |row| {
+                    let key = String::from_utf8_lossy(&stored_bytes(row.get_ref(0)?)).into_owned();
+                    Ok((key, stored_bytes(row.get_ref(1)?)))
+                })
                 .map_err(|e| self.err(e))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
         })?;
@@ -150,6 +145,18 @@ impl SqliteStore {
             Ok(())
         })?;
         Ok(())
+    }
+}
+
+/// A column's bytes, whatever SQLite type a hand gave it: text and blobs as they are,
+/// numbers as their text, NULL as nothing.
+fn stored_bytes(value: rusqlite::types::ValueRef<'_>) -> Vec<u8> {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Blob(b) | ValueRef::Text(b) => b.to_vec(),
+        ValueRef::Integer(i) => i.to_string().into_bytes(),
+        ValueRef::Real(r) => r.to_string().into_bytes(),
+        ValueRef::Null => Vec::new(),
     }
 }
 
