@@ -132,11 +132,15 @@ impl KeyLayout {
         self.key(&format!("note/{}", encode_name(key)))
     }
 
-    /// The note key of a key under `P/note/`.
+    /// The note key of a key under `P/note/`; `None` for a key cio would not have written
+    /// (one that decodes to a note's name but is not its encoding, put there by hand, would
+    /// otherwise stand beside cio's own and hide it).
     pub fn note_key(&self, key: &[u8]) -> Option<String> {
         let base = self.notes();
-        key.strip_prefix(base.as_slice())
-            .map(|rest| decode_name(&String::from_utf8_lossy(rest)))
+        let name = key
+            .strip_prefix(base.as_slice())
+            .map(|rest| decode_name(&String::from_utf8_lossy(rest)))?;
+        (self.note(&name) == key).then_some(name)
     }
 
     /// The number of an entry's key under `P/log/`.
@@ -280,6 +284,16 @@ mod tests {
             None => record.remove(field),
         };
         serde_json::to_string(&record).unwrap()
+    }
+
+    #[test]
+    fn a_note_key_cio_did_not_write_is_no_note() {
+        let keys = KeyLayout::new("/p");
+        let ours = keys.note("check/minio/primary");
+        assert_eq!(keys.note_key(&ours).as_deref(), Some("check/minio/primary"));
+        // Put by hand unencoded: it would decode to the same name and hide cio's own.
+        assert_eq!(keys.note_key(b"/p/note/check/minio/primary"), None);
+        assert_eq!(keys.note_key(b"/p/other/check"), None);
     }
 
     #[test]
