@@ -24,7 +24,7 @@
 use serde::Serialize;
 
 use crate::credentials::CredentialStore;
-use crate::credentials::log::{LogChange, log_change};
+use crate::credentials::log::{LogChange, next_entry};
 use crate::crypto::{Binding, Key};
 use crate::error::{Error, Result};
 use crate::ledger::{self, Next};
@@ -56,10 +56,36 @@ impl MigrationReport {
     }
 }
 
-/// How many versions one write of a migration carries: few enough for one etcd transaction
-/// (etcd's default `--max-txn-ops` is 128; each version is one put, with the manifest's
-/// compare and put), many enough that a large history is not one write per version.
+/// How many versions one write of a migration carries at most: few enough for one etcd
+/// transaction (etcd's default `--max-txn-ops` is 128; each version is one put, with the
+/// manifest's compare and put), many enough that a large history is not one write per
+/// version.
 const VERSIONS_PER_WRITE: usize = 48;
+
+/// How many bytes of values one write of a migration carries at most (one version more if
+/// the first is larger): an etcd request holds at most 1.5 MiB by default (`--max-request-bytes`),
+/// and a sealed value grows by about 16/9 on the way (base64 in the record, base64 again in
+/// the gateway's JSON). 64 KiB CA certificates go 8 to a write.
+const VALUE_BYTES_PER_WRITE: usize = 512 * 1024;
+
+/// `pending` cut into writes of at most [`VERSIONS_PER_WRITE`] versions and
+/// [`VALUE_BYTES_PER_WRITE`] bytes (`size` of each; a larger single version alone), in order.
+fn writes<T>(pending: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in pending.iter().enumerate() {
+        let full = i - start == VERSIONS_PER_WRITE || bytes + size(item) > VALUE_BYTES_PER_WRITE;
+        if i > start && full {
+            out.push(&pending[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size(item);
+    }
+    if start < pending.len() {
+        out.push(&pending[start..]);
+    }
+    out
+}
 
 /// One source version, opened.
 struct Opened {
@@ -149,9 +175,9 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
         action: "created",
         detail: "it did not record an id".into(),
     })?;
-    // The versions to write, name by name, oldest first; written in chunks of
-    // [`VERSIONS_PER_WRITE`], each one write on top of the target as it is then (a version
-    // at a time made a store of n versions cost n whole-store writes).
+    // The versions to write, name by name, oldest first; written a few at a time ([`writes`]),
+    // each write on top of the target as it is then (a version at a time made a store of n
+    // versions cost n whole-store writes).
     let pending: Vec<(&Plan, &Opened)> = plans
         .iter()
         .flat_map(|plan| {
@@ -161,7 +187,9 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
         })
         .collect();
     let mut copied = vec![0usize; plans.len()];
-    for chunk in pending.chunks(VERSIONS_PER_WRITE) {
+    let value_size =
+        |(_, opened): &(&Plan, &Opened)| opened.value.as_ref().map_or(0, |v| v.expose().len());
+    for chunk in writes(&pending, value_size) {
         let verified = ledger::read(target, target_key)?.ok_or_else(|| StoreError::Unusable {
             location: target.location(),
             action: "read",
@@ -191,7 +219,27 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
                 },
             ));
         }
-        match ledger::append_all_next(target, key, &verified, &batch, None) {
+        // Each write carries its own change-log entry, in its transaction: a migration
+        // stopped half-way leaves no copied version unlogged.
+        let change = LogChange {
+            command: "migrate",
+            name: None,
+            names: Vec::new(),
+            version: None,
+            detail: Some(format!(
+                "{} versions copied from {}",
+                chunk.len(),
+                source.location()
+            )),
+        };
+        let (entry, _) = next_entry(
+            target,
+            key,
+            &verified.identity.store_id,
+            verified.log_seq(),
+            &change,
+        )?;
+        match ledger::append_all_next(target, key, &verified, &batch, Some(&entry)) {
             Ok(_) => {}
             Err(Error::Store(StoreError::Conflict { name })) => {
                 let plan = chunk
@@ -215,23 +263,6 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
             copied,
             already_there: plan.already_there,
         });
-    }
-    if report.copied() > 0 {
-        let change = LogChange {
-            command: "migrate",
-            name: None,
-            names: Vec::new(),
-            version: None,
-            detail: Some(format!(
-                "{} versions copied from {}",
-                report.copied(),
-                source.location()
-            )),
-        };
-        let Some(target_id) = target.identity(false)? else {
-            return Ok(report);
-        };
-        log_change(target, key, &target_id.store_id, &change)?;
     }
     Ok(report)
 }
@@ -322,4 +353,21 @@ fn already_there<'k>(
         }
     }
     Ok(existing.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_cut_by_count_and_by_bytes() {
+        let sizes = |pending: &[usize]| -> Vec<usize> {
+            writes(pending, |s| *s).iter().map(|w| w.len()).collect()
+        };
+        assert_eq!(sizes(&[100; 100]), [48, 48, 4]);
+        assert_eq!(sizes(&[64 * 1024; 20]), [8, 8, 4]);
+        // A value larger than a write's bytes goes alone; nothing is dropped.
+        assert_eq!(sizes(&[10, VALUE_BYTES_PER_WRITE + 1, 10]), [1, 1, 1]);
+        assert_eq!(sizes(&[]), Vec::<usize>::new());
+    }
 }

@@ -543,3 +543,63 @@ fn long_histories_fit_etcd_transactions_or_are_refused_whole() {
     );
     assert_eq!(target.history(s).unwrap().len(), 130, "nothing written");
 }
+
+/// Versions with large values (CA bundles near their 64 KiB cap) migrate into etcd in
+/// writes that fit etcd's request size (1.5 MiB by default), not only its operation count.
+#[test]
+fn large_values_migrate_in_writes_etcd_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cio-test-ca",
+        ])
+        .arg("-keyout")
+        .arg(dir.path().join("ca.key"))
+        .arg("-out")
+        .arg(dir.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let one = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+    let bundle = one.repeat(60 * 1024 / one.len());
+    let cluster = EtcdCluster::single();
+    let key = dir.path().join("credential.key");
+    let source = CredentialStore::new(
+        Box::new(SqliteStore::new(dir.path().join("credentials.db"))),
+        key.clone(),
+    );
+    let n = name("cio_minio_cacert");
+    let values: Vec<SecretValue> = (0..20).map(|_| v(&bundle)).collect();
+    let changes: Vec<Change<'_>> = values
+        .iter()
+        .map(|value| Change {
+            name: n,
+            value: Some(value),
+        })
+        .collect();
+    for chunk in changes.chunks(5) {
+        source.write_all(chunk).unwrap();
+    }
+    let url = cluster.url("/cio/credentials");
+    let report = source.migrate_to(open(&url, options()).as_ref()).unwrap();
+    assert_eq!(report.copied(), 20);
+    let target = vault(&url, &key);
+    assert_eq!(target.history(n).unwrap().len(), 20);
+    let (was, is) = (
+        source.get(n).unwrap().unwrap(),
+        target.get(n).unwrap().unwrap(),
+    );
+    assert!(was.value.expose() == is.value.expose() && is.value.expose().len() > 60_000);
+}

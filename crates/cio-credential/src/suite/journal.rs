@@ -105,6 +105,37 @@ fn a_migration_is_logged_in_its_target(b: &dyn Backend) {
     // A second migration with nothing to copy changes nothing, and logs nothing.
     source.migrate_to(b.open("target").as_ref()).unwrap();
     assert_eq!(target.change_log().unwrap().entries.len(), 1);
+    // A longer history goes in several writes, each logged in its own transaction (one
+    // stopped half-way leaves nothing copied unlogged).
+    let values: Vec<SecretValue> = (0..50).map(|i| v(&format!("minio-secret-{i}"))).collect();
+    let changes: Vec<crate::credentials::Change<'_>> = values
+        .iter()
+        .map(|value| crate::credentials::Change {
+            name: name("cio_minio_secret_key"),
+            value: Some(value),
+        })
+        .collect();
+    source.write_all(&changes).unwrap();
+    assert_eq!(
+        source
+            .migrate_to(b.open("target").as_ref())
+            .unwrap()
+            .copied(),
+        50
+    );
+    let details: Vec<String> = target.change_log().unwrap().entries[1..]
+        .iter()
+        .map(|e| e.detail.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(details.len(), 2, "{details:?}");
+    assert!(
+        details[0].starts_with("48 versions copied from "),
+        "{details:?}"
+    );
+    assert!(
+        details[1].starts_with("2 versions copied from "),
+        "{details:?}"
+    );
 }
 
 fn damage_is_found_and_said(b: &dyn Backend) {

@@ -18,8 +18,14 @@ pub struct MigrateArgs {
 pub fn run(ctx: &mut Context, args: MigrateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Migrate credentials";
     // An etcd URL has "://", a path to a file has a '/' (`./NAME` in this folder): a bare word
-    // is a slip (`--to etcd`) that would copy every credential into a new file here.
-    if !args.to.contains('/') {
+    // (`--to etcd`), another scheme (`--to http://10.0.0.1:2379`) or a half-written etcd URL
+    // (`--to etcd:/10.0.0.1:2379`) is a slip that would copy every credential into a new
+    // file under the current folder.
+    let to = args.to.to_ascii_lowercase();
+    let etcd = to.starts_with("etcd://") || to.starts_with("etcds://");
+    let other_scheme = to.contains("://") && !etcd;
+    let half_etcd = (to.starts_with("etcd:") || to.starts_with("etcds:")) && !etcd;
+    if !to.contains('/') || other_scheme || half_etcd {
         return Err(CommandError::BareTarget);
     }
     let report = ctx.migrate(ACTION, &args.to)?;

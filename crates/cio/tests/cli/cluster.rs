@@ -271,7 +271,15 @@ fn migrate_to_a_bare_word_copies_nothing_and_makes_no_file() {
     let single = TestEnv::new();
     single.create("cio_minio_secret_key", "first-secret");
     let here = tempfile::tempdir().unwrap();
-    for slip in ["etcd", "cluster", "etcd:10.0.0.1:2379", "credentials.db"] {
+    for slip in [
+        "etcd",
+        "cluster",
+        "etcd:10.0.0.1:2379",
+        "credentials.db",
+        "http://127.0.0.1:2379",
+        "etcd:/127.0.0.1:2379",
+        "ETCDS:/127.0.0.1:2379",
+    ] {
         let out = single
             .cmd()
             .args(["credential", "migrate", "--to", slip])
