@@ -55,6 +55,7 @@ pub fn read_value(
             // as standard input is (with no writer left, it ends at once, empty).
             rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty())
                 .map_err(|e| InputError::File(e.into()))?;
+            let _notice = WaitNotice::start(name, Source::Pipe);
             return read_stdin(file);
         }
         // A device (/dev/zero) or a folder is no value file: it could never end.
@@ -65,7 +66,7 @@ pub fn read_value(
     }
     let stdin = io::stdin();
     if !stdin.is_terminal() {
-        let _notice = WaitNotice::start(name);
+        let _notice = WaitNotice::start(name, Source::Stdin);
         return read_stdin(stdin.lock());
     }
     if name.field.is_multi_line() {
@@ -84,15 +85,31 @@ struct WaitNotice {
     _done: mpsc::Sender<()>,
 }
 
+/// Where a value is being read from, for [`WaitNotice`].
+#[derive(Clone, Copy)]
+enum Source {
+    Stdin,
+    /// A pipe given with `--from-file`.
+    Pipe,
+}
+
 impl WaitNotice {
-    fn start(name: CredentialName) -> WaitNotice {
+    fn start(name: CredentialName, source: Source) -> WaitNotice {
         let (done, waiting) = mpsc::channel::<()>();
         // Not joined: the process may end (the value read) while it still waits.
         std::thread::spawn(move || {
             if waiting.recv_timeout(WAIT_NOTICE_AFTER) == Err(RecvTimeoutError::Timeout) {
+                let what = match source {
+                    Source::Stdin => {
+                        "on standard input; end it (Ctrl-D) or give the value with --from-file"
+                    }
+                    Source::Pipe => {
+                        "from the pipe given with --from-file, whose writer has not ended it"
+                    }
+                };
                 let _ = writeln!(
                     io::stderr(),
-                    "Warning: waiting for the value of {name} on standard input; end it (Ctrl-D) or give the value with --from-file"
+                    "Warning: waiting for the value of {name} {what}"
                 );
             }
         });

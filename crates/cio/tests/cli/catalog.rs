@@ -186,27 +186,34 @@ fn a_ca_certificate_comes_from_a_file_and_is_listed_as_a_summary() {
     // A pipe is read to its end: process substitution, as bash gives it (/dev/fd/63).
     let pem = env.dir.path().join("piped-ca.pem");
     std::fs::write(&pem, CERT).expect("writing the PEM file");
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "'{}' credential create cio_minio_alt_cacert --from-file <(cat '{}')",
-            assert_cmd::cargo::cargo_bin("cio").display(),
+    let out = bash(
+        &env,
+        &format!(
+            "credential create cio_minio_alt_cacert --from-file <(cat '{}')",
             pem.display()
-        ))
-        .env_clear()
-        .env("HOME", env.home())
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("CIO_STORE", env.store())
-        .env("CIO_KEY_FILE", env.key())
-        .env("CIO_CONFIG", env.config())
-        .output()
-        .unwrap();
+        ),
+    );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(env.reveal("cio_minio_alt_cacert"), CERT.trim_end());
+    // A pipe whose writer takes its time: said after two seconds, then read.
+    let out = bash(
+        &env,
+        "credential create cio_minio_alt_region --from-file <(sleep 3; printf nl-ams)",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Warning: waiting for the value of cio_minio_alt_region from the pipe given with --from-file, whose writer has not ended it\n"
+    );
+    assert_eq!(env.reveal("cio_minio_alt_region"), "nl-ams");
     let out = env
         .cio_in(
             &["credential", "create", "cio_minio_alt_cacert"],
@@ -241,4 +248,22 @@ fn a_stored_region_reaches_restic_as_aws_default_region() {
         ])
         .success();
     assert_eq!(stdout(&out), "nl-ams");
+}
+
+/// `cio ARGS` run by bash (for its process substitution), in `env`.
+fn bash(env: &TestEnv, args: &str) -> std::process::Output {
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' {args}",
+            assert_cmd::cargo::cargo_bin("cio").display()
+        ))
+        .env_clear()
+        .env("HOME", env.home())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("CIO_STORE", env.store())
+        .env("CIO_KEY_FILE", env.key())
+        .env("CIO_CONFIG", env.config())
+        .output()
+        .expect("bash runs")
 }
