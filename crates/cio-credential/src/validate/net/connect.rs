@@ -95,14 +95,13 @@ pub(crate) fn proxy_authorization(proxy: &Proxy) -> Option<String> {
     let userinfo = proxy.userinfo.as_deref()?;
     // Go sends `username + ":" + password`, each unescaped; a user without a password still
     // gets the ':'.
+    // The bytes as unescaped, UTF-8 or not (`%FF` is the byte 0xFF, as Go sends it).
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let pair = zeroize::Zeroizing::new(format!("{}:{}", decode(user), decode(password)));
-    Some(format!("Basic {}", BASE64.encode(pair.as_bytes())))
+    let mut pair = zeroize::Zeroizing::new(Vec::with_capacity(userinfo.len()));
+    pair.extend(percent_encoding::percent_decode_str(user));
+    pair.push(b':');
+    pair.extend(percent_encoding::percent_decode_str(password));
+    Some(format!("Basic {}", BASE64.encode(pair.as_slice())))
 }
 
 /// Opens a connection to `target` (see the module rules).
@@ -344,5 +343,39 @@ async fn tunnel(
             response.reason.unwrap_or_default()
         ))),
         None => Err(refused("its answer has no status".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authorization(proxy_url: &str) -> Option<Vec<u8>> {
+        let env = ProxyEnv::from_lookup(|n| (n == "HTTP_PROXY").then(|| proxy_url.to_string()));
+        let proxy = env.proxy_for("http", "minio.lan", 9000).unwrap().unwrap();
+        let header = proxy_authorization(&proxy)?;
+        Some(
+            BASE64
+                .decode(header.strip_prefix("Basic ").unwrap())
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_login_is_sent_as_the_bytes_it_unescapes_to() {
+        assert_eq!(
+            authorization("http://user:pa%20ss@127.0.0.1:3128").as_deref(),
+            Some(&b"user:pa ss"[..])
+        );
+        // Not UTF-8: sent as the byte, as Go sends it (not as U+FFFD).
+        assert_eq!(
+            authorization("http://user:PaSs%FFW0rd@127.0.0.1:3128").as_deref(),
+            Some(&b"user:PaSs\xffW0rd"[..])
+        );
+        assert_eq!(
+            authorization("http://user@127.0.0.1:3128").as_deref(),
+            Some(&b"user:"[..])
+        );
+        assert_eq!(authorization("http://127.0.0.1:3128"), None);
     }
 }

@@ -91,7 +91,7 @@ impl Proxy {
     /// `host:port` of the proxy, for messages (never its user or password).
     pub fn address(&self) -> String {
         if self.host_may_be_secret {
-            return "named in the proxy variable (not shown: an '@' follows its host part, so it may be part of a password; write '/', '?' and '#' in a password as %2F, %3F and %23)".into();
+            return "[host not shown: an '@' follows it in the proxy variable, so it may be part of a password; write '/', '?' and '#' in a password as %2F, %3F and %23]".into();
         }
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
