@@ -306,8 +306,7 @@ fn a_fifo_given_with_from_file_fails_at_once() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("cio_minio_cacert: the value is empty"),
+        String::from_utf8_lossy(&out.stderr).contains("cio_minio_cacert: the value is empty"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
