@@ -252,18 +252,6 @@ fn a_stored_region_reaches_restic_as_aws_default_region() {
 
 /// `cio ARGS` run by bash (for its process substitution), in `env`.
 fn bash(env: &TestEnv, args: &str) -> std::process::Output {
-    std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "'{}' {args}",
-            assert_cmd::cargo::cargo_bin("cio").display()
-        ))
-        .env_clear()
-        .env("HOME", env.home())
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("CIO_STORE", env.store())
-        .env("CIO_KEY_FILE", env.key())
-        .env("CIO_CONFIG", env.config())
-        .output()
-        .expect("bash runs")
+    let cio = assert_cmd::cargo::cargo_bin("cio");
+    env.shell("bash", &format!("'{}' {args}", cio.display()))
 }

@@ -112,9 +112,9 @@ impl TestEnv {
         cmd.spawn().expect("starting cio")
     }
 
-    /// Runs a sh script in this environment and returns its standard output.
-    pub fn cmd_sh(&self, script: &str) -> String {
-        let out = std::process::Command::new("sh")
+    /// Runs `script` with `shell` (`sh`, `bash`) in this environment.
+    pub fn shell(&self, shell: &str, script: &str) -> std::process::Output {
+        std::process::Command::new(shell)
             .arg("-c")
             .arg(script)
             .env_clear()
@@ -124,7 +124,12 @@ impl TestEnv {
             .env("CIO_KEY_FILE", self.key())
             .env("CIO_CONFIG", self.config())
             .output()
-            .unwrap();
+            .expect("the shell runs")
+    }
+
+    /// Runs a sh script in this environment and returns its standard output.
+    pub fn cmd_sh(&self, script: &str) -> String {
+        let out = self.shell("sh", script);
         assert!(
             out.status.success(),
             "{}",
