@@ -184,11 +184,7 @@ fn health_is_recorded_per_set(b: &dyn Backend) {
         ..Options::default()
     };
     let incomplete = validate_set(&SetValues::empty(aws), &offline);
-    let mut whole = SetValues::empty(minio_alt);
-    whole.backup_repo = Some(v("s3:https://minio.example:9000/bucket"));
-    whole.access_key = Some(v("minio"));
-    whole.secret_key = Some(v("minio-secret"));
-    whole.backup_password = Some(v("correct horse battery staple"));
+    let whole = complete(minio_alt);
     let passed = validate_set(&whole, &offline);
     let listing = c.listing().unwrap();
     c.record_checks(&[incomplete, passed.clone()], &listing, 1_800_000_000_000)
@@ -244,6 +240,16 @@ fn health_is_recorded_per_set(b: &dyn Backend) {
     assert_eq!(c.change_log().unwrap().entries.len(), 2);
 }
 
+/// A complete set of plausible values, for a validation offline.
+fn complete(set: SetId) -> SetValues {
+    let mut whole = SetValues::empty(set);
+    whole.backup_repo = Some(v("s3:https://minio.example:9000/bucket"));
+    whole.access_key = Some(v("minio"));
+    whole.secret_key = Some(v("minio-secret"));
+    whole.backup_password = Some(v("correct horse battery staple"));
+    whole
+}
+
 /// A report on `set` that passed its one step.
 fn aws_report(set: SetId) -> SetReport {
     SetReport {
@@ -294,11 +300,7 @@ fn an_unreadable_check_is_its_sets_alone(b: &dyn Backend) {
             offline: true,
             ..Options::default()
         };
-        let mut whole = SetValues::empty(minio);
-        whole.backup_repo = Some(v("s3:https://minio.example:9000/bucket"));
-        whole.access_key = Some(v("minio"));
-        whole.secret_key = Some(v("minio-secret"));
-        whole.backup_password = Some(v("correct horse battery staple"));
+        let whole = complete(minio);
         let kept = c
             .record_checks(
                 &[validate_set(&whole, &offline)],
