@@ -474,9 +474,15 @@ fn a_reseal_larger_than_etcds_transactions_says_so_and_the_store_still_opens() {
     let err = vault(&url, &key).rekey_all().unwrap_err();
     let message = err.to_string();
     assert!(
-        message.contains("cannot be re-sealed in one transaction")
+        message.contains("cannot take this write at once: re-sealing it takes ")
             && message.contains("--max-txn-ops"),
         "{message}"
+    );
+    assert!(
+        err.hint()
+            .starts_with("start the etcd members with --max-txn-ops "),
+        "{}",
+        err.hint()
     );
     // The keyring moved on (add, switch); the store did not, and still opens with it.
     assert_eq!(std::fs::read_to_string(&key).unwrap().lines().count(), 2);
@@ -525,10 +531,7 @@ fn long_histories_fit_etcd_transactions_or_are_refused_whole() {
     assert_heads_match_versions(&cluster, "/cio/credentials");
 
     let err = store_error(target.write_all(&changes).unwrap_err());
-    assert!(
-        matches!(err, StoreError::TooLarge { max: 128, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err:?}");
     assert!(
         err.to_string().ends_with(
             "etcd allows 128 unless its members are started with a larger --max-txn-ops; nothing was changed"
@@ -602,4 +605,16 @@ fn large_values_migrate_in_writes_etcd_takes() {
         target.get(n).unwrap().unwrap(),
     );
     assert!(was.value.expose() == is.value.expose() && is.value.expose().len() > 60_000);
+    // All 20 in one write (an import's all or nothing) is more than etcd takes in one
+    // request: refused whole, saying which member option would let it through.
+    let other = vault(&cluster.url("/other"), &key);
+    let err = store_error(other.write_all(&changes).unwrap_err());
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err:?}");
+    assert!(
+        err.hint()
+            .starts_with("start the etcd members with a larger --max-request-bytes"),
+        "{}",
+        err.hint()
+    );
+    assert!(other.history(n).unwrap().is_empty(), "nothing written");
 }

@@ -240,14 +240,16 @@ pub enum StoreError {
     Denied { location: String, detail: String },
     #[error("the credential store {location} cannot be reached over TLS: {detail}")]
     Tls { location: String, detail: String },
-    /// One write of more operations than one etcd transaction may hold.
+    /// One write larger than etcd takes at once: more operations than one transaction may
+    /// hold (`--max-txn-ops`), or more bytes than one request (`--max-request-bytes`).
     #[error(
-        "the credential store {location} cannot take this write in one etcd transaction: it needs {ops} operations, and etcd allows {max} unless its members are started with a larger --max-txn-ops; nothing was changed"
+        "the credential store {location} cannot take this write at once: {detail}; nothing was changed"
     )]
     TooLarge {
         location: String,
-        ops: usize,
-        max: usize,
+        detail: String,
+        /// The member option that would let it through, e.g. `--max-txn-ops 129 or more`.
+        remedy: String,
     },
 }
 
@@ -281,8 +283,8 @@ impl StoreError {
             StoreError::Denied { .. } => {
                 "check CIO_ETCD_USER and CIO_ETCD_PASSWORD, and that the user's etcd role may read and write the store's key prefix".to_string()
             }
-            StoreError::TooLarge { ops, .. } => format!(
-                "start the etcd members with --max-txn-ops {ops} or more, or write fewer versions at once (an import without --history writes one version per credential)"
+            StoreError::TooLarge { remedy, .. } => format!(
+                "start the etcd members with {remedy}, or write less at once: an import without --history writes one version per credential, and purging long histories of large CA certificates makes a re-seal smaller"
             ),
             StoreError::Tls { .. } => {
                 "check the etcd CA certificate, client certificate and key (etcd_cacert, etcd_cert, etcd_key in cio.toml, or their flags): they must match the cluster's".to_string()

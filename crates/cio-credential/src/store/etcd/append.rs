@@ -63,8 +63,10 @@ impl EtcdStore {
         if ops > MAX_TXN_OPS {
             return Err(StoreError::TooLarge {
                 location: self.location(),
-                ops,
-                max: MAX_TXN_OPS,
+                detail: format!(
+                    "it needs {ops} operations in one etcd transaction, and etcd allows {MAX_TXN_OPS} unless its members are started with a larger --max-txn-ops"
+                ),
+                remedy: format!("--max-txn-ops {ops} or more"),
             });
         }
         let deadline = self.gateway.deadline();

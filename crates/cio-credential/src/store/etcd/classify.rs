@@ -182,6 +182,19 @@ impl Context {
             _ if message.contains("timed out") || message.contains("leader changed") => {
                 Failure::Unavailable(format!("{endpoint}: {message}"))
             }
+            // etcd's "request is too large", or its gateway's "received message larger than
+            // max": the write is refused whole, and no other member takes more.
+            _ if message.contains("request is too large")
+                || message.contains("larger than max") =>
+            {
+                Failure::Final(StoreError::TooLarge {
+                    location: self.location.clone(),
+                    detail: format!(
+                        "{endpoint}: {message} (etcd takes 1.5 MiB in one request unless its members are started with a larger --max-request-bytes)"
+                    ),
+                    remedy: "a larger --max-request-bytes".into(),
+                })
+            }
             _ => Failure::Final(self.unusable(format!("{endpoint}: {message}"))),
         }
     }

@@ -66,12 +66,12 @@ impl EtcdStore {
                 StoreError::Unusable { location, detail, .. }
                     if detail.contains("too many operations") =>
                 {
-                    StoreError::Unusable {
+                    StoreError::TooLarge {
                         location,
-                        action: "re-sealed in one transaction",
                         detail: format!(
-                            "it takes {count} operations and the members allow fewer (etcd's --max-txn-ops, 128 by default); start them with --max-txn-ops {count} or more, or purge names with long histories"
+                            "re-sealing it takes {count} operations in one etcd transaction, and the members allow fewer (etcd's --max-txn-ops, 128 by default)"
                         ),
+                        remedy: format!("--max-txn-ops {count} or more"),
                     }
                 }
                 e => e,
