@@ -18,14 +18,16 @@ pub struct MigrateArgs {
 pub fn run(ctx: &mut Context, args: MigrateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Migrate credentials";
     // An etcd URL has "://", a path to a file has a '/' (`./NAME` in this folder): a bare word
-    // (`--to etcd`), another scheme (`--to http://10.0.0.1:2379`) or a half-written etcd URL
-    // (`--to etcd:/10.0.0.1:2379`) is a slip that would copy every credential into a new
-    // file under the current folder.
+    // (`--to etcd`), another scheme (`--to http://10.0.0.1:2379`), a half-written etcd URL
+    // (`--to etcd:/10.0.0.1:2379`) or one without its scheme is a slip that would copy every
+    // credential into a new file under the current folder.
+    // A path's first part never holds a ':' (`10.0.0.1:2379/p`, `http:/h`: an address or a
+    // scheme) nor is it `etcd` (`etcd//h`).
     let to = args.to.to_ascii_lowercase();
     let etcd = to.starts_with("etcd://") || to.starts_with("etcds://");
-    let other_scheme = to.contains("://") && !etcd;
-    let half_etcd = (to.starts_with("etcd:") || to.starts_with("etcds:")) && !etcd;
-    if !to.contains('/') || other_scheme || half_etcd {
+    let first = to.split('/').next().unwrap_or_default();
+    let url_like = first.contains(':') || first == "etcd" || first == "etcds";
+    if !etcd && (!to.contains('/') || url_like) {
         return Err(CommandError::BareTarget);
     }
     let report = ctx.migrate(ACTION, &args.to)?;

@@ -279,6 +279,10 @@ fn migrate_to_a_bare_word_copies_nothing_and_makes_no_file() {
         "http://127.0.0.1:2379",
         "etcd:/127.0.0.1:2379",
         "ETCDS:/127.0.0.1:2379",
+        "http:/127.0.0.1:2379",
+        "etcd//127.0.0.1:2379",
+        "127.0.0.1:2379/cio",
+        "localhost:2379/p",
     ] {
         let out = single
             .cmd()
