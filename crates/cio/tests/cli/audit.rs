@@ -601,6 +601,16 @@ fn an_altered_recorded_check_is_said_and_stops_nothing() {
             .ends_with("  FAIL <1m ago: incomplete")
     );
 
+    // A row keyed by the same name as bytes, not text (cio writes none): not a record.
+    let db = rusqlite::Connection::open(node.env.store()).unwrap();
+    db.execute(
+        "INSERT INTO notes (k, sealed) VALUES (CAST('check/aws/primary' AS BLOB), x'00')",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    assert_eq!(stderr(&node.cio(&["credential", "list"]).success()), "");
+
     // The note of a break in the change log, altered: a break too, said; nothing stops.
     let db = rusqlite::Connection::open(node.env.store()).unwrap();
     db.execute(

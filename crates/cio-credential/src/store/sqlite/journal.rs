@@ -119,7 +119,9 @@ impl SqliteStore {
                 return Ok(Vec::new());
             }
             let mut stmt = conn
-                .prepare("SELECT k, sealed FROM notes ORDER BY k")
+                // Text keys only: cio writes no other, and a row keyed by a blob of the same
+                // bytes (put there by hand) would stand beside cio's own for good.
+                .prepare("SELECT k, sealed FROM notes WHERE typeof(k) = 'text' ORDER BY k")
                 .map_err(|e| self.err(e))?;
             // Whatever a hand stored reads as bytes: a note that is not cio's then fails its
             // tag and is its own set's problem, not the store's.
