@@ -75,7 +75,7 @@ pub enum CommandError {
 /// Why a value could not be read from standard input or the terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("standard input is not UTF-8 text")]
+    #[error("the value given is not UTF-8 text")]
     NotUtf8,
     #[error("the value read is larger than {0} bytes")]
     TooLarge(usize),

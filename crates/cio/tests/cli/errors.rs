@@ -151,7 +151,7 @@ fn non_utf8_standard_input_is_refused() {
         &["credential", "create", "cio_minio_secret_key"],
         b"\xff\xfeminio-secret\n",
         1,
-        "Fail: Create credential: cio_minio_secret_key: standard input is not UTF-8 text\nHint: nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME\n",
+        "Fail: Create credential: cio_minio_secret_key: the value given is not UTF-8 text\nHint: nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME\n",
     );
 }
 
