@@ -186,6 +186,16 @@ impl Place {
                 format!("the connection to {addr} failed while trying to {doing}: {why}"),
             ),
             S3Failure::NotS3 {
+                status: 407,
+                proxy: Some(proxy),
+            } => (
+                Step::Endpoint,
+                "proxy",
+                format!(
+                    "the proxy at {proxy} asks for a login (HTTP 407), and the one in the proxy variable is missing or wrong; put the proxy's user and password in it (http://USER:PASSWORD@HOST:PORT, special characters percent-encoded)"
+                ),
+            ),
+            S3Failure::NotS3 {
                 status,
                 proxy: Some(proxy),
             } => (

@@ -293,6 +293,20 @@ fn answers_that_are_not_s3() {
         d,
         "the proxy at 127.0.0.1:8888 answered HTTP 403 itself instead of passing the request to minio.lan:443; check the proxy's rules, or list minio.lan in NO_PROXY"
     );
+    let (step, _, c, d) = at(
+        &p,
+        Step::Endpoint,
+        Action::Location,
+        S3Failure::NotS3 {
+            status: 407,
+            proxy: Some("127.0.0.1:8888".into()),
+        },
+    );
+    assert_eq!((step, c), (Step::Endpoint, "proxy"));
+    assert_eq!(
+        d,
+        "the proxy at 127.0.0.1:8888 asks for a login (HTTP 407), and the one in the proxy variable is missing or wrong; put the proxy's user and password in it (http://USER:PASSWORD@HOST:PORT, special characters percent-encoded)"
+    );
 }
 
 #[test]
