@@ -86,6 +86,11 @@ impl HealthRecord {
 }
 
 impl CheckResult {
+    /// Whether this is the record of a pass of the rules alone (`validate --offline`).
+    pub fn is_offline(&self) -> bool {
+        self.code.as_deref() == Some("offline")
+    }
+
     /// The result of `report`, checked at `checked_at_ms`.
     pub fn of(report: &SetReport, checked_at_ms: i64) -> CheckResult {
         let status = report.status();
@@ -129,13 +134,6 @@ fn set_of(key: &str) -> Option<SetId> {
         provider: Provider::ALL.into_iter().find(|p| p.as_str() == provider)?,
         role: Role::ALL.into_iter().find(|r| r.as_str() == role)?,
     })
-}
-
-impl CheckResult {
-    /// Whether this is the record of a pass of the rules alone (`validate --offline`).
-    pub fn is_offline(&self) -> bool {
-        self.code.as_deref() == Some("offline")
-    }
 }
 
 impl CredentialStore {
