@@ -37,7 +37,7 @@ Examples:
   Open a bundle with the age command itself
     age -d -i recovery-key.txt cluster-a.recovery.age";
 
-/// Arguments of `cio credential export`.
+// Arguments of `cio credential export` (not a doc comment: clap would make it the description).
 #[derive(Args)]
 pub struct ExportArgs {
     /// Only this provider's sets

@@ -8,7 +8,8 @@ use crate::cli::ProviderArg;
 use crate::context::Context;
 use crate::error::CommandError;
 
-/// Which set to hand over.
+// Which set to hand over. (Not a doc comment: clap would make it the description of `exec`
+// and `env`, which build it after theirs; see `defer` on `CredentialCommand`.)
 #[derive(Args)]
 pub struct SetArgs {
     /// The provider of the set; may be omitted when only one set of the role is complete

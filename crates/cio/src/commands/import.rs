@@ -36,7 +36,7 @@ Examples:
   A bundle the age command sealed (to a passphrase, or to a recipient) imports too
     age -p -a -o cluster-a.age plain.json && cio credential import cluster-a.age";
 
-/// Arguments of `cio credential import`.
+// Arguments of `cio credential import` (not a doc comment: clap would make it the description).
 #[derive(Args)]
 pub struct ImportArgs {
     /// The bundle file, or - for standard input
