@@ -33,7 +33,7 @@
 //!   SQLite's `secure_delete` would in place.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -329,9 +329,8 @@ impl Locked {
         let (scratch, mut out) = scratch_beside(&self.path)?;
         self.copied = Some(Stamp::of(&self.file.metadata()?));
         self.file.seek(SeekFrom::Start(0))?;
-        let mut bytes = Vec::new();
-        self.file.read_to_end(&mut bytes)?;
-        out.write_all(&bytes)?;
+        // File to file: the kernel copies (copy_file_range), with no buffer in this process.
+        io::copy(&mut self.file, &mut out)?;
         Ok(scratch)
     }
 
