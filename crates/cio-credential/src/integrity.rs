@@ -342,24 +342,36 @@ pub(crate) fn check_store(
             manifest_seq: manifest.seq,
         });
     }
-    let mut by_name: BTreeMap<String, Vec<ReadRecord>> = BTreeMap::new();
-    for read in records {
-        let name = match &read {
-            Ok(r) => r.name.clone(),
-            Err(u) => u.name.clone(),
-        };
-        by_name.entry(name).or_default().push(read);
+    fn name_of(read: &ReadRecord) -> &str {
+        match read {
+            Ok(r) => &r.name,
+            Err(u) => &u.name,
+        }
+    }
+    // Grouped by name, each name's records in the order given (a stable sort; the SQLite
+    // store reads them sorted already): no name is copied per record.
+    let mut records = records;
+    records.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+    let mut checked = BTreeMap::new();
+    let mut rest = records.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        let name = name_of(&first).to_string();
+        let mut reads = vec![first];
+        while let Some(read) = rest.next_if(|r| name_of(r) == name) {
+            reads.push(read);
+        }
+        let history = check_history(auth, manifest, &name, reads);
+        checked.insert(name, history);
     }
     for name in manifest.heads.keys() {
-        by_name.entry(name.clone()).or_default();
+        if !checked.contains_key(name) {
+            checked.insert(
+                name.clone(),
+                check_history(auth, manifest, name, Vec::new()),
+            );
+        }
     }
-    Ok(by_name
-        .into_iter()
-        .map(|(name, reads)| {
-            let checked = check_history(auth, manifest, &name, reads);
-            (name, checked)
-        })
-        .collect())
+    Ok(checked)
 }
 
 /// A name's whole history, checked: versions 1 to n, each verifying, each chained to the one

@@ -17,9 +17,9 @@ pub(crate) type RawRow = [Value; 9];
 
 /// What a name column holds, as text for messages (a name that is not text is shown as
 /// such, never as its bytes).
-fn name_of(value: &Value) -> Option<String> {
+fn name_of(value: Value) -> Option<String> {
     match value {
-        Value::Text(s) => Some(s.clone()),
+        Value::Text(s) => Some(s),
         _ => None,
     }
 }
@@ -37,9 +37,10 @@ fn positive(value: &Value) -> Option<u64> {
         .and_then(|i| u64::try_from(i).ok())
 }
 
-fn blob(value: &Value) -> Option<Vec<u8>> {
+/// The bytes a column holds, taken (a row's values are read once).
+fn blob(value: Value) -> Option<Vec<u8>> {
     match value {
-        Value::Blob(b) => Some(b.clone()),
+        Value::Blob(b) => Some(b),
         _ => None,
     }
 }
@@ -57,7 +58,7 @@ pub(crate) fn decode_row(row: RawRow) -> ReadRecord {
         prev_mac,
         mac,
     ] = row;
-    let Some(name) = name_of(&name) else {
+    let Some(name) = name_of(name) else {
         return Err(Undecodable {
             name: "(a name that is not text)".into(),
             detail: "its name is not text".into(),
@@ -78,18 +79,18 @@ pub(crate) fn decode_row(row: RawRow) -> ReadRecord {
         v => Some(positive(v).ok_or_else(|| bad("the version it restores is not a number"))?),
     };
     let written_at_ms = integer(&written_at_ms).ok_or_else(|| bad("its time is not a number"))?;
-    let sealed = match &sealed {
+    let sealed = match sealed {
         Value::Null => None,
         v => Some(blob(v).ok_or_else(|| bad("its sealed value is not bytes"))?),
     };
     let seq = positive(&seq).ok_or_else(|| bad("its write number is not a number"))?;
-    let prev_mac = match &prev_mac {
+    let prev_mac = match prev_mac {
         Value::Null => Vec::new(),
         v => blob(v).ok_or_else(|| bad("its chain link is not bytes"))?,
     };
-    let mac = blob(&mac).ok_or_else(|| bad("its authentication code is not bytes"))?;
+    let mac = blob(mac).ok_or_else(|| bad("its authentication code is not bytes"))?;
     let record = Record {
-        name: name.clone(),
+        name,
         version,
         action,
         restored_from,
@@ -99,8 +100,13 @@ pub(crate) fn decode_row(row: RawRow) -> ReadRecord {
         prev_mac,
         mac,
     };
-    check_fields(&record).map_err(bad)?;
-    Ok(record)
+    match check_fields(&record) {
+        Ok(()) => Ok(record),
+        Err(detail) => Err(Undecodable {
+            name: record.name,
+            detail: detail.to_string(),
+        }),
+    }
 }
 
 /// The values of `record`, as [`decode_row`] reads them back.
