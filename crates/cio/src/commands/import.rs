@@ -79,7 +79,9 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
         (None, Some(file)) => (bundle_input::bundle(ACTION, file)?, file == "-"),
         (None, None) => unreachable!("clap requires FILE unless --from-repository is given"),
     };
-    let with = if needs_passphrase(&sealed).map_err(recovery)? && args.identities.is_empty() {
+    // An identity given means it is used: the header is read (a few percent of an import)
+    // only to tell a passphrase bundle from one sealed to recipients when none is given.
+    let with = if args.identities.is_empty() && needs_passphrase(&sealed).map_err(recovery)? {
         OpenWith::Passphrase(bundle_input::passphrase(ACTION, false, stdin_taken)?)
     } else if args.identities.is_empty() {
         return Err(recovery(RecoveryError::SealedToRecipients));
