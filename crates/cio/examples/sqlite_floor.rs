@@ -1,10 +1,19 @@
-//! The floor under `cio credential list`, for `scripts/bench` (issue 9 asks `list` to take at
-//! most 1.3× `cio --version`): a program that does only what no reading of the embedded store
-//! can skip. It starts as `cio` starts (static musl build, the same allocator, SQLite's memory
-//! handed to it), opens the store file as `list` opens it (read-only, immutable), and reads
-//! every row of `meta` and `versions`; no command line, no key, no check, no output but a
-//! count. Usage: `sqlite_floor STORE.db`; prints the bytes read.
+//! The floors under `cio credential list` and under a write, for `scripts/bench`.
+//!
+//! Issue 9 asks `list` to take at most 1.3× `cio --version`: this program does only what no
+//! reading of the embedded store can skip. It starts as `cio` starts (static musl build, the
+//! same allocator, SQLite's memory handed to it), opens the store file as `list` opens it
+//! (read-only, immutable), and reads every row of `meta` and `versions`; no command line, no
+//! key, no check, no output but a count.
+//!
+//! Issue 11 asks an import to take at most 1.5× `list`: with `--replace`, it then also does
+//! what no durable write of the store can skip (`sqlite_file`): a copy of the file beside it,
+//! flushed, renamed over it, the folder flushed. No SQLite change, no key, no check.
+//!
+//! Usage: `sqlite_floor STORE.db [--replace]`; prints the bytes read.
 
+use std::fs::{self, File};
+use std::path::Path;
 use std::process::ExitCode;
 
 use rusqlite::{Connection, OpenFlags};
@@ -15,20 +24,38 @@ static GLOBAL: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 fn main() -> ExitCode {
     // SAFETY: no other thread exists yet, so none uses SQLite.
     unsafe { cio_credential::sqlite_use_process_allocator() };
-    let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: sqlite_floor STORE.db");
-        return ExitCode::from(2);
-    };
-    match read_all(&path) {
-        Ok(bytes) => {
-            println!("{bytes}");
-            ExitCode::SUCCESS
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (path, replace) = match args.as_slice() {
+        [path] => (path, false),
+        [path, flag] if flag == "--replace" => (path, true),
+        _ => {
+            eprintln!("usage: sqlite_floor STORE.db [--replace]");
+            return ExitCode::from(2);
         }
+    };
+    let bytes = match read_all(path) {
+        Ok(bytes) => bytes,
         Err(e) => {
             eprintln!("sqlite_floor: {e}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
+    };
+    if replace && let Err(e) = replace_durably(Path::new(path)) {
+        eprintln!("sqlite_floor: {e}");
+        return ExitCode::FAILURE;
     }
+    println!("{bytes}");
+    ExitCode::SUCCESS
+}
+
+/// Puts a flushed copy of the file in its place and flushes the folder: the two flushes of a
+/// durable, atomic replace.
+fn replace_durably(path: &Path) -> std::io::Result<()> {
+    let scratch = path.with_extension("floor-scratch");
+    fs::copy(path, &scratch)?;
+    File::open(&scratch)?.sync_all()?;
+    fs::rename(&scratch, path)?;
+    File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
 }
 
 /// The bytes of every `meta` value and every `versions` row's name and sealed value.
