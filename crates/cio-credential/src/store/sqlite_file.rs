@@ -33,7 +33,7 @@
 //!   SQLite's `secure_delete` would in place.
 
 use std::fs::{self, File};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -329,8 +329,13 @@ impl Locked {
         let (scratch, mut out) = scratch_beside(&self.path)?;
         self.copied = Some(Stamp::of(&self.file.metadata()?));
         self.file.seek(SeekFrom::Start(0))?;
-        // File to file: the kernel copies (copy_file_range), with no buffer in this process.
-        io::copy(&mut self.file, &mut out)?;
+        // Through this process, not `io::copy` file to file: that is copy_file_range, which on
+        // a file system with reflinks (XFS's default) shares the store's blocks with the copy,
+        // and a purge's zeroing of the replaced file then lands on new blocks and leaves the
+        // purged value on the device (session 7's review).
+        let mut bytes = Vec::new();
+        self.file.read_to_end(&mut bytes)?;
+        out.write_all(&bytes)?;
         Ok(scratch)
     }
 
