@@ -20,7 +20,9 @@ pub struct Purged {
 /// Whether a store still holds purged versions in earlier revisions of itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EarlierRevisions {
-    /// The store keeps no earlier revisions (the embedded store): the versions are gone.
+    /// The store keeps no earlier revisions (the embedded store): the versions are gone from
+    /// it, and the file it replaced is zeroed; the device's free space may still hold older
+    /// copies of the file (see [`Purged::note`]).
     NotKept,
     /// The store keeps them until its history is compacted (etcd).
     Kept,
@@ -29,18 +31,22 @@ pub enum EarlierRevisions {
 }
 
 impl Purged {
-    /// What the administrator should know when the store held or holds the destroyed
-    /// versions in earlier revisions; `None` when they are simply gone.
-    pub fn note(&self) -> Option<String> {
+    /// What the administrator should know of where the destroyed versions' sealed bytes may
+    /// still be: earlier revisions (etcd), or earlier copies of the store file in the device's
+    /// free space (the embedded store, replaced whole by every write; only the file the purge
+    /// replaced is zeroed).
+    pub fn note(&self) -> String {
         let name = self.name;
         match self.earlier_revisions {
-            EarlierRevisions::NotKept => None,
-            EarlierRevisions::Kept => Some(format!(
+            EarlierRevisions::NotKept => format!(
+                "every write replaces the store file whole, and only the file this purge replaced was zeroed: until the file system reuses their space, older copies of the file may still hold the destroyed versions of {name}, sealed with this store's key; to make them useless, replace the key: cio credential rekey"
+            ),
+            EarlierRevisions::Kept => format!(
                 "etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact {name} (this drops the earlier revisions of every key in the cluster, not only cio's)"
-            )),
-            EarlierRevisions::Compacted { revision } => Some(format!(
+            ),
+            EarlierRevisions::Compacted { revision } => format!(
                 "etcd's history was compacted at revision {revision}: no earlier revision holds the destroyed versions (the members' write-ahead logs and free database pages may hold their sealed bytes until etcd's next snapshot and 'etcdctl defrag')"
-            )),
+            ),
         }
     }
 }

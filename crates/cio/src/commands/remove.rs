@@ -55,9 +55,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
             "Purge",
             format!("{name} ({} destroyed)", counted(purged.versions, "version")),
         )?;
-        if let Some(note) = purged.note() {
-            ctx.out.warn(note);
-        }
+        ctx.out.warn(purged.note());
         return Ok(());
     }
     let version = store
