@@ -22,9 +22,10 @@ pub struct Cli {
     pub command: Top,
 }
 
-/// The top-level commands.
+/// The top-level commands. Not deferred (as `CredentialCommand` is): clap copies the command
+/// tree into the `help` command before it would build a deferred one, and the completion
+/// scripts then lost `cio help credential <TAB>`.
 #[derive(Subcommand)]
-#[command(defer = true)]
 pub enum Top {
     /// Manage credentials for cloud providers and backup services.
     Credential(CredentialArgs),
@@ -146,10 +147,10 @@ impl GlobalArgs {
 }
 
 // The credential commands. With `defer`, a command's arguments are built only when it runs or
-// its help, completion or man page is asked for, here and in `Top`: `cio --version` built
-// every command's arguments and took 0.49 ms, 0.37 ms without, and clap copied the global
-// options into each one (BENCHMARKS.md, session 7). Not a doc comment: clap would make it the
-// description of `cio credential`, as with `GlobalArgs`.
+// its help, completion or man page is asked for: before, every start built all 15 commands'
+// arguments, and clap copied the six global options into each (BENCHMARKS.md, session 7).
+// Not a doc comment: clap would make it the description of `cio credential`, as with
+// `GlobalArgs`.
 #[derive(Subcommand)]
 #[command(defer = true)]
 pub enum CredentialCommand {

@@ -68,6 +68,11 @@ fn bash_completes_commands_and_credential_names() {
         bash_complete(&script, &["cio", "credential", "validate", "--prov"]),
         ["--provider"]
     );
+    // `help` knows the credential commands too (lost once when `credential` was deferred).
+    assert_eq!(
+        bash_complete(&script, &["cio", "help", "credential", "cr"]),
+        ["create"]
+    );
 }
 
 #[test]
@@ -87,6 +92,28 @@ fn zsh_and_fish_scripts_are_valid() {
         assert!(status.success(), "{shell} refuses the script");
         assert!(stdout(&out).contains("cio_aws_access_key") || shell == "fish");
     }
+    // `cio help credential <Tab>` offers the credential commands: fish run on it, zsh's
+    // function for it present (zsh has no way to ask outside an interactive shell).
+    let zsh = stdout(&env.cio(&["completion", "zsh"]).success());
+    assert!(zsh.contains("_cio__subcmd__help__subcmd__credential__subcmd__create_commands()"));
+    let script = env.dir.path().join("cio.fish");
+    let out = std::process::Command::new("fish")
+        .arg("-c")
+        .arg(format!(
+            "source '{}'; complete -C 'cio help credential cr'",
+            script.display()
+        ))
+        .output()
+        .expect("fish is installed");
+    let offered = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        offered
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["create"],
+        "{offered}"
+    );
 }
 
 #[test]
