@@ -55,7 +55,11 @@ fn replace_durably(path: &Path) -> std::io::Result<()> {
     fs::copy(path, &scratch)?;
     File::open(&scratch)?.sync_all()?;
     fs::rename(&scratch, path)?;
-    File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
+    let folder = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    File::open(folder)?.sync_all()
 }
 
 /// The bytes of every `meta` value and every `versions` row's name and sealed value.
