@@ -32,6 +32,7 @@ mod sets;
 mod settings;
 mod store;
 mod validate;
+mod wipe;
 
 #[cfg(test)]
 mod suite;

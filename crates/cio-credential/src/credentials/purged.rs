@@ -21,7 +21,7 @@ pub struct Purged {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EarlierRevisions {
     /// The store keeps no earlier revisions (the embedded store): the versions are gone from
-    /// it, and the file it replaced is zeroed; the device's free space may still hold older
+    /// it, and the file it replaced is overwritten; the disk's free space may still hold older
     /// copies of the file (see [`Purged::note`]).
     NotKept,
     /// The store keeps them until its history is compacted (etcd).
@@ -34,15 +34,15 @@ impl Purged {
     /// What the administrator should know of where the destroyed versions' sealed bytes may
     /// still be: earlier revisions (etcd), or earlier copies of the store file in the device's
     /// free space (the embedded store, replaced whole by every write; only the file the purge
-    /// replaced is zeroed).
+    /// replaced is overwritten), and what to do about them.
     pub fn note(&self) -> String {
         let name = self.name;
         match self.earlier_revisions {
             EarlierRevisions::NotKept => format!(
-                "every write replaces the store file whole, and only the file this purge replaced was zeroed: until the file system reuses their space, older copies of the file may still hold the destroyed versions of {name}, sealed with this store's key; to make them useless, replace the key: cio credential rekey"
+                "the destroyed versions of {name} may remain in the disk's free space: every write replaces the store file whole, and only the file this purge replaced was overwritten; those copies are sealed with this store's key, so if that matters, run cio credential rekey (with the same --store and --key-file), which also overwrites the old key file, and destroy every other copy of the old key"
             ),
             EarlierRevisions::Kept => format!(
-                "etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact {name} (this drops the earlier revisions of every key in the cluster, not only cio's)"
+                "etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact {name} (with the same --store; this drops the earlier revisions of every key in the cluster, not only cio's)"
             ),
             EarlierRevisions::Compacted { revision } => format!(
                 "etcd's history was compacted at revision {revision}: no earlier revision holds the destroyed versions (the members' write-ahead logs and free database pages may hold their sealed bytes until etcd's next snapshot and 'etcdctl defrag')"

@@ -19,7 +19,7 @@
 //!   ([`StoreError::Changing`]), as is a write during which the file changed;
 //! - the file and its folder are created private (0600 / 0700), although they hold only
 //!   ciphertext; freed pages are zeroed (`secure_delete`), and a purge zeroes the replaced
-//!   file too;
+//!   file too (unless another name links to it: `wipe`);
 //! - a full disk is [`StoreError::NoSpace`]: the scratch copy is dropped, nothing changes.
 
 use std::fs;

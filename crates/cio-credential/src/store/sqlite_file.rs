@@ -341,7 +341,7 @@ impl Locked {
 
     /// Puts `scratch` in the store's place: flushed, with the old file's mode and owner,
     /// renamed over it, the folder flushed. With `zero_old`, the replaced file's bytes are
-    /// overwritten with zeros and flushed afterwards.
+    /// overwritten with zeros and flushed afterwards, unless another name links to it.
     /// [`CommitError::Changed`] when the store file is no longer as [`Locked::scratch`] saw
     /// it (nothing is replaced then).
     pub(super) fn commit(&self, mut scratch: Scratch, zero_old: bool) -> Result<(), CommitError> {
@@ -366,17 +366,8 @@ impl Locked {
         scratch.committed = true;
         File::open(folder(&self.path))?.sync_all()?;
         if zero_old {
-            let mut file = &self.file;
-            let len = old.len();
-            file.seek(SeekFrom::Start(0))?;
-            let zeros = vec![0u8; 4096];
-            let mut left = len;
-            while left > 0 {
-                let n = usize::try_from(left.min(4096)).unwrap_or(4096);
-                file.write_all(&zeros[..n])?;
-                left -= n as u64;
-            }
-            file.sync_all()?;
+            // Not a file another name still links to (a backup made with `ln`): see `wipe`.
+            crate::wipe::wipe_unlinked(&self.file)?;
         }
         Ok(())
     }

@@ -418,7 +418,7 @@ fn purge_says_etcd_keeps_revisions_and_compact_drops_them() {
     );
     assert_eq!(
         stderr(&out),
-        "Warning: etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact cio_minio_secret_key (this drops the earlier revisions of every key in the cluster, not only cio's)\n"
+        "Warning: etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact cio_minio_secret_key (with the same --store; this drops the earlier revisions of every key in the cluster, not only cio's)\n"
     );
     let (ok, holds_old_value, _) = at_old();
     assert!(ok && holds_old_value, "etcd still answers the old revision");
@@ -524,7 +524,7 @@ fn purge_on_the_embedded_store_has_no_revisions_to_compact() {
     // Nothing to compact; what the device may still hold is said as after every purge here.
     assert_eq!(
         stderr(&out),
-        "Warning: every write replaces the store file whole, and only the file this purge replaced was zeroed: until the file system reuses their space, older copies of the file may still hold the destroyed versions of cio_minio_secret_key, sealed with this store's key; to make them useless, replace the key: cio credential rekey\n"
+        "Warning: the destroyed versions of cio_minio_secret_key may remain in the disk's free space: every write replaces the store file whole, and only the file this purge replaced was overwritten; those copies are sealed with this store's key, so if that matters, run cio credential rekey (with the same --store and --key-file), which also overwrites the old key file, and destroy every other copy of the old key\n"
     );
 }
 

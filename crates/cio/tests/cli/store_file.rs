@@ -462,6 +462,11 @@ fn a_purge_leaves_no_copy_of_the_value_on_a_file_system_that_shares_blocks() {
         assert!(status.success(), "mount -o loop of the XFS image");
     };
     let umount = || Command::new("umount").arg(&mnt).status().unwrap().success();
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mounts")
+            .unwrap()
+            .contains(&format!(" {} ", mnt.display()))
+    };
     mount();
     let result = std::panic::catch_unwind(|| {
         let dir = mnt.join("store");
@@ -510,7 +515,7 @@ fn a_purge_leaves_no_copy_of_the_value_on_a_file_system_that_shares_blocks() {
         // said, with what to do.
         assert_eq!(
             stderr(&out),
-            "Warning: every write replaces the store file whole, and only the file this purge replaced was zeroed: until the file system reuses their space, older copies of the file may still hold the destroyed versions of cio_minio_secret_key, sealed with this store's key; to make them useless, replace the key: cio credential rekey\n"
+            "Warning: the destroyed versions of cio_minio_secret_key may remain in the disk's free space: every write replaces the store file whole, and only the file this purge replaced was overwritten; those copies are sealed with this store's key, so if that matters, run cio credential rekey (with the same --store and --key-file), which also overwrites the old key file, and destroy every other copy of the old key\n"
         );
         assert!(umount());
         let middle = sealed.len() / 2;
@@ -531,8 +536,41 @@ fn a_purge_leaves_no_copy_of_the_value_on_a_file_system_that_shares_blocks() {
             "copies of the purged value's bytes left on the device"
         );
     });
-    umount();
+    if mounted() {
+        umount();
+    }
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
+}
+
+#[test]
+fn a_purge_overwrites_the_file_it_replaces_but_not_a_hard_linked_backup() {
+    let env = TestEnv::new();
+    env.create("cio_minio_access_key", "minio");
+    env.create(
+        "cio_minio_secret_key",
+        "SuperSecretValue-wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLE",
+    );
+    // The store as it was, held open: the purge replaces it and overwrites what it held.
+    let replaced = std::fs::File::open(env.store()).unwrap();
+    let length = replaced.metadata().unwrap().len();
+    env.cio(&["credential", "remove", "--purge", "cio_minio_secret_key"])
+        .success();
+    let mut held = Vec::new();
+    std::io::Read::read_to_end(&mut &replaced, &mut held).unwrap();
+    assert_eq!(held, vec![0u8; usize::try_from(length).unwrap()]);
+
+    // A hard link to the store (a backup made with `ln`) is someone's copy: kept whole.
+    let backup = env.dir.path().join("backup.db");
+    std::fs::hard_link(env.store(), &backup).unwrap();
+    env.cio(&["credential", "remove", "--purge", "cio_minio_access_key"])
+        .success();
+    env.cmd()
+        .env("CIO_STORE", &backup)
+        .args(["credential", "show", "cio_minio_access_key", "--reveal"])
+        .write_stdin("")
+        .assert()
+        .success()
+        .stdout("minio\n");
 }
