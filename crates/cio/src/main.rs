@@ -99,6 +99,27 @@ fn finish(result: Result<(), CommandError>, out: &mut Out) -> ExitCode {
     }
 }
 
+/// The credential commands' own option (`--store`, `--json`, ...) given before `credential`
+/// (`cio --json credential list`), named as cio spells it; `None` for anything else.
+fn credential_option_before_credential() -> Option<&'static str> {
+    const OPTIONS: [&str; 6] = [
+        "--store",
+        "--key-file",
+        "--etcd-cacert",
+        "--etcd-cert",
+        "--etcd-key",
+        "--json",
+    ];
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "credential")
+        .find_map(|a| {
+            let a = a.to_string_lossy();
+            let name = a.split('=').next().unwrap_or_default();
+            OPTIONS.into_iter().find(|o| *o == name)
+        })
+}
+
 /// Renders a command-line error in cio's form, without the text the user typed: a
 /// mistyped line may hold a secret (`create NAME -s3cret`, an unquoted password with
 /// spaces), and clap's own message would repeat it.
@@ -115,6 +136,22 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             return ExitCode::from(2);
         }
         _ => {}
+    }
+    if e.kind() == ErrorKind::UnknownArgument
+        && let Some(option) = credential_option_before_credential()
+    {
+        let example = match option {
+            "--json" => "--json".to_string(),
+            "--store" => "--store STORE".to_string(),
+            path => format!("{path} PATH"),
+        };
+        out.fail(
+            &format!("usage: {option} is an option of the credential commands"),
+            &format!("give it after 'credential', as in: cio credential list {example}"),
+            2,
+            false,
+        );
+        return ExitCode::from(2);
     }
     let what = match e.kind() {
         ErrorKind::UnknownArgument => "an argument that this command does not take".to_string(),

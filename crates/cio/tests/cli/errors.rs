@@ -194,6 +194,33 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_credential_option_before_credential_says_where_it_goes() {
+    let env = seeded();
+    let out = env
+        .cio(&["--store", "/tmp/Canary-Store.db", "credential", "list"])
+        .code(2);
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        "Fail: usage: --store is an option of the credential commands\nHint: give it after 'credential', as in: cio credential list --store STORE\n"
+    );
+    let out = env.cio(&["--json", "credential", "list"]).code(2);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        v["error"]["message"],
+        "usage: --json is an option of the credential commands"
+    );
+    // Any other unknown option keeps the general message, and no typed text is shown.
+    let out = env.cio(&["--Canary-Pw", "credential", "list"]).code(2);
+    assert!(
+        stderr(&out).starts_with("Fail: usage: an argument that this command does not take\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("Canary"));
+}
+
+#[test]
 fn a_key_that_does_not_match_the_store_names_both_fingerprints() {
     let env = seeded();
     let other = TestEnv::new();
