@@ -158,14 +158,6 @@ impl Keyring {
         let mut tmp_name = path.as_os_str().to_owned();
         tmp_name.push(format!(".new-{}", hex::encode(unique)));
         let tmp = std::path::PathBuf::from(tmp_name);
-        // The keyring this one replaces, if any: wiped once replaced (a retired key must not
-        // stay in the blocks the file system frees; `wipe`). Best effort: a file that cannot
-        // be opened for writing is only replaced (non-blocking: a FIFO there does not hang).
-        let old = fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(path)
-            .ok();
         let written = (|| {
             let mut file = fs::OpenOptions::new()
                 .write(true)
@@ -181,9 +173,6 @@ impl Keyring {
             // Only the temporary name can be left; the keyring itself is old or new.
             let _ = fs::remove_file(&tmp);
             return Err(io("replaced", e));
-        }
-        if let Some(old) = old {
-            let _ = crate::wipe::wipe_unlinked(&old);
         }
         Ok(())
     }

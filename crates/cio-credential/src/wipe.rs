@@ -1,5 +1,5 @@
-//! Wiping a file that was just replaced, so that what it held (a purged value's ciphertext, a
-//! retired key) does not stay in the blocks the file system frees.
+//! Wiping a file that was just replaced, so that what it held (a purged value's ciphertext)
+//! does not stay in the blocks the file system frees.
 //!
 //! Rules:
 //! - only a file no name links to any more is wiped (`nlink` 0 after the rename over it): a

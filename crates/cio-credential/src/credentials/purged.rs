@@ -21,8 +21,8 @@ pub struct Purged {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EarlierRevisions {
     /// The store keeps no earlier revisions (the embedded store): the versions are gone from
-    /// it, and the file it replaced is overwritten; the disk's free space may still hold older
-    /// copies of the file (see [`Purged::note`]).
+    /// it, and the file it replaced is overwritten where it can be; the disk's free space may
+    /// still hold older copies of the file (see [`Purged::note`]).
     NotKept,
     /// The store keeps them until its history is compacted (etcd).
     Kept,
@@ -39,7 +39,7 @@ impl Purged {
         let name = self.name;
         match self.earlier_revisions {
             EarlierRevisions::NotKept => format!(
-                "the destroyed versions of {name} may remain in the disk's free space: every write replaces the store file whole, and only the file this purge replaced was overwritten; those copies are sealed with this store's key, so if that matters, run cio credential rekey (with the same --store and --key-file), which also overwrites the old key file, and destroy every other copy of the old key"
+                "the destroyed versions of {name} may remain on the disk, in copies of the store file that earlier writes left in its free space (every write replaces the file whole; a purge overwrites only the file it replaces, and not when another name, such as a backup made with ln, links to it); they are sealed with this store's key: if that matters, rekey the store (cio credential rekey, with the same --store and --key-file) and make sure no copy of the old key survives, the old key file's freed blocks included"
             ),
             EarlierRevisions::Kept => format!(
                 "etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact {name} (with the same --store; this drops the earlier revisions of every key in the cluster, not only cio's)"

@@ -341,7 +341,8 @@ impl Locked {
 
     /// Puts `scratch` in the store's place: flushed, with the old file's mode and owner,
     /// renamed over it, the folder flushed. With `zero_old`, the replaced file's bytes are
-    /// overwritten with zeros and flushed afterwards, unless another name links to it.
+    /// overwritten with zeros and flushed afterwards where it can be, and unless another name
+    /// links to it.
     /// [`CommitError::Changed`] when the store file is no longer as [`Locked::scratch`] saw
     /// it (nothing is replaced then).
     pub(super) fn commit(&self, mut scratch: Scratch, zero_old: bool) -> Result<(), CommitError> {
@@ -366,8 +367,10 @@ impl Locked {
         scratch.committed = true;
         File::open(folder(&self.path))?.sync_all()?;
         if zero_old {
-            // Not a file another name still links to (a backup made with `ln`): see `wipe`.
-            crate::wipe::wipe_unlinked(&self.file)?;
+            // Best effort, after the fact: the store is already replaced, so a file that
+            // cannot be overwritten (opened read-only) must not turn the write into a
+            // failure. Never a file another name still links to (a backup made with `ln`).
+            let _ = crate::wipe::wipe_unlinked(&self.file);
         }
         Ok(())
     }

@@ -524,7 +524,7 @@ fn purge_on_the_embedded_store_has_no_revisions_to_compact() {
     // Nothing to compact; what the device may still hold is said as after every purge here.
     assert_eq!(
         stderr(&out),
-        "Warning: the destroyed versions of cio_minio_secret_key may remain in the disk's free space: every write replaces the store file whole, and only the file this purge replaced was overwritten; those copies are sealed with this store's key, so if that matters, run cio credential rekey (with the same --store and --key-file), which also overwrites the old key file, and destroy every other copy of the old key\n"
+        "Warning: the destroyed versions of cio_minio_secret_key may remain on the disk, in copies of the store file that earlier writes left in its free space (every write replaces the file whole; a purge overwrites only the file it replaces, and not when another name, such as a backup made with ln, links to it); they are sealed with this store's key: if that matters, rekey the store (cio credential rekey, with the same --store and --key-file) and make sure no copy of the old key survives, the old key file's freed blocks included\n"
     );
 }
 
