@@ -98,6 +98,8 @@ pub enum RekeyError {
         "a plain rekey is for a store no other node uses, and the cluster store is every node's"
     )]
     Shared,
+    #[error("another rekey on this node holds the key folder {} and did not finish in 30 s", .0.display())]
+    Busy(PathBuf),
 }
 
 impl RekeyError {
@@ -118,6 +120,9 @@ impl RekeyError {
             }
             RekeyError::StillSealedWithOld { .. } => {
                 "run 'cio credential rekey --stage reseal' first (on one node), then retire on every node".into()
+            }
+            RekeyError::Busy(_) => {
+                "wait for it to finish, then run the rekey again: it goes on from where the store and the key file are".into()
             }
         }
     }
@@ -197,6 +202,11 @@ impl CredentialStore {
     /// Stage 1: adds a new random key after the current one (open-only). A keyring that
     /// already holds a second key is left as it is (a rotation is under way).
     pub fn rekey_add(&self) -> Result<RekeyStep> {
+        let _held = self.hold_key_folder()?;
+        self.add_held()
+    }
+
+    fn add_held(&self) -> Result<RekeyStep> {
         let ring = self.keyring()?;
         // A node whose keyring cannot open the store (it has not received the key another
         // node re-sealed it with) changes nothing: its keyring would gain a key no other
@@ -217,6 +227,11 @@ impl CredentialStore {
     /// Stage 2: makes the new key (the keyring's last one that does not seal the store)
     /// current.
     pub fn rekey_switch(&self) -> Result<RekeyStep> {
+        let _held = self.hold_key_folder()?;
+        self.switch_held()
+    }
+
+    fn switch_held(&self) -> Result<RekeyStep> {
         let ring = self.keyring()?;
         let store_key = self.store_key()?;
         let sealing = store_key.as_deref().unwrap_or(ring.current().fingerprint());
@@ -237,6 +252,11 @@ impl CredentialStore {
 
     /// Stage 3: seals every version again under the keyring's current key, in one write.
     pub fn rekey_reseal(&self) -> Result<RekeyStep> {
+        let _held = self.hold_key_folder()?;
+        self.reseal_held()
+    }
+
+    fn reseal_held(&self) -> Result<RekeyStep> {
         let ring = self.keyring()?;
         let Some(store_key) = self.store_key()? else {
             return self.step(RekeyStage::Reseal, false, 0);
@@ -315,6 +335,11 @@ impl CredentialStore {
 
     /// Stage 4: keeps only the current key. Refused while the store is sealed with another.
     pub fn rekey_retire(&self) -> Result<RekeyStep> {
+        let _held = self.hold_key_folder()?;
+        self.retire_held()
+    }
+
+    fn retire_held(&self) -> Result<RekeyStep> {
         let ring = self.keyring()?;
         if let Some(store_key) = self.store_key()?
             && store_key != ring.current().fingerprint()
@@ -331,12 +356,47 @@ impl CredentialStore {
     /// All four stages in order, each only if still needed: for a store no other node
     /// uses. Run again after an interruption, it finishes.
     pub fn rekey_all(&self) -> Result<Vec<RekeyStep>> {
+        let _held = self.hold_key_folder()?;
         Ok(vec![
-            self.rekey_add()?,
-            self.rekey_switch()?,
-            self.rekey_reseal()?,
-            self.rekey_retire()?,
+            self.add_held()?,
+            self.switch_held()?,
+            self.reseal_held()?,
+            self.retire_held()?,
         ])
+    }
+
+    /// An exclusive lock on the key file's folder for one rekey (all its stages): two rekeys
+    /// on one node at once each loaded the keyring, and the second write could drop the key
+    /// the first had re-sealed the store with. Waits up to 30 s for another rekey; released
+    /// when dropped (or when the process ends).
+    fn hold_key_folder(&self) -> Result<std::fs::File> {
+        use rustix::fs::{FlockOperation, flock};
+        let folder = crate::crypto::key_folder(self.key_file());
+        let io = |source| KeyError::Io {
+            path: self.key_file().to_path_buf(),
+            action: "locked (through its folder)",
+            source,
+        };
+        let file = match std::fs::File::open(folder) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RekeyError::NoKeyFile(self.key_file().to_path_buf()).into());
+            }
+            Err(e) => return Err(io(e).into()),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(file),
+                Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(RekeyError::Busy(folder.to_path_buf()).into());
+                }
+                Err(e) => return Err(io(e.into()).into()),
+            }
+        }
     }
 }
 

@@ -286,3 +286,45 @@ fn keyring_of(n: &TestEnv, stage: &str) -> (Vec<String>, String) {
         step["store_key"].as_str().unwrap().to_string(),
     )
 }
+
+#[test]
+fn rekeys_on_one_node_take_turns_and_racing_ones_keep_the_store_open() {
+    let env = TestEnv::new();
+    env.create("cio_aws_access_key", REF_ACCESS);
+    env.create("cio_aws_secret_key", REF_SECRET);
+    let cio = assert_cmd::cargo::cargo_bin("cio");
+    let folder = env.key().parent().unwrap().to_path_buf();
+    // Another rekey holds the key folder (flock(1) stands in for it): this one waits for it.
+    let log = env.dir.path().join("order.log");
+    let out = env.shell(
+        "sh",
+        &format!(
+            "flock '{folder}' sh -c 'sleep 1; echo released >> {log}' & sleep 0.2; '{cio}' credential rekey >/dev/null && echo rekeyed >> {log}; wait",
+            folder = folder.display(),
+            log = log.display(),
+            cio = cio.display(),
+        ),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "released\nrekeyed\n"
+    );
+    // Two plain rekeys at once, again and again: each runs whole, one after the other, and
+    // the store always opens with the key file there (it once ended sealed with a key the
+    // second rekey's keyring had dropped).
+    let out = env.shell(
+        "sh",
+        &format!(
+            "for i in 1 2 3 4 5 6 7 8; do '{cio}' credential rekey >/dev/null & '{cio}' credential rekey >/dev/null & wait; done",
+            cio = cio.display(),
+        ),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(env.reveal("cio_aws_access_key"), REF_ACCESS);
+    assert_eq!(env.reveal("cio_aws_secret_key"), REF_SECRET);
+    assert_eq!(
+        std::fs::read_to_string(env.key()).unwrap().lines().count(),
+        1
+    );
+}
