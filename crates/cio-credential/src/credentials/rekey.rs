@@ -357,12 +357,27 @@ impl CredentialStore {
     /// uses. Run again after an interruption, it finishes.
     pub fn rekey_all(&self) -> Result<Vec<RekeyStep>> {
         let _held = self.hold_key_folder()?;
-        Ok(vec![
+        let mut steps = Vec::with_capacity(5);
+        // Several keys, the current one sealing the store: either a rotation re-sealed and
+        // not retired, or one whose new key was added and not made current. The key file
+        // cannot tell which, and the switch would then go back to the old key (a plain rekey
+        // killed after its re-seal and run again did). On one node, retiring first is safe
+        // either way (the other key seals nothing), and the rotation then goes to a new key.
+        let ring = self.keyring()?;
+        if ring.len() > 1
+            && self
+                .store_key()?
+                .is_none_or(|sealing| sealing == ring.current().fingerprint())
+        {
+            steps.push(self.retire_held()?);
+        }
+        steps.extend([
             self.add_held()?,
             self.switch_held()?,
             self.reseal_held()?,
             self.retire_held()?,
-        ])
+        ]);
+        Ok(steps)
     }
 
     /// An exclusive lock on the key file's folder for one rekey (all its stages): two rekeys

@@ -328,3 +328,40 @@ fn rekeys_on_one_node_take_turns_and_racing_ones_keep_the_store_open() {
         1
     );
 }
+
+#[test]
+fn a_plain_rekey_after_a_reseal_that_was_not_retired_goes_forward_not_back() {
+    // The state a plain rekey killed after its re-seal leaves, made here by the stages: the
+    // keyring holds the new key (current) and the old one, the store is sealed with the new.
+    let env = TestEnv::new();
+    env.create("cio_aws_access_key", REF_ACCESS);
+    let first = env.dir.path().join("first.key");
+    copy_key(&env.key(), &first);
+    for stage in ["add", "switch", "reseal"] {
+        env.cio(&["credential", "rekey", "--stage", stage])
+            .success();
+    }
+    let second = env.dir.path().join("second.key");
+    copy_key(&env.key(), &second);
+    // Run again, a plain rekey finishes that rotation and makes another: it used to switch
+    // back to the first key and re-seal the store with it.
+    let out = env.cio(&["credential", "rekey"]).success();
+    assert!(
+        stdout(&out).starts_with("Succeed: Rekey credential: stage retire: done"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(env.reveal("cio_aws_access_key"), REF_ACCESS);
+    assert_eq!(
+        std::fs::read_to_string(env.key()).unwrap().lines().count(),
+        1
+    );
+    for old in [&first, &second] {
+        env.cmd()
+            .env("CIO_KEY_FILE", old)
+            .args(["credential", "list"])
+            .write_stdin("")
+            .assert()
+            .code(3);
+    }
+}
