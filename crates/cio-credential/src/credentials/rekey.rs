@@ -119,7 +119,7 @@ impl RekeyError {
                 "rotate it in stages: 'cio credential rekey --stage add', copy the key file to every node, then --stage switch, --stage reseal (on one node), and --stage retire on every node".into()
             }
             RekeyError::StillSealedWithOld { .. } => {
-                "run 'cio credential rekey --stage reseal' first (on one node), then retire on every node".into()
+                "if this node ran --stage switch and no node has re-sealed the store yet, run 'cio credential rekey --stage reseal' on one node, then retire on every node; if another node re-sealed it already, copy that node's key file here instead (a re-seal from here would go back to the old key)".into()
             }
             RekeyError::Busy(_) => {
                 "wait for it to finish, then run the rekey again: it goes on from where the store and the key file are".into()
