@@ -99,25 +99,33 @@ fn finish(result: Result<(), CommandError>, out: &mut Out) -> ExitCode {
     }
 }
 
-/// The credential commands' own option (`--store`, `--json`, ...) given before `credential`
-/// (`cio --json credential list`), named as cio spells it; `None` for anything else.
-fn credential_option_before_credential() -> Option<&'static str> {
-    const OPTIONS: [&str; 6] = [
-        "--store",
-        "--key-file",
-        "--etcd-cacert",
-        "--etcd-cert",
-        "--etcd-key",
-        "--json",
-    ];
-    std::env::args_os()
+/// The credential commands' own option (`--store`, `--json`, ...: `GlobalArgs`) given before
+/// `credential` (`cio --json credential list`): its name and how it is given
+/// (`--store STORE`); `None` for anything else.
+fn credential_option_before_credential() -> Option<(String, String)> {
+    use clap::Args;
+    let before: Vec<String> = std::env::args_os()
         .skip(1)
         .take_while(|a| a != "credential")
-        .find_map(|a| {
-            let a = a.to_string_lossy();
-            let name = a.split('=').next().unwrap_or_default();
-            OPTIONS.into_iter().find(|o| *o == name)
+        .map(|a| {
+            a.to_string_lossy()
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .to_string()
         })
+        .collect();
+    let options = crate::cli::GlobalArgs::augment_args(clap::Command::new("credential"));
+    options.get_arguments().find_map(|arg| {
+        let name = format!("--{}", arg.get_long()?);
+        before.contains(&name).then(|| {
+            let given = match arg.get_value_names() {
+                Some([value, ..]) if arg.get_action().takes_values() => format!("{name} {value}"),
+                _ => name.clone(),
+            };
+            (name, given)
+        })
+    })
 }
 
 /// Renders a command-line error in cio's form, without the text the user typed: a
@@ -138,16 +146,11 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         _ => {}
     }
     if e.kind() == ErrorKind::UnknownArgument
-        && let Some(option) = credential_option_before_credential()
+        && let Some((option, given)) = credential_option_before_credential()
     {
-        let example = match option {
-            "--json" => "--json".to_string(),
-            "--store" => "--store STORE".to_string(),
-            path => format!("{path} PATH"),
-        };
         out.fail(
             &format!("usage: {option} is an option of the credential commands"),
-            &format!("give it after 'credential', as in: cio credential list {example}"),
+            &format!("give it after 'credential', as in: cio credential list {given}"),
             2,
             false,
         );
