@@ -154,6 +154,14 @@ impl<'a> Authenticator<'a> {
             field(&mut mac, b"log_seq");
             field(&mut mac, &m.log_seq.to_be_bytes());
         }
+        // And for those written before re-seals recorded the keys they replaced.
+        if !m.sealed_before.is_empty() {
+            field(&mut mac, b"sealed_before");
+            field(&mut mac, &(m.sealed_before.len() as u64).to_be_bytes());
+            for fingerprint in &m.sealed_before {
+                field(&mut mac, fingerprint.as_bytes());
+            }
+        }
         mac
     }
 
@@ -178,6 +186,7 @@ impl<'a> Authenticator<'a> {
                 .collect(),
             key_home: m.key_home.clone(),
             log_seq: m.log_seq,
+            sealed_before: m.sealed_before.clone(),
             mac: hex::encode(mac),
         };
         serde_json::to_vec(&json).expect("a manifest of strings and numbers serializes to JSON")
@@ -212,7 +221,14 @@ pub(crate) struct Manifest {
     /// The number of the change-log entry written with the newest logged change (0: none
     /// yet): the log must reach it, so that entries deleted from its end are told.
     pub log_seq: u64,
+    /// The fingerprints of the keys that sealed the store before its current key, oldest
+    /// first, at most [`MAX_SEALED_BEFORE`]; set by `rekey`. A node whose current key is one
+    /// of them is behind the rotation: a re-seal from it would go back to a retired key.
+    pub sealed_before: Vec<String>,
 }
+
+/// How many earlier store keys a manifest remembers (the oldest are dropped).
+pub(crate) const MAX_SEALED_BEFORE: usize = 16;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,6 +240,8 @@ struct ManifestJson {
     key_home: Option<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     log_seq: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sealed_before: Vec<String>,
     mac: String,
 }
 
@@ -273,6 +291,7 @@ pub(crate) fn decode_manifest(bytes: &[u8]) -> Result<(Manifest, Vec<u8>), &'sta
         heads,
         key_home: json.key_home,
         log_seq: json.log_seq,
+        sealed_before: json.sealed_before,
     };
     Ok((manifest, mac_of(&json.mac)?))
 }

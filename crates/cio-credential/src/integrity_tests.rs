@@ -116,6 +116,37 @@ fn a_manifest_opens_only_unchanged_and_under_its_store_and_key() {
     }
 }
 
+#[test]
+fn the_keys_a_store_was_sealed_with_before_cannot_be_removed_or_changed() {
+    let k = key();
+    let auth = Authenticator::new(&k, "store-a", "fp-new");
+    let a = chain(&auth, "a", 1, 1);
+    let mut m = manifest_of(&[&a]);
+    m.sealed_before = vec!["fp-first".into(), "fp-old".into()];
+    let bytes = auth.seal_manifest(&m);
+    assert_eq!(auth.open_manifest(&bytes).unwrap(), m);
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(
+        text.contains(r#""sealed_before":["fp-first","fp-old"]"#),
+        "{text}"
+    );
+    // Dropped (so that a node behind could re-seal with the old key), emptied, reordered or
+    // changed: the manifest no longer verifies.
+    for tampered in [
+        text.replace(r#","sealed_before":["fp-first","fp-old"]"#, ""),
+        text.replace(r#"["fp-first","fp-old"]"#, "[]"),
+        text.replace(r#"["fp-first","fp-old"]"#, r#"["fp-old","fp-first"]"#),
+        text.replace(r#""fp-old""#, r#""fp-oth""#),
+    ] {
+        assert_ne!(tampered, text);
+        assert_eq!(
+            auth.open_manifest(tampered.as_bytes()),
+            Err("its manifest does not verify under this key (it was altered or replaced)"),
+            "{tampered}"
+        );
+    }
+}
+
 /// The newest version of `name` in `checked`, or its damage.
 fn newest(
     checked: &BTreeMap<String, Result<Vec<Record>, Damage>>,

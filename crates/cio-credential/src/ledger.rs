@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 
 use crate::crypto::{Binding, Key};
 use crate::error::{Error, Result};
-use crate::integrity::{Authenticator, Damage, Head, MacKey, Manifest, check_store};
+use crate::integrity::{
+    Authenticator, Damage, Head, MAX_SEALED_BEFORE, MacKey, Manifest, check_store,
+};
 use crate::secret::SecretValue;
 use crate::store::{
     Action, Identity, LogRecord, ManifestSwap, Record, Resealed, Snapshot, Store, StoreError,
@@ -34,6 +36,15 @@ pub(crate) struct Verified {
 }
 
 impl Verified {
+    /// Whether the key `fingerprint` sealed the store before a re-seal replaced it (as the
+    /// verified manifest records).
+    pub fn sealed_before(&self, fingerprint: &str) -> bool {
+        self.manifest
+            .sealed_before
+            .iter()
+            .any(|fp| fp == fingerprint)
+    }
+
     /// The number of the change-log entry of the newest logged change, as the manifest says
     /// (0: none): the log must reach it.
     pub fn log_seq(&self) -> u64 {
@@ -278,6 +289,21 @@ pub(crate) fn purge(
     Ok(store.purge_logged(name, &swap, log)?)
 }
 
+/// The keys a store re-sealed from `old_key` to `new_key` was sealed with before: the
+/// manifest's list, then `old_key`, without `new_key`, the newest [`MAX_SEALED_BEFORE`].
+fn sealed_before(manifest: &Manifest, old_key: &Key, new_key: &Key) -> Vec<String> {
+    let mut keys: Vec<String> = manifest
+        .sealed_before
+        .iter()
+        .filter(|fp| *fp != old_key.fingerprint() && *fp != new_key.fingerprint())
+        .cloned()
+        .collect();
+    keys.push(old_key.fingerprint().to_string());
+    let excess = keys.len().saturating_sub(MAX_SEALED_BEFORE);
+    keys.drain(..excess);
+    keys
+}
+
 /// What a re-seal writes besides the versions, already sealed under the new key: the whole
 /// change log (with its newest entry's number when read) and every note.
 pub(crate) struct Rest<'a> {
@@ -316,6 +342,7 @@ pub(crate) fn reseal(
         heads: BTreeMap::new(),
         key_home,
         log_seq: rest.log.last().map_or(0, |e| e.seq),
+        sealed_before: sealed_before(&verified.manifest, old_key, new_key),
     };
     let mut records = Vec::new();
     for name in verified.names() {
@@ -360,4 +387,35 @@ pub(crate) fn reseal(
     };
     store.replace_all(&whole, new_key.fingerprint(), &swap)?;
     Ok(records.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reseal_remembers_the_newest_sixteen_earlier_keys_once_each() {
+        let keys: Vec<Key> = (0..20).map(|_| Key::generate()).collect();
+        let fp = |i: usize| keys[i].fingerprint().to_string();
+        let mut manifest = Manifest::default();
+        for i in 0..19 {
+            manifest.sealed_before = sealed_before(&manifest, &keys[i], &keys[i + 1]);
+        }
+        let expected: Vec<String> = (3..19).map(fp).collect();
+        assert_eq!(manifest.sealed_before, expected);
+        // Back to a key it had (a plain rekey that retires first never does; an old keyring
+        // put back might): listed once, and the new key not at all.
+        manifest.sealed_before = sealed_before(&manifest, &keys[19], &keys[10]);
+        assert_eq!(manifest.sealed_before.len(), 16);
+        assert!(!manifest.sealed_before.contains(&fp(10)));
+        assert_eq!(manifest.sealed_before.last(), Some(&fp(19)));
+        assert_eq!(
+            manifest
+                .sealed_before
+                .iter()
+                .filter(|k| **k == fp(18))
+                .count(),
+            1
+        );
+    }
 }

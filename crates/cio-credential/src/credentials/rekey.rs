@@ -16,6 +16,9 @@
 //!   killed at any moment leaves a keyring that opens the store, and running it again
 //!   finishes: it continues with the key the interrupted run added;
 //! - retiring is refused while the store is still sealed with a key it would drop;
+//! - a re-seal records the key it replaced in the store's signed manifest, so a node that never
+//!   switched cannot re-seal the store back to that key (refused, as its retire is); its
+//!   switch makes the store's key current instead;
 //! - after retirement the old key opens nothing in the store (etcd keeps earlier revisions
 //!   until its history is compacted: `remove --purge --compact` or etcd's own compaction).
 
@@ -100,6 +103,10 @@ pub enum RekeyError {
     Shared,
     #[error("another rekey on this node holds the key folder {} and did not finish in 30 s", .0.display())]
     Busy(PathBuf),
+    #[error(
+        "this node's current key {current} sealed the store before a re-seal replaced it with key {store_key}: this node has not switched, and a re-seal from it would go back to the old key"
+    )]
+    Behind { current: String, store_key: String },
 }
 
 impl RekeyError {
@@ -119,7 +126,10 @@ impl RekeyError {
                 "rotate it in stages: 'cio credential rekey --stage add', copy the key file to every node, then --stage switch, --stage reseal (on one node), and --stage retire on every node".into()
             }
             RekeyError::StillSealedWithOld { .. } => {
-                "if this node ran --stage switch and no node has re-sealed the store yet, run 'cio credential rekey --stage reseal' on one node, then retire on every node; if another node re-sealed it already, copy that node's key file here instead (a re-seal from here would go back to the old key)".into()
+                "run 'cio credential rekey --stage reseal' on one node (after every node ran --stage switch), then --stage retire on every node".into()
+            }
+            RekeyError::Behind { .. } => {
+                "run 'cio credential rekey --stage switch' on this node (it makes the store's key current), then --stage retire".into()
             }
             RekeyError::Busy(_) => {
                 "wait for it to finish, then run the rekey again: it goes on from where the store and the key file are".into()
@@ -236,6 +246,13 @@ impl CredentialStore {
         let store_key = self.store_key()?;
         let sealing = store_key.as_deref().unwrap_or(ring.current().fingerprint());
         if ring.current().fingerprint() != sealing {
+            // Behind: another node re-sealed the store away from this node's current key.
+            // The switch then makes the store's key current (the one it opens with).
+            if self.resealed_away_from(ring.current().fingerprint())? {
+                let sealing = sealing.to_string();
+                ring.with_current(&sealing).write(self.key_file())?;
+                return self.step(RekeyStage::Switch, true, 0);
+            }
             return self.step(RekeyStage::Switch, false, 0);
         }
         let Some(new) = ring
@@ -286,6 +303,13 @@ impl CredentialStore {
                         detail: "it disappeared while being re-sealed".into(),
                     }
                 })?;
+            if verified.sealed_before(new_key.fingerprint()) {
+                return Err(RekeyError::Behind {
+                    current: new_key.fingerprint().to_string(),
+                    store_key,
+                }
+                .into());
+            }
             // The change log and the notes are sealed under the store key too: tagged and
             // sealed again with the values, and the log says a re-seal happened.
             let store_id = &verified.identity.store_id;
@@ -344,6 +368,13 @@ impl CredentialStore {
         if let Some(store_key) = self.store_key()?
             && store_key != ring.current().fingerprint()
         {
+            if self.resealed_away_from(ring.current().fingerprint())? {
+                return Err(RekeyError::Behind {
+                    current: ring.current().fingerprint().to_string(),
+                    store_key,
+                }
+                .into());
+            }
             return Err(RekeyError::StillSealedWithOld { store_key }.into());
         }
         let changed = ring.len() > 1;
@@ -378,6 +409,15 @@ impl CredentialStore {
             self.retire_held()?,
         ]);
         Ok(steps)
+    }
+
+    /// Whether a re-seal replaced the key `fingerprint` as the store's key, as the store's
+    /// manifest records it (read and verified under the store's key, from this keyring).
+    /// False for a store this keyring cannot open, or one re-sealed before cio recorded it.
+    fn resealed_away_from(&self, fingerprint: &str) -> Result<bool> {
+        Ok(self
+            .verified()?
+            .is_some_and(|verified| verified.sealed_before(fingerprint)))
     }
 
     /// An exclusive lock on the key file's folder for one rekey (all its stages): two rekeys

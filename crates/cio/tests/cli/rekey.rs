@@ -365,3 +365,68 @@ fn a_plain_rekey_after_a_reseal_that_was_not_retired_goes_forward_not_back() {
             .code(3);
     }
 }
+
+#[test]
+fn a_node_that_never_switched_cannot_take_the_store_back_and_its_switch_catches_up() {
+    // Two nodes of one store, each with its own key file. Node B received the keyring after
+    // the add but never ran the switch; node A switched and re-sealed.
+    let env = TestEnv::new();
+    env.create("cio_aws_access_key", REF_ACCESS);
+    let b_key = env.dir.path().join("node-b/credential.key");
+    let on_b = |args: &[&str]| {
+        env.cmd()
+            .env("CIO_KEY_FILE", &b_key)
+            .args(args)
+            .write_stdin("")
+            .assert()
+    };
+    env.cio(&["credential", "rekey", "--stage", "add"])
+        .success();
+    copy_key(&env.key(), &b_key);
+    let b_ring = std::fs::read(&b_key).unwrap();
+    env.cio(&["credential", "rekey", "--stage", "switch"])
+        .success();
+    let out = env
+        .cio(&["credential", "rekey", "--json", "--stage", "reseal"])
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let step = &doc["steps"][0];
+    let (new, old) = (
+        step["keyring"][0].as_str().unwrap().to_string(),
+        step["keyring"][1].as_str().unwrap().to_string(),
+    );
+    assert_eq!(step["store_key"], new.as_str());
+
+    // B's re-seal and B's retire are refused, naming both keys, and change nothing: the
+    // re-seal used to seal the store with the old key again.
+    let behind = format!(
+        "this node's current key {old} sealed the store before a re-seal replaced it with key {new}: this node has not switched, and a re-seal from it would go back to the old key"
+    );
+    for stage in ["reseal", "retire"] {
+        let out = on_b(&["credential", "rekey", "--stage", stage]).code(1);
+        let text = stderr(&out);
+        assert!(text.contains(&behind), "{stage}: {text}");
+        assert!(
+            text.contains("run 'cio credential rekey --stage switch' on this node (it makes the store's key current), then --stage retire"),
+            "{stage}: {text}"
+        );
+        assert_eq!(std::fs::read(&b_key).unwrap(), b_ring, "{stage}");
+    }
+    // The store is still sealed with the new key: A retires the old one and still reads.
+    env.cio(&["credential", "rekey", "--stage", "retire"])
+        .success();
+    assert_eq!(env.reveal("cio_aws_access_key"), REF_ACCESS);
+
+    // B's switch makes the store's key current; B then retires the old key and reads.
+    let out = on_b(&["credential", "rekey", "--json", "--stage", "switch"]).success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["steps"][0]["changed"], true);
+    assert_eq!(doc["steps"][0]["keyring"][0], new.as_str());
+    on_b(&["credential", "rekey", "--stage", "retire"]).success();
+    assert_eq!(
+        std::fs::read(&b_key).unwrap(),
+        std::fs::read(env.key()).unwrap()
+    );
+    let out = on_b(&["credential", "show", "cio_aws_access_key", "--reveal"]).success();
+    assert_eq!(stdout(&out), format!("{REF_ACCESS}\n"));
+}
