@@ -26,6 +26,17 @@ pub fn configured_recipients(ctx: &Context, action: &str) -> Result<Vec<Recipien
 /// After a write of `names`: refreshes the escrow bundle of each primary set among them,
 /// when recovery recipients are configured. Never fails: problems are warnings.
 pub fn refresh_after_write(ctx: &mut Context, store: &CredentialStore, names: &[CredentialName]) {
+    refresh(ctx, store, names, false);
+}
+
+/// After a purge of `name`: as [`refresh_after_write`]; and a primary set the purge left
+/// incomplete keeps its earlier bundle, which may hold the destroyed value: a warning says
+/// so and what replaces it.
+pub fn refresh_after_purge(ctx: &mut Context, store: &CredentialStore, name: CredentialName) {
+    refresh(ctx, store, &[name], true);
+}
+
+fn refresh(ctx: &mut Context, store: &CredentialStore, names: &[CredentialName], purged: bool) {
     let mut sets: Vec<SetId> = names
         .iter()
         .map(|n| n.set())
@@ -62,6 +73,9 @@ pub fn refresh_after_write(ctx: &mut Context, store: &CredentialStore, names: &[
                 }
             }
             // An incomplete set has nothing to escrow yet (its earlier bundle, if any, stays).
+            Err(cio_credential::Error::IncompleteSet { .. }) if purged => ctx.out.warn(format!(
+                "the recovery bundle beside the {set} set's repository may still hold the destroyed value (the set is incomplete now, so it was not replaced); create the credential again and the refresh that follows replaces it, or delete that object from the bucket"
+            )),
             Err(cio_credential::Error::IncompleteSet { .. }) => {}
             Err(e) => ctx.out.warn(format!(
                 "the recovery bundle of the {set} set was not refreshed: {e}; the write above is kept. Retry with: cio credential export --to-repository --provider {}",

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use cio_credential::EarlierRevisions;
 
+use crate::commands::escrow;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::output::counted;
@@ -42,20 +43,22 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
             EarlierRevisions::NotKept | EarlierRevisions::Kept => None,
         };
         if ctx.out.json {
-            return Ok(ctx.out.json(&json!({
+            ctx.out.json(&json!({
                 "name": name,
                 "action": "purge",
                 "versions_destroyed": purged.versions,
                 "earlier_revisions_kept": purged.earlier_revisions == EarlierRevisions::Kept,
                 "compacted_revision": compacted,
                 "note": purged.note(),
-            }))?);
+            }))?;
+        } else {
+            ctx.out.succeed(
+                "Purge",
+                format!("{name} ({} destroyed)", counted(purged.versions, "version")),
+            )?;
+            ctx.out.warn(purged.note());
         }
-        ctx.out.succeed(
-            "Purge",
-            format!("{name} ({} destroyed)", counted(purged.versions, "version")),
-        )?;
-        ctx.out.warn(purged.note());
+        escrow::refresh_after_purge(ctx, &store, name);
         return Ok(());
     }
     let version = store

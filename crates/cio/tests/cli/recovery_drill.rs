@@ -437,6 +437,72 @@ fn escrow_with_a_read_only_key() {
     assert_eq!(c.reveal("cio_minio_backup_password"), PASSWORD);
 }
 
+#[test]
+fn a_purge_refreshes_the_escrow_bundle_or_says_that_it_may_still_hold_the_value() {
+    let moto = Moto::start(7);
+    let ((writer, writer_secret), _) = moto_users(&moto);
+    let repo = format!("s3:http://127.0.0.1:{}/cluster-a/backups", moto.port);
+    let safe = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
+    let a = TestEnv::new();
+    std::fs::write(
+        a.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    a.minio_set("", &repo, &writer, &writer_secret, PASSWORD);
+    a.create("cio_minio_region", "us-east-1");
+    // Purging an optional credential leaves the set complete: the bundle is written again,
+    // without it.
+    let out = a
+        .cio(&["credential", "remove", "--purge", "cio_minio_region"])
+        .success();
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("Succeed: Purge credential: cio_minio_region (1 version destroyed)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Succeed: Refresh recovery bundle: the minio primary set, sealed to the recovery recipients, at "),
+        "{text}"
+    );
+    let b = TestEnv::new();
+    b.cio_in(
+        &[
+            "credential",
+            "import",
+            "-i",
+            identity.to_str().unwrap(),
+            "--from-repository",
+            &repo,
+        ],
+        format!("{writer}\n{writer_secret}\n"),
+    )
+    .success();
+    let listed = stdout(&b.cio(&["credential", "list"]).success());
+    assert!(listed.contains("cio_minio_secret_key"), "{listed}");
+    assert!(!listed.contains("cio_minio_region"), "{listed}");
+    // Purging one of the four leaves it incomplete: nothing can be written, and the
+    // administrator is told the earlier bundle may still hold the destroyed value.
+    let out = a
+        .cio(&[
+            "credential",
+            "remove",
+            "--purge",
+            "--json",
+            "cio_minio_backup_password",
+        ])
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["action"], "purge");
+    assert!(
+        stderr(&out).contains("Warning: the recovery bundle beside the minio primary set's repository may still hold the destroyed value (the set is incomplete now, so it was not replaced); create the credential again and the refresh that follows replaces it, or delete that object from the bucket"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(PASSWORD));
+}
+
 /// An endpoint behind a private CA (stunnel in front of s3s-fs): the escrow object is written
 /// and read back with the set's own CA certificate (`_cacert`), as validate and exec reach it.
 #[test]
