@@ -36,13 +36,10 @@ pub(crate) struct Verified {
 }
 
 impl Verified {
-    /// Whether the key `fingerprint` sealed the store before a re-seal replaced it (as the
-    /// verified manifest records).
-    pub fn sealed_before(&self, fingerprint: &str) -> bool {
-        self.manifest
-            .sealed_before
-            .iter()
-            .any(|fp| fp == fingerprint)
+    /// The fingerprints of the keys that sealed the store before re-seals replaced them,
+    /// oldest first, as the verified manifest records them.
+    pub fn replaced_keys(&self) -> &[String] {
+        &self.manifest.sealed_before
     }
 
     /// The number of the change-log entry of the newest logged change, as the manifest says

@@ -255,12 +255,19 @@ impl CredentialStore {
             }
             return self.step(RekeyStage::Switch, false, 0);
         }
+        // The new key: not the store's, nor one a re-seal replaced (after this rotation's
+        // re-seal, the old key is still in the keyring until retired).
+        let replaced = self.replaced_keys()?;
         let Some(new) = ring
             .fingerprints()
             .into_iter()
-            .rfind(|fp| *fp != sealing)
+            .rfind(|fp| *fp != sealing && !replaced.iter().any(|r| r == fp))
             .map(String::from)
         else {
+            if ring.len() > 1 {
+                // Re-sealed already: the rest is retiring.
+                return self.step(RekeyStage::Switch, false, 0);
+            }
             return Err(RekeyError::NothingToSwitchTo(self.key_file().to_path_buf()).into());
         };
         ring.with_current(&new).write(self.key_file())?;
@@ -280,7 +287,13 @@ impl CredentialStore {
         };
         let new_key = ring.current();
         if new_key.fingerprint() == store_key {
-            if ring.len() > 1 {
+            // Another key, not one a re-seal replaced: added and not yet made current.
+            let replaced = self.replaced_keys()?;
+            if ring
+                .fingerprints()
+                .iter()
+                .any(|fp| *fp != store_key && !replaced.iter().any(|r| r == fp))
+            {
                 return Err(RekeyError::NotSwitched(store_key).into());
             }
             return self.step(RekeyStage::Reseal, false, 0);
@@ -303,7 +316,11 @@ impl CredentialStore {
                         detail: "it disappeared while being re-sealed".into(),
                     }
                 })?;
-            if verified.sealed_before(new_key.fingerprint()) {
+            if verified
+                .replaced_keys()
+                .iter()
+                .any(|fp| fp == new_key.fingerprint())
+            {
                 return Err(RekeyError::Behind {
                     current: new_key.fingerprint().to_string(),
                     store_key,
@@ -388,12 +405,22 @@ impl CredentialStore {
     /// uses. Run again after an interruption, it finishes.
     pub fn rekey_all(&self) -> Result<Vec<RekeyStep>> {
         let _held = self.hold_key_folder()?;
-        let mut steps = Vec::with_capacity(5);
+        let mut steps = Vec::with_capacity(6);
         // Several keys, the current one sealing the store: either a rotation re-sealed and
         // not retired, or one whose new key was added and not made current. The key file
         // cannot tell which, and the switch would then go back to the old key (a plain rekey
         // killed after its re-seal and run again did). On one node, retiring first is safe
         // either way (the other key seals nothing), and the rotation then goes to a new key.
+        // A keyring behind the store (its current key is one a re-seal replaced) first makes
+        // the store's key current, as its switch stage does.
+        let ring = self.keyring()?;
+        if self
+            .store_key()?
+            .is_some_and(|sealing| sealing != ring.current().fingerprint())
+            && self.resealed_away_from(ring.current().fingerprint())?
+        {
+            steps.push(self.switch_held()?);
+        }
         let ring = self.keyring()?;
         if ring.len() > 1
             && self
@@ -411,13 +438,19 @@ impl CredentialStore {
         Ok(steps)
     }
 
-    /// Whether a re-seal replaced the key `fingerprint` as the store's key, as the store's
-    /// manifest records it (read and verified under the store's key, from this keyring).
-    /// False for a store this keyring cannot open, or one re-sealed before cio recorded it.
-    fn resealed_away_from(&self, fingerprint: &str) -> Result<bool> {
+    /// The keys re-seals replaced as the store's key, as the store's manifest records them
+    /// (read and verified under the store's key, from this keyring). Empty for a store not
+    /// written yet, or re-sealed only before cio recorded them.
+    fn replaced_keys(&self) -> Result<Vec<String>> {
         Ok(self
             .verified()?
-            .is_some_and(|verified| verified.sealed_before(fingerprint)))
+            .map(|verified| verified.replaced_keys().to_vec())
+            .unwrap_or_default())
+    }
+
+    /// Whether a re-seal replaced the key `fingerprint` as the store's key.
+    fn resealed_away_from(&self, fingerprint: &str) -> Result<bool> {
+        Ok(self.replaced_keys()?.iter().any(|fp| fp == fingerprint))
     }
 
     /// An exclusive lock on the key file's folder for one rekey (all its stages): two rekeys

@@ -412,15 +412,33 @@ fn a_node_that_never_switched_cannot_take_the_store_back_and_its_switch_catches_
         );
         assert_eq!(std::fs::read(&b_key).unwrap(), b_ring, "{stage}");
     }
+    // On A, a switch or re-seal run again has nothing to do: the switch used to make the old
+    // key current again, and the re-seal after it would have gone back to it.
+    for stage in ["switch", "reseal"] {
+        let out = env
+            .cio(&["credential", "rekey", "--json", "--stage", stage])
+            .success();
+        let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert_eq!(doc["steps"][0]["changed"], false, "{stage}");
+        assert_eq!(doc["steps"][0]["keyring"][0], new.as_str(), "{stage}");
+        assert_eq!(doc["steps"][0]["store_key"], new.as_str(), "{stage}");
+    }
     // The store is still sealed with the new key: A retires the old one and still reads.
     env.cio(&["credential", "rekey", "--stage", "retire"])
         .success();
     assert_eq!(env.reveal("cio_aws_access_key"), REF_ACCESS);
 
     // B's switch makes the store's key current; B then retires the old key and reads.
+    let out = on_b(&["credential", "rekey", "--stage", "switch"]).success();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "Succeed: Rekey credential: stage switch: done (key file: {new}, {old}; store sealed with {new}); the store is sealed with it already; then: rekey --stage retire\n"
+        )
+    );
     let out = on_b(&["credential", "rekey", "--json", "--stage", "switch"]).success();
     let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    assert_eq!(doc["steps"][0]["changed"], true);
+    assert_eq!(doc["steps"][0]["changed"], false);
     assert_eq!(doc["steps"][0]["keyring"][0], new.as_str());
     on_b(&["credential", "rekey", "--stage", "retire"]).success();
     assert_eq!(
@@ -428,5 +446,62 @@ fn a_node_that_never_switched_cannot_take_the_store_back_and_its_switch_catches_
         std::fs::read(env.key()).unwrap()
     );
     let out = on_b(&["credential", "show", "cio_aws_access_key", "--reveal"]).success();
+    assert_eq!(stdout(&out), format!("{REF_ACCESS}\n"));
+}
+
+#[test]
+fn a_plain_rekey_on_a_keyring_behind_the_store_catches_up_and_goes_forward() {
+    let env = TestEnv::new();
+    env.create("cio_aws_access_key", REF_ACCESS);
+    let behind = env.dir.path().join("behind/credential.key");
+    env.cio(&["credential", "rekey", "--stage", "add"])
+        .success();
+    copy_key(&env.key(), &behind);
+    for stage in ["switch", "reseal"] {
+        env.cio(&["credential", "rekey", "--stage", stage])
+            .success();
+    }
+    // The keyring that never switched: a plain rekey makes the store's key current, drops
+    // the old one, and rotates to a new key (it used to re-seal with the old key).
+    let out = env
+        .cmd()
+        .env("CIO_KEY_FILE", &behind)
+        .args(["credential", "rekey", "--json"])
+        .write_stdin("")
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let stages: Vec<(&str, bool)> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap(),
+                s["changed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("switch", true),
+            ("retire", true),
+            ("add", true),
+            ("switch", true),
+            ("reseal", true),
+            ("retire", true)
+        ]
+    );
+    let last = doc["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["keyring"].as_array().unwrap().len(), 1);
+    assert_eq!(last["store_key"], last["keyring"][0]);
+    let out = env
+        .cmd()
+        .env("CIO_KEY_FILE", &behind)
+        .args(["credential", "show", "cio_aws_access_key", "--reveal"])
+        .write_stdin("")
+        .assert()
+        .success();
     assert_eq!(stdout(&out), format!("{REF_ACCESS}\n"));
 }
