@@ -207,8 +207,11 @@ fn two_nodes_rekey_a_three_member_etcd_store_in_stages() {
         stderr(&out)
     );
 
-    // (1) add on A: B, without the new key, keeps working.
+    // (1) add on A: B, without the new key, keeps working. C gets the keyring now and never
+    // runs the switch.
     stage(&["add"]);
+    let c = node(&url);
+    copy_key(&a.key(), &c.key());
     // A second add adds nothing: it reports the keyring.
     let (ring, store_key) = keyring_of(&a, "add");
     assert_eq!(ring.len(), 2);
@@ -230,6 +233,27 @@ fn two_nodes_rekey_a_three_member_etcd_store_in_stages() {
     .success();
     // (3) reseal: B, without the new key, gets exit 3 naming both keys and where it lives.
     stage(&["reseal"]);
+    // A switch run again on A has nothing to do (it must not make the old key current).
+    assert_eq!(
+        keyring_of(&a, "switch"),
+        (vec![new.clone(), old.clone()], new.clone())
+    );
+    // C, which never switched, may not re-seal the store back to the old key; its switch
+    // catches up, and it reads.
+    let out = on(&c, &["credential", "rekey", "--stage", "reseal"]).code(1);
+    assert!(
+        stderr(&out).contains(&format!("this node's current key {old} sealed the store before a re-seal replaced it with key {new}")),
+        "{}",
+        stderr(&out)
+    );
+    on(&c, &["credential", "rekey", "--stage", "switch"]).success();
+    on(&c, &["credential", "rekey", "--stage", "retire"]).success();
+    let out = on(
+        &c,
+        &["credential", "show", "cio_minio_access_key", "--reveal"],
+    )
+    .success();
+    assert_eq!(stdout(&out), "minio-access\n");
     let out = b_reads().code(3);
     let text = stderr(&out);
     assert!(
