@@ -439,11 +439,19 @@ impl CredentialStore {
     }
 
     /// The keys re-seals replaced as the store's key, as the store's manifest records them
-    /// (read and verified under the store's key, from this keyring). Empty for a store not
-    /// written yet, or re-sealed only before cio recorded them.
+    /// (read and verified under the store's key, from the key file as it is now: a stage
+    /// may just have re-sealed the store, so not the key this command opened it with first).
+    /// Empty for a store not written yet, or re-sealed only before cio recorded them.
     fn replaced_keys(&self) -> Result<Vec<String>> {
-        Ok(self
-            .verified()?
+        let ring = self.keyring()?;
+        let verified = ledger::read(self.store.as_ref(), |identity| {
+            let Some(fingerprint) = &identity.key_fingerprint else {
+                return Ok(ring.current());
+            };
+            ring.find(fingerprint)
+                .ok_or_else(|| self.not_in_keyring(&ring, identity, fingerprint).into())
+        })?;
+        Ok(verified
             .map(|verified| verified.replaced_keys().to_vec())
             .unwrap_or_default())
     }
