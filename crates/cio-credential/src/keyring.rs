@@ -179,7 +179,10 @@ impl Keyring {
 }
 
 /// Removes `path.new-*` files (temporary keyrings of a write that was killed before its
-/// rename); nothing else. A failure to remove one only leaves it.
+/// rename, which may hold a key retired since); nothing else. Each is overwritten with zeros
+/// once its name is gone, unless another name links to it ([`crate::wipe`]). Only `rekey`
+/// writes keyrings, holding the key folder's lock, so none of these is being written. A
+/// failure to remove or wipe one only leaves it.
 fn remove_leftovers(path: &Path) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return;
@@ -206,7 +209,15 @@ fn remove_leftovers(path: &Path) {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
             && entry.file_type().is_ok_and(|t| t.is_file());
         if leftover {
-            let _ = fs::remove_file(entry.path());
+            let opened = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(entry.path());
+            if fs::remove_file(entry.path()).is_ok()
+                && let Ok(file) = opened
+            {
+                let _ = crate::wipe::wipe_unlinked(&file);
+            }
         }
     }
 }
@@ -233,6 +244,8 @@ mod tests {
         fs::write(&upper, "kept\n").unwrap();
         fs::write(&leftover, "a retired key\n").unwrap();
         fs::write(&other, "kept\n").unwrap();
+        // Its bytes, as the blocks it frees would hold them: read through a handle kept open.
+        let kept_open = fs::File::open(&leftover).unwrap();
 
         let ring = Keyring::load(&link)
             .unwrap()
@@ -247,6 +260,9 @@ mod tests {
         );
         assert_eq!(Keyring::load(&real).unwrap().unwrap().len(), 2);
         assert!(!leftover.exists());
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut &kept_open, &mut bytes).unwrap();
+        assert_eq!(bytes, [0u8; 14], "the leftover was zeroed before it was let go");
         assert!(other.exists() && short.exists() && upper.exists());
     }
 
