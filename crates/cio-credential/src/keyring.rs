@@ -262,7 +262,10 @@ mod tests {
         assert!(!leftover.exists());
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut &kept_open, &mut bytes).unwrap();
-        assert_eq!(bytes, [0u8; 14], "the leftover was zeroed before it was let go");
+        assert_eq!(
+            bytes, [0u8; 14],
+            "the leftover was zeroed before it was let go"
+        );
         assert!(other.exists() && short.exists() && upper.exists());
     }
 

@@ -42,6 +42,26 @@ impl Verified {
         &self.manifest.sealed_before
     }
 
+    /// This store as read, with the key history of `source` (a store sealed with the same
+    /// key, being copied into this one) added to its manifest for the next write: the keys
+    /// re-seals replaced, and where the key lives. A copy must not let a node behind the
+    /// rotation re-seal it back to an old key.
+    pub fn with_key_history_of(mut self, source: &Verified) -> Verified {
+        let mut keys = source.manifest.sealed_before.clone();
+        for fp in &self.manifest.sealed_before {
+            if !keys.contains(fp) {
+                keys.push(fp.clone());
+            }
+        }
+        let excess = keys.len().saturating_sub(MAX_SEALED_BEFORE);
+        keys.drain(..excess);
+        self.manifest.sealed_before = keys;
+        if self.manifest.key_home.is_none() {
+            self.manifest.key_home.clone_from(&source.manifest.key_home);
+        }
+        self
+    }
+
     /// The number of the change-log entry of the newest logged change, as the manifest says
     /// (0: none): the log must reach it.
     pub fn log_seq(&self) -> u64 {

@@ -188,12 +188,15 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
         .collect();
     let value_size =
         |(_, opened): &(&Plan, &Opened)| opened.value.as_ref().map_or(0, |v| v.expose().len());
+    let copied_from = &verified;
     for chunk in writes(&pending, value_size) {
-        let verified = ledger::read(target, target_key)?.ok_or_else(|| StoreError::Unusable {
-            location: target.location(),
-            action: "read",
-            detail: "it disappeared during the migration".into(),
-        })?;
+        let verified = ledger::read(target, target_key)?
+            .ok_or_else(|| StoreError::Unusable {
+                location: target.location(),
+                action: "read",
+                detail: "it disappeared during the migration".into(),
+            })?
+            .with_key_history_of(copied_from);
         // Each name's newest in the target, as this chunk builds on it.
         let mut newest: Vec<(&str, u64)> = Vec::new();
         let mut batch = Vec::with_capacity(chunk.len());

@@ -529,3 +529,45 @@ fn a_plain_rekey_on_a_keyring_behind_the_store_catches_up_and_goes_forward() {
         .success();
     assert_eq!(stdout(&out), format!("{REF_ACCESS}\n"));
 }
+
+#[test]
+fn a_migrated_store_keeps_the_keys_its_re_seals_replaced() {
+    // A rotation on the source, then a copy of it: a node behind the rotation may not re-seal
+    // the copy back to the old key either (the copy used to start with no key history).
+    let env = TestEnv::new();
+    env.create("cio_aws_access_key", REF_ACCESS);
+    let behind = env.dir.path().join("behind/credential.key");
+    env.cio(&["credential", "rekey", "--stage", "add"])
+        .success();
+    copy_key(&env.key(), &behind);
+    for stage in ["switch", "reseal", "retire"] {
+        env.cio(&["credential", "rekey", "--stage", stage])
+            .success();
+    }
+    let copy = env.dir.path().join("copy.db");
+    env.cio(&["credential", "migrate", "--to", copy.to_str().unwrap()])
+        .success();
+    let out = env
+        .cmd()
+        .env("CIO_STORE", &copy)
+        .env("CIO_KEY_FILE", &behind)
+        .args(["credential", "rekey", "--stage", "reseal"])
+        .write_stdin("")
+        .assert()
+        .code(1);
+    assert!(
+        stderr(&out).contains(
+            "this node has not switched, and a re-seal from it would go back to the old key"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = env
+        .cmd()
+        .env("CIO_STORE", &copy)
+        .args(["credential", "show", "cio_aws_access_key", "--reveal"])
+        .write_stdin("")
+        .assert()
+        .success();
+    assert_eq!(stdout(&out), format!("{REF_ACCESS}\n"));
+}
