@@ -308,14 +308,26 @@ impl CredentialStore {
         };
         let home = key_home(self.key_file());
         for _ in 0..MAX_RETRIES {
-            let verified =
-                ledger::read(self.store.as_ref(), |_| Ok(old_key))?.ok_or_else(|| {
-                    StoreError::Unusable {
-                        location: self.store.location(),
-                        action: "read",
-                        detail: "it disappeared while being re-sealed".into(),
+            // Still sealed with the old key? Another node may have re-sealed it meanwhile:
+            // then this re-seal starts over from the store as it is now.
+            let read = ledger::read(self.store.as_ref(), |identity| {
+                if identity.key_fingerprint.as_deref() == Some(old_key.fingerprint()) {
+                    Ok(old_key)
+                } else {
+                    Err(StoreError::Conflict {
+                        name: "(every name)".into(),
                     }
-                })?;
+                    .into())
+                }
+            });
+            let verified = match read {
+                Err(Error::Store(StoreError::Conflict { .. })) => return self.reseal_held(),
+                read => read?.ok_or_else(|| StoreError::Unusable {
+                    location: self.store.location(),
+                    action: "read",
+                    detail: "it disappeared while being re-sealed".into(),
+                })?,
+            };
             if verified
                 .replaced_keys()
                 .iter()

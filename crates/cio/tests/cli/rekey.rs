@@ -571,3 +571,44 @@ fn a_migrated_store_keeps_the_keys_its_re_seals_replaced() {
         .success();
     assert_eq!(stdout(&out), format!("{REF_ACCESS}\n"));
 }
+
+#[test]
+fn two_nodes_that_re_seal_at_once_both_succeed_and_the_store_opens() {
+    // Two nodes with the same keyring (the new key current) re-seal a store of 1,600
+    // versions at the same moment: one re-seals, the other finds it done. The second used to
+    // read the re-sealed store under the old key and call it damaged, hinting at a backup.
+    let env = TestEnv::new();
+    sixteen_by_hundred(&env);
+    for stage in ["add", "switch"] {
+        env.cio(&["credential", "rekey", "--stage", stage])
+            .success();
+    }
+    let other = env.dir.path().join("other/credential.key");
+    copy_key(&env.key(), &other);
+    let reseal = |key: &std::path::Path| {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cio"));
+        cmd.env_clear()
+            .env("HOME", env.home())
+            .env("CIO_STORE", env.store())
+            .env("CIO_KEY_FILE", key)
+            .args(["credential", "rekey", "--json", "--stage", "reseal"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (reseal(&env.key()), reseal(&other));
+    let mut changed = 0;
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if doc["steps"][0]["changed"] == true {
+            changed += 1;
+        }
+    }
+    assert_eq!(changed, 1, "one of the two re-sealed");
+    assert_eq!(env.reveal("cio_aws_region"), "eu-west-1");
+}
