@@ -111,7 +111,7 @@ fn classify(failure: S3Failure) -> ObjectFailure {
         S3Failure::NotS3 { status, .. } => ObjectFailure::Failed(format!(
             "the endpoint answered HTTP {status} but not as the S3 API"
         )),
-        S3Failure::Http(e) => ObjectFailure::Failed(format!("{e:?}")),
+        S3Failure::Http(e) => ObjectFailure::Failed(e.to_string()),
     }
 }
 
@@ -139,6 +139,22 @@ mod tests {
         assert_eq!(
             classify(service(500, "InternalError")),
             ObjectFailure::Failed("HTTP 500 InternalError".into())
+        );
+        // A connection that fails is said in words, not as Rust's debug output.
+        use crate::validate::net::connect::ConnectError;
+        use crate::validate::net::http::HttpFailure;
+        let refused = S3Failure::Http(HttpFailure::Connect(ConnectError::Unreachable {
+            why: "Connection refused (os error 111)".into(),
+        }));
+        assert_eq!(
+            classify(refused),
+            ObjectFailure::Failed(
+                "nothing accepts connections there (Connection refused (os error 111))".into()
+            )
+        );
+        assert_eq!(
+            classify(S3Failure::Http(HttpFailure::Timeout)),
+            ObjectFailure::Failed("no answer in time".into())
         );
     }
 }

@@ -6,8 +6,8 @@
 use std::io::Write;
 
 use cio_credential::{
-    CredentialName, CredentialStore, Recipient, RecipientSource, RecoveryError, Role, SetId,
-    escrow_set,
+    CredentialName, CredentialStore, Field, Recipient, RecipientSource, RecoveryError, Role, SetId,
+    escrow_location, escrow_set,
 };
 
 use crate::context::Context;
@@ -26,17 +26,42 @@ pub fn configured_recipients(ctx: &Context, action: &str) -> Result<Vec<Recipien
 /// After a write of `names`: refreshes the escrow bundle of each primary set among them,
 /// when recovery recipients are configured. Never fails: problems are warnings.
 pub fn refresh_after_write(ctx: &mut Context, store: &CredentialStore, names: &[CredentialName]) {
-    refresh(ctx, store, names, false);
+    refresh(ctx, store, names, None);
+}
+
+/// Where the escrow bundle of `name`'s set is, if recovery recipients are configured and
+/// `name` is of a primary set whose repository is stored: for [`refresh_after_purge`], asked before the purge (which may
+/// destroy the repository's URL itself).
+pub fn bundle_of(ctx: &Context, store: &CredentialStore, name: CredentialName) -> Option<String> {
+    let configured = ctx
+        .recovery_recipients("Purge credential")
+        .is_ok_and(|r| !r.is_empty());
+    if name.role != Role::Primary || !configured {
+        return None;
+    }
+    let repo = store.get(name.set().name(Field::BackupRepo)).ok()??;
+    Some(escrow_location(repo.value.expose()))
 }
 
 /// After a purge of `name`: as [`refresh_after_write`]; and a primary set the purge left
-/// incomplete keeps its earlier bundle, which may hold the destroyed value: a warning says
-/// so and what replaces it.
-pub fn refresh_after_purge(ctx: &mut Context, store: &CredentialStore, name: CredentialName) {
-    refresh(ctx, store, &[name], true);
+/// incomplete keeps its earlier bundle (at `bundle_at`, from [`bundle_of`]), which may hold
+/// the destroyed value: a warning says so and what replaces it.
+pub fn refresh_after_purge(
+    ctx: &mut Context,
+    store: &CredentialStore,
+    name: CredentialName,
+    bundle_at: Option<String>,
+) {
+    refresh(ctx, store, &[name], Some(bundle_at));
 }
 
-fn refresh(ctx: &mut Context, store: &CredentialStore, names: &[CredentialName], purged: bool) {
+/// `purged`: `None` after a write; after a purge, where the set's bundle was (if known).
+fn refresh(
+    ctx: &mut Context,
+    store: &CredentialStore,
+    names: &[CredentialName],
+    purged: Option<Option<String>>,
+) {
     let mut sets: Vec<SetId> = names
         .iter()
         .map(|n| n.set())
@@ -50,8 +75,13 @@ fn refresh(ctx: &mut Context, store: &CredentialStore, names: &[CredentialName],
     let recipients = match configured_recipients(ctx, "Refresh recovery bundle") {
         Ok(r) => r,
         Err(e) => {
+            // The library's words alone: the warning says what was not done.
+            let why = match &e {
+                CommandError::Library { source, .. } => source.to_string(),
+                other => other.to_string(),
+            };
             ctx.out.warn(format!(
-                "the recovery bundles were not refreshed: {e}; fix recovery_recipients in cio.toml, then run 'cio credential export --to-repository'"
+                "the recovery bundles were not refreshed: {why}; fix recovery_recipients in cio.toml, then run 'cio credential export --to-repository'"
             ));
             return;
         }
@@ -73,9 +103,15 @@ fn refresh(ctx: &mut Context, store: &CredentialStore, names: &[CredentialName],
                 }
             }
             // An incomplete set has nothing to escrow yet (its earlier bundle, if any, stays).
-            Err(cio_credential::Error::IncompleteSet { .. }) if purged => ctx.out.warn(format!(
-                "the recovery bundle beside the {set} set's repository may still hold the destroyed value (the set is incomplete now, so it was not replaced); create the credential again and the refresh that follows replaces it, or delete that object from the bucket"
-            )),
+            Err(cio_credential::Error::IncompleteSet { .. }) if purged.is_some() => {
+                let bundle = match purged.as_ref().and_then(Option::as_ref) {
+                    Some(at) => format!("the recovery bundle at {at}"),
+                    None => format!("the recovery bundle beside the {set} set's repository"),
+                };
+                ctx.out.warn(format!(
+                    "{bundle} may still hold the destroyed value (the {set} set is incomplete now, so it was not replaced); make the set complete again and the refresh that follows replaces it, or delete that object from the bucket"
+                ));
+            }
             Err(cio_credential::Error::IncompleteSet { .. }) => {}
             Err(e) => ctx.out.warn(format!(
                 "the recovery bundle of the {set} set was not refreshed: {e}; the write above is kept. Retry with: cio credential export --to-repository --provider {}",

@@ -34,6 +34,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     let name = parse_name(action, &args.name)?;
     let store = ctx.open(action)?;
     if args.purge {
+        let bundle_at = escrow::bundle_of(ctx, &store, name);
         let purged = store
             .purge(name, args.compact)
             .map_err(|e| CommandError::library(action, e))?;
@@ -58,7 +59,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
             )?;
             ctx.out.warn(purged.note());
         }
-        escrow::refresh_after_purge(ctx, &store, name);
+        escrow::refresh_after_purge(ctx, &store, name, bundle_at);
         return Ok(());
     }
     let version = store

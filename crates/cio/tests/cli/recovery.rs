@@ -223,6 +223,25 @@ fn bad_export_input_is_refused_and_writes_nothing() {
         "Fail: Export credentials: --recipient number 1 is not a recipient cio can seal to: a recipient is an age X25519 key (age1...) or an ssh-ed25519 / ssh-rsa public key\nHint: give age X25519 recipients (age1..., made by age-keygen) or ssh-ed25519 / ssh-rsa public keys (the .pub file's line)\n"
     );
     assert!(stdout(&out).is_empty());
+    // The same in recovery_recipients: a write keeps its value, and the warning says once
+    // what was not refreshed and why, without the text.
+    let config = a.dir.path().join("bad-recipients.toml");
+    std::fs::write(
+        &config,
+        "recovery_recipients = [\"AKIAIOSFODNN7EXAMPLE\"]\n",
+    )
+    .unwrap();
+    let out = a
+        .cmd()
+        .env("CIO_CONFIG", &config)
+        .args(["credential", "create", "cio_minio_region", "us-east-1"])
+        .write_stdin("")
+        .assert()
+        .success();
+    assert_eq!(
+        stderr(&out),
+        "Warning: the recovery bundles were not refreshed: recovery_recipients entry 1 is not a recipient cio can seal to: a recipient is an age X25519 key (age1...) or an ssh-ed25519 / ssh-rsa public key; fix recovery_recipients in cio.toml, then run 'cio credential export --to-repository'\n"
+    );
     // A passphrase and a recipient at once.
     let (_, recipient) = age_identity(a.dir.path(), "id.txt");
     let out = a

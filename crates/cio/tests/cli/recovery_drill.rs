@@ -483,24 +483,25 @@ fn a_purge_refreshes_the_escrow_bundle_or_says_that_it_may_still_hold_the_value(
     assert!(listed.contains("cio_minio_secret_key"), "{listed}");
     assert!(!listed.contains("cio_minio_region"), "{listed}");
     // Purging one of the four leaves it incomplete: nothing can be written, and the
-    // administrator is told the earlier bundle may still hold the destroyed value.
+    // administrator is told where the earlier bundle is (the repository's URL was read
+    // before it was destroyed) and that it may still hold the destroyed value.
     let out = a
         .cio(&[
             "credential",
             "remove",
             "--purge",
             "--json",
-            "cio_minio_backup_password",
+            "cio_minio_backup_repo",
         ])
         .success();
     let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(doc["action"], "purge");
     assert!(
-        stderr(&out).contains("Warning: the recovery bundle beside the minio primary set's repository may still hold the destroyed value (the set is incomplete now, so it was not replaced); create the credential again and the refresh that follows replaces it, or delete that object from the bucket"),
+        stderr(&out).contains(&format!("Warning: the recovery bundle at {repo}/cio-recovery.age may still hold the destroyed value (the minio primary set is incomplete now, so it was not replaced); make the set complete again and the refresh that follows replaces it, or delete that object from the bucket")),
         "{}",
         stderr(&out)
     );
-    assert!(!stderr(&out).contains(PASSWORD));
+    assert!(!stderr(&out).contains(PASSWORD) && !stderr(&out).contains(&writer_secret));
 }
 
 /// An endpoint behind a private CA (stunnel in front of s3s-fs): the escrow object is written

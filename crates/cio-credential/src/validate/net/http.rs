@@ -30,6 +30,42 @@ pub(crate) enum HttpFailure {
     Broken(String),
 }
 
+/// In words, for messages that name the endpoint themselves (the escrow object's): what went
+/// wrong, with the system's reason. Nothing secret: a proxy is named as
+/// [`super::proxy::Proxy::described`] gives it.
+impl std::fmt::Display for HttpFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpFailure::Connect(ConnectError::Dns { why }) => {
+                write!(f, "its host name does not resolve ({why})")
+            }
+            HttpFailure::Connect(ConnectError::Unreachable { why }) => {
+                write!(f, "nothing accepts connections there ({why})")
+            }
+            HttpFailure::Connect(ConnectError::Timeout { stage }) => {
+                write!(f, "no progress in time while {stage}")
+            }
+            HttpFailure::Connect(ConnectError::Tls { why }) => write!(f, "TLS failed ({why})"),
+            HttpFailure::Connect(ConnectError::TlsClosed { why }) => {
+                write!(
+                    f,
+                    "the connection was closed during the TLS handshake ({why})"
+                )
+            }
+            HttpFailure::Connect(ConnectError::ProxyCgi) => write!(
+                f,
+                "HTTP_PROXY is set in a CGI environment (REQUEST_METHOD is set), where it is refused"
+            ),
+            HttpFailure::Connect(ConnectError::Proxy { proxy, why }) => {
+                write!(f, "the proxy at {proxy} failed: {why}")
+            }
+            HttpFailure::Timeout => write!(f, "no answer in time"),
+            HttpFailure::NotHttp(why) => write!(f, "it does not answer HTTP ({why})"),
+            HttpFailure::Broken(why) => write!(f, "the connection broke ({why})"),
+        }
+    }
+}
+
 /// An answer.
 #[derive(Debug, Clone)]
 pub(crate) struct Reply {
