@@ -299,10 +299,14 @@ impl CredentialStore {
             return self.step(RekeyStage::Reseal, false, 0);
         }
         let Some(old_key) = ring.find(&store_key) else {
-            return Err(KeyError::Mismatch {
-                path: self.key_file().to_path_buf(),
-                key_fingerprint: ring.fingerprints().join(", "),
-                store_fingerprint: store_key,
+            // As any command of this node is told: where the key lives, when a re-seal said.
+            return Err(match self.store.identity(false)? {
+                Some(identity) => self.not_in_keyring(&ring, &identity, &store_key),
+                None => KeyError::Mismatch {
+                    path: self.key_file().to_path_buf(),
+                    key_fingerprint: ring.fingerprints().join(", "),
+                    store_fingerprint: store_key,
+                },
             }
             .into());
         };

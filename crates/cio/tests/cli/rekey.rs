@@ -270,6 +270,14 @@ fn two_nodes_rekey_a_three_member_etcd_store_in_stages() {
         stderr(&out)
     );
     assert_eq!(std::fs::read(b.key()).unwrap(), before);
+    // Nor re-seal: the same error, naming where the key lives.
+    let out = on(&b, &["credential", "rekey", "--stage", "reseal"]).code(3);
+    assert!(
+        stderr(&out).contains(&format!("(keys {old}) does not hold key {new}"))
+            && stderr(&out).contains(&format!(":{}", a.key().display())),
+        "{}",
+        stderr(&out)
+    );
     // The new key file reaches B: it works again; (4) both retire.
     copy_key(&a.key(), &b.key());
     assert_eq!(stdout(&b_reads().success()), "minio-access\n");
