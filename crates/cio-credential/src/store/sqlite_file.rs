@@ -27,8 +27,9 @@
 //!   SQLite may read it without locks and must ignore anything beside it (a `-wal` or
 //!   `-journal` left by another program or copied there): `cp backup.db credentials.db`
 //!   restores exactly the backup, and read-only media (a mounted backup, `chattr +i`) reads;
-//! - scratch files of writers that died (the process id in their name runs no more), and
-//!   `-wal`/`-shm` files, are removed by the next writer;
+//! - scratch files of writers that died (the process id in their name runs no more, or the
+//!   file is over a minute old: the id may be another process's by now) are zeroed and
+//!   removed by the next writer, and `-wal`/`-shm` files removed;
 //! - a purge also overwrites the replaced file's bytes with zeros before letting it go, as
 //!   SQLite's `secure_delete` would in place.
 
@@ -220,6 +221,21 @@ pub(super) fn place_new(mut scratch: Scratch, path: &Path) -> io::Result<bool> {
     Ok(true)
 }
 
+/// How old a scratch file is when it is a dead writer's whatever its process id says (the
+/// id may have been given to another process since): a write holds its scratch file for
+/// milliseconds, a creator's too.
+const STALE_SCRATCH: Duration = Duration::from_secs(60);
+
+/// Whether `entry` was last modified more than `age` ago (false when that cannot be told).
+fn older_than(entry: &fs::DirEntry, age: Duration) -> bool {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|elapsed| elapsed > age)
+}
+
 /// Whether the scratch file named `{prefix}{rest}` belongs to a process still running: its
 /// name starts with the process id. A creator makes its new store without the lock (there is
 /// no file to lock yet), so a writer holding the lock must not take its scratch file for a
@@ -313,12 +329,19 @@ impl Locked {
         };
         for entry in entries.flatten() {
             let file = entry.file_name().to_string_lossy().into_owned();
-            let stale = file
-                .strip_prefix(&prefix)
-                .is_some_and(|rest| !made_by_a_live_process(rest))
-                || file == format!("{name}-wal")
-                || file == format!("{name}-shm");
-            if stale {
+            let scratch = file.strip_prefix(&prefix).is_some_and(|rest| {
+                !made_by_a_live_process(rest) || older_than(&entry, STALE_SCRATCH)
+            });
+            if scratch {
+                // A copy of the store as a dead write left it: it may hold a value purged or
+                // re-sealed since, so it is zeroed once its name is gone.
+                let opened = fs::OpenOptions::new().write(true).open(entry.path());
+                if fs::remove_file(entry.path()).is_ok()
+                    && let Ok(file) = opened
+                {
+                    let _ = crate::wipe::wipe_unlinked(&file);
+                }
+            } else if file == format!("{name}-wal") || file == format!("{name}-shm") {
                 let _ = fs::remove_file(entry.path());
             }
         }

@@ -239,6 +239,44 @@ fn between_writes_the_store_is_one_file() {
 }
 
 #[test]
+fn scratch_files_of_dead_writers_are_zeroed_and_removed_by_the_next_write() {
+    let (_d, s) = fresh();
+    s.identity(true).unwrap();
+    let dir = s.path.parent().unwrap().to_path_buf();
+    // A killed write's copy, under the id of a process that is gone; another under this
+    // (running) process's id, an hour old: the id was given to another process since.
+    let dead = dir.join("credentials.db.tmp-2147483646-0011223344556677");
+    let reused = dir.join(format!(
+        "credentials.db.tmp-{}-8899aabbccddeeff",
+        std::process::id()
+    ));
+    let fresh_one = dir.join(format!(
+        "credentials.db.tmp-{}-0123456789abcdef",
+        std::process::id()
+    ));
+    for path in [&dead, &reused, &fresh_one] {
+        fs::write(path, b"a sealed value").unwrap();
+    }
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    fs::File::options()
+        .write(true)
+        .open(&reused)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let held = [&dead, &reused].map(|p| fs::File::open(p).unwrap());
+    suite::append(&s, 0, &record("n", 1, b"a"), "fp").unwrap();
+    assert!(!dead.exists() && !reused.exists());
+    for mut file in held {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
+        assert_eq!(bytes, [0u8; 14], "zeroed before it was let go");
+    }
+    // A live writer's new scratch file is left alone.
+    assert!(fresh_one.exists());
+}
+
+#[test]
 fn a_backup_copied_over_the_store_is_exactly_the_backup_whatever_lies_beside_it() {
     let (d, s) = fresh();
     let path = s.path.clone();
