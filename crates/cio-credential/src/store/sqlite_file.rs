@@ -335,7 +335,12 @@ impl Locked {
             if scratch {
                 // A copy of the store as a dead write left it: it may hold a value purged or
                 // re-sealed since, so it is zeroed once its name is gone.
-                let opened = fs::OpenOptions::new().write(true).open(entry.path());
+                // Not through a symbolic link: only a file named so is a scratch copy (and
+                // the wipe zeroes only a file no name links to any more).
+                let opened = fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                    .open(entry.path());
                 if fs::remove_file(entry.path()).is_ok()
                     && let Ok(file) = opened
                 {

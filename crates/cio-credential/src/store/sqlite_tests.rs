@@ -240,7 +240,7 @@ fn between_writes_the_store_is_one_file() {
 
 #[test]
 fn scratch_files_of_dead_writers_are_zeroed_and_removed_by_the_next_write() {
-    let (_d, s) = fresh();
+    let (d, s) = fresh();
     s.identity(true).unwrap();
     let dir = s.path.parent().unwrap().to_path_buf();
     // A killed write's copy, under the id of a process that is gone; another under this
@@ -264,9 +264,16 @@ fn scratch_files_of_dead_writers_are_zeroed_and_removed_by_the_next_write() {
         .unwrap()
         .set_modified(hour_ago)
         .unwrap();
+    // A link named like a dead writer's copy: the name goes, what it points to stays whole.
+    let elsewhere = d.path().join("someone's file");
+    fs::write(&elsewhere, b"kept").unwrap();
+    let link = dir.join("credentials.db.tmp-2147483646-8888888888888888");
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
     let held = [&dead, &reused].map(|p| fs::File::open(p).unwrap());
     suite::append(&s, 0, &record("n", 1, b"a"), "fp").unwrap();
     assert!(!dead.exists() && !reused.exists());
+    assert!(fs::symlink_metadata(&link).is_err());
+    assert_eq!(fs::read(&elsewhere).unwrap(), b"kept");
     for mut file in held {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
