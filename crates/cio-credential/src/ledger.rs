@@ -47,15 +47,9 @@ impl Verified {
     /// re-seals replaced, and where the key lives. A copy must not let a node behind the
     /// rotation re-seal it back to an old key.
     pub fn with_key_history_of(mut self, source: &Verified) -> Verified {
-        let mut keys = source.manifest.sealed_before.clone();
-        for fp in &self.manifest.sealed_before {
-            if !keys.contains(fp) {
-                keys.push(fp.clone());
-            }
-        }
-        let excess = keys.len().saturating_sub(MAX_SEALED_BEFORE);
-        keys.drain(..excess);
-        self.manifest.sealed_before = keys;
+        let own = std::mem::take(&mut self.manifest.sealed_before);
+        self.manifest.sealed_before =
+            key_history(source.manifest.sealed_before.iter().cloned().chain(own));
         if self.manifest.key_home.is_none() {
             self.manifest.key_home.clone_from(&source.manifest.key_home);
         }
@@ -307,15 +301,26 @@ pub(crate) fn purge(
 }
 
 /// The keys a store re-sealed from `old_key` to `new_key` was sealed with before: the
-/// manifest's list, then `old_key`, without `new_key`, the newest [`MAX_SEALED_BEFORE`].
+/// manifest's list, then `old_key`, without `new_key` ([`key_history`]).
 fn sealed_before(manifest: &Manifest, old_key: &Key, new_key: &Key) -> Vec<String> {
-    let mut keys: Vec<String> = manifest
-        .sealed_before
-        .iter()
-        .filter(|fp| *fp != old_key.fingerprint() && *fp != new_key.fingerprint())
-        .cloned()
-        .collect();
-    keys.push(old_key.fingerprint().to_string());
+    key_history(
+        manifest
+            .sealed_before
+            .iter()
+            .cloned()
+            .chain([old_key.fingerprint().to_string()])
+            .filter(|fp| fp != new_key.fingerprint()),
+    )
+}
+
+/// Key fingerprints, oldest first, as a manifest keeps them: each once (at its newest
+/// place), the newest [`MAX_SEALED_BEFORE`].
+fn key_history(fingerprints: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for fp in fingerprints {
+        keys.retain(|k| *k != fp);
+        keys.push(fp);
+    }
     let excess = keys.len().saturating_sub(MAX_SEALED_BEFORE);
     keys.drain(..excess);
     keys

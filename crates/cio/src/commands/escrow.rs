@@ -30,8 +30,8 @@ pub fn refresh_after_write(ctx: &mut Context, store: &CredentialStore, names: &[
 }
 
 /// Where the escrow bundle of `name`'s set is, if recovery recipients are configured and
-/// `name` is of a primary set whose repository is stored: for [`refresh_after_purge`], asked before the purge (which may
-/// destroy the repository's URL itself).
+/// `name` is of a primary set whose repository is stored: for [`refresh_after_purge`],
+/// asked before the purge (which may destroy the repository's URL itself).
 pub fn bundle_of(ctx: &Context, store: &CredentialStore, name: CredentialName) -> Option<String> {
     let configured = ctx
         .recovery_recipients("Purge credential")
