@@ -209,15 +209,7 @@ fn remove_leftovers(path: &Path) {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
             && entry.file_type().is_ok_and(|t| t.is_file());
         if leftover {
-            let opened = fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                .open(entry.path());
-            if fs::remove_file(entry.path()).is_ok()
-                && let Ok(file) = opened
-            {
-                let _ = crate::wipe::wipe_unlinked(&file);
-            }
+            crate::wipe::remove_and_wipe(&entry.path());
         }
     }
 }

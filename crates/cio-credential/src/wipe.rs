@@ -8,9 +8,10 @@
 //! - on a copy-on-write file system (btrfs, ZFS) the zeros may land on new blocks and the old
 //!   ones be freed as they were: the callers' messages say "may".
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
 
 /// Overwrites `file` (the open handle of a file just renamed over) with zeros and flushes it,
 /// if no name links to it any more. Returns whether it did.
@@ -28,6 +29,21 @@ pub(crate) fn wipe_unlinked(file: &File) -> io::Result<bool> {
     }
     file.sync_all()?;
     Ok(true)
+}
+
+/// Removes the file named `path` (a leftover copy that may hold a secret) and then zeroes it
+/// as [`wipe_unlinked`] does. A symbolic link is removed without opening what it points to.
+/// Best effort: what cannot be removed or zeroed is left.
+pub(crate) fn remove_and_wipe(path: &Path) {
+    let opened = OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path);
+    if std::fs::remove_file(path).is_ok()
+        && let Ok(file) = opened
+    {
+        let _ = wipe_unlinked(&file);
+    }
 }
 
 #[cfg(test)]

@@ -334,18 +334,8 @@ impl Locked {
             });
             if scratch {
                 // A copy of the store as a dead write left it: it may hold a value purged or
-                // re-sealed since, so it is zeroed once its name is gone.
-                // Not through a symbolic link: only a file named so is a scratch copy (and
-                // the wipe zeroes only a file no name links to any more).
-                let opened = fs::OpenOptions::new()
-                    .write(true)
-                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                    .open(entry.path());
-                if fs::remove_file(entry.path()).is_ok()
-                    && let Ok(file) = opened
-                {
-                    let _ = crate::wipe::wipe_unlinked(&file);
-                }
+                // re-sealed since.
+                crate::wipe::remove_and_wipe(&entry.path());
             } else if file == format!("{name}-wal") || file == format!("{name}-shm") {
                 let _ = fs::remove_file(entry.path());
             }

@@ -15,6 +15,15 @@ fn copy_key(from: &std::path::Path, to: &std::path::Path) {
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
+/// `cio ARGS` as another node of `env`'s store would run it: with the key file `key`.
+fn with_key(env: &TestEnv, key: &std::path::Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    env.cmd()
+        .env("CIO_KEY_FILE", key)
+        .args(args)
+        .write_stdin("")
+        .assert()
+}
+
 #[test]
 fn a_plain_rekey_keeps_every_value_and_the_old_key_file_is_refused_naming_both() {
     let env = TestEnv::new();
@@ -405,13 +414,7 @@ fn a_node_that_never_switched_cannot_take_the_store_back_and_its_switch_catches_
     let env = TestEnv::new();
     env.create("cio_aws_access_key", REF_ACCESS);
     let b_key = env.dir.path().join("node-b/credential.key");
-    let on_b = |args: &[&str]| {
-        env.cmd()
-            .env("CIO_KEY_FILE", &b_key)
-            .args(args)
-            .write_stdin("")
-            .assert()
-    };
+    let on_b = |args: &[&str]| with_key(&env, &b_key, args);
     env.cio(&["credential", "rekey", "--stage", "add"])
         .success();
     copy_key(&env.key(), &b_key);
@@ -495,13 +498,7 @@ fn a_plain_rekey_on_a_keyring_behind_the_store_catches_up_and_goes_forward() {
     }
     // The keyring that never switched: a plain rekey makes the store's key current, drops
     // the old one, and rotates to a new key (it used to re-seal with the old key).
-    let out = env
-        .cmd()
-        .env("CIO_KEY_FILE", &behind)
-        .args(["credential", "rekey", "--json"])
-        .write_stdin("")
-        .assert()
-        .success();
+    let out = with_key(&env, &behind, &["credential", "rekey", "--json"]).success();
     let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let stages: Vec<(&str, bool)> = doc["steps"]
         .as_array()
@@ -528,13 +525,12 @@ fn a_plain_rekey_on_a_keyring_behind_the_store_catches_up_and_goes_forward() {
     let last = doc["steps"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["keyring"].as_array().unwrap().len(), 1);
     assert_eq!(last["store_key"], last["keyring"][0]);
-    let out = env
-        .cmd()
-        .env("CIO_KEY_FILE", &behind)
-        .args(["credential", "show", "cio_aws_access_key", "--reveal"])
-        .write_stdin("")
-        .assert()
-        .success();
+    let out = with_key(
+        &env,
+        &behind,
+        &["credential", "show", "cio_aws_access_key", "--reveal"],
+    )
+    .success();
     assert_eq!(stdout(&out), format!("{REF_ACCESS}\n"));
 }
 
@@ -552,17 +548,12 @@ fn a_migrated_store_keeps_the_keys_its_re_seals_replaced() {
         env.cio(&["credential", "rekey", "--stage", stage])
             .success();
     }
+    // The copy takes the original's place.
     let copy = env.dir.path().join("copy.db");
     env.cio(&["credential", "migrate", "--to", copy.to_str().unwrap()])
         .success();
-    let out = env
-        .cmd()
-        .env("CIO_STORE", &copy)
-        .env("CIO_KEY_FILE", &behind)
-        .args(["credential", "rekey", "--stage", "reseal"])
-        .write_stdin("")
-        .assert()
-        .code(1);
+    std::fs::rename(&copy, env.store()).unwrap();
+    let out = with_key(&env, &behind, &["credential", "rekey", "--stage", "reseal"]).code(1);
     assert!(
         stderr(&out).contains(
             "this node has not switched, and a re-seal from it would go back to the old key"
@@ -570,14 +561,7 @@ fn a_migrated_store_keeps_the_keys_its_re_seals_replaced() {
         "{}",
         stderr(&out)
     );
-    let out = env
-        .cmd()
-        .env("CIO_STORE", &copy)
-        .args(["credential", "show", "cio_aws_access_key", "--reveal"])
-        .write_stdin("")
-        .assert()
-        .success();
-    assert_eq!(stdout(&out), format!("{REF_ACCESS}\n"));
+    assert_eq!(env.reveal("cio_aws_access_key"), REF_ACCESS);
 }
 
 #[test]
