@@ -370,6 +370,17 @@ print(json.dumps(out))
     (keys[0].clone(), keys[1].clone())
 }
 
+/// A node whose cio.toml names `recipient` as its recovery recipient.
+fn escrowing_node(recipient: &str) -> TestEnv {
+    let env = TestEnv::new();
+    std::fs::write(
+        env.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    env
+}
+
 #[test]
 fn escrow_with_a_read_only_key() {
     let moto = Moto::start(7);
@@ -379,12 +390,7 @@ fn escrow_with_a_read_only_key() {
     let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
 
     // Cluster A writes its escrow bundle with its own (writer) key.
-    let a = TestEnv::new();
-    std::fs::write(
-        a.config(),
-        format!("recovery_recipients = [\"{recipient}\"]\n"),
-    )
-    .unwrap();
+    let a = escrowing_node(&recipient);
     a.minio_set("", &repo, &writer, &writer_secret, PASSWORD);
     let out = a
         .cio(&["credential", "export", "--to-repository"])
@@ -410,12 +416,7 @@ fn escrow_with_a_read_only_key() {
 
     // The read-only key cannot write an escrow bundle: the refresh after a write is a
     // warning with the retry command, and the write itself is kept.
-    let c = TestEnv::new();
-    std::fs::write(
-        c.config(),
-        format!("recovery_recipients = [\"{recipient}\"]\n"),
-    )
-    .unwrap();
+    let c = escrowing_node(&recipient);
     c.create("cio_minio_backup_repo", &repo);
     c.create("cio_minio_access_key", &reader);
     c.create("cio_minio_secret_key", &reader_secret);
@@ -444,12 +445,7 @@ fn a_purge_refreshes_the_escrow_bundle_or_says_that_it_may_still_hold_the_value(
     let repo = format!("s3:http://127.0.0.1:{}/cluster-a/backups", moto.port);
     let safe = tempfile::tempdir().unwrap();
     let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
-    let a = TestEnv::new();
-    std::fs::write(
-        a.config(),
-        format!("recovery_recipients = [\"{recipient}\"]\n"),
-    )
-    .unwrap();
+    let a = escrowing_node(&recipient);
     a.minio_set("", &repo, &writer, &writer_secret, PASSWORD);
     a.create("cio_minio_region", "us-east-1");
     // Purging an optional credential leaves the set complete: the bundle is written again,
@@ -518,12 +514,7 @@ fn escrow_behind_a_private_ca_uses_the_sets_ca_certificate() {
     let safe = tempfile::tempdir().unwrap();
     let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
 
-    let a = TestEnv::new();
-    std::fs::write(
-        a.config(),
-        format!("recovery_recipients = [\"{recipient}\"]\n"),
-    )
-    .unwrap();
+    let a = escrowing_node(&recipient);
     a.minio_set("", &repo, access, secret, PASSWORD);
     a.create("cio_minio_cacert", &front.trust_pem);
     let out = a

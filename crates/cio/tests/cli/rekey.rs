@@ -484,18 +484,25 @@ fn a_node_that_never_switched_cannot_take_the_store_back_and_its_switch_catches_
     assert_eq!(stdout(&out), format!("{REF_ACCESS}\n"));
 }
 
-#[test]
-fn a_plain_rekey_on_a_keyring_behind_the_store_catches_up_and_goes_forward() {
-    let env = TestEnv::new();
+/// A store holding REF_ACCESS, and the key file of a node that got the keyring after the add
+/// and never ran a stage since, while this env ran `stages` after the add.
+fn behind_a_rotation(env: &TestEnv, stages: &[&str]) -> std::path::PathBuf {
     env.create("cio_aws_access_key", REF_ACCESS);
     let behind = env.dir.path().join("behind/credential.key");
     env.cio(&["credential", "rekey", "--stage", "add"])
         .success();
     copy_key(&env.key(), &behind);
-    for stage in ["switch", "reseal"] {
+    for stage in stages {
         env.cio(&["credential", "rekey", "--stage", stage])
             .success();
     }
+    behind
+}
+
+#[test]
+fn a_plain_rekey_on_a_keyring_behind_the_store_catches_up_and_goes_forward() {
+    let env = TestEnv::new();
+    let behind = behind_a_rotation(&env, &["switch", "reseal"]);
     // The keyring that never switched: a plain rekey makes the store's key current, drops
     // the old one, and rotates to a new key (it used to re-seal with the old key).
     let out = with_key(&env, &behind, &["credential", "rekey", "--json"]).success();
@@ -539,15 +546,7 @@ fn a_migrated_store_keeps_the_keys_its_re_seals_replaced() {
     // A rotation on the source, then a copy of it: a node behind the rotation may not re-seal
     // the copy back to the old key either (the copy used to start with no key history).
     let env = TestEnv::new();
-    env.create("cio_aws_access_key", REF_ACCESS);
-    let behind = env.dir.path().join("behind/credential.key");
-    env.cio(&["credential", "rekey", "--stage", "add"])
-        .success();
-    copy_key(&env.key(), &behind);
-    for stage in ["switch", "reseal", "retire"] {
-        env.cio(&["credential", "rekey", "--stage", stage])
-            .success();
-    }
+    let behind = behind_a_rotation(&env, &["switch", "reseal", "retire"]);
     // The copy takes the original's place.
     let copy = env.dir.path().join("copy.db");
     env.cio(&["credential", "migrate", "--to", copy.to_str().unwrap()])
