@@ -31,17 +31,30 @@ pub(crate) fn wipe_unlinked(file: &File) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Removes the file named `path` (a leftover copy that may hold a secret) and then zeroes it
-/// as [`wipe_unlinked`] does. A symbolic link is removed without opening what it points to.
-/// Best effort: what cannot be removed or zeroed is left.
+/// Removes the leftover copy named `path` (it may hold a secret) and then zeroes it as
+/// [`wipe_unlinked`] does. Only a regular file is a leftover copy: anything else named like
+/// one (a symbolic link, a FIFO, a folder) is left alone, never opened. Best effort: what
+/// cannot be removed or zeroed is left.
 pub(crate) fn remove_and_wipe(path: &Path) {
-    let opened = OpenOptions::new()
+    let Ok(named) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if !named.file_type().is_file() {
+        return;
+    }
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let Ok(file) = OpenOptions::new()
         .write(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path);
-    if std::fs::remove_file(path).is_ok()
-        && let Ok(file) = opened
-    {
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+    else {
+        return;
+    };
+    // Still the file looked at (not replaced meanwhile by something else).
+    let same = file
+        .metadata()
+        .is_ok_and(|m| m.dev() == named.dev() && m.ino() == named.ino());
+    if same && std::fs::remove_file(path).is_ok() {
         let _ = wipe_unlinked(&file);
     }
 }

@@ -29,7 +29,9 @@
 //!   restores exactly the backup, and read-only media (a mounted backup, `chattr +i`) reads;
 //! - scratch files of writers that died (the process id in their name runs no more, or the
 //!   file is over a minute old: the id may be another process's by now) are zeroed and
-//!   removed by the next writer, and `-wal`/`-shm` files removed;
+//!   removed by the next writer, and `-wal`/`-shm` files removed. Only regular files named
+//!   exactly as cio names them (`NAME.tmp-PID-` and 16 hex digits) are taken: a link, a
+//!   FIFO or a user's file that merely starts alike is left alone;
 //! - a purge also overwrites the replaced file's bytes with zeros before letting it go, as
 //!   SQLite's `secure_delete` would in place.
 
@@ -236,6 +238,19 @@ fn older_than(entry: &fs::DirEntry, age: Duration) -> bool {
         .is_some_and(|elapsed| elapsed > age)
 }
 
+/// Whether `rest` is what [`scratch_beside`] puts after the prefix: a process id, `-`, and
+/// 16 lower-case hex digits. Any other name is not cio's, whatever it starts with.
+fn is_scratch_name(rest: &str) -> bool {
+    rest.split_once('-').is_some_and(|(pid, unique)| {
+        !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && unique.len() == 16
+            && unique
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// Whether the scratch file named `{prefix}{rest}` belongs to a process still running: its
 /// name starts with the process id. A creator makes its new store without the lock (there is
 /// no file to lock yet), so a writer holding the lock must not take its scratch file for a
@@ -330,7 +345,8 @@ impl Locked {
         for entry in entries.flatten() {
             let file = entry.file_name().to_string_lossy().into_owned();
             let scratch = file.strip_prefix(&prefix).is_some_and(|rest| {
-                !made_by_a_live_process(rest) || older_than(&entry, STALE_SCRATCH)
+                is_scratch_name(rest)
+                    && (!made_by_a_live_process(rest) || older_than(&entry, STALE_SCRATCH))
             });
             if scratch {
                 // A copy of the store as a dead write left it: it may hold a value purged or

@@ -264,16 +264,29 @@ fn scratch_files_of_dead_writers_are_zeroed_and_removed_by_the_next_write() {
         .unwrap()
         .set_modified(hour_ago)
         .unwrap();
-    // A link named like a dead writer's copy: the name goes, what it points to stays whole.
+    // Named like a dead writer's copy but not one: a symbolic link (what it points to must
+    // not be opened), a FIFO (opening it for writing would wait for a reader), and a
+    // user's file whose name only starts alike. All are left as they are.
     let elsewhere = d.path().join("someone's file");
     fs::write(&elsewhere, b"kept").unwrap();
     let link = dir.join("credentials.db.tmp-2147483646-8888888888888888");
     std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    let fifo = dir.join("credentials.db.tmp-2147483646-9999999999999999");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let notes = dir.join("credentials.db.tmp-notes");
+    fs::write(&notes, b"my notes").unwrap();
     let held = [&dead, &reused].map(|p| fs::File::open(p).unwrap());
     suite::append(&s, 0, &record("n", 1, b"a"), "fp").unwrap();
     assert!(!dead.exists() && !reused.exists());
-    assert!(fs::symlink_metadata(&link).is_err());
+    assert!(fs::symlink_metadata(&link).is_ok());
     assert_eq!(fs::read(&elsewhere).unwrap(), b"kept");
+    assert!(fs::symlink_metadata(&fifo).is_ok());
+    assert_eq!(fs::read(&notes).unwrap(), b"my notes");
     for mut file in held {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
