@@ -90,13 +90,18 @@ pub enum RekeyError {
     #[error("key file {} holds one key only: there is no new key to switch to", .0.display())]
     NothingToSwitchTo(PathBuf),
     #[error(
-        "the keyring's current key is the one that seals the store ({0}): there is nothing to re-seal with"
+        "the keyring's current key is the one that seals the store ({store_key}): there is nothing to re-seal with"
     )]
-    NotSwitched(String),
+    NotSwitched {
+        store_key: String,
+        /// Whether the store records the keys its re-seals replaced (a store re-sealed only
+        /// by a cio before that does not, and the hint then warns).
+        recorded: bool,
+    },
     #[error(
         "the store is still sealed with key {store_key}, which retiring would drop from this node's keyring"
     )]
-    StillSealedWithOld { store_key: String },
+    StillSealedWithOld { store_key: String, recorded: bool },
     #[error(
         "a plain rekey is for a store no other node uses, and the cluster store is every node's"
     )]
@@ -119,14 +124,20 @@ impl RekeyError {
             RekeyError::NothingToSwitchTo(_) => {
                 "run 'cio credential rekey --stage add' first, and copy the key file to every node".into()
             }
-            RekeyError::NotSwitched(_) => {
+            RekeyError::NotSwitched { recorded: true, .. } => {
                 "run 'cio credential rekey --stage switch' first (after the new key reached every node)".into()
+            }
+            RekeyError::NotSwitched { recorded: false, .. } => {
+                "run 'cio credential rekey --stage switch' first (after the new key reached every node); but if the store was re-sealed with its current key already, by a cio before this one (which did not record the key it replaced), run --stage retire instead: the switch would go back to the old key".into()
             }
             RekeyError::Shared => {
                 "rotate it in stages: 'cio credential rekey --stage add', copy the key file to every node, then --stage switch, --stage reseal (on one node), and --stage retire on every node".into()
             }
-            RekeyError::StillSealedWithOld { .. } => {
+            RekeyError::StillSealedWithOld { recorded: true, .. } => {
                 "run 'cio credential rekey --stage reseal' on one node (after every node ran --stage switch), then --stage retire on every node".into()
+            }
+            RekeyError::StillSealedWithOld { recorded: false, .. } => {
+                "run 'cio credential rekey --stage reseal' on one node (after every node ran --stage switch), then --stage retire on every node; but if another node re-sealed the store already, with a cio before this one (which did not record the key it replaced), copy that node's key file here instead: a re-seal from here would go back to the old key".into()
             }
             RekeyError::Behind { .. } => {
                 "run 'cio credential rekey --stage switch' on this node (it makes the store's key current), then --stage retire".into()
@@ -294,7 +305,11 @@ impl CredentialStore {
                 .iter()
                 .any(|fp| *fp != store_key && !replaced.iter().any(|r| r == fp))
             {
-                return Err(RekeyError::NotSwitched(store_key).into());
+                return Err(RekeyError::NotSwitched {
+                    store_key,
+                    recorded: !replaced.is_empty(),
+                }
+                .into());
             }
             return self.step(RekeyStage::Reseal, false, 0);
         }
@@ -401,14 +416,19 @@ impl CredentialStore {
         if let Some(store_key) = self.store_key()?
             && store_key != ring.current().fingerprint()
         {
-            if self.resealed_away_from(ring.current().fingerprint())? {
+            let replaced = self.replaced_keys()?;
+            if replaced.iter().any(|fp| fp == ring.current().fingerprint()) {
                 return Err(RekeyError::Behind {
                     current: ring.current().fingerprint().to_string(),
                     store_key,
                 }
                 .into());
             }
-            return Err(RekeyError::StillSealedWithOld { store_key }.into());
+            return Err(RekeyError::StillSealedWithOld {
+                store_key,
+                recorded: !replaced.is_empty(),
+            }
+            .into());
         }
         let changed = ring.len() > 1;
         if changed {
@@ -620,6 +640,45 @@ mod tests {
     }
 
     #[test]
+    fn a_store_that_records_no_replaced_key_gets_the_cautious_hints() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = open(dir.path(), "node-a.key");
+        a.put(
+            name("cio_minio_access_key"),
+            &SecretValue::new("minio-1".into()),
+        )
+        .unwrap();
+        // Never re-sealed by this cio: it cannot tell a node behind a re-seal of an earlier
+        // cio from one ahead of the re-seal, and the hints say both.
+        let caution = "with a cio before this one (which did not record the key it replaced), copy that node's key file here instead: a re-seal from here would go back to the old key";
+        a.rekey_add().unwrap();
+        let err = a.rekey_reseal().unwrap_err();
+        assert!(
+            err.hint().contains("by a cio before this one"),
+            "{}",
+            err.hint()
+        );
+        a.rekey_switch().unwrap();
+        let err = a.rekey_retire().unwrap_err();
+        assert!(err.hint().ends_with(caution), "{}", err.hint());
+        // Once a re-seal of this cio recorded the key it replaced, the plain hints.
+        a.rekey_reseal().unwrap();
+        a.rekey_retire().unwrap();
+        a.rekey_add().unwrap();
+        let err = a.rekey_reseal().unwrap_err();
+        assert_eq!(
+            err.hint(),
+            "run 'cio credential rekey --stage switch' first (after the new key reached every node)"
+        );
+        a.rekey_switch().unwrap();
+        let err = a.rekey_retire().unwrap_err();
+        assert_eq!(
+            err.hint(),
+            "run 'cio credential rekey --stage reseal' on one node (after every node ran --stage switch), then --stage retire on every node"
+        );
+    }
+
+    #[test]
     fn the_four_stages_reseal_everything_and_the_old_key_opens_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let a = open(dir.path(), "node-a.key");
@@ -652,7 +711,7 @@ mod tests {
         assert!(!a.rekey_add().unwrap().changed, "a second add adds nothing");
         assert!(matches!(
             a.rekey_reseal(),
-            Err(Error::Rekey(RekeyError::NotSwitched(_)))
+            Err(Error::Rekey(RekeyError::NotSwitched { .. }))
         ));
         assert_eq!(values(&b()), before, "node B works after stage 1");
         let step = a.rekey_switch().unwrap();
