@@ -83,6 +83,11 @@ fn refresh(
             ctx.out.warn(format!(
                 "the recovery bundles were not refreshed: {why}; fix recovery_recipients in cio.toml, then run 'cio credential export --to-repository'"
             ));
+            if let Some(bundle_at) = &purged {
+                for set in sets {
+                    ctx.out.warn(stale_bundle(set, bundle_at.as_deref(), false));
+                }
+            }
             return;
         }
     };
@@ -104,13 +109,8 @@ fn refresh(
             }
             // An incomplete set has nothing to escrow yet (its earlier bundle, if any, stays).
             Err(cio_credential::Error::IncompleteSet { .. }) if purged.is_some() => {
-                let bundle = match purged.as_ref().and_then(Option::as_ref) {
-                    Some(at) => format!("the recovery bundle at {at}"),
-                    None => format!("the recovery bundle beside the {set} set's repository"),
-                };
-                ctx.out.warn(format!(
-                    "{bundle} may still hold the destroyed value (the {set} set is incomplete now, so it was not replaced); make the set complete again and the refresh that follows replaces it, or delete that object from the bucket"
-                ));
+                let bundle_at = purged.as_ref().and_then(Option::as_deref);
+                ctx.out.warn(stale_bundle(set, bundle_at, true));
             }
             Err(cio_credential::Error::IncompleteSet { .. }) => {}
             Err(e) => ctx.out.warn(format!(
@@ -119,4 +119,22 @@ fn refresh(
             )),
         }
     }
+}
+
+/// The warning after a purge whose set's escrow bundle (at `bundle_at`, when known) was not
+/// written again: it may still hold the destroyed value. `incomplete`: because the purge
+/// left the set incomplete (else: because the recipients could not be read).
+fn stale_bundle(set: SetId, bundle_at: Option<&str>, incomplete: bool) -> String {
+    let bundle = match bundle_at {
+        Some(at) => format!("the recovery bundle at {at}"),
+        None => format!("the recovery bundle beside the {set} set's repository"),
+    };
+    let why = if incomplete {
+        format!("the {set} set is incomplete now, so it was not replaced")
+    } else {
+        "it was not replaced".to_string()
+    };
+    format!(
+        "{bundle} may still hold the destroyed value ({why}); make the set complete again and the refresh that follows replaces it, or delete that object from the bucket"
+    )
 }

@@ -238,10 +238,26 @@ fn bad_export_input_is_refused_and_writes_nothing() {
         .write_stdin("")
         .assert()
         .success();
-    assert_eq!(
-        stderr(&out),
-        "Warning: the recovery bundles were not refreshed: recovery_recipients entry 1 is not a recipient cio can seal to: a recipient is an age X25519 key (age1...) or an ssh-ed25519 / ssh-rsa public key; fix recovery_recipients in cio.toml, then run 'cio credential export --to-repository'\n"
+    let not_refreshed = "Warning: the recovery bundles were not refreshed: recovery_recipients entry 1 is not a recipient cio can seal to: a recipient is an age X25519 key (age1...) or an ssh-ed25519 / ssh-rsa public key; fix recovery_recipients in cio.toml, then run 'cio credential export --to-repository'\n";
+    assert_eq!(stderr(&out), not_refreshed);
+    // A purge then: the bundle that was not written again may still hold what it destroyed.
+    let out = a
+        .cmd()
+        .env("CIO_CONFIG", &config)
+        .args(["credential", "remove", "--purge", "cio_minio_region"])
+        .write_stdin("")
+        .assert()
+        .success();
+    let text = stderr(&out);
+    let stale = text
+        .lines()
+        .find(|l| l.starts_with("Warning: the recovery bundle at "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        stale.ends_with("/cio-recovery.age may still hold the destroyed value (it was not replaced); make the set complete again and the refresh that follows replaces it, or delete that object from the bucket"),
+        "{text}"
     );
+    assert!(text.contains(not_refreshed), "{text}");
     // A passphrase and a recipient at once.
     let (_, recipient) = age_identity(a.dir.path(), "id.txt");
     let out = a
