@@ -245,6 +245,20 @@ struct ManifestJson {
     mac: String,
 }
 
+/// A manifest as any cio writes it: the fields every version has, anything else allowed.
+#[derive(Deserialize)]
+struct AnyManifestJson {
+    #[serde(rename = "format")]
+    _format: u32,
+    #[serde(rename = "mac")]
+    _mac: String,
+}
+
+/// Why a manifest is not read: a newer cio wrote it. Said as such (see
+/// [`crate::store::StoreError::Newer`]), never as damage, whose hint is a backup.
+pub(crate) const NEWER_MANIFEST: &str =
+    "its manifest was written by a newer cio (its format or fields are unknown to this one)";
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -263,9 +277,17 @@ pub(crate) fn decode_manifest(bytes: &[u8]) -> Result<(Manifest, Vec<u8>), &'sta
     if bytes.len() > MAX_MANIFEST_BYTES {
         return Err(UNREADABLE);
     }
-    let json: ManifestJson = serde_json::from_slice(bytes).map_err(|_| UNREADABLE)?;
+    let json: ManifestJson = match serde_json::from_slice(bytes) {
+        Ok(json) => json,
+        // Fields this cio does not know, in an otherwise well-formed manifest: a newer cio
+        // wrote it (each addition is written only once it is used, as `key_home`).
+        Err(_) if serde_json::from_slice::<AnyManifestJson>(bytes).is_ok() => {
+            return Err(NEWER_MANIFEST);
+        }
+        Err(_) => return Err(UNREADABLE),
+    };
     if json.format != MANIFEST_FORMAT {
-        return Err("its manifest is of another format (a newer cio wrote it?)");
+        return Err(NEWER_MANIFEST);
     }
     let mac_of = |text: &str| {
         hex::decode(text)

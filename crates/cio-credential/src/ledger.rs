@@ -138,7 +138,14 @@ fn manifest_of<'k>(
             let mac_key = key.mac_key();
             let manifest = authenticator(&mac_key, identity, key)
                 .open_manifest(bytes)
-                .map_err(|why| corrupt(store, why))?;
+                .map_err(|why| match why {
+                    crate::integrity::NEWER_MANIFEST => StoreError::Newer {
+                        location: store.location(),
+                        detail: why.into(),
+                    }
+                    .into(),
+                    why => corrupt(store, why),
+                })?;
             Ok(Some((key, manifest)))
         }
     }

@@ -209,6 +209,9 @@ pub enum StoreError {
     Foreign { location: String, detail: String },
     #[error("the credential store {location} is damaged: {detail}")]
     Corrupt { location: String, detail: String },
+    /// Written by a newer cio than this one: nothing is wrong with it.
+    #[error("the credential store {location} cannot be read by this cio: {detail}")]
+    Newer { location: String, detail: String },
     #[error("the credential store {location} cannot be {action}: {detail}")]
     Unusable {
         location: String,
@@ -263,6 +266,7 @@ impl StoreError {
             StoreError::Corrupt { location, .. } => format!(
                 "restore a whole earlier copy of {location} from a backup; no credential can be read from it until then"
             ),
+            StoreError::Newer { .. } => "install on this node the cio the other nodes run (a newer one): the store is fine, and nothing was changed".into(),
             StoreError::Unusable { location, .. } if location.starts_with("etcd") => format!(
                 "check that {location} names etcd members' client ports (etcd 3.4 or later, /v3 API), or choose another store with --store / CIO_STORE"
             ),

@@ -192,6 +192,39 @@ fn a_removed_store_id_fingerprint_or_manifest_refuses_every_command() {
 }
 
 #[test]
+fn a_store_a_newer_cio_wrote_is_said_as_such_not_as_damaged() {
+    // A newer cio adds a field to the manifest once it uses it (as this one added
+    // `key_home` and `sealed_before`): its MAC cannot be checked here, and the store is
+    // fine; the hint must not send the administrator to a backup.
+    let env = TestEnv::new();
+    let with = |args: &[&str], input: &str| env.cio_in(args, input);
+    populate(&env, with);
+    let conn = Connection::open(env.store()).unwrap();
+    let manifest: String = conn
+        .query_row("SELECT v FROM meta WHERE k = 'manifest'", [], |r| r.get(0))
+        .unwrap();
+    let newer = manifest.replacen("{", r#"{"a_field_of_the_future":[1,2],"#, 1);
+    conn.execute("UPDATE meta SET v = ?1 WHERE k = 'manifest'", [&newer])
+        .unwrap();
+    drop(conn);
+    let before = env.snapshot_files();
+    for args in [
+        &["credential", "list"][..],
+        &["credential", "create", "cio_aws_region", "us-east-1"],
+    ] {
+        let out = with(args, "").code(3);
+        let text = stderr(&out);
+        assert!(
+            text.contains(&format!(
+                "cannot be read by this cio: its manifest was written by a newer cio (its format or fields are unknown to this one)\nHint: install on this node the cio the other nodes run (a newer one): the store is fine, and nothing was changed\n"
+            )),
+            "{args:?}: {text}"
+        );
+    }
+    assert_eq!(env.snapshot_files(), before, "nothing was changed");
+}
+
+#[test]
 fn purge_checks_the_key_as_remove_does() {
     let env = TestEnv::new();
     let with = |args: &[&str], input: &str| env.cio_in(args, input);
