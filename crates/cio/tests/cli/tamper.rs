@@ -215,9 +215,9 @@ fn a_store_a_newer_cio_wrote_is_said_as_such_not_as_damaged() {
         let out = with(args, "").code(3);
         let text = stderr(&out);
         assert!(
-            text.contains(&format!(
+            text.contains(
                 "cannot be read by this cio: its manifest was written by a newer cio (its format or fields are unknown to this one)\nHint: install on this node the cio the other nodes run (a newer one): the store is fine, and nothing was changed\n"
-            )),
+            ),
             "{args:?}: {text}"
         );
     }
