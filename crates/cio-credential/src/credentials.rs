@@ -97,7 +97,9 @@ pub struct Listed {
 pub struct CredentialStore {
     store: Box<dyn Store>,
     key_file: PathBuf,
-    key: OnceLock<Key>,
+    /// The key file's keys as this command first read them, the one it first opened or
+    /// sealed the store with first (or the key it created).
+    keys: OnceLock<Vec<Key>>,
     /// The first break of the change log this command came across.
     log_damage: OnceLock<Broken>,
 }
@@ -118,7 +120,7 @@ impl CredentialStore {
         CredentialStore {
             store,
             key_file,
-            key: OnceLock::new(),
+            keys: OnceLock::new(),
             log_damage: OnceLock::new(),
         }
     }
@@ -134,30 +136,27 @@ impl CredentialStore {
     }
 
     /// The key for a store with this identity; creates one only if `create` and the store
-    /// was never sealed.
+    /// was never sealed. The key file is read once per command: a store another node
+    /// re-sealed meanwhile opens with the key of its new fingerprint, as it would have then.
     fn key(&self, identity: &Identity, create: bool) -> Result<&Key> {
-        if let Some(key) = self.key.get() {
-            return match &identity.key_fingerprint {
-                Some(fp) if fp != key.fingerprint() => Err(KeyError::Mismatch {
-                    path: self.key_file.clone(),
-                    key_fingerprint: key.fingerprint().to_string(),
-                    store_fingerprint: fp.clone(),
-                }
-                .into()),
-                _ => Ok(key),
+        if let Some(keys) = self.keys.get() {
+            let Some(fp) = &identity.key_fingerprint else {
+                return self.first_key(keys);
             };
+            return keys.iter().find(|k| k.fingerprint() == fp).ok_or_else(|| {
+                let fingerprints: Vec<&str> = keys.iter().map(Key::fingerprint).collect();
+                self.not_in_keyring(&fingerprints, identity, fp).into()
+            });
         }
         // The key file is a keyring (see `keyring`): the store opens with the key of its
         // fingerprint; a store never sealed is sealed with the current key.
-        let key = match (Keyring::load(&self.key_file)?, &identity.key_fingerprint) {
+        let keys = match (Keyring::load(&self.key_file)?, &identity.key_fingerprint) {
             (Some(ring), Some(fp)) if ring.find(fp).is_none() => {
-                return Err(self.not_in_keyring(&ring, identity, fp).into());
+                return Err(self
+                    .not_in_keyring(&ring.fingerprints(), identity, fp)
+                    .into());
             }
-            (Some(ring), Some(fp)) => ring.take(fp).ok_or_else(|| KeyError::Missing {
-                path: self.key_file.clone(),
-                store_fingerprint: fp.clone(),
-            })?,
-            (Some(ring), None) => ring.into_current(),
+            (Some(ring), fp) => ring.into_keys(fp.as_deref()),
             (None, Some(fp)) => {
                 return Err(KeyError::Missing {
                     path: self.key_file.clone(),
@@ -165,7 +164,7 @@ impl CredentialStore {
                 }
                 .into());
             }
-            (None, None) if create => create_key(&self.key_file)?,
+            (None, None) if create => vec![create_key(&self.key_file)?],
             (None, None) => {
                 return Err(KeyError::Missing {
                     path: self.key_file.clone(),
@@ -174,7 +173,18 @@ impl CredentialStore {
                 .into());
             }
         };
-        Ok(self.key.get_or_init(|| key))
+        self.first_key(self.keys.get_or_init(|| keys))
+    }
+
+    /// The first of `keys` (a keyring holds at least one key).
+    fn first_key<'k>(&self, keys: &'k [Key]) -> Result<&'k Key> {
+        keys.first().ok_or_else(|| {
+            KeyError::Missing {
+                path: self.key_file.clone(),
+                store_fingerprint: "(none yet)".into(),
+            }
+            .into()
+        })
     }
 
     /// The key that opens a store with this identity (never creates one), for migration.
@@ -232,6 +242,23 @@ impl CredentialStore {
         }
     }
 
+    /// Whether a write that failed with `e` is tried again on the store as it is now: another
+    /// writer got there first, or another node re-sealed the store meanwhile with a key of
+    /// this keyring (the next read opens it with that key). A store sealed first by a key
+    /// this keyring lacks is an error ([`Self::writing_error`]).
+    fn worth_retrying(&self, e: &Error) -> bool {
+        match e {
+            Error::Store(StoreError::Conflict { .. }) => true,
+            Error::Store(StoreError::KeyMismatch {
+                store_fingerprint, ..
+            }) => self
+                .keys
+                .get()
+                .is_some_and(|keys| keys.iter().any(|k| k.fingerprint() == store_fingerprint)),
+            _ => false,
+        }
+    }
+
     /// A store error met while writing, with a key mismatch said as the key file's.
     fn writing_error(&self, e: Error) -> Error {
         match e {
@@ -259,7 +286,7 @@ impl CredentialStore {
         command: Option<&'static str>,
         mut make: impl FnMut(Option<&Record>) -> Result<(Action, Option<u64>, Option<&'v SecretValue>)>,
     ) -> Result<(u64, Action)> {
-        let key = self.key_for_writing()?;
+        self.key_for_writing()?;
         let name_text = name.to_string();
         for _ in 0..MAX_RETRIES {
             let verified = self.verified()?.ok_or_else(|| StoreError::Unusable {
@@ -267,6 +294,8 @@ impl CredentialStore {
                 action: "read",
                 detail: "it disappeared while being written".into(),
             })?;
+            // The key of the store as read now: another node may have re-sealed it.
+            let key = self.key(&verified.identity, false)?;
             let newest = verified.newest(&name_text)?;
             let version = newest.map_or(0, |r| r.version) + 1;
             let (action, restored_from, value) = make(newest)?;
@@ -293,7 +322,7 @@ impl CredentialStore {
                 Some(&entry),
             ) {
                 Ok(version) => return Ok((version, action)),
-                Err(Error::Store(StoreError::Conflict { .. })) => continue,
+                Err(e) if self.worth_retrying(&e) => continue,
                 Err(e) => return Err(self.writing_error(e)),
             }
         }

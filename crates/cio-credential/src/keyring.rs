@@ -71,18 +71,14 @@ impl Keyring {
         self.keys.iter().find(|k| k.fingerprint() == fingerprint)
     }
 
-    /// The key with this fingerprint, taken out of the keyring.
-    pub fn take(mut self, fingerprint: &str) -> Option<Key> {
-        let i = self
-            .keys
-            .iter()
-            .position(|k| k.fingerprint() == fingerprint)?;
-        Some(self.keys.swap_remove(i))
-    }
-
-    /// The current key, taken out of the keyring.
-    pub fn into_current(mut self) -> Key {
-        self.keys.swap_remove(0)
+    /// Every key, the one of fingerprint `first` first (else the current one), the others
+    /// in their order.
+    pub fn into_keys(mut self, first: Option<&str>) -> Vec<Key> {
+        if let Some(i) = first.and_then(|fp| self.keys.iter().position(|k| k.fingerprint() == fp)) {
+            let key = self.keys.remove(i);
+            self.keys.insert(0, key);
+        }
+        self.keys
     }
 
     /// Every key's fingerprint, the current one first.

@@ -46,13 +46,15 @@ impl CredentialStore {
                 None => Vec::new(),
             });
         }
-        let key = self.key_for_writing()?;
+        self.key_for_writing()?;
         for _ in 0..MAX_RETRIES {
             let verified = self.verified()?.ok_or_else(|| StoreError::Unusable {
                 location: self.store.location(),
                 action: "read",
                 detail: "it disappeared while being written".into(),
             })?;
+            // The key of the store as read now: another node may have re-sealed it.
+            let key = self.key(&verified.identity, false)?;
             // Per name, whether it holds a value as this attempt builds on it.
             let mut live: HashMap<CredentialName, bool> = HashMap::new();
             let mut nexts = Vec::with_capacity(changes.len());
@@ -115,7 +117,7 @@ impl CredentialStore {
                         })
                         .collect());
                 }
-                Err(Error::Store(StoreError::Conflict { .. })) => continue,
+                Err(e) if self.worth_retrying(&e) => continue,
                 Err(e) => return Err(self.writing_error(e)),
             }
         }

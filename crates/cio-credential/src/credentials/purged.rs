@@ -95,7 +95,7 @@ impl CredentialStore {
                     versions = Some(n);
                     break;
                 }
-                Err(Error::Store(StoreError::Conflict { .. })) => continue,
+                Err(e) if self.worth_retrying(&e) => continue,
                 Err(e) => return Err(self.writing_error(e)),
             }
         }

@@ -164,7 +164,7 @@ impl CredentialStore {
     /// `rekey` re-sealed names where its key lives; any other is the wrong key file.
     pub(super) fn not_in_keyring(
         &self,
-        ring: &Keyring,
+        key_fingerprints: &[&str],
         identity: &Identity,
         store_fingerprint: &str,
     ) -> KeyError {
@@ -174,7 +174,7 @@ impl CredentialStore {
             .and_then(|bytes| crate::integrity::decode_manifest(bytes).ok())
             .and_then(|(manifest, _)| manifest.key_home);
         let path = self.key_file.clone();
-        let key_fingerprints = ring.fingerprints().join(", ");
+        let key_fingerprints = key_fingerprints.join(", ");
         let store_fingerprint = store_fingerprint.to_string();
         match key_home {
             Some(key_home) => KeyError::Rekeyed {
@@ -236,7 +236,9 @@ impl CredentialStore {
             && let Some(store_key) = &identity.key_fingerprint
             && ring.find(store_key).is_none()
         {
-            return Err(self.not_in_keyring(&ring, &identity, store_key).into());
+            return Err(self
+                .not_in_keyring(&ring.fingerprints(), &identity, store_key)
+                .into());
         }
         let changed = ring.len() == 1;
         if changed {
@@ -316,7 +318,7 @@ impl CredentialStore {
         let Some(old_key) = ring.find(&store_key) else {
             // As any command of this node is told: where the key lives, when a re-seal said.
             return Err(match self.store.identity(false)? {
-                Some(identity) => self.not_in_keyring(&ring, &identity, &store_key),
+                Some(identity) => self.not_in_keyring(&ring.fingerprints(), &identity, &store_key),
                 None => KeyError::Mismatch {
                     path: self.key_file().to_path_buf(),
                     key_fingerprint: ring.fingerprints().join(", "),
@@ -484,8 +486,10 @@ impl CredentialStore {
             let Some(fingerprint) = &identity.key_fingerprint else {
                 return Ok(ring.current());
             };
-            ring.find(fingerprint)
-                .ok_or_else(|| self.not_in_keyring(&ring, identity, fingerprint).into())
+            ring.find(fingerprint).ok_or_else(|| {
+                self.not_in_keyring(&ring.fingerprints(), identity, fingerprint)
+                    .into()
+            })
         })?;
         Ok(verified
             .map(|verified| verified.replaced_keys().to_vec())
@@ -637,6 +641,38 @@ mod tests {
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].result.duration_ms, 3);
         assert_eq!(a.log_damage(), None);
+    }
+
+    #[test]
+    fn a_command_that_read_the_store_before_another_node_re_sealed_it_still_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = open(dir.path(), "node-a.key");
+        a.put(
+            name("cio_minio_access_key"),
+            &SecretValue::new("minio-1".into()),
+        )
+        .unwrap();
+        a.rekey_add().unwrap();
+        a.rekey_switch().unwrap();
+        copy_key(dir.path(), "node-a.key", "node-b.key");
+        // B's command reads the store (under the old key), then A re-seals it.
+        let b = open(dir.path(), "node-b.key");
+        assert_eq!(b.list().unwrap().entries.len(), 1);
+        open(dir.path(), "node-a.key").rekey_reseal().unwrap();
+        // B's write opens the store with the new key of its keyring: it used to be told its
+        // key file was not the store's.
+        b.put(
+            name("cio_minio_access_key"),
+            &SecretValue::new("minio-2".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            values(&open(dir.path(), "node-a.key"))[0],
+            (
+                "cio_minio_access_key".to_string(),
+                vec!["minio-1".to_string(), "minio-2".to_string()]
+            )
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! a race with another writer is computed again from a fresh reading and retried, as every
 //! write is.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ledger;
 use crate::secret::SecretValue;
 use crate::store::{Action, Record, StoreError, now_ms};
@@ -45,13 +45,15 @@ impl CredentialStore {
         names: [&str; N],
         mut plan: impl FnMut([Option<&Record>; N]) -> Result<[Next<'v>; N]>,
     ) -> Result<([u64; N], i64)> {
-        let key = self.key_for_writing()?;
+        self.key_for_writing()?;
         for _ in 0..MAX_RETRIES {
             let verified = self.verified()?.ok_or_else(|| StoreError::Unusable {
                 location: self.store.location(),
                 action: "read",
                 detail: "it disappeared while being written".into(),
             })?;
+            // The key of the store as read now: another node may have re-sealed it.
+            let key = self.key(&verified.identity, false)?;
             let mut newest = [None; N];
             for (slot, name) in newest.iter_mut().zip(names) {
                 *slot = verified.newest(name)?;
@@ -99,7 +101,7 @@ impl CredentialStore {
                     }
                     return Ok((versions, now));
                 }
-                Err(Error::Store(StoreError::Conflict { .. })) => continue,
+                Err(e) if self.worth_retrying(&e) => continue,
                 Err(e) => return Err(self.writing_error(e)),
             }
         }

@@ -568,6 +568,8 @@ fn two_nodes_that_re_seal_at_once_both_succeed_and_the_store_opens() {
     // Two nodes with the same keyring (the new key current) re-seal a store of 1,600
     // versions at the same moment: one re-seals, the other finds it done. The second used to
     // read the re-sealed store under the old key and call it damaged, hinting at a backup.
+    // Meanwhile the second node writes: each write succeeds (one that read the store before
+    // the re-seal and committed after it was told its key file was the wrong one).
     let env = TestEnv::new();
     sixteen_by_hundred(&env);
     for stage in ["add", "switch"] {
@@ -590,6 +592,30 @@ fn two_nodes_that_re_seal_at_once_both_succeed_and_the_store_opens() {
             .unwrap()
     };
     let (a, b) = (reseal(&env.key()), reseal(&other));
+    // Writes from the second node, eight at a time, while the re-seals run.
+    let create = |region: &str| {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cio"));
+        cmd.env_clear()
+            .env("HOME", env.home())
+            .env("CIO_STORE", env.store())
+            .env("CIO_KEY_FILE", &other)
+            .args(["credential", "create", "cio_minio_region", region])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    for round in 0..3 {
+        let writers: Vec<_> = (0..8)
+            .map(|i| create(&format!("eu-south-{}", i % 2 + 1)))
+            .collect();
+        for writer in writers {
+            let out = writer.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "round {round}: {stderr}");
+        }
+    }
     let mut changed = 0;
     for child in [a, b] {
         let out = child.wait_with_output().unwrap();
@@ -602,4 +628,5 @@ fn two_nodes_that_re_seal_at_once_both_succeed_and_the_store_opens() {
     }
     assert_eq!(changed, 1, "one of the two re-sealed");
     assert_eq!(env.reveal("cio_aws_region"), "eu-west-1");
+    assert!(env.reveal("cio_minio_region").starts_with("eu-south-"));
 }
