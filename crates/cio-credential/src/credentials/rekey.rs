@@ -156,7 +156,9 @@ fn key_home(key_file: &std::path::Path) -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "this node".to_string());
-    format!("{host}:{}", key_file.display())
+    // Absolute: a relative path means nothing on the node that reads it.
+    let path = std::path::absolute(key_file).unwrap_or_else(|_| key_file.to_path_buf());
+    format!("{host}:{}", path.display())
 }
 
 impl CredentialStore {
@@ -673,6 +675,14 @@ mod tests {
                 vec!["minio-1".to_string(), "minio-2".to_string()]
             )
         );
+    }
+
+    #[test]
+    fn where_the_key_lives_is_an_absolute_path() {
+        let home = key_home(Path::new("node-b/credential.key"));
+        let (_, path) = home.split_once(':').unwrap();
+        assert!(path.starts_with('/'), "{home}");
+        assert!(path.ends_with("/node-b/credential.key"), "{home}");
     }
 
     #[test]
