@@ -434,6 +434,9 @@ impl CredentialStore {
             }
             .into());
         }
+        // Copies of the store a killed write left beside it (a re-seal's holds every value
+        // under the old key) go before retiring says the old key opens nothing.
+        self.store.tidy();
         let changed = ring.len() > 1;
         if changed {
             ring.retired().write(self.key_file())?;
@@ -675,6 +678,30 @@ mod tests {
                 vec!["minio-1".to_string(), "minio-2".to_string()]
             )
         );
+    }
+
+    #[test]
+    fn retiring_removes_the_copies_a_killed_write_left_beside_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = open(dir.path(), "node-a.key");
+        a.put(
+            name("cio_minio_access_key"),
+            &SecretValue::new("minio-1".into()),
+        )
+        .unwrap();
+        for stage in [
+            CredentialStore::rekey_add,
+            CredentialStore::rekey_switch,
+            CredentialStore::rekey_reseal,
+        ] {
+            stage(&a).unwrap();
+        }
+        // What a write (a re-seal's: every value under the old key) killed before its
+        // rename leaves, under a process id that runs no more.
+        let leftover = dir.path().join("store.db.tmp-2147483646-0123456789abcdef");
+        std::fs::write(&leftover, b"sealed under the old key").unwrap();
+        a.rekey_retire().unwrap();
+        assert!(!leftover.exists(), "retire says the old key opens nothing");
     }
 
     #[test]

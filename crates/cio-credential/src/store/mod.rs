@@ -408,6 +408,12 @@ pub trait Store: Send + Sync {
     /// latest state, not a history). The store must exist.
     fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError>;
 
+    /// Removes (and zeroes) the copies of the store that writers killed mid-write left beside
+    /// it, as the next write would. For `rekey`'s retire, which writes no store but says the
+    /// old key opens nothing any more. Best effort; a store with no such copies (etcd) does
+    /// nothing.
+    fn tidy(&self) {}
+
     /// Whether the store keeps what [`Store::purge`] destroyed readable in earlier revisions
     /// of itself until [`Store::compact`] (etcd keeps every key's history until the cluster
     /// compacts it). `false`: purged versions are gone at once (SQLite zeroes their pages).

@@ -484,6 +484,13 @@ impl Store for SqliteStore {
         Ok(removed.unwrap_or(0))
     }
 
+    fn tidy(&self) {
+        // Under the writers' lock, so that no write is between its copy and its rename.
+        if let Ok(Some(locked)) = sqlite_file::lock(&self.path) {
+            locked.clean_beside();
+        }
+    }
+
     fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
         self.append_log_entry(log)
     }
