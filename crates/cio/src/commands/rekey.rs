@@ -84,14 +84,16 @@ fn describe(step: &RekeyStep) -> String {
         "nothing left to do"
     };
     let next = match step.stage {
-        RekeyStage::Add => "copy the key file to every node, then: rekey --stage switch",
+        RekeyStage::Add => {
+            "copy the key file to every node, then: cio credential rekey --stage switch"
+        }
         // A switch that caught up with a store another node re-sealed: only retire is left.
         RekeyStage::Switch if step.store_key.as_ref() == step.keyring.first() => {
-            "the store is sealed with it already; then: rekey --stage retire"
+            "the store is sealed with it already; then: cio credential rekey --stage retire"
         }
-        RekeyStage::Switch => "then: rekey --stage reseal (on one node)",
+        RekeyStage::Switch => "then: cio credential rekey --stage reseal (on one node)",
         RekeyStage::Reseal => {
-            "then: rekey --stage retire (on every node, after its key file holds the new key)"
+            "then: cio credential rekey --stage retire (on every node, after its key file holds the new key)"
         }
         RekeyStage::Retire => "the old key opens nothing in the store now",
     };

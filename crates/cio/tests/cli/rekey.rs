@@ -468,7 +468,7 @@ fn a_node_that_never_switched_cannot_take_the_store_back_and_its_switch_catches_
     assert_eq!(
         stdout(&out),
         format!(
-            "Succeed: Rekey credential: stage switch: done (key file: {new}, {old}; store sealed with {new}); the store is sealed with it already; then: rekey --stage retire\n"
+            "Succeed: Rekey credential: stage switch: done (key file: {new}, {old}; store sealed with {new}); the store is sealed with it already; then: cio credential rekey --stage retire\n"
         )
     );
     let out = on_b(&["credential", "rekey", "--json", "--stage", "switch"]).success();
