@@ -125,7 +125,7 @@ impl KeyError {
                 key_home,
                 ..
             } => format!(
-                "copy the keyring from {key_home} (it holds key {store_fingerprint}) to {} (mode 0600) on this node: 'cio credential rekey' there re-sealed the store",
+                "copy the keyring from {key_home} (it holds key {store_fingerprint}) to {} (mode 0600) on this node: a rekey there re-sealed the store with that key",
                 path.display()
             ),
             KeyError::NoSpace { path } => format!(

@@ -269,7 +269,14 @@ fn two_nodes_rekey_a_three_member_etcd_store_in_stages() {
         text.contains(&format!("(keys {old}) does not hold key {new}")),
         "{text}"
     );
-    assert!(text.contains(&format!(":{}", a.key().display())), "{text}");
+    assert!(
+        text.contains(&format!(
+            ":{} (it holds key {new}) to {} (mode 0600) on this node: a rekey there re-sealed the store with that key",
+            a.key().display(),
+            b.key().display()
+        )),
+        "{text}"
+    );
     // Nor may B start a rotation of its own: its key file stays as it was.
     let before = std::fs::read(b.key()).unwrap();
     let out = on(&b, &["credential", "rekey", "--stage", "add"]).code(3);
