@@ -605,17 +605,23 @@ mod tests {
         std::fs::copy(dir.join(from), dir.join(to)).unwrap();
     }
 
-    #[test]
-    fn a_reseal_keeps_the_change_log_whole_and_the_recorded_checks_readable() {
-        use crate::catalog::{Provider, Role, SetId};
-        use crate::validate::{Check, SetReport, Status, Step};
-        let dir = tempfile::tempdir().unwrap();
-        let a = open(dir.path(), "node-a.key");
+    /// Node A's view of a store in `dir` holding one value, cio_minio_access_key=minio-1.
+    fn node_a_with_one_value(dir: &Path) -> CredentialStore {
+        let a = open(dir, "node-a.key");
         a.put(
             name("cio_minio_access_key"),
             &SecretValue::new("minio-1".into()),
         )
         .unwrap();
+        a
+    }
+
+    #[test]
+    fn a_reseal_keeps_the_change_log_whole_and_the_recorded_checks_readable() {
+        use crate::catalog::{Provider, Role, SetId};
+        use crate::validate::{Check, SetReport, Status, Step};
+        let dir = tempfile::tempdir().unwrap();
+        let a = node_a_with_one_value(dir.path());
         a.remove(name("cio_minio_access_key")).unwrap();
         let set = SetId {
             provider: Provider::Minio,
@@ -651,12 +657,7 @@ mod tests {
     #[test]
     fn a_command_that_read_the_store_before_another_node_re_sealed_it_still_writes() {
         let dir = tempfile::tempdir().unwrap();
-        let a = open(dir.path(), "node-a.key");
-        a.put(
-            name("cio_minio_access_key"),
-            &SecretValue::new("minio-1".into()),
-        )
-        .unwrap();
+        let a = node_a_with_one_value(dir.path());
         a.rekey_add().unwrap();
         a.rekey_switch().unwrap();
         copy_key(dir.path(), "node-a.key", "node-b.key");
@@ -683,12 +684,7 @@ mod tests {
     #[test]
     fn retiring_removes_the_copies_a_killed_write_left_beside_the_store() {
         let dir = tempfile::tempdir().unwrap();
-        let a = open(dir.path(), "node-a.key");
-        a.put(
-            name("cio_minio_access_key"),
-            &SecretValue::new("minio-1".into()),
-        )
-        .unwrap();
+        let a = node_a_with_one_value(dir.path());
         for stage in [
             CredentialStore::rekey_add,
             CredentialStore::rekey_switch,
@@ -715,12 +711,7 @@ mod tests {
     #[test]
     fn a_store_that_records_no_replaced_key_gets_the_cautious_hints() {
         let dir = tempfile::tempdir().unwrap();
-        let a = open(dir.path(), "node-a.key");
-        a.put(
-            name("cio_minio_access_key"),
-            &SecretValue::new("minio-1".into()),
-        )
-        .unwrap();
+        let a = node_a_with_one_value(dir.path());
         // Never re-sealed by this cio: it cannot tell a node behind a re-seal of an earlier
         // cio from one ahead of the re-seal, and the hints say both.
         let caution = "with a cio before this one (which did not record the key it replaced), copy that node's key file here instead: a re-seal from here would go back to the old key";
