@@ -51,7 +51,7 @@ pub use audit::{Actor, Broken, LogEntry, LogReading, Problem};
 pub use credentials::{CheckResult, Checks, HealthRecord};
 // One store with its key: what commands use.
 pub use credentials::{
-    Change, CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed, Purged, Written,
+    Change, CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed, Purged, Seen, Written,
 };
 // Why a credential's records cannot be trusted.
 pub use integrity::Damage;

@@ -26,11 +26,39 @@ pub struct Change<'v> {
     pub value: Option<&'v SecretValue>,
 }
 
+/// A name's live version as a decision read it: its number and the time it was written
+/// (`live: None`: the name held no value). A name that has moved on since shows another pair:
+/// a write appends a version, a purge restarts the numbers at a later time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub name: CredentialName,
+    /// (version, milliseconds since the Unix epoch) of the live version.
+    pub live: Option<(u64, i64)>,
+}
+
+impl Seen {
+    /// What a decision sees of `record`, the newest of its name: its version when live.
+    fn live(record: &Record) -> Option<(u64, i64)> {
+        record
+            .is_live()
+            .then_some((record.version, record.written_at_ms))
+    }
+}
+
 impl CredentialStore {
     /// Writes every change, or none: values are checked first (a refused value changes
     /// nothing), then all new versions are appended at once. Returns what each change
     /// wrote, in order. Removing a name that holds no value is [`Error::NotFound`].
     pub fn write_all(&self, changes: &[Change<'_>]) -> Result<Vec<Written>> {
+        self.write_all_as_seen(changes, &[])
+    }
+
+    /// [`CredentialStore::write_all`] of changes decided from what `seen` says of the store
+    /// (an import's plan): refused with [`StoreError::Conflict`] ("try again; nothing was
+    /// changed") when any name in `seen` has moved on since, so that the decision is taken
+    /// again on the store as it is. Without this, a value written between an import's plan
+    /// and its write would be replaced without `--force`, or left in place of the bundle's.
+    pub fn write_all_as_seen(&self, changes: &[Change<'_>], seen: &[Seen]) -> Result<Vec<Written>> {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
@@ -53,6 +81,12 @@ impl CredentialStore {
                 action: "read",
                 detail: "it disappeared while being written".into(),
             })?;
+            for s in seen {
+                let name = s.name.to_string();
+                if verified.newest(&name)?.and_then(Seen::live) != s.live {
+                    return Err(StoreError::Conflict { name }.into());
+                }
+            }
             // The key of the store as read now: another node may have re-sealed it.
             let key = self.key(&verified.identity, false)?;
             // Per name, whether it holds a value as this attempt builds on it.

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::secret::SecretValue;
 use crate::store::{Action, Identity, Record};
 
+use super::restore::unmoved;
 use super::together::{Next, Together};
 use super::{CredentialStore, Written};
 
@@ -164,8 +165,11 @@ impl CredentialStore {
                 "the key pair, as one: the values of versions {from} and {other_from}"
             )),
         };
+        let read = [history.last(), other_history.last()];
         let (versions, _) =
             self.append_together(&logged, [&names[0], &names[1], &names[2]], |latest| {
+                unmoved(name, read[0], latest[0])?;
+                unmoved(other, read[1], latest[1])?;
                 Ok([
                     Next {
                         action: Action::Restore,

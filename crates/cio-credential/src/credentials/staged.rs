@@ -7,9 +7,9 @@
 //! finishing removes it the way every remove works (a version without a value), so nothing
 //! but purge destroys it.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::secret::SecretValue;
-use crate::store::{Action, Record};
+use crate::store::{Action, Record, StoreError};
 
 use super::CredentialStore;
 use super::together::{Next, Together};
@@ -81,21 +81,35 @@ impl CredentialStore {
             Some(verified) => verified.newest(name)?.is_some_and(Record::is_live),
             None => false,
         };
-        if staged {
-            let logged = Together {
-                command,
-                credentials: vec![about.to_string()],
-                detail: Some("finished: its staged value removed".into()),
-            };
-            self.append_together(&logged, [name], |_| {
+        if !staged {
+            return Ok(());
+        }
+        let logged = Together {
+            command,
+            credentials: vec![about.to_string()],
+            detail: Some("finished: its staged value removed".into()),
+        };
+        // Decided on the store as each attempt reads it: another node may have finished
+        // the same rotation meanwhile, and a removal is never appended to a removal.
+        let mut nothing_staged = false;
+        let written = self.append_together(&logged, [name], |latest| {
+            if latest[0].is_some_and(Record::is_live) {
                 Ok([Next {
                     action: Action::Remove,
                     restored_from: None,
                     value: None,
                 }])
-            })?;
+            } else {
+                nothing_staged = true;
+                Err(Error::Store(StoreError::Conflict {
+                    name: name.to_string(),
+                }))
+            }
+        });
+        match written {
+            Err(_) if nothing_staged => Ok(()),
+            other => other.map(|_| ()),
         }
-        Ok(())
     }
 }
 
@@ -148,6 +162,50 @@ mod tests {
                 ("rotate", Some("cio_minio_backup_password"), None),
                 ("rotate", Some("cio_minio_backup_password"), None)
             ]
+        );
+    }
+
+    #[test]
+    fn two_commands_that_finish_one_rotation_at_once_remove_its_staged_value_once() {
+        use crate::store::interleaved::Interleaved;
+        let dir = tempfile::tempdir().unwrap();
+        let open = |dir: &std::path::Path| {
+            CredentialStore::new(
+                Box::new(SqliteStore::new(dir.join("store.db"))),
+                dir.join("key"),
+            )
+        };
+        let name = "cio_minio_backup_password.rotation";
+        let about = "cio_minio_backup_password".parse().unwrap();
+        open(dir.path())
+            .stage(
+                name,
+                &SecretValue::new("staged secret".into()),
+                "rotate",
+                about,
+            )
+            .unwrap();
+        // The other finishes between this one's look (the first reading) and its write.
+        let other = dir.path().to_path_buf();
+        let finishing = CredentialStore::new(
+            Box::new(Interleaved::new(
+                Box::new(SqliteStore::new(dir.path().join("store.db"))),
+                2,
+                move || open(&other).unstage(name, "rotate", about).unwrap(),
+            )),
+            dir.path().join("key"),
+        );
+        finishing.unstage(name, "rotate", about).unwrap();
+        let actions: Vec<_> = finishing
+            .store
+            .history(name)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap().action)
+            .collect();
+        assert_eq!(
+            actions,
+            [crate::store::Action::Create, crate::store::Action::Remove]
         );
     }
 }

@@ -12,7 +12,7 @@
 //!   bundle every bundled version becomes a new version, oldest first.
 
 use crate::catalog::{CredentialName, Role, SetId};
-use crate::credentials::{Change, CredentialStore};
+use crate::credentials::{Change, CredentialStore, Seen};
 use crate::secret::SecretValue;
 
 use super::RecoveryError;
@@ -49,6 +49,9 @@ pub struct Planned<'b> {
     pub target: CredentialName,
     pub credential: &'b BundledCredential,
     pub outcome: Outcome,
+    /// The target's live version in the store when planned (number, time in milliseconds);
+    /// `None` when it held no value.
+    pub live: Option<(u64, i64)>,
 }
 
 impl Planned<'_> {
@@ -101,7 +104,8 @@ impl<'b> Plan<'b> {
                 // Removed when the bundle was made (history only): nothing to bring back.
                 continue;
             };
-            let outcome = match live.iter().find(|e| e.name == target) {
+            let entry = live.iter().find(|e| e.name == target);
+            let outcome = match entry {
                 None => Outcome::Create,
                 Some(e) if e.value.ct_eq(value) => Outcome::Unchanged,
                 Some(e) if e.updated_ms > latest.written_at_ms => Outcome::NewerInStore,
@@ -111,6 +115,7 @@ impl<'b> Plan<'b> {
                 target,
                 credential,
                 outcome,
+                live: entry.map(|e| (e.version, e.updated_ms)),
             });
         }
         Ok(Plan { items })
@@ -122,6 +127,18 @@ impl<'b> Plan<'b> {
             .iter()
             .filter(|p| p.outcome == Outcome::NewerInStore)
             .map(|p| p.target)
+            .collect()
+    }
+
+    /// What the plan saw of each target, for [`CredentialStore::write_all_as_seen`]: the
+    /// import is refused when a target has moved on since (its outcome may differ now).
+    pub fn seen(&self) -> Vec<Seen> {
+        self.items
+            .iter()
+            .map(|p| Seen {
+                name: p.target,
+                live: p.live,
+            })
             .collect()
     }
 
@@ -266,6 +283,69 @@ mod tests {
         let later = bundle(&[("cio_minio_alt_secret_key", &[Some("later")], i64::MAX)]);
         let plan = Plan::new(&later, &vault, false).unwrap();
         assert_eq!(plan.items[0].outcome, Outcome::Update);
+    }
+
+    #[test]
+    fn a_value_written_between_the_plan_and_the_write_is_not_overwritten() {
+        use crate::store::StoreError;
+        use crate::store::interleaved::Interleaved;
+        let dir = tempfile::tempdir().unwrap();
+        vault(dir.path())
+            .put(
+                "cio_minio_alt_access_key".parse().unwrap(),
+                &SecretValue::new("older-access".into()),
+            )
+            .unwrap();
+        let b = bundle(&[
+            ("cio_minio_access_key", &[Some("bundled-access")], i64::MAX),
+            (
+                "cio_minio_backup_password",
+                &[Some("bundled password")],
+                i64::MAX,
+            ),
+        ]);
+        // The plan (the first reading) finds an older access key and no password; another
+        // administrator sets the password before the import writes.
+        let other = dir.path().to_path_buf();
+        let racing = CredentialStore::new(
+            Box::new(Interleaved::new(
+                Box::new(SqliteStore::new(dir.path().join("s.db"))),
+                2,
+                move || {
+                    vault(&other)
+                        .put(
+                            "cio_minio_alt_backup_password".parse().unwrap(),
+                            &SecretValue::new("set meanwhile".into()),
+                        )
+                        .unwrap();
+                },
+            )),
+            dir.path().join("key"),
+        );
+        let plan = Plan::new(&b, &racing, true).unwrap();
+        assert_eq!(plan.newer_in_store(), []);
+        let changes = plan.changes(false).unwrap();
+        let err = racing
+            .write_all_as_seen(&changes, &plan.seen())
+            .unwrap_err();
+        assert!(
+            matches!(&err, crate::Error::Store(StoreError::Conflict { name }) if name == "cio_minio_alt_backup_password"),
+            "{err:?}"
+        );
+        let now = vault(dir.path());
+        let live = |n: &str| {
+            let e = now.get(n.parse().unwrap()).unwrap().unwrap();
+            e.value.expose().to_string()
+        };
+        assert_eq!(live("cio_minio_alt_backup_password"), "set meanwhile");
+        assert_eq!(live("cio_minio_alt_access_key"), "older-access");
+        // Planned again, the import sees the value and refuses it as newer.
+        let plan = Plan::new(&b, &now, true).unwrap();
+        assert_eq!(plan.items[1].outcome, Outcome::Update);
+        assert!(
+            now.write_all_as_seen(&plan.changes(false).unwrap(), &plan.seen())
+                .is_ok()
+        );
     }
 
     #[test]

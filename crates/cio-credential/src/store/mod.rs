@@ -17,6 +17,8 @@
 
 pub mod etcd;
 #[cfg(test)]
+pub(crate) mod interleaved;
+#[cfg(test)]
 pub mod memory;
 pub mod sqlite;
 mod sqlite_file;

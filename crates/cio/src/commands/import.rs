@@ -106,7 +106,9 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     if args.validate {
         validate_first(ctx, &store, &plan)?;
     }
-    let written = store.write_all(&changes).map_err(fail)?;
+    let written = store
+        .write_all_as_seen(&changes, &plan.seen())
+        .map_err(fail)?;
     let unchanged = plan
         .items
         .iter()

@@ -1,0 +1,108 @@
+//! For tests: a store that lets another writer in at a chosen moment. A command reads the
+//! store, decides, then writes from a second reading; a race with another process lands
+//! between the two only by chance. [`Interleaved`] runs the other writer just before a given
+//! reading, every time the test runs.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{
+    Identity, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store, StoreError,
+};
+
+/// What runs in between: another writer's whole command.
+type Between = Box<dyn FnOnce() + Send>;
+
+/// `inner`, except that just before its `at`-th [`Store::read`] (counted from 1) `between`
+/// runs, once.
+pub(crate) struct Interleaved {
+    inner: Box<dyn Store>,
+    reads: AtomicUsize,
+    at: usize,
+    between: Mutex<Option<Between>>,
+}
+
+impl Interleaved {
+    pub(crate) fn new(
+        inner: Box<dyn Store>,
+        at: usize,
+        between: impl FnOnce() + Send + 'static,
+    ) -> Interleaved {
+        Interleaved {
+            inner,
+            reads: AtomicUsize::new(0),
+            at,
+            between: Mutex::new(Some(Box::new(between))),
+        }
+    }
+}
+
+impl Store for Interleaved {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError> {
+        self.inner.identity(create)
+    }
+    fn read(&self) -> Result<Option<Snapshot>, StoreError> {
+        if self.reads.fetch_add(1, Ordering::SeqCst) + 1 == self.at
+            && let Some(between) = self.between.lock().unwrap().take()
+        {
+            between();
+        }
+        self.inner.read()
+    }
+    fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {
+        self.inner.latest(name)
+    }
+    fn list_latest(&self) -> Result<Vec<ReadRecord>, StoreError> {
+        self.inner.list_latest()
+    }
+    fn history(&self, name: &str) -> Result<Vec<ReadRecord>, StoreError> {
+        self.inner.history(name)
+    }
+    fn all_versions(&self) -> Result<Vec<ReadRecord>, StoreError> {
+        self.inner.all_versions()
+    }
+    fn replace_all(
+        &self,
+        whole: &Resealed<'_>,
+        key_fingerprint: &str,
+        manifest: &ManifestSwap,
+    ) -> Result<(), StoreError> {
+        self.inner.replace_all(whole, key_fingerprint, manifest)
+    }
+    fn append_all_logged(
+        &self,
+        batch: &[(u64, &Record)],
+        key_fingerprint: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .append_all_logged(batch, key_fingerprint, manifest, log)
+    }
+    fn purge_logged(
+        &self,
+        name: &str,
+        manifest: &ManifestSwap,
+        log: Option<&LogRecord>,
+    ) -> Result<usize, StoreError> {
+        self.inner.purge_logged(name, manifest, log)
+    }
+    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
+        self.inner.append_log(log)
+    }
+    fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
+        self.inner.log_tail()
+    }
+    fn log(&self) -> Result<Vec<LogRecord>, StoreError> {
+        self.inner.log()
+    }
+    fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.inner.notes()
+    }
+    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.inner.put_note(key, sealed)
+    }
+}
