@@ -101,7 +101,10 @@ impl SqliteStore {
                 location,
                 detail: NOT_SQLITE.into(),
             },
-            Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { location, detail },
+            // A constraint cio's tables do not have (the schema was edited) refused a write.
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::ConstraintViolation) => {
+                StoreError::Corrupt { location, detail }
+            }
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unusable {
                 location,
                 action: "locked for writing (another cio is writing and did not finish in 30 s)",
@@ -165,6 +168,7 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| self.err(e))?;
+        self.distrust_schema(&conn)?;
         conn.query_row("PRAGMA journal_mode=OFF", [], |_| Ok(()))
             .map_err(|e| self.err(e))?;
         conn.execute_batch(
@@ -172,6 +176,24 @@ impl SqliteStore {
         )
         .map_err(|e| self.err(e))?;
         Ok(conn)
+    }
+
+    /// Keeps a write to what cio's statements say. The file may have been edited by hand, and
+    /// its schema can hold more than cio's tables: a trigger that drops or redirects a write
+    /// (`RAISE(IGNORE)`: the write would report success and store nothing), a view in a
+    /// table's place, functions run from the schema. None of them runs on this connection.
+    /// (The statements also name their conflict handling, `OR ABORT`, which overrides one a
+    /// table was given, such as `ON CONFLICT IGNORE` or `REPLACE`.)
+    fn distrust_schema(&self, conn: &Connection) -> Result<(), StoreError> {
+        use rusqlite::config::DbConfig;
+        for (setting, on) in [
+            (DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false),
+            (DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false),
+            (DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false),
+        ] {
+            conn.set_db_config(setting, on).map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 
     /// Makes a new store whole beside the path and puts it there, unless another process
@@ -275,7 +297,7 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
         conn.execute_batch(SCHEMA_LOG).map_err(|e| self.err(e))?;
         conn.execute(
-            "INSERT INTO meta (k, v) VALUES ('store_id', ?1)",
+            "INSERT OR ABORT INTO meta (k, v) VALUES ('store_id', ?1)",
             [new_store_id()],
         )
         .map_err(|e| self.err(e))?;
@@ -416,7 +438,7 @@ impl Store for SqliteStore {
                 Some(_) => {}
                 None => {
                     conn.execute(
-                        "INSERT INTO meta (k, v) VALUES ('key_fingerprint', ?1)",
+                        "INSERT OR ABORT INTO meta (k, v) VALUES ('key_fingerprint', ?1)",
                         [key_fingerprint],
                     )
                     .map_err(|e| self.err(e))?;

@@ -295,3 +295,86 @@ fn the_only_set_damaged_is_refused_as_damaged_when_no_provider_is_named() {
         );
     }
 }
+
+/// Someone who could write the store file once must not be able to make later writes (a
+/// rotation after a compromise) report success and store nothing: the schema's own objects
+/// (triggers, a table's conflict handling) never decide what a write does.
+#[test]
+fn sqlite_a_schema_edited_to_drop_writes_does_not_drop_them() {
+    let env = TestEnv::new();
+    let with = |args: &[&str], input: &str| env.cio_in(args, input);
+    populate(&env, with);
+    let conn = Connection::open(env.store()).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER t1 BEFORE INSERT ON versions BEGIN SELECT RAISE(IGNORE); END;
+         CREATE TRIGGER t2 BEFORE UPDATE ON meta BEGIN SELECT RAISE(IGNORE); END;
+         CREATE TRIGGER t3 BEFORE INSERT ON meta BEGIN SELECT RAISE(IGNORE); END;
+         CREATE TRIGGER t4 BEFORE INSERT ON log BEGIN SELECT RAISE(IGNORE); END;
+         CREATE TRIGGER t5 BEFORE DELETE ON versions BEGIN SELECT RAISE(IGNORE); END;",
+    )
+    .unwrap();
+    drop(conn);
+    let reveal = |name: &str| {
+        let out = with(&["credential", "show", name, "--reveal"], "").success();
+        stdout(&out)
+    };
+    with(&["credential", "create", X], "rotated-after-compromise-4").success();
+    assert!(
+        reveal(X).contains("rotated-after-compromise-4"),
+        "{}",
+        reveal(X)
+    );
+    with(&["credential", "remove", "cio_aws_secret_key"], "").success();
+    with(&["credential", "show", "cio_aws_secret_key"], "").failure();
+    with(
+        &["credential", "remove", "--purge", "cio_minio_access_key"],
+        "",
+    )
+    .success();
+    let out = with(&["credential", "history", "cio_minio_access_key"], "").failure();
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    with(&["credential", "log", "--verify"], "").success();
+
+    // A table rebuilt with a constraint cio never made, whose conflict handling would drop
+    // (IGNORE) or delete (REPLACE) records: the write is refused as damage, nothing changed.
+    for handling in ["IGNORE", "REPLACE"] {
+        let env = TestEnv::new();
+        let with = |args: &[&str], input: &str| env.cio_in(args, input);
+        with(&["credential", "create", "cio_aws_access_key"], REF_ACCESS).success();
+        let conn = Connection::open(env.store()).unwrap();
+        conn.execute_batch(&format!(
+            "ALTER TABLE versions RENAME TO old;
+             CREATE TABLE versions (name TEXT NOT NULL, version INTEGER NOT NULL, action TEXT,
+               restored_from INTEGER, written_at_ms INTEGER, sealed BLOB, seq INTEGER,
+               prev_mac BLOB, mac BLOB, PRIMARY KEY (name, version),
+               UNIQUE (name) ON CONFLICT {handling}) WITHOUT ROWID;
+             INSERT INTO versions SELECT * FROM old; DROP TABLE old;"
+        ))
+        .unwrap();
+        drop(conn);
+        let before = env.snapshot_files();
+        let out = with(
+            &["credential", "create", "cio_aws_access_key"],
+            "AKIAYHD623GGZX7VDFMK",
+        )
+        .code(3);
+        assert!(
+            stderr(&out).contains("is damaged: UNIQUE constraint failed"),
+            "{handling}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            env.snapshot_files(),
+            before,
+            "{handling}: nothing was changed"
+        );
+        let shown = stdout(
+            &with(
+                &["credential", "show", "cio_aws_access_key", "--reveal"],
+                "",
+            )
+            .success(),
+        );
+        assert!(shown.contains(REF_ACCESS), "{handling}: {shown}");
+    }
+}

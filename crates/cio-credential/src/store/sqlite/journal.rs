@@ -47,7 +47,7 @@ impl SqliteStore {
             });
         }
         conn.execute(
-            "INSERT INTO log (seq, sealed) VALUES (?1, ?2)",
+            "INSERT OR ABORT INTO log (seq, sealed) VALUES (?1, ?2)",
             params![i64::try_from(entry.seq).unwrap_or(i64::MAX), entry.sealed],
         )
         .map_err(|e| self.err(e))?;
@@ -74,7 +74,7 @@ impl SqliteStore {
             .map_err(|e| self.err(e))?;
         for entry in log {
             conn.execute(
-                "INSERT INTO log (seq, sealed) VALUES (?1, ?2)",
+                "INSERT OR ABORT INTO log (seq, sealed) VALUES (?1, ?2)",
                 params![i64::try_from(entry.seq).unwrap_or(i64::MAX), entry.sealed],
             )
             .map_err(|e| self.err(e))?;

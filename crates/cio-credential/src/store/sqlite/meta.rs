@@ -72,7 +72,7 @@ impl SqliteStore {
         }
         let text = String::from_utf8_lossy(&swap.new);
         tx.execute(
-            "INSERT INTO meta (k, v) VALUES ('manifest', ?1) ON CONFLICT (k) DO UPDATE SET v = ?1",
+            "INSERT OR ABORT INTO meta (k, v) VALUES ('manifest', ?1) ON CONFLICT (k) DO UPDATE SET v = ?1",
             [text.as_ref()],
         )
         .map_err(|e| self.err(e))?;

@@ -18,7 +18,7 @@ impl SqliteStore {
         let row = encode_row(record);
         // Cached: a batch (an import, a re-seal) inserts many rows with one parse.
         conn.prepare_cached(&format!(
-            "INSERT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            "INSERT OR ABORT INTO versions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         ))
         .and_then(|mut insert| {
             insert.execute(params![
@@ -53,7 +53,7 @@ impl SqliteStore {
                 .map_err(|e| self.err(e))?;
             }
             conn.execute(
-                "INSERT INTO meta (k, v) VALUES ('key_fingerprint', ?1) ON CONFLICT (k) DO UPDATE SET v = ?1",
+                "INSERT OR ABORT INTO meta (k, v) VALUES ('key_fingerprint', ?1) ON CONFLICT (k) DO UPDATE SET v = ?1",
                 [key_fingerprint],
             )
             .map_err(|e| self.err(e))?;
