@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::sqlite_file::{self, CommitError, LockError};
-use super::sqlite_row::{COLUMNS, RawRow, decode_row};
+use super::sqlite_row::{COLUMNS, RawRow, decode_row, raw_value};
 mod journal;
 pub(crate) mod memory;
 mod meta;
@@ -96,6 +96,20 @@ impl SqliteStore {
     fn err(&self, e: rusqlite::Error) -> StoreError {
         let location = self.location();
         let detail = e.to_string();
+        if matches!(
+            e,
+            rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::Utf8Error(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+        ) {
+            // A field of the store's own records (its id, key fingerprint, manifest) holds
+            // something cio never writes there: edited below cio.
+            return StoreError::Corrupt {
+                location,
+                detail: "a field of the store holds a value of the wrong kind".into(),
+            };
+        }
         match e.sqlite_error_code() {
             Some(ErrorCode::NotADatabase) => StoreError::Foreign {
                 location,
@@ -354,15 +368,15 @@ impl SqliteStore {
         let rows = stmt
             .query_map(args, |row| {
                 let raw: RawRow = [
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                    row.get(6)?,
-                    row.get(7)?,
-                    row.get(8)?,
+                    raw_value(row.get_ref(0)?),
+                    raw_value(row.get_ref(1)?),
+                    raw_value(row.get_ref(2)?),
+                    raw_value(row.get_ref(3)?),
+                    raw_value(row.get_ref(4)?),
+                    raw_value(row.get_ref(5)?),
+                    raw_value(row.get_ref(6)?),
+                    raw_value(row.get_ref(7)?),
+                    raw_value(row.get_ref(8)?),
                 ];
                 Ok(decode_row(raw))
             })

@@ -4,7 +4,7 @@
 //! type: the row is read as raw values and checked here, field by field; a row that does not
 //! decode is [`Undecodable`], naming the credential, and never a panic.
 
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 
 use crate::store::{Action, ReadRecord, Record, Undecodable, check_fields};
 
@@ -14,6 +14,22 @@ pub(super) const COLUMNS: &str =
 
 /// A row's values, in [`COLUMNS`] order.
 pub(crate) type RawRow = [Value; 9];
+
+/// A column's value as stored, whatever it is: text that is not UTF-8 (SQLite keeps what
+/// it is given) is taken as the bytes it is, so that one such field is the damage of its
+/// row's credential rather than an error of the whole reading.
+pub(super) fn raw_value(value: ValueRef<'_>) -> Value {
+    match value {
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => Value::Text(text.to_string()),
+            Err(_) => Value::Blob(bytes.to_vec()),
+        },
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec()),
+    }
+}
 
 /// What a name column holds, as text for messages (a name that is not text is shown as
 /// such, never as its bytes).

@@ -378,3 +378,79 @@ fn sqlite_a_schema_edited_to_drop_writes_does_not_drop_them() {
         assert!(shown.contains(REF_ACCESS), "{handling}: {shown}");
     }
 }
+
+/// SQLite keeps text that is not UTF-8 as it was given: one such field is its credential's
+/// damage alone, and one in the store's own records is the store's, said as damage.
+#[test]
+fn sqlite_text_that_is_not_utf8_damages_only_its_credential() {
+    for column in ["action", "name", "mac", "sealed"] {
+        let env = TestEnv::new();
+        let with = |args: &[&str], input: &str| env.cio_in(args, input);
+        populate(&env, with);
+        let conn = Connection::open(env.store()).unwrap();
+        conn.execute(
+            &format!(
+                "UPDATE versions SET {column} = CAST(X'ff' AS TEXT) WHERE name = ?1 AND version = 3"
+            ),
+            [X],
+        )
+        .unwrap();
+        drop(conn);
+        let out = with(&["credential", "show", X], "").code(3);
+        assert!(
+            stderr(&out).starts_with(&format!("Fail: Show credential: {X} cannot be trusted")),
+            "{column}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("cio credential remove --purge"),
+            "{column}"
+        );
+        let shown = with(
+            &["credential", "show", "cio_aws_secret_key", "--reveal"],
+            "",
+        )
+        .success();
+        assert!(stdout(&shown).contains(REF_SECRET), "{column}");
+        with(
+            &["credential", "exec", "--provider", "aws", "--", "true"],
+            "",
+        )
+        .success();
+        // The hint works: the damaged credential is destroyed and can be set again.
+        with(&["credential", "remove", "--purge", X], "").success();
+        with(&["credential", "create", X], "a-new-secret-after-damage").success();
+    }
+    // The sealed value's bytes kept as text are still those bytes: authenticated, opened.
+    let env = TestEnv::new();
+    let with = |args: &[&str], input: &str| env.cio_in(args, input);
+    populate(&env, with);
+    let conn = Connection::open(env.store()).unwrap();
+    conn.execute(
+        "UPDATE versions SET sealed = CAST(sealed AS TEXT) WHERE name = ?1",
+        [X],
+    )
+    .unwrap();
+    drop(conn);
+    let shown = with(&["credential", "show", X, "--reveal"], "").success();
+    assert!(stdout(&shown).contains("current-secret-3"));
+    // In the store's own records: every command refuses, as damage, with the backup hint.
+    let conn = Connection::open(env.store()).unwrap();
+    conn.execute(
+        "UPDATE meta SET v = CAST(X'ff' AS TEXT) WHERE k = 'store_id'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = with(&["credential", "list"], "").code(3);
+    assert!(
+        stderr(&out).contains("is damaged: a field of the store holds a value of the wrong kind"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("restore a whole earlier copy"),
+        "{}",
+        stderr(&out)
+    );
+}
