@@ -223,8 +223,8 @@ impl CredentialStore {
         match self.store.identity(false)? {
             Some(identity) if identity.key_fingerprint.is_some() => self.key(&identity, false),
             Some(_) => {
-                // Without a fingerprint, a key is made only for a store that holds nothing
-                // (the reading refuses one whose fingerprint was removed).
+                // Without a fingerprint, a key is made only for a store that holds nothing.
+                ledger::unsealed(self.store.as_ref())?;
                 self.verified()?;
                 self.key(&unsealed, true)
             }

@@ -120,6 +120,21 @@ fn authenticator<'a>(
 
 /// Verifies the manifest of `identity` (with `key`, which the caller checked against the
 /// fingerprint); `None` for a store never written. `had_records`: the reading found records.
+/// Why a store without a key fingerprint that was written to is refused.
+const FINGERPRINT_REMOVED: &str = "its key fingerprint was removed";
+
+/// Checks that a store whose identity records no key fingerprint was never written to, as
+/// its first write records the fingerprint in the same transaction as its first record and
+/// first change-log entry. Records or log entries without it mean the fingerprint (and the
+/// records, perhaps) were removed below cio: sealing such a store with whatever key is at
+/// hand would mix two keys in one store, so it is refused as damaged.
+pub(crate) fn unsealed(store: &dyn Store) -> Result<()> {
+    if store.log_tail()?.is_some() || !store.list_latest()?.is_empty() {
+        return Err(corrupt(store, FINGERPRINT_REMOVED));
+    }
+    Ok(())
+}
+
 fn manifest_of<'k>(
     store: &dyn Store,
     identity: &Identity,
@@ -127,8 +142,8 @@ fn manifest_of<'k>(
     key: impl FnOnce(&Identity) -> Result<&'k Key>,
 ) -> Result<Option<(&'k Key, Manifest)>> {
     match (&identity.key_fingerprint, &identity.manifest) {
-        (None, None) if !had_records => Ok(None),
-        (None, _) => Err(corrupt(store, "its key fingerprint was removed")),
+        (None, None) if !had_records => unsealed(store).map(|()| None),
+        (None, _) => Err(corrupt(store, FINGERPRINT_REMOVED)),
         (Some(_), None) => Err(corrupt(
             store,
             "its manifest was removed (or an earlier cio wrote it, before records were authenticated)",

@@ -454,3 +454,76 @@ fn sqlite_text_that_is_not_utf8_damages_only_its_credential() {
         stderr(&out)
     );
 }
+
+/// A store emptied below cio of its records and its key fingerprint, its id and change log
+/// kept: a write must not seal it with whatever key is at hand (a new one here), which would
+/// mix two keys in one store. The same with the id removed too.
+#[test]
+fn an_emptied_store_with_its_log_left_takes_no_new_key() {
+    let new_key = |env: &TestEnv| env.dir.path().join("other/new.key");
+    let refused = |env: &TestEnv, with: &dyn Fn(&[&str], &str) -> Assert, why: &str| {
+        let before = env.snapshot_files();
+        let out = with(
+            &["credential", "create", "cio_aws_backup_password"],
+            "a new password here",
+        )
+        .code(3);
+        assert!(
+            stderr(&out).contains(&format!("is damaged: {why}")),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(env.snapshot_files(), before, "nothing was changed");
+        assert!(!new_key(env).exists(), "no key was made");
+    };
+    // SQLite.
+    for (kept, why) in [
+        ("k = 'store_id'", "its key fingerprint was removed"),
+        ("0", "its store id was removed"),
+    ] {
+        let env = TestEnv::new();
+        let with = |args: &[&str], input: &str| env.cio_in(args, input);
+        populate(&env, with);
+        let conn = Connection::open(env.store()).unwrap();
+        conn.execute_batch(&format!(
+            "DELETE FROM versions; DELETE FROM notes; DELETE FROM meta WHERE NOT ({kept});"
+        ))
+        .unwrap();
+        drop(conn);
+        let with_new_key = |args: &[&str], input: &str| {
+            env.cmd()
+                .env("CIO_KEY_FILE", new_key(&env))
+                .args(args)
+                .write_stdin(input)
+                .assert()
+        };
+        refused(&env, &with_new_key, why);
+    }
+    // etcd.
+    let cluster = EtcdCluster::single();
+    let env = TestEnv::new();
+    let url = cluster.url("/emptied");
+    let with = |args: &[&str], input: &str| {
+        env.cmd()
+            .env("CIO_STORE", &url)
+            .args(args)
+            .write_stdin(input)
+            .assert()
+    };
+    populate(&env, with);
+    for prefix in ["/emptied/v/", "/emptied/head/", "/emptied/notes/"] {
+        cluster.etcdctl(&["del", "--prefix", prefix]);
+    }
+    for key in ["/emptied/meta/key_fingerprint", "/emptied/meta/manifest"] {
+        cluster.etcdctl(&["del", key]);
+    }
+    let with_new_key = |args: &[&str], input: &str| {
+        env.cmd()
+            .env("CIO_STORE", &url)
+            .env("CIO_KEY_FILE", new_key(&env))
+            .args(args)
+            .write_stdin(input)
+            .assert()
+    };
+    refused(&env, &with_new_key, "its key fingerprint was removed");
+}

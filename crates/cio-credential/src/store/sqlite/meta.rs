@@ -34,13 +34,17 @@ impl SqliteStore {
         let Some(store_id) = store_id else {
             // The id is written with the schema, in one transaction: a store without it but
             // with anything else in it was altered.
-            let rows: i64 = tx
-                .query_row(
-                    "SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM versions)",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(|e| self.err(e))?;
+            let count = |sql: &str| -> Result<i64, StoreError> {
+                tx.query_row(sql, [], |r| r.get(0)).map_err(|e| self.err(e))
+            };
+            let mut rows =
+                count("SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM versions)")?;
+            // The change log's entries too (a format-2 store has no log table).
+            if count("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'log'")?
+                > 0
+            {
+                rows += count("SELECT count(*) FROM log")?;
+            }
             return if rows == 0 {
                 Ok(None)
             } else {
