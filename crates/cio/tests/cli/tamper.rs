@@ -527,3 +527,46 @@ fn an_emptied_store_with_its_log_left_takes_no_new_key() {
     };
     refused(&env, &with_new_key, "its key fingerprint was removed");
 }
+
+/// etcd keeps each name's newest version number (`head/NAME`) and the change log's
+/// (`loghead`) as indexes beside the records. Edited below cio, they must not fail every
+/// later write as a race that never ends ("try again"): the next write puts them right.
+#[test]
+fn etcd_edited_heads_do_not_block_writes() {
+    let cluster = EtcdCluster::single();
+    for (key, value) in [
+        ("/heads/head/cio_minio_secret_key", Some("1")),
+        ("/heads/head/cio_minio_secret_key", Some("abc")),
+        (
+            "/heads/head/cio_minio_secret_key",
+            Some("99999999999999999999"),
+        ),
+        ("/heads/head/cio_minio_secret_key", None),
+        ("/heads/loghead", Some("abc")),
+    ] {
+        cluster.etcdctl(&["del", "--prefix", "/heads/"]);
+        let env = TestEnv::new();
+        let url = cluster.url("/heads");
+        let with = |args: &[&str], input: &str| {
+            env.cmd()
+                .env("CIO_STORE", &url)
+                .args(args)
+                .write_stdin(input)
+                .assert()
+        };
+        populate(&env, with);
+        match value {
+            Some(v) => cluster.etcdctl(&["put", key, v]),
+            None => cluster.etcdctl(&["del", key]),
+        };
+        with(&["credential", "create", X], "after-the-edit-4").success();
+        with(&["credential", "remove", X], "").success();
+        with(&["credential", "restore", X], "").success();
+        let shown = with(&["credential", "show", X, "--reveal"], "").success();
+        assert!(
+            stdout(&shown).contains("after-the-edit-4"),
+            "{key}={value:?}"
+        );
+        with(&["credential", "log", "--verify"], "").success();
+    }
+}

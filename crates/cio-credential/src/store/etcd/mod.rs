@@ -18,10 +18,10 @@
 //! Rules:
 //! - every write is ONE etcd transaction, so a write is either wholly there or not at all,
 //!   even when the cluster loses quorum in the middle of it:
-//!   - append compares the head (its value, or its absence for a first version) and the key
-//!     fingerprint (its value, or its absence, in which case the same transaction records
-//!     it), then puts the version and the head; when the comparison fails, the failure
-//!     branch reads the head and fingerprint so the error is precisely
+//!   - append compares the absence of the version it puts and the key fingerprint (its
+//!     value, or its absence, in which case the same transaction records it), then puts the
+//!     version and the name's head (an index, never compared); when the comparison fails, the
+//!     failure branch reads the head and fingerprint so the error is precisely
 //!     [`StoreError::Conflict`] or [`StoreError::KeyMismatch`];
 //!   - the store id is created by a transaction that requires that nothing exists under the
 //!     prefix yet, so two nodes creating the store at once agree on one id, and keys of
@@ -436,17 +436,23 @@ impl Store for EtcdStore {
             )?;
             Ok(response.kvs.into_iter().next().map(|kv| kv.value))
         };
-        let head = one(self.keys.log_head())?
-            .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok());
+        let stored = one(self.keys.log_head())?;
+        let head = stored
+            .as_deref()
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
         let Some(seq) = head else {
-            // No head, but entries: the head was deleted. Appends are conditioned on it, so
-            // it is put back (only while still absent) at the newest entry; without this,
-            // every write would lose to a head that is not there.
+            // No head (or one that is no number), but entries: the head was deleted or
+            // edited. Appends are conditioned on it, so it is put back (only while still as
+            // read) at the newest entry; without this, every write would lose to it.
             let newest = self.log_entries(false)?.pop();
             if let Some(entry) = &newest {
                 let head = self.keys.log_head();
+                let as_read = match &stored {
+                    None => absent(&head),
+                    Some(bytes) => value_is(&head, bytes),
+                };
                 self.gateway.txn(
-                    vec![absent(&head)],
+                    vec![as_read],
                     vec![put_op(&head, entry.seq.to_string().as_bytes())],
                     Vec::new(),
                     deadline,
