@@ -366,10 +366,18 @@ impl Locked {
         // Through this process, not `io::copy` file to file: that is copy_file_range, which on
         // a file system with reflinks (XFS's default) shares the store's blocks with the copy,
         // and a purge's zeroing of the replaced file then lands on new blocks and leaves the
-        // purged value on the device (session 7's review).
-        let mut bytes = Vec::new();
-        self.file.read_to_end(&mut bytes)?;
-        out.write_all(&bytes)?;
+        // purged value on the device (session 7's review). In pieces, so that the memory a
+        // write takes does not grow with the file (a store padded to gigabytes).
+        let mut piece = vec![0u8; 64 * 1024];
+        loop {
+            let n = match self.file.read(&mut piece) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            out.write_all(&piece[..n])?;
+        }
         Ok(scratch)
     }
 

@@ -591,3 +591,30 @@ fn a_damaged_file_whose_mode_changes_is_not_said_as_changing() {
     chmod.join().unwrap();
     assert!(!matches!(err, StoreError::Changing { .. }), "{err:?}");
 }
+
+/// A write copies the store through the process in pieces: its memory does not grow with
+/// the file (a store padded below cio to a size no store has). Memory is read from the test
+/// process's own peak (nextest runs each test in a process of its own).
+#[test]
+fn a_write_to_a_padded_store_takes_memory_by_the_piece_not_by_the_file() {
+    let (_d, s) = fresh();
+    s.identity(true).unwrap();
+    let padded: u64 = 256 * 1024 * 1024;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&s.path)
+        .unwrap()
+        .set_len(padded)
+        .unwrap();
+    let peak_kib = || -> u64 {
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let before = peak_kib();
+    s.put_note("k", b"sealed").unwrap();
+    assert_eq!(fs::metadata(&s.path).unwrap().len(), padded);
+    let grown = peak_kib().saturating_sub(before);
+    assert!(grown < 64 * 1024, "the write's peak grew by {grown} KiB");
+    assert_eq!(s.notes().unwrap(), [("k".to_string(), b"sealed".to_vec())]);
+}
