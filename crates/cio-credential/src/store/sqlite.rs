@@ -110,6 +110,11 @@ impl SqliteStore {
                 detail: "a field of the store holds a value of the wrong kind".into(),
             };
         }
+        if detail.starts_with("no such table") || detail.starts_with("no such column") {
+            // cio's own tables are all made with the store: one missing was dropped below
+            // cio (a foreign file is told apart before, by its application id).
+            return StoreError::Corrupt { location, detail };
+        }
         match e.sqlite_error_code() {
             Some(ErrorCode::NotADatabase) => StoreError::Foreign {
                 location,

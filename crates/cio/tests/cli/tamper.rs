@@ -570,3 +570,27 @@ fn etcd_edited_heads_do_not_block_writes() {
         with(&["credential", "log", "--verify"], "").success();
     }
 }
+
+/// One of cio's tables dropped below cio is said as damage, with the backup hint, not as a
+/// file this user cannot open.
+#[test]
+fn sqlite_a_dropped_table_is_said_as_damage() {
+    for table in ["log", "notes"] {
+        let env = TestEnv::new();
+        let with = |args: &[&str], input: &str| env.cio_in(args, input);
+        populate(&env, with);
+        let conn = Connection::open(env.store()).unwrap();
+        conn.execute_batch(&format!("DROP TABLE {table};")).unwrap();
+        drop(conn);
+        let out = with(&["credential", "create", X], "after-the-drop-4").code(3);
+        let text = stderr(&out);
+        assert!(
+            text.contains(&format!("is damaged: no such table: {table}")),
+            "{table}: {text}"
+        );
+        assert!(
+            text.contains("restore a whole earlier copy"),
+            "{table}: {text}"
+        );
+    }
+}
