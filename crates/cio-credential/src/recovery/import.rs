@@ -11,8 +11,9 @@
 //! - the writes are [`Change`]s for [`CredentialStore::write_all`]: all or nothing. With a history
 //!   bundle every bundled version becomes a new version, oldest first.
 
-use crate::catalog::{CredentialName, Role, SetId};
+use crate::catalog::{CredentialName, Field, Role, SetId};
 use crate::credentials::{Change, CredentialStore, Seen};
+use crate::rotate::{PasswordChange, check_password_import};
 use crate::secret::SecretValue;
 
 use super::RecoveryError;
@@ -140,6 +141,34 @@ impl<'b> Plan<'b> {
                 live: p.live,
             })
             .collect()
+    }
+
+    /// Checks each repository password the import changes, as `create` and `restore` check
+    /// theirs ([`crate::check_password_import`]): with the set as the import leaves it, the
+    /// repository must have a key for the bundle's password. Returns the passwords checked
+    /// and what was found; the first that does not open its repository is the error.
+    pub fn check_passwords(
+        &self,
+        vault: &CredentialStore,
+    ) -> crate::Result<Vec<(CredentialName, PasswordChange)>> {
+        let mut checked = Vec::new();
+        for item in &self.items {
+            let Some(password) = item.value() else {
+                continue;
+            };
+            if item.target.field != Field::BackupPassword || item.outcome == Outcome::Unchanged {
+                continue;
+            }
+            let others: Vec<(Field, &SecretValue)> = self
+                .items
+                .iter()
+                .filter(|o| o.target.set() == item.target.set() && o.target != item.target)
+                .filter_map(|o| Some((o.target.field, o.value()?)))
+                .collect();
+            let found = check_password_import(vault, item.target, password, &others)?;
+            checked.push((item.target, found));
+        }
+        Ok(checked)
     }
 
     /// The sets the import writes to, in catalog order.

@@ -85,12 +85,55 @@ pub fn check_password_restore(
     name: CredentialName,
     restored: &SecretValue,
 ) -> Result<PasswordChange> {
-    let Some(mut values) = to_check(store, name, restored) else {
+    must_open(
+        store,
+        name,
+        restored,
+        &[],
+        Problem::RestoredPasswordDoesNotOpen,
+    )
+}
+
+/// Checks an import that changes `name`'s stored password to `imported`, with the set as the
+/// import leaves it: the stored values with `bundled` (the bundle's other values of the same
+/// set) over them. The repository must have a key for the password
+/// ([`Problem::ImportedPasswordDoesNotOpen`] otherwise: a bundle older than the last rotation
+/// would break every backup, and its escrow refresh would then spread the broken password);
+/// asked as for a change, and a repository that cannot be asked only warns. A first password
+/// is not checked, as for `create`.
+pub fn check_password_import(
+    store: &CredentialStore,
+    name: CredentialName,
+    imported: &SecretValue,
+    bundled: &[(Field, &SecretValue)],
+) -> Result<PasswordChange> {
+    must_open(
+        store,
+        name,
+        imported,
+        bundled,
+        Problem::ImportedPasswordDoesNotOpen,
+    )
+}
+
+/// Whether `password`, stored as `name` in place of a different one, opens the set's
+/// repository, with `others` over the set's stored values; `problem` when it does not.
+fn must_open(
+    store: &CredentialStore,
+    name: CredentialName,
+    password: &SecretValue,
+    others: &[(Field, &SecretValue)],
+    problem: Problem,
+) -> Result<PasswordChange> {
+    let Some(mut values) = to_check(store, name, password) else {
         return Ok(PasswordChange::NotChecked);
     };
+    for (field, value) in others {
+        values.set_field(*field, SecretValue::new(value.expose().to_string()));
+    }
     values.set_field(
         Field::BackupPassword,
-        SecretValue::new(restored.expose().to_string()),
+        SecretValue::new(password.expose().to_string()),
     );
     let report = ask(&values);
     match (
@@ -98,7 +141,7 @@ pub fn check_password_restore(
         found(&report, Step::Password, "wrong_password"),
     ) {
         (Found::Yes, Found::Yes) => Ok(PasswordChange::Verified),
-        (Found::Yes, Found::No) => Err(refused(name, Problem::RestoredPasswordDoesNotOpen)),
+        (Found::Yes, Found::No) => Err(refused(name, problem)),
         (Found::Yes, Found::Unknown(why)) | (Found::Unknown(why), _) => {
             Ok(PasswordChange::Unchecked(why))
         }

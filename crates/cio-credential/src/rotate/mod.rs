@@ -40,7 +40,9 @@ use crate::catalog::{CredentialName, Warning};
 use crate::secret::SecretValue;
 
 pub use age::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
-pub use guard::{PasswordChange, check_password_change, check_password_restore};
+pub use guard::{
+    PasswordChange, check_password_change, check_password_import, check_password_restore,
+};
 pub use keys::{KeysRotated, rotate_access_key};
 pub use password::PasswordRotation;
 
@@ -198,6 +200,10 @@ pub enum Problem {
         "the repository has no key for that version's password any more (a rotation removed it): restoring it would break every backup"
     )]
     RestoredPasswordDoesNotOpen,
+    #[error(
+        "the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup"
+    )]
+    ImportedPasswordDoesNotOpen,
     #[error("the record of the interrupted rotation cannot be read: {0}")]
     PendingUnreadable(String),
     #[error("a rotation of this password is in progress on node {host}")]
@@ -271,6 +277,7 @@ impl RotateError {
             Problem::RestoredPasswordDoesNotOpen => format!(
                 "restore a version whose password the repository still has ('cio credential history {name}'), or change the password with 'cio credential rotate {name}'; if the repository's password was changed back elsewhere, add --force"
             ),
+            Problem::ImportedPasswordDoesNotOpen => "import a bundle made after the repository's last password change (every rotation refreshes the escrow object: cio credential import --from-repository), or see the repository's keys with 'cio credential exec -- restic key list'; nothing was written".into(),
             Problem::PendingUnreadable(_) => {
                 "use the cio version that started the rotation, or check the repository's keys with 'cio credential exec -- restic key list'".into()
             }

@@ -7,9 +7,9 @@ use clap::Args;
 use serde_json::json;
 
 use cio_credential::{
-    BucketKeys, Bundle, CredentialStore, Error, Identities, OpenWith, Outcome, Plan, Provider,
-    Purpose, RecoveryError, Role, SecretValue, SetFilter, SetValues, ValidateOptions, get_bundle,
-    needs_passphrase, open_bundle, validate_sets,
+    BucketKeys, Bundle, CredentialStore, Error, Identities, OpenWith, Outcome, PasswordChange,
+    Plan, Provider, Purpose, RecoveryError, Role, SecretValue, SetFilter, SetValues,
+    ValidateOptions, get_bundle, needs_passphrase, open_bundle, validate_sets,
 };
 
 use crate::cli::ProviderArg;
@@ -105,6 +105,15 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     let changes = plan.changes(args.force).map_err(recovery)?;
     if args.validate {
         validate_first(ctx, &store, &plan)?;
+    }
+    // A bundle's password must not replace one the repository wants (a bundle older than
+    // the last rotation): checked as create and restore check theirs.
+    for (name, found) in plan.check_passwords(&store).map_err(fail)? {
+        if let PasswordChange::Unchecked(why) = found {
+            ctx.out.warn(format!(
+                "{name}: the repository could not be asked whether the bundle's password opens it ({why}); check it with 'cio credential validate' after the import"
+            ));
+        }
     }
     let written = store
         .write_all_as_seen(&changes, &plan.seen())

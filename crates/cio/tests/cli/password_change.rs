@@ -104,3 +104,53 @@ fn no_repository_is_no_check_and_an_unreachable_one_warns() {
     );
     assert_eq!(env.reveal(PASSWORD), "a third password");
 }
+
+/// A bundle made before the repository's password was rotated: importing it (forced past the
+/// newer value, or without --force when its values are dated later) would store a password
+/// the repository no longer has, and every backup after it would fail.
+#[test]
+fn an_import_of_a_password_the_repository_no_longer_has_is_refused() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let env = repository(&s3, "imported");
+    let (identity, recipient) = crate::recovery::age_identity(env.dir.path(), "id.txt");
+    let bundle = env.dir.path().join("before-rotation.age");
+    env.cio(&[
+        "credential",
+        "export",
+        "--recipient",
+        &recipient,
+        "-o",
+        bundle.to_str().unwrap(),
+    ])
+    .success();
+    env.cio_in(&["credential", "rotate", PASSWORD], NEW)
+        .success();
+    assert!(
+        !opens(&s3, "imported", OLD),
+        "the rotation removed the old key"
+    );
+    let before = env.snapshot_files();
+    let out = env
+        .cio(&[
+            "credential",
+            "import",
+            "--force",
+            "--identity",
+            identity.to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ])
+        .code(1);
+    let text = stderr(&out);
+    assert!(
+        text.contains("Fail: Import credentials: cio_minio_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup\n\
+         Hint: import a bundle made after the repository's last password change"),
+        "{text}"
+    );
+    assert!(!text.contains(OLD) && !text.contains(NEW), "{text}");
+    assert!(
+        env.snapshot_files() == before,
+        "a refused import changed the store"
+    );
+    assert_eq!(env.reveal(PASSWORD), NEW);
+    assert!(opens(&s3, "imported", NEW));
+}
