@@ -50,7 +50,7 @@ impl CredentialStore {
     /// nothing), then all new versions are appended at once. Returns what each change
     /// wrote, in order. Removing a name that holds no value is [`Error::NotFound`].
     pub fn write_all(&self, changes: &[Change<'_>]) -> Result<Vec<Written>> {
-        self.write_all_as_seen(changes, &[])
+        self.write_all_as_seen(changes, &[], Allow::default())
     }
 
     /// [`CredentialStore::write_all`] of changes decided from what `seen` says of the store
@@ -58,19 +58,27 @@ impl CredentialStore {
     /// changed") when any name in `seen` has moved on since, so that the decision is taken
     /// again on the store as it is. Without this, a value written between an import's plan
     /// and its write would be replaced without `--force`, or left in place of the bundle's.
-    pub fn write_all_as_seen(&self, changes: &[Change<'_>], seen: &[Seen]) -> Result<Vec<Written>> {
+    /// `allow` lets through what it names in every value (an import's `--allow-whitespace`).
+    pub fn write_all_as_seen(
+        &self,
+        changes: &[Change<'_>],
+        seen: &[Seen],
+        allow: Allow,
+    ) -> Result<Vec<Written>> {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
         let mut warnings = Vec::with_capacity(changes.len());
         for change in changes {
             warnings.push(match change.value {
-                Some(value) => check_value(change.name, value.expose(), Allow::default()).map_err(
-                    |violation| Error::InvalidValue {
-                        name: change.name,
-                        violation,
-                    },
-                )?,
+                Some(value) => {
+                    check_value(change.name, value.expose(), allow).map_err(|violation| {
+                        Error::InvalidValue {
+                            name: change.name,
+                            violation,
+                        }
+                    })?
+                }
                 None => Vec::new(),
             });
         }

@@ -355,7 +355,7 @@ mod tests {
         assert_eq!(plan.newer_in_store(), []);
         let changes = plan.changes(false).unwrap();
         let err = racing
-            .write_all_as_seen(&changes, &plan.seen())
+            .write_all_as_seen(&changes, &plan.seen(), Default::default())
             .unwrap_err();
         assert!(
             matches!(&err, crate::Error::Store(StoreError::Conflict { name }) if name == "cio_minio_alt_backup_password"),
@@ -372,8 +372,12 @@ mod tests {
         let plan = Plan::new(&b, &now, true).unwrap();
         assert_eq!(plan.items[1].outcome, Outcome::Update);
         assert!(
-            now.write_all_as_seen(&plan.changes(false).unwrap(), &plan.seen())
-                .is_ok()
+            now.write_all_as_seen(
+                &plan.changes(false).unwrap(),
+                &plan.seen(),
+                Default::default()
+            )
+            .is_ok()
         );
     }
 

@@ -7,9 +7,9 @@ use clap::Args;
 use serde_json::json;
 
 use cio_credential::{
-    BucketKeys, Bundle, CredentialStore, Error, Identities, OpenWith, Outcome, PasswordChange,
-    Plan, Provider, Purpose, RecoveryError, Role, SecretValue, SetFilter, SetValues,
-    ValidateOptions, get_bundle, needs_passphrase, open_bundle, validate_sets,
+    Allow, BucketKeys, Bundle, CredentialStore, Error, Identities, OpenWith, Outcome,
+    PasswordChange, Plan, Provider, Purpose, RecoveryError, Role, SecretValue, SetFilter,
+    SetValues, ValidateOptions, get_bundle, needs_passphrase, open_bundle, validate_sets,
 };
 
 use crate::cli::ProviderArg;
@@ -60,6 +60,10 @@ pub struct ImportArgs {
     /// Replace values the store holds that are newer than the bundle's and different
     #[arg(long)]
     pub force: bool,
+    /// Keep white space at either end of (or a tab in) a bundled repository password, as
+    /// `create --allow-whitespace` stored it (restic accepts such a password)
+    #[arg(long)]
+    pub allow_whitespace: bool,
     /// Read the escrow bundle beside this repository (URL as restic takes it) instead of a
     /// file; the keys that read it come from this store's alternate set of --provider, or
     /// are prompted for (or read from standard input: two lines)
@@ -116,7 +120,13 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
         }
     }
     let written = store
-        .write_all_as_seen(&changes, &plan.seen())
+        .write_all_as_seen(
+            &changes,
+            &plan.seen(),
+            Allow {
+                whitespace: args.allow_whitespace,
+            },
+        )
         .map_err(fail)?;
     let unchanged = plan
         .items

@@ -439,3 +439,55 @@ fn the_alternate_set_is_restore_only() {
         .code(7);
     assert!(stderr(&out).is_empty());
 }
+
+/// A password stored with white space kept (`create --allow-whitespace`: another cluster's
+/// may hold some) comes back from its own bundle, asked for the same way.
+#[test]
+fn a_password_kept_with_white_space_imports_from_its_bundle() {
+    let a = TestEnv::new();
+    a.minio_set("", REPO, ACCESS, SECRET, PASSWORD);
+    let spaced = " other cluster password ";
+    a.cio_in(
+        &[
+            "credential",
+            "create",
+            "cio_minio_backup_password",
+            "--allow-whitespace",
+        ],
+        spaced,
+    )
+    .success();
+    let (identity, recipient) = age_identity(a.dir.path(), "id.txt");
+    let bundle = a.dir.path().join("spaced.age");
+    a.cio(&[
+        "credential",
+        "export",
+        "--recipient",
+        &recipient,
+        "-o",
+        bundle.to_str().unwrap(),
+    ])
+    .success();
+    let b = TestEnv::new();
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "credential",
+            "import",
+            "--as-alternate",
+            "--identity",
+            identity.to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        b.cio(&args)
+    };
+    let out = import(&[]).code(1);
+    assert!(
+        stderr(&out).contains("run the command again with --allow-whitespace"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!b.store().exists(), "a refused import wrote nothing");
+    import(&["--allow-whitespace"]).success();
+    assert_eq!(b.reveal("cio_minio_alt_backup_password"), spaced);
+}
