@@ -107,6 +107,9 @@ pub enum ConfigError {
     /// Not a regular file of at most 64 KiB (a FIFO, a device, a folder, a huge file).
     #[error("configuration file {path} cannot be read: {detail}")]
     NotAFile { path: PathBuf, detail: String },
+    /// Others may change it, or a folder on its way ([`crate::files::check_trusted_path`]).
+    #[error(transparent)]
+    Untrusted(crate::files::Untrusted),
 }
 
 impl ConfigError {
@@ -122,6 +125,7 @@ impl ConfigError {
                 "make {} a regular text file of at most 64 KiB, or point CIO_CONFIG at another file",
                 path.display()
             ),
+            ConfigError::Untrusted(untrusted) => untrusted.hint(),
             ConfigError::Invalid { path, .. } => format!(
                 "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key (TOML strings), recovery_recipients (a list of strings) and max_key_age_days (a number of days)",
                 path.display()

@@ -9,7 +9,11 @@
 //!   would never end);
 //! - at most `max` bytes are read; a longer file is refused, not cut short;
 //! - [`check_private_path`] applies OpenSSH's rules for a private key (its `safe_path`):
-//!   owned by root or the user, and no folder on the way to it writable by anyone else.
+//!   owned by root or the user, and no folder on the way to it writable by anyone else;
+//! - [`check_trusted_path`] adds, for a file whose content decides where secrets go
+//!   (`cio.toml`, the etcd CA and client certificate files), that group and others may not
+//!   write it; they may read it (it holds no secret of its own), as OpenSSH reads
+//!   `authorized_keys`.
 
 use std::fs::{self, File, Metadata};
 use std::io;
@@ -103,6 +107,93 @@ pub enum Unsafe {
     /// A folder on the way belongs to another user than root or this user.
     #[error("its folder {} belongs to user id {owner}, neither root nor this user", .folder.display())]
     FolderOwner { folder: PathBuf, owner: u32 },
+    /// The file itself may be written by group or others ([`check_trusted_path`]).
+    #[error("it may be written by {who} (mode {mode:04o})")]
+    Writable { who: &'static str, mode: u32 },
+}
+
+/// Who may write a file or folder of this mode besides its owner: `None` for nobody.
+fn writers(mode: u32) -> Option<&'static str> {
+    if mode & 0o002 != 0 {
+        Some("anyone")
+    } else if mode & 0o020 != 0 {
+        Some("its group")
+    } else {
+        None
+    }
+}
+
+/// A file cio trusts that is not safe to trust: which file (`what`, in words), where, and why.
+/// Its [`hint`](Untrusted::hint) says the commands that make it safe.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {} is not safe to trust: {reason}", .path.display())]
+pub struct Untrusted {
+    /// The kind of file: "configuration file", "etcd CA certificate file", ...
+    pub what: &'static str,
+    pub path: PathBuf,
+    pub reason: Unsafe,
+}
+
+impl Untrusted {
+    /// What the administrator should do next: the commands that make the file safe.
+    pub fn hint(&self) -> String {
+        let path = self.path.display();
+        let why =
+            "its content decides where the credentials go, so only root or this user may change it";
+        match &self.reason {
+            Unsafe::Owner { .. } => format!(
+                "check that {path} holds what you expect, then give it to root (or to this user) and keep others from writing it: chown root {path}; chmod go-w {path} ({why})"
+            ),
+            Unsafe::Writable { .. } => format!("run: chmod go-w {path} ({why})"),
+            Unsafe::Folder { folder, .. } => format!(
+                "run: chmod go-w {} (or move {path} to a folder only root or this user may write; {why})",
+                folder.display()
+            ),
+            Unsafe::FolderOwner { folder, .. } => format!(
+                "move {path} to a folder that belongs to root or to this user, not in {} ({why})",
+                folder.display()
+            ),
+        }
+    }
+}
+
+/// Checks a file whose content decides where secrets go (`meta` of the opened file): as
+/// [`check_private_path`], and the file itself not writable by group or others. Readable by
+/// others is fine: such a file holds no secret.
+pub fn check_trusted_path(path: &Path, meta: &Metadata) -> Result<(), Unsafe> {
+    check_private_path(path, meta)?;
+    let mode = meta.mode() & 0o7777;
+    match writers(mode) {
+        Some(who) => Err(Unsafe::Writable { who, mode }),
+        None => Ok(()),
+    }
+}
+
+/// Reads a file cio trusts, `what` in words, under [`read_regular`]'s rules (at most `max`
+/// bytes), then [`check_trusted_path`]s it: `Ok(None)` when it does not exist.
+pub fn read_trusted(
+    what: &'static str,
+    path: &Path,
+    max: u64,
+) -> Result<Option<Read>, TrustedReadError> {
+    let Some((meta, bytes)) = read_regular(path, max)? else {
+        return Ok(None);
+    };
+    check_trusted_path(path, &meta).map_err(|reason| Untrusted {
+        what,
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    Ok(Some((meta, bytes)))
+}
+
+/// Why [`read_trusted`] did not return a file's bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustedReadError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Untrusted(#[from] Untrusted),
 }
 
 /// Checks a private file as OpenSSH checks a private key: `meta` (of the opened file) owned
@@ -155,18 +246,14 @@ fn check_folder(dir: &Path, m: &Metadata, trusted: &impl Fn(u32) -> bool) -> Res
             owner: m.uid(),
         });
     }
-    if mode & STICKY == 0 && mode & 0o022 != 0 {
-        return Err(Unsafe::Folder {
+    match writers(mode) {
+        Some(who) if mode & STICKY == 0 => Err(Unsafe::Folder {
             folder: dir.to_path_buf(),
-            who: if mode & 0o002 != 0 {
-                "anyone"
-            } else {
-                "its group"
-            },
+            who,
             mode,
-        });
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -237,6 +324,62 @@ mod tests {
         assert!(check_private_folder(&sub).is_err());
         fs::set_permissions(&sub, fs::Permissions::from_mode(0o1777)).unwrap();
         assert_eq!(check_private_path(&file, &meta), Ok(()));
+    }
+
+    /// A file that decides where secrets go (cio.toml, a CA file) may be read by others, but
+    /// written only by its owner, who is root or this user.
+    #[test]
+    fn trusted_files_may_be_read_but_not_written_by_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cio.toml");
+        fs::write(&file, b"store = \"/x\"\n").unwrap();
+        let mode = |m: u32| {
+            fs::set_permissions(&file, fs::Permissions::from_mode(m)).unwrap();
+            check_trusted_path(&file, &fs::metadata(&file).unwrap())
+        };
+        assert_eq!(mode(0o644), Ok(()));
+        assert_eq!(mode(0o444), Ok(()));
+        assert_eq!(
+            mode(0o666),
+            Err(Unsafe::Writable {
+                who: "anyone",
+                mode: 0o666
+            })
+        );
+        assert_eq!(
+            mode(0o664),
+            Err(Unsafe::Writable {
+                who: "its group",
+                mode: 0o664
+            })
+        );
+        assert_eq!(
+            mode(0o602),
+            Err(Unsafe::Writable {
+                who: "anyone",
+                mode: 0o602
+            })
+        );
+        let err = read_trusted("configuration file", &file, 100).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "configuration file {} is not safe to trust: it may be written by anyone (mode 0602)",
+                file.display()
+            )
+        );
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(
+            read_trusted("configuration file", &file, 100)
+                .unwrap()
+                .is_some()
+        );
+        // The folder rule of a private key applies too.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(
+            check_trusted_path(&file, &fs::metadata(&file).unwrap()),
+            Err(Unsafe::Folder { who: "anyone", .. })
+        ));
     }
 
     #[test]

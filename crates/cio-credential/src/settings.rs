@@ -11,6 +11,10 @@
 //! - a missing default file is an empty layer; a file that cannot be read or parsed, or that
 //!   holds a key cio does not know, is an error naming the file (a misspelt key must not be
 //!   silently ignored); relative paths in the file are relative to the file's folder;
+//! - the file decides where credentials go (the store, the recovery recipients), so it is
+//!   refused, naming it, when group or others may write it, when it belongs to neither root
+//!   nor this user, or when a folder on its way may be written by others (OpenSSH's rules;
+//!   [`crate::files::check_trusted_path`]); others may read it;
 //! - the file holds no secret: the etcd login comes from `CIO_ETCD_USER` and
 //!   `CIO_ETCD_PASSWORD`, or from the caller's password prompt;
 //! - the etcd login is needed only to open an etcd store: it is settled then, at most once
@@ -332,13 +336,16 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
 /// Reads `cio.toml`: only a regular file (a FIFO would hang, `/dev/zero` never end), of at most
-/// 64 KiB.
+/// 64 KiB, that only root or this user may change ([`files::check_trusted_path`]: the file
+/// decides where the store is and to whom recovery bundles are sealed, so a file others may
+/// write would hand them the credentials).
 fn load(path: &Path, required: bool) -> Result<Settings, ConfigError> {
+    use crate::files::{self, ReadError, TrustedReadError};
     let invalid = |detail: String| ConfigError::Invalid {
         path: path.to_path_buf(),
         detail,
     };
-    match crate::files::read_regular(path, MAX_CONFIG_BYTES) {
+    match files::read_trusted("configuration file", path, MAX_CONFIG_BYTES) {
         Ok(Some((_, bytes))) => {
             let text =
                 std::str::from_utf8(&bytes).map_err(|_| invalid("it is not UTF-8 text".into()))?;
@@ -348,11 +355,12 @@ fn load(path: &Path, required: bool) -> Result<Settings, ConfigError> {
         Ok(None) => Err(ConfigError::Missing {
             path: path.to_path_buf(),
         }),
-        Err(crate::files::ReadError::Io(source)) => Err(ConfigError::Io {
+        Err(TrustedReadError::Untrusted(untrusted)) => Err(ConfigError::Untrusted(untrusted)),
+        Err(TrustedReadError::Read(ReadError::Io(source))) => Err(ConfigError::Io {
             path: path.to_path_buf(),
             source,
         }),
-        Err(other) => Err(ConfigError::NotAFile {
+        Err(TrustedReadError::Read(other)) => Err(ConfigError::NotAFile {
             path: path.to_path_buf(),
             detail: other.to_string(),
         }),

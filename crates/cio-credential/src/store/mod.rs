@@ -245,6 +245,10 @@ pub enum StoreError {
     Denied { location: String, detail: String },
     #[error("the credential store {location} cannot be reached over TLS: {detail}")]
     Tls { location: String, detail: String },
+    /// A TLS file (the etcd CA, client certificate or key) others may change: refused before
+    /// anything is sent ([`crate::files::check_trusted_path`]).
+    #[error(transparent)]
+    Untrusted(#[from] crate::files::Untrusted),
     /// One write larger than etcd takes at once: more operations than one transaction may
     /// hold (`--max-txn-ops`), or more bytes than one request (`--max-request-bytes`).
     #[error(
@@ -292,6 +296,7 @@ impl StoreError {
             StoreError::TooLarge { remedy, .. } => format!(
                 "start the etcd members with {remedy}, or write less at once: an import without --history writes one version per credential, and purging long histories of large CA certificates makes a re-seal smaller"
             ),
+            StoreError::Untrusted(untrusted) => untrusted.hint(),
             StoreError::Tls { .. } => {
                 "check the etcd CA certificate, client certificate and key (etcd_cacert, etcd_cert, etcd_key in cio.toml, or their flags): they must match the cluster's".to_string()
             }

@@ -7,6 +7,7 @@ mod audit;
 mod catalog;
 mod cluster;
 mod completion;
+mod config;
 mod drill;
 mod errors;
 mod handoff;

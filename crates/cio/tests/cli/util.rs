@@ -18,6 +18,12 @@ impl TestEnv {
         };
         // An empty node configuration: the host's /etc/cio/cio.toml must not leak in.
         std::fs::write(env.config(), "").expect("writing the test's cio.toml");
+        // Others may not change a cio.toml cio trusts, whatever the umask of the test run.
+        std::fs::set_permissions(
+            env.config(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .expect("setting the mode of the test's cio.toml");
         env
     }
 

@@ -1,24 +1,40 @@
 //! TLS for `etcds://`: the CA that signed the members' certificates (or the built-in web roots
 //! when none is given) and an optional client certificate and key — etcdctl's `--cacert`,
 //! `--cert` and `--key`, read from PEM files when the store is opened.
+//!
+//! The files decide whom cio trusts with the etcd login and the sealed credentials (a CA
+//! others may replace lets them stand in for the cluster), so each is read only as a regular
+//! file that only root or this user may change ([`files::read_trusted`]).
 
-use std::fs;
 use std::path::Path;
 
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 use zeroize::Zeroizing;
 
 use super::gateway::EtcdOptions;
+use crate::files::{self, TrustedReadError};
 use crate::store::StoreError;
 
-/// Reads a PEM file for TLS, naming it in the error. Zeroized when dropped: it may be a key.
-fn read_pem(location: &str, what: &str, path: &Path) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    fs::read(path)
-        .map(Zeroizing::new)
-        .map_err(|e| StoreError::Tls {
-            location: location.to_string(),
-            detail: format!("the {what} {} cannot be read: {e}", path.display()),
-        })
+/// The longest PEM file read: a CA bundle of a few hundred certificates fits.
+const MAX_PEM_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a PEM file for TLS, naming it in the error (`what`, e.g. "etcd CA certificate
+/// file"). Zeroized when dropped: it may be a key.
+fn read_pem(
+    location: &str,
+    what: &'static str,
+    path: &Path,
+) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let unreadable = |detail: String| StoreError::Tls {
+        location: location.to_string(),
+        detail: format!("the {what} {} {detail}", path.display()),
+    };
+    match files::read_trusted(what, path, MAX_PEM_BYTES) {
+        Ok(Some((_, bytes))) => Ok(bytes),
+        Ok(None) => Err(unreadable("does not exist".into())),
+        Err(TrustedReadError::Untrusted(untrusted)) => Err(untrusted.into()),
+        Err(TrustedReadError::Read(e)) => Err(unreadable(format!("cannot be read: {e}"))),
+    }
 }
 
 /// The TLS configuration for the store at `location` from the files in `options`, or [`StoreError::Tls`] naming the file
@@ -30,7 +46,7 @@ pub(super) fn tls_config(location: &str, options: &EtcdOptions) -> Result<TlsCon
     };
     let mut builder = TlsConfig::builder();
     if let Some(ca) = &options.cacert {
-        let pem = read_pem(location, "CA certificate file", ca)?;
+        let pem = read_pem(location, "etcd CA certificate file", ca)?;
         let mut certs: Vec<Certificate<'static>> = Vec::new();
         for item in ureq::tls::parse_pem(&pem) {
             match item {
@@ -54,7 +70,7 @@ pub(super) fn tls_config(location: &str, options: &EtcdOptions) -> Result<TlsCon
     }
     match (&options.cert, &options.key) {
         (Some(cert), Some(key)) => {
-            let pem = read_pem(location, "client certificate file", cert)?;
+            let pem = read_pem(location, "etcd client certificate file", cert)?;
             let chain = ureq::tls::parse_pem(&pem)
                 .filter_map(|item| match item {
                     Ok(PemItem::Certificate(c)) => Some(c),
@@ -67,7 +83,7 @@ pub(super) fn tls_config(location: &str, options: &EtcdOptions) -> Result<TlsCon
                     cert.display()
                 )));
             }
-            let key_pem = read_pem(location, "client key file", key)?;
+            let key_pem = read_pem(location, "etcd client key file", key)?;
             let key = PrivateKey::from_pem(&key_pem).map_err(|_| {
                 tls_err(format!(
                     "the client key file {} holds no PEM private key",

@@ -1,0 +1,138 @@
+//! The node configuration and the places cio is told to use: a `cio.toml` (or a TLS file)
+//! others may change is refused, and a store location that is a mistyped URL never becomes
+//! a file.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use crate::util::*;
+
+/// `create` with `CIO_CONFIG` at `config`: it must be refused with exit `code` and exactly
+/// `expected` on stderr (the test folder said as `[TMP]`), and write nothing.
+fn create_refused(env: &TestEnv, config: &Path, code: i32, expected: &str) {
+    let before = env.snapshot_files();
+    let out = env
+        .cmd()
+        .env("CIO_CONFIG", config)
+        .args(["credential", "create", "cio_aws_access_key"])
+        .write_stdin(REF_ACCESS)
+        .assert()
+        .code(code);
+    assert_eq!(redact(env, &stderr(&out)), expected);
+    assert_eq!(stdout(&out), "");
+    assert!(env.snapshot_files() == before, "the store or key changed");
+    assert!(!env.store().exists(), "a store was made");
+}
+
+const WHY: &str =
+    "its content decides where the credentials go, so only root or this user may change it";
+
+/// The tester's report: a cio.toml others may write (here naming a store of theirs) was
+/// trusted. Group- or world-writable, owned by another user, or in a folder others may write:
+/// each is refused, naming the file and the commands that fix it.
+#[test]
+fn a_configuration_file_others_may_change_is_refused() {
+    let env = TestEnv::new();
+    let theirs = env.dir.path().join("theirs.db");
+    let text = format!("store = \"{}\"\n", theirs.display());
+    fs::write(env.config(), &text).unwrap();
+    let set_mode = |path: &Path, mode: u32| {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    };
+
+    for (mode, who) in [(0o666, "anyone"), (0o620, "its group"), (0o646, "anyone")] {
+        set_mode(&env.config(), mode);
+        create_refused(
+            &env,
+            &env.config(),
+            2,
+            &format!(
+                "Fail: Create credential: configuration file [TMP]/cio.toml is not safe to trust: it may be written by {who} (mode {mode:04o})\n\
+                 Hint: run: chmod go-w [TMP]/cio.toml ({WHY})\n"
+            ),
+        );
+    }
+    assert!(!theirs.exists());
+
+    // In a folder anyone may write (without the sticky bit /tmp has), the file can be
+    // replaced whatever its own mode.
+    let open = env.dir.path().join("open");
+    fs::create_dir(&open).unwrap();
+    let in_open = open.join("cio.toml");
+    fs::write(&in_open, &text).unwrap();
+    set_mode(&in_open, 0o644);
+    set_mode(&open, 0o777);
+    create_refused(
+        &env,
+        &in_open,
+        2,
+        &format!(
+            "Fail: Create credential: configuration file [TMP]/open/cio.toml is not safe to trust: its folder [TMP]/open may be written by anyone (mode 0777)\n\
+             Hint: run: chmod go-w [TMP]/open (or move [TMP]/open/cio.toml to a folder only root or this user may write; {WHY})\n"
+        ),
+    );
+    assert!(!theirs.exists());
+
+    // Readable by others is fine: the file holds no secret.
+    set_mode(&env.config(), 0o644);
+    env.cmd()
+        .env_remove("CIO_STORE")
+        .args(["credential", "create", "cio_aws_access_key"])
+        .write_stdin(REF_ACCESS)
+        .assert()
+        .success();
+    assert!(theirs.is_file(), "the file's store was used");
+}
+
+#[test]
+fn a_configuration_file_of_another_user_is_refused() {
+    let env = TestEnv::new();
+    fs::write(env.config(), "max_key_age_days = 30\n").unwrap();
+    if std::os::unix::fs::chown(env.config(), Some(65534), None).is_err() {
+        // Only root can give a file away; as another user this case cannot be set up.
+        assert_ne!(fs::metadata("/proc/self").unwrap().uid(), 0);
+        return;
+    }
+    create_refused(
+        &env,
+        &env.config(),
+        2,
+        &format!(
+            "Fail: Create credential: configuration file [TMP]/cio.toml is not safe to trust: it belongs to user id 65534, neither root nor this user (id 0)\n\
+             Hint: check that [TMP]/cio.toml holds what you expect, then give it to root (or to this user) and keep others from writing it: chown root [TMP]/cio.toml; chmod go-w [TMP]/cio.toml ({WHY})\n"
+        ),
+    );
+}
+
+/// The etcd TLS files decide whom cio trusts with the login and the sealed values: a CA file
+/// (or client certificate) others may change is refused before anything is sent.
+#[test]
+fn etcd_tls_files_others_may_change_are_refused() {
+    let env = TestEnv::new();
+    let pem = env.dir.path().join("ca.pem");
+    fs::write(&pem, "not read\n").unwrap();
+    fs::set_permissions(&pem, fs::Permissions::from_mode(0o666)).unwrap();
+    for (variable, what) in [
+        ("CIO_ETCD_CACERT", "etcd CA certificate file"),
+        ("CIO_ETCD_CERT", "etcd client certificate file"),
+    ] {
+        let out = env
+            .cmd()
+            .env("CIO_STORE", "etcds://127.0.0.1:9/cio")
+            .env(variable, &pem)
+            .env("CIO_ETCD_KEY", &pem)
+            .args(["credential", "list"])
+            .write_stdin("")
+            .assert()
+            .code(3);
+        assert_eq!(
+            redact(&env, &stderr(&out)),
+            format!(
+                "Fail: List credentials: {what} [TMP]/ca.pem is not safe to trust: it may be written by anyone (mode 0666)\n\
+                 Hint: run: chmod go-w [TMP]/ca.pem ({WHY})\n"
+            ),
+            "{variable}"
+        );
+    }
+}
