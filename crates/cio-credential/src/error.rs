@@ -82,6 +82,12 @@ pub enum Error {
     Recovery(#[from] RecoveryError),
     #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not")]
     EtcdPasswordMissing,
+    /// `CIO_ETCD_USER` holds a ':', as etcdctl's `--user user:password` does: likely a
+    /// password, so it is neither sent nor repeated.
+    #[error(
+        "the user in CIO_ETCD_USER holds a ':' (etcdctl's user:password form); cio takes the user name alone there"
+    )]
+    EtcdUserWithPassword,
     #[error("cannot read the etcd password: {0}")]
     EtcdPasswordUnreadable(std::io::Error),
     #[error(transparent)]
@@ -146,7 +152,10 @@ pub(crate) fn list_names(names: &[CredentialName]) -> String {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::UnknownName(_) | Error::Spec(_) | Error::Config(_) => ErrorKind::Usage,
+            Error::UnknownName(_)
+            | Error::Spec(_)
+            | Error::Config(_)
+            | Error::EtcdUserWithPassword => ErrorKind::Usage,
             Error::InvalidValue { .. }
             | Error::NotFound { .. }
             | Error::NoSuchVersion { .. }
@@ -207,6 +216,7 @@ impl Error {
                 "name the store to copy from with --store (e.g. --store /var/lib/cio/credentials.db) and the cluster store with --to".to_string()
             }
             Error::Recovery(e) => e.hint(),
+            Error::EtcdUserWithPassword => "set CIO_ETCD_USER to the etcd user name alone, and put the password in CIO_ETCD_PASSWORD or give it at the prompt (run the command on a terminal); nothing was sent to etcd".into(),
             Error::EtcdPasswordMissing => {
                 "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it".to_string()
             }

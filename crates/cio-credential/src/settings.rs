@@ -18,7 +18,9 @@
 //! - the file holds no secret: the etcd login comes from `CIO_ETCD_USER` and
 //!   `CIO_ETCD_PASSWORD`, or from the caller's password prompt;
 //! - the etcd login is needed only to open an etcd store: it is settled then, at most once
-//!   per [`Settings`] (a migration into the cluster asks once), and never for a file store.
+//!   per [`Settings`] (a migration into the cluster asks once), and never for a file store;
+//! - the etcd user is never repeated (in an error or a prompt): `CIO_ETCD_USER=bob:pw`,
+//!   etcdctl's `--user` form, is a likely slip, refused before anything is sent.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -37,10 +39,10 @@ use crate::store::{SpecError, Store, StoreSpec};
 /// The configuration file of a node run as root.
 pub const SYSTEM_CONFIG: &str = "/etc/cio/cio.toml";
 
-/// How the caller asks for the etcd password of a user (its argument) when
-/// `CIO_ETCD_USER` is set without `CIO_ETCD_PASSWORD`: `None` when it cannot ask (no
-/// terminal), else what was typed.
-pub type AskPassword<'a> = &'a dyn Fn(&str) -> Option<std::io::Result<SecretValue>>;
+/// How the caller asks for the etcd password of the user in `CIO_ETCD_USER` when
+/// `CIO_ETCD_PASSWORD` is not set: `None` when it cannot ask (no terminal), else what was
+/// typed. The user is not handed over: a prompt never shows it (it may be a mistyped secret).
+pub type AskPassword<'a> = &'a dyn Fn() -> Option<std::io::Result<SecretValue>>;
 
 /// The settings of a command: one layer (the flags, the environment, `cio.toml` or the
 /// defaults) where `None` is "not set here", or, after [`Settings::resolve`], all layers
@@ -185,19 +187,23 @@ impl Settings {
     }
 
     /// The etcd login: none without `CIO_ETCD_USER`; the password from `CIO_ETCD_PASSWORD`,
-    /// else asked for once.
+    /// else asked for once. A user with a ':' (etcdctl's `user:password`) is refused before
+    /// anything is asked or sent, and never repeated.
     fn etcd_login(&self, ask: AskPassword<'_>) -> Result<Option<EtcdAuth>> {
         if let Some(login) = self.login.get() {
             return Ok(login.as_ref().map(copy_auth));
         }
         let LoginEnv { user, password } = &self.login_env;
+        if user.as_ref().is_some_and(|user| user.contains(':')) {
+            return Err(Error::EtcdUserWithPassword);
+        }
         let login = match (user, password) {
             (None, _) => None,
             (Some(user), Some(password)) => Some(EtcdAuth {
                 user: user.clone(),
                 password: SecretValue::new(password.expose().to_string()),
             }),
-            (Some(user), None) => match ask(user) {
+            (Some(user), None) => match ask() {
                 None => return Err(Error::EtcdPasswordMissing),
                 Some(Err(e)) => return Err(Error::EtcdPasswordUnreadable(e)),
                 Some(Ok(password)) => Some(EtcdAuth {

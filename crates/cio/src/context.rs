@@ -42,7 +42,7 @@ impl Context {
     /// etcd store the password may be asked for on the terminal (once per command).
     pub fn open(&self, action: &str) -> Result<CredentialStore, CommandError> {
         self.settings(action)?
-            .open(&|user| self.out.ask_etcd_password(user))
+            .open(&|| self.out.ask_etcd_password())
             .map_err(|e| CommandError::library(action, e))
     }
 
@@ -76,7 +76,7 @@ impl Context {
         to: &str,
     ) -> Result<cio_credential::MigrationReport, CommandError> {
         self.settings(action)?
-            .migrate(to, &|user| self.out.ask_etcd_password(user))
+            .migrate(to, &|| self.out.ask_etcd_password())
             .map_err(|e| CommandError::library(action, e))
     }
 }

@@ -120,13 +120,13 @@ impl Out {
         crate::prompt::secret(label)
     }
 
-    /// The etcd password of `user`, asked for on the terminal; `None` when standard input is
-    /// not a terminal (nobody to ask).
-    pub fn ask_etcd_password(&self, user: &str) -> Option<io::Result<SecretValue>> {
+    /// The etcd password of the user in CIO_ETCD_USER (never shown: it may be a mistyped
+    /// secret), asked for on the terminal; `None` when standard input is not a terminal.
+    pub fn ask_etcd_password(&self) -> Option<io::Result<SecretValue>> {
         if !io::stdin().is_terminal() {
             return None;
         }
-        Some(self.prompt_secret(&format!("etcd password for {user}: ")))
+        Some(self.prompt_secret("etcd password for the user in CIO_ETCD_USER: "))
     }
 }
 

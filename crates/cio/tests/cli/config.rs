@@ -136,3 +136,57 @@ fn etcd_tls_files_others_may_change_are_refused() {
         );
     }
 }
+
+/// The tester's report: `CIO_ETCD_USER=bob:S3cret` (etcdctl's `--user user:password` form)
+/// was sent to etcd, quoted in its refusal (text and --json) and in the password prompt.
+/// Now it is refused before anything is sent or asked, and never repeated.
+#[test]
+fn an_etcd_user_with_a_colon_is_refused_before_anything_is_sent() {
+    let env = TestEnv::new();
+    // A listener in etcd's place: nothing may connect to it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("etcd://{}/cio", listener.local_addr().unwrap());
+    let expected = "Fail: Create credential: the user in CIO_ETCD_USER holds a ':' (etcdctl's user:password form); cio takes the user name alone there\n\
+         Hint: set CIO_ETCD_USER to the etcd user name alone, and put the password in CIO_ETCD_PASSWORD or give it at the prompt (run the command on a terminal); nothing was sent to etcd\n";
+    for password in [None, Some("other-Canary")] {
+        let mut cmd = env.cmd();
+        cmd.env("CIO_STORE", &url)
+            .env("CIO_ETCD_USER", "bob:S3cret-Canary");
+        if let Some(password) = password {
+            cmd.env("CIO_ETCD_PASSWORD", password);
+        }
+        let out = cmd
+            .args(["credential", "create", "cio_aws_access_key"])
+            .write_stdin(REF_ACCESS)
+            .assert()
+            .code(2);
+        assert_eq!(stderr(&out), expected, "password {password:?}");
+        assert_eq!(stdout(&out), "");
+
+        let out = cmd
+            .args(["--json"])
+            .write_stdin(REF_ACCESS)
+            .assert()
+            .code(2);
+        let json = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(json.contains("holds a ':'"), "{json}");
+        assert!(!json.contains("Canary"), "{json}");
+    }
+    // On a terminal: no prompt, which would have named the user.
+    let (screen, ok) = crate::terminal::on_terminal(
+        &env,
+        "credential list",
+        &[("CIO_STORE", &url), ("CIO_ETCD_USER", "bob:S3cret-Canary")],
+        &[],
+    );
+    assert!(!ok);
+    assert!(!screen.contains("Canary"), "{screen}");
+    assert!(!screen.contains("etcd password"), "{screen}");
+    assert!(screen.contains("holds a ':'"), "{screen}");
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "cio connected to the store"
+    );
+    assert!(!env.store().exists());
+}

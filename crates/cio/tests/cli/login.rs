@@ -81,7 +81,7 @@ fn migrate_asks_for_the_etcd_password_once() {
     )
     .success();
 
-    let prompt = "etcd password for cio: ";
+    let prompt = "etcd password for the user in CIO_ETCD_USER: ";
     let (screen, ok) = on_terminal(
         &env,
         &format!("credential migrate --to {target}"),

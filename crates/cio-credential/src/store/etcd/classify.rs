@@ -107,7 +107,8 @@ pub(super) struct Context {
     /// The store's location, without user or password.
     pub location: String,
     pub prefix: String,
-    /// The etcd user, if one is given.
+    /// The etcd user, if one is given. Messages say only whether there is one ("the user in
+    /// CIO_ETCD_USER"), never the text: it may be a mistyped secret.
     pub user: Option<String>,
     pub tls: bool,
     /// Whether a client certificate is configured (for a better message when a member
@@ -169,10 +170,12 @@ impl Context {
             }
             GRPC_PERMISSION_DENIED => Failure::Final(self.denied(format!(
                 "{message}: the etcd user{} may not read and write {}",
-                self.user
-                    .as_ref()
-                    .map(|user| format!(" {user:?}"))
-                    .unwrap_or_default(),
+                // Never the user itself: CIO_ETCD_USER may hold a mistyped secret.
+                if self.user.is_some() {
+                    " in CIO_ETCD_USER"
+                } else {
+                    ""
+                },
                 self.prefix
             ))),
             GRPC_UNAUTHENTICATED => Failure::Final(
@@ -206,10 +209,9 @@ impl Context {
         if e.code == GRPC_FAILED_PRECONDITION && e.message().contains("not enabled") {
             Ok(())
         } else if e.code == GRPC_INVALID_ARGUMENT && e.message().contains("authentication failed") {
-            Err(Failure::Final(self.denied(format!(
-                "etcd refused user {:?} (wrong user name or password)",
-                self.user.as_deref().unwrap_or_default()
-            ))))
+            Err(Failure::Final(self.denied(
+                "etcd refused the user in CIO_ETCD_USER (wrong user name or password)".into(),
+            )))
         } else {
             Err(self.answer(endpoint, status, text))
         }

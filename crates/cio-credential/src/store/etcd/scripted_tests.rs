@@ -200,7 +200,7 @@ fn permission_denied_is_denied_naming_user_and_prefix() {
         err,
         StoreError::Denied { .. },
         format!(
-            "the credential store {} refused this user: etcdserver: permission denied: the etcd user \"cio\" may not read and write /cio/credentials",
+            "the credential store {} refused this user: etcdserver: permission denied: the etcd user in CIO_ETCD_USER may not read and write /cio/credentials",
             location(&[&m])
         ),
         DENIED_HINT
@@ -215,17 +215,21 @@ fn a_wrong_password_is_denied_without_the_password() {
         400,
         r#"{"error":"etcdserver: authentication failed, invalid user ID or password","message":"etcdserver: authentication failed, invalid user ID or password","code":3}"#,
     )]);
-    let err = read(&store_of(&[&m], Some(("cio", "Canary-Pw-1")))).unwrap_err();
+    let err = read(&store_of(&[&m], Some(("Canary-User", "Canary-Pw-1")))).unwrap_err();
     assert_error!(
         err,
         StoreError::Denied { .. },
         format!(
-            "the credential store {} refused this user: etcd refused user \"cio\" (wrong user name or password)",
+            "the credential store {} refused this user: etcd refused the user in CIO_ETCD_USER (wrong user name or password)",
             location(&[&m])
         ),
         DENIED_HINT
     );
     assert!(!format!("{err:?}").contains("Canary"));
+    assert!(
+        !err.to_string().contains("Canary"),
+        "the user is never quoted"
+    );
     assert_eq!(m.paths(), ["/v3/auth/authenticate"], "not asked again");
 }
 
