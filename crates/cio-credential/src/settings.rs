@@ -165,6 +165,8 @@ impl Settings {
     /// the store at `to` (see [`crate::migrate`] for what is refused). The etcd login is
     /// settled once for both stores.
     pub fn migrate(&self, to: &str, ask: AskPassword<'_>) -> Result<MigrationReport> {
+        // A target that cannot be used is refused before the source's login is asked for.
+        StoreSpec::parse(to)?;
         let source = self.open(ask)?;
         let target = self.open_store(to, ask)?;
         source.migrate_to(target.as_ref())
@@ -328,11 +330,13 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
             *p = base.join(&*p);
         }
     }
+    // Only a path is made relative to the folder: a location that is no path (a mistyped
+    // URL) must stay as written, to be refused as such by `StoreSpec::parse`.
     if let Some(store) = &file.store
-        && !store.contains("://")
-        && Path::new(store).is_relative()
+        && let Ok(StoreSpec::Sqlite(path)) = StoreSpec::parse(store)
+        && path.is_relative()
     {
-        file.store = Some(base.join(store).display().to_string());
+        file.store = Some(base.join(path).display().to_string());
     }
     Ok(file)
 }

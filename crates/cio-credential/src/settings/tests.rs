@@ -67,6 +67,23 @@ fn parse_known_keys_and_relative_paths() {
     assert!(empty.store.is_none() && empty.key_file.is_none() && empty.etcd_key.is_none());
 }
 
+/// A mistyped URL in the file stays as written (and is refused when the store is opened):
+/// made relative to the file's folder it would have become an absolute path, a file.
+#[test]
+fn a_mistyped_url_in_the_file_is_not_made_a_path() {
+    let path = Path::new("/etc/cio/cio.toml");
+    for text in [
+        "http:/CANARY-host:2379",
+        "etcd//CANARY-host",
+        "etcd:CANARY-host",
+    ] {
+        let c = parse(path, &format!("store = \"{text}\"\n")).unwrap();
+        assert_eq!(c.store.as_deref(), Some(text));
+    }
+    let c = parse(path, "store = \"./a:b.db\"\n").unwrap();
+    assert_eq!(c.store.as_deref(), Some("/etc/cio/./a:b.db"));
+}
+
 #[test]
 fn unknown_keys_and_bad_types_name_the_file() {
     let path = Path::new("/etc/cio/cio.toml");

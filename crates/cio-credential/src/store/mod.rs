@@ -460,7 +460,7 @@ pub struct SpecError {
 impl SpecError {
     /// What the administrator should do next.
     pub fn hint(&self) -> String {
-        "give --store / CIO_STORE (or `store` in cio.toml) a file path, or etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (etcds:// for TLS)".to_string()
+        "give --store / CIO_STORE / `store` in cio.toml (or migrate --to) a file path, or etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (etcds:// for TLS), with the etcd user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD".to_string()
     }
 }
 
@@ -474,16 +474,45 @@ pub enum StoreSpec {
 }
 
 impl StoreSpec {
-    /// `etcd://` and `etcds://` URLs name a cluster store (see [`etcd::EtcdSpec::parse`];
-    /// default prefix `/cio/credentials`); anything else is a path.
+    /// Where a store location (`--store`, `CIO_STORE`, `store` in `cio.toml`, `migrate --to`)
+    /// points. The one rule:
+    ///
+    /// - `etcd://` and `etcds://` (in any letter case) name a cluster store (see
+    ///   [`etcd::EtcdSpec::parse`]; default prefix `/cio/credentials`);
+    /// - a mistyped URL is refused, so that it never silently becomes a file named after it
+    ///   (with a pasted password in the name): text whose first `/`-separated part holds a
+    ///   `:` (a scheme such as `http:` or `etcd:`, or a `HOST:PORT`), text that starts with
+    ///   `etcd` or `etcds` followed by anything but a letter, digit, `.`, `-` or `_`
+    ///   (`etcd`, `etcd//HOST`), and text with a part holding both `@` and `:` (a
+    ///   `user:password@` or `user@host:port`, as in `//user:pw@HOST:2379`);
+    /// - anything else is a path, `:` and `@` included (`/var/lib/cio@1/credentials.db`,
+    ///   `/srv/a:b/credentials.db`, `etcd-backup.db`); a relative path whose first part holds
+    ///   a `:` or is `etcd` is written `./a:b.db`, `./etcd/credentials.db`.
+    ///
+    /// The error never repeats the text: it may hold a password.
     pub fn parse(text: &str) -> Result<StoreSpec, SpecError> {
-        match etcd::EtcdSpec::parse(text)? {
-            Some(spec) => Ok(StoreSpec::Etcd(spec)),
-            None if text.is_empty() => Err(SpecError {
-                reason: "it is empty".into(),
-            }),
-            None => Ok(StoreSpec::Sqlite(PathBuf::from(text))),
+        if let Some(spec) = etcd::EtcdSpec::parse(text)? {
+            return Ok(StoreSpec::Etcd(spec));
         }
+        if text.is_empty() {
+            return Err(SpecError {
+                reason: "it is empty".into(),
+            });
+        }
+        if text
+            .split('/')
+            .any(|part| part.contains('@') && part.contains(':'))
+        {
+            return Err(SpecError {
+                reason: "it holds what looks like a user and password (a part with both '@' and ':'); an etcd store is written etcd://HOST:PORT/PREFIX, with the user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD, never in the location".into(),
+            });
+        }
+        if looks_like_a_url(text) {
+            return Err(SpecError {
+                reason: "it starts like a URL but is not an etcd one: write etcd://HOST:PORT/PREFIX (etcds:// for TLS), with the user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD; a file whose path starts so is written ./PATH".into(),
+            });
+        }
+        Ok(StoreSpec::Sqlite(PathBuf::from(text)))
     }
 
     /// Where the store is, for messages (never with a user or password).
@@ -508,6 +537,22 @@ impl StoreSpec {
             StoreSpec::Etcd(spec) => Ok(Box::new(etcd::EtcdStore::new(spec.clone(), etcd)?)),
         }
     }
+}
+
+/// Whether a store location that is not `etcd://` or `etcds://` starts like a URL: its first
+/// `/`-separated part holds a `:`, or it starts with `etcd` or `etcds` followed by the end or
+/// by a character no file name word goes on with ([`StoreSpec::parse`]).
+fn looks_like_a_url(text: &str) -> bool {
+    let first = text.split('/').next().unwrap_or_default();
+    let etcd_then_other = ["etcd", "etcds"].iter().any(|scheme| {
+        text.get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+            && !text[scheme.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    });
+    first.contains(':') || etcd_then_other
 }
 
 /// The current time in milliseconds since the Unix epoch.
@@ -553,6 +598,62 @@ mod spec_tests {
         let err = StoreSpec::parse("etcd://admin:pw-123@n1:2379").unwrap_err();
         assert!(!err.to_string().contains("pw-123"));
         assert!(err.hint().contains("etcd://"));
+    }
+
+    /// The tester's report: a mistyped etcd URL became a SQLite file named after it, the
+    /// user and password in its name. Each is refused, without repeating any of it; paths
+    /// with ':' or '@' that cannot be URLs stay paths.
+    #[test]
+    fn mistyped_urls_are_refused_and_never_become_paths() {
+        let url = "the store location is not valid: it starts like a URL but is not an etcd one: write etcd://HOST:PORT/PREFIX (etcds:// for TLS), with the user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD; a file whose path starts so is written ./PATH";
+        let user_info = "the store location is not valid: it holds what looks like a user and password (a part with both '@' and ':'); an etcd store is written etcd://HOST:PORT/PREFIX, with the user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD, never in the location";
+        for (text, expected) in [
+            ("http://u:CANARY@127.0.0.1:2379", user_info),
+            ("https://u:CANARY@127.0.0.1:2379/cio", user_info),
+            ("etcd:/u:CANARY@h:1", user_info),
+            ("etcd:u:CANARY@h:2379", user_info),
+            ("etcd//u:CANARY@h:1", user_info),
+            ("etcds:/u:CANARY@h:1", user_info),
+            ("//u:CANARY@h:2379/cio", user_info),
+            ("/var/lib/u:CANARY@h", user_info),
+            ("http://CANARY-host:2379", url),
+            ("https://CANARY-host", url),
+            ("etcd:/CANARY-host:1", url),
+            ("ETCDS:/CANARY-host:1", url),
+            ("etcd:CANARY-host", url),
+            ("etcd//CANARY-host:1", url),
+            ("etcd/CANARY-host", url),
+            ("etcd", url),
+            ("ETCDS", url),
+            ("etcd ://CANARY-host", url),
+            ("Etcd;//CANARY-host", url),
+            ("CANARY-host:2379/cio", url),
+            ("localhost:2379", url),
+            ("unix:CANARY", url),
+        ] {
+            let err = StoreSpec::parse(text).unwrap_err();
+            assert_eq!(err.to_string(), expected, "{text}");
+            assert!(!err.hint().contains("CANARY"), "{text}");
+        }
+        for path in [
+            "/var/lib/cio@1/credentials.db",
+            "/srv/a:b/credentials.db",
+            "/srv/x@y/a:b.db",
+            "./a:b.db",
+            "./etcd/credentials.db",
+            "./etcd:/x",
+            "etcd-backup.db",
+            "etcd.db",
+            "etcds_1/credentials.db",
+            "credentials.db",
+            "backups/a@b.db",
+        ] {
+            assert_eq!(
+                StoreSpec::parse(path),
+                Ok(StoreSpec::Sqlite(PathBuf::from(path))),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `cio credential migrate --to STORE`: copy every credential with its history into another
 //! store (the embedded store into the cluster store when a node grows into a cluster).
 
+use cio_credential::StoreSpec;
 use clap::Args;
 use serde_json::json;
 
@@ -17,17 +18,12 @@ pub struct MigrateArgs {
 
 pub fn run(ctx: &mut Context, args: MigrateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Migrate credentials";
-    // An etcd URL has "://", a path to a file has a '/' (`./NAME` in this folder): a bare word
-    // (`--to etcd`), another scheme (`--to http://10.0.0.1:2379`), a half-written etcd URL
-    // (`--to etcd:/10.0.0.1:2379`) or one without its scheme is a slip that would copy every
-    // credential into a new file under the current folder.
-    // A path's first part never holds a ':' (`10.0.0.1:2379/p`, `http:/h`: an address or a
-    // scheme) nor is it `etcd` (`etcd//h`).
-    let to = args.to.to_ascii_lowercase();
-    let etcd = to.starts_with("etcd://") || to.starts_with("etcds://");
-    let first = to.split('/').next().unwrap_or_default();
-    let url_like = first.contains(':') || first == "etcd" || first == "etcds";
-    if !etcd && (!to.contains('/') || url_like) {
+    // A mistyped URL (`--to http://...`, `--to etcd:/HOST`, `--to etcd`) is refused by the
+    // rule every store location follows (`StoreSpec::parse`). Beyond it, a file must be
+    // said as one, with a '/' (`./NAME` in this folder): a bare word (`--to cluster`) is a
+    // slip that would copy every credential into a new file under the current folder.
+    let target = StoreSpec::parse(&args.to).map_err(|e| CommandError::library(ACTION, e))?;
+    if matches!(target, StoreSpec::Sqlite(_)) && !args.to.contains('/') {
         return Err(CommandError::BareTarget);
     }
     let report = ctx.migrate(ACTION, &args.to)?;

@@ -271,18 +271,23 @@ fn migrate_to_a_bare_word_copies_nothing_and_makes_no_file() {
     let single = TestEnv::new();
     single.create("cio_minio_secret_key", "first-secret");
     let here = tempfile::tempdir().unwrap();
-    for slip in [
-        "etcd",
-        "cluster",
-        "etcd:10.0.0.1:2379",
-        "credentials.db",
-        "http://127.0.0.1:2379",
-        "etcd:/127.0.0.1:2379",
-        "ETCDS:/127.0.0.1:2379",
-        "http:/127.0.0.1:2379",
-        "etcd//127.0.0.1:2379",
-        "127.0.0.1:2379/cio",
-        "localhost:2379/p",
+    let bare = "Fail: Migrate credentials: the store given with --to is neither an etcd URL nor a path to a file\n\
+         Hint: nothing was copied; give an etcd URL (--to etcd://10.0.0.1:2379) or a path to a SQLite file (--to /var/lib/cio/credentials.db, or ./NAME for one in the current folder)\n";
+    // A mistyped URL follows the rule of every store location (StoreSpec::parse).
+    let url = "Fail: Migrate credentials: the store location is not valid: it starts like a URL but is not an etcd one: write etcd://HOST:PORT/PREFIX (etcds:// for TLS), with the user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD; a file whose path starts so is written ./PATH\n\
+         Hint: give --store / CIO_STORE / `store` in cio.toml (or migrate --to) a file path, or etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (etcds:// for TLS), with the etcd user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD\n";
+    for (slip, expected) in [
+        ("etcd", url),
+        ("cluster", bare),
+        ("etcd:10.0.0.1:2379", url),
+        ("credentials.db", bare),
+        ("http://127.0.0.1:2379", url),
+        ("etcd:/127.0.0.1:2379", url),
+        ("ETCDS:/127.0.0.1:2379", url),
+        ("http:/127.0.0.1:2379", url),
+        ("etcd//127.0.0.1:2379", url),
+        ("127.0.0.1:2379/cio", url),
+        ("localhost:2379/p", url),
     ] {
         let out = single
             .cmd()
@@ -291,11 +296,7 @@ fn migrate_to_a_bare_word_copies_nothing_and_makes_no_file() {
             .write_stdin("")
             .assert()
             .code(2);
-        assert_eq!(
-            stderr(&out),
-            "Fail: Migrate credentials: the store given with --to is neither an etcd URL nor a path to a file\n\
-             Hint: nothing was copied; give an etcd URL (--to etcd://10.0.0.1:2379) or a path to a SQLite file (--to /var/lib/cio/credentials.db, or ./NAME for one in the current folder)\n"
-        );
+        assert_eq!(stderr(&out), expected, "{slip}");
         assert!(stdout(&out).is_empty());
     }
     assert_eq!(std::fs::read_dir(here.path()).unwrap().count(), 0);

@@ -190,3 +190,76 @@ fn an_etcd_user_with_a_colon_is_refused_before_anything_is_sent() {
     );
     assert!(!env.store().exists());
 }
+
+/// The tester's report: `CIO_STORE='http://u:CANARY@127.0.0.1:2379' cio credential create ...`
+/// succeeded into a file `./http:/u:CANARY@127.0.0.1:2379`. A mistyped etcd URL, from the
+/// environment, the flag, cio.toml or `migrate --to`, is refused without quoting it, and
+/// makes no file.
+#[test]
+fn a_mistyped_etcd_url_is_refused_and_never_becomes_a_file() {
+    let env = TestEnv::new();
+    env.create("cio_aws_backup_repo", REF_REPO);
+    let user_info = "the store location is not valid: it holds what looks like a user and password (a part with both '@' and ':'); an etcd store is written etcd://HOST:PORT/PREFIX, with the user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD, never in the location";
+    let url = "the store location is not valid: it starts like a URL but is not an etcd one: write etcd://HOST:PORT/PREFIX (etcds:// for TLS), with the user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD; a file whose path starts so is written ./PATH";
+    let hint = "Hint: give --store / CIO_STORE / `store` in cio.toml (or migrate --to) a file path, or etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (etcds:// for TLS), with the etcd user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD\n";
+    let here = tempfile::tempdir().unwrap();
+    let config = here.path().join("cio.toml");
+    let before = env.snapshot_files();
+    for (location, reason) in [
+        ("http://u:CANARY@127.0.0.1:2379", user_info),
+        ("https://u:CANARY@127.0.0.1:2379", user_info),
+        ("etcd:/u:CANARY@h:1", user_info),
+        ("etcd:u:CANARY@h:2379", user_info),
+        ("etcd//u:CANARY@h:1", user_info),
+        ("etcds:/u:CANARY@h:1", user_info),
+        ("ETCD:/CANARY-h:1", url),
+        ("etcd//CANARY-h:1", url),
+        ("http://CANARY-h:2379", url),
+    ] {
+        let create = format!("Fail: Create credential: {reason}\n{hint}");
+        let migrate = format!("Fail: Migrate credentials: {reason}\n{hint}");
+        fs::write(&config, format!("store = \"{location}\"\n")).unwrap();
+        let create_args = ["credential", "create", "cio_aws_access_key"];
+        let mut by_env = env.cmd();
+        by_env.env("CIO_STORE", location).args(create_args);
+        let mut by_flag = env.cmd();
+        by_flag.args(create_args).args(["--store", location]);
+        let mut by_file = env.cmd();
+        by_file
+            .env_remove("CIO_STORE")
+            .env("CIO_CONFIG", &config)
+            .args(create_args);
+        let mut by_migrate = env.cmd();
+        by_migrate.args(["credential", "migrate", "--to", location]);
+        for (way, mut cmd, expected) in [
+            ("CIO_STORE", by_env, &create),
+            ("--store", by_flag, &create),
+            ("cio.toml", by_file, &create),
+            ("migrate --to", by_migrate, &migrate),
+        ] {
+            let out = cmd
+                .current_dir(here.path())
+                .write_stdin(REF_ACCESS)
+                .assert()
+                .code(2);
+            assert_eq!(&stderr(&out), expected, "{location} by {way}");
+            assert_eq!(stdout(&out), "", "{location} by {way}");
+        }
+    }
+    // Only the cio.toml the test wrote is there: no store was made under any of the names.
+    let made: Vec<_> = fs::read_dir(here.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(made, ["cio.toml"]);
+    assert!(env.snapshot_files() == before, "the store or key changed");
+    // A path with '@' that cannot be a URL is still a store.
+    let at = here.path().join("cio@1/credentials.db");
+    env.cmd()
+        .env("CIO_STORE", &at)
+        .args(["credential", "create", "cio_aws_access_key"])
+        .write_stdin(REF_ACCESS)
+        .assert()
+        .success();
+    assert!(at.is_file());
+}
