@@ -407,15 +407,18 @@ pub(crate) fn key_folder(path: &Path) -> &Path {
 pub fn create_key(path: &Path) -> Result<Key, KeyError> {
     let io = |action, source| key_file_error(path, action, source);
     let dir = key_folder(path);
+    let unsafe_path = |reason| KeyError::Unsafe {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // Before and after the folder is made: a refused path leaves no folder behind.
+    files::check_private_folder(dir).map_err(unsafe_path)?;
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .map_err(|e| io("created (its folder cannot be made)", e))?;
-    files::check_private_folder(dir).map_err(|reason| KeyError::Unsafe {
-        path: path.to_path_buf(),
-        reason,
-    })?;
+    files::check_private_folder(dir).map_err(unsafe_path)?;
     let mut bytes = Zeroizing::new([0u8; 32]);
     fill_random(bytes.as_mut_slice());
     let line = Zeroizing::new(format!(

@@ -198,8 +198,10 @@ pub enum TrustedReadError {
 
 /// Checks a private file as OpenSSH checks a private key: `meta` (of the opened file) owned
 /// by root or the current user, and every folder from the file's real location up to `/`
-/// owned by root or the user and not writable by group or others — unless it has the sticky
-/// bit (as `/tmp` does), where others cannot replace a file they do not own.
+/// owned by root or the user and not writable by group or others. A folder above the file's
+/// own may have the sticky bit instead (as `/tmp` does: others cannot replace what they do
+/// not own there); the file's own folder may not, as others could put files beside it under
+/// the names cio gives its own (a key being made, a scratch copy).
 pub fn check_private_path(path: &Path, meta: &Metadata) -> Result<(), Unsafe> {
     let me = rustix::process::geteuid().as_raw();
     let trusted = |uid: u32| uid == 0 || uid == me;
@@ -211,33 +213,46 @@ pub fn check_private_path(path: &Path, meta: &Metadata) -> Result<(), Unsafe> {
     }
     // The real location: a symlinked key is checked where it lives.
     let real = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut folder = real.parent();
+    match real.parent() {
+        Some(own) => check_folders(own, true, &trusted),
+        None => Ok(()),
+    }
+}
+
+/// Checks `start` and every folder above it (see [`check_private_path`]); `own`: `start` is
+/// the private file's own folder. A folder that cannot be examined is left to what follows.
+fn check_folders(start: &Path, own: bool, trusted: &impl Fn(u32) -> bool) -> Result<(), Unsafe> {
+    let mut folder = Some(start);
     while let Some(dir) = folder {
-        // A folder that cannot be examined is left to the read that follows.
         if let Ok(m) = fs::metadata(dir) {
-            check_folder(dir, &m, &trusted)?;
+            check_folder(dir, &m, trusted, own && dir == start)?;
         }
         folder = dir.parent();
     }
     Ok(())
 }
 
-/// The folder rule alone, for a folder cio is about to create a private file in.
+/// The folder rule alone, for a folder cio is about to create a private file in. When that
+/// folder does not exist yet, the nearest one that does is checked as a folder above the
+/// file's own: a path that would be refused is refused before any folder of it is made.
 pub fn check_private_folder(dir: &Path) -> Result<(), Unsafe> {
     let me = rustix::process::geteuid().as_raw();
     let trusted = |uid: u32| uid == 0 || uid == me;
-    let real = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mut folder = Some(real.as_path());
-    while let Some(dir) = folder {
-        if let Ok(m) = fs::metadata(dir) {
-            check_folder(dir, &m, &trusted)?;
-        }
-        folder = dir.parent();
-    }
-    Ok(())
+    let Some(existing) = dir.ancestors().find(|d| d.exists()) else {
+        return Ok(());
+    };
+    let real = fs::canonicalize(existing).unwrap_or_else(|_| existing.to_path_buf());
+    check_folders(&real, existing == dir, &trusted)
 }
 
-fn check_folder(dir: &Path, m: &Metadata, trusted: &impl Fn(u32) -> bool) -> Result<(), Unsafe> {
+/// One folder's rule; `own`: the private file's own folder, where the sticky bit does not
+/// stand in for write access kept to its owner.
+fn check_folder(
+    dir: &Path,
+    m: &Metadata,
+    trusted: &impl Fn(u32) -> bool,
+    own: bool,
+) -> Result<(), Unsafe> {
     const STICKY: u32 = 0o1000;
     let mode = m.mode() & 0o7777;
     if !trusted(m.uid()) {
@@ -247,7 +262,7 @@ fn check_folder(dir: &Path, m: &Metadata, trusted: &impl Fn(u32) -> bool) -> Res
         });
     }
     match writers(mode) {
-        Some(who) if mode & STICKY == 0 => Err(Unsafe::Folder {
+        Some(who) if own || mode & STICKY == 0 => Err(Unsafe::Folder {
             folder: dir.to_path_buf(),
             who,
             mode,
@@ -303,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn folders_writable_by_others_are_unsafe_unless_sticky() {
+    fn folders_writable_by_others_are_unsafe_unless_sticky_above_the_files_own() {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("open");
         fs::create_dir(&sub).unwrap();
@@ -322,8 +337,31 @@ mod tests {
         let err = check_private_path(&file, &meta).unwrap_err();
         assert!(err.to_string().contains("by its group"), "{err}");
         assert!(check_private_folder(&sub).is_err());
+        // Sticky, as /tmp: not for the file's own folder (others could put files beside it
+        // under the names cio gives its own), only for the folders above it.
         fs::set_permissions(&sub, fs::Permissions::from_mode(0o1777)).unwrap();
-        assert_eq!(check_private_path(&file, &meta), Ok(()));
+        let err = check_private_path(&file, &meta).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("may be written by anyone (mode 1777)"),
+            "{err}"
+        );
+        assert!(check_private_folder(&sub).is_err());
+        let inner = sub.join("private");
+        fs::create_dir(&inner).unwrap();
+        fs::set_permissions(&inner, fs::Permissions::from_mode(0o700)).unwrap();
+        let key = inner.join("key");
+        fs::write(&key, b"k").unwrap();
+        assert_eq!(
+            check_private_path(&key, &fs::metadata(&key).unwrap()),
+            Ok(())
+        );
+        assert_eq!(check_private_folder(&inner), Ok(()));
+        // A folder to be made under the sticky one is checked as one above the file's own.
+        assert_eq!(check_private_folder(&sub.join("new/deeper")), Ok(()));
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(check_private_folder(&sub.join("new/deeper")).is_err());
+        assert!(!sub.join("new").exists());
     }
 
     /// A file that decides where secrets go (cio.toml, a CA file) may be read by others, but

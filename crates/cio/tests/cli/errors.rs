@@ -412,3 +412,48 @@ fn a_first_write_whose_key_cannot_be_made_leaves_no_store() {
         .code(3);
     assert!(!env.store().exists(), "a store was left behind");
 }
+
+/// The key's own folder may not be writable by others, sticky or not (as OpenSSH's checks):
+/// others could put files under the names cio gives its own beside the key. A sticky folder
+/// above it (as /tmp) is fine; a path that is refused leaves no folder behind.
+#[test]
+fn a_key_in_a_folder_others_may_write_is_refused_even_when_sticky() {
+    for (mode, key) in [
+        (0o1777, "sticky/credential.key"),
+        (0o777, "open/sub/credential.key"),
+    ] {
+        let env = TestEnv::new();
+        let folder = env.dir.path().join(key.split('/').next().unwrap());
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(mode)).unwrap();
+        let path = env.dir.path().join(key);
+        let out = env
+            .cmd()
+            .env("CIO_KEY_FILE", &path)
+            .args(["credential", "create", "cio_aws_backup_repo"])
+            .write_stdin(REF_REPO)
+            .assert()
+            .code(3);
+        assert!(
+            stderr(&out).contains(&format!("may be written by anyone (mode {mode:04o})")),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!path.exists() && !env.store().exists());
+        assert!(
+            !env.dir.path().join("open/sub").exists(),
+            "a folder was left behind"
+        );
+    }
+    // Under a sticky folder, in a private one: fine.
+    let env = TestEnv::new();
+    let sticky = env.dir.path().join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    env.cmd()
+        .env("CIO_KEY_FILE", sticky.join("private/credential.key"))
+        .args(["credential", "create", "cio_aws_backup_repo"])
+        .write_stdin(REF_REPO)
+        .assert()
+        .success();
+}
