@@ -32,7 +32,7 @@ use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
 mod batch;
 mod purged;
 mod restore;
-pub use batch::{Change, Seen};
+pub use batch::{Change, Seen, check_changes};
 pub use purged::{EarlierRevisions, Purged};
 
 /// How often a write is retried after losing a race before it gives up.

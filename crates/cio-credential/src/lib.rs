@@ -52,6 +52,7 @@ pub use credentials::{CheckResult, Checks, HealthRecord};
 // One store with its key: what commands use.
 pub use credentials::{
     Change, CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed, Purged, Seen, Written,
+    check_changes,
 };
 // Why a credential's records cannot be trusted.
 pub use integrity::Damage;

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use crate::catalog::{Allow, CredentialName, check_value};
+use crate::catalog::{Allow, CredentialName, Warning, check_value};
 use crate::error::{Error, Result};
 use crate::ledger::{self, Next};
 use crate::secret::SecretValue;
@@ -45,6 +45,26 @@ impl Seen {
     }
 }
 
+/// The value rules [`CredentialStore::write_all_as_seen`] applies before it writes anything
+/// (an import's `--dry-run` applies them the same way): the catalog's
+/// [`check_value`] with `allow`, on every value. Returns each change's warnings, in order;
+/// the first value refused is [`Error::InvalidValue`], which names the credential and the
+/// rule, never the value.
+pub fn check_changes(changes: &[Change<'_>], allow: Allow) -> Result<Vec<Vec<Warning>>> {
+    changes
+        .iter()
+        .map(|change| match change.value {
+            Some(value) => check_value(change.name, value.expose(), allow).map_err(|violation| {
+                Error::InvalidValue {
+                    name: change.name,
+                    violation,
+                }
+            }),
+            None => Ok(Vec::new()),
+        })
+        .collect()
+}
+
 impl CredentialStore {
     /// Writes every change, or none: values are checked first (a refused value changes
     /// nothing), then all new versions are appended at once. Returns what each change
@@ -68,20 +88,7 @@ impl CredentialStore {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut warnings = Vec::with_capacity(changes.len());
-        for change in changes {
-            warnings.push(match change.value {
-                Some(value) => {
-                    check_value(change.name, value.expose(), allow).map_err(|violation| {
-                        Error::InvalidValue {
-                            name: change.name,
-                            violation,
-                        }
-                    })?
-                }
-                None => Vec::new(),
-            });
-        }
+        let warnings = check_changes(changes, allow)?;
         self.key_for_writing()?;
         for _ in 0..MAX_RETRIES {
             let verified = self.verified()?.ok_or_else(|| StoreError::Unusable {

@@ -9,7 +9,8 @@ use serde_json::json;
 use cio_credential::{
     Allow, BucketKeys, Bundle, CredentialStore, Error, Identities, OpenWith, Outcome,
     PasswordChange, Plan, Provider, Purpose, RecoveryError, Role, SecretValue, SetFilter,
-    SetValues, ValidateOptions, get_bundle, needs_passphrase, open_bundle, validate_sets,
+    SetValues, ValidateOptions, check_changes, get_bundle, needs_passphrase, open_bundle,
+    validate_sets,
 };
 
 use crate::cli::ProviderArg;
@@ -98,14 +99,31 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     };
     let bundle = open_bundle(&sealed, &with).map_err(recovery)?;
     let plan = Plan::new(&bundle, &store, args.as_alternate).map_err(fail)?;
-    show(ctx, &bundle, &plan, args.dry_run)?;
+    let allow = Allow {
+        whitespace: args.allow_whitespace,
+    };
     if args.dry_run {
+        // What the import would refuse, refused as the import refuses it (same error, same
+        // exit code): the values newer in the store, then the value rules.
+        let refused = plan
+            .changes(args.force)
+            .map_err(recovery)
+            .and_then(|changes| check_changes(&changes, allow).map_err(fail))
+            .err();
+        // With --json, standard output holds one document: the error's, when refused.
+        if !(ctx.out.json && refused.is_some()) {
+            show(ctx, &bundle, &plan, true)?;
+        }
+        if let Some(e) = refused {
+            return Err(e);
+        }
         if !ctx.out.json {
             ctx.out
                 .succeed("Import", "dry run: the bundle opens; nothing was written")?;
         }
         return Ok(());
     }
+    show(ctx, &bundle, &plan, false)?;
     let changes = plan.changes(args.force).map_err(recovery)?;
     if args.validate {
         validate_first(ctx, &store, &plan)?;
@@ -120,13 +138,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
         }
     }
     let written = store
-        .write_all_as_seen(
-            &changes,
-            &plan.seen(),
-            Allow {
-                whitespace: args.allow_whitespace,
-            },
-        )
+        .write_all_as_seen(&changes, &plan.seen(), allow)
         .map_err(fail)?;
     let unchanged = plan
         .items

@@ -30,5 +30,6 @@ mod store_file;
 mod systemd;
 mod tamper;
 mod terminal;
+mod untrusted;
 mod util;
 mod validate;
