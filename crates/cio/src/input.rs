@@ -9,7 +9,7 @@
 //! - plaintext buffers are zeroed when dropped.
 
 use std::fs::OpenOptions;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -107,10 +107,9 @@ impl WaitNotice {
                         "from the pipe given with --from-file, whose writer has not ended it"
                     }
                 };
-                let _ = writeln!(
-                    io::stderr(),
+                crate::output::stderr_line(&format!(
                     "Warning: waiting for the value of {name} {what}"
-                );
+                ));
             }
         });
         WaitNotice { _done: done }

@@ -1,7 +1,16 @@
 //! All terminal output goes through [`Out`]: results (`Succeed:` lines, tables, JSON) on
 //! stdout, warnings and failures on stderr, and the prompts (without echo, on the terminal).
+//!
+//! Text is shown through [`shown`]: no control character cio did not write itself reaches
+//! a terminal (see there why this is done here, for every line, and not per field). Data
+//! for programs (`show --reveal`, `env`, an exported bundle) goes out as it is, through
+//! [`Out::data`]; JSON escapes the same characters as `\uXXXX` ([`JsonEscapes`]).
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
+
+use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+use icu_properties::{CodePointMapData, CodePointSetData};
 
 use cio_credential::{CredentialName, SecretValue, Warning};
 
@@ -20,9 +29,15 @@ impl Out {
         }
     }
 
-    /// Writes one line of text.
+    /// Writes one line of text, shown safely ([`shown`]).
     pub fn line(&mut self, text: impl AsRef<str>) -> io::Result<()> {
-        writeln!(self.stdout, "{}", text.as_ref())
+        writeln!(self.stdout, "{}", shown(text.as_ref()))
+    }
+
+    /// Writes data meant for a program as it is, and a line feed: a revealed value, `env`'s
+    /// shell lines, an exported bundle. Never text from elsewhere meant to be read.
+    pub fn data(&mut self, data: impl AsRef<str>) -> io::Result<()> {
+        writeln!(self.stdout, "{}", data.as_ref())
     }
 
     /// Writes a JSON document on one line.
@@ -34,7 +49,8 @@ impl Out {
     /// `serde_json::Value` first (for long documents such as the change log).
     pub fn json_of(&mut self, doc: &impl serde::Serialize) -> io::Result<()> {
         let mut out = io::BufWriter::with_capacity(64 * 1024, &mut self.stdout);
-        serde_json::to_writer(&mut out, doc).map_err(io::Error::from)?;
+        let mut json = serde_json::Serializer::with_formatter(&mut out, JsonEscapes);
+        doc.serialize(&mut json).map_err(io::Error::from)?;
         writeln!(out)?;
         out.flush()
     }
@@ -57,8 +73,8 @@ impl Out {
     /// already on stdout) also `{"error": {...}}` on stdout.
     pub fn fail(&mut self, message: &str, hint: &str, exit_code: u8, result_printed: bool) {
         let mut stderr = io::stderr().lock();
-        let _ = writeln!(stderr, "Fail: {message}");
-        let _ = writeln!(stderr, "Hint: {hint}");
+        let _ = writeln!(stderr, "Fail: {}", shown(message));
+        let _ = writeln!(stderr, "Hint: {}", shown(hint));
         if self.json && !result_printed {
             let doc = serde_json::json!({
                 "error": {"exit_code": exit_code, "message": message, "hint": hint}
@@ -85,7 +101,7 @@ impl Out {
 
     /// A warning line on stderr.
     pub fn warn(&self, text: impl AsRef<str>) {
-        let _ = writeln!(io::stderr(), "Warning: {}", text.as_ref());
+        stderr_line(&format!("Warning: {}", text.as_ref()));
     }
 
     /// The one line that says this command found the change log damaged; `changed`: the
@@ -127,6 +143,91 @@ impl Out {
             return None;
         }
         Some(self.prompt_secret("etcd password for the user in CIO_ETCD_USER: "))
+    }
+}
+
+/// One line of text on stderr, shown safely ([`shown`]), for the few lines written where
+/// no [`Out`] is at hand (a notice from another thread, a summary beside a bundle on stdout).
+pub fn stderr_line(text: &str) {
+    let _ = writeln!(io::stderr(), "{}", shown(text));
+}
+
+/// `text` as it may be written to a terminal: each control character (Unicode's Cc: ESC,
+/// BEL, tab, line feed, DEL, the C1 controls such as CSI), format character (Cf: the
+/// bidirectional overrides and isolates, zero-width joiners, soft hyphen), line or paragraph
+/// separator, or other default-ignorable code point is written as its escape, `\u{1b}`;
+/// everything else as it is. The categories are Unicode's (ICU4X `icu_properties`, the
+/// tables the value rules use: what they refuse to store is what is escaped here).
+///
+/// Why every line of text goes through this, in the one layer that writes to the terminal,
+/// rather than a call at each field that might hold outside text: the text cio shows comes
+/// from many places it does not control, and most of it does not arrive as a field the
+/// command picks. A recovery bundle comes from another site (its `created_by`, its values
+/// in the preview); a store can be altered below cio (a key fingerprint); the change log
+/// holds what another node's environment said (`SUDO_USER`, a host name); errors carry an
+/// etcd or S3 server's words, file names and OS messages. A terminal obeys an escape
+/// sequence wherever it appears (retitle the window, recolour or clear the screen, rewrite
+/// earlier lines, hide or reorder text with a bidi override), and a field forgotten at one
+/// call site is enough. cio's own messages hold none of these characters (each is one
+/// line), so escaping them all costs nothing, and the line written is the line meant.
+/// Backslashes are kept as they are (hints quote `printf '%s\n'`), so outside text that
+/// spells `\u{1b}` reads as an escaped ESC would: visible, never obeyed.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    // The usual line is printable ASCII: no table to consult, nothing copied.
+    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hidden(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether `c` is one a terminal may act on or draw as nothing, rather than show: control,
+/// format, line or paragraph separator, or default-ignorable.
+fn is_hidden(c: char) -> bool {
+    if (' '..='~').contains(&c) {
+        return false;
+    }
+    matches!(
+        CodePointMapData::<GeneralCategory>::new().get(c),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    ) || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+}
+
+/// serde_json's compact output, with every character [`shown`] escapes written as a JSON
+/// escape (`\u001b`, `\u202e`, a surrogate pair beyond the BMP). serde_json escapes the
+/// C0 controls itself, but writes DEL, the C1 controls (U+009B is CSI) and the bidi
+/// controls as they are, and `--json` output read on a terminal would obey them. A JSON
+/// reader gets the same strings either way.
+struct JsonEscapes;
+
+impl serde_json::ser::Formatter for JsonEscapes {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if is_hidden(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
     }
 }
 
@@ -177,6 +278,10 @@ pub fn time(ms: i64) -> String {
 /// Lays rows out in columns separated by two spaces (the last column is not padded) and
 /// writes them to `out`, a line each.
 fn write_table(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
+    let rows: Vec<Vec<Cow<'_, str>>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| shown(cell)).collect())
+        .collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -187,7 +292,7 @@ fn write_table(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
                 .unwrap_or(0)
         })
         .collect();
-    for row in rows {
+    for row in &rows {
         for (c, cell) in row.iter().enumerate() {
             if c + 1 == row.len() {
                 out.write_all(cell.as_bytes())?;
@@ -219,5 +324,52 @@ mod time_tests {
         for ms in [i64::MIN, -1, 253_402_300_800_000, i64::MAX] {
             assert_eq!(super::time(ms), "(a time out of range)");
         }
+    }
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::shown;
+
+    #[test]
+    fn control_and_bidi_characters_are_shown_escaped() {
+        assert_eq!(
+            shown("cio \u{1b}]0;pwned\u{7}\u{1b}[31mRED"),
+            "cio \\u{1b}]0;pwned\\u{7}\\u{1b}[31mRED"
+        );
+        for (c, escape) in [
+            ('\n', "\\u{a}"),
+            ('\t', "\\u{9}"),
+            ('\r', "\\u{d}"),
+            ('\u{7f}', "\\u{7f}"),
+            ('\u{9b}', "\\u{9b}"),
+            ('\u{202e}', "\\u{202e}"),
+            ('\u{2066}', "\\u{2066}"),
+            ('\u{200b}', "\\u{200b}"),
+            ('\u{2028}', "\\u{2028}"),
+            ('\u{e0001}', "\\u{e0001}"),
+        ] {
+            assert_eq!(shown(&format!("a{c}b")), format!("a{escape}b"), "{c:?}");
+        }
+        // Everything else is kept, backslashes and quotes included.
+        for kept in ["printf '%s\\n' \"$V\"", "élise 日本 ✓", ""] {
+            assert_eq!(shown(kept), kept);
+        }
+    }
+
+    #[test]
+    fn json_escapes_what_text_escapes_and_reads_back_the_same() {
+        let text = "a\u{1b}[2J b\u{9b}c \u{202e}d \u{e0001} é\"\\";
+        let doc = serde_json::json!({ "k\u{202e}": text });
+        let mut bytes = Vec::new();
+        let mut json = serde_json::Serializer::with_formatter(&mut bytes, super::JsonEscapes);
+        serde::Serialize::serialize(&doc, &mut json).unwrap();
+        let written = String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            written,
+            r#"{"k\u202e":"a\u001b[2J b\u009bc \u202ed \udb40\udc01 é\"\\"}"#
+        );
+        let read: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(read, doc);
     }
 }

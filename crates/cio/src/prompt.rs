@@ -40,7 +40,8 @@ struct Saved {
 /// `/dev/tty`). Errors are rpassword's: no terminal, or the line could not be read.
 pub fn secret(label: &str) -> io::Result<SecretValue> {
     let _open = OpenPrompt::new();
-    rpassword::prompt_password(label).map(SecretValue::new)
+    // A label may name an etcd user from the environment.
+    rpassword::prompt_password(crate::output::shown(label)).map(SecretValue::new)
 }
 
 /// Marks a prompt open for the signal handlers while it lives.

@@ -53,14 +53,14 @@ pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
         }
         return Ok(ctx.out.json(&map.into())?);
     }
-    ctx.out.line(format!("unset {}", CLEARED.join(" ")))?;
+    ctx.out.data(format!("unset {}", CLEARED.join(" ")))?;
     for (var, value) in &handoff.vars {
         ctx.out
-            .line(format!("export {var}={}", sh_quote(value.expose())))?;
+            .data(format!("export {var}={}", sh_quote(value.expose())))?;
     }
     if let Some(file) = &ca_file {
         ctx.out
-            .line(format!("export {CA_FILE_VARIABLE}={}", sh_quote(file)))?;
+            .data(format!("export {CA_FILE_VARIABLE}={}", sh_quote(file)))?;
     }
     Ok(())
 }

@@ -3,8 +3,6 @@
 //! bundle again. A refresh that fails is a warning with the command that retries it; the
 //! write itself has already succeeded and stays. A set that is not complete is skipped.
 
-use std::io::Write;
-
 use cio_credential::{
     CredentialName, CredentialStore, Field, Recipient, RecipientSource, RecoveryError, Role, SetId,
     escrow_location, escrow_set,
@@ -102,7 +100,7 @@ fn refresh(
                 );
                 // With --json, standard output holds the command's one document.
                 if ctx.out.json {
-                    let _ = writeln!(std::io::stderr(), "{line}");
+                    crate::output::stderr_line(&line);
                 } else {
                     let _ = ctx.out.line(line);
                 }

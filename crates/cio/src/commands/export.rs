@@ -1,7 +1,6 @@
 //! `cio credential export`: seal the chosen sets into a recovery bundle (a standard,
 //! ASCII-armored age file), to a file, standard output, or beside each set's repository.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -146,9 +145,9 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
             }))?;
         }
         None => {
-            ctx.out.line(sealed.trim_end())?;
+            ctx.out.data(sealed.trim_end())?;
             // Standard output is the bundle: the summary goes to standard error.
-            let _ = writeln!(std::io::stderr(), "Succeed: Export credential: {summary}");
+            crate::output::stderr_line(&format!("Succeed: Export credential: {summary}"));
         }
     }
     Ok(())

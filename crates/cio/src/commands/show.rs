@@ -45,7 +45,7 @@ pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
         }))?);
     }
     if args.reveal {
-        return Ok(ctx.out.line(value)?);
+        return Ok(ctx.out.data(value)?);
     }
     let rows = [
         ["name:", &name.to_string()],

@@ -41,6 +41,92 @@ fn credential(name: &str, value: &str) -> String {
     )
 }
 
+/// Neither output holds a control or bidi character a terminal would act on.
+fn no_control_characters(out: &assert_cmd::assert::Assert) {
+    for (which, text) in [("stdout", stdout(out)), ("stderr", stderr(out))] {
+        let bad: Vec<char> = text
+            .chars()
+            .filter(|c| *c != '\n' && (c.is_control() || ('\u{2000}'..='\u{206f}').contains(c)))
+            .collect();
+        assert!(bad.is_empty(), "{which} holds {bad:?}: {text:?}");
+    }
+}
+
+#[test]
+fn a_bundles_text_is_shown_with_its_control_characters_escaped() {
+    let env = TestEnv::new();
+    let dir = env.dir.path();
+    let evil = "cio \u{1b}]0;pwned\u{7}\u{1b}[31mRED";
+    let (sealed, id) = bundle(
+        dir,
+        evil,
+        &format!(
+            "[{}]",
+            credential("cio_aws_access_key", "AKIAIOSFODNN7EXAMPLE")
+        ),
+    );
+    let args = |json: bool| {
+        let mut a = vec![
+            "credential",
+            "import",
+            "--dry-run",
+            "-i",
+            id.to_str().unwrap(),
+        ];
+        if json {
+            a.push("--json");
+        }
+        a.push(sealed.to_str().unwrap());
+        a
+    };
+    let out = env.cio(&args(false)).success();
+    no_control_characters(&out);
+    assert!(
+        stdout(&out).starts_with(
+            "Bundle made 2026-09-21T14:13:20Z by cio \\u{1b}]0;pwned\\u{7}\\u{1b}[31mRED: 1 credentials\n"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    // JSON escapes them too, and a JSON reader gets the text as the bundle holds it.
+    let out = env.cio(&args(true)).success();
+    no_control_characters(&out);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["created_by"], evil);
+
+    // A repository URL with a screen clear and a right-to-left override: shown escaped in
+    // the preview, then refused by the value rules, on both outputs.
+    for (value, shown) in [
+        (
+            "s3:https://h.example/b\u{1b}[2J",
+            "s3:https://h.example/b\\u{1b}[2J",
+        ),
+        (
+            "s3:https://h.example/b\u{202e}kcab",
+            "s3:https://h.example/b\\u{202e}kcab",
+        ),
+    ] {
+        let env = TestEnv::new();
+        let (sealed, id) = bundle(
+            env.dir.path(),
+            "cio 0.1.0",
+            &format!("[{}]", credential("cio_aws_backup_repo", value)),
+        );
+        for dry_run in [true, false] {
+            let mut a = vec!["credential", "import", "-i", id.to_str().unwrap()];
+            if dry_run {
+                a.push("--dry-run");
+            }
+            a.push(sealed.to_str().unwrap());
+            let out = env.cio(&a).code(1);
+            no_control_characters(&out);
+            assert!(stdout(&out).contains(shown), "{}", stdout(&out));
+            assert!(stderr(&out).starts_with("Fail: Import credentials: cio_aws_backup_repo: "));
+            assert!(!env.store().exists(), "nothing was written");
+        }
+    }
+}
+
 #[test]
 fn a_dry_run_refuses_what_the_import_refuses_the_same_way() {
     let cases = [
