@@ -221,7 +221,11 @@ impl CredentialStore {
             manifest: None,
         };
         match self.store.identity(false)? {
-            Some(identity) if identity.key_fingerprint.is_some() => self.key(&identity, false),
+            Some(identity) if identity.key_fingerprint.is_some() => {
+                // Before the key file is compared with it (a read checks it the same way).
+                ledger::check_fingerprint(self.store.as_ref(), &identity)?;
+                self.key(&identity, false)
+            }
             Some(_) => {
                 // Without a fingerprint, a key is made only for a store that holds nothing.
                 ledger::unsealed(self.store.as_ref())?;

@@ -185,6 +185,18 @@ impl Binding<'_> {
     }
 }
 
+/// The length of a key fingerprint: 8 bytes in hex.
+const FINGERPRINT_LEN: usize = 16;
+
+/// Whether `text` is a key fingerprint as [`Key::fingerprint`] writes it (16 lowercase hex
+/// digits): a store's record of its key that is not is damaged, and is never shown.
+pub(crate) fn is_fingerprint(text: &str) -> bool {
+    text.len() == FINGERPRINT_LEN
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 impl Key {
     fn from_bytes(bytes: [u8; 32]) -> Key {
         let mut hasher = Sha256::new();

@@ -118,6 +118,20 @@ fn authenticator<'a>(
     Authenticator::new(mac_key, &identity.store_id, key.fingerprint())
 }
 
+/// Refuses a store whose record of its key's fingerprint is not a fingerprint (altered below
+/// cio: every cio writes 16 hex digits), as damaged, before the fingerprint is compared with
+/// the key file's or quoted in an error: a record of any length and any bytes would be
+/// repeated whole in the mismatch message, and its text proves nothing about any key.
+pub(crate) fn check_fingerprint(store: &dyn Store, identity: &Identity) -> Result<()> {
+    match &identity.key_fingerprint {
+        Some(fp) if !crate::crypto::is_fingerprint(fp) => Err(corrupt(
+            store,
+            "its record of the key's fingerprint is not a fingerprint",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Verifies the manifest of `identity` (with `key`, which the caller checked against the
 /// fingerprint); `None` for a store never written. `had_records`: the reading found records.
 /// Why a store without a key fingerprint that was written to is refused.
@@ -141,6 +155,7 @@ fn manifest_of<'k>(
     had_records: bool,
     key: impl FnOnce(&Identity) -> Result<&'k Key>,
 ) -> Result<Option<(&'k Key, Manifest)>> {
+    check_fingerprint(store, identity)?;
     match (&identity.key_fingerprint, &identity.manifest) {
         (None, None) if !had_records => unsealed(store).map(|()| None),
         (None, _) => Err(corrupt(store, FINGERPRINT_REMOVED)),

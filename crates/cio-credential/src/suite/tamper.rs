@@ -309,6 +309,25 @@ fn the_store_identity_cannot_be_removed_or_replaced(b: &dyn Backend) {
         store_refused(b),
         Error::StoreKey(KeyError::Mismatch { .. })
     ));
+    // Replaced by text that is no fingerprint (of any length, with terminal escapes): damage,
+    // refused before it is compared with the key file's or quoted.
+    for altered in [
+        &b"\x1b[31mEVIL\x07"[..],
+        &[b'a'; 5000][..],
+        b"0123456789ABCDEF",
+    ] {
+        raw.set_meta(Meta::KeyFingerprint, Some(altered));
+        let err = store_refused(b);
+        assert!(
+            matches!(err, Error::Store(StoreError::Corrupt { .. })),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .ends_with("its record of the key's fingerprint is not a fingerprint"),
+            "{err}"
+        );
+    }
     raw.set_meta(Meta::KeyFingerprint, Some(&fingerprint));
     let id = raw.meta(Meta::StoreId).unwrap();
     raw.set_meta(Meta::StoreId, Some(b"00000000000000000000000000000000"));

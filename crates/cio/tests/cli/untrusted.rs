@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use rusqlite::Connection;
+
 use crate::recovery::age_identity;
 use crate::util::*;
 
@@ -194,4 +196,35 @@ fn a_dry_run_refuses_what_the_import_refuses_the_same_way() {
     let dry_run = env.cio(&dry).code(1);
     assert_eq!(stderr(&dry_run), stderr(&import));
     env.cio(&[&dry[..], &["--force"]].concat()).success();
+}
+
+#[test]
+fn a_key_fingerprint_altered_in_the_store_is_damage_never_shown() {
+    for altered in ["\u{1b}[31mEVIL\u{7}".to_string(), "a".repeat(5000)] {
+        let env = TestEnv::new();
+        env.create("cio_aws_access_key", REF_ACCESS);
+        let conn = Connection::open(env.store()).unwrap();
+        conn.execute(
+            "UPDATE meta SET v = ?1 WHERE k = 'key_fingerprint'",
+            [&altered],
+        )
+        .unwrap();
+        drop(conn);
+        for (args, input) in [
+            (&["credential", "list"][..], ""),
+            (&["credential", "show", "cio_aws_access_key"], ""),
+            (&["credential", "create", "cio_aws_region"], "eu-west-1"),
+        ] {
+            let out = env.cio_in(args, input).code(3);
+            let text = stderr(&out);
+            assert!(
+                text.starts_with("Fail: ")
+                    && text.contains(
+                        "is damaged: its record of the key's fingerprint is not a fingerprint\n"
+                    ),
+                "{args:?}: {text}"
+            );
+            assert!(!text.contains("EVIL") && !text.contains("aaaa"), "{text}");
+        }
+    }
 }
