@@ -48,7 +48,10 @@ impl Actor {
     /// The user and host of this process.
     pub fn current() -> Actor {
         let uid = rustix::process::geteuid().as_raw();
-        let sudo_user = std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty());
+        let sudo_user = sudo_user(
+            std::env::var("SUDO_USER").ok(),
+            std::env::var("SUDO_UID").ok().as_deref(),
+        );
         Actor {
             uid,
             user: whoami::username().unwrap_or_else(|_| "?".into()),
@@ -56,6 +59,27 @@ impl Actor {
             host: whoami::hostname().unwrap_or_else(|_| "?".into()),
         }
     }
+}
+
+/// The sudo user to record, from `SUDO_USER` and `SUDO_UID`: only a name that could be a
+/// user's (1 to 32 of `[A-Za-z0-9._-]`, not starting with `-`, a `$` allowed last: the
+/// portable user names useradd and Samba machine accounts use), and only when `SUDO_UID`,
+/// which sudo sets beside it, is a number. Anything else is not recorded: the environment is
+/// the caller's to set, and its text would be kept, signed, in every node's log. The name
+/// is not checked against `SUDO_UID` in the user database: whoever can set one can set both
+/// to agree, so it would prove nothing; the entry's `uid` is the one the kernel vouches for.
+fn sudo_user(name: Option<String>, uid: Option<&str>) -> Option<String> {
+    let name = name?;
+    let uid = uid?;
+    let plausible_name = (1..=32).contains(&name.len())
+        && !name.starts_with('-')
+        && name
+            .strip_suffix('$')
+            .unwrap_or(&name)
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    let numeric_uid = !uid.is_empty() && uid.parse::<u32>().is_ok();
+    (plausible_name && numeric_uid).then_some(name)
 }
 
 /// One change, as the log keeps it.
@@ -312,6 +336,35 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_plausible_sudo_user_with_its_uid_is_recorded() {
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(sudo_user(some("alice"), Some("1000")), some("alice"));
+        assert_eq!(
+            sudo_user(some("svc.backup-1"), Some("0")),
+            some("svc.backup-1")
+        );
+        assert_eq!(sudo_user(some("HOST01$"), Some("1000")), some("HOST01$"));
+        for refused in [
+            "\u{1b}[31mEVIL\u{1b}]0;title\u{7}",
+            "alice\nbob",
+            "",
+            "-alice",
+            "al ice",
+            "al$ice",
+            "élise",
+            &"a".repeat(33),
+        ] {
+            assert_eq!(sudo_user(some(refused), Some("1000")), None, "{refused:?}");
+        }
+        // SUDO_USER without the SUDO_UID sudo sets beside it, or with another text there.
+        assert_eq!(sudo_user(some("alice"), None), None);
+        for uid in ["", "x", "-1", "1000 ", "99999999999"] {
+            assert_eq!(sudo_user(some("alice"), Some(uid)), None, "{uid:?}");
+        }
+        assert_eq!(sudo_user(None, Some("1000")), None);
+    }
 
     /// A store key, made in a temporary folder as `create` makes one.
     fn key() -> Key {

@@ -228,3 +228,28 @@ fn a_key_fingerprint_altered_in_the_store_is_damage_never_shown() {
         }
     }
 }
+
+#[test]
+fn a_sudo_user_is_logged_only_when_it_is_a_user_name_sudo_set() {
+    let env = TestEnv::new();
+    for (user, uid, logged) in [
+        ("\u{1b}[31mEVIL\u{1b}]0;title\u{7}", Some("1000"), None),
+        ("alice", None, None),
+        ("alice", Some("1000"), Some("alice")),
+    ] {
+        let mut cmd = env.cmd();
+        cmd.env("SUDO_USER", user);
+        if let Some(uid) = uid {
+            cmd.env("SUDO_UID", uid);
+        }
+        cmd.args(["credential", "create", "cio_aws_region"])
+            .write_stdin("eu-west-1")
+            .assert()
+            .success();
+        let out = env.cio(&["credential", "log", "--json"]).success();
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let last = doc["entries"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["sudo_user"].as_str(), logged, "{user:?} {uid:?}");
+        no_control_characters(&env.cio(&["credential", "log"]).success());
+    }
+}
