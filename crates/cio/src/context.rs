@@ -81,8 +81,16 @@ impl Context {
     }
 }
 
-/// Parses a credential name, or fails with the closest name suggested.
-pub fn parse_name(action: &str, text: &str) -> Result<CredentialName, CommandError> {
-    text.parse()
-        .map_err(|e: cio_credential::UnknownName| CommandError::library(action, e))
+/// Parses a credential name given to `cio credential COMMAND`, or fails with the closest
+/// name suggested, or else with the command's own form in the hint.
+pub fn parse_name(
+    action: &str,
+    command: &'static str,
+    text: &str,
+) -> Result<CredentialName, CommandError> {
+    text.parse().map_err(|source| CommandError::UnknownName {
+        action: action.to_string(),
+        command,
+        source,
+    })
 }

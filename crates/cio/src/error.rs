@@ -15,6 +15,14 @@ pub enum CommandError {
         action: String,
         source: cio_credential::Error,
     },
+    /// The text given as CREDENTIALNAME to `cio credential COMMAND` is not a name (the
+    /// library's error, with the command, so that the hint shows the command that was run).
+    #[error("{action}: {source}")]
+    UnknownName {
+        action: String,
+        command: &'static str,
+        source: cio_credential::UnknownName,
+    },
     /// The value could not be read.
     #[error("{action}: {problem}")]
     Input { action: String, problem: InputError },
@@ -121,7 +129,9 @@ impl CommandError {
                     ErrorKind::Unusable => 3,
                 }
             }
-            CommandError::Swapped { .. } | CommandError::BareTarget => 2,
+            CommandError::Swapped { .. }
+            | CommandError::BareTarget
+            | CommandError::UnknownName { .. } => 2,
             CommandError::Input { .. }
             | CommandError::Output(_)
             | CommandError::Exec { .. }
@@ -137,6 +147,17 @@ impl CommandError {
             CommandError::Library { source, .. } | CommandError::Listed { source, .. } => {
                 source.hint()
             }
+            CommandError::UnknownName {
+                command, source, ..
+            } => match (source.suggestion, *command) {
+                (Some(s), _) => {
+                    format!("did you mean {s}? 'cio credential create --help' lists the 24 names")
+                }
+                (None, "create") => "the name comes first, as in 'cio credential create CREDENTIALNAME [VALUE]'; 'cio credential create --help' lists the 24 names".into(),
+                (None, command) => format!(
+                    "give one of the 24 names, as in 'cio credential {command} cio_aws_access_key'; 'cio credential create --help' lists them"
+                ),
+            },
             CommandError::Input { problem, .. } => match problem {
                 InputError::NotUtf8 | InputError::TooLarge(_) => {
                     "nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME".into()

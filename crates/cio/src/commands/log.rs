@@ -50,7 +50,7 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
     let name = args
         .name
         .as_deref()
-        .map(|n| parse_name(action, n))
+        .map(|n| parse_name(action, "log", n))
         .transpose()?;
     let reading = ctx
         .open(action)?

@@ -31,7 +31,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     } else {
         "Remove credential"
     };
-    let name = parse_name(action, &args.name)?;
+    let name = parse_name(action, "remove", &args.name)?;
     let store = ctx.open(action)?;
     if args.purge {
         let bundle_at = escrow::bundle_of(ctx, &store, name);

@@ -70,7 +70,7 @@ pub fn run(ctx: &mut Context, args: RotateArgs) -> Result<(), CommandError> {
     let Some(text) = args.name.as_deref() else {
         return rotate_keys::run(ctx, args.provider.map(Into::into), args.alternate);
     };
-    let name = parse_name(ACTION, text)?;
+    let name = parse_name(ACTION, "rotate", text)?;
     let store = ctx.open(ACTION)?;
     let out = &ctx.out;
     let rotation = PasswordRotation::begin(&store, name, &mut |stage| {

@@ -72,7 +72,7 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     // A name chooses its set; the options narrow a validation of every set.
     let filter = match &args.name {
         Some(text) => SetFilter {
-            name: Some(parse_name(ACTION, text)?),
+            name: Some(parse_name(ACTION, "validate", text)?),
             ..SetFilter::default()
         },
         None => SetFilter {

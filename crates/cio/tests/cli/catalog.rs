@@ -53,24 +53,83 @@ fn never_echoed(env: &TestEnv, args: &[&str], code: i32) -> String {
 fn a_value_typed_where_the_name_goes_is_never_repeated() {
     let env = TestEnv::new();
     env.create("cio_aws_access_key", REF_ACCESS);
-    let not_a_name = ": the text given as CREDENTIALNAME is not one of the 24 credential names\nHint: the name comes first, as in 'cio credential create CREDENTIALNAME [VALUE]'; 'cio credential create --help' lists the 24 names\n";
-    for (args, action) in [
-        (&["credential", "create", CANARY][..], "Create credential"),
-        (&["credential", "add", CANARY], "Create credential"),
-        (&["credential", "show", CANARY], "Show credential"),
-        (&["credential", "rm", CANARY], "Remove credential"),
-        (&["credential", "remove", CANARY], "Remove credential"),
-        (&["credential", "delete", CANARY], "Remove credential"),
+    let not_a_name =
+        ": the text given as CREDENTIALNAME is not one of the 24 credential names\nHint: ";
+    let create = "the name comes first, as in 'cio credential create CREDENTIALNAME [VALUE]'; 'cio credential create --help' lists the 24 names";
+    // The hint shows the command that was run (an alias as the command it stands for).
+    let other = |command: &str| {
+        format!(
+            "give one of the 24 names, as in 'cio credential {command} cio_aws_access_key'; 'cio credential create --help' lists them"
+        )
+    };
+    for (args, action, hint) in [
+        (
+            &["credential", "create", CANARY][..],
+            "Create credential",
+            create.to_string(),
+        ),
+        (
+            &["credential", "add", CANARY],
+            "Create credential",
+            create.to_string(),
+        ),
+        (
+            &["credential", "show", CANARY],
+            "Show credential",
+            other("show"),
+        ),
+        (
+            &["credential", "rm", CANARY],
+            "Remove credential",
+            other("remove"),
+        ),
+        (
+            &["credential", "remove", CANARY],
+            "Remove credential",
+            other("remove"),
+        ),
+        (
+            &["credential", "delete", CANARY],
+            "Remove credential",
+            other("remove"),
+        ),
         (
             &["credential", "remove", "--purge", CANARY],
             "Purge credential",
+            other("remove"),
         ),
-        (&["credential", "restore", CANARY], "Restore credential"),
-        (&["credential", "history", CANARY], "Show history"),
-        (&["credential", "validate", CANARY], "Validate credentials"),
+        (
+            &["credential", "restore", CANARY],
+            "Restore credential",
+            other("restore"),
+        ),
+        (
+            &["credential", "history", CANARY],
+            "Show history",
+            other("history"),
+        ),
+        (
+            &["credential", "validate", CANARY],
+            "Validate credentials",
+            other("validate"),
+        ),
+        (
+            &["credential", "log", CANARY],
+            "Show change log",
+            other("log"),
+        ),
+        (
+            &["credential", "rotate", CANARY],
+            "Rotate credential",
+            other("rotate"),
+        ),
     ] {
         let stderr = never_echoed(&env, args, 2);
-        assert_eq!(stderr, format!("Fail: {action}{not_a_name}"), "{args:?}");
+        assert_eq!(
+            stderr,
+            format!("Fail: {action}{not_a_name}{hint}\n"),
+            "{args:?}"
+        );
     }
     let stderr = never_echoed(
         &env,

@@ -36,7 +36,7 @@ fn unknown_names_are_refused_with_a_suggestion() {
         &["credential", "remove", "backup"],
         b"",
         2,
-        "Fail: Remove credential: the text given as CREDENTIALNAME is not one of the 24 credential names\nHint: the name comes first, as in 'cio credential create CREDENTIALNAME [VALUE]'; 'cio credential create --help' lists the 24 names\n",
+        "Fail: Remove credential: the text given as CREDENTIALNAME is not one of the 24 credential names\nHint: give one of the 24 names, as in 'cio credential remove cio_aws_access_key'; 'cio credential create --help' lists them\n",
     );
 }
 
