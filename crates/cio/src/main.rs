@@ -156,6 +156,21 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    // An option given twice: clap says it as a conflict (of the option with itself). Each
+    // option is taken once, rather than the last one winning (args_override_self): of two
+    // --store, --key-file or --from-file, cio would otherwise pick one without a word.
+    if e.kind() == ErrorKind::ArgumentConflict
+        && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+        && e.get(ContextKind::PriorArg) == e.get(ContextKind::InvalidArg)
+    {
+        out.fail(
+            &format!("usage: {arg} is given more than once"),
+            "give each option once; run the command again without the repeated one",
+            2,
+            false,
+        );
+        return ExitCode::from(2);
+    }
     let what = match e.kind() {
         ErrorKind::UnknownArgument => "an argument that this command does not take".to_string(),
         ErrorKind::InvalidSubcommand => "an unknown command".to_string(),

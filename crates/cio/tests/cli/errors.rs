@@ -41,6 +41,43 @@ fn unknown_names_are_refused_with_a_suggestion() {
 }
 
 #[test]
+fn an_option_given_twice_is_said_as_such() {
+    let env = seeded();
+    for (args, option) in [
+        (
+            &["credential", "create", "cio_aws_region", "--json", "--json"][..],
+            "--json",
+        ),
+        (
+            &["credential", "list", "--store", "a", "--store=b"],
+            "--store <STORE>",
+        ),
+        (
+            &[
+                "credential",
+                "create",
+                "cio_aws_cacert",
+                "--from-file",
+                "a",
+                "--from-file",
+                "b",
+            ],
+            "--from-file <PATH>",
+        ),
+    ] {
+        let out = env.cio(args).code(2);
+        let stderr = stderr(&out);
+        assert_eq!(
+            stderr,
+            format!(
+                "Fail: usage: {option} is given more than once\nHint: give each option once; run the command again without the repeated one\n"
+            ),
+            "for {args:?}"
+        );
+    }
+}
+
+#[test]
 fn bad_values_are_refused_with_the_rule_they_broke() {
     let env = seeded();
     let hint = "Hint: nothing was changed; correct the value and run the command again\n";
