@@ -1,24 +1,35 @@
-//! What we know of restic's repository format: key files, the `config` file, and the
-//! encryption that protects them.
+//! What we know of restic's repository format: key files, the `config` file, snapshot and lock
+//! files, and the encryption that protects them — read as restic 0.14 reads them, so that what
+//! it refuses is refused here, for the same reason, at the same point.
 //!
-//! Rules (restic's design document, "Keys, Encryption and MAC" and "Keys"):
-//! - a key file (`keys/<id>`) is JSON with scrypt parameters (`N`, `r`, `p`), a base64 `salt`
-//!   and a base64 `data`; scrypt(password, salt) gives 64 bytes: the AES-256 key (0..32), the
-//!   Poly1305-AES `k` (32..48, an AES-128 key) and the Poly1305 `r` (48..64, masked);
+//! Rules (restic's design document, "Keys, Encryption and MAC" and "Keys"; restic 0.14's
+//! `repository.OpenKey`, `crypto.KDF`, `crypto.Key.Open`, `restic.LoadConfig`,
+//! `Repository.LoadUnpacked`):
+//! - a key file (`keys/<id>`) is JSON (read as Go reads it: `restic/gojson.rs`) with scrypt
+//!   parameters (`N`, `r`, `p`), a base64 `salt` of exactly 64 bytes and a base64 `data`;
+//!   scrypt(password, salt) gives 64 bytes: the AES-256 key (0..32), the Poly1305-AES `k`
+//!   (32..48, an AES-128 key) and the Poly1305 `r` (48..64, masked);
 //! - every encrypted file is `IV (16) || ciphertext || MAC (16)`; the MAC is Poly1305-AES over
 //!   the ciphertext only, with `s = AES-128_k(IV)`; the ciphertext is AES-256 in CTR mode with
-//!   the IV as the 128-bit big-endian counter;
+//!   the IV as the 128-bit big-endian counter; an all-zero IV is refused;
 //! - a key file's `data` opens to the repository's master key (JSON `{mac:{k,r}, encrypt}`);
 //!   `config` opens with the master key and is never compressed, in any repository version;
-//! - a MAC that does not match means the wrong password (for a key file), never garbage;
+//!   its version must be one restic knows (1 or 2) and its chunker polynomial irreducible;
+//! - only a MAC that does not match is "wrong password" ([`ResticError::WrongPassword`]):
+//!   restic then tries the next key; anything else wrong with a key file stops its search;
+//! - snapshot and lock files are named by the SHA-256 of their content, and in repository
+//!   version 2 compressed (a version byte 2, then zstd) unless they begin with `{` or `[`;
 //! - passwords stay in [`SecretValue`]; derived and master keys are zeroed when dropped and
 //!   never reach `Debug`.
 
+mod chunker;
+mod gojson;
+mod unpacked;
+
+pub(crate) use unpacked::{Lock, SnapshotFile};
+
 use aes::cipher::{BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use poly1305::Poly1305;
-use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -26,11 +37,19 @@ use crate::secret::SecretValue;
 
 /// restic tries at most this many key files for one password (each costs one scrypt run),
 /// besides the one a key hint names (`maxKeys` in restic 0.14's `cmd/restic/global.go`).
+/// Every name listed under `keys/` counts, even one restic then skips as not an id.
 pub const MAX_KEY_FILES: usize = 20;
+
+/// The repository versions restic 0.14 opens (`restic.MinRepoVersion`, `MaxRepoVersion`;
+/// unchanged up to restic 0.18).
+pub const REPO_VERSIONS: std::ops::RangeInclusive<u64> = 1..=2;
 
 /// The largest scrypt memory (128·N·r bytes) a key file may ask for: restic itself asks for
 /// at most 60 MiB; a larger request is a damaged or hostile file, not a key to try.
 const MAX_SCRYPT_MEMORY: u64 = 1 << 30;
+
+/// restic's salt length (`crypto.saltLength`): `crypto.KDF` refuses any other.
+const SALT_LEN: usize = 64;
 
 const IV_LEN: usize = 16;
 const MAC_LEN: usize = 16;
@@ -42,7 +61,8 @@ const POLY1305_R_MASK: [u8; 16] = [
 
 type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 
-/// Why a key file or `config` could not be read. Never carries key material or a password.
+/// Why a key file or another repository file could not be read. Never carries key material
+/// or a password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResticError {
     /// The MAC of a key file did not match: this password does not open this key.
@@ -56,6 +76,12 @@ pub enum ResticError {
     /// The file is not what restic writes.
     #[error("{what} is not a restic {what}: {why}")]
     Malformed { what: &'static str, why: String },
+    /// `config` names a repository version restic 0.14 cannot open.
+    #[error("unsupported repository version {0}")]
+    UnsupportedVersion(u64),
+    /// `config`'s chunker polynomial is not irreducible.
+    #[error("invalid chunker polynomial {0:x}")]
+    InvalidPolynomial(u64),
 }
 
 fn malformed(what: &'static str, why: impl ToString) -> ResticError {
@@ -65,28 +91,27 @@ fn malformed(what: &'static str, why: impl ToString) -> ResticError {
     }
 }
 
-/// A key file as stored under `keys/`.
-#[derive(Clone, Deserialize)]
+/// Whether restic takes `name` for a file id (`restic.ParseID`): 64 hex digits, either case.
+pub fn is_id(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A key file as stored under `keys/`, decoded as restic decodes it.
+#[derive(Clone)]
 pub struct KeyFile {
-    #[serde(default)]
-    pub created: String,
-    #[serde(default)]
     pub username: String,
-    #[serde(default)]
     pub hostname: String,
     pub kdf: String,
-    #[serde(rename = "N")]
-    pub n: u64,
-    pub r: u32,
-    pub p: u32,
-    salt: String,
-    data: String,
+    pub n: i64,
+    pub r: i64,
+    pub p: i64,
+    salt: Option<Vec<u8>>,
+    data: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for KeyFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyFile")
-            .field("created", &self.created)
             .field("username", &self.username)
             .field("hostname", &self.hostname)
             .field("kdf", &self.kdf)
@@ -98,61 +123,118 @@ impl std::fmt::Debug for KeyFile {
 }
 
 impl KeyFile {
-    /// Parses a key file's JSON.
+    /// Parses a key file as `repository.LoadKey` does, and checks its key derivation is
+    /// scrypt (`OpenKey`'s first check).
     pub fn parse(bytes: &[u8]) -> Result<KeyFile, ResticError> {
-        let key: KeyFile = serde_json::from_slice(bytes).map_err(|e| malformed("key file", e))?;
+        let bad = |e: String| malformed("key file", e);
+        let o = gojson::object(bytes).map_err(bad)?;
+        let key = match o {
+            None => KeyFile {
+                username: String::new(),
+                hostname: String::new(),
+                kdf: String::new(),
+                n: 0,
+                r: 0,
+                p: 0,
+                salt: None,
+                data: None,
+            },
+            Some(o) => {
+                o.time("created").map_err(bad)?;
+                KeyFile {
+                    username: o.string("username").map_err(bad)?,
+                    hostname: o.string("hostname").map_err(bad)?,
+                    kdf: o.string("kdf").map_err(bad)?,
+                    n: o.int("N").map_err(bad)?,
+                    r: o.int("r").map_err(bad)?,
+                    p: o.int("p").map_err(bad)?,
+                    salt: o.bytes("salt").map_err(bad)?,
+                    data: o.bytes("data").map_err(bad)?,
+                }
+            }
+        };
         if key.kdf != "scrypt" {
             return Err(malformed(
                 "key file",
-                format!("unknown key derivation '{}'", key.kdf),
+                "only supported KDF is scrypt() (it names another key derivation, or none)",
             ));
         }
         Ok(key)
     }
 
-    /// Derives the key from `password` and opens the master key. A MAC mismatch is
-    /// [`ResticError::WrongPassword`].
+    /// Derives the key from `password` and opens the master key, in `OpenKey`'s order. A MAC
+    /// mismatch is [`ResticError::WrongPassword`]; anything else is what stops restic.
     pub fn open(&self, password: &SecretValue) -> Result<MasterKey, ResticError> {
+        let salt = self.salt.as_deref().unwrap_or_default();
+        if salt.len() != SALT_LEN {
+            return Err(malformed(
+                "key file",
+                format!("its salt is {} bytes, not {SALT_LEN}", salt.len()),
+            ));
+        }
         let params = self.scrypt_params()?;
-        let salt = BASE64
-            .decode(&self.salt)
-            .map_err(|e| malformed("key file", format!("salt: {e}")))?;
-        let data = BASE64
-            .decode(&self.data)
-            .map_err(|e| malformed("key file", format!("data: {e}")))?;
         let mut derived = Zeroizing::new([0u8; 64]);
         scrypt::scrypt(
             password.expose().as_bytes(),
-            &salt,
+            salt,
             &params,
             derived.as_mut_slice(),
         )
         .map_err(|e| malformed("key file", format!("scrypt: {e}")))?;
         let user_key = CryptoKey::from_parts(&derived[..32], &derived[32..48], &derived[48..64]);
-        let plain = user_key
-            .open(&data)
-            .map_err(|_| ResticError::WrongPassword)?;
+        let data = self.data.as_deref().unwrap_or_default();
+        let plain = match user_key.open(data) {
+            Ok(plain) => plain,
+            Err(Refused::Mac) => return Err(ResticError::WrongPassword),
+            Err(Refused::Shape(why)) => return Err(malformed("key file", format!("data: {why}"))),
+        };
         MasterKey::from_json(&plain)
     }
 
+    /// simple-scrypt's `Params.Check` and x/crypto/scrypt's own limits, then ours on memory.
     fn scrypt_params(&self) -> Result<scrypt::Params, ResticError> {
-        if self.n < 2 || !self.n.is_power_of_two() {
-            return Err(malformed("key file", "N is not a power of two"));
+        let (n, r, p) = (self.n, self.r, self.p);
+        let max = i64::MAX;
+        let valid = n > 1
+            && n.count_ones() == 1
+            && r >= 1
+            && p >= 1
+            && r.saturating_mul(p) < 1 << 30
+            && r <= max / 128 / p
+            && r <= max / 256
+            && n <= max / 128 / r;
+        if !valid {
+            return Err(malformed(
+                "key file",
+                "its scrypt parameters are invalid (N must be a power of two above 1, r and p at least 1)",
+            ));
         }
         let memory = 128u64
-            .saturating_mul(self.n)
-            .saturating_mul(u64::from(self.r));
-        if memory > MAX_SCRYPT_MEMORY || self.p > 64 {
+            .saturating_mul(n.unsigned_abs())
+            .saturating_mul(r.unsigned_abs());
+        if memory > MAX_SCRYPT_MEMORY || p > 64 {
             return Err(malformed(
                 "key file",
                 "its scrypt parameters ask for more than 1 GiB of memory or 64 passes",
             ));
         }
-        let log_n = u8::try_from(self.n.trailing_zeros())
+        let log_n = u8::try_from(n.trailing_zeros())
             .map_err(|_| malformed("key file", "N is too large"))?;
-        scrypt::Params::new(log_n, self.r, self.p)
+        let (r, p) = (
+            u32::try_from(r).map_err(|_| malformed("key file", "r is too large"))?,
+            u32::try_from(p).map_err(|_| malformed("key file", "p is too large"))?,
+        );
+        scrypt::Params::new(log_n, r, p)
             .map_err(|e| malformed("key file", format!("scrypt parameters: {e}")))
     }
+}
+
+/// Why [`CryptoKey::open`] refused: the MAC (`crypto.ErrUnauthenticated`), or the file's
+/// shape, which restic refuses before any MAC (or crashes on).
+#[derive(Debug)]
+enum Refused {
+    Mac,
+    Shape(&'static str),
 }
 
 /// An encryption key and its MAC key (restic's `crypto.Key`), zeroed on drop.
@@ -163,17 +245,22 @@ struct CryptoKey {
 }
 
 impl CryptoKey {
-    /// Takes the three parts; `r` is masked as Poly1305 requires.
+    /// Takes the three parts (each copied as far as it goes, as restic's JSON decoding does);
+    /// `r` is masked as Poly1305 requires.
     fn from_parts(encrypt: &[u8], mac_k: &[u8], mac_r: &[u8]) -> CryptoKey {
         let mut key = CryptoKey {
             encrypt: Zeroizing::new([0; 32]),
             mac_k: Zeroizing::new([0; 16]),
             mac_r: Zeroizing::new([0; 16]),
         };
-        key.encrypt.copy_from_slice(encrypt);
-        key.mac_k.copy_from_slice(mac_k);
-        for (i, byte) in key.mac_r.iter_mut().enumerate() {
-            *byte = mac_r[i] & POLY1305_R_MASK[i];
+        for (to, from) in key.encrypt.iter_mut().zip(encrypt) {
+            *to = *from;
+        }
+        for (to, from) in key.mac_k.iter_mut().zip(mac_k) {
+            *to = *from;
+        }
+        for (i, (to, from)) in key.mac_r.iter_mut().zip(mac_r).enumerate() {
+            *to = from & POLY1305_R_MASK[i];
         }
         key
     }
@@ -190,23 +277,36 @@ impl CryptoKey {
         tag.into()
     }
 
-    /// Checks the MAC and decrypts `IV || ciphertext || MAC`; `Err(())` when the MAC does
-    /// not match.
-    fn open(&self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, ()> {
-        if sealed.len() < IV_LEN + MAC_LEN {
-            return Err(());
+    /// Checks and decrypts `IV || ciphertext || MAC` as restic's `crypto.Key.Open` does.
+    fn open(&self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Refused> {
+        if sealed.len() < IV_LEN {
+            return Err(Refused::Shape("shorter than its IV (restic crashes on it)"));
         }
         let (iv, rest) = sealed.split_at(IV_LEN);
+        if iv.iter().all(|b| *b == 0) {
+            return Err(Refused::Shape("its IV is all zeros (nonce is invalid)"));
+        }
+        if rest.len() < MAC_LEN {
+            return Err(Refused::Shape("ciphertext too small"));
+        }
         let (ciphertext, mac) = rest.split_at(rest.len() - MAC_LEN);
         let mut iv_arr = [0u8; IV_LEN];
         iv_arr.copy_from_slice(iv);
         let expected = self.mac(&iv_arr, ciphertext);
         if !bool::from(expected.ct_eq(mac)) {
-            return Err(());
+            return Err(Refused::Mac);
         }
         let mut plain = Zeroizing::new(ciphertext.to_vec());
         Aes256Ctr::new(&(*self.encrypt).into(), &iv_arr.into()).apply_keystream(&mut plain);
         Ok(plain)
+    }
+
+    /// restic's `crypto.Key.Valid`: no part all zeros.
+    fn valid(&self) -> bool {
+        let nonzero = |b: &[u8]| b.iter().any(|x| *x != 0);
+        nonzero(self.encrypt.as_slice())
+            && nonzero(self.mac_k.as_slice())
+            && nonzero(self.mac_r.as_slice())
     }
 }
 
@@ -219,86 +319,107 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
-#[derive(Deserialize)]
-struct MasterKeyJson {
-    mac: MacJson,
-    encrypt: String,
-}
-
-#[derive(Deserialize)]
-struct MacJson {
-    k: String,
-    r: String,
-}
-
 impl MasterKey {
+    /// The master key from a key file's opened `data`, decoded as restic decodes it
+    /// (`crypto.MACKey` and `crypto.EncryptionKey` copy what they get) and checked `Valid`.
     pub(crate) fn from_json(plain: &[u8]) -> Result<MasterKey, ResticError> {
-        let mut json: MasterKeyJson =
-            serde_json::from_slice(plain).map_err(|e| malformed("master key", e))?;
-        let decode = |field: &str, text: &str, len: usize| {
-            let bytes = Zeroizing::new(
-                BASE64
-                    .decode(text)
-                    .map_err(|e| malformed("master key", format!("{field}: {e}")))?,
-            );
-            if bytes.len() == len {
-                Ok(bytes)
-            } else {
-                Err(malformed(
-                    "master key",
-                    format!("{field} is {} bytes, not {len}", bytes.len()),
-                ))
-            }
+        let bad = |e: String| malformed("master key", e);
+        let part = |raw: &str| -> Result<Zeroizing<Vec<u8>>, String> {
+            Ok(Zeroizing::new(gojson::bytes(raw)?.unwrap_or_default()))
         };
-        let encrypt = decode("encrypt", &json.encrypt, 32);
-        let k = decode("mac.k", &json.mac.k, 16);
-        let r = decode("mac.r", &json.mac.r, 16);
-        json.encrypt.zeroize();
-        json.mac.k.zeroize();
-        json.mac.r.zeroize();
-        Ok(MasterKey(CryptoKey::from_parts(&encrypt?, &k?, &r?)))
+        let (mut encrypt, mut k, mut r) = (
+            Zeroizing::new(Vec::new()),
+            Zeroizing::new(Vec::new()),
+            Zeroizing::new(Vec::new()),
+        );
+        if let Some(o) = gojson::object(plain).map_err(bad)? {
+            encrypt = o.custom("encrypt", encrypt, part).map_err(bad)?;
+            let mac = o
+                .custom("mac", None, |raw| gojson::nested(raw).map(Some))
+                .map_err(bad)?;
+            if let Some(Some(mac)) = mac {
+                k = Zeroizing::new(mac.bytes("k").map_err(bad)?.unwrap_or_default());
+                r = Zeroizing::new(mac.bytes("r").map_err(bad)?.unwrap_or_default());
+            }
+        }
+        let key = CryptoKey::from_parts(&encrypt, &k, &r);
+        if !key.valid() {
+            return Err(malformed("master key", "Invalid key for repository"));
+        }
+        Ok(MasterKey(key))
     }
 
-    /// Opens the repository's `config` file.
+    /// Opens and checks the repository's `config` as `restic.LoadConfig` does.
     pub fn open_config(&self, sealed: &[u8]) -> Result<RepoConfig, ResticError> {
-        let plain = self
-            .0
-            .open(sealed)
-            .map_err(|()| ResticError::Unauthenticated("config"))?;
-        serde_json::from_slice(&plain).map_err(|e| malformed("config", e))
+        let plain = match self.0.open(sealed) {
+            Ok(plain) => plain,
+            Err(Refused::Mac) => return Err(ResticError::Unauthenticated("config")),
+            Err(Refused::Shape(why)) => return Err(malformed("config", why)),
+        };
+        let bad = |e: String| malformed("config", e);
+        let (mut version, mut id, mut polynomial) = (0, String::new(), 0);
+        if let Some(o) = gojson::object(&plain).map_err(bad)? {
+            version = o.uint("version", 64).map_err(bad)?;
+            id = o.string("id").map_err(bad)?;
+            polynomial = o
+                .custom("chunker_polynomial", 0, |raw| {
+                    // chunker's Pol.UnmarshalJSON: drops the first and last byte, reads hex.
+                    let inner = raw
+                        .as_bytes()
+                        .get(1..raw.len().saturating_sub(1))
+                        .filter(|_| raw.len() >= 2)
+                        .ok_or("invalid string for polynomial")?;
+                    std::str::from_utf8(inner)
+                        .ok()
+                        .filter(|t| !t.starts_with('+'))
+                        .and_then(|t| u64::from_str_radix(t, 16).ok())
+                        .ok_or_else(|| "invalid polynomial".to_string())
+                })
+                .map_err(bad)?;
+        }
+        if !REPO_VERSIONS.contains(&version) {
+            return Err(ResticError::UnsupportedVersion(version));
+        }
+        if !chunker::irreducible(polynomial) {
+            return Err(ResticError::InvalidPolynomial(polynomial));
+        }
+        Ok(RepoConfig { version, id })
+    }
+
+    /// Opens a snapshot, index or lock file named `id` as `Repository.LoadUnpacked` does:
+    /// its content's hash must be its name, then the MAC, then (repository version 2) the
+    /// compression byte. `what` names the kind of file in errors.
+    pub(crate) fn open_unpacked(
+        &self,
+        what: &'static str,
+        id: &str,
+        sealed: &[u8],
+        repo_version: u64,
+    ) -> Result<Zeroizing<Vec<u8>>, ResticError> {
+        use sha2::Digest;
+        let named = hex::decode(id).map_err(|_| malformed(what, "its name is not an id"))?;
+        if sha2::Sha256::digest(sealed).as_slice() != named.as_slice() {
+            return Err(malformed(
+                what,
+                "its content does not match its id (invalid data returned)",
+            ));
+        }
+        let plain = match self.0.open(sealed) {
+            Ok(plain) => plain,
+            Err(Refused::Mac) => return Err(ResticError::Unauthenticated(what)),
+            Err(Refused::Shape(why)) => return Err(malformed(what, why)),
+        };
+        unpacked::decompress(what, plain, repo_version)
     }
 }
 
 /// The parts of a repository's `config` that validate reports.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RepoConfig {
     /// Repository format version: 1 (restic < 0.14) or 2 (compression).
-    pub version: u32,
+    pub version: u64,
     /// The repository's id (64 hex digits).
     pub id: String,
-}
-
-/// Tries `password` on each key file in turn (the caller chooses which, and how many) and
-/// returns the id of the first that opens, with the master key. `Ok(None)`: no key file opened with this
-/// password. A malformed key file is skipped; if every file tried was malformed, its error is
-/// returned.
-pub fn open_any<'a>(
-    keys: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-    password: &SecretValue,
-) -> Result<Option<(String, MasterKey)>, ResticError> {
-    let mut last_malformed = None;
-    let mut tried_ok = false;
-    for (id, bytes) in keys {
-        match KeyFile::parse(bytes).and_then(|k| k.open(password)) {
-            Ok(master) => return Ok(Some((id.to_string(), master))),
-            Err(ResticError::WrongPassword) => tried_ok = true,
-            Err(e) => last_malformed = Some(e),
-        }
-    }
-    match last_malformed {
-        Some(e) if !tried_ok => Err(e),
-        _ => Ok(None),
-    }
 }
 
 /// The files Go's crypto/x509 reads the system's certificate authorities from on Linux, in
@@ -377,170 +498,4 @@ impl CaHandoff {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-    use std::process::Command;
-
-    /// Makes a real repository with `restic init` (password from the environment, never argv).
-    fn restic_init(dir: &Path, password: &str) {
-        restic(dir, password, &["init"]);
-    }
-
-    /// Runs the real restic on the local repository `dir`; secrets in the environment only.
-    fn restic(dir: &Path, password: &str, args: &[&str]) {
-        let restic = testkit::require_binary("restic");
-        let out = Command::new(restic)
-            .args(args)
-            .arg("--repo")
-            .arg(dir)
-            .env_clear()
-            .env("RESTIC_PASSWORD", password)
-            .env("HOME", dir.parent().unwrap_or(dir))
-            .output()
-            .expect("running restic");
-        assert!(
-            out.status.success(),
-            "restic {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    #[test]
-    fn a_version_1_repository_with_two_keys_names_the_key_that_opened() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let repo = tmp.path().join("repo");
-        restic(
-            &repo,
-            "first password",
-            &["init", "--repository-version", "1"],
-        );
-        let second = tmp.path().join("second");
-        std::fs::write(&second, "second password\n").expect("password file");
-        let second = second.to_str().expect("UTF-8 path");
-        restic(
-            &repo,
-            "first password",
-            &["key", "add", "--new-password-file", second],
-        );
-
-        let mut keys: Vec<(String, Vec<u8>)> = std::fs::read_dir(repo.join("keys"))
-            .expect("keys/")
-            .map(|e| {
-                let e = e.expect("entry");
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read(e.path()).expect("key file"),
-                )
-            })
-            .collect();
-        keys.sort();
-        assert_eq!(keys.len(), 2);
-        let config = std::fs::read(repo.join("config")).expect("config");
-        let try_password = |pw: &str| {
-            open_any(
-                keys.iter().map(|(id, b)| (id.as_str(), b.as_slice())),
-                &SecretValue::new(pw.into()),
-            )
-            .expect("no malformed key")
-        };
-        let (first_id, master) = try_password("first password").expect("opens");
-        let (second_id, master2) = try_password("second password").expect("opens");
-        assert_ne!(first_id, second_id);
-        let c1 = master.open_config(&config).expect("config");
-        let c2 = master2.open_config(&config).expect("config");
-        assert_eq!(c1, c2);
-        assert_eq!(c1.version, 1);
-        assert!(try_password("third password").is_none());
-    }
-
-    fn only_key(repo: &Path) -> (String, Vec<u8>) {
-        let entry = std::fs::read_dir(repo.join("keys"))
-            .expect("keys/")
-            .next()
-            .expect("one key file")
-            .expect("dir entry");
-        (
-            entry.file_name().to_string_lossy().into_owned(),
-            std::fs::read(entry.path()).expect("reading the key file"),
-        )
-    }
-
-    #[test]
-    fn opens_a_real_repository_with_the_right_password_only() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let repo = tmp.path().join("repo");
-        restic_init(&repo, "correct horse battery staple");
-        let (id, key_bytes) = only_key(&repo);
-        let key = KeyFile::parse(&key_bytes).expect("a restic key file");
-        assert_eq!(key.kdf, "scrypt");
-
-        let master = key
-            .open(&SecretValue::new("correct horse battery staple".into()))
-            .expect("the right password opens the key");
-        let config = master
-            .open_config(&std::fs::read(repo.join("config")).expect("config"))
-            .expect("config opens");
-        assert_eq!(config.version, 2);
-        assert_eq!(config.id.len(), 64);
-        assert!(config.id.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert!(!format!("{master:?}").contains(char::is_numeric));
-
-        assert_eq!(
-            key.open(&SecretValue::new("wrong password".into()))
-                .map(|_| ()),
-            Err(ResticError::WrongPassword)
-        );
-
-        let found = open_any(
-            [("bogus", &b"{}"[..]), (id.as_str(), key_bytes.as_slice())],
-            &SecretValue::new("correct horse battery staple".into()),
-        )
-        .expect("no error")
-        .expect("a key opens");
-        assert_eq!(found.0, id);
-        let none = open_any(
-            [(id.as_str(), key_bytes.as_slice())],
-            &SecretValue::new("nope".into()),
-        )
-        .expect("no error");
-        assert!(none.is_none());
-    }
-
-    #[test]
-    fn the_ca_handoff_is_readable_through_dev_fd_and_ends_with_the_set_certificate() {
-        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
-        let system = tempfile::NamedTempFile::new().expect("temp file");
-        std::fs::write(system.path(), "SYSTEM BUNDLE").expect("write");
-        let handoff = CaHandoff::new(pem, Some(system.path())).expect("memfd");
-        assert_eq!(handoff.variable, "SSL_CERT_FILE");
-        assert!(handoff.value.starts_with("/dev/fd/"));
-        // A child reads it through /dev/fd/N as a new open file, from the start.
-        let out = Command::new("cat")
-            .arg(&handoff.value)
-            .output()
-            .expect("cat");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            format!("SYSTEM BUNDLE\n{pem}\n")
-        );
-    }
-
-    #[test]
-    fn damaged_files_are_told_apart_from_a_wrong_password() {
-        assert!(matches!(
-            KeyFile::parse(b"not json"),
-            Err(ResticError::Malformed { .. })
-        ));
-        let huge = br#"{"kdf":"scrypt","N":1099511627776,"r":8,"p":1,"salt":"","data":""}"#;
-        let key = KeyFile::parse(huge).expect("parses");
-        assert!(matches!(
-            key.open(&SecretValue::new("x".into())),
-            Err(ResticError::Malformed { .. })
-        ));
-        assert!(matches!(
-            open_any([("a", &b"[]"[..])], &SecretValue::new("x".into())),
-            Err(ResticError::Malformed { .. })
-        ));
-    }
-}
+pub(crate) mod tests;

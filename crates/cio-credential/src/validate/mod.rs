@@ -17,8 +17,10 @@
 //! - credentials are given to the S3 client directly: no environment, profile or default
 //!   credential chain is ever read.
 
+mod contents;
 mod endpoint;
 mod failure;
+mod layout;
 mod net;
 pub(crate) mod object;
 mod offline;

@@ -1,12 +1,23 @@
-//! Step 8: does the password open a key file, and the `config` with it? Searched as restic
-//! 0.14 searches (`repository.SearchKey`):
-//! - with a key hint (`RESTIC_KEY_HINT`, the id of a key file or its first digits) that names
-//!   exactly one key file, that file is tried first;
-//! - then the key files in listing order, at most 20 ([`restic::MAX_KEY_FILES`]): with more,
-//!   restic stops ("maximum number of keys reached"), and so does validate, saying so.
+//! Step 8: does the password open a key file, and the `config` with it? Searched exactly as
+//! restic 0.14 searches (`repository.SearchKey`), since where restic stops is where it fails:
+//! - with a key hint (`RESTIC_KEY_HINT`) that is the start of exactly one name listed in the
+//!   key folder, that file is tried first; if it does not open, for any reason, restic goes on;
+//! - then the names in listing order: every name counts towards the limit of 20
+//!   ([`restic::MAX_KEY_FILES`]; at the 21st restic stops, "maximum number of keys
+//!   reached"), a name that is not a key id (64 hex digits, [`restic::is_id`]) is skipped,
+//!   a key the password does not open (its MAC) is passed over, and any other failure — a
+//!   file that is not JSON, names no scrypt, has a bad salt or parameters, or cannot be read —
+//!   stops the search: restic fails with it even when a later key is the right one;
+//! - the `config` is then opened and checked with the key found ([`restic::MasterKey`]).
+//!
+//! The names restic lists are the key folder's objects, then its sub-folders (minio-go
+//! returns a page's objects before its common prefixes; a listing of over 1000 names could
+//! interleave them differently, and only the first 21 matter).
 //!
 //! Key files are read together; the key derivations run one after the other, each on all its
 //! scrypt lanes at once, off the async threads, bounded by the set's deadline.
+
+use std::collections::HashMap;
 
 use bytes::Bytes;
 use tokio::time::timeout_at;
@@ -15,40 +26,81 @@ use super::failure::{Action, Place};
 use super::s3::{Listing, S3};
 use super::{Check, KEY_HINT_VARIABLE, Options, Step};
 use crate::catalog::Field;
-use crate::restic::{self, ResticError};
+use crate::restic::{self, MasterKey, RepoConfig, ResticError};
 use crate::secret::SecretValue;
 
-/// The id of a key file (the last part of its object key).
-fn id(key: &str) -> &str {
-    key.rsplit('/').next().unwrap_or(key)
+/// The names restic's listing of a key folder gives, in its order: objects, then folders.
+pub(crate) fn listed_names(listing: &Listing) -> Vec<String> {
+    let base = |k: &str| {
+        k.trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(k)
+            .to_string()
+    };
+    listing
+        .keys
+        .iter()
+        .chain(&listing.prefixes)
+        .map(|k| base(k))
+        .collect()
 }
 
-/// The key files to try, in restic's order: the hinted one first (when the hint names exactly
-/// one), then the first [`restic::MAX_KEY_FILES`] of the listing.
-pub(crate) fn search_order<'a>(
-    keys: &'a [String],
-    hint: Option<&str>,
-) -> (Vec<&'a String>, HintUse) {
-    let mut order = Vec::new();
-    let mut hint_use = HintUse::None;
-    if let Some(hint) = hint.filter(|h| !h.is_empty()) {
-        let matches: Vec<&String> = keys.iter().filter(|k| id(k).starts_with(hint)).collect();
-        hint_use = match matches.as_slice() {
-            [one] => {
-                order.push(*one);
-                HintUse::Found
-            }
-            [] => HintUse::NoMatch,
-            _ => HintUse::Ambiguous,
+/// What restic 0.14 will try, in its order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// The file the hint names, tried first.
+    pub hinted: Option<String>,
+    pub hint: HintUse,
+    /// The key ids among the first [`restic::MAX_KEY_FILES`] names, in order.
+    pub listed: Vec<String>,
+    /// Names among those that are not key ids: restic skips them.
+    pub skipped: Vec<String>,
+    /// More names than restic looks at.
+    pub limited: bool,
+}
+
+impl Plan {
+    pub(crate) fn new(names: &[String], hint: Option<&str>) -> Plan {
+        let mut plan = Plan {
+            hinted: None,
+            hint: HintUse::None,
+            listed: Vec::new(),
+            skipped: Vec::new(),
+            limited: names.len() > restic::MAX_KEY_FILES,
         };
+        if let Some(hint) = hint.filter(|h| !h.is_empty()) {
+            // restic.Find: every listed name, a plain prefix match, stopped by a second match.
+            let mut found = names.iter().filter(|n| n.starts_with(hint));
+            plan.hint = match (found.next(), found.next()) {
+                (Some(one), None) => {
+                    plan.hinted = Some(one.clone());
+                    HintUse::Found
+                }
+                (None, _) => HintUse::NoMatch,
+                (Some(_), Some(_)) => HintUse::Ambiguous,
+            };
+        }
+        for name in names.iter().take(restic::MAX_KEY_FILES) {
+            if restic::is_id(name) {
+                plan.listed.push(name.clone());
+            } else {
+                plan.skipped.push(name.clone());
+            }
+        }
+        plan
     }
-    let hinted = order.first().copied();
-    order.extend(
-        keys.iter()
-            .take(restic::MAX_KEY_FILES)
-            .filter(|k| Some(*k) != hinted),
-    );
-    (order, hint_use)
+
+    /// The files to read: the hinted one and the listed ones, each once.
+    pub(crate) fn files(&self) -> Vec<&String> {
+        let mut files: Vec<&String> = self.hinted.iter().collect();
+        files.extend(
+            self.listed
+                .iter()
+                .filter(|n| Some(*n) != self.hinted.as_ref()),
+        );
+        files
+    }
 }
 
 /// What became of the key hint.
@@ -60,154 +112,266 @@ pub(crate) enum HintUse {
     Ambiguous,
 }
 
-/// Runs step 8.
+/// How restic's key search ends.
+#[derive(Debug)]
+pub(crate) enum Search {
+    Opened {
+        id: String,
+        master: MasterKey,
+    },
+    /// "wrong password or no key found".
+    NotFound,
+    /// "maximum number of keys reached".
+    Limited,
+    /// A listed key restic cannot use stopped the search.
+    Stopped {
+        id: String,
+        error: ResticError,
+    },
+}
+
+/// Runs the search of `plan` over the files read (`None`: listed but not readable as a
+/// file). Each file is tried at most once; its outcome is the same the second time.
+pub(crate) fn search(
+    plan: &Plan,
+    files: &HashMap<String, Option<Bytes>>,
+    password: &SecretValue,
+) -> Search {
+    let mut tried: HashMap<String, Result<(), ResticError>> = HashMap::new();
+    let mut attempt = |name: &str| -> Result<Option<MasterKey>, ResticError> {
+        if let Some(earlier) = tried.get(name) {
+            return earlier.clone().map(|()| None);
+        }
+        let outcome = match files.get(name) {
+            Some(Some(bytes)) => restic::KeyFile::parse(bytes).and_then(|key| key.open(password)),
+            _ => Err(ResticError::Malformed {
+                what: "key file",
+                why: "it is listed but cannot be read (a folder, or removed meanwhile)".into(),
+            }),
+        };
+        match outcome {
+            Ok(master) => Ok(Some(master)),
+            Err(e) => {
+                let kept = match &e {
+                    ResticError::WrongPassword => Ok(()),
+                    other => Err(other.clone()),
+                };
+                tried.insert(name.to_string(), kept);
+                Err(e)
+            }
+        }
+    };
+    if let Some(hinted) = &plan.hinted
+        && let Ok(Some(master)) = attempt(hinted)
+    {
+        return Search::Opened {
+            id: hinted.clone(),
+            master,
+        };
+    }
+    for name in &plan.listed {
+        match attempt(name) {
+            Ok(Some(master)) => {
+                return Search::Opened {
+                    id: name.clone(),
+                    master,
+                };
+            }
+            Ok(None) | Err(ResticError::WrongPassword) => {}
+            Err(error) => {
+                return Search::Stopped {
+                    id: name.clone(),
+                    error,
+                };
+            }
+        }
+    }
+    if plan.limited {
+        Search::Limited
+    } else {
+        Search::NotFound
+    }
+}
+
+/// What step 8 found: the master key and `config`, for the steps after it.
+pub(super) struct Opened {
+    pub master: MasterKey,
+    pub config: RepoConfig,
+}
+
+/// Runs step 8. `folder` is the key folder of the repository's layout (`keys` or `key`).
 pub(super) async fn check(
     s3: &S3,
     place: &Place,
     keys: &Listing,
+    folder: &str,
     config: &Bytes,
     password: &SecretValue,
     opts: &Options,
-) -> Check {
+) -> (Check, Option<Opened>) {
     let name = place.name(Field::BackupPassword);
-    let total = keys.keys.len();
+    let names = listed_names(keys);
+    let total = names.len();
     if total == 0 {
-        return Check::fail(
+        let check = Check::fail(
             Step::Password,
             "no_keys",
-            "the repository has no key files under keys/; it is damaged or not a restic repository",
+            format!(
+                "the repository has no key files under {folder}/; it is damaged or not a restic repository"
+            ),
         );
+        return (check, None);
     }
-    let (order, hint_use) = search_order(&keys.keys, opts.key_hint.as_deref());
-    let reads = futures_util::future::join_all(order.iter().map(|k| s3.get(k))).await;
-    let mut files = Vec::with_capacity(order.len());
-    for (key, read) in order.iter().zip(reads) {
+    let plan = Plan::new(&names, opts.key_hint.as_deref());
+    let wanted = plan.files();
+    let dir = super::steps::object_key(&place.prefix, folder);
+    let objects: Vec<String> = wanted.iter().map(|n| format!("{dir}/{n}")).collect();
+    let reads = futures_util::future::join_all(objects.iter().map(|k| s3.get(k))).await;
+    let mut files = HashMap::new();
+    for (n, read) in wanted.iter().zip(reads) {
         match read {
-            Ok(Some(bytes)) => files.push((id(key).to_string(), bytes)),
-            Ok(None) => {}
-            Err(f) => return place.check(Step::Password, Action::Read, &f),
+            Ok(bytes) => {
+                files.insert((*n).clone(), bytes);
+            }
+            Err(f) => return (place.check(Step::Password, Action::Read, &f), None),
         }
     }
     let tried = files.len();
     let config = config.clone();
     // A copy the blocking task owns; zeroed when dropped like the original.
     let password = SecretValue::new(password.expose().to_string());
+    let search_plan = plan.clone();
     let work = tokio::task::spawn_blocking(move || {
-        let opened = restic::open_any(
-            files.iter().map(|(id, b)| (id.as_str(), b.as_ref())),
-            &password,
-        )?;
-        opened
-            .map(|(id, master)| master.open_config(&config).map(|c| (id, c)))
-            .transpose()
+        let found = search(&search_plan, &files, &password);
+        let config = match &found {
+            Search::Opened { master, .. } => Some(master.open_config(&config)),
+            _ => None,
+        };
+        (found, config)
     });
     let secs = opts.timeout.as_secs_f64();
-    let outcome = match timeout_at(s3.deadline(), work).await {
+    let (found, config) = match timeout_at(s3.deadline(), work).await {
         Err(_) => {
-            return Check::fail(
+            let check = Check::fail(
                 Step::Password,
                 "timeout",
                 format!(
                     "trying the password on {tried} key files took longer than {secs}s; validate again with a longer --timeout"
                 ),
             );
+            return (check, None);
         }
         Ok(Err(e)) => {
-            return Check::fail(
+            let check = Check::fail(
                 Step::Password,
                 "internal",
                 format!("the password check stopped: {e}"),
             );
+            return (check, None);
         }
         Ok(Ok(outcome)) => outcome,
     };
-    let hint_note = match hint_use {
+    let hint_note = match plan.hint {
         HintUse::None | HintUse::Found => String::new(),
         HintUse::NoMatch => format!(" ({KEY_HINT_VARIABLE} names no key file)"),
         HintUse::Ambiguous => {
             format!(" ({KEY_HINT_VARIABLE} names several key files: give more digits)")
         }
     };
-    match outcome {
-        Ok(Some((id, config))) => Check::ok(
-            Step::Password,
-            format!(
-                "the password opens key {}; repository {}, format version {}",
-                short(&id),
-                short(&config.id),
-                config.version
-            ),
+    let skipped_note = match plan.skipped.as_slice() {
+        [] => String::new(),
+        [one] => format!(
+            " (restic does not read {folder}/{one}: a key file's name is its 64-digit id; if it is this password's key, rename it to its id)"
         ),
-        Ok(None) if total > restic::MAX_KEY_FILES => Check::fail(
+        more => format!(
+            " (restic does not read {} names in {folder}/ that are not 64-digit key ids, such as {folder}/{}; if one is this password's key, rename it to its id)",
+            more.len(),
+            more[0]
+        ),
+    };
+    let check = match (found, config) {
+        (Search::Opened { id, master }, Some(Ok(config))) => {
+            let check = Check::ok(
+                Step::Password,
+                format!(
+                    "the password opens key {}; repository {}, format version {}",
+                    short(&id),
+                    short(&config.id),
+                    config.version
+                ),
+            );
+            return (check, Some(Opened { master, config }));
+        }
+        (Search::Opened { id, .. }, Some(Err(e))) => config_failure(&id, &e),
+        (Search::Opened { .. }, None) => Check::fail(
+            Step::Password,
+            "internal",
+            "the password check stopped before reading the config; run validate again",
+        ),
+        (Search::Limited, _) => Check::fail(
             Step::Password,
             "too_many_keys",
             format!(
-                "the password in {name} opens none of the first {} of the repository's {total} key files, and restic tries no more{hint_note}; if it belongs to a later key, set {KEY_HINT_VARIABLE} to that key's id ('restic key list' shows them) for validate and restic",
+                "the password in {name} opens none of the first {} of the repository's {total} key files, and restic tries no more{hint_note}{skipped_note}; if it belongs to a later key, set {KEY_HINT_VARIABLE} to that key's id ('restic key list' shows them) for validate and restic",
                 restic::MAX_KEY_FILES
             ),
         ),
-        Ok(None) => Check::fail(
+        (Search::NotFound, _) => Check::fail(
             Step::Password,
             "wrong_password",
             format!(
-                "the password in {name} opens none of the repository's {total} key files{hint_note}; store a password one of its keys opens with 'cio credential create {name} --force' (--force: the stored one already fails, so nothing is rotated)"
+                "the password in {name} opens none of the repository's {total} key files{hint_note}{skipped_note}; store a password one of its keys opens with 'cio credential create {name} --force' (--force: the stored one already fails, so nothing is rotated)"
             ),
         ),
-        Err(ResticError::Unauthenticated(what)) => Check::fail(
+        (Search::Stopped { id, error }, _) => Check::fail(
+            Step::Password,
+            "bad_key_file",
+            format!(
+                "restic stops at the key file {folder}/{id} before it reaches a key this password opens, so every restic command fails: {error}; remove the object '{}/{dir}/{id}' with an S3 tool (restic cannot open the repository to remove it; keep a copy if in doubt), then check the keys left with 'cio credential exec -- restic key list'",
+                place.bucket
+            ),
+        ),
+    };
+    (check, None)
+}
+
+/// The check when the key opened but `config` did not pass restic's `LoadConfig`.
+fn config_failure(id: &str, e: &ResticError) -> Check {
+    match e {
+        ResticError::Unauthenticated(_) => Check::fail(
             Step::Password,
             "config_damaged",
             format!(
-                "the password opens a key, but the repository's {what} does not open with it; the repository is damaged"
+                "the password opens key {}, but the repository's config does not open with it (restic: \"config or key is damaged\"); the repository is damaged",
+                short(id)
             ),
         ),
-        Err(e) => Check::fail(
+        ResticError::UnsupportedVersion(v) => Check::fail(
             Step::Password,
-            "bad_key_file",
-            format!("{e}; the repository's keys/ folder is damaged"),
+            "repo_version",
+            format!(
+                "the repository's config says format version {v}, which restic 0.14 cannot open (\"unsupported repository version {v}\"; it knows versions 1 and 2); use the restic release that made the repository on this node, or restore the repository's config if it was changed"
+            ),
+        ),
+        ResticError::InvalidPolynomial(_) => Check::fail(
+            Step::Password,
+            "config_damaged",
+            "the repository's config names a chunker polynomial restic refuses (\"invalid chunker polynomial\"); the config is damaged: restore it from a copy",
+        ),
+        other => Check::fail(
+            Step::Password,
+            "config_damaged",
+            format!(
+                "restic cannot load the repository's config (\"config cannot be loaded\"): {other}; the config is damaged: restore it from a copy"
+            ),
         ),
     }
 }
 
 /// The first 8 characters of an id, as restic shows them.
-fn short(id: &str) -> &str {
+pub(super) fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys(n: usize) -> Vec<String> {
-        (0..n)
-            .map(|i| format!("repo/keys/{i:02x}{}", "0".repeat(62)))
-            .collect()
-    }
-
-    #[test]
-    fn at_most_twenty_in_listing_order() {
-        let all = keys(25);
-        let (order, hint) = search_order(&all, None);
-        assert_eq!(order.len(), 20);
-        assert_eq!(order[0], &all[0]);
-        assert_eq!(order[19], &all[19]);
-        assert_eq!(hint, HintUse::None);
-    }
-
-    #[test]
-    fn a_hint_that_names_one_key_goes_first() {
-        let all = keys(25);
-        let (order, hint) = search_order(&all, Some("18"));
-        assert_eq!(hint, HintUse::Found);
-        assert_eq!(order[0], &all[0x18]);
-        assert_eq!(order.len(), 21);
-        let (order, hint) = search_order(&all, Some("0"));
-        assert_eq!(hint, HintUse::Ambiguous);
-        assert_eq!(order.len(), 20);
-        let (_, hint) = search_order(&all, Some("ff"));
-        assert_eq!(hint, HintUse::NoMatch);
-        // A hinted key among the first 20 is not tried twice.
-        let (order, _) = search_order(&all, Some("03"));
-        assert_eq!(order.len(), 20);
-        assert_eq!(order[0], &all[3]);
-    }
-}
+mod tests;

@@ -1,17 +1,20 @@
 //! Steps 3 to 9 against the real object storage, one function per step, in [`Step`] order:
 //! each takes what the step before it produced, so no step can run before the one it needs.
 //!
-//! Requests overlap where restic's would not depend on each other's answers (the key list, the
-//! `config` and the snapshot list are asked at once), and key files are read together; the
-//! verdicts are still reported step by step, the first failure first.
+//! Requests overlap where restic's would not depend on each other's answers (the key folders of
+//! both layouts, the `config`, the snapshot and lock lists are asked at once), and key files
+//! are read together; the verdicts are still reported step by step, the first failure first.
+//! Folder names are the repository's layout's ([`Layout`], detected as restic detects it).
 
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::contents;
 use super::endpoint::{self, Reached};
 use super::failure::{Action, Place};
+use super::layout::Layout;
 use super::offline::Values;
-use super::password;
+use super::password::{self, Opened};
 use super::region::{DEFAULT_REGION, REGION_CODES, RegionSource, regional_host};
 use super::s3::{Listing, S3, S3Failure};
 use super::{Check, Options, Report, Status, Step};
@@ -22,9 +25,14 @@ type Outcome<T> = Result<(T, Check), Check>;
 
 /// The answers fetched together once the region is known.
 struct Fetched {
+    /// The listing of `keys/`: restic's first request, whatever the layout.
     keys: Result<Listing, S3Failure>,
+    layout: Layout,
+    /// The key folder of the layout.
+    layout_keys: Result<Listing, S3Failure>,
     config: Result<Option<Bytes>, S3Failure>,
     snapshots: Result<Listing, S3Failure>,
+    locks: Result<Listing, S3Failure>,
 }
 
 /// Credentials and bucket proved: the key list answered.
@@ -32,7 +40,6 @@ struct Signed {
     s3: S3,
     place: Place,
     fetched: Fetched,
-    keys: Listing,
 }
 
 /// The key may do what restic needs.
@@ -97,10 +104,12 @@ pub(super) async fn run(set: SetId, values: &Values<'_>, opts: &Options, report:
             return;
         }
     };
-    let Some(signed) = advance(report, password_step(found, values, opts).await) else {
+    let Some((signed, opened)) = advance(report, password_step(found, values, opts).await) else {
         return;
     };
-    report.push(summary(&signed));
+    for check in summary(&signed, &opened, set.role).await {
+        report.push(check);
+    }
 }
 
 fn advance<T>(report: &mut Report, outcome: Outcome<T>) -> Option<T> {
@@ -113,19 +122,47 @@ fn advance<T>(report: &mut Report, outcome: Outcome<T>) -> Option<T> {
     }
 }
 
+/// Lists `folder` of the repository one level deep, as restic lists its folders.
+async fn list_folder(s3: &S3, place: &Place, folder: &str) -> Result<Listing, S3Failure> {
+    let dir = format!("{}/", object_key(&place.prefix, folder));
+    s3.list(&dir, true, None).await
+}
+
+/// Asks for both layouts' key folders, the `config` and the default layout's snapshot and
+/// lock folders at once; the old layout's are asked after, when it is the one detected.
 async fn fetch(s3: &S3, place: &Place) -> Fetched {
-    let keys_dir = format!("{}/", object_key(&place.prefix, "keys"));
     let config_key = object_key(&place.prefix, "config");
-    let snapshots_dir = format!("{}/", object_key(&place.prefix, "snapshots"));
-    let (keys, config, snapshots) = tokio::join!(
-        s3.list(&keys_dir, false, None),
+    let default = Layout::Default;
+    let legacy = Layout::S3Legacy;
+    let (keys, key, config, snapshots, locks) = tokio::join!(
+        list_folder(s3, place, default.keys()),
+        list_folder(s3, place, legacy.keys()),
         s3.get(&config_key),
-        s3.list(&snapshots_dir, false, None),
+        list_folder(s3, place, default.snapshots()),
+        list_folder(s3, place, default.locks()),
+    );
+    let layout = Layout::detect(&keys, &key);
+    if layout == Layout::Default {
+        return Fetched {
+            layout_keys: keys.clone(),
+            keys,
+            layout,
+            config,
+            snapshots,
+            locks,
+        };
+    }
+    let (snapshots, locks) = tokio::join!(
+        list_folder(s3, place, legacy.snapshots()),
+        list_folder(s3, place, legacy.locks()),
     );
     Fetched {
         keys,
+        layout,
+        layout_keys: key,
         config,
         snapshots,
+        locks,
     }
 }
 
@@ -197,8 +234,8 @@ async fn credentials_and_bucket(reached: Reached, report: &mut Report) -> Option
         place.region_source = RegionSource::Server;
         fetched = fetch(&s3, &place).await;
     }
-    let keys = match &fetched.keys {
-        Ok(keys) => keys.clone(),
+    match &fetched.keys {
+        Ok(_) => {}
         Err(f) => {
             report.push_after_oks(place.check(Step::Credentials, Action::List, f), &|s| {
                 oks(s, &place)
@@ -208,12 +245,7 @@ async fn credentials_and_bucket(reached: Reached, report: &mut Report) -> Option
     };
     report.push(oks(Step::Credentials, &place));
     report.push(oks(Step::Bucket, &place));
-    Some(Signed {
-        s3,
-        place,
-        fetched,
-        keys,
-    })
+    Some(Signed { s3, place, fetched })
 }
 
 /// The Ok check of a step whose request succeeded.
@@ -410,36 +442,50 @@ fn url_with_prefix(url: &str, old: &str, prefix: &str) -> String {
 }
 
 /// Step 8.
-async fn password_step(found: Found, values: &Values<'_>, opts: &Options) -> Outcome<Signed> {
+async fn password_step(
+    found: Found,
+    values: &Values<'_>,
+    opts: &Options,
+) -> Outcome<(Signed, Opened)> {
     let Found { signed, config } = found;
-    let check = password::check(
+    let keys = match &signed.fetched.layout_keys {
+        Ok(keys) => keys.clone(),
+        Err(f) => return Err(signed.place.check(Step::Password, Action::List, f)),
+    };
+    let (check, opened) = password::check(
         &signed.s3,
         &signed.place,
-        &signed.keys,
+        &keys,
+        signed.fetched.layout.keys(),
         &config,
         values.password,
         opts,
     )
     .await;
-    if check.status == Status::Fail {
-        return Err(check);
+    match opened {
+        Some(opened) if check.status != Status::Fail => Ok(((signed, opened), check)),
+        _ => Err(check),
     }
-    Ok((signed, check))
 }
 
-/// Step 9: what the repository holds.
-fn summary(signed: &Signed) -> Check {
-    match &signed.fetched.snapshots {
-        Ok(snaps) => Check::ok(
-            Step::Summary,
-            match snaps.keys.len() {
-                0 => "no snapshots yet".to_string(),
-                1 => "1 snapshot".to_string(),
-                n => format!("{n} snapshots"),
-            },
-        ),
-        Err(f) => signed.place.check(Step::Summary, Action::List, f),
+/// Step 9: what the repository holds, and what in it would stop restic.
+async fn summary(signed: &Signed, opened: &Opened, role: Role) -> Vec<Check> {
+    let Signed { s3, place, fetched } = signed;
+    let layout = fetched.layout;
+    let snapshots = match &fetched.snapshots {
+        Ok(listing) => {
+            contents::snapshots(s3, place, layout.snapshots(), listing, opened, role).await
+        }
+        Err(f) => return vec![place.check(Step::Summary, Action::List, f)],
+    };
+    let mut checks = vec![snapshots];
+    match &fetched.locks {
+        Ok(listing) => {
+            checks.extend(contents::locks(s3, place, layout.locks(), listing, opened, role).await)
+        }
+        Err(f) => checks.push(place.check(Step::Summary, Action::List, f)),
     }
+    checks
 }
 
 impl Values<'_> {
