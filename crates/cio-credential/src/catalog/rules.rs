@@ -81,9 +81,7 @@ pub fn check_value(
             }
         }
         (Field::Region, _) if !is_region(value) => return Err(RuleViolation::BadRegion),
-        (Field::Cacert, _) => {
-            cacert::check(value)?;
-        }
+        (Field::Cacert, _) => warnings = cacert::check(value, cacert::now())?,
         _ => {}
     }
     Ok(warnings)

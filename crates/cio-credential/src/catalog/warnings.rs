@@ -27,6 +27,12 @@ pub enum Warning {
     VirtualHostStyle,
     /// A `?query` or `#fragment`, which restic ignores.
     IgnoredUrlPart,
+    /// A certificate of a `cacert` value (the `certificate`-th, from 1) expired `on` that
+    /// date: restic refuses a server whose chain ends at it.
+    CacertExpired { certificate: usize, on: String },
+    /// A certificate of a `cacert` value is valid only `from` that date on (or this machine's
+    /// clock is wrong): until then restic refuses a server whose chain ends at it.
+    CacertNotYetValid { certificate: usize, from: String },
 }
 
 impl Warning {
@@ -41,6 +47,8 @@ impl Warning {
             Warning::LegacyBucketName => "legacy_bucket_name",
             Warning::VirtualHostStyle => "virtual_host_style",
             Warning::IgnoredUrlPart => "ignored_url_part",
+            Warning::CacertExpired { .. } => "cacert_expired",
+            Warning::CacertNotYetValid { .. } => "cacert_not_yet_valid",
         }
     }
 }
@@ -48,6 +56,18 @@ impl Warning {
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Warning::CacertExpired { certificate, on } => {
+                return write!(
+                    f,
+                    "certificate {certificate} expired on {on}: restic refuses a server whose certificate chain ends at it (x509: certificate has expired); store the CA's renewed certificate instead"
+                );
+            }
+            Warning::CacertNotYetValid { certificate, from } => {
+                return write!(
+                    f,
+                    "certificate {certificate} is valid only from {from} on: until then restic refuses a server whose certificate chain ends at it; check this machine's clock (NTP), or store a certificate valid now"
+                );
+            }
             Warning::PlainHttp => {
                 "the repository uses http://: keys and backups cross the network unencrypted; use s3:https:// unless this is a trusted local network"
             }
