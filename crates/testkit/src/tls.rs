@@ -18,6 +18,107 @@ pub enum CertKind {
     /// One self-signed certificate (marked CA, as `openssl req -x509` makes it) used directly
     /// as the server's; it is also the one to trust.
     SelfSigned,
+    /// A private CA whose own certificate expired 10 days ago (valid from 40 days ago); the
+    /// server certificate it signed is valid now.
+    ExpiredCa,
+    /// A private CA whose own certificate is valid only from 10 days on (a clock behind the
+    /// CA's); the server certificate it signed is valid now.
+    NotYetValidCa,
+    /// [`CertKind::ExpiredCa`], with the trusted text holding the expired CA certificate first
+    /// and then a renewed one (same subject and key, valid now).
+    ExpiredCaAndRenewed,
+}
+
+/// `YYYYMMDDHHMMSSZ` for now plus `days` (negative: in the past), as `openssl ca` takes it.
+fn openssl_date(days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs() as i64;
+    let secs = now + days * 86_400;
+    let (day, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// A CA certificate `ca.pem` (key `ca.key`, made when missing) valid from now + `from` to
+/// now + `to` days, written to `out`, made by `openssl ca -selfsign` (the one openssl command
+/// that takes explicit dates).
+fn dated_ca(dir: &Path, out: &str, from: i64, to: i64) {
+    if !dir.join("ca.key").exists() {
+        openssl(
+            dir,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-out",
+                "ca.key",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-new",
+                "-key",
+                "ca.key",
+                "-out",
+                "ca.csr",
+                "-subj",
+                "/CN=cio test CA",
+            ],
+        );
+    }
+    fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n[ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n",
+    )
+    .expect("writing ca.cnf");
+    fs::write(dir.join("index.txt"), "").expect("writing index.txt");
+    if !dir.join("serial").exists() {
+        fs::write(dir.join("serial"), "01\n").expect("writing serial");
+    }
+    let (start, end) = (openssl_date(from), openssl_date(to));
+    openssl(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-notext",
+            "-config",
+            "ca.cnf",
+            "-selfsign",
+            "-keyfile",
+            "ca.key",
+            "-in",
+            "ca.csr",
+            "-out",
+            out,
+            "-startdate",
+            &start,
+            "-enddate",
+            &end,
+            "-extensions",
+            "ext",
+        ],
+    );
 }
 
 /// A TLS endpoint in front of `127.0.0.1:backend`, killed when dropped.
@@ -73,24 +174,40 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
                 dir.join("server.pem"),
             )
         }
-        CertKind::PrivateCa => {
-            let mut args = vec!["req", "-x509"];
-            args.extend(ec);
-            args.extend([
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=cio test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ]);
-            openssl(dir, &args);
+        CertKind::PrivateCa
+        | CertKind::ExpiredCa
+        | CertKind::NotYetValidCa
+        | CertKind::ExpiredCaAndRenewed => {
+            match kind {
+                CertKind::ExpiredCa => dated_ca(dir, "ca.pem", -40, -10),
+                CertKind::NotYetValidCa => dated_ca(dir, "ca.pem", 10, 400),
+                CertKind::ExpiredCaAndRenewed => {
+                    dated_ca(dir, "expired.pem", -40, -10);
+                    dated_ca(dir, "renewed.pem", -1, 400);
+                    let both = fs::read_to_string(dir.join("expired.pem")).expect("expired.pem")
+                        + &fs::read_to_string(dir.join("renewed.pem")).expect("renewed.pem");
+                    fs::write(dir.join("ca.pem"), both).expect("writing ca.pem");
+                }
+                _ => {
+                    let mut args = vec!["req", "-x509"];
+                    args.extend(ec);
+                    args.extend([
+                        "-keyout",
+                        "ca.key",
+                        "-out",
+                        "ca.pem",
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=cio test CA",
+                        "-addext",
+                        "basicConstraints=critical,CA:TRUE",
+                        "-addext",
+                        "keyUsage=critical,keyCertSign,cRLSign",
+                    ]);
+                    openssl(dir, &args);
+                }
+            }
             let mut args = vec!["req"];
             args.extend(ec);
             args.extend([
@@ -115,7 +232,11 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
                     "-in",
                     "server.csr",
                     "-CA",
-                    "ca.pem",
+                    if kind == CertKind::ExpiredCaAndRenewed {
+                        "renewed.pem"
+                    } else {
+                        "ca.pem"
+                    },
                     "-CAkey",
                     "ca.key",
                     "-CAcreateserial",

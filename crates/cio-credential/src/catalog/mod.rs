@@ -11,7 +11,7 @@
 //! Everything here is a pure function: no I/O, no printing.
 
 mod bucket;
-mod cacert;
+pub(crate) mod cacert;
 mod host;
 mod masking;
 mod names;

@@ -9,9 +9,11 @@
 
 use super::net::connect::ConnectError;
 use super::net::http::HttpFailure;
+use super::net::tls::{AnchorSource, StaleAnchor};
 use super::region::{RegionSource, is_aws};
 use super::s3::S3Failure;
 use super::{Check, Step};
+use crate::catalog::cacert::OutOfDate;
 use crate::catalog::{CredentialName, Field, SetId};
 
 /// What the key tried when a request failed: its words and the IAM action it needs.
@@ -275,6 +277,9 @@ impl Place {
                     ),
                 )
             }
+            ConnectError::TlsStaleAnchor(stale) => {
+                (Step::Endpoint, "tls", self.stale_anchor(stale))
+            }
             ConnectError::TlsClosed { why } => (
                 Step::Endpoint,
                 "tls",
@@ -293,6 +298,37 @@ impl Place {
                 format!(
                     "the proxy at {proxy} failed: {why}; fix the proxy variables, or list {host} in NO_PROXY"
                 ),
+            ),
+        }
+    }
+
+    /// The words for a chain that ends only at trusted certificates out of their dates.
+    fn stale_anchor(&self, stale: &StaleAnchor) -> String {
+        let addr = &self.address;
+        let subject = &stale.subject;
+        let cacert = self.name(Field::Cacert);
+        // Where the certificate is, and how one valid now is put there.
+        let (held, put) = match &stale.source {
+            AnchorSource::Credential => (
+                format!("in {cacert}"),
+                format!("store it with 'cio credential create {cacert} --from-file PATH'"),
+            ),
+            AnchorSource::System { named: Some(named) } => (
+                format!("among the trusted certificates of {named}"),
+                "put it there".to_string(),
+            ),
+            AnchorSource::System { named: None } => (
+                "in the system's certificate bundle".to_string(),
+                "update the system's CA certificates (Debian: the ca-certificates package)"
+                    .to_string(),
+            ),
+        };
+        match &stale.dates {
+            OutOfDate::Expired(on) => format!(
+                "TLS with {addr} failed: the CA certificate '{subject}' {held}, at which the server's certificate chain ends, expired on {on}, and restic refuses it (x509: certificate has expired or is not yet valid); get the CA's renewed certificate and {put}, or have the server's certificate issued by a CA that is valid now"
+            ),
+            OutOfDate::NotYetValid(from) => format!(
+                "TLS with {addr} failed: the CA certificate '{subject}' {held}, at which the server's certificate chain ends, is valid only from {from} on, and restic refuses it (x509: certificate has expired or is not yet valid); check this machine's clock (NTP) first; if the clock is right, get a certificate of the CA that is valid now and {put}"
             ),
         }
     }

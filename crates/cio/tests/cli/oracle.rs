@@ -112,6 +112,14 @@ fn restic_and_cio_agree_on_every_case() {
     let proxies = Proxies::start();
     let ca = TlsFront::start(p, CertKind::PrivateCa);
     let self_signed = TlsFront::start(p, CertKind::SelfSigned);
+    let expired_ca = TlsFront::start(p, CertKind::ExpiredCa);
+    let future_ca = TlsFront::start(p, CertKind::NotYetValidCa);
+    let renewed_ca = TlsFront::start(p, CertKind::ExpiredCaAndRenewed);
+    let expired_ca_file = expired_ca
+        .trust_file
+        .to_str()
+        .expect("a UTF-8 path")
+        .to_string();
     let web = testkit::web::WebServer::start();
     let (_closed_guard, closed) = testkit::refusing_port();
 
@@ -420,6 +428,35 @@ fn restic_and_cio_agree_on_every_case() {
             fails("tls", "certificate signed by unknown authority"),
         )
         .cacert(&self_signed),
+        // The CA's own certificate out of its dates: Go checks the root's dates too.
+        case(
+            "private CA expired 10 days ago, in the cacert credential",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", expired_ca.port()),
+            CAT,
+            fails("tls", "certificate has expired or is not yet valid"),
+        )
+        .cacert(&expired_ca),
+        case(
+            "private CA valid only from 10 days on, in the cacert credential",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", future_ca.port()),
+            CAT,
+            fails("tls", "certificate has expired or is not yet valid"),
+        )
+        .cacert(&future_ca),
+        case(
+            "private CA expired, and its renewal (same key) trusted beside it",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", renewed_ca.port()),
+            CAT,
+            Expect::Works,
+        )
+        .cacert(&renewed_ca),
+        case(
+            "private CA expired, from SSL_CERT_FILE",
+            &format!("s3:https://127.0.0.1:{}/backups/c1", expired_ca.port()),
+            CAT,
+            fails("tls", "certificate has expired or is not yet valid"),
+        )
+        .env("SSL_CERT_FILE", &expired_ca_file),
         case(
             "https to a plain HTTP port",
             &format!("s3:https://127.0.0.1:{p}/backups/c1"),
@@ -513,6 +550,9 @@ fn restic_and_cio_agree_on_every_case() {
             (gate.port(), "[GATE]"),
             (ca.port(), "[CA-TLS]"),
             (self_signed.port(), "[SELF-TLS]"),
+            (expired_ca.port(), "[EXPIRED-CA-TLS]"),
+            (future_ca.port(), "[FUTURE-CA-TLS]"),
+            (renewed_ca.port(), "[RENEWED-CA-TLS]"),
             (web.port(), "[WEB]"),
             (closed, "[CLOSED]"),
             (m, "[MOTO]"),
@@ -520,6 +560,9 @@ fn restic_and_cio_agree_on_every_case() {
             t = t.replace(&format!(":{port}"), &format!(":{name}"));
         }
         t = proxies.redact(&t);
+        t = t.replace(&expired_ca_file, "[EXPIRED-CA-FILE]");
+        let re = regex_lite::Regex::new(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC").expect("regex");
+        let t = re.replace_all(&t, "[DATE]").into_owned();
         let re = regex_lite::Regex::new(r"fresh-(\w+)-\d+").expect("regex");
         let t = re.replace_all(&t, "fresh-$1-[PID]").into_owned();
         let re =

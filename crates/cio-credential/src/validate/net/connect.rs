@@ -24,6 +24,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::proxy::{Proxy, ProxyEnv, ProxyError};
 use super::socks;
+use super::tls::StaleAnchor;
 
 /// A byte stream to the endpoint (plain, TLS, or tunnelled).
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -75,6 +76,8 @@ pub(crate) enum ConnectError {
     Timeout { stage: &'static str },
     /// The TLS handshake with the endpoint failed (a TLS or certificate problem).
     Tls { why: String },
+    /// The endpoint's chain ends only at trusted certificates out of their dates.
+    TlsStaleAnchor(StaleAnchor),
     /// The connection was reset or closed during the TLS handshake: no certificate problem.
     TlsClosed { why: String },
     /// `HTTP_PROXY` is set in a CGI environment (`REQUEST_METHOD` set): Go refuses it
@@ -134,6 +137,7 @@ pub(crate) async fn connect(
             ConnectError::Unreachable { why } => format!("it accepts no connection ({why})"),
             ConnectError::Timeout { stage } => format!("no answer while {stage}"),
             ConnectError::Tls { why } => format!("TLS with it failed ({why})"),
+            ConnectError::TlsStaleAnchor(stale) => format!("TLS with it failed ({stale})"),
             ConnectError::TlsClosed { why } => {
                 format!("it closed the connection during the TLS handshake with it ({why})")
             }
@@ -249,9 +253,18 @@ async fn maybe_tls<S: Io + 'static>(
         Ok(Err(e)) if e.get_ref().is_none_or(|i| !i.is::<rustls::Error>()) => {
             Err(ConnectError::TlsClosed { why: e.to_string() })
         }
-        Ok(Err(e)) => Err(ConnectError::Tls {
-            why: tls_words(&e, &target.host),
-        }),
+        Ok(Err(e)) => {
+            let stale = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .and_then(super::tls::stale_anchor);
+            Err(match stale {
+                Some(stale) => ConnectError::TlsStaleAnchor(stale.clone()),
+                None => ConnectError::Tls {
+                    why: tls_words(&e, &target.host),
+                },
+            })
+        }
         Ok(Ok(s)) => Ok(Box::new(s)),
     }
 }

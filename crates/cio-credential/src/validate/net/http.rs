@@ -46,6 +46,9 @@ impl std::fmt::Display for HttpFailure {
                 write!(f, "no progress in time while {stage}")
             }
             HttpFailure::Connect(ConnectError::Tls { why }) => write!(f, "TLS failed ({why})"),
+            HttpFailure::Connect(ConnectError::TlsStaleAnchor(stale)) => {
+                write!(f, "TLS failed ({stale})")
+            }
             HttpFailure::Connect(ConnectError::TlsClosed { why }) => {
                 write!(
                     f,

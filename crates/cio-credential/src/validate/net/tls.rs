@@ -10,16 +10,29 @@
 //!   certificate when it is marked as a CA (`CaUsedAsEndEntity`), so [`PinnedOrWebPki`] accepts
 //!   an end-entity certificate byte-equal to a trusted one, after checking its name (its dates
 //!   were checked by webpki before it refused);
-//! - the handshake's signature is always verified with the server certificate's key.
+//! - the handshake's signature is always verified with the server certificate's key;
+//! - the trust anchor that completes the chain must be within its validity dates, as Go checks
+//!   every certificate of the chain, its root included ("x509: certificate has expired or is
+//!   not yet valid"); webpki takes an anchor as a name and a key only. When several trusted
+//!   certificates have the anchor's subject and key, one within its dates is enough, and other
+//!   chains are tried (Go tries every candidate root). A refusal is a [`StaleAnchor`] that
+//!   names the certificate, where it came from and the date.
 
+use std::cell::RefCell;
+use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+use rustls::{
+    CertificateError, DigitallySignedStruct, Error, OtherError, RootCertStore, SignatureScheme,
+};
+
+use crate::catalog::cacert::{CertInfo, OutOfDate};
 
 /// Why a CA certificate text cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +57,83 @@ pub fn parse_cacert(pem: &str) -> Result<Vec<CertificateDer<'static>>, CaCertErr
     Ok(certs)
 }
 
+/// Where a trusted certificate came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AnchorSource {
+    /// The set's CA certificate credential.
+    Credential,
+    /// The system's trusted certificates; `named` says what `SSL_CERT_FILE` / `SSL_CERT_DIR`
+    /// name, when set (they replace the system's bundle, for restic as for validate).
+    System { named: Option<String> },
+}
+
+impl AnchorSource {
+    /// Where the system's certificates are read from now.
+    fn system() -> AnchorSource {
+        let named: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+            .into_iter()
+            .filter_map(|var| {
+                let value = std::env::var_os(var)?;
+                Some(format!("{var}={}", value.to_string_lossy()))
+            })
+            .collect();
+        AnchorSource::System {
+            named: (!named.is_empty()).then(|| named.join(", ")),
+        }
+    }
+}
+
+/// The server's chain verifies only up to trusted certificates outside their validity dates:
+/// restic (Go) refuses it. Names the (first such) certificate; nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StaleAnchor {
+    /// Its subject (`CN=...`).
+    pub subject: String,
+    pub source: AnchorSource,
+    pub dates: OutOfDate,
+}
+
+impl fmt::Display for StaleAnchor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let from = match &self.source {
+            AnchorSource::Credential => "the set's CA certificate".to_string(),
+            AnchorSource::System { named: Some(named) } => format!("the certificates of {named}"),
+            AnchorSource::System { named: None } => "the system's certificate bundle".to_string(),
+        };
+        match &self.dates {
+            OutOfDate::Expired(on) => write!(
+                f,
+                "the trusted certificate '{}' ({from}) that its certificate chain ends at expired on {on}",
+                self.subject
+            ),
+            OutOfDate::NotYetValid(from_date) => write!(
+                f,
+                "the trusted certificate '{}' ({from}) that its certificate chain ends at is valid only from {from_date} on",
+                self.subject
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StaleAnchor {}
+
+/// The [`StaleAnchor`] a TLS error carries, if it is one.
+pub(crate) fn stale_anchor(e: &Error) -> Option<&StaleAnchor> {
+    match e {
+        Error::InvalidCertificate(CertificateError::Other(OtherError(inner))) => {
+            inner.downcast_ref::<StaleAnchor>()
+        }
+        _ => None,
+    }
+}
+
+/// A trusted certificate: the anchor webpki uses, and what it came from.
+#[derive(Debug)]
+struct Trusted {
+    der: CertificateDer<'static>,
+    source: AnchorSource,
+}
+
 /// The crypto provider (ring: the one ureq already brings, so only one is built).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -56,26 +146,41 @@ pub(crate) fn client_config(
     system: bool,
 ) -> Result<rustls::ClientConfig, Error> {
     let mut roots = RootCertStore::empty();
+    let mut trusted = Vec::new();
+    let mut add = |der: CertificateDer<'static>, source: AnchorSource| {
+        // A certificate webpki cannot take as an anchor may still be pinned below.
+        if let Ok(anchor) = webpki::anchor_from_trusted_cert(&der) {
+            roots.roots.push(anchor.to_owned());
+            trusted.push(Trusted { der, source });
+        }
+    };
     if system {
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        let source = AnchorSource::system();
+        for der in rustls_native_certs::load_native_certs().certs {
+            add(der, source.clone());
+        }
     }
     for cert in extra {
-        // A certificate webpki cannot take as an anchor may still be pinned below.
-        let _ = roots.add(cert.clone());
+        add(cert.clone(), AnchorSource::Credential);
     }
     let provider = provider();
+    let algorithms = provider.signature_verification_algorithms;
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
     if roots.is_empty() {
         // Plain HTTP: no handshake will ask a verifier (and webpki's wants an anchor).
         return Ok(builder.with_root_certificates(roots).with_no_client_auth());
     }
+    let anchors = roots.roots.clone();
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
         .map_err(|e| Error::General(e.to_string()))?;
     let verifier = PinnedOrWebPki {
         webpki,
         pinned: extra.to_vec(),
+        anchors,
+        trusted,
+        algorithms,
     };
     Ok(builder
         .dangerous()
@@ -83,11 +188,80 @@ pub(crate) fn client_config(
         .with_no_client_auth())
 }
 
-/// webpki's verification, plus Go's acceptance of a trusted certificate used as the server's.
+/// webpki's verification, plus Go's acceptance of a trusted certificate used as the server's
+/// and Go's check of the anchor's dates.
 #[derive(Debug)]
 struct PinnedOrWebPki {
     webpki: Arc<WebPkiServerVerifier>,
     pinned: Vec<CertificateDer<'static>>,
+    /// The anchors webpki was given, in the order of `trusted`.
+    anchors: Vec<TrustAnchor<'static>>,
+    trusted: Vec<Trusted>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl PinnedOrWebPki {
+    /// After webpki accepted the chain: is there a chain whose anchor is within its dates?
+    /// Webpki's path building is run again, refusing each path that ends at an anchor all of
+    /// whose certificates (same subject and key) are out of date, so other paths are tried.
+    fn anchor_in_dates(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        let Ok(cert) = webpki::EndEntityCert::try_from(end_entity) else {
+            return Ok(());
+        };
+        let at = Duration::from_secs(now.as_secs());
+        let stale: RefCell<Option<StaleAnchor>> = RefCell::new(None);
+        let in_dates = |path: &webpki::VerifiedPath<'_>| {
+            let anchor = path.anchor();
+            let mut first_stale = None;
+            let same = self.anchors.iter().zip(&self.trusted).filter(|(a, _)| {
+                a.subject == anchor.subject
+                    && a.subject_public_key_info == anchor.subject_public_key_info
+            });
+            for (_, trusted) in same {
+                // Dates x509-cert cannot read: webpki's verdict stands.
+                let Some(info) = CertInfo::read(&trusted.der) else {
+                    return Ok(());
+                };
+                match info.out_of_date(at) {
+                    None => return Ok(()),
+                    Some(dates) => {
+                        first_stale.get_or_insert(StaleAnchor {
+                            subject: info.subject,
+                            source: trusted.source.clone(),
+                            dates,
+                        });
+                    }
+                }
+            }
+            match first_stale {
+                Some(s) => {
+                    stale.borrow_mut().get_or_insert(s);
+                    Err(webpki::Error::UnknownIssuer)
+                }
+                None => Ok(()),
+            }
+        };
+        let verified = cert.verify_for_usage(
+            self.algorithms.all,
+            &self.anchors,
+            intermediates,
+            now,
+            webpki::KeyUsage::server_auth(),
+            None,
+            Some(&in_dates),
+        );
+        match (verified, stale.into_inner()) {
+            (Err(_), Some(stale)) => Err(Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(stale)),
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl ServerCertVerifier for PinnedOrWebPki {
@@ -106,7 +280,10 @@ impl ServerCertVerifier for PinnedOrWebPki {
             ocsp_response,
             now,
         ) {
-            Ok(verified) => return Ok(verified),
+            Ok(verified) => {
+                self.anchor_in_dates(end_entity, intermediates, now)?;
+                return Ok(verified);
+            }
             Err(e) => e,
         };
         let pinned = self
