@@ -2,7 +2,8 @@
 //! made as restic makes it (proxy, TLS trust of the set's CA certificate), then the first
 //! request restic's S3 library sends is sent: the bucket's location. A failure of the name,
 //! the connection, the proxy, TLS or HTTP, or an answer that is not S3's, fails this step with
-//! its own code (`dns`, `unreachable`, `proxy`, `tls`, `timeout`, `not_http`, `not_s3`).
+//! its own code (`dns`, `unreachable`, `proxy`, `tls`, `timeout`, `not_http`, `not_s3`), and
+//! so does an answer restic retries that is still given after the retries (`unavailable`).
 
 use std::sync::Arc;
 
@@ -121,7 +122,9 @@ pub(super) async fn run(
         &region,
     );
     let location = s3.location().await;
-    if let Err(f @ (S3Failure::Http(_) | S3Failure::NotS3 { .. })) = &location {
+    if let Err(f) = &location
+        && (matches!(f, S3Failure::Http(_) | S3Failure::NotS3 { .. }) || f.is_unavailable())
+    {
         return Err(place.check(Step::Endpoint, Action::Location, f));
     }
     let detail = match via {

@@ -161,6 +161,10 @@ impl Place {
         let doing = action.words();
         match failure {
             S3Failure::Http(HttpFailure::Connect(c)) => self.connect(c),
+            // A forwarding proxy's own 5xx is the proxy's (below).
+            f if f.is_unavailable() && !matches!(f, S3Failure::NotS3 { proxy: Some(_), .. }) => {
+                self.unavailable(action, f)
+            }
             S3Failure::Http(HttpFailure::Timeout) if step == Step::Endpoint => (
                 step,
                 "timeout",
@@ -300,6 +304,31 @@ impl Place {
                 ),
             ),
         }
+    }
+
+    /// An answer restic retries, still given after validate retried it as restic does: the
+    /// server is busy or failing (or a gateway has no server behind it). Said at the endpoint
+    /// step (or the step being run, when later): it is no fault of the credentials.
+    fn unavailable(&self, action: Action, failure: &S3Failure) -> (Step, &'static str, String) {
+        let addr = &self.address;
+        let doing = action.words();
+        let answer = match failure {
+            S3Failure::Service { status, code, .. } if code.is_empty() => format!("HTTP {status}"),
+            S3Failure::Service { status, code, .. } => format!("HTTP {status} {code}"),
+            S3Failure::NotS3 { status, .. } => {
+                format!(
+                    "HTTP {status} without an S3 error document (a gateway or load balancer with no S3 server behind it?)"
+                )
+            }
+            S3Failure::Http(e) => e.to_string(),
+        };
+        (
+            Step::Endpoint,
+            "unavailable",
+            format!(
+                "{addr} answered {answer} when trying to {doing}, and again each time validate retried as restic does: the server is overloaded or failing, which is no fault of the credentials; check the S3 server's health and load, then validate again"
+            ),
+        )
     }
 
     /// The words for a chain that ends only at trusted certificates out of their dates.

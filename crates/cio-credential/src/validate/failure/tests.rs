@@ -323,10 +323,11 @@ fn other_errors_keep_their_status_and_code() {
         d,
         "minio.lan:443 answered HTTP 501 NotImplemented when trying to list objects"
     );
-    let (_, _, _, d) = at(&p, Step::Summary, Action::Read, service(500, "", None));
+    // (A 500 is retried and then said to be the server's: see the test below.)
+    let (_, _, _, d) = at(&p, Step::Summary, Action::Read, service(400, "", None));
     assert_eq!(
         d,
-        "minio.lan:443 answered HTTP 500 when trying to read objects"
+        "minio.lan:443 answered HTTP 400 when trying to read objects"
     );
 }
 
@@ -357,5 +358,55 @@ fn a_closed_handshake_gets_no_certificate_advice_and_cgi_no_no_proxy_hint() {
     assert_eq!(
         d,
         "HTTP_PROXY is set and so is REQUEST_METHOD (a CGI environment), where restic refuses HTTP_PROXY for every http:// endpoint, whatever NO_PROXY says; unset REQUEST_METHOD or HTTP_PROXY where cio and restic run"
+    );
+}
+
+#[test]
+fn answers_restic_retries_are_the_servers_availability_never_the_credentials() {
+    let p = minio();
+    let (step, _, c, d) = at(
+        &p,
+        Step::Credentials,
+        Action::Location,
+        service(503, "SlowDown", None),
+    );
+    assert_eq!((step, c), (Step::Credentials, "unavailable"));
+    assert!(d.starts_with("minio.lan:443 answered HTTP 503 SlowDown when trying to read the bucket's region, and again"), "{d}");
+    assert!(d.contains("no fault of the credentials"), "{d}");
+    // A later step keeps its place (never an earlier step), with the same code.
+    let (step, _, c, _) = at(
+        &p,
+        Step::Repository,
+        Action::Read,
+        service(500, "InternalError", None),
+    );
+    assert_eq!((step, c), (Step::Repository, "unavailable"));
+    let (_, _, c, d) = at(&p, Step::Bucket, Action::HeadBucket, service(502, "", None));
+    assert_eq!(c, "unavailable");
+    assert!(d.contains("answered HTTP 502 when"), "{d}");
+    let gateway = S3Failure::NotS3 {
+        status: 504,
+        proxy: None,
+    };
+    assert_eq!(
+        at(&p, Step::Endpoint, Action::Location, gateway).2,
+        "unavailable"
+    );
+    // A forwarding proxy's own 503 stays the proxy's.
+    let proxied = S3Failure::NotS3 {
+        status: 503,
+        proxy: Some("127.0.0.1:3128".into()),
+    };
+    assert_eq!(at(&p, Step::Endpoint, Action::Location, proxied).2, "proxy");
+    // Not what minio-go retries: unchanged.
+    assert_eq!(
+        at(
+            &p,
+            Step::Credentials,
+            Action::Location,
+            service(501, "NotImplemented", None)
+        )
+        .2,
+        "s3_error"
     );
 }

@@ -1,6 +1,15 @@
 //! A small S3 client for the requests restic's S3 backend (minio-go) makes: bucket location,
 //! bucket check, object listing, and object read, write and delete. Path-style addressing,
-//! header-signed (SigV4), one attempt per request, every request bounded by the set's deadline.
+//! header-signed (SigV4), every request bounded by the set's deadline.
+//!
+//! Answers that minio-go (v7.0.46, the one Debian's restic 0.14 is built with) retries are
+//! retried as it does ([`retry_wait`]): its S3 error codes (`SlowDown`, `InternalError`,
+//! `RequestTimeout`, the throttling codes...) and HTTP statuses (429, 499, 500, 502, 503,
+//! 504), up to 10 attempts, waiting a random time up to `min(1 s, 200 ms * 2^n)` between
+//! them, never past the deadline. An answer still of that kind after the retries is the
+//! server's availability ([`S3Failure::is_unavailable`]), not the request's fault.
+//! Not retried: minio-go's `ExpiredToken` (a set holds no session token to renew, so the
+//! answer cannot change) and failures without an answer (refused connections, resets).
 //!
 //! An answer is an S3 answer only when it is what S3 sends: the expected XML document, or an
 //! S3 error document (a `HEAD` carries none, so its status speaks). Anything else is
@@ -47,6 +56,57 @@ pub(crate) struct Listing {
     pub prefixes: Vec<String>,
     /// More keys exist than were read.
     pub truncated: bool,
+}
+
+/// The S3 error codes minio-go retries (`retryableS3Codes`), less `ExpiredToken`(`Exception`).
+const RETRIED_CODES: &[&str] = &[
+    "RequestError",
+    "RequestTimeout",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "InternalError",
+    "SlowDown",
+];
+
+/// The HTTP statuses minio-go retries (`retryableHTTPStatusCodes`).
+const RETRIED_STATUSES: &[u16] = &[429, 499, 500, 502, 503, 504];
+
+/// minio-go's `MaxRetry`: attempts in all.
+const MAX_ATTEMPTS: u32 = 10;
+
+impl S3Failure {
+    /// An answer minio-go retries: a busy or failing server (or a gateway without one).
+    pub(crate) fn is_unavailable(&self) -> bool {
+        match self {
+            S3Failure::Service { status, code, .. } => {
+                RETRIED_CODES.contains(&code.as_str()) || RETRIED_STATUSES.contains(status)
+            }
+            S3Failure::NotS3 { status, .. } => RETRIED_STATUSES.contains(status),
+            S3Failure::Http(_) => false,
+        }
+    }
+}
+
+/// minio-go's wait before attempt `attempt + 1` (from 1): a random time up to
+/// `min(1 s, 200 ms * 2^(attempt - 1))` ("full jitter"); `random` is in `0.0..1.0`.
+pub(crate) fn retry_wait(attempt: u32, random: f64) -> std::time::Duration {
+    let unit = std::time::Duration::from_millis(200);
+    let cap = std::time::Duration::from_secs(1);
+    let full = unit
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(cap);
+    full.mul_f64(1.0 - random.clamp(0.0, 1.0))
+}
+
+/// A random number in `0.0..1.0` for the jitter (0 when the system has none to give).
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 4];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0),
+        Err(_) => 0.0,
+    }
 }
 
 impl S3 {
@@ -97,7 +157,30 @@ impl S3 {
         self.http.deadline
     }
 
+    /// One request, retried as minio-go retries it (module rules).
     async fn call(
+        &self,
+        method: &str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Reply, S3Failure> {
+        let mut attempt = 1;
+        loop {
+            let failure = match self.attempt(method, key, query, body.clone()).await {
+                Err(f) if f.is_unavailable() && attempt < MAX_ATTEMPTS => f,
+                done => return done,
+            };
+            let wake = tokio::time::Instant::now() + retry_wait(attempt, jitter());
+            if wake >= self.http.deadline {
+                return Err(failure);
+            }
+            tokio::time::sleep_until(wake).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(
         &self,
         method: &str,
         key: Option<&str>,
@@ -264,4 +347,46 @@ fn failure(method: &str, reply: &Reply) -> S3Failure {
         };
     }
     not_s3(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_wait_between_attempts_is_minio_gos() {
+        let ms = Duration::from_millis;
+        let waits: Vec<_> = (1..MAX_ATTEMPTS).map(|a| retry_wait(a, 0.0)).collect();
+        assert_eq!(
+            waits,
+            [200, 400, 800, 1000, 1000, 1000, 1000, 1000, 1000].map(ms)
+        );
+        assert_eq!(retry_wait(1, 0.5), ms(100));
+        assert_eq!(retry_wait(3, 0.75), ms(200));
+        assert!((0..100).all(|_| (0.0..1.0).contains(&jitter())));
+    }
+
+    #[test]
+    fn what_is_retried() {
+        let service = |status, code: &str| S3Failure::Service {
+            status,
+            code: code.into(),
+            region: None,
+        };
+        assert!(service(503, "SlowDown").is_unavailable());
+        assert!(service(400, "RequestTimeout").is_unavailable());
+        assert!(service(429, "").is_unavailable());
+        assert!(service(500, "InternalError").is_unavailable());
+        assert!(!service(400, "ExpiredToken").is_unavailable());
+        assert!(!service(403, "AccessDenied").is_unavailable());
+        assert!(!service(501, "NotImplemented").is_unavailable());
+        let page = |status| S3Failure::NotS3 {
+            status,
+            proxy: None,
+        };
+        assert!(page(502).is_unavailable());
+        assert!(!page(200).is_unavailable());
+    }
 }
