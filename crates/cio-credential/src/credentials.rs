@@ -226,12 +226,18 @@ impl CredentialStore {
                 ledger::check_fingerprint(self.store.as_ref(), &identity)?;
                 self.key(&identity, false)
             }
-            Some(_) => {
+            Some(_) => match ledger::unsealed(self.store.as_ref())? {
                 // Without a fingerprint, a key is made only for a store that holds nothing.
-                ledger::unsealed(self.store.as_ref())?;
-                self.verified()?;
-                self.key(&unsealed, true)
-            }
+                None => {
+                    self.verified()?;
+                    self.key(&unsealed, true)
+                }
+                // Another writer sealed it meanwhile: its key, as above.
+                Some(identity) => {
+                    ledger::check_fingerprint(self.store.as_ref(), &identity)?;
+                    self.key(&identity, false)
+                }
+            },
             None => {
                 let key = self.key(&unsealed, true)?;
                 self.store

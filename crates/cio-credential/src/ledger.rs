@@ -132,23 +132,29 @@ pub(crate) fn check_fingerprint(store: &dyn Store, identity: &Identity) -> Resul
     }
 }
 
-/// Verifies the manifest of `identity` (with `key`, which the caller checked against the
-/// fingerprint); `None` for a store never written. `had_records`: the reading found records.
 /// Why a store without a key fingerprint that was written to is refused.
 const FINGERPRINT_REMOVED: &str = "its key fingerprint was removed";
 
-/// Checks that a store whose identity records no key fingerprint was never written to, as
-/// its first write records the fingerprint in the same transaction as its first record and
-/// first change-log entry. Records or log entries without it mean the fingerprint (and the
-/// records, perhaps) were removed below cio: sealing such a store with whatever key is at
-/// hand would mix two keys in one store, so it is refused as damaged.
-pub(crate) fn unsealed(store: &dyn Store) -> Result<()> {
-    if store.log_tail()?.is_some() || !store.list_latest()?.is_empty() {
-        return Err(corrupt(store, FINGERPRINT_REMOVED));
+/// Checks that a store whose identity, as read, records no key fingerprint was never written
+/// to: its first write records the fingerprint in the same transaction as its first record
+/// and first change-log entry. `Ok(None)`: it holds nothing. `Ok(Some(identity))`: another
+/// writer sealed it since it was read (the identity now has a fingerprint). Records or log
+/// entries while the fingerprint is still missing mean it (and the records, perhaps) were
+/// removed below cio: sealing such a store with whatever key is at hand would mix two keys
+/// in one store, so it is refused as damaged.
+pub(crate) fn unsealed(store: &dyn Store) -> Result<Option<Identity>> {
+    if store.log_tail()?.is_none() && store.list_latest()?.is_empty() {
+        return Ok(None);
     }
-    Ok(())
+    match store.identity(false)? {
+        Some(identity) if identity.key_fingerprint.is_some() => Ok(Some(identity)),
+        _ => Err(corrupt(store, FINGERPRINT_REMOVED)),
+    }
 }
 
+/// Verifies the manifest of `identity` (with `key`, which the caller checked against the
+/// fingerprint); `None` for a store never written (`Err` with [`SEALED_MEANWHILE`] when
+/// another writer sealed it since it was read). `had_records`: the reading found records.
 fn manifest_of<'k>(
     store: &dyn Store,
     identity: &Identity,
@@ -157,7 +163,13 @@ fn manifest_of<'k>(
 ) -> Result<Option<(&'k Key, Manifest)>> {
     check_fingerprint(store, identity)?;
     match (&identity.key_fingerprint, &identity.manifest) {
-        (None, None) if !had_records => unsealed(store).map(|()| None),
+        (None, None) if !had_records => match unsealed(store)? {
+            None => Ok(None),
+            Some(_) => Err(StoreError::Conflict {
+                name: SEALED_MEANWHILE.into(),
+            }
+            .into()),
+        },
         (None, _) => Err(corrupt(store, FINGERPRINT_REMOVED)),
         (Some(_), None) => Err(corrupt(
             store,
@@ -186,7 +198,24 @@ fn manifest_of<'k>(
 /// that was written. `None` when the store does not exist.
 pub(crate) fn read<'k>(
     store: &dyn Store,
-    key: impl FnOnce(&Identity) -> Result<&'k Key>,
+    key: impl Fn(&Identity) -> Result<&'k Key>,
+) -> Result<Option<Verified>> {
+    match read_once(store, &key) {
+        // Sealed by another writer's first write just after it was read empty: read again.
+        Err(Error::Store(StoreError::Conflict { name })) if name == SEALED_MEANWHILE => {
+            read_once(store, &key)
+        }
+        other => other,
+    }
+}
+
+/// What [`manifest_of`] says of a store read empty and unsealed that another writer sealed
+/// before the emptiness could be confirmed: [`read`] reads it again.
+const SEALED_MEANWHILE: &str = "the store, sealed by another writer while it was read";
+
+fn read_once<'k>(
+    store: &dyn Store,
+    key: &impl Fn(&Identity) -> Result<&'k Key>,
 ) -> Result<Option<Verified>> {
     let Some(Snapshot { identity, records }) = store.read()? else {
         return Ok(None);

@@ -312,7 +312,7 @@ fn already_there<'k>(
     key: &Key,
     target_id: &Identity,
     target: &dyn Store,
-    target_key: impl FnOnce(&Identity) -> Result<&'k Key>,
+    target_key: impl Fn(&Identity) -> Result<&'k Key>,
 ) -> Result<usize> {
     let Some(verified) = ledger::read(target, target_key)? else {
         return Ok(0);
