@@ -351,7 +351,7 @@ fn a_full_disk_says_so_and_changes_nothing() {
     let small = env.dir.path().join("small");
     std::fs::create_dir(&small).unwrap();
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs"])
         .arg(&small)
         .status()
         .unwrap();
