@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use cio_credential::{CredentialName, Provider, Settings};
+use cio_credential::{CredentialName, Field, Provider, Role, Settings};
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -64,10 +64,18 @@ pub struct GenerateManArgs {
 }
 
 /// Accepts any text as a credential name (the command checks it and suggests the closest
-/// known name: clap's own refusal would repeat what was typed) while offering the catalog's names to
-/// shell completion as the argument's possible values.
+/// known name: clap's own refusal would repeat what was typed) while offering the catalog's
+/// names the command takes to shell completion as the argument's possible values.
 #[derive(Clone)]
-pub struct CredentialNames;
+pub struct CredentialNames(fn(&CredentialName) -> bool);
+
+impl CredentialNames {
+    /// Every name of the catalog.
+    pub const ANY: CredentialNames = CredentialNames(|_| true);
+    /// The primary sets' repository passwords: what `rotate` changes.
+    pub const ROTATED: CredentialNames =
+        CredentialNames(|n| n.field == Field::BackupPassword && n.role == Role::Primary);
+}
 
 impl TypedValueParser for CredentialNames {
     type Value = String;
@@ -83,7 +91,9 @@ impl TypedValueParser for CredentialNames {
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
         Some(Box::new(
-            CredentialName::all().map(|name| PossibleValue::new(name.to_string())),
+            CredentialName::all()
+                .filter(|name| (self.0)(name))
+                .map(|name| PossibleValue::new(name.to_string())),
         ))
     }
 }

@@ -17,7 +17,7 @@ use crate::output::warnings_json;
 #[derive(Args)]
 pub struct CreateArgs {
     /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames::ANY, hide_possible_values = true)]
     pub name: String,
     /// The value; omit it to read standard input or be prompted
     pub value: Option<String>,

@@ -12,7 +12,7 @@ use crate::output::time;
 #[derive(Args)]
 pub struct HistoryArgs {
     /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames::ANY, hide_possible_values = true)]
     pub name: String,
 }
 

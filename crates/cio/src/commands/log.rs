@@ -15,7 +15,7 @@ use crate::output::time;
 #[derive(Args)]
 pub struct LogArgs {
     /// Only the changes of this credential
-    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames::ANY, hide_possible_values = true)]
     pub name: Option<String>,
     /// Only the changes of the last DURATION, e.g. 90m, 12h, 7d, 2w
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]

@@ -14,7 +14,7 @@ use crate::output::counted;
 #[derive(Args)]
 pub struct RemoveArgs {
     /// The credential's name, e.g. cio_aws_backup_repo
-    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames::ANY, hide_possible_values = true)]
     pub name: String,
     /// Destroy the credential and every earlier version; this cannot be undone
     #[arg(long)]

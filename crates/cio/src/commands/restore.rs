@@ -13,7 +13,7 @@ use crate::error::CommandError;
 #[derive(Args)]
 pub struct RestoreArgs {
     /// The credential's name, e.g. cio_aws_access_key
-    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames::ANY, hide_possible_values = true)]
     pub name: String,
     /// The version to bring back (see `cio credential history NAME`); default: the value
     /// before the current one, or the last value of a removed credential

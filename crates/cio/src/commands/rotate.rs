@@ -23,6 +23,8 @@ pub struct RotateArgs {
     /// The repository password to rotate: cio_aws_backup_password or cio_minio_backup_password
     #[arg(
         value_name = "CREDENTIALNAME",
+        value_parser = crate::cli::CredentialNames::ROTATED,
+        hide_possible_values = true,
         required_unless_present = "access_key",
         conflicts_with = "access_key"
     )]

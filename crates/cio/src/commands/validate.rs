@@ -19,7 +19,7 @@ use crate::prometheus::{self, SetMetrics};
 #[derive(Args)]
 pub struct ValidateArgs {
     /// Validate this credential's set only
-    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames, hide_possible_values = true)]
+    #[arg(value_name = "CREDENTIALNAME", value_parser = crate::cli::CredentialNames::ANY, hide_possible_values = true)]
     pub name: Option<String>,
     /// Only this provider's sets
     #[arg(long, value_enum)]

@@ -68,6 +68,11 @@ fn bash_completes_commands_and_credential_names() {
         bash_complete(&script, &["cio", "credential", "validate", "--prov"]),
         ["--provider"]
     );
+    // `rotate` offers the passwords it changes: the primary sets' only.
+    assert_eq!(
+        bash_complete(&script, &["cio", "credential", "rotate", "cio_"]),
+        ["cio_aws_backup_password", "cio_minio_backup_password"]
+    );
     // `help` knows the credential commands too (lost once when `credential` was deferred).
     assert_eq!(
         bash_complete(&script, &["cio", "help", "credential", "cr"]),
