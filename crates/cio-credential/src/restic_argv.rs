@@ -13,6 +13,8 @@
 //!   from restic 0.14's `cmd/restic/global.go`); a command's own flags never take the place
 //!   of the command, because the command is the first word that is not a flag;
 //! - `--help`/`-h` anywhere only prints help: it reads;
+//! - plain `unlock` writes: it deletes the locks restic deems stale, judged by this host's
+//!   clock and host name, which another cluster's live locks can fail;
 //! - a command cio does not know is treated as a write (it may be a newer restic's).
 //!
 //! A pure function: no I/O.
@@ -189,7 +191,15 @@ pub fn restic_access(argv: &[OsString]) -> RepositoryAccess {
             "unlock --remove-all",
             "it removes every lock, also those of the cluster that owns the repository",
         ),
-        "unlock" => RepositoryAccess::Reads,
+        // restic 0.14 `RemoveStaleLocks` deletes each lock it deems stale: older than 30
+        // minutes by this host's clock, or made on a host of this host's name by a process
+        // this host does not run. Across clusters neither holds (clocks differ, node names
+        // repeat), so a live lock of the owner's prune can go. Reading needs no unlock:
+        // `restic --no-lock restore`.
+        "unlock" => writes(
+            "unlock",
+            "it deletes the locks restic judges stale by this host's clock and name, which can be live locks of the owning cluster (restic --no-lock reads past a stale lock)",
+        ),
         "copy" if COPY_DESTINATION.iter().any(|f| has(f)) || REPOSITORY.iter().any(|f| has(f)) => {
             // The destination is named on the command line: the repository in the
             // environment (the alternate one) is not written.
@@ -234,7 +244,6 @@ mod tests {
             "restic --verbose=2 dump latest /etc/hosts",
             "restic key list",
             "restic key",
-            "restic unlock",
             "restic migrate",
             "restic cat config",
             "restic diff a b",
@@ -274,6 +283,8 @@ mod tests {
             ("restic --json key passwd", "key passwd"),
             ("restic tag --add x latest", "tag"),
             ("restic unlock --remove-all", "unlock --remove-all"),
+            ("restic unlock", "unlock"),
+            ("restic --no-lock unlock", "unlock"),
             ("restic repair index", "repair"),
             ("restic migrate upgrade_repo_v2", "migrate"),
             ("restic rebuild-index", "rebuild-index"),

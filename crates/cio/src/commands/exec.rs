@@ -35,9 +35,9 @@ Examples:
     cio credential exec --alternate -- restic restore latest --target /mnt/restore
 
 The alternate set is restore-only: with --alternate, restic commands that write to or change
-the repository (init, backup, forget, prune, key add|remove|passwd, tag, unlock --remove-all,
-repair, migrate, rebuild-index, recover, copy into it) are refused unless --allow-write is
-given. Only a program named restic is read; a script that runs restic is not checked.";
+the repository (init, backup, forget, prune, key add|remove|passwd, tag, unlock, repair,
+migrate, rebuild-index, recover, copy into it) are refused unless --allow-write is given.
+Only a program named restic is read; a script that runs restic is not checked.";
 
 pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Run with credentials";

@@ -24,6 +24,7 @@ mod recovery_interop;
 mod reference;
 mod rekey;
 mod reliability;
+mod restore_only;
 mod rotate;
 mod rotate_keys;
 mod store_file;
