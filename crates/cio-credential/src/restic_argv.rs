@@ -1,14 +1,40 @@
-//! Whether a restic command line writes to (or changes) the repository it runs against.
+//! Whether a command line `exec` runs writes to (or changes) the repository restic runs against.
 //!
 //! `exec --alternate` hands restic another cluster's repository: restoring from it is the
 //! point, writing into it is not (a backup, a prune or a new key there changes the other
-//! cluster's backups). [`restic_access`] reads a command line the way restic 0.14 does (cobra and
-//! pflag: flags anywhere, `--flag value`, `--flag=value`, `-r value`, `-rvalue`, combined
-//! short flags, `--` ends the flags) and says which restic command it runs.
+//! cluster's backups). [`restic_access`] finds the restic a command line runs and reads its
+//! arguments the way restic 0.14 does (cobra and pflag: flags anywhere, `--flag value`,
+//! `--flag=value`, `-r value`, `-rvalue`, combined short flags, `--` ends the flags) to say
+//! which restic command it runs.
 //!
 //! Rules:
-//! - only a program named `restic` is read; any other program (a shell, a script) is
-//!   [`RepositoryAccess::NotRestic`]: cio cannot see what it runs;
+//! - restic is the program whose name is `restic`, or whose file (a link followed to its end)
+//!   is named `restic` or is the very file (device and inode) of the restic on cio's `PATH`;
+//!   a program is found as `execvp` finds it: a word with a `/` from the current folder,
+//!   else through `PATH` (`/bin:/usr/bin` when unset, an empty entry is the current folder);
+//! - the everyday programs that run their operand as a command are seen through, nested or
+//!   not: GNU coreutils' `env`, `nice`, `timeout`, `nohup` and `stdbuf`, util-linux's
+//!   `ionice`, `chrt`, `taskset`, `setsid` and `flock` (`Wrapper`), known by their name or
+//!   their file's. Each one's options are read as its glibc `getopt_long` reads them
+//!   (options up to the first operand, `--`, groups, values attached or in the next word,
+//!   unique long prefixes), with the options of coreutils 9.1 (Debian 12) up to its current
+//!   sources and of util-linux 2.38.1 up to its current sources together, so an option's
+//!   value is never taken for the program. What `env` changes is followed: `-i`, `-`,
+//!   `-u PATH` and `PATH=...` change the search, `-C` the folder;
+//! - where versions of a wrapper disagree on what runs, the reading that runs a command wins
+//!   (`chrt`/`taskset` `-p` is read as absent: util-linux 2.38 runs the command when the PID
+//!   is 0; `ionice -p` likewise); a line the versions run differently (`chrt +5 CMD`), an
+//!   option cio does not know, a missing value, or an option cio cannot follow
+//!   (`env -S STRING`, `env --env0-from FILE`) is [`RepositoryAccess::Writes`] with
+//!   [`UNREADABLE_WRAPPER`]: what it runs may be restic, and refusing costs the user one
+//!   `--allow-write` where letting it through would let any write through;
+//! - any other program (a shell, a script, `sudo`, `systemd-run`, a copy of a wrapper under
+//!   another name) is [`RepositoryAccess::NotRestic`]: cio cannot see what it runs. One
+//!   exception, a safety net: when a later word of its line is restic and what follows that
+//!   word is a known writing command, it is refused (`sudo -E restic backup`,
+//!   `systemd-run -E RESTIC_PASSWORD ... restic backup`, `strace restic backup`);
+//! - out of reach: a copy of restic under another name (another file), and a command in
+//!   one word for a shell (`sh -c "restic backup"`, `flock FILE -c "..."`, `env -S` aside);
 //! - restic's global flags are skipped with their values (`-r`, `-o`, `--cacert`, ...,
 //!   from restic 0.14's `cmd/restic/global.go`); a command's own flags never take the place
 //!   of the command, because the command is the first word that is not a flag;
@@ -17,10 +43,12 @@
 //!   clock and host name, which another cluster's live locks can fail;
 //! - a command cio does not know is treated as a write (it may be a newer restic's).
 //!
-//! A pure function: no I/O.
+//! Reading the line is pure; finding a program reads the file system (`stat`, `realpath`).
 
-use std::ffi::OsString;
-use std::path::Path;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 /// What a command line does to the repository restic runs against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +65,9 @@ pub enum RepositoryAccess {
     /// The program is not restic: cio cannot tell.
     NotRestic,
 }
+
+/// The `command` of a restic command cio does not know.
+const UNKNOWN_COMMAND: &str = "<unknown command>";
 
 /// restic 0.14's global flags that take a value (long name, short letter).
 const GLOBAL_WITH_VALUE: &[(&str, Option<char>)] = &[
@@ -135,15 +166,615 @@ fn split(args: &[String]) -> Words {
     words
 }
 
+/// What the `Writes` of a wrapper whose options cio cannot read says (see the module's rules).
+const UNREADABLE_WRAPPER: (&str, &str) = (
+    "<wrapped command>",
+    "cio cannot read the options of the program that runs it (env -S or --env0-from, or an option cio does not know), so it may write",
+);
+
 /// Whether `argv` (the program and its arguments, as given to `exec`) writes to or changes
-/// the repository restic runs against.
+/// the repository restic runs against. Programs are found through this process's `PATH`,
+/// from its current folder.
 pub fn restic_access(argv: &[OsString]) -> RepositoryAccess {
-    let Some((program, rest)) = argv.split_first() else {
-        return RepositoryAccess::NotRestic;
-    };
-    if Path::new(program).file_name() != Some("restic".as_ref()) {
-        return RepositoryAccess::NotRestic;
+    let host = Host::new(
+        std::env::var_os("PATH"),
+        std::env::current_dir().unwrap_or_default(),
+    );
+    classify(argv, &host)
+}
+
+/// The glibc default search path of `execvp` when `PATH` is not set (`_CS_PATH`).
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+/// Where programs are found: the search path and the current folder, as a wrapper (`env`)
+/// may change them before it runs its command.
+#[derive(Clone)]
+struct Place {
+    path: Option<OsString>,
+    cwd: PathBuf,
+}
+
+/// The host cio runs on: where it starts finding programs, and which file its restic is.
+struct Host {
+    start: Place,
+    /// Device and inode of the restic found through `PATH`.
+    restic: Option<(u64, u64)>,
+}
+
+impl Host {
+    fn new(path: Option<OsString>, cwd: PathBuf) -> Host {
+        let start = Place { path, cwd };
+        let restic = find(OsStr::new("restic"), &start)
+            .and_then(|file| std::fs::metadata(file).ok())
+            .map(|meta| (meta.dev(), meta.ino()));
+        Host { start, restic }
     }
+
+    fn is_restic(&self, file: &Path) -> bool {
+        self.restic.is_some_and(|restic| {
+            std::fs::metadata(file).is_ok_and(|meta| (meta.dev(), meta.ino()) == restic)
+        })
+    }
+}
+
+/// The file `execvp` would run for `program`, every link followed; `None` when there is none.
+fn find(program: &OsStr, place: &Place) -> Option<PathBuf> {
+    if program.is_empty() {
+        return None;
+    }
+    if program.as_bytes().contains(&b'/') {
+        return executable(&place.cwd.join(program));
+    }
+    let path = place
+        .path
+        .as_deref()
+        .unwrap_or_else(|| OsStr::new(DEFAULT_PATH));
+    path.as_bytes().split(|byte| *byte == b':').find_map(|dir| {
+        let dir = if dir.is_empty() { b"." } else { dir };
+        executable(&place.cwd.join(OsStr::from_bytes(dir)).join(program))
+    })
+}
+
+fn executable(file: &Path) -> Option<PathBuf> {
+    let meta = std::fs::metadata(file).ok()?;
+    if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+        std::fs::canonicalize(file).ok()
+    } else {
+        None
+    }
+}
+
+/// What a program word is.
+enum Program {
+    Restic,
+    Wrapper(Wrapper),
+    Other,
+}
+
+fn identify(word: &OsStr, place: &Place, host: &Host) -> Program {
+    let file = find(word, place);
+    let names = [
+        Path::new(word).file_name(),
+        file.as_deref().and_then(Path::file_name),
+    ];
+    if names.contains(&Some(OsStr::new("restic")))
+        || file.as_deref().is_some_and(|file| host.is_restic(file))
+    {
+        return Program::Restic;
+    }
+    names
+        .into_iter()
+        .flatten()
+        .find_map(Wrapper::named)
+        .map_or(Program::Other, Program::Wrapper)
+}
+
+fn classify(argv: &[OsString], host: &Host) -> RepositoryAccess {
+    let mut place = host.start.clone();
+    let mut argv = argv;
+    loop {
+        let Some((program, args)) = argv.split_first() else {
+            return RepositoryAccess::NotRestic;
+        };
+        match identify(program, &place, host) {
+            Program::Restic => return restic_command(args),
+            Program::Other => return behind_other(args, &place, host),
+            Program::Wrapper(wrapper) => match wrapper.operand(args, &mut place) {
+                Operand::Command(at) => argv = &args[at..],
+                Operand::Nothing => return RepositoryAccess::Reads,
+                Operand::Script => return RepositoryAccess::NotRestic,
+                Operand::Unreadable => {
+                    let (command, why) = UNREADABLE_WRAPPER;
+                    return RepositoryAccess::Writes { command, why };
+                }
+            },
+        }
+    }
+}
+
+/// The safety net behind a program cio does not read: a word that is restic, followed by a
+/// known writing command.
+fn behind_other(args: &[OsString], place: &Place, host: &Host) -> RepositoryAccess {
+    for (at, word) in args.iter().enumerate() {
+        if !matches!(identify(word, place, host), Program::Restic) {
+            continue;
+        }
+        if let access @ RepositoryAccess::Writes { command, .. } = restic_command(&args[at + 1..])
+            && command != UNKNOWN_COMMAND
+        {
+            return access;
+        }
+    }
+    RepositoryAccess::NotRestic
+}
+
+/// The programs that run their operand as a command, and whose options cio reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wrapper {
+    Env,
+    Nice,
+    Timeout,
+    Nohup,
+    Stdbuf,
+    Ionice,
+    Chrt,
+    Taskset,
+    Setsid,
+    Flock,
+}
+
+/// What a wrapper's line runs.
+#[derive(Debug, PartialEq, Eq)]
+enum Operand {
+    /// The command starting at this index of the wrapper's arguments.
+    Command(usize),
+    /// No command (the wrapper prints something, or fails on its line).
+    Nothing,
+    /// A shell command line in one word (`flock FILE -c "..."`): not read, as `sh -c`.
+    Script,
+    /// cio cannot tell what runs.
+    Unreadable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arg {
+    No,
+    Required,
+    /// Only attached: `--name=VALUE` or `-xVALUE`.
+    Optional,
+}
+
+/// One option of a wrapper, as its `getopt_long` tables declare it.
+#[derive(Debug)]
+struct Opt {
+    short: Option<u8>,
+    long: Option<&'static str>,
+    arg: Arg,
+}
+
+impl Opt {
+    /// Options with the same key are one option (flock's `--nb` and `--nonblocking`).
+    fn key(&self) -> (Option<u8>, Option<&'static str>) {
+        match self.short {
+            Some(short) => (Some(short), None),
+            None => (None, self.long),
+        }
+    }
+
+    /// Whether this is the option of this long name (a short letter finds the entry that
+    /// also has the long name).
+    fn is(&self, long: &str) -> bool {
+        self.long == Some(long)
+    }
+}
+
+const fn opt(short: u8, long: &'static str, arg: Arg) -> Opt {
+    Opt {
+        short: Some(short),
+        long: Some(long),
+        arg,
+    }
+}
+
+const fn long(long: &'static str, arg: Arg) -> Opt {
+    Opt {
+        short: None,
+        long: Some(long),
+        arg,
+    }
+}
+
+const fn short(short: u8, arg: Arg) -> Opt {
+    Opt {
+        short: Some(short),
+        long: None,
+        arg,
+    }
+}
+
+use Arg::{No, Optional, Required};
+
+/// coreutils `env` (9.1: `+C:iS:u:v0`; 9.5 adds `-a`, the current sources `--env0-from`).
+const ENV: &[Opt] = &[
+    opt(b'a', "argv0", Required),
+    opt(b'i', "ignore-environment", No),
+    long("env0-from", Required),
+    opt(b'0', "null", No),
+    opt(b'u', "unset", Required),
+    opt(b'C', "chdir", Required),
+    long("default-signal", Optional),
+    long("ignore-signal", Optional),
+    long("block-signal", Optional),
+    long("list-signal-handling", No),
+    opt(b'v', "debug", No),
+    opt(b'S', "split-string", Required),
+    long("help", No),
+    long("version", No),
+];
+
+/// coreutils `nice` (`+n:`; and `-N`, `--N`, `-+N`, read before each option).
+const NICE: &[Opt] = &[
+    opt(b'n', "adjustment", Required),
+    long("help", No),
+    long("version", No),
+];
+
+/// coreutils `timeout` (9.1: `+k:s:v`; 9.6: `+fk:ps:v`).
+const TIMEOUT: &[Opt] = &[
+    opt(b'f', "foreground", No),
+    opt(b'k', "kill-after", Required),
+    opt(b'p', "preserve-status", No),
+    opt(b's', "signal", Required),
+    opt(b'v', "verbose", No),
+    long("help", No),
+    long("version", No),
+];
+
+/// coreutils `nohup`: `--help` and `--version` only.
+const NOHUP: &[Opt] = &[long("help", No), long("version", No)];
+
+/// coreutils `stdbuf` (`+i:o:e:`).
+const STDBUF: &[Opt] = &[
+    opt(b'i', "input", Required),
+    opt(b'o', "output", Required),
+    opt(b'e', "error", Required),
+    long("help", No),
+    long("version", No),
+];
+
+/// util-linux `ionice` (`+n:c:p:P:u:tVh`).
+const IONICE: &[Opt] = &[
+    opt(b'n', "classdata", Required),
+    opt(b'c', "class", Required),
+    opt(b'h', "help", No),
+    opt(b't', "ignore", No),
+    opt(b'p', "pid", Required),
+    opt(b'P', "pgid", Required),
+    opt(b'u', "uid", Required),
+    opt(b'V', "version", No),
+];
+
+/// util-linux `chrt` (2.38: `+abdD:fiphmoP:T:rRvV`; 2.42: `+abdD:efiphmoOP:T:rRU:X:GvV`).
+const CHRT: &[Opt] = &[
+    opt(b'a', "all-tasks", No),
+    opt(b'b', "batch", No),
+    opt(b'U', "clamp-min", Required),
+    opt(b'X', "clamp-max", Required),
+    opt(b'd', "deadline", No),
+    opt(b'O', "deadline-overrun", No),
+    opt(b'e', "ext", No),
+    opt(b'f', "fifo", No),
+    opt(b'i', "idle", No),
+    opt(b'p', "pid", No),
+    opt(b'h', "help", No),
+    opt(b'm', "max", No),
+    opt(b'o', "other", No),
+    opt(b'r', "rr", No),
+    opt(b'T', "sched-runtime", Required),
+    opt(b'P', "sched-period", Required),
+    opt(b'D', "sched-deadline", Required),
+    opt(b'R', "reset-on-fork", No),
+    opt(b'G', "reclaim-grub", No),
+    opt(b'v', "verbose", No),
+    opt(b'V', "version", No),
+];
+
+/// util-linux `taskset` (`+apchV`).
+const TASKSET: &[Opt] = &[
+    opt(b'a', "all-tasks", No),
+    opt(b'p', "pid", No),
+    opt(b'c', "cpu-list", No),
+    opt(b'h', "help", No),
+    opt(b'V', "version", No),
+];
+
+/// util-linux `setsid` (`+Vhcfw`).
+const SETSID: &[Opt] = &[
+    opt(b'c', "ctty", No),
+    opt(b'f', "fork", No),
+    opt(b'w', "wait", No),
+    opt(b'V', "version", No),
+    opt(b'h', "help", No),
+];
+
+/// util-linux `flock` (2.38: `+sexnoFuw:E:hV?`; 2.41 adds `--fcntl`, `--start`, `--length`;
+/// the current sources `--fd`, and `-c`/`--command` before the operands).
+const FLOCK: &[Opt] = &[
+    opt(b's', "shared", No),
+    opt(b'x', "exclusive", No),
+    short(b'e', No),
+    opt(b'u', "unlock", No),
+    opt(b'n', "nonblocking", No),
+    opt(b'n', "nb", No),
+    opt(b'w', "timeout", Required),
+    opt(b'w', "wait", Required),
+    opt(b'E', "conflict-exit-code", Required),
+    opt(b'o', "close", No),
+    opt(b'F', "no-fork", No),
+    long("verbose", No),
+    long("fcntl", No),
+    long("start", Required),
+    long("length", Required),
+    long("fd", Required),
+    opt(b'c', "command", Required),
+    opt(b'h', "help", No),
+    opt(b'V', "version", No),
+    short(b'?', No),
+];
+
+/// The options a wrapper's line gives (with their values), and where its operands start.
+struct Options<'a> {
+    given: Vec<(&'static Opt, Option<&'a OsStr>)>,
+    operands: usize,
+}
+
+impl Options<'_> {
+    fn has(&self, long: &str) -> bool {
+        self.given.iter().any(|(opt, _)| opt.is(long))
+    }
+}
+
+/// glibc's `getopt_long` with an option string starting with `+` (options end at the first
+/// operand or after `--`). `None` when the line has an option `table` does not hold, an
+/// ambiguous long prefix, or a value missing or given to an option that takes none: the
+/// real program refuses such a line, a newer one may read it otherwise.
+fn getopt<'a>(args: &'a [OsString], table: &'static [Opt], nice: bool) -> Option<Options<'a>> {
+    let mut given = Vec::new();
+    let mut at = 0;
+    while let Some(word) = args.get(at) {
+        let word = word.as_bytes();
+        if nice && word.first() == Some(&b'-') {
+            // `nice -10`, `nice --10`, `nice -+10`: an adjustment, the old way.
+            let digit = 1 + usize::from(matches!(word.get(1), Some(b'-' | b'+')));
+            if word.get(digit).is_some_and(u8::is_ascii_digit) {
+                at += 1;
+                continue;
+            }
+        }
+        if word == b"--" {
+            at += 1;
+            break;
+        }
+        if let Some(name) = word.strip_prefix(b"--") {
+            at += 1;
+            let (name, attached) = match name.iter().position(|byte| *byte == b'=') {
+                Some(equals) => (&name[..equals], Some(&name[equals + 1..])),
+                None => (name, None),
+            };
+            let opt = long_option(table, name)?;
+            let value = match (opt.arg, attached) {
+                (No, Some(_)) => return None,
+                (No, None) | (Optional, None) => None,
+                (Optional | Required, Some(value)) => Some(OsStr::from_bytes(value)),
+                (Required, None) => {
+                    at += 1;
+                    Some(args.get(at - 1)?.as_os_str())
+                }
+            };
+            given.push((opt, value));
+            continue;
+        }
+        if word.len() > 1 && word[0] == b'-' {
+            at += 1;
+            for (index, letter) in word[1..].iter().enumerate() {
+                let opt = table.iter().find(|opt| opt.short == Some(*letter))?;
+                let rest = &word[2 + index..];
+                match opt.arg {
+                    No => given.push((opt, None)),
+                    Optional => {
+                        let value = (!rest.is_empty()).then(|| OsStr::from_bytes(rest));
+                        given.push((opt, value));
+                        break;
+                    }
+                    Required => {
+                        let value = if rest.is_empty() {
+                            at += 1;
+                            args.get(at - 1)?.as_os_str()
+                        } else {
+                            OsStr::from_bytes(rest)
+                        };
+                        given.push((opt, Some(value)));
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        break;
+    }
+    Some(Options {
+        given,
+        operands: at,
+    })
+}
+
+/// A long option by its name or a prefix of it that names one option only.
+fn long_option(table: &'static [Opt], name: &[u8]) -> Option<&'static Opt> {
+    let named = |opt: &&Opt| opt.long.is_some_and(|long| long.as_bytes() == name);
+    if let Some(opt) = table.iter().find(named) {
+        return Some(opt);
+    }
+    let mut matches = table.iter().filter(|opt| {
+        opt.long
+            .is_some_and(|long| long.as_bytes().starts_with(name))
+    });
+    let first = matches.next()?;
+    matches
+        .all(|other| other.key() == first.key() && other.arg == first.arg)
+        .then_some(first)
+}
+
+/// An integer as `strtol` reads a whole word (util-linux `strtos32_or_err`).
+fn c_integer(word: &[u8]) -> bool {
+    let word = match word
+        .iter()
+        .position(|byte| !byte.is_ascii_whitespace() && *byte != 0x0b)
+    {
+        Some(start) => &word[start..],
+        None => return false,
+    };
+    let digits = word
+        .strip_prefix(b"+")
+        .or_else(|| word.strip_prefix(b"-"))
+        .unwrap_or(word);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
+impl Wrapper {
+    fn named(name: &OsStr) -> Option<Wrapper> {
+        Some(match name.as_bytes() {
+            b"env" => Wrapper::Env,
+            b"nice" => Wrapper::Nice,
+            b"timeout" => Wrapper::Timeout,
+            b"nohup" => Wrapper::Nohup,
+            b"stdbuf" => Wrapper::Stdbuf,
+            b"ionice" => Wrapper::Ionice,
+            b"chrt" => Wrapper::Chrt,
+            b"taskset" => Wrapper::Taskset,
+            b"setsid" => Wrapper::Setsid,
+            b"flock" => Wrapper::Flock,
+            _ => return None,
+        })
+    }
+
+    fn table(self) -> &'static [Opt] {
+        match self {
+            Wrapper::Env => ENV,
+            Wrapper::Nice => NICE,
+            Wrapper::Timeout => TIMEOUT,
+            Wrapper::Nohup => NOHUP,
+            Wrapper::Stdbuf => STDBUF,
+            Wrapper::Ionice => IONICE,
+            Wrapper::Chrt => CHRT,
+            Wrapper::Taskset => TASKSET,
+            Wrapper::Setsid => SETSID,
+            Wrapper::Flock => FLOCK,
+        }
+    }
+
+    /// The command this wrapper's line (`args`, after its name) runs; `env` may change where
+    /// that command is found (`place`).
+    fn operand(self, args: &[OsString], place: &mut Place) -> Operand {
+        let Some(options) = getopt(args, self.table(), self == Wrapper::Nice) else {
+            return Operand::Unreadable;
+        };
+        let operands = &args[options.operands..];
+        let command_at = |skip: usize| {
+            if operands.len() > skip {
+                Operand::Command(options.operands + skip)
+            } else {
+                Operand::Nothing
+            }
+        };
+        match self {
+            Wrapper::Env => env(&options, args, place),
+            // `nohup` reads one option only, and `--help`/`--version` exit.
+            Wrapper::Nohup if !options.given.is_empty() => Operand::Nothing,
+            Wrapper::Nice | Wrapper::Nohup | Wrapper::Stdbuf | Wrapper::Setsid => command_at(0),
+            // `ionice -p|-P|-u ID` runs no command, but such a line is read as if it did
+            // (the safe side).
+            Wrapper::Ionice => command_at(0),
+            // DURATION, MASK: the command is the second operand.
+            Wrapper::Timeout | Wrapper::Taskset => command_at(1),
+            Wrapper::Chrt => {
+                // util-linux 2.38 to 2.41: PRIORITY COMMAND; 2.42: [PRIORITY] COMMAND, PRIORITY
+                // all digits, and a `--` after it skipped.
+                let first = operands.first().map(|word| word.as_bytes());
+                let mut skip = 0;
+                if operands.len() > 1
+                    && let Some(first) = first
+                {
+                    if !first.is_empty() && first.iter().all(u8::is_ascii_digit) {
+                        skip = 1;
+                    } else if c_integer(first) {
+                        return Operand::Unreadable;
+                    }
+                }
+                if skip == 1 && operands.get(1).is_some_and(|word| word == "--") {
+                    skip = 2;
+                }
+                command_at(skip)
+            }
+            Wrapper::Flock => {
+                if options.has("command") {
+                    return Operand::Script;
+                }
+                if options.has("fd") {
+                    return command_at(0);
+                }
+                match operands.get(1) {
+                    Some(word) if word == "-c" || word == "--command" => Operand::Script,
+                    Some(_) => command_at(1),
+                    None => Operand::Nothing,
+                }
+            }
+        }
+    }
+}
+
+/// coreutils `env`: options, then `-` (an empty environment), then `NAME=VALUE` words, then
+/// the command, found through the `PATH` those leave, from the folder `-C` names.
+fn env(options: &Options, args: &[OsString], place: &mut Place) -> Operand {
+    if options.has("split-string") || options.has("env0-from") {
+        return Operand::Unreadable;
+    }
+    let mut at = options.operands;
+    let mut empty = options.has("ignore-environment");
+    if args.get(at).is_some_and(|word| word == "-") {
+        empty = true;
+        at += 1;
+    }
+    let unset_path = options
+        .given
+        .iter()
+        .any(|(opt, value)| opt.is("unset") && *value == Some(OsStr::new("PATH")));
+    if empty || unset_path {
+        place.path = None;
+    }
+    while let Some(word) = args.get(at).map(|word| word.as_bytes()) {
+        let Some(equals) = word.iter().position(|byte| *byte == b'=') else {
+            break;
+        };
+        if &word[..equals] == b"PATH" {
+            place.path = Some(OsStr::from_bytes(&word[equals + 1..]).to_os_string());
+        }
+        at += 1;
+    }
+    if at >= args.len() {
+        return Operand::Nothing;
+    }
+    for (opt, value) in &options.given {
+        if opt.is("chdir")
+            && let Some(dir) = value
+        {
+            place.cwd = place.cwd.join(dir);
+        }
+    }
+    Operand::Command(at)
+}
+
+/// What restic's own arguments (`args`, after the program) do to the repository.
+fn restic_command(rest: &[OsString]) -> RepositoryAccess {
     let args: Vec<String> = rest
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -207,7 +838,7 @@ pub fn restic_access(argv: &[OsString]) -> RepositoryAccess {
         }
         "copy" => writes("copy", "it copies snapshots into the repository"),
         _ => writes(
-            "<unknown command>",
+            UNKNOWN_COMMAND,
             "cio does not know this restic command, so it may write",
         ),
     }
@@ -217,9 +848,15 @@ pub fn restic_access(argv: &[OsString]) -> RepositoryAccess {
 mod tests {
     use super::*;
 
+    /// A host whose PATH holds nothing: only names (and `/bin:/usr/bin` after `env -i`)
+    /// find programs.
+    fn bare() -> Host {
+        Host::new(Some("/nonexistent-cio-test".into()), PathBuf::from("/"))
+    }
+
     fn run(line: &str) -> RepositoryAccess {
         let argv: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
-        restic_access(&argv)
+        classify(&argv, &bare())
     }
 
     fn writes(line: &str) -> Option<&'static str> {
@@ -321,5 +958,292 @@ mod tests {
     fn words_after_double_dash_are_arguments() {
         assert_eq!(writes("restic -- backup /x"), Some("backup"));
         assert_eq!(writes("restic restore latest --target /t -- -h"), None);
+    }
+
+    #[test]
+    fn wrappers_are_seen_through() {
+        for line in [
+            // coreutils env: options, `-`, NAME=VALUE words, then the command.
+            "env restic backup /x",
+            "env VAR=x restic backup /x",
+            "env A=1 B=2 restic backup /x",
+            "env -i VAR=x restic backup /x",
+            "env - restic backup /x",
+            "env -i - A=b restic backup /x",
+            "env -u HOME restic backup /x",
+            "env -uHOME restic backup /x",
+            "env --unset HOME restic backup /x",
+            "env --unset=HOME restic backup /x",
+            "env --uns HOME restic backup /x",
+            "env -iu HOME restic backup /x",
+            "env -C / restic backup /x",
+            "env --chdir=/ restic backup /x",
+            "env -a name restic backup /x",
+            "env --default-signal restic backup /x",
+            "env --ignore-signal=INT --block-signal restic backup /x",
+            "env -v0 -- restic backup /x",
+            // coreutils nice: -n N, the old -N / --N / -+N, --adjustment and its prefixes.
+            "nice restic backup /x",
+            "nice -n 10 restic backup /x",
+            "nice -n10 restic backup /x",
+            "nice -n -5 restic backup /x",
+            "nice --adjustment=10 restic backup /x",
+            "nice --adjustment 10 restic backup /x",
+            "nice --adj 10 restic backup /x",
+            "nice -10 restic backup /x",
+            "nice --10 restic backup /x",
+            "nice -+10 restic backup /x",
+            "nice -n 5 -3 restic backup /x",
+            "nice -- restic backup /x",
+            // coreutils timeout: DURATION, then the command.
+            "timeout 30 restic backup /x",
+            "timeout -s KILL 30 restic backup /x",
+            "timeout -sKILL -k 5 30 restic backup /x",
+            "timeout --signal=TERM --kill-after 5s 1h restic backup /x",
+            "timeout -v --foreground --preserve-status 30 restic backup /x",
+            "timeout -fp 30 restic backup /x",
+            "timeout -- 30 restic backup /x",
+            // coreutils nohup and stdbuf.
+            "nohup restic backup /x",
+            "nohup -- restic backup /x",
+            "stdbuf -oL restic backup /x",
+            "stdbuf -o L -e 0 restic backup /x",
+            "stdbuf --output=L --error 0 restic backup /x",
+            "stdbuf -i0 -- restic backup /x",
+            // util-linux ionice, chrt, taskset, setsid, flock.
+            "ionice -c3 restic backup /x",
+            "ionice -c 2 -n 7 restic backup /x",
+            "ionice --class idle -t restic backup /x",
+            "ionice -c3 -- restic backup /x",
+            "chrt -o 0 restic backup /x",
+            "chrt --other 0 restic backup /x",
+            "chrt -r 10 restic backup /x",
+            "chrt 10 restic backup /x",
+            "chrt -f 10 -- restic backup /x",
+            "chrt -o restic backup /x",
+            "chrt -b -R 0 restic backup /x",
+            "chrt -d -T 1000 -P 2000 -D 2000 0 restic backup /x",
+            "chrt -p 0 restic backup /x",
+            "taskset 1 restic backup /x",
+            "taskset -c 0-3 restic backup /x",
+            "taskset --cpu-list 0 restic backup /x",
+            "taskset -p 0x1 restic backup 0",
+            "setsid restic backup /x",
+            "setsid -w restic backup /x",
+            "setsid --fork -c restic backup /x",
+            "setsid -fw restic backup /x",
+            "flock /tmp/lock restic backup /x",
+            "flock -n /tmp/lock restic backup /x",
+            "flock -w 10 /tmp/lock restic backup /x",
+            "flock -w10 -E 3 /tmp/lock restic backup /x",
+            "flock --timeout=10 -x --verbose /tmp/lock restic backup /x",
+            "flock --nb -o /tmp/lock restic backup /x",
+            "flock --fd 3 restic backup /x",
+            "flock restic restic backup /x",
+            // Nested, and by path.
+            "nice -n 5 ionice -c3 timeout 1h env X=1 stdbuf -oL setsid flock /l taskset 1 chrt -o 0 nohup restic backup /x",
+            "env env nice nice restic backup /x",
+            "/usr/bin/env /usr/bin/nice restic backup /x",
+        ] {
+            assert_eq!(writes(line), Some("backup"), "{line}");
+        }
+        assert_eq!(
+            writes("nice restic -r s3:h/b forget --keep-last 1"),
+            Some("forget")
+        );
+        assert_eq!(writes("env -i restic key add"), Some("key add"));
+        assert_eq!(writes("timeout 5 restic unlock"), Some("unlock"));
+        // Reading commands still read behind a wrapper.
+        for line in [
+            "nice restic snapshots",
+            "timeout 30 restic restore latest --target /t",
+            "env RESTIC_X=1 restic backup --help",
+            "ionice -c3 nice -n 19 restic check",
+        ] {
+            assert_eq!(run(line), RepositoryAccess::Reads, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_wrapper_option_value_is_not_the_program() {
+        for line in [
+            "env -u restic backup /x",
+            "env -C restic backup /x",
+            "env A=restic backup /x",
+            "nice -n restic backup /x",
+            "timeout -s restic 30 backup /x",
+            "timeout restic backup /x",
+            "ionice -c restic backup /x",
+            "stdbuf -o restic backup /x",
+            "flock restic backup /x",
+            "flock -w restic /l backup /x",
+            "taskset restic backup /x",
+            "chrt -T restic 0 backup /x",
+        ] {
+            assert_eq!(run(line), RepositoryAccess::NotRestic, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_wrapper_line_that_runs_nothing_reads() {
+        for line in [
+            "env",
+            "env A=b",
+            "env -i",
+            "nice",
+            "nice -n 5",
+            "timeout 30",
+            "timeout",
+            "nohup",
+            "nohup --help restic backup",
+            "stdbuf -oL",
+            "setsid",
+            "flock /tmp/l",
+            "taskset 1",
+            "chrt -o",
+            "ionice -c3",
+        ] {
+            assert_eq!(run(line), RepositoryAccess::Reads, "{line}");
+        }
+    }
+
+    fn access(argv: &[&str]) -> RepositoryAccess {
+        let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+        classify(&argv, &bare())
+    }
+
+    #[test]
+    fn a_wrapper_cio_cannot_read_may_write() {
+        let unreadable = RepositoryAccess::Writes {
+            command: UNREADABLE_WRAPPER.0,
+            why: UNREADABLE_WRAPPER.1,
+        };
+        for argv in [
+            &["env", "-S", "restic backup /x"][..],
+            &["env", "-Srestic backup /x"],
+            &["env", "-iS", "restic backup /x"],
+            &["env", "--split-string=restic backup /x"],
+            &["env", "--env0-from=/f", "restic", "backup"],
+            &["env", "--i", "restic", "backup"],
+            &["env", "-u"],
+            &["env", "--chdir"],
+            &["env", "-x", "restic", "backup"],
+            &["nice", "--bogus", "restic", "backup"],
+            &["nice", "-x", "restic", "backup"],
+            &["timeout", "-k"],
+            &["setsid", "--wait=1", "restic", "backup"],
+            &["stdbuf", "-x", "restic", "backup"],
+            &["flock", "-Z", "/l", "restic", "backup"],
+            &["chrt", "+5", "restic", "backup"],
+            &["chrt", " 5", "restic", "backup"],
+            &["nice", "env", "-S", "restic backup"],
+        ] {
+            assert_eq!(access(argv), unreadable, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn a_shell_line_is_not_read() {
+        for argv in [
+            &["flock", "/l", "-c", "restic backup /x"][..],
+            &["flock", "/l", "--command", "restic backup /x"],
+            &["flock", "-c", "restic backup /x"],
+            &["sh", "-c", "restic backup /x"],
+            &["nice", "sh", "-c", "restic backup /x"],
+        ] {
+            assert_eq!(access(argv), RepositoryAccess::NotRestic, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn restic_behind_another_program_is_caught_when_it_writes() {
+        assert_eq!(writes("sudo -E restic backup /x"), Some("backup"));
+        assert_eq!(
+            writes("systemd-run --pipe -E RESTIC_PASSWORD restic backup /x"),
+            Some("backup")
+        );
+        assert_eq!(writes("strace -f restic -r x forget"), Some("forget"));
+        assert_eq!(writes("nice sudo -E restic key add"), Some("key add"));
+        // Only a known writing command: a word restic followed by other text is not taken
+        // for a command line of restic's.
+        for line in [
+            "sudo restic snapshots",
+            "grep restic backup.log",
+            "sudo -u restic ls",
+        ] {
+            assert_eq!(run(line), RepositoryAccess::NotRestic, "{line}");
+        }
+    }
+
+    /// bin/restic (an executable file), bin/rst -> restic, bin/rst2 (a hard link to it),
+    /// bin/copy (a copy), other/r3 -> ../bin/restic, bin/myenv -> /usr/bin/env.
+    fn programs() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let bin = dir.path().join("bin");
+        let other = dir.path().join("other");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::create_dir(&other).unwrap();
+        let restic = bin.join("restic");
+        std::fs::write(&restic, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&restic, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("restic", bin.join("rst")).unwrap();
+        std::fs::hard_link(&restic, bin.join("rst2")).unwrap();
+        std::fs::copy(&restic, bin.join("copy")).unwrap();
+        std::os::unix::fs::symlink("../bin/restic", other.join("r3")).unwrap();
+        std::os::unix::fs::symlink("/usr/bin/env", bin.join("myenv")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn restic_is_known_by_its_file() {
+        let dir = programs();
+        let host = Host::new(
+            Some(dir.path().join("bin").into_os_string()),
+            dir.path().to_path_buf(),
+        );
+        let other = dir.path().join("other");
+        let check = |argv: &[&str]| {
+            let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+            match classify(&argv, &host) {
+                RepositoryAccess::Writes { command, .. } => Some(command),
+                RepositoryAccess::Reads => Some("reads"),
+                RepositoryAccess::NotRestic => None,
+            }
+        };
+        let path_other = format!("PATH={}", other.display());
+        for argv in [
+            &["rst", "backup"][..],
+            &["rst2", "backup"],
+            &["bin/rst2", "backup"],
+            &["./bin/rst2", "backup"],
+            &["other/r3", "backup"],
+            &["env", "rst2", "backup"],
+            &["nice", "-n", "5", "rst", "backup"],
+            &["env", "-C", "bin", "./rst2", "backup"],
+            &["env", &path_other, "r3", "backup"],
+            &["env", "-i", &path_other, "r3", "backup"],
+            &["sudo", "-E", "rst2", "backup"],
+        ] {
+            assert_eq!(check(argv), Some("backup"), "{argv:?}");
+        }
+        assert_eq!(check(&["rst2", "snapshots"]), Some("reads"));
+        // A wrapper known by its file: myenv is env.
+        assert_eq!(
+            check(&["myenv", "-S", "rst2 backup"]),
+            Some(UNREADABLE_WRAPPER.0)
+        );
+        // What env takes away from the search, and a copy under another name: not restic.
+        for argv in [
+            &["env", "-u", "PATH", "rst2", "backup"][..],
+            &["env", "-i", "rst2", "backup"],
+            &["env", "PATH=/nonexistent", "rst2", "backup"],
+            &["copy", "backup"],
+        ] {
+            assert_eq!(check(argv), None, "{argv:?}");
+        }
+        // The same file is restic only when it is the restic on cio's PATH.
+        let elsewhere = Host::new(Some("/nonexistent".into()), dir.path().to_path_buf());
+        let argv: Vec<OsString> = ["bin/rst2", "backup"].iter().map(OsString::from).collect();
+        assert_eq!(classify(&argv, &elsewhere), RepositoryAccess::NotRestic);
     }
 }
