@@ -37,7 +37,12 @@ Examples:
 The alternate set is restore-only: with --alternate, restic commands that write to or change
 the repository (init, backup, forget, prune, key add|remove|passwd, tag, unlock, repair,
 migrate, rebuild-index, recover, copy into it) are refused unless --allow-write is given.
-Only a program named restic is read; a script that runs restic is not checked.";
+restic is recognised by its name, or as the file the restic on PATH is (a link to it), also
+behind env, nice, timeout, nohup, stdbuf, ionice, chrt, taskset, setsid and flock, whose
+options are read as they read them (a line of theirs cio cannot read, such as env -S, is
+refused too). Behind any other program (sudo, systemd-run, ...), a word restic followed by
+one of those commands is refused. Not checked: a script or shell line that runs restic
+(sh -c, flock FILE -c), and a copy of restic under another name.";
 
 pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Run with credentials";

@@ -1,6 +1,8 @@
-//! `exec --alternate` refuses restic's writing commands, plain `unlock` included. A stand-in
-//! restic first on PATH records each run: a refused line is shown to run nothing, and the
-//! same line with --allow-write to run restic.
+//! `exec --alternate` refuses restic's writing commands however the command line starts
+//! restic: behind the everyday wrappers (env, nice, timeout, ...), under another name that is
+//! the same file, behind a program cio does not read, and plain `unlock`. A stand-in restic
+//! first on PATH records each run: a refused line is shown to run nothing, and the same line
+//! with --allow-write to run restic through the real wrapper (so each line is a real bypass).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -9,6 +11,8 @@ use assert_cmd::assert::Assert;
 
 use crate::recovery::{ACCESS, PASSWORD, REPO, SECRET};
 use crate::util::*;
+
+const REFUSED_BACKUP: &str = "Fail: Run with credentials: 'restic backup' refused with the alternate set: it adds a snapshot and data, in a repository that belongs to another cluster\nHint: the alternate set is for restoring; nothing was run. If you mean to change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- restic ...)\n";
 
 /// A complete alternate set, and `bin/restic`, a script that appends its arguments to a log.
 struct Bench {
@@ -72,6 +76,99 @@ impl Bench {
             "{line:?} with --allow-write"
         );
     }
+}
+
+#[test]
+fn restic_behind_a_wrapper_is_refused() {
+    let b = Bench::new();
+    let path = format!("PATH={}", b.bin.display());
+    let lock = b.env.dir.path().join("lock");
+    let lock = lock.to_str().unwrap();
+    for wrapper in [
+        &["env"][..],
+        &["env", "VAR=x"],
+        &["env", "-i", &path],
+        &["env", "-u", "HOME", "--"],
+        &["nice"],
+        &["nice", "-n", "10"],
+        &["nice", "-5"],
+        &["ionice", "-c3"],
+        &["ionice", "-c", "2", "-n", "7"],
+        &["timeout", "30"],
+        &["timeout", "-s", "KILL", "-k", "5", "30"],
+        &["nohup"],
+        &["stdbuf", "-oL"],
+        &["stdbuf", "-o", "L", "-e", "0"],
+        &["chrt", "-o", "0"],
+        &["taskset", "ffffffff"],
+        &["setsid", "-w"],
+        &["flock", lock],
+        &["flock", "-w", "10", lock],
+        &[
+            "nice", "-n", "5", "timeout", "1h", "env", "X=1", "ionice", "-c3",
+        ],
+    ] {
+        let mut line = wrapper.to_vec();
+        line.extend(["restic", "backup", "/etc/hostname"]);
+        b.refused(&line, REFUSED_BACKUP, "backup /etc/hostname");
+    }
+    // A reading command still runs behind a wrapper, without --allow-write.
+    b.exec(&[], &["nice", "-n", "10", "restic", "snapshots"])
+        .success();
+    assert_eq!(b.runs(), "snapshots\n");
+}
+
+#[test]
+fn restic_under_another_name_is_refused() {
+    let b = Bench::new();
+    let links = b.env.dir.path().join("links");
+    std::fs::create_dir(&links).unwrap();
+    // A symbolic link (its file is named restic) and a hard link (the same file as the restic
+    // on PATH), by path and through PATH.
+    let rst = links.join("rst");
+    std::os::unix::fs::symlink(b.bin.join("restic"), &rst).unwrap();
+    std::fs::hard_link(b.bin.join("restic"), b.bin.join("rst2")).unwrap();
+    let rst = rst.to_str().unwrap();
+    for line in [
+        &[rst, "backup", "/etc/hostname"][..],
+        &["rst2", "backup", "/etc/hostname"],
+        &["env", "rst2", "backup", "/etc/hostname"],
+    ] {
+        b.refused(line, REFUSED_BACKUP, "backup /etc/hostname");
+    }
+    // A link to the installed restic.
+    let real = links.join("real");
+    std::os::unix::fs::symlink(testkit::require_binary("restic"), &real).unwrap();
+    let out = b
+        .exec(&[], &[real.to_str().unwrap(), "backup", "/etc/hostname"])
+        .code(1);
+    assert_eq!(stderr(&out), REFUSED_BACKUP);
+}
+
+#[test]
+fn a_wrapper_cio_cannot_read_is_refused() {
+    let b = Bench::new();
+    // env -S splits its string into a command line: cio does not follow it.
+    b.refused(
+        &["env", "-S", "restic backup /etc/hostname"],
+        "Fail: Run with credentials: 'restic <wrapped command>' refused with the alternate set: cio cannot read the options of the program that runs it (env -S or --env0-from, or an option cio does not know), so it may write, in a repository that belongs to another cluster\nHint: the alternate set is for restoring; nothing was run. If you mean to change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- restic ...)\n",
+        "backup /etc/hostname",
+    );
+}
+
+#[test]
+fn restic_behind_a_program_cio_does_not_read_is_refused_when_it_writes() {
+    let b = Bench::new();
+    // A copy of nice under another name: cio does not read its options, but the restic word
+    // on its line, followed by a writing command, is refused.
+    std::fs::copy(testkit::require_binary("nice"), b.bin.join("slow")).unwrap();
+    b.refused(
+        &["slow", "-n", "5", "restic", "backup", "/etc/hostname"],
+        REFUSED_BACKUP,
+        "backup /etc/hostname",
+    );
+    b.exec(&[], &["slow", "restic", "snapshots"]).success();
+    assert_eq!(b.runs(), "snapshots\n");
 }
 
 #[test]
