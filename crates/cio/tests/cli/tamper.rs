@@ -10,6 +10,17 @@ use crate::util::*;
 
 const X: &str = "cio_minio_secret_key";
 
+/// Runs cio in `env` on the etcd store at `url`, with the input given.
+fn on_etcd<'a>(env: &'a TestEnv, url: &'a str) -> impl Fn(&[&str], &str) -> Assert + Copy + 'a {
+    move |args, input| {
+        env.cmd()
+            .env("CIO_STORE", url)
+            .args(args)
+            .write_stdin(input)
+            .assert()
+    }
+}
+
 /// Both sets complete, and X rotated twice (versions 1 to 3).
 fn populate(env: &TestEnv, with: impl Fn(&[&str], &str) -> Assert) {
     let create = |name: &str, value: &str| {
@@ -136,13 +147,7 @@ fn etcd_the_newest_version_removed_to_bring_back_a_rotated_out_secret() {
     let cluster = EtcdCluster::single();
     let env = TestEnv::new();
     let url = cluster.url("/tamper");
-    let with = |args: &[&str], input: &str| {
-        env.cmd()
-            .env("CIO_STORE", &url)
-            .args(args)
-            .write_stdin(input)
-            .assert()
-    };
+    let with = on_etcd(&env, &url);
     populate(&env, with);
     let key = format!("/tamper/v/{X}/00000000000000000003");
     let out = cluster.etcdctl(&["del", &key]);
@@ -503,13 +508,7 @@ fn an_emptied_store_with_its_log_left_takes_no_new_key() {
     let cluster = EtcdCluster::single();
     let env = TestEnv::new();
     let url = cluster.url("/emptied");
-    let with = |args: &[&str], input: &str| {
-        env.cmd()
-            .env("CIO_STORE", &url)
-            .args(args)
-            .write_stdin(input)
-            .assert()
-    };
+    let with = on_etcd(&env, &url);
     populate(&env, with);
     for prefix in ["/emptied/v/", "/emptied/head/", "/emptied/notes/"] {
         cluster.etcdctl(&["del", "--prefix", prefix]);
@@ -547,13 +546,7 @@ fn etcd_edited_heads_do_not_block_writes() {
         cluster.etcdctl(&["del", "--prefix", "/heads/"]);
         let env = TestEnv::new();
         let url = cluster.url("/heads");
-        let with = |args: &[&str], input: &str| {
-            env.cmd()
-                .env("CIO_STORE", &url)
-                .args(args)
-                .write_stdin(input)
-                .assert()
-        };
+        let with = on_etcd(&env, &url);
         populate(&env, with);
         match value {
             Some(v) => cluster.etcdctl(&["put", key, v]),
