@@ -36,7 +36,7 @@ pub enum ReadError {
 }
 
 /// What kind of file the metadata describes, in words, when it is not a regular file.
-fn kind_of(meta: &Metadata) -> Option<&'static str> {
+pub(crate) fn kind_of(meta: &Metadata) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
     if t.is_file() {

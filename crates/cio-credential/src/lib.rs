@@ -24,6 +24,7 @@ mod ledger;
 mod migrate;
 mod paths;
 mod recovery;
+mod replace;
 mod restic;
 mod restic_argv;
 mod rotate;
@@ -101,10 +102,12 @@ pub use recovery::escrow::{
 };
 pub use recovery::import::{Outcome, Plan, Planned};
 pub use recovery::output::write_bundle_file;
+// Replacing a file cio writes whole: only a regular file, never through a link.
 pub use recovery::seal::{
     Identities, OpenWith, Recipient, RecipientSource, SealTo, ShortPassphrase, check_passphrase,
     needs_passphrase, open as open_bundle, seal as seal_bundle,
 };
+pub use replace::{NotReplaceable, check_replaceable};
 // Whether a restic command line writes to the repository it runs against.
 pub use restic_argv::{RepositoryAccess, restic_access};
 // Errors.

@@ -1,10 +1,11 @@
 //! What can go wrong making, storing or opening a recovery bundle, and where a recipient was
-//! given. Depends on the catalog only, so the library's one [`crate::Error`] can hold these
+//! given. Depends on the catalog (and `replace`'s error) only, so the library's one [`crate::Error`] can hold these
 //! without a cycle (recovery's other modules use the credentials and the store).
 
 use std::path::PathBuf;
 
 use crate::catalog::{CredentialName, RuleViolation, SetId};
+use crate::replace::NotReplaceable;
 
 /// Passphrases shorter than this many characters are refused.
 pub const MIN_PASSPHRASE: usize = 8;
@@ -135,6 +136,8 @@ pub enum RecoveryError {
     OutputExists(PathBuf),
     #[error("cannot write {}: {detail}", path.display())]
     Output { path: PathBuf, detail: String },
+    #[error("{} cannot be replaced: {why}", path.display())]
+    OutputNotReplaceable { path: PathBuf, why: NotReplaceable },
     #[error("the imported sets did not pass validation: {failed} of {total} failed")]
     NotValid { failed: usize, total: usize },
     #[error("the store holds newer, different values for {}", names(.0))]
@@ -222,6 +225,9 @@ impl RecoveryError {
             ),
             RecoveryError::Output { .. } => {
                 "nothing was written; check the folder exists and this user may write there".into()
+            }
+            RecoveryError::OutputNotReplaceable { .. } => {
+                "nothing was written or changed; --force replaces only a regular file: give --output the path of a regular file, or of none yet (or leave --output out: standard output)".into()
             }
             RecoveryError::NotValid { .. } => {
                 "nothing was written; the report above names the first failing check of each set. Import without --validate to write the sets anyway".into()

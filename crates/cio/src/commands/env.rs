@@ -100,6 +100,6 @@ fn write_ca_bundle(action: &str, set: SetId, pem: &str) -> Result<PathBuf, Comma
         .filter(|p| p.as_path() != Path::new(&path));
     let bundle = ca_bundle(pem, current.as_deref());
     let text = String::from_utf8_lossy(&bundle);
-    crate::replace_file::write_atomically(&path, &text).map_err(failed)?;
+    crate::replace_file::write_atomically(&path, &text).map_err(|e| failed(e.into()))?;
     Ok(path)
 }

@@ -68,7 +68,7 @@ pub struct ExportArgs {
         conflicts_with = "to_repository"
     )]
     pub output: Option<PathBuf>,
-    /// Replace FILE if it exists
+    /// Replace FILE if it is a regular file (never a link, a device or a FIFO)
     #[arg(long, requires = "output")]
     pub force: bool,
     /// Store each primary set's bundle as one object beside its repository

@@ -15,6 +15,7 @@ use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::output::ago;
 use crate::prometheus::{self, SetMetrics};
+use crate::replace_file::ReplaceError;
 
 #[derive(Args)]
 pub struct ValidateArgs {
@@ -153,26 +154,19 @@ fn write_metrics(
         })
         .collect();
     let text = prometheus::render(&metrics, checked_at_ms);
-    // A rename replaces whatever has the name: a device, a FIFO or a symbolic link given by
-    // mistake (/dev/null, a link into /etc) would be replaced by a file.
-    if let Ok(existing) = std::fs::symlink_metadata(path)
-        && !existing.file_type().is_file()
-    {
-        return Err(CommandError::WriteFile {
+    // Only a regular file is replaced (a device, a FIFO or a symbolic link given by mistake
+    // is refused and left as it is): the rule lives in write_atomically.
+    crate::replace_file::write_atomically(path, &text).map_err(|e| {
+        let hint = match e {
+            ReplaceError::NotReplaceable(_) => "give --prometheus the path of a regular file (or of none yet) in node_exporter's textfile folder; nothing was written",
+            ReplaceError::Io(_) => "create the folder (node_exporter's --collector.textfile.directory) or give --prometheus a file in a folder this user may write; the previous file was left as it was",
+        };
+        CommandError::WriteFile {
             action: "Validate credentials".into(),
             path: path.to_path_buf(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "it exists and is not a regular file",
-            ),
-            hint: "give --prometheus the path of a regular file (or of none yet) in node_exporter's textfile folder; nothing was written",
-        });
-    }
-    crate::replace_file::write_atomically(path, &text).map_err(|source| CommandError::WriteFile {
-        action: "Validate credentials".into(),
-        path: path.to_path_buf(),
-        source,
-        hint: "create the folder (node_exporter's --collector.textfile.directory) or give --prometheus a file in a folder this user may write; the previous file was left as it was",
+            source: e.into(),
+            hint,
+        }
     })
 }
 

@@ -173,3 +173,35 @@ fn man_pages_for_every_command() {
         .code(1);
     assert!(stderr(&out).starts_with("Fail: Generate man pages: cannot write "));
 }
+
+/// A man page replaces only a regular file: a symbolic link (or a device, a FIFO) with a
+/// page's name is refused and left as it is, never written through.
+#[test]
+fn man_pages_never_write_through_a_link() {
+    let env = TestEnv::new();
+    let dir = env.dir.path().join("man");
+    std::fs::create_dir(&dir).unwrap();
+    let kept = env.dir.path().join("kept.txt");
+    std::fs::write(&kept, "kept\n").unwrap();
+    let link = dir.join("cio-credential-create.1");
+    std::os::unix::fs::symlink(&kept, &link).unwrap();
+    let out = env.cio(&["generate-man", dir.to_str().unwrap()]).code(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Generate man pages: cannot write {}: it is a symbolic link, not a regular file\nHint: remove what has that name (a page replaces only a regular file), or give another folder\n",
+            link.display()
+        )
+    );
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "kept\n");
+    // A regular file is replaced, whole.
+    std::fs::remove_file(&link).unwrap();
+    std::fs::write(&link, "old\n").unwrap();
+    env.cio(&["generate-man", dir.to_str().unwrap()]).success();
+    assert!(
+        std::fs::read_to_string(&link)
+            .unwrap()
+            .contains(".TH cio-credential-create 1 ")
+    );
+}

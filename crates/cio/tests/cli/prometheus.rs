@@ -178,12 +178,14 @@ fn a_bad_folder_is_a_clear_error_and_the_previous_file_stays() {
             .unwrap()
             .success()
     );
-    for path in [&link, &fifo] {
+    for (path, kind) in [(&link, "a symbolic link"), (&fifo, "a FIFO (named pipe)")] {
         let out = incomplete_metrics(&env, path);
         assert_eq!(
             stderr(&out).replace(&path.display().to_string(), "[FILE]"),
-            "Fail: Validate credentials: cannot write [FILE]: it exists and is not a regular file\n\
+            format!(
+                "Fail: Validate credentials: cannot write [FILE]: it is {kind}, not a regular file\n\
              Hint: give --prometheus the path of a regular file (or of none yet) in node_exporter's textfile folder; nothing was written\n"
+            )
         );
     }
     assert!(link.symlink_metadata().unwrap().file_type().is_symlink());

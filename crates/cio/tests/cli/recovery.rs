@@ -491,3 +491,72 @@ fn a_password_kept_with_white_space_imports_from_its_bundle() {
     import(&["--allow-whitespace"]).success();
     assert_eq!(b.reveal("cio_minio_alt_backup_password"), spaced);
 }
+
+#[test]
+fn export_force_replaces_only_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let a = cluster_a();
+    let dir = a.dir.path();
+    // A symbolic link (to a file that stays as it was), a FIFO and a device node (a copy
+    // of /dev/full: what the rename replaced on a test machine).
+    let kept = dir.join("kept.txt");
+    std::fs::write(&kept, "kept\n").unwrap();
+    let link = dir.join("link.age");
+    std::os::unix::fs::symlink(&kept, &link).unwrap();
+    let fifo = dir.join("fifo.age");
+    let device = dir.join("odev");
+    for (tool, args) in [
+        ("mkfifo", vec![fifo.to_str().unwrap()]),
+        (
+            "mknod",
+            vec!["-m", "666", device.to_str().unwrap(), "c", "1", "7"],
+        ),
+    ] {
+        let status = Command::new(tool).args(&args).status().unwrap();
+        assert!(status.success(), "{tool} (the tests run as root)");
+    }
+    for (path, kind) in [
+        (&link, "a symbolic link"),
+        (&fifo, "a FIFO (named pipe)"),
+        (&device, "a device"),
+    ] {
+        let p = path.to_str().unwrap();
+        let (_, recipient) = age_identity(dir, "id.txt");
+        let out = a
+            .cio(&[
+                "credential",
+                "export",
+                "--recipient",
+                &recipient,
+                "-o",
+                p,
+                "--force",
+            ])
+            .code(1);
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "Fail: Export credentials: {p} cannot be replaced: it is {kind}, not a regular file\nHint: nothing was written or changed; --force replaces only a regular file: give --output the path of a regular file, or of none yet (or leave --output out: standard output)\n"
+            )
+        );
+        std::fs::remove_file(dir.join("id.txt")).unwrap();
+    }
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "kept\n");
+    assert!(fifo.symlink_metadata().unwrap().file_type().is_fifo());
+    assert!(
+        device
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    let left = std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with(".cio-bundle-")
+        })
+        .count();
+    assert_eq!(left, 0, "no temporary file is left behind");
+}
