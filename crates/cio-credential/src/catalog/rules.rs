@@ -19,6 +19,19 @@ pub struct Allow {
     pub whitespace: bool,
 }
 
+/// Checks one line of text that is no credential but must be typed again one day (a recovery
+/// bundle's passphrase) against the rules every one-line value shares: not empty, at most
+/// [`super::MAX_VALUE_BYTES`], no line break, tab, control or invisible character, no white
+/// space at either end.
+pub(crate) fn check_line(value: &str) -> Result<(), RuleViolation> {
+    let rule = TextRule {
+        max_bytes: super::MAX_VALUE_BYTES,
+        multi_line: false,
+        keep_whitespace: false,
+    };
+    text::check(value, rule).map(drop)
+}
+
 /// Checks a value against the rules of its field. `Ok` carries the warnings, if any.
 pub fn check_value(
     name: CredentialName,

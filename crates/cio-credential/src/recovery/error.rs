@@ -91,6 +91,8 @@ pub enum RecoveryError {
         GOOD_PASSPHRASE
     )]
     PassphraseTooShort { chars: usize },
+    #[error("the passphrase {0}; a passphrase is one line that can be typed again")]
+    PassphraseUntypable(&'static str),
     #[error("{place} is not a recipient cio can seal to: {why}")]
     UnknownRecipient {
         place: RecipientSource,
@@ -172,7 +174,8 @@ impl RecoveryError {
     /// What the administrator should do next.
     pub fn hint(&self) -> String {
         match self {
-            RecoveryError::PassphraseTooShort { .. } => "nothing was written; choose a longer passphrase (a few random words) and run the command again".into(),
+            RecoveryError::PassphraseTooShort { .. } => "nothing was written; choose a longer passphrase (a few random words; white space inside counts once) and run the command again".into(),
+            RecoveryError::PassphraseUntypable(_) => "nothing was written; type the passphrase at the prompt, or pipe it as one line with at most one newline after it (printf '%s\\n' \"$PASSPHRASE\"), without white space at either end".into(),
             RecoveryError::UnknownRecipient { .. } | RecoveryError::NoRecipientsInFile(_) => {
                 "give age X25519 recipients (age1..., made by age-keygen) or ssh-ed25519 / ssh-rsa public keys (the .pub file's line)".into()
             }

@@ -6,8 +6,13 @@
 //!   whose plaintext is a bundle opens here;
 //! - age seals a file to one passphrase or to recipients, never both in one file (its
 //!   format allows an scrypt stanza only alone);
-//! - a passphrase shorter than [`MIN_PASSPHRASE`] characters is refused, one shorter than
-//!   [`GOOD_PASSPHRASE`] is accepted with a warning; its scrypt work factor is the `age`
+//! - a passphrase is one line someone can type again: a line break, a tab, a control or an
+//!   invisible character, or white space at either end is refused, to seal and to open (a
+//!   piped `printf 'words\n\n'` would otherwise seal to a passphrase nobody can type);
+//! - its length is what a person types: a run of white space inside counts as one
+//!   character. Shorter than [`MIN_PASSPHRASE`] is refused, shorter than [`GOOD_PASSPHRASE`]
+//!   accepted with a warning (when sealing: opening takes any passphrase of the right form,
+//!   such as that of a bundle the `age` command made); its scrypt work factor is the `age`
 //!   command's ([`SCRYPT_LOG_N`]), so a bundle costs what `age -p` costs;
 //! - recipients are `age1…` X25519 keys and `ssh-ed25519` / `ssh-rsa` public keys; identities
 //!   are age identity files (`AGE-SECRET-KEY-1…` lines) and unencrypted OpenSSH private keys;
@@ -143,11 +148,45 @@ impl std::fmt::Display for ShortPassphrase {
     }
 }
 
-/// Checks a bundle passphrase: too short is refused, short is a warning.
+/// Checks the form of a bundle passphrase (to seal or to open): one line that can be typed
+/// again (see the module's rules). The error never holds any of it.
+pub fn check_passphrase_form(passphrase: &SecretValue) -> Result<(), RecoveryError> {
+    use crate::catalog::RuleViolation as V;
+    crate::catalog::check_line(passphrase.expose()).map_err(|violation| {
+        RecoveryError::PassphraseUntypable(match violation {
+            V::Empty => "is empty",
+            V::TooLong { .. } => "is longer than 4096 bytes",
+            V::SurroundingLineBreak | V::LineBreak => "holds a line break",
+            V::SurroundingWhitespace => "starts or ends with white space",
+            V::Tab(_) => "holds a tab",
+            V::InvisibleCharacter(..) => "holds an invisible character",
+            _ => "holds a control character",
+        })
+    })
+}
+
+/// The characters of a passphrase that count towards its length: a run of white space
+/// inside counts once (its ends hold none: [`check_passphrase_form`]).
+fn typed_chars(passphrase: &str) -> usize {
+    let mut count = 0;
+    let mut in_space = false;
+    for c in passphrase.chars() {
+        let space = c.is_whitespace();
+        if !(space && in_space) {
+            count += 1;
+        }
+        in_space = space;
+    }
+    count
+}
+
+/// Checks a passphrase to seal a bundle with: its form ([`check_passphrase_form`]); too
+/// short is refused, short is a warning.
 pub fn check_passphrase(
     passphrase: &SecretValue,
 ) -> Result<Option<ShortPassphrase>, RecoveryError> {
-    let chars = passphrase.expose().chars().count();
+    check_passphrase_form(passphrase)?;
+    let chars = typed_chars(passphrase.expose());
     if chars < MIN_PASSPHRASE {
         return Err(RecoveryError::PassphraseTooShort { chars });
     }
@@ -276,6 +315,7 @@ pub fn open(sealed: &[u8], with: &OpenWith) -> Result<Bundle, RecoveryError> {
     let decryptor = Decryptor::new(ArmoredReader::new(sealed)).map_err(damaged)?;
     let mut reader = match (with, decryptor.is_scrypt()) {
         (OpenWith::Passphrase(passphrase), true) => {
+            check_passphrase_form(passphrase)?;
             let mut identity =
                 age::scrypt::Identity::new(SecretString::from(passphrase.expose().to_string()));
             identity.set_max_work_factor(MAX_SCRYPT_LOG_N);
@@ -447,6 +487,61 @@ mod tests {
             check_passphrase(&SecretValue::new("twelve chars".into())).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn a_passphrase_is_one_line_that_can_be_typed_and_its_length_is_what_is_typed() {
+        for (text, why) in [
+            ("twelve-chars-ok\n", "holds a line break"),
+            ("twelve\nchars-ok", "holds a line break"),
+            ("short12      ", "starts or ends with white space"),
+            ("            ", "starts or ends with white space"),
+            (" leading space here", "starts or ends with white space"),
+            ("a tab\tinside it", "holds a tab"),
+            ("a bell\u{7}inside it", "holds a control character"),
+            ("zero\u{200B}width inside", "holds an invisible character"),
+            ("", "is empty"),
+        ] {
+            let pass = SecretValue::new(text.into());
+            let err = check_passphrase(&pass).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("the passphrase {why}; a passphrase is one line that can be typed again"),
+                "{text:?}"
+            );
+            assert!(matches!(
+                seal(&bundle(), &SealTo::Passphrase(pass)),
+                Err(RecoveryError::PassphraseUntypable(_))
+            ));
+        }
+        // White space inside counts once per run: 7 characters typed, not 12.
+        assert!(matches!(
+            check_passphrase(&SecretValue::new("short  \u{3000} 1".into())),
+            Err(RecoveryError::PassphraseTooShort { chars: 7 })
+        ));
+        assert_eq!(
+            check_passphrase(&SecretValue::new("eleven    char".into())).unwrap(),
+            Some(ShortPassphrase { chars: 11 })
+        );
+        // Opening refuses what no one can type, before any scrypt work.
+        let sealed = seal(
+            &bundle(),
+            &SealTo::Passphrase(SecretValue::new("correct horse battery".into())),
+        )
+        .unwrap();
+        let err = open(
+            sealed.as_bytes(),
+            &OpenWith::Passphrase(SecretValue::new("correct horse battery\n".into())),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            RecoveryError::PassphraseUntypable("holds a line break")
+        ));
+        // A short one of the right form opens (a bundle the age command made).
+        let short = SecretValue::new("short".into());
+        let err = open(sealed.as_bytes(), &OpenWith::Passphrase(short)).unwrap_err();
+        assert!(matches!(err, RecoveryError::WrongPassphrase), "{err:?}");
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //!
 //! Rules: a passphrase is prompted for without echo on a terminal (twice when it seals),
 //! otherwise read from standard input (one trailing newline stripped); standard input
-//! feeds one thing only, so a bundle read from it cannot also bring its passphrase.
+//! feeds one thing only, so a bundle read from it cannot also bring its passphrase. A
+//! passphrase that seals is checked (the library's `check_passphrase`: form and length)
+//! as soon as it is first given, so a refused one is never asked for a second time; one
+//! that opens is checked by the library when it opens.
 
 use std::io::{self, IsTerminal, Read};
 
-use cio_credential::SecretValue;
+use cio_credential::{SecretValue, check_passphrase};
 
 use crate::error::{CommandError, InputError};
 use crate::input::read_stdin;
@@ -23,17 +26,24 @@ fn input_error(action: &str, problem: InputError) -> CommandError {
 }
 
 /// The bundle passphrase: prompted (twice when `confirm`) on a terminal, else standard
-/// input. `stdin_taken`: standard input already carries something else.
+/// input. `confirm`: it seals a new bundle, and is checked before it is asked again.
+/// `stdin_taken`: standard input already carries something else.
 pub fn passphrase(
     action: &str,
     confirm: bool,
     stdin_taken: bool,
 ) -> Result<SecretValue, CommandError> {
+    let checked = |passphrase: SecretValue| {
+        if confirm {
+            check_passphrase(&passphrase).map_err(|e| CommandError::library(action, e))?;
+        }
+        Ok(passphrase)
+    };
     if io::stdin().is_terminal() {
         let ask = |label: &str| {
             crate::prompt::secret(label).map_err(|e| input_error(action, InputError::Io(e)))
         };
-        let first = ask("Bundle passphrase: ")?;
+        let first = checked(ask("Bundle passphrase: ")?)?;
         if confirm {
             let second = ask("Bundle passphrase (again): ")?;
             if !first.ct_eq(&second) {
@@ -45,7 +55,7 @@ pub fn passphrase(
     if stdin_taken {
         return Err(input_error(action, InputError::PassphraseNeedsInput));
     }
-    read_stdin(io::stdin().lock()).map_err(|problem| input_error(action, problem))
+    checked(read_stdin(io::stdin().lock()).map_err(|problem| input_error(action, problem))?)
 }
 
 /// A sealed bundle from FILE, or from standard input for `-`.

@@ -180,7 +180,7 @@ fn bad_export_input_is_refused_and_writes_nothing() {
         .code(1);
     assert_eq!(
         stderr(&out),
-        "Fail: Export credentials: the passphrase is 7 characters; a recovery bundle needs at least 8 (12 or more recommended)\nHint: nothing was written; choose a longer passphrase (a few random words) and run the command again\n"
+        "Fail: Export credentials: the passphrase is 7 characters; a recovery bundle needs at least 8 (12 or more recommended)\nHint: nothing was written; choose a longer passphrase (a few random words; white space inside counts once) and run the command again\n"
     );
     assert!(!path.exists());
     // Shorter than 12: a warning, and the bundle.
@@ -559,4 +559,75 @@ fn export_force_replaces_only_a_regular_file() {
         })
         .count();
     assert_eq!(left, 0, "no temporary file is left behind");
+}
+
+#[test]
+fn a_passphrase_nobody_can_type_again_is_refused_on_export_and_import() {
+    let a = cluster_a();
+    let path = a.dir.path().join("out.age");
+    let p = path.to_str().unwrap();
+    let untypable = "Hint: nothing was written; type the passphrase at the prompt, or pipe it as one line with at most one newline after it (printf '%s\\n' \"$PASSPHRASE\"), without white space at either end\n";
+    for (input, why) in [
+        ("twelve-chars-ok\n\n", "holds a line break"),
+        ("short12      \n", "starts or ends with white space"),
+        ("            \n", "starts or ends with white space"),
+        ("a bell \u{7} in it\n", "holds a control character"),
+    ] {
+        let out = a
+            .cio_in(&["credential", "export", "--output", p], input)
+            .code(1);
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "Fail: Export credentials: the passphrase {why}; a passphrase is one line that can be typed again\n{untypable}"
+            ),
+            "{input:?}"
+        );
+        assert!(!path.exists());
+    }
+    // Runs of white space inside count once: "sh    12" is 5 characters typed.
+    let out = a
+        .cio_in(&["credential", "export", "--output", p], "sh    12\n")
+        .code(1);
+    assert!(
+        stderr(&out).starts_with(
+            "Fail: Export credentials: the passphrase is 5 characters; a recovery bundle needs at least 8"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // On a terminal, a passphrase too short is refused at once, not asked for again.
+    // (`timeout`: a second prompt, which would wait for an answer, ends the test.)
+    let line = format!(
+        "CIO_STORE={} CIO_KEY_FILE={} CIO_CONFIG={} timeout --foreground 20 {} credential export --output {p}",
+        a.store().display(),
+        a.key().display(),
+        a.config().display(),
+        assert_cmd::cargo::cargo_bin("cio").display(),
+    );
+    let (screen, ok) = on_terminal(&line, "Bundle passphrase", &["seven77"]);
+    assert!(!ok, "{screen}");
+    assert_eq!(screen.matches("Bundle passphrase").count(), 1, "{screen}");
+    assert!(
+        screen.contains("the passphrase is 7 characters; a recovery bundle needs at least 8"),
+        "{screen}"
+    );
+    assert!(!path.exists());
+
+    // Import: a piped passphrase with a line break left in is named as such, not as a wrong
+    // passphrase, and nothing is written.
+    export_passphrase(&a, &path);
+    let b = TestEnv::new();
+    let out = b
+        .cio_in(&["credential", "import", p], format!("{PASSPHRASE}\n\n"))
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Import credentials: the passphrase holds a line break; a passphrase is one line that can be typed again\n{untypable}"
+        )
+    );
+    assert!(!b.store().exists(), "nothing was written");
+    b.cio_in(&["credential", "import", p], format!("{PASSPHRASE}\n"))
+        .success();
 }
