@@ -1,7 +1,9 @@
 //! Keeping the escrow bundles beside the repositories current: when the node configuration
 //! names `recovery_recipients`, every write that changes a primary set stores that set's
 //! bundle again. A refresh that fails is a warning with the command that retries it; the
-//! write itself has already succeeded and stays. A set that is not complete is skipped.
+//! write itself has already succeeded and stays. A set that is not complete is skipped,
+//! except after a remove or a purge that left it incomplete: its earlier bundle stays in the
+//! bucket with the value taken away, and a warning says where and what replaces it.
 
 use cio_credential::{
     CredentialName, CredentialStore, Field, Recipient, RecipientSource, RecoveryError, Role, SetId,
@@ -27,12 +29,21 @@ pub fn refresh_after_write(ctx: &mut Context, store: &CredentialStore, names: &[
     refresh(ctx, store, names, None);
 }
 
+/// How a value left its set, for [`refresh_after_removal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// `remove`: a version without a value; `restore` brings it back.
+    Removed,
+    /// `remove --purge`: every version destroyed.
+    Purged,
+}
+
 /// Where the escrow bundle of `name`'s set is, if recovery recipients are configured and
-/// `name` is of a primary set whose repository is stored: for [`refresh_after_purge`],
-/// asked before the purge (which may destroy the repository's URL itself).
+/// `name` is of a primary set whose repository is stored: for [`refresh_after_removal`],
+/// asked before the remove or purge (which may take the repository's URL itself).
 pub fn bundle_of(ctx: &Context, store: &CredentialStore, name: CredentialName) -> Option<String> {
     let configured = ctx
-        .recovery_recipients("Purge credential")
+        .recovery_recipients("Remove credential")
         .is_ok_and(|r| !r.is_empty());
     if name.role != Role::Primary || !configured {
         return None;
@@ -41,24 +52,26 @@ pub fn bundle_of(ctx: &Context, store: &CredentialStore, name: CredentialName) -
     Some(escrow_location(repo.value.expose()))
 }
 
-/// After a purge of `name`: as [`refresh_after_write`]; and a primary set the purge left
-/// incomplete keeps its earlier bundle (at `bundle_at`, from [`bundle_of`]), which may hold
-/// the destroyed value: a warning says so and what replaces it.
-pub fn refresh_after_purge(
+/// After a remove or purge of `name`: as [`refresh_after_write`]; and a primary set it
+/// left incomplete keeps its earlier bundle (at `bundle_at`, from [`bundle_of`]), which may
+/// hold the value taken away: a warning says so and what replaces it.
+pub fn refresh_after_removal(
     ctx: &mut Context,
     store: &CredentialStore,
     name: CredentialName,
+    how: Removal,
     bundle_at: Option<String>,
 ) {
-    refresh(ctx, store, &[name], Some(bundle_at));
+    refresh(ctx, store, &[name], Some((how, bundle_at)));
 }
 
-/// `purged`: `None` after a write; after a purge, where the set's bundle was (if known).
+/// `removed`: `None` after a write; after a remove or purge, how, and where the set's
+/// bundle was (if known).
 fn refresh(
     ctx: &mut Context,
     store: &CredentialStore,
     names: &[CredentialName],
-    purged: Option<Option<String>>,
+    removed: Option<(Removal, Option<String>)>,
 ) {
     let mut sets: Vec<SetId> = names
         .iter()
@@ -81,9 +94,10 @@ fn refresh(
             ctx.out.warn(format!(
                 "the recovery bundles were not refreshed: {why}; fix recovery_recipients in cio.toml, then run 'cio credential export --to-repository'"
             ));
-            if let Some(bundle_at) = &purged {
+            if let Some((how, bundle_at)) = &removed {
                 for set in sets {
-                    ctx.out.warn(stale_bundle(set, bundle_at.as_deref(), false));
+                    ctx.out
+                        .warn(stale_bundle(set, *how, bundle_at.as_deref(), false));
                 }
             }
             return;
@@ -106,9 +120,11 @@ fn refresh(
                 }
             }
             // An incomplete set has nothing to escrow yet (its earlier bundle, if any, stays).
-            Err(cio_credential::Error::IncompleteSet { .. }) if purged.is_some() => {
-                let bundle_at = purged.as_ref().and_then(Option::as_deref);
-                ctx.out.warn(stale_bundle(set, bundle_at, true));
+            Err(cio_credential::Error::IncompleteSet { .. }) if removed.is_some() => {
+                if let Some((how, bundle_at)) = &removed {
+                    ctx.out
+                        .warn(stale_bundle(set, *how, bundle_at.as_deref(), true));
+                }
             }
             Err(cio_credential::Error::IncompleteSet { .. }) => {}
             Err(e) => ctx.out.warn(format!(
@@ -119,10 +135,10 @@ fn refresh(
     }
 }
 
-/// The warning after a purge whose set's escrow bundle (at `bundle_at`, when known) was not
-/// written again: it may still hold the destroyed value. `incomplete`: because the purge
-/// left the set incomplete (else: because the recipients could not be read).
-fn stale_bundle(set: SetId, bundle_at: Option<&str>, incomplete: bool) -> String {
+/// The warning after a remove or purge whose set's escrow bundle (at `bundle_at`, when
+/// known) was not written again: it may still hold the value taken away. `incomplete`:
+/// because the set is incomplete now (else: because the recipients could not be read).
+fn stale_bundle(set: SetId, how: Removal, bundle_at: Option<&str>, incomplete: bool) -> String {
     let bundle = match bundle_at {
         Some(at) => format!("the recovery bundle at {at}"),
         None => format!("the recovery bundle beside the {set} set's repository"),
@@ -132,7 +148,11 @@ fn stale_bundle(set: SetId, bundle_at: Option<&str>, incomplete: bool) -> String
     } else {
         "it was not replaced".to_string()
     };
+    let value = match how {
+        Removal::Removed => "removed",
+        Removal::Purged => "destroyed",
+    };
     format!(
-        "{bundle} may still hold the destroyed value ({why}); make the set complete again and the refresh that follows replaces it, or delete that object from the bucket"
+        "{bundle} may still hold the {value} value ({why}); make the set complete again and the refresh that follows replaces it, or delete that object from the bucket"
     )
 }

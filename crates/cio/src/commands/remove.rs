@@ -6,7 +6,7 @@ use serde_json::json;
 
 use cio_credential::EarlierRevisions;
 
-use crate::commands::escrow;
+use crate::commands::escrow::{self, Removal};
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::output::counted;
@@ -33,8 +33,9 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     };
     let name = parse_name(action, "remove", &args.name)?;
     let store = ctx.open(action)?;
+    // Where the set's escrow bundle is, read before the remove may take the repository's URL.
+    let bundle_at = escrow::bundle_of(ctx, &store, name);
     if args.purge {
-        let bundle_at = escrow::bundle_of(ctx, &store, name);
         let purged = store
             .purge(name, args.compact)
             .map_err(|e| CommandError::library(action, e))?;
@@ -59,7 +60,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
             )?;
             ctx.out.warn(purged.note());
         }
-        escrow::refresh_after_purge(ctx, &store, name, bundle_at);
+        escrow::refresh_after_removal(ctx, &store, name, Removal::Purged, bundle_at);
         return Ok(());
     }
     let version = store
@@ -67,13 +68,15 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
         .map_err(|e| CommandError::library(action, e))?;
     ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {
-        return Ok(ctx
-            .out
-            .json(&json!({"name": name, "action": "remove", "version": version}))?);
+        ctx.out
+            .json(&json!({"name": name, "action": "remove", "version": version}))?;
+    } else {
+        ctx.out.succeed(
+            "Remove",
+            format!("{name} (bring it back with: cio credential restore {name})"),
+        )?;
     }
-    ctx.out.succeed(
-        "Remove",
-        format!("{name} (bring it back with: cio credential restore {name})"),
-    )?;
+    // The set changed: its escrow bundle too, or a warning that it still holds the value.
+    escrow::refresh_after_removal(ctx, &store, name, Removal::Removed, bundle_at);
     Ok(())
 }

@@ -556,3 +556,71 @@ fn escrow_behind_a_private_ca_uses_the_sets_ca_certificate() {
         .code(1);
     assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
 }
+
+/// What the real `age` command finds in the escrow object at `object`, opened with `identity`.
+fn escrow_plaintext(object: &Path, identity: &Path) -> String {
+    let out = std::process::Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(identity)
+        .arg(object)
+        .output()
+        .expect("age (Debian package age)");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every write that changes a primary set refreshes its escrow bundle, a plain `remove`
+/// too; a remove that leaves the set incomplete cannot, and says where the bundle that may
+/// still hold the removed value is. (s3s-fs: the object is read back from its folder.)
+#[test]
+fn a_remove_refreshes_the_escrow_bundle_or_says_that_it_may_still_hold_the_value() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("cluster-a");
+    let repo = s3.repo_url("cluster-a", "backups");
+    let object = s3.root().join("cluster-a/backups/cio-recovery.age");
+    let safe = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
+    let a = escrowing_node(&recipient);
+    a.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
+    a.create("cio_minio_region", "us-east-1");
+    assert!(escrow_plaintext(&object, &identity).contains("cio_minio_region"));
+
+    // An optional name removed: the set stays complete and its bundle is written again.
+    let out = a
+        .cio(&["credential", "remove", "cio_minio_region"])
+        .success();
+    assert!(
+        stdout(&out).contains("Succeed: Refresh recovery bundle: the minio primary set, sealed to the recovery recipients, at "),
+        "{}",
+        stdout(&out)
+    );
+    let plain = escrow_plaintext(&object, &identity);
+    assert!(!plain.contains("cio_minio_region"), "{plain}");
+    assert!(plain.contains("cio_minio_access_key"), "{plain}");
+
+    // A required name removed: the set is incomplete, the bundle stays, and the warning
+    // names it (as after a purge), without a value.
+    let before = std::fs::read(&object).unwrap();
+    let out = a
+        .cio(&["credential", "remove", "cio_minio_access_key"])
+        .success();
+    assert!(
+        stderr(&out).contains(&format!("Warning: the recovery bundle at {repo}/cio-recovery.age may still hold the removed value (the minio primary set is incomplete now, so it was not replaced); make the set complete again and the refresh that follows replaces it, or delete that object from the bucket")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(ACCESS) && !stderr(&out).contains(SECRET));
+    assert_eq!(std::fs::read(&object).unwrap(), before);
+    // Bringing it back completes the set: the bundle is written again.
+    let out = a
+        .cio(&["credential", "restore", "cio_minio_access_key"])
+        .success();
+    assert!(
+        stdout(&out).contains("Succeed: Refresh recovery bundle"),
+        "{}",
+        stdout(&out)
+    );
+    assert_ne!(std::fs::read(&object).unwrap(), before);
+}
+
