@@ -48,6 +48,21 @@ pub enum EscrowError {
     AlternateSet,
     #[error("no recovery bundle at {location}")]
     Missing { location: String },
+    #[error(
+        "the bundle at {location} is not that repository's: the URL given is {given}, the bundle's {set} set names {}",
+        .theirs.as_deref().unwrap_or("a repository URL cio would not store")
+    )]
+    OtherRepository {
+        location: String,
+        set: SetId,
+        given: String,
+        /// The bundle's repository URL, when it is one cio would store (else not repeated).
+        theirs: Option<String>,
+    },
+    #[error(
+        "the bundle at {location} is not that repository's: the bundle's {set} set names no repository"
+    )]
+    NoRepository { location: String, set: SetId },
     #[error("{location} refused the keys: {detail}")]
     Denied { location: String, detail: String },
     #[error("{location} cannot be {action}: {detail}")]
@@ -70,6 +85,9 @@ impl EscrowError {
             }
             EscrowError::Missing { .. } => {
                 "check the URL is the repository the lost cluster backed up to; a bundle is there only if that cluster ran 'cio credential export --to-repository' or had recovery_recipients set".into()
+            }
+            EscrowError::OtherRepository { .. } | EscrowError::NoRepository { .. } => {
+                "nothing was written; do not trust this object: anyone who may write to the bucket can replace it. Check the URL is the lost cluster's repository as it backed up to (cio compares them as restic reads them), or import the bundle kept off the cluster (the paper one)".into()
             }
             EscrowError::Denied { .. } => {
                 "check the access and secret key: they must be allowed to read (to import) or write (to export) objects in the repository's bucket".into()

@@ -11,7 +11,12 @@
 //! - it is written with the set's own keys and read back with any key that may read the
 //!   bucket; one attempt per request, each bounded by [`TIMEOUT`];
 //! - all S3 traffic of this module goes through [`transfer`], one small function, so it can
-//!   be pointed at another S3 client without touching the rest.
+//!   be pointed at another S3 client without touching the rest;
+//! - a bundle read back is that repository's only if every set it holds names the same
+//!   repository as the URL it was read from ([`check_origin`]), compared as restic reads
+//!   both: anyone who may write to the bucket can put there a bundle sealed to the public
+//!   recovery recipient whose repository is theirs, and a restore would then read their
+//!   data.
 
 use std::time::Duration;
 
@@ -19,7 +24,7 @@ use super::RecoveryError;
 use super::bundle::Bundle;
 pub use super::error::EscrowError;
 use super::seal::{Recipient, SealTo, seal};
-use crate::catalog::{RepoUrl, Role, SetId};
+use crate::catalog::{Field, RepoUrl, Role, SetId};
 use crate::credentials::CredentialStore;
 use crate::secret::SecretValue;
 use crate::sets::{Purpose, SetFilter};
@@ -77,6 +82,46 @@ pub fn put_bundle(
 /// Reads the escrow object of the repository `repo_url`.
 pub fn get_bundle(repo_url: &str, access: &BucketKeys<'_>) -> Result<Vec<u8>, EscrowError> {
     transfer(repo_url, access, None)
+}
+
+/// Checks that `bundle`, read from the escrow object beside the repository `repo_url`, is
+/// that repository's: each set it holds names a repository, and restic would read it as
+/// `repo_url` (scheme, host, bucket and prefix as restic parses them, the host in any
+/// case). A bundle's URL cio would not store is never repeated.
+pub fn check_origin(bundle: &Bundle, repo_url: &str) -> Result<(), EscrowError> {
+    let given = RepoUrl::parse(repo_url).map_err(EscrowError::BadRepository)?;
+    let location = location(repo_url);
+    for set in bundle.sets() {
+        let theirs = bundle
+            .credentials
+            .iter()
+            .find(|c| c.name == set.name(Field::BackupRepo))
+            .and_then(|c| c.latest())
+            .and_then(|v| v.value.as_ref());
+        let Some(theirs) = theirs else {
+            return Err(EscrowError::NoRepository { location, set });
+        };
+        let theirs = theirs.expose();
+        // Only a URL cio would store is shown (the bundle's text is anyone's).
+        let shown = crate::catalog::check_line(theirs)
+            .ok()
+            .and_then(|()| RepoUrl::parse(theirs).ok().map(|parsed| (parsed, theirs)));
+        let same = shown.as_ref().is_some_and(|(parsed, _)| {
+            parsed.scheme == given.scheme
+                && parsed.host.eq_ignore_ascii_case(&given.host)
+                && parsed.bucket == given.bucket
+                && parsed.prefix == given.prefix
+        });
+        if !same {
+            return Err(EscrowError::OtherRepository {
+                location,
+                set,
+                given: repo_url.to_string(),
+                theirs: shown.map(|(_, text)| text.to_string()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Seals the live credentials of the primary set `set` to `recipients` and stores them as
@@ -175,6 +220,98 @@ fn transfer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recovery::bundle::{BundledCredential, BundledVersion};
+    use crate::store::Action;
+
+    /// A bundle of the given names and values.
+    fn bundle(values: &[(&str, &str)]) -> Bundle {
+        Bundle {
+            created_at_ms: 1,
+            created_by: "cio test".into(),
+            history: false,
+            credentials: values
+                .iter()
+                .map(|(name, value)| BundledCredential {
+                    name: name.parse().unwrap(),
+                    versions: vec![BundledVersion {
+                        version: 1,
+                        action: Action::Create,
+                        written_at_ms: 1,
+                        value: Some(SecretValue::new((*value).into())),
+                    }],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_bundle_read_back_must_name_the_repository_it_was_read_from() {
+        let url = "s3:http://127.0.0.1:9000/cluster-a/backups";
+        let own = bundle(&[
+            ("cio_minio_backup_repo", url),
+            ("cio_minio_backup_password", "the password"),
+        ]);
+        // The same repository, however restic would be given it.
+        for given in [
+            url,
+            "s3:http://127.0.0.1:9000/cluster-a/backups/",
+            "s3:http://127.0.0.1:9000/cluster-a/./backups",
+            "s3:http://127.0.0.1:9000/cluster-a/other/../backups",
+        ] {
+            assert!(check_origin(&own, given).is_ok(), "{given}");
+        }
+        // Another bucket, prefix, host or scheme.
+        for given in [
+            "s3:http://127.0.0.1:9000/cluster-b/backups",
+            "s3:http://127.0.0.1:9000/cluster-a",
+            "s3:http://127.0.0.1:9001/cluster-a/backups",
+            "s3:https://127.0.0.1:9000/cluster-a/backups",
+        ] {
+            let err = check_origin(&own, given).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "the bundle at {given}/cio-recovery.age is not that repository's: the URL given is {given}, the bundle's minio primary set names {url}"
+                )
+            );
+        }
+        // A second set pointing elsewhere is refused too.
+        let two = bundle(&[
+            ("cio_minio_backup_repo", url),
+            (
+                "cio_aws_backup_repo",
+                "s3:https://s3.amazonaws.com/attacker",
+            ),
+        ]);
+        let err = check_origin(&two, url).unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "the bundle's aws primary set names s3:https://s3.amazonaws.com/attacker"
+            ),
+            "{err}"
+        );
+        // A set that names no repository cannot be checked; a URL cio would not store is
+        // not repeated (it is anyone's text, a terminal escape for one).
+        let none = bundle(&[("cio_minio_backup_password", "the password")]);
+        assert_eq!(
+            check_origin(&none, url).unwrap_err().to_string(),
+            format!(
+                "the bundle at {url}/cio-recovery.age is not that repository's: the bundle's minio primary set names no repository"
+            )
+        );
+        let odd = bundle(&[(
+            "cio_minio_backup_repo",
+            "s3:http://127.0.0.1:9000/\u{1b}[2J",
+        )]);
+        let err = check_origin(&odd, url).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "the bundle's minio primary set names a repository URL cio would not store"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains('\u{1b}'));
+    }
 
     #[test]
     fn the_object_sits_at_the_repository_root() {

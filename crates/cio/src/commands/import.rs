@@ -98,6 +98,9 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
         OpenWith::Identities(identities)
     };
     let bundle = open_bundle(&sealed, &with).map_err(recovery)?;
+    if let Some(url) = &args.from_repository {
+        cio_credential::check_escrow_origin(&bundle, url).map_err(|e| recovery(e.into()))?;
+    }
     let plan = Plan::new(&bundle, &store, args.as_alternate).map_err(fail)?;
     let allow = Allow {
         whitespace: args.allow_whitespace,

@@ -624,3 +624,77 @@ fn a_remove_refreshes_the_escrow_bundle_or_says_that_it_may_still_hold_the_value
     assert_ne!(std::fs::read(&object).unwrap(), before);
 }
 
+/// Anyone who may write to the bucket can put a bundle there, sealed to the (public)
+/// recovery recipient, whose repository is theirs: an import from the repository refuses a
+/// bundle that does not name the repository it was read from, and writes nothing.
+#[test]
+fn an_escrow_bundle_naming_another_repository_is_refused() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("cluster-a");
+    s3.create_bucket("attacker");
+    let repo = s3.repo_url("cluster-a", "backups");
+    let theirs = s3.repo_url("attacker", "backups");
+    let safe = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
+    let a = escrowing_node(&recipient);
+    a.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
+    let own = s3.root().join("cluster-a/backups/cio-recovery.age");
+    assert!(own.is_file());
+
+    // The attacker's set, escrowed beside their repository, then copied over A's object.
+    let e = escrowing_node(&recipient);
+    e.minio_set("", &theirs, ACCESS, SECRET, "the attacker's password");
+    std::fs::copy(s3.root().join("attacker/backups/cio-recovery.age"), &own).unwrap();
+
+    let b = TestEnv::new();
+    let import = |url: &str| {
+        b.cio_in(
+            &[
+                "credential",
+                "import",
+                "--as-alternate",
+                "-i",
+                identity.to_str().unwrap(),
+                "--from-repository",
+                url,
+            ],
+            format!("{ACCESS}\n{SECRET}\n"),
+        )
+    };
+    for dry_run in [false, true] {
+        let out = if dry_run {
+            b.cio_in(
+                &[
+                    "credential",
+                    "import",
+                    "--dry-run",
+                    "-i",
+                    identity.to_str().unwrap(),
+                    "--from-repository",
+                    &repo,
+                ],
+                format!("{ACCESS}\n{SECRET}\n"),
+            )
+        } else {
+            import(&repo)
+        }
+        .code(1);
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "Fail: Import credentials: the bundle at {repo}/cio-recovery.age is not that repository's: the URL given is {repo}, the bundle's minio primary set names {theirs}\n\
+                 Hint: nothing was written; do not trust this object: anyone who may write to the bucket can replace it. Check the URL is the lost cluster's repository as it backed up to (cio compares them as restic reads them), or import the bundle kept off the cluster (the paper one)\n"
+            )
+        );
+        assert!(!stderr(&out).contains("attacker's password"));
+        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+        assert!(!b.store().exists(), "nothing was written");
+    }
+
+    // A's own bundle back in place: it imports, from the URL written as restic also reads it.
+    a.cio(&["credential", "export", "--to-repository"])
+        .success();
+    import(&format!("{repo}/")).success();
+    assert_eq!(b.reveal("cio_minio_alt_backup_repo"), repo);
+    assert_eq!(b.reveal("cio_minio_alt_backup_password"), PASSWORD);
+}
