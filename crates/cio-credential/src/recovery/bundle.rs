@@ -158,7 +158,8 @@ impl Bundle {
         out
     }
 
-    /// Reads the plaintext. Anything but this format (or a newer version of it) is refused.
+    /// Reads the plaintext. Anything but this format (or a newer version of it) is refused,
+    /// and so is a bundle that holds no credential.
     pub fn from_json(plaintext: &[u8]) -> Result<Bundle, RecoveryError> {
         let head: WireHead =
             serde_json::from_slice(plaintext).map_err(|_| RecoveryError::NotABundle)?;
@@ -198,6 +199,11 @@ impl Bundle {
                 })
                 .collect::<Result<Vec<_>, RecoveryError>>()?;
             credentials.push(BundledCredential { name, versions });
+        }
+        // A bundle holds at least one credential (export never makes an empty one): an empty
+        // one would import as nothing, to no set, and look like a success.
+        if credentials.is_empty() {
+            return Err(RecoveryError::EmptyBundle);
         }
         credentials.sort_by_key(|c| c.name);
         Ok(Bundle {
@@ -313,6 +319,10 @@ mod tests {
             (
                 r#"{"format":"cio-recovery-bundle","format_version":1,"created_at_ms":1,"created_by":"x","credentials":[{"name":"cio_nope","versions":[{"version":1,"action":"create","written_at_ms":1,"value":"v"}]}]}"#,
                 "UnknownName { index: 1 }",
+            ),
+            (
+                r#"{"format":"cio-recovery-bundle","format_version":1,"created_at_ms":1,"created_by":"x","credentials":[]}"#,
+                "EmptyBundle",
             ),
         ] {
             let err = Bundle::from_json(text.as_bytes()).unwrap_err();

@@ -118,6 +118,8 @@ pub enum RecoveryError {
     },
     #[error("{} holds no recipient", .0.display())]
     NoRecipientsInFile(PathBuf),
+    #[error("recipients file {} cannot be read: {detail}", path.display())]
+    RecipientsFileUnreadable { path: PathBuf, detail: String },
     #[error("there is no recipient to seal the bundle to")]
     NothingToSealTo,
     #[error(
@@ -148,6 +150,8 @@ pub enum RecoveryError {
     Damaged(String),
     #[error("the bundle opens, but what it holds is not a cio recovery bundle")]
     NotABundle,
+    #[error("the bundle opens, but holds no credential")]
+    EmptyBundle,
     #[error("the bundle is format version {0}; this cio reads version 1")]
     UnknownFormatVersion(u32),
     #[error("credential {index} of the bundle has a name this cio does not know")]
@@ -197,6 +201,10 @@ impl RecoveryError {
             RecoveryError::UnknownRecipient { .. } | RecoveryError::NoRecipientsInFile(_) => {
                 "give age X25519 recipients (age1..., made by age-keygen) or ssh-ed25519 / ssh-rsa public keys (the .pub file's line)".into()
             }
+            RecoveryError::RecipientsFileUnreadable { path, .. } => format!(
+                "nothing was written; check the path given to --recipients-file: {} must exist and this user may read it (one recipient per line, as age -R reads)",
+                path.display()
+            ),
             RecoveryError::NothingToSealTo => {
                 "name recipients with --recipient or --recipients-file, or set recovery_recipients in cio.toml".into()
             }
@@ -236,6 +244,9 @@ impl RecoveryError {
             }
             RecoveryError::Damaged(_) | RecoveryError::NotABundle => {
                 "nothing was written; use an intact copy of the bundle (a printed one can be typed in again and checked with --dry-run)".into()
+            }
+            RecoveryError::EmptyBundle => {
+                "nothing was written; import a bundle 'cio credential export' made on the lost cluster (it holds every complete set)".into()
             }
             RecoveryError::UnknownFormatVersion(_) | RecoveryError::UnknownName { .. } => {
                 "nothing was written; import it with the cio version that made it, or a newer one".into()

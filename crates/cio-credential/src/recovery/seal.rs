@@ -105,6 +105,18 @@ impl Recipient {
         }
     }
 
+    /// The recipients in the file at `path` (a FIFO such as `<(...)` too), read up to 1 MiB.
+    pub fn load_file(path: &Path) -> Result<Vec<Recipient>, RecoveryError> {
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(1 << 20).read_to_string(&mut text))
+            .map_err(|e| RecoveryError::RecipientsFileUnreadable {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })?;
+        Recipient::parse_file(path, &text)
+    }
+
     /// The recipients of a recipients file's text (age's `-R` format: one per line, `#`
     /// comments and blank lines skipped).
     pub fn parse_file(path: &Path, text: &str) -> Result<Vec<Recipient>, RecoveryError> {

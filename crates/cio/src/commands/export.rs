@@ -60,7 +60,7 @@ pub struct ExportArgs {
     /// a passphrase or to recipients, not both
     #[arg(long)]
     pub passphrase: bool,
-    /// Write the bundle to FILE (mode 0600, never a partial file); default: standard output
+    /// Write the bundle to FILE (mode 0600, never a partial file); default or -: standard output
     #[arg(
         long,
         short = 'o',
@@ -125,7 +125,9 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
         .iter()
         .map(|s| json!({"provider": s.provider, "set": s.role}))
         .collect();
-    match &args.output {
+    // `-o -` is standard output, as FILE `-` of import is standard input.
+    let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
+    match output {
         Some(path) => {
             write_bundle_file(path, sealed.as_bytes(), args.force).map_err(|e| fail(e.into()))?;
             if ctx.out.json {
@@ -180,11 +182,7 @@ fn given_recipients(args: &ExportArgs) -> Result<Vec<Recipient>, Error> {
         recipients.push(Recipient::parse(text, RecipientSource::Flag(i + 1))?);
     }
     for path in &args.recipients_files {
-        let text = std::fs::read_to_string(path).map_err(|e| RecoveryError::Output {
-            path: path.clone(),
-            detail: format!("cannot be read: {e}"),
-        })?;
-        recipients.extend(Recipient::parse_file(path, &text)?);
+        recipients.extend(Recipient::load_file(path)?);
     }
     Ok(recipients)
 }

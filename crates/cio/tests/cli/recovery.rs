@@ -631,3 +631,75 @@ fn a_passphrase_nobody_can_type_again_is_refused_on_export_and_import() {
     b.cio_in(&["credential", "import", p], format!("{PASSPHRASE}\n"))
         .success();
 }
+
+#[test]
+fn export_to_dash_is_standard_output_and_recipients_files_must_be_readable() {
+    let a = cluster_a();
+    let (identity, recipient) = age_identity(a.dir.path(), "id.txt");
+    let out = a
+        .cio(&["credential", "export", "--recipient", &recipient, "-o", "-"])
+        .success();
+    let bundle = stdout(&out);
+    assert!(
+        bundle.starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n"),
+        "{bundle}"
+    );
+    assert!(!a.dir.path().join("-").exists(), "no file named -");
+    // What stdout held opens with the real age command.
+    let mut age = Command::new("age")
+        .args(["-d", "-i", identity.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    age.stdin
+        .take()
+        .unwrap()
+        .write_all(bundle.as_bytes())
+        .unwrap();
+    let opened = age.wait_with_output().unwrap();
+    assert!(opened.status.success());
+    assert!(String::from_utf8_lossy(&opened.stdout).contains("cio_minio_backup_repo"));
+
+    let out = a
+        .cio(&["credential", "export", "--recipients-file", "/nonexistent"])
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Export credentials: recipients file /nonexistent cannot be read: No such file or directory (os error 2)\nHint: nothing was written; check the path given to --recipients-file: /nonexistent must exist and this user may read it (one recipient per line, as age -R reads)\n"
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn an_empty_bundle_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_identity(dir.path(), "id.txt");
+    // Sealed by the real age command: a well-formed bundle that holds nothing.
+    let plain = r#"{"format":"cio-recovery-bundle","format_version":1,"created_at_ms":1,"created_by":"someone","credentials":[]}"#;
+    let sealed = dir.path().join("empty.age");
+    let mut age = Command::new("age")
+        .args(["-a", "-r", &recipient, "-o", sealed.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    age.stdin
+        .take()
+        .unwrap()
+        .write_all(plain.as_bytes())
+        .unwrap();
+    assert!(age.wait().unwrap().success());
+    let b = TestEnv::new();
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let mut args = vec!["credential", "import", "-i", identity.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(sealed.to_str().unwrap());
+        let out = b.cio(&args).code(1);
+        assert_eq!(
+            stderr(&out),
+            "Fail: Import credentials: the bundle opens, but holds no credential\nHint: nothing was written; import a bundle 'cio credential export' made on the lost cluster (it holds every complete set)\n"
+        );
+        assert!(stdout(&out).is_empty());
+    }
+    assert!(!b.store().exists(), "nothing was written");
+}
