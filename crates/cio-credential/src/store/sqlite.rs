@@ -51,6 +51,9 @@ const NOT_SQLITE: &str = "not a SQLite database";
 /// becomes format 3 with its first write, after which a cio that does not log refuses it
 /// rather than change it unlogged.
 const SCHEMA_VERSION: i64 = 3;
+/// Why a write is refused whose rows do not read back as written: the schema was edited.
+const NOT_AS_WRITTEN: &str =
+    "what a write puts in it does not read back as written (its tables were changed below cio)";
 /// The format before the change log, read and upgraded.
 const SCHEMA_VERSION_BEFORE_LOG: i64 = 2;
 
@@ -110,7 +113,16 @@ impl SqliteStore {
                 detail: "a field of the store holds a value of the wrong kind".into(),
             };
         }
-        if detail.starts_with("no such table") || detail.starts_with("no such column") {
+        if [
+            "no such table",
+            "no such column",
+            "access to view",
+            "table ",
+        ]
+        .iter()
+        .any(|start| detail.starts_with(start))
+            || detail.contains("because it is a view")
+        {
             // cio's own tables are all made with the store: one missing was dropped below
             // cio (a foreign file is told apart before, by its application id).
             return StoreError::Corrupt { location, detail };

@@ -482,16 +482,18 @@ fn an_emptied_store_with_its_log_left_takes_no_new_key() {
         assert!(!new_key(env).exists(), "no key was made");
     };
     // SQLite.
-    for (kept, why) in [
-        ("k = 'store_id'", "its key fingerprint was removed"),
-        ("0", "its store id was removed"),
+    for (kept, why, log) in [
+        ("k = 'store_id'", "its key fingerprint was removed", ""),
+        ("0", "its store id was removed", ""),
+        // Nothing left at all, the log emptied too: still not a store to seal anew.
+        ("0", "its store id was removed", "DELETE FROM log;"),
     ] {
         let env = TestEnv::new();
         let with = |args: &[&str], input: &str| env.cio_in(args, input);
         populate(&env, with);
         let conn = Connection::open(env.store()).unwrap();
         conn.execute_batch(&format!(
-            "DELETE FROM versions; DELETE FROM notes; DELETE FROM meta WHERE NOT ({kept});"
+            "DELETE FROM versions; DELETE FROM notes; DELETE FROM meta WHERE NOT ({kept}); {log}"
         ))
         .unwrap();
         drop(conn);
@@ -585,5 +587,59 @@ fn sqlite_a_dropped_table_is_said_as_damage() {
             text.contains("restore a whole earlier copy"),
             "{table}: {text}"
         );
+    }
+}
+
+/// A table rebuilt below cio with other column types (SQLite converts what is written to a
+/// column's declared affinity), or a view in a table's place: a write must store what it
+/// says or refuse as damage, never report success for a record no reader accepts.
+#[test]
+fn sqlite_columns_of_other_types_or_a_view_refuse_writes_as_damage() {
+    for (edit, said) in [
+        (
+            "CREATE TABLE v2 (name TEXT NOT NULL, version INTEGER NOT NULL, action TEXT,
+               restored_from INTEGER, written_at_ms REAL, sealed BLOB, seq INTEGER,
+               prev_mac BLOB, mac BLOB, PRIMARY KEY (name, version)) WITHOUT ROWID;
+             INSERT INTO v2 SELECT * FROM versions; DROP TABLE versions;
+             ALTER TABLE v2 RENAME TO versions;",
+            "does not read back as written",
+        ),
+        (
+            "CREATE TABLE m2 (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+             INSERT INTO m2 SELECT k, CAST(v AS BLOB) FROM meta; DROP TABLE meta;
+             ALTER TABLE m2 RENAME TO meta;",
+            "",
+        ),
+        (
+            "ALTER TABLE versions RENAME TO vreal;
+             CREATE VIEW versions AS SELECT * FROM vreal;",
+            "is damaged: access to view",
+        ),
+    ] {
+        let env = TestEnv::new();
+        let with = |args: &[&str], input: &str| env.cio_in(args, input);
+        with(&["credential", "create", "cio_aws_access_key"], REF_ACCESS).success();
+        let conn = Connection::open(env.store()).unwrap();
+        conn.execute_batch(edit).unwrap();
+        drop(conn);
+        let before = env.snapshot_files();
+        let out = with(&["credential", "create", "cio_aws_backup_repo"], REF_REPO);
+        if said.is_empty() {
+            // Stored as it says: it reads back.
+            out.success();
+            let shown = with(
+                &["credential", "show", "cio_aws_backup_repo", "--reveal"],
+                "",
+            );
+            assert!(stdout(&shown.success()).contains(REF_REPO));
+            continue;
+        }
+        let text = stderr(&out.code(3));
+        assert!(text.contains(said), "{said}: {text}");
+        assert!(
+            text.contains("restore a whole earlier copy"),
+            "{said}: {text}"
+        );
+        assert_eq!(env.snapshot_files(), before, "{said}: nothing was changed");
     }
 }

@@ -32,27 +32,13 @@ impl SqliteStore {
             }
         }
         let Some(store_id) = store_id else {
-            // The id is written with the schema, in one transaction: a store without it but
-            // with anything else in it was altered.
-            let count = |sql: &str| -> Result<i64, StoreError> {
-                tx.query_row(sql, [], |r| r.get(0)).map_err(|e| self.err(e))
-            };
-            let mut rows =
-                count("SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM versions)")?;
-            // The change log's entries too (a format-2 store has no log table).
-            if count("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'log'")?
-                > 0
-            {
-                rows += count("SELECT count(*) FROM log")?;
-            }
-            return if rows == 0 {
-                Ok(None)
-            } else {
-                Err(StoreError::Corrupt {
-                    location: self.location(),
-                    detail: "its store id was removed".into(),
-                })
-            };
+            // The id is written with the schema, in one transaction (a new store appears
+            // whole): a store file without it was altered below cio, even when nothing else
+            // is left in it (a key made for it would seal what was another key's store).
+            return Err(StoreError::Corrupt {
+                location: self.location(),
+                detail: "its store id was removed".into(),
+            });
         };
         Ok(Some(Identity {
             store_id,
@@ -80,6 +66,18 @@ impl SqliteStore {
             [text.as_ref()],
         )
         .map_err(|e| self.err(e))?;
+        // Read back, as the records are (`insert_record`): a `meta` column given another
+        // type below cio would keep something else.
+        if Self::meta(tx, "manifest")
+            .map_err(|e| self.err(e))?
+            .as_deref()
+            != Some(text.as_bytes())
+        {
+            return Err(StoreError::Corrupt {
+                location: self.location(),
+                detail: super::NOT_AS_WRITTEN.into(),
+            });
+        }
         Ok(())
     }
 

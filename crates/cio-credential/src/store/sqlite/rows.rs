@@ -2,11 +2,11 @@
 //! embedded store (`rekey`: every version, the change log and the notes replaced in one
 //! transaction).
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::SqliteStore;
-use crate::store::sqlite_row::{COLUMNS, encode_row};
-use crate::store::{ManifestSwap, Record, Resealed, StoreError};
+use super::{NOT_AS_WRITTEN, SqliteStore};
+use crate::store::sqlite_row::{COLUMNS, decode_row, encode_row, raw_value};
+use crate::store::{ManifestSwap, Record, Resealed, Store, StoreError};
 
 impl SqliteStore {
     /// Inside a write: inserts `record` as a row of `versions`.
@@ -26,6 +26,37 @@ impl SqliteStore {
             ])
         })
         .map_err(|e| self.err(e))?;
+        // Read back as every reading decodes it: a table whose columns were given other
+        // types below cio (SQLite converts a value to a column's declared affinity) would
+        // otherwise take the write, report success, and hold a record no reader accepts.
+        let back = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM versions WHERE name = ?1 AND version = ?2"
+            ))
+            .and_then(|mut select| {
+                select
+                    .query_row(params![row[0], row[1]], |r| {
+                        Ok([
+                            raw_value(r.get_ref(0)?),
+                            raw_value(r.get_ref(1)?),
+                            raw_value(r.get_ref(2)?),
+                            raw_value(r.get_ref(3)?),
+                            raw_value(r.get_ref(4)?),
+                            raw_value(r.get_ref(5)?),
+                            raw_value(r.get_ref(6)?),
+                            raw_value(r.get_ref(7)?),
+                            raw_value(r.get_ref(8)?),
+                        ])
+                    })
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        if back.map(decode_row).and_then(Result::ok).as_ref() != Some(record) {
+            return Err(StoreError::Corrupt {
+                location: self.location(),
+                detail: NOT_AS_WRITTEN.into(),
+            });
+        }
         Ok(())
     }
 
