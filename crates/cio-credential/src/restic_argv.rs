@@ -86,6 +86,19 @@ const GLOBAL_WITH_VALUE: &[(&str, Option<char>)] = &[
     ("option", Some('o')),
 ];
 
+/// restic 0.14's global flags that take no value (cobra gives them a default when bare):
+/// the only flags that do not take the next word while cobra looks for the command.
+const GLOBAL_SWITCHES: &[(&str, Option<char>)] = &[
+    ("quiet", Some('q')),
+    ("verbose", Some('v')),
+    ("no-lock", None),
+    ("json", None),
+    ("no-cache", None),
+    ("insecure-tls", None),
+    ("cleanup-cache", None),
+    ("help", Some('h')),
+];
+
 /// Short flags of restic 0.14 (global and per command) that take a value: after one of
 /// these letters in a group (`-vr REPO`), the rest of the group or the next word is its value.
 const SHORT_WITH_VALUE: &[char] = &['r', 'p', 'o'];
@@ -121,6 +134,10 @@ fn split(args: &[String]) -> Words {
     while i < args.len() {
         let arg = &args[i];
         i += 1;
+        // Before the command, cobra (restic's command line) takes every bare flag but the
+        // global switches to hold the next word, whatever the flag: `restic -x snapshots
+        // backup d` runs backup (its own -x then reads as a switch, snapshots as a path).
+        let before_command = words.positional.is_empty();
         if arg == "--" {
             words.positional.extend(args[i..].iter().cloned());
             break;
@@ -133,13 +150,26 @@ fn split(args: &[String]) -> Words {
             if name == "help" {
                 words.help = true;
             }
-            if !inline_value && takes_value_long(name) {
+            let switch = GLOBAL_SWITCHES.iter().any(|(long, _)| *long == name);
+            if !inline_value && (takes_value_long(name) || (before_command && !switch)) {
                 i += 1;
             }
             words.long_flags.push(name.to_string());
             continue;
         }
         if let Some(group) = arg.strip_prefix('-').filter(|g| !g.is_empty()) {
+            let mut letters = group.chars();
+            if let (Some(letter), None) = (letters.next(), letters.next())
+                && before_command
+                && !GLOBAL_SWITCHES
+                    .iter()
+                    .any(|(_, short)| *short == Some(letter))
+                && !SHORT_WITH_VALUE.contains(&letter)
+            {
+                // A lone `-X` cobra does not know as a switch: it holds the next word.
+                i += 1;
+                continue;
+            }
             for (at, letter) in group.char_indices() {
                 if letter == 'h' {
                     words.help = true;
@@ -896,6 +926,28 @@ mod tests {
             "/usr/bin/restic snapshots",
         ] {
             assert_eq!(writes(line), None, "{line}");
+        }
+    }
+
+    /// Before the command, cobra takes every bare flag but restic's global switches to hold
+    /// the next word (`stripFlags`), so the command is the word after that one.
+    #[test]
+    fn a_command_flag_before_the_command_holds_the_next_word_as_cobra_reads_it() {
+        for (line, command) in [
+            ("restic -x snapshots backup d", Some("backup")),
+            (
+                "restic --one-file-system snapshots backup d",
+                Some("backup"),
+            ),
+            ("restic --host vm forget --keep-last 1", Some("forget")),
+            ("restic -H vm snapshots", None),
+            ("restic --host vm snapshots", None),
+            ("restic --json -q -v --no-lock snapshots", None),
+            ("restic -qv backup /d", Some("backup")),
+            ("restic -x=1 backup /d", Some("backup")),
+            ("restic --tag=a backup /d", Some("backup")),
+        ] {
+            assert_eq!(writes(line), command, "{line}");
         }
     }
 
