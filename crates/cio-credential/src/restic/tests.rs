@@ -205,6 +205,21 @@ fn damaged_files_are_told_apart_from_a_wrong_password() {
         .map(|_| ()),
         Err(ResticError::WrongPassword)
     );
+    // simple-scrypt's limits, with its maxInt of 2^31 - 1: a p restic's calibration can
+    // raise past 64 is tried (a wrong password here), 128·N·r of 2 GiB is refused.
+    assert_eq!(
+        refused(format!(
+            r#"{{"kdf":"scrypt","N":1024,"r":1,"p":65,"salt":"{salt}","data":"{data}"}}"#
+        ))
+        .map(|_| ()),
+        Err(ResticError::WrongPassword)
+    );
+    assert!(matches!(
+        refused(format!(
+            r#"{{"kdf":"scrypt","N":16777216,"r":1,"p":1,"salt":"{salt}","data":"{data}"}}"#
+        )),
+        Err(ResticError::Malformed { .. })
+    ));
 }
 
 /// A master key for tests (restic's JSON form).
