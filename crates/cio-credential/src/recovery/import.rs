@@ -147,28 +147,43 @@ impl<'b> Plan<'b> {
     /// theirs ([`crate::check_password_import`]): with the set as the import leaves it, the
     /// repository must have a key for the bundle's password. Returns the passwords checked
     /// and what was found; the first that does not open its repository is the error.
+    /// The repositories are asked at once (one thread each): an import that changes the
+    /// passwords of four sets waits for one round trip, not four.
     pub fn check_passwords(
         &self,
         vault: &CredentialStore,
     ) -> crate::Result<Vec<(CredentialName, PasswordChange)>> {
-        let mut checked = Vec::new();
-        for item in &self.items {
-            let Some(password) = item.value() else {
-                continue;
-            };
-            if item.target.field != Field::BackupPassword || item.outcome == Outcome::Unchanged {
-                continue;
-            }
+        let changed: Vec<(&Planned<'b>, &SecretValue)> = self
+            .items
+            .iter()
+            .filter(|item| {
+                item.target.field == Field::BackupPassword && item.outcome != Outcome::Unchanged
+            })
+            .filter_map(|item| Some((item, item.value()?)))
+            .collect();
+        let check = |item: &Planned<'b>, password: &SecretValue| {
             let others: Vec<(Field, &SecretValue)> = self
                 .items
                 .iter()
                 .filter(|o| o.target.set() == item.target.set() && o.target != item.target)
                 .filter_map(|o| Some((o.target.field, o.value()?)))
                 .collect();
-            let found = check_password_import(vault, item.target, password, &others)?;
-            checked.push((item.target, found));
-        }
-        Ok(checked)
+            check_password_import(vault, item.target, password, &others)
+                .map(|found| (item.target, found))
+        };
+        std::thread::scope(|scope| {
+            let asked: Vec<_> = changed
+                .iter()
+                .map(|(item, password)| scope.spawn(|| check(item, password)))
+                .collect();
+            asked
+                .into_iter()
+                .map(|asking| match asking.join() {
+                    Ok(found) => found,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        })
     }
 
     /// The sets the import writes to, in catalog order.
