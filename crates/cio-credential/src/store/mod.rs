@@ -485,6 +485,8 @@ impl StoreSpec {
     ///   `etcd` or `etcds` followed by anything but a letter, digit, `.`, `-` or `_`
     ///   (`etcd`, `etcd//HOST`), and text with a part holding both `@` and `:` (a
     ///   `user:password@` or `user@host:port`, as in `//user:pw@HOST:2379`);
+    /// - a path starting with `~` is refused: only a shell expands it, and a location from a
+    ///   systemd unit or a quoted variable would otherwise become a folder named `~`;
     /// - anything else is a path, `:` and `@` included (`/var/lib/cio@1/credentials.db`,
     ///   `/srv/a:b/credentials.db`, `etcd-backup.db`); a relative path whose first part holds
     ///   a `:` or is `etcd` is written `./a:b.db`, `./etcd/credentials.db`.
@@ -505,6 +507,11 @@ impl StoreSpec {
         {
             return Err(SpecError {
                 reason: "it holds what looks like a user and password (a part with both '@' and ':'); an etcd store is written etcd://HOST:PORT/PREFIX, with the user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD, never in the location".into(),
+            });
+        }
+        if text == "~" || text.starts_with("~/") {
+            return Err(SpecError {
+                reason: "it starts with ~, which only a shell turns into a home folder (a systemd unit or a quoted value does not): give the whole path, e.g. /root/credentials.db".into(),
             });
         }
         if looks_like_a_url(text) {
@@ -652,6 +659,26 @@ mod spec_tests {
                 StoreSpec::parse(path),
                 Ok(StoreSpec::Sqlite(PathBuf::from(path))),
                 "{path}"
+            );
+        }
+    }
+
+    /// A `~` no shell expanded (a systemd unit's Environment=, a quoted value) would become a
+    /// folder named `~` in the current folder.
+    #[test]
+    fn a_tilde_no_shell_expanded_is_refused() {
+        for text in ["~", "~/credentials.db", "~/.local/cio.db"] {
+            let err = StoreSpec::parse(text).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "the store location is not valid: it starts with ~, which only a shell turns into a home folder (a systemd unit or a quoted value does not): give the whole path, e.g. /root/credentials.db",
+                "{text}"
+            );
+        }
+        for path in ["./~/x.db", "/srv/~backup/x.db", "a~b.db"] {
+            assert_eq!(
+                StoreSpec::parse(path),
+                Ok(StoreSpec::Sqlite(PathBuf::from(path)))
             );
         }
     }
