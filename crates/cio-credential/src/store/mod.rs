@@ -270,7 +270,7 @@ impl StoreError {
                 "point --store / CIO_STORE at a cio credential store, or move {location} away to start a new one"
             ),
             StoreError::Corrupt { location, .. } => format!(
-                "restore a whole earlier copy of {location} from a backup; no credential can be read from it until then"
+                "restore a whole earlier copy of {location} from a backup; until then, what the damage touches is refused"
             ),
             StoreError::Newer { .. } => "install on this node the cio the other nodes run (a newer one): the store is fine, and nothing was changed".into(),
             StoreError::Unusable { location, .. } if location.starts_with("etcd") => format!(
