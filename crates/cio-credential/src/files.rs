@@ -213,10 +213,23 @@ pub fn check_private_path(path: &Path, meta: &Metadata) -> Result<(), Unsafe> {
     }
     // The real location: a symlinked key is checked where it lives.
     let real = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    match real.parent() {
-        Some(own) => check_folders(own, true, &trusted),
-        None => Ok(()),
+    if let Some(own) = real.parent() {
+        check_folders(own, true, &trusted)?;
     }
+    // A path named through `..` goes through folders its real location does not: whoever
+    // may write one of them may swap what the `..` climbs out of (`sub` for a link
+    // elsewhere) before the next command reads it. Each folder as named is checked too.
+    if path
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
+        for dir in path.ancestors().skip(1) {
+            if let Ok(m) = fs::metadata(dir) {
+                check_folder(dir, &m, &trusted, false)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks `start` and every folder above it (see [`check_private_path`]); `own`: `start` is
@@ -418,6 +431,24 @@ mod tests {
             check_trusted_path(&file, &fs::metadata(&file).unwrap()),
             Err(Unsafe::Folder { who: "anyone", .. })
         ));
+    }
+
+    /// A path named through `..` is checked the way it was named too: a folder others may
+    /// write on the way is refused even when the real location is private.
+    #[test]
+    fn a_path_through_a_folder_others_may_write_is_unsafe_even_when_it_climbs_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        fs::create_dir_all(open.join("sub")).unwrap();
+        fs::create_dir(dir.path().join("private")).unwrap();
+        let file = dir.path().join("private/cio.toml");
+        fs::write(&file, b"").unwrap();
+        let meta = fs::metadata(&file).unwrap();
+        let named = open.join("sub/../../private/cio.toml");
+        assert_eq!(check_private_path(&named, &meta), Ok(()));
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(check_private_path(&named, &meta).is_err());
+        assert_eq!(check_private_path(&file, &meta), Ok(()));
     }
 
     #[test]
