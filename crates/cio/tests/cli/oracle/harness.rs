@@ -128,6 +128,18 @@ pub(super) fn run_limited(mut cmd: Command, limit: Duration) -> Option<Output> {
             return Some(child.wait_with_output().expect("output"));
         }
         if start.elapsed() > limit {
+            // Interrupted first, as a person would: restic removes its lock on SIGINT. Killed
+            // outright it leaves the lock, and the cases after it on the same repository (four
+            // run at once) would find a stale lock that no case made on purpose.
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let stop = Instant::now();
+            while child.try_wait().expect("waiting").is_none()
+                && stop.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let out = child.wait_with_output().expect("output");
             let said = String::from_utf8_lossy(&out.stderr);
