@@ -178,6 +178,14 @@ pub(super) async fn locks(
             .and_then(|plain| Lock::parse(&plain));
         if let Ok(lock) = lock {
             let stale = lock.stale(&here, now, alive);
+            // A lock read while its restic ran on this host, whose process exited before
+            // its PID was looked up, was removed by that restic on its way out: it is read
+            // again before it is called stale (a backup finishing during validate is no
+            // stale lock).
+            let key = format!("{}/{id}", object_key(&place.prefix, folder));
+            if stale && !matches!(s3.get(&key).await, Ok(Some(_))) {
+                continue;
+            }
             found.push((id, lock, stale));
         }
     }
