@@ -308,9 +308,13 @@ pub(super) fn run_case(c: &Case) -> Result<Outcome, String> {
             f["detail"].as_str().unwrap_or("?")
         ),
         None => {
-            let warn = checks
-                .iter()
-                .find(|c| c["status"] == "warn" && c["step"] != "rules");
+            // A stale lock is no verdict of this table: four cases run at once on shared
+            // repositories, and a restic stopped in restic 0.14's retries of a lock another
+            // case removed may leave its own lock whatever the signal (seen in CI). The lock
+            // checks are tested alone, in cio-credential's validate_damage.rs.
+            let warn = checks.iter().find(|c| {
+                c["status"] == "warn" && c["step"] != "rules" && c["code"] != "stale_lock"
+            });
             match warn {
                 Some(w) => format!(
                     "ok, warn {} {}",
