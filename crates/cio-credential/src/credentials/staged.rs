@@ -119,13 +119,18 @@ mod tests {
     use crate::secret::SecretValue;
     use crate::store::sqlite::SqliteStore;
 
+    /// The store of `dir` with its key beside it.
+    fn open(dir: &std::path::Path) -> CredentialStore {
+        CredentialStore::new(
+            Box::new(SqliteStore::new(dir.join("store.db"))),
+            dir.join("key"),
+        )
+    }
+
     #[test]
     fn staged_records_are_sealed_and_never_listed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = CredentialStore::new(
-            Box::new(SqliteStore::new(dir.path().join("store.db"))),
-            dir.path().join("key"),
-        );
+        let store = open(dir.path());
         let name = "cio_minio_backup_password.rotation";
         let about = "cio_minio_backup_password".parse().unwrap();
         assert!(store.staged(name).unwrap().is_none());
@@ -169,12 +174,6 @@ mod tests {
     fn two_commands_that_finish_one_rotation_at_once_remove_its_staged_value_once() {
         use crate::store::interleaved::Interleaved;
         let dir = tempfile::tempdir().unwrap();
-        let open = |dir: &std::path::Path| {
-            CredentialStore::new(
-                Box::new(SqliteStore::new(dir.join("store.db"))),
-                dir.join("key"),
-            )
-        };
         let name = "cio_minio_backup_password.rotation";
         let about = "cio_minio_backup_password".parse().unwrap();
         open(dir.path())
