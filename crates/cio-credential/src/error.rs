@@ -116,6 +116,12 @@ pub enum ConfigError {
     /// Others may change it, or a folder on its way ([`crate::files::check_trusted_path`]).
     #[error(transparent)]
     Untrusted(crate::files::Untrusted),
+    /// A path setting that starts with `~`: only a shell makes that a home folder, so cio
+    /// would use a folder named `~` under the current one. `setting` names where it is set.
+    #[error(
+        "{setting} starts with ~, which only a shell turns into a home folder (a systemd unit, a quoted value or cio.toml does not)"
+    )]
+    HomeFolder { setting: String },
 }
 
 impl ConfigError {
@@ -132,6 +138,10 @@ impl ConfigError {
                 path.display()
             ),
             ConfigError::Untrusted(untrusted) => untrusted.hint(),
+            ConfigError::HomeFolder { .. } => {
+                "give the whole path, e.g. /root/credential.key instead of ~/credential.key"
+                    .to_string()
+            }
             ConfigError::Invalid { path, .. } => format!(
                 "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key (TOML strings), recovery_recipients (a list of strings) and max_key_age_days (a number of days)",
                 path.display()

@@ -19,6 +19,8 @@
 //!   `CIO_ETCD_PASSWORD`, or from the caller's password prompt;
 //! - the etcd login is needed only to open an etcd store: it is settled then, at most once
 //!   per [`Settings`] (a migration into the cluster asks once), and never for a file store;
+//! - a path setting that starts with `~` is refused ([`ConfigError::HomeFolder`]): only a
+//!   shell turns it into a home folder, and cio would make a folder named `~`;
 //! - the etcd user is never repeated (in an error or a prompt): `CIO_ETCD_USER=bob:pw`,
 //!   etcdctl's `--user` form, is a likely slip, refused before anything is sent.
 
@@ -106,9 +108,17 @@ impl Settings {
         root: bool,
     ) -> Result<Settings> {
         let (path, required) = config_path(root, &env);
+        if required && starts_at_home(&path) {
+            return Err(ConfigError::HomeFolder {
+                setting: "CIO_CONFIG".into(),
+            }
+            .into());
+        }
+        let given = self.or(from_env(&env));
+        given.refuse_home_paths("(--key-file, --etcd-* or CIO_*)")?;
         let file = load(&path, required)?;
         let defaults = paths::defaults(root, &env);
-        let mut settings = self.or(from_env(&env)).or(file).or(Settings {
+        let mut settings = given.or(file).or(Settings {
             store: Some(defaults.store.display().to_string()),
             key_file: Some(defaults.key_file),
             ..Settings::default()
@@ -132,6 +142,27 @@ impl Settings {
             recovery_recipients: self.recovery_recipients.or(lower.recovery_recipients),
             login_env: self.login_env,
             login: self.login,
+        }
+    }
+
+    /// Refuses a path setting of this layer that starts with `~` ([`ConfigError::HomeFolder`];
+    /// the store's location is refused so by [`StoreSpec::parse`]); `layer` says where the
+    /// layer's settings are given.
+    fn refuse_home_paths(&self, layer: &'static str) -> Result<(), ConfigError> {
+        let paths = [
+            (&self.key_file, "the key file"),
+            (&self.etcd_cacert, "the etcd CA file"),
+            (&self.etcd_cert, "the etcd certificate file"),
+            (&self.etcd_key, "the etcd key file"),
+        ];
+        match paths
+            .into_iter()
+            .find(|(path, _)| path.as_deref().is_some_and(starts_at_home))
+        {
+            Some((_, what)) => Err(ConfigError::HomeFolder {
+                setting: format!("{what} {layer}"),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -226,6 +257,12 @@ fn copy_auth(auth: &EtcdAuth) -> EtcdAuth {
     }
 }
 
+/// Whether `path` starts with `~` (`~`, `~/x`, `~bob/x`): a shell's home folder, which
+/// nothing but a shell expands.
+fn starts_at_home(path: &Path) -> bool {
+    path.as_os_str().as_encoded_bytes().first() == Some(&b'~')
+}
+
 /// An environment variable as text; empty counts as unset.
 fn text(env: impl Fn(&str) -> Option<OsString>, name: &str) -> Option<String> {
     env(name)
@@ -317,6 +354,7 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
             detail: describe(&e, line, text),
         }
     })?;
+    file.refuse_home_paths("(in cio.toml)")?;
     let base = path.parent().unwrap_or_else(|| Path::new(""));
     for file in [
         &mut file.key_file,

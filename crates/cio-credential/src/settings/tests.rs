@@ -297,3 +297,43 @@ fn recovery_recipients_are_a_list_of_strings_in_the_file() {
     let err = parse(path, "recovery_recipients = \"age1abc\"\n").unwrap_err();
     assert!(err.to_string().contains("line 1"), "{err}");
 }
+
+#[test]
+fn a_path_starting_with_a_tilde_is_refused_in_every_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cio.toml");
+    let config = file.to_str().unwrap();
+    let refused = |flags: Settings, env: &[(&str, &str)]| {
+        let err = flags.resolve_with(env_of(env), false).unwrap_err();
+        match err {
+            Error::Config(e @ ConfigError::HomeFolder { .. }) => {
+                format!("{e}. Hint: {}", e.hint())
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        refused(Settings::default(), &[("CIO_KEY_FILE", "~/credential.key")]),
+        "the key file (--key-file, --etcd-* or CIO_*) starts with ~, which only a shell turns into a home folder (a systemd unit, a quoted value or cio.toml does not). Hint: give the whole path, e.g. /root/credential.key instead of ~/credential.key"
+    );
+    let flags = Settings {
+        etcd_cert: Some("~bob/node.pem".into()),
+        ..Settings::default()
+    };
+    assert!(refused(flags, &[]).starts_with("the etcd certificate file (--key-file"));
+    fs::write(&file, "etcd_cacert = \"~/ca.pem\"\n").unwrap();
+    assert!(
+        refused(Settings::default(), &[("CIO_CONFIG", config)])
+            .starts_with("the etcd CA file (in cio.toml) starts with ~")
+    );
+    assert!(
+        refused(Settings::default(), &[("CIO_CONFIG", "~/cio.toml")])
+            .starts_with("CIO_CONFIG starts with ~")
+    );
+    // A ~ inside a path is a name like any other.
+    fs::write(&file, "key_file = \"keys/~old\"\n").unwrap();
+    let s = Settings::default()
+        .resolve_with(env_of(&[("CIO_CONFIG", config)]), false)
+        .unwrap();
+    assert_eq!(s.key_file, Some(dir.path().join("keys/~old")));
+}

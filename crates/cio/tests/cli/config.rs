@@ -263,3 +263,61 @@ fn a_mistyped_etcd_url_is_refused_and_never_becomes_a_file() {
         .success();
     assert!(at.is_file());
 }
+
+/// The session-9 note's gap: `CIO_KEY_FILE=~/k` (quoted, or from a systemd unit) made a key
+/// in a folder named `~` under the current one, and the store then needed that folder. A key
+/// file or etcd TLS path starting with `~`, from the flag, the environment or cio.toml, is
+/// refused as the store's location is, and makes nothing.
+#[test]
+fn a_key_file_path_starting_with_a_tilde_is_refused_and_makes_nothing() {
+    let env = TestEnv::new();
+    let here = tempfile::tempdir().unwrap();
+    let config = here.path().join("cio.toml");
+    fs::write(&config, "key_file = \"~/credential.key\"\n").unwrap();
+    let reason = "starts with ~, which only a shell turns into a home folder (a systemd unit, a quoted value or cio.toml does not)";
+    let hint = "Hint: give the whole path, e.g. /root/credential.key instead of ~/credential.key\n";
+    let create_args = ["credential", "create", "cio_aws_access_key"];
+    let mut by_env = env.cmd();
+    by_env
+        .env("CIO_KEY_FILE", "~/credential.key")
+        .args(create_args);
+    let mut by_flag = env.cmd();
+    by_flag
+        .args(create_args)
+        .args(["--key-file", "~/credential.key"]);
+    let mut by_file = env.cmd();
+    by_file
+        .env_remove("CIO_KEY_FILE")
+        .env("CIO_CONFIG", &config)
+        .args(create_args);
+    for (way, mut cmd, setting) in [
+        (
+            "CIO_KEY_FILE",
+            by_env,
+            "the key file (--key-file, --etcd-* or CIO_*)",
+        ),
+        (
+            "--key-file",
+            by_flag,
+            "the key file (--key-file, --etcd-* or CIO_*)",
+        ),
+        ("cio.toml", by_file, "the key file (in cio.toml)"),
+    ] {
+        let out = cmd
+            .current_dir(here.path())
+            .write_stdin(REF_ACCESS)
+            .assert()
+            .code(2);
+        assert_eq!(
+            stderr(&out),
+            format!("Fail: Create credential: {setting} {reason}\n{hint}"),
+            "{way}"
+        );
+    }
+    let made: Vec<_> = fs::read_dir(here.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(made, ["cio.toml"], "a folder named ~ was made");
+    assert!(!env.store().exists() && !env.key().exists());
+}
