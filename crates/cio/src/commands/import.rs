@@ -8,9 +8,9 @@ use serde_json::json;
 
 use cio_credential::{
     Allow, BucketKeys, Bundle, CredentialStore, Error, Identities, OpenWith, Outcome,
-    PasswordChange, Plan, Provider, Purpose, RecoveryError, Role, SecretValue, SetFilter,
-    SetValues, ValidateOptions, check_changes, get_bundle, needs_passphrase, open_bundle,
-    validate_sets,
+    PasswordChange, Plan, Planned, Provider, Purpose, RecoveryError, Role, SecretValue, SetFilter,
+    SetValues, ValidateOptions, check_changes, check_value, get_bundle, needs_passphrase,
+    open_bundle, validate_sets,
 };
 
 use crate::cli::ProviderArg;
@@ -115,7 +115,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
             .err();
         // With --json, standard output holds one document: the error's, when refused.
         if !(ctx.out.json && refused.is_some()) {
-            show(ctx, &bundle, &plan, true)?;
+            show(ctx, &bundle, &plan, allow, true)?;
         }
         if let Some(e) = refused {
             return Err(e);
@@ -126,7 +126,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
         }
         return Ok(());
     }
-    show(ctx, &bundle, &plan, false)?;
+    show(ctx, &bundle, &plan, allow, false)?;
     let changes = plan.changes(args.force).map_err(recovery)?;
     if args.validate {
         validate_first(ctx, &store, &plan)?;
@@ -217,6 +217,7 @@ fn show(
     ctx: &mut Context,
     bundle: &Bundle,
     plan: &Plan<'_>,
+    allow: Allow,
     dry_run: bool,
 ) -> Result<(), CommandError> {
     let renamed = plan.items.iter().any(|p| p.target != p.credential.name);
@@ -229,7 +230,7 @@ fn show(
                     json!({
                         "name": p.target,
                         "from": p.credential.name,
-                        "value": p.value().map(|v| p.target.field.mask(v.expose())),
+                        "value": shown(p, allow),
                         "versions": p.credential.versions.len(),
                         "outcome": p.outcome.as_str(),
                     })
@@ -265,9 +266,10 @@ fn show(
     for p in &plan.items {
         let mut row = vec![
             p.target.to_string(),
-            p.value()
-                .map(|v| p.target.field.mask(v.expose()))
-                .unwrap_or_default(),
+            match (p.value(), shown(p, allow)) {
+                (Some(_), None) => NOT_SHOWN.to_string(),
+                (_, value) => value.unwrap_or_default(),
+            },
         ];
         if renamed {
             row.push(p.credential.name.to_string());
@@ -277,6 +279,19 @@ fn show(
     }
     ctx.out.table(&rows)?;
     Ok(())
+}
+
+/// What the plan table shows of a value the value rules refuse (the refusal follows).
+const NOT_SHOWN: &str = "(refused by the value rules, not shown)";
+
+/// `p`'s value as the plan shows it: masked as `list` masks it, and only when the value rules
+/// accept it. The bundle's text is anyone's: a repository URL with a password in it, or a
+/// secret pasted in the URL's place, would be shown whole, since a URL is not masked.
+fn shown(p: &Planned<'_>, allow: Allow) -> Option<String> {
+    let value = p.value()?.expose();
+    check_value(p.target, value, allow)
+        .is_ok()
+        .then(|| p.target.field.mask(value))
 }
 
 /// Validates each set the import writes to, as it would be after the import; any failure

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use rusqlite::Connection;
 
-use crate::recovery::age_identity;
+use crate::recovery::{age_identity, row};
 use crate::util::*;
 
 /// A bundle holding `credentials` (JSON array text), made by `created_by`, sealed by the real
@@ -96,17 +96,15 @@ fn a_bundles_text_is_shown_with_its_control_characters_escaped() {
     let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["created_by"], evil);
 
-    // A repository URL with a screen clear and a right-to-left override: shown escaped in
-    // the preview, then refused by the value rules, on both outputs.
-    for (value, shown) in [
-        (
-            "s3:https://h.example/b\u{1b}[2J",
-            "s3:https://h.example/b\\u{1b}[2J",
-        ),
-        (
-            "s3:https://h.example/b\u{202e}kcab",
-            "s3:https://h.example/b\\u{202e}kcab",
-        ),
+    // A repository URL the value rules refuse is not shown in the preview (a URL is not
+    // masked), then refused, on both outputs: with a screen clear, a right-to-left override,
+    // a password before '@' (the review's finding: it was printed whole), or a secret pasted
+    // in the URL's place.
+    for value in [
+        "s3:https://h.example/b\u{1b}[2J",
+        "s3:https://h.example/b\u{202e}kcab",
+        "s3:https://backup:S3cretCANARY@h.example/bucket",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYCANARY",
     ] {
         let env = TestEnv::new();
         let (sealed, id) = bundle(
@@ -114,19 +112,72 @@ fn a_bundles_text_is_shown_with_its_control_characters_escaped() {
             "cio 0.1.0",
             &format!("[{}]", credential("cio_aws_backup_repo", value)),
         );
-        for dry_run in [true, false] {
+        for (dry_run, json) in [(true, false), (false, false), (true, true)] {
             let mut a = vec!["credential", "import", "-i", id.to_str().unwrap()];
             if dry_run {
                 a.push("--dry-run");
             }
+            if json {
+                a.push("--json");
+            }
             a.push(sealed.to_str().unwrap());
             let out = env.cio(&a).code(1);
             no_control_characters(&out);
-            assert!(stdout(&out).contains(shown), "{}", stdout(&out));
-            assert!(stderr(&out).starts_with("Fail: Import credentials: cio_aws_backup_repo: "));
+            for text in [stdout(&out), stderr(&out)] {
+                assert!(
+                    !text.contains("h.example") && !text.contains("CANARY"),
+                    "{value:?}: {text}"
+                );
+            }
+            if json {
+                let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+                assert_eq!(doc["error"]["exit_code"], 1, "{doc}");
+            } else {
+                let row = row(&stdout(&out), "cio_aws_backup_repo");
+                assert_eq!(
+                    row[1..row.len() - 1].join(" "),
+                    "(refused by the value rules, not shown)",
+                    "{value:?}"
+                );
+                assert!(
+                    stderr(&out).starts_with("Fail: Import credentials: cio_aws_backup_repo: ")
+                );
+            }
             assert!(!env.store().exists(), "nothing was written");
         }
     }
+    // A value the rules accept is shown, masked as list masks it.
+    let env = TestEnv::new();
+    let (sealed, id) = bundle(
+        env.dir.path(),
+        "cio 0.1.0",
+        &format!(
+            "[{},{}]",
+            credential("cio_aws_backup_repo", "s3:https://h.example/bucket"),
+            credential(
+                "cio_aws_secret_key",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+            )
+        ),
+    );
+    let out = env
+        .cio(&[
+            "credential",
+            "import",
+            "--dry-run",
+            "-i",
+            id.to_str().unwrap(),
+            sealed.to_str().unwrap(),
+        ])
+        .success();
+    assert_eq!(
+        row(&stdout(&out), "cio_aws_backup_repo")[1],
+        "s3:https://h.example/bucket"
+    );
+    assert_eq!(
+        row(&stdout(&out), "cio_aws_secret_key")[1],
+        "****************EKEY"
+    );
 }
 
 #[test]
