@@ -110,7 +110,9 @@ impl KeyError {
                     "keep the key in a folder that belongs to root or to this user, not in {}",
                     folder.display()
                 ),
-                Unsafe::Writable { .. } => format!("run: chmod 600 {}", path.display()),
+                Unsafe::Writable { .. } | Unsafe::Readable { .. } => {
+                    format!("run: chmod 600 {}", path.display())
+                }
             },
             KeyError::Corrupt { path, .. } => format!(
                 "restore {} from your backup of the key; do not overwrite it with a new key while the store holds values",

@@ -110,6 +110,9 @@ pub enum Unsafe {
     /// The file itself may be written by group or others ([`check_trusted_path`]).
     #[error("it may be written by {who} (mode {mode:04o})")]
     Writable { who: &'static str, mode: u32 },
+    /// A private key others than its owner may read or use ([`read_private_key`]).
+    #[error("it is a private key that others than its owner may read (mode {mode:04o})")]
+    Readable { mode: u32 },
 }
 
 /// Who may write a file or folder of this mode besides its owner: `None` for nobody.
@@ -145,6 +148,9 @@ impl Untrusted {
                 "check that {path} holds what you expect, then give it to root (or to this user) and keep others from writing it: chown root {path}; chmod go-w {path} ({why})"
             ),
             Unsafe::Writable { .. } => format!("run: chmod go-w {path} ({why})"),
+            Unsafe::Readable { .. } => format!(
+                "run: chmod 600 {path} (a private key is for its owner's eyes only, as ssh demands of its keys)"
+            ),
             Unsafe::Folder { folder, .. } => format!(
                 "run: chmod go-w {} (or move {path} to a folder only root or this user may write; {why})",
                 folder.display()
@@ -184,6 +190,29 @@ pub fn read_trusted(
         path: path.to_path_buf(),
         reason,
     })?;
+    Ok(Some((meta, bytes)))
+}
+
+/// Reads a private key cio is given (`what` in words) as [`read_trusted`] does, and refuses it
+/// ([`Unsafe::Readable`]) when group or others have any right to it, as OpenSSH refuses
+/// such a key: whoever may read it may pose as this node.
+pub fn read_private_key(
+    what: &'static str,
+    path: &Path,
+    max: u64,
+) -> Result<Option<Read>, TrustedReadError> {
+    let Some((meta, bytes)) = read_trusted(what, path, max)? else {
+        return Ok(None);
+    };
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(Untrusted {
+            what,
+            path: path.to_path_buf(),
+            reason: Unsafe::Readable { mode },
+        }
+        .into());
+    }
     Ok(Some((meta, bytes)))
 }
 

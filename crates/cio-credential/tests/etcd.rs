@@ -2,6 +2,7 @@
 //! the tests on loopback ports: quorum loss, TLS, authentication, what etcd holds, concurrent
 //! vaults, and migration from SQLite.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -177,6 +178,45 @@ fn tls_with_client_certificates() {
         .err()
         .unwrap();
     assert!(matches!(err, StoreError::Tls { .. }), "{err:?}");
+
+    // A client key others than its owner may read is refused, as the store key and an age
+    // identity are (the review's finding: a 0644 key was used); the certificates may be.
+    let shared = dir.path().join("client.key");
+    std::fs::copy(&certs.client_key, &shared).unwrap();
+    for mode in [0o644, 0o640, 0o604, 0o610] {
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(mode)).unwrap();
+        let readable = EtcdOptions {
+            key: Some(shared.clone()),
+            ..tls()
+        };
+        let err = StoreSpec::parse(&url)
+            .unwrap()
+            .open_with(readable)
+            .err()
+            .unwrap();
+        assert_eq!(
+            format!("{err}. Hint: {}", err.hint()),
+            format!(
+                "etcd client key file {} is not safe to trust: it is a private key that others than its owner may read (mode {mode:04o}). Hint: run: chmod 600 {} (a private key is for its owner's eyes only, as ssh demands of its keys)",
+                shared.display(),
+                shared.display()
+            )
+        );
+    }
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let private = EtcdOptions {
+        key: Some(shared.clone()),
+        ..tls()
+    };
+    assert_eq!(
+        CredentialStore::new(open(&url, private), key.clone())
+            .get(n)
+            .unwrap()
+            .unwrap()
+            .value
+            .expose(),
+        "a long repository password"
+    );
 
     // Plain etcd:// to a TLS member: a message that says what is wrong.
     let plain = url.replacen("etcds://", "etcd://", 1);

@@ -4,7 +4,9 @@
 //!
 //! The files decide whom cio trusts with the etcd login and the sealed credentials (a CA
 //! others may replace lets them stand in for the cluster), so each is read only as a regular
-//! file that only root or this user may change ([`files::read_trusted`]).
+//! file that only root or this user may change ([`files::read_trusted`]); the client key is
+//! refused, as OpenSSH refuses its keys, when others than its owner may read it
+//! ([`files::read_private_key`]).
 
 use std::path::Path;
 
@@ -19,17 +21,23 @@ use crate::store::StoreError;
 const MAX_PEM_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads a PEM file for TLS, naming it in the error (`what`, e.g. "etcd CA certificate
-/// file"). Zeroized when dropped: it may be a key.
+/// file"); `private` for the client key. Zeroized when dropped: it may be a key.
 fn read_pem(
     location: &str,
     what: &'static str,
     path: &Path,
+    private: bool,
 ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
     let unreadable = |detail: String| StoreError::Tls {
         location: location.to_string(),
         detail: format!("the {what} {} {detail}", path.display()),
     };
-    match files::read_trusted(what, path, MAX_PEM_BYTES) {
+    let read = if private {
+        files::read_private_key
+    } else {
+        files::read_trusted
+    };
+    match read(what, path, MAX_PEM_BYTES) {
         Ok(Some((_, bytes))) => Ok(bytes),
         Ok(None) => Err(unreadable("does not exist".into())),
         Err(TrustedReadError::Untrusted(untrusted)) => Err(untrusted.into()),
@@ -46,7 +54,7 @@ pub(super) fn tls_config(location: &str, options: &EtcdOptions) -> Result<TlsCon
     };
     let mut builder = TlsConfig::builder();
     if let Some(ca) = &options.cacert {
-        let pem = read_pem(location, "etcd CA certificate file", ca)?;
+        let pem = read_pem(location, "etcd CA certificate file", ca, false)?;
         let mut certs: Vec<Certificate<'static>> = Vec::new();
         for item in ureq::tls::parse_pem(&pem) {
             match item {
@@ -70,7 +78,7 @@ pub(super) fn tls_config(location: &str, options: &EtcdOptions) -> Result<TlsCon
     }
     match (&options.cert, &options.key) {
         (Some(cert), Some(key)) => {
-            let pem = read_pem(location, "etcd client certificate file", cert)?;
+            let pem = read_pem(location, "etcd client certificate file", cert, false)?;
             let chain = ureq::tls::parse_pem(&pem)
                 .filter_map(|item| match item {
                     Ok(PemItem::Certificate(c)) => Some(c),
@@ -83,7 +91,7 @@ pub(super) fn tls_config(location: &str, options: &EtcdOptions) -> Result<TlsCon
                     cert.display()
                 )));
             }
-            let key_pem = read_pem(location, "etcd client key file", key)?;
+            let key_pem = read_pem(location, "etcd client key file", key, true)?;
             let key = PrivateKey::from_pem(&key_pem).map_err(|_| {
                 tls_err(format!(
                     "the client key file {} holds no PEM private key",
