@@ -23,10 +23,14 @@
 //! - damage confined to a name is reported for that name only ([`Damage`]); everything else
 //!   still reads. Damage to the manifest, store id or key fingerprint refuses the store.
 //!
-//! Limits: an earlier copy of one name restored together with an earlier manifest is only
-//! detected while another name was written since (its newer record then outruns the
-//! manifest); that combination is a whole-store restore minus later writes, which is what
-//! restoring a backup is.
+//! - the change log stays beside them: every logged write sets the manifest's `log_seq` to
+//!   its entry in the same transaction, so a log entry that opens under the store key and is
+//!   numbered past `log_seq` shows a manifest put back while the log stayed, and the whole
+//!   store is refused too (`ledger::check_log_tail`).
+//!
+//! Limits: an earlier copy of one name restored together with an earlier manifest and the
+//! log cut back to match, nothing else written since, reads as that earlier store: it is what
+//! restoring a whole backup is.
 
 use std::collections::BTreeMap;
 

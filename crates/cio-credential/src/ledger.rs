@@ -217,7 +217,12 @@ fn read_once<'k>(
     store: &dyn Store,
     key: &impl Fn(&Identity) -> Result<&'k Key>,
 ) -> Result<Option<Verified>> {
-    let Some(Snapshot { identity, records }) = store.read()? else {
+    let Some(Snapshot {
+        identity,
+        records,
+        log_tail,
+    }) = store.read()?
+    else {
         return Ok(None);
     };
     let Some((key, manifest)) = manifest_of(store, &identity, !records.is_empty(), key)? else {
@@ -230,11 +235,44 @@ fn read_once<'k>(
     let mac_key = key.mac_key();
     let names = check_store(&authenticator(&mac_key, &identity, key), &manifest, records)
         .map_err(|outrun| corrupt(store, outrun.to_string()))?;
+    check_log_tail(store, key, &identity, &manifest, log_tail.as_ref())?;
     Ok(Some(Verified {
         identity,
         manifest,
         names,
     }))
+}
+
+/// Refuses the store when its change log has an entry the manifest does not reach: every
+/// logged write replaces the manifest in the same transaction as its entry, so an authentic
+/// entry numbered after the manifest's `log_seq` shows a manifest put back from an earlier
+/// copy while the log stayed (a name's newest version deleted with it brings back a
+/// rotated-out secret). A whole earlier copy holds its own log, which the manifest reaches.
+/// An entry that does not open is log damage, said by the log's own checks, not this; a
+/// manifest with no `log_seq` (written before cio kept one) is not checked.
+fn check_log_tail(
+    store: &dyn Store,
+    key: &Key,
+    identity: &Identity,
+    manifest: &Manifest,
+    tail: Option<&LogRecord>,
+) -> Result<()> {
+    let Some(tail) = tail.filter(|t| manifest.log_seq != 0 && t.seq > manifest.log_seq) else {
+        return Ok(());
+    };
+    if crate::audit::open(key, &identity.store_id, std::slice::from_ref(tail))
+        .entries
+        .is_empty()
+    {
+        return Ok(());
+    }
+    Err(corrupt(
+        store,
+        format!(
+            "its change log has entry {}, written after its manifest (which ends at entry {}): the manifest was put back from an earlier copy, so any credential may have been rolled back",
+            tail.seq, manifest.log_seq
+        ),
+    ))
 }
 
 /// The next version of a name, as a write asks for it.

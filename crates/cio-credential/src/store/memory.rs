@@ -102,6 +102,11 @@ impl MemoryStore {
         records.retain(|_, r| !r.is_empty());
     }
 
+    /// Edits the change log below cio, as [`MemoryStore::tamper`] edits the records.
+    pub fn tamper_log(&self, f: impl FnOnce(&mut Vec<LogRecord>)) {
+        f(&mut self.state().log);
+    }
+
     /// How many reads of records (`latest`, `list_latest`, `history`, `all_versions`) the
     /// store has answered: a network round trip each on a cluster store.
     pub fn reads(&self) -> usize {
@@ -162,7 +167,11 @@ impl Store for MemoryStore {
             };
         };
         let records = state.records.values().flatten().cloned().map(Ok).collect();
-        Ok(Some(Snapshot { identity, records }))
+        Ok(Some(Snapshot {
+            identity,
+            records,
+            log_tail: state.log.last().cloned(),
+        }))
     }
 
     fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {

@@ -184,6 +184,9 @@ pub type ReadRecord = Result<Record, Undecodable>;
 pub struct Snapshot {
     pub identity: Identity,
     pub records: Vec<ReadRecord>,
+    /// The change log's newest entry at the same moment (`None`: no log yet): an entry the
+    /// manifest does not reach shows a manifest put back from an earlier copy.
+    pub log_tail: Option<LogRecord>,
 }
 
 /// The manifest a write replaces: written only if the store's manifest is still `expected`

@@ -79,6 +79,9 @@ CREATE TABLE versions (
 const ALL_SQL: &str = "SELECT name, version, action, restored_from, written_at_ms, sealed, seq, \
      prev_mac, mac FROM versions ORDER BY name, version";
 
+/// The change log's newest entry.
+const LOG_TAIL_SQL: &str = "SELECT seq, sealed FROM log ORDER BY seq DESC LIMIT 1";
+
 /// The embedded store at one path.
 pub struct SqliteStore {
     path: PathBuf,
@@ -423,7 +426,12 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let records = self.query_in(conn, ALL_SQL, [])?;
-            Ok(Some(Snapshot { identity, records }))
+            let log_tail = self.log_in(conn, LOG_TAIL_SQL)?.pop();
+            Ok(Some(Snapshot {
+                identity,
+                records,
+                log_tail,
+            }))
         })?;
         Ok(snapshot.flatten())
     }
@@ -549,9 +557,7 @@ impl Store for SqliteStore {
     }
 
     fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
-        Ok(self
-            .query_log("SELECT seq, sealed FROM log ORDER BY seq DESC LIMIT 1")?
-            .pop())
+        Ok(self.query_log(LOG_TAIL_SQL)?.pop())
     }
 
     fn log(&self) -> Result<Vec<LogRecord>, StoreError> {

@@ -13,7 +13,7 @@ use rusqlite::types::Value;
 use testkit::etcd::EtcdCluster;
 
 use crate::store::memory::MemoryStore;
-use crate::store::{Action, Identity, Record};
+use crate::store::{Action, Identity, LogRecord, Record};
 
 /// One field of a record, as a hand would set it.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +47,11 @@ impl Meta {
 pub(crate) enum Saved {
     File(Vec<u8>),
     Keys(Vec<(Vec<u8>, Vec<u8>)>),
-    Memory(Option<Identity>, BTreeMap<String, Vec<Record>>),
+    Memory(
+        Option<Identity>,
+        BTreeMap<String, Vec<Record>>,
+        Vec<LogRecord>,
+    ),
 }
 
 /// Edits below cio.
@@ -399,23 +403,27 @@ impl Raw for MemoryRaw {
     fn save(&self) -> Saved {
         let mut saved = None;
         self.0.tamper(|identity, records| {
-            saved = Some(Saved::Memory(identity.clone(), records.clone()));
+            saved = Some((identity.clone(), records.clone()));
         });
-        saved.unwrap()
+        let (identity, records) = saved.unwrap();
+        let mut log = Vec::new();
+        self.0.tamper_log(|l| log = l.clone());
+        Saved::Memory(identity, records, log)
     }
 
     fn put_back(&self, saved: &Saved) {
-        let Saved::Memory(id, recs) = saved else {
+        let Saved::Memory(id, recs, old_log) = saved else {
             panic!("not a memory copy")
         };
         self.0.tamper(|identity, records| {
             *identity = id.clone();
             *records = recs.clone();
         });
+        self.0.tamper_log(|log| *log = old_log.clone());
     }
 
     fn put_back_name(&self, saved: &Saved, name: &str) {
-        let Saved::Memory(_, recs) = saved else {
+        let Saved::Memory(_, recs, _) = saved else {
             panic!("not a memory copy")
         };
         self.0.tamper(|_, records| match recs.get(name) {

@@ -40,6 +40,10 @@ pub(super) const CASES: &[Case] = &[
         one_name_put_back_is_refused,
     ),
     (
+        "tamper: one name and the manifest put back, the log kept",
+        a_name_and_manifest_put_back_are_told_by_the_log,
+    ),
+    (
         "tamper: purge checks the key",
         purge_checks_the_key_as_remove_does,
     ),
@@ -408,6 +412,41 @@ fn one_name_put_back_is_refused(b: &dyn Backend) {
         ),
         "{err:?}"
     );
+}
+
+/// The review's finding: the newest version of a name deleted (a rotation undone) together
+/// with the manifest put back from an earlier copy, nothing else written since: the records
+/// and the manifest agree, and only the change log, which stayed, shows the later write.
+/// Every command on every name is refused; with the log put back too, it is a whole earlier
+/// copy (a_whole_earlier_copy_reads_as_itself).
+fn a_name_and_manifest_put_back_are_told_by_the_log(b: &dyn Backend) {
+    let c = setup(b);
+    let raw = b.raw("s");
+    let backup = raw.save();
+    let manifest = raw.meta(Meta::Manifest).unwrap();
+    let log_before = c.change_log().unwrap().entries.len();
+    c.put(name(X), &v("rotated-secret-4")).unwrap();
+    raw.put_back_name(&backup, X);
+    raw.set_meta(Meta::Manifest, Some(&manifest));
+    let err = store_refused(b);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the credential store {} is damaged: its change log has entry {}, written after its manifest (which ends at entry {log_before}): the manifest was put back from an earlier copy, so any credential may have been rolled back",
+            b.open("s").location(),
+            log_before + 1
+        )
+    );
+    let c = credentials(b);
+    assert!(matches!(
+        c.get(name(X)).unwrap_err(),
+        Error::Store(StoreError::Corrupt { .. })
+    ));
+    assert!(c.list().is_err());
+    assert!(matches!(
+        c.put(name("cio_aws_region"), &v("us-east-1")).unwrap_err(),
+        Error::Store(StoreError::Corrupt { .. })
+    ));
 }
 
 fn purge_checks_the_key_as_remove_does(b: &dyn Backend) {

@@ -155,6 +155,49 @@ fn etcd_the_newest_version_removed_to_bring_back_a_rotated_out_secret() {
     x_is_refused_alone(with);
 }
 
+/// The review's finding, as it was done: a copy of the store kept, X rotated once more, then
+/// the rotation deleted and the copy's manifest put back in the live file, the change log
+/// left as it was. Records and manifest agree; the log's newer entry gives it away, and no
+/// command answers from the store (exit 3) until it is copied back whole from a backup.
+#[test]
+fn sqlite_a_rotation_undone_with_an_earlier_manifest_is_refused_by_the_log() {
+    let env = TestEnv::new();
+    let with = |args: &[&str], input: &str| env.cio_in(args, input);
+    populate(&env, with);
+    let backup = env.dir.path().join("b0.db");
+    std::fs::copy(env.store(), &backup).unwrap();
+    with(&["credential", "create", X], "rotated-in-4").success();
+    let conn = Connection::open(env.store()).unwrap();
+    conn.execute_batch(&format!(
+        "ATTACH '{}' AS o;
+         DELETE FROM versions WHERE name = '{X}' AND version = 4;
+         UPDATE meta SET v = (SELECT v FROM o.meta WHERE k = 'manifest') WHERE k = 'manifest';",
+        backup.display()
+    ))
+    .unwrap();
+    drop(conn);
+    let reason = "the credential store [TMP]/state/credentials.db is damaged: its change log has entry 11, written after its manifest (which ends at entry 10): the manifest was put back from an earlier copy, so any credential may have been rolled back";
+    for args in [
+        &["credential", "show", X, "--reveal"][..],
+        &["credential", "list"],
+        &["credential", "exec", "--provider", "minio", "--", "true"],
+        &["credential", "create", "cio_aws_region", "us-east-1"],
+    ] {
+        let out = with(args, "").code(3);
+        assert!(
+            redact(&env, &stderr(&out)).contains(reason),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!stdout(&out).contains("current-secret-3"), "{args:?}");
+    }
+    // The whole copy is a backup: put back, it reads as itself.
+    std::fs::copy(&backup, env.store()).unwrap();
+    with(&["credential", "show", X, "--reveal"], "")
+        .success()
+        .stdout("current-secret-3\n");
+}
+
 #[test]
 fn a_removed_store_id_fingerprint_or_manifest_refuses_every_command() {
     for key in ["store_id", "key_fingerprint", "manifest"] {

@@ -185,31 +185,51 @@ impl EtcdStore {
     /// Every change-log entry (`all`), or the newest one.
     fn log_entries(&self, all: bool) -> Result<Vec<LogRecord>, StoreError> {
         let deadline = self.gateway.deadline();
+        if !all {
+            return Ok(self.newest_log_entry(0, deadline)?.into_iter().collect());
+        }
         let start = self.keys.log();
-        let kvs = if all {
-            self.gateway
-                .range_all(&start, &prefix_end(&start), deadline)?
-        } else {
-            let mut request = range_prefix(&start);
-            request["limit"] = json!("1");
-            request["sort_order"] = json!("DESCEND");
-            request["sort_target"] = json!("KEY");
-            let response: RangeResponse =
-                self.gateway
-                    .call("/v3/kv/range", &request, true, deadline)?;
-            response.kvs
-        };
+        let kvs = self
+            .gateway
+            .range_all(&start, &prefix_end(&start), deadline)?;
         let mut entries: Vec<LogRecord> = kvs
             .into_iter()
-            .filter_map(|kv| {
-                Some(LogRecord {
-                    seq: self.keys.log_seq(&kv.key)?,
-                    sealed: kv.value,
-                })
-            })
+            .filter_map(|kv| self.log_record(kv))
             .collect();
         entries.sort_by_key(|e| e.seq);
         Ok(entries)
+    }
+
+    /// The log entry with the highest key at `revision` (0: now), found by its key alone (the
+    /// log head may be wrong); `None` for an empty log.
+    fn newest_log_entry(
+        &self,
+        revision: i64,
+        deadline: Instant,
+    ) -> Result<Option<LogRecord>, StoreError> {
+        let mut request = range_prefix(&self.keys.log());
+        request["limit"] = json!("1");
+        request["sort_order"] = json!("DESCEND");
+        request["sort_target"] = json!("KEY");
+        if revision != 0 {
+            request["revision"] = json!(revision.to_string());
+        }
+        let response: RangeResponse =
+            self.gateway
+                .call("/v3/kv/range", &request, true, deadline)?;
+        Ok(response
+            .kvs
+            .into_iter()
+            .next()
+            .and_then(|kv| self.log_record(kv)))
+    }
+
+    /// A log entry from its key and value; `None` for a key that is no entry's.
+    fn log_record(&self, kv: Kv) -> Option<LogRecord> {
+        Some(LogRecord {
+            seq: self.keys.log_seq(&kv.key)?,
+            sealed: kv.value,
+        })
     }
 
     /// Creates the store id, but only if nothing at all is under the prefix: a race between
@@ -293,9 +313,10 @@ impl Store for EtcdStore {
     }
 
     fn read(&self) -> Result<Option<Snapshot>, StoreError> {
-        // The meta keys and the versions, read in pages at one revision: the manifest and
-        // the records of one moment. (Not the change log or the notes beside them: a log of
-        // thousands of entries would be read by every command.)
+        // The meta keys, the versions and the change log's newest entry, read at one
+        // revision: the manifest, the records and the log of one moment. (Not the whole log
+        // or the notes beside them: a log of thousands of entries would be read by every
+        // command.)
         let deadline = self.gateway.deadline();
         let meta = self.keys.meta();
         let versions = self.keys.versions(None);
@@ -306,6 +327,7 @@ impl Store for EtcdStore {
             self.gateway
                 .range_all_at(&versions, &prefix_end(&versions), revision, deadline)?;
         kvs.extend(records);
+        let log_tail = self.newest_log_entry(revision, deadline)?;
         let Some(identity) = self.identity_of(&kvs) else {
             return if kvs.is_empty() {
                 Ok(None)
@@ -319,7 +341,11 @@ impl Store for EtcdStore {
             .filter(|kv| kv.key.starts_with(&versions))
             .map(|kv| self.keys.decode(kv, &location))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(Snapshot { identity, records }))
+        Ok(Some(Snapshot {
+            identity,
+            records,
+            log_tail,
+        }))
     }
 
     fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {

@@ -84,25 +84,39 @@ impl SqliteStore {
 
     /// The log entries `sql` selects (none in a format-2 store).
     pub(super) fn query_log(&self, sql: &str) -> Result<Vec<LogRecord>, StoreError> {
-        let rows = self.reading(|conn| {
-            if !self.has_log(conn)? {
-                return Ok(Vec::new());
-            }
-            let mut stmt = conn.prepare(sql).map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map([], |row| {
-                    // Whatever a hand stored (text, a number) reads as bytes: the entry then
-                    // fails its tag, and the log names it altered.
-                    let sealed = stored_bytes(row.get_ref(1)?);
-                    Ok(LogRecord {
-                        seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
-                        sealed,
-                    })
-                })
-                .map_err(|e| self.err(e))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
-        })?;
+        let rows = self.reading(|conn| self.log_in(conn, sql))?;
         Ok(rows.unwrap_or_default())
+    }
+
+    /// The log entries `sql` selects (`seq, sealed`) inside a read of `conn`; none when the
+    /// store has no log yet.
+    pub(super) fn log_in(
+        &self,
+        conn: &Connection,
+        sql: &str,
+    ) -> Result<Vec<LogRecord>, StoreError> {
+        if !self.has_log(conn)? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                // Whatever a hand stored (text, a number) reads as bytes: the entry then
+                // fails its tag, and the log names it altered. A number that is no entry
+                // number reads as 0, which no entry has: it fails its tag too.
+                let sealed = stored_bytes(row.get_ref(1)?);
+                let seq = row
+                    .get_ref(0)?
+                    .as_i64()
+                    .ok()
+                    .and_then(|n| u64::try_from(n).ok());
+                Ok(LogRecord {
+                    seq: seq.unwrap_or(0),
+                    sealed,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
     pub(super) fn append_log_entry(&self, log: &LogRecord) -> Result<(), StoreError> {
