@@ -108,11 +108,21 @@ impl Fixture {
     }
 
     fn rotate(&self, new: Option<&str>, keep: bool) -> Result<super::PasswordRotated, Error> {
+        self.rotate_escrowed(new, keep, &mut || Ok(()))
+    }
+
+    /// [`Fixture::rotate`] with `escrow` as the refresh of the set's recovery bundle.
+    fn rotate_escrowed(
+        &self,
+        new: Option<&str>,
+        keep: bool,
+        escrow: &mut dyn FnMut() -> Result<(), String>,
+    ) -> Result<super::PasswordRotated, Error> {
         let mut stages = Vec::new();
         let rotation =
             PasswordRotation::begin(&self.store, name(PASSWORD), &mut |s| stages.push(s))?;
         let new = new.map(v);
-        rotation.run(new.as_ref(), keep, &mut |s| stages.push(s))
+        rotation.run(new.as_ref(), keep, escrow, &mut |s| stages.push(s))
     }
 }
 
@@ -157,6 +167,59 @@ fn a_rotation_replaces_the_key_and_keeps_the_old_password_in_the_history() {
     assert!(matches!(done.old_key, OldKey::Kept { .. }));
     assert!(f.opens(NEW) && f.opens(third));
     assert_eq!(f.keys(third).0.len(), 2);
+}
+
+/// The review's finding: the escrow bundle was refreshed after the old key was removed, so a
+/// rotation killed in between (or whose refresh failed) left in the bucket a bundle whose
+/// password opens nothing. The refresh comes first, sees the new password stored, and the
+/// old key goes only once it succeeded; the next run refreshes and finishes.
+#[test]
+fn the_old_key_goes_only_after_the_escrow_bundle_holds_the_new_password() {
+    let f = Fixture::new();
+    let (_, old_id) = f.keys(OLD);
+    let mut seen = Vec::new();
+    let err = f
+        .rotate_escrowed(Some(NEW), false, &mut || {
+            seen.push(f.stored());
+            Err("the bucket refused the write (AccessDenied)".into())
+        })
+        .unwrap_err();
+    assert_eq!(seen, [NEW], "refreshed once, with the new password stored");
+    let Error::Rotate(e) = err else {
+        panic!("not a rotation error")
+    };
+    assert_eq!(e.stage, Stage::Escrowing);
+    assert_eq!(
+        format!("{e}. Hint: {}", e.hint()),
+        "cio_minio_backup_password: the set's recovery bundle could not be refreshed (the bucket refused the write (AccessDenied)), so the old password's key is kept: the bundle in the bucket holds the old password. Hint: fix what the refresh needs (recovery_recipients in cio.toml, the bucket and its keys; 'cio credential export --to-repository' shows it), then run 'cio credential rotate cio_minio_backup_password' again; cio_minio_backup_password holds the new password, which opens the repository, and the old password's key is kept, so the bundle in the bucket still opens it too; run 'cio credential rotate cio_minio_backup_password' again to refresh the bundle and remove the old key"
+    );
+    assert_eq!(f.stored(), NEW);
+    assert!(f.opens(OLD) && f.opens(NEW), "both keys are there");
+    assert!(Pending::load(&f.store, name(PASSWORD)).unwrap().is_some());
+
+    // The next run refreshes, then removes the old key.
+    let mut refreshed = 0;
+    let done = f
+        .rotate_escrowed(None, false, &mut || {
+            refreshed += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(refreshed, 1);
+    assert!(done.resumed);
+    assert_eq!(done.old_key, OldKey::Removed { id: old_id });
+    assert_eq!(done.escrow_not_refreshed, None);
+    assert!(!f.opens(OLD));
+
+    // Keeping the old key, a failed refresh does not stop the rotation: the old bundle still
+    // opens the repository, and the result says why it was not refreshed.
+    let third = "a third repository password";
+    let done = f
+        .rotate_escrowed(Some(third), true, &mut || Err("no network".into()))
+        .unwrap();
+    assert!(matches!(done.old_key, OldKey::Kept { .. }));
+    assert_eq!(done.escrow_not_refreshed.as_deref(), Some("no network"));
+    assert!(Pending::load(&f.store, name(PASSWORD)).unwrap().is_none());
 }
 
 #[test]

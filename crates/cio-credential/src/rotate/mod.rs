@@ -14,6 +14,11 @@
 //!   is removed. Until (5) the stored password is the old one and its key is untouched; from
 //!   (5) on, the stored password is the new one, proven in (4). Killed anywhere, the stored
 //!   password opens the repository;
+//! - between (5) and (6) the set's recovery bundle is refreshed (an [`EscrowRefresh`] the caller
+//!   gives: the escrow object beside the repository): while the old key is there, the old
+//!   bundle still opens the repository, so a refresh that fails keeps the old key
+//!   ([`Problem::EscrowNotRefreshed`]) and the next run refreshes, then removes it. A bundle
+//!   in the bucket never holds a password the repository no longer has;
 //! - a run that finds a staged rotation finishes it rather than starting another: it asks
 //!   restic which of (3) to (6) already happened and does the rest; when the new key was
 //!   never added, it starts again from (1) with the staged password;
@@ -75,6 +80,8 @@ pub enum Stage {
     Verifying,
     /// The new password becomes the stored one.
     Storing,
+    /// The new password is stored; the set's recovery bundle is refreshed.
+    Escrowing,
     /// The new password is stored; restic removes the old key.
     RemovingOldKey,
     /// The new password is stored; the staged record is removed.
@@ -88,6 +95,9 @@ impl Stage {
             Stage::Waiting | Stage::Checking | Stage::Identifying => "nothing was changed".into(),
             Stage::Adding | Stage::Verifying | Stage::Storing => format!(
                 "{name} still holds the old password, which still opens the repository; run 'cio credential rotate {name}' again to finish the rotation"
+            ),
+            Stage::Escrowing => format!(
+                "{name} holds the new password, which opens the repository, and the old password's key is kept, so the bundle in the bucket still opens it too; run 'cio credential rotate {name}' again to refresh the bundle and remove the old key"
             ),
             Stage::RemovingOldKey | Stage::Finishing => format!(
                 "{name} holds the new password, which opens the repository; run 'cio credential rotate {name}' again to remove the old key"
@@ -105,6 +115,7 @@ impl std::fmt::Display for Stage {
             Stage::Adding => "adding a restic key for the new password",
             Stage::Verifying => "opening the repository with the new password",
             Stage::Storing => "storing the new password",
+            Stage::Escrowing => "refreshing the set's recovery bundle",
             Stage::RemovingOldKey => "removing the old password's key",
             Stage::Finishing => "finishing",
         })
@@ -141,7 +152,15 @@ pub struct PasswordRotated {
     pub resumed: bool,
     /// What the value rules say about the new password.
     pub warnings: Vec<Warning>,
+    /// Why the set's recovery bundle was not refreshed, when no key was removed (so the
+    /// earlier bundle still opens the repository): for a warning.
+    pub escrow_not_refreshed: Option<String>,
 }
+
+/// Refreshes the rotated set's recovery bundle, between storing the new password and
+/// removing the old key: `Ok(())` when it was refreshed or none is kept (no recovery
+/// recipients), else why not (never a value).
+pub type EscrowRefresh<'e> = &'e mut dyn FnMut() -> Result<(), String>;
 
 /// A rotation that cannot go on, with the stage it stopped at. Never holds a value.
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +223,10 @@ pub enum Problem {
         "the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup"
     )]
     ImportedPasswordDoesNotOpen,
+    #[error(
+        "the set's recovery bundle could not be refreshed ({0}), so the old password's key is kept: the bundle in the bucket holds the old password"
+    )]
+    EscrowNotRefreshed(String),
     #[error("the record of the interrupted rotation cannot be read: {0}")]
     PendingUnreadable(String),
     #[error("a rotation of this password is in progress on node {host}")]
@@ -278,6 +301,9 @@ impl RotateError {
                 "restore a version whose password the repository still has ('cio credential history {name}'), or change the password with 'cio credential rotate {name}'; if the repository's password was changed back elsewhere, add --force"
             ),
             Problem::ImportedPasswordDoesNotOpen => "import a bundle made after the repository's last password change (every rotation refreshes the escrow object: cio credential import --from-repository), or see the repository's keys with 'cio credential exec -- restic key list'; nothing was written".into(),
+            Problem::EscrowNotRefreshed(_) => format!(
+                "fix what the refresh needs (recovery_recipients in cio.toml, the bucket and its keys; 'cio credential export --to-repository' shows it), then run 'cio credential rotate {name}' again"
+            ),
             Problem::PendingUnreadable(_) => {
                 "use the cio version that started the rotation, or check the repository's keys with 'cio credential exec -- restic key list'".into()
             }

@@ -12,7 +12,7 @@ use crate::store::now_ms;
 use super::node_lock::{NodeLock, lock_path};
 use super::pending::{Pending, TAKEOVER_AFTER_MS, this_host};
 use super::restic_cli::{KeyInfo, Restic, ResticFailure};
-use super::{OldKey, PasswordRotated, Problem, RotateError, Stage};
+use super::{EscrowRefresh, OldKey, PasswordRotated, Problem, RotateError, Stage};
 
 /// A password rotation, ready to run: the set checked, the node's rotation lock held, and
 /// an interrupted rotation (if any) read.
@@ -103,12 +103,14 @@ impl<'a> PasswordRotation<'a> {
     }
 
     /// Runs the rotation to `new` (`None`: finish the interrupted one), keeping the old key
-    /// when `keep_old_key` (or when the interrupted run was asked to). Reports each stage
-    /// through `progress` as it starts.
+    /// when `keep_old_key` (or when the interrupted run was asked to). `escrow` refreshes the
+    /// set's recovery bundle once the new password is stored, before the old key goes.
+    /// Reports each stage through `progress` as it starts.
     pub fn run(
         mut self,
         new: Option<&SecretValue>,
         keep_old_key: bool,
+        escrow: EscrowRefresh<'_>,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<PasswordRotated> {
         match (self.pending.take(), new) {
@@ -117,7 +119,7 @@ impl<'a> PasswordRotation<'a> {
             }
             (Some(mut pending), _) => {
                 pending.keep_old_key |= keep_old_key;
-                self.resume(pending, progress)
+                self.resume(pending, escrow, progress)
             }
             (None, Some(new)) => {
                 let pending = Pending {
@@ -127,7 +129,7 @@ impl<'a> PasswordRotation<'a> {
                     started_ms: 0,
                     host: None,
                 };
-                self.start(pending, progress)
+                self.start(pending, escrow, progress)
             }
             (None, None) => Err(self.error(Stage::Checking, Problem::NoNewPassword)),
         }
@@ -172,13 +174,18 @@ impl<'a> PasswordRotation<'a> {
     fn start(
         mut self,
         mut pending: Pending,
+        escrow: EscrowRefresh<'_>,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<PasswordRotated> {
         progress(Stage::Checking);
         let warnings = self.check_new(&pending.password)?;
         self.restic.scrub(&pending.password);
         self.identify_and_add(&mut pending, progress)?;
-        self.store_and_retire(pending, None, false, warnings, progress)
+        let run = Run {
+            resumed: false,
+            warnings,
+        };
+        self.store_and_retire(pending, None, run, escrow, progress)
     }
 
     /// Steps (1) to (3): name the stored password's key, stage, add the new key.
@@ -204,6 +211,7 @@ impl<'a> PasswordRotation<'a> {
     fn resume(
         mut self,
         mut pending: Pending,
+        escrow: EscrowRefresh<'_>,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<PasswordRotated> {
         progress(Stage::Checking);
@@ -228,17 +236,21 @@ impl<'a> PasswordRotation<'a> {
             }
             Err(f) => return Err(self.restic_error(Stage::Verifying, f)),
         };
-        self.store_and_retire(pending, keys, true, warnings, progress)
+        let run = Run {
+            resumed: true,
+            warnings,
+        };
+        self.store_and_retire(pending, keys, run, escrow, progress)
     }
 
     /// Steps (4) to (7): prove the new password (unless `keys` is what it opened just now),
-    /// store it, remove the old key, clear the staged record.
+    /// store it, refresh the escrow bundle, remove the old key, clear the staged record.
     fn store_and_retire(
         &self,
         pending: Pending,
         keys: Option<Vec<KeyInfo>>,
-        resumed: bool,
-        warnings: Vec<Warning>,
+        run: Run,
+        escrow: EscrowRefresh<'_>,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<PasswordRotated> {
         let name = self.name;
@@ -264,7 +276,23 @@ impl<'a> PasswordRotation<'a> {
         } else {
             self.store.put_rotated(name, &pending.password)?.version
         };
-        let old_key = self.retire(&pending, &keys, &new_key, progress)?;
+        // The bundle follows the stored password before the old key goes: until then the
+        // old bundle still opens the repository.
+        progress(Stage::Escrowing);
+        let refreshed = escrow();
+        let old_key = match (retiring(&pending, &keys, &new_key), refreshed.clone()) {
+            (Retire::Remove(_), Err(why)) => {
+                return Err(self.error(Stage::Escrowing, Problem::EscrowNotRefreshed(why)));
+            }
+            (Retire::Remove(old), Ok(())) => {
+                progress(Stage::RemovingOldKey);
+                self.restic
+                    .key_remove(&pending.password, Some(&new_key), &old)
+                    .map_err(|f| self.restic_error(Stage::RemovingOldKey, f))?;
+                OldKey::Removed { id: old }
+            }
+            (Retire::Not(outcome), _) => outcome,
+        };
         progress(Stage::Finishing);
         Pending::clear(self.store, name)?;
         Ok(PasswordRotated {
@@ -272,49 +300,52 @@ impl<'a> PasswordRotation<'a> {
             version,
             new_key,
             old_key,
-            resumed,
-            warnings,
+            resumed: run.resumed,
+            warnings: run.warnings,
+            escrow_not_refreshed: refreshed.err(),
         })
     }
+}
 
-    /// Step (6): removes the old password's key, when it is known and not to be kept.
-    fn retire(
-        &self,
-        pending: &Pending,
-        keys: &[KeyInfo],
-        new_key: &str,
-        progress: &mut dyn FnMut(Stage),
-    ) -> Result<OldKey> {
-        let others: Vec<&str> = keys
-            .iter()
-            .map(|k| k.id.as_str())
-            .filter(|id| *id != new_key)
-            .collect();
-        let old = match &pending.old_key {
-            Some(id) if id == new_key => return Ok(OldKey::AlreadyGone { id: id.clone() }),
-            Some(id) if !others.contains(&id.as_str()) => {
-                return Ok(OldKey::AlreadyGone { id: id.clone() });
-            }
-            Some(id) => id.clone(),
-            None => match others.as_slice() {
-                [only] => (*only).to_string(),
-                [] => return Ok(OldKey::NoneLeft),
-                several => {
-                    return Ok(OldKey::Unidentified {
-                        other_keys: several.len(),
-                    });
-                }
-            },
-        };
-        if pending.keep_old_key {
-            return Ok(OldKey::Kept { id: old });
+/// What a run brings to steps (4) to (7): whether it finishes an interrupted rotation, and the
+/// value rules' warnings for the new password.
+struct Run {
+    resumed: bool,
+    warnings: Vec<Warning>,
+}
+
+/// Step (6), decided: the old password's key to remove, or why none is.
+enum Retire {
+    Remove(String),
+    Not(OldKey),
+}
+
+/// Which key step (6) removes: the old password's, when it is known and not to be kept.
+fn retiring(pending: &Pending, keys: &[KeyInfo], new_key: &str) -> Retire {
+    let others: Vec<&str> = keys
+        .iter()
+        .map(|k| k.id.as_str())
+        .filter(|id| *id != new_key)
+        .collect();
+    let old = match &pending.old_key {
+        Some(id) if id == new_key || !others.contains(&id.as_str()) => {
+            return Retire::Not(OldKey::AlreadyGone { id: id.clone() });
         }
-        progress(Stage::RemovingOldKey);
-        self.restic
-            .key_remove(&pending.password, Some(new_key), &old)
-            .map_err(|f| self.restic_error(Stage::RemovingOldKey, f))?;
-        Ok(OldKey::Removed { id: old })
+        Some(id) => id.clone(),
+        None => match others.as_slice() {
+            [only] => (*only).to_string(),
+            [] => return Retire::Not(OldKey::NoneLeft),
+            several => {
+                return Retire::Not(OldKey::Unidentified {
+                    other_keys: several.len(),
+                });
+            }
+        },
+    };
+    if pending.keep_old_key {
+        return Retire::Not(OldKey::Kept { id: old });
     }
+    Retire::Remove(old)
 }
 
 /// The id of the key the run's password opened.

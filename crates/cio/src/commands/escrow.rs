@@ -29,6 +29,42 @@ pub fn refresh_after_write(ctx: &mut Context, store: &CredentialStore, names: &[
     refresh(ctx, store, names, None);
 }
 
+/// During a password rotation, once the new password is stored and before the old key is
+/// removed: refreshes the escrow bundle of `name`'s set, when recovery recipients are
+/// configured. `Err` says why it was not refreshed (the rotation then keeps the old key,
+/// which the bundle in the bucket still opens).
+pub fn refresh_in_rotation(
+    ctx: &mut Context,
+    store: &CredentialStore,
+    name: CredentialName,
+) -> Result<(), String> {
+    let recipients =
+        configured_recipients(ctx, "Refresh recovery bundle").map_err(|e| match e {
+            CommandError::Library { source, .. } => source.to_string(),
+            other => other.to_string(),
+        })?;
+    if recipients.is_empty() {
+        return Ok(());
+    }
+    let set = name.set();
+    let location = escrow_set(store, set, recipients).map_err(|e| e.to_string())?;
+    said_refreshed(ctx, set, &location);
+    Ok(())
+}
+
+/// Says that `set`'s bundle was stored at `location`: on standard output, or on standard
+/// error with --json (standard output holds the command's one document).
+fn said_refreshed(ctx: &mut Context, set: SetId, location: &str) {
+    let line = format!(
+        "Succeed: Refresh recovery bundle: the {set} set, sealed to the recovery recipients, at {location}"
+    );
+    if ctx.out.json {
+        crate::output::stderr_line(&line);
+    } else {
+        let _ = ctx.out.line(line);
+    }
+}
+
 /// How a value left its set, for [`refresh_after_removal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
@@ -108,17 +144,7 @@ fn refresh(
     }
     for set in sets {
         match escrow_set(store, set, recipients.clone()) {
-            Ok(location) => {
-                let line = format!(
-                    "Succeed: Refresh recovery bundle: the {set} set, sealed to the recovery recipients, at {location}"
-                );
-                // With --json, standard output holds the command's one document.
-                if ctx.out.json {
-                    crate::output::stderr_line(&line);
-                } else {
-                    let _ = ctx.out.line(line);
-                }
-            }
+            Ok(location) => said_refreshed(ctx, set, &location),
             // An incomplete set has nothing to escrow yet (its earlier bundle, if any, stays).
             Err(cio_credential::Error::IncompleteSet { .. }) if removed.is_some() => {
                 if let Some((how, bundle_at)) = &removed {

@@ -113,15 +113,27 @@ pub fn run(ctx: &mut Context, args: RotateArgs) -> Result<(), CommandError> {
             })?,
         ),
     };
+    // The set's escrow bundle follows the new password before the old key goes (when
+    // recovery recipients are configured).
     let done = rotation
-        .run(new.as_ref(), args.keep_old_key, &mut |_| {})
+        .run(
+            new.as_ref(),
+            args.keep_old_key,
+            &mut || escrow::refresh_in_rotation(ctx, &store, name),
+            &mut |_| {},
+        )
         .map_err(fail)?;
     ctx.out.warn_value(name, &done.warnings);
     if let Some(note) = old_key_note(name, &done.old_key) {
         ctx.out.warn(note);
     }
-    // The set changed: its escrow bundle too (when recovery recipients are configured).
-    escrow::refresh_after_write(ctx, &store, &[name]);
+    if let Some(why) = &done.escrow_not_refreshed {
+        ctx.out.warn(format!(
+            "the recovery bundle of the {} set was not refreshed: {why}; it holds the old password, whose key was kept, so it still opens the repository. Refresh it with: cio credential export --to-repository --provider {}",
+            name.set(),
+            name.provider
+        ));
+    }
     if ctx.out.json {
         return Ok(ctx.out.json(&json!({
             "name": name,

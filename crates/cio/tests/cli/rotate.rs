@@ -434,3 +434,87 @@ fn a_new_password_given_to_an_interrupted_rotation_is_refused() {
     assert_ne!(env.reveal(PASSWORD), "another new password");
     assert_eq!(key_files(&s3, "interrupted").len(), 1);
 }
+
+/// The password in the escrow bundle at `object`, opened with the real age and `identity`.
+fn escrowed_password(object: &std::path::Path, identity: &std::path::Path) -> String {
+    let out = std::process::Command::new(testkit::require_binary("age"))
+        .arg("-d")
+        .arg("-i")
+        .arg(identity)
+        .arg(object)
+        .output()
+        .expect("running age");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == PASSWORD)
+        .unwrap()["versions"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The review's finding: the escrow bundle was refreshed after restic removed the old key, so
+/// a rotation killed in between, or whose refresh failed, left in the bucket a bundle whose
+/// password opens nothing, and said so only as a warning. Now the bundle is refreshed first;
+/// when that fails the old key stays (the bundle there still opens the repository), the
+/// rotation stops saying so, and the next run refreshes it and removes the old key.
+#[test]
+fn a_rotation_removes_the_old_key_only_once_the_escrow_bundle_holds_the_new_password() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let env = repository(&s3, "esc");
+    let safe = tempfile::tempdir().unwrap();
+    let (identity, recipient) = crate::recovery::age_identity(safe.path(), "recovery-key.txt");
+    std::fs::write(
+        env.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    env.cio(&["credential", "export", "--to-repository"])
+        .success();
+    let object = s3.root().join("esc/repo/cio-recovery.age");
+    assert_eq!(escrowed_password(&object, &identity), OLD);
+    // The bucket takes no new bundle: the object's place is a folder now (s3s-fs keeps
+    // objects as files). The old bundle is kept aside, as a copy of the bucket would be.
+    let old_bundle = safe.path().join("old-bundle.age");
+    std::fs::rename(&object, &old_bundle).unwrap();
+    std::fs::create_dir(&object).unwrap();
+    let new = "the second repository password";
+    let out = env
+        .cio_in(&["credential", "rotate", PASSWORD], format!("{new}\n"))
+        .code(1);
+    let text = stderr(&out);
+    assert!(
+        text.starts_with("Fail: Rotate credential: cio_minio_backup_password: the set's recovery bundle could not be refreshed ("),
+        "{text}"
+    );
+    assert!(
+        text.contains("), so the old password's key is kept: the bundle in the bucket holds the old password\nHint: fix what the refresh needs"),
+        "{text}"
+    );
+    assert_eq!(env.reveal(PASSWORD), new);
+    assert!(opens(&s3, "esc", OLD) && opens(&s3, "esc", new));
+    assert_eq!(escrowed_password(&old_bundle, &identity), OLD);
+
+    // The bucket takes it again: the next run refreshes the bundle, then removes the key.
+    std::fs::remove_dir(&object).unwrap();
+    let out = env.cio(&["credential", "rotate", PASSWORD]).success();
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("Succeed: Refresh recovery bundle: the minio primary set, sealed to the recovery recipients, at "),
+        "{text}"
+    );
+    assert!(
+        text.contains("old key") && text.contains("removed; an interrupted rotation finished)"),
+        "{text}"
+    );
+    assert_eq!(escrowed_password(&object, &identity), new);
+    assert!(!opens(&s3, "esc", OLD) && opens(&s3, "esc", new));
+}
