@@ -6,8 +6,21 @@
 //! selectors, Hangul fillers, tag characters, ...). The categories come from Unicode's own
 //! tables (ICU4X `icu_properties`), not a hand-written list. Allowed exceptions: line breaks
 //! in multi-line values (PEM text), and tabs in a password whose caller allowed white space.
+//!
+//! Also allowed, in every field: the joiners and selectors that are part of a visible emoji,
+//! as Unicode's emoji sequences (UTS #51, by the `Emoji`, `Extended_Pictographic` and
+//! `Emoji_Modifier` properties) place them: U+FE0F or U+FE0E right after an emoji character
+//! (after a keycap base `0-9#*` only when U+20E3 follows: the keycap sequence), U+200D
+//! between two pictographic emoji (a ZWJ sequence such as 👨‍👩), and a run of tag characters
+//! U+E0020-E007E ended by U+E007F right after an emoji (flags of subdivisions). Such a
+//! character draws as part of the emoji next to it, so it is not the invisible paste error
+//! this rule is for; restic, S3 and age take any UTF-8, so one rule serves every field (a
+//! password, a MinIO key, a prefix in a URL, a bundle passphrase). The same character
+//! anywhere else (alone, after a letter, doubled) is still refused.
 
-use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+use icu_properties::props::{
+    DefaultIgnorableCodePoint, Emoji, EmojiModifier, ExtendedPictographic, GeneralCategory,
+};
 use icu_properties::{CodePointMapData, CodePointSetData};
 
 use super::violations::RuleViolation;
@@ -50,9 +63,12 @@ pub(super) fn check(value: &str, rule: TextRule) -> Result<bool, RuleViolation> 
             kept = true;
         }
     }
-    for (index, c) in value.chars().enumerate() {
+    let chars: Vec<char> = value.chars().collect();
+    let in_emoji = emoji_sequence_parts(&chars);
+    for (index, &c) in chars.iter().enumerate() {
         let position = index + 1;
         match c {
+            _ if in_emoji[index] => {}
             '\n' | '\r' if rule.multi_line => {}
             '\t' if rule.keep_whitespace => kept = true,
             _ if is_line_break(c) => return Err(RuleViolation::LineBreak),
@@ -77,6 +93,60 @@ fn is_line_break(c: char) -> bool {
         c,
         '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}'
     )
+}
+
+const ZWJ: char = '\u{200D}';
+const TEXT_SELECTOR: char = '\u{FE0E}';
+const EMOJI_SELECTOR: char = '\u{FE0F}';
+const KEYCAP: char = '\u{20E3}';
+const TAG_END: char = '\u{E007F}';
+
+/// For each of `chars`, whether it is a joiner, selector or tag character standing where an
+/// emoji sequence puts it (see the module documentation); false for every other character.
+fn emoji_sequence_parts(chars: &[char]) -> Vec<bool> {
+    let emoji = CodePointSetData::new::<Emoji>();
+    let pictographic = CodePointSetData::new::<ExtendedPictographic>();
+    let modifier = CodePointSetData::new::<EmojiModifier>();
+    let mut part = vec![false; chars.len()];
+    for (i, &c) in chars.iter().enumerate() {
+        let before = i.checked_sub(1).map(|j| chars[j]);
+        let after = chars.get(i + 1).copied();
+        match c {
+            TEXT_SELECTOR | EMOJI_SELECTOR => {
+                part[i] = before
+                    .is_some_and(|b| emoji.contains(b) && (!b.is_ascii() || after == Some(KEYCAP)));
+            }
+            ZWJ => {
+                // The emoji before may carry a skin tone or a presentation selector.
+                let element = match before {
+                    Some(EMOJI_SELECTOR) => i.checked_sub(2).map(|j| chars[j]),
+                    Some(b) if modifier.contains(b) => Some(b),
+                    other => other,
+                };
+                part[i] = element.is_some_and(|e| pictographic.contains(e) || modifier.contains(e))
+                    && after.is_some_and(|a| pictographic.contains(a));
+            }
+            _ => {}
+        }
+    }
+    // Tag sequences: an emoji, then tag characters, then the cancel tag.
+    let is_tag = |c: char| ('\u{E0020}'..='\u{E007E}').contains(&c);
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = i > 0 && is_tag(chars[i]) && emoji.contains(chars[i - 1]);
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let end = (i..chars.len())
+            .find(|&j| !is_tag(chars[j]))
+            .unwrap_or(chars.len());
+        if chars.get(end) == Some(&TAG_END) {
+            part[i..=end].iter_mut().for_each(|p| *p = true);
+        }
+        i = end + 1;
+    }
+    part
 }
 
 /// Control, format, line or paragraph separator, or default-ignorable.
@@ -247,6 +317,89 @@ mod tests {
                 "U+{:04X}",
                 u32::from(c)
             );
+        }
+    }
+
+    /// The joiners and selectors of an emoji sequence are part of a visible emoji: kept, in
+    /// every kind of sequence UTS #51 defines.
+    #[test]
+    fn emoji_sequences_keep_their_joiners_and_selectors() {
+        for value in [
+            "i-\u{2764}\u{FE0F}-my-backups", // ❤️ presentation sequence
+            "i-\u{2764}\u{FE0E}-my-backups", // ❤︎ text presentation
+            "family \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467} backups", // 👨‍👩‍👧
+            "\u{1F469}\u{1F3FD}\u{200D}\u{1F4BB} at work", // 👩🏽‍💻 (skin tone)
+            "\u{1F3F3}\u{FE0F}\u{200D}\u{1F308} flag", // 🏳️‍🌈
+            "\u{1F3F4}\u{200D}\u{2620}\u{FE0F} pirate", // 🏴‍☠️
+            "\u{2764}\u{FE0F}\u{200D}\u{1F525} fire", // ❤️‍🔥
+            "keycap 1\u{FE0F}\u{20E3} and #\u{FE0F}\u{20E3}", // 1️⃣ #️⃣
+            "scotland \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F} flag",
+        ] {
+            assert_eq!(check(value, ONE_LINE), Ok(false), "{value:?}");
+        }
+    }
+
+    /// The same characters outside an emoji sequence are the invisible paste errors they
+    /// were: refused with the same message.
+    #[test]
+    fn joiners_and_selectors_outside_an_emoji_sequence_are_refused() {
+        for (value, position, c) in [
+            ("\u{FE0F}password", 1, 0xFE0F),
+            ("pass\u{FE0F}word", 5, 0xFE0F),
+            ("pass1\u{FE0F}word", 6, 0xFE0F), // a digit is a keycap base only with U+20E3
+            ("\u{2764}\u{FE0F}\u{FE0F}pw", 3, 0xFE0F),
+            ("\u{1F468}\u{200D}word", 2, 0x200D),
+            ("pass\u{200D}\u{1F469}", 5, 0x200D),
+            ("\u{1F468}\u{200D}", 2, 0x200D),
+            ("\u{1F468}\u{200D}\u{200D}\u{1F469}", 2, 0x200D),
+            ("a\u{FE0F}\u{200D}\u{1F469}", 2, 0xFE0F),
+            ("\u{1F3F4}\u{E0067}\u{E0062} no end", 2, 0xE0067),
+            ("x\u{E0067}\u{E007F}", 2, 0xE0067),
+            ("\u{1F3F4}\u{E007F}", 2, 0xE007F),
+            ("pass\u{200B}\u{2764}\u{FE0F}", 5, 0x200B),
+        ] {
+            assert_eq!(
+                check(value, ONE_LINE),
+                Err(RuleViolation::InvisibleCharacter(position, c)),
+                "{value:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// A joiner or selector after a character that is no emoji is refused, wherever
+        /// it stands and whatever follows.
+        #[test]
+        fn a_joiner_or_selector_after_no_emoji_is_refused(
+            head in "[a-zA-Z0-9 .-]{0,10}",
+            letter in "[a-zA-Z]",
+            junk in proptest::sample::select(vec!['\u{FE0F}', '\u{FE0E}', '\u{200D}']),
+            tail in "[\u{1F300}-\u{1F5FF}a-z]{0,5}",
+        ) {
+            let value = format!("x{head}{letter}{junk}{tail}");
+            let position = value.chars().position(|c| c == junk).map(|i| i + 1);
+            proptest::prop_assert_eq!(
+                check(&value, ONE_LINE),
+                Err(RuleViolation::InvisibleCharacter(position.unwrap_or(0), u32::from(junk)))
+            );
+        }
+
+        /// Any emoji with U+FE0F, joined to any pictographic emoji by U+200D, is accepted.
+        #[test]
+        fn any_emoji_zwj_sequence_is_accepted(
+            a in "[\u{1F300}-\u{1F5FF}\u{1F900}-\u{1F9FF}\u{2600}-\u{27BF}]",
+            b in "[\u{1F300}-\u{1F5FF}\u{1F900}-\u{1F9FF}\u{2600}-\u{27BF}]",
+        ) {
+            let first = a.chars().next().unwrap_or('a');
+            let second = b.chars().next().unwrap_or('a');
+            let pictographic = CodePointSetData::new::<ExtendedPictographic>();
+            proptest::prop_assume!(
+                CodePointSetData::new::<Emoji>().contains(first)
+                    && pictographic.contains(first)
+                    && pictographic.contains(second)
+            );
+            let value = format!("pw-{a}\u{FE0F}\u{200D}{b}-pw");
+            proptest::prop_assert_eq!(check(&value, ONE_LINE), Ok(false));
         }
     }
 
