@@ -46,6 +46,28 @@ impl RepoUrl {
         format!("{}://{}", self.scheme, self.host)
     }
 
+    /// The URL of the repository at `prefix` in this URL's bucket, written so that restic
+    /// reads it back as exactly that place: `s3:SCHEME://HOST/BUCKET[/PREFIX]`, with the
+    /// characters Go's URL parser would read otherwise (`%`, `?`, `#`) and white space
+    /// percent-encoded. `text_at(&self.prefix)` is this URL as restic reads it.
+    pub fn text_at(&self, prefix: &str) -> String {
+        let mut url = format!("s3:{}/{}", self.endpoint(), self.bucket);
+        if !prefix.is_empty() {
+            url.push('/');
+            for c in prefix.chars() {
+                if matches!(c, '%' | '?' | '#') || c.is_whitespace() {
+                    let mut bytes = [0u8; 4];
+                    for b in c.encode_utf8(&mut bytes).bytes() {
+                        url.push_str(&format!("%{b:02X}"));
+                    }
+                } else {
+                    url.push(c);
+                }
+            }
+        }
+        url
+    }
+
     /// Parses a repository URL as restic does; see the module documentation.
     pub fn parse(value: &str) -> Result<RepoUrl, RuleViolation> {
         // restic's test is this very prefix, so `s3:httpbin.example/b` is a URL to it too.
@@ -293,6 +315,54 @@ mod tests {
             );
         }
         assert_eq!(percent_decode("b%C3%BCck").as_deref(), Ok("bück"));
+    }
+
+    /// A URL written for a prefix is read back as that prefix, whatever it holds.
+    #[test]
+    fn a_url_written_for_a_prefix_is_read_back_as_that_prefix() {
+        let base = RepoUrl::parse("s3:http://127.0.0.1:9000/bkt2/old").expect("a URL");
+        for prefix in [
+            "q?x",
+            "a#b",
+            "100%",
+            "%41",
+            "sp ace/x",
+            "a?b#c%d/e f",
+            "node1",
+            "",
+            "ünï/cödé",
+        ] {
+            let text = base.text_at(prefix);
+            let back = RepoUrl::parse(&text).expect("the written URL parses");
+            assert_eq!(back.prefix, prefix, "{text}");
+            assert_eq!(
+                (back.host, back.bucket),
+                (base.host.clone(), base.bucket.clone())
+            );
+        }
+        assert_eq!(base.text_at("q?x"), "s3:http://127.0.0.1:9000/bkt2/q%3Fx");
+        // The s3:HOST/... form does not decode: its URL is written in the s3:https:// form.
+        let plain = RepoUrl::parse("s3:minio.example/bkt/a%41").expect("a URL");
+        assert_eq!(plain.prefix, "a%41");
+        assert_eq!(
+            plain.text_at(&plain.prefix),
+            "s3:https://minio.example/bkt/a%2541"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_clean_prefix_survives_the_round_trip(
+            parts in proptest::collection::vec("[a-zA-Z0-9 ?#%&=+;:@!$'()*,~ü❤_-]{1,8}", 1..4),
+        ) {
+            let prefix = parts.join("/");
+            proptest::prop_assume!(parts.iter().all(|p| p != "." && p != ".."));
+            proptest::prop_assume!(!prefix.starts_with(char::is_whitespace) && !prefix.ends_with(char::is_whitespace));
+            let base = RepoUrl::parse("s3:https://h.example/bucket").map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e:?}")))?;
+            let text = base.text_at(&prefix);
+            let back = RepoUrl::parse(&text).map(|u| u.prefix);
+            proptest::prop_assert_eq!(back, Ok(prefix), "{}", text);
+        }
     }
 
     #[test]
