@@ -372,25 +372,37 @@ fn a_server_that_never_answers_times_out_on_time() {
     drop(listener);
 }
 
+/// An https URL to a server that answers in plain HTTP: no certificate is involved (restic:
+/// "server gave HTTP response to HTTPS client"), with or without a CA certificate stored.
 #[test]
-fn https_to_a_plain_http_server_is_a_tls_failure() {
+fn https_to_a_plain_http_server_is_a_tls_failure_that_names_plain_http() {
     let s3 = S3Server::start(ACCESS, SECRET);
     s3.create_bucket("backups");
     let url = format!("s3:https://127.0.0.1:{}/backups", s3.port());
-    let report = run(
-        MINIO,
-        &values(&url, ACCESS, SECRET, PASSWORD),
-        &Options::default(),
-    );
-    let mut expected = expect(Step::Endpoint, Status::Fail, "tls");
-    expected[1] = (Step::Rules, Status::Ok, "ok");
-    assert_eq!(summary(&report), expected);
-    assert!(
-        detail(&report, Step::Endpoint).ends_with(
-            "store it in cio_minio_cacert; or use s3:http:// if the endpoint speaks plain HTTP"
-        ),
-        "{report:#?}"
-    );
+    let ca = testkit::tls::TlsFront::start(s3.port(), testkit::tls::CertKind::PrivateCa);
+    let pem = std::fs::read_to_string(&ca.trust_file).expect("the CA certificate");
+    let without = values(&url, ACCESS, SECRET, PASSWORD);
+    let with = SetValues {
+        cacert: Some(SecretValue::new(pem)),
+        ..values(&url, ACCESS, SECRET, PASSWORD)
+    };
+    for v in [without, with] {
+        let report = run(MINIO, &v, &Options::default());
+        let mut expected = expect(Step::Endpoint, Status::Fail, "tls");
+        expected[1] = (Step::Rules, Status::Ok, "ok");
+        assert_eq!(
+            summary(&report)[..expected.len()],
+            expected[..],
+            "{report:#?}"
+        );
+        assert_eq!(
+            detail(&report, Step::Endpoint),
+            format!(
+                "127.0.0.1:{} answers in plain HTTP, not TLS (restic: \"server gave HTTP response to HTTPS client\"); this is no certificate problem: write the repository URL with s3:http://, or enable TLS on the server",
+                s3.port()
+            )
+        );
+    }
 }
 
 #[test]

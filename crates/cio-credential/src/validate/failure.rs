@@ -291,6 +291,13 @@ impl Place {
                     "the connection to {addr} was closed during the TLS handshake ({why}); this is no certificate problem: check that {addr} serves TLS (or use s3:http:// if it speaks plain HTTP) and that nothing between cuts the connection"
                 ),
             ),
+            ConnectError::PlainHttp => (
+                Step::Endpoint,
+                "tls",
+                format!(
+                    "{addr} answers in plain HTTP, not TLS (restic: \"server gave HTTP response to HTTPS client\"); this is no certificate problem: write the repository URL with s3:http://, or enable TLS on the server"
+                ),
+            ),
             ConnectError::ProxyCgi => (
                 Step::Endpoint,
                 "proxy",

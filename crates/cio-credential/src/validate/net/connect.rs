@@ -80,6 +80,9 @@ pub(crate) enum ConnectError {
     TlsStaleAnchor(StaleAnchor),
     /// The connection was reset or closed during the TLS handshake: no certificate problem.
     TlsClosed { why: String },
+    /// The server answered the TLS hello in plain HTTP (Go's test: a first record header of
+    /// `HTTP/`, "server gave HTTP response to HTTPS client"): no certificate is involved.
+    PlainHttp,
     /// `HTTP_PROXY` is set in a CGI environment (`REQUEST_METHOD` set): Go refuses it
     /// whatever `NO_PROXY` says.
     ProxyCgi,
@@ -138,6 +141,10 @@ pub(crate) async fn connect(
             ConnectError::Timeout { stage } => format!("no answer while {stage}"),
             ConnectError::Tls { why } => format!("TLS with it failed ({why})"),
             ConnectError::TlsStaleAnchor(stale) => format!("TLS with it failed ({stale})"),
+            ConnectError::PlainHttp => {
+                "it answers in plain HTTP, not TLS: write the proxy variable with http://"
+                    .to_string()
+            }
             ConnectError::TlsClosed { why } => {
                 format!("it closed the connection during the TLS handshake with it ({why})")
             }
@@ -200,8 +207,12 @@ pub(crate) async fn connect(
 async fn tcp(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, ConnectError> {
     // Go dials an empty host (a proxy URL without one) on this machine.
     let host = if host.is_empty() { "127.0.0.1" } else { host };
+    // Names are looked up in lower case, as Go looks them up in /etc/hosts (and DNS ignores
+    // case): musl's hosts-file lookup compares case-sensitively, so `LOCALHOST` would not
+    // resolve here while restic reaches it.
+    let host = host.to_ascii_lowercase();
     let addrs: Vec<SocketAddr> =
-        match timeout_at(deadline, tokio::net::lookup_host((host, port))).await {
+        match timeout_at(deadline, tokio::net::lookup_host((host.as_str(), port))).await {
             Err(_) => {
                 return Err(ConnectError::Timeout {
                     stage: "resolving the name",
@@ -245,10 +256,17 @@ async fn maybe_tls<S: Io + 'static>(
         why: format!("'{}' is not a name TLS can check ({e})", target.host),
     })?;
     let connector = tokio_rustls::TlsConnector::from(tls.clone());
+    let first = Arc::new(std::sync::Mutex::new(Vec::with_capacity(5)));
+    let stream = Sniffed {
+        inner: stream,
+        first: first.clone(),
+    };
+    let answered_http = || first.lock().is_ok_and(|bytes| bytes.as_slice() == b"HTTP/");
     match timeout_at(deadline, connector.connect(name, stream)).await {
         Err(_) => Err(ConnectError::Timeout {
             stage: "completing TLS",
         }),
+        Ok(Err(_)) if answered_http() => Err(ConnectError::PlainHttp),
         // No rustls error inside: the connection itself was reset or closed.
         Ok(Err(e)) if e.get_ref().is_none_or(|i| !i.is::<rustls::Error>()) => {
             Err(ConnectError::TlsClosed { why: e.to_string() })
@@ -266,6 +284,56 @@ async fn maybe_tls<S: Io + 'static>(
             })
         }
         Ok(Ok(s)) => Ok(Box::new(s)),
+    }
+}
+
+/// A stream that keeps the first five bytes the server sends: the record header Go looks at
+/// to tell a plain HTTP answer from a TLS one.
+struct Sniffed<S> {
+    inner: S,
+    first: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Sniffed<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled
+            && let Ok(mut first) = this.first.lock()
+        {
+            let wanted = 5usize.saturating_sub(first.len());
+            first.extend(buf.filled()[before..].iter().take(wanted));
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Sniffed<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 

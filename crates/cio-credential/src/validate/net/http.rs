@@ -55,6 +55,10 @@ impl std::fmt::Display for HttpFailure {
                     "the connection was closed during the TLS handshake ({why})"
                 )
             }
+            HttpFailure::Connect(ConnectError::PlainHttp) => write!(
+                f,
+                "it answers in plain HTTP, not TLS (use http:// in the URL, or enable TLS on the server)"
+            ),
             HttpFailure::Connect(ConnectError::ProxyCgi) => write!(
                 f,
                 "HTTP_PROXY is set in a CGI environment (REQUEST_METHOD is set), where it is refused"
