@@ -473,3 +473,98 @@ fn a_lock_left_by_a_killed_restic_is_stale_and_named() {
     assert!(restic_run(&url, &["unlock"]).0);
     assert_eq!(verdict(&validate(&url)).1, Status::Ok);
 }
+
+// ---- a repository without its config ----
+
+/// The detail of a repository at `url` whose `config` is gone while `folders` remain.
+fn config_missing(url: &str, folders: &str) -> String {
+    format!(
+        "the restic repository at {url} has no config (it has {folders}): restic cannot open it (\"unable to open config file\"); restore the object 'config' from a backup of the bucket, or correct cio_minio_backup_repo if the repository is elsewhere; do not run 'restic init' there, which writes a new config and key over the old files"
+    )
+}
+
+/// A repository that lost its `config` (keys, data, index and snapshots still there) fails
+/// every restic command; validate said "no repository yet; restic init", and init would
+/// write a new master key over the old data. Both layouts, primary and alternate.
+#[test]
+fn a_repository_that_lost_its_config_fails_as_restic_fails_and_never_suggests_init() {
+    for init_args in [&[][..], &["-o", "s3.layout=s3legacy"][..]] {
+        let (s3, url, dir) = repository(init_args);
+        let data = tempfile::tempdir().expect("data");
+        std::fs::write(data.path().join("f"), "x").expect("write");
+        s3.restic(
+            &url,
+            PASSWORD,
+            &["backup", "--no-cache", data.path().to_str().expect("utf-8")],
+        );
+        std::fs::remove_file(dir.join("config")).expect("config removed");
+        let (ok, err) = restic_run(&url, &["snapshots"]);
+        assert!(!ok && err.contains("unable to open config file"), "{err}");
+        let report = validate(&url);
+        assert_eq!(
+            common::failure(&report),
+            (
+                Some(Step::Repository),
+                "config_missing",
+                config_missing(
+                    &url,
+                    if init_args.is_empty() {
+                        "keys/, data/, index/, snapshots/"
+                    } else {
+                        "key/, data/, index/, snapshot/"
+                    }
+                )
+            ),
+            "{report:#?}"
+        );
+        assert!(!report.passed());
+        let mut alternate = values(&url, ACCESS, SECRET, PASSWORD);
+        alternate.set.role = cio_credential::Role::Alternate;
+        let report = validate_set(&alternate, &options());
+        assert_eq!(common::failure(&report).1, "config_missing", "{report:#?}");
+    }
+}
+
+/// `restic init` stopped after writing its key (keys/ without config), and a folder with
+/// only a lock left: restic cannot open either; validate fails them too.
+#[test]
+fn a_half_initialised_repository_fails_validate_as_it_fails_restic() {
+    let (_s3, url, dir) = repository(&[]);
+    std::fs::remove_file(dir.join("config")).expect("config removed");
+    let (ok, err) = restic_run(&url, &["cat", "config"]);
+    assert!(!ok && err.contains("unable to open config file"), "{err}");
+    let report = validate(&url);
+    assert_eq!(
+        common::failure(&report),
+        (
+            Some(Step::Repository),
+            "config_missing",
+            config_missing(&url, "keys/")
+        ),
+        "{report:#?}"
+    );
+    // Only a lock file named by an id.
+    std::fs::remove_dir_all(dir.join("keys")).expect("keys removed");
+    std::fs::create_dir_all(dir.join("locks")).expect("locks/");
+    std::fs::write(dir.join("locks").join("b".repeat(64)), b"x").expect("a lock");
+    let report = validate(&url);
+    assert_eq!(
+        common::failure(&report),
+        (
+            Some(Step::Repository),
+            "config_missing",
+            config_missing(&url, "locks/")
+        ),
+        "{report:#?}"
+    );
+    // Files not named as restic names them are no repository: nothing there yet.
+    std::fs::remove_dir_all(dir.join("locks")).expect("locks removed");
+    std::fs::create_dir_all(dir.join("data")).expect("data/");
+    std::fs::write(dir.join("data").join("notes.txt"), b"x").expect("a file");
+    let report = validate(&url);
+    assert_eq!(
+        report.check(Step::Repository).map(|c| c.code),
+        Some("repo_not_initialized"),
+        "{report:#?}"
+    );
+}

@@ -11,7 +11,9 @@
 //!   ([`Problem::ForcedPasswordDoesNotOpen`] otherwise): `--force` is for a repository whose
 //!   password was already changed elsewhere, not for a typo;
 //! - a repository that cannot be asked (unreachable, refused keys, ...) only warns
-//!   ([`PasswordChange::Unchecked`]), and one that does not exist yet needs no check;
+//!   ([`PasswordChange::Unchecked`]), and one that does not exist yet needs no check (only
+//!   `repo_not_initialized` says so: restic's files without a `config`, `config_missing`,
+//!   are a damaged repository, which cannot be asked and so warns);
 //! - `restore` of an earlier password is a change too: the restored password must open the
 //!   repository (a rotation removed the old password's key) unless forced.
 

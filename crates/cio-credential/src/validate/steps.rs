@@ -18,7 +18,8 @@ use super::password::{self, Opened};
 use super::region::{DEFAULT_REGION, REGION_CODES, RegionSource, regional_host};
 use super::s3::{Listing, S3, S3Failure};
 use super::{Check, Options, Report, Status, Step};
-use crate::catalog::{Field, Role, SetId};
+use crate::catalog::{Field, RepoUrl, Role, SetId};
+use crate::restic;
 
 /// What a step produced, and its check; or the failed check that stops the run.
 type Outcome<T> = Result<(T, Check), Check>;
@@ -89,8 +90,7 @@ pub(super) async fn run(set: SetId, values: &Values<'_>, opts: &Options, report:
     let Some(permitted) = advance(report, permissions(signed, set.role, opts).await) else {
         return;
     };
-    let url = values.repo_url_text();
-    let found = match repository(permitted, &url, set.role).await {
+    let found = match repository(permitted, &values.repo, set.role).await {
         Ok((found, check)) => {
             report.push(check);
             found
@@ -344,8 +344,9 @@ async fn write_probe(s3: &S3, place: &Place) -> Result<(), Check> {
 }
 
 /// Step 7: is a repository (its `config`) at the URL? If not, is one a level off?
-async fn repository(permitted: Permitted, url: &str, role: Role) -> Outcome<Found> {
+async fn repository(permitted: Permitted, repo: &RepoUrl, role: Role) -> Outcome<Found> {
     let Permitted { signed, config } = permitted;
+    let url = repo.text_at(&repo.prefix);
     if let Some(config) = config {
         return Ok((
             Found { signed, config },
@@ -356,8 +357,21 @@ async fn repository(permitted: Permitted, url: &str, role: Role) -> Outcome<Foun
         ));
     }
     let repo_name = signed.place.name(Field::BackupRepo);
+    let folders = repository_folders(&signed).await?;
+    if !folders.is_empty() {
+        // restic stops on every command ("unable to open config file"), and 'restic init'
+        // would write a new config and master key beside the old keys and data.
+        return Err(Check::fail(
+            Step::Repository,
+            "config_missing",
+            format!(
+                "the restic repository at {url} has no config (it has {}): restic cannot open it (\"unable to open config file\"); restore the object 'config' from a backup of the bucket, or correct {repo_name} if the repository is elsewhere; do not run 'restic init' there, which writes a new config and key over the old files",
+                folders.join(", ")
+            ),
+        ));
+    }
     if let Some(elsewhere) = nearby_repository(&signed.s3, &signed.place).await {
-        let other = url_with_prefix(url, &signed.place.prefix, &elsewhere);
+        let other = repo.text_at(&elsewhere);
         let init = if role == Role::Primary {
             "; 'restic init' here would start a second, empty repository"
         } else {
@@ -388,6 +402,45 @@ async fn repository(permitted: Permitted, url: &str, role: Role) -> Outcome<Foun
             ),
         ),
     })
+}
+
+/// The most files listed of `data/` and `index/` to find one named as restic names them.
+const FOLDER_SAMPLE: usize = 20;
+
+/// The repository folders (`keys/`, `data/`, `index/`, `snapshots/`, `locks/`, or the old
+/// layout's names) at the URL that hold a file named by an id, as restic names its files:
+/// the signs of a repository, whose `config` restic needs before anything else.
+async fn repository_folders(signed: &Signed) -> Result<Vec<String>, Check> {
+    let Signed { s3, place, fetched } = signed;
+    let layout = fetched.layout;
+    let sample = |folder: &'static str| async move {
+        let dir = format!("{}/", object_key(&place.prefix, folder));
+        s3.list(&dir, false, Some(FOLDER_SAMPLE)).await
+    };
+    let (data, index) = tokio::join!(sample("data"), sample("index"));
+    let mut found = Vec::new();
+    for (folder, listing) in [
+        (Layout::Default.keys(), &fetched.keys),
+        (layout.keys(), &fetched.layout_keys),
+        ("data", &data),
+        ("index", &index),
+        (layout.snapshots(), &fetched.snapshots),
+        (layout.locks(), &fetched.locks),
+    ] {
+        let listing = listing
+            .as_ref()
+            .map_err(|f| place.check(Step::Repository, Action::List, f))?;
+        let has_id = listing
+            .keys
+            .iter()
+            .filter_map(|k| k.rsplit('/').next())
+            .any(restic::is_id);
+        let name = format!("{folder}/");
+        if has_id && !found.contains(&name) {
+            found.push(name);
+        }
+    }
+    Ok(found)
 }
 
 /// The most sub-folders searched for a repository one level down.
@@ -425,20 +478,6 @@ async fn nearby_repository(s3: &S3, place: &Place) -> Option<String> {
         .collect();
     let found = futures_util::future::join_all(candidates.into_iter().map(has_config)).await;
     found.into_iter().flatten().next()
-}
-
-/// `url` with its prefix replaced by `prefix`.
-fn url_with_prefix(url: &str, old: &str, prefix: &str) -> String {
-    let base = if old.is_empty() {
-        url
-    } else {
-        url.strip_suffix(&format!("/{old}")).unwrap_or(url)
-    };
-    if prefix.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}/{prefix}")
-    }
 }
 
 /// Step 8.
@@ -488,36 +527,12 @@ async fn summary(signed: &Signed, opened: &Opened, role: Role) -> Vec<Check> {
     checks
 }
 
-impl Values<'_> {
-    /// The repository URL as written (not secret).
-    pub(super) fn repo_url_text(&self) -> String {
-        let mut url = format!("s3:{}/{}", self.repo.endpoint(), self.repo.bucket);
-        if !self.repo.prefix.is_empty() {
-            url.push('/');
-            url.push_str(&self.repo.prefix);
-        }
-        url
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn urls_one_level_off() {
-        assert_eq!(
-            url_with_prefix("s3:http://h:1/b/a/b", "a/b", "a"),
-            "s3:http://h:1/b/a"
-        );
-        assert_eq!(
-            url_with_prefix("s3:http://h:1/b", "", "repo"),
-            "s3:http://h:1/b/repo"
-        );
-        assert_eq!(
-            url_with_prefix("s3:http://h:1/b/a", "a", ""),
-            "s3:http://h:1/b"
-        );
+    fn object_keys() {
         assert_eq!(object_key("", "config"), "config");
         assert_eq!(object_key("p/q", "keys"), "p/q/keys");
     }

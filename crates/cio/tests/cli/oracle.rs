@@ -93,6 +93,16 @@ fn restic_and_cio_agree_on_every_case() {
     s3.restic_init("rootrepo", "", PW);
     s3.restic_init("backups", "nested/node1", PW);
     s3.restic_init("backups", "unicode", UNICODE_PW);
+    s3.restic_init("backups", "emoji", EMOJI_PW);
+    s3.restic_init("backups", "zwj", ZWJ_PW);
+    // A repository that lost its config, and one whose 'restic init' stopped after its key.
+    let lost = s3.restic_init("backups", "lostconfig", PW);
+    let data = env_file("some data");
+    s3.restic_backup(&lost, PW, data.path());
+    std::fs::remove_file(s3.root().join("backups/lostconfig/config")).expect("config removed");
+    s3.restic_init("backups", "halfinit", PW);
+    std::fs::remove_file(s3.root().join("backups/halfinit/config")).expect("config removed");
+    let loopback_upper = testkit::proxy::loopback_name().to_uppercase();
     let many = s3.restic_init("backups", "many", PW);
     let first = key_ids(&s3, "backups/many").remove(0);
     let pwfile = env_file(SECOND_PW);
@@ -241,6 +251,44 @@ fn restic_and_cio_agree_on_every_case() {
             fails("repo_elsewhere", "unable to open config file"),
         ),
         case(
+            "repository that lost its config",
+            &url("backups/lostconfig"),
+            SNAPSHOTS,
+            fails("config_missing", "unable to open config file"),
+        ),
+        case(
+            "repository that lost its config, alternate",
+            &url("backups/lostconfig"),
+            CAT,
+            fails("config_missing", "unable to open config file"),
+        )
+        .alternate(),
+        case(
+            "half-initialised repository (keys, no config)",
+            &url("backups/halfinit"),
+            CAT,
+            fails("config_missing", "unable to open config file"),
+        ),
+        // Host names in any case: Go looks them up ignoring case, as DNS does.
+        case(
+            "LOCALHOST",
+            &format!("s3:http://LOCALHOST:{p}/backups/c1"),
+            CAT,
+            Expect::Works,
+        ),
+        case(
+            "Localhost",
+            &format!("s3:http://Localhost:{p}/backups/c1"),
+            CAT,
+            Expect::Works,
+        ),
+        case(
+            "this machine's name in upper case",
+            &format!("s3:http://{loopback_upper}:{p}/backups/c1"),
+            CAT,
+            Expect::Works,
+        ),
+        case(
             "alternate set, good",
             &url("backups/c1"),
             CAT,
@@ -283,6 +331,20 @@ fn restic_and_cio_agree_on_every_case() {
             Expect::Works,
         )
         .password(UNICODE_PW),
+        case(
+            "password with an emoji presentation sequence",
+            &url("backups/emoji"),
+            CAT,
+            Expect::Works,
+        )
+        .password(EMOJI_PW),
+        case(
+            "password with an emoji ZWJ sequence",
+            &url("backups/zwj"),
+            CAT,
+            Expect::Works,
+        )
+        .password(ZWJ_PW),
         case(
             "22 keys, password of a later key",
             &url("backups/many"),
@@ -463,6 +525,20 @@ fn restic_and_cio_agree_on_every_case() {
             CAT,
             fails("tls", "HTTP response to HTTPS client"),
         ),
+        case(
+            "https to a plain HTTP port, with a cacert",
+            &format!("s3:https://127.0.0.1:{p}/backups/c1"),
+            CAT,
+            fails("tls", "HTTP response to HTTPS client"),
+        )
+        .cacert(&ca),
+        case(
+            "private CA trusted, host name in upper case",
+            &format!("s3:https://LOCALHOST:{}/backups/c1", ca.port()),
+            CAT,
+            Expect::Works,
+        )
+        .cacert(&ca),
     ];
     cases.extend(proxies.cases(p, &self_signed));
     cases.extend([

@@ -105,6 +105,26 @@ fn no_repository_is_no_check_and_an_unreachable_one_warns() {
     assert_eq!(env.reveal(PASSWORD), "a third password");
 }
 
+/// A repository that lost its `config` is no "repository not there yet": a changed password
+/// is stored with the warning that it could not be checked, and why (it was stored silently,
+/// as for a new repository).
+#[test]
+fn a_repository_without_its_config_is_not_taken_for_a_new_one() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let env = repository(&s3, "noconfig");
+    std::fs::remove_file(s3.root().join("noconfig/repo/config")).expect("config removed");
+    let out = env
+        .cio_in(&["credential", "create", PASSWORD], NEW)
+        .success();
+    let url = s3.repo_url("noconfig", "repo");
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Warning: cio_minio_backup_password: the repository could not be asked whether it still wants the old password (the restic repository at {url} has no config (it has keys/): restic cannot open it (\"unable to open config file\"); restore the object 'config' from a backup of the bucket, or correct cio_minio_backup_repo if the repository is elsewhere; do not run 'restic init' there, which writes a new config and key over the old files); if it does, change it with 'cio credential rotate cio_minio_backup_password' instead\n"
+        )
+    );
+}
+
 /// A bundle made before the repository's password was rotated: importing it (forced past the
 /// newer value, or without --force when its values are dated later) would store a password
 /// the repository no longer has, and every backup after it would fail.

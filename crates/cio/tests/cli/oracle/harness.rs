@@ -13,6 +13,9 @@ pub(super) const SECRET: &str = "oracle-secret-key";
 pub(super) const PW: &str = "oracle repository password";
 pub(super) const SECOND_PW: &str = "the second key's password";
 pub(super) const UNICODE_PW: &str = "päss wörd  with spaces";
+/// Emoji sequences whose joiner (U+200D) and selector (U+FE0F) are part of a visible emoji.
+pub(super) const EMOJI_PW: &str = "i-\u{2764}\u{FE0F}-my-backups";
+pub(super) const ZWJ_PW: &str = "our \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467} backups";
 
 /// The longest a restic run may take before it counts as failed (it retries dead endpoints),
 /// and validate's `--timeout`: generous, as the machine may be busy; the table tests agreement,
