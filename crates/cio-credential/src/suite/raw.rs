@@ -23,6 +23,10 @@ pub(crate) enum Field {
     RestoredFrom(u64),
     /// The version number the record is stored under.
     Version(u64),
+    /// The record format etcd's JSON records carry; SQLite's rows and memory's records have
+    /// none, so there the record gets what this cio reads no more than a format it does not
+    /// know: an unknown action.
+    Format(u64),
 }
 
 /// One of the store's own keys.
@@ -127,6 +131,7 @@ impl Raw for SqliteRaw {
         let conn = self.conn();
         let (column, value) = match field {
             Field::Action(a) => ("action", Value::Text(a.into())),
+            Field::Format(f) => ("action", Value::Text(format!("format-{f}"))),
             Field::Time(t) => ("written_at_ms", Value::Integer(t)),
             Field::RestoredFrom(v) => ("restored_from", Value::Integer(v as i64)),
             Field::Version(v) => ("version", Value::Integer(v as i64)),
@@ -270,6 +275,7 @@ impl Raw for EtcdRaw<'_> {
         let mut record = self.record(name, version);
         match field {
             Field::Action(a) => record["action"] = a.into(),
+            Field::Format(f) => record["format"] = f.into(),
             Field::Time(t) => record["written_at_ms"] = t.into(),
             Field::RestoredFrom(v) => record["restored_from"] = v.into(),
             Field::Version(v) => {
@@ -362,6 +368,7 @@ impl Raw for MemoryRaw {
             match field {
                 // The map holds actions, not text: an unknown one becomes another action.
                 Field::Action(a) => r.action = Action::parse(a).unwrap_or(Action::Restore),
+                Field::Format(_) => r.action = Action::Restore,
                 Field::Time(t) => r.written_at_ms = t,
                 Field::RestoredFrom(v) => r.restored_from = Some(v),
                 Field::Version(v) => r.version = v,

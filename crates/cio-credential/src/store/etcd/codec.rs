@@ -19,7 +19,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use super::wire::{Kv, b64};
-use crate::store::{Action, ReadRecord, Record, StoreError, Undecodable, check_fields};
+use crate::store::{Action, ReadRecord, Record, Undecodable, check_fields};
 
 /// The version of the record format written under `P/v/`: 2 adds `seq`, `prev_mac` and `mac`
 /// (format 1, without them, was written by cio before records were authenticated).
@@ -152,10 +152,10 @@ impl KeyLayout {
             .ok()
     }
 
-    /// Decodes a version from its key and record. A record that does not decode is
-    /// [`Undecodable`] under the name its key gives; only a record of a newer format (which
-    /// this cio cannot judge) refuses the whole store. `location` names the store.
-    pub fn decode(&self, kv: &Kv, location: &str) -> Result<ReadRecord, StoreError> {
+    /// Decodes a version from its key and record. A record that does not decode, whatever
+    /// field is wrong (its format included), is [`Undecodable`] under the name its key gives:
+    /// damage to that name only, never to the whole store.
+    pub fn decode(&self, kv: &Kv) -> ReadRecord {
         let key = String::from_utf8_lossy(&kv.key);
         let base = String::from_utf8_lossy(&self.versions(None)).into_owned();
         let rest = key.strip_prefix(&base).unwrap_or(&key);
@@ -164,10 +164,10 @@ impl KeyLayout {
             None => (decode_name(rest), None),
         };
         let bad = |why: &str| {
-            Ok(Err(Undecodable {
+            Err(Undecodable {
                 name: name.clone(),
                 detail: format!("the record {key:?} {why}"),
-            }))
+            })
         };
         let Some(version) = number
             .filter(|n| n.len() == 20)
@@ -178,14 +178,14 @@ impl KeyLayout {
         let Ok(record) = serde_json::from_slice::<RecordJson>(&kv.value) else {
             return bad("is not a cio record");
         };
+        // A format this cio does not know is damage to its name like any other record it
+        // cannot read: a newer cio would say so in the manifest (`StoreError::Newer`), which
+        // every reader checks first, so one record alone cannot refuse the whole store.
         if record.format > RECORD_FORMAT {
-            return Err(StoreError::Foreign {
-                location: location.to_string(),
-                detail: format!(
-                    "record format {}, this cio reads format {RECORD_FORMAT}: use a cio that matches",
-                    record.format
-                ),
-            });
+            return bad(&format!(
+                "has record format {}, which this cio does not read (it reads format {RECORD_FORMAT})",
+                record.format
+            ));
         }
         if record.format < RECORD_FORMAT {
             return bad("was written by an earlier cio, without authentication");
@@ -218,23 +218,19 @@ impl KeyLayout {
         if let Err(why) = check_fields(&decoded) {
             return bad(&format!("is damaged: {why}"));
         }
-        Ok(Ok(decoded))
+        Ok(decoded)
     }
 }
 
 /// Decodes the record stored under `key` with `value`, in a store whose prefix is `prefix`
 /// (for the fuzz target and its corpus replay, which have no [`Kv`] of etcd's).
 #[cfg(any(test, feature = "fuzzing"))]
-pub(crate) fn decode_key_value(
-    prefix: &str,
-    key: &[u8],
-    value: &[u8],
-) -> Result<ReadRecord, StoreError> {
+pub(crate) fn decode_key_value(prefix: &str, key: &[u8], value: &[u8]) -> ReadRecord {
     let kv = Kv {
         key: key.to_vec(),
         value: value.to_vec(),
     };
-    KeyLayout::new(prefix).decode(&kv, "etcd://fuzz")
+    KeyLayout::new(prefix).decode(&kv)
 }
 
 /// The record of `version`, as stored under its version key.
@@ -256,8 +252,6 @@ pub(super) fn encode(version: &Record) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    const LOCATION: &str = "etcd://h:2379/p";
-
     fn kv(key: &str, value: &str) -> Kv {
         Kv {
             key: key.as_bytes().to_vec(),
@@ -265,8 +259,8 @@ mod tests {
         }
     }
 
-    fn decode(key: &str, value: &str) -> Result<ReadRecord, StoreError> {
-        KeyLayout::new("/p").decode(&kv(key, value), LOCATION)
+    fn decode(key: &str, value: &str) -> ReadRecord {
+        KeyLayout::new("/p").decode(&kv(key, value))
     }
 
     const KEY: &str = "/p/v/n/00000000000000000001";
@@ -325,7 +319,7 @@ mod tests {
             key: layout.version(&version.name, 3),
             value: encode(&version),
         };
-        assert_eq!(layout.decode(&kv, LOCATION).unwrap(), Ok(version));
+        assert_eq!(layout.decode(&kv), Ok(version));
         let removed = decode(
             "/p/v/n/00000000000000000002",
             &with("action", Some("\"remove\"")).replace(r#""sealed":"#, r#""x":"#),
@@ -338,7 +332,7 @@ mod tests {
     #[test]
     fn damaged_records_name_the_credential_and_say_why() {
         let good = with("seq", Some("1"));
-        assert!(decode(KEY, &good).unwrap().is_ok());
+        assert!(decode(KEY, &good).is_ok());
         let cases = [
             ("/p/v/n", good.clone(), "has no version number"),
             ("/p/v/n/x1", good.clone(), "has no version number"),
@@ -385,9 +379,56 @@ mod tests {
                 with("format", Some("1")),
                 "was written by an earlier cio, without authentication",
             ),
+            // The reviewer's case: one record of an unknown format refused every name.
+            (
+                KEY,
+                with("format", Some("3")),
+                "has record format 3, which this cio does not read (it reads format 2)",
+            ),
+            (KEY, with("format", Some("\"2\"")), "is not a cio record"),
+            (KEY, with("format", Some("-1")), "is not a cio record"),
+            (KEY, with("action", None), "is not a cio record"),
+            (KEY, with("action", Some("7")), "is not a cio record"),
+            (KEY, with("written_at_ms", None), "is not a cio record"),
+            (
+                KEY,
+                with("written_at_ms", Some("1.5")),
+                "is not a cio record",
+            ),
+            (
+                KEY,
+                with("restored_from", Some("\"1\"")),
+                "is not a cio record",
+            ),
+            (
+                KEY,
+                with("restored_from", Some("1")),
+                "is damaged: it restores a version that cannot exist",
+            ),
+            (KEY, with("sealed", Some("7")), "is not a cio record"),
+            (KEY, with("seq", Some("null")), "is not a cio record"),
+            (KEY, with("seq", Some("-1")), "is not a cio record"),
+            (
+                KEY,
+                with("prev_mac", Some("\"!!\"")),
+                "has a damaged authentication code",
+            ),
+            (
+                KEY,
+                with("prev_mac", Some("\"AAAA\"")),
+                "is damaged: its authentication code has an impossible length",
+            ),
+            (
+                KEY,
+                with("mac", None),
+                "is damaged: its authentication code has an impossible length",
+            ),
+            (KEY, with("mac", Some("[]")), "is not a cio record"),
+            (KEY, "[]".into(), "is not a cio record"),
+            (KEY, "null".into(), "is not a cio record"),
         ];
         for (key, value, why) in cases {
-            let read = decode(key, &value).unwrap();
+            let read = decode(key, &value);
             assert_eq!(
                 read,
                 Err(Undecodable {
@@ -398,18 +439,6 @@ mod tests {
             );
         }
         let huge = format!("/p/v/n/{}", u64::MAX);
-        assert!(decode(&huge, &good).unwrap().is_err());
-    }
-
-    #[test]
-    fn a_newer_record_format_is_foreign() {
-        let err = decode(KEY, &with("format", Some("3"))).unwrap_err();
-        assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "{LOCATION} is not a cio credential store (record format 3, this cio reads format 2: use a cio that matches)"
-            )
-        );
+        assert!(decode(&huge, &good).is_err());
     }
 }

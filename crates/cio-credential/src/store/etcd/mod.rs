@@ -118,11 +118,11 @@ impl EtcdStore {
         let kvs = self
             .gateway
             .range_all(&start, &prefix_end(&start), deadline)?;
-        let location = self.location();
-        kvs.into_iter()
-            .map(|kv| Ok((self.keys.decode(&kv, &location)?, kv.key)))
-            .map(|r| r.map(|(record, key)| (key, record)))
-            .collect()
+        Ok(kvs
+            .into_iter()
+            .map(|kv| (self.keys.decode(&kv), kv.key))
+            .map(|(record, key)| (key, record))
+            .collect())
     }
 
     /// The identity the `P/meta/` keys among `kvs` give; `None` without a store id.
@@ -335,12 +335,11 @@ impl Store for EtcdStore {
                 Err(self.id_removed())
             };
         };
-        let location = self.location();
         let records = kvs
             .iter()
             .filter(|kv| kv.key.starts_with(&versions))
-            .map(|kv| self.keys.decode(kv, &location))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|kv| self.keys.decode(kv))
+            .collect();
         Ok(Some(Snapshot {
             identity,
             records,
@@ -356,11 +355,7 @@ impl Store for EtcdStore {
         let response: RangeResponse =
             self.gateway
                 .call("/v3/kv/range", &request, true, self.gateway.deadline())?;
-        response
-            .kvs
-            .first()
-            .map(|kv| self.keys.decode(kv, &self.location()))
-            .transpose()
+        Ok(response.kvs.first().map(|kv| self.keys.decode(kv)))
     }
 
     fn list_latest(&self) -> Result<Vec<ReadRecord>, StoreError> {
