@@ -253,7 +253,7 @@ impl std::fmt::Display for Broken {
         match self.problem {
             Problem::Altered if seq == 0 => write!(
                 f,
-                "the note of an earlier break in it was altered (its tag does not match it under the store key)"
+                "the note of an earlier break in it was altered, deleted or put back from an earlier copy (it is not the note cio last wrote under the store key)"
             ),
             Problem::Altered => write!(
                 f,

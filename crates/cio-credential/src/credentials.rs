@@ -12,6 +12,7 @@
 
 mod health;
 pub(crate) mod log;
+mod notes;
 
 pub use self::health::{CheckResult, Checks, HealthRecord};
 

@@ -21,7 +21,14 @@
 //! - a whole earlier copy of the store (records and manifest together, as a backup holds
 //!   them) is consistent, and is read as what it is;
 //! - damage confined to a name is reported for that name only ([`Damage`]); everything else
-//!   still reads. Damage to the manifest, store id or key fingerprint refuses the store.
+//!   still reads. Damage to the manifest, store id or key fingerprint refuses the store;
+//! - the notes beside the records (the sets' health records, the note of a broken change
+//!   log) are sealed, and the manifest pins each by the SHA-256 of its sealed bytes
+//!   ([`Manifest::notes`]): writing a note is a manifest swap like any write. A note put back
+//!   from an earlier moment (it opens: it is genuine, only old), or deleted while pinned, no
+//!   longer matches its pin and reads as altered, that note alone. A manifest that pins no
+//!   note (written before pins, or before any note) vouches for none: its store's notes
+//!   read as they are until the first note is written, which pins every note that opens.
 //!
 //! - the change log stays beside them: every logged write sets the manifest's `log_seq` to
 //!   its entry in the same transaction, so a log entry that opens under the store key and is
@@ -30,7 +37,8 @@
 //!
 //! Limits: an earlier copy of one name restored together with an earlier manifest and the
 //! log cut back to match, nothing else written since, reads as that earlier store: it is what
-//! restoring a whole backup is.
+//! restoring a whole backup is. Likewise an earlier note put back with the manifest of its
+//! time, when only notes were written since (recording a check is not a logged change).
 
 use std::collections::BTreeMap;
 
@@ -166,6 +174,15 @@ impl<'a> Authenticator<'a> {
                 field(&mut mac, fingerprint.as_bytes());
             }
         }
+        // And for those written before notes were pinned.
+        if !m.notes.is_empty() {
+            field(&mut mac, b"notes");
+            field(&mut mac, &(m.notes.len() as u64).to_be_bytes());
+            for (key, digest) in &m.notes {
+                field(&mut mac, key.as_bytes());
+                field(&mut mac, digest);
+            }
+        }
         mac
     }
 
@@ -191,6 +208,11 @@ impl<'a> Authenticator<'a> {
             key_home: m.key_home.clone(),
             log_seq: m.log_seq,
             sealed_before: m.sealed_before.clone(),
+            notes: m
+                .notes
+                .iter()
+                .map(|(key, digest)| (key.clone(), hex::encode(digest)))
+                .collect(),
             mac: hex::encode(mac),
         };
         serde_json::to_vec(&json).expect("a manifest of strings and numbers serializes to JSON")
@@ -229,6 +251,32 @@ pub(crate) struct Manifest {
     /// first, at most [`MAX_SEALED_BEFORE`]; set by `rekey`. A node whose current key is one
     /// of them is behind the rotation: a re-seal from it would go back to a retired key.
     pub sealed_before: Vec<String>,
+    /// Each note's key and the SHA-256 of its sealed bytes as last written ([`note_digest`]):
+    /// a note that does not match, or is missing, was put back or deleted below cio. Empty:
+    /// no note pinned yet, every note reads as it is.
+    pub notes: BTreeMap<String, Vec<u8>>,
+}
+
+impl Manifest {
+    /// Whether `sealed`, found as note `key` (`None`: no such note), is the note this
+    /// manifest pins: the one last written, or any note when the manifest pins none.
+    pub(crate) fn vouches_for_note(&self, key: &str, sealed: Option<&[u8]>) -> bool {
+        if self.notes.is_empty() {
+            return true;
+        }
+        match (self.notes.get(key), sealed) {
+            (None, None) => true,
+            (Some(pin), Some(sealed)) => *pin == note_digest(sealed),
+            _ => false,
+        }
+    }
+}
+
+/// What the manifest pins a note by: the SHA-256 of its sealed bytes (nonce, ciphertext and
+/// tag: a note sealed again differs in its random nonce, so every write has its own).
+pub(crate) fn note_digest(sealed: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    Sha256::digest(sealed).to_vec()
 }
 
 /// How many earlier store keys a manifest remembers (the oldest are dropped).
@@ -246,6 +294,8 @@ struct ManifestJson {
     log_seq: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     sealed_before: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    notes: BTreeMap<String, String>,
     mac: String,
 }
 
@@ -312,12 +362,17 @@ pub(crate) fn decode_manifest(bytes: &[u8]) -> Result<(Manifest, Vec<u8>), &'sta
             },
         );
     }
+    let mut notes = BTreeMap::new();
+    for (key, digest) in json.notes {
+        notes.insert(key, mac_of(&digest)?);
+    }
     let manifest = Manifest {
         seq: json.seq,
         heads,
         key_home: json.key_home,
         log_seq: json.log_seq,
         sealed_before: json.sealed_before,
+        notes,
     };
     Ok((manifest, mac_of(&json.mac)?))
 }

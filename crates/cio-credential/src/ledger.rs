@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use crate::crypto::{Binding, Key};
 use crate::error::{Error, Result};
 use crate::integrity::{
-    Authenticator, Damage, Head, MAX_SEALED_BEFORE, MacKey, Manifest, check_store,
+    Authenticator, Damage, Head, MAX_SEALED_BEFORE, MacKey, Manifest, check_store, note_digest,
 };
 use crate::secret::SecretValue;
 use crate::store::{
@@ -404,6 +404,54 @@ pub(crate) fn purge(
     Ok(store.purge_logged(name, &swap, log)?)
 }
 
+/// The manifest of `identity`, verified under `key` (the key of its fingerprint): what pins
+/// the store's notes ([`Manifest::notes`]). `None` for a store that has none (never written:
+/// nothing pins its notes; a store that lost its manifest is refused by every reading).
+pub(crate) fn verified_manifest(
+    store: &dyn Store,
+    identity: &Identity,
+    key: &Key,
+) -> Result<Option<Manifest>> {
+    check_fingerprint(store, identity)?;
+    let (Some(_), Some(bytes)) = (&identity.key_fingerprint, &identity.manifest) else {
+        return Ok(None);
+    };
+    let mac_key = key.mac_key();
+    authenticator(&mac_key, identity, key)
+        .open_manifest(bytes)
+        .map(Some)
+        .map_err(|why| match why {
+            crate::integrity::NEWER_MANIFEST => StoreError::Newer {
+                location: store.location(),
+                detail: why.into(),
+            }
+            .into(),
+            why => corrupt(store, why),
+        })
+}
+
+/// Writes `notes` (sealed, by key), with `manifest` (the verified manifest of `identity`,
+/// its pins already updated for `notes`) replacing the one read, in one write; `None`: a
+/// store with no manifest yet, whose notes nothing pins. [`StoreError::Conflict`] when the
+/// store changed since `identity` was read.
+pub(crate) fn put_notes(
+    store: &dyn Store,
+    key: &Key,
+    identity: &Identity,
+    manifest: Option<&Manifest>,
+    notes: &[(String, Vec<u8>)],
+) -> Result<()> {
+    let Some(manifest) = manifest else {
+        return Ok(store.put_notes(notes, None)?);
+    };
+    let mac_key = key.mac_key();
+    let swap = ManifestSwap {
+        expected: identity.manifest.clone(),
+        new: authenticator(&mac_key, identity, key).seal_manifest(manifest),
+    };
+    Ok(store.put_notes(notes, Some(&swap))?)
+}
+
 /// The keys a store re-sealed from `old_key` to `new_key` was sealed with before: the
 /// manifest's list, then `old_key`, without `new_key` ([`key_history`]).
 fn sealed_before(manifest: &Manifest, old_key: &Key, new_key: &Key) -> Vec<String> {
@@ -431,7 +479,8 @@ fn key_history(fingerprints: impl IntoIterator<Item = String>) -> Vec<String> {
 }
 
 /// What a re-seal writes besides the versions, already sealed under the new key: the whole
-/// change log (with its newest entry's number when read) and every note.
+/// change log (with its newest entry's number when read) and every note the manifest
+/// vouched for (each is pinned anew; any other note is left as it is, and stays unpinned).
 pub(crate) struct Rest<'a> {
     pub log: &'a [LogRecord],
     pub log_tail: u64,
@@ -469,6 +518,11 @@ pub(crate) fn reseal(
         key_home,
         log_seq: rest.log.last().map_or(0, |e| e.seq),
         sealed_before: sealed_before(&verified.manifest, old_key, new_key),
+        notes: rest
+            .notes
+            .iter()
+            .map(|(key, sealed)| (key.clone(), note_digest(sealed)))
+            .collect(),
     };
     let mut records = Vec::new();
     for name in verified.names() {

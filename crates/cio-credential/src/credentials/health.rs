@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::CredentialStore;
+use super::notes::binding;
 use crate::catalog::{Provider, Role, SetId};
-use crate::crypto::Binding;
 use crate::error::Result;
 use crate::secret::SecretValue;
 use crate::sets::{Listing, SetVersions};
@@ -61,8 +61,9 @@ fn versions_if_readable<'de, D: serde::Deserializer<'de>>(
 pub struct Checks {
     /// One per set recorded, in the store's order.
     pub records: Vec<HealthRecord>,
-    /// Sets whose record does not open under the store key (altered below cio) or is not a
-    /// record this cio reads: shown as such, and replaced by the set's next `--record`.
+    /// Sets whose record does not open under the store key (altered below cio), is not the
+    /// one last recorded (an earlier one put back, or deleted), or is not a record this cio
+    /// reads: shown as such, and replaced by the set's next `--record`.
     pub unreadable: Vec<SetId>,
 }
 
@@ -147,13 +148,13 @@ impl CredentialStore {
         checked: &Listing,
         checked_at_ms: i64,
     ) -> Result<Vec<HealthRecord>> {
-        let Some(identity) = self.store.identity(false)? else {
+        if self.store.identity(false)?.is_none() {
             return Ok(Vec::new());
-        };
-        let key = self.key(&identity, false)?;
+        }
         // A record that cannot be read is replaced, not kept: recording again repairs it.
         let earlier = self.checks()?.records;
         let mut kept = Vec::new();
+        let mut texts = Vec::new();
         for report in reports {
             let record = CheckResult {
                 versions: Some(checked.versions(report.set)),
@@ -168,52 +169,56 @@ impl CredentialStore {
             }
             let text = serde_json::to_string(&record)
                 .expect("a health record is numbers and words: it always serializes");
-            let note = note_key(report.set);
-            let binding = Binding {
-                store_id: &identity.store_id,
-                name: &note,
-                version: 0,
-            };
-            self.store
-                .put_note(&note, &key.seal(&binding, &SecretValue::new(text)))?;
+            texts.push((note_key(report.set), text));
+        }
+        if !texts.is_empty() {
+            self.write_notes(|key, store_id| {
+                texts
+                    .iter()
+                    .map(|(note, text)| {
+                        let sealed =
+                            key.seal(&binding(store_id, note), &SecretValue::new(text.clone()));
+                        (note.clone(), sealed)
+                    })
+                    .collect()
+            })?;
         }
         Ok(kept)
     }
 
     /// The recorded health of every set that has been checked with `--record`. A record that
-    /// does not open, or does not read as one, does not keep the others from being read: its
-    /// set is in [`Checks::unreadable`]. A recorded break of the change log is noted for
-    /// [`CredentialStore::log_damage`].
+    /// does not open, does not read as one, or is not the one last recorded (put back from
+    /// an earlier moment, or deleted: see [`super::notes`]) does not keep the others from
+    /// being read: its set is in [`Checks::unreadable`]. A recorded break of the change log
+    /// is noted for [`CredentialStore::log_damage`].
     pub fn checks(&self) -> Result<Checks> {
-        let Some(identity) = self.store.identity(false)? else {
+        let Some((reading, key)) = self.read_notes()? else {
             return Ok(Checks::default());
         };
-        let notes = self.store.notes()?;
-        if !notes.is_empty() {
-            // A break of the change log found earlier is said by readers of the notes too.
-            let key = self.opening_key(&identity)?;
-            self.note_damage(super::log::damage_in(key, &identity.store_id, &notes)?);
-        }
+        let Some(key) = key else {
+            return Ok(Checks::default());
+        };
+        // A break of the change log found earlier is said by readers of the notes too.
+        self.note_damage(super::log::damage_in(key, &reading));
         let mut checks = Checks::default();
-        for (note, sealed) in notes {
-            let Some(set) = set_of(&note) else {
+        for (note, sealed) in &reading.notes {
+            let Some(set) = set_of(note) else {
                 continue;
             };
-            let key = self.opening_key(&identity)?;
-            let binding = Binding {
-                store_id: &identity.store_id,
-                name: &note,
-                version: 0,
-            };
-            let result = key
-                .open(&binding, &sealed)
-                .ok()
+            let result = Some(sealed)
+                .filter(|sealed| reading.vouched(note, Some(sealed)))
+                .and_then(|sealed| key.open(&binding(&reading.store_id, note), sealed).ok())
                 .and_then(|text| serde_json::from_str::<CheckResult>(text.expose()).ok());
             match result {
                 Some(result) => checks.records.push(HealthRecord { set, result }),
                 None => checks.unreadable.push(set),
             }
         }
+        // A record deleted while the manifest pins it is as unreadable as one put back.
+        checks
+            .unreadable
+            .extend(reading.missing().filter_map(set_of));
+        checks.unreadable.sort_by_key(|set| note_key(*set));
         Ok(checks)
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::OnceLock;
 
 use super::CredentialStore;
+use super::notes::{NoteReading, binding};
 use crate::audit::{self, Actor, Broken, LogEntry, LogReading, Problem};
-use crate::crypto::{Binding, Key};
+use crate::crypto::Key;
 use crate::error::Result;
 use crate::ledger::Verified;
 use crate::secret::SecretValue;
@@ -113,10 +114,10 @@ impl CredentialStore {
                 problem: Problem::Truncated,
             });
         }
-        let recorded = self.damage_note(key, &identity.store_id)?;
+        let recorded = self.damage_note()?;
         match (&reading.broken, recorded) {
             (Some(broken), recorded) if recorded.as_ref() != Some(broken) => {
-                self.record_damage(key, &identity.store_id, broken)?;
+                self.record_damage(broken)?;
             }
             // A break found earlier stays said: a later entry may have taken the place of
             // deleted ones, so that the chain alone looks whole again.
@@ -136,7 +137,7 @@ impl CredentialStore {
         change: &LogChange<'_>,
     ) -> Result<LogRecord> {
         let store_id = &verified.identity.store_id;
-        self.check_damage_note(key, store_id)?;
+        self.check_damage_note()?;
         let (entry, damaged) = next_entry(
             self.store.as_ref(),
             key,
@@ -149,7 +150,7 @@ impl CredentialStore {
         if let Some(broken) = &damaged
             && self.log_damage().is_none()
         {
-            self.record_damage(key, store_id, broken)?;
+            self.record_damage(broken)?;
         }
         self.note_damage(damaged);
         Ok(entry)
@@ -157,11 +158,16 @@ impl CredentialStore {
 
     /// Records `broken` in the store's note of a broken log, for every later command on
     /// every node.
-    fn record_damage(&self, key: &Key, store_id: &str, broken: &Broken) -> Result<()> {
+    fn record_damage(&self, broken: &Broken) -> Result<()> {
         let text = serde_json::to_string(broken)
             .expect("a break is a number and a word: it always serializes");
-        let sealed = key.seal(&note_binding(store_id), &SecretValue::new(text));
-        Ok(self.store.put_note(DAMAGE_NOTE, &sealed)?)
+        self.write_notes(|key, store_id| {
+            let sealed = key.seal(
+                &binding(store_id, DAMAGE_NOTE),
+                &SecretValue::new(text.clone()),
+            );
+            vec![(DAMAGE_NOTE.to_string(), sealed)]
+        })
     }
 
     /// Whether this command found the change log damaged: its newest entry did not open when
@@ -178,43 +184,39 @@ impl CredentialStore {
     }
 
     /// Reads the store's note of a broken log, once per command, into [`Self::log_damage`].
-    pub(super) fn check_damage_note(&self, key: &Key, store_id: &str) -> Result<()> {
+    pub(super) fn check_damage_note(&self) -> Result<()> {
         if self.log_damage.get().is_none() {
-            let note = self.damage_note(key, store_id)?;
+            let note = self.damage_note()?;
             self.note_damage(note);
         }
         Ok(())
     }
 
-    fn damage_note(&self, key: &Key, store_id: &str) -> Result<Option<Broken>> {
-        damage_in(key, store_id, &self.store.notes()?)
+    fn damage_note(&self) -> Result<Option<Broken>> {
+        Ok(match self.read_notes()? {
+            Some((reading, Some(key))) => damage_in(key, &reading),
+            _ => None,
+        })
     }
 }
 
-/// The break recorded among `notes`, if any.
-pub(super) fn damage_in(
-    key: &Key,
-    store_id: &str,
-    notes: &[(String, Vec<u8>)],
-) -> Result<Option<Broken>> {
-    let Some((_, sealed)) = notes.iter().find(|(k, _)| k == DAMAGE_NOTE) else {
-        return Ok(None);
-    };
-    // A note of a break that does not open was itself altered below cio: a break too (said
-    // as entry 0), never a reason to stop every command.
-    let Ok(text) = key.open(&note_binding(store_id), sealed) else {
-        return Ok(Some(Broken {
-            seq: 0,
-            problem: Problem::Altered,
-        }));
-    };
-    Ok(serde_json::from_str::<Broken>(text.expose()).ok())
-}
-
-fn note_binding(store_id: &str) -> Binding<'_> {
-    Binding {
-        store_id,
-        name: DAMAGE_NOTE,
-        version: 0,
+/// The break recorded among the notes of `reading`, if any.
+pub(super) fn damage_in(key: &Key, reading: &NoteReading) -> Option<Broken> {
+    let found = reading.notes.iter().find(|(k, _)| k == DAMAGE_NOTE);
+    let sealed = found.map(|(_, sealed)| sealed.as_slice());
+    // A note of a break that does not open, that is not the one last written (an earlier
+    // one put back) or that was deleted, was itself altered below cio: a break too (said as
+    // entry 0), never a reason to stop every command.
+    let altered = Some(Broken {
+        seq: 0,
+        problem: Problem::Altered,
+    });
+    if !reading.vouched(DAMAGE_NOTE, sealed) {
+        return altered;
     }
+    let sealed = sealed?;
+    let Ok(text) = key.open(&binding(&reading.store_id, DAMAGE_NOTE), sealed) else {
+        return altered;
+    };
+    serde_json::from_str::<Broken>(text.expose()).ok()
 }

@@ -384,7 +384,18 @@ impl CredentialStore {
                 &entry_for(log_tail + 1, &change),
                 log.last(),
             ));
-            let notes = reseal_notes(old_key, new_key, store_id, self.store.notes()?);
+            // Only the notes the manifest vouches for: one put back from an earlier moment
+            // stays as it is (sealed under the old key, pinned by nothing), never made good.
+            let vouched = match self.read_notes()? {
+                Some((reading, _)) => reading
+                    .notes
+                    .iter()
+                    .filter(|(note, sealed)| reading.vouched(note, Some(sealed)))
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            };
+            let notes = reseal_notes(old_key, new_key, store_id, vouched);
             let rest = ledger::Rest {
                 log: &log,
                 log_tail,
@@ -541,8 +552,8 @@ impl CredentialStore {
     }
 }
 
-/// Every note, sealed again under `new_key`; a note that does not open under `old_key` is kept
-/// as it is (it stays unreadable, as it was).
+/// Every note that opens under `old_key`, sealed again under `new_key`; a note that does not
+/// open is left out, so the store keeps it as it is (it stays unreadable, as it was).
 fn reseal_notes(
     old_key: &Key,
     new_key: &Key,
@@ -551,17 +562,15 @@ fn reseal_notes(
 ) -> Vec<(String, Vec<u8>)> {
     notes
         .into_iter()
-        .map(|(note, sealed)| {
+        .filter_map(|(note, sealed)| {
             let binding = Binding {
                 store_id,
                 name: &note,
                 version: 0,
             };
-            let resealed = match old_key.open(&binding, &sealed) {
-                Ok(value) => new_key.seal(&binding, &value),
-                Err(_) => sealed,
-            };
-            (note, resealed)
+            let value = old_key.open(&binding, &sealed).ok()?;
+            let resealed = new_key.seal(&binding, &value);
+            Some((note, resealed))
         })
         .collect()
 }

@@ -102,7 +102,11 @@ impl Store for Interleaved {
     fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.inner.notes()
     }
-    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
-        self.inner.put_note(key, sealed)
+    fn put_notes(
+        &self,
+        notes: &[(String, Vec<u8>)],
+        manifest: Option<&ManifestSwap>,
+    ) -> Result<(), StoreError> {
+        self.inner.put_notes(notes, manifest)
     }
 }

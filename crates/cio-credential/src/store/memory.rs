@@ -107,6 +107,11 @@ impl MemoryStore {
         f(&mut self.state().log);
     }
 
+    /// Lets a test change the notes below the store's own rules (no manifest swap).
+    pub fn tamper_notes(&self, f: impl FnOnce(&mut BTreeMap<String, Vec<u8>>)) {
+        f(&mut self.state().notes);
+    }
+
     /// How many reads of records (`latest`, `list_latest`, `history`, `all_versions`) the
     /// store has answered: a network round trip each on a cluster store.
     pub fn reads(&self) -> usize {
@@ -391,9 +396,26 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
+    fn put_notes(
+        &self,
+        notes: &[(String, Vec<u8>)],
+        manifest: Option<&ManifestSwap>,
+    ) -> Result<(), StoreError> {
         let mut state = self.call(false)?;
-        state.notes.insert(key.to_string(), sealed.to_vec());
+        if let Some(swap) = manifest {
+            let Some(identity) = state.identity.as_mut() else {
+                return Err(id_removed());
+            };
+            if identity.manifest != swap.expected {
+                return Err(StoreError::Conflict {
+                    name: "the store's manifest".into(),
+                });
+            }
+            identity.manifest = Some(swap.new.clone());
+        }
+        for (key, sealed) in notes {
+            state.notes.insert(key.clone(), sealed.clone());
+        }
         Ok(())
     }
 }

@@ -414,9 +414,22 @@ pub trait Store: Send + Sync {
     /// as `(key, sealed)`, sorted by key.
     fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 
-    /// Writes the note `key`, replacing the one before (the last writer wins: a note is a
-    /// latest state, not a history). The store must exist.
-    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError>;
+    /// Writes each note `(key, sealed)`, replacing the one of the same key (a note is a latest
+    /// state, not a history), and with `manifest` replaces the manifest in the same
+    /// transaction if it is still `manifest.expected` (else [`StoreError::Conflict`], and
+    /// nothing is written): the manifest pins the notes ([`crate::integrity`]). The store
+    /// must exist.
+    fn put_notes(
+        &self,
+        notes: &[(String, Vec<u8>)],
+        manifest: Option<&ManifestSwap>,
+    ) -> Result<(), StoreError>;
+
+    /// Writes the note `key` alone, whatever the manifest pins (a store never sealed has no
+    /// manifest to pin it in).
+    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.put_notes(&[(key.to_string(), sealed.to_vec())], None)
+    }
 
     /// Removes (and zeroes) the copies of the store that writers killed mid-write left beside
     /// it, as the next write would. For `rekey`'s retire, which writes no store but says the

@@ -568,8 +568,12 @@ impl Store for SqliteStore {
         self.query_notes()
     }
 
-    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
-        self.write_note(key, sealed)
+    fn put_notes(
+        &self,
+        notes: &[(String, Vec<u8>)],
+        manifest: Option<&ManifestSwap>,
+    ) -> Result<(), StoreError> {
+        self.write_notes(notes, manifest)
     }
 }
 

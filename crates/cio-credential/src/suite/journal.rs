@@ -18,6 +18,10 @@ pub(super) const CASES: &[Case] = &[
         "health: an unreadable record is that set's alone",
         an_unreadable_check_is_its_sets_alone,
     ),
+    (
+        "notes: an earlier note put back, or one deleted, reads as altered",
+        an_earlier_note_put_back_reads_as_altered,
+    ),
 ];
 
 fn name(s: &str) -> CredentialName {
@@ -323,5 +327,108 @@ fn an_unreadable_check_is_its_sets_alone(b: &dyn Backend) {
     assert_eq!(
         checks.of(aws).unwrap().result.checked_at_ms,
         1_800_000_120_000
+    );
+}
+
+/// The reviewer's case: `validate --record` wrote "warn plain_http", then "FAIL timeout"; the
+/// earlier note, genuine but old, put back in place of the newer one (SQLite: the `notes`
+/// row from an earlier copy; etcd: the value of an earlier revision) was read as the set's
+/// health. It is the set's unreadable record now, as is a record deleted, while the newest
+/// record reads, the set's next record repairs it, and a whole earlier copy of the store
+/// reads as itself. The note of a broken change log is a note like any other.
+fn an_earlier_note_put_back_reads_as_altered(b: &dyn Backend) {
+    let minio = SetId {
+        provider: Provider::Minio,
+        role: Role::Primary,
+    };
+    let aws = SetId {
+        provider: Provider::Aws,
+        role: Role::Primary,
+    };
+    let c = credentials(b, "s");
+    c.put(name("cio_minio_access_key"), &v("minio")).unwrap();
+    c.put(name("cio_aws_access_key"), &v("AKIAYHD623GGZX7VDFMJ"))
+        .unwrap();
+    let listing = c.listing().unwrap();
+    let report = |set, status, code| SetReport {
+        set,
+        checks: vec![Check::new(Step::Endpoint, status, code, "")],
+        duration_ms: 1,
+    };
+    c.record_checks(
+        &[
+            report(minio, Status::Warn, "plain_http"),
+            report(aws, Status::Ok, "ok"),
+        ],
+        &listing,
+        1_800_000_000_000,
+    )
+    .unwrap();
+    let raw = b.raw("s");
+    let earlier = raw.note("check/minio/primary").unwrap();
+    let backup = raw.save();
+    // No credential is written between the two checks.
+    c.record_checks(
+        &[report(minio, Status::Fail, "timeout")],
+        &listing,
+        1_800_000_060_000,
+    )
+    .unwrap();
+    let code = |checks: &crate::credentials::Checks, set| {
+        checks.of(set).and_then(|h| h.result.code.clone())
+    };
+    let checks = credentials(b, "s").checks().unwrap();
+    assert_eq!(code(&checks, minio).as_deref(), Some("timeout"));
+    assert!(checks.unreadable.is_empty());
+
+    raw.set_note("check/minio/primary", Some(&earlier));
+    let checks = credentials(b, "s").checks().unwrap();
+    assert_eq!(checks.unreadable, [minio], "an earlier record put back");
+    assert_eq!(code(&checks, minio), None);
+    let status = |checks: &crate::credentials::Checks, set| checks.of(set).map(|h| h.result.status);
+    assert_eq!(status(&checks, aws), Some(Status::Ok), "the other set's");
+    raw.set_note("check/minio/primary", None);
+    let checks = credentials(b, "s").checks().unwrap();
+    assert_eq!(checks.unreadable, [minio], "a record deleted");
+    assert_eq!(status(&checks, aws), Some(Status::Ok));
+    // The set's next record repairs it.
+    c.record_checks(
+        &[report(minio, Status::Fail, "timeout")],
+        &listing,
+        1_800_000_120_000,
+    )
+    .unwrap();
+    let checks = credentials(b, "s").checks().unwrap();
+    assert_eq!(code(&checks, minio).as_deref(), Some("timeout"));
+    assert!(checks.unreadable.is_empty());
+    // A whole earlier copy (records, manifest and notes together) reads as itself.
+    raw.put_back(&backup);
+    let checks = credentials(b, "s").checks().unwrap();
+    assert_eq!(code(&checks, minio).as_deref(), Some("plain_http"));
+    assert!(checks.unreadable.is_empty());
+
+    // The note of a broken change log: recorded by the write that found the break...
+    let tail = b.open("s").log_tail().unwrap().map_or(0, |t| t.seq);
+    b.open("s")
+        .append_log(&LogRecord {
+            seq: tail + 1,
+            sealed: vec![0; 64],
+        })
+        .unwrap();
+    let n = name("cio_minio_secret_key");
+    credentials(b, "s").put(n, &v("minio-secret-1")).unwrap();
+    let found = credentials(b, "s");
+    found.checks().unwrap();
+    let damage = found.log_damage().unwrap();
+    assert_eq!(damage.seq, tail + 1);
+    // ... a note of no break put back in its place (deleted: as it was before) is altered.
+    raw.set_note("log/damage", None);
+    let later = credentials(b, "s");
+    assert!(later.checks().unwrap().unreadable.is_empty());
+    let altered = later.log_damage().unwrap();
+    assert_eq!((altered.seq, altered.problem), (0, Problem::Altered));
+    assert_eq!(
+        altered.to_string(),
+        "the note of an earlier break in it was altered, deleted or put back from an earlier copy (it is not the note cio last wrote under the store key)"
     );
 }

@@ -55,6 +55,7 @@ pub(crate) enum Saved {
         Option<Identity>,
         BTreeMap<String, Vec<Record>>,
         Vec<LogRecord>,
+        BTreeMap<String, Vec<u8>>,
     ),
 }
 
@@ -70,6 +71,10 @@ pub(crate) trait Raw {
     fn put_back(&self, saved: &Saved);
     /// Puts back one name's versions from `saved`, leaving every other name as it is.
     fn put_back_name(&self, saved: &Saved, name: &str);
+    /// The sealed bytes of the note `key`.
+    fn note(&self, key: &str) -> Option<Vec<u8>>;
+    /// Puts `sealed` as the note `key` (`None`: deletes it), the manifest left as it is.
+    fn set_note(&self, key: &str, sealed: Option<&[u8]>);
 }
 
 pub(crate) struct SqliteRaw(pub PathBuf);
@@ -204,6 +209,27 @@ impl Raw for SqliteRaw {
             Self::put_row(&conn, name, v as u64, &row);
         }
     }
+
+    fn note(&self, key: &str) -> Option<Vec<u8>> {
+        use rusqlite::OptionalExtension;
+        self.conn()
+            .query_row("SELECT sealed FROM notes WHERE k = ?1", [key], |r| r.get(0))
+            .optional()
+            .unwrap()
+    }
+
+    fn set_note(&self, key: &str, sealed: Option<&[u8]>) {
+        let conn = self.conn();
+        conn.execute("DELETE FROM notes WHERE k = ?1", [key])
+            .unwrap();
+        if let Some(sealed) = sealed {
+            conn.execute(
+                "INSERT INTO notes (k, sealed) VALUES (?1, ?2)",
+                rusqlite::params![key, sealed],
+            )
+            .unwrap();
+        }
+    }
 }
 
 pub(crate) struct EtcdRaw<'c> {
@@ -232,15 +258,19 @@ impl EtcdRaw<'_> {
             .unwrap_or_default()
     }
 
+    /// Puts any bytes (etcdctl takes the value as an argument, so only text): through the
+    /// member's JSON gateway, as etcdctl would.
     fn put(&self, key: &[u8], value: &[u8]) {
-        let key = String::from_utf8(key.to_vec()).unwrap();
-        let value = String::from_utf8(value.to_vec()).unwrap();
-        let out = self.cluster.etcdctl(&["put", &key, &value]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let body = serde_json::json!({
+            "key": STANDARD.encode(key),
+            "value": STANDARD.encode(value),
+        });
+        let url = format!("http://{}/v3/kv/put", self.cluster.endpoints()[0]);
+        let reply = ureq::post(&url)
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), 200);
     }
 
     fn del(&self, key: &str, prefix: bool) {
@@ -329,6 +359,26 @@ impl Raw for EtcdRaw<'_> {
             }
         }
     }
+
+    fn note(&self, key: &str) -> Option<Vec<u8>> {
+        self.get(&self.note_key(key), false).pop().map(|(_, v)| v)
+    }
+
+    fn set_note(&self, key: &str, sealed: Option<&[u8]>) {
+        let note = self.note_key(key);
+        match sealed {
+            Some(sealed) => self.put(note.as_bytes(), sealed),
+            None => self.del(&note, false),
+        }
+    }
+}
+
+impl EtcdRaw<'_> {
+    /// A note's key, as `codec` writes it (`/` in the note's key as `%2F`).
+    fn note_key(&self, key: &str) -> String {
+        let encoded = key.replace('%', "%25").replace('/', "%2F");
+        format!("{}/note/{encoded}", self.prefix)
+    }
 }
 
 /// The memory store, and its identity while a test has "removed" it (the memory store keeps
@@ -415,11 +465,13 @@ impl Raw for MemoryRaw {
         let (identity, records) = saved.unwrap();
         let mut log = Vec::new();
         self.0.tamper_log(|l| log = l.clone());
-        Saved::Memory(identity, records, log)
+        let mut notes = BTreeMap::new();
+        self.0.tamper_notes(|n| notes = n.clone());
+        Saved::Memory(identity, records, log, notes)
     }
 
     fn put_back(&self, saved: &Saved) {
-        let Saved::Memory(id, recs, old_log) = saved else {
+        let Saved::Memory(id, recs, old_log, saved_notes) = saved else {
             panic!("not a memory copy")
         };
         self.0.tamper(|identity, records| {
@@ -427,10 +479,11 @@ impl Raw for MemoryRaw {
             *records = recs.clone();
         });
         self.0.tamper_log(|log| *log = old_log.clone());
+        self.0.tamper_notes(|notes| *notes = saved_notes.clone());
     }
 
     fn put_back_name(&self, saved: &Saved, name: &str) {
-        let Saved::Memory(_, recs, _) = saved else {
+        let Saved::Memory(_, recs, _, _) = saved else {
             panic!("not a memory copy")
         };
         self.0.tamper(|_, records| match recs.get(name) {
@@ -439,6 +492,23 @@ impl Raw for MemoryRaw {
             }
             None => {
                 records.remove(name);
+            }
+        });
+    }
+
+    fn note(&self, key: &str) -> Option<Vec<u8>> {
+        let mut out = None;
+        self.0.tamper_notes(|notes| out = notes.get(key).cloned());
+        out
+    }
+
+    fn set_note(&self, key: &str, sealed: Option<&[u8]>) {
+        self.0.tamper_notes(|notes| match sealed {
+            Some(sealed) => {
+                notes.insert(key.to_string(), sealed.to_vec());
+            }
+            None => {
+                notes.remove(key);
             }
         });
     }

@@ -10,7 +10,8 @@
 //! - `P/head/{name}`: the latest version number of `name`, in decimal;
 //! - `P/log/{seq:020}`: one change-log entry, its bytes as they are; `P/loghead`: the
 //!   newest entry's number, in decimal (what an append is conditioned on);
-//! - `P/note/{key}`: one note (a set's health record), its sealed bytes as they are.
+//! - `P/note/{key}`: one note (a set's health record), its sealed bytes as they are, written
+//!   in the transaction that replaces the manifest pinning it.
 //!
 //! (`/` and `%` in a name are written `%2F` and `%25`, so a name is always one key segment.)
 

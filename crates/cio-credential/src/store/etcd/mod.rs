@@ -502,13 +502,28 @@ impl Store for EtcdStore {
         Ok(notes)
     }
 
-    fn put_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
-        self.gateway.txn(
-            Vec::new(),
-            vec![put_op(&self.keys.note(key), sealed)],
-            Vec::new(),
-            self.gateway.deadline(),
-        )?;
+    fn put_notes(
+        &self,
+        notes: &[(String, Vec<u8>)],
+        manifest: Option<&ManifestSwap>,
+    ) -> Result<(), StoreError> {
+        let mut ops: Vec<serde_json::Value> = notes
+            .iter()
+            .map(|(key, sealed)| put_op(&self.keys.note(key), sealed))
+            .collect();
+        let mut compares = Vec::new();
+        if let Some(swap) = manifest {
+            compares.push(self.manifest_is(&swap.expected));
+            ops.push(put_op(&self.keys.manifest(), &swap.new));
+        }
+        let response = self
+            .gateway
+            .txn(compares, ops, Vec::new(), self.gateway.deadline())?;
+        if !response.succeeded {
+            return Err(StoreError::Conflict {
+                name: "the store's manifest".into(),
+            });
+        }
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, params};
 
 use super::{SCHEMA_VERSION, SqliteStore};
-use crate::store::{LogRecord, StoreError};
+use crate::store::{LogRecord, ManifestSwap, StoreError};
 
 /// What format 3 added to format 2.
 pub(super) const SCHEMA_LOG: &str = "
@@ -150,14 +150,23 @@ impl SqliteStore {
         Ok(notes.unwrap_or_default())
     }
 
-    pub(super) fn write_note(&self, key: &str, sealed: &[u8]) -> Result<(), StoreError> {
+    pub(super) fn write_notes(
+        &self,
+        notes: &[(String, Vec<u8>)],
+        manifest: Option<&ManifestSwap>,
+    ) -> Result<(), StoreError> {
         self.writing(false, false, |conn| {
             self.upgrade(conn)?;
-            conn.execute(
-                "INSERT OR REPLACE INTO notes (k, sealed) VALUES (?1, ?2)",
-                params![key, sealed],
-            )
-            .map_err(|e| self.err(e))?;
+            if let Some(swap) = manifest {
+                self.swap_manifest(conn, "the store's manifest", swap)?;
+            }
+            for (key, sealed) in notes {
+                conn.execute(
+                    "INSERT OR REPLACE INTO notes (k, sealed) VALUES (?1, ?2)",
+                    params![key, sealed],
+                )
+                .map_err(|e| self.err(e))?;
+            }
             Ok(())
         })?;
         Ok(())
