@@ -587,6 +587,12 @@ fn etcd_edited_heads_do_not_block_writes() {
         ),
         ("/heads/head/cio_minio_secret_key", None),
         ("/heads/loghead", Some("abc")),
+        // The review's finding: a log head behind the newest entry (entries 1 to 10 here)
+        // made every write lose to it, "try again" forever, and the log said falsely that
+        // entries were deleted.
+        ("/heads/loghead", Some("3")),
+        ("/heads/loghead", Some("0")),
+        ("/heads/loghead", None),
     ] {
         cluster.etcdctl(&["del", "--prefix", "/heads/"]);
         let env = TestEnv::new();
@@ -605,7 +611,13 @@ fn etcd_edited_heads_do_not_block_writes() {
             stdout(&shown).contains("after-the-edit-4"),
             "{key}={value:?}"
         );
-        with(&["credential", "log", "--verify"], "").success();
+        let verified = with(&["credential", "log", "--verify"], "").success();
+        assert!(
+            stdout(&verified)
+                .starts_with("Succeed: Verify credential: change log whole: 13 entries"),
+            "{key}={value:?}: {}",
+            stdout(&verified)
+        );
     }
 }
 

@@ -445,7 +445,9 @@ impl Store for EtcdStore {
 
     /// The entry the log head names (what appends are conditioned on): an entry deleted
     /// under the head reads as empty bytes, which do not open, so that the damage is said and
-    /// writes go on after it. Without a head, the newest entry.
+    /// writes go on after it. Without a head, or with one behind the newest entry (the head
+    /// is not authenticated: edited below cio), the newest entry, and the head is put back
+    /// there.
     fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
         let deadline = self.gateway.deadline();
         let one = |key: Vec<u8>| -> Result<Option<Vec<u8>>, StoreError> {
@@ -461,12 +463,24 @@ impl Store for EtcdStore {
         let head = stored
             .as_deref()
             .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
-        let Some(seq) = head else {
-            // No head (or one that is no number), but entries: the head was deleted or
-            // edited. Appends are conditioned on it, so it is put back (only while still as
-            // read) at the newest entry; without this, every write would lose to it.
-            let newest = self.log_entries(false)?.pop();
-            if let Some(entry) = &newest {
+        let newest = self.newest_log_entry(0, deadline)?;
+        match (head, newest) {
+            // The head names the newest entry (the usual case), or one after it: the entries
+            // from there on were deleted, which the empty entry says.
+            (Some(seq), newest) if newest.as_ref().is_none_or(|n| n.seq <= seq) => {
+                match newest.filter(|n| n.seq == seq) {
+                    Some(entry) => Ok(Some(entry)),
+                    None => Ok(Some(LogRecord {
+                        seq,
+                        sealed: one(self.keys.log_entry(seq))?.unwrap_or_default(),
+                    })),
+                }
+            }
+            // No head (or one that is no number, or one behind the newest entry) while
+            // there are entries: the head was deleted or edited. Appends are conditioned on
+            // it, so it is put back (only while still as read) at the newest entry; without
+            // this, every write would lose to it.
+            (_, Some(entry)) => {
                 let head = self.keys.log_head();
                 let as_read = match &stored {
                     None => absent(&head),
@@ -478,11 +492,10 @@ impl Store for EtcdStore {
                     Vec::new(),
                     deadline,
                 )?;
+                Ok(Some(entry))
             }
-            return Ok(newest);
-        };
-        let sealed = one(self.keys.log_entry(seq))?.unwrap_or_default();
-        Ok(Some(LogRecord { seq, sealed }))
+            (_, None) => Ok(None),
+        }
     }
 
     fn log(&self) -> Result<Vec<LogRecord>, StoreError> {
