@@ -95,10 +95,13 @@ impl SqliteStore {
         conn: &Connection,
         sql: &str,
     ) -> Result<Vec<LogRecord>, StoreError> {
-        if !self.has_log(conn)? {
-            return Ok(Vec::new());
-        }
-        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        // A store without a log (format 2) fails the statement: asked only then, as every
+        // command reads the log's tail.
+        let mut stmt = match conn.prepare_cached(sql) {
+            Ok(stmt) => stmt,
+            Err(_) if !self.has_log(conn)? => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
         let rows = stmt
             .query_map([], |row| {
                 // Whatever a hand stored (text, a number) reads as bytes: the entry then
@@ -207,6 +210,7 @@ mod tests {
         let store = SqliteStore::new(path.clone());
         assert_eq!(store.log().unwrap(), []);
         assert_eq!(store.log_tail().unwrap(), None);
+        assert_eq!(store.read().unwrap().unwrap().log_tail, None);
         assert!(store.notes().unwrap().is_empty());
         let entry = LogRecord {
             seq: 1,
