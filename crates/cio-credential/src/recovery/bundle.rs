@@ -159,7 +159,7 @@ impl Bundle {
     }
 
     /// Reads the plaintext. Anything but this format (or a newer version of it) is refused,
-    /// and so is a bundle that holds no credential.
+    /// and so is a bundle that holds no credential, or none with a value to import.
     pub fn from_json(plaintext: &[u8]) -> Result<Bundle, RecoveryError> {
         let head: WireHead =
             serde_json::from_slice(plaintext).map_err(|_| RecoveryError::NotABundle)?;
@@ -204,6 +204,15 @@ impl Bundle {
         // one would import as nothing, to no set, and look like a success.
         if credentials.is_empty() {
             return Err(RecoveryError::EmptyBundle);
+        }
+        // Nor does it when each credential's newest version holds no value (a removal, in a
+        // bundle made with history; or a version without its value): the import would write
+        // nothing and say so as a success.
+        if credentials
+            .iter()
+            .all(|c| c.latest().is_none_or(|v| v.value.is_none()))
+        {
+            return Err(RecoveryError::NothingToImport);
         }
         credentials.sort_by_key(|c| c.name);
         Ok(Bundle {
@@ -323,6 +332,14 @@ mod tests {
             (
                 r#"{"format":"cio-recovery-bundle","format_version":1,"created_at_ms":1,"created_by":"x","credentials":[]}"#,
                 "EmptyBundle",
+            ),
+            (
+                r#"{"format":"cio-recovery-bundle","format_version":1,"created_at_ms":1,"created_by":"x","history":true,"credentials":[{"name":"cio_minio_secret_key","versions":[{"version":1,"action":"create","written_at_ms":1,"value":"a secret value"},{"version":2,"action":"remove","written_at_ms":2}]}]}"#,
+                "NothingToImport",
+            ),
+            (
+                r#"{"format":"cio-recovery-bundle","format_version":1,"created_at_ms":1,"created_by":"x","credentials":[{"name":"cio_minio_secret_key","versions":[{"version":1,"action":"update","written_at_ms":1}]},{"name":"cio_minio_access_key","versions":[{"version":1,"action":"remove","written_at_ms":1,"value":null}]}]}"#,
+                "NothingToImport",
             ),
         ] {
             let err = Bundle::from_json(text.as_bytes()).unwrap_err();

@@ -152,6 +152,10 @@ pub enum RecoveryError {
     NotABundle,
     #[error("the bundle opens, but holds no credential")]
     EmptyBundle,
+    #[error(
+        "the bundle opens, but holds no credential to import: the newest version of each is a removal or has no value"
+    )]
+    NothingToImport,
     #[error("the bundle is format version {0}; this cio reads version 1")]
     UnknownFormatVersion(u32),
     #[error("credential {index} of the bundle has a name this cio does not know")]
@@ -245,7 +249,7 @@ impl RecoveryError {
             RecoveryError::Damaged(_) | RecoveryError::NotABundle => {
                 "nothing was written; use an intact copy of the bundle (a printed one can be typed in again and checked with --dry-run)".into()
             }
-            RecoveryError::EmptyBundle => {
+            RecoveryError::EmptyBundle | RecoveryError::NothingToImport => {
                 "nothing was written; import a bundle 'cio credential export' made on the lost cluster (it holds every complete set)".into()
             }
             RecoveryError::UnknownFormatVersion(_) | RecoveryError::UnknownName { .. } => {

@@ -28,9 +28,10 @@
 //! - `format` must be `cio-recovery-bundle` and `format_version` 1; a reader refuses any
 //!   other (a newer version names itself in the error); fields it does not know are ignored;
 //! - `created_at_ms` / `written_at_ms`: milliseconds since the Unix epoch;
-//! - `credentials`: at least one entry (a bundle with none is refused), one per name (one of
-//!   the catalog's names, each at most once); its `versions` are oldest first and never
-//!   empty. Without history each holds one version,
+//! - `credentials`: at least one entry (a bundle with none is refused, and so is one in
+//!   which no entry's newest version has a value: it would import nothing), one per name
+//!   (one of the catalog's names, each at most once); its `versions` are oldest first and
+//!   never empty. Without history each holds one version,
 //!   the live one; with history every version the store kept, `action` one of `create`,
 //!   `update`, `remove`, `restore`, and `value` absent for a `remove`.
 //!

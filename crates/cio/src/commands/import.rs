@@ -9,7 +9,7 @@ use serde_json::json;
 use cio_credential::{
     Allow, BucketKeys, Bundle, CredentialStore, Error, Identities, OpenWith, Outcome,
     PasswordChange, Plan, Planned, Provider, Purpose, RecoveryError, Role, SecretValue, SetFilter,
-    SetValues, ValidateOptions, check_changes, check_value, get_bundle, needs_passphrase,
+    SetId, SetValues, ValidateOptions, check_changes, check_value, get_bundle, needs_passphrase,
     open_bundle, validate_sets,
 };
 
@@ -159,16 +159,32 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
         ctx.out.succeed(
             "Import",
             format!(
-                "{} written, {unchanged} unchanged, to the {} set{} (earlier values stay in each credential's history)",
+                "{} written, {unchanged} unchanged, {} (earlier values stay in each credential's history)",
                 counted(written.len(), "version"),
-                sets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-                if sets.len() == 1 { "" } else { "s" },
+                to_the_sets(&sets),
             ),
         )?;
     }
     let names: Vec<_> = written.iter().map(|w| w.name).collect();
     refresh::refresh_after_write(ctx, &store, &names);
     Ok(())
+}
+
+/// "to the minio alternate set", "to the aws primary, minio alternate sets". A plan always
+/// has a set (a bundle with nothing to import is refused when read), but an empty list never
+/// reads "to the  sets".
+fn to_the_sets(sets: &[SetId]) -> String {
+    match sets {
+        [] => "to no set".to_string(),
+        [one] => format!("to the {one} set"),
+        _ => format!(
+            "to the {} sets",
+            sets.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// The escrow object beside `url`, read with this store's alternate keys of `provider` (or

@@ -703,3 +703,42 @@ fn an_empty_bundle_is_refused() {
     }
     assert!(!b.store().exists(), "nothing was written");
 }
+
+/// A bundle whose credentials hold no value to import (the newest version a removal, in a
+/// history bundle; or a version without its value) is refused as an empty one is: it
+/// imported nothing, to no set ("to the  sets"), and said so as a success.
+#[test]
+fn a_bundle_with_nothing_to_import_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_identity(dir.path(), "id.txt");
+    let removed = r#"{"format":"cio-recovery-bundle","format_version":1,"created_at_ms":1,"created_by":"someone","history":true,"credentials":[{"name":"cio_minio_backup_password","versions":[{"version":1,"action":"create","written_at_ms":1,"value":"a removed password"},{"version":2,"action":"remove","written_at_ms":2}]}]}"#;
+    let no_value = r#"{"format":"cio-recovery-bundle","format_version":1,"created_at_ms":1,"created_by":"someone","credentials":[{"name":"cio_minio_secret_key","versions":[{"version":3,"action":"update","written_at_ms":1}]}]}"#;
+    let b = TestEnv::new();
+    for (i, plain) in [removed, no_value].into_iter().enumerate() {
+        let sealed = dir.path().join(format!("nothing-{i}.age"));
+        let mut age = Command::new("age")
+            .args(["-a", "-r", &recipient, "-o", sealed.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        age.stdin
+            .take()
+            .unwrap()
+            .write_all(plain.as_bytes())
+            .unwrap();
+        assert!(age.wait().unwrap().success());
+        for extra in [&[][..], &["--as-alternate"][..], &["--dry-run"][..]] {
+            let mut args = vec!["credential", "import", "-i", identity.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            args.push(sealed.to_str().unwrap());
+            let out = b.cio(&args).code(1);
+            assert_eq!(
+                stderr(&out),
+                "Fail: Import credentials: the bundle opens, but holds no credential to import: the newest version of each is a removal or has no value\nHint: nothing was written; import a bundle 'cio credential export' made on the lost cluster (it holds every complete set)\n",
+                "{plain} {extra:?}"
+            );
+            assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+        }
+    }
+    assert!(!b.store().exists(), "nothing was written");
+}
