@@ -143,15 +143,26 @@ impl<'b> Plan<'b> {
             .collect()
     }
 
-    /// Checks each repository password the import changes, as `create` and `restore` check
+    /// The bundle's other values of `item`'s set.
+    fn others(&self, item: &Planned<'b>) -> Vec<(Field, &SecretValue)> {
+        self.items
+            .iter()
+            .filter(|o| o.target.set() == item.target.set() && o.target != item.target)
+            .filter_map(|o| Some((o.target.field, o.value()?)))
+            .collect()
+    }
+
+    /// Checks each repository password the import writes, as `create` and `restore` check
     /// theirs ([`crate::check_password_import`]): with the set as the import leaves it, the
-    /// repository must have a key for the bundle's password. Returns the passwords checked
-    /// and what was found; the first that does not open its repository is the error.
-    /// The repositories are asked at once (one thread each): an import that changes the
-    /// passwords of four sets waits for one round trip, not four.
+    /// repository must have a key for the bundle's password, a first password included
+    /// (`force` stores a first one anyway). Returns the passwords checked and what was
+    /// found; the first that does not open its repository is the error. The repositories are asked at
+    /// once (one thread each): an import that changes the passwords of four sets waits for
+    /// one round trip, not four.
     pub fn check_passwords(
         &self,
         vault: &CredentialStore,
+        force: bool,
     ) -> crate::Result<Vec<(CredentialName, PasswordChange)>> {
         let changed: Vec<(&Planned<'b>, &SecretValue)> = self
             .items
@@ -162,13 +173,7 @@ impl<'b> Plan<'b> {
             .filter_map(|item| Some((item, item.value()?)))
             .collect();
         let check = |item: &Planned<'b>, password: &SecretValue| {
-            let others: Vec<(Field, &SecretValue)> = self
-                .items
-                .iter()
-                .filter(|o| o.target.set() == item.target.set() && o.target != item.target)
-                .filter_map(|o| Some((o.target.field, o.value()?)))
-                .collect();
-            check_password_import(vault, item.target, password, &others)
+            check_password_import(vault, item.target, password, &self.others(item), force)
                 .map(|found| (item.target, found))
         };
         std::thread::scope(|scope| {

@@ -16,6 +16,11 @@
 //!   are a damaged repository, which cannot be asked and so warns);
 //! - `restore` of an earlier password is a change too: the restored password must open the
 //!   repository (a rotation removed the old password's key) unless forced.
+//! - an import is checked with the set as the import leaves it (the stored values with the
+//!   bundle's over them), once that set is complete: a changed password as above, and a first
+//!   password too (a bundle older than the last rotation, imported into a fresh store, is the
+//!   rescue that would otherwise fail at its first restore); only the first may be forced
+//!   through (`import --force`: nothing in the store opens the repository either);
 
 use std::time::Duration;
 
@@ -42,6 +47,9 @@ pub enum PasswordChange {
     Verified,
     /// The repository could not be asked; why (never a value).
     Unchecked(String),
+    /// Forced (`import --force` of a first password): the repository refused the password,
+    /// and it is stored anyway.
+    DoesNotOpen,
 }
 
 /// Checks storing `new` as `name` (see the module rules); `force` is `create --force`.
@@ -87,52 +95,113 @@ pub fn check_password_restore(
     name: CredentialName,
     restored: &SecretValue,
 ) -> Result<PasswordChange> {
-    must_open(
-        store,
-        name,
-        restored,
-        &[],
-        Problem::RestoredPasswordDoesNotOpen,
-    )
+    must_open(store, name, restored, Problem::RestoredPasswordDoesNotOpen)
 }
 
-/// Checks an import that changes `name`'s stored password to `imported`, with the set as the
-/// import leaves it: the stored values with `bundled` (the bundle's other values of the same
-/// set) over them. The repository must have a key for the password
-/// ([`Problem::ImportedPasswordDoesNotOpen`] otherwise: a bundle older than the last rotation
-/// would break every backup, and its escrow refresh would then spread the broken password);
-/// asked as for a change, and a repository that cannot be asked only warns. A first password
-/// is not checked, as for `create`.
+/// Checks an import that stores `imported` as `name`, with the set as the import leaves it:
+/// the stored values with `bundled` (the bundle's other values of the same set) over them.
+/// The repository must have a key for the password ([`Problem::ImportedPasswordDoesNotOpen`]
+/// otherwise: a bundle older than the last rotation would break every backup, and its escrow
+/// refresh would then spread the broken password). A first password (the store held none
+/// for the set) is checked too; `force` stores it anyway ([`PasswordChange::DoesNotOpen`]).
+/// A repository that cannot be asked only warns, one that does not exist yet needs no
+/// check, and an incomplete set cannot be asked.
 pub fn check_password_import(
     store: &CredentialStore,
     name: CredentialName,
     imported: &SecretValue,
     bundled: &[(Field, &SecretValue)],
+    force: bool,
 ) -> Result<PasswordChange> {
-    must_open(
-        store,
-        name,
-        imported,
-        bundled,
-        Problem::ImportedPasswordDoesNotOpen,
-    )
+    let Some(ImportCheck {
+        values,
+        previous: stored,
+    }) = import_to_check(store, name, imported, bundled)
+    else {
+        return Ok(PasswordChange::NotChecked);
+    };
+    let first = stored.is_none();
+    let report = ask(&values);
+    match (
+        found(&report, Step::Repository, "repo_not_initialized"),
+        found(&report, Step::Password, "wrong_password"),
+    ) {
+        (Found::Yes, Found::Yes) => Ok(PasswordChange::Verified),
+        (Found::Yes, Found::No) if first && force => Ok(PasswordChange::DoesNotOpen),
+        (Found::Yes, Found::No) => Err(refused(
+            name,
+            Problem::ImportedPasswordDoesNotOpen { first },
+        )),
+        (Found::Yes, Found::Unknown(why)) | (Found::Unknown(why), _) => {
+            Ok(PasswordChange::Unchecked(why))
+        }
+        (Found::No, _) => Ok(PasswordChange::NotChecked),
+    }
+}
+
+/// What an import's check asks: the set as the import leaves it, and the password the store
+/// holds (or last held) for it, `None` for a first password.
+struct ImportCheck {
+    values: SetValues,
+    previous: Option<SecretValue>,
+}
+
+/// The set of `name` as an import that stores `imported` leaves it, when that is something to
+/// check: a password that differs from the stored one (or is the first), and a set complete
+/// enough to reach its repository.
+fn import_to_check(
+    store: &CredentialStore,
+    name: CredentialName,
+    imported: &SecretValue,
+    bundled: &[(Field, &SecretValue)],
+) -> Option<ImportCheck> {
+    if name.field != Field::BackupPassword {
+        return None;
+    }
+    let filter = SetFilter {
+        name: None,
+        provider: Some(name.provider),
+        role: Some(name.role),
+    };
+    let mut values = store
+        .sets(&filter, Purpose::Check)
+        .ok()
+        .and_then(|mut sets| sets.pop())
+        .unwrap_or_else(|| SetValues::empty(name.set()));
+    // A removed password is still the one the repository wants.
+    let previous = values.backup_password.take().or_else(|| {
+        store
+            .history(name)
+            .ok()
+            .and_then(|h| h.into_iter().rev().find_map(|v| v.value))
+    });
+    if previous.as_ref().is_some_and(|old| old.ct_eq(imported)) {
+        return None;
+    }
+    for (field, value) in bundled {
+        values.set_field(*field, SecretValue::new(value.expose().to_string()));
+    }
+    values.set_field(
+        Field::BackupPassword,
+        SecretValue::new(imported.expose().to_string()),
+    );
+    let complete = [Field::BackupRepo, Field::AccessKey, Field::SecretKey]
+        .into_iter()
+        .all(|f| values.get(f).is_some());
+    complete.then_some(ImportCheck { values, previous })
 }
 
 /// Whether `password`, stored as `name` in place of a different one, opens the set's
-/// repository, with `others` over the set's stored values; `problem` when it does not.
+/// repository; `problem` when it does not.
 fn must_open(
     store: &CredentialStore,
     name: CredentialName,
     password: &SecretValue,
-    others: &[(Field, &SecretValue)],
     problem: Problem,
 ) -> Result<PasswordChange> {
     let Some(mut values) = to_check(store, name, password) else {
         return Ok(PasswordChange::NotChecked);
     };
-    for (field, value) in others {
-        values.set_field(*field, SecretValue::new(value.expose().to_string()));
-    }
     values.set_field(
         Field::BackupPassword,
         SecretValue::new(password.expose().to_string()),

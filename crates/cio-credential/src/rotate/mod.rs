@@ -222,7 +222,10 @@ pub enum Problem {
     #[error(
         "the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup"
     )]
-    ImportedPasswordDoesNotOpen,
+    ImportedPasswordDoesNotOpen {
+        /// The store held no password for the set before: `import --force` stores it anyway.
+        first: bool,
+    },
     #[error(
         "the set's recovery bundle could not be refreshed ({0}), so the old password's key is kept: the bundle in the bucket holds the old password"
     )]
@@ -300,7 +303,8 @@ impl RotateError {
             Problem::RestoredPasswordDoesNotOpen => format!(
                 "restore a version whose password the repository still has ('cio credential history {name}'), or change the password with 'cio credential rotate {name}'; if the repository's password was changed back elsewhere, add --force"
             ),
-            Problem::ImportedPasswordDoesNotOpen => "import a bundle made after the repository's last password change (every rotation refreshes the escrow object: cio credential import --from-repository), or see the repository's keys with 'cio credential exec -- restic key list'; nothing was written".into(),
+            Problem::ImportedPasswordDoesNotOpen { first: true } => "import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or add --force to store this password anyway".into(),
+            Problem::ImportedPasswordDoesNotOpen { first: false } => "import a bundle made after the repository's last password change (every rotation refreshes the escrow object: cio credential import --from-repository), or see the repository's keys with 'cio credential exec -- restic key list'; nothing was written".into(),
             Problem::EscrowNotRefreshed(_) => format!(
                 "fix what the refresh needs (recovery_recipients in cio.toml, the bucket and its keys; 'cio credential export --to-repository' shows it), then run 'cio credential rotate {name}' again"
             ),

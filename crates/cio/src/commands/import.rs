@@ -133,11 +133,15 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     }
     // A bundle's password must not replace one the repository wants (a bundle older than
     // the last rotation): checked as create and restore check theirs.
-    for (name, found) in plan.check_passwords(&store).map_err(fail)? {
-        if let PasswordChange::Unchecked(why) = found {
-            ctx.out.warn(format!(
+    for (name, found) in plan.check_passwords(&store, args.force).map_err(fail)? {
+        match found {
+            PasswordChange::Unchecked(why) => ctx.out.warn(format!(
                 "{name}: the repository could not be asked whether the bundle's password opens it ({why}); check it with 'cio credential validate' after the import"
-            ));
+            )),
+            PasswordChange::DoesNotOpen => ctx.out.warn(format!(
+                "{name}: the bundle's password does not open the set's repository; stored anyway (--force): restic refuses it until the repository has a key for it"
+            )),
+            PasswordChange::NotChecked | PasswordChange::Verified => {}
         }
     }
     let written = store

@@ -174,3 +174,96 @@ fn an_import_of_a_password_the_repository_no_longer_has_is_refused() {
     assert_eq!(env.reveal(PASSWORD), NEW);
     assert!(opens(&s3, "imported", NEW));
 }
+
+/// The rescue case: a bundle made before the repository's password was rotated, imported
+/// into a fresh store (no password to compare with), stored a password restic refuses and
+/// said so as a success. Now the set the import leaves is asked, as for a change; --force
+/// stores the password anyway, saying so. No repository yet: no check; none reachable: a
+/// warning.
+#[test]
+fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
+    use crate::recovery::{PASSPHRASE, export_passphrase};
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let a = repository(&s3, "rescue");
+    let paper = a.dir.path().join("paper.age");
+    export_passphrase(&a, &paper);
+    a.cio_in(&["credential", "rotate", PASSWORD], NEW).success();
+    let c = TestEnv::new();
+    let import = |extra: &[&str]| {
+        let mut args = vec!["credential", "import", "--as-alternate"];
+        args.extend_from_slice(extra);
+        args.push(paper.to_str().unwrap());
+        c.cio_in(&args, PASSPHRASE)
+    };
+    let before = c.snapshot_files();
+    let out = import(&[]).code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup\n\
+         Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or add --force to store this password anyway; nothing was changed\n"
+    );
+    assert!(c.snapshot_files() == before, "a refused import wrote");
+
+    let out = import(&["--force"]).success();
+    assert_eq!(
+        stderr(&out),
+        "Warning: cio_minio_alt_backup_password: the bundle's password does not open the set's repository; stored anyway (--force): restic refuses it until the repository has a key for it\n"
+    );
+    assert!(
+        stdout(&out).ends_with("Succeed: Import credential: 4 versions written, 0 unchanged, to the minio alternate set (earlier values stay in each credential's history)\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(c.reveal("cio_minio_alt_backup_password"), OLD);
+    c.cio(&[
+        "credential",
+        "exec",
+        "--alternate",
+        "--",
+        "restic",
+        "--no-cache",
+        "snapshots",
+    ])
+    .failure();
+
+    // A repository that does not exist yet needs no check.
+    s3.create_bucket("empty");
+    let fresh = TestEnv::new();
+    fresh.minio_set("", &s3.repo_url("empty", "repo"), ACCESS, SECRET, OLD);
+    let bundle = fresh.dir.path().join("fresh.age");
+    export_passphrase(&fresh, &bundle);
+    let d = TestEnv::new();
+    let out = d
+        .cio_in(
+            &[
+                "credential",
+                "import",
+                "--as-alternate",
+                bundle.to_str().unwrap(),
+            ],
+            PASSPHRASE,
+        )
+        .success();
+    assert_eq!(stderr(&out), "");
+
+    // One that cannot be asked: a warning, and the import is written.
+    let lost = crate::recovery::cluster_a();
+    let bundle = lost.dir.path().join("lost.age");
+    export_passphrase(&lost, &bundle);
+    let e = TestEnv::new();
+    let out = e
+        .cio_in(
+            &["credential", "import", bundle.to_str().unwrap()],
+            PASSPHRASE,
+        )
+        .success();
+    let text = stderr(&out);
+    assert!(
+        text.starts_with("Warning: cio_minio_backup_password: the repository could not be asked whether the bundle's password opens it ("),
+        "{text}"
+    );
+    assert_eq!(
+        e.reveal("cio_minio_backup_password"),
+        crate::recovery::PASSWORD
+    );
+}
