@@ -8,12 +8,22 @@
 //! - a name whose live value differs and was written after the bundle's value is *newer in
 //!   the store*: the import is refused unless forced (the values stay in the history when
 //!   forced);
+//! - except a repository password the repository itself says is stale ([`Plan::settle_stale`]):
+//!   it refuses the stored password and opens with the bundle's. The dates alone cannot
+//!   compare such values like with like: the store's is when *this* store wrote its value,
+//!   the bundle's when the lost cluster did. A value imported from an old paper bundle is
+//!   dated by its import, so the fresh escrow bundle made after the rotation would otherwise
+//!   be refused as older. The repository is asked only for such a conflict, and a password
+//!   that still opens it is never replaced without `--force`. (Keeping each value's origin
+//!   time instead would change the store's authenticated record format.)
+//! - a bundle with nothing to import (every credential's newest version a removal) never
+//!   gets here: [`Bundle::from_json`] refuses it as it refuses an empty one;
 //! - the writes are [`Change`]s for [`CredentialStore::write_all`]: all or nothing. With a history
 //!   bundle every bundled version becomes a new version, oldest first.
 
 use crate::catalog::{CredentialName, Field, Role, SetId};
 use crate::credentials::{Change, CredentialStore, Seen};
-use crate::rotate::{PasswordChange, check_password_import};
+use crate::rotate::{PasswordChange, check_password_import, stored_password_is_stale};
 use crate::secret::SecretValue;
 
 use super::RecoveryError;
@@ -53,6 +63,9 @@ pub struct Planned<'b> {
     /// The target's live version in the store when planned (number, time in milliseconds);
     /// `None` when it held no value.
     pub live: Option<(u64, i64)>,
+    /// The store's value was dated later, but the repository refuses it and opens with the
+    /// bundle's ([`Plan::settle_stale`]): an [`Outcome::Update`] the repository vouched for.
+    pub replaces_stale: bool,
 }
 
 impl Planned<'_> {
@@ -117,6 +130,7 @@ impl<'b> Plan<'b> {
                 credential,
                 outcome,
                 live: entry.map(|e| (e.version, e.updated_ms)),
+                replaces_stale: false,
             });
         }
         Ok(Plan { items })
@@ -143,6 +157,48 @@ impl<'b> Plan<'b> {
             .collect()
     }
 
+    /// The repository passwords *newer in the store* that the repository says are stale: it
+    /// refuses the stored password and opens with the bundle's, with the set as the import
+    /// leaves it (`rotate::stored_password_is_stale`). Those become updates (marked
+    /// [`Planned::replaces_stale`]), and are returned. Each such conflict asks the
+    /// repository twice; a plan without one asks nothing.
+    pub fn settle_stale(&mut self, vault: &CredentialStore) -> Vec<CredentialName> {
+        let stale: Vec<usize> = std::thread::scope(|scope| {
+            let asked: Vec<_> = self
+                .items
+                .iter()
+                .enumerate()
+                .filter(|(_, item)| {
+                    item.target.field == Field::BackupPassword
+                        && item.outcome == Outcome::NewerInStore
+                })
+                .filter_map(|(i, item)| Some((i, item, item.value()?)))
+                .map(|(i, item, password)| {
+                    let others = self.others(item);
+                    scope.spawn(move || {
+                        stored_password_is_stale(vault, item.target, password, &others).then_some(i)
+                    })
+                })
+                .collect();
+            asked
+                .into_iter()
+                .filter_map(|asking| match asking.join() {
+                    Ok(found) => found,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        });
+        stale
+            .into_iter()
+            .map(|i| {
+                let item = &mut self.items[i];
+                item.outcome = Outcome::Update;
+                item.replaces_stale = true;
+                item.target
+            })
+            .collect()
+    }
+
     /// The bundle's other values of `item`'s set.
     fn others(&self, item: &Planned<'b>) -> Vec<(Field, &SecretValue)> {
         self.items
@@ -156,7 +212,8 @@ impl<'b> Plan<'b> {
     /// theirs ([`crate::check_password_import`]): with the set as the import leaves it, the
     /// repository must have a key for the bundle's password, a first password included
     /// (`force` stores a first one anyway). Returns the passwords checked and what was
-    /// found; the first that does not open its repository is the error. The repositories are asked at
+    /// found; the first that does not open its repository is the error. A password
+    /// [`Plan::settle_stale`] let through was checked there. The repositories are asked at
     /// once (one thread each): an import that changes the passwords of four sets waits for
     /// one round trip, not four.
     pub fn check_passwords(
@@ -168,7 +225,9 @@ impl<'b> Plan<'b> {
             .items
             .iter()
             .filter(|item| {
-                item.target.field == Field::BackupPassword && item.outcome != Outcome::Unchanged
+                item.target.field == Field::BackupPassword
+                    && item.outcome != Outcome::Unchanged
+                    && !item.replaces_stale
             })
             .filter_map(|item| Some((item, item.value()?)))
             .collect();

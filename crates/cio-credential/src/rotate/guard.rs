@@ -21,6 +21,11 @@
 //!   password too (a bundle older than the last rotation, imported into a fresh store, is the
 //!   rescue that would otherwise fail at its first restore); only the first may be forced
 //!   through (`import --force`: nothing in the store opens the repository either);
+//! - an import whose password is dated before the stored one's may still replace it when the
+//!   repository says the stored password is the stale one: it refuses the stored password
+//!   and opens with the bundle's ([`stored_password_is_stale`]). The dates cannot tell that
+//!   alone: a store's date is when *this* store wrote the value, and a value imported from
+//!   an old bundle is dated by the import.
 
 use std::time::Duration;
 
@@ -137,6 +142,39 @@ pub fn check_password_import(
         }
         (Found::No, _) => Ok(PasswordChange::NotChecked),
     }
+}
+
+/// Whether the repository says that the stored password of `name` is stale and `imported`
+/// is not: with the set as the import leaves it (the stored values, `bundled` over them),
+/// the repository refuses the stored password (a certain `wrong_password`) and opens with
+/// `imported`. Anything less certain (the repository cannot be asked, both passwords open
+/// it, the set is incomplete) is `false`: the stored value is then kept as the newer.
+pub fn stored_password_is_stale(
+    store: &CredentialStore,
+    name: CredentialName,
+    imported: &SecretValue,
+    bundled: &[(Field, &SecretValue)],
+) -> bool {
+    let Some(ImportCheck {
+        mut values,
+        previous: Some(stored),
+    }) = import_to_check(store, name, imported, bundled)
+    else {
+        return false;
+    };
+    let opens = |values: &SetValues| {
+        let report = ask(values);
+        (
+            found(&report, Step::Repository, "repo_not_initialized"),
+            found(&report, Step::Password, "wrong_password"),
+        )
+    };
+    // The bundle's first: a repository that refuses it settles it with one question.
+    if !matches!(opens(&values), (Found::Yes, Found::Yes)) {
+        return false;
+    }
+    values.set_field(Field::BackupPassword, stored);
+    matches!(opens(&values), (Found::Yes, Found::No))
 }
 
 /// What an import's check asks: the set as the import leaves it, and the password the store

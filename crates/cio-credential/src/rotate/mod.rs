@@ -47,6 +47,7 @@ use crate::secret::SecretValue;
 pub use age::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
 pub use guard::{
     PasswordChange, check_password_change, check_password_import, check_password_restore,
+    stored_password_is_stale,
 };
 pub use keys::{KeysRotated, rotate_access_key};
 pub use password::PasswordRotation;

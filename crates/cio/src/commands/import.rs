@@ -101,7 +101,14 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     if let Some(url) = &args.from_repository {
         cio_credential::check_escrow_origin(&bundle, url).map_err(|e| recovery(e.into()))?;
     }
-    let plan = Plan::new(&bundle, &store, args.as_alternate).map_err(fail)?;
+    let mut plan = Plan::new(&bundle, &store, args.as_alternate).map_err(fail)?;
+    // A stored password dated after the bundle's but refused by its repository (imported
+    // from an older bundle) is the stale one: the repository, not the dates, decides.
+    for name in plan.settle_stale(&store) {
+        ctx.out.warn(format!(
+            "{name}: the store's password is dated after the bundle's, but the repository refuses it and opens with the bundle's: the bundle's replaces it (the store's stays in the history)"
+        ));
+    }
     let allow = Allow {
         whitespace: args.allow_whitespace,
     };

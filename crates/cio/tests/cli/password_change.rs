@@ -267,3 +267,97 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
         crate::recovery::PASSWORD
     );
 }
+
+/// A stale bundle imported first (the paper one, made before a rotation) must not make
+/// the fresh escrow bundle, which the rotation refreshed, look older: the store's value is
+/// dated by its import, the bundle's by the lost cluster's write. The repository settles
+/// it (it refuses the stored password and opens with the bundle's), and says so; a password
+/// that still opens the repository is never replaced by an older bundle without --force.
+#[test]
+fn a_fresh_escrow_bundle_replaces_a_password_imported_from_a_stale_one() {
+    use crate::recovery::{PASSPHRASE, age_identity, export_passphrase, row};
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let a = repository(&s3, "escrowed");
+    let (identity, recipient) = age_identity(a.dir.path(), "recovery-key.txt");
+    std::fs::write(
+        a.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    let paper = a.dir.path().join("paper.age");
+    export_passphrase(&a, &paper);
+    a.cio_in(&["credential", "rotate", PASSWORD], NEW).success();
+    assert!(
+        s3.root().join("escrowed/repo/cio-recovery.age").is_file(),
+        "the rotation refreshed the escrow bundle"
+    );
+
+    // Cluster C tries the paper bundle first (forced past the password check).
+    let c = TestEnv::new();
+    let paper_import = |extra: &[&str]| {
+        let mut args = vec!["credential", "import", "--as-alternate"];
+        args.extend_from_slice(extra);
+        args.push(paper.to_str().unwrap());
+        c.cio_in(&args, PASSPHRASE)
+    };
+    paper_import(&["--force"]).success();
+    assert_eq!(c.reveal("cio_minio_alt_backup_password"), OLD);
+
+    // Then the escrow bundle: its password replaces the stale one.
+    let url = s3.repo_url("escrowed", "repo");
+    let escrow = |extra: &[&str]| {
+        let mut args = vec![
+            "credential",
+            "import",
+            "--as-alternate",
+            "-i",
+            identity.to_str().unwrap(),
+            "--from-repository",
+            &url,
+        ];
+        args.extend_from_slice(extra);
+        c.cio(&args).success()
+    };
+    let said = "Warning: cio_minio_alt_backup_password: the store's password is dated after the bundle's, but the repository refuses it and opens with the bundle's: the bundle's replaces it (the store's stays in the history)\n";
+    let out = escrow(&["--dry-run"]);
+    assert_eq!(stderr(&out), said);
+    assert_eq!(
+        row(&stdout(&out), "cio_minio_alt_backup_password")[3],
+        "update"
+    );
+    let out = escrow(&[]);
+    assert_eq!(stderr(&out), said);
+    assert_eq!(
+        row(&stdout(&out), "cio_minio_alt_backup_password")[3],
+        "update"
+    );
+    assert!(
+        stdout(&out).contains(
+            "Succeed: Import credential: 1 version written, 3 unchanged, to the minio alternate set"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(c.reveal("cio_minio_alt_backup_password"), NEW);
+    c.cio(&[
+        "credential",
+        "exec",
+        "--alternate",
+        "--",
+        "restic",
+        "--no-cache",
+        "snapshots",
+    ])
+    .success();
+
+    // The paper bundle again: the stored password opens the repository, so it is newer.
+    let before = c.snapshot_files();
+    let out = paper_import(&[]).code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Import credentials: the store holds newer, different values for cio_minio_alt_backup_password\n\
+         Hint: nothing was written; compare with 'cio credential history cio_minio_alt_backup_password', then add --force to replace them (their values stay in the history)\n"
+    );
+    assert!(c.snapshot_files() == before, "a refused import wrote");
+    assert_eq!(c.reveal("cio_minio_alt_backup_password"), NEW);
+}
