@@ -190,9 +190,15 @@ impl Bundle {
                 .versions
                 .into_iter()
                 .map(|v| {
+                    let action = Action::parse(&v.action).ok_or(RecoveryError::NotABundle)?;
+                    // A removal holds no value (export writes none): one that does would
+                    // import as that value brought back.
+                    if action == Action::Remove && v.value.is_some() {
+                        return Err(RecoveryError::NotABundle);
+                    }
                     Ok(BundledVersion {
                         version: v.version,
-                        action: Action::parse(&v.action).ok_or(RecoveryError::NotABundle)?,
+                        action,
                         written_at_ms: v.written_at_ms,
                         value: v.value.map(SecretValue::new),
                     })
@@ -340,6 +346,10 @@ mod tests {
             (
                 r#"{"format":"cio-recovery-bundle","format_version":1,"created_at_ms":1,"created_by":"x","credentials":[{"name":"cio_minio_secret_key","versions":[{"version":1,"action":"update","written_at_ms":1}]},{"name":"cio_minio_access_key","versions":[{"version":1,"action":"remove","written_at_ms":1,"value":null}]}]}"#,
                 "NothingToImport",
+            ),
+            (
+                r#"{"format":"cio-recovery-bundle","format_version":1,"created_at_ms":1,"created_by":"x","history":true,"credentials":[{"name":"cio_minio_secret_key","versions":[{"version":1,"action":"create","written_at_ms":1,"value":"a secret value"},{"version":2,"action":"remove","written_at_ms":2,"value":"brought back"}]}]}"#,
+                "NotABundle",
             ),
         ] {
             let err = Bundle::from_json(text.as_bytes()).unwrap_err();
