@@ -11,8 +11,8 @@
 //! as Unicode's emoji sequences (UTS #51, by the `Emoji`, `Extended_Pictographic` and
 //! `Emoji_Modifier` properties) place them: U+FE0F or U+FE0E right after an emoji character
 //! (after a keycap base `0-9#*` only when U+20E3 follows: the keycap sequence), U+200D
-//! between two pictographic emoji (a ZWJ sequence such as 👨‍👩), and a run of tag characters
-//! U+E0020-E007E ended by U+E007F right after an emoji (flags of subdivisions). Such a
+//! between two pictographic emoji (a ZWJ sequence such as 👨‍👩), and the flag of a
+//! subdivision: U+1F3F4, 3 to 6 tag letters or digits (its code), U+E007F. Such a
 //! character draws as part of the emoji next to it, so it is not the invisible paste error
 //! this rule is for; restic, S3 and age take any UTF-8, so one rule serves every field (a
 //! password, a MinIO key, a prefix in a URL, a bundle passphrase). The same character
@@ -100,6 +100,8 @@ const TEXT_SELECTOR: char = '\u{FE0E}';
 const EMOJI_SELECTOR: char = '\u{FE0F}';
 const KEYCAP: char = '\u{20E3}';
 const TAG_END: char = '\u{E007F}';
+/// The waving black flag, the base of every emoji tag sequence (flags of subdivisions).
+const TAG_BASE: char = '\u{1F3F4}';
 
 /// For each of `chars`, whether it is a joiner, selector or tag character standing where an
 /// emoji sequence puts it (see the module documentation); false for every other character.
@@ -129,11 +131,15 @@ fn emoji_sequence_parts(chars: &[char]) -> Vec<bool> {
             _ => {}
         }
     }
-    // Tag sequences: an emoji, then tag characters, then the cancel tag.
-    let is_tag = |c: char| ('\u{E0020}'..='\u{E007E}').contains(&c);
+    // Tag sequences, as emoji use them: the black flag, then a subdivision's code in tag
+    // letters and digits (Unicode's subdivision ids: 3 to 6 of them, e.g. `gbsct`), then the
+    // cancel tag. Tags after anything else, or any longer run, would hide text.
+    let is_tag = |c: char| {
+        ('\u{E0030}'..='\u{E0039}').contains(&c) || ('\u{E0061}'..='\u{E007A}').contains(&c)
+    };
     let mut i = 0;
     while i < chars.len() {
-        let starts = i > 0 && is_tag(chars[i]) && emoji.contains(chars[i - 1]);
+        let starts = i > 0 && is_tag(chars[i]) && chars[i - 1] == TAG_BASE;
         if !starts {
             i += 1;
             continue;
@@ -141,7 +147,7 @@ fn emoji_sequence_parts(chars: &[char]) -> Vec<bool> {
         let end = (i..chars.len())
             .find(|&j| !is_tag(chars[j]))
             .unwrap_or(chars.len());
-        if chars.get(end) == Some(&TAG_END) {
+        if chars.get(end) == Some(&TAG_END) && (3..=6).contains(&(end - i)) {
             part[i..=end].iter_mut().for_each(|p| *p = true);
         }
         i = end + 1;
@@ -356,6 +362,18 @@ mod tests {
             ("\u{1F3F4}\u{E0067}\u{E0062} no end", 2, 0xE0067),
             ("x\u{E0067}\u{E007F}", 2, 0xE0067),
             ("\u{1F3F4}\u{E007F}", 2, 0xE007F),
+            // The review's finding: hidden text in tags after a digit, '#', an emoji, or a
+            // flag with a run longer than any subdivision code.
+            ("password1\u{E0074}\u{E0068}\u{E0065}\u{E007F}", 10, 0xE0074),
+            ("#\u{E0078}\u{E0079}\u{E007A}\u{E007F}", 2, 0xE0078),
+            ("\u{1F600}\u{E0078}\u{E0079}\u{E007A}\u{E007F}", 2, 0xE0078),
+            (
+                "\u{1F3F4}\u{E0068}\u{E0075}\u{E006E}\u{E0074}\u{E0065}\u{E0072}\u{E0032}\u{E007F}",
+                2,
+                0xE0068,
+            ),
+            ("\u{1F3F4}\u{E0067}\u{E0020}\u{E0062}\u{E007F}", 2, 0xE0067),
+            ("\u{1F3F4}\u{E0047}\u{E0042}\u{E0053}\u{E007F}", 2, 0xE0047),
             ("pass\u{200B}\u{2764}\u{FE0F}", 5, 0x200B),
         ] {
             assert_eq!(
