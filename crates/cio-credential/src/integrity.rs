@@ -31,9 +31,10 @@
 //!   read as they are until the first note is written, which pins every note that opens.
 //!
 //! - the change log stays beside them: every logged write sets the manifest's `log_seq` to
-//!   its entry in the same transaction, so a log entry that opens under the store key and is
+//!   its entry in the same transaction, so a log entry that opens under a key of the store and is
 //!   numbered past `log_seq` shows a manifest put back while the log stayed, and the whole
-//!   store is refused too (`ledger::check_log_tail`).
+//!   store is refused too (`ledger::check_log_past`), whichever key of the keyring sealed it
+//!   (a copy put back across a rekey).
 //!
 //! Limits: an earlier copy of one name restored together with an earlier manifest and the
 //! log cut back to match, nothing else written since, reads as that earlier store: it is what
@@ -322,6 +323,18 @@ fn is_zero(n: &u64) -> bool {
 struct HeadJson {
     version: u64,
     mac: String,
+}
+
+/// The `log_seq` a stored manifest claims, read without checking its MAC (0 when it claims
+/// none or is not readable): which change-log entries a store's reading hands over with it
+/// ([`crate::store::Snapshot::log_past`]), to be checked once the manifest is.
+pub(crate) fn claimed_log_seq(bytes: &[u8]) -> u64 {
+    #[derive(Deserialize)]
+    struct Claimed {
+        #[serde(default)]
+        log_seq: u64,
+    }
+    serde_json::from_slice::<Claimed>(bytes).map_or(0, |c| c.log_seq)
 }
 
 /// Parses a stored manifest without checking its MAC: the manifest and the MAC it claims.

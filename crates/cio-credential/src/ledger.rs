@@ -33,6 +33,10 @@ pub(crate) struct Verified {
     /// Every name's versions (live or removed), oldest first, or why it cannot be answered
     /// from; by name.
     names: BTreeMap<String, Result<Vec<Record>, Damage>>,
+    /// Change-log entries numbered past the manifest's `log_seq` that do not open under the
+    /// store's key: junk, or entries another key of the keyring sealed (a copy put back
+    /// across a rekey), which [`check_log_past`] with that key tells apart.
+    pub log_unopened: Vec<LogRecord>,
 }
 
 impl Verified {
@@ -220,7 +224,7 @@ fn read_once<'k>(
     let Some(Snapshot {
         identity,
         records,
-        log_tail,
+        log_past,
     }) = store.read()?
     else {
         return Ok(None);
@@ -230,49 +234,60 @@ fn read_once<'k>(
             identity,
             manifest: Manifest::default(),
             names: BTreeMap::new(),
+            log_unopened: Vec::new(),
         }));
     };
     let mac_key = key.mac_key();
     let names = check_store(&authenticator(&mac_key, &identity, key), &manifest, records)
         .map_err(|outrun| corrupt(store, outrun.to_string()))?;
-    check_log_tail(store, key, &identity, &manifest, log_tail.as_ref())?;
+    let past: Vec<LogRecord> = if manifest.log_seq == 0 {
+        Vec::new()
+    } else {
+        log_past
+            .into_iter()
+            .filter(|e| e.seq > manifest.log_seq)
+            .collect()
+    };
+    let log_unopened = check_log_past(store, key, &identity.store_id, manifest.log_seq, past)?;
     Ok(Some(Verified {
         identity,
         manifest,
         names,
+        log_unopened,
     }))
 }
 
 /// Refuses the store when its change log has an entry the manifest does not reach: every
-/// logged write replaces the manifest in the same transaction as its entry, so an authentic
-/// entry numbered after the manifest's `log_seq` shows a manifest put back from an earlier
-/// copy while the log stayed (a name's newest version deleted with it brings back a
-/// rotated-out secret). A whole earlier copy holds its own log, which the manifest reaches.
-/// An entry that does not open is log damage, said by the log's own checks, not this; a
-/// manifest with no `log_seq` (written before cio kept one) is not checked.
-fn check_log_tail(
+/// logged write replaces the manifest in the same transaction as its entry, so an entry that
+/// opens under `key`, numbered past the manifest's `log_seq`, shows a manifest put back from
+/// an earlier copy while the log stayed (a name's newest version deleted with it brings back
+/// a rotated-out secret). A whole earlier copy holds its own log, which its manifest reaches.
+/// `past` are the entries numbered past `log_seq` (none for a manifest without one, written
+/// before cio kept it); returns those that do not open under `key` (junk, said by the log's
+/// own checks, or sealed by another key of the keyring: the caller tries those).
+pub(crate) fn check_log_past(
     store: &dyn Store,
     key: &Key,
-    identity: &Identity,
-    manifest: &Manifest,
-    tail: Option<&LogRecord>,
-) -> Result<()> {
-    let Some(tail) = tail.filter(|t| manifest.log_seq != 0 && t.seq > manifest.log_seq) else {
-        return Ok(());
-    };
-    if crate::audit::open(key, &identity.store_id, std::slice::from_ref(tail))
-        .entries
-        .is_empty()
-    {
-        return Ok(());
+    store_id: &str,
+    log_seq: u64,
+    past: Vec<LogRecord>,
+) -> Result<Vec<LogRecord>> {
+    let (opened, unopened): (Vec<LogRecord>, Vec<LogRecord>) =
+        past.into_iter().partition(|entry| {
+            !crate::audit::open(key, store_id, std::slice::from_ref(entry))
+                .entries
+                .is_empty()
+        });
+    match opened.first() {
+        Some(entry) => Err(corrupt(
+            store,
+            format!(
+                "its change log has entry {}, written after its manifest (which ends at entry {log_seq}): the manifest was put back from an earlier copy, so any credential may have been rolled back",
+                entry.seq
+            ),
+        )),
+        None => Ok(unopened),
     }
-    Err(corrupt(
-        store,
-        format!(
-            "its change log has entry {}, written after its manifest (which ends at entry {}): the manifest was put back from an earlier copy, so any credential may have been rolled back",
-            tail.seq, manifest.log_seq
-        ),
-    ))
 }
 
 /// The next version of a name, as a write asks for it.

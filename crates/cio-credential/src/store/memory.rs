@@ -175,7 +175,7 @@ impl Store for MemoryStore {
         Ok(Some(Snapshot {
             identity,
             records,
-            log_tail: state.log.last().cloned(),
+            log_past: log_past(&state.log, identity_manifest_log_seq(&state.identity)),
         }))
     }
 
@@ -429,4 +429,20 @@ fn log_conflict() -> StoreError {
     StoreError::Conflict {
         name: "the change log".into(),
     }
+}
+
+/// The `log_seq` the manifest of `identity` claims (0: none).
+fn identity_manifest_log_seq(identity: &Option<Identity>) -> u64 {
+    identity
+        .as_ref()
+        .and_then(|i| i.manifest.as_deref())
+        .map_or(0, crate::integrity::claimed_log_seq)
+}
+
+/// The entries of `log` numbered past `log_seq` (none when it is 0).
+fn log_past(log: &[LogRecord], log_seq: u64) -> Vec<LogRecord> {
+    if log_seq == 0 {
+        return Vec::new();
+    }
+    log.iter().filter(|e| e.seq > log_seq).cloned().collect()
 }

@@ -184,9 +184,11 @@ pub type ReadRecord = Result<Record, Undecodable>;
 pub struct Snapshot {
     pub identity: Identity,
     pub records: Vec<ReadRecord>,
-    /// The change log's newest entry at the same moment (`None`: no log yet): an entry the
-    /// manifest does not reach shows a manifest put back from an earlier copy.
-    pub log_tail: Option<LogRecord>,
+    /// The change-log entries numbered past the `log_seq` the manifest claims, at the same
+    /// moment (read by [`crate::integrity::claimed_log_seq`], before the manifest is checked;
+    /// none when it claims none). One that opens under the store's key shows a manifest put
+    /// back from an earlier copy; normally there is none.
+    pub log_past: Vec<LogRecord>,
 }
 
 /// The manifest a write replaces: written only if the store's manifest is still `expected`

@@ -79,9 +79,6 @@ CREATE TABLE versions (
 const ALL_SQL: &str = "SELECT name, version, action, restored_from, written_at_ms, sealed, seq, \
      prev_mac, mac FROM versions ORDER BY name, version";
 
-/// The change log's newest entry.
-const LOG_TAIL_SQL: &str = "SELECT seq, sealed FROM log ORDER BY seq DESC LIMIT 1";
-
 /// The embedded store at one path.
 pub struct SqliteStore {
     path: PathBuf,
@@ -426,11 +423,22 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let records = self.query_in(conn, ALL_SQL, [])?;
-            let log_tail = self.log_in(conn, LOG_TAIL_SQL)?.pop();
+            let log_past = match identity
+                .manifest
+                .as_deref()
+                .map(crate::integrity::claimed_log_seq)
+            {
+                Some(claimed) if claimed > 0 => self.log_in(
+                    conn,
+                    "SELECT seq, sealed FROM log WHERE seq > ?1 ORDER BY seq",
+                    [i64::try_from(claimed).unwrap_or(i64::MAX)],
+                )?,
+                _ => Vec::new(),
+            };
             Ok(Some(Snapshot {
                 identity,
                 records,
-                log_tail,
+                log_past,
             }))
         })?;
         Ok(snapshot.flatten())
@@ -557,7 +565,9 @@ impl Store for SqliteStore {
     }
 
     fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
-        Ok(self.query_log(LOG_TAIL_SQL)?.pop())
+        Ok(self
+            .query_log("SELECT seq, sealed FROM log ORDER BY seq DESC LIMIT 1")?
+            .pop())
     }
 
     fn log(&self) -> Result<Vec<LogRecord>, StoreError> {

@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorKind};
 use crate::integrity::Damage;
 use crate::secret::SecretValue;
 use crate::sets::{Purpose, SetFilter};
-use crate::store::StoreError;
+use crate::store::{LogRecord, StoreError};
 
 pub(super) const CASES: &[Case] = &[
     (
@@ -449,6 +449,15 @@ fn a_name_and_manifest_put_back_are_told_by_the_log(b: &dyn Backend) {
         c.put(name("cio_aws_region"), &v("us-east-1")).unwrap_err(),
         Error::Store(StoreError::Corrupt { .. })
     ));
+    // The final review's finding: an entry that is no cio's after the genuine one hid it
+    // (only the newest entry was looked at).
+    b.open("s")
+        .append_log(&LogRecord {
+            seq: log_before as u64 + 2,
+            sealed: vec![7; 64],
+        })
+        .unwrap();
+    assert_eq!(store_refused(b).to_string(), err.to_string());
 }
 
 fn purge_checks_the_key_as_remove_does(b: &dyn Backend) {

@@ -198,6 +198,66 @@ fn sqlite_a_rotation_undone_with_an_earlier_manifest_is_refused_by_the_log() {
         .stdout("current-secret-3\n");
 }
 
+/// The final review's findings: the same rollback across a rekey (the log's newer entries
+/// sealed under the new key, the copy's manifest under the old one, both keys in the
+/// keyring), and on etcd a key under `log/` that is no entry, which hid the log's end.
+#[test]
+fn a_rotation_undone_is_refused_across_a_rekey_and_past_junk_in_the_log() {
+    let env = TestEnv::new();
+    let with = |args: &[&str], input: &str| env.cio_in(args, input);
+    populate(&env, with);
+    let backup = env.dir.path().join("b0.db");
+    std::fs::copy(env.store(), &backup).unwrap();
+    with(&["credential", "create", X], "rotated-in-4").success();
+    for stage in ["add", "switch", "reseal"] {
+        with(&["credential", "rekey", "--stage", stage], "").success();
+    }
+    let conn = Connection::open(env.store()).unwrap();
+    conn.execute_batch(&format!(
+        "ATTACH '{}' AS b;
+         DELETE FROM meta; INSERT INTO meta SELECT * FROM b.meta;
+         DELETE FROM versions; INSERT INTO versions SELECT * FROM b.versions;",
+        backup.display()
+    ))
+    .unwrap();
+    drop(conn);
+    for args in [
+        &["credential", "show", X, "--reveal"][..],
+        &["credential", "list"],
+    ] {
+        let out = with(args, "").code(3);
+        assert!(
+            stderr(&out).contains("written after its manifest (which ends at entry 10)"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!stdout(&out).contains("current-secret-3"));
+    }
+
+    let cluster = EtcdCluster::single();
+    let env = TestEnv::new();
+    let url = cluster.url("/junk");
+    let with = on_etcd(&env, &url);
+    populate(&env, with);
+    let saved = cluster.etcdctl(&["get", "/junk/meta/manifest", "--print-value-only"]);
+    let manifest = String::from_utf8(saved.stdout).unwrap();
+    with(&["credential", "create", X], "rotated-in-4").success();
+    cluster.etcdctl(&["put", "/junk/meta/manifest", manifest.trim_end()]);
+    cluster.etcdctl(&["del", &format!("/junk/v/{X}/00000000000000000004")]);
+    cluster.etcdctl(&["put", &format!("/junk/head/{X}"), "3"]);
+    cluster.etcdctl(&["put", "/junk/log/x", "x"]);
+    let out = with(&["credential", "show", X, "--reveal"], "").code(3);
+    assert!(
+        stderr(&out).contains(
+            "its change log has entry 11, written after its manifest (which ends at entry 10)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "");
+    with(&["credential", "create", "cio_aws_region", "us-east-1"], "").code(3);
+}
+
 #[test]
 fn a_removed_store_id_fingerprint_or_manifest_refuses_every_command() {
     for key in ["store_id", "key_fingerprint", "manifest"] {

@@ -186,7 +186,7 @@ impl EtcdStore {
     fn log_entries(&self, all: bool) -> Result<Vec<LogRecord>, StoreError> {
         let deadline = self.gateway.deadline();
         if !all {
-            return Ok(self.newest_log_entry(0, deadline)?.into_iter().collect());
+            return Ok(self.newest_log_entry(deadline)?.into_iter().collect());
         }
         let start = self.keys.log();
         let kvs = self
@@ -200,20 +200,17 @@ impl EtcdStore {
         Ok(entries)
     }
 
-    /// The log entry with the highest key at `revision` (0: now), found by its key alone (the
-    /// log head may be wrong); `None` for an empty log.
-    fn newest_log_entry(
-        &self,
-        revision: i64,
-        deadline: Instant,
-    ) -> Result<Option<LogRecord>, StoreError> {
-        let mut request = range_prefix(&self.keys.log());
+    /// The log entry with the highest key, found by its key alone (the log head may be
+    /// wrong); `None` for an empty log. Only keys of digits are asked for: a key below `log/`
+    /// that names no entry (`log/x`, which sorts after them) is not taken for the newest.
+    fn newest_log_entry(&self, deadline: Instant) -> Result<Option<LogRecord>, StoreError> {
+        let start = self.keys.log();
+        let mut end = start.clone();
+        end.push(b'9' + 1);
+        let mut request = json!({ "key": wire::b64(&start), "range_end": wire::b64(&end) });
         request["limit"] = json!("1");
         request["sort_order"] = json!("DESCEND");
         request["sort_target"] = json!("KEY");
-        if revision != 0 {
-            request["revision"] = json!(revision.to_string());
-        }
         let response: RangeResponse =
             self.gateway
                 .call("/v3/kv/range", &request, true, deadline)?;
@@ -313,8 +310,8 @@ impl Store for EtcdStore {
     }
 
     fn read(&self) -> Result<Option<Snapshot>, StoreError> {
-        // The meta keys, the versions and the change log's newest entry, read at one
-        // revision: the manifest, the records and the log of one moment. (Not the whole log
+        // The meta keys, the versions and the change-log entries past the manifest's, read
+        // at one revision: the manifest, the records and the log of one moment. (Not the whole log
         // or the notes beside them: a log of thousands of entries would be read by every
         // command.)
         let deadline = self.gateway.deadline();
@@ -327,13 +324,34 @@ impl Store for EtcdStore {
             self.gateway
                 .range_all_at(&versions, &prefix_end(&versions), revision, deadline)?;
         kvs.extend(records);
-        let log_tail = self.newest_log_entry(revision, deadline)?;
         let Some(identity) = self.identity_of(&kvs) else {
             return if kvs.is_empty() {
                 Ok(None)
             } else {
                 Err(self.id_removed())
             };
+        };
+        let log_past = match identity
+            .manifest
+            .as_deref()
+            .map(crate::integrity::claimed_log_seq)
+        {
+            Some(claimed) if claimed > 0 => {
+                // From the entry after the claimed one to the end of the log's keys: a key
+                // there that names no entry is left out.
+                let from = self.keys.log_entry(claimed.saturating_add(1));
+                let (kvs, _) = self.gateway.range_all_at(
+                    &from,
+                    &prefix_end(&self.keys.log()),
+                    revision,
+                    deadline,
+                )?;
+                kvs.into_iter()
+                    .filter_map(|kv| self.log_record(kv))
+                    .filter(|e| e.seq > claimed)
+                    .collect()
+            }
+            _ => Vec::new(),
         };
         let records = kvs
             .iter()
@@ -343,7 +361,7 @@ impl Store for EtcdStore {
         Ok(Some(Snapshot {
             identity,
             records,
-            log_tail,
+            log_past,
         }))
     }
 
@@ -463,7 +481,7 @@ impl Store for EtcdStore {
         let head = stored
             .as_deref()
             .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
-        let newest = self.newest_log_entry(0, deadline)?;
+        let newest = self.newest_log_entry(deadline)?;
         match (head, newest) {
             // The head names the newest entry (the usual case), or one after it: the entries
             // from there on were deleted, which the empty entry says.

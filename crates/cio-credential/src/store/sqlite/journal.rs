@@ -84,7 +84,7 @@ impl SqliteStore {
 
     /// The log entries `sql` selects (none in a format-2 store).
     pub(super) fn query_log(&self, sql: &str) -> Result<Vec<LogRecord>, StoreError> {
-        let rows = self.reading(|conn| self.log_in(conn, sql))?;
+        let rows = self.reading(|conn| self.log_in(conn, sql, []))?;
         Ok(rows.unwrap_or_default())
     }
 
@@ -94,6 +94,7 @@ impl SqliteStore {
         &self,
         conn: &Connection,
         sql: &str,
+        params: impl rusqlite::Params,
     ) -> Result<Vec<LogRecord>, StoreError> {
         // A store without a log (format 2) fails the statement: asked only then, as every
         // command reads the log's tail.
@@ -103,7 +104,7 @@ impl SqliteStore {
             Err(e) => return Err(self.err(e)),
         };
         let rows = stmt
-            .query_map([], |row| {
+            .query_map(params, |row| {
                 // Whatever a hand stored (text, a number) reads as bytes: the entry then
                 // fails its tag, and the log names it altered. A number that is no entry
                 // number reads as 0, which no entry has: it fails its tag too.
@@ -210,7 +211,7 @@ mod tests {
         let store = SqliteStore::new(path.clone());
         assert_eq!(store.log().unwrap(), []);
         assert_eq!(store.log_tail().unwrap(), None);
-        assert_eq!(store.read().unwrap().unwrap().log_tail, None);
+        assert_eq!(store.read().unwrap().unwrap().log_past, []);
         assert!(store.notes().unwrap().is_empty());
         let entry = LogRecord {
             seq: 1,
