@@ -98,7 +98,7 @@ pub use recovery::RecoveryError;
 pub use recovery::bundle::{Bundle, BundledCredential, BundledVersion};
 pub use recovery::escrow::{
     BucketKeys, EscrowError, OBJECT_NAME as ESCROW_OBJECT, check_origin as check_escrow_origin,
-    escrow_set, get_bundle, location as escrow_location,
+    escrow_present, escrow_set, get_bundle, location as escrow_location,
 };
 pub use recovery::import::{Outcome, Plan, Planned};
 pub use recovery::output::write_bundle_file;

@@ -132,6 +132,49 @@ pub fn escrow_set(
     set: SetId,
     recipients: Vec<Recipient>,
 ) -> crate::Result<String> {
+    let (repo, access) = set_bucket(credentials, set)?;
+    let bundle = Bundle::from_store(credentials, &[set], false)?;
+    let sealed = seal(&bundle, &SealTo::Recipients(recipients))?;
+    put_bundle(repo.expose(), &access.keys(), sealed.as_bytes()).map_err(RecoveryError::from)?;
+    Ok(location(repo.expose()))
+}
+
+/// Whether an escrow object is beside the repository of the primary set `set` (read with
+/// the set's own keys): a node without recovery recipients must not let it go stale.
+pub fn escrow_present(credentials: &CredentialStore, set: SetId) -> crate::Result<bool> {
+    let (repo, access) = set_bucket(credentials, set)?;
+    match get_bundle(repo.expose(), &access.keys()) {
+        Ok(_) => Ok(true),
+        Err(EscrowError::Missing { .. }) => Ok(false),
+        Err(e) => Err(RecoveryError::from(e).into()),
+    }
+}
+
+/// The set's values that reach its bucket, owned ([`BucketKeys`] borrows them).
+struct SetBucket {
+    access_key: SecretValue,
+    secret_key: SecretValue,
+    region: Option<SecretValue>,
+    cacert: Option<SecretValue>,
+}
+
+impl SetBucket {
+    fn keys(&self) -> BucketKeys<'_> {
+        BucketKeys {
+            access_key: &self.access_key,
+            secret_key: &self.secret_key,
+            region: self.region.as_ref().map(SecretValue::expose),
+            cacert: self.cacert.as_ref().map(SecretValue::expose),
+        }
+    }
+}
+
+/// The repository URL of the primary set `set` and what reaches its bucket; the set must
+/// be complete enough for that.
+fn set_bucket(
+    credentials: &CredentialStore,
+    set: SetId,
+) -> crate::Result<(SecretValue, SetBucket)> {
     if set.role != Role::Primary {
         return Err(RecoveryError::from(EscrowError::AlternateSet).into());
     }
@@ -145,24 +188,21 @@ pub fn escrow_set(
         .sets(&filter, Purpose::Use)?
         .pop()
         .ok_or_else(|| crate::Error::NoSuchSet(format!("there is no {set} set")))?;
+    let missing = values.status().missing;
     let (Some(repo), Some(access_key), Some(secret_key)) =
-        (&values.backup_repo, &values.access_key, &values.secret_key)
+        (values.backup_repo, values.access_key, values.secret_key)
     else {
-        return Err(crate::Error::IncompleteSet {
-            set,
-            missing: values.status().missing,
-        });
+        return Err(crate::Error::IncompleteSet { set, missing });
     };
-    let bundle = Bundle::from_store(credentials, &[set], false)?;
-    let sealed = seal(&bundle, &SealTo::Recipients(recipients))?;
-    let access = BucketKeys {
-        access_key,
-        secret_key,
-        region: values.region.as_ref().map(SecretValue::expose),
-        cacert: values.cacert.as_ref().map(SecretValue::expose),
-    };
-    put_bundle(repo.expose(), &access, sealed.as_bytes()).map_err(RecoveryError::from)?;
-    Ok(location(repo.expose()))
+    Ok((
+        repo,
+        SetBucket {
+            access_key,
+            secret_key,
+            region: values.region,
+            cacert: values.cacert,
+        },
+    ))
 }
 
 /// The one place this module speaks S3: puts `body` as the escrow object (and returns

@@ -7,7 +7,7 @@
 
 use cio_credential::{
     CredentialName, CredentialStore, Field, Recipient, RecipientSource, RecoveryError, Role, SetId,
-    escrow_location, escrow_set,
+    escrow_location, escrow_present, escrow_set,
 };
 
 use crate::context::Context;
@@ -32,7 +32,9 @@ pub fn refresh_after_write(ctx: &mut Context, store: &CredentialStore, names: &[
 /// During a password rotation, once the new password is stored and before the old key is
 /// removed: refreshes the escrow bundle of `name`'s set, when recovery recipients are
 /// configured. `Err` says why it was not refreshed (the rotation then keeps the old key,
-/// which the bundle in the bucket still opens).
+/// which the bundle in the bucket still opens). Without recipients, a bundle already beside
+/// the repository (written by a node that has them) cannot be refreshed from here: that is
+/// an `Err` too, or it would be left holding a password the repository no longer has.
 pub fn refresh_in_rotation(
     ctx: &mut Context,
     store: &CredentialStore,
@@ -43,10 +45,19 @@ pub fn refresh_in_rotation(
             CommandError::Library { source, .. } => source.to_string(),
             other => other.to_string(),
         })?;
-    if recipients.is_empty() {
-        return Ok(());
-    }
     let set = name.set();
+    if recipients.is_empty() {
+        return match escrow_present(store, set) {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(format!(
+                "a recovery bundle is at {}, and this node's cio.toml names no recovery_recipients to seal a new one to",
+                bundle_of_set(store, set).unwrap_or_else(|| "the repository".into())
+            )),
+            Err(e) => Err(format!(
+                "whether a recovery bundle is beside the repository cannot be told ({e})"
+            )),
+        };
+    }
     let location = escrow_set(store, set, recipients).map_err(|e| e.to_string())?;
     said_refreshed(ctx, set, &location);
     Ok(())
@@ -63,6 +74,12 @@ fn said_refreshed(ctx: &mut Context, set: SetId, location: &str) {
     } else {
         let _ = ctx.out.line(line);
     }
+}
+
+/// Where the escrow bundle of `set` is (its repository's), when the repository is stored.
+fn bundle_of_set(store: &CredentialStore, set: SetId) -> Option<String> {
+    let repo = store.get(set.name(Field::BackupRepo)).ok()??;
+    Some(escrow_location(repo.value.expose()))
 }
 
 /// How a value left its set, for [`refresh_after_removal`].
@@ -84,8 +101,7 @@ pub fn bundle_of(ctx: &Context, store: &CredentialStore, name: CredentialName) -
     if name.role != Role::Primary || !configured {
         return None;
     }
-    let repo = store.get(name.set().name(Field::BackupRepo)).ok()??;
-    Some(escrow_location(repo.value.expose()))
+    bundle_of_set(store, name.set())
 }
 
 /// After a remove or purge of `name`: as [`refresh_after_write`]; and a primary set it

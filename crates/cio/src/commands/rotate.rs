@@ -124,7 +124,7 @@ pub fn run(ctx: &mut Context, args: RotateArgs) -> Result<(), CommandError> {
         )
         .map_err(fail)?;
     ctx.out.warn_value(name, &done.warnings);
-    if let Some(note) = old_key_note(name, &done.old_key) {
+    if let Some(note) = old_key_note(name, &done.old_key, done.escrow_not_refreshed.is_some()) {
         ctx.out.warn(note);
     }
     if let Some(why) = &done.escrow_not_refreshed {
@@ -177,9 +177,14 @@ fn summary(done: &PasswordRotated, generated: bool) -> String {
     text
 }
 
-/// What the administrator must know about the old key, when it is still there.
-fn old_key_note(name: CredentialName, old: &OldKey) -> Option<String> {
+/// What the administrator must know about the old key, when it is still there;
+/// `stale_bundle`: the set's recovery bundle still holds the old password.
+fn old_key_note(name: CredentialName, old: &OldKey, stale_bundle: bool) -> Option<String> {
     match old {
+        OldKey::Kept { id } if stale_bundle => Some(format!(
+            "{name}: the old password still opens the repository (key {id}), and the recovery bundle holds it: refresh the bundle first ('cio credential export --to-repository --provider {}'), then remove the key with: cio credential exec -- restic key remove {id}",
+            name.provider
+        )),
         OldKey::Kept { id } => Some(format!(
             "{name}: the old password still opens the repository (key {id}); remove it later with: cio credential exec -- restic key remove {id}"
         )),

@@ -517,4 +517,52 @@ fn a_rotation_removes_the_old_key_only_once_the_escrow_bundle_holds_the_new_pass
     );
     assert_eq!(escrowed_password(&object, &identity), new);
     assert!(!opens(&s3, "esc", OLD) && opens(&s3, "esc", new));
+
+    // The final review's findings. A node whose cio.toml names no recipients (another node,
+    // or the line removed to get past the error) cannot refresh the bundle there: the old key
+    // stays, as for a failed refresh.
+    std::fs::write(env.config(), "").unwrap();
+    let third = "the third repository password";
+    let out = env
+        .cio_in(&["credential", "rotate", PASSWORD], format!("{third}\n"))
+        .code(1);
+    let text = redact(&env, &stderr(&out));
+    assert!(
+        text.starts_with("Fail: Rotate credential: cio_minio_backup_password: the set's recovery bundle could not be refreshed (a recovery bundle is at s3:"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "and this node's cio.toml names no recovery_recipients to seal a new one to)"
+        ),
+        "{text}"
+    );
+    assert!(opens(&s3, "esc", new) && opens(&s3, "esc", third));
+    assert_eq!(escrowed_password(&object, &identity), new);
+    std::fs::write(
+        env.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    env.cio(&["credential", "rotate", PASSWORD]).success();
+    assert_eq!(escrowed_password(&object, &identity), third);
+    assert!(!opens(&s3, "esc", new));
+
+    // Keeping the old key, a failed refresh lets the rotation finish, and the note on the
+    // old key says to refresh the bundle before removing it.
+    std::fs::remove_file(&object).unwrap();
+    std::fs::create_dir(&object).unwrap();
+    let fourth = "the fourth repository password";
+    let out = env
+        .cio_in(
+            &["credential", "rotate", PASSWORD, "--keep-old-key"],
+            format!("{fourth}\n"),
+        )
+        .success();
+    let text = stderr(&out);
+    assert!(
+        text.contains("and the recovery bundle holds it: refresh the bundle first ('cio credential export --to-repository --provider minio'), then remove the key with: cio credential exec -- restic key remove "),
+        "{text}"
+    );
+    assert!(opens(&s3, "esc", third) && opens(&s3, "esc", fourth));
 }
