@@ -11,8 +11,9 @@
 //! as Unicode's emoji sequences (UTS #51, by the `Emoji`, `Extended_Pictographic` and
 //! `Emoji_Modifier` properties) place them: U+FE0F or U+FE0E right after an emoji character
 //! (after a keycap base `0-9#*` only when U+20E3 follows: the keycap sequence), U+200D
-//! between two pictographic emoji (a ZWJ sequence such as 👨‍👩), and the flag of a
-//! subdivision: U+1F3F4, 3 to 6 tag letters or digits (its code), U+E007F. Such a
+//! between two pictographic emoji (a ZWJ sequence such as 👨‍👩), and the three flags of
+//! subdivisions Unicode recommends (U+1F3F4, the tag letters of `gbeng`, `gbsct` or
+//! `gbwls`, U+E007F). Such a
 //! character draws as part of the emoji next to it, so it is not the invisible paste error
 //! this rule is for; restic, S3 and age take any UTF-8, so one rule serves every field (a
 //! password, a MinIO key, a prefix in a URL, a bundle passphrase). The same character
@@ -102,6 +103,9 @@ const KEYCAP: char = '\u{20E3}';
 const TAG_END: char = '\u{E007F}';
 /// The waving black flag, the base of every emoji tag sequence (flags of subdivisions).
 const TAG_BASE: char = '\u{1F3F4}';
+/// The subdivisions of Unicode's RGI emoji tag sequences (`emoji-sequences.txt`, since
+/// Emoji 5.0): England, Scotland, Wales.
+const RGI_SUBDIVISIONS: [&str; 3] = ["gbeng", "gbsct", "gbwls"];
 
 /// For each of `chars`, whether it is a joiner, selector or tag character standing where an
 /// emoji sequence puts it (see the module documentation); false for every other character.
@@ -132,8 +136,10 @@ fn emoji_sequence_parts(chars: &[char]) -> Vec<bool> {
         }
     }
     // Tag sequences, as emoji use them: the black flag, then a subdivision's code in tag
-    // letters and digits (Unicode's subdivision ids: 3 to 6 of them, e.g. `gbsct`), then the
-    // cancel tag. Tags after anything else, or any longer run, would hide text.
+    // letters, then the cancel tag. Only the codes of Unicode's RGI tag sequences (the
+    // flags of England, Scotland and Wales, the only ones since Emoji 5.0): any other run
+    // of tags would carry hidden text, even one shaped like a code. Written here because
+    // ICU4X has no set of RGI tag sequences (only Basic_Emoji among the emoji sets).
     let is_tag = |c: char| {
         ('\u{E0030}'..='\u{E0039}').contains(&c) || ('\u{E0061}'..='\u{E007A}').contains(&c)
     };
@@ -147,7 +153,11 @@ fn emoji_sequence_parts(chars: &[char]) -> Vec<bool> {
         let end = (i..chars.len())
             .find(|&j| !is_tag(chars[j]))
             .unwrap_or(chars.len());
-        if chars.get(end) == Some(&TAG_END) && (3..=6).contains(&(end - i)) {
+        let code: String = chars[i..end]
+            .iter()
+            .filter_map(|c| char::from_u32(u32::from(*c) - 0xE0000))
+            .collect();
+        if chars.get(end) == Some(&TAG_END) && RGI_SUBDIVISIONS.contains(&code.as_str()) {
             part[i..=end].iter_mut().for_each(|p| *p = true);
         }
         i = end + 1;
@@ -340,6 +350,7 @@ mod tests {
             "\u{2764}\u{FE0F}\u{200D}\u{1F525} fire", // ❤️‍🔥
             "keycap 1\u{FE0F}\u{20E3} and #\u{FE0F}\u{20E3}", // 1️⃣ #️⃣
             "scotland \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F} flag",
+            "england \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F} and wales \u{1F3F4}\u{E0067}\u{E0062}\u{E0077}\u{E006C}\u{E0073}\u{E007F}",
         ] {
             assert_eq!(check(value, ONE_LINE), Ok(false), "{value:?}");
         }
@@ -374,6 +385,17 @@ mod tests {
             ),
             ("\u{1F3F4}\u{E0067}\u{E0020}\u{E0062}\u{E007F}", 2, 0xE0067),
             ("\u{1F3F4}\u{E0047}\u{E0042}\u{E0053}\u{E007F}", 2, 0xE0047),
+            // Shaped like a code, but no flag: six hidden letters (the re-review's finding).
+            (
+                "\u{1F3F4}\u{E0068}\u{E0069}\u{E0064}\u{E0064}\u{E0065}\u{E006E}\u{E007F}",
+                2,
+                0xE0068,
+            ),
+            (
+                "\u{1F3F4}\u{E0075}\u{E0073}\u{E0063}\u{E0061}\u{E007F}",
+                2,
+                0xE0075,
+            ),
             ("pass\u{200B}\u{2764}\u{FE0F}", 5, 0x200B),
         ] {
             assert_eq!(
