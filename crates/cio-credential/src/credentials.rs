@@ -196,25 +196,20 @@ impl CredentialStore {
     /// One verified reading of the store (every name's whole history); `None` when the store
     /// does not exist. The key is loaded (and checked) only for a store that was written.
     pub(crate) fn verified(&self) -> Result<Option<Verified>> {
-        let verified = ledger::read(self.store.as_ref(), |identity| self.key(identity, false))?;
-        // Log entries past the manifest that its key does not open may be another key's of
-        // the keyring: a copy put back across a rekey (re-sealed, then rolled back to the
-        // copy sealed with the old key, while the log stayed).
-        if let Some(v) = &verified
-            && !v.log_unopened.is_empty()
-            && let Some(keys) = self.keys.get()
-        {
-            for key in keys {
-                ledger::check_log_past(
-                    self.store.as_ref(),
-                    key,
-                    &v.identity.store_id,
-                    v.log_seq(),
-                    v.log_unopened.clone(),
-                )?;
-            }
-        }
-        Ok(verified)
+        ledger::read(
+            self.store.as_ref(),
+            |identity| self.key(identity, false),
+            || self.loaded_keys(),
+        )
+    }
+
+    /// The keys of the key file, once a command opened the store with one of them (none
+    /// before): every key a log entry past the manifest may be sealed with.
+    pub(crate) fn loaded_keys(&self) -> Vec<&Key> {
+        self.keys
+            .get()
+            .map(|keys| keys.iter().collect())
+            .unwrap_or_default()
     }
 
     fn open_version(&self, identity: &Identity, v: &Record) -> Result<Option<SecretValue>> {

@@ -66,7 +66,12 @@ impl Keyring {
         &self.keys[0]
     }
 
-    /// The key with this fingerprint, if the keyring holds it.
+    /// Every key, the current one first.
+    pub fn keys(&self) -> Vec<&Key> {
+        self.keys.iter().collect()
+    }
+
+    /// The key of `fingerprint`, if the keyring holds it.
     pub fn find(&self, fingerprint: &str) -> Option<&Key> {
         self.keys.iter().find(|k| k.fingerprint() == fingerprint)
     }

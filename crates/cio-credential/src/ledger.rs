@@ -203,14 +203,32 @@ fn manifest_of<'k>(
 pub(crate) fn read<'k>(
     store: &dyn Store,
     key: impl Fn(&Identity) -> Result<&'k Key>,
+    keyring: impl Fn() -> Vec<&'k Key>,
 ) -> Result<Option<Verified>> {
-    match read_once(store, &key) {
+    let verified = match read_once(store, &key) {
         // Sealed by another writer's first write just after it was read empty: read again.
         Err(Error::Store(StoreError::Conflict { name })) if name == SEALED_MEANWHILE => {
             read_once(store, &key)
         }
         other => other,
+    }?;
+    // Log entries past the manifest that its key does not open may be another key's of the
+    // keyring (`keyring`, asked once the store's key was): a copy put back across a rekey
+    // (re-sealed, then rolled back to the copy sealed with the old key, while the log stayed).
+    if let Some(v) = &verified
+        && !v.log_unopened.is_empty()
+    {
+        for other in keyring() {
+            check_log_past(
+                store,
+                other,
+                &v.identity.store_id,
+                v.log_seq(),
+                v.log_unopened.clone(),
+            )?;
+        }
     }
+    Ok(verified)
 }
 
 /// What [`manifest_of`] says of a store read empty and unsealed that another writer sealed

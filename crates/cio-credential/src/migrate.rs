@@ -190,7 +190,7 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
         |(_, opened): &(&Plan, &Opened)| opened.value.as_ref().map_or(0, |v| v.expose().len());
     let copied_from = &verified;
     for chunk in writes(&pending, value_size) {
-        let verified = ledger::read(target, target_key)?
+        let verified = ledger::read(target, target_key, || source.loaded_keys())?
             .ok_or_else(|| StoreError::Unusable {
                 location: target.location(),
                 action: "read",
@@ -314,7 +314,9 @@ fn already_there<'k>(
     target: &dyn Store,
     target_key: impl Fn(&Identity) -> Result<&'k Key>,
 ) -> Result<usize> {
-    let Some(verified) = ledger::read(target, target_key)? else {
+    // The target is read with the one key the migration writes with; the writes' own reads
+    // check the log under the source's whole keyring.
+    let Some(verified) = ledger::read(target, target_key, Vec::new)? else {
         return Ok(0);
     };
     let existing = verified.history(&plan.name)?;

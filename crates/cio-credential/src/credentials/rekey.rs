@@ -333,16 +333,20 @@ impl CredentialStore {
         for _ in 0..MAX_RETRIES {
             // Still sealed with the old key? Another node may have re-sealed it meanwhile:
             // then this re-seal starts over from the store as it is now.
-            let read = ledger::read(self.store.as_ref(), |identity| {
-                if identity.key_fingerprint.as_deref() == Some(old_key.fingerprint()) {
-                    Ok(old_key)
-                } else {
-                    Err(StoreError::Conflict {
-                        name: "(every name)".into(),
+            let read = ledger::read(
+                self.store.as_ref(),
+                |identity| {
+                    if identity.key_fingerprint.as_deref() == Some(old_key.fingerprint()) {
+                        Ok(old_key)
+                    } else {
+                        Err(StoreError::Conflict {
+                            name: "(every name)".into(),
+                        }
+                        .into())
                     }
-                    .into())
-                }
-            });
+                },
+                || ring.keys(),
+            );
             let verified = match read {
                 Err(Error::Store(StoreError::Conflict { .. })) => return self.reseal_held(),
                 read => read?.ok_or_else(|| StoreError::Unusable {
@@ -498,15 +502,19 @@ impl CredentialStore {
     /// Empty for a store not written yet, or re-sealed only before cio recorded them.
     fn replaced_keys(&self) -> Result<Vec<String>> {
         let ring = self.keyring()?;
-        let verified = ledger::read(self.store.as_ref(), |identity| {
-            let Some(fingerprint) = &identity.key_fingerprint else {
-                return Ok(ring.current());
-            };
-            ring.find(fingerprint).ok_or_else(|| {
-                self.not_in_keyring(&ring.fingerprints(), identity, fingerprint)
-                    .into()
-            })
-        })?;
+        let verified = ledger::read(
+            self.store.as_ref(),
+            |identity| {
+                let Some(fingerprint) = &identity.key_fingerprint else {
+                    return Ok(ring.current());
+                };
+                ring.find(fingerprint).ok_or_else(|| {
+                    self.not_in_keyring(&ring.fingerprints(), identity, fingerprint)
+                        .into()
+                })
+            },
+            || ring.keys(),
+        )?;
         Ok(verified
             .map(|verified| verified.replaced_keys().to_vec())
             .unwrap_or_default())

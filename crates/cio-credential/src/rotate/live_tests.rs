@@ -191,7 +191,7 @@ fn the_old_key_goes_only_after_the_escrow_bundle_holds_the_new_password() {
     assert_eq!(e.stage, Stage::Escrowing);
     assert_eq!(
         format!("{e}. Hint: {}", e.hint()),
-        "cio_minio_backup_password: the set's recovery bundle could not be refreshed (the bucket refused the write (AccessDenied)), so the old password's key is kept: the bundle in the bucket holds the old password. Hint: fix what the refresh needs (recovery_recipients in cio.toml, the bucket and its keys; 'cio credential export --to-repository' shows it), then run 'cio credential rotate cio_minio_backup_password' again; cio_minio_backup_password holds the new password, which opens the repository, and the old password's key is kept, so the bundle in the bucket still opens it too; run 'cio credential rotate cio_minio_backup_password' again to refresh the bundle and remove the old key"
+        "cio_minio_backup_password: the set's recovery bundle could not be refreshed (the bucket refused the write (AccessDenied)), so the old password's key is kept: a bundle in the bucket holds the old password. Hint: fix what the refresh needs (recovery_recipients in cio.toml, the bucket and its keys; 'cio credential export --to-repository' shows it), then run 'cio credential rotate cio_minio_backup_password' again; cio_minio_backup_password holds the new password, which opens the repository, and the old password's key is kept, so the bundle in the bucket still opens it too; run 'cio credential rotate cio_minio_backup_password' again to refresh the bundle and remove the old key"
     );
     assert_eq!(f.stored(), NEW);
     assert!(f.opens(OLD) && f.opens(NEW), "both keys are there");

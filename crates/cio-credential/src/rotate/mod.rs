@@ -228,7 +228,7 @@ pub enum Problem {
         first: bool,
     },
     #[error(
-        "the set's recovery bundle could not be refreshed ({0}), so the old password's key is kept: the bundle in the bucket holds the old password"
+        "the set's recovery bundle could not be refreshed ({0}), so the old password's key is kept: a bundle in the bucket holds the old password"
     )]
     EscrowNotRefreshed(String),
     #[error("the record of the interrupted rotation cannot be read: {0}")]

@@ -496,7 +496,7 @@ fn a_rotation_removes_the_old_key_only_once_the_escrow_bundle_holds_the_new_pass
         "{text}"
     );
     assert!(
-        text.contains("), so the old password's key is kept: the bundle in the bucket holds the old password\nHint: fix what the refresh needs"),
+        text.contains("), so the old password's key is kept: a bundle in the bucket holds the old password\nHint: fix what the refresh needs"),
         "{text}"
     );
     assert_eq!(env.reveal(PASSWORD), new);

@@ -221,9 +221,14 @@ fn a_rotation_undone_is_refused_across_a_rekey_and_past_junk_in_the_log() {
     ))
     .unwrap();
     drop(conn);
+    // The re-review's finding: a re-seal read the store with the old key alone, re-sealed the
+    // rolled-back copy and its log under the new one, and every command then read it as clean.
     for args in [
         &["credential", "show", X, "--reveal"][..],
         &["credential", "list"],
+        &["credential", "rekey", "--stage", "reseal"],
+        &["credential", "rekey"],
+        &["credential", "show", X, "--reveal"],
     ] {
         let out = with(args, "").code(3);
         assert!(
