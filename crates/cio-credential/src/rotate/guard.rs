@@ -196,16 +196,7 @@ fn import_to_check(
     if name.field != Field::BackupPassword {
         return None;
     }
-    let filter = SetFilter {
-        name: None,
-        provider: Some(name.provider),
-        role: Some(name.role),
-    };
-    let mut values = store
-        .sets(&filter, Purpose::Check)
-        .ok()
-        .and_then(|mut sets| sets.pop())
-        .unwrap_or_else(|| SetValues::empty(name.set()));
+    let mut values = stored_set(store, name).unwrap_or_else(|| SetValues::empty(name.set()));
     // A removed password is still the one the repository wants.
     let previous = values.backup_password.take().or_else(|| {
         store
@@ -258,21 +249,27 @@ fn must_open(
     }
 }
 
+/// The stored values of `name`'s set, for a check; `None` when it cannot be read or holds
+/// nothing.
+fn stored_set(store: &CredentialStore, name: CredentialName) -> Option<SetValues> {
+    let filter = SetFilter {
+        name: None,
+        provider: Some(name.provider),
+        role: Some(name.role),
+    };
+    store
+        .sets(&filter, Purpose::Check)
+        .ok()
+        .and_then(|mut sets| sets.pop())
+}
+
 /// The stored set of `name` when storing `new` as `name` is a change to check: a password,
 /// a stored one that differs, and a set complete enough to reach its repository.
 fn to_check(store: &CredentialStore, name: CredentialName, new: &SecretValue) -> Option<SetValues> {
     if name.field != Field::BackupPassword {
         return None;
     }
-    let filter = SetFilter {
-        name: None,
-        provider: Some(name.provider),
-        role: Some(name.role),
-    };
-    let mut values = store
-        .sets(&filter, Purpose::Check)
-        .ok()
-        .and_then(|mut sets| sets.pop())?;
+    let mut values = stored_set(store, name)?;
     // A removed password is still the one the repository wants: remove and create again
     // is a change like any other.
     if values.backup_password.is_none()
