@@ -181,18 +181,7 @@ fn manifest_of<'k>(
         )),
         (Some(_), Some(bytes)) => {
             let key = key(identity)?;
-            let mac_key = key.mac_key();
-            let manifest = authenticator(&mac_key, identity, key)
-                .open_manifest(bytes)
-                .map_err(|why| match why {
-                    crate::integrity::NEWER_MANIFEST => StoreError::Newer {
-                        location: store.location(),
-                        detail: why.into(),
-                    }
-                    .into(),
-                    why => corrupt(store, why),
-                })?;
-            Ok(Some((key, manifest)))
+            Ok(Some((key, open_manifest(store, identity, key, bytes)?)))
         }
     }
 }
@@ -449,10 +438,20 @@ pub(crate) fn verified_manifest(
     let (Some(_), Some(bytes)) = (&identity.key_fingerprint, &identity.manifest) else {
         return Ok(None);
     };
+    open_manifest(store, identity, key, bytes).map(Some)
+}
+
+/// The manifest `bytes` of `identity`, verified under `key`: one a newer cio wrote is said as
+/// such ([`StoreError::Newer`]), any other that does not verify is damage.
+fn open_manifest(
+    store: &dyn Store,
+    identity: &Identity,
+    key: &Key,
+    bytes: &[u8],
+) -> Result<Manifest> {
     let mac_key = key.mac_key();
     authenticator(&mac_key, identity, key)
         .open_manifest(bytes)
-        .map(Some)
         .map_err(|why| match why {
             crate::integrity::NEWER_MANIFEST => StoreError::Newer {
                 location: store.location(),
