@@ -195,7 +195,7 @@ pub enum Problem {
     Interrupted,
     #[error("restic is not installed (there is no 'restic' on PATH)")]
     ResticMissing,
-    #[error("there is no restic repository at the set's URL")]
+    #[error("restic finds no repository config at the set's URL")]
     NoRepository,
     #[error("the repository cannot be reached: {0}")]
     Unreachable(String),
@@ -278,7 +278,7 @@ impl RotateError {
                 "'cio credential validate {name}' says what is wrong with the endpoint; run the rotation again once it answers"
             ),
             Problem::NoRepository => format!(
-                "check the URL with 'cio credential validate {name}'; a repository that does not exist yet needs no rotation: create it with 'cio credential exec -- restic init'"
+                "run 'cio credential validate {name}': it tells a repository not created yet (which needs no rotation: create it with 'cio credential exec -- restic init') from one that lost its config (restore the config from a backup of the bucket; never init over it), or a URL that points elsewhere"
             ),
             Problem::StoredPasswordWrong => format!(
                 "'cio credential validate {name}' says why; if the repository's password was changed elsewhere, store it with 'cio credential create {name} --force'"
@@ -351,7 +351,7 @@ mod tests {
         };
         assert_eq!(
             err(Stage::Identifying, Problem::NoRepository).hint(),
-            "check the URL with 'cio credential validate cio_minio_backup_password'; a repository that does not exist yet needs no rotation: create it with 'cio credential exec -- restic init'; nothing was changed"
+            "run 'cio credential validate cio_minio_backup_password': it tells a repository not created yet (which needs no rotation: create it with 'cio credential exec -- restic init') from one that lost its config (restore the config from a backup of the bucket; never init over it), or a URL that points elsewhere; nothing was changed"
         );
         assert!(
             err(Stage::Adding, Problem::ResticMissing)

@@ -566,3 +566,28 @@ fn a_rotation_removes_the_old_key_only_once_the_escrow_bundle_holds_the_new_pass
     );
     assert!(opens(&s3, "esc", third) && opens(&s3, "esc", fourth));
 }
+
+/// The re-review's finding: a repository that lost its `config` (its keys and data still
+/// there) made `rotate` suggest `restic init`, which would write a new master key over them.
+/// The hint now sends to `validate`, which tells that from a repository not created yet.
+#[test]
+fn a_repository_that_lost_its_config_is_not_offered_an_init() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let env = repository(&s3, "noconf");
+    std::fs::remove_file(s3.root().join("noconf/repo/config")).unwrap();
+    let out = env
+        .cio(&["credential", "rotate", PASSWORD, "--generate"])
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Rotate credential: cio_minio_backup_password: restic finds no repository config at the set's URL\n\
+         Hint: run 'cio credential validate cio_minio_backup_password': it tells a repository not created yet (which needs no rotation: create it with 'cio credential exec -- restic init') from one that lost its config (restore the config from a backup of the bucket; never init over it), or a URL that points elsewhere; nothing was changed\n"
+    );
+    assert_eq!(env.reveal(PASSWORD), OLD);
+    let out = env.cio(&["credential", "validate", "--json"]).code(1);
+    assert!(
+        stdout(&out).contains("\"config_missing\""),
+        "{}",
+        stdout(&out)
+    );
+}
