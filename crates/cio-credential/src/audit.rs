@@ -296,7 +296,10 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
     let mut previous: Option<&LogRecord> = None;
     let mut expected = 1;
     for record in records {
-        if record.seq != expected {
+        let opened = verified(&store_mac, record);
+        // After a gap, an entry that does not open is the break said: it was written outside
+        // cio (an entry put far past the end, say), whether or not entries were deleted.
+        if record.seq != expected && opened.is_some() {
             note(
                 Broken {
                     seq: expected.min(record.seq),
@@ -305,7 +308,7 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
                 &mut reading,
             );
         }
-        match verified(&store_mac, record) {
+        match opened {
             None => note(
                 Broken {
                     seq: record.seq,
@@ -328,7 +331,7 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
             }
         }
         previous = Some(record);
-        expected = record.seq + 1;
+        expected = record.seq.saturating_add(1);
     }
     reading
 }

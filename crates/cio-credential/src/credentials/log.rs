@@ -10,7 +10,7 @@ use crate::crypto::Key;
 use crate::error::Result;
 use crate::ledger::Verified;
 use crate::secret::SecretValue;
-use crate::store::{LogRecord, Store, now_ms};
+use crate::store::{LogRecord, MAX_LOG_SEQ, Store, StoreError, now_ms};
 
 /// The note that says a log was found broken, so that every node's next commands say so.
 const DAMAGE_NOTE: &str = "log/damage";
@@ -65,11 +65,45 @@ pub(crate) fn next_entry(
         seq: tail_seq + 1,
         problem: Problem::Truncated,
     });
-    let entry = entry_for(tail_seq + 1, change);
+    let (seq, previous) = match tail_seq.checked_add(1).filter(|s| *s <= MAX_LOG_SEQ) {
+        Some(seq) => (seq, tail),
+        None => after_newest_opening(store, key, store_id)?,
+    };
+    let entry = entry_for(seq, change);
     Ok((
-        audit::seal(key, store_id, &entry, tail.as_ref()),
+        audit::seal(key, store_id, &entry, previous.as_ref()),
         truncated.or(altered),
     ))
+}
+
+/// The number of a log entry after a newest entry numbered [`MAX_LOG_SEQ`], which leaves no
+/// number after it: such an entry was written outside cio (a log of 2^63 changes is not
+/// reached), so the entry is numbered after the newest entry that opens, with that entry as
+/// its previous one. The forged entry stays, said by every check of the log. An error when
+/// the number after the newest entry that opens is taken too.
+fn after_newest_opening(
+    store: &dyn Store,
+    key: &Key,
+    store_id: &str,
+) -> Result<(u64, Option<LogRecord>)> {
+    let log = store.log()?;
+    let opens = |r: &LogRecord| {
+        !audit::open(key, store_id, std::slice::from_ref(r))
+            .entries
+            .is_empty()
+    };
+    let newest = log.iter().rev().find(|r| opens(r));
+    let seq = newest.map_or(1, |r| r.seq + 1);
+    if log.iter().any(|r| r.seq == seq) {
+        return Err(StoreError::Corrupt {
+            location: store.location(),
+            detail: format!(
+                "its change log ends at entry {MAX_LOG_SEQ}, the highest number an entry can have, and that entry does not open (it was written outside cio), so no change can be logged after it"
+            ),
+        }
+        .into());
+    }
+    Ok((seq, newest.cloned()))
 }
 
 /// The entry number `seq` of a log, for `change`, made now by this process's user.

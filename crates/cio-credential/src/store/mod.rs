@@ -110,6 +110,10 @@ impl Record {
     }
 }
 
+/// The highest number a change-log entry can have on every backend (SQLite's integers are
+/// signed 64-bit).
+pub(crate) const MAX_LOG_SEQ: u64 = i64::MAX as u64;
+
 /// One entry of a store's change log, as a backend keeps it: its number (1, 2, ... without
 /// gaps) and its sealed bytes (see [`crate::audit`]).
 #[derive(Clone, PartialEq, Eq)]

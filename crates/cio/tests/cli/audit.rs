@@ -453,6 +453,55 @@ fn a_tampered_embedded_log_is_named() {
     );
 }
 
+/// The review's finding: an entry forged at the highest number SQLite holds left no number
+/// for the next entry, and every later write failed ("UNIQUE constraint failed"). Writes go
+/// on after the newest entry that opens; the forged one is named by every check.
+#[test]
+fn an_entry_forged_at_the_end_of_the_range_blocks_no_write() {
+    let node = Node::new(None);
+    node.create("cio_aws_access_key", "AKIAIOSFODNN7EXAMPLE");
+    let status = Command::new("sqlite3")
+        .arg(node.env.store())
+        .arg("INSERT INTO log (seq, sealed) VALUES (9223372036854775807, x'00')")
+        .status()
+        .expect("sqlite3 must be installed (Debian package sqlite3)");
+    assert!(status.success());
+    let updated = node
+        .cio_in(
+            &["credential", "create", "--force", "cio_aws_access_key"],
+            "AKIAIOSFODNN7EXAMPLF",
+        )
+        .success();
+    assert!(
+        stderr(&updated)
+            .contains("Warning: the change log is damaged: entry 9223372036854775807 was altered"),
+        "{}",
+        stderr(&updated)
+    );
+    node.create("cio_minio_access_key", "minio-access-1");
+    let shown = node
+        .cio(&["credential", "show", "cio_aws_access_key", "--reveal"])
+        .success();
+    assert!(stdout(&shown).contains("AKIAIOSFODNN7EXAMPLF"));
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    assert!(
+        stderr(&out).starts_with(
+            "Fail: Verify change log: entry 9223372036854775807 was altered (its tag does not match it under the store key)\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let log = node.log_json(&[]);
+    assert_eq!(
+        summary(&log),
+        [
+            "create cio_aws_access_key 1",
+            "update cio_aws_access_key 2",
+            "create cio_minio_access_key 1"
+        ]
+    );
+}
+
 #[test]
 fn a_tampered_cluster_log_is_named() {
     let cluster = EtcdCluster::single();

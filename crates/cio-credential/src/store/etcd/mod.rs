@@ -70,8 +70,8 @@ use self::wire::{
     value_is,
 };
 use super::{
-    Identity, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store, StoreError,
-    new_store_id,
+    Identity, LogRecord, MAX_LOG_SEQ, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store,
+    StoreError, new_store_id,
 };
 
 pub use self::gateway::{EtcdAuth, EtcdOptions};
@@ -463,9 +463,9 @@ impl Store for EtcdStore {
 
     /// The entry the log head names (what appends are conditioned on): an entry deleted
     /// under the head reads as empty bytes, which do not open, so that the damage is said and
-    /// writes go on after it. Without a head, or with one behind the newest entry (the head
-    /// is not authenticated: edited below cio), the newest entry, and the head is put back
-    /// there.
+    /// writes go on after it. Without a head, or with one behind the newest entry or at the
+    /// end of the range (the head is not authenticated: edited below cio), the newest entry,
+    /// and the head is put back there.
     fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
         let deadline = self.gateway.deadline();
         let one = |key: Vec<u8>| -> Result<Option<Vec<u8>>, StoreError> {
@@ -480,7 +480,9 @@ impl Store for EtcdStore {
         let stored = one(self.keys.log_head())?;
         let head = stored
             .as_deref()
-            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+            // A head at the end of the range names no entry cio can follow: edited.
+            .filter(|seq| *seq < MAX_LOG_SEQ);
         let newest = self.newest_log_entry(deadline)?;
         match (head, newest) {
             // The head names the newest entry (the usual case), or one after it: the entries

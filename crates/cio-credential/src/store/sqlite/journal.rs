@@ -31,17 +31,31 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Inside a write: adds `entry` if it is the log's next entry.
+    /// Inside a write: adds `entry` if it is the log's next entry: the log holds the entry
+    /// before it (none before the first) and its own number is free. Not "after the highest
+    /// number": an entry written outside cio at the end of the range is passed over (see
+    /// the change log's numbering).
     pub(super) fn add_log_entry(
         &self,
         conn: &Connection,
         entry: &LogRecord,
     ) -> Result<(), StoreError> {
-        let newest: Option<i64> = conn
-            .query_row("SELECT max(seq) FROM log", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        let newest = newest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
-        if newest + 1 != entry.seq {
+        let held = |seq: u64| -> Result<bool, StoreError> {
+            let Ok(seq) = i64::try_from(seq) else {
+                return Ok(false);
+            };
+            conn.query_row("SELECT count(*) FROM log WHERE seq = ?1", [seq], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
+        };
+        let after = match entry.seq {
+            0 => false,
+            1 => true,
+            seq => held(seq - 1)?,
+        };
+        if !after || held(entry.seq)? || i64::try_from(entry.seq).is_err() {
             return Err(StoreError::Conflict {
                 name: "the change log".into(),
             });
