@@ -101,6 +101,9 @@ pub struct CredentialStore {
     /// The key file's keys as this command first read them, the one it first opened or
     /// sealed the store with first (or the key it created).
     keys: OnceLock<Vec<Key>>,
+    /// The key file's keys read a second time, when the store turned out sealed with a key
+    /// the first reading did not hold (a `rekey` on this node added it meanwhile).
+    keys_again: OnceLock<Vec<Key>>,
     /// The first break of the change log this command came across.
     log_damage: OnceLock<Broken>,
 }
@@ -122,6 +125,7 @@ impl CredentialStore {
             store,
             key_file,
             keys: OnceLock::new(),
+            keys_again: OnceLock::new(),
             log_damage: OnceLock::new(),
         }
     }
@@ -137,14 +141,14 @@ impl CredentialStore {
     }
 
     /// The key for a store with this identity; creates one only if `create` and the store
-    /// was never sealed. The key file is read once per command: a store another node
-    /// re-sealed meanwhile opens with the key of its new fingerprint, as it would have then.
+    /// was never sealed. The key file is read once per command (again when the store turns
+    /// out sealed with a key the first reading lacked: see [`Self::key_of`]).
     fn key(&self, identity: &Identity, create: bool) -> Result<&Key> {
         if let Some(keys) = self.keys.get() {
             let Some(fp) = &identity.key_fingerprint else {
                 return self.first_key(keys);
             };
-            return keys.iter().find(|k| k.fingerprint() == fp).ok_or_else(|| {
+            return self.key_of(fp).ok_or_else(|| {
                 let fingerprints: Vec<&str> = keys.iter().map(Key::fingerprint).collect();
                 self.not_in_keyring(&fingerprints, identity, fp).into()
             });
@@ -175,6 +179,23 @@ impl CredentialStore {
             }
         };
         self.first_key(self.keys.get_or_init(|| keys))
+    }
+
+    /// The key of fingerprint `fp` among the key file's keys as this command read them, or
+    /// else as the file holds them now: a rekey on this node may have added the store's new
+    /// key after this command read the file, and re-sealed the store with it.
+    fn key_of(&self, fp: &str) -> Option<&Key> {
+        let has = |keys: &'_ Vec<Key>| keys.iter().any(|k| k.fingerprint() == fp);
+        let keys = self.keys.get().filter(|keys| has(keys)).or_else(|| {
+            Some(self.keys_again.get_or_init(|| {
+                Keyring::load(&self.key_file)
+                    .ok()
+                    .flatten()
+                    .map(|ring| ring.into_keys(None))
+                    .unwrap_or_default()
+            }))
+        })?;
+        keys.iter().find(|k| k.fingerprint() == fp)
     }
 
     /// The first of `keys` (a keyring holds at least one key).
@@ -208,8 +229,10 @@ impl CredentialStore {
     pub(crate) fn loaded_keys(&self) -> Vec<&Key> {
         self.keys
             .get()
-            .map(|keys| keys.iter().collect())
-            .unwrap_or_default()
+            .into_iter()
+            .chain(self.keys_again.get())
+            .flatten()
+            .collect()
     }
 
     fn open_version(&self, identity: &Identity, v: &Record) -> Result<Option<SecretValue>> {
@@ -275,10 +298,7 @@ impl CredentialStore {
             Error::Store(StoreError::Conflict { .. }) => true,
             Error::Store(StoreError::KeyMismatch {
                 store_fingerprint, ..
-            }) => self
-                .keys
-                .get()
-                .is_some_and(|keys| keys.iter().any(|k| k.fingerprint() == store_fingerprint)),
+            }) => self.key_of(store_fingerprint).is_some(),
             _ => false,
         }
     }

@@ -27,6 +27,10 @@ pub(super) const CASES: &[Case] = &[
         a_wrong_or_missing_key_is_named,
     ),
     (
+        "credentials: a rekey while a command runs",
+        a_rekey_meanwhile_is_no_wrong_key,
+    ),
+    (
         "credentials: the listing opens nothing",
         the_listing_opens_no_value,
     ),
@@ -132,6 +136,27 @@ fn bad_values_change_nothing(b: &dyn Backend) {
         "no store made"
     );
     assert!(!b.dir().join("key").exists(), "no key made");
+}
+
+/// The review's finding: a command that read the key file before a `rekey` on the same node
+/// (add, switch, re-seal, retire) and wrote after it was told its key file was not the
+/// store's, with a hint to copy another key file over a good one. It reads the file again.
+fn a_rekey_meanwhile_is_no_wrong_key(b: &dyn Backend) {
+    let n = name("cio_minio_access_key");
+    let command = credentials(b, "s", "key");
+    command.put(n, &v("before the rekey")).unwrap();
+    credentials(b, "s", "key").rekey_all().unwrap();
+    assert_eq!(
+        command.get(n).unwrap().unwrap().value.expose(),
+        "before the rekey"
+    );
+    command.put(n, &v("after the rekey")).unwrap();
+    let fresh = credentials(b, "s", "key");
+    assert_eq!(
+        fresh.get(n).unwrap().unwrap().value.expose(),
+        "after the rekey"
+    );
+    assert!(fresh.change_log().unwrap().broken.is_none());
 }
 
 fn a_wrong_or_missing_key_is_named(b: &dyn Backend) {
