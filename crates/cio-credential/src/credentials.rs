@@ -217,11 +217,39 @@ impl CredentialStore {
     /// One verified reading of the store (every name's whole history); `None` when the store
     /// does not exist. The key is loaded (and checked) only for a store that was written.
     pub(crate) fn verified(&self) -> Result<Option<Verified>> {
-        ledger::read(
-            self.store.as_ref(),
-            |identity| self.key(identity, false),
-            || self.loaded_keys(),
-        )
+        self.again_if_resealed(|| {
+            ledger::read(
+                self.store.as_ref(),
+                |identity| self.key(identity, false),
+                || self.loaded_keys(),
+            )
+        })
+    }
+
+    /// `read` (a reading of the store, then of the key file), done again once when the key
+    /// file lacked the store's key because a rekey on this node re-sealed the store between
+    /// the two and retired the old key: the store as it is now opens with the file's key.
+    fn again_if_resealed<T>(&self, read: impl Fn() -> Result<T>) -> Result<T> {
+        match read() {
+            Err(Error::StoreKey(
+                KeyError::Mismatch {
+                    store_fingerprint, ..
+                }
+                | KeyError::Rekeyed {
+                    store_fingerprint, ..
+                },
+            )) if self.resealed_since(&store_fingerprint)? => read(),
+            read => read,
+        }
+    }
+
+    /// Whether the store is now sealed with another key than `fingerprint`.
+    fn resealed_since(&self, fingerprint: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .identity(false)?
+            .and_then(|identity| identity.key_fingerprint)
+            .is_some_and(|now| now != fingerprint))
     }
 
     /// The keys of the key file, once a command opened the store with one of them (none
@@ -252,6 +280,11 @@ impl CredentialStore {
     /// The key before the store: a first write whose key cannot be made or read leaves no
     /// store behind.
     fn key_for_writing(&self) -> Result<&Key> {
+        self.again_if_resealed(|| self.key_for_writing_as_read())
+    }
+
+    /// [`Self::key_for_writing`] from one reading of the store's identity.
+    fn key_for_writing_as_read(&self) -> Result<&Key> {
         let unsealed = Identity {
             store_id: String::new(),
             key_fingerprint: None,
