@@ -143,3 +143,31 @@ fn between_commands_the_store_file_alone_holds_every_value() {
     std::fs::copy(env.key(), copy.key()).unwrap();
     assert_eq!(copy.reveal("cio_minio_secret_key"), "second-value");
 }
+
+/// The review's finding: writers racing a `rekey` on the same node were told, 13 to 16 times
+/// in 20, that their key file was not the store's key (with a hint to copy another one over
+/// it). Each writer reads the key file again when the store turns out re-sealed.
+#[test]
+fn writers_racing_a_rekey_all_succeed() {
+    let env = TestEnv::new();
+    env.create("cio_minio_backup_password", "initial password value");
+    for round in 0..2 {
+        let children: Vec<_> = (0..12)
+            .map(|i| {
+                env.spawn_create(
+                    "cio_minio_secret_key",
+                    &format!("secret-{round}-{i}-xxxxxxxx"),
+                    true,
+                )
+            })
+            .collect();
+        env.cio(&["credential", "rekey"]).success();
+        wait_all(children);
+    }
+    let out = env.cio(&["credential", "log", "--verify"]).success();
+    assert!(
+        stdout(&out).starts_with("Succeed: Verify credential: change log whole: 27 entries"),
+        "{}",
+        stdout(&out)
+    );
+}
