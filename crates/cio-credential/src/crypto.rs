@@ -78,6 +78,11 @@ pub enum KeyError {
     },
     #[error("no space left on the device for key file {path}; nothing was changed")]
     NoSpace { path: PathBuf },
+    /// A write past this process's file-size limit (`RLIMIT_FSIZE`, `ulimit -f`): EFBIG.
+    #[error(
+        "key file {path} cannot be written past this process's file-size limit (ulimit -f); nothing was changed"
+    )]
+    FileSizeLimit { path: PathBuf },
     #[error("key file {path} cannot be {action}: {source}")]
     Io {
         path: PathBuf,
@@ -135,6 +140,7 @@ impl KeyError {
                 "free some space on the device that holds {} (df -h shows it), then run the command again",
                 path.display()
             ),
+            KeyError::FileSizeLimit { .. } => crate::store::FILE_SIZE_LIMIT_HINT.to_string(),
             KeyError::Io { path, .. } => format!(
                 "check that {} and its folder exist and are readable by this user (cio runs as root on cluster nodes)",
                 path.display()
@@ -392,6 +398,10 @@ pub(crate) fn key_file_error(
 ) -> KeyError {
     if source.kind() == std::io::ErrorKind::StorageFull {
         KeyError::NoSpace {
+            path: path.to_path_buf(),
+        }
+    } else if source.kind() == std::io::ErrorKind::FileTooLarge {
+        KeyError::FileSizeLimit {
             path: path.to_path_buf(),
         }
     } else {

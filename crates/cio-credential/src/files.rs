@@ -126,6 +126,14 @@ fn writers(mode: u32) -> Option<&'static str> {
     }
 }
 
+/// Whether this process has a file-size limit (`RLIMIT_FSIZE`, `ulimit -f`): a write that
+/// reaches it fails with EFBIG, or short.
+pub(crate) fn file_size_limited() -> bool {
+    rustix::process::getrlimit(rustix::process::Resource::Fsize)
+        .current
+        .is_some()
+}
+
 /// A file cio trusts that is not safe to trust: which file (`what`, in words), where, and why.
 /// Its [`hint`](Untrusted::hint) says the commands that make it safe.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

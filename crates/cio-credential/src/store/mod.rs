@@ -110,6 +110,9 @@ impl Record {
     }
 }
 
+/// What to do about a write past the file-size limit, for the store and the key file alike.
+pub(crate) const FILE_SIZE_LIMIT_HINT: &str = "raise the file-size limit (ulimit -f unlimited; LimitFSIZE= in a systemd unit), then run the command again";
+
 /// The highest number a change-log entry can have on every backend (SQLite's integers are
 /// signed 64-bit).
 pub(crate) const MAX_LOG_SEQ: u64 = i64::MAX as u64;
@@ -231,6 +234,11 @@ pub enum StoreError {
     },
     #[error("no space left on the device of the credential store {location}; nothing was changed")]
     NoSpace { location: String },
+    /// A write past this process's file-size limit (`RLIMIT_FSIZE`, `ulimit -f`): EFBIG.
+    #[error(
+        "the credential store {location} cannot grow past this process's file-size limit (ulimit -f); nothing was changed"
+    )]
+    FileSizeLimit { location: String },
     /// The file is being changed by something other than cio: it is empty (cio never leaves
     /// an empty store file: a new store appears whole), or it changed while a write copied
     /// it. An in-place copy (`cp backup.db credentials.db`) does both while it runs.
@@ -294,6 +302,7 @@ impl StoreError {
             StoreError::NoSpace { location } => format!(
                 "free some space on the device that holds {location} (df -h shows it), then run the command again"
             ),
+            StoreError::FileSizeLimit { .. } => FILE_SIZE_LIMIT_HINT.to_string(),
             StoreError::Unreachable { .. } => {
                 "check that the cluster store is running and reachable from this node, then try again".to_string()
             }

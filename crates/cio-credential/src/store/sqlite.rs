@@ -141,6 +141,17 @@ impl SqliteStore {
                 action: "locked for writing (another cio is writing and did not finish in 30 s)",
                 detail,
             },
+            // SQLite says a write cut short by the file-size limit as a full disk, and one
+            // refused by it (EFBIG) as a failed write.
+            Some(ErrorCode::DiskFull) if crate::files::file_size_limited() => {
+                StoreError::FileSizeLimit { location }
+            }
+            Some(ErrorCode::SystemIoFailure)
+                if e.sqlite_extended_error_code() == Some(rusqlite::ffi::SQLITE_IOERR_WRITE)
+                    && crate::files::file_size_limited() =>
+            {
+                StoreError::FileSizeLimit { location }
+            }
             Some(ErrorCode::DiskFull) => StoreError::NoSpace { location },
             Some(ErrorCode::ReadOnly) => StoreError::Unusable {
                 location,
@@ -156,10 +167,18 @@ impl SqliteStore {
     }
 
     fn io_err(&self, action: &'static str, e: std::io::Error) -> StoreError {
-        if e.kind() == std::io::ErrorKind::StorageFull {
-            return StoreError::NoSpace {
-                location: self.location(),
-            };
+        match e.kind() {
+            std::io::ErrorKind::StorageFull => {
+                return StoreError::NoSpace {
+                    location: self.location(),
+                };
+            }
+            std::io::ErrorKind::FileTooLarge => {
+                return StoreError::FileSizeLimit {
+                    location: self.location(),
+                };
+            }
+            _ => {}
         }
         StoreError::Unusable {
             location: self.location(),

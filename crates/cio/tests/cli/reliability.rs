@@ -171,3 +171,41 @@ fn writers_racing_a_rekey_all_succeed() {
         stdout(&out)
     );
 }
+
+/// The review's finding: under a file-size limit (`ulimit -f`), the kernel killed `create`
+/// with SIGXFSZ in the middle of its write: no word, exit 153, and a scratch copy of the
+/// store (sealed secrets) left beside it. The write now fails as such, and nothing changes.
+#[test]
+fn a_file_size_limit_is_said_and_changes_nothing() {
+    let env = TestEnv::new();
+    env.create("cio_minio_access_key", "minio-access-key-1");
+    std::fs::create_dir_all(env.home()).unwrap();
+    let value = env.home().join("value");
+    std::fs::write(&value, "s".repeat(4000)).unwrap();
+    let before = std::fs::read(env.store()).unwrap();
+    let store_size = before.len();
+    // sh's ulimit -f counts 512-byte blocks: the store as it is fits, a grown one does not.
+    let out = env.shell(
+        "sh",
+        &format!(
+            "ulimit -f {}; exec {} credential create cio_minio_secret_key --from-file {}",
+            store_size / 512,
+            assert_cmd::cargo::cargo_bin("cio").display(),
+            value.display()
+        ),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "Fail: Create credential: the credential store {} cannot grow past this process's file-size limit (ulimit -f); nothing was changed\nHint: raise the file-size limit (ulimit -f unlimited; LimitFSIZE= in a systemd unit), then run the command again\n",
+            env.store().display()
+        )
+    );
+    assert_eq!(std::fs::read(env.store()).unwrap(), before);
+    let beside: Vec<_> = std::fs::read_dir(env.store().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(beside, ["credentials.db"]);
+}
