@@ -94,6 +94,14 @@ pub enum Error {
     Rotate(#[from] RotateError),
     #[error(transparent)]
     Rekey(#[from] RekeyError),
+    /// A plain `rekey` that added its new key to the key file and made it current, and then
+    /// could not re-seal the store: the store is as it was, and the old key, which the key
+    /// file keeps, still opens it.
+    #[error(
+        "the store was not re-sealed: {source}. Key file {} holds the new key already, as current, beside the old one, which still opens the store",
+        .path.display()
+    )]
+    RekeyUnfinished { path: PathBuf, source: Box<Error> },
 }
 
 /// What can go wrong with the node configuration file (`cio.toml`). Every message names the
@@ -182,6 +190,7 @@ impl Error {
             Error::Recovery(_) => ErrorKind::Failed,
             Error::Rotate(e) if e.is_usage() => ErrorKind::Usage,
             Error::Rotate(_) | Error::Rekey(_) => ErrorKind::Failed,
+            Error::RekeyUnfinished { source, .. } => source.kind(),
             Error::StoreKey(_)
             | Error::Store(_)
             | Error::DoesNotOpen(_)
@@ -238,6 +247,10 @@ impl Error {
             ),
             Error::Rotate(e) => e.hint(),
             Error::Rekey(e) => e.hint(),
+            Error::RekeyUnfinished { source, .. } => format!(
+                "{}; 'cio credential rekey' run again finishes the rotation",
+                source.hint()
+            ),
             Error::DoesNotOpen(e) => format!(
                 "restore the store from a backup, or create {} again",
                 e.name

@@ -487,12 +487,19 @@ impl CredentialStore {
         {
             steps.push(self.retire_held()?);
         }
-        steps.extend([
-            self.add_held()?,
-            self.switch_held()?,
-            self.reseal_held()?,
-            self.retire_held()?,
-        ]);
+        let added = self.add_held()?;
+        let switched = self.switch_held()?;
+        let resealed = self.reseal_held().map_err(|e| {
+            if added.changed || switched.changed {
+                Error::RekeyUnfinished {
+                    path: self.key_file().to_path_buf(),
+                    source: Box::new(e),
+                }
+            } else {
+                e
+            }
+        })?;
+        steps.extend([added, switched, resealed, self.retire_held()?]);
         Ok(steps)
     }
 

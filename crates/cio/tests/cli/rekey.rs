@@ -637,3 +637,39 @@ fn two_nodes_that_re_seal_at_once_both_succeed_and_the_store_opens() {
     assert_eq!(env.reveal("cio_aws_region"), "eu-west-1");
     assert!(env.reveal("cio_minio_region").starts_with("eu-south-"));
 }
+
+/// The review's finding: a plain rekey whose re-seal cannot write the store (a full disk, a
+/// read-only one, a file-size limit here) had already added its key to the key file and made
+/// it current, and said "nothing was changed". It says what did change; the store still
+/// opens, and the rekey run again finishes.
+#[test]
+fn a_rekey_that_cannot_reseal_says_the_key_file_changed() {
+    let env = TestEnv::new();
+    env.create("cio_minio_access_key", "minio-access-key-1");
+    let size = std::fs::metadata(env.store()).unwrap().len();
+    let before = std::fs::read(env.store()).unwrap();
+    // sh's ulimit -f counts 512-byte blocks: one block short of a copy of the store.
+    let out = env.shell(
+        "sh",
+        &format!(
+            "ulimit -f {}; exec {} credential rekey",
+            size / 512 - 1,
+            assert_cmd::cargo::cargo_bin("cio").display()
+        ),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let store = env.store().display().to_string();
+    let key = env.key().display().to_string();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "Fail: Rekey credential store: the store was not re-sealed: the credential store {store} cannot grow past this process's file-size limit (ulimit -f); nothing was changed. Key file {key} holds the new key already, as current, beside the old one, which still opens the store\nHint: raise the file-size limit (ulimit -f unlimited; LimitFSIZE= in a systemd unit), then run the command again; 'cio credential rekey' run again finishes the rotation\n"
+        )
+    );
+    assert_eq!(std::fs::read(env.store()).unwrap(), before);
+    assert_eq!(env.reveal("cio_minio_access_key"), "minio-access-key-1");
+    env.cio(&["credential", "rekey"]).success();
+    assert_eq!(env.reveal("cio_minio_access_key"), "minio-access-key-1");
+    let verified = env.cio(&["credential", "log", "--verify"]).success();
+    assert!(stdout(&verified).starts_with("Succeed: Verify credential: change log whole"));
+}
