@@ -109,6 +109,6 @@ pub use recovery::seal::{
 };
 pub use replace::{NotReplaceable, check_replaceable};
 // Whether a restic command line writes to the repository it runs against.
-pub use restic_argv::{RepositoryAccess, restic_access};
+pub use restic_argv::{RepositoryAccess, restic_access, without_lock};
 // Errors.
 pub use error::{ConfigError, Error, ErrorKind, Result};

@@ -300,26 +300,88 @@ fn identify(word: &OsStr, place: &Place, host: &Host) -> Program {
 }
 
 fn classify(argv: &[OsString], host: &Host) -> RepositoryAccess {
+    match locate(argv, host) {
+        Located::Restic(at) => restic_command(&argv[at + 1..]),
+        Located::Other(at, place) => behind_other(&argv[at + 1..], &place, host),
+        Located::Nothing => RepositoryAccess::Reads,
+        Located::Empty | Located::Script => RepositoryAccess::NotRestic,
+        Located::Unreadable => {
+            let (command, why) = UNREADABLE_WRAPPER;
+            RepositoryAccess::Writes { command, why }
+        }
+    }
+}
+
+/// Where a command line's program is, the wrappers cio reads passed over.
+enum Located {
+    /// restic, at this index of the line.
+    Restic(usize),
+    /// Another program, at this index, found from this place.
+    Other(usize, Place),
+    /// A wrapper that runs no command.
+    Nothing,
+    /// A wrapper that runs a one-word shell command.
+    Script,
+    /// A wrapper whose options cio cannot read.
+    Unreadable,
+    /// No program at all.
+    Empty,
+}
+
+fn locate(argv: &[OsString], host: &Host) -> Located {
     let mut place = host.start.clone();
-    let mut argv = argv;
+    let mut at = 0;
     loop {
-        let Some((program, args)) = argv.split_first() else {
-            return RepositoryAccess::NotRestic;
+        let Some((program, args)) = argv.get(at..).and_then(<[OsString]>::split_first) else {
+            return Located::Empty;
         };
         match identify(program, &place, host) {
-            Program::Restic => return restic_command(args),
-            Program::Other => return behind_other(args, &place, host),
+            Program::Restic => return Located::Restic(at),
+            Program::Other => return Located::Other(at, place),
             Program::Wrapper(wrapper) => match wrapper.operand(args, &mut place) {
-                Operand::Command(at) => argv = &args[at..],
-                Operand::Nothing => return RepositoryAccess::Reads,
-                Operand::Script => return RepositoryAccess::NotRestic,
-                Operand::Unreadable => {
-                    let (command, why) = UNREADABLE_WRAPPER;
-                    return RepositoryAccess::Writes { command, why };
-                }
+                Operand::Command(operand) => at += 1 + operand,
+                Operand::Nothing => return Located::Nothing,
+                Operand::Script => return Located::Script,
+                Operand::Unreadable => return Located::Unreadable,
             },
         }
     }
+}
+
+/// `argv` with restic's global `--no-lock` added right after the restic program word, when
+/// `argv` runs restic (itself, or behind the wrappers cio reads) for a command that only
+/// reads the repository ([`RepositoryAccess::Reads`]) and does not say `--no-lock` already;
+/// `None` otherwise. restic 0.14 locks the repository for reading commands (`snapshots`,
+/// `restore`, `ls`, ...): it writes a lock file and deletes it after, which a restore-only
+/// key may not do, and restic then fails after a minute of retries.
+pub fn without_lock(argv: &[OsString]) -> Option<Vec<OsString>> {
+    let host = Host::new(
+        std::env::var_os("PATH"),
+        std::env::current_dir().unwrap_or_default(),
+    );
+    unlocked(argv, &host)
+}
+
+fn unlocked(argv: &[OsString], host: &Host) -> Option<Vec<OsString>> {
+    let Located::Restic(at) = locate(argv, host) else {
+        return None;
+    };
+    let rest = &argv[at + 1..];
+    let said = split(
+        &rest
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>(),
+    )
+    .long_flags
+    .iter()
+    .any(|f| f == "no-lock");
+    if said || restic_command(rest) != RepositoryAccess::Reads {
+        return None;
+    }
+    let mut line = argv.to_vec();
+    line.insert(at + 1, OsString::from("--no-lock"));
+    Some(line)
 }
 
 /// The safety net behind a program cio does not read: a word that is restic, followed by a
@@ -887,6 +949,51 @@ mod tests {
     fn run(line: &str) -> RepositoryAccess {
         let argv: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
         classify(&argv, &bare())
+    }
+
+    /// The line `exec --alternate` runs for `line` (`None`: as it is).
+    fn unlocked_line(line: &str) -> Option<String> {
+        let argv: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+        unlocked(&argv, &bare()).map(|argv| {
+            argv.iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+
+    /// The review's finding: restic 0.14 locks the repository for snapshots and restore,
+    /// which a restore-only key may not; `exec --alternate` adds --no-lock to reading lines.
+    #[test]
+    fn reading_lines_get_no_lock_right_after_restic() {
+        for (line, expected) in [
+            ("restic snapshots", "restic --no-lock snapshots"),
+            (
+                "restic restore latest --target /mnt/r",
+                "restic --no-lock restore latest --target /mnt/r",
+            ),
+            (
+                "nice -n 5 restic -r s3:x ls latest",
+                "nice -n 5 restic --no-lock -r s3:x ls latest",
+            ),
+            (
+                "env A=1 timeout 60 restic check",
+                "env A=1 timeout 60 restic --no-lock check",
+            ),
+        ] {
+            assert_eq!(unlocked_line(line).as_deref(), Some(expected), "{line}");
+        }
+        for line in [
+            "restic --no-lock snapshots",
+            "restic snapshots --no-lock",
+            "restic backup /etc",
+            "restic unlock",
+            "sh -c restic",
+            "sudo restic snapshots",
+            "ls",
+        ] {
+            assert_eq!(unlocked_line(line), None, "{line}");
+        }
     }
 
     fn writes(line: &str) -> Option<&'static str> {

@@ -6,7 +6,9 @@ use std::process::Command;
 
 use clap::Args;
 
-use cio_credential::{CA_FILE_VARIABLE, CLEARED, CaHandoff, RepositoryAccess, restic_access};
+use cio_credential::{
+    CA_FILE_VARIABLE, CLEARED, CaHandoff, RepositoryAccess, restic_access, without_lock,
+};
 
 use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
@@ -36,7 +38,9 @@ Examples:
 
 The alternate set is restore-only: with --alternate, restic commands that write to or change
 the repository (init, backup, forget, prune, key add|remove|passwd, tag, unlock, repair,
-migrate, rebuild-index, recover, copy into it) are refused unless --allow-write is given.
+migrate, rebuild-index, recover, copy into it) are refused unless --allow-write is given, and
+the commands that read it (snapshots, restore, ls, ...) run with restic's --no-lock: restic
+would otherwise write a lock file into the repository, which a restore-only key may not do.
 restic is recognised by its name, or as the file the restic on PATH is (a link to it), also
 behind env, nice, timeout, nohup, stdbuf, ionice, chrt, taskset, setsid and flock, whose
 options are read as they read them (a line of theirs cio cannot read, such as env -S, is
@@ -53,8 +57,13 @@ pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
         return Err(CommandError::RestoreOnly { command, why });
     }
     let handoff = chosen_set(ctx, ACTION, &args.set)?;
-    let (program, rest) = args
-        .command
+    // A restore-only key may not write restic's lock file: restic reads the alternate
+    // repository without one.
+    let line = match args.set.alternate && !args.allow_write {
+        true => without_lock(&args.command).unwrap_or(args.command),
+        false => args.command,
+    };
+    let (program, rest) = line
         .split_first()
         .expect("clap requires at least one COMMAND word (required = true)");
     let mut command = Command::new(program);
