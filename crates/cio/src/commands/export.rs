@@ -132,7 +132,7 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
             write_bundle_file(path, sealed.as_bytes(), args.force).map_err(|e| fail(e.into()))?;
             if ctx.out.json {
                 ctx.out.json(&json!({
-                    "output": path, "sets": set_names,
+                    "output": path.to_string_lossy(), "sets": set_names,
                     "credentials": bundle.credentials.len(), "history": args.history,
                 }))?;
             } else {

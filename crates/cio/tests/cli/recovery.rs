@@ -742,3 +742,28 @@ fn a_bundle_with_nothing_to_import_is_refused() {
     }
     assert!(!b.store().exists(), "nothing was written");
 }
+
+/// A `--json` document names a path that is not UTF-8 lossily (as `rekey` names its key
+/// file), and the command that wrote the file exits 0 with its document.
+#[test]
+fn export_json_names_an_output_path_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let a = cluster_a();
+    let path = a.dir.path().join(std::ffi::OsStr::from_bytes(b"b\xff.age"));
+    let out = a
+        .cmd()
+        .args(["credential", "export", "--json", "--output"])
+        .arg(&path)
+        .write_stdin(PASSPHRASE)
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let shown = format!("{}/b\u{fffd}.age", a.dir.path().display());
+    assert_eq!(doc["output"], shown.as_str());
+    assert_eq!(doc["credentials"], 4);
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n")
+    );
+}

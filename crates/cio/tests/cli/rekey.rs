@@ -24,6 +24,32 @@ fn with_key(env: &TestEnv, key: &std::path::Path, args: &[&str]) -> assert_cmd::
         .assert()
 }
 
+/// A key file whose path is not UTF-8: `--json` names it lossily, never a panic.
+#[test]
+fn rekey_json_names_a_key_file_path_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    let key = env
+        .dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"k\xff.key"));
+    let run = |args: &[&str]| {
+        env.cmd()
+            .arg("credential")
+            .arg("--key-file")
+            .arg(&key)
+            .args(args)
+            .write_stdin("")
+            .assert()
+    };
+    run(&["create", "cio_aws_access_key", "--", REF_ACCESS]).success();
+    let out = run(&["rekey", "--json"]).success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let shown = format!("{}/k\u{fffd}.key", env.dir.path().display());
+    assert_eq!(doc["key_file"], shown.as_str());
+    assert_eq!(doc["steps"].as_array().unwrap().len(), 4);
+}
+
 #[test]
 fn a_plain_rekey_keeps_every_value_and_the_old_key_file_is_refused_naming_both() {
     let env = TestEnv::new();
