@@ -121,10 +121,6 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
             ""
         },
     );
-    let set_names: Vec<_> = sets
-        .iter()
-        .map(|s| json!({"provider": s.provider, "set": s.role}))
-        .collect();
     // `-o -` is standard output, as FILE `-` of import is standard input.
     let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
     match output {
@@ -132,7 +128,7 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
             write_bundle_file(path, sealed.as_bytes(), args.force).map_err(|e| fail(e.into()))?;
             if ctx.out.json {
                 ctx.out.json(&json!({
-                    "output": path.to_string_lossy(), "sets": set_names,
+                    "output": path.to_string_lossy(), "sets": sets,
                     "credentials": bundle.credentials.len(), "history": args.history,
                 }))?;
             } else {
@@ -142,7 +138,7 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
         }
         None if ctx.out.json => {
             ctx.out.json(&json!({
-                "bundle": sealed, "sets": set_names,
+                "bundle": sealed, "sets": sets,
                 "credentials": bundle.credentials.len(), "history": args.history,
             }))?;
         }
@@ -207,7 +203,7 @@ fn to_repository(
                 format!("the {set} set, sealed to the recovery recipients, at {location}"),
             )?;
         }
-        stored.push(json!({"provider": set.provider, "set": set.role, "location": location}));
+        stored.push(json!({"provider": set.provider, "role": set.role, "location": location}));
     }
     if ctx.out.json {
         ctx.out.json(&json!({ "escrow": stored }))?;

@@ -164,7 +164,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
         ctx.out.json(&json!({
             "written": written.len(),
             "unchanged": unchanged,
-            "sets": sets.iter().map(|s| json!({"provider": s.provider, "set": s.role})).collect::<Vec<_>>(),
+            "sets": sets,
         }))?;
     } else {
         ctx.out.succeed(

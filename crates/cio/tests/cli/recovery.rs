@@ -767,3 +767,72 @@ fn export_json_names_an_output_path_that_is_not_utf8() {
             .starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n")
     );
 }
+
+/// `export`, `import` and `import --dry-run` name sets in the shared vocabulary of
+/// docs/JSON.md: `{"provider": ..., "role": ...}`.
+#[test]
+fn export_and_import_json_documents_name_sets_by_provider_and_role() {
+    let a = cluster_a();
+    let bundle = a.dir.path().join("a.age");
+    let out = a
+        .cio_in(
+            &[
+                "credential",
+                "export",
+                "--json",
+                "-o",
+                bundle.to_str().unwrap(),
+            ],
+            PASSPHRASE,
+        )
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"output": bundle.to_str().unwrap(), "credentials": 4, "history": false,
+                           "sets": [{"provider": "minio", "role": "primary"}]})
+    );
+    let out = a
+        .cio_in(&["credential", "export", "--json"], PASSPHRASE)
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        doc["sets"],
+        serde_json::json!([{"provider": "minio", "role": "primary"}])
+    );
+
+    let b = TestEnv::new();
+    let p = bundle.to_str().unwrap();
+    let out = b
+        .cio_in(
+            &[
+                "credential",
+                "import",
+                "--dry-run",
+                "--json",
+                "--as-alternate",
+                p,
+            ],
+            PASSPHRASE,
+        )
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(
+        doc["credentials"][0],
+        serde_json::json!({"name": "cio_minio_alt_backup_repo", "from": "cio_minio_backup_repo",
+                           "value": REPO, "versions": 1, "outcome": "create"})
+    );
+    let out = b
+        .cio_in(
+            &["credential", "import", "--json", "--as-alternate", p],
+            PASSPHRASE,
+        )
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"written": 4, "unchanged": 0,
+                           "sets": [{"provider": "minio", "role": "alternate"}]})
+    );
+}

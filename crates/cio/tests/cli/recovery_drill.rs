@@ -692,8 +692,16 @@ fn an_escrow_bundle_naming_another_repository_is_refused() {
     }
 
     // A's own bundle back in place: it imports, from the URL written as restic also reads it.
-    a.cio(&["credential", "export", "--to-repository"])
+    // The escrow document names each set by provider and role (docs/JSON.md).
+    let out = a
+        .cio(&["credential", "export", "--to-repository", "--json"])
         .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"escrow": [{"provider": "minio", "role": "primary",
+                                       "location": format!("{repo}/cio-recovery.age")}]})
+    );
     import(&format!("{repo}/")).success();
     assert_eq!(b.reveal("cio_minio_alt_backup_repo"), repo);
     assert_eq!(b.reveal("cio_minio_alt_backup_password"), PASSWORD);
