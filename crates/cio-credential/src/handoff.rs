@@ -26,17 +26,21 @@ pub fn variable(field: Field) -> Option<&'static str> {
     }
 }
 
-/// Variables removed from the engine's environment, so that the child sees exactly the set
-/// and acts as `validate` checked (which reads none of them):
-/// - cio's own secrets (the etcd user and password of the cluster store);
+/// cio's own secrets (the etcd user and password of the cluster store): removed from the
+/// environment of every child cio starts (`exec`'s command, restic), which has no use for
+/// them. `env` leaves them alone: its output runs in the caller's shell, where they were
+/// already, and unsetting them there would only break the caller's next cio command.
+pub const CIO_SECRETS: &[&str] = &["CIO_ETCD_USER", "CIO_ETCD_PASSWORD"];
+
+/// Variables that would override or conflict with a set's, so that restic sees exactly the
+/// set and acts as `validate` checked (which reads none of them); removed from a child's
+/// environment with [`CIO_SECRETS`], and unset by `env`:
 /// - AWS settings that would change the region, profile, credentials or trusted
 ///   certificates the child uses (a session token for other keys, a caller's region);
 /// - restic's variables that change the repository, its password or the keys tried
 ///   (`RESTIC_KEY_HINT` stays: it only chooses which key to try first), including those of
 ///   `--from-repo` and the TLS settings of later restic versions.
-pub const CLEARED: &[&str] = &[
-    "CIO_ETCD_USER",
-    "CIO_ETCD_PASSWORD",
+pub const OVERRIDING: &[&str] = &[
     "AWS_SESSION_TOKEN",
     "AWS_SECURITY_TOKEN",
     "AWS_DEFAULT_REGION",
@@ -57,6 +61,12 @@ pub const CLEARED: &[&str] = &[
     "RESTIC_CACERT",
     "RESTIC_TLS_CLIENT_CERT",
 ];
+
+/// Every variable removed from the environment of a child cio starts: [`CIO_SECRETS`] and
+/// [`OVERRIDING`].
+pub fn cleared() -> impl Iterator<Item = &'static str> {
+    CIO_SECRETS.iter().chain(OVERRIDING).copied()
+}
 
 /// A set's values as the variables restic reads.
 pub struct Handoff {

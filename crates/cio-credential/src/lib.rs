@@ -60,7 +60,7 @@ pub use integrity::Damage;
 // Sets: what each has and lacks, their values, which ones a command means.
 pub use sets::{Listing, Purpose, SetFilter, SetStatus, SetValues, SetVersions, Stored, select};
 // Handing a set to restic.
-pub use handoff::{CLEARED, Handoff, sh_quote, variable};
+pub use handoff::{Handoff, OVERRIDING, cleared, sh_quote, variable};
 // Moving a store's credentials into another store.
 pub use migrate::{Migrated, MigrationReport};
 // The stores themselves (backends), for tools and tests that work below the credentials.

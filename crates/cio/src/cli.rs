@@ -215,6 +215,18 @@ pub enum CredentialCommand {
     ///
     /// For `eval "$(cio credential env --provider minio)"` in sh or bash. The values are
     /// secrets: prefer `cio credential exec`, which never prints them.
+    ///
+    /// The first line unsets, in the shell that runs it, what would override the set, so that
+    /// restic sees only the set, as validate checked it: AWS_SESSION_TOKEN,
+    /// AWS_SECURITY_TOKEN, AWS_DEFAULT_REGION, AWS_REGION, AWS_PROFILE, AWS_CONFIG_FILE,
+    /// AWS_SHARED_CREDENTIALS_FILE, AWS_CA_BUNDLE, RESTIC_REPOSITORY_FILE,
+    /// RESTIC_PASSWORD_FILE, RESTIC_PASSWORD_COMMAND, RESTIC_FROM_REPOSITORY,
+    /// RESTIC_FROM_REPOSITORY_FILE, RESTIC_FROM_PASSWORD, RESTIC_FROM_PASSWORD_FILE,
+    /// RESTIC_FROM_PASSWORD_COMMAND, RESTIC_FROM_KEY_HINT, RESTIC_CACERT and
+    /// RESTIC_TLS_CLIENT_CERT (AWS_DEFAULT_REGION is then set again when the set has a
+    /// region). cio's own CIO_ETCD_USER and CIO_ETCD_PASSWORD are left as they are: they were
+    /// in that shell already, and the next cio command needs them (exec removes them from its
+    /// command's environment).
     Env(env::EnvArgs),
 
     /// Copy every credential, with its history, into another store

@@ -21,7 +21,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde::Deserialize;
 
-use crate::handoff::{CLEARED, Handoff};
+use crate::handoff::{Handoff, cleared};
 use crate::restic::{CA_FILE_VARIABLE, CaHandoff};
 use crate::secret::SecretValue;
 
@@ -184,7 +184,7 @@ impl Restic {
             .stdin(Stdio::null())
             .stdout(stdout.stdio().map_err(started)?)
             .stderr(stderr.stdio().map_err(started)?);
-        for var in CLEARED.iter().chain(OWN) {
+        for var in cleared().chain(OWN.iter().copied()) {
             cmd.env_remove(var);
         }
         for (var, value) in &self.vars {

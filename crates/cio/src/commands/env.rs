@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use cio_credential::{CA_FILE_VARIABLE, CLEARED, SetId, ca_bundle, sh_quote};
+use cio_credential::{CA_FILE_VARIABLE, OVERRIDING, SetId, ca_bundle, sh_quote};
 
 use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
@@ -53,7 +53,9 @@ pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
         }
         return Ok(ctx.out.json(&map.into())?);
     }
-    ctx.out.data(format!("unset {}", CLEARED.join(" ")))?;
+    // What would override the set, never cio's own CIO_ETCD_* (handoff::CIO_SECRETS): they
+    // are the caller's, in the caller's shell before this ran.
+    ctx.out.data(format!("unset {}", OVERRIDING.join(" ")))?;
     for (var, value) in &handoff.vars {
         ctx.out
             .data(format!("export {var}={}", sh_quote(value.expose())))?;

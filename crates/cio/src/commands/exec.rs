@@ -7,7 +7,7 @@ use std::process::Command;
 use clap::Args;
 
 use cio_credential::{
-    CA_FILE_VARIABLE, CLEARED, CaHandoff, RepositoryAccess, restic_access, without_lock,
+    CA_FILE_VARIABLE, CaHandoff, RepositoryAccess, cleared, restic_access, without_lock,
 };
 
 use crate::commands::handoff::{SetArgs, chosen_set};
@@ -68,7 +68,7 @@ pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
         .expect("clap requires at least one COMMAND word (required = true)");
     let mut command = Command::new(program);
     command.args(rest);
-    for var in CLEARED {
+    for var in cleared() {
         command.env_remove(var);
     }
     for (var, value) in &handoff.vars {

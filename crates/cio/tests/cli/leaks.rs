@@ -202,13 +202,58 @@ fn exec_and_env_hand_over_exactly_the_set() {
     let out = cmd.args(["credential", "env"]).assert().success();
     let text = stdout(&out);
     let unset = text.lines().next().unwrap();
+    // `env` unsets what would override the set in the caller's shell, but not cio's own
+    // etcd login: that is the caller's, in that shell already, and its next cio needs it.
+    let help = stdout(&env.cio(&["credential", "env", "--help"]).success()).replace('\n', " ");
     for (var, value) in CALLERS {
-        assert!(
+        let own = var.starts_with("CIO_ETCD_");
+        assert_eq!(
             unset.split(' ').any(|w| w == *var),
-            "env does not unset {var}: {unset}"
+            !own,
+            "env unsets {var} (or not) wrongly: {unset}"
         );
         assert!(!text.contains(value), "env printed the value of {var}");
     }
+    // The help names every variable it unsets.
+    for var in unset.split(' ').skip(1) {
+        assert!(help.contains(var), "env --help does not name {var}");
+    }
+    assert!(help.contains(
+        "cio's own CIO_ETCD_USER and CIO_ETCD_PASSWORD are left as they are: they were in that shell already, and the next cio command needs them (exec removes them from its command's environment)."
+    ), "{help}");
+}
+
+/// `eval "$(cio credential env)"` keeps the shell's etcd login: the next cio command in that
+/// shell still logs in (here: still sees CIO_ETCD_USER and CIO_ETCD_PASSWORD).
+#[test]
+fn env_in_a_shell_keeps_the_callers_etcd_login() {
+    let env = TestEnv::new();
+    env.minio_set(
+        "",
+        "s3:http://127.0.0.1:9/bucket",
+        "minio-access",
+        "minio-secret-key",
+        "a repository password",
+    );
+    let cio = assert_cmd::cargo::cargo_bin("cio");
+    let out = env.shell(
+        "sh",
+        &format!(
+            "export CIO_ETCD_USER=backup CIO_ETCD_PASSWORD=etcd-pass AWS_PROFILE=other\n\
+             eval \"$('{}' credential env)\" || exit 9\n\
+             echo \"user=${{CIO_ETCD_USER-unset}} password=${{CIO_ETCD_PASSWORD-unset}} profile=${{AWS_PROFILE-unset}}\"",
+            cio.display()
+        ),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "user=backup password=etcd-pass profile=unset\n"
+    );
 }
 
 #[test]
