@@ -82,6 +82,9 @@ pub enum Error {
     Recovery(#[from] RecoveryError),
     #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not")]
     EtcdPasswordMissing,
+    /// `CIO_ETCD_PASSWORD=` (set, empty): etcd logs no user in with an empty password.
+    #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is empty")]
+    EtcdPasswordEmpty,
     /// `CIO_ETCD_USER` holds a ':', as etcdctl's `--user user:password` does: likely a
     /// password, so it is neither sent nor repeated.
     #[error(
@@ -173,7 +176,9 @@ impl Error {
             Error::UnknownName(_)
             | Error::Spec(_)
             | Error::Config(_)
-            | Error::EtcdUserWithPassword => ErrorKind::Usage,
+            | Error::EtcdUserWithPassword
+            | Error::EtcdPasswordMissing
+            | Error::EtcdPasswordEmpty => ErrorKind::Usage,
             Error::InvalidValue { .. }
             | Error::NotFound { .. }
             | Error::NoSuchVersion { .. }
@@ -183,7 +188,6 @@ impl Error {
             | Error::SeveralSets(_)
             | Error::MigrationRefused { .. }
             | Error::MigrationIntoItself(_)
-            | Error::EtcdPasswordMissing
             | Error::EtcdPasswordUnreadable(_) => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
             Error::Recovery(e) if e.is_usage() => ErrorKind::Usage,
@@ -237,7 +241,10 @@ impl Error {
             Error::Recovery(e) => e.hint(),
             Error::EtcdUserWithPassword => "set CIO_ETCD_USER to the etcd user name alone, and put the password in CIO_ETCD_PASSWORD or give it at the prompt (run the command on a terminal); nothing was sent to etcd".into(),
             Error::EtcdPasswordMissing => {
-                "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it".to_string()
+                "export CIO_ETCD_PASSWORD with the etcd user's password too, or run the command on a terminal to be asked for it; nothing was sent to etcd".to_string()
+            }
+            Error::EtcdPasswordEmpty => {
+                "put the etcd user's password in CIO_ETCD_PASSWORD, or unset CIO_ETCD_PASSWORD and run the command on a terminal to be asked for it; nothing was sent to etcd".to_string()
             }
             Error::EtcdPasswordUnreadable(_) => {
                 "set CIO_ETCD_PASSWORD, or run the command on a terminal".to_string()

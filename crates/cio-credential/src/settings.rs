@@ -85,7 +85,8 @@ pub struct Settings {
     login: OnceLock<Option<EtcdAuth>>,
 }
 
-/// The etcd user and password as the environment gives them (empty counts as unset).
+/// The etcd user and password as the environment gives them: an empty user counts as
+/// unset; an empty password is kept, to be refused as set but empty (not as missing).
 #[derive(Debug, Default)]
 struct LoginEnv {
     user: Option<String>,
@@ -125,7 +126,8 @@ impl Settings {
         });
         settings.login_env = LoginEnv {
             user: text(&env, "CIO_ETCD_USER"),
-            password: text(&env, "CIO_ETCD_PASSWORD").map(SecretValue::new),
+            password: env("CIO_ETCD_PASSWORD")
+                .map(|v| SecretValue::new(v.to_string_lossy().into_owned())),
         };
         Ok(settings)
     }
@@ -232,6 +234,9 @@ impl Settings {
         }
         let login = match (user, password) {
             (None, _) => None,
+            (Some(_), Some(password)) if password.expose().is_empty() => {
+                return Err(Error::EtcdPasswordEmpty);
+            }
             (Some(user), Some(password)) => Some(EtcdAuth {
                 user: user.clone(),
                 password: SecretValue::new(password.expose().to_string()),

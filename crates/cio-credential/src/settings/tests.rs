@@ -281,8 +281,35 @@ fn a_user_without_a_password_and_no_prompt_is_an_error() {
     );
     assert_eq!(
         err.hint(),
-        "set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it"
+        "export CIO_ETCD_PASSWORD with the etcd user's password too, or run the command on a terminal to be asked for it; nothing was sent to etcd"
     );
+    assert_eq!(err.kind(), crate::ErrorKind::Usage);
+}
+
+#[test]
+fn a_user_with_an_empty_password_is_told_apart_from_a_missing_one() {
+    let env = env_of(&[
+        ("HOME", "/home/ann"),
+        ("CIO_ETCD_USER", "cio"),
+        ("CIO_ETCD_PASSWORD", ""),
+    ]);
+    let s = Settings {
+        store: Some("etcd://127.0.0.1:1".into()),
+        ..Settings::default()
+    }
+    .resolve_with(env, false)
+    .unwrap();
+    // Not asked for either: the variable is set.
+    let err = s.open(&|| panic!("asked for a password")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is empty"
+    );
+    assert_eq!(
+        err.hint(),
+        "put the etcd user's password in CIO_ETCD_PASSWORD, or unset CIO_ETCD_PASSWORD and run the command on a terminal to be asked for it; nothing was sent to etcd"
+    );
+    assert_eq!(err.kind(), crate::ErrorKind::Usage);
 }
 
 #[test]

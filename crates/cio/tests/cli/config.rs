@@ -137,6 +137,43 @@ fn etcd_tls_files_others_may_change_are_refused() {
     }
 }
 
+/// `CIO_ETCD_USER` without a password is a configuration error (exit 2, as the user with
+/// a ':'), told apart from a password set but empty; neither sends anything to etcd.
+#[test]
+fn an_etcd_user_with_a_missing_or_empty_password_is_a_usage_error() {
+    let env = TestEnv::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("etcd://{}/cio", listener.local_addr().unwrap());
+    let cases = [
+        (
+            None,
+            "Fail: Create credential: CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not\n\
+             Hint: export CIO_ETCD_PASSWORD with the etcd user's password too, or run the command on a terminal to be asked for it; nothing was sent to etcd\n",
+        ),
+        (
+            Some(""),
+            "Fail: Create credential: CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is empty\n\
+             Hint: put the etcd user's password in CIO_ETCD_PASSWORD, or unset CIO_ETCD_PASSWORD and run the command on a terminal to be asked for it; nothing was sent to etcd\n",
+        ),
+    ];
+    for (password, expected) in cases {
+        let mut cmd = env.cmd();
+        cmd.env("CIO_STORE", &url).env("CIO_ETCD_USER", "backup");
+        if let Some(password) = password {
+            cmd.env("CIO_ETCD_PASSWORD", password);
+        }
+        let out = cmd
+            .args(["credential", "create", "cio_aws_access_key"])
+            .write_stdin(REF_ACCESS)
+            .assert()
+            .code(2);
+        assert_eq!(stderr(&out), expected, "password {password:?}");
+        assert_eq!(stdout(&out), "");
+    }
+    assert!(listener.accept().is_err(), "nothing connected to etcd");
+}
+
 /// The tester's report: `CIO_ETCD_USER=bob:S3cret` (etcdctl's `--user user:password` form)
 /// was sent to etcd, quoted in its refusal (text and --json) and in the password prompt.
 /// Now it is refused before anything is sent or asked, and never repeated.

@@ -117,11 +117,11 @@ fn an_etcd_user_without_a_password_or_a_terminal_is_refused_and_changes_nothing(
         .args(["credential", "migrate", "--to", &url])
         .write_stdin("")
         .assert()
-        .code(1)
+        .code(2)
         .stdout("")
         .stderr(
             "Fail: Migrate credentials: CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not\n\
-             Hint: set CIO_ETCD_PASSWORD too, or run the command on a terminal to be asked for it\n",
+             Hint: export CIO_ETCD_PASSWORD with the etcd user's password too, or run the command on a terminal to be asked for it; nothing was sent to etcd\n",
         );
     assert_eq!(env.snapshot_files(), before);
     cluster.set_etcdctl_user(Some("root:root-password"));
