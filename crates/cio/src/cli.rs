@@ -7,8 +7,8 @@ use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    create, env, exec, export, history, import, log, migrate, rekey, remove, restore, rotate, show,
-    validate,
+    create, env, exec, export, history, import, list, log, migrate, rekey, remove, restore, rotate,
+    show, validate,
 };
 
 // No argument type derives `Debug`: `CreateArgs` holds a value given on the command line, and
@@ -174,20 +174,23 @@ pub enum CredentialCommand {
     Create(create::CreateArgs),
 
     /// List all credentials (secrets masked) and whether each set is complete
-    #[command(visible_alias = "ls")]
+    #[command(visible_alias = "ls", after_long_help = list::EXAMPLES)]
     List,
 
     /// Remove a credential (it can be restored until purged)
-    #[command(visible_aliases = ["delete", "rm"])]
+    #[command(visible_aliases = ["delete", "rm"], after_long_help = remove::EXAMPLES)]
     Remove(remove::RemoveArgs),
 
     /// Show one credential: its metadata and masked value
+    #[command(after_long_help = show::EXAMPLES)]
     Show(show::ShowArgs),
 
     /// List the versions of a credential, oldest first, values masked
+    #[command(after_long_help = history::EXAMPLES)]
     History(history::HistoryArgs),
 
     /// Bring back a removed credential or an earlier value
+    #[command(after_long_help = restore::EXAMPLES)]
     Restore(restore::RestoreArgs),
 
     /// Validate a credential: offline rules, then live checks of its set
@@ -227,6 +230,7 @@ pub enum CredentialCommand {
     /// region). cio's own CIO_ETCD_USER and CIO_ETCD_PASSWORD are left as they are: they were
     /// in that shell already, and the next cio command needs them (exec removes them from its
     /// command's environment).
+    #[command(after_long_help = env::EXAMPLES)]
     Env(env::EnvArgs),
 
     /// Copy every credential, with its history, into another store
@@ -234,6 +238,7 @@ pub enum CredentialCommand {
     /// For a single node that grows into a cluster: copies the embedded store into the
     /// cluster store (etcd), with the same key. Names the target already holds identically
     /// are skipped; newer or different data there is never overwritten.
+    #[command(after_long_help = migrate::EXAMPLES)]
     Migrate(migrate::MigrateArgs),
 
     /// Seal sets into a recovery bundle: an age file that outlives this cluster

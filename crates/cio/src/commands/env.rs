@@ -18,6 +18,15 @@ use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
 use crate::error::CommandError;
 
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  This cluster's MinIO set in the current shell, then restic with it
+    eval \"$(cio credential env --provider minio)\" && restic snapshots
+
+  The alternate set as one JSON object, for a program that reads JSON
+    cio credential env --alternate --format json";
+
 #[derive(Args)]
 pub struct EnvArgs {
     #[command(flatten)]

@@ -9,6 +9,15 @@ use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::output::time;
 
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  Every version of the secret key, oldest first, masked (the numbers restore takes)
+    cio credential history cio_aws_secret_key
+
+  The same as JSON, for scripts
+    cio credential history cio_aws_secret_key --json";
+
 #[derive(Args)]
 pub struct HistoryArgs {
     /// The credential's name, e.g. cio_aws_access_key

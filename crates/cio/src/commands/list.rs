@@ -11,6 +11,15 @@ use crate::context::Context;
 use crate::error::CommandError;
 use crate::output::{ago, time};
 
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  Every credential (secrets masked), whether each set is complete, and its last check
+    cio credential list
+
+  The names missing from each set, for a script
+    cio credential list --json | jq -r '.sets[] | .missing[]'";
+
 pub fn run(ctx: &mut Context) -> Result<(), CommandError> {
     const ACTION: &str = "List credentials";
     let store = ctx.open(ACTION)?;

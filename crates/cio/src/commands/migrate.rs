@@ -9,6 +9,15 @@ use crate::context::Context;
 use crate::error::CommandError;
 use crate::output::counted;
 
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  Copy this node's embedded store into the cluster store (etcd)
+    cio credential migrate --to etcd://10.0.0.1:2379,10.0.0.2:2379/cio/credentials
+
+  Check the copy there, before naming it as store in each node's /etc/cio/cio.toml
+    cio credential --store etcd://10.0.0.1:2379,10.0.0.2:2379/cio/credentials list";
+
 #[derive(Args)]
 pub struct MigrateArgs {
     /// The store to copy into, e.g. etcd://10.0.0.1:2379,10.0.0.2:2379

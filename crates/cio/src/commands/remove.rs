@@ -11,6 +11,15 @@ use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::output::counted;
 
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  Remove a credential; cio credential restore brings it back
+    cio credential remove cio_aws_region
+
+  Destroy every version of it, beyond restore
+    cio credential remove cio_aws_region --purge";
+
 #[derive(Args)]
 pub struct RemoveArgs {
     /// The credential's name, e.g. cio_aws_backup_repo

@@ -10,6 +10,15 @@ use crate::commands::escrow;
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  Undo the last change (or a remove): the value before the current one comes back
+    cio credential restore cio_aws_access_key
+
+  Bring back version 2 (see cio credential history cio_aws_access_key)
+    cio credential restore cio_aws_access_key --version 2";
+
 #[derive(Args)]
 pub struct RestoreArgs {
     /// The credential's name, e.g. cio_aws_access_key

@@ -10,6 +10,15 @@ use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::output::time;
 
+/// The long help's end.
+pub const EXAMPLES: &str = "\
+Examples:
+  A credential's version, time and masked value
+    cio credential show cio_aws_access_key
+
+  The value itself, for a script (on a terminal it warns first)
+    cio credential show cio_minio_backup_repo --reveal";
+
 #[derive(Args)]
 pub struct ShowArgs {
     /// The credential's name, e.g. cio_aws_access_key
