@@ -4,14 +4,14 @@
 use crate::util::*;
 
 /// What bash offers on Tab for the command line `words` (the last word is being completed):
-/// the generated script is sourced and its function called with COMP_WORDS / COMP_CWORD, as
-/// bash's programmable completion does.
+/// the generated script is sourced and the function it registers for cio (`complete -p cio`)
+/// called with COMP_WORDS / COMP_CWORD, as bash's programmable completion does.
 fn bash_complete(script: &std::path::Path, words: &[&str]) -> Vec<String> {
     let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
     let cword = words.len() - 1;
     let prev = if cword > 0 { words[cword - 1] } else { "" };
     let program = format!(
-        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\n_cio cio '{}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\nf=$(complete -p cio | sed -n 's/.* -F \\([^ ]*\\) .*/\\1/p')\n$f cio '{}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
         script.display(),
         quoted.join(" "),
         words[cword],
@@ -27,7 +27,30 @@ fn bash_complete(script: &std::path::Path, words: &[&str]) -> Vec<String> {
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()
+        .filter(|l| !l.is_empty())
         .map(str::to_string)
+        .collect()
+}
+
+/// What fish offers on Tab for `line` (its last word, maybe empty, is being completed),
+/// with the generated script sourced: the words only, without their descriptions.
+fn fish_complete(script: &std::path::Path, line: &str) -> Vec<String> {
+    let out = std::process::Command::new("fish")
+        .arg("-c")
+        .arg(format!(
+            "source '{}'; complete -C '{line}'",
+            script.display()
+        ))
+        .output()
+        .expect("fish is installed (scripts/install-test-deps)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or("").to_string())
         .collect()
 }
 
@@ -80,6 +103,183 @@ fn bash_completes_commands_and_credential_names() {
     );
 }
 
+/// Once a command's CREDENTIALNAME is given, no name is offered again: create's VALUE (a
+/// secret) gets nothing. Hidden commands are not offered, neither alone nor under `help`.
+/// After `exec --`, a command line: command names, not cio's flags.
+#[test]
+fn bash_offers_names_only_as_the_name_no_hidden_command_and_commands_after_exec() {
+    let env = TestEnv::new();
+    let out = env.cio(&["completion", "bash"]).success();
+    let script = env.dir.path().join("cio.bash");
+    std::fs::write(&script, stdout(&out)).unwrap();
+
+    let none: [&str; 0] = [];
+    for words in [
+        &["cio", "credential", "create", "cio_aws_access_key", ""][..],
+        &["cio", "credential", "add", "cio_aws_access_key", "cio_"],
+        &[
+            "cio",
+            "credential",
+            "create",
+            "cio_aws_access_key",
+            "--",
+            "",
+        ],
+        &[
+            "cio",
+            "credential",
+            "--store",
+            "s.db",
+            "create",
+            "cio_aws_cacert",
+            "",
+        ],
+        &[
+            "cio",
+            "credential",
+            "create",
+            "--from-file",
+            "ca.pem",
+            "cio_aws_cacert",
+            "",
+        ],
+        &[
+            "cio",
+            "credential",
+            "show",
+            "--reveal",
+            "cio_aws_access_key",
+            "",
+        ],
+        &[
+            "cio",
+            "credential",
+            "restore",
+            "cio_aws_access_key",
+            "--version",
+            "2",
+            "",
+        ],
+    ] {
+        assert_eq!(bash_complete(&script, words), none, "{words:?}");
+    }
+    // The name itself still completes behind options, and the flags after it.
+    assert_eq!(
+        bash_complete(
+            &script,
+            &["cio", "credential", "--store", "s.db", "show", "cio_aws_se"]
+        ),
+        ["cio_aws_secret_key"]
+    );
+    assert_eq!(
+        bash_complete(
+            &script,
+            &[
+                "cio",
+                "credential",
+                "create",
+                "--from-file",
+                "ca.pem",
+                "cio_aws_c"
+            ]
+        ),
+        ["cio_aws_cacert"]
+    );
+    assert_eq!(
+        bash_complete(
+            &script,
+            &["cio", "credential", "create", "cio_aws_cacert", "--from"]
+        ),
+        ["--from-file"]
+    );
+
+    assert_eq!(
+        bash_complete(&script, &["cio", "help", ""]),
+        ["credential", "completion", "help"]
+    );
+    let top = bash_complete(&script, &["cio", ""]);
+    assert!(top.contains(&"credential".to_string()), "{top:?}");
+    assert!(!top.iter().any(|w| w.contains("generate")), "{top:?}");
+
+    let after = bash_complete(
+        &script,
+        &[
+            "cio",
+            "credential",
+            "exec",
+            "--provider",
+            "minio",
+            "--",
+            "bas",
+        ],
+    );
+    assert!(after.contains(&"bash".to_string()), "{after:?}");
+    assert!(after.iter().all(|w| w.starts_with("bas")), "{after:?}");
+    let after = bash_complete(&script, &["cio", "credential", "exec", "--", ""]);
+    assert!(
+        !after.iter().any(|w| w.starts_with('-')),
+        "cio's flags: {after:?}"
+    );
+    assert!(after.contains(&"bash".to_string()));
+}
+
+/// fish offers the 24 names where bash and zsh do (its clap_complete generator completes no
+/// positional argument), behind the command's options, and only until the name is given.
+#[test]
+fn fish_completes_credential_names_in_the_name_position() {
+    let env = TestEnv::new();
+    let out = env.cio(&["completion", "fish"]).success();
+    let script = env.dir.path().join("cio.fish");
+    std::fs::write(&script, stdout(&out)).unwrap();
+
+    let names = fish_complete(&script, "cio credential create ");
+    assert_eq!(names.len(), 24, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("cio_")), "{names:?}");
+    assert_eq!(
+        fish_complete(&script, "cio credential add cio_minio_se"),
+        ["cio_minio_secret_key"]
+    );
+    assert_eq!(
+        fish_complete(&script, "cio credential rm --purge cio_aws_alt_b"),
+        ["cio_aws_alt_backup_password", "cio_aws_alt_backup_repo"]
+    );
+    assert_eq!(
+        fish_complete(&script, "cio credential --store s.db show cio_aws_se"),
+        ["cio_aws_secret_key"]
+    );
+    assert_eq!(
+        fish_complete(
+            &script,
+            "cio credential create --from-file ca.pem cio_aws_c"
+        ),
+        ["cio_aws_cacert"]
+    );
+    assert_eq!(
+        fish_complete(&script, "cio credential rotate cio_"),
+        ["cio_aws_backup_password", "cio_minio_backup_password"]
+    );
+    for line in [
+        "cio credential validate cio_",
+        "cio credential log cio_",
+        "cio credential history cio_",
+        "cio credential restore cio_",
+    ] {
+        assert_eq!(fish_complete(&script, line).len(), 24, "{line}");
+    }
+    // Not after the name (create's VALUE), nor for a command without one.
+    for line in [
+        "cio credential create cio_aws_access_key cio_",
+        "cio credential show cio_aws_access_key cio_",
+        "cio credential list cio_",
+    ] {
+        assert_eq!(fish_complete(&script, line), Vec::<String>::new(), "{line}");
+    }
+    // The hidden packaging command is not offered.
+    let top = fish_complete(&script, "cio ");
+    assert!(top.contains(&"credential".to_string()), "{top:?}");
+    assert!(!stdout(&out).contains("generate-man"));
+}
+
 #[test]
 fn zsh_and_fish_scripts_are_valid() {
     let env = TestEnv::new();
@@ -95,7 +295,7 @@ fn zsh_and_fish_scripts_are_valid() {
                 panic!("{shell} must be installed (scripts/install-test-deps): {e}")
             });
         assert!(status.success(), "{shell} refuses the script");
-        assert!(stdout(&out).contains("cio_aws_access_key") || shell == "fish");
+        assert!(stdout(&out).contains("cio_aws_access_key"), "{shell}");
     }
     // `cio help credential <Tab>` offers the credential commands: fish run on it, zsh's
     // function for it present (zsh has no way to ask outside an interactive shell).
