@@ -179,13 +179,6 @@ impl CredentialStore {
             verified.log_seq(),
             change,
         )?;
-        // A newest entry that does not open may be another writer's, made since `verified`
-        // was read (a re-seal's, under the store's new key): then this write loses its race
-        // and is tried again, and nothing is damaged.
-        let damaged = match damaged {
-            Some(_) if self.moved_since(verified)? => None,
-            damaged => damaged,
-        };
         // A break found by a write is recorded too: the write's own entry may take the
         // place of deleted ones, and the chain alone would then look whole.
         if let Some(broken) = &damaged
@@ -195,13 +188,6 @@ impl CredentialStore {
         }
         self.note_damage(damaged);
         Ok(entry)
-    }
-
-    /// Whether the store's manifest is no longer the one `verified` read: another writer
-    /// wrote since.
-    fn moved_since(&self, verified: &Verified) -> Result<bool> {
-        let now = self.store.identity(false)?.and_then(|i| i.manifest);
-        Ok(now != verified.identity.manifest)
     }
 
     /// Records `broken` in the store's note of a broken log, for every later command on

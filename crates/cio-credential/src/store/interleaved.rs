@@ -1,7 +1,7 @@
 //! For tests: a store that lets another writer in at a chosen moment. A command reads the
 //! store, decides, then writes from a second reading; a race with another process lands
 //! between the two only by chance. [`Interleaved`] runs the other writer just before a given
-//! reading (or the first look at the change log's newest entry), every time the test runs.
+//! reading, every time the test runs.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,13 +13,12 @@ use super::{
 /// What runs in between: another writer's whole command.
 type Between = Box<dyn FnOnce() + Send>;
 
-/// `inner`, except that just before its `at`-th [`Store::read`] (counted from 1; 0: never),
-/// or its first [`Store::log_tail`] when `at_log_tail`, `between` runs, once.
+/// `inner`, except that just before its `at`-th [`Store::read`] (counted from 1) `between`
+/// runs, once.
 pub(crate) struct Interleaved {
     inner: Box<dyn Store>,
     reads: AtomicUsize,
     at: usize,
-    at_log_tail: bool,
     between: Mutex<Option<Between>>,
 }
 
@@ -33,28 +32,7 @@ impl Interleaved {
             inner,
             reads: AtomicUsize::new(0),
             at,
-            at_log_tail: false,
             between: Mutex::new(Some(Box::new(between))),
-        }
-    }
-
-    /// `inner`, with `between` run just before its first [`Store::log_tail`]: after a
-    /// write's reading of the store, before it looks at the log it chains its entry to.
-    pub(crate) fn before_log_tail(
-        inner: Box<dyn Store>,
-        between: impl FnOnce() + Send + 'static,
-    ) -> Interleaved {
-        Interleaved {
-            at: 0,
-            at_log_tail: true,
-            ..Interleaved::new(inner, 0, between)
-        }
-    }
-
-    /// Runs `between`, if it has not run yet.
-    fn run_between(&self) {
-        if let Some(between) = self.between.lock().unwrap().take() {
-            between();
         }
     }
 }
@@ -67,8 +45,10 @@ impl Store for Interleaved {
         self.inner.identity(create)
     }
     fn read(&self) -> Result<Option<Snapshot>, StoreError> {
-        if self.reads.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
-            self.run_between();
+        if self.reads.fetch_add(1, Ordering::SeqCst) + 1 == self.at
+            && let Some(between) = self.between.lock().unwrap().take()
+        {
+            between();
         }
         self.inner.read()
     }
@@ -114,9 +94,6 @@ impl Store for Interleaved {
         self.inner.append_log(log)
     }
     fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
-        if self.at_log_tail {
-            self.run_between();
-        }
         self.inner.log_tail()
     }
     fn log(&self) -> Result<Vec<LogRecord>, StoreError> {
