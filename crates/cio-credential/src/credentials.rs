@@ -389,7 +389,9 @@ impl CredentialStore {
                 version: Some(version),
                 detail: restored_from.map(|from| format!("value of version {from}")),
             };
-            let entry = self.next_log_entry(key, &verified, &change)?;
+            let Some(entry) = self.next_log_entry(key, &verified, &change)? else {
+                continue;
+            };
             match ledger::append_next(
                 self.store.as_ref(),
                 key,

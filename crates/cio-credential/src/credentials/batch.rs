@@ -148,7 +148,9 @@ impl CredentialStore {
                     distinct.join(", ")
                 )),
             };
-            let entry = self.next_log_entry(key, &verified, &logged)?;
+            let Some(entry) = self.next_log_entry(key, &verified, &logged)? else {
+                continue;
+            };
             match ledger::append_all_next(self.store.as_ref(), key, &verified, &batch, Some(&entry))
             {
                 Ok(versions) => {

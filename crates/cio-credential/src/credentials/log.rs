@@ -3,14 +3,14 @@
 
 use std::sync::OnceLock;
 
-use super::CredentialStore;
 use super::notes::{NoteReading, binding};
+use super::{CredentialStore, MAX_RETRIES};
 use crate::audit::{self, Actor, Broken, LogEntry, LogReading, Problem};
 use crate::crypto::Key;
 use crate::error::Result;
 use crate::ledger::Verified;
 use crate::secret::SecretValue;
-use crate::store::{LogRecord, MAX_LOG_SEQ, Store, StoreError, now_ms};
+use crate::store::{Identity, LogRecord, MAX_LOG_SEQ, Store, StoreError, now_ms};
 
 /// The note that says a log was found broken, so that every node's next commands say so.
 const DAMAGE_NOTE: &str = "log/damage";
@@ -125,8 +125,23 @@ impl CredentialStore {
     /// The change log, opened and checked: its entries, and the first broken one. A broken
     /// log is also noted in the store, so that the next changes on every node say so.
     pub fn change_log(&self) -> Result<LogReading> {
+        for _ in 0..MAX_RETRIES {
+            if let Some(reading) = self.change_log_once()? {
+                return Ok(reading);
+            }
+        }
+        Err(StoreError::Conflict {
+            name: "the change log".into(),
+        }
+        .into())
+    }
+
+    /// [`CredentialStore::change_log`], once; `None` when it found a break while the store
+    /// changed under the reading (the store's identity, its log and its records are read one
+    /// after another: a write or a re-seal in between is no damage), to be read again.
+    fn change_log_once(&self) -> Result<Option<LogReading>> {
         let Some(identity) = self.store.identity(false)? else {
-            return Ok(LogReading::default());
+            return Ok(Some(LogReading::default()));
         };
         let records = self.store.log()?;
         // The entry the manifest says the newest logged change wrote: the log must reach it
@@ -137,7 +152,7 @@ impl CredentialStore {
             _ => 0,
         };
         if records.is_empty() && anchor == 0 {
-            return Ok(LogReading::default());
+            return Ok(Some(LogReading::default()));
         }
         let key = self.opening_key(&identity)?;
         let mut reading = audit::open(key, &identity.store_id, &records);
@@ -147,6 +162,9 @@ impl CredentialStore {
                 seq: tail + 1,
                 problem: Problem::Truncated,
             });
+        }
+        if reading.broken.is_some() && !self.still_as_read(&identity)? {
+            return Ok(None);
         }
         let recorded = self.damage_note()?;
         match (&reading.broken, recorded) {
@@ -158,18 +176,19 @@ impl CredentialStore {
             (None, Some(recorded)) => reading.broken = Some(recorded),
             _ => {}
         }
-        Ok(reading)
+        Ok(Some(reading))
     }
 
     /// The change-log entry of `change`, a write on top of `verified`; a damaged log (its
     /// newest entry, its end, or a break an earlier check recorded) is noted for
-    /// [`CredentialStore::log_damage`].
+    /// [`CredentialStore::log_damage`]. `None` when the store changed since `verified` was
+    /// read (the write would lose its race anyway): read it again and retry.
     pub(super) fn next_log_entry(
         &self,
         key: &Key,
         verified: &Verified,
         change: &LogChange<'_>,
-    ) -> Result<LogRecord> {
+    ) -> Result<Option<LogRecord>> {
         let store_id = &verified.identity.store_id;
         self.check_damage_note()?;
         let (entry, damaged) = next_entry(
@@ -179,6 +198,12 @@ impl CredentialStore {
             verified.log_seq(),
             change,
         )?;
+        // The log's tail is read after the records: a newest entry that does not open under
+        // the key the records were read with, or a log shorter than they say, may be the
+        // work of a writer in between (a re-seal under another key), not damage.
+        if damaged.is_some() && !self.still_as_read(&verified.identity)? {
+            return Ok(None);
+        }
         // A break found by a write is recorded too: the write's own entry may take the
         // place of deleted ones, and the chain alone would then look whole.
         if let Some(broken) = &damaged
@@ -187,7 +212,14 @@ impl CredentialStore {
             self.record_damage(broken)?;
         }
         self.note_damage(damaged);
-        Ok(entry)
+        Ok(Some(entry))
+    }
+
+    /// Whether the store is still as `identity` was read: the same key and manifest (every
+    /// write, a re-seal too, replaces the manifest with one of a higher write number, so an
+    /// unchanged manifest means no write in between).
+    fn still_as_read(&self, identity: &Identity) -> Result<bool> {
+        Ok(self.store.identity(false)?.as_ref() == Some(identity))
     }
 
     /// Records `broken` in the store's note of a broken log, for every later command on

@@ -83,7 +83,9 @@ impl CredentialStore {
                     .map(|r| r.version),
                 detail: None,
             };
-            let entry = self.next_log_entry(key, &verified, &change)?;
+            let Some(entry) = self.next_log_entry(key, &verified, &change)? else {
+                continue;
+            };
             match ledger::purge(
                 self.store.as_ref(),
                 key,

@@ -78,7 +78,9 @@ impl CredentialStore {
                 version,
                 detail: logged.detail.clone(),
             };
-            let entry = self.next_log_entry(key, &verified, &change)?;
+            let Some(entry) = self.next_log_entry(key, &verified, &change)? else {
+                continue;
+            };
             let items: Vec<(&str, ledger::Next<'_>)> = names
                 .iter()
                 .zip(next)

@@ -1,7 +1,7 @@
 //! For tests: a store that lets another writer in at a chosen moment. A command reads the
 //! store, decides, then writes from a second reading; a race with another process lands
 //! between the two only by chance. [`Interleaved`] runs the other writer just before a given
-//! reading, every time the test runs.
+//! reading (by default a [`Store::read`]; see [`Call`]), every time the test runs.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,11 +13,23 @@ use super::{
 /// What runs in between: another writer's whole command.
 type Between = Box<dyn FnOnce() + Send>;
 
-/// `inner`, except that just before its `at`-th [`Store::read`] (counted from 1) `between`
-/// runs, once.
+/// Which reading of the store the other writer goes just before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Call {
+    /// [`Store::read`]: a command's verified reading.
+    Read,
+    /// [`Store::log_tail`]: the log's newest entry, which a change's entry follows.
+    LogTail,
+    /// [`Store::log`]: the whole change log.
+    Log,
+}
+
+/// `inner`, except that just before its `at`-th call of `call` (counted from 1; a
+/// [`Store::read`] unless [`Interleaved::before`] says otherwise) `between` runs, once.
 pub(crate) struct Interleaved {
     inner: Box<dyn Store>,
-    reads: AtomicUsize,
+    call: Call,
+    calls: AtomicUsize,
     at: usize,
     between: Mutex<Option<Between>>,
 }
@@ -30,9 +42,25 @@ impl Interleaved {
     ) -> Interleaved {
         Interleaved {
             inner,
-            reads: AtomicUsize::new(0),
+            call: Call::Read,
+            calls: AtomicUsize::new(0),
             at,
             between: Mutex::new(Some(Box::new(between))),
+        }
+    }
+
+    /// The same, counting the calls of `call` instead of the readings.
+    pub(crate) fn before(self, call: Call) -> Interleaved {
+        Interleaved { call, ..self }
+    }
+
+    /// Runs the other writer if this is the chosen call.
+    fn arrive(&self, call: Call) {
+        if call == self.call
+            && self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.at
+            && let Some(between) = self.between.lock().unwrap().take()
+        {
+            between();
         }
     }
 }
@@ -45,11 +73,7 @@ impl Store for Interleaved {
         self.inner.identity(create)
     }
     fn read(&self) -> Result<Option<Snapshot>, StoreError> {
-        if self.reads.fetch_add(1, Ordering::SeqCst) + 1 == self.at
-            && let Some(between) = self.between.lock().unwrap().take()
-        {
-            between();
-        }
+        self.arrive(Call::Read);
         self.inner.read()
     }
     fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {
@@ -94,9 +118,11 @@ impl Store for Interleaved {
         self.inner.append_log(log)
     }
     fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
+        self.arrive(Call::LogTail);
         self.inner.log_tail()
     }
     fn log(&self) -> Result<Vec<LogRecord>, StoreError> {
+        self.arrive(Call::Log);
         self.inner.log()
     }
     fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {

@@ -7,12 +7,21 @@ use crate::credentials::CredentialStore;
 use crate::secret::SecretValue;
 use crate::sets::SetValues;
 use crate::store::LogRecord;
+use crate::store::interleaved::{Call, Interleaved};
 use crate::validate::{Check, Options, SetReport, Status, Step, validate_set};
 
 pub(super) const CASES: &[Case] = &[
     ("log: every change, no read", every_change_is_logged),
     ("log: migrate", a_migration_is_logged_in_its_target),
     ("log: damage is found and said", damage_is_found_and_said),
+    (
+        "log: a re-seal between a write's reading and its entry is no damage",
+        a_reseal_during_a_write_is_no_damage,
+    ),
+    (
+        "log: a change during a check of the log is no damage",
+        a_change_during_a_check_is_no_damage,
+    ),
     ("health: recorded per set", health_is_recorded_per_set),
     (
         "health: an unreadable record is that set's alone",
@@ -168,6 +177,81 @@ fn damage_is_found_and_said(b: &dyn Backend) {
     let later = credentials(b, "s");
     later.put(n, &v("minio-secret-4")).unwrap();
     assert_eq!(later.log_damage(), Some(damage));
+}
+
+/// The store at `place`, where `between` runs just before this store's `at`-th `call`.
+fn racing(
+    b: &dyn Backend,
+    place: &str,
+    call: Call,
+    at: usize,
+    between: impl FnOnce() + Send + 'static,
+) -> CredentialStore {
+    CredentialStore::new(
+        Box::new(Interleaved::new(b.open(place), at, between).before(call)),
+        b.dir().join("credential.key"),
+    )
+}
+
+/// A store whose key file holds a new key, made current and not yet sealing the store.
+fn switched(b: &dyn Backend, place: &str) {
+    let c = credentials(b, place);
+    c.put(
+        name("cio_minio_backup_repo"),
+        &v("s3:http://127.0.0.1:9/bucket"),
+    )
+    .unwrap();
+    c.rekey_add().unwrap();
+    c.rekey_switch().unwrap();
+}
+
+/// The review's report: on etcd, a re-seal while others wrote left the log "altered" at the
+/// re-seal's own entry for good. A write read the store under the old key, then the log's
+/// newest entry (the re-seal's, under the new key), found it did not open and recorded the
+/// log as damaged, though only the write's reading was out of date.
+fn a_reseal_during_a_write_is_no_damage(b: &dyn Backend) {
+    switched(b, "s");
+    let resealing = credentials(b, "s");
+    let writer = racing(b, "s", Call::LogTail, 1, move || {
+        resealing.rekey_reseal().unwrap();
+    });
+    writer
+        .put(name("cio_minio_secret_key"), &v("minio-secret-1"))
+        .unwrap();
+    assert_eq!(writer.log_damage(), None);
+    let reading = credentials(b, "s").change_log().unwrap();
+    assert_eq!(reading.broken, None);
+    let commands: Vec<&str> = reading.entries.iter().map(|e| e.command.as_str()).collect();
+    assert_eq!(commands, ["create", "rekey", "create"]);
+    let later = credentials(b, "s");
+    later
+        .put(name("cio_minio_secret_key"), &v("minio-secret-2"))
+        .unwrap();
+    assert_eq!(later.log_damage(), None);
+}
+
+/// `log --verify` reads the store's identity, its log and its records one after another: a
+/// change in between (a write past the log it read, a re-seal under another key) is no
+/// damage to record.
+fn a_change_during_a_check_is_no_damage(b: &dyn Backend) {
+    let n = name("cio_minio_secret_key");
+    switched(b, "s");
+    // A write between the log's reading and the records': the manifest names an entry
+    // past the log as read.
+    let writer = credentials(b, "s");
+    let checking = racing(b, "s", Call::Read, 1, move || {
+        writer.put(n, &v("minio-secret-1")).unwrap();
+    });
+    assert_eq!(checking.change_log().unwrap().broken, None);
+    // A re-seal between the identity's reading and the log's: the log is under another key.
+    let resealing = credentials(b, "s");
+    let checking = racing(b, "s", Call::Log, 1, move || {
+        resealing.rekey_reseal().unwrap();
+    });
+    assert_eq!(checking.change_log().unwrap().broken, None);
+    let reading = credentials(b, "s").change_log().unwrap();
+    assert_eq!(reading.broken, None);
+    assert_eq!(reading.entries.len(), 3);
 }
 
 fn health_is_recorded_per_set(b: &dyn Backend) {
