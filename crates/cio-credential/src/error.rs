@@ -189,7 +189,9 @@ impl Error {
             | Error::MigrationRefused { .. }
             | Error::MigrationIntoItself(_)
             | Error::EtcdPasswordUnreadable(_) => ErrorKind::Failed,
-            Error::Store(StoreError::Conflict { .. }) => ErrorKind::Failed,
+            Error::Store(StoreError::Conflict { .. } | StoreError::Compacted { .. }) => {
+                ErrorKind::Failed
+            }
             Error::Recovery(e) if e.is_usage() => ErrorKind::Usage,
             Error::Recovery(_) => ErrorKind::Failed,
             Error::Rotate(e) if e.is_usage() => ErrorKind::Usage,

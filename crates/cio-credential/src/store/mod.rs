@@ -258,6 +258,13 @@ pub enum StoreError {
     },
     #[error("{name} changed while it was being written (another writer got there first)")]
     Conflict { name: String },
+    /// etcd compacted its history past the revision a reading was pinned at (several
+    /// requests of one moment), each time the reading started over: nothing is wrong with
+    /// the store.
+    #[error(
+        "the credential store {location} could not be read at one moment: etcd compacted its history while it was being read, each time the reading started over"
+    )]
+    Compacted { location: String },
     #[error("the credential store {location} refused this user: {detail}")]
     Denied { location: String, detail: String },
     #[error("the credential store {location} cannot be reached over TLS: {detail}")]
@@ -308,6 +315,7 @@ impl StoreError {
             }
             StoreError::KeyMismatch { .. } => "use the key file this store was sealed with (--key-file / CIO_KEY_FILE)".to_string(),
             StoreError::Conflict { .. } => "try again; nothing was changed".to_string(),
+            StoreError::Compacted { .. } => "run the command again: the store is fine, only its reading met a compaction of etcd's history (cio credential remove --purge --compact on another node, or the members' --auto-compaction)".to_string(),
             StoreError::Denied { .. } => {
                 "check CIO_ETCD_USER and CIO_ETCD_PASSWORD, and that the user's etcd role may read and write the store's key prefix".to_string()
             }

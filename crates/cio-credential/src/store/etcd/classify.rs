@@ -68,7 +68,8 @@ impl GatewayError {
         self.code == GRPC_UNAUTHENTICATED
     }
 
-    /// A compaction asked for a revision the cluster has already compacted.
+    /// A compaction asked for a revision the cluster has already compacted; or a read, at a
+    /// revision the cluster compacted meanwhile.
     pub fn is_already_compacted(&self) -> bool {
         self.code == GRPC_OUT_OF_RANGE && self.message().contains("has been compacted")
     }
@@ -182,6 +183,11 @@ impl Context {
                 self.denied(format!("{message} (the token etcd gave could not be used)")),
             ),
             GRPC_INVALID_ARGUMENT if message.contains("user name is empty") => self.no_user(),
+            // A read pinned at a revision compacted since: the caller reads again, at the
+            // newest revision ([`super::gateway::at_one_revision`]).
+            _ if e.is_already_compacted() => Failure::Final(StoreError::Compacted {
+                location: self.location.clone(),
+            }),
             _ if message.contains("timed out") || message.contains("leader changed") => {
                 Failure::Unavailable(format!("{endpoint}: {message}"))
             }

@@ -14,7 +14,11 @@
 //! - with a user, a token is fetched from `/v3/auth/authenticate` per member (etcd's simple
 //!   tokens are only valid on the member that issued them) and sent as `Authorization`;
 //!   an expired token is renewed once;
-//! - what each failure means is decided in [`super::classify`].
+//! - what each failure means is decided in [`super::classify`];
+//! - a reading of several requests pinned at one revision (one consistent snapshot) whose
+//!   revision etcd compacted meanwhile (another node's `remove --purge --compact`, or the
+//!   members' auto-compaction) starts over at the newest revision, a few times, within its
+//!   budget ([`at_one_revision`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -42,6 +46,13 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const PAGE: i64 = 500;
 /// The largest response read from a member.
 const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
+/// How often a reading pinned at one revision starts over after etcd compacted that revision.
+const COMPACTED_RESTARTS: usize = 3;
+
+/// What runs before each request pinned at a revision (for tests: a compaction between the
+/// requests of one reading).
+#[cfg(test)]
+type PinnedReadHook = Box<dyn FnMut() + Send>;
 
 /// An etcd user and its password (from `CIO_ETCD_USER` / `CIO_ETCD_PASSWORD`).
 pub struct EtcdAuth {
@@ -85,6 +96,8 @@ pub(super) struct Gateway {
     tokens: Mutex<Vec<Option<String>>>,
     /// The endpoint that answered last; tried first.
     preferred: AtomicUsize,
+    #[cfg(test)]
+    before_pinned_read: Mutex<Option<PinnedReadHook>>,
 }
 
 impl fmt::Debug for Gateway {
@@ -130,8 +143,35 @@ impl Gateway {
                 timeout: options.timeout.unwrap_or(DEFAULT_TIMEOUT),
             },
             auth: options.auth,
+            #[cfg(test)]
+            before_pinned_read: Mutex::new(None),
         })
     }
+
+    /// For tests: runs `hook` before each range request pinned at a revision, that is
+    /// between two requests of one reading.
+    #[cfg(test)]
+    pub fn before_pinned_reads(&self, hook: impl FnMut() + Send + 'static) {
+        *self
+            .before_pinned_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Box::new(hook));
+    }
+
+    #[cfg(test)]
+    fn pinned_read(&self) {
+        if let Some(hook) = self
+            .before_pinned_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            hook();
+        }
+    }
+
+    #[cfg(not(test))]
+    fn pinned_read(&self) {}
 
     /// When an operation starting now must be done.
     pub fn deadline(&self) -> Instant {
@@ -360,11 +400,13 @@ impl Gateway {
         end: &[u8],
         deadline: Instant,
     ) -> Result<Vec<Kv>, StoreError> {
-        Ok(self.range_all_at(start, end, 0, deadline)?.0)
+        at_one_revision(deadline, || self.range_all_at(start, end, 0, deadline)).map(|(kvs, _)| kvs)
     }
 
     /// [`Gateway::range_all`] at `revision` (0: the newest), with the revision it read at:
-    /// several ranges of one moment.
+    /// several ranges of one moment. A revision compacted meanwhile is
+    /// [`StoreError::Compacted`]: the caller starts the whole reading over
+    /// ([`at_one_revision`]).
     pub fn range_all_at(
         &self,
         start: &[u8],
@@ -383,6 +425,7 @@ impl Gateway {
             });
             if revision != 0 {
                 request["revision"] = json!(revision.to_string());
+                self.pinned_read();
             }
             let page: RangeResponse = self.call("/v3/kv/range", &request, true, deadline)?;
             if revision == 0 {
@@ -411,5 +454,26 @@ impl Gateway {
     ) -> Result<TxnResponse, StoreError> {
         let body = json!({"compare": compare, "success": success, "failure": failure});
         self.call("/v3/kv/txn", &body, false, deadline)
+    }
+}
+
+/// Runs `read` (requests pinned at one revision, [`Gateway::range_all_at`]) and starts it over,
+/// at the newest revision, when etcd compacted the revision it was pinned at: at most
+/// [`COMPACTED_RESTARTS`] times, and only before `deadline`. Then the reading fails as
+/// [`StoreError::Compacted`], which says to run the command again.
+pub(super) fn at_one_revision<T>(
+    deadline: Instant,
+    mut read: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut restarts = 0;
+    loop {
+        match read() {
+            Err(StoreError::Compacted { .. })
+                if restarts < COMPACTED_RESTARTS && Instant::now() < deadline =>
+            {
+                restarts += 1;
+            }
+            done => return done,
+        }
     }
 }

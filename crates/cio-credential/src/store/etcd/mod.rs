@@ -33,7 +33,9 @@
 //!     head (`P/loghead`) still naming the entry before it;
 //! - reads are linearizable (etcd's default): a member without quorum does not answer with
 //!   stale data, it makes the operation fail as [`StoreError::Unreachable`]; long ranges
-//!   are read in pages at one revision, so a listing is one consistent snapshot;
+//!   are read in pages at one revision, so a listing is one consistent snapshot; a reading
+//!   whose revision etcd compacted meanwhile starts over at the newest revision (a few times,
+//!   then [`StoreError::Compacted`]: run again);
 //! - etcd keeps every key's earlier revisions until the cluster's history is compacted, so
 //!   a purge leaves the destroyed versions readable at earlier revisions
 //!   ([`Store::keeps_revisions`]); [`Store::compact`] compacts at the current revision, for
@@ -229,6 +231,61 @@ impl EtcdStore {
         })
     }
 
+    /// [`Store::read`], once: the meta keys, the versions and the change-log entries past the
+    /// manifest's, read at one revision: the manifest, the records and the log of one moment.
+    /// (Not the whole log or the notes beside them: a log of thousands of entries would be
+    /// read by every command.)
+    fn read_at_one_revision(&self, deadline: Instant) -> Result<Option<Snapshot>, StoreError> {
+        let meta = self.keys.meta();
+        let versions = self.keys.versions(None);
+        let (mut kvs, revision) =
+            self.gateway
+                .range_all_at(&meta, &prefix_end(&meta), 0, deadline)?;
+        let (records, _) =
+            self.gateway
+                .range_all_at(&versions, &prefix_end(&versions), revision, deadline)?;
+        kvs.extend(records);
+        let Some(identity) = self.identity_of(&kvs) else {
+            return if kvs.is_empty() {
+                Ok(None)
+            } else {
+                Err(self.id_removed())
+            };
+        };
+        let log_past = match identity
+            .manifest
+            .as_deref()
+            .map(crate::integrity::claimed_log_seq)
+        {
+            Some(claimed) if claimed > 0 => {
+                // From the entry after the claimed one to the end of the log's keys: a key
+                // there that names no entry is left out.
+                let from = self.keys.log_entry(claimed.saturating_add(1));
+                let (kvs, _) = self.gateway.range_all_at(
+                    &from,
+                    &prefix_end(&self.keys.log()),
+                    revision,
+                    deadline,
+                )?;
+                kvs.into_iter()
+                    .filter_map(|kv| self.log_record(kv))
+                    .filter(|e| e.seq > claimed)
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        let records = kvs
+            .iter()
+            .filter(|kv| kv.key.starts_with(&versions))
+            .map(|kv| self.keys.decode(kv))
+            .collect();
+        Ok(Some(Snapshot {
+            identity,
+            records,
+            log_past,
+        }))
+    }
+
     /// Creates the store id, but only if nothing at all is under the prefix: a race between
     /// two creators leaves exactly one id, and another program's keys are never adopted.
     fn create_id(&self, deadline: Instant) -> Result<String, StoreError> {
@@ -310,59 +367,8 @@ impl Store for EtcdStore {
     }
 
     fn read(&self) -> Result<Option<Snapshot>, StoreError> {
-        // The meta keys, the versions and the change-log entries past the manifest's, read
-        // at one revision: the manifest, the records and the log of one moment. (Not the whole log
-        // or the notes beside them: a log of thousands of entries would be read by every
-        // command.)
         let deadline = self.gateway.deadline();
-        let meta = self.keys.meta();
-        let versions = self.keys.versions(None);
-        let (mut kvs, revision) =
-            self.gateway
-                .range_all_at(&meta, &prefix_end(&meta), 0, deadline)?;
-        let (records, _) =
-            self.gateway
-                .range_all_at(&versions, &prefix_end(&versions), revision, deadline)?;
-        kvs.extend(records);
-        let Some(identity) = self.identity_of(&kvs) else {
-            return if kvs.is_empty() {
-                Ok(None)
-            } else {
-                Err(self.id_removed())
-            };
-        };
-        let log_past = match identity
-            .manifest
-            .as_deref()
-            .map(crate::integrity::claimed_log_seq)
-        {
-            Some(claimed) if claimed > 0 => {
-                // From the entry after the claimed one to the end of the log's keys: a key
-                // there that names no entry is left out.
-                let from = self.keys.log_entry(claimed.saturating_add(1));
-                let (kvs, _) = self.gateway.range_all_at(
-                    &from,
-                    &prefix_end(&self.keys.log()),
-                    revision,
-                    deadline,
-                )?;
-                kvs.into_iter()
-                    .filter_map(|kv| self.log_record(kv))
-                    .filter(|e| e.seq > claimed)
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
-        let records = kvs
-            .iter()
-            .filter(|kv| kv.key.starts_with(&versions))
-            .map(|kv| self.keys.decode(kv))
-            .collect();
-        Ok(Some(Snapshot {
-            identity,
-            records,
-            log_past,
-        }))
+        gateway::at_one_revision(deadline, || self.read_at_one_revision(deadline))
     }
 
     fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {

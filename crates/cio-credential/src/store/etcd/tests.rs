@@ -151,3 +151,74 @@ fn purged_versions_stay_in_earlier_revisions_until_compacted() {
         Some(&b"kept-value"[..])
     );
 }
+
+/// A store beside `s` on the same cluster whose every call is a write: `compacting()` writes
+/// once (so that the revision a reading is pinned at is no longer the newest) and compacts
+/// the cluster's history there, as another node's `remove --purge --compact` does.
+fn compactor(cluster: &EtcdCluster) -> impl FnMut() + Send + 'static {
+    let other = store(cluster, "/t/other");
+    other.identity(true).unwrap();
+    move || {
+        other.put_note("bump", b"x").unwrap();
+        other.compact().unwrap();
+    }
+}
+
+/// The review's report: a compaction between two requests of one reading (pinned at one
+/// revision) failed the command with exit 3, "required revision has been compacted", and a
+/// hint about the configuration. The reading starts over at the newest revision.
+#[test]
+fn a_reading_whose_revision_is_compacted_starts_over() {
+    let cluster = EtcdCluster::single();
+    let s = store(&cluster, "/t/read");
+    s.identity(true).unwrap();
+    let record = suite::record("cio_aws_access_key", 1, Action::Create, Some(b"value"));
+    suite::append(&s, 0, &record, "fp").unwrap();
+    let expected = s.read().unwrap().unwrap();
+    let compactions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&compactions);
+    let mut compact = compactor(&cluster);
+    s.gateway.before_pinned_reads(move || {
+        // Once: between the first reading's requests.
+        if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            compact();
+        }
+    });
+    let read = s.read().unwrap().unwrap();
+    assert!(
+        compactions.load(std::sync::atomic::Ordering::SeqCst) > 1,
+        "read again"
+    );
+    assert_eq!(read.identity, expected.identity);
+    assert_eq!(read.records, expected.records);
+    // Listings in pages and every other reading start over too.
+    assert_eq!(s.list_latest().unwrap(), expected.records);
+}
+
+/// A reading that meets a compaction each time it starts over gives up, saying to run the
+/// command again (a transient failure, not the store's configuration).
+#[test]
+fn a_reading_compacted_each_time_says_to_run_again() {
+    let cluster = EtcdCluster::single();
+    let s = store(&cluster, "/t/read");
+    s.identity(true).unwrap();
+    let record = suite::record("cio_aws_access_key", 1, Action::Create, Some(b"value"));
+    suite::append(&s, 0, &record, "fp").unwrap();
+    s.gateway.before_pinned_reads(compactor(&cluster));
+    let err = s.read().unwrap_err();
+    assert!(matches!(err, StoreError::Compacted { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the credential store {} could not be read at one moment: etcd compacted its history while it was being read, each time the reading started over",
+            s.location()
+        )
+    );
+    assert!(
+        err.hint().starts_with("run the command again"),
+        "{}",
+        err.hint()
+    );
+    let err = crate::error::Error::Store(err);
+    assert_eq!(err.kind(), crate::error::ErrorKind::Failed);
+}
