@@ -17,6 +17,13 @@ pub struct Allow {
     /// kept only when asked for, and then with [`Warning::WhitespaceKept`]. Line breaks are
     /// never kept. Other fields are unaffected.
     pub whitespace: bool,
+    /// A repository password with line breaks, tabs, control or invisible characters (a
+    /// zero-width non-joiner, which Persian writing needs; a soft hyphen; ...), or white space
+    /// at either end: restic takes any text from its environment, and another cluster's
+    /// password may hold such characters; refused by default, as a paste error far more
+    /// often. Kept then with [`Warning::CharactersKept`]; only NUL stays refused (an
+    /// environment variable cannot hold it). Other fields are unaffected.
+    pub any_character: bool,
 }
 
 /// Checks one line of text that is no credential but must be typed again one day (a recovery
@@ -28,6 +35,7 @@ pub(crate) fn check_line(value: &str) -> Result<(), RuleViolation> {
         max_bytes: super::MAX_VALUE_BYTES,
         multi_line: false,
         keep_whitespace: false,
+        keep_any: false,
     };
     text::check(value, rule).map(drop)
 }
@@ -41,9 +49,11 @@ pub fn check_value(
     let rule = TextRule {
         max_bytes: name.field.max_value_bytes(),
         multi_line: name.field.is_multi_line(),
-        keep_whitespace: allow.whitespace && name.field == Field::BackupPassword,
+        keep_whitespace: (allow.whitespace || allow.any_character)
+            && name.field == Field::BackupPassword,
+        keep_any: allow.any_character && name.field == Field::BackupPassword,
     };
-    let kept_whitespace = text::check(value, rule)?;
+    let kept = text::check(value, rule)?;
     let mut warnings = Vec::new();
     let len = value.chars().count();
     match (name.field, name.provider) {
@@ -80,8 +90,16 @@ pub fn check_value(
             return Err(RuleViolation::MinioSecretKeyLength(len));
         }
         (Field::BackupPassword, _) => {
-            if kept_whitespace {
-                warnings.push(Warning::WhitespaceKept);
+            if kept {
+                // White space alone passes the rule that keeps only white space.
+                let whitespace_only = TextRule {
+                    keep_any: false,
+                    ..rule
+                };
+                warnings.push(match text::check(value, whitespace_only) {
+                    Ok(_) => Warning::WhitespaceKept,
+                    Err(_) => Warning::CharactersKept,
+                });
             }
             if WELL_KNOWN_PASSWORDS
                 .iter()
@@ -227,7 +245,10 @@ mod tests {
     #[test]
     fn password_white_space_needs_the_override_and_then_warns() {
         let pw = name("cio_minio_alt_backup_password");
-        let keep = Allow { whitespace: true };
+        let keep = Allow {
+            whitespace: true,
+            any_character: false,
+        };
         for value in [
             "  another cluster's pw",
             "another cluster's pw ",

@@ -35,9 +35,13 @@ pub(super) struct TextRule {
     pub multi_line: bool,
     /// White space at the ends and tabs inside kept rather than refused.
     pub keep_whitespace: bool,
+    /// Every character kept but NUL (which no environment variable can hold): line breaks,
+    /// control and invisible characters, white space.
+    pub keep_any: bool,
 }
 
-/// Checks `value`; `Ok(true)` when white space was kept because the rule allows it.
+/// Checks `value`; `Ok(true)` when something the default refuses was kept because the rule
+/// allows it (white space; with `keep_any`, any character).
 pub(super) fn check(value: &str, rule: TextRule) -> Result<bool, RuleViolation> {
     if value.is_empty() {
         return Err(RuleViolation::Empty);
@@ -47,6 +51,17 @@ pub(super) fn check(value: &str, rule: TextRule) -> Result<bool, RuleViolation> 
             bytes: value.len(),
             max: rule.max_bytes,
         });
+    }
+    if rule.keep_any {
+        if let Some(index) = value.chars().position(|c| c == '\0') {
+            return Err(RuleViolation::NulCharacter(index + 1));
+        }
+        let strict = TextRule {
+            keep_whitespace: false,
+            keep_any: false,
+            ..rule
+        };
+        return Ok(check(value, strict).is_err());
     }
     let mut kept = false;
     if !rule.multi_line {
@@ -185,6 +200,12 @@ mod tests {
         max_bytes: 4096,
         multi_line: false,
         keep_whitespace: false,
+        keep_any: false,
+    };
+    const ANY: TextRule = TextRule {
+        keep_whitespace: true,
+        keep_any: true,
+        ..ONE_LINE
     };
     const KEEP: TextRule = TextRule {
         keep_whitespace: true,
@@ -194,7 +215,34 @@ mod tests {
         max_bytes: 65536,
         multi_line: true,
         keep_whitespace: false,
+        keep_any: false,
     };
+
+    /// The review's finding: restic takes a password with a zero-width non-joiner (Persian
+    /// writing needs it), a soft hyphen, a line break; the override keeps them, NUL aside.
+    #[test]
+    fn keep_any_keeps_every_character_but_nul() {
+        for value in [
+            "\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}-passphrase",
+            "left\u{200e}to-right",
+            "soft\u{ad}hyphen",
+            "line1\nline2-password",
+            "cr\rpassword",
+            "next\u{85}line",
+            "line\u{2028}separator",
+            " ends with space ",
+            "bell\u{7}",
+        ] {
+            assert_eq!(check(value, ANY), Ok(true), "{value:?}");
+        }
+        assert_eq!(check("plain password", ANY), Ok(false));
+        assert_eq!(check("nul\0byte", ANY), Err(RuleViolation::NulCharacter(4)));
+        assert_eq!(check("", ANY), Err(RuleViolation::Empty));
+        assert!(matches!(
+            check(&"x".repeat(4097), ANY),
+            Err(RuleViolation::TooLong { .. })
+        ));
+    }
 
     #[test]
     fn length_and_emptiness() {

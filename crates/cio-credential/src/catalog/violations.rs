@@ -22,6 +22,10 @@ pub enum RuleViolation {
     #[error("the value contains a control character at position {0}; retype it without one")]
     ControlCharacter(usize),
     #[error(
+        "the value contains a NUL character at position {0}, which no environment variable can hold, so restic could never be given it"
+    )]
+    NulCharacter(usize),
+    #[error(
         "the value contains an invisible character (U+{1:04X}) at position {0}, a common paste error; retype it without one"
     )]
     InvisibleCharacter(usize, u32),
@@ -117,6 +121,16 @@ impl RuleViolation {
         );
         if whitespace && name.field == Field::BackupPassword {
             return "nothing was changed; if the white space is part of the password (restic accepts it, e.g. another cluster's), run the command again with --allow-whitespace".to_string();
+        }
+        let character = matches!(
+            self,
+            RuleViolation::SurroundingLineBreak
+                | RuleViolation::LineBreak
+                | RuleViolation::InvisibleCharacter(..)
+                | RuleViolation::ControlCharacter(_)
+        );
+        if character && name.field == Field::BackupPassword {
+            return "nothing was changed; if the character is part of the password (restic accepts it, e.g. another cluster's), run the command again with --allow-any-character".to_string();
         }
         if name.field == Field::Cacert {
             return format!(

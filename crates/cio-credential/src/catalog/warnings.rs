@@ -19,6 +19,9 @@ pub enum Warning {
     /// White space at an end or a tab inside a password, kept because the caller allowed it
     /// ([`super::Allow::whitespace`]).
     WhitespaceKept,
+    /// A repository password with line breaks, control or invisible characters, kept as
+    /// given (`--allow-any-character`).
+    CharactersKept,
     /// A bucket name with capitals, `_` or `:`: AWS still serves such old buckets but no
     /// longer creates them (restic's S3 library accepts the name for an existing bucket).
     LegacyBucketName,
@@ -44,6 +47,7 @@ impl Warning {
             Warning::ShortPassword => "short_password",
             Warning::WellKnownPassword => "well_known_password",
             Warning::WhitespaceKept => "whitespace_kept",
+            Warning::CharactersKept => "characters_kept",
             Warning::LegacyBucketName => "legacy_bucket_name",
             Warning::VirtualHostStyle => "virtual_host_style",
             Warning::IgnoredUrlPart => "ignored_url_part",
@@ -82,6 +86,9 @@ impl fmt::Display for Warning {
             }
             Warning::WhitespaceKept => {
                 "the repository password starts or ends with white space or holds a tab, kept as given (--allow-whitespace): restic needs exactly these characters"
+            }
+            Warning::CharactersKept => {
+                "the repository password holds line breaks, control or invisible characters, kept as given (--allow-any-character): restic needs exactly these characters"
             }
             Warning::LegacyBucketName => {
                 "the bucket name has capitals, '_' or ':', which AWS no longer allows for new buckets: it works for an existing bucket, but 'restic init' cannot create it"

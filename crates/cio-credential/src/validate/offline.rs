@@ -64,9 +64,14 @@ pub(super) fn check<'a>(values: &'a SetValues, report: &mut Report) -> Option<Va
                 .filter_map(|(field, v)| v.map(|v| (set.name(field), v))),
         );
     for (name, value) in checked {
-        // A stored password with white space got there through the create override: it
-        // is what restic uses, so validate warns (`whitespace_kept`) instead of failing.
-        match check_value(name, value.expose(), Allow { whitespace: true }) {
+        // A stored password with white space or other characters the default refuses got
+        // there through a create override: it is what restic uses, so validate warns
+        // (`whitespace_kept`, `characters_kept`) instead of failing.
+        let stored = Allow {
+            whitespace: true,
+            any_character: true,
+        };
+        match check_value(name, value.expose(), stored) {
             Ok(warnings) => {
                 for w in warnings {
                     any_problem = true;

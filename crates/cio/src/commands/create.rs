@@ -30,6 +30,12 @@ pub struct CreateArgs {
     /// far more often it is a paste error
     #[arg(long)]
     pub allow_whitespace: bool,
+    /// Keep any character of a repository password as given: line breaks, control and
+    /// invisible characters (a zero-width non-joiner, which Persian writing needs; a soft
+    /// hyphen), white space at either end. restic accepts them all; only NUL is refused.
+    /// Refused by default: far more often a paste error
+    #[arg(long)]
+    pub allow_any_character: bool,
     /// A repository password only: store it although its repository answers, because the
     /// repository's password was already changed elsewhere (it must open the repository)
     #[arg(long)]
@@ -86,6 +92,7 @@ pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
     }
     let allow = Allow {
         whitespace: args.allow_whitespace,
+        any_character: args.allow_any_character,
     };
     let written = store
         .put_allowing(name, &value, allow)

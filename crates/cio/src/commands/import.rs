@@ -65,6 +65,10 @@ pub struct ImportArgs {
     /// `create --allow-whitespace` stored it (restic accepts such a password)
     #[arg(long)]
     pub allow_whitespace: bool,
+    /// Keep any character of a bundled repository password (line breaks, control and
+    /// invisible characters), as `create --allow-any-character` stored it
+    #[arg(long)]
+    pub allow_any_character: bool,
     /// Read the escrow bundle beside this repository (URL as restic takes it) instead of a
     /// file; the keys that read it come from this store's alternate set of --provider, or
     /// are prompted for (or read from standard input: two lines)
@@ -111,6 +115,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     }
     let allow = Allow {
         whitespace: args.allow_whitespace,
+        any_character: args.allow_any_character,
     };
     if args.dry_run {
         // What the import would refuse, refused as the import refuses it (same error, same

@@ -196,6 +196,67 @@ fn white_space_in_a_password_is_kept_only_with_the_flag_the_error_names() {
     assert_eq!(env.reveal(name), value);
 }
 
+/// The review's finding: restic takes a password with a zero-width non-joiner (which
+/// Persian writing needs), a soft hyphen or a line break, and cio refused it with no way
+/// around. `--allow-any-character` keeps it, and exec hands restic exactly those bytes.
+#[test]
+fn any_character_in_a_password_is_kept_with_the_flag_the_error_names() {
+    let env = TestEnv::new();
+    let name = "cio_minio_backup_password";
+    let value =
+        "\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}-soft\u{ad}hyphen\nline two";
+    let out = env.cio_in(&["credential", "create", name], value).code(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Create credential: {name}: the value contains an invisible character (U+200C) at position 3, a common paste error; retype it without one\nHint: nothing was changed; if the character is part of the password (restic accepts it, e.g. another cluster's), run the command again with --allow-any-character\n"
+        )
+    );
+    assert!(!env.store().exists());
+    let out = env
+        .cio_in(
+            &["credential", "create", name, "--allow-any-character"],
+            value,
+        )
+        .success();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Warning: {name}: the repository password holds line breaks, control or invisible characters, kept as given (--allow-any-character): restic needs exactly these characters\n"
+        )
+    );
+    env.create(
+        "cio_minio_backup_repo",
+        "s3:https://minio.example:9000/bucket",
+    );
+    env.create("cio_minio_access_key", "minio-access");
+    env.create("cio_minio_secret_key", "minio-secret-key");
+    let out = env
+        .cio(&[
+            "credential",
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$RESTIC_PASSWORD\"",
+        ])
+        .success();
+    assert_eq!(stdout(&out), value);
+    // NUL stays refused: no environment variable can hold it.
+    let out = env
+        .cio_in(
+            &["credential", "create", name, "--allow-any-character"],
+            "nul\0byte",
+        )
+        .code(1);
+    assert!(
+        stderr(&out)
+            .contains("a NUL character at position 4, which no environment variable can hold"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn a_ca_certificate_comes_from_a_file_and_is_listed_as_a_summary() {
     let env = TestEnv::new();
