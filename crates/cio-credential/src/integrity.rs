@@ -184,6 +184,11 @@ impl<'a> Authenticator<'a> {
                 field(&mut mac, digest);
             }
         }
+        // Only while a migration is under way (every other manifest has none).
+        if let Some(source) = &m.migrating_from {
+            field(&mut mac, b"migrating_from");
+            field(&mut mac, source.as_bytes());
+        }
         mac
     }
 
@@ -214,6 +219,7 @@ impl<'a> Authenticator<'a> {
                 .iter()
                 .map(|(key, digest)| (key.clone(), hex::encode(digest)))
                 .collect(),
+            migrating_from: m.migrating_from.clone(),
             mac: hex::encode(mac),
         };
         serde_json::to_vec(&json).expect("a manifest of strings and numbers serializes to JSON")
@@ -256,6 +262,11 @@ pub(crate) struct Manifest {
     /// a note that does not match, or is missing, was put back or deleted below cio. Empty:
     /// no note pinned yet, every note reads as it is.
     pub notes: BTreeMap<String, Vec<u8>>,
+    /// Set while a migration copies another store into this one, in several writes: where
+    /// it copies from. Each write but the last sets it, the last clears it, so a store
+    /// copied in part (the newest access key beside an old secret key) is never read as
+    /// whole: every reading but the migration's refuses it ([`crate::migrate`]).
+    pub migrating_from: Option<String>,
 }
 
 impl Manifest {
@@ -297,6 +308,8 @@ struct ManifestJson {
     sealed_before: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     notes: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    migrating_from: Option<String>,
     mac: String,
 }
 
@@ -386,6 +399,7 @@ pub(crate) fn decode_manifest(bytes: &[u8]) -> Result<(Manifest, Vec<u8>), &'sta
         log_seq: json.log_seq,
         sealed_before: json.sealed_before,
         notes,
+        migrating_from: json.migrating_from,
     };
     Ok((manifest, mac_of(&json.mac)?))
 }

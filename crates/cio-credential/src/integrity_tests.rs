@@ -147,6 +147,36 @@ fn the_keys_a_store_was_sealed_with_before_cannot_be_removed_or_changed() {
     }
 }
 
+/// The mark of a migration under way is authenticated: dropping it below cio (to make a
+/// half-copied store read as whole) or changing where it says the copy comes from breaks the
+/// manifest.
+#[test]
+fn the_mark_of_an_unfinished_migration_cannot_be_removed_or_changed() {
+    let k = key();
+    let auth = Authenticator::new(&k, "store-a", "fp-a");
+    let a = chain(&auth, "a", 1, 1);
+    let mut m = manifest_of(&[&a]);
+    let unmarked = String::from_utf8(auth.seal_manifest(&m)).unwrap();
+    assert!(!unmarked.contains("migrating_from"), "{unmarked}");
+    m.migrating_from = Some("/var/lib/cio/credentials.db".into());
+    let bytes = auth.seal_manifest(&m);
+    assert_eq!(auth.open_manifest(&bytes).unwrap(), m);
+    let text = String::from_utf8(bytes).unwrap();
+    let mark = r#","migrating_from":"/var/lib/cio/credentials.db""#;
+    assert!(text.contains(mark), "{text}");
+    for tampered in [
+        text.replace(mark, ""),
+        text.replace("/var/lib/cio/", "/srv/"),
+    ] {
+        assert_ne!(tampered, text);
+        assert_eq!(
+            auth.open_manifest(tampered.as_bytes()),
+            Err("its manifest does not verify under this key (it was altered or replaced)"),
+            "{tampered}"
+        );
+    }
+}
+
 /// The newest version of `name` in `checked`, or its damage.
 fn newest(
     checked: &BTreeMap<String, Result<Vec<Record>, Damage>>,

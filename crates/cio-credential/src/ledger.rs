@@ -60,6 +60,19 @@ impl Verified {
         self
     }
 
+    /// Where the unfinished migration into this store copies from (`None`: none is under
+    /// way), as the verified manifest says.
+    pub fn migrating_from(&self) -> Option<&str> {
+        self.manifest.migrating_from.as_deref()
+    }
+
+    /// This store as read, for a write of a migration from `source` that leaves it
+    /// unfinished (`Some`: readers refuse it until a later write) or finishes it (`None`).
+    pub fn with_migration_from(mut self, source: Option<String>) -> Verified {
+        self.manifest.migrating_from = source;
+        self
+    }
+
     /// The number of the change-log entry of the newest logged change, as the manifest says
     /// (0: none): the log must reach it.
     pub fn log_seq(&self) -> u64 {
@@ -188,8 +201,31 @@ fn manifest_of<'k>(
 
 /// Reads and verifies the store: its manifest and every name's whole history. `key` gives
 /// the store key for an identity (checking its fingerprint); it is only asked for a store
-/// that was written. `None` when the store does not exist.
+/// that was written. `None` when the store does not exist. A store a migration is still
+/// filling (or one that stopped half-way) is refused ([`StoreError::MigrationUnfinished`]):
+/// it may hold a name's newest version beside another's old one.
 pub(crate) fn read<'k>(
+    store: &dyn Store,
+    key: impl Fn(&Identity) -> Result<&'k Key>,
+    keyring: impl Fn() -> Vec<&'k Key>,
+) -> Result<Option<Verified>> {
+    let verified = read_unfinished(store, key, keyring)?;
+    if let Some(source) = verified
+        .as_ref()
+        .and_then(|v| v.manifest.migrating_from.as_ref())
+    {
+        return Err(StoreError::MigrationUnfinished {
+            location: store.location(),
+            from: source.clone(),
+        }
+        .into());
+    }
+    Ok(verified)
+}
+
+/// [`read`], also of a store a migration has not finished filling: for the migration, which
+/// goes on from what it finds ([`Verified::migrating_from`] says where it came from).
+pub(crate) fn read_unfinished<'k>(
     store: &dyn Store,
     key: impl Fn(&Identity) -> Result<&'k Key>,
     keyring: impl Fn() -> Vec<&'k Key>,
@@ -426,6 +462,15 @@ pub(crate) fn purge(
     Ok(store.purge_logged(name, &swap, log)?)
 }
 
+/// Clears the mark of an unfinished migration from the manifest of `verified` (read with
+/// [`read_unfinished`]), writing nothing else: for a migration that finds nothing left to
+/// copy into a target still marked. [`StoreError::Conflict`] when the store changed since.
+pub(crate) fn finish_migration(store: &dyn Store, key: &Key, verified: &Verified) -> Result<()> {
+    let mut manifest = verified.manifest.clone();
+    manifest.migrating_from = None;
+    put_notes(store, key, &verified.identity, Some(&manifest), &[])
+}
+
 /// The manifest of `identity`, verified under `key` (the key of its fingerprint): what pins
 /// the store's notes ([`Manifest::notes`]). `None` for a store that has none (never written:
 /// nothing pins its notes; a store that lost its manifest is refused by every reading).
@@ -555,6 +600,7 @@ pub(crate) fn reseal(
             .iter()
             .map(|(key, sealed)| (key.clone(), note_digest(sealed)))
             .collect(),
+        migrating_from: verified.manifest.migrating_from.clone(),
     };
     let mut records = Vec::new();
     for name in verified.names() {

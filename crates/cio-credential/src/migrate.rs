@@ -15,8 +15,18 @@
 //!     [`Error::MigrationRefused`] ([`Error::MigrationIntoItself`] for the source itself);
 //! - everything is checked before anything is written: a refusal writes nothing (not even
 //!   the target's id). Only a writer changing the target during the migration, or the
-//!   target failing, can stop it half-way; what was copied is then kept, each version whole,
-//!   and running the migration again completes it;
+//!   target failing (or the migration being killed), can stop it half-way; what was copied
+//!   is then kept, each version whole, and running the migration again completes it;
+//! - a migration of more versions than one write carries leaves the target, between its
+//!   writes, holding some names at their newest versions and others still old (the newest
+//!   access key beside an old secret key): a state the source never had. Each of its writes
+//!   but the last therefore marks the target's manifest as filled by an unfinished migration
+//!   (where from), and the last write clears the mark in the same transaction as the last
+//!   versions. Every reading but a migration's refuses a marked target
+//!   ([`StoreError::MigrationUnfinished`]: no `list`, `env`, `exec` or write answers from it,
+//!   and no other writer changes it) until a migration finishes it. A target marked with
+//!   nothing left to copy (the rest was purged from the source since) is finished with a
+//!   write of the manifest alone;
 //! - a target sealed with another key is refused ([`StoreError::KeyMismatch`]), as is a
 //!   target that is the source itself;
 //! - the source is only read; removing it afterwards is the administrator's decision.
@@ -177,7 +187,8 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
     })?;
     // The versions to write, name by name, oldest first; written a few at a time ([`writes`]),
     // each write on top of the target as it is then (a version at a time made a store of n
-    // versions cost n whole-store writes).
+    // versions cost n whole-store writes). Every write but the last leaves the target marked
+    // as unfinished; the last one finishes it.
     let pending: Vec<(&Plan, &Opened)> = plans
         .iter()
         .flat_map(|plan| {
@@ -189,14 +200,27 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
     let value_size =
         |(_, opened): &(&Plan, &Opened)| opened.value.as_ref().map_or(0, |v| v.expose().len());
     let copied_from = &verified;
-    for chunk in writes(&pending, value_size) {
-        let verified = ledger::read(target, target_key, || source.loaded_keys())?
-            .ok_or_else(|| StoreError::Unusable {
-                location: target.location(),
-                action: "read",
-                detail: "it disappeared during the migration".into(),
-            })?
-            .with_key_history_of(copied_from);
+    let writes = writes(&pending, value_size);
+    let read_target = || -> Result<ledger::Verified> {
+        Ok(
+            ledger::read_unfinished(target, target_key, || source.loaded_keys())?
+                .ok_or_else(|| StoreError::Unusable {
+                    location: target.location(),
+                    action: "read",
+                    detail: "it disappeared during the migration".into(),
+                })?
+                .with_key_history_of(copied_from),
+        )
+    };
+    if writes.is_empty() {
+        let verified = read_target()?;
+        if verified.migrating_from().is_some() {
+            ledger::finish_migration(target, key, &verified)?;
+        }
+    }
+    for (i, &chunk) in writes.iter().enumerate() {
+        let unfinished = (i + 1 < writes.len()).then(|| source.location());
+        let verified = read_target()?.with_migration_from(unfinished);
         // Each name's newest in the target, as this chunk builds on it.
         let mut newest: Vec<(&str, u64)> = Vec::new();
         let mut batch = Vec::with_capacity(chunk.len());
@@ -316,7 +340,7 @@ fn already_there<'k>(
 ) -> Result<usize> {
     // The target is read with the one key the migration writes with; the writes' own reads
     // check the log under the source's whole keyring.
-    let Some(verified) = ledger::read(target, target_key, Vec::new)? else {
+    let Some(verified) = ledger::read_unfinished(target, target_key, Vec::new)? else {
         return Ok(0);
     };
     let existing = verified.history(&plan.name)?;

@@ -7,7 +7,7 @@ use super::notes::{NoteReading, binding};
 use super::{CredentialStore, MAX_RETRIES};
 use crate::audit::{self, Actor, Broken, LogEntry, LogReading, Problem};
 use crate::crypto::Key;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ledger::Verified;
 use crate::secret::SecretValue;
 use crate::store::{Identity, LogRecord, MAX_LOG_SEQ, Store, StoreError, now_ms};
@@ -149,6 +149,9 @@ impl CredentialStore {
         // by every read of the credentials).
         let anchor = match self.verified() {
             Ok(Some(verified)) => verified.log_seq(),
+            // A store a migration is still filling: its log is whole, the store is not, and
+            // a log that checks out must not make it look so.
+            Err(e @ Error::Store(StoreError::MigrationUnfinished { .. })) => return Err(e),
             _ => 0,
         };
         if records.is_empty() && anchor == 0 {

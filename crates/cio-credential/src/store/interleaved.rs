@@ -1,7 +1,9 @@
 //! For tests: a store that lets another writer in at a chosen moment. A command reads the
 //! store, decides, then writes from a second reading; a race with another process lands
 //! between the two only by chance. [`Interleaved`] runs the other writer just before a given
-//! reading (by default a [`Store::read`]; see [`Call`]), every time the test runs.
+//! reading (by default a [`Store::read`]; see [`Call`]), every time the test runs. It can
+//! also stop a command at a chosen write, as a command killed there or a store lost there
+//! would ([`Interleaved::stopping_at_write`]).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,13 +27,16 @@ pub(crate) enum Call {
 }
 
 /// `inner`, except that just before its `at`-th call of `call` (counted from 1; a
-/// [`Store::read`] unless [`Interleaved::before`] says otherwise) `between` runs, once.
+/// [`Store::read`] unless [`Interleaved::before`] says otherwise) `between` runs, once;
+/// and that its `stop_at`-th write of records, if any, fails unwritten.
 pub(crate) struct Interleaved {
     inner: Box<dyn Store>,
     call: Call,
     calls: AtomicUsize,
     at: usize,
     between: Mutex<Option<Between>>,
+    writes: AtomicUsize,
+    stop_at: Option<usize>,
 }
 
 impl Interleaved {
@@ -46,6 +51,18 @@ impl Interleaved {
             calls: AtomicUsize::new(0),
             at,
             between: Mutex::new(Some(Box::new(between))),
+            writes: AtomicUsize::new(0),
+            stop_at: None,
+        }
+    }
+
+    /// `inner`, except that its `write`-th [`Store::append_all_logged`] (counted from 1)
+    /// writes nothing and fails as an unreachable store: the command stops there, with the
+    /// writes before it made, as if it had been killed.
+    pub(crate) fn stopping_at_write(inner: Box<dyn Store>, write: usize) -> Interleaved {
+        Interleaved {
+            stop_at: Some(write),
+            ..Interleaved::new(inner, 0, || {})
         }
     }
 
@@ -103,6 +120,12 @@ impl Store for Interleaved {
         manifest: &ManifestSwap,
         log: Option<&LogRecord>,
     ) -> Result<(), StoreError> {
+        if Some(self.writes.fetch_add(1, Ordering::SeqCst) + 1) == self.stop_at {
+            return Err(StoreError::Unreachable {
+                location: self.location(),
+                detail: "the test stopped this write".into(),
+            });
+        }
         self.inner
             .append_all_logged(batch, key_fingerprint, manifest, log)
     }

@@ -265,6 +265,13 @@ pub enum StoreError {
         "the credential store {location} could not be read at one moment: etcd compacted its history while it was being read, each time the reading started over"
     )]
     Compacted { location: String },
+    /// A migration into the store copies in several writes and has not made the last: the
+    /// store may hold a name's newest version beside another's old one (an access key with
+    /// a secret key it does not go with), so it is read by nothing but the migration.
+    #[error(
+        "the credential store {location} is not complete: a migration into it from {from} did not finish (it stopped, or is still running)"
+    )]
+    MigrationUnfinished { location: String, from: String },
     #[error("the credential store {location} refused this user: {detail}")]
     Denied { location: String, detail: String },
     #[error("the credential store {location} cannot be reached over TLS: {detail}")]
@@ -316,6 +323,9 @@ impl StoreError {
             StoreError::KeyMismatch { .. } => "use the key file this store was sealed with (--key-file / CIO_KEY_FILE)".to_string(),
             StoreError::Conflict { .. } => "try again; nothing was changed".to_string(),
             StoreError::Compacted { .. } => "run the command again: the store is fine, only its reading met a compaction of etcd's history (cio credential remove --purge --compact on another node, or the members' --auto-compaction)".to_string(),
+            StoreError::MigrationUnfinished { location, from } => format!(
+                "if no migration is running, run the migrate again (cio credential migrate --store {from} --to {location}, on the node that ran it): it keeps what was copied and completes the rest"
+            ),
             StoreError::Denied { .. } => {
                 "check CIO_ETCD_USER and CIO_ETCD_PASSWORD, and that the user's etcd role may read and write the store's key prefix".to_string()
             }

@@ -2,15 +2,17 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use super::{Backend, Case};
 use crate::catalog::{CredentialName, Provider, Role, SetId};
 use crate::credentials::{CredentialStore, EarlierRevisions};
 use crate::crypto::{KeyError, create_key};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::handoff::Handoff;
 use crate::secret::SecretValue;
 use crate::sets::{Purpose, SetFilter};
+use crate::store::interleaved::Interleaved;
 use crate::store::{Action, StoreError};
 
 pub(super) const CASES: &[Case] = &[
@@ -51,6 +53,10 @@ pub(super) const CASES: &[Case] = &[
     (
         "migrate: an empty source",
         migration_of_an_empty_source_creates_nothing,
+    ),
+    (
+        "migrate: a target half copied is never read",
+        a_target_half_migrated_is_never_read,
     ),
 ];
 
@@ -425,4 +431,143 @@ fn migration_of_an_empty_source_creates_nothing(b: &dyn Backend) {
     assert!(report.names.is_empty());
     assert!(b.open("b").identity(false).unwrap().is_none());
     assert!(!Path::new(&b.dir().join("key")).exists());
+}
+
+/// The pair a node hands restic from the store (`env`, `exec`): the access key and the secret
+/// key, or why it hands none.
+fn handed_pair(c: &CredentialStore) -> Result<(String, String), Error> {
+    let mut sets = c.sets(&SetFilter::default(), Purpose::Use)?;
+    let handoff = Handoff::from(sets.remove(0));
+    let var = |wanted: &str| {
+        handoff
+            .vars
+            .iter()
+            .find(|(k, _)| *k == wanted)
+            .map(|(_, v)| v.expose().to_string())
+            .unwrap()
+    };
+    Ok((var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")))
+}
+
+/// That a store a migration has not finished is refused, saying so.
+fn assert_unfinished(err: &Error, what: &str) {
+    assert!(
+        matches!(err, Error::Store(StoreError::MigrationUnfinished { .. })),
+        "{what}: {err:?}"
+    );
+    assert!(
+        err.to_string().contains("a migration into it from")
+            && err.to_string().contains("did not finish"),
+        "{what}: {err}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Unusable, "{what}");
+    assert!(
+        err.hint().contains("run the migrate again"),
+        "{what}: {}",
+        err.hint()
+    );
+}
+
+/// The review's report: a migration copies name by name, 48 versions a write, so between two
+/// writes (or after a migration stopped there) the target held the newest access key beside
+/// an old secret key, and every node handed that mixed pair to restic as a complete set (and
+/// `log --verify` passed). A target is now read whole or refused until the last write.
+fn a_target_half_migrated_is_never_read(b: &dyn Backend) {
+    let source = credentials(b, "a", "key");
+    put(
+        &source,
+        "cio_minio_backup_repo",
+        "s3:http://127.0.0.1:9/bucket/repo",
+    );
+    put(&source, "cio_minio_backup_password", "passwordpassword0");
+    for i in 1..=60 {
+        put(&source, "cio_minio_access_key", &format!("AKEY{i:03}xxxxx"));
+        put(
+            &source,
+            "cio_minio_secret_key",
+            &format!("SKEY{i:03}xxxxxxxx"),
+        );
+    }
+    let newest = ("AKEY060xxxxx".to_string(), "SKEY060xxxxxxxx".to_string());
+    assert_eq!(handed_pair(&source).unwrap(), newest);
+
+    // 122 versions, name by name: three writes (48, 48, 26). Another node reads the target
+    // between the second and the third (the migration reads it before each write): the
+    // access key is then at version 60 and the secret key at 34.
+    type Seen = Vec<Result<(String, String), Error>>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let reader = credentials(b, "b", "key");
+    let watched = Interleaved::new(b.open("b"), 3, {
+        let seen = Arc::clone(&seen);
+        move || {
+            let mut seen = seen.lock().unwrap();
+            seen.push(handed_pair(&reader));
+            seen.push(reader.change_log().map(|_| Default::default()));
+        }
+    });
+    let report = source.migrate_to(&watched).unwrap();
+    assert_eq!(report.copied(), 122);
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.len(), 2, "the other node read between two writes");
+    for (what, read) in ["the pair", "the change log"].iter().zip(&seen) {
+        match read {
+            Ok(pair) => panic!("{what} was read from a half-copied target: {pair:?}"),
+            Err(err) => assert_unfinished(err, what),
+        }
+    }
+    assert_eq!(handed_pair(&credentials(b, "b", "key")).unwrap(), newest);
+
+    // A migration stopped after its second write: nothing reads or changes the target, and
+    // running it again copies the rest.
+    let stopped = Interleaved::stopping_at_write(b.open("c"), 3);
+    let err = source.migrate_to(&stopped).unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::Unreachable { .. })),
+        "{err:?}"
+    );
+    let target = credentials(b, "c", "key");
+    assert_unfinished(&handed_pair(&target).unwrap_err(), "the pair");
+    assert_unfinished(&target.change_log().unwrap_err(), "the change log");
+    assert_unfinished(
+        &target.history(name("cio_minio_secret_key")).unwrap_err(),
+        "a history",
+    );
+    assert_unfinished(
+        &target
+            .put(name("cio_minio_secret_key"), &v("SKEY999xxxxxxxx"))
+            .unwrap_err(),
+        "a write",
+    );
+    let report = source.migrate_to(&*b.open("c")).unwrap();
+    assert_eq!(report.copied(), 26, "only what the stopped run left");
+    assert_eq!(
+        report.names.iter().map(|m| m.already_there).sum::<usize>(),
+        96
+    );
+    assert_eq!(handed_pair(&target).unwrap(), newest);
+    let log = target.change_log().unwrap();
+    assert!(log.broken.is_none(), "{:?}", log.broken);
+    assert_eq!(log.entries.len(), 3, "one entry per write");
+
+    // Stopped again, and what was left is purged from the source since: nothing is left to
+    // copy, and the run finishes the target as it is.
+    let stopped = Interleaved::stopping_at_write(b.open("d"), 3);
+    source.migrate_to(&stopped).unwrap_err();
+    source.purge(name("cio_minio_secret_key"), false).unwrap();
+    let report = source.migrate_to(&*b.open("d")).unwrap();
+    assert_eq!(report.copied(), 0);
+    let target = credentials(b, "d", "key");
+    assert_eq!(
+        target.history(name("cio_minio_secret_key")).unwrap().len(),
+        34
+    );
+    assert_eq!(
+        target
+            .get(name("cio_minio_access_key"))
+            .unwrap()
+            .unwrap()
+            .value
+            .expose(),
+        "AKEY060xxxxx"
+    );
 }
