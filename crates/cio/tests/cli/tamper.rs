@@ -658,6 +658,9 @@ fn etcd_edited_heads_do_not_block_writes() {
         ("/heads/loghead", Some("3")),
         ("/heads/loghead", Some("0")),
         ("/heads/loghead", None),
+        // A head past the newest entry (10): the next entry went after it, and the log then
+        // said the entries of a gap that never held any were deleted.
+        ("/heads/loghead", Some("99")),
         // A head at the end of the range left no number for the next entry.
         ("/heads/loghead", Some("9223372036854775807")),
         ("/heads/loghead", Some("18446744073709551615")),

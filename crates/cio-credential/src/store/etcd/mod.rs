@@ -467,11 +467,11 @@ impl Store for EtcdStore {
         }
     }
 
-    /// The entry the log head names (what appends are conditioned on): an entry deleted
-    /// under the head reads as empty bytes, which do not open, so that the damage is said and
-    /// writes go on after it. Without a head, or with one behind the newest entry or at the
-    /// end of the range (the head is not authenticated: edited below cio), the newest entry,
-    /// and the head is put back there.
+    /// The entry the log head names (what appends are conditioned on). A head that names no
+    /// entry while the log holds none reads as empty bytes, which do not open, so that the
+    /// damage is said and writes go on after it. Without a head, or with one behind or past
+    /// the newest entry or at the end of the range (the head is not authenticated: edited
+    /// below cio), the newest entry, and the head is put back there.
     fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {
         let deadline = self.gateway.deadline();
         let one = |key: Vec<u8>| -> Result<Option<Vec<u8>>, StoreError> {
@@ -491,21 +491,20 @@ impl Store for EtcdStore {
             .filter(|seq| *seq < MAX_LOG_SEQ);
         let newest = self.newest_log_entry(deadline)?;
         match (head, newest) {
-            // The head names the newest entry (the usual case), or one after it: the entries
-            // from there on were deleted, which the empty entry says.
-            (Some(seq), newest) if newest.as_ref().is_none_or(|n| n.seq <= seq) => {
-                match newest.filter(|n| n.seq == seq) {
-                    Some(entry) => Ok(Some(entry)),
-                    None => Ok(Some(LogRecord {
-                        seq,
-                        sealed: one(self.keys.log_entry(seq))?.unwrap_or_default(),
-                    })),
-                }
-            }
-            // No head (or one that is no number, or one behind the newest entry) while
-            // there are entries: the head was deleted or edited. Appends are conditioned on
-            // it, so it is put back (only while still as read) at the newest entry; without
-            // this, every write would lose to it.
+            // The head names the newest entry: the usual case.
+            (Some(seq), Some(newest)) if newest.seq == seq => Ok(Some(newest)),
+            // A head and no entry found by key: the log was deleted (the empty entry says
+            // so), or its newest key is no entry's; the head's own entry, if there.
+            (Some(seq), None) => Ok(Some(LogRecord {
+                seq,
+                sealed: one(self.keys.log_entry(seq))?.unwrap_or_default(),
+            })),
+            // No head (or one that is no number, or one behind or past the newest entry)
+            // while there are entries: the head was deleted or edited. Appends are
+            // conditioned on it, so it is put back (only while still as read) at the newest
+            // entry; without this, every write would lose to it, or go on past a gap that
+            // never held entries. Entries deleted from the log's end are still found: the
+            // manifest names the entry the newest change wrote, and the log must reach it.
             (_, Some(entry)) => {
                 let head = self.keys.log_head();
                 let as_read = match &stored {
