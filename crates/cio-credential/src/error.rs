@@ -101,7 +101,8 @@ pub enum Error {
     /// could not re-seal the store: the store is as it was, and the old key, which the key
     /// file keeps, still opens it.
     #[error(
-        "the store was not re-sealed: {source}. Key file {} holds the new key already, as current, beside the old one, which still opens the store",
+        "the store was not re-sealed ({}), and is as it was; key file {} holds the new key already, as current, beside the old one, which still opens the store",
+        store_unchanged(source),
         .path.display()
     )]
     RekeyUnfinished { path: PathBuf, source: Box<Error> },
@@ -269,3 +270,12 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a re-seal failed, without the "nothing was changed" its error ends with: a
+/// [`Error::RekeyUnfinished`] says what did change.
+fn store_unchanged(source: &Error) -> String {
+    let text = source.to_string();
+    text.strip_suffix("; nothing was changed")
+        .unwrap_or(&text)
+        .to_string()
+}

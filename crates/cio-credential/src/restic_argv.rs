@@ -350,7 +350,8 @@ fn locate(argv: &[OsString], host: &Host) -> Located {
 
 /// `argv` with restic's global `--no-lock` added right after the restic program word, when
 /// `argv` runs restic (itself, or behind the wrappers cio reads) for a command that only
-/// reads the repository ([`RepositoryAccess::Reads`]) and does not say `--no-lock` already;
+/// reads the repository ([`RepositoryAccess::Reads`]) and does not say `--no-lock` already
+/// (nor `key list` and `migrate`, which restic locks for all the same);
 /// `None` otherwise. restic 0.14 locks the repository for reading commands (`snapshots`,
 /// `restore`, `ls`, ...): it writes a lock file and deletes it after, which a restore-only
 /// key may not do, and restic then fails after a minute of retries.
@@ -367,16 +368,19 @@ fn unlocked(argv: &[OsString], host: &Host) -> Option<Vec<OsString>> {
         return None;
     };
     let rest = &argv[at + 1..];
-    let said = split(
+    let words = split(
         &rest
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect::<Vec<_>>(),
-    )
-    .long_flags
-    .iter()
-    .any(|f| f == "no-lock");
-    if said || restic_command(rest) != RepositoryAccess::Reads {
+    );
+    let said = words.long_flags.iter().any(|f| f == "no-lock");
+    // restic 0.14 locks for `key list` and `migrate` whatever --no-lock says.
+    let locks_anyway = matches!(
+        words.positional.first().map(String::as_str),
+        Some("key" | "migrate")
+    );
+    if said || locks_anyway || restic_command(rest) != RepositoryAccess::Reads {
         return None;
     }
     let mut line = argv.to_vec();
@@ -988,6 +992,8 @@ mod tests {
             "restic snapshots --no-lock",
             "restic backup /etc",
             "restic unlock",
+            "restic key list",
+            "restic migrate",
             "sh -c restic",
             "sudo restic snapshots",
             "ls",

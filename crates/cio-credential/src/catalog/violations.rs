@@ -120,7 +120,7 @@ impl RuleViolation {
             RuleViolation::SurroundingWhitespace | RuleViolation::Tab(_)
         );
         if whitespace && name.field == Field::BackupPassword {
-            return "nothing was changed; if the white space is part of the password (restic accepts it, e.g. another cluster's), run the command again with --allow-whitespace".to_string();
+            return "nothing was changed; if the white space is part of the password (restic accepts it, e.g. another cluster's), run the command again with --allow-whitespace (--allow-any-character if it also holds line breaks or invisible characters)".to_string();
         }
         let character = matches!(
             self,

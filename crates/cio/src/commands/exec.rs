@@ -40,7 +40,8 @@ The alternate set is restore-only: with --alternate, restic commands that write 
 the repository (init, backup, forget, prune, key add|remove|passwd, tag, unlock, repair,
 migrate, rebuild-index, recover, copy into it) are refused unless --allow-write is given, and
 the commands that read it (snapshots, restore, ls, ...) run with restic's --no-lock: restic
-would otherwise write a lock file into the repository, which a restore-only key may not do.
+would otherwise write a lock file into the repository, which a restore-only key may not do
+(restic key list and migrate lock it all the same: a restore-only key cannot run them).
 restic is recognised by its name, or as the file the restic on PATH is (a link to it), also
 behind env, nice, timeout, nohup, stdbuf, ionice, chrt, taskset, setsid and flock, whose
 options are read as they read them (a line of theirs cio cannot read, such as env -S, is

@@ -173,7 +173,7 @@ fn white_space_in_a_password_is_kept_only_with_the_flag_the_error_names() {
     assert_eq!(
         stderr(&out),
         format!(
-            "Fail: Create credential: {name}: the value starts or ends with white space (a common paste error); remove it\nHint: nothing was changed; if the white space is part of the password (restic accepts it, e.g. another cluster's), run the command again with --allow-whitespace\n"
+            "Fail: Create credential: {name}: the value starts or ends with white space (a common paste error); remove it\nHint: nothing was changed; if the white space is part of the password (restic accepts it, e.g. another cluster's), run the command again with --allow-whitespace (--allow-any-character if it also holds line breaks or invisible characters)\n"
         )
     );
     assert!(!env.store().exists());

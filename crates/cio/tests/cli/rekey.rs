@@ -689,7 +689,7 @@ fn a_rekey_that_cannot_reseal_says_the_key_file_changed() {
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         format!(
-            "Fail: Rekey credential store: the store was not re-sealed: the credential store {store} cannot grow past this process's file-size limit (ulimit -f); nothing was changed. Key file {key} holds the new key already, as current, beside the old one, which still opens the store\nHint: raise the file-size limit (ulimit -f unlimited; LimitFSIZE= in a systemd unit), then run the command again; 'cio credential rekey' run again finishes the rotation\n"
+            "Fail: Rekey credential store: the store was not re-sealed (the credential store {store} cannot grow past this process's file-size limit (ulimit -f)), and is as it was; key file {key} holds the new key already, as current, beside the old one, which still opens the store\nHint: raise the file-size limit (ulimit -f unlimited; LimitFSIZE= in a systemd unit), then run the command again; 'cio credential rekey' run again finishes the rotation\n"
         )
     );
     assert_eq!(std::fs::read(env.store()).unwrap(), before);
