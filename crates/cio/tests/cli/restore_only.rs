@@ -112,10 +112,11 @@ fn restic_behind_a_wrapper_is_refused() {
         line.extend(["restic", "backup", "/etc/hostname"]);
         b.refused(&line, REFUSED_BACKUP, "backup /etc/hostname");
     }
-    // A reading command still runs behind a wrapper, without --allow-write.
+    // A reading command still runs behind a wrapper, without --allow-write, and without a
+    // lock (which a restore-only key may not write).
     b.exec(&[], &["nice", "-n", "10", "restic", "snapshots"])
         .success();
-    assert_eq!(b.runs(), "snapshots\n");
+    assert_eq!(b.runs(), "--no-lock snapshots\n");
 }
 
 #[test]
