@@ -27,6 +27,16 @@ pub enum CertKind {
     /// [`CertKind::ExpiredCa`], with the trusted text holding the expired CA certificate first
     /// and then a renewed one (same subject and key, valid now).
     ExpiredCaAndRenewed,
+    /// [`CertKind::PrivateCa`] with an RSA-2048 server key (for RSA cipher suites).
+    RsaServer,
+    /// [`CertKind::PrivateCa`] with an RSA-1024 server key (Go 1.19 accepts it; stunnel is
+    /// started at OpenSSL security level 0 to use it).
+    Rsa1024Server,
+    /// [`CertKind::PrivateCa`] with an ECDSA P-521 server key.
+    P521Server,
+    /// [`CertKind::PrivateCa`] whose (P-256) CA signs the server certificate with
+    /// ecdsa-with-SHA512.
+    Sha512Signed,
 }
 
 /// `YYYYMMDDHHMMSSZ` for now plus `days` (negative: in the past), as `openssl ca` takes it.
@@ -175,6 +185,10 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
             )
         }
         CertKind::PrivateCa
+        | CertKind::RsaServer
+        | CertKind::Rsa1024Server
+        | CertKind::P521Server
+        | CertKind::Sha512Signed
         | CertKind::ExpiredCa
         | CertKind::NotYetValidCa
         | CertKind::ExpiredCaAndRenewed => {
@@ -209,7 +223,18 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
                 }
             }
             let mut args = vec!["req"];
-            args.extend(ec);
+            match kind {
+                CertKind::RsaServer => args.extend(["-newkey", "rsa:2048", "-nodes"]),
+                CertKind::Rsa1024Server => args.extend(["-newkey", "rsa:1024", "-nodes"]),
+                CertKind::P521Server => args.extend([
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:secp521r1",
+                    "-nodes",
+                ]),
+                _ => args.extend(ec),
+            }
             args.extend([
                 "-keyout",
                 "server.key",
@@ -246,6 +271,11 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
                     "2",
                     "-extfile",
                     "server.ext",
+                    if kind == CertKind::Sha512Signed {
+                        "-sha512"
+                    } else {
+                        "-sha256"
+                    },
                 ],
             );
             (
@@ -260,16 +290,32 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
 impl TlsFront {
     /// Starts stunnel on a free port, TLS outside, `127.0.0.1:backend` inside.
     pub fn start(backend: u16, kind: CertKind) -> TlsFront {
+        TlsFront::start_with(backend, kind, None)
+    }
+
+    /// [`TlsFront::start`] speaking TLS 1.2 only, with only the OpenSSL cipher suites
+    /// `ciphers` (such as `AES256-GCM-SHA384`: RSA key exchange).
+    pub fn start_tls12(backend: u16, kind: CertKind, ciphers: &str) -> TlsFront {
+        TlsFront::start_with(backend, kind, Some(ciphers))
+    }
+
+    fn start_with(backend: u16, kind: CertKind, tls12_ciphers: Option<&str>) -> TlsFront {
         let binary = require_binary("stunnel4");
         let dir = tempfile::tempdir().expect("a folder for stunnel");
         let (cert, key, trust) = make_certs(dir.path(), kind);
         let port = free_port();
-        let conf = format!(
+        let mut conf = format!(
             "foreground = yes\npid =\noutput = {log}\n[s3]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{backend}\ncert = {cert}\nkey = {key}\n",
             log = dir.path().join("stunnel.log").display(),
             cert = cert.display(),
             key = key.display(),
         );
+        if kind == CertKind::Rsa1024Server {
+            conf.push_str("securityLevel = 0\n");
+        }
+        if let Some(ciphers) = tls12_ciphers {
+            conf.push_str(&format!("sslVersionMax = TLSv1.2\nciphers = {ciphers}\n"));
+        }
         let conf_path = dir.path().join("stunnel.conf");
         fs::write(&conf_path, conf).expect("writing stunnel.conf");
         let child = crate::spawn_server(

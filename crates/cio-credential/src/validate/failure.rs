@@ -12,9 +12,12 @@ use super::net::http::HttpFailure;
 use super::net::tls::{AnchorSource, StaleAnchor};
 use super::region::{RegionSource, is_aws};
 use super::s3::S3Failure;
-use super::{Check, Step};
+use super::{Check, Status, Step};
 use crate::catalog::cacert::OutOfDate;
 use crate::catalog::{CredentialName, Field, SetId};
+
+/// The code of a server whose TLS cio does not speak: a warning (validate cannot tell).
+pub(crate) const UNCHECKED_TLS: &str = "tls_unchecked";
 
 /// What the key tried when a request failed: its words and the IAM action it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,10 +147,15 @@ impl Place {
         }
     }
 
-    /// The check `failure` stands for while running `step` and trying `action`.
+    /// The check `failure` stands for while running `step` and trying `action`: a failure,
+    /// or a warning when validate cannot tell (TLS that restic may speak and cio does not).
     pub(crate) fn check(&self, step: Step, action: Action, failure: &S3Failure) -> Check {
         let (at, code, detail) = self.classify(step, action, failure);
-        Check::fail(at.max(step), code, detail)
+        let status = match code {
+            UNCHECKED_TLS => Status::Warn,
+            _ => Status::Fail,
+        };
+        Check::new(at.max(step), status, code, detail)
     }
 
     fn classify(
@@ -227,6 +235,14 @@ impl Place {
                 code,
                 region,
             } => self.service(step, action, *status, code, region.as_deref()),
+            // The server answered the signed listing: the credentials and the bucket are fine.
+            S3Failure::Undecodable { key, escape } => (
+                Step::Bucket,
+                "listing_undecodable",
+                format!(
+                    "{addr} answered a listing asked with encoding-type=url (as restic asks) saying its keys are URL-encoded, but the key '{key}' is not (invalid escape '{escape}'): restic decodes it and fails the same way (invalid URL escape \"{escape}\"); this is the server's fault: upgrade or fix the server, or use a repository path without '%'"
+                ),
+            ),
         }
     }
 
@@ -254,7 +270,15 @@ impl Place {
                     "no progress with {addr} within {secs}s while {stage}; a firewall may drop the packets, or the server is overloaded"
                 ),
             ),
-            ConnectError::Tls { why } => {
+            ConnectError::TlsUnspoken(unspoken) => (
+                Step::Endpoint,
+                UNCHECKED_TLS,
+                format!(
+                    "cannot check {addr}: it uses {}, which cio's TLS does not speak, so neither its certificate nor the credentials were checked; restic may speak it: 'cio credential exec -- restic cat config' checks all of it; to have validate check it, let the server offer TLS 1.3, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20, with a P-256 or P-384 ECDSA key or an RSA key of 2048 bits or more",
+                    unspoken.what
+                ),
+            ),
+            ConnectError::Tls { why } | ConnectError::TlsAlert { why } => {
                 let cacert = format!(
                     "cio_{}{}_cacert",
                     self.set.provider,
@@ -328,6 +352,9 @@ impl Place {
                 )
             }
             S3Failure::Http(e) => e.to_string(),
+            S3Failure::Undecodable { escape, .. } => {
+                format!("a listing with an invalid URL escape '{escape}'")
+            }
         };
         (
             Step::Endpoint,

@@ -112,6 +112,9 @@ fn classify(failure: S3Failure) -> ObjectFailure {
             "the endpoint answered HTTP {status} but not as the S3 API"
         )),
         S3Failure::Http(e) => ObjectFailure::Failed(e.to_string()),
+        S3Failure::Undecodable { escape, .. } => ObjectFailure::Failed(format!(
+            "the endpoint's listing says its keys are URL-encoded, but one is not (invalid escape '{escape}')"
+        )),
     }
 }
 

@@ -80,7 +80,14 @@ pub(super) async fn run(set: SetId, values: &Values<'_>, opts: &Options, report:
             reached
         }
         Err(check) => {
+            let cannot_tell = check.status == Status::Warn;
             report.push(check);
+            if cannot_tell {
+                report.skip_rest(
+                    "skipped",
+                    "not checked: cio cannot speak this server's TLS (see the endpoint step)",
+                );
+            }
             return;
         }
     };

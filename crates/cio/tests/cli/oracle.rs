@@ -649,6 +649,115 @@ fn restic_and_cio_agree_on_every_case() {
     insta::assert_snapshot!("oracle_verdicts", redact(&table));
 }
 
+/// TLS that restic (Go 1.19) speaks and validate's rustls does not, a self-signed certificate
+/// trusted through `SSL_CERT_FILE` / `SSL_CERT_DIR` (not the set's CA credential), and a
+/// repository prefix with `%` that s3s-fs lists unencoded while saying `encoding-type=url`:
+/// restic works on the first two kinds (validate: ok, or a `tls_unchecked` warning where it
+/// cannot check) and fails on the last, as validate does.
+#[test]
+fn restic_and_cio_agree_on_tls_validate_does_not_speak_and_on_undecodable_listings() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    s3.restic_init("backups", "c1", PW);
+    s3.restic_init("backups", "pct%25", PW);
+    let p = s3.port();
+    let rsa = TlsFront::start_tls12(p, CertKind::RsaServer, "AES256-GCM-SHA384");
+    let cbc = TlsFront::start_tls12(p, CertKind::RsaServer, "ECDHE-RSA-AES128-SHA");
+    let rsa1024 = TlsFront::start(p, CertKind::Rsa1024Server);
+    let p521 = TlsFront::start(p, CertKind::P521Server);
+    let sha512 = TlsFront::start(p, CertKind::Sha512Signed);
+    let self_signed = TlsFront::start(p, CertKind::SelfSigned);
+    let cert_dir = tempfile::tempdir().expect("a certificate folder");
+    std::fs::copy(&self_signed.trust_file, cert_dir.path().join("server.pem")).expect("copy");
+    let tls = |front: &TlsFront| format!("s3:https://127.0.0.1:{}/backups/c1", front.port());
+    let unchecked = "ok, warn endpoint tls_unchecked";
+    let cases = [
+        (
+            case(
+                "TLS 1.2, RSA key exchange only",
+                &tls(&rsa),
+                CAT,
+                Expect::Works,
+            )
+            .cacert(&rsa),
+            unchecked,
+        ),
+        (
+            case("TLS 1.2, CBC suites only", &tls(&cbc), CAT, Expect::Works).cacert(&cbc),
+            unchecked,
+        ),
+        (
+            case("RSA-1024 server key", &tls(&rsa1024), CAT, Expect::Works).cacert(&rsa1024),
+            unchecked,
+        ),
+        (
+            case("ECDSA P-521 server key", &tls(&p521), CAT, Expect::Works).cacert(&p521),
+            unchecked,
+        ),
+        (
+            case(
+                "certificate signed with ecdsa-with-SHA512",
+                &tls(&sha512),
+                CAT,
+                Expect::Works,
+            )
+            .cacert(&sha512),
+            unchecked,
+        ),
+        (
+            case(
+                "self-signed, trusted through SSL_CERT_FILE",
+                &tls(&self_signed),
+                CAT,
+                Expect::Works,
+            )
+            .env(
+                "SSL_CERT_FILE",
+                self_signed.trust_file.to_str().expect("a UTF-8 path"),
+            ),
+            "ok",
+        ),
+        (
+            case(
+                "self-signed, trusted through SSL_CERT_DIR",
+                &tls(&self_signed),
+                CAT,
+                Expect::Works,
+            )
+            .env(
+                "SSL_CERT_DIR",
+                cert_dir.path().to_str().expect("a UTF-8 path"),
+            ),
+            "ok",
+        ),
+        (
+            case(
+                "prefix with %, listed unencoded",
+                &format!("s3:http://127.0.0.1:{p}/backups/pct%25"),
+                SNAPSHOTS,
+                fails("listing_undecodable", "invalid URL escape \"%/k\""),
+            )
+            .slow(),
+            "",
+        ),
+    ];
+    let results: Vec<Result<Outcome, String>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = cases
+            .iter()
+            .map(|(c, _)| scope.spawn(|| run_case(c)))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("a case's thread"))
+            .collect()
+    });
+    for ((c, line), result) in cases.iter().zip(results) {
+        let outcome = result.unwrap_or_else(|e| panic!("{e}"));
+        if !line.is_empty() {
+            assert_eq!(outcome.line, *line, "{}", c.name);
+        }
+    }
+}
+
 /// A file holding `text` (restic's --new-password-file).
 fn env_file(text: &str) -> tempfile::NamedTempFile {
     let f = tempfile::NamedTempFile::new().expect("temp file");

@@ -24,7 +24,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::proxy::{Proxy, ProxyEnv, ProxyError};
 use super::socks;
-use super::tls::StaleAnchor;
+use super::tls::{StaleAnchor, Unspoken};
 
 /// A byte stream to the endpoint (plain, TLS, or tunnelled).
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -76,6 +76,11 @@ pub(crate) enum ConnectError {
     Timeout { stage: &'static str },
     /// The TLS handshake with the endpoint failed (a TLS or certificate problem).
     Tls { why: String },
+    /// The server ended the TLS handshake with an alert before showing a certificate (no
+    /// common cipher suite or version, or another refusal of the hello).
+    TlsAlert { why: String },
+    /// The server uses TLS that Go speaks and cio's TLS does not: validate cannot check it.
+    TlsUnspoken(Unspoken),
     /// The endpoint's chain ends only at trusted certificates out of their dates.
     TlsStaleAnchor(StaleAnchor),
     /// The connection was reset or closed during the TLS handshake: no certificate problem.
@@ -110,10 +115,36 @@ pub(crate) fn proxy_authorization(proxy: &Proxy) -> Option<String> {
     Some(format!("Basic {}", BASE64.encode(pair.as_slice())))
 }
 
-/// Opens a connection to `target` (see the module rules).
+/// Opens a connection to `target` (see the module rules). A server that refuses the TLS
+/// hello is asked what it speaks ([`super::probe`]), so that TLS cio does not speak is said
+/// as such ([`ConnectError::TlsUnspoken`]).
 pub(crate) async fn connect(
     target: &Target,
     tls: &Arc<rustls::ClientConfig>,
+    proxies: &ProxyEnv,
+    deadline: Instant,
+) -> Result<Connected, ConnectError> {
+    match open(target, tls, true, proxies, deadline).await {
+        Err(ConnectError::TlsAlert { why }) => {
+            let unspoken = match open(target, tls, false, proxies, deadline).await {
+                Ok(raw) => super::probe::unspoken_suite(raw.io, &target.host, deadline).await,
+                Err(_) => None,
+            };
+            Err(match unspoken {
+                Some(u) => ConnectError::TlsUnspoken(u),
+                None => ConnectError::Tls { why },
+            })
+        }
+        other => other,
+    }
+}
+
+/// [`connect`], with TLS to the target itself only with `target_tls` (a proxy's own TLS is
+/// always made).
+async fn open(
+    target: &Target,
+    tls: &Arc<rustls::ClientConfig>,
+    target_tls: bool,
     proxies: &ProxyEnv,
     deadline: Instant,
 ) -> Result<Connected, ConnectError> {
@@ -125,7 +156,7 @@ pub(crate) async fn connect(
     let Some(proxy) = proxy else {
         let tcp = tcp(&target.host, target.port, deadline).await?;
         return Ok(Connected {
-            io: maybe_tls(tcp, target, tls, deadline).await?,
+            io: to_target(target_tls, tcp, target, tls, deadline).await?,
             forward_proxy: None,
         });
     };
@@ -139,7 +170,10 @@ pub(crate) async fn connect(
             ConnectError::Dns { why } => format!("its name does not resolve ({why})"),
             ConnectError::Unreachable { why } => format!("it accepts no connection ({why})"),
             ConnectError::Timeout { stage } => format!("no answer while {stage}"),
-            ConnectError::Tls { why } => format!("TLS with it failed ({why})"),
+            ConnectError::Tls { why } | ConnectError::TlsAlert { why } => {
+                format!("TLS with it failed ({why})")
+            }
+            ConnectError::TlsUnspoken(u) => format!("TLS with it failed ({u})"),
             ConnectError::TlsStaleAnchor(stale) => format!("TLS with it failed ({stale})"),
             ConnectError::PlainHttp => {
                 "it answers in plain HTTP, not TLS: write the proxy variable with http://"
@@ -174,7 +208,7 @@ pub(crate) async fn connect(
     if proxy.scheme == "socks5" {
         let stream = socks::connect(tcp, target, &proxy, deadline).await?;
         return Ok(Connected {
-            io: maybe_tls(stream, target, tls, deadline)
+            io: to_target(target_tls, stream, target, tls, deadline)
                 .await
                 .map_err(carried)?,
             forward_proxy: None,
@@ -196,7 +230,7 @@ pub(crate) async fn connect(
     }
     let tunnel = tunnel(stream, target, &proxy, deadline).await?;
     Ok(Connected {
-        io: maybe_tls(tunnel, target, tls, deadline)
+        io: to_target(target_tls, tunnel, target, tls, deadline)
             .await
             .map_err(carried)?,
         forward_proxy: None,
@@ -242,6 +276,21 @@ async fn tcp(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, Conn
     })
 }
 
+/// [`maybe_tls`] when `on`, else `stream` as it is.
+async fn to_target<S: Io + 'static>(
+    on: bool,
+    stream: S,
+    target: &Target,
+    tls: &Arc<rustls::ClientConfig>,
+    deadline: Instant,
+) -> Result<Box<dyn Io>, ConnectError> {
+    if on {
+        maybe_tls(stream, target, tls, deadline).await
+    } else {
+        Ok(Box::new(stream))
+    }
+}
+
 /// Wraps `stream` in TLS when `target` is `https`.
 async fn maybe_tls<S: Io + 'static>(
     stream: S,
@@ -272,15 +321,23 @@ async fn maybe_tls<S: Io + 'static>(
             Err(ConnectError::TlsClosed { why: e.to_string() })
         }
         Ok(Err(e)) => {
-            let stale = e
+            let rustls_error = e
                 .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                .and_then(super::tls::stale_anchor);
-            Err(match stale {
-                Some(stale) => ConnectError::TlsStaleAnchor(stale.clone()),
-                None => ConnectError::Tls {
-                    why: tls_words(&e, &target.host),
-                },
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            if let Some(stale) = rustls_error.and_then(super::tls::stale_anchor) {
+                return Err(ConnectError::TlsStaleAnchor(stale.clone()));
+            }
+            if let Some(unspoken) = rustls_error.and_then(super::tls::unspoken) {
+                return Err(ConnectError::TlsUnspoken(unspoken.clone()));
+            }
+            let why = tls_words(&e, &target.host);
+            Err(match rustls_error {
+                Some(rustls::Error::AlertReceived(
+                    rustls::AlertDescription::HandshakeFailure
+                    | rustls::AlertDescription::ProtocolVersion
+                    | rustls::AlertDescription::InsufficientSecurity,
+                )) => ConnectError::TlsAlert { why },
+                _ => ConnectError::Tls { why },
             })
         }
         Ok(Ok(s)) => Ok(Box::new(s)),

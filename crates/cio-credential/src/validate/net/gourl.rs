@@ -250,6 +250,39 @@ fn unescape(s: &str, mode: Mode) -> Result<String, ParseError> {
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Go's `url.QueryUnescape` (minio-go decodes listed keys with it when the answer says
+/// `<EncodingType>url</EncodingType>`): `%XX` to its byte, `+` to a space. `Err` holds the
+/// first invalid escape as Go's error quotes it (`%/k`: the `%` and at most two bytes after).
+pub(crate) fn query_unescape(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let (Some(h), Some(l)) = (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) else {
+                    let end = (i + 3).min(bytes.len());
+                    return Err(String::from_utf8_lossy(&bytes[i..end]).into_owned());
+                };
+                out.push((h << 4) | l);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
 fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }

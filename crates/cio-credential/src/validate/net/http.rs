@@ -45,7 +45,10 @@ impl std::fmt::Display for HttpFailure {
             HttpFailure::Connect(ConnectError::Timeout { stage }) => {
                 write!(f, "no progress in time while {stage}")
             }
-            HttpFailure::Connect(ConnectError::Tls { why }) => write!(f, "TLS failed ({why})"),
+            HttpFailure::Connect(ConnectError::Tls { why } | ConnectError::TlsAlert { why }) => {
+                write!(f, "TLS failed ({why})")
+            }
+            HttpFailure::Connect(ConnectError::TlsUnspoken(u)) => write!(f, "TLS failed ({u})"),
             HttpFailure::Connect(ConnectError::TlsStaleAnchor(stale)) => {
                 write!(f, "TLS failed ({stale})")
             }

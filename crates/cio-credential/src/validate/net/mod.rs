@@ -2,8 +2,9 @@
 //! exchanges, each as restic's Go transport does them.
 
 pub(crate) mod connect;
-mod gourl;
+pub(crate) mod gourl;
 pub(crate) mod http;
+mod probe;
 pub mod proxy;
 mod socks;
 pub mod tls;

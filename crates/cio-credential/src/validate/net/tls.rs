@@ -9,14 +9,21 @@
 //!   leaf), which is how a self-signed server certificate is used; webpki refuses such a
 //!   certificate when it is marked as a CA (`CaUsedAsEndEntity`), so [`PinnedOrWebPki`] accepts
 //!   an end-entity certificate byte-equal to a trusted one, after checking its name (its dates
-//!   were checked by webpki before it refused);
+//!   were checked by webpki before it refused) — wherever the trusted one comes from: the
+//!   set's CA certificate, the system's bundle, or what `SSL_CERT_FILE` / `SSL_CERT_DIR` name;
 //! - the handshake's signature is always verified with the server certificate's key;
 //! - the trust anchor that completes the chain must be within its validity dates, as Go checks
 //!   every certificate of the chain, its root included ("x509: certificate has expired or is
 //!   not yet valid"); webpki takes an anchor as a name and a key only. When several trusted
 //!   certificates have the anchor's subject and key, one within its dates is enough, and other
 //!   chains are tried (Go tries every candidate root). A refusal is a [`StaleAnchor`] that
-//!   names the certificate, where it came from and the date.
+//!   names the certificate, where it came from and the date;
+//! - what Go 1.19 accepts and ring (the crypto provider) cannot check — an ECDSA P-521 key,
+//!   a certificate signed with ecdsa-with-SHA512, an RSA key shorter than 2048 bits — is an
+//!   [`Unspoken`], never a bad signature: validate cannot tell whether restic works there
+//!   (it may), which is a warning, not a failure. The P-521 signature scheme is offered in the
+//!   hello for that reason (so the server goes on to show its certificate); a signature made
+//!   with it is never accepted. Cipher suites are found out by [`super::probe`].
 
 use std::cell::RefCell;
 use std::fmt;
@@ -117,6 +124,106 @@ impl fmt::Display for StaleAnchor {
 
 impl std::error::Error for StaleAnchor {}
 
+/// What the server uses that Go 1.19 speaks and cio's TLS does not (`what`: "an ECDSA P-521
+/// key", ...): validate cannot check the server, restic may work with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unspoken {
+    pub what: String,
+}
+
+impl fmt::Display for Unspoken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the server uses {}, which cio's TLS does not speak",
+            self.what
+        )
+    }
+}
+
+impl std::error::Error for Unspoken {}
+
+impl Unspoken {
+    fn error(what: String) -> Error {
+        Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(Unspoken {
+            what,
+        }))))
+    }
+}
+
+/// The [`Unspoken`] a TLS error carries, if it is one.
+pub(crate) fn unspoken(e: &Error) -> Option<&Unspoken> {
+    match e {
+        Error::InvalidCertificate(CertificateError::Other(OtherError(inner))) => {
+            inner.downcast_ref::<Unspoken>()
+        }
+        _ => None,
+    }
+}
+
+/// A DER element: its tag, its content and what follows it.
+fn der_element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = b.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &byte| (acc << 8) | usize::from(byte));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The key of `cert` (DER) when Go 1.19 accepts it and ring cannot check its signatures: an
+/// ECDSA P-521 key, an RSA key under 2048 bits.
+fn unspoken_key_of(cert: &[u8]) -> Option<String> {
+    use x509_cert::der::{Decode, Encode};
+    const EC_KEY: &str = "1.2.840.10045.2.1";
+    const P521: &str = "1.3.132.0.35";
+    const RSA_KEY: &str = "1.2.840.113549.1.1.1";
+    let cert = x509_cert::Certificate::from_der(cert).ok()?;
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    let key = spki.algorithm.oid.to_string();
+    if key == EC_KEY {
+        // The curve's OID, DER-encoded as the key's parameters.
+        let curve = spki.algorithm.parameters.as_ref()?.to_der().ok()?;
+        let p521 = x509_cert::der::asn1::ObjectIdentifier::new(P521)
+            .ok()?
+            .to_der()
+            .ok()?;
+        return (curve == p521).then(|| "an ECDSA P-521 key".into());
+    }
+    if key == RSA_KEY {
+        let (_, rsa_key, _) = der_element(spki.subject_public_key.raw_bytes())?;
+        let (_, modulus, _) = der_element(rsa_key)?;
+        let modulus = match modulus.split_first() {
+            Some((0, rest)) => rest,
+            _ => modulus,
+        };
+        let bits = modulus.len() * 8;
+        return (1..2048)
+            .contains(&bits)
+            .then(|| format!("a {bits}-bit RSA key"));
+    }
+    None
+}
+
+/// The signature algorithm of `cert` (DER) when Go 1.19 accepts it and ring cannot check it:
+/// ecdsa-with-SHA512.
+fn unspoken_signature_of(cert: &[u8]) -> Option<String> {
+    use x509_cert::der::Decode;
+    const ECDSA_SHA512: &str = "1.2.840.10045.4.3.4";
+    let cert = x509_cert::Certificate::from_der(cert).ok()?;
+    (cert.signature_algorithm.oid.to_string() == ECDSA_SHA512)
+        .then(|| "a certificate signed with ecdsa-with-SHA512".into())
+}
+
 /// The [`StaleAnchor`] a TLS error carries, if it is one.
 pub(crate) fn stale_anchor(e: &Error) -> Option<&StaleAnchor> {
     match e {
@@ -147,8 +254,11 @@ pub(crate) fn client_config(
 ) -> Result<rustls::ClientConfig, Error> {
     let mut roots = RootCertStore::empty();
     let mut trusted = Vec::new();
+    // Every trusted certificate, as Go's root pool holds it: a server showing one of them is
+    // trusted (see the module rules), even one webpki cannot take as an anchor.
+    let mut pinned = Vec::new();
     let mut add = |der: CertificateDer<'static>, source: AnchorSource| {
-        // A certificate webpki cannot take as an anchor may still be pinned below.
+        pinned.push(der.clone());
         if let Ok(anchor) = webpki::anchor_from_trusted_cert(&der) {
             roots.roots.push(anchor.to_owned());
             trusted.push(Trusted { der, source });
@@ -177,7 +287,7 @@ pub(crate) fn client_config(
         .map_err(|e| Error::General(e.to_string()))?;
     let verifier = PinnedOrWebPki {
         webpki,
-        pinned: extra.to_vec(),
+        pinned,
         anchors,
         trusted,
         algorithms,
@@ -299,6 +409,27 @@ impl ServerCertVerifier for PinnedOrWebPki {
                     | CertificateError::NotValidYetContext { .. }
             )
         );
+        // webpki's refusals without context still arrive as the deprecated variant.
+        #[allow(deprecated)]
+        let signature_refused = matches!(
+            refused,
+            Error::InvalidCertificate(
+                CertificateError::BadSignature
+                    | CertificateError::UnsupportedSignatureAlgorithm
+                    | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+                    | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. }
+            )
+        );
+        // A chain's signatures are made by the issuers' keys: the server's own key plays no
+        // part (it signs the handshake, below).
+        if signature_refused
+            && let Some(what) = std::iter::once(end_entity)
+                .chain(intermediates)
+                .find_map(|c| unspoken_signature_of(c))
+                .or_else(|| intermediates.iter().find_map(|c| unspoken_key_of(c)))
+        {
+            return Err(Unspoken::error(what));
+        }
         if !pinned || dates_failed {
             return Err(refused);
         }
@@ -315,7 +446,10 @@ impl ServerCertVerifier for PinnedOrWebPki {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        unspoken_signature(cert, dss)?;
+        self.webpki
+            .verify_tls12_signature(message, cert, dss)
+            .map_err(|e| unspoken_key(cert, e))
     }
 
     fn verify_tls13_signature(
@@ -324,11 +458,38 @@ impl ServerCertVerifier for PinnedOrWebPki {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        unspoken_signature(cert, dss)?;
+        self.webpki
+            .verify_tls13_signature(message, cert, dss)
+            .map_err(|e| unspoken_key(cert, e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        let mut schemes = self.webpki.supported_verify_schemes();
+        // Offered so that a P-521 server shows its certificate (see the module rules).
+        if !schemes.contains(&SignatureScheme::ECDSA_NISTP521_SHA512) {
+            schemes.push(SignatureScheme::ECDSA_NISTP521_SHA512);
+        }
+        schemes
+    }
+}
+
+/// A handshake signature made with the P-521 scheme, which ring cannot check.
+fn unspoken_signature(cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<(), Error> {
+    if dss.scheme == SignatureScheme::ECDSA_NISTP521_SHA512 {
+        return Err(Unspoken::error(
+            unspoken_key_of(cert).unwrap_or_else(|| "an ECDSA P-521 key".into()),
+        ));
+    }
+    Ok(())
+}
+
+/// A handshake signature refused because ring cannot check the key (an RSA key under 2048
+/// bits) is an [`Unspoken`], not a bad signature.
+fn unspoken_key(cert: &CertificateDer<'_>, refused: Error) -> Error {
+    match unspoken_key_of(cert) {
+        Some(what) => Unspoken::error(what),
+        None => refused,
     }
 }
 

@@ -38,6 +38,10 @@ pub(crate) enum S3Failure {
         code: String,
         region: Option<String>,
     },
+    /// A listing that says its keys are URL-encoded (`<EncodingType>url</EncodingType>`) holds
+    /// a key that is not (`escape`: the first invalid escape, as Go's error quotes it):
+    /// minio-go fails the listing, and so restic ("invalid URL escape").
+    Undecodable { key: String, escape: String },
 }
 
 /// The S3 client of one set.
@@ -84,7 +88,7 @@ impl S3Failure {
                 RETRIED_CODES.contains(&code.as_str()) || RETRIED_STATUSES.contains(status)
             }
             S3Failure::NotS3 { status, .. } => RETRIED_STATUSES.contains(status),
-            S3Failure::Http(_) => false,
+            S3Failure::Http(_) | S3Failure::Undecodable { .. } => false,
         }
     }
 }
@@ -257,6 +261,11 @@ impl S3 {
 
     /// The keys under `prefix`, at most `limit` (all when `None`); with `delimiter`, the
     /// "folders" one level down come back as `prefixes`.
+    ///
+    /// Asked as minio-go asks (`encoding-type=url`) and read as it reads the answer: keys and
+    /// prefixes are URL-decoded (Go's `url.QueryUnescape`) when the answer says
+    /// `<EncodingType>url</EncodingType>`, and one that does not decode fails the listing
+    /// ([`S3Failure::Undecodable`]), as it fails restic's.
     pub(crate) async fn list(
         &self,
         prefix: &str,
@@ -267,7 +276,11 @@ impl S3 {
         let mut token: Option<String> = None;
         loop {
             let max = limit.map(|l| (l - listing.keys.len()).clamp(1, 1000).to_string());
-            let mut query: Vec<(&str, &str)> = vec![("list-type", "2"), ("prefix", prefix)];
+            let mut query: Vec<(&str, &str)> = vec![
+                ("list-type", "2"),
+                ("prefix", prefix),
+                ("encoding-type", "url"),
+            ];
             if delimiter {
                 query.push(("delimiter", "/"));
             }
@@ -278,7 +291,9 @@ impl S3 {
                 query.push(("continuation-token", t));
             }
             let reply = self.call("GET", None, &query, Bytes::new()).await?;
-            let page = xml::list_page(&reply.body).ok_or_else(|| not_s3(&reply))?;
+            let page = xml::list_page(&reply.body)
+                .ok_or_else(|| not_s3(&reply))?
+                .decoded()?;
             listing
                 .keys
                 .extend(page.keys.into_iter().filter(|k| !k.ends_with('/')));

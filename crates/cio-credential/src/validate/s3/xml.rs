@@ -18,6 +18,35 @@ pub(crate) struct ListPage {
     pub prefixes: Vec<String>,
     /// The token of the next page, when the listing is truncated.
     pub next: Option<String>,
+    /// `<EncodingType>`: `url` when the keys and prefixes are URL-encoded.
+    pub encoding: Option<String>,
+}
+
+impl ListPage {
+    /// The page with its keys and prefixes decoded as minio-go decodes them (`decodeS3Name`:
+    /// `url.QueryUnescape` when the encoding type is `url`, else as sent).
+    pub(crate) fn decoded(mut self) -> Result<ListPage, super::S3Failure> {
+        if self.encoding.as_deref() != Some("url") {
+            return Ok(self);
+        }
+        let decode = |names: &mut Vec<String>| {
+            for name in names.iter_mut() {
+                match crate::validate::net::gourl::query_unescape(name) {
+                    Ok(plain) => *name = plain,
+                    Err(escape) => {
+                        return Err(super::S3Failure::Undecodable {
+                            key: name.clone(),
+                            escape,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        };
+        decode(&mut self.keys)?;
+        decode(&mut self.prefixes)?;
+        Ok(self)
+    }
 }
 
 fn document(body: &[u8]) -> Option<roxmltree::Document<'_>> {
@@ -77,6 +106,7 @@ pub(crate) fn list_page(body: &[u8]) -> Option<ListPage> {
     }
     let truncated = child_text(root, "IsTruncated").is_some_and(|t| t.trim() == "true");
     page.next = child_text(root, "NextContinuationToken").filter(|t| truncated && !t.is_empty());
+    page.encoding = child_text(root, "EncodingType");
     Some(page)
 }
 
@@ -127,8 +157,37 @@ mod tests {
                 keys: vec!["p/keys/a".into(), "p/keys/b".into()],
                 prefixes: vec!["p/data/".into()],
                 next: Some("tok".into()),
+                encoding: None,
             })
         );
         assert_eq!(list_page(b"<html/>"), None);
+    }
+
+    /// minio-go decodes keys only when the answer says they are encoded, with Go's
+    /// `url.QueryUnescape` (`+` is a space), and fails on an escape that is not one.
+    #[test]
+    fn encoded_listings_are_decoded_as_minio_go_decodes_them() {
+        let page = |encoding: &str, key: &str| {
+            list_page(format!("<ListBucketResult><IsTruncated>false</IsTruncated>{encoding}<Contents><Key>{key}</Key></Contents></ListBucketResult>").as_bytes())
+                .expect("a listing")
+                .decoded()
+        };
+        let url = "<EncodingType>url</EncodingType>";
+        assert_eq!(
+            page(url, "pct%25/keys/a+b").unwrap().keys,
+            ["pct%/keys/a b"]
+        );
+        assert_eq!(page("", "pct%/keys/a+b").unwrap().keys, ["pct%/keys/a+b"]);
+        assert_eq!(
+            page(url, "pct%/keys/a"),
+            Err(super::super::S3Failure::Undecodable {
+                key: "pct%/keys/a".into(),
+                escape: "%/k".into()
+            })
+        );
+        assert!(matches!(
+            page(url, "end%4"),
+            Err(super::super::S3Failure::Undecodable { escape, .. }) if escape == "%4"
+        ));
     }
 }
