@@ -10,8 +10,11 @@
 //! - every [`Check`] has a stable machine `code` and a one-line `detail` that says what to
 //!   do; a detail never contains a key, secret or password (the repository URL is not secret);
 //! - live checks ask what restic 0.14 asks, the way it asks (its S3 library minio-go v7.0.34
-//!   and Go's HTTP transport): region, proxies, CA certificate, key search; `ok` means restic
-//!   under `cio credential exec` works;
+//!   and Go's HTTP transport): region, proxies, CA certificate, key search, listings
+//!   (`encoding-type=url`); `ok` means restic under `cio credential exec` works;
+//! - where validate cannot tell whether restic works (TLS that Go speaks and rustls does not,
+//!   a deadline before every snapshot was read), it warns, never fails: a FAIL always names
+//!   what restic stumbles on;
 //! - nothing hangs: each set has one deadline ([`Options::timeout`]) over all its network
 //!   work; a request is tried once (no retries); sets are checked concurrently;
 //! - credentials are given to the S3 client directly: no environment, profile or default

@@ -242,6 +242,23 @@ fn connection_stages_have_their_own_codes() {
     );
     assert_eq!(c, "tls");
     assert!(d.contains("store it in cio_minio_cacert"), "{d}");
+    // TLS restic may speak and cio cannot: a warning that blames no certificate.
+    let check = p.check(
+        Step::Endpoint,
+        Action::Location,
+        &conn(ConnectError::TlsUnspoken(
+            crate::validate::net::tls::Unspoken {
+                what: "an ECDSA P-521 key".into(),
+            },
+        )),
+    );
+    assert_eq!((check.status, check.code), (Status::Warn, "tls_unchecked"));
+    assert!(
+        check.detail.contains("it uses an ECDSA P-521 key"),
+        "{}",
+        check.detail
+    );
+    assert!(!check.detail.contains("cacert"), "{}", check.detail);
     let (_, _, c, d) = at(
         &p,
         Step::Endpoint,
