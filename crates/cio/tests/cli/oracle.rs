@@ -751,6 +751,12 @@ fn restic_and_cio_agree_on_tls_validate_does_not_speak_and_on_undecodable_listin
             .collect()
     });
     for ((c, line), result) in cases.iter().zip(results) {
+        // A run stopped while restic was still retrying (a busy machine) is no verdict: the
+        // case runs once more, alone, as in the main table.
+        let result = match result {
+            Err(e) if e.contains("(stopped: still retrying)") => run_case(c),
+            other => other,
+        };
         let outcome = result.unwrap_or_else(|e| panic!("{e}"));
         if !line.is_empty() {
             assert_eq!(outcome.line, *line, "{}", c.name);
