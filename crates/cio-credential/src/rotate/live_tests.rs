@@ -107,6 +107,11 @@ impl Fixture {
         );
     }
 
+    /// The version of the staged record a rotation would stage over now.
+    fn staged_version(&self) -> u64 {
+        Pending::load(&self.store, name(PASSWORD)).unwrap().version
+    }
+
     fn rotate(&self, new: Option<&str>, keep: bool) -> Result<super::PasswordRotated, Error> {
         self.rotate_escrowed(new, keep, &mut || Ok(()))
     }
@@ -159,7 +164,12 @@ fn a_rotation_replaces_the_key_and_keeps_the_old_password_in_the_history() {
     let history = f.store.history(name(PASSWORD)).unwrap();
     assert_eq!(history[0].value.as_ref().unwrap().expose(), OLD);
     // Nothing staged is left.
-    assert!(Pending::load(&f.store, name(PASSWORD)).unwrap().is_none());
+    assert!(
+        Pending::load(&f.store, name(PASSWORD))
+            .unwrap()
+            .pending
+            .is_none()
+    );
 
     // Again, keeping the old key: both passwords open the repository.
     let third = "a third repository password";
@@ -195,7 +205,12 @@ fn the_old_key_goes_only_after_the_escrow_bundle_holds_the_new_password() {
     );
     assert_eq!(f.stored(), NEW);
     assert!(f.opens(OLD) && f.opens(NEW), "both keys are there");
-    assert!(Pending::load(&f.store, name(PASSWORD)).unwrap().is_some());
+    assert!(
+        Pending::load(&f.store, name(PASSWORD))
+            .unwrap()
+            .pending
+            .is_some()
+    );
 
     // The next run refreshes, then removes the old key.
     let mut refreshed = 0;
@@ -219,7 +234,12 @@ fn the_old_key_goes_only_after_the_escrow_bundle_holds_the_new_password() {
         .unwrap();
     assert!(matches!(done.old_key, OldKey::Kept { .. }));
     assert_eq!(done.escrow_not_refreshed.as_deref(), Some("no network"));
-    assert!(Pending::load(&f.store, name(PASSWORD)).unwrap().is_none());
+    assert!(
+        Pending::load(&f.store, name(PASSWORD))
+            .unwrap()
+            .pending
+            .is_none()
+    );
 }
 
 #[test]
@@ -234,7 +254,12 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
             started_ms: 0,
             host: None,
         }
-        .save(&f.store, name(PASSWORD))
+        .save(
+            &f.store,
+            name(PASSWORD),
+            f.staged_version(),
+            Stage::Checking,
+        )
         .unwrap();
     };
 
@@ -259,7 +284,12 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
         started_ms: 0,
         host: None,
     }
-    .save(&f.store, name(PASSWORD))
+    .save(
+        &f.store,
+        name(PASSWORD),
+        f.staged_version(),
+        Stage::Checking,
+    )
     .unwrap();
     f.add_key(NEW, third);
     let done = f.rotate(None, false).unwrap();
@@ -275,11 +305,21 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
         started_ms: 0,
         host: None,
     }
-    .save(&f.store, name(PASSWORD))
+    .save(
+        &f.store,
+        name(PASSWORD),
+        f.staged_version(),
+        Stage::Checking,
+    )
     .unwrap();
     let done = f.rotate(None, false).unwrap();
     assert_eq!(done.old_key, OldKey::AlreadyGone { id: new_id });
-    assert!(Pending::load(&f.store, name(PASSWORD)).unwrap().is_none());
+    assert!(
+        Pending::load(&f.store, name(PASSWORD))
+            .unwrap()
+            .pending
+            .is_none()
+    );
 }
 
 #[test]
@@ -296,7 +336,12 @@ fn an_old_key_that_cannot_be_told_apart_is_kept() {
         started_ms: 0,
         host: None,
     }
-    .save(&f.store, name(PASSWORD))
+    .save(
+        &f.store,
+        name(PASSWORD),
+        f.staged_version(),
+        Stage::Checking,
+    )
     .unwrap();
     let done = f.rotate(None, false).unwrap();
     assert_eq!(done.old_key, OldKey::Unidentified { other_keys: 2 });
@@ -351,7 +396,12 @@ fn bad_rotations_change_nothing() {
     assert!(matches!(e.problem, Problem::NoRepository), "{e}");
     assert_eq!(e.stage, Stage::Identifying);
     assert!(e.hint().ends_with("nothing was changed"));
-    assert!(Pending::load(&f.store, name(PASSWORD)).unwrap().is_none());
+    assert!(
+        Pending::load(&f.store, name(PASSWORD))
+            .unwrap()
+            .pending
+            .is_none()
+    );
     assert_eq!(f.stored(), OLD);
 }
 
@@ -366,6 +416,7 @@ fn a_rotation_staged_on_another_node_is_left_to_it_for_a_while() {
         .stage(
             &format!("{PASSWORD}.rotation"),
             &v(&json),
+            0,
             "rotate",
             name(PASSWORD),
         )
@@ -379,4 +430,145 @@ fn a_rotation_staged_on_another_node_is_left_to_it_for_a_while() {
     }
     assert_eq!(f.stored(), OLD);
     assert!(f.opens(OLD) && !f.opens(NEW));
+}
+
+/// Node B of a cluster: the same store, its own copy of the key file (so its own rotation
+/// lock), as `etc-b/credential.key` beside the fixture's.
+fn node_b(dir: &Path) -> CredentialStore {
+    use std::os::unix::fs::PermissionsExt;
+    let etc = dir.join("etc-b");
+    if !etc.exists() {
+        std::fs::create_dir(&etc).unwrap();
+        std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::copy(dir.join("etc/credential.key"), etc.join("credential.key")).unwrap();
+    }
+    CredentialStore::new(
+        Box::new(SqliteStore::new(dir.join("store.db"))),
+        etc.join("credential.key"),
+    )
+}
+
+/// Node A: the fixture's store, with `between` run just before its `at`-th reading of it.
+fn node_a_racing(
+    dir: &Path,
+    at: usize,
+    between: impl FnOnce() + Send + 'static,
+) -> CredentialStore {
+    CredentialStore::new(
+        Box::new(crate::store::interleaved::Interleaved::new(
+            Box::new(SqliteStore::new(dir.join("store.db"))),
+            at,
+            between,
+        )),
+        dir.join("etc/credential.key"),
+    )
+}
+
+/// The reading of the store node A's rotation stages at: `begin` reads it twice (the set,
+/// then the staged record), and `restic key list` runs between that and the third reading,
+/// the stage's own.
+const A_STAGES_AT_READ: usize = 3;
+
+/// The review's finding: two nodes rotating one password at once both read "nothing
+/// staged", both staged, and both printed Succeed; the repository kept a key for a password
+/// no longer stored. Node B here rotates all the way while node A is between its reading
+/// and its staging (after restic named the old key for A): A stages nothing and is refused,
+/// before restic learns its password.
+#[test]
+fn of_two_rotations_at_once_exactly_one_proceeds() {
+    let f = Fixture::new();
+    let theirs = "node b's new repository password";
+    let dir = f.dir.path().to_path_buf();
+    let b = node_b(&dir);
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let b_ran = ran.clone();
+    let a = node_a_racing(&dir, A_STAGES_AT_READ, move || {
+        let rotation = PasswordRotation::begin(&b, name(PASSWORD), &mut |_| {}).unwrap();
+        let done = rotation
+            .run(Some(&v(theirs)), false, &mut || Ok(()), &mut |_| {})
+            .unwrap();
+        assert!(matches!(done.old_key, OldKey::Removed { .. }));
+        b_ran.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let mut stages = Vec::new();
+    let rotation = PasswordRotation::begin(&a, name(PASSWORD), &mut |s| stages.push(s)).unwrap();
+    let err = rotation
+        .run(Some(&v(NEW)), false, &mut || Ok(()), &mut |s| {
+            stages.push(s)
+        })
+        .unwrap_err();
+    assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+    let Error::Rotate(e) = err else {
+        panic!("not a rotation error: {err}")
+    };
+    assert_eq!(e.stage, Stage::Identifying);
+    assert!(matches!(e.problem, Problem::RotatedMeanwhile), "{e}");
+    assert_eq!(
+        format!("{e}. Hint: {}", e.hint()),
+        "cio_minio_backup_password: another rotation of this password was started and finished while this one was starting. Hint: 'cio credential history cio_minio_backup_password' shows the password it stored; run 'cio credential rotate cio_minio_backup_password' again only to change it once more; nothing was changed"
+    );
+    // B's rotation alone: its password stored and the repository's only key.
+    assert_eq!(f.stored(), theirs);
+    assert_eq!(f.keys(theirs).0.len(), 1);
+    assert!(!f.opens(OLD) && !f.opens(NEW));
+    assert!(
+        Pending::load(&f.store, name(PASSWORD))
+            .unwrap()
+            .pending
+            .is_none()
+    );
+    // The hint works: a rotation run again now proceeds.
+    f.rotate(Some(NEW), false).unwrap();
+    assert_eq!((f.stored(), f.keys(NEW).0.len()), (NEW.to_string(), 1));
+}
+
+/// As above, node B staging (its rotation still running there) while A is between its
+/// reading and its staging: A is refused as a rotation in progress on B, and B's record is
+/// left as B staged it (the first finding: A's finish removed it, and B's hint "run rotate
+/// again to finish" then found nothing to finish).
+#[test]
+fn a_rotation_another_node_stages_meanwhile_is_left_to_it() {
+    let f = Fixture::new();
+    let dir = f.dir.path().to_path_buf();
+    let b = node_b(&dir);
+    let a = node_a_racing(&dir, A_STAGES_AT_READ, move || {
+        let json = format!(
+            r#"{{"format":1,"password":"{NEW}","old_key":null,"keep_old_key":false,"host":"node-b"}}"#
+        );
+        let staged = b
+            .stage(
+                &format!("{PASSWORD}.rotation"),
+                &v(&json),
+                0,
+                "rotate",
+                name(PASSWORD),
+            )
+            .unwrap();
+        assert_eq!(staged, Some(1));
+    });
+    let rotation = PasswordRotation::begin(&a, name(PASSWORD), &mut |_| {}).unwrap();
+    let err = rotation
+        .run(
+            Some(&v("node a's password")),
+            false,
+            &mut || Ok(()),
+            &mut |_| {},
+        )
+        .unwrap_err();
+    let Error::Rotate(e) = err else {
+        panic!("not a rotation error: {err}")
+    };
+    let Problem::InProgress { host, minutes_left } = &e.problem else {
+        panic!("not refused as in progress elsewhere: {e}")
+    };
+    assert_eq!((host.as_str(), *minutes_left), ("node-b", 10));
+    assert!(e.hint().ends_with(
+        "run 'cio credential rotate cio_minio_backup_password' on node-b to finish it, or here in 10 minutes; nothing was changed"
+    ), "{}", e.hint());
+    let read = Pending::load(&f.store, name(PASSWORD)).unwrap();
+    assert_eq!(read.version, 1);
+    assert_eq!(read.pending.unwrap().host.as_deref(), Some("node-b"));
+    assert_eq!(f.stored(), OLD);
+    assert_eq!(f.keys(OLD).0.len(), 1);
+    assert!(!f.opens("node a's password"));
 }

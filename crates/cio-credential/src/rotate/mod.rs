@@ -23,7 +23,11 @@
 //!   restic which of (3) to (6) already happened and does the rest; when the new key was
 //!   never added, it starts again from (1) with the staged password;
 //! - one rotation at a time on a node, the restic a killed rotation left running included
-//!   ([`node_lock`]);
+//!   ([`node_lock`]); one at a time in the store: step (2) is a compare-and-set on the
+//!   staged record (it stages only if the record is still as the rotation read it, absent
+//!   for a new one), so of two rotations started at once on nodes sharing the store, one
+//!   proceeds and the other is refused before restic learns its password; step (7) removes
+//!   only the record this rotation staged (or took over);
 //! - a key is removed only when it is known to be the old password's: the key restic says
 //!   the old password opened, or the only other key there is. With several other keys and
 //!   none named, every key is kept and the report says so ([`OldKey::Unidentified`]).
@@ -233,6 +237,10 @@ pub enum Problem {
     EscrowNotRefreshed(String),
     #[error("the record of the interrupted rotation cannot be read: {0}")]
     PendingUnreadable(String),
+    #[error(
+        "another rotation of this password was started and finished while this one was starting"
+    )]
+    RotatedMeanwhile,
     #[error("a rotation of this password is in progress on node {host}")]
     InProgress { host: String, minutes_left: i64 },
     #[error("the node's rotation lock {path} cannot be taken: {source}")]
@@ -315,6 +323,9 @@ impl RotateError {
             Problem::Lock { path, .. } => format!(
                 "check that {}'s folder exists and is writable by this user",
                 path.display()
+            ),
+            Problem::RotatedMeanwhile => format!(
+                "'cio credential history {name}' shows the password it stored; run 'cio credential rotate {name}' again only to change it once more"
             ),
             Problem::InProgress { host, minutes_left } => format!(
                 "let it finish there; if it was stopped, run 'cio credential rotate {name}' on {host} to finish it, or here in {minutes_left} minutes"

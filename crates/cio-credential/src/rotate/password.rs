@@ -7,7 +7,6 @@ use crate::error::{Error, Result};
 use crate::handoff::variable;
 use crate::secret::SecretValue;
 use crate::sets::SetFilter;
-use crate::store::now_ms;
 
 use super::node_lock::{NodeLock, lock_path};
 use super::pending::{Pending, TAKEOVER_AFTER_MS, this_host};
@@ -23,6 +22,9 @@ pub struct PasswordRotation<'a> {
     /// The password the store holds now.
     stored: SecretValue,
     pending: Option<Pending>,
+    /// The staged record's version: as read when the rotation began, then as this rotation
+    /// staged it. A stage must find it unchanged, and the finish removes only it.
+    staged_version: u64,
     _lock: NodeLock,
 }
 
@@ -70,27 +72,22 @@ impl<'a> PasswordRotation<'a> {
             .find(|(var, _)| Some(*var) == variable(Field::BackupPassword))
             .map(|(_, v)| SecretValue::new(v.expose().to_string()))
             .ok_or(Error::NotFound { name })?;
-        let pending = Pending::load(store, name)?;
+        let read = Pending::load(store, name)?;
         // This node's lock is ours: a rotation staged here is no longer running. One staged
         // on another node may be: it is left to that node for a while.
-        if let Some(p) = &pending
-            && let Some(host) = p.host.as_ref().filter(|h| **h != this_host())
+        if let Some(p) = &read.pending
+            && p.host.as_ref().is_some_and(|h| *h != this_host())
+            && p.age_ms() < TAKEOVER_AFTER_MS
         {
-            let age_ms = now_ms().saturating_sub(p.started_ms);
-            if age_ms < TAKEOVER_AFTER_MS {
-                return Err(refuse(Problem::InProgress {
-                    host: host.clone(),
-                    minutes_left: (TAKEOVER_AFTER_MS - age_ms + 59_999) / 60_000,
-                })
-                .into());
-            }
+            return Err(refuse(p.in_progress()).into());
         }
         Ok(PasswordRotation {
             store,
             name,
             restic: Restic::new(handoff),
             stored,
-            pending,
+            pending: read.pending,
+            staged_version: read.version,
             _lock: lock,
         })
     }
@@ -190,7 +187,7 @@ impl<'a> PasswordRotation<'a> {
 
     /// Steps (1) to (3): name the stored password's key, stage, add the new key.
     fn identify_and_add(
-        &self,
+        &mut self,
         pending: &mut Pending,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<()> {
@@ -200,7 +197,14 @@ impl<'a> PasswordRotation<'a> {
             .key_list(&self.stored, pending.old_key.as_deref())
             .map_err(|f| self.restic_error(Stage::Identifying, f))?;
         pending.old_key = current(&keys).map(str::to_string);
-        pending.save(self.store, self.name)?;
+        // Staged only over the record as this rotation read it: of two rotations that read
+        // it at once, the second is refused here, before restic learns its password.
+        self.staged_version = pending.save(
+            self.store,
+            self.name,
+            self.staged_version,
+            Stage::Identifying,
+        )?;
         progress(Stage::Adding);
         self.restic
             .key_add(&self.stored, pending.old_key.as_deref(), &pending.password)
@@ -215,6 +219,10 @@ impl<'a> PasswordRotation<'a> {
         progress: &mut dyn FnMut(Stage),
     ) -> Result<PasswordRotated> {
         progress(Stage::Checking);
+        // Claimed first, as a new rotation stages: of two nodes that take over one stopped
+        // rotation at once, one finishes it and the other is told it is in progress.
+        self.staged_version =
+            pending.save(self.store, self.name, self.staged_version, Stage::Checking)?;
         self.restic.scrub(&pending.password);
         let name = self.name;
         let warnings =
@@ -294,7 +302,7 @@ impl<'a> PasswordRotation<'a> {
             (Retire::Not(outcome), _) => outcome,
         };
         progress(Stage::Finishing);
-        Pending::clear(self.store, name)?;
+        Pending::clear(self.store, name, self.staged_version)?;
         Ok(PasswordRotated {
             name,
             version,

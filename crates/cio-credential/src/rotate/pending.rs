@@ -8,6 +8,7 @@ use crate::catalog::CredentialName;
 use crate::credentials::CredentialStore;
 use crate::error::Result;
 use crate::secret::SecretValue;
+use crate::store::now_ms;
 
 use super::{Problem, RotateError, Stage};
 
@@ -75,11 +76,25 @@ fn record_name(name: CredentialName) -> String {
     format!("{name}.rotation")
 }
 
+/// The staged record of a rotation as one reading of the store found it.
+#[derive(Debug)]
+pub(crate) struct Read {
+    /// The record's version (0: never staged): what a rotation stages over, and what its
+    /// finish removes.
+    pub version: u64,
+    /// The rotation in progress, if any.
+    pub pending: Option<Pending>,
+}
+
 impl Pending {
-    /// The rotation of `name` in progress, if any.
-    pub fn load(store: &CredentialStore, name: CredentialName) -> Result<Option<Pending>> {
-        let Some(staged) = store.staged(&record_name(name))? else {
-            return Ok(None);
+    /// The rotation of `name` in progress, if any, and the version a stage over it expects.
+    pub fn load(store: &CredentialStore, name: CredentialName) -> Result<Read> {
+        let slot = store.staged(&record_name(name))?;
+        let Some(staged) = slot.live else {
+            return Ok(Read {
+                version: slot.version,
+                pending: None,
+            });
         };
         let unreadable = |why: String| RotateError {
             name,
@@ -95,17 +110,30 @@ impl Pending {
             ))
             .into());
         }
-        Ok(Some(Pending {
-            password: SecretValue::new(record.password),
-            old_key: record.old_key,
-            keep_old_key: record.keep_old_key,
-            started_ms: staged.written_at_ms,
-            host: record.host,
-        }))
+        Ok(Read {
+            version: slot.version,
+            pending: Some(Pending {
+                password: SecretValue::new(record.password),
+                old_key: record.old_key,
+                keep_old_key: record.keep_old_key,
+                started_ms: staged.written_at_ms,
+                host: record.host,
+            }),
+        })
     }
 
-    /// Stages this record for `name` (replacing an earlier one).
-    pub fn save(&self, store: &CredentialStore, name: CredentialName) -> Result<()> {
+    /// Stages this record for `name` over the version `expected` (as [`Pending::load`]
+    /// read it, or as this rotation staged it last) and returns the version staged. When
+    /// another run staged or finished a rotation of `name` since, nothing is staged and the
+    /// rotation is refused at `stage` (nothing changed yet): that run's rotation is in
+    /// progress, or it is done.
+    pub fn save(
+        &self,
+        store: &CredentialStore,
+        name: CredentialName,
+        expected: u64,
+        stage: Stage,
+    ) -> Result<u64> {
         let json = serde_json::to_string(&RecordOut {
             format: FORMAT,
             password: self.password.expose(),
@@ -118,11 +146,48 @@ impl Pending {
             stage: Stage::Checking,
             problem: Problem::PendingUnreadable(format!("it cannot be written as JSON ({e})")),
         })?;
-        store.stage(&record_name(name), &SecretValue::new(json), "rotate", name)
+        let staged = store.stage(
+            &record_name(name),
+            &SecretValue::new(json),
+            expected,
+            "rotate",
+            name,
+        )?;
+        if let Some(version) = staged {
+            return Ok(version);
+        }
+        let problem = match Pending::load(store, name)?.pending {
+            Some(theirs) => theirs.in_progress(),
+            None => Problem::RotatedMeanwhile,
+        };
+        Err(RotateError {
+            name,
+            stage,
+            problem,
+        }
+        .into())
     }
 
-    /// Removes the record of `name`'s rotation: it is finished.
-    pub fn clear(store: &CredentialStore, name: CredentialName) -> Result<()> {
-        store.unstage(&record_name(name), "rotate", name)
+    /// Why a rotation that finds this one staged leaves it alone: it is in progress on
+    /// its node (this node too: a run of another cio here, with another key file's lock)
+    /// for [`TAKEOVER_AFTER_MS`] after it was staged.
+    pub fn in_progress(&self) -> Problem {
+        Problem::InProgress {
+            host: self.host.clone().unwrap_or_else(this_host),
+            minutes_left: (TAKEOVER_AFTER_MS - self.age_ms() + 59_999).max(0) / 60_000,
+        }
+    }
+
+    /// How long ago it was staged, in milliseconds.
+    pub fn age_ms(&self) -> i64 {
+        now_ms().saturating_sub(self.started_ms).max(0)
+    }
+
+    /// Removes the record of `name`'s rotation, the version `staged` (the one this rotation
+    /// staged or took over): it is finished. A record another run staged since is kept.
+    pub fn clear(store: &CredentialStore, name: CredentialName, staged: u64) -> Result<()> {
+        store
+            .unstage(&record_name(name), staged, "rotate", name)
+            .map(drop)
     }
 }

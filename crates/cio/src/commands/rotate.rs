@@ -55,6 +55,8 @@ password is staged (sealed) in the store; restic adds a key for it and opens the
 with it; it becomes the stored password (the old one stays in the history); restic removes
 the old key. Stopped at any point, the stored password opens the repository, and running
 the same command again finishes the rotation (it does not ask for a password then).
+Two nodes sharing the store that start at once: one rotates, the other is refused with
+nothing changed (a rotation another node started is left to it for 10 minutes).
 
 An access key pair: the new pair must pass the live checks (endpoint, credentials, bucket,
 permissions; a primary set's key must also write) before both names are written, in one
