@@ -97,8 +97,9 @@ pub use validate::{
 pub use recovery::RecoveryError;
 pub use recovery::bundle::{Bundle, BundledCredential, BundledVersion};
 pub use recovery::escrow::{
-    BucketKeys, EscrowError, OBJECT_NAME as ESCROW_OBJECT, check_origin as check_escrow_origin,
-    escrow_present, escrow_set, get_bundle, location as escrow_location,
+    BucketKeys, EscrowError, OBJECT_NAME as ESCROW_OBJECT, ReadWith, StoredKeys,
+    check_origin as check_escrow_origin, escrow_present, escrow_set, get_bundle,
+    location as escrow_location, read_bundle, stored_keys as stored_escrow_keys,
 };
 pub use recovery::import::{Outcome, Plan, Planned};
 pub use recovery::output::write_bundle_file;

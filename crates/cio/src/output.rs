@@ -99,6 +99,12 @@ impl Out {
         }
     }
 
+    /// A line on stderr that says what the command chose for the user (which keys it read
+    /// with, say): not a problem, but worth knowing when something then fails.
+    pub fn note(&self, text: impl AsRef<str>) {
+        stderr_line(&format!("Note: {}", text.as_ref()));
+    }
+
     /// A warning line on stderr.
     pub fn warn(&self, text: impl AsRef<str>) {
         stderr_line(&format!("Warning: {}", text.as_ref()));

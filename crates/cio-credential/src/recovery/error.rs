@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use crate::catalog::{CredentialName, RuleViolation, SetId};
 use crate::replace::NotReplaceable;
 
+use super::escrow::ReadWith;
+
 /// Passphrases shorter than this many characters are refused.
 pub const MIN_PASSPHRASE: usize = 8;
 /// Passphrases shorter than this many characters are accepted with a warning.
@@ -65,6 +67,12 @@ pub enum EscrowError {
     NoRepository { location: String, set: SetId },
     #[error("{location} refused the keys: {detail}")]
     Denied { location: String, detail: String },
+    #[error("{location} refused {with}: {detail}")]
+    ImportDenied {
+        location: String,
+        detail: String,
+        with: ReadWith,
+    },
     #[error("{location} cannot be {action}: {detail}")]
     Failed {
         location: String,
@@ -92,6 +100,17 @@ impl EscrowError {
             EscrowError::Denied { .. } => {
                 "check the access and secret key: they must be allowed to read (to import) or write (to export) objects in the repository's bucket".into()
             }
+            EscrowError::ImportDenied { with, .. } => match with {
+                ReadWith::Given => "nothing was written; check the access and secret key given (first line, then second): they must be allowed to read objects in the repository's bucket".into(),
+                ReadWith::Stored { set, named: true } => format!(
+                    "nothing was written; to read with other keys, leave out --provider and give them on standard input (two lines: access key, secret key) or at the prompt, or name another set's with --provider; or correct the {set} set's keys ('cio credential validate --provider {} --alternate' checks them)",
+                    set.provider
+                ),
+                ReadWith::Stored { set, named: false } => format!(
+                    "nothing was written; to read with other keys, add --no-stored-keys and give them on standard input (two lines: access key, secret key) or at the prompt, or name another set's with --provider; or correct the {set} set's keys ('cio credential validate --provider {} --alternate' checks them)",
+                    set.provider
+                ),
+            },
             EscrowError::Failed { .. } => {
                 "check that the object storage is reachable from this node (cio credential validate checks the set), then try again".into()
             }

@@ -84,6 +84,127 @@ pub fn get_bundle(repo_url: &str, access: &BucketKeys<'_>) -> Result<Vec<u8>, Es
     transfer(repo_url, access, None)
 }
 
+/// Whose keys an import reads an escrow object with, for its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadWith {
+    /// Keys given on standard input or at the prompt.
+    Given,
+    /// This store's keys of the alternate set `set`: named with `--provider` (`named`), or
+    /// because its repository is at the same endpoint as the one read.
+    Stored { set: SetId, named: bool },
+}
+
+impl std::fmt::Display for ReadWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadWith::Given => f.write_str("the keys given"),
+            ReadWith::Stored { set, named: true } => write!(
+                f,
+                "the stored keys of this store's {set} set (--provider {})",
+                set.provider
+            ),
+            ReadWith::Stored { set, named: false } => write!(
+                f,
+                "the stored keys of this store's {set} set, whose repository is at the same endpoint"
+            ),
+        }
+    }
+}
+
+/// The keys of this store that read the bucket of the repository `repo_url`, for an import
+/// of its escrow object: the alternate set of `provider` when it is given, else an
+/// alternate set whose repository is at the same endpoint (scheme, host and port, as
+/// restic reads both URLs). Only a set that holds both keys counts; its region and CA
+/// certificate go with them. `None`: this store holds no keys for that repository, and the
+/// caller asks for them. Keys of an unrelated cluster (another endpoint) are never sent.
+pub fn stored_keys(
+    credentials: &CredentialStore,
+    repo_url: &str,
+    provider: Option<crate::catalog::Provider>,
+) -> Result<Option<(ReadWith, StoredKeys)>, EscrowError> {
+    let given = RepoUrl::parse(repo_url).map_err(EscrowError::BadRepository)?;
+    let filter = SetFilter {
+        name: None,
+        provider,
+        role: Some(Role::Alternate),
+    };
+    let sets = credentials
+        .sets(&filter, Purpose::Check)
+        .unwrap_or_default();
+    let belongs = |values: &crate::sets::SetValues| {
+        provider.is_some()
+            || values
+                .backup_repo
+                .as_ref()
+                .and_then(|repo| RepoUrl::parse(repo.expose()).ok())
+                .is_some_and(|theirs| same_endpoint(&theirs, &given))
+    };
+    Ok(sets
+        .into_iter()
+        .filter(|values| belongs(values))
+        .find_map(|values| {
+            let (access_key, secret_key) = values.access_key.zip(values.secret_key)?;
+            let with = ReadWith::Stored {
+                set: values.set,
+                named: provider.is_some(),
+            };
+            let keys = StoredKeys(SetBucket {
+                access_key,
+                secret_key,
+                region: values.region,
+                cacert: values.cacert,
+            });
+            Some((with, keys))
+        }))
+}
+
+/// Whether two repositories are at the same endpoint: the scheme, and the host with its
+/// port (a default port written out or not), the host in any case.
+fn same_endpoint(a: &RepoUrl, b: &RepoUrl) -> bool {
+    let with_port = |url: &RepoUrl| {
+        let host = url.host.to_ascii_lowercase();
+        // `[v6]:port` or `name:port`; an IPv6 address alone holds `:` only in brackets.
+        let has_port = match host.rfind(']') {
+            Some(end) => host[end + 1..].starts_with(':'),
+            None => host.contains(':'),
+        };
+        if has_port {
+            host
+        } else {
+            let port = if url.scheme == "https" { 443 } else { 80 };
+            format!("{host}:{port}")
+        }
+    };
+    a.scheme == b.scheme && with_port(a) == with_port(b)
+}
+
+/// A stored set's keys, region and CA certificate, owned ([`StoredKeys::keys`] lends them).
+pub struct StoredKeys(SetBucket);
+
+impl StoredKeys {
+    /// The keys a request is signed with.
+    pub fn keys(&self) -> BucketKeys<'_> {
+        self.0.keys()
+    }
+}
+
+/// [`get_bundle`] for an import: a refusal of the keys says whose they were
+/// ([`EscrowError::ImportDenied`]), and how to give others.
+pub fn read_bundle(
+    repo_url: &str,
+    access: &BucketKeys<'_>,
+    with: ReadWith,
+) -> Result<Vec<u8>, EscrowError> {
+    get_bundle(repo_url, access).map_err(|e| match e {
+        EscrowError::Denied { location, detail } => EscrowError::ImportDenied {
+            location,
+            detail,
+            with,
+        },
+        other => other,
+    })
+}
+
 /// Checks that `bundle`, read from the escrow object beside the repository `repo_url`, is
 /// that repository's: each set it holds names a repository, and restic would read it as
 /// `repo_url` (scheme, host, bucket and prefix as restic parses them, the host in any

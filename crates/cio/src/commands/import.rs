@@ -7,10 +7,10 @@ use clap::Args;
 use serde_json::json;
 
 use cio_credential::{
-    Allow, BucketKeys, Bundle, CredentialStore, Error, Identities, OpenWith, Outcome,
-    PasswordChange, Plan, Planned, Provider, Purpose, RecoveryError, Role, SecretValue, SetFilter,
-    SetId, SetValues, ValidateOptions, check_changes, check_value, get_bundle, needs_passphrase,
-    open_bundle, validate_sets,
+    Allow, BucketKeys, Bundle, CredentialStore, Error, EscrowError, Identities, OpenWith, Outcome,
+    PasswordChange, Plan, Planned, Provider, Purpose, ReadWith, RecoveryError, SecretValue,
+    SetFilter, SetId, SetValues, ValidateOptions, check_changes, check_value, escrow_location,
+    needs_passphrase, open_bundle, read_bundle, stored_escrow_keys, validate_sets,
 };
 
 use crate::cli::ProviderArg;
@@ -52,7 +52,9 @@ pub struct ImportArgs {
     /// becomes this cluster's disaster-recovery set
     #[arg(long)]
     pub as_alternate: bool,
-    /// Open the bundle and list what it holds, masked; write nothing
+    /// Open the bundle and list what it holds, masked; write nothing. What the import would
+    /// refuse is refused the same way (values newer in the store, the value rules, a
+    /// password the set's repository does not open: the repository is asked)
     #[arg(long)]
     pub dry_run: bool,
     /// Validate the imported sets live first; write only if they pass
@@ -70,13 +72,18 @@ pub struct ImportArgs {
     #[arg(long)]
     pub allow_any_character: bool,
     /// Read the escrow bundle beside this repository (URL as restic takes it) instead of a
-    /// file; the keys that read it come from this store's alternate set of --provider, or
-    /// are prompted for (or read from standard input: two lines)
+    /// file; the keys that read it are this store's alternate set's of --provider, or (without
+    /// --provider) of an alternate set whose repository is at the same endpoint (scheme, host,
+    /// port), or else are prompted for (or read from standard input: two lines)
     #[arg(long, value_name = "URL", conflicts_with = "file")]
     pub from_repository: Option<String>,
     /// With --from-repository: whose alternate keys in this store read the bucket
     #[arg(long, value_enum, requires = "from_repository")]
     pub provider: Option<ProviderArg>,
+    /// With --from-repository: never read the bucket with keys of this store; ask for them
+    /// (or read them from standard input: two lines)
+    #[arg(long, requires = "from_repository", conflicts_with = "provider")]
+    pub no_stored_keys: bool,
 }
 
 pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
@@ -84,7 +91,13 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     let recovery = |e: RecoveryError| CommandError::library(ACTION, e);
     let store = ctx.open(ACTION)?;
     let (sealed, stdin_taken) = match (&args.from_repository, &args.file) {
-        (Some(url), _) => fetch_escrow(&store, url, args.provider.map(Into::into))?,
+        (Some(url), _) => fetch_escrow(
+            ctx,
+            &store,
+            url,
+            args.provider.map(Into::into),
+            args.no_stored_keys,
+        )?,
         (None, Some(file)) => (bundle_input::bundle(ACTION, file)?, file == "-"),
         (None, None) => unreachable!("clap requires FILE unless --from-repository is given"),
     };
@@ -119,11 +132,13 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     };
     if args.dry_run {
         // What the import would refuse, refused as the import refuses it (same error, same
-        // exit code): the values newer in the store, then the value rules.
+        // exit code): the values newer in the store, the value rules, then a password the
+        // set's repository does not open (the repository is asked, as the import asks it).
         let refused = plan
             .changes(args.force)
             .map_err(recovery)
             .and_then(|changes| check_changes(&changes, allow).map_err(fail))
+            .and_then(|_| check_passwords(ctx, &store, &plan, args.force, true))
             .err();
         // With --json, standard output holds one document: the error's, when refused.
         if !(ctx.out.json && refused.is_some()) {
@@ -143,19 +158,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     if args.validate {
         validate_first(ctx, &store, &plan)?;
     }
-    // A bundle's password must not replace one the repository wants (a bundle older than
-    // the last rotation): checked as create and restore check theirs.
-    for (name, found) in plan.check_passwords(&store, args.force).map_err(fail)? {
-        match found {
-            PasswordChange::Unchecked(why) => ctx.out.warn(format!(
-                "{name}: the repository could not be asked whether the bundle's password opens it ({why}); check it with 'cio credential validate' after the import"
-            )),
-            PasswordChange::DoesNotOpen => ctx.out.warn(format!(
-                "{name}: the bundle's password does not open the set's repository; stored anyway (--force): restic refuses it until the repository has a key for it"
-            )),
-            PasswordChange::NotChecked | PasswordChange::Verified => {}
-        }
-    }
+    check_passwords(ctx, &store, &plan, args.force, false)?;
     let written = store
         .write_all_as_seen(&changes, &plan.seen(), allow)
         .map_err(fail)?;
@@ -186,6 +189,34 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// A bundle's password must not replace one the repository wants (a bundle older than the
+/// last rotation): checked as create and restore check theirs, by the import and its dry
+/// run alike. Warns of what is stored (or with `dry_run`, would be) unchecked or anyway.
+fn check_passwords(
+    ctx: &Context,
+    store: &CredentialStore,
+    plan: &Plan<'_>,
+    force: bool,
+    dry_run: bool,
+) -> Result<(), CommandError> {
+    let stored = if dry_run { "would be stored" } else { "stored" };
+    let checked = plan
+        .check_passwords(store, force)
+        .map_err(|e| CommandError::library(ACTION, e))?;
+    for (name, found) in checked {
+        match found {
+            PasswordChange::Unchecked(why) => ctx.out.warn(format!(
+                "{name}: the repository could not be asked whether the bundle's password opens it ({why}); check it with 'cio credential validate' after the import"
+            )),
+            PasswordChange::DoesNotOpen => ctx.out.warn(format!(
+                "{name}: the bundle's password does not open the set's repository; {stored} anyway (--force): restic refuses it until the repository has a key for it"
+            )),
+            PasswordChange::NotChecked | PasswordChange::Verified => {}
+        }
+    }
+    Ok(())
+}
+
 /// "to the minio alternate set", "to the aws primary, minio alternate sets". A plan always
 /// has a set (a bundle with nothing to import is refused when read), but an empty list never
 /// reads "to the  sets".
@@ -203,45 +234,42 @@ fn to_the_sets(sets: &[SetId]) -> String {
     }
 }
 
-/// The escrow object beside `url`, read with this store's alternate keys of `provider` (or
-/// the only alternate set holding both keys), else with keys prompted for or read from
-/// standard input. Returns the bytes and whether standard input was used.
+/// The escrow object beside `url`, read with this store's keys for that repository (the
+/// alternate set of `provider`, or without it one whose repository is at the same endpoint;
+/// none with `no_stored_keys`), else with keys prompted for or read from standard input.
+/// Says which keys it used. Returns the bytes and whether standard input was used.
 fn fetch_escrow(
+    ctx: &Context,
     store: &CredentialStore,
     url: &str,
     provider: Option<Provider>,
+    no_stored_keys: bool,
 ) -> Result<(Vec<u8>, bool), CommandError> {
-    // The alternate set's keys in this store, when it holds both (of --provider, or of
-    // the first provider that has them).
-    let filter = SetFilter {
-        name: None,
-        provider,
-        role: Some(Role::Alternate),
+    let escrow = |e: EscrowError| CommandError::library(ACTION, RecoveryError::from(e));
+    let stored = if no_stored_keys {
+        None
+    } else {
+        stored_escrow_keys(store, url, provider).map_err(escrow)?
     };
-    let stored = store
-        .sets(&filter, Purpose::Check)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|v| v.access_key.is_some() && v.secret_key.is_some());
-    // The stored set's region and CA certificate go with its keys (the bucket is that set's).
-    let (from_store, region, cacert) = match stored {
-        Some(v) => (v.access_key.zip(v.secret_key), v.region, v.cacert),
-        None => (None, None, None),
-    };
-    let stdin_used = from_store.is_none();
-    let (access_key, secret_key): (SecretValue, SecretValue) = match from_store {
-        Some(keys) => keys,
-        None => bundle_input::access_keys(ACTION)?,
-    };
-    let access = BucketKeys {
-        access_key: &access_key,
-        secret_key: &secret_key,
-        region: region.as_ref().map(SecretValue::expose),
-        cacert: cacert.as_ref().map(SecretValue::expose),
-    };
-    let sealed = get_bundle(url, &access)
-        .map_err(|e| CommandError::library(ACTION, RecoveryError::from(e)))?;
-    Ok((sealed, stdin_used))
+    let sealed = match &stored {
+        Some((with, keys)) => {
+            ctx.out
+                .note(format!("reading {} with {with}", escrow_location(url)));
+            read_bundle(url, &keys.keys(), *with)
+        }
+        None => {
+            let (access_key, secret_key) = bundle_input::access_keys(ACTION)?;
+            let access = BucketKeys {
+                access_key: &access_key,
+                secret_key: &secret_key,
+                region: None,
+                cacert: None,
+            };
+            read_bundle(url, &access, ReadWith::Given)
+        }
+    }
+    .map_err(escrow)?;
+    Ok((sealed, stored.is_none()))
 }
 
 /// What the bundle holds and what the import would do, values masked.

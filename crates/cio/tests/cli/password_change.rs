@@ -197,12 +197,30 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
     };
     let before = c.snapshot_files();
     let out = import(&[]).code(1);
+    let refusal = "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup\n\
+         Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or add --force to store this password anyway; nothing was changed\n";
+    assert_eq!(stderr(&out), refusal);
+    assert!(c.snapshot_files() == before, "a refused import wrote");
+    // The dry run asks the repository too, and refuses as the import does (it said "the
+    // bundle opens" and exited 0); forced, it warns as the import does.
+    let out = import(&["--dry-run"]).code(1);
+    assert_eq!(stderr(&out), refusal);
+    assert!(!stdout(&out).contains("Succeed"), "{}", stdout(&out));
+    let out = import(&["--dry-run", "--force"]).success();
     assert_eq!(
         stderr(&out),
-        "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup\n\
-         Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or add --force to store this password anyway; nothing was changed\n"
+        "Warning: cio_minio_alt_backup_password: the bundle's password does not open the set's repository; would be stored anyway (--force): restic refuses it until the repository has a key for it\n"
     );
-    assert!(c.snapshot_files() == before, "a refused import wrote");
+    assert!(
+        stdout(&out).ends_with(
+            "Succeed: Import credential: dry run: the bundle opens; nothing was written\n"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let out = import(&["--dry-run", "--json"]).code(1);
+    assert!(stdout(&out).contains("its password was changed after the bundle was made"));
+    assert!(c.snapshot_files() == before, "a dry run wrote");
 
     let out = import(&["--force"]).success();
     assert_eq!(
@@ -318,7 +336,11 @@ fn a_fresh_escrow_bundle_replaces_a_password_imported_from_a_stale_one() {
         args.extend_from_slice(extra);
         c.cio(&args).success()
     };
-    let said = "Warning: cio_minio_alt_backup_password: the store's password is dated after the bundle's, but the repository refuses it and opens with the bundle's: the bundle's replaces it (the store's stays in the history)\n";
+    // The alternate set's keys read it (its repository is at that endpoint), as said.
+    let said = format!(
+        "Note: reading {url}/cio-recovery.age with the stored keys of this store's minio alternate set, whose repository is at the same endpoint\n\
+         Warning: cio_minio_alt_backup_password: the store's password is dated after the bundle's, but the repository refuses it and opens with the bundle's: the bundle's replaces it (the store's stays in the history)\n"
+    );
     let out = escrow(&["--dry-run"]);
     assert_eq!(stderr(&out), said);
     assert_eq!(

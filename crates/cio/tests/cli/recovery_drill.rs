@@ -536,6 +536,8 @@ fn escrow_behind_a_private_ca_uses_the_sets_ca_certificate() {
         identity.to_str().unwrap(),
         "--from-repository",
         &repo,
+        "--provider",
+        "minio",
     ])
     .success();
     assert_eq!(b.reveal("cio_minio_alt_backup_password"), PASSWORD);
@@ -552,9 +554,125 @@ fn escrow_behind_a_private_ca_uses_the_sets_ca_certificate() {
             identity.to_str().unwrap(),
             "--from-repository",
             &repo,
+            "--provider",
+            "minio",
         ])
         .code(1);
     assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
+}
+
+/// The review's finding: a store holding a complete AWS alternate set for an unrelated
+/// cluster signed the requests to A's MinIO endpoint with that set's keys (refused, and
+/// blamed on "the access and secret key"), never reading the two lines given on standard
+/// input. Stored keys are used only when named (--provider) or when their set's repository
+/// is at the same endpoint, and then the output says so, and a refusal says how to give
+/// other keys.
+#[test]
+fn stored_keys_read_an_escrow_object_only_when_they_belong_to_its_repository() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("bucket");
+    let repo = s3.repo_url("bucket", "slash");
+    let safe = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_identity(safe.path(), "rk.txt");
+    let a = escrowing_node(&recipient);
+    a.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
+    a.cio(&["credential", "export", "--to-repository"])
+        .success();
+    let import = |env: &TestEnv, extra: &[&str], input: &str| {
+        let mut args = vec![
+            "credential",
+            "import",
+            "--as-alternate",
+            "-i",
+            identity.to_str().unwrap(),
+            "--from-repository",
+            &repo,
+        ];
+        args.extend_from_slice(extra);
+        env.cio_in(&args, input)
+    };
+    let location = format!("{repo}/cio-recovery.age");
+
+    // An unrelated cluster's complete AWS alternate set: its keys are never sent to A's
+    // endpoint; the keys on standard input are.
+    let b = TestEnv::new();
+    b.create(
+        "cio_aws_alt_backup_password",
+        "the other cluster's password",
+    );
+    b.create("cio_aws_alt_access_key", "AKIAYHD623GGZX7VDFMJ");
+    b.create(
+        "cio_aws_alt_secret_key",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    );
+    b.create("cio_aws_alt_region", "eu-west-1");
+    b.create(
+        "cio_aws_alt_backup_repo",
+        "s3:https://s3.amazonaws.com/other-cluster",
+    );
+    let out = import(&b, &[], &format!("{ACCESS}\n{SECRET}\n")).success();
+    assert!(!stderr(&out).contains("Note:"), "{}", stderr(&out));
+    assert_eq!(b.reveal("cio_minio_alt_backup_password"), PASSWORD);
+    // Named, they are used, and a refusal says whose they were and how to give others.
+    let out = import(&b, &["--provider", "aws", "--force"], "").code(1);
+    let text = stderr(&out);
+    assert!(
+        text.starts_with(&format!(
+            "Note: reading {location} with the stored keys of this store's aws alternate set (--provider aws)\n\
+             Fail: Import credentials: {location} refused the stored keys of this store's aws alternate set (--provider aws): "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("Hint: nothing was written; to read with other keys, leave out --provider and give them on standard input (two lines: access key, secret key) or at the prompt"),
+        "{text}"
+    );
+
+    // A set whose repository is at the same endpoint (another bucket there): its keys.
+    let c = TestEnv::new();
+    c.minio_set(
+        "_alt",
+        &s3.repo_url("other", "repo"),
+        ACCESS,
+        SECRET,
+        "its password",
+    );
+    let out = import(&c, &["--force"], "").success();
+    assert_eq!(
+        stderr(&out).lines().next().unwrap(),
+        format!(
+            "Note: reading {location} with the stored keys of this store's minio alternate set, whose repository is at the same endpoint"
+        )
+    );
+    assert_eq!(c.reveal("cio_minio_alt_backup_password"), PASSWORD);
+    // Stale keys there: refused, and the hint's way of giving others works.
+    c.create("cio_minio_alt_secret_key", "a secret key that was revoked");
+    let out = import(&c, &["--force"], "").code(1);
+    let text = stderr(&out);
+    assert!(
+        text.contains("Hint: nothing was written; to read with other keys, add --no-stored-keys and give them on standard input (two lines: access key, secret key) or at the prompt"),
+        "{text}"
+    );
+    import(
+        &c,
+        &["--force", "--no-stored-keys"],
+        &format!("{ACCESS}\n{SECRET}\n"),
+    )
+    .success();
+    // Keys typed wrong are said to be the keys given.
+    let out = import(
+        &b,
+        &["--no-stored-keys"],
+        &format!("{ACCESS}\nnot the secret\n"),
+    )
+    .code(1);
+    assert!(
+        stderr(&out).contains(&format!(
+            "Fail: Import credentials: {location} refused the keys given: "
+        )),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// What the real `age` command finds in the escrow object at `object`, opened with `identity`.
