@@ -475,6 +475,36 @@ mod tests {
     }
 
     #[test]
+    fn stored_keys_belong_to_repositories_at_the_same_endpoint() {
+        let same = |a: &str, b: &str| {
+            same_endpoint(&RepoUrl::parse(a).unwrap(), &RepoUrl::parse(b).unwrap())
+        };
+        assert!(same(
+            "s3:http://127.0.0.1:9000/aaa",
+            "s3:http://127.0.0.1:9000/bbb/c"
+        ));
+        assert!(same(
+            "s3:https://MinIO.site-a/aaa",
+            "s3:https://minio.site-a:443/bbb"
+        ));
+        assert!(same("s3:minio.site-a/aaa", "s3:https://minio.site-a/bbb"));
+        assert!(same("s3:http://[::1]:9000/aaa", "s3:http://[::1]:9000/bbb"));
+        assert!(same("s3:http://[::1]/aaa", "s3:http://[::1]:80/bbb"));
+        assert!(!same(
+            "s3:http://127.0.0.1:9000/aaa",
+            "s3:http://127.0.0.1:9001/aaa"
+        ));
+        assert!(!same(
+            "s3:http://minio.site-a/aaa",
+            "s3:https://minio.site-a/aaa"
+        ));
+        assert!(!same(
+            "s3:https://s3.amazonaws.com/aaa",
+            "s3:https://minio.site-a/aaa"
+        ));
+    }
+
+    #[test]
     fn the_object_sits_at_the_repository_root() {
         let at = |url: &str| object_key(&RepoUrl::parse(url).unwrap());
         assert_eq!(at("s3:http://h:9000/bucket"), "cio-recovery.age");
