@@ -54,10 +54,11 @@ fn bad(name: CredentialName) -> (&'static str, String) {
             "Qz#5x",
             "a MinIO secret key is at least 8 characters; this one is 5",
         ),
-        // The password; only required names come here.
+        // The password; only required names come here. A stored password with any other
+        // character got there through --allow-any-character, and validate warns of it.
         _ => (
-            "pass word\n",
-            "the value starts or ends with a line break (a common paste error); remove it",
+            "pass\0word",
+            "the value contains a NUL character at position 5, which no environment variable can hold, so restic could never be given it",
         ),
     };
     (
