@@ -245,6 +245,9 @@ pub enum Problem {
     /// It and every entry after it are gone, though the store's newest change was logged
     /// with it or a later one: the end of the log was deleted.
     Truncated,
+    /// A row whose number is no entry's (0, negative, not a number: a backend reads such a
+    /// number as 0): put there outside cio.
+    Unnumbered,
 }
 
 impl std::fmt::Display for Broken {
@@ -268,6 +271,10 @@ impl std::fmt::Display for Broken {
                 f,
                 "entry {seq} does not follow entry {} (that entry was replaced)",
                 seq.saturating_sub(1)
+            ),
+            Problem::Unnumbered => write!(
+                f,
+                "it holds a row whose number is no entry number (0, negative or not a number), written outside cio"
             ),
         }
     }
@@ -296,6 +303,16 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
     let mut previous: Option<&LogRecord> = None;
     let mut expected = 1;
     for record in records {
+        if record.seq == 0 {
+            note(
+                Broken {
+                    seq: 0,
+                    problem: Problem::Unnumbered,
+                },
+                &mut reading,
+            );
+            continue;
+        }
         let opened = verified(&store_mac, record);
         // After a gap, an entry that does not open is the break said: it was written outside
         // cio (an entry put far past the end, say), whether or not entries were deleted.

@@ -451,6 +451,19 @@ fn a_tampered_embedded_log_is_named() {
         || sql(&emptied, "DELETE FROM log"),
         "entry 1 and every later one were deleted (the store's newest change was logged after them)",
     );
+    // The review's finding: a row numbered -1 read as entry 0, the number that stands for
+    // the damage note, and the log said that note was altered.
+    let unnumbered = Node::new(None);
+    tampered(
+        &unnumbered,
+        || {
+            sql(
+                &unnumbered,
+                "INSERT INTO log (seq, sealed) VALUES (-1, x'0011')",
+            )
+        },
+        "it holds a row whose number is no entry number (0, negative or not a number), written outside cio",
+    );
 }
 
 /// The review's finding: an entry forged at the highest number SQLite holds left no number
