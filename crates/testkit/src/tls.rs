@@ -18,6 +18,9 @@ pub enum CertKind {
     /// One self-signed certificate (marked CA, as `openssl req -x509` makes it) used directly
     /// as the server's; it is also the one to trust.
     SelfSigned,
+    /// [`CertKind::SelfSigned`] for client authentication only (extended key usage
+    /// clientAuth): Go refuses it as a server's.
+    SelfSignedClientOnly,
     /// A private CA whose own certificate expired 10 days ago (valid from 40 days ago); the
     /// server certificate it signed is valid now.
     ExpiredCa,
@@ -162,7 +165,7 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
         "-nodes",
     ];
     match kind {
-        CertKind::SelfSigned => {
+        CertKind::SelfSigned | CertKind::SelfSignedClientOnly => {
             let mut args = vec!["req", "-x509"];
             args.extend(ec);
             args.extend([
@@ -177,6 +180,9 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
                 "-addext",
                 &san,
             ]);
+            if kind == CertKind::SelfSignedClientOnly {
+                args.extend(["-addext", "extendedKeyUsage=clientAuth"]);
+            }
             openssl(dir, &args);
             (
                 dir.join("server.pem"),

@@ -4,8 +4,9 @@
 //! the connection, the proxy, TLS or HTTP, or an answer that is not S3's, fails this step with
 //! its own code (`dns`, `unreachable`, `proxy`, `tls`, `timeout`, `not_http`, `not_s3`), and
 //! so does an answer restic retries that is still given after the retries (`unavailable`).
-//! TLS that restic's Go speaks and validate's rustls does not is `tls_unchecked`, a warning
-//! (validate cannot tell; the later steps are skipped), never a `tls` failure.
+//! TLS that restic's Go speaks and validate's rustls does not is `tls_unchecked`: a failure
+//! that says what the server uses and how to check it with restic (validate could not check
+//! the certificate, so it never passes it), never a `tls` failure that blames the CA.
 
 use std::sync::Arc;
 

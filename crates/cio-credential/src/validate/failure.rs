@@ -147,15 +147,13 @@ impl Place {
         }
     }
 
-    /// The check `failure` stands for while running `step` and trying `action`: a failure,
-    /// or a warning when validate cannot tell (TLS that restic may speak and cio does not).
+    /// The check `failure` stands for while running `step` and trying `action`: a failure.
+    /// TLS that restic may speak and cio does not (`tls_unchecked`) fails too: validate never
+    /// passes a server it could not check (a forged certificate there would pass), and says
+    /// how to check it with restic itself.
     pub(crate) fn check(&self, step: Step, action: Action, failure: &S3Failure) -> Check {
         let (at, code, detail) = self.classify(step, action, failure);
-        let status = match code {
-            UNCHECKED_TLS => Status::Warn,
-            _ => Status::Fail,
-        };
-        Check::new(at.max(step), status, code, detail)
+        Check::new(at.max(step), Status::Fail, code, detail)
     }
 
     fn classify(

@@ -12,9 +12,11 @@
 //! - live checks ask what restic 0.14 asks, the way it asks (its S3 library minio-go v7.0.34
 //!   and Go's HTTP transport): region, proxies, CA certificate, key search, listings
 //!   (`encoding-type=url`); `ok` means restic under `cio credential exec` works;
-//! - where validate cannot tell whether restic works (TLS that Go speaks and rustls does not,
-//!   a deadline before every snapshot was read), it warns, never fails: a FAIL always names
-//!   what restic stumbles on;
+//! - where validate cannot tell whether restic works after a check that passed (a deadline
+//!   before every snapshot was read), it warns; where it could not check what makes restic
+//!   trust the server (TLS that Go speaks and rustls does not: `tls_unchecked`), it fails,
+//!   naming what it could not check and how restic checks it, since a forged certificate
+//!   would pass too; any other FAIL names what restic stumbles on;
 //! - nothing hangs: each set has one deadline ([`Options::timeout`]) over all its network
 //!   work; a request is tried once (no retries); sets are checked concurrently;
 //! - credentials are given to the S3 client directly: no environment, profile or default

@@ -652,8 +652,9 @@ fn restic_and_cio_agree_on_every_case() {
 /// TLS that restic (Go 1.19) speaks and validate's rustls does not, a self-signed certificate
 /// trusted through `SSL_CERT_FILE` / `SSL_CERT_DIR` (not the set's CA credential), and a
 /// repository prefix with `%` that s3s-fs lists unencoded while saying `encoding-type=url`:
-/// restic works on the first two kinds (validate: ok, or a `tls_unchecked` warning where it
-/// cannot check) and fails on the last, as validate does.
+/// restic works on the first two kinds (validate: ok, or a `tls_unchecked` failure where it
+/// cannot check: never passed, as a forged certificate would pass too) and fails on the
+/// last, as validate does.
 #[test]
 fn restic_and_cio_agree_on_tls_validate_does_not_speak_and_on_undecodable_listings() {
     let s3 = S3Server::start(ACCESS, SECRET);
@@ -667,31 +668,35 @@ fn restic_and_cio_agree_on_tls_validate_does_not_speak_and_on_undecodable_listin
     let p521 = TlsFront::start(p, CertKind::P521Server);
     let sha512 = TlsFront::start(p, CertKind::Sha512Signed);
     let self_signed = TlsFront::start(p, CertKind::SelfSigned);
+    let client_only = TlsFront::start(p, CertKind::SelfSignedClientOnly);
     let cert_dir = tempfile::tempdir().expect("a certificate folder");
     std::fs::copy(&self_signed.trust_file, cert_dir.path().join("server.pem")).expect("copy");
     let tls = |front: &TlsFront| format!("s3:https://127.0.0.1:{}/backups/c1", front.port());
-    let unchecked = "ok, warn endpoint tls_unchecked";
+    let unchecked = "";
+    let cannot_check = Expect::Unchecked {
+        code: "tls_unchecked",
+    };
     let cases = [
         (
             case(
                 "TLS 1.2, RSA key exchange only",
                 &tls(&rsa),
                 CAT,
-                Expect::Works,
+                cannot_check,
             )
             .cacert(&rsa),
             unchecked,
         ),
         (
-            case("TLS 1.2, CBC suites only", &tls(&cbc), CAT, Expect::Works).cacert(&cbc),
+            case("TLS 1.2, CBC suites only", &tls(&cbc), CAT, cannot_check).cacert(&cbc),
             unchecked,
         ),
         (
-            case("RSA-1024 server key", &tls(&rsa1024), CAT, Expect::Works).cacert(&rsa1024),
+            case("RSA-1024 server key", &tls(&rsa1024), CAT, cannot_check).cacert(&rsa1024),
             unchecked,
         ),
         (
-            case("ECDSA P-521 server key", &tls(&p521), CAT, Expect::Works).cacert(&p521),
+            case("ECDSA P-521 server key", &tls(&p521), CAT, cannot_check).cacert(&p521),
             unchecked,
         ),
         (
@@ -699,7 +704,7 @@ fn restic_and_cio_agree_on_tls_validate_does_not_speak_and_on_undecodable_listin
                 "certificate signed with ecdsa-with-SHA512",
                 &tls(&sha512),
                 CAT,
-                Expect::Works,
+                cannot_check,
             )
             .cacert(&sha512),
             unchecked,
@@ -729,6 +734,20 @@ fn restic_and_cio_agree_on_tls_validate_does_not_speak_and_on_undecodable_listin
                 cert_dir.path().to_str().expect("a UTF-8 path"),
             ),
             "ok",
+        ),
+        // The review's finding: a trusted certificate for clients only passed validate.
+        (
+            case(
+                "self-signed for clients only, trusted through SSL_CERT_FILE",
+                &tls(&client_only),
+                CAT,
+                fails("tls", "incompatible key usage"),
+            )
+            .env(
+                "SSL_CERT_FILE",
+                client_only.trust_file.to_str().expect("a UTF-8 path"),
+            ),
+            "",
         ),
         (
             case(

@@ -252,7 +252,7 @@ fn connection_stages_have_their_own_codes() {
             },
         )),
     );
-    assert_eq!((check.status, check.code), (Status::Warn, "tls_unchecked"));
+    assert_eq!((check.status, check.code), (Status::Fail, "tls_unchecked"));
     assert!(
         check.detail.contains("it uses an ECDSA P-521 key"),
         "{}",

@@ -6,7 +6,8 @@
 //! - only asked after the server ended cio's handshake with an alert (no common cipher suite or
 //!   version): a server that chooses, when offered Go's suites, one that rustls does not
 //!   implement (RSA key exchange, CBC, 3DES) offers only suites cio does not speak, since it
-//!   refused all of cio's; that is [`Unspoken`], a warning, never a wrong certificate;
+//!   refused all of cio's; that is [`Unspoken`] (`tls_unchecked`), never a wrong certificate;
+//! - a server that answers below TLS 1.2 is left to the first error: Go 1.19 refuses it too;
 //! - a server that refuses this hello too, or chooses a suite cio speaks, is left to the
 //!   first error (restic fails there too, or the cause was not the suite);
 //! - nothing is sent after the hello; the connection is dropped once the answer is read.
@@ -106,6 +107,11 @@ fn chosen_suite(data: &[u8]) -> Option<u16> {
     // The first record's payload: handshake type 2, length, version, random, session id.
     let payload = data.get(5..)?;
     if data.first() != Some(&0x16) || payload.first() != Some(&2) {
+        return None;
+    }
+    // Below TLS 1.2 (a server that speaks only 1.0 or 1.1): Go 1.19 refuses it too, so the
+    // first failure stands.
+    if payload.get(4..6)? < &[3, 3][..] {
         return None;
     }
     let session_len = usize::from(*payload.get(4 + 2 + 32)?);

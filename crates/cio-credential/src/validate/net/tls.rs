@@ -20,8 +20,8 @@
 //!   names the certificate, where it came from and the date;
 //! - what Go 1.19 accepts and ring (the crypto provider) cannot check — an ECDSA P-521 key,
 //!   a certificate signed with ecdsa-with-SHA512, an RSA key shorter than 2048 bits — is an
-//!   [`Unspoken`], never a bad signature: validate cannot tell whether restic works there
-//!   (it may), which is a warning, not a failure. The P-521 signature scheme is offered in the
+//!   [`Unspoken`], never a bad signature: validate cannot check the certificate there
+//!   (restic may work), which fails as `tls_unchecked`, never as a wrong CA. The P-521 signature scheme is offered in the
 //!   hello for that reason (so the server goes on to show its certificate); a signature made
 //!   with it is never accepted. Cipher suites are found out by [`super::probe`].
 
@@ -178,6 +178,30 @@ fn der_element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         (len, &rest[n..])
     };
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// Whether a trusted certificate shown as the server's may serve TLS, as Go 1.19 asks of it:
+/// without an extended key usage it may; with one, it must name server authentication or any
+/// purpose. An undecodable certificate may not.
+fn for_servers(cert: &[u8]) -> bool {
+    use x509_cert::der::Decode;
+    use x509_cert::ext::pkix::ExtendedKeyUsage;
+    const EKU: &str = "2.5.29.37";
+    const SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
+    const ANY_PURPOSE: &str = "2.5.29.37.0";
+    let Ok(cert) = x509_cert::Certificate::from_der(cert) else {
+        return false;
+    };
+    let extensions = cert.tbs_certificate.extensions.unwrap_or_default();
+    let Some(eku) = extensions.iter().find(|e| e.extn_id.to_string() == EKU) else {
+        return true;
+    };
+    ExtendedKeyUsage::from_der(eku.extn_value.as_bytes()).is_ok_and(|usages| {
+        usages
+            .0
+            .iter()
+            .any(|oid| matches!(oid.to_string().as_str(), SERVER_AUTH | ANY_PURPOSE))
+    })
 }
 
 /// The key of `cert` (DER) when Go 1.19 accepts it and ring cannot check its signatures: an
@@ -437,6 +461,9 @@ impl ServerCertVerifier for PinnedOrWebPki {
             .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
         cert.verify_is_valid_for_subject_name(server_name)
             .map_err(|_| Error::InvalidCertificate(CertificateError::NotValidForName))?;
+        if !for_servers(end_entity) {
+            return Err(Error::InvalidCertificate(CertificateError::InvalidPurpose));
+        }
         Ok(ServerCertVerified::assertion())
     }
 

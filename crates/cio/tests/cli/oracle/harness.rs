@@ -31,6 +31,12 @@ pub(super) enum Expect {
         code: &'static str,
         says: &'static str,
     },
+    /// restic (directly and under exec) works; validate could not check the server and
+    /// fails with `code` (`tls_unchecked`), saying so: it never passes what it could not
+    /// check, since a forged certificate would pass too.
+    Unchecked {
+        code: &'static str,
+    },
 }
 
 pub(super) struct Case {
@@ -288,6 +294,14 @@ pub(super) fn run_case(c: &Case) -> Result<Outcome, String> {
         Expect::Works => {
             if !(restic_ok && validate_ok && exec_ok) {
                 return Err(agree("expected all to work"));
+            }
+        }
+        Expect::Unchecked { code } => {
+            let got = failed.and_then(|f| f["code"].as_str()).unwrap_or("none");
+            if !(restic_ok && exec_ok) || validate_ok || got != code {
+                return Err(agree(&format!(
+                    "expected restic to work and validate to fail with {code} (got {got})"
+                )));
             }
         }
         Expect::Fails { code, says } => {
