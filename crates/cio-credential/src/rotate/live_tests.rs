@@ -572,3 +572,60 @@ fn a_rotation_another_node_stages_meanwhile_is_left_to_it() {
     assert_eq!(f.keys(OLD).0.len(), 1);
     assert!(!f.opens("node a's password"));
 }
+
+/// The second review's finding: a node whose rotation read the stored password, then found
+/// it opened no key because another node rotated all the way meanwhile, was told the stored
+/// password was wrong (with a hint to overwrite it). It is told the rotation happened.
+#[test]
+fn a_rotation_finished_elsewhere_after_this_one_read_is_said_so() {
+    let f = Fixture::new();
+    let dir = f.dir.path().to_path_buf();
+    let b = node_b(&dir);
+    let a = PasswordRotation::begin(&f.store, name(PASSWORD), &mut |_| {}).unwrap();
+    PasswordRotation::begin(&b, name(PASSWORD), &mut |_| {})
+        .unwrap()
+        .run(Some(&v(NEW)), false, &mut || Ok(()), &mut |_| {})
+        .unwrap();
+    let err = a
+        .run(
+            Some(&v("node a's password")),
+            false,
+            &mut || Ok(()),
+            &mut |_| {},
+        )
+        .unwrap_err();
+    let Error::Rotate(e) = err else {
+        panic!("not a rotation error: {err}")
+    };
+    assert!(matches!(e.problem, Problem::RotatedMeanwhile), "{e}");
+    assert_eq!(f.stored(), NEW);
+    assert_eq!(f.keys(NEW).0.len(), 1);
+}
+
+/// The second review's finding: a run on the same host with another key file (another lock)
+/// took a live rotation over at once, as if this host's own run had stopped. A record names
+/// its node by host and key file, and another key file's run is another node.
+#[test]
+fn a_rotation_staged_here_with_another_key_file_is_left_to_it() {
+    let f = Fixture::new();
+    let dir = f.dir.path().to_path_buf();
+    let b = node_b(&dir);
+    let json = format!(
+        r#"{{"format":1,"password":"{NEW}","old_key":null,"keep_old_key":false,"host":"{}"}}"#,
+        super::pending::this_node(b.key_file())
+    );
+    b.stage(
+        &format!("{PASSWORD}.rotation"),
+        &v(&json),
+        0,
+        "rotate",
+        name(PASSWORD),
+    )
+    .unwrap();
+    let err = PasswordRotation::begin(&f.store, name(PASSWORD), &mut |_| {}).unwrap_err();
+    let Error::Rotate(e) = err else {
+        panic!("not a rotation error: {err}")
+    };
+    assert!(matches!(e.problem, Problem::InProgress { .. }), "{e}");
+    assert_eq!(f.stored(), OLD);
+}

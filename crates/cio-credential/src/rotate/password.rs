@@ -9,7 +9,7 @@ use crate::secret::SecretValue;
 use crate::sets::SetFilter;
 
 use super::node_lock::{NodeLock, lock_path};
-use super::pending::{Pending, TAKEOVER_AFTER_MS, this_host};
+use super::pending::{Pending, TAKEOVER_AFTER_MS, staged_here};
 use super::restic_cli::{KeyInfo, Restic, ResticFailure};
 use super::{EscrowRefresh, OldKey, PasswordRotated, Problem, RotateError, Stage};
 
@@ -74,9 +74,12 @@ impl<'a> PasswordRotation<'a> {
             .ok_or(Error::NotFound { name })?;
         let read = Pending::load(store, name)?;
         // This node's lock is ours: a rotation staged here is no longer running. One staged
-        // on another node may be: it is left to that node for a while.
+        // on another node (or by a run here with another key file, whose lock is another)
+        // may be: it is left to that node for a while.
         if let Some(p) = &read.pending
-            && p.host.as_ref().is_some_and(|h| *h != this_host())
+            && p.host
+                .as_ref()
+                .is_some_and(|h| !staged_here(h, store.key_file()))
             && p.age_ms() < TAKEOVER_AFTER_MS
         {
             return Err(refuse(p.in_progress()).into());
@@ -145,13 +148,28 @@ impl<'a> PasswordRotation<'a> {
     fn restic_error(&self, stage: Stage, failure: ResticFailure) -> Error {
         let problem = match failure {
             ResticFailure::NotInstalled => Problem::ResticMissing,
-            ResticFailure::WrongPassword => Problem::StoredPasswordWrong,
+            ResticFailure::WrongPassword => self.moved_on().unwrap_or(Problem::StoredPasswordWrong),
             ResticFailure::Locked(detail) => Problem::Locked(detail),
             ResticFailure::NoRepository => Problem::NoRepository,
             ResticFailure::Unreachable(detail) => Problem::Unreachable(detail),
             ResticFailure::Failed { command, detail } => Problem::Restic { command, detail },
         };
         self.error(stage, problem)
+    }
+
+    /// Why the password this rotation read no longer opens the repository, when the store
+    /// moved on since: another node's rotation staged meanwhile ([`Problem::InProgress`]) or
+    /// finished meanwhile ([`Problem::RotatedMeanwhile`]). `None` when the store is as read
+    /// (or cannot be read again): then the stored password is wrong.
+    fn moved_on(&self) -> Option<Problem> {
+        let read = Pending::load(self.store, self.name).ok()?;
+        if read.version != self.staged_version
+            && let Some(theirs) = read.pending
+        {
+            return Some(theirs.in_progress());
+        }
+        let now = self.store.get(self.name).ok()??;
+        (!now.value.ct_eq(&self.stored)).then_some(Problem::RotatedMeanwhile)
     }
 
     /// The value rules' warnings for the new password, or why it cannot be used.

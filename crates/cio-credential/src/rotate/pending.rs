@@ -36,9 +36,24 @@ pub(crate) struct Pending {
 /// finished from here after this long (or there at once).
 pub(crate) const TAKEOVER_AFTER_MS: i64 = 10 * 60 * 1000;
 
-/// This node's name, as a staged record keeps it.
+/// This host's name.
 pub(crate) fn this_host() -> String {
     whoami::hostname().unwrap_or_else(|_| "?".into())
+}
+
+/// This node's name as a staged record keeps it: the host and the key file whose lock guards
+/// its rotations (`HOST:/etc/cio/credential.key`). Two cio runs on one host with different key
+/// files hold different locks, so each is another node to the other (a live rotation of one
+/// was taken over at once by the other).
+pub(crate) fn this_node(key_file: &std::path::Path) -> String {
+    let path = std::path::absolute(key_file).unwrap_or_else(|_| key_file.to_path_buf());
+    format!("{}:{}", this_host(), path.display())
+}
+
+/// Whether a record staged by `node` was staged by this node (whose key file is `key_file`);
+/// a record written before nodes named their key file (`HOST` alone) is this host's.
+pub(crate) fn staged_here(node: &str, key_file: &std::path::Path) -> bool {
+    node == this_node(key_file) || node == this_host()
 }
 
 impl std::fmt::Debug for Pending {
@@ -139,7 +154,7 @@ impl Pending {
             password: self.password.expose(),
             old_key: self.old_key.as_deref(),
             keep_old_key: self.keep_old_key,
-            host: &this_host(),
+            host: &this_node(store.key_file()),
         })
         .map_err(|e| RotateError {
             name,
