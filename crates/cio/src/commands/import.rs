@@ -132,13 +132,18 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     };
     if args.dry_run {
         // What the import would refuse, refused as the import refuses it (same error, same
-        // exit code): the values newer in the store, the value rules, then a password the
-        // set's repository does not open (the repository is asked, as the import asks it).
+        // exit code, same order): the values newer in the store, the value rules, a password
+        // the set's repository does not open (the repository is asked, as the import asks
+        // it), then with --validate the live checks.
         let refused = plan
             .changes(args.force)
             .map_err(recovery)
             .and_then(|changes| check_changes(&changes, allow).map_err(fail))
             .and_then(|_| check_passwords(ctx, &store, &plan, args.force, true))
+            .and_then(|()| match args.validate {
+                true => validate_first(ctx, &store, &plan),
+                false => Ok(()),
+            })
             .err();
         // With --json, standard output holds one document: the error's, when refused.
         if !(ctx.out.json && refused.is_some()) {
@@ -155,10 +160,12 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     }
     show(ctx, &bundle, &plan, allow, false)?;
     let changes = plan.changes(args.force).map_err(recovery)?;
+    // In the dry run's order: nothing is said stored before a value rule refuses it.
+    check_changes(&changes, allow).map_err(fail)?;
+    check_passwords(ctx, &store, &plan, args.force, false)?;
     if args.validate {
         validate_first(ctx, &store, &plan)?;
     }
-    check_passwords(ctx, &store, &plan, args.force, false)?;
     let written = store
         .write_all_as_seen(&changes, &plan.seen(), allow)
         .map_err(fail)?;

@@ -201,6 +201,13 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
          Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or add --force to store this password anyway; nothing was changed\n";
     assert_eq!(stderr(&out), refusal);
     assert!(c.snapshot_files() == before, "a refused import wrote");
+    // With --validate too, the import and its dry run refuse the same way, in the same
+    // order (the review's finding: the import said the sets failed validation, the dry run
+    // that the password was stale, and the dry run ignored --validate when forced).
+    for extra in [&["--validate"][..], &["--dry-run", "--validate"]] {
+        let out = import(extra).code(1);
+        assert_eq!(stderr(&out), refusal, "{extra:?}");
+    }
     // The dry run asks the repository too, and refuses as the import does (it said "the
     // bundle opens" and exited 0); forced, it warns as the import does.
     let out = import(&["--dry-run"]).code(1);
