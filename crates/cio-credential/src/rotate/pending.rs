@@ -46,7 +46,10 @@ pub(crate) fn this_host() -> String {
 /// files hold different locks, so each is another node to the other (a live rotation of one
 /// was taken over at once by the other).
 pub(crate) fn this_node(key_file: &std::path::Path) -> String {
-    let path = std::path::absolute(key_file).unwrap_or_else(|_| key_file.to_path_buf());
+    // The file itself, however it is spelled (`..`, a link): its lock is the same file.
+    let path = std::fs::canonicalize(key_file)
+        .or_else(|_| std::path::absolute(key_file))
+        .unwrap_or_else(|_| key_file.to_path_buf());
     format!("{}:{}", this_host(), path.display())
 }
 
@@ -204,5 +207,29 @@ impl Pending {
         store
             .unstage(&record_name(name), staged, "rotate", name)
             .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod node_tests {
+    use super::*;
+
+    /// The final review's finding: the same key file spelled with `..` or through a link
+    /// (the same lock) was another node, and a stopped rotation waited 10 minutes.
+    #[test]
+    fn a_key_file_is_one_node_however_it_is_spelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir(&etc).unwrap();
+        std::fs::create_dir(etc.join("sub")).unwrap();
+        let key = etc.join("credential.key");
+        std::fs::write(&key, "k").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&etc, &link).unwrap();
+        let node = this_node(&key);
+        assert_eq!(this_node(&etc.join("sub/../credential.key")), node);
+        assert_eq!(this_node(&link.join("credential.key")), node);
+        assert!(staged_here(&node, &link.join("credential.key")));
+        assert!(!staged_here(&node, &dir.path().join("other.key")));
     }
 }
