@@ -139,12 +139,20 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
             .changes(args.force)
             .map_err(recovery)
             .and_then(|changes| check_changes(&changes, allow).map_err(fail))
-            .and_then(|_| check_passwords(ctx, &store, &plan, args.force, true))
-            .and_then(|()| match args.validate {
-                true => validate_first(ctx, &store, &plan),
-                false => Ok(()),
-            })
-            .err();
+            .and_then(|_| check_passwords(&store, &plan, args.force, true))
+            .and_then(|warnings| match args.validate {
+                true => validate_first(ctx, &store, &plan).map(|()| warnings),
+                false => Ok(warnings),
+            });
+        let refused = match refused {
+            Ok(warnings) => {
+                for warning in warnings {
+                    ctx.out.warn(warning);
+                }
+                None
+            }
+            Err(e) => Some(e),
+        };
         // With --json, standard output holds one document: the error's, when refused.
         if !(ctx.out.json && refused.is_some()) {
             show(ctx, &bundle, &plan, allow, true)?;
@@ -162,13 +170,16 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     let changes = plan.changes(args.force).map_err(recovery)?;
     // In the dry run's order: nothing is said stored before a value rule refuses it.
     check_changes(&changes, allow).map_err(fail)?;
-    check_passwords(ctx, &store, &plan, args.force, false)?;
+    let warnings = check_passwords(&store, &plan, args.force, false)?;
     if args.validate {
         validate_first(ctx, &store, &plan)?;
     }
     let written = store
         .write_all_as_seen(&changes, &plan.seen(), allow)
         .map_err(fail)?;
+    for warning in warnings {
+        ctx.out.warn(warning);
+    }
     let unchanged = plan
         .items
         .iter()
@@ -198,30 +209,31 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
 
 /// A bundle's password must not replace one the repository wants (a bundle older than the
 /// last rotation): checked as create and restore check theirs, by the import and its dry
-/// run alike. Warns of what is stored (or with `dry_run`, would be) unchecked or anyway.
+/// run alike. Returns the warnings of what is stored (or with `dry_run`, would be) unchecked
+/// or anyway, said once nothing later refuses the import (the write, or every check of the
+/// dry run).
 fn check_passwords(
-    ctx: &Context,
     store: &CredentialStore,
     plan: &Plan<'_>,
     force: bool,
     dry_run: bool,
-) -> Result<(), CommandError> {
+) -> Result<Vec<String>, CommandError> {
     let stored = if dry_run { "would be stored" } else { "stored" };
     let checked = plan
         .check_passwords(store, force)
         .map_err(|e| CommandError::library(ACTION, e))?;
-    for (name, found) in checked {
-        match found {
-            PasswordChange::Unchecked(why) => ctx.out.warn(format!(
+    Ok(checked
+        .into_iter()
+        .filter_map(|(name, found)| match found {
+            PasswordChange::Unchecked(why) => Some(format!(
                 "{name}: the repository could not be asked whether the bundle's password opens it ({why}); check it with 'cio credential validate' after the import"
             )),
-            PasswordChange::DoesNotOpen => ctx.out.warn(format!(
+            PasswordChange::DoesNotOpen => Some(format!(
                 "{name}: the bundle's password does not open the set's repository; {stored} anyway (--force): restic refuses it until the repository has a key for it"
             )),
-            PasswordChange::NotChecked | PasswordChange::Verified => {}
-        }
-    }
-    Ok(())
+            PasswordChange::NotChecked | PasswordChange::Verified => None,
+        })
+        .collect())
 }
 
 /// "to the minio alternate set", "to the aws primary, minio alternate sets". A plan always

@@ -208,6 +208,10 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
         let out = import(extra).code(1);
         assert_eq!(stderr(&out), refusal, "{extra:?}");
     }
+    // Forced, the live checks still refuse the stale password: nothing is said stored.
+    let out = import(&["--force", "--validate"]).code(1);
+    assert!(!stderr(&out).contains("stored anyway"), "{}", stderr(&out));
+    assert!(c.snapshot_files() == before, "a refused import wrote");
     // The dry run asks the repository too, and refuses as the import does (it said "the
     // bundle opens" and exited 0); forced, it warns as the import does.
     let out = import(&["--dry-run"]).code(1);
