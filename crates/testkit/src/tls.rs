@@ -18,6 +18,10 @@ pub enum CertKind {
     /// One self-signed certificate (marked CA, as `openssl req -x509` makes it) used directly
     /// as the server's; it is also the one to trust.
     SelfSigned,
+    /// [`CertKind::PrivateCa`] whose CA names client authentication as its only purpose
+    /// (extended key usage clientAuth): Go refuses the chain, the server's own certificate
+    /// being for servers.
+    ClientOnlyCa,
     /// [`CertKind::SelfSigned`] for client authentication only (extended key usage
     /// clientAuth): Go refuses it as a server's.
     SelfSignedClientOnly,
@@ -197,7 +201,8 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
         | CertKind::Sha512Signed
         | CertKind::ExpiredCa
         | CertKind::NotYetValidCa
-        | CertKind::ExpiredCaAndRenewed => {
+        | CertKind::ExpiredCaAndRenewed
+        | CertKind::ClientOnlyCa => {
             match kind {
                 CertKind::ExpiredCa => dated_ca(dir, "ca.pem", -40, -10),
                 CertKind::NotYetValidCa => dated_ca(dir, "ca.pem", 10, 400),
@@ -225,6 +230,9 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
                         "-addext",
                         "keyUsage=critical,keyCertSign,cRLSign",
                     ]);
+                    if kind == CertKind::ClientOnlyCa {
+                        args.extend(["-addext", "extendedKeyUsage=clientAuth"]);
+                    }
                     openssl(dir, &args);
                 }
             }

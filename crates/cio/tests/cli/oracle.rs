@@ -669,6 +669,7 @@ fn restic_and_cio_agree_on_tls_validate_does_not_speak_and_on_undecodable_listin
     let sha512 = TlsFront::start(p, CertKind::Sha512Signed);
     let self_signed = TlsFront::start(p, CertKind::SelfSigned);
     let client_only = TlsFront::start(p, CertKind::SelfSignedClientOnly);
+    let client_only_ca = TlsFront::start(p, CertKind::ClientOnlyCa);
     let cert_dir = tempfile::tempdir().expect("a certificate folder");
     std::fs::copy(&self_signed.trust_file, cert_dir.path().join("server.pem")).expect("copy");
     let tls = |front: &TlsFront| format!("s3:https://127.0.0.1:{}/backups/c1", front.port());
@@ -747,6 +748,18 @@ fn restic_and_cio_agree_on_tls_validate_does_not_speak_and_on_undecodable_listin
                 "SSL_CERT_FILE",
                 client_only.trust_file.to_str().expect("a UTF-8 path"),
             ),
+            "",
+        ),
+        // The final review's finding: a private CA for clients only passed validate (webpki
+        // asks the server's certificate alone; Go every certificate of the chain).
+        (
+            case(
+                "a private CA for clients only, in cio_minio_cacert",
+                &tls(&client_only_ca),
+                CAT,
+                fails("tls", "incompatible key usage"),
+            )
+            .cacert(&client_only_ca),
             "",
         ),
         (

@@ -349,14 +349,29 @@ impl PinnedOrWebPki {
         };
         let at = Duration::from_secs(now.as_secs());
         let stale: RefCell<Option<StaleAnchor>> = RefCell::new(None);
+        // Go 1.19 asks every certificate of the chain, its root too, to allow server
+        // authentication (when it names purposes at all); webpki asks the server's alone.
+        let wrong_purpose = std::cell::Cell::new(false);
         let in_dates = |path: &webpki::VerifiedPath<'_>| {
+            if path
+                .intermediate_certificates()
+                .any(|c| !for_servers(c.der().as_ref()))
+            {
+                wrong_purpose.set(true);
+                return Err(webpki::Error::UnknownIssuer);
+            }
             let anchor = path.anchor();
             let mut first_stale = None;
+            let mut for_clients_only = false;
             let same = self.anchors.iter().zip(&self.trusted).filter(|(a, _)| {
                 a.subject == anchor.subject
                     && a.subject_public_key_info == anchor.subject_public_key_info
             });
             for (_, trusted) in same {
+                if !for_servers(&trusted.der) {
+                    for_clients_only = true;
+                    continue;
+                }
                 // Dates x509-cert cannot read: webpki's verdict stands.
                 let Some(info) = CertInfo::read(&trusted.der) else {
                     return Ok(());
@@ -377,6 +392,10 @@ impl PinnedOrWebPki {
                     stale.borrow_mut().get_or_insert(s);
                     Err(webpki::Error::UnknownIssuer)
                 }
+                None if for_clients_only => {
+                    wrong_purpose.set(true);
+                    Err(webpki::Error::UnknownIssuer)
+                }
                 None => Ok(()),
             }
         };
@@ -393,6 +412,9 @@ impl PinnedOrWebPki {
             (Err(_), Some(stale)) => Err(Error::InvalidCertificate(CertificateError::Other(
                 OtherError(Arc::new(stale)),
             ))),
+            (Err(_), None) if wrong_purpose.get() => {
+                Err(Error::InvalidCertificate(CertificateError::InvalidPurpose))
+            }
             _ => Ok(()),
         }
     }
