@@ -368,12 +368,7 @@ fn unlocked(argv: &[OsString], host: &Host) -> Option<Vec<OsString>> {
         return None;
     };
     let rest = &argv[at + 1..];
-    let words = split(
-        &rest
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>(),
-    );
+    let words = restic_words(rest);
     let said = words.long_flags.iter().any(|f| f == "no-lock");
     // restic 0.14 locks for `key list` and `migrate` whatever --no-lock says.
     let locks_anyway = matches!(
@@ -869,13 +864,18 @@ fn env(options: &Options, args: &[OsString], place: &mut Place) -> Operand {
     Operand::Command(at)
 }
 
-/// What restic's own arguments (`args`, after the program) do to the repository.
-fn restic_command(rest: &[OsString]) -> RepositoryAccess {
+/// restic's own arguments (after the program), read as restic reads them.
+fn restic_words(rest: &[OsString]) -> Words {
     let args: Vec<String> = rest
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let words = split(&args);
+    split(&args)
+}
+
+/// What restic's own arguments (`args`, after the program) do to the repository.
+fn restic_command(rest: &[OsString]) -> RepositoryAccess {
+    let words = restic_words(rest);
     if words.help {
         return RepositoryAccess::Reads;
     }
