@@ -1,13 +1,17 @@
 //! How old secrets are: `list` shows it, `validate` warns (`key_old`) past
 //! `max_key_age_days`. The old values are written by cio itself under libfaketime
-//! (`faketime -100days cio ...`): a real clock shift, not an edited store.
+//! (`faketime -f -2401h cio ...`): a real clock shift, not an edited store.
 
 use crate::util::*;
 
-/// `cio credential create NAME` with `value` on standard input, run 100 days in the past.
+/// `cio credential create NAME` with `value` on standard input, run 100 days and an hour in
+/// the past: the hour keeps the age at 100 days when the test machine's clock is stepped
+/// back between the write and the reading (a CI machine just booted, syncing its clock,
+/// once read 99 days).
 fn create_100_days_ago(env: &TestEnv, name: &str, value: &str) {
     let out = std::process::Command::new(testkit::require_binary("faketime"))
-        .arg("-100days")
+        // libfaketime's relative offset, exactly 2401 hours: no date parsing, no time zone.
+        .args(["-f", "-2401h"])
         .arg(assert_cmd::cargo::cargo_bin("cio"))
         .args(["credential", "create", name, value])
         .env_clear()
