@@ -4,6 +4,7 @@
 pub(crate) mod connect;
 pub(crate) mod gourl;
 pub(crate) mod http;
+mod kx;
 mod probe;
 pub mod proxy;
 mod socks;

@@ -265,9 +265,12 @@ struct Trusted {
     source: AnchorSource,
 }
 
-/// The crypto provider (ring: the one ureq already brings, so only one is built).
+/// The crypto provider: ring (the one ureq already brings, so only one is built), with
+/// P-521 key exchange added after ring's groups, as Go 1.19 offers it ([`super::kx`]).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.kx_groups.push(super::kx::SECP521R1);
+    Arc::new(provider)
 }
 
 /// A client configuration trusting `extra` and, with `system`, the system's authorities
