@@ -44,7 +44,18 @@ pub enum CertKind {
     /// [`CertKind::PrivateCa`] whose (P-256) CA signs the server certificate with
     /// ecdsa-with-SHA512.
     Sha512Signed,
+    /// [`CertKind::PrivateCa`] with a server certificate whose extended key usage is
+    /// anyExtendedKeyUsage (Go 1.19 takes it for any purpose, server authentication too).
+    AnyPurposeServer,
+    /// [`CertKind::PrivateCa`] with a server certificate for the name `other.example` only
+    /// ([`WRONG_NAME`]): not for 127.0.0.1, nor localhost.
+    WrongName,
+    /// [`CertKind::WrongName`] signed with ecdsa-with-SHA512 (as [`CertKind::Sha512Signed`]).
+    Sha512SignedWrongName,
 }
+
+/// The only name the certificates of [`CertKind::WrongName`] are valid for.
+pub const WRONG_NAME: &str = "other.example";
 
 /// `YYYYMMDDHHMMSSZ` for now plus `days` (negative: in the past), as `openssl ca` takes it.
 fn openssl_date(days: i64) -> String {
@@ -199,6 +210,9 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
         | CertKind::Rsa1024Server
         | CertKind::P521Server
         | CertKind::Sha512Signed
+        | CertKind::AnyPurposeServer
+        | CertKind::WrongName
+        | CertKind::Sha512SignedWrongName
         | CertKind::ExpiredCa
         | CertKind::NotYetValidCa
         | CertKind::ExpiredCaAndRenewed
@@ -258,9 +272,19 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
                 "/CN=127.0.0.1",
             ]);
             openssl(dir, &args);
+            let purpose = if kind == CertKind::AnyPurposeServer {
+                "anyExtendedKeyUsage"
+            } else {
+                "serverAuth"
+            };
+            let names = if matches!(kind, CertKind::WrongName | CertKind::Sha512SignedWrongName) {
+                format!("subjectAltName=DNS:{WRONG_NAME}")
+            } else {
+                san.clone()
+            };
             fs::write(
                 dir.join("server.ext"),
-                format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n{san}\n"),
+                format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage={purpose}\n{names}\n"),
             )
             .expect("writing an extension file");
             openssl(
@@ -285,7 +309,10 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
                     "2",
                     "-extfile",
                     "server.ext",
-                    if kind == CertKind::Sha512Signed {
+                    if matches!(
+                        kind,
+                        CertKind::Sha512Signed | CertKind::Sha512SignedWrongName
+                    ) {
                         "-sha512"
                     } else {
                         "-sha256"
@@ -304,16 +331,22 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
 impl TlsFront {
     /// Starts stunnel on a free port, TLS outside, `127.0.0.1:backend` inside.
     pub fn start(backend: u16, kind: CertKind) -> TlsFront {
-        TlsFront::start_with(backend, kind, None)
+        TlsFront::start_with_conf(backend, kind, "")
     }
 
     /// [`TlsFront::start`] speaking TLS 1.2 only, with only the OpenSSL cipher suites
     /// `ciphers` (such as `AES256-GCM-SHA384`: RSA key exchange).
     pub fn start_tls12(backend: u16, kind: CertKind, ciphers: &str) -> TlsFront {
-        TlsFront::start_with(backend, kind, Some(ciphers))
+        TlsFront::start_with_conf(
+            backend,
+            kind,
+            &format!("sslVersionMax = TLSv1.2\nciphers = {ciphers}\n"),
+        )
     }
 
-    fn start_with(backend: u16, kind: CertKind, tls12_ciphers: Option<&str>) -> TlsFront {
+    /// [`TlsFront::start`] with `extra` lines of stunnel's service options in its
+    /// configuration (`curves = secp521r1\n`: only P-521 key exchange, ...).
+    pub fn start_with_conf(backend: u16, kind: CertKind, extra: &str) -> TlsFront {
         let binary = require_binary("stunnel4");
         let dir = tempfile::tempdir().expect("a folder for stunnel");
         let (cert, key, trust) = make_certs(dir.path(), kind);
@@ -327,9 +360,7 @@ impl TlsFront {
         if kind == CertKind::Rsa1024Server {
             conf.push_str("securityLevel = 0\n");
         }
-        if let Some(ciphers) = tls12_ciphers {
-            conf.push_str(&format!("sslVersionMax = TLSv1.2\nciphers = {ciphers}\n"));
-        }
+        conf.push_str(extra);
         let conf_path = dir.path().join("stunnel.conf");
         fs::write(&conf_path, conf).expect("writing stunnel.conf");
         let child = crate::spawn_server(

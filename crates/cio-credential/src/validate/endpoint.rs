@@ -16,6 +16,7 @@ use super::failure::{Action, Place};
 use super::net::connect::Target;
 use super::net::http::Http;
 use super::net::tls;
+use super::net::words::tls_failure;
 use super::offline::Values;
 use super::region::{self, DEFAULT_REGION, RegionSource};
 use super::s3::{S3, S3Failure};
@@ -113,8 +114,10 @@ pub(super) async fn run(
         .ok()
         .flatten();
     let needs_tls = target.scheme == "https" || proxy.as_ref().is_some_and(|p| p.scheme == "https");
-    let config = tls::client_config(&extra, needs_tls)
-        .map_err(|e| Check::fail(Step::Endpoint, "tls", format!("cannot set up TLS: {e}")))?;
+    let config = tls::client_config(&extra, needs_tls).map_err(|e| {
+        let (why, _) = tls_failure(&e, &target.host);
+        Check::fail(Step::Endpoint, "tls", format!("cannot set up TLS: {why}"))
+    })?;
     let via = proxy.map(|p| p.address());
     let http = Http::new(target, Arc::new(config), opts.proxies.clone(), deadline);
     let s3 = S3::new(

@@ -10,6 +10,7 @@
 use super::net::connect::ConnectError;
 use super::net::http::HttpFailure;
 use super::net::tls::{AnchorSource, StaleAnchor};
+use super::net::words::TlsFault;
 use super::region::{RegionSource, is_aws};
 use super::s3::S3Failure;
 use super::{Check, Status, Step};
@@ -276,16 +277,11 @@ impl Place {
                     unspoken.what
                 ),
             ),
-            ConnectError::Tls { why } | ConnectError::TlsAlert { why } => {
-                let cacert = format!(
-                    "cio_{}{}_cacert",
-                    self.set.provider,
-                    if self.set.role == crate::catalog::Role::Alternate {
-                        "_alt"
-                    } else {
-                        ""
-                    }
-                );
+            ConnectError::Tls {
+                why,
+                fault: TlsFault::Trust,
+            } => {
+                let cacert = self.name(Field::Cacert);
                 let fix = if self.has_cacert {
                     format!(
                         "the certificate in {cacert} is not the one the server's certificate comes from: store that CA's certificate (or the server's self-signed one) in it"
@@ -303,6 +299,35 @@ impl Place {
                     ),
                 )
             }
+            ConnectError::Tls {
+                why,
+                fault: TlsFault::Certificate,
+            } => (
+                Step::Endpoint,
+                "tls",
+                format!(
+                    "TLS with {addr} failed ({why}); this is a fault of the server's certificate, which restic refuses too, whatever CA is trusted: have it replaced on the server"
+                ),
+            ),
+            ConnectError::Tls {
+                why,
+                fault: TlsFault::Handshake,
+            }
+            | ConnectError::TlsAlert { why } => (
+                Step::Endpoint,
+                "tls",
+                format!(
+                    "TLS with {addr} failed ({why}); this is no certificate problem: check the server's TLS settings (restic offers TLS 1.2 and 1.3 with ECDHE over X25519, P-256, P-384 or P-521), or use s3:http:// if the endpoint speaks plain HTTP"
+                ),
+            ),
+            ConnectError::TlsName(wrong) => (
+                Step::Endpoint,
+                "tls",
+                format!(
+                    "TLS with {addr} failed: {wrong}, not {host}, and restic refuses it too; write {} with a host name the certificate is valid for, or have the server's certificate issued for {host}",
+                    self.name(Field::BackupRepo)
+                ),
+            ),
             ConnectError::TlsStaleAnchor(stale) => {
                 (Step::Endpoint, "tls", self.stale_anchor(stale))
             }

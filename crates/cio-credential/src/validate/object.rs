@@ -62,8 +62,10 @@ pub(crate) fn transfer(
                 .map_err(|e| ObjectFailure::Failed(format!("the CA certificate: {e}")))?,
             None => Vec::new(),
         };
-        let config = tls::client_config(&extra, needs_tls)
-            .map_err(|e| ObjectFailure::Failed(format!("cannot set up TLS: {e}")))?;
+        let config = tls::client_config(&extra, needs_tls).map_err(|e| {
+            let (why, _) = super::net::words::tls_failure(&e, &target.host);
+            ObjectFailure::Failed(format!("cannot set up TLS: {why}"))
+        })?;
         let deadline = tokio::time::Instant::now() + timeout;
         let http = Http::new(target, Arc::new(config), proxies, deadline);
         let s3 = S3::new(

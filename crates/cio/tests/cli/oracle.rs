@@ -796,6 +796,119 @@ fn restic_and_cio_agree_on_tls_validate_does_not_speak_and_on_undecodable_listin
     }
 }
 
+/// TLS cases the last review found validate disagreeing with restic on, each with the exact
+/// verdict: a server allowing only P-521 key exchange and a server certificate for any
+/// purpose (anyExtendedKeyUsage) work for restic, so validate passes them; a certificate for
+/// another name fails for restic with the name whatever else is wrong with it (a signature
+/// cio cannot check, a CA not trusted), so validate names the name; a server refusing every
+/// key-exchange group restic offers fails both, which validate says is no certificate
+/// problem.
+#[test]
+fn restic_and_cio_agree_on_p521_key_exchange_any_purpose_and_wrong_names() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("backups");
+    s3.restic_init("backups", "c1", PW);
+    let p = s3.port();
+    let p521_kx = TlsFront::start_with_conf(p, CertKind::PrivateCa, "curves = secp521r1\n");
+    let any_purpose = TlsFront::start(p, CertKind::AnyPurposeServer);
+    let sha512_wrong_name = TlsFront::start(p, CertKind::Sha512SignedWrongName);
+    let wrong_name = TlsFront::start(p, CertKind::WrongName);
+    let ffdhe = TlsFront::start_with_conf(
+        p,
+        CertKind::PrivateCa,
+        "sslVersionMin = TLSv1.3\ncurves = ffdhe2048\n",
+    );
+    let tls =
+        |host: &str, front: &TlsFront| format!("s3:https://{host}:{}/backups/c1", front.port());
+    let name_fault = |front: &TlsFront| {
+        format!(
+            "FAIL endpoint tls: TLS with localhost:{} failed: its certificate is valid for {}, not localhost, and restic refuses it too; write cio_minio_backup_repo with a host name the certificate is valid for, or have the server's certificate issued for localhost",
+            front.port(),
+            testkit::tls::WRONG_NAME
+        )
+    };
+    let restic_names_it = "x509: certificate is valid for other.example, not localhost";
+    let cases = [
+        (
+            case(
+                "only P-521 key exchange",
+                &tls("127.0.0.1", &p521_kx),
+                CAT,
+                Expect::Works,
+            )
+            .cacert(&p521_kx),
+            "ok".to_string(),
+        ),
+        (
+            case(
+                "server certificate for any purpose (anyExtendedKeyUsage)",
+                &tls("127.0.0.1", &any_purpose),
+                CAT,
+                Expect::Works,
+            )
+            .cacert(&any_purpose),
+            "ok".to_string(),
+        ),
+        (
+            case(
+                "certificate for another name, signed with ecdsa-with-SHA512",
+                &tls("localhost", &sha512_wrong_name),
+                CAT,
+                fails("tls", restic_names_it),
+            )
+            .cacert(&sha512_wrong_name),
+            name_fault(&sha512_wrong_name),
+        ),
+        (
+            case(
+                "certificate for another name, its CA not trusted",
+                &tls("localhost", &wrong_name),
+                CAT,
+                fails("tls", restic_names_it),
+            ),
+            name_fault(&wrong_name),
+        ),
+        (
+            case(
+                "TLS 1.3 with finite-field groups only",
+                &tls("127.0.0.1", &ffdhe),
+                CAT,
+                fails("tls", "remote error: tls: handshake failure"),
+            )
+            .cacert(&ffdhe),
+            format!(
+                "FAIL endpoint tls: TLS with 127.0.0.1:{} failed (the server ended the handshake with the TLS alert 'handshake failure'); this is no certificate problem: check the server's TLS settings (restic offers TLS 1.2 and 1.3 with ECDHE over X25519, P-256, P-384 or P-521), or use s3:http:// if the endpoint speaks plain HTTP",
+                ffdhe.port()
+            ),
+        ),
+    ];
+    let results: Vec<Result<Outcome, String>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = cases
+            .iter()
+            .map(|(c, _)| scope.spawn(|| run_case(c)))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("a case's thread"))
+            .collect()
+    });
+    let mut wrong = Vec::new();
+    for ((c, line), result) in cases.iter().zip(results) {
+        let result = match result {
+            Err(e) if e.contains("(stopped: still retrying)") => run_case(c),
+            other => other,
+        };
+        match result {
+            Ok(outcome) if outcome.line == *line => {}
+            Ok(outcome) => wrong.push(format!(
+                "{}:\n  got:  {}\n  want: {line}",
+                c.name, outcome.line
+            )),
+            Err(e) => wrong.push(e),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
 /// A file holding `text` (restic's --new-password-file).
 fn env_file(text: &str) -> tempfile::NamedTempFile {
     let f = tempfile::NamedTempFile::new().expect("temp file");

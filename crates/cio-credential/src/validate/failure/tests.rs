@@ -237,7 +237,8 @@ fn connection_stages_have_their_own_codes() {
         Step::Endpoint,
         Action::Location,
         conn(ConnectError::Tls {
-            why: "invalid peer certificate: UnknownIssuer".into(),
+            why: "its certificate is signed by an authority this machine does not trust".into(),
+            fault: crate::validate::net::words::TlsFault::Trust,
         }),
     );
     assert_eq!(c, "tls");

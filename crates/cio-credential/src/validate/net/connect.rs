@@ -24,7 +24,8 @@ use tokio::time::{Instant, timeout_at};
 
 use super::proxy::{Proxy, ProxyEnv, ProxyError};
 use super::socks;
-use super::tls::{StaleAnchor, Unspoken};
+use super::tls::{StaleAnchor, Unspoken, WrongName};
+use super::words::TlsFault;
 
 /// A byte stream to the endpoint (plain, TLS, or tunnelled).
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -74,8 +75,10 @@ pub(crate) enum ConnectError {
     Unreachable { why: String },
     /// The deadline passed; `stage` says during what.
     Timeout { stage: &'static str },
-    /// The TLS handshake with the endpoint failed (a TLS or certificate problem).
-    Tls { why: String },
+    /// The TLS handshake with the endpoint failed; `fault` says whose fault it is.
+    Tls { why: String, fault: TlsFault },
+    /// The endpoint's certificate is not valid for its host name.
+    TlsName(WrongName),
     /// The server ended the TLS handshake with an alert before showing a certificate (no
     /// common cipher suite or version, or another refusal of the hello).
     TlsAlert { why: String },
@@ -132,7 +135,11 @@ pub(crate) async fn connect(
             };
             Err(match unspoken {
                 Some(u) => ConnectError::TlsUnspoken(u),
-                None => ConnectError::Tls { why },
+                // Refused by restic's hello too, or no answer: the handshake, not a certificate.
+                None => ConnectError::Tls {
+                    why,
+                    fault: TlsFault::Handshake,
+                },
             })
         }
         other => other,
@@ -170,9 +177,10 @@ async fn open(
             ConnectError::Dns { why } => format!("its name does not resolve ({why})"),
             ConnectError::Unreachable { why } => format!("it accepts no connection ({why})"),
             ConnectError::Timeout { stage } => format!("no answer while {stage}"),
-            ConnectError::Tls { why } | ConnectError::TlsAlert { why } => {
+            ConnectError::Tls { why, .. } | ConnectError::TlsAlert { why } => {
                 format!("TLS with it failed ({why})")
             }
+            ConnectError::TlsName(wrong) => format!("TLS with it failed ({wrong})"),
             ConnectError::TlsUnspoken(u) => format!("TLS with it failed ({u})"),
             ConnectError::TlsStaleAnchor(stale) => format!("TLS with it failed ({stale})"),
             ConnectError::PlainHttp => {
@@ -301,8 +309,9 @@ async fn maybe_tls<S: Io + 'static>(
     if target.scheme != "https" {
         return Ok(Box::new(stream));
     }
-    let name = ServerName::try_from(target.host.clone()).map_err(|e| ConnectError::Tls {
-        why: format!("'{}' is not a name TLS can check ({e})", target.host),
+    let name = ServerName::try_from(target.host.clone()).map_err(|_| ConnectError::Tls {
+        why: format!("'{}' is not a host name TLS can check", target.host),
+        fault: TlsFault::Handshake,
     })?;
     let connector = tokio_rustls::TlsConnector::from(tls.clone());
     let first = Arc::new(std::sync::Mutex::new(Vec::with_capacity(5)));
@@ -330,14 +339,20 @@ async fn maybe_tls<S: Io + 'static>(
             if let Some(unspoken) = rustls_error.and_then(super::tls::unspoken) {
                 return Err(ConnectError::TlsUnspoken(unspoken.clone()));
             }
-            let why = tls_words(&e, &target.host);
+            if let Some(wrong) = rustls_error.and_then(super::tls::wrong_name) {
+                return Err(ConnectError::TlsName(wrong.clone()));
+            }
+            let Some(rustls_error) = rustls_error else {
+                return Err(ConnectError::TlsClosed { why: e.to_string() });
+            };
+            let (why, fault) = super::words::tls_failure(rustls_error, &target.host);
             Err(match rustls_error {
-                Some(rustls::Error::AlertReceived(
+                rustls::Error::AlertReceived(
                     rustls::AlertDescription::HandshakeFailure
                     | rustls::AlertDescription::ProtocolVersion
                     | rustls::AlertDescription::InsufficientSecurity,
-                )) => ConnectError::TlsAlert { why },
-                _ => ConnectError::Tls { why },
+                ) => ConnectError::TlsAlert { why },
+                _ => ConnectError::Tls { why, fault },
             })
         }
         Ok(Ok(s)) => Ok(Box::new(s)),
@@ -391,36 +406,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Sniffed<S> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// A TLS failure in an administrator's words: the certificate problems restic (Go) reports as
-/// x509 errors get their own sentence; others keep rustls's text.
-fn tls_words(e: &std::io::Error, host: &str) -> String {
-    use rustls::{CertificateError, Error};
-    let Some(rustls_error) = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) else {
-        return e.to_string();
-    };
-    match rustls_error {
-        Error::InvalidCertificate(c) => match c {
-            CertificateError::UnknownIssuer => {
-                "its certificate is signed by an authority this machine does not trust".into()
-            }
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                format!("its certificate is not valid for the name {host}")
-            }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                "its certificate has expired".into()
-            }
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                "its certificate is not valid yet (check this machine's clock)".into()
-            }
-            CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => {
-                "it shows a self-signed (CA) certificate that this machine does not trust".into()
-            }
-            other => format!("its certificate is refused: {other:?}"),
-        },
-        other => other.to_string(),
     }
 }
 

@@ -45,8 +45,13 @@ impl std::fmt::Display for HttpFailure {
             HttpFailure::Connect(ConnectError::Timeout { stage }) => {
                 write!(f, "no progress in time while {stage}")
             }
-            HttpFailure::Connect(ConnectError::Tls { why } | ConnectError::TlsAlert { why }) => {
+            HttpFailure::Connect(
+                ConnectError::Tls { why, .. } | ConnectError::TlsAlert { why },
+            ) => {
                 write!(f, "TLS failed ({why})")
+            }
+            HttpFailure::Connect(ConnectError::TlsName(wrong)) => {
+                write!(f, "TLS failed ({wrong})")
             }
             HttpFailure::Connect(ConnectError::TlsUnspoken(u)) => write!(f, "TLS failed ({u})"),
             HttpFailure::Connect(ConnectError::TlsStaleAnchor(stale)) => {

@@ -9,3 +9,4 @@ mod probe;
 pub mod proxy;
 mod socks;
 pub mod tls;
+pub(crate) mod words;

@@ -8,8 +8,10 @@
 //!   implement (RSA key exchange, CBC, 3DES) offers only suites cio does not speak, since it
 //!   refused all of cio's; that is [`Unspoken`] (`tls_unchecked`), never a wrong certificate;
 //! - a server that answers below TLS 1.2 is left to the first error: Go 1.19 refuses it too;
-//! - a server that refuses this hello too, or chooses a suite cio speaks, is left to the
-//!   first error (restic fails there too, or the cause was not the suite);
+//! - a server that chooses a suite cio speaks differs from cio in another part of the hello
+//!   that Go's offers (signature schemes: Go still offers SHA-1 ones): [`Unspoken`] too;
+//! - a server that refuses this hello too is left to the first error (restic fails there
+//!   too), which is no certificate problem;
 //! - nothing is sent after the hello; the connection is dropped once the answer is read.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -150,10 +152,12 @@ pub(crate) async fn unspoken_suite(
     let suite = chosen_suite(&answer)?;
     let (_, name, why) = GO_SUITES.iter().find(|(id, _, _)| *id == suite)?;
     Some(Unspoken {
-        what: format!(
-            "only TLS 1.2 cipher suites with {} (such as {name})",
-            (*why)?
-        ),
+        what: match why {
+            Some(why) => format!("only TLS 1.2 cipher suites with {why} (such as {name})"),
+            // A suite cio speaks, refused in cio's hello: what differs is the rest of it
+            // (signature schemes such as SHA-1 ones, which Go still offers).
+            None => "TLS settings that restic's hello offers and cio's does not (it refused cio's hello and answered one like restic's)".into(),
+        },
     })
 }
 

@@ -23,7 +23,15 @@
 //!   [`Unspoken`], never a bad signature: validate cannot check the certificate there
 //!   (restic may work), which fails as `tls_unchecked`, never as a wrong CA. The P-521 signature scheme is offered in the
 //!   hello for that reason (so the server goes on to show its certificate); a signature made
-//!   with it is never accepted. Cipher suites are found out by [`super::probe`].
+//!   with it is never accepted. Cipher suites are found out by [`super::probe`];
+//! - Go checks the server's certificate's own dates, then its name, then the chain: a name the
+//!   certificate is not valid for is a [`WrongName`] whatever else is wrong with the chain
+//!   (webpki checks the chain first, and a CA not trusted or a signature ring cannot check
+//!   would be said instead of the name restic names);
+//! - a server certificate whose extended key usage is anyExtendedKeyUsage is good for server
+//!   authentication, as Go's `checkChainForKeyUsage` has it (`ExtKeyUsageAny`: "the
+//!   certificate is explicitly good for any usage"); webpki asks for serverAuth itself, so
+//!   such a chain is verified again asking for any purpose.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -56,12 +64,23 @@ pub enum CaCertError {
 pub fn parse_cacert(pem: &str) -> Result<Vec<CertificateDer<'static>>, CaCertError> {
     let mut certs = Vec::new();
     for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        certs.push(cert.map_err(|e| CaCertError::Unreadable(e.to_string()))?);
+        certs.push(cert.map_err(|e| CaCertError::Unreadable(pem_words(&e).into()))?);
     }
     if certs.is_empty() {
         return Err(CaCertError::NoCertificate);
     }
     Ok(certs)
+}
+
+/// What is wrong with PEM text, in words (the PEM reader's own text shows bytes as `Debug`).
+fn pem_words(e: &rustls::pki_types::pem::Error) -> &'static str {
+    use rustls::pki_types::pem::Error as Pem;
+    match e {
+        Pem::MissingSectionEnd { .. } => "a BEGIN line has no END line",
+        Pem::IllegalSectionStart { .. } => "a BEGIN line is malformed",
+        Pem::Base64Decode(_) => "its base64 text is damaged",
+        _ => "its PEM text is malformed",
+    }
 }
 
 /// Where a trusted certificate came from.
@@ -151,6 +170,122 @@ impl Unspoken {
     }
 }
 
+/// The server's certificate is not valid for the host name of the repository URL: restic
+/// (Go) refuses it ("x509: certificate is valid for ..., not ..."). `names` are the DNS
+/// names and IP addresses it is valid for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WrongName {
+    pub names: Vec<String>,
+}
+
+impl fmt::Display for WrongName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.names.is_empty() {
+            write!(f, "its certificate is valid for no host name")
+        } else {
+            write!(f, "its certificate is valid for {}", self.names.join(", "))
+        }
+    }
+}
+
+impl std::error::Error for WrongName {}
+
+/// The [`WrongName`] a TLS error carries, if it is one.
+pub(crate) fn wrong_name(e: &Error) -> Option<&WrongName> {
+    match e {
+        Error::InvalidCertificate(CertificateError::Other(OtherError(inner))) => {
+            inner.downcast_ref::<WrongName>()
+        }
+        _ => None,
+    }
+}
+
+/// The DNS names and IP addresses of the subject alternative names of `cert` (DER), as
+/// Go lists them.
+fn names_of(cert: &[u8]) -> Vec<String> {
+    use x509_cert::der::Decode;
+    use x509_cert::ext::pkix::SubjectAltName;
+    use x509_cert::ext::pkix::name::GeneralName;
+    const SAN: &str = "2.5.29.17";
+    let Ok(cert) = x509_cert::Certificate::from_der(cert) else {
+        return Vec::new();
+    };
+    let extensions = cert.tbs_certificate.extensions.unwrap_or_default();
+    let Some(san) = extensions.iter().find(|e| e.extn_id.to_string() == SAN) else {
+        return Vec::new();
+    };
+    let Ok(SubjectAltName(names)) = SubjectAltName::from_der(san.extn_value.as_bytes()) else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DnsName(dns) => Some(dns.to_string()),
+            GeneralName::IpAddress(ip) => {
+                let bytes = ip.as_bytes();
+                let ip = match bytes.len() {
+                    4 => <[u8; 4]>::try_from(bytes)
+                        .ok()
+                        .map(std::net::IpAddr::from)?,
+                    16 => <[u8; 16]>::try_from(bytes)
+                        .ok()
+                        .map(std::net::IpAddr::from)?,
+                    _ => return None,
+                };
+                Some(ip.to_string())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Go's first checks of the server's certificate, before the chain: its dates, then its name.
+/// A certificate within its dates and not valid for `server_name` is a [`WrongName`].
+fn name_refused(
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> Option<Error> {
+    let at = Duration::from_secs(now.as_secs());
+    CertInfo::read(end_entity)?
+        .out_of_date(at)
+        .is_none()
+        .then_some(())?;
+    let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
+    cert.verify_is_valid_for_subject_name(server_name).err()?;
+    Some(Error::InvalidCertificate(CertificateError::Other(
+        OtherError(Arc::new(WrongName {
+            names: names_of(end_entity),
+        })),
+    )))
+}
+
+/// The OID anyExtendedKeyUsage (2.5.29.37.0), as webpki takes a purpose: DER content bytes.
+const ANY_PURPOSE_OID: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+
+/// Whether `cert` (DER) names anyExtendedKeyUsage among its purposes.
+fn for_any_purpose(cert: &[u8]) -> bool {
+    purposes(cert).is_some_and(|p| p.iter().any(|oid| oid == "2.5.29.37.0"))
+}
+
+/// The purposes (extended key usage OIDs) `cert` (DER) names; `None` without the extension.
+/// An undecodable certificate or extension names none.
+fn purposes(cert: &[u8]) -> Option<Vec<String>> {
+    use x509_cert::der::Decode;
+    use x509_cert::ext::pkix::ExtendedKeyUsage;
+    const EKU: &str = "2.5.29.37";
+    let Ok(cert) = x509_cert::Certificate::from_der(cert) else {
+        return Some(Vec::new());
+    };
+    let extensions = cert.tbs_certificate.extensions.unwrap_or_default();
+    let eku = extensions.iter().find(|e| e.extn_id.to_string() == EKU)?;
+    Some(
+        ExtendedKeyUsage::from_der(eku.extn_value.as_bytes())
+            .map(|usages| usages.0.iter().map(|oid| oid.to_string()).collect())
+            .unwrap_or_default(),
+    )
+}
+
 /// The [`Unspoken`] a TLS error carries, if it is one.
 pub(crate) fn unspoken(e: &Error) -> Option<&Unspoken> {
     match e {
@@ -184,23 +319,12 @@ fn der_element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 /// without an extended key usage it may; with one, it must name server authentication or any
 /// purpose. An undecodable certificate may not.
 fn for_servers(cert: &[u8]) -> bool {
-    use x509_cert::der::Decode;
-    use x509_cert::ext::pkix::ExtendedKeyUsage;
-    const EKU: &str = "2.5.29.37";
     const SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
     const ANY_PURPOSE: &str = "2.5.29.37.0";
-    let Ok(cert) = x509_cert::Certificate::from_der(cert) else {
-        return false;
-    };
-    let extensions = cert.tbs_certificate.extensions.unwrap_or_default();
-    let Some(eku) = extensions.iter().find(|e| e.extn_id.to_string() == EKU) else {
-        return true;
-    };
-    ExtendedKeyUsage::from_der(eku.extn_value.as_bytes()).is_ok_and(|usages| {
+    purposes(cert).is_none_or(|usages| {
         usages
-            .0
             .iter()
-            .any(|oid| matches!(oid.to_string().as_str(), SERVER_AUTH | ANY_PURPOSE))
+            .any(|oid| matches!(oid.as_str(), SERVER_AUTH | ANY_PURPOSE))
     })
 }
 
@@ -338,17 +462,20 @@ struct PinnedOrWebPki {
 }
 
 impl PinnedOrWebPki {
-    /// After webpki accepted the chain: is there a chain whose anchor is within its dates?
-    /// Webpki's path building is run again, refusing each path that ends at an anchor all of
-    /// whose certificates (same subject and key) are out of date, so other paths are tried.
-    fn anchor_in_dates(
+    /// Is there a chain, for `usage`, whose anchor is within its dates and every certificate
+    /// of which allows server authentication? Webpki's path building is run (again, after it
+    /// accepted the chain for serverAuth), refusing each path that ends at an anchor all of
+    /// whose certificates (same subject and key) are out of date, or that holds a certificate
+    /// for other purposes, so other paths are tried.
+    fn chain_as_go(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
+        usage: webpki::KeyUsage,
     ) -> Result<(), Error> {
         let Ok(cert) = webpki::EndEntityCert::try_from(end_entity) else {
-            return Ok(());
+            return Err(Error::InvalidCertificate(CertificateError::BadEncoding));
         };
         let at = Duration::from_secs(now.as_secs());
         let stale: RefCell<Option<StaleAnchor>> = RefCell::new(None);
@@ -407,18 +534,19 @@ impl PinnedOrWebPki {
             &self.anchors,
             intermediates,
             now,
-            webpki::KeyUsage::server_auth(),
+            usage,
             None,
             Some(&in_dates),
         );
         match (verified, stale.into_inner()) {
+            (Ok(_), _) => Ok(()),
             (Err(_), Some(stale)) => Err(Error::InvalidCertificate(CertificateError::Other(
                 OtherError(Arc::new(stale)),
             ))),
             (Err(_), None) if wrong_purpose.get() => {
                 Err(Error::InvalidCertificate(CertificateError::InvalidPurpose))
             }
-            _ => Ok(()),
+            (Err(e), None) => Err(pki_error(e)),
         }
     }
 }
@@ -432,7 +560,7 @@ impl ServerCertVerifier for PinnedOrWebPki {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        let refused = match self.webpki.verify_server_cert(
+        let mut refused = match self.webpki.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
@@ -440,11 +568,39 @@ impl ServerCertVerifier for PinnedOrWebPki {
             now,
         ) {
             Ok(verified) => {
-                self.anchor_in_dates(end_entity, intermediates, now)?;
+                self.chain_as_go(
+                    end_entity,
+                    intermediates,
+                    now,
+                    webpki::KeyUsage::server_auth(),
+                )?;
                 return Ok(verified);
             }
             Err(e) => e,
         };
+        if let Some(wrong_name) = name_refused(end_entity, server_name, now) {
+            return Err(wrong_name);
+        }
+        // A server certificate for any purpose: the chain asked again for that purpose (its
+        // name was checked just above).
+        #[allow(deprecated)]
+        let purpose_refused = matches!(
+            refused,
+            Error::InvalidCertificate(
+                CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. }
+            )
+        );
+        if purpose_refused && for_any_purpose(end_entity) {
+            match self.chain_as_go(
+                end_entity,
+                intermediates,
+                now,
+                webpki::KeyUsage::required_if_present(ANY_PURPOSE_OID),
+            ) {
+                Ok(()) => return Ok(ServerCertVerified::assertion()),
+                Err(e) => refused = e,
+            }
+        }
         let pinned = self
             .pinned
             .iter()
@@ -526,6 +682,35 @@ impl ServerCertVerifier for PinnedOrWebPki {
     }
 }
 
+/// A webpki refusal as rustls says it (rustls's own mapping is private): the refusals
+/// validate words apart get their variant, others travel as webpki's error.
+fn pki_error(e: webpki::Error) -> Error {
+    #[allow(deprecated)]
+    let certificate = match e {
+        webpki::Error::UnknownIssuer => CertificateError::UnknownIssuer,
+        webpki::Error::CertExpired { time, not_after } => {
+            CertificateError::ExpiredContext { time, not_after }
+        }
+        webpki::Error::CertNotValidYet { time, not_before } => {
+            CertificateError::NotValidYetContext { time, not_before }
+        }
+        webpki::Error::InvalidCertValidity => CertificateError::Expired,
+        webpki::Error::BadDer | webpki::Error::BadDerTime => CertificateError::BadEncoding,
+        webpki::Error::InvalidSignatureForPublicKey => CertificateError::BadSignature,
+        webpki::Error::UnsupportedSignatureAlgorithm
+        | webpki::Error::UnsupportedSignatureAlgorithmForPublicKey
+        | webpki::Error::UnsupportedSignatureAlgorithmContext(_)
+        | webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            CertificateError::UnsupportedSignatureAlgorithm
+        }
+        webpki::Error::RequiredEkuNotFound | webpki::Error::RequiredEkuNotFoundContext(_) => {
+            CertificateError::InvalidPurpose
+        }
+        other => CertificateError::Other(OtherError(Arc::new(other))),
+    };
+    Error::InvalidCertificate(certificate)
+}
+
 /// A handshake signature made with the P-521 scheme, which ring cannot check.
 fn unspoken_signature(cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<(), Error> {
     if dss.scheme == SignatureScheme::ECDSA_NISTP521_SHA512 {
@@ -552,9 +737,15 @@ mod tests {
     #[test]
     fn pem_text_is_read_or_refused_with_a_reason() {
         assert_eq!(parse_cacert("hello"), Err(CaCertError::NoCertificate));
-        assert!(matches!(
+        assert_eq!(
             parse_cacert("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n"),
-            Err(CaCertError::Unreadable(_))
-        ));
+            Err(CaCertError::Unreadable("its base64 text is damaged".into()))
+        );
+        assert_eq!(
+            parse_cacert("-----BEGIN CERTIFICATE-----\nMIIB\n"),
+            Err(CaCertError::Unreadable(
+                "a BEGIN line has no END line".into()
+            ))
+        );
     }
 }
