@@ -428,3 +428,40 @@ fn answers_restic_retries_are_the_servers_availability_never_the_credentials() {
         "s3_error"
     );
 }
+
+/// Only a certificate from an authority not trusted is told to change the CA certificate: a
+/// fault of the server's certificate, or of a handshake before any certificate, is not.
+#[test]
+fn only_a_trust_fault_blames_the_ca_certificate() {
+    use crate::validate::net::words::TlsFault;
+    let mut p = minio();
+    p.has_cacert = true;
+    let detail = |fault: TlsFault, why: &str| {
+        let f = S3Failure::Http(HttpFailure::Connect(ConnectError::Tls {
+            why: why.into(),
+            fault,
+        }));
+        at(&p, Step::Endpoint, Action::Location, f).3
+    };
+    assert_eq!(
+        detail(TlsFault::Certificate, "its certificate has expired"),
+        "TLS with minio.lan:443 failed (its certificate has expired); this is a fault of the server's certificate, which restic refuses too, whatever CA is trusted: have it replaced on the server"
+    );
+    let handshake = detail(
+        TlsFault::Handshake,
+        "the server ended the handshake with the TLS alert 'protocol version not supported'",
+    );
+    assert!(
+        handshake.contains("this is no certificate problem"),
+        "{handshake}"
+    );
+    assert!(!handshake.contains("cacert"), "{handshake}");
+    let trust = detail(
+        TlsFault::Trust,
+        "its certificate is signed by an authority this machine does not trust",
+    );
+    assert!(
+        trust.contains("the certificate in cio_minio_cacert is not the one"),
+        "{trust}"
+    );
+}
