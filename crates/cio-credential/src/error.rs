@@ -134,6 +134,11 @@ pub enum ConfigError {
         "{setting} starts with ~, which only a shell turns into a home folder (a systemd unit, a quoted value or cio.toml does not)"
     )]
     HomeFolder { setting: String },
+    /// A setting that must be text (the store location, which may be an etcd URL; the etcd
+    /// user and password) holds bytes that are not UTF-8. Read lossily it would name another
+    /// file (U+FFFD for each such byte), so it is refused. `setting` names where it is set.
+    #[error("{setting} is not UTF-8 text, and cio does not guess which file or login it means")]
+    NotUtf8 { setting: String },
 }
 
 impl ConfigError {
@@ -154,6 +159,8 @@ impl ConfigError {
                 "give the whole path, e.g. /root/credential.key instead of ~/credential.key"
                     .to_string()
             }
+            ConfigError::NotUtf8 { setting } if setting.starts_with("CIO_ETCD_") => format!("set {setting} again as UTF-8 text: etcd keeps users and passwords as UTF-8, so these bytes cannot log in"),
+            ConfigError::NotUtf8 { .. } => "give it as UTF-8 text: rename the store file or a folder on its way, or point at it through a link whose path is UTF-8 (the key file and etcd TLS files may have any name)".to_string(),
             ConfigError::Invalid { path, .. } => format!(
                 "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key (TOML strings), recovery_recipients (a list of strings) and max_key_age_days (a number of days)",
                 path.display()

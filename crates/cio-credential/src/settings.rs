@@ -21,6 +21,11 @@
 //!   per [`Settings`] (a migration into the cluster asks once), and never for a file store;
 //! - a path setting that starts with `~` is refused ([`ConfigError::HomeFolder`]): only a
 //!   shell turns it into a home folder, and cio would make a folder named `~`;
+//! - nothing is read lossily (U+FFFD for each byte that is not UTF-8 would name another
+//!   file): the key file and the etcd TLS files are the exact paths given, whatever their
+//!   bytes; the store location (text: it may be an etcd URL), the etcd user and password must
+//!   be UTF-8 and are refused otherwise ([`ConfigError::NotUtf8`]; the login only when an
+//!   etcd store is opened), as is a default store path that is not;
 //! - the etcd user is never repeated (in an error or a prompt): `CIO_ETCD_USER=bob:pw`,
 //!   etcdctl's `--user` form, is a likely slip, refused before anything is sent.
 
@@ -87,10 +92,31 @@ pub struct Settings {
 
 /// The etcd user and password as the environment gives them: an empty user counts as
 /// unset; an empty password is kept, to be refused as set but empty (not as missing).
+/// A variable that is not UTF-8 is kept as such, to be refused when an etcd store is opened
+/// (a file store needs no login, so it is not refused for one).
 #[derive(Debug, Default)]
 struct LoginEnv {
     user: Option<String>,
     password: Option<SecretValue>,
+    /// The first of the two variables that is set but not UTF-8.
+    not_utf8: Option<&'static str>,
+}
+
+impl LoginEnv {
+    /// `CIO_ETCD_USER` and `CIO_ETCD_PASSWORD` from `env`, never read lossily.
+    fn from_env(env: impl Fn(&str) -> Option<OsString>) -> LoginEnv {
+        let mut login = LoginEnv::default();
+        match text(&env, "CIO_ETCD_USER") {
+            Ok(user) => login.user = user,
+            Err(_) => login.not_utf8 = Some("CIO_ETCD_USER"),
+        }
+        match env("CIO_ETCD_PASSWORD").map(OsString::into_string) {
+            Some(Ok(password)) => login.password = Some(SecretValue::new(password)),
+            Some(Err(_)) => login.not_utf8 = login.not_utf8.or(Some("CIO_ETCD_PASSWORD")),
+            None => {}
+        }
+        login
+    }
 }
 
 impl Settings {
@@ -115,20 +141,18 @@ impl Settings {
             }
             .into());
         }
-        let given = self.or(from_env(&env));
+        let given = self.or(from_env(&env)?);
         given.refuse_home_paths("(--key-file, --etcd-* or CIO_*)")?;
         let file = load(&path, required)?;
         let defaults = paths::defaults(root, &env);
-        let mut settings = given.or(file).or(Settings {
-            store: Some(defaults.store.display().to_string()),
-            key_file: Some(defaults.key_file),
-            ..Settings::default()
-        });
-        settings.login_env = LoginEnv {
-            user: text(&env, "CIO_ETCD_USER"),
-            password: env("CIO_ETCD_PASSWORD")
-                .map(|v| SecretValue::new(v.to_string_lossy().into_owned())),
-        };
+        let mut settings = given.or(file);
+        if settings.store.is_none() {
+            settings.store = Some(utf8(defaults.store.into_os_string(), || {
+                "the default store path (under XDG_DATA_HOME or HOME)".into()
+            })?);
+        }
+        settings.key_file.get_or_insert(defaults.key_file);
+        settings.login_env = LoginEnv::from_env(&env);
         Ok(settings)
     }
 
@@ -228,7 +252,17 @@ impl Settings {
         if let Some(login) = self.login.get() {
             return Ok(login.as_ref().map(copy_auth));
         }
-        let LoginEnv { user, password } = &self.login_env;
+        let LoginEnv {
+            user,
+            password,
+            not_utf8,
+        } = &self.login_env;
+        if let Some(variable) = not_utf8 {
+            return Err(ConfigError::NotUtf8 {
+                setting: (*variable).to_string(),
+            }
+            .into());
+        }
         if user.as_ref().is_some_and(|user| user.contains(':')) {
             return Err(Error::EtcdUserWithPassword);
         }
@@ -268,25 +302,34 @@ fn starts_at_home(path: &Path) -> bool {
     path.as_os_str().as_encoded_bytes().first() == Some(&b'~')
 }
 
-/// An environment variable as text; empty counts as unset.
-fn text(env: impl Fn(&str) -> Option<OsString>, name: &str) -> Option<String> {
-    env(name)
-        .filter(|v| !v.is_empty())
-        .map(|v| v.to_string_lossy().into_owned())
+/// `value` as text, or [`ConfigError::NotUtf8`] naming `setting`: never read lossily, which
+/// would put U+FFFD for each invalid byte and so name another file, user or password.
+fn utf8(value: OsString, setting: impl FnOnce() -> String) -> Result<String, ConfigError> {
+    value
+        .into_string()
+        .map_err(|_| ConfigError::NotUtf8 { setting: setting() })
 }
 
-/// The environment's layer: `CIO_STORE`, `CIO_KEY_FILE`, `CIO_ETCD_CACERT`, `CIO_ETCD_CERT`
-/// and `CIO_ETCD_KEY`.
-fn from_env(env: impl Fn(&str) -> Option<OsString>) -> Settings {
-    let path = |name: &str| text(&env, name).map(PathBuf::from);
-    Settings {
-        store: text(&env, "CIO_STORE"),
+/// An environment variable as text (refused when it is not UTF-8); empty counts as unset.
+fn text(env: impl Fn(&str) -> Option<OsString>, name: &str) -> Result<Option<String>, ConfigError> {
+    env(name)
+        .filter(|v| !v.is_empty())
+        .map(|v| utf8(v, || name.to_string()))
+        .transpose()
+}
+
+/// The environment's layer: `CIO_STORE` (text: it may be an etcd URL), and `CIO_KEY_FILE`,
+/// `CIO_ETCD_CACERT`, `CIO_ETCD_CERT` and `CIO_ETCD_KEY` as the exact paths they hold.
+fn from_env(env: impl Fn(&str) -> Option<OsString>) -> Result<Settings, ConfigError> {
+    let path = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    Ok(Settings {
+        store: text(&env, "CIO_STORE")?,
         key_file: path("CIO_KEY_FILE"),
         etcd_cacert: path("CIO_ETCD_CACERT"),
         etcd_cert: path("CIO_ETCD_CERT"),
         etcd_key: path("CIO_ETCD_KEY"),
         ..Settings::default()
-    }
+    })
 }
 
 /// Where the configuration file is, and whether it must exist (it must when `CIO_CONFIG`
@@ -376,10 +419,15 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
     // Only a path is made relative to the folder: a location that is no path (a mistyped
     // URL) must stay as written, to be refused as such by `StoreSpec::parse`.
     if let Some(store) = &file.store
-        && let Ok(StoreSpec::Sqlite(path)) = StoreSpec::parse(store)
-        && path.is_relative()
+        && let Ok(StoreSpec::Sqlite(relative)) = StoreSpec::parse(store)
+        && relative.is_relative()
     {
-        file.store = Some(base.join(path).display().to_string());
+        file.store = Some(utf8(base.join(relative).into_os_string(), || {
+            format!(
+                "the store path in {} (its folder joined with the relative store)",
+                path.display()
+            )
+        })?);
     }
     Ok(file)
 }

@@ -77,6 +77,35 @@ impl CredentialNames {
         CredentialNames(|n| n.field == Field::BackupPassword && n.role == Role::Primary);
 }
 
+/// A value that must be text (a store location, which may be a URL; a bundle file that may
+/// be `-`): one that is not UTF-8 is refused naming its argument, never read lossily (U+FFFD
+/// for each invalid byte would name another file).
+#[derive(Clone, Copy)]
+pub struct Utf8Text;
+
+impl TypedValueParser for Utf8Text {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
+        value.to_str().map(str::to_string).ok_or_else(|| {
+            let mut e = clap::Error::new(ErrorKind::InvalidUtf8).with_cmd(cmd);
+            if let Some(arg) = arg {
+                e.insert(
+                    ContextKind::InvalidArg,
+                    ContextValue::String(arg.to_string()),
+                );
+            }
+            e
+        })
+    }
+}
+
 impl TypedValueParser for CredentialNames {
     type Value = String;
 
@@ -118,7 +147,7 @@ pub struct GlobalArgs {
     /// etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (etcds:// for TLS) for the cluster store
     /// [env: CIO_STORE] [default: /var/lib/cio/credentials.db as root, else
     /// $XDG_DATA_HOME/cio/credentials.db]
-    #[arg(long, global = true, value_name = "STORE")]
+    #[arg(long, global = true, value_name = "STORE", value_parser = Utf8Text)]
     pub store: Option<String>,
 
     /// The key file that seals the store's values [env: CIO_KEY_FILE] [default:

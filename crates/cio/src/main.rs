@@ -194,7 +194,14 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         }
         _ => String::new(),
     };
-    let hint = "run 'cio credential --help' (or COMMAND --help; 'cio --help' for completion); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input";
+    let hint = match e.kind() {
+        ErrorKind::InvalidUtf8 => {
+            "give it as UTF-8 text: for a file whose path is not, rename it or point at it through a link whose path is UTF-8 (cio never reads such a value lossily: it would name another file)"
+        }
+        _ => {
+            "run 'cio credential --help' (or COMMAND --help; 'cio --help' for completion); a value with spaces needs quotes, and one that starts with '-' goes after '--' (cio credential create NAME -- VALUE), or better on standard input"
+        }
+    };
     out.fail(&format!("usage: {what}{known}{valid}"), hint, 2, false);
     ExitCode::from(2)
 }

@@ -364,3 +364,106 @@ fn a_path_starting_with_a_tilde_is_refused_in_every_layer() {
         .unwrap();
     assert_eq!(s.key_file, Some(dir.path().join("keys/~old")));
 }
+
+/// An environment whose values are bytes, some not UTF-8.
+fn env_of_bytes(pairs: &[(&str, &[u8])]) -> impl Fn(&str) -> Option<OsString> + use<> {
+    use std::os::unix::ffi::OsStrExt;
+    let pairs: Vec<(String, OsString)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), std::ffi::OsStr::from_bytes(v).to_os_string()))
+        .collect();
+    move |k| {
+        pairs
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Session 12's finding: a path setting that is not UTF-8 was read lossily (U+FFFD for the
+/// byte), so cio made or read another key file than the one named. The key file and the
+/// etcd TLS files are now the exact bytes given.
+#[test]
+fn path_settings_that_are_not_utf8_are_taken_exactly() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = env_of_bytes(&[
+        ("HOME", b"/home/ann"),
+        ("CIO_STORE", b"/data/credentials.db"),
+        ("CIO_KEY_FILE", b"/etc/cio/k\xff.key"),
+        ("CIO_ETCD_CACERT", b"/pki/ca\xfe.pem"),
+        ("CIO_ETCD_CERT", b"/pki/node\xff.pem"),
+        ("CIO_ETCD_KEY", b"/pki/node\xff-key.pem"),
+    ]);
+    let s = Settings::default().resolve_with(env, false).unwrap();
+    let bytes = |p: &Option<PathBuf>| p.as_ref().unwrap().as_os_str().as_bytes().to_vec();
+    assert_eq!(bytes(&s.key_file), b"/etc/cio/k\xff.key");
+    assert_eq!(bytes(&s.etcd_cacert), b"/pki/ca\xfe.pem");
+    assert_eq!(bytes(&s.etcd_cert), b"/pki/node\xff.pem");
+    assert_eq!(bytes(&s.etcd_key), b"/pki/node\xff-key.pem");
+}
+
+/// The store location is text (it may be an etcd URL): one that is not UTF-8, given or the
+/// default under a HOME that is not, is refused naming where it comes from, never read
+/// lossily as another file.
+#[test]
+fn a_store_location_that_is_not_utf8_is_refused() {
+    let refused = |pairs: &[(&str, &[u8])]| match Settings::default()
+        .resolve_with(env_of_bytes(pairs), false)
+    {
+        Err(Error::Config(ConfigError::NotUtf8 { setting })) => setting,
+        other => panic!("{pairs:?}: {other:?}"),
+    };
+    assert_eq!(
+        refused(&[("HOME", b"/h"), ("CIO_STORE", b"/data/s\xff.db")]),
+        "CIO_STORE"
+    );
+    assert_eq!(
+        refused(&[("HOME", b"/home/\xffnn")]),
+        "the default store path (under XDG_DATA_HOME or HOME)"
+    );
+    // A store set elsewhere does not need the default.
+    let env = env_of_bytes(&[("HOME", b"/home/\xffnn"), ("CIO_STORE", b"/s.db")]);
+    assert!(Settings::default().resolve_with(env, false).is_ok());
+    // cio.toml's relative store, in a folder whose path is not UTF-8.
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join(std::ffi::OsStr::from_bytes(b"cio\xff"));
+    fs::create_dir(&folder).unwrap();
+    let err = parse(&folder.join("cio.toml"), "store = \"credentials.db\"\n").unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::NotUtf8 { setting } if setting.starts_with("the store path in ")),
+        "{err:?}"
+    );
+}
+
+/// The etcd login is never read lossily (another user, another password): a variable that
+/// is not UTF-8 is refused when an etcd store is opened, naming it; a file store needs no
+/// login and is not refused for it.
+#[test]
+fn an_etcd_login_that_is_not_utf8_is_refused_for_an_etcd_store_only() {
+    for (user, password, named) in [
+        (&b"r\xffot"[..], &b"pw"[..], "CIO_ETCD_USER"),
+        (b"root", b"p\xffw", "CIO_ETCD_PASSWORD"),
+    ] {
+        let pairs: [(&str, &[u8]); 3] = [
+            ("HOME", b"/h"),
+            ("CIO_ETCD_USER", user),
+            ("CIO_ETCD_PASSWORD", password),
+        ];
+        let file = Settings::default()
+            .resolve_with(env_of_bytes(&pairs), false)
+            .unwrap();
+        assert!(file.open(&no_prompt).is_ok());
+        let etcd = Settings {
+            store: Some("etcd://127.0.0.1:1".into()),
+            ..Settings::default()
+        }
+        .resolve_with(env_of_bytes(&pairs), false)
+        .unwrap();
+        match etcd.open(&no_prompt) {
+            Err(Error::Config(ConfigError::NotUtf8 { setting })) => assert_eq!(setting, named),
+            Err(other) => panic!("{named}: {other:?}"),
+            Ok(_) => panic!("{named}: opened"),
+        }
+    }
+}

@@ -35,6 +35,7 @@
 //! - a purge also overwrites the replaced file's bytes with zeros before letting it go, as
 //!   SQLite's `secure_delete` would in place.
 
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -274,12 +275,9 @@ fn made_by_a_live_process(rest: &str) -> bool {
 fn scratch_beside(path: &Path) -> io::Result<(Scratch, File)> {
     let mut unique = [0u8; 8];
     getrandom::fill(&mut unique).map_err(|_| io::Error::other("no random source"))?;
-    let scratch_path = folder(path).join(format!(
-        "{}{}-{}",
-        scratch_prefix(path),
-        std::process::id(),
-        hex::encode(unique)
-    ));
+    let mut name = scratch_prefix(path);
+    name.push(format!("{}-{}", std::process::id(), hex::encode(unique)));
+    let scratch_path = folder(path).join(name);
     let out = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -322,12 +320,17 @@ fn folder(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
+/// The store's file name with `suffix`, as its bytes are (read lossily, a name that is not
+/// UTF-8 would match another file's).
+fn beside_name(path: &Path, suffix: &str) -> OsString {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    name
+}
+
 /// The prefix of the store's scratch files.
-fn scratch_prefix(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    format!("{name}.tmp-")
+fn scratch_prefix(path: &Path) -> OsString {
+    beside_name(path, ".tmp-")
 }
 
 impl Locked {
@@ -335,24 +338,28 @@ impl Locked {
     /// `-shm` files (never the store's: it is never written in WAL mode). Best effort.
     pub(super) fn clean_beside(&self) {
         let prefix = scratch_prefix(&self.path);
-        let name = self
-            .path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let (wal, shm) = (
+            beside_name(&self.path, "-wal"),
+            beside_name(&self.path, "-shm"),
+        );
         let Ok(entries) = fs::read_dir(folder(&self.path)) else {
             return;
         };
         for entry in entries.flatten() {
-            let file = entry.file_name().to_string_lossy().into_owned();
-            let scratch = file.strip_prefix(&prefix).is_some_and(|rest| {
-                is_scratch_name(rest)
-                    && (!made_by_a_live_process(rest) || older_than(&entry, STALE_SCRATCH))
-            });
+            let file = entry.file_name();
+            let scratch = file
+                .as_encoded_bytes()
+                .strip_prefix(prefix.as_encoded_bytes())
+                .and_then(|rest| std::str::from_utf8(rest).ok())
+                .is_some_and(|rest| {
+                    is_scratch_name(rest)
+                        && (!made_by_a_live_process(rest) || older_than(&entry, STALE_SCRATCH))
+                });
             if scratch {
                 // A copy of the store as a dead write left it: it may hold a value purged or
                 // re-sealed since.
                 crate::wipe::remove_and_wipe(&entry.path());
-            } else if file == format!("{name}-wal") || file == format!("{name}-shm") {
+            } else if file == wal || file == shm {
                 let _ = fs::remove_file(entry.path());
             }
         }

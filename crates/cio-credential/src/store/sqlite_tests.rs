@@ -618,3 +618,35 @@ fn a_write_to_a_padded_store_takes_memory_by_the_piece_not_by_the_file() {
     assert!(grown < 64 * 1024, "the write's peak grew by {grown} KiB");
     assert_eq!(s.notes().unwrap(), [("k".to_string(), b"sealed".to_vec())]);
 }
+
+/// A store whose file name is not UTF-8: what a write tidies beside it (its `-wal` and
+/// `-shm`, dead writers' scratch copies) is matched on the name's bytes. Read lossily, the
+/// name matched another store's files, whose name has U+FFFD at that byte, and removed them.
+#[test]
+fn tidying_beside_a_store_whose_name_is_not_utf8_leaves_other_files_alone() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join(std::ffi::OsStr::from_bytes(b"s\xff.db"));
+    let twin_files = [
+        "s\u{FFFD}.db-wal",
+        "s\u{FFFD}.db-shm",
+        "s\u{FFFD}.db.tmp-1-00",
+    ];
+    for twin in twin_files {
+        fs::write(d.path().join(twin), b"another store's").unwrap();
+    }
+    let mut own_wal = path.as_os_str().to_owned();
+    own_wal.push("-wal");
+    fs::write(&own_wal, b"").unwrap();
+    let s = SqliteStore::new(path.clone());
+    s.identity(true).unwrap();
+    suite::append(&s, 0, &record("n", 1, b"v"), "fp").unwrap();
+    for twin in twin_files {
+        assert!(d.path().join(twin).exists(), "{twin} was removed");
+    }
+    assert!(
+        !std::path::Path::new(&own_wal).exists(),
+        "the store's own -wal stayed"
+    );
+    assert!(path.is_file());
+}

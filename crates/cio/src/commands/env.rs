@@ -49,7 +49,6 @@ pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
         Some(pem) => Some(write_ca_bundle(ACTION, handoff.set, pem.expose())?),
         None => None,
     };
-    let ca_file = ca_file.as_ref().map(|p| p.to_string_lossy().into_owned());
     ctx.out.warn_if_secrets_shown();
     if ctx.out.json || args.format == EnvFormat::Json {
         let mut map: serde_json::Map<String, serde_json::Value> = handoff
@@ -89,14 +88,22 @@ fn ca_bundle_path(set: SetId) -> PathBuf {
     folder.join(format!("{}-{}-ca.pem", set.provider, set.role))
 }
 
-/// Writes the CA bundle of `set` (see the module rules) and returns its path.
-fn write_ca_bundle(action: &str, set: SetId, pem: &str) -> Result<PathBuf, CommandError> {
+/// Writes the CA bundle of `set` (see the module rules) and returns its path, as text: the
+/// line printed must name this file, so a path that is not UTF-8 (a folder from
+/// XDG_RUNTIME_DIR or HOME) is refused before anything is written, never printed lossily.
+fn write_ca_bundle(action: &str, set: SetId, pem: &str) -> Result<String, CommandError> {
     let path = ca_bundle_path(set);
     let failed = |source| CommandError::WriteFile {
         action: action.into(),
         path: path.clone(),
         source,
-        hint: "set XDG_RUNTIME_DIR to a folder this user may write, or use 'cio credential exec', which needs no file",
+        hint: "set XDG_RUNTIME_DIR to a folder this user may write whose path is UTF-8, or use 'cio credential exec', which needs no file",
+    };
+    let Some(text_path) = path.to_str().map(str::to_string) else {
+        return Err(failed(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "its path is not UTF-8, so no shell line or JSON could name it exactly",
+        )));
     };
     if let Some(folder) = path.parent() {
         std::fs::DirBuilder::new()
@@ -112,5 +119,5 @@ fn write_ca_bundle(action: &str, set: SetId, pem: &str) -> Result<PathBuf, Comma
     let bundle = ca_bundle(pem, current.as_deref());
     let text = String::from_utf8_lossy(&bundle);
     crate::replace_file::write_atomically(&path, &text).map_err(|e| failed(e.into()))?;
-    Ok(path)
+    Ok(text_path)
 }

@@ -41,7 +41,7 @@ Examples:
 #[derive(Args)]
 pub struct ImportArgs {
     /// The bundle file, or - for standard input
-    #[arg(value_name = "FILE", required_unless_present = "from_repository")]
+    #[arg(value_name = "FILE", required_unless_present = "from_repository", value_parser = crate::cli::Utf8Text)]
     pub file: Option<String>,
     /// Open a bundle sealed to recipients with this private key: an age identity file or an
     /// unencrypted OpenSSH key, readable by its owner only (repeatable). Without it, the

@@ -21,7 +21,7 @@ Examples:
 #[derive(Args)]
 pub struct MigrateArgs {
     /// The store to copy into, e.g. etcd://10.0.0.1:2379,10.0.0.2:2379
-    #[arg(long, value_name = "STORE")]
+    #[arg(long, value_name = "STORE", value_parser = crate::cli::Utf8Text)]
     pub to: String,
 }
 

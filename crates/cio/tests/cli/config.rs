@@ -358,3 +358,95 @@ fn a_key_file_path_starting_with_a_tilde_is_refused_and_makes_nothing() {
     assert_eq!(made, ["cio.toml"], "a folder named ~ was made");
     assert!(!env.store().exists() && !env.key().exists());
 }
+
+/// Session 12's finding: `CIO_KEY_FILE` was read lossily, so a key file whose name has a
+/// byte that is not UTF-8 (0xff) became the file with U+FFFD at that spot: cio read (or
+/// made) another key than the one named. The exact file is used; the twin is never touched.
+#[test]
+fn a_key_file_whose_name_is_not_utf8_is_that_file_never_its_lossy_twin() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    let etc = env.dir.path().join("etc");
+    fs::create_dir_all(&etc).unwrap();
+    let exact = etc.join(OsStr::from_bytes(b"credential\xff.key"));
+    let twin = etc.join("credential\u{FFFD}.key");
+    // The twin seals a store first.
+    env.cmd()
+        .env("CIO_KEY_FILE", &twin)
+        .args(["credential", "create", "cio_aws_access_key"])
+        .write_stdin(REF_ACCESS)
+        .assert()
+        .success();
+    let twin_key = fs::read(&twin).unwrap();
+    // The named key file does not exist: the store cannot be opened (exit 3), and the twin's
+    // key does not open it instead.
+    let out = env
+        .cmd()
+        .env("CIO_KEY_FILE", &exact)
+        .args(["credential", "show", "cio_aws_access_key", "--reveal"])
+        .assert()
+        .code(3);
+    assert!(!stdout(&out).contains(REF_ACCESS));
+    assert!(!exact.exists());
+    // A first write to a store of its own makes the named file, and reads back through it.
+    let other = env.dir.path().join("other.db");
+    for cmd in [
+        &["create", "cio_aws_secret_key"][..],
+        &["show", "cio_aws_secret_key", "--reveal"],
+    ] {
+        let out = env
+            .cmd()
+            .env("CIO_KEY_FILE", &exact)
+            .env("CIO_STORE", &other)
+            .arg("credential")
+            .args(cmd)
+            .write_stdin(REF_SECRET)
+            .assert()
+            .success();
+        if cmd[0] == "show" {
+            assert_eq!(stdout(&out), format!("{REF_SECRET}\n"));
+        }
+    }
+    assert!(exact.is_file());
+    assert_eq!(fs::read(&twin).unwrap(), twin_key, "the twin key changed");
+}
+
+/// The store location is text (it may be an etcd URL): one that is not UTF-8, from
+/// `CIO_STORE` or `--store`, is refused (exit 2) naming where it is given, and nothing is
+/// made, neither that file nor its lossy twin (U+FFFD at the byte).
+#[test]
+fn a_store_location_that_is_not_utf8_is_refused_and_makes_nothing() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    let state = env.dir.path().join("state");
+    let named = state.join(OsStr::from_bytes(b"credentials\xff.db"));
+    let create = ["credential", "create", "cio_aws_access_key"];
+    let out = env
+        .cmd()
+        .env("CIO_STORE", &named)
+        .args(create)
+        .write_stdin(REF_ACCESS)
+        .assert()
+        .code(2);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Create credential: CIO_STORE is not UTF-8 text, and cio does not guess which file or login it means\n\
+         Hint: give it as UTF-8 text: rename the store file or a folder on its way, or point at it through a link whose path is UTF-8 (the key file and etcd TLS files may have any name)\n"
+    );
+    let out = env
+        .cmd()
+        .args(create)
+        .arg("--store")
+        .arg(&named)
+        .write_stdin(REF_ACCESS)
+        .assert()
+        .code(2);
+    assert_eq!(
+        stderr(&out),
+        "Fail: usage: invalid UTF-8 was detected in one or more arguments: --store <STORE>\n\
+         Hint: give it as UTF-8 text: for a file whose path is not, rename it or point at it through a link whose path is UTF-8 (cio never reads such a value lossily: it would name another file)\n"
+    );
+    assert!(!state.exists() && !env.key().exists(), "something was made");
+}
