@@ -209,3 +209,58 @@ fn a_file_size_limit_is_said_and_changes_nothing() {
         .collect();
     assert_eq!(beside, ["credentials.db"]);
 }
+
+/// Session 12's finding: a first `create` made the key file (and its folder) and then failed
+/// to make the store (here under `ulimit -f`), said "nothing was changed", and left the new
+/// key file behind, with the store's folders. A failed first write now takes back all it
+/// made: no key file, no folder of the key's or the store's; the next create starts clean.
+#[test]
+fn a_first_create_that_fails_leaves_nothing_it_made() {
+    let env = TestEnv::new();
+    let value = env.dir.path().join("value");
+    std::fs::write(&value, "s".repeat(4000)).unwrap();
+    // 16 blocks of 512 bytes: the key file fits, a new store does not.
+    let out = env.shell(
+        "sh",
+        &format!(
+            "ulimit -f 16; exec {} credential create cio_minio_secret_key --from-file {}",
+            assert_cmd::cargo::cargo_bin("cio").display(),
+            value.display()
+        ),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "Fail: Create credential: the credential store {} cannot grow past this process's file-size limit (ulimit -f); nothing was changed\nHint: raise the file-size limit (ulimit -f unlimited; LimitFSIZE= in a systemd unit), then run the command again\n",
+            env.store().display()
+        )
+    );
+    let left: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != "cio.toml" && name != "value" && name != "home")
+        .collect();
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "the first write left these behind"
+    );
+    env.create("cio_minio_secret_key", "minio-secret-1");
+    assert_eq!(env.reveal("cio_minio_secret_key"), "minio-secret-1");
+}
+
+/// A first write that fails after the key file was made keeps a key that another first
+/// write took up meanwhile (it sealed the store with it): a key that sealed anything is
+/// never taken back. Here the other write is simply the next one, which finds the store
+/// sealed by the first.
+#[test]
+fn a_key_that_sealed_the_store_is_kept() {
+    let env = TestEnv::new();
+    env.create("cio_minio_access_key", "minio-access-key-1");
+    let key = std::fs::read(env.key()).unwrap();
+    // The second write fails (the value is refused): the key it did not make stays.
+    env.cio_in(&["credential", "create", "cio_minio_secret_key"], "short")
+        .code(1);
+    assert_eq!(std::fs::read(env.key()).unwrap(), key);
+}
