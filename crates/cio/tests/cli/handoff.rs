@@ -156,3 +156,44 @@ fn env_hands_the_sets_ca_certificate_to_restic_in_a_bundle_file() {
     let v: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
     assert_eq!(v["SSL_CERT_FILE"], bundle.display().to_string());
 }
+
+/// Session 12's finding, the same kind as a key file read lossily: `env` printed the CA
+/// bundle's path lossily, so under a runtime folder whose name is not UTF-8 the evaluated
+/// SSL_CERT_FILE named another file (U+FFFD at the byte). It is now refused before anything
+/// is written, and says what to do.
+#[test]
+fn env_refuses_a_ca_bundle_path_it_cannot_print_exactly() {
+    use std::os::unix::ffi::OsStrExt;
+    use testkit::s3::S3Server;
+    use testkit::tls::{CertKind, TlsFront};
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let front = TlsFront::start(s3.port(), CertKind::PrivateCa);
+    let env = TestEnv::new();
+    env.minio_set("", REPO, ACCESS, SECRET, PASSWORD);
+    env.create("cio_minio_cacert", &front.trust_pem);
+    let runtime = env
+        .dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"run\xfftime"));
+    std::fs::create_dir(&runtime).unwrap();
+    let out = env
+        .cmd()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .args(["credential", "env"])
+        .assert()
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Print credentials: cannot write {}: its path is not UTF-8, so no shell line or JSON could name it exactly\n\
+             Hint: set XDG_RUNTIME_DIR to a folder this user may write whose path is UTF-8, or use 'cio credential exec', which needs no file\n",
+            runtime.join("cio/minio-primary-ca.pem").display()
+        )
+    );
+    assert!(stdout(&out).is_empty());
+    assert_eq!(
+        std::fs::read_dir(&runtime).unwrap().count(),
+        0,
+        "something was written"
+    );
+}
