@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use self::log::LogChange;
 use crate::audit::Broken;
 use crate::catalog::{Allow, CredentialName, SetId, Warning, check_value};
-use crate::crypto::{Binding, Key, KeyError};
+use crate::crypto::{Binding, Key, KeyError, create_key};
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::ledger::{self, Next, Verified};
@@ -31,7 +31,6 @@ use crate::sets::{Listing, Purpose, SetFilter, SetValues, Stored, select};
 use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
 
 mod batch;
-mod first_key;
 mod purged;
 mod restore;
 pub use batch::{Change, Seen, check_changes};
@@ -107,16 +106,6 @@ pub struct CredentialStore {
     keys_again: OnceLock<Vec<Key>>,
     /// The first break of the change log this command came across.
     log_damage: OnceLock<Broken>,
-    /// The key file this command made for the store's first seal ([`first_key`]).
-    made_key: OnceLock<crate::crypto::MadeKey>,
-    /// The key file this command took up for the store's first seal, locked shared.
-    first_seal_lock: OnceLock<std::fs::File>,
-}
-
-impl Drop for CredentialStore {
-    fn drop(&mut self) {
-        self.take_back_made_key();
-    }
 }
 
 impl std::fmt::Debug for CredentialStore {
@@ -138,8 +127,6 @@ impl CredentialStore {
             keys: OnceLock::new(),
             keys_again: OnceLock::new(),
             log_damage: OnceLock::new(),
-            made_key: OnceLock::new(),
-            first_seal_lock: OnceLock::new(),
         }
     }
 
@@ -168,10 +155,6 @@ impl CredentialStore {
         }
         // The key file is a keyring (see `keyring`): the store opens with the key of its
         // fingerprint; a store never sealed is sealed with the current key.
-        if create && identity.key_fingerprint.is_none() {
-            let keys = self.first_seal_keys()?;
-            return self.first_key(self.keys.get_or_init(|| keys));
-        }
         let keys = match (Keyring::load(&self.key_file)?, &identity.key_fingerprint) {
             (Some(ring), Some(fp)) if ring.find(fp).is_none() => {
                 return Err(self
@@ -186,6 +169,7 @@ impl CredentialStore {
                 }
                 .into());
             }
+            (None, None) if create => vec![create_key(&self.key_file)?],
             (None, None) => {
                 return Err(KeyError::Missing {
                     path: self.key_file.clone(),

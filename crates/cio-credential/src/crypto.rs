@@ -311,7 +311,6 @@ const MAX_KEY_FILE_BYTES: u64 = 4096;
 /// Reads a key file: a regular file (not a FIFO or device) of at most 4 KiB, owned by root or
 /// this user, private (mode & 077 == 0), in folders nobody else may write, as OpenSSH
 /// requires of a private key.
-#[cfg(test)]
 pub fn load_key(path: &Path) -> Result<Option<Key>, KeyError> {
     let Some(bytes) = read_key_file(path)? else {
         return Ok(None);
@@ -421,8 +420,7 @@ pub(crate) fn key_folder(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Creates a new random key file at `path`, or loads the one another process created first
-/// (for tests: a store's first seal goes through [`create_key_once`]).
+/// Creates a new random key file at `path`, or loads the one another process created first.
 ///
 /// The key never exists under another name: it is written to an unnamed file (`O_TMPFILE`)
 /// in the key's folder, synced, and only then given its name with `linkat`, which never
@@ -430,40 +428,7 @@ pub(crate) fn key_folder(path: &Path) -> &Path {
 /// and the other loads the winner's key). A process killed at any point leaves either no
 /// key or the complete key. Where the filesystem has no unnamed files, a temporary name is
 /// used, holding only an unusable (not yet valid) line until the key is complete.
-#[cfg(test)]
 pub fn create_key(path: &Path) -> Result<Key, KeyError> {
-    match create_key_once(path)? {
-        CreatedKey::Made(key, _) => Ok(key),
-        CreatedKey::Exists => load_key(path)?.ok_or_else(|| {
-            key_file_error(
-                path,
-                "read",
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            )
-        }),
-    }
-}
-
-/// A key file [`create_key_once`] made, and what it made on the way.
-pub(crate) struct MadeKey {
-    /// The fingerprint of its key.
-    pub fingerprint: String,
-    /// The file's inode: the file is the one made only while its name still leads to it.
-    pub inode: u64,
-    /// The outermost folder made for it (`None`: its folder existed).
-    pub first_folder_made: Option<PathBuf>,
-}
-
-/// What [`create_key_once`] did.
-pub(crate) enum CreatedKey {
-    Made(Key, MadeKey),
-    /// Another process made the key file first; it was not read.
-    Exists,
-}
-
-/// [`create_key`], without loading the key another process made first, and saying what it
-/// made (so that a first write that fails can take it away again).
-pub(crate) fn create_key_once(path: &Path) -> Result<CreatedKey, KeyError> {
     let io = |action, source| key_file_error(path, action, source);
     let dir = key_folder(path);
     let unsafe_path = |reason| KeyError::Unsafe {
@@ -472,21 +437,12 @@ pub(crate) fn create_key_once(path: &Path) -> Result<CreatedKey, KeyError> {
     };
     // Before and after the folder is made: a refused path leaves no folder behind.
     files::check_private_folder(dir).map_err(unsafe_path)?;
-    let first_folder_made = files::first_missing_folder(dir);
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .map_err(|e| io("created (its folder cannot be made)", e))?;
-    let made = |result: Result<CreatedKey, KeyError>| {
-        if !matches!(result, Ok(CreatedKey::Made(..))) {
-            files::remove_folders_made(dir, first_folder_made.as_deref());
-        }
-        result
-    };
-    if let Err(reason) = files::check_private_folder(dir) {
-        return made(Err(unsafe_path(reason)));
-    }
+    files::check_private_folder(dir).map_err(unsafe_path)?;
     let mut bytes = Zeroizing::new([0u8; 32]);
     fill_random(bytes.as_mut_slice());
     let line = Zeroizing::new(format!(
@@ -497,24 +453,17 @@ pub(crate) fn create_key_once(path: &Path) -> Result<CreatedKey, KeyError> {
         Some(result) => result,
         None => link_via_temporary_name(path, line.as_bytes()),
     };
-    let result = match linked {
-        Ok(()) => fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .and_then(|()| fs::symlink_metadata(path))
-            .map(|meta| {
-                let key = Key::from_bytes(*bytes);
-                let made = MadeKey {
-                    fingerprint: key.fingerprint().to_string(),
-                    inode: meta.ino(),
-                    first_folder_made: first_folder_made.clone(),
-                };
-                CreatedKey::Made(key, made)
-            })
-            .map_err(|e| io("created (its folder cannot be synced)", e)),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(CreatedKey::Exists),
+    match linked {
+        Ok(()) => {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io("created (its folder cannot be synced)", e))?;
+            Ok(Key::from_bytes(*bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_key(path)?
+            .ok_or_else(|| io("read", std::io::Error::from(std::io::ErrorKind::NotFound))),
         Err(e) => Err(io("created", e)),
-    };
-    made(result)
+    }
 }
 
 /// Writes `line` to an unnamed file in `dir` and links it as `path`. `None` when the

@@ -321,33 +321,6 @@ fn check_folder(
     }
 }
 
-/// The outermost folder of `dir` (itself or one above it) that does not exist: the first a
-/// `create_dir_all(dir)` would make. `None` when `dir` exists (or cannot be told).
-pub(crate) fn first_missing_folder(dir: &Path) -> Option<PathBuf> {
-    let mut missing = None;
-    for folder in dir.ancestors().filter(|f| !f.as_os_str().is_empty()) {
-        match fs::symlink_metadata(folder) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => missing = Some(folder),
-            _ => break,
-        }
-    }
-    missing.map(Path::to_path_buf)
-}
-
-/// Removes the folders a `create_dir_all(dir)` made, from `dir` up to `first_made` (from
-/// [`first_missing_folder`]), while they are empty: what a failed first write made, taken
-/// back. Best effort; a folder something was put in meanwhile stays.
-pub(crate) fn remove_folders_made(dir: &Path, first_made: Option<&Path>) {
-    let Some(first_made) = first_made.filter(|first| dir.starts_with(first)) else {
-        return;
-    };
-    for folder in dir.ancestors() {
-        if fs::remove_dir(folder).is_err() || folder == first_made {
-            return;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -189,21 +189,11 @@ pub(super) fn lock(path: &Path) -> Result<Option<Locked>, LockError> {
 pub(super) fn new_scratch(path: &Path) -> io::Result<Scratch> {
     let path = real(path);
     let dir = folder(&path);
-    let folders_made = crate::files::first_missing_folder(dir);
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    match scratch_beside(&path) {
-        Ok((mut scratch, _)) => {
-            scratch.folders_made = folders_made;
-            Ok(scratch)
-        }
-        Err(e) => {
-            crate::files::remove_folders_made(dir, folders_made.as_deref());
-            Err(e)
-        }
-    }
+    scratch_beside(&path).map(|(scratch, _)| scratch)
 }
 
 /// Puts the new store made in `scratch` at `path`, flushed, unless something is there by
@@ -297,7 +287,6 @@ fn scratch_beside(path: &Path) -> io::Result<(Scratch, File)> {
         Scratch {
             path: scratch_path,
             committed: false,
-            folders_made: None,
         },
         out,
     ))
@@ -307,9 +296,6 @@ fn scratch_beside(path: &Path) -> io::Result<(Scratch, File)> {
 pub(super) struct Scratch {
     path: PathBuf,
     committed: bool,
-    /// For a new store: the outermost of its folders made for it (`None`: none was made).
-    /// Taken back, when empty, if the new store is not placed.
-    folders_made: Option<PathBuf>,
 }
 
 impl Drop for Scratch {
@@ -317,7 +303,6 @@ impl Drop for Scratch {
         if !self.committed {
             // Best effort: a scratch file left behind is removed by the next writer.
             let _ = fs::remove_file(&self.path);
-            crate::files::remove_folders_made(folder(&self.path), self.folders_made.as_deref());
         }
     }
 }
