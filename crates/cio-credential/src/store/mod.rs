@@ -324,7 +324,7 @@ impl StoreError {
             StoreError::Conflict { .. } => "try again; nothing was changed".to_string(),
             StoreError::Compacted { .. } => "run the command again: the store is fine, only its reading met a compaction of etcd's history (cio credential remove --purge --compact on another node, or the members' --auto-compaction)".to_string(),
             StoreError::MigrationUnfinished { location, from } => format!(
-                "if no migration is running, run the migrate again (cio credential migrate --store {from} --to {location}, on the node that ran it): it keeps what was copied and completes the rest"
+                "if no migration is running, run the migrate again (cio credential migrate --store {from} --to {location}, on the node that ran it): it keeps what was copied and completes the rest; if that store is lost, this one holds only part of it: import a recovery bundle into a new store instead (cio credential import BUNDLE, with CIO_STORE naming a new location)"
             ),
             StoreError::Denied { .. } => {
                 "check CIO_ETCD_USER and CIO_ETCD_PASSWORD, and that the user's etcd role may read and write the store's key prefix".to_string()

@@ -466,6 +466,12 @@ fn assert_unfinished(err: &Error, what: &str) {
         "{what}: {}",
         err.hint()
     );
+    // The day the source is lost (a dead cluster's etcd): the way that does not need it.
+    assert!(
+        err.hint().ends_with("if that store is lost, this one holds only part of it: import a recovery bundle into a new store instead (cio credential import BUNDLE, with CIO_STORE naming a new location)"),
+        "{what}: {}",
+        err.hint()
+    );
 }
 
 /// The review's report: a migration copies name by name, 48 versions a write, so between two
