@@ -1,7 +1,10 @@
 //! What every command gets: the output, the settings (resolved by the library once, on first
 //! use), and the credential store they name.
 
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+use std::io::ErrorKind;
 
 use cio_credential::{CredentialName, CredentialStore, Settings};
 
@@ -13,6 +16,9 @@ pub struct Context {
     global: GlobalArgs,
     pub out: Out,
     settings: OnceLock<Settings>,
+    /// The key file the store was opened with, when it did not exist then: a first write
+    /// that fails after making it says that it stays ([`Context::key_file_made`]).
+    key_file_absent: OnceLock<PathBuf>,
 }
 
 impl Context {
@@ -22,6 +28,7 @@ impl Context {
             global,
             out,
             settings: OnceLock::new(),
+            key_file_absent: OnceLock::new(),
         }
     }
 
@@ -41,9 +48,25 @@ impl Context {
     /// Opens the credential store; `action` names what failed if it cannot be opened. For an
     /// etcd store the password may be asked for on the terminal (once per command).
     pub fn open(&self, action: &str) -> Result<CredentialStore, CommandError> {
-        self.settings(action)?
+        let settings = self.settings(action)?;
+        if let Some(key_file) = &settings.key_file
+            && std::fs::symlink_metadata(key_file).is_err_and(|e| e.kind() == ErrorKind::NotFound)
+        {
+            let _ = self.key_file_absent.set(key_file.clone());
+        }
+        settings
             .open(&|| self.out.ask_etcd_password())
             .map_err(|e| CommandError::library(action, e))
+    }
+
+    /// The key file that did not exist when the store was opened and does now: made by this
+    /// command's first write (or by another first write at the same time). A key file is
+    /// never taken back once made: another store may be sealed with it by then.
+    pub fn key_file_made(&self) -> Option<&Path> {
+        self.key_file_absent
+            .get()
+            .map(PathBuf::as_path)
+            .filter(|path| std::fs::symlink_metadata(path).is_ok())
     }
 
     /// `max_key_age_days` of the settings (`cio.toml`): when validate calls a key old.

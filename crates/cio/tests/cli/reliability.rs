@@ -209,3 +209,45 @@ fn a_file_size_limit_is_said_and_changes_nothing() {
         .collect();
     assert_eq!(beside, ["credentials.db"]);
 }
+
+/// A first `create` makes the key file, then fails to make the store (here under
+/// `ulimit -f`): the store is unchanged, as the error says, but the key file stays (a key
+/// file is never taken back: between its making and the failure another store may have been
+/// sealed with it, and taking it back lost that store in session 12's review). The command
+/// says so; the next create uses the key.
+#[test]
+fn a_first_create_that_fails_says_the_key_file_it_made_stays() {
+    let env = TestEnv::new();
+    let value = env.dir.path().join("value");
+    std::fs::write(&value, "s".repeat(4000)).unwrap();
+    // 16 blocks of 512 bytes: the key file fits, a new store does not.
+    let out = env.shell(
+        "sh",
+        &format!(
+            "ulimit -f 16; exec {} credential create cio_minio_secret_key --from-file {}",
+            assert_cmd::cargo::cargo_bin("cio").display(),
+            value.display()
+        ),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "Warning: the key file {} did not exist when this command began and stays: cio never removes a key file (another store may be sealed with it), and the next write uses it\nFail: Create credential: the credential store {} cannot grow past this process's file-size limit (ulimit -f); nothing was changed\nHint: raise the file-size limit (ulimit -f unlimited; LimitFSIZE= in a systemd unit), then run the command again\n",
+            env.key().display(),
+            env.store().display()
+        )
+    );
+    let key = std::fs::read(env.key()).unwrap();
+    env.create("cio_minio_secret_key", "minio-secret-1");
+    assert_eq!(env.reveal("cio_minio_secret_key"), "minio-secret-1");
+    assert_eq!(
+        std::fs::read(env.key()).unwrap(),
+        key,
+        "the next write used it"
+    );
+    // A failure with the key file there from the start says nothing of it.
+    let out = env.cio_in(&["credential", "create", "cio_aws_secret_key"], "short");
+    let said = stderr(&out.code(1));
+    assert!(!said.contains("key file"), "{said}");
+}
