@@ -191,6 +191,16 @@ pub enum Problem {
     NoNewPassword,
     #[error("the new password is the one already stored")]
     SamePassword,
+    /// White space at either end, a tab, a line break or an invisible character: what only
+    /// `create --allow-whitespace` or `--allow-any-character` keeps. `restic key add
+    /// --new-password-file` trims white space from either end of the file it reads, so
+    /// rotate takes none of them (and has no such flag to name).
+    #[error(
+        "the new password holds white space, a line break or an invisible character ({violation}); rotate takes none: restic's key add trims white space from either end of the password it reads"
+    )]
+    NotForKeyAdd {
+        violation: crate::catalog::RuleViolation,
+    },
     #[error("the new access key and secret key are the ones already stored")]
     SameKeys,
     #[error("the new key pair does not pass the live check ({code}): {detail}")]
@@ -271,6 +281,9 @@ impl RotateError {
             }
             Problem::SamePassword => {
                 "choose another new password, or let cio make one with --generate".into()
+            }
+            Problem::NotForKeyAdd { .. } => {
+                "choose a new password without white space at either end, tabs, line breaks or invisible characters, or let cio make one with --generate".into()
             }
             Problem::SameKeys => {
                 "give the new pair: first the access key, then the secret key".into()

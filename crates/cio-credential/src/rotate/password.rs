@@ -177,8 +177,27 @@ impl<'a> PasswordRotation<'a> {
         let name = self.name;
         // The default rules refuse white space at either end, which restic would strip
         // from the password file `key add` reads.
-        let warnings = check_value(name, new.expose(), Allow::default())
-            .map_err(|violation| Error::InvalidValue { name, violation })?;
+        let warnings = check_value(name, new.expose(), Allow::default()).map_err(|violation| {
+            // What `create --allow-whitespace` (or `--allow-any-character`) would keep: a
+            // rotation cannot, and says so rather than name a flag it does not take.
+            let kept = [
+                Allow {
+                    whitespace: true,
+                    any_character: false,
+                },
+                Allow {
+                    whitespace: true,
+                    any_character: true,
+                },
+            ]
+            .into_iter()
+            .any(|allow| check_value(name, new.expose(), allow).is_ok());
+            if kept {
+                self.error(Stage::Checking, Problem::NotForKeyAdd { violation })
+            } else {
+                Error::InvalidValue { name, violation }
+            }
+        })?;
         if new.ct_eq(&self.stored) {
             return Err(self.error(Stage::Checking, Problem::SamePassword));
         }

@@ -228,6 +228,25 @@ fn bad_rotations_are_refused_and_change_nothing() {
         "Fail: Rotate credential: cio_minio_backup_password: the value is empty\n\
          Hint: nothing was changed; correct the value and run the command again\n"
     );
+    // What create keeps with --allow-whitespace (or --allow-any-character) rotate cannot
+    // hand to restic's key add, and it names no flag it does not take (session 12's review:
+    // the hint sent the user to --allow-whitespace, a usage error here).
+    for new in ["Zq7-rotate-value ", "Zq7\trotate-value"] {
+        let out = env
+            .cio_in(&["credential", "rotate", PASSWORD], format!("{new}\n"))
+            .code(1);
+        let said = stderr(&out);
+        assert!(
+            said.starts_with("Fail: Rotate credential: cio_minio_backup_password: the new password holds white space, a line break or an invisible character ("),
+            "{said}"
+        );
+        assert!(
+            said.ends_with("); rotate takes none: restic's key add trims white space from either end of the password it reads\n\
+             Hint: choose a new password without white space at either end, tabs, line breaks or invisible characters, or let cio make one with --generate; nothing was changed\n"),
+            "{said}"
+        );
+        assert!(!said.contains("--allow") && !said.contains(new), "{said}");
+    }
     assert!(
         state() == before,
         "a refused rotation changed the store or the keys"
