@@ -376,7 +376,16 @@ fn bad_rotations_change_nothing() {
     ));
     let err = f.rotate(Some(OLD), false).unwrap_err();
     assert!(matches!(problem(err), Problem::SamePassword));
+    // What only create's --allow-whitespace keeps is rotate's own refusal (key add trims).
     let err = f.rotate(Some(" padded password "), false).unwrap_err();
+    assert!(matches!(
+        problem(err),
+        Problem::NotForKeyAdd {
+            violation: crate::catalog::RuleViolation::SurroundingWhitespace
+        }
+    ),);
+    // A value no flag lets through is the value rules' refusal.
+    let err = f.rotate(Some("pass\0word"), false).unwrap_err();
     assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
     let err = f.rotate(None, false).unwrap_err();
     assert!(matches!(problem(err), Problem::NoNewPassword));
