@@ -1,12 +1,11 @@
 //! What every command gets: the output, the settings (resolved by the library once, on first
 //! use), and the credential store they name.
 
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use std::io::ErrorKind;
-
-use cio_credential::{CredentialName, CredentialStore, Settings};
+use cio_credential::{CredentialName, CredentialStore, Settings, StoreSpec};
 
 use crate::cli::GlobalArgs;
 use crate::error::CommandError;
@@ -16,9 +15,17 @@ pub struct Context {
     global: GlobalArgs,
     pub out: Out,
     settings: OnceLock<Settings>,
-    /// The key file the store was opened with, when it did not exist then: a first write
-    /// that fails after making it says that it stays ([`Context::key_file_made`]).
-    key_file_absent: OnceLock<PathBuf>,
+    /// The key file and the store file (of an embedded store) the store was opened with,
+    /// each when it did not exist then: a first write that fails after making one says
+    /// that it stays ([`Context::first_write_made`]).
+    absent_at_open: OnceLock<Absent>,
+}
+
+/// The files a command's first write makes, as they were when the store was opened.
+#[derive(Default)]
+struct Absent {
+    key_file: Option<PathBuf>,
+    store_file: Option<PathBuf>,
 }
 
 impl Context {
@@ -28,7 +35,7 @@ impl Context {
             global,
             out,
             settings: OnceLock::new(),
-            key_file_absent: OnceLock::new(),
+            absent_at_open: OnceLock::new(),
         }
     }
 
@@ -49,24 +56,47 @@ impl Context {
     /// etcd store the password may be asked for on the terminal (once per command).
     pub fn open(&self, action: &str) -> Result<CredentialStore, CommandError> {
         let settings = self.settings(action)?;
-        if let Some(key_file) = &settings.key_file
-            && std::fs::symlink_metadata(key_file).is_err_and(|e| e.kind() == ErrorKind::NotFound)
-        {
-            let _ = self.key_file_absent.set(key_file.clone());
-        }
+        let absent = |path: &Path| {
+            std::fs::symlink_metadata(path)
+                .is_err_and(|e| e.kind() == ErrorKind::NotFound)
+                .then(|| path.to_path_buf())
+        };
+        let store_file = match settings.store.as_deref().map(StoreSpec::parse) {
+            Some(Ok(StoreSpec::Sqlite(path))) => absent(&path),
+            _ => None,
+        };
+        let _ = self.absent_at_open.set(Absent {
+            key_file: settings.key_file.as_deref().and_then(absent),
+            store_file,
+        });
         settings
             .open(&|| self.out.ask_etcd_password())
             .map_err(|e| CommandError::library(action, e))
     }
 
-    /// The key file that did not exist when the store was opened and does now: made by this
-    /// command's first write (or by another first write at the same time). A key file is
-    /// never taken back once made: another store may be sealed with it by then.
-    pub fn key_file_made(&self) -> Option<&Path> {
-        self.key_file_absent
-            .get()
-            .map(PathBuf::as_path)
-            .filter(|path| std::fs::symlink_metadata(path).is_ok())
+    /// What a failed command says of the files its first write made (or another first write
+    /// at the same time): the key file and the store file that did not exist when the store
+    /// was opened and do now. Neither is taken back: another store may be sealed with the
+    /// key by then, and another writer may have read the new store's id.
+    pub fn first_write_made(&self) -> Vec<String> {
+        let Some(absent) = self.absent_at_open.get() else {
+            return Vec::new();
+        };
+        let exists = |path: &&PathBuf| std::fs::symlink_metadata(path).is_ok();
+        let mut said = Vec::new();
+        if let Some(key_file) = absent.key_file.as_ref().filter(exists) {
+            said.push(format!(
+                "the key file {} did not exist when this command began and stays: cio never removes a key file (another store may be sealed with it), and the next write uses it",
+                key_file.display()
+            ));
+        }
+        if let Some(store_file) = absent.store_file.as_ref().filter(exists) {
+            said.push(format!(
+                "the store file {} did not exist when this command began and stays, a new store with its id; the next write uses it",
+                store_file.display()
+            ));
+        }
+        said
     }
 
     /// `max_key_age_days` of the settings (`cio.toml`): when validate calls a key old.

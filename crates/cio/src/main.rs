@@ -76,14 +76,11 @@ fn main() -> ExitCode {
         CredentialCommand::Rotate(a) => commands::rotate::run(&mut ctx, a),
         CredentialCommand::Rekey(a) => commands::rekey::run(&mut ctx, a),
     };
-    // "Nothing was changed" is of the store: a key file made for a first write stays.
-    if result.is_err()
-        && let Some(key_file) = ctx.key_file_made()
-    {
-        ctx.out.warn(format!(
-            "the key file {} did not exist when this command began and stays: cio never removes a key file (another store may be sealed with it), and the next write uses it",
-            key_file.display()
-        ));
+    // "Nothing was changed" is of the credentials: files a first write made stay.
+    if result.is_err() {
+        for made in ctx.first_write_made() {
+            ctx.out.warn(made);
+        }
     }
     finish(result, &mut ctx.out)
 }

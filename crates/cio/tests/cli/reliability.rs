@@ -210,34 +210,47 @@ fn a_file_size_limit_is_said_and_changes_nothing() {
     assert_eq!(beside, ["credentials.db"]);
 }
 
-/// A first `create` makes the key file, then fails to make the store (here under
-/// `ulimit -f`): the store is unchanged, as the error says, but the key file stays (a key
-/// file is never taken back: between its making and the failure another store may have been
-/// sealed with it, and taking it back lost that store in session 12's review). The command
-/// says so; the next create uses the key.
-#[test]
-fn a_first_create_that_fails_says_the_key_file_it_made_stays() {
-    let env = TestEnv::new();
+/// `cio credential create cio_minio_secret_key` of a `len`-byte value, under `ulimit -f
+/// blocks` (512-byte blocks).
+fn create_under_file_limit(env: &TestEnv, blocks: u32, len: usize) -> std::process::Output {
     let value = env.dir.path().join("value");
-    std::fs::write(&value, "s".repeat(4000)).unwrap();
-    // 16 blocks of 512 bytes: the key file fits, a new store does not.
-    let out = env.shell(
+    std::fs::write(&value, "s".repeat(len)).unwrap();
+    env.shell(
         "sh",
         &format!(
-            "ulimit -f 16; exec {} credential create cio_minio_secret_key --from-file {}",
+            "ulimit -f {blocks}; exec {} credential create cio_minio_secret_key --from-file {}",
             assert_cmd::cargo::cargo_bin("cio").display(),
             value.display()
         ),
-    );
+    )
+}
+
+const FILE_SIZE_LIMIT_FAIL: &str = "Fail: Create credential: the credential store {} cannot grow past this process's file-size limit (ulimit -f); nothing was changed\nHint: raise the file-size limit (ulimit -f unlimited; LimitFSIZE= in a systemd unit), then run the command again\n";
+
+fn key_file_stays(env: &TestEnv) -> String {
+    format!(
+        "Warning: the key file {} did not exist when this command began and stays: cio never removes a key file (another store may be sealed with it), and the next write uses it\n",
+        env.key().display()
+    )
+}
+
+/// A first `create` makes the key file, then fails to make the store (here under
+/// `ulimit -f`): the credentials are unchanged, as the error says, but the key file stays (a
+/// key file is never taken back: between its making and the failure another store may have
+/// been sealed with it, and taking it back lost that store in session 12's review). The
+/// command says so; the next create uses the key.
+#[test]
+fn a_first_create_that_fails_says_the_key_file_it_made_stays() {
+    let env = TestEnv::new();
+    // 16 blocks: the key file fits, a new store does not.
+    let out = create_under_file_limit(&env, 16, 4000);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        format!(
-            "Warning: the key file {} did not exist when this command began and stays: cio never removes a key file (another store may be sealed with it), and the next write uses it\nFail: Create credential: the credential store {} cannot grow past this process's file-size limit (ulimit -f); nothing was changed\nHint: raise the file-size limit (ulimit -f unlimited; LimitFSIZE= in a systemd unit), then run the command again\n",
-            env.key().display(),
-            env.store().display()
-        )
+        key_file_stays(&env)
+            + &FILE_SIZE_LIMIT_FAIL.replace("{}", &env.store().display().to_string())
     );
+    assert!(!env.store().exists());
     let key = std::fs::read(env.key()).unwrap();
     env.create("cio_minio_secret_key", "minio-secret-1");
     assert_eq!(env.reveal("cio_minio_secret_key"), "minio-secret-1");
@@ -250,4 +263,28 @@ fn a_first_create_that_fails_says_the_key_file_it_made_stays() {
     let out = env.cio_in(&["credential", "create", "cio_aws_secret_key"], "short");
     let said = stderr(&out.code(1));
     assert!(!said.contains("key file"), "{said}");
+}
+
+/// The store file too: made (schema and id, 40 blocks), then the value does not fit (43
+/// blocks; the 4096-byte value needs 48). The review's full disk did the same. The new
+/// store, holding no credential, stays and is said; the next write uses it.
+#[test]
+fn a_first_create_that_fails_says_the_store_file_it_made_stays() {
+    let env = TestEnv::new();
+    let out = create_under_file_limit(&env, 43, 4096);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        key_file_stays(&env)
+            + &format!(
+                "Warning: the store file {} did not exist when this command began and stays, a new store with its id; the next write uses it\n",
+                env.store().display()
+            )
+            + &FILE_SIZE_LIMIT_FAIL.replace("{}", &env.store().display().to_string())
+    );
+    let out = env.cio(&["credential", "list", "--json"]).success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["credentials"], serde_json::json!([]));
+    env.create("cio_minio_secret_key", "minio-secret-1");
+    assert_eq!(env.reveal("cio_minio_secret_key"), "minio-secret-1");
 }
