@@ -18,8 +18,12 @@ use std::process::ExitCode;
 
 use rusqlite::{Connection, OpenFlags};
 
+/// The allocator `cio` starts with (its own module, shared as a file).
+#[path = "../src/allocator.rs"]
+mod allocator;
+
 #[global_allocator]
-static GLOBAL: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static GLOBAL: allocator::Allocator = allocator::Allocator::new();
 
 fn main() -> ExitCode {
     // SAFETY: no other thread exists yet, so none uses SQLite.

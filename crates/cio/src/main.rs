@@ -1,5 +1,6 @@
 //! `cio`: the command-line tool. Thin: parse, run one command, render its error, exit.
 
+mod allocator;
 mod cli;
 mod commands;
 mod context;
@@ -24,10 +25,10 @@ use crate::output::Out;
 /// The process's allocator, for Rust and (through `sqlite_use_process_allocator`) SQLite.
 /// The shipped build links musl, whose allocator returns each freed page to the kernel at
 /// once: `cio --version` made 66 `mmap`/`munmap` calls, `list` 140, one page fault each.
-/// dlmalloc (the allocator Rust's own standard library uses on wasm) keeps freed memory;
-/// `--version` went from 0.76 to 0.39 ms of CPU, `list` from 2.7 to 1.1 ms (BENCHMARKS.md).
+/// dlmalloc keeps freed memory (`--version` went from 0.76 to 0.39 ms of CPU, `list` from
+/// 2.7 to 1.1 ms), and [`allocator`] maps its memory in populated (BENCHMARKS.md).
 #[global_allocator]
-static GLOBAL: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static GLOBAL: allocator::Allocator = allocator::Allocator::new();
 
 /// The command line, as `Cli::try_parse` reads it, but the command tree clap builds for it is
 /// left to the process's exit: dropping its hundreds of strings cost as many instructions
