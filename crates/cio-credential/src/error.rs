@@ -139,6 +139,13 @@ pub enum ConfigError {
     /// file (U+FFFD for each such byte), so it is refused. `setting` names where it is set.
     #[error("{setting} is not UTF-8 text, and cio does not guess which file or login it means")]
     NotUtf8 { setting: String },
+    /// TLS files for etcd are set while the store is `etcd://`, which speaks plain HTTP: the
+    /// files would be ignored and everything sent in clear, the etcd password too. `settings`
+    /// names the ones set.
+    #[error(
+        "the etcd TLS files are set ({settings}), but the cluster store is etcd://, which sends everything in clear (the etcd password too) and uses no TLS file"
+    )]
+    TlsFilesWithPlainEtcd { settings: String },
 }
 
 impl ConfigError {
@@ -161,6 +168,7 @@ impl ConfigError {
             }
             ConfigError::NotUtf8 { setting } if setting.starts_with("CIO_ETCD_") => format!("set {setting} again as UTF-8 text: etcd keeps users and passwords as UTF-8, so these bytes cannot log in"),
             ConfigError::NotUtf8 { .. } => "give it as UTF-8 text: rename the store file or a folder on its way, or point at it through a link whose path is UTF-8 (the key file and etcd TLS files may have any name)".to_string(),
+            ConfigError::TlsFilesWithPlainEtcd { .. } => "name the store etcds://... to speak TLS with these files, or unset them (cio.toml's etcd_cacert, etcd_cert, etcd_key; CIO_ETCD_CACERT, CIO_ETCD_CERT, CIO_ETCD_KEY) for a cluster that takes plain connections".to_string(),
             ConfigError::Invalid { path, .. } => format!(
                 "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key (TOML strings), recovery_recipients (a list of strings) and max_key_age_days (a number of days)",
                 path.display()

@@ -232,8 +232,12 @@ impl Settings {
     /// The store at `location`, with these TLS files and, for etcd, the login.
     fn open_store(&self, location: &str, ask: AskPassword<'_>) -> Result<Box<dyn Store>> {
         let spec = StoreSpec::parse(location)?;
-        let auth = match spec {
-            StoreSpec::Etcd(_) => self.etcd_login(ask)?,
+        let auth = match &spec {
+            StoreSpec::Etcd(etcd) => {
+                // Before the login is asked for: it would go out in clear.
+                self.check_tls_files_used(etcd.tls)?;
+                self.etcd_login(ask)?
+            }
             StoreSpec::Sqlite(_) => None,
         };
         Ok(spec.open_with(EtcdOptions {
@@ -243,6 +247,26 @@ impl Settings {
             auth,
             timeout: None,
         })?)
+    }
+
+    /// The etcd TLS files set are used: an `etcd://` store (`tls` false) with any of them set
+    /// is [`ConfigError::TlsFilesWithPlainEtcd`], never a silent plain connection.
+    fn check_tls_files_used(&self, tls: bool) -> Result<(), ConfigError> {
+        let set: Vec<&str> = [
+            (&self.etcd_cacert, "the etcd CA file"),
+            (&self.etcd_cert, "the etcd client certificate"),
+            (&self.etcd_key, "the etcd client key"),
+        ]
+        .into_iter()
+        .filter(|(path, _)| path.is_some())
+        .map(|(_, what)| what)
+        .collect();
+        if tls || set.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::TlsFilesWithPlainEtcd {
+            settings: set.join(", "),
+        })
     }
 
     /// The etcd login: none without `CIO_ETCD_USER`; the password from `CIO_ETCD_PASSWORD`,

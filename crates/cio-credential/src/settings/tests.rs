@@ -165,6 +165,17 @@ fn precedence_flag_env_file_default() {
     assert_eq!(s.store.as_deref(), Some("etcd://file:2379"));
     assert_eq!(s.key_file, Some(PathBuf::from("/file/key")));
     assert_eq!(s.etcd_cacert, Some(PathBuf::from("/file/ca.pem")));
+    // A CA file with an etcd:// store would be ignored (and the login sent in clear).
+    assert!(matches!(
+        s.open(&no_prompt),
+        Err(Error::Config(ConfigError::TlsFilesWithPlainEtcd { .. }))
+    ));
+    fs::write(
+        &file,
+        "store = \"etcd://file:2379\"\nkey_file = \"/file/key\"\n",
+    )
+    .unwrap();
+    let s = resolve(Settings::default(), &[("CIO_CONFIG", config)]);
     let store = s.open(&no_prompt).unwrap();
     assert_eq!(store.location(), "etcd://file:2379/cio/credentials");
     assert_eq!(store.key_file(), Path::new("/file/key"));

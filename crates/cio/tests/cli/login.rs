@@ -129,3 +129,45 @@ fn an_etcd_user_without_a_password_or_a_terminal_is_refused_and_changes_nothing(
     assert!(out.status.success());
     assert!(out.stdout.is_empty(), "nothing was written to etcd");
 }
+
+/// The review's finding: etcd TLS files set (here CIO_ETCD_CACERT) with an etcd:// store
+/// were ignored, and the etcd password went out in clear. Now refused before the login is
+/// read or anything is sent.
+#[test]
+fn etcd_tls_files_with_a_plain_etcd_store_are_refused_before_the_login_is_sent() {
+    let mut cluster = cluster_with_users();
+    let url = cluster.url("/cio/credentials");
+    assert!(url.starts_with("etcd://"), "{url}");
+    let env = TestEnv::new();
+    env.create("cio_minio_access_key", "minio");
+    let ca = env.dir.path().join("ca.pem");
+    std::fs::write(&ca, "not read").unwrap();
+    let before = env.snapshot_files();
+    for args in [
+        &["credential", "migrate", "--to", &url][..],
+        &["credential", "list", "--store", &url],
+    ] {
+        let action = if args.contains(&"migrate") {
+            "Migrate credentials"
+        } else {
+            "List credentials"
+        };
+        env.cmd()
+            .env("CIO_ETCD_USER", "cio")
+            .env("CIO_ETCD_PASSWORD", "cio-password")
+            .env("CIO_ETCD_CACERT", &ca)
+            .args(args)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(format!(
+                "Fail: {action}: the etcd TLS files are set (the etcd CA file), but the cluster store is etcd://, which sends everything in clear (the etcd password too) and uses no TLS file\n\
+                 Hint: name the store etcds://... to speak TLS with these files, or unset them (cio.toml's etcd_cacert, etcd_cert, etcd_key; CIO_ETCD_CACERT, CIO_ETCD_CERT, CIO_ETCD_KEY) for a cluster that takes plain connections\n",
+            ));
+    }
+    assert_eq!(env.snapshot_files(), before);
+    cluster.set_etcdctl_user(Some("root:root-password"));
+    let out = cluster.etcdctl(&["get", "--prefix", "/cio/", "--keys-only"]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "nothing was written to etcd");
+}
