@@ -225,6 +225,7 @@ impl Error {
         match self {
             Error::UnknownName(UnknownName {
                 suggestion: Some(s),
+                ..
             }) => format!("did you mean {s}? 'cio credential create --help' lists the 24 names"),
             Error::UnknownName(_) => {
                 "the name comes first, as in 'cio credential create CREDENTIALNAME [VALUE]'; 'cio credential create --help' lists the 24 names".to_string()

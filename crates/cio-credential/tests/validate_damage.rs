@@ -129,7 +129,7 @@ fn a_damaged_key_file_listed_before_the_right_key_fails_validate_as_it_fails_res
             "{what}: {d}"
         );
         assert!(
-            d.ends_with(&format!("; remove the object 'bucket/krepo/keys/{zeros}' with an S3 tool (restic cannot open the repository to remove it; keep a copy if in doubt), then check the keys left with 'cio credential exec -- restic key list'")),
+            d.ends_with(&format!("; remove the object 'bucket/krepo/keys/{zeros}' with an S3 tool (restic cannot open the repository to remove it; keep a copy if in doubt), then check the keys left with 'cio credential exec --provider minio -- restic key list'")),
             "{what}: {d}"
         );
         assert!(!d.contains(PASSWORD));

@@ -66,16 +66,43 @@ pub struct GenerateManArgs {
 /// Accepts any text as a credential name (the command checks it and suggests the closest
 /// known name: clap's own refusal would repeat what was typed) while offering the catalog's
 /// names the command takes to shell completion as the argument's possible values.
-#[derive(Clone)]
-pub struct CredentialNames(fn(&CredentialName) -> bool);
+/// Its words name what the command takes, for the hint of a text that is no name.
+#[derive(Clone, Copy, Debug)]
+pub struct CredentialNames {
+    /// Whether the command takes the name.
+    pub takes: fn(&CredentialName) -> bool,
+    /// The names the command takes, in words.
+    pub described: &'static str,
+    /// A name the command takes, for an example.
+    pub example: &'static str,
+    /// What follows the example.
+    pub more: &'static str,
+    /// What follows a suggestion.
+    pub listed: &'static str,
+}
 
 impl CredentialNames {
     /// Every name of the catalog.
-    pub const ANY: CredentialNames = CredentialNames(|_| true);
-    /// The primary sets' repository passwords: what `rotate` changes.
-    pub const ROTATED: CredentialNames =
-        CredentialNames(|n| n.field == Field::BackupPassword && n.role == Role::Primary);
+    pub const ANY: CredentialNames = CredentialNames {
+        takes: |_| true,
+        described: "one of the 24 names",
+        example: "cio_aws_access_key",
+        more: "'cio credential create --help' lists them",
+        listed: "'cio credential create --help' lists the 24 names",
+    };
+    /// The primary sets' repository passwords: what `rotate` changes by name.
+    pub const ROTATED: CredentialNames = CredentialNames {
+        takes: |n| n.field == Field::BackupPassword && n.role == Role::Primary,
+        described: "cio_aws_backup_password or cio_minio_backup_password",
+        example: "cio_aws_backup_password",
+        more: ROTATED_KEYS,
+        listed: ROTATED_KEYS,
+    };
 }
+
+/// How `rotate` changes what it does not take by name.
+const ROTATED_KEYS: &str =
+    "an access key pair is rotated with 'cio credential rotate --provider P --access-key'";
 
 /// A value that must be text (a store location, which may be a URL; a bundle file that may
 /// be `-`): one that is not UTF-8 is refused naming its argument, never read lossily (U+FFFD
@@ -121,7 +148,7 @@ impl TypedValueParser for CredentialNames {
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
         Some(Box::new(
             CredentialName::all()
-                .filter(|name| (self.0)(name))
+                .filter(|name| (self.takes)(name))
                 .map(|name| PossibleValue::new(name.to_string())),
         ))
     }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use cio_credential::{CredentialName, CredentialStore, Settings, StoreSpec};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{CredentialNames, GlobalArgs};
 use crate::error::CommandError;
 use crate::output::Out;
 
@@ -139,11 +139,13 @@ impl Context {
 pub fn parse_name(
     action: &str,
     command: &'static str,
+    names: CredentialNames,
     text: &str,
 ) -> Result<CredentialName, CommandError> {
-    text.parse().map_err(|source| CommandError::UnknownName {
+    CredentialName::parse_taking(text, names.takes).map_err(|source| CommandError::UnknownName {
         action: action.to_string(),
         command,
+        names,
         source,
     })
 }

@@ -21,6 +21,8 @@ pub enum CommandError {
     UnknownName {
         action: String,
         command: &'static str,
+        /// The names the command takes.
+        names: crate::cli::CredentialNames,
         source: cio_credential::UnknownName,
     },
     /// The value could not be read.
@@ -148,16 +150,11 @@ impl CommandError {
                 source.hint()
             }
             CommandError::UnknownName {
-                command, source, ..
-            } => match (source.suggestion, *command) {
-                (Some(s), _) => {
-                    format!("did you mean {s}? 'cio credential create --help' lists the 24 names")
-                }
-                (None, "create") => "the name comes first, as in 'cio credential create CREDENTIALNAME [VALUE]'; 'cio credential create --help' lists the 24 names".into(),
-                (None, command) => format!(
-                    "give one of the 24 names, as in 'cio credential {command} cio_aws_access_key'; 'cio credential create --help' lists them"
-                ),
-            },
+                command,
+                names,
+                source,
+                ..
+            } => unknown_name_hint(command, names, source),
             CommandError::Input { problem, .. } => match problem {
                 InputError::NotUtf8 | InputError::TooLarge(_) => {
                     "nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME".into()
@@ -196,5 +193,31 @@ impl CommandError {
             CommandError::LogBroken { .. } => "the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix) to see what was altered; cio keeps working and logging after the break".into(),
             CommandError::Output(_) => "check where standard output goes (a full disk, a closed file)".into(),
         }
+    }
+}
+
+/// The hint for a text given as CREDENTIALNAME that is no name: a suggestion only of a name
+/// the command takes; the closest name, when the command refuses it, is answered with what
+/// it takes instead (only `rotate` refuses names: a key's pair is rotated with
+/// --access-key).
+fn unknown_name_hint(
+    command: &str,
+    names: &crate::cli::CredentialNames,
+    source: &cio_credential::UnknownName,
+) -> String {
+    use cio_credential::Field;
+    let listed = names.listed;
+    match (source.suggestion, source.refused, command) {
+        (Some(s), _, _) => format!("did you mean {s}? {listed}"),
+        (None, Some(r), _) if matches!(r.field, Field::AccessKey | Field::SecretKey) => format!(
+            "an access key pair is rotated together, not by name: cio credential rotate {} --access-key; by name, rotate takes {}",
+            r.set().options(),
+            names.described
+        ),
+        (None, _, "create") => "the name comes first, as in 'cio credential create CREDENTIALNAME [VALUE]'; 'cio credential create --help' lists the 24 names".into(),
+        (None, _, command) => format!(
+            "give {}, as in 'cio credential {command} {}'; {}",
+            names.described, names.example, names.more
+        ),
     }
 }

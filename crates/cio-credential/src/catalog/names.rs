@@ -185,6 +185,15 @@ impl SetId {
         Field::OPTIONAL.map(|field| self.name(field))
     }
 
+    /// The options that name this set on the command line: `--provider minio`, and
+    /// `--alternate` for an alternate set.
+    pub fn options(self) -> String {
+        match self.role {
+            Role::Primary => format!("--provider {}", self.provider),
+            Role::Alternate => format!("--provider {} --alternate", self.provider),
+        }
+    }
+
     /// The set's name for `field`.
     pub fn name(self, field: Field) -> CredentialName {
         CredentialName {
@@ -245,8 +254,13 @@ impl Serialize for CredentialName {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the text given as CREDENTIALNAME is not one of the 24 credential names")]
 pub struct UnknownName {
-    /// The closest name, given only when the text looks like a misspelling of it.
+    /// The closest name the command takes, given only when the text looks like a
+    /// misspelling of it (and no name the command refuses is closer).
     pub suggestion: Option<CredentialName>,
+    /// The closest name when the command does not take it (`rotate` given a misspelled
+    /// access key): never suggested, since the command would refuse it; its hint says what
+    /// the command takes instead.
+    pub refused: Option<CredentialName>,
 }
 
 /// Edits (Damerau-Levenshtein) within which any text counts as a misspelling of a name.
@@ -258,8 +272,27 @@ impl FromStr for CredentialName {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        exact(s).ok_or_else(|| UnknownName {
-            suggestion: suggest(s),
+        CredentialName::parse_taking(s, |_| true)
+    }
+}
+
+impl CredentialName {
+    /// `typed` as a name for a command that takes only the names `takes` accepts: a
+    /// misspelling gets a suggestion among those, never one the command refuses. A name
+    /// given exactly parses whether taken or not (the command says why it refuses it).
+    pub fn parse_taking(
+        typed: &str,
+        takes: fn(&CredentialName) -> bool,
+    ) -> Result<CredentialName, UnknownName> {
+        exact(typed).ok_or_else(|| match suggest(typed, takes) {
+            Some(closest) if takes(&closest) => UnknownName {
+                suggestion: Some(closest),
+                refused: None,
+            },
+            refused => UnknownName {
+                suggestion: None,
+                refused,
+            },
         })
     }
 }
@@ -286,11 +319,12 @@ fn exact(typed: &str) -> Option<CredentialName> {
 /// The closest name to `typed` when `typed` is a plausible misspelling of it: within a few
 /// edits, or starting with `cio_` and not far off. A secret typed as NAME is neither, so it
 /// gets no suggestion (which would hint at nothing anyway: a suggestion is a catalog name).
-fn suggest(typed: &str) -> Option<CredentialName> {
+/// Of names as close, one `takes` accepts is preferred.
+fn suggest(typed: &str, takes: fn(&CredentialName) -> bool) -> Option<CredentialName> {
     let lowered = typed.trim().to_ascii_lowercase().replace('-', "_");
     let (distance, closest) = CredentialName::all()
         .map(|n| (strsim::damerau_levenshtein(&lowered, &n.to_string()), n))
-        .min_by_key(|(distance, _)| *distance)?;
+        .min_by_key(|(distance, n)| (*distance, !takes(n)))?;
     let limit = if lowered.starts_with("cio_") {
         NEAR_WITH_PREFIX
     } else {
@@ -334,6 +368,44 @@ mod tests {
         ] {
             assert!(all.contains(&s.to_string()), "{s}");
         }
+    }
+
+    /// The review's finding: `rotate cio_minio_acess_key` suggested cio_minio_access_key,
+    /// a name rotate refuses. A command's suggestion is a name it takes.
+    #[test]
+    fn a_suggestion_is_a_name_the_command_takes() {
+        let passwords = |n: &CredentialName| n.field == Field::BackupPassword;
+        let parsed = |s: &str| CredentialName::parse_taking(s, passwords).expect_err("not a name");
+        assert_eq!(
+            parsed("cio_minio_acess_key"),
+            UnknownName {
+                suggestion: None,
+                refused: Some(name("cio_minio_access_key")),
+            }
+        );
+        assert_eq!(
+            parsed("cio_aws_backup_pasword"),
+            UnknownName {
+                suggestion: Some(name("cio_aws_backup_password")),
+                refused: None,
+            }
+        );
+        assert_eq!(
+            parsed("foo"),
+            UnknownName {
+                suggestion: None,
+                refused: None,
+            }
+        );
+        // An exact name parses, taken or not: the command says why it refuses it.
+        assert_eq!(
+            CredentialName::parse_taking("cio_aws_access_key", passwords),
+            Ok(name("cio_aws_access_key"))
+        );
+        assert_eq!(
+            suggestion("cio_minio_acess_key").as_deref(),
+            Some("cio_minio_access_key")
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ mod live_tests;
 
 use serde::Serialize;
 
-use crate::catalog::{CredentialName, Warning};
+use crate::catalog::{CredentialName, Field, Warning};
 use crate::secret::SecretValue;
 
 pub use age::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
@@ -270,6 +270,10 @@ impl RotateError {
     pub fn hint(&self) -> String {
         let name = self.name;
         let fix = match &self.problem {
+            Problem::NotAPassword if matches!(name.field, Field::AccessKey | Field::SecretKey) => format!(
+                "rotate {name}'s pair with 'cio credential rotate {} --access-key', or name a cio_{{aws|minio}}_backup_password",
+                name.set().options()
+            ),
             Problem::NotAPassword => {
                 "name a cio_{aws|minio}_backup_password, or rotate an access key pair with 'cio credential rotate --provider P --access-key'".to_string()
             }
@@ -299,17 +303,19 @@ impl RotateError {
                 "'cio credential validate {name}' says what is wrong with the endpoint; run the rotation again once it answers"
             ),
             Problem::NoRepository => format!(
-                "run 'cio credential validate {name}': it tells a repository not created yet (which needs no rotation: create it with 'cio credential exec -- restic init') from one that lost its config (restore the config from a backup of the bucket; never init over it), or a URL that points elsewhere"
+                "run 'cio credential validate {name}': it tells a repository not created yet (which needs no rotation: create it with '{} restic init') from one that lost its config (restore the config from a backup of the bucket; never init over it), or a URL that points elsewhere",
+                exec(name)
             ),
             Problem::StoredPasswordWrong => format!(
                 "'cio credential validate {name}' says why; if the repository's password was changed elsewhere, store it with 'cio credential create {name} --force'"
             ),
             Problem::NewPasswordDoesNotOpen => {
-                "check the repository with 'cio credential exec -- restic key list'".into()
+                format!("check the repository with '{} restic key list'", exec(name))
             }
-            Problem::Locked(_) => {
-                "wait for the backup or other restic command to end; a lock left by a restic that no longer runs is removed by 'cio credential exec -- restic unlock'".into()
-            }
+            Problem::Locked(_) => format!(
+                "wait for the backup or other restic command to end; a lock left by a restic that no longer runs is removed by '{} restic unlock'",
+                exec(name)
+            ),
             Problem::Restic { .. } => {
                 "'cio credential validate' checks the repository and the keys".into()
             }
@@ -326,13 +332,17 @@ impl RotateError {
                 "restore a version whose password the repository still has ('cio credential history {name}'), or change the password with 'cio credential rotate {name}'; if the repository's password was changed back elsewhere, add --force"
             ),
             Problem::ImportedPasswordDoesNotOpen { first: true } => "import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or add --force to store this password anyway".into(),
-            Problem::ImportedPasswordDoesNotOpen { first: false } => "import a bundle made after the repository's last password change (every rotation refreshes the escrow object: cio credential import --from-repository), or see the repository's keys with 'cio credential exec -- restic key list'; nothing was written".into(),
+            Problem::ImportedPasswordDoesNotOpen { first: false } => format!(
+                "import a bundle made after the repository's last password change (every rotation refreshes the escrow object: cio credential import --from-repository), or see the repository's keys with '{} restic key list'",
+                exec(name)
+            ),
             Problem::EscrowNotRefreshed(_) => format!(
                 "fix what the refresh needs (recovery_recipients in cio.toml, the bucket and its keys; 'cio credential export --to-repository' shows it), then run 'cio credential rotate {name}' again"
             ),
-            Problem::PendingUnreadable(_) => {
-                "use the cio version that started the rotation, or check the repository's keys with 'cio credential exec -- restic key list'".into()
-            }
+            Problem::PendingUnreadable(_) => format!(
+                "use the cio version that started the rotation, or check the repository's keys with '{} restic key list'",
+                exec(name)
+            ),
             Problem::Lock { path, .. } => format!(
                 "check that {}'s folder exists and is writable by this user",
                 path.display()
@@ -348,9 +358,17 @@ impl RotateError {
     }
 }
 
+/// `cio credential exec` with the options that name `name`'s set, up to the `--` before
+/// the command: a bare `exec` picks the one complete set, which may be another (the
+/// primary, or the other provider's) or none (a node with the alternate set alone).
+fn exec(name: CredentialName) -> String {
+    format!("cio credential exec {} --", name.set().options())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Role;
 
     #[test]
     fn generated_passwords_are_long_random_and_plain() {
@@ -365,6 +383,94 @@ mod tests {
         );
     }
 
+    /// Every problem at every stage: what was left behind is said once (the review found
+    /// "...; nothing was written; nothing was changed"), and a restic command is run through
+    /// an exec that names the set (a bare exec picks the primary set, or none on a node with
+    /// the alternate set alone).
+    #[test]
+    fn hints_say_once_what_was_left_and_name_the_set_to_exec_with() {
+        let problems = || {
+            vec![
+                Problem::NotAPassword,
+                Problem::Alternate,
+                Problem::NoNewPassword,
+                Problem::SamePassword,
+                Problem::SameKeys,
+                Problem::NewKeysRefused {
+                    code: "x",
+                    detail: "y".into(),
+                },
+                Problem::Interrupted,
+                Problem::ResticMissing,
+                Problem::NoRepository,
+                Problem::Unreachable("x".into()),
+                Problem::StoredPasswordWrong,
+                Problem::NewPasswordDoesNotOpen,
+                Problem::Locked("x".into()),
+                Problem::Restic {
+                    command: "key add",
+                    detail: "x".into(),
+                },
+                Problem::BarePasswordChange { alternate: false },
+                Problem::BarePasswordChange { alternate: true },
+                Problem::ForcedPasswordDoesNotOpen,
+                Problem::RestoredPasswordDoesNotOpen,
+                Problem::ImportedPasswordDoesNotOpen { first: true },
+                Problem::ImportedPasswordDoesNotOpen { first: false },
+                Problem::EscrowNotRefreshed("x".into()),
+                Problem::PendingUnreadable("x".into()),
+                Problem::RotatedMeanwhile,
+                Problem::InProgress {
+                    host: "h".into(),
+                    minutes_left: 3,
+                },
+            ]
+        };
+        let stages = [
+            Stage::Waiting,
+            Stage::Checking,
+            Stage::Identifying,
+            Stage::Adding,
+            Stage::Verifying,
+            Stage::Storing,
+            Stage::Escrowing,
+            Stage::RemovingOldKey,
+            Stage::Finishing,
+        ];
+        for name in ["cio_minio_backup_password", "cio_aws_alt_backup_password"] {
+            let name: CredentialName = name.parse().unwrap();
+            for stage in stages {
+                for problem in problems() {
+                    let hint = RotateError {
+                        name,
+                        stage,
+                        problem,
+                    }
+                    .hint();
+                    assert!(hint.matches("nothing was").count() <= 1, "{hint}");
+                    assert!(!hint.contains("exec -- "), "{hint}");
+                    if name.role == Role::Alternate {
+                        assert!(
+                            !hint.contains("cio credential exec")
+                                || hint.contains("exec --provider aws --alternate --"),
+                            "{hint}"
+                        );
+                    }
+                }
+            }
+        }
+        let alternate: CredentialName = "cio_minio_alt_backup_password".parse().unwrap();
+        assert_eq!(
+            RotateError {
+                name: alternate,
+                stage: Stage::Checking,
+                problem: Problem::ImportedPasswordDoesNotOpen { first: false },
+            }
+            .hint(),
+            "import a bundle made after the repository's last password change (every rotation refreshes the escrow object: cio credential import --from-repository), or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic key list'; nothing was changed"
+        );
+    }
+
     #[test]
     fn hints_say_what_was_left_behind() {
         let name: CredentialName = "cio_minio_backup_password".parse().unwrap();
@@ -375,7 +481,7 @@ mod tests {
         };
         assert_eq!(
             err(Stage::Identifying, Problem::NoRepository).hint(),
-            "run 'cio credential validate cio_minio_backup_password': it tells a repository not created yet (which needs no rotation: create it with 'cio credential exec -- restic init') from one that lost its config (restore the config from a backup of the bucket; never init over it), or a URL that points elsewhere; nothing was changed"
+            "run 'cio credential validate cio_minio_backup_password': it tells a repository not created yet (which needs no rotation: create it with 'cio credential exec --provider minio -- restic init') from one that lost its config (restore the config from a backup of the bucket; never init over it), or a URL that points elsewhere; nothing was changed"
         );
         assert!(
             err(Stage::Adding, Problem::ResticMissing)

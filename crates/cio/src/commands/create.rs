@@ -67,7 +67,13 @@ s3:http://..., s3:HOST/BUCKET[/PREFIX] or s3://HOST/BUCKET[/PREFIX]."
 
 pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Create credential";
-    let name = parse_name(ACTION, "create", &args.name).map_err(|e| {
+    let name = parse_name(
+        ACTION,
+        "create",
+        crate::cli::CredentialNames::ANY,
+        &args.name,
+    )
+    .map_err(|e| {
         // `create VALUE NAME`: say so, without repeating either.
         match args.value.as_deref().map(str::parse::<CredentialName>) {
             Some(Ok(name)) => CommandError::Swapped { name },

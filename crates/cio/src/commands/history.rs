@@ -27,7 +27,12 @@ pub struct HistoryArgs {
 
 pub fn run(ctx: &mut Context, args: HistoryArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Show history";
-    let name = parse_name(ACTION, "history", &args.name)?;
+    let name = parse_name(
+        ACTION,
+        "history",
+        crate::cli::CredentialNames::ANY,
+        &args.name,
+    )?;
     let history = ctx
         .open(ACTION)?
         .history(name)

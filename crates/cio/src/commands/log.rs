@@ -50,7 +50,7 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
     let name = args
         .name
         .as_deref()
-        .map(|n| parse_name(action, "log", n))
+        .map(|n| parse_name(action, "log", crate::cli::CredentialNames::ANY, n))
         .transpose()?;
     let reading = ctx
         .open(action)?

@@ -40,7 +40,12 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     } else {
         "Remove credential"
     };
-    let name = parse_name(action, "remove", &args.name)?;
+    let name = parse_name(
+        action,
+        "remove",
+        crate::cli::CredentialNames::ANY,
+        &args.name,
+    )?;
     let store = ctx.open(action)?;
     // Where the set's escrow bundle is, read before the remove may take the repository's URL.
     let bundle_at = escrow::bundle_of(ctx, &store, name);

@@ -36,7 +36,12 @@ pub struct RestoreArgs {
 
 pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Restore credential";
-    let name = parse_name(ACTION, "restore", &args.name)?;
+    let name = parse_name(
+        ACTION,
+        "restore",
+        crate::cli::CredentialNames::ANY,
+        &args.name,
+    )?;
     let store = ctx.open(ACTION)?;
     // An earlier repository password must still open the repository: a rotation removes
     // the old password's key.

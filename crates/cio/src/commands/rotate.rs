@@ -74,7 +74,7 @@ pub fn run(ctx: &mut Context, args: RotateArgs) -> Result<(), CommandError> {
     let Some(text) = args.name.as_deref() else {
         return rotate_keys::run(ctx, args.provider.map(Into::into), args.alternate);
     };
-    let name = parse_name(ACTION, "rotate", text)?;
+    let name = parse_name(ACTION, "rotate", crate::cli::CredentialNames::ROTATED, text)?;
     let store = ctx.open(ACTION)?;
     let out = &ctx.out;
     let rotation = PasswordRotation::begin(&store, name, &mut |stage| {
@@ -182,16 +182,18 @@ fn summary(done: &PasswordRotated, generated: bool) -> String {
 /// What the administrator must know about the old key, when it is still there;
 /// `stale_bundle`: the set's recovery bundle still holds the old password.
 fn old_key_note(name: CredentialName, old: &OldKey, stale_bundle: bool) -> Option<String> {
+    // exec with the set named: a bare exec picks the one complete set, maybe another.
+    let exec = format!("cio credential exec {} --", name.set().options());
     match old {
         OldKey::Kept { id } if stale_bundle => Some(format!(
-            "{name}: the old password still opens the repository (key {id}), and the recovery bundle holds it: refresh the bundle first ('cio credential export --to-repository --provider {}'), then remove the key with: cio credential exec -- restic key remove {id}",
+            "{name}: the old password still opens the repository (key {id}), and the recovery bundle holds it: refresh the bundle first ('cio credential export --to-repository --provider {}'), then remove the key with: {exec} restic key remove {id}",
             name.provider
         )),
         OldKey::Kept { id } => Some(format!(
-            "{name}: the old password still opens the repository (key {id}); remove it later with: cio credential exec -- restic key remove {id}"
+            "{name}: the old password still opens the repository (key {id}); remove it later with: {exec} restic key remove {id}"
         )),
         OldKey::Unidentified { other_keys } => Some(format!(
-            "{name}: restic did not say which key the old password opens, and the repository has {other_keys} other keys, so all are kept; find the old one with 'cio credential exec -- restic key list' and remove it with 'restic key remove ID'"
+            "{name}: restic did not say which key the old password opens, and the repository has {other_keys} other keys, so all are kept; find the old one with '{exec} restic key list' and remove it with '{exec} restic key remove ID'"
         )),
         _ => None,
     }

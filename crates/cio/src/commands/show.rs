@@ -31,7 +31,7 @@ pub struct ShowArgs {
 
 pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Show credential";
-    let name = parse_name(ACTION, "show", &args.name)?;
+    let name = parse_name(ACTION, "show", crate::cli::CredentialNames::ANY, &args.name)?;
     let entry = ctx
         .open(ACTION)?
         .get(name)

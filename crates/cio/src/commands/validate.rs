@@ -73,7 +73,12 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
     // A name chooses its set; the options narrow a validation of every set.
     let filter = match &args.name {
         Some(text) => SetFilter {
-            name: Some(parse_name(ACTION, "validate", text)?),
+            name: Some(parse_name(
+                ACTION,
+                "validate",
+                crate::cli::CredentialNames::ANY,
+                text,
+            )?),
             ..SetFilter::default()
         },
         None => SetFilter {

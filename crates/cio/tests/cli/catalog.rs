@@ -121,7 +121,7 @@ fn a_value_typed_where_the_name_goes_is_never_repeated() {
         (
             &["credential", "rotate", CANARY],
             "Rotate credential",
-            other("rotate"),
+            ROTATE_GIVE.to_string(),
         ),
     ] {
         let stderr = never_echoed(&env, args, 2);
@@ -139,6 +139,52 @@ fn a_value_typed_where_the_name_goes_is_never_repeated() {
     assert_eq!(
         stderr,
         "Fail: Create credential: the text given as CREDENTIALNAME is not a credential name, but the one given as VALUE is: CREDENTIALNAME comes first\nHint: nothing was changed; run 'cio credential create cio_aws_backup_password' and type or pipe the value\n"
+    );
+}
+
+/// The hint of `rotate` given no name: an example it takes.
+const ROTATE_GIVE: &str = "give cio_aws_backup_password or cio_minio_backup_password, as in 'cio credential rotate cio_aws_backup_password'; an access key pair is rotated with 'cio credential rotate --provider P --access-key'";
+
+/// The review's findings: `rotate foo` gave the example 'cio credential rotate
+/// cio_aws_access_key', and `rotate cio_minio_acess_key` suggested cio_minio_access_key:
+/// names rotate refuses. Its suggestions and examples are names it takes, or --access-key
+/// for a key; the other commands take every name, and suggest as before.
+#[test]
+fn rotate_suggests_only_what_it_rotates() {
+    let env = TestEnv::new();
+    env.create("cio_aws_access_key", REF_ACCESS);
+    let fail = "Fail: Rotate credential: the text given as CREDENTIALNAME is not one of the 24 credential names\nHint: ";
+    let pair = |options: &str| {
+        format!(
+            "an access key pair is rotated together, not by name: cio credential rotate {options} --access-key; by name, rotate takes cio_aws_backup_password or cio_minio_backup_password"
+        )
+    };
+    for (typed, hint) in [
+        ("foo", ROTATE_GIVE.to_string()),
+        ("cio_minio_acess_key", pair("--provider minio")),
+        ("cio_aws_secret_ky", pair("--provider aws")),
+        ("cio_minio_alt_acess_key", pair("--provider minio --alternate")),
+        ("cio_aws_backup_rpo", ROTATE_GIVE.to_string()),
+        ("cio_aws_alt_backup_pasword", ROTATE_GIVE.to_string()),
+        (
+            "cio_minio_backup_pasword",
+            "did you mean cio_minio_backup_password? an access key pair is rotated with 'cio credential rotate --provider P --access-key'".to_string(),
+        ),
+    ] {
+        let stderr = never_echoed(&env, &["credential", "rotate", typed], 2);
+        assert_eq!(stderr, format!("{fail}{hint}\n"), "{typed}");
+    }
+    // A key's exact name: rotate's own refusal, naming the set's --access-key.
+    let stderr = never_echoed(&env, &["credential", "rotate", "cio_aws_access_key"], 2);
+    assert!(
+        stderr.ends_with("Hint: rotate cio_aws_access_key's pair with 'cio credential rotate --provider aws --access-key', or name a cio_{aws|minio}_backup_password; nothing was changed\n"),
+        "{stderr}"
+    );
+    // Commands that take every name suggest the key.
+    let stderr = never_echoed(&env, &["credential", "show", "cio_minio_acess_key"], 2);
+    assert!(
+        stderr.ends_with("Hint: did you mean cio_minio_access_key? 'cio credential create --help' lists the 24 names\n"),
+        "{stderr}"
     );
 }
 

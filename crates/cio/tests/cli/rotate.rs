@@ -580,7 +580,7 @@ fn a_rotation_removes_the_old_key_only_once_the_escrow_bundle_holds_the_new_pass
         .success();
     let text = stderr(&out);
     assert!(
-        text.contains("and the recovery bundle holds it: refresh the bundle first ('cio credential export --to-repository --provider minio'), then remove the key with: cio credential exec -- restic key remove "),
+        text.contains("and the recovery bundle holds it: refresh the bundle first ('cio credential export --to-repository --provider minio'), then remove the key with: cio credential exec --provider minio -- restic key remove "),
         "{text}"
     );
     assert!(opens(&s3, "esc", third) && opens(&s3, "esc", fourth));
@@ -600,7 +600,7 @@ fn a_repository_that_lost_its_config_is_not_offered_an_init() {
     assert_eq!(
         stderr(&out),
         "Fail: Rotate credential: cio_minio_backup_password: restic finds no repository config at the set's URL\n\
-         Hint: run 'cio credential validate cio_minio_backup_password': it tells a repository not created yet (which needs no rotation: create it with 'cio credential exec -- restic init') from one that lost its config (restore the config from a backup of the bucket; never init over it), or a URL that points elsewhere; nothing was changed\n"
+         Hint: run 'cio credential validate cio_minio_backup_password': it tells a repository not created yet (which needs no rotation: create it with 'cio credential exec --provider minio -- restic init') from one that lost its config (restore the config from a backup of the bucket; never init over it), or a URL that points elsewhere; nothing was changed\n"
     );
     assert_eq!(env.reveal(PASSWORD), OLD);
     let out = env.cio(&["credential", "validate", "--json"]).code(1);
