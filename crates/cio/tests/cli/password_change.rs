@@ -255,6 +255,38 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
     ])
     .failure();
 
+    // The review's finding: once the store holds a password the repository opens, the
+    // stale bundle forced in is refused with a hint that said "nothing was written; nothing
+    // was changed" and named an exec without --alternate (on a node with the alternate set
+    // alone: no set to run with). Said once now, and the command it names runs.
+    c.cio_in(
+        &["credential", "create", "cio_minio_alt_backup_password", "--force"],
+        NEW,
+    )
+    .success();
+    let before = c.snapshot_files();
+    let out = import(&["--force"]).code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup\n\
+         Hint: import a bundle made after the repository's last password change (every rotation refreshes the escrow object: cio credential import --from-repository), or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic key list'; nothing was changed\n"
+    );
+    assert!(c.snapshot_files() == before, "a refused import wrote");
+    assert_eq!(c.reveal("cio_minio_alt_backup_password"), NEW);
+    c.cio(&[
+        "credential",
+        "exec",
+        "--provider",
+        "minio",
+        "--alternate",
+        "--",
+        "restic",
+        "--no-cache",
+        "key",
+        "list",
+    ])
+    .success();
+
     // A repository that does not exist yet needs no check.
     s3.create_bucket("empty");
     let fresh = TestEnv::new();
