@@ -79,6 +79,7 @@ pub fn rotate_access_key(
     let opts = Options {
         timeout: CHECK_TIMEOUT,
         write_check: set.role == Role::Primary,
+        new_keys: true,
         ..Options::from_env()
     };
     let report = validate_set(&values, &opts);

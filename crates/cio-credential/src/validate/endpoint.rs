@@ -89,6 +89,7 @@ pub(super) async fn run(
         region: region.clone(),
         region_source: source,
         has_cacert: values.cacert.is_some(),
+        new_keys: opts.new_keys,
     };
     let extra = match values
         .cacert

@@ -78,6 +78,8 @@ pub(crate) struct Place {
     pub region_source: RegionSource,
     /// The set has a CA certificate credential.
     pub has_cacert: bool,
+    /// The keys checked are a new pair, not the stored ones ([`super::Options::new_keys`]).
+    pub new_keys: bool,
 }
 
 impl Place {
@@ -86,6 +88,20 @@ impl Place {
             provider: self.set.provider,
             role: self.set.role,
             field,
+        }
+    }
+
+    /// The access key or the secret key (`field`) as a detail names it: the credential
+    /// that holds it, or the new one a key rotation checks (which no credential holds yet).
+    fn key(&self, field: Field) -> String {
+        let what = match field {
+            Field::SecretKey => "secret key",
+            _ => "access key",
+        };
+        if self.new_keys {
+            format!("the new {what}")
+        } else {
+            format!("the {what} in {}", self.name(field))
         }
     }
 
@@ -436,17 +452,18 @@ impl Place {
                 Step::Credentials,
                 "invalid_access_key",
                 format!(
-                    "{addr} does not know the access key in {}; check it, or create a key on the server",
-                    self.name(Field::AccessKey)
+                    "{addr} does not know {}; check it, or create a key on the server",
+                    self.key(Field::AccessKey)
                 ),
             ),
             "SignatureDoesNotMatch" => (
                 Step::Credentials,
                 "signature_mismatch",
                 format!(
-                    "the secret key in {} does not belong to the access key in {}; set the matching secret key",
-                    self.name(Field::SecretKey),
-                    self.name(Field::AccessKey)
+                    "{} does not belong to {}; {} the matching secret key",
+                    self.key(Field::SecretKey),
+                    self.key(Field::AccessKey),
+                    if self.new_keys { "give" } else { "set" }
                 ),
             ),
             "RequestTimeTooSkewed" => (
@@ -460,8 +477,8 @@ impl Place {
                 Step::Credentials,
                 "expired_token",
                 format!(
-                    "the access key in {} is a temporary key that has expired; create a long-term access key",
-                    self.name(Field::AccessKey)
+                    "{} is a temporary key that has expired; create a long-term access key",
+                    self.key(Field::AccessKey)
                 ),
             ),
             "NoSuchBucket" => self.no_such_bucket(),

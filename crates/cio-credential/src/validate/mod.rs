@@ -63,6 +63,10 @@ pub struct Options {
     pub proxies: ProxyEnv,
     /// The key hint restic would see (`RESTIC_KEY_HINT`).
     pub key_hint: Option<String>,
+    /// The set's access key and secret key are a new pair being checked (a key rotation),
+    /// not the stored ones: details say "the new access key", never the credential that
+    /// still holds the old one.
+    pub new_keys: bool,
 }
 
 impl Default for Options {
@@ -74,6 +78,7 @@ impl Default for Options {
             write_check: false,
             proxies: ProxyEnv::default(),
             key_hint: None,
+            new_keys: false,
         }
     }
 }

@@ -260,7 +260,12 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
     // was changed" and named an exec without --alternate (on a node with the alternate set
     // alone: no set to run with). Said once now, and the command it names runs.
     c.cio_in(
-        &["credential", "create", "cio_minio_alt_backup_password", "--force"],
+        &[
+            "credential",
+            "create",
+            "cio_minio_alt_backup_password",
+            "--force",
+        ],
         NEW,
     )
     .success();

@@ -51,6 +51,25 @@ fn a_new_pair_is_checked_live_written_together_and_restored_together() {
         "{text}"
     );
     assert!(!text.contains("not-the-secret") && !text.contains(NEW_ACCESS));
+    // The review's finding: an access key the server does not know was named as the one
+    // in cio_minio_access_key (the stored, old key). It is the new one.
+    let out = env
+        .cio_in(ROTATE, format!("unknown-access\n{NEW_SECRET}\n"))
+        .code(1);
+    let port = s3.port();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Rotate credential: cio_minio_access_key: the new key pair does not pass the live check (invalid_access_key): 127.0.0.1:{port} does not know the new access key; check it, or create a key on the server\n\
+             Hint: create the new key on the server (with the old key's bucket policy), check what was typed, then run the command again; nothing was changed\n"
+        )
+    );
+    assert!(
+        text.contains(
+            "the new secret key does not belong to the new access key; give the matching secret key"
+        ),
+        "{text}"
+    );
     // One line is not a pair.
     let out = env.cio_in(ROTATE, format!("{NEW_ACCESS}\n")).code(1);
     assert_eq!(

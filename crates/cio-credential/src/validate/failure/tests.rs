@@ -18,6 +18,7 @@ fn place(provider: Provider, host: &str, source: RegionSource) -> Place {
         region: "us-east-1".into(),
         region_source: source,
         has_cacert: false,
+        new_keys: false,
     }
 }
 
@@ -83,6 +84,45 @@ fn credentials_errors_are_the_credentials_fault_at_any_step() {
         service(400, "ExpiredToken", None),
     );
     assert_eq!(c, "expired_token");
+}
+
+/// The review's finding: a key rotation whose new access key the server does not know said
+/// "does not know the access key in cio_minio_access_key", the stored (old, working) key.
+/// A new pair is named as the new keys, never as the credentials still holding the old.
+#[test]
+fn a_new_pair_is_named_as_the_new_keys() {
+    let p = Place {
+        new_keys: true,
+        ..minio()
+    };
+    let detail = |code: &str| {
+        at(
+            &p,
+            Step::Credentials,
+            Action::List,
+            service(403, code, None),
+        )
+        .3
+    };
+    assert_eq!(
+        detail("InvalidAccessKeyId"),
+        "minio.lan:443 does not know the new access key; check it, or create a key on the server"
+    );
+    assert_eq!(
+        detail("SignatureDoesNotMatch"),
+        "the new secret key does not belong to the new access key; give the matching secret key"
+    );
+    assert_eq!(
+        detail("ExpiredToken"),
+        "the new access key is a temporary key that has expired; create a long-term access key"
+    );
+    for code in [
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+    ] {
+        assert!(!detail(code).contains("cio_minio_"), "{code}");
+    }
 }
 
 #[test]
