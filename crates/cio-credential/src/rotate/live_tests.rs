@@ -252,6 +252,7 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
             old_key: old_key.map(str::to_string),
             keep_old_key: false,
             started_ms: 0,
+            staged_ms: 0,
             host: None,
         }
         .save(
@@ -282,6 +283,7 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
         old_key: Some(new_id.clone()),
         keep_old_key: false,
         started_ms: 0,
+        staged_ms: 0,
         host: None,
     }
     .save(
@@ -303,6 +305,7 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
         old_key: Some(new_id.clone()),
         keep_old_key: false,
         started_ms: 0,
+        staged_ms: 0,
         host: None,
     }
     .save(
@@ -334,6 +337,7 @@ fn an_old_key_that_cannot_be_told_apart_is_kept() {
         old_key: None,
         keep_old_key: false,
         started_ms: 0,
+        staged_ms: 0,
         host: None,
     }
     .save(

@@ -152,6 +152,8 @@ pub struct PasswordRotated {
     pub version: u64,
     /// restic's id of the new password's key.
     pub new_key: String,
+    /// This run added that key; `false`: the interrupted run it finished had added it.
+    pub new_key_added_now: bool,
     pub old_key: OldKey,
     /// This run finished a rotation an earlier run started (and did not start one).
     pub resumed: bool,

@@ -127,6 +127,7 @@ impl<'a> PasswordRotation<'a> {
                     old_key: None,
                     keep_old_key,
                     started_ms: 0,
+                    staged_ms: 0,
                     host: None,
                 };
                 self.start(pending, escrow, progress)
@@ -217,6 +218,7 @@ impl<'a> PasswordRotation<'a> {
         self.identify_and_add(&mut pending, progress)?;
         let run = Run {
             resumed: false,
+            added_now: true,
             warnings,
         };
         self.store_and_retire(pending, None, run, escrow, progress)
@@ -267,14 +269,14 @@ impl<'a> PasswordRotation<'a> {
         // Was the new key added before the run stopped? (When the new password is stored
         // already, it was: step (5) follows step (4).)
         progress(Stage::Verifying);
-        let keys = match self.restic.key_list(&pending.password, None) {
-            Ok(keys) => Some(keys),
+        let (keys, added_now) = match self.restic.key_list(&pending.password, None) {
+            Ok(keys) => (Some(keys), false),
             Err(ResticFailure::WrongPassword) if !pending.password.ct_eq(&self.stored) => {
                 // Not added: start again from (1) with the staged password, naming the key
                 // the stored password opens now.
                 pending.old_key = None;
                 self.identify_and_add(&mut pending, progress)?;
-                None
+                (None, true)
             }
             Err(ResticFailure::WrongPassword) => {
                 return Err(self.error(Stage::Verifying, Problem::StoredPasswordWrong));
@@ -283,6 +285,7 @@ impl<'a> PasswordRotation<'a> {
         };
         let run = Run {
             resumed: true,
+            added_now,
             warnings,
         };
         self.store_and_retire(pending, keys, run, escrow, progress)
@@ -344,6 +347,7 @@ impl<'a> PasswordRotation<'a> {
             name,
             version,
             new_key,
+            new_key_added_now: run.added_now,
             old_key,
             resumed: run.resumed,
             warnings: run.warnings,
@@ -356,6 +360,8 @@ impl<'a> PasswordRotation<'a> {
 /// value rules' warnings for the new password.
 struct Run {
     resumed: bool,
+    /// This run added the new password's key (an interrupted run had not).
+    added_now: bool,
     warnings: Vec<Warning>,
 }
 

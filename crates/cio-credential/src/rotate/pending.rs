@@ -23,9 +23,12 @@ pub(crate) struct Pending {
     pub old_key: Option<String>,
     /// The rotation was asked to keep the old key.
     pub keep_old_key: bool,
-    /// When it was staged, in milliseconds since the Unix epoch (0 before it is); each stage
-    /// staged again moves it.
+    /// When the rotation was first staged, in milliseconds since the Unix epoch (0 before it
+    /// is): kept by every later stage and by every run that takes it over.
     pub started_ms: i64,
+    /// When it was last staged (0 before it is): each stage staged again moves it. A
+    /// takeover waits on this one.
+    pub staged_ms: i64,
     /// The node that staged it (`None` in records written before nodes were named, and in
     /// one made here: saving always names this node).
     pub host: Option<String>,
@@ -65,6 +68,7 @@ impl std::fmt::Debug for Pending {
             .field("old_key", &self.old_key)
             .field("keep_old_key", &self.keep_old_key)
             .field("started_ms", &self.started_ms)
+            .field("staged_ms", &self.staged_ms)
             .field("host", &self.host)
             .finish_non_exhaustive()
     }
@@ -77,6 +81,8 @@ struct RecordOut<'a> {
     old_key: Option<&'a str>,
     keep_old_key: bool,
     host: &'a str,
+    /// When the rotation started (the first stage's time).
+    started_ms: i64,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +93,9 @@ struct RecordIn {
     keep_old_key: bool,
     #[serde(default)]
     host: Option<String>,
+    /// Absent in records written before it was kept: then the record's own time.
+    #[serde(default)]
+    started_ms: Option<i64>,
 }
 
 /// The staged record's name: the password's name and `.rotation` (no catalog name has a dot).
@@ -134,7 +143,8 @@ impl Pending {
                 password: SecretValue::new(record.password),
                 old_key: record.old_key,
                 keep_old_key: record.keep_old_key,
-                started_ms: staged.written_at_ms,
+                started_ms: record.started_ms.unwrap_or(staged.written_at_ms),
+                staged_ms: staged.written_at_ms,
                 host: record.host,
             }),
         })
@@ -158,6 +168,11 @@ impl Pending {
             old_key: self.old_key.as_deref(),
             keep_old_key: self.keep_old_key,
             host: &this_node(store.key_file()),
+            started_ms: if self.started_ms > 0 {
+                self.started_ms
+            } else {
+                now_ms()
+            },
         })
         .map_err(|e| RotateError {
             name,
@@ -196,9 +211,9 @@ impl Pending {
         }
     }
 
-    /// How long ago it was staged, in milliseconds.
+    /// How long ago it was last staged, in milliseconds.
     pub fn age_ms(&self) -> i64 {
-        now_ms().saturating_sub(self.started_ms).max(0)
+        now_ms().saturating_sub(self.staged_ms).max(0)
     }
 
     /// Removes the record of `name`'s rotation, the version `staged` (the one this rotation

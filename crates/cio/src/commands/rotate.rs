@@ -142,6 +142,7 @@ pub fn run(ctx: &mut Context, args: RotateArgs) -> Result<(), CommandError> {
             "action": "rotate",
             "version": done.version,
             "new_key": done.new_key,
+            "new_key_added_now": done.new_key_added_now,
             "old_key": done.old_key,
             "resumed": done.resumed,
             "generated": args.generate && !done.resumed,
@@ -162,8 +163,13 @@ fn summary(done: &PasswordRotated, generated: bool) -> String {
         OldKey::Unidentified { other_keys } => format!("{other_keys} other keys kept"),
         OldKey::NoneLeft => "no other key".to_string(),
     };
+    let by = if done.new_key_added_now {
+        ""
+    } else {
+        " by the interrupted run"
+    };
     let mut text = format!(
-        "{} (version {}; restic key {} added, {old}",
+        "{} (version {}; restic key {} added{by}, {old}",
         done.name, done.version, done.new_key
     );
     if done.resumed {

@@ -610,3 +610,58 @@ fn a_repository_that_lost_its_config_is_not_offered_an_init() {
         stdout(&out)
     );
 }
+
+/// The review's findings on finishing an interrupted rotation: each rerun's warning "finishing
+/// the rotation started at T" showed when the previous rerun took it over, not when it
+/// started; and the success line said "restic key X added" when the interrupted run had
+/// added it. Here a rotation stops after adding the key (the bucket takes no recovery
+/// bundle), a rerun stops the same way, and the last one finishes.
+#[test]
+fn finishing_an_interrupted_rotation_says_when_it_started_and_who_added_the_key() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    let env = repository(&s3, "resume");
+    let safe = tempfile::tempdir().unwrap();
+    let (_, recipient) = crate::recovery::age_identity(safe.path(), "recovery-key.txt");
+    std::fs::write(
+        env.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    env.cio(&["credential", "export", "--to-repository"])
+        .success();
+    let object = s3.root().join("resume/repo/cio-recovery.age");
+    std::fs::remove_file(&object).unwrap();
+    std::fs::create_dir(&object).unwrap();
+    let new = "the second repository password";
+    env.cio_in(&["credential", "rotate", PASSWORD], format!("{new}\n"))
+        .code(1);
+    let started = |text: &str| -> String {
+        let at = "cio_minio_backup_password: finishing the rotation started at ";
+        let line = text
+            .lines()
+            .find(|l| l.contains(at))
+            .unwrap_or_else(|| panic!("no 'finishing' warning: {text}"));
+        line.split(at)
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = env.cio(&["credential", "rotate", PASSWORD]).code(1);
+    let first = started(&stderr(&out));
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::remove_dir(&object).unwrap();
+    let out = env.cio(&["credential", "rotate", PASSWORD]).success();
+    assert_eq!(started(&stderr(&out)), first, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(" added by the interrupted run, old key ")
+            && text.ends_with("removed; an interrupted rotation finished)\n"),
+        "{text}"
+    );
+    assert!(!opens(&s3, "resume", OLD) && opens(&s3, "resume", new));
+    assert_eq!(key_files(&s3, "resume").len(), 1);
+}
