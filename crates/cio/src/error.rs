@@ -105,6 +105,12 @@ pub enum InputError {
     PassphraseNeedsInput,
     #[error("cannot read the bundle: {0}")]
     Bundle(std::io::Error),
+    /// FILE is standard input (`-`, `/dev/stdin`, ...), and it carries no age file: a
+    /// passphrase piped there cannot also be the bundle.
+    #[error(
+        "the bundle is read from standard input (FILE is standard input), and what it carries is not a bundle: standard input carries one thing, the bundle or its passphrase"
+    )]
+    StdinNotABundle,
     #[error("standard input must be two lines: the access key, then the secret key")]
     AccessKeysExpected,
 }
@@ -172,6 +178,7 @@ impl CommandError {
                     "nothing was written; give the bundle as a FILE and the passphrase on standard input, or run on a terminal".into()
                 }
                 InputError::Bundle(_) => "check the bundle file's path and that this user may read it".into(),
+                InputError::StdinNotABundle => "nothing was written; give the bundle as a FILE of its own and pipe the passphrase (printf '%s\\n' \"$PASSPHRASE\" | cio credential import BUNDLE), or pipe the bundle and type the passphrase on a terminal".into(),
                 InputError::AccessKeysExpected => {
                     "nothing was written; printf '%s\\n%s\\n' \"$ACCESS\" \"$SECRET\" | cio credential import --from-repository URL ..., or run on a terminal to be asked".into()
                 }

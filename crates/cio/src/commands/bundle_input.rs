@@ -9,6 +9,7 @@
 //! that opens is checked by the library when it opens.
 
 use std::io::{self, IsTerminal, Read};
+use std::path::Path;
 
 use cio_credential::{SecretValue, check_passphrase};
 
@@ -58,16 +59,41 @@ pub fn passphrase(
     checked(read_stdin(io::stdin().lock()).map_err(|problem| input_error(action, problem))?)
 }
 
-/// A sealed bundle from FILE, or from standard input for `-`.
-pub fn bundle(action: &str, file: &str) -> Result<Vec<u8>, CommandError> {
+/// A sealed bundle from FILE, and whether FILE is standard input: `-`, or a path to the
+/// open file standard input is (`/dev/stdin`, `/proc/self/fd/0`, the file redirected with
+/// `<`), which then carries the bundle and cannot also carry its passphrase. What standard
+/// input gives that is no age file (a passphrase piped to `import /dev/stdin`) is refused
+/// as such, not as a damaged bundle.
+pub fn bundle(action: &str, file: &str) -> Result<(Vec<u8>, bool), CommandError> {
+    let from_stdin = file == "-" || is_stdin(Path::new(file));
     let mut bytes = Vec::new();
-    let read = if file == "-" {
+    let read = if from_stdin {
         io::stdin().lock().take(MAX_BUNDLE).read_to_end(&mut bytes)
     } else {
         std::fs::File::open(file).and_then(|f| f.take(MAX_BUNDLE).read_to_end(&mut bytes))
     };
     read.map_err(|e| input_error(action, InputError::Bundle(e)))?;
-    Ok(bytes)
+    if from_stdin && !looks_like_age(&bytes) {
+        return Err(input_error(action, InputError::StdinNotABundle));
+    }
+    Ok((bytes, from_stdin))
+}
+
+/// Whether `path` is the file standard input is open on (the same device and inode).
+fn is_stdin(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(stdin) = rustix::fs::fstat(io::stdin()) else {
+        return false;
+    };
+    std::fs::metadata(path).is_ok_and(|m| m.dev() == stdin.st_dev && m.ino() == stdin.st_ino)
+}
+
+/// Whether `bytes` begin as an age file does, armored or binary (after white space a
+/// copy may have added): anything else is no bundle at all, rather than a damaged one.
+fn looks_like_age(bytes: &[u8]) -> bool {
+    let start = bytes.trim_ascii_start();
+    start.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+        || start.starts_with(b"age-encryption.org/")
 }
 
 /// An access key and a secret key, prompted for on a terminal or read from standard input

@@ -98,7 +98,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
             args.provider.map(Into::into),
             args.no_stored_keys,
         )?,
-        (None, Some(file)) => (bundle_input::bundle(ACTION, file)?, file == "-"),
+        (None, Some(file)) => bundle_input::bundle(ACTION, file)?,
         (None, None) => unreachable!("clap requires FILE unless --from-repository is given"),
     };
     // An identity given means it is used: the header is read (a few percent of an import)

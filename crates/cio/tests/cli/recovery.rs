@@ -836,3 +836,64 @@ fn export_and_import_json_documents_name_sets_by_provider_and_role() {
                            "sets": [{"provider": "minio", "role": "alternate"}]})
     );
 }
+
+/// The review's finding: `printf '%s\n' "$PASSPHRASE" | cio credential import /dev/stdin`
+/// said the bundle was damaged ("it is cut short") and sent to an intact copy; the bundle
+/// and its passphrase shared standard input. A FILE that is standard input (`/dev/stdin`,
+/// `/proc/self/fd/0`, `/dev/fd/0`, the very file redirected with `<`) is read as `-` is,
+/// and what it carries when it is no bundle is said to be that. Nothing is written.
+#[test]
+fn a_bundle_file_that_is_standard_input_is_read_as_dash() {
+    let a = cluster_a();
+    let bundle = a.dir.path().join("paper.age");
+    export_passphrase(&a, &bundle);
+    let b = TestEnv::new();
+    b.create(
+        "cio_aws_backup_password",
+        "an unrelated repository password",
+    );
+    let before = b.snapshot_files();
+    let shared = "Fail: Import credentials: the bundle is read from standard input (FILE is standard input), and what it carries is not a bundle: standard input carries one thing, the bundle or its passphrase\n\
+         Hint: nothing was written; give the bundle as a FILE of its own and pipe the passphrase (printf '%s\\n' \"$PASSPHRASE\" | cio credential import BUNDLE), or pipe the bundle and type the passphrase on a terminal\n";
+    for file in ["/dev/stdin", "/proc/self/fd/0", "/dev/fd/0", "-"] {
+        for dry in [&["--dry-run"][..], &[]] {
+            let mut args = vec!["credential", "import"];
+            args.extend_from_slice(dry);
+            args.push(file);
+            let out = b.cio_in(&args, format!("{PASSPHRASE}\n")).code(1);
+            assert_eq!(stderr(&out), shared, "{args:?}");
+            assert!(!stderr(&out).contains(PASSPHRASE));
+        }
+    }
+    // The bundle itself on standard input, named by its path or /dev/stdin: it is read, and
+    // needs a passphrase standard input cannot also carry.
+    let needs = "Fail: Import credentials: the bundle needs its passphrase, and standard input already carries the bundle\n\
+         Hint: nothing was written; give the bundle as a FILE and the passphrase on standard input, or run on a terminal\n";
+    for file in ["/dev/stdin", bundle.to_str().unwrap()] {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("cio"))
+            .env_clear()
+            .env("HOME", b.home())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CIO_STORE", b.store())
+            .env("CIO_KEY_FILE", b.key())
+            .env("CIO_CONFIG", b.config())
+            .args(["credential", "import", file])
+            .stdin(std::fs::File::open(&bundle).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), needs, "{file}");
+    }
+    assert!(b.snapshot_files() == before, "a refused import wrote");
+    // A bundle file of its own still takes the passphrase from standard input.
+    b.cio_in(
+        &[
+            "credential",
+            "import",
+            "--dry-run",
+            bundle.to_str().unwrap(),
+        ],
+        format!("{PASSPHRASE}\n"),
+    )
+    .success();
+}
