@@ -52,6 +52,11 @@ pub enum CertKind {
     WrongName,
     /// [`CertKind::WrongName`] signed with ecdsa-with-SHA512 (as [`CertKind::Sha512Signed`]).
     Sha512SignedWrongName,
+    /// A server certificate signed by an intermediate CA (`CN=cio test intermediate CA`) that a
+    /// root CA (`CN=cio test CA`) signed; the server sends only its own certificate, not the
+    /// intermediate's. The root's certificate is the one to trust (Go still refuses: unknown
+    /// authority).
+    LeafWithoutIntermediate,
 }
 
 /// The only name the certificates of [`CertKind::WrongName`] are valid for.
@@ -216,7 +221,8 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
         | CertKind::ExpiredCa
         | CertKind::NotYetValidCa
         | CertKind::ExpiredCaAndRenewed
-        | CertKind::ClientOnlyCa => {
+        | CertKind::ClientOnlyCa
+        | CertKind::LeafWithoutIntermediate => {
             match kind {
                 CertKind::ExpiredCa => dated_ca(dir, "ca.pem", -40, -10),
                 CertKind::NotYetValidCa => dated_ca(dir, "ca.pem", 10, 400),
@@ -249,6 +255,9 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
                     }
                     openssl(dir, &args);
                 }
+            }
+            if kind == CertKind::LeafWithoutIntermediate {
+                intermediate_ca(dir);
             }
             let mut args = vec!["req"];
             match kind {
@@ -295,13 +304,17 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
                     "-in",
                     "server.csr",
                     "-CA",
-                    if kind == CertKind::ExpiredCaAndRenewed {
-                        "renewed.pem"
-                    } else {
-                        "ca.pem"
+                    match kind {
+                        CertKind::ExpiredCaAndRenewed => "renewed.pem",
+                        CertKind::LeafWithoutIntermediate => "intermediate.pem",
+                        _ => "ca.pem",
                     },
                     "-CAkey",
-                    "ca.key",
+                    if kind == CertKind::LeafWithoutIntermediate {
+                        "intermediate.key"
+                    } else {
+                        "ca.key"
+                    },
                     "-CAcreateserial",
                     "-out",
                     "server.pem",
@@ -328,6 +341,54 @@ fn make_certs(dir: &Path, kind: CertKind) -> (PathBuf, PathBuf, PathBuf) {
     }
 }
 
+/// An intermediate CA `intermediate.pem` (key `intermediate.key`) signed by the CA of `dir`
+/// (`ca.pem`, `ca.key`).
+fn intermediate_ca(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "intermediate.key",
+            "-out",
+            "intermediate.csr",
+            "-subj",
+            "/CN=cio test intermediate CA",
+        ],
+    );
+    fs::write(
+        dir.join("intermediate.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    )
+    .expect("writing an extension file");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "intermediate.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "intermediate.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "intermediate.ext",
+            "-sha256",
+        ],
+    );
+}
+
 impl TlsFront {
     /// Starts stunnel on a free port, TLS outside, `127.0.0.1:backend` inside.
     pub fn start(backend: u16, kind: CertKind) -> TlsFront {
@@ -347,6 +408,12 @@ impl TlsFront {
     /// [`TlsFront::start`] with `extra` lines of stunnel's service options in its
     /// configuration (`curves = secp521r1\n`: only P-521 key exchange, ...).
     pub fn start_with_conf(backend: u16, kind: CertKind, extra: &str) -> TlsFront {
+        TlsFront::launch(backend, kind, extra, false)
+    }
+
+    /// Starts stunnel (see [`TlsFront::start_with_conf`]); with `client_cert`, a client must
+    /// show a certificate signed by the CA of the folder (`ca.pem`).
+    fn launch(backend: u16, kind: CertKind, extra: &str, client_cert: bool) -> TlsFront {
         let binary = require_binary("stunnel4");
         let dir = tempfile::tempdir().expect("a folder for stunnel");
         let (cert, key, trust) = make_certs(dir.path(), kind);
@@ -359,6 +426,12 @@ impl TlsFront {
         );
         if kind == CertKind::Rsa1024Server {
             conf.push_str("securityLevel = 0\n");
+        }
+        if client_cert {
+            conf.push_str(&format!(
+                "verify = 2\nCAfile = {}\n",
+                dir.path().join("ca.pem").display()
+            ));
         }
         conf.push_str(extra);
         let conf_path = dir.path().join("stunnel.conf");
@@ -380,6 +453,12 @@ impl TlsFront {
             trust_pem,
             trust_file: trust,
         }
+    }
+
+    /// [`TlsFront::start_with_conf`] asking every client for a certificate its CA (`ca.pem`)
+    /// signed and refusing a client that shows none (stunnel `verify = 2`).
+    pub fn start_requiring_client_cert(backend: u16, kind: CertKind, extra: &str) -> TlsFront {
+        TlsFront::launch(backend, kind, extra, true)
     }
 
     pub fn port(&self) -> u16 {

@@ -21,6 +21,7 @@ use testkit::tls::{CertKind, TlsFront};
 
 mod harness;
 mod proxies;
+mod tls_refusals;
 
 use harness::*;
 use proxies::Proxies;

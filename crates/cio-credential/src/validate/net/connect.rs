@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
+use super::client_cert::{self, Asked};
 use super::proxy::{Proxy, ProxyEnv, ProxyError};
 use super::socks;
 use super::tls::{StaleAnchor, Unspoken, WrongName};
@@ -86,6 +87,9 @@ pub(crate) enum ConnectError {
     TlsUnspoken(Unspoken),
     /// The endpoint's chain ends only at trusted certificates out of their dates.
     TlsStaleAnchor(StaleAnchor),
+    /// The server refused the TLS handshake (with the alert `alert`, in words) after asking
+    /// for a client certificate, or said it requires one: restic presents none.
+    TlsClientCert { alert: String },
     /// The connection was reset or closed during the TLS handshake: no certificate problem.
     TlsClosed { why: String },
     /// The server answered the TLS hello in plain HTTP (Go's test: a first record header of
@@ -102,6 +106,9 @@ pub(crate) enum ConnectError {
 pub(crate) struct Connected {
     pub io: Box<dyn Io>,
     pub forward_proxy: Option<Proxy>,
+    /// The endpoint asked for a client certificate in the TLS handshake (none was shown): a
+    /// TLS 1.3 server that requires one refuses at the first read ([`super::client_cert`]).
+    pub client_cert_asked: bool,
 }
 
 /// The `Proxy-Authorization` header for `proxy`, when its URL holds credentials.
@@ -160,11 +167,15 @@ async fn open(
         .map_err(|e| match e {
             ProxyError::Cgi => ConnectError::ProxyCgi,
         })?;
+    // The target's TLS records whether the server asks for a client certificate.
+    let (target_config, asked) = client_cert::asking(tls);
+    let to_target = |on, stream| to_target(on, stream, target, &target_config, &asked, deadline);
     let Some(proxy) = proxy else {
         let tcp = tcp(&target.host, target.port, deadline).await?;
         return Ok(Connected {
-            io: to_target(target_tls, tcp, target, tls, deadline).await?,
+            io: to_target(target_tls, Box::new(tcp)).await?,
             forward_proxy: None,
+            client_cert_asked: asked.was_asked(),
         });
     };
     let to_proxy = |e: ConnectError| ConnectError::Proxy {
@@ -190,6 +201,9 @@ async fn open(
             ConnectError::TlsClosed { why } => {
                 format!("it closed the connection during the TLS handshake with it ({why})")
             }
+            ConnectError::TlsClientCert { alert } => format!(
+                "TLS with it failed (it refused the handshake with the alert '{alert}' after asking for a client certificate, and cio presents none)"
+            ),
             ConnectError::Proxy { why, .. } => why,
             ConnectError::ProxyCgi => ProxyError::Cgi.to_string(),
         },
@@ -216,10 +230,11 @@ async fn open(
     if proxy.scheme == "socks5" {
         let stream = socks::connect(tcp, target, &proxy, deadline).await?;
         return Ok(Connected {
-            io: to_target(target_tls, stream, target, tls, deadline)
+            io: to_target(target_tls, Box::new(stream))
                 .await
                 .map_err(carried)?,
             forward_proxy: None,
+            client_cert_asked: asked.was_asked(),
         });
     }
     let proxy_target = Target {
@@ -227,21 +242,21 @@ async fn open(
         host: proxy.host.clone(),
         port,
     };
-    let stream = maybe_tls(tcp, &proxy_target, tls, deadline)
+    let stream = maybe_tls(tcp, &proxy_target, tls, None, deadline)
         .await
         .map_err(to_proxy)?;
     if target.scheme != "https" {
         return Ok(Connected {
             io: stream,
             forward_proxy: Some(proxy),
+            client_cert_asked: false,
         });
     }
     let tunnel = tunnel(stream, target, &proxy, deadline).await?;
     Ok(Connected {
-        io: to_target(target_tls, tunnel, target, tls, deadline)
-            .await
-            .map_err(carried)?,
+        io: to_target(target_tls, tunnel).await.map_err(carried)?,
         forward_proxy: None,
+        client_cert_asked: asked.was_asked(),
     })
 }
 
@@ -285,25 +300,28 @@ async fn tcp(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, Conn
 }
 
 /// [`maybe_tls`] when `on`, else `stream` as it is.
-async fn to_target<S: Io + 'static>(
+async fn to_target(
     on: bool,
-    stream: S,
+    stream: Box<dyn Io>,
     target: &Target,
     tls: &Arc<rustls::ClientConfig>,
+    asked: &Asked,
     deadline: Instant,
 ) -> Result<Box<dyn Io>, ConnectError> {
     if on {
-        maybe_tls(stream, target, tls, deadline).await
+        maybe_tls(stream, target, tls, Some(asked), deadline).await
     } else {
         Ok(Box::new(stream))
     }
 }
 
-/// Wraps `stream` in TLS when `target` is `https`.
+/// Wraps `stream` in TLS when `target` is `https`; `asked`, when given, is the one `tls`
+/// records a server's request for a client certificate in ([`client_cert::asking`]).
 async fn maybe_tls<S: Io + 'static>(
     stream: S,
     target: &Target,
     tls: &Arc<rustls::ClientConfig>,
+    asked: Option<&Asked>,
     deadline: Instant,
 ) -> Result<Box<dyn Io>, ConnectError> {
     if target.scheme != "https" {
@@ -345,6 +363,13 @@ async fn maybe_tls<S: Io + 'static>(
             let Some(rustls_error) = rustls_error else {
                 return Err(ConnectError::TlsClosed { why: e.to_string() });
             };
+            if let rustls::Error::AlertReceived(alert) = rustls_error
+                && client_cert::refused(*alert, asked.is_some_and(Asked::was_asked))
+            {
+                return Err(ConnectError::TlsClientCert {
+                    alert: super::words::alert_words(*alert),
+                });
+            }
             let (why, fault) = super::words::tls_failure(rustls_error, &target.host);
             Err(match rustls_error {
                 rustls::Error::AlertReceived(

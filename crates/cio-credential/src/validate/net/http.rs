@@ -63,6 +63,10 @@ impl std::fmt::Display for HttpFailure {
                     "the connection was closed during the TLS handshake ({why})"
                 )
             }
+            HttpFailure::Connect(ConnectError::TlsClientCert { alert }) => write!(
+                f,
+                "TLS failed: the server refused the handshake (TLS alert '{alert}') after asking for a client certificate, and none is presented"
+            ),
             HttpFailure::Connect(ConnectError::PlainHttp) => write!(
                 f,
                 "it answers in plain HTTP, not TLS (use http:// in the URL, or enable TLS on the server)"
