@@ -354,11 +354,11 @@ impl Place {
                     "the connection to {addr} was closed during the TLS handshake ({why}); this is no certificate problem: check that {addr} serves TLS (or use s3:http:// if it speaks plain HTTP) and that nothing between cuts the connection"
                 ),
             ),
-            ConnectError::TlsClientCert { alert } => (
+            ConnectError::TlsClientCert => (
                 Step::Endpoint,
                 "tls",
                 format!(
-                    "TLS with {addr} failed: the server refused the handshake (TLS alert '{alert}') after asking for a client certificate: it may require one, and restic presents none (cio holds no client certificate to hand it); this is no CA or server certificate problem: have the server accept clients without a certificate (stunnel: verify below 2; nginx: ssl_verify_client optional or off)"
+                    "TLS with {addr} failed: the server refused the handshake after asking for a client certificate: it may require one, and restic presents none (cio holds no client certificate to hand it); this is no CA or server certificate problem: have the server accept clients without a certificate (stunnel: verify below 2; nginx: ssl_verify_client optional or off)"
                 ),
             ),
             ConnectError::PlainHttp => (

@@ -7,7 +7,10 @@
 //! - a server requiring one refuses the handshake: TLS 1.2 servers with an alert during it
 //!   (OpenSSL: `handshake failure`), TLS 1.3 servers after it, at the client's first read
 //!   (OpenSSL: `certificate required`); either is a [`super::connect::ConnectError::TlsClientCert`]
-//!   when the server asked, and `certificate required` is one whenever it comes.
+//!   when the server asked, and `certificate required` is one whenever it comes;
+//! - the server closes the connection with its alert, which may reach cio while it still
+//!   writes (a broken pipe, a reset) and so go unread: a connection closed after the server
+//!   asked is its refusal too. The alert is never named, as it is not always read.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +58,28 @@ pub(crate) fn asking(tls: &rustls::ClientConfig) -> (Arc<rustls::ClientConfig>, 
 /// (`asked`), is its refusal of a client without one.
 pub(crate) fn refused(alert: AlertDescription, asked: bool) -> bool {
     asked || alert == AlertDescription::CertificateRequired
+}
+
+/// Whether `e` is an I/O error of a connection the peer closed (a broken pipe, a reset, an
+/// early end).
+pub(crate) fn closed(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    matches!(
+        e.kind(),
+        BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof
+    )
+}
+
+/// Whether `e`'s chain of sources holds an I/O error of a closed connection ([`closed`]).
+pub(crate) fn closed_in(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.downcast_ref::<std::io::Error>().is_some_and(closed) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// The alert a failed read or write carries (an I/O error with a rustls error inside,

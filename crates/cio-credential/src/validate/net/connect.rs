@@ -87,9 +87,9 @@ pub(crate) enum ConnectError {
     TlsUnspoken(Unspoken),
     /// The endpoint's chain ends only at trusted certificates out of their dates.
     TlsStaleAnchor(StaleAnchor),
-    /// The server refused the TLS handshake (with the alert `alert`, in words) after asking
-    /// for a client certificate, or said it requires one: restic presents none.
-    TlsClientCert { alert: String },
+    /// The server refused the TLS handshake (with an alert, or by closing the connection)
+    /// after asking for a client certificate, or said it requires one: restic presents none.
+    TlsClientCert,
     /// The connection was reset or closed during the TLS handshake: no certificate problem.
     TlsClosed { why: String },
     /// The server answered the TLS hello in plain HTTP (Go's test: a first record header of
@@ -178,7 +178,8 @@ async fn open(
             client_cert_asked: asked.was_asked(),
         });
     };
-    let to_proxy = |e: ConnectError| ConnectError::Proxy {
+    let to_proxy = |e: ConnectError| {
+        ConnectError::Proxy {
         proxy: proxy.described(),
         why: match e {
             // Go reads `socks5h://h:p` behind http://: an HTTP proxy on the host "socks5h".
@@ -201,12 +202,11 @@ async fn open(
             ConnectError::TlsClosed { why } => {
                 format!("it closed the connection during the TLS handshake with it ({why})")
             }
-            ConnectError::TlsClientCert { alert } => format!(
-                "TLS with it failed (it refused the handshake with the alert '{alert}' after asking for a client certificate, and cio presents none)"
-            ),
+            ConnectError::TlsClientCert => "TLS with it failed (it refused the handshake after asking for a client certificate, and cio presents none)".to_string(),
             ConnectError::Proxy { why, .. } => why,
             ConnectError::ProxyCgi => ProxyError::Cgi.to_string(),
         },
+    }
     };
     // The proxy said yes, then the connection it carries broke before TLS was up: the
     // proxy's doing (or the way beyond it), not a certificate problem.
@@ -343,6 +343,11 @@ async fn maybe_tls<S: Io + 'static>(
             stage: "completing TLS",
         }),
         Ok(Err(_)) if answered_http() => Err(ConnectError::PlainHttp),
+        // Closed after asking for a client certificate: a TLS 1.2 server's refusal that came
+        // while cio was still writing its last handshake messages (the alert unread).
+        Ok(Err(e)) if asked.is_some_and(Asked::was_asked) && client_cert::closed(&e) => {
+            Err(ConnectError::TlsClientCert)
+        }
         // No rustls error inside: the connection itself was reset or closed.
         Ok(Err(e)) if e.get_ref().is_none_or(|i| !i.is::<rustls::Error>()) => {
             Err(ConnectError::TlsClosed { why: e.to_string() })
@@ -366,9 +371,7 @@ async fn maybe_tls<S: Io + 'static>(
             if let rustls::Error::AlertReceived(alert) = rustls_error
                 && client_cert::refused(*alert, asked.is_some_and(Asked::was_asked))
             {
-                return Err(ConnectError::TlsClientCert {
-                    alert: super::words::alert_words(*alert),
-                });
+                return Err(ConnectError::TlsClientCert);
             }
             let (why, fault) = super::words::tls_failure(rustls_error, &target.host);
             Err(match rustls_error {

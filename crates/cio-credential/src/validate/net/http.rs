@@ -12,6 +12,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, timeout_at};
 
+use super::client_cert;
 use super::connect::{ConnectError, Target, connect, proxy_authorization};
 use super::proxy::{Proxy, ProxyEnv};
 
@@ -63,9 +64,9 @@ impl std::fmt::Display for HttpFailure {
                     "the connection was closed during the TLS handshake ({why})"
                 )
             }
-            HttpFailure::Connect(ConnectError::TlsClientCert { alert }) => write!(
+            HttpFailure::Connect(ConnectError::TlsClientCert) => write!(
                 f,
-                "TLS failed: the server refused the handshake (TLS alert '{alert}') after asking for a client certificate, and none is presented"
+                "TLS failed: the server refused the handshake after asking for a client certificate, and none is presented"
             ),
             HttpFailure::Connect(ConnectError::PlainHttp) => write!(
                 f,
@@ -112,6 +113,8 @@ enum Unanswered {
 struct Idle {
     sender: SendRequest<Full<Bytes>>,
     proxy: Option<Proxy>,
+    /// The server asked for a client certificate in the TLS handshake.
+    client_cert_asked: bool,
 }
 
 /// Connections to one endpoint.
@@ -179,6 +182,7 @@ impl Http {
         Ok(Idle {
             sender,
             proxy: connected.forward_proxy,
+            client_cert_asked: connected.client_cert_asked,
         })
     }
 
@@ -241,13 +245,16 @@ impl Http {
                 "the request cannot be built: {e}"
             )))
         })?;
+        let asked = conn.client_cert_asked;
         let exchange = async {
-            conn.sender
-                .ready()
-                .await
-                .map_err(|e| Unanswered::Closed(HttpFailure::Broken(e.to_string())))?;
+            conn.sender.ready().await.map_err(|e| {
+                refused_client(&e, asked)
+                    .unwrap_or_else(|| Unanswered::Closed(HttpFailure::Broken(e.to_string())))
+            })?;
             let response = conn.sender.send_request(request).await.map_err(|e| {
-                if e.is_parse() || e.is_parse_status() {
+                if let Some(refused) = refused_client(&e, asked) {
+                    refused
+                } else if e.is_parse() || e.is_parse_status() {
                     Unanswered::Failed(HttpFailure::NotHttp(e.to_string()))
                 } else if e.is_canceled() || e.is_closed() || e.is_incomplete_message() {
                     Unanswered::Closed(HttpFailure::Broken(e.to_string()))
@@ -289,6 +296,20 @@ impl Http {
             via,
         })
     }
+}
+
+/// A TLS 1.3 server's refusal of a client without a certificate, which comes after the
+/// handshake, at the first read ([`super::client_cert`]): `asked` says whether the server
+/// asked for one in the handshake.
+fn refused_client(e: &hyper::Error, asked: bool) -> Option<Unanswered> {
+    let refused = match client_cert::alert_in(e) {
+        Some(alert) => client_cert::refused(alert, asked),
+        // The alert unread: the connection closed under the request's write.
+        None => asked && client_cert::closed_in(e),
+    };
+    refused.then_some(Unanswered::Failed(HttpFailure::Connect(
+        ConnectError::TlsClientCert,
+    )))
 }
 
 /// Through a forwarding proxy, the connection and the answer are the proxy's: a connection it
