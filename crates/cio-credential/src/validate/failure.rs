@@ -361,6 +361,15 @@ impl Place {
                     "TLS with {addr} failed: the server refused the handshake after asking for a client certificate: it may require one, and restic presents none (cio holds no client certificate to hand it); this is no CA or server certificate problem: have the server accept clients without a certificate (stunnel: verify below 2; nginx: ssl_verify_client optional or off)"
                 ),
             ),
+            ConnectError::TlsPort => (
+                Step::Endpoint,
+                "not_http",
+                format!(
+                    "{addr} speaks TLS, not plain HTTP: it reset or refused the plain HTTP request (restic: connection reset by peer); write {} with s3:https:// (and, if the server's certificate comes from a private CA or is self-signed, store it in {})",
+                    self.name(Field::BackupRepo),
+                    self.name(Field::Cacert)
+                ),
+            ),
             ConnectError::PlainHttp => (
                 Step::Endpoint,
                 "tls",

@@ -95,6 +95,8 @@ pub(crate) enum ConnectError {
     /// The server answered the TLS hello in plain HTTP (Go's test: a first record header of
     /// `HTTP/`, "server gave HTTP response to HTTPS client"): no certificate is involved.
     PlainHttp,
+    /// An `http://` endpoint did not answer HTTP and answers a TLS hello: it speaks TLS.
+    TlsPort,
     /// `HTTP_PROXY` is set in a CGI environment (`REQUEST_METHOD` set): Go refuses it
     /// whatever `NO_PROXY` says.
     ProxyCgi,
@@ -153,6 +155,25 @@ pub(crate) async fn connect(
     }
 }
 
+/// Whether the `http://` endpoint `target` speaks TLS: asked on a fresh connection with a TLS
+/// hello ([`super::probe::answers_tls`]), directly or through a SOCKS proxy (a forwarding
+/// HTTP proxy is not asked).
+pub(crate) async fn speaks_tls(
+    target: &Target,
+    tls: &Arc<rustls::ClientConfig>,
+    proxies: &ProxyEnv,
+    deadline: Instant,
+) -> bool {
+    match open(target, tls, false, proxies, deadline).await {
+        Ok(Connected {
+            io,
+            forward_proxy: None,
+            ..
+        }) => super::probe::answers_tls(io, &target.host, deadline).await,
+        _ => false,
+    }
+}
+
 /// [`connect`], with TLS to the target itself only with `target_tls` (a proxy's own TLS is
 /// always made).
 async fn open(
@@ -195,6 +216,7 @@ async fn open(
             ConnectError::TlsName(wrong) => format!("TLS with it failed ({wrong})"),
             ConnectError::TlsUnspoken(u) => format!("TLS with it failed ({u})"),
             ConnectError::TlsStaleAnchor(stale) => format!("TLS with it failed ({stale})"),
+            ConnectError::TlsPort => "it speaks TLS, not plain HTTP".to_string(),
             ConnectError::PlainHttp => {
                 "it answers in plain HTTP, not TLS: write the proxy variable with http://"
                     .to_string()

@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, timeout_at};
 
 use super::client_cert;
-use super::connect::{ConnectError, Target, connect, proxy_authorization};
+use super::connect::{ConnectError, Target, connect, proxy_authorization, speaks_tls};
 use super::proxy::{Proxy, ProxyEnv};
 
 /// The largest answer body read (a listing of 1,000 keys is about 300 KiB).
@@ -68,6 +68,9 @@ impl std::fmt::Display for HttpFailure {
                 f,
                 "TLS failed: the server refused the handshake after asking for a client certificate, and none is presented"
             ),
+            HttpFailure::Connect(ConnectError::TlsPort) => {
+                write!(f, "it speaks TLS, not plain HTTP (use https:// in the URL)")
+            }
             HttpFailure::Connect(ConnectError::PlainHttp) => write!(
                 f,
                 "it answers in plain HTTP, not TLS (use http:// in the URL, or enable TLS on the server)"
@@ -207,11 +210,24 @@ impl Http {
             }
         }
         let conn = self.open().await?;
-        self.exchange(conn, method, path_and_query, headers, body)
+        let direct = conn.proxy.is_none();
+        let failure = match self
+            .exchange(conn, method, path_and_query, headers, body)
             .await
-            .map_err(|e| match e {
-                Unanswered::Closed(f) | Unanswered::Failed(f) => f,
-            })
+        {
+            Ok(reply) => return Ok(reply),
+            Err(Unanswered::Closed(f) | Unanswered::Failed(f)) => f,
+        };
+        // An http:// endpoint that reset the request or answered it with bytes that are no
+        // HTTP (a TLS alert record) may be a TLS port: restic says only "connection reset".
+        if direct
+            && self.target.scheme == "http"
+            && matches!(failure, HttpFailure::Broken(_) | HttpFailure::NotHttp(_))
+            && speaks_tls(&self.target, &self.tls, &self.proxies, self.deadline).await
+        {
+            return Err(HttpFailure::Connect(ConnectError::TlsPort));
+        }
+        Err(failure)
     }
 
     async fn exchange(

@@ -161,6 +161,23 @@ pub(crate) async fn unspoken_suite(
     })
 }
 
+/// Whether the server behind `io` speaks TLS: it answers a TLS hello with a TLS record (a
+/// handshake or an alert, version 3.x). Asked of an `http://` endpoint that did not answer
+/// HTTP.
+pub(crate) async fn answers_tls(mut io: Box<dyn Io>, host: &str, deadline: Instant) -> bool {
+    let exchange = async {
+        io.write_all(&client_hello(host)).await?;
+        io.flush().await?;
+        let mut first = [0u8; 2];
+        io.read_exact(&mut first).await?;
+        Ok::<_, std::io::Error>(first)
+    };
+    matches!(
+        timeout_at(deadline, exchange).await,
+        Ok(Ok([0x15 | 0x16, 0x03]))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,3 +88,25 @@ fn a_tls13_server_requiring_a_client_certificate_fails_both() {
     .cacert(&front);
     agree(&c, &client_cert_refused(&front));
 }
+
+/// `s3:http://` on a TLS port: the server resets the plain request (validate said
+/// `unreachable`, "connection error", with no fix): validate asks it a TLS hello, which it
+/// answers, and says to write the URL with `s3:https://`.
+#[test]
+fn an_http_url_on_a_tls_port_fails_both_naming_https() {
+    let s3 = server();
+    let front = TlsFront::start(s3.port(), CertKind::PrivateCa);
+    let c = case(
+        "s3:http:// on a TLS port",
+        &format!("s3:http://127.0.0.1:{}/backups/c1", front.port()),
+        CAT,
+        fails("not_http", "connection reset by peer"),
+    );
+    agree(
+        &c,
+        &format!(
+            "FAIL endpoint not_http: 127.0.0.1:{} speaks TLS, not plain HTTP: it reset or refused the plain HTTP request (restic: connection reset by peer); write cio_minio_backup_repo with s3:https:// (and, if the server's certificate comes from a private CA or is self-signed, store it in cio_minio_cacert)",
+            front.port()
+        ),
+    );
+}
