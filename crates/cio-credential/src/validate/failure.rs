@@ -344,6 +344,17 @@ impl Place {
                     self.name(Field::BackupRepo)
                 ),
             ),
+            ConnectError::TlsMissingIssuer(missing) => {
+                let issuer = &missing.issuer;
+                let cacert = self.name(Field::Cacert);
+                (
+                    Step::Endpoint,
+                    "tls",
+                    format!(
+                        "TLS with {addr} failed: its certificate was issued by '{issuer}', whose certificate the server does not send and {cacert} does not hold (restic: x509: certificate signed by unknown authority); if '{issuer}' is an intermediate CA under the CA in {cacert}, the server does not send the intermediate certificate its certificate needs: have the server send its full chain (its certificate, then the intermediate's), or add the intermediate's certificate to {cacert}; if it is a root CA, store its certificate in {cacert}"
+                    ),
+                )
+            }
             ConnectError::TlsStaleAnchor(stale) => {
                 (Step::Endpoint, "tls", self.stale_anchor(stale))
             }

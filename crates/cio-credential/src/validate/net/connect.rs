@@ -25,7 +25,7 @@ use tokio::time::{Instant, timeout_at};
 use super::client_cert::{self, Asked};
 use super::proxy::{Proxy, ProxyEnv, ProxyError};
 use super::socks;
-use super::tls::{StaleAnchor, Unspoken, WrongName};
+use super::tls::{MissingIssuer, StaleAnchor, Unspoken, WrongName};
 use super::words::TlsFault;
 
 /// A byte stream to the endpoint (plain, TLS, or tunnelled).
@@ -85,6 +85,9 @@ pub(crate) enum ConnectError {
     TlsAlert { why: String },
     /// The server uses TLS that Go speaks and cio's TLS does not: validate cannot check it.
     TlsUnspoken(Unspoken),
+    /// The server's certificate's issuer is neither sent nor stored (an intermediate CA the
+    /// server leaves out, most likely).
+    TlsMissingIssuer(MissingIssuer),
     /// The endpoint's chain ends only at trusted certificates out of their dates.
     TlsStaleAnchor(StaleAnchor),
     /// The server refused the TLS handshake (with an alert, or by closing the connection)
@@ -216,6 +219,7 @@ async fn open(
             ConnectError::TlsName(wrong) => format!("TLS with it failed ({wrong})"),
             ConnectError::TlsUnspoken(u) => format!("TLS with it failed ({u})"),
             ConnectError::TlsStaleAnchor(stale) => format!("TLS with it failed ({stale})"),
+            ConnectError::TlsMissingIssuer(missing) => format!("TLS with it failed ({missing})"),
             ConnectError::TlsPort => "it speaks TLS, not plain HTTP".to_string(),
             ConnectError::PlainHttp => {
                 "it answers in plain HTTP, not TLS: write the proxy variable with http://"
@@ -383,6 +387,9 @@ async fn maybe_tls<S: Io + 'static>(
             }
             if let Some(unspoken) = rustls_error.and_then(super::tls::unspoken) {
                 return Err(ConnectError::TlsUnspoken(unspoken.clone()));
+            }
+            if let Some(missing) = rustls_error.and_then(super::tls::missing_issuer) {
+                return Err(ConnectError::TlsMissingIssuer(missing.clone()));
             }
             if let Some(wrong) = rustls_error.and_then(super::tls::wrong_name) {
                 return Err(ConnectError::TlsName(wrong.clone()));

@@ -55,6 +55,9 @@ impl std::fmt::Display for HttpFailure {
                 write!(f, "TLS failed ({wrong})")
             }
             HttpFailure::Connect(ConnectError::TlsUnspoken(u)) => write!(f, "TLS failed ({u})"),
+            HttpFailure::Connect(ConnectError::TlsMissingIssuer(missing)) => {
+                write!(f, "TLS failed ({missing})")
+            }
             HttpFailure::Connect(ConnectError::TlsStaleAnchor(stale)) => {
                 write!(f, "TLS failed ({stale})")
             }

@@ -190,6 +190,87 @@ impl fmt::Display for WrongName {
 
 impl std::error::Error for WrongName {}
 
+/// The server's certificate was issued by a CA (`issuer`, its name) whose certificate the
+/// server does not send and the set's CA certificate does not hold, while that credential
+/// holds other CA certificates: most likely an intermediate CA the server leaves out of its
+/// chain, under the stored root. Go refuses it ("certificate signed by unknown authority").
+/// Told by names alone (the server certificate's issuer against the subjects of the sent and
+/// stored certificates): cheap, and a signature cannot be checked without the missing one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MissingIssuer {
+    pub issuer: String,
+}
+
+impl fmt::Display for MissingIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "its certificate was issued by '{}', whose certificate it does not send and the set's CA certificate does not hold",
+            self.issuer
+        )
+    }
+}
+
+impl std::error::Error for MissingIssuer {}
+
+/// The [`MissingIssuer`] a TLS error carries, if it is one.
+pub(crate) fn missing_issuer(e: &Error) -> Option<&MissingIssuer> {
+    match e {
+        Error::InvalidCertificate(CertificateError::Other(OtherError(inner))) => {
+            inner.downcast_ref::<MissingIssuer>()
+        }
+        _ => None,
+    }
+}
+
+/// A [`MissingIssuer`] for `end_entity` when no certificate sent (`intermediates`) nor
+/// trusted (`trusted`) has its issuer's name as subject and the set's CA certificate holds
+/// a plausible issuer of that issuer: a CA certificate ([`issuing_ca`]). A stored server
+/// certificate (self-signed) is no such issuer: the stored certificate is then the wrong one.
+fn issuer_missing(
+    end_entity: &[u8],
+    intermediates: &[CertificateDer<'_>],
+    trusted: &[Trusted],
+) -> Option<MissingIssuer> {
+    use x509_cert::der::Decode;
+    let read = |der: &[u8]| x509_cert::Certificate::from_der(der).ok();
+    let issuer = read(end_entity)?.tbs_certificate.issuer;
+    if !trusted
+        .iter()
+        .any(|t| t.source == AnchorSource::Credential && issuing_ca(&t.der))
+    {
+        return None;
+    }
+    let named = intermediates
+        .iter()
+        .map(|c| c.as_ref())
+        .chain(trusted.iter().map(|t| t.der.as_ref()))
+        .filter_map(read)
+        .any(|c| c.tbs_certificate.subject == issuer);
+    (!named).then(|| MissingIssuer {
+        issuer: issuer.to_string(),
+    })
+}
+
+/// Whether `cert` (DER) looks like a CA that issues CA certificates: marked CA (basic
+/// constraints) and valid for no host name (no subject alternative names, which a
+/// self-signed server certificate carries).
+fn issuing_ca(cert: &[u8]) -> bool {
+    use x509_cert::der::Decode;
+    use x509_cert::ext::pkix::BasicConstraints;
+    const BASIC_CONSTRAINTS: &str = "2.5.29.19";
+    const SAN: &str = "2.5.29.17";
+    let Ok(cert) = x509_cert::Certificate::from_der(cert) else {
+        return false;
+    };
+    let extensions = cert.tbs_certificate.extensions.unwrap_or_default();
+    let marked_ca = extensions.iter().any(|e| {
+        e.extn_id.to_string() == BASIC_CONSTRAINTS
+            && BasicConstraints::from_der(e.extn_value.as_bytes()).is_ok_and(|b| b.ca)
+    });
+    marked_ca && !extensions.iter().any(|e| e.extn_id.to_string() == SAN)
+}
+
 /// The [`WrongName`] a TLS error carries, if it is one.
 pub(crate) fn wrong_name(e: &Error) -> Option<&WrongName> {
     match e {
@@ -634,6 +715,15 @@ impl ServerCertVerifier for PinnedOrWebPki {
                 .or_else(|| intermediates.iter().find_map(|c| unspoken_key_of(c)))
         {
             return Err(Unspoken::error(what));
+        }
+        if matches!(
+            refused,
+            Error::InvalidCertificate(CertificateError::UnknownIssuer)
+        ) && let Some(missing) = issuer_missing(end_entity, intermediates, &self.trusted)
+        {
+            return Err(Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(missing)),
+            )));
         }
         if !pinned || dates_failed {
             return Err(refused);

@@ -110,3 +110,26 @@ fn an_http_url_on_a_tls_port_fails_both_naming_https() {
         ),
     );
 }
+
+/// A server that sends only its certificate, issued by an intermediate CA, with the root CA
+/// stored in `cio_minio_cacert`: validate said the stored CA is the wrong one; it names the
+/// issuer the chain lacks and says to send it (or store it).
+#[test]
+fn a_server_leaving_out_its_intermediate_fails_both_naming_it() {
+    let s3 = server();
+    let front = TlsFront::start(s3.port(), CertKind::LeafWithoutIntermediate);
+    let c = case(
+        "server sends no intermediate CA certificate",
+        &https(&front),
+        CAT,
+        fails("tls", "certificate signed by unknown authority"),
+    )
+    .cacert(&front);
+    agree(
+        &c,
+        &format!(
+            "FAIL endpoint tls: TLS with 127.0.0.1:{} failed: its certificate was issued by 'CN=cio test intermediate CA', whose certificate the server does not send and cio_minio_cacert does not hold (restic: x509: certificate signed by unknown authority); if 'CN=cio test intermediate CA' is an intermediate CA under the CA in cio_minio_cacert, the server does not send the intermediate certificate its certificate needs: have the server send its full chain (its certificate, then the intermediate's), or add the intermediate's certificate to cio_minio_cacert; if it is a root CA, store its certificate in cio_minio_cacert",
+            front.port()
+        ),
+    );
+}
