@@ -206,6 +206,12 @@ impl Settings {
     /// [`Error::EtcdPasswordMissing`] / [`Error::EtcdPasswordUnreadable`] for a login that
     /// cannot be completed.
     pub fn open(&self, ask: AskPassword<'_>) -> Result<CredentialStore> {
+        self.open_beside(ask, false)
+    }
+
+    /// [`Settings::open`]; `tls_used_beside`: the command's other store (a migration's) is
+    /// `etcds://`, so the TLS files set are used even when this one is `etcd://`.
+    fn open_beside(&self, ask: AskPassword<'_>, tls_used_beside: bool) -> Result<CredentialStore> {
         let (Some(store), Some(key_file)) = (&self.store, &self.key_file) else {
             return Err(SpecError {
                 reason: "no store or key file is set (Settings::resolve sets both)".into(),
@@ -213,7 +219,7 @@ impl Settings {
             .into());
         };
         Ok(CredentialStore::new(
-            self.open_store(store, ask)?,
+            self.open_store(store, ask, tls_used_beside)?,
             key_file.clone(),
         ))
     }
@@ -223,19 +229,29 @@ impl Settings {
     /// settled once for both stores.
     pub fn migrate(&self, to: &str, ask: AskPassword<'_>) -> Result<MigrationReport> {
         // A target that cannot be used is refused before the source's login is asked for.
-        StoreSpec::parse(to)?;
-        let source = self.open(ask)?;
-        let target = self.open_store(to, ask)?;
+        let target_tls = matches!(StoreSpec::parse(to)?, StoreSpec::Etcd(etcd) if etcd.tls);
+        // TLS files set for one of the two stores are used, the other may be etcd://.
+        let source_tls = self.store.as_deref().is_some_and(
+            |store| matches!(StoreSpec::parse(store), Ok(StoreSpec::Etcd(etcd)) if etcd.tls),
+        );
+        let source = self.open_beside(ask, target_tls)?;
+        let target = self.open_store(to, ask, source_tls)?;
         source.migrate_to(target.as_ref())
     }
 
     /// The store at `location`, with these TLS files and, for etcd, the login.
-    fn open_store(&self, location: &str, ask: AskPassword<'_>) -> Result<Box<dyn Store>> {
+    /// `tls_used_beside`: see [`Settings::open_beside`].
+    fn open_store(
+        &self,
+        location: &str,
+        ask: AskPassword<'_>,
+        tls_used_beside: bool,
+    ) -> Result<Box<dyn Store>> {
         let spec = StoreSpec::parse(location)?;
         let auth = match &spec {
             StoreSpec::Etcd(etcd) => {
                 // Before the login is asked for: it would go out in clear.
-                self.check_tls_files_used(etcd.tls)?;
+                self.check_tls_files_used(etcd.tls || tls_used_beside)?;
                 self.etcd_login(ask)?
             }
             StoreSpec::Sqlite(_) => None,

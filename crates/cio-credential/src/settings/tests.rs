@@ -256,7 +256,8 @@ fn the_etcd_login_is_asked_for_once() {
         Some(Ok(SecretValue::new("typed-password".into())))
     };
     s.open(&ask).unwrap();
-    s.open_store("etcd://127.0.0.1:2/other", &ask).unwrap();
+    s.open_store("etcd://127.0.0.1:2/other", &ask, false)
+        .unwrap();
     assert_eq!(asked.get(), 1);
 
     let with_password = env_of(&[

@@ -330,6 +330,67 @@ fn a_bad_configuration_file_is_named() {
     assert!(!stderr(&out).contains("storage"), "{}", stderr(&out));
 }
 
+/// The TLS files a migration from an etcds:// cluster needs are used by it, so the target
+/// may be a plain etcd:// cluster (the refusal of TLS files with an etcd:// store is for a
+/// command that uses them nowhere: session 12's last review found this migration blocked).
+#[test]
+fn a_migration_from_a_tls_cluster_to_a_plain_one_uses_the_tls_files_for_the_source() {
+    let certs = TestCerts::new();
+    let tls = EtcdCluster::start(1, Some(&certs));
+    let plain = EtcdCluster::single();
+    let node = Node::new(&tls.url("/cio/credentials"));
+    let config = std::fs::read_to_string(node.env.config()).unwrap();
+    std::fs::write(
+        node.env.config(),
+        format!(
+            "{config}etcd_cacert = \"{}\"\netcd_cert = \"{}\"\netcd_key = \"{}\"\n",
+            certs.ca.display(),
+            certs.client_cert.display(),
+            certs.client_key.display()
+        ),
+    )
+    .unwrap();
+    node.create("cio_minio_access_key", "moved-in-clear");
+    let to = plain.url("/cio/credentials");
+    node.cio(&["credential", "migrate", "--to", &to], "")
+        .success();
+    let out = node
+        .cio(
+            &[
+                "credential",
+                "show",
+                "cio_minio_access_key",
+                "--reveal",
+                "--store",
+                &to,
+            ],
+            "",
+        )
+        .code(2);
+    // Reading the plain cluster with the TLS files still set is the refusal...
+    assert!(
+        stderr(&out).contains("but the cluster store is etcd://"),
+        "{}",
+        stderr(&out)
+    );
+    // ...and without them it reads what was migrated.
+    std::fs::write(node.env.config(), &config).unwrap();
+    let out = node
+        .cio(
+            &[
+                "credential",
+                "show",
+                "cio_minio_access_key",
+                "--reveal",
+                "--store",
+                &to,
+            ],
+            "",
+        )
+        .success();
+    assert_eq!(stdout(&out), "moved-in-clear\n");
+}
+
 #[test]
 fn a_tls_cluster_store_from_the_configuration_file_and_from_flags() {
     let certs = TestCerts::new();
