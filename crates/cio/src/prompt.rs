@@ -36,6 +36,16 @@ struct Saved {
     settings: Termios,
 }
 
+/// Whether this process has a controlling terminal to ask on (`/dev/tty` opens), whatever
+/// its standard input is.
+pub fn has_terminal() -> bool {
+    File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok()
+}
+
 /// Asks on the terminal, without echo, for a secret (rpassword: the controlling terminal,
 /// `/dev/tty`). Errors are rpassword's: no terminal, or the line could not be read.
 pub fn secret(label: &str) -> io::Result<SecretValue> {

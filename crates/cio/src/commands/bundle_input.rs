@@ -40,7 +40,8 @@ pub fn passphrase(
         }
         Ok(passphrase)
     };
-    if io::stdin().is_terminal() {
+    // Standard input carrying the bundle leaves the controlling terminal to type on.
+    if io::stdin().is_terminal() || (stdin_taken && crate::prompt::has_terminal()) {
         let ask = |label: &str| {
             crate::prompt::secret(label).map_err(|e| input_error(action, InputError::Io(e)))
         };
