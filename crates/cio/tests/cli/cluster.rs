@@ -330,15 +330,9 @@ fn a_bad_configuration_file_is_named() {
     assert!(!stderr(&out).contains("storage"), "{}", stderr(&out));
 }
 
-/// The TLS files a migration from an etcds:// cluster needs are used by it, so the target
-/// may be a plain etcd:// cluster (the refusal of TLS files with an etcd:// store is for a
-/// command that uses them nowhere: session 12's last review found this migration blocked).
-#[test]
-fn a_migration_from_a_tls_cluster_to_a_plain_one_uses_the_tls_files_for_the_source() {
-    let certs = TestCerts::new();
-    let tls = EtcdCluster::start(1, Some(&certs));
-    let plain = EtcdCluster::single();
-    let node = Node::new(&tls.url("/cio/credentials"));
+/// Adds the test certificates' etcd TLS files to `node`'s cio.toml; returns the file as it
+/// was.
+fn with_tls_files(node: &Node, certs: &TestCerts) -> String {
     let config = std::fs::read_to_string(node.env.config()).unwrap();
     std::fs::write(
         node.env.config(),
@@ -350,6 +344,19 @@ fn a_migration_from_a_tls_cluster_to_a_plain_one_uses_the_tls_files_for_the_sour
         ),
     )
     .unwrap();
+    config
+}
+
+/// The TLS files a migration from an etcds:// cluster needs are used by it, so the target
+/// may be a plain etcd:// cluster (the refusal of TLS files with an etcd:// store is for a
+/// command that uses them nowhere: session 12's last review found this migration blocked).
+#[test]
+fn a_migration_from_a_tls_cluster_to_a_plain_one_uses_the_tls_files_for_the_source() {
+    let certs = TestCerts::new();
+    let tls = EtcdCluster::start(1, Some(&certs));
+    let plain = EtcdCluster::single();
+    let node = Node::new(&tls.url("/cio/credentials"));
+    let config = with_tls_files(&node, &certs);
     node.create("cio_minio_access_key", "moved-in-clear");
     let to = plain.url("/cio/credentials");
     node.cio(&["credential", "migrate", "--to", &to], "")
@@ -398,17 +405,7 @@ fn a_tls_cluster_store_from_the_configuration_file_and_from_flags() {
     let url = etcd.url("/cio/credentials");
     assert!(url.starts_with("etcds://"));
     let node = Node::new(&url);
-    let config = std::fs::read_to_string(node.env.config()).unwrap();
-    std::fs::write(
-        node.env.config(),
-        format!(
-            "{config}etcd_cacert = \"{}\"\netcd_cert = \"{}\"\netcd_key = \"{}\"\n",
-            certs.ca.display(),
-            certs.client_cert.display(),
-            certs.client_key.display()
-        ),
-    )
-    .unwrap();
+    with_tls_files(&node, &certs);
     node.create("cio_minio_access_key", "over-tls");
     let out = node
         .cio(
