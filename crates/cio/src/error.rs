@@ -162,9 +162,14 @@ impl CommandError {
                 ..
             } => unknown_name_hint(command, names, source),
             CommandError::Input { problem, .. } => match problem {
-                InputError::NotUtf8 | InputError::TooLarge(_) => {
+                InputError::NotUtf8 => {
                     "nothing was changed; pipe the value alone, as UTF-8 text, e.g. printf '%s' \"$VALUE\" | cio credential create NAME".into()
                 }
+                InputError::TooLarge(_) => format!(
+                    "nothing was changed; no credential is that large (a CA certificate at most {} KiB, every other value {} bytes): give the value alone, or for a CA certificate only the certificates the server's chain needs",
+                    cio_credential::MAX_CACERT_BYTES / 1024,
+                    cio_credential::MAX_VALUE_BYTES
+                ),
                 InputError::NotAPair => "nothing was changed; pipe both, e.g. printf '%s\\n%s\\n' \"$ACCESS\" \"$SECRET\" | cio credential rotate --provider P --access-key".into(),
                 InputError::Mismatch => "nothing was changed; run the command again and type the same value twice".into(),
                 InputError::Io(_) => "nothing was changed; give the value on standard input".into(),

@@ -132,6 +132,9 @@ impl RuleViolation {
         if character && name.field == Field::BackupPassword {
             return "nothing was changed; if the character is part of the password (restic accepts it, e.g. another cluster's), run the command again with --allow-any-character".to_string();
         }
+        if let (Field::Cacert, RuleViolation::TooLong { .. }) = (name.field, self) {
+            return "nothing was changed; keep only the CA certificates the server's chain needs (those that sign it, not a whole system bundle)".to_string();
+        }
         if name.field == Field::Cacert {
             return format!(
                 "nothing was changed; give the PEM file itself: cio credential create {name} --from-file PATH"

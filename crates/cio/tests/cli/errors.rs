@@ -192,6 +192,44 @@ fn non_utf8_standard_input_is_refused() {
     );
 }
 
+/// Session 12's review: a CA certificate file over the limit was told to give "the PEM
+/// file itself" (what was given), and one over what cio reads at all to pipe the value
+/// (which meets the same limit); neither said what fits.
+#[test]
+fn values_too_large_are_told_what_fits() {
+    let env = seeded();
+    // The value is the file less its last line break.
+    let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    for (size, expected) in [
+        (
+            100_000,
+            "Fail: Create credential: cio_aws_cacert: the value is 99999 bytes long; at most 65536 are accepted\nHint: nothing was changed; keep only the CA certificates the server's chain needs (those that sign it, not a whole system bundle)\n",
+        ),
+        (
+            450_000,
+            "Fail: Create credential: cio_aws_cacert: the value read is larger than 131072 bytes\nHint: nothing was changed; no credential is that large (a CA certificate at most 64 KiB, every other value 4096 bytes): give the value alone, or for a CA certificate only the certificates the server's chain needs\n",
+        ),
+    ] {
+        let file = env.dir.path().join(format!("ca-{size}.pem"));
+        let mut pem = cert.repeat(size / cert.len());
+        pem.push_str(&"\n".repeat(size - pem.len()));
+        std::fs::write(&file, pem).unwrap();
+        refused(
+            &env,
+            &[
+                "credential",
+                "create",
+                "cio_aws_cacert",
+                "--from-file",
+                file.to_str().unwrap(),
+            ],
+            b"",
+            1,
+            expected,
+        );
+    }
+}
+
 #[test]
 fn removing_what_does_not_exist_is_an_error() {
     let env = seeded();
