@@ -383,7 +383,7 @@ fn an_exclusive_lock_of_another_host_is_reported_with_its_holder() {
     assert_eq!(
         warning_or_failure(&report),
         format!(
-            "the repository is locked exclusively by lock {id} by PID 4242 on host 'other-node' (user 'backup'), made 2 minutes ago (a prune, check or key change): restic backup and snapshots fail until it ends; if no restic runs there any more, remove it with 'restic unlock --remove-all' (or 'restic unlock' once it is 30 minutes old)"
+            "the repository is locked exclusively by lock {id} by PID 4242 on host 'other-node' (user 'backup'), made 2 minutes ago (a prune, check or key change): restic backup and snapshots fail until it ends; if no restic runs there any more, remove it with 'cio credential exec --provider minio -- restic unlock --remove-all' (or 'cio credential exec --provider minio -- restic unlock' once it is 30 minutes old)"
         )
     );
     // 'restic unlock' leaves a fresh lock of another host alone: not stale.
@@ -409,7 +409,7 @@ fn an_exclusive_lock_of_another_host_is_reported_with_its_holder() {
     );
     assert!(
         warning_or_failure(&report).ends_with(
-            "made 2 hours ago: every restic command fails ('repository is already locked exclusively') until it is removed; remove it with 'cio credential exec -- restic unlock'"
+            "made 2 hours ago: every restic command fails ('repository is already locked exclusively') until it is removed; remove it with 'cio credential exec --provider minio -- restic unlock'"
         ),
         "{report:#?}"
     );
@@ -460,7 +460,7 @@ fn a_lock_left_by_a_killed_restic_is_stale_and_named() {
         d.starts_with("a stale lock ") && d.contains(&format!("by PID {pid} on host '")),
         "{d}"
     );
-    assert!(d.ends_with("backups work, but restic prune, forget and check fail until it is removed; remove it with 'cio credential exec -- restic unlock'"), "{d}");
+    assert!(d.ends_with("backups work, but restic prune, forget and check fail until it is removed; remove it with 'cio credential exec --provider minio -- restic unlock'"), "{d}");
     assert!(
         restic_run(&url, &["snapshots"]).0,
         "a shared lock does not stop snapshots"

@@ -273,7 +273,7 @@ fn an_uninitialized_repository_warns_for_primary_and_fails_for_alternate() {
     assert_eq!(
         detail(&primary, Step::Repository),
         format!(
-            "no restic repository at {url} yet; create it with 'cio credential exec -- restic init'"
+            "no restic repository at {url} yet; create it with 'cio credential exec --provider minio -- restic init'"
         )
     );
     assert!(primary.passed());

@@ -20,7 +20,7 @@ use super::password::{Opened, listed_names, short};
 use super::s3::{Listing, S3, S3Failure};
 use super::steps::object_key;
 use super::{Check, Status, Step};
-use crate::catalog::Role;
+use crate::catalog::{Role, SetId};
 use crate::restic::{self, Lock, ResticError, SnapshotFile};
 
 /// How many files are read at once: restic's default number of S3 connections.
@@ -162,7 +162,7 @@ pub(super) async fn locks(
     folder: &str,
     listing: &Listing,
     opened: &Opened,
-    role: Role,
+    set: SetId,
 ) -> Vec<Check> {
     let here = hostname();
     let now = std::time::SystemTime::now()
@@ -189,11 +189,24 @@ pub(super) async fn locks(
             found.push((id, lock, stale));
         }
     }
-    let unlock = match role {
-        Role::Primary => "remove it with 'cio credential exec -- restic unlock'",
-        Role::Alternate => {
-            "the repository is another cluster's: its administrators remove it with 'restic unlock'"
+    // Who removes a lock, and with which command: this cluster's own repository through
+    // exec with the set's options, another cluster's by its administrators.
+    let (unlock, unlock_live) = match set.role {
+        Role::Primary => {
+            let restic = format!("cio credential exec {} -- restic", set.options());
+            (
+                format!("remove it with '{restic} unlock'"),
+                format!(
+                    "if no restic runs there any more, remove it with '{restic} unlock --remove-all' (or '{restic} unlock' once it is 30 minutes old)"
+                ),
+            )
         }
+        Role::Alternate => (
+            "the repository is another cluster's: its administrators remove it with 'restic unlock'"
+                .to_string(),
+            "the repository is another cluster's: if no restic runs there any more, its administrators remove it with 'restic unlock --remove-all'"
+                .to_string(),
+        ),
     };
     let mut checks = Vec::new();
     let who = |id: &str, lock: &Lock| {
@@ -224,7 +237,7 @@ pub(super) async fn locks(
                 Status::Warn,
                 "repo_locked",
                 format!(
-                    "the repository is locked exclusively by {what} (a prune, check or key change): restic backup and snapshots fail until it ends; if no restic runs there any more, remove it with 'restic unlock --remove-all' (or 'restic unlock' once it is 30 minutes old)"
+                    "the repository is locked exclusively by {what} (a prune, check or key change): restic backup and snapshots fail until it ends; {unlock_live}"
                 ),
             )
         });

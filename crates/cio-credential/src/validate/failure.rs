@@ -289,8 +289,9 @@ impl Place {
                 Step::Endpoint,
                 UNCHECKED_TLS,
                 format!(
-                    "cannot check {addr}: it uses {}, which cio's TLS does not speak, so neither its certificate nor the credentials were checked; restic may speak it: 'cio credential exec -- restic cat config' checks all of it; to have validate check it, let the server offer TLS 1.3, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20, with a P-256 or P-384 ECDSA key or an RSA key of 2048 bits or more",
-                    unspoken.what
+                    "cannot check {addr}: it uses {}, which cio's TLS does not speak, so neither its certificate nor the credentials were checked; restic may speak it: 'cio credential exec {} -- restic cat config' checks all of it; to have validate check it, let the server offer TLS 1.3, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20, with a P-256 or P-384 ECDSA key or an RSA key of 2048 bits or more",
+                    unspoken.what,
+                    self.set.options()
                 ),
             ),
             ConnectError::Tls {

@@ -97,7 +97,7 @@ pub(super) async fn run(set: SetId, values: &Values<'_>, opts: &Options, report:
     let Some(permitted) = advance(report, permissions(signed, set.role, opts).await) else {
         return;
     };
-    let found = match repository(permitted, &values.repo, set.role).await {
+    let found = match repository(permitted, &values.repo, set).await {
         Ok((found, check)) => {
             report.push(check);
             found
@@ -114,7 +114,7 @@ pub(super) async fn run(set: SetId, values: &Values<'_>, opts: &Options, report:
     let Some((signed, opened)) = advance(report, password_step(found, values, opts).await) else {
         return;
     };
-    for check in summary(&signed, &opened, set.role).await {
+    for check in summary(&signed, &opened, set).await {
         report.push(check);
     }
 }
@@ -351,7 +351,7 @@ async fn write_probe(s3: &S3, place: &Place) -> Result<(), Check> {
 }
 
 /// Step 7: is a repository (its `config`) at the URL? If not, is one a level off?
-async fn repository(permitted: Permitted, repo: &RepoUrl, role: Role) -> Outcome<Found> {
+async fn repository(permitted: Permitted, repo: &RepoUrl, set: SetId) -> Outcome<Found> {
     let Permitted { signed, config } = permitted;
     let url = repo.text_at(&repo.prefix);
     if let Some(config) = config {
@@ -379,7 +379,7 @@ async fn repository(permitted: Permitted, repo: &RepoUrl, role: Role) -> Outcome
     }
     if let Some(elsewhere) = nearby_repository(&signed.s3, &signed.place).await {
         let other = repo.text_at(&elsewhere);
-        let init = if role == Role::Primary {
+        let init = if set.role == Role::Primary {
             "; 'restic init' here would start a second, empty repository"
         } else {
             ""
@@ -392,13 +392,14 @@ async fn repository(permitted: Permitted, repo: &RepoUrl, role: Role) -> Outcome
             ),
         ));
     }
-    Err(match role {
+    Err(match set.role {
         Role::Primary => Check::new(
             Step::Repository,
             Status::Warn,
             "repo_not_initialized",
             format!(
-                "no restic repository at {url} yet; create it with 'cio credential exec -- restic init'"
+                "no restic repository at {url} yet; create it with 'cio credential exec {} -- restic init'",
+                set.options()
             ),
         ),
         Role::Alternate => Check::fail(
@@ -515,19 +516,19 @@ async fn password_step(
 }
 
 /// Step 9: what the repository holds, and what in it would stop restic.
-async fn summary(signed: &Signed, opened: &Opened, role: Role) -> Vec<Check> {
+async fn summary(signed: &Signed, opened: &Opened, set: SetId) -> Vec<Check> {
     let Signed { s3, place, fetched } = signed;
     let layout = fetched.layout;
     let snapshots = match &fetched.snapshots {
         Ok(listing) => {
-            contents::snapshots(s3, place, layout.snapshots(), listing, opened, role).await
+            contents::snapshots(s3, place, layout.snapshots(), listing, opened, set.role).await
         }
         Err(f) => return vec![place.check(Step::Summary, Action::List, f)],
     };
     let mut checks = vec![snapshots];
     match &fetched.locks {
         Ok(listing) => {
-            checks.extend(contents::locks(s3, place, layout.locks(), listing, opened, role).await)
+            checks.extend(contents::locks(s3, place, layout.locks(), listing, opened, set).await)
         }
         Err(f) => checks.push(place.check(Step::Summary, Action::List, f)),
     }

@@ -304,6 +304,16 @@ pub(super) fn run_case(c: &Case) -> Result<Outcome, String> {
                     "expected restic to work and validate to fail with {code} (got {got})"
                 )));
             }
+            // The command the failure offers for the check it could not make is the exec
+            // this case just ran, with the set's options.
+            let offered = format!(
+                "'cio credential exec --provider minio{} -- restic cat config'",
+                if c.alternate { " --alternate" } else { "" }
+            );
+            let detail = failed.and_then(|f| f["detail"].as_str()).unwrap_or("");
+            if !detail.contains(&offered) {
+                return Err(agree(&format!("expected the failure to offer {offered}")));
+            }
         }
         Expect::Fails { code, says } => {
             if restic_ok || validate_ok || exec_ok {
