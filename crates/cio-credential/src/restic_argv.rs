@@ -8,8 +8,9 @@
 //! which restic command it runs.
 //!
 //! Rules:
-//! - restic is the program whose name is `restic`, or whose file (a link followed to its end)
-//!   is named `restic` or is the very file (device and inode) of the restic on cio's `PATH`;
+//! - restic is the program whose name is `restic` or a release's versioned file name
+//!   (`restic_0.16.4_linux_amd64`), or whose file (a link followed to its end) is so named or
+//!   is the very file (device and inode) of the restic on cio's `PATH`;
 //!   a program is found as `execvp` finds it: a word with a `/` from the current folder,
 //!   else through `PATH` (`/bin:/usr/bin` when unset, an empty entry is the current folder);
 //! - the everyday programs that run their operand as a command are seen through, nested or
@@ -33,7 +34,7 @@
 //!   exception, a safety net: when a later word of its line is restic and what follows that
 //!   word is a known writing command, it is refused (`sudo -E restic backup`,
 //!   `systemd-run -E RESTIC_PASSWORD ... restic backup`, `strace restic backup`);
-//! - out of reach: a copy of restic under another name (another file), and a command in
+//! - out of reach: a copy of restic under a name of another kind (another file), and a command in
 //!   one word for a shell (`sh -c "restic backup"`, `flock FILE -c "..."`, `env -S` aside);
 //! - restic's global flags are skipped with their values (`-r`, `-o`, `--cacert`, ...,
 //!   from restic 0.14's `cmd/restic/global.go`); a command's own flags never take the place
@@ -274,6 +275,24 @@ fn executable(file: &Path) -> Option<PathBuf> {
     }
 }
 
+/// Whether a program's file name is restic's: `restic`, or a copy named for its version as
+/// restic's releases are (`restic_0.16.4_linux_amd64`, `restic-0.17`, `restic-v0.14.0`): a
+/// separator (`_`, `-`, `.`) then a digit, or `v` and a digit. A name that goes on with a
+/// word (`restic-wrapper`, `restic-exporter`) is another program.
+fn is_restic_name(name: &OsStr) -> bool {
+    let Some(rest) = name.as_bytes().strip_prefix(b"restic") else {
+        return false;
+    };
+    match rest {
+        [] => true,
+        [b'_' | b'-' | b'.', version @ ..] => {
+            let version = version.strip_prefix(b"v").unwrap_or(version);
+            version.first().is_some_and(u8::is_ascii_digit)
+        }
+        _ => false,
+    }
+}
+
 /// What a program word is.
 enum Program {
     Restic,
@@ -287,7 +306,7 @@ fn identify(word: &OsStr, place: &Place, host: &Host) -> Program {
         Path::new(word).file_name(),
         file.as_deref().and_then(Path::file_name),
     ];
-    if names.contains(&Some(OsStr::new("restic")))
+    if names.into_iter().flatten().any(is_restic_name)
         || file.as_deref().is_some_and(|file| host.is_restic(file))
     {
         return Program::Restic;
@@ -1104,6 +1123,25 @@ mod tests {
         }
     }
 
+    /// restic's releases are files named for their version, run where they were unpacked.
+    #[test]
+    fn a_restic_named_for_its_version_is_restic() {
+        for program in [
+            "restic_0.16.4_linux_amd64",
+            "./restic_0.17.3_linux_arm64",
+            "/opt/restic-0.14.0",
+            "restic-v0.16",
+            "restic.0.15",
+        ] {
+            assert_eq!(
+                writes(&format!("{program} backup /x")),
+                Some("backup"),
+                "{program}"
+            );
+            assert_eq!(writes(&format!("{program} snapshots")), None, "{program}");
+        }
+    }
+
     #[test]
     fn a_flag_value_is_not_the_command() {
         // The value of a global flag that looks like a command is skipped with its flag.
@@ -1116,6 +1154,9 @@ mod tests {
     fn other_programs_are_not_read() {
         assert_eq!(run("sh -c restic-backup"), RepositoryAccess::NotRestic);
         assert_eq!(run("restic-wrapper backup"), RepositoryAccess::NotRestic);
+        assert_eq!(run("restic-v backup"), RepositoryAccess::NotRestic);
+        assert_eq!(run("restic_ backup"), RepositoryAccess::NotRestic);
+        assert_eq!(run("resticx backup"), RepositoryAccess::NotRestic);
         assert_eq!(restic_access(&[]), RepositoryAccess::NotRestic);
     }
 
