@@ -15,6 +15,7 @@
 
 use super::bucket::{self, BucketName};
 use super::host::{self, Host};
+use super::text::is_unwanted;
 use super::violations::RuleViolation;
 use super::warnings::Warning;
 
@@ -48,14 +49,14 @@ impl RepoUrl {
 
     /// The URL of the repository at `prefix` in this URL's bucket, written so that restic
     /// reads it back as exactly that place: `s3:SCHEME://HOST/BUCKET[/PREFIX]`, with the
-    /// characters Go's URL parser would read otherwise (`%`, `?`, `#`) and white space
-    /// percent-encoded. `text_at(&self.prefix)` is this URL as restic reads it.
+    /// characters Go's URL parser would read otherwise (`%`, `?`, `#`), white space, and the
+    /// control, format and other invisible characters a value may not hold, percent-encoded. `text_at(&self.prefix)` is this URL as restic reads it.
     pub fn text_at(&self, prefix: &str) -> String {
         let mut url = format!("s3:{}/{}", self.endpoint(), self.bucket);
         if !prefix.is_empty() {
             url.push('/');
             for c in prefix.chars() {
-                if matches!(c, '%' | '?' | '#') || c.is_whitespace() {
+                if matches!(c, '%' | '?' | '#') || c.is_whitespace() || is_unwanted(c) {
                     let mut bytes = [0u8; 4];
                     for b in c.encode_utf8(&mut bytes).bytes() {
                         url.push_str(&format!("%{b:02X}"));
@@ -137,8 +138,12 @@ fn parse_url(url: &str) -> Result<RepoUrl, RuleViolation> {
 }
 
 /// Go's `url.PathUnescape` for a path: `%XY` with two hex digits, decoding to UTF-8 text (the
-/// only keys minio-go sends) without control characters. The `percent-encoding` crate
-/// decodes; it leaves a bad escape as it is, so the escapes are checked first.
+/// only keys minio-go sends; it refuses the rest before any request) that XML 1.0 can hold.
+/// restic stores under a prefix with a tab, a line break, DEL or a C1 control; the other C0
+/// controls and U+FFFE/U+FFFF cannot be written in an S3 listing, which is XML, and restic
+/// fails to read one that holds them raw (s3s-fs: "XML syntax error ... illegal character
+/// code U+001B"); NUL, besides, no server on a file system can store. The `percent-encoding`
+/// crate decodes; it leaves a bad escape as it is, so the escapes are checked first.
 fn percent_decode(path: &str) -> Result<String, RuleViolation> {
     let bytes = path.as_bytes();
     let escapes_ok = bytes.iter().enumerate().all(|(i, &b)| {
@@ -153,10 +158,16 @@ fn percent_decode(path: &str) -> Result<String, RuleViolation> {
     let decoded = percent_encoding::percent_decode_str(path)
         .decode_utf8()
         .map_err(|_| RuleViolation::RepoBadEscape)?;
-    if decoded.chars().any(char::is_control) {
+    if decoded.chars().any(not_in_xml) {
         return Err(RuleViolation::RepoBadEscape);
     }
     Ok(decoded.into_owned())
+}
+
+/// A character XML 1.0 cannot hold (its `Char` production): C0 controls but tab, line feed
+/// and carriage return, and U+FFFE, U+FFFF (a Rust `char` is never a surrogate).
+fn not_in_xml(c: char) -> bool {
+    matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
 }
 
 /// restic's `createConfig`: the bucket as given, the prefix cleaned.
@@ -307,7 +318,21 @@ mod tests {
         assert_eq!(percent_decode("node%31").as_deref(), Ok("node1"));
         assert_eq!(percent_decode("a%2Fb%20c").as_deref(), Ok("a/b c"));
         assert_eq!(percent_decode("a+b").as_deref(), Ok("a+b"));
-        for bad in ["a%zz", "a%2", "a%", "a%00", "a%0A", "a%ff", "a%C3"] {
+        assert_eq!(
+            percent_decode("a%0Ab%09c%0D%7F%C2%85").as_deref(),
+            Ok("a\nb\tc\r\u{7f}\u{85}")
+        );
+        for bad in [
+            "a%zz",
+            "a%2",
+            "a%",
+            "a%00",
+            "a%1B",
+            "a%0B",
+            "a%EF%BF%BF",
+            "a%ff",
+            "a%C3",
+        ] {
             assert_eq!(
                 percent_decode(bad),
                 Err(RuleViolation::RepoBadEscape),
@@ -331,6 +356,9 @@ mod tests {
             "node1",
             "",
             "ünï/cödé",
+            "line\nbreak/t\tab",
+            "del\u{7f}/c1\u{9b}31m",
+            "\u{202e}rtl\u{200b}",
         ] {
             let text = base.text_at(prefix);
             let back = RepoUrl::parse(&text).expect("the written URL parses");
@@ -341,6 +369,7 @@ mod tests {
             );
         }
         assert_eq!(base.text_at("q?x"), "s3:http://127.0.0.1:9000/bkt2/q%3Fx");
+        assert_eq!(base.text_at("a\nb"), "s3:http://127.0.0.1:9000/bkt2/a%0Ab");
         // The s3:HOST/... form does not decode: its URL is written in the s3:https:// form.
         let plain = RepoUrl::parse("s3:minio.example/bkt/a%41").expect("a URL");
         assert_eq!(plain.prefix, "a%41");

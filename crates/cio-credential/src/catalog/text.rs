@@ -181,7 +181,7 @@ fn emoji_sequence_parts(chars: &[char]) -> Vec<bool> {
 }
 
 /// Control, format, line or paragraph separator, or default-ignorable.
-fn is_unwanted(c: char) -> bool {
+pub(super) fn is_unwanted(c: char) -> bool {
     let category = CodePointMapData::<GeneralCategory>::new().get(c);
     matches!(
         category,
