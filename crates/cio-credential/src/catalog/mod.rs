@@ -25,6 +25,7 @@ pub use names::{
     CredentialName, Field, MAX_CACERT_BYTES, MAX_VALUE_BYTES, Provider, Role, SetId, UnknownName,
 };
 pub use repo_url::RepoUrl;
+pub(crate) use repo_url::url_path;
 pub(crate) use rules::check_line;
 pub use rules::{Allow, check_value};
 pub use violations::RuleViolation;

@@ -55,16 +55,7 @@ impl RepoUrl {
         let mut url = format!("s3:{}/{}", self.endpoint(), self.bucket);
         if !prefix.is_empty() {
             url.push('/');
-            for c in prefix.chars() {
-                if matches!(c, '%' | '?' | '#') || c.is_whitespace() || is_unwanted(c) {
-                    let mut bytes = [0u8; 4];
-                    for b in c.encode_utf8(&mut bytes).bytes() {
-                        url.push_str(&format!("%{b:02X}"));
-                    }
-                } else {
-                    url.push(c);
-                }
-            }
+            url.push_str(&url_path(prefix));
         }
         url
     }
@@ -135,6 +126,24 @@ fn parse_url(url: &str) -> Result<RepoUrl, RuleViolation> {
     let mut parts = path.splitn(2, '/');
     let bucket = parts.next().unwrap_or_default();
     build(scheme, &host, bucket, parts.next(), ignored_part)
+}
+
+/// `prefix` as the path of a URL that Go's parser reads back as it: `%`, `?`, `#`, white
+/// space and the control, format and other invisible characters percent-encoded (as UTF-8
+/// bytes, `%0A`), everything else as it is.
+pub(crate) fn url_path(prefix: &str) -> String {
+    let mut path = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '%' | '?' | '#') || c.is_whitespace() || is_unwanted(c) {
+            let mut bytes = [0u8; 4];
+            for b in c.encode_utf8(&mut bytes).bytes() {
+                path.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            path.push(c);
+        }
+    }
+    path
 }
 
 /// Go's `url.PathUnescape` for a path: `%XY` with two hex digits, decoding to UTF-8 text (the

@@ -142,7 +142,7 @@ impl Place {
                 let mut url = format!("s3:https://s3.{r}.amazonaws.com/{}", self.bucket);
                 if !self.prefix.is_empty() {
                     url.push('/');
-                    url.push_str(&self.prefix);
+                    url.push_str(&crate::catalog::url_path(&self.prefix));
                 }
                 format!(
                     "bucket '{}' is in region {r}, not {ours}; write {repo} as {url}",

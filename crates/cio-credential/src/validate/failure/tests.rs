@@ -238,6 +238,23 @@ fn region_errors_on_aws_name_the_regional_host_or_the_credential() {
         d,
         "bucket 'backups' is in region eu-west-1, not us-east-2; write cio_aws_backup_repo as s3:https://s3.eu-west-1.amazonaws.com/backups/node1"
     );
+    // The URL offered is read back as the same prefix, whatever it holds.
+    p.prefix = "my backups/100%?\n".into();
+    let (_, _, _, d) = at(
+        &p,
+        Step::Credentials,
+        Action::List,
+        service(301, "PermanentRedirect", Some("eu-west-1")),
+    );
+    let url = d.rsplit(" as ").next().unwrap_or_default();
+    assert_eq!(
+        url,
+        "s3:https://s3.eu-west-1.amazonaws.com/backups/my%20backups/100%25%3F%0A"
+    );
+    assert_eq!(
+        crate::catalog::RepoUrl::parse(url).map(|u| u.prefix),
+        Ok(p.prefix.clone())
+    );
     let p = place(Provider::Aws, "s3.amazonaws.com", RegionSource::Credential);
     let (_, _, _, d) = at(
         &p,
