@@ -248,6 +248,11 @@ pub enum Problem {
     /// A row whose number is no entry's (0, negative, not a number: a backend reads such a
     /// number as 0): put there outside cio.
     Unnumbered,
+    /// It and every later entry record changes the credentials do not hold: the store's
+    /// authenticated manifest says its newest logged change wrote an earlier entry, so the
+    /// credentials were put back from an earlier copy and the log was not (the log is whole,
+    /// and newer than the credentials it describes).
+    CredentialsOlder,
 }
 
 impl std::fmt::Display for Broken {
@@ -271,6 +276,10 @@ impl std::fmt::Display for Broken {
                 f,
                 "entry {seq} does not follow entry {} (that entry was replaced)",
                 seq.saturating_sub(1)
+            ),
+            Problem::CredentialsOlder => write!(
+                f,
+                "the credentials are older than the log: entry {seq} and every later one record changes the credentials do not hold (the credentials were put back from an earlier copy, the log was not)"
             ),
             Problem::Unnumbered => write!(
                 f,

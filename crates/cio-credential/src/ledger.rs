@@ -322,13 +322,12 @@ pub(crate) fn check_log_past(
                 .is_empty()
         });
     match opened.first() {
-        Some(entry) => Err(corrupt(
-            store,
-            format!(
-                "its change log has entry {}, written after its manifest (which ends at entry {log_seq}): the manifest was put back from an earlier copy, so any credential may have been rolled back",
-                entry.seq
-            ),
-        )),
+        Some(entry) => Err(StoreError::RolledBack {
+            location: store.location(),
+            entry: entry.seq,
+            log_seq,
+        }
+        .into()),
         None => Ok(unopened),
     }
 }

@@ -76,7 +76,11 @@ pub enum CommandError {
     },
     /// `log --verify` found an entry that is not as it was written.
     #[error("Verify change log: {message}")]
-    LogBroken { message: String },
+    LogBroken {
+        message: String,
+        /// The log is whole, and newer than the credentials ([`cio_credential::Problem::CredentialsOlder`]).
+        credentials_older: bool,
+    },
     /// Writing our own output failed (other than a closed pipe, which is a clean exit).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -202,6 +206,10 @@ impl CommandError {
                 "check the command's name and that it is installed and on PATH (restic: apt-get install restic)".into()
             }
             CommandError::WriteFile { hint, .. } => (*hint).to_string(),
+            CommandError::LogBroken {
+                credentials_older: true,
+                ..
+            } => "the credentials were put back from an earlier copy and the change log was not: put back a whole copy of the store taken after the log's newest entry, its credentials and its log together (all of credentials.db, or every key under the etcd prefix); 'cio credential log' lists the changes the credentials lack; until then every other command refuses the store".into(),
             CommandError::LogBroken { .. } => "the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix) to see what was altered; cio keeps working and logging after the break".into(),
             CommandError::Output(_) => "check where standard output goes (a full disk, a closed file)".into(),
         }

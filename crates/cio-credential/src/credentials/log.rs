@@ -147,12 +147,21 @@ impl CredentialStore {
         // The entry the manifest says the newest logged change wrote: the log must reach it
         // (a store whose records do not verify has no trusted anchor; its damage is said
         // by every read of the credentials).
-        let anchor = match self.verified() {
-            Ok(Some(verified)) => verified.log_seq(),
+        // `older`: the credentials end before the log does (put back from an earlier copy
+        // while the log stayed): a log whole in itself that disagrees with them.
+        let (anchor, older) = match self.verified() {
+            Ok(Some(verified)) => (verified.log_seq(), None),
             // A store a migration is still filling: its log is whole, the store is not, and
             // a log that checks out must not make it look so.
             Err(e @ Error::Store(StoreError::MigrationUnfinished { .. })) => return Err(e),
-            _ => 0,
+            Err(Error::Store(StoreError::RolledBack { entry, .. })) => (
+                0,
+                Some(Broken {
+                    seq: entry,
+                    problem: Problem::CredentialsOlder,
+                }),
+            ),
+            _ => (0, None),
         };
         if records.is_empty() && anchor == 0 {
             return Ok(Some(LogReading::default()));
@@ -165,6 +174,14 @@ impl CredentialStore {
                 seq: tail + 1,
                 problem: Problem::Truncated,
             });
+        }
+        if let Some(older) = older {
+            // Said before any break after it (the credentials' disagreement comes first),
+            // and not recorded: the store refuses every write until a whole copy is back.
+            if reading.broken.as_ref().is_none_or(|b| b.seq >= older.seq) {
+                reading.broken = Some(older);
+            }
+            return Ok(Some(reading));
         }
         if reading.broken.is_some() && !self.still_as_read(&identity)? {
             return Ok(None);

@@ -223,6 +223,18 @@ pub enum StoreError {
     Foreign { location: String, detail: String },
     #[error("the credential store {location} is damaged: {detail}")]
     Corrupt { location: String, detail: String },
+    /// The change log holds entry `entry`, which opens, past the entry `log_seq` the
+    /// manifest's newest logged change wrote: the credentials (manifest and records) were put
+    /// back from an earlier copy while the log stayed, so any credential may be older than
+    /// the log says.
+    #[error(
+        "the credential store {location} is damaged: its change log has entry {entry}, written after its manifest (which ends at entry {log_seq}): the manifest was put back from an earlier copy, so any credential may have been rolled back"
+    )]
+    RolledBack {
+        location: String,
+        entry: u64,
+        log_seq: u64,
+    },
     /// Written by a newer cio than this one: nothing is wrong with it.
     #[error("the credential store {location} cannot be read by this cio: {detail}")]
     Newer { location: String, detail: String },
@@ -302,6 +314,9 @@ impl StoreError {
             ),
             StoreError::Corrupt { location, .. } => format!(
                 "restore a whole earlier copy of {location} from a backup; until then, what the damage touches is refused"
+            ),
+            StoreError::RolledBack { location, log_seq, .. } => format!(
+                "the credentials were put back from an earlier copy (one that ends at change-log entry {log_seq}) and the change log was not: put back a whole copy of {location} taken after the log's newest entry, its credentials and its log together ('cio credential log' lists the changes the credentials lack); until then every command but 'log' refuses the store"
             ),
             StoreError::Newer { .. } => "install on this node the cio the other nodes run (a newer one): the store is fine, and nothing was changed".into(),
             StoreError::Unusable { location, .. } if location.starts_with("etcd") => format!(

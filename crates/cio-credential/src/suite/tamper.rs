@@ -442,13 +442,23 @@ fn a_name_and_manifest_put_back_are_told_by_the_log(b: &dyn Backend) {
     let c = credentials(b);
     assert!(matches!(
         c.get(name(X)).unwrap_err(),
-        Error::Store(StoreError::Corrupt { .. })
+        Error::Store(StoreError::RolledBack { .. })
     ));
     assert!(c.list().is_err());
     assert!(matches!(
         c.put(name("cio_aws_region"), &v("us-east-1")).unwrap_err(),
-        Error::Store(StoreError::Corrupt { .. })
+        Error::Store(StoreError::RolledBack { .. })
     ));
+    // The log alone is whole, and newer than the credentials: its check says they disagree
+    // (it said the log was whole), from the first entry the credentials lack.
+    let log = c.change_log().unwrap();
+    assert_eq!(
+        log.broken,
+        Some(crate::audit::Broken {
+            seq: log_before as u64 + 1,
+            problem: crate::audit::Problem::CredentialsOlder,
+        })
+    );
     // The final review's finding: an entry that is no cio's after the genuine one hid it
     // (only the newest entry was looked at).
     b.open("s")

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use cio_credential::{LogEntry, LogReading, now_ms};
+use cio_credential::{Broken, LogEntry, LogReading, Problem, now_ms};
 
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
@@ -70,7 +70,7 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
         })
         .filter(|e| since_ms.is_none_or(|since| e.at_ms >= since))
         .collect();
-    let broken = reading.broken.as_ref().map(ToString::to_string);
+    let broken = reading.broken.as_ref().map(|b| describe(b, &reading));
     if ctx.out.json {
         ctx.out.json_of(&LogJson {
             entries: shown.iter().map(|e| EntryJson::of(e)).collect(),
@@ -78,7 +78,7 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
             broken: reading.broken.as_ref().map(|b| BrokenJson {
                 seq: b.seq,
                 problem: b.problem,
-                message: b.to_string(),
+                message: describe(b, &reading),
             }),
         })?;
     } else if args.verify {
@@ -98,7 +98,13 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
         render(ctx, &shown, &reading)?;
     }
     match broken {
-        Some(message) if args.verify => Err(CommandError::LogBroken { message }),
+        Some(message) if args.verify => Err(CommandError::LogBroken {
+            message,
+            credentials_older: reading
+                .broken
+                .as_ref()
+                .is_some_and(|b| b.problem == Problem::CredentialsOlder),
+        }),
         Some(message) => {
             ctx.out.warn(format!(
                 "the change log is damaged: {message}; run 'cio credential log --verify'"
@@ -106,6 +112,31 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
             Ok(())
         }
         None => Ok(()),
+    }
+}
+
+/// The break, and for credentials older than the log, the first change they lack as the log
+/// records it (what the credentials and the log disagree on).
+fn describe(broken: &Broken, reading: &LogReading) -> String {
+    let first_lacking = reading
+        .entries
+        .iter()
+        .find(|e| e.seq == broken.seq)
+        .filter(|_| broken.problem == Problem::CredentialsOlder);
+    match first_lacking {
+        Some(e) => {
+            let what = match (&e.name, e.version) {
+                (Some(name), Some(version)) => format!("{} of {name} version {version}", e.command),
+                (Some(name), None) => format!("{} of {name}", e.command),
+                _ => e.command.clone(),
+            };
+            format!(
+                "{broken}; the first change they lack: entry {} ({what}, {})",
+                e.seq,
+                time(e.at_ms)
+            )
+        }
+        None => broken.to_string(),
     }
 }
 

@@ -198,6 +198,55 @@ fn sqlite_a_rotation_undone_with_an_earlier_manifest_is_refused_by_the_log() {
         .stdout("current-secret-3\n");
 }
 
+/// The review's finding: every credential put back from an earlier copy (the copy's
+/// versions, manifest and notes), the change log left as it was. `log --verify` said the log
+/// was whole; it now says the credentials are older than the log, from the first change they
+/// lack, and what to do (exit 1), and `--json` says the same.
+#[test]
+fn sqlite_log_verify_says_the_credentials_are_older_than_the_log() {
+    let env = TestEnv::new();
+    let with = |args: &[&str], input: &str| env.cio_in(args, input);
+    populate(&env, with);
+    let backup = env.dir.path().join("b0.db");
+    std::fs::copy(env.store(), &backup).unwrap();
+    with(&["credential", "create", X], "rotated-in-4").success();
+    with(&["credential", "create", "cio_aws_region", "us-east-1"], "").success();
+    let conn = Connection::open(env.store()).unwrap();
+    conn.execute_batch(&format!(
+        "ATTACH '{}' AS o;
+         DELETE FROM main.meta; INSERT INTO main.meta SELECT * FROM o.meta;
+         DELETE FROM main.versions; INSERT INTO main.versions SELECT * FROM o.versions;
+         DELETE FROM main.notes; INSERT INTO main.notes SELECT * FROM o.notes;",
+        backup.display()
+    ))
+    .unwrap();
+    drop(conn);
+    let out = with(&["credential", "log", "--verify"], "").code(1);
+    assert_eq!(stdout(&out), "");
+    let said = stderr(&out);
+    let first = said.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "Fail: Verify change log: the credentials are older than the log: entry 11 and every later one record changes the credentials do not hold (the credentials were put back from an earlier copy, the log was not); the first change they lack: entry 11 (update of {X} version 4, "
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains("Hint: the credentials were put back from an earlier copy and the change log was not: put back a whole copy of the store taken after the log's newest entry"),
+        "{said}"
+    );
+    let out = with(&["credential", "log", "--verify", "--json"], "").code(1);
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["verified"], false);
+    assert_eq!(doc["broken"]["seq"], 11);
+    assert_eq!(doc["broken"]["problem"], "credentials_older");
+    // Nothing was written: the store still refuses the other commands, naming the log.
+    with(&["credential", "list"], "").code(3);
+    // The whole copy put back agrees with its own log.
+    std::fs::copy(&backup, env.store()).unwrap();
+    with(&["credential", "log", "--verify"], "").success();
+}
+
 /// The final review's findings: the same rollback across a rekey (the log's newer entries
 /// sealed under the new key, the copy's manifest under the old one, both keys in the
 /// keyring), and on etcd a key under `log/` that is no entry, which hid the log's end.
