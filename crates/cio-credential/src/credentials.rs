@@ -184,7 +184,7 @@ impl CredentialStore {
     /// The key of fingerprint `fp` among the key file's keys as this command read them, or
     /// else as the file holds them now: a rekey on this node may have added the store's new
     /// key after this command read the file, and re-sealed the store with it.
-    fn key_of(&self, fp: &str) -> Option<&Key> {
+    pub(crate) fn key_of(&self, fp: &str) -> Option<&Key> {
         let has = |keys: &'_ Vec<Key>| keys.iter().any(|k| k.fingerprint() == fp);
         let keys = self.keys.get().filter(|keys| has(keys)).or_else(|| {
             Some(self.keys_again.get_or_init(|| {

@@ -78,6 +78,38 @@ pub enum Error {
     MigrationRefused { name: String, reason: String },
     #[error("cannot migrate: {0} is the source store itself")]
     MigrationIntoItself(String),
+    /// Another writer changed the target while the migration wrote to it: `names` are the
+    /// credentials whose newest version it changed (empty: it changed something else, such
+    /// as the change log or the notes).
+    #[error(
+        "cannot migrate: another writer changed {} during the migration (the versions copied so far are kept)",
+        if .names.is_empty() { .location.clone() } else { format!("{} in {}", .names.join(", "), .location) }
+    )]
+    MigrationRaced {
+        location: String,
+        names: Vec<String>,
+    },
+    /// The target is sealed with a key the key file lacks: the migration opens the source
+    /// and seals the copy with keys of the one key file.
+    #[error(
+        "cannot migrate: {location} is sealed with key {store_fingerprint}, which key file {} does not hold (it opens the source with key {key_fingerprint})",
+        .key_file.display()
+    )]
+    MigrationKeyMissing {
+        location: String,
+        key_file: PathBuf,
+        key_fingerprint: String,
+        store_fingerprint: String,
+    },
+    /// A migration that failed after it made the target or copied versions into it:
+    /// `copied` versions stay, in a store it `made` or not.
+    #[error("{}; {}", store_unchanged(source), migration_left(.location, *.made, *.copied))]
+    MigrationStopped {
+        location: String,
+        made: bool,
+        copied: usize,
+        source: Box<Error>,
+    },
     #[error(transparent)]
     Recovery(#[from] RecoveryError),
     #[error("CIO_ETCD_USER is set but CIO_ETCD_PASSWORD is not")]
@@ -204,6 +236,7 @@ impl Error {
             | Error::SeveralSets(_)
             | Error::MigrationRefused { .. }
             | Error::MigrationIntoItself(_)
+            | Error::MigrationRaced { .. }
             | Error::EtcdPasswordUnreadable(_) => ErrorKind::Failed,
             Error::Store(StoreError::Conflict { .. } | StoreError::Compacted { .. }) => {
                 ErrorKind::Failed
@@ -212,7 +245,10 @@ impl Error {
             Error::Recovery(_) => ErrorKind::Failed,
             Error::Rotate(e) if e.is_usage() => ErrorKind::Usage,
             Error::Rotate(_) | Error::Rekey(_) => ErrorKind::Failed,
-            Error::RekeyUnfinished { source, .. } => source.kind(),
+            Error::RekeyUnfinished { source, .. } | Error::MigrationStopped { source, .. } => {
+                source.kind()
+            }
+            Error::MigrationKeyMissing { .. } => ErrorKind::Unusable,
             Error::StoreKey(_)
             | Error::Store(_)
             | Error::DoesNotOpen(_)
@@ -254,6 +290,22 @@ impl Error {
             Error::MigrationRefused { .. } => {
                 "compare both stores with 'cio credential history NAME'; purge a name the target holds differently there, or migrate into an empty store. Running the migration again completes an interrupted one".to_string()
             }
+            Error::MigrationRaced { location, .. } => format!(
+                "run the migration again when nothing else writes to {location}: it keeps what was copied and completes the rest"
+            ),
+            Error::MigrationKeyMissing { key_file, .. } => format!(
+                "the copy is sealed with the target's key, so one key file must hold the source's key and the target's: join them (cat {} TARGET-KEY-FILE > both.key; chmod 600 both.key) and run the migration with --key-file both.key (or CIO_KEY_FILE=both.key); or migrate into a new, empty store, which is sealed with the source's key",
+                key_file.display()
+            ),
+            Error::MigrationStopped { location, made, source, .. } => format!(
+                "{}; then run the migration again: it keeps what was copied and completes the rest{}",
+                source.hint(),
+                if *made {
+                    format!("; or delete {location}, which this migration made, to start over")
+                } else {
+                    String::new()
+                }
+            ),
             Error::MigrationIntoItself(_) => {
                 "name the store to copy from with --store (e.g. --store /var/lib/cio/credentials.db) and the cluster store with --to".to_string()
             }
@@ -286,6 +338,25 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a stopped migration left in its target.
+fn migration_left(location: &str, made: bool, copied: usize) -> String {
+    match (made, copied) {
+        (true, 0) => format!(
+            "the migration made {location}, a new store with its id and no credential, which stays"
+        ),
+        (made, copied) => format!(
+            "{copied} version{} {} copied into {location}{} before it stopped and stay; until the migration is run to its end, every other command refuses that store (a migration into it did not finish)",
+            if copied == 1 { "" } else { "s" },
+            if copied == 1 { "was" } else { "were" },
+            if made {
+                ", a new store this migration made,"
+            } else {
+                ""
+            }
+        ),
+    }
+}
 
 /// Why a re-seal failed, without the "nothing was changed" its error ends with: a
 /// [`Error::RekeyUnfinished`] says what did change.

@@ -4,8 +4,8 @@
 //! Rules:
 //! - every version of every name is copied with its number, action, `restored_from` and
 //!   time; each value is opened with the source's key and sealed again for the target, whose
-//!   store id is bound into the associated data (a ciphertext cannot simply be copied). The
-//!   same key seals the target, so the key file keeps working after the move;
+//!   store id is bound into the associated data (a ciphertext cannot simply be copied). A new
+//!   target is sealed with the same key, so the key file keeps working after the move;
 //! - nothing in the target is ever overwritten or lost. For a name the target already holds:
 //!   - the same history (every version equal: number, action, origin, time and value) is
 //!     left alone, so running a migration twice is harmless;
@@ -27,8 +27,12 @@
 //!   and no other writer changes it) until a migration finishes it. A target marked with
 //!   nothing left to copy (the rest was purged from the source since) is finished with a
 //!   write of the manifest alone;
-//! - a target sealed with another key is refused ([`StoreError::KeyMismatch`]), as is a
-//!   target that is the source itself;
+//! - a target sealed with another key is written with that key when the key file holds it
+//!   beside the source's, else refused ([`Error::MigrationKeyMissing`], whose hint is to join
+//!   the two key files); a target that is the source itself is refused;
+//! - a failure after the target was made or written says what it left there
+//!   ([`Error::MigrationStopped`]); another writer's change to the target names the
+//!   credentials it changed, read back from the target ([`Error::MigrationRaced`]);
 //! - the source is only read; removing it afterwards is the administrator's decision.
 
 use serde::Serialize;
@@ -141,30 +145,37 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
     }
     let source_id = verified.identity.clone();
     let key = source.opening_key(&source_id)?;
+    // A target sealed already is written with its own key, which the key file must hold
+    // beside the source's; a new one is sealed with the source's key.
     let target_key = |identity: &Identity| -> Result<&Key> {
         match &identity.key_fingerprint {
-            Some(fp) if fp != key.fingerprint() => Err(StoreError::KeyMismatch {
-                location: target.location(),
-                key_fingerprint: key.fingerprint().to_string(),
-                store_fingerprint: fp.clone(),
+            Some(fp) if fp != key.fingerprint() => {
+                source.key_of(fp).ok_or_else(|| Error::MigrationKeyMissing {
+                    location: target.location(),
+                    key_file: source.key_file().to_path_buf(),
+                    key_fingerprint: key.fingerprint().to_string(),
+                    store_fingerprint: fp.clone(),
+                })
             }
-            .into()),
             _ => Ok(key),
         }
     };
     let target_id = target.identity(false)?;
+    let mut sealing = key;
     if let Some(t) = &target_id {
         if t.store_id == source_id.store_id {
             return Err(Error::MigrationIntoItself(target.location()));
         }
-        target_key(t)?;
+        sealing = target_key(t)?;
     }
+    let key = sealing;
 
+    let source_key = source.opening_key(&source_id)?;
     let mut plans: Vec<Plan> = Vec::new();
     for name in names {
         let mut versions = Vec::new();
         for version in verified.history(&name)?.iter().cloned() {
-            let value = open(key, &source_id, &version)?;
+            let value = open(source_key, &source_id, &version)?;
             versions.push(Opened { version, value });
         }
         plans.push(Plan {
@@ -180,103 +191,112 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
         }
     }
 
-    target.identity(true)?.ok_or_else(|| StoreError::Unusable {
-        location: target.location(),
-        action: "created",
-        detail: "it did not record an id".into(),
-    })?;
-    // The versions to write, name by name, oldest first; written a few at a time ([`writes`]),
-    // each write on top of the target as it is then (a version at a time made a store of n
-    // versions cost n whole-store writes). Every write but the last leaves the target marked
-    // as unfinished; the last one finishes it.
-    let pending: Vec<(&Plan, &Opened)> = plans
-        .iter()
-        .flat_map(|plan| {
-            plan.versions[plan.already_there..]
-                .iter()
-                .map(move |o| (plan, o))
-        })
-        .collect();
-    let value_size =
-        |(_, opened): &(&Plan, &Opened)| opened.value.as_ref().map_or(0, |v| v.expose().len());
-    let copied_from = &verified;
-    let writes = writes(&pending, value_size);
-    let read_target = || -> Result<ledger::Verified> {
-        Ok(
-            ledger::read_unfinished(target, target_key, || source.loaded_keys())?
-                .ok_or_else(|| StoreError::Unusable {
-                    location: target.location(),
-                    action: "read",
-                    detail: "it disappeared during the migration".into(),
-                })?
-                .with_key_history_of(copied_from),
-        )
-    };
-    if writes.is_empty() {
-        let verified = read_target()?;
-        if verified.migrating_from().is_some() {
-            ledger::finish_migration(target, key, &verified)?;
-        }
-    }
-    for (i, &chunk) in writes.iter().enumerate() {
-        let unfinished = (i + 1 < writes.len()).then(|| source.location());
-        let verified = read_target()?.with_migration_from(unfinished);
-        // Each name's newest in the target, as this chunk builds on it.
-        let mut newest: Vec<(&str, u64)> = Vec::new();
-        let mut batch = Vec::with_capacity(chunk.len());
-        for (plan, opened) in chunk {
-            let v = &opened.version;
-            let before = match newest.iter().find(|(n, _)| *n == plan.name) {
-                Some((_, version)) => *version,
-                None => verified.newest(&plan.name)?.map_or(0, |r| r.version),
-            };
-            if before + 1 != v.version {
-                return Err(changed_during(plan, target));
-            }
-            newest.retain(|(n, _)| *n != plan.name);
-            newest.push((&plan.name, v.version));
-            batch.push((
-                plan.name.as_str(),
-                Next {
-                    action: v.action,
-                    restored_from: v.restored_from,
-                    value: opened.value.as_ref(),
-                    written_at_ms: v.written_at_ms,
-                },
-            ));
-        }
-        // Each write carries its own change-log entry, in its transaction: a migration
-        // stopped half-way leaves no copied version unlogged.
-        let change = LogChange {
-            command: "migrate",
-            name: None,
-            names: Vec::new(),
-            version: None,
-            detail: Some(format!(
-                "{} versions copied from {}",
-                chunk.len(),
-                source.location()
-            )),
-        };
-        let (entry, _) = next_entry(
-            target,
-            key,
-            &verified.identity.store_id,
-            verified.log_seq(),
-            &change,
-        )?;
-        match ledger::append_all_next(target, key, &verified, &batch, Some(&entry)) {
-            Ok(_) => {}
-            Err(Error::Store(StoreError::Conflict { name })) => {
-                let plan = chunk
+    // From here on the target may be made, and written a few versions at a time: a failure
+    // says what it left there ([`stopped`]).
+    let mut copied = 0;
+    let copy = |copied: &mut usize| -> Result<()> {
+        target.identity(true)?.ok_or_else(|| StoreError::Unusable {
+            location: target.location(),
+            action: "created",
+            detail: "it did not record an id".into(),
+        })?;
+        // The versions to write, name by name, oldest first; written a few at a time ([`writes`]),
+        // each write on top of the target as it is then (a version at a time made a store of n
+        // versions cost n whole-store writes). Every write but the last leaves the target marked
+        // as unfinished; the last one finishes it.
+        let pending: Vec<(&Plan, &Opened)> = plans
+            .iter()
+            .flat_map(|plan| {
+                plan.versions[plan.already_there..]
                     .iter()
-                    .map(|(plan, _)| *plan)
-                    .find(|plan| plan.name == name)
-                    .unwrap_or(chunk[0].0);
-                return Err(changed_during(plan, target));
+                    .map(move |o| (plan, o))
+            })
+            .collect();
+        let value_size =
+            |(_, opened): &(&Plan, &Opened)| opened.value.as_ref().map_or(0, |v| v.expose().len());
+        let copied_from = &verified;
+        let writes = writes(&pending, value_size);
+        let read_target = || -> Result<ledger::Verified> {
+            Ok(
+                ledger::read_unfinished(target, target_key, || source.loaded_keys())?
+                    .ok_or_else(|| StoreError::Unusable {
+                        location: target.location(),
+                        action: "read",
+                        detail: "it disappeared during the migration".into(),
+                    })?
+                    .with_key_history_of(copied_from),
+            )
+        };
+        if writes.is_empty() {
+            let verified = read_target()?;
+            if verified.migrating_from().is_some() {
+                ledger::finish_migration(target, key, &verified)?;
             }
-            Err(e) => return Err(e),
         }
+        for (i, &chunk) in writes.iter().enumerate() {
+            let unfinished = (i + 1 < writes.len()).then(|| source.location());
+            let verified = read_target()?.with_migration_from(unfinished);
+            // Each name's newest in the target, as this chunk builds on it.
+            let mut newest: Vec<(&str, u64)> = Vec::new();
+            let mut batch = Vec::with_capacity(chunk.len());
+            for (plan, opened) in chunk {
+                let v = &opened.version;
+                let before = match newest.iter().find(|(n, _)| *n == plan.name) {
+                    Some((_, version)) => *version,
+                    None => verified.newest(&plan.name)?.map_or(0, |r| r.version),
+                };
+                if before + 1 != v.version {
+                    return Err(Error::MigrationRaced {
+                        location: target.location(),
+                        names: vec![plan.name.clone()],
+                    });
+                }
+                newest.retain(|(n, _)| *n != plan.name);
+                newest.push((&plan.name, v.version));
+                batch.push((
+                    plan.name.as_str(),
+                    Next {
+                        action: v.action,
+                        restored_from: v.restored_from,
+                        value: opened.value.as_ref(),
+                        written_at_ms: v.written_at_ms,
+                    },
+                ));
+            }
+            // Each write carries its own change-log entry, in its transaction: a migration
+            // stopped half-way leaves no copied version unlogged.
+            let change = LogChange {
+                command: "migrate",
+                name: None,
+                names: Vec::new(),
+                version: None,
+                detail: Some(format!(
+                    "{} versions copied from {}",
+                    chunk.len(),
+                    source.location()
+                )),
+            };
+            let (entry, _) = next_entry(
+                target,
+                key,
+                &verified.identity.store_id,
+                verified.log_seq(),
+                &change,
+            )?;
+            match ledger::append_all_next(target, key, &verified, &batch, Some(&entry)) {
+                Ok(_) => *copied += chunk.len(),
+                // The name a store's conflict gives is the batch's (its first name, or the
+                // log): which credential the other writer changed is read from the target.
+                Err(Error::Store(StoreError::Conflict { .. })) => {
+                    return Err(raced(target, &verified, read_target().ok()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = copy(&mut copied) {
+        return Err(stopped(e, target, target_id.is_none(), copied));
     }
     // Every write went in (a failed one returned above): each name got all it lacked.
     for plan in &plans {
@@ -289,13 +309,51 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
     Ok(report)
 }
 
-fn changed_during(plan: &Plan, target: &dyn Store) -> Error {
-    Error::MigrationRefused {
-        name: plan.name.clone(),
-        reason: format!(
-            "another writer changed it in {} during the migration (the versions copied so far are kept)",
-            target.location()
-        ),
+/// Another writer changed the target between the migration's reading (`before`) and its
+/// write: the credentials whose newest version differs in the target as it is now (`after`,
+/// when it can be read), else the store alone.
+fn raced(target: &dyn Store, before: &ledger::Verified, after: Option<ledger::Verified>) -> Error {
+    let head = |v: &ledger::Verified, name: &str| {
+        v.newest(name)
+            .ok()
+            .flatten()
+            .map(|r| (r.version, r.mac.clone()))
+    };
+    let names = after.map_or_else(Vec::new, |after| {
+        let mut all: Vec<&str> = before.names().chain(after.names()).collect();
+        all.sort_unstable();
+        all.dedup();
+        all.into_iter()
+            .filter(|n| head(before, n) != head(&after, n))
+            .map(str::to_string)
+            .collect()
+    });
+    Error::MigrationRaced {
+        location: target.location(),
+        names,
+    }
+}
+
+/// The error of a migration that failed after it may have made or written the target: said
+/// as is when the target is as it was (nothing made, nothing copied; a race or a refusal says
+/// what it kept itself), else with what it left ([`Error::MigrationStopped`]).
+fn stopped(e: Error, target: &dyn Store, absent_before: bool, copied: usize) -> Error {
+    if matches!(
+        e,
+        Error::MigrationRaced { .. } | Error::MigrationRefused { .. }
+    ) {
+        return e;
+    }
+    // A store file is made whole or not at all; one that cannot be read now is there too.
+    let made = absent_before && !matches!(target.identity(false), Ok(None));
+    if !made && copied == 0 {
+        return e;
+    }
+    Error::MigrationStopped {
+        location: target.location(),
+        made,
+        copied,
+        source: Box::new(e),
     }
 }
 

@@ -58,6 +58,14 @@ pub(super) const CASES: &[Case] = &[
         "migrate: a target half copied is never read",
         a_target_half_migrated_is_never_read,
     ),
+    (
+        "migrate: another writer is named",
+        migration_names_the_credential_another_writer_changed,
+    ),
+    (
+        "migrate: a stopped migration says what it left",
+        a_stopped_migration_says_what_it_left,
+    ),
 ];
 
 fn name(s: &str) -> CredentialName {
@@ -413,16 +421,131 @@ fn migration_copies_resumes_and_refuses(b: &dyn Backend) {
     assert!(matches!(err, Error::MigrationIntoItself(_)), "{err:?}");
 }
 
+/// A target sealed with another key is refused, and the hint works: one key file holding
+/// both keys (the review's finding: the hint named --key-file, which then failed the source).
 fn migration_refuses_a_target_of_another_key(b: &dyn Backend) {
     let source = credentials(b, "a", "key-a");
     put(&source, "cio_minio_access_key", "minio");
     let other = credentials(b, "b", "key-b");
-    put(&other, "cio_minio_access_key", "other");
+    put(&other, "cio_minio_secret_key", "other-secret");
     let err = source.migrate_to(&*b.open("b")).unwrap_err();
+    assert!(matches!(err, Error::MigrationKeyMissing { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Unusable);
+    let key_a = b.dir().join("key-a");
     assert!(
-        matches!(err, Error::Store(StoreError::KeyMismatch { .. })),
+        err.hint().starts_with(&format!(
+            "the copy is sealed with the target's key, so one key file must hold the source's key and the target's: join them (cat {} TARGET-KEY-FILE > both.key",
+            key_a.display()
+        )),
+        "{}",
+        err.hint()
+    );
+    // As the hint says: both keys in one file, the source's first.
+    let both = b.dir().join("both.key");
+    let mut joined = fs::read(&key_a).unwrap();
+    joined.extend(fs::read(b.dir().join("key-b")).unwrap());
+    fs::write(&both, joined).unwrap();
+    fs::set_permissions(&both, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let report = credentials(b, "a", "both.key")
+        .migrate_to(&*b.open("b"))
+        .unwrap();
+    assert_eq!(report.copied(), 1);
+    // The target is still sealed with its own key, which alone opens all of it.
+    let target = credentials(b, "b", "key-b");
+    assert_eq!(
+        target
+            .get(name("cio_minio_access_key"))
+            .unwrap()
+            .unwrap()
+            .value
+            .expose(),
+        "minio"
+    );
+    assert!(target.change_log().unwrap().broken.is_none());
+}
+
+/// The review's finding: another writer changing the target while a migration wrote to it
+/// was named as the migration's first credential (the store's conflict names its batch's);
+/// the credential the other writer changed is named.
+fn migration_names_the_credential_another_writer_changed(b: &dyn Backend) {
+    let source = credentials(b, "a", "key");
+    minio_set(&source, "");
+    let target = credentials(b, "b", "key");
+    put(&target, "cio_aws_region", "us-east-1");
+    let other = credentials(b, "b", "key");
+    let raced = Interleaved::new(b.open("b"), 1, move || {
+        put(&other, "cio_aws_region", "eu-west-1");
+    })
+    .before(crate::store::interleaved::Call::LogTail);
+    let err = source.migrate_to(&raced).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot migrate: another writer changed cio_aws_region in {} during the migration (the versions copied so far are kept)",
+            b.open("b").location()
+        )
+    );
+    assert_eq!(err.kind(), ErrorKind::Failed);
+    assert!(
+        err.hint()
+            .starts_with("run the migration again when nothing else writes to")
+    );
+    // Nothing of the source was written; running it again copies it.
+    assert!(target.get(name("cio_minio_access_key")).unwrap().is_none());
+    assert_eq!(source.migrate_to(&*b.open("b")).unwrap().copied(), 4);
+}
+
+/// The review's finding (a file-size limit): a migration stopped after it made the target or
+/// copied into it said "nothing was changed"; it says what it left, and what to do.
+fn a_stopped_migration_says_what_it_left(b: &dyn Backend) {
+    let source = credentials(b, "a", "key");
+    for i in 1..=60 {
+        put(&source, "cio_minio_access_key", &format!("AKEY{i:03}xxxxx"));
+    }
+    // Stopped at its first write: a new store, made, holding nothing.
+    let err = source
+        .migrate_to(&Interleaved::stopping_at_write(b.open("c"), 1))
+        .unwrap_err();
+    let location = b.open("c").location();
+    let text = err.to_string();
+    assert!(!text.contains("nothing was changed"), "{text}");
+    assert!(
+        text.ends_with(&format!(
+            "; the migration made {location}, a new store with its id and no credential, which stays"
+        )),
+        "{text}"
+    );
+    assert!(
+        err.hint().ends_with(&format!(
+            "; then run the migration again: it keeps what was copied and completes the rest; or delete {location}, which this migration made, to start over"
+        )),
+        "{}",
+        err.hint()
+    );
+    assert_eq!(err.kind(), ErrorKind::Unusable);
+    // Stopped at its second: 48 versions stay.
+    let err = source
+        .migrate_to(&Interleaved::stopping_at_write(b.open("d"), 2))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MigrationStopped {
+                copied: 48,
+                made: true,
+                ..
+            }
+        ),
         "{err:?}"
     );
+    assert!(
+        err.to_string().contains(&format!(
+            "48 versions were copied into {}, a new store this migration made, before it stopped and stay",
+            b.open("d").location()
+        )),
+        "{err}"
+    );
+    assert_eq!(source.migrate_to(&*b.open("d")).unwrap().copied(), 12);
 }
 
 fn migration_of_an_empty_source_creates_nothing(b: &dyn Backend) {
@@ -528,7 +651,8 @@ fn a_target_half_migrated_is_never_read(b: &dyn Backend) {
     let stopped = Interleaved::stopping_at_write(b.open("c"), 3);
     let err = source.migrate_to(&stopped).unwrap_err();
     assert!(
-        matches!(err, Error::Store(StoreError::Unreachable { .. })),
+        matches!(&err, Error::MigrationStopped { source, copied: 96, .. }
+            if matches!(**source, Error::Store(StoreError::Unreachable { .. }))),
         "{err:?}"
     );
     let target = credentials(b, "c", "key");
