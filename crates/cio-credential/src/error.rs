@@ -91,15 +91,17 @@ pub enum Error {
     },
     /// The target is sealed with a key the key file lacks: the migration opens the source
     /// and seals the copy with keys of the one key file.
+    /// `fingerprints`: the target's key, then the source's (boxed: errors stay small).
     #[error(
-        "cannot migrate: {location} is sealed with key {store_fingerprint}, which key file {} does not hold (it opens the source with key {key_fingerprint})",
-        .key_file.display()
+        "cannot migrate: {location} is sealed with key {}, which key file {} does not hold (it opens the source with key {})",
+        .fingerprints.0,
+        .key_file.display(),
+        .fingerprints.1
     )]
     MigrationKeyMissing {
         location: String,
         key_file: PathBuf,
-        key_fingerprint: String,
-        store_fingerprint: String,
+        fingerprints: Box<(String, String)>,
     },
     /// A migration that failed after it made the target or copied versions into it:
     /// `copied` versions stay, in a store it `made` or not.

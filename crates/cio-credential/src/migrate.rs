@@ -153,8 +153,7 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
                 source.key_of(fp).ok_or_else(|| Error::MigrationKeyMissing {
                     location: target.location(),
                     key_file: source.key_file().to_path_buf(),
-                    key_fingerprint: key.fingerprint().to_string(),
-                    store_fingerprint: fp.clone(),
+                    fingerprints: Box::new((fp.clone(), key.fingerprint().to_string())),
                 })
             }
             _ => Ok(key),
