@@ -300,7 +300,7 @@ impl Error {
                 key_file.display()
             ),
             Error::MigrationStopped { location, made, source, .. } => format!(
-                "{}; then run the migration again: it keeps what was copied and completes the rest{}",
+                "{}; a migration run again keeps what was copied and completes the rest{}",
                 source.hint(),
                 if *made {
                     format!("; or delete {location}, which this migration made, to start over")

@@ -517,7 +517,7 @@ fn a_stopped_migration_says_what_it_left(b: &dyn Backend) {
     );
     assert!(
         err.hint().ends_with(&format!(
-            "; then run the migration again: it keeps what was copied and completes the rest; or delete {location}, which this migration made, to start over"
+            "; a migration run again keeps what was copied and completes the rest; or delete {location}, which this migration made, to start over"
         )),
         "{}",
         err.hint()
