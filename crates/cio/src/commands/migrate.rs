@@ -53,5 +53,10 @@ pub fn run(ctx: &mut Context, args: MigrateArgs) -> Result<(), CommandError> {
             report.names.iter().map(|m| m.already_there).sum::<usize>()
         ),
     )?;
+    // The change log is not copied: an auditor reading the target's log must know where the
+    // earlier entries are.
+    ctx.out.note(
+        "the change log stays in this store: the target's log begins with the migration ('cio credential log' here shows the earlier entries; keep this store, or what 'cio credential log --json' prints, for them)",
+    );
     Ok(())
 }

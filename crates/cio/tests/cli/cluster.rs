@@ -220,6 +220,10 @@ fn migrate_copies_the_embedded_store_with_its_history_once() {
             "Succeed: Migrate credential: 4 versions of 2 names copied to {url} (0 already there)\n"
         )
     );
+    assert_eq!(
+        stderr(&out),
+        "Note: the change log stays in this store: the target's log begins with the migration ('cio credential log' here shows the earlier entries; keep this store, or what 'cio credential log --json' prints, for them)\n"
+    );
     let out = single
         .cio(&["credential", "migrate", "--to", &url])
         .success();
