@@ -43,9 +43,10 @@ const ACCEPTED: &[Accepted] = &[
     ("s3:https://minio/bucket/a%2Fb", "https", "minio", "bucket", "a/b", &[]),
     ("s3:https://minio/buck%65t/p", "https", "minio", "bucket", "p", &[]),
     ("s3:https://minio/bucket/my%20backups", "https", "minio", "bucket", "my backups", &[]),
-    // any UTF-8 text XML can hold: minio-go sends it, restic stores under it
+    // any UTF-8 text: minio-go sends it, restic stores under it (a server that lists keys
+    // raw, unlike AWS, MinIO and moto, may fail it: validate says so, as restic)
     ("s3:https://minio/bucket/a%0Ab%09c", "https", "minio", "bucket", "a\nb\tc", &[]),
-    ("s3:https://minio/bucket/e%7F%C2%85", "https", "minio", "bucket", "e\u{7f}\u{85}", &[]),
+    ("s3:https://minio/bucket/e%7F%C2%85%1B%00", "https", "minio", "bucket", "e\u{7f}\u{85}\u{1b}\0", &[]),
     ("s3:https://minio/bucket/node1?region=x", "https", "minio", "bucket", "node1", &["ignored_url_part"]),
     ("s3:https://minio/bucket#frag", "https", "minio", "bucket", "", &["ignored_url_part"]),
     // Go lowercases the scheme, restic asks only whether it is "http"
@@ -129,10 +130,7 @@ const REFUSED: &[(&str, &str, RuleViolation)] = &[
     ("s3:https://minio/bucket/../other/node1", "keys '../other/node1/...'", RuleViolation::RepoPrefixAboveBucket),
     ("s3:https://minio/bucket/%2e%2e/x", "keys '../x/...'", RuleViolation::RepoPrefixAboveBucket),
     ("s3:https://minio/bucket/a%zz", "invalid URL escape", RuleViolation::RepoBadEscape),
-    ("s3:https://minio/bucket/a%00", "a key with NUL", RuleViolation::RepoBadEscape),
-    // restic init works there, then every command fails on the listing (s3s-fs sends the key
-    // raw, and restic retries for 15 s before it gives up: not run in the oracle below)
-    ("s3:https://minio/bucket/a%1B", "XML syntax error: illegal character code U+001B", RuleViolation::RepoBadEscape),
+    ("s3:https://minio/bucket/a%ff", "minio-go: not valid UTF-8", RuleViolation::RepoBadEscape),
     ("s3:https://mi nio/bucket", "invalid character in host name", RuleViolation::RepoBadHost),
     ("s3:https://minio?x/bucket", "bucket name not found", RuleViolation::RepoNoBucket),
     ("s3:https://bücher.example/bucket", "no such host", RuleViolation::RepoBadHost),
@@ -307,10 +305,6 @@ fn restic_puts_the_repository_where_cio_says_and_fails_where_cio_refuses() {
         (
             format!("s3:http://127.0.0.1:{port}/bucket1/node%zz"),
             "bucket1/node%zz",
-        ),
-        (
-            format!("s3:http://127.0.0.1:{port}/bucket1/node%00x"),
-            "bucket1/node\0x",
         ),
     ];
     for (url, naive) in &refused {

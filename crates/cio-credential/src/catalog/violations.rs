@@ -65,7 +65,7 @@ pub enum RuleViolation {
     )]
     RepoPrefixAboveBucket,
     #[error(
-        "the repository URL holds a '%' escape restic cannot use: '%' must be followed by two hex digits, the escapes must decode to UTF-8 text, and not to a control character other than tab, line feed or carriage return (S3 listings are XML, which cannot hold them); write '%25' for a '%'"
+        "the repository URL holds a '%' escape restic cannot use: '%' must be followed by two hex digits, and the escapes must decode to UTF-8 text (minio-go, restic's S3 library, refuses other keys); write '%25' for a '%'"
     )]
     RepoBadEscape,
     #[error(

@@ -258,6 +258,15 @@ impl Place {
                     "{addr} answered a listing asked with encoding-type=url (as restic asks) saying its keys are URL-encoded, but the key '{key}' is not (invalid escape '{escape}'): restic decodes it and fails the same way (invalid URL escape \"{escape}\"); this is the server's fault: upgrade or fix the server, or use a repository path without '%'"
                 ),
             ),
+            S3Failure::IllegalXml { character } => (
+                Step::Bucket,
+                "listing_undecodable",
+                format!(
+                    "{addr} answered a listing asked with encoding-type=url (as restic asks) with a key that holds {} raw, which XML cannot carry: restic fails the same way (XML syntax error: illegal character code {}); this is the server's fault (AWS, MinIO and moto encode such keys): upgrade or fix the server, or use a repository path without control characters",
+                    character.escape_unicode(),
+                    code_point(*character)
+                ),
+            ),
         }
     }
 
@@ -422,6 +431,9 @@ impl Place {
             S3Failure::Undecodable { escape, .. } => {
                 format!("a listing with an invalid URL escape '{escape}'")
             }
+            S3Failure::IllegalXml { character } => {
+                format!("a listing XML cannot carry ({})", code_point(*character))
+            }
         };
         (
             Step::Endpoint,
@@ -559,6 +571,11 @@ impl Place {
             ),
         )
     }
+}
+
+/// `U+001B`: a character as Go's XML errors name it.
+pub(super) fn code_point(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
 }
 
 #[cfg(test)]

@@ -117,6 +117,10 @@ fn classify(failure: S3Failure) -> ObjectFailure {
         S3Failure::Undecodable { escape, .. } => ObjectFailure::Failed(format!(
             "the endpoint's listing says its keys are URL-encoded, but one is not (invalid escape '{escape}')"
         )),
+        S3Failure::IllegalXml { character } => ObjectFailure::Failed(format!(
+            "the endpoint's listing holds a character XML cannot carry ({}) in a key it did not URL-encode",
+            super::failure::code_point(character)
+        )),
     }
 }
 

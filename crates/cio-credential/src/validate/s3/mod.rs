@@ -42,6 +42,10 @@ pub(crate) enum S3Failure {
     /// a key that is not (`escape`: the first invalid escape, as Go's error quotes it):
     /// minio-go fails the listing, and so restic ("invalid URL escape").
     Undecodable { key: String, escape: String },
+    /// A listing whose XML holds a character XML 1.0 cannot carry (a control character of a
+    /// key sent raw, not URL-encoded as asked): Go's XML decoder fails on it, and so restic
+    /// ("XML syntax error ... illegal character code U+001B").
+    IllegalXml { character: char },
 }
 
 /// The S3 client of one set.
@@ -88,7 +92,9 @@ impl S3Failure {
                 RETRIED_CODES.contains(&code.as_str()) || RETRIED_STATUSES.contains(status)
             }
             S3Failure::NotS3 { status, .. } => RETRIED_STATUSES.contains(status),
-            S3Failure::Http(_) | S3Failure::Undecodable { .. } => false,
+            S3Failure::Http(_) | S3Failure::Undecodable { .. } | S3Failure::IllegalXml { .. } => {
+                false
+            }
         }
     }
 }
@@ -292,7 +298,10 @@ impl S3 {
             }
             let reply = self.call("GET", None, &query, Bytes::new()).await?;
             let page = xml::list_page(&reply.body)
-                .ok_or_else(|| not_s3(&reply))?
+                .ok_or_else(|| match xml::illegal_in_listing(&reply.body) {
+                    Some(character) => S3Failure::IllegalXml { character },
+                    None => not_s3(&reply),
+                })?
                 .decoded()?;
             listing
                 .keys

@@ -89,6 +89,22 @@ pub(crate) fn location(body: &[u8]) -> Option<String> {
     })
 }
 
+/// The first character of a listing (a body that opens `<ListBucketResult`) that XML 1.0
+/// cannot hold (its `Char` production: no C0 control but tab, line feed and carriage return;
+/// not U+FFFE or U+FFFF), which Go's decoder refuses; `None` for any other body.
+pub(crate) fn illegal_in_listing(body: &[u8]) -> Option<char> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.contains("<ListBucketResult") {
+        return None;
+    }
+    text.chars().find(|c| {
+        matches!(
+            c,
+            '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}'
+        )
+    })
+}
+
 /// A `ListObjectsV2` page. `None`: not a listing.
 pub(crate) fn list_page(body: &[u8]) -> Option<ListPage> {
     let doc = document(body)?;
@@ -113,6 +129,17 @@ pub(crate) fn list_page(body: &[u8]) -> Option<ListPage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_with_a_raw_control_character_names_it() {
+        let raw = "<?xml version=\"1.0\"?><ListBucketResult><Contents><Key>p\u{1b}x/config</Key></Contents></ListBucketResult>";
+        assert_eq!(list_page(raw.as_bytes()), None);
+        assert_eq!(illegal_in_listing(raw.as_bytes()), Some('\u{1b}'));
+        let fine =
+            "<ListBucketResult><Contents><Key>p\tx/config</Key></Contents></ListBucketResult>";
+        assert_eq!(illegal_in_listing(fine.as_bytes()), None);
+        assert_eq!(illegal_in_listing(b"<html>\x1b</html>"), None);
+    }
 
     #[test]
     fn error_documents() {
