@@ -216,6 +216,9 @@ pub struct Identity {
     pub manifest: Option<Vec<u8>>,
 }
 
+/// How a location names an etcd key prefix, for hints.
+const ETCD_FORM: &str = "etcd://HOST:PORT/PREFIX";
+
 /// What can go wrong with a store. Every message names the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -235,6 +238,12 @@ pub enum StoreError {
         entry: u64,
         log_seq: u64,
     },
+    /// An etcd key prefix inside another cio store's, or with one below it: a command on one
+    /// store would change the other's keys.
+    #[error(
+        "the credential store {location} shares its keys with another cio credential store: {detail}; nothing was changed"
+    )]
+    Overlap { location: String, detail: String },
     /// Written by a newer cio than this one: nothing is wrong with it.
     #[error("the credential store {location} cannot be read by this cio: {detail}")]
     Newer { location: String, detail: String },
@@ -309,6 +318,12 @@ impl StoreError {
     /// What the administrator should do next.
     pub fn hint(&self) -> String {
         match self {
+            StoreError::Foreign { location, .. } if location.starts_with("etcd") => format!(
+                "name a key prefix of its own in the location ({ETCD_FORM}): one no other program writes under; cio never writes among another program's keys"
+            ),
+            StoreError::Overlap { .. } => format!(
+                "name a key prefix of its own in the location ({ETCD_FORM}): one that is neither inside another cio store's prefix nor holds one below it, so that no command on one store can change the other's keys"
+            ),
             StoreError::Foreign { location, .. } => format!(
                 "point --store / CIO_STORE at a cio credential store, or move {location} away to start a new one"
             ),

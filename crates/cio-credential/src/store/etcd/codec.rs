@@ -46,6 +46,11 @@ struct RecordJson {
     mac: String,
 }
 
+/// Whether `segment` is a version or log entry number as cio writes it: 20 digits.
+fn is_number_segment(segment: &[u8]) -> bool {
+    segment.len() == 20 && segment.iter().all(u8::is_ascii_digit)
+}
+
 /// A name as one key segment.
 fn encode_name(name: &str) -> String {
     name.replace('%', "%25").replace('/', "%2F")
@@ -142,6 +147,71 @@ impl KeyLayout {
             .strip_prefix(base.as_slice())
             .map(|rest| decode_name(&String::from_utf8_lossy(rest)))?;
         (self.note(&name) == key).then_some(name)
+    }
+
+    /// The part of `key` after `P/`, if `key` is under the prefix.
+    fn rest<'k>(&self, key: &'k [u8]) -> Option<&'k [u8]> {
+        key.strip_prefix(self.prefix.as_bytes())?.strip_prefix(b"/")
+    }
+
+    /// Whether `key` is a version's key, `P/v/{name}/{version:020}`: keys below `P/v/` of
+    /// any other shape (another store's, made below this one's prefix) are not this store's.
+    pub fn is_version(&self, key: &[u8]) -> bool {
+        let Some(rest) = self.rest(key).and_then(|r| r.strip_prefix(b"v/")) else {
+            return false;
+        };
+        match rest.iter().position(|b| *b == b'/') {
+            Some(i) if i > 0 => is_number_segment(&rest[i + 1..]),
+            _ => false,
+        }
+    }
+
+    /// Whether `key` is one of the keys this layout writes: `P/meta/{store_id,
+    /// key_fingerprint,manifest}`, `P/loghead`, `P/head/{name}`, `P/log/{seq:020}`,
+    /// `P/note/{key}` and versions ([`KeyLayout::is_version`]).
+    pub fn owns(&self, key: &[u8]) -> bool {
+        let Some(rest) = self.rest(key) else {
+            return false;
+        };
+        let one_segment = |s: &[u8]| !s.is_empty() && !s.contains(&b'/');
+        match rest {
+            b"meta/store_id" | b"meta/key_fingerprint" | b"meta/manifest" | b"loghead" => true,
+            _ if rest.starts_with(b"v/") => self.is_version(key),
+            _ => {
+                if let Some(seq) = rest.strip_prefix(b"log/") {
+                    is_number_segment(seq)
+                } else if let Some(name) = rest.strip_prefix(b"head/") {
+                    one_segment(name)
+                } else if let Some(note) = rest.strip_prefix(b"note/") {
+                    one_segment(note)
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    /// The prefix of the store whose id `key` is, when that store's prefix lies below this
+    /// one's: `P/Q/meta/store_id` gives `P/Q`.
+    pub fn store_below<'k>(&self, key: &'k [u8]) -> Option<&'k [u8]> {
+        let rest = self.rest(key)?;
+        let inner = rest.strip_suffix(b"/meta/store_id")?;
+        (!inner.is_empty()).then(|| &key[..key.len() - b"/meta/store_id".len()])
+    }
+
+    /// The prefixes that enclose this one (`/a` and `/a/b` for `/a/b/c`), outermost first:
+    /// a store at any of them would hold this one's keys among its own.
+    pub fn enclosing(&self) -> Vec<KeyLayout> {
+        self.prefix
+            .match_indices('/')
+            .filter(|(i, _)| *i > 0)
+            .map(|(i, _)| KeyLayout::new(&self.prefix[..i]))
+            .collect()
+    }
+
+    /// The prefix, `/a/b`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// The number of an entry's key under `P/log/`.
@@ -289,6 +359,60 @@ mod tests {
         // Put by hand unencoded: it would decode to the same name and hide cio's own.
         assert_eq!(keys.note_key(b"/p/note/check/minio/primary"), None);
         assert_eq!(keys.note_key(b"/p/other/check"), None);
+    }
+
+    /// The store's own keys are told from those of a store made below its prefix (at
+    /// `/p/v/n`, `/p/v`, `/p/note`, ...) and from another program's.
+    #[test]
+    fn own_keys_are_told_from_another_stores_below() {
+        let keys = KeyLayout::new("/p");
+        for own in [
+            "/p/meta/store_id",
+            "/p/meta/key_fingerprint",
+            "/p/meta/manifest",
+            "/p/loghead",
+            "/p/head/cio_aws_access_key",
+            "/p/log/00000000000000000001",
+            "/p/note/check%2Fminio%2Fprimary",
+            KEY,
+        ] {
+            assert!(keys.owns(own.as_bytes()), "{own}");
+        }
+        for other in [
+            "/p/v/n/meta/store_id",
+            "/p/v/n/loghead",
+            "/p/v/n/00000000000000000001/meta/store_id",
+            "/p/v/meta/store_id",
+            "/p/v/n/1",
+            "/p/v//00000000000000000001",
+            "/p/log/1",
+            "/p/log/00000000000000000001/loghead",
+            "/p/meta/meta/store_id",
+            "/p/meta/other",
+            "/p/head/x/meta/store_id",
+            "/p/note/x/loghead",
+            "/p/app/config",
+            "/p/",
+            "/pq/meta/store_id",
+            "/p",
+        ] {
+            assert!(!keys.owns(other.as_bytes()), "{other}");
+        }
+        assert!(keys.is_version(KEY.as_bytes()));
+        assert!(!keys.is_version(b"/p/v/n/loghead"));
+        assert_eq!(
+            keys.store_below(b"/p/v/n/meta/store_id"),
+            Some(&b"/p/v/n"[..])
+        );
+        assert_eq!(keys.store_below(b"/p/meta/store_id"), None);
+        assert_eq!(keys.store_below(b"/q/x/meta/store_id"), None);
+        let enclosing: Vec<String> = KeyLayout::new("/a/b/c")
+            .enclosing()
+            .iter()
+            .map(|k| k.prefix().to_string())
+            .collect();
+        assert_eq!(enclosing, ["/a", "/a/b"]);
+        assert!(KeyLayout::new("/a").enclosing().is_empty());
     }
 
     #[test]

@@ -414,6 +414,29 @@ impl Gateway {
         revision: i64,
         deadline: Instant,
     ) -> Result<(Vec<Kv>, i64), StoreError> {
+        self.pages_at(start, end, revision, false, deadline)
+    }
+
+    /// The keys alone (no values) in `[start, end)`, as [`Gateway::range_all_at`] reads them.
+    pub fn keys_all_at(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        revision: i64,
+        deadline: Instant,
+    ) -> Result<(Vec<Vec<u8>>, i64), StoreError> {
+        let (kvs, revision) = self.pages_at(start, end, revision, true, deadline)?;
+        Ok((kvs.into_iter().map(|kv| kv.key).collect(), revision))
+    }
+
+    fn pages_at(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        revision: i64,
+        keys_only: bool,
+        deadline: Instant,
+    ) -> Result<(Vec<Kv>, i64), StoreError> {
         let mut kvs = Vec::new();
         let mut from = start.to_vec();
         let mut revision = revision;
@@ -423,6 +446,9 @@ impl Gateway {
                 "range_end": b64(end),
                 "limit": PAGE.to_string(),
             });
+            if keys_only {
+                request["keys_only"] = json!(true);
+            }
             if revision != 0 {
                 request["revision"] = json!(revision.to_string());
                 self.pinned_read();

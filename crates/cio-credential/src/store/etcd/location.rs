@@ -71,7 +71,7 @@ impl EtcdSpec {
         let prefix = if prefix.is_empty() {
             DEFAULT_PREFIX.to_string()
         } else {
-            if prefix.contains("//") || prefix.chars().any(|c| c.is_control() || c == ' ') {
+            if !is_clean_prefix(prefix) {
                 return Err(err(
                     "the key prefix has an empty segment (//), a space or a control character"
                         .into(),
@@ -88,9 +88,21 @@ impl EtcdSpec {
 
     /// The location as written in messages: `etcd://a:2379,b:2379/prefix`.
     pub fn location(&self) -> String {
-        let scheme = if self.tls { "etcds" } else { "etcd" };
-        format!("{scheme}://{}{}", self.endpoints.join(","), self.prefix)
+        self.location_at(&self.prefix)
     }
+
+    /// The location of the store at `prefix` in the same cluster, for messages (`prefix`
+    /// must pass [`is_clean_prefix`]).
+    pub fn location_at(&self, prefix: &str) -> String {
+        let scheme = if self.tls { "etcds" } else { "etcd" };
+        format!("{scheme}://{}{prefix}", self.endpoints.join(","))
+    }
+}
+
+/// Whether a location may name `prefix`: no empty segment (`//`), space or control
+/// character.
+pub(super) fn is_clean_prefix(prefix: &str) -> bool {
+    !(prefix.contains("//") || prefix.chars().any(|c| c.is_control() || c == ' '))
 }
 
 /// Checks endpoint number `n`, `HOST[:PORT]` (IPv6 as `[::1]:2379`), and adds the default

@@ -13,6 +13,8 @@
 //! - `gateway`: the HTTP client over the members: failover, time budget, tokens;
 //! - `classify`: what each failure means (unreachable, refused, TLS, not etcd);
 //! - `wire`: etcd's JSON messages; `codec`: the key layout and the record format;
+//! - `claim`: where a store may be created, and whose keys a prefix without a store id holds;
+//! - `append`, `purge`, `reseal`: the writes of many keys;
 //! - this file: the [`Store`] on top of them.
 //!
 //! Rules:
@@ -24,11 +26,15 @@
 //!     failure branch reads the head and fingerprint so the error is precisely
 //!     [`StoreError::Conflict`] or [`StoreError::KeyMismatch`];
 //!   - the store id is created by a transaction that requires that nothing exists under the
-//!     prefix yet, so two nodes creating the store at once agree on one id, and keys of
-//!     another program under the prefix are refused ([`StoreError::Foreign`]);
+//!     prefix yet and that no enclosing prefix holds a store id, so two nodes creating the
+//!     store at once agree on one id, keys of another program under the prefix are refused
+//!     ([`StoreError::Foreign`]), and stores never nest ([`StoreError::Overlap`], `claim`);
 //!   - every append and purge also compares and replaces the manifest (`P/meta/manifest`),
 //!     so of two writers that read the same manifest, one wins and the other retries;
-//!   - purge deletes every version and the head in one transaction;
+//!   - purge deletes every version and the head in one transaction, and no key of another
+//!     shape (`purge`);
+//! - every range a store reads or deletes is taken as its own only for keys of its layout
+//!   (`codec::KeyLayout::owns`): keys of a store below its prefix are never its records;
 //!   - a change-log entry goes in the transaction of its change, conditioned on the log's
 //!     head (`P/loghead`) still naming the entry before it;
 //! - reads are linearizable (etcd's default): a member without quorum does not answer with
@@ -45,10 +51,12 @@
 //!   [`SecretValue`](crate::secret::SecretValue), never in `Debug` output or an error.
 
 mod append;
+mod claim;
 mod classify;
 pub(crate) mod codec;
 mod gateway;
 mod location;
+mod purge;
 mod reseal;
 mod tls;
 mod wire;
@@ -67,10 +75,7 @@ use serde_json::json;
 use self::classify::GatewayError;
 use self::codec::KeyLayout;
 use self::gateway::Gateway;
-use self::wire::{
-    Kv, RangeResponse, absent, delete_op, none_under, prefix_end, put_op, range_op, range_prefix,
-    value_is,
-};
+use self::wire::{Kv, RangeResponse, absent, prefix_end, put_op, value_is};
 use super::{
     Identity, LogRecord, MAX_LOG_SEQ, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store,
     StoreError, new_store_id,
@@ -122,6 +127,7 @@ impl EtcdStore {
             .range_all(&start, &prefix_end(&start), deadline)?;
         Ok(kvs
             .into_iter()
+            .filter(|kv| self.keys.is_version(&kv.key))
             .map(|kv| (self.keys.decode(&kv), kv.key))
             .map(|(record, key)| (key, record))
             .collect())
@@ -246,11 +252,9 @@ impl EtcdStore {
                 .range_all_at(&versions, &prefix_end(&versions), revision, deadline)?;
         kvs.extend(records);
         let Some(identity) = self.identity_of(&kvs) else {
-            return if kvs.is_empty() {
-                Ok(None)
-            } else {
-                Err(self.id_removed())
-            };
+            // No store at this moment (its id is not there at this revision), or keys that
+            // are not a store's: say whose.
+            return self.vacant(revision, deadline).map(|_| None);
         };
         let log_past = match identity
             .manifest
@@ -276,7 +280,7 @@ impl EtcdStore {
         };
         let records = kvs
             .iter()
-            .filter(|kv| kv.key.starts_with(&versions))
+            .filter(|kv| self.keys.is_version(&kv.key))
             .map(|kv| self.keys.decode(kv))
             .collect();
         Ok(Some(Snapshot {
@@ -284,32 +288,6 @@ impl EtcdStore {
             records,
             log_past,
         }))
-    }
-
-    /// Creates the store id, but only if nothing at all is under the prefix: a race between
-    /// two creators leaves exactly one id, and another program's keys are never adopted.
-    fn create_id(&self, deadline: Instant) -> Result<String, StoreError> {
-        let id_key = self.keys.store_id();
-        let id = new_store_id();
-        let response = self.gateway.txn(
-            vec![none_under(&self.keys.everything())],
-            vec![put_op(&id_key, id.as_bytes())],
-            vec![range_op(&id_key)],
-            deadline,
-        )?;
-        if response.succeeded {
-            return Ok(id);
-        }
-        match response.range_value(0) {
-            Some(v) => Ok(String::from_utf8_lossy(v).into_owned()),
-            None => Err(StoreError::Foreign {
-                location: self.location(),
-                detail: format!(
-                    "keys that cio did not write exist under {}/",
-                    self.spec.prefix
-                ),
-            }),
-        }
     }
 }
 
@@ -345,19 +323,12 @@ impl Store for EtcdStore {
             self.create_id(deadline)?;
             return self.identity(false);
         }
-        // The id is the first key a store gets: without it, anything under the prefix means
-        // it was removed (or another program's keys are there).
-        let mut request = range_prefix(&self.keys.everything());
-        request["limit"] = json!("1");
-        request["keys_only"] = json!(true);
-        let any: RangeResponse = self
-            .gateway
-            .call("/v3/kv/range", &request, true, deadline)?;
-        if any.kvs.is_empty() {
+        // The id is the first key a store gets: without it, keys under the prefix are the
+        // store's own (its id was removed), another store's below it, or another program's.
+        if self.vacant(0, deadline)? == claim::Vacant::Empty {
             return Ok(None);
         }
-        // Keys under the prefix, but no id when the meta keys were read: either a writer
-        // created the store in between (its id is there now) or the id was removed.
+        // A writer created the store since the meta keys were read: its id is there now.
         let kvs = self
             .gateway
             .range_all(&meta, &prefix_end(&meta), deadline)?;
@@ -372,7 +343,12 @@ impl Store for EtcdStore {
     }
 
     fn latest(&self, name: &str) -> Result<Option<ReadRecord>, StoreError> {
-        let mut request = range_prefix(&self.keys.versions(Some(name)));
+        // Only keys of digits after `P/v/{name}/` are asked for: a key there that is no
+        // version's (`P/v/{name}/meta/...`, which sorts after them) is not taken for the newest.
+        let start = self.keys.versions(Some(name));
+        let mut end = start.clone();
+        end.push(b'9' + 1);
+        let mut request = json!({ "key": wire::b64(&start), "range_end": wire::b64(&end) });
         request["limit"] = json!("1");
         request["sort_order"] = json!("DESCEND");
         request["sort_target"] = json!("KEY");
@@ -431,26 +407,7 @@ impl Store for EtcdStore {
         manifest: &ManifestSwap,
         log: Option<&LogRecord>,
     ) -> Result<usize, StoreError> {
-        let delete_versions = delete_op(range_prefix(&self.keys.versions(Some(name))));
-        let delete_head = delete_op(json!({"key": wire::b64(&self.keys.head(name))}));
-        let (log_compares, log_puts) = self.log_ops(log);
-        let mut compares = vec![self.manifest_is(&manifest.expected)];
-        compares.extend(log_compares);
-        let mut ops = vec![
-            delete_versions,
-            delete_head,
-            put_op(&self.keys.manifest(), &manifest.new),
-        ];
-        ops.extend(log_puts);
-        let response = self
-            .gateway
-            .txn(compares, ops, Vec::new(), self.gateway.deadline())?;
-        if !response.succeeded {
-            return Err(StoreError::Conflict {
-                name: name.to_string(),
-            });
-        }
-        Ok(usize::try_from(response.deleted(0)).unwrap_or(0))
+        self.purge_in_one_txn(name, manifest, log)
     }
 
     fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {

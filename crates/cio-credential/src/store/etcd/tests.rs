@@ -70,6 +70,74 @@ fn foreign_keys_under_the_prefix_are_refused() {
     );
 }
 
+/// Reading a prefix with another program's keys says so (it said the store id was removed).
+#[test]
+fn foreign_keys_are_not_a_removed_store_id() {
+    let cluster = EtcdCluster::single();
+    cluster.etcdctl(&["put", "/app/config", "x"]);
+    let s = store(&cluster, "/app");
+    for err in [s.identity(false).unwrap_err(), s.read().unwrap_err()] {
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is not a cio credential store (its key prefix holds keys that cio did not write)",
+                cluster.url("/app")
+            )
+        );
+    }
+}
+
+/// A store whose own keys are there without its id is damaged, when read and when written
+/// (creating an id for it was refused as another program's keys), and no id is made.
+#[test]
+fn own_keys_without_the_id_are_a_removed_id_even_when_creating() {
+    let cluster = EtcdCluster::single();
+    let s = store(&cluster, "/t/lost");
+    s.identity(true).unwrap();
+    let record = suite::record("cio_aws_access_key", 1, Action::Create, Some(&[1, 2, 3]));
+    suite::append(&s, 0, &record, "fp").unwrap();
+    cluster.etcdctl(&["del", "/t/lost/meta/store_id"]);
+    for create in [false, true] {
+        let err = s.identity(create).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the credential store {} is damaged: its store id was removed",
+                cluster.url("/t/lost")
+            )
+        );
+    }
+    let out = cluster.etcdctl(&["get", "/t/lost/meta/store_id"]);
+    assert!(out.stdout.is_empty(), "an id was made");
+}
+
+/// Creators at a prefix and inside it at once: the transaction that writes an id checks the
+/// enclosing prefixes, so exactly one of them makes a store, and the other is refused.
+#[test]
+fn creators_around_and_inside_at_once_make_one_store() {
+    let cluster = EtcdCluster::single();
+    for i in 0..8 {
+        let outer = store(&cluster, &format!("/race{i}"));
+        let inner = store(&cluster, &format!("/race{i}/x"));
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| outer.identity(true));
+            let b = scope.spawn(|| inner.identity(true));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let refused = match (a, b) {
+            (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,
+            other => panic!("exactly one must win: {other:?}"),
+        };
+        assert!(matches!(refused, StoreError::Overlap { .. }), "{refused:?}");
+        let out = cluster.etcdctl(&["get", "--prefix", &format!("/race{i}"), "--keys-only"]);
+        let ids = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.ends_with("/meta/store_id"))
+            .count();
+        assert_eq!(ids, 1);
+    }
+}
+
 #[test]
 fn nothing_listening_is_unreachable_quickly() {
     let endpoint = format!("127.0.0.1:{}", testkit::free_port());

@@ -124,11 +124,6 @@ pub(super) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
-/// A `RangeRequest` for every key starting with `prefix`.
-pub(super) fn range_prefix(prefix: &[u8]) -> Value {
-    json!({"key": b64(prefix), "range_end": b64(&prefix_end(prefix))})
-}
-
 /// A transaction operation reading one key.
 pub(super) fn range_op(key: &[u8]) -> Value {
     json!({"request_range": {"key": b64(key)}})
@@ -154,6 +149,25 @@ pub(super) fn none_under(prefix: &[u8]) -> Value {
     let mut compare = absent(prefix);
     compare["range_end"] = json!(b64(&prefix_end(prefix)));
     compare
+}
+
+/// A compare that holds when no key starting with `prefix` was written after `revision`
+/// (none was put there since it was read at that revision).
+pub(super) fn unchanged_since(prefix: &[u8], revision: i64) -> Value {
+    json!({
+        "key": b64(prefix),
+        "range_end": b64(&prefix_end(prefix)),
+        "target": "MOD",
+        "result": "LESS",
+        "mod_revision": revision.saturating_add(1).to_string(),
+    })
+}
+
+/// A transaction operation deleting every key from `first` to `last`, both included.
+pub(super) fn delete_from_to(first: &[u8], last: &[u8]) -> Value {
+    let mut end = last.to_vec();
+    end.push(0);
+    delete_op(json!({"key": b64(first), "range_end": b64(&end)}))
 }
 
 /// A compare that holds when `key` holds exactly `value`.

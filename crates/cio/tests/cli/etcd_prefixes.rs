@@ -1,0 +1,226 @@
+//! Cluster stores at key prefixes that nest or hold other keys: a store is never made inside
+//! another's prefix or around one, a prefix with another program's keys is said to be one
+//! (not a store whose id was removed), and a store below another, made before cio refused
+//! that, is never changed by the one around it. Real etcd, started by the tests.
+
+use assert_cmd::assert::Assert;
+use testkit::etcd::EtcdCluster;
+
+use crate::util::*;
+
+const OVERLAP_HINT: &str = "Hint: name a key prefix of its own in the location (etcd://HOST:PORT/PREFIX): one that is neither inside another cio store's prefix nor holds one below it, so that no command on one store can change the other's keys\n";
+
+/// `cio ARGS` with `input` on the store at `prefix` of `etcd`.
+fn at(env: &TestEnv, etcd: &EtcdCluster, prefix: &str, args: &[&str], input: &str) -> Assert {
+    env.cmd()
+        .env("CIO_STORE", etcd.url(prefix))
+        .args(args)
+        .write_stdin(input)
+        .assert()
+}
+
+/// Every key starting with `prefix` (base64), with its value and the revision it was last
+/// written at.
+fn keys_under(etcd: &EtcdCluster, prefix: &str) -> Vec<(String, String, i64)> {
+    let out = etcd.etcdctl(&["get", prefix, "--prefix", "-w", "json"]);
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["kvs"]
+        .as_array()
+        .map(|kvs| {
+            kvs.iter()
+                .map(|kv| {
+                    (
+                        kv["key"].as_str().unwrap().to_string(),
+                        kv["value"].as_str().unwrap_or_default().to_string(),
+                        kv["mod_revision"].as_i64().unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `list` and `create` at `prefix` both fail with exit 3 and `why` (with `hint`), and no key
+/// of the cluster changes.
+fn refused(env: &TestEnv, etcd: &EtcdCluster, prefix: &str, why: &str, hint: &str) {
+    let before = keys_under(etcd, "");
+    for (args, input, action) in [
+        (&["credential", "list"][..], "", "List credentials"),
+        (
+            &["credential", "create", "cio_minio_access_key"][..],
+            "minioadmin",
+            "Create credential",
+        ),
+    ] {
+        let out = at(env, etcd, prefix, args, input).code(3);
+        assert_eq!(
+            stderr(&out),
+            format!("Fail: {action}: {why}\n{hint}"),
+            "{prefix}"
+        );
+        assert_eq!(stdout(&out), "");
+        assert_eq!(
+            keys_under(etcd, ""),
+            before,
+            "{prefix}: {args:?} changed a key"
+        );
+    }
+}
+
+#[test]
+fn a_store_inside_another_stores_prefix_is_refused_and_nothing_changes() {
+    let etcd = EtcdCluster::single();
+    let env = TestEnv::new();
+    at(
+        &env,
+        &etcd,
+        "/outer",
+        &["credential", "create", "cio_aws_access_key"],
+        REF_ACCESS,
+    )
+    .success();
+    // Beside the outer store's records, among them (where its purge would destroy the inner
+    // store's keys), and deeper.
+    for inner in [
+        "/outer/x",
+        "/outer/v/cio_aws_access_key",
+        "/outer/v/cio_aws_secret_key",
+        "/outer/meta",
+        "/outer/x/y/z",
+    ] {
+        let why = format!(
+            "the credential store {} shares its keys with another cio credential store: its key prefix lies inside that of the cio credential store {}; nothing was changed",
+            etcd.url(inner),
+            etcd.url("/outer")
+        );
+        refused(&env, &etcd, inner, &why, OVERLAP_HINT);
+    }
+    // A sibling whose name only starts like it is not inside it.
+    at(
+        &env,
+        &etcd,
+        "/outer2",
+        &["credential", "create", "cio_aws_access_key"],
+        REF_ACCESS,
+    )
+    .success();
+}
+
+#[test]
+fn a_store_around_another_is_refused_and_the_inner_one_named() {
+    let etcd = EtcdCluster::single();
+    let env = TestEnv::new();
+    at(
+        &env,
+        &etcd,
+        "/deep/a/b",
+        &["credential", "create", "cio_aws_access_key"],
+        REF_ACCESS,
+    )
+    .success();
+    for outer in ["/deep", "/deep/a"] {
+        let why = format!(
+            "the credential store {} shares its keys with another cio credential store: the cio credential store {} lies inside its key prefix; nothing was changed",
+            etcd.url(outer),
+            etcd.url("/deep/a/b")
+        );
+        refused(&env, &etcd, outer, &why, OVERLAP_HINT);
+    }
+    let list = stdout(&at(&env, &etcd, "/deep/a/b", &["credential", "list"], "").success());
+    assert!(list.contains("****************DFMJ"), "{list}");
+}
+
+/// The reviewer's case: another program's keys were called a store whose id was removed, with
+/// advice to restore a backup.
+#[test]
+fn another_programs_keys_are_said_to_be_so() {
+    let etcd = EtcdCluster::single();
+    let env = TestEnv::new();
+    assert!(
+        etcd.etcdctl(&["put", "/other/app/config", "x"])
+            .status
+            .success()
+    );
+    let why = format!(
+        "{} is not a cio credential store (its key prefix holds keys that cio did not write)",
+        etcd.url("/other")
+    );
+    let hint = "Hint: name a key prefix of its own in the location (etcd://HOST:PORT/PREFIX): one no other program writes under; cio never writes among another program's keys\n";
+    refused(&env, &etcd, "/other", &why, hint);
+}
+
+/// A store below another's prefix, made before cio refused that (here: while the outer
+/// store's id was away), among the outer store's records of a name: the outer store reads
+/// none of its keys as records, and purging that name destroys the outer store's versions
+/// only.
+#[test]
+fn a_store_below_made_earlier_is_never_changed_by_the_one_around_it() {
+    let etcd = EtcdCluster::single();
+    let env = TestEnv::new();
+    let name = "cio_aws_secret_key";
+    let inner = format!("/outer/v/{name}");
+    at(
+        &env,
+        &etcd,
+        "/outer",
+        &["credential", "create", "cio_aws_access_key"],
+        REF_ACCESS,
+    )
+    .success();
+    let id = etcd.etcdctl(&["get", "/outer/meta/store_id", "--print-value-only"]);
+    let id = String::from_utf8(id.stdout).unwrap();
+    etcd.etcdctl(&["del", "/outer/meta/store_id"]);
+    at(
+        &env,
+        &etcd,
+        &inner,
+        &["credential", "create", "cio_minio_access_key"],
+        "minioadmin",
+    )
+    .success();
+    assert!(
+        etcd.etcdctl(&["put", "/outer/meta/store_id", id.trim_end()])
+            .status
+            .success()
+    );
+    // The inner store's keys, before the outer store's versions go among them.
+    let inner_keys = || keys_under(&etcd, &format!("{inner}/"));
+    let before = inner_keys();
+    assert!(before.len() >= 5, "{before:?}");
+    at(
+        &env,
+        &etcd,
+        "/outer",
+        &["credential", "create", name],
+        REF_SECRET,
+    )
+    .success();
+    at(
+        &env,
+        &etcd,
+        "/outer",
+        &["credential", "create", name],
+        REF_SECRET,
+    )
+    .success();
+    let list = stdout(&at(&env, &etcd, "/outer", &["credential", "list"], "").success());
+    assert!(list.contains(&format!("{name}  aws")), "{list}");
+    let out = at(
+        &env,
+        &etcd,
+        "/outer",
+        &["credential", "remove", "--purge", name],
+        "",
+    )
+    .success();
+    assert_eq!(
+        stdout(&out),
+        format!("Succeed: Purge credential: {name} (2 versions destroyed)\n")
+    );
+    assert_eq!(inner_keys(), before, "the purge changed the inner store");
+    let list = stdout(&at(&env, &etcd, "/outer", &["credential", "list"], "").success());
+    assert!(!list.lines().any(|l| l.starts_with(name)), "{list}");
+    let list = stdout(&at(&env, &etcd, &inner, &["credential", "list"], "").success());
+    assert!(list.contains("cio_minio_access_key"), "{list}");
+}
