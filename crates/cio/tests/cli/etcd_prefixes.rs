@@ -96,6 +96,19 @@ fn a_store_inside_another_stores_prefix_is_refused_and_nothing_changes() {
         );
         refused(&env, &etcd, inner, &why, OVERLAP_HINT);
     }
+    // Nor is one made there by a migration.
+    env.create("cio_minio_access_key", "minioadmin");
+    let before = keys_under(&etcd, "");
+    let target = etcd.url("/outer/x");
+    let out = env.cio(&["credential", "migrate", "--to", &target]).code(3);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Migrate credentials: the credential store {target} shares its keys with another cio credential store: its key prefix lies inside that of the cio credential store {}; nothing was changed\n{OVERLAP_HINT}",
+            etcd.url("/outer")
+        )
+    );
+    assert_eq!(keys_under(&etcd, ""), before);
     // A sibling whose name only starts like it is not inside it.
     at(
         &env,
