@@ -413,6 +413,24 @@ fn an_exclusive_lock_of_another_host_is_reported_with_its_holder() {
         ),
         "{report:#?}"
     );
+    // The alternate set (the review's finding): exec --alternate reads with --no-lock, so
+    // the lock stops no restore; a warning, and the import's --validate passes.
+    assert!(restic_run(&url, &["--no-lock", "snapshots"]).0);
+    let mut alternate = values(&url, ACCESS, SECRET, PASSWORD);
+    alternate.set.role = cio_credential::Role::Alternate;
+    let report = validate_set(&alternate, &options());
+    assert_eq!(
+        verdict(&report),
+        (Step::Summary, Status::Warn, "repo_locked"),
+        "{report:#?}"
+    );
+    assert!(report.passed(), "{report:#?}");
+    assert!(
+        warning_or_failure(&report).ends_with(
+            "made 2 hours ago: restores through 'cio credential exec --provider minio --alternate -- restic ...' work (cio runs restic's reading commands there with --no-lock), but 'restic key list' and the owning cluster's restic commands fail until it is removed; the repository is another cluster's: its administrators remove it with 'restic unlock' (if that cluster is lost: 'cio credential exec --provider minio --alternate --allow-write -- restic unlock')"
+        ),
+        "{report:#?}"
+    );
     assert!(restic_run(&url, &["unlock"]).0);
     assert!(!lock.exists());
     assert!(restic_run(&url, &["snapshots"]).0);

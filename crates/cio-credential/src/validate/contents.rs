@@ -223,23 +223,45 @@ pub(super) async fn locks(
     };
     if let Some((id, lock, stale)) = found.iter().find(|(_, l, _)| l.exclusive) {
         let what = who(id, lock);
-        checks.push(if *stale {
-            Check::fail(
+        // `exec --alternate` runs restic's reading commands with --no-lock: an exclusive
+        // lock stops no restore there, so it is no failure of the alternate set.
+        let reads = format!(
+            "restores through 'cio credential exec {} -- restic ...' work (cio runs restic's reading commands there with --no-lock)",
+            set.options()
+        );
+        checks.push(match (set.role, *stale) {
+            (Role::Primary, true) => Check::fail(
                 Step::Summary,
                 "repo_locked",
                 format!(
                     "the repository is locked exclusively by a stale {what}: every restic command fails ('repository is already locked exclusively') until it is removed; {unlock}"
                 ),
-            )
-        } else {
-            Check::new(
+            ),
+            (Role::Primary, false) => Check::new(
                 Step::Summary,
                 Status::Warn,
                 "repo_locked",
                 format!(
                     "the repository is locked exclusively by {what} (a prune, check or key change): restic backup and snapshots fail until it ends; {unlock_live}"
                 ),
-            )
+            ),
+            (Role::Alternate, true) => Check::new(
+                Step::Summary,
+                Status::Warn,
+                "repo_locked",
+                format!(
+                    "the repository is locked exclusively by a stale {what}: {reads}, but 'restic key list' and the owning cluster's restic commands fail until it is removed; {unlock} (if that cluster is lost: 'cio credential exec {} --allow-write -- restic unlock')",
+                    set.options()
+                ),
+            ),
+            (Role::Alternate, false) => Check::new(
+                Step::Summary,
+                Status::Warn,
+                "repo_locked",
+                format!(
+                    "the repository is locked exclusively by {what} (a prune, check or key change): {reads}, but a prune may remove data a restore started now reads: restore once it ends"
+                ),
+            ),
         });
     } else if let Some((id, lock, _)) = found.iter().find(|(_, l, stale)| !l.exclusive && *stale) {
         checks.push(Check::new(
