@@ -57,7 +57,7 @@ pub enum Error {
     #[error("{0}")]
     NoSuchSet(String),
     /// Several complete sets match where a command uses one (`exec`, `env`); the text lists
-    /// them and the flags that choose each.
+    /// them and the flags that choose each. A usage error: the command line must choose.
     #[error("{0}")]
     SeveralSets(String),
     /// The store key (the key file) is missing, unreadable or not the store's.
@@ -228,14 +228,14 @@ impl Error {
             | Error::Config(_)
             | Error::EtcdUserWithPassword
             | Error::EtcdPasswordMissing
-            | Error::EtcdPasswordEmpty => ErrorKind::Usage,
+            | Error::EtcdPasswordEmpty
+            | Error::SeveralSets(_) => ErrorKind::Usage,
             Error::InvalidValue { .. }
             | Error::NotFound { .. }
             | Error::NoSuchVersion { .. }
             | Error::NothingToRestore { .. }
             | Error::IncompleteSet { .. }
             | Error::NoSuchSet(_)
-            | Error::SeveralSets(_)
             | Error::MigrationRefused { .. }
             | Error::MigrationIntoItself(_)
             | Error::MigrationRaced { .. }

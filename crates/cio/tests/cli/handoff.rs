@@ -82,7 +82,7 @@ fn two_complete_sets_need_a_provider() {
     env.create("cio_aws_secret_key", REF_SECRET);
     env.create("cio_aws_backup_password", "another long password");
     env.cio(&["credential", "exec", "--", "true"])
-        .code(1)
+        .code(2)
         .stderr("Fail: Run with credentials: both the aws and the minio primary sets are complete: choose one with --provider aws or --provider minio\nHint: add the flags of the set to use; 'cio credential list' shows each set and what it holds\n");
     let out = env
         .cio(&[
