@@ -44,22 +44,22 @@ const AD_DOMAIN: &[u8] = b"cio-credential/value/v1\0";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error(
-        "key file {path} does not exist, but the store holds values sealed by key {store_fingerprint}"
+        "key file {path} does not exist, but the store holds values sealed by key {store_fingerprint}", path = crate::shown_path(.path)
     )]
     Missing {
         path: PathBuf,
         store_fingerprint: String,
     },
     #[error(
-        "key file {path} may be read or changed by group or others (mode {mode:04o}); a key must be private"
+        "key file {path} may be read or changed by group or others (mode {mode:04o}); a key must be private", path = crate::shown_path(.path)
     )]
     Permissions { path: PathBuf, mode: u32 },
-    #[error("key file {path} is not safe to use: {reason}")]
+    #[error("key file {path} is not safe to use: {reason}", path = crate::shown_path(.path))]
     Unsafe { path: PathBuf, reason: Unsafe },
-    #[error("key file {path} is not a cio key file: {reason}")]
+    #[error("key file {path} is not a cio key file: {reason}", path = crate::shown_path(.path))]
     Corrupt { path: PathBuf, reason: &'static str },
     #[error(
-        "key file {path} (fingerprint {key_fingerprint}) is not the key of this store (which was sealed with key {store_fingerprint})"
+        "key file {path} (fingerprint {key_fingerprint}) is not the key of this store (which was sealed with key {store_fingerprint})", path = crate::shown_path(.path)
     )]
     Mismatch {
         path: PathBuf,
@@ -67,7 +67,7 @@ pub enum KeyError {
         store_fingerprint: String,
     },
     #[error(
-        "key file {path} (keys {key_fingerprints}) does not hold key {store_fingerprint}, which the store was re-sealed with"
+        "key file {path} (keys {key_fingerprints}) does not hold key {store_fingerprint}, which the store was re-sealed with", path = crate::shown_path(.path)
     )]
     Rekeyed {
         path: PathBuf,
@@ -76,14 +76,14 @@ pub enum KeyError {
         /// Where the key lives: `host:path` of the key file of the node that re-sealed.
         key_home: String,
     },
-    #[error("no space left on the device for key file {path}; nothing was changed")]
+    #[error("no space left on the device for key file {path}; nothing was changed", path = crate::shown_path(.path))]
     NoSpace { path: PathBuf },
     /// A write past this process's file-size limit (`RLIMIT_FSIZE`, `ulimit -f`): EFBIG.
     #[error(
-        "key file {path} cannot be written past this process's file-size limit (ulimit -f); nothing was changed"
+        "key file {path} cannot be written past this process's file-size limit (ulimit -f); nothing was changed", path = crate::shown_path(.path)
     )]
     FileSizeLimit { path: PathBuf },
-    #[error("key file {path} cannot be {action}: {source}")]
+    #[error("key file {path} cannot be {action}: {source}", path = crate::shown_path(.path))]
     Io {
         path: PathBuf,
         action: &'static str,
@@ -97,35 +97,35 @@ impl KeyError {
         match self {
             KeyError::Missing { path, .. } => format!(
                 "copy the key that sealed this store to {} (mode 0600), or point --key-file / CIO_KEY_FILE at it; a new key cannot open the old values",
-                path.display()
+                crate::shown_path(path)
             ),
             KeyError::Permissions { path, .. } => {
-                format!("run: chmod 600 {}", path.display())
+                format!("run: chmod 600 {}", crate::shown_path(path))
             }
             KeyError::Unsafe { path, reason } => match reason {
                 Unsafe::Owner { .. } => format!(
                     "make {} belong to root or to this user (chown), after checking that it is the key you expect",
-                    path.display()
+                    crate::shown_path(path)
                 ),
                 Unsafe::Folder { folder, .. } => format!(
                     "run: chmod go-w {} (or move the key to a private folder)",
-                    folder.display()
+                    crate::shown_path(folder)
                 ),
                 Unsafe::FolderOwner { folder, .. } => format!(
                     "keep the key in a folder that belongs to root or to this user, not in {}",
-                    folder.display()
+                    crate::shown_path(folder)
                 ),
                 Unsafe::Writable { .. } | Unsafe::Readable { .. } => {
-                    format!("run: chmod 600 {}", path.display())
+                    format!("run: chmod 600 {}", crate::shown_path(path))
                 }
             },
             KeyError::Corrupt { path, .. } => format!(
                 "restore {} from your backup of the key; do not overwrite it with a new key while the store holds values",
-                path.display()
+                crate::shown_path(path)
             ),
             KeyError::Mismatch { path, .. } => format!(
                 "copy the cluster's key file (the one whose fingerprint the store names) to {}, or point --key-file / CIO_KEY_FILE at it",
-                path.display()
+                crate::shown_path(path)
             ),
             KeyError::Rekeyed {
                 path,
@@ -134,16 +134,16 @@ impl KeyError {
                 ..
             } => format!(
                 "copy the keyring from {key_home} (it holds key {store_fingerprint}) to {} (mode 0600) on this node: a rekey there re-sealed the store with that key",
-                path.display()
+                crate::shown_path(path)
             ),
             KeyError::NoSpace { path } => format!(
                 "free some space on the device that holds {} (df -h shows it), then run the command again",
-                path.display()
+                crate::shown_path(path)
             ),
             KeyError::FileSizeLimit { .. } => crate::store::FILE_SIZE_LIMIT_HINT.to_string(),
             KeyError::Io { path, .. } => format!(
                 "check that {} and its folder exist and are readable by this user (cio runs as root on cluster nodes)",
-                path.display()
+                crate::shown_path(path)
             ),
         }
     }

@@ -137,7 +137,7 @@ pub enum Error {
     #[error(
         "the store was not re-sealed ({}), and is as it was; key file {} holds the new key already, as current, beside the old one, which still opens the store",
         store_unchanged(source),
-        .path.display()
+        crate::shown_path(.path)
     )]
     RekeyUnfinished { path: PathBuf, source: Box<Error> },
 }
@@ -147,17 +147,17 @@ pub enum Error {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file CIO_CONFIG names does not exist (without CIO_CONFIG none is needed).
-    #[error("configuration file {path} does not exist")]
+    #[error("configuration file {path} does not exist", path = crate::shown_path(.path))]
     Missing { path: PathBuf },
-    #[error("configuration file {path} cannot be read: {source}")]
+    #[error("configuration file {path} cannot be read: {source}", path = crate::shown_path(.path))]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("configuration file {path} is not valid: {detail}")]
+    #[error("configuration file {path} is not valid: {detail}", path = crate::shown_path(.path))]
     Invalid { path: PathBuf, detail: String },
     /// Not a regular file of at most 64 KiB (a FIFO, a device, a folder, a huge file).
-    #[error("configuration file {path} cannot be read: {detail}")]
+    #[error("configuration file {path} cannot be read: {detail}", path = crate::shown_path(.path))]
     NotAFile { path: PathBuf, detail: String },
     /// Others may change it, or a folder on its way ([`crate::files::check_trusted_path`]).
     #[error(transparent)]
@@ -189,11 +189,11 @@ impl ConfigError {
             ConfigError::Missing { .. } => "check the path CIO_CONFIG names, or unset it: cio then reads its default file (/etc/cio/cio.toml as root) if there is one, and needs none".to_string(),
             ConfigError::Io { path, .. } => format!(
                 "make {} readable by this user, or point CIO_CONFIG at another file",
-                path.display()
+                crate::shown_path(path)
             ),
             ConfigError::NotAFile { path, .. } => format!(
                 "make {} a regular text file of at most 64 KiB, or point CIO_CONFIG at another file",
-                path.display()
+                crate::shown_path(path)
             ),
             ConfigError::Untrusted(untrusted) => untrusted.hint(),
             ConfigError::HomeFolder { .. } => {
@@ -205,7 +205,7 @@ impl ConfigError {
             ConfigError::TlsFilesWithPlainEtcd { .. } => "name the store etcds://... to speak TLS with these files, or unset them (cio.toml's etcd_cacert, etcd_cert, etcd_key; CIO_ETCD_CACERT, CIO_ETCD_CERT, CIO_ETCD_KEY) for a cluster that takes plain connections".to_string(),
             ConfigError::Invalid { path, .. } => format!(
                 "fix {}: it may hold only store, key_file, etcd_cacert, etcd_cert and etcd_key (TOML strings), recovery_recipients (a list of strings) and max_key_age_days (a number of days)",
-                path.display()
+                crate::shown_path(path)
             ),
         }
     }

@@ -98,14 +98,14 @@ pub enum Unsafe {
     #[error("it belongs to user id {owner}, neither root nor this user (id {me})")]
     Owner { owner: u32, me: u32 },
     /// A folder on the way to the file may be written by others, who could replace it.
-    #[error("its folder {} may be written by {who} (mode {mode:04o})", .folder.display())]
+    #[error("its folder {} may be written by {who} (mode {mode:04o})", crate::shown_path(.folder))]
     Folder {
         folder: PathBuf,
         who: &'static str,
         mode: u32,
     },
     /// A folder on the way belongs to another user than root or this user.
-    #[error("its folder {} belongs to user id {owner}, neither root nor this user", .folder.display())]
+    #[error("its folder {} belongs to user id {owner}, neither root nor this user", crate::shown_path(.folder))]
     FolderOwner { folder: PathBuf, owner: u32 },
     /// The file itself may be written by group or others ([`check_trusted_path`]).
     #[error("it may be written by {who} (mode {mode:04o})")]
@@ -137,7 +137,7 @@ pub(crate) fn file_size_limited() -> bool {
 /// A file cio trusts that is not safe to trust: which file (`what`, in words), where, and why.
 /// Its [`hint`](Untrusted::hint) says the commands that make it safe.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} {} is not safe to trust: {reason}", .path.display())]
+#[error("{what} {} is not safe to trust: {reason}", crate::shown_path(.path))]
 pub struct Untrusted {
     /// The kind of file: "configuration file", "etcd CA certificate file", ...
     pub what: &'static str,
@@ -148,7 +148,7 @@ pub struct Untrusted {
 impl Untrusted {
     /// What the administrator should do next: the commands that make the file safe.
     pub fn hint(&self) -> String {
-        let path = self.path.display();
+        let path = crate::shown_path(&self.path);
         let why =
             "its content decides where the credentials go, so only root or this user may change it";
         match &self.reason {
@@ -161,11 +161,11 @@ impl Untrusted {
             ),
             Unsafe::Folder { folder, .. } => format!(
                 "run: chmod go-w {} (or move {path} to a folder only root or this user may write; {why})",
-                folder.display()
+                crate::shown_path(folder)
             ),
             Unsafe::FolderOwner { folder, .. } => format!(
                 "move {path} to a folder that belongs to root or to this user, not in {} ({why})",
-                folder.display()
+                crate::shown_path(folder)
             ),
         }
     }
@@ -453,7 +453,7 @@ mod tests {
             err.to_string(),
             format!(
                 "configuration file {} is not safe to trust: it may be written by anyone (mode 0602)",
-                file.display()
+                crate::shown_path(&file)
             )
         );
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();

@@ -31,6 +31,7 @@ mod rotate;
 mod secret;
 mod sets;
 mod settings;
+mod shown;
 mod store;
 mod validate;
 mod wipe;
@@ -111,5 +112,7 @@ pub use recovery::seal::{
 pub use replace::{NotReplaceable, check_replaceable};
 // Whether a restic command line writes to the repository it runs against.
 pub use restic_argv::{RepositoryAccess, restic_access, without_lock};
+// How messages show a file path (byte for byte) and a time.
+pub use shown::{ShownPath, shown_path, shown_time};
 // Errors.
 pub use error::{ConfigError, Error, ErrorKind, Result};

@@ -465,7 +465,7 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
         file.store = Some(utf8(base.join(relative).into_os_string(), || {
             format!(
                 "the store path in {} (its folder joined with the relative store)",
-                path.display()
+                crate::shown_path(path)
             )
         })?);
     }

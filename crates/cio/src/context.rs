@@ -87,13 +87,13 @@ impl Context {
         if let Some(key_file) = absent.key_file.as_ref().filter(exists) {
             said.push(format!(
                 "the key file {} did not exist when this command began and stays: cio never removes a key file (another store may be sealed with it), and the next write uses it",
-                key_file.display()
+                cio_credential::shown_path(key_file)
             ));
         }
         if let Some(store_file) = absent.store_file.as_ref().filter(exists) {
             said.push(format!(
                 "the store file {} did not exist when this command began and stays, a new store with its id; the next write uses it",
-                store_file.display()
+                cio_credential::shown_path(store_file)
             ));
         }
         said

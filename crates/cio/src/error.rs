@@ -67,7 +67,10 @@ pub enum CommandError {
     #[error("Validate credentials: {failed} of {total} sets failed")]
     Validation { failed: usize, total: usize },
     /// A file cio was asked to write (metrics, man pages) could not be written.
-    #[error("{action}: cannot write {}: {source}", path.display())]
+    #[error(
+        "{action}: cannot write {}: {source}",
+        cio_credential::shown_path(path)
+    )]
     WriteFile {
         action: String,
         path: std::path::PathBuf,

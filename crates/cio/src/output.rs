@@ -268,18 +268,7 @@ pub fn counted(n: usize, noun: &str) -> String {
 }
 
 /// A time in milliseconds since the epoch, as `2026-11-28T14:02:11Z`.
-pub fn time(ms: i64) -> String {
-    // humantime writes years 0 to 9999 (and panics past them); a store's decoder refuses
-    // other times, this keeps any other caller from a panic too.
-    const MAX_MS: u64 = 253_402_300_799_999;
-    match u64::try_from(ms).ok().filter(|ms| *ms <= MAX_MS) {
-        Some(ms) => {
-            let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
-            humantime::format_rfc3339_seconds(t).to_string()
-        }
-        None => "(a time out of range)".to_string(),
-    }
-}
+pub use cio_credential::shown_time as time;
 
 /// Lays rows out in columns separated by two spaces (the last column is not padded) and
 /// writes them to `out`, a line each.

@@ -85,9 +85,9 @@ pub struct RekeyStep {
 /// Why a stage cannot run. Never holds key material.
 #[derive(Debug, thiserror::Error)]
 pub enum RekeyError {
-    #[error("key file {} holds no key yet (the store was never written)", .0.display())]
+    #[error("key file {} holds no key yet (the store was never written)", crate::shown_path(.0))]
     NoKeyFile(PathBuf),
-    #[error("key file {} holds one key only: there is no new key to switch to", .0.display())]
+    #[error("key file {} holds one key only: there is no new key to switch to", crate::shown_path(.0))]
     NothingToSwitchTo(PathBuf),
     #[error(
         "the keyring's current key is the one that seals the store ({store_key}): there is nothing to re-seal with"
@@ -106,7 +106,7 @@ pub enum RekeyError {
         "a plain rekey is for a store no other node uses, and the cluster store is every node's"
     )]
     Shared,
-    #[error("another rekey on this node holds the key folder {} and did not finish in 30 s", .0.display())]
+    #[error("another rekey on this node holds the key folder {} and did not finish in 30 s", crate::shown_path(.0))]
     Busy(PathBuf),
     #[error(
         "this node's current key {current} sealed the store before a re-seal replaced it with key {store_key}: this node has not switched, and a re-seal from it would go back to the old key"
@@ -158,7 +158,7 @@ fn key_home(key_file: &std::path::Path) -> String {
         .unwrap_or_else(|| "this node".to_string());
     // Absolute: a relative path means nothing on the node that reads it.
     let path = std::path::absolute(key_file).unwrap_or_else(|_| key_file.to_path_buf());
-    format!("{host}:{}", path.display())
+    format!("{host}:{}", crate::shown_path(&path))
 }
 
 impl CredentialStore {

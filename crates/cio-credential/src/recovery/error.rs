@@ -32,7 +32,9 @@ impl std::fmt::Display for RecipientSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RecipientSource::Flag(n) => write!(f, "--recipient number {n}"),
-            RecipientSource::FileLine(path, n) => write!(f, "line {n} of {}", path.display()),
+            RecipientSource::FileLine(path, n) => {
+                write!(f, "line {n} of {}", crate::shown_path(path))
+            }
             RecipientSource::Config(n) => write!(f, "recovery_recipients entry {n}"),
         }
     }
@@ -135,9 +137,9 @@ pub enum RecoveryError {
         place: RecipientSource,
         why: &'static str,
     },
-    #[error("{} holds no recipient", .0.display())]
+    #[error("{} holds no recipient", crate::shown_path(.0))]
     NoRecipientsInFile(PathBuf),
-    #[error("recipients file {} cannot be read: {detail}", path.display())]
+    #[error("recipients file {} cannot be read: {detail}", crate::shown_path(path))]
     RecipientsFileUnreadable { path: PathBuf, detail: String },
     #[error("there is no recipient to seal the bundle to")]
     NothingToSealTo,
@@ -147,13 +149,16 @@ pub enum RecoveryError {
     PassphraseAndRecipients,
     #[error("cannot seal the bundle: {0}")]
     Seal(String),
-    #[error("identity file {} cannot be read: {detail}", path.display())]
+    #[error("identity file {} cannot be read: {detail}", crate::shown_path(path))]
     IdentityUnreadable { path: PathBuf, detail: String },
-    #[error("identity file {} may be read by others (mode {mode:o})", path.display())]
+    #[error(
+        "identity file {} may be read by others (mode {mode:o})",
+        crate::shown_path(path)
+    )]
     IdentityExposed { path: PathBuf, mode: u32 },
-    #[error("{} holds no age or SSH identity", .0.display())]
+    #[error("{} holds no age or SSH identity", crate::shown_path(.0))]
     NoIdentity(PathBuf),
-    #[error("{} is a passphrase-protected SSH key", .0.display())]
+    #[error("{} is a passphrase-protected SSH key", crate::shown_path(.0))]
     EncryptedSshIdentity(PathBuf),
     #[error("the passphrase does not open this bundle")]
     WrongPassphrase,
@@ -179,11 +184,11 @@ pub enum RecoveryError {
     UnknownFormatVersion(u32),
     #[error("credential {index} of the bundle has a name this cio does not know")]
     UnknownName { index: usize },
-    #[error("{} exists", .0.display())]
+    #[error("{} exists", crate::shown_path(.0))]
     OutputExists(PathBuf),
-    #[error("cannot write {}: {detail}", path.display())]
+    #[error("cannot write {}: {detail}", crate::shown_path(path))]
     Output { path: PathBuf, detail: String },
-    #[error("{} cannot be replaced: {why}", path.display())]
+    #[error("{} cannot be replaced: {why}", crate::shown_path(path))]
     OutputNotReplaceable { path: PathBuf, why: NotReplaceable },
     #[error("the imported sets did not pass validation: {failed} of {total} failed")]
     NotValid { failed: usize, total: usize },
@@ -226,7 +231,7 @@ impl RecoveryError {
             }
             RecoveryError::RecipientsFileUnreadable { path, .. } => format!(
                 "nothing was written; check the path given to --recipients-file: {} must exist and this user may read it (one recipient per line, as age -R reads)",
-                path.display()
+                crate::shown_path(path)
             ),
             RecoveryError::NothingToSealTo => {
                 "name recipients with --recipient or --recipients-file, or set recovery_recipients in cio.toml".into()
@@ -237,18 +242,18 @@ impl RecoveryError {
             RecoveryError::Seal(_) => "nothing was written; run the command again".into(),
             RecoveryError::IdentityUnreadable { path, .. } => format!(
                 "check that {} exists and that this user may read it",
-                path.display()
+                crate::shown_path(path)
             ),
             RecoveryError::IdentityExposed { path, .. } => format!(
                 "nothing was read; run 'chmod 600 {}' (as ssh demands of private keys), then try again",
-                path.display()
+                crate::shown_path(path)
             ),
             RecoveryError::NoIdentity(_) => {
                 "give the private key that matches a recipient: an age identity file (AGE-SECRET-KEY-1...) or an unencrypted OpenSSH private key".into()
             }
             RecoveryError::EncryptedSshIdentity(path) => format!(
                 "decrypt a private copy (cp {0} /root/rescue-key && ssh-keygen -p -N '' -f /root/rescue-key) and give that, or use an age identity",
-                path.display()
+                crate::shown_path(path)
             ),
             RecoveryError::WrongPassphrase => {
                 "nothing was written; type the passphrase the bundle was made with (a bundle whose header was changed fails the same way)".into()
@@ -276,7 +281,7 @@ impl RecoveryError {
             }
             RecoveryError::OutputExists(path) => format!(
                 "nothing was written; choose another --output, or add --force to replace {}",
-                path.display()
+                crate::shown_path(path)
             ),
             RecoveryError::Output { .. } => {
                 "nothing was written; check the folder exists and this user may write there".into()

@@ -115,7 +115,7 @@ mod tests {
                 err.to_string(),
                 format!(
                     "{} cannot be replaced: it is {kind}, not a regular file",
-                    path.display()
+                    crate::shown_path(path)
                 )
             );
         }

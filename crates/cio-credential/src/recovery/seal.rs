@@ -596,7 +596,7 @@ mod tests {
             err.to_string(),
             format!(
                 "identity file {} may be read by others (mode 644)",
-                path.display()
+                crate::shown_path(&path)
             )
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -605,7 +605,7 @@ mod tests {
         let err = Identities::load(&path).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("{} holds no age or SSH identity", path.display())
+            format!("{} holds no age or SSH identity", crate::shown_path(&path))
         );
         assert!(!err.to_string().contains("AKIA"));
     }

@@ -255,7 +255,7 @@ pub enum Problem {
     RotatedMeanwhile,
     #[error("a rotation of this password is in progress on node {host}")]
     InProgress { host: String, minutes_left: i64 },
-    #[error("the node's rotation lock {path} cannot be taken: {source}")]
+    #[error("the node's rotation lock {path} cannot be taken: {source}", path = crate::shown_path(.path))]
     Lock {
         path: std::path::PathBuf,
         source: std::io::Error,
@@ -347,7 +347,7 @@ impl RotateError {
             ),
             Problem::Lock { path, .. } => format!(
                 "check that {}'s folder exists and is writable by this user",
-                path.display()
+                crate::shown_path(path)
             ),
             Problem::RotatedMeanwhile => format!(
                 "'cio credential history {name}' shows the password it stored; run 'cio credential rotate {name}' again only to change it once more"

@@ -53,7 +53,7 @@ pub(crate) fn this_node(key_file: &std::path::Path) -> String {
     let path = std::fs::canonicalize(key_file)
         .or_else(|_| std::path::absolute(key_file))
         .unwrap_or_else(|_| key_file.to_path_buf());
-    format!("{}:{}", this_host(), path.display())
+    format!("{}:{}", this_host(), crate::shown_path(&path))
 }
 
 /// Whether a record staged by `node` was staged by this node (whose key file is `key_file`);

@@ -604,7 +604,7 @@ impl StoreSpec {
     /// Where the store is, for messages (never with a user or password).
     pub fn location(&self) -> String {
         match self {
-            StoreSpec::Sqlite(path) => path.display().to_string(),
+            StoreSpec::Sqlite(path) => crate::shown_path(path).to_string(),
             StoreSpec::Etcd(spec) => spec.location(),
         }
     }

@@ -423,7 +423,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn location(&self) -> String {
-        self.path.display().to_string()
+        crate::shown_path(&self.path).to_string()
     }
 
     fn identity(&self, create: bool) -> Result<Option<Identity>, StoreError> {

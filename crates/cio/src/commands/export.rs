@@ -128,12 +128,14 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
             write_bundle_file(path, sealed.as_bytes(), args.force).map_err(|e| fail(e.into()))?;
             if ctx.out.json {
                 ctx.out.json(&json!({
-                    "output": path.to_string_lossy(), "sets": sets,
+                    "output": cio_credential::shown_path(path).to_string(), "sets": sets,
                     "credentials": bundle.credentials.len(), "history": args.history,
                 }))?;
             } else {
-                ctx.out
-                    .succeed("Export", format!("{summary}, to {}", path.display()))?;
+                ctx.out.succeed(
+                    "Export",
+                    format!("{summary}, to {}", cio_credential::shown_path(path)),
+                )?;
             }
         }
         None if ctx.out.json => {

@@ -63,7 +63,7 @@ pub fn run(ctx: &mut Context, args: RekeyArgs) -> Result<(), CommandError> {
     if ctx.out.json {
         return Ok(ctx.out.json(&json!({
             "action": "rekey",
-            "key_file": store.key_file().to_string_lossy(),
+            "key_file": cio_credential::shown_path(store.key_file()).to_string(),
             "steps": steps,
         }))?);
     }

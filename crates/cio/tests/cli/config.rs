@@ -412,6 +412,84 @@ fn a_key_file_whose_name_is_not_utf8_is_that_file_never_its_lossy_twin() {
     assert_eq!(fs::read(&twin).unwrap(), twin_key, "the twin key changed");
 }
 
+/// The review's finding: a message named a path that is not UTF-8 with U+FFFD at the byte,
+/// another file than the one cio used (and a hint to `chmod` it). Every message names the
+/// exact file: a byte that is not UTF-8 as `\xFF`, a backslash as `\\`.
+#[test]
+fn messages_name_a_path_that_is_not_utf8_exactly() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    let dir = env.dir.path().display().to_string();
+    let etc = env.dir.path().join("etc");
+    fs::create_dir_all(&etc).unwrap();
+    let key = etc.join(OsStr::from_bytes(b"credential\xff.key"));
+    let run = |key: &Path, args: &[&str]| {
+        env.cmd()
+            .env("CIO_KEY_FILE", key)
+            .arg("credential")
+            .args(args)
+            .write_stdin(REF_ACCESS)
+            .assert()
+    };
+    run(&key, &["create", "cio_aws_access_key"]).success();
+    // A key file others may read: the hint's chmod names it.
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(&key, &["list"]).code(3);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: List credentials: key file {dir}/etc/credential\\xFF.key may be read or changed by group or others (mode 0644); a key must be private\n\
+             Hint: run: chmod 600 {dir}/etc/credential\\xFF.key\n"
+        )
+    );
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    // A key file that does not exist, with a backslash in its name (not the \xFF above).
+    let other = etc.join(OsStr::from_bytes(b"a\\xFF\xfe.key"));
+    let out = run(&other, &["list"]).code(3);
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "Fail: List credentials: key file {dir}/etc/a\\\\xFF\\xFE.key does not exist, but the store holds values sealed by key "
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // A configuration file, and an etcd TLS file given by flag.
+    let out = env
+        .cmd()
+        .env("CIO_CONFIG", etc.join(OsStr::from_bytes(b"cio\xff.toml")))
+        .args(["credential", "list"])
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "Fail: List credentials: configuration file {dir}/etc/cio\\xFF.toml does not exist\n"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = env
+        .cmd()
+        .args([
+            "credential",
+            "list",
+            "--store",
+            "etcds://127.0.0.1:1",
+            "--etcd-cacert",
+        ])
+        .arg(etc.join(OsStr::from_bytes(b"ca\xff.pem")))
+        .assert()
+        .code(3);
+    assert!(
+        stderr(&out).contains(&format!(
+            "the etcd CA certificate file {dir}/etc/ca\\xFF.pem does not exist\n"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains('\u{FFFD}'));
+}
+
 /// The store location is text (it may be an etcd URL): one that is not UTF-8, from
 /// `CIO_STORE` or `--store`, is refused (exit 2) naming where it is given, and nothing is
 /// made, neither that file nor its lossy twin (U+FFFD at the byte).

@@ -24,7 +24,8 @@ fn with_key(env: &TestEnv, key: &std::path::Path, args: &[&str]) -> assert_cmd::
         .assert()
 }
 
-/// A key file whose path is not UTF-8: `--json` names it lossily, never a panic.
+/// A key file whose path is not UTF-8: `--json` names it exactly (the byte as `\xFF`, as
+/// every message does), never lossily (U+FFFD names another file), never a panic.
 #[test]
 fn rekey_json_names_a_key_file_path_that_is_not_utf8() {
     use std::os::unix::ffi::OsStrExt;
@@ -45,7 +46,7 @@ fn rekey_json_names_a_key_file_path_that_is_not_utf8() {
     run(&["create", "cio_aws_access_key", "--", REF_ACCESS]).success();
     let out = run(&["rekey", "--json"]).success();
     let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let shown = format!("{}/k\u{fffd}.key", env.dir.path().display());
+    let shown = format!("{}/k\\xFF.key", env.dir.path().display());
     assert_eq!(doc["key_file"], shown.as_str());
     assert_eq!(doc["steps"].as_array().unwrap().len(), 4);
 }

@@ -30,7 +30,7 @@ fn read_pem(
 ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
     let unreadable = |detail: String| StoreError::Tls {
         location: location.to_string(),
-        detail: format!("the {what} {} {detail}", path.display()),
+        detail: format!("the {what} {} {detail}", crate::shown_path(path)),
     };
     let read = if private {
         files::read_private_key
@@ -63,7 +63,7 @@ pub(super) fn tls_config(location: &str, options: &EtcdOptions) -> Result<TlsCon
                 Err(e) => {
                     return Err(tls_err(format!(
                         "the CA certificate file {} is not PEM: {e}",
-                        ca.display()
+                        crate::shown_path(ca)
                     )));
                 }
             }
@@ -71,7 +71,7 @@ pub(super) fn tls_config(location: &str, options: &EtcdOptions) -> Result<TlsCon
         if certs.is_empty() {
             return Err(tls_err(format!(
                 "the CA certificate file {} holds no certificate",
-                ca.display()
+                crate::shown_path(ca)
             )));
         }
         builder = builder.root_certs(RootCerts::new_with_certs(&certs));
@@ -88,14 +88,14 @@ pub(super) fn tls_config(location: &str, options: &EtcdOptions) -> Result<TlsCon
             if chain.is_empty() {
                 return Err(tls_err(format!(
                     "the client certificate file {} holds no certificate",
-                    cert.display()
+                    crate::shown_path(cert)
                 )));
             }
             let key_pem = read_pem(location, "etcd client key file", key, true)?;
             let key = PrivateKey::from_pem(&key_pem).map_err(|_| {
                 tls_err(format!(
                     "the client key file {} holds no PEM private key",
-                    key.display()
+                    crate::shown_path(key)
                 ))
             })?;
             builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
