@@ -66,7 +66,8 @@ impl CredentialStore {
     /// staged): a compare-and-set, so that of two commands that read the same slot, one
     /// stages and the other is told. Returns the version staged, or `None` (nothing written)
     /// when another command staged or finished under `name` since. The change log says
-    /// `command` of the credential `about`.
+    /// `command` of the credential `about`, with `detail` (what the stage is to the
+    /// operation: its start, or a later run taking it over).
     pub(crate) fn stage(
         &self,
         name: &str,
@@ -74,11 +75,12 @@ impl CredentialStore {
         expected: u64,
         command: &'static str,
         about: CredentialName,
+        detail: String,
     ) -> Result<Option<u64>> {
         let logged = Together {
             command,
             credentials: vec![about.to_string()],
-            detail: Some("started: its new value staged".into()),
+            detail: Some(detail),
         };
         // Decided on the store as each attempt reads it (a retry reads again).
         let mut changed = false;
@@ -187,6 +189,7 @@ mod tests {
                 0,
                 "rotate",
                 about,
+                "started".into(),
             )
             .unwrap();
         assert_eq!(version, Some(1));
@@ -230,6 +233,7 @@ mod tests {
                 0,
                 "rotate",
                 about,
+                "started".into(),
             )
             .unwrap();
         // The other finishes between this one's look (the first reading) and its write.
@@ -273,6 +277,7 @@ mod tests {
                     expected,
                     "rotate",
                     about,
+                    "started".into(),
                 )
                 .unwrap()
         };
@@ -293,7 +298,14 @@ mod tests {
                 1,
                 move || {
                     let theirs = open(&other)
-                        .stage(name, &SecretValue::new("theirs".into()), 0, "rotate", about)
+                        .stage(
+                            name,
+                            &SecretValue::new("theirs".into()),
+                            0,
+                            "rotate",
+                            about,
+                            "started".into(),
+                        )
                         .unwrap();
                     assert_eq!(theirs, Some(1));
                 },

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use testkit::s3::S3Server;
 
-use super::pending::Pending;
+use super::pending::{Pending, Staging};
 use super::{OldKey, PasswordRotation, Problem, Stage};
 use crate::catalog::CredentialName;
 use crate::credentials::CredentialStore;
@@ -260,6 +260,7 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
             name(PASSWORD),
             f.staged_version(),
             Stage::Checking,
+            Staging::Started,
         )
         .unwrap();
     };
@@ -274,6 +275,26 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
     assert!(done.resumed);
     assert_eq!(done.old_key, OldKey::Removed { id: old_id });
     assert_eq!((f.stored(), f.keys(NEW).0.len()), (NEW.to_string(), 1));
+    // The change log tells one rotation (the review found "started" once per run): it
+    // started, this run took it over and staged it again to add the key, and it finished.
+    let said: Vec<String> = f
+        .store
+        .change_log()
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter_map(|e| e.detail)
+        .map(|d| d.split(" at ").next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "started: its new value staged",
+            "resumed: the interrupted rotation started",
+            "resumed: the rotation started",
+            "finished: its staged value removed",
+        ]
+    );
 
     // Staged and added, not stored (back to NEW -> third).
     let third = "a third repository password";
@@ -291,6 +312,7 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
         name(PASSWORD),
         f.staged_version(),
         Stage::Checking,
+        Staging::Started,
     )
     .unwrap();
     f.add_key(NEW, third);
@@ -313,6 +335,7 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
         name(PASSWORD),
         f.staged_version(),
         Stage::Checking,
+        Staging::Started,
     )
     .unwrap();
     let done = f.rotate(None, false).unwrap();
@@ -345,6 +368,7 @@ fn an_old_key_that_cannot_be_told_apart_is_kept() {
         name(PASSWORD),
         f.staged_version(),
         Stage::Checking,
+        Staging::Started,
     )
     .unwrap();
     let done = f.rotate(None, false).unwrap();
@@ -432,6 +456,7 @@ fn a_rotation_staged_on_another_node_is_left_to_it_for_a_while() {
             0,
             "rotate",
             name(PASSWORD),
+            "started".into(),
         )
         .unwrap();
     for new in [None, Some(NEW), Some("a third password")] {
@@ -555,6 +580,7 @@ fn a_rotation_another_node_stages_meanwhile_is_left_to_it() {
                 0,
                 "rotate",
                 name(PASSWORD),
+                "started".into(),
             )
             .unwrap();
         assert_eq!(staged, Some(1));
@@ -633,6 +659,7 @@ fn a_rotation_staged_here_with_another_key_file_is_left_to_it() {
         0,
         "rotate",
         name(PASSWORD),
+        "started".into(),
     )
     .unwrap();
     let err = PasswordRotation::begin(&f.store, name(PASSWORD), &mut |_| {}).unwrap_err();

@@ -9,7 +9,7 @@ use crate::secret::SecretValue;
 use crate::sets::SetFilter;
 
 use super::node_lock::{NodeLock, lock_path};
-use super::pending::{Pending, TAKEOVER_AFTER_MS, staged_here};
+use super::pending::{Pending, Staging, TAKEOVER_AFTER_MS, staged_here};
 use super::restic_cli::{KeyInfo, Restic, ResticFailure};
 use super::{EscrowRefresh, OldKey, PasswordRotated, Problem, RotateError, Stage};
 
@@ -236,6 +236,13 @@ impl<'a> PasswordRotation<'a> {
             .key_list(&self.stored, pending.old_key.as_deref())
             .map_err(|f| self.restic_error(Stage::Identifying, f))?;
         pending.old_key = current(&keys).map(str::to_string);
+        // A rotation that was staged before (one this run took over) is not started again:
+        // the change log says it started once.
+        let staging = if pending.started_ms > 0 {
+            Staging::Restaged
+        } else {
+            Staging::Started
+        };
         // Staged only over the record as this rotation read it: of two rotations that read
         // it at once, the second is refused here, before restic learns its password.
         self.staged_version = pending.save(
@@ -243,6 +250,7 @@ impl<'a> PasswordRotation<'a> {
             self.name,
             self.staged_version,
             Stage::Identifying,
+            staging,
         )?;
         progress(Stage::Adding);
         self.restic
@@ -260,8 +268,13 @@ impl<'a> PasswordRotation<'a> {
         progress(Stage::Checking);
         // Claimed first, as a new rotation stages: of two nodes that take over one stopped
         // rotation at once, one finishes it and the other is told it is in progress.
-        self.staged_version =
-            pending.save(self.store, self.name, self.staged_version, Stage::Checking)?;
+        self.staged_version = pending.save(
+            self.store,
+            self.name,
+            self.staged_version,
+            Stage::Checking,
+            Staging::TakenOver,
+        )?;
         self.restic.scrub(&pending.password);
         let name = self.name;
         let warnings =

@@ -8,6 +8,7 @@ use crate::catalog::CredentialName;
 use crate::credentials::CredentialStore;
 use crate::error::Result;
 use crate::secret::SecretValue;
+use crate::shown::shown_time;
 use crate::store::now_ms;
 
 use super::{Problem, RotateError, Stage};
@@ -38,6 +39,36 @@ pub(crate) struct Pending {
 /// that is still running there is seconds from its next stage; one killed there can be
 /// finished from here after this long (or there at once).
 pub(crate) const TAKEOVER_AFTER_MS: i64 = 10 * 60 * 1000;
+
+/// What a stage is to the rotation, for the change log: an auditor reads one rotation as
+/// one start, then any runs that took it over, then its finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Staging {
+    /// The first stage of a new rotation.
+    Started,
+    /// A run claims an interrupted rotation to finish it.
+    TakenOver,
+    /// The run that took it over found the new key never added: it names the old key
+    /// again before restic adds the new one.
+    Restaged,
+}
+
+impl Staging {
+    /// The change log's detail for a stage of the rotation started at `started_ms`.
+    fn detail(self, started_ms: i64) -> String {
+        match self {
+            Staging::Started => "started: its new value staged".into(),
+            Staging::TakenOver => format!(
+                "resumed: the interrupted rotation started at {} taken over",
+                shown_time(started_ms)
+            ),
+            Staging::Restaged => format!(
+                "resumed: the rotation started at {} staged again, its new key was never added",
+                shown_time(started_ms)
+            ),
+        }
+    }
+}
 
 /// This host's name.
 pub(crate) fn this_host() -> String {
@@ -154,25 +185,27 @@ impl Pending {
     /// read it, or as this rotation staged it last) and returns the version staged. When
     /// another run staged or finished a rotation of `name` since, nothing is staged and the
     /// rotation is refused at `stage` (nothing changed yet): that run's rotation is in
-    /// progress, or it is done.
+    /// progress, or it is done. The change log tells `staging`.
     pub fn save(
         &self,
         store: &CredentialStore,
         name: CredentialName,
         expected: u64,
         stage: Stage,
+        staging: Staging,
     ) -> Result<u64> {
+        let started_ms = if self.started_ms > 0 {
+            self.started_ms
+        } else {
+            now_ms()
+        };
         let json = serde_json::to_string(&RecordOut {
             format: FORMAT,
             password: self.password.expose(),
             old_key: self.old_key.as_deref(),
             keep_old_key: self.keep_old_key,
             host: &this_node(store.key_file()),
-            started_ms: if self.started_ms > 0 {
-                self.started_ms
-            } else {
-                now_ms()
-            },
+            started_ms,
         })
         .map_err(|e| RotateError {
             name,
@@ -185,6 +218,7 @@ impl Pending {
             expected,
             "rotate",
             name,
+            staging.detail(started_ms),
         )?;
         if let Some(version) = staged {
             return Ok(version);
