@@ -269,7 +269,7 @@ fn an_interrupted_rotation_is_finished_from_every_state() {
     // staged rotation runs from the start.
     stage(Some(&old_id));
     let err = f.rotate(Some("yet another password"), false).unwrap_err();
-    assert!(matches!(problem(err), Problem::Interrupted));
+    assert!(matches!(problem(err), Problem::Interrupted { .. }));
     assert_eq!(f.stored(), OLD);
     let done = f.rotate(None, false).unwrap();
     assert!(done.resumed);

@@ -207,8 +207,13 @@ pub enum Problem {
     SameKeys,
     #[error("the new key pair does not pass the live check ({code}): {detail}")]
     NewKeysRefused { code: &'static str, detail: String },
-    #[error("a rotation that was interrupted is not finished yet, and it has another new password")]
-    Interrupted,
+    /// A new password given while an interrupted rotation, started at `started_ms`
+    /// (milliseconds since the Unix epoch), is not finished, and it is not that rotation's.
+    #[error(
+        "the rotation started at {} was interrupted and is not finished yet, and it has another new password",
+        crate::shown::shown_time(*started_ms)
+    )]
+    Interrupted { started_ms: i64 },
     #[error("restic is not installed (there is no 'restic' on PATH)")]
     ResticMissing,
     #[error("restic finds no repository config at the set's URL")]
@@ -297,7 +302,7 @@ impl RotateError {
             Problem::NewKeysRefused { .. } => {
                 "create the new key on the server (with the old key's bucket policy), check what was typed, then run the command again".into()
             }
-            Problem::Interrupted => format!(
+            Problem::Interrupted { .. } => format!(
                 "run 'cio credential rotate {name}' without a new password to finish the interrupted rotation first"
             ),
             Problem::ResticMissing => "install restic (apt-get install restic) on this node".into(),
@@ -402,7 +407,7 @@ mod tests {
                     code: "x",
                     detail: "y".into(),
                 },
-                Problem::Interrupted,
+                Problem::Interrupted { started_ms: 0 },
                 Problem::ResticMissing,
                 Problem::NoRepository,
                 Problem::Unreachable("x".into()),

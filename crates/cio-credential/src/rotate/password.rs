@@ -114,9 +114,12 @@ impl<'a> PasswordRotation<'a> {
         progress: &mut dyn FnMut(Stage),
     ) -> Result<PasswordRotated> {
         match (self.pending.take(), new) {
-            (Some(pending), Some(new)) if !new.ct_eq(&pending.password) => {
-                Err(self.error(Stage::Checking, Problem::Interrupted))
-            }
+            (Some(pending), Some(new)) if !new.ct_eq(&pending.password) => Err(self.error(
+                Stage::Checking,
+                Problem::Interrupted {
+                    started_ms: pending.started_ms,
+                },
+            )),
             (Some(mut pending), _) => {
                 pending.keep_old_key |= keep_old_key;
                 self.resume(pending, escrow, progress)

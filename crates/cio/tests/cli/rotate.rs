@@ -473,18 +473,18 @@ fn a_new_password_given_to_an_interrupted_rotation_is_refused() {
             "another new password\n",
         )
         .code(1);
-    assert_eq!(
-        stderr(&out),
-        "Fail: Rotate credential: cio_minio_backup_password: a rotation that was interrupted is not finished yet, and it has another new password\n\
-         Hint: run 'cio credential rotate cio_minio_backup_password' without a new password to finish the interrupted rotation first; nothing was changed\n"
-    );
+    let refusal = stderr(&out);
     let out = env
         .cio_in(&["credential", "rotate", PASSWORD], "")
         .success();
-    assert!(
-        stderr(&out).contains("finishing the rotation started at"),
-        "{}",
-        stderr(&out)
+    // The refusal says when the interrupted rotation started, as the run that finishes it.
+    assert_eq!(
+        refusal,
+        format!(
+            "Fail: Rotate credential: cio_minio_backup_password: the rotation started at {} was interrupted and is not finished yet, and it has another new password\n\
+             Hint: run 'cio credential rotate cio_minio_backup_password' without a new password to finish the interrupted rotation first; nothing was changed\n",
+            started_at(&stderr(&out))
+        )
     );
     snapshots_work(&env).unwrap();
     assert_ne!(env.reveal(PASSWORD), "another new password");
@@ -675,6 +675,21 @@ fn finishing_an_interrupted_rotation_says_when_it_started_and_who_added_the_key(
     std::thread::sleep(Duration::from_millis(1100));
     let out = env.cio(&["credential", "rotate", PASSWORD]).code(1);
     let first = started_at(&stderr(&out));
+    // Another new password is refused, naming the same start, and changes nothing.
+    let out = env
+        .cio_in(
+            &["credential", "rotate", PASSWORD],
+            "a third repository password\n",
+        )
+        .code(1);
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "Fail: Rotate credential: cio_minio_backup_password: the rotation started at {first} was interrupted and is not finished yet"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.reveal(PASSWORD), new);
     std::thread::sleep(Duration::from_millis(1100));
     std::fs::remove_dir(&object).unwrap();
     let out = env.cio(&["credential", "rotate", PASSWORD]).success();
