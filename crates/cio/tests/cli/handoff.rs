@@ -187,7 +187,8 @@ fn env_refuses_a_ca_bundle_path_it_cannot_print_exactly() {
         format!(
             "Fail: Print credentials: cannot write {}: its path is not UTF-8, so no shell line or JSON could name it exactly\n\
              Hint: set XDG_RUNTIME_DIR to a folder this user may write whose path is UTF-8, or use 'cio credential exec', which needs no file\n",
-            runtime.join("cio/minio-primary-ca.pem").display()
+            // The exact file, the byte as \xFF (not U+FFFD, which names another).
+            cio_credential::shown_path(&runtime.join("cio/minio-primary-ca.pem"))
         )
     );
     assert!(stdout(&out).is_empty());
