@@ -95,7 +95,7 @@ pub enum Error {
     #[error(
         "cannot migrate: {location} is sealed with key {}, which key file {} does not hold (it opens the source with key {})",
         .fingerprints.0,
-        .key_file.display(),
+        crate::shown_path(.key_file),
         .fingerprints.1
     )]
     MigrationKeyMissing {
@@ -297,7 +297,7 @@ impl Error {
             ),
             Error::MigrationKeyMissing { key_file, .. } => format!(
                 "the copy is sealed with the target's key, so one key file must hold the source's key and the target's: join them (cat {} TARGET-KEY-FILE > both.key; chmod 600 both.key) and run the migration with --key-file both.key (or CIO_KEY_FILE=both.key); or migrate into a new, empty store, which is sealed with the source's key",
-                key_file.display()
+                crate::shown_path(key_file)
             ),
             Error::MigrationStopped { location, made, source, .. } => format!(
                 "{}; a migration run again keeps what was copied and completes the rest{}",
