@@ -30,6 +30,14 @@ pub struct TestCerts {
     pub client_key: PathBuf,
     /// A CA the servers do not trust, with a client certificate it signed.
     pub other_ca: PathBuf,
+    pub other_client_cert: PathBuf,
+    pub other_client_key: PathBuf,
+    /// A server certificate of the CA for `elsewhere.example` only (not 127.0.0.1).
+    pub wrong_name_cert: PathBuf,
+    pub wrong_name_key: PathBuf,
+    /// A server certificate of the CA for 127.0.0.1 that expired on 2 January 2025.
+    pub expired_cert: PathBuf,
+    pub expired_key: PathBuf,
 }
 
 /// Runs the openssl command line in `dir`; panics with its error output when it fails.
@@ -74,9 +82,17 @@ fn make_ca(dir: &Path, name: &str) {
     );
 }
 
-fn make_leaf(dir: &Path, ca: &str, name: &str, ext: &str) {
-    let ext_file = format!("{name}.ext");
-    fs::write(dir.join(&ext_file), ext).expect("writing an openssl extension file");
+/// The extensions of a server certificate for `names` (a subjectAltName value).
+fn server_ext(names: &str) -> String {
+    format!(
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName={names}\n"
+    )
+}
+
+/// Makes the key and signing request of `name`, and its extension file.
+fn make_request(dir: &Path, name: &str, ext: &str) {
+    fs::write(dir.join(format!("{name}.ext")), ext).expect("writing an openssl extension file");
     openssl(
         dir,
         &[
@@ -94,6 +110,11 @@ fn make_leaf(dir: &Path, ca: &str, name: &str, ext: &str) {
             &format!("/CN={name}"),
         ],
     );
+}
+
+fn make_leaf(dir: &Path, ca: &str, name: &str, ext: &str) {
+    let ext_file = format!("{name}.ext");
+    make_request(dir, name, ext);
     openssl(
         dir,
         &[
@@ -116,27 +137,61 @@ fn make_leaf(dir: &Path, ca: &str, name: &str, ext: &str) {
     );
 }
 
+/// A certificate of `ca` for `name` that was valid only on 1 January 2025 (`openssl ca`: the
+/// one openssl 3.0 command that sets dates in the past).
+fn make_expired_leaf(dir: &Path, ca: &str, name: &str, ext: &str) {
+    make_request(dir, name, ext);
+    let db = dir.join(format!("{name}-db"));
+    fs::create_dir_all(&db).expect("a folder for openssl ca's database");
+    fs::write(db.join("index.txt"), "").expect("openssl ca's index");
+    fs::write(db.join("serial"), "01\n").expect("openssl ca's serial");
+    let config = format!(
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = {db}/index.txt\nnew_certs_dir = {db}\n\
+         serial = {db}/serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n\
+         [p]\ncommonName = supplied\n",
+        db = db.display()
+    );
+    fs::write(dir.join(format!("{name}.cnf")), config).expect("openssl ca's configuration");
+    openssl(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-notext",
+            "-config",
+            &format!("{name}.cnf"),
+            "-cert",
+            &format!("{ca}.pem"),
+            "-keyfile",
+            &format!("{ca}.key"),
+            "-in",
+            &format!("{name}.csr"),
+            "-out",
+            &format!("{name}.pem"),
+            "-startdate",
+            "20250101000000Z",
+            "-enddate",
+            "20250102000000Z",
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+    );
+}
+
 impl TestCerts {
     /// Makes a fresh CA and the server and client certificates it signs.
     pub fn new() -> TestCerts {
         let dir = tempfile::tempdir().expect("a temporary folder for certificates");
         let d = dir.path();
         make_ca(d, "ca");
-        make_leaf(
-            d,
-            "ca",
-            "server",
-            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
-             extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
-        );
-        make_leaf(
-            d,
-            "ca",
-            "client",
-            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
-             extendedKeyUsage=clientAuth\n",
-        );
+        make_leaf(d, "ca", "server", &server_ext("IP:127.0.0.1,DNS:localhost"));
+        let client_ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=clientAuth\n";
+        make_leaf(d, "ca", "client", client_ext);
         make_ca(d, "other-ca");
+        make_leaf(d, "other-ca", "other-client", client_ext);
+        make_leaf(d, "ca", "wrong-name", &server_ext("DNS:elsewhere.example"));
+        make_expired_leaf(d, "ca", "expired", &server_ext("IP:127.0.0.1"));
         TestCerts {
             ca: d.join("ca.pem"),
             server_cert: d.join("server.pem"),
@@ -144,6 +199,12 @@ impl TestCerts {
             client_cert: d.join("client.pem"),
             client_key: d.join("client.key"),
             other_ca: d.join("other-ca.pem"),
+            other_client_cert: d.join("other-client.pem"),
+            other_client_key: d.join("other-client.key"),
+            wrong_name_cert: d.join("wrong-name.pem"),
+            wrong_name_key: d.join("wrong-name.key"),
+            expired_cert: d.join("expired.pem"),
+            expired_key: d.join("expired.key"),
             _dir: dir,
         }
     }
@@ -170,6 +231,8 @@ pub struct EtcdCluster {
     tls: Option<(PathBuf, PathBuf, PathBuf)>,
     /// `user:password` for etcdctl once authentication is enabled.
     etcdctl_user: Option<String>,
+    /// etcdctl does not verify the members' certificates ([`EtcdCluster::serving`]).
+    etcdctl_insecure: bool,
 }
 
 impl EtcdCluster {
@@ -194,9 +257,28 @@ impl EtcdCluster {
     /// Like [`EtcdCluster::start`], with more etcd flags for every member (e.g.
     /// `--auth-token-ttl=1`).
     pub fn start_with_args(size: usize, certs: Option<&TestCerts>, extra: &[&str]) -> EtcdCluster {
+        EtcdCluster::start_checked(size, certs, extra, false)
+    }
+
+    /// One TLS member (clients need a certificate of `certs`' CA) that serves `cert` and its
+    /// `key` instead of the test server certificate: one clients refuse (expired, for
+    /// another name). etcdctl, for the health checks, skips verifying it.
+    pub fn serving(certs: &TestCerts, cert: &Path, key: &Path) -> EtcdCluster {
+        let cert = format!("--cert-file={}", cert.display());
+        let key = format!("--key-file={}", key.display());
+        // etcd's flags take the last of repeated values: these replace the test server's.
+        EtcdCluster::start_checked(1, Some(certs), &[&cert, &key], true)
+    }
+
+    fn start_checked(
+        size: usize,
+        certs: Option<&TestCerts>,
+        extra: &[&str],
+        etcdctl_insecure: bool,
+    ) -> EtcdCluster {
         let mut last = String::new();
         for _ in 0..3 {
-            match EtcdCluster::try_start(size, certs, extra) {
+            match EtcdCluster::try_start(size, certs, extra, etcdctl_insecure) {
                 Ok(cluster) => return cluster,
                 Err(why) => last = why,
             }
@@ -208,6 +290,7 @@ impl EtcdCluster {
         size: usize,
         certs: Option<&TestCerts>,
         extra: &[&str],
+        etcdctl_insecure: bool,
     ) -> Result<EtcdCluster, String> {
         let etcd = require_binary("etcd");
         let dir = tempfile::tempdir().expect("a temporary folder for etcd");
@@ -258,6 +341,7 @@ impl EtcdCluster {
             dir,
             members,
             etcdctl_user: None,
+            etcdctl_insecure,
         };
         for i in 0..size {
             cluster.spawn(i, &etcd);
@@ -411,6 +495,9 @@ impl EtcdCluster {
             cmd.arg(format!("--cacert={}", ca.display()))
                 .arg(format!("--cert={}", cert.display()))
                 .arg(format!("--key={}", key.display()));
+        }
+        if self.etcdctl_insecure {
+            cmd.arg("--insecure-skip-tls-verify");
         }
         cmd.args(args).output().expect("running etcdctl")
     }
