@@ -295,8 +295,28 @@ pub enum StoreError {
     MigrationUnfinished { location: String, from: String },
     #[error("the credential store {location} refused this user: {detail}")]
     Denied { location: String, detail: String },
+    /// The TLS files cannot be used, or the handshake with every member failed: `fault`
+    /// says whose part is wrong, for the hint.
     #[error("the credential store {location} cannot be reached over TLS: {detail}")]
-    Tls { location: String, detail: String },
+    Tls {
+        location: String,
+        detail: String,
+        fault: EtcdTlsFault,
+    },
+    /// The location's scheme and a member's disagree: an `etcds://` store whose member
+    /// answered plain HTTP, or an `etcd://` store whose member speaks TLS. Nothing reached
+    /// etcd as a request.
+    #[error(
+        "the credential store {location} cannot be reached{}: the member {endpoint} speaks {}",
+        if *member_tls { "" } else { " over TLS" },
+        if *member_tls { "TLS, not plain HTTP" } else { "plain HTTP (it answered an http:// request), not TLS" }
+    )]
+    SchemeMismatch {
+        location: String,
+        endpoint: String,
+        /// The member speaks TLS (and the location says `etcd://`).
+        member_tls: bool,
+    },
     /// A TLS file (the etcd CA, client certificate or key) others may change: refused before
     /// anything is sent ([`crate::files::check_trusted_path`]).
     #[error(transparent)]
@@ -363,9 +383,63 @@ impl StoreError {
                 "start the etcd members with {remedy}, or write less at once: an import without --history writes one version per credential, and purging long histories of large CA certificates makes a re-seal smaller"
             ),
             StoreError::Untrusted(untrusted) => untrusted.hint(),
-            StoreError::Tls { .. } => {
-                "check the etcd CA certificate, client certificate and key (etcd_cacert, etcd_cert, etcd_key in cio.toml, or their flags): they must match the cluster's".to_string()
-            }
+            StoreError::Tls { fault, .. } => fault.hint(),
+            StoreError::SchemeMismatch { location, member_tls: true, .. } => format!(
+                "name the store {}, with the certificate of the CA that signed the members' certificates in {CA_SETTING}, and this node's client certificate and key in {CLIENT_SETTING} if the members require one (etcd --client-cert-auth)",
+                location.replacen("etcd://", "etcds://", 1)
+            ),
+            StoreError::SchemeMismatch { location, member_tls: false, .. } => format!(
+                "name the store {} for members that speak plain HTTP (everything goes in clear then, the etcd password too, and no TLS file is used: unset cio.toml's etcd_cacert, etcd_cert, etcd_key and CIO_ETCD_CACERT, CIO_ETCD_CERT, CIO_ETCD_KEY), or serve the members' client URLs over TLS (etcd --cert-file, --key-file and https:// in --listen-client-urls)",
+                location.replacen("etcds://", "etcd://", 1)
+            ),
+        }
+    }
+}
+
+/// Where the etcd CA file is named, for hints.
+const CA_SETTING: &str = "CIO_ETCD_CACERT (or --etcd-cacert, or cio.toml's etcd_cacert)";
+/// Where the etcd client certificate and key are named, for hints.
+const CLIENT_SETTING: &str = "CIO_ETCD_CERT and CIO_ETCD_KEY (or --etcd-cert and --etcd-key, or cio.toml's etcd_cert and etcd_key)";
+
+/// Whose part a failed TLS connection to the etcd members is, for the hint of
+/// [`StoreError::Tls`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdTlsFault {
+    /// A TLS file cannot be read or used (nothing was sent), or the handshake failed for a
+    /// reason no other fault names.
+    Files,
+    /// The members' certificates are not signed by the CA in the etcd CA file (`ca_file`), or
+    /// by one this machine trusts (no CA file given).
+    Issuer { ca_file: bool },
+    /// A member's certificate does not hold the host name or address the location uses.
+    Name,
+    /// A member's certificate has expired or is not valid yet.
+    Dates,
+    /// The members require a client certificate (etcd --client-cert-auth) and none is given.
+    ClientCertMissing,
+    /// The members refused the client certificate given.
+    ClientCertRefused,
+}
+
+impl EtcdTlsFault {
+    /// What the administrator should do next.
+    pub fn hint(self) -> String {
+        match self {
+            EtcdTlsFault::Files => "check the etcd CA certificate, client certificate and key (etcd_cacert, etcd_cert, etcd_key in cio.toml, or their flags): they must match the cluster's".to_string(),
+            EtcdTlsFault::Issuer { ca_file: true } => format!(
+                "name in {CA_SETTING} the certificate of the CA that signed the members' certificates (the issuer of etcd's --cert-file; openssl x509 -noout -issuer -in FILE shows it)"
+            ),
+            EtcdTlsFault::Issuer { ca_file: false } => format!(
+                "no etcd CA file is given, so only the system's authorities are trusted: name in {CA_SETTING} the certificate of the CA that signed the members' certificates"
+            ),
+            EtcdTlsFault::Name => "name the members in the store location by a host name or address their certificates hold (openssl x509 -noout -ext subjectAltName -in FILE lists them, FILE being etcd's --cert-file), or give the members certificates for the names the location uses".to_string(),
+            EtcdTlsFault::Dates => "give the members current certificates (etcd --cert-file; openssl x509 -noout -dates -in FILE shows their dates), and check this machine's clock".to_string(),
+            EtcdTlsFault::ClientCertMissing => format!(
+                "the members require a client certificate (etcd --client-cert-auth): name this node's certificate and key in {CLIENT_SETTING}, signed by a CA the members trust (etcd --trusted-ca-file)"
+            ),
+            EtcdTlsFault::ClientCertRefused => format!(
+                "the client certificate in {CLIENT_SETTING} must be signed by a CA the members trust (etcd --trusted-ca-file), be current, and be meant for client authentication"
+            ),
         }
     }
 }

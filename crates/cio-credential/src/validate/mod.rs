@@ -26,7 +26,7 @@ mod contents;
 mod endpoint;
 mod failure;
 mod layout;
-mod net;
+pub(crate) mod net;
 pub(crate) mod object;
 mod offline;
 mod password;

@@ -10,6 +10,7 @@ mod completion;
 mod config;
 mod drill;
 mod errors;
+mod etcd_handshake;
 mod etcd_prefixes;
 mod handoff;
 mod help;

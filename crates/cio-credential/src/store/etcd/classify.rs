@@ -6,11 +6,13 @@
 //! status code ([`Context::answer`]). Conflicts and damaged records are not decided here:
 //! they are successful answers that the store reads ([`super::codec`], `append`).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::store::StoreError;
+use super::handshake::{Handshake, OurSide, rustls_error, tls_failure};
+use crate::store::{EtcdTlsFault, StoreError};
 
 /// Why one attempt at one member failed.
 #[derive(Debug)]
@@ -22,8 +24,9 @@ pub(super) enum Failure {
     /// quorum, request timed out): the next member may do better, but a write may have been
     /// applied.
     Unavailable(String),
-    /// TLS failed: certificates do not match.
-    Tls(String),
+    /// TLS failed (certificates do not match), or the member speaks the other scheme:
+    /// the next member may do better, and nothing reached this one as a request.
+    Handshake(Handshake),
     /// An answer that settles the matter: not worth asking another member.
     Final(StoreError),
 }
@@ -75,12 +78,16 @@ impl GatewayError {
     }
 }
 
-/// What a failure of the HTTP client talking to `endpoint` means for the attempt; `tls`: the
-/// connection uses TLS.
-pub(super) fn transport(endpoint: &str, e: ureq::Error, tls: bool) -> Failure {
+/// What a failure of the HTTP client talking to `endpoint` means for the attempt.
+pub(super) fn transport(endpoint: &str, e: ureq::Error, context: &Context) -> Failure {
     use std::io::ErrorKind;
     use ureq::Error as E;
     use ureq::Timeout;
+    if context.tls
+        && let Some(refused) = rustls_error(&e)
+    {
+        return Failure::Handshake(tls_failure(endpoint, refused, context.our_side()));
+    }
     match e {
         E::ConnectionFailed | E::HostNotFound => Failure::NotSent(format!("{endpoint}: {e}")),
         E::Timeout(Timeout::Connect | Timeout::Resolve) => {
@@ -92,12 +99,12 @@ pub(super) fn transport(endpoint: &str, e: ureq::Error, tls: bool) -> Failure {
             | ErrorKind::AddrNotAvailable
             | ErrorKind::NetworkUnreachable
             | ErrorKind::HostUnreachable => Failure::NotSent(format!("{endpoint}: {io}")),
-            // rustls reports a failed handshake (unknown issuer, refused certificate) as
-            // invalid data on the stream.
-            ErrorKind::InvalidData if tls => Failure::Tls(format!("{endpoint}: TLS: {io}")),
             _ => Failure::Unavailable(format!("{endpoint}: {io}")),
         },
-        E::Tls(_) | E::Pem(_) | E::Rustls(_) => Failure::Tls(format!("{endpoint}: TLS: {e}")),
+        E::Tls(_) | E::Pem(_) | E::Rustls(_) => Failure::Handshake(Handshake::Tls {
+            detail: format!("{endpoint}: TLS: {e}"),
+            fault: EtcdTlsFault::Files,
+        }),
         other => Failure::Unavailable(format!("{endpoint}: {other}")),
     }
 }
@@ -112,14 +119,25 @@ pub(super) struct Context {
     /// CIO_ETCD_USER"), never the text: it may be a mistyped secret.
     pub user: Option<String>,
     pub tls: bool,
-    /// Whether a client certificate is configured (for a better message when a member
-    /// drops the connection during the handshake).
+    /// The etcd CA file, when one is given (named when it does not sign a member's
+    /// certificate).
+    pub cacert: Option<PathBuf>,
+    /// Whether a client certificate is configured (to tell a member that requires one from
+    /// one that refuses the one given).
     pub client_cert: bool,
     /// The time budget of one operation.
     pub timeout: Duration,
 }
 
 impl Context {
+    /// This node's side of a TLS connection.
+    pub fn our_side(&self) -> OurSide<'_> {
+        OurSide {
+            ca_file: self.cacert.as_deref(),
+            client_cert: self.client_cert,
+        }
+    }
+
     pub fn unusable(&self, detail: String) -> StoreError {
         StoreError::Unusable {
             location: self.location.clone(),
@@ -232,16 +250,11 @@ impl Context {
                 seen.push(f);
             }
         }
-        let mut detail = seen
+        let detail = seen
             .iter()
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join("; ");
-        if self.tls && !self.client_cert {
-            detail.push_str(
-                "; no client certificate was given, and etcd members usually require one",
-            );
-        }
         StoreError::Unreachable {
             location: self.location.clone(),
             detail: if timed_out {
@@ -254,11 +267,42 @@ impl Context {
         }
     }
 
-    /// Every member failed the TLS handshake: `failures` says how.
-    pub fn tls_failed(&self, failures: &[String]) -> StoreError {
+    /// Every member failed the TLS handshake or speaks the other scheme: `failures` says
+    /// how. A member of the other scheme is named first: no TLS file makes it answer.
+    pub fn handshake_failed(&self, failures: &[Handshake]) -> StoreError {
+        if let Some(Handshake::Scheme {
+            endpoint,
+            member_tls,
+        }) = failures
+            .iter()
+            .find(|f| matches!(f, Handshake::Scheme { .. }))
+        {
+            return StoreError::SchemeMismatch {
+                location: self.location.clone(),
+                endpoint: endpoint.clone(),
+                member_tls: *member_tls,
+            };
+        }
+        let mut details: Vec<&str> = Vec::new();
+        let mut faults: Vec<EtcdTlsFault> = Vec::new();
+        for failure in failures {
+            if let Handshake::Tls { detail, fault } = failure {
+                if !details.contains(&detail.as_str()) {
+                    details.push(detail);
+                }
+                if !faults.contains(fault) {
+                    faults.push(*fault);
+                }
+            }
+        }
         StoreError::Tls {
             location: self.location.clone(),
-            detail: failures.join("; "),
+            detail: details.join("; "),
+            // Members that fail in different ways get the general hint.
+            fault: match faults[..] {
+                [fault] => fault,
+                _ => EtcdTlsFault::Files,
+            },
         }
     }
 }

@@ -14,7 +14,9 @@
 //! - with a user, a token is fetched from `/v3/auth/authenticate` per member (etcd's simple
 //!   tokens are only valid on the member that issued them) and sent as `Authorization`;
 //!   an expired token is renewed once;
-//! - what each failure means is decided in [`super::classify`];
+//! - what each failure means is decided in [`super::classify`]; a member that ends the
+//!   connection without an answer is probed for the other scheme or a refused handshake
+//!   ([`super::handshake`]), so a mistyped scheme or TLS file is named, not "unreachable";
 //! - a reading of several requests pinned at one revision (one consistent snapshot) whose
 //!   revision etcd compacted meanwhile (another node's `remove --purge --compact`, or the
 //!   members' auto-compaction) starts over at the newest revision, a few times, within its
@@ -32,6 +34,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::classify::{Context, Failure, GatewayError, transport};
+use super::handshake::{Handshake, diagnose_dropped, dropped};
 use super::location::EtcdSpec;
 use super::tls::tls_config;
 use super::wire::{AuthResponse, Kv, RangeResponse, TxnResponse, b64};
@@ -139,6 +142,7 @@ impl Gateway {
                 prefix: spec.prefix.clone(),
                 user: options.auth.as_ref().map(|a| a.user.clone()),
                 tls: spec.tls,
+                cacert: options.cacert.clone(),
                 client_cert: options.cert.is_some(),
                 timeout: options.timeout.unwrap_or(DEFAULT_TIMEOUT),
             },
@@ -198,8 +202,7 @@ impl Gateway {
             .max(1);
         let share = (self.context.timeout / members).max(CONNECT_TIMEOUT);
         let budget = remaining.min(share);
-        let tls = self.context.tls;
-        let scheme = if tls { "https" } else { "http" };
+        let scheme = if self.context.tls { "https" } else { "http" };
         let mut request = self
             .agent
             .post(format!("{scheme}://{endpoint}{path}"))
@@ -213,7 +216,7 @@ impl Gateway {
             .timeout_connect(Some(budget.min(CONNECT_TIMEOUT)))
             .build()
             .send(body);
-        let mut response = response.map_err(|e| transport(endpoint, e, tls))?;
+        let mut response = response.map_err(|e| self.failed(endpoint, e, budget))?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
@@ -221,11 +224,29 @@ impl Gateway {
             .limit(MAX_RESPONSE)
             .read_to_string()
             // The request was sent: a failure now is never "not sent".
-            .map_err(|e| match transport(endpoint, e, tls) {
+            .map_err(|e| match transport(endpoint, e, &self.context) {
                 Failure::NotSent(d) => Failure::Unavailable(d),
                 other => other,
             })?;
         Ok((status, text))
+    }
+
+    /// What a request to `endpoint` that got no answer met: when the member ended the
+    /// connection, the probes may tell that it speaks the other scheme or refuses this node's
+    /// TLS ([`diagnose_dropped`], within `budget`).
+    fn failed(&self, endpoint: &str, e: ureq::Error, budget: Duration) -> Failure {
+        if dropped(&e)
+            && let Some(handshake) = diagnose_dropped(
+                &self.agent,
+                endpoint,
+                self.context.tls,
+                self.context.our_side(),
+                budget.min(CONNECT_TIMEOUT),
+            )
+        {
+            return Failure::Handshake(handshake);
+        }
+        transport(endpoint, e, &self.context)
     }
 
     /// Gets (or renews) the token of endpoint `i`; `""` when the cluster has auth disabled.
@@ -340,7 +361,7 @@ impl Gateway {
         let n = self.endpoints.len();
         let first = self.preferred.load(Ordering::Relaxed) % n.max(1);
         let mut failures: Vec<String> = Vec::new();
-        let mut all_tls = true;
+        let mut handshakes: Vec<Handshake> = Vec::new();
         let mut round = 0;
         loop {
             for step in 0..n {
@@ -360,13 +381,12 @@ impl Gateway {
                 };
                 match failure {
                     Failure::Final(e) => return Err(e),
-                    Failure::Tls(d) => failures.push(d),
-                    Failure::NotSent(d) => {
-                        all_tls = false;
-                        failures.push(d);
+                    Failure::Handshake(h) => {
+                        failures.push(h.to_string());
+                        handshakes.push(h);
                     }
+                    Failure::NotSent(d) => failures.push(d),
                     Failure::Unavailable(d) => {
-                        all_tls = false;
                         failures.push(d);
                         if !resend {
                             return Err(self.context.unreachable(&failures, false));
@@ -377,8 +397,8 @@ impl Gateway {
                     return Err(self.context.unreachable(&failures, true));
                 }
             }
-            if all_tls {
-                return Err(self.context.tls_failed(&failures));
+            if handshakes.len() == failures.len() {
+                return Err(self.context.handshake_failed(&handshakes));
             }
             round += 1;
             // Every member failed: wait a little (an election takes a moment), then again.

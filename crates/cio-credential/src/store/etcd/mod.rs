@@ -12,6 +12,7 @@
 //! - `tls`: the CA, client certificate and key of `etcds://`;
 //! - `gateway`: the HTTP client over the members: failover, time budget, tokens;
 //! - `classify`: what each failure means (unreachable, refused, TLS, not etcd);
+//! - `handshake`: whose part a failed TLS handshake is, and a member of the other scheme;
 //! - `wire`: etcd's JSON messages; `codec`: the key layout and the record format;
 //! - `claim`: where a store may be created, and whose keys a prefix without a store id holds;
 //! - `append`, `purge`, `reseal`: the writes of many keys;
@@ -55,6 +56,7 @@ mod claim;
 mod classify;
 pub(crate) mod codec;
 mod gateway;
+mod handshake;
 mod location;
 mod purge;
 mod reseal;

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use super::gateway::EtcdOptions;
 use crate::files::{self, TrustedReadError};
-use crate::store::StoreError;
+use crate::store::{EtcdTlsFault, StoreError};
 
 /// The longest PEM file read: a CA bundle of a few hundred certificates fits.
 const MAX_PEM_BYTES: u64 = 4 * 1024 * 1024;
@@ -31,6 +31,7 @@ fn read_pem(
     let unreadable = |detail: String| StoreError::Tls {
         location: location.to_string(),
         detail: format!("the {what} {} {detail}", crate::shown_path(path)),
+        fault: EtcdTlsFault::Files,
     };
     let read = if private {
         files::read_private_key
@@ -51,6 +52,7 @@ pub(super) fn tls_config(location: &str, options: &EtcdOptions) -> Result<TlsCon
     let tls_err = |detail: String| StoreError::Tls {
         location: location.to_string(),
         detail,
+        fault: EtcdTlsFault::Files,
     };
     let mut builder = TlsConfig::builder();
     if let Some(ca) = &options.cacert {
