@@ -85,7 +85,7 @@ pub(super) fn tls_failure(endpoint: &str, e: &rustls::Error, ours: OurSide<'_>) 
             Some(ca) => (
                 format!(
                     "the member's certificate is not signed by the CA in the etcd CA file {}",
-                    ca.display()
+                    crate::shown_path(ca)
                 ),
                 EtcdTlsFault::Issuer { ca_file: true },
             ),
