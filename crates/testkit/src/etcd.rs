@@ -145,12 +145,7 @@ fn make_expired_leaf(dir: &Path, ca: &str, name: &str, ext: &str) {
     fs::create_dir_all(&db).expect("a folder for openssl ca's database");
     fs::write(db.join("index.txt"), "").expect("openssl ca's index");
     fs::write(db.join("serial"), "01\n").expect("openssl ca's serial");
-    let config = format!(
-        "[ca]\ndefault_ca = d\n[d]\ndatabase = {db}/index.txt\nnew_certs_dir = {db}\n\
-         serial = {db}/serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n\
-         [p]\ncommonName = supplied\n",
-        db = db.display()
-    );
+    let config = crate::tls::openssl_ca_config(&db.display().to_string(), "");
     fs::write(dir.join(format!("{name}.cnf")), config).expect("openssl ca's configuration");
     openssl(
         dir,

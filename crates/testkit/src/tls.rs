@@ -88,6 +88,16 @@ fn openssl_date(days: i64) -> String {
     )
 }
 
+/// The configuration `openssl ca` needs to sign with explicit dates: its database, serial
+/// and new certificates in the folder `db`, any subject, SHA-256; `extra` sections after it.
+pub(crate) fn openssl_ca_config(db: &str, extra: &str) -> String {
+    format!(
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = {db}/index.txt\nnew_certs_dir = {db}\n\
+         serial = {db}/serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n\
+         [p]\ncommonName = supplied\n{extra}"
+    )
+}
+
 /// A CA certificate `ca.pem` (key `ca.key`, made when missing) valid from now + `from` to
 /// now + `to` days, written to `out`, made by `openssl ca -selfsign` (the one openssl command
 /// that takes explicit dates).
@@ -121,7 +131,10 @@ fn dated_ca(dir: &Path, out: &str, from: i64, to: i64) {
     }
     fs::write(
         dir.join("ca.cnf"),
-        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n[ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n",
+        openssl_ca_config(
+            ".",
+            "[ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n",
+        ),
     )
     .expect("writing ca.cnf");
     fs::write(dir.join("index.txt"), "").expect("writing index.txt");
