@@ -36,6 +36,78 @@ fn cluster_with_users() -> EtcdCluster {
     cluster
 }
 
+/// The review's finding: a user whose etcd rights cover only its store's prefix could not
+/// create the store (nor migrate into it), refused as one that "may not read and write" it:
+/// the new check that no enclosing prefix holds a store read keys outside its rights.
+#[test]
+fn a_user_limited_to_its_own_prefix_creates_and_migrates_into_its_store() {
+    let mut cluster = cluster_with_users();
+    cluster.set_etcdctl_user(Some("root:root-password"));
+    for args in [
+        &["user", "add", "narrow:narrow-password"][..],
+        &["role", "add", "narrow"],
+        &[
+            "role",
+            "grant-permission",
+            "--prefix=true",
+            "narrow",
+            "readwrite",
+            "/team/x3/",
+        ],
+        &["user", "grant-role", "narrow", "narrow"],
+    ] {
+        let out = cluster.etcdctl(args);
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let env = TestEnv::new();
+    let narrow = |store: &str, args: &[&str], input: &str| {
+        env.cmd()
+            .env("CIO_STORE", store)
+            .env("CIO_ETCD_USER", "narrow")
+            .env("CIO_ETCD_PASSWORD", "narrow-password")
+            .args(args)
+            .write_stdin(input)
+            .assert()
+    };
+    let store = cluster.url("/team/x3/a");
+    narrow(
+        &store,
+        &["credential", "create", "cio_minio_access_key"],
+        "minio",
+    )
+    .success();
+    let out = narrow(
+        &store,
+        &["credential", "show", "cio_minio_access_key", "--reveal"],
+        "",
+    )
+    .success();
+    assert_eq!(stdout(&out), "minio\n");
+    env.create("cio_minio_secret_key", "minio-secret");
+    let target = cluster.url("/team/x3/b");
+    env.cmd()
+        .env("CIO_ETCD_USER", "narrow")
+        .env("CIO_ETCD_PASSWORD", "narrow-password")
+        .args(["credential", "migrate", "--to", &target])
+        .write_stdin("")
+        .assert()
+        .success();
+    // Stores still never nest where the user can see: inside its own store, refused.
+    let out = narrow(
+        &cluster.url("/team/x3/a/inner"),
+        &["credential", "create", "cio_minio_access_key"],
+        "minio",
+    )
+    .code(3);
+    assert!(stderr(&out).contains("shares its keys with another cio credential store"));
+    let out = cluster.etcdctl(&["get", "--prefix", "/team/x3/a/inner", "--keys-only"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "");
+}
+
 /// The bug this fixes: the login was settled before the store was known, so an etcd user in
 /// the environment broke every command on an embedded store.
 #[test]

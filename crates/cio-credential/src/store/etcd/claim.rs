@@ -120,16 +120,29 @@ impl EtcdStore {
     }
 
     /// The enclosing prefix that holds a store id, if one does (the outermost first).
+    /// Of the enclosing prefixes, only those the etcd user may read are asked: a user whose
+    /// rights cover only part of the key space (its own prefix) cannot write outside it
+    /// either, and a store around it purges only its own version keys, so nothing either
+    /// does can reach the other's keys. Rights are by prefix, so the readable ones are the
+    /// innermost: the outermost is dropped until the read is allowed.
     fn enclosing_store(&self, deadline: Instant) -> Result<Option<KeyLayout>, StoreError> {
-        let enclosing = self.keys.enclosing();
-        if enclosing.is_empty() {
-            return Ok(None);
-        }
-        let reads = enclosing
-            .iter()
-            .map(|outer| range_op(&outer.store_id()))
-            .collect();
-        let response = self.gateway.txn(Vec::new(), reads, Vec::new(), deadline)?;
+        let mut enclosing = self.keys.enclosing();
+        let response = loop {
+            if enclosing.is_empty() {
+                return Ok(None);
+            }
+            let reads = enclosing
+                .iter()
+                .map(|outer| range_op(&outer.store_id()))
+                .collect();
+            match self.gateway.txn(Vec::new(), reads, Vec::new(), deadline) {
+                Ok(response) => break response,
+                Err(StoreError::Denied { .. }) => {
+                    enclosing.remove(0);
+                }
+                Err(e) => return Err(e),
+            }
+        };
         Ok(enclosing
             .into_iter()
             .enumerate()
@@ -156,22 +169,32 @@ impl EtcdStore {
     /// prefix and no enclosing prefix holds a store id: a race between two creators leaves
     /// exactly one id, and neither another program's keys nor another store's are adopted.
     /// The id there already (another creator's) is returned.
+    /// The enclosing prefixes compared are those the etcd user may read (see
+    /// `enclosing_store`): a denied transaction is tried again without the outermost.
     pub(super) fn create_id(&self, deadline: Instant) -> Result<String, StoreError> {
         let id_key = self.keys.store_id();
-        let enclosing = self.keys.enclosing();
+        let mut enclosing = self.keys.enclosing();
         // The keys under the prefix may be gone by the time they are read: a few attempts.
-        for _ in 0..3 {
+        let mut attempts = 0;
+        while attempts < 3 {
             let id = new_store_id();
             let mut compares = vec![none_under(&self.keys.everything())];
             compares.extend(enclosing.iter().map(|outer| absent(&outer.store_id())));
             let mut failure = vec![range_op(&id_key)];
             failure.extend(enclosing.iter().map(|outer| range_op(&outer.store_id())));
-            let response = self.gateway.txn(
+            let response = match self.gateway.txn(
                 compares,
                 vec![put_op(&id_key, id.as_bytes())],
                 failure,
                 deadline,
-            )?;
+            ) {
+                Err(StoreError::Denied { .. }) if !enclosing.is_empty() => {
+                    enclosing.remove(0);
+                    continue;
+                }
+                other => other?,
+            };
+            attempts += 1;
             if response.succeeded {
                 return Ok(id);
             }
