@@ -52,10 +52,24 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
         .as_deref()
         .map(|n| parse_name(action, "log", crate::cli::CredentialNames::ANY, n))
         .transpose()?;
-    let reading = ctx
-        .open(action)?
+    let store = ctx.open(action)?;
+    let reading = store
         .change_log()
         .map_err(|e| CommandError::library(action, e))?;
+    // The log can be whole while the credentials beside it were changed or put back (the
+    // log's own checks see only what the manifest says): --verify also reads them as every
+    // other command does. A store refused whole fails here, as it fails every command.
+    let damaged: Vec<String> = if args.verify && reading.broken.is_none() {
+        store
+            .list()
+            .map_err(|e| CommandError::library(action, e))?
+            .damaged
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let since_ms = args
         .since
         .map(|d| now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
@@ -74,15 +88,16 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
     if ctx.out.json {
         ctx.out.json_of(&LogJson {
             entries: shown.iter().map(|e| EntryJson::of(e)).collect(),
-            verified: reading.broken.is_none(),
+            verified: reading.broken.is_none() && damaged.is_empty(),
             broken: reading.broken.as_ref().map(|b| BrokenJson {
                 seq: b.seq,
                 problem: b.problem,
                 message: describe(b, &reading),
             }),
+            damaged: &damaged,
         })?;
     } else if args.verify {
-        if reading.broken.is_none() {
+        if reading.broken.is_none() && damaged.is_empty() {
             ctx.out.succeed(
                 "Verify",
                 format!(
@@ -96,6 +111,16 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
         }
     } else {
         render(ctx, &shown, &reading)?;
+    }
+    if let Some(first) = damaged.first() {
+        return Err(CommandError::LogBroken {
+            message: format!(
+                "the change log is whole, but {} of the credentials beside it {} not what the log and the manifest record: {first}",
+                damaged.len(),
+                if damaged.len() == 1 { "is" } else { "are" }
+            ),
+            credentials_older: false,
+        });
     }
     match broken {
         Some(message) if args.verify => Err(CommandError::LogBroken {
@@ -199,6 +224,9 @@ struct LogJson<'a> {
     entries: Vec<EntryJson<'a>>,
     verified: bool,
     broken: Option<BrokenJson>,
+    /// With `--verify`: each credential that does not match the log and manifest, why.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    damaged: &'a [String],
 }
 
 #[derive(Serialize)]

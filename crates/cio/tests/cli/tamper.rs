@@ -247,6 +247,68 @@ fn sqlite_log_verify_says_the_credentials_are_older_than_the_log() {
     with(&["credential", "log", "--verify"], "").success();
 }
 
+/// The second review's findings: `log --verify` said "whole" (exit 0) when only the
+/// credentials were put back from an earlier copy (the log and the manifest stayed), and when
+/// the log and the manifest were put back (the credentials stayed): the log's own checks see
+/// only what the manifest says. It now reads the credentials as every command does.
+#[test]
+fn sqlite_log_verify_reads_the_credentials_beside_a_whole_log() {
+    let env = TestEnv::new();
+    let with = |args: &[&str], input: &str| env.cio_in(args, input);
+    populate(&env, with);
+    let backup = env.dir.path().join("b0.db");
+    std::fs::copy(env.store(), &backup).unwrap();
+    with(&["credential", "create", X], "rotated-in-4").success();
+    let newer = env.dir.path().join("b1.db");
+    std::fs::copy(env.store(), &newer).unwrap();
+    let put_back = |tables: &[&str]| {
+        std::fs::copy(&newer, env.store()).unwrap();
+        let conn = Connection::open(env.store()).unwrap();
+        let mut sql = format!("ATTACH '{}' AS o;", backup.display());
+        for t in tables {
+            sql.push_str(&format!(
+                "DELETE FROM main.{t}; INSERT INTO main.{t} SELECT * FROM o.{t};"
+            ));
+        }
+        conn.execute_batch(&sql).unwrap();
+    };
+
+    // The credentials alone put back: the log and the manifest name version 4 of X.
+    put_back(&["versions"]);
+    let out = with(&["credential", "log", "--verify"], "").code(1);
+    assert_eq!(stdout(&out), "");
+    let said = stderr(&out);
+    assert!(
+        said.starts_with(&format!(
+            "Fail: Verify change log: the change log is whole, but 1 of the credentials beside it is not what the log and the manifest record: {X} "
+        )),
+        "{said}"
+    );
+    let out = with(&["credential", "log", "--verify", "--json"], "").code(1);
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["verified"], false);
+    assert_eq!(doc["damaged"].as_array().map(Vec::len), Some(1));
+    // Without --verify, the log is shown as it was, and no `damaged` field.
+    let out = with(&["credential", "log", "--json"], "").success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(doc.get("damaged").is_none(), "{doc}");
+
+    // The log and the manifest put back: the credentials are newer than both, and the store
+    // is refused whole, as by every command.
+    put_back(&["log", "meta"]);
+    let out = with(&["credential", "log", "--verify"], "").code(3);
+    assert!(
+        stderr(&out).contains("written after its manifest"),
+        "{}",
+        stderr(&out)
+    );
+    with(&["credential", "list"], "").code(3);
+
+    // The newer copy whole agrees with its own log.
+    std::fs::copy(&newer, env.store()).unwrap();
+    with(&["credential", "log", "--verify"], "").success();
+}
+
 /// The final review's findings: the same rollback across a rekey (the log's newer entries
 /// sealed under the new key, the copy's manifest under the old one, both keys in the
 /// keyring), and on etcd a key under `log/` that is no entry, which hid the log's end.
