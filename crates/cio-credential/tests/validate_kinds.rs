@@ -322,6 +322,40 @@ fn a_key_limited_to_objects_under_the_prefix_cannot_init_and_validate_says_which
     // backoff for half a minute before it gives up.)
 }
 
+/// The second review's finding: moto lists a key with a control character URL-encoded, and
+/// restic stores under such a prefix; before the repository was made, validate failed it as
+/// "no S3 API", since moto's 404 for the missing config names the key raw in its error
+/// document, which XML cannot carry. (s3s-fs lists it raw: `listing_undecodable`, in the CLI
+/// oracle.)
+#[test]
+fn a_prefix_with_a_control_character_validates_as_restic_works_there() {
+    let moto = Moto::start();
+    moto.create_bucket("backups", "us-east-1");
+    let url = moto.repo_url("backups", "q%1By");
+    let v = values(&url, ACCESS, SECRET, PASSWORD);
+    let report = validate_set(&v, &options(20));
+    assert!(report.passed(), "{report:#?}");
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| c.code == "repo_not_initialized" && c.status == Status::Warn),
+        "{report:#?}"
+    );
+    let (ok, err) = restic(&url, ACCESS, SECRET, PASSWORD, &[], &["init"]);
+    assert!(ok, "{err}");
+    let report = validate_set(&v, &options(20));
+    assert_eq!(code(&report), (None, "ok"), "{report:#?}");
+    // Only the rules' warning of plain http:// is left.
+    let warned: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Warn)
+        .map(|c| c.code)
+        .collect();
+    assert_eq!(warned, ["plain_http"], "{report:#?}");
+}
+
 // ---- kind 9: many keys ----
 
 #[test]

@@ -60,9 +60,17 @@ fn child_text(node: roxmltree::Node<'_, '_>, name: &str) -> Option<String> {
         .map(|c| c.text().unwrap_or_default().to_string())
 }
 
-/// The error document in `body`, if it is one.
+/// The error document in `body`, if it is one. A key named in it (`<Key>`) may hold a
+/// character XML cannot carry when the server writes it raw (moto: a `GET` of `q\x1by/config`
+/// answers 404 with the key in the document): such characters are read as U+FFFD, so the
+/// error's code is still read.
 pub(crate) fn error_doc(body: &[u8]) -> Option<ErrorDoc> {
-    let doc = document(body)?;
+    let text = std::str::from_utf8(body).ok()?;
+    let readable: String = text
+        .chars()
+        .map(|c| if not_in_xml(c) { '\u{fffd}' } else { c })
+        .collect();
+    let doc = roxmltree::Document::parse(readable.trim_start_matches('\u{feff}')).ok()?;
     let root = doc.root_element();
     if root.tag_name().name() != "Error" {
         return None;
@@ -90,19 +98,22 @@ pub(crate) fn location(body: &[u8]) -> Option<String> {
 }
 
 /// The first character of a listing (a body that opens `<ListBucketResult`) that XML 1.0
-/// cannot hold (its `Char` production: no C0 control but tab, line feed and carriage return;
-/// not U+FFFE or U+FFFF), which Go's decoder refuses; `None` for any other body.
+/// cannot hold, which Go's decoder refuses; `None` for any other body.
 pub(crate) fn illegal_in_listing(body: &[u8]) -> Option<char> {
     let text = std::str::from_utf8(body).ok()?;
     if !text.contains("<ListBucketResult") {
         return None;
     }
-    text.chars().find(|c| {
-        matches!(
-            c,
-            '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}'
-        )
-    })
+    text.chars().find(|c| not_in_xml(*c))
+}
+
+/// A character XML 1.0 cannot hold (its `Char` production: no C0 control but tab, line feed
+/// and carriage return; not U+FFFE or U+FFFF).
+fn not_in_xml(c: char) -> bool {
+    matches!(
+        c,
+        '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}'
+    )
 }
 
 /// A `ListObjectsV2` page. `None`: not a listing.
@@ -129,6 +140,15 @@ pub(crate) fn list_page(body: &[u8]) -> Option<ListPage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_naming_a_key_with_a_raw_control_character_is_read() {
+        let body = "<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Key>q\u{1b}y/config</Key></Error>";
+        assert_eq!(
+            error_doc(body.as_bytes()).map(|d| d.code),
+            Some("NoSuchKey".into())
+        );
+    }
 
     #[test]
     fn a_listing_with_a_raw_control_character_names_it() {
