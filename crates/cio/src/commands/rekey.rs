@@ -67,14 +67,18 @@ pub fn run(ctx: &mut Context, args: RekeyArgs) -> Result<(), CommandError> {
             "steps": steps,
         }))?);
     }
-    for step in &steps {
-        ctx.out.succeed("Rekey", describe(step))?;
+    // What comes next is said once, after the last stage run: a plain rekey runs them all,
+    // and the cluster instructions of its first stages are done by the time they are read.
+    for (i, step) in steps.iter().enumerate() {
+        ctx.out
+            .succeed("Rekey", describe(step, i + 1 == steps.len()))?;
     }
     Ok(())
 }
 
-/// One line for a stage: what it did, and what comes next.
-fn describe(step: &RekeyStep) -> String {
+/// One line for a stage: what it did, and with `last` (no later stage ran in this command)
+/// what comes next.
+fn describe(step: &RekeyStep, last: bool) -> String {
     let stage = step.stage.as_str();
     let keys = step.keyring.join(", ");
     let store = step.store_key.as_deref().unwrap_or("(none yet)");
@@ -102,5 +106,11 @@ fn describe(step: &RekeyStep) -> String {
     } else {
         String::new()
     };
-    format!("stage {stage}: {done} (key file: {keys}; store sealed with {store}{versions}); {next}")
+    let said =
+        format!("stage {stage}: {done} (key file: {keys}; store sealed with {store}{versions})");
+    if last {
+        format!("{said}; {next}")
+    } else {
+        said
+    }
 }
