@@ -200,6 +200,21 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    /// The options given as flags that choose the store and how it is opened (not `--json`):
+    /// a command cio offers in its text needs them again ([`crate::output::Out::offering_flags`]).
+    pub fn given_flags(&self) -> Vec<&'static str> {
+        [
+            ("--store", self.store.is_some()),
+            ("--key-file", self.key_file.is_some()),
+            ("--etcd-cacert", self.etcd_cacert.is_some()),
+            ("--etcd-cert", self.etcd_cert.is_some()),
+            ("--etcd-key", self.etcd_key.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
+
     /// The flags' layer of the settings (the library resolves the others).
     pub fn settings(&self) -> Settings {
         let mut flags = Settings::default();
@@ -210,6 +225,26 @@ impl GlobalArgs {
         flags.etcd_key.clone_from(&self.etcd_key);
         flags
     }
+}
+
+/// Whether `word` is the name or an alias of a credential command (`restore`, `rm`, ...).
+pub fn is_credential_command(word: &str) -> bool {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            let commands = CredentialCommand::augment_subcommands(clap::Command::new("credential"));
+            commands
+                .get_subcommands()
+                .flat_map(|c| {
+                    std::iter::once(c.get_name())
+                        .chain(c.get_all_aliases())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        })
+        .iter()
+        .any(|name| name == word)
 }
 
 // The credential commands. With `defer`, a command's arguments are built only when it runs or

@@ -30,7 +30,7 @@ struct Absent {
 
 impl Context {
     pub fn new(global: GlobalArgs) -> Context {
-        let out = Out::new(global.json);
+        let out = Out::new(global.json).offering_flags(global.given_flags());
         Context {
             global,
             out,

@@ -19,6 +19,9 @@ pub struct Out {
     /// `--json`: results and failures as JSON documents on stdout.
     pub json: bool,
     stdout: io::StdoutLock<'static>,
+    /// The options of `cio credential` that this command was given as flags and that a
+    /// command offered in its text needs as well ([`Out::offering_flags`]).
+    same_flags: Vec<&'static str>,
 }
 
 impl Out {
@@ -26,12 +29,31 @@ impl Out {
         Out {
             json,
             stdout: io::stdout().lock(),
+            same_flags: Vec::new(),
         }
+    }
+
+    /// This command was given `flags` (`--store`, `--key-file`, ...) on its command line: the
+    /// commands its messages offer ('cio credential restore NAME', the validate details'
+    /// 'cio credential exec ... -- restic init', a hint's 'cio credential rekey --stage
+    /// switch') act on the store and key these name only when given them again. Each line
+    /// of text that offers one then says so ([`with_same_flags`]). Given in the environment
+    /// (CIO_STORE, ...) or cio.toml, they are there for the next command too: nothing is said.
+    pub fn offering_flags(mut self, flags: Vec<&'static str>) -> Out {
+        self.same_flags = flags;
+        self
+    }
+
+    /// `text`, and when it offers a `cio credential` command, that the command needs the same
+    /// flags as this one ([`Out::offering_flags`]).
+    pub fn offered<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        with_same_flags(text, &self.same_flags)
     }
 
     /// Writes one line of text, shown safely ([`shown`]).
     pub fn line(&mut self, text: impl AsRef<str>) -> io::Result<()> {
-        writeln!(self.stdout, "{}", shown(text.as_ref()))
+        let text = with_same_flags(text.as_ref(), &self.same_flags);
+        writeln!(self.stdout, "{}", shown(&text))
     }
 
     /// Writes data meant for a program as it is, and a line feed: a revealed value, `env`'s
@@ -65,13 +87,15 @@ impl Out {
         // Buffered as a whole: stdout flushes at every newline, and a log of thousands of
         // lines would be as many writes.
         let mut out = io::BufWriter::with_capacity(64 * 1024, &mut self.stdout);
-        write_table(&mut out, rows)?;
+        write_table(&mut out, rows, &self.same_flags)?;
         out.flush()
     }
 
     /// `Fail: <message>` and `Hint: <hint>` on stderr; with `--json` (unless the result is
     /// already on stdout) also `{"error": {...}}` on stdout.
     pub fn fail(&mut self, message: &str, hint: &str, exit_code: u8, result_printed: bool) {
+        let message = &*self.offered(message);
+        let hint = &*self.offered(hint);
         let mut stderr = io::stderr().lock();
         let _ = writeln!(stderr, "Fail: {}", shown(message));
         let _ = writeln!(stderr, "Hint: {}", shown(hint));
@@ -102,12 +126,12 @@ impl Out {
     /// A line on stderr that says what the command chose for the user (which keys it read
     /// with, say): not a problem, but worth knowing when something then fails.
     pub fn note(&self, text: impl AsRef<str>) {
-        stderr_line(&format!("Note: {}", text.as_ref()));
+        stderr_line(&format!("Note: {}", self.offered(text.as_ref())));
     }
 
     /// A warning line on stderr.
     pub fn warn(&self, text: impl AsRef<str>) {
-        stderr_line(&format!("Warning: {}", text.as_ref()));
+        stderr_line(&format!("Warning: {}", self.offered(text.as_ref())));
     }
 
     /// The one line that says this command found the change log damaged; `changed`: the
@@ -237,6 +261,55 @@ impl serde_json::ser::Formatter for JsonEscapes {
     }
 }
 
+/// `text` as it is, or, when it offers a `cio credential` command and `flags` (the options
+/// of `cio credential` this command was given as flags) holds one it does not name, with
+/// "with the same --store and --key-file" (the flags it does not name): inside its closing
+/// parenthesis when the command is in it, as in "(cio credential rekey, with the same
+/// --store and --key-file)", else in one of its own at the end. "Offers a command": names
+/// `cio credential` and one of its commands, other than for `--help`.
+pub fn with_same_flags<'a>(text: &'a str, flags: &[&str]) -> Cow<'a, str> {
+    let Some(offered) = last_offered_command(text) else {
+        return Cow::Borrowed(text);
+    };
+    let named = |flag: &&str| {
+        text.match_indices(*flag).any(|(i, _)| {
+            !text[i + flag.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+        })
+    };
+    let missing: Vec<&str> = flags.iter().filter(|f| !named(f)).copied().collect();
+    let Some((last, first)) = missing.split_last() else {
+        return Cow::Borrowed(text);
+    };
+    let list = if first.is_empty() {
+        (*last).to_string()
+    } else {
+        format!("{} and {last}", first.join(", "))
+    };
+    let note = format!("with the same {list}");
+    // Inside the last parenthesis when it closes the text and holds the offered command.
+    if let Some(inner) = text.strip_suffix(')')
+        && inner.rfind('(').is_some_and(|open| open < offered)
+    {
+        return Cow::Owned(format!("{inner}, {note})"));
+    }
+    Cow::Owned(format!("{text} ({note})"))
+}
+
+/// Where the last `cio credential COMMAND` in `text` begins (COMMAND one of its commands or
+/// their aliases, not followed by `--help`).
+fn last_offered_command(text: &str) -> Option<usize> {
+    const PREFIX: &str = "cio credential ";
+    text.match_indices(PREFIX)
+        .filter(|(i, _)| {
+            let mut words =
+                text[i + PREFIX.len()..].split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'));
+            let command = words.next().unwrap_or_default();
+            crate::cli::is_credential_command(command) && words.next() != Some("--help")
+        })
+        .map(|(i, _)| i)
+        .last()
+}
+
 /// Warnings as JSON.
 pub fn warnings_json(warnings: &[Warning]) -> serde_json::Value {
     warnings
@@ -271,11 +344,19 @@ pub fn counted(n: usize, noun: &str) -> String {
 pub use cio_credential::shown_time as time;
 
 /// Lays rows out in columns separated by two spaces (the last column is not padded) and
-/// writes them to `out`, a line each.
-fn write_table(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
+/// writes them to `out`, a line each; a cell that offers a command says it needs `same_flags`
+/// ([`with_same_flags`]).
+fn write_table(out: &mut impl Write, rows: &[Vec<String>], same_flags: &[&str]) -> io::Result<()> {
     let rows: Vec<Vec<Cow<'_, str>>> = rows
         .iter()
-        .map(|row| row.iter().map(|cell| shown(cell)).collect())
+        .map(|row| {
+            row.iter()
+                .map(|cell| match with_same_flags(cell, same_flags) {
+                    Cow::Borrowed(cell) => shown(cell),
+                    Cow::Owned(cell) => Cow::Owned(shown(&cell).into_owned()),
+                })
+                .collect()
+        })
         .collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
@@ -366,5 +447,69 @@ mod escape_tests {
         );
         let read: serde_json::Value = serde_json::from_str(&written).unwrap();
         assert_eq!(read, doc);
+    }
+}
+
+#[cfg(test)]
+mod same_flags_tests {
+    use super::with_same_flags;
+
+    const BOTH: &[&str] = &["--store", "--key-file"];
+
+    #[test]
+    fn an_offered_command_says_the_flags_it_needs() {
+        assert_eq!(
+            with_same_flags(
+                "create it with 'cio credential exec --provider minio -- restic init'",
+                BOTH
+            ),
+            "create it with 'cio credential exec --provider minio -- restic init' (with the same --store and --key-file)"
+        );
+        assert_eq!(
+            with_same_flags(
+                "cio_x (bring it back with: cio credential restore cio_x)",
+                BOTH
+            ),
+            "cio_x (bring it back with: cio credential restore cio_x, with the same --store and --key-file)"
+        );
+        // A closing parenthesis that is not the command's.
+        assert_eq!(
+            with_same_flags(
+                "run 'cio credential rm NAME' (it can be restored)",
+                &["--etcd-cacert"]
+            ),
+            "run 'cio credential rm NAME' (it can be restored) (with the same --etcd-cacert)"
+        );
+        assert_eq!(
+            with_same_flags(
+                "cio credential log",
+                &["--store", "--key-file", "--etcd-cert"]
+            ),
+            "cio credential log (with the same --store, --key-file and --etcd-cert)"
+        );
+    }
+
+    #[test]
+    fn nothing_is_added_where_nothing_is_offered_or_all_is_said() {
+        for text in [
+            "point --store / CIO_STORE at a cio credential store",
+            "'cio credential create --help' lists the 24 names",
+            "rekey the store (cio credential rekey, with the same --store and --key-file)",
+            "run: cio credential migrate --store A --to B --key-file K",
+        ] {
+            assert_eq!(with_same_flags(text, BOTH), text);
+        }
+        assert_eq!(
+            with_same_flags("cio credential list", &[]),
+            "cio credential list"
+        );
+        // Only the flag the text does not name.
+        assert_eq!(
+            with_same_flags(
+                "cio credential remove --purge --compact N (with the same --store; ...)",
+                BOTH
+            ),
+            "cio credential remove --purge --compact N (with the same --store; ...) (with the same --key-file)"
+        );
     }
 }

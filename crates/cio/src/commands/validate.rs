@@ -124,8 +124,9 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
         write_metrics(path, &reports, &listing, checked_at_ms)?;
     }
     if ctx.out.json {
-        ctx.out
-            .json(&json!({ "passed": failed == 0, "sets": reports }))?;
+        let mut doc = json!({ "passed": failed == 0, "sets": reports });
+        offer_same_flags(ctx, &mut doc);
+        ctx.out.json(&doc)?;
     } else {
         render(ctx, &reports)?;
     }
@@ -136,6 +137,24 @@ pub fn run(ctx: &mut Context, args: ValidateArgs) -> Result<(), CommandError> {
         failed,
         total: reports.len(),
     })
+}
+
+/// The details of `doc`'s checks that offer a command, as the text report shows them: saying
+/// that it needs the flags this validation was given ([`crate::output::Out::offering_flags`]).
+fn offer_same_flags(ctx: &Context, doc: &mut serde_json::Value) {
+    let checks = doc["sets"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .filter_map(|set| set["checks"].as_array_mut())
+        .flatten();
+    for check in checks {
+        if let Some(detail) = check["detail"].as_str()
+            && let std::borrow::Cow::Owned(offered) = ctx.out.offered(detail)
+        {
+            check["detail"] = offered.into();
+        }
+    }
 }
 
 /// `--prometheus FILE`: the reports as node_exporter textfile metrics.

@@ -381,3 +381,58 @@ fn a_repository_one_level_off_is_suggested_as_a_url_restic_reads_back() {
         .success();
     }
 }
+
+/// The store and key given as flags (not in the environment): every command a message offers
+/// says it needs the same flags, or, run as printed, it would act on the default store.
+#[test]
+fn offered_commands_say_they_need_the_store_and_key_given_as_flags() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("empty");
+    let env = TestEnv::new();
+    env.minio_set("", &s3.repo_url("empty", ""), ACCESS, SECRET, PASSWORD);
+    let store = env.store().display().to_string();
+    let key = env.key().display().to_string();
+    let with_flags = |args: &[&str]| {
+        env.cmd()
+            .env_remove("CIO_STORE")
+            .env_remove("CIO_KEY_FILE")
+            .arg("credential")
+            .args(["--store", &store])
+            .args(args)
+            .args(["--key-file", &key])
+            .write_stdin("")
+            .assert()
+    };
+    let init = "warn  repository    no restic repository at s3:http://127.0.0.1:[PORT]/empty yet; create it with 'cio credential exec --provider minio -- restic init'";
+    let out = with_flags(&["validate"]).success();
+    let text = redact_port(&s3, &stdout(&out));
+    assert!(
+        text.contains(&format!("{init} (with the same --store and --key-file)\n")),
+        "{text}"
+    );
+    let out = with_flags(&["validate", "--json"]).success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        redact_port(&s3, v["sets"][0]["checks"][6]["detail"].as_str().unwrap()),
+        "no restic repository at s3:http://127.0.0.1:[PORT]/empty yet; create it with 'cio credential exec --provider minio -- restic init' (with the same --store and --key-file)"
+    );
+    // Given in the environment, they are there for the next command too: nothing is added.
+    let out = env.cio(&["credential", "validate"]).success();
+    let text = redact_port(&s3, &stdout(&out));
+    assert!(text.contains(&format!("{init}\n")), "{text}");
+    assert!(!text.contains("with the same"), "{text}");
+    // A hint, and a command inside a closing parenthesis.
+    let out = with_flags(&["remove", "cio_minio_backup_password"]).success();
+    assert_eq!(
+        stdout(&out),
+        "Succeed: Remove credential: cio_minio_backup_password (bring it back with: cio credential restore cio_minio_backup_password, with the same --store and --key-file)\n"
+    );
+    let out = with_flags(&["rotate", "cio_minio_backup_password"]).code(1);
+    let hint = stderr(&out);
+    let hint = hint.lines().find(|l| l.starts_with("Hint: ")).unwrap();
+    assert!(
+        hint.contains("cio credential")
+            && hint.ends_with(" (with the same --store and --key-file)"),
+        "{hint}"
+    );
+}
