@@ -30,9 +30,11 @@ use crate::secret::SecretValue;
 use crate::sets::{Listing, Purpose, SetFilter, SetValues, Stored, select};
 use crate::store::{Action, Identity, Record, Store, StoreError, now_ms};
 
+mod absence;
 mod batch;
 mod purged;
 mod restore;
+pub use absence::Absence;
 pub use batch::{Change, Seen, check_changes};
 pub use purged::{EarlierRevisions, Purged};
 
@@ -588,16 +590,20 @@ impl CredentialStore {
     /// Removes `name`; the value stays in the history and can be restored.
     pub fn remove(&self, name: CredentialName) -> Result<u64> {
         if self.store.identity(false)?.is_none() {
-            return Err(Error::NotFound { name });
+            return Err(self.absent(name));
         }
-        let (version, _) = self.write(name, None, |latest| {
+        let written = self.write(name, None, |latest| {
             if latest.is_some_and(Record::is_live) {
                 Ok((Action::Remove, None, None))
             } else {
                 Err(Error::NotFound { name })
             }
-        })?;
-        Ok(version)
+        });
+        match written {
+            Ok((version, _)) => Ok(version),
+            Err(Error::NotFound { .. }) => Err(self.absent(name)),
+            Err(e) => Err(e),
+        }
     }
 }
 

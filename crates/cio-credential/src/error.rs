@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use crate::catalog::{CredentialName, RuleViolation, SetId, UnknownName};
-use crate::credentials::RekeyError;
+use crate::credentials::{Absence, RekeyError};
 use crate::crypto::{DoesNotOpen, KeyError};
 use crate::integrity::Damage;
 use crate::recovery::error::RecoveryError;
@@ -38,6 +38,14 @@ pub enum Error {
     },
     #[error("{name} does not exist")]
     NotFound { name: CredentialName },
+    /// `name` holds no value, and the store told why ([`crate::CredentialStore::absent`]).
+    #[error("{name} {}", match .why {
+        Absence::Removed => "is already removed",
+        Absence::Purged => "was purged: every version of it was destroyed, so it cannot be brought back",
+        Absence::NeverWritten => "does not exist: this store has never held it",
+        Absence::PurgedOrNeverWritten => "does not exist: it was purged or never created (this store's change log cannot tell which)",
+    })]
+    Absent { name: CredentialName, why: Absence },
     #[error("{name} has no version {version}")]
     NoSuchVersion { name: CredentialName, version: u64 },
     /// `removal`: the version asked for, when it is a removal (which holds no value).
@@ -232,6 +240,7 @@ impl Error {
             | Error::SeveralSets(_) => ErrorKind::Usage,
             Error::InvalidValue { .. }
             | Error::NotFound { .. }
+            | Error::Absent { .. }
             | Error::NoSuchVersion { .. }
             | Error::NothingToRestore { .. }
             | Error::IncompleteSet { .. }
@@ -272,6 +281,20 @@ impl Error {
             Error::NotFound { .. } => {
                 "'cio credential list' shows what exists; 'cio credential restore NAME' brings back a removed one".to_string()
             }
+            Error::Absent { name, why } => match why {
+                Absence::Removed => format!(
+                    "'cio credential restore {name}' brings it back ('cio credential history {name}' lists its versions)"
+                ),
+                Absence::Purged => format!(
+                    "create it again with 'cio credential create {name}'; 'cio credential log' shows who purged it and when"
+                ),
+                Absence::NeverWritten => format!(
+                    "create it with 'cio credential create {name}'; 'cio credential list' shows what exists"
+                ),
+                Absence::PurgedOrNeverWritten => format!(
+                    "either way nothing brings it back: create it with 'cio credential create {name}'; 'cio credential list' shows what exists"
+                ),
+            },
             Error::NoSuchVersion { name, .. } | Error::NothingToRestore { name, .. } => {
                 format!("'cio credential history {name}' lists the versions that can be restored")
             }

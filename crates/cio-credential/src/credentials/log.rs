@@ -278,7 +278,7 @@ impl CredentialStore {
         Ok(())
     }
 
-    fn damage_note(&self) -> Result<Option<Broken>> {
+    pub(super) fn damage_note(&self) -> Result<Option<Broken>> {
         Ok(match self.read_notes()? {
             Some((reading, Some(key))) => damage_in(key, &reading),
             _ => None,

@@ -65,7 +65,7 @@ impl CredentialStore {
         let mut versions = None;
         for _ in 0..MAX_RETRIES {
             let Some(verified) = self.verified()? else {
-                return Err(Error::NotFound { name });
+                return Err(self.absent(name));
             };
             if !verified.names().any(|n| n == name_text) {
                 versions = Some(0);
@@ -104,7 +104,7 @@ impl CredentialStore {
         let versions =
             versions.ok_or_else(|| Error::from(StoreError::Conflict { name: name_text }))?;
         if versions == 0 && !compacting {
-            return Err(Error::NotFound { name });
+            return Err(self.absent(name));
         }
         let earlier_revisions = if !keeps_revisions {
             EarlierRevisions::NotKept

@@ -32,11 +32,11 @@ impl CredentialStore {
     /// or a live credential's previous value.
     pub fn restore(&self, name: CredentialName, version: Option<u64>) -> Result<Written> {
         let Some(verified) = self.verified()? else {
-            return Err(Error::NotFound { name });
+            return Err(self.absent(name));
         };
         let history = verified.history(&name.to_string())?;
         if history.is_empty() {
-            return Err(Error::NotFound { name });
+            return Err(self.absent(name));
         }
         let identity = &verified.identity;
         let (from, value) = match version {

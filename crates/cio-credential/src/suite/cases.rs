@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{Backend, Case};
 use crate::catalog::{CredentialName, Provider, Role, SetId};
-use crate::credentials::{CredentialStore, EarlierRevisions};
+use crate::credentials::{Absence, CredentialStore, EarlierRevisions};
 use crate::crypto::{KeyError, create_key};
 use crate::error::{Error, ErrorKind};
 use crate::handoff::Handoff;
@@ -112,7 +112,13 @@ fn put_get_update_remove_restore(b: &dyn Backend) {
     assert_eq!(c.get(n).unwrap().unwrap().value.expose(), "second-secret");
     assert_eq!(c.remove(n).unwrap(), 3);
     assert!(c.get(n).unwrap().is_none());
-    assert!(matches!(c.remove(n), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        c.remove(n),
+        Err(Error::Absent {
+            why: Absence::Removed,
+            ..
+        })
+    ));
     let w = c.restore(n, None).unwrap();
     assert_eq!((w.version, w.action), (4, Action::Restore));
     assert_eq!(c.get(n).unwrap().unwrap().value.expose(), "second-secret");
@@ -136,7 +142,31 @@ fn put_get_update_remove_restore(b: &dyn Backend) {
     };
     assert_eq!((purged.versions, purged.earlier_revisions), (6, kept));
     assert!(c.history(n).unwrap().is_empty());
-    assert!(matches!(c.purge(n, false), Err(Error::NotFound { .. })));
+    // The change log says it was purged: every read of it says so, and nothing brings it back.
+    for refused in [
+        c.purge(n, false).map(|_| ()),
+        c.remove(n).map(|_| ()),
+        c.restore(n, None).map(|_| ()),
+    ] {
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Absent {
+                    why: Absence::Purged,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+    let never = name("cio_aws_cacert");
+    assert!(matches!(
+        c.restore(never, None),
+        Err(Error::Absent {
+            why: Absence::NeverWritten,
+            ..
+        })
+    ));
 }
 
 fn bad_values_change_nothing(b: &dyn Backend) {

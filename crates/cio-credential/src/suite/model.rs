@@ -6,14 +6,14 @@
 //! would be): afterwards nothing is lost or duplicated, each writer's writes are in its order,
 //! every chain verifies, and the model continues from the history that resulted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use super::Backend;
 use crate::catalog::CredentialName;
-use crate::credentials::CredentialStore;
+use crate::credentials::{Absence, CredentialStore};
 use crate::error::Error;
 use crate::secret::SecretValue;
 use crate::store::Action;
@@ -59,6 +59,8 @@ struct Version {
 #[derive(Debug, Default)]
 struct Model {
     names: BTreeMap<&'static str, Vec<Version>>,
+    /// The names ever purged (the change log records each purge).
+    purged: BTreeSet<&'static str>,
 }
 
 /// What an operation answered: a version number, a count, or the kind of refusal.
@@ -66,7 +68,7 @@ struct Model {
 enum Answer {
     Version(u64),
     Count(usize),
-    NotFound,
+    Absent(Absence),
     NoSuchVersion,
     NothingToRestore,
 }
@@ -74,6 +76,18 @@ enum Answer {
 impl Model {
     fn live(&self, name: &str) -> Option<&str> {
         self.names.get(name)?.last()?.value.as_deref()
+    }
+
+    /// Why `name` holds no value: a name with versions was removed; one without was purged
+    /// when it ever was (only a purge empties a history), else never written.
+    fn absent(&self, name: &str) -> Answer {
+        Answer::Absent(if self.names.get(name).is_some_and(|h| !h.is_empty()) {
+            Absence::Removed
+        } else if self.purged.contains(name) {
+            Absence::Purged
+        } else {
+            Absence::NeverWritten
+        })
     }
 
     fn push(&mut self, name: &'static str, v: Version) -> Answer {
@@ -100,7 +114,7 @@ impl Model {
 
     fn remove(&mut self, name: &'static str) -> Answer {
         if self.live(name).is_none() {
-            return Answer::NotFound;
+            return self.absent(name);
         }
         self.push(
             name,
@@ -114,7 +128,7 @@ impl Model {
 
     fn restore(&mut self, name: &'static str, version: Option<u64>) -> Answer {
         let Some(history) = self.names.get(name).filter(|h| !h.is_empty()) else {
-            return Answer::NotFound;
+            return self.absent(name);
         };
         let (from, value) = match version {
             Some(n) => {
@@ -151,8 +165,11 @@ impl Model {
 
     fn purge(&mut self, name: &'static str) -> Answer {
         match self.names.remove(name) {
-            Some(h) if !h.is_empty() => Answer::Count(h.len()),
-            _ => Answer::NotFound,
+            Some(h) if !h.is_empty() => {
+                self.purged.insert(name);
+                Answer::Count(h.len())
+            }
+            _ => self.absent(name),
         }
     }
 }
@@ -160,7 +177,7 @@ impl Model {
 fn answer(result: Result<u64, Error>) -> Answer {
     match result {
         Ok(v) => Answer::Version(v),
-        Err(Error::NotFound { .. }) => Answer::NotFound,
+        Err(Error::Absent { why, .. }) => Answer::Absent(why),
         Err(Error::NoSuchVersion { .. }) => Answer::NoSuchVersion,
         Err(Error::NothingToRestore { .. }) => Answer::NothingToRestore,
         Err(e) => panic!("an answer the model never gives: {e:?}"),
@@ -222,7 +239,7 @@ fn run(b: &dyn Backend, place: &str, ops: &[Op]) {
             Op::Purge(n) => {
                 let got = match c.purge(name(NAMES[*n]), false) {
                     Ok(p) => Answer::Count(p.versions),
-                    Err(Error::NotFound { .. }) => Answer::NotFound,
+                    Err(Error::Absent { why, .. }) => Answer::Absent(why),
                     Err(e) => panic!("{op:?}: {e:?}"),
                 };
                 assert_eq!(got, model.purge(NAMES[*n]), "{op:?}");

@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use cio_credential::{Action, Error, SecretValue};
+use cio_credential::{Action, SecretValue};
 
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
@@ -33,12 +33,12 @@ pub fn run(ctx: &mut Context, args: HistoryArgs) -> Result<(), CommandError> {
         crate::cli::CredentialNames::ANY,
         &args.name,
     )?;
-    let history = ctx
-        .open(ACTION)?
+    let store = ctx.open(ACTION)?;
+    let history = store
         .history(name)
         .map_err(|e| CommandError::library(ACTION, e))?;
     if history.is_empty() {
-        return Err(CommandError::library(ACTION, Error::NotFound { name }));
+        return Err(CommandError::library(ACTION, store.absent(name)));
     }
     let masked = |v: &Option<SecretValue>| {
         v.as_ref()

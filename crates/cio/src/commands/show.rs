@@ -4,8 +4,6 @@
 use clap::Args;
 use serde_json::json;
 
-use cio_credential::Error;
-
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::output::time;
@@ -32,11 +30,11 @@ pub struct ShowArgs {
 pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Show credential";
     let name = parse_name(ACTION, "show", crate::cli::CredentialNames::ANY, &args.name)?;
-    let entry = ctx
-        .open(ACTION)?
+    let store = ctx.open(ACTION)?;
+    let entry = store
         .get(name)
         .map_err(|e| CommandError::library(ACTION, e))?
-        .ok_or_else(|| CommandError::library(ACTION, Error::NotFound { name }))?;
+        .ok_or_else(|| CommandError::library(ACTION, store.absent(name)))?;
     let value = if args.reveal {
         ctx.out.warn_if_secrets_shown();
         entry.value.expose().to_string()

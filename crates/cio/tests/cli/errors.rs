@@ -230,6 +230,93 @@ fn values_too_large_are_told_what_fits() {
     }
 }
 
+/// A name that holds no value says why, as far as the store can tell, and what can be done:
+/// a removed one is brought back, a purged one cannot be, one never written is created.
+#[test]
+fn a_removed_or_purged_credential_says_so_and_what_can_be_done() {
+    let env = seeded();
+    env.create("cio_minio_region", "us-east-1");
+    env.cio(&["credential", "remove", "cio_minio_region"])
+        .success();
+    for args in [
+        &["credential", "remove", "cio_minio_region"][..],
+        &["credential", "show", "cio_minio_region"],
+    ] {
+        let action = if args[1] == "show" { "Show" } else { "Remove" };
+        refused(
+            &env,
+            args,
+            b"",
+            1,
+            &format!(
+                "Fail: {action} credential: cio_minio_region is already removed\nHint: 'cio credential restore cio_minio_region' brings it back ('cio credential history cio_minio_region' lists its versions)\n"
+            ),
+        );
+    }
+
+    env.create("cio_aws_region", "us-east-1");
+    env.cio(&["credential", "remove", "--purge", "cio_aws_region"])
+        .success();
+    for (args, action) in [
+        (
+            &["credential", "restore", "cio_aws_region"][..],
+            "Restore credential",
+        ),
+        (&["credential", "history", "cio_aws_region"], "Show history"),
+        (&["credential", "show", "cio_aws_region"], "Show credential"),
+        (&["credential", "rm", "cio_aws_region"], "Remove credential"),
+        (
+            &["credential", "rm", "--purge", "cio_aws_region"],
+            "Purge credential",
+        ),
+    ] {
+        refused(
+            &env,
+            args,
+            b"",
+            1,
+            &format!(
+                "Fail: {action}: cio_aws_region was purged: every version of it was destroyed, so it cannot be brought back\nHint: create it again with 'cio credential create cio_aws_region'; 'cio credential log' shows who purged it and when\n"
+            ),
+        );
+    }
+    refused(
+        &env,
+        &["credential", "restore", "cio_aws_cacert"],
+        b"",
+        1,
+        "Fail: Restore credential: cio_aws_cacert does not exist: this store has never held it\nHint: create it with 'cio credential create cio_aws_cacert'; 'cio credential list' shows what exists\n",
+    );
+
+    // A migrated store's change log begins with the migration (the purge is in the
+    // source's): it cannot tell a purge from a name never written, and says both.
+    let target = env.dir.path().join("migrated.db");
+    env.cio(&[
+        "credential",
+        "migrate",
+        "--to",
+        &target.display().to_string(),
+    ])
+    .success();
+    let before = std::fs::read(&target).unwrap();
+    let out = env
+        .cmd()
+        .env("CIO_STORE", &target)
+        .args(["credential", "restore", "cio_aws_region"])
+        .write_stdin("")
+        .assert()
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Restore credential: cio_aws_region does not exist: it was purged or never created (this store's change log cannot tell which)\n\
+         Hint: either way nothing brings it back: create it with 'cio credential create cio_aws_region'; 'cio credential list' shows what exists\n"
+    );
+    assert!(
+        std::fs::read(&target).unwrap() == before,
+        "the store changed"
+    );
+}
+
 #[test]
 fn removing_what_does_not_exist_is_an_error() {
     let env = seeded();
@@ -238,7 +325,7 @@ fn removing_what_does_not_exist_is_an_error() {
         &["credential", "remove", "cio_aws_backup_repo"],
         b"",
         1,
-        "Fail: Remove credential: cio_aws_backup_repo does not exist\nHint: 'cio credential list' shows what exists; 'cio credential restore NAME' brings back a removed one\n",
+        "Fail: Remove credential: cio_aws_backup_repo does not exist: this store has never held it\nHint: create it with 'cio credential create cio_aws_backup_repo'; 'cio credential list' shows what exists\n",
     );
     // On a store that does not exist yet, too, and it is not created.
     let fresh = TestEnv::new();
@@ -247,7 +334,7 @@ fn removing_what_does_not_exist_is_an_error() {
         &["credential", "remove", "cio_aws_backup_repo"],
         b"",
         1,
-        "Fail: Remove credential: cio_aws_backup_repo does not exist\nHint: 'cio credential list' shows what exists; 'cio credential restore NAME' brings back a removed one\n",
+        "Fail: Remove credential: cio_aws_backup_repo does not exist: this store has never held it\nHint: create it with 'cio credential create cio_aws_backup_repo'; 'cio credential list' shows what exists\n",
     );
     assert!(!fresh.store().exists());
 }
@@ -416,7 +503,7 @@ fn with_json_a_failure_is_also_a_json_document() {
     assert_eq!(v["error"]["exit_code"], 1);
     assert_eq!(
         v["error"]["message"],
-        "Remove credential: cio_aws_backup_repo does not exist"
+        "Remove credential: cio_aws_backup_repo does not exist: this store has never held it"
     );
     assert!(stderr(&out).starts_with("Fail: Remove credential"));
 }

@@ -111,7 +111,7 @@ fn replacing_keeps_the_earlier_value_and_restore_brings_it_back() {
     env.cio(&["credential", "show", "cio_minio_secret_key"])
         .code(1)
         .stderr(predicates::str::contains(
-            "cio_minio_secret_key does not exist",
+            "cio_minio_secret_key is already removed",
         ));
     let out = env
         .cio(&["credential", "history", "cio_minio_secret_key"])

@@ -556,7 +556,11 @@ fn sqlite_a_schema_edited_to_drop_writes_does_not_drop_them() {
     )
     .success();
     let out = with(&["credential", "history", "cio_minio_access_key"], "").failure();
-    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cio_minio_access_key was purged"),
+        "{}",
+        stderr(&out)
+    );
     with(&["credential", "log", "--verify"], "").success();
 
     // A table rebuilt with a constraint cio never made, whose conflict handling would drop
