@@ -54,9 +54,11 @@ pub fn run(ctx: &mut Context, args: MigrateArgs) -> Result<(), CommandError> {
         ),
     )?;
     // The change log is not copied: an auditor reading the target's log must know where the
-    // earlier entries are.
-    ctx.out.note(
-        "the change log stays in this store: the target's log begins with the migration ('cio credential log' here shows the earlier entries; keep this store, or what 'cio credential log --json' prints, for them)",
-    );
+    // earlier entries are (said when this run copied something).
+    if report.copied() > 0 {
+        ctx.out.note(
+        "the change log stays in this store: the target's log records the migration, not the changes before it ('cio credential log' here shows those; keep this store, or what 'cio credential log --json' prints, for them)",
+        );
+    }
     Ok(())
 }

@@ -222,7 +222,7 @@ fn migrate_copies_the_embedded_store_with_its_history_once() {
     );
     assert_eq!(
         stderr(&out),
-        "Note: the change log stays in this store: the target's log begins with the migration ('cio credential log' here shows the earlier entries; keep this store, or what 'cio credential log --json' prints, for them)\n"
+        "Note: the change log stays in this store: the target's log records the migration, not the changes before it ('cio credential log' here shows those; keep this store, or what 'cio credential log --json' prints, for them)\n"
     );
     let out = single
         .cio(&["credential", "migrate", "--to", &url])
@@ -231,6 +231,11 @@ fn migrate_copies_the_embedded_store_with_its_history_once() {
         stdout(&out).contains("0 versions of 2 names copied"),
         "{}",
         stdout(&out)
+    );
+    assert_eq!(
+        stderr(&out),
+        "",
+        "a run that copied nothing has no log to speak of"
     );
 
     // The node that now uses the cluster store, with the same key, sees it all.
