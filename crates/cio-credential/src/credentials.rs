@@ -563,6 +563,8 @@ impl CredentialStore {
         // The one set meant, incomplete because a credential of it is damaged: refused as damaged.
         let chosen = select(&listing, filter, purpose).map_err(|e| match e {
             Error::IncompleteSet { set, .. } => damaged_in(set).unwrap_or(e),
+            // A name the filter gives that holds no value: why, as the store can tell.
+            Error::NotFound { name } => self.absent(name),
             e => e,
         })?;
         if let Some(err) = chosen.iter().find_map(|set| damaged_in(*set)) {

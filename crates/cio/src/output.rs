@@ -268,6 +268,10 @@ impl serde_json::ser::Formatter for JsonEscapes {
 /// --store and --key-file)", else in one of its own at the end. "Offers a command": names
 /// `cio credential` and one of its commands, other than for `--help`.
 pub fn with_same_flags<'a>(text: &'a str, flags: &[&str]) -> Cow<'a, str> {
+    // The common case (no such flag given, every `list` cell): nothing to look for.
+    if flags.is_empty() {
+        return Cow::Borrowed(text);
+    }
     let Some(offered) = last_offered_command(text) else {
         return Cow::Borrowed(text);
     };

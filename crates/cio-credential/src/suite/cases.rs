@@ -379,9 +379,13 @@ fn the_sets_to_check(b: &dyn Backend) {
         name: Some(name("cio_aws_secret_key")),
         ..SetFilter::default()
     };
+    // Never written, as the store's whole change log tells.
     assert!(matches!(
         c.sets(&by_name, Purpose::Check),
-        Err(Error::NotFound { .. })
+        Err(Error::Absent {
+            why: crate::Absence::NeverWritten,
+            ..
+        })
     ));
 }
 

@@ -269,6 +269,11 @@ fn a_removed_or_purged_credential_says_so_and_what_can_be_done() {
             &["credential", "rm", "--purge", "cio_aws_region"],
             "Purge credential",
         ),
+        // The name given to validate says the same (it offered 'restore NAME' too).
+        (
+            &["credential", "validate", "cio_aws_region"],
+            "Validate credentials",
+        ),
     ] {
         refused(
             &env,

@@ -117,7 +117,7 @@ fn incomplete_sets_and_missing_names() {
     let out = env.cio(&["credential", "validate", "--offline"]).code(1);
     insta::assert_snapshot!("validate_incomplete", stdout(&out));
     env.cio(&["credential", "validate", "cio_aws_secret_key"]).code(1).stderr(
-        "Fail: Validate credentials: cio_aws_secret_key does not exist\nHint: 'cio credential list' shows what exists; 'cio credential restore NAME' brings back a removed one\n",
+        "Fail: Validate credentials: cio_aws_secret_key does not exist: this store has never held it\nHint: create it with 'cio credential create cio_aws_secret_key'; 'cio credential list' shows what exists\n",
     );
     env.cio(&["credential", "validate", "--timeout", "0"])
         .code(2);
