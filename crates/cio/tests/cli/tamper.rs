@@ -39,6 +39,17 @@ fn populate(env: &TestEnv, with: impl Fn(&[&str], &str) -> Assert) {
     let _ = env;
 }
 
+/// On the embedded store of `env`: [`populate`], a copy of the store kept (its path is
+/// returned), then X rotated once more, so the copy is one change behind.
+fn populated_then_rotated(env: &TestEnv) -> std::path::PathBuf {
+    let with = |args: &[&str], input: &str| env.cio_in(args, input);
+    populate(env, with);
+    let backup = env.dir.path().join("b0.db");
+    std::fs::copy(env.store(), &backup).unwrap();
+    with(&["credential", "create", X], "rotated-in-4").success();
+    backup
+}
+
 /// What every command says once X's newest version was removed below cio.
 fn x_is_refused_alone(with: impl Fn(&[&str], &str) -> Assert) {
     let reason = format!(
@@ -163,10 +174,7 @@ fn etcd_the_newest_version_removed_to_bring_back_a_rotated_out_secret() {
 fn sqlite_a_rotation_undone_with_an_earlier_manifest_is_refused_by_the_log() {
     let env = TestEnv::new();
     let with = |args: &[&str], input: &str| env.cio_in(args, input);
-    populate(&env, with);
-    let backup = env.dir.path().join("b0.db");
-    std::fs::copy(env.store(), &backup).unwrap();
-    with(&["credential", "create", X], "rotated-in-4").success();
+    let backup = populated_then_rotated(&env);
     let conn = Connection::open(env.store()).unwrap();
     conn.execute_batch(&format!(
         "ATTACH '{}' AS o;
@@ -206,10 +214,7 @@ fn sqlite_a_rotation_undone_with_an_earlier_manifest_is_refused_by_the_log() {
 fn sqlite_log_verify_says_the_credentials_are_older_than_the_log() {
     let env = TestEnv::new();
     let with = |args: &[&str], input: &str| env.cio_in(args, input);
-    populate(&env, with);
-    let backup = env.dir.path().join("b0.db");
-    std::fs::copy(env.store(), &backup).unwrap();
-    with(&["credential", "create", X], "rotated-in-4").success();
+    let backup = populated_then_rotated(&env);
     with(&["credential", "create", "cio_aws_region", "us-east-1"], "").success();
     let conn = Connection::open(env.store()).unwrap();
     conn.execute_batch(&format!(
@@ -255,10 +260,7 @@ fn sqlite_log_verify_says_the_credentials_are_older_than_the_log() {
 fn sqlite_log_verify_reads_the_credentials_beside_a_whole_log() {
     let env = TestEnv::new();
     let with = |args: &[&str], input: &str| env.cio_in(args, input);
-    populate(&env, with);
-    let backup = env.dir.path().join("b0.db");
-    std::fs::copy(env.store(), &backup).unwrap();
-    with(&["credential", "create", X], "rotated-in-4").success();
+    let backup = populated_then_rotated(&env);
     let newer = env.dir.path().join("b1.db");
     std::fs::copy(env.store(), &newer).unwrap();
     let put_back = |tables: &[&str]| {
@@ -316,10 +318,7 @@ fn sqlite_log_verify_reads_the_credentials_beside_a_whole_log() {
 fn a_rotation_undone_is_refused_across_a_rekey_and_past_junk_in_the_log() {
     let env = TestEnv::new();
     let with = |args: &[&str], input: &str| env.cio_in(args, input);
-    populate(&env, with);
-    let backup = env.dir.path().join("b0.db");
-    std::fs::copy(env.store(), &backup).unwrap();
-    with(&["credential", "create", X], "rotated-in-4").success();
+    let backup = populated_then_rotated(&env);
     for stage in ["add", "switch", "reseal"] {
         with(&["credential", "rekey", "--stage", stage], "").success();
     }
