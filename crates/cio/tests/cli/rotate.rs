@@ -1,6 +1,7 @@
 //! `rotate` of a repository password end to end: the real cio, the real restic 0.14 and a
 //! real S3 server (s3s-fs). The kill test SIGKILLs rotations at random moments.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use testkit::s3::S3Server;
@@ -20,6 +21,40 @@ pub fn repository(s3: &S3Server, bucket: &str) -> TestEnv {
     env.cio(&["credential", "exec", "--", "restic", "--no-cache", "init"])
         .success();
     env
+}
+
+/// A repository made by [`repository`] whose node's cio.toml names a recovery recipient, its
+/// escrow bundle exported beside it.
+pub struct Escrowed {
+    pub env: TestEnv,
+    /// The folder of the recovery identity (removed when dropped).
+    pub safe: tempfile::TempDir,
+    /// The recovery identity's file, and its recipient.
+    pub identity: PathBuf,
+    pub recipient: String,
+    /// The file s3s-fs keeps the escrow bundle in.
+    pub object: PathBuf,
+}
+
+pub fn escrowed_repository(s3: &S3Server, bucket: &str) -> Escrowed {
+    let env = repository(s3, bucket);
+    let safe = tempfile::tempdir().unwrap();
+    let (identity, recipient) = crate::recovery::age_identity(safe.path(), "recovery-key.txt");
+    std::fs::write(
+        env.config(),
+        format!("recovery_recipients = [\"{recipient}\"]\n"),
+    )
+    .unwrap();
+    env.cio(&["credential", "export", "--to-repository"])
+        .success();
+    let object = s3.root().join(bucket).join("repo/cio-recovery.age");
+    Escrowed {
+        env,
+        safe,
+        identity,
+        recipient,
+        object,
+    }
 }
 
 /// The key files in the repository (s3s-fs keeps objects as files).
@@ -525,17 +560,13 @@ fn escrowed_password(object: &std::path::Path, identity: &std::path::Path) -> St
 #[test]
 fn a_rotation_removes_the_old_key_only_once_the_escrow_bundle_holds_the_new_password() {
     let s3 = S3Server::start(ACCESS, SECRET);
-    let env = repository(&s3, "esc");
-    let safe = tempfile::tempdir().unwrap();
-    let (identity, recipient) = crate::recovery::age_identity(safe.path(), "recovery-key.txt");
-    std::fs::write(
-        env.config(),
-        format!("recovery_recipients = [\"{recipient}\"]\n"),
-    )
-    .unwrap();
-    env.cio(&["credential", "export", "--to-repository"])
-        .success();
-    let object = s3.root().join("esc/repo/cio-recovery.age");
+    let Escrowed {
+        env,
+        safe,
+        identity,
+        recipient,
+        object,
+    } = escrowed_repository(&s3, "esc");
     assert_eq!(escrowed_password(&object, &identity), OLD);
     // The bucket takes no new bundle: the object's place is a folder now (s3s-fs keeps
     // objects as files). The old bundle is kept aside, as a copy of the bucket would be.
@@ -656,17 +687,12 @@ fn a_repository_that_lost_its_config_is_not_offered_an_init() {
 #[test]
 fn finishing_an_interrupted_rotation_says_when_it_started_and_who_added_the_key() {
     let s3 = S3Server::start(ACCESS, SECRET);
-    let env = repository(&s3, "resume");
-    let safe = tempfile::tempdir().unwrap();
-    let (_, recipient) = crate::recovery::age_identity(safe.path(), "recovery-key.txt");
-    std::fs::write(
-        env.config(),
-        format!("recovery_recipients = [\"{recipient}\"]\n"),
-    )
-    .unwrap();
-    env.cio(&["credential", "export", "--to-repository"])
-        .success();
-    let object = s3.root().join("resume/repo/cio-recovery.age");
+    let Escrowed {
+        env,
+        safe: _safe,
+        object,
+        ..
+    } = escrowed_repository(&s3, "resume");
     std::fs::remove_file(&object).unwrap();
     std::fs::create_dir(&object).unwrap();
     let new = "the second repository password";
