@@ -9,6 +9,7 @@
 //! the sets a command means. `docs/DESIGN-NOTES.md` draws the layout.
 
 mod audit;
+mod ca_file;
 mod catalog;
 mod credentials;
 mod crypto;
@@ -76,6 +77,11 @@ pub use store::{
 pub use crypto::{DoesNotOpen, KeyError};
 // restic's key files, as `validate` reads them; a set's CA certificate handed to restic.
 pub use restic::{CA_FILE_VARIABLE, CaHandoff, KeyFile, ca_bundle};
+// The CA bundle files `env` keeps, and what an inherited SSL_CERT_FILE is to cio.
+pub use ca_file::{
+    CALLER_CA_FILE_VARIABLE, CaFiles, CaVariables, InheritedCa, StaleBundle, VarChange,
+    ca_variables, hand_ca,
+};
 // How old secrets are (`list`, validate's `key_old`), measured against the clock.
 pub use rotate::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
 pub use store::now_ms;

@@ -321,6 +321,12 @@ pub enum CredentialCommand {
     /// region). cio's own CIO_ETCD_USER and CIO_ETCD_PASSWORD are left as they are: they were
     /// in that shell already, and the next cio command needs them (exec removes them from its
     /// command's environment).
+    ///
+    /// A set with a CA certificate also sets SSL_CERT_FILE to a bundle cio keeps in the
+    /// runtime folder ($XDG_RUNTIME_DIR/cio, or /run/cio for root), and keeps an
+    /// SSL_CERT_FILE of your own in CIO_CALLER_SSL_CERT_FILE. Once the set has no CA
+    /// certificate, an SSL_CERT_FILE that names a cio bundle is set back to your own file, or
+    /// unset; cio deletes a bundle once its certificate is removed or replaced.
     #[command(after_long_help = env::EXAMPLES)]
     Env(env::EnvArgs),
 

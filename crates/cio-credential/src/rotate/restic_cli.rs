@@ -21,8 +21,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde::Deserialize;
 
+use crate::ca_file::hand_ca;
 use crate::handoff::{Handoff, cleared};
-use crate::restic::{CA_FILE_VARIABLE, CaHandoff};
 use crate::secret::SecretValue;
 
 /// Variables restic reads that a run sets itself or that would change which key it opens.
@@ -192,15 +192,8 @@ impl Restic {
         }
         cmd.env("RESTIC_PASSWORD", password.expose());
         // Kept open until restic has run: the child inherits it as /dev/fd/N.
-        let _ca = match &self.cacert {
-            Some(pem) => {
-                let current = std::env::var_os(CA_FILE_VARIABLE).map(std::path::PathBuf::from);
-                let ca = CaHandoff::new(pem.expose(), current.as_deref()).map_err(started)?;
-                cmd.env(ca.variable, &ca.value);
-                Some(ca)
-            }
-            None => None,
-        };
+        let _ca =
+            hand_ca(&mut cmd, self.cacert.as_ref().map(|pem| pem.expose())).map_err(started)?;
         if let Some(hint) = hint {
             cmd.env("RESTIC_KEY_HINT", hint);
         }

@@ -8,7 +8,7 @@ use serde_json::json;
 use cio_credential::{Action, Allow, CredentialName, PasswordChange, check_password_change};
 
 use crate::cli::names_help;
-use crate::commands::escrow;
+use crate::commands::{ca_file, escrow};
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 use crate::input::read_value;
@@ -103,6 +103,7 @@ pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
     let written = store
         .put_allowing(name, &value, allow)
         .map_err(|e| CommandError::library(ACTION, e))?;
+    ca_file::sweep(ctx, &store);
     ctx.out.warn_value(name, &written.warnings);
     ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {

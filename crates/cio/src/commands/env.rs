@@ -5,15 +5,22 @@
 //! its trusted certificates from: a bundle cio writes and keeps (the caller's or the
 //! system's certificates, then the set's CA; public certificates only, no secret) in the
 //! user's runtime folder, `$XDG_RUNTIME_DIR/cio/` (root: `/run/cio/`), replaced whole by
-//! each `env`.
+//! each `env`; the caller's own `SSL_CERT_FILE` is kept in `CIO_CALLER_SSL_CERT_FILE`. A set
+//! without one leaves no cio bundle in force: an `SSL_CERT_FILE` naming one goes back to the
+//! caller's own file, or is unset (JSON: `null`); a caller's own `SSL_CERT_FILE` stays. Each
+//! `env` deletes the bundles made for a CA certificate their set no longer has
+//! (`cio_credential::CaFiles`).
 
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::ffi::{OsStr, OsString};
 
 use clap::{Args, ValueEnum};
 
-use cio_credential::{CA_FILE_VARIABLE, OVERRIDING, SetId, ca_bundle, sh_quote};
+use cio_credential::{
+    CA_FILE_VARIABLE, CALLER_CA_FILE_VARIABLE, CaFiles, OVERRIDING, VarChange, ca_variables,
+    sh_quote,
+};
 
+use crate::commands::ca_file;
 use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
 use crate::error::CommandError;
@@ -44,11 +51,34 @@ pub enum EnvFormat {
 
 pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Print credentials";
-    let handoff = chosen_set(ctx, ACTION, &args.set)?;
-    let ca_file = match &handoff.cacert {
-        Some(pem) => Some(write_ca_bundle(ACTION, handoff.set, pem.expose())?),
+    let (store, handoff) = chosen_set(ctx, ACTION, &args.set)?;
+    let files = CaFiles::of_process();
+    let inherited = files.inherited(
+        std::env::var_os(CA_FILE_VARIABLE),
+        std::env::var_os(CALLER_CA_FILE_VARIABLE),
+    );
+    ca_file::sweep(ctx, &store);
+    let bundle = match &handoff.cacert {
+        Some(pem) => Some(ca_file::write(
+            ACTION,
+            &files,
+            handoff.set,
+            pem.expose(),
+            inherited.own(),
+        )?),
         None => None,
     };
+    let ca = ca_variables(&inherited, bundle.as_deref().map(OsStr::new));
+    let ca_changes = [
+        (
+            CA_FILE_VARIABLE,
+            printable(ctx, CA_FILE_VARIABLE, ca.ssl_cert_file),
+        ),
+        (
+            CALLER_CA_FILE_VARIABLE,
+            printable(ctx, CALLER_CA_FILE_VARIABLE, ca.caller),
+        ),
+    ];
     ctx.out.warn_if_secrets_shown();
     if ctx.out.json || args.format == EnvFormat::Json {
         let mut map: serde_json::Map<String, serde_json::Value> = handoff
@@ -56,68 +86,60 @@ pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
             .iter()
             .map(|(k, v)| ((*k).to_string(), v.expose().into()))
             .collect();
-        if let Some(file) = &ca_file {
-            map.insert(CA_FILE_VARIABLE.to_string(), file.as_str().into());
+        // SSL_CERT_FILE as it must be (null: remove it); cio's note of the caller's own file
+        // only when there is one to keep.
+        for (var, change) in &ca_changes {
+            let value = match change {
+                Printable::Set(value) => value.as_str().into(),
+                Printable::Unset if *var == CA_FILE_VARIABLE => serde_json::Value::Null,
+                Printable::Unset | Printable::Keep => continue,
+            };
+            map.insert((*var).to_string(), value);
         }
         return Ok(ctx.out.json(&map.into())?);
     }
     // What would override the set, never cio's own CIO_ETCD_* (handoff::CIO_SECRETS): they
     // are the caller's, in the caller's shell before this ran.
-    ctx.out.data(format!("unset {}", OVERRIDING.join(" ")))?;
+    let mut unset: Vec<&str> = OVERRIDING.to_vec();
+    unset.extend(ca_changes.iter().filter_map(|(var, change)| {
+        (*change == Printable::Unset && std::env::var_os(var).is_some()).then_some(*var)
+    }));
+    ctx.out.data(format!("unset {}", unset.join(" ")))?;
     for (var, value) in &handoff.vars {
         ctx.out
             .data(format!("export {var}={}", sh_quote(value.expose())))?;
     }
-    if let Some(file) = &ca_file {
-        ctx.out
-            .data(format!("export {CA_FILE_VARIABLE}={}", sh_quote(file)))?;
+    for (var, change) in &ca_changes {
+        if let Printable::Set(value) = change {
+            ctx.out.data(format!("export {var}={}", sh_quote(value)))?;
+        }
     }
     Ok(())
 }
 
-/// Where `env` keeps the CA bundle of `set`: the user's runtime folder (a tmpfs that the
-/// system empties at logout or boot), else `/run` for root, else the user's cache.
-fn ca_bundle_path(set: SetId) -> PathBuf {
-    let folder = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        Some(dir) if dir.is_absolute() => dir.join("cio"),
-        _ if rustix::process::geteuid().is_root() => PathBuf::from("/run/cio"),
-        _ => std::env::var_os("HOME")
-            .map_or_else(std::env::temp_dir, PathBuf::from)
-            .join(".cache/cio"),
-    };
-    folder.join(format!("{}-{}-ca.pem", set.provider, set.role))
+/// A [`VarChange`] whose value a shell line or JSON can name exactly.
+#[derive(Debug, PartialEq, Eq)]
+enum Printable {
+    Keep,
+    Set(String),
+    Unset,
 }
 
-/// Writes the CA bundle of `set` (see the module rules) and returns its path, as text: the
-/// line printed must name this file, so a path that is not UTF-8 (a folder from
-/// XDG_RUNTIME_DIR or HOME) is refused before anything is written, never printed lossily.
-fn write_ca_bundle(action: &str, set: SetId, pem: &str) -> Result<String, CommandError> {
-    let path = ca_bundle_path(set);
-    let failed = |source| CommandError::WriteFile {
-        action: action.into(),
-        path: path.clone(),
-        source,
-        hint: "set XDG_RUNTIME_DIR to a folder this user may write whose path is UTF-8, or use 'cio credential exec', which needs no file",
-    };
-    let Some(text_path) = path.to_str().map(str::to_string) else {
-        return Err(failed(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "its path is not UTF-8, so no shell line or JSON could name it exactly",
-        )));
-    };
-    if let Some(folder) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(folder)
-            .map_err(failed)?;
+/// `change` as it can be printed: a value that is not UTF-8 (a caller's own file, from
+/// their environment) cannot be named exactly, so the variable is unset instead, and a
+/// warning says so.
+fn printable(ctx: &Context, var: &str, change: VarChange) -> Printable {
+    match change {
+        VarChange::Keep => Printable::Keep,
+        VarChange::Unset => Printable::Unset,
+        VarChange::Set(value) => match OsString::into_string(value) {
+            Ok(text) => Printable::Set(text),
+            Err(_) => {
+                ctx.out.warn(format!(
+                    "{var} is unset: the file it should name has a path that is not UTF-8, which no shell line or JSON can name exactly; set it again yourself"
+                ));
+                Printable::Unset
+            }
+        },
     }
-    // The caller's own bundle comes first, unless it is this one (a second eval of `env`).
-    let current = std::env::var_os(CA_FILE_VARIABLE)
-        .map(PathBuf::from)
-        .filter(|p| p.as_path() != Path::new(&path));
-    let bundle = ca_bundle(pem, current.as_deref());
-    let text = String::from_utf8_lossy(&bundle);
-    crate::replace_file::write_atomically(&path, &text).map_err(|e| failed(e.into()))?;
-    Ok(text_path)
 }

@@ -6,10 +6,9 @@ use std::process::Command;
 
 use clap::Args;
 
-use cio_credential::{
-    CA_FILE_VARIABLE, CaHandoff, RepositoryAccess, cleared, restic_access, without_lock,
-};
+use cio_credential::{RepositoryAccess, cleared, hand_ca, restic_access, without_lock};
 
+use crate::commands::ca_file;
 use crate::commands::handoff::{SetArgs, chosen_set};
 use crate::context::Context;
 use crate::error::CommandError;
@@ -57,7 +56,9 @@ pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     {
         return Err(CommandError::RestoreOnly { command, why });
     }
-    let handoff = chosen_set(ctx, ACTION, &args.set)?;
+    let (store, handoff) = chosen_set(ctx, ACTION, &args.set)?;
+    ca_file::sweep(ctx, &store);
+    drop(store);
     // A restore-only key may not write restic's lock file: restic reads the alternate
     // repository without one.
     let line = match args.set.alternate && !args.allow_write {
@@ -76,22 +77,17 @@ pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
         command.env(var, value.expose());
     }
     // The set's CA certificate: restic (Go) trusts the bundle SSL_CERT_FILE names; an
-    // in-memory copy the command inherits, after the bundle it would trust anyway. Kept alive
+    // in-memory copy the command inherits, after the caller's own certificates. Without
+    // one, no cio bundle (a removed CA's, another set's) reaches the command. Kept alive
     // until exec replaces this process.
-    let _ca = match &handoff.cacert {
-        Some(pem) => {
-            let current = std::env::var_os(CA_FILE_VARIABLE).map(std::path::PathBuf::from);
-            let ca = CaHandoff::new(pem.expose(), current.as_deref()).map_err(|source| {
-                CommandError::Exec {
-                    program: program.to_string_lossy().into_owned(),
-                    source,
-                }
-            })?;
-            command.env(ca.variable, &ca.value);
-            Some(ca)
-        }
-        None => None,
-    };
+    let _ca = hand_ca(
+        &mut command,
+        handoff.cacert.as_ref().map(|pem| pem.expose()),
+    )
+    .map_err(|source| CommandError::Exec {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    })?;
     // exec only returns on failure; on success COMMAND has replaced this process.
     let error = command.exec();
     Err(CommandError::Exec {

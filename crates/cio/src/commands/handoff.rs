@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use cio_credential::{Handoff, Role, SetFilter};
+use cio_credential::{CredentialStore, Handoff, Role, SetFilter};
 
 use crate::cli::ProviderArg;
 use crate::context::Context;
@@ -20,8 +20,12 @@ pub struct SetArgs {
     pub alternate: bool,
 }
 
-/// The complete set the arguments name, or an error listing the choices.
-pub fn chosen_set(ctx: &Context, action: &str, args: &SetArgs) -> Result<Handoff, CommandError> {
+/// The store, and the complete set the arguments name in it, or an error listing the choices.
+pub fn chosen_set(
+    ctx: &Context,
+    action: &str,
+    args: &SetArgs,
+) -> Result<(CredentialStore, Handoff), CommandError> {
     let filter = SetFilter {
         name: None,
         provider: args.provider.map(Into::into),
@@ -31,7 +35,9 @@ pub fn chosen_set(ctx: &Context, action: &str, args: &SetArgs) -> Result<Handoff
             Role::Primary
         }),
     };
-    ctx.open(action)?
+    let store = ctx.open(action)?;
+    let handoff = store
         .handoff(&filter)
-        .map_err(|e| CommandError::library(action, e))
+        .map_err(|e| CommandError::library(action, e))?;
+    Ok((store, handoff))
 }

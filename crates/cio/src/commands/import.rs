@@ -14,7 +14,7 @@ use cio_credential::{
 };
 
 use crate::cli::ProviderArg;
-use crate::commands::{bundle_input, escrow as refresh, validate};
+use crate::commands::{bundle_input, ca_file, escrow as refresh, validate};
 use crate::context::Context;
 use crate::error::CommandError;
 use crate::output::{counted, time};
@@ -177,6 +177,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     let written = store
         .write_all_as_seen(&changes, &plan.seen(), allow)
         .map_err(fail)?;
+    ca_file::sweep(ctx, &store);
     for warning in warnings {
         ctx.out.warn(warning);
     }

@@ -1,6 +1,7 @@
 //! One file per `cio` and `cio credential` subcommand, each `run(ctx, args) -> Result<(), CommandError>`.
 
 mod bundle_input;
+mod ca_file;
 pub mod completion;
 pub mod create;
 pub mod env;

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use cio_credential::EarlierRevisions;
 
+use crate::commands::ca_file;
 use crate::commands::escrow::{self, Removal};
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
@@ -53,6 +54,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
         let purged = store
             .purge(name, args.compact)
             .map_err(|e| CommandError::library(action, e))?;
+        ca_file::sweep(ctx, &store);
         ctx.out.warn_log_damage(store.log_damage(), true);
         let compacted = match purged.earlier_revisions {
             EarlierRevisions::Compacted { revision } => Some(revision),
@@ -80,6 +82,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     let version = store
         .remove(name)
         .map_err(|e| CommandError::library(action, e))?;
+    ca_file::sweep(ctx, &store);
     ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {
         ctx.out

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use cio_credential::{Field, PasswordChange, check_password_restore};
 
-use crate::commands::escrow;
+use crate::commands::{ca_file, escrow};
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
 
@@ -61,6 +61,7 @@ pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
     let written = store
         .restore_keys(name, args.version)
         .map_err(|e| CommandError::library(ACTION, e))?;
+    ca_file::sweep(ctx, &store);
     ctx.out.warn_log_damage(store.log_damage(), true);
     let [first, rest @ ..] = written.as_slice() else {
         return Ok(());

@@ -198,3 +198,182 @@ fn env_refuses_a_ca_bundle_path_it_cannot_print_exactly() {
         "something was written"
     );
 }
+
+/// A set behind TLS from a private CA (stunnel in front of s3s-fs), with its CA certificate
+/// stored and a restic repository made through it, and an empty runtime folder.
+struct TlsSet {
+    env: TestEnv,
+    front: testkit::tls::TlsFront,
+    runtime: std::path::PathBuf,
+    _s3: testkit::s3::S3Server,
+}
+
+impl TlsSet {
+    fn new() -> TlsSet {
+        use testkit::s3::S3Server;
+        use testkit::tls::{CertKind, TlsFront};
+        let s3 = S3Server::start(ACCESS, SECRET);
+        s3.create_bucket("tls");
+        let front = TlsFront::start(s3.port(), CertKind::PrivateCa);
+        let repo = format!("s3:https://127.0.0.1:{}/tls/repo", front.port());
+        let env = TestEnv::new();
+        env.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
+        env.create("cio_minio_cacert", &front.trust_pem);
+        env.cio(&["credential", "exec", "--", "restic", "--no-cache", "init"])
+            .success();
+        let runtime = env.dir.path().join("runtime");
+        std::fs::create_dir(&runtime).unwrap();
+        TlsSet {
+            env,
+            front,
+            runtime,
+            _s3: s3,
+        }
+    }
+
+    fn bundle(&self) -> std::path::PathBuf {
+        self.runtime.join("cio/minio-primary-ca.pem")
+    }
+
+    /// Runs `script` in sh, in the test's folder, with the runtime folder set and `$CIO`
+    /// naming cio.
+    fn sh(&self, script: &str) -> String {
+        let cio = assert_cmd::cargo::cargo_bin("cio");
+        self.env.cmd_sh(&format!(
+            "cd '{}' && export XDG_RUNTIME_DIR='{}' CIO='{}'\n{script}",
+            self.env.dir.path().display(),
+            self.runtime.display(),
+            cio.display()
+        ))
+    }
+}
+
+/// The review's finding: after `rm cio_minio_cacert`, a shell that had evaluated `env` kept
+/// SSL_CERT_FILE naming cio's bundle (its unset line did not clear it), the bundle stayed in
+/// the runtime folder, and `exec` handed the inherited SSL_CERT_FILE to restic: the removed
+/// CA stayed trusted. Now the remove deletes the bundle, `env` unsets the variable, and
+/// `exec` hands restic no cio bundle: restic refuses the server the removed CA vouched for.
+#[test]
+fn a_removed_ca_is_trusted_no_longer_through_env_or_exec() {
+    let t = TlsSet::new();
+    let out = t.sh(
+        r#"eval "$("$CIO" credential env)" && restic snapshots --no-cache --json >/dev/null && echo trusted
+"$CIO" credential rm cio_minio_cacert >/dev/null
+test -e "$SSL_CERT_FILE" && echo bundle-kept || echo bundle-deleted
+"$CIO" credential exec -- sh -c 'printf "%s\n" "exec: ${SSL_CERT_FILE-unset}"'
+"$CIO" credential exec -- restic snapshots --no-cache --json >/dev/null 2>restic.err || echo exec-refused
+eval "$("$CIO" credential env)"
+printf '%s\n' "env: ${SSL_CERT_FILE-unset}"
+restic snapshots --no-cache --json >/dev/null 2>>restic.err || echo shell-refused"#,
+    );
+    assert_eq!(
+        out,
+        "trusted\nbundle-deleted\nexec: unset\nexec-refused\nenv: unset\nshell-refused\n"
+    );
+    let why = std::fs::read_to_string(t.env.dir.path().join("restic.err")).unwrap();
+    assert_eq!(
+        why.matches("certificate signed by unknown authority")
+            .count(),
+        2,
+        "{why}"
+    );
+    assert!(!t.bundle().exists());
+
+    // A bundle a write elsewhere (another node, another user's runtime folder) could not
+    // delete: exec hands it to no one, and exec and env delete it.
+    let stale = || {
+        std::fs::create_dir_all(t.bundle().parent().unwrap()).unwrap();
+        std::fs::write(t.bundle(), &t.front.trust_pem).unwrap();
+    };
+    let bundle = t.bundle().display().to_string();
+    stale();
+    let out = t.sh(&format!(
+        r#"export SSL_CERT_FILE='{bundle}'
+"$CIO" credential exec -- sh -c 'printf "%s\n" "${{SSL_CERT_FILE-unset}}"; restic snapshots --no-cache --json >/dev/null 2>&1 || echo refused'"#
+    ));
+    assert_eq!(out, "unset\nrefused\n");
+    assert!(!t.bundle().exists(), "exec kept the stale bundle");
+    stale();
+    let out = t.sh(&format!(
+        r#"export SSL_CERT_FILE='{bundle}'; "$CIO" credential env | head -1"#
+    ));
+    assert_eq!(out, format!("unset {OVERRIDING_LINE} SSL_CERT_FILE\n"));
+    assert!(!t.bundle().exists(), "env kept the stale bundle");
+    let json = t
+        .env
+        .cmd()
+        .env("XDG_RUNTIME_DIR", &t.runtime)
+        .env("SSL_CERT_FILE", &bundle)
+        .args(["credential", "env", "--format", "json"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    assert_eq!(v["SSL_CERT_FILE"], serde_json::Value::Null, "{v}");
+}
+
+/// What `env`'s first line unsets whatever the set (handoff::OVERRIDING).
+const OVERRIDING_LINE: &str = "AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_DEFAULT_REGION AWS_REGION AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_CA_BUNDLE RESTIC_REPOSITORY_FILE RESTIC_PASSWORD_FILE RESTIC_PASSWORD_COMMAND RESTIC_FROM_REPOSITORY RESTIC_FROM_REPOSITORY_FILE RESTIC_FROM_PASSWORD RESTIC_FROM_PASSWORD_FILE RESTIC_FROM_PASSWORD_COMMAND RESTIC_FROM_KEY_HINT RESTIC_CACERT RESTIC_TLS_CLIENT_CERT";
+
+/// A caller's own SSL_CERT_FILE is theirs: `env` puts cio's bundle in its place while the
+/// set has a CA certificate (its certificates first, also on a second `env`), and gives it
+/// back once the CA is removed; `exec` hands it on; a set that never had a CA leaves it.
+#[test]
+fn a_callers_own_ssl_cert_file_is_kept_and_comes_back_when_the_ca_goes() {
+    let t = TlsSet::new();
+    // The caller trusts the private CA on their own, in their own file.
+    let own = t.env.dir.path().join("own-ca.pem");
+    std::fs::write(&own, &t.front.trust_pem).unwrap();
+    let out = t.sh(&format!(
+        r#"export SSL_CERT_FILE='{own}'
+eval "$("$CIO" credential env)" && eval "$("$CIO" credential env)"
+printf '%s\n' "$SSL_CERT_FILE"
+"$CIO" credential rm cio_minio_cacert >/dev/null
+"$CIO" credential exec -- sh -c 'printf "%s\n" "$SSL_CERT_FILE"'
+"$CIO" credential exec -- restic snapshots --no-cache --json >/dev/null && echo exec-trusted
+eval "$("$CIO" credential env)"
+printf '%s\n' "$SSL_CERT_FILE" "${{CIO_CALLER_SSL_CERT_FILE-unset}}"
+restic snapshots --no-cache --json >/dev/null && echo shell-trusted
+"$CIO" credential env | head -1"#,
+        own = own.display()
+    ));
+    let own = own.display().to_string();
+    assert_eq!(
+        out,
+        format!(
+            "{bundle}\n{own}\nexec-trusted\n{own}\nunset\nshell-trusted\nunset {OVERRIDING_LINE}\n",
+            bundle = t.bundle().display()
+        )
+    );
+}
+
+/// A CA certificate replaced (create) or brought back (restore): the bundle of the one
+/// before is deleted by that write; the next `env` writes one of the new certificate only.
+#[test]
+fn a_replaced_ca_certificates_bundle_is_deleted_by_the_write() {
+    use testkit::tls::{CertKind, TlsFront};
+    let t = TlsSet::new();
+    let other = TlsFront::start(9, CertKind::SelfSigned);
+    let env_then = |what: &str| {
+        let out = t.sh(&format!(
+            r#"eval "$("$CIO" credential env)" && "$CIO" credential {what} >/dev/null && test -e "$SSL_CERT_FILE" && echo kept || echo deleted"#
+        ));
+        assert_eq!(out, "deleted\n", "after {what}");
+    };
+    let from = t.env.dir.path().join("other.pem");
+    std::fs::write(&from, &other.trust_pem).unwrap();
+    env_then(&format!(
+        "create cio_minio_cacert --from-file '{}'",
+        from.display()
+    ));
+    env_then("restore cio_minio_cacert --version 1");
+    env_then("remove cio_minio_cacert --purge");
+    // Unchanged: another write keeps it.
+    t.env.create("cio_minio_cacert", &t.front.trust_pem);
+    let out = t.sh(
+        r#"eval "$("$CIO" credential env)" && "$CIO" credential create cio_minio_region nl-ams >/dev/null && test -e "$SSL_CERT_FILE" && echo kept"#,
+    );
+    assert_eq!(out, "kept\n");
+    let text = std::fs::read_to_string(t.bundle()).unwrap();
+    assert!(text.ends_with(&t.front.trust_pem));
+    assert!(!text.contains(other.trust_pem.trim()));
+}
