@@ -2,6 +2,7 @@
 //! back; white space in a password is kept only with `--allow-whitespace`; a CA certificate
 //! comes from a file and is listed as a summary; a region reaches restic.
 
+use crate::recovery::row;
 use crate::util::*;
 
 const CANARY: &str = "S3cret-Pw-Canary-1";
@@ -301,6 +302,42 @@ fn any_character_in_a_password_is_kept_with_the_flag_the_error_names() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The review's finding: a 22-character MinIO access key ending in a family emoji (one
+/// character of 5 code points joined by U+200D) showed in `show` and `list` as
+/// `****************\u{200d}👩\u{200d}👧`: its last 4 code points, the emoji cut apart and a
+/// joiner escaped as text. A tail that cannot be shown whole and as it is is not shown.
+#[test]
+fn a_key_whose_tail_would_cut_an_emoji_apart_is_masked_whole() {
+    let env = TestEnv::new();
+    env.create(
+        "cio_minio_access_key",
+        "abcdefghijklmnopq\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}",
+    );
+    env.create("cio_minio_secret_key", "ключ-из-двадцати-букв");
+    let stars = "****************";
+    let show = stdout(
+        &env.cio(&["credential", "show", "cio_minio_access_key"])
+            .success(),
+    );
+    assert_eq!(row(&show, "value:")[1], stars, "{show}");
+    let list = stdout(&env.cio(&["credential", "list"]).success());
+    assert_eq!(row(&list, "cio_minio_access_key")[3], stars, "{list}");
+    // A tail of whole characters is still shown.
+    assert_eq!(
+        row(&list, "cio_minio_secret_key")[3],
+        format!("{stars}букв")
+    );
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = env.cio(args).success();
+        serde_json::from_slice(&out.get_output().stdout).expect("valid JSON")
+    };
+    let v = json(&["credential", "show", "cio_minio_access_key", "--json"]);
+    assert_eq!(v["value"], stars);
+    let v = json(&["credential", "list", "--json"]);
+    assert_eq!(v["credentials"][0]["name"], "cio_minio_access_key");
+    assert_eq!(v["credentials"][0]["value"], stars);
 }
 
 #[test]
