@@ -10,6 +10,7 @@
 //!
 //! Everything here is a pure function: no I/O, no printing.
 
+mod amazon;
 mod bucket;
 pub(crate) mod cacert;
 mod host;
@@ -21,6 +22,7 @@ mod text;
 mod violations;
 mod warnings;
 
+pub(crate) use amazon::{is_amazon, region_from_host};
 pub use names::{
     CredentialName, Field, MAX_CACERT_BYTES, MAX_VALUE_BYTES, Provider, Role, SetId, UnknownName,
 };

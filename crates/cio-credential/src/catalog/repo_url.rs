@@ -13,6 +13,7 @@
 //! with the fix: `//` that makes an empty bucket or a prefix starting with `/`, a prefix
 //! climbing out of the bucket, a host that is no host, a user name or password in the URL.
 
+use super::amazon;
 use super::bucket::{self, BucketName};
 use super::host::{self, Host};
 use super::text::is_unwanted;
@@ -26,6 +27,9 @@ pub struct RepoUrl {
     pub scheme: String,
     /// The endpoint: host, with `:port` when one was given (IPv6 in brackets).
     pub host: String,
+    /// The endpoint exactly as typed (Go's `url.URL.Host`), which restic's S3 library reads
+    /// to tell Amazon S3 and its region ([`RepoUrl::typed_host`]).
+    typed_host: String,
     pub bucket: String,
     /// The path inside the bucket restic uses, cleaned as restic cleans it: no leading or
     /// trailing `/`, no `.` or `..` elements; empty for the bucket's root.
@@ -42,6 +46,13 @@ struct Notes {
 }
 
 impl RepoUrl {
+    /// The endpoint exactly as typed, port (even an empty one) included: what minio-go
+    /// compares, case and all, to tell Amazon S3 and the region its name gives
+    /// (`catalog::amazon`). Use [`RepoUrl::host`] to connect.
+    pub(crate) fn typed_host(&self) -> &str {
+        &self.typed_host
+    }
+
     /// The endpoint URL an S3 client is given: `scheme://host`.
     pub fn endpoint(&self) -> String {
         format!("{}://{}", self.scheme, self.host)
@@ -75,9 +86,10 @@ impl RepoUrl {
                 return Err(RuleViolation::RepoNotS3);
             }
             let mut parts = rest.splitn(3, '/');
-            let host = host::parse(parts.next().unwrap_or_default())?;
+            let authority = parts.next().unwrap_or_default();
+            let host = host::parse(authority)?;
             let bucket = parts.next().ok_or(RuleViolation::RepoNoBucket)?;
-            return build("https", &host, bucket, parts.next(), false);
+            return build("https", (authority, &host), bucket, parts.next(), false);
         }
         let lowered = value.to_ascii_lowercase();
         if lowered.starts_with("https://") || lowered.starts_with("http://") {
@@ -125,7 +137,13 @@ fn parse_url(url: &str) -> Result<RepoUrl, RuleViolation> {
     let path = percent_decode(path)?;
     let mut parts = path.splitn(2, '/');
     let bucket = parts.next().unwrap_or_default();
-    build(scheme, &host, bucket, parts.next(), ignored_part)
+    build(
+        scheme,
+        (authority, &host),
+        bucket,
+        parts.next(),
+        ignored_part,
+    )
 }
 
 /// `prefix` as the path of a URL that Go's parser reads back as it: `%`, `?`, `#`, white
@@ -169,10 +187,11 @@ fn percent_decode(path: &str) -> Result<String, RuleViolation> {
         .map_err(|_| RuleViolation::RepoBadEscape)
 }
 
-/// restic's `createConfig`: the bucket as given, the prefix cleaned.
+/// restic's `createConfig`: the bucket as given, the prefix cleaned. `host` is the endpoint
+/// as typed and as checked.
 fn build(
     scheme: &str,
-    host: &Host,
+    (typed_host, host): (&str, &Host),
     bucket: &str,
     prefix: Option<&str>,
     ignored_part: bool,
@@ -198,25 +217,32 @@ fn build(
     }
     // `path.Join(".", "config")` is "config": a prefix of "." is the bucket's root.
     let prefix = if prefix == "." { String::new() } else { prefix };
-    let labels = host.dns_labels();
-    let hostname = labels.join(".");
-    if hostname.contains(".s3.amazonaws.com") {
+    // minio-go's `isValidEndpointURL`, on the host as typed (case and all): a bucket in an
+    // Amazon or Google host name is refused (`Hostname()` is the name without the port,
+    // `IsAmazonEndpoint` and `IsGoogleEndpoint` read the name with it).
+    let hostname = typed_host
+        .rsplit_once(':')
+        .filter(|_| !host.is_ipv6)
+        .map_or(typed_host, |(name, _)| name);
+    if hostname.contains(".s3.amazonaws.com") && !amazon::is_amazon(typed_host) {
         // minio-go refuses it: "Amazon S3 endpoint should be 's3.amazonaws.com'".
         return Err(RuleViolation::RepoBucketInHost(
             "Amazon S3",
             "s3.REGION.amazonaws.com",
         ));
     }
-    if hostname.contains(".googleapis.com") && host.endpoint() != "storage.googleapis.com" {
+    if hostname.contains(".googleapis.com") && typed_host != "storage.googleapis.com" {
         // minio-go: "Google Cloud Storage endpoint should be 'storage.googleapis.com'".
         return Err(RuleViolation::RepoBucketInHost(
             "Google Cloud Storage",
             "storage.googleapis.com",
         ));
     }
+    let labels = host.dns_labels();
     Ok(RepoUrl {
         scheme: scheme.to_string(),
         host: host.endpoint(),
+        typed_host: typed_host.to_string(),
         bucket: bucket.to_string(),
         prefix,
         notes: Notes {
@@ -380,6 +406,63 @@ mod tests {
             let text = base.text_at(&prefix);
             let back = RepoUrl::parse(&text).map(|u| u.prefix);
             proptest::prop_assert_eq!(back, Ok(prefix), "{}", text);
+        }
+    }
+
+    /// minio-go refuses a bucket in an Amazon or Google host name by the host as typed
+    /// (case, trailing dot and port included); cio refused by the lowercased name, so it
+    /// refused URLs restic accepts.
+    #[test]
+    fn a_bucket_in_the_host_is_refused_as_minio_go_refuses_it() {
+        let amazon = Err(RuleViolation::RepoBucketInHost(
+            "Amazon S3",
+            "s3.REGION.amazonaws.com",
+        ));
+        let google = Err(RuleViolation::RepoBucketInHost(
+            "Google Cloud Storage",
+            "storage.googleapis.com",
+        ));
+        for (url, refused) in [
+            ("s3:https://mybucket.s3.amazonaws.com/bkt", &amazon),
+            ("s3:mybucket.s3.amazonaws.com/bkt", &amazon),
+            ("s3:https://mybucket.s3.amazonaws.com./bkt", &amazon),
+            ("s3:https://mybucket.s3.amazonaws.com:443/bkt", &amazon),
+            ("s3:https://x.s3.amazonaws.com.cn/bkt", &amazon),
+            ("s3:https://mybucket.storage.googleapis.com/bkt", &google),
+            ("s3:https://storage.googleapis.com:443/bkt", &google),
+        ] {
+            assert_eq!(&RepoUrl::parse(url).map(|u| u.host), refused, "{url}");
+        }
+        for url in [
+            "s3:https://MYBUCKET.S3.AMAZONAWS.COM/bkt",
+            "s3:https://mybucket.S3.amazonaws.com/bkt",
+            "s3:https://s3.s3.amazonaws.com/bkt",
+            "s3:https://bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com/bkt",
+            "s3:https://storage.googleapis.com/bkt",
+            "s3:https://X.STORAGE.GOOGLEAPIS.COM/bkt",
+        ] {
+            assert!(RepoUrl::parse(url).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_endpoint_is_kept_as_typed() {
+        for (url, typed, host) in [
+            (
+                "s3:https://S3.Amazonaws.COM/bkt",
+                "S3.Amazonaws.COM",
+                "S3.Amazonaws.COM",
+            ),
+            (
+                "s3:https://s3.amazonaws.com:/bkt",
+                "s3.amazonaws.com:",
+                "s3.amazonaws.com",
+            ),
+            ("s3:minio:09000/bkt", "minio:09000", "minio:9000"),
+            ("s3:http://[::1]:9000/bkt", "[::1]:9000", "[::1]:9000"),
+        ] {
+            let repo = RepoUrl::parse(url).expect("a URL");
+            assert_eq!((repo.typed_host(), repo.host.as_str()), (typed, host));
         }
     }
 

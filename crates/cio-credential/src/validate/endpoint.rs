@@ -75,7 +75,7 @@ pub(super) async fn run(
     deadline: Instant,
 ) -> Result<(Reached, Check), Check> {
     let target = target(&values.repo);
-    let configured = region::configured(values.region, &target.host);
+    let configured = region::configured(values.region, values.repo.typed_host());
     let (region, source) = configured
         .clone()
         .unwrap_or_else(|| (DEFAULT_REGION.to_string(), RegionSource::Default));
@@ -83,6 +83,7 @@ pub(super) async fn run(
         set,
         address: target.address(),
         host: target.host.clone(),
+        typed_host: values.repo.typed_host().to_string(),
         bucket: values.repo.bucket.clone(),
         prefix: values.repo.prefix.clone(),
         secs: opts.timeout.as_secs_f64(),

@@ -69,6 +69,9 @@ pub(crate) struct Place {
     pub address: String,
     /// The endpoint's host name.
     pub host: String,
+    /// The endpoint exactly as typed in the URL (`host[:port]`): what restic's S3 library
+    /// reads, case and all, to tell Amazon S3 ([`super::region`]).
+    pub typed_host: String,
     pub bucket: String,
     pub prefix: String,
     /// The set's deadline in seconds.
@@ -137,7 +140,7 @@ impl Place {
         let ours = &self.region;
         let repo = self.name(Field::BackupRepo);
         let region_name = self.region_name();
-        match (wanted, is_aws(&self.host), &self.region_source) {
+        match (wanted, is_aws(&self.typed_host), &self.region_source) {
             (Some(r), true, RegionSource::Host) => {
                 let mut url = format!("s3:https://s3.{r}.amazonaws.com/{}", self.bucket);
                 if !self.prefix.is_empty() {

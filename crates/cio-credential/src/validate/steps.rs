@@ -212,7 +212,7 @@ async fn credentials_and_bucket(reached: Reached, report: &mut Report) -> Option
         };
         match (region, location) {
             (Some((region, source)), _) => {
-                if let Some(host) = regional_host(&place.host, &region) {
+                if let Some(host) = regional_host(&place.typed_host, &region) {
                     s3 = s3.with_host(&host);
                 }
                 s3.set_region(&region);

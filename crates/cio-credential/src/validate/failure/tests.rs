@@ -12,6 +12,7 @@ fn place(provider: Provider, host: &str, source: RegionSource) -> Place {
         },
         address: format!("{host}:443"),
         host: host.to_string(),
+        typed_host: host.to_string(),
         bucket: "backups".into(),
         prefix: "node1".into(),
         secs: 10.0,
