@@ -237,3 +237,71 @@ fn a_store_below_made_earlier_is_never_changed_by_the_one_around_it() {
     let list = stdout(&at(&env, &etcd, &inner, &["credential", "list"], "").success());
     assert!(list.contains("cio_minio_access_key"), "{list}");
 }
+
+/// One rule for the key prefix wherever a location comes from (`CIO_STORE`, `--store`,
+/// `migrate --to`, cio.toml): an empty segment is refused anywhere, a trailing one too
+/// (`/a//` was accepted as `/a` while `//a` was refused), with exit 2 and no key written.
+#[test]
+fn an_empty_prefix_segment_is_refused_from_every_source_and_nothing_is_written() {
+    let etcd = EtcdCluster::single();
+    let env = TestEnv::new();
+    let why = "the store location is not valid: the key prefix has an empty segment (two '/' in a row): write each '/' once, as in etcd://HOST:PORT/cio/cluster-a";
+    let create = ["credential", "create", "cio_minio_access_key"];
+    for prefix in ["/a//", "//a", "/a//b", "//"] {
+        let location = etcd.url(prefix);
+        let before = keys_under(&etcd, "");
+        let runs: [(&str, Assert); 4] = [
+            (
+                "CIO_STORE",
+                at(&env, &etcd, prefix, &create, "minioadmin").code(2),
+            ),
+            (
+                "--store",
+                env.cmd()
+                    .args(create)
+                    .args(["--store", &location])
+                    .write_stdin("minioadmin")
+                    .assert()
+                    .code(2),
+            ),
+            (
+                "migrate --to",
+                env.cmd()
+                    .args(["credential", "migrate", "--to", &location])
+                    .assert()
+                    .code(2),
+            ),
+            ("cio.toml", {
+                let config = std::fs::read(env.config()).unwrap_or_default();
+                std::fs::write(env.config(), format!("store = \"{location}\"\n")).unwrap();
+                let out = env
+                    .cmd()
+                    .env_remove("CIO_STORE")
+                    .args(create)
+                    .write_stdin("minioadmin")
+                    .assert()
+                    .code(2);
+                std::fs::write(env.config(), config).unwrap();
+                out
+            }),
+        ];
+        for (source, out) in runs {
+            assert!(
+                stderr(&out).contains(why),
+                "{prefix} from {source}: {}",
+                stderr(&out)
+            );
+            assert_eq!(keys_under(&etcd, ""), before, "{prefix} from {source}");
+        }
+    }
+    // One trailing '/' is dropped, and '/' alone is the default prefix.
+    at(&env, &etcd, "/a/", &create, "minioadmin").success();
+    let out = at(&env, &etcd, "/a", &["credential", "list"], "").success();
+    assert!(
+        stdout(&out).contains("cio_minio_access_key"),
+        "{}",
+        stdout(&out)
+    );
+    at(&env, &etcd, "/", &create, "minioadmin").success();
+    assert!(!keys_under(&etcd, "/cio/credentials/").is_empty());
+}

@@ -67,18 +67,7 @@ impl EtcdSpec {
             .map(|(i, host)| parse_endpoint(i + 1, host))
             .collect::<Result<Vec<_>, _>>()
             .map_err(err)?;
-        let prefix = prefix.trim_end_matches('/');
-        let prefix = if prefix.is_empty() {
-            DEFAULT_PREFIX.to_string()
-        } else {
-            if !is_clean_prefix(prefix) {
-                return Err(err(
-                    "the key prefix has an empty segment (//), a space or a control character"
-                        .into(),
-                ));
-            }
-            prefix.to_string()
-        };
+        let prefix = prefix_of(prefix).map_err(err)?;
         Ok(Some(EtcdSpec {
             endpoints,
             tls,
@@ -97,6 +86,32 @@ impl EtcdSpec {
         let scheme = if self.tls { "etcds" } else { "etcd" };
         format!("{scheme}://{}{prefix}", self.endpoints.join(","))
     }
+}
+
+/// The key prefix a location's path names. The one rule, wherever a location comes from:
+/// - no path, or `/` alone: [`DEFAULT_PREFIX`] (as in any URL, an empty path and `/` are one);
+/// - one trailing `/` is dropped (`/a/` is `/a`);
+/// - an empty segment anywhere is refused (`//a`, `/a//b`, `/a//`, `//`): etcd keys are raw
+///   bytes, so `/a//v` and `/a/v` are other keys, and which ones were meant cannot be told;
+/// - a space or a control character is refused.
+///
+/// The error never quotes the path.
+fn prefix_of(path: &str) -> Result<String, String> {
+    if path.is_empty() || path == "/" {
+        return Ok(DEFAULT_PREFIX.to_string());
+    }
+    let prefix = path.strip_suffix('/').unwrap_or(path);
+    // `path` starts with the '/' that ends the endpoints: every segment after it is named.
+    if prefix
+        .get(1..)
+        .is_none_or(|segments| segments.split('/').any(str::is_empty))
+    {
+        return Err("the key prefix has an empty segment (two '/' in a row): write each '/' once, as in etcd://HOST:PORT/cio/cluster-a".into());
+    }
+    if !is_clean_prefix(prefix) {
+        return Err("the key prefix holds a space or a control character: name a prefix without them, as in etcd://HOST:PORT/cio/cluster-a".into());
+    }
+    Ok(prefix.to_string())
 }
 
 /// Whether a location may name `prefix`: no empty segment (`//`), space or control
@@ -190,11 +205,30 @@ mod tests {
     }
 
     #[test]
-    fn the_prefix_defaults_and_loses_trailing_slashes() {
+    fn the_prefix_defaults_and_loses_one_trailing_slash() {
         assert_eq!(parse("etcd://h:1/").prefix, DEFAULT_PREFIX);
         assert_eq!(parse("etcd://h:1").prefix, DEFAULT_PREFIX);
-        assert_eq!(parse("etcd://h:1/a/b//").prefix, "/a/b");
+        assert_eq!(parse("etcd://h:1/a/b/").prefix, "/a/b");
+        assert_eq!(parse("etcd://h:1/a/b").prefix, "/a/b");
         assert_eq!(parse("etcd://h/a").location(), "etcd://h:2379/a");
+    }
+
+    /// An empty segment is refused wherever it is: a trailing one (`/a//`) was dropped while
+    /// a leading or inner one was refused, and `//` alone meant the default prefix.
+    #[test]
+    fn an_empty_segment_is_refused_wherever_it_is() {
+        let empty = "the store location is not valid: the key prefix has an empty segment (two '/' in a row): write each '/' once, as in etcd://HOST:PORT/cio/cluster-a";
+        for text in [
+            "etcd://h:1//",
+            "etcd://h:1///",
+            "etcd://h:1//a",
+            "etcd://h:1/a//b",
+            "etcd://h:1/a//",
+            "etcd://h:1/a/b///",
+            "etcds://h:1,g:2/a//",
+        ] {
+            assert_eq!(refused(text), empty, "{text}");
+        }
     }
 
     #[test]
@@ -256,11 +290,11 @@ mod tests {
             ),
             (
                 "etcd://a:1//x",
-                "the key prefix has an empty segment (//), a space or a control character",
+                "the key prefix has an empty segment (two '/' in a row): write each '/' once, as in etcd://HOST:PORT/cio/cluster-a",
             ),
             (
                 "etcd://a:1/x y",
-                "the key prefix has an empty segment (//), a space or a control character",
+                "the key prefix holds a space or a control character: name a prefix without them, as in etcd://HOST:PORT/cio/cluster-a",
             ),
         ];
         for (text, reason) in cases {
