@@ -1,6 +1,7 @@
 //! [`CredentialStore::purge`]: destroying every version of a name, and what the store may
 //! still hold of them.
 
+use super::Absence;
 use super::log::LogChange;
 use super::{CredentialStore, MAX_RETRIES};
 use crate::catalog::CredentialName;
@@ -56,8 +57,9 @@ impl CredentialStore {
     /// with `compact`, then also compacts the store's history ([`Store::compact`]), so that a
     /// store that keeps earlier revisions (etcd) no longer holds them either. The key is
     /// checked as for every write: a missing, wrong or exposed key file destroys nothing.
-    /// Compacting after an earlier purge (nothing left of `name`) is allowed in a store that
-    /// exists; otherwise a name without versions is [`Error::NotFound`].
+    /// Compacting after an earlier purge (nothing left of `name`, and the change log records
+    /// its purge or cannot tell) is allowed; otherwise a name without versions is
+    /// [`Error::Absent`], as for a purge without `compact`, and nothing is compacted.
     pub fn purge(&self, name: CredentialName, compact: bool) -> Result<Purged> {
         let keeps_revisions = self.store.keeps_revisions();
         let compacting = compact && keeps_revisions;
@@ -103,8 +105,20 @@ impl CredentialStore {
         }
         let versions =
             versions.ok_or_else(|| Error::from(StoreError::Conflict { name: name_text }))?;
-        if versions == 0 && !compacting {
-            return Err(self.absent(name));
+        if versions == 0 {
+            // Compacting is offered after a purge: a name the store may have held. A name it
+            // never held fails as a purge of it does, and nothing is compacted.
+            let absent = self.absent(name);
+            let purged_before = matches!(
+                absent,
+                Error::Absent {
+                    why: Absence::Purged | Absence::PurgedOrNeverWritten,
+                    ..
+                }
+            );
+            if !compacting || !purged_before {
+                return Err(absent);
+            }
         }
         let earlier_revisions = if !keeps_revisions {
             EarlierRevisions::NotKept

@@ -559,6 +559,66 @@ fn purge_says_etcd_keeps_revisions_and_compact_drops_them() {
         .code(1);
 }
 
+/// Every key of the cluster with its value and the revision it was last written at, the
+/// cluster's revision, and whether the revision `rev` still answers (not compacted).
+fn cluster_state(etcd: &EtcdCluster, rev: i64) -> (serde_json::Value, i64, bool) {
+    let out = etcd.etcdctl(&["get", "", "--prefix", "-w", "json"]);
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let revision = json["header"]["revision"].as_i64().unwrap();
+    let old = etcd.etcdctl(&["get", "", "--prefix", &format!("--rev={rev}"), "-w", "json"]);
+    (json["kvs"].clone(), revision, old.status.success())
+}
+
+/// `remove --purge --compact` of a name the store never held fails exactly as `remove
+/// --purge` of it does, and changes nothing: no key, no revision, no compaction (it
+/// compacted the whole cluster's history and said "0 versions destroyed").
+#[test]
+fn purge_compact_of_a_name_never_held_fails_as_purge_does_and_compacts_nothing() {
+    let etcd = EtcdCluster::single();
+    let node = Node::new(&etcd.url("/cio/credentials"));
+    node.create("cio_minio_access_key", "minio");
+    node.create("cio_minio_access_key", "minio2");
+    let (_, first_revision, _) = cluster_state(&etcd, 1);
+    let before = cluster_state(&etcd, first_revision);
+    assert!(before.2);
+    let name = "cio_minio_secret_key";
+    let purge = node
+        .cio(&["credential", "remove", "--purge", name], "")
+        .code(1);
+    assert!(stderr(&purge).contains("never held"), "{}", stderr(&purge));
+    for json in [false, true] {
+        let mut args = vec!["credential", "remove", "--purge", "--compact", name];
+        if json {
+            args.push("--json");
+        }
+        let out = node.cio(&args, "").code(1);
+        if !json {
+            assert_eq!(stderr(&out), stderr(&purge));
+            assert_eq!(stdout(&out), "");
+        }
+        assert_eq!(cluster_state(&etcd, first_revision), before, "{args:?}");
+    }
+    // A purged name is still compacted after its purge, as the purge's warning offers.
+    node.cio(
+        &["credential", "remove", "--purge", "cio_minio_access_key"],
+        "",
+    )
+    .success();
+    node.cio(
+        &[
+            "credential",
+            "remove",
+            "--purge",
+            "--compact",
+            "cio_minio_access_key",
+        ],
+        "",
+    )
+    .success();
+    assert!(!cluster_state(&etcd, first_revision).2);
+}
+
 /// The embedded store keeps no earlier revisions: purge says nothing more, and `--compact`
 /// changes nothing.
 #[test]
