@@ -263,10 +263,16 @@ impl serde_json::ser::Formatter for JsonEscapes {
 
 /// `text` as it is, or, when it offers a `cio credential` command and `flags` (the options
 /// of `cio credential` this command was given as flags) holds one it does not name, with
-/// "with the same --store and --key-file" (the flags it does not name): inside its closing
-/// parenthesis when the command is in it, as in "(cio credential rekey, with the same
-/// --store and --key-file)", else in one of its own at the end. "Offers a command": names
-/// `cio credential` and one of its commands, other than for `--help`.
+/// "with the same --store and --key-file" (the flags it does not name). Never a second
+/// parenthesis after one that closes the text:
+/// - the command inside that parenthesis: the note goes at its end, as in
+///   "(cio credential rekey, with the same --store and --key-file)";
+/// - the parenthesis after the command (a remark on it): the flags join its own "with the
+///   same ..." list when it has one ("(with the same --store and --key-file; ...)"), else the
+///   note opens it ("(with the same --key-file; it can be restored)");
+/// - no parenthesis at the end: the note in one of its own.
+///
+/// "Offers a command": names `cio credential` and one of its commands, other than for `--help`.
 pub fn with_same_flags<'a>(text: &'a str, flags: &[&str]) -> Cow<'a, str> {
     // The common case (no such flag given, every `list` cell): nothing to look for.
     if flags.is_empty() {
@@ -284,19 +290,68 @@ pub fn with_same_flags<'a>(text: &'a str, flags: &[&str]) -> Cow<'a, str> {
     let Some((last, first)) = missing.split_last() else {
         return Cow::Borrowed(text);
     };
-    let list = if first.is_empty() {
-        (*last).to_string()
-    } else {
-        format!("{} and {last}", first.join(", "))
+    let note = format!("with the same {}", flag_list(first, last));
+    let Some((inner, open)) = text
+        .strip_suffix(')')
+        .and_then(|inner| Some((inner, inner.rfind('(')?)))
+    else {
+        return Cow::Owned(format!("{text} ({note})"));
     };
-    let note = format!("with the same {list}");
-    // Inside the last parenthesis when it closes the text and holds the offered command.
-    if let Some(inner) = text.strip_suffix(')')
-        && inner.rfind('(').is_some_and(|open| open < offered)
-    {
+    if open < offered {
+        // The parenthesis holds the offered command.
         return Cow::Owned(format!("{inner}, {note})"));
     }
-    Cow::Owned(format!("{text} ({note})"))
+    // A remark on the command: its own "with the same" list, or the note opening it.
+    const SAME: &str = "with the same ";
+    if let Some(at) = inner[open..].find(SAME).map(|at| open + at + SAME.len()) {
+        let (listed, len) = listed_flags(&inner[at..]);
+        if !listed.is_empty() {
+            let all: Vec<&str> = listed.iter().chain(&missing).copied().collect();
+            let (last, first) = all.split_last().unwrap_or((last, first));
+            let list = flag_list(first, last);
+            return Cow::Owned(format!("{}{list}{})", &inner[..at], &inner[at + len..]));
+        }
+    }
+    Cow::Owned(format!(
+        "{}{note}; {})",
+        &inner[..=open],
+        &inner[open + 1..]
+    ))
+}
+
+/// `--a`, `--a and --b`, `--a, --b and --c`.
+fn flag_list(first: &[&str], last: &str) -> String {
+    if first.is_empty() {
+        last.to_string()
+    } else {
+        format!("{} and {last}", first.join(", "))
+    }
+}
+
+/// The flags a list in the form [`flag_list`] writes at the start of `text` names, and the
+/// length of that list.
+fn listed_flags(text: &str) -> (Vec<&str>, usize) {
+    let mut flags = Vec::new();
+    let mut at = 0;
+    loop {
+        let rest = &text[at..];
+        if !rest.starts_with("--") {
+            break;
+        }
+        let len = rest[2..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .map_or(rest.len(), |i| i + 2);
+        flags.push(&rest[..len]);
+        at += len;
+        match [", --", " and --"]
+            .iter()
+            .find(|sep| text[at..].starts_with(**sep))
+        {
+            Some(sep) => at += sep.len() - 2,
+            None => break,
+        }
+    }
+    (flags, at)
 }
 
 /// Where the last `cio credential COMMAND` in `text` begins (COMMAND one of its commands or
@@ -482,7 +537,7 @@ mod same_flags_tests {
                 "run 'cio credential rm NAME' (it can be restored)",
                 &["--etcd-cacert"]
             ),
-            "run 'cio credential rm NAME' (it can be restored) (with the same --etcd-cacert)"
+            "run 'cio credential rm NAME' (with the same --etcd-cacert; it can be restored)"
         );
         assert_eq!(
             with_same_flags(
@@ -513,7 +568,14 @@ mod same_flags_tests {
                 "cio credential remove --purge --compact N (with the same --store; ...)",
                 BOTH
             ),
-            "cio credential remove --purge --compact N (with the same --store; ...) (with the same --key-file)"
+            "cio credential remove --purge --compact N (with the same --store and --key-file; ...)"
+        );
+        assert_eq!(
+            with_same_flags(
+                "run cio credential list (with the same --store, --key-file and --etcd-cert; y)",
+                &["--store", "--etcd-cacert", "--etcd-key"]
+            ),
+            "run cio credential list (with the same --store, --key-file, --etcd-cert, --etcd-cacert and --etcd-key; y)"
         );
     }
 }

@@ -619,6 +619,33 @@ fn purge_compact_of_a_name_never_held_fails_as_purge_does_and_compacts_nothing()
     assert!(!cluster_state(&etcd, first_revision).2);
 }
 
+/// The purge warning offers its command in a parenthesis of its own; a `--key-file` given as
+/// a flag joins that parenthesis's "with the same" list instead of adding a second one.
+#[test]
+fn the_compact_note_names_the_flags_in_its_own_parenthesis() {
+    let etcd = EtcdCluster::single();
+    let node = Node::new(&etcd.url("/cio/credentials"));
+    node.create("cio_minio_secret_key", "first-secret-value");
+    let key = node.env.key().display().to_string();
+    let out = node
+        .cio(
+            &[
+                "credential",
+                "remove",
+                "--purge",
+                "cio_minio_secret_key",
+                "--key-file",
+                &key,
+            ],
+            "",
+        )
+        .success();
+    assert_eq!(
+        stderr(&out),
+        "Warning: etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact cio_minio_secret_key (with the same --store and --key-file; this drops the earlier revisions of every key in the cluster, not only cio's)\n"
+    );
+}
+
 /// The embedded store keeps no earlier revisions: purge says nothing more, and `--compact`
 /// changes nothing.
 #[test]
