@@ -425,6 +425,7 @@ pub(crate) fn append_all_next(
         manifest.log_seq = entry.seq;
     }
     let swap = ManifestSwap {
+        store_id: identity.store_id.clone(),
         expected: identity.manifest.clone(),
         new: auth.seal_manifest(&manifest),
     };
@@ -455,6 +456,7 @@ pub(crate) fn purge(
     }
     let mac_key = key.mac_key();
     let swap = ManifestSwap {
+        store_id: identity.store_id.clone(),
         expected: identity.manifest.clone(),
         new: authenticator(&mac_key, identity, key).seal_manifest(&manifest),
     };
@@ -522,6 +524,7 @@ pub(crate) fn put_notes(
     };
     let mac_key = key.mac_key();
     let swap = ManifestSwap {
+        store_id: identity.store_id.clone(),
         expected: identity.manifest.clone(),
         new: authenticator(&mac_key, identity, key).seal_manifest(manifest),
     };
@@ -633,6 +636,7 @@ pub(crate) fn reseal(
         }
     }
     let swap = ManifestSwap {
+        store_id: identity.store_id.clone(),
         expected: identity.manifest.clone(),
         new: auth.seal_manifest(&manifest),
     };

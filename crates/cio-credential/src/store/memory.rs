@@ -264,7 +264,7 @@ impl Store for MemoryStore {
                 store_fingerprint: fp.clone(),
             });
         }
-        if identity.manifest != manifest.expected {
+        if identity.manifest != manifest.expected || identity.store_id != manifest.store_id {
             return Err(StoreError::Conflict {
                 name: first.name.clone(),
             });
@@ -320,7 +320,7 @@ impl Store for MemoryStore {
                 name: "(every name)".into(),
             });
         };
-        if identity.manifest != manifest.expected {
+        if identity.manifest != manifest.expected || identity.store_id != manifest.store_id {
             return Err(StoreError::Conflict {
                 name: "(every name)".into(),
             });
@@ -360,7 +360,7 @@ impl Store for MemoryStore {
         let Some(identity) = identity.as_mut() else {
             return Ok(0);
         };
-        if identity.manifest != manifest.expected {
+        if identity.manifest != manifest.expected || identity.store_id != manifest.store_id {
             return Err(StoreError::Conflict {
                 name: name.to_string(),
             });
@@ -406,7 +406,7 @@ impl Store for MemoryStore {
             let Some(identity) = state.identity.as_mut() else {
                 return Err(id_removed());
             };
-            if identity.manifest != swap.expected {
+            if identity.manifest != swap.expected || identity.store_id != swap.store_id {
                 return Err(StoreError::Conflict {
                     name: "the store's manifest".into(),
                 });

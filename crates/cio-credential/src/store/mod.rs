@@ -198,10 +198,14 @@ pub struct Snapshot {
     pub log_past: Vec<LogRecord>,
 }
 
-/// The manifest a write replaces: written only if the store's manifest is still `expected`
-/// (`None`: the store has none yet), atomically with the write's records.
+/// The manifest a write replaces: written only if the store's id is still `store_id` and
+/// its manifest still `expected` (`None`: the store has none yet), atomically with the
+/// write's records. The id is compared too: a write is sealed for one store, and a store
+/// whose id changed since it was read (another store's file or keys put in its place, or its
+/// id edited) would otherwise take records it can never open when it has no manifest either.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestSwap {
+    pub store_id: String,
     pub expected: Option<Vec<u8>>,
     pub new: Vec<u8>,
 }

@@ -35,13 +35,27 @@ pub fn tag(read: &ReadRecord, n: usize) -> Option<Vec<u8>> {
 
 /// A manifest swap from the store's current manifest to a new one of its own.
 pub fn swap(store: &dyn Store) -> ManifestSwap {
-    let expected = store
+    let identity = store
         .identity(false)
         .expect("the store answers")
-        .and_then(|i| i.manifest);
+        .expect("the store has an id");
+    let expected = identity.manifest;
     let mut new = expected.clone().unwrap_or_default();
     new.push(b'+');
-    ManifestSwap { expected, new }
+    ManifestSwap {
+        store_id: identity.store_id,
+        expected,
+        new,
+    }
+}
+
+/// The store's id, as a write built on a reading of it carries it.
+pub fn store_id(store: &dyn Store) -> String {
+    store
+        .identity(false)
+        .expect("the store answers")
+        .expect("the store has an id")
+        .store_id
 }
 
 /// Appends with the current manifest swapped.
@@ -85,6 +99,7 @@ pub fn append_is_conditional(store: &dyn Store) {
     assert!(matches!(err, StoreError::Conflict { .. }));
     // A writer that read an earlier manifest loses, even for another name.
     let stale = ManifestSwap {
+        store_id: store_id(store),
         expected: Some(b"+".to_vec()),
         new: b"stale".to_vec(),
     };
@@ -168,6 +183,7 @@ pub fn append_all_is_all_or_nothing(store: &dyn Store) {
     // A manifest that moved meanwhile: refused, nothing appended.
     let a3 = record("a", 3, Action::Update, Some(b"a3"));
     let stale = ManifestSwap {
+        store_id: store_id(store),
         expected: Some(b"not the manifest".to_vec()),
         new: b"x".to_vec(),
     };
@@ -238,6 +254,7 @@ pub fn replace_all_swaps_every_record_the_log_the_notes_and_the_key(store: &dyn 
     };
     // A stale manifest: nothing replaced.
     let stale = ManifestSwap {
+        store_id: store_id(store),
         expected: Some(b"stale".to_vec()),
         new: b"new".to_vec(),
     };
@@ -307,6 +324,7 @@ pub fn removes_are_versions_and_purge_destroys(store: &dyn Store) {
     assert_eq!(store.all_versions().unwrap().len(), 3);
     // A purge with a stale manifest destroys nothing.
     let stale = ManifestSwap {
+        store_id: store_id(store),
         expected: None,
         new: b"stale".to_vec(),
     };

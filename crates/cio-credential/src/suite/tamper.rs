@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorKind};
 use crate::integrity::Damage;
 use crate::secret::SecretValue;
 use crate::sets::{Purpose, SetFilter};
-use crate::store::{LogRecord, StoreError};
+use crate::store::{Action, LogRecord, ManifestSwap, StoreError};
 
 pub(super) const CASES: &[Case] = &[
     (
@@ -46,6 +46,10 @@ pub(super) const CASES: &[Case] = &[
     (
         "tamper: purge checks the key",
         purge_checks_the_key_as_remove_does,
+    ),
+    (
+        "tamper: a write read before the store id changed",
+        a_write_read_before_the_store_id_changed_is_refused,
     ),
 ];
 
@@ -515,4 +519,43 @@ fn purge_checks_the_key_as_remove_does(b: &dyn Backend) {
     mode(0o600).unwrap();
     // Nothing was destroyed.
     assert_eq!(credentials(b).history(name(X)).unwrap().len(), 3);
+}
+
+/// A write is sealed for the store it read: a store whose id changed between the read and
+/// the write (another store's file or keys put in its place, its id edited) refuses it, even
+/// when neither has a manifest yet. The swap compared only the manifest, so such a write went
+/// in, sealed for the old id, and left a store every reading refuses.
+fn a_write_read_before_the_store_id_changed_is_refused(b: &dyn Backend) {
+    let store = b.open("s");
+    let read = store.identity(true).unwrap().unwrap();
+    let raw = b.raw("s");
+    let other = b"00000000000000000000000000000000";
+    let swap = |expected: Option<&[u8]>, new: &[u8]| ManifestSwap {
+        store_id: read.store_id.clone(),
+        expected: expected.map(<[u8]>::to_vec),
+        new: new.to_vec(),
+    };
+    let first = crate::store::suite::record(X, 1, Action::Create, Some(b"x"));
+    raw.set_meta(Meta::StoreId, Some(other));
+    let err = store
+        .append(0, &first, "fp", &swap(None, b"m"))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert!(store.latest(X).unwrap().is_none());
+    assert_eq!(raw.meta(Meta::Manifest), None);
+    // With a manifest: the id changed alone.
+    raw.set_meta(Meta::StoreId, Some(read.store_id.as_bytes()));
+    store.append(0, &first, "fp", &swap(None, b"m")).unwrap();
+    raw.set_meta(Meta::StoreId, Some(other));
+    let second = crate::store::suite::record(X, 2, Action::Update, Some(b"y"));
+    let err = store
+        .append(1, &second, "fp", &swap(Some(b"m"), b"m2"))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let err = store
+        .purge_logged(X, &swap(Some(b"m"), b"m2"), None)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(raw.meta(Meta::Manifest).as_deref(), Some(&b"m"[..]));
+    assert_eq!(store.history(X).unwrap().len(), 1);
 }

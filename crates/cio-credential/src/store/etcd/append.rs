@@ -39,7 +39,7 @@ impl EtcdStore {
             ));
         }
         let fp_key = self.keys.fingerprint();
-        let mut compares = vec![self.manifest_is(&manifest.expected)];
+        let mut compares = Vec::from(self.swap_holds(manifest));
         // The failure branch reads the fingerprint, then each name's head.
         let mut failure = vec![range_op(&fp_key)];
         for (name, expected, last) in &names {

@@ -157,12 +157,17 @@ impl EtcdStore {
         }
     }
 
-    /// The manifest comparison of a write: still `expected`, or still absent.
-    fn manifest_is(&self, expected: &Option<Vec<u8>>) -> serde_json::Value {
-        match expected {
+    /// The comparisons of a write's manifest swap: the store id is still the one the write
+    /// was sealed for, and the manifest still `expected`, or still absent.
+    fn swap_holds(&self, swap: &ManifestSwap) -> [serde_json::Value; 2] {
+        let manifest = match &swap.expected {
             Some(bytes) => value_is(&self.keys.manifest(), bytes),
             None => absent(&self.keys.manifest()),
-        }
+        };
+        [
+            value_is(&self.keys.store_id(), swap.store_id.as_bytes()),
+            manifest,
+        ]
     }
 
     /// The compare that the log's newest entry is still `seq` (0: the log is empty).
@@ -510,7 +515,7 @@ impl Store for EtcdStore {
             .collect();
         let mut compares = Vec::new();
         if let Some(swap) = manifest {
-            compares.push(self.manifest_is(&swap.expected));
+            compares.extend(self.swap_holds(swap));
             ops.push(put_op(&self.keys.manifest(), &swap.new));
         }
         let response = self

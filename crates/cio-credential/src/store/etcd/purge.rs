@@ -23,10 +23,8 @@ impl EtcdStore {
         })?;
         let runs = runs(&found, |key| self.keys.is_version(key));
         let (log_compares, log_puts) = self.log_ops(log);
-        let mut compares = vec![
-            self.manifest_is(&manifest.expected),
-            unchanged_since(&start, revision),
-        ];
+        let mut compares = Vec::from(self.swap_holds(manifest));
+        compares.push(unchanged_since(&start, revision));
         compares.extend(log_compares);
         let mut ops: Vec<serde_json::Value> = runs
             .iter()

@@ -54,10 +54,11 @@ impl EtcdStore {
         let response = self
             .gateway
             .txn(
-                vec![
-                    self.manifest_is(&manifest.expected),
-                    self.log_head_is(whole.log_tail),
-                ],
+                [
+                    Vec::from(self.swap_holds(manifest)),
+                    vec![self.log_head_is(whole.log_tail)],
+                ]
+                .concat(),
                 ops,
                 Vec::new(),
                 self.gateway.deadline(),

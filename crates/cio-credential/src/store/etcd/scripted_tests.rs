@@ -149,6 +149,7 @@ fn store(member: &Member) -> EtcdStore {
 fn write(store: &EtcdStore) -> Result<(), StoreError> {
     let version = crate::store::suite::record("cio_aws_access_key", 1, Action::Create, Some(&[1]));
     let swap = crate::store::ManifestSwap {
+        store_id: "id".into(),
         expected: None,
         new: b"m".to_vec(),
     };

@@ -47,7 +47,8 @@ impl SqliteStore {
         }))
     }
 
-    /// Replaces the manifest if it is still `swap.expected`; a lost race is a conflict.
+    /// Replaces the manifest if it is still `swap.expected` in the store `swap.store_id`; a
+    /// lost race (or another store put in place) is a conflict.
     pub(super) fn swap_manifest(
         &self,
         tx: &Connection,
@@ -55,7 +56,8 @@ impl SqliteStore {
         swap: &ManifestSwap,
     ) -> Result<(), StoreError> {
         let current = Self::meta(tx, "manifest").map_err(|e| self.err(e))?;
-        if current != swap.expected {
+        let store_id = Self::meta(tx, "store_id").map_err(|e| self.err(e))?;
+        if current != swap.expected || store_id.as_deref() != Some(swap.store_id.as_bytes()) {
             return Err(StoreError::Conflict {
                 name: name.to_string(),
             });
