@@ -19,6 +19,7 @@ use testkit::moto::{Moto, policy};
 use testkit::s3::S3Server;
 use testkit::tls::{CertKind, TlsFront};
 
+mod aws_hosts;
 mod harness;
 mod proxies;
 mod tls_refusals;
