@@ -238,6 +238,14 @@ impl Place {
                     self.host
                 ),
             ),
+            // An object request refused without an S3 error, after the listing proved the
+            // server speaks S3: not a web page, but a refusal of these keys.
+            S3Failure::NotS3 {
+                status,
+                proxy: None,
+            } if matches!(action, Action::Read | Action::Write | Action::Delete) => {
+                self.object_refused(step, action, *status)
+            }
             S3Failure::NotS3 {
                 status,
                 proxy: None,
@@ -546,6 +554,41 @@ impl Place {
                 format!("{addr} answered HTTP {status} {other} when trying to {doing}"),
             ),
         }
+    }
+
+    /// An object request (read, write, delete) answered with `status` and no S3 error
+    /// document. minio-go makes the error from the status alone (`httpRespToErrorResponse`:
+    /// 404 on an object is `NoSuchKey`, 403 `AccessDenied`), and restic fails with it; moto,
+    /// for one, answers 404 so for a key holding a line break (its router matches no such
+    /// path).
+    fn object_refused(
+        &self,
+        step: Step,
+        action: Action,
+        status: u16,
+    ) -> (Step, &'static str, String) {
+        if status == 403 {
+            return self.denied(action);
+        }
+        let addr = &self.address;
+        let doing = action.words();
+        let restic = if status == 404 {
+            " (restic fails there too: 'The specified key does not exist')"
+        } else {
+            " (restic fails there too)"
+        };
+        let hint = if self.prefix.chars().any(char::is_control) {
+            "the server does not take keys holding the prefix's control character (a line break, a tab, ...): choose a prefix without one"
+        } else {
+            "check the server's log for why it refuses these keys"
+        };
+        (
+            step,
+            "s3_error",
+            format!(
+                "{addr} answered HTTP {status} without an S3 error when trying to {doing}{restic}; {hint}"
+            ),
+        )
     }
 
     fn no_such_bucket(&self) -> (Step, &'static str, String) {

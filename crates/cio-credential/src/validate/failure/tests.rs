@@ -523,3 +523,37 @@ fn only_a_trust_fault_blames_the_ca_certificate() {
         "{trust}"
     );
 }
+
+/// moto answers a write under a prefix holding a line break with HTTP 404 and an HTML page
+/// (its router matches no such path): validate said "answers HTTP (404) but not the S3 API:
+/// it may be a web page or a console", although its listing had just answered. restic reads
+/// the 404 as NoSuchKey and fails; validate says that, at the write.
+#[test]
+fn an_object_request_refused_without_an_s3_error_is_no_web_page() {
+    let mut p = minio();
+    p.prefix = "a\nb".into();
+    let not_s3 = |status| S3Failure::NotS3 {
+        status,
+        proxy: None,
+    };
+    let (step, _, code, detail) = at(&p, Step::Permissions, Action::Write, not_s3(404));
+    assert_eq!((step, code), (Step::Permissions, "s3_error"));
+    assert_eq!(
+        detail,
+        "minio.lan:443 answered HTTP 404 without an S3 error when trying to write objects (restic fails there too: 'The specified key does not exist'); the server does not take keys holding the prefix's control character (a line break, a tab, ...): choose a prefix without one"
+    );
+    let (_, _, code, _) = at(&p, Step::Permissions, Action::Write, not_s3(403));
+    assert_eq!(
+        code,
+        at(
+            &p,
+            Step::Permissions,
+            Action::Write,
+            service(403, "AccessDenied", None)
+        )
+        .2
+    );
+    // Before any S3 answer, a page without an S3 error is still no S3 API.
+    let (step, _, code, _) = at(&p, Step::Endpoint, Action::Location, not_s3(404));
+    assert_eq!((step, code), (Step::Endpoint, "not_s3"));
+}
