@@ -19,6 +19,7 @@ mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handoff;
+mod input_file;
 mod integrity;
 mod keyring;
 mod ledger;
@@ -101,6 +102,7 @@ pub use validate::{
     SetReport, Status, Step, parse_cacert, validate_set, validate_sets,
 };
 // Disaster recovery: bundles sealed with age, the escrow copy beside a repository, imports.
+pub use input_file::{InputFile, InputFileError, open_input};
 pub use recovery::RecoveryError;
 pub use recovery::bundle::{Bundle, BundledCredential, BundledVersion};
 pub use recovery::escrow::{
@@ -110,6 +112,7 @@ pub use recovery::escrow::{
 };
 pub use recovery::import::{Outcome, Plan, Planned};
 pub use recovery::output::write_bundle_file;
+pub use recovery::proof::{Unproven as UnprovenEscrow, prove as prove_escrow};
 // Replacing a file cio writes whole: only a regular file, never through a link.
 pub use recovery::seal::{
     Identities, OpenWith, Recipient, RecipientSource, SealTo, ShortPassphrase, check_passphrase,

@@ -2,20 +2,21 @@
 //!
 //! Rules:
 //! - a value on the command line works, with a one-line warning for secrets;
-//! - or the file given with `--from-file` (a regular file only), one trailing newline stripped;
+//! - or the file given with `--from-file` (a regular file or a pipe, whose writer is waited
+//!   for), one trailing newline stripped;
 //! - otherwise standard input when it is not a terminal, with one trailing newline stripped;
 //! - otherwise a prompt without echo on the terminal, twice for passwords, compared in
 //!   constant time; never for PEM text, which is several lines;
 //! - plaintext buffers are zeroed when dropped.
 
-use std::fs::OpenOptions;
 use std::io::{self, IsTerminal, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use cio_credential::{CredentialName, Field, MAX_CACERT_BYTES, MAX_VALUE_BYTES, SecretValue};
+use cio_credential::{
+    CredentialName, Field, InputFileError, MAX_CACERT_BYTES, MAX_VALUE_BYTES, SecretValue,
+};
 use zeroize::Zeroizing;
 
 use crate::error::InputError;
@@ -42,26 +43,15 @@ pub fn read_value(
         return Ok(SecretValue::new(value));
     }
     if let Some(path) = from_file {
-        // Opened without blocking: opening a FIFO would wait for a writer before its kind
-        // could be checked. A regular file reads as usual.
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(path)
-            .map_err(InputError::File)?;
-        let kind = file.metadata().map_err(InputError::File)?.file_type();
-        if kind.is_fifo() {
-            // A pipe, as `--from-file <(vault kv get -field=cert ...)` gives: read to its end
-            // as standard input is (with no writer left, it ends at once, empty).
-            rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty())
-                .map_err(|e| InputError::File(e.into()))?;
-            let _notice = WaitNotice::start(name, Source::Pipe);
-            return read_stdin(file);
-        }
-        // A device (/dev/zero) or a folder is no value file: it could never end.
-        if !kind.is_file() {
-            return Err(InputError::NotAFile);
-        }
+        // A pipe, as `--from-file <(vault kv get -field=cert ...)` gives, or a named FIFO
+        // whose writer is waited for (said after a moment): read to its end as standard
+        // input is. A device (/dev/zero) or a folder is no value file: it could never end.
+        let _notice = WaitNotice::start(name, Source::Pipe);
+        let file = cio_credential::open_input(path).map_err(|e| match e {
+            InputFileError::Kind(_) => InputError::NotAFile,
+            InputFileError::Io(e) => InputError::File(e),
+            other => InputError::File(io::Error::other(other.to_string())),
+        })?;
         return read_stdin(file);
     }
     let stdin = io::stdin();
@@ -78,10 +68,11 @@ pub fn read_value(
 /// How long standard input may stay silent before cio says it is waiting for it.
 const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(2);
 
-/// Says on stderr, once, when standard input gives no end within [`WAIT_NOTICE_AFTER`]: a
-/// pipe that never closes (a forgotten `| cio credential create NAME` in a script, a process
-/// substitution) would otherwise look like a hang. Dropping it (the value was read) ends it.
-struct WaitNotice {
+/// Says on stderr, once, when standard input or a named pipe gives no end within
+/// [`WAIT_NOTICE_AFTER`]: a pipe that never closes (a forgotten `| cio credential create NAME`
+/// in a script, a process substitution, a FIFO nobody writes yet) would otherwise look like a
+/// hang. Dropping it (the input was read) ends it.
+pub struct WaitNotice {
     _done: mpsc::Sender<()>,
 }
 
@@ -95,21 +86,22 @@ enum Source {
 
 impl WaitNotice {
     fn start(name: CredentialName, source: Source) -> WaitNotice {
+        let what = match source {
+            Source::Stdin => {
+                "on standard input; end it (Ctrl-D) or give the value with --from-file"
+            }
+            Source::Pipe => "from the pipe given with --from-file, whose writer has not ended it",
+        };
+        WaitNotice::saying(format!("waiting for the value of {name} {what}"))
+    }
+
+    /// Says `Warning: {what}` if still waiting after [`WAIT_NOTICE_AFTER`].
+    pub fn saying(what: String) -> WaitNotice {
         let (done, waiting) = mpsc::channel::<()>();
-        // Not joined: the process may end (the value read) while it still waits.
+        // Not joined: the process may end (the input read) while it still waits.
         std::thread::spawn(move || {
             if waiting.recv_timeout(WAIT_NOTICE_AFTER) == Err(RecvTimeoutError::Timeout) {
-                let what = match source {
-                    Source::Stdin => {
-                        "on standard input; end it (Ctrl-D) or give the value with --from-file"
-                    }
-                    Source::Pipe => {
-                        "from the pipe given with --from-file, whose writer has not ended it"
-                    }
-                };
-                crate::output::stderr_line(&format!(
-                    "Warning: waiting for the value of {name} {what}"
-                ));
+                crate::output::stderr_line(&format!("Warning: {what}"));
             }
         });
         WaitNotice { _done: done }

@@ -67,6 +67,22 @@ pub enum EscrowError {
         "the bundle at {location} is not that repository's: the bundle's {set} set names no repository"
     )]
     NoRepository { location: String, set: SetId },
+    #[error(
+        "the bundle at {location} may have been planted or be stale: its {set} set holds no repository password, and only a password that opens the repository proves a bundle is that cluster's"
+    )]
+    NoPassword { location: String, set: SetId },
+    #[error(
+        "the bundle at {location} may have been planted or be stale: the repository refuses the password of its {set} set"
+    )]
+    PasswordRefused { location: String, set: SetId },
+    #[error(
+        "the bundle at {location} may have been planted or be stale: the repository could not be asked whether the password of its {set} set opens it ({why})"
+    )]
+    Unproven {
+        location: String,
+        set: SetId,
+        why: String,
+    },
     #[error("{location} refused the keys: {detail}")]
     Denied { location: String, detail: String },
     #[error("{location} refused {with}: {detail}")]
@@ -98,6 +114,12 @@ impl EscrowError {
             }
             EscrowError::OtherRepository { .. } | EscrowError::NoRepository { .. } => {
                 "nothing was written; do not trust this object: anyone who may write to the bucket can replace it. Check the URL is the lost cluster's repository as it backed up to (cio compares them as restic reads them), or import the bundle kept off the cluster (the paper one)".into()
+            }
+            EscrowError::NoPassword { .. } | EscrowError::PasswordRefused { .. } => {
+                "nothing was written; do not trust this object: anyone who may write to the bucket can put one there, and one written before the repository's last password change is stale (it cannot restore from it, so --force does not take it). Import the bundle kept off the cluster (the paper one: 'cio credential import FILE'), or check the URL is the lost cluster's repository".into()
+            }
+            EscrowError::Unproven { .. } => {
+                "nothing was written; fix what stopped the check ('cio credential validate' names it; the keys that read the object must also list the repository), or import the bundle kept off the cluster (the paper one: 'cio credential import FILE'); add --force only if you have checked yourself that its password opens the repository (restic cat config)".into()
             }
             EscrowError::Denied { .. } => {
                 "check the access and secret key: they must be allowed to read (to import) or write (to export) objects in the repository's bucket".into()
@@ -172,6 +194,12 @@ pub enum RecoveryError {
     ExcessiveWork { required: u8 },
     #[error("the bundle is damaged or was changed: {0}")]
     Damaged(String),
+    #[error("the bundle is cut short: {detail}")]
+    CutShort {
+        /// An ASCII-armored copy (text), not a binary one.
+        armored: bool,
+        detail: &'static str,
+    },
     #[error("the bundle opens, but what it holds is not a cio recovery bundle")]
     NotABundle,
     #[error("the bundle opens, but holds no credential")]
@@ -241,7 +269,7 @@ impl RecoveryError {
             }
             RecoveryError::Seal(_) => "nothing was written; run the command again".into(),
             RecoveryError::IdentityUnreadable { path, .. } => format!(
-                "check that {} exists and that this user may read it",
+                "check that {} exists and that this user may read it: a file, or a pipe (--identity <(pass show recovery-key))",
                 crate::shown_path(path)
             ),
             RecoveryError::IdentityExposed { path, .. } => format!(
@@ -272,6 +300,12 @@ impl RecoveryError {
             }
             RecoveryError::Damaged(_) | RecoveryError::NotABundle => {
                 "nothing was written; use an intact copy of the bundle (a printed one can be typed in again and checked with --dry-run)".into()
+            }
+            RecoveryError::CutShort { armored: true, .. } => {
+                "nothing was written; copy the whole file again (its last line is -----END AGE ENCRYPTED FILE-----) and import that copy".into()
+            }
+            RecoveryError::CutShort { armored: false, .. } => {
+                "nothing was written; copy the whole file again (as binary: its size must match the original's) and import that copy".into()
             }
             RecoveryError::EmptyBundle | RecoveryError::NothingToImport => {
                 "nothing was written; import a bundle 'cio credential export' made on the lost cluster (it holds every complete set)".into()

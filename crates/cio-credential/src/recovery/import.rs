@@ -215,11 +215,13 @@ impl<'b> Plan<'b> {
     /// found; the first that does not open its repository is the error. A password
     /// [`Plan::settle_stale`] let through was checked there. The repositories are asked at
     /// once (one thread each): an import that changes the passwords of four sets waits for
-    /// one round trip, not four.
+    /// one round trip, not four. `escrow`: the bundle is the escrow object beside the
+    /// repository (`--from-repository`), for the refusal's hint.
     pub fn check_passwords(
         &self,
         vault: &CredentialStore,
         force: bool,
+        escrow: bool,
     ) -> crate::Result<Vec<(CredentialName, PasswordChange)>> {
         let changed: Vec<(&Planned<'b>, &SecretValue)> = self
             .items
@@ -232,8 +234,15 @@ impl<'b> Plan<'b> {
             .filter_map(|item| Some((item, item.value()?)))
             .collect();
         let check = |item: &Planned<'b>, password: &SecretValue| {
-            check_password_import(vault, item.target, password, &self.others(item), force)
-                .map(|found| (item.target, found))
+            check_password_import(
+                vault,
+                item.target,
+                password,
+                &self.others(item),
+                force,
+                escrow,
+            )
+            .map(|found| (item.target, found))
         };
         std::thread::scope(|scope| {
             let asked: Vec<_> = changed

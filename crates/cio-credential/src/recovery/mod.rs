@@ -36,7 +36,8 @@
 //!   `update`, `remove`, `restore`, and `value` absent for a `remove`.
 //!
 //! Modules: [`bundle`] (the plaintext), [`seal`] (age), [`escrow`] (the copy beside the
-//! repository), [`output`] (a bundle file written whole or not at all), [`import`] (what an
+//! repository), [`proof`] (an escrow object
+//! proven its repository's by its password), [`output`] (a bundle file written whole or not at all), [`import`] (what an
 //! import writes).
 
 pub mod bundle;
@@ -44,6 +45,7 @@ pub mod error;
 pub mod escrow;
 pub mod import;
 pub mod output;
+pub mod proof;
 pub mod seal;
 
 pub use error::RecoveryError;

@@ -105,15 +105,18 @@ impl Recipient {
         }
     }
 
-    /// The recipients in the file at `path` (a FIFO such as `<(...)` too), read up to 1 MiB.
+    /// The recipients in the file at `path` (a pipe such as `<(...)` or a named FIFO too,
+    /// whose writer is waited for: [`crate::open_input`]), read up to 1 MiB.
     pub fn load_file(path: &Path) -> Result<Vec<Recipient>, RecoveryError> {
+        let unreadable = |detail: String| RecoveryError::RecipientsFileUnreadable {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let file = crate::open_input(path).map_err(|e| unreadable(e.to_string()))?;
         let mut text = String::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(1 << 20).read_to_string(&mut text))
-            .map_err(|e| RecoveryError::RecipientsFileUnreadable {
-                path: path.to_path_buf(),
-                detail: e.to_string(),
-            })?;
+        file.take(1 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| unreadable(e.to_string()))?;
         Recipient::parse_file(path, &text)
     }
 
@@ -248,30 +251,29 @@ impl std::fmt::Debug for Identities {
 
 impl Identities {
     /// The identities in the file at `path`: an age identity file or an unencrypted OpenSSH
-    /// private key. A file that group or others may read is refused.
+    /// private key, from a regular file or a pipe (`--identity <(pass show recovery-key)`, a
+    /// named FIFO, whose writer is waited for: [`crate::InputFile`]), read up to 1 MiB. A
+    /// file or named FIFO that group or others may read is refused (an anonymous pipe is
+    /// 0600).
     pub fn load(path: &Path) -> Result<Identities, RecoveryError> {
-        let unreadable = |e: std::io::Error| RecoveryError::IdentityUnreadable {
+        let unreadable = |detail: String| RecoveryError::IdentityUnreadable {
             path: path.to_path_buf(),
-            detail: e.to_string(),
+            detail,
         };
-        let meta = std::fs::metadata(path).map_err(unreadable)?;
-        if !meta.is_file() {
-            return Err(RecoveryError::IdentityUnreadable {
-                path: path.to_path_buf(),
-                detail: "it is not a file".into(),
-            });
-        }
-        let mode = meta.permissions().mode();
+        let input = crate::InputFile::open(path).map_err(|e| unreadable(e.to_string()))?;
+        // Before a named FIFO's writer is waited for.
+        let mode = input.metadata().permissions().mode();
         if mode & 0o077 != 0 {
             return Err(RecoveryError::IdentityExposed {
                 path: path.to_path_buf(),
                 mode: mode & 0o777,
             });
         }
+        let file = input.reader(path).map_err(|e| unreadable(e.to_string()))?;
         let mut text = Zeroizing::new(String::new());
-        std::fs::File::open(path)
-            .and_then(|f| f.take(1 << 20).read_to_string(&mut text))
-            .map_err(unreadable)?;
+        file.take(1 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| unreadable(e.to_string()))?;
         Identities::parse(path, &text)
     }
 
@@ -317,6 +319,7 @@ pub enum OpenWith {
 /// Whether the sealed bundle needs a passphrase (`true`) or an identity (`false`). Reads only
 /// its header.
 pub fn needs_passphrase(sealed: &[u8]) -> Result<bool, RecoveryError> {
+    check_armor_end(sealed)?;
     let decryptor = Decryptor::new(ArmoredReader::new(sealed)).map_err(damaged)?;
     Ok(decryptor.is_scrypt())
 }
@@ -324,6 +327,7 @@ pub fn needs_passphrase(sealed: &[u8]) -> Result<bool, RecoveryError> {
 /// Opens a sealed bundle (armored or binary age). A bundle whose header or payload was
 /// changed or cut short, a wrong passphrase and a wrong identity are each a precise error.
 pub fn open(sealed: &[u8], with: &OpenWith) -> Result<Bundle, RecoveryError> {
+    check_armor_end(sealed)?;
     let decryptor = Decryptor::new(ArmoredReader::new(sealed)).map_err(damaged)?;
     let mut reader = match (with, decryptor.is_scrypt()) {
         (OpenWith::Passphrase(passphrase), true) => {
@@ -355,24 +359,58 @@ pub fn open(sealed: &[u8], with: &OpenWith) -> Result<Bundle, RecoveryError> {
     let mut plaintext = Zeroizing::new(Vec::with_capacity(sealed.len()));
     reader
         .read_to_end(&mut plaintext)
-        .map_err(|e| RecoveryError::Damaged(payload_detail(&e)))?;
+        .map_err(|e| payload_damage(&e))?;
     Bundle::from_json(&plaintext)
 }
 
-fn damaged(e: DecryptError) -> RecoveryError {
-    RecoveryError::Damaged(match e {
-        DecryptError::InvalidMac => "its header does not match its authentication code".into(),
-        DecryptError::InvalidHeader => "its header is not a valid age header".into(),
-        DecryptError::UnknownFormat => "it is not an age file this cio can read".into(),
-        DecryptError::Io(e) => payload_detail(&e),
-        other => other.to_string(),
-    })
+/// The line an armored age file begins with.
+const ARMOR_BEGIN: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
+/// The line an armored age file ends with.
+const ARMOR_END: &[u8] = b"-----END AGE ENCRYPTED FILE-----";
+
+/// An armored bundle must end with its end line (white space a copy added aside): without
+/// it the copy was cut short, which age's reader reports as a wrapping fault of the last
+/// line it read.
+fn check_armor_end(sealed: &[u8]) -> Result<(), RecoveryError> {
+    let text = sealed.trim_ascii();
+    if text.starts_with(ARMOR_BEGIN) && !text.ends_with(ARMOR_END) {
+        return Err(RecoveryError::CutShort {
+            armored: true,
+            detail: "its end line (-----END AGE ENCRYPTED FILE-----) is missing",
+        });
+    }
+    Ok(())
 }
 
-fn payload_detail(e: &std::io::Error) -> String {
+fn damaged(e: DecryptError) -> RecoveryError {
+    match e {
+        DecryptError::InvalidMac => {
+            RecoveryError::Damaged("its header does not match its authentication code".into())
+        }
+        DecryptError::InvalidHeader => {
+            RecoveryError::Damaged("its header is not a valid age header".into())
+        }
+        DecryptError::UnknownFormat => {
+            RecoveryError::Damaged("it is not an age file this cio can read".into())
+        }
+        DecryptError::Io(e) => payload_damage(&e),
+        other => RecoveryError::Damaged(other.to_string()),
+    }
+}
+
+/// A read fault of the bundle: an end reached too early is a copy cut short. A binary
+/// payload cut inside its last part fails to decrypt as a changed byte does (age cannot
+/// tell them apart), and says both.
+fn payload_damage(e: &std::io::Error) -> RecoveryError {
     match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => "it is cut short".into(),
-        _ => format!("{e}"),
+        std::io::ErrorKind::UnexpectedEof => RecoveryError::CutShort {
+            armored: false,
+            detail: "it ends before its last part",
+        },
+        std::io::ErrorKind::InvalidData => RecoveryError::Damaged(format!(
+            "{e}: a byte of it was changed, or the copy was cut short"
+        )),
+        _ => RecoveryError::Damaged(e.to_string()),
     }
 }
 

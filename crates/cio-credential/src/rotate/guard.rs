@@ -110,13 +110,15 @@ pub fn check_password_restore(
 /// refresh would then spread the broken password). A first password (the store held none
 /// for the set) is checked too; `force` stores it anyway ([`PasswordChange::DoesNotOpen`]).
 /// A repository that cannot be asked only warns, one that does not exist yet needs no
-/// check, and an incomplete set cannot be asked.
+/// check, and an incomplete set cannot be asked. `escrow`: the bundle is the escrow object
+/// beside the repository (the refusal's hint then sends to another bundle).
 pub fn check_password_import(
     store: &CredentialStore,
     name: CredentialName,
     imported: &SecretValue,
     bundled: &[(Field, &SecretValue)],
     force: bool,
+    escrow: bool,
 ) -> Result<PasswordChange> {
     let Some(ImportCheck {
         values,
@@ -135,7 +137,11 @@ pub fn check_password_import(
         (Found::Yes, Found::No) if first && force => Ok(PasswordChange::DoesNotOpen),
         (Found::Yes, Found::No) => Err(refused(
             name,
-            Problem::ImportedPasswordDoesNotOpen { first },
+            Problem::ImportedPasswordDoesNotOpen {
+                first,
+                alternate: name.role == Role::Alternate,
+                escrow,
+            },
         )),
         (Found::Yes, Found::Unknown(why)) | (Found::Unknown(why), _) => {
             Ok(PasswordChange::Unchecked(why))
@@ -310,7 +316,7 @@ fn ask(values: &SetValues) -> SetReport {
 }
 
 /// What a report says of one step.
-enum Found {
+pub(crate) enum Found {
     Yes,
     /// The step said no for certain (its check has the code `no`).
     No,
@@ -318,7 +324,8 @@ enum Found {
     Unknown(String),
 }
 
-fn found(report: &SetReport, step: Step, no: &str) -> Found {
+/// What `report` says of `step`: `no` is the code of its certain refusal.
+pub(crate) fn found(report: &SetReport, step: Step, no: &str) -> Found {
     match report.check(step) {
         Some(c) if c.status == Status::Ok => Found::Yes,
         Some(c) if c.code == no => Found::No,

@@ -33,7 +33,7 @@
 //!   none named, every key is kept and the report says so ([`OldKey::Unidentified`]).
 
 mod age;
-mod guard;
+pub(crate) mod guard;
 mod keys;
 mod node_lock;
 mod password;
@@ -242,11 +242,17 @@ pub enum Problem {
     )]
     RestoredPasswordDoesNotOpen,
     #[error(
-        "the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup"
+        "the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every {}",
+        if *.alternate { "restore from it (the alternate set is for restores)" } else { "backup" }
     )]
     ImportedPasswordDoesNotOpen {
         /// The store held no password for the set before: `import --force` stores it anyway.
         first: bool,
+        /// The set is an alternate one: it never backs up, it restores.
+        alternate: bool,
+        /// The bundle is the escrow object beside the repository (`--from-repository`), so
+        /// that object is the stale one.
+        escrow: bool,
     },
     #[error(
         "the set's recovery bundle could not be refreshed ({0}), so the old password's key is kept: a bundle in the bucket holds the old password"
@@ -338,11 +344,21 @@ impl RotateError {
             Problem::RestoredPasswordDoesNotOpen => format!(
                 "restore a version whose password the repository still has ('cio credential history {name}'), or change the password with 'cio credential rotate {name}'; if the repository's password was changed back elsewhere, add --force"
             ),
-            Problem::ImportedPasswordDoesNotOpen { first: true } => "import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or add --force to store this password anyway".into(),
-            Problem::ImportedPasswordDoesNotOpen { first: false } => format!(
-                "import a bundle made after the repository's last password change (every rotation refreshes the escrow object: cio credential import --from-repository), or see the repository's keys with '{} restic key list'",
-                exec(name)
-            ),
+            Problem::ImportedPasswordDoesNotOpen { first, escrow, .. } => {
+                let fresher = if *escrow {
+                    "this escrow object is older than the repository's last password change (its refresh failed): import a bundle made after that change from a file"
+                } else {
+                    "import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change"
+                };
+                if *first {
+                    format!("{fresher}; or add --force to store this password anyway")
+                } else {
+                    format!(
+                        "{fresher}; or see the repository's keys with '{} restic key list'",
+                        exec(name)
+                    )
+                }
+            }
             Problem::EscrowNotRefreshed(_) => format!(
                 "fix what the refresh needs (recovery_recipients in cio.toml, the bucket and its keys; 'cio credential export --to-repository' shows it), then run 'cio credential rotate {name}' again"
             ),
@@ -422,8 +438,16 @@ mod tests {
                 Problem::BarePasswordChange { alternate: true },
                 Problem::ForcedPasswordDoesNotOpen,
                 Problem::RestoredPasswordDoesNotOpen,
-                Problem::ImportedPasswordDoesNotOpen { first: true },
-                Problem::ImportedPasswordDoesNotOpen { first: false },
+                Problem::ImportedPasswordDoesNotOpen {
+                    first: true,
+                    alternate: false,
+                    escrow: false,
+                },
+                Problem::ImportedPasswordDoesNotOpen {
+                    first: false,
+                    alternate: true,
+                    escrow: true,
+                },
                 Problem::EscrowNotRefreshed("x".into()),
                 Problem::PendingUnreadable("x".into()),
                 Problem::RotatedMeanwhile,
@@ -471,10 +495,14 @@ mod tests {
             RotateError {
                 name: alternate,
                 stage: Stage::Checking,
-                problem: Problem::ImportedPasswordDoesNotOpen { first: false },
+                problem: Problem::ImportedPasswordDoesNotOpen {
+                    first: false,
+                    alternate: true,
+                    escrow: false,
+                },
             }
             .hint(),
-            "import a bundle made after the repository's last password change (every rotation refreshes the escrow object: cio credential import --from-repository), or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic key list'; nothing was changed"
+            "import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic key list'; nothing was changed"
         );
     }
 

@@ -11,10 +11,10 @@
 use std::io::{self, IsTerminal, Read};
 use std::path::Path;
 
-use cio_credential::{SecretValue, check_passphrase};
+use cio_credential::{InputFileError, SecretValue, check_passphrase};
 
 use crate::error::{CommandError, InputError};
-use crate::input::read_stdin;
+use crate::input::{WaitNotice, read_stdin};
 
 /// The largest bundle read: far more than every set with a long history needs.
 const MAX_BUNDLE: u64 = 16 * 1024 * 1024;
@@ -71,7 +71,17 @@ pub fn bundle(action: &str, file: &str) -> Result<(Vec<u8>, bool), CommandError>
     let read = if from_stdin {
         io::stdin().lock().take(MAX_BUNDLE).read_to_end(&mut bytes)
     } else {
-        std::fs::File::open(file).and_then(|f| f.take(MAX_BUNDLE).read_to_end(&mut bytes))
+        // A named FIFO waits for its writer, said after a moment.
+        let _notice = WaitNotice::saying(format!(
+            "waiting for the bundle from {}, whose writer has not ended it",
+            cio_credential::shown_path(Path::new(file))
+        ));
+        cio_credential::open_input(Path::new(file))
+            .map_err(|e| match e {
+                InputFileError::Io(e) => e,
+                other => io::Error::other(other.to_string()),
+            })
+            .and_then(|f| f.take(MAX_BUNDLE).read_to_end(&mut bytes))
     };
     read.map_err(|e| input_error(action, InputError::Bundle(e)))?;
     if from_stdin && !looks_like_age(&bytes) {

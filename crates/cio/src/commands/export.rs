@@ -16,6 +16,7 @@ use crate::commands::bundle_input;
 use crate::commands::escrow::configured_recipients;
 use crate::context::Context;
 use crate::error::CommandError;
+use crate::input::WaitNotice;
 
 const ACTION: &str = "Export credentials";
 
@@ -180,6 +181,11 @@ fn given_recipients(args: &ExportArgs) -> Result<Vec<Recipient>, Error> {
         recipients.push(Recipient::parse(text, RecipientSource::Flag(i + 1))?);
     }
     for path in &args.recipients_files {
+        // A named FIFO waits for its writer, said after a moment.
+        let _notice = WaitNotice::saying(format!(
+            "waiting for the recipients from {}, whose writer has not ended it",
+            cio_credential::shown_path(path)
+        ));
         recipients.extend(Recipient::load_file(path)?);
     }
     Ok(recipients)

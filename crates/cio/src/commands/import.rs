@@ -9,14 +9,16 @@ use serde_json::json;
 use cio_credential::{
     Allow, BucketKeys, Bundle, CredentialStore, Error, EscrowError, Identities, OpenWith, Outcome,
     PasswordChange, Plan, Planned, Provider, Purpose, ReadWith, RecoveryError, SecretValue,
-    SetFilter, SetId, SetValues, ValidateOptions, check_changes, check_value, escrow_location,
-    needs_passphrase, open_bundle, read_bundle, stored_escrow_keys, validate_sets,
+    SetFilter, SetId, SetValues, StoredKeys, ValidateOptions, check_changes, check_value,
+    escrow_location, needs_passphrase, open_bundle, prove_escrow, read_bundle, stored_escrow_keys,
+    validate_sets,
 };
 
 use crate::cli::ProviderArg;
 use crate::commands::{bundle_input, ca_file, escrow as refresh, validate};
 use crate::context::Context;
 use crate::error::CommandError;
+use crate::input::WaitNotice;
 use crate::output::{counted, time};
 
 const ACTION: &str = "Import credentials";
@@ -60,7 +62,9 @@ pub struct ImportArgs {
     /// Validate the imported sets live first; write only if they pass
     #[arg(long)]
     pub validate: bool,
-    /// Replace values the store holds that are newer than the bundle's and different
+    /// Replace values the store holds that are newer than the bundle's and different; with
+    /// --from-repository, also take an escrow object whose password the repository could not
+    /// be asked about (never one whose password it refuses)
     #[arg(long)]
     pub force: bool,
     /// Keep white space at either end of (or a tab in) a bundled repository password, as
@@ -90,16 +94,25 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     let fail = |e: Error| CommandError::library(ACTION, e);
     let recovery = |e: RecoveryError| CommandError::library(ACTION, e);
     let store = ctx.open(ACTION)?;
-    let (sealed, stdin_taken) = match (&args.from_repository, &args.file) {
-        (Some(url), _) => fetch_escrow(
-            ctx,
-            &store,
-            url,
-            args.provider.map(Into::into),
-            args.no_stored_keys,
-        )?,
-        (None, Some(file)) => bundle_input::bundle(ACTION, file)?,
+    // From the repository: the keys that read the object (standard input is taken when
+    // they were given there).
+    let (sealed, reader) = match (&args.from_repository, &args.file) {
+        (Some(url), _) => {
+            let (sealed, reader) = fetch_escrow(
+                ctx,
+                &store,
+                url,
+                args.provider.map(Into::into),
+                args.no_stored_keys,
+            )?;
+            ((sealed, false), Some(reader))
+        }
+        (None, Some(file)) => (bundle_input::bundle(ACTION, file)?, None),
         (None, None) => unreachable!("clap requires FILE unless --from-repository is given"),
+    };
+    let (sealed, stdin_taken) = match (sealed, &reader) {
+        ((bytes, _), Some(reader)) => (bytes, matches!(reader, Reader::Given { .. })),
+        ((bytes, from_stdin), None) => (bytes, from_stdin),
     };
     // An identity given means it is used: the header is read (a few percent of an import)
     // only to tell a passphrase bundle from one sealed to recipients when none is given.
@@ -108,15 +121,34 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     } else if args.identities.is_empty() {
         return Err(recovery(RecoveryError::SealedToRecipients));
     } else {
-        let mut identities = Identities::load(&args.identities[0]).map_err(recovery)?;
+        // A pipe (`--identity <(pass show recovery-key)`) or a named FIFO waits for its
+        // writer, said after a moment.
+        let load = |path: &PathBuf| {
+            let _notice = WaitNotice::saying(format!(
+                "waiting for the identity from {}, whose writer has not ended it",
+                cio_credential::shown_path(path)
+            ));
+            Identities::load(path).map_err(recovery)
+        };
+        let mut identities = load(&args.identities[0])?;
         for path in &args.identities[1..] {
-            identities.extend(Identities::load(path).map_err(recovery)?);
+            identities.extend(load(path)?);
         }
         OpenWith::Identities(identities)
     };
     let bundle = open_bundle(&sealed, &with).map_err(recovery)?;
-    if let Some(url) = &args.from_repository {
-        cio_credential::check_escrow_origin(&bundle, url).map_err(|e| recovery(e.into()))?;
+    if let (Some(url), Some(reader)) = (&args.from_repository, &reader) {
+        let escrow = |e: EscrowError| recovery(e.into());
+        cio_credential::check_escrow_origin(&bundle, url).map_err(escrow)?;
+        // The URL is public: only a password that opens the repository proves the object.
+        for unproven in prove_escrow(&bundle, url, &reader.keys(), args.force).map_err(escrow)? {
+            ctx.out.warn(format!(
+                "the {} set of the bundle at {} is not proven to be that repository's: the repository could not be asked whether its password opens it ({}); taken anyway (--force)",
+                unproven.set,
+                escrow_location(url),
+                unproven.why
+            ));
+        }
     }
     let mut plan = Plan::new(&bundle, &store, args.as_alternate).map_err(fail)?;
     // A stored password dated after the bundle's but refused by its repository (imported
@@ -139,7 +171,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
             .changes(args.force)
             .map_err(recovery)
             .and_then(|changes| check_changes(&changes, allow).map_err(fail))
-            .and_then(|_| check_passwords(&store, &plan, args.force, true))
+            .and_then(|_| check_passwords(&store, &plan, &args, true))
             .and_then(|warnings| match args.validate {
                 true => validate_first(ctx, &store, &plan).map(|()| warnings),
                 false => Ok(warnings),
@@ -170,7 +202,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     let changes = plan.changes(args.force).map_err(recovery)?;
     // In the dry run's order: nothing is said stored before a value rule refuses it.
     check_changes(&changes, allow).map_err(fail)?;
-    let warnings = check_passwords(&store, &plan, args.force, false)?;
+    let warnings = check_passwords(&store, &plan, &args, false)?;
     if args.validate {
         validate_first(ctx, &store, &plan)?;
     }
@@ -216,12 +248,12 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
 fn check_passwords(
     store: &CredentialStore,
     plan: &Plan<'_>,
-    force: bool,
+    args: &ImportArgs,
     dry_run: bool,
 ) -> Result<Vec<String>, CommandError> {
     let stored = if dry_run { "would be stored" } else { "stored" };
     let checked = plan
-        .check_passwords(store, force)
+        .check_passwords(store, args.force, args.from_repository.is_some())
         .map_err(|e| CommandError::library(ACTION, e))?;
     Ok(checked
         .into_iter()
@@ -254,42 +286,67 @@ fn to_the_sets(sets: &[SetId]) -> String {
     }
 }
 
+/// The keys an escrow object was read with: they prove it with its password too.
+enum Reader {
+    Stored(StoredKeys),
+    Given {
+        access_key: SecretValue,
+        secret_key: SecretValue,
+    },
+}
+
+impl Reader {
+    fn keys(&self) -> BucketKeys<'_> {
+        match self {
+            Reader::Stored(keys) => keys.keys(),
+            Reader::Given {
+                access_key,
+                secret_key,
+            } => BucketKeys {
+                access_key,
+                secret_key,
+                region: None,
+                cacert: None,
+            },
+        }
+    }
+}
+
 /// The escrow object beside `url`, read with this store's keys for that repository (the
 /// alternate set of `provider`, or without it one whose repository is at the same endpoint;
-/// none with `no_stored_keys`), else with keys prompted for or read from standard input.
-/// Says which keys it used. Returns the bytes and whether standard input was used.
+/// none with `no_stored_keys`), else with keys prompted for or read from standard input
+/// ([`Reader::Given`]: standard input is then taken). Says which keys it used. Returns the
+/// bytes and the keys that read them.
 fn fetch_escrow(
     ctx: &Context,
     store: &CredentialStore,
     url: &str,
     provider: Option<Provider>,
     no_stored_keys: bool,
-) -> Result<(Vec<u8>, bool), CommandError> {
+) -> Result<(Vec<u8>, Reader), CommandError> {
     let escrow = |e: EscrowError| CommandError::library(ACTION, RecoveryError::from(e));
     let stored = if no_stored_keys {
         None
     } else {
         stored_escrow_keys(store, url, provider).map_err(escrow)?
     };
-    let sealed = match &stored {
+    let (reader, with) = match stored {
         Some((with, keys)) => {
             ctx.out
                 .note(format!("reading {} with {with}", escrow_location(url)));
-            read_bundle(url, &keys.keys(), *with)
+            (Reader::Stored(keys), with)
         }
         None => {
             let (access_key, secret_key) = bundle_input::access_keys(ACTION)?;
-            let access = BucketKeys {
-                access_key: &access_key,
-                secret_key: &secret_key,
-                region: None,
-                cacert: None,
+            let reader = Reader::Given {
+                access_key,
+                secret_key,
             };
-            read_bundle(url, &access, ReadWith::Given)
+            (reader, ReadWith::Given)
         }
-    }
-    .map_err(escrow)?;
-    Ok((sealed, stored.is_none()))
+    };
+    let sealed = read_bundle(url, &reader.keys(), with).map_err(escrow)?;
+    Ok((sealed, reader))
 }
 
 /// What the bundle holds and what the import would do, values masked.

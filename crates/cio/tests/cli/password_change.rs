@@ -163,7 +163,7 @@ fn an_import_of_a_password_the_repository_no_longer_has_is_refused() {
     let text = stderr(&out);
     assert!(
         text.contains("Fail: Import credentials: cio_minio_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup\n\
-         Hint: import a bundle made after the repository's last password change"),
+         Hint: import a fresher bundle: the escrow bundle beside the repository"),
         "{text}"
     );
     assert!(!text.contains(OLD) && !text.contains(NEW), "{text}");
@@ -197,7 +197,7 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
     };
     let before = c.snapshot_files();
     let out = import(&[]).code(1);
-    let refusal = "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup\n\
+    let refusal = "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every restore from it (the alternate set is for restores)\n\
          Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or add --force to store this password anyway; nothing was changed\n";
     assert_eq!(stderr(&out), refusal);
     assert!(c.snapshot_files() == before, "a refused import wrote");
@@ -273,8 +273,8 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
     let out = import(&["--force"]).code(1);
     assert_eq!(
         stderr(&out),
-        "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every backup\n\
-         Hint: import a bundle made after the repository's last password change (every rotation refreshes the escrow object: cio credential import --from-repository), or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic key list'; nothing was changed\n"
+        "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every restore from it (the alternate set is for restores)\n\
+         Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic key list'; nothing was changed\n"
     );
     assert!(c.snapshot_files() == before, "a refused import wrote");
     assert_eq!(c.reveal("cio_minio_alt_backup_password"), NEW);

@@ -138,12 +138,9 @@ fn damaged_bundles_wrong_passphrases_and_wrong_identities_write_nothing() {
     );
     assert!(err.ends_with("Hint: nothing was written; use an intact copy of the bundle (a printed one can be typed in again and checked with --dry-run)\n"));
 
-    // Cut short.
+    // Cut short (every kind: a_bundle_cut_short_says_so_and_to_copy_it_again).
     let err = try_import(&text.as_bytes()[..text.len() / 2], PASSPHRASE, &[]);
-    assert!(
-        err.contains("the bundle is damaged or was changed"),
-        "{err}"
-    );
+    assert!(err.contains("the bundle is cut short"), "{err}");
 
     // A wrong passphrase.
     let err = try_import(text.as_bytes(), "not the right passphrase", &[]);
@@ -166,6 +163,69 @@ fn damaged_bundles_wrong_passphrases_and_wrong_identities_write_nothing() {
     assert_eq!(
         err,
         "Fail: Import credentials: none of the identities given opens this bundle\nHint: nothing was written; give the identity whose recipient the bundle was sealed to (one named in recovery_recipients)\n"
+    );
+}
+
+/// The review's finding: an armored bundle whose end line is missing, or whose last 200
+/// characters were cut, said `invalid armor (not wrapped at 64 characters)`. Each way a copy
+/// is cut short (armored: end line, tail, header; binary: payload, header) says it is cut
+/// short and to copy the whole file again (a binary one cut inside its last part cannot be
+/// told from a changed byte, and says both); nothing is written.
+#[test]
+fn a_bundle_cut_short_says_so_and_to_copy_it_again() {
+    let a = cluster_a();
+    let bundle = a.dir.path().join("a.age");
+    export_passphrase(&a, &bundle);
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let b = TestEnv::new();
+    let try_import = |bytes: &[u8]| {
+        let path = b.dir.path().join("try.age");
+        std::fs::write(&path, bytes).unwrap();
+        let out = b
+            .cio_in(
+                &["credential", "import", path.to_str().unwrap()],
+                PASSPHRASE,
+            )
+            .code(1);
+        assert!(!b.store().exists(), "nothing was written");
+        stderr(&out)
+    };
+    let armored = "Fail: Import credentials: the bundle is cut short: its end line (-----END AGE ENCRYPTED FILE-----) is missing\n\
+         Hint: nothing was written; copy the whole file again (its last line is -----END AGE ENCRYPTED FILE-----) and import that copy\n";
+    let no_end = text
+        .trim_end()
+        .strip_suffix("-----END AGE ENCRYPTED FILE-----")
+        .unwrap();
+    assert_eq!(try_import(no_end.as_bytes()), armored);
+    assert_eq!(try_import(&text.as_bytes()[..text.len() - 200]), armored);
+    assert_eq!(try_import(&text.as_bytes()[..100]), armored);
+
+    // The same bundle binary (the armor's base64 decoded), cut in its payload or header.
+    let body: String = text
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    let decoded = std::process::Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(body.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(decoded.status.success());
+    let binary = decoded.stdout;
+    let binary_cut = "Fail: Import credentials: the bundle is cut short: it ends before its last part\n\
+         Hint: nothing was written; copy the whole file again (as binary: its size must match the original's) and import that copy\n";
+    assert_eq!(try_import(&binary[..60]), binary_cut);
+    // Cut inside its last part it fails to decrypt, as a changed byte does: both are said.
+    assert_eq!(
+        try_import(&binary[..binary.len() - 20]),
+        "Fail: Import credentials: the bundle is damaged or was changed: decryption error: a byte of it was changed, or the copy was cut short\n\
+         Hint: nothing was written; use an intact copy of the bundle (a printed one can be typed in again and checked with --dry-run)\n"
     );
 }
 

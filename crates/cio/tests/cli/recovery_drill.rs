@@ -371,7 +371,7 @@ print(json.dumps(out))
 }
 
 /// A node whose cio.toml names `recipient` as its recovery recipient.
-fn escrowing_node(recipient: &str) -> TestEnv {
+pub fn escrowing_node(recipient: &str) -> TestEnv {
     let env = TestEnv::new();
     std::fs::write(
         env.config(),
@@ -392,6 +392,9 @@ fn escrow_with_a_read_only_key() {
     // Cluster A writes its escrow bundle with its own (writer) key.
     let a = escrowing_node(&recipient);
     a.minio_set("", &repo, &writer, &writer_secret, PASSWORD);
+    // The escrow object is proven by a password that opens the repository beside it.
+    a.cio(&["credential", "exec", "--", "restic", "--no-cache", "init"])
+        .success();
     let out = a
         .cio(&["credential", "export", "--to-repository"])
         .success();
@@ -447,6 +450,9 @@ fn a_purge_refreshes_the_escrow_bundle_or_says_that_it_may_still_hold_the_value(
     let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
     let a = escrowing_node(&recipient);
     a.minio_set("", &repo, &writer, &writer_secret, PASSWORD);
+    // The escrow object is proven by a password that opens the repository beside it.
+    a.cio(&["credential", "exec", "--", "restic", "--no-cache", "init"])
+        .success();
     a.create("cio_minio_region", "us-east-1");
     // Purging an optional credential leaves the set complete: the bundle is written again,
     // without it.
@@ -571,7 +577,7 @@ fn escrow_behind_a_private_ca_uses_the_sets_ca_certificate() {
 fn stored_keys_read_an_escrow_object_only_when_they_belong_to_its_repository() {
     let s3 = S3Server::start(ACCESS, SECRET);
     s3.create_bucket("bucket");
-    let repo = s3.repo_url("bucket", "slash");
+    let repo = s3.restic_init("bucket", "slash", PASSWORD);
     let safe = tempfile::tempdir().unwrap();
     let (identity, recipient) = age_identity(safe.path(), "rk.txt");
     let a = escrowing_node(&recipient);
@@ -750,7 +756,7 @@ fn an_escrow_bundle_naming_another_repository_is_refused() {
     let s3 = S3Server::start(ACCESS, SECRET);
     s3.create_bucket("cluster-a");
     s3.create_bucket("attacker");
-    let repo = s3.repo_url("cluster-a", "backups");
+    let repo = s3.restic_init("cluster-a", "backups", PASSWORD);
     let theirs = s3.repo_url("attacker", "backups");
     let safe = tempfile::tempdir().unwrap();
     let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
