@@ -505,7 +505,10 @@ mod tests {
             );
         }
         let cut = &sealed.as_bytes()[..sealed.len() - 60];
-        assert!(matches!(open(cut, &with), Err(RecoveryError::Damaged(_))));
+        assert!(matches!(
+            open(cut, &with),
+            Err(RecoveryError::CutShort { armored: true, .. })
+        ));
     }
 
     #[test]
