@@ -401,9 +401,10 @@ fn escrow_with_a_read_only_key() {
     assert!(stdout(&out).contains("sealed to the recovery recipients"));
 
     // Cluster B reads it back with the read-only key and the recovery identity alone.
-    // validate's credentials check fails against this moto (the keys boto3 made; restic
-    // works with them), so the object's password cannot be checked: --force takes it, with
-    // a warning (escrow_proof.rs proves objects against s3s-fs).
+    // This moto answers every listing under a prefix with SignatureDoesNotMatch once it
+    // enforces its IAM users' keys (boto3's own list_objects_v2 and `restic snapshots` fail
+    // there alike; the whole-bucket listing works), so the object's password cannot be
+    // checked: --force takes it, with a warning (escrow_proof.rs proves objects on s3s-fs).
     let b = TestEnv::new();
     let out = b
         .cio_in(
@@ -479,8 +480,8 @@ fn a_purge_refreshes_the_escrow_bundle_or_says_that_it_may_still_hold_the_value(
         "{text}"
     );
     let b = TestEnv::new();
-    // --force: this moto's keys fail validate's credentials check (see
-    // escrow_with_a_read_only_key), so the object cannot be proven here.
+    // --force: this moto refuses listings under a prefix (see escrow_with_a_read_only_key),
+    // so the object cannot be proven here.
     b.cio_in(
         &[
             "credential",
