@@ -21,6 +21,7 @@ use testkit::tls::{CertKind, TlsFront};
 
 mod aws_hosts;
 mod harness;
+mod hosts;
 mod proxies;
 mod tls_refusals;
 

@@ -12,7 +12,6 @@
 //!   `http://` and `https://` endpoints alike; requests then go in origin form, as directly;
 //! - every stage ends by the one deadline of the set.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -286,24 +285,12 @@ async fn open(
     })
 }
 
-/// Resolves `host` and connects to the first address that accepts.
+/// Resolves `host` as restic's Go resolver does ([`super::resolve`]) and connects to the first
+/// address that accepts.
 async fn tcp(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, ConnectError> {
     // Go dials an empty host (a proxy URL without one) on this machine.
     let host = if host.is_empty() { "127.0.0.1" } else { host };
-    // Names are looked up in lower case, as Go looks them up in /etc/hosts (and DNS ignores
-    // case): musl's hosts-file lookup compares case-sensitively, so `LOCALHOST` would not
-    // resolve here while restic reaches it.
-    let host = host.to_ascii_lowercase();
-    let addrs: Vec<SocketAddr> =
-        match timeout_at(deadline, tokio::net::lookup_host((host.as_str(), port))).await {
-            Err(_) => {
-                return Err(ConnectError::Timeout {
-                    stage: "resolving the name",
-                });
-            }
-            Ok(Err(e)) => return Err(ConnectError::Dns { why: e.to_string() }),
-            Ok(Ok(a)) => a.collect(),
-        };
+    let addrs = super::resolve::resolve(host, port, deadline).await?;
     let mut last = None;
     for addr in &addrs {
         match timeout_at(deadline, TcpStream::connect(addr)).await {

@@ -8,6 +8,7 @@ pub(crate) mod http;
 mod kx;
 mod probe;
 pub mod proxy;
+mod resolve;
 mod socks;
 pub mod tls;
 pub(crate) mod words;
