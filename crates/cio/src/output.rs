@@ -14,6 +14,12 @@ use icu_properties::{CodePointMapData, CodePointSetData};
 
 use cio_credential::{CredentialName, SecretValue, Warning};
 
+/// The buffer a table or a JSON document is written through: one write for a listing of
+/// every credential (about 2 KiB), a write per 8 KiB for a long change log. Not 64 KiB: the
+/// allocator maps its memory in populated (`allocator.rs`), and a 64 KiB buffer made `list`
+/// map and zero a 128 KiB segment for 2 KiB of text.
+const OUT_BUFFER: usize = 8 * 1024;
+
 /// The terminal of one command.
 pub struct Out {
     /// `--json`: results and failures as JSON documents on stdout.
@@ -70,7 +76,7 @@ impl Out {
     /// Writes a serializable document as JSON on one line, without building a
     /// `serde_json::Value` first (for long documents such as the change log).
     pub fn json_of(&mut self, doc: &impl serde::Serialize) -> io::Result<()> {
-        let mut out = io::BufWriter::with_capacity(64 * 1024, &mut self.stdout);
+        let mut out = io::BufWriter::with_capacity(OUT_BUFFER, &mut self.stdout);
         let mut json = serde_json::Serializer::with_formatter(&mut out, JsonEscapes);
         doc.serialize(&mut json).map_err(io::Error::from)?;
         writeln!(out)?;
@@ -84,9 +90,9 @@ impl Out {
 
     /// Lays `rows` out in columns and writes them.
     pub fn table(&mut self, rows: &[Vec<String>]) -> io::Result<()> {
-        // Buffered as a whole: stdout flushes at every newline, and a log of thousands of
-        // lines would be as many writes.
-        let mut out = io::BufWriter::with_capacity(64 * 1024, &mut self.stdout);
+        // Buffered: stdout flushes at every newline, and a log of thousands of lines would be
+        // as many writes.
+        let mut out = io::BufWriter::with_capacity(OUT_BUFFER, &mut self.stdout);
         write_table(&mut out, rows, &self.same_flags)?;
         out.flush()
     }

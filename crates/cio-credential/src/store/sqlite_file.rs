@@ -292,6 +292,16 @@ fn scratch_beside(path: &Path) -> io::Result<(Scratch, File)> {
     ))
 }
 
+/// The most a scratch copy reads at a time.
+const COPY_PIECE: usize = 64 * 1024;
+
+/// The piece a file of `len` bytes is copied in: the whole file (one page at least) when it
+/// is smaller than [`COPY_PIECE`], else [`COPY_PIECE`]. A file that grows meanwhile is copied
+/// whole all the same, in more pieces.
+fn copy_piece(len: u64) -> usize {
+    usize::try_from(len).map_or(COPY_PIECE, |len| len.clamp(4096, COPY_PIECE))
+}
+
 /// A scratch copy of the store, beside it; removed when dropped unless committed.
 pub(super) struct Scratch {
     path: PathBuf,
@@ -368,14 +378,17 @@ impl Locked {
     /// A copy of the store's current content in a new scratch file beside it (mode 0600).
     pub(super) fn scratch(&mut self) -> io::Result<Scratch> {
         let (scratch, mut out) = scratch_beside(&self.path)?;
-        self.copied = Some(Stamp::of(&self.file.metadata()?));
+        let meta = self.file.metadata()?;
+        self.copied = Some(Stamp::of(&meta));
         self.file.seek(SeekFrom::Start(0))?;
         // Through this process, not `io::copy` file to file: that is copy_file_range, which on
         // a file system with reflinks (XFS's default) shares the store's blocks with the copy,
         // and a purge's zeroing of the replaced file then lands on new blocks and leaves the
         // purged value on the device (session 7's review). In pieces, so that the memory a
-        // write takes does not grow with the file (a store padded to gigabytes).
-        let mut piece = vec![0u8; 64 * 1024];
+        // write takes does not grow with the file (a store padded to gigabytes); a piece no
+        // larger than the file (a store of a few pages), as the allocator maps its memory in
+        // populated: a 64 KiB piece made each write map and zero a 128 KiB segment.
+        let mut piece = vec![0u8; copy_piece(meta.len())];
         loop {
             let n = match self.file.read(&mut piece) {
                 Ok(0) => break,
@@ -439,4 +452,17 @@ pub(super) fn uri_path(path: &Path) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_is_copied_in_a_piece_no_larger_than_itself() {
+        assert_eq!(copy_piece(0), 4096);
+        assert_eq!(copy_piece(36 * 1024), 36 * 1024, "the bench's store of 16 names");
+        assert_eq!(copy_piece(64 * 1024), COPY_PIECE);
+        assert_eq!(copy_piece(1 << 40), COPY_PIECE, "a store padded to a terabyte");
+    }
 }
