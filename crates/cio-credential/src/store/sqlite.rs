@@ -219,12 +219,14 @@ impl SqliteStore {
         )
         .map_err(|e| self.err(e))?;
         self.distrust_schema(&conn)?;
-        conn.query_row("PRAGMA journal_mode=OFF", [], |_| Ok(()))
-            .map_err(|e| self.err(e))?;
+        // The lock first: set after the journal mode (whose change reads the schema), it
+        // came after a lock and an unlock of its own (four fcntl calls per write).
         conn.execute_batch(
-            "PRAGMA synchronous=OFF; PRAGMA secure_delete=ON; PRAGMA locking_mode=EXCLUSIVE;",
+            "PRAGMA locking_mode=EXCLUSIVE; PRAGMA synchronous=OFF; PRAGMA secure_delete=ON;",
         )
         .map_err(|e| self.err(e))?;
+        conn.query_row("PRAGMA journal_mode=OFF", [], |_| Ok(()))
+            .map_err(|e| self.err(e))?;
         Ok(conn)
     }
 
@@ -357,10 +359,16 @@ impl SqliteStore {
         .map_err(|e| self.err(e))
     }
 
+    /// The store format the file says it is in (`PRAGMA user_version`). Asked by the schema
+    /// check and again by each read of the log or the notes: parsed once per connection.
+    fn schema_version(&self, conn: &Connection) -> Result<i64, StoreError> {
+        conn.prepare_cached("PRAGMA user_version")
+            .and_then(|mut version| version.query_row([], |r| r.get(0)))
+            .map_err(|e| self.err(e))
+    }
+
     fn check_schema_version(&self, conn: &Connection) -> Result<(), StoreError> {
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+        let version = self.schema_version(conn)?;
         if version == SCHEMA_VERSION || version == SCHEMA_VERSION_BEFORE_LOG {
             Ok(())
         } else {

@@ -16,9 +16,7 @@ CREATE TABLE IF NOT EXISTS notes (k TEXT PRIMARY KEY, sealed BLOB NOT NULL) WITH
 impl SqliteStore {
     /// Whether the store has the change log and notes (format 3).
     fn has_log(&self, conn: &Connection) -> Result<bool, StoreError> {
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-            .map(|v| v >= SCHEMA_VERSION)
-            .map_err(|e| self.err(e))
+        self.schema_version(conn).map(|v| v >= SCHEMA_VERSION)
     }
 
     /// Inside a write: makes a format-2 store format 3.
@@ -44,11 +42,11 @@ impl SqliteStore {
             let Ok(seq) = i64::try_from(seq) else {
                 return Ok(false);
             };
-            conn.query_row("SELECT count(*) FROM log WHERE seq = ?1", [seq], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n > 0)
-            .map_err(|e| self.err(e))
+            // Asked twice (the entry before, the entry itself): parsed once.
+            conn.prepare_cached("SELECT count(*) FROM log WHERE seq = ?1")
+                .and_then(|mut held| held.query_row([seq], |r| r.get::<_, i64>(0)))
+                .map(|n| n > 0)
+                .map_err(|e| self.err(e))
         };
         let after = match entry.seq {
             0 => false,
