@@ -17,13 +17,14 @@ mod notes;
 pub use self::health::{CheckResult, Checks, HealthRecord};
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use self::log::LogChange;
 use crate::audit::Broken;
 use crate::catalog::{Allow, CredentialName, SetId, Warning, check_value};
 use crate::crypto::{Binding, Key, KeyError, create_key};
 use crate::error::{Error, Result};
+use crate::integrity::Manifest;
 use crate::keyring::Keyring;
 use crate::ledger::{self, Next, Verified};
 use crate::secret::SecretValue;
@@ -108,6 +109,9 @@ pub struct CredentialStore {
     keys_again: OnceLock<Vec<Key>>,
     /// The first break of the change log this command came across.
     log_damage: OnceLock<Broken>,
+    /// The manifest this command last verified in a reading of the store, with the identity
+    /// it came in: a later look at the same identity (the notes') needs no second check.
+    manifest_seen: Mutex<Option<(Identity, Manifest)>>,
 }
 
 impl std::fmt::Debug for CredentialStore {
@@ -129,6 +133,7 @@ impl CredentialStore {
             keys: OnceLock::new(),
             keys_again: OnceLock::new(),
             log_damage: OnceLock::new(),
+            manifest_seen: Mutex::new(None),
         }
     }
 
@@ -219,13 +224,45 @@ impl CredentialStore {
     /// One verified reading of the store (every name's whole history); `None` when the store
     /// does not exist. The key is loaded (and checked) only for a store that was written.
     pub(crate) fn verified(&self) -> Result<Option<Verified>> {
-        self.again_if_resealed(|| {
+        let verified = self.again_if_resealed(|| {
             ledger::read(
                 self.store.as_ref(),
                 |identity| self.key(identity, false),
                 || self.loaded_keys(),
             )
-        })
+        })?;
+        if let Some(v) = &verified
+            && v.identity.key_fingerprint.is_some()
+            && v.identity.manifest.is_some()
+        {
+            *self
+                .manifest_seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) =
+                Some((v.identity.clone(), v.manifest().clone()));
+        }
+        Ok(verified)
+    }
+
+    /// The manifest of `identity`, verified under `key` ([`ledger::verified_manifest`]); the
+    /// one this command's last reading verified when `identity` is the one it came in (the
+    /// same store id, key fingerprint and manifest bytes: the same check, the same answer).
+    pub(crate) fn verified_manifest(
+        &self,
+        identity: &Identity,
+        key: &Key,
+    ) -> Result<Option<Manifest>> {
+        let seen = self
+            .manifest_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((seen_identity, manifest)) = seen.as_ref()
+            && seen_identity == identity
+        {
+            return Ok(Some(manifest.clone()));
+        }
+        drop(seen);
+        ledger::verified_manifest(self.store.as_ref(), identity, key)
     }
 
     /// `read` (a reading of the store, then of the key file), done again once when the key

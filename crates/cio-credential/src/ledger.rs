@@ -73,6 +73,11 @@ impl Verified {
         self
     }
 
+    /// The verified manifest of this reading.
+    pub(crate) fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
     /// The number of the change-log entry of the newest logged change, as the manifest says
     /// (0: none): the log must reach it.
     pub fn log_seq(&self) -> u64 {

@@ -93,7 +93,7 @@ impl CredentialStore {
                 return Ok(Some((reading, None)));
             }
             let key = self.opening_key(&identity)?;
-            let manifest = ledger::verified_manifest(self.store.as_ref(), &identity, key)?;
+            let manifest = self.verified_manifest(&identity, key)?;
             let reading = NoteReading {
                 store_id: identity.store_id.clone(),
                 manifest,
@@ -122,7 +122,7 @@ impl CredentialStore {
             let identity = self.existing_identity()?;
             let key = self.key(&identity, false)?;
             let store = self.store.as_ref();
-            let mut manifest = ledger::verified_manifest(store, &identity, key)?;
+            let mut manifest = self.verified_manifest(&identity, key)?;
             let notes = seal(key, &identity.store_id);
             if let Some(manifest) = &mut manifest {
                 if manifest.notes.is_empty() {

@@ -461,8 +461,16 @@ mod tests {
     #[test]
     fn a_store_is_copied_in_a_piece_no_larger_than_itself() {
         assert_eq!(copy_piece(0), 4096);
-        assert_eq!(copy_piece(36 * 1024), 36 * 1024, "the bench's store of 16 names");
+        assert_eq!(
+            copy_piece(36 * 1024),
+            36 * 1024,
+            "the bench's store of 16 names"
+        );
         assert_eq!(copy_piece(64 * 1024), COPY_PIECE);
-        assert_eq!(copy_piece(1 << 40), COPY_PIECE, "a store padded to a terabyte");
+        assert_eq!(
+            copy_piece(1 << 40),
+            COPY_PIECE,
+            "a store padded to a terabyte"
+        );
     }
 }

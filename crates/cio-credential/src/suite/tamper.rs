@@ -51,6 +51,10 @@ pub(super) const CASES: &[Case] = &[
         "tamper: a write read before the store id changed",
         a_write_read_before_the_store_id_changed_is_refused,
     ),
+    (
+        "tamper: a manifest altered after a reading is checked again",
+        a_manifest_altered_after_a_reading_is_checked_again,
+    ),
 ];
 
 const X: &str = "cio_minio_secret_key";
@@ -558,4 +562,27 @@ fn a_write_read_before_the_store_id_changed_is_refused(b: &dyn Backend) {
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     assert_eq!(raw.meta(Meta::Manifest).as_deref(), Some(&b"m"[..]));
     assert_eq!(store.history(X).unwrap().len(), 1);
+}
+
+/// A command verifies the manifest once per reading and answers a later look at the same
+/// identity (the notes', for `list`'s checks) from that: a manifest changed below cio in
+/// between is another identity, checked again and refused, by the same command.
+fn a_manifest_altered_after_a_reading_is_checked_again(b: &dyn Backend) {
+    let c = setup(b);
+    c.list().unwrap();
+    c.checks().unwrap();
+    let raw = b.raw("s");
+    let kept = raw.meta(Meta::Manifest).unwrap();
+    let mut altered = kept.clone();
+    let last = altered.iter().rposition(u8::is_ascii_hexdigit).unwrap();
+    altered[last] = if altered[last] == b'0' { b'1' } else { b'0' };
+    raw.set_meta(Meta::Manifest, Some(&altered));
+    let err = c.checks().unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::Corrupt { .. })),
+        "{err:?}"
+    );
+    raw.set_meta(Meta::Manifest, Some(&kept));
+    assert!(c.checks().unwrap().records.is_empty());
+    c.list().unwrap();
 }
