@@ -29,7 +29,8 @@
 //!   restores exactly the backup, and read-only media (a mounted backup, `chattr +i`) reads;
 //! - scratch files of writers that died (the process id in their name runs no more, or the
 //!   file is over a minute old: the id may be another process's by now) are zeroed and
-//!   removed by the next writer, and `-wal`/`-shm` files removed. Only regular files named
+//!   removed by the next writer, or by the next reader while no writer holds the store,
+//!   and `-wal`/`-shm` files removed. Only regular files named
 //!   exactly as cio names them (`NAME.tmp-PID-` and 16 hex digits) are taken: a link, a
 //!   FIFO or a user's file that merely starts alike is left alone;
 //! - a purge also overwrites the replaced file's bytes with zeros before letting it go, as
@@ -343,36 +344,54 @@ fn scratch_prefix(path: &Path) -> OsString {
     beside_name(path, ".tmp-")
 }
 
-impl Locked {
-    /// Removes what writers that died left beside the store (scratch files), and `-wal` or
-    /// `-shm` files (never the store's: it is never written in WAL mode). Best effort.
-    pub(super) fn clean_beside(&self) {
-        let prefix = scratch_prefix(&self.path);
-        let (wal, shm) = (
-            beside_name(&self.path, "-wal"),
-            beside_name(&self.path, "-shm"),
-        );
-        let Ok(entries) = fs::read_dir(folder(&self.path)) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let file = entry.file_name();
-            let scratch = file
-                .as_encoded_bytes()
-                .strip_prefix(prefix.as_encoded_bytes())
-                .and_then(|rest| std::str::from_utf8(rest).ok())
-                .is_some_and(|rest| {
-                    is_scratch_name(rest)
-                        && (!made_by_a_live_process(rest) || older_than(&entry, STALE_SCRATCH))
-                });
-            if scratch {
-                // A copy of the store as a dead write left it: it may hold a value purged or
-                // re-sealed since.
-                crate::wipe::remove_and_wipe(&entry.path());
-            } else if file == wal || file == shm {
-                let _ = fs::remove_file(entry.path());
-            }
+/// For a reader: removes what writers that died left beside the store at `path` (as
+/// [`Locked::clean_beside`] does), while no writer holds the store: its lock is taken without
+/// waiting and let go at once, and a store a writer holds is left to that writer. Best
+/// effort, never an error: a reader on read-only media, or one that may not change the
+/// folder, leaves them to the next writer.
+pub(super) fn tidy_for_reader(path: &Path) {
+    let path = real(path);
+    let Ok(file) = File::open(&path) else {
+        return;
+    };
+    if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
+        clean_beside(&path);
+    }
+}
+
+/// Removes what writers that died left beside the store at `path` (scratch files), and
+/// `-wal` or `-shm` files (never the store's: it is never written in WAL mode). Best effort;
+/// for a caller that holds the store's lock.
+fn clean_beside(path: &Path) {
+    let prefix = scratch_prefix(path);
+    let (wal, shm) = (beside_name(path, "-wal"), beside_name(path, "-shm"));
+    let Ok(entries) = fs::read_dir(folder(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let scratch = file
+            .as_encoded_bytes()
+            .strip_prefix(prefix.as_encoded_bytes())
+            .and_then(|rest| std::str::from_utf8(rest).ok())
+            .is_some_and(|rest| {
+                is_scratch_name(rest)
+                    && (!made_by_a_live_process(rest) || older_than(&entry, STALE_SCRATCH))
+            });
+        if scratch {
+            // A copy of the store as a dead write left it: it may hold a value purged or
+            // re-sealed since.
+            crate::wipe::remove_and_wipe(&entry.path());
+        } else if file == wal || file == shm {
+            let _ = fs::remove_file(entry.path());
         }
+    }
+}
+
+impl Locked {
+    /// Removes what writers that died left beside the store; see [`clean_beside`].
+    pub(super) fn clean_beside(&self) {
+        clean_beside(&self.path);
     }
 
     /// A copy of the store's current content in a new scratch file beside it (mode 0600).

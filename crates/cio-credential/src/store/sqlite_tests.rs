@@ -297,6 +297,28 @@ fn scratch_files_of_dead_writers_are_zeroed_and_removed_by_the_next_write() {
 }
 
 #[test]
+fn a_reader_removes_a_dead_writers_scratch_file_unless_a_writer_holds_the_store() {
+    let (_d, s) = fresh();
+    s.identity(true).unwrap();
+    suite::append(&s, 0, &record("n", 1, b"a"), "fp").unwrap();
+    let dir = s.path.parent().unwrap().to_path_buf();
+    // A killed write's whole copy of the store, under the id of a process that is gone.
+    let dead = dir.join("credentials.db.tmp-2147483646-0011223344556677");
+    fs::copy(&s.path, &dead).unwrap();
+    // While a writer holds the store, its folder is the writer's: the reader leaves it.
+    let held = fs::File::open(&s.path).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let reader = SqliteStore::new(s.path.clone());
+    assert_eq!(reader.history("n").unwrap().len(), 1);
+    assert!(dead.exists(), "a writer holds the store: its folder is left alone");
+    drop(held);
+    // No writer: the next reader removes it, and reads as before.
+    let reader = SqliteStore::new(s.path.clone());
+    assert_eq!(reader.history("n").unwrap().len(), 1);
+    assert_eq!(files_beside(&s), vec!["credentials.db"]);
+}
+
+#[test]
 fn a_backup_copied_over_the_store_is_exactly_the_backup_whatever_lies_beside_it() {
     let (d, s) = fresh();
     let path = s.path.clone();

@@ -47,6 +47,9 @@ impl SqliteStore {
         let mut cached = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         if cached.as_ref().is_none_or(|r| r.seen != seen) {
             *cached = None;
+            // Once per command (the connection is kept): a killed write's copy of the store
+            // does not wait for the next write to go.
+            sqlite_file::tidy_for_reader(&self.path);
             let uri = format!("file:{}?immutable=1", sqlite_file::uri_path(&self.path));
             let conn = Connection::open_with_flags(
                 uri,
