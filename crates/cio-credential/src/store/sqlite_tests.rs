@@ -310,7 +310,10 @@ fn a_reader_removes_a_dead_writers_scratch_file_unless_a_writer_holds_the_store(
     rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
     let reader = SqliteStore::new(s.path.clone());
     assert_eq!(reader.history("n").unwrap().len(), 1);
-    assert!(dead.exists(), "a writer holds the store: its folder is left alone");
+    assert!(
+        dead.exists(),
+        "a writer holds the store: its folder is left alone"
+    );
     drop(held);
     // No writer: the next reader removes it, and reads as before.
     let reader = SqliteStore::new(s.path.clone());

@@ -62,21 +62,32 @@ fn with_fallback(mut addresses: Vec<IpAddr>) -> Vec<IpAddr> {
 /// IP address is skipped, and names are compared in lower case with a trailing dot added to
 /// any name with a dot in it (Go's `absDomainName`).
 pub(crate) fn from_hosts(text: &str, name: &str) -> Vec<IpAddr> {
+    hosts_lines(text, name)
+        .filter_map(|address| address.parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
+        .collect()
+}
+
+/// Whether a line of `/etc/hosts` (its text) lists `name` with an address Go skips (`0177.0.0.1`,
+/// `127.1`: forms the C library reads, and would answer with, where Go asks DNS).
+pub(crate) fn listed_unreadably(text: &str, name: &str) -> bool {
+    hosts_lines(text, name).any(|address| address.parse::<IpAddr>().is_err())
+}
+
+/// The first field (the address, as written) of each line of `/etc/hosts` (its text) that
+/// lists `name` (lower case), compared as Go compares it; see [`from_hosts`].
+fn hosts_lines<'a>(text: &'a str, name: &str) -> impl Iterator<Item = &'a str> {
     let key = absolute(name);
-    let mut found = Vec::new();
-    for line in text.lines() {
+    text.lines().filter_map(move |line| {
         let line = line.split('#').next().unwrap_or_default();
         let mut fields = line
             .split([' ', '\t', '\r'])
             .filter(|field| !field.is_empty());
-        let Some(Ok(ip)) = fields.next().map(str::parse::<IpAddr>) else {
-            continue;
-        };
-        if fields.any(|n| absolute(&n.to_ascii_lowercase()) == key) {
-            found.push(ip.to_canonical());
-        }
-    }
-    found
+        let address = fields.next()?;
+        fields
+            .any(|n| absolute(&n.to_ascii_lowercase()) == key)
+            .then_some(address)
+    })
 }
 
 /// Go's `absDomainName`: a name with a dot and no trailing dot gets one.
@@ -195,8 +206,9 @@ pub(crate) async fn resolve(
         };
         return Err(ConnectError::Dns { why });
     }
-    // Asked as an absolute name, the C library cannot read it as a number.
-    let asked = if looks_numeric && !name.ends_with('.') {
+    // Asked as an absolute name, the C library cannot read it as a number, nor answer it
+    // from a line of /etc/hosts whose address Go skips (the C library reads `0177.0.0.1`).
+    let asked = if (looks_numeric || listed_unreadably(&hosts, &name)) && !name.ends_with('.') {
         format!("{name}.")
     } else {
         name
