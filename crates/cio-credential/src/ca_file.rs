@@ -59,6 +59,15 @@ impl InheritedCa {
             InheritedCa::Cio { own, .. } => own.as_deref(),
         }
     }
+
+    /// The variable that names [`InheritedCa::own`]: `SSL_CERT_FILE`, or
+    /// [`CALLER_CA_FILE_VARIABLE`] while `SSL_CERT_FILE` names a cio bundle.
+    pub fn own_variable(&self) -> &'static str {
+        match self {
+            InheritedCa::Cio { .. } => CALLER_CA_FILE_VARIABLE,
+            InheritedCa::None | InheritedCa::Own(_) => CA_FILE_VARIABLE,
+        }
+    }
 }
 
 /// What to do with one variable.
@@ -109,16 +118,21 @@ pub fn ca_variables(inherited: &InheritedCa, handed: Option<&OsStr>) -> CaVariab
 /// `cacert_pem` after the caller's own certificates (never after a cio bundle's); without a
 /// certificate, an inherited cio bundle gives way to the caller's own file, or to none. The
 /// child never gets [`CALLER_CA_FILE_VARIABLE`], cio's own note. Keep the returned value
-/// alive until the child has started (dropping it closes the in-memory file).
-pub fn hand_ca(cmd: &mut Command, cacert_pem: Option<&str>) -> std::io::Result<Option<CaHandoff>> {
+/// alive until the child has started (dropping it closes the in-memory file). Also returned:
+/// the caller's certificate file that could not be read, and the variable that names it.
+pub fn hand_ca(cmd: &mut Command, cacert_pem: Option<&str>) -> std::io::Result<HandedCa> {
     let inherited = CaFiles::of_process().inherited(
         std::env::var_os(CA_FILE_VARIABLE),
         std::env::var_os(CALLER_CA_FILE_VARIABLE),
     );
-    let ca = match cacert_pem {
+    let mut ca = match cacert_pem {
         Some(pem) => Some(CaHandoff::new(pem, inherited.own())?),
         None => None,
     };
+    let unread = ca
+        .as_mut()
+        .and_then(|ca| ca.caller_unread.take())
+        .map(|unread| (inherited.own_variable(), unread));
     let handed = ca.as_ref().map(|ca| OsStr::new(&ca.value));
     match ca_variables(&inherited, handed).ssl_cert_file {
         VarChange::Keep => {}
@@ -130,15 +144,55 @@ pub fn hand_ca(cmd: &mut Command, cacert_pem: Option<&str>) -> std::io::Result<O
         }
     }
     cmd.env_remove(CALLER_CA_FILE_VARIABLE);
-    Ok(ca)
+    Ok((ca, unread))
 }
 
-/// A stale bundle that could not be deleted.
+/// What [`hand_ca`] returns: the in-memory bundle to keep alive, and the caller's
+/// certificate file it holds no certificate of (the variable naming it, and why).
+pub type HandedCa = (
+    Option<CaHandoff>,
+    Option<(&'static str, crate::CaFileUnread)>,
+);
+
+/// A file under a bundle's name that [`CaFiles::sweep`] left in place.
 #[derive(Debug)]
-pub struct StaleBundle {
-    pub set: SetId,
-    pub path: PathBuf,
-    pub error: std::io::Error,
+pub enum StaleBundle {
+    /// A stale bundle that could not be deleted.
+    Undeletable {
+        set: SetId,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// A file without cio's header line: not cio's, so never deleted nor replaced.
+    NotCios { set: SetId, path: PathBuf },
+}
+
+/// Why the bundle folder is not one cio may write a bundle in (the first two read after
+/// the folder's name).
+#[derive(Debug, thiserror::Error)]
+pub enum UnsafeFolder {
+    /// A symbolic link (to a folder someone else may have chosen).
+    #[error("is a symbolic link, not a folder")]
+    Link,
+    /// Something other than a folder.
+    #[error("is not a folder")]
+    NotFolder,
+    /// Owned by another user, or writable by others (or a folder above it is).
+    #[error(transparent)]
+    Unsafe(#[from] crate::files::Unsafe),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A file under a bundle's name that `env` must not replace: not cio's.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleNotOurs {
+    /// A file without cio's header line (the user's own).
+    #[error("it has no '# cio-cacert-sha256:' line, so it is not a bundle cio wrote")]
+    NotCios,
+    /// A folder, link, FIFO, ...
+    #[error("it is not a regular file")]
+    NotRegular,
 }
 
 impl CaFiles {
@@ -159,6 +213,41 @@ impl CaFiles {
     /// The folder for this process's user and environment.
     pub fn of_process() -> CaFiles {
         CaFiles::new(crate::paths::running_as_root(), |k| std::env::var_os(k))
+    }
+
+    /// The folder the bundles are kept in.
+    pub fn folder(&self) -> &Path {
+        &self.folder
+    }
+
+    /// Checks the bundle folder as cio's key-file rules check a key's folder
+    /// ([`crate::files::check_private_folder`]): owned by this user or root, not writable by
+    /// group or others, every folder above it owned by this user or root and not writable
+    /// by others unless sticky (as `/tmp` is: others cannot replace the folder there). The
+    /// folder itself must be a real folder, not a symbolic link: a link may lead anywhere,
+    /// also to a folder another user chose. Anyone who may write the folder could put their
+    /// own CA in a bundle restic trusts. A missing folder is checked by what is above it.
+    pub fn check_folder(&self) -> Result<(), UnsafeFolder> {
+        match std::fs::symlink_metadata(&self.folder) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(UnsafeFolder::Link),
+            Ok(meta) if !meta.is_dir() => return Err(UnsafeFolder::NotFolder),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        crate::files::check_private_folder(&self.folder)?;
+        Ok(())
+    }
+
+    /// Whether the file at `path` (a bundle's name) may be replaced by a new bundle: it does
+    /// not exist, or it is a regular file with cio's header line.
+    pub fn check_replaceable(path: &Path) -> Result<(), BundleNotOurs> {
+        match std::fs::symlink_metadata(path) {
+            Err(_) => Ok(()),
+            Ok(meta) if !meta.file_type().is_file() => Err(BundleNotOurs::NotRegular),
+            Ok(_) if made_for(path).is_none() => Err(BundleNotOurs::NotCios),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// The bundle file of `set`.
@@ -195,23 +284,30 @@ impl CaFiles {
     /// The bundle file's content for `set` with the CA certificate `cacert_pem`, after the
     /// certificates of `own` (else the system's): [`crate::ca_bundle`], after two comment
     /// lines that say what it is and which certificate it was made for.
-    pub fn bundle(set: SetId, cacert_pem: &str, own: Option<&Path>) -> Vec<u8> {
+    pub fn bundle(set: SetId, cacert_pem: &str, own: Option<&Path>) -> crate::CaBundle {
         let mut text = format!(
             "# The CA bundle cio credential env wrote for the {set} set: the caller's or the system's certificates, then the set's CA certificate. cio deletes it when that certificate is removed or replaced.\n{MADE_FOR}{}\n",
             digest(cacert_pem)
         )
         .into_bytes();
-        text.extend(crate::ca_bundle(cacert_pem, own));
-        text
+        let mut bundle = crate::ca_bundle(cacert_pem, own);
+        text.append(&mut bundle.bytes);
+        bundle.bytes = text;
+        bundle
     }
 
     /// Deletes each set's bundle that is stale: made for another CA certificate than the one
     /// `store` holds for the set now, or none. A bundle whose set's certificate cannot be
     /// read is deleted too (`env` writes it again). Returns the stale bundles that could not
-    /// be deleted; something other than a regular file under a bundle's name is left alone
-    /// (`env` refuses to replace it).
+    /// be deleted, and the files under a bundle's name without cio's header line (the
+    /// user's, left alone); something other than a regular file under a bundle's name is
+    /// left alone (`env` refuses to replace it). Nothing is deleted in a folder
+    /// [`CaFiles::check_folder`] refuses (a link may lead to anyone's folder).
     pub fn sweep(&self, store: &CredentialStore) -> Vec<StaleBundle> {
         let mut failed = Vec::new();
+        if self.check_folder().is_err() {
+            return failed;
+        }
         for set in SetId::all() {
             let path = self.path(set);
             let is_file = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
@@ -222,12 +318,17 @@ impl CaFiles {
                 Ok(Some(entry)) => Some(digest(entry.value.expose())),
                 Ok(None) | Err(_) => None,
             };
-            if current.is_some() && made_for(&path) == current {
+            let made = made_for(&path);
+            if made.is_none() {
+                failed.push(StaleBundle::NotCios { set, path });
+                continue;
+            }
+            if current.is_some() && made == current {
                 continue;
             }
             match std::fs::remove_file(&path) {
                 Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                    failed.push(StaleBundle { set, path, error });
+                    failed.push(StaleBundle::Undeletable { set, path, error });
                 }
                 _ => {}
             }
@@ -242,9 +343,21 @@ fn digest(cacert_pem: &str) -> String {
     hex::encode(sha2::Sha256::digest(cacert_pem.as_bytes()))
 }
 
-/// The digest a bundle file's comment lines name, if it has them.
+/// The digest a bundle file's comment lines name, if it has them (they are its first lines:
+/// only its start is read).
 fn made_for(path: &Path) -> Option<String> {
-    let text = std::fs::read(path).ok()?;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = Vec::new();
+    file.take(4096).read_to_end(&mut text).ok()?;
     text.split(|b| *b == b'\n')
         .take_while(|line| line.starts_with(b"#"))
         .find_map(|line| line.strip_prefix(MADE_FOR.as_bytes()))

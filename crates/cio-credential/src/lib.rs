@@ -77,11 +77,13 @@ pub use store::{
 // The store key and what can go wrong with it.
 pub use crypto::{DoesNotOpen, KeyError};
 // restic's key files, as `validate` reads them; a set's CA certificate handed to restic.
-pub use restic::{CA_FILE_VARIABLE, CaHandoff, KeyFile, ca_bundle};
+pub use restic::{
+    CA_FILE_VARIABLE, CaBundle, CaFileUnread, CaHandoff, KeyFile, MAX_CA_FILE, ca_bundle,
+};
 // The CA bundle files `env` keeps, and what an inherited SSL_CERT_FILE is to cio.
 pub use ca_file::{
-    CALLER_CA_FILE_VARIABLE, CaFiles, CaVariables, InheritedCa, StaleBundle, VarChange,
-    ca_variables, hand_ca,
+    BundleNotOurs, CALLER_CA_FILE_VARIABLE, CaFiles, CaVariables, HandedCa, InheritedCa,
+    StaleBundle, UnsafeFolder, VarChange, ca_variables, hand_ca,
 };
 // How old secrets are (`list`, validate's `key_old`), measured against the clock.
 pub use rotate::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};

@@ -22,6 +22,7 @@
 //! - passwords stay in [`SecretValue`]; derived and master keys are zeroed when dropped and
 //!   never reach `Debug`.
 
+mod certificates;
 mod chunker;
 mod gojson;
 mod unpacked;
@@ -431,26 +432,46 @@ const SYSTEM_CA_FILES: [&str; 6] = [
 /// CA variable of its own; `--cacert` is a flag, and would put a file name in argv).
 pub const CA_FILE_VARIABLE: &str = "SSL_CERT_FILE";
 
+pub use certificates::{MAX_CA_FILE, Unread as CaFileUnread};
+
+/// A CA bundle and, when the caller's file could not be read, why (the bundle then holds
+/// none of its certificates: say so).
+#[derive(Debug)]
+pub struct CaBundle {
+    pub bytes: Vec<u8>,
+    pub caller_unread: Option<CaFileUnread>,
+}
+
 /// The certificates a restic trusts for a set with the CA certificate `cacert_pem` (PEM):
 /// those of `current_ca_file` (the caller's own `SSL_CERT_FILE`, when set) or of the
 /// system's bundle, then `cacert_pem` — Go reads one file and trusts only what is in it, so
-/// the set's CA is added to the others, never put in their place.
-pub fn ca_bundle(cacert_pem: &str, current_ca_file: Option<&std::path::Path>) -> Vec<u8> {
-    let mut bundle = match current_ca_file {
-        Some(path) => std::fs::read(path).unwrap_or_default(),
-        None => SYSTEM_CA_FILES
-            .iter()
-            .find_map(|f| std::fs::read(f).ok())
-            .unwrap_or_default(),
+/// the set's CA is added to the others, never put in their place. Only the `CERTIFICATE`
+/// blocks of the other file are taken (all Go takes of it), never the rest of it: it may be
+/// any file the caller names, a secret one too.
+pub fn ca_bundle(cacert_pem: &str, current_ca_file: Option<&std::path::Path>) -> CaBundle {
+    let (mut bytes, caller_unread) = match current_ca_file {
+        Some(path) => match certificates::certificates_of(path) {
+            Ok(certs) => (certs, None),
+            Err(unread) => (Vec::new(), Some(unread)),
+        },
+        None => (
+            SYSTEM_CA_FILES
+                .iter()
+                .map(std::path::Path::new)
+                .find(|f| f.is_file())
+                .and_then(|f| certificates::certificates_of(f).ok())
+                .unwrap_or_default(),
+            None,
+        ),
     };
-    if !bundle.is_empty() && !bundle.ends_with(b"\n") {
-        bundle.push(b'\n');
-    }
-    bundle.extend_from_slice(cacert_pem.as_bytes());
+    bytes.extend_from_slice(cacert_pem.as_bytes());
     if !cacert_pem.ends_with('\n') {
-        bundle.push(b'\n');
+        bytes.push(b'\n');
     }
-    bundle
+    CaBundle {
+        bytes,
+        caller_unread,
+    }
 }
 
 /// A set's CA certificate handed to a child restic without a file the user must manage: the
@@ -463,6 +484,8 @@ pub struct CaHandoff {
     fd: std::os::fd::OwnedFd,
     pub variable: &'static str,
     pub value: String,
+    /// The caller's file whose certificates the bundle lacks, and why.
+    pub caller_unread: Option<CaFileUnread>,
 }
 
 impl CaHandoff {
@@ -475,13 +498,15 @@ impl CaHandoff {
         // No MFD_CLOEXEC: the child must inherit it.
         let fd = rustix::fs::memfd_create("cio-cacert", rustix::fs::MemfdFlags::empty())?;
         let mut file = std::fs::File::from(fd);
-        file.write_all(&ca_bundle(cacert_pem, current_ca_file))?;
+        let bundle = ca_bundle(cacert_pem, current_ca_file);
+        file.write_all(&bundle.bytes)?;
         let fd = std::os::fd::OwnedFd::from(file);
         let value = format!("/dev/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
         Ok(CaHandoff {
             fd,
             variable: CA_FILE_VARIABLE,
             value,
+            caller_unread: bundle.caller_unread,
         })
     }
 

@@ -77,6 +77,18 @@ pub enum CommandError {
         source: std::io::Error,
         hint: &'static str,
     },
+    /// `env` will not write a set's CA bundle: its folder or the file under its name is not
+    /// cio's to write.
+    #[error(
+        "{action}: will not write the CA bundle {}: {why}",
+        cio_credential::shown_path(path)
+    )]
+    CaBundleRefused {
+        action: String,
+        path: std::path::PathBuf,
+        why: String,
+        hint: String,
+    },
     /// `log --verify` found an entry that is not as it was written.
     #[error("Verify change log: {message}")]
     LogBroken {
@@ -151,6 +163,7 @@ impl CommandError {
             | CommandError::Output(_)
             | CommandError::Exec { .. }
             | CommandError::WriteFile { .. }
+            | CommandError::CaBundleRefused { .. }
             | CommandError::LogBroken { .. }
             | CommandError::RestoreOnly { .. }
             | CommandError::Validation { .. } => 1,
@@ -209,6 +222,7 @@ impl CommandError {
                 "check the command's name and that it is installed and on PATH (restic: apt-get install restic)".into()
             }
             CommandError::WriteFile { hint, .. } => (*hint).to_string(),
+            CommandError::CaBundleRefused { hint, .. } => hint.clone(),
             CommandError::LogBroken {
                 credentials_older: true,
                 ..

@@ -157,7 +157,7 @@ fn sweep_deletes_the_bundles_of_a_certificate_removed_or_replaced_only() {
     let files = files(&runtime);
     std::fs::create_dir_all(files.path(MINIO).parent().unwrap()).unwrap();
     let write = |set: SetId, pem: &str| {
-        std::fs::write(files.path(set), CaFiles::bundle(set, pem, None)).unwrap();
+        std::fs::write(files.path(set), CaFiles::bundle(set, pem, None).bytes).unwrap();
     };
     let cacert = |set: SetId| set.name(Field::Cacert);
     store
@@ -187,15 +187,56 @@ fn sweep_deletes_the_bundles_of_a_certificate_removed_or_replaced_only() {
     assert!(files.path(MINIO).exists());
     assert!(!files.path(AWS_ALT).exists(), "a removed CA's bundle stays");
 
-    // A file under a bundle's name that does not say its certificate (an earlier cio's).
+    // A file under a bundle's name without cio's header line is the user's: left alone,
+    // and said.
     std::fs::write(files.path(MINIO), &chain).unwrap();
-    assert!(files.sweep(&store).is_empty());
-    assert!(!files.path(MINIO).exists());
+    let left = files.sweep(&store);
+    assert!(
+        matches!(&left[..], [StaleBundle::NotCios { set: MINIO, path }] if *path == files.path(MINIO)),
+        "{left:?}"
+    );
+    assert_eq!(std::fs::read_to_string(files.path(MINIO)).unwrap(), chain);
+    assert!(matches!(
+        CaFiles::check_replaceable(&files.path(MINIO)),
+        Err(BundleNotOurs::NotCios)
+    ));
+}
+
+#[test]
+fn the_folder_must_be_this_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("runtime");
+    let files = files(&runtime);
+    // Missing: checked by what is above it.
+    files.check_folder().unwrap();
+    std::fs::create_dir_all(files.folder()).unwrap();
+    files.check_folder().unwrap();
+    std::fs::set_permissions(files.folder(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(matches!(
+        files.check_folder(),
+        Err(UnsafeFolder::Unsafe(crate::files::Unsafe::Folder { .. }))
+    ));
+    std::fs::set_permissions(files.folder(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(
+        files.check_folder().is_err(),
+        "a folder above others may write"
+    );
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    files.check_folder().unwrap();
+    // A link, even to a folder of this user's.
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::remove_dir(files.folder()).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, files.folder()).unwrap();
+    assert!(matches!(files.check_folder(), Err(UnsafeFolder::Link)));
 }
 
 #[test]
 fn a_bundle_says_its_certificate_before_the_certificates() {
-    let bundle = String::from_utf8(CaFiles::bundle(MINIO, CERT, None)).unwrap();
+    let bundle = String::from_utf8(CaFiles::bundle(MINIO, CERT, None).bytes).unwrap();
     let mut lines = bundle.lines();
     assert!(lines.next().unwrap().starts_with("# The CA bundle cio"));
     assert_eq!(lines.next().unwrap(), format!("{MADE_FOR}{}", digest(CERT)));

@@ -125,7 +125,12 @@ fn opens_a_real_repository_with_the_right_password_only() {
 fn the_ca_handoff_is_readable_through_dev_fd_and_ends_with_the_set_certificate() {
     let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
     let system = tempfile::NamedTempFile::new().expect("temp file");
-    std::fs::write(system.path(), "SYSTEM BUNDLE").expect("write");
+    // Only the certificates of the other file are taken, never the rest of it.
+    std::fs::write(
+        system.path(),
+        "SYSTEM BUNDLE\n-----BEGIN CERTIFICATE-----\nU1lTVEVN\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
     let handoff = CaHandoff::new(pem, Some(system.path())).expect("memfd");
     assert_eq!(handoff.variable, "SSL_CERT_FILE");
     assert!(handoff.value.starts_with("/dev/fd/"));
@@ -136,7 +141,7 @@ fn the_ca_handoff_is_readable_through_dev_fd_and_ends_with_the_set_certificate()
         .expect("cat");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        format!("SYSTEM BUNDLE\n{pem}\n")
+        format!("-----BEGIN CERTIFICATE-----\nU1lTVEVN\n-----END CERTIFICATE-----\n{pem}\n")
     );
 }
 

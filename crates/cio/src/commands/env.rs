@@ -60,11 +60,12 @@ pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
     ca_file::sweep(ctx, &store);
     let bundle = match &handoff.cacert {
         Some(pem) => Some(ca_file::write(
+            ctx,
             ACTION,
             &files,
             handoff.set,
             pem.expose(),
-            inherited.own(),
+            inherited.own().map(|own| (own, inherited.own_variable())),
         )?),
         None => None,
     };

@@ -80,7 +80,7 @@ pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     // in-memory copy the command inherits, after the caller's own certificates. Without
     // one, no cio bundle (a removed CA's, another set's) reaches the command. Kept alive
     // until exec replaces this process.
-    let _ca = hand_ca(
+    let (_ca, unread) = hand_ca(
         &mut command,
         handoff.cacert.as_ref().map(|pem| pem.expose()),
     )
@@ -88,6 +88,9 @@ pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
         program: program.to_string_lossy().into_owned(),
         source,
     })?;
+    if let Some((variable, unread)) = &unread {
+        ca_file::warn_unread(ctx, variable, unread);
+    }
     // exec only returns on failure; on success COMMAND has replaced this process.
     let error = command.exec();
     Err(CommandError::Exec {

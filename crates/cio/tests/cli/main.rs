@@ -4,6 +4,7 @@
 
 mod age;
 mod audit;
+mod ca_bundle;
 mod catalog;
 mod cluster;
 mod completion;
