@@ -324,9 +324,15 @@ pub enum CredentialCommand {
     ///
     /// A set with a CA certificate also sets SSL_CERT_FILE to a bundle cio keeps in the
     /// runtime folder ($XDG_RUNTIME_DIR/cio, or /run/cio for root), and keeps an
-    /// SSL_CERT_FILE of your own in CIO_CALLER_SSL_CERT_FILE. Once the set has no CA
-    /// certificate, an SSL_CERT_FILE that names a cio bundle is set back to your own file, or
-    /// unset; cio deletes a bundle once its certificate is removed or replaced.
+    /// SSL_CERT_FILE of your own in CIO_CALLER_SSL_CERT_FILE. The bundle holds only the
+    /// certificates (PEM CERTIFICATE blocks) of your own file, or of the system's, then the
+    /// set's; your file is read only when it is a regular file of at most 16 MiB. It is
+    /// written only in a folder (not a link) that is this user's or root's and that no one
+    /// else may write, made 0700 when missing, and never over a file cio did not write (one
+    /// without its '# cio-cacert-sha256:' line): else env refuses, and exec, which needs no
+    /// file, still works. Once the set has no CA certificate, an SSL_CERT_FILE that names a
+    /// cio bundle is set back to your own file, or unset; cio deletes a bundle once its
+    /// certificate is removed or replaced, never a file it did not write.
     #[command(after_long_help = env::EXAMPLES)]
     Env(env::EnvArgs),
 

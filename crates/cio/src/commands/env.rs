@@ -9,7 +9,9 @@
 //! without one leaves no cio bundle in force: an `SSL_CERT_FILE` naming one goes back to the
 //! caller's own file, or is unset (JSON: `null`); a caller's own `SSL_CERT_FILE` stays. Each
 //! `env` deletes the bundles made for a CA certificate their set no longer has
-//! (`cio_credential::CaFiles`).
+//! (`cio_credential::CaFiles`). The bundle takes only the certificates of the caller's
+//! file, is written only in a folder of this user's alone, and never over a file cio did
+//! not write (`commands::ca_file::write`).
 
 use std::ffi::{OsStr, OsString};
 
