@@ -73,14 +73,7 @@ fn threads_creating_one_key_at_once_agree() {
 fn special_long_foreign_and_exposed_key_files_are_refused_without_hanging() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo.key");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
+    crate::files::make_fifo(&fifo);
     let err = load_key(&fifo).unwrap_err();
     assert_eq!(
         err.to_string(),

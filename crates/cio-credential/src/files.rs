@@ -321,6 +321,19 @@ fn check_folder(
     }
 }
 
+/// Makes a FIFO (mode 0600) at `path`, for the tests of what cio does with one.
+#[cfg(test)]
+pub(crate) fn make_fifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("a FIFO can be made in a temporary folder");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,14 +361,7 @@ mod tests {
     fn fifos_devices_and_folders_are_refused_without_hanging() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        crate::files::make_fifo(&fifo);
         let err = read_regular(&fifo, 100).unwrap_err();
         assert_eq!(
             err.to_string(),

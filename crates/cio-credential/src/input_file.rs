@@ -90,14 +90,7 @@ mod tests {
     fn a_fifo_waits_for_its_writer_and_a_folder_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        crate::files::make_fifo(&fifo);
         let writer = {
             let fifo = fifo.clone();
             std::thread::spawn(move || {

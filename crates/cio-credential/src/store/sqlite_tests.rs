@@ -541,14 +541,7 @@ fn a_full_disk_says_so_and_changes_nothing() {
 fn fifos_and_devices_are_not_stores() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo.db");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
+    crate::files::make_fifo(&fifo);
     let err = SqliteStore::new(fifo).list_latest().unwrap_err();
     assert_eq!(
         err.to_string(),
