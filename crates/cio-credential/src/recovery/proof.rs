@@ -10,7 +10,9 @@
 //! Rules:
 //! - every set the bundle holds must carry a repository password
 //!   ([`EscrowError::NoPassword`]), and that password must open the repository at the URL
-//!   the object was read from ([`EscrowError::PasswordRefused`] when the repository says no);
+//!   the object was read from ([`EscrowError::PasswordRefused`] when the repository says no,
+//!   and when the password opens a key file whose master key does not open the repository's
+//!   config: a planter can copy in a key file of a repository of their own, never damage);
 //! - the repository is asked with the bundle's own keys (its region and CA certificate) first;
 //!   when they cannot ask (a planted bundle holds keys of its own choosing), it is asked again
 //!   with the keys that just read the object, which work;
@@ -30,7 +32,7 @@ use crate::catalog::{Field, SetId};
 use crate::rotate::guard::{Found, found};
 use crate::secret::SecretValue;
 use crate::sets::SetValues;
-use crate::validate::{Options, Step, validate_set};
+use crate::validate::{FOREIGN_KEY, Options, Step, validate_set};
 
 /// The longest one question to the repository may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,14 +101,17 @@ fn with_reader(mut values: SetValues, reader: &BucketKeys<'_>) -> SetValues {
 }
 
 /// Whether the set's password opens its repository, as validate (restic's search) asks it.
+/// A password whose key file opens but whose master key does not open the repository's
+/// config ([`FOREIGN_KEY`]: a key file of another repository, copied in by whoever wrote
+/// the bucket) does not open it: restic cannot use it there either.
 fn opens(values: &SetValues) -> Found {
     let opts = Options {
         timeout: ASK_TIMEOUT,
         ..Options::from_env()
     };
-    found(
-        &validate_set(values, &opts),
-        Step::Password,
-        "wrong_password",
-    )
+    let report = validate_set(values, &opts);
+    match report.check(Step::Password) {
+        Some(c) if c.code == FOREIGN_KEY => Found::No,
+        _ => found(&report, Step::Password, "wrong_password"),
+    }
 }

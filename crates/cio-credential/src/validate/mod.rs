@@ -41,6 +41,8 @@ pub use net::proxy::{ProxyEnv, ProxyError};
 pub use net::tls::{CaCertError, parse_cacert};
 pub use report::{Check, SetReport, Status, Step};
 
+pub(crate) use password::FOREIGN_KEY;
+
 use crate::catalog::SetId;
 use crate::sets::SetValues;
 use report::Report;

@@ -302,7 +302,10 @@ pub(super) async fn check(
             );
             return (check, Some(Opened { master, config }));
         }
-        (Search::Opened { id, .. }, Some(Err(e))) => config_failure(&id, &e),
+        (Search::Opened { id, .. }, Some(Err(e))) => {
+            let object = format!("{}/{dir}/{id}", place.bucket);
+            config_failure(&id, &e, &name.to_string(), &object)
+        }
         (Search::Opened { .. }, None) => Check::fail(
             Step::Password,
             "internal",
@@ -336,15 +339,20 @@ pub(super) async fn check(
     (check, None)
 }
 
-/// The check when the key opened but `config` did not pass restic's `LoadConfig`.
-fn config_failure(id: &str, e: &ResticError) -> Check {
+/// The check when the key opened but `config` did not pass restic's `LoadConfig`. A config
+/// the key's master key does not authenticate is `foreign_key`: restic calls it "config or
+/// key is damaged", but a key file opening with the password holds a master key its own MAC
+/// vouches for, so that master key is another repository's (a key file copied into this
+/// one's key folder) and the password is not this repository's. `name` is the password's
+/// credential, `object` the key file's bucket and object key.
+fn config_failure(id: &str, e: &ResticError, name: &str, object: &str) -> Check {
     match e {
         ResticError::Unauthenticated(_) => Check::fail(
             Step::Password,
-            "config_damaged",
+            FOREIGN_KEY,
             format!(
-                "the password opens key {}, but the repository's config does not open with it (restic: \"config or key is damaged\"); the repository is damaged",
-                short(id)
+                "the password in {name} opens key {short}, but that key's master key does not open the repository's config (restic: \"config or key {short} is damaged\"): '{object}' is another repository's key file, so the password is not this repository's; store a password one of its own keys opens with 'cio credential create {name} --force', and remove that key file with an S3 tool if nobody put it there on purpose (if no password opens the config, the config itself is damaged: restore it from a copy)",
+                short = short(id)
             ),
         ),
         ResticError::UnsupportedVersion(v) => Check::fail(
@@ -368,6 +376,11 @@ fn config_failure(id: &str, e: &ResticError) -> Check {
         ),
     }
 }
+
+/// The code of a password whose key file opens but holds another repository's master key
+/// (the repository's config does not open with it): like `wrong_password`, the password
+/// does not open this repository.
+pub(crate) const FOREIGN_KEY: &str = "foreign_key";
 
 /// The first 8 characters of an id, as restic shows them.
 pub(super) fn short(id: &str) -> &str {

@@ -163,3 +163,121 @@ fn a_planted_escrow_object_is_refused_and_the_genuine_one_imports() {
     assert_eq!(c.reveal("cio_minio_alt_backup_password"), PASSWORD);
     assert_eq!(c.reveal("cio_minio_alt_secret_key"), SECRET);
 }
+
+/// The review's planted key file: whoever may write the bucket `restic init`s a repository
+/// of their own beside the real one, copies its key file into the real one's `keys/` (a key
+/// file wrapping another master key) and plants a bundle with the real URL and their own
+/// password. That password opens the copied key, but its master key does not open the
+/// repository's config: it is not this repository's password. Refused, forced or not, as a
+/// password the repository refuses (never as damage); nothing written; validate says why;
+/// the genuine password still opens the repository and the genuine object still imports.
+#[test]
+fn a_key_file_of_another_repository_does_not_prove_a_planted_escrow_object() {
+    const ATTACKER: &str = "attacker-pass-123";
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("cluster-a");
+    let repo = s3.restic_init("cluster-a", "backups", PASSWORD);
+    let safe = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
+    let a = escrowing_node(&recipient);
+    a.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
+    let object = s3.root().join("cluster-a/backups/cio-recovery.age");
+    let genuine = std::fs::read(&object).unwrap();
+
+    // The planter's steps: a repository of their own, its key file copied in.
+    s3.restic_init("cluster-a", "evil", ATTACKER);
+    let evil_keys = s3.root().join("cluster-a/evil/keys");
+    let mut copied = Vec::new();
+    for entry in std::fs::read_dir(&evil_keys).unwrap() {
+        let entry = entry.unwrap();
+        let to = s3
+            .root()
+            .join("cluster-a/backups/keys")
+            .join(entry.file_name());
+        std::fs::copy(entry.path(), &to).unwrap();
+        copied.push(entry.file_name().into_string().unwrap());
+    }
+    assert_eq!(copied.len(), 1);
+    let key_id = &copied[0];
+    plant(
+        &object,
+        &recipient,
+        &[
+            ("cio_minio_backup_repo", &repo),
+            ("cio_minio_backup_password", ATTACKER),
+        ],
+    );
+    // The oracle: restic finds the copied key with that password and cannot open the config.
+    let home = s3.root().join(".home");
+    let out = testkit::s3::run_restic(
+        &home,
+        &repo,
+        ACCESS,
+        SECRET,
+        ATTACKER,
+        &[],
+        &["cat", "config"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("config or key {key_id} is damaged")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s3.restic(&repo, PASSWORD, &["cat", "config"]);
+
+    let b = TestEnv::new();
+    let import_into = |b: &TestEnv, extra: &[&str]| -> Assert {
+        let mut args = vec!["credential", "import", "--as-alternate", "-i"];
+        args.push(identity.to_str().unwrap());
+        args.extend_from_slice(&["--from-repository", &repo]);
+        args.extend_from_slice(extra);
+        b.cio_in(&args, format!("{ACCESS}\n{SECRET}\n"))
+    };
+    let refusal = format!(
+        "Fail: Import credentials: the bundle at {repo}/cio-recovery.age may have been planted or be stale: the repository refuses the password of its minio primary set\n\
+         Hint: nothing was written; do not trust this object: anyone who may write to the bucket can put one there, and one written before the repository's last password change is stale (it cannot restore from it, so --force does not take it). Import the bundle kept off the cluster (the paper one: 'cio credential import FILE'), or check the URL is the lost cluster's repository\n"
+    );
+    for extra in [
+        &[][..],
+        &["--force"],
+        &["--dry-run"],
+        &["--dry-run", "--force"],
+    ] {
+        let out = import_into(&b, extra).code(1);
+        assert_eq!(stderr(&out), refusal, "{extra:?}");
+        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+        assert!(!b.store().exists(), "nothing was written");
+    }
+
+    // validate says what it is: another repository's key file, not damage.
+    let d = TestEnv::new();
+    d.minio_set("", &repo, ACCESS, SECRET, ATTACKER);
+    let out = d.cio(&["credential", "validate", "--json"]).code(1);
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let password = report["sets"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["step"] == "password")
+        .unwrap()
+        .clone();
+    assert_eq!(password["status"], "fail");
+    assert_eq!(password["code"], "foreign_key");
+    let short = &key_id[..8];
+    assert_eq!(
+        password["detail"].as_str().unwrap(),
+        format!(
+            "the password in cio_minio_backup_password opens key {short}, but that key's master key does not open the repository's config (restic: \"config or key {short} is damaged\"): 'cluster-a/backups/keys/{key_id}' is another repository's key file, so the password is not this repository's; store a password one of its own keys opens with 'cio credential create cio_minio_backup_password --force', and remove that key file with an S3 tool if nobody put it there on purpose (if no password opens the config, the config itself is damaged: restore it from a copy)"
+        )
+    );
+    assert!(!stdout(&out).contains(ATTACKER));
+
+    // The genuine object, the copied key file still there, imports with no warning.
+    std::fs::write(&object, genuine).unwrap();
+    let c = TestEnv::new();
+    let out = import_into(&c, &[]).success();
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    assert_eq!(c.reveal("cio_minio_alt_backup_password"), PASSWORD);
+}
