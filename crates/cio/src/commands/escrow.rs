@@ -82,6 +82,14 @@ fn bundle_of_set(store: &CredentialStore, set: SetId) -> Option<String> {
     Some(escrow_location(repo.value.expose()))
 }
 
+/// Whether a remove or purge of `name` may leave an escrow bundle holding what it takes:
+/// only when the set names a repository (the bundle is beside it; `name` may be that URL
+/// itself), asked before the removal. A set without one has no bundle to refresh or warn of.
+pub fn names_repository(store: &CredentialStore, name: CredentialName) -> bool {
+    name.field == Field::BackupRepo
+        || matches!(store.get(name.set().name(Field::BackupRepo)), Ok(Some(_)))
+}
+
 /// How a value left its set, for [`refresh_after_removal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {

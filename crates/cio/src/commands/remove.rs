@@ -50,6 +50,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     let store = ctx.open(action)?;
     // Where the set's escrow bundle is, read before the remove may take the repository's URL.
     let bundle_at = escrow::bundle_of(ctx, &store, name);
+    let beside_repository = escrow::names_repository(&store, name);
     if args.purge {
         let purged = store
             .purge(name, args.compact)
@@ -76,7 +77,10 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
             )?;
             ctx.out.warn(purged.note());
         }
-        escrow::refresh_after_removal(ctx, &store, name, Removal::Purged, bundle_at);
+        // A purge that destroyed nothing changed nothing a bundle holds.
+        if beside_repository && purged.versions > 0 {
+            escrow::refresh_after_removal(ctx, &store, name, Removal::Purged, bundle_at);
+        }
         return Ok(());
     }
     let version = store
@@ -94,6 +98,8 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
         )?;
     }
     // The set changed: its escrow bundle too, or a warning that it still holds the value.
-    escrow::refresh_after_removal(ctx, &store, name, Removal::Removed, bundle_at);
+    if beside_repository {
+        escrow::refresh_after_removal(ctx, &store, name, Removal::Removed, bundle_at);
+    }
     Ok(())
 }

@@ -712,3 +712,58 @@ fn a_broken_etcd_location_is_never_echoed() {
         std::fs::write(env.config(), "").unwrap();
     }
 }
+
+/// A purge warns that a recovery bundle may still hold what it destroyed only when there can
+/// be one: the set names a repository (the bundle is beside it) and the purge destroyed
+/// something. The review's steps on etcd: a set with only a region, then a second purge.
+#[test]
+fn a_purge_warns_of_a_recovery_bundle_only_where_one_can_hold_the_value() {
+    let etcd = EtcdCluster::single();
+    let node = Node::new(&etcd.url("/cio/credentials"));
+    let (_, recipient) = crate::recovery::age_identity(node.env.dir.path(), "id.txt");
+    let mut config = std::fs::read_to_string(node.env.config()).unwrap();
+    config.push_str(&format!("recovery_recipients = [\"{recipient}\"]\n"));
+    std::fs::write(node.env.config(), config).unwrap();
+    let kept = "Warning: etcd keeps the destroyed versions readable at earlier revisions until the cluster compacts its history; to compact it now, run: cio credential remove --purge --compact cio_aws_region (with the same --store; this drops the earlier revisions of every key in the cluster, not only cio's)\n";
+    let purge = |extra: &[&str]| {
+        let mut args = vec!["credential", "remove", "--purge", "cio_aws_region"];
+        args.extend_from_slice(extra);
+        node.cio(&args, "").success()
+    };
+    let compacted = |out: &Assert| {
+        let err = stderr(out);
+        assert!(
+            err.starts_with("Warning: etcd's history was compacted at revision ")
+                && err.lines().count() == 1,
+            "{err}"
+        );
+    };
+
+    // No repository URL: no bundle, no warning of one; nor after a purge of nothing.
+    node.create("cio_aws_region", "us-east-1");
+    let out = purge(&[]);
+    assert_eq!(
+        stdout(&out),
+        "Succeed: Purge credential: cio_aws_region (1 version destroyed)\n"
+    );
+    assert_eq!(stderr(&out), kept);
+    let out = purge(&["--compact"]);
+    assert_eq!(
+        stdout(&out),
+        "Succeed: Purge credential: cio_aws_region (0 versions destroyed)\n"
+    );
+    compacted(&out);
+
+    // With a repository URL the bundle beside it may hold the destroyed value: said once.
+    node.create("cio_aws_backup_repo", REF_REPO);
+    node.create("cio_aws_region", "us-east-1");
+    let out = purge(&[]);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{kept}Warning: the recovery bundle at {REF_REPO}/cio-recovery.age may still hold the destroyed value (the aws primary set is incomplete now, so it was not replaced); make the set complete again and the refresh that follows replaces it, or delete that object from the bucket\n"
+        )
+    );
+    let out = purge(&["--compact"]);
+    compacted(&out);
+}
