@@ -29,10 +29,10 @@ use super::bundle::Bundle;
 use super::error::EscrowError;
 use super::escrow::{BucketKeys, location};
 use crate::catalog::{Field, SetId};
-use crate::rotate::guard::{Found, found};
+use crate::rotate::guard::{Found, PASSWORD_REFUSED, found};
 use crate::secret::SecretValue;
 use crate::sets::SetValues;
-use crate::validate::{FOREIGN_KEY, Options, Step, validate_set};
+use crate::validate::{Options, Step, validate_set};
 
 /// The longest one question to the repository may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -102,7 +102,7 @@ fn with_reader(mut values: SetValues, reader: &BucketKeys<'_>) -> SetValues {
 
 /// Whether the set's password opens its repository, as validate (restic's search) asks it.
 /// A password whose key file opens but whose master key does not open the repository's
-/// config ([`FOREIGN_KEY`]: a key file of another repository, copied in by whoever wrote
+/// config (`foreign_key`: a key file of another repository, copied in by whoever wrote
 /// the bucket) does not open it: restic cannot use it there either.
 fn opens(values: &SetValues) -> Found {
     let opts = Options {
@@ -110,8 +110,5 @@ fn opens(values: &SetValues) -> Found {
         ..Options::from_env()
     };
     let report = validate_set(values, &opts);
-    match report.check(Step::Password) {
-        Some(c) if c.code == FOREIGN_KEY => Found::No,
-        _ => found(&report, Step::Password, "wrong_password"),
-    }
+    found(&report, Step::Password, PASSWORD_REFUSED)
 }

@@ -7,6 +7,9 @@
 //! - the set's repository is asked live (`validate`, with a short deadline) with the stored
 //!   values: a repository that exists and answers refuses the change
 //!   ([`Problem::BarePasswordChange`], whose hint names `rotate`) unless forced;
+//! - a password "does not open" the repository when no key opens with it, or when the key it
+//!   opens is another repository's (its master key does not open the config: a key file
+//!   copied in, [`PASSWORD_REFUSED`]); restic fails with either;
 //! - forced, the new password must open that repository
 //!   ([`Problem::ForcedPasswordDoesNotOpen`] otherwise): `--force` is for a repository whose
 //!   password was already changed elsewhere, not for a typo;
@@ -34,7 +37,7 @@ use crate::credentials::CredentialStore;
 use crate::error::Result;
 use crate::secret::SecretValue;
 use crate::sets::{Purpose, SetFilter, SetValues};
-use crate::validate::{Options, SetReport, Status, Step, validate_set};
+use crate::validate::{FOREIGN_KEY, Options, SetReport, Status, Step, validate_set};
 
 use super::{Problem, RotateError, Stage};
 
@@ -75,8 +78,8 @@ pub fn check_password_change(
     }
     let report = ask(&values);
     match (
-        found(&report, Step::Repository, "repo_not_initialized"),
-        found(&report, Step::Password, "wrong_password"),
+        found(&report, Step::Repository, &["repo_not_initialized"]),
+        found(&report, Step::Password, PASSWORD_REFUSED),
     ) {
         (Found::Yes, Found::Yes) if force => Ok(PasswordChange::Verified),
         (Found::Yes, Found::No) if force => Err(refused(name, Problem::ForcedPasswordDoesNotOpen)),
@@ -130,8 +133,8 @@ pub fn check_password_import(
     let first = stored.is_none();
     let report = ask(&values);
     match (
-        found(&report, Step::Repository, "repo_not_initialized"),
-        found(&report, Step::Password, "wrong_password"),
+        found(&report, Step::Repository, &["repo_not_initialized"]),
+        found(&report, Step::Password, PASSWORD_REFUSED),
     ) {
         (Found::Yes, Found::Yes) => Ok(PasswordChange::Verified),
         (Found::Yes, Found::No) if first && force => Ok(PasswordChange::DoesNotOpen),
@@ -171,8 +174,8 @@ pub fn stored_password_is_stale(
     let opens = |values: &SetValues| {
         let report = ask(values);
         (
-            found(&report, Step::Repository, "repo_not_initialized"),
-            found(&report, Step::Password, "wrong_password"),
+            found(&report, Step::Repository, &["repo_not_initialized"]),
+            found(&report, Step::Password, PASSWORD_REFUSED),
         )
     };
     // The bundle's first: a repository that refuses it settles it with one question.
@@ -243,8 +246,8 @@ fn must_open(
     );
     let report = ask(&values);
     match (
-        found(&report, Step::Repository, "repo_not_initialized"),
-        found(&report, Step::Password, "wrong_password"),
+        found(&report, Step::Repository, &["repo_not_initialized"]),
+        found(&report, Step::Password, PASSWORD_REFUSED),
     ) {
         (Found::Yes, Found::Yes) => Ok(PasswordChange::Verified),
         (Found::Yes, Found::No) => Err(refused(name, problem)),
@@ -324,11 +327,16 @@ pub(crate) enum Found {
     Unknown(String),
 }
 
-/// What `report` says of `step`: `no` is the code of its certain refusal.
-pub(crate) fn found(report: &SetReport, step: Step, no: &str) -> Found {
+/// The codes of a password step that refuses the password for certain: no key opens with it
+/// (`wrong_password`), or the key it opens is another repository's (`foreign_key`: its
+/// master key does not open the config, and restic fails there too).
+pub(crate) const PASSWORD_REFUSED: &[&str] = &["wrong_password", FOREIGN_KEY];
+
+/// What `report` says of `step`: `no` holds the codes of its certain refusal.
+pub(crate) fn found(report: &SetReport, step: Step, no: &[&str]) -> Found {
     match report.check(step) {
         Some(c) if c.status == Status::Ok => Found::Yes,
-        Some(c) if c.code == no => Found::No,
+        Some(c) if no.contains(&c.code) => Found::No,
         _ => Found::Unknown(
             report
                 .checks

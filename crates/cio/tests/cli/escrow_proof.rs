@@ -274,6 +274,27 @@ fn a_key_file_of_another_repository_does_not_prove_a_planted_escrow_object() {
     );
     assert!(!stdout(&out).contains(ATTACKER));
 
+    // A password change forced to the planted password is refused as one the repository
+    // refuses (it was "could not be checked", a warning, and stored).
+    let out = a
+        .cio_in(
+            &[
+                "credential",
+                "create",
+                "cio_minio_backup_password",
+                "--force",
+            ],
+            format!("{ATTACKER}\n"),
+        )
+        .code(1);
+    assert!(
+        stderr(&out).contains("--force stores only the password the repository has now"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(ATTACKER));
+    assert_eq!(a.reveal("cio_minio_backup_password"), PASSWORD);
+
     // The genuine object, the copied key file still there, imports with no warning.
     std::fs::write(&object, genuine).unwrap();
     let c = TestEnv::new();
