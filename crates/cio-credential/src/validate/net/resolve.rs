@@ -68,10 +68,14 @@ pub(crate) fn from_hosts(text: &str, name: &str) -> Vec<IpAddr> {
         .collect()
 }
 
-/// Whether a line of `/etc/hosts` (its text) lists `name` with an address Go skips (`0177.0.0.1`,
-/// `127.1`: forms the C library reads, and would answer with, where Go asks DNS).
+/// Whether the C library may answer `name` from `/etc/hosts` (its text) where Go found
+/// nothing: the file holds the name anywhere, on a line Go skips (an address it cannot
+/// read: `0177.0.0.1`, `127.1`) or splits otherwise (at `\v` or `\f`, which the C library
+/// takes for spaces and Go does not). Looser than either reading, on purpose: such a name
+/// is then asked as an absolute name, which no hosts file holds.
 pub(crate) fn listed_unreadably(text: &str, name: &str) -> bool {
-    hosts_lines(text, name).any(|address| address.parse::<IpAddr>().is_err())
+    let name = name.trim_end_matches('.');
+    !name.is_empty() && text.to_ascii_lowercase().contains(name)
 }
 
 /// The first field (the address, as written) of each line of `/etc/hosts` (its text) that
