@@ -177,6 +177,10 @@ pub enum UnsafeFolder {
     /// Something other than a folder.
     #[error("is not a folder")]
     NotFolder,
+    /// Reached through a symbolic link (above it) owned by another user, who may point it
+    /// elsewhere at any time.
+    #[error("is reached through {}, a symbolic link of another user", crate::shown_path(.0))]
+    ForeignLink(PathBuf),
     /// Owned by another user, or writable by others (or a folder above it is).
     #[error(transparent)]
     Unsafe(#[from] crate::files::Unsafe),
@@ -225,7 +229,7 @@ impl CaFiles {
     /// group or others, every folder above it owned by this user or root and not writable
     /// by others unless sticky (as `/tmp` is: others cannot replace the folder there). The
     /// folder itself must be a real folder, not a symbolic link: a link may lead anywhere,
-    /// also to a folder another user chose. Anyone who may write the folder could put their
+    /// also to a folder another user chose; nor may a link above it be another user's. Anyone who may write the folder could put their
     /// own CA in a bundle restic trusts. A missing folder is checked by what is above it.
     pub fn check_folder(&self) -> Result<(), UnsafeFolder> {
         match std::fs::symlink_metadata(&self.folder) {
@@ -234,6 +238,20 @@ impl CaFiles {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
+        }
+        // A link above the folder that another user owns may be pointed elsewhere by that
+        // user after `env` printed a path through it (review: `XDG_RUNTIME_DIR` a link in
+        // /tmp owned by nobody).
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        for above in self.folder.ancestors().skip(1) {
+            if let Ok(meta) = std::fs::symlink_metadata(above)
+                && meta.file_type().is_symlink()
+                && meta.uid() != me
+                && meta.uid() != 0
+            {
+                return Err(UnsafeFolder::ForeignLink(above.to_path_buf()));
+            }
         }
         crate::files::check_private_folder(&self.folder)?;
         Ok(())

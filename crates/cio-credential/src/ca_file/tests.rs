@@ -234,6 +234,43 @@ fn the_folder_must_be_this_users_alone() {
     assert!(matches!(files.check_folder(), Err(UnsafeFolder::Link)));
 }
 
+/// A runtime folder reached through a link another user owns is refused: that user may point
+/// the link elsewhere after `env` printed a path through it (review). A link of this user's
+/// or root's is theirs to point.
+#[test]
+fn a_link_above_the_folder_owned_by_another_user_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let files = files(&link);
+    files.check_folder().unwrap();
+    if !crate::paths::running_as_root() {
+        return; // only root may give a link to another user
+    }
+    rustix::fs::chownat(
+        rustix::fs::CWD,
+        &link,
+        Some(rustix::fs::Uid::from_raw(65534)),
+        None,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let err = files.check_folder().unwrap_err();
+    assert!(
+        matches!(err, UnsafeFolder::ForeignLink(ref at) if *at == link),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "is reached through {}, a symbolic link of another user",
+            link.display()
+        )
+    );
+}
+
 #[test]
 fn a_bundle_says_its_certificate_before_the_certificates() {
     let bundle = String::from_utf8(CaFiles::bundle(MINIO, CERT, None).bytes).unwrap();

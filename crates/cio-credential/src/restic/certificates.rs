@@ -6,14 +6,17 @@
 //! - the file is read as cio reads its other files ([`crate::files::read_regular`]): a
 //!   regular file only (a FIFO or `/dev/zero` would never end), at most [`MAX_CA_FILE`]
 //!   bytes; anything else is [`Unread`] and gives no certificate;
-//! - only PEM blocks of type `CERTIFICATE` without headers are taken (Go skips every other
-//!   block), and each is written out again from its decoded bytes: nothing else of the file
-//!   (a private key, a secret line, comments) ever reaches a bundle.
+//! - only PEM blocks of type `CERTIFICATE` without headers whose bytes are one X.509
+//!   certificate and nothing after it are taken (Go skips every other block, and one that
+//!   `x509.ParseCertificate` refuses, trailing data included), and each is written out again
+//!   from its decoded bytes: nothing else of the file (a private key, a secret line,
+//!   comments, bytes hidden in a block) ever reaches a bundle.
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use x509_cert::der::Decode;
 
 use crate::files::{ReadError, read_regular};
 
@@ -43,8 +46,9 @@ pub fn certificates_of(path: &Path) -> Result<Vec<u8>, Unread> {
 }
 
 /// The `CERTIFICATE` blocks of `pem` (as Go's `pem.Decode` finds them: a `-----BEGIN
-/// CERTIFICATE-----` line, base64 lines, `-----END CERTIFICATE-----`), written anew; a block
-/// with headers or that is not base64 is skipped, as Go skips it.
+/// CERTIFICATE-----` line, base64 lines, `-----END CERTIFICATE-----`) that hold one
+/// certificate, written anew; a block with headers, that is not base64, or whose bytes are
+/// no certificate or more than one is skipped, as Go skips it.
 pub fn certificates(pem: &[u8]) -> Vec<u8> {
     const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
     const END: &[u8] = b"-----END CERTIFICATE-----";
@@ -56,8 +60,9 @@ pub fn certificates(pem: &[u8]) -> Vec<u8> {
             None if line == BEGIN => body = Some(Vec::new()),
             None => {}
             Some(text) if line == END => {
+                // `from_der` refuses trailing data, as Go's `ParseCertificate` does.
                 if let Ok(der) = STANDARD.decode(&*text)
-                    && !der.is_empty()
+                    && x509_cert::Certificate::from_der(&der).is_ok()
                 {
                     write_block(&mut out, &der);
                 }
@@ -88,15 +93,43 @@ fn write_block(out: &mut Vec<u8>, der: &[u8]) {
 mod tests {
     use super::*;
 
-    const CERT: &str = "-----BEGIN CERTIFICATE-----\nTUlJQmZha2VjZXJ0\n-----END CERTIFICATE-----\n";
+    use crate::catalog::cacert::tests::CERT;
+
+    /// `CERT` as `certificates` writes it (64 base64 characters a line).
+    fn written(cert: &str) -> String {
+        String::from_utf8(certificates(cert.as_bytes())).unwrap()
+    }
 
     #[test]
     fn only_certificate_blocks_are_taken() {
+        let cert = written(CERT);
+        assert!(cert.starts_with("-----BEGIN CERTIFICATE-----\n"), "{cert}");
         let file = format!(
-            "AWS_SECRET_ACCESS_KEY=canary-secret-line\n{CERT}-----BEGIN PRIVATE KEY-----\nY2FuYXJ5LWtleQ==\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\nY2FuYXJ5\n-----END CERTIFICATE-----\n{CERT}"
+            "AWS_SECRET_ACCESS_KEY=canary-secret-line\n{CERT}\n-----BEGIN PRIVATE KEY-----\nY2FuYXJ5LWtleQ==\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\nY2FuYXJ5\n-----END CERTIFICATE-----\n{CERT}\n"
         );
         let taken = String::from_utf8(certificates(file.as_bytes())).unwrap();
-        assert_eq!(taken, format!("{CERT}{CERT}"));
+        assert_eq!(taken, format!("{cert}{cert}"));
+    }
+
+    /// A CERTIFICATE block that holds no certificate, or a certificate with bytes after it,
+    /// is skipped as Go skips it: a secret hidden there never reaches a bundle (review).
+    #[test]
+    fn a_block_that_is_no_certificate_or_hides_bytes_after_one_is_skipped() {
+        let block = |der: &[u8]| {
+            let mut out = Vec::new();
+            write_block(&mut out, der);
+            String::from_utf8(out).unwrap()
+        };
+        let secret = block(b"SECRET-INSIDE-3");
+        let body: String = CERT.lines().filter(|l| !l.starts_with("-----")).collect();
+        let mut der = STANDARD.decode(body).unwrap();
+        der.extend_from_slice(b"SECRET-APPENDED-8");
+        let appended = block(&der);
+        let file = format!("{secret}{appended}{CERT}\n");
+        assert_eq!(
+            String::from_utf8(certificates(file.as_bytes())).unwrap(),
+            written(CERT)
+        );
     }
 
     #[test]

@@ -126,11 +126,11 @@ fn the_ca_handoff_is_readable_through_dev_fd_and_ends_with_the_set_certificate()
     let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
     let system = tempfile::NamedTempFile::new().expect("temp file");
     // Only the certificates of the other file are taken, never the rest of it.
-    std::fs::write(
-        system.path(),
-        "SYSTEM BUNDLE\n-----BEGIN CERTIFICATE-----\nU1lTVEVN\n-----END CERTIFICATE-----\n",
-    )
-    .expect("write");
+    let cert = crate::catalog::cacert::tests::CERT;
+    std::fs::write(system.path(), format!("SYSTEM BUNDLE\n{cert}\n")).expect("write");
+    let taken = String::from_utf8(crate::restic::certificates::certificates(cert.as_bytes()))
+        .expect("PEM is text");
+    assert!(!taken.is_empty());
     let handoff = CaHandoff::new(pem, Some(system.path())).expect("memfd");
     assert_eq!(handoff.variable, "SSL_CERT_FILE");
     assert!(handoff.value.starts_with("/dev/fd/"));
@@ -141,7 +141,7 @@ fn the_ca_handoff_is_readable_through_dev_fd_and_ends_with_the_set_certificate()
         .expect("cat");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        format!("-----BEGIN CERTIFICATE-----\nU1lTVEVN\n-----END CERTIFICATE-----\n{pem}\n")
+        format!("{taken}{pem}\n")
     );
 }
 
