@@ -3,7 +3,7 @@
 //!
 //! Rules:
 //! - only a change is checked: a first password, or the same password again, is not (a
-//!   password removed and created again is checked against the removed one);
+//!   password removed and created again is checked against the removed one), unless forced;
 //! - the set's repository is asked live (`validate`, with a short deadline) with the stored
 //!   values: a repository that exists and answers refuses the change
 //!   ([`Problem::BarePasswordChange`], whose hint names `rotate`) unless forced;
@@ -67,7 +67,7 @@ pub fn check_password_change(
     new: &SecretValue,
     force: bool,
 ) -> Result<PasswordChange> {
-    let Some(mut values) = to_check(store, name, new) else {
+    let Some(mut values) = to_check(store, name, new, force) else {
         return Ok(PasswordChange::NotChecked);
     };
     if force {
@@ -237,7 +237,7 @@ fn must_open(
     password: &SecretValue,
     problem: Problem,
 ) -> Result<PasswordChange> {
-    let Some(mut values) = to_check(store, name, password) else {
+    let Some(mut values) = to_check(store, name, password, false) else {
         return Ok(PasswordChange::NotChecked);
     };
     values.set_field(
@@ -273,8 +273,14 @@ fn stored_set(store: &CredentialStore, name: CredentialName) -> Option<SetValues
 }
 
 /// The stored set of `name` when storing `new` as `name` is a change to check: a password,
-/// a stored one that differs, and a set complete enough to reach its repository.
-fn to_check(store: &CredentialStore, name: CredentialName, new: &SecretValue) -> Option<SetValues> {
+/// a stored one that differs (or any, `forced`: a forced password must open the repository
+/// whatever is stored), and a set complete enough to reach its repository.
+fn to_check(
+    store: &CredentialStore,
+    name: CredentialName,
+    new: &SecretValue,
+    forced: bool,
+) -> Option<SetValues> {
     if name.field != Field::BackupPassword {
         return None;
     }
@@ -296,7 +302,7 @@ fn to_check(store: &CredentialStore, name: CredentialName, new: &SecretValue) ->
     let complete = [Field::BackupRepo, Field::AccessKey, Field::SecretKey]
         .into_iter()
         .all(|f| values.get(f).is_some());
-    (!unchanged && complete).then_some(values)
+    ((forced || !unchanged) && complete).then_some(values)
 }
 
 fn refused(name: CredentialName, problem: Problem) -> crate::error::Error {
