@@ -273,55 +273,35 @@ fn a_key_file_of_another_repository_does_not_prove_a_planted_escrow_object() {
         )
     );
     assert!(!stdout(&out).contains(ATTACKER));
+
+    // `create --force` of a password takes it only when it opens the repository.
+    let force = |env: &TestEnv, password: &str| {
+        env.cio_in(
+            &[
+                "credential",
+                "create",
+                "cio_minio_backup_password",
+                "--force",
+            ],
+            format!("{password}\n"),
+        )
+    };
+    let refused = |out: Assert| {
+        let text = stderr(&out.code(1));
+        assert!(
+            text.contains("--force stores only the password the repository has now"),
+            "{text}"
+        );
+        assert!(!text.contains(ATTACKER), "{text}");
+    };
     // Forced again with the same (stored) password: a forced password must open the
     // repository whatever is stored (it was not checked at all).
-    let out = d
-        .cio_in(
-            &[
-                "credential",
-                "create",
-                "cio_minio_backup_password",
-                "--force",
-            ],
-            format!("{ATTACKER}\n"),
-        )
-        .code(1);
-    assert!(
-        stderr(&out).contains("--force stores only the password the repository has now"),
-        "{}",
-        stderr(&out)
-    );
+    refused(force(&d, ATTACKER));
     // The genuine one forced again still goes in.
-    a.cio_in(
-        &[
-            "credential",
-            "create",
-            "cio_minio_backup_password",
-            "--force",
-        ],
-        format!("{PASSWORD}\n"),
-    )
-    .success();
-
-    // A password change forced to the planted password is refused as one the repository
-    // refuses (it was "could not be checked", a warning, and stored).
-    let out = a
-        .cio_in(
-            &[
-                "credential",
-                "create",
-                "cio_minio_backup_password",
-                "--force",
-            ],
-            format!("{ATTACKER}\n"),
-        )
-        .code(1);
-    assert!(
-        stderr(&out).contains("--force stores only the password the repository has now"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(!stderr(&out).contains(ATTACKER));
+    force(&a, PASSWORD).success();
+    // A change forced to the planted password is refused as one the repository refuses (it
+    // was "could not be checked", a warning, and stored).
+    refused(force(&a, ATTACKER));
     assert_eq!(a.reveal("cio_minio_backup_password"), PASSWORD);
 
     // The genuine object, the copied key file still there, imports with no warning.
