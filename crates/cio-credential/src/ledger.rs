@@ -23,7 +23,8 @@ use crate::integrity::{
 };
 use crate::secret::SecretValue;
 use crate::store::{
-    Action, Identity, LogRecord, ManifestSwap, Record, Resealed, Snapshot, Store, StoreError,
+    Action, Identity, LogAppend, LogRecord, ManifestSwap, Record, Resealed, Snapshot, Store,
+    StoreError,
 };
 
 /// A store's manifest and every name's history, verified under its key.
@@ -355,7 +356,7 @@ pub(crate) fn append_next(
     verified: &Verified,
     name: &str,
     next: Next<'_>,
-    log: Option<&LogRecord>,
+    log: Option<&LogAppend>,
 ) -> Result<u64> {
     let versions = append_all_next(store, key, verified, &[(name, next)], log)?;
     Ok(versions[0])
@@ -370,7 +371,7 @@ pub(crate) fn append_all_next(
     key: &Key,
     verified: &Verified,
     nexts: &[(&str, Next<'_>)],
-    log: Option<&LogRecord>,
+    log: Option<&LogAppend>,
 ) -> Result<Vec<u64>> {
     let identity = &verified.identity;
     let mac_key = key.mac_key();
@@ -426,8 +427,8 @@ pub(crate) fn append_all_next(
         newest.insert(name, (version, record.mac.clone()));
         records.push((expected, record));
     }
-    if let Some(entry) = log {
-        manifest.log_seq = entry.seq;
+    if let Some(log) = log {
+        manifest.log_seq = log.entry.seq;
     }
     let swap = ManifestSwap {
         store_id: identity.store_id.clone(),
@@ -447,7 +448,7 @@ pub(crate) fn purge(
     key: &Key,
     verified: &Verified,
     name: &str,
-    log: Option<&LogRecord>,
+    log: Option<&LogAppend>,
 ) -> Result<usize> {
     let identity = &verified.identity;
     let mut manifest = verified.manifest.clone();
@@ -456,8 +457,8 @@ pub(crate) fn purge(
         .seq
         .checked_add(1)
         .ok_or_else(|| corrupt(store, "it has no write number left"))?;
-    if let Some(entry) = log {
-        manifest.log_seq = entry.seq;
+    if let Some(log) = log {
+        manifest.log_seq = log.entry.seq;
     }
     let mac_key = key.mac_key();
     let swap = ManifestSwap {

@@ -71,8 +71,8 @@ pub use store::etcd::{EtcdAuth, EtcdOptions, EtcdSpec};
 pub use store::sqlite::SqliteStore;
 pub use store::sqlite::memory::use_process_allocator as sqlite_use_process_allocator;
 pub use store::{
-    Action, EtcdTlsFault, Identity, LogRecord, ManifestSwap, ReadRecord, Record, Snapshot,
-    SpecError, Store, StoreError, StoreSpec, Undecodable,
+    Action, EtcdTlsFault, Identity, LogAppend, LogRecord, ManifestSwap, ReadRecord, Record,
+    Snapshot, SpecError, Store, StoreError, StoreSpec, Undecodable,
 };
 // The store key and what can go wrong with it.
 pub use crypto::{DoesNotOpen, KeyError};

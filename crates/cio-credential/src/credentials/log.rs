@@ -10,7 +10,7 @@ use crate::crypto::Key;
 use crate::error::{Error, Result};
 use crate::ledger::Verified;
 use crate::secret::SecretValue;
-use crate::store::{Identity, LogRecord, MAX_LOG_SEQ, Store, StoreError, now_ms};
+use crate::store::{Identity, LogAppend, LogRecord, MAX_LOG_SEQ, Store, StoreError, now_ms};
 
 /// The note that says a log was found broken, so that every node's next commands say so.
 const DAMAGE_NOTE: &str = "log/damage";
@@ -35,13 +35,15 @@ fn actor() -> Actor {
 /// The next entry of `store`'s log for `change`, sealed after the log's newest entry, and
 /// whether the log is damaged: its newest entry does not open, or it ends before `anchor`
 /// (the entry the manifest says the newest logged change wrote: later ones were deleted).
+/// The entry is numbered after `anchor` too: a deleted entry's number is not given again,
+/// so the log keeps saying that entry is missing.
 pub(crate) fn next_entry(
     store: &dyn Store,
     key: &Key,
     store_id: &str,
     anchor: u64,
     change: &LogChange<'_>,
-) -> Result<(LogRecord, Option<Broken>)> {
+) -> Result<(LogAppend, Option<Broken>)> {
     let tail = store.log_tail()?;
     let tail_seq = tail.as_ref().map_or(0, |t| t.seq);
     let altered = tail
@@ -65,13 +67,18 @@ pub(crate) fn next_entry(
         seq: tail_seq + 1,
         problem: Problem::Truncated,
     });
-    let (seq, previous) = match tail_seq.checked_add(1).filter(|s| *s <= MAX_LOG_SEQ) {
+    let numbered = tail_seq.max(anchor).checked_add(1);
+    let (seq, previous) = match numbered.filter(|s| *s <= MAX_LOG_SEQ) {
         Some(seq) => (seq, tail),
         None => after_newest_opening(store, key, store_id)?,
     };
     let entry = entry_for(seq, change);
+    let after = previous.as_ref().map_or(0, |p| p.seq);
     Ok((
-        audit::seal(key, store_id, &entry, previous.as_ref()),
+        LogAppend {
+            entry: audit::seal(key, store_id, &entry, previous.as_ref()),
+            after,
+        },
         truncated.or(altered),
     ))
 }
@@ -208,7 +215,7 @@ impl CredentialStore {
         key: &Key,
         verified: &Verified,
         change: &LogChange<'_>,
-    ) -> Result<Option<LogRecord>> {
+    ) -> Result<Option<LogAppend>> {
         let store_id = &verified.identity.store_id;
         self.check_damage_note()?;
         let (entry, damaged) = next_entry(
@@ -224,8 +231,8 @@ impl CredentialStore {
         if damaged.is_some() && !self.still_as_read(&verified.identity)? {
             return Ok(None);
         }
-        // A break found by a write is recorded too: the write's own entry may take the
-        // place of deleted ones, and the chain alone would then look whole.
+        // A break found by a write is recorded too: it is said by every later command, and
+        // the chain alone says less of it (a deleted end reads as entries missing).
         if let Some(broken) = &damaged
             && self.log_damage().is_none()
         {

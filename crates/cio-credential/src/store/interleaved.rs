@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
-    Identity, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store, StoreError,
+    Identity, LogAppend, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store,
+    StoreError,
 };
 
 /// What runs in between: another writer's whole command.
@@ -118,7 +119,7 @@ impl Store for Interleaved {
         batch: &[(u64, &Record)],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError> {
         if Some(self.writes.fetch_add(1, Ordering::SeqCst) + 1) == self.stop_at {
             return Err(StoreError::Unreachable {
@@ -133,11 +134,11 @@ impl Store for Interleaved {
         &self,
         name: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<usize, StoreError> {
         self.inner.purge_logged(name, manifest, log)
     }
-    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
+    fn append_log(&self, log: &LogAppend) -> Result<(), StoreError> {
         self.inner.append_log(log)
     }
     fn log_tail(&self) -> Result<Option<LogRecord>, StoreError> {

@@ -13,8 +13,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{
-    Identity, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store, StoreError,
-    new_store_id,
+    Identity, LogAppend, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store,
+    StoreError, new_store_id,
 };
 
 /// A fault the next append meets, before it changes anything.
@@ -222,7 +222,7 @@ impl Store for MemoryStore {
         batch: &[(u64, &Record)],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError> {
         let Some((_, first)) = batch.first() else {
             return Ok(());
@@ -294,7 +294,9 @@ impl Store for MemoryStore {
                 .or_default()
                 .push((*record).clone());
         }
-        change_log.extend(log.cloned());
+        if let Some(log) = log {
+            add_entry(change_log, log);
+        }
         Ok(())
     }
 
@@ -345,7 +347,7 @@ impl Store for MemoryStore {
         &self,
         name: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<usize, StoreError> {
         let mut state = self.call(false)?;
         if log.is_some_and(|entry| !follows(&state.log, entry)) {
@@ -366,16 +368,18 @@ impl Store for MemoryStore {
             });
         }
         identity.manifest = Some(manifest.new.clone());
-        change_log.extend(log.cloned());
+        if let Some(log) = log {
+            add_entry(change_log, log);
+        }
         Ok(records.remove(name).map_or(0, |r| r.len()))
     }
 
-    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
+    fn append_log(&self, log: &LogAppend) -> Result<(), StoreError> {
         let mut state = self.call(false)?;
         if !follows(&state.log, log) {
             return Err(log_conflict());
         }
-        state.log.push(log.clone());
+        add_entry(&mut state.log, log);
         Ok(())
     }
 
@@ -420,9 +424,20 @@ impl Store for MemoryStore {
     }
 }
 
-/// Whether `entry` is the next entry of `log`.
-fn follows(log: &[LogRecord], entry: &LogRecord) -> bool {
-    log.last().map_or(0, |last| last.seq) + 1 == entry.seq
+/// Whether `log.entry` may go after `log.after` in `entries`, as
+/// [`Store::append_all_logged`] says.
+fn follows(entries: &[LogRecord], log: &LogAppend) -> bool {
+    log.after < log.entry.seq
+        && (log.after == 0 || entries.iter().any(|e| e.seq == log.after))
+        && !entries
+            .iter()
+            .any(|e| e.seq > log.after && e.seq <= log.entry.seq)
+}
+
+/// Adds `log.entry` to `entries` (checked by [`follows`]) in its place by number.
+fn add_entry(entries: &mut Vec<LogRecord>, log: &LogAppend) {
+    let at = entries.partition_point(|e| e.seq < log.entry.seq);
+    entries.insert(at, log.entry.clone());
 }
 
 fn log_conflict() -> StoreError {

@@ -117,12 +117,30 @@ pub(crate) const FILE_SIZE_LIMIT_HINT: &str = "raise the file-size limit (ulimit
 /// signed 64-bit).
 pub(crate) const MAX_LOG_SEQ: u64 = i64::MAX as u64;
 
-/// One entry of a store's change log, as a backend keeps it: its number (1, 2, ... without
-/// gaps) and its sealed bytes (see [`crate::audit`]).
+/// One entry of a store's change log, as a backend keeps it: its number (1, 2, ...; a gap
+/// only where entries were deleted below cio, see [`LogAppend`]) and its sealed bytes (see [`crate::audit`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct LogRecord {
     pub seq: u64,
     pub sealed: Vec<u8>,
+}
+
+/// A change-log entry to write, and the entry it goes after.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogAppend {
+    pub entry: LogRecord,
+    /// The number of the log's newest entry as read, which `entry` follows (0: the log was
+    /// empty): `entry.seq - 1`, or less when the entries after it were deleted below cio.
+    /// Their numbers are not given again, so the log keeps saying they are missing.
+    pub after: u64,
+}
+
+impl LogAppend {
+    /// `entry`, written right after the entry numbered before it.
+    pub fn next(entry: LogRecord) -> LogAppend {
+        let after = entry.seq.saturating_sub(1);
+        LogAppend { entry, after }
+    }
 }
 
 impl std::fmt::Debug for LogRecord {
@@ -523,14 +541,14 @@ pub trait Store: Send + Sync {
     }
 
     /// [`Store::append_all`] with a change-log entry written in the same transaction (both or
-    /// neither), and only if the log's newest entry is still `log.seq - 1` (0: an empty
-    /// log); else [`StoreError::Conflict`]. `None`: no entry (migration copies records).
+    /// neither), and only if the log holds entry `log.after` (nothing to hold when 0) and
+    /// none numbered after it up to `log.entry.seq`; else [`StoreError::Conflict`]. `None`: no entry (migration copies records).
     fn append_all_logged(
         &self,
         batch: &[(u64, &Record)],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError>;
 
     /// [`Store::purge`] with a change-log entry, as for [`Store::append_all_logged`].
@@ -538,12 +556,12 @@ pub trait Store: Send + Sync {
         &self,
         name: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<usize, StoreError>;
 
     /// Appends a change-log entry alone (a change of the whole store, e.g. a migration into
     /// it), on the same condition as [`Store::append_all_logged`].
-    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError>;
+    fn append_log(&self, log: &LogAppend) -> Result<(), StoreError>;
 
     /// The change log's newest entry; `None` when the log is empty.
     fn log_tail(&self) -> Result<Option<LogRecord>, StoreError>;

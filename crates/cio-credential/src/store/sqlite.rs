@@ -38,8 +38,8 @@ mod rows;
 
 use self::journal::SCHEMA_LOG;
 use super::{
-    Identity, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store, StoreError,
-    new_store_id,
+    Identity, LogAppend, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store,
+    StoreError, new_store_id,
 };
 
 /// "cio1": marks a SQLite file as a cio credential store.
@@ -494,7 +494,7 @@ impl Store for SqliteStore {
         batch: &[(u64, &Record)],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError> {
         let Some((_, first)) = batch.first() else {
             return Ok(());
@@ -563,7 +563,7 @@ impl Store for SqliteStore {
         &self,
         name: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<usize, StoreError> {
         // The file replaced is zeroed too: the purged ciphertext stays nowhere in it.
         let removed = self.writing(false, true, |conn| {
@@ -587,7 +587,7 @@ impl Store for SqliteStore {
         }
     }
 
-    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
+    fn append_log(&self, log: &LogAppend) -> Result<(), StoreError> {
         self.append_log_entry(log)
     }
 

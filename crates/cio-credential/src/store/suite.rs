@@ -5,7 +5,9 @@
 //! (a sealed value and MACs of real lengths) but mean nothing, and manifests that are
 //! arbitrary bytes; what they mean is checked above the backend.
 
-use super::{Action, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Store, StoreError};
+use super::{
+    Action, LogAppend, LogRecord, ManifestSwap, ReadRecord, Record, Resealed, Store, StoreError,
+};
 
 /// A record of `name` at version `v` whose sealed value starts with `tag` (padded to the
 /// length of a real one), or a removal.
@@ -220,7 +222,7 @@ pub fn replace_all_swaps_every_record_the_log_the_notes_and_the_key(store: &dyn 
         "fp1",
     )
     .unwrap();
-    store.append_log(&entry(1)).unwrap();
+    store.append_log(&next(1)).unwrap();
     store.put_note("check/minio/primary", b"old note").unwrap();
     let records = [
         record("a", 1, Action::Create, Some(b"A1")),
@@ -383,36 +385,40 @@ fn entry(seq: u64) -> LogRecord {
     }
 }
 
+/// Entry `seq`, to go right after entry `seq - 1`.
+fn next(seq: u64) -> LogAppend {
+    LogAppend::next(entry(seq))
+}
+
 pub fn log_entries_go_in_with_their_change_or_not_at_all(store: &dyn Store) {
     store.identity(true).unwrap();
     assert_eq!(store.log_tail().unwrap(), None);
-    store.append_log(&entry(1)).unwrap();
-    // Only the next number goes in: a writer that read an older tail loses.
-    for stale in [entry(1), entry(3)] {
+    store.append_log(&next(1)).unwrap();
+    // Only an entry after the newest one read goes in: a writer that read an older tail
+    // loses, and so does one that names an entry not there to go after.
+    for stale in [next(1), next(3)] {
         let err = store.append_log(&stale).unwrap_err();
         assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     }
     let n = "cio_aws_access_key";
     let first = record(n, 1, Action::Create, Some(b"a"));
     store
-        .append_all_logged(&[(0, &first)], "fp", &swap(store), Some(&entry(2)))
+        .append_all_logged(&[(0, &first)], "fp", &swap(store), Some(&next(2)))
         .unwrap();
     // A change whose entry lost the race is not made either.
     let second = record(n, 2, Action::Update, Some(b"b"));
     let err = store
-        .append_all_logged(&[(1, &second)], "fp", &swap(store), Some(&entry(2)))
+        .append_all_logged(&[(1, &second)], "fp", &swap(store), Some(&next(2)))
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     assert_eq!(store.latest(n).unwrap().unwrap().unwrap().version, 1);
     let err = store
-        .purge_logged(n, &swap(store), Some(&entry(2)))
+        .purge_logged(n, &swap(store), Some(&next(2)))
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     assert!(store.latest(n).unwrap().is_some(), "nothing purged");
     assert_eq!(
-        store
-            .purge_logged(n, &swap(store), Some(&entry(3)))
-            .unwrap(),
+        store.purge_logged(n, &swap(store), Some(&next(3))).unwrap(),
         1
     );
     assert_eq!(store.log().unwrap(), vec![entry(1), entry(2), entry(3)]);
@@ -420,6 +426,28 @@ pub fn log_entries_go_in_with_their_change_or_not_at_all(store: &dyn Store) {
     // Unlogged changes (migration copies records) leave the log alone.
     append(store, 0, &record("b", 1, Action::Create, Some(b"c")), "fp").unwrap();
     assert_eq!(store.log().unwrap().len(), 3);
+    // After a log whose end was deleted (entries 4 and 5, say), the next entry skips their
+    // numbers: it goes after the newest entry there, and nothing may lie between.
+    let past_gap = |seq, after| LogAppend {
+        entry: entry(seq),
+        after,
+    };
+    for refused in [past_gap(6, 2), past_gap(6, 5), past_gap(3, 3)] {
+        let err = store.append_log(&refused).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict { .. }),
+            "{refused:?}: {err:?}"
+        );
+    }
+    store.append_log(&past_gap(6, 3)).unwrap();
+    assert_eq!(store.log_tail().unwrap(), Some(entry(6)));
+    // A writer that read the log before it loses.
+    let err = store.append_log(&past_gap(6, 3)).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(
+        store.log().unwrap(),
+        vec![entry(1), entry(2), entry(3), entry(6)]
+    );
 }
 
 pub fn notes_are_replaced(store: &dyn Store) {

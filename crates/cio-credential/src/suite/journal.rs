@@ -6,8 +6,8 @@ use crate::catalog::{CredentialName, Provider, Role, SetId};
 use crate::credentials::CredentialStore;
 use crate::secret::SecretValue;
 use crate::sets::SetValues;
-use crate::store::LogRecord;
 use crate::store::interleaved::{Call, Interleaved};
+use crate::store::{LogAppend, LogRecord};
 use crate::validate::{Check, Options, SetReport, Status, Step, validate_set};
 
 pub(super) const CASES: &[Case] = &[
@@ -159,10 +159,10 @@ fn damage_is_found_and_said(b: &dyn Backend) {
     // An entry the store key did not seal, in the place of entry 3.
     let store = b.open("s");
     store
-        .append_log(&LogRecord {
+        .append_log(&LogAppend::next(LogRecord {
             seq: 3,
             sealed: vec![0; 64],
-        })
+        }))
         .unwrap();
     // The next change still works, and says the log's newest entry is damaged.
     let next = credentials(b, "s");
@@ -494,10 +494,10 @@ fn an_earlier_note_put_back_reads_as_altered(b: &dyn Backend) {
     // The note of a broken change log: recorded by the write that found the break...
     let tail = b.open("s").log_tail().unwrap().map_or(0, |t| t.seq);
     b.open("s")
-        .append_log(&LogRecord {
+        .append_log(&LogAppend::next(LogRecord {
             seq: tail + 1,
             sealed: vec![0; 64],
-        })
+        }))
         .unwrap();
     let n = name("cio_minio_secret_key");
     credentials(b, "s").put(n, &v("minio-secret-1")).unwrap();

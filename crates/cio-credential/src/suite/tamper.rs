@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorKind};
 use crate::integrity::Damage;
 use crate::secret::SecretValue;
 use crate::sets::{Purpose, SetFilter};
-use crate::store::{Action, LogRecord, ManifestSwap, StoreError};
+use crate::store::{Action, LogAppend, LogRecord, ManifestSwap, StoreError};
 
 pub(super) const CASES: &[Case] = &[
     (
@@ -470,10 +470,10 @@ fn a_name_and_manifest_put_back_are_told_by_the_log(b: &dyn Backend) {
     // The final review's finding: an entry that is no cio's after the genuine one hid it
     // (only the newest entry was looked at).
     b.open("s")
-        .append_log(&LogRecord {
+        .append_log(&LogAppend::next(LogRecord {
             seq: log_before as u64 + 2,
             sealed: vec![7; 64],
-        })
+        }))
         .unwrap();
     assert_eq!(store_refused(b).to_string(), err.to_string());
 }

@@ -374,7 +374,8 @@ fn tampered(node: &Node, tamper: impl FnOnce(), broken: &str) {
 }
 
 /// The end of the log deleted, and a change made before anyone looked: the change says so,
-/// and the log stays broken though the change's entry took the first deleted number.
+/// and its entry takes a number after the deleted ones (the review's finding: it took the
+/// first deleted number, and the log then read as never having held the deleted entries).
 #[test]
 fn a_cut_log_found_by_a_change_stays_broken() {
     let node = Node::new(None);
@@ -390,12 +391,26 @@ fn a_cut_log_found_by_a_change_stays_broken() {
     let broken = "entry 2 and every later one were deleted (the store's newest change was logged after them)";
     let out = node.create("cio_aws_backup_password", "a long enough password");
     assert!(stderr(&out).contains(broken), "{}", stderr(&out));
+    let seqs = |node: &Node| -> Vec<u64> {
+        node.log_json(&[])["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(seqs(&node), [1, 4]);
+    let missing = "entry 2 is missing (deleted; later entries remain)";
     let out = node.cio(&["credential", "log", "--verify"]).code(1);
     assert!(
-        stderr(&out).starts_with(&format!("Fail: Verify change log: {broken}\n")),
+        stderr(&out).starts_with(&format!("Fail: Verify change log: {missing}\n")),
         "{}",
         stderr(&out)
     );
+    // Every later change is numbered on from there, and the break stays said.
+    let out = node.create("cio_aws_region", "us-east-1");
+    assert!(stderr(&out).contains(missing), "{}", stderr(&out));
+    assert_eq!(seqs(&node), [1, 4, 5]);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use super::wire::{absent, put_op, range_op, value_is};
 use super::{EtcdStore, MAX_TXN_OPS, codec};
-use crate::store::{LogRecord, ManifestSwap, Record, Store, StoreError};
+use crate::store::{LogAppend, ManifestSwap, Record, Store, StoreError};
 
 impl EtcdStore {
     /// [`Store::append_all_logged`](crate::store::Store::append_all_logged) in one
@@ -13,7 +13,7 @@ impl EtcdStore {
         batch: &[(u64, &Record)],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError> {
         let Some((_, first)) = batch.first() else {
             return Ok(());
@@ -53,7 +53,7 @@ impl EtcdStore {
             failure.push(range_op(&head));
         }
         puts.push(put_op(&self.keys.manifest(), &manifest.new));
-        let (log_compares, log_puts) = self.log_ops(log);
+        let (log_compares, log_puts) = self.log_ops(log)?;
         compares.extend(log_compares);
         puts.extend(log_puts);
         // etcd refuses a transaction branch of more operations than its --max-txn-ops (128

@@ -77,10 +77,10 @@ use serde_json::json;
 use self::classify::GatewayError;
 use self::codec::KeyLayout;
 use self::gateway::Gateway;
-use self::wire::{Kv, RangeResponse, absent, prefix_end, put_op, value_is};
+use self::wire::{Kv, RangeResponse, absent, none_from_to, prefix_end, put_op, value_is};
 use super::{
-    Identity, LogRecord, MAX_LOG_SEQ, ManifestSwap, ReadRecord, Record, Resealed, Snapshot, Store,
-    StoreError, new_store_id,
+    Identity, LogAppend, LogRecord, MAX_LOG_SEQ, ManifestSwap, ReadRecord, Record, Resealed,
+    Snapshot, Store, StoreError, new_store_id,
 };
 
 pub use self::gateway::{EtcdAuth, EtcdOptions};
@@ -104,6 +104,9 @@ impl fmt::Debug for EtcdStore {
             .finish_non_exhaustive()
     }
 }
+
+/// The compares and the puts of a transaction's change-log entry.
+type LogOps = (Vec<serde_json::Value>, Vec<serde_json::Value>);
 
 impl EtcdStore {
     /// A store at `spec`, connecting with `options`. Reads the TLS files; talks to no member
@@ -181,20 +184,30 @@ impl EtcdStore {
     }
 
     /// The compares and puts that add `log` to a transaction: the log head must still name
-    /// the entry before it.
-    fn log_ops(&self, log: Option<&LogRecord>) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
-        let Some(entry) = log else {
-            return (Vec::new(), Vec::new());
+    /// the entry it goes after, and no entry be numbered after that one up to its own. An
+    /// entry numbered at or before the one it goes after goes nowhere: a conflict.
+    fn log_ops(&self, log: Option<&LogAppend>) -> Result<LogOps, StoreError> {
+        let Some(LogAppend { entry, after }) = log else {
+            return Ok((Vec::new(), Vec::new()));
         };
+        if *after >= entry.seq {
+            return Err(StoreError::Conflict {
+                name: "the change log".into(),
+            });
+        }
         let head = self.keys.log_head();
-        let key = self.keys.log_entry(entry.seq);
-        (
-            vec![self.log_head_is(entry.seq.saturating_sub(1)), absent(&key)],
+        // Entry keys are zero-padded numbers, so their byte order is their number's.
+        let between = none_from_to(
+            &self.keys.log_entry(after + 1),
+            &self.keys.log_entry(entry.seq.saturating_add(1)),
+        );
+        Ok((
+            vec![self.log_head_is(*after), between],
             vec![
-                put_op(&key, &entry.sealed),
+                put_op(&self.keys.log_entry(entry.seq), &entry.sealed),
                 put_op(&head, entry.seq.to_string().as_bytes()),
             ],
-        )
+        ))
     }
 
     /// Every change-log entry (`all`), or the newest one.
@@ -394,7 +407,7 @@ impl Store for EtcdStore {
         batch: &[(u64, &Record)],
         key_fingerprint: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError> {
         self.append_in_one_txn(batch, key_fingerprint, manifest, log)
     }
@@ -412,13 +425,13 @@ impl Store for EtcdStore {
         &self,
         name: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<usize, StoreError> {
         self.purge_in_one_txn(name, manifest, log)
     }
 
-    fn append_log(&self, log: &LogRecord) -> Result<(), StoreError> {
-        let (compares, puts) = self.log_ops(Some(log));
+    fn append_log(&self, log: &LogAppend) -> Result<(), StoreError> {
+        let (compares, puts) = self.log_ops(Some(log))?;
         let response = self
             .gateway
             .txn(compares, puts, Vec::new(), self.gateway.deadline())?;

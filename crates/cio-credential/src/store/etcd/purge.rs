@@ -6,14 +6,14 @@
 
 use super::wire::{delete_from_to, delete_op, prefix_end, put_op, unchanged_since};
 use super::{EtcdStore, gateway, wire};
-use crate::store::{LogRecord, ManifestSwap, StoreError};
+use crate::store::{LogAppend, ManifestSwap, StoreError};
 
 impl EtcdStore {
     pub(super) fn purge_in_one_txn(
         &self,
         name: &str,
         manifest: &ManifestSwap,
-        log: Option<&LogRecord>,
+        log: Option<&LogAppend>,
     ) -> Result<usize, StoreError> {
         let deadline = self.gateway.deadline();
         let start = self.keys.versions(Some(name));
@@ -22,7 +22,7 @@ impl EtcdStore {
             self.gateway.keys_all_at(&start, &end, 0, deadline)
         })?;
         let runs = runs(&found, |key| self.keys.is_version(key));
-        let (log_compares, log_puts) = self.log_ops(log);
+        let (log_compares, log_puts) = self.log_ops(log)?;
         let mut compares = Vec::from(self.swap_holds(manifest));
         compares.push(unchanged_since(&start, revision));
         compares.extend(log_compares);

@@ -146,8 +146,13 @@ pub(super) fn absent(key: &[u8]) -> Value {
 
 /// A compare that holds when no key starts with `prefix`.
 pub(super) fn none_under(prefix: &[u8]) -> Value {
-    let mut compare = absent(prefix);
-    compare["range_end"] = json!(b64(&prefix_end(prefix)));
+    none_from_to(prefix, &prefix_end(prefix))
+}
+
+/// A compare that holds when no key lies in `[first, end)`.
+pub(super) fn none_from_to(first: &[u8], end: &[u8]) -> Value {
+    let mut compare = absent(first);
+    compare["range_end"] = json!(b64(end));
     compare
 }
 

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, params};
 
 use super::{SCHEMA_VERSION, SqliteStore};
-use crate::store::{LogRecord, ManifestSwap, StoreError};
+use crate::store::{LogAppend, LogRecord, ManifestSwap, StoreError};
 
 /// What format 3 added to format 2.
 pub(super) const SCHEMA_LOG: &str = "
@@ -29,38 +29,38 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Inside a write: adds `entry` if it is the log's next entry: the log holds the entry
-    /// before it (none before the first) and its own number is free. Not "after the highest
-    /// number": an entry written outside cio at the end of the range is passed over (see
-    /// the change log's numbering).
+    /// Inside a write: adds `log.entry` if it goes after `log.after`: the log holds that
+    /// entry (none to hold for 0) and none numbered after it up to the new one's own number.
+    /// Not "after the highest number": an entry written outside cio at the end of the range
+    /// is passed over (see the change log's numbering).
     pub(super) fn add_log_entry(
         &self,
         conn: &Connection,
-        entry: &LogRecord,
+        log: &LogAppend,
     ) -> Result<(), StoreError> {
-        let held = |seq: u64| -> Result<bool, StoreError> {
-            let Ok(seq) = i64::try_from(seq) else {
-                return Ok(false);
-            };
-            // Asked twice (the entry before, the entry itself): parsed once.
-            conn.prepare_cached("SELECT count(*) FROM log WHERE seq = ?1")
-                .and_then(|mut held| held.query_row([seq], |r| r.get::<_, i64>(0)))
-                .map(|n| n > 0)
-                .map_err(|e| self.err(e))
+        let conflict = || StoreError::Conflict {
+            name: "the change log".into(),
         };
-        let after = match entry.seq {
-            0 => false,
-            1 => true,
-            seq => held(seq - 1)?,
+        let (Ok(seq), Ok(after)) = (i64::try_from(log.entry.seq), i64::try_from(log.after)) else {
+            return Err(conflict());
         };
-        if !after || held(entry.seq)? || i64::try_from(entry.seq).is_err() {
-            return Err(StoreError::Conflict {
-                name: "the change log".into(),
-            });
+        if after >= seq {
+            return Err(conflict());
+        }
+        // One query: whether `after` is held, and how many entries lie after it up to `seq`.
+        let (held, between): (i64, i64) = conn
+            .prepare_cached(
+                "SELECT count(*) FILTER (WHERE seq = ?1), count(*) FILTER (WHERE seq > ?1) \
+                 FROM log WHERE seq BETWEEN ?1 AND ?2",
+            )
+            .and_then(|mut stmt| stmt.query_row([after, seq], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(|e| self.err(e))?;
+        if (after > 0 && held == 0) || between > 0 {
+            return Err(conflict());
         }
         conn.execute(
             "INSERT OR ABORT INTO log (seq, sealed) VALUES (?1, ?2)",
-            params![i64::try_from(entry.seq).unwrap_or(i64::MAX), entry.sealed],
+            params![seq, log.entry.sealed],
         )
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -135,7 +135,7 @@ impl SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    pub(super) fn append_log_entry(&self, log: &LogRecord) -> Result<(), StoreError> {
+    pub(super) fn append_log_entry(&self, log: &LogAppend) -> Result<(), StoreError> {
         self.writing(true, false, |conn| {
             self.upgrade(conn)?;
             self.add_log_entry(conn, log)
@@ -229,7 +229,7 @@ mod tests {
             seq: 1,
             sealed: vec![9; 40],
         };
-        store.append_log(&entry).unwrap();
+        store.append_log(&LogAppend::next(entry.clone())).unwrap();
         assert_eq!(SqliteStore::new(path.clone()).log().unwrap(), [entry]);
         let version: i64 = Connection::open(&path)
             .unwrap()
