@@ -15,6 +15,10 @@ pub(super) const CASES: &[Case] = &[
     ("log: migrate", a_migration_is_logged_in_its_target),
     ("log: damage is found and said", damage_is_found_and_said),
     (
+        "log: entries deleted from its end keep their numbers",
+        a_deleted_end_keeps_its_numbers,
+    ),
+    (
         "log: a re-seal between a write's reading and its entry is no damage",
         a_reseal_during_a_write_is_no_damage,
     ),
@@ -177,6 +181,30 @@ fn damage_is_found_and_said(b: &dyn Backend) {
     let later = credentials(b, "s");
     later.put(n, &v("minio-secret-4")).unwrap();
     assert_eq!(later.log_damage(), Some(damage));
+}
+
+/// The log's end deleted below cio, then a change: the change says so, and its entry is
+/// numbered after the deleted ones, so the log itself keeps saying they are missing (it took
+/// the first deleted number, and the log then read as never having held them).
+fn a_deleted_end_keeps_its_numbers(b: &dyn Backend) {
+    let c = credentials(b, "s");
+    let n = name("cio_minio_secret_key");
+    for value in ["minio-secret-1", "minio-secret-2", "minio-secret-3"] {
+        c.put(n, &v(value)).unwrap();
+    }
+    b.raw("s").delete_log_from(2);
+    let next = credentials(b, "s");
+    next.put(n, &v("minio-secret-4")).unwrap();
+    let truncated = next.log_damage().unwrap();
+    assert_eq!((truncated.seq, truncated.problem), (2, Problem::Truncated));
+    let reading = credentials(b, "s").change_log().unwrap();
+    assert_eq!(seqs(&reading), [1, 4]);
+    let missing = reading.broken.unwrap();
+    assert_eq!((missing.seq, missing.problem), (2, Problem::Missing));
+    let later = credentials(b, "s");
+    later.put(n, &v("minio-secret-5")).unwrap();
+    assert_eq!(later.log_damage(), Some(missing));
+    assert_eq!(seqs(&credentials(b, "s").change_log().unwrap()), [1, 4, 5]);
 }
 
 /// The store at `place`, where `between` runs just before this store's `at`-th `call`.

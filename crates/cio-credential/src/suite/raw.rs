@@ -75,6 +75,9 @@ pub(crate) trait Raw {
     fn note(&self, key: &str) -> Option<Vec<u8>>;
     /// Puts `sealed` as the note `key` (`None`: deletes it), the manifest left as it is.
     fn set_note(&self, key: &str, sealed: Option<&[u8]>);
+    /// Deletes the change-log entries numbered `seq` and after (the log's end), and nothing
+    /// else (etcd's log head stays).
+    fn delete_log_from(&self, seq: u64);
 }
 
 pub(crate) struct SqliteRaw(pub PathBuf);
@@ -115,6 +118,12 @@ impl SqliteRaw {
 }
 
 impl Raw for SqliteRaw {
+    fn delete_log_from(&self, seq: u64) {
+        self.conn()
+            .execute("DELETE FROM log WHERE seq >= ?1", [seq as i64])
+            .unwrap();
+    }
+
     fn delete_version(&self, name: &str, version: u64) {
         let n = self
             .conn()
@@ -292,6 +301,17 @@ impl EtcdRaw<'_> {
 }
 
 impl Raw for EtcdRaw<'_> {
+    fn delete_log_from(&self, seq: u64) {
+        let first = format!("{}/log/{seq:020}", self.prefix);
+        let end = format!("{}/log0", self.prefix);
+        assert!(
+            self.cluster
+                .etcdctl(&["del", &first, &end])
+                .status
+                .success()
+        );
+    }
+
     fn delete_version(&self, name: &str, version: u64) {
         self.del(&self.version_key(name, version), false);
     }
@@ -386,6 +406,10 @@ impl EtcdRaw<'_> {
 pub(crate) struct MemoryRaw(pub MemoryStore, pub std::cell::RefCell<Option<Identity>>);
 
 impl Raw for MemoryRaw {
+    fn delete_log_from(&self, seq: u64) {
+        self.0.tamper_log(|log| log.retain(|e| e.seq < seq));
+    }
+
     fn delete_version(&self, name: &str, version: u64) {
         self.0.tamper(|_, records| {
             records
