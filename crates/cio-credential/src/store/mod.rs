@@ -246,6 +246,11 @@ const ETCD_FORM: &str = "etcd://HOST:PORT/PREFIX";
 pub enum StoreError {
     #[error("{location} is not a cio credential store ({detail})")]
     Foreign { location: String, detail: String },
+    /// The path of an embedded store names what can never be one: a folder, a FIFO, socket
+    /// or device, or a file of a kernel file system (/proc, /sys). `what`: which, in words
+    /// ("a device", "a file of the kernel's /proc file system, not one on a disk").
+    #[error("{location} is not a cio credential store (it is {what})")]
+    NotAFile { location: String, what: String },
     #[error("the credential store {location} is damaged: {detail}")]
     Corrupt { location: String, detail: String },
     /// The change log holds entry `entry`, which opens, past the entry `log_seq` the
@@ -369,6 +374,7 @@ impl StoreError {
             StoreError::Foreign { location, .. } => format!(
                 "point --store / CIO_STORE at a cio credential store, or move {location} away to start a new one"
             ),
+            StoreError::NotAFile { .. } => "point --store / CIO_STORE at a cio credential store: a regular file on a disk, or a path where no file is yet, where cio makes a new store; cio never writes over what is there".into(),
             StoreError::Corrupt { location, .. } => format!(
                 "restore a whole earlier copy of {location} from a backup; until then, what the damage touches is refused"
             ),

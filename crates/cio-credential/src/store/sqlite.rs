@@ -270,10 +270,9 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
         if let Ok(meta) = fs::metadata(&self.path)
-            && !meta.is_file()
+            && let Some(refused) = self.never_a_store(&meta)
         {
-            // A folder, FIFO or device says so, as a read does.
-            return self.with_reader(|_| Ok(())).map(|_| None);
+            return Err(refused);
         }
         let mut locked = None;
         // A store created by this write, or by another process meanwhile, is locked at the

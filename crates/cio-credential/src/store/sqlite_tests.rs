@@ -537,23 +537,35 @@ fn a_full_disk_says_so_and_changes_nothing() {
     }
 }
 
+/// A FIFO, a device or a file of a kernel file system is no store, for a read or a write,
+/// and nothing is written there. /proc/self/mem, a regular file that reads as empty, was
+/// said to be "being changed outside cio", with the hint to wait or remove it.
 #[test]
-fn fifos_and_devices_are_not_stores() {
+fn fifos_devices_and_kernel_files_are_not_stores() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo.db");
     crate::files::make_fifo(&fifo);
-    let err = SqliteStore::new(fifo).list_latest().unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "{} is not a cio credential store (it is not a regular file (a FIFO, socket or device))",
-            dir.path().join("fifo.db").display()
-        )
-    );
-    let err = SqliteStore::new("/dev/zero".into())
-        .list_latest()
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+    let cases = [
+        (fifo, "a FIFO (named pipe)"),
+        ("/dev/zero".into(), "a device"),
+        (
+            "/proc/self/mem".into(),
+            "a file of the kernel's /proc file system, not one on a disk",
+        ),
+        (
+            "/sys/kernel/notes".into(),
+            "a file of the kernel's /sys file system, not one on a disk",
+        ),
+    ];
+    for (path, what) in cases {
+        let said = format!(
+            "{} is not a cio credential store (it is {what})",
+            path.display()
+        );
+        let store = SqliteStore::new(path.clone());
+        assert_eq!(store.list_latest().unwrap_err().to_string(), said);
+        assert_eq!(store.identity(true).unwrap_err().to_string(), said);
+    }
 }
 
 /// A folder at the store's path (`--store /var/lib/cio` instead of the file in it)
@@ -583,7 +595,7 @@ fn a_busy_folder_at_the_store_path_is_not_said_as_changing() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     busy.join().unwrap();
     assert!(
-        matches!(&err, StoreError::Foreign { detail, .. } if detail == "it is a folder"),
+        matches!(&err, StoreError::NotAFile { what, .. } if what == "a folder"),
         "{err:?}"
     );
 }

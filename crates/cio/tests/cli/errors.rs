@@ -463,6 +463,47 @@ fn a_corrupt_or_foreign_store_is_refused_and_left_alone() {
     );
 }
 
+/// A store path that names a device or a kernel file is refused, and the hint never says to
+/// move it away (it said "move /dev/null away to start a new one"); /proc/self/mem was
+/// "being changed outside cio", with the hint to remove it.
+#[test]
+fn a_device_or_kernel_file_at_the_store_path_is_refused_with_a_hint_that_works() {
+    let env = seeded();
+    let hint = "Hint: point --store / CIO_STORE at a cio credential store: a regular file on a disk, or a path where no file is yet, where cio makes a new store; cio never writes over what is there\n";
+    for (store, what) in [
+        ("/dev/null", "a device"),
+        (
+            "/proc/self/mem",
+            "a file of the kernel's /proc file system, not one on a disk",
+        ),
+    ] {
+        refused(
+            &env,
+            &[
+                "credential",
+                "create",
+                "cio_aws_backup_repo",
+                "--store",
+                store,
+            ],
+            REF_REPO.as_bytes(),
+            3,
+            &format!(
+                "Fail: Create credential: {store} is not a cio credential store (it is {what})\n{hint}"
+            ),
+        );
+        refused(
+            &env,
+            &["credential", "list", "--store", store],
+            b"",
+            3,
+            &format!(
+                "Fail: List credentials: {store} is not a cio credential store (it is {what})\n{hint}"
+            ),
+        );
+    }
+}
+
 #[test]
 fn a_store_path_that_cannot_be_written_is_an_error() {
     let env = TestEnv::new();

@@ -18,6 +18,24 @@ pub(super) struct OpenReader {
 }
 
 impl SqliteStore {
+    /// Why what the store's path names (`meta`, followed through links) can never be a
+    /// store, whatever it holds: a folder, a FIFO, socket or device, or a file of a kernel
+    /// file system (/proc, /sys: it reads as empty or as the kernel's text). `None`: a
+    /// regular file on a disk.
+    pub(super) fn never_a_store(&self, meta: &fs::Metadata) -> Option<StoreError> {
+        let what = match crate::files::kind_of(meta) {
+            Some(kind) => kind.to_string(),
+            None => format!(
+                "a file of the kernel's {} file system, not one on a disk",
+                kernel_file_system(&self.path)?
+            ),
+        };
+        Some(StoreError::NotAFile {
+            location: self.location(),
+            what,
+        })
+    }
+
     /// Runs `f` on an immutable connection to the store as it is now (`None` when it does
     /// not exist or holds nothing yet). The connection is kept for the next call while the
     /// file is unchanged.
@@ -26,18 +44,7 @@ impl SqliteStore {
         f: impl Fn(&Connection) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
         let meta = match fs::metadata(&self.path) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(StoreError::Foreign {
-                    location: self.location(),
-                    detail: "it is a folder".into(),
-                });
-            }
-            Ok(meta) if !meta.is_file() => {
-                return Err(StoreError::Foreign {
-                    location: self.location(),
-                    detail: "it is not a regular file (a FIFO, socket or device)".into(),
-                });
-            }
+            Ok(meta) if let Some(refused) = self.never_a_store(&meta) => return Err(refused),
             Ok(meta) if meta.len() == 0 => return Err(self.changing_empty()),
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -131,4 +138,27 @@ fn changing(before: Option<Stamp>, stamp: impl Fn() -> Option<Stamp>) -> bool {
     }
     std::thread::sleep(COPY_WATCH);
     content(stamp()) != content(before)
+}
+
+/// The kernel file system `path` is on, by its mount point's usual name (`/proc`, `/sys`,
+/// ...); `None` for any other file system, or when it cannot be told.
+fn kernel_file_system(path: &std::path::Path) -> Option<&'static str> {
+    let found = rustix::fs::statfs(path).ok()?.f_type;
+    // linux/magic.h; the libc crate gives them in the type of `f_type` on each target.
+    #[allow(clippy::unnecessary_cast)]
+    let known = [
+        (libc::PROC_SUPER_MAGIC as i64, "/proc"),
+        (libc::SYSFS_MAGIC as i64, "/sys"),
+        (libc::DEBUGFS_MAGIC as i64, "debugfs"),
+        (libc::TRACEFS_MAGIC as i64, "tracefs"),
+        (libc::SECURITYFS_MAGIC as i64, "securityfs"),
+        (libc::CGROUP2_SUPER_MAGIC as i64, "cgroup"),
+        (libc::BPF_FS_MAGIC as i64, "bpf"),
+    ];
+    #[allow(clippy::unnecessary_cast)]
+    let found = found as i64;
+    known
+        .iter()
+        .find(|(magic, _)| *magic == found)
+        .map(|(_, name)| *name)
 }
