@@ -58,6 +58,10 @@ pub enum KeyError {
     Unsafe { path: PathBuf, reason: Unsafe },
     #[error("key file {path} is not a cio key file: {reason}", path = crate::shown_path(.path))]
     Corrupt { path: PathBuf, reason: &'static str },
+    /// The path names what can never be a key file: a folder, a FIFO, socket or device, or
+    /// a file of a kernel file system (/proc, /sys). `what`: which, in words.
+    #[error("key file {path} is not a cio key file: it is {what}", path = crate::shown_path(.path))]
+    NotAFile { path: PathBuf, what: String },
     #[error(
         "key file {path} (fingerprint {key_fingerprint}) is not the key of this store (which was sealed with key {store_fingerprint})", path = crate::shown_path(.path)
     )]
@@ -119,6 +123,7 @@ impl KeyError {
                     format!("run: chmod 600 {}", crate::shown_path(path))
                 }
             },
+            KeyError::NotAFile { .. } => "point --key-file / CIO_KEY_FILE at the store's key file: a regular file on a disk (mode 0600), or a path where no file is yet for a new store's key".into(),
             KeyError::Corrupt { path, .. } => format!(
                 "restore {} from your backup of the key; do not overwrite it with a new key while the store holds values",
                 crate::shown_path(path)
@@ -330,15 +335,20 @@ pub(crate) fn read_key_file(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, K
         path: path.to_path_buf(),
         reason,
     };
+    let not_a_file = |what: String| KeyError::NotAFile {
+        path: path.to_path_buf(),
+        what,
+    };
+    // A kernel file (/proc, /sys) reads as the kernel's text, or not at all.
+    if let Some(system) = files::kernel_file_system(path) {
+        return Err(not_a_file(format!(
+            "a file of the kernel's {system} file system, not one on a disk"
+        )));
+    }
     let (meta, bytes) = match files::read_regular(path, MAX_KEY_FILE_BYTES) {
         Ok(Some(read)) => read,
         Ok(None) => return Ok(None),
-        Err(ReadError::NotRegular("a folder")) => return Err(corrupt("it is a folder")),
-        Err(ReadError::NotRegular(_)) => {
-            return Err(corrupt(
-                "it is not a regular file (a FIFO, socket or device)",
-            ));
-        }
+        Err(ReadError::NotRegular(kind)) => return Err(not_a_file(kind.to_string())),
         Err(ReadError::TooLarge { .. }) => {
             return Err(corrupt("it is far longer than a key (over 4 KiB)"));
         }

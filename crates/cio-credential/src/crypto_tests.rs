@@ -78,13 +78,29 @@ fn special_long_foreign_and_exposed_key_files_are_refused_without_hanging() {
     assert_eq!(
         err.to_string(),
         format!(
-            "key file {} is not a cio key file: it is not a regular file (a FIFO, socket or device)",
+            "key file {} is not a cio key file: it is a FIFO (named pipe)",
             fifo.display()
         )
     );
     let zero = dir.path().join("zero.key");
     std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
-    assert!(matches!(load_key(&zero), Err(KeyError::Corrupt { .. })));
+    assert!(matches!(load_key(&zero), Err(KeyError::NotAFile { .. })));
+    // A kernel file: /proc/version is readable by all (it was told to chmod 600), and
+    // /proc/self/mem does not read at all.
+    for kernel in ["/proc/version", "/proc/self/mem", "/sys/kernel/notes"] {
+        let err = load_key(std::path::Path::new(kernel)).unwrap_err();
+        let system = if kernel.starts_with("/sys") {
+            "/sys"
+        } else {
+            "/proc"
+        };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "key file {kernel} is not a cio key file: it is a file of the kernel's {system} file system, not one on a disk"
+            )
+        );
+    }
     let long = dir.path().join("long.key");
     fs::write(&long, vec![b'a'; 5000]).unwrap();
     fs::set_permissions(&long, fs::Permissions::from_mode(0o600)).unwrap();

@@ -54,6 +54,29 @@ pub(crate) fn kind_of(meta: &Metadata) -> Option<&'static str> {
     }
 }
 
+/// The kernel file system `path` is on, by its mount point's usual name (`/proc`, `/sys`,
+/// ...); `None` for any other file system, or when it cannot be told.
+pub(crate) fn kernel_file_system(path: &std::path::Path) -> Option<&'static str> {
+    let found = rustix::fs::statfs(path).ok()?.f_type;
+    // linux/magic.h; the libc crate gives them in the type of `f_type` on each target.
+    #[allow(clippy::unnecessary_cast)]
+    let known = [
+        (libc::PROC_SUPER_MAGIC as i64, "/proc"),
+        (libc::SYSFS_MAGIC as i64, "/sys"),
+        (libc::DEBUGFS_MAGIC as i64, "debugfs"),
+        (libc::TRACEFS_MAGIC as i64, "tracefs"),
+        (libc::SECURITYFS_MAGIC as i64, "securityfs"),
+        (libc::CGROUP2_SUPER_MAGIC as i64, "cgroup"),
+        (libc::BPF_FS_MAGIC as i64, "bpf"),
+    ];
+    #[allow(clippy::unnecessary_cast)]
+    let found = found as i64;
+    known
+        .iter()
+        .find(|(magic, _)| *magic == found)
+        .map(|(_, name)| *name)
+}
+
 /// A file read whole: its metadata (of the open file) and its bytes, zeroed when dropped.
 pub type Read = (Metadata, Zeroizing<Vec<u8>>);
 

@@ -253,12 +253,12 @@ fn a_fifo_or_device_as_key_file_or_configuration_fails_at_once() {
         (
             "CIO_KEY_FILE",
             fifo.clone(),
-            "is not a cio key file: it is not a regular file",
+            "is not a cio key file: it is a FIFO (named pipe)",
         ),
         (
             "CIO_KEY_FILE",
             "/dev/zero".into(),
-            "is not a cio key file: it is not a regular file",
+            "is not a cio key file: it is a device",
         ),
         (
             "CIO_CONFIG",

@@ -27,7 +27,7 @@ impl SqliteStore {
             Some(kind) => kind.to_string(),
             None => format!(
                 "a file of the kernel's {} file system, not one on a disk",
-                kernel_file_system(&self.path)?
+                crate::files::kernel_file_system(&self.path)?
             ),
         };
         Some(StoreError::NotAFile {
@@ -138,27 +138,4 @@ fn changing(before: Option<Stamp>, stamp: impl Fn() -> Option<Stamp>) -> bool {
     }
     std::thread::sleep(COPY_WATCH);
     content(stamp()) != content(before)
-}
-
-/// The kernel file system `path` is on, by its mount point's usual name (`/proc`, `/sys`,
-/// ...); `None` for any other file system, or when it cannot be told.
-fn kernel_file_system(path: &std::path::Path) -> Option<&'static str> {
-    let found = rustix::fs::statfs(path).ok()?.f_type;
-    // linux/magic.h; the libc crate gives them in the type of `f_type` on each target.
-    #[allow(clippy::unnecessary_cast)]
-    let known = [
-        (libc::PROC_SUPER_MAGIC as i64, "/proc"),
-        (libc::SYSFS_MAGIC as i64, "/sys"),
-        (libc::DEBUGFS_MAGIC as i64, "debugfs"),
-        (libc::TRACEFS_MAGIC as i64, "tracefs"),
-        (libc::SECURITYFS_MAGIC as i64, "securityfs"),
-        (libc::CGROUP2_SUPER_MAGIC as i64, "cgroup"),
-        (libc::BPF_FS_MAGIC as i64, "bpf"),
-    ];
-    #[allow(clippy::unnecessary_cast)]
-    let found = found as i64;
-    known
-        .iter()
-        .find(|(magic, _)| *magic == found)
-        .map(|(_, name)| *name)
 }
