@@ -161,6 +161,12 @@ fn link(record: Option<&LogRecord>) -> String {
     })
 }
 
+/// The tag of `record`, as its text begins with it (32 bytes); `None` when it begins with
+/// none. The store's manifest pins its newest entry by it.
+pub(crate) fn tag_of(record: &LogRecord) -> Option<Vec<u8>> {
+    hex::decode(record.sealed.get(..TAG_LEN)?).ok()
+}
+
 /// Makes `entry` the entry after `tail` (the log's newest entry; `None` for an empty log):
 /// its tag and text. `entry.seq` must be one more than the tail's.
 pub fn seal(key: &Key, store_id: &str, entry: &LogEntry, tail: Option<&LogRecord>) -> LogRecord {
@@ -248,6 +254,10 @@ pub enum Problem {
     /// A row whose number is no entry's (0, negative, not a number: a backend reads such a
     /// number as 0): put there outside cio.
     Unnumbered,
+    /// It opens and chains, but it is not the entry the store's newest change wrote there
+    /// (the manifest pins that one's tag): it, and perhaps entries before it, were put in
+    /// from another copy of the store, whose changes they record.
+    OtherCopy,
     /// It and every later entry record changes the credentials do not hold: the store's
     /// authenticated manifest says its newest logged change wrote an earlier entry, so the
     /// credentials were put back from an earlier copy and the log was not (the log is whole,
@@ -276,6 +286,10 @@ impl std::fmt::Display for Broken {
                 f,
                 "entry {seq} does not follow entry {} (that entry was replaced)",
                 seq.saturating_sub(1)
+            ),
+            Problem::OtherCopy => write!(
+                f,
+                "entry {seq} is not the entry the store's newest change wrote: it, and perhaps entries before it, were put there from another copy of the store (they record that copy's changes, not this store's)"
             ),
             Problem::CredentialsOlder => write!(
                 f,

@@ -167,6 +167,11 @@ impl<'a> Authenticator<'a> {
             field(&mut mac, b"log_seq");
             field(&mut mac, &m.log_seq.to_be_bytes());
         }
+        // And for those written before the entry itself was pinned.
+        if !m.log_tag.is_empty() {
+            field(&mut mac, b"log_tag");
+            field(&mut mac, &m.log_tag);
+        }
         // And for those written before re-seals recorded the keys they replaced.
         if !m.sealed_before.is_empty() {
             field(&mut mac, b"sealed_before");
@@ -213,6 +218,7 @@ impl<'a> Authenticator<'a> {
                 .collect(),
             key_home: m.key_home.clone(),
             log_seq: m.log_seq,
+            log_tag: hex::encode(&m.log_tag),
             sealed_before: m.sealed_before.clone(),
             notes: m
                 .notes
@@ -254,6 +260,11 @@ pub(crate) struct Manifest {
     /// The number of the change-log entry written with the newest logged change (0: none
     /// yet): the log must reach it, so that entries deleted from its end are told.
     pub log_seq: u64,
+    /// The tag of that entry ([`crate::audit::tag_of`]; it chains every entry before it):
+    /// the log must hold that very entry there, so that entries put in from another copy
+    /// of the store (which open, and chain) are told. Empty: a manifest written before the
+    /// entry was pinned, which vouches for any.
+    pub log_tag: Vec<u8>,
     /// The fingerprints of the keys that sealed the store before its current key, oldest
     /// first, at most [`MAX_SEALED_BEFORE`]; set by `rekey`. A node whose current key is one
     /// of them is behind the rotation: a re-seal from it would go back to a retired key.
@@ -304,6 +315,8 @@ struct ManifestJson {
     key_home: Option<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     log_seq: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    log_tag: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     sealed_before: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -392,11 +405,17 @@ pub(crate) fn decode_manifest(bytes: &[u8]) -> Result<(Manifest, Vec<u8>), &'sta
     for (key, digest) in json.notes {
         notes.insert(key, mac_of(&digest)?);
     }
+    let log_tag = if json.log_tag.is_empty() {
+        Vec::new()
+    } else {
+        mac_of(&json.log_tag)?
+    };
     let manifest = Manifest {
         seq: json.seq,
         heads,
         key_home: json.key_home,
         log_seq: json.log_seq,
+        log_tag,
         sealed_before: json.sealed_before,
         notes,
         migrating_from: json.migrating_from,

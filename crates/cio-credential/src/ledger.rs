@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::audit::tag_of;
 use crate::crypto::{Binding, Key};
 use crate::error::{Error, Result};
 use crate::integrity::{
@@ -83,6 +84,13 @@ impl Verified {
     /// (0: none): the log must reach it.
     pub fn log_seq(&self) -> u64 {
         self.manifest.log_seq
+    }
+
+    /// Whether `record`, found numbered [`Verified::log_seq`], is the entry the newest logged
+    /// change wrote: the manifest pins its tag (one written before the pin vouches for any).
+    pub fn pins_log_entry(&self, record: &LogRecord) -> bool {
+        self.manifest.log_tag.is_empty()
+            || tag_of(record).is_some_and(|tag| tag == self.manifest.log_tag)
     }
 
     /// The versions of `name`, oldest first (empty if it has none); an error if damaged.
@@ -429,6 +437,7 @@ pub(crate) fn append_all_next(
     }
     if let Some(log) = log {
         manifest.log_seq = log.entry.seq;
+        manifest.log_tag = tag_of(&log.entry).unwrap_or_default();
     }
     let swap = ManifestSwap {
         store_id: identity.store_id.clone(),
@@ -459,6 +468,7 @@ pub(crate) fn purge(
         .ok_or_else(|| corrupt(store, "it has no write number left"))?;
     if let Some(log) = log {
         manifest.log_seq = log.entry.seq;
+        manifest.log_tag = tag_of(&log.entry).unwrap_or_default();
     }
     let mac_key = key.mac_key();
     let swap = ManifestSwap {
@@ -602,6 +612,7 @@ pub(crate) fn reseal(
         heads: BTreeMap::new(),
         key_home,
         log_seq: rest.log.last().map_or(0, |e| e.seq),
+        log_tag: rest.log.last().and_then(tag_of).unwrap_or_default(),
         sealed_before: sealed_before(&verified.manifest, old_key, new_key),
         notes: rest
             .notes

@@ -275,13 +275,7 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
                     source.location()
                 )),
             };
-            let (entry, _) = next_entry(
-                target,
-                key,
-                &verified.identity.store_id,
-                verified.log_seq(),
-                &change,
-            )?;
+            let (entry, _) = next_entry(target, key, &verified, &change)?;
             match ledger::append_all_next(target, key, &verified, &batch, Some(&entry)) {
                 Ok(_) => *copied += chunk.len(),
                 // The name a store's conflict gives is the batch's (its first name, or the

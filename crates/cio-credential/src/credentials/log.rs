@@ -40,10 +40,11 @@ fn actor() -> Actor {
 pub(crate) fn next_entry(
     store: &dyn Store,
     key: &Key,
-    store_id: &str,
-    anchor: u64,
+    verified: &Verified,
     change: &LogChange<'_>,
 ) -> Result<(LogAppend, Option<Broken>)> {
+    let store_id = verified.identity.store_id.as_str();
+    let anchor = verified.log_seq();
     let tail = store.log_tail()?;
     let tail_seq = tail.as_ref().map_or(0, |t| t.seq);
     let altered = tail
@@ -67,6 +68,14 @@ pub(crate) fn next_entry(
         seq: tail_seq + 1,
         problem: Problem::Truncated,
     });
+    // An entry that opens where the newest change's entry should be, but is not that one.
+    let other_copy = tail
+        .as_ref()
+        .filter(|t| t.seq == anchor && !verified.pins_log_entry(t))
+        .map(|t| Broken {
+            seq: t.seq,
+            problem: Problem::OtherCopy,
+        });
     let numbered = tail_seq.max(anchor).checked_add(1);
     let (seq, previous) = match numbered.filter(|s| *s <= MAX_LOG_SEQ) {
         Some(seq) => (seq, tail),
@@ -79,7 +88,7 @@ pub(crate) fn next_entry(
             entry: audit::seal(key, store_id, &entry, previous.as_ref()),
             after,
         },
-        truncated.or(altered),
+        truncated.or(altered).or(other_copy),
     ))
 }
 
@@ -156,19 +165,26 @@ impl CredentialStore {
         // by every read of the credentials).
         // `older`: the credentials end before the log does (put back from an earlier copy
         // while the log stayed): a log whole in itself that disagrees with them.
-        let (anchor, older) = match self.verified() {
-            Ok(Some(verified)) => (verified.log_seq(), None),
+        let (anchor, pinned, older) = match self.verified() {
+            Ok(Some(verified)) => {
+                let pinned = records
+                    .iter()
+                    .find(|r| r.seq == verified.log_seq())
+                    .is_none_or(|r| verified.pins_log_entry(r));
+                (verified.log_seq(), pinned, None)
+            }
             // A store a migration is still filling: its log is whole, the store is not, and
             // a log that checks out must not make it look so.
             Err(e @ Error::Store(StoreError::MigrationUnfinished { .. })) => return Err(e),
             Err(Error::Store(StoreError::RolledBack { entry, .. })) => (
                 0,
+                true,
                 Some(Broken {
                     seq: entry,
                     problem: Problem::CredentialsOlder,
                 }),
             ),
-            _ => (0, None),
+            _ => (0, true, None),
         };
         if records.is_empty() && anchor == 0 {
             return Ok(Some(LogReading::default()));
@@ -180,6 +196,12 @@ impl CredentialStore {
             reading.broken = Some(Broken {
                 seq: tail + 1,
                 problem: Problem::Truncated,
+            });
+        }
+        if !pinned && reading.broken.as_ref().is_none_or(|b| b.seq > anchor) {
+            reading.broken = Some(Broken {
+                seq: anchor,
+                problem: Problem::OtherCopy,
             });
         }
         if let Some(older) = older {
@@ -216,15 +238,8 @@ impl CredentialStore {
         verified: &Verified,
         change: &LogChange<'_>,
     ) -> Result<Option<LogAppend>> {
-        let store_id = &verified.identity.store_id;
         self.check_damage_note()?;
-        let (entry, damaged) = next_entry(
-            self.store.as_ref(),
-            key,
-            store_id,
-            verified.log_seq(),
-            change,
-        )?;
+        let (entry, damaged) = next_entry(self.store.as_ref(), key, verified, change)?;
         // The log's tail is read after the records: a newest entry that does not open under
         // the key the records were read with, or a log shorter than they say, may be the
         // work of a writer in between (a re-seal under another key), not damage.

@@ -1,7 +1,7 @@
 //! The change log and the recorded health, on every backend.
 
 use super::{Backend, Case};
-use crate::audit::{LogReading, Problem};
+use crate::audit::{Broken, LogReading, Problem};
 use crate::catalog::{CredentialName, Provider, Role, SetId};
 use crate::credentials::CredentialStore;
 use crate::secret::SecretValue;
@@ -17,6 +17,10 @@ pub(super) const CASES: &[Case] = &[
     (
         "log: entries deleted from its end keep their numbers",
         a_deleted_end_keeps_its_numbers,
+    ),
+    (
+        "log: an entry put in from another copy of the store is told",
+        an_entry_from_another_copy_is_told,
     ),
     (
         "log: a re-seal between a write's reading and its entry is no damage",
@@ -205,6 +209,44 @@ fn a_deleted_end_keeps_its_numbers(b: &dyn Backend) {
     later.put(n, &v("minio-secret-5")).unwrap();
     assert_eq!(later.log_damage(), Some(missing));
     assert_eq!(seqs(&credentials(b, "s").change_log().unwrap()), [1, 4, 5]);
+}
+
+/// Two copies of one store that took different changes, and the newest entry of one put in
+/// the other's log: it opens and chains (the copies share their key, id and older entries),
+/// but the manifest pins the entry its own newest change wrote (the review's finding: `log
+/// --verify` said such a log was whole, and `log` showed the other copy's changes).
+fn an_entry_from_another_copy_is_told(b: &dyn Backend) {
+    let c = credentials(b, "s");
+    let n = name("cio_minio_secret_key");
+    c.put(n, &v("minio-secret-1")).unwrap();
+    c.put(n, &v("minio-secret-2")).unwrap();
+    let raw = b.raw("s");
+    let common = raw.save();
+    // One copy's third change...
+    credentials(b, "s").put(n, &v("minio-secret-3")).unwrap();
+    let theirs = b.open("s").log().unwrap().pop().unwrap();
+    assert_eq!(theirs.seq, 3);
+    // ... and the other's, made on the whole earlier copy put back (as a restore does).
+    raw.put_back(&common);
+    credentials(b, "s")
+        .put(name("cio_minio_access_key"), &v("AKMINIO0000000000001"))
+        .unwrap();
+    raw.set_log_entry(3, &theirs.sealed);
+    let other = Broken {
+        seq: 3,
+        problem: Problem::OtherCopy,
+    };
+    let reading = credentials(b, "s").change_log().unwrap();
+    assert_eq!(reading.broken, Some(other.clone()));
+    assert_eq!(seqs(&reading), [1, 2, 3]);
+    // A change finds it too, and says so; the break stays said after it.
+    let next = credentials(b, "s");
+    next.put(n, &v("minio-secret-4")).unwrap();
+    assert_eq!(next.log_damage(), Some(other.clone()));
+    assert_eq!(
+        credentials(b, "s").change_log().unwrap().broken,
+        Some(other)
+    );
 }
 
 /// The store at `place`, where `between` runs just before this store's `at`-th `call`.

@@ -78,6 +78,8 @@ pub(crate) trait Raw {
     /// Deletes the change-log entries numbered `seq` and after (the log's end), and nothing
     /// else (etcd's log head stays).
     fn delete_log_from(&self, seq: u64);
+    /// Puts `sealed` as change-log entry `seq` (replacing the one there), and nothing else.
+    fn set_log_entry(&self, seq: u64, sealed: &[u8]);
 }
 
 pub(crate) struct SqliteRaw(pub PathBuf);
@@ -118,6 +120,15 @@ impl SqliteRaw {
 }
 
 impl Raw for SqliteRaw {
+    fn set_log_entry(&self, seq: u64, sealed: &[u8]) {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO log (seq, sealed) VALUES (?1, ?2)",
+                rusqlite::params![seq as i64, sealed],
+            )
+            .unwrap();
+    }
+
     fn delete_log_from(&self, seq: u64) {
         self.conn()
             .execute("DELETE FROM log WHERE seq >= ?1", [seq as i64])
@@ -301,6 +312,10 @@ impl EtcdRaw<'_> {
 }
 
 impl Raw for EtcdRaw<'_> {
+    fn set_log_entry(&self, seq: u64, sealed: &[u8]) {
+        self.put(format!("{}/log/{seq:020}", self.prefix).as_bytes(), sealed);
+    }
+
     fn delete_log_from(&self, seq: u64) {
         let first = format!("{}/log/{seq:020}", self.prefix);
         let end = format!("{}/log0", self.prefix);
@@ -406,6 +421,17 @@ impl EtcdRaw<'_> {
 pub(crate) struct MemoryRaw(pub MemoryStore, pub std::cell::RefCell<Option<Identity>>);
 
 impl Raw for MemoryRaw {
+    fn set_log_entry(&self, seq: u64, sealed: &[u8]) {
+        self.0.tamper_log(|log| {
+            log.retain(|e| e.seq != seq);
+            log.push(LogRecord {
+                seq,
+                sealed: sealed.to_vec(),
+            });
+            log.sort_by_key(|e| e.seq);
+        });
+    }
+
     fn delete_log_from(&self, seq: u64) {
         self.0.tamper_log(|log| log.retain(|e| e.seq < seq));
     }

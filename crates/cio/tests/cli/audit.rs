@@ -413,6 +413,53 @@ fn a_cut_log_found_by_a_change_stays_broken() {
     assert_eq!(seqs(&node), [1, 4, 5]);
 }
 
+/// The review's finding: entries of another copy of the same store (a backup that took
+/// other changes) put in the log's place open and chain; `log` showed that copy's changes
+/// and `log --verify` said the log was whole. The manifest pins the newest change's entry.
+#[test]
+fn entries_from_another_copy_of_the_store_are_told() {
+    let node = Node::new(None);
+    node.create("cio_minio_backup_repo", "s3:https://h.example/bucket");
+    node.create("cio_minio_access_key", "AKAAAA1");
+    let store = node.env.store();
+    let folder = store.parent().unwrap().to_path_buf();
+    let put_back = |copy: &std::path::Path| {
+        let beside = folder.join("restoring.db");
+        std::fs::copy(copy, &beside).unwrap();
+        std::fs::rename(&beside, &store).unwrap();
+    };
+    let common = folder.join("common.db");
+    std::fs::copy(&store, &common).unwrap();
+    node.create("cio_minio_region", "us-east-1");
+    node.create("cio_minio_region", "us-east-3");
+    let theirs = folder.join("theirs.db");
+    std::fs::copy(&store, &theirs).unwrap();
+    put_back(&common);
+    node.cio(&["credential", "remove", "cio_minio_access_key"])
+        .success();
+    node.create("cio_aws_backup_repo", "s3:https://s3.amazonaws.com/bkt-1");
+    let status = Command::new("sqlite3")
+        .arg(&store)
+        .arg(format!(
+            "ATTACH '{}' AS o; UPDATE main.log AS m SET sealed = (SELECT t.sealed FROM o.log AS t WHERE t.seq = m.seq) WHERE m.seq IN (3, 4);",
+            theirs.display()
+        ))
+        .status()
+        .expect("sqlite3 must be installed (Debian package sqlite3)");
+    assert!(status.success());
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    assert!(
+        stderr(&out).starts_with(
+            "Fail: Verify change log: entry 4 is not the entry the store's newest change wrote: it, and perhaps entries before it, were put there from another copy of the store (they record that copy's changes, not this store's)\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let log = node.log_json(&[]);
+    assert_eq!(log["verified"], false);
+    assert_eq!(log["broken"]["problem"], "other_copy");
+}
+
 #[test]
 fn a_tampered_embedded_log_is_named() {
     let sql = |node: &Node, statement: &str| {
