@@ -177,8 +177,17 @@ fn render(
     shown: &[&LogEntry],
     reading: &LogReading,
 ) -> Result<(), CommandError> {
-    if reading.entries.is_empty() {
-        ctx.out.line("No changes logged yet.")?;
+    // Never "nothing logged" for a log whose entries were deleted (the warning says which).
+    let none = match (reading.entries.is_empty(), &reading.broken) {
+        (true, Some(_)) => Some("No entry of the change log can be shown: it is damaged."),
+        (true, None) => Some("No changes logged yet."),
+        (false, _) if shown.is_empty() => {
+            Some("No logged change matches the credential or the --since given.")
+        }
+        (false, _) => None,
+    };
+    if let Some(none) = none {
+        ctx.out.line(none)?;
         return Ok(());
     }
     let mut rows = vec![

@@ -132,6 +132,11 @@ fn changes_are_logged_reads_are_not(a: &Node, b: &Node) {
         ["create cio_aws_secret_key 1", "purge cio_aws_secret_key 1"]
     );
     assert_eq!(summary(&a.log_json(&["--since", "1h"])).len(), 6);
+    let out = a.cio(&["credential", "log", "cio_aws_region"]).success();
+    assert_eq!(
+        stdout(&out),
+        "No logged change matches the credential or the --since given.\n"
+    );
     let out = a.cio(&["credential", "log", "--verify"]).success();
     assert_eq!(
         stdout(&out),
@@ -330,7 +335,8 @@ fn tampered(node: &Node, tamper: impl FnOnce(), broken: &str) {
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(v["verified"], false);
     assert_eq!(v["broken"]["message"], broken);
-    // The log still shows what opens, with one warning.
+    // The log still shows what opens, with one warning; a log left without an entry that
+    // opens is not "nothing logged yet" (the review's finding).
     let out = node.cio(&["credential", "log"]).success();
     assert_eq!(
         stderr(&out),
@@ -338,6 +344,14 @@ fn tampered(node: &Node, tamper: impl FnOnce(), broken: &str) {
             "Warning: the change log is damaged: {broken}; run 'cio credential log --verify'\n"
         )
     );
+    if v["entries"].as_array().unwrap().is_empty() {
+        assert_eq!(
+            stdout(&out),
+            "No entry of the change log can be shown: it is damaged.\n"
+        );
+    } else {
+        assert!(stdout(&out).starts_with('#'), "{}", stdout(&out));
+    }
     // Changes keep working, are logged, and say once that the log is damaged.
     let out = node.create("cio_aws_backup_password", "a long enough password");
     assert_eq!(
