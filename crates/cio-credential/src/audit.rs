@@ -13,6 +13,10 @@
 //!   edited entry fails its tag, a deleted one leaves a gap, a replaced one breaks the chain.
 //!   Deleting the newest entries is told by the store's manifest, which records the entry
 //!   its newest logged change wrote ([`Problem::Truncated`]).
+//! - a break can be accepted: an `acknowledge` entry holds the digest of every entry before
+//!   it as they are then ([`prefix_digest`]); the breaks before it are no longer reported
+//!   while those entries stay as they were, and any change to them afterwards is a break
+//!   again ([`Problem::ChangedSinceAcknowledged`]);
 //! - entries are authenticated, not encrypted: they hold no secret, and `log` checks
 //!   thousands of them (an HMAC each is several times cheaper than opening an AEAD seal).
 
@@ -111,6 +115,26 @@ pub struct LogEntry {
     /// copied); never a value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For an `acknowledge` entry: [`prefix_digest`] of every entry before it, as the log was
+    /// when its breaks were accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_sha256: Option<String>,
+}
+
+/// The command of an entry that accepts the log's breaks before it.
+pub const ACKNOWLEDGE: &str = "acknowledge";
+
+/// The SHA-256 (hex) of `records` as stored, in order: each entry's number and its stored
+/// bytes, length first. Any entry added, deleted, altered or moved changes it.
+pub fn prefix_digest(records: &[LogRecord]) -> String {
+    use sha2::Digest;
+    let mut digest = Sha256::new();
+    for record in records {
+        digest.update(record.seq.to_be_bytes());
+        digest.update((record.sealed.len() as u64).to_be_bytes());
+        digest.update(&record.sealed);
+    }
+    hex::encode(digest.finalize())
 }
 
 /// What an entry's text holds: the entry and the tag of the entry before it.
@@ -204,10 +228,17 @@ pub fn reseal(
     let first_break = reading.broken.as_ref().map_or(u64::MAX, |b| b.seq);
     let mut opened = reading.entries.iter().peekable();
     let mut out: Vec<LogRecord> = Vec::with_capacity(records.len());
-    for record in records {
+    for (at, record) in records.iter().enumerate() {
         let entry = opened.next_if(|e| e.seq == record.seq && record.seq < first_break);
         out.push(match entry {
-            Some(entry) => seal(new_key, store_id, entry, out.last()),
+            Some(entry) => {
+                // An acknowledgement that holds goes on holding over the entries re-sealed.
+                let mut entry = entry.clone();
+                if entry.prefix_sha256.as_deref() == Some(prefix_digest(&records[..at]).as_str()) {
+                    entry.prefix_sha256 = Some(prefix_digest(&out));
+                }
+                seal(new_key, store_id, &entry, out.last())
+            }
             None => record.clone(),
         });
     }
@@ -258,6 +289,9 @@ pub enum Problem {
     /// (the manifest pins that one's tag): it, and perhaps entries before it, were put in
     /// from another copy of the store, whose changes they record.
     OtherCopy,
+    /// An `acknowledge` entry accepted the log before it as it was, and entries before it
+    /// were added, deleted or altered since.
+    ChangedSinceAcknowledged,
     /// It and every later entry record changes the credentials do not hold: the store's
     /// authenticated manifest says its newest logged change wrote an earlier entry, so the
     /// credentials were put back from an earlier copy and the log was not (the log is whole,
@@ -291,6 +325,10 @@ impl std::fmt::Display for Broken {
                 f,
                 "entry {seq} is not the entry the store's newest change wrote: it, and perhaps entries before it, were put there from another copy of the store (they record that copy's changes, not this store's)"
             ),
+            Problem::ChangedSinceAcknowledged => write!(
+                f,
+                "entries before entry {seq}, which accepted the log's breaks as they were, were added, deleted or altered since"
+            ),
             Problem::CredentialsOlder => write!(
                 f,
                 "the credentials are older than the log: entry {seq} and every later one record changes the credentials do not hold (the credentials were put back from an earlier copy, the log was not)"
@@ -308,6 +346,9 @@ impl std::fmt::Display for Broken {
 pub struct LogReading {
     pub entries: Vec<LogEntry>,
     pub broken: Option<Broken>,
+    /// The `acknowledge` entry whose acceptance holds (the newest, with every entry before
+    /// it as it accepted them): breaks before it are not reported.
+    pub acknowledged: Option<u64>,
 }
 
 /// Opens and checks `records` (every entry of a log, oldest first, as the store keeps them).
@@ -317,55 +358,48 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
     let mut reading = LogReading {
         entries: Vec::with_capacity(records.len()),
         broken: None,
+        acknowledged: None,
     };
-    let note = |broken: Broken, reading: &mut LogReading| {
-        if reading.broken.is_none() {
-            reading.broken = Some(broken);
-        }
-    };
+    // Every break, in order; the first one not acknowledged is reported.
+    let mut breaks: Vec<Broken> = Vec::new();
+    // The newest `acknowledge` entry that opens: its place in `records`, number and digest.
+    let mut acknowledgement: Option<(usize, u64, String)> = None;
     let mut previous: Option<&LogRecord> = None;
     let mut expected = 1;
-    for record in records {
+    for (at, record) in records.iter().enumerate() {
         if record.seq == 0 {
-            note(
-                Broken {
-                    seq: 0,
-                    problem: Problem::Unnumbered,
-                },
-                &mut reading,
-            );
+            breaks.push(Broken {
+                seq: 0,
+                problem: Problem::Unnumbered,
+            });
             continue;
         }
         let opened = verified(&store_mac, record);
         // After a gap, an entry that does not open is the break said: it was written outside
         // cio (an entry put far past the end, say), whether or not entries were deleted.
         if record.seq != expected && opened.is_some() {
-            note(
-                Broken {
-                    seq: expected.min(record.seq),
-                    problem: Problem::Missing,
-                },
-                &mut reading,
-            );
+            breaks.push(Broken {
+                seq: expected.min(record.seq),
+                problem: Problem::Missing,
+            });
         }
         match opened {
-            None => note(
-                Broken {
-                    seq: record.seq,
-                    problem: Problem::Altered,
-                },
-                &mut reading,
-            ),
+            None => breaks.push(Broken {
+                seq: record.seq,
+                problem: Problem::Altered,
+            }),
             Some(sealed) => {
                 // After a gap the link cannot be checked: the gap is the break reported.
                 if record.seq == expected && sealed.prev != link(previous) {
-                    note(
-                        Broken {
-                            seq: record.seq,
-                            problem: Problem::ChainBroken,
-                        },
-                        &mut reading,
-                    );
+                    breaks.push(Broken {
+                        seq: record.seq,
+                        problem: Problem::ChainBroken,
+                    });
+                }
+                if sealed.entry.command == ACKNOWLEDGE
+                    && let Some(digest) = &sealed.entry.prefix_sha256
+                {
+                    acknowledgement = Some((at, record.seq, digest.clone()));
                 }
                 reading.entries.push(sealed.entry);
             }
@@ -373,6 +407,21 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
         previous = Some(record);
         expected = record.seq.saturating_add(1);
     }
+    if let Some((at, seq, digest)) = acknowledgement {
+        if prefix_digest(&records[..at]) == digest {
+            reading.acknowledged = Some(seq);
+            breaks.retain(|b| b.seq >= seq);
+        } else {
+            breaks.insert(
+                0,
+                Broken {
+                    seq,
+                    problem: Problem::ChangedSinceAcknowledged,
+                },
+            );
+        }
+    }
+    reading.broken = breaks.into_iter().next();
     reading
 }
 
@@ -431,6 +480,7 @@ mod tests {
             version: Some(seq),
             outcome: "ok".into(),
             detail: None,
+            prefix_sha256: None,
         }
     }
 
@@ -540,5 +590,26 @@ mod tests {
         keys.sort_unstable();
         let fields = "actor at_ms command name outcome seq version";
         assert_eq!(keys.join(" "), fields);
+    }
+
+    /// A re-seal under a new key keeps an acknowledgement holding: its digest is made again
+    /// over the entries as re-sealed (they all change), and the break it accepted stays
+    /// accepted; under the old digest it would read as a log changed since.
+    #[test]
+    fn a_reseal_keeps_an_acknowledgement() {
+        let (old, new) = (key(), key());
+        let mut records = log(&old, 4);
+        records.remove(1);
+        let mut ack = entry(5, "cio_aws_access_key");
+        ack.command = ACKNOWLEDGE.into();
+        ack.prefix_sha256 = Some(prefix_digest(&records));
+        let sealed = seal(&old, "store", &ack, records.last());
+        records.push(sealed);
+        let before = open(&old, "store", &records);
+        assert_eq!((before.broken, before.acknowledged), (None, Some(5)));
+        let resealed = reseal(&old, &new, "store", &records);
+        let after = open(&new, "store", &resealed);
+        assert_eq!((after.broken, after.acknowledged), (None, Some(5)));
+        assert_eq!(after.entries.len(), 4);
     }
 }

@@ -37,6 +37,7 @@ mod purged;
 mod restore;
 pub use absence::Absence;
 pub use batch::{Change, Seen, check_changes};
+pub use log::Acknowledged;
 pub use purged::{EarlierRevisions, Purged};
 
 /// How often a write is retried after losing a race before it gives up.
@@ -427,6 +428,7 @@ impl CredentialStore {
                 names: Vec::new(),
                 version: Some(version),
                 detail: restored_from.map(|from| format!("value of version {from}")),
+                digest_log: false,
             };
             let Some(entry) = self.next_log_entry(key, &verified, &change)? else {
                 continue;

@@ -48,6 +48,10 @@ pub enum Error {
     Absent { name: CredentialName, why: Absence },
     #[error("{name} has no version {version}")]
     NoSuchVersion { name: CredentialName, version: u64 },
+    /// `log --acknowledge` of a log whose break is in the credentials, not in the log: they
+    /// were put back from an earlier copy, and accepting it would hide changes they lack.
+    #[error("the change log cannot be acknowledged: {broken}")]
+    LogNotAcknowledgeable { broken: crate::audit::Broken },
     /// `removal`: the version asked for, when it is a removal (which holds no value).
     #[error("{name} {}", match .removal {
         Some(version) => format!("version {version} is its removal and holds no value to bring back"),
@@ -242,6 +246,7 @@ impl Error {
             | Error::NotFound { .. }
             | Error::Absent { .. }
             | Error::NoSuchVersion { .. }
+            | Error::LogNotAcknowledgeable { .. }
             | Error::NothingToRestore { .. }
             | Error::IncompleteSet { .. }
             | Error::NoSuchSet(_)
@@ -295,6 +300,7 @@ impl Error {
                     "either way nothing brings it back: create it with 'cio credential create {name}'; 'cio credential list' shows what exists"
                 ),
             },
+            Error::LogNotAcknowledgeable { .. } => "nothing was changed; put back a whole copy of the store taken after the log's newest entry, its credentials and its log together ('cio credential log' lists the changes the credentials lack)".into(),
             Error::NoSuchVersion { name, .. } | Error::NothingToRestore { name, .. } => {
                 format!("'cio credential history {name}' lists the versions that can be restored")
             }

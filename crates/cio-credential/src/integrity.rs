@@ -281,6 +281,19 @@ pub(crate) struct Manifest {
 }
 
 impl Manifest {
+    /// Whether `record`, found numbered `log_seq`, is the entry the newest logged change
+    /// wrote: this manifest pins its tag (one written before the pin vouches for any).
+    pub(crate) fn pins_log_entry(&self, record: &crate::store::LogRecord) -> bool {
+        self.log_tag.is_empty()
+            || crate::audit::tag_of(record).is_some_and(|tag| tag == self.log_tag)
+    }
+
+    /// This manifest with `log` as the entry of the newest logged change.
+    pub(crate) fn logging(&mut self, log: &crate::store::LogAppend) {
+        self.log_seq = log.entry.seq;
+        self.log_tag = crate::audit::tag_of(&log.entry).unwrap_or_default();
+    }
+
     /// Whether `sealed`, found as note `key` (`None`: no such note), is the note this
     /// manifest pins: the one last written, or any note when the manifest pins none.
     pub(crate) fn vouches_for_note(&self, key: &str, sealed: Option<&[u8]>) -> bool {

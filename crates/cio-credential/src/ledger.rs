@@ -86,13 +86,6 @@ impl Verified {
         self.manifest.log_seq
     }
 
-    /// Whether `record`, found numbered [`Verified::log_seq`], is the entry the newest logged
-    /// change wrote: the manifest pins its tag (one written before the pin vouches for any).
-    pub fn pins_log_entry(&self, record: &LogRecord) -> bool {
-        self.manifest.log_tag.is_empty()
-            || tag_of(record).is_some_and(|tag| tag == self.manifest.log_tag)
-    }
-
     /// The versions of `name`, oldest first (empty if it has none); an error if damaged.
     pub fn history(&self, name: &str) -> Result<&[Record]> {
         match self.names.get(name) {
@@ -436,8 +429,7 @@ pub(crate) fn append_all_next(
         records.push((expected, record));
     }
     if let Some(log) = log {
-        manifest.log_seq = log.entry.seq;
-        manifest.log_tag = tag_of(&log.entry).unwrap_or_default();
+        manifest.logging(log);
     }
     let swap = ManifestSwap {
         store_id: identity.store_id.clone(),
@@ -467,8 +459,7 @@ pub(crate) fn purge(
         .checked_add(1)
         .ok_or_else(|| corrupt(store, "it has no write number left"))?;
     if let Some(log) = log {
-        manifest.log_seq = log.entry.seq;
-        manifest.log_tag = tag_of(&log.entry).unwrap_or_default();
+        manifest.logging(log);
     }
     let mac_key = key.mac_key();
     let swap = ManifestSwap {
@@ -485,7 +476,7 @@ pub(crate) fn purge(
 pub(crate) fn finish_migration(store: &dyn Store, key: &Key, verified: &Verified) -> Result<()> {
     let mut manifest = verified.manifest.clone();
     manifest.migrating_from = None;
-    put_notes(store, key, &verified.identity, Some(&manifest), &[])
+    put_notes(store, key, &verified.identity, Some(&manifest), &[], None)
 }
 
 /// The manifest of `identity`, verified under `key` (the key of its fingerprint): what pins
@@ -534,9 +525,10 @@ pub(crate) fn put_notes(
     identity: &Identity,
     manifest: Option<&Manifest>,
     notes: &[(String, Vec<u8>)],
+    log: Option<&LogAppend>,
 ) -> Result<()> {
     let Some(manifest) = manifest else {
-        return Ok(store.put_notes(notes, None)?);
+        return Ok(store.put_notes_logged(notes, None, log)?);
     };
     let mac_key = key.mac_key();
     let swap = ManifestSwap {
@@ -544,7 +536,7 @@ pub(crate) fn put_notes(
         expected: identity.manifest.clone(),
         new: authenticator(&mac_key, identity, key).seal_manifest(manifest),
     };
-    Ok(store.put_notes(notes, Some(&swap))?)
+    Ok(store.put_notes_logged(notes, Some(&swap), log)?)
 }
 
 /// The keys a store re-sealed from `old_key` to `new_key` was sealed with before: the

@@ -55,8 +55,8 @@ pub use audit::{Actor, Broken, LogEntry, LogReading, Problem};
 pub use credentials::{CheckResult, Checks, HealthRecord};
 // One store with its key: what commands use.
 pub use credentials::{
-    Absence, Change, CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed, Purged, Seen,
-    Written, check_changes,
+    Absence, Acknowledged, Change, CredentialStore, EarlierRevisions, Entry, HistoryEntry, Listed,
+    Purged, Seen, Written, check_changes,
 };
 // Why a credential's records cannot be trusted.
 pub use integrity::Damage;

@@ -274,8 +274,15 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
                     chunk.len(),
                     source.location()
                 )),
+                digest_log: false,
             };
-            let (entry, _) = next_entry(target, key, &verified, &change)?;
+            let (entry, _) = next_entry(
+                target,
+                key,
+                &verified.identity.store_id,
+                verified.manifest(),
+                &change,
+            )?;
             match ledger::append_all_next(target, key, &verified, &batch, Some(&entry)) {
                 Ok(_) => *copied += chunk.len(),
                 // The name a store's conflict gives is the batch's (its first name, or the

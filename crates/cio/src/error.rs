@@ -227,7 +227,7 @@ impl CommandError {
                 credentials_older: true,
                 ..
             } => "the credentials were put back from an earlier copy and the change log was not: put back a whole copy of the store taken after the log's newest entry, its credentials and its log together (all of credentials.db, or every key under the etcd prefix); 'cio credential log' lists the changes the credentials lack; until then every other command refuses the store".into(),
-            CommandError::LogBroken { .. } => "the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix) to see what was altered; cio keeps working and logging after the break".into(),
+            CommandError::LogBroken { .. } => "the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix) to see what was altered; cio keeps working and logging after the break, and once you know what changed, 'cio credential log --acknowledge' accepts the log as it is (later checks then report only what changes after that)".into(),
             CommandError::Output(_) => "check where standard output goes (a full disk, a closed file)".into(),
         }
     }

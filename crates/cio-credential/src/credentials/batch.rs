@@ -147,6 +147,7 @@ impl CredentialStore {
                     batch.len(),
                     distinct.join(", ")
                 )),
+                digest_log: false,
             };
             let Some(entry) = self.next_log_entry(key, &verified, &logged)? else {
                 continue;

@@ -8,6 +8,7 @@ use super::{CredentialStore, MAX_RETRIES};
 use crate::audit::{self, Actor, Broken, LogEntry, LogReading, Problem};
 use crate::crypto::Key;
 use crate::error::{Error, Result};
+use crate::integrity::Manifest;
 use crate::ledger::Verified;
 use crate::secret::SecretValue;
 use crate::store::{Identity, LogAppend, LogRecord, MAX_LOG_SEQ, Store, StoreError, now_ms};
@@ -24,6 +25,9 @@ pub(crate) struct LogChange<'a> {
     pub names: Vec<String>,
     pub version: Option<u64>,
     pub detail: Option<String>,
+    /// An acknowledgement: the entry holds the digest of the log it goes after
+    /// ([`LogEntry::prefix_sha256`]), read whole in place of its newest entry alone.
+    pub digest_log: bool,
 }
 
 /// The user and host of this process, looked up once.
@@ -40,12 +44,19 @@ fn actor() -> Actor {
 pub(crate) fn next_entry(
     store: &dyn Store,
     key: &Key,
-    verified: &Verified,
+    store_id: &str,
+    manifest: &Manifest,
     change: &LogChange<'_>,
 ) -> Result<(LogAppend, Option<Broken>)> {
-    let store_id = verified.identity.store_id.as_str();
-    let anchor = verified.log_seq();
-    let tail = store.log_tail()?;
+    let anchor = manifest.log_seq;
+    // The whole log, for an acknowledgement's digest: the entry goes after its newest entry,
+    // so a write in between makes the store refuse it (a conflict, read again).
+    let (tail, digest) = if change.digest_log {
+        let log = store.log()?;
+        (log.last().cloned(), Some(audit::prefix_digest(&log)))
+    } else {
+        (store.log_tail()?, None)
+    };
     let tail_seq = tail.as_ref().map_or(0, |t| t.seq);
     let altered = tail
         .as_ref()
@@ -71,7 +82,7 @@ pub(crate) fn next_entry(
     // An entry that opens where the newest change's entry should be, but is not that one.
     let other_copy = tail
         .as_ref()
-        .filter(|t| t.seq == anchor && !verified.pins_log_entry(t))
+        .filter(|t| t.seq == anchor && !manifest.pins_log_entry(t))
         .map(|t| Broken {
             seq: t.seq,
             problem: Problem::OtherCopy,
@@ -81,7 +92,8 @@ pub(crate) fn next_entry(
         Some(seq) => (seq, tail),
         None => after_newest_opening(store, key, store_id)?,
     };
-    let entry = entry_for(seq, change);
+    let mut entry = entry_for(seq, change);
+    entry.prefix_sha256 = digest;
     let after = previous.as_ref().map_or(0, |p| p.seq);
     Ok((
         LogAppend {
@@ -134,6 +146,7 @@ pub(crate) fn entry_for(seq: u64, change: &LogChange<'_>) -> LogEntry {
         version: change.version,
         outcome: "ok".into(),
         detail: change.detail.clone(),
+        prefix_sha256: None,
     }
 }
 
@@ -170,7 +183,7 @@ impl CredentialStore {
                 let pinned = records
                     .iter()
                     .find(|r| r.seq == verified.log_seq())
-                    .is_none_or(|r| verified.pins_log_entry(r));
+                    .is_none_or(|r| verified.manifest().pins_log_entry(r));
                 (verified.log_seq(), pinned, None)
             }
             // A store a migration is still filling: its log is whole, the store is not, and
@@ -239,7 +252,13 @@ impl CredentialStore {
         change: &LogChange<'_>,
     ) -> Result<Option<LogAppend>> {
         self.check_damage_note()?;
-        let (entry, damaged) = next_entry(self.store.as_ref(), key, verified, change)?;
+        let (entry, damaged) = next_entry(
+            self.store.as_ref(),
+            key,
+            &verified.identity.store_id,
+            verified.manifest(),
+            change,
+        )?;
         // The log's tail is read after the records: a newest entry that does not open under
         // the key the records were read with, or a log shorter than they say, may be the
         // work of a writer in between (a re-seal under another key), not damage.
@@ -269,13 +288,45 @@ impl CredentialStore {
     fn record_damage(&self, broken: &Broken) -> Result<()> {
         let text = serde_json::to_string(broken)
             .expect("a break is a number and a word: it always serializes");
-        self.write_notes(|key, store_id| {
-            let sealed = key.seal(
-                &binding(store_id, DAMAGE_NOTE),
-                &SecretValue::new(text.clone()),
-            );
-            vec![(DAMAGE_NOTE.to_string(), sealed)]
-        })
+        self.write_notes(|key, store_id| damage_note(key, store_id, &text), None)
+            .map(|_| ())
+    }
+
+    /// Accepts the change log as it is now, breaks and all: writes an `acknowledge` entry
+    /// holding the digest of every entry before it ([`audit::prefix_digest`]) and sets the
+    /// note of a broken log to none, in one write. From then on the breaks before it are not
+    /// reported while those entries stay as they are. Refused for credentials older than the
+    /// log (a whole copy must be put back). [`Acknowledged::Whole`] when there is no break.
+    pub fn acknowledge_log(&self) -> Result<Acknowledged> {
+        self.key_for_writing()?;
+        let reading = self.change_log()?;
+        let Some(broken) = reading.broken else {
+            return Ok(Acknowledged::Whole);
+        };
+        if broken.problem == Problem::CredentialsOlder {
+            return Err(Error::LogNotAcknowledgeable { broken });
+        }
+        let change = LogChange {
+            command: audit::ACKNOWLEDGE,
+            name: None,
+            names: Vec::new(),
+            version: None,
+            detail: Some(format!("accepted the log as it was: {broken}")),
+            digest_log: true,
+        };
+        let none = serde_json::to_string(&None::<Broken>).expect("no break serializes as null");
+        match self.write_notes(
+            |key, store_id| damage_note(key, store_id, &none),
+            Some(&change),
+        )? {
+            Some(seq) => Ok(Acknowledged::Accepted { seq, broken }),
+            None => Err(StoreError::Unusable {
+                location: self.store.location(),
+                action: "read",
+                detail: "it has no manifest to pin the acknowledgement in".into(),
+            }
+            .into()),
+        }
     }
 
     /// Whether this command found the change log damaged: its newest entry did not open when
@@ -308,6 +359,24 @@ impl CredentialStore {
     }
 }
 
+/// What [`CredentialStore::acknowledge_log`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acknowledged {
+    /// The log had no break: nothing was written.
+    Whole,
+    /// Entry `seq` accepted the log as it was; its first break was `broken`.
+    Accepted { seq: u64, broken: Broken },
+}
+
+/// The note of a broken log, `text` (a [`Broken`] as JSON, or `null`: none), sealed.
+fn damage_note(key: &Key, store_id: &str, text: &str) -> Vec<(String, Vec<u8>)> {
+    let sealed = key.seal(
+        &binding(store_id, DAMAGE_NOTE),
+        &SecretValue::new(text.to_string()),
+    );
+    vec![(DAMAGE_NOTE.to_string(), sealed)]
+}
+
 /// The break recorded among the notes of `reading`, if any.
 pub(super) fn damage_in(key: &Key, reading: &NoteReading) -> Option<Broken> {
     let found = reading.notes.iter().find(|(k, _)| k == DAMAGE_NOTE);
@@ -326,5 +395,8 @@ pub(super) fn damage_in(key: &Key, reading: &NoteReading) -> Option<Broken> {
     let Ok(text) = key.open(&binding(&reading.store_id, DAMAGE_NOTE), sealed) else {
         return altered;
     };
-    serde_json::from_str::<Broken>(text.expose()).ok()
+    // `null`: the breaks were acknowledged.
+    serde_json::from_str::<Option<Broken>>(text.expose())
+        .ok()
+        .flatten()
 }

@@ -16,6 +16,7 @@
 
 use std::collections::BTreeSet;
 
+use super::log::{LogChange, next_entry};
 use super::{CredentialStore, MAX_RETRIES};
 use crate::crypto::{Binding, Key};
 use crate::error::Result;
@@ -113,11 +114,14 @@ impl CredentialStore {
     /// Writes the notes `seal` makes (sealed with the key of the store as read, for its id),
     /// pinned in the manifest, retrying when another writer got there first. The first note
     /// written under a manifest that pins none also pins every note that opens (written by an
-    /// earlier cio: the notes as they are are all there is to trust).
+    /// earlier cio: the notes as they are are all there is to trust). With `change`, its
+    /// change-log entry goes in with them (a change of the log alone). Returns the entry's
+    /// number, when one was written.
     pub(crate) fn write_notes(
         &self,
         seal: impl Fn(&Key, &str) -> Vec<(String, Vec<u8>)>,
-    ) -> Result<()> {
+        change: Option<&LogChange<'_>>,
+    ) -> Result<Option<u64>> {
         for _ in 0..MAX_RETRIES {
             let identity = self.existing_identity()?;
             let key = self.key(&identity, false)?;
@@ -139,9 +143,25 @@ impl CredentialStore {
                     manifest.notes.insert(note.clone(), note_digest(sealed));
                 }
             }
-            match ledger::put_notes(store, key, &identity, manifest.as_ref(), &notes) {
+            let log = match (change, &mut manifest) {
+                (Some(change), Some(manifest)) => {
+                    let (log, _) = next_entry(store, key, &identity.store_id, manifest, change)?;
+                    manifest.logging(&log);
+                    Some(log)
+                }
+                _ => None,
+            };
+            let written = log.as_ref().map(|l| l.entry.seq);
+            match ledger::put_notes(
+                store,
+                key,
+                &identity,
+                manifest.as_ref(),
+                &notes,
+                log.as_ref(),
+            ) {
                 Err(e) if self.worth_retrying(&e) => continue,
-                other => return other.map_err(|e| self.writing_error(e)),
+                other => return other.map(|()| written).map_err(|e| self.writing_error(e)),
             }
         }
         Err(StoreError::Conflict {

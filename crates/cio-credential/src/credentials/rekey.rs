@@ -381,6 +381,7 @@ impl CredentialStore {
                     "every version, log entry and note sealed again under key {}",
                     new_key.fingerprint()
                 )),
+                digest_log: false,
             };
             log.push(audit::seal(
                 new_key,

@@ -77,6 +77,7 @@ impl CredentialStore {
                 },
                 version,
                 detail: logged.detail.clone(),
+                digest_log: false,
             };
             let Some(entry) = self.next_log_entry(key, &verified, &change)? else {
                 continue;

@@ -152,11 +152,12 @@ impl Store for Interleaved {
     fn notes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.inner.notes()
     }
-    fn put_notes(
+    fn put_notes_logged(
         &self,
         notes: &[(String, Vec<u8>)],
         manifest: Option<&ManifestSwap>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError> {
-        self.inner.put_notes(notes, manifest)
+        self.inner.put_notes_logged(notes, manifest, log)
     }
 }

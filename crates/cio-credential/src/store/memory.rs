@@ -400,12 +400,16 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn put_notes(
+    fn put_notes_logged(
         &self,
         notes: &[(String, Vec<u8>)],
         manifest: Option<&ManifestSwap>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError> {
         let mut state = self.call(false)?;
+        if log.is_some_and(|entry| !follows(&state.log, entry)) {
+            return Err(log_conflict());
+        }
         if let Some(swap) = manifest {
             let Some(identity) = state.identity.as_mut() else {
                 return Err(id_removed());
@@ -419,6 +423,9 @@ impl Store for MemoryStore {
         }
         for (key, sealed) in notes {
             state.notes.insert(key.clone(), sealed.clone());
+        }
+        if let Some(log) = log {
+            add_entry(&mut state.log, log);
         }
         Ok(())
     }

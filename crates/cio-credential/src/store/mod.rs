@@ -588,6 +588,18 @@ pub trait Store: Send + Sync {
         &self,
         notes: &[(String, Vec<u8>)],
         manifest: Option<&ManifestSwap>,
+    ) -> Result<(), StoreError> {
+        self.put_notes_logged(notes, manifest, None)
+    }
+
+    /// [`Store::put_notes`] with a change-log entry written in the same transaction, on the
+    /// condition [`Store::append_all_logged`] sets (a change of the log alone: an
+    /// acknowledgement of its breaks).
+    fn put_notes_logged(
+        &self,
+        notes: &[(String, Vec<u8>)],
+        manifest: Option<&ManifestSwap>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError>;
 
     /// Writes the note `key` alone, whatever the manifest pins (a store never sealed has no

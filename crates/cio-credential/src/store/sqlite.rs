@@ -604,12 +604,13 @@ impl Store for SqliteStore {
         self.query_notes()
     }
 
-    fn put_notes(
+    fn put_notes_logged(
         &self,
         notes: &[(String, Vec<u8>)],
         manifest: Option<&ManifestSwap>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError> {
-        self.write_notes(notes, manifest)
+        self.write_notes(notes, manifest, log)
     }
 }
 

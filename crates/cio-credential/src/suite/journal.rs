@@ -3,7 +3,7 @@
 use super::{Backend, Case};
 use crate::audit::{Broken, LogReading, Problem};
 use crate::catalog::{CredentialName, Provider, Role, SetId};
-use crate::credentials::CredentialStore;
+use crate::credentials::{Acknowledged, CredentialStore};
 use crate::secret::SecretValue;
 use crate::sets::SetValues;
 use crate::store::interleaved::{Call, Interleaved};
@@ -21,6 +21,10 @@ pub(super) const CASES: &[Case] = &[
     (
         "log: an entry put in from another copy of the store is told",
         an_entry_from_another_copy_is_told,
+    ),
+    (
+        "log: an acknowledged break is said no more, a change after it is",
+        an_acknowledged_break_is_said_no_more,
     ),
     (
         "log: a re-seal between a write's reading and its entry is no damage",
@@ -246,6 +250,84 @@ fn an_entry_from_another_copy_is_told(b: &dyn Backend) {
     assert_eq!(
         credentials(b, "s").change_log().unwrap().broken,
         Some(other)
+    );
+}
+
+/// A break accepted with `log --acknowledge` (the review's finding: nothing could clear a
+/// break, so every command warned and `log --verify` failed for good): later checks and
+/// changes no longer say it, while any change to the entries before the acknowledgement is
+/// a break again, and so is a break after it.
+fn an_acknowledged_break_is_said_no_more(b: &dyn Backend) {
+    let c = credentials(b, "s");
+    let n = name("cio_minio_secret_key");
+    for value in ["minio-secret-1", "minio-secret-2", "minio-secret-3"] {
+        c.put(n, &v(value)).unwrap();
+    }
+    assert_eq!(c.acknowledge_log().unwrap(), Acknowledged::Whole);
+    let raw = b.raw("s");
+    // Deletes entry `seq` alone, below cio.
+    let delete_entry = |seq: u64| {
+        let later: Vec<LogRecord> = b
+            .open("s")
+            .log()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.seq > seq)
+            .collect();
+        raw.delete_log_from(seq);
+        for entry in later {
+            raw.set_log_entry(entry.seq, &entry.sealed);
+        }
+    };
+    let second = b.open("s").log().unwrap()[1].clone();
+    delete_entry(2);
+    let missing = |seq| Broken {
+        seq,
+        problem: Problem::Missing,
+    };
+    assert_eq!(
+        credentials(b, "s").change_log().unwrap().broken,
+        Some(missing(2))
+    );
+    assert_eq!(
+        credentials(b, "s").acknowledge_log().unwrap(),
+        Acknowledged::Accepted {
+            seq: 4,
+            broken: missing(2)
+        }
+    );
+    let reading = credentials(b, "s").change_log().unwrap();
+    assert_eq!(seqs(&reading), [1, 3, 4]);
+    assert_eq!((reading.broken, reading.acknowledged), (None, Some(4)));
+    let next = credentials(b, "s");
+    next.put(n, &v("minio-secret-4")).unwrap();
+    assert_eq!(next.log_damage(), None);
+    assert_eq!(credentials(b, "s").change_log().unwrap().broken, None);
+    // The deleted entry put back: the log before the acknowledgement changed since.
+    raw.set_log_entry(2, &second.sealed);
+    let changed = Broken {
+        seq: 4,
+        problem: Problem::ChangedSinceAcknowledged,
+    };
+    assert_eq!(
+        credentials(b, "s").change_log().unwrap().broken,
+        Some(changed.clone())
+    );
+    assert_eq!(
+        credentials(b, "s").acknowledge_log().unwrap(),
+        Acknowledged::Accepted {
+            seq: 6,
+            broken: changed
+        }
+    );
+    // A break after the newest acknowledgement is said.
+    c.put(n, &v("minio-secret-5")).unwrap();
+    c.put(n, &v("minio-secret-6")).unwrap();
+    delete_entry(7);
+    let reading = credentials(b, "s").change_log().unwrap();
+    assert_eq!(
+        (reading.broken, reading.acknowledged),
+        (Some(missing(7)), Some(6))
     );
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use cio_credential::{Broken, LogEntry, LogReading, Problem, now_ms};
+use cio_credential::{Acknowledged, Broken, LogEntry, LogReading, Problem, now_ms};
 
 use crate::context::{Context, parse_name};
 use crate::error::CommandError;
@@ -23,6 +23,10 @@ pub struct LogArgs {
     /// Check that no entry was edited, deleted or replaced; exit 1 naming the first that was
     #[arg(long)]
     pub verify: bool,
+    /// Accept the log's breaks as they are now (once a backup shows what was changed): an
+    /// entry records it, and later checks report only what changes after it
+    #[arg(long, conflicts_with_all = ["verify", "name", "since"])]
+    pub acknowledge: bool,
 }
 
 /// The long help's end.
@@ -34,7 +38,8 @@ under the store key. Read-only commands are not logged.
 Examples:
   cio credential log                               every change
   cio credential log cio_aws_secret_key --since 7d that credential's changes of the last week
-  cio credential log --verify                      is the log whole? (exit 1 names the break)";
+  cio credential log --verify                      is the log whole? (exit 1 names the break)
+  cio credential log --acknowledge                 accept its breaks as they are now";
 
 /// A duration as humantime reads it (`90m`, `12h`, `7d`, `2w`, `1h 30m`).
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -42,6 +47,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
+    if args.acknowledge {
+        return acknowledge(ctx);
+    }
     let action = if args.verify {
         "Verify change log"
     } else {
@@ -89,6 +97,7 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
         ctx.out.json_of(&LogJson {
             entries: shown.iter().map(|e| EntryJson::of(e)).collect(),
             verified: reading.broken.is_none() && damaged.is_empty(),
+            acknowledged_by: reading.acknowledged,
             broken: reading.broken.as_ref().map(|b| BrokenJson {
                 seq: b.seq,
                 problem: b.problem,
@@ -101,11 +110,14 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
             ctx.out.succeed(
                 "Verify",
                 format!(
-                    "change log whole: {}, chained and authenticated under the store key",
+                    "change log whole: {}, chained and authenticated under the store key{}",
                     match reading.entries.len() {
                         1 => "1 entry".to_string(),
                         n => format!("{n} entries"),
-                    }
+                    },
+                    reading.acknowledged.map_or(String::new(), |seq| format!(
+                        " (entry {seq} accepted its breaks before it: 'cio credential log' shows that entry)"
+                    ))
                 ),
             )?;
         }
@@ -227,11 +239,41 @@ fn render(
     Ok(ctx.out.table(&rows)?)
 }
 
+/// `log --acknowledge`: accepts the log's breaks as they are now.
+fn acknowledge(ctx: &mut Context) -> Result<(), CommandError> {
+    const ACTION: &str = "Acknowledge change log";
+    let store = ctx.open(ACTION)?;
+    let done = store
+        .acknowledge_log()
+        .map_err(|e| CommandError::library(ACTION, e))?;
+    let (by, broken) = match &done {
+        Acknowledged::Whole => (None, None),
+        Acknowledged::Accepted { seq, broken } => (Some(*seq), Some(broken.to_string())),
+    };
+    if ctx.out.json {
+        ctx.out.json_of(&serde_json::json!({
+            "acknowledged_by": by,
+            "broken": broken,
+        }))?;
+    } else {
+        let said = match (by, broken) {
+            (Some(seq), Some(broken)) => format!(
+                "entry {seq} accepts the log as it is now (its first break: {broken}); 'cio credential log --verify' checks what changes after it"
+            ),
+            _ => "the change log is whole: nothing to acknowledge".to_string(),
+        };
+        ctx.out.succeed("Acknowledge", said)?;
+    }
+    Ok(())
+}
+
 /// `log --json` (docs/JSON.md).
 #[derive(Serialize)]
 struct LogJson<'a> {
     entries: Vec<EntryJson<'a>>,
     verified: bool,
+    /// The entry that accepted the breaks before it (`log --acknowledge`), if one holds.
+    acknowledged_by: Option<u64>,
     broken: Option<BrokenJson>,
     /// With `--verify`: each credential that does not match the log and manifest, why.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]

@@ -326,7 +326,7 @@ fn tampered(node: &Node, tamper: impl FnOnce(), broken: &str) {
         stderr(&out),
         format!(
             "Fail: Verify change log: {broken}\n\
-             Hint: the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix) to see what was altered; cio keeps working and logging after the break\n"
+             Hint: the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix) to see what was altered; cio keeps working and logging after the break, and once you know what changed, 'cio credential log --acknowledge' accepts the log as it is (later checks then report only what changes after that)\n"
         )
     );
     let out = node
@@ -472,6 +472,42 @@ fn entries_from_another_copy_of_the_store_are_told() {
     let log = node.log_json(&[]);
     assert_eq!(log["verified"], false);
     assert_eq!(log["broken"]["problem"], "other_copy");
+}
+
+/// The review's finding: after one entry was deleted, every later command warned and `log
+/// --verify` failed for good, and nothing but a backup (losing every later change) could
+/// clear it. `log --acknowledge` accepts the log as it is, once.
+#[test]
+fn an_acknowledged_break_is_said_no_more() {
+    let node = Node::new(None);
+    node.create("cio_aws_access_key", REF_ACCESS);
+    node.create("cio_aws_secret_key", REF_SECRET);
+    node.create("cio_aws_backup_repo", REF_REPO);
+    let status = Command::new("sqlite3")
+        .arg(node.env.store())
+        .arg("DELETE FROM log WHERE seq = 2")
+        .status()
+        .expect("sqlite3 must be installed (Debian package sqlite3)");
+    assert!(status.success());
+    node.cio(&["credential", "log", "--verify"]).code(1);
+    let out = node.cio(&["credential", "log", "--acknowledge"]).success();
+    assert_eq!(
+        stdout(&out),
+        "Succeed: Acknowledge credential: entry 4 accepts the log as it is now (its first break: entry 2 is missing (deleted; later entries remain)); 'cio credential log --verify' checks what changes after it\n"
+    );
+    let out = node.create("cio_aws_backup_password", "a long enough password");
+    assert!(!stderr(&out).contains("damaged"), "{}", stderr(&out));
+    let out = node.cio(&["credential", "log", "--verify"]).success();
+    assert_eq!(
+        stdout(&out),
+        "Succeed: Verify credential: change log whole: 4 entries, chained and authenticated under the store key (entry 4 accepted its breaks before it: 'cio credential log' shows that entry)\n"
+    );
+    assert_eq!(node.log_json(&[])["acknowledged_by"], 4);
+    let out = node.cio(&["credential", "log", "--acknowledge"]).success();
+    assert_eq!(
+        stdout(&out),
+        "Succeed: Acknowledge credential: the change log is whole: nothing to acknowledge\n"
+    );
 }
 
 #[test]

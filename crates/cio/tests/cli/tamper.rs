@@ -245,6 +245,15 @@ fn sqlite_log_verify_says_the_credentials_are_older_than_the_log() {
     assert_eq!(doc["verified"], false);
     assert_eq!(doc["broken"]["seq"], 11);
     assert_eq!(doc["broken"]["problem"], "credentials_older");
+    // Credentials older than the log are no break to accept: a whole copy must come back.
+    let before = std::fs::read(env.store()).unwrap();
+    let out = with(&["credential", "log", "--acknowledge"], "").code(1);
+    assert_eq!(
+        stderr(&out),
+        "Fail: Acknowledge change log: the change log cannot be acknowledged: the credentials are older than the log: entry 11 and every later one record changes the credentials do not hold (the credentials were put back from an earlier copy, the log was not)\n\
+         Hint: nothing was changed; put back a whole copy of the store taken after the log's newest entry, its credentials and its log together ('cio credential log' lists the changes the credentials lack)\n"
+    );
+    assert_eq!(std::fs::read(env.store()).unwrap(), before);
     // Nothing was written: the store still refuses the other commands, naming the log.
     with(&["credential", "list"], "").code(3);
     // The whole copy put back agrees with its own log.

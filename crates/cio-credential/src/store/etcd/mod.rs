@@ -517,10 +517,11 @@ impl Store for EtcdStore {
         Ok(notes)
     }
 
-    fn put_notes(
+    fn put_notes_logged(
         &self,
         notes: &[(String, Vec<u8>)],
         manifest: Option<&ManifestSwap>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError> {
         let mut ops: Vec<serde_json::Value> = notes
             .iter()
@@ -531,6 +532,9 @@ impl Store for EtcdStore {
             compares.extend(self.swap_holds(swap));
             ops.push(put_op(&self.keys.manifest(), &swap.new));
         }
+        let (log_compares, log_puts) = self.log_ops(log)?;
+        compares.extend(log_compares);
+        ops.extend(log_puts);
         let response = self
             .gateway
             .txn(compares, ops, Vec::new(), self.gateway.deadline())?;

@@ -170,11 +170,15 @@ impl SqliteStore {
         &self,
         notes: &[(String, Vec<u8>)],
         manifest: Option<&ManifestSwap>,
+        log: Option<&LogAppend>,
     ) -> Result<(), StoreError> {
         self.writing(false, false, |conn| {
             self.upgrade(conn)?;
             if let Some(swap) = manifest {
                 self.swap_manifest(conn, "the store's manifest", swap)?;
+            }
+            if let Some(log) = log {
+                self.add_log_entry(conn, log)?;
             }
             for (key, sealed) in notes {
                 conn.execute(
