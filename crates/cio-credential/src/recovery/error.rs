@@ -83,6 +83,10 @@ pub enum EscrowError {
         set: SetId,
         why: String,
     },
+    #[error(
+        "the {set} set's stored password does not open its repository, so a bundle at {location} could not restore from it"
+    )]
+    StoredPasswordRefused { location: String, set: SetId },
     #[error("{location} refused the keys: {detail}")]
     Denied { location: String, detail: String },
     #[error("{location} refused {with}: {detail}")]
@@ -121,6 +125,11 @@ impl EscrowError {
             EscrowError::Unproven { .. } => {
                 "nothing was written; fix what stopped the check ('cio credential validate' names it; the keys that read the object must also list the repository), or import the bundle kept off the cluster (the paper one: 'cio credential import FILE'); add --force only if you have checked yourself that its password opens the repository (restic cat config)".into()
             }
+            EscrowError::StoredPasswordRefused { set, .. } => format!(
+                "nothing was written; the bundle there, if any, is as it was. 'cio credential validate {opts}' says why the password is refused; store the password the repository has ('cio credential create {password} --force'), then export again",
+                opts = set.options(),
+                password = set.name(crate::catalog::Field::BackupPassword),
+            ),
             EscrowError::Denied { .. } => {
                 "check the access and secret key: they must be allowed to read (to import) or write (to export) objects in the repository's bucket".into()
             }

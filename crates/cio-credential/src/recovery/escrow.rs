@@ -27,7 +27,7 @@ use super::seal::{Recipient, SealTo, seal};
 use crate::catalog::{Field, RepoUrl, Role, SetId};
 use crate::credentials::CredentialStore;
 use crate::secret::SecretValue;
-use crate::sets::{Purpose, SetFilter};
+use crate::sets::{Purpose, SetFilter, SetValues};
 use crate::validate::object::{self, ObjectFailure, ObjectKeys};
 
 /// The escrow object's name, at the repository's root.
@@ -247,13 +247,18 @@ pub fn check_origin(bundle: &Bundle, repo_url: &str) -> Result<(), EscrowError> 
 
 /// Seals the live credentials of the primary set `set` to `recipients` and stores them as
 /// the escrow object beside the set's repository, with the set's own keys. Returns the
-/// object's location.
+/// object's location. A stored password the repository refuses is not sealed
+/// ([`EscrowError::StoredPasswordRefused`]; the object in the bucket is left as it was).
 pub fn escrow_set(
     credentials: &CredentialStore,
     set: SetId,
     recipients: Vec<Recipient>,
 ) -> crate::Result<String> {
-    let (repo, access) = set_bucket(credentials, set)?;
+    let values = primary_set(credentials, set)?;
+    // A bundle whose password the repository refuses could not restore from it; it would
+    // also replace one that can.
+    super::proof::check_stored(&values).map_err(RecoveryError::from)?;
+    let (repo, access) = bucket_of(values)?;
     let bundle = Bundle::from_store(credentials, &[set], false)?;
     let sealed = seal(&bundle, &SealTo::Recipients(recipients))?;
     put_bundle(repo.expose(), &access.keys(), sealed.as_bytes()).map_err(RecoveryError::from)?;
@@ -296,6 +301,11 @@ fn set_bucket(
     credentials: &CredentialStore,
     set: SetId,
 ) -> crate::Result<(SecretValue, SetBucket)> {
+    bucket_of(primary_set(credentials, set)?)
+}
+
+/// The stored values of the primary set `set`.
+fn primary_set(credentials: &CredentialStore, set: SetId) -> crate::Result<SetValues> {
     if set.role != Role::Primary {
         return Err(RecoveryError::from(EscrowError::AlternateSet).into());
     }
@@ -305,10 +315,16 @@ fn set_bucket(
         role: Some(set.role),
     };
     // The one set, complete, or `IncompleteSet` naming what it lacks.
-    let values = credentials
+    credentials
         .sets(&filter, Purpose::Use)?
         .pop()
-        .ok_or_else(|| crate::Error::NoSuchSet(format!("there is no {set} set")))?;
+        .ok_or_else(|| crate::Error::NoSuchSet(format!("there is no {set} set")))
+}
+
+/// The repository URL of a set's `values` and what reaches its bucket; the set must be
+/// complete enough for that.
+fn bucket_of(values: SetValues) -> crate::Result<(SecretValue, SetBucket)> {
+    let set = values.set;
     let missing = values.status().missing;
     let (Some(repo), Some(access_key), Some(secret_key)) =
         (values.backup_repo, values.access_key, values.secret_key)

@@ -75,6 +75,24 @@ pub fn prove(
     Ok(unproven)
 }
 
+/// Checks, before the stored values of a primary set are sealed beside its repository,
+/// that their password opens that repository: a bundle holding a password the repository
+/// refuses restores nothing (and an import `--from-repository` refuses it), yet it would
+/// replace the bundle there. A repository that cannot be asked does not stop the write: the
+/// write itself then says what is wrong, or the repository is not made yet.
+pub(crate) fn check_stored(values: &SetValues) -> Result<(), EscrowError> {
+    match opens(values) {
+        Found::No => Err(EscrowError::StoredPasswordRefused {
+            location: values
+                .backup_repo
+                .as_ref()
+                .map_or_else(String::new, |repo| location(repo.expose())),
+            set: values.set,
+        }),
+        Found::Yes | Found::Unknown(_) => Ok(()),
+    }
+}
+
 /// The bundle's newest values of `set`, with the repository URL the object was read from
 /// (which [`super::escrow::check_origin`] found the bundle names).
 fn bundled_set(bundle: &Bundle, set: SetId, repo_url: &str) -> SetValues {

@@ -311,3 +311,71 @@ fn a_key_file_of_another_repository_does_not_prove_a_planted_escrow_object() {
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
     assert_eq!(c.reveal("cio_minio_alt_backup_password"), PASSWORD);
 }
+
+/// The review's useless escrow: a store whose password the repository refuses (a first
+/// password is stored unchecked) sealed it beside the repository, over the genuine bundle.
+/// Now `export --to-repository` refuses (exit 1, nothing written), and so does the refresh
+/// after a write (a warning; the write stays); the genuine bundle is left as it was.
+#[test]
+fn a_stored_password_the_repository_refuses_is_not_escrowed() {
+    const WRONG: &str = "not this repository's password";
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("cluster-a");
+    let repo = s3.restic_init("cluster-a", "backups", PASSWORD);
+    let safe = tempfile::tempdir().unwrap();
+    let (_identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
+    let a = escrowing_node(&recipient);
+    a.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
+    let object = s3.root().join("cluster-a/backups/cio-recovery.age");
+    let genuine = std::fs::read(&object).unwrap();
+
+    let b = TestEnv::new();
+    b.minio_set("", &repo, ACCESS, SECRET, WRONG);
+    let out = b
+        .cio(&[
+            "credential",
+            "export",
+            "--to-repository",
+            "--recipient",
+            &recipient,
+        ])
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Export credentials: the minio primary set's stored password does not open its repository, so a bundle at {repo}/cio-recovery.age could not restore from it\n\
+             Hint: nothing was written; the bundle there, if any, is as it was. 'cio credential validate --provider minio' says why the password is refused; store the password the repository has ('cio credential create cio_minio_backup_password --force'), then export again\n"
+        )
+    );
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert_eq!(std::fs::read(&object).unwrap(), genuine);
+
+    // A node with recovery recipients: the refresh after the write is refused the same way.
+    let c = escrowing_node(&recipient);
+    for (name, value) in [
+        ("cio_minio_backup_repo", repo.as_str()),
+        ("cio_minio_access_key", ACCESS),
+        ("cio_minio_secret_key", SECRET),
+    ] {
+        c.create(name, value);
+    }
+    let out = c
+        .cio_in(
+            &["credential", "create", "cio_minio_backup_password"],
+            format!("{WRONG}\n"),
+        )
+        .success();
+    assert!(
+        stderr(&out).contains(&format!(
+            "Warning: the recovery bundle of the minio primary set was not refreshed: the minio primary set's stored password does not open its repository, so a bundle at {repo}/cio-recovery.age could not restore from it; the write above is kept."
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&object).unwrap(), genuine);
+    assert!(!stderr(&out).contains(WRONG));
+
+    // The genuine store still exports.
+    a.cio(&["credential", "export", "--to-repository"])
+        .success();
+}
