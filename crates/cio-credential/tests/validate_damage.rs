@@ -586,3 +586,73 @@ fn a_half_initialised_repository_fails_validate_as_it_fails_restic() {
         "{report:#?}"
     );
 }
+
+/// The review's damaged config in a repository with one key: every kind of damage was
+/// "another repository's key file". Each is checked against restic first. Too short to be
+/// sealed, or plain text: damage. A MAC that fails (bytes flipped, or cut above IV and MAC):
+/// restic cannot tell the config's damage from a foreign key, nor can cio, so the message
+/// says both and what to do (with one key, the same: restore from a copy).
+#[test]
+fn a_damaged_config_reads_as_damage_where_its_bytes_show_it() {
+    let (_s3, url, dir) = repository(&[]);
+    let key = only_file(&dir.join("keys"));
+    let id = key.file_name().unwrap().to_str().unwrap().to_string();
+    let short = &id[..8];
+    let sealed = std::fs::read(dir.join("config")).expect("config");
+    let mut flipped = sealed.clone();
+    flipped[20] ^= 1;
+    let text =
+        br#"{"version":2,"id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}"#;
+    let ambiguous = format!(
+        "the password in cio_minio_backup_password opens key {short}, the repository's only key file, but that key's master key does not open the repository's config (restic: \"config or key {short} is damaged: ciphertext verification failed\"); either the config is damaged, or 'bucket/krepo/keys/{id}' is another repository's key file and this repository's own keys are gone: in both cases restore the repository's config and keys/ from a copy of the bucket"
+    );
+    let cases: [(&str, Vec<u8>, &str, &str, String); 4] = [
+        (
+            "bytes flipped",
+            flipped,
+            "is damaged: ciphertext verification failed",
+            "foreign_key",
+            ambiguous.clone(),
+        ),
+        (
+            "cut to 40 bytes",
+            sealed[..40].to_vec(),
+            "is damaged: ciphertext verification failed",
+            "foreign_key",
+            ambiguous,
+        ),
+        (
+            "cut below IV and MAC",
+            sealed[..20].to_vec(),
+            "ciphertext too small",
+            "config_damaged",
+            "restic cannot load the repository's config (\"config cannot be loaded\"): config is not a restic config: ciphertext too small; the config is damaged: restore it from a copy".into(),
+        ),
+        (
+            "plain text",
+            text.to_vec(),
+            "is damaged: ciphertext verification failed",
+            "config_damaged",
+            format!(
+                "the repository's config is plain text, not restic's encrypted format (restic: \"config or key {short} is damaged: ciphertext verification failed\"); the config is damaged or was replaced: restore 'bucket/krepo/config' from a copy of the bucket"
+            ),
+        ),
+    ];
+    for (what, bytes, restic_says, code, text) in cases {
+        let path = dir.join("config");
+        let _ = std::fs::remove_file(&path);
+        std::fs::write(&path, &bytes).expect("write");
+        let (ok, err) = restic_run(&url, &["cat", "config"]);
+        assert!(
+            !ok && err.contains(restic_says),
+            "{what}: restic says {err}"
+        );
+        let report = validate(&url);
+        assert_eq!(
+            verdict(&report),
+            (Step::Password, Status::Fail, code),
+            "{what}: {report:#?}"
+        );
+        assert_eq!(detail(&report, Step::Password), text, "{what}");
+    }
+}

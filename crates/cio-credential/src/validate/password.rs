@@ -237,6 +237,7 @@ pub(super) async fn check(
         }
     }
     let tried = files.len();
+    let config_is_text = looks_like_text(config);
     let config = config.clone();
     // A copy the blocking task owns; zeroed when dropped like the original.
     let password = SecretValue::new(password.expose().to_string());
@@ -303,8 +304,17 @@ pub(super) async fn check(
             return (check, Some(Opened { master, config }));
         }
         (Search::Opened { id, .. }, Some(Err(e))) => {
-            let object = format!("{}/{dir}/{id}", place.bucket);
-            config_failure(&id, &e, &name.to_string(), &object)
+            let at = ConfigAt {
+                key_object: format!("{}/{dir}/{id}", place.bucket),
+                config_object: format!(
+                    "{}/{}",
+                    place.bucket,
+                    super::steps::object_key(&place.prefix, "config")
+                ),
+                only_key: total == 1,
+                text: config_is_text,
+            };
+            config_failure(&id, &e, &name.to_string(), &at)
         }
         (Search::Opened { .. }, None) => Check::fail(
             Step::Password,
@@ -339,20 +349,64 @@ pub(super) async fn check(
     (check, None)
 }
 
+/// Where the key and the config that failed are, and what their bytes show.
+struct ConfigAt {
+    /// The key file's bucket and object key.
+    key_object: String,
+    /// The config's bucket and object key.
+    config_object: String,
+    /// The key file is the only one the repository lists.
+    only_key: bool,
+    /// The config's bytes are plain text ([`looks_like_text`]).
+    text: bool,
+}
+
+/// Whether a config's bytes are plain printable ASCII text (a JSON config written
+/// unencrypted, say): restic's sealed config starts with 16 random IV bytes and ends with a
+/// 16-byte MAC, which are all printable only with a chance below 1 in 10^13.
+fn looks_like_text(config: &[u8]) -> bool {
+    config
+        .iter()
+        .all(|b| matches!(b, b' '..=b'~' | b'\t' | b'\n' | b'\r'))
+}
+
 /// The check when the key opened but `config` did not pass restic's `LoadConfig`. A config
-/// the key's master key does not authenticate is `foreign_key`: restic calls it "config or
-/// key is damaged", but a key file opening with the password holds a master key its own MAC
-/// vouches for, so that master key is another repository's (a key file copied into this
-/// one's key folder) and the password is not this repository's. `name` is the password's
-/// credential, `object` the key file's bucket and object key.
-fn config_failure(id: &str, e: &ResticError, name: &str, object: &str) -> Check {
+/// the key's master key does not authenticate (restic: "config or key is damaged") is
+/// either another repository's key file (copied into this one's key folder: a key file
+/// opening with the password holds a master key its own MAC vouches for) or a damaged
+/// config, and nothing in the bytes tells which: `foreign_key`, whose message says both and
+/// what to do for each, since the password does not open the repository either way. Where
+/// the bytes show damage (too short to be sealed, plain text), it is `config_damaged`.
+/// `name` is the password's credential.
+fn config_failure(id: &str, e: &ResticError, name: &str, at: &ConfigAt) -> Check {
+    let ConfigAt {
+        key_object,
+        config_object,
+        ..
+    } = at;
+    let short = short(id);
+    let restic_says =
+        format!("restic: \"config or key {short} is damaged: ciphertext verification failed\"");
     match e {
+        ResticError::Unauthenticated(_) if at.text => Check::fail(
+            Step::Password,
+            "config_damaged",
+            format!(
+                "the repository's config is plain text, not restic's encrypted format ({restic_says}); the config is damaged or was replaced: restore '{config_object}' from a copy of the bucket"
+            ),
+        ),
+        ResticError::Unauthenticated(_) if at.only_key => Check::fail(
+            Step::Password,
+            FOREIGN_KEY,
+            format!(
+                "the password in {name} opens key {short}, the repository's only key file, but that key's master key does not open the repository's config ({restic_says}); either the config is damaged, or '{key_object}' is another repository's key file and this repository's own keys are gone: in both cases restore the repository's config and keys/ from a copy of the bucket"
+            ),
+        ),
         ResticError::Unauthenticated(_) => Check::fail(
             Step::Password,
             FOREIGN_KEY,
             format!(
-                "the password in {name} opens key {short}, but that key's master key does not open the repository's config (restic: \"config or key {short} is damaged\"): '{object}' is another repository's key file, so the password is not this repository's; store a password one of its own keys opens with 'cio credential create {name} --force', and remove that key file with an S3 tool if nobody put it there on purpose (if no password opens the config, the config itself is damaged: restore it from a copy)",
-                short = short(id)
+                "the password in {name} opens key {short}, but that key's master key does not open the repository's config ({restic_says}); either '{key_object}' is another repository's key file and the password is not this repository's: store a password one of its own keys opens with 'cio credential create {name} --force', and remove that key file with an S3 tool if nobody put it there on purpose; or the config is damaged (then no password opens it): restore '{config_object}' from a copy of the bucket"
             ),
         ),
         ResticError::UnsupportedVersion(v) => Check::fail(

@@ -251,7 +251,7 @@ fn a_key_file_of_another_repository_does_not_prove_a_planted_escrow_object() {
         assert!(!b.store().exists(), "nothing was written");
     }
 
-    // validate says what it is: another repository's key file, not damage.
+    // validate says what it may be: another repository's key file, or a damaged config.
     let d = TestEnv::new();
     d.minio_set("", &repo, ACCESS, SECRET, ATTACKER);
     let out = d.cio(&["credential", "validate", "--json"]).code(1);
@@ -269,7 +269,7 @@ fn a_key_file_of_another_repository_does_not_prove_a_planted_escrow_object() {
     assert_eq!(
         password["detail"].as_str().unwrap(),
         format!(
-            "the password in cio_minio_backup_password opens key {short}, but that key's master key does not open the repository's config (restic: \"config or key {short} is damaged\"): 'cluster-a/backups/keys/{key_id}' is another repository's key file, so the password is not this repository's; store a password one of its own keys opens with 'cio credential create cio_minio_backup_password --force', and remove that key file with an S3 tool if nobody put it there on purpose (if no password opens the config, the config itself is damaged: restore it from a copy)"
+            "the password in cio_minio_backup_password opens key {short}, but that key's master key does not open the repository's config (restic: \"config or key {short} is damaged: ciphertext verification failed\"); either 'cluster-a/backups/keys/{key_id}' is another repository's key file and the password is not this repository's: store a password one of its own keys opens with 'cio credential create cio_minio_backup_password --force', and remove that key file with an S3 tool if nobody put it there on purpose; or the config is damaged (then no password opens it): restore 'cluster-a/backups/config' from a copy of the bucket"
         )
     );
     assert!(!stdout(&out).contains(ATTACKER));
