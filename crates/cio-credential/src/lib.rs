@@ -93,8 +93,8 @@ pub use store::now_ms;
 pub use rotate::{KeysRotated, rotate_access_key};
 pub use rotate::{
     OldKey, PasswordChange, PasswordRotated, PasswordRotation, Problem as RotateProblem,
-    RotateError, Stage as RotateStage, check_password_change, check_password_import,
-    check_password_restore, generate_password,
+    Refusal as PasswordRefusal, RotateError, Stage as RotateStage, check_password_change,
+    check_password_import, check_password_restore, generate_password,
 };
 // Rotating the store key: the key file as a keyring, in four stages.
 pub use credentials::{RekeyError, RekeyStage, RekeyStep};

@@ -8,6 +8,7 @@ use crate::catalog::{CredentialName, RuleViolation, SetId};
 use crate::replace::NotReplaceable;
 
 use super::escrow::ReadWith;
+use crate::rotate::Refusal;
 
 /// Passphrases shorter than this many characters are refused.
 pub const MIN_PASSPHRASE: usize = 8;
@@ -84,9 +85,13 @@ pub enum EscrowError {
         why: String,
     },
     #[error(
-        "the {set} set's stored password does not open its repository, so a bundle at {location} could not restore from it"
+        "the {set} set's stored password {refusal}; a bundle of it at {location} could not restore from that repository"
     )]
-    StoredPasswordRefused { location: String, set: SetId },
+    StoredPasswordRefused {
+        location: String,
+        set: SetId,
+        refusal: Refusal,
+    },
     #[error("{location} refused the keys: {detail}")]
     Denied { location: String, detail: String },
     #[error("{location} refused {with}: {detail}")]

@@ -29,7 +29,7 @@ use super::bundle::Bundle;
 use super::error::EscrowError;
 use super::escrow::{BucketKeys, location};
 use crate::catalog::{Field, SetId};
-use crate::rotate::guard::{Found, PASSWORD_REFUSED, found};
+use crate::rotate::guard::{Found, PASSWORD_REFUSED, Refusal, found};
 use crate::secret::SecretValue;
 use crate::sets::SetValues;
 use crate::validate::{Options, Step, validate_set};
@@ -67,7 +67,7 @@ pub fn prove(
         }
         match answer {
             Found::Yes => {}
-            Found::No => return Err(EscrowError::PasswordRefused { location, set }),
+            Found::No(_) => return Err(EscrowError::PasswordRefused { location, set }),
             Found::Unknown(why) if force => unproven.push(Unproven { set, why }),
             Found::Unknown(why) => return Err(EscrowError::Unproven { location, set, why }),
         }
@@ -82,7 +82,8 @@ pub fn prove(
 /// write itself then says what is wrong, or the repository is not made yet.
 pub(crate) fn check_stored(values: &SetValues) -> Result<(), EscrowError> {
     match opens(values) {
-        Found::No => Err(EscrowError::StoredPasswordRefused {
+        Found::No(code) => Err(EscrowError::StoredPasswordRefused {
+            refusal: Refusal::of(code),
             location: values
                 .backup_repo
                 .as_ref()

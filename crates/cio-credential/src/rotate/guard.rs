@@ -55,9 +55,9 @@ pub enum PasswordChange {
     Verified,
     /// The repository could not be asked; why (never a value).
     Unchecked(String),
-    /// Forced (`import --force` of a first password): the repository refused the password,
-    /// and it is stored anyway.
-    DoesNotOpen,
+    /// Forced (`import --force` of a first password): the repository refused the password
+    /// (why), and it is stored anyway.
+    DoesNotOpen(Refusal),
 }
 
 /// Checks storing `new` as `name` (see the module rules); `force` is `create --force`.
@@ -82,7 +82,12 @@ pub fn check_password_change(
         found(&report, Step::Password, PASSWORD_REFUSED),
     ) {
         (Found::Yes, Found::Yes) if force => Ok(PasswordChange::Verified),
-        (Found::Yes, Found::No) if force => Err(refused(name, Problem::ForcedPasswordDoesNotOpen)),
+        (Found::Yes, Found::No(code)) if force => Err(refused(
+            name,
+            Problem::ForcedPasswordDoesNotOpen {
+                refusal: Refusal::of(code),
+            },
+        )),
         (Found::Yes, Found::Unknown(why)) if force => Ok(PasswordChange::Unchecked(why)),
         (Found::Yes, _) => Err(refused(
             name,
@@ -90,7 +95,7 @@ pub fn check_password_change(
                 alternate: name.role == Role::Alternate,
             },
         )),
-        (Found::No, _) => Ok(PasswordChange::NotChecked),
+        (Found::No(_), _) => Ok(PasswordChange::NotChecked),
         (Found::Unknown(why), _) => Ok(PasswordChange::Unchecked(why)),
     }
 }
@@ -103,7 +108,9 @@ pub fn check_password_restore(
     name: CredentialName,
     restored: &SecretValue,
 ) -> Result<PasswordChange> {
-    must_open(store, name, restored, Problem::RestoredPasswordDoesNotOpen)
+    must_open(store, name, restored, |refusal| {
+        Problem::RestoredPasswordDoesNotOpen { refusal }
+    })
 }
 
 /// Checks an import that stores `imported` as `name`, with the set as the import leaves it:
@@ -137,19 +144,22 @@ pub fn check_password_import(
         found(&report, Step::Password, PASSWORD_REFUSED),
     ) {
         (Found::Yes, Found::Yes) => Ok(PasswordChange::Verified),
-        (Found::Yes, Found::No) if first && force => Ok(PasswordChange::DoesNotOpen),
-        (Found::Yes, Found::No) => Err(refused(
+        (Found::Yes, Found::No(code)) if first && force => {
+            Ok(PasswordChange::DoesNotOpen(Refusal::of(code)))
+        }
+        (Found::Yes, Found::No(code)) => Err(refused(
             name,
             Problem::ImportedPasswordDoesNotOpen {
                 first,
                 alternate: name.role == Role::Alternate,
                 escrow,
+                refusal: Refusal::of(code),
             },
         )),
         (Found::Yes, Found::Unknown(why)) | (Found::Unknown(why), _) => {
             Ok(PasswordChange::Unchecked(why))
         }
-        (Found::No, _) => Ok(PasswordChange::NotChecked),
+        (Found::No(_), _) => Ok(PasswordChange::NotChecked),
     }
 }
 
@@ -183,7 +193,7 @@ pub fn stored_password_is_stale(
         return false;
     }
     values.set_field(Field::BackupPassword, stored);
-    matches!(opens(&values), (Found::Yes, Found::No))
+    matches!(opens(&values), (Found::Yes, Found::No(_)))
 }
 
 /// What an import's check asks: the set as the import leaves it, and the password the store
@@ -230,12 +240,12 @@ fn import_to_check(
 }
 
 /// Whether `password`, stored as `name` in place of a different one, opens the set's
-/// repository; `problem` when it does not.
+/// repository; `problem` of why not when it does not.
 fn must_open(
     store: &CredentialStore,
     name: CredentialName,
     password: &SecretValue,
-    problem: Problem,
+    problem: impl FnOnce(Refusal) -> Problem,
 ) -> Result<PasswordChange> {
     let Some(mut values) = to_check(store, name, password, false) else {
         return Ok(PasswordChange::NotChecked);
@@ -250,11 +260,11 @@ fn must_open(
         found(&report, Step::Password, PASSWORD_REFUSED),
     ) {
         (Found::Yes, Found::Yes) => Ok(PasswordChange::Verified),
-        (Found::Yes, Found::No) => Err(refused(name, problem)),
+        (Found::Yes, Found::No(code)) => Err(refused(name, problem(Refusal::of(code)))),
         (Found::Yes, Found::Unknown(why)) | (Found::Unknown(why), _) => {
             Ok(PasswordChange::Unchecked(why))
         }
-        (Found::No, _) => Ok(PasswordChange::NotChecked),
+        (Found::No(_), _) => Ok(PasswordChange::NotChecked),
     }
 }
 
@@ -327,10 +337,55 @@ fn ask(values: &SetValues) -> SetReport {
 /// What a report says of one step.
 pub(crate) enum Found {
     Yes,
-    /// The step said no for certain (its check has the code `no`).
-    No,
+    /// The step said no for certain (its check has one of the codes `no`): that code.
+    No(&'static str),
     /// The step could not tell (it was skipped, or failed otherwise): why.
     Unknown(String),
+}
+
+/// Why the repository refuses a password for certain, and the one wording of it that every
+/// refusal (create --force, restore, import, escrow) uses: a password whose key file opens
+/// but whose master key does not open the config does open a key file, so it is never
+/// said to "not open" the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No key file opens with it (`wrong_password`).
+    NoKey,
+    /// A key file opens with it, but that key's master key does not open the repository's
+    /// config (`foreign_key`: another repository's key file, or a damaged config).
+    ForeignKey,
+}
+
+impl Refusal {
+    /// The refusal a password step's code (one of [`PASSWORD_REFUSED`]) means.
+    pub(crate) fn of(code: &str) -> Refusal {
+        if code == FOREIGN_KEY {
+            Refusal::ForeignKey
+        } else {
+            Refusal::NoKey
+        }
+    }
+
+    /// `why`, the likely reason no key opens, for [`Refusal::NoKey`]; nothing for a
+    /// foreign key, whose wording says why.
+    pub(crate) fn because(self, why: &'static str) -> &'static str {
+        match self {
+            Refusal::NoKey => why,
+            Refusal::ForeignKey => "",
+        }
+    }
+}
+
+/// What the password does, after its subject ("the new password ...").
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::NoKey => "does not open the set's repository",
+            Refusal::ForeignKey => {
+                "opens a key file in the set's repository whose master key does not open its config (another repository's key file, or a damaged config), so restic cannot use it there"
+            }
+        })
+    }
 }
 
 /// The codes of a password step that refuses the password for certain: no key opens with it
@@ -342,7 +397,7 @@ pub(crate) const PASSWORD_REFUSED: &[&str] = &["wrong_password", FOREIGN_KEY];
 pub(crate) fn found(report: &SetReport, step: Step, no: &[&str]) -> Found {
     match report.check(step) {
         Some(c) if c.status == Status::Ok => Found::Yes,
-        Some(c) if no.contains(&c.code) => Found::No,
+        Some(c) if no.contains(&c.code) => Found::No(c.code),
         _ => Found::Unknown(
             report
                 .checks

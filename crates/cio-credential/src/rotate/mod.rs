@@ -50,7 +50,7 @@ use crate::secret::SecretValue;
 
 pub use age::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};
 pub use guard::{
-    PasswordChange, check_password_change, check_password_import, check_password_restore,
+    PasswordChange, Refusal, check_password_change, check_password_import, check_password_restore,
     stored_password_is_stale,
 };
 pub use keys::{KeysRotated, rotate_access_key};
@@ -235,17 +235,21 @@ pub enum Problem {
         "the set's repository exists and answers: a new password stored without changing the repository's would break every backup"
     )]
     BarePasswordChange { alternate: bool },
-    #[error("the new password does not open the set's repository")]
-    ForcedPasswordDoesNotOpen,
+    #[error("the new password {refusal}")]
+    ForcedPasswordDoesNotOpen { refusal: Refusal },
     #[error(
-        "the repository has no key for that version's password any more (a rotation removed it): restoring it would break every backup"
+        "that version's password {refusal}{}: restoring it would break every backup",
+        refusal.because(" (a rotation removed its key)")
     )]
-    RestoredPasswordDoesNotOpen,
+    RestoredPasswordDoesNotOpen { refusal: Refusal },
     #[error(
-        "the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every {}",
+        "the bundle's password {refusal}{}: importing it would break every {}",
+        refusal.because(" (its password was changed after the bundle was made)"),
         if *.alternate { "restore from it (the alternate set is for restores)" } else { "backup" }
     )]
     ImportedPasswordDoesNotOpen {
+        /// Why the repository refuses it.
+        refusal: Refusal,
         /// The store held no password for the set before: `import --force` stores it anyway.
         first: bool,
         /// The set is an alternate one: it never backs up, it restores.
@@ -338,10 +342,10 @@ impl RotateError {
             Problem::BarePasswordChange { alternate: true } => {
                 "the repository belongs to another cluster: once that cluster has rotated its password, store the new one here with --force".to_string()
             }
-            Problem::ForcedPasswordDoesNotOpen => {
+            Problem::ForcedPasswordDoesNotOpen { .. } => {
                 "--force stores only the password the repository has now; check the new password".into()
             }
-            Problem::RestoredPasswordDoesNotOpen => format!(
+            Problem::RestoredPasswordDoesNotOpen { .. } => format!(
                 "restore a version whose password the repository still has ('cio credential history {name}'), or change the password with 'cio credential rotate {name}'; if the repository's password was changed back elsewhere, add --force"
             ),
             Problem::ImportedPasswordDoesNotOpen { first, escrow, .. } => {
@@ -436,17 +440,23 @@ mod tests {
                 },
                 Problem::BarePasswordChange { alternate: false },
                 Problem::BarePasswordChange { alternate: true },
-                Problem::ForcedPasswordDoesNotOpen,
-                Problem::RestoredPasswordDoesNotOpen,
+                Problem::ForcedPasswordDoesNotOpen {
+                    refusal: Refusal::ForeignKey,
+                },
+                Problem::RestoredPasswordDoesNotOpen {
+                    refusal: Refusal::NoKey,
+                },
                 Problem::ImportedPasswordDoesNotOpen {
                     first: true,
                     alternate: false,
                     escrow: false,
+                    refusal: Refusal::NoKey,
                 },
                 Problem::ImportedPasswordDoesNotOpen {
                     first: false,
                     alternate: true,
                     escrow: true,
+                    refusal: Refusal::NoKey,
                 },
                 Problem::EscrowNotRefreshed("x".into()),
                 Problem::PendingUnreadable("x".into()),
@@ -499,6 +509,7 @@ mod tests {
                     first: false,
                     alternate: true,
                     escrow: false,
+                    refusal: Refusal::NoKey,
                 },
             }
             .hint(),

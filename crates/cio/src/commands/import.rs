@@ -261,8 +261,8 @@ fn check_passwords(
             PasswordChange::Unchecked(why) => Some(format!(
                 "{name}: the repository could not be asked whether the bundle's password opens it ({why}); check it with 'cio credential validate' after the import"
             )),
-            PasswordChange::DoesNotOpen => Some(format!(
-                "{name}: the bundle's password does not open the set's repository; {stored} anyway (--force): restic refuses it until the repository has a key for it"
+            PasswordChange::DoesNotOpen(refusal) => Some(format!(
+                "{name}: the bundle's password {refusal}; {stored} anyway (--force): restic refuses it until the repository has a key of its own for it"
             )),
             PasswordChange::NotChecked | PasswordChange::Verified => None,
         })

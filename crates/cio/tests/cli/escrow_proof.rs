@@ -274,6 +274,24 @@ fn a_key_file_of_another_repository_does_not_prove_a_planted_escrow_object() {
     );
     assert!(!stdout(&out).contains(ATTACKER));
 
+    // Nor is it sealed beside the repository.
+    let out = d
+        .cio(&[
+            "credential",
+            "export",
+            "--to-repository",
+            "--recipient",
+            &recipient,
+        ])
+        .code(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Export credentials: the minio primary set's stored password opens a key file in the set's repository whose master key does not open its config (another repository's key file, or a damaged config), so restic cannot use it there; a bundle of it at {repo}/cio-recovery.age could not restore from that repository\n\
+             Hint: nothing was written; the bundle there, if any, is as it was. 'cio credential validate --provider minio' says why the password is refused; store the password the repository has ('cio credential create cio_minio_backup_password --force'), then export again\n"
+        )
+    );
+
     // `create --force` of a password takes it only when it opens the repository.
     let force = |env: &TestEnv, password: &str| {
         env.cio_in(
@@ -286,13 +304,14 @@ fn a_key_file_of_another_repository_does_not_prove_a_planted_escrow_object() {
             format!("{password}\n"),
         )
     };
+    // It opens a key file, so it is never said to "not open" the repository.
     let refused = |out: Assert| {
         let text = stderr(&out.code(1));
-        assert!(
-            text.contains("--force stores only the password the repository has now"),
-            "{text}"
+        assert_eq!(
+            text,
+            "Fail: Create credential: cio_minio_backup_password: the new password opens a key file in the set's repository whose master key does not open its config (another repository's key file, or a damaged config), so restic cannot use it there\n\
+             Hint: --force stores only the password the repository has now; check the new password; nothing was changed\n"
         );
-        assert!(!text.contains(ATTACKER), "{text}");
     };
     // Forced again with the same (stored) password: a forced password must open the
     // repository whatever is stored (it was not checked at all).
@@ -343,7 +362,7 @@ fn a_stored_password_the_repository_refuses_is_not_escrowed() {
     assert_eq!(
         stderr(&out),
         format!(
-            "Fail: Export credentials: the minio primary set's stored password does not open its repository, so a bundle at {repo}/cio-recovery.age could not restore from it\n\
+            "Fail: Export credentials: the minio primary set's stored password does not open the set's repository; a bundle of it at {repo}/cio-recovery.age could not restore from that repository\n\
              Hint: nothing was written; the bundle there, if any, is as it was. 'cio credential validate --provider minio' says why the password is refused; store the password the repository has ('cio credential create cio_minio_backup_password --force'), then export again\n"
         )
     );
@@ -367,7 +386,7 @@ fn a_stored_password_the_repository_refuses_is_not_escrowed() {
         .success();
     assert!(
         stderr(&out).contains(&format!(
-            "Warning: the recovery bundle of the minio primary set was not refreshed: the minio primary set's stored password does not open its repository, so a bundle at {repo}/cio-recovery.age could not restore from it; the write above is kept."
+            "Warning: the recovery bundle of the minio primary set was not refreshed: the minio primary set's stored password does not open the set's repository; a bundle of it at {repo}/cio-recovery.age could not restore from that repository; the write above is kept."
         )),
         "{}",
         stderr(&out)

@@ -220,7 +220,7 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
     let out = import(&["--dry-run", "--force"]).success();
     assert_eq!(
         stderr(&out),
-        "Warning: cio_minio_alt_backup_password: the bundle's password does not open the set's repository; would be stored anyway (--force): restic refuses it until the repository has a key for it\n"
+        "Warning: cio_minio_alt_backup_password: the bundle's password does not open the set's repository; would be stored anyway (--force): restic refuses it until the repository has a key of its own for it\n"
     );
     assert!(
         stdout(&out).ends_with(
@@ -236,7 +236,7 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
     let out = import(&["--force"]).success();
     assert_eq!(
         stderr(&out),
-        "Warning: cio_minio_alt_backup_password: the bundle's password does not open the set's repository; stored anyway (--force): restic refuses it until the repository has a key for it\n"
+        "Warning: cio_minio_alt_backup_password: the bundle's password does not open the set's repository; stored anyway (--force): restic refuses it until the repository has a key of its own for it\n"
     );
     assert!(
         stdout(&out).ends_with("Succeed: Import credential: 4 versions written, 0 unchanged, to the minio alternate set (earlier values stay in each credential's history)\n"),

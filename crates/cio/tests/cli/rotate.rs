@@ -156,7 +156,7 @@ fn a_rotation_moves_the_repository_to_the_new_password() {
         .code(1);
     assert_eq!(
         stderr(&out),
-        "Fail: Restore credential: cio_minio_backup_password: the repository has no key for that version's password any more (a rotation removed it): restoring it would break every backup\n\
+        "Fail: Restore credential: cio_minio_backup_password: that version's password does not open the set's repository (a rotation removed its key): restoring it would break every backup\n\
          Hint: restore a version whose password the repository still has ('cio credential history cio_minio_backup_password'), or change the password with 'cio credential rotate cio_minio_backup_password'; if the repository's password was changed back elsewhere, add --force; nothing was changed\n"
     );
     assert_eq!(env.reveal(PASSWORD), new);
