@@ -121,10 +121,7 @@ pub fn ca_variables(inherited: &InheritedCa, handed: Option<&OsStr>) -> CaVariab
 /// alive until the child has started (dropping it closes the in-memory file). Also returned:
 /// the caller's certificate file that could not be read, and the variable that names it.
 pub fn hand_ca(cmd: &mut Command, cacert_pem: Option<&str>) -> std::io::Result<HandedCa> {
-    let inherited = CaFiles::of_process().inherited(
-        std::env::var_os(CA_FILE_VARIABLE),
-        std::env::var_os(CALLER_CA_FILE_VARIABLE),
-    );
+    let inherited = inherited_ca();
     let mut ca = match cacert_pem {
         Some(pem) => Some(CaHandoff::new(pem, inherited.own())?),
         None => None,
@@ -145,6 +142,26 @@ pub fn hand_ca(cmd: &mut Command, cacert_pem: Option<&str>) -> std::io::Result<H
     }
     cmd.env_remove(CALLER_CA_FILE_VARIABLE);
     Ok((ca, unread))
+}
+
+/// The caller's certificate file that [`hand_ca`] leaves out of the bundle it hands on for
+/// `cacert_pem` (the variable naming it, and why), asked without handing anything: for a
+/// command that runs restic several times (rotate), to say so once, before restic fails
+/// with a TLS error it cannot explain. `None` without a CA certificate (nothing is added to
+/// the caller's file then) or when the file reads.
+pub fn caller_ca_unread(cacert_pem: Option<&str>) -> Option<(&'static str, crate::CaFileUnread)> {
+    let pem = cacert_pem?;
+    let inherited = inherited_ca();
+    let unread = crate::restic::ca_bundle(pem, inherited.own()).caller_unread?;
+    Some((inherited.own_variable(), unread))
+}
+
+/// What this process inherited of `SSL_CERT_FILE` and cio's note of the caller's own file.
+fn inherited_ca() -> InheritedCa {
+    CaFiles::of_process().inherited(
+        std::env::var_os(CA_FILE_VARIABLE),
+        std::env::var_os(CALLER_CA_FILE_VARIABLE),
+    )
 }
 
 /// What [`hand_ca`] returns: the in-memory bundle to keep alive, and the caller's

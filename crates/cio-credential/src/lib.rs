@@ -83,7 +83,7 @@ pub use restic::{
 // The CA bundle files `env` keeps, and what an inherited SSL_CERT_FILE is to cio.
 pub use ca_file::{
     BundleNotOurs, CALLER_CA_FILE_VARIABLE, CaFiles, CaVariables, HandedCa, InheritedCa,
-    StaleBundle, UnsafeFolder, VarChange, ca_variables, hand_ca,
+    StaleBundle, UnsafeFolder, VarChange, ca_variables, caller_ca_unread, hand_ca,
 };
 // How old secrets are (`list`, validate's `key_old`), measured against the clock.
 pub use rotate::{DEFAULT_MAX_KEY_AGE_DAYS, age_days, warn_old_keys};

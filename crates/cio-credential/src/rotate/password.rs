@@ -38,6 +38,14 @@ impl std::fmt::Debug for PasswordRotation<'_> {
 }
 
 impl<'a> PasswordRotation<'a> {
+    /// The caller's certificate file that the runs of restic will not trust (the variable
+    /// naming it, and why): the bundle each run is handed holds only the set's CA
+    /// certificate then ([`crate::caller_ca_unread`]), for the caller to say before the
+    /// rotation starts.
+    pub fn caller_ca_unread(&self) -> Option<(&'static str, crate::CaFileUnread)> {
+        self.restic.caller_ca_unread()
+    }
+
     /// Prepares the rotation of `name`: refuses anything but a primary set's password and an
     /// incomplete set, then takes the node's rotation lock (reporting [`Stage::Waiting`]
     /// through `progress` while another holds it), then reads the set and any interrupted

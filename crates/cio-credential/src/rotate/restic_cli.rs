@@ -107,6 +107,11 @@ impl Restic {
         }
     }
 
+    /// The caller's certificate file each run's CA bundle leaves out, and why.
+    pub fn caller_ca_unread(&self) -> Option<(&'static str, crate::CaFileUnread)> {
+        crate::ca_file::caller_ca_unread(self.cacert.as_ref().map(|pem| pem.expose()))
+    }
+
     /// Adds a value to scrub out of restic's messages (the passwords of the rotation).
     pub fn scrub(&mut self, secret: &SecretValue) {
         self.secrets

@@ -81,6 +81,10 @@ pub fn run(ctx: &mut Context, args: RotateArgs) -> Result<(), CommandError> {
         out.warn(format!("{name}: {stage}"));
     })
     .map_err(fail)?;
+    // Said once, before restic runs: it would fail later with a TLS error of its own.
+    if let Some((variable, unread)) = rotation.caller_ca_unread() {
+        crate::commands::ca_file::warn_unread(ctx, variable, &unread);
+    }
     let new = match rotation.interrupted_since() {
         // A new password piped now is not silently dropped: if it is another one, the
         // rotation is refused until the interrupted one is finished. (--generate finishes

@@ -162,6 +162,54 @@ fn a_callers_file_that_is_no_regular_file_is_not_read() {
     assert_eq!(stdout(&out), t.ca.trust_pem);
 }
 
+/// The review's finding: `rotate` runs restic with the same bundle as `exec`, yet said
+/// nothing of a caller's file it could not read, and restic then failed with a TLS error
+/// of its own. Now it gives exec's warning, once, before restic runs (here restic then
+/// fails: nothing answers at the set's URL). A file that does not exist is silent, as in
+/// env and exec (Go trusts nothing from it either).
+#[test]
+fn rotate_says_when_the_callers_file_is_not_read() {
+    let t = CaSet::new();
+    let big = t.env.dir.path().join("big-ca.pem");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(17 * 1024 * 1024)
+        .unwrap();
+    for (file, why) in [
+        (Path::new("/dev/zero"), "it is a device, not a regular file"),
+        (big.as_path(), "it is larger than 16777216 bytes"),
+        (t.env.dir.path(), "it is a folder, not a regular file"),
+    ] {
+        let out = t
+            .run(
+                &[("SSL_CERT_FILE", file)],
+                &["rotate", "cio_minio_backup_password", "--generate"],
+            )
+            .failure();
+        let text = stderr(&out);
+        let warning = format!(
+            "Warning: SSL_CERT_FILE names {}: {why}: the CA bundle holds none of its certificates, only the set's CA certificate; point SSL_CERT_FILE at a regular PEM file of certificates (at most 16 MiB)\n",
+            file.display()
+        );
+        assert!(text.starts_with(&warning), "{text}");
+        assert_eq!(text.matches("Warning: SSL_CERT_FILE").count(), 1, "{text}");
+    }
+    // A file that reads: no warning.
+    let own = t.env.dir.path().join("own-ca.pem");
+    std::fs::write(&own, &t.ca.trust_pem).unwrap();
+    let out = t
+        .run(
+            &[("SSL_CERT_FILE", &own)],
+            &["rotate", "cio_minio_backup_password", "--generate"],
+        )
+        .failure();
+    assert!(
+        !stderr(&out).contains("Warning: SSL_CERT_FILE"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// The hint of a refused bundle folder.
 fn folder_hint(folder: &Path) -> String {
     let folder = folder.display();
