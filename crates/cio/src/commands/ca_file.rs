@@ -17,9 +17,13 @@ use crate::error::CommandError;
 /// Deletes the stale bundles of this process's runtime folder (after a write that may have
 /// removed or replaced a CA certificate, and in `env` and `exec`); one that cannot be
 /// deleted, and a file of the user's under a bundle's name, is a warning (the command
-/// itself has succeeded).
-pub fn sweep(ctx: &Context, store: &CredentialStore) {
+/// itself has succeeded). `writing`: the set whose bundle the command writes next (env),
+/// whose name taken by a file of the user's is that write's error, said once there.
+pub fn sweep(ctx: &Context, store: &CredentialStore, writing: Option<SetId>) {
     for left in CaFiles::of_process().sweep(store) {
+        if matches!(&left, StaleBundle::NotCios { set, .. } if Some(*set) == writing) {
+            continue;
+        }
         ctx.out.warn(match left {
             StaleBundle::Undeletable { set, path, error } => format!(
                 "the CA bundle {} was made for a CA certificate the {set} set no longer has, and could not be deleted ({error}); delete it: a restic whose SSL_CERT_FILE names it still trusts that certificate",
@@ -83,10 +87,7 @@ pub fn write(
             path: path.clone(),
             why: why.to_string(),
             hint: match why {
-                BundleNotOurs::NotCios => format!(
-                    "move {} elsewhere (cio never replaces a file it did not write), or use 'cio credential exec', which needs no file",
-                    shown_path(&path)
-                ),
+                BundleNotOurs::NotCios => "move that file elsewhere (cio never replaces a file it did not write), or use 'cio credential exec', which needs no file".to_string(),
                 BundleNotOurs::NotRegular => format!(
                     "remove {} if it is not needed, or use 'cio credential exec', which needs no file",
                     shown_path(&path)

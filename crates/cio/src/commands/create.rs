@@ -103,7 +103,7 @@ pub fn run(ctx: &mut Context, args: CreateArgs) -> Result<(), CommandError> {
     let written = store
         .put_allowing(name, &value, allow)
         .map_err(|e| CommandError::library(ACTION, e))?;
-    ca_file::sweep(ctx, &store);
+    ca_file::sweep(ctx, &store, None);
     ctx.out.warn_value(name, &written.warnings);
     ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {

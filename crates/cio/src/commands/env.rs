@@ -59,7 +59,7 @@ pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
         std::env::var_os(CA_FILE_VARIABLE),
         std::env::var_os(CALLER_CA_FILE_VARIABLE),
     );
-    ca_file::sweep(ctx, &store);
+    ca_file::sweep(ctx, &store, handoff.cacert.as_ref().map(|_| handoff.set));
     let bundle = match &handoff.cacert {
         Some(pem) => Some(ca_file::write(
             ctx,

@@ -57,7 +57,7 @@ pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
         return Err(CommandError::RestoreOnly { command, why });
     }
     let (store, handoff) = chosen_set(ctx, ACTION, &args.set)?;
-    ca_file::sweep(ctx, &store);
+    ca_file::sweep(ctx, &store, None);
     drop(store);
     // A restore-only key may not write restic's lock file: restic reads the alternate
     // repository without one.

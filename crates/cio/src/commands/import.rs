@@ -209,7 +209,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     let written = store
         .write_all_as_seen(&changes, &plan.seen(), allow)
         .map_err(fail)?;
-    ca_file::sweep(ctx, &store);
+    ca_file::sweep(ctx, &store, None);
     for warning in warnings {
         ctx.out.warn(warning);
     }

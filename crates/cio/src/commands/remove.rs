@@ -55,7 +55,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
         let purged = store
             .purge(name, args.compact)
             .map_err(|e| CommandError::library(action, e))?;
-        ca_file::sweep(ctx, &store);
+        ca_file::sweep(ctx, &store, None);
         ctx.out.warn_log_damage(store.log_damage(), true);
         let compacted = match purged.earlier_revisions {
             EarlierRevisions::Compacted { revision } => Some(revision),
@@ -86,7 +86,7 @@ pub fn run(ctx: &mut Context, args: RemoveArgs) -> Result<(), CommandError> {
     let version = store
         .remove(name)
         .map_err(|e| CommandError::library(action, e))?;
-    ca_file::sweep(ctx, &store);
+    ca_file::sweep(ctx, &store, None);
     ctx.out.warn_log_damage(store.log_damage(), true);
     if ctx.out.json {
         ctx.out

@@ -61,7 +61,7 @@ pub fn run(ctx: &mut Context, args: RestoreArgs) -> Result<(), CommandError> {
     let written = store
         .restore_keys(name, args.version)
         .map_err(|e| CommandError::library(ACTION, e))?;
-    ca_file::sweep(ctx, &store);
+    ca_file::sweep(ctx, &store, None);
     ctx.out.warn_log_damage(store.log_damage(), true);
     let [first, rest @ ..] = written.as_slice() else {
         return Ok(());

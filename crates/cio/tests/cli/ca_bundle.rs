@@ -308,7 +308,8 @@ fn the_bundle_is_written_only_in_a_folder_of_this_users_alone() {
 
 /// The review's finding: a user's own file under a bundle's name (no `# cio-cacert-sha256:`
 /// line) was deleted by the sweep and overwritten by `env`. It is left alone and said; env
-/// refuses to put its bundle over it.
+/// refuses to put its bundle over it, and says so once (its sweep's warning said the taken
+/// name a second time, before the refusal).
 #[test]
 fn a_file_cio_did_not_write_is_neither_deleted_nor_replaced() {
     let t = CaSet::new();
@@ -321,18 +322,25 @@ fn a_file_cio_did_not_write_is_neither_deleted_nor_replaced() {
     assert_eq!(
         stderr(&out),
         format!(
-            "Warning: {path} has the name of the minio primary set's CA bundle but is not one cio wrote (no '# cio-cacert-sha256:' line): cio leaves it alone; move it elsewhere if cio credential env should write the set's bundle there\n\
-             Fail: Print credentials: will not write the CA bundle {path}: it has no '# cio-cacert-sha256:' line, so it is not a bundle cio wrote\n\
-             Hint: move {path} elsewhere (cio never replaces a file it did not write), or use 'cio credential exec', which needs no file\n"
+            "Fail: Print credentials: will not write the CA bundle {path}: it has no '# cio-cacert-sha256:' line, so it is not a bundle cio wrote\n\
+             Hint: move that file elsewhere (cio never replaces a file it did not write), or use 'cio credential exec', which needs no file\n"
         )
     );
     assert_eq!(std::fs::read_to_string(t.bundle()).unwrap(), own);
-    // A write that sweeps leaves it too.
-    t.env
+    // A write that sweeps leaves it too, and warns of it.
+    let out = t
+        .env
         .cmd()
         .env("XDG_RUNTIME_DIR", &t.runtime)
         .args(["credential", "rm", "cio_minio_cacert"])
         .assert()
         .success();
+    assert!(
+        stderr(&out).contains(&format!(
+            "Warning: {path} has the name of the minio primary set's CA bundle but is not one cio wrote"
+        )),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(std::fs::read_to_string(t.bundle()).unwrap(), own);
 }
