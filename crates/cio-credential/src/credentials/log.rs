@@ -49,13 +49,16 @@ pub(crate) fn next_entry(
     change: &LogChange<'_>,
 ) -> Result<(LogAppend, Option<Broken>)> {
     let anchor = manifest.log_seq;
+    // Read first in every case: it also puts right an etcd log head edited below cio.
+    let tail = store.log_tail()?;
     // The whole log, for an acknowledgement's digest: the entry goes after its newest entry,
     // so a write in between makes the store refuse it (a conflict, read again).
     let (tail, digest) = if change.digest_log {
         let log = store.log()?;
-        (log.last().cloned(), Some(audit::prefix_digest(&log)))
+        let digest = audit::prefix_digest(&log);
+        (log.last().cloned().or(tail), Some(digest))
     } else {
-        (store.log_tail()?, None)
+        (tail, None)
     };
     let tail_seq = tail.as_ref().map_or(0, |t| t.seq);
     let altered = tail

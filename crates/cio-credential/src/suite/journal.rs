@@ -211,8 +211,21 @@ fn a_deleted_end_keeps_its_numbers(b: &dyn Backend) {
     assert_eq!((missing.seq, missing.problem), (2, Problem::Missing));
     let later = credentials(b, "s");
     later.put(n, &v("minio-secret-5")).unwrap();
-    assert_eq!(later.log_damage(), Some(missing));
+    assert_eq!(later.log_damage(), Some(missing.clone()));
     assert_eq!(seqs(&credentials(b, "s").change_log().unwrap()), [1, 4, 5]);
+    // The newest entry deleted too (etcd's log head left naming it), then acknowledged: the
+    // acknowledgement goes after the deleted number, and the log reads as accepted.
+    b.raw("s").delete_log_from(5);
+    assert_eq!(
+        credentials(b, "s").acknowledge_log().unwrap(),
+        Acknowledged::Accepted {
+            seq: 6,
+            broken: missing
+        }
+    );
+    let reading = credentials(b, "s").change_log().unwrap();
+    assert_eq!(seqs(&reading), [1, 4, 6]);
+    assert_eq!((reading.broken, reading.acknowledged), (None, Some(6)));
 }
 
 /// Two copies of one store that took different changes, and the newest entry of one put in
