@@ -28,7 +28,7 @@ use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::files::{self, ReadError, Unsafe};
+use crate::files::{self, ReadError, STICKY, Unsafe};
 use crate::integrity::MacKey;
 use crate::secret::SecretValue;
 
@@ -110,6 +110,11 @@ impl KeyError {
                 Unsafe::Owner { .. } => format!(
                     "make {} belong to root or to this user (chown), after checking that it is the key you expect",
                     crate::shown_path(path)
+                ),
+                // A folder every user shares (/tmp, /dev/shm: sticky) must keep its mode.
+                Unsafe::Folder { folder, mode, .. } if mode & STICKY != 0 => format!(
+                    "keep the key in a folder only root or this user may write, not in {}, which every user shares (leave that folder's mode as it is: others need it)",
+                    crate::shown_path(folder)
                 ),
                 Unsafe::Folder { folder, .. } => format!(
                     "run: chmod go-w {} (or move the key to a private folder)",

@@ -134,6 +134,17 @@ fn special_long_foreign_and_exposed_key_files_are_refused_without_hanging() {
     let err = create_key(&open.join("other.key")).unwrap_err();
     assert!(matches!(err, KeyError::Unsafe { .. }), "{err:?}");
     assert!(!open.join("other.key").exists());
+    // A folder every user shares (sticky, as /tmp and /dev/shm) is never to be closed: the
+    // hint said "run: chmod go-w /dev/shm", which breaks every other user's programs.
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+    let err = create_key(&open.join("other.key")).unwrap_err();
+    assert_eq!(
+        err.hint(),
+        format!(
+            "keep the key in a folder only root or this user may write, not in {}, which every user shares (leave that folder's mode as it is: others need it)",
+            open.display()
+        )
+    );
     fs::set_permissions(&open, fs::Permissions::from_mode(0o700)).unwrap();
     assert!(load_key(&key_path).unwrap().is_some());
 

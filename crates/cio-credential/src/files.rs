@@ -138,6 +138,10 @@ pub enum Unsafe {
     Readable { mode: u32 },
 }
 
+/// The sticky bit of a folder's mode: others may add files, but not remove or rename ours
+/// (/tmp, /dev/shm).
+pub(crate) const STICKY: u32 = 0o1000;
+
 /// Who may write a file or folder of this mode besides its owner: `None` for nobody.
 fn writers(mode: u32) -> Option<&'static str> {
     if mode & 0o002 != 0 {
@@ -181,6 +185,10 @@ impl Untrusted {
             Unsafe::Writable { .. } => format!("run: chmod go-w {path} ({why})"),
             Unsafe::Readable { .. } => format!(
                 "run: chmod 600 {path} (a private key is for its owner's eyes only, as ssh demands of its keys)"
+            ),
+            Unsafe::Folder { folder, mode, .. } if mode & STICKY != 0 => format!(
+                "move {path} to a folder only root or this user may write, not in {}, which every user shares (leave that folder's mode as it is: others need it; {why})",
+                crate::shown_path(folder)
             ),
             Unsafe::Folder { folder, .. } => format!(
                 "run: chmod go-w {} (or move {path} to a folder only root or this user may write; {why})",
@@ -326,7 +334,6 @@ fn check_folder(
     trusted: &impl Fn(u32) -> bool,
     own: bool,
 ) -> Result<(), Unsafe> {
-    const STICKY: u32 = 0o1000;
     let mode = m.mode() & 0o7777;
     if !trusted(m.uid()) {
         return Err(Unsafe::FolderOwner {
