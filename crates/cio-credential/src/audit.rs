@@ -341,14 +341,36 @@ impl std::fmt::Display for Broken {
     }
 }
 
-/// A log as read: the entries that open, in order, and the first break, if any.
+/// A log as read: the entries that open, in order, and its breaks, if any.
 #[derive(Debug, Default)]
 pub struct LogReading {
     pub entries: Vec<LogEntry>,
+    /// The break said first: `breaks[0]`.
     pub broken: Option<Broken>,
+    /// Every break not acknowledged, the one said first first, then by number.
+    pub breaks: Vec<Broken>,
+    /// [`prefix_digest`] of the whole log as read: what an acknowledgement accepts.
+    pub digest: String,
     /// The `acknowledge` entry whose acceptance holds (the newest, with every entry before
     /// it as it accepted them): breaks before it are not reported.
     pub acknowledged: Option<u64>,
+}
+
+impl LogReading {
+    /// Adds `found` among the breaks (once): first of all with `first`, else in its place
+    /// by number; [`LogReading::broken`] stays the first.
+    pub(crate) fn add_break(&mut self, found: Broken, first: bool) {
+        if self.breaks.contains(&found) {
+            return;
+        }
+        let at = if first {
+            0
+        } else {
+            self.breaks.partition_point(|b| b.seq <= found.seq)
+        };
+        self.breaks.insert(at, found);
+        self.broken = self.breaks.first().cloned();
+    }
 }
 
 /// Opens and checks `records` (every entry of a log, oldest first, as the store keeps them).
@@ -357,14 +379,17 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
     let store_mac = LogKey::of(key).for_store(store_id);
     let mut reading = LogReading {
         entries: Vec::with_capacity(records.len()),
-        broken: None,
-        acknowledged: None,
+        digest: prefix_digest(records),
+        ..LogReading::default()
     };
     // Every break, in order; the first one not acknowledged is reported.
     let mut breaks: Vec<Broken> = Vec::new();
     // The newest `acknowledge` entry that opens: its place in `records`, number and digest.
     let mut acknowledgement: Option<(usize, u64, String)> = None;
     let mut previous: Option<&LogRecord> = None;
+    // Whether the entry before opened: after one that did not (its bytes changed), the link
+    // cannot match, and that is the same break, not another.
+    let mut previous_opened = true;
     let mut expected = 1;
     for (at, record) in records.iter().enumerate() {
         if record.seq == 0 {
@@ -375,6 +400,7 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
             continue;
         }
         let opened = verified(&store_mac, record);
+        let opened_now = opened.is_some();
         // After a gap, an entry that does not open is the break said: it was written outside
         // cio (an entry put far past the end, say), whether or not entries were deleted.
         if record.seq != expected && opened.is_some() {
@@ -390,7 +416,7 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
             }),
             Some(sealed) => {
                 // After a gap the link cannot be checked: the gap is the break reported.
-                if record.seq == expected && sealed.prev != link(previous) {
+                if record.seq == expected && previous_opened && sealed.prev != link(previous) {
                     breaks.push(Broken {
                         seq: record.seq,
                         problem: Problem::ChainBroken,
@@ -404,6 +430,7 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
                 reading.entries.push(sealed.entry);
             }
         }
+        previous_opened = opened_now;
         previous = Some(record);
         expected = record.seq.saturating_add(1);
     }
@@ -421,7 +448,8 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
             );
         }
     }
-    reading.broken = breaks.into_iter().next();
+    reading.broken = breaks.first().cloned();
+    reading.breaks = breaks;
     reading
 }
 

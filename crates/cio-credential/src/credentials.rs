@@ -428,7 +428,7 @@ impl CredentialStore {
                 names: Vec::new(),
                 version: Some(version),
                 detail: restored_from.map(|from| format!("value of version {from}")),
-                digest_log: false,
+                digest_log: None,
             };
             let Some(entry) = self.next_log_entry(key, &verified, &change)? else {
                 continue;

@@ -274,7 +274,7 @@ fn migrate(source: &CredentialStore, target: &dyn Store) -> Result<MigrationRepo
                     chunk.len(),
                     source.location()
                 )),
-                digest_log: false,
+                digest_log: None,
             };
             let (entry, _) = next_entry(
                 target,

@@ -91,11 +91,7 @@ pub enum CommandError {
     },
     /// `log --verify` found an entry that is not as it was written.
     #[error("Verify change log: {message}")]
-    LogBroken {
-        message: String,
-        /// The log is whole, and newer than the credentials ([`cio_credential::Problem::CredentialsOlder`]).
-        credentials_older: bool,
-    },
+    LogBroken { message: String, broken: LogFault },
     /// Writing our own output failed (other than a closed pipe, which is a clean exit).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -224,13 +220,32 @@ impl CommandError {
             CommandError::WriteFile { hint, .. } => (*hint).to_string(),
             CommandError::CaBundleRefused { hint, .. } => hint.clone(),
             CommandError::LogBroken {
-                credentials_older: true,
+                broken: LogFault::CredentialsOlder,
                 ..
             } => "the credentials were put back from an earlier copy and the change log was not: put back a whole copy of the store taken after the log's newest entry, its credentials and its log together (all of credentials.db, or every key under the etcd prefix); 'cio credential log' lists the changes the credentials lack; until then every other command refuses the store".into(),
-            CommandError::LogBroken { .. } => "the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix) to see what was altered; cio keeps working and logging after the break, and once you know what changed, 'cio credential log --acknowledge' accepts the log as it is (later checks then report only what changes after that)".into(),
+            CommandError::LogBroken {
+                broken: LogFault::CredentialsDamaged,
+                ..
+            } => "the log is not at fault and nothing in it needs acknowledging: 'cio credential list' names each credential that cannot be trusted; copy the whole store back from a backup, or destroy such a credential and create it again (cio credential remove --purge NAME)".into(),
+            CommandError::LogBroken {
+                broken: LogFault::Entries,
+                ..
+            } => "the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix) to see what was altered; cio keeps working and logging after the break, and once you know what changed, 'cio credential log --acknowledge' accepts the log as it is (later checks then report only what changes after that)".into(),
             CommandError::Output(_) => "check where standard output goes (a full disk, a closed file)".into(),
         }
     }
+}
+
+/// What `log --verify` found wrong, for its hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFault {
+    /// An entry of the log is not as it was written.
+    Entries,
+    /// The log is whole, and newer than the credentials
+    /// ([`cio_credential::Problem::CredentialsOlder`]).
+    CredentialsOlder,
+    /// The log is whole, but credentials beside it were changed below cio.
+    CredentialsDamaged,
 }
 
 /// The hint for a text given as CREDENTIALNAME that is no name: a suggestion only of a name

@@ -147,7 +147,7 @@ impl CredentialStore {
                     batch.len(),
                     distinct.join(", ")
                 )),
-                digest_log: false,
+                digest_log: None,
             };
             let Some(entry) = self.next_log_entry(key, &verified, &logged)? else {
                 continue;

@@ -172,19 +172,16 @@ impl CredentialStore {
             texts.push((note_key(report.set), text));
         }
         if !texts.is_empty() {
-            self.write_notes(
-                |key, store_id| {
-                    texts
-                        .iter()
-                        .map(|(note, text)| {
-                            let sealed =
-                                key.seal(&binding(store_id, note), &SecretValue::new(text.clone()));
-                            (note.clone(), sealed)
-                        })
-                        .collect()
-                },
-                None,
-            )?;
+            self.write_notes(|key, store_id| {
+                texts
+                    .iter()
+                    .map(|(note, text)| {
+                        let sealed =
+                            key.seal(&binding(store_id, note), &SecretValue::new(text.clone()));
+                        (note.clone(), sealed)
+                    })
+                    .collect()
+            })?;
         }
         Ok(kept)
     }

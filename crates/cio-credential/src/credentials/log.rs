@@ -25,9 +25,10 @@ pub(crate) struct LogChange<'a> {
     pub names: Vec<String>,
     pub version: Option<u64>,
     pub detail: Option<String>,
-    /// An acknowledgement: the entry holds the digest of the log it goes after
-    /// ([`LogEntry::prefix_sha256`]), read whole in place of its newest entry alone.
-    pub digest_log: bool,
+    /// An acknowledgement of the log whose digest this is ([`LogReading::digest`]): the
+    /// entry holds it ([`LogEntry::prefix_sha256`]), and goes in only while the log, read
+    /// whole, still has it (else [`StoreError::Conflict`]).
+    pub digest_log: Option<&'a str>,
 }
 
 /// The user and host of this process, looked up once.
@@ -53,12 +54,19 @@ pub(crate) fn next_entry(
     let tail = store.log_tail()?;
     // The whole log, for an acknowledgement's digest: the entry goes after its newest entry,
     // so a write in between makes the store refuse it (a conflict, read again).
-    let (tail, digest) = if change.digest_log {
-        let log = store.log()?;
-        let digest = audit::prefix_digest(&log);
-        (log.last().cloned().or(tail), Some(digest))
-    } else {
-        (tail, None)
+    let (tail, digest) = match change.digest_log {
+        Some(checked) => {
+            let log = store.log()?;
+            let digest = audit::prefix_digest(&log);
+            if digest != checked {
+                return Err(StoreError::Conflict {
+                    name: "the change log".into(),
+                }
+                .into());
+            }
+            (log.last().cloned().or(tail), Some(digest))
+        }
+        None => (tail, None),
     };
     let tail_seq = tail.as_ref().map_or(0, |t| t.seq);
     let altered = tail
@@ -208,24 +216,26 @@ impl CredentialStore {
         let key = self.opening_key(&identity)?;
         let mut reading = audit::open(key, &identity.store_id, &records);
         let tail = records.last().map_or(0, |r| r.seq);
-        if tail < anchor && reading.broken.is_none() {
-            reading.broken = Some(Broken {
+        if tail < anchor {
+            let truncated = Broken {
                 seq: tail + 1,
                 problem: Problem::Truncated,
-            });
+            };
+            reading.add_break(truncated, false);
         }
-        if !pinned && reading.broken.as_ref().is_none_or(|b| b.seq > anchor) {
-            reading.broken = Some(Broken {
+        if !pinned {
+            let other_copy = Broken {
                 seq: anchor,
                 problem: Problem::OtherCopy,
-            });
+            };
+            reading.add_break(other_copy, false);
         }
         if let Some(older) = older {
-            // Said before any break after it (the credentials' disagreement comes first),
-            // and not recorded: the store refuses every write until a whole copy is back.
-            if reading.broken.as_ref().is_none_or(|b| b.seq >= older.seq) {
-                reading.broken = Some(older);
-            }
+            // Said first, whatever breaks come before it in the log (the review's finding:
+            // an entry deleted before the one the credentials lack hid them, and an
+            // acknowledgement of that break then hid the rolled-back credentials), and not
+            // recorded: the store refuses every write until a whole copy is back.
+            reading.add_break(older, true);
             return Ok(Some(reading));
         }
         if reading.broken.is_some() && !self.still_as_read(&identity)? {
@@ -238,7 +248,7 @@ impl CredentialStore {
             }
             // A break found earlier stays said: a later entry may have taken the place of
             // deleted ones, so that the chain alone looks whole again.
-            (None, Some(recorded)) => reading.broken = Some(recorded),
+            (None, Some(recorded)) => reading.add_break(recorded, true),
             _ => {}
         }
         Ok(Some(reading))
@@ -291,45 +301,70 @@ impl CredentialStore {
     fn record_damage(&self, broken: &Broken) -> Result<()> {
         let text = serde_json::to_string(broken)
             .expect("a break is a number and a word: it always serializes");
-        self.write_notes(|key, store_id| damage_note(key, store_id, &text), None)
-            .map(|_| ())
+        self.write_notes(|key, store_id| damage_note(key, store_id, &text))
     }
 
     /// Accepts the change log as it is now, breaks and all: writes an `acknowledge` entry
     /// holding the digest of every entry before it ([`audit::prefix_digest`]) and sets the
-    /// note of a broken log to none, in one write. From then on the breaks before it are not
-    /// reported while those entries stay as they are. Refused for credentials older than the
-    /// log (a whole copy must be put back). [`Acknowledged::Whole`] when there is no break.
+    /// note of a broken log to none, in one write, if the log is still as checked (else it
+    /// is checked again). From then on the breaks before it are not reported while those
+    /// entries stay as they are. Refused for credentials older than the log (a whole copy
+    /// must be put back). [`Acknowledged::Whole`] when there is no break.
     pub fn acknowledge_log(&self) -> Result<Acknowledged> {
         self.key_for_writing()?;
-        let reading = self.change_log()?;
-        let Some(broken) = reading.broken else {
-            return Ok(Acknowledged::Whole);
-        };
-        if broken.problem == Problem::CredentialsOlder {
-            return Err(Error::LogNotAcknowledgeable { broken });
-        }
-        let change = LogChange {
-            command: audit::ACKNOWLEDGE,
-            name: None,
-            names: Vec::new(),
-            version: None,
-            detail: Some(format!("accepted the log as it was: {broken}")),
-            digest_log: true,
-        };
         let none = serde_json::to_string(&None::<Broken>).expect("no break serializes as null");
-        match self.write_notes(
-            |key, store_id| damage_note(key, store_id, &none),
-            Some(&change),
-        )? {
-            Some(seq) => Ok(Acknowledged::Accepted { seq, broken }),
-            None => Err(StoreError::Unusable {
-                location: self.store.location(),
-                action: "read",
-                detail: "it has no manifest to pin the acknowledgement in".into(),
+        for _ in 0..MAX_RETRIES {
+            let reading = self.change_log()?;
+            if reading.breaks.is_empty() {
+                return Ok(Acknowledged::Whole {
+                    since: reading.acknowledged,
+                });
             }
-            .into()),
+            if let Some(older) = reading
+                .breaks
+                .iter()
+                .find(|b| b.problem == Problem::CredentialsOlder)
+            {
+                return Err(Error::LogNotAcknowledgeable {
+                    broken: older.clone(),
+                });
+            }
+            let said: Vec<String> = reading.breaks.iter().map(ToString::to_string).collect();
+            let change = LogChange {
+                command: audit::ACKNOWLEDGE,
+                name: None,
+                names: Vec::new(),
+                version: None,
+                detail: Some(format!("accepted the log as it was: {}", said.join("; "))),
+                digest_log: Some(&reading.digest),
+            };
+            match self.write_notes_once(
+                &|key, store_id| damage_note(key, store_id, &none),
+                Some(&change),
+            ) {
+                Ok(Some(seq)) => {
+                    return Ok(Acknowledged::Accepted {
+                        seq,
+                        breaks: reading.breaks,
+                    });
+                }
+                Ok(None) => {
+                    return Err(StoreError::Unusable {
+                        location: self.store.location(),
+                        action: "read",
+                        detail: "it has no manifest to pin the acknowledgement in".into(),
+                    }
+                    .into());
+                }
+                // Another writer, or the log changed since it was checked: check it again.
+                Err(e) if self.worth_retrying(&e) => continue,
+                Err(e) => return Err(self.writing_error(e)),
+            }
         }
+        Err(StoreError::Conflict {
+            name: "the change log".into(),
+        }
+        .into())
     }
 
     /// Whether this command found the change log damaged: its newest entry did not open when
@@ -365,10 +400,11 @@ impl CredentialStore {
 /// What [`CredentialStore::acknowledge_log`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Acknowledged {
-    /// The log had no break: nothing was written.
-    Whole,
-    /// Entry `seq` accepted the log as it was; its first break was `broken`.
-    Accepted { seq: u64, broken: Broken },
+    /// The log had no break (`since`: after the acknowledgement of that number, which
+    /// accepted those before it): nothing was written.
+    Whole { since: Option<u64> },
+    /// Entry `seq` accepted the log as it was, with `breaks`.
+    Accepted { seq: u64, breaks: Vec<Broken> },
 }
 
 /// The note of a broken log, `text` (a [`Broken`] as JSON, or `null`: none), sealed.

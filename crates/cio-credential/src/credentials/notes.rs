@@ -114,60 +114,69 @@ impl CredentialStore {
     /// Writes the notes `seal` makes (sealed with the key of the store as read, for its id),
     /// pinned in the manifest, retrying when another writer got there first. The first note
     /// written under a manifest that pins none also pins every note that opens (written by an
-    /// earlier cio: the notes as they are are all there is to trust). With `change`, its
-    /// change-log entry goes in with them (a change of the log alone). Returns the entry's
-    /// number, when one was written.
+    /// earlier cio: the notes as they are are all there is to trust).
     pub(crate) fn write_notes(
         &self,
         seal: impl Fn(&Key, &str) -> Vec<(String, Vec<u8>)>,
-        change: Option<&LogChange<'_>>,
-    ) -> Result<Option<u64>> {
+    ) -> Result<()> {
         for _ in 0..MAX_RETRIES {
-            let identity = self.existing_identity()?;
-            let key = self.key(&identity, false)?;
-            let store = self.store.as_ref();
-            let mut manifest = self.verified_manifest(&identity, key)?;
-            let notes = seal(key, &identity.store_id);
-            if let Some(manifest) = &mut manifest {
-                if manifest.notes.is_empty() {
-                    for (note, sealed) in store.notes()? {
-                        if key
-                            .open(&binding(&identity.store_id, &note), &sealed)
-                            .is_ok()
-                        {
-                            manifest.notes.insert(note, note_digest(&sealed));
-                        }
-                    }
-                }
-                for (note, sealed) in &notes {
-                    manifest.notes.insert(note.clone(), note_digest(sealed));
-                }
-            }
-            let log = match (change, &mut manifest) {
-                (Some(change), Some(manifest)) => {
-                    let (log, _) = next_entry(store, key, &identity.store_id, manifest, change)?;
-                    manifest.logging(&log);
-                    Some(log)
-                }
-                _ => None,
-            };
-            let written = log.as_ref().map(|l| l.entry.seq);
-            match ledger::put_notes(
-                store,
-                key,
-                &identity,
-                manifest.as_ref(),
-                &notes,
-                log.as_ref(),
-            ) {
+            match self.write_notes_once(&seal, None) {
                 Err(e) if self.worth_retrying(&e) => continue,
-                other => return other.map(|()| written).map_err(|e| self.writing_error(e)),
+                other => return other.map(|_| ()).map_err(|e| self.writing_error(e)),
             }
         }
         Err(StoreError::Conflict {
             name: "the store's manifest".into(),
         }
         .into())
+    }
+
+    /// [`CredentialStore::write_notes`], once (a lost race is [`StoreError::Conflict`]); with
+    /// `change`, its change-log entry goes in with the notes (a change of the log alone), and
+    /// its number is returned.
+    pub(crate) fn write_notes_once(
+        &self,
+        seal: &impl Fn(&Key, &str) -> Vec<(String, Vec<u8>)>,
+        change: Option<&LogChange<'_>>,
+    ) -> Result<Option<u64>> {
+        let identity = self.existing_identity()?;
+        let key = self.key(&identity, false)?;
+        let store = self.store.as_ref();
+        let mut manifest = self.verified_manifest(&identity, key)?;
+        let notes = seal(key, &identity.store_id);
+        if let Some(manifest) = &mut manifest {
+            if manifest.notes.is_empty() {
+                for (note, sealed) in store.notes()? {
+                    if key
+                        .open(&binding(&identity.store_id, &note), &sealed)
+                        .is_ok()
+                    {
+                        manifest.notes.insert(note, note_digest(&sealed));
+                    }
+                }
+            }
+            for (note, sealed) in &notes {
+                manifest.notes.insert(note.clone(), note_digest(sealed));
+            }
+        }
+        let log = match (change, &mut manifest) {
+            (Some(change), Some(manifest)) => {
+                let (log, _) = next_entry(store, key, &identity.store_id, manifest, change)?;
+                manifest.logging(&log);
+                Some(log)
+            }
+            _ => None,
+        };
+        let written = log.as_ref().map(|l| l.entry.seq);
+        ledger::put_notes(
+            store,
+            key,
+            &identity,
+            manifest.as_ref(),
+            &notes,
+            log.as_ref(),
+        )?;
+        Ok(written)
     }
 
     /// The identity of a store that must exist (a note is written only beside credentials).

@@ -84,7 +84,7 @@ impl CredentialStore {
                     .flatten()
                     .map(|r| r.version),
                 detail: None,
-                digest_log: false,
+                digest_log: None,
             };
             let Some(entry) = self.next_log_entry(key, &verified, &change)? else {
                 continue;

@@ -381,7 +381,7 @@ impl CredentialStore {
                     "every version, log entry and note sealed again under key {}",
                     new_key.fingerprint()
                 )),
-                digest_log: false,
+                digest_log: None,
             };
             log.push(audit::seal(
                 new_key,

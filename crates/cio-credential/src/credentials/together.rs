@@ -77,7 +77,7 @@ impl CredentialStore {
                 },
                 version,
                 detail: logged.detail.clone(),
-                digest_log: false,
+                digest_log: None,
             };
             let Some(entry) = self.next_log_entry(key, &verified, &change)? else {
                 continue;

@@ -216,11 +216,19 @@ fn a_deleted_end_keeps_its_numbers(b: &dyn Backend) {
     // The newest entry deleted too (etcd's log head left naming it), then acknowledged: the
     // acknowledgement goes after the deleted number, and the log reads as accepted.
     b.raw("s").delete_log_from(5);
+    let truncated = Broken {
+        seq: 5,
+        problem: Problem::Truncated,
+    };
+    assert_eq!(
+        credentials(b, "s").change_log().unwrap().breaks,
+        [missing.clone(), truncated.clone()]
+    );
     assert_eq!(
         credentials(b, "s").acknowledge_log().unwrap(),
         Acknowledged::Accepted {
             seq: 6,
-            broken: missing
+            breaks: vec![missing, truncated]
         }
     );
     let reading = credentials(b, "s").change_log().unwrap();
@@ -276,7 +284,10 @@ fn an_acknowledged_break_is_said_no_more(b: &dyn Backend) {
     for value in ["minio-secret-1", "minio-secret-2", "minio-secret-3"] {
         c.put(n, &v(value)).unwrap();
     }
-    assert_eq!(c.acknowledge_log().unwrap(), Acknowledged::Whole);
+    assert_eq!(
+        c.acknowledge_log().unwrap(),
+        Acknowledged::Whole { since: None }
+    );
     let raw = b.raw("s");
     // Deletes entry `seq` alone, below cio.
     let delete_entry = |seq: u64| {
@@ -306,7 +317,7 @@ fn an_acknowledged_break_is_said_no_more(b: &dyn Backend) {
         credentials(b, "s").acknowledge_log().unwrap(),
         Acknowledged::Accepted {
             seq: 4,
-            broken: missing(2)
+            breaks: vec![missing(2)]
         }
     );
     let reading = credentials(b, "s").change_log().unwrap();
@@ -330,8 +341,12 @@ fn an_acknowledged_break_is_said_no_more(b: &dyn Backend) {
         credentials(b, "s").acknowledge_log().unwrap(),
         Acknowledged::Accepted {
             seq: 6,
-            broken: changed
+            breaks: vec![changed]
         }
+    );
+    assert_eq!(
+        credentials(b, "s").acknowledge_log().unwrap(),
+        Acknowledged::Whole { since: Some(6) }
     );
     // A break after the newest acknowledgement is said.
     c.put(n, &v("minio-secret-5")).unwrap();
@@ -341,6 +356,20 @@ fn an_acknowledged_break_is_said_no_more(b: &dyn Backend) {
     assert_eq!(
         (reading.broken, reading.acknowledged),
         (Some(missing(7)), Some(6))
+    );
+    // Two acknowledgements at once (the review's finding: each wrote its entry, accepting
+    // a log the other had already changed): the one that loses checks the log again, and
+    // finds nothing left to acknowledge.
+    let other = credentials(b, "s");
+    let first = racing(b, "s", Call::Log, 2, move || {
+        assert!(matches!(
+            other.acknowledge_log().unwrap(),
+            Acknowledged::Accepted { seq: 9, .. }
+        ));
+    });
+    assert_eq!(
+        first.acknowledge_log().unwrap(),
+        Acknowledged::Whole { since: Some(9) }
     );
 }
 

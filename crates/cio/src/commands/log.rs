@@ -9,7 +9,7 @@ use serde::Serialize;
 use cio_credential::{Acknowledged, Broken, LogEntry, LogReading, Problem, now_ms};
 
 use crate::context::{Context, parse_name};
-use crate::error::CommandError;
+use crate::error::{CommandError, LogFault};
 use crate::output::time;
 
 #[derive(Args)]
@@ -92,7 +92,14 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
         })
         .filter(|e| since_ms.is_none_or(|since| e.at_ms >= since))
         .collect();
-    let broken = reading.broken.as_ref().map(|b| describe(b, &reading));
+    // The first break, described, and every other after it.
+    let broken = reading.broken.as_ref().map(|first| {
+        let mut said = describe(first, &reading);
+        for other in reading.breaks.iter().skip(1) {
+            said.push_str(&format!("; also {other}"));
+        }
+        said
+    });
     if ctx.out.json {
         ctx.out.json_of(&LogJson {
             entries: shown.iter().map(|e| EntryJson::of(e)).collect(),
@@ -103,6 +110,15 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
                 problem: b.problem,
                 message: describe(b, &reading),
             }),
+            breaks: reading
+                .breaks
+                .iter()
+                .map(|b| BrokenJson {
+                    seq: b.seq,
+                    problem: b.problem,
+                    message: describe(b, &reading),
+                })
+                .collect(),
             damaged: &damaged,
         })?;
     } else if args.verify {
@@ -131,16 +147,21 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
                 damaged.len(),
                 if damaged.len() == 1 { "is" } else { "are" }
             ),
-            credentials_older: false,
+            broken: LogFault::CredentialsDamaged,
         });
     }
     match broken {
         Some(message) if args.verify => Err(CommandError::LogBroken {
             message,
-            credentials_older: reading
+            broken: if reading
                 .broken
                 .as_ref()
-                .is_some_and(|b| b.problem == Problem::CredentialsOlder),
+                .is_some_and(|b| b.problem == Problem::CredentialsOlder)
+            {
+                LogFault::CredentialsOlder
+            } else {
+                LogFault::Entries
+            },
         }),
         Some(message) => {
             ctx.out.warn(format!(
@@ -246,21 +267,33 @@ fn acknowledge(ctx: &mut Context) -> Result<(), CommandError> {
     let done = store
         .acknowledge_log()
         .map_err(|e| CommandError::library(ACTION, e))?;
-    let (by, broken) = match &done {
-        Acknowledged::Whole => (None, None),
-        Acknowledged::Accepted { seq, broken } => (Some(*seq), Some(broken.to_string())),
+    let (by, breaks, since) = match &done {
+        Acknowledged::Whole { since } => (None, Vec::new(), *since),
+        Acknowledged::Accepted { seq, breaks } => (
+            Some(*seq),
+            breaks.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            None,
+        ),
     };
     if ctx.out.json {
         ctx.out.json_of(&serde_json::json!({
             "acknowledged_by": by,
-            "broken": broken,
+            "breaks": breaks,
         }))?;
     } else {
-        let said = match (by, broken) {
-            (Some(seq), Some(broken)) => format!(
-                "entry {seq} accepts the log as it is now (its first break: {broken}); 'cio credential log --verify' checks what changes after it"
+        let said = match (by, since) {
+            (Some(seq), _) => format!(
+                "entry {seq} accepts the log as it is now, with {}: {}; 'cio credential log --verify' checks what changes after it",
+                match breaks.len() {
+                    1 => "its break".to_string(),
+                    n => format!("its {n} breaks"),
+                },
+                breaks.join("; ")
             ),
-            _ => "the change log is whole: nothing to acknowledge".to_string(),
+            (None, Some(since)) => format!(
+                "the change log has no break after entry {since}, which accepted those before it: nothing to acknowledge"
+            ),
+            (None, None) => "the change log is whole: nothing to acknowledge".to_string(),
         };
         ctx.out.succeed("Acknowledge", said)?;
     }
@@ -272,6 +305,8 @@ fn acknowledge(ctx: &mut Context) -> Result<(), CommandError> {
 struct LogJson<'a> {
     entries: Vec<EntryJson<'a>>,
     verified: bool,
+    /// Every break, `broken` first.
+    breaks: Vec<BrokenJson>,
     /// The entry that accepted the breaks before it (`log --acknowledge`), if one holds.
     acknowledged_by: Option<u64>,
     broken: Option<BrokenJson>,

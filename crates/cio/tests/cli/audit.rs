@@ -493,7 +493,7 @@ fn an_acknowledged_break_is_said_no_more() {
     let out = node.cio(&["credential", "log", "--acknowledge"]).success();
     assert_eq!(
         stdout(&out),
-        "Succeed: Acknowledge credential: entry 4 accepts the log as it is now (its first break: entry 2 is missing (deleted; later entries remain)); 'cio credential log --verify' checks what changes after it\n"
+        "Succeed: Acknowledge credential: entry 4 accepts the log as it is now, with its break: entry 2 is missing (deleted; later entries remain); 'cio credential log --verify' checks what changes after it\n"
     );
     let out = node.create("cio_aws_backup_password", "a long enough password");
     assert!(!stderr(&out).contains("damaged"), "{}", stderr(&out));
@@ -506,7 +506,73 @@ fn an_acknowledged_break_is_said_no_more() {
     let out = node.cio(&["credential", "log", "--acknowledge"]).success();
     assert_eq!(
         stdout(&out),
-        "Succeed: Acknowledge credential: the change log is whole: nothing to acknowledge\n"
+        "Succeed: Acknowledge credential: the change log has no break after entry 4, which accepted those before it: nothing to acknowledge\n"
+    );
+}
+
+/// The second review's finding: credentials put back from an earlier copy, and the log
+/// entry before the one they lack deleted. `log --verify` said only that the entry was
+/// missing, and `log --acknowledge` accepted it, after which every command served the
+/// rolled-back password as current. The credentials' disagreement is said first, and no
+/// acknowledgement takes it.
+#[test]
+fn a_rollback_behind_a_deleted_entry_is_never_acknowledged() {
+    let node = Node::new(None);
+    node.create("cio_aws_access_key", REF_ACCESS);
+    node.create("cio_aws_secret_key", REF_SECRET);
+    node.create("cio_aws_backup_repo", REF_REPO);
+    node.create("cio_aws_backup_password", "the first long password");
+    let store = node.env.store();
+    let backup = store.parent().unwrap().join("backup.db");
+    std::fs::copy(&store, &backup).unwrap();
+    node.create("cio_aws_backup_password", "the second long password");
+    let status = Command::new("sqlite3")
+        .arg(&store)
+        .arg(format!(
+            "ATTACH '{}' AS b; DELETE FROM versions; INSERT INTO versions SELECT * FROM b.versions; DELETE FROM meta; INSERT INTO meta SELECT * FROM b.meta; DELETE FROM log WHERE seq = 4;",
+            backup.display()
+        ))
+        .status()
+        .expect("sqlite3 must be installed (Debian package sqlite3)");
+    assert!(status.success());
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    assert!(
+        stderr(&out).starts_with("Fail: Verify change log: the credentials are older than the log: entry 5 and every later one record changes the credentials do not hold"),
+        "{}",
+        stderr(&out)
+    );
+    let before = std::fs::read(&store).unwrap();
+    let out = node.cio(&["credential", "log", "--acknowledge"]).code(1);
+    assert!(
+        stderr(&out).starts_with("Fail: Acknowledge change log: the change log cannot be acknowledged: the credentials are older than the log: entry 5"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&store).unwrap(), before, "nothing written");
+    node.cio(&["credential", "show", "cio_aws_backup_password", "--reveal"])
+        .code(3);
+}
+
+/// The second review's finding: a log whole in itself beside a credential changed below cio
+/// sent the administrator to `log --acknowledge`, which then had nothing to acknowledge.
+#[test]
+fn damaged_credentials_beside_a_whole_log_are_not_sent_to_acknowledge() {
+    let node = Node::new(None);
+    node.create("cio_aws_access_key", REF_ACCESS);
+    node.create("cio_aws_access_key", "AKIAYHD623GGZX7VDFM2");
+    let status = Command::new("sqlite3")
+        .arg(node.env.store())
+        .arg("DELETE FROM versions WHERE version = 2")
+        .status()
+        .expect("sqlite3 must be installed (Debian package sqlite3)");
+    assert!(status.success());
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    assert!(
+        stderr(&out).ends_with(
+            "Hint: the log is not at fault and nothing in it needs acknowledging: 'cio credential list' names each credential that cannot be trusted; copy the whole store back from a backup, or destroy such a credential and create it again (cio credential remove --purge NAME)\n"
+        ),
+        "{}",
+        stderr(&out)
     );
 }
 
