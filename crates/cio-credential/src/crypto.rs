@@ -344,6 +344,9 @@ pub(crate) fn read_key_file(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, K
         path: path.to_path_buf(),
         what,
     };
+    if files::names_a_folder(path) {
+        return Err(not_a_file(files::FOLDER_NAME.into()));
+    }
     // A kernel file (/proc, /sys) reads as the kernel's text, or not at all.
     if let Some(system) = files::kernel_file_system(path) {
         return Err(not_a_file(format!(

@@ -87,6 +87,14 @@ fn special_long_foreign_and_exposed_key_files_are_refused_without_hanging() {
     assert!(matches!(load_key(&zero), Err(KeyError::NotAFile { .. })));
     // A kernel file: /proc/version is readable by all (it was told to chmod 600), and
     // /proc/self/mem does not read at all.
+    let slash = dir.path().join("new/");
+    assert_eq!(
+        load_key(&slash).unwrap_err().to_string(),
+        format!(
+            "key file {} is not a cio key file: it is a name that ends in '/', which only a folder can have",
+            slash.display()
+        )
+    );
     for kernel in ["/proc/version", "/proc/self/mem", "/sys/kernel/notes"] {
         let err = load_key(std::path::Path::new(kernel)).unwrap_err();
         let system = if kernel.starts_with("/sys") {

@@ -138,6 +138,16 @@ pub enum Unsafe {
     Readable { mode: u32 },
 }
 
+/// What a path that ends in `/` is, in words: only a folder can have such a name, so no file
+/// (a store, a key) is read or made there.
+pub(crate) const FOLDER_NAME: &str = "a name that ends in '/', which only a folder can have";
+
+/// Whether `path` ends in `/` (see [`FOLDER_NAME`]).
+pub(crate) fn names_a_folder(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().ends_with(b"/")
+}
+
 /// The sticky bit of a folder's mode: others may add files, but not remove or rename ours
 /// (/tmp, /dev/shm).
 pub(crate) const STICKY: u32 = 0o1000;

@@ -269,6 +269,9 @@ impl SqliteStore {
         zero_old: bool,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
+        if let Some(refused) = self.folder_name() {
+            return Err(refused);
+        }
         if let Ok(meta) = fs::metadata(&self.path)
             && let Some(refused) = self.never_a_store(&meta)
         {

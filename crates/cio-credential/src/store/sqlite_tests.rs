@@ -547,6 +547,12 @@ fn fifos_devices_and_kernel_files_are_not_stores() {
     crate::files::make_fifo(&fifo);
     let cases = [
         (fifo, "a FIFO (named pipe)"),
+        // A name only a folder can have: nothing is made there, and a read does not say the
+        // store is empty.
+        (
+            dir.path().join("new/"),
+            "a name that ends in '/', which only a folder can have",
+        ),
         ("/dev/zero".into(), "a device"),
         (
             "/proc/self/mem".into(),

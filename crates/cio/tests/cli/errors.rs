@@ -504,6 +504,34 @@ fn a_device_or_kernel_file_at_the_store_path_is_refused_with_a_hint_that_works()
     }
 }
 
+/// The review's finding: a store path ending in '/' ("cannot be created: Not a directory")
+/// left a new key file behind; a read of it said the store was empty.
+#[test]
+fn a_store_path_that_ends_in_a_slash_is_refused_before_any_key_is_made() {
+    let env = TestEnv::new();
+    let store = format!("{}/", env.store().display());
+    let said = "is not a cio credential store (it is a name that ends in '/', which only a folder can have)";
+    let out = env
+        .cio_in(
+            &[
+                "credential",
+                "create",
+                "cio_aws_backup_repo",
+                "--store",
+                &store,
+            ],
+            REF_REPO,
+        )
+        .code(3);
+    assert!(stderr(&out).contains(said), "{}", stderr(&out));
+    assert!(
+        !env.key().exists(),
+        "no key made for a store that cannot be"
+    );
+    let out = env.cio(&["credential", "list", "--store", &store]).code(3);
+    assert!(stderr(&out).contains(said), "{}", stderr(&out));
+}
+
 #[test]
 fn a_store_path_that_cannot_be_written_is_an_error() {
     let env = TestEnv::new();
@@ -522,6 +550,11 @@ fn a_store_path_that_cannot_be_written_is_an_error() {
             "\nHint: check that [TMP]/state/credentials.db and its folder exist and are writable"
         ),
         "{text}"
+    );
+    // The review's finding: a new key file was made first, and stayed.
+    assert!(
+        !env.key().exists(),
+        "no key made for a store that cannot be"
     );
 }
 

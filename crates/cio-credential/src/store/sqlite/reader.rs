@@ -18,6 +18,15 @@ pub(super) struct OpenReader {
 }
 
 impl SqliteStore {
+    /// The refusal of a store path that ends in `/` (a store there could not be made, and a
+    /// read would find none and say the store is empty).
+    pub(super) fn folder_name(&self) -> Option<StoreError> {
+        crate::files::names_a_folder(&self.path).then(|| StoreError::NotAFile {
+            location: self.location(),
+            what: crate::files::FOLDER_NAME.into(),
+        })
+    }
+
     /// Why what the store's path names (`meta`, followed through links) can never be a
     /// store, whatever it holds: a folder, a FIFO, socket or device, or a file of a kernel
     /// file system (/proc, /sys: it reads as empty or as the kernel's text). `None`: a
@@ -43,6 +52,9 @@ impl SqliteStore {
         &self,
         f: impl Fn(&Connection) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
+        if let Some(refused) = self.folder_name() {
+            return Err(refused);
+        }
         let meta = match fs::metadata(&self.path) {
             Ok(meta) if let Some(refused) = self.never_a_store(&meta) => return Err(refused),
             Ok(meta) if meta.len() == 0 => return Err(self.changing_empty()),
