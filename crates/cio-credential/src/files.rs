@@ -54,6 +54,31 @@ pub(crate) fn kind_of(meta: &Metadata) -> Option<&'static str> {
     }
 }
 
+/// Lets a process waiting to write into the named FIFO at `path` go, when cio will not read
+/// it (the command stopped before, or refused it): otherwise that writer (`age -d ... >
+/// fifo &`, `printf SECRET > fifo &`) would wait forever after cio ends, since a FIFO's
+/// writer waits in `open` until a reader comes.
+///
+/// The FIFO is opened for reading without waiting (`O_NONBLOCK`: this open never blocks)
+/// and closed at once, nothing read: a writer waiting in `open` is let through and its first
+/// `write` then fails (`EPIPE`, or killed by `SIGPIPE`: there is no reader); one already
+/// blocked in `write` (a reader of cio's went away) fails the same way. A writer that wakes
+/// and writes in the instant the FIFO is open puts its bytes in the pipe, which the kernel
+/// drops when it is closed: never read either way. What is not a FIFO is left alone, never
+/// opened. Best effort: nothing to report if it cannot be done.
+pub fn release_fifo(path: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if !fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+        return;
+    }
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
+    // Dropped at once: the open alone wakes the writer.
+    let _ = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path);
+}
+
 /// The kernel file system `path` is on, by its mount point's usual name (`/proc`, `/sys`,
 /// ...); `None` for any other file system, or when it cannot be told.
 pub(crate) fn kernel_file_system(path: &std::path::Path) -> Option<&'static str> {
@@ -411,6 +436,29 @@ mod tests {
         assert_eq!(err.to_string(), "it is a device, not a regular file");
         let err = read_regular(dir.path(), 100).unwrap_err();
         assert_eq!(err.to_string(), "it is a folder, not a regular file");
+    }
+
+    #[test]
+    fn a_writer_waiting_on_a_fifo_cio_lets_go_fails_its_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        crate::files::make_fifo(&fifo);
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut w = fs::OpenOptions::new().write(true).open(fifo)?;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                std::io::Write::write_all(&mut w, b"secret")
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        release_fifo(&fifo);
+        let err = writer.join().unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+        // Without a writer it returns at once; what is not a FIFO is not opened.
+        release_fifo(&fifo);
+        release_fifo(dir.path());
+        release_fifo(&dir.path().join("absent"));
     }
 
     #[test]

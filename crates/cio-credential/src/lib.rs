@@ -104,6 +104,7 @@ pub use validate::{
     SetReport, Status, Step, parse_cacert, validate_set, validate_sets,
 };
 // Disaster recovery: bundles sealed with age, the escrow copy beside a repository, imports.
+pub use files::release_fifo;
 pub use input_file::{InputFile, InputFileError, open_input};
 pub use recovery::RecoveryError;
 pub use recovery::bundle::{Bundle, BundledCredential, BundledVersion};

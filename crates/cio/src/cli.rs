@@ -386,6 +386,26 @@ pub enum CredentialCommand {
     Log(log::LogArgs),
 }
 
+impl CredentialCommand {
+    /// The files the command reads input from (a `--from-file`, a recipients file, a bundle,
+    /// an identity): a named FIFO among them that the command stops before reading, or
+    /// refuses, is let go ([`cio_credential::release_fifo`]) when it fails.
+    pub fn input_files(&self) -> Vec<PathBuf> {
+        match self {
+            CredentialCommand::Create(a) => a.from_file.iter().cloned().collect(),
+            CredentialCommand::Export(a) => a.recipients_files.clone(),
+            CredentialCommand::Import(a) => a
+                .file
+                .iter()
+                .filter(|file| *file != "-")
+                .map(PathBuf::from)
+                .chain(a.identities.iter().cloned())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// The credential names and exit codes, for the long help of `credential` and `create`.
 macro_rules! names_help {
     () => {

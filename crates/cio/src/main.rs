@@ -60,6 +60,7 @@ fn main() -> ExitCode {
         }
     };
     let mut ctx = Context::new(args.global);
+    let inputs = args.command.input_files();
     let result = match args.command {
         CredentialCommand::Create(a) => commands::create::run(&mut ctx, a),
         CredentialCommand::List => commands::list::run(&mut ctx),
@@ -81,6 +82,10 @@ fn main() -> ExitCode {
     if result.is_err() {
         for made in ctx.first_write_made() {
             ctx.out.warn(made);
+        }
+        // A writer waiting on a named FIFO the command did not read would wait forever.
+        for path in &inputs {
+            cio_credential::release_fifo(path);
         }
     }
     finish(result, &mut ctx.out)

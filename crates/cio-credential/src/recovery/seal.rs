@@ -261,7 +261,8 @@ impl Identities {
             detail,
         };
         let input = crate::InputFile::open(path).map_err(|e| unreadable(e.to_string()))?;
-        // Before a named FIFO's writer is waited for.
+        // Before a named FIFO's writer is waited for. Refused, the probe is closed unread,
+        // which lets a writer waiting in its open go ([`crate::release_fifo`] says how).
         let mode = input.metadata().permissions().mode();
         if mode & 0o077 != 0 {
             return Err(RecoveryError::IdentityExposed {

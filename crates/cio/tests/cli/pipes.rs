@@ -203,3 +203,124 @@ fn create_from_a_fifo_waits_for_its_writer() {
     );
     assert_eq!(env.reveal("cio_minio_region"), "nl-ams");
 }
+
+/// A process writing `source`'s bytes into the FIFO at `fifo`, which waits in `open` for a
+/// reader, then writes a moment later (as `age -d ... > fifo` decrypts first): a writer let go
+/// has no reader left when it writes. (One that writes at once may put its bytes in the pipe
+/// in the instant cio has it open, and end with success: its bytes are dropped, never read.)
+fn blocked_writer(source: &Path, fifo: &Path) -> std::process::Child {
+    let child = std::process::Command::new("sh")
+        .args(["-c", "exec 3> \"$2\"; sleep 0.3; cat \"$1\" >&3", "sh"])
+        .arg(source)
+        .arg(fifo)
+        .spawn()
+        .unwrap();
+    // Let it reach its open of the FIFO.
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// Whether `writer` ended within five seconds (cio has ended), and how.
+fn ended(mut writer: std::process::Child) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Some(status) = writer.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    None
+}
+
+/// The review's finding: a named FIFO cio does not read (refused, as an identity others may
+/// read, or never reached, as a second identity after a refused first, a `--from-file` of a
+/// command refused for its name, a recipients file after a refused `--recipient`) left its
+/// writer (`age -d ... > fifo &`) waiting forever after cio ended. Each writer is let go,
+/// with a failed write (no secret read), and cio's message is as it was.
+#[test]
+fn writers_of_fifos_cio_does_not_read_are_let_go() {
+    let env = cluster_a();
+    let dir = env.dir.path();
+    let (identity, _) = age_identity(dir, "id.txt");
+    let bundle = dir.join("b.age");
+    std::fs::write(&bundle, "not a bundle\n").unwrap();
+    let fifo = dir.join("fifo");
+    let shown = fifo.display().to_string();
+    let fifo_arg = fifo.to_str().unwrap();
+    let exposed = dir.join("exposed.txt");
+    std::fs::write(&exposed, "AGE-SECRET-KEY-1\n").unwrap();
+    std::fs::set_permissions(
+        &exposed,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let exposed_arg = exposed.to_str().unwrap();
+    let b = bundle.to_str().unwrap();
+    let cases: [(u32, Vec<&str>, i32, String); 4] = [
+        (
+            0o644,
+            vec!["credential", "import", "-i", fifo_arg, b],
+            1,
+            format!(
+                "Fail: Import credentials: identity file {shown} may be read by others (mode 644)\nHint: nothing was read; run 'chmod 600 {shown}' (as ssh demands of private keys), then try again\n"
+            ),
+        ),
+        (
+            0o600,
+            vec!["credential", "import", "-i", exposed_arg, "-i", fifo_arg, b],
+            1,
+            format!(
+                "Fail: Import credentials: identity file {} may be read by others (mode 644)\n",
+                exposed.display()
+            ),
+        ),
+        (
+            0o600,
+            vec!["credential", "create", "not-a-name", "--from-file", fifo_arg],
+            2,
+            "Fail: Create credential: the text given as CREDENTIALNAME is not one of the 24 credential names\n".to_string(),
+        ),
+        (
+            0o600,
+            vec![
+                "credential",
+                "export",
+                "--recipient",
+                "nonsense",
+                "--recipients-file",
+                fifo_arg,
+            ],
+            2,
+            "Fail: Export credentials: --recipient number 1 is not a recipient cio can seal to: ".to_string(),
+        ),
+    ];
+    for (mode, args, code, said) in cases {
+        mkfifo(&fifo, mode);
+        let writer = blocked_writer(&identity, &fifo);
+        let out = env.cio(&args).code(code);
+        assert!(stderr(&out).starts_with(&said), "{}", stderr(&out));
+        let status = ended(writer).unwrap_or_else(|| panic!("{args:?}: the writer still waits"));
+        assert!(!status.success(), "{args:?}: {status:?}");
+        std::fs::remove_file(&fifo).unwrap();
+    }
+
+    // A key file given as a FIFO: refused as before, its writer let go.
+    mkfifo(&fifo, 0o600);
+    let writer = blocked_writer(&identity, &fifo);
+    let out = env
+        .cmd()
+        .env("CIO_KEY_FILE", &fifo)
+        .args(["credential", "list"])
+        .assert()
+        .code(3);
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "Fail: List credentials: key file {shown} is not a cio key file: it is a FIFO (named pipe)\n"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ended(writer).expect("the key file's writer ends").success());
+}
