@@ -2,7 +2,7 @@
 //! written straight into s3s-fs's folder, as a hostile tester did, each checked against the
 //! real restic 0.14 first (restic is the oracle): a key file restic stops at, a key renamed
 //! off its id, the old `s3legacy` layout, a snapshot restic cannot load, a config version
-//! restic does not know, locks.
+//! restic does not know, an empty config, locks.
 
 mod common;
 
@@ -541,6 +541,66 @@ fn a_repository_that_lost_its_config_fails_as_restic_fails_and_never_suggests_in
         let report = validate_set(&alternate, &options());
         assert_eq!(common::failure(&report).1, "config_missing", "{report:#?}");
     }
+}
+
+/// The review's empty config: validate said "shorter than its IV (restic crashes on it)",
+/// a damaged config found after the key search. restic looks at the config's size before
+/// any key, and stops: a failure of the repository step, told apart from a missing config
+/// (`config_missing`) and from one of 1 to 15 bytes, which restic reads with the key and
+/// crashes on (`config_damaged`).
+#[test]
+fn an_empty_config_fails_before_the_keys_as_restic_fails() {
+    let (_s3, url, dir) = repository(&[]);
+    let config = dir.join("config");
+    std::fs::write(&config, b"").expect("config emptied");
+    let (ok, err) = restic_run(&url, &["cat", "config"]);
+    assert!(
+        !ok && err.contains("config file has zero size, invalid repository?"),
+        "{err}"
+    );
+    let report = validate(&url);
+    assert_eq!(
+        common::failure(&report),
+        (
+            Some(Step::Repository),
+            "config_empty",
+            format!(
+                "the restic repository at {url} has an empty config (0 bytes): restic cannot open it (\"config file has zero size, invalid repository?\"); restore 'bucket/krepo/config' from a copy of the bucket; do not remove it to run 'restic init' there, which writes a new config and key over the old files"
+            )
+        ),
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.check(Step::Password).map(|c| c.status),
+        Some(Status::Skipped),
+        "{report:#?}"
+    );
+
+    std::fs::write(&config, b"12345").expect("config of 5 bytes");
+    let (ok, err) = restic_run(&url, &["cat", "config"]);
+    assert!(!ok && err.contains("slice bounds out of range"), "{err}");
+    let report = validate(&url);
+    assert_eq!(
+        common::failure(&report),
+        (
+            Some(Step::Password),
+            "config_damaged",
+            "restic cannot load the repository's config (\"config cannot be loaded\"): config is not a restic config: shorter than its IV (restic crashes on it); the config is damaged: restore it from a copy".to_string()
+        ),
+        "{report:#?}"
+    );
+
+    std::fs::remove_file(&config).expect("config removed");
+    let report = validate(&url);
+    assert_eq!(
+        common::failure(&report),
+        (
+            Some(Step::Repository),
+            "config_missing",
+            config_missing(&url, "keys/")
+        ),
+        "{report:#?}"
+    );
 }
 
 /// `restic init` stopped after writing its key (keys/ without config), and a folder with

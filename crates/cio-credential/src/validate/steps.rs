@@ -355,6 +355,23 @@ async fn repository(permitted: Permitted, repo: &RepoUrl, set: SetId) -> Outcome
     let Permitted { signed, config } = permitted;
     let url = repo.text_at(&repo.prefix);
     if let Some(config) = config {
+        // restic looks at the config's size before it searches the keys, and stops on an
+        // empty one whatever the password ("config file has zero size, invalid
+        // repository?"); one of 1 to 15 bytes it reads with the key, and crashes on.
+        if config.is_empty() {
+            let object = format!(
+                "{}/{}",
+                signed.place.bucket,
+                object_key(&signed.place.prefix, "config")
+            );
+            return Err(Check::fail(
+                Step::Repository,
+                "config_empty",
+                format!(
+                    "the restic repository at {url} has an empty config (0 bytes): restic cannot open it (\"config file has zero size, invalid repository?\"); restore '{object}' from a copy of the bucket; do not remove it to run 'restic init' there, which writes a new config and key over the old files"
+                ),
+            ));
+        }
         return Ok((
             Found { signed, config },
             Check::ok(
