@@ -49,7 +49,13 @@ impl CredentialStore {
             &records,
         );
         let reaches_anchor = records.last().map_or(0, |r| r.seq) >= verified.log_seq();
-        if reading.broken.is_some() || !reaches_anchor || self.damage_note().ok()?.is_some() {
+        // A log with a break, or one whose breaks were accepted (`log --acknowledge`: entries
+        // may be missing before it), cannot tell.
+        if reading.broken.is_some()
+            || reading.acknowledged.is_some()
+            || !reaches_anchor
+            || self.damage_note().ok()?.is_some()
+        {
             return None;
         }
         let about_name = |e: &&audit::LogEntry| {

@@ -503,6 +503,15 @@ fn an_acknowledged_break_is_said_no_more() {
         "Succeed: Verify credential: change log whole: 4 entries, chained and authenticated under the store key (entry 4 accepted its breaks before it: 'cio credential log' shows that entry)\n"
     );
     assert_eq!(node.log_json(&[])["acknowledged_by"], 4);
+    // An accepted log may lack entries (a purge among them): it no longer says "never held".
+    let out = node
+        .cio(&["credential", "restore", "cio_aws_region"])
+        .code(1);
+    assert!(
+        stderr(&out).starts_with("Fail: Restore credential: cio_aws_region does not exist: it was purged or never created (this store's change log cannot tell which)\n"),
+        "{}",
+        stderr(&out)
+    );
     let out = node.cio(&["credential", "log", "--acknowledge"]).success();
     assert_eq!(
         stdout(&out),
