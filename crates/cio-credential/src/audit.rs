@@ -266,6 +266,10 @@ pub struct Broken {
     pub seq: u64,
     /// What is wrong with it.
     pub problem: Problem,
+    /// For [`Problem::Missing`]: the last entry of a run of missing entries that starts at
+    /// `seq`, when the run is longer than one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through: Option<u64>,
 }
 
 /// What is wrong with an entry.
@@ -311,7 +315,13 @@ impl std::fmt::Display for Broken {
                 f,
                 "entry {seq} was altered (its tag does not match it under the store key)"
             ),
-            Problem::Missing => write!(f, "entry {seq} is missing (deleted; later entries remain)"),
+            Problem::Missing => match self.through {
+                Some(last) => write!(
+                    f,
+                    "entries {seq} to {last} are missing (deleted; later entries remain)"
+                ),
+                None => write!(f, "entry {seq} is missing (deleted; later entries remain)"),
+            },
             Problem::Truncated => write!(
                 f,
                 "entry {seq} and every later one were deleted (the store's newest change was logged after them)"
@@ -396,6 +406,7 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
             breaks.push(Broken {
                 seq: 0,
                 problem: Problem::Unnumbered,
+                through: None,
             });
             continue;
         }
@@ -404,15 +415,18 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
         // After a gap, an entry that does not open is the break said: it was written outside
         // cio (an entry put far past the end, say), whether or not entries were deleted.
         if record.seq != expected && opened.is_some() {
+            let last = record.seq.saturating_sub(1);
             breaks.push(Broken {
                 seq: expected.min(record.seq),
                 problem: Problem::Missing,
+                through: (last > expected).then_some(last),
             });
         }
         match opened {
             None => breaks.push(Broken {
                 seq: record.seq,
                 problem: Problem::Altered,
+                through: None,
             }),
             Some(sealed) => {
                 // After a gap the link cannot be checked: the gap is the break reported.
@@ -420,6 +434,7 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
                     breaks.push(Broken {
                         seq: record.seq,
                         problem: Problem::ChainBroken,
+                        through: None,
                     });
                 }
                 if sealed.entry.command == ACKNOWLEDGE
@@ -444,6 +459,7 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
                 Broken {
                     seq,
                     problem: Problem::ChangedSinceAcknowledged,
+                    through: None,
                 },
             );
         }
@@ -547,7 +563,8 @@ mod tests {
             reading.broken,
             Some(Broken {
                 seq: 3,
-                problem: Problem::Altered
+                problem: Problem::Altered,
+                through: None,
             })
         );
         assert_eq!(reading.entries.len(), 4, "the others still show");
@@ -600,7 +617,8 @@ mod tests {
             open(&key, "store", &moved).broken.unwrap(),
             Broken {
                 seq: 4,
-                problem: Problem::Altered
+                problem: Problem::Altered,
+                through: None,
             }
         );
     }
@@ -639,5 +657,28 @@ mod tests {
         let after = open(&new, "store", &resealed);
         assert_eq!((after.broken, after.acknowledged), (None, Some(5)));
         assert_eq!(after.entries.len(), 4);
+    }
+
+    /// A run of deleted entries is one break naming the whole run (the review's finding: it
+    /// named its first entry alone, and an acknowledgement accepted the rest unsaid).
+    #[test]
+    fn a_run_of_deleted_entries_is_named_whole() {
+        let key = key();
+        let mut records = log(&key, 6);
+        records.drain(1..4);
+        let broken = open(&key, "store", &records).broken.unwrap();
+        assert_eq!(
+            (broken.seq, broken.problem, broken.through),
+            (2, Problem::Missing, Some(4))
+        );
+        assert_eq!(
+            broken.to_string(),
+            "entries 2 to 4 are missing (deleted; later entries remain)"
+        );
+        let one = log(&key, 3);
+        let broken = open(&key, "store", &[one[0].clone(), one[2].clone()])
+            .broken
+            .unwrap();
+        assert_eq!(broken.through, None);
     }
 }

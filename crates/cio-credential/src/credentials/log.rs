@@ -85,10 +85,12 @@ pub(crate) fn next_entry(
             } else {
                 Problem::Altered
             },
+            through: None,
         });
     let truncated = (tail_seq < anchor).then_some(Broken {
         seq: tail_seq + 1,
         problem: Problem::Truncated,
+        through: None,
     });
     // An entry that opens where the newest change's entry should be, but is not that one.
     let other_copy = tail
@@ -97,6 +99,7 @@ pub(crate) fn next_entry(
         .map(|t| Broken {
             seq: t.seq,
             problem: Problem::OtherCopy,
+            through: None,
         });
     let numbered = tail_seq.max(anchor).checked_add(1);
     let (seq, previous) = match numbered.filter(|s| *s <= MAX_LOG_SEQ) {
@@ -206,6 +209,7 @@ impl CredentialStore {
                 Some(Broken {
                     seq: entry,
                     problem: Problem::CredentialsOlder,
+                    through: None,
                 }),
             ),
             _ => (0, true, None),
@@ -220,6 +224,7 @@ impl CredentialStore {
             let truncated = Broken {
                 seq: tail + 1,
                 problem: Problem::Truncated,
+                through: None,
             };
             reading.add_break(truncated, false);
         }
@@ -227,6 +232,7 @@ impl CredentialStore {
             let other_copy = Broken {
                 seq: anchor,
                 problem: Problem::OtherCopy,
+                through: None,
             };
             reading.add_break(other_copy, false);
         }
@@ -426,6 +432,7 @@ pub(super) fn damage_in(key: &Key, reading: &NoteReading) -> Option<Broken> {
     let altered = Some(Broken {
         seq: 0,
         problem: Problem::Altered,
+        through: None,
     });
     if !reading.vouched(DAMAGE_NOTE, sealed) {
         return altered;

@@ -219,6 +219,7 @@ fn a_deleted_end_keeps_its_numbers(b: &dyn Backend) {
     let truncated = Broken {
         seq: 5,
         problem: Problem::Truncated,
+        through: None,
     };
     assert_eq!(
         credentials(b, "s").change_log().unwrap().breaks,
@@ -260,6 +261,7 @@ fn an_entry_from_another_copy_is_told(b: &dyn Backend) {
     let other = Broken {
         seq: 3,
         problem: Problem::OtherCopy,
+        through: None,
     };
     let reading = credentials(b, "s").change_log().unwrap();
     assert_eq!(reading.broken, Some(other.clone()));
@@ -308,6 +310,7 @@ fn an_acknowledged_break_is_said_no_more(b: &dyn Backend) {
     let missing = |seq| Broken {
         seq,
         problem: Problem::Missing,
+        through: None,
     };
     assert_eq!(
         credentials(b, "s").change_log().unwrap().broken,
@@ -332,6 +335,7 @@ fn an_acknowledged_break_is_said_no_more(b: &dyn Backend) {
     let changed = Broken {
         seq: 4,
         problem: Problem::ChangedSinceAcknowledged,
+        through: None,
     };
     assert_eq!(
         credentials(b, "s").change_log().unwrap().broken,

@@ -465,6 +465,7 @@ fn a_name_and_manifest_put_back_are_told_by_the_log(b: &dyn Backend) {
         Some(crate::audit::Broken {
             seq: log_before as u64 + 1,
             problem: crate::audit::Problem::CredentialsOlder,
+            through: None,
         })
     );
     // The final review's finding: an entry that is no cio's after the genuine one hid it
