@@ -296,6 +296,10 @@ pub enum Problem {
     /// An `acknowledge` entry accepted the log before it as it was, and entries before it
     /// were added, deleted or altered since.
     ChangedSinceAcknowledged,
+    /// It is numbered after the entry of the store's newest change (the manifest's) and
+    /// does not open: written outside cio, perhaps over entries that would show that the
+    /// credentials were put back from an earlier copy.
+    Unanchored,
     /// It and every later entry record changes the credentials do not hold: the store's
     /// authenticated manifest says its newest logged change wrote an earlier entry, so the
     /// credentials were put back from an earlier copy and the log was not (the log is whole,
@@ -338,6 +342,10 @@ impl std::fmt::Display for Broken {
             Problem::ChangedSinceAcknowledged => write!(
                 f,
                 "entries before entry {seq}, which accepted the log's breaks as they were, were added, deleted or altered since"
+            ),
+            Problem::Unanchored => write!(
+                f,
+                "entry {seq} is numbered after the entry of the store's newest change and does not open (written outside cio): the credentials may have been put back from an earlier copy, and the entries that would show it altered"
             ),
             Problem::CredentialsOlder => write!(
                 f,

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use self::log::LogChange;
-use crate::audit::Broken;
+use crate::audit::{Broken, Problem};
 use crate::catalog::{Allow, CredentialName, SetId, Warning, check_value};
 use crate::crypto::{Binding, Key, KeyError, create_key};
 use crate::error::{Error, Result};
@@ -232,6 +232,16 @@ impl CredentialStore {
                 || self.loaded_keys(),
             )
         })?;
+        // Entries past the manifest that no key opens: said by every command that says the
+        // log's damage (the review's finding: a rollback with such entries in place of those
+        // that would show it was served without a word).
+        if let Some(entry) = verified.as_ref().and_then(|v| v.log_unopened.first()) {
+            self.note_damage(Some(Broken {
+                seq: entry.seq,
+                problem: Problem::Unanchored,
+                through: None,
+            }));
+        }
         if let Some(v) = &verified
             && v.identity.key_fingerprint.is_some()
             && v.identity.manifest.is_some()

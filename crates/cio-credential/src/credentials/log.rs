@@ -198,7 +198,14 @@ impl CredentialStore {
                     .iter()
                     .find(|r| r.seq == verified.log_seq())
                     .is_none_or(|r| verified.manifest().pins_log_entry(r));
-                (verified.log_seq(), pinned, None)
+                // An entry past the manifest that no key opens stands where an entry showing
+                // a rollback may have stood: said first, as credentials older than the log.
+                let unanchored = verified.log_unopened.first().map(|r| Broken {
+                    seq: r.seq,
+                    problem: Problem::Unanchored,
+                    through: None,
+                });
+                (verified.log_seq(), pinned, unanchored)
             }
             // A store a migration is still filling: its log is whole, the store is not, and
             // a log that checks out must not make it look so.
@@ -239,16 +246,27 @@ impl CredentialStore {
         if let Some(older) = older {
             // Said first, whatever breaks come before it in the log (the review's finding:
             // an entry deleted before the one the credentials lack hid them, and an
-            // acknowledgement of that break then hid the rolled-back credentials), and not
-            // recorded: the store refuses every write until a whole copy is back.
+            // acknowledgement of that break then hid the rolled-back credentials).
+            let refused = older.problem == Problem::CredentialsOlder;
             reading.add_break(older, true);
-            return Ok(Some(reading));
+            // Not recorded when the store refuses every write until a whole copy is back.
+            if refused {
+                return Ok(Some(reading));
+            }
         }
         if reading.broken.is_some() && !self.still_as_read(&identity)? {
             return Ok(None);
         }
         let recorded = self.damage_note()?;
         match (&reading.broken, recorded) {
+            // Entries past the manifest that did not open, found before a write moved the
+            // manifest past them: the note keeps them said until a whole copy is back.
+            (_, Some(recorded))
+                if recorded.problem == Problem::Unanchored
+                    && !reading.breaks.contains(&recorded) =>
+            {
+                reading.add_break(recorded, true);
+            }
             (Some(broken), recorded) if recorded.as_ref() != Some(broken) => {
                 self.record_damage(broken)?;
             }
@@ -271,6 +289,19 @@ impl CredentialStore {
         change: &LogChange<'_>,
     ) -> Result<Option<LogAppend>> {
         self.check_damage_note()?;
+        // Entries past the manifest that no key opens: recorded before this write moves the
+        // manifest past them (see `change_log_once`).
+        if let Some(first) = verified.log_unopened.first() {
+            let unanchored = Broken {
+                seq: first.seq,
+                problem: Problem::Unanchored,
+                through: None,
+            };
+            if self.damage_note()?.as_ref() != Some(&unanchored) {
+                self.record_damage(&unanchored)?;
+                return Ok(None);
+            }
+        }
         let (entry, damaged) = next_entry(
             self.store.as_ref(),
             key,
@@ -326,10 +357,11 @@ impl CredentialStore {
                     since: reading.acknowledged,
                 });
             }
+            // What may hide credentials put back from an earlier copy is never accepted.
             if let Some(older) = reading
                 .breaks
                 .iter()
-                .find(|b| b.problem == Problem::CredentialsOlder)
+                .find(|b| matches!(b.problem, Problem::CredentialsOlder | Problem::Unanchored))
             {
                 return Err(Error::LogNotAcknowledgeable {
                     broken: older.clone(),

@@ -176,14 +176,17 @@ fn damage_is_found_and_said(b: &dyn Backend) {
             sealed: vec![0; 64],
         }))
         .unwrap();
-    // The next change still works, and says the log's newest entry is damaged.
+    // The next change still works, and says the log's newest entry is damaged: one past the
+    // manifest that does not open, which may stand where a rollback's evidence stood.
     let next = credentials(b, "s");
     next.put(n, &v("minio-secret-3")).unwrap();
     let damage = next.log_damage().unwrap();
-    assert_eq!((damage.seq, damage.problem), (3, Problem::Altered));
-    // Checking the log names the first broken entry and notes it in the store...
+    assert_eq!((damage.seq, damage.problem), (3, Problem::Unanchored));
+    // Checking the log names it first (the store's note keeps it said after the change
+    // moved the manifest past it), then the entry as the chain finds it...
     let reading = credentials(b, "s").change_log().unwrap();
     assert_eq!(reading.broken, Some(damage.clone()));
+    assert_eq!(reading.breaks[1].problem, Problem::Altered);
     assert_eq!(seqs(&reading), [1, 2, 4]);
     // ... so that every later change, on any node, says so once more.
     let later = credentials(b, "s");

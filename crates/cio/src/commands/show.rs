@@ -35,6 +35,7 @@ pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
         .get(name)
         .map_err(|e| CommandError::library(ACTION, e))?
         .ok_or_else(|| CommandError::library(ACTION, store.absent(name)))?;
+    ctx.out.warn_log_damage(store.log_damage(), false);
     let value = if args.reveal {
         ctx.out.warn_if_secrets_shown();
         entry.value.expose().to_string()

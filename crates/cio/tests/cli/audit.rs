@@ -564,6 +564,65 @@ fn a_rollback_behind_a_deleted_entry_is_never_acknowledged() {
         .code(3);
 }
 
+/// The third review's finding: credentials put back from an earlier copy, and the log entry
+/// that would show it (numbered after the copy's manifest) overwritten with junk. The store
+/// was served without a word, and `log --acknowledge` accepted it. Such an entry is said by
+/// every command that reads the credentials, first by `log --verify`, and no acknowledgement
+/// takes it; a write past it keeps it said.
+#[test]
+fn junk_past_the_manifest_is_said_and_never_acknowledged() {
+    let node = Node::new(None);
+    node.create("cio_aws_access_key", REF_ACCESS);
+    node.create("cio_aws_secret_key", REF_SECRET);
+    node.create("cio_aws_backup_repo", REF_REPO);
+    node.create("cio_aws_backup_password", "the first long password");
+    let store = node.env.store();
+    let backup = store.parent().unwrap().join("backup.db");
+    std::fs::copy(&store, &backup).unwrap();
+    node.create("cio_aws_backup_password", "the second long password");
+    let status = Command::new("sqlite3")
+        .arg(&store)
+        .arg(format!(
+            "ATTACH '{}' AS b; DELETE FROM versions; INSERT INTO versions SELECT * FROM b.versions; DELETE FROM meta; INSERT INTO meta SELECT * FROM b.meta; UPDATE log SET sealed = X'00' WHERE seq = 5;",
+            backup.display()
+        ))
+        .status()
+        .expect("sqlite3 must be installed (Debian package sqlite3)");
+    assert!(status.success());
+    let said = "entry 5 is numbered after the entry of the store's newest change and does not open (written outside cio): the credentials may have been put back from an earlier copy, and the entries that would show it altered";
+    let out = node
+        .cio(&["credential", "show", "cio_aws_backup_password", "--reveal"])
+        .success();
+    assert!(
+        stderr(&out).contains(&format!("Warning: the change log is damaged: {said}")),
+        "{}",
+        stderr(&out)
+    );
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    assert!(
+        stderr(&out).starts_with(&format!("Fail: Verify change log: {said}")),
+        "{}",
+        stderr(&out)
+    );
+    let out = node.cio(&["credential", "log", "--acknowledge"]).code(1);
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "Fail: Acknowledge change log: the change log cannot be acknowledged: {said}"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // A write moves the manifest past the entry; the store's note keeps it said.
+    node.create("cio_aws_region", "us-east-1");
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    assert!(
+        stderr(&out).starts_with(&format!("Fail: Verify change log: {said}")),
+        "{}",
+        stderr(&out)
+    );
+    node.cio(&["credential", "log", "--acknowledge"]).code(1);
+}
+
 /// The second review's finding: a log whole in itself beside a credential changed below cio
 /// sent the administrator to `log --acknowledge`, which then had nothing to acknowledge.
 #[test]
@@ -657,7 +716,8 @@ fn a_tampered_embedded_log_is_named() {
 
 /// The review's finding: an entry forged at the highest number SQLite holds left no number
 /// for the next entry, and every later write failed ("UNIQUE constraint failed"). Writes go
-/// on after the newest entry that opens; the forged one is named by every check.
+/// on after the newest entry that opens; the forged one is named by every check, as an entry
+/// past the manifest that does not open (it may stand where a rollback's evidence stood).
 #[test]
 fn an_entry_forged_at_the_end_of_the_range_blocks_no_write() {
     let node = Node::new(None);
@@ -676,7 +736,7 @@ fn an_entry_forged_at_the_end_of_the_range_blocks_no_write() {
         .success();
     assert!(
         stderr(&updated)
-            .contains("Warning: the change log is damaged: entry 9223372036854775807 was altered"),
+            .contains("Warning: the change log is damaged: entry 9223372036854775807 is numbered after the entry of the store's newest change and does not open"),
         "{}",
         stderr(&updated)
     );
@@ -688,7 +748,7 @@ fn an_entry_forged_at_the_end_of_the_range_blocks_no_write() {
     let out = node.cio(&["credential", "log", "--verify"]).code(1);
     assert!(
         stderr(&out).starts_with(
-            "Fail: Verify change log: entry 9223372036854775807 was altered (its tag does not match it under the store key)\n"
+            "Fail: Verify change log: entry 9223372036854775807 is numbered after the entry of the store's newest change and does not open (written outside cio)"
         ),
         "{}",
         stderr(&out)
