@@ -91,7 +91,7 @@ fn special_long_foreign_and_exposed_key_files_are_refused_without_hanging() {
     assert_eq!(
         load_key(&slash).unwrap_err().to_string(),
         format!(
-            "key file {} is not a cio key file: it is a name that ends in '/', which only a folder can have",
+            "key file {} is not a cio key file: it is a name that ends in '/', '/.' or '/..', which only a folder can have",
             slash.display()
         )
     );

@@ -163,14 +163,17 @@ pub enum Unsafe {
     Readable { mode: u32 },
 }
 
-/// What a path that ends in `/` is, in words: only a folder can have such a name, so no file
-/// (a store, a key) is read or made there.
-pub(crate) const FOLDER_NAME: &str = "a name that ends in '/', which only a folder can have";
+/// What a path that ends in `/`, `/.` or `/..` is, in words: only a folder can have such a
+/// name, so no file (a store, a key) is read or made there.
+pub(crate) const FOLDER_NAME: &str =
+    "a name that ends in '/', '/.' or '/..', which only a folder can have";
 
-/// Whether `path` ends in `/` (see [`FOLDER_NAME`]).
+/// Whether `path` ends in `/`, `/.` or `/..`, or is `.` or `..` (see [`FOLDER_NAME`]).
 pub(crate) fn names_a_folder(path: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
-    path.as_os_str().as_bytes().ends_with(b"/")
+    let bytes = path.as_os_str().as_bytes();
+    let last = bytes.rsplit(|b| *b == b'/').next().unwrap_or_default();
+    bytes.ends_with(b"/") || last == b"." || last == b".."
 }
 
 /// The sticky bit of a folder's mode: others may add files, but not remove or rename ours

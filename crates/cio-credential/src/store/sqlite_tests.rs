@@ -551,7 +551,11 @@ fn fifos_devices_and_kernel_files_are_not_stores() {
         // store is empty.
         (
             dir.path().join("new/"),
-            "a name that ends in '/', which only a folder can have",
+            "a name that ends in '/', '/.' or '/..', which only a folder can have",
+        ),
+        (
+            dir.path().join("new/."),
+            "a name that ends in '/', '/.' or '/..', which only a folder can have",
         ),
         ("/dev/zero".into(), "a device"),
         (

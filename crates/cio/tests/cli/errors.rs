@@ -510,7 +510,7 @@ fn a_device_or_kernel_file_at_the_store_path_is_refused_with_a_hint_that_works()
 fn a_store_path_that_ends_in_a_slash_is_refused_before_any_key_is_made() {
     let env = TestEnv::new();
     let store = format!("{}/", env.store().display());
-    let said = "is not a cio credential store (it is a name that ends in '/', which only a folder can have)";
+    let said = "is not a cio credential store (it is a name that ends in '/', '/.' or '/..', which only a folder can have)";
     let out = env
         .cio_in(
             &[
