@@ -406,6 +406,33 @@ impl CredentialCommand {
     }
 }
 
+/// The options that name an input file ([`CredentialCommand::input_files`]).
+const INPUT_FILE_OPTIONS: [&str; 4] = ["--from-file", "--recipients-file", "--identity", "-i"];
+
+/// The input files a command line's words name through [`INPUT_FILE_OPTIONS`] (`--NAME FILE`
+/// or `--NAME=FILE`): for a line clap refused, which was never read into a command, so that
+/// a FIFO among them is let go all the same. A positional FILE (import's) is not told from
+/// the other words, and is not found.
+pub fn input_files_named(words: &[std::ffi::OsString]) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut found = Vec::new();
+    let mut words = words.iter();
+    while let Some(word) = words.next() {
+        let bytes = word.as_bytes();
+        for option in INPUT_FILE_OPTIONS {
+            if bytes == option.as_bytes() {
+                found.extend(words.clone().next().map(PathBuf::from));
+            } else if let Some(value) = bytes
+                .strip_prefix(option.as_bytes())
+                .and_then(|rest| rest.strip_prefix(b"="))
+            {
+                found.push(PathBuf::from(std::ffi::OsStr::from_bytes(value)));
+            }
+        }
+    }
+    found
+}
+
 /// The credential names and exit codes, for the long help of `credential` and `create`.
 macro_rules! names_help {
     () => {

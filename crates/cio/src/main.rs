@@ -50,7 +50,14 @@ fn main() -> ExitCode {
     unsafe { cio_credential::sqlite_use_process_allocator() };
     let cli = match parse() {
         Ok(cli) => cli,
-        Err(e) => return usage_error(&e),
+        Err(e) => {
+            // A writer waiting on a named FIFO of a refused line would wait forever.
+            let words: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            for path in cli::input_files_named(&words) {
+                cio_credential::release_fifo(&path);
+            }
+            return usage_error(&e);
+        }
     };
     let args = match cli.command {
         Top::Credential(args) => args,

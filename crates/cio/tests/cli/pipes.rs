@@ -258,7 +258,8 @@ fn writers_of_fifos_cio_does_not_read_are_let_go() {
     .unwrap();
     let exposed_arg = exposed.to_str().unwrap();
     let b = bundle.to_str().unwrap();
-    let cases: [(u32, Vec<&str>, i32, String); 4] = [
+    let from_file = format!("--from-file={fifo_arg}");
+    let cases: [(u32, Vec<&str>, i32, String); 6] = [
         (
             0o644,
             vec!["credential", "import", "-i", fifo_arg, b],
@@ -294,6 +295,27 @@ fn writers_of_fifos_cio_does_not_read_are_let_go() {
             ],
             2,
             "Fail: Export credentials: --recipient number 1 is not a recipient cio can seal to: ".to_string(),
+        ),
+        // A line the parser refuses (the third review's finding: never read into a command,
+        // its input files were not let go), in both forms of the option.
+        (
+            0o600,
+            vec![
+                "credential",
+                "create",
+                "cio_minio_access_key",
+                "--from-file",
+                fifo_arg,
+                "--bogus",
+            ],
+            2,
+            "Fail: usage: ".to_string(),
+        ),
+        (
+            0o600,
+            vec!["credential", "create", "cio_minio_access_key", "VALUE", &from_file],
+            2,
+            "Fail: usage: ".to_string(),
         ),
     ];
     for (mode, args, code, said) in cases {
