@@ -374,6 +374,19 @@ pub struct LogReading {
     pub acknowledged: Option<u64>,
 }
 
+impl Broken {
+    /// Whether this break may hide credentials put back from an earlier copy: they are older
+    /// than the log, an entry past the manifest does not open, or the store's note of an
+    /// earlier break was altered, deleted or put back (it may have said either). No
+    /// acknowledgement accepts it; a whole copy of the store must come back.
+    pub fn may_hide_a_rollback(&self) -> bool {
+        matches!(
+            self.problem,
+            Problem::CredentialsOlder | Problem::Unanchored
+        ) || (self.seq == 0 && self.problem == Problem::Altered)
+    }
+}
+
 impl LogReading {
     /// Adds `found` among the breaks (once): first of all with `first`, else in its place
     /// by number; [`LogReading::broken`] stays the first.
@@ -420,9 +433,12 @@ pub fn open(key: &Key, store_id: &str, records: &[LogRecord]) -> LogReading {
         }
         let opened = verified(&store_mac, record);
         let opened_now = opened.is_some();
-        // After a gap, an entry that does not open is the break said: it was written outside
-        // cio (an entry put far past the end, say), whether or not entries were deleted.
-        if record.seq != expected && opened.is_some() {
+        // A gap is said before an entry that opens, and before one that does not when later
+        // entries follow it (the review's finding: entry 2 deleted before an altered entry 3
+        // went unsaid); the log's last entry, not opening after a gap, is the break said
+        // alone: written outside cio (an entry put far past the end, say).
+        let followed = at + 1 < records.len();
+        if record.seq != expected && (opened.is_some() || followed) {
             let last = record.seq.saturating_sub(1);
             breaks.push(Broken {
                 seq: expected.min(record.seq),
@@ -688,5 +704,31 @@ mod tests {
             .broken
             .unwrap();
         assert_eq!(broken.through, None);
+    }
+
+    /// A gap before an entry that does not open is said when later entries follow (the
+    /// review's finding: entry 2 deleted before an altered entry 3 went unsaid, and an
+    /// acknowledgement accepted it unlisted); the log's last entry alone, after a gap, is not.
+    #[test]
+    fn a_gap_before_an_altered_entry_is_said() {
+        let key = key();
+        let mut records = log(&key, 5);
+        records.remove(1);
+        let last = records[1].sealed.len() - 1;
+        records[1].sealed[last] ^= 1;
+        let breaks = open(&key, "store", &records).breaks;
+        let found: Vec<(u64, Problem)> = breaks.iter().map(|b| (b.seq, b.problem)).collect();
+        assert_eq!(found, [(2, Problem::Missing), (3, Problem::Altered)]);
+        let mut forged = log(&key, 2);
+        forged.push(LogRecord {
+            seq: 1000,
+            sealed: vec![0; 80],
+        });
+        let found: Vec<(u64, Problem)> = open(&key, "store", &forged)
+            .breaks
+            .iter()
+            .map(|b| (b.seq, b.problem))
+            .collect();
+        assert_eq!(found, [(1000, Problem::Altered)]);
     }
 }

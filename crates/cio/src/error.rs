@@ -224,6 +224,10 @@ impl CommandError {
                 ..
             } => "the credentials were put back from an earlier copy and the change log was not: put back a whole copy of the store taken after the log's newest entry, its credentials and its log together (all of credentials.db, or every key under the etcd prefix); 'cio credential log' lists the changes the credentials lack; until then every other command refuses the store".into(),
             CommandError::LogBroken {
+                broken: LogFault::MayHideRollback,
+                ..
+            } => "the store was changed outside cio, where the evidence of credentials put back from an earlier copy would be: compare it with a backup of credentials.db (or of the etcd prefix); put back a whole copy taken after the log's newest entry (all of credentials.db, or every key under the etcd prefix); this break cannot be acknowledged".into(),
+            CommandError::LogBroken {
                 broken: LogFault::CredentialsDamaged,
                 ..
             } => "the log is not at fault and nothing in it needs acknowledging: 'cio credential list' names each credential that cannot be trusted; copy the whole store back from a backup, or destroy such a credential and create it again (cio credential remove --purge NAME)".into(),
@@ -246,6 +250,10 @@ pub enum LogFault {
     CredentialsOlder,
     /// The log is whole, but credentials beside it were changed below cio.
     CredentialsDamaged,
+    /// A break that may hide credentials put back from an earlier copy
+    /// ([`cio_credential::Broken::may_hide_a_rollback`]), other than credentials older than
+    /// the log.
+    MayHideRollback,
 }
 
 /// The hint for a text given as CREDENTIALNAME that is no name: a suggestion only of a name

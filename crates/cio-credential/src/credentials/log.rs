@@ -261,9 +261,10 @@ impl CredentialStore {
         match (&reading.broken, recorded) {
             // Entries past the manifest that did not open, found before a write moved the
             // manifest past them: the note keeps them said until a whole copy is back.
+            // The note itself altered, deleted or put back (said as entry 0): what it said is
+            // lost, and may have been the above; kept said first too, never replaced.
             (_, Some(recorded))
-                if recorded.problem == Problem::Unanchored
-                    && !reading.breaks.contains(&recorded) =>
+                if recorded.may_hide_a_rollback() && !reading.breaks.contains(&recorded) =>
             {
                 reading.add_break(recorded, true);
             }
@@ -358,11 +359,7 @@ impl CredentialStore {
                 });
             }
             // What may hide credentials put back from an earlier copy is never accepted.
-            if let Some(older) = reading
-                .breaks
-                .iter()
-                .find(|b| matches!(b.problem, Problem::CredentialsOlder | Problem::Unanchored))
-            {
+            if let Some(older) = reading.breaks.iter().find(|b| b.may_hide_a_rollback()) {
                 return Err(Error::LogNotAcknowledgeable {
                     broken: older.clone(),
                 });
@@ -403,6 +400,17 @@ impl CredentialStore {
             name: "the change log".into(),
         }
         .into())
+    }
+
+    /// A break that may hide credentials put back from an earlier copy
+    /// ([`Broken::may_hide_a_rollback`]), as this command's reading found it or the store's
+    /// note of an earlier break says it: for the commands that hand out values (show, env,
+    /// exec), which check the log no further. One read of the notes.
+    pub fn rollback_suspected(&self) -> Result<Option<Broken>> {
+        if let Some(found) = self.log_damage().filter(Broken::may_hide_a_rollback) {
+            return Ok(Some(found));
+        }
+        Ok(self.damage_note()?.filter(Broken::may_hide_a_rollback))
     }
 
     /// Whether this command found the change log damaged: its newest entry did not open when

@@ -54,7 +54,10 @@ pub enum EnvFormat {
 pub fn run(ctx: &mut Context, args: EnvArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Print credentials";
     let (store, handoff) = chosen_set(ctx, ACTION, &args.set)?;
-    ctx.out.warn_log_damage(store.log_damage(), false);
+    let suspected = store
+        .rollback_suspected()
+        .map_err(|e| CommandError::library(ACTION, e))?;
+    ctx.out.warn_log_damage(suspected, false);
     let files = CaFiles::of_process();
     let inherited = files.inherited(
         std::env::var_os(CA_FILE_VARIABLE),

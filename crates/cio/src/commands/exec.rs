@@ -57,7 +57,10 @@ pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
         return Err(CommandError::RestoreOnly { command, why });
     }
     let (store, handoff) = chosen_set(ctx, ACTION, &args.set)?;
-    ctx.out.warn_log_damage(store.log_damage(), false);
+    let suspected = store
+        .rollback_suspected()
+        .map_err(|e| CommandError::library(ACTION, e))?;
+    ctx.out.warn_log_damage(suspected, false);
     ca_file::sweep(ctx, &store, None);
     drop(store);
     // A restore-only key may not write restic's lock file: restic reads the alternate

@@ -153,14 +153,10 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
     match broken {
         Some(message) if args.verify => Err(CommandError::LogBroken {
             message,
-            broken: if reading
-                .broken
-                .as_ref()
-                .is_some_and(|b| b.problem == Problem::CredentialsOlder)
-            {
-                LogFault::CredentialsOlder
-            } else {
-                LogFault::Entries
+            broken: match reading.broken.as_ref() {
+                Some(b) if b.problem == Problem::CredentialsOlder => LogFault::CredentialsOlder,
+                Some(b) if b.may_hide_a_rollback() => LogFault::MayHideRollback,
+                _ => LogFault::Entries,
             },
         }),
         Some(message) => {

@@ -35,7 +35,10 @@ pub fn run(ctx: &mut Context, args: ShowArgs) -> Result<(), CommandError> {
         .get(name)
         .map_err(|e| CommandError::library(ACTION, e))?
         .ok_or_else(|| CommandError::library(ACTION, store.absent(name)))?;
-    ctx.out.warn_log_damage(store.log_damage(), false);
+    let suspected = store
+        .rollback_suspected()
+        .map_err(|e| CommandError::library(ACTION, e))?;
+    ctx.out.warn_log_damage(suspected, false);
     let value = if args.reveal {
         ctx.out.warn_if_secrets_shown();
         entry.value.expose().to_string()

@@ -621,6 +621,45 @@ fn junk_past_the_manifest_is_said_and_never_acknowledged() {
         stderr(&out)
     );
     node.cio(&["credential", "log", "--acknowledge"]).code(1);
+    // The fourth review's findings: show and env said nothing once a write had moved the
+    // manifest past the entry; and the store's note deleted, the break became an altered
+    // entry that an acknowledgement accepted. The note's loss is said first, never accepted.
+    for args in [
+        &["credential", "show", "cio_aws_backup_password"][..],
+        &["credential", "env"][..],
+    ] {
+        let out = node.cio(args).success();
+        assert!(
+            stderr(&out).contains(&format!("Warning: the change log is damaged: {said}")),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let status = Command::new("sqlite3")
+        .arg(&store)
+        .arg("DELETE FROM notes")
+        .status()
+        .expect("sqlite3 must be installed (Debian package sqlite3)");
+    assert!(status.success());
+    let lost = "the note of an earlier break in it was altered, deleted or put back from an earlier copy (it is not the note cio last wrote under the store key)";
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "Fail: Verify change log: {lost}; also entry 5 was altered"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("this break cannot be acknowledged"),
+        "{}",
+        stderr(&out)
+    );
+    node.cio(&["credential", "log", "--acknowledge"]).code(1);
+    let out = node
+        .cio(&["credential", "show", "cio_aws_backup_password"])
+        .success();
+    assert!(stderr(&out).contains(lost), "{}", stderr(&out));
 }
 
 /// The second review's finding: a log whole in itself beside a credential changed below cio
