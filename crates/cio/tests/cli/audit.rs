@@ -41,6 +41,34 @@ impl Node {
             .success()
     }
 
+    /// Runs `statement` on this node's embedded store with sqlite3, as an intruder would.
+    fn sql(&self, statement: &str) {
+        let status = Command::new("sqlite3")
+            .arg(self.env.store())
+            .arg(statement)
+            .status()
+            .expect("sqlite3 must be installed (Debian package sqlite3)");
+        assert!(status.success());
+    }
+
+    /// An AWS set whose password is changed once, then put back below cio from a copy taken
+    /// before (its versions and manifest: entries 1 to 4 are the copy's, entry 5 the change
+    /// it lacks), with `log_tamper` done to the log in the same statement.
+    fn rolled_back(&self, log_tamper: &str) {
+        self.create("cio_aws_access_key", REF_ACCESS);
+        self.create("cio_aws_secret_key", REF_SECRET);
+        self.create("cio_aws_backup_repo", REF_REPO);
+        self.create("cio_aws_backup_password", "the first long password");
+        let store = self.env.store();
+        let backup = store.parent().unwrap().join("backup.db");
+        std::fs::copy(&store, &backup).unwrap();
+        self.create("cio_aws_backup_password", "the second long password");
+        self.sql(&format!(
+            "ATTACH '{}' AS b; DELETE FROM versions; INSERT INTO versions SELECT * FROM b.versions; DELETE FROM meta; INSERT INTO meta SELECT * FROM b.meta; {log_tamper}",
+            backup.display()
+        ));
+    }
+
     /// Copies this node's key file to `other`, as the administrator does for a cluster.
     fn share_key_with(&self, other: &Node) {
         std::fs::create_dir_all(other.env.key().parent().unwrap()).unwrap();
@@ -396,12 +424,7 @@ fn a_cut_log_found_by_a_change_stays_broken() {
     node.create("cio_aws_access_key", REF_ACCESS);
     node.create("cio_aws_secret_key", REF_SECRET);
     node.create("cio_aws_backup_repo", REF_REPO);
-    let status = Command::new("sqlite3")
-        .arg(node.env.store())
-        .arg("DELETE FROM log WHERE seq >= 2")
-        .status()
-        .expect("sqlite3 must be installed (Debian package sqlite3)");
-    assert!(status.success());
+    node.sql("DELETE FROM log WHERE seq >= 2");
     let broken = "entry 2 and every later one were deleted (the store's newest change was logged after them)";
     let out = node.create("cio_aws_backup_password", "a long enough password");
     assert!(stderr(&out).contains(broken), "{}", stderr(&out));
@@ -454,15 +477,10 @@ fn entries_from_another_copy_of_the_store_are_told() {
     node.cio(&["credential", "remove", "cio_minio_access_key"])
         .success();
     node.create("cio_aws_backup_repo", "s3:https://s3.amazonaws.com/bkt-1");
-    let status = Command::new("sqlite3")
-        .arg(&store)
-        .arg(format!(
-            "ATTACH '{}' AS o; UPDATE main.log AS m SET sealed = (SELECT t.sealed FROM o.log AS t WHERE t.seq = m.seq) WHERE m.seq IN (3, 4);",
-            theirs.display()
-        ))
-        .status()
-        .expect("sqlite3 must be installed (Debian package sqlite3)");
-    assert!(status.success());
+    node.sql(&format!(
+        "ATTACH '{}' AS o; UPDATE main.log AS m SET sealed = (SELECT t.sealed FROM o.log AS t WHERE t.seq = m.seq) WHERE m.seq IN (3, 4);",
+        theirs.display()
+    ));
     let out = node.cio(&["credential", "log", "--verify"]).code(1);
     assert!(
         stderr(&out).starts_with(
@@ -485,12 +503,7 @@ fn an_acknowledged_break_is_said_no_more() {
     node.create("cio_aws_access_key", REF_ACCESS);
     node.create("cio_aws_secret_key", REF_SECRET);
     node.create("cio_aws_backup_repo", REF_REPO);
-    let status = Command::new("sqlite3")
-        .arg(node.env.store())
-        .arg("DELETE FROM log WHERE seq = 2")
-        .status()
-        .expect("sqlite3 must be installed (Debian package sqlite3)");
-    assert!(status.success());
+    node.sql("DELETE FROM log WHERE seq = 2");
     node.cio(&["credential", "log", "--verify"]).code(1);
     let out = node.cio(&["credential", "log", "--acknowledge"]).success();
     assert_eq!(
@@ -529,23 +542,8 @@ fn an_acknowledged_break_is_said_no_more() {
 #[test]
 fn a_rollback_behind_a_deleted_entry_is_never_acknowledged() {
     let node = Node::new(None);
-    node.create("cio_aws_access_key", REF_ACCESS);
-    node.create("cio_aws_secret_key", REF_SECRET);
-    node.create("cio_aws_backup_repo", REF_REPO);
-    node.create("cio_aws_backup_password", "the first long password");
+    node.rolled_back("DELETE FROM log WHERE seq = 4;");
     let store = node.env.store();
-    let backup = store.parent().unwrap().join("backup.db");
-    std::fs::copy(&store, &backup).unwrap();
-    node.create("cio_aws_backup_password", "the second long password");
-    let status = Command::new("sqlite3")
-        .arg(&store)
-        .arg(format!(
-            "ATTACH '{}' AS b; DELETE FROM versions; INSERT INTO versions SELECT * FROM b.versions; DELETE FROM meta; INSERT INTO meta SELECT * FROM b.meta; DELETE FROM log WHERE seq = 4;",
-            backup.display()
-        ))
-        .status()
-        .expect("sqlite3 must be installed (Debian package sqlite3)");
-    assert!(status.success());
     let out = node.cio(&["credential", "log", "--verify"]).code(1);
     assert!(
         stderr(&out).starts_with("Fail: Verify change log: the credentials are older than the log: entry 5 and every later one record changes the credentials do not hold"),
@@ -572,23 +570,7 @@ fn a_rollback_behind_a_deleted_entry_is_never_acknowledged() {
 #[test]
 fn junk_past_the_manifest_is_said_and_never_acknowledged() {
     let node = Node::new(None);
-    node.create("cio_aws_access_key", REF_ACCESS);
-    node.create("cio_aws_secret_key", REF_SECRET);
-    node.create("cio_aws_backup_repo", REF_REPO);
-    node.create("cio_aws_backup_password", "the first long password");
-    let store = node.env.store();
-    let backup = store.parent().unwrap().join("backup.db");
-    std::fs::copy(&store, &backup).unwrap();
-    node.create("cio_aws_backup_password", "the second long password");
-    let status = Command::new("sqlite3")
-        .arg(&store)
-        .arg(format!(
-            "ATTACH '{}' AS b; DELETE FROM versions; INSERT INTO versions SELECT * FROM b.versions; DELETE FROM meta; INSERT INTO meta SELECT * FROM b.meta; UPDATE log SET sealed = X'00' WHERE seq = 5;",
-            backup.display()
-        ))
-        .status()
-        .expect("sqlite3 must be installed (Debian package sqlite3)");
-    assert!(status.success());
+    node.rolled_back("UPDATE log SET sealed = X'00' WHERE seq = 5;");
     let said = "entry 5 is numbered after the entry of the store's newest change and does not open (written outside cio): the credentials may have been put back from an earlier copy, and the entries that would show it altered";
     let out = node
         .cio(&["credential", "show", "cio_aws_backup_password", "--reveal"])
@@ -635,12 +617,7 @@ fn junk_past_the_manifest_is_said_and_never_acknowledged() {
             stderr(&out)
         );
     }
-    let status = Command::new("sqlite3")
-        .arg(&store)
-        .arg("DELETE FROM notes")
-        .status()
-        .expect("sqlite3 must be installed (Debian package sqlite3)");
-    assert!(status.success());
+    node.sql("DELETE FROM notes");
     let lost = "the note of an earlier break in it was altered, deleted or put back from an earlier copy (it is not the note cio last wrote under the store key)";
     let out = node.cio(&["credential", "log", "--verify"]).code(1);
     assert!(
@@ -669,12 +646,7 @@ fn damaged_credentials_beside_a_whole_log_are_not_sent_to_acknowledge() {
     let node = Node::new(None);
     node.create("cio_aws_access_key", REF_ACCESS);
     node.create("cio_aws_access_key", "AKIAYHD623GGZX7VDFM2");
-    let status = Command::new("sqlite3")
-        .arg(node.env.store())
-        .arg("DELETE FROM versions WHERE version = 2")
-        .status()
-        .expect("sqlite3 must be installed (Debian package sqlite3)");
-    assert!(status.success());
+    node.sql("DELETE FROM versions WHERE version = 2");
     let out = node.cio(&["credential", "log", "--verify"]).code(1);
     assert!(
         stderr(&out).ends_with(
@@ -687,29 +659,16 @@ fn damaged_credentials_beside_a_whole_log_are_not_sent_to_acknowledge() {
 
 #[test]
 fn a_tampered_embedded_log_is_named() {
-    let sql = |node: &Node, statement: &str| {
-        let status = Command::new("sqlite3")
-            .arg(node.env.store())
-            .arg(statement)
-            .status()
-            .expect("sqlite3 must be installed (Debian package sqlite3)");
-        assert!(status.success());
-    };
     let deleted = Node::new(None);
     tampered(
         &deleted,
-        || sql(&deleted, "DELETE FROM log WHERE seq = 2"),
+        || deleted.sql("DELETE FROM log WHERE seq = 2"),
         "entry 2 is missing (deleted; later entries remain)",
     );
     let edited = Node::new(None);
     tampered(
         &edited,
-        || {
-            sql(
-                &edited,
-                "UPDATE log SET sealed = randomblob(length(sealed)) WHERE seq = 1",
-            )
-        },
+        || edited.sql("UPDATE log SET sealed = randomblob(length(sealed)) WHERE seq = 1"),
         "entry 1 was altered (its tag does not match it under the store key)",
     );
     // Entry 2 replaced by entry 3 (a valid entry, in another place): it does not open there.
@@ -717,10 +676,8 @@ fn a_tampered_embedded_log_is_named() {
     tampered(
         &moved,
         || {
-            sql(
-                &moved,
-                "UPDATE log SET sealed = (SELECT sealed FROM log WHERE seq = 3) WHERE seq = 2",
-            )
+            moved
+                .sql("UPDATE log SET sealed = (SELECT sealed FROM log WHERE seq = 3) WHERE seq = 2")
         },
         "entry 2 was altered (its tag does not match it under the store key)",
     );
@@ -729,13 +686,13 @@ fn a_tampered_embedded_log_is_named() {
     let cut = Node::new(None);
     tampered(
         &cut,
-        || sql(&cut, "DELETE FROM log WHERE seq >= 2"),
+        || cut.sql("DELETE FROM log WHERE seq >= 2"),
         "entry 2 and every later one were deleted (the store's newest change was logged after them)",
     );
     let emptied = Node::new(None);
     tampered(
         &emptied,
-        || sql(&emptied, "DELETE FROM log"),
+        || emptied.sql("DELETE FROM log"),
         "entry 1 and every later one were deleted (the store's newest change was logged after them)",
     );
     // The review's finding: a row numbered -1 read as entry 0, the number that stands for
@@ -743,12 +700,7 @@ fn a_tampered_embedded_log_is_named() {
     let unnumbered = Node::new(None);
     tampered(
         &unnumbered,
-        || {
-            sql(
-                &unnumbered,
-                "INSERT INTO log (seq, sealed) VALUES (-1, x'0011')",
-            )
-        },
+        || unnumbered.sql("INSERT INTO log (seq, sealed) VALUES (-1, x'0011')"),
         "it holds a row whose number is no entry number (0, negative or not a number), written outside cio",
     );
 }
@@ -761,12 +713,7 @@ fn a_tampered_embedded_log_is_named() {
 fn an_entry_forged_at_the_end_of_the_range_blocks_no_write() {
     let node = Node::new(None);
     node.create("cio_aws_access_key", "AKIAIOSFODNN7EXAMPLE");
-    let status = Command::new("sqlite3")
-        .arg(node.env.store())
-        .arg("INSERT INTO log (seq, sealed) VALUES (9223372036854775807, x'00')")
-        .status()
-        .expect("sqlite3 must be installed (Debian package sqlite3)");
-    assert!(status.success());
+    node.sql("INSERT INTO log (seq, sealed) VALUES (9223372036854775807, x'00')");
     let updated = node
         .cio_in(
             &["credential", "create", "--force", "cio_aws_access_key"],
