@@ -234,7 +234,12 @@ pub fn reseal(
             Some(entry) => {
                 // An acknowledgement that holds goes on holding over the entries re-sealed.
                 let mut entry = entry.clone();
-                if entry.prefix_sha256.as_deref() == Some(prefix_digest(&records[..at]).as_str()) {
+                // Hashed only for an acknowledgement: for every entry it would be quadratic.
+                if entry
+                    .prefix_sha256
+                    .as_ref()
+                    .is_some_and(|digest| *digest == prefix_digest(&records[..at]))
+                {
                     entry.prefix_sha256 = Some(prefix_digest(&out));
                 }
                 seal(new_key, store_id, &entry, out.last())
