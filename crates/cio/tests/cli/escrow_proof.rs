@@ -49,8 +49,21 @@ fn plant(object: &Path, recipient: &str, values: &[(&str, &str)]) {
     assert!(age.wait().unwrap().success());
 }
 
-#[test]
-fn a_planted_escrow_object_is_refused_and_the_genuine_one_imports() {
+/// Cluster A's escrow as the tests start from it: a restic repository on s3s-fs, a node whose
+/// MinIO set names it and escrows to a recovery identity, and the genuine object it wrote.
+struct Escrowed {
+    s3: S3Server,
+    repo: String,
+    /// The folder the identity is in (kept while the test runs).
+    _safe: tempfile::TempDir,
+    identity: std::path::PathBuf,
+    recipient: String,
+    a: TestEnv,
+    object: std::path::PathBuf,
+    genuine: Vec<u8>,
+}
+
+fn escrowed() -> Escrowed {
     let s3 = S3Server::start(ACCESS, SECRET);
     s3.create_bucket("cluster-a");
     let repo = s3.restic_init("cluster-a", "backups", PASSWORD);
@@ -60,6 +73,30 @@ fn a_planted_escrow_object_is_refused_and_the_genuine_one_imports() {
     a.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
     let object = s3.root().join("cluster-a/backups/cio-recovery.age");
     let genuine = std::fs::read(&object).unwrap();
+    Escrowed {
+        s3,
+        repo,
+        _safe: safe,
+        identity,
+        recipient,
+        a,
+        object,
+        genuine,
+    }
+}
+
+#[test]
+fn a_planted_escrow_object_is_refused_and_the_genuine_one_imports() {
+    let Escrowed {
+        s3,
+        repo,
+        _safe,
+        identity,
+        recipient,
+        a: _a,
+        object,
+        genuine,
+    } = escrowed();
 
     let b = TestEnv::new();
     let import_into = |b: &TestEnv, url: &str, extra: &[&str]| -> Assert {
@@ -174,15 +211,16 @@ fn a_planted_escrow_object_is_refused_and_the_genuine_one_imports() {
 #[test]
 fn a_key_file_of_another_repository_does_not_prove_a_planted_escrow_object() {
     const ATTACKER: &str = "attacker-pass-123";
-    let s3 = S3Server::start(ACCESS, SECRET);
-    s3.create_bucket("cluster-a");
-    let repo = s3.restic_init("cluster-a", "backups", PASSWORD);
-    let safe = tempfile::tempdir().unwrap();
-    let (identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
-    let a = escrowing_node(&recipient);
-    a.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
-    let object = s3.root().join("cluster-a/backups/cio-recovery.age");
-    let genuine = std::fs::read(&object).unwrap();
+    let Escrowed {
+        s3,
+        repo,
+        _safe,
+        identity,
+        recipient,
+        a,
+        object,
+        genuine,
+    } = escrowed();
 
     // The planter's steps: a repository of their own, its key file copied in.
     s3.restic_init("cluster-a", "evil", ATTACKER);
@@ -338,15 +376,16 @@ fn a_key_file_of_another_repository_does_not_prove_a_planted_escrow_object() {
 #[test]
 fn a_stored_password_the_repository_refuses_is_not_escrowed() {
     const WRONG: &str = "not this repository's password";
-    let s3 = S3Server::start(ACCESS, SECRET);
-    s3.create_bucket("cluster-a");
-    let repo = s3.restic_init("cluster-a", "backups", PASSWORD);
-    let safe = tempfile::tempdir().unwrap();
-    let (_identity, recipient) = age_identity(safe.path(), "recovery-key.txt");
-    let a = escrowing_node(&recipient);
-    a.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
-    let object = s3.root().join("cluster-a/backups/cio-recovery.age");
-    let genuine = std::fs::read(&object).unwrap();
+    let Escrowed {
+        s3: _s3,
+        repo,
+        _safe,
+        identity: _,
+        recipient,
+        a,
+        object,
+        genuine,
+    } = escrowed();
 
     let b = TestEnv::new();
     b.minio_set("", &repo, ACCESS, SECRET, WRONG);
