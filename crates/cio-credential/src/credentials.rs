@@ -98,6 +98,31 @@ pub struct Listed {
     pub damaged: Vec<Error>,
 }
 
+impl Listed {
+    /// The live credentials without their values (the damaged ones left out).
+    pub fn listing(&self) -> Listing {
+        self.entries.iter().map(Entry::stored).collect()
+    }
+
+    /// Whether a credential of one of `sets` is damaged: such a set is neither complete
+    /// nor missing it, and nothing may leave it out silently.
+    pub fn damages(&self, sets: &[SetId]) -> bool {
+        self.damaged.iter().any(|e| damaged_in(e, sets))
+    }
+
+    /// Takes out the [`Error::Damaged`] of a credential of one of `sets`, if any.
+    pub fn take_damage_in(&mut self, sets: &[SetId]) -> Option<Error> {
+        let found = self.damaged.iter().position(|e| damaged_in(e, sets))?;
+        Some(self.damaged.swap_remove(found))
+    }
+}
+
+/// Whether `error` is the damage of a credential of one of `sets`.
+fn damaged_in(error: &Error, sets: &[SetId]) -> bool {
+    matches!(error, Error::Damaged { name, .. }
+        if name.parse::<CredentialName>().is_ok_and(|n| sets.contains(&n.set())))
+}
+
 /// A store with the key file whose store key seals and opens its values.
 pub struct CredentialStore {
     store: Box<dyn Store>,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::catalog::{CredentialName, SetId};
-use crate::credentials::{CredentialStore, HistoryEntry};
+use crate::credentials::{CredentialStore, HistoryEntry, Listed};
 use crate::secret::SecretValue;
 use crate::store::Action;
 
@@ -64,13 +64,20 @@ impl Bundle {
         sets: &[SetId],
         history: bool,
     ) -> crate::Result<Bundle> {
-        let listed = store.list()?;
+        Bundle::from_listed(store, store.list()?, sets, history)
+    }
+
+    /// [`Bundle::from_store`] from what `store` listed already ([`CredentialStore::list`]),
+    /// without reading and verifying the store again; `store` is read only for `history`.
+    pub fn from_listed(
+        store: &CredentialStore,
+        mut listed: Listed,
+        sets: &[SetId],
+        history: bool,
+    ) -> crate::Result<Bundle> {
         // A bundle never leaves out a credential of its sets silently.
-        if let Some(damaged) = listed.damaged.into_iter().find(|e| {
-            matches!(e, crate::Error::Damaged { name, .. }
-                if name.parse::<CredentialName>().is_ok_and(|n| sets.contains(&n.set())))
-        }) {
-            return Err(damaged);
+        if let Some(damage) = listed.take_damage_in(sets) {
+            return Err(damage);
         }
         let mut credentials = Vec::new();
         for entry in listed.entries {

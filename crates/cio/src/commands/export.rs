@@ -7,8 +7,8 @@ use clap::Args;
 use serde_json::json;
 
 use cio_credential::{
-    Bundle, CredentialStore, Error, EscrowError, Recipient, RecipientSource, RecoveryError, Role,
-    SealTo, SetId, check_passphrase, escrow_set, seal_bundle, write_bundle_file,
+    Bundle, CredentialStore, Error, EscrowError, Listed, Recipient, RecipientSource, RecoveryError,
+    Role, SealTo, SetId, check_passphrase, escrow_set, seal_bundle, write_bundle_file,
 };
 
 use crate::cli::ProviderArg;
@@ -81,7 +81,9 @@ pub struct ExportArgs {
 pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
     let fail = |e: Error| CommandError::library(ACTION, e);
     let store = ctx.open(ACTION)?;
-    let sets = chosen_sets(&store, &args).map_err(fail)?;
+    // One reading of the store serves the choice of sets and the bundle.
+    let listed = store.list().map_err(fail)?;
+    let sets = chosen_sets(&listed, &args).map_err(fail)?;
     let mut recipients = given_recipients(&args).map_err(fail)?;
     if args.to_repository {
         if recipients.is_empty() {
@@ -101,7 +103,7 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
     } else {
         SealTo::Recipients(std::mem::take(&mut recipients))
     };
-    let bundle = Bundle::from_store(&store, &sets, args.history).map_err(fail)?;
+    let bundle = Bundle::from_listed(&store, listed, &sets, args.history).map_err(fail)?;
     let sealed = seal_bundle(&bundle, &seal_to).map_err(|e| fail(e.into()))?;
     let sealed_to = match &seal_to {
         SealTo::Passphrase(_) => "a passphrase".to_string(),
@@ -155,13 +157,14 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
 }
 
 /// Every complete set of the provider and role asked; none is an error.
-fn chosen_sets(store: &CredentialStore, args: &ExportArgs) -> Result<Vec<SetId>, Error> {
-    let listing = store.listing()?;
+fn chosen_sets(listed: &Listed, args: &ExportArgs) -> Result<Vec<SetId>, Error> {
+    let listing = listed.listing();
     let sets: Vec<SetId> = SetId::all()
         .filter(|s| args.provider.is_none_or(|p| s.provider == p.into()))
         .filter(|s| !args.alternate || s.role == Role::Alternate)
         .filter(|s| !args.to_repository || s.role == Role::Primary)
-        .filter(|s| listing.set(*s).is_complete())
+        // A set with a damaged credential is chosen, to be refused by name, never left out.
+        .filter(|s| listing.set(*s).is_complete() || listed.damages(&[*s]))
         .collect();
     if args.to_repository && args.alternate {
         return Err(RecoveryError::Escrow(EscrowError::AlternateSet).into());

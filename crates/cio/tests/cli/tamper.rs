@@ -892,3 +892,49 @@ fn sqlite_columns_of_other_types_or_a_view_refuse_writes_as_damage() {
         assert_eq!(env.snapshot_files(), before, "{said}: nothing was changed");
     }
 }
+
+/// A bundle never leaves out a credential of its sets silently: an export of a set with a
+/// damaged credential is refused naming it, and writes no bundle; the other set exports.
+#[test]
+fn an_export_of_a_set_with_a_damaged_credential_is_refused_naming_it() {
+    let env = TestEnv::new();
+    let with = |args: &[&str], input: &str| env.cio_in(args, input);
+    populate(&env, with);
+    let conn = Connection::open(env.store()).unwrap();
+    conn.execute(
+        "UPDATE versions SET mac = X'00' WHERE name = ?1 AND version = 3",
+        [X],
+    )
+    .unwrap();
+    drop(conn);
+    let (_, recipient) = crate::recovery::age_identity(env.dir.path(), "recovery.key");
+    let bundle = env.dir.path().join("bundle.age");
+    let bundle_arg = bundle.to_str().unwrap();
+    for narrowed in [&[][..], &["--provider", "minio"]] {
+        let mut args = vec!["credential", "export", "--recipient", &recipient];
+        args.extend_from_slice(narrowed);
+        args.extend_from_slice(&["--output", bundle_arg]);
+        let out = with(&args, "").code(3);
+        assert!(
+            stderr(&out).starts_with(&format!("Fail: Export credentials: {X} cannot be trusted")),
+            "{narrowed:?}: {}",
+            stderr(&out)
+        );
+        assert!(!bundle.exists(), "{narrowed:?}: no bundle is written");
+    }
+    with(
+        &[
+            "credential",
+            "export",
+            "--provider",
+            "aws",
+            "--recipient",
+            &recipient,
+            "--output",
+            bundle_arg,
+        ],
+        "",
+    )
+    .success();
+    assert!(bundle.exists());
+}
