@@ -244,12 +244,12 @@ const ETCD_FORM: &str = "etcd://HOST:PORT/PREFIX";
 /// What can go wrong with a store. Every message names the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{location} is not a cio credential store ({detail})")]
+    #[error("{location} is not a cio credential store: {detail}")]
     Foreign { location: String, detail: String },
     /// The path of an embedded store names what can never be one: a folder, a FIFO, socket
     /// or device, or a file of a kernel file system (/proc, /sys). `what`: which, in words
     /// ("a device", "a file of the kernel's /proc file system, not one on a disk").
-    #[error("{location} is not a cio credential store (it is {what})")]
+    #[error("{location} is not a cio credential store: it is {what}")]
     NotAFile { location: String, what: String },
     #[error("the credential store {location} is damaged: {detail}")]
     Corrupt { location: String, detail: String },

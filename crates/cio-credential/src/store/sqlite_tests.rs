@@ -569,7 +569,7 @@ fn fifos_devices_and_kernel_files_are_not_stores() {
     ];
     for (path, what) in cases {
         let said = format!(
-            "{} is not a cio credential store (it is {what})",
+            "{} is not a cio credential store: it is {what}",
             path.display()
         );
         let store = SqliteStore::new(path.clone());
@@ -579,7 +579,7 @@ fn fifos_devices_and_kernel_files_are_not_stores() {
 }
 
 /// A folder at the store's path (`--store /var/lib/cio` instead of the file in it)
-/// is "not a cio credential store (it is a folder)", whatever happens inside the folder; the
+/// is "not a cio credential store: it is a folder", whatever happens inside the folder; the
 /// copy watch took a folder whose entries change (other cio writers' scratch files, a busy
 /// /tmp) for a store file being copied into, and sent the administrator to wait for a copy.
 #[test]

@@ -452,14 +452,14 @@ fn a_corrupt_or_foreign_store_is_refused_and_left_alone() {
         &["credential", "create", "cio_aws_backup_repo"],
         REF_REPO.as_bytes(),
         3,
-        "Fail: Create credential: [TMP]/state/credentials.db is not a cio credential store (not a SQLite database)\nHint: point --store / CIO_STORE at a cio credential store, or move [TMP]/state/credentials.db away to start a new one\n",
+        "Fail: Create credential: [TMP]/state/credentials.db is not a cio credential store: not a SQLite database\nHint: point --store / CIO_STORE at a cio credential store, or move [TMP]/state/credentials.db away to start a new one\n",
     );
     refused(
         &env,
         &["credential", "list"],
         b"",
         3,
-        "Fail: List credentials: [TMP]/state/credentials.db is not a cio credential store (not a SQLite database)\nHint: point --store / CIO_STORE at a cio credential store, or move [TMP]/state/credentials.db away to start a new one\n",
+        "Fail: List credentials: [TMP]/state/credentials.db is not a cio credential store: not a SQLite database\nHint: point --store / CIO_STORE at a cio credential store, or move [TMP]/state/credentials.db away to start a new one\n",
     );
 }
 
@@ -489,7 +489,7 @@ fn a_device_or_kernel_file_at_the_store_path_is_refused_with_a_hint_that_works()
             REF_REPO.as_bytes(),
             3,
             &format!(
-                "Fail: Create credential: {store} is not a cio credential store (it is {what})\n{hint}"
+                "Fail: Create credential: {store} is not a cio credential store: it is {what}\n{hint}"
             ),
         );
         refused(
@@ -498,7 +498,7 @@ fn a_device_or_kernel_file_at_the_store_path_is_refused_with_a_hint_that_works()
             b"",
             3,
             &format!(
-                "Fail: List credentials: {store} is not a cio credential store (it is {what})\n{hint}"
+                "Fail: List credentials: {store} is not a cio credential store: it is {what}\n{hint}"
             ),
         );
     }
@@ -510,7 +510,7 @@ fn a_device_or_kernel_file_at_the_store_path_is_refused_with_a_hint_that_works()
 fn a_store_path_that_ends_in_a_slash_is_refused_before_any_key_is_made() {
     let env = TestEnv::new();
     let store = format!("{}/", env.store().display());
-    let said = "is not a cio credential store (it is a name that ends in '/', '/.' or '/..', which only a folder can have)";
+    let said = "is not a cio credential store: it is a name that ends in '/', '/.' or '/..', which only a folder can have";
     let out = env
         .cio_in(
             &[

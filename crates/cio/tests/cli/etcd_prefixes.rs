@@ -156,7 +156,7 @@ fn another_programs_keys_are_said_to_be_so() {
             .success()
     );
     let why = format!(
-        "{} is not a cio credential store (its key prefix holds keys that cio did not write)",
+        "{} is not a cio credential store: its key prefix holds keys that cio did not write",
         etcd.url("/other")
     );
     let hint = "Hint: name a key prefix of its own in the location (etcd://HOST:PORT/PREFIX): one no other program writes under; cio never writes among another program's keys\n";

@@ -80,7 +80,7 @@ fn foreign_keys_are_not_a_removed_store_id() {
         assert_eq!(
             err.to_string(),
             format!(
-                "{} is not a cio credential store (its key prefix holds keys that cio did not write)",
+                "{} is not a cio credential store: its key prefix holds keys that cio did not write",
                 cluster.url("/app")
             )
         );
