@@ -410,18 +410,17 @@ impl CredentialCommand {
 const INPUT_FILE_OPTIONS: [&str; 4] = ["--from-file", "--recipients-file", "--identity", "-i"];
 
 /// The input files a command line's words name through [`INPUT_FILE_OPTIONS`] (`--NAME FILE`
-/// or `--NAME=FILE`): for a line clap refused, which was never read into a command, so that
-/// a FIFO among them is let go all the same. A positional FILE (import's) is not told from
-/// the other words, and is not found.
+/// or `--NAME=FILE`), and import's FILE ([`import_files_named`]): for a line clap refused,
+/// which was never read into a command, so that a FIFO among them is let go all the same.
 pub fn input_files_named(words: &[std::ffi::OsString]) -> Vec<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     let mut found = Vec::new();
-    let mut words = words.iter();
-    while let Some(word) = words.next() {
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
         let bytes = word.as_bytes();
         for option in INPUT_FILE_OPTIONS {
             if bytes == option.as_bytes() {
-                found.extend(words.clone().next().map(PathBuf::from));
+                found.extend(rest.clone().next().map(PathBuf::from));
             } else if let Some(value) = bytes
                 .strip_prefix(option.as_bytes())
                 .and_then(|rest| rest.strip_prefix(b"="))
@@ -430,7 +429,56 @@ pub fn input_files_named(words: &[std::ffi::OsString]) -> Vec<PathBuf> {
             }
         }
     }
+    found.extend(import_files_named(words));
     found
+}
+
+/// The words of a refused `cio credential import` line that are neither an option nor an
+/// option's value: its FILE, possibly among words clap refused. Empty for any other command,
+/// so that no other command's words (a VALUE of `create`, a secret) are ever looked up as
+/// paths. Which options take a value is read from the command tree itself.
+fn import_files_named(words: &[std::ffi::OsString]) -> Vec<PathBuf> {
+    use clap::CommandFactory;
+    let mut top = Cli::command();
+    top.build();
+    let mut command = &top;
+    let mut positional = Vec::new();
+    let mut words = words.iter().skip(1);
+    let mut options_end = false;
+    while let Some(word) = words.next() {
+        let text = word.to_string_lossy();
+        if !options_end && text == "--" {
+            options_end = true;
+        } else if !options_end && text.len() > 1 && text.starts_with('-') {
+            let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
+            let named = match text.strip_prefix("--") {
+                Some(long) if !long.contains('=') => command.get_arguments().find(|a| {
+                    a.get_long() == Some(long)
+                        || a.get_all_aliases().is_some_and(|all| all.contains(&long))
+                }),
+                Some(_) => None,
+                None if text.chars().count() == 2 => {
+                    let short = text.chars().nth(1);
+                    command.get_arguments().find(|a| a.get_short() == short)
+                }
+                None => None,
+            };
+            if named.is_some_and(takes_value) {
+                words.next();
+            }
+        } else if let Some(sub) = (!options_end)
+            .then(|| command.find_subcommand(word))
+            .flatten()
+        {
+            command = sub;
+        } else {
+            positional.push(PathBuf::from(word));
+        }
+    }
+    match command.get_name() == "import" {
+        true => positional,
+        false => Vec::new(),
+    }
 }
 
 /// The credential names and exit codes, for the long help of `credential` and `create`.
@@ -480,5 +528,65 @@ impl From<ProviderArg> for Provider {
             ProviderArg::Aws => Provider::Aws,
             ProviderArg::Minio => Provider::Minio,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::input_files_named;
+    use std::ffi::OsString;
+    use std::path::PathBuf;
+
+    fn named(line: &[&str]) -> Vec<PathBuf> {
+        let words: Vec<OsString> = line.iter().map(OsString::from).collect();
+        input_files_named(&words)
+    }
+
+    /// Only import's words are taken as its FILE: no other command's words (a VALUE, a
+    /// secret) are ever looked up as paths.
+    #[test]
+    fn only_imports_positional_words_are_taken_as_files() {
+        assert_eq!(
+            named(&[
+                "cio",
+                "credential",
+                "create",
+                "cio_aws_secret_key",
+                "S3cret",
+                "--bogus"
+            ]),
+            Vec::<PathBuf>::new()
+        );
+        assert_eq!(
+            named(&["cio", "credential", "show", "S3cret", "--bogus"]),
+            Vec::<PathBuf>::new()
+        );
+        assert_eq!(
+            named(&[
+                "cio",
+                "credential",
+                "--store",
+                "/s.db",
+                "import",
+                "--provider",
+                "aws",
+                "-i",
+                "/id",
+                "/b.age",
+                "--bogus"
+            ]),
+            [PathBuf::from("/id"), PathBuf::from("/b.age")]
+        );
+        assert_eq!(
+            named(&[
+                "cio",
+                "credential",
+                "import",
+                "--as-alternate",
+                "--",
+                "-b.age"
+            ]),
+            [PathBuf::from("-b.age")]
+        );
     }
 }

@@ -259,7 +259,7 @@ fn writers_of_fifos_cio_does_not_read_are_let_go() {
     let exposed_arg = exposed.to_str().unwrap();
     let b = bundle.to_str().unwrap();
     let from_file = format!("--from-file={fifo_arg}");
-    let cases: [(u32, Vec<&str>, i32, String); 6] = [
+    let cases: [(u32, Vec<&str>, i32, String); 8] = [
         (
             0o644,
             vec!["credential", "import", "-i", fifo_arg, b],
@@ -314,6 +314,19 @@ fn writers_of_fifos_cio_does_not_read_are_let_go() {
         (
             0o600,
             vec!["credential", "create", "cio_minio_access_key", "VALUE", &from_file],
+            2,
+            "Fail: usage: ".to_string(),
+        ),
+        // import's FILE on a refused line: told from the options and their values.
+        (
+            0o600,
+            vec!["credential", "--json", "import", "-i", b, fifo_arg, "--bogus"],
+            2,
+            "Fail: usage: ".to_string(),
+        ),
+        (
+            0o600,
+            vec!["credential", "import", "--provider", "nonsense", "--", fifo_arg],
             2,
             "Fail: usage: ".to_string(),
         ),
