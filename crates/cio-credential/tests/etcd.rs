@@ -554,6 +554,7 @@ fn long_histories_fit_etcd_transactions_or_are_refused_whole() {
         .map(|value| Change {
             name: s,
             value: Some(value),
+            written_at_ms: None,
         })
         .collect();
     source.write_all(&changes).unwrap();
@@ -630,6 +631,7 @@ fn large_values_migrate_in_writes_etcd_takes() {
         .map(|value| Change {
             name: n,
             value: Some(value),
+            written_at_ms: None,
         })
         .collect();
     for chunk in changes.chunks(5) {

@@ -24,6 +24,11 @@ use super::{CredentialStore, MAX_RETRIES, Written};
 pub struct Change<'v> {
     pub name: CredentialName,
     pub value: Option<&'v SecretValue>,
+    /// When the value was written where it comes from, in milliseconds since the Unix
+    /// epoch: a bundled version's time on the cluster that wrote it, so that its age and
+    /// "newer" compare like with like. `None`: written now. A time after now is taken as now
+    /// (no version is dated in the future).
+    pub written_at_ms: Option<i64>,
 }
 
 /// A name's live version as a decision read it: its number and the time it was written
@@ -108,7 +113,7 @@ impl CredentialStore {
             let mut live: HashMap<CredentialName, bool> = HashMap::new();
             let mut nexts = Vec::with_capacity(changes.len());
             let mut names = Vec::with_capacity(changes.len());
-            let written_at_ms = now_ms();
+            let now = now_ms();
             for change in changes {
                 let text = change.name.to_string();
                 let is_live = match live.get(&change.name) {
@@ -127,7 +132,7 @@ impl CredentialStore {
                     action,
                     restored_from: None,
                     value: change.value,
-                    written_at_ms,
+                    written_at_ms: change.written_at_ms.map_or(now, |at| at.min(now)),
                 });
             }
             let batch: Vec<(&str, Next<'_>)> =
@@ -143,8 +148,9 @@ impl CredentialStore {
                 names: distinct.clone(),
                 version: None,
                 detail: Some(format!(
-                    "{} versions of {}",
+                    "{} version{} of {}",
                     batch.len(),
+                    if batch.len() == 1 { "" } else { "s" },
                     distinct.join(", ")
                 )),
                 digest_log: None,
@@ -197,6 +203,7 @@ mod tests {
         Change {
             name,
             value: Some(value),
+            written_at_ms: None,
         }
     }
 
@@ -251,10 +258,48 @@ mod tests {
                 Change {
                     name: secret,
                     value: None,
+                    written_at_ms: None,
                 },
             ])
             .unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }));
         assert_eq!(vault.get(access).unwrap().unwrap().version, 3);
+    }
+
+    /// A value brought from elsewhere keeps its time there; a time after now is now.
+    #[test]
+    fn a_change_keeps_its_own_time_but_never_one_in_the_future() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = CredentialStore::new(
+            Box::new(SqliteStore::new(dir.path().join("store.db"))),
+            dir.path().join("key"),
+        );
+        let access = name("cio_minio_access_key");
+        let (old, future, local) = (v("old-access"), v("future-access"), v("local-access"));
+        let dated = |value, at| Change {
+            name: access,
+            value: Some(value),
+            written_at_ms: at,
+        };
+        let before = now_ms();
+        vault
+            .write_all(&[
+                dated(&old, Some(1_700_000_000_000)),
+                dated(&future, Some(i64::MAX)),
+                dated(&local, None),
+            ])
+            .unwrap();
+        let after = now_ms();
+        let times: Vec<i64> = vault
+            .history(access)
+            .unwrap()
+            .iter()
+            .map(|h| h.written_at_ms)
+            .collect();
+        assert_eq!(times[0], 1_700_000_000_000);
+        for at in &times[1..] {
+            assert!((before..=after).contains(at), "{times:?}");
+        }
+        assert_eq!(vault.get(access).unwrap().unwrap().updated_ms, times[2]);
     }
 }

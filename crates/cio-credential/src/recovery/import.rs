@@ -5,17 +5,18 @@
 //!   primary set becomes the rescuing cluster's alternate set); alternate names stay;
 //! - a name whose live value in the store equals the bundle's is unchanged: nothing is
 //!   written for it;
+//! - every version an import writes keeps its time on the cluster that wrote it (a time
+//!   after now is taken as now): its age is the value's, and a value imported from an old
+//!   paper bundle stays older than the escrow bundle a later rotation refreshed;
 //! - a name whose live value differs and was written after the bundle's value is *newer in
 //!   the store*: the import is refused unless forced (the values stay in the history when
 //!   forced);
 //! - except a repository password the repository itself says is stale ([`Plan::settle_stale`]):
 //!   it refuses the stored password and opens with the bundle's. The dates alone cannot
-//!   compare such values like with like: the store's is when *this* store wrote its value,
-//!   the bundle's when the lost cluster did. A value imported from an old paper bundle is
-//!   dated by its import, so the fresh escrow bundle made after the rotation would otherwise
-//!   be refused as older. The repository is asked only for such a conflict, and a password
-//!   that still opens it is never replaced without `--force`. (Keeping each value's origin
-//!   time instead would change the store's authenticated record format.)
+//!   compare such values like with like when the store's was written here, on a clock other
+//!   than the lost cluster's (or imported by a cio that dated imports by the import). The
+//!   repository is asked only for such a conflict, and a password that still opens it is
+//!   never replaced without `--force`.
 //! - a bundle with nothing to import (every credential's newest version a removal) never
 //!   gets here: [`Bundle::from_json`] refuses it as it refuses an empty one;
 //! - the writes are [`Change`]s for [`CredentialStore::write_all`]: all or nothing. With a history
@@ -280,17 +281,22 @@ impl<'b> Plan<'b> {
                 continue;
             }
             let credential: &'b BundledCredential = item.credential;
+            // Each version keeps its time on the cluster that wrote it.
             if carries_history(credential) {
                 for version in &credential.versions {
                     changes.push(Change {
                         name: item.target,
                         value: version.value.as_ref(),
+                        written_at_ms: Some(version.written_at_ms),
                     });
                 }
-            } else if let Some(value) = credential.latest().and_then(|v| v.value.as_ref()) {
+            } else if let Some(latest) = credential.latest()
+                && let Some(value) = &latest.value
+            {
                 changes.push(Change {
                     name: item.target,
                     value: Some(value),
+                    written_at_ms: Some(latest.written_at_ms),
                 });
             }
         }

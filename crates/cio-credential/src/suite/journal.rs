@@ -138,6 +138,7 @@ fn a_migration_is_logged_in_its_target(b: &dyn Backend) {
         .map(|value| crate::credentials::Change {
             name: name("cio_minio_secret_key"),
             value: Some(value),
+            written_at_ms: None,
         })
         .collect();
     source.write_all(&changes).unwrap();

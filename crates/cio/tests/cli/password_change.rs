@@ -1,6 +1,9 @@
 //! A bare password change (`create cio_X_backup_password NEW`) is caught while the
 //! repository still wants the old password: real restic repositories on s3s-fs.
 
+use std::io::Write;
+use std::process::{Command, Stdio};
+
 use testkit::s3::S3Server;
 
 use crate::rotate::{ACCESS, OLD, PASSWORD, SECRET, key_files, opens, repository};
@@ -335,10 +338,11 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
 }
 
 /// A stale bundle imported first (the paper one, made before a rotation) must not make
-/// the fresh escrow bundle, which the rotation refreshed, look older: the store's value is
-/// dated by its import, the bundle's by the lost cluster's write. The repository settles
-/// it (it refuses the stored password and opens with the bundle's), and says so; a password
-/// that still opens the repository is never replaced by an older bundle without --force.
+/// the fresh escrow bundle, which the rotation refreshed, look older: an imported value
+/// keeps the lost cluster's time. A stale password the store wrote on its own clock (typed
+/// in by hand) is dated after the bundle's: the repository settles it (it refuses the stored
+/// password and opens with the bundle's), and says so. A password that still opens the
+/// repository is never replaced by an older bundle without --force.
 #[test]
 fn a_fresh_escrow_bundle_replaces_a_password_imported_from_a_stale_one() {
     use crate::recovery::{PASSPHRASE, age_identity, export_passphrase, row};
@@ -385,18 +389,18 @@ fn a_fresh_escrow_bundle_replaces_a_password_imported_from_a_stale_one() {
         c.cio(&args).success()
     };
     // The alternate set's keys read it (its repository is at that endpoint), as said.
-    let said = format!(
-        "Note: reading {url}/cio-recovery.age with the stored keys of this store's minio alternate set, whose repository is at the same endpoint\n\
-         Warning: cio_minio_alt_backup_password: the store's password is dated after the bundle's, but the repository refuses it and opens with the bundle's: the bundle's replaces it (the store's stays in the history)\n"
+    let reading = format!(
+        "Note: reading {url}/cio-recovery.age with the stored keys of this store's minio alternate set, whose repository is at the same endpoint\n"
     );
     let out = escrow(&["--dry-run"]);
-    assert_eq!(stderr(&out), said);
+    assert_eq!(stderr(&out), reading);
     assert_eq!(
         row(&stdout(&out), "cio_minio_alt_backup_password")[3],
         "update"
     );
+
     let out = escrow(&[]);
-    assert_eq!(stderr(&out), said);
+    assert_eq!(stderr(&out), reading);
     assert_eq!(
         row(&stdout(&out), "cio_minio_alt_backup_password")[3],
         "update"
@@ -430,4 +434,64 @@ fn a_fresh_escrow_bundle_replaces_a_password_imported_from_a_stale_one() {
     );
     assert!(c.snapshot_files() == before, "a refused import wrote");
     assert_eq!(c.reveal("cio_minio_alt_backup_password"), NEW);
+
+    // Clocks that disagree: the escrow bundle as a cluster whose clock was behind would
+    // have written it (its password dated 1970), after the paper bundle. The store's stale
+    // password is dated after the bundle's; the repository says which is stale.
+    let escrowed = s3.root().join("escrowed/repo/cio-recovery.age");
+    let opened = Command::new("age")
+        .args(["-d", "-i"])
+        .arg(&identity)
+        .arg(&escrowed)
+        .output()
+        .expect("age (Debian package age)");
+    assert!(opened.status.success());
+    let mut bundle: serde_json::Value = serde_json::from_slice(&opened.stdout).unwrap();
+    for credential in bundle["credentials"].as_array_mut().unwrap() {
+        for version in credential["versions"].as_array_mut().unwrap() {
+            version["written_at_ms"] = 1000.into();
+        }
+    }
+    let mut seal = Command::new("age")
+        .args(["-a", "-r", &recipient])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    seal.stdin
+        .take()
+        .unwrap()
+        .write_all(bundle.to_string().as_bytes())
+        .unwrap();
+    let sealed = seal.wait_with_output().unwrap();
+    assert!(sealed.status.success());
+    let skewed = c.dir.path().join("skewed.age");
+    std::fs::write(&skewed, sealed.stdout).unwrap();
+    let d = TestEnv::new();
+    d.cio_in(
+        &[
+            "credential",
+            "import",
+            "--as-alternate",
+            "--force",
+            paper.to_str().unwrap(),
+        ],
+        PASSPHRASE,
+    )
+    .success();
+    let out = d
+        .cio(&[
+            "credential",
+            "import",
+            "--as-alternate",
+            "-i",
+            identity.to_str().unwrap(),
+            skewed.to_str().unwrap(),
+        ])
+        .success();
+    assert_eq!(
+        stderr(&out),
+        "Warning: cio_minio_alt_backup_password: the store's password is dated after the bundle's, but the repository refuses it and opens with the bundle's: the bundle's replaces it (the store's stays in the history)\n"
+    );
+    assert_eq!(d.reveal("cio_minio_alt_backup_password"), NEW);
 }

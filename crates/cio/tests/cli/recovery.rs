@@ -975,3 +975,89 @@ fn a_bundle_file_that_is_standard_input_is_read_as_dash() {
     )
     .success();
 }
+
+/// An imported value keeps its time on the lost cluster: the paper bundle imported first
+/// does not make the escrow bundle a later rotation refreshed look older (it was refused as
+/// "newer in store", and only --force took it), and the list shows each value's own age.
+#[test]
+fn an_imported_value_keeps_its_time_on_the_cluster_that_wrote_it() {
+    let a = cluster_a();
+    let dir = a.dir.path();
+    let (identity, recipient) = age_identity(dir, "recovery.key");
+    let identity = identity.to_str().unwrap();
+    let export = |file: &str| {
+        let path = dir.join(file);
+        a.cio(&[
+            "credential",
+            "export",
+            "--recipient",
+            &recipient,
+            "--output",
+            path.to_str().unwrap(),
+        ])
+        .success();
+        path
+    };
+    let paper = export("paper.age");
+    a.create("cio_minio_secret_key", "cluster-a-secret-key-rotated");
+    let escrow = export("escrow.age");
+    let updated = |env: &TestEnv, name: &str| {
+        let listed: serde_json::Value = serde_json::from_str(&stdout(
+            &env.cio(&["credential", "list", "--json"]).success(),
+        ))
+        .unwrap();
+        listed["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["updated"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+
+    let b = TestEnv::new();
+    let import = |bundle: &std::path::Path| {
+        b.cio(&[
+            "credential",
+            "import",
+            "--as-alternate",
+            "-i",
+            identity,
+            bundle.to_str().unwrap(),
+        ])
+    };
+    import(&paper).success();
+    let out = import(&escrow).success();
+    assert!(
+        stdout(&out).ends_with(
+            "Succeed: Import credential: 1 version written, 3 unchanged, to the minio alternate set (earlier values stay in each credential's history)\n"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    for field in ["backup_repo", "access_key", "secret_key", "backup_password"] {
+        assert_eq!(
+            updated(&b, &format!("cio_minio_alt_{field}")),
+            updated(&a, &format!("cio_minio_{field}")),
+            "{field}"
+        );
+    }
+    assert_eq!(
+        stdout(
+            &b.cio(&["credential", "show", "cio_minio_alt_secret_key", "--reveal"])
+                .success()
+        ),
+        "cluster-a-secret-key-rotated\n"
+    );
+    // The paper bundle is now the older one, and is refused as such.
+    let before = b.snapshot_files();
+    let out = import(&paper).code(1);
+    assert!(
+        stderr(&out).contains(
+            "Fail: Import credentials: the store holds newer, different values for cio_minio_alt_secret_key\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(b.snapshot_files(), before, "nothing was written");
+}
