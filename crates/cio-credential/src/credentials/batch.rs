@@ -33,7 +33,9 @@ pub struct Change<'v> {
 
 /// A name's live version as a decision read it: its number and the time it was written
 /// (`live: None`: the name held no value). A name that has moved on since shows another pair:
-/// a write appends a version, a purge restarts the numbers at a later time.
+/// a write appends a version, a purge restarts the numbers at another time. (One case
+/// shows the same pair: a purge, then an import of the very version the decision saw, which
+/// keeps its time on the cluster that wrote it. The name then holds what the decision saw.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seen {
     pub name: CredentialName,
