@@ -1,8 +1,7 @@
 //! A bare password change (`create cio_X_backup_password NEW`) is caught while the
 //! repository still wants the old password: real restic repositories on s3s-fs.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use testkit::s3::S3Server;
 
@@ -452,21 +451,16 @@ fn a_fresh_escrow_bundle_replaces_a_password_imported_from_a_stale_one() {
             version["written_at_ms"] = 1000.into();
         }
     }
-    let mut seal = Command::new("age")
-        .args(["-a", "-r", &recipient])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    seal.stdin
-        .take()
-        .unwrap()
-        .write_all(bundle.to_string().as_bytes())
-        .unwrap();
-    let sealed = seal.wait_with_output().unwrap();
-    assert!(sealed.status.success());
+    let plain = c.dir.path().join("skewed.json");
+    std::fs::write(&plain, bundle.to_string()).unwrap();
     let skewed = c.dir.path().join("skewed.age");
-    std::fs::write(&skewed, sealed.stdout).unwrap();
+    let sealed = Command::new("age")
+        .args(["-r", &recipient, "-o"])
+        .arg(&skewed)
+        .arg(&plain)
+        .status()
+        .unwrap();
+    assert!(sealed.success());
     let d = TestEnv::new();
     d.cio_in(
         &[
