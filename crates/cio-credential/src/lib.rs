@@ -114,7 +114,7 @@ pub use recovery::escrow::{
     location as escrow_location, read_bundle, stored_keys as stored_escrow_keys,
 };
 pub use recovery::import::{Outcome, Plan, Planned};
-pub use recovery::output::write_bundle_file;
+pub use recovery::output::{check_bundle_output, write_bundle_file};
 pub use recovery::proof::{Unproven as UnprovenEscrow, prove as prove_escrow};
 // Replacing a file cio writes whole: only a regular file, never through a link.
 pub use recovery::seal::{

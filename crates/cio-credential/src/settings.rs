@@ -88,6 +88,10 @@ pub struct Settings {
     /// The etcd login, once an etcd store was opened.
     #[serde(skip)]
     login: OnceLock<Option<EtcdAuth>>,
+
+    /// The configuration file these settings read (or would have: it need not exist).
+    #[serde(skip)]
+    config_file: Option<PathBuf>,
 }
 
 /// The etcd user and password as the environment gives them: an empty user counts as
@@ -153,6 +157,7 @@ impl Settings {
         }
         settings.key_file.get_or_insert(defaults.key_file);
         settings.login_env = LoginEnv::from_env(&env);
+        settings.config_file = Some(path);
         Ok(settings)
     }
 
@@ -168,7 +173,30 @@ impl Settings {
             recovery_recipients: self.recovery_recipients.or(lower.recovery_recipients),
             login_env: self.login_env,
             login: self.login,
+            config_file: self.config_file.or(lower.config_file),
         }
+    }
+
+    /// The files cio itself works from, each with what it is: the configuration file, the
+    /// key file, an embedded store, and the etcd CA, certificate and key files. A file a
+    /// command writes where a user says (a recovery bundle's `--output`) must never be one
+    /// of them ([`crate::write_bundle_file`]). Paths as set, whether they exist or not.
+    pub fn own_files(&self) -> Vec<(PathBuf, &'static str)> {
+        let store = match self.store.as_deref().map(StoreSpec::parse) {
+            Some(Ok(StoreSpec::Sqlite(path))) => Some(path),
+            _ => None,
+        };
+        [
+            (self.config_file.clone(), "configuration file"),
+            (self.key_file.clone(), "key file"),
+            (store, "credential store"),
+            (self.etcd_cacert.clone(), "etcd CA file"),
+            (self.etcd_cert.clone(), "etcd certificate file"),
+            (self.etcd_key.clone(), "etcd key file"),
+        ]
+        .into_iter()
+        .filter_map(|(path, what)| Some((path?, what)))
+        .collect()
     }
 
     /// Refuses a path setting of this layer that starts with `~` ([`ConfigError::HomeFolder`];

@@ -52,6 +52,12 @@ impl Context {
         Ok(self.settings.get_or_init(|| settings))
     }
 
+    /// cio's own files, each with what it is ([`Settings::own_files`]): no file a command
+    /// writes where the user says may be one of them.
+    pub fn own_files(&self, action: &str) -> Result<Vec<(PathBuf, &'static str)>, CommandError> {
+        Ok(self.settings(action)?.own_files())
+    }
+
     /// Opens the credential store; `action` names what failed if it cannot be opened. For an
     /// etcd store the password may be asked for on the terminal (once per command).
     pub fn open(&self, action: &str) -> Result<CredentialStore, CommandError> {

@@ -232,6 +232,13 @@ pub enum RecoveryError {
     Output { path: PathBuf, detail: String },
     #[error("{} cannot be replaced: {why}", crate::shown_path(path))]
     OutputNotReplaceable { path: PathBuf, why: NotReplaceable },
+    /// `--output` names one of cio's own files (`what`: "key file", "credential store",
+    /// ...), which no bundle replaces, `--force` or not.
+    #[error(
+        "{} is cio's {what}: a bundle never replaces it",
+        crate::shown_path(path)
+    )]
+    OutputIsOwnFile { path: PathBuf, what: &'static str },
     #[error("the imported sets did not pass validation: {failed} of {total} failed")]
     NotValid { failed: usize, total: usize },
     #[error("the store holds newer, different values for {}", names(.0))]
@@ -333,6 +340,9 @@ impl RecoveryError {
             ),
             RecoveryError::Output { .. } => {
                 "nothing was written; check the folder exists and this user may write there".into()
+            }
+            RecoveryError::OutputIsOwnFile { .. } => {
+                "nothing was written or changed; give --output a new file's path (or leave it out: standard output)".into()
             }
             RecoveryError::OutputNotReplaceable { .. } => {
                 "nothing was written or changed; --force replaces only a regular file: give --output the path of a regular file, or of none yet (or leave --output out: standard output)".into()

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use cio_credential::{
     Bundle, CredentialStore, Error, EscrowError, Listed, Recipient, RecipientSource, RecoveryError,
-    Role, SealTo, SetId, check_passphrase, escrow_set, seal_bundle, write_bundle_file,
+    Role, SealTo, SetId, check_bundle_output, check_passphrase, escrow_set, seal_bundle,
+    write_bundle_file,
 };
 
 use crate::cli::ProviderArg;
@@ -94,6 +95,13 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
     if args.passphrase && !recipients.is_empty() {
         return Err(fail(RecoveryError::PassphraseAndRecipients.into()));
     }
+    // `-o -` is standard output, as FILE `-` of import is standard input.
+    let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
+    let own = ctx.own_files(ACTION)?;
+    // Refused before the passphrase is asked for and the bundle sealed.
+    if let Some(path) = output {
+        check_bundle_output(path, args.force, &own).map_err(|e| fail(e.into()))?;
+    }
     let seal_to = if recipients.is_empty() {
         let passphrase = bundle_input::passphrase(ACTION, true, false)?;
         if let Some(short) = check_passphrase(&passphrase).map_err(|e| fail(e.into()))? {
@@ -124,11 +132,10 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
             ""
         },
     );
-    // `-o -` is standard output, as FILE `-` of import is standard input.
-    let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
     match output {
         Some(path) => {
-            write_bundle_file(path, sealed.as_bytes(), args.force).map_err(|e| fail(e.into()))?;
+            write_bundle_file(path, sealed.as_bytes(), args.force, &own)
+                .map_err(|e| fail(e.into()))?;
             if ctx.out.json {
                 ctx.out.json(&json!({
                     "output": cio_credential::shown_path(path).to_string(), "sets": sets,

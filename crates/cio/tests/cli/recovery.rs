@@ -621,6 +621,40 @@ fn export_force_replaces_only_a_regular_file() {
     assert_eq!(left, 0, "no temporary file is left behind");
 }
 
+/// A bundle never replaces a file cio works from: the key file (every value would be lost
+/// with it), the store, cio.toml, nor another name of one of them; --force or not.
+#[test]
+fn export_never_replaces_cios_own_files() {
+    let a = cluster_a();
+    let (_, recipient) = age_identity(a.dir.path(), "id.txt");
+    let linked = a.dir.path().join("key-link");
+    std::fs::hard_link(a.key(), &linked).unwrap();
+    let before = a.snapshot_files();
+    let config_before = std::fs::read(a.config()).unwrap();
+    for (path, what) in [
+        (a.key(), "key file"),
+        (a.store(), "credential store"),
+        (a.config(), "configuration file"),
+        (linked.clone(), "key file"),
+    ] {
+        let p = path.to_str().unwrap();
+        for force in [&[][..], &["--force"]] {
+            let mut args = vec!["credential", "export", "--recipient", &recipient, "-o", p];
+            args.extend_from_slice(force);
+            let out = a.cio(&args).code(1);
+            assert_eq!(
+                stderr(&out),
+                format!(
+                    "Fail: Export credentials: {p} is cio's {what}: a bundle never replaces it\nHint: nothing was written or changed; give --output a new file's path (or leave it out: standard output)\n"
+                )
+            );
+        }
+    }
+    assert_eq!(a.snapshot_files(), before, "nothing was changed");
+    assert_eq!(std::fs::read(a.config()).unwrap(), config_before);
+    a.cio(&["credential", "list"]).success();
+}
+
 #[test]
 fn a_passphrase_nobody_can_type_again_is_refused_on_export_and_import() {
     let a = cluster_a();
