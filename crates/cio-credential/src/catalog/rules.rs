@@ -119,18 +119,19 @@ pub fn check_value(
 }
 
 /// An S3 signing region: AWS's (`us-east-1`, `us-gov-west-1`) and other services' own
-/// (`nl-ams`, `fr-par`, `us-west-002`, `auto`, `garage`): 2 to 64 lowercase letters, digits,
-/// `-` and `_`, starting with a letter, ending with a letter or digit.
+/// (`nl-ams`, `fr-par`, `us-west-002`, `auto`, `garage`, a MinIO site's `Europe` or
+/// `DC1.zone`): 2 to 64 ASCII letters, digits, `-`, `_` and `.`, starting with a letter,
+/// ending with a letter or digit. restic signs with any text, and MinIO takes capitals
+/// (`^[a-zA-Z][a-zA-Z0-9-_]+$`); white space, `/` and other characters would break the
+/// signature's credential scope, and are refused.
 fn is_region(value: &str) -> bool {
     let bytes = value.as_bytes();
     (2..=64).contains(&bytes.len())
-        && bytes.first().is_some_and(u8::is_ascii_lowercase)
-        && bytes
-            .last()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.first().is_some_and(u8::is_ascii_alphabetic)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
         && bytes
             .iter()
-            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Passwords every guessing attack starts with. A short list on purpose: a warning, never a
@@ -289,16 +290,21 @@ mod tests {
             "auto",
             "garage",
             "my_region",
+            "Europe",
+            "DC1.zone",
+            "US-EAST-1",
         ] {
             assert_eq!(check("cio_minio_region", region), Ok(vec![]), "{region}");
         }
         for region in [
-            "US-EAST-1",
+            "us/east",
             "1us",
             "us-",
             "u",
             "us east",
-            "us.east",
+            "us.",
+            "-us",
+            "us-east-1\u{e9}",
             &"a".repeat(65),
         ] {
             assert_eq!(

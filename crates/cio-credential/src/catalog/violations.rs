@@ -93,7 +93,7 @@ pub enum RuleViolation {
     MinioSecretKeyLength(usize),
 
     #[error(
-        "a region is 2 to 64 lowercase letters, digits, '-' or '_', starting with a letter and ending with a letter or digit, like us-east-1 or nl-ams"
+        "a region is 2 to 64 letters, digits, '-', '_' or '.', starting with a letter and ending with a letter or digit, like us-east-1 or nl-ams"
     )]
     BadRegion,
 

@@ -197,10 +197,11 @@ fn a_refused_value_is_never_repeated() {
     let no_prefix = format!("https://s3.amazonaws.com/{CANARY}");
     let bad_host = format!("s3:https://{CANARY} .example/backup-123");
     let padded = format!(" {CANARY}");
+    let bad_region = format!("{CANARY}/1");
     for args in [
         ["credential", "create", "cio_aws_access_key", CANARY],
         ["credential", "create", "cio_aws_secret_key", CANARY],
-        ["credential", "create", "cio_aws_region", CANARY],
+        ["credential", "create", "cio_aws_region", &bad_region],
         ["credential", "create", "cio_aws_cacert", CANARY],
         ["credential", "create", "cio_aws_backup_repo", &userinfo],
         ["credential", "create", "cio_aws_backup_repo", &no_prefix],
