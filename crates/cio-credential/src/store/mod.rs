@@ -271,7 +271,7 @@ pub enum StoreError {
         "the credential store {location} shares its keys with another cio credential store: {detail}; nothing was changed"
     )]
     Overlap { location: String, detail: String },
-    /// Written by a newer cio than this one: nothing is wrong with it.
+    /// Written by a newer cio than this one, or altered below cio: this cio cannot tell.
     #[error("the credential store {location} cannot be read by this cio: {detail}")]
     Newer { location: String, detail: String },
     #[error("the credential store {location} cannot be {action}: {detail}")]
@@ -381,7 +381,7 @@ impl StoreError {
             StoreError::RolledBack { location, log_seq, .. } => format!(
                 "the credentials were put back from an earlier copy (one that ends at change-log entry {log_seq}) and the change log was not: put back a whole copy of {location} taken after the log's newest entry, its credentials and its log together ('cio credential log' lists the changes the credentials lack); until then every command but 'log' refuses the store"
             ),
-            StoreError::Newer { .. } => "install on this node the cio the other nodes run (a newer one): the store is fine, and nothing was changed".into(),
+            StoreError::Newer { .. } => "nothing was changed; if other nodes run a newer cio, install it on this node; if none does, treat the store as damaged and put back a copy from a backup".into(),
             StoreError::Unusable { location, .. } if location.starts_with("etcd") => format!(
                 "check that {location} names etcd members' client ports (etcd 3.4 or later, /v3 API), or choose another store with --store / CIO_STORE"
             ),

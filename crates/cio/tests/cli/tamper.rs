@@ -448,7 +448,7 @@ fn a_store_a_newer_cio_wrote_is_said_as_such_not_as_damaged() {
         let text = stderr(&out);
         assert!(
             text.contains(
-                "cannot be read by this cio: its manifest was written by a newer cio (its format or fields are unknown to this one)\nHint: install on this node the cio the other nodes run (a newer one): the store is fine, and nothing was changed\n"
+                "cannot be read by this cio: its manifest has a format or fields this cio does not know: written by a newer cio, or altered below cio (this cio cannot check which)\nHint: nothing was changed; if other nodes run a newer cio, install it on this node; if none does, treat the store as damaged and put back a copy from a backup\n"
             ),
             "{args:?}: {text}"
         );
