@@ -77,7 +77,9 @@ pub enum KeyError {
         path: PathBuf,
         key_fingerprints: String,
         store_fingerprint: String,
-        /// Where the key lives: `host:path` of the key file of the node that re-sealed.
+        /// Where the key lives, as the store says (unverified: the manifest that says it
+        /// cannot be checked without the key): `host:path` of the key file of the node
+        /// that re-sealed.
         key_home: String,
     },
     #[error("no space left on the device for key file {path}; nothing was changed", path = crate::shown_path(.path))]
@@ -143,7 +145,7 @@ impl KeyError {
                 key_home,
                 ..
             } => format!(
-                "copy the keyring from {key_home} (it holds key {store_fingerprint}) to {} (mode 0600) on this node: a rekey there re-sealed the store with that key",
+                "the store says a rekey on {key_home} re-sealed it with key {store_fingerprint}, which this node cannot check without that key (whoever can write the store can write that too); if your cluster re-keyed there, copy that keyring to {} (mode 0600) on this node, and check that it holds key {store_fingerprint}; if nobody did, the store was replaced: put back your copy of it",
                 crate::shown_path(path)
             ),
             KeyError::NoSpace { path } => format!(

@@ -93,7 +93,7 @@ fn a_plain_rekey_keeps_every_value_and_the_old_key_file_is_refused_naming_both()
     let text = stderr(&out);
     assert!(text.contains("does not hold key"), "{text}");
     assert!(
-        text.contains(&format!(":{} (it holds key", env.key().display())),
+        text.contains(&format!(":{} re-sealed it with key", env.key().display())),
         "{text}"
     );
 
@@ -302,7 +302,7 @@ fn two_nodes_rekey_a_three_member_etcd_store_in_stages() {
     );
     assert!(
         text.contains(&format!(
-            ":{} (it holds key {new}) to {} (mode 0600) on this node: a rekey there re-sealed the store with that key",
+            ":{} re-sealed it with key {new}, which this node cannot check without that key (whoever can write the store can write that too); if your cluster re-keyed there, copy that keyring to {} (mode 0600) on this node, and check that it holds key {new}; if nobody did, the store was replaced: put back your copy of it\n",
             a.key().display(),
             b.key().display()
         )),
