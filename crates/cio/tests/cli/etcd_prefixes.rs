@@ -305,3 +305,147 @@ fn an_empty_prefix_segment_is_refused_from_every_source_and_nothing_is_written()
     at(&env, &etcd, "/", &create, "minioadmin").success();
     assert!(!keys_under(&etcd, "/cio/credentials/").is_empty());
 }
+
+/// Issue 9, the review's case: a location with `?`, `#` or `;` in its key prefix was used,
+/// the query written into every key name and the whole location repeated in every message;
+/// a bracketed host that is no IPv6 address, or a listed host that is no host, reached the
+/// "cannot be reached" message. Each is refused (exit 2, as a user-info is) without a word
+/// of the location, from the flag, the environment, cio.toml and `migrate --to`, in text and
+/// JSON, and nothing reaches etcd.
+#[test]
+fn a_location_that_is_not_strictly_valid_is_refused_unquoted_and_nothing_is_written() {
+    const NOT_A_HOST: &str = "of the host list is not a host: write a DNS name, an IPv4 address or an IPv6 address in brackets, each with an optional port, as in etcd://etcd-1:2379,10.0.0.2:2379,[fd00::3]:2379";
+    const PREFIX: &str = "the key prefix holds a character other than ASCII letters, digits, '-', '_', '.' and '~' between its '/'s (a '?', '#', ';', '%', ':', space or other character would go into every key name): name a prefix of those only, as in etcd://HOST:PORT/cio/cluster-a";
+    const HINT: &str = "give --store / CIO_STORE / `store` in cio.toml (or migrate --to) a file path, or etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (etcds:// for TLS), with the etcd user and password in CIO_ETCD_USER and CIO_ETCD_PASSWORD";
+    let etcd = EtcdCluster::single();
+    let env = TestEnv::new();
+    env.create("cio_minio_access_key", "minioadmin");
+    let host = etcd.endpoints().remove(0);
+    let port_1 = "the port of endpoint 1 of the host list must be a number from 1 to 65535";
+    let host_1 = format!("endpoint 1 {NOT_A_HOST}");
+    let host_2 = format!("endpoint 2 {NOT_A_HOST}");
+    let cases = [
+        (etcd.url("/r/q?password=EtcdSecretCanary"), PREFIX),
+        (etcd.url("/r#Canary"), PREFIX),
+        (etcd.url("/r;pw=Canary"), PREFIX),
+        (etcd.url("/r/%43anary"), PREFIX),
+        (etcd.url("/r/Canary:Pw"), PREFIX),
+        (etcd.url("/?Canary"), PREFIX),
+        (etcd.url("?password=Canary"), port_1),
+        (etcd.url("#Canary"), port_1),
+        ("etcd://127.0.0.1:Canary/cio".to_string(), port_1),
+        ("etcd://[Canary]:1/x".to_string(), host_1.as_str()),
+        (format!("etcd://[Canary]:1,{host}/x"), host_1.as_str()),
+        (format!("etcds://{host},Canary!:2/x"), host_2.as_str()),
+        (format!("etcd://{host},Canary?pw/x"), host_2.as_str()),
+        (format!("etcd://{host},Canary;pw:2/x"), host_2.as_str()),
+        (format!("etcd://{host},10.0.0.256:1/x"), host_2.as_str()),
+    ];
+    let commands: [(&[&str], &str, &str); 3] = [
+        (&["credential", "list"], "", "List credentials"),
+        (
+            &["credential", "create", "cio_minio_secret_key"],
+            "minioadmin",
+            "Create credential",
+        ),
+        (
+            &["credential", "migrate", "--to"],
+            "",
+            "Migrate credentials",
+        ),
+    ];
+    let before = keys_under(&etcd, "");
+    let store_before = env.snapshot_files();
+    for (location, reason) in &cases {
+        let message = format!("the store location is not valid: {reason}");
+        for (args, input, action) in commands {
+            let migrate = args.contains(&"--to");
+            // Where the location is given: --to for a migration, else the flag, the
+            // environment and cio.toml.
+            let places: &[&str] = if migrate {
+                &["--to"]
+            } else {
+                &["--store", "CIO_STORE", "cio.toml"]
+            };
+            for place in places {
+                std::fs::write(env.config(), "").unwrap();
+                for json in [false, true] {
+                    let mut cmd = env.cmd();
+                    cmd.args(args);
+                    match *place {
+                        "--to" => {
+                            cmd.arg(location);
+                        }
+                        "--store" => {
+                            cmd.args(["--store", location]);
+                        }
+                        "CIO_STORE" => {
+                            cmd.env("CIO_STORE", location);
+                        }
+                        _ => {
+                            std::fs::write(env.config(), format!("store = \"{location}\"\n"))
+                                .unwrap();
+                            cmd.env_remove("CIO_STORE");
+                        }
+                    }
+                    if json {
+                        cmd.arg("--json");
+                    }
+                    let out = cmd.write_stdin(input).assert().code(2);
+                    let what = format!("{location} {args:?} {place} json={json}");
+                    if json {
+                        let doc: serde_json::Value =
+                            serde_json::from_str(&stdout(&out)).expect(&what);
+                        assert_eq!(
+                            doc,
+                            serde_json::json!({"error": {
+                                "exit_code": 2,
+                                "message": format!("{action}: {message}"),
+                                "hint": HINT,
+                            }}),
+                            "{what}"
+                        );
+                    } else {
+                        assert_eq!(stdout(&out), "", "{what}");
+                    }
+                    // The failure is on standard error in both modes.
+                    assert_eq!(
+                        stderr(&out),
+                        format!("Fail: {action}: {message}\nHint: {HINT}\n"),
+                        "{what}"
+                    );
+                    assert_eq!(keys_under(&etcd, ""), before, "{what}");
+                }
+            }
+        }
+    }
+    std::fs::write(env.config(), "").unwrap();
+    assert_eq!(env.snapshot_files(), store_before);
+    // The same cluster, named strictly, is used and shown as before.
+    let good = etcd.url("/cio/cluster-a");
+    at(
+        &env,
+        &etcd,
+        "/cio/cluster-a",
+        &["credential", "create", "cio_aws_access_key"],
+        REF_ACCESS,
+    )
+    .success();
+    let mut stopped = EtcdCluster::single();
+    let gone = stopped.url("/cio/cluster-a");
+    stopped.stop(0);
+    let out = env
+        .cmd()
+        .env("CIO_STORE", &gone)
+        .args(["credential", "list"])
+        .assert()
+        .code(3);
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "Fail: List credentials: the credential store {gone} cannot be reached"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(keys_under(&etcd, "/cio/cluster-a/").len() > 1, "{good}");
+}
