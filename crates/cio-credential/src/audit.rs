@@ -121,6 +121,12 @@ pub struct LogEntry {
     pub prefix_sha256: Option<String>,
 }
 
+/// The way out of a log with an entry numbered past the store's newest change that does not
+/// open ([`Problem::Unanchored`]) that keeps every change made since, for the hints that say
+/// such a break: the entry removed, the log reads as a whole earlier copy's would
+/// ([`Problem::UnanchoredGone`]), which an acknowledgement accepts.
+pub const UNANCHORED_WAY_OUT: &str = "while an entry written outside cio stands where entries showing credentials put back from an earlier copy would be, the log cannot be acknowledged; to keep every change, delete each entry that does not open ('cio credential log --verify' names them: rows of the log table in credentials.db, or keys under log/ in the etcd prefix), check that the credentials hold the values they should ('cio credential validate'), then run 'cio credential log --acknowledge'";
+
 /// The command of an entry that accepts the log's breaks before it.
 pub const ACKNOWLEDGE: &str = "acknowledge";
 
@@ -305,6 +311,12 @@ pub enum Problem {
     /// does not open: written outside cio, perhaps over entries that would show that the
     /// credentials were put back from an earlier copy.
     Unanchored,
+    /// The store's note says entry N was [`Problem::Unanchored`], and it is gone: every
+    /// entry left opens under the store key, and none is numbered past the store's newest
+    /// change. The log can no longer tell whether the credentials were put back from an
+    /// earlier copy while it stood, as it cannot for a whole earlier copy put back (which
+    /// cio accepts): an acknowledgement accepts it, saying so.
+    UnanchoredGone,
     /// It and every later entry record changes the credentials do not hold: the store's
     /// authenticated manifest says its newest logged change wrote an earlier entry, so the
     /// credentials were put back from an earlier copy and the log was not (the log is whole,
@@ -351,6 +363,10 @@ impl std::fmt::Display for Broken {
             Problem::Unanchored => write!(
                 f,
                 "entry {seq} is numbered after the entry of the store's newest change and does not open (written outside cio): the credentials may have been put back from an earlier copy, and the entries that would show it altered"
+            ),
+            Problem::UnanchoredGone => write!(
+                f,
+                "entry {seq}, found numbered after the entry of the store's newest change and not opening (written outside cio), is gone, and every entry left opens under the store key: the log can no longer tell whether the credentials were put back from an earlier copy while it stood, as it cannot for a whole earlier copy put back"
             ),
             Problem::CredentialsOlder => write!(
                 f,

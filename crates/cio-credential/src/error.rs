@@ -300,7 +300,13 @@ impl Error {
                     "either way nothing brings it back: create it with 'cio credential create {name}'; 'cio credential list' shows what exists"
                 ),
             },
-            Error::LogNotAcknowledgeable { .. } => "nothing was changed; put back a whole copy of the store taken after the log's newest entry, its credentials and its log together ('cio credential log' lists the changes the credentials lack)".into(),
+            Error::LogNotAcknowledgeable { broken } => match broken.problem {
+                crate::audit::Problem::Unanchored => format!(
+                    "nothing was changed; {}; or put back a whole copy of the store taken after the log's newest entry",
+                    crate::audit::UNANCHORED_WAY_OUT
+                ),
+                _ => "nothing was changed; put back a whole copy of the store taken after the log's newest entry, its credentials and its log together ('cio credential log' lists the changes the credentials lack)".into(),
+            },
             Error::NoSuchVersion { name, .. } | Error::NothingToRestore { name, .. } => {
                 format!("'cio credential history {name}' lists the versions that can be restored")
             }

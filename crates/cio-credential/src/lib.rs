@@ -51,7 +51,7 @@ pub use secret::SecretValue;
 // Settings, and opening a store.
 pub use settings::{AskPassword, Settings};
 // The change log (audit log) and the recorded health of the sets.
-pub use audit::{Actor, Broken, LogEntry, LogReading, Problem};
+pub use audit::{Actor, Broken, LogEntry, LogReading, Problem, UNANCHORED_WAY_OUT};
 pub use credentials::{CheckResult, Checks, HealthRecord};
 // One store with its key: what commands use.
 pub use credentials::{

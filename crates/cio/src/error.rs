@@ -224,6 +224,17 @@ impl CommandError {
                 ..
             } => "the credentials were put back from an earlier copy and the change log was not: put back a whole copy of the store taken after the log's newest entry, its credentials and its log together (all of credentials.db, or every key under the etcd prefix); 'cio credential log' lists the changes the credentials lack; until then every other command refuses the store".into(),
             CommandError::LogBroken {
+                broken: LogFault::Unanchored,
+                ..
+            } => format!(
+                "the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix); {}; or put back a whole copy taken after the log's newest entry (all of credentials.db, or every key under the etcd prefix)",
+                cio_credential::UNANCHORED_WAY_OUT
+            ),
+            CommandError::LogBroken {
+                broken: LogFault::UnanchoredGone,
+                ..
+            } => "check that the credentials hold the values they should: 'cio credential validate' checks each set against its repository, and a backup of credentials.db (or of the etcd prefix) shows earlier values; if they do, 'cio credential log --acknowledge' accepts the log as it is and keeps every change; if not, put back a whole copy taken before the values went wrong".into(),
+            CommandError::LogBroken {
                 broken: LogFault::MayHideRollback,
                 ..
             } => "the store was changed outside cio, where the evidence of credentials put back from an earlier copy would be: compare it with a backup of credentials.db (or of the etcd prefix); put back a whole copy taken after the log's newest entry (all of credentials.db, or every key under the etcd prefix); this break cannot be acknowledged".into(),
@@ -252,8 +263,14 @@ pub enum LogFault {
     CredentialsDamaged,
     /// A break that may hide credentials put back from an earlier copy
     /// ([`cio_credential::Broken::may_hide_a_rollback`]), other than credentials older than
-    /// the log.
+    /// the log and an entry past the manifest that does not open.
     MayHideRollback,
+    /// An entry past the store's newest change that does not open
+    /// ([`cio_credential::Problem::Unanchored`]): removing it is a way out that keeps data.
+    Unanchored,
+    /// Such an entry, gone ([`cio_credential::Problem::UnanchoredGone`]): acknowledgeable once
+    /// the values are checked.
+    UnanchoredGone,
 }
 
 /// The hint for a text given as CREDENTIALNAME that is no name: a suggestion only of a name

@@ -260,13 +260,15 @@ impl CredentialStore {
         let recorded = self.damage_note()?;
         match (&reading.broken, recorded) {
             // Entries past the manifest that did not open, found before a write moved the
-            // manifest past them: the note keeps them said until a whole copy is back.
+            // manifest past them: the note keeps them said while any is left (as one gone
+            // once none is: [`gone`]), never replaced.
             // The note itself altered, deleted or put back (said as entry 0): what it said is
             // lost, and may have been the above; kept said first too, never replaced.
             (_, Some(recorded))
                 if recorded.may_hide_a_rollback() && !reading.breaks.contains(&recorded) =>
             {
-                reading.add_break(recorded, true);
+                let said = gone(&recorded, &reading.breaks).unwrap_or(recorded);
+                reading.add_break(said, true);
             }
             (Some(broken), recorded) if recorded.as_ref() != Some(broken) => {
                 self.record_damage(broken)?;
@@ -346,8 +348,10 @@ impl CredentialStore {
     /// holding the digest of every entry before it ([`audit::prefix_digest`]) and sets the
     /// note of a broken log to none, in one write, if the log is still as checked (else it
     /// is checked again). From then on the breaks before it are not reported while those
-    /// entries stay as they are. Refused for credentials older than the log (a whole copy
-    /// must be put back). [`Acknowledged::Whole`] when there is no break.
+    /// entries stay as they are. Refused for any break that may hide credentials put back
+    /// from an earlier copy ([`Broken::may_hide_a_rollback`]); an entry past the manifest
+    /// that did not open is accepted once it is gone ([`Problem::UnanchoredGone`]), as a
+    /// whole earlier copy put back is. [`Acknowledged::Whole`] when there is no break.
     pub fn acknowledge_log(&self) -> Result<Acknowledged> {
         self.key_for_writing()?;
         let none = serde_json::to_string(&None::<Broken>).expect("no break serializes as null");
@@ -441,6 +445,32 @@ impl CredentialStore {
             _ => None,
         })
     }
+}
+
+/// The store's note `recorded`, an entry past the manifest that did not open
+/// ([`Problem::Unanchored`]), read as [`Problem::UnanchoredGone`] when the log as read now
+/// (`breaks`) holds no entry that does not open, numbered past the manifest or not: the
+/// entry the note names is gone, and so is every other one written outside cio (a write may
+/// have moved the manifest past them, and the note names only the first). What they may
+/// have stood in place of is gone as if deleted, and the log reads as a whole earlier copy's
+/// would (cio cannot tell one put back, and accepts it), with at most the breaks of its own
+/// that any check names and an acknowledgement accepts (the gap where they stood, say).
+/// `None` for any other note, or while such an entry is left.
+fn gone(recorded: &Broken, breaks: &[Broken]) -> Option<Broken> {
+    let left = breaks.iter().any(|b| {
+        matches!(
+            b.problem,
+            Problem::Altered
+                | Problem::Unnumbered
+                | Problem::Unanchored
+                | Problem::CredentialsOlder
+        )
+    });
+    (recorded.problem == Problem::Unanchored && !left).then_some(Broken {
+        seq: recorded.seq,
+        problem: Problem::UnanchoredGone,
+        through: None,
+    })
 }
 
 /// What [`CredentialStore::acknowledge_log`] did.

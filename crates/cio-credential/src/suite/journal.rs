@@ -23,6 +23,10 @@ pub(super) const CASES: &[Case] = &[
         an_entry_from_another_copy_is_told,
     ),
     (
+        "log: an entry past the manifest that did not open is acknowledged once gone",
+        unanchored_entries_gone_are_acknowledged,
+    ),
+    (
         "log: an acknowledged break is said no more, a change after it is",
         an_acknowledged_break_is_said_no_more,
     ),
@@ -193,6 +197,103 @@ fn damage_is_found_and_said(b: &dyn Backend) {
     let later = credentials(b, "s");
     later.put(n, &v("minio-secret-4")).unwrap();
     assert_eq!(later.log_damage(), Some(damage));
+}
+
+/// The way out of junk put past the manifest (the review's finding: one row inserted and
+/// deleted again left every command warning and `log --acknowledge` refusing for ever, and
+/// only a whole earlier copy, losing every change since, put it right). While any entry
+/// written outside cio is left, past the manifest or not, nothing is acknowledged; once
+/// none is, the log reads as a whole earlier copy's would (which cio accepts), said as
+/// such, and an acknowledgement naming it accepts it.
+fn unanchored_entries_gone_are_acknowledged(b: &dyn Backend) {
+    let c = credentials(b, "s");
+    let n = name("cio_minio_secret_key");
+    c.put(n, &v("minio-secret-1")).unwrap();
+    c.put(n, &v("minio-secret-2")).unwrap();
+    let raw = b.raw("s");
+    raw.set_log_entry(98, &[0; 64]);
+    raw.set_log_entry(99, &[1; 64]);
+    let unanchored = |seq| Broken {
+        seq,
+        problem: Problem::Unanchored,
+        through: None,
+    };
+    let gone = |seq| Broken {
+        seq,
+        problem: Problem::UnanchoredGone,
+        through: None,
+    };
+    let refused = |c: &CredentialStore, first: Broken| match c.acknowledge_log() {
+        Err(crate::Error::LogNotAcknowledgeable { broken }) => assert_eq!(broken, first),
+        other => panic!("{other:?}"),
+    };
+    // Found (and noted) by a check of the log; refused while either entry is there.
+    assert_eq!(
+        credentials(b, "s").change_log().unwrap().broken,
+        Some(unanchored(98))
+    );
+    refused(&credentials(b, "s"), unanchored(98));
+    raw.delete_log_from(98);
+    raw.set_log_entry(99, &[1; 64]);
+    // The note's entry gone, the other left: still refused.
+    refused(&credentials(b, "s"), unanchored(98));
+    raw.delete_log_from(99);
+    let reading = credentials(b, "s").change_log().unwrap();
+    assert_eq!(reading.breaks, [gone(98)]);
+    assert_eq!(
+        gone(98).to_string(),
+        "entry 98, found numbered after the entry of the store's newest change and not opening (written outside cio), is gone, and every entry left opens under the store key: the log can no longer tell whether the credentials were put back from an earlier copy while it stood, as it cannot for a whole earlier copy put back"
+    );
+    // Commands that hand out values still warn until it is acknowledged.
+    assert_eq!(
+        credentials(b, "s").rollback_suspected().unwrap(),
+        Some(unanchored(98))
+    );
+    assert_eq!(
+        credentials(b, "s").acknowledge_log().unwrap(),
+        Acknowledged::Accepted {
+            seq: 3,
+            breaks: vec![gone(98)]
+        }
+    );
+    let reading = credentials(b, "s").change_log().unwrap();
+    assert_eq!((reading.broken, reading.acknowledged), (None, Some(3)));
+    assert_eq!(
+        reading.entries[2].detail.as_deref(),
+        Some(format!("accepted the log as it was: {}", gone(98)).as_str())
+    );
+    let later = credentials(b, "s");
+    later.put(n, &v("minio-secret-3")).unwrap();
+    assert_eq!(later.log_damage(), None);
+    assert_eq!(later.rollback_suspected().unwrap(), None);
+
+    // Junk a write moved the manifest past (its entry chains to the junk): refused while the
+    // junk is there, an entry before the manifest now; once deleted, the gap it leaves is
+    // accepted with it.
+    raw.set_log_entry(5, &[0; 64]);
+    credentials(b, "s").put(n, &v("minio-secret-4")).unwrap();
+    refused(&credentials(b, "s"), unanchored(5));
+    let after = b.open("s").log().unwrap().pop().unwrap();
+    assert_eq!(after.seq, 6);
+    raw.delete_log_from(5);
+    raw.set_log_entry(6, &after.sealed);
+    let missing = Broken {
+        seq: 5,
+        problem: Problem::Missing,
+        through: None,
+    };
+    assert_eq!(
+        credentials(b, "s").change_log().unwrap().breaks,
+        [gone(5), missing.clone()]
+    );
+    assert_eq!(
+        credentials(b, "s").acknowledge_log().unwrap(),
+        Acknowledged::Accepted {
+            seq: 7,
+            breaks: vec![gone(5), missing]
+        }
+    );
+    assert_eq!(credentials(b, "s").change_log().unwrap().broken, None);
 }
 
 /// The log's end deleted below cio, then a change: the change says so, and its entry is

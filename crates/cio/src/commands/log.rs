@@ -155,6 +155,8 @@ pub fn run(ctx: &mut Context, args: LogArgs) -> Result<(), CommandError> {
             message,
             broken: match reading.broken.as_ref() {
                 Some(b) if b.problem == Problem::CredentialsOlder => LogFault::CredentialsOlder,
+                Some(b) if b.problem == Problem::Unanchored => LogFault::Unanchored,
+                Some(b) if b.problem == Problem::UnanchoredGone => LogFault::UnanchoredGone,
                 Some(b) if b.may_hide_a_rollback() => LogFault::MayHideRollback,
                 _ => LogFault::Entries,
             },
@@ -263,6 +265,13 @@ fn acknowledge(ctx: &mut Context) -> Result<(), CommandError> {
     let done = store
         .acknowledge_log()
         .map_err(|e| CommandError::library(ACTION, e))?;
+    // An entry written outside cio that is gone: the log can no longer show a rollback it
+    // may have hidden, and the administrator is told so plainly, text or JSON.
+    let unseen = matches!(&done, Acknowledged::Accepted { breaks, .. }
+        if breaks.iter().any(|b| b.problem == Problem::UnanchoredGone));
+    if unseen {
+        ctx.out.warn(ROLLBACK_UNSEEN);
+    }
     let (by, breaks, since) = match &done {
         Acknowledged::Whole { since } => (None, Vec::new(), *since),
         Acknowledged::Accepted { seq, breaks } => (
@@ -295,6 +304,10 @@ fn acknowledge(ctx: &mut Context) -> Result<(), CommandError> {
     }
     Ok(())
 }
+
+/// What `log --acknowledge` says when it accepted an entry written outside cio that is gone
+/// ([`Problem::UnanchoredGone`]).
+const ROLLBACK_UNSEEN: &str = "an entry written outside cio stood where entries showing credentials put back from an earlier copy would have been, and it is gone: an earlier copy of the credentials put back then would hide behind this acknowledgement, and the log can no longer show it; check that every credential holds the value it should ('cio credential validate' checks each set against its repository; a backup of credentials.db or of the etcd prefix shows earlier values)";
 
 /// `log --json` (docs/JSON.md).
 #[derive(Serialize)]

@@ -586,14 +586,12 @@ fn junk_past_the_manifest_is_said_and_never_acknowledged() {
         "{}",
         stderr(&out)
     );
-    let out = node.cio(&["credential", "log", "--acknowledge"]).code(1);
-    assert!(
-        stderr(&out).starts_with(&format!(
-            "Fail: Acknowledge change log: the change log cannot be acknowledged: {said}"
-        )),
-        "{}",
-        stderr(&out)
+    let refused = format!(
+        "Fail: Acknowledge change log: the change log cannot be acknowledged: {said}\n\
+         Hint: nothing was changed; while an entry written outside cio stands where entries showing credentials put back from an earlier copy would be, the log cannot be acknowledged; to keep every change, delete each entry that does not open ('cio credential log --verify' names them: rows of the log table in credentials.db, or keys under log/ in the etcd prefix), check that the credentials hold the values they should ('cio credential validate'), then run 'cio credential log --acknowledge'; or put back a whole copy of the store taken after the log's newest entry\n"
     );
+    let out = node.cio(&["credential", "log", "--acknowledge"]).code(1);
+    assert_eq!(stderr(&out), refused);
     // A write moves the manifest past the entry; the store's note keeps it said.
     node.create("cio_aws_region", "us-east-1");
     let out = node.cio(&["credential", "log", "--verify"]).code(1);
@@ -602,7 +600,10 @@ fn junk_past_the_manifest_is_said_and_never_acknowledged() {
         "{}",
         stderr(&out)
     );
-    node.cio(&["credential", "log", "--acknowledge"]).code(1);
+    // The junk, an entry before the manifest now, still there: the rollback behind it is
+    // never accepted.
+    let out = node.cio(&["credential", "log", "--acknowledge"]).code(1);
+    assert_eq!(stderr(&out), refused);
     // The fourth review's findings: show and env said nothing once a write had moved the
     // manifest past the entry; and the store's note deleted, the break became an altered
     // entry that an acknowledgement accepted. The note's loss is said first, never accepted.
@@ -637,6 +638,92 @@ fn junk_past_the_manifest_is_said_and_never_acknowledged() {
         .cio(&["credential", "show", "cio_aws_backup_password"])
         .success();
     assert!(stderr(&out).contains(lost), "{}", stderr(&out));
+}
+
+/// The review's finding (a stuck state): one junk row put past the manifest and deleted
+/// again left every command warning and `log --verify` failing for ever, `log --acknowledge`
+/// refusing, and only a whole earlier copy (losing every change since) as the way out. While
+/// the row is there nothing is accepted, and every hint offers deleting it; once it is gone
+/// the log reads as a whole earlier copy's would, said as such, and an acknowledgement
+/// accepts it, warning plainly of the rollback that could hide behind it.
+#[test]
+fn junk_past_the_manifest_deleted_again_is_acknowledged_with_a_warning() {
+    let node = Node::new(None);
+    node.create("cio_aws_access_key", REF_ACCESS);
+    node.create("cio_aws_secret_key", REF_SECRET);
+    node.sql("insert into log values(99,'junk')");
+    let said = "entry 99 is numbered after the entry of the store's newest change and does not open (written outside cio): the credentials may have been put back from an earlier copy, and the entries that would show it altered";
+    let way_out = "while an entry written outside cio stands where entries showing credentials put back from an earlier copy would be, the log cannot be acknowledged; to keep every change, delete each entry that does not open ('cio credential log --verify' names them: rows of the log table in credentials.db, or keys under log/ in the etcd prefix), check that the credentials hold the values they should ('cio credential validate'), then run 'cio credential log --acknowledge'";
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Verify change log: {said}; also entry 99 was altered (its tag does not match it under the store key)\n\
+             Hint: the store was changed outside cio: compare it with a backup of credentials.db (or of the etcd prefix); {way_out}; or put back a whole copy taken after the log's newest entry (all of credentials.db, or every key under the etcd prefix)\n"
+        )
+    );
+    let before = std::fs::read(node.env.store()).unwrap();
+    let out = node.cio(&["credential", "log", "--acknowledge"]).code(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Acknowledge change log: the change log cannot be acknowledged: {said}\n\
+             Hint: nothing was changed; {way_out}; or put back a whole copy of the store taken after the log's newest entry\n"
+        )
+    );
+    assert_eq!(std::fs::read(node.env.store()).unwrap(), before);
+
+    node.sql("delete from log where seq = 99");
+    // Said until acknowledged, by the commands that hand out values too.
+    let out = node
+        .cio(&["credential", "show", "cio_aws_access_key"])
+        .success();
+    assert_eq!(
+        stderr(&out),
+        format!("Warning: the change log is damaged: {said}; run 'cio credential log --verify'\n")
+    );
+    let gone = "entry 99, found numbered after the entry of the store's newest change and not opening (written outside cio), is gone, and every entry left opens under the store key: the log can no longer tell whether the credentials were put back from an earlier copy while it stood, as it cannot for a whole earlier copy put back";
+    let out = node.cio(&["credential", "log", "--verify"]).code(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Fail: Verify change log: {gone}\n\
+             Hint: check that the credentials hold the values they should: 'cio credential validate' checks each set against its repository, and a backup of credentials.db (or of the etcd prefix) shows earlier values; if they do, 'cio credential log --acknowledge' accepts the log as it is and keeps every change; if not, put back a whole copy taken before the values went wrong\n"
+        )
+    );
+    let json = node.log_json(&[]);
+    assert_eq!(json["broken"]["problem"], "unanchored_gone");
+    assert_eq!(json["broken"]["seq"], 99);
+    let out = node.cio(&["credential", "log", "--acknowledge"]).success();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "Succeed: Acknowledge credential: entry 3 accepts the log as it is now, with its break: {gone}; 'cio credential log --verify' checks what changes after it\n"
+        )
+    );
+    assert_eq!(
+        stderr(&out),
+        "Warning: an entry written outside cio stood where entries showing credentials put back from an earlier copy would have been, and it is gone: an earlier copy of the credentials put back then would hide behind this acknowledgement, and the log can no longer show it; check that every credential holds the value it should ('cio credential validate' checks each set against its repository; a backup of credentials.db or of the etcd prefix shows earlier values)\n"
+    );
+    // The entry names exactly what it accepted; later commands are quiet.
+    let entries = node.log_json(&[]);
+    let ack = &entries["entries"][2];
+    assert_eq!(
+        (ack["command"].as_str(), ack["detail"].as_str()),
+        (
+            Some("acknowledge"),
+            Some(format!("accepted the log as it was: {gone}").as_str())
+        )
+    );
+    node.cio(&["credential", "log", "--verify"]).success();
+    for args in [
+        &["credential", "show", "cio_aws_access_key"][..],
+        &["credential", "list"][..],
+    ] {
+        assert_eq!(stderr(&node.cio(args).success()), "", "{args:?}");
+    }
+    let out = node.create("cio_aws_region", "us-east-1");
+    assert_eq!(stderr(&out), "");
 }
 
 /// The second review's finding: a log whole in itself beside a credential changed below cio
