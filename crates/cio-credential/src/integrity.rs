@@ -350,8 +350,7 @@ struct AnyManifestJson {
 
 /// Why a manifest is not read: a newer cio wrote it. Said as such (see
 /// [`crate::store::StoreError::Newer`]), never as damage, whose hint is a backup.
-pub(crate) const NEWER_MANIFEST: &str =
-    "its manifest has a format or fields this cio does not know: written by a newer cio, or altered below cio (this cio cannot check which)";
+pub(crate) const NEWER_MANIFEST: &str = "its manifest has a format or fields this cio does not know: written by a newer cio, or altered below cio (this cio cannot check which)";
 
 fn is_zero(n: &u64) -> bool {
     *n == 0

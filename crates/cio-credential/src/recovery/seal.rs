@@ -64,6 +64,17 @@ impl Recipient {
             place: source.clone(),
             why,
         };
+        // A private key pasted where its public key belongs: said so, never repeated.
+        if text.starts_with("AGE-SECRET-KEY-") {
+            return Err(unknown(
+                "it is an age identity, a private key: give its recipient, which 'age-keygen -y FILE' prints (and keep the identity secret)",
+            ));
+        }
+        if text.starts_with("-----BEGIN") {
+            return Err(unknown(
+                "it is a PEM block, such as a private key: give the public key, the line of the .pub file (and keep the private key secret)",
+            ));
+        }
         if text.starts_with("age1") {
             if age::x25519::Recipient::from_str(text).is_ok() {
                 return Ok(Recipient {
@@ -606,6 +617,14 @@ mod tests {
             ("age1notakey", "it starts like an age X25519 key"),
             ("ssh-dss AAAAB3Nza", "it is not an ssh-ed25519 or ssh-rsa"),
             ("AKIAIOSFODNN7EXAMPLE", "a recipient is an age X25519 key"),
+            (
+                "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+                "it is an age identity, a private key: give its recipient, which 'age-keygen -y FILE' prints",
+            ),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY-----",
+                "it is a PEM block, such as a private key: give the public key",
+            ),
         ] {
             let err = Recipient::parse(text, RecipientSource::Flag(2)).unwrap_err();
             let shown = err.to_string();
