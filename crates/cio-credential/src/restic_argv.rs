@@ -63,6 +63,9 @@ pub enum RepositoryAccess {
         command: &'static str,
         why: &'static str,
     },
+    /// restic may run, but cio cannot see the command it runs, so it may write; `why` says
+    /// what hides it.
+    Unseen { why: &'static str },
     /// The program is not restic: cio cannot tell.
     NotRestic,
 }
@@ -197,11 +200,14 @@ fn split(args: &[String]) -> Words {
     words
 }
 
-/// What the `Writes` of a wrapper whose options cio cannot read says (see the module's rules).
-const UNREADABLE_WRAPPER: (&str, &str) = (
-    "<wrapped command>",
-    "cio cannot read the options of the program that runs it (env -S or --env0-from, or an option cio does not know), so it may write",
-);
+/// Why a wrapper whose options cio cannot read hides the command (see the module's rules).
+const UNREADABLE_WRAPPER: &str = "a program on the line runs a command it takes in a way cio does not read (env -S or --env0-from, or an option cio does not know)";
+
+/// Why a word naming restic behind a program cio does not read hides restic's command.
+const COMMAND_ELSEWHERE: &str = "a word on the line names restic, but what follows it is no restic command cio knows (nothing, only options, or a placeholder), so the command may come from elsewhere (xargs reads it from its input or a file, parallel from its arguments)";
+
+/// Why a word holding a command line that names restic hides restic's command.
+const SHELL_LINE: &str = "a word on the line is a command line that names restic (sh -c, su -c, watch, ssh, ...), and cio does not read shell lines";
 
 /// Whether `argv` (the program and its arguments, as given to `exec`) writes to or changes
 /// the repository restic runs against. Programs are found through this process's `PATH`,
@@ -321,13 +327,12 @@ fn identify(word: &OsStr, place: &Place, host: &Host) -> Program {
 fn classify(argv: &[OsString], host: &Host) -> RepositoryAccess {
     match locate(argv, host) {
         Located::Restic(at) => restic_command(&argv[at + 1..]),
-        Located::Other(at, place) => behind_other(&argv[at + 1..], &place, host),
+        Located::Other(at, place) => behind_other(&argv[at + 1..], &place, host).0,
         Located::Nothing => RepositoryAccess::Reads,
-        Located::Empty | Located::Script => RepositoryAccess::NotRestic,
-        Located::Unreadable => {
-            let (command, why) = UNREADABLE_WRAPPER;
-            RepositoryAccess::Writes { command, why }
-        }
+        Located::Empty => RepositoryAccess::NotRestic,
+        Located::Unreadable => RepositoryAccess::Unseen {
+            why: UNREADABLE_WRAPPER,
+        },
     }
 }
 
@@ -335,12 +340,11 @@ fn classify(argv: &[OsString], host: &Host) -> RepositoryAccess {
 enum Located {
     /// restic, at this index of the line.
     Restic(usize),
-    /// Another program, at this index, found from this place.
+    /// Another program (or a wrapper that runs a one-word shell command, `flock FILE -c
+    /// "..."`), at this index, found from this place.
     Other(usize, Place),
     /// A wrapper that runs no command.
     Nothing,
-    /// A wrapper that runs a one-word shell command.
-    Script,
     /// A wrapper whose options cio cannot read.
     Unreadable,
     /// No program at all.
@@ -360,7 +364,7 @@ fn locate(argv: &[OsString], host: &Host) -> Located {
             Program::Wrapper(wrapper) => match wrapper.operand(args, &mut place) {
                 Operand::Command(operand) => at += 1 + operand,
                 Operand::Nothing => return Located::Nothing,
-                Operand::Script => return Located::Script,
+                Operand::Script => return Located::Other(at, place),
                 Operand::Unreadable => return Located::Unreadable,
             },
         }
@@ -369,8 +373,7 @@ fn locate(argv: &[OsString], host: &Host) -> Located {
 
 /// `argv` with restic's global `--no-lock` added right after the restic program word, when
 /// `argv` runs restic (itself, or behind the wrappers cio reads) for a command that only
-/// reads the repository ([`RepositoryAccess::Reads`]) and does not say `--no-lock` already
-/// (nor `key list` and `migrate`, which restic locks for all the same);
+/// reads the repository ([`RepositoryAccess::Reads`]) and does not say `--no-lock` already;
 /// `None` otherwise. restic 0.14 locks the repository for reading commands (`snapshots`,
 /// `restore`, `ls`, ...): it writes a lock file and deletes it after, which a restore-only
 /// key may not do, and restic then fails after a minute of retries.
@@ -383,18 +386,19 @@ pub fn without_lock(argv: &[OsString]) -> Option<Vec<OsString>> {
 }
 
 fn unlocked(argv: &[OsString], host: &Host) -> Option<Vec<OsString>> {
-    let Located::Restic(at) = locate(argv, host) else {
-        return None;
+    let at = match locate(argv, host) {
+        Located::Restic(at) => at,
+        // Behind a program cio does not read: the word restic whose reading command is on
+        // the line (`sudo -E restic restore ...`).
+        Located::Other(program, place) => {
+            program + 1 + behind_other(&argv[program + 1..], &place, host).1?
+        }
+        _ => return None,
     };
     let rest = &argv[at + 1..];
     let words = restic_words(rest);
     let said = words.long_flags.iter().any(|f| f == "no-lock");
-    // restic 0.14 locks for `key list` and `migrate` whatever --no-lock says.
-    let locks_anyway = matches!(
-        words.positional.first().map(String::as_str),
-        Some("key" | "migrate")
-    );
-    if said || locks_anyway || restic_command(rest) != RepositoryAccess::Reads {
+    if said || restic_command(rest) != RepositoryAccess::Reads {
         return None;
     }
     let mut line = argv.to_vec();
@@ -402,20 +406,74 @@ fn unlocked(argv: &[OsString], host: &Host) -> Option<Vec<OsString>> {
     Some(line)
 }
 
-/// The safety net behind a program cio does not read: a word that is restic, followed by a
-/// known writing command.
-fn behind_other(args: &[OsString], place: &Place, host: &Host) -> RepositoryAccess {
+/// The safety net behind a program cio does not read (its arguments `args`): each word that
+/// is restic is judged by the words after it, and each word that is a command line naming
+/// restic hides restic's command. A known writing command is [`RepositoryAccess::Writes`];
+/// a word restic with no command cio knows after it (`xargs restic`, `xargs -I{} restic {}`,
+/// `parallel restic :::`), or a shell line naming restic, is [`RepositoryAccess::Unseen`];
+/// else [`RepositoryAccess::NotRestic`], with the index in `args` of the first word restic
+/// followed by a reading command, if any.
+fn behind_other(
+    args: &[OsString],
+    place: &Place,
+    host: &Host,
+) -> (RepositoryAccess, Option<usize>) {
+    let mut unseen = None;
+    let mut reading = None;
     for (at, word) in args.iter().enumerate() {
+        if names_restic_in_a_line(word, place, host) {
+            unseen.get_or_insert(SHELL_LINE);
+            continue;
+        }
         if !matches!(identify(word, place, host), Program::Restic) {
             continue;
         }
-        if let access @ RepositoryAccess::Writes { command, .. } = restic_command(&args[at + 1..])
-            && command != UNKNOWN_COMMAND
-        {
-            return access;
+        let rest = &args[at + 1..];
+        match restic_command(rest) {
+            RepositoryAccess::Writes { command, .. } if command == UNKNOWN_COMMAND => {
+                unseen.get_or_insert(COMMAND_ELSEWHERE);
+            }
+            access @ RepositoryAccess::Writes { .. } => return (access, None),
+            _ if open_ended(&restic_words(rest)) => {
+                unseen.get_or_insert(COMMAND_ELSEWHERE);
+            }
+            _ => {
+                reading.get_or_insert(at);
+            }
         }
     }
-    RepositoryAccess::NotRestic
+    match unseen {
+        Some(why) => (RepositoryAccess::Unseen { why }, None),
+        None => (RepositoryAccess::NotRestic, reading),
+    }
+}
+
+/// Whether restic's words leave its command to words that may follow them: no command, or
+/// `key` without its subcommand (help aside, which only prints).
+fn open_ended(words: &Words) -> bool {
+    !words.help
+        && match words.positional.as_slice() {
+            [] => true,
+            [command] => command == "key",
+            _ => false,
+        }
+}
+
+/// Whether `word` is a command line in one word (a script for a shell) with a word that is
+/// restic: split at blanks and the shell's operators and quotes.
+fn names_restic_in_a_line(word: &OsStr, place: &Place, host: &Host) -> bool {
+    let separator = |byte: &u8| byte.is_ascii_whitespace() || b";|&()<>`'\"$".contains(byte);
+    let bytes = word.as_bytes();
+    bytes.iter().any(separator)
+        && bytes
+            .split(separator)
+            .filter(|token| !token.is_empty())
+            .any(|token| {
+                matches!(
+                    identify(OsStr::from_bytes(token), place, host),
+                    Program::Restic
+                )
+            })
 }
 
 /// The programs that run their operand as a command, and whose options cio reads.
@@ -892,6 +950,10 @@ fn restic_words(rest: &[OsString]) -> Words {
     split(&args)
 }
 
+/// The `why`s of the commands restic 0.14 locks the repository for even with `--no-lock`.
+const KEY_LIST_LOCKS: &str = "restic writes a lock file into the repository for it, --no-lock or not ('restic list keys' lists the keys' ids without one)";
+const MIGRATE_LOCKS: &str = "restic writes a lock file into the repository for it, --no-lock or not, even to list the migrations";
+
 /// What restic's own arguments (`args`, after the program) do to the repository.
 fn restic_command(rest: &[OsString]) -> RepositoryAccess {
     let words = restic_words(rest);
@@ -922,12 +984,16 @@ fn restic_command(rest: &[OsString]) -> RepositoryAccess {
             "repair",
             "it rewrites the repository's index, snapshots or data",
         ),
+        // restic 0.14 locks the repository for `key list` and for `migrate` without a
+        // migration (which lists them), whatever --no-lock says: a lock file written into
+        // the repository and deleted after.
         "migrate" => match positional.next() {
             Some(_) => writes("migrate", "it changes the repository's format"),
-            None => RepositoryAccess::Reads,
+            None => writes("migrate", MIGRATE_LOCKS),
         },
         "key" => match positional.next() {
-            Some("list") | None => RepositoryAccess::Reads,
+            None => RepositoryAccess::Reads,
+            Some("list") => writes("key list", KEY_LIST_LOCKS),
             Some("add") => writes("key add", "it changes the repository's keys"),
             Some("remove") => writes("key remove", "it changes the repository's keys"),
             Some("passwd") => writes("key passwd", "it changes the repository's keys"),
@@ -1003,6 +1069,12 @@ mod tests {
                 "env A=1 timeout 60 restic check",
                 "env A=1 timeout 60 restic --no-lock check",
             ),
+            // Behind a program cio does not read, the word restic its reading command follows.
+            (
+                "sudo -E restic restore latest --target /t",
+                "sudo -E restic --no-lock restore latest --target /t",
+            ),
+            ("xargs restic snapshots", "xargs restic --no-lock snapshots"),
         ] {
             assert_eq!(unlocked_line(line).as_deref(), Some(expected), "{line}");
         }
@@ -1014,7 +1086,8 @@ mod tests {
             "restic key list",
             "restic migrate",
             "sh -c restic",
-            "sudo restic snapshots",
+            "sudo restic --no-lock snapshots",
+            "xargs restic",
             "ls",
         ] {
             assert_eq!(unlocked_line(line), None, "{line}");
@@ -1025,6 +1098,7 @@ mod tests {
         match run(line) {
             RepositoryAccess::Writes { command, .. } => Some(command),
             RepositoryAccess::Reads => None,
+            RepositoryAccess::Unseen { .. } => panic!("{line}: unseen"),
             RepositoryAccess::NotRestic => panic!("{line}: not restic"),
         }
     }
@@ -1041,9 +1115,7 @@ mod tests {
             "restic --option=s3.region=x check --read-data",
             "restic -vv stats",
             "restic --verbose=2 dump latest /etc/hosts",
-            "restic key list",
             "restic key",
-            "restic migrate",
             "restic cat config",
             "restic diff a b",
             "restic mount /mnt",
@@ -1108,6 +1180,11 @@ mod tests {
             ("restic --no-lock unlock", "unlock"),
             ("restic repair index", "repair"),
             ("restic migrate upgrade_repo_v2", "migrate"),
+            // restic 0.14 locks the repository for these, --no-lock or not.
+            ("restic key list", "key list"),
+            ("restic --no-lock key list", "key list"),
+            ("restic migrate", "migrate"),
+            ("restic migrate --no-lock", "migrate"),
             ("restic rebuild-index", "rebuild-index"),
             ("restic recover", "recover"),
             ("restic copy --from-repo s3:http://h/other", "copy"),
@@ -1320,9 +1397,8 @@ mod tests {
 
     #[test]
     fn a_wrapper_cio_cannot_read_may_write() {
-        let unreadable = RepositoryAccess::Writes {
-            command: UNREADABLE_WRAPPER.0,
-            why: UNREADABLE_WRAPPER.1,
+        let unreadable = RepositoryAccess::Unseen {
+            why: UNREADABLE_WRAPPER,
         };
         for argv in [
             &["env", "-S", "restic backup /x"][..],
@@ -1348,17 +1424,76 @@ mod tests {
         }
     }
 
+    /// A shell line naming restic hides restic's command: cio does not read shell lines.
     #[test]
-    fn a_shell_line_is_not_read() {
+    fn a_shell_line_naming_restic_is_unseen() {
+        let unseen = RepositoryAccess::Unseen { why: SHELL_LINE };
         for argv in [
             &["flock", "/l", "-c", "restic backup /x"][..],
-            &["flock", "/l", "--command", "restic backup /x"],
+            &["flock", "/l", "--command", "restic snapshots"],
             &["flock", "-c", "restic backup /x"],
             &["sh", "-c", "restic backup /x"],
-            &["nice", "sh", "-c", "restic backup /x"],
+            &["bash", "-c", "r=x; /usr/bin/restic $r"],
+            &["sh", "-c", "exec restic \"$@\"", "sh", "backup", "/x"],
+            &["nice", "sh", "-c", "restic snapshots | head"],
+            &["su", "-c", "restic_0.16.4_linux_amd64 backup /x", "user"],
+            &["watch", "-n", "5", "restic snapshots"],
+            &["ssh", "host", "$(restic backup /x)"],
+            &["parallel", "restic {}", ":::", "backup"],
+        ] {
+            assert_eq!(access(argv), unseen, "{argv:?}");
+        }
+        // A word naming something else, or restic alone in one word, is no shell line.
+        for argv in [
+            &["sh", "-c", "restic-backup /x"][..],
+            &["sh", "-c", "ls /srv/restic-data"],
         ] {
             assert_eq!(access(argv), RepositoryAccess::NotRestic, "{argv:?}");
         }
+    }
+
+    /// The review's finding: `xargs restic` with `backup ...` on its input ran a backup into
+    /// the other cluster's repository. A word restic whose command is not on the line
+    /// (nothing after it, only options, a placeholder) hides what restic runs.
+    #[test]
+    fn a_restic_word_without_its_command_is_unseen() {
+        let unseen = RepositoryAccess::Unseen {
+            why: COMMAND_ELSEWHERE,
+        };
+        for line in [
+            "xargs restic",
+            "xargs -a /tmp/args restic",
+            "xargs -0 -n 9 restic",
+            "xargs restic -r s3:h/b",
+            "xargs restic --verbose",
+            "xargs restic -r",
+            "xargs restic --host",
+            "xargs restic key",
+            "xargs -I{} restic {} /x",
+            "parallel restic ::: backup",
+            "sudo restic",
+            "sudo -E env restic",
+            "busybox xargs restic",
+            "runuser -u u -- restic",
+            // A word restic followed by another program's words: refused all the same.
+            "grep restic backup.log",
+            "sudo -u restic id",
+            // An earlier restic word without a command outweighs a later reading one.
+            "xargs -I{} restic {} restic snapshots",
+        ] {
+            assert_eq!(run(line), unseen, "{line}");
+        }
+        // restic itself, or behind the wrappers cio reads, takes no words from elsewhere.
+        for line in [
+            "restic",
+            "env restic",
+            "nice -n 5 restic -r s3:h/b",
+            "restic key",
+        ] {
+            assert_eq!(run(line), RepositoryAccess::Reads, "{line}");
+        }
+        // Help only prints, whatever follows.
+        assert_eq!(run("xargs restic --help"), RepositoryAccess::NotRestic);
     }
 
     #[test]
@@ -1370,13 +1505,11 @@ mod tests {
         );
         assert_eq!(writes("strace -f restic -r x forget"), Some("forget"));
         assert_eq!(writes("nice sudo -E restic key add"), Some("key add"));
-        // Only a known writing command: a word restic followed by other text is not taken
-        // for a command line of restic's.
-        for line in [
-            "sudo restic snapshots",
-            "grep restic backup.log",
-            "sudo -u restic ls",
-        ] {
+        assert_eq!(writes("xargs restic backup"), Some("backup"));
+        assert_eq!(writes("watch restic key list"), Some("key list"));
+        assert_eq!(writes("parallel restic backup ::: /x"), Some("backup"));
+        // A reading command is on the line: not refused.
+        for line in ["sudo restic snapshots", "xargs restic restore --target /t"] {
             assert_eq!(run(line), RepositoryAccess::NotRestic, "{line}");
         }
     }
@@ -1413,6 +1546,7 @@ mod tests {
             match classify(&argv, &host) {
                 RepositoryAccess::Writes { command, .. } => Some(command),
                 RepositoryAccess::Reads => Some("reads"),
+                RepositoryAccess::Unseen { .. } => Some("unseen"),
                 RepositoryAccess::NotRestic => None,
             }
         };
@@ -1434,10 +1568,7 @@ mod tests {
         }
         assert_eq!(check(&["rst2", "snapshots"]), Some("reads"));
         // A wrapper known by its file: myenv is env.
-        assert_eq!(
-            check(&["myenv", "-S", "rst2 backup"]),
-            Some(UNREADABLE_WRAPPER.0)
-        );
+        assert_eq!(check(&["myenv", "-S", "rst2 backup"]), Some("unseen"));
         // What env takes away from the search, and a copy under another name: not restic.
         for argv in [
             &["env", "-u", "PATH", "rst2", "backup"][..],

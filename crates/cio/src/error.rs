@@ -50,6 +50,11 @@ pub enum CommandError {
         command: &'static str,
         why: &'static str,
     },
+    /// `exec --alternate` of a line whose restic command cio cannot see.
+    #[error(
+        "Run with credentials: refused with the alternate set: cio cannot tell what restic will run: {why}; it may write to a repository that belongs to another cluster"
+    )]
+    RestoreOnlyUnseen { why: &'static str },
     /// The listing is printed, but a credential in it cannot be trusted (the listing names
     /// it; the others were listed).
     #[error("{action}: {source}")]
@@ -162,6 +167,7 @@ impl CommandError {
             | CommandError::CaBundleRefused { .. }
             | CommandError::LogBroken { .. }
             | CommandError::RestoreOnly { .. }
+            | CommandError::RestoreOnlyUnseen { .. }
             | CommandError::Validation { .. } => 1,
         }
     }
@@ -213,6 +219,9 @@ impl CommandError {
             }
             CommandError::RestoreOnly { .. } => {
                 "the alternate set is for restoring; nothing was run. If you mean to change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- restic ...)".into()
+            }
+            CommandError::RestoreOnlyUnseen { .. } => {
+                "nothing was run. Give restic and its command as cio's own words after -- (cio credential exec --alternate -- restic restore latest --target DIR), or, if you mean to let it change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- ...)".into()
             }
             CommandError::Exec { .. } => {
                 "check the command's name and that it is installed and on PATH (restic: apt-get install restic)".into()

@@ -50,11 +50,16 @@ one of those commands is refused. Not checked: a script or shell line that runs 
 
 pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Run with credentials";
-    if args.set.alternate
-        && !args.allow_write
-        && let RepositoryAccess::Writes { command, why } = restic_access(&args.command)
-    {
-        return Err(CommandError::RestoreOnly { command, why });
+    if args.set.alternate && !args.allow_write {
+        match restic_access(&args.command) {
+            RepositoryAccess::Writes { command, why } => {
+                return Err(CommandError::RestoreOnly { command, why });
+            }
+            RepositoryAccess::Unseen { why } => {
+                return Err(CommandError::RestoreOnlyUnseen { why });
+            }
+            RepositoryAccess::Reads | RepositoryAccess::NotRestic => {}
+        }
     }
     let (store, handoff) = chosen_set(ctx, ACTION, &args.set)?;
     let suspected = store

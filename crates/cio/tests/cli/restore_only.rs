@@ -3,9 +3,13 @@
 //! the same file, behind a program cio does not read, and plain `unlock`. A stand-in restic
 //! first on PATH records each run: a refused line is shown to run nothing, and the same line
 //! with --allow-write to run restic through the real wrapper (so each line is a real bypass).
+//! The lines whose restic command cio cannot see, and the commands restic locks the
+//! repository for even with --no-lock, run against the real restic and s3s-fs: refused, the
+//! repository's locks/ and snapshots/ stay empty.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use assert_cmd::assert::Assert;
 
@@ -13,6 +17,12 @@ use crate::recovery::{ACCESS, PASSWORD, REPO, SECRET};
 use crate::util::*;
 
 const REFUSED_BACKUP: &str = "Fail: Run with credentials: 'restic backup' refused with the alternate set: it adds a snapshot and data, in a repository that belongs to another cluster\nHint: the alternate set is for restoring; nothing was run. If you mean to change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- restic ...)\n";
+
+/// The refusal of a line with a word restic whose command is not on it.
+const REFUSED_ELSEWHERE: &str = "Fail: Run with credentials: refused with the alternate set: cio cannot tell what restic will run: a word on the line names restic, but what follows it is no restic command cio knows (nothing, only options, or a placeholder), so the command may come from elsewhere (xargs reads it from its input or a file, parallel from its arguments); it may write to a repository that belongs to another cluster\nHint: nothing was run. Give restic and its command as cio's own words after -- (cio credential exec --alternate -- restic restore latest --target DIR), or, if you mean to let it change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- ...)\n";
+
+/// The refusal of a line with a shell line naming restic.
+const REFUSED_SHELL: &str = "Fail: Run with credentials: refused with the alternate set: cio cannot tell what restic will run: a word on the line is a command line that names restic (sh -c, su -c, watch, ssh, ...), and cio does not read shell lines; it may write to a repository that belongs to another cluster\nHint: nothing was run. Give restic and its command as cio's own words after -- (cio credential exec --alternate -- restic restore latest --target DIR), or, if you mean to let it change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- ...)\n";
 
 /// A complete alternate set, and `bin/restic`, a script that appends its arguments to a log.
 struct Bench {
@@ -146,13 +156,160 @@ fn restic_under_another_name_is_refused() {
     assert_eq!(stderr(&out), REFUSED_BACKUP);
 }
 
+/// Another cluster's repository, made by the real restic on a real S3 server (s3s-fs), as
+/// this node's complete alternate set.
+struct Other {
+    _server: testkit::s3::S3Server,
+    env: TestEnv,
+    /// The repository's folder on the server.
+    repo: PathBuf,
+}
+
+impl Other {
+    fn new() -> Other {
+        let server =
+            testkit::s3::S3Server::start("other-cluster-access", "other-cluster-secret-key");
+        server.create_bucket("cluster-a");
+        let url = server.restic_init("cluster-a", "backups", PASSWORD);
+        let env = TestEnv::new();
+        env.minio_set(
+            "_alt",
+            &url,
+            server.access_key(),
+            server.secret_key(),
+            PASSWORD,
+        );
+        let repo = server.root().join("cluster-a/backups");
+        Other {
+            _server: server,
+            env,
+            repo,
+        }
+    }
+
+    /// `cio credential exec --alternate FLAGS -- LINE` with `input` on its standard input.
+    fn exec(&self, flags: &[&str], line: &[&str], input: &str) -> Assert {
+        self.env
+            .cmd()
+            .args(["credential", "exec", "--alternate"])
+            .args(flags)
+            .arg("--")
+            .args(line)
+            .write_stdin(input)
+            .timeout(Duration::from_secs(60))
+            .assert()
+    }
+
+    /// The objects under the repository's folder `dir` (`locks`, `snapshots`).
+    fn objects(&self, dir: &str) -> Vec<String> {
+        objects(&self.repo.join(dir))
+    }
+
+    /// LINE (`input` on its standard input) is refused with `refusal` and the repository
+    /// gets no lock and no snapshot.
+    fn refused(&self, line: &[&str], input: &str, refusal: &str) {
+        let out = self.exec(&[], line, input).code(1);
+        assert_eq!(stderr(&out), refusal, "{line:?}");
+        assert_eq!(self.objects("locks"), Vec::<String>::new(), "{line:?}");
+        assert_eq!(self.objects("snapshots"), Vec::<String>::new(), "{line:?}");
+    }
+}
+
+fn objects(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The review's finding: `xargs restic` with `backup ...` on its input (or in the file of
+/// `xargs -a`) backed up into the other cluster's repository: the line's restic word has no
+/// command after it, so cio saw nothing to refuse. Such a line, and a shell line naming
+/// restic, is refused; with --allow-write the same line backs up, so each was a real way in.
+#[test]
+fn a_restic_command_cio_cannot_see_is_refused_and_writes_nothing() {
+    let o = Other::new();
+    let args = o.env.dir.path().join("args");
+    std::fs::write(&args, "backup /etc/hostname\n").unwrap();
+    let args = args.to_str().unwrap();
+    let backup = "backup /etc/hostname\n";
+    for (line, input, refusal) in [
+        (&["xargs", "restic"][..], backup, REFUSED_ELSEWHERE),
+        (&["xargs", "-a", args, "restic"], "", REFUSED_ELSEWHERE),
+        (&["xargs", "restic", "--verbose"], backup, REFUSED_ELSEWHERE),
+        (
+            &["xargs", "-I{}", "restic", "{}", "/etc/hostname"],
+            "backup\n",
+            REFUSED_ELSEWHERE,
+        ),
+        (&["xargs", "restic", "key"], "add\n", REFUSED_ELSEWHERE),
+        (
+            &["sh", "-c", "restic backup /etc/hostname"],
+            "",
+            REFUSED_SHELL,
+        ),
+        (
+            &[
+                "sh",
+                "-c",
+                "exec restic \"$@\"",
+                "sh",
+                "backup",
+                "/etc/hostname",
+            ],
+            "",
+            REFUSED_SHELL,
+        ),
+        (
+            &["bash", "-c", "restic $0 /etc/hostname", "backup"],
+            "",
+            REFUSED_SHELL,
+        ),
+    ] {
+        o.refused(line, input, refusal);
+    }
+    o.exec(&["--allow-write"], &["xargs", "restic", "-q"], backup)
+        .success();
+    assert_eq!(o.objects("snapshots").len(), 1);
+}
+
+/// The review's finding: restic 0.14 locks the repository for `key list` and for `migrate`
+/// listing the migrations, --no-lock or not (a PUT and a DELETE under locks/): refused, with
+/// a way to list the keys that writes nothing, which runs. A reading command behind a program
+/// cio does not read runs with --no-lock too: with locks/ made a file, where no lock can be
+/// written, both run (a lock would fail after restic's retries).
+#[test]
+fn key_list_and_migrate_are_refused_as_restic_locks_for_them() {
+    let o = Other::new();
+    let key_list = "Fail: Run with credentials: 'restic key list' refused with the alternate set: restic writes a lock file into the repository for it, --no-lock or not ('restic list keys' lists the keys' ids without one), in a repository that belongs to another cluster\nHint: the alternate set is for restoring; nothing was run. If you mean to change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- restic ...)\n";
+    o.refused(&["restic", "key", "list"], "", key_list);
+    o.refused(&["restic", "--no-lock", "key", "list"], "", key_list);
+    o.refused(
+        &["restic", "migrate"],
+        "",
+        "Fail: Run with credentials: 'restic migrate' refused with the alternate set: restic writes a lock file into the repository for it, --no-lock or not, even to list the migrations, in a repository that belongs to another cluster\nHint: the alternate set is for restoring; nothing was run. If you mean to change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- restic ...)\n",
+    );
+    let locks = o.repo.join("locks");
+    let _ = std::fs::remove_dir(&locks);
+    std::fs::write(&locks, "").unwrap();
+    let out = o.exec(&[], &["restic", "list", "keys"], "").success();
+    let keys = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert_eq!(
+        keys.lines().collect::<Vec<_>>(),
+        objects(&o.repo.join("keys"))
+    );
+    o.exec(&[], &["xargs", "restic", "snapshots"], "").success();
+}
+
 #[test]
 fn a_wrapper_cio_cannot_read_is_refused() {
     let b = Bench::new();
     // env -S splits its string into a command line: cio does not follow it.
     b.refused(
         &["env", "-S", "restic backup /etc/hostname"],
-        "Fail: Run with credentials: 'restic <wrapped command>' refused with the alternate set: cio cannot read the options of the program that runs it (env -S or --env0-from, or an option cio does not know), so it may write, in a repository that belongs to another cluster\nHint: the alternate set is for restoring; nothing was run. If you mean to change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- restic ...)\n",
+        "Fail: Run with credentials: refused with the alternate set: cio cannot tell what restic will run: a program on the line runs a command it takes in a way cio does not read (env -S or --env0-from, or an option cio does not know); it may write to a repository that belongs to another cluster\nHint: nothing was run. Give restic and its command as cio's own words after -- (cio credential exec --alternate -- restic restore latest --target DIR), or, if you mean to let it change the other cluster's repository, add --allow-write (cio credential exec --alternate --allow-write -- ...)\n",
         "backup /etc/hostname",
     );
 }
@@ -168,8 +325,9 @@ fn restic_behind_a_program_cio_does_not_read_is_refused_when_it_writes() {
         REFUSED_BACKUP,
         "backup /etc/hostname",
     );
+    // A reading command runs, without a lock (which a restore-only key may not write).
     b.exec(&[], &["slow", "restic", "snapshots"]).success();
-    assert_eq!(b.runs(), "snapshots\n");
+    assert_eq!(b.runs(), "--no-lock snapshots\n");
 }
 
 #[test]
