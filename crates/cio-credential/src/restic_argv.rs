@@ -26,20 +26,31 @@
 //!   (`chrt`/`taskset` `-p` is read as absent: util-linux 2.38 runs the command when the PID
 //!   is 0; `ionice -p` likewise); a line the versions run differently (`chrt +5 CMD`), an
 //!   option cio does not know, a missing value, or an option cio cannot follow
-//!   (`env -S STRING`, `env --env0-from FILE`) is [`RepositoryAccess::Writes`] with
+//!   (`env -S STRING`, `env --env0-from FILE`) is [`RepositoryAccess::Unseen`] with
 //!   [`UNREADABLE_WRAPPER`]: what it runs may be restic, and refusing costs the user one
 //!   `--allow-write` where letting it through would let any write through;
-//! - any other program (a shell, a script, `sudo`, `systemd-run`, a copy of a wrapper under
-//!   another name) is [`RepositoryAccess::NotRestic`]: cio cannot see what it runs. One
-//!   exception, a safety net: when a later word of its line is restic and what follows that
-//!   word is a known writing command, it is refused (`sudo -E restic backup`,
-//!   `systemd-run -E RESTIC_PASSWORD ... restic backup`, `strace restic backup`);
-//! - out of reach: a copy of restic under a name of another kind (another file), and a command in
-//!   one word for a shell (`sh -c "restic backup"`, `flock FILE -c "..."`, `env -S` aside);
+//! - any other program (a shell, a script, `sudo`, `xargs`, `systemd-run`, a copy of a
+//!   wrapper under another name) is [`RepositoryAccess::NotRestic`]: cio cannot see what it
+//!   runs. Except, a safety net, for the words of its line (and of `flock FILE -c`'s): a word
+//!   that is restic followed by a known writing command is that write (`sudo -E restic
+//!   backup`, `systemd-run -E RESTIC_PASSWORD ... restic backup`, `strace restic backup`); a
+//!   word that is restic followed by no command cio knows (nothing, only options, `key`
+//!   alone, a placeholder: `xargs restic` with `backup` on its input, `xargs -a FILE restic`,
+//!   `xargs -I{} restic {}`, `parallel restic ::: backup`), or a word that is a command line
+//!   naming restic (`sh -c "restic backup"`, `su -c`, `watch "restic ..."`, `ssh HOST
+//!   "restic ..."`), is [`RepositoryAccess::Unseen`]: restic's command comes from
+//!   elsewhere. A word restic followed by a reading command gets `--no-lock` (see
+//!   [`without_lock`]). The price: a line where `restic` is another program's word (`grep
+//!   restic log`) is refused too, and costs one `--allow-write`;
+//! - out of reach: a copy of restic under a name of another kind (another file), a script
+//!   file that runs restic, and a shell line that names restic only through expansion
+//!   (`sh -c '$0 backup' restic` aside, where the word restic has no command after it);
 //! - restic's global flags are skipped with their values (`-r`, `-o`, `--cacert`, ...,
 //!   from restic 0.14's `cmd/restic/global.go`); a command's own flags never take the place
 //!   of the command, because the command is the first word that is not a flag;
 //! - `--help`/`-h` anywhere only prints help: it reads;
+//! - `key list` and `migrate` without a migration write: restic 0.14 writes a lock file for
+//!   them (and deletes it) whatever `--no-lock` says;
 //! - plain `unlock` writes: it deletes the locks restic deems stale, judged by this host's
 //!   clock and host name, which another cluster's live locks can fail;
 //! - a command cio does not know is treated as a write (it may be a newer restic's).
@@ -372,7 +383,8 @@ fn locate(argv: &[OsString], host: &Host) -> Located {
 }
 
 /// `argv` with restic's global `--no-lock` added right after the restic program word, when
-/// `argv` runs restic (itself, or behind the wrappers cio reads) for a command that only
+/// `argv` runs restic (itself, behind the wrappers cio reads, or as a word behind another
+/// program, `sudo -E restic restore ...`) for a command that only
 /// reads the repository ([`RepositoryAccess::Reads`]) and does not say `--no-lock` already;
 /// `None` otherwise. restic 0.14 locks the repository for reading commands (`snapshots`,
 /// `restore`, `ls`, ...): it writes a lock file and deletes it after, which a restore-only

@@ -185,6 +185,18 @@ impl SetId {
         Field::OPTIONAL.map(|field| self.name(field))
     }
 
+    /// The command that shows the repository's keys through `exec` with this set: restic's
+    /// `key list`, and for an alternate set `list keys` (the keys' ids): restic locks the
+    /// repository for `key list`, which `exec --alternate` refuses, and `list keys` reads it
+    /// without a lock.
+    pub fn keys_command(self) -> String {
+        let list = match self.role {
+            Role::Primary => "key list",
+            Role::Alternate => "list keys",
+        };
+        format!("cio credential exec {} -- restic {list}", self.options())
+    }
+
     /// The options that name this set on the command line: `--provider minio`, and
     /// `--alternate` for an alternate set.
     pub fn options(self) -> String {

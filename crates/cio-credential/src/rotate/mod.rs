@@ -327,7 +327,7 @@ impl RotateError {
                 "'cio credential validate {name}' says why; if the repository's password was changed elsewhere, store it with 'cio credential create {name} --force'"
             ),
             Problem::NewPasswordDoesNotOpen => {
-                format!("check the repository with '{} restic key list'", exec(name))
+                format!("check the repository with '{}'", name.set().keys_command())
             }
             Problem::Locked(_) => format!(
                 "wait for the backup or other restic command to end; a lock left by a restic that no longer runs is removed by '{} restic unlock'",
@@ -358,8 +358,8 @@ impl RotateError {
                     format!("{fresher}; or add --force to store this password anyway")
                 } else {
                     format!(
-                        "{fresher}; or see the repository's keys with '{} restic key list'",
-                        exec(name)
+                        "{fresher}; or see the repository's keys with '{}'",
+                        name.set().keys_command()
                     )
                 }
             }
@@ -367,8 +367,8 @@ impl RotateError {
                 "fix what the refresh needs (recovery_recipients in cio.toml, the bucket and its keys; 'cio credential export --to-repository' shows it), then run 'cio credential rotate {name}' again"
             ),
             Problem::PendingUnreadable(_) => format!(
-                "use the cio version that started the rotation, or check the repository's keys with '{} restic key list'",
-                exec(name)
+                "use the cio version that started the rotation, or check the repository's keys with '{}'",
+                name.set().keys_command()
             ),
             Problem::Lock { path, .. } => format!(
                 "check that {}'s folder exists and is writable by this user",
@@ -513,7 +513,7 @@ mod tests {
                 },
             }
             .hint(),
-            "import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic key list'; nothing was changed"
+            "import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic list keys'; nothing was changed"
         );
     }
 

@@ -340,9 +340,9 @@ pub(super) async fn check(
             Step::Password,
             "bad_key_file",
             format!(
-                "restic stops at the key file {folder}/{id} before it reaches a key this password opens, so every restic command fails: {error}; remove the object '{}/{dir}/{id}' with an S3 tool (restic cannot open the repository to remove it; keep a copy if in doubt), then check the keys left with 'cio credential exec {} -- restic key list'",
+                "restic stops at the key file {folder}/{id} before it reaches a key this password opens, so every restic command fails: {error}; remove the object '{}/{dir}/{id}' with an S3 tool (restic cannot open the repository to remove it; keep a copy if in doubt), then check the keys left with '{}'",
                 place.bucket,
-                place.set.options()
+                place.set.keys_command()
             ),
         ),
     };

@@ -39,14 +39,18 @@ The alternate set is restore-only: with --alternate, restic commands that write 
 the repository (init, backup, forget, prune, key add|remove|passwd, tag, unlock, repair,
 migrate, rebuild-index, recover, copy into it) are refused unless --allow-write is given, and
 the commands that read it (snapshots, restore, ls, ...) run with restic's --no-lock: restic
-would otherwise write a lock file into the repository, which a restore-only key may not do
-(restic key list and migrate lock it all the same: a restore-only key cannot run them).
+would otherwise write a lock file into the repository, which a restore-only key may not do.
+restic key list and migrate (even to list the migrations) lock it all the same, so they are
+refused too (restic list keys lists the keys without a lock).
 restic is recognised by its name, or as the file the restic on PATH is (a link to it), also
 behind env, nice, timeout, nohup, stdbuf, ionice, chrt, taskset, setsid and flock, whose
 options are read as they read them (a line of theirs cio cannot read, such as env -S, is
-refused too). Behind any other program (sudo, systemd-run, ...), a word restic followed by
-one of those commands is refused. Not checked: a script or shell line that runs restic
-(sh -c, flock FILE -c), and a copy of restic under another name.";
+refused too). Behind any other program (sudo, xargs, watch, ...), a word restic followed by
+one of those commands is refused, and so is a word restic whose command is not on the line
+(xargs restic, with the command on its input or in a file) and a shell line that names
+restic (sh -c, su -c): cio cannot tell what restic will run. Give restic and its command as
+the words after --, or add --allow-write. Not checked: a script file that runs restic, and
+a copy of restic under another name.";
 
 pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Run with credentials";

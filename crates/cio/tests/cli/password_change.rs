@@ -276,7 +276,7 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
     assert_eq!(
         stderr(&out),
         "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every restore from it (the alternate set is for restores)\n\
-         Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic key list'; nothing was changed\n"
+         Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic list keys'; nothing was changed\n"
     );
     assert!(c.snapshot_files() == before, "a refused import wrote");
     assert_eq!(c.reveal("cio_minio_alt_backup_password"), NEW);
@@ -289,8 +289,8 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
         "--",
         "restic",
         "--no-cache",
-        "key",
         "list",
+        "keys",
     ])
     .success();
 
