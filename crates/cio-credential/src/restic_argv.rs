@@ -43,7 +43,8 @@
 //!   [`without_lock`]). The price: a line where `restic` is another program's word (`grep
 //!   restic log`) is refused too, and costs one `--allow-write`;
 //! - out of reach: a copy of restic under a name of another kind (another file), a script
-//!   file that runs restic, and a shell line that names restic only through expansion
+//!   that runs restic (a file, or the commands `sh` or `parallel` read from their input:
+//!   no word of the line names restic), and a shell line that names restic only through expansion
 //!   (`sh -c '$0 backup' restic` aside, where the word restic has no command after it);
 //! - restic's global flags are skipped with their values (`-r`, `-o`, `--cacert`, ...,
 //!   from restic 0.14's `cmd/restic/global.go`); a command's own flags never take the place

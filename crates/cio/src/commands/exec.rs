@@ -49,8 +49,8 @@ refused too). Behind any other program (sudo, xargs, watch, ...), a word restic 
 one of those commands is refused, and so is a word restic whose command is not on the line
 (xargs restic, with the command on its input or in a file) and a shell line that names
 restic (sh -c, su -c): cio cannot tell what restic will run. Give restic and its command as
-the words after --, or add --allow-write. Not checked: a script file that runs restic, and
-a copy of restic under another name.";
+the words after --, or add --allow-write. Not checked: a script that runs restic (a file, or
+the commands sh or parallel read from their input), and a copy of restic under another name.";
 
 pub fn run(ctx: &mut Context, args: ExecArgs) -> Result<(), CommandError> {
     const ACTION: &str = "Run with credentials";
