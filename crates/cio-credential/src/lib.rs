@@ -108,9 +108,11 @@ pub use files::release_fifo;
 pub use input_file::{InputFile, InputFileError, open_input};
 pub use recovery::RecoveryError;
 pub use recovery::bundle::{Bundle, BundledCredential, BundledVersion};
+pub use recovery::error::replace_escrow;
 pub use recovery::escrow::{
-    BucketKeys, EscrowError, OBJECT_NAME as ESCROW_OBJECT, ReadWith, StoredKeys,
-    check_origin as check_escrow_origin, escrow_present, escrow_set, get_bundle,
+    BucketKeys, EscrowError, Escrowed, MARKER_NAME as ESCROW_MARKER, OBJECT_NAME as ESCROW_OBJECT,
+    ReadWith, StoredKeys, check_origin as check_escrow_origin, escrow_present, escrow_set,
+    escrowed_beside, fingerprint as recipients_fingerprint, get_bundle,
     location as escrow_location, read_bundle, stored_keys as stored_escrow_keys,
 };
 pub use recovery::import::{Outcome, Plan, Planned};

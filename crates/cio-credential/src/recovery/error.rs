@@ -92,6 +92,14 @@ pub enum EscrowError {
         set: SetId,
         refusal: Refusal,
     },
+    #[error(
+        "the recovery bundle at {location} is sealed to other recipients than this node's recovery_recipients (another cluster's bundle, or one sealed before they changed)"
+    )]
+    SealedToOthers { location: String, set: SetId },
+    #[error(
+        "the recovery bundle at {location} does not say whom it is sealed to (an older cio wrote it, or another tool): it may be another cluster's"
+    )]
+    Unmarked { location: String, set: SetId },
     #[error("{location} refused the keys: {detail}")]
     Denied { location: String, detail: String },
     #[error("{location} refused {with}: {detail}")]
@@ -135,6 +143,12 @@ impl EscrowError {
                 opts = set.options(),
                 password = set.name(crate::catalog::Field::BackupPassword),
             ),
+            EscrowError::SealedToOthers { set, .. } | EscrowError::Unmarked { set, .. } => {
+                format!(
+                    "nothing was written there: the bundle is as it was. {}",
+                    replace_escrow(*set)
+                )
+            }
             EscrowError::Denied { .. } => {
                 "check the access and secret key: they must be allowed to read (to import) or write (to export) objects in the repository's bucket".into()
             }
@@ -154,6 +168,15 @@ impl EscrowError {
             }
         }
     }
+}
+
+/// What replaces an escrow bundle this node did not seal ([`EscrowError::SealedToOthers`],
+/// [`EscrowError::Unmarked`]) deliberately, and when not to.
+pub fn replace_escrow(set: SetId) -> String {
+    format!(
+        "If it is this cluster's own and should be replaced, run 'cio credential export --to-repository --force --provider {}'; if it is another cluster's (its set imported here without --as-alternate), it is the only copy of that cluster's set: leave it",
+        set.provider
+    )
 }
 
 /// What can go wrong making, storing or opening a bundle. No message repeats a value, a

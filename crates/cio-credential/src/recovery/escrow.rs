@@ -10,6 +10,15 @@
 //!   passphrase);
 //! - it is written with the set's own keys and read back with any key that may read the
 //!   bucket; one attempt per request, each bounded by [`TIMEOUT`];
+//! - beside it, [`MARKER_NAME`] holds the public fingerprint of the recipients the bundle
+//!   was sealed to ([`fingerprint`]: `sha256:` and the hex SHA-256 of the sorted public
+//!   keys, one a line). A write replaces an object only when its marker names this node's
+//!   recipients, or there is no object: an object sealed to others (another cluster's, whose
+//!   set was imported here as a primary one) or without a marker (an older cio's) is left as
+//!   it is ([`EscrowError::SealedToOthers`], [`EscrowError::Unmarked`]) unless replaced
+//!   deliberately. The bundle is written first and its marker second: a marker that failed
+//!   to follow leaves a mismatch, refused next time, never a marker vouching for an object
+//!   it does not describe;
 //! - all S3 traffic of this module goes through [`transfer`], one small function, so it can
 //!   be pointed at another S3 client without touching the rest;
 //! - a bundle read back is that repository's only if every set it holds names the same
@@ -33,6 +42,9 @@ use crate::validate::object::{self, ObjectFailure, ObjectKeys};
 /// The escrow object's name, at the repository's root.
 pub const OBJECT_NAME: &str = "cio-recovery.age";
 
+/// The marker beside the escrow object: the fingerprint of the recipients it was sealed to.
+pub const MARKER_NAME: &str = "cio-recovery.recipients";
+
 /// The longest one escrow request may take.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -43,13 +55,80 @@ const DEFAULT_REGION: &str = "us-east-1";
 /// smaller.
 const MAX_OBJECT: usize = 16 * 1024 * 1024;
 
-/// Where the escrow object of `repo` is: its bucket and key.
-pub fn object_key(repo: &RepoUrl) -> String {
+/// The key of the object `name` at the root of the repository `repo`.
+fn key_at_root(repo: &RepoUrl, name: &str) -> String {
     if repo.prefix.is_empty() {
-        OBJECT_NAME.to_string()
+        name.to_string()
     } else {
-        format!("{}/{OBJECT_NAME}", repo.prefix)
+        format!("{}/{name}", repo.prefix)
     }
+}
+
+/// The public fingerprint of `recipients`: `sha256:` and the hex SHA-256 of their public
+/// keys ([`Recipient::key_text`]), sorted, without duplicates, one a line.
+pub fn fingerprint(recipients: &[Recipient]) -> String {
+    use sha2::Digest;
+    let mut keys: Vec<String> = recipients.iter().map(Recipient::key_text).collect();
+    keys.sort();
+    keys.dedup();
+    let mut hash = sha2::Sha256::new();
+    for key in &keys {
+        hash.update(key.as_bytes());
+        hash.update(b"\n");
+    }
+    format!("sha256:{}", hex::encode(hash.finalize()))
+}
+
+/// What is beside a repository, compared with this node's recipients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escrowed {
+    /// No escrow object.
+    Absent,
+    /// An object whose marker names this node's recipients.
+    Ours,
+    /// An object whose marker names other recipients.
+    Others,
+    /// An object without a marker (an older cio's, or another tool's).
+    Unmarked,
+}
+
+/// What is beside the repository `repo_url`, read with `access`, compared with `recipients`.
+/// The marker is read first: when it names them, the object is not read at all.
+fn escrowed(
+    repo_url: &str,
+    access: &BucketKeys<'_>,
+    recipients: &[Recipient],
+) -> Result<Escrowed, EscrowError> {
+    let marker = match transfer_at(repo_url, access, MARKER_NAME, None) {
+        Ok(text) => Some(text),
+        Err(EscrowError::Missing { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let ours = fingerprint(recipients);
+    if marker
+        .as_deref()
+        .is_some_and(|m| String::from_utf8_lossy(m).trim() == ours)
+    {
+        return Ok(Escrowed::Ours);
+    }
+    match get_bundle(repo_url, access) {
+        Err(EscrowError::Missing { .. }) => Ok(Escrowed::Absent),
+        Err(e) => Err(e),
+        Ok(_) if marker.is_some() => Ok(Escrowed::Others),
+        Ok(_) => Ok(Escrowed::Unmarked),
+    }
+}
+
+/// What is beside the repository of `values` (a set as an import would leave it, read with
+/// its keys), compared with `recipients`: an import of another cluster's set as a primary
+/// one finds that cluster's object ([`Escrowed::Others`]).
+pub fn escrowed_beside(
+    values: SetValues,
+    recipients: &[Recipient],
+) -> crate::Result<(String, Escrowed)> {
+    let (repo, access) = bucket_of(values)?;
+    let found = escrowed(repo.expose(), &access.keys(), recipients).map_err(RecoveryError::from)?;
+    Ok((location(repo.expose()), found))
 }
 
 /// The escrow object of the repository `repo_url`, as restic would write its URL (for
@@ -69,14 +148,28 @@ pub struct BucketKeys<'a> {
     pub cacert: Option<&'a str>,
 }
 
-/// Stores `sealed` as the escrow object of the repository `repo_url`, replacing any earlier
-/// one.
-pub fn put_bundle(
+/// Stores `sealed`, sealed to `recipients`, as the escrow object of the repository
+/// `repo_url`, and its marker after it. An earlier object is replaced only if it is
+/// [`Escrowed::Ours`], or with `replace`; else [`EscrowError::SealedToOthers`] or
+/// [`EscrowError::Unmarked`] (for `set`), and nothing is written.
+fn put_bundle(
     repo_url: &str,
     access: &BucketKeys<'_>,
     sealed: &[u8],
+    recipients: &[Recipient],
+    (set, replace): (SetId, bool),
 ) -> Result<(), EscrowError> {
-    transfer(repo_url, access, Some(sealed)).map(drop)
+    if !replace {
+        let location = location(repo_url);
+        match escrowed(repo_url, access, recipients)? {
+            Escrowed::Absent | Escrowed::Ours => {}
+            Escrowed::Others => return Err(EscrowError::SealedToOthers { location, set }),
+            Escrowed::Unmarked => return Err(EscrowError::Unmarked { location, set }),
+        }
+    }
+    transfer(repo_url, access, Some(sealed))?;
+    let marker = format!("{}\n", fingerprint(recipients));
+    transfer_at(repo_url, access, MARKER_NAME, Some(marker.as_bytes())).map(drop)
 }
 
 /// Reads the escrow object of the repository `repo_url`.
@@ -248,11 +341,14 @@ pub fn check_origin(bundle: &Bundle, repo_url: &str) -> Result<(), EscrowError> 
 /// Seals the live credentials of the primary set `set` to `recipients` and stores them as
 /// the escrow object beside the set's repository, with the set's own keys. Returns the
 /// object's location. A stored password the repository refuses is not sealed
-/// ([`EscrowError::StoredPasswordRefused`]; the object in the bucket is left as it was).
+/// ([`EscrowError::StoredPasswordRefused`]; the object in the bucket is left as it was), and
+/// an object this node did not seal to these recipients is replaced only with `replace`
+/// (see [`put_bundle`]).
 pub fn escrow_set(
     credentials: &CredentialStore,
     set: SetId,
     recipients: Vec<Recipient>,
+    replace: bool,
 ) -> crate::Result<String> {
     let values = primary_set(credentials, set)?;
     // A bundle whose password the repository refuses could not restore from it; it would
@@ -260,8 +356,16 @@ pub fn escrow_set(
     super::proof::check_stored(&values).map_err(RecoveryError::from)?;
     let (repo, access) = bucket_of(values)?;
     let bundle = Bundle::from_store(credentials, &[set], false)?;
+    let fingerprinted = recipients.clone();
     let sealed = seal(&bundle, &SealTo::Recipients(recipients))?;
-    put_bundle(repo.expose(), &access.keys(), sealed.as_bytes()).map_err(RecoveryError::from)?;
+    put_bundle(
+        repo.expose(),
+        &access.keys(),
+        sealed.as_bytes(),
+        &fingerprinted,
+        (set, replace),
+    )
+    .map_err(RecoveryError::from)?;
     Ok(location(repo.expose()))
 }
 
@@ -351,8 +455,19 @@ fn transfer(
     access: &BucketKeys<'_>,
     body: Option<&[u8]>,
 ) -> Result<Vec<u8>, EscrowError> {
+    transfer_at(repo_url, access, OBJECT_NAME, body)
+}
+
+/// [`transfer`] of the object `name` at the repository's root (the escrow object or its
+/// marker); messages name that object's location.
+fn transfer_at(
+    repo_url: &str,
+    access: &BucketKeys<'_>,
+    name: &str,
+    body: Option<&[u8]>,
+) -> Result<Vec<u8>, EscrowError> {
     let repo = RepoUrl::parse(repo_url).map_err(EscrowError::BadRepository)?;
-    let location = location(repo_url);
+    let location = format!("{}/{name}", repo_url.trim_end_matches('/'));
     let action = if body.is_some() { "written" } else { "read" };
     let keys = ObjectKeys {
         access_key: access.access_key,
@@ -363,7 +478,7 @@ fn transfer(
     let bytes = object::transfer(
         &repo,
         &keys,
-        &object_key(&repo),
+        &key_at_root(&repo, name),
         body.map(<[u8]>::to_vec),
         TIMEOUT,
     )
@@ -521,8 +636,27 @@ mod tests {
     }
 
     #[test]
+    fn the_fingerprint_is_of_the_sorted_public_keys() {
+        let age = "age1ckdw3k8fl93xjwuc9y9la80wmuxpsfu4hwkgtyjuv4g8ftlggcgsj937ps";
+        let ssh =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPgR+Gi9ZKiubIGjeEV5OIhYKz2fFcZDVHyn4F1Bj5TO";
+        let parse = |text: &str| Recipient::parse(text, crate::RecipientSource::Flag(1)).unwrap();
+        let one = fingerprint(&[parse(age), parse(ssh)]);
+        // Order, duplicates and an SSH key's comment do not count.
+        let commented = format!("{ssh} admin@site-a");
+        assert_eq!(
+            fingerprint(&[parse(&commented), parse(age), parse(age)]),
+            one
+        );
+        assert_ne!(fingerprint(&[parse(age)]), one);
+        use sha2::Digest;
+        let expected = sha2::Sha256::digest(format!("{age}\n{ssh}\n").as_bytes());
+        assert_eq!(one, format!("sha256:{}", hex::encode(expected)));
+    }
+
+    #[test]
     fn the_object_sits_at_the_repository_root() {
-        let at = |url: &str| object_key(&RepoUrl::parse(url).unwrap());
+        let at = |url: &str| key_at_root(&RepoUrl::parse(url).unwrap(), OBJECT_NAME);
         assert_eq!(at("s3:http://h:9000/bucket"), "cio-recovery.age");
         assert_eq!(at("s3:http://h:9000/bucket/"), "cio-recovery.age");
         assert_eq!(at("s3:https://h/bucket/a/b"), "a/b/cio-recovery.age");

@@ -101,6 +101,20 @@ impl Recipient {
         ))
     }
 
+    /// The public key alone, as a fingerprint of the recipients counts it: an SSH key's
+    /// type and key without its comment, an age key as written.
+    pub(crate) fn key_text(&self) -> String {
+        if self.ssh {
+            self.text
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            self.text.clone()
+        }
+    }
+
     /// The age recipient.
     fn to_age(&self) -> Box<dyn age::Recipient + Send> {
         if self.ssh {

@@ -3,11 +3,14 @@
 //! bundle again. A refresh that fails is a warning with the command that retries it; the
 //! write itself has already succeeded and stays. A set that is not complete is skipped,
 //! except after a remove or a purge that left it incomplete: its earlier bundle stays in the
-//! bucket with the value taken away, and a warning says where and what replaces it.
+//! bucket with the value taken away, and a warning says where and what replaces it. A
+//! bundle this node did not seal to its recipients (another cluster's, whose set was
+//! imported here as a primary one, or an older cio's without a marker) is never replaced by
+//! a refresh: a warning says what was found and the command that replaces it deliberately.
 
 use cio_credential::{
-    CredentialName, CredentialStore, Field, Recipient, RecipientSource, RecoveryError, Role, SetId,
-    escrow_location, escrow_present, escrow_set,
+    CredentialName, CredentialStore, EscrowError, Field, Recipient, RecipientSource, RecoveryError,
+    Role, SetId, escrow_location, escrow_present, escrow_set, replace_escrow,
 };
 
 use crate::context::Context;
@@ -58,9 +61,20 @@ pub fn refresh_in_rotation(
             )),
         };
     }
-    let location = escrow_set(store, set, recipients).map_err(|e| e.to_string())?;
+    let location = escrow_set(store, set, recipients, false).map_err(|e| not_refreshed(&e, set))?;
     said_refreshed(ctx, set, &location);
     Ok(())
+}
+
+/// Why `set`'s bundle was not refreshed, from `e`: a bundle this node did not seal is left
+/// as it is, and the words say how to replace it deliberately.
+fn not_refreshed(e: &cio_credential::Error, set: SetId) -> String {
+    match e {
+        cio_credential::Error::Recovery(RecoveryError::Escrow(
+            EscrowError::SealedToOthers { .. } | EscrowError::Unmarked { .. },
+        )) => format!("{e}; it was left as it is. {}", replace_escrow(set)),
+        _ => e.to_string(),
+    }
 }
 
 /// Says that `set`'s bundle was stored at `location`: on standard output, or on standard
@@ -167,7 +181,7 @@ fn refresh(
         return;
     }
     for set in sets {
-        match escrow_set(store, set, recipients.clone()) {
+        match escrow_set(store, set, recipients.clone(), false) {
             Ok(location) => said_refreshed(ctx, set, &location),
             // An incomplete set has nothing to escrow yet (its earlier bundle, if any, stays).
             Err(cio_credential::Error::IncompleteSet { .. }) if removed.is_some() => {
@@ -177,6 +191,14 @@ fn refresh(
                 }
             }
             Err(cio_credential::Error::IncompleteSet { .. }) => {}
+            Err(
+                e @ cio_credential::Error::Recovery(RecoveryError::Escrow(
+                    EscrowError::SealedToOthers { .. } | EscrowError::Unmarked { .. },
+                )),
+            ) => ctx.out.warn(format!(
+                "the recovery bundle of the {set} set was not refreshed: {}; the write above is kept",
+                not_refreshed(&e, set)
+            )),
             Err(e) => ctx.out.warn(format!(
                 "the recovery bundle of the {set} set was not refreshed: {e}; the write above is kept. Retry with: cio credential export --to-repository --provider {}",
                 set.provider

@@ -40,6 +40,7 @@ Examples:
 
 // Arguments of `cio credential export` (not a doc comment: clap would make it the description).
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("destination").args(["output", "to_repository"])))]
 pub struct ExportArgs {
     /// Only this provider's sets
     #[arg(long, value_enum)]
@@ -70,8 +71,10 @@ pub struct ExportArgs {
         conflicts_with = "to_repository"
     )]
     pub output: Option<PathBuf>,
-    /// Replace FILE if it is a regular file (never a link, a device or a FIFO)
-    #[arg(long, requires = "output")]
+    /// Replace FILE if it is a regular file (never a link, a device or a FIFO); with
+    /// --to-repository, replace an escrow object this node did not seal to these recipients
+    /// (another cluster's, one sealed before they changed, or an older cio's)
+    #[arg(long, requires = "destination")]
     pub force: bool,
     /// Store each primary set's bundle as one object beside its repository
     /// (<repository>/cio-recovery.age), sealed to the recipients (never a passphrase)
@@ -90,7 +93,7 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<(), CommandError> {
         if recipients.is_empty() {
             recipients = configured_recipients(ctx, ACTION)?;
         }
-        return to_repository(ctx, &store, &sets, recipients);
+        return to_repository(ctx, &store, &sets, recipients, args.force);
     }
     if args.passphrase && !recipients.is_empty() {
         return Err(fail(RecoveryError::PassphraseAndRecipients.into()));
@@ -201,12 +204,14 @@ fn given_recipients(args: &ExportArgs) -> Result<Vec<Recipient>, Error> {
     Ok(recipients)
 }
 
-/// `--to-repository`: each set's bundle beside its repository.
+/// `--to-repository`: each set's bundle beside its repository; one this node did not seal
+/// to these recipients is replaced only with `force`.
 fn to_repository(
     ctx: &mut Context,
     store: &CredentialStore,
     sets: &[SetId],
     recipients: Vec<Recipient>,
+    force: bool,
 ) -> Result<(), CommandError> {
     let fail = |e: Error| CommandError::library(ACTION, e);
     if recipients.is_empty() {
@@ -214,7 +219,7 @@ fn to_repository(
     }
     let mut stored = Vec::new();
     for set in sets {
-        let location = escrow_set(store, *set, recipients.clone()).map_err(fail)?;
+        let location = escrow_set(store, *set, recipients.clone(), force).map_err(fail)?;
         if !ctx.out.json {
             ctx.out.succeed(
                 "Export",

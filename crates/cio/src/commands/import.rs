@@ -7,11 +7,11 @@ use clap::Args;
 use serde_json::json;
 
 use cio_credential::{
-    Allow, BucketKeys, Bundle, CredentialStore, Error, EscrowError, Identities, OpenWith, Outcome,
-    PasswordChange, Plan, Planned, Provider, Purpose, ReadWith, RecoveryError, SecretValue,
-    SetFilter, SetId, SetValues, StoredKeys, ValidateOptions, check_changes, check_value,
-    escrow_location, needs_passphrase, open_bundle, prove_escrow, read_bundle, stored_escrow_keys,
-    validate_sets,
+    Allow, BucketKeys, Bundle, Change, CredentialStore, Error, EscrowError, Escrowed, Identities,
+    OpenWith, Outcome, PasswordChange, Plan, Planned, Provider, Purpose, ReadWith, RecoveryError,
+    Role, SecretValue, SetFilter, SetId, SetReport, SetValues, StoredKeys, ValidateOptions,
+    check_changes, check_value, escrow_location, escrowed_beside, needs_passphrase, now_ms,
+    open_bundle, prove_escrow, read_bundle, stored_escrow_keys, validate_sets,
 };
 
 use crate::cli::ProviderArg;
@@ -158,6 +158,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
             "{name}: the store's password is dated after the bundle's, but the repository refuses it and opens with the bundle's: the bundle's replaces it (the store's stays in the history)"
         ));
     }
+    warn_other_clusters(ctx, &store, &plan);
     let allow = Allow {
         whitespace: args.allow_whitespace,
         any_character: args.allow_any_character,
@@ -167,13 +168,11 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
         // exit code, same order): the values newer in the store, the value rules, a password
         // the set's repository does not open (the repository is asked, as the import asks
         // it), then with --validate the live checks.
-        let refused = plan
-            .changes(args.force)
-            .map_err(recovery)
+        let refused = changes(&store, &plan, &args)
             .and_then(|changes| check_changes(&changes, allow).map_err(fail))
             .and_then(|_| check_passwords(&store, &plan, &args, true))
             .and_then(|warnings| match args.validate {
-                true => validate_first(ctx, &store, &plan).map(|()| warnings),
+                true => validate_first(ctx, &store, &plan).map(|_| warnings),
                 false => Ok(warnings),
             });
         let refused = match refused {
@@ -199,16 +198,20 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
         return Ok(());
     }
     show(ctx, &bundle, &plan, allow, false)?;
-    let changes = plan.changes(args.force).map_err(recovery)?;
+    let changes = changes(&store, &plan, &args)?;
     // In the dry run's order: nothing is said stored before a value rule refuses it.
     check_changes(&changes, allow).map_err(fail)?;
     let warnings = check_passwords(&store, &plan, &args, false)?;
-    if args.validate {
-        validate_first(ctx, &store, &plan)?;
-    }
+    let validated = match args.validate {
+        true => Some(validate_first(ctx, &store, &plan)?),
+        false => None,
+    };
     let written = store
         .write_all_as_seen(&changes, &plan.seen(), allow)
         .map_err(fail)?;
+    if let Some(reports) = &validated {
+        record_validation(ctx, &store, reports);
+    }
     ca_file::sweep(ctx, &store, None);
     for warning in warnings {
         ctx.out.warn(warning);
@@ -238,6 +241,25 @@ pub fn run(ctx: &mut Context, args: ImportArgs) -> Result<(), CommandError> {
     let names: Vec<_> = written.iter().map(|w| w.name).collect();
     refresh::refresh_after_write(ctx, &store, &names);
     Ok(())
+}
+
+/// The plan's changes ([`Plan::changes`]). Refused for values newer in the store, whose hint
+/// offers --force: unless a repository password among them is one --force would not store
+/// either (the repository refuses it and the store holds a password for the set already);
+/// that refusal, which says what works, is the one returned.
+fn changes<'b>(
+    store: &CredentialStore,
+    plan: &Plan<'b>,
+    args: &ImportArgs,
+) -> Result<Vec<Change<'b>>, CommandError> {
+    match plan.changes(args.force) {
+        Ok(changes) => Ok(changes),
+        Err(newer @ RecoveryError::NewerInStore(_)) => {
+            check_passwords(store, plan, args, true)?;
+            Err(CommandError::library(ACTION, newer))
+        }
+        Err(e) => Err(CommandError::library(ACTION, e)),
+    }
 }
 
 /// A bundle's password must not replace one the repository wants (a bundle older than the
@@ -431,16 +453,12 @@ fn shown(p: &Planned<'_>, allow: Allow) -> Option<String> {
         .then(|| p.target.field.mask(value))
 }
 
-/// Validates each set the import writes to, as it would be after the import; any failure
-/// stops the import before anything is written.
-fn validate_first(
-    ctx: &mut Context,
-    store: &CredentialStore,
-    plan: &Plan<'_>,
-) -> Result<(), CommandError> {
+/// Each set the import writes to, as it would be after the import: the store's values with
+/// the bundle's over them.
+fn planned_sets(store: &CredentialStore, plan: &Plan<'_>) -> Vec<SetValues> {
     let filter = SetFilter::default();
     let live = store.sets(&filter, Purpose::Check).unwrap_or_default();
-    let mut inputs = Vec::new();
+    let mut sets = Vec::new();
     for set in plan.target_sets() {
         let mut values = SetValues::empty(set);
         if let Some(current) = live.iter().find(|v| v.set == set) {
@@ -453,12 +471,22 @@ fn validate_first(
                 values.set_field(p.target.field, SecretValue::new(value.expose().to_string()));
             }
         }
-        inputs.push(values);
+        sets.push(values);
     }
+    sets
+}
+
+/// Validates each set the import writes to, as it would be after the import; any failure
+/// stops the import before anything is written. Returns the reports (recorded once written).
+fn validate_first(
+    ctx: &mut Context,
+    store: &CredentialStore,
+    plan: &Plan<'_>,
+) -> Result<Vec<SetReport>, CommandError> {
     // What `validate` checks, with restic's view of this process's environment (proxies,
     // key hint), as restic under `exec` will see it.
     let options = ValidateOptions::from_env();
-    let reports = validate_sets(inputs, &options);
+    let reports = validate_sets(planned_sets(store, plan), &options);
     let failed = reports.iter().filter(|r| !r.passed()).count();
     if !ctx.out.json {
         validate::render(ctx, &reports)?;
@@ -472,5 +500,46 @@ fn validate_first(
             },
         ));
     }
-    Ok(())
+    Ok(reports)
+}
+
+/// After an import with `--validate` is written: records the live checks of the sets it
+/// validated, as `validate --record` does (list: CHECKED). The import stays written if they
+/// cannot be kept: a warning says so and what records them.
+fn record_validation(ctx: &mut Context, store: &CredentialStore, reports: &[SetReport]) {
+    let recorded = store
+        .listing()
+        .and_then(|listing| store.record_checks(reports, &listing, now_ms()));
+    if let Err(e) = recorded {
+        ctx.out.warn(format!(
+            "the checks of the imported sets were not recorded: {e}; the import above is kept. Record them with 'cio credential validate --record'"
+        ));
+    }
+}
+
+/// Warns, before an import of primary sets, of each whose repository already holds an escrow
+/// bundle sealed to other recipients than this node's recovery_recipients: the set looks like
+/// another cluster's, imported here as this cluster's own. (A cluster importing its own
+/// bundle again finds its own recipients, and no warning.) Said only when recovery recipients
+/// are configured, and only of what the bucket answers: the refresh after the write leaves
+/// that bundle alone and says so.
+fn warn_other_clusters(ctx: &mut Context, store: &CredentialStore, plan: &Plan<'_>) {
+    if plan.target_sets().iter().all(|s| s.role != Role::Primary) {
+        return;
+    }
+    let recipients = match refresh::configured_recipients(ctx, ACTION) {
+        Ok(r) if !r.is_empty() => r,
+        _ => return,
+    };
+    let primary = planned_sets(store, plan)
+        .into_iter()
+        .filter(|v| v.set.role == Role::Primary);
+    for values in primary {
+        let set = values.set;
+        if let Ok((location, Escrowed::Others)) = escrowed_beside(values, &recipients) {
+            ctx.out.warn(format!(
+                "the {set} set's repository holds a recovery bundle sealed to other recipients than this node's recovery_recipients ({location}): this looks like another cluster's set. To keep it as this cluster's disaster-recovery set, import with --as-alternate; imported as this cluster's own, that bundle is left as it is"
+            ));
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod completion;
 mod config;
 mod drill;
 mod errors;
+mod escrow_owner;
 mod escrow_proof;
 mod etcd_handshake;
 mod etcd_prefixes;
