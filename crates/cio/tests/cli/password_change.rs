@@ -272,12 +272,18 @@ fn a_stale_bundle_imported_into_a_fresh_store_is_refused_unless_forced() {
     )
     .success();
     let before = c.snapshot_files();
+    let stale = "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every restore from it (the alternate set is for restores)\n\
+         Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic list keys'; nothing was changed\n";
     let out = import(&["--force"]).code(1);
-    assert_eq!(
-        stderr(&out),
-        "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every restore from it (the alternate set is for restores)\n\
-         Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic list keys'; nothing was changed\n"
-    );
+    assert_eq!(stderr(&out), stale);
+    assert!(c.snapshot_files() == before, "a refused import wrote");
+    // The review's finding: unforced, the store's newer password refused the import with
+    // "add --force to replace them", and --force was then refused as above. The refusal that
+    // --force cannot lift comes first now, forced or not, dry run or not.
+    for extra in [&[][..], &["--dry-run"]] {
+        let out = import(extra).code(1);
+        assert_eq!(stderr(&out), stale, "{extra:?}");
+    }
     assert!(c.snapshot_files() == before, "a refused import wrote");
     assert_eq!(c.reveal("cio_minio_alt_backup_password"), NEW);
     c.cio(&[

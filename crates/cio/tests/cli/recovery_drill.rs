@@ -844,3 +844,48 @@ fn an_escrow_bundle_naming_another_repository_is_refused() {
     assert_eq!(b.reveal("cio_minio_alt_backup_repo"), repo);
     assert_eq!(b.reveal("cio_minio_alt_backup_password"), PASSWORD);
 }
+
+/// The review's finding: an import whose --validate passed did not record the check, so
+/// `list` still said CHECKED `never` for the sets just proven. Recorded now as `validate
+/// --record` records it (the same record: `list` shows it as validate's); a dry run writes
+/// nothing, so records nothing.
+#[test]
+fn an_import_that_validates_records_the_check() {
+    let s3 = S3Server::start(ACCESS, SECRET);
+    s3.create_bucket("cluster-a");
+    let repo = s3.restic_init("cluster-a", "backups", PASSWORD);
+    let a = TestEnv::new();
+    a.minio_set("", &repo, ACCESS, SECRET, PASSWORD);
+    let paper = a.dir.path().join("paper.age");
+    crate::recovery::export_passphrase(&a, &paper);
+    let b = TestEnv::new();
+    let import = |extra: &[&str]| {
+        let mut args = vec!["credential", "import", "--as-alternate", "--validate"];
+        args.extend_from_slice(extra);
+        args.push(paper.to_str().unwrap());
+        b.cio_in(&args, PASSPHRASE)
+    };
+    import(&["--dry-run"]).success();
+    assert!(!b.store().exists(), "a dry run wrote");
+    let out = import(&[]).success();
+    assert_eq!(stderr(&out), "");
+    let checked = |env: &TestEnv| {
+        let list = stdout(&env.cio(&["credential", "list"]).success());
+        list.lines()
+            .find(|l| l.starts_with("cio_minio_alt_access_key"))
+            .unwrap_or_else(|| panic!("{list}"))
+            .rsplit("  ")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let recorded = checked(&b);
+    // Live and passing; its one finding is the warning about plain http:// (s3s-fs).
+    assert_eq!(recorded, "warn <1m ago: plain_http");
+    // What validate --record records for the same set.
+    let c = TestEnv::new();
+    c.minio_set("_alt", &repo, ACCESS, SECRET, PASSWORD);
+    c.cio(&["credential", "validate", "--record", "--alternate"])
+        .success();
+    assert_eq!(checked(&c), recorded);
+}
