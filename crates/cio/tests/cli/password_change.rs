@@ -429,14 +429,19 @@ fn a_fresh_escrow_bundle_replaces_a_password_imported_from_a_stale_one() {
     ])
     .success();
 
-    // The paper bundle again: the stored password opens the repository, so it is newer.
+    // The paper bundle again: the stored password opens the repository, so it is newer; and
+    // the bundle's is one --force would not store either (the review's finding: the refusal
+    // offered --force, which was then refused), so that refusal is the one said.
     let before = c.snapshot_files();
-    let out = paper_import(&[]).code(1);
-    assert_eq!(
-        stderr(&out),
-        "Fail: Import credentials: the store holds newer, different values for cio_minio_alt_backup_password\n\
-         Hint: nothing was written; compare with 'cio credential history cio_minio_alt_backup_password', then add --force to replace them (their values stay in the history)\n"
-    );
+    for extra in [&[][..], &["--force"]] {
+        let out = paper_import(extra).code(1);
+        assert_eq!(
+            stderr(&out),
+            "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every restore from it (the alternate set is for restores)\n\
+             Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic key list'; nothing was changed\n",
+            "{extra:?}"
+        );
+    }
     assert!(c.snapshot_files() == before, "a refused import wrote");
     assert_eq!(c.reveal("cio_minio_alt_backup_password"), NEW);
 
