@@ -438,7 +438,7 @@ fn a_fresh_escrow_bundle_replaces_a_password_imported_from_a_stale_one() {
         assert_eq!(
             stderr(&out),
             "Fail: Import credentials: cio_minio_alt_backup_password: the bundle's password does not open the set's repository (its password was changed after the bundle was made): importing it would break every restore from it (the alternate set is for restores)\n\
-             Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic key list'; nothing was changed\n",
+             Hint: import a fresher bundle: the escrow bundle beside the repository, which every rotation refreshes ('cio credential import --from-repository URL --identity FILE'), or one made after the repository's last password change; or see the repository's keys with 'cio credential exec --provider minio --alternate -- restic list keys'; nothing was changed\n",
             "{extra:?}"
         );
     }
